@@ -1,0 +1,165 @@
+using System;
+
+namespace AttentionGen.Cpu;
+
+/// <summary>
+/// One attention call, validated: q [B, Hq, N, E], k [B, Hkv, M, E], v [B, Hkv, M, Ev] and the
+/// output [B, Hq, N, Ev], all float32 with a contiguous last axis (any other strides, so [B, N, H·E]
+/// tensors enter through <see cref="Tensor.SplitHeads"/> without a copy); optional LSE [B, Hq, N]
+/// and key-padding mask [B, M] (true = keep).
+/// </summary>
+public sealed class AttentionProblem
+{
+    /// <summary>Validates every operand; the message of a failure names the argument, the expected and the actual value.</summary>
+    public AttentionProblem(Tensor q, Tensor k, Tensor v, Tensor output, Tensor? lse = null, Tensor? keyPaddingMask = null, float? scale = null, int queryTile = 512, int keyTile = 1024)
+    {
+        ArgumentNullException.ThrowIfNull(q);
+        ArgumentNullException.ThrowIfNull(k);
+        ArgumentNullException.ThrowIfNull(v);
+        ArgumentNullException.ThrowIfNull(output);
+        CheckOperand(q, nameof(q), "[B, Hq, N, E]");
+        CheckOperand(k, nameof(k), "[B, Hkv, M, E]");
+        CheckOperand(v, nameof(v), "[B, Hkv, M, Ev]");
+        CheckOperand(output, nameof(output), "[B, Hq, N, Ev]");
+
+        Batch = q.Size(0);
+        QueryHeads = q.Size(1);
+        QueryLength = q.Size(2);
+        HeadDim = q.Size(3);
+        KeyHeads = k.Size(1);
+        KeyLength = k.Size(2);
+        ValueDim = v.Size(3);
+
+        ShapeCheck.Dim(k, 0, Batch, "batch, as q", nameof(k));
+        ShapeCheck.Dim(k, 3, HeadDim, "head dim E, as q", nameof(k));
+        ShapeCheck.Dim(v, 0, Batch, "batch, as q", nameof(v));
+        ShapeCheck.Dim(v, 1, KeyHeads, "kv heads, as k", nameof(v));
+        ShapeCheck.Dim(v, 2, KeyLength, "key length M, as k", nameof(v));
+        if (KeyHeads == 0 || QueryHeads % KeyHeads != 0)
+        {
+            throw new ArgumentException($"k heads ({KeyHeads}) must divide q heads ({QueryHeads}) for grouped-query attention.", nameof(k));
+        }
+
+        ShapeCheck.Dim(output, 0, Batch, "batch", nameof(output));
+        ShapeCheck.Dim(output, 1, QueryHeads, "heads", nameof(output));
+        ShapeCheck.Dim(output, 2, QueryLength, "query length N", nameof(output));
+        ShapeCheck.Dim(output, 3, ValueDim, "value dim Ev", nameof(output));
+
+        if (lse is not null)
+        {
+            ShapeCheck.Rank(lse, 3, "[B, Hq, N]", nameof(lse));
+            ShapeCheck.DType(lse, DType.Float32, nameof(lse));
+            ShapeCheck.Dim(lse, 0, Batch, "batch", nameof(lse));
+            ShapeCheck.Dim(lse, 1, QueryHeads, "heads", nameof(lse));
+            ShapeCheck.Dim(lse, 2, QueryLength, "query length N", nameof(lse));
+        }
+
+        if (keyPaddingMask is not null)
+        {
+            ShapeCheck.Rank(keyPaddingMask, 2, "[B, M]", nameof(keyPaddingMask));
+            ShapeCheck.DType(keyPaddingMask, DType.Bool, nameof(keyPaddingMask));
+            ShapeCheck.Dim(keyPaddingMask, 0, Batch, "batch", nameof(keyPaddingMask));
+            ShapeCheck.Dim(keyPaddingMask, 1, KeyLength, "key length M", nameof(keyPaddingMask));
+        }
+
+        float s = scale ?? (HeadDim == 0 ? 1f : 1f / MathF.Sqrt(HeadDim));
+        if (!float.IsFinite(s))
+        {
+            throw new ArgumentOutOfRangeException(nameof(scale), s, "scale must be a finite number.");
+        }
+
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(queryTile);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(keyTile);
+
+        Q = q;
+        K = k;
+        V = v;
+        Output = output;
+        Lse = lse;
+        KeyPaddingMask = keyPaddingMask;
+        Scale = s;
+        QueryTile = queryTile;
+        KeyTile = keyTile;
+    }
+
+    /// <summary>Queries [B, Hq, N, E].</summary>
+    public Tensor Q { get; }
+
+    /// <summary>Keys [B, Hkv, M, E].</summary>
+    public Tensor K { get; }
+
+    /// <summary>Values [B, Hkv, M, Ev].</summary>
+    public Tensor V { get; }
+
+    /// <summary>Where the result goes: [B, Hq, N, Ev].</summary>
+    public Tensor Output { get; }
+
+    /// <summary>Log-sum-exp of each row's scores, natural log; -inf for a row with no allowed key.</summary>
+    public Tensor? Lse { get; }
+
+    /// <summary>[B, M] bool, true = the key takes part.</summary>
+    public Tensor? KeyPaddingMask { get; }
+
+    /// <summary>Multiplies q·k before the score mod and the softmax.</summary>
+    public float Scale { get; }
+
+    /// <summary>Largest number of query rows in one tile (q_bucket_size).</summary>
+    public int QueryTile { get; }
+
+    /// <summary>Largest number of keys in one tile (k_bucket_size).</summary>
+    public int KeyTile { get; }
+
+    /// <summary>B.</summary>
+    public int Batch { get; }
+
+    /// <summary>Hq.</summary>
+    public int QueryHeads { get; }
+
+    /// <summary>Hkv; query head h reads kv head h / (Hq / Hkv).</summary>
+    public int KeyHeads { get; }
+
+    /// <summary>N.</summary>
+    public int QueryLength { get; }
+
+    /// <summary>M.</summary>
+    public int KeyLength { get; }
+
+    /// <summary>E.</summary>
+    public int HeadDim { get; }
+
+    /// <summary>Ev.</summary>
+    public int ValueDim { get; }
+
+    private static void CheckOperand(Tensor t, string name, string layout)
+    {
+        ShapeCheck.Rank(t, 4, layout, name);
+        ShapeCheck.DType(t, DType.Float32, name);
+        ShapeCheck.OnCpu(t, name);
+        if (t.Size(3) > 1 && t.Strides[3] != 1)
+        {
+            throw new ArgumentException($"{name} must have a contiguous last dimension (stride 1); got stride {t.Strides[3]}.", name);
+        }
+    }
+}
+
+/// <summary>Row addressing of one [B, H, N, E] float32 operand, for the kernels.</summary>
+internal readonly struct HeadRows
+{
+    private readonly long _offset;
+    private readonly long _batchStride;
+    private readonly long _headStride;
+
+    public HeadRows(Tensor tensor)
+    {
+        _offset = tensor.Offset;
+        _batchStride = tensor.Strides[0];
+        _headStride = tensor.Strides[1];
+        RowStride = tensor.Strides[2];
+    }
+
+    public long RowStride { get; }
+
+    /// <summary>Storage index of the first element of row <paramref name="row"/> of head (<paramref name="batch"/>, <paramref name="head"/>).</summary>
+    public nint RowOffset(int batch, int head, int row) =>
+        (nint)(_offset + (batch * _batchStride) + (head * _headStride) + (row * RowStride));
+}

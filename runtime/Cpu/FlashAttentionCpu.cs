@@ -1,0 +1,295 @@
+using System;
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Threading.Tasks;
+using AttentionGen.Cpu.Simd;
+
+namespace AttentionGen.Cpu;
+
+/// <summary>Tile sizes of the CPU kernel: the caller's buckets are honoured up to these caps.</summary>
+internal static class CpuTileTraits
+{
+    /// <summary>Query rows per tile at most: a multiple of the GEMM's 6-row block.</summary>
+    public const int MaxQueryTile = 96;
+
+    /// <summary>Keys per tile at most: with E = 128 the packed keys and the score tile stay in L2.</summary>
+    public const int MaxKeyTile = 256;
+}
+
+/// <summary>
+/// FlashAttention forward on the CPU: for each (batch, head, query tile) an online softmax over the key
+/// tiles the plan visits, fp32 accumulation, O(tile) extra memory. Generic over small structs — the tile
+/// plan, the mask and the score mod — so the JIT/AOT compiler emits one specialized kernel per variant.
+/// </summary>
+public static class FlashAttentionCpu
+{
+    /// <summary>Runs <paramref name="problem"/>, writing its output (and LSE when asked).</summary>
+    public static void Forward<TPlan, TMask, TScore>(AttentionProblem problem, TPlan plan, TMask mask, TScore score)
+        where TPlan : struct, ITilePlan
+        where TMask : struct, IMaskMod
+        where TScore : struct, IScoreMod
+    {
+        ArgumentNullException.ThrowIfNull(problem);
+        if (SimdWidth.Use512)
+        {
+            Run<Simd512, TPlan, TMask, TScore>(problem, plan, mask, score);
+        }
+        else if (SimdWidth.Use256)
+        {
+            Run<Simd256, TPlan, TMask, TScore>(problem, plan, mask, score);
+        }
+        else
+        {
+            Run<Simd128, TPlan, TMask, TScore>(problem, plan, mask, score);
+        }
+    }
+
+    private static void Run<TVec, TPlan, TMask, TScore>(AttentionProblem p, TPlan plan, TMask mask, TScore score)
+        where TVec : struct, ISimd<TVec>
+        where TPlan : struct, ITilePlan
+        where TMask : struct, IMaskMod
+        where TScore : struct, IScoreMod
+    {
+        var shape = new TileShape(
+            Math.Min(p.QueryTile, CpuTileTraits.MaxQueryTile),
+            Math.Min(p.KeyTile, CpuTileTraits.MaxKeyTile),
+            TVec.Count);
+        int queryTiles = (p.QueryLength + shape.QueryTile - 1) / shape.QueryTile;
+        int heads = p.Batch * p.QueryHeads;
+        long items = (long)heads * queryTiles;
+        if (items == 0)
+        {
+            return;
+        }
+
+        // Item i visits query tile (queryTiles - 1 - i / heads): the last tiles, the heaviest under a causal
+        // plan, start first so the threads finish together.
+        void RunItem(long i, Workspace ws)
+        {
+            int bh = (int)(i % heads);
+            int tile = queryTiles - 1 - (int)(i / heads);
+            RunTile<TVec, TPlan, TMask, TScore>(p, plan, mask, score, ws, shape, bh / p.QueryHeads, bh % p.QueryHeads, tile);
+        }
+
+        if (items == 1 || CpuExecution.MaxThreads == 1)
+        {
+            using var ws = new Workspace(p, shape);
+            for (long i = 0; i < items; i++)
+            {
+                RunItem(i, ws);
+            }
+
+            return;
+        }
+
+        Parallel.For(
+            0,
+            items,
+            CpuExecution.Options,
+            () => new Workspace(p, shape),
+            (i, _, ws) =>
+            {
+                RunItem(i, ws);
+                return ws;
+            },
+            ws => ws.Dispose());
+    }
+
+    private static void RunTile<TVec, TPlan, TMask, TScore>(AttentionProblem p, TPlan plan, TMask mask, TScore score, Workspace ws, TileShape shape, int b, int h, int tile)
+        where TVec : struct, ISimd<TVec>
+        where TPlan : struct, ITilePlan
+        where TMask : struct, IMaskMod
+        where TScore : struct, IScoreMod
+    {
+        int e = p.HeadDim, ev = p.ValueDim, ld = shape.ScoreStride;
+        int q0 = tile * shape.QueryTile;
+        int q1 = Math.Min(q0 + shape.QueryTile, p.QueryLength);
+        int rows = q1 - q0;
+        int hk = h / (p.QueryHeads / p.KeyHeads);
+        HeadRows qRows = new(p.Q), kRows = new(p.K), vRows = new(p.V), oRows = new(p.Output);
+        ref float qBase = ref MemoryMarshal.GetReference(p.Q.Float32Storage);
+        ref float kBase = ref MemoryMarshal.GetReference(p.K.Float32Storage);
+        ref float vBase = ref MemoryMarshal.GetReference(p.V.Float32Storage);
+        ref float qs = ref MemoryMarshal.GetArrayDataReference(ws.Queries);
+        ref float kt = ref MemoryMarshal.GetArrayDataReference(ws.KeysT);
+        ref float s = ref MemoryMarshal.GetArrayDataReference(ws.Scores);
+        ref float o = ref MemoryMarshal.GetArrayDataReference(ws.Accumulator);
+        ref float bias = ref MemoryMarshal.GetArrayDataReference(ws.ColumnBias);
+
+        // The scale is folded into the copied queries, so the scores come out of the GEMM scaled.
+        for (int i = 0; i < rows; i++)
+        {
+            VectorOps.Scale<TVec>(ref Unsafe.Add(ref qBase, qRows.RowOffset(b, h, q0 + i)), ref Unsafe.Add(ref qs, i * e), e, p.Scale);
+        }
+
+        ws.RowMax.AsSpan(0, rows).Fill(float.NegativeInfinity);
+        ws.RowSum.AsSpan(0, rows).Clear();
+        ws.Accumulator.AsSpan(0, rows * ev).Clear();
+
+        for (int k0 = 0; k0 < p.KeyLength; k0 += shape.KeyTile)
+        {
+            int k1 = Math.Min(k0 + shape.KeyTile, p.KeyLength);
+            TileKind kind = plan.Classify(b, h, q0, q1, k0, k1);
+            if (kind == TileKind.Skip)
+            {
+                continue;
+            }
+
+            int keys = k1 - k0;
+            int columns = shape.PaddedColumns(keys);
+            PackKeysTransposed(ref kBase, kRows, b, hk, k0, keys, columns, e, ref kt, ld);
+            Gemm.Multiply<TVec>(rows, columns, e, ref qs, e, ref kt, ld, ref s, ld, accumulate: false);
+
+            if (!TScore.IsIdentity)
+            {
+                for (int i = 0; i < rows; i++)
+                {
+                    for (int j = 0; j < keys; j++)
+                    {
+                        ref float x = ref Unsafe.Add(ref s, (i * ld) + j);
+                        x = score.Apply(x, b, h, q0 + i, k0 + j);
+                    }
+                }
+            }
+
+            if (kind == TileKind.Partial)
+            {
+                for (int i = 0; i < rows; i++)
+                {
+                    for (int j = 0; j < keys; j++)
+                    {
+                        if (!mask.IsAllowed(b, h, q0 + i, k0 + j))
+                        {
+                            Unsafe.Add(ref s, (i * ld) + j) = float.NegativeInfinity;
+                        }
+                    }
+                }
+            }
+
+            bool biased = BuildColumnBias(p.KeyPaddingMask, b, k0, keys, columns, ws.ColumnBias);
+            for (int i = 0; i < rows; i++)
+            {
+                OnlineSoftmax.UpdateRow<TVec>(ref Unsafe.Add(ref s, i * ld), columns, biased, ref bias, ref ws.RowMax[i], ref ws.RowSum[i], ref Unsafe.Add(ref o, i * ev), ev);
+            }
+
+            Gemm.Multiply<TVec>(rows, ev, keys, ref s, ld, ref Unsafe.Add(ref vBase, vRows.RowOffset(b, hk, k0)), (int)vRows.RowStride, ref o, ev, accumulate: true);
+        }
+
+        ref float outBase = ref MemoryMarshal.GetReference(p.Output.Float32Storage);
+        Span<float> lse = p.Lse is null ? default : p.Lse.Float32Storage;
+        for (int i = 0; i < rows; i++)
+        {
+            float sum = ws.RowSum[i];
+            ref float dst = ref Unsafe.Add(ref outBase, oRows.RowOffset(b, h, q0 + i));
+
+            // A row with no allowed key gives 0 and LSE = -inf, never NaN.
+            VectorOps.Scale<TVec>(ref Unsafe.Add(ref o, i * ev), ref dst, ev, sum > 0 ? 1f / sum : 0f);
+            if (p.Lse is not null)
+            {
+                lse[(int)(p.Lse.Offset + (b * p.Lse.Strides[0]) + (h * p.Lse.Strides[1]) + ((q0 + i) * p.Lse.Strides[2]))] =
+                    sum > 0 ? ws.RowMax[i] + MathF.Log(sum) : float.NegativeInfinity;
+            }
+        }
+    }
+
+    /// <summary>Copies keys [k0, k0 + keys) of one head as an [E × columns] panel; padded columns are 0.</summary>
+    private static void PackKeysTransposed(ref float kBase, HeadRows kRows, int b, int hk, int k0, int keys, int columns, int e, ref float kt, int ld)
+    {
+        for (int j = 0; j < keys; j++)
+        {
+            ref float row = ref Unsafe.Add(ref kBase, kRows.RowOffset(b, hk, k0 + j));
+            for (int d = 0; d < e; d++)
+            {
+                Unsafe.Add(ref kt, (d * ld) + j) = Unsafe.Add(ref row, d);
+            }
+        }
+
+        for (int d = 0; d < e; d++)
+        {
+            for (int j = keys; j < columns; j++)
+            {
+                Unsafe.Add(ref kt, (d * ld) + j) = 0;
+            }
+        }
+    }
+
+    /// <summary>Fills -inf for padding columns and masked-out keys, 0 elsewhere; false when nothing is masked.</summary>
+    private static bool BuildColumnBias(Tensor? keyPaddingMask, int b, int k0, int keys, int columns, float[] bias)
+    {
+        bool any = columns > keys;
+        bias.AsSpan(keys, columns - keys).Fill(float.NegativeInfinity);
+        if (keyPaddingMask is null)
+        {
+            bias.AsSpan(0, keys).Clear();
+            return any;
+        }
+
+        Span<byte> keep = keyPaddingMask.ByteStorage;
+        long start = keyPaddingMask.Offset + (b * keyPaddingMask.Strides[0]) + (k0 * keyPaddingMask.Strides[1]);
+        for (int j = 0; j < keys; j++)
+        {
+            bool kept = keep[(int)(start + (j * keyPaddingMask.Strides[1]))] != 0;
+            bias[j] = kept ? 0f : float.NegativeInfinity;
+            any |= !kept;
+        }
+
+        return any;
+    }
+
+    /// <summary>Tile sizes of one call and the padded width of a score row.</summary>
+    private readonly struct TileShape(int queryTile, int keyTile, int lanes)
+    {
+        public int QueryTile { get; } = queryTile;
+
+        public int KeyTile { get; } = keyTile;
+
+        /// <summary>Score rows are padded to whole vectors so the GEMM never takes its scalar path.</summary>
+        public int ScoreStride { get; } = RoundUp(keyTile, lanes);
+
+        /// <summary>Columns of a tile of <paramref name="keys"/> keys: whole vectors, the extra ones masked.</summary>
+        public int PaddedColumns(int keys) => RoundUp(keys, lanes);
+
+        private static int RoundUp(int n, int multiple) => (n + multiple - 1) / multiple * multiple;
+    }
+
+    /// <summary>One worker's buffers, rented once per call and reused across its tiles.</summary>
+    private sealed class Workspace : IDisposable
+    {
+        public Workspace(AttentionProblem p, TileShape shape)
+        {
+            Queries = Rent(shape.QueryTile * p.HeadDim);
+            KeysT = Rent(p.HeadDim * shape.ScoreStride);
+            Scores = Rent(shape.QueryTile * shape.ScoreStride);
+            Accumulator = Rent(shape.QueryTile * p.ValueDim);
+            RowMax = Rent(shape.QueryTile);
+            RowSum = Rent(shape.QueryTile);
+            ColumnBias = Rent(shape.ScoreStride);
+        }
+
+        public float[] Queries { get; }
+
+        public float[] KeysT { get; }
+
+        public float[] Scores { get; }
+
+        public float[] Accumulator { get; }
+
+        public float[] RowMax { get; }
+
+        public float[] RowSum { get; }
+
+        public float[] ColumnBias { get; }
+
+        public void Dispose()
+        {
+            foreach (float[] a in new[] { Queries, KeysT, Scores, Accumulator, RowMax, RowSum, ColumnBias })
+            {
+                ArrayPool<float>.Shared.Return(a);
+            }
+        }
+
+        // At least one element, so GetArrayDataReference is valid even for E = 0.
+        private static float[] Rent(int length) => ArrayPool<float>.Shared.Rent(Math.Max(length, 1));
+    }
+}

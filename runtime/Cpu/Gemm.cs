@@ -1,0 +1,177 @@
+using System.Runtime.CompilerServices;
+using AttentionGen.Cpu.Simd;
+
+namespace AttentionGen.Cpu;
+
+/// <summary>
+/// C[m×n] (+)= A[m×k] · B[k×n] on one thread, row-major operands with leading dimensions.
+/// A 6 × 2-vector register block: 12 accumulators hide the FMA latency and fit both AVX2's 16
+/// and AVX-512's 32 vector registers. The attention kernel and the projections both run on it.
+/// </summary>
+internal static class Gemm
+{
+    private const int RowsPerBlock = 6;
+
+    public static void Multiply(int m, int n, int k, ref float a, int lda, ref float b, int ldb, ref float c, int ldc, bool accumulate)
+    {
+        if (SimdWidth.Use512)
+        {
+            Multiply<Simd512>(m, n, k, ref a, lda, ref b, ldb, ref c, ldc, accumulate);
+        }
+        else if (SimdWidth.Use256)
+        {
+            Multiply<Simd256>(m, n, k, ref a, lda, ref b, ldb, ref c, ldc, accumulate);
+        }
+        else
+        {
+            Multiply<Simd128>(m, n, k, ref a, lda, ref b, ldb, ref c, ldc, accumulate);
+        }
+    }
+
+    public static void Multiply<TVec>(int m, int n, int k, ref float a, int lda, ref float b, int ldb, ref float c, int ldc, bool accumulate)
+        where TVec : struct, ISimd<TVec>
+    {
+        int w = TVec.Count;
+        int j = 0;
+        for (; j + (2 * w) <= n; j += 2 * w)
+        {
+            int i = 0;
+            for (; i + RowsPerBlock <= m; i += RowsPerBlock)
+            {
+                Block6x2<TVec>(k, ref Unsafe.Add(ref a, (nint)i * lda), lda, ref Unsafe.Add(ref b, j), ldb, ref Unsafe.Add(ref c, ((nint)i * ldc) + j), ldc, accumulate);
+            }
+
+            for (; i < m; i++)
+            {
+                Row<TVec>(2, k, ref Unsafe.Add(ref a, (nint)i * lda), ref Unsafe.Add(ref b, j), ldb, ref Unsafe.Add(ref c, ((nint)i * ldc) + j), accumulate);
+            }
+        }
+
+        for (; j + w <= n; j += w)
+        {
+            for (int i = 0; i < m; i++)
+            {
+                Row<TVec>(1, k, ref Unsafe.Add(ref a, (nint)i * lda), ref Unsafe.Add(ref b, j), ldb, ref Unsafe.Add(ref c, ((nint)i * ldc) + j), accumulate);
+            }
+        }
+
+        if (j < n)
+        {
+            ScalarColumns(m, j, n, k, ref a, lda, ref b, ldb, ref c, ldc, accumulate);
+        }
+    }
+
+    private static void Block6x2<TVec>(int k, ref float a, nint lda, ref float b, nint ldb, ref float c, nint ldc, bool accumulate)
+        where TVec : struct, ISimd<TVec>
+    {
+        int w = TVec.Count;
+        TVec c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
+        TVec c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        ref float a0 = ref a;
+        ref float a1 = ref Unsafe.Add(ref a0, lda);
+        ref float a2 = ref Unsafe.Add(ref a1, lda);
+        ref float a3 = ref Unsafe.Add(ref a2, lda);
+        ref float a4 = ref Unsafe.Add(ref a3, lda);
+        ref float a5 = ref Unsafe.Add(ref a4, lda);
+        ref float bp = ref b;
+        for (nint p = 0; p < k; p++)
+        {
+            TVec b0 = TVec.Load(ref bp);
+            TVec b1 = TVec.Load(ref Unsafe.Add(ref bp, w));
+            TVec x = TVec.Broadcast(Unsafe.Add(ref a0, p));
+            c00 = TVec.MultiplyAdd(x, b0, c00);
+            c01 = TVec.MultiplyAdd(x, b1, c01);
+            x = TVec.Broadcast(Unsafe.Add(ref a1, p));
+            c10 = TVec.MultiplyAdd(x, b0, c10);
+            c11 = TVec.MultiplyAdd(x, b1, c11);
+            x = TVec.Broadcast(Unsafe.Add(ref a2, p));
+            c20 = TVec.MultiplyAdd(x, b0, c20);
+            c21 = TVec.MultiplyAdd(x, b1, c21);
+            x = TVec.Broadcast(Unsafe.Add(ref a3, p));
+            c30 = TVec.MultiplyAdd(x, b0, c30);
+            c31 = TVec.MultiplyAdd(x, b1, c31);
+            x = TVec.Broadcast(Unsafe.Add(ref a4, p));
+            c40 = TVec.MultiplyAdd(x, b0, c40);
+            c41 = TVec.MultiplyAdd(x, b1, c41);
+            x = TVec.Broadcast(Unsafe.Add(ref a5, p));
+            c50 = TVec.MultiplyAdd(x, b0, c50);
+            c51 = TVec.MultiplyAdd(x, b1, c51);
+            bp = ref Unsafe.Add(ref bp, ldb);
+        }
+
+        ref float r = ref c;
+        StorePair(ref r, c00, c01, accumulate);
+        r = ref Unsafe.Add(ref r, ldc);
+        StorePair(ref r, c10, c11, accumulate);
+        r = ref Unsafe.Add(ref r, ldc);
+        StorePair(ref r, c20, c21, accumulate);
+        r = ref Unsafe.Add(ref r, ldc);
+        StorePair(ref r, c30, c31, accumulate);
+        r = ref Unsafe.Add(ref r, ldc);
+        StorePair(ref r, c40, c41, accumulate);
+        r = ref Unsafe.Add(ref r, ldc);
+        StorePair(ref r, c50, c51, accumulate);
+    }
+
+    /// <summary>One row of C, one or two vectors wide: the edges the 6-row block leaves.</summary>
+    private static void Row<TVec>(int vectors, int k, ref float a, ref float b, nint ldb, ref float c, bool accumulate)
+        where TVec : struct, ISimd<TVec>
+    {
+        int w = TVec.Count;
+        TVec c0 = default, c1 = default;
+        ref float bp = ref b;
+        for (nint p = 0; p < k; p++)
+        {
+            TVec x = TVec.Broadcast(Unsafe.Add(ref a, p));
+            c0 = TVec.MultiplyAdd(x, TVec.Load(ref bp), c0);
+            if (vectors == 2)
+            {
+                c1 = TVec.MultiplyAdd(x, TVec.Load(ref Unsafe.Add(ref bp, w)), c1);
+            }
+
+            bp = ref Unsafe.Add(ref bp, ldb);
+        }
+
+        if (vectors == 2)
+        {
+            StorePair(ref c, c0, c1, accumulate);
+        }
+        else
+        {
+            Store(ref c, c0, accumulate);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StorePair<TVec>(ref float c, TVec v0, TVec v1, bool accumulate)
+        where TVec : struct, ISimd<TVec>
+    {
+        Store(ref c, v0, accumulate);
+        Store(ref Unsafe.Add(ref c, TVec.Count), v1, accumulate);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store<TVec>(ref float c, TVec v, bool accumulate)
+        where TVec : struct, ISimd<TVec>
+    {
+        TVec.Store(accumulate ? TVec.Add(v, TVec.Load(ref c)) : v, ref c);
+    }
+
+    private static void ScalarColumns(int m, int j0, int n, int k, ref float a, int lda, ref float b, int ldb, ref float c, int ldc, bool accumulate)
+    {
+        for (int i = 0; i < m; i++)
+        {
+            for (int j = j0; j < n; j++)
+            {
+                float sum = 0;
+                for (int p = 0; p < k; p++)
+                {
+                    sum += Unsafe.Add(ref a, ((nint)i * lda) + p) * Unsafe.Add(ref b, ((nint)p * ldb) + j);
+                }
+
+                ref float dst = ref Unsafe.Add(ref c, ((nint)i * ldc) + j);
+                dst = accumulate ? dst + sum : sum;
+            }
+        }
+    }
+}

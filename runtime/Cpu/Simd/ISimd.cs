@@ -1,0 +1,47 @@
+namespace AttentionGen.Cpu.Simd;
+
+/// <summary>
+/// A float vector of one hardware width. Kernels are generic over it, so the JIT/AOT compiler emits one
+/// specialized copy per width (512, 256, 128 bits) with every call inlined.
+/// </summary>
+internal interface ISimd<TSelf>
+    where TSelf : struct, ISimd<TSelf>
+{
+    /// <summary>Lanes per vector.</summary>
+    static abstract int Count { get; }
+
+    static abstract TSelf Load(ref float source);
+
+    static abstract void Store(TSelf value, ref float destination);
+
+    static abstract TSelf Broadcast(float value);
+
+    /// <summary>a * b + c, fused.</summary>
+    static abstract TSelf MultiplyAdd(TSelf a, TSelf b, TSelf c);
+
+    static abstract TSelf Add(TSelf a, TSelf b);
+
+    static abstract TSelf Subtract(TSelf a, TSelf b);
+
+    static abstract TSelf Multiply(TSelf a, TSelf b);
+
+    static abstract TSelf Max(TSelf a, TSelf b);
+
+    /// <summary>e^x per lane; e^-inf is 0.</summary>
+    static abstract TSelf Exp(TSelf x);
+
+    static abstract float SumAcross(TSelf value);
+
+    static abstract float MaxAcross(TSelf value);
+}
+
+/// <summary>Picks the widest vector the processor accelerates, at run time.</summary>
+internal static class SimdWidth
+{
+    public static bool Use512 => System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated;
+
+    public static bool Use256 => System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated;
+
+    /// <summary>Name of the path taken, for reports.</summary>
+    public static string Describe() => Use512 ? "AVX-512 (Vector512)" : Use256 ? "AVX2 (Vector256)" : "Vector128";
+}

@@ -1,0 +1,56 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace AttentionGen.Cpu.Simd;
+
+/// <summary>8 floats: AVX2.</summary>
+internal readonly struct Simd256 : ISimd<Simd256>
+{
+    private readonly Vector256<float> _v;
+
+    private Simd256(Vector256<float> v) => _v = v;
+
+    public static int Count => Vector256<float>.Count;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd256 Load(ref float source) => new(Vector256.LoadUnsafe(ref source));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store(Simd256 value, ref float destination) => value._v.StoreUnsafe(ref destination);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd256 Broadcast(float value) => new(Vector256.Create(value));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd256 MultiplyAdd(Simd256 a, Simd256 b, Simd256 c) => new(Vector256.FusedMultiplyAdd(a._v, b._v, c._v));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd256 Add(Simd256 a, Simd256 b) => new(a._v + b._v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd256 Subtract(Simd256 a, Simd256 b) => new(a._v - b._v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd256 Multiply(Simd256 a, Simd256 b) => new(a._v * b._v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd256 Max(Simd256 a, Simd256 b) => new(Vector256.Max(a._v, b._v));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd256 Exp(Simd256 x) => new(Vector256.Exp(x._v));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float SumAcross(Simd256 value) => Vector256.Sum(value._v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float MaxAcross(Simd256 value)
+    {
+        float max = value._v[0];
+        for (int i = 1; i < Vector256<float>.Count; i++)
+        {
+            max = System.MathF.Max(max, value._v[i]);
+        }
+
+        return max;
+    }
+}

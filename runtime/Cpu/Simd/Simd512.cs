@@ -1,0 +1,56 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace AttentionGen.Cpu.Simd;
+
+/// <summary>16 floats: AVX-512.</summary>
+internal readonly struct Simd512 : ISimd<Simd512>
+{
+    private readonly Vector512<float> _v;
+
+    private Simd512(Vector512<float> v) => _v = v;
+
+    public static int Count => Vector512<float>.Count;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd512 Load(ref float source) => new(Vector512.LoadUnsafe(ref source));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store(Simd512 value, ref float destination) => value._v.StoreUnsafe(ref destination);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd512 Broadcast(float value) => new(Vector512.Create(value));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd512 MultiplyAdd(Simd512 a, Simd512 b, Simd512 c) => new(Vector512.FusedMultiplyAdd(a._v, b._v, c._v));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd512 Add(Simd512 a, Simd512 b) => new(a._v + b._v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd512 Subtract(Simd512 a, Simd512 b) => new(a._v - b._v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd512 Multiply(Simd512 a, Simd512 b) => new(a._v * b._v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd512 Max(Simd512 a, Simd512 b) => new(Vector512.Max(a._v, b._v));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd512 Exp(Simd512 x) => new(Vector512.Exp(x._v));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float SumAcross(Simd512 value) => Vector512.Sum(value._v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float MaxAcross(Simd512 value)
+    {
+        float max = value._v[0];
+        for (int i = 1; i < Vector512<float>.Count; i++)
+        {
+            max = System.MathF.Max(max, value._v[i]);
+        }
+
+        return max;
+    }
+}

@@ -1,0 +1,108 @@
+using System;
+using AttentionGen.Cpu;
+
+namespace AttentionGen.Modules;
+
+/// <summary>
+/// The module behind <c>[FlashAttention]</c> (SPEC §1): to_q, to_kv and to_out projections without bias
+/// around the tiled attention kernel. The generated partial class derives from it and supplies
+/// <see cref="Attend"/>, the kernel specialized to the attribute's constants.
+/// </summary>
+public abstract class FlashAttentionModule
+{
+    /// <summary>Takes the weights in PyTorch's layout: toQ [H·E, Dim], toKv [2·H·E, Dim] (K then V), toOut [Dim, H·E].</summary>
+    protected FlashAttentionModule(FlashAttentionConfig config, Tensor toQ, Tensor toKv, Tensor toOut)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        Config = config;
+        ToQ = new Linear(Round(toQ), config.Dim, config.InnerDim, nameof(toQ));
+        ToKv = new Linear(Round(toKv), config.Dim, 2 * config.InnerDim, nameof(toKv));
+        ToOut = new Linear(Round(toOut), config.InnerDim, config.Dim, nameof(toOut));
+    }
+
+    /// <summary>Random weights drawn like PyTorch's default initialisation, reproducible from <paramref name="seed"/>.</summary>
+    protected FlashAttentionModule(FlashAttentionConfig config, int seed)
+        : this(config, RandomWeights(config, seed))
+    {
+    }
+
+    private FlashAttentionModule(FlashAttentionConfig config, (Tensor Q, Tensor Kv, Tensor Out) w)
+        : this(config, w.Q, w.Kv, w.Out)
+    {
+    }
+
+    /// <summary>The constants this module was declared with.</summary>
+    public FlashAttentionConfig Config { get; }
+
+    /// <summary>to_q: Dim → Heads·DimHead.</summary>
+    public Linear ToQ { get; }
+
+    /// <summary>to_kv: Dim → 2·Heads·DimHead, keys first.</summary>
+    public Linear ToKv { get; }
+
+    /// <summary>to_out: Heads·DimHead → Dim.</summary>
+    public Linear ToOut { get; }
+
+    /// <summary>
+    /// x [B, N, Dim] attends to <paramref name="context"/> [B, M, Dim] (x itself when null);
+    /// <paramref name="mask"/> [B, M] bool keeps the true keys. Per-call buckets override the attribute's.
+    /// Returns [B, N, Dim] in the dtype of x.
+    /// </summary>
+    public Tensor Forward(Tensor x, Tensor? context = null, Tensor? mask = null, int? qBucket = null, int? kBucket = null)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        CheckInput(x, nameof(x));
+        if (context is not null)
+        {
+            CheckInput(context, nameof(context));
+            ShapeCheck.Dim(context, 0, x.Size(0), "batch, as x", nameof(context));
+        }
+
+        int qb = qBucket ?? Config.QBucket, kb = kBucket ?? Config.KBucket;
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(qb, nameof(qBucket));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(kb, nameof(kBucket));
+
+        int inner = Config.InnerDim;
+        Tensor x32 = Attention.AsFloat32(x);
+        Tensor q = ToQ.Apply(x32);
+        Tensor kv = ToKv.Apply(context is null ? x32 : Attention.AsFloat32(context));
+        Tensor heads = Tensor.Zeros(DType.Float32, x.Size(0), x.Size(1), inner);
+
+        // The problem validates the mask against [B, M] before any output is written.
+        var problem = new AttentionProblem(
+            q.SplitHeads(Config.Heads),
+            kv.Narrow(2, 0, inner).SplitHeads(Config.Heads),
+            kv.Narrow(2, inner, inner).SplitHeads(Config.Heads),
+            heads.SplitHeads(Config.Heads),
+            lse: null,
+            keyPaddingMask: mask,
+            scale: 1f / MathF.Sqrt(Config.DimHead),
+            queryTile: qb,
+            keyTile: kb);
+        Attend(problem);
+        return ToOut.Apply(heads).To(x.DType);
+    }
+
+    /// <summary>Runs the attention kernel specialized for this module's mask and score.</summary>
+    protected abstract void Attend(AttentionProblem problem);
+
+    private void CheckInput(Tensor t, string name)
+    {
+        ShapeCheck.Rank(t, 3, $"[B, N, {Config.Dim}]", name);
+        ShapeCheck.FloatingPoint(t, name);
+        ShapeCheck.Dim(t, 2, Config.Dim, "Dim", name);
+    }
+
+    // Linear reports a null weight by its parameter name.
+    private Tensor Round(Tensor w) => Config.MixedPrecision ? w?.To(DType.BFloat16)! : w;
+
+    private static (Tensor, Tensor, Tensor) RandomWeights(FlashAttentionConfig config, int seed)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        var random = new Random(seed);
+        return (
+            Linear.RandomWeight(random, config.Dim, config.InnerDim),
+            Linear.RandomWeight(random, config.Dim, 2 * config.InnerDim),
+            Linear.RandomWeight(random, config.InnerDim, config.Dim));
+    }
+}

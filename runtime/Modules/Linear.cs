@@ -1,0 +1,77 @@
+using System;
+using System.Runtime.InteropServices;
+using System.Threading.Tasks;
+using AttentionGen.Cpu;
+
+namespace AttentionGen.Modules;
+
+/// <summary>
+/// y = x Wᵀ without bias, W [out, in] as PyTorch stores it. The transpose is packed once, at
+/// construction, so every call runs the blocked GEMM on row-major operands.
+/// </summary>
+public sealed class Linear
+{
+    /// <summary>Rows of x per parallel work item: a multiple of the GEMM's 6-row block.</summary>
+    private const int RowsPerItem = 48;
+
+    private readonly Tensor _weightT;
+
+    /// <summary>Wraps <paramref name="weight"/> [<paramref name="outFeatures"/>, <paramref name="inFeatures"/>].</summary>
+    public Linear(Tensor weight, int inFeatures, int outFeatures, string paramName)
+    {
+        ArgumentNullException.ThrowIfNull(weight, paramName);
+        ShapeCheck.Rank(weight, 2, $"[{outFeatures}, {inFeatures}]", paramName);
+        ShapeCheck.FloatingPoint(weight, paramName);
+        ShapeCheck.Dim(weight, 0, outFeatures, "out features", paramName);
+        ShapeCheck.Dim(weight, 1, inFeatures, "in features", paramName);
+        Weight = weight;
+        InFeatures = inFeatures;
+        OutFeatures = outFeatures;
+        _weightT = weight.To(DType.Float32).Transpose(0, 1).Contiguous();
+    }
+
+    /// <summary>The weight [out, in], as given.</summary>
+    public Tensor Weight { get; }
+
+    /// <summary>Width of the input.</summary>
+    public int InFeatures { get; }
+
+    /// <summary>Width of the output.</summary>
+    public int OutFeatures { get; }
+
+    /// <summary>Weights drawn like PyTorch's default: uniform in ±1/sqrt(in).</summary>
+    public static Tensor RandomWeight(Random random, int inFeatures, int outFeatures)
+    {
+        float bound = 1f / MathF.Sqrt(Math.Max(inFeatures, 1));
+        return Tensor.RandomUniform(random, -bound, bound, DType.Float32, outFeatures, inFeatures);
+    }
+
+    /// <summary>x [..., in] float32 → [..., out] float32.</summary>
+    public Tensor Apply(Tensor x)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        ShapeCheck.DType(x, DType.Float32, nameof(x));
+        ShapeCheck.Dim(x, x.Rank - 1, InFeatures, "in features", nameof(x));
+        Tensor input = x.Contiguous();
+        int rows = (int)(input.Numel / Math.Max(InFeatures, 1));
+        int[] shape = input.Shape.ToArray();
+        shape[^1] = OutFeatures;
+        Tensor y = Tensor.Zeros(DType.Float32, shape);
+        if (InFeatures == 0)
+        {
+            return y;
+        }
+
+        int items = (rows + RowsPerItem - 1) / RowsPerItem;
+        Parallel.For(0, items, CpuExecution.Options, item =>
+        {
+            int r0 = item * RowsPerItem;
+            int count = Math.Min(RowsPerItem, rows - r0);
+            ref float a = ref MemoryMarshal.GetReference(input.Float32Storage[(int)(input.Offset + ((long)r0 * InFeatures))..]);
+            ref float b = ref MemoryMarshal.GetReference(_weightT.Float32Storage);
+            ref float c = ref MemoryMarshal.GetReference(y.Float32Storage[(r0 * OutFeatures)..]);
+            Gemm.Multiply(count, OutFeatures, InFeatures, ref a, InFeatures, ref b, OutFeatures, ref c, OutFeatures, accumulate: false);
+        });
+        return y;
+    }
+}

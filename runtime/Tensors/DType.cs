@@ -1,0 +1,45 @@
+using System;
+
+namespace AttentionGen;
+
+/// <summary>Element types a <see cref="Tensor"/> can hold.</summary>
+public enum DType
+{
+    /// <summary>IEEE 754 single precision.</summary>
+    Float32,
+
+    /// <summary>IEEE 754 half precision.</summary>
+    Float16,
+
+    /// <summary>bfloat16: the top 16 bits of a float32.</summary>
+    BFloat16,
+
+    /// <summary>One byte per element, 0 or 1 (masks).</summary>
+    Bool,
+}
+
+/// <summary>Sizes and names of <see cref="DType"/> values.</summary>
+public static class DTypeInfo
+{
+    /// <summary>Bytes one element occupies.</summary>
+    public static int SizeInBytes(this DType dtype) => dtype switch
+    {
+        DType.Float32 => 4,
+        DType.Float16 or DType.BFloat16 => 2,
+        DType.Bool => 1,
+        _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "Unknown dtype."),
+    };
+
+    /// <summary>True for the floating-point types.</summary>
+    public static bool IsFloatingPoint(this DType dtype) => dtype != DType.Bool;
+
+    /// <summary>The PyTorch spelling, used in messages.</summary>
+    public static string Name(this DType dtype) => dtype switch
+    {
+        DType.Float32 => "float32",
+        DType.Float16 => "float16",
+        DType.BFloat16 => "bfloat16",
+        DType.Bool => "bool",
+        _ => dtype.ToString(),
+    };
+}

@@ -1,0 +1,315 @@
+using System;
+using System.Runtime.InteropServices;
+
+namespace AttentionGen;
+
+/// <summary>
+/// An n-dimensional array: a shape, strides in elements, an offset, a dtype and a device.
+/// Views (<see cref="Transpose"/>, <see cref="Narrow"/>, <see cref="SplitHeads"/>) share storage;
+/// operations that must copy say so.
+/// </summary>
+public sealed class Tensor
+{
+    private readonly byte[] _storage;
+    private readonly int[] _shape;
+    private readonly long[] _strides;
+
+    private Tensor(byte[] storage, int[] shape, long[] strides, long offset, DType dtype)
+    {
+        _storage = storage;
+        _shape = shape;
+        _strides = strides;
+        Offset = offset;
+        DType = dtype;
+    }
+
+    /// <summary>The element type.</summary>
+    public DType DType { get; }
+
+    /// <summary>Where the data lives.</summary>
+    public Device Device => Device.Cpu;
+
+    /// <summary>The size of each dimension.</summary>
+    public ReadOnlySpan<int> Shape => _shape;
+
+    /// <summary>Elements between neighbours along each dimension.</summary>
+    public ReadOnlySpan<long> Strides => _strides;
+
+    /// <summary>Index of the first element in the storage, in elements.</summary>
+    public long Offset { get; }
+
+    /// <summary>Number of dimensions.</summary>
+    public int Rank => _shape.Length;
+
+    /// <summary>Number of elements.</summary>
+    public long Numel => ShapeMath.Product(_shape);
+
+    /// <summary>True when elements are laid out row-major with no gaps.</summary>
+    public bool IsContiguous => _strides.AsSpan().SequenceEqual(ShapeMath.RowMajorStrides(_shape));
+
+    /// <summary>The size of dimension <paramref name="dim"/>; negative counts from the end.</summary>
+    public int Size(int dim) => _shape[NormalizeDim(dim)];
+
+    /// <summary>A new tensor of zeros (false for <see cref="DType.Bool"/>).</summary>
+    public static Tensor Zeros(DType dtype, params int[] shape)
+    {
+        ShapeMath.Validate(shape, nameof(shape));
+        long count = ShapeMath.Product(shape);
+        long bytes = count * dtype.SizeInBytes();
+        if (bytes > Array.MaxLength)
+        {
+            throw new ArgumentOutOfRangeException(nameof(shape), $"A CPU tensor holds at most {Array.MaxLength} bytes; shape [{string.Join(", ", shape)}] of {dtype.Name()} needs {bytes}.");
+        }
+
+        return new Tensor(new byte[bytes], (int[])shape.Clone(), ShapeMath.RowMajorStrides(shape), 0, dtype);
+    }
+
+    /// <summary>A float32 tensor holding a copy of <paramref name="values"/>.</summary>
+    public static Tensor FromArray(float[] values, params int[] shape) => FromSpan<float>(values, DType.Float32, shape);
+
+    /// <summary>A float16 tensor holding a copy of <paramref name="values"/>.</summary>
+    public static Tensor FromArray(Half[] values, params int[] shape) => FromSpan<Half>(values, DType.Float16, shape);
+
+    /// <summary>A bfloat16 tensor holding a copy of <paramref name="values"/>.</summary>
+    public static Tensor FromArray(BFloat16[] values, params int[] shape) => FromSpan<BFloat16>(values, DType.BFloat16, shape);
+
+    /// <summary>A bool tensor holding a copy of <paramref name="values"/>.</summary>
+    public static Tensor FromArray(bool[] values, params int[] shape) => FromSpan<bool>(values, DType.Bool, shape);
+
+    /// <summary>Normal(0, 1) samples drawn from <paramref name="random"/>, rounded to <paramref name="dtype"/>.</summary>
+    public static Tensor RandomNormal(Random random, DType dtype, params int[] shape)
+    {
+        ArgumentNullException.ThrowIfNull(random);
+        Tensor t = Zeros(dtype, shape);
+        for (long i = 0; i < t.Numel; i++)
+        {
+            t.WriteAt(i, (float)random.NextGaussian());
+        }
+
+        return t;
+    }
+
+    /// <summary>Uniform samples in [<paramref name="low"/>, <paramref name="high"/>), rounded to <paramref name="dtype"/>.</summary>
+    public static Tensor RandomUniform(Random random, float low, float high, DType dtype, params int[] shape)
+    {
+        ArgumentNullException.ThrowIfNull(random);
+        Tensor t = Zeros(dtype, shape);
+        for (long i = 0; i < t.Numel; i++)
+        {
+            t.WriteAt(i, low + ((high - low) * random.NextSingle()));
+        }
+
+        return t;
+    }
+
+    /// <summary>Reads or writes one element as a float (bools read as 0 or 1).</summary>
+    public float this[params int[] index]
+    {
+        get => ReadAt(ElementOffset(index));
+        set => WriteAt(ElementOffset(index), value);
+    }
+
+    /// <summary>All elements in row-major logical order, widened to float32.</summary>
+    public float[] ToFloatArray()
+    {
+        var result = new float[Numel];
+        int i = 0;
+        foreach (long offset in ShapeMath.Offsets(_shape, _strides, Offset))
+        {
+            result[i++] = ReadAt(offset);
+        }
+
+        return result;
+    }
+
+    /// <summary>All elements in row-major logical order as bools (non-zero is true).</summary>
+    public bool[] ToBoolArray()
+    {
+        var result = new bool[Numel];
+        int i = 0;
+        foreach (long offset in ShapeMath.Offsets(_shape, _strides, Offset))
+        {
+            result[i++] = ReadAt(offset) != 0;
+        }
+
+        return result;
+    }
+
+    /// <summary>This tensor in <paramref name="dtype"/>, contiguous; returns itself when nothing changes.</summary>
+    public Tensor To(DType dtype)
+    {
+        if (dtype == DType && IsContiguous)
+        {
+            return this;
+        }
+
+        Tensor result = Zeros(dtype, _shape);
+        long i = 0;
+        foreach (long offset in ShapeMath.Offsets(_shape, _strides, Offset))
+        {
+            result.WriteAt(i++, ReadAt(offset));
+        }
+
+        return result;
+    }
+
+    /// <summary>A row-major copy, or this tensor when it already is one.</summary>
+    public Tensor Contiguous() => To(DType);
+
+    /// <summary>The same elements in a new shape: a view when contiguous, else a copy.</summary>
+    public Tensor Reshape(params int[] shape)
+    {
+        ShapeMath.Validate(shape, nameof(shape));
+        if (ShapeMath.Product(shape) != Numel)
+        {
+            throw new ArgumentException($"Cannot reshape [{ShapeMath.Format(_shape)}] ({Numel} elements) to [{ShapeMath.Format(shape)}] ({ShapeMath.Product(shape)} elements).", nameof(shape));
+        }
+
+        Tensor source = Contiguous();
+        return new Tensor(source._storage, (int[])shape.Clone(), ShapeMath.RowMajorStrides(shape), source.Offset, DType);
+    }
+
+    /// <summary>A view with dimensions <paramref name="dim0"/> and <paramref name="dim1"/> swapped.</summary>
+    public Tensor Transpose(int dim0, int dim1)
+    {
+        int a = NormalizeDim(dim0), b = NormalizeDim(dim1);
+        int[] shape = (int[])_shape.Clone();
+        long[] strides = (long[])_strides.Clone();
+        (shape[a], shape[b]) = (shape[b], shape[a]);
+        (strides[a], strides[b]) = (strides[b], strides[a]);
+        return new Tensor(_storage, shape, strides, Offset, DType);
+    }
+
+    /// <summary>A view of <paramref name="length"/> entries of dimension <paramref name="dim"/> from <paramref name="start"/>.</summary>
+    public Tensor Narrow(int dim, int start, int length)
+    {
+        int d = NormalizeDim(dim);
+        if (start < 0 || length < 0 || start + length > _shape[d])
+        {
+            throw new ArgumentOutOfRangeException(nameof(start), $"Narrow of dimension {d} (size {_shape[d]}) needs 0 <= start <= start + length <= {_shape[d]}; got start {start}, length {length}.");
+        }
+
+        int[] shape = (int[])_shape.Clone();
+        shape[d] = length;
+        return new Tensor(_storage, shape, (long[])_strides.Clone(), Offset + (start * _strides[d]), DType);
+    }
+
+    /// <summary>Views [B, N, H·E] as [B, H, N, E] without copying.</summary>
+    public Tensor SplitHeads(int heads)
+    {
+        ShapeCheck.Rank(this, 3, "[B, N, H*E]", "this");
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(heads);
+        int width = _shape[2];
+        if (width % heads != 0)
+        {
+            throw new ArgumentException($"The last dimension ({width}) must be a multiple of heads ({heads}).", nameof(heads));
+        }
+
+        int e = width / heads;
+        int[] shape = [_shape[0], heads, _shape[1], e];
+        long[] strides = [_strides[0], e * _strides[2], _strides[1], _strides[2]];
+        return new Tensor(_storage, shape, strides, Offset, DType);
+    }
+
+    /// <summary>Lays [B, H, N, E] out as [B, N, H·E]; a view when the layout allows, else a copy.</summary>
+    public Tensor MergeHeads()
+    {
+        ShapeCheck.Rank(this, 4, "[B, H, N, E]", "this");
+        Tensor bnhe = Transpose(1, 2);
+        int[] merged = [_shape[0], _shape[2], _shape[1] * _shape[3]];
+        bool viewable = _strides[3] == 1 && _strides[1] == _shape[3] && _strides[2] == (long)_shape[1] * _shape[3];
+        return viewable
+            ? new Tensor(_storage, merged, [_strides[0], _strides[2], 1], Offset, DType)
+            : bnhe.Contiguous().Reshape(merged);
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => $"Tensor(shape=[{ShapeMath.Format(_shape)}], dtype={DType.Name()}, device={Device})";
+
+    /// <summary>Storage as float32 values, for kernels; offsets and strides still apply.</summary>
+    internal Span<float> Float32Storage
+    {
+        get
+        {
+            if (DType != DType.Float32)
+            {
+                throw new InvalidOperationException($"Float32Storage needs a float32 tensor, not {DType.Name()}.");
+            }
+
+            return MemoryMarshal.Cast<byte, float>(_storage.AsSpan());
+        }
+    }
+
+    /// <summary>Storage as bytes, for bool masks.</summary>
+    internal Span<byte> ByteStorage => _storage;
+
+    internal int NormalizeDim(int dim)
+    {
+        int d = dim < 0 ? dim + Rank : dim;
+        if (d < 0 || d >= Rank)
+        {
+            throw new ArgumentOutOfRangeException(nameof(dim), $"Dimension {dim} is out of range for a tensor of rank {Rank}.");
+        }
+
+        return d;
+    }
+
+    private static Tensor FromSpan<T>(ReadOnlySpan<T> values, DType dtype, int[] shape)
+        where T : struct
+    {
+        ShapeMath.Validate(shape, nameof(shape));
+        if (ShapeMath.Product(shape) != values.Length)
+        {
+            throw new ArgumentException($"Shape [{ShapeMath.Format(shape)}] holds {ShapeMath.Product(shape)} elements but {values.Length} values were given.", nameof(shape));
+        }
+
+        Tensor t = Zeros(dtype, shape);
+        MemoryMarshal.AsBytes(values).CopyTo(t._storage);
+        return t;
+    }
+
+    private long ElementOffset(int[] index)
+    {
+        if (index.Length != Rank)
+        {
+            throw new ArgumentException($"Expected {Rank} indices for shape [{ShapeMath.Format(_shape)}], got {index.Length}.", nameof(index));
+        }
+
+        long offset = Offset;
+        for (int d = 0; d < index.Length; d++)
+        {
+            if ((uint)index[d] >= (uint)_shape[d])
+            {
+                throw new IndexOutOfRangeException($"Index {index[d]} is out of range for dimension {d} of size {_shape[d]}.");
+            }
+
+            offset += index[d] * _strides[d];
+        }
+
+        return offset;
+    }
+
+    private float ReadAt(long offset)
+    {
+        Span<byte> s = _storage;
+        return DType switch
+        {
+            DType.Float32 => MemoryMarshal.Cast<byte, float>(s)[(int)offset],
+            DType.Float16 => (float)MemoryMarshal.Cast<byte, Half>(s)[(int)offset],
+            DType.BFloat16 => (float)MemoryMarshal.Cast<byte, BFloat16>(s)[(int)offset],
+            _ => s[(int)offset],
+        };
+    }
+
+    private void WriteAt(long offset, float value)
+    {
+        Span<byte> s = _storage;
+        switch (DType)
+        {
+            case DType.Float32: MemoryMarshal.Cast<byte, float>(s)[(int)offset] = value; break;
+            case DType.Float16: MemoryMarshal.Cast<byte, Half>(s)[(int)offset] = (Half)value; break;
+            case DType.BFloat16: MemoryMarshal.Cast<byte, BFloat16>(s)[(int)offset] = (BFloat16)value; break;
+            default: s[(int)offset] = value != 0 ? (byte)1 : (byte)0; break;
+        }
+    }
+}
