@@ -1,0 +1,57 @@
+using System.Threading;
+using AttentionGen.Generator.Emit;
+using AttentionGen.Spec.Model;
+using AttentionGen.Spec.Parsing;
+using AttentionGen.Spec.Rules;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+
+namespace AttentionGen.Generator;
+
+/// <summary>
+/// Emits the module of every class carrying an attention attribute.
+/// <list type="number">
+/// <item>ForAttributeWithMetadataName finds the attributed classes; the transform turns symbol and attribute
+/// into a plain, equatable spec (no symbols, no syntax), so unrelated edits leave the step cached.</item>
+/// <item>Specs the shared rules reject are dropped: the analyzers report why, with locations.</item>
+/// <item>Each remaining spec becomes one source file.</item>
+/// </list>
+/// </summary>
+[Generator(LanguageNames.CSharp)]
+public sealed class AttentionGenerator : IIncrementalGenerator
+{
+    /// <inheritdoc/>
+    public void Initialize(IncrementalGeneratorInitializationContext context)
+    {
+        IncrementalValuesProvider<FlashAttentionSpec> flashSpecs = context.SyntaxProvider
+            .ForAttributeWithMetadataName(
+                AttentionAttributeNames.FlashAttention,
+                static (node, _) => node is ClassDeclarationSyntax,
+                static (ctx, ct) => ParseFlashAttention(ctx, ct))
+            .WithTrackingName(TrackingNames.FlashAttentionSpecs)
+            .Where(static spec => spec is not null && SpecRules.CanEmit(spec))
+            .Select(static (spec, _) => spec!)
+            .WithTrackingName(TrackingNames.ValidFlashAttentionSpecs);
+
+        context.RegisterSourceOutput(flashSpecs, static (spc, spec) =>
+            spc.AddSource($"{spec.Class.HintName}.FlashAttention.g.cs", FlashAttentionEmitter.Emit(spec)));
+    }
+
+    private static FlashAttentionSpec? ParseFlashAttention(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return context.TargetSymbol is INamedTypeSymbol type && context.Attributes.Length == 1
+            ? SpecParser.ParseFlashAttention(type, context.Attributes[0])
+            : null;
+    }
+}
+
+/// <summary>Names of the pipeline steps, for tests that check caching.</summary>
+public static class TrackingNames
+{
+    /// <summary>Specs parsed from <c>[FlashAttention]</c> classes.</summary>
+    public const string FlashAttentionSpecs = nameof(FlashAttentionSpecs);
+
+    /// <summary>The specs the rules accept.</summary>
+    public const string ValidFlashAttentionSpecs = nameof(ValidFlashAttentionSpecs);
+}

@@ -1,0 +1,167 @@
+using System;
+using AttentionGen.Reference;
+using AttentionGen.Tests.Numerics;
+using Xunit;
+
+namespace AttentionGen.Tests.Modules;
+
+[FlashAttention(Dim = 24, Heads = 3, DimHead = 8, Causal = true, QBucket = 16, KBucket = 32)]
+public partial class TinyCausalAttention
+{
+}
+
+[FlashAttention(Heads = 2, DimHead = 16)]
+public partial class WidthFromConstructorAttention
+{
+}
+
+/// <summary>The generated modules against projections and attention computed by hand in float64.</summary>
+public class FlashAttentionModuleTests
+{
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void MatchesHandComputedProjectionsAndAttention(bool withContextAndMask)
+    {
+        (Random random, string seed) = FreshRandom.For(withContextAndMask ? 101 : 102);
+        var module = new TinyCausalAttention(seed: random.Next());
+        const int b = 2, n = 37, m = 53;
+        Tensor x = Tensor.RandomNormal(random, DType.Float32, b, n, 24);
+        Tensor context = withContextAndMask ? Tensor.RandomNormal(random, DType.Float32, b, m, 24) : x;
+        int keys = context.Size(1);
+        bool[] keep = new bool[b * keys];
+        for (int i = 0; i < keep.Length; i++)
+        {
+            keep[i] = !withContextAndMask || random.NextDouble() < 0.7;
+        }
+
+        Tensor output = module.Forward(x, withContextAndMask ? context : null, withContextAndMask ? Tensor.FromArray(keep, b, keys) : null);
+
+        double[] expected = HandComputed(module, x, context, keep, causal: true);
+        Compare.Output(output.ToFloatArray(), expected, 1e-5, seed);
+        Assert.Equal(new[] { b, n, 24 }, output.Shape.ToArray());
+    }
+
+    [Fact]
+    public void DimLeftOutOfTheAttributeComesFromTheConstructor()
+    {
+        var module = new WidthFromConstructorAttention(dim: 20, seed: 3);
+        Tensor x = Tensor.RandomNormal(new Random(4), DType.Float32, 1, 9, 20);
+
+        Tensor output = module.Forward(x);
+
+        Assert.Equal(20, module.Config.Dim);
+        Compare.Output(output.ToFloatArray(), HandComputed(module, x, x, null, causal: false), 1e-5, "dim from constructor");
+    }
+
+    [Fact]
+    public void BucketOverridesGiveTheSameResult()
+    {
+        var module = new TinyCausalAttention(seed: 8);
+        Tensor x = Tensor.RandomNormal(new Random(9), DType.Float32, 1, 70, 24);
+
+        float[] byAttribute = module.Forward(x).ToFloatArray();
+        float[] overridden = module.Forward(x, qBucket: 5, kBucket: 7).ToFloatArray();
+
+        for (int i = 0; i < byAttribute.Length; i++)
+        {
+            Assert.True(Math.Abs(byAttribute[i] - overridden[i]) < 1e-5f, $"element {i}");
+        }
+    }
+
+    [Fact]
+    public void WeightsAreTakenInPyTorchLayout()
+    {
+        var random = new Random(12);
+        Tensor toQ = Tensor.RandomNormal(random, DType.Float32, 24, 24);
+        Tensor toKv = Tensor.RandomNormal(random, DType.Float32, 48, 24);
+        Tensor toOut = Tensor.RandomNormal(random, DType.Float32, 24, 24);
+        var module = new TinyCausalAttention(toQ, toKv, toOut);
+        Tensor x = Tensor.RandomNormal(random, DType.Float32, 1, 11, 24);
+
+        Compare.Output(module.Forward(x).ToFloatArray(), HandComputed(module, x, x, null, causal: true), 1e-5, "explicit weights");
+    }
+
+    [Fact]
+    public void BadInputsNameTheArgumentTheExpectedAndTheActualValue()
+    {
+        var module = new TinyCausalAttention(seed: 1);
+        var x = Tensor.Zeros(DType.Float32, 2, 5, 24);
+
+        ArgumentException wrongWidth = Assert.Throws<ArgumentException>(() => module.Forward(Tensor.Zeros(DType.Float32, 2, 5, 23)));
+        Assert.Equal("x", wrongWidth.ParamName);
+        Assert.Contains("24", wrongWidth.Message);
+        Assert.Contains("23", wrongWidth.Message);
+
+        ArgumentException wrongMask = Assert.Throws<ArgumentException>(() => module.Forward(x, mask: Tensor.Zeros(DType.Bool, 2, 6)));
+        Assert.Equal("keyPaddingMask", wrongMask.ParamName);
+        Assert.Contains("must be 5; got 6", wrongMask.Message);
+
+        ArgumentException maskDtype = Assert.Throws<ArgumentException>(() => module.Forward(x, mask: Tensor.Zeros(DType.Float32, 2, 5)));
+        Assert.Contains("must be bool; got float32", maskDtype.Message);
+
+        Assert.Throws<ArgumentOutOfRangeException>("qBucket", () => module.Forward(x, qBucket: 0));
+        Assert.Throws<ArgumentException>("toKv", () => new TinyCausalAttention(Tensor.Zeros(DType.Float32, 24, 24), Tensor.Zeros(DType.Float32, 24, 24), Tensor.Zeros(DType.Float32, 24, 24)));
+    }
+
+    /// <summary>q = x Wqᵀ, [k v] = c Wkvᵀ, attention per head in float64, out = o Woutᵀ.</summary>
+    private static double[] HandComputed(global::AttentionGen.Modules.FlashAttentionModule module, Tensor x, Tensor context, bool[]? keep, bool causal)
+    {
+        int b = x.Size(0), n = x.Size(1), m = context.Size(1);
+        int dim = module.Config.Dim, heads = module.Config.Heads, e = module.Config.DimHead, inner = heads * e;
+        Tensor q = Project(x, module.ToQ.Weight).SplitHeads(heads);
+        Tensor kv = Project(context, module.ToKv.Weight);
+        ReferenceResult attention = ReferenceAttention.Compute(
+            q,
+            kv.Narrow(2, 0, inner).SplitHeads(heads),
+            kv.Narrow(2, inner, inner).SplitHeads(heads),
+            (bi, h, i, j) => (!causal || j <= i) && (keep is null || keep[(bi * m) + j]));
+
+        // attention.Output is [B, H, N, E]; merge heads and apply to_out.
+        float[] wOut = module.ToOut.Weight.ToFloatArray();
+        var result = new double[b * n * dim];
+        for (int bi = 0; bi < b; bi++)
+        {
+            for (int i = 0; i < n; i++)
+            {
+                for (int o = 0; o < dim; o++)
+                {
+                    double sum = 0;
+                    for (int h = 0; h < heads; h++)
+                    {
+                        for (int d = 0; d < e; d++)
+                        {
+                            sum += attention.Output[((((bi * heads) + h) * n + i) * e) + d] * wOut[(o * inner) + (h * e) + d];
+                        }
+                    }
+
+                    result[(((bi * n) + i) * dim) + o] = sum;
+                }
+            }
+        }
+
+        return result;
+    }
+
+    private static Tensor Project(Tensor x, Tensor weight)
+    {
+        int b = x.Size(0), n = x.Size(1), input = x.Size(2), output = weight.Size(0);
+        float[] xs = x.ToFloatArray(), ws = weight.ToFloatArray();
+        var y = new float[b * n * output];
+        for (int r = 0; r < b * n; r++)
+        {
+            for (int o = 0; o < output; o++)
+            {
+                double sum = 0;
+                for (int i = 0; i < input; i++)
+                {
+                    sum += (double)xs[(r * input) + i] * ws[(o * input) + i];
+                }
+
+                y[(r * output) + o] = (float)sum;
+            }
+        }
+
+        return Tensor.FromArray(y, b, n, output);
+    }
+}
