@@ -22,6 +22,9 @@ public static class CpuExecution
         }
     }
 
+    /// <summary>The vector width the kernels run with on this processor, e.g. "AVX-512 (Vector512)".</summary>
+    public static string VectorPath => Simd.SimdWidth.Describe();
+
     internal static ParallelOptions Options => new() { MaxDegreeOfParallelism = s_maxThreads };
 
     private static int ReadThreadsFromEnvironment() =>

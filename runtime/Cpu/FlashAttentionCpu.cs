@@ -63,13 +63,17 @@ public static class FlashAttentionCpu
             return;
         }
 
+        // Keys are transposed once per call into [E × M] panels that every query tile of the head reads:
+        // O(M·E) extra memory, and the transposition is no longer repeated per query tile.
+        using var keys = new TransposedKeys(p, TVec.Count);
+
         // Item i visits query tile (queryTiles - 1 - i / heads): the last tiles, the heaviest under a causal
         // plan, start first so the threads finish together.
         void RunItem(long i, Workspace ws)
         {
             int bh = (int)(i % heads);
             int tile = queryTiles - 1 - (int)(i / heads);
-            RunTile<TVec, TPlan, TMask, TScore>(p, plan, mask, score, ws, shape, bh / p.QueryHeads, bh % p.QueryHeads, tile);
+            RunTile<TVec, TPlan, TMask, TScore>(p, plan, mask, score, ws, keys, shape, bh / p.QueryHeads, bh % p.QueryHeads, tile);
         }
 
         if (items == 1 || CpuExecution.MaxThreads == 1)
@@ -96,7 +100,7 @@ public static class FlashAttentionCpu
             ws => ws.Dispose());
     }
 
-    private static void RunTile<TVec, TPlan, TMask, TScore>(AttentionProblem p, TPlan plan, TMask mask, TScore score, Workspace ws, TileShape shape, int b, int h, int tile)
+    private static void RunTile<TVec, TPlan, TMask, TScore>(AttentionProblem p, TPlan plan, TMask mask, TScore score, Workspace ws, TransposedKeys keys, TileShape shape, int b, int h, int tile)
         where TVec : struct, ISimd<TVec>
         where TPlan : struct, ITilePlan
         where TMask : struct, IMaskMod
@@ -107,12 +111,11 @@ public static class FlashAttentionCpu
         int q1 = Math.Min(q0 + shape.QueryTile, p.QueryLength);
         int rows = q1 - q0;
         int hk = h / (p.QueryHeads / p.KeyHeads);
-        HeadRows qRows = new(p.Q), kRows = new(p.K), vRows = new(p.V), oRows = new(p.Output);
+        HeadRows qRows = new(p.Q), vRows = new(p.V), oRows = new(p.Output);
         ref float qBase = ref MemoryMarshal.GetReference(p.Q.Float32Storage);
-        ref float kBase = ref MemoryMarshal.GetReference(p.K.Float32Storage);
         ref float vBase = ref MemoryMarshal.GetReference(p.V.Float32Storage);
         ref float qs = ref MemoryMarshal.GetArrayDataReference(ws.Queries);
-        ref float kt = ref MemoryMarshal.GetArrayDataReference(ws.KeysT);
+        ref float kt = ref keys.Head(b, hk);
         ref float s = ref MemoryMarshal.GetArrayDataReference(ws.Scores);
         ref float o = ref MemoryMarshal.GetArrayDataReference(ws.Accumulator);
         ref float bias = ref MemoryMarshal.GetArrayDataReference(ws.ColumnBias);
@@ -136,16 +139,15 @@ public static class FlashAttentionCpu
                 continue;
             }
 
-            int keys = k1 - k0;
-            int columns = shape.PaddedColumns(keys);
-            PackKeysTransposed(ref kBase, kRows, b, hk, k0, keys, columns, e, ref kt, ld);
-            Gemm.Multiply<TVec>(rows, columns, e, ref qs, e, ref kt, ld, ref s, ld, accumulate: false);
+            int count = k1 - k0;
+            int columns = shape.PaddedColumns(count);
+            Gemm.Multiply<TVec>(rows, columns, e, ref qs, e, ref Unsafe.Add(ref kt, k0), keys.Stride, ref s, ld, accumulate: false);
 
             if (!TScore.IsIdentity)
             {
                 for (int i = 0; i < rows; i++)
                 {
-                    for (int j = 0; j < keys; j++)
+                    for (int j = 0; j < count; j++)
                     {
                         ref float x = ref Unsafe.Add(ref s, (i * ld) + j);
                         x = score.Apply(x, b, h, q0 + i, k0 + j);
@@ -157,7 +159,7 @@ public static class FlashAttentionCpu
             {
                 for (int i = 0; i < rows; i++)
                 {
-                    for (int j = 0; j < keys; j++)
+                    for (int j = 0; j < count; j++)
                     {
                         if (!mask.IsAllowed(b, h, q0 + i, k0 + j))
                         {
@@ -167,13 +169,13 @@ public static class FlashAttentionCpu
                 }
             }
 
-            bool biased = BuildColumnBias(p.KeyPaddingMask, b, k0, keys, columns, ws.ColumnBias);
+            bool biased = BuildColumnBias(p.KeyPaddingMask, b, k0, count, columns, ws.ColumnBias);
             for (int i = 0; i < rows; i++)
             {
                 OnlineSoftmax.UpdateRow<TVec>(ref Unsafe.Add(ref s, i * ld), columns, biased, ref bias, ref ws.RowMax[i], ref ws.RowSum[i], ref Unsafe.Add(ref o, i * ev), ev);
             }
 
-            Gemm.Multiply<TVec>(rows, ev, keys, ref s, ld, ref Unsafe.Add(ref vBase, vRows.RowOffset(b, hk, k0)), (int)vRows.RowStride, ref o, ev, accumulate: true);
+            Gemm.Multiply<TVec>(rows, ev, count, ref s, ld, ref Unsafe.Add(ref vBase, vRows.RowOffset(b, hk, k0)), (int)vRows.RowStride, ref o, ev, accumulate: true);
         }
 
         ref float outBase = ref MemoryMarshal.GetReference(p.Output.Float32Storage);
@@ -189,27 +191,6 @@ public static class FlashAttentionCpu
             {
                 lse[(int)(p.Lse.Offset + (b * p.Lse.Strides[0]) + (h * p.Lse.Strides[1]) + ((q0 + i) * p.Lse.Strides[2]))] =
                     sum > 0 ? ws.RowMax[i] + MathF.Log(sum) : float.NegativeInfinity;
-            }
-        }
-    }
-
-    /// <summary>Copies keys [k0, k0 + keys) of one head as an [E × columns] panel; padded columns are 0.</summary>
-    private static void PackKeysTransposed(ref float kBase, HeadRows kRows, int b, int hk, int k0, int keys, int columns, int e, ref float kt, int ld)
-    {
-        for (int j = 0; j < keys; j++)
-        {
-            ref float row = ref Unsafe.Add(ref kBase, kRows.RowOffset(b, hk, k0 + j));
-            for (int d = 0; d < e; d++)
-            {
-                Unsafe.Add(ref kt, (d * ld) + j) = Unsafe.Add(ref row, d);
-            }
-        }
-
-        for (int d = 0; d < e; d++)
-        {
-            for (int j = keys; j < columns; j++)
-            {
-                Unsafe.Add(ref kt, (d * ld) + j) = 0;
             }
         }
     }
@@ -259,7 +240,6 @@ public static class FlashAttentionCpu
         public Workspace(AttentionProblem p, TileShape shape)
         {
             Queries = Rent(shape.QueryTile * p.HeadDim);
-            KeysT = Rent(p.HeadDim * shape.ScoreStride);
             Scores = Rent(shape.QueryTile * shape.ScoreStride);
             Accumulator = Rent(shape.QueryTile * p.ValueDim);
             RowMax = Rent(shape.QueryTile);
@@ -268,8 +248,6 @@ public static class FlashAttentionCpu
         }
 
         public float[] Queries { get; }
-
-        public float[] KeysT { get; }
 
         public float[] Scores { get; }
 
@@ -283,7 +261,7 @@ public static class FlashAttentionCpu
 
         public void Dispose()
         {
-            foreach (float[] a in new[] { Queries, KeysT, Scores, Accumulator, RowMax, RowSum, ColumnBias })
+            foreach (float[] a in new[] { Queries, Scores, Accumulator, RowMax, RowSum, ColumnBias })
             {
                 ArrayPool<float>.Shared.Return(a);
             }

@@ -104,64 +104,9 @@ public class FlashAttentionModuleTests
         Assert.Throws<ArgumentException>("toKv", () => new TinyCausalAttention(Tensor.Zeros(DType.Float32, 24, 24), Tensor.Zeros(DType.Float32, 24, 24), Tensor.Zeros(DType.Float32, 24, 24)));
     }
 
-    /// <summary>q = x Wqᵀ, [k v] = c Wkvᵀ, attention per head in float64, out = o Woutᵀ.</summary>
     private static double[] HandComputed(global::AttentionGen.Modules.FlashAttentionModule module, Tensor x, Tensor context, bool[]? keep, bool causal)
     {
-        int b = x.Size(0), n = x.Size(1), m = context.Size(1);
-        int dim = module.Config.Dim, heads = module.Config.Heads, e = module.Config.DimHead, inner = heads * e;
-        Tensor q = Project(x, module.ToQ.Weight).SplitHeads(heads);
-        Tensor kv = Project(context, module.ToKv.Weight);
-        ReferenceResult attention = ReferenceAttention.Compute(
-            q,
-            kv.Narrow(2, 0, inner).SplitHeads(heads),
-            kv.Narrow(2, inner, inner).SplitHeads(heads),
-            (bi, h, i, j) => (!causal || j <= i) && (keep is null || keep[(bi * m) + j]));
-
-        // attention.Output is [B, H, N, E]; merge heads and apply to_out.
-        float[] wOut = module.ToOut.Weight.ToFloatArray();
-        var result = new double[b * n * dim];
-        for (int bi = 0; bi < b; bi++)
-        {
-            for (int i = 0; i < n; i++)
-            {
-                for (int o = 0; o < dim; o++)
-                {
-                    double sum = 0;
-                    for (int h = 0; h < heads; h++)
-                    {
-                        for (int d = 0; d < e; d++)
-                        {
-                            sum += attention.Output[((((bi * heads) + h) * n + i) * e) + d] * wOut[(o * inner) + (h * e) + d];
-                        }
-                    }
-
-                    result[(((bi * n) + i) * dim) + o] = sum;
-                }
-            }
-        }
-
-        return result;
-    }
-
-    private static Tensor Project(Tensor x, Tensor weight)
-    {
-        int b = x.Size(0), n = x.Size(1), input = x.Size(2), output = weight.Size(0);
-        float[] xs = x.ToFloatArray(), ws = weight.ToFloatArray();
-        var y = new float[b * n * output];
-        for (int r = 0; r < b * n; r++)
-        {
-            for (int o = 0; o < output; o++)
-            {
-                double sum = 0;
-                for (int i = 0; i < input; i++)
-                {
-                    sum += (double)xs[(r * input) + i] * ws[(o * input) + i];
-                }
-
-                y[(r * output) + o] = (float)sum;
-            }
-        }
-
-        return Tensor.FromArray(y, b, n, output);
+        Assert.Equal(causal, module.Config.Causal);
+        return ReferenceModules.FlashAttention(module, x, context, keep);
     }
 }

@@ -37,7 +37,7 @@ internal readonly struct Simd128 : ISimd<Simd128>
     public static Simd128 Max(Simd128 a, Simd128 b) => new(Vector128.Max(a._v, b._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Simd128 Exp(Simd128 x) => new(Vector128.Exp(x._v));
+    public static Simd128 Exp(Simd128 x) => new(FastExp.Exp(x._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float SumAcross(Simd128 value) => Vector128.Sum(value._v);

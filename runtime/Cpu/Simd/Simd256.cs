@@ -37,7 +37,7 @@ internal readonly struct Simd256 : ISimd<Simd256>
     public static Simd256 Max(Simd256 a, Simd256 b) => new(Vector256.Max(a._v, b._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Simd256 Exp(Simd256 x) => new(Vector256.Exp(x._v));
+    public static Simd256 Exp(Simd256 x) => new(FastExp.Exp(x._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float SumAcross(Simd256 value) => Vector256.Sum(value._v);

@@ -37,7 +37,7 @@ internal readonly struct Simd512 : ISimd<Simd512>
     public static Simd512 Max(Simd512 a, Simd512 b) => new(Vector512.Max(a._v, b._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Simd512 Exp(Simd512 x) => new(Vector512.Exp(x._v));
+    public static Simd512 Exp(Simd512 x) => new(FastExp.Exp(x._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float SumAcross(Simd512 value) => Vector512.Sum(value._v);

@@ -1,0 +1,48 @@
+using System;
+using System.Diagnostics;
+using AttentionGen.Cpu;
+
+namespace AttentionGen.Bench;
+
+/// <summary>The single-thread GEMM on the attention kernel's two tile shapes: the ceiling the kernel works under.</summary>
+internal static class GemmBench
+{
+    public static void Run(int reps)
+    {
+        Console.WriteLine($"{"gemm (one thread)",-28} {"us",8} {"GFLOP/s",9}");
+        Time("S = Q·Kt  96x256, k=64", 96, 256, 64, reps);
+        Time("O += P·V  96x64, k=256", 96, 64, 256, reps);
+        Time("projection 384x256, k=256", 384, 256, 256, reps);
+    }
+
+    private static void Time(string name, int m, int n, int k, int reps)
+    {
+        var random = new Random(1);
+        float[] a = Fill(random, m * k), b = Fill(random, k * n), c = new float[m * n];
+        int inner = Math.Max(1, 200_000_000 / (2 * m * n * k));
+        double best = double.MaxValue;
+        for (int r = 0; r < reps; r++)
+        {
+            var clock = Stopwatch.StartNew();
+            for (int i = 0; i < inner; i++)
+            {
+                Gemm.Multiply(m, n, k, ref a[0], k, ref b[0], n, ref c[0], n, accumulate: true);
+            }
+
+            best = Math.Min(best, clock.Elapsed.TotalMicroseconds / inner);
+        }
+
+        Console.WriteLine($"{name,-28} {best,8:F2} {2.0 * m * n * k / best / 1e3,9:F1}");
+    }
+
+    private static float[] Fill(Random random, int length)
+    {
+        var x = new float[length];
+        for (int i = 0; i < length; i++)
+        {
+            x[i] = random.NextSingle();
+        }
+
+        return x;
+    }
+}

@@ -1,0 +1,57 @@
+using System;
+using System.Diagnostics;
+using System.Linq;
+using AttentionGen;
+using AttentionGen.Bench;
+using AttentionGen.Cpu;
+
+// attentiongen-bench [--batch 1] [--heads 8] [--seq 2048] [--dim 64] [--threads a,b] [--reps 10] [--qbucket 96] [--kbucket 256]
+// Times the CPU FlashAttention kernel (fp32) dense and causal; prints ms (median) and GFLOP/s.
+// FLOPs count the allowed (query, key) pairs: 4·E per pair (q·k and p·v), so causal is about half of dense.
+int batch = Arg("--batch", 1), heads = Arg("--heads", 8), seq = Arg("--seq", 2048), dim = Arg("--dim", 64);
+int reps = Arg("--reps", 10), qBucket = Arg("--qbucket", 96), kBucket = Arg("--kbucket", 256);
+int[] threads = ArgList("--threads", [Environment.ProcessorCount, 1]);
+
+if (args.Contains("--gemm"))
+{
+    GemmBench.Run(reps);
+    return;
+}
+
+var random = new Random(1);
+Tensor q = Tensor.RandomNormal(random, DType.Float32, batch, heads, seq, dim);
+Tensor k = Tensor.RandomNormal(random, DType.Float32, batch, heads, seq, dim);
+Tensor v = Tensor.RandomNormal(random, DType.Float32, batch, heads, seq, dim);
+
+Console.WriteLine($"cpu flash attention fp32, B={batch} H={heads} N={seq} E={dim}, tiles {Math.Min(qBucket, 96)}x{Math.Min(kBucket, 256)}, {CpuExecution.VectorPath}, {Environment.ProcessorCount} logical cores");
+Console.WriteLine($"{"mask",-8} {"threads",7} {"ms",10} {"GFLOP/s",9}");
+foreach (bool causal in new[] { false, true })
+{
+    double pairs = causal ? (double)seq * (seq + 1) / 2 : (double)seq * seq;
+    double flops = 4.0 * batch * heads * pairs * dim;
+    foreach (int t in threads)
+    {
+        CpuExecution.MaxThreads = t;
+        Attention.ScaledDotProduct(q, k, v, causal, qBucket: qBucket, kBucket: kBucket);
+        double[] times = Enumerable.Range(0, reps).Select(_ =>
+        {
+            var clock = Stopwatch.StartNew();
+            Attention.ScaledDotProduct(q, k, v, causal, qBucket: qBucket, kBucket: kBucket);
+            return clock.Elapsed.TotalMilliseconds;
+        }).Order().ToArray();
+        double median = times[reps / 2];
+        Console.WriteLine($"{(causal ? "causal" : "dense"),-8} {t,7} {median,10:F2} {flops / median / 1e6,9:F1}");
+    }
+}
+
+int Arg(string name, int fallback)
+{
+    int i = Array.IndexOf(args, name);
+    return i >= 0 && i + 1 < args.Length && int.TryParse(args[i + 1], out int value) ? value : fallback;
+}
+
+int[] ArgList(string name, int[] fallback)
+{
+    int i = Array.IndexOf(args, name);
+    return i >= 0 && i + 1 < args.Length ? args[i + 1].Split(',').Select(int.Parse).ToArray() : fallback;
+}

@@ -1,0 +1,56 @@
+using System;
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Threading.Tasks;
+
+namespace AttentionGen.Cpu;
+
+/// <summary>
+/// The keys of every (batch, kv head) as an [E × Stride] row-major panel, Stride = M rounded up to whole
+/// vectors with zero columns, so q·kᵀ is a plain GEMM whose B operand is read along contiguous rows.
+/// </summary>
+internal sealed class TransposedKeys : IDisposable
+{
+    private readonly float[] _panels;
+    private readonly int _heads;
+    private readonly int _headDim;
+
+    public TransposedKeys(AttentionProblem p, int lanes)
+    {
+        _heads = p.KeyHeads;
+        _headDim = p.HeadDim;
+        Stride = Math.Max((p.KeyLength + lanes - 1) / lanes * lanes, lanes);
+        long length = (long)p.Batch * _heads * _headDim * Stride;
+        _panels = ArrayPool<float>.Shared.Rent((int)Math.Max(length, 1));
+        var rows = new HeadRows(p.K);
+        int keyLength = p.KeyLength;
+        Parallel.For(0, p.Batch * _heads, CpuExecution.Options, bh =>
+        {
+            ref float source = ref MemoryMarshal.GetReference(p.K.Float32Storage);
+            ref float panel = ref Head(bh / _heads, bh % _heads);
+            for (int j = 0; j < keyLength; j++)
+            {
+                ref float key = ref Unsafe.Add(ref source, rows.RowOffset(bh / _heads, bh % _heads, j));
+                for (int d = 0; d < _headDim; d++)
+                {
+                    Unsafe.Add(ref panel, (d * Stride) + j) = Unsafe.Add(ref key, d);
+                }
+            }
+
+            for (int d = 0; d < _headDim; d++)
+            {
+                MemoryMarshal.CreateSpan(ref Unsafe.Add(ref panel, (d * Stride) + keyLength), Stride - keyLength).Clear();
+            }
+        });
+    }
+
+    /// <summary>Floats between consecutive rows (head-dim entries) of a panel.</summary>
+    public int Stride { get; }
+
+    /// <summary>The first element of the panel of (<paramref name="batch"/>, <paramref name="kvHead"/>).</summary>
+    public ref float Head(int batch, int kvHead) =>
+        ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_panels), (nint)(((long)batch * _heads) + kvHead) * _headDim * Stride);
+
+    public void Dispose() => ArrayPool<float>.Shared.Return(_panels);
+}

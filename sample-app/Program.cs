@@ -1,0 +1,81 @@
+using System;
+using System.Diagnostics;
+using System.Linq;
+using AttentionGen;
+using AttentionGen.Cpu;
+using AttentionGen.Modules;
+using AttentionGen.Reference;
+using AttentionGen.SampleApp;
+
+// attentiongen-sample [--device cpu] [--threads N] [--seq N] [--batch N]
+// Runs the attribute-declared layers, printing shapes, times and the error against the float64 reference.
+var options = SampleOptions.Parse(args);
+if (options is null)
+{
+    return 2;
+}
+
+if (options.Device != "cpu")
+{
+    Console.Error.WriteLine($"--device {options.Device}: this build runs on the cpu only; the CUDA backend is a separate piece of work.");
+    return 2;
+}
+
+CpuExecution.MaxThreads = options.Threads;
+Console.WriteLine($"AttentionGen sample: cpu, {CpuExecution.MaxThreads} thread(s), {CpuExecution.VectorPath}");
+Console.WriteLine($"{"layer",-22} {"input",-16} {"output",-16} {"ms",8} {"max |err|",10}");
+
+var random = new Random(2026);
+int b = options.Batch, n = options.Sequence;
+Tensor x = Tensor.RandomNormal(random, DType.Float32, b, n, 256);
+Tensor memory = Tensor.RandomNormal(random, DType.Float32, b, n + 17, 256);
+bool[] keep = Enumerable.Range(0, b * (n + 17)).Select(i => i % (n + 17) < n).ToArray();
+Tensor mask = Tensor.FromArray(keep, b, n + 17);
+
+bool ok = true;
+ok &= Run("DecoderSelfAttention", new DecoderSelfAttention(seed: 1), x, null, null, null);
+ok &= Run("CrossAttention", new CrossAttention(seed: 2), x, memory, mask, keep);
+ok &= Run("AnyWidthAttention(96)", new AnyWidthAttention(dim: 96, seed: 3), Tensor.RandomNormal(random, DType.Float32, b, n, 96), null, null, null);
+Console.WriteLine(ok ? "all layers match the float64 reference" : "MISMATCH against the float64 reference");
+return ok ? 0 : 1;
+
+static bool Run(string name, FlashAttentionModule layer, Tensor x, Tensor? context, Tensor? mask, bool[]? keep)
+{
+    layer.Forward(x, context, mask); // warm-up: JIT, thread pool, buffers
+    var clock = Stopwatch.StartNew();
+    Tensor y = layer.Forward(x, context, mask);
+    double ms = clock.Elapsed.TotalMilliseconds;
+
+    double[] expected = ReferenceModules.FlashAttention(layer, x, context, keep);
+    float[] actual = y.ToFloatArray();
+    double maxError = actual.Select((v, i) => Math.Abs(v - expected[i])).Max();
+    Console.WriteLine($"{name,-22} {Shape(x),-16} {Shape(y),-16} {ms,8:F2} {maxError,10:E2}");
+    return maxError < 1e-4;
+}
+
+static string Shape(Tensor t) => "[" + string.Join(",", t.Shape.ToArray()) + "]";
+
+/// <summary>Command-line options of the sample.</summary>
+internal sealed record SampleOptions(string Device, int Threads, int Sequence, int Batch)
+{
+    public static SampleOptions? Parse(string[] args)
+    {
+        var o = new SampleOptions("cpu", Environment.ProcessorCount, 512, 2);
+        for (int i = 0; i < args.Length; i++)
+        {
+            string? value = i + 1 < args.Length ? args[i + 1] : null;
+            switch (args[i])
+            {
+                case "--device" when value is not null: o = o with { Device = value }; i++; break;
+                case "--threads" when int.TryParse(value, out int t) && t > 0: o = o with { Threads = t }; i++; break;
+                case "--seq" when int.TryParse(value, out int s) && s > 0: o = o with { Sequence = s }; i++; break;
+                case "--batch" when int.TryParse(value, out int bb) && bb > 0: o = o with { Batch = bb }; i++; break;
+                default:
+                    Console.Error.WriteLine($"unknown or invalid argument '{args[i]}'; usage: attentiongen-sample [--device cpu] [--threads N] [--seq N] [--batch N]");
+                    return null;
+            }
+        }
+
+        return o;
+    }
+}
