@@ -24,6 +24,13 @@ internal sealed class NamedArguments
     /// <summary>True once any argument read was an error constant (the compiler reports it).</summary>
     public bool Malformed { get; private set; }
 
+    /// <summary>True when the argument is written in the attribute.</summary>
+    public bool Has(string name) => _values.ContainsKey(name);
+
+    /// <summary>True when any argument read, or any constructor argument, was an error constant.</summary>
+    public bool IsMalformed(AttributeData attribute) =>
+        Malformed || attribute.ConstructorArguments.Any(a => a.Kind == TypedConstantKind.Error) || _values.Values.Any(v => v.Kind == TypedConstantKind.Error);
+
     public int Int(string name, int defaultValue) => Read(name, defaultValue);
 
     public bool Bool(string name, bool defaultValue) => Read(name, defaultValue);

@@ -1,5 +1,6 @@
 using System.Linq;
 using AttentionGen.Spec.Model;
+using AttentionGen.Spec.Translate;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
@@ -35,6 +36,85 @@ internal static class SpecParser
             KBucket: args.Int("KBucket", 1024),
             Parallel: args.Bool("Parallel", false),
             MixedPrecision: args.Bool("MixedPrecision", false),
-            HasMalformedArgument: args.Malformed || attribute.ConstructorArguments.Any(a => a.Kind == TypedConstantKind.Error));
+            HasMalformedArgument: args.IsMalformed(attribute));
     }
+
+    public static DilatedSpec ParseDilated(INamedTypeSymbol type, AttributeData attribute)
+    {
+        var args = new NamedArguments(attribute);
+        return new DilatedSpec(
+            ParseClass(type),
+            DModel: args.Int("DModel", 0),
+            NumHeads: args.Int("NumHeads", 0),
+            DilationRate: args.Int("DilationRate", 0),
+            SegmentSize: args.Int("SegmentSize", 0),
+            SegmentSizes: new EquatableArray<int>(args.IntArray("SegmentSizes")),
+            DilationRates: new EquatableArray<int>(args.IntArray("DilationRates")),
+            Dropout: args.Float("Dropout", 0f),
+            Causal: args.Bool("Causal", false),
+            UseXpos: args.Bool("UseXpos", false),
+            UseRelPosBias: args.Bool("UseRelPosBias", false),
+            Distributed: args.Bool("Distributed", false),
+            HasMalformedArgument: args.IsMalformed(attribute));
+    }
+
+    public static SparseSpec ParseSparse(INamedTypeSymbol type, AttributeData attribute)
+    {
+        var args = new NamedArguments(attribute);
+        return new SparseSpec(
+            ParseClass(type),
+            Heads: args.Int("Heads", 0),
+            Mode: args.Int("Mode", SparseSpec.ModeAll),
+            LocalAttnCtx: args.Int("LocalAttnCtx", 0),
+            BlockSize: args.Int("BlockSize", 32),
+            Causal: args.Bool("Causal", true),
+            HasMalformedArgument: args.IsMalformed(attribute));
+    }
+
+    public static LocalSpec ParseLocal(INamedTypeSymbol type, AttributeData attribute)
+    {
+        var args = new NamedArguments(attribute);
+        bool causal = args.Bool("Causal", false);
+        return new LocalSpec(
+            ParseClass(type),
+            WindowSize: args.Int("WindowSize", 0),
+            Causal: causal,
+            LookBackward: args.Int("LookBackward", 1),
+            LookForward: args.Int("LookForward", -1),
+            Dropout: args.Float("Dropout", 0f),
+            SharedQk: args.Bool("SharedQk", false),
+            Dim: args.Int("Dim", 0),
+            Autopad: args.Bool("Autopad", false),
+            ExactWindowsize: args.Bool("ExactWindowsize", false),
+            Scale: args.Float("Scale", 0f),
+            UseRotaryPosEmb: args.Bool("UseRotaryPosEmb", true),
+            UseXpos: args.Bool("UseXpos", false),
+            XposScaleBase: args.Float("XposScaleBase", 0f),
+            RotaryRequested: (args.Has("UseRotaryPosEmb") && args.Bool("UseRotaryPosEmb", true)) || args.Bool("UseXpos", false),
+            HasMalformedArgument: args.IsMalformed(attribute));
+    }
+
+    public static FlexSpec ParseFlex(INamedTypeSymbol type, AttributeData attribute, Compilation compilation)
+    {
+        var args = new NamedArguments(attribute);
+        string? maskMod = args.String("MaskMod"), scoreMod = args.String("ScoreMod");
+        IMethodSymbol? mask = FindMod(type, maskMod, AttentionAttributeNames.MaskMod);
+        IMethodSymbol? score = FindMod(type, scoreMod, AttentionAttributeNames.ScoreMod);
+        bool valid = (mask is null || ModMethodRules.Check(mask, ModKind.Mask, compilation).Count == 0)
+            && (score is null || ModMethodRules.Check(score, ModKind.Score, compilation).Count == 0);
+        return new FlexSpec(
+            ParseClass(type),
+            maskMod,
+            MaskModFound: maskMod is null || mask is not null,
+            scoreMod,
+            ScoreModFound: scoreMod is null || score is not null,
+            BlockSize: args.Int("BlockSize", 128),
+            ModsAreValid: valid,
+            HasMalformedArgument: args.IsMalformed(attribute));
+    }
+
+    /// <summary>The method of <paramref name="type"/> called <paramref name="name"/> that carries <paramref name="attribute"/>, or null.</summary>
+    public static IMethodSymbol? FindMod(INamedTypeSymbol type, string? name, string attribute) =>
+        name is null ? null : type.GetMembers(name).OfType<IMethodSymbol>().FirstOrDefault(m =>
+            m.MethodKind == MethodKind.Ordinary && m.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == attribute));
 }

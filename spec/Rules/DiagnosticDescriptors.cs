@@ -35,7 +35,91 @@ internal static class DiagnosticDescriptors
     public static readonly DiagnosticDescriptor ValueMustNotBeNegative = Create(
         "AG0005",
         "Value must not be negative",
-        "{0} must be 0 (given to the constructor) or greater, but is {1}",
+        "{0} must not be negative, but is {1}",
+        DiagnosticSeverity.Error);
+
+    public static readonly DiagnosticDescriptor BucketNotTileMultiple = Create(
+        "AG0006",
+        "Bucket is not a multiple of the GPU kernel tile",
+        "{0} = {1} is not a multiple of {2}, the row tile of the GPU kernel; the GPU kernel rounds it up to {3}",
+        DiagnosticSeverity.Warning);
+
+    public static readonly DiagnosticDescriptor HeadDimCpuOnly = Create(
+        "AG0007",
+        "Head dimension not supported by the GPU kernel",
+        "{0} = {1} exceeds {2}, the largest head dimension of the GPU kernel; this module runs on the CPU only",
+        DiagnosticSeverity.Warning);
+
+    public static readonly DiagnosticDescriptor SegmentNotDivisible = Create(
+        "AG0008",
+        "Segment size must be divisible by its dilation rate",
+        "{0} = {1} is not divisible by its dilation rate {2}; try {3}",
+        DiagnosticSeverity.Error);
+
+    public static readonly DiagnosticDescriptor WidthNotDivisibleByHeads = Create(
+        "AG0009",
+        "Model width must be divisible by the number of heads",
+        "{0} = {1} is not divisible by {2} = {3}",
+        DiagnosticSeverity.Error);
+
+    public static readonly DiagnosticDescriptor BranchesInvalid = Create(
+        "AG0010",
+        "Dilated branches are ill-formed",
+        "{0}",
+        DiagnosticSeverity.Error);
+
+    public static readonly DiagnosticDescriptor DropoutOutOfRange = Create(
+        "AG0011",
+        "Dropout must be in [0, 1)",
+        "Dropout must be at least 0 and less than 1, but is {0}",
+        DiagnosticSeverity.Error);
+
+    public static readonly DiagnosticDescriptor SparseNeedsContext = Create(
+        "AG0012",
+        "Local and Strided sparse attention need LocalAttnCtx",
+        "Mode {0} needs LocalAttnCtx > 0 (the band width or the stride), but it is {1}",
+        DiagnosticSeverity.Error);
+
+    public static readonly DiagnosticDescriptor CausalLookForward = Create(
+        "AG0013",
+        "Causal local attention cannot look forward",
+        "LookForward = {0} with Causal = true would see future tokens; LookForward must be 0 when causal",
+        DiagnosticSeverity.Error);
+
+    public static readonly DiagnosticDescriptor XposNeedsRotary = Create(
+        "AG0014",
+        "UseXpos needs rotary embeddings",
+        "UseXpos scales the rotary embedding, but UseRotaryPosEmb is false",
+        DiagnosticSeverity.Error);
+
+    public static readonly DiagnosticDescriptor RotaryWithoutDim = Create(
+        "AG0015",
+        "Rotary embedding is off without Dim",
+        "{0} is set but Dim is 0, so no rotary embedding is applied (as in the reference); set Dim to the rotary dimension",
+        DiagnosticSeverity.Info);
+
+    public static readonly DiagnosticDescriptor ModMethodNotFound = Create(
+        "AG0016",
+        "Flex names no such mod method",
+        "{0} = \"{1}\" names no method of '{2}' marked [{0}]",
+        DiagnosticSeverity.Error);
+
+    public static readonly DiagnosticDescriptor ModWrongSignature = Create(
+        "AG0017",
+        "Mod method has the wrong signature",
+        "'{0}' must have the signature {1}",
+        DiagnosticSeverity.Error);
+
+    public static readonly DiagnosticDescriptor ModNotStatic = Create(
+        "AG0018",
+        "Mod method must be static",
+        "'{0}' is a [{1}] and must be static: it runs on the GPU and cannot read instance state",
+        DiagnosticSeverity.Error);
+
+    public static readonly DiagnosticDescriptor ModNotTranslatable = Create(
+        "AG0019",
+        "Mod code cannot run on the GPU",
+        "'{0}' cannot be translated to CUDA: {1}",
         DiagnosticSeverity.Error);
 
     private static DiagnosticDescriptor Create(string id, string title, string message, DiagnosticSeverity severity) =>

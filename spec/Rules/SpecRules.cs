@@ -1,12 +1,20 @@
 using System.Collections.Generic;
+using System.Linq;
 using AttentionGen.Spec.Model;
 using Microsoft.CodeAnalysis;
 
 namespace AttentionGen.Spec.Rules;
 
-/// <summary>A broken rule: the diagnostic, the attribute argument it is about (null: the class) and the message arguments.</summary>
-internal sealed record RuleViolation(DiagnosticDescriptor Descriptor, string? Argument, object[] MessageArgs)
+/// <summary>
+/// A broken rule: the diagnostic, the attribute argument it is about (null: the class), the message arguments,
+/// and, where a code fix is obvious, the literal that replaces the argument (<see cref="FixValue"/>; for an
+/// array argument, the element at <see cref="FixIndex"/>).
+/// </summary>
+internal sealed record RuleViolation(DiagnosticDescriptor Descriptor, string? Argument, object[] MessageArgs, string? FixValue = null, int FixIndex = -1)
 {
+    public const string FixValueKey = "FixValue";
+    public const string FixIndexKey = "FixIndex";
+
     public bool IsError => Descriptor.DefaultSeverity == DiagnosticSeverity.Error;
 }
 
@@ -40,31 +48,177 @@ internal static class SpecRules
 
     public static List<RuleViolation> Check(FlashAttentionSpec spec)
     {
-        List<RuleViolation> violations = CheckClass(spec.Class, "FlashAttention");
-        NotNegative(violations, "Dim", spec.Dim);
-        Positive(violations, "Heads", spec.Heads);
-        Positive(violations, "DimHead", spec.DimHead);
-        Positive(violations, "QBucket", spec.QBucket);
-        Positive(violations, "KBucket", spec.KBucket);
-        return violations;
+        List<RuleViolation> v = CheckClass(spec.Class, "FlashAttention");
+        NotNegative(v, "Dim", spec.Dim);
+        Positive(v, "Heads", spec.Heads);
+        Positive(v, "DimHead", spec.DimHead);
+        Positive(v, "QBucket", spec.QBucket);
+        Positive(v, "KBucket", spec.KBucket);
+        WholeTiles(v, "QBucket", spec.QBucket);
+        WholeTiles(v, "KBucket", spec.KBucket);
+        if (spec.DimHead > KernelLimits.GpuMaxHeadDim)
+        {
+            v.Add(new(DiagnosticDescriptors.HeadDimCpuOnly, "DimHead", ["DimHead", spec.DimHead, KernelLimits.GpuMaxHeadDim]));
+        }
+
+        return v;
+    }
+
+    public static List<RuleViolation> Check(DilatedSpec spec)
+    {
+        List<RuleViolation> v = CheckClass(spec.Class, "Dilated");
+        NotNegative(v, "DModel", spec.DModel);
+        Positive(v, "NumHeads", spec.NumHeads);
+        if (spec.DModel > 0 && spec.NumHeads > 0 && spec.DModel % spec.NumHeads != 0)
+        {
+            v.Add(new(DiagnosticDescriptors.WidthNotDivisibleByHeads, "DModel", ["DModel", spec.DModel, "NumHeads", spec.NumHeads]));
+        }
+
+        DropoutInRange(v, spec.Dropout);
+        bool mixture = !spec.SegmentSizes.IsDefault || !spec.DilationRates.IsDefault;
+        if (!mixture)
+        {
+            Positive(v, "SegmentSize", spec.SegmentSize);
+            Positive(v, "DilationRate", spec.DilationRate);
+            Divisible(v, "SegmentSize", spec.SegmentSize, spec.DilationRate);
+            return v;
+        }
+
+        string? shapeProblem =
+            spec.SegmentSize != 0 || spec.DilationRate != 0 ? "Give either SegmentSize and DilationRate, or SegmentSizes and DilationRates, not both"
+            : spec.SegmentSizes.IsDefault || spec.DilationRates.IsDefault ? "SegmentSizes and DilationRates must both be given"
+            : spec.SegmentSizes.Length == 0 ? "SegmentSizes and DilationRates must not be empty"
+            : spec.SegmentSizes.Length != spec.DilationRates.Length ? $"SegmentSizes has {spec.SegmentSizes.Length} entries but DilationRates has {spec.DilationRates.Length}; they pair up one to one"
+            : null;
+        if (shapeProblem is not null)
+        {
+            v.Add(new(DiagnosticDescriptors.BranchesInvalid, spec.SegmentSizes.IsDefault ? "DilationRates" : "SegmentSizes", [shapeProblem]));
+            return v;
+        }
+
+        for (int i = 0; i < spec.SegmentSizes.Length; i++)
+        {
+            Positive(v, "SegmentSizes", spec.SegmentSizes[i], $"SegmentSizes[{i}]");
+            Positive(v, "DilationRates", spec.DilationRates[i], $"DilationRates[{i}]");
+            Divisible(v, "SegmentSizes", spec.SegmentSizes[i], spec.DilationRates[i], $"SegmentSizes[{i}]", i);
+        }
+
+        return v;
+    }
+
+    public static List<RuleViolation> Check(SparseSpec spec)
+    {
+        List<RuleViolation> v = CheckClass(spec.Class, "Sparse");
+        Positive(v, "Heads", spec.Heads);
+        Positive(v, "BlockSize", spec.BlockSize);
+
+        // Strided also needs (T / LocalAttnCtx) % BlockSize == 0 for its transposed layout; T is a run-time
+        // value, so that part is checked by the module at run time.
+        if (spec.Mode is SparseSpec.ModeLocal or SparseSpec.ModeStrided && spec.LocalAttnCtx <= 0)
+        {
+            v.Add(new(DiagnosticDescriptors.SparseNeedsContext, "LocalAttnCtx", [spec.Mode == SparseSpec.ModeLocal ? "Local" : "Strided", spec.LocalAttnCtx]));
+        }
+
+        return v;
+    }
+
+    public static List<RuleViolation> Check(LocalSpec spec)
+    {
+        List<RuleViolation> v = CheckClass(spec.Class, "Local");
+        Positive(v, "WindowSize", spec.WindowSize);
+        NotNegative(v, "LookBackward", spec.LookBackward);
+        NotNegative(v, "Dim", spec.Dim);
+        DropoutInRange(v, spec.Dropout);
+        if (spec.LookForward < -1)
+        {
+            v.Add(new(DiagnosticDescriptors.ValueMustNotBeNegative, "LookForward", ["LookForward", spec.LookForward]));
+        }
+
+        if (spec.Causal && spec.LookForward > 0)
+        {
+            v.Add(new(DiagnosticDescriptors.CausalLookForward, "LookForward", [spec.LookForward], FixValue: "0"));
+        }
+
+        if (spec.UseXpos && !spec.UseRotaryPosEmb)
+        {
+            v.Add(new(DiagnosticDescriptors.XposNeedsRotary, "UseXpos", []));
+        }
+
+        if (spec.RotaryRequested && spec.Dim == 0)
+        {
+            string argument = spec.UseXpos ? "UseXpos" : "UseRotaryPosEmb";
+            v.Add(new(DiagnosticDescriptors.RotaryWithoutDim, argument, [argument]));
+        }
+
+        return v;
+    }
+
+    public static List<RuleViolation> Check(FlexSpec spec)
+    {
+        List<RuleViolation> v = CheckClass(spec.Class, "Flex");
+        Positive(v, "BlockSize", spec.BlockSize);
+        if (!spec.MaskModFound)
+        {
+            v.Add(new(DiagnosticDescriptors.ModMethodNotFound, "MaskMod", ["MaskMod", spec.MaskMod!, spec.Class.Name]));
+        }
+
+        if (!spec.ScoreModFound)
+        {
+            v.Add(new(DiagnosticDescriptors.ModMethodNotFound, "ScoreMod", ["ScoreMod", spec.ScoreMod!, spec.Class.Name]));
+        }
+
+        return v;
     }
 
     /// <summary>True when the generator may emit the module: well-formed and no error-level violation.</summary>
-    public static bool CanEmit(FlashAttentionSpec spec) => !spec.HasMalformedArgument && !Check(spec).Exists(v => v.IsError);
+    public static bool CanEmit(FlashAttentionSpec spec) => !spec.HasMalformedArgument && !Check(spec).Any(v => v.IsError);
 
-    private static void Positive(List<RuleViolation> violations, string argument, int value)
+    private static void Positive(List<RuleViolation> v, string argument, int value, string? label = null)
     {
         if (value <= 0)
         {
-            violations.Add(new(DiagnosticDescriptors.ValueMustBePositive, argument, [argument, value]));
+            v.Add(new(DiagnosticDescriptors.ValueMustBePositive, argument, [label ?? argument, value]));
         }
     }
 
-    private static void NotNegative(List<RuleViolation> violations, string argument, int value)
+    private static void NotNegative(List<RuleViolation> v, string argument, int value)
     {
         if (value < 0)
         {
-            violations.Add(new(DiagnosticDescriptors.ValueMustNotBeNegative, argument, [argument, value]));
+            v.Add(new(DiagnosticDescriptors.ValueMustNotBeNegative, argument, [argument, value]));
         }
+    }
+
+    private static void WholeTiles(List<RuleViolation> v, string argument, int value)
+    {
+        int tile = KernelLimits.GpuRowTile;
+        if (value > 0 && value % tile != 0)
+        {
+            v.Add(new(DiagnosticDescriptors.BucketNotTileMultiple, argument, [argument, value, tile, ((value / tile) + 1) * tile]));
+        }
+    }
+
+    private static void Divisible(List<RuleViolation> v, string argument, int segment, int rate, string? label = null, int index = -1)
+    {
+        if (segment > 0 && rate > 0 && segment % rate != 0)
+        {
+            int fixedSize = NearestMultiple(segment, rate);
+            v.Add(new(DiagnosticDescriptors.SegmentNotDivisible, argument, [label ?? argument, segment, rate, fixedSize], fixedSize.ToString(), index));
+        }
+    }
+
+    private static void DropoutInRange(List<RuleViolation> v, float dropout)
+    {
+        if (!(dropout >= 0f && dropout < 1f))
+        {
+            v.Add(new(DiagnosticDescriptors.DropoutOutOfRange, "Dropout", [dropout]));
+        }
+    }
+
+    /// <summary>The multiple of <paramref name="rate"/> nearest to <paramref name="segment"/> (at least <paramref name="rate"/>).</summary>
+    public static int NearestMultiple(int segment, int rate)
+    {
+        int down = segment / rate * rate;
+        return down == 0 ? rate : (segment - down) * 2 >= rate ? down + rate : down;
     }
 }

@@ -11,7 +11,7 @@ namespace AttentionGen.Tests.Generator;
 /// <summary>Compiles sources against the runtime and runs the generator through <see cref="CSharpGeneratorDriver"/>.</summary>
 internal static class GeneratorHarness
 {
-    private static readonly Lazy<MetadataReference[]> References = new(() =>
+    internal static readonly Lazy<MetadataReference[]> References = new(() =>
     {
         string[] platform = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator);
         return platform

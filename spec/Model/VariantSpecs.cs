@@ -1,0 +1,50 @@
+namespace AttentionGen.Spec.Model;
+
+/// <summary><c>[Dilated]</c> (SPEC §2): one branch (SegmentSize, DilationRate) or a mixture (the arrays).</summary>
+internal sealed record DilatedSpec(
+    ClassShape Class,
+    int DModel,
+    int NumHeads,
+    int DilationRate,
+    int SegmentSize,
+    EquatableArray<int> SegmentSizes,
+    EquatableArray<int> DilationRates,
+    float Dropout,
+    bool Causal,
+    bool UseXpos,
+    bool UseRelPosBias,
+    bool Distributed,
+    bool HasMalformedArgument);
+
+/// <summary><c>[Sparse]</c> (SPEC §3). Mode holds the <c>SparseMode</c> value: 0 All, 1 Local, 2 Strided.</summary>
+internal sealed record SparseSpec(ClassShape Class, int Heads, int Mode, int LocalAttnCtx, int BlockSize, bool Causal, bool HasMalformedArgument)
+{
+    public const int ModeAll = 0;
+    public const int ModeLocal = 1;
+    public const int ModeStrided = 2;
+}
+
+/// <summary><c>[Local]</c> (SPEC §4). <see cref="RotaryRequested"/>: UseRotaryPosEmb or UseXpos was set to true explicitly.</summary>
+internal sealed record LocalSpec(
+    ClassShape Class,
+    int WindowSize,
+    bool Causal,
+    int LookBackward,
+    int LookForward,
+    float Dropout,
+    bool SharedQk,
+    int Dim,
+    bool Autopad,
+    bool ExactWindowsize,
+    float Scale,
+    bool UseRotaryPosEmb,
+    bool UseXpos,
+    float XposScaleBase,
+    bool RotaryRequested,
+    bool HasMalformedArgument);
+
+/// <summary>
+/// <c>[Flex]</c> (SPEC §5): the named mod methods and what was found of them. A name that resolves to
+/// no method of the class has <c>Found = false</c>; the method checks themselves are <see cref="ModMethodSpec"/>.
+/// </summary>
+internal sealed record FlexSpec(ClassShape Class, string? MaskMod, bool MaskModFound, string? ScoreMod, bool ScoreModFound, int BlockSize, bool ModsAreValid, bool HasMalformedArgument);

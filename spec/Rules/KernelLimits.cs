@@ -1,0 +1,11 @@
+namespace AttentionGen.Spec.Rules;
+
+/// <summary>What the GPU kernels can take, as the rules see it.</summary>
+internal static class KernelLimits
+{
+    /// <summary>Rows of one mma.sync fragment (m16n8k16): buckets are made of whole fragments.</summary>
+    public const int GpuRowTile = 16;
+
+    /// <summary>Largest head dimension the GPU kernel holds (smaller ones are padded inside it).</summary>
+    public const int GpuMaxHeadDim = 256;
+}

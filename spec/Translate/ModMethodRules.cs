@@ -1,0 +1,188 @@
+using System.Collections.Generic;
+using System.Linq;
+using AttentionGen.Spec.Rules;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Microsoft.CodeAnalysis.Operations;
+
+namespace AttentionGen.Spec.Translate;
+
+/// <summary>Which flex function a method is.</summary>
+internal enum ModKind
+{
+    /// <summary><c>static bool M(int b, int h, int q, int kv)</c>.</summary>
+    Mask,
+
+    /// <summary><c>static float F(float score, int b, int h, int q, int kv)</c>.</summary>
+    Score,
+}
+
+/// <summary>A problem with a mod method, at the node that causes it.</summary>
+internal sealed record ModIssue(DiagnosticDescriptor Descriptor, Location Location, object[] MessageArgs);
+
+/// <summary>
+/// Checks that a <c>[MaskMod]</c>/<c>[ScoreMod]</c> method can run on a GPU: its signature, and that its body
+/// stays inside the subset the C# → CUDA translator handles (ARCHITECTURE.md): arithmetic, comparisons, logic,
+/// ternaries and if/return, locals assigned once, constants, <c>static readonly</c> primitives and arrays,
+/// <see cref="CudaKnownMethods"/>, and other static methods that pass the same check.
+/// </summary>
+internal static class ModMethodRules
+{
+    public const string MaskSignature = "static bool M(int b, int h, int q, int kv)";
+    public const string ScoreSignature = "static float F(float score, int b, int h, int q, int kv)";
+
+    public static List<ModIssue> Check(IMethodSymbol method, ModKind kind, Compilation? compilation = null)
+    {
+        var issues = new List<ModIssue>();
+        Location name = method.Locations.FirstOrDefault() ?? Location.None;
+        if (!method.IsStatic)
+        {
+            issues.Add(new(DiagnosticDescriptors.ModNotStatic, name, [method.Name, kind == ModKind.Mask ? "MaskMod" : "ScoreMod"]));
+        }
+
+        if (!HasSignature(method, kind))
+        {
+            issues.Add(new(DiagnosticDescriptors.ModWrongSignature, name, [method.Name, kind == ModKind.Mask ? MaskSignature : ScoreSignature]));
+        }
+
+        CheckBody(method, compilation, issues, new HashSet<IMethodSymbol>(SymbolEqualityComparer.Default));
+        return issues;
+    }
+
+    public static bool HasSignature(IMethodSymbol method, ModKind kind)
+    {
+        SpecialType[] expected = kind == ModKind.Mask
+            ? [SpecialType.System_Int32, SpecialType.System_Int32, SpecialType.System_Int32, SpecialType.System_Int32]
+            : [SpecialType.System_Single, SpecialType.System_Int32, SpecialType.System_Int32, SpecialType.System_Int32, SpecialType.System_Int32];
+        SpecialType result = kind == ModKind.Mask ? SpecialType.System_Boolean : SpecialType.System_Single;
+        return method.ReturnType.SpecialType == result
+            && !method.IsGenericMethod
+            && method.Parameters.Length == expected.Length
+            && method.Parameters.Select((p, i) => p.Type.SpecialType == expected[i] && p.RefKind == RefKind.None).All(ok => ok);
+    }
+
+    private static void CheckBody(IMethodSymbol method, Compilation? compilation, List<ModIssue> issues, HashSet<IMethodSymbol> visited)
+    {
+        if (!visited.Add(method))
+        {
+            return;
+        }
+
+        foreach (SyntaxReference reference in method.DeclaringSyntaxReferences)
+        {
+            if (reference.GetSyntax() is not MethodDeclarationSyntax declaration)
+            {
+                continue;
+            }
+
+            SyntaxNode? body = (SyntaxNode?)declaration.Body ?? declaration.ExpressionBody;
+            if (body is null || compilation is null || !compilation.ContainsSyntaxTree(declaration.SyntaxTree))
+            {
+                continue;
+            }
+
+            IOperation? operation = compilation.GetSemanticModel(declaration.SyntaxTree).GetOperation(body);
+            if (operation is not null)
+            {
+                Walk(operation, compilation, issues, visited);
+            }
+        }
+    }
+
+    private static void Walk(IOperation operation, Compilation compilation, List<ModIssue> issues, HashSet<IMethodSymbol> visited)
+    {
+        // A constant of a GPU type is emitted as a literal, whatever produced it (nameof, const, arithmetic).
+        if (operation.ConstantValue.HasValue && IsGpuType(operation.Type))
+        {
+            return;
+        }
+
+        string? problem = Problem(operation, compilation, issues, visited);
+        if (problem is not null)
+        {
+            issues.Add(new(DiagnosticDescriptors.ModNotTranslatable, operation.Syntax.GetLocation(), [operation.Syntax.ToString(), problem]));
+            return;
+        }
+
+        foreach (IOperation child in operation.ChildOperations)
+        {
+            Walk(child, compilation, issues, visited);
+        }
+    }
+
+    /// <summary>Why <paramref name="operation"/> cannot be translated, or null when it can.</summary>
+    private static string? Problem(IOperation operation, Compilation compilation, List<ModIssue> issues, HashSet<IMethodSymbol> visited)
+    {
+        if (operation.Type is { } type && !IsGpuType(type) && operation is not IFieldReferenceOperation && type.SpecialType != SpecialType.System_Void)
+        {
+            return $"type '{type.ToDisplayString()}' has no GPU equivalent (use int, float, double or bool)";
+        }
+
+        switch (operation)
+        {
+            case IBlockOperation or IReturnOperation or IExpressionStatementOperation or IArgumentOperation or ILiteralOperation or IParameterReferenceOperation
+                or ILocalReferenceOperation or IBinaryOperation or IUnaryOperation or IConditionalOperation
+                or IParenthesizedOperation or IVariableDeclarationGroupOperation or IVariableDeclarationOperation
+                or IVariableDeclaratorOperation or IVariableInitializerOperation or IConversionOperation:
+                return null;
+            case ILoopOperation:
+                return "loops cannot be translated; write the condition in closed form";
+            case IObjectCreationOperation or IArrayCreationOperation or IAnonymousObjectCreationOperation or ITupleOperation
+                or IDelegateCreationOperation or ICollectionExpressionOperation or IInterpolatedStringOperation:
+                return "allocations cannot run on the GPU";
+            case IAssignmentOperation or IIncrementOrDecrementOperation:
+                return "mutable state: assign a local once, where it is declared";
+            case IAnonymousFunctionOperation or ILocalFunctionOperation:
+                return "lambdas and local functions cannot be translated";
+            case IInstanceReferenceOperation:
+                return "instance state cannot be captured; mods are static";
+            case IFieldReferenceOperation field:
+                return FieldProblem(field.Field);
+            case IArrayElementReferenceOperation element:
+                return element.ArrayReference is IFieldReferenceOperation { Field: { IsStatic: true, IsReadOnly: true } } ? null
+                    : "only static readonly arrays can be indexed";
+            case IInvocationOperation invocation:
+                return InvocationProblem(invocation.TargetMethod, compilation, issues, visited);
+            default:
+                return $"'{operation.Kind}' is outside the translatable subset";
+        }
+    }
+
+    private static string? FieldProblem(IFieldSymbol field)
+    {
+        if (field.IsConst)
+        {
+            return null;
+        }
+
+        if (!field.IsStatic || !field.IsReadOnly)
+        {
+            return $"mutable state: field '{field.Name}' must be const or static readonly";
+        }
+
+        ITypeSymbol element = field.Type is IArrayTypeSymbol array ? array.ElementType : field.Type;
+        return IsGpuType(element) ? null : $"field '{field.Name}' of type '{field.Type.ToDisplayString()}' has no GPU equivalent";
+    }
+
+    private static string? InvocationProblem(IMethodSymbol target, Compilation compilation, List<ModIssue> issues, HashSet<IMethodSymbol> visited)
+    {
+        if (CudaKnownMethods.Lookup(target) is not null)
+        {
+            return null;
+        }
+
+        bool inSource = target.DeclaringSyntaxReferences.Length > 0;
+        if (!target.IsStatic || !inSource)
+        {
+            return $"'{target.ToDisplayString()}' has no CUDA equivalent";
+        }
+
+        // Another static method of the user's: translatable when its own body is; its problems are
+        // reported at their own nodes.
+        CheckBody(target, compilation, issues, visited);
+        return null;
+    }
+
+    private static bool IsGpuType(ITypeSymbol? type) => type?.SpecialType is SpecialType.System_Boolean or SpecialType.System_Int32
+        or SpecialType.System_UInt32 or SpecialType.System_Int64 or SpecialType.System_Single or SpecialType.System_Double;
+}
