@@ -33,6 +33,10 @@ public static class Attention
         ShapeCheck.FloatingPoint(v, nameof(v));
         ShapeCheck.Rank(q, 4, "[B, Hq, N, E]", nameof(q));
         ShapeCheck.Rank(v, 4, "[B, Hkv, M, Ev]", nameof(v));
+        if (q.Device.Kind == DeviceKind.Cuda)
+        {
+            return OnGpu(q, k, v, causal, keyPaddingMask, scale, qBucket, kBucket);
+        }
 
         Tensor output = Tensor.Zeros(DType.Float32, q.Size(0), q.Size(1), q.Size(2), v.Size(3));
         Tensor lse = Tensor.Zeros(DType.Float32, q.Size(0), q.Size(1), q.Size(2));
@@ -47,6 +51,18 @@ public static class Attention
         }
 
         return new AttentionOutput(output.To(q.DType), lse);
+    }
+
+    /// <summary>bf16/fp16 run as they are; float32 runs in bf16 with fp32 accumulation and comes back as float32.</summary>
+    private static AttentionOutput OnGpu(Tensor q, Tensor k, Tensor v, bool causal, Tensor? keyPaddingMask, float? scale, int qBucket, int kBucket)
+    {
+        DType compute = q.DType == DType.Float32 ? DType.BFloat16 : q.DType;
+        Tensor Cast(Tensor t) => t.DType == compute ? t : Cuda.CudaConvert.Convert(t, compute);
+        Tensor output = Tensor.Zeros(compute, q.Device, q.Size(0), q.Size(1), q.Size(2), v.Size(3));
+        Tensor lse = Tensor.Zeros(DType.Float32, q.Device, q.Size(0), q.Size(1), q.Size(2));
+        var problem = new AttentionProblem(Cast(q), Cast(k), Cast(v), output, lse, keyPaddingMask, scale, qBucket, kBucket);
+        Cuda.FlashAttentionCuda.Forward(problem, causal);
+        return new AttentionOutput(output.DType == q.DType ? output : Cuda.CudaConvert.Convert(output, q.DType), lse);
     }
 
     /// <summary>The tensor itself when it is float32, else a float32 copy.</summary>

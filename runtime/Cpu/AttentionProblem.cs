@@ -4,9 +4,9 @@ namespace AttentionGen.Cpu;
 
 /// <summary>
 /// One attention call, validated: q [B, Hq, N, E], k [B, Hkv, M, E], v [B, Hkv, M, Ev] and the
-/// output [B, Hq, N, Ev], all float32 with a contiguous last axis (any other strides, so [B, N, H·E]
-/// tensors enter through <see cref="Tensor.SplitHeads"/> without a copy); optional LSE [B, Hq, N]
-/// and key-padding mask [B, M] (true = keep).
+/// output [B, Hq, N, Ev], one dtype, on one device, with a contiguous last axis (any other strides, so
+/// [B, N, H·E] tensors enter through <see cref="Tensor.SplitHeads"/> without a copy); optional LSE
+/// [B, Hq, N] float32 and key-padding mask [B, M] (true = keep). Each backend checks the dtypes it runs.
 /// </summary>
 public sealed class AttentionProblem
 {
@@ -17,10 +17,10 @@ public sealed class AttentionProblem
         ArgumentNullException.ThrowIfNull(k);
         ArgumentNullException.ThrowIfNull(v);
         ArgumentNullException.ThrowIfNull(output);
-        CheckOperand(q, nameof(q), "[B, Hq, N, E]");
-        CheckOperand(k, nameof(k), "[B, Hkv, M, E]");
-        CheckOperand(v, nameof(v), "[B, Hkv, M, Ev]");
-        CheckOperand(output, nameof(output), "[B, Hq, N, Ev]");
+        CheckOperand(q, q, nameof(q), "[B, Hq, N, E]");
+        CheckOperand(k, q, nameof(k), "[B, Hkv, M, E]");
+        CheckOperand(v, q, nameof(v), "[B, Hkv, M, Ev]");
+        CheckOperand(output, q, nameof(output), "[B, Hq, N, Ev]");
 
         Batch = q.Size(0);
         QueryHeads = q.Size(1);
@@ -49,6 +49,7 @@ public sealed class AttentionProblem
         {
             ShapeCheck.Rank(lse, 3, "[B, Hq, N]", nameof(lse));
             ShapeCheck.DType(lse, DType.Float32, nameof(lse));
+            ShapeCheck.SameDevice(lse, q, nameof(lse));
             ShapeCheck.Dim(lse, 0, Batch, "batch", nameof(lse));
             ShapeCheck.Dim(lse, 1, QueryHeads, "heads", nameof(lse));
             ShapeCheck.Dim(lse, 2, QueryLength, "query length N", nameof(lse));
@@ -58,6 +59,7 @@ public sealed class AttentionProblem
         {
             ShapeCheck.Rank(keyPaddingMask, 2, "[B, M]", nameof(keyPaddingMask));
             ShapeCheck.DType(keyPaddingMask, DType.Bool, nameof(keyPaddingMask));
+            ShapeCheck.SameDevice(keyPaddingMask, q, nameof(keyPaddingMask));
             ShapeCheck.Dim(keyPaddingMask, 0, Batch, "batch", nameof(keyPaddingMask));
             ShapeCheck.Dim(keyPaddingMask, 1, KeyLength, "key length M", nameof(keyPaddingMask));
         }
@@ -130,11 +132,17 @@ public sealed class AttentionProblem
     /// <summary>Ev.</summary>
     public int ValueDim { get; }
 
-    private static void CheckOperand(Tensor t, string name, string layout)
+    /// <summary>The device all operands are on.</summary>
+    public Device Device => Q.Device;
+
+    /// <summary>The dtype of q, k, v and the output.</summary>
+    public DType DType => Q.DType;
+
+    private static void CheckOperand(Tensor t, Tensor q, string name, string layout)
     {
         ShapeCheck.Rank(t, 4, layout, name);
-        ShapeCheck.DType(t, DType.Float32, name);
-        ShapeCheck.OnCpu(t, name);
+        ShapeCheck.DType(t, q.DType, name);
+        ShapeCheck.SameDevice(t, q, name);
         if (t.Size(3) > 1 && t.Strides[3] != 1)
         {
             throw new ArgumentException($"{name} must have a contiguous last dimension (stride 1); got stride {t.Strides[3]}.", name);

@@ -31,6 +31,11 @@ public static class FlashAttentionCpu
         where TScore : struct, IScoreMod
     {
         ArgumentNullException.ThrowIfNull(problem);
+        if (problem.Device.Kind != DeviceKind.Cpu || problem.DType != DType.Float32)
+        {
+            throw new ArgumentException($"The CPU kernel runs float32 tensors on the cpu; got {problem.DType.Name()} on {problem.Device}.", nameof(problem));
+        }
+
         if (SimdWidth.Use512)
         {
             Run<Simd512, TPlan, TMask, TScore>(problem, plan, mask, score);

@@ -124,11 +124,11 @@ internal static class ShapeCheck
         }
     }
 
-    public static void OnCpu(Tensor t, string paramName)
+    public static void SameDevice(Tensor t, Tensor reference, string paramName)
     {
-        if (t.Device.Kind != DeviceKind.Cpu)
+        if (t.Device != reference.Device)
         {
-            throw new ArgumentException($"{paramName} must be on the cpu; got {t.Device}.", paramName);
+            throw new ArgumentException($"{paramName} must be on {reference.Device}, like q; got {t.Device}.", paramName);
         }
     }
 }

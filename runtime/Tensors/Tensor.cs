@@ -1,5 +1,7 @@
 using System;
+using System.Linq;
 using System.Runtime.InteropServices;
+using AttentionGen.Cuda;
 
 namespace AttentionGen;
 
@@ -10,11 +12,11 @@ namespace AttentionGen;
 /// </summary>
 public sealed class Tensor
 {
-    private readonly byte[] _storage;
+    private readonly TensorStorage _storage;
     private readonly int[] _shape;
     private readonly long[] _strides;
 
-    private Tensor(byte[] storage, int[] shape, long[] strides, long offset, DType dtype)
+    private Tensor(TensorStorage storage, int[] shape, long[] strides, long offset, DType dtype)
     {
         _storage = storage;
         _shape = shape;
@@ -27,7 +29,7 @@ public sealed class Tensor
     public DType DType { get; }
 
     /// <summary>Where the data lives.</summary>
-    public Device Device => Device.Cpu;
+    public Device Device => _storage.Device;
 
     /// <summary>The size of each dimension.</summary>
     public ReadOnlySpan<int> Shape => _shape;
@@ -61,7 +63,20 @@ public sealed class Tensor
             throw new ArgumentOutOfRangeException(nameof(shape), $"A CPU tensor holds at most {Array.MaxLength} bytes; shape [{string.Join(", ", shape)}] of {dtype.Name()} needs {bytes}.");
         }
 
-        return new Tensor(new byte[bytes], (int[])shape.Clone(), ShapeMath.RowMajorStrides(shape), 0, dtype);
+        return new Tensor(new HostStorage(new byte[bytes]), (int[])shape.Clone(), ShapeMath.RowMajorStrides(shape), 0, dtype);
+    }
+
+    /// <summary>A new tensor of zeros on <paramref name="device"/>.</summary>
+    public static Tensor Zeros(DType dtype, Device device, params int[] shape)
+    {
+        if (device.Kind == DeviceKind.Cpu)
+        {
+            return Zeros(dtype, shape);
+        }
+
+        ShapeMath.Validate(shape, nameof(shape));
+        DeviceBuffer buffer = CudaTransfers.AllocateZeroed(device, ShapeMath.Product(shape) * dtype.SizeInBytes());
+        return new Tensor(new CudaStorage(buffer), (int[])shape.Clone(), ShapeMath.RowMajorStrides(shape), 0, dtype);
     }
 
     /// <summary>A float32 tensor holding a copy of <paramref name="values"/>.</summary>
@@ -112,6 +127,11 @@ public sealed class Tensor
     /// <summary>All elements in row-major logical order, widened to float32.</summary>
     public float[] ToFloatArray()
     {
+        if (Device.Kind != DeviceKind.Cpu)
+        {
+            return To(Device.Cpu).ToFloatArray();
+        }
+
         var result = new float[Numel];
         int i = 0;
         foreach (long offset in ShapeMath.Offsets(_shape, _strides, Offset))
@@ -125,6 +145,11 @@ public sealed class Tensor
     /// <summary>All elements in row-major logical order as bools (non-zero is true).</summary>
     public bool[] ToBoolArray()
     {
+        if (Device.Kind != DeviceKind.Cpu)
+        {
+            return To(Device.Cpu).ToBoolArray();
+        }
+
         var result = new bool[Numel];
         int i = 0;
         foreach (long offset in ShapeMath.Offsets(_shape, _strides, Offset))
@@ -136,11 +161,17 @@ public sealed class Tensor
     }
 
     /// <summary>This tensor in <paramref name="dtype"/>, contiguous; returns itself when nothing changes.</summary>
+    /// <remarks>On a GPU the conversion goes through host memory: convert on the host before moving when it matters.</remarks>
     public Tensor To(DType dtype)
     {
         if (dtype == DType && IsContiguous)
         {
             return this;
+        }
+
+        if (Device.Kind != DeviceKind.Cpu)
+        {
+            return To(Device.Cpu).To(dtype).To(Device);
         }
 
         Tensor result = Zeros(dtype, _shape);
@@ -167,6 +198,31 @@ public sealed class Tensor
 
         Tensor source = Contiguous();
         return new Tensor(source._storage, (int[])shape.Clone(), ShapeMath.RowMajorStrides(shape), source.Offset, DType);
+    }
+
+    /// <summary>
+    /// This tensor on <paramref name="device"/>: itself when already there, else a contiguous copy. Moving to a
+    /// GPU needs CUDA (a <see cref="Cuda.CudaUnavailableException"/> says why it is missing).
+    /// </summary>
+    public Tensor To(Device device)
+    {
+        if (device == Device)
+        {
+            return this;
+        }
+
+        if (Device.Kind == DeviceKind.Cpu)
+        {
+            Tensor source = Contiguous();
+            DeviceBuffer buffer = CudaTransfers.Upload(device, source.HostBytes.AsSpan((int)(source.Offset * DType.SizeInBytes()), (int)(source.Numel * DType.SizeInBytes())));
+            return new Tensor(new CudaStorage(buffer), (int[])_shape.Clone(), ShapeMath.RowMajorStrides(_shape), 0, DType);
+        }
+
+        // Device to host: copy the storage this view spans, then lay it out on the host.
+        long span = Numel == 0 ? 0 : Offset + 1 + _shape.Select((s, d) => (s - 1) * _strides[d]).Sum();
+        byte[] bytes = CudaTransfers.Download(((CudaStorage)_storage).Buffer, span * DType.SizeInBytes());
+        var host = new Tensor(new HostStorage(bytes), (int[])_shape.Clone(), (long[])_strides.Clone(), Offset, DType);
+        return device.Kind == DeviceKind.Cpu ? host.Contiguous() : host.Contiguous().To(device);
     }
 
     /// <summary>A view with dimensions <paramref name="dim0"/> and <paramref name="dim1"/> swapped.</summary>
@@ -236,12 +292,21 @@ public sealed class Tensor
                 throw new InvalidOperationException($"Float32Storage needs a float32 tensor, not {DType.Name()}.");
             }
 
-            return MemoryMarshal.Cast<byte, float>(_storage.AsSpan());
+            return MemoryMarshal.Cast<byte, float>(HostBytes.AsSpan());
         }
     }
 
     /// <summary>Storage as bytes, for bool masks.</summary>
-    internal Span<byte> ByteStorage => _storage;
+    internal Span<byte> ByteStorage => HostBytes;
+
+    /// <summary>Address of the first element on the GPU, for kernels.</summary>
+    internal ulong DevicePointer => _storage is CudaStorage cuda
+        ? cuda.Buffer.Pointer + (ulong)(Offset * DType.SizeInBytes())
+        : throw new InvalidOperationException($"This tensor is on {Device}, not on a GPU.");
+
+    private byte[] HostBytes => _storage is HostStorage host
+        ? host.Bytes
+        : throw new InvalidOperationException($"This tensor is on {Device}; copy it to the host first with To(Device.Cpu).");
 
     internal int NormalizeDim(int dim)
     {
@@ -264,7 +329,7 @@ public sealed class Tensor
         }
 
         Tensor t = Zeros(dtype, shape);
-        MemoryMarshal.AsBytes(values).CopyTo(t._storage);
+        MemoryMarshal.AsBytes(values).CopyTo(t.HostBytes);
         return t;
     }
 
@@ -291,7 +356,7 @@ public sealed class Tensor
 
     private float ReadAt(long offset)
     {
-        Span<byte> s = _storage;
+        Span<byte> s = HostBytes;
         return DType switch
         {
             DType.Float32 => MemoryMarshal.Cast<byte, float>(s)[(int)offset],
@@ -303,7 +368,7 @@ public sealed class Tensor
 
     private void WriteAt(long offset, float value)
     {
-        Span<byte> s = _storage;
+        Span<byte> s = HostBytes;
         switch (DType)
         {
             case DType.Float32: MemoryMarshal.Cast<byte, float>(s)[(int)offset] = value; break;

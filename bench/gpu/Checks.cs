@@ -1,0 +1,83 @@
+using System;
+using System.Diagnostics;
+using System.Linq;
+using AttentionGen.Cpu;
+using AttentionGen.Cuda;
+using AttentionGen.Reference;
+
+namespace AttentionGen.GpuBench;
+
+/// <summary>
+/// The GPU kernel against the float64 reference on fresh random inputs: shapes that are multiples of no tile,
+/// causal and not, masks that leave rows with no key, cross-attention, GQA, both 16-bit dtypes. The output is
+/// poisoned (NaN) before each run, so an unwritten element fails.
+/// </summary>
+internal static class Checks
+{
+    public static int Run()
+    {
+        var random = new Random(Environment.TickCount);
+        int failures = 0;
+        var clock = Stopwatch.StartNew();
+        (int B, int Hq, int Hkv, int N, int M, int E, bool Causal, bool Mask, DType DType)[] cases =
+        [
+            (1, 1, 1, 1, 1, 64, false, false, DType.BFloat16),
+            (2, 4, 4, 77, 77, 64, false, false, DType.BFloat16),
+            (2, 4, 4, 200, 200, 128, true, false, DType.BFloat16),
+            (1, 8, 2, 131, 257, 128, false, true, DType.BFloat16),
+            (3, 2, 1, 300, 129, 64, true, true, DType.Float16),
+            (1, 3, 3, 65, 300, 32, true, false, DType.Float16),
+            (2, 2, 2, 513, 511, 96, false, false, DType.BFloat16),
+            (1, 2, 2, 64, 64, 16, true, true, DType.BFloat16),
+            (1, 4, 1, 190, 63, 128, false, true, DType.Float16),
+        ];
+        foreach (var c in cases)
+        {
+            failures += Check(random, c.B, c.Hq, c.Hkv, c.N, c.M, c.E, c.Causal, c.Mask, c.DType) ? 0 : 1;
+        }
+
+        Console.WriteLine($"check: {cases.Length - failures} passed, {failures} failed ({clock.Elapsed.TotalSeconds:F1} s); kernel module: {CudaInfo.LastKernelSource}");
+        return failures == 0 ? 0 : 1;
+    }
+
+    private static bool Check(Random random, int b, int hq, int hkv, int n, int m, int e, bool causal, bool withMask, DType dtype)
+    {
+        Tensor q = Tensor.RandomNormal(random, dtype, b, hq, n, e);
+        Tensor k = Tensor.RandomNormal(random, dtype, b, hkv, m, e);
+        Tensor v = Tensor.RandomNormal(random, dtype, b, hkv, m, e);
+        bool[] keep = new bool[b * m];
+        for (int i = 0; i < keep.Length; i++)
+        {
+            // Batch 0 keeps only the second half of the keys, so causal rows before it see nothing.
+            keep[i] = !withMask || (i / m == 0 ? i % m >= m / 2 : random.NextDouble() < 0.7);
+        }
+
+        Device gpu = Device.Cuda(0);
+        Tensor poison = Tensor.FromArray(Enumerable.Repeat(float.NaN, b * hq * n * e).ToArray(), b, hq, n, e).To(dtype).To(gpu);
+        Tensor lse = Tensor.FromArray(Enumerable.Repeat(float.NaN, b * hq * n).ToArray(), b, hq, n).To(gpu);
+        var problem = new AttentionProblem(q.To(gpu), k.To(gpu), v.To(gpu), poison, lse, withMask ? Tensor.FromArray(keep, b, m).To(gpu) : null, null, 128, 128);
+        FlashAttentionCuda.Forward(problem, causal);
+
+        float[] output = poison.ToFloatArray(), lses = lse.ToFloatArray();
+        ReferenceResult expected = ReferenceAttention.Compute(q, k, v, (bi, h, i, j) => (!causal || j <= i) && keep[(bi * m) + j]);
+        double diff = 0, norm = 0;
+        int unwritten = 0, badLse = 0;
+        for (int i = 0; i < output.Length; i++)
+        {
+            unwritten += float.IsNaN(output[i]) ? 1 : 0;
+            diff += Math.Pow(output[i] - expected.Output[i], 2);
+            norm += expected.Output[i] * expected.Output[i];
+        }
+
+        for (int i = 0; i < lses.Length; i++)
+        {
+            bool ok = double.IsNegativeInfinity(expected.Lse[i]) ? float.IsNegativeInfinity(lses[i]) : Math.Abs(lses[i] - expected.Lse[i]) < 2e-2 * Math.Max(1, Math.Abs(expected.Lse[i]));
+            badLse += ok ? 0 : 1;
+        }
+
+        double rel = norm == 0 ? Math.Sqrt(diff) : Math.Sqrt(diff / norm);
+        bool pass = unwritten == 0 && badLse == 0 && rel <= 1e-2;
+        Console.WriteLine($"{(pass ? "PASS" : "FAIL")} B={b} Hq={hq} Hkv={hkv} N={n} M={m} E={e} causal={causal} mask={withMask} {dtype.Name()}: rel err {rel:E2}, unwritten {unwritten}, bad lse {badLse}, empty rows {expected.Lse.Count(double.IsNegativeInfinity)}");
+        return pass;
+    }
+}

@@ -1,0 +1,31 @@
+using System;
+using AttentionGen.Cuda;
+using AttentionGen.GpuBench;
+
+// attentiongen-gpu check            correctness on the GPU against the float64 reference
+// attentiongen-gpu time B,H,N,E ... ms and TFLOP/s of our kernel (bf16, dense and causal), one JSON line per case
+// attentiongen-gpu cpu B,H,N,E ...  the CPU kernel (fp32) on the same shapes, for the CPU peer comparison
+if (args.Length == 0)
+{
+    Console.Error.WriteLine("usage: attentiongen-gpu check | time B,H,N,E[,causal] ... | cpu B,H,N,E[,causal] ...");
+    return 2;
+}
+
+if (args[0] == "cpu")
+{
+    return Timing.Cpu(args[1..]);
+}
+
+if (!CudaInfo.IsAvailable(out string reason))
+{
+    Console.Error.WriteLine($"CUDA is not available: {reason}");
+    return 3;
+}
+
+Console.WriteLine($"device: {CudaInfo.Describe()}; kernel cache: {CudaInfo.KernelCacheDirectory}");
+return args[0] switch
+{
+    "check" => Checks.Run(),
+    "time" => Timing.Gpu(args[1..]),
+    _ => 2,
+};

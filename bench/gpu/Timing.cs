@@ -1,0 +1,88 @@
+using System;
+using System.Diagnostics;
+using System.Globalization;
+using System.Linq;
+using AttentionGen.Cpu;
+using AttentionGen.Cuda;
+
+namespace AttentionGen.GpuBench;
+
+/// <summary>Times the kernels on given shapes; prints one JSON line per case for bench/gpu/compare.py.</summary>
+internal static class Timing
+{
+    public static int Gpu(string[] shapes)
+    {
+        Device gpu = Device.Cuda(0);
+        var random = new Random(1);
+        foreach (string spec in shapes)
+        {
+            (int b, int h, int n, int e, bool? causalOnly) = Parse(spec);
+            Tensor q = Tensor.RandomNormal(random, DType.BFloat16, b, h, n, e).To(gpu);
+            Tensor k = Tensor.RandomNormal(random, DType.BFloat16, b, h, n, e).To(gpu);
+            Tensor v = Tensor.RandomNormal(random, DType.BFloat16, b, h, n, e).To(gpu);
+            Tensor o = Tensor.Zeros(DType.BFloat16, gpu, b, h, n, e);
+            Tensor lse = Tensor.Zeros(DType.Float32, gpu, b, h, n);
+            foreach (bool causal in causalOnly is { } c ? new[] { c } : new[] { false, true })
+            {
+                var problem = new AttentionProblem(q, k, v, o, lse);
+                using var timer = new CudaTimer(gpu);
+                for (int i = 0; i < 3; i++)
+                {
+                    FlashAttentionCuda.Forward(problem, causal);
+                }
+
+                float[] times = new float[20];
+                for (int i = 0; i < times.Length; i++)
+                {
+                    timer.Start();
+                    FlashAttentionCuda.Forward(problem, causal);
+                    times[i] = timer.StopMilliseconds();
+                }
+
+                Report("ours", b, h, n, e, causal, times.Order().ElementAt(times.Length / 2));
+            }
+        }
+
+        return 0;
+    }
+
+    public static int Cpu(string[] shapes)
+    {
+        var random = new Random(1);
+        foreach (string spec in shapes)
+        {
+            (int b, int h, int n, int e, bool? causalOnly) = Parse(spec);
+            Tensor q = Tensor.RandomNormal(random, DType.Float32, b, h, n, e);
+            Tensor k = Tensor.RandomNormal(random, DType.Float32, b, h, n, e);
+            Tensor v = Tensor.RandomNormal(random, DType.Float32, b, h, n, e);
+            foreach (bool causal in causalOnly is { } c ? new[] { c } : new[] { false, true })
+            {
+                Attention.ScaledDotProduct(q, k, v, causal, qBucket: 96, kBucket: 256);
+                double[] times = Enumerable.Range(0, 5).Select(_ =>
+                {
+                    var clock = Stopwatch.StartNew();
+                    Attention.ScaledDotProduct(q, k, v, causal, qBucket: 96, kBucket: 256);
+                    return clock.Elapsed.TotalMilliseconds;
+                }).Order().ToArray();
+                Report($"ours-cpu-{CpuExecution.MaxThreads}t", b, h, n, e, causal, times[times.Length / 2]);
+            }
+        }
+
+        return 0;
+    }
+
+    private static (int B, int H, int N, int E, bool? Causal) Parse(string spec)
+    {
+        string[] parts = spec.Split(',');
+        int[] v = parts.Take(4).Select(int.Parse).ToArray();
+        bool? causal = parts.Length > 4 ? parts[4] == "causal" : null;
+        return (v[0], v[1], v[2], v[3], causal);
+    }
+
+    // FLOPs as FlashAttention counts them: 4·B·H·N²·E dense, half of it causal.
+    private static void Report(string impl, int b, int h, int n, int e, bool causal, double ms)
+    {
+        double flops = 4.0 * b * h * n * (double)n * e / (causal ? 2 : 1);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{{\"impl\":\"{impl}\",\"shape\":[{b},{h},{n},{e}],\"causal\":{(causal ? "true" : "false")},\"ms\":{ms:F4},\"tflops\":{flops / ms / 1e9:F2}}}"));
+    }
+}

@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""Times PyTorch and AttentionGen on the same shapes in one run, and prints a ratio table.
+
+GPU: SDPA with the flash and cuDNN backends and flex_attention (compiled), bf16, dense and causal,
+against `attentiongen-gpu time`. CPU (--cpu): PyTorch's CPU SDPA with 2 threads against
+`attentiongen-gpu cpu` with 2 threads, fp32. Ratio = peer ms / our ms (above 1: we are faster).
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+import torch
+
+GPU_SHAPES = [(4, 16, 4096, 64), (4, 16, 4096, 128), (1, 16, 16384, 128)]
+CPU_SHAPES = [(1, 8, 2048, 64)]
+
+
+def flops(b, h, n, e, causal):
+    return 4.0 * b * h * n * n * e / (2 if causal else 1)
+
+
+def time_gpu(fn, reps=20):
+    for _ in range(3):
+        fn()
+    torch.cuda.synchronize()
+    start = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
+    stop = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
+    for i in range(reps):
+        start[i].record()
+        fn()
+        stop[i].record()
+    torch.cuda.synchronize()
+    times = sorted(s.elapsed_time(e) for s, e in zip(start, stop))
+    return times[len(times) // 2]
+
+
+def torch_gpu(shape, causal):
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+    b, h, n, e = shape
+    q, k, v = (torch.randn(b, h, n, e, device="cuda", dtype=torch.bfloat16) for _ in range(3))
+    results = {}
+    for name, backend in [("sdpa-flash", SDPBackend.FLASH_ATTENTION), ("sdpa-cudnn", SDPBackend.CUDNN_ATTENTION)]:
+        try:
+            with sdpa_kernel(backend):
+                results[name] = time_gpu(lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal))
+        except Exception as ex:  # a backend the build lacks is reported, not fatal
+            print(f"# {name} {shape} causal={causal}: {type(ex).__name__}: {str(ex)[:120]}", file=sys.stderr)
+    flex = torch.compile(flex_attention)
+    mask = create_block_mask(lambda b_, h_, q_, kv_: q_ >= kv_, None, None, n, n) if causal else None
+    results["flex"] = time_gpu(lambda: flex(q, k, v, block_mask=mask))
+    return results
+
+
+def ours(binary, mode, shapes, env=None):
+    specs = [",".join(map(str, s)) for s in shapes]
+    out = subprocess.run([binary, mode, *specs], capture_output=True, text=True, env=env)
+    if out.returncode != 0:
+        sys.exit(f"{binary} {mode} failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
+    rows = {}
+    for line in out.stdout.splitlines():
+        if line.startswith("{"):
+            r = json.loads(line)
+            rows[(tuple(r["shape"]), r["causal"])] = r["ms"]
+    return rows
+
+
+def table(title, shapes, ours_ms, peers):
+    names = sorted({name for r in peers.values() for name in r})
+    print(f"\n{title}")
+    header = f"{'shape':<22}{'mask':<8}{'ours ms':>9}{'TFLOP/s':>9}" + "".join(f"{n + ' ms':>14}{'ratio':>7}" for n in names)
+    print(header)
+    for shape in shapes:
+        for causal in (False, True):
+            key = (tuple(shape), causal)
+            mine = ours_ms[key]
+            line = f"{str(shape):<22}{'causal' if causal else 'dense':<8}{mine:>9.3f}{flops(*shape, causal) / mine / 1e9:>9.1f}"
+            for n in names:
+                peer = peers[key].get(n)
+                line += f"{peer:>14.3f}{peer / mine:>7.2f}" if peer else f"{'-':>14}{'-':>7}"
+            print(line)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--binary", default="publish/gpu/attentiongen-gpu")
+    parser.add_argument("--cpu", action="store_true", help="CPU peer: 2 threads each")
+    args = parser.parse_args()
+    if args.cpu:
+        torch.set_num_threads(2)
+        peers = {}
+        for shape in CPU_SHAPES:
+            q, k, v = (torch.randn(*shape) for _ in range(3))
+            for causal in (False, True):
+                import time
+                fn = lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal)
+                fn()
+                ts = []
+                for _ in range(5):
+                    t0 = time.perf_counter()
+                    fn()
+                    ts.append((time.perf_counter() - t0) * 1e3)
+                peers[(tuple(shape), causal)] = {"torch-cpu-2t": sorted(ts)[2]}
+        env = dict(os.environ, ATTENTIONGEN_CPU_THREADS="2")
+        table("CPU fp32, 2 threads (ratio = torch ms / ours ms)", CPU_SHAPES, ours(args.binary, "cpu", CPU_SHAPES, env), peers)
+        return
+    ours_ms = ours(args.binary, "time", GPU_SHAPES)
+    peers = {(tuple(s), c): torch_gpu(s, c) for s in GPU_SHAPES for c in (False, True)}
+    table(f"GPU bf16 on {torch.cuda.get_device_name()} (ratio = peer ms / ours ms; above 1 we are faster)", GPU_SHAPES, ours_ms, peers)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+using System;
+using System.Collections.Generic;
+using System.Text;
+using AttentionGen.Cuda.Interop;
+
+namespace AttentionGen.Cuda;
+
+/// <summary>
+/// One GPU as the runtime uses it: its primary context, one stream on which all work is ordered, a caching
+/// allocator, a cuBLAS handle and the properties kernels are compiled and launched for.
+/// </summary>
+internal sealed unsafe class CudaDevice
+{
+    private static readonly object Gate = new();
+    private static readonly Dictionary<int, CudaDevice> Devices = new();
+
+    private readonly IntPtr _context;
+    private IntPtr _cublas;
+
+    private CudaDevice(int index)
+    {
+        CudaDriver driver = CudaDriver.Instance;
+        Index = index;
+        int device;
+        driver.Check(driver.DeviceGet(&device, index), "cuDeviceGet");
+        IntPtr context;
+        driver.Check(driver.PrimaryCtxRetain(&context, device), "cuDevicePrimaryCtxRetain");
+        _context = context;
+        MakeCurrent();
+        ComputeCapability = (Attribute(CudaDriver.AttributeComputeCapabilityMajor, device) * 10) + Attribute(CudaDriver.AttributeComputeCapabilityMinor, device);
+        MultiprocessorCount = Attribute(CudaDriver.AttributeMultiprocessorCount, device);
+        MaxSharedMemoryPerBlock = Attribute(CudaDriver.AttributeMaxSharedMemoryPerBlockOptin, device);
+        byte* name = stackalloc byte[256];
+        driver.Check(driver.DeviceGetName(name, 256, device), "cuDeviceGetName");
+        Name = Encoding.UTF8.GetString(name, new ReadOnlySpan<byte>(name, 256).IndexOf((byte)0));
+        IntPtr stream;
+        driver.Check(driver.StreamCreate(&stream, 1 /* CU_STREAM_NON_BLOCKING */), "cuStreamCreate");
+        Stream = stream;
+        Memory = new CudaMemoryPool(this);
+    }
+
+    public int Index { get; }
+
+    public string Name { get; }
+
+    /// <summary>Major·10 + minor, e.g. 90 for Hopper.</summary>
+    public int ComputeCapability { get; }
+
+    public int MultiprocessorCount { get; }
+
+    public int MaxSharedMemoryPerBlock { get; }
+
+    public IntPtr Stream { get; }
+
+    public CudaMemoryPool Memory { get; }
+
+    /// <summary>The GPU <paramref name="index"/>; a clear error when CUDA or that GPU is missing.</summary>
+    public static CudaDevice Get(int index)
+    {
+        CudaDriver driver = CudaDriver.Instance;
+        if (index < 0 || index >= driver.DeviceCount)
+        {
+            throw new ArgumentOutOfRangeException(nameof(index), index, $"cuda:{index} does not exist; this machine has {driver.DeviceCount} GPU(s).");
+        }
+
+        lock (Gate)
+        {
+            if (!Devices.TryGetValue(index, out CudaDevice? device))
+            {
+                device = new CudaDevice(index);
+                Devices[index] = device;
+            }
+
+            device.MakeCurrent();
+            return device;
+        }
+    }
+
+    /// <summary>Driver calls act on the calling thread's current context: set it before each piece of work.</summary>
+    public void MakeCurrent() => CudaDriver.Instance.Check(CudaDriver.Instance.CtxSetCurrent(_context), "cuCtxSetCurrent");
+
+    public void Synchronize() => CudaDriver.Instance.Check(CudaDriver.Instance.StreamSynchronize(Stream), "cuStreamSynchronize");
+
+    /// <summary>The cuBLAS handle of this device, bound to its stream.</summary>
+    public IntPtr CublasHandle
+    {
+        get
+        {
+            if (_cublas == IntPtr.Zero)
+            {
+                Cublas cublas = Cublas.Instance;
+                IntPtr handle;
+                cublas.Check(cublas.Create(&handle), "cublasCreate_v2");
+                cublas.Check(cublas.SetStream(handle, Stream), "cublasSetStream_v2");
+                _cublas = handle;
+            }
+
+            return _cublas;
+        }
+    }
+
+    private static int Attribute(int attribute, int device)
+    {
+        int value;
+        CudaDriver.Instance.Check(CudaDriver.Instance.DeviceGetAttribute(&value, attribute, device), "cuDeviceGetAttribute");
+        return value;
+    }
+}

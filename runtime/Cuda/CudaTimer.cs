@@ -1,0 +1,67 @@
+using System;
+using AttentionGen.Cuda.Interop;
+
+namespace AttentionGen.Cuda;
+
+/// <summary>Times work on a device's stream with CUDA events (device time, not host time).</summary>
+public sealed unsafe class CudaTimer : IDisposable
+{
+    private readonly CudaDevice _device;
+    private readonly IntPtr _start;
+    private readonly IntPtr _stop;
+
+    /// <summary>Creates the two events on <paramref name="device"/>.</summary>
+    public CudaTimer(Device device)
+    {
+        _device = CudaTransfers.Require(device);
+        IntPtr start, stop;
+        CudaDriver.Instance.Check(CudaDriver.Instance.EventCreate(&start, 0), "cuEventCreate");
+        CudaDriver.Instance.Check(CudaDriver.Instance.EventCreate(&stop, 0), "cuEventCreate");
+        _start = start;
+        _stop = stop;
+    }
+
+    /// <summary>Records the start on the stream.</summary>
+    public void Start() => CudaDriver.Instance.Check(CudaDriver.Instance.EventRecord(_start, _device.Stream), "cuEventRecord");
+
+    /// <summary>Records the stop, waits for it and returns the milliseconds between the two.</summary>
+    public float StopMilliseconds()
+    {
+        CudaDriver driver = CudaDriver.Instance;
+        driver.Check(driver.EventRecord(_stop, _device.Stream), "cuEventRecord");
+        driver.Check(driver.EventSynchronize(_stop), "cuEventSynchronize");
+        float ms;
+        driver.Check(driver.EventElapsedTime(&ms, _start, _stop), "cuEventElapsedTime");
+        return ms;
+    }
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        CudaDriver.Instance.EventDestroy(_start);
+        CudaDriver.Instance.EventDestroy(_stop);
+    }
+}
+
+/// <summary>Facts about the GPUs, for apps and reports.</summary>
+public static class CudaInfo
+{
+    /// <summary>True when a GPU can be used; otherwise <paramref name="reason"/> says why.</summary>
+    public static bool IsAvailable(out string reason) => CudaDriver.IsAvailable(out reason);
+
+    /// <summary>"NVIDIA H100 80GB HBM3, sm_90, 132 SMs".</summary>
+    public static string Describe(int index = 0)
+    {
+        CudaDevice d = CudaDevice.Get(index);
+        return $"{d.Name}, sm_{d.ComputeCapability}, {d.MultiprocessorCount} SMs";
+    }
+
+    /// <summary>Waits for all queued work on the GPU.</summary>
+    public static void Synchronize(int index = 0) => CudaDevice.Get(index).Synchronize();
+
+    /// <summary>How the last new kernel module was obtained: "compiled" (NVRTC) or "disk cache".</summary>
+    public static string LastKernelSource => KernelCache.LastSource;
+
+    /// <summary>The folder where compiled kernels are cached.</summary>
+    public static string KernelCacheDirectory => KernelCache.CacheDirectory();
+}

@@ -1,0 +1,82 @@
+using System;
+using System.Runtime.InteropServices;
+using AttentionGen.Cpu;
+
+namespace AttentionGen.Cuda;
+
+/// <summary>Launches the FlashAttention-2 kernel (<c>Kernels/flash_fwd.cu</c>) for a validated problem on a GPU.</summary>
+internal static class FlashAttentionCuda
+{
+    private const int BlockM = 64;
+    private const int BlockN = 64;
+    private const int Threads = 128;
+    public const int MaxHeadDim = 128;
+
+    public static void Forward(AttentionProblem p, bool causal, string? header = null)
+    {
+        if (p.DType is not (DType.BFloat16 or DType.Float16))
+        {
+            throw new ArgumentException($"The GPU kernel runs bfloat16 or float16 tensors; got {p.DType.Name()}.", nameof(p));
+        }
+
+        if (p.HeadDim != p.ValueDim || p.HeadDim % 16 != 0 || p.HeadDim > MaxHeadDim || p.HeadDim == 0)
+        {
+            throw new ArgumentException($"The GPU kernel needs E == Ev, a multiple of 16 up to {MaxHeadDim}; got E = {p.HeadDim}, Ev = {p.ValueDim}.", nameof(p));
+        }
+
+        foreach ((Tensor t, string name) in new[] { (p.Q, "q"), (p.K, "k"), (p.V, "v"), (p.Output, "output") })
+        {
+            // cp.async moves 16-byte chunks: every row must start on a 16-byte boundary.
+            if (t.DevicePointer % 16 != 0 || t.Strides[0] % 8 != 0 || t.Strides[1] % 8 != 0 || t.Strides[2] % 8 != 0)
+            {
+                throw new ArgumentException($"{name} rows must start on 16-byte boundaries for the GPU kernel (strides [{string.Join(", ", t.Strides.ToArray())}]); pass a contiguous tensor.", name);
+            }
+        }
+
+        if (p.Lse is not null && !p.Lse.IsContiguous)
+        {
+            throw new ArgumentException("lse must be contiguous for the GPU kernel.", nameof(p));
+        }
+
+        if (p.QueryLength == 0 || p.Batch == 0 || p.QueryHeads == 0)
+        {
+            return;
+        }
+
+        CudaDevice device = CudaTransfers.Require(p.Device);
+        CudaModule module = KernelCache.Get(device, "flash_fwd.cu", header ?? CudaSpecialization.FlashAttention(p.HeadDim, causal));
+        var args = new FlashParams
+        {
+            Q = p.Q.DevicePointer, K = p.K.DevicePointer, V = p.V.DevicePointer, O = p.Output.DevicePointer,
+            Lse = p.Lse?.DevicePointer ?? 0,
+            KeyMask = p.KeyPaddingMask?.DevicePointer ?? 0,
+            QBatch = p.Q.Strides[0], QHead = p.Q.Strides[1], QRow = p.Q.Strides[2],
+            KBatch = p.K.Strides[0], KHead = p.K.Strides[1], KRow = p.K.Strides[2],
+            VBatch = p.V.Strides[0], VHead = p.V.Strides[1], VRow = p.V.Strides[2],
+            OBatch = p.Output.Strides[0], OHead = p.Output.Strides[1], ORow = p.Output.Strides[2],
+            LseBatch = p.Lse?.Strides[0] ?? 0, LseHead = p.Lse?.Strides[1] ?? 0,
+            MaskBatch = p.KeyPaddingMask?.Strides[0] ?? 0, MaskRow = p.KeyPaddingMask?.Strides[1] ?? 0,
+            Batch = p.Batch, QHeads = p.QueryHeads, KvHeads = p.KeyHeads, N = p.QueryLength, M = p.KeyLength,
+            ScaleLog2 = p.Scale * 1.4426950408889634f,
+        };
+        uint blocks = (uint)((p.QueryLength + BlockM - 1) / BlockM);
+        uint shared = (uint)((BlockM + (4 * BlockN)) * p.HeadDim * 2);
+        string kernel = p.DType == DType.BFloat16 ? "ag_flash_fwd_bf16" : "ag_flash_fwd_fp16";
+        module.Launch(kernel, (blocks, (uint)p.QueryHeads, (uint)p.Batch), Threads, shared, args);
+    }
+
+    /// <summary>Mirrors <c>FlashParams</c> in flash_fwd.cu field for field.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    private struct FlashParams
+    {
+        public ulong Q, K, V, O, Lse, KeyMask;
+        public long QBatch, QHead, QRow;
+        public long KBatch, KHead, KRow;
+        public long VBatch, VHead, VRow;
+        public long OBatch, OHead, ORow;
+        public long LseBatch, LseHead;
+        public long MaskBatch, MaskRow;
+        public int Batch, QHeads, KvHeads, N, M;
+        public float ScaleLog2;
+    }
+}

@@ -1,0 +1,126 @@
+using System;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace AttentionGen.Cuda.Interop;
+
+/// <summary>NVRTC: CUDA C++ source → cubin at run time. A failed compile throws with the compile log.</summary>
+internal sealed unsafe class Nvrtc
+{
+    private static readonly Lazy<Nvrtc> Loaded = new(() => new Nvrtc());
+
+    private readonly delegate* unmanaged<int, byte*> _getErrorString;
+    private readonly delegate* unmanaged<IntPtr*, byte*, byte*, int, byte**, byte**, int> _createProgram;
+    private readonly delegate* unmanaged<IntPtr, int, byte**, int> _compileProgram;
+    private readonly delegate* unmanaged<IntPtr, nuint*, int> _getLogSize;
+    private readonly delegate* unmanaged<IntPtr, byte*, int> _getLog;
+    private readonly delegate* unmanaged<IntPtr, nuint*, int> _getCubinSize;
+    private readonly delegate* unmanaged<IntPtr, byte*, int> _getCubin;
+    private readonly delegate* unmanaged<IntPtr*, int> _destroyProgram;
+
+    private Nvrtc()
+    {
+        var e = new Exports(NativeLibraries.Load(NativeLibraries.Nvrtc), "NVRTC");
+        _getErrorString = (delegate* unmanaged<int, byte*>)e.Get("nvrtcGetErrorString");
+        _createProgram = (delegate* unmanaged<IntPtr*, byte*, byte*, int, byte**, byte**, int>)e.Get("nvrtcCreateProgram");
+        _compileProgram = (delegate* unmanaged<IntPtr, int, byte**, int>)e.Get("nvrtcCompileProgram");
+        _getLogSize = (delegate* unmanaged<IntPtr, nuint*, int>)e.Get("nvrtcGetProgramLogSize");
+        _getLog = (delegate* unmanaged<IntPtr, byte*, int>)e.Get("nvrtcGetProgramLog");
+        _getCubinSize = (delegate* unmanaged<IntPtr, nuint*, int>)e.Get("nvrtcGetCUBINSize");
+        _getCubin = (delegate* unmanaged<IntPtr, byte*, int>)e.Get("nvrtcGetCUBIN");
+        _destroyProgram = (delegate* unmanaged<IntPtr*, int>)e.Get("nvrtcDestroyProgram");
+        var version = (delegate* unmanaged<int*, int*, int>)e.Get("nvrtcVersion");
+        int major, minor;
+        Check(version(&major, &minor), "nvrtcVersion");
+        Version = $"{major}.{minor}";
+    }
+
+    public static Nvrtc Instance => Loaded.Value;
+
+    /// <summary>"major.minor", part of the kernel cache key.</summary>
+    public string Version { get; }
+
+    /// <summary>Compiles <paramref name="source"/> to a cubin with <paramref name="options"/>.</summary>
+    public byte[] CompileToCubin(string source, string name, string[] options)
+    {
+        IntPtr program;
+        fixed (byte* src = Utf8(source))
+        fixed (byte* fileName = Utf8(name))
+        {
+            Check(_createProgram(&program, src, fileName, 0, null, null), "nvrtcCreateProgram");
+        }
+
+        try
+        {
+            byte[][] encoded = Array.ConvertAll(options, Utf8);
+            var handles = new GCHandle[encoded.Length];
+            byte** pointers = stackalloc byte*[Math.Max(encoded.Length, 1)];
+            for (int i = 0; i < encoded.Length; i++)
+            {
+                handles[i] = GCHandle.Alloc(encoded[i], GCHandleType.Pinned);
+                pointers[i] = (byte*)handles[i].AddrOfPinnedObject();
+            }
+
+            int result;
+            try
+            {
+                result = _compileProgram(program, encoded.Length, pointers);
+            }
+            finally
+            {
+                foreach (GCHandle handle in handles)
+                {
+                    handle.Free();
+                }
+            }
+
+            if (result != 0)
+            {
+                throw new CudaException("nvrtcCompileProgram", result, ErrorString(result), Log(program));
+            }
+
+            nuint size;
+            Check(_getCubinSize(program, &size), "nvrtcGetCUBINSize");
+            var cubin = new byte[size];
+            fixed (byte* destination = cubin)
+            {
+                Check(_getCubin(program, destination), "nvrtcGetCUBIN");
+            }
+
+            return cubin;
+        }
+        finally
+        {
+            _destroyProgram(&program);
+        }
+    }
+
+    private string Log(IntPtr program)
+    {
+        nuint size;
+        if (_getLogSize(program, &size) != 0 || size <= 1)
+        {
+            return string.Empty;
+        }
+
+        var log = new byte[size];
+        fixed (byte* destination = log)
+        {
+            _getLog(program, destination);
+        }
+
+        return Encoding.UTF8.GetString(log, 0, log.Length - 1);
+    }
+
+    private void Check(int result, string call)
+    {
+        if (result != 0)
+        {
+            throw new CudaException(call, result, ErrorString(result));
+        }
+    }
+
+    private string ErrorString(int result) => Marshal.PtrToStringUTF8((IntPtr)_getErrorString(result)) ?? $"NVRTC error {result}";
+
+    private static byte[] Utf8(string s) => Encoding.UTF8.GetBytes(s + "\0");
+}
