@@ -30,6 +30,8 @@ internal static class Checks
             (2, 2, 2, 513, 511, 96, false, false, DType.BFloat16),
             (1, 2, 2, 64, 64, 16, true, true, DType.BFloat16),
             (1, 4, 1, 190, 63, 128, false, true, DType.Float16),
+            (2, 2, 2, 150, 170, 256, true, true, DType.BFloat16),
+            (1, 3, 3, 99, 45, 48, false, false, DType.Float16),
         ];
         foreach (var c in cases)
         {

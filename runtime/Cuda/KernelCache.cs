@@ -26,7 +26,11 @@ internal static class KernelCache
     {
         string source = header + "\n" + Template(template);
         string arch = $"sm_{device.ComputeCapability}";
-        string[] options = ["--std=c++17", $"--gpu-architecture={arch}", "-default-device", "--use_fast_math"];
+        // ATTENTIONGEN_NVRTC_VERBOSE=1 prints ptxas's register and spill report of each compile to stderr.
+        bool verbose = Environment.GetEnvironmentVariable("ATTENTIONGEN_NVRTC_VERBOSE") == "1";
+        string[] options = verbose
+            ? ["--std=c++17", $"--gpu-architecture={arch}", "-default-device", "--use_fast_math", "--ptxas-options=-v"]
+            : ["--std=c++17", $"--gpu-architecture={arch}", "-default-device", "--use_fast_math"];
         string key = Hash(source, string.Join(" ", options), arch, Nvrtc.Instance.Version);
         return Loaded.GetOrAdd($"{device.Index}:{key}", _ =>
         {
@@ -39,7 +43,12 @@ internal static class KernelCache
             }
             else
             {
-                cubin = Nvrtc.Instance.CompileToCubin(source, template, options);
+                cubin = Nvrtc.Instance.CompileToCubin(source, template, options, out string log);
+                if (verbose)
+                {
+                    Console.Error.WriteLine($"[nvrtc {template} {arch}] {log}");
+                }
+
                 WriteAtomically(path, cubin);
                 LastSource = "compiled";
             }

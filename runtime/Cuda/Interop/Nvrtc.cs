@@ -40,8 +40,8 @@ internal sealed unsafe class Nvrtc
     /// <summary>"major.minor", part of the kernel cache key.</summary>
     public string Version { get; }
 
-    /// <summary>Compiles <paramref name="source"/> to a cubin with <paramref name="options"/>.</summary>
-    public byte[] CompileToCubin(string source, string name, string[] options)
+    /// <summary>Compiles <paramref name="source"/> to a cubin with <paramref name="options"/>; <paramref name="log"/> gets the compiler's messages.</summary>
+    public byte[] CompileToCubin(string source, string name, string[] options, out string log)
     {
         IntPtr program;
         fixed (byte* src = Utf8(source))
@@ -79,6 +79,7 @@ internal sealed unsafe class Nvrtc
                 throw new CudaException("nvrtcCompileProgram", result, ErrorString(result), Log(program));
             }
 
+            log = Log(program);
             nuint size;
             Check(_getCubinSize(program, &size), "nvrtcGetCUBINSize");
             var cubin = new byte[size];

@@ -2,10 +2,13 @@
 // The runtime prepends a specialization header that defines AG_HEAD_DIM and AG_CAUSAL (and, later,
 // translated mask/score functions). No includes: bf16/fp16 are handled as raw 16-bit values through PTX.
 //
-// One CTA = 4 warps = 64 query rows of one (batch, head); each warp owns 16 rows and keeps its Q
-// fragments and its O accumulator in registers. K/V tiles of 64 keys stream through shared memory,
-// double-buffered with cp.async. S = Q K^T and O += P V run on mma.sync.m16n8k16 with fp32 accumulation;
-// the softmax is online, in the exp2 domain, per row. Fully masked rows give O = 0 and LSE = -inf.
+// One CTA = 4 warps of one (batch, head); each warp owns kMTiles blocks of 16 query rows and keeps its O
+// accumulator in registers. Every K/V fragment read from shared memory feeds kMTiles MMAs, so with two
+// row blocks per warp the shared-memory traffic per FLOP halves (the limit of mma.sync kernels). Q stays in
+// registers where it fits (head dim <= 64) and is re-read from shared memory otherwise. K/V tiles of 64 keys
+// stream through shared memory, double-buffered with cp.async. S = Q K^T and O += P V run on
+// mma.sync.m16n8k16 with fp32 accumulation; the softmax is online, in the exp2 domain, per row.
+// Fully masked rows give O = 0 and LSE = -inf.
 
 #ifndef AG_HEAD_DIM
 #error "the specialization header must define AG_HEAD_DIM"
@@ -23,19 +26,23 @@ typedef long long i64;
 // ---- Traits: every tile constant in one place ----
 struct Traits {
     static constexpr int kHeadDim = AG_HEAD_DIM;
-    static constexpr int kBlockM = 64;              // query rows per CTA
-    static constexpr int kBlockN = 64;              // keys per tile
-    static constexpr int kWarps = 4;                // one warp per 16 query rows
+    static constexpr int kMTiles = kHeadDim <= 128 ? 2 : 1;   // 16-row blocks per warp
+    static constexpr bool kQInRegs = kHeadDim <= 64;
+    static constexpr int kWarps = 4;
     static constexpr int kThreads = kWarps * 32;
-    static constexpr int kChunks = kHeadDim / 8;    // 16-byte chunks per row
-    static constexpr int kSwizzleMask = kChunks >= 8 ? 7 : kChunks - 1;
+    static constexpr int kBlockM = kWarps * 16 * kMTiles;     // query rows per CTA
+    static constexpr int kBlockN = 64;                         // keys per tile
+    static constexpr int kChunks = kHeadDim / 8;               // 16-byte chunks per row
+    // XOR-swizzle inside aligned groups of chunks: the largest power of two (at most 8) dividing kChunks.
+    static constexpr int kSwizzleGroup = (kChunks % 8 == 0) ? 8 : (kChunks % 4 == 0) ? 4 : (kChunks % 2 == 0) ? 2 : 1;
+    static constexpr int kSwizzleMask = kSwizzleGroup - 1;
     static constexpr int kKSteps = kHeadDim / 16;   // k-steps of S = Q K^T
     static constexpr int kNTiles = kBlockN / 8;     // n-tiles of S
     static constexpr int kDTiles = kHeadDim / 8;    // n-tiles of O
     static constexpr int kTileElems = kBlockN * kHeadDim;
     static constexpr int kSmemElems = kBlockM * kHeadDim + 4 * kTileElems;  // Q + 2 stages of K and V
 };
-static_assert(AG_HEAD_DIM % 16 == 0, "head dim must be a multiple of 16");
+static_assert(AG_HEAD_DIM % 16 == 0 && AG_HEAD_DIM <= 256, "head dim must be a multiple of 16, at most 256");
 
 struct FlashParams {
     const u16* q; const u16* k; const u16* v; u16* o;
@@ -152,22 +159,31 @@ __device__ __forceinline__ void flash_fwd(const FlashParams& p) {
     cp_async_wait_all();
     __syncthreads();
 
-    // Q fragments of this warp's 16 rows stay in registers for the whole loop.
-    u32 qf[Traits::kKSteps][4];
-    {
-        const int row = warp * 16 + (lane % 16);
+    const int warp_row0 = warp * 16 * Traits::kMTiles;
+
+    // Q fragments of this warp's rows, ldmatrix'ed from shared memory (kept in registers when they fit).
+    u32 qreg[Traits::kQInRegs ? Traits::kMTiles : 1][Traits::kQInRegs ? Traits::kKSteps : 1][4];
+    if (Traits::kQInRegs) {
 #pragma unroll
-        for (int ks = 0; ks < Traits::kKSteps; ++ks) {
-            ldmatrix_x4(qf[ks][0], qf[ks][1], qf[ks][2], qf[ks][3], smem_addr(sQ + swizzled(row, ks * 2 + lane / 16)));
+        for (int mt = 0; mt < Traits::kMTiles; ++mt) {
+#pragma unroll
+            for (int ks = 0; ks < Traits::kKSteps; ++ks) {
+                const int row = warp_row0 + mt * 16 + (lane % 16);
+                u32* f = qreg[Traits::kQInRegs ? mt : 0][Traits::kQInRegs ? ks : 0];
+                ldmatrix_x4(f[0], f[1], f[2], f[3], smem_addr(sQ + swizzled(row, ks * 2 + lane / 16)));
+            }
         }
     }
 
-    float acc[Traits::kDTiles][4];
+    float acc[Traits::kMTiles][Traits::kDTiles][4];
 #pragma unroll
-    for (int d = 0; d < Traits::kDTiles; ++d) { acc[d][0] = acc[d][1] = acc[d][2] = acc[d][3] = 0.f; }
-    float row_max[2] = {AG_NEG_INF, AG_NEG_INF};   // rows g and g + 8, in scaled log2 units
-    float row_sum[2] = {0.f, 0.f};
-    const int row_a = q0 + warp * 16 + g, row_b = row_a + 8;
+    for (int mt = 0; mt < Traits::kMTiles; ++mt) {
+#pragma unroll
+        for (int d = 0; d < Traits::kDTiles; ++d) { acc[mt][d][0] = acc[mt][d][1] = acc[mt][d][2] = acc[mt][d][3] = 0.f; }
+    }
+    float row_max[Traits::kMTiles][2], row_sum[Traits::kMTiles][2];   // rows g and g + 8 of each block
+#pragma unroll
+    for (int mt = 0; mt < Traits::kMTiles; ++mt) { row_max[mt][0] = row_max[mt][1] = AG_NEG_INF; row_sum[mt][0] = row_sum[mt][1] = 0.f; }
 
     for (int j = 0; j < n_tiles; ++j) {
         const int stage = j & 1;
@@ -180,79 +196,97 @@ __device__ __forceinline__ void flash_fwd(const FlashParams& p) {
         const u16* tK = sK + stage * Traits::kTileElems;
         const u16* tV = sV + stage * Traits::kTileElems;
 
-        // S = Q K^T for this warp: 16 x 64, as kNTiles fragments of 16 x 8.
-        float s[Traits::kNTiles][4];
+        // S = Q K^T: per row block, kNTiles fragments of 16 x 8. Each K fragment feeds kMTiles MMAs.
+        float s[Traits::kMTiles][Traits::kNTiles][4];
 #pragma unroll
-        for (int nt = 0; nt < Traits::kNTiles; ++nt) { s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.f; }
+        for (int mt = 0; mt < Traits::kMTiles; ++mt) {
+#pragma unroll
+            for (int nt = 0; nt < Traits::kNTiles; ++nt) { s[mt][nt][0] = s[mt][nt][1] = s[mt][nt][2] = s[mt][nt][3] = 0.f; }
+        }
 #pragma unroll
         for (int ks = 0; ks < Traits::kKSteps; ++ks) {
+            u32 qf[Traits::kMTiles][4];
+#pragma unroll
+            for (int mt = 0; mt < Traits::kMTiles; ++mt) {
+                if (Traits::kQInRegs) {
+#pragma unroll
+                    for (int r = 0; r < 4; ++r) qf[mt][r] = qreg[Traits::kQInRegs ? mt : 0][Traits::kQInRegs ? ks : 0][r];
+                } else {
+                    const int row = warp_row0 + mt * 16 + (lane % 16);
+                    ldmatrix_x4(qf[mt][0], qf[mt][1], qf[mt][2], qf[mt][3], smem_addr(sQ + swizzled(row, ks * 2 + lane / 16)));
+                }
+            }
 #pragma unroll
             for (int nt = 0; nt < Traits::kNTiles; nt += 2) {
                 u32 kf[4];
                 int key = nt * 8 + (lane % 8) + (lane / 16) * 8;
                 int chunk = ks * 2 + (lane / 8) % 2;
                 ldmatrix_x4(kf[0], kf[1], kf[2], kf[3], smem_addr(tK + swizzled(key, chunk)));
-                T::mma(s[nt], qf[ks], kf);
-                T::mma(s[nt + 1], qf[ks], kf + 2);
+#pragma unroll
+                for (int mt = 0; mt < Traits::kMTiles; ++mt) {
+                    T::mma(s[mt][nt], qf[mt], kf);
+                    T::mma(s[mt][nt + 1], qf[mt], kf + 2);
+                }
             }
         }
 
         // Masks: keys past M, keys after the query (causal), keys the padding mask drops.
         const bool need_bounds = n0 + Traits::kBlockN > p.m;
-        const bool need_causal = AG_CAUSAL && n0 + Traits::kBlockN - 1 > q0;
+        const bool need_causal = AG_CAUSAL && n0 + Traits::kBlockN - 1 > q0 + warp_row0;
         const unsigned char* mask_row = p.key_mask ? p.key_mask + b * p.mask_batch : 0;
         if (need_bounds || need_causal || mask_row) {
 #pragma unroll
-            for (int nt = 0; nt < Traits::kNTiles; ++nt) {
+            for (int mt = 0; mt < Traits::kMTiles; ++mt) {
 #pragma unroll
-                for (int e = 0; e < 4; ++e) {
-                    int col = n0 + nt * 8 + 2 * t + (e & 1);
-                    int row = e < 2 ? row_a : row_b;
-                    bool keep = col < p.m && (!AG_CAUSAL || col <= row) && (!mask_row || mask_row[col * p.mask_row]);
-                    if (!keep) s[nt][e] = AG_NEG_INF;
+                for (int nt = 0; nt < Traits::kNTiles; ++nt) {
+#pragma unroll
+                    for (int e = 0; e < 4; ++e) {
+                        int col = n0 + nt * 8 + 2 * t + (e & 1);
+                        int row = q0 + warp_row0 + mt * 16 + g + (e < 2 ? 0 : 8);
+                        bool keep = col < p.m && (!AG_CAUSAL || col <= row) && (!mask_row || mask_row[col * p.mask_row]);
+                        if (!keep) s[mt][nt][e] = AG_NEG_INF;
+                    }
                 }
             }
         }
 
-        // Online softmax: new row maxima across the quad, rescale the accumulator and the sums.
-        float new_max[2] = {row_max[0], row_max[1]};
+        // Online softmax per row block, then P = exp2(S * scale - max) packed into A fragments of O += P V.
+        u32 pf[Traits::kMTiles][Traits::kNTiles / 2][4];
 #pragma unroll
-        for (int nt = 0; nt < Traits::kNTiles; ++nt) {
-            new_max[0] = fmaxf(new_max[0], fmaxf(s[nt][0], s[nt][1]) * p.scale_log2);
-            new_max[1] = fmaxf(new_max[1], fmaxf(s[nt][2], s[nt][3]) * p.scale_log2);
-        }
+        for (int mt = 0; mt < Traits::kMTiles; ++mt) {
+            float new_max[2] = {row_max[mt][0], row_max[mt][1]};
 #pragma unroll
-        for (int r = 0; r < 2; ++r) {
-            new_max[r] = fmaxf(new_max[r], __shfl_xor_sync(0xffffffff, new_max[r], 1));
-            new_max[r] = fmaxf(new_max[r], __shfl_xor_sync(0xffffffff, new_max[r], 2));
-        }
-        float base[2], correction[2];
+            for (int nt = 0; nt < Traits::kNTiles; ++nt) {
+                new_max[0] = fmaxf(new_max[0], fmaxf(s[mt][nt][0], s[mt][nt][1]) * p.scale_log2);
+                new_max[1] = fmaxf(new_max[1], fmaxf(s[mt][nt][2], s[mt][nt][3]) * p.scale_log2);
+            }
+            float base[2], correction[2];
 #pragma unroll
-        for (int r = 0; r < 2; ++r) {
-            // A row with nothing allowed so far keeps max -inf; subtracting 0 keeps every exp2 at 0.
-            base[r] = new_max[r] == AG_NEG_INF ? 0.f : new_max[r];
-            correction[r] = fast_exp2(row_max[r] - base[r]);
-            row_max[r] = new_max[r];
-            row_sum[r] *= correction[r];
-        }
+            for (int r = 0; r < 2; ++r) {
+                new_max[r] = fmaxf(new_max[r], __shfl_xor_sync(0xffffffff, new_max[r], 1));
+                new_max[r] = fmaxf(new_max[r], __shfl_xor_sync(0xffffffff, new_max[r], 2));
+                // A row with nothing allowed so far keeps max -inf; subtracting 0 keeps every exp2 at 0.
+                base[r] = new_max[r] == AG_NEG_INF ? 0.f : new_max[r];
+                correction[r] = fast_exp2(row_max[mt][r] - base[r]);
+                row_max[mt][r] = new_max[r];
+                row_sum[mt][r] *= correction[r];
+            }
 #pragma unroll
-        for (int d = 0; d < Traits::kDTiles; ++d) {
-            acc[d][0] *= correction[0]; acc[d][1] *= correction[0];
-            acc[d][2] *= correction[1]; acc[d][3] *= correction[1];
-        }
-
-        // P = exp2(S * scale - max), packed straight into the A fragments of O += P V.
-        u32 pf[Traits::kNTiles / 2][4];
+            for (int d = 0; d < Traits::kDTiles; ++d) {
+                acc[mt][d][0] *= correction[0]; acc[mt][d][1] *= correction[0];
+                acc[mt][d][2] *= correction[1]; acc[mt][d][3] *= correction[1];
+            }
 #pragma unroll
-        for (int nt = 0; nt < Traits::kNTiles; ++nt) {
-            float p0 = fast_exp2(s[nt][0] * p.scale_log2 - base[0]);
-            float p1 = fast_exp2(s[nt][1] * p.scale_log2 - base[0]);
-            float p2 = fast_exp2(s[nt][2] * p.scale_log2 - base[1]);
-            float p3 = fast_exp2(s[nt][3] * p.scale_log2 - base[1]);
-            row_sum[0] += p0 + p1;
-            row_sum[1] += p2 + p3;
-            pf[nt / 2][(nt % 2) * 2 + 0] = T::pack(p0, p1);
-            pf[nt / 2][(nt % 2) * 2 + 1] = T::pack(p2, p3);
+            for (int nt = 0; nt < Traits::kNTiles; ++nt) {
+                float p0 = fast_exp2(s[mt][nt][0] * p.scale_log2 - base[0]);
+                float p1 = fast_exp2(s[mt][nt][1] * p.scale_log2 - base[0]);
+                float p2 = fast_exp2(s[mt][nt][2] * p.scale_log2 - base[1]);
+                float p3 = fast_exp2(s[mt][nt][3] * p.scale_log2 - base[1]);
+                row_sum[mt][0] += p0 + p1;
+                row_sum[mt][1] += p2 + p3;
+                pf[mt][nt / 2][(nt % 2) * 2 + 0] = T::pack(p0, p1);
+                pf[mt][nt / 2][(nt % 2) * 2 + 1] = T::pack(p2, p3);
+            }
         }
 
         // O += P V: k runs over the 64 keys in steps of 16, n over the head dim in pairs of 8.
@@ -264,8 +298,11 @@ __device__ __forceinline__ void flash_fwd(const FlashParams& p) {
                 int key = ks * 16 + (lane % 8) + ((lane / 8) % 2) * 8;
                 int chunk = dt + lane / 16;
                 ldmatrix_x4_trans(vf[0], vf[1], vf[2], vf[3], smem_addr(tV + swizzled(key, chunk)));
-                T::mma(acc[dt], pf[ks], vf);
-                T::mma(acc[dt + 1], pf[ks], vf + 2);
+#pragma unroll
+                for (int mt = 0; mt < Traits::kMTiles; ++mt) {
+                    T::mma(acc[mt][dt], pf[mt][ks], vf);
+                    T::mma(acc[mt][dt + 1], pf[mt][ks], vf + 2);
+                }
             }
         }
 
@@ -274,24 +311,32 @@ __device__ __forceinline__ void flash_fwd(const FlashParams& p) {
     }
 
     // Row sums are per thread; complete them across the quad, normalize and write.
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-        row_sum[r] += __shfl_xor_sync(0xffffffff, row_sum[r], 1);
-        row_sum[r] += __shfl_xor_sync(0xffffffff, row_sum[r], 2);
-    }
-    const float inv[2] = {row_sum[0] > 0.f ? 1.f / row_sum[0] : 0.f, row_sum[1] > 0.f ? 1.f / row_sum[1] : 0.f};
     u16* o = p.o + b * p.o_batch + head * p.o_head;
+    float* lse = p.lse ? p.lse + b * p.lse_batch + head * p.lse_head : 0;
+    const float ln2 = 0.6931471805599453f;
 #pragma unroll
-    for (int dt = 0; dt < Traits::kDTiles; ++dt) {
-        int col = dt * 8 + 2 * t;
-        if (row_a < p.n) *(u32*)(o + (i64)row_a * p.o_row + col) = T::pack(acc[dt][0] * inv[0], acc[dt][1] * inv[0]);
-        if (row_b < p.n) *(u32*)(o + (i64)row_b * p.o_row + col) = T::pack(acc[dt][2] * inv[1], acc[dt][3] * inv[1]);
-    }
-    if (p.lse && t == 0) {
-        float* lse = p.lse + b * p.lse_batch + head * p.lse_head;
-        const float ln2 = 0.6931471805599453f;
-        if (row_a < p.n) lse[row_a] = row_sum[0] > 0.f ? (row_max[0] + __log2f(row_sum[0])) * ln2 : AG_NEG_INF;
-        if (row_b < p.n) lse[row_b] = row_sum[1] > 0.f ? (row_max[1] + __log2f(row_sum[1])) * ln2 : AG_NEG_INF;
+    for (int mt = 0; mt < Traits::kMTiles; ++mt) {
+        float inv[2];
+        int rows[2];
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+            row_sum[mt][r] += __shfl_xor_sync(0xffffffff, row_sum[mt][r], 1);
+            row_sum[mt][r] += __shfl_xor_sync(0xffffffff, row_sum[mt][r], 2);
+            inv[r] = row_sum[mt][r] > 0.f ? 1.f / row_sum[mt][r] : 0.f;
+            rows[r] = q0 + warp_row0 + mt * 16 + g + 8 * r;
+        }
+#pragma unroll
+        for (int dt = 0; dt < Traits::kDTiles; ++dt) {
+            int col = dt * 8 + 2 * t;
+            if (rows[0] < p.n) *(u32*)(o + (i64)rows[0] * p.o_row + col) = T::pack(acc[mt][dt][0] * inv[0], acc[mt][dt][1] * inv[0]);
+            if (rows[1] < p.n) *(u32*)(o + (i64)rows[1] * p.o_row + col) = T::pack(acc[mt][dt][2] * inv[1], acc[mt][dt][3] * inv[1]);
+        }
+        if (lse && t == 0) {
+#pragma unroll
+            for (int r = 0; r < 2; ++r) {
+                if (rows[r] < p.n) lse[rows[r]] = row_sum[mt][r] > 0.f ? (row_max[mt][r] + __log2f(row_sum[mt][r])) * ln2 : AG_NEG_INF;
+            }
+        }
     }
 }
 
