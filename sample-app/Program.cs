@@ -7,7 +7,7 @@ using AttentionGen.Modules;
 using AttentionGen.Reference;
 using AttentionGen.SampleApp;
 
-// attentiongen-sample [--device cpu] [--threads N] [--seq N] [--batch N]
+// attentiongen-sample [--device cpu|cuda] [--threads N] [--seq N] [--batch N]
 // Runs the attribute-declared layers, printing shapes, times and the error against the float64 reference.
 var options = SampleOptions.Parse(args);
 if (options is null)
@@ -15,15 +15,28 @@ if (options is null)
     return 2;
 }
 
-if (options.Device != "cpu")
+Device device;
+string reason = string.Empty;
+if (options.Device == "cpu")
 {
-    Console.Error.WriteLine($"--device {options.Device}: this build runs on the cpu only; the CUDA backend is a separate piece of work.");
+    device = Device.Cpu;
+    CpuExecution.MaxThreads = options.Threads;
+    Console.WriteLine($"AttentionGen sample: cpu, {CpuExecution.MaxThreads} thread(s), {CpuExecution.VectorPath}");
+}
+else if (options.Device == "cuda" && AttentionGen.Cuda.CudaInfo.IsAvailable(out reason))
+{
+    device = Device.Cuda(0);
+    Console.WriteLine($"AttentionGen sample: {AttentionGen.Cuda.CudaInfo.Describe()}, bf16 kernels");
+}
+else
+{
+    Console.Error.WriteLine(options.Device == "cuda" ? $"--device cuda: CUDA is not available: {reason}" : $"--device {options.Device}: expected cpu or cuda");
     return 2;
 }
 
-CpuExecution.MaxThreads = options.Threads;
-Console.WriteLine($"AttentionGen sample: cpu, {CpuExecution.MaxThreads} thread(s), {CpuExecution.VectorPath}");
-Console.WriteLine($"{"layer",-22} {"input",-16} {"output",-16} {"ms",8} {"max |err|",10}");
+// The GPU runs bf16 kernels: its bound is bf16's, the CPU's is fp32's.
+double tolerance = device.Kind == DeviceKind.Cpu ? 1e-5 : 2e-2;
+Console.WriteLine($"{"layer",-22} {"input",-16} {"output",-16} {"ms",8} {"rel err",10}");
 
 var random = new Random(2026);
 int b = options.Batch, n = options.Sequence;
@@ -39,18 +52,28 @@ ok &= Run("AnyWidthAttention(96)", new AnyWidthAttention(dim: 96, seed: 3), Tens
 Console.WriteLine(ok ? "all layers match the float64 reference" : "MISMATCH against the float64 reference");
 return ok ? 0 : 1;
 
-static bool Run(string name, FlashAttentionModule layer, Tensor x, Tensor? context, Tensor? mask, bool[]? keep)
+bool Run(string name, FlashAttentionModule layer, Tensor x, Tensor? context, Tensor? mask, bool[]? keep)
 {
-    layer.Forward(x, context, mask); // warm-up: JIT, thread pool, buffers
+    layer.To(device);
+    Tensor xd = x.To(device), cd = context?.To(device) ?? xd;
+    Tensor? md = mask?.To(device);
+    layer.Forward(xd, context is null ? null : cd, md); // warm-up: JIT or kernel compile, thread pool, buffers
     var clock = Stopwatch.StartNew();
-    Tensor y = layer.Forward(x, context, mask);
+    Tensor y = layer.Forward(xd, context is null ? null : cd, md);
+    float[] actual = y.ToFloatArray(); // waits for the GPU
     double ms = clock.Elapsed.TotalMilliseconds;
 
     double[] expected = ReferenceModules.FlashAttention(layer, x, context, keep);
-    float[] actual = y.ToFloatArray();
-    double maxError = actual.Select((v, i) => Math.Abs(v - expected[i])).Max();
-    Console.WriteLine($"{name,-22} {Shape(x),-16} {Shape(y),-16} {ms,8:F2} {maxError,10:E2}");
-    return maxError < 1e-4;
+    double diff = 0, norm = 0;
+    for (int i = 0; i < actual.Length; i++)
+    {
+        diff += (actual[i] - expected[i]) * (actual[i] - expected[i]);
+        norm += expected[i] * expected[i];
+    }
+
+    double error = Math.Sqrt(diff / norm);
+    Console.WriteLine($"{name,-22} {Shape(x),-16} {Shape(y),-16} {ms,8:F2} {error,10:E2}");
+    return error <= tolerance;
 }
 
 static string Shape(Tensor t) => "[" + string.Join(",", t.Shape.ToArray()) + "]";
@@ -71,7 +94,7 @@ internal sealed record SampleOptions(string Device, int Threads, int Sequence, i
                 case "--seq" when int.TryParse(value, out int s) && s > 0: o = o with { Sequence = s }; i++; break;
                 case "--batch" when int.TryParse(value, out int bb) && bb > 0: o = o with { Batch = bb }; i++; break;
                 default:
-                    Console.Error.WriteLine($"unknown or invalid argument '{args[i]}'; usage: attentiongen-sample [--device cpu] [--threads N] [--seq N] [--batch N]");
+                    Console.Error.WriteLine($"unknown or invalid argument '{args[i]}'; usage: attentiongen-sample [--device cpu|cuda] [--threads N] [--seq N] [--batch N]");
                     return null;
             }
         }

@@ -38,8 +38,34 @@ internal static class Checks
             failures += Check(random, c.B, c.Hq, c.Hkv, c.N, c.M, c.E, c.Causal, c.Mask, c.DType) ? 0 : 1;
         }
 
-        Console.WriteLine($"check: {cases.Length - failures} passed, {failures} failed ({clock.Elapsed.TotalSeconds:F1} s); kernel module: {CudaInfo.LastKernelSource}");
+        failures += CheckModule("CausalLayer", new CausalLayer(seed: random.Next()), random, withContext: false) ? 0 : 1;
+        failures += CheckModule("CrossLayer", new CrossLayer(seed: random.Next()), random, withContext: true) ? 0 : 1;
+        int total = cases.Length + 2;
+        Console.WriteLine($"check: {total - failures} passed, {failures} failed ({clock.Elapsed.TotalSeconds:F1} s); kernel module: {CudaInfo.LastKernelSource}");
         return failures == 0 ? 0 : 1;
+    }
+
+    private static bool CheckModule(string name, Modules.FlashAttentionModule module, Random random, bool withContext)
+    {
+        const int b = 2, n = 300, m = 211;
+        Tensor x = Tensor.RandomNormal(random, DType.Float32, b, n, 256);
+        Tensor? context = withContext ? Tensor.RandomNormal(random, DType.Float32, b, m, 256) : null;
+        bool[]? keep = withContext ? Enumerable.Range(0, b * m).Select(i => i % m < 150 || i / m == 1).ToArray() : null;
+        double[] expected = ReferenceModules.FlashAttention(module, x, context, keep);
+
+        Device gpu = Device.Cuda(0);
+        float[] actual = module.To(gpu).Forward(x.To(gpu), context?.To(gpu), keep is null ? null : Tensor.FromArray(keep, b, m).To(gpu)).ToFloatArray();
+        double diff = 0, norm = 0;
+        for (int i = 0; i < actual.Length; i++)
+        {
+            diff += Math.Pow(actual[i] - expected[i], 2);
+            norm += expected[i] * expected[i];
+        }
+
+        double rel = Math.Sqrt(diff / norm);
+        bool pass = rel <= 2e-2 && !actual.Any(float.IsNaN);
+        Console.WriteLine($"{(pass ? "PASS" : "FAIL")} module {name} on the GPU (cuBLAS projections, bf16): rel err {rel:E2}");
+        return pass;
     }
 
     private static bool Check(Random random, int b, int hq, int hkv, int n, int m, int e, bool causal, bool withMask, DType dtype)

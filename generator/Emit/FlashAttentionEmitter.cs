@@ -4,8 +4,9 @@ using AttentionGen.Spec.Model;
 namespace AttentionGen.Generator.Emit;
 
 /// <summary>
-/// Writes the partial class of a <c>[FlashAttention]</c> spec: constructors, the folded configuration, and
-/// <c>Attend</c>, which calls the CPU kernel specialized on the mask the attribute chose.
+/// Writes the partial class of a <c>[FlashAttention]</c> spec: constructors, the folded configuration,
+/// <c>Attend</c>, which calls the CPU kernel specialized on the mask the attribute chose, and the
+/// specialization header of its GPU kernel.
 /// </summary>
 internal static class FlashAttentionEmitter
 {
@@ -43,6 +44,10 @@ internal static class FlashAttentionEmitter
         w.WriteLine("/// <inheritdoc/>");
         w.WriteLine($"protected override void Attend({Runtime}.Cpu.AttentionProblem problem) =>");
         w.WriteLine($"    {Runtime}.Cpu.FlashAttentionCpu.Forward(problem, default({mask}), default({mask}), default({Runtime}.Cpu.IdentityScore));");
+
+        w.WriteLine();
+        w.WriteLine("/// <inheritdoc/>");
+        w.WriteLine($"protected override string CudaHeader => {CudaHeaderEmitter.Literal(CudaHeaderEmitter.FlashAttention(spec))};");
 
         return source.CloseClass(spec.Class);
     }

@@ -7,12 +7,14 @@ namespace AttentionGen.Cuda;
 /// <summary>Launches the FlashAttention-2 kernel (<c>Kernels/flash_fwd.cu</c>) for a validated problem on a GPU.</summary>
 internal static class FlashAttentionCuda
 {
-    private const int BlockN = 64;
     private const int Threads = 128;
     public const int MaxHeadDim = 256;
 
     /// <summary>Query rows per CTA, as flash_fwd.cu's Traits: 4 warps of two 16-row blocks (one above head dim 128).</summary>
     private static int BlockM(int headDim) => 4 * 16 * (headDim <= 128 ? 2 : 1);
+
+    /// <summary>Keys per tile, as flash_fwd.cu's Traits.</summary>
+    private static int BlockN(int headDim) => headDim <= 64 ? 64 : 32;
 
     public static void Forward(AttentionProblem p, bool causal, string? header = null)
     {
@@ -63,7 +65,7 @@ internal static class FlashAttentionCuda
         };
         int blockM = BlockM(p.HeadDim);
         uint blocks = (uint)((p.QueryLength + blockM - 1) / blockM);
-        uint shared = (uint)((blockM + (4 * BlockN)) * p.HeadDim * 2);
+        uint shared = (uint)((blockM + (4 * BlockN(p.HeadDim))) * p.HeadDim * 2);
         string kernel = p.DType == DType.BFloat16 ? "ag_flash_fwd_bf16" : "ag_flash_fwd_fp16";
         module.Launch(kernel, (blocks, (uint)p.QueryHeads, (uint)p.Batch), Threads, shared, args);
     }

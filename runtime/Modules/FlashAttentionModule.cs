@@ -34,6 +34,28 @@ public abstract class FlashAttentionModule
     /// <summary>The constants this module was declared with.</summary>
     public FlashAttentionConfig Config { get; }
 
+    /// <summary>Where <see cref="Forward"/> runs: the device of the inputs it accepts.</summary>
+    public Device Device { get; private set; } = Device.Cpu;
+
+    /// <summary>
+    /// Moves the module to <paramref name="device"/> and returns it, like PyTorch's <c>module.to(device)</c>:
+    /// the weights are copied there (in bfloat16 and float16 on first use of each). Inputs must then be on
+    /// that device. Moving to a GPU needs CUDA; without it the call throws and the module stays where it was.
+    /// </summary>
+    public FlashAttentionModule To(Device device)
+    {
+        if (device.Kind == DeviceKind.Cuda)
+        {
+            foreach (Linear linear in new[] { ToQ, ToKv, ToOut })
+            {
+                linear.Prepare(device, DType.BFloat16);
+            }
+        }
+
+        Device = device;
+        return this;
+    }
+
     /// <summary>to_q: Dim → Heads·DimHead.</summary>
     public Linear ToQ { get; }
 
@@ -61,6 +83,16 @@ public abstract class FlashAttentionModule
         int qb = qBucket ?? Config.QBucket, kb = kBucket ?? Config.KBucket;
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(qb, nameof(qBucket));
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(kb, nameof(kBucket));
+        ShapeCheck.OnDevice(x, Device, nameof(x));
+        if (context is not null)
+        {
+            ShapeCheck.OnDevice(context, Device, nameof(context));
+        }
+
+        if (Device.Kind == DeviceKind.Cuda)
+        {
+            return ForwardOnGpu(x, context, mask);
+        }
 
         int inner = Config.InnerDim;
         Tensor x32 = Attention.AsFloat32(x);
@@ -85,6 +117,31 @@ public abstract class FlashAttentionModule
 
     /// <summary>Runs the attention kernel specialized for this module's mask and score.</summary>
     protected abstract void Attend(AttentionProblem problem);
+
+    /// <summary>The specialization header of this module's GPU kernel; the generator writes it for each class.</summary>
+    protected virtual string CudaHeader => Cuda.CudaSpecialization.FlashAttention(Config.DimHead, Config.Causal);
+
+    /// <summary>bf16 and fp16 inputs run as they are; float32 runs in bfloat16 and comes back as float32.</summary>
+    private Tensor ForwardOnGpu(Tensor x, Tensor? context, Tensor? mask)
+    {
+        DType compute = x.DType == DType.Float32 ? DType.BFloat16 : x.DType;
+        Tensor Cast(Tensor t) => t.DType == compute ? t : Cuda.CudaConvert.Convert(t, compute);
+        int inner = Config.InnerDim;
+        Tensor q = ToQ.Apply(Cast(x));
+        Tensor kv = ToKv.Apply(Cast(context ?? x));
+        Tensor heads = Tensor.Zeros(compute, Device, x.Size(0), x.Size(1), inner);
+        var problem = new AttentionProblem(
+            q.SplitHeads(Config.Heads),
+            kv.Narrow(2, 0, inner).SplitHeads(Config.Heads),
+            kv.Narrow(2, inner, inner).SplitHeads(Config.Heads),
+            heads.SplitHeads(Config.Heads),
+            lse: null,
+            keyPaddingMask: mask,
+            scale: 1f / MathF.Sqrt(Config.DimHead));
+        Cuda.FlashAttentionCuda.Forward(problem, Config.Causal, CudaHeader);
+        Tensor y = ToOut.Apply(heads);
+        return y.DType == x.DType ? y : Cuda.CudaConvert.Convert(y, x.DType);
+    }
 
     private void CheckInput(Tensor t, string name)
     {

@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
 using System.Threading.Tasks;
 using AttentionGen.Cpu;
@@ -15,6 +16,9 @@ public sealed class Linear
     private const int RowsPerItem = 48;
 
     private readonly Tensor _weightT;
+
+    // The weight on each GPU, in each dtype it was used with.
+    private readonly ConcurrentDictionary<(Device, DType), Tensor> _deviceWeights = new();
 
     /// <summary>Wraps <paramref name="weight"/> [<paramref name="outFeatures"/>, <paramref name="inFeatures"/>].</summary>
     public Linear(Tensor weight, int inFeatures, int outFeatures, string paramName)
@@ -46,12 +50,29 @@ public sealed class Linear
         return Tensor.RandomUniform(random, -bound, bound, DType.Float32, outFeatures, inFeatures);
     }
 
-    /// <summary>x [..., in] float32 → [..., out] float32.</summary>
+    /// <summary>Copies the weight to <paramref name="device"/> in <paramref name="dtype"/> ahead of the first call there.</summary>
+    public void Prepare(Device device, DType dtype)
+    {
+        if (device.Kind == DeviceKind.Cuda)
+        {
+            _ = DeviceWeight(device, dtype);
+        }
+    }
+
+    /// <summary>
+    /// x [..., in] → [..., out]. On the CPU x is float32 and the blocked SIMD GEMM runs; on a GPU x may be
+    /// bfloat16, float16 or float32 and cuBLAS runs in that dtype with fp32 accumulation.
+    /// </summary>
     public Tensor Apply(Tensor x)
     {
         ArgumentNullException.ThrowIfNull(x);
-        ShapeCheck.DType(x, DType.Float32, nameof(x));
         ShapeCheck.Dim(x, x.Rank - 1, InFeatures, "in features", nameof(x));
+        if (x.Device.Kind == DeviceKind.Cuda)
+        {
+            return ApplyOnGpu(x);
+        }
+
+        ShapeCheck.DType(x, DType.Float32, nameof(x));
         Tensor input = x.Contiguous();
         int rows = (int)(input.Numel / Math.Max(InFeatures, 1));
         int[] shape = input.Shape.ToArray();
@@ -74,4 +95,23 @@ public sealed class Linear
         });
         return y;
     }
+
+    private Tensor ApplyOnGpu(Tensor x)
+    {
+        ShapeCheck.FloatingPoint(x, nameof(x));
+        Tensor input = x.Contiguous();
+        int rows = (int)(input.Numel / Math.Max(InFeatures, 1));
+        int[] shape = input.Shape.ToArray();
+        shape[^1] = OutFeatures;
+        Tensor y = Tensor.Zeros(x.DType, x.Device, shape);
+        if (InFeatures > 0)
+        {
+            Cuda.CudaGemm.LinearForward(input, DeviceWeight(x.Device, x.DType), y, rows, InFeatures, OutFeatures);
+        }
+
+        return y;
+    }
+
+    private Tensor DeviceWeight(Device device, DType dtype) =>
+        _deviceWeights.GetOrAdd((device, dtype), key => Weight.To(key.Item2).To(key.Item1));
 }

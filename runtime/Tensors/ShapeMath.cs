@@ -124,6 +124,14 @@ internal static class ShapeCheck
         }
     }
 
+    public static void OnDevice(Tensor t, Device device, string paramName)
+    {
+        if (t.Device != device)
+        {
+            throw new ArgumentException($"{paramName} must be on {device}, where the module is; got {t.Device}. Move one with To(device).", paramName);
+        }
+    }
+
     public static void SameDevice(Tensor t, Tensor reference, string paramName)
     {
         if (t.Device != reference.Device)

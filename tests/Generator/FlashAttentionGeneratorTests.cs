@@ -84,3 +84,19 @@ public class FlashAttentionGeneratorTests
         Assert.All(rerun.TrackedOutputSteps.SelectMany(s => s.Value).SelectMany(s => s.Outputs), o => Assert.Equal(IncrementalStepRunReason.Cached, o.Reason));
     }
 }
+
+public class CudaHeaderTests
+{
+    [Theory]
+    [InlineData(64, true)]
+    [InlineData(128, false)]
+    public void GeneratedHeaderMatchesTheRuntimes(int dimHead, bool causal)
+    {
+        string source = $"namespace App; [AttentionGen.FlashAttention(Dim = 256, DimHead = {dimHead}, Causal = {(causal ? "true" : "false")})] public partial class Layer {{ }}";
+        (_, GeneratorRunResult result) = GeneratorHarness.Run(source);
+
+        string header = global::AttentionGen.Cuda.CudaSpecialization.FlashAttention(dimHead, causal);
+        string literal = "\"" + header.Replace("\n", "\\n") + "\"";
+        Assert.Contains($"protected override string CudaHeader => {literal};", result.GeneratedSources.Single().SourceText.ToString());
+    }
+}

@@ -31,7 +31,8 @@ struct Traits {
     static constexpr int kWarps = 4;
     static constexpr int kThreads = kWarps * 32;
     static constexpr int kBlockM = kWarps * 16 * kMTiles;     // query rows per CTA
-    static constexpr int kBlockN = 64;                         // keys per tile
+    // Keys per tile: 32 above head dim 64 keeps S and P small enough that O stays in registers unspilled.
+    static constexpr int kBlockN = kHeadDim <= 64 ? 64 : 32;
     static constexpr int kChunks = kHeadDim / 8;               // 16-byte chunks per row
     // XOR-swizzle inside aligned groups of chunks: the largest power of two (at most 8) dividing kChunks.
     static constexpr int kSwizzleGroup = (kChunks % 8 == 0) ? 8 : (kChunks % 4 == 0) ? 4 : (kChunks % 2 == 0) ? 2 : 1;
@@ -289,7 +290,7 @@ __device__ __forceinline__ void flash_fwd(const FlashParams& p) {
             }
         }
 
-        // O += P V: k runs over the 64 keys in steps of 16, n over the head dim in pairs of 8.
+        // O += P V: k runs over the tile's keys in steps of 16, n over the head dim in pairs of 8.
 #pragma unroll
         for (int ks = 0; ks < Traits::kNTiles / 2; ++ks) {
 #pragma unroll
