@@ -68,9 +68,18 @@ internal static class KernelCache
         return root;
     }
 
-    /// <summary>An embedded kernel template, e.g. "flash_fwd.cu".</summary>
+    /// <summary>
+    /// An embedded kernel template, e.g. "flash_fwd.cu". <c>ATTENTIONGEN_KERNEL_DIR</c> names a folder whose file
+    /// of that name is used instead: kernel variants are timed without rebuilding the app.
+    /// </summary>
     public static string Template(string name)
     {
+        string? overrideDir = Environment.GetEnvironmentVariable("ATTENTIONGEN_KERNEL_DIR");
+        if (!string.IsNullOrEmpty(overrideDir) && File.Exists(Path.Combine(overrideDir, name)))
+        {
+            return File.ReadAllText(Path.Combine(overrideDir, name));
+        }
+
         using Stream? stream = typeof(KernelCache).Assembly.GetManifestResourceStream("AttentionGen.Cuda.Kernels." + name);
         if (stream is null)
         {

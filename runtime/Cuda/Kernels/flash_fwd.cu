@@ -261,22 +261,32 @@ __device__ __forceinline__ void flash_fwd(const FlashParams& p) {
                 new_max[0] = fmaxf(new_max[0], fmaxf(s[mt][nt][0], s[mt][nt][1]) * p.scale_log2);
                 new_max[1] = fmaxf(new_max[1], fmaxf(s[mt][nt][2], s[mt][nt][3]) * p.scale_log2);
             }
-            float base[2], correction[2];
 #pragma unroll
             for (int r = 0; r < 2; ++r) {
                 new_max[r] = fmaxf(new_max[r], __shfl_xor_sync(0xffffffff, new_max[r], 1));
                 new_max[r] = fmaxf(new_max[r], __shfl_xor_sync(0xffffffff, new_max[r], 2));
-                // A row with nothing allowed so far keeps max -inf; subtracting 0 keeps every exp2 at 0.
-                base[r] = new_max[r] == AG_NEG_INF ? 0.f : new_max[r];
-                correction[r] = fast_exp2(row_max[mt][r] - base[r]);
-                row_max[mt][r] = new_max[r];
-                row_sum[mt][r] *= correction[r];
             }
+            // Rescale O only when some row's maximum grew by more than 8 (a factor 256): until then the stale
+            // maximum keeps every p <= 256, and the final division by the row sum makes the result exact.
+            const bool grow = new_max[0] > row_max[mt][0] + 8.f || new_max[1] > row_max[mt][1] + 8.f;
+            if (__any_sync(0xffffffff, grow)) {
+                float correction[2];
 #pragma unroll
-            for (int d = 0; d < Traits::kDTiles; ++d) {
-                acc[mt][d][0] *= correction[0]; acc[mt][d][1] *= correction[0];
-                acc[mt][d][2] *= correction[1]; acc[mt][d][3] *= correction[1];
+                for (int r = 0; r < 2; ++r) {
+                    // A row with nothing allowed so far keeps max -inf; subtracting 0 keeps every exp2 at 0.
+                    correction[r] = fast_exp2(row_max[mt][r] - (new_max[r] == AG_NEG_INF ? 0.f : new_max[r]));
+                    row_max[mt][r] = new_max[r];
+                    row_sum[mt][r] *= correction[r];
+                }
+#pragma unroll
+                for (int d = 0; d < Traits::kDTiles; ++d) {
+                    acc[mt][d][0] *= correction[0]; acc[mt][d][1] *= correction[0];
+                    acc[mt][d][2] *= correction[1]; acc[mt][d][3] *= correction[1];
+                }
             }
+            float base[2];
+#pragma unroll
+            for (int r = 0; r < 2; ++r) { base[r] = row_max[mt][r] == AG_NEG_INF ? 0.f : row_max[mt][r]; }
 #pragma unroll
             for (int nt = 0; nt < Traits::kNTiles; ++nt) {
                 float p0 = fast_exp2(s[mt][nt][0] * p.scale_log2 - base[0]);
