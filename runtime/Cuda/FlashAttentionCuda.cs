@@ -48,7 +48,7 @@ internal static class FlashAttentionCuda
         }
 
         CudaDevice device = CudaTransfers.Require(p.Device);
-        CudaModule module = KernelCache.Get(device, "flash_fwd.cu", header ?? CudaSpecialization.FlashAttention(p.HeadDim, causal));
+        header ??= CudaSpecialization.FlashAttention(p.HeadDim, causal);
         var args = new FlashParams
         {
             Q = p.Q.DevicePointer, K = p.K.DevicePointer, V = p.V.DevicePointer, O = p.Output.DevicePointer,
@@ -63,12 +63,31 @@ internal static class FlashAttentionCuda
             Batch = p.Batch, QHeads = p.QueryHeads, KvHeads = p.KeyHeads, N = p.QueryLength, M = p.KeyLength,
             ScaleLog2 = p.Scale * 1.4426950408889634f,
         };
+        string type = p.DType == DType.BFloat16 ? "bf16" : "fp16";
+        if (UsesWgmma(device, p.HeadDim))
+        {
+            // flash_fwd_sm90.cu: 2 warpgroups of 64 rows, 128-key tiles, Q + 2 stages of K and V + alignment slack.
+            CudaModule hopper = KernelCache.Get(device, "flash_fwd_sm90.cu", header, "sm_90a");
+            uint tiles = (uint)((p.QueryLength + 127) / 128);
+            uint bytes = (uint)((5 * 128 * p.HeadDim * 2) + 1024);
+            hopper.Launch($"ag_flash_fwd_sm90_{type}", (tiles, (uint)p.QueryHeads, (uint)p.Batch), 256, bytes, args);
+            return;
+        }
+
+        CudaModule module = KernelCache.Get(device, "flash_fwd.cu", header);
         int blockM = BlockM(p.HeadDim);
         uint blocks = (uint)((p.QueryLength + blockM - 1) / blockM);
         uint shared = (uint)((blockM + (4 * BlockN(p.HeadDim))) * p.HeadDim * 2);
-        string kernel = p.DType == DType.BFloat16 ? "ag_flash_fwd_bf16" : "ag_flash_fwd_fp16";
-        module.Launch(kernel, (blocks, (uint)p.QueryHeads, (uint)p.Batch), Threads, shared, args);
+        module.Launch($"ag_flash_fwd_{type}", (blocks, (uint)p.QueryHeads, (uint)p.Batch), Threads, shared, args);
     }
+
+    /// <summary>
+    /// Hopper (sm_90) runs head dim 128 on the wgmma kernel (flash_fwd_sm90.cu, which also takes 64, where
+    /// the mma.sync kernel measured faster); other GPUs and head dims run the mma.sync kernel.
+    /// ATTENTIONGEN_DISABLE_WGMMA=1 forces the mma.sync kernel (for comparisons).
+    /// </summary>
+    private static bool UsesWgmma(CudaDevice device, int headDim) =>
+        device.ComputeCapability == 90 && headDim == 128 && Environment.GetEnvironmentVariable("ATTENTIONGEN_DISABLE_WGMMA") != "1";
 
     /// <summary>Mirrors <c>FlashParams</c> in flash_fwd.cu field for field.</summary>
     [StructLayout(LayoutKind.Sequential)]

@@ -22,10 +22,14 @@ internal static class KernelCache
     /// <summary>How the last <see cref="Get"/> of a new module was satisfied: "compiled" or "disk cache".</summary>
     public static string LastSource { get; private set; } = "none";
 
-    public static CudaModule Get(CudaDevice device, string template, string header)
+    /// <summary>
+    /// The module of <paramref name="template"/> specialized by <paramref name="header"/>, for the device's
+    /// architecture or <paramref name="architecture"/> (e.g. sm_90a, which wgmma needs).
+    /// </summary>
+    public static CudaModule Get(CudaDevice device, string template, string header, string? architecture = null)
     {
         string source = header + "\n" + Template(template);
-        string arch = $"sm_{device.ComputeCapability}";
+        string arch = architecture ?? $"sm_{device.ComputeCapability}";
         // ATTENTIONGEN_NVRTC_VERBOSE=1 prints ptxas's register and spill report of each compile to stderr.
         bool verbose = Environment.GetEnvironmentVariable("ATTENTIONGEN_NVRTC_VERBOSE") == "1";
         string[] options = verbose
@@ -77,7 +81,7 @@ internal static class KernelCache
         string? overrideDir = Environment.GetEnvironmentVariable("ATTENTIONGEN_KERNEL_DIR");
         if (!string.IsNullOrEmpty(overrideDir) && File.Exists(Path.Combine(overrideDir, name)))
         {
-            return File.ReadAllText(Path.Combine(overrideDir, name));
+            return InlineIncludes(File.ReadAllText(Path.Combine(overrideDir, name)));
         }
 
         using Stream? stream = typeof(KernelCache).Assembly.GetManifestResourceStream("AttentionGen.Cuda.Kernels." + name);
@@ -87,7 +91,22 @@ internal static class KernelCache
         }
 
         using var reader = new StreamReader(stream);
-        return reader.ReadToEnd();
+        return InlineIncludes(reader.ReadToEnd());
+    }
+
+    // NVRTC gets one source: `#include "x"` of another embedded template is replaced by its text.
+    private static string InlineIncludes(string source)
+    {
+        var result = new StringBuilder();
+        foreach (string line in source.Split('\n'))
+        {
+            string trimmed = line.Trim();
+            result.Append(trimmed.StartsWith("#include \"", StringComparison.Ordinal) && trimmed.EndsWith('"')
+                ? Template(trimmed["#include \"".Length..^1])
+                : line).Append('\n');
+        }
+
+        return result.ToString();
     }
 
     private static string Hash(params string[] parts) =>
