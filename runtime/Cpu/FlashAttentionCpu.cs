@@ -164,11 +164,21 @@ public static class FlashAttentionCpu
             {
                 for (int i = 0; i < rows; i++)
                 {
+                    Span<float> row = MemoryMarshal.CreateSpan(ref Unsafe.Add(ref s, i * ld), count);
+                    if (mask.TryGetKeyRange(b, h, q0 + i, out int start, out int end))
+                    {
+                        // An interval mask: everything before start and from end on is out.
+                        int lo = Math.Clamp(start - k0, 0, count), hi = Math.Clamp(end - k0, lo, count);
+                        row[..lo].Fill(float.NegativeInfinity);
+                        row[hi..].Fill(float.NegativeInfinity);
+                        continue;
+                    }
+
                     for (int j = 0; j < count; j++)
                     {
                         if (!mask.IsAllowed(b, h, q0 + i, k0 + j))
                         {
-                            Unsafe.Add(ref s, (i * ld) + j) = float.NegativeInfinity;
+                            row[j] = float.NegativeInfinity;
                         }
                     }
                 }

@@ -25,6 +25,13 @@ public interface IMaskMod
 {
     /// <summary>False masks the pair out.</summary>
     bool IsAllowed(int batch, int head, int q, int kv);
+
+    /// <summary>
+    /// When the keys query <paramref name="q"/> may see form one interval [<paramref name="start"/>,
+    /// <paramref name="end"/>), gives it and returns true: the kernel then masks whole ranges instead of
+    /// calling <see cref="IsAllowed"/> per element. Masks that are not intervals return false.
+    /// </summary>
+    bool TryGetKeyRange(int batch, int head, int q, out int start, out int end);
 }
 
 /// <summary>How a scaled score is changed before the softmax: flex_attention's <c>score_mod</c>.</summary>
@@ -44,6 +51,13 @@ public readonly struct NoMask : IMaskMod, ITilePlan
     public bool IsAllowed(int batch, int head, int q, int kv) => true;
 
     /// <inheritdoc/>
+    public bool TryGetKeyRange(int batch, int head, int q, out int start, out int end)
+    {
+        (start, end) = (0, int.MaxValue);
+        return true;
+    }
+
+    /// <inheritdoc/>
     public TileKind Classify(int batch, int head, int qStart, int qEnd, int kvStart, int kvEnd) => TileKind.Full;
 }
 
@@ -52,6 +66,13 @@ public readonly struct CausalMask : IMaskMod, ITilePlan
 {
     /// <inheritdoc/>
     public bool IsAllowed(int batch, int head, int q, int kv) => kv <= q;
+
+    /// <inheritdoc/>
+    public bool TryGetKeyRange(int batch, int head, int q, out int start, out int end)
+    {
+        (start, end) = (0, q + 1);
+        return true;
+    }
 
     /// <inheritdoc/>
     public TileKind Classify(int batch, int head, int qStart, int qEnd, int kvStart, int kvEnd) =>
