@@ -1,7 +1,7 @@
 // FlashAttention forward on Hopper (sm_90a) with wgmma, for head dims 64 and 128.
 // The specialization header defines AG_HEAD_DIM and AG_CAUSAL.
 //
-// One CTA = 2 warpgroups = 128 query rows of one (batch, head); each warpgroup owns 64 rows. K/V tiles of
+// One CTA = AG_WARPGROUPS warpgroups of 64 query rows each, of one (batch, head). K/V tiles of
 // 128 keys stream through shared memory, double-buffered with cp.async, in the 128-byte-swizzled layout the
 // tensor cores read through matrix descriptors. S = Q K^T is a wgmma with both operands in shared memory;
 // O += P V is a wgmma with P straight from registers and V read transposed. The softmax is the same online
@@ -13,6 +13,9 @@
 #ifndef AG_CAUSAL
 #define AG_CAUSAL 0
 #endif
+#ifndef AG_WARPGROUPS
+#define AG_WARPGROUPS 2
+#endif
 #define AG_NEG_INF (-__int_as_float(0x7f800000))
 
 typedef unsigned short u16;
@@ -22,7 +25,8 @@ typedef unsigned long long u64;
 
 struct Traits {
     static constexpr int kHeadDim = AG_HEAD_DIM;
-    static constexpr int kWarpGroups = 2;
+    // Warpgroups per CTA. One per CTA lets two CTAs share an SM without running in lockstep.
+    static constexpr int kWarpGroups = AG_WARPGROUPS;
     static constexpr int kThreads = kWarpGroups * 128;
     static constexpr int kBlockM = kWarpGroups * 64;     // query rows per CTA
     static constexpr int kBlockN = 128;                  // keys per tile
@@ -284,5 +288,6 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& p) {
     }
 }
 
-extern "C" __global__ void __launch_bounds__(Traits::kThreads, 1) ag_flash_fwd_sm90_bf16(const FlashParams p) { flash_fwd_sm90<BF16>(p); }
-extern "C" __global__ void __launch_bounds__(Traits::kThreads, 1) ag_flash_fwd_sm90_fp16(const FlashParams p) { flash_fwd_sm90<FP16>(p); }
+#define AG_MIN_BLOCKS (AG_WARPGROUPS == 1 ? 2 : 1)
+extern "C" __global__ void __launch_bounds__(Traits::kThreads, AG_MIN_BLOCKS) ag_flash_fwd_sm90_bf16(const FlashParams p) { flash_fwd_sm90<BF16>(p); }
+extern "C" __global__ void __launch_bounds__(Traits::kThreads, AG_MIN_BLOCKS) ag_flash_fwd_sm90_fp16(const FlashParams p) { flash_fwd_sm90<FP16>(p); }
