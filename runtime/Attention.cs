@@ -40,7 +40,7 @@ public static class Attention
 
         Tensor output = Tensor.Zeros(DType.Float32, q.Size(0), q.Size(1), q.Size(2), v.Size(3));
         Tensor lse = Tensor.Zeros(DType.Float32, q.Size(0), q.Size(1), q.Size(2));
-        var problem = new AttentionProblem(AsFloat32(q), AsFloat32(k), AsFloat32(v), output, lse, keyPaddingMask, scale, qBucket, kBucket);
+        var problem = new AttentionProblem(Convert(q, DType.Float32), Convert(k, DType.Float32), Convert(v, DType.Float32), output, lse, keyPaddingMask, scale, qBucket, kBucket);
         if (causal)
         {
             FlashAttentionCpu.Forward(problem, default(CausalMask), default(CausalMask), default(IdentityScore));
@@ -57,14 +57,16 @@ public static class Attention
     private static AttentionOutput OnGpu(Tensor q, Tensor k, Tensor v, bool causal, Tensor? keyPaddingMask, float? scale, int qBucket, int kBucket)
     {
         DType compute = q.DType == DType.Float32 ? DType.BFloat16 : q.DType;
-        Tensor Cast(Tensor t) => t.DType == compute ? t : Cuda.CudaConvert.Convert(t, compute);
         Tensor output = Tensor.Zeros(compute, q.Device, q.Size(0), q.Size(1), q.Size(2), v.Size(3));
         Tensor lse = Tensor.Zeros(DType.Float32, q.Device, q.Size(0), q.Size(1), q.Size(2));
-        var problem = new AttentionProblem(Cast(q), Cast(k), Cast(v), output, lse, keyPaddingMask, scale, qBucket, kBucket);
+        var problem = new AttentionProblem(Convert(q, compute), Convert(k, compute), Convert(v, compute), output, lse, keyPaddingMask, scale, qBucket, kBucket);
         Cuda.FlashAttentionCuda.Forward(problem, causal);
-        return new AttentionOutput(output.DType == q.DType ? output : Cuda.CudaConvert.Convert(output, q.DType), lse);
+        return new AttentionOutput(Convert(output, q.DType), lse);
     }
 
-    /// <summary>The tensor itself when it is float32, else a float32 copy.</summary>
-    internal static Tensor AsFloat32(Tensor t) => t.DType == DType.Float32 ? t : t.To(DType.Float32);
+    /// <summary>The tensor itself when it has <paramref name="dtype"/>, else a converted copy on its device.</summary>
+    internal static Tensor Convert(Tensor t, DType dtype) =>
+        t.DType == dtype ? t
+        : t.Device.Kind == DeviceKind.Cuda ? Cuda.CudaConvert.Convert(t, dtype)
+        : t.To(dtype);
 }

@@ -89,18 +89,17 @@ public abstract class FlashAttentionModule
             ShapeCheck.OnDevice(context, Device, nameof(context));
         }
 
-        if (Device.Kind == DeviceKind.Cuda)
-        {
-            return ForwardOnGpu(x, context, mask);
-        }
-
+        // The CPU computes in float32; a GPU in bf16/fp16 as given, float32 inputs in bfloat16.
+        bool onGpu = Device.Kind == DeviceKind.Cuda;
+        DType compute = !onGpu ? DType.Float32 : x.DType == DType.Float32 ? DType.BFloat16 : x.DType;
         int inner = Config.InnerDim;
-        Tensor x32 = Attention.AsFloat32(x);
-        Tensor q = ToQ.Apply(x32);
-        Tensor kv = ToKv.Apply(context is null ? x32 : Attention.AsFloat32(context));
-        Tensor heads = Tensor.Zeros(DType.Float32, x.Size(0), x.Size(1), inner);
+        Tensor xc = Attention.Convert(x, compute);
+        Tensor q = ToQ.Apply(xc);
+        Tensor kv = ToKv.Apply(context is null ? xc : Attention.Convert(context, compute));
+        Tensor heads = Tensor.Zeros(compute, Device, x.Size(0), x.Size(1), inner);
 
-        // The problem validates the mask against [B, M] before any output is written.
+        // q, k and v are strided views of the projections; the problem validates the mask against [B, M]
+        // before any output is written.
         var problem = new AttentionProblem(
             q.SplitHeads(Config.Heads),
             kv.Narrow(2, 0, inner).SplitHeads(Config.Heads),
@@ -111,8 +110,16 @@ public abstract class FlashAttentionModule
             scale: 1f / MathF.Sqrt(Config.DimHead),
             queryTile: qb,
             keyTile: kb);
-        Attend(problem);
-        return ToOut.Apply(heads).To(x.DType);
+        if (onGpu)
+        {
+            Cuda.FlashAttentionCuda.Forward(problem, Config.Causal, CudaHeader);
+        }
+        else
+        {
+            Attend(problem);
+        }
+
+        return Attention.Convert(ToOut.Apply(heads), x.DType);
     }
 
     /// <summary>Runs the attention kernel specialized for this module's mask and score.</summary>
@@ -120,28 +127,6 @@ public abstract class FlashAttentionModule
 
     /// <summary>The specialization header of this module's GPU kernel; the generator writes it for each class.</summary>
     protected virtual string CudaHeader => Cuda.CudaSpecialization.FlashAttention(Config.DimHead, Config.Causal);
-
-    /// <summary>bf16 and fp16 inputs run as they are; float32 runs in bfloat16 and comes back as float32.</summary>
-    private Tensor ForwardOnGpu(Tensor x, Tensor? context, Tensor? mask)
-    {
-        DType compute = x.DType == DType.Float32 ? DType.BFloat16 : x.DType;
-        Tensor Cast(Tensor t) => t.DType == compute ? t : Cuda.CudaConvert.Convert(t, compute);
-        int inner = Config.InnerDim;
-        Tensor q = ToQ.Apply(Cast(x));
-        Tensor kv = ToKv.Apply(Cast(context ?? x));
-        Tensor heads = Tensor.Zeros(compute, Device, x.Size(0), x.Size(1), inner);
-        var problem = new AttentionProblem(
-            q.SplitHeads(Config.Heads),
-            kv.Narrow(2, 0, inner).SplitHeads(Config.Heads),
-            kv.Narrow(2, inner, inner).SplitHeads(Config.Heads),
-            heads.SplitHeads(Config.Heads),
-            lse: null,
-            keyPaddingMask: mask,
-            scale: 1f / MathF.Sqrt(Config.DimHead));
-        Cuda.FlashAttentionCuda.Forward(problem, Config.Causal, CudaHeader);
-        Tensor y = ToOut.Apply(heads);
-        return y.DType == x.DType ? y : Cuda.CudaConvert.Convert(y, x.DType);
-    }
 
     private void CheckInput(Tensor t, string name)
     {
