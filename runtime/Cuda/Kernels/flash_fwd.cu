@@ -1,14 +1,14 @@
-// FlashAttention-2 forward for AttentionGen, compiled by NVRTC at first use.
+// FlashAttention-2 forward for AttentionGen (sm_80+), compiled by NVRTC at first use.
 // The runtime prepends a specialization header that defines AG_HEAD_DIM and AG_CAUSAL (and, later,
-// translated mask/score functions). No includes: bf16/fp16 are handled as raw 16-bit values through PTX.
+// translated mask/score functions). No CUDA includes: bf16/fp16 are handled as raw 16-bit values through PTX.
 //
 // One CTA = 4 warps of one (batch, head); each warp owns kMTiles blocks of 16 query rows and keeps its O
 // accumulator in registers. Every K/V fragment read from shared memory feeds kMTiles MMAs, so with two
 // row blocks per warp the shared-memory traffic per FLOP halves (the limit of mma.sync kernels). Q stays in
-// registers where it fits (head dim <= 64) and is re-read from shared memory otherwise. K/V tiles of 64 keys
+// registers where it fits (head dim <= 64) and is re-read from shared memory otherwise. K/V tiles of 64 or 32 keys
 // stream through shared memory, double-buffered with cp.async. S = Q K^T and O += P V run on
-// mma.sync.m16n8k16 with fp32 accumulation; the softmax is online, in the exp2 domain, per row.
-// Fully masked rows give O = 0 and LSE = -inf.
+// mma.sync.m16n8k16 with fp32 accumulation; the softmax is online, in the exp2 domain, per row
+// (flash_common.inc). Fully masked rows give O = 0 and LSE = -inf.
 
 #ifndef AG_HEAD_DIM
 #error "the specialization header must define AG_HEAD_DIM"
@@ -17,11 +17,7 @@
 #define AG_CAUSAL 0
 #endif
 
-#define AG_NEG_INF (-__int_as_float(0x7f800000))
-
-typedef unsigned short u16;
-typedef unsigned int u32;
-typedef long long i64;
+#include "flash_common.inc"
 
 // ---- Traits: every tile constant in one place ----
 struct Traits {
@@ -41,35 +37,9 @@ struct Traits {
     static constexpr int kNTiles = kBlockN / 8;     // n-tiles of S
     static constexpr int kDTiles = kHeadDim / 8;    // n-tiles of O
     static constexpr int kTileElems = kBlockN * kHeadDim;
-    static constexpr int kSmemElems = kBlockM * kHeadDim + 4 * kTileElems;  // Q + 2 stages of K and V
 };
 static_assert(AG_HEAD_DIM % 16 == 0 && AG_HEAD_DIM <= 256, "head dim must be a multiple of 16, at most 256");
 
-struct FlashParams {
-    const u16* q; const u16* k; const u16* v; u16* o;
-    float* lse;                       // [B, Hq, N] or null
-    const unsigned char* key_mask;    // [B, M] (1 = keep) or null
-    i64 q_batch, q_head, q_row;
-    i64 k_batch, k_head, k_row;
-    i64 v_batch, v_head, v_row;
-    i64 o_batch, o_head, o_row;
-    i64 lse_batch, lse_head;
-    i64 mask_batch, mask_row;
-    int batch, q_heads, kv_heads, n, m;
-    float scale_log2;                 // softmax scale * log2(e)
-};
-
-// ---- PTX wrappers ----
-__device__ __forceinline__ u32 smem_addr(const void* p) {
-    u32 r;
-    asm("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(r) : "l"(p));
-    return r;
-}
-__device__ __forceinline__ void cp_async16(u32 dst, const void* src, int src_bytes) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"(dst), "l"(src), "r"(src_bytes));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::); }
 __device__ __forceinline__ void ldmatrix_x4(u32& r0, u32& r1, u32& r2, u32& r3, u32 addr) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                  : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(addr));
@@ -77,11 +47,6 @@ __device__ __forceinline__ void ldmatrix_x4(u32& r0, u32& r1, u32& r2, u32& r3, 
 __device__ __forceinline__ void ldmatrix_x4_trans(u32& r0, u32& r1, u32& r2, u32& r3, u32 addr) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                  : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(addr));
-}
-__device__ __forceinline__ float fast_exp2(float x) {
-    float y;
-    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-    return y;
 }
 
 // The element type: mma and conversions differ between bf16 and fp16.
@@ -91,11 +56,7 @@ struct BF16 {
                      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
                      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
     }
-    __device__ __forceinline__ static u32 pack(float lo, float hi) {
-        u32 r;
-        asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
-        return r;
-    }
+    __device__ __forceinline__ static u32 pack(float lo, float hi) { return pack_bf16(lo, hi); }
 };
 struct FP16 {
     __device__ __forceinline__ static void mma(float* d, const u32* a, const u32* b) {
@@ -103,11 +64,7 @@ struct FP16 {
                      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
                      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
     }
-    __device__ __forceinline__ static u32 pack(float lo, float hi) {
-        u32 r;
-        asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
-        return r;
-    }
+    __device__ __forceinline__ static u32 pack(float lo, float hi) { return pack_fp16(lo, hi); }
 };
 
 // Shared-memory element index of (row, chunk): 16-byte chunks XOR-swizzled by row, so the 8 rows an
@@ -140,6 +97,7 @@ __device__ __forceinline__ void flash_fwd(const FlashParams& p) {
     const int head = blockIdx.y, b = blockIdx.z;
     const int kv_head = head / (p.q_heads / p.kv_heads);
     const int q0 = m_block * Traits::kBlockM;
+    const int warp_row0 = q0 + warp * 16 * Traits::kMTiles;
 
     const u16* q = p.q + b * p.q_batch + head * p.q_head;
     const u16* k = p.k + b * p.k_batch + kv_head * p.k_head;
@@ -160,16 +118,15 @@ __device__ __forceinline__ void flash_fwd(const FlashParams& p) {
     cp_async_wait_all();
     __syncthreads();
 
-    const int warp_row0 = warp * 16 * Traits::kMTiles;
-
     // Q fragments of this warp's rows, ldmatrix'ed from shared memory (kept in registers when they fit).
+    const int smem_row0 = warp_row0 - q0;
     u32 qreg[Traits::kQInRegs ? Traits::kMTiles : 1][Traits::kQInRegs ? Traits::kKSteps : 1][4];
     if (Traits::kQInRegs) {
 #pragma unroll
         for (int mt = 0; mt < Traits::kMTiles; ++mt) {
 #pragma unroll
             for (int ks = 0; ks < Traits::kKSteps; ++ks) {
-                const int row = warp_row0 + mt * 16 + (lane % 16);
+                const int row = smem_row0 + mt * 16 + (lane % 16);
                 u32* f = qreg[Traits::kQInRegs ? mt : 0][Traits::kQInRegs ? ks : 0];
                 ldmatrix_x4(f[0], f[1], f[2], f[3], smem_addr(sQ + swizzled(row, ks * 2 + lane / 16)));
             }
@@ -177,14 +134,14 @@ __device__ __forceinline__ void flash_fwd(const FlashParams& p) {
     }
 
     float acc[Traits::kMTiles][Traits::kDTiles][4];
+    RowStats st[Traits::kMTiles];
 #pragma unroll
     for (int mt = 0; mt < Traits::kMTiles; ++mt) {
 #pragma unroll
         for (int d = 0; d < Traits::kDTiles; ++d) { acc[mt][d][0] = acc[mt][d][1] = acc[mt][d][2] = acc[mt][d][3] = 0.f; }
+        st[mt].max[0] = st[mt].max[1] = AG_NEG_INF;
+        st[mt].sum[0] = st[mt].sum[1] = 0.f;
     }
-    float row_max[Traits::kMTiles][2], row_sum[Traits::kMTiles][2];   // rows g and g + 8 of each block
-#pragma unroll
-    for (int mt = 0; mt < Traits::kMTiles; ++mt) { row_max[mt][0] = row_max[mt][1] = AG_NEG_INF; row_sum[mt][0] = row_sum[mt][1] = 0.f; }
 
     for (int j = 0; j < n_tiles; ++j) {
         const int stage = j & 1;
@@ -213,7 +170,7 @@ __device__ __forceinline__ void flash_fwd(const FlashParams& p) {
 #pragma unroll
                     for (int r = 0; r < 4; ++r) qf[mt][r] = qreg[Traits::kQInRegs ? mt : 0][Traits::kQInRegs ? ks : 0][r];
                 } else {
-                    const int row = warp_row0 + mt * 16 + (lane % 16);
+                    const int row = smem_row0 + mt * 16 + (lane % 16);
                     ldmatrix_x4(qf[mt][0], qf[mt][1], qf[mt][2], qf[mt][3], smem_addr(sQ + swizzled(row, ks * 2 + lane / 16)));
                 }
             }
@@ -231,73 +188,14 @@ __device__ __forceinline__ void flash_fwd(const FlashParams& p) {
             }
         }
 
-        // Masks: keys past M, keys after the query (causal), keys the padding mask drops.
-        const bool need_bounds = n0 + Traits::kBlockN > p.m;
-        const bool need_causal = AG_CAUSAL && n0 + Traits::kBlockN - 1 > q0 + warp_row0;
-        const unsigned char* mask_row = p.key_mask ? p.key_mask + b * p.mask_batch : 0;
-        if (need_bounds || need_causal || mask_row) {
-#pragma unroll
-            for (int mt = 0; mt < Traits::kMTiles; ++mt) {
-#pragma unroll
-                for (int nt = 0; nt < Traits::kNTiles; ++nt) {
-#pragma unroll
-                    for (int e = 0; e < 4; ++e) {
-                        int col = n0 + nt * 8 + 2 * t + (e & 1);
-                        int row = q0 + warp_row0 + mt * 16 + g + (e < 2 ? 0 : 8);
-                        bool keep = col < p.m && (!AG_CAUSAL || col <= row) && (!mask_row || mask_row[col * p.mask_row]);
-                        if (!keep) s[mt][nt][e] = AG_NEG_INF;
-                    }
-                }
-            }
-        }
-
-        // Online softmax per row block, then P = exp2(S * scale - max) packed into A fragments of O += P V.
+        // Masks only where a tile needs them: the last tile (keys past M), the diagonal, a padding mask.
+        const bool need_mask = n0 + Traits::kBlockN > p.m || (AG_CAUSAL && n0 + Traits::kBlockN - 1 > warp_row0) || p.key_mask;
         u32 pf[Traits::kMTiles][Traits::kNTiles / 2][4];
 #pragma unroll
         for (int mt = 0; mt < Traits::kMTiles; ++mt) {
-            float new_max[2] = {row_max[mt][0], row_max[mt][1]};
-#pragma unroll
-            for (int nt = 0; nt < Traits::kNTiles; ++nt) {
-                new_max[0] = fmaxf(new_max[0], fmaxf(s[mt][nt][0], s[mt][nt][1]) * p.scale_log2);
-                new_max[1] = fmaxf(new_max[1], fmaxf(s[mt][nt][2], s[mt][nt][3]) * p.scale_log2);
-            }
-#pragma unroll
-            for (int r = 0; r < 2; ++r) {
-                new_max[r] = fmaxf(new_max[r], __shfl_xor_sync(0xffffffff, new_max[r], 1));
-                new_max[r] = fmaxf(new_max[r], __shfl_xor_sync(0xffffffff, new_max[r], 2));
-            }
-            // Rescale O only when some row's maximum grew by more than 8 (a factor 256): until then the stale
-            // maximum keeps every p <= 256, and the final division by the row sum makes the result exact.
-            const bool grow = new_max[0] > row_max[mt][0] + 8.f || new_max[1] > row_max[mt][1] + 8.f;
-            if (__any_sync(0xffffffff, grow)) {
-                float correction[2];
-#pragma unroll
-                for (int r = 0; r < 2; ++r) {
-                    // A row with nothing allowed so far keeps max -inf; subtracting 0 keeps every exp2 at 0.
-                    correction[r] = fast_exp2(row_max[mt][r] - (new_max[r] == AG_NEG_INF ? 0.f : new_max[r]));
-                    row_max[mt][r] = new_max[r];
-                    row_sum[mt][r] *= correction[r];
-                }
-#pragma unroll
-                for (int d = 0; d < Traits::kDTiles; ++d) {
-                    acc[mt][d][0] *= correction[0]; acc[mt][d][1] *= correction[0];
-                    acc[mt][d][2] *= correction[1]; acc[mt][d][3] *= correction[1];
-                }
-            }
-            float base[2];
-#pragma unroll
-            for (int r = 0; r < 2; ++r) { base[r] = row_max[mt][r] == AG_NEG_INF ? 0.f : row_max[mt][r]; }
-#pragma unroll
-            for (int nt = 0; nt < Traits::kNTiles; ++nt) {
-                float p0 = fast_exp2(s[mt][nt][0] * p.scale_log2 - base[0]);
-                float p1 = fast_exp2(s[mt][nt][1] * p.scale_log2 - base[0]);
-                float p2 = fast_exp2(s[mt][nt][2] * p.scale_log2 - base[1]);
-                float p3 = fast_exp2(s[mt][nt][3] * p.scale_log2 - base[1]);
-                row_sum[mt][0] += p0 + p1;
-                row_sum[mt][1] += p2 + p3;
-                pf[mt][nt / 2][(nt % 2) * 2 + 0] = T::pack(p0, p1);
-                pf[mt][nt / 2][(nt % 2) * 2 + 1] = T::pack(p2, p3);
-            }
+            const int row_a = warp_row0 + mt * 16 + g;
+            if (need_mask) mask_scores<Traits::kNTiles * 4>(p, &s[mt][0][0], n0, row_a, row_a + 8, b, t, AG_CAUSAL);
+            softmax_step<Traits::kNTiles * 4, Traits::kDTiles * 4, T>(p, &s[mt][0][0], &acc[mt][0][0], st[mt], pf[mt]);
         }
 
         // O += P V: k runs over the tile's keys in steps of 16, n over the head dim in pairs of 8.
@@ -321,33 +219,10 @@ __device__ __forceinline__ void flash_fwd(const FlashParams& p) {
         __syncthreads();
     }
 
-    // Row sums are per thread; complete them across the quad, normalize and write.
-    u16* o = p.o + b * p.o_batch + head * p.o_head;
-    float* lse = p.lse ? p.lse + b * p.lse_batch + head * p.lse_head : 0;
-    const float ln2 = 0.6931471805599453f;
 #pragma unroll
     for (int mt = 0; mt < Traits::kMTiles; ++mt) {
-        float inv[2];
-        int rows[2];
-#pragma unroll
-        for (int r = 0; r < 2; ++r) {
-            row_sum[mt][r] += __shfl_xor_sync(0xffffffff, row_sum[mt][r], 1);
-            row_sum[mt][r] += __shfl_xor_sync(0xffffffff, row_sum[mt][r], 2);
-            inv[r] = row_sum[mt][r] > 0.f ? 1.f / row_sum[mt][r] : 0.f;
-            rows[r] = q0 + warp_row0 + mt * 16 + g + 8 * r;
-        }
-#pragma unroll
-        for (int dt = 0; dt < Traits::kDTiles; ++dt) {
-            int col = dt * 8 + 2 * t;
-            if (rows[0] < p.n) *(u32*)(o + (i64)rows[0] * p.o_row + col) = T::pack(acc[mt][dt][0] * inv[0], acc[mt][dt][1] * inv[0]);
-            if (rows[1] < p.n) *(u32*)(o + (i64)rows[1] * p.o_row + col) = T::pack(acc[mt][dt][2] * inv[1], acc[mt][dt][3] * inv[1]);
-        }
-        if (lse && t == 0) {
-#pragma unroll
-            for (int r = 0; r < 2; ++r) {
-                if (rows[r] < p.n) lse[rows[r]] = row_sum[mt][r] > 0.f ? (row_max[mt][r] + __log2f(row_sum[mt][r])) * ln2 : AG_NEG_INF;
-            }
-        }
+        const int row_a = warp_row0 + mt * 16 + g;
+        write_rows<Traits::kDTiles * 4, T>(p, &acc[mt][0][0], st[mt], row_a, row_a + 8, b, head, t);
     }
 }
 

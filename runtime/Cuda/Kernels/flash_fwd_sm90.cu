@@ -16,12 +16,8 @@
 #ifndef AG_WARPGROUPS
 #define AG_WARPGROUPS 2
 #endif
-#define AG_NEG_INF (-__int_as_float(0x7f800000))
 
-typedef unsigned short u16;
-typedef unsigned int u32;
-typedef long long i64;
-typedef unsigned long long u64;
+#include "flash_common.inc"
 
 struct Traits {
     static constexpr int kHeadDim = AG_HEAD_DIM;
@@ -40,30 +36,6 @@ struct Traits {
 };
 static_assert(AG_HEAD_DIM == 64 || AG_HEAD_DIM == 128, "the wgmma kernel takes head dims 64 and 128");
 
-struct FlashParams {
-    const u16* q; const u16* k; const u16* v; u16* o;
-    float* lse;
-    const unsigned char* key_mask;
-    i64 q_batch, q_head, q_row;
-    i64 k_batch, k_head, k_row;
-    i64 v_batch, v_head, v_row;
-    i64 o_batch, o_head, o_row;
-    i64 lse_batch, lse_head;
-    i64 mask_batch, mask_row;
-    int batch, q_heads, kv_heads, n, m;
-    float scale_log2;
-};
-
-__device__ __forceinline__ u32 smem_addr(const void* p) {
-    u32 r;
-    asm("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(r) : "l"(p));
-    return r;
-}
-__device__ __forceinline__ void cp_async16(u32 dst, const void* src, int src_bytes) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"(dst), "l"(src), "r"(src_bytes));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
 // Data written through the generic proxy (cp.async) must be fenced before the tensor cores read it.
 __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 __device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
@@ -74,31 +46,17 @@ __device__ __forceinline__ void fence_regs(float* r, int n) {
 #pragma unroll
     for (int i = 0; i < n; ++i) asm volatile("" : "+f"(r[i]) :: "memory");
 }
-__device__ __forceinline__ float fast_exp2(float x) {
-    float y;
-    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-    return y;
-}
-
 #include "wgmma_ops.inc"
 
 struct BF16 {
-    __device__ __forceinline__ static u32 pack(float lo, float hi) {
-        u32 r;
-        asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
-        return r;
-    }
+    __device__ __forceinline__ static u32 pack(float lo, float hi) { return pack_bf16(lo, hi); }
     __device__ __forceinline__ static void ss(float* d, u64 a, u64 b, int acc) { wgmma_ss_n128_bf16(d, a, b, acc); }
     __device__ __forceinline__ static void rs(float* d, const u32* a, u64 b) {
         if (AG_HEAD_DIM == 64) wgmma_rs_n64_bf16(d, a, b); else wgmma_rs_n128_bf16(d, a, b);
     }
 };
 struct FP16 {
-    __device__ __forceinline__ static u32 pack(float lo, float hi) {
-        u32 r;
-        asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
-        return r;
-    }
+    __device__ __forceinline__ static u32 pack(float lo, float hi) { return pack_fp16(lo, hi); }
     __device__ __forceinline__ static void ss(float* d, u64 a, u64 b, int acc) { wgmma_ss_n128_f16(d, a, b, acc); }
     __device__ __forceinline__ static void rs(float* d, const u32* a, u64 b) {
         if (AG_HEAD_DIM == 64) wgmma_rs_n64_f16(d, a, b); else wgmma_rs_n128_f16(d, a, b);
@@ -165,7 +123,7 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& p) {
     float acc[Traits::kORegs];
 #pragma unroll
     for (int i = 0; i < Traits::kORegs; ++i) acc[i] = 0.f;
-    float row_max[2] = {AG_NEG_INF, AG_NEG_INF}, row_sum[2] = {0.f, 0.f};
+    RowStats st = {{AG_NEG_INF, AG_NEG_INF}, {0.f, 0.f}};
     const int row_a = wg_row0 + warp * 16 + g, row_b = row_a + 8;
 
     for (int j = 0; j < n_tiles; ++j) {
@@ -194,60 +152,12 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& p) {
         wgmma_wait();
         fence_regs(s, Traits::kSRegs);
 
-        // Masks: keys past M, keys after the query (causal), keys the padding mask drops.
-        const bool need_bounds = n0 + Traits::kBlockN > p.m;
-        const bool need_causal = AG_CAUSAL && n0 + Traits::kBlockN - 1 > wg_row0;
-        const unsigned char* mask_row = p.key_mask ? p.key_mask + b * p.mask_batch : 0;
-        if (need_bounds || need_causal || mask_row) {
-#pragma unroll
-            for (int i = 0; i < Traits::kSRegs; ++i) {
-                int col = n0 + (i / 4) * 8 + 2 * t + (i & 1);
-                int row = (i % 4) < 2 ? row_a : row_b;
-                bool keep = col < p.m && (!AG_CAUSAL || col <= row) && (!mask_row || mask_row[col * p.mask_row]);
-                if (!keep) s[i] = AG_NEG_INF;
-            }
+        // Masks only where a tile needs them: the last tile (keys past M), the diagonal, a padding mask.
+        if (n0 + Traits::kBlockN > p.m || (AG_CAUSAL && n0 + Traits::kBlockN - 1 > wg_row0) || p.key_mask) {
+            mask_scores<Traits::kSRegs>(p, s, n0, row_a, row_b, b, t, AG_CAUSAL);
         }
-
-        float new_max[2] = {row_max[0], row_max[1]};
-#pragma unroll
-        for (int i = 0; i < Traits::kSRegs; i += 4) {
-            new_max[0] = fmaxf(new_max[0], fmaxf(s[i], s[i + 1]) * p.scale_log2);
-            new_max[1] = fmaxf(new_max[1], fmaxf(s[i + 2], s[i + 3]) * p.scale_log2);
-        }
-#pragma unroll
-        for (int r = 0; r < 2; ++r) {
-            new_max[r] = fmaxf(new_max[r], __shfl_xor_sync(0xffffffff, new_max[r], 1));
-            new_max[r] = fmaxf(new_max[r], __shfl_xor_sync(0xffffffff, new_max[r], 2));
-        }
-        // Lazy rescaling, exact: see flash_fwd.cu.
-        const bool grow = new_max[0] > row_max[0] + 8.f || new_max[1] > row_max[1] + 8.f;
-        if (__any_sync(0xffffffff, grow)) {
-            float correction[2];
-#pragma unroll
-            for (int r = 0; r < 2; ++r) {
-                correction[r] = fast_exp2(row_max[r] - (new_max[r] == AG_NEG_INF ? 0.f : new_max[r]));
-                row_max[r] = new_max[r];
-                row_sum[r] *= correction[r];
-            }
-#pragma unroll
-            for (int i = 0; i < Traits::kORegs; ++i) acc[i] *= correction[(i % 4) < 2 ? 0 : 1];
-        }
-        const float base0 = row_max[0] == AG_NEG_INF ? 0.f : row_max[0];
-        const float base1 = row_max[1] == AG_NEG_INF ? 0.f : row_max[1];
-
-        // P in registers as the A operand of O += P V: k-step kk covers keys 16kk .. 16kk + 15.
         u32 pf[Traits::kBlockN / 16][4];
-#pragma unroll
-        for (int nt = 0; nt < Traits::kBlockN / 8; ++nt) {
-            float p0 = fast_exp2(s[nt * 4 + 0] * p.scale_log2 - base0);
-            float p1 = fast_exp2(s[nt * 4 + 1] * p.scale_log2 - base0);
-            float p2 = fast_exp2(s[nt * 4 + 2] * p.scale_log2 - base1);
-            float p3 = fast_exp2(s[nt * 4 + 3] * p.scale_log2 - base1);
-            row_sum[0] += p0 + p1;
-            row_sum[1] += p2 + p3;
-            pf[nt / 2][(nt % 2) * 2 + 0] = T::pack(p0, p1);
-            pf[nt / 2][(nt % 2) * 2 + 1] = T::pack(p2, p3);
-        }
+        softmax_step<Traits::kSRegs, Traits::kORegs, T>(p, s, acc, st, pf);
 
         // O += P V. V is stored like K ([key][head dim], swizzled) and read transposed: its descriptor steps
         // 16 keys (2048 bytes) per k-step; LBO is the distance to the next 64 columns (one column block),
@@ -266,26 +176,7 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& p) {
         __syncthreads();
     }
 
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-        row_sum[r] += __shfl_xor_sync(0xffffffff, row_sum[r], 1);
-        row_sum[r] += __shfl_xor_sync(0xffffffff, row_sum[r], 2);
-    }
-    const float inv0 = row_sum[0] > 0.f ? 1.f / row_sum[0] : 0.f;
-    const float inv1 = row_sum[1] > 0.f ? 1.f / row_sum[1] : 0.f;
-    u16* o = p.o + b * p.o_batch + head * p.o_head;
-#pragma unroll
-    for (int dt = 0; dt < Traits::kHeadDim / 8; ++dt) {
-        int col = dt * 8 + 2 * t;
-        if (row_a < p.n) *(u32*)(o + (i64)row_a * p.o_row + col) = T::pack(acc[dt * 4 + 0] * inv0, acc[dt * 4 + 1] * inv0);
-        if (row_b < p.n) *(u32*)(o + (i64)row_b * p.o_row + col) = T::pack(acc[dt * 4 + 2] * inv1, acc[dt * 4 + 3] * inv1);
-    }
-    if (p.lse && t == 0) {
-        float* lse = p.lse + b * p.lse_batch + head * p.lse_head;
-        const float ln2 = 0.6931471805599453f;
-        if (row_a < p.n) lse[row_a] = row_sum[0] > 0.f ? (row_max[0] + __log2f(row_sum[0])) * ln2 : AG_NEG_INF;
-        if (row_b < p.n) lse[row_b] = row_sum[1] > 0.f ? (row_max[1] + __log2f(row_sum[1])) * ln2 : AG_NEG_INF;
-    }
+    write_rows<Traits::kORegs, T>(p, acc, st, row_a, row_b, b, head, t);
 }
 
 #define AG_MIN_BLOCKS (AG_WARPGROUPS == 1 ? 2 : 1)
