@@ -92,22 +92,12 @@ __device__ __forceinline__ void flash_fwd(const FlashParams& p) {
 
     const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
     const int g = lane / 4, t = lane % 4;
-    // Heaviest query blocks first under a causal mask.
-    const int m_block = AG_CAUSAL ? gridDim.x - 1 - blockIdx.x : blockIdx.x;
-    const int head = blockIdx.y, b = blockIdx.z;
-    const int kv_head = head / (p.q_heads / p.kv_heads);
-    const int q0 = m_block * Traits::kBlockM;
+    const BlockInfo<Traits::kBlockM, Traits::kBlockN> info(p, AG_CAUSAL);
+    const int head = info.head, b = info.b, q0 = info.q0, n_tiles = info.n_tiles;
+    const u16* q = info.q;
+    const u16* k = info.k;
+    const u16* v = info.v;
     const int warp_row0 = q0 + warp * 16 * Traits::kMTiles;
-
-    const u16* q = p.q + b * p.q_batch + head * p.q_head;
-    const u16* k = p.k + b * p.k_batch + kv_head * p.k_head;
-    const u16* v = p.v + b * p.v_batch + kv_head * p.v_head;
-
-    int n_tiles = (p.m + Traits::kBlockN - 1) / Traits::kBlockN;
-    if (AG_CAUSAL) {
-        int last_row = min(q0 + Traits::kBlockM, p.n) - 1;
-        n_tiles = min(n_tiles, last_row / Traits::kBlockN + 1);
-    }
 
     load_tile(sQ, q, p.q_row, q0, Traits::kBlockM, p.n, tid);
     if (n_tiles > 0) {
