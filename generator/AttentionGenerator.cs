@@ -35,6 +35,27 @@ public sealed class AttentionGenerator : IIncrementalGenerator
 
         context.RegisterSourceOutput(flashSpecs, static (spc, spec) =>
             spc.AddSource($"{spec.Class.HintName}.FlashAttention.g.cs", FlashAttentionEmitter.Emit(spec)));
+
+        // [Flex]: the same steps; the transform also checks the mods it names against the mod rules.
+        IncrementalValuesProvider<FlexSpec> flexSpecs = context.SyntaxProvider
+            .ForAttributeWithMetadataName(
+                AttentionAttributeNames.Flex,
+                static (node, _) => node is ClassDeclarationSyntax,
+                static (ctx, ct) => ParseFlex(ctx, ct))
+            .WithTrackingName(TrackingNames.FlexSpecs)
+            .Where(static spec => spec is not null && SpecRules.CanEmit(spec))
+            .Select(static (spec, _) => spec!);
+
+        context.RegisterSourceOutput(flexSpecs, static (spc, spec) =>
+            spc.AddSource($"{spec.Class.HintName}.Flex.g.cs", FlexEmitter.Emit(spec)));
+    }
+
+    private static FlexSpec? ParseFlex(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return context.TargetSymbol is INamedTypeSymbol type && context.Attributes.Length == 1
+            ? SpecParser.ParseFlex(type, context.Attributes[0], context.SemanticModel.Compilation)
+            : null;
     }
 
     private static FlashAttentionSpec? ParseFlashAttention(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
@@ -54,4 +75,7 @@ public static class TrackingNames
 
     /// <summary>The specs the rules accept.</summary>
     public const string ValidFlashAttentionSpecs = nameof(ValidFlashAttentionSpecs);
+
+    /// <summary>Specs parsed from <c>[Flex]</c> classes.</summary>
+    public const string FlexSpecs = nameof(FlexSpecs);
 }

@@ -90,3 +90,10 @@ public readonly struct IdentityScore : IScoreMod
     /// <inheritdoc/>
     public float Apply(float score, int batch, int head, int q, int kv) => score;
 }
+
+/// <summary>Every tile evaluated per element: the plan for a mask mod known only by its code (no block mask).</summary>
+public readonly struct EveryTilePartial : ITilePlan
+{
+    /// <inheritdoc/>
+    public TileKind Classify(int batch, int head, int qStart, int qEnd, int kvStart, int kvEnd) => TileKind.Partial;
+}

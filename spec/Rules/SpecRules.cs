@@ -173,6 +173,9 @@ internal static class SpecRules
     /// <summary>True when the generator may emit the module: well-formed and no error-level violation.</summary>
     public static bool CanEmit(FlashAttentionSpec spec) => !spec.HasMalformedArgument && !Check(spec).Any(v => v.IsError);
 
+    /// <summary>True when the generator may emit the module: also every mod it names passes the mod rules.</summary>
+    public static bool CanEmit(FlexSpec spec) => !spec.HasMalformedArgument && spec.ModsAreValid && !Check(spec).Any(v => v.IsError);
+
     private static void Positive(List<RuleViolation> v, string argument, int value, string? label = null)
     {
         if (value <= 0)

@@ -100,3 +100,30 @@ public class CudaHeaderTests
         Assert.Contains($"protected override string CudaHeader => {literal};", result.GeneratedSources.Single().SourceText.ToString());
     }
 }
+
+public class FlexGeneratorTests
+{
+    [Theory]
+    [InlineData("namespace App; using AttentionGen; [Flex(MaskMod = nameof(M), ScoreMod = nameof(F), BlockSize = 64)] public partial class Doc { [MaskMod] static bool M(int b, int h, int q, int kv) => kv <= q; [ScoreMod] private static float F(float s, int b, int h, int q, int kv) => s * 0.5f; }")]
+    [InlineData("using AttentionGen; [Flex] partial class Plain { }")]
+    public void FlexModuleCompilesWithoutDiagnostics(string source)
+    {
+        (Compilation output, GeneratorRunResult result) = GeneratorHarness.Run(source);
+
+        Assert.Null(result.Exception);
+        Assert.Single(result.GeneratedSources);
+        Assert.Empty(GeneratorHarness.WarningsAndErrors(output));
+    }
+
+    [Theory]
+    [InlineData("using AttentionGen; [Flex(MaskMod = nameof(M))] partial class C { [MaskMod] static bool M(int b, int h, int q, int kv) { for (int i = 0; i < q; i++) { } return true; } }")]
+    [InlineData("using AttentionGen; [Flex(MaskMod = \"Missing\")] partial class C { }")]
+    [InlineData("using AttentionGen; [Flex(ScoreMod = nameof(F))] partial class C { [ScoreMod] float F(float s, int b, int h, int q, int kv) => s; }")]
+    public void FlexWithAnInvalidModEmitsNothing(string source)
+    {
+        (_, GeneratorRunResult result) = GeneratorHarness.Run(source);
+
+        Assert.Null(result.Exception);
+        Assert.Empty(result.GeneratedSources);
+    }
+}

@@ -1,0 +1,68 @@
+using System.CodeDom.Compiler;
+using AttentionGen.Spec.Model;
+
+namespace AttentionGen.Generator.Emit;
+
+/// <summary>
+/// Writes the partial class of a <c>[Flex]</c> spec: a constructor, <c>Attend</c>, and private structs whose
+/// methods call the class's mods, so the tiled kernel is compiled once per class with the mods inlined.
+/// Without a mask mod every tile is full; with one, every tile is evaluated per element.
+/// </summary>
+internal static class FlexEmitter
+{
+    private const string Cpu = "global::AttentionGen.Cpu";
+    private const string MaskStruct = "AttentionGenMaskMod";
+    private const string ScoreStruct = "AttentionGenScoreMod";
+
+    public static string Emit(FlexSpec spec)
+    {
+        using var source = new SourceWriter();
+        source.OpenClass(spec.Class, "global::AttentionGen.Modules.FlexAttentionModule");
+        IndentedTextWriter w = source.Writer;
+        string owner = "global::" + (spec.Class.Namespace is null ? string.Empty : spec.Class.Namespace + ".") + spec.Class.Name;
+        bool hasMask = spec.MaskMod is not null, hasScore = spec.ScoreMod is not null;
+
+        w.WriteLine("/// <summary>Creates the module; its mods are compiled into the kernel.</summary>");
+        w.WriteLine($"public {spec.Class.Name}()");
+        w.WriteLine($"    : base(blockSize: {spec.BlockSize})");
+        w.WriteLine("{");
+        w.WriteLine("}");
+        w.WriteLine();
+
+        string plan = hasMask ? $"{Cpu}.EveryTilePartial" : $"{Cpu}.NoMask";
+        string mask = hasMask ? MaskStruct : $"{Cpu}.NoMask";
+        string score = hasScore ? ScoreStruct : $"{Cpu}.IdentityScore";
+        w.WriteLine("/// <inheritdoc/>");
+        w.WriteLine($"protected override void Attend({Cpu}.AttentionProblem problem) =>");
+        w.WriteLine($"    {Cpu}.FlashAttentionCpu.Forward(problem, default({plan}), default({mask}), default({score}));");
+
+        if (hasMask)
+        {
+            w.WriteLine();
+            w.WriteLine($"private readonly struct {MaskStruct} : {Cpu}.IMaskMod");
+            w.WriteLine("{");
+            w.WriteLine($"    public bool IsAllowed(int batch, int head, int q, int kv) => {owner}.{spec.MaskMod}(batch, head, q, kv);");
+            w.WriteLine();
+            w.WriteLine("    public bool TryGetKeyRange(int batch, int head, int q, out int start, out int end)");
+            w.WriteLine("    {");
+            w.WriteLine("        start = 0;");
+            w.WriteLine("        end = 0;");
+            w.WriteLine("        return false;");
+            w.WriteLine("    }");
+            w.WriteLine("}");
+        }
+
+        if (hasScore)
+        {
+            w.WriteLine();
+            w.WriteLine($"private readonly struct {ScoreStruct} : {Cpu}.IScoreMod");
+            w.WriteLine("{");
+            w.WriteLine("    public static bool IsIdentity => false;");
+            w.WriteLine();
+            w.WriteLine($"    public float Apply(float score, int batch, int head, int q, int kv) => {owner}.{spec.ScoreMod}(score, batch, head, q, kv);");
+            w.WriteLine("}");
+        }
+
+        return source.CloseClass(spec.Class);
+    }
+}

@@ -1,0 +1,68 @@
+using System;
+using AttentionGen.Cpu;
+
+namespace AttentionGen.Modules;
+
+/// <summary>
+/// The module behind <c>[Flex]</c> (SPEC §5): attention over q, k and v with the class's <c>[MaskMod]</c> and
+/// <c>[ScoreMod]</c> compiled into the kernel. The generated partial class derives from it and supplies
+/// <see cref="Attend"/>, which calls the tiled kernel specialized on structs that call the mods, so the JIT/AOT
+/// compiler inlines them. This version runs on the CPU; the mods' CUDA translation is the GPU side of SPEC §5.
+/// </summary>
+public abstract class FlexAttentionModule
+{
+    /// <summary>The block size of the attribute (rows and keys per block-mask block).</summary>
+    protected FlexAttentionModule(int blockSize)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(blockSize);
+        BlockSize = blockSize;
+    }
+
+    /// <summary>Rows and keys per block of the block mask, as the attribute declared.</summary>
+    public int BlockSize { get; }
+
+    /// <summary>
+    /// flex_attention(q [B, Hq, L, E], k [B, Hkv, S, E], v [B, Hkv, S, Ev]): the score mod applied to each scaled
+    /// score, then the mask mod (false = masked), then the softmax. Hq != Hkv needs <paramref name="enableGqa"/>
+    /// (query head h reads kv head h / (Hq / Hkv)). Returns the output in q's dtype and the LSE (natural log,
+    /// -inf for a row whose keys are all masked, whose output is 0).
+    /// </summary>
+    public AttentionOutput Forward(Tensor q, Tensor k, Tensor v, float? scale = null, bool enableGqa = false)
+    {
+        ArgumentNullException.ThrowIfNull(q);
+        ArgumentNullException.ThrowIfNull(k);
+        ArgumentNullException.ThrowIfNull(v);
+        foreach ((Tensor t, string name) in new[] { (q, nameof(q)), (k, nameof(k)), (v, nameof(v)) })
+        {
+            ShapeCheck.FloatingPoint(t, name);
+            ShapeCheck.Rank(t, 4, "[B, H, L, E]", name);
+            if (t.Device.Kind != DeviceKind.Cpu)
+            {
+                throw new ArgumentException($"{name} is on {t.Device}; [Flex] modules run on the cpu in this version.", name);
+            }
+        }
+
+        if (q.Size(1) != k.Size(1) && !enableGqa)
+        {
+            throw new ArgumentException($"q has {q.Size(1)} heads and k {k.Size(1)}; pass enableGqa: true for grouped-query attention.", nameof(enableGqa));
+        }
+
+        Tensor output = Tensor.Zeros(DType.Float32, q.Size(0), q.Size(1), q.Size(2), v.Size(3));
+        Tensor lse = Tensor.Zeros(DType.Float32, q.Size(0), q.Size(1), q.Size(2));
+        var problem = new AttentionProblem(
+            Attention.Convert(q, DType.Float32),
+            Attention.Convert(k, DType.Float32),
+            Attention.Convert(v, DType.Float32),
+            output,
+            lse,
+            keyPaddingMask: null,
+            scale,
+            queryTile: BlockSize,
+            keyTile: BlockSize);
+        Attend(problem);
+        return new AttentionOutput(Attention.Convert(output, q.DType), lse);
+    }
+
+    /// <summary>Runs the kernel specialized on this class's mods.</summary>
+    protected abstract void Attend(AttentionProblem problem);
+}
