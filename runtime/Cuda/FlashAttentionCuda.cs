@@ -66,13 +66,12 @@ internal static class FlashAttentionCuda
         string type = p.DType == DType.BFloat16 ? "bf16" : "fp16";
         if (UsesWgmma(device, p.HeadDim))
         {
-            // flash_fwd_sm90.cu: warpgroups of 64 rows, 128-key tiles; Q + 2 stages of K and V + alignment slack.
-            int groups = Sm90WarpGroups;
-            CudaModule hopper = KernelCache.Get(device, "flash_fwd_sm90.cu", header + $"#define AG_WARPGROUPS {groups}\n", "sm_90a");
-            int rows = 64 * groups;
-            uint tiles = (uint)((p.QueryLength + rows - 1) / rows);
-            uint bytes = (uint)(((rows + (4 * 128)) * p.HeadDim * 2) + 1024);
-            hopper.Launch($"ag_flash_fwd_sm90_{type}", (tiles, (uint)p.QueryHeads, (uint)p.Batch), (uint)(128 * groups), bytes, args);
+            // flash_fwd_sm90.cu: 2 consumer warpgroups of 64 rows and a producer warpgroup, 128-key tiles;
+            // Q + 2 stages of K and V + alignment slack + 4 mbarriers.
+            CudaModule hopper = KernelCache.Get(device, "flash_fwd_sm90.cu", header, "sm_90a");
+            uint tiles = (uint)((p.QueryLength + 127) / 128);
+            uint bytes = (uint)(((128 + (4 * 128)) * p.HeadDim * 2) + 1024 + 64);
+            hopper.Launch($"ag_flash_fwd_sm90_{type}", (tiles, (uint)p.QueryHeads, (uint)p.Batch), 384, bytes, args);
             return;
         }
 
@@ -88,10 +87,6 @@ internal static class FlashAttentionCuda
     /// the mma.sync kernel measured faster); other GPUs and head dims run the mma.sync kernel.
     /// ATTENTIONGEN_DISABLE_WGMMA=1 forces the mma.sync kernel (for comparisons).
     /// </summary>
-    /// <summary>Warpgroups per CTA of the wgmma kernel (ATTENTIONGEN_SM90_WARPGROUPS overrides, for comparisons).</summary>
-    private static int Sm90WarpGroups =>
-        int.TryParse(Environment.GetEnvironmentVariable("ATTENTIONGEN_SM90_WARPGROUPS"), out int n) && n is 1 or 2 ? n : 2;
-
     private static bool UsesWgmma(CudaDevice device, int headDim) =>
         device.ComputeCapability == 90 && headDim == 128 && Environment.GetEnvironmentVariable("ATTENTIONGEN_DISABLE_WGMMA") != "1";
 

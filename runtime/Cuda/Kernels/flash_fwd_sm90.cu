@@ -1,7 +1,10 @@
-// FlashAttention forward on Hopper (sm_90a) with wgmma, for head dims 64 and 128.
+// FlashAttention forward on Hopper (sm_90a) with wgmma, warp-specialized: for head dims 64 and 128.
+// A producer warpgroup streams K/V tiles into shared memory with cp.async and signals per-stage "full" mbarriers;
+// the consumer warpgroups wait on them and release stages through "empty" mbarriers, so they never meet at a
+// __syncthreads and drift apart: one warpgroup's softmax overlaps the other's GEMMs.
 // The specialization header defines AG_HEAD_DIM and AG_CAUSAL.
 //
-// One CTA = AG_WARPGROUPS warpgroups of 64 query rows each, of one (batch, head). K/V tiles of
+// One CTA = 2 consumer warpgroups of 64 query rows each, of one (batch, head), and a producer warpgroup. K/V tiles of
 // 128 keys stream through shared memory, double-buffered with cp.async, in the 128-byte-swizzled layout the
 // tensor cores read through matrix descriptors. S = Q K^T is a wgmma with both operands in shared memory;
 // O += P V is a wgmma with P straight from registers and V read transposed. The softmax is the same online
@@ -13,17 +16,16 @@
 #ifndef AG_CAUSAL
 #define AG_CAUSAL 0
 #endif
-#ifndef AG_WARPGROUPS
-#define AG_WARPGROUPS 2
-#endif
 
 #include "flash_common.inc"
 
 struct Traits {
     static constexpr int kHeadDim = AG_HEAD_DIM;
-    // Warpgroups per CTA. One per CTA lets two CTAs share an SM without running in lockstep.
-    static constexpr int kWarpGroups = AG_WARPGROUPS;
-    static constexpr int kThreads = kWarpGroups * 128;
+    static constexpr int kWarpGroups = 2;                 // consumer warpgroups, 64 query rows each
+    static constexpr int kConsumers = kWarpGroups * 128;
+    static constexpr int kProducers = 128;                // one producer warpgroup
+    static constexpr int kThreads = kConsumers + kProducers;
+    static constexpr int kStages = 2;
     static constexpr int kBlockM = kWarpGroups * 64;     // query rows per CTA
     static constexpr int kBlockN = 128;                  // keys per tile
     static constexpr int kChunks = kHeadDim / 8;         // 16-byte chunks per row
@@ -32,7 +34,7 @@ struct Traits {
     static constexpr int kORegs = kHeadDim / 2;          // O accumulator floats per thread (m64nD)
     static constexpr int kQBytes = kBlockM * kHeadDim * 2;
     static constexpr int kTileBytes = kBlockN * kHeadDim * 2;
-    static constexpr int kSmemBytes = kQBytes + 4 * kTileBytes + 1024;   // + slack to align to 1024
+    static constexpr int kSmemBytes = kQBytes + 4 * kTileBytes + 1024 + 64;   // + alignment slack + mbarriers
 };
 static_assert(AG_HEAD_DIM == 64 || AG_HEAD_DIM == 128, "the wgmma kernel takes head dims 64 and 128");
 
@@ -74,42 +76,88 @@ __device__ __forceinline__ u64 descriptor(u32 addr, u32 lbo, u32 sbo) {
     return (u64)((addr & 0x3FFFF) >> 4) | ((u64)((lbo >> 4) & 0x3FFF) << 16) | ((u64)((sbo >> 4) & 0x3FFF) << 32) | (1ull << 62);
 }
 
-__device__ __forceinline__ void load_tile(u32 smem, const u16* base, i64 row_stride, int row0, int rows, int limit, int tid) {
-    for (int idx = tid; idx < rows * Traits::kChunks; idx += Traits::kThreads) {
+// ---- mbarriers ----
+__device__ __forceinline__ void mbar_init(u32 bar, int count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" :: "r"(bar), "r"(count));
+}
+__device__ __forceinline__ void mbar_arrive(u32 bar) {
+    asm volatile("{\n.reg .b64 state;\nmbarrier.arrive.shared::cta.b64 state, [%0];\n}\n" :: "r"(bar) : "memory");
+}
+// Arrives when all of this thread's earlier cp.async copies have landed (counted in the barrier's expected arrivals).
+__device__ __forceinline__ void mbar_arrive_cp_async(u32 bar) {
+    asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" :: "r"(bar) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(u32 bar, int parity) {
+    asm volatile("{\n.reg .pred P1;\nWAIT:\nmbarrier.try_wait.parity.shared::cta.b64 P1, [%0], %1;\n@P1 bra DONE;\nbra WAIT;\nDONE:\n}\n"
+                 :: "r"(bar), "r"(parity) : "memory");
+}
+// A barrier among the consumer threads only (named barrier 1).
+__device__ __forceinline__ void consumer_sync() { asm volatile("bar.sync 1, %0;\n" :: "n"(Traits::kConsumers) : "memory"); }
+
+// The producer warpgroup's copy of one [kBlockN x kHeadDim] tile.
+__device__ __forceinline__ void produce_tile(u32 smem, const u16* base, i64 row_stride, int row0, int limit, int lane) {
+    for (int idx = lane; idx < Traits::kBlockN * Traits::kChunks; idx += Traits::kProducers) {
         int r = idx / Traits::kChunks, c = idx % Traits::kChunks;
         bool valid = row0 + r < limit;
         const u16* src = valid ? base + (i64)(row0 + r) * row_stride + c * 8 : base;
-        cp_async16(smem + swizzled(rows, r, c), src, valid ? 16 : 0);
+        cp_async16(smem + swizzled(Traits::kBlockN, r, c), src, valid ? 16 : 0);
     }
 }
 
 template <typename T>
 __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& p) {
     extern __shared__ __align__(1024) unsigned char smem_raw[];
-    // Swizzle atoms are 1024 bytes: align the tiles to that.
     const u32 base = (smem_addr(smem_raw) + 1023) & ~1023u;
     const u32 sQ = base;
-    const u32 sK = sQ + Traits::kQBytes;               // 2 stages
-    const u32 sV = sK + 2 * Traits::kTileBytes;         // 2 stages
+    const u32 sK = sQ + Traits::kQBytes;                         // kStages stages
+    const u32 sV = sK + Traits::kStages * Traits::kTileBytes;     // kStages stages
+    const u32 bars = sV + Traits::kStages * Traits::kTileBytes;   // full[kStages], empty[kStages], 8 bytes each
+    auto full = [&](int s) { return bars + 8 * s; };
+    auto empty = [&](int s) { return bars + 8 * (Traits::kStages + s); };
 
-    const int tid = threadIdx.x, wg = tid / 128, warp = (tid % 128) / 32, lane = tid % 32;
-    const int g = lane / 4, t = lane % 4;
+    const int tid = threadIdx.x, lane = tid % 32;
     const BlockInfo<Traits::kBlockM, Traits::kBlockN> info(p, AG_CAUSAL);
     const int head = info.head, b = info.b, q0 = info.q0, n_tiles = info.n_tiles;
-    const u16* q = info.q;
-    const u16* k = info.k;
-    const u16* v = info.v;
-    const int wg_row0 = q0 + wg * 64;
 
-    load_tile(sQ, q, p.q_row, q0, Traits::kBlockM, p.n, tid);
-    if (n_tiles > 0) {
-        load_tile(sK, k, p.k_row, 0, Traits::kBlockN, p.m, tid);
-        load_tile(sV, v, p.v_row, 0, Traits::kBlockN, p.m, tid);
+    if (tid == 0) {
+        for (int s = 0; s < Traits::kStages; ++s) {
+            mbar_init(full(s), Traits::kProducers);
+            mbar_init(empty(s), Traits::kConsumers);
+        }
+    }
+    __syncthreads();
+
+    if (tid >= Traits::kConsumers) {
+        // Producer warpgroup: K_j and V_j into stage j % kStages once the consumers have released it. It needs
+        // few registers; setmaxnreg hands them to the consumers, which hold S, P and O.
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
+        const int producer = tid - Traits::kConsumers;
+        for (int j = 0; j < n_tiles; ++j) {
+            const int stage = j % Traits::kStages;
+            if (j >= Traits::kStages) mbar_wait(empty(stage), ((j / Traits::kStages) - 1) & 1);
+            produce_tile(sK + stage * Traits::kTileBytes, info.k, p.k_row, j * Traits::kBlockN, p.m, producer);
+            produce_tile(sV + stage * Traits::kTileBytes, info.v, p.v_row, j * Traits::kBlockN, p.m, producer);
+            mbar_arrive_cp_async(full(stage));
+        }
+        cp_async_wait_all();   // leave only after the last copies have landed
+        return;
+    }
+
+    // Consumers: 2 warpgroups of 64 rows.
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::: "memory");
+    const int wg = tid / 128, warp = (tid % 128) / 32;
+    const int g = lane / 4, t = lane % 4;
+    const int wg_row0 = q0 + wg * 64;
+    for (int idx = tid; idx < Traits::kBlockM * Traits::kChunks; idx += Traits::kConsumers) {
+        int r = idx / Traits::kChunks, c = idx % Traits::kChunks;
+        bool valid = q0 + r < p.n;
+        const u16* src = valid ? info.q + (i64)(q0 + r) * p.q_row + c * 8 : info.q;
+        cp_async16(sQ + swizzled(Traits::kBlockM, r, c), src, valid ? 16 : 0);
     }
     cp_async_commit();
     cp_async_wait_all();
     fence_proxy_async();
-    __syncthreads();
+    consumer_sync();
 
     float acc[Traits::kORegs];
 #pragma unroll
@@ -118,18 +166,13 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& p) {
     const int row_a = wg_row0 + warp * 16 + g, row_b = row_a + 8;
 
     for (int j = 0; j < n_tiles; ++j) {
-        const int stage = j & 1;
+        const int stage = j % Traits::kStages;
         const int n0 = j * Traits::kBlockN;
-        if (j + 1 < n_tiles) {
-            load_tile(sK + (stage ^ 1) * Traits::kTileBytes, k, p.k_row, n0 + Traits::kBlockN, Traits::kBlockN, p.m, tid);
-            load_tile(sV + (stage ^ 1) * Traits::kTileBytes, v, p.v_row, n0 + Traits::kBlockN, Traits::kBlockN, p.m, tid);
-        }
-        cp_async_commit();
+        mbar_wait(full(stage), (j / Traits::kStages) & 1);
+        fence_proxy_async();   // the producer's cp.async writes, seen by the tensor cores
         const u32 tK = sK + stage * Traits::kTileBytes;
         const u32 tV = sV + stage * Traits::kTileBytes;
 
-        // S = Q K^T for this warpgroup's 64 rows: k-steps of 16 along the head dim. Within a 64-wide column
-        // block a k-step advances the descriptor's start by 32 bytes; the hardware applies the swizzle.
         float s[Traits::kSRegs];
         wgmma_fence();
 #pragma unroll
@@ -143,16 +186,12 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& p) {
         wgmma_wait();
         fence_regs(s, Traits::kSRegs);
 
-        // Masks only where a tile needs them: the last tile (keys past M), the diagonal, a padding mask.
         if (n0 + Traits::kBlockN > p.m || (AG_CAUSAL && n0 + Traits::kBlockN - 1 > wg_row0) || p.key_mask) {
             mask_scores<Traits::kSRegs>(p, s, n0, row_a, row_b, b, t, AG_CAUSAL);
         }
         u32 pf[Traits::kBlockN / 16][4];
         softmax_step<Traits::kSRegs, Traits::kORegs, T>(p, s, acc, st, pf);
 
-        // O += P V. V is stored like K ([key][head dim], swizzled) and read transposed: its descriptor steps
-        // 16 keys (2048 bytes) per k-step; LBO is the distance to the next 64 columns (one column block),
-        // SBO to the next 8 keys. (The swapped assignment was tried on the device and reads garbage.)
         wgmma_fence();
 #pragma unroll
         for (int kk = 0; kk < Traits::kBlockN / 16; ++kk) {
@@ -161,15 +200,12 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& p) {
         wgmma_commit();
         wgmma_wait();
         fence_regs(acc, Traits::kORegs);
-
-        cp_async_wait_all();
-        fence_proxy_async();
-        __syncthreads();
+        mbar_arrive(empty(stage));   // this thread is done with stage j % kStages
     }
 
     write_rows<Traits::kORegs, T>(p, acc, st, row_a, row_b, b, head, t);
 }
 
-#define AG_MIN_BLOCKS (AG_WARPGROUPS == 1 ? 2 : 1)
-extern "C" __global__ void __launch_bounds__(Traits::kThreads, AG_MIN_BLOCKS) ag_flash_fwd_sm90_bf16(const FlashParams p) { flash_fwd_sm90<BF16>(p); }
-extern "C" __global__ void __launch_bounds__(Traits::kThreads, AG_MIN_BLOCKS) ag_flash_fwd_sm90_fp16(const FlashParams p) { flash_fwd_sm90<FP16>(p); }
+// One CTA per SM, so setmaxnreg can move registers from the producer to the consumers.
+extern "C" __global__ void __launch_bounds__(Traits::kThreads, 1) ag_flash_fwd_sm90_bf16(const FlashParams p) { flash_fwd_sm90<BF16>(p); }
+extern "C" __global__ void __launch_bounds__(Traits::kThreads, 1) ag_flash_fwd_sm90_fp16(const FlashParams p) { flash_fwd_sm90<FP16>(p); }
