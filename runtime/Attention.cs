@@ -33,36 +33,31 @@ public static class Attention
         ShapeCheck.FloatingPoint(v, nameof(v));
         ShapeCheck.Rank(q, 4, "[B, Hq, N, E]", nameof(q));
         ShapeCheck.Rank(v, 4, "[B, Hkv, M, Ev]", nameof(v));
-        if (q.Device.Kind == DeviceKind.Cuda)
-        {
-            return OnGpu(q, k, v, causal, keyPaddingMask, scale, qBucket, kBucket);
-        }
-
-        Tensor output = Tensor.Zeros(DType.Float32, q.Size(0), q.Size(1), q.Size(2), v.Size(3));
-        Tensor lse = Tensor.Zeros(DType.Float32, q.Size(0), q.Size(1), q.Size(2));
-        var problem = new AttentionProblem(Convert(q, DType.Float32), Convert(k, DType.Float32), Convert(v, DType.Float32), output, lse, keyPaddingMask, scale, qBucket, kBucket);
-        if (causal)
-        {
-            FlashAttentionCpu.Forward(problem, default(CausalMask), default(CausalMask), default(IdentityScore));
-        }
-        else
-        {
-            FlashAttentionCpu.Forward(problem, default(NoMask), default(NoMask), default(IdentityScore));
-        }
-
-        return new AttentionOutput(output.To(q.DType), lse);
+        Action<AttentionProblem> kernel =
+            q.Device.Kind == DeviceKind.Cuda ? p => Cuda.FlashAttentionCuda.Forward(p, causal)
+            : causal ? p => FlashAttentionCpu.Forward(p, default(CausalMask), default(CausalMask), default(IdentityScore))
+            : p => FlashAttentionCpu.Forward(p, default(NoMask), default(NoMask), default(IdentityScore));
+        return Run(q, k, v, keyPaddingMask, scale, qBucket, kBucket, kernel);
     }
 
-    /// <summary>bf16/fp16 run as they are; float32 runs in bf16 with fp32 accumulation and comes back as float32.</summary>
-    private static AttentionOutput OnGpu(Tensor q, Tensor k, Tensor v, bool causal, Tensor? keyPaddingMask, float? scale, int qBucket, int kBucket)
+    /// <summary>
+    /// Runs <paramref name="kernel"/> on q, k and v converted to the device's compute dtype, with the output and
+    /// LSE allocated on that device; returns the output in q's dtype. Every attention entry point goes through it.
+    /// </summary>
+    internal static AttentionOutput Run(Tensor q, Tensor k, Tensor v, Tensor? keyPaddingMask, float? scale, int qBucket, int kBucket, Action<AttentionProblem> kernel)
     {
-        DType compute = q.DType == DType.Float32 ? DType.BFloat16 : q.DType;
+        DType compute = ComputeType(q);
         Tensor output = Tensor.Zeros(compute, q.Device, q.Size(0), q.Size(1), q.Size(2), v.Size(3));
         Tensor lse = Tensor.Zeros(DType.Float32, q.Device, q.Size(0), q.Size(1), q.Size(2));
-        var problem = new AttentionProblem(Convert(q, compute), Convert(k, compute), Convert(v, compute), output, lse, keyPaddingMask, scale, qBucket, kBucket);
-        Cuda.FlashAttentionCuda.Forward(problem, causal);
+        kernel(new AttentionProblem(Convert(q, compute), Convert(k, compute), Convert(v, compute), output, lse, keyPaddingMask, scale, qBucket, kBucket));
         return new AttentionOutput(Convert(output, q.DType), lse);
     }
+
+    /// <summary>The dtype kernels compute in: float32 on the CPU; on a GPU bf16/fp16 as given and float32 as bf16.</summary>
+    internal static DType ComputeType(Tensor t) =>
+        t.Device.Kind == DeviceKind.Cpu ? DType.Float32
+        : t.DType == DType.Float32 ? DType.BFloat16
+        : t.DType;
 
     /// <summary>The tensor itself when it has <paramref name="dtype"/>, else a converted copy on its device.</summary>
     internal static Tensor Convert(Tensor t, DType dtype) =>

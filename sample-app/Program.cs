@@ -64,14 +64,7 @@ bool Run(string name, FlashAttentionModule layer, Tensor x, Tensor? context, Ten
     double ms = clock.Elapsed.TotalMilliseconds;
 
     double[] expected = ReferenceModules.FlashAttention(layer, x, context, keep);
-    double diff = 0, norm = 0;
-    for (int i = 0; i < actual.Length; i++)
-    {
-        diff += (actual[i] - expected[i]) * (actual[i] - expected[i]);
-        norm += expected[i] * expected[i];
-    }
-
-    double error = Math.Sqrt(diff / norm);
+    double error = ReferenceAttention.RelativeError(actual, expected);
     Console.WriteLine($"{name,-22} {Shape(x),-16} {Shape(y),-16} {ms,8:F2} {error,10:E2}");
     return error <= tolerance;
 }

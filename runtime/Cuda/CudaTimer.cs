@@ -56,9 +56,6 @@ public static class CudaInfo
         return $"{d.Name}, sm_{d.ComputeCapability}, {d.MultiprocessorCount} SMs";
     }
 
-    /// <summary>Waits for all queued work on the GPU.</summary>
-    public static void Synchronize(int index = 0) => CudaDevice.Get(index).Synchronize();
-
     /// <summary>How the last new kernel module was obtained: "compiled" (NVRTC) or "disk cache".</summary>
     public static string LastKernelSource => KernelCache.LastSource;
 

@@ -89,9 +89,8 @@ public abstract class FlashAttentionModule
             ShapeCheck.OnDevice(context, Device, nameof(context));
         }
 
-        // The CPU computes in float32; a GPU in bf16/fp16 as given, float32 inputs in bfloat16.
         bool onGpu = Device.Kind == DeviceKind.Cuda;
-        DType compute = !onGpu ? DType.Float32 : x.DType == DType.Float32 ? DType.BFloat16 : x.DType;
+        DType compute = Attention.ComputeType(x);
         int inner = Config.InnerDim;
         Tensor xc = Attention.Convert(x, compute);
         Tensor q = ToQ.Apply(xc);

@@ -47,20 +47,7 @@ public abstract class FlexAttentionModule
             throw new ArgumentException($"q has {q.Size(1)} heads and k {k.Size(1)}; pass enableGqa: true for grouped-query attention.", nameof(enableGqa));
         }
 
-        Tensor output = Tensor.Zeros(DType.Float32, q.Size(0), q.Size(1), q.Size(2), v.Size(3));
-        Tensor lse = Tensor.Zeros(DType.Float32, q.Size(0), q.Size(1), q.Size(2));
-        var problem = new AttentionProblem(
-            Attention.Convert(q, DType.Float32),
-            Attention.Convert(k, DType.Float32),
-            Attention.Convert(v, DType.Float32),
-            output,
-            lse,
-            keyPaddingMask: null,
-            scale,
-            queryTile: BlockSize,
-            keyTile: BlockSize);
-        Attend(problem);
-        return new AttentionOutput(Attention.Convert(output, q.DType), lse);
+        return Attention.Run(q, k, v, keyPaddingMask: null, scale, BlockSize, BlockSize, Attend);
     }
 
     /// <summary>Runs the kernel specialized on this class's mods.</summary>

@@ -90,4 +90,23 @@ public static class ReferenceAttention
 
         return new ReferenceResult(output, lse);
     }
+
+    /// <summary>‖actual − expected‖ / ‖expected‖ (the absolute norm when the reference is all zero); NaN stays NaN.</summary>
+    public static double RelativeError(ReadOnlySpan<float> actual, ReadOnlySpan<double> expected)
+    {
+        if (actual.Length != expected.Length)
+        {
+            throw new ArgumentException($"actual has {actual.Length} elements, expected {expected.Length}.", nameof(actual));
+        }
+
+        double diff = 0, norm = 0;
+        for (int i = 0; i < actual.Length; i++)
+        {
+            double d = actual[i] - expected[i];
+            diff += d * d;
+            norm += expected[i] * expected[i];
+        }
+
+        return norm == 0 ? Math.Sqrt(diff) : Math.Sqrt(diff / norm);
+    }
 }

@@ -7,20 +7,13 @@ namespace AttentionGen.Tests.Numerics;
 /// <summary>Assertions of kernel output against the float64 reference.</summary>
 internal static class Compare
 {
-    /// <summary>‖actual − expected‖ / ‖expected‖ (or the absolute norm when the reference is all zero).</summary>
+    /// <summary>The reference's relative error, after checking that no element is NaN.</summary>
     public static double RelativeError(float[] actual, double[] expected)
     {
         Assert.Equal(expected.Length, actual.Length);
-        double diff = 0, norm = 0;
-        for (int i = 0; i < actual.Length; i++)
-        {
-            Assert.False(float.IsNaN(actual[i]), $"NaN at element {i}");
-            double d = actual[i] - expected[i];
-            diff += d * d;
-            norm += expected[i] * expected[i];
-        }
-
-        return norm == 0 ? Math.Sqrt(diff) : Math.Sqrt(diff / norm);
+        int nan = Array.FindIndex(actual, float.IsNaN);
+        Assert.True(nan < 0, $"NaN at element {nan}");
+        return ReferenceAttention.RelativeError(actual, expected);
     }
 
     public static void Output(float[] actual, double[] expected, double tolerance, string context)

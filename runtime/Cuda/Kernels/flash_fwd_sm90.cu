@@ -34,7 +34,6 @@ struct Traits {
     static constexpr int kORegs = kHeadDim / 2;          // O accumulator floats per thread (m64nD)
     static constexpr int kQBytes = kBlockM * kHeadDim * 2;
     static constexpr int kTileBytes = kBlockN * kHeadDim * 2;
-    static constexpr int kSmemBytes = kQBytes + 4 * kTileBytes + 1024 + 64;   // + alignment slack + mbarriers
 };
 static_assert(AG_HEAD_DIM == 64 || AG_HEAD_DIM == 128, "the wgmma kernel takes head dims 64 and 128");
 
