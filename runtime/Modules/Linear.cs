@@ -7,7 +7,7 @@ using AttentionGen.Cpu;
 namespace AttentionGen.Modules;
 
 /// <summary>
-/// y = x Wᵀ without bias, W [out, in] as PyTorch stores it. The transpose is packed once, at
+/// y = x Wᵀ (+ b), W [out, in] as PyTorch stores it. The transpose is packed once, at
 /// construction, so every call runs the blocked GEMM on row-major operands.
 /// </summary>
 public sealed class Linear
@@ -16,12 +16,13 @@ public sealed class Linear
     private const int RowsPerItem = 48;
 
     private readonly Tensor _weightT;
+    private readonly float[]? _bias;
 
     // The weight on each GPU, in each dtype it was used with.
     private readonly ConcurrentDictionary<(Device, DType), Tensor> _deviceWeights = new();
 
-    /// <summary>Wraps <paramref name="weight"/> [<paramref name="outFeatures"/>, <paramref name="inFeatures"/>].</summary>
-    public Linear(Tensor weight, int inFeatures, int outFeatures, string paramName)
+    /// <summary>Wraps <paramref name="weight"/> [<paramref name="outFeatures"/>, <paramref name="inFeatures"/>] and the optional <paramref name="bias"/> [out].</summary>
+    public Linear(Tensor weight, int inFeatures, int outFeatures, string paramName, Tensor? bias = null)
     {
         ArgumentNullException.ThrowIfNull(weight, paramName);
         ShapeCheck.Rank(weight, 2, $"[{outFeatures}, {inFeatures}]", paramName);
@@ -32,7 +33,19 @@ public sealed class Linear
         InFeatures = inFeatures;
         OutFeatures = outFeatures;
         _weightT = weight.To(DType.Float32).Transpose(0, 1).Contiguous();
+        if (bias is not null)
+        {
+            string biasName = paramName + "Bias";
+            ShapeCheck.Rank(bias, 1, $"[{outFeatures}]", biasName);
+            ShapeCheck.FloatingPoint(bias, biasName);
+            ShapeCheck.Dim(bias, 0, outFeatures, "out features", biasName);
+            Bias = bias;
+            _bias = bias.ToFloatArray();
+        }
     }
+
+    /// <summary>The bias [out], or null.</summary>
+    public Tensor? Bias { get; }
 
     /// <summary>The weight [out, in], as given.</summary>
     public Tensor Weight { get; }
@@ -69,7 +82,7 @@ public sealed class Linear
         ShapeCheck.Dim(x, x.Rank - 1, InFeatures, "in features", nameof(x));
         if (x.Device.Kind == DeviceKind.Cuda)
         {
-            return ApplyOnGpu(x);
+            return ApplyOnGpuChecked(x);
         }
 
         ShapeCheck.DType(x, DType.Float32, nameof(x));
@@ -80,6 +93,7 @@ public sealed class Linear
         Tensor y = Tensor.Zeros(DType.Float32, shape);
         if (InFeatures == 0)
         {
+            AddBias(y);
             return y;
         }
 
@@ -93,7 +107,36 @@ public sealed class Linear
             ref float c = ref MemoryMarshal.GetReference(y.Float32Storage[(r0 * OutFeatures)..]);
             Gemm.Multiply(count, OutFeatures, InFeatures, ref a, InFeatures, ref b, OutFeatures, ref c, OutFeatures, accumulate: false);
         });
+        AddBias(y);
         return y;
+    }
+
+    private void AddBias(Tensor y)
+    {
+        if (_bias is null)
+        {
+            return;
+        }
+
+        Span<float> values = y.Float32Storage;
+        for (int r = 0; r + OutFeatures <= values.Length; r += OutFeatures)
+        {
+            Span<float> row = values.Slice(r, OutFeatures);
+            for (int o = 0; o < OutFeatures; o++)
+            {
+                row[o] += _bias[o];
+            }
+        }
+    }
+
+    private Tensor ApplyOnGpuChecked(Tensor x)
+    {
+        if (_bias is not null)
+        {
+            throw new NotSupportedException("A Linear with bias runs on the cpu in this version; keep the module there.");
+        }
+
+        return ApplyOnGpu(x);
     }
 
     private Tensor ApplyOnGpu(Tensor x)

@@ -132,6 +132,14 @@ internal static class ShapeCheck
         }
     }
 
+    public static void OnCpu(Tensor t, string paramName, string feature)
+    {
+        if (t.Device.Kind != DeviceKind.Cpu)
+        {
+            throw new ArgumentException($"{paramName} must be on the cpu: {feature} runs there in this version; got {t.Device}.", paramName);
+        }
+    }
+
     public static void SameDevice(Tensor t, Tensor reference, string paramName)
     {
         if (t.Device != reference.Device)

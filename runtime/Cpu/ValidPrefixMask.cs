@@ -1,0 +1,36 @@
+namespace AttentionGen.Cpu;
+
+/// <summary>
+/// The mask of a gathered problem (dilated segments, strided residue classes): in each (batch, head) only the
+/// first <c>valid</c> rows hold real tokens — the rest pad the tail — and keys past them are masked; causal
+/// when asked. Tiles of padding are skipped, so the padded rows cost nothing and their output is discarded.
+/// </summary>
+internal readonly struct ValidPrefixMask(int[] validRows, int heads, bool causal) : IMaskMod, ITilePlan
+{
+    /// <summary>Real rows of (batch, head).</summary>
+    public int Valid(int batch, int head) => validRows[(batch * heads) + head];
+
+    /// <inheritdoc/>
+    public bool IsAllowed(int batch, int head, int q, int kv) =>
+        kv < Valid(batch, head) && (!causal || kv <= q);
+
+    /// <inheritdoc/>
+    public bool TryGetKeyRange(int batch, int head, int q, out int start, out int end)
+    {
+        int valid = Valid(batch, head);
+        (start, end) = (0, causal ? System.Math.Min(q + 1, valid) : valid);
+        return true;
+    }
+
+    /// <inheritdoc/>
+    public TileKind Classify(int batch, int head, int qStart, int qEnd, int kvStart, int kvEnd)
+    {
+        int valid = Valid(batch, head);
+        if (qStart >= valid || kvStart >= valid || (causal && kvStart > qEnd - 1))
+        {
+            return TileKind.Skip;
+        }
+
+        return kvEnd <= valid && (!causal || kvEnd - 1 <= qStart) ? TileKind.Full : TileKind.Partial;
+    }
+}

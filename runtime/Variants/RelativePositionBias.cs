@@ -1,0 +1,77 @@
+using System;
+
+namespace AttentionGen.Variants;
+
+/// <summary>
+/// A learned per-head bias indexed by T5 buckets of the relative position (key − query) of two tokens, as
+/// torchscale's <c>RelativePositionBias</c>: half the buckets per direction when bidirectional, exact buckets
+/// for short distances and logarithmic ones up to <see cref="MaxDistance"/>.
+/// </summary>
+public sealed class RelativePositionBias
+{
+    private readonly float[] _weights;
+
+    /// <summary>Wraps <paramref name="weights"/> [NumBuckets, Heads] (the embedding table, as PyTorch stores it).</summary>
+    public RelativePositionBias(Tensor weights, bool bidirectional, int maxDistance = 128)
+    {
+        ArgumentNullException.ThrowIfNull(weights);
+        ShapeCheck.Rank(weights, 2, "[numBuckets, heads]", nameof(weights));
+        ShapeCheck.FloatingPoint(weights, nameof(weights));
+        ArgumentOutOfRangeException.ThrowIfLessThan(weights.Size(0), bidirectional ? 4 : 2, nameof(weights));
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(maxDistance, weights.Size(0) / (bidirectional ? 4 : 2), nameof(maxDistance));
+        NumBuckets = weights.Size(0);
+        Heads = weights.Size(1);
+        Bidirectional = bidirectional;
+        MaxDistance = maxDistance;
+        _weights = weights.ToFloatArray();
+    }
+
+    /// <summary>Rows of the table (32 in torchscale).</summary>
+    public int NumBuckets { get; }
+
+    /// <summary>Columns of the table.</summary>
+    public int Heads { get; }
+
+    /// <summary>False for causal attention: keys ahead of the query share one bucket.</summary>
+    public bool Bidirectional { get; }
+
+    /// <summary>Distances from here on share the last bucket.</summary>
+    public int MaxDistance { get; }
+
+    /// <summary>Random weights N(0, 1) as <c>nn.Embedding</c> draws them, reproducible from <paramref name="seed"/>.</summary>
+    public static RelativePositionBias Random(int seed, int heads, bool bidirectional, int numBuckets = 32, int maxDistance = 128) =>
+        new(Tensor.RandomNormal(new Random(seed), DType.Float32, numBuckets, heads), bidirectional, maxDistance);
+
+    /// <summary>The bias of <paramref name="head"/> for a key <paramref name="relative"/> positions after the query.</summary>
+    public float Bias(int head, int relative) => _weights[(Bucket(relative) * Heads) + head];
+
+    /// <summary>
+    /// T5's bucket of a relative position. The logarithmic part is computed in float32 and truncated, as PyTorch
+    /// does, so boundary distances land in the same bucket as the reference's.
+    /// </summary>
+    public int Bucket(int relative)
+    {
+        int buckets = NumBuckets, bucket = 0;
+        int n = -relative;
+        if (Bidirectional)
+        {
+            buckets /= 2;
+            bucket += n < 0 ? buckets : 0;
+            n = Math.Abs(n);
+        }
+        else
+        {
+            n = Math.Max(n, 0);
+        }
+
+        int maxExact = buckets / 2;
+        if (n < maxExact)
+        {
+            return bucket + n;
+        }
+
+        float logRatio = MathF.Log((float)n / maxExact) / (float)Math.Log((double)MaxDistance / maxExact);
+        int large = maxExact + (int)(logRatio * (buckets - maxExact));
+        return bucket + Math.Min(large, buckets - 1);
+    }
+}
