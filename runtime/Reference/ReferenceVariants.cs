@@ -65,6 +65,41 @@ public static class ReferenceVariants
     }
 
     /// <summary>
+    /// The Sparse Transformer (SPEC §3) on [B, T, Embd] operands: the pattern's mask (All causal unless
+    /// <paramref name="causal"/> is false; Local i − ctx &lt; j ≤ i; Strided j ≤ i, (i − j) % ctx = 0) on every
+    /// head, as <c>attention_impl</c> builds it with <c>get_attn_mask</c>. Returns [B, T, Embd] row-major.
+    /// </summary>
+    public static double[] Sparse(Tensor q, Tensor k, Tensor v, int heads, SparseMode mode, int ctx, bool causal = true)
+    {
+        Func<int, int, int, int, bool> allowed = mode switch
+        {
+            SparseMode.All => (b, h, i, j) => !causal || j <= i,
+            SparseMode.Local => (b, h, i, j) => j <= i && i - j < ctx,
+            _ => (b, h, i, j) => j <= i && (i - j) % ctx == 0,
+        };
+        ReferenceResult r = ReferenceAttention.Compute(q.SplitHeads(heads), k.SplitHeads(heads), v.SplitHeads(heads), allowed);
+        return MergeHeads(r.Output, q.Size(0), heads, q.Size(1), v.Size(2) / heads);
+    }
+
+    /// <summary>[B, H, N, E] row-major → [B, N, H·E] row-major.</summary>
+    public static double[] MergeHeads(double[] x, int batch, int heads, int n, int e)
+    {
+        var merged = new double[x.Length];
+        for (int b = 0; b < batch; b++)
+        {
+            for (int h = 0; h < heads; h++)
+            {
+                for (int t = 0; t < n; t++)
+                {
+                    Array.Copy(x, (((b * heads) + h) * n + t) * e, merged, ((((b * n) + t) * heads) + h) * e, e);
+                }
+            }
+        }
+
+        return merged;
+    }
+
+    /// <summary>
     /// Attention of every computed row (<paramref name="computed"/>(b, h, t)) over its allowed keys
     /// (<paramref name="allowed"/>(b, h, t, u)), scale 1/sqrt(E), plus <paramref name="bias"/>(h, u − t).
     /// Rows not computed, or with no allowed key, are 0 with LSE -inf.

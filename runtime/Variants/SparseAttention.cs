@@ -1,0 +1,121 @@
+using System;
+using AttentionGen.Cpu;
+
+namespace AttentionGen.Variants;
+
+/// <summary>
+/// The Sparse Transformer's attention patterns (SPEC §3) over [B, T, Embd] operands with heads split from the
+/// last dimension. All is (by default) causal; Local is a causal band of LocalAttnCtx keys with a closed-form
+/// tile plan; Strided sees every LocalAttnCtx-th earlier key and runs on the transposed layout, where each
+/// residue class is a dense causal problem (compute ≈ T² / stride).
+/// </summary>
+public static class SparseAttention
+{
+    /// <summary>
+    /// q, k, v [B, T, Embd] (Embd = heads · E, any float dtype, CPU) → [B, T, Embd] in q's dtype, scale 1/sqrt(E).
+    /// <paramref name="causal"/> applies to <see cref="SparseMode.All"/> (the reference is causal; false gives full
+    /// attention). <paramref name="blockSize"/> only tunes speed.
+    /// </summary>
+    public static Tensor Forward(Tensor q, Tensor k, Tensor v, int heads, SparseMode mode, int localAttnCtx = 0, int blockSize = 32, bool causal = true)
+    {
+        ArgumentNullException.ThrowIfNull(q);
+        ArgumentNullException.ThrowIfNull(k);
+        ArgumentNullException.ThrowIfNull(v);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(heads);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(blockSize);
+        foreach ((Tensor t, string name) in new[] { (q, nameof(q)), (k, nameof(k)), (v, nameof(v)) })
+        {
+            ShapeCheck.FloatingPoint(t, name);
+            ShapeCheck.Rank(t, 3, "[B, T, Embd]", name);
+            ShapeCheck.OnCpu(t, name, "SparseAttention");
+            ShapeCheck.Dim(t, 0, q.Size(0), "batch, as q", name);
+            ShapeCheck.Dim(t, 1, q.Size(1), "T, as q", name);
+            if (t.Size(2) % heads != 0)
+            {
+                throw new ArgumentException($"{name}'s last dimension ({t.Size(2)}) must be a multiple of heads ({heads}).", name);
+            }
+        }
+
+        ShapeCheck.Dim(k, 2, q.Size(2), "Embd, as q", nameof(k));
+        if (mode is SparseMode.Local or SparseMode.Strided && localAttnCtx <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(localAttnCtx), localAttnCtx, $"mode {mode} needs localAttnCtx > 0.");
+        }
+
+        if (!Enum.IsDefined(mode))
+        {
+            throw new ArgumentOutOfRangeException(nameof(mode), mode, "mode must be All, Local or Strided.");
+        }
+
+        Tensor qh = q.SplitHeads(heads), kh = k.SplitHeads(heads), vh = v.SplitHeads(heads);
+        Tensor output = mode switch
+        {
+            SparseMode.All => Attention.ScaledDotProduct(qh, kh, vh, causal).Output,
+            SparseMode.Local => Attention.Run(qh, kh, vh, null, null, 96, 256, p => FlashAttentionCpu.Forward(p, new BandMask(localAttnCtx), new BandMask(localAttnCtx), default(IdentityScore))).Output,
+            _ => Strided(qh, kh, vh, localAttnCtx),
+        };
+        return output.MergeHeads().To(q.DType);
+    }
+
+    /// <summary>
+    /// <c>blocksparse_attention_impl</c> under its own name, for callers of the reference's function: the same
+    /// result as <see cref="Forward"/> (mode All is causal).
+    /// </summary>
+    public static Tensor BlockSparseAttention(Tensor q, Tensor k, Tensor v, int heads, SparseMode mode, int localAttnCtx = 0, int blockSize = 32) =>
+        Forward(q, k, v, heads, mode, localAttnCtx, blockSize);
+
+    // Residue class c (positions c, c + stride, ...) becomes batch b · stride + c of a causal problem whose
+    // short classes are padded at the end, as the reference's [T/ctx, ctx] → [ctx, T/ctx] transpose does.
+    private static Tensor Strided(Tensor q, Tensor k, Tensor v, int stride)
+    {
+        var source = new GatherSource(q, k, v);
+        Tensor output = Tensor.Zeros(DType.Float32, source.Batch, source.Heads, source.Length, source.ValueDim);
+        if (source.Length == 0)
+        {
+            return output;
+        }
+
+        int batch = source.Batch, heads = source.Heads, length = source.Length;
+        int rows = (length + stride - 1) / stride, groups = batch * stride;
+        var valid = new int[groups * heads];
+        Tensor gq = Tensor.Zeros(DType.Float32, groups, heads, rows, source.HeadDim);
+        Tensor gk = Tensor.Zeros(DType.Float32, groups, heads, rows, source.HeadDim);
+        Tensor gv = Tensor.Zeros(DType.Float32, groups, heads, rows, source.ValueDim);
+        for (int b = 0; b < batch; b++)
+        {
+            for (int c = 0; c < stride; c++)
+            {
+                int g = (b * stride) + c, kept = c < length ? (length - c + stride - 1) / stride : 0;
+                for (int h = 0; h < heads; h++)
+                {
+                    valid[(g * heads) + h] = kept;
+                    for (int i = 0; i < kept; i++)
+                    {
+                        source.CopyRow(b, h, c + (i * stride), gq, gk, gv, g, i);
+                    }
+                }
+            }
+        }
+
+        Tensor gathered = Tensor.Zeros(DType.Float32, groups, heads, rows, source.ValueDim);
+        var mask = new ValidPrefixMask(valid, heads, causal: true);
+        FlashAttentionCpu.Forward(new AttentionProblem(gq, gk, gv, gathered), mask, mask, default(IdentityScore));
+
+        for (int b = 0; b < batch; b++)
+        {
+            for (int c = 0; c < stride; c++)
+            {
+                int g = (b * stride) + c;
+                for (int h = 0; h < heads; h++)
+                {
+                    for (int i = 0; i < valid[(g * heads) + h]; i++)
+                    {
+                        GatherSource.Row(gathered, g, h, i).CopyTo(GatherSource.Row(output, b, h, c + (i * stride)));
+                    }
+                }
+            }
+        }
+
+        return output;
+    }
+}
