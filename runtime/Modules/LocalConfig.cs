@@ -1,0 +1,101 @@
+using System;
+
+namespace AttentionGen.Modules;
+
+/// <summary>
+/// The constants of a <c>[Local]</c> module (SPEC §4, lucidrains' <c>LocalAttention</c>), with the reference's
+/// defaults resolved: LookForward −1 becomes 0 if causal else 1, Scale 0 becomes 1/sqrt(E) at call time,
+/// XposScaleBase 0 becomes WindowSize / 2 (integer division).
+/// </summary>
+public sealed record LocalConfig
+{
+    /// <summary>Checks every value; a failure names the argument, the allowed range and the value.</summary>
+    public LocalConfig(
+        int windowSize,
+        bool causal = false,
+        int lookBackward = 1,
+        int lookForward = -1,
+        float dropout = 0,
+        bool sharedQk = false,
+        int dim = 0,
+        bool autopad = false,
+        bool exactWindowsize = false,
+        float scale = 0,
+        bool useRotaryPosEmb = true,
+        bool useXpos = false,
+        float xposScaleBase = 0)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(windowSize);
+        ArgumentOutOfRangeException.ThrowIfNegative(lookBackward);
+        ArgumentOutOfRangeException.ThrowIfLessThan(lookForward, -1);
+        ArgumentOutOfRangeException.ThrowIfNegative(dim);
+        ArgumentOutOfRangeException.ThrowIfNegative(scale);
+        ArgumentOutOfRangeException.ThrowIfNegative(xposScaleBase);
+        if (dropout is < 0f or >= 1f)
+        {
+            throw new ArgumentOutOfRangeException(nameof(dropout), dropout, "dropout must be in [0, 1).");
+        }
+
+        int forward = lookForward == -1 ? (causal ? 0 : 1) : lookForward;
+        if (causal && forward > 0)
+        {
+            throw new ArgumentException($"a causal local attention cannot look forward; lookForward must be 0, got {lookForward}.", nameof(lookForward));
+        }
+
+        WindowSize = windowSize;
+        Causal = causal;
+        LookBackward = lookBackward;
+        LookForward = forward;
+        Dropout = dropout;
+        SharedQk = sharedQk;
+        Dim = dim;
+        Autopad = autopad;
+        ExactWindowsize = exactWindowsize;
+        Scale = scale;
+        UseRotaryPosEmb = useRotaryPosEmb;
+        UseXpos = useXpos;
+        XposScaleBase = xposScaleBase > 0 ? xposScaleBase : windowSize / 2;
+    }
+
+    /// <summary>Tokens per window.</summary>
+    public int WindowSize { get; }
+
+    /// <summary>Keys after the query are masked.</summary>
+    public bool Causal { get; }
+
+    /// <summary>Windows seen behind the query's.</summary>
+    public int LookBackward { get; }
+
+    /// <summary>Windows seen ahead (resolved).</summary>
+    public int LookForward { get; }
+
+    /// <summary>Attention dropout in training; inference ignores it.</summary>
+    public float Dropout { get; }
+
+    /// <summary>Keys are l2-normalised and a token scores −5e4 with itself.</summary>
+    public bool SharedQk { get; }
+
+    /// <summary>Rotary dimension; 0 = no rotary.</summary>
+    public int Dim { get; }
+
+    /// <summary>Pads N to a multiple of the window and crops the output.</summary>
+    public bool Autopad { get; }
+
+    /// <summary>Masks keys beyond WindowSize·LookBackward behind (and WindowSize·LookForward ahead).</summary>
+    public bool ExactWindowsize { get; }
+
+    /// <summary>Softmax scale; 0 = 1/sqrt(E).</summary>
+    public float Scale { get; }
+
+    /// <summary>Rotary embeddings when <see cref="Dim"/> &gt; 0.</summary>
+    public bool UseRotaryPosEmb { get; }
+
+    /// <summary>xpos scaling on top of rotary.</summary>
+    public bool UseXpos { get; }
+
+    /// <summary>xpos scale base (resolved).</summary>
+    public float XposScaleBase { get; }
+
+    /// <summary>Whether q and k are rotated: the reference builds its rotary module only with a dim.</summary>
+    public bool Rotary => UseRotaryPosEmb && Dim > 0;
+}
