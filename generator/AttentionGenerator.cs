@@ -36,6 +36,23 @@ public sealed class AttentionGenerator : IIncrementalGenerator
         context.RegisterSourceOutput(flashSpecs, static (spc, spec) =>
             spc.AddSource($"{spec.Class.HintName}.FlashAttention.g.cs", FlashAttentionEmitter.Emit(spec)));
 
+        // [Dilated], [Sparse], [Local]: the same steps; their modules take the constants as literals.
+        context.RegisterSourceOutput(
+            context.SyntaxProvider
+                .ForAttributeWithMetadataName(AttentionAttributeNames.Dilated, static (node, _) => node is ClassDeclarationSyntax, static (ctx, ct) => Parse(ctx, ct, SpecParser.ParseDilated))
+                .Where(static spec => spec is not null && SpecRules.CanEmit(spec)),
+            static (spc, spec) => spc.AddSource($"{spec!.Class.HintName}.Dilated.g.cs", VariantEmitter.Emit(spec)));
+        context.RegisterSourceOutput(
+            context.SyntaxProvider
+                .ForAttributeWithMetadataName(AttentionAttributeNames.Sparse, static (node, _) => node is ClassDeclarationSyntax, static (ctx, ct) => Parse(ctx, ct, SpecParser.ParseSparse))
+                .Where(static spec => spec is not null && SpecRules.CanEmit(spec)),
+            static (spc, spec) => spc.AddSource($"{spec!.Class.HintName}.Sparse.g.cs", VariantEmitter.Emit(spec)));
+        context.RegisterSourceOutput(
+            context.SyntaxProvider
+                .ForAttributeWithMetadataName(AttentionAttributeNames.Local, static (node, _) => node is ClassDeclarationSyntax, static (ctx, ct) => Parse(ctx, ct, SpecParser.ParseLocal))
+                .Where(static spec => spec is not null && SpecRules.CanEmit(spec)),
+            static (spc, spec) => spc.AddSource($"{spec!.Class.HintName}.Local.g.cs", VariantEmitter.Emit(spec)));
+
         // [Flex]: the same steps; the transform also checks the mods it names against the mod rules.
         IncrementalValuesProvider<FlexSpec> flexSpecs = context.SyntaxProvider
             .ForAttributeWithMetadataName(
@@ -48,6 +65,15 @@ public sealed class AttentionGenerator : IIncrementalGenerator
 
         context.RegisterSourceOutput(flexSpecs, static (spc, spec) =>
             spc.AddSource($"{spec.Class.HintName}.Flex.g.cs", FlexEmitter.Emit(spec)));
+    }
+
+    private static T? Parse<T>(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken, System.Func<INamedTypeSymbol, AttributeData, T> parse)
+        where T : class
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return context.TargetSymbol is INamedTypeSymbol type && context.Attributes.Length == 1
+            ? parse(type, context.Attributes[0])
+            : null;
     }
 
     private static FlexSpec? ParseFlex(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)

@@ -112,8 +112,8 @@ internal static class SpecRules
         Positive(v, "Heads", spec.Heads);
         Positive(v, "BlockSize", spec.BlockSize);
 
-        // Strided also needs (T / LocalAttnCtx) % BlockSize == 0 for its transposed layout; T is a run-time
-        // value, so that part is checked by the module at run time.
+        // The reference's block-sparse Strided also needs (T / LocalAttnCtx) % BlockSize == 0; our kernel
+        // gathers residue classes of any length, so no such rule exists here or at run time.
         if (spec.Mode is SparseSpec.ModeLocal or SparseSpec.ModeStrided && spec.LocalAttnCtx <= 0)
         {
             v.Add(new(DiagnosticDescriptors.SparseNeedsContext, "LocalAttnCtx", [spec.Mode == SparseSpec.ModeLocal ? "Local" : "Strided", spec.LocalAttnCtx]));
@@ -172,6 +172,15 @@ internal static class SpecRules
 
     /// <summary>True when the generator may emit the module: well-formed and no error-level violation.</summary>
     public static bool CanEmit(FlashAttentionSpec spec) => !spec.HasMalformedArgument && !Check(spec).Any(v => v.IsError);
+
+    /// <summary>True when the generator may emit the module: well-formed and no error-level violation.</summary>
+    public static bool CanEmit(DilatedSpec spec) => !spec.HasMalformedArgument && !Check(spec).Any(v => v.IsError);
+
+    /// <summary>True when the generator may emit the module: well-formed and no error-level violation.</summary>
+    public static bool CanEmit(SparseSpec spec) => !spec.HasMalformedArgument && !Check(spec).Any(v => v.IsError);
+
+    /// <summary>True when the generator may emit the module: well-formed and no error-level violation.</summary>
+    public static bool CanEmit(LocalSpec spec) => !spec.HasMalformedArgument && !Check(spec).Any(v => v.IsError);
 
     /// <summary>True when the generator may emit the module: also every mod it names passes the mod rules.</summary>
     public static bool CanEmit(FlexSpec spec) => !spec.HasMalformedArgument && spec.ModsAreValid && !Check(spec).Any(v => v.IsError);

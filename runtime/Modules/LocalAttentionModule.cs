@@ -1,0 +1,29 @@
+using System;
+using AttentionGen.Variants;
+
+namespace AttentionGen.Modules;
+
+/// <summary>
+/// The module behind <c>[Local]</c> (SPEC §4), as lucidrains' <c>LocalAttention</c>: windowed attention over
+/// q, k, v [B(, H), N, E] with the attribute's window, look-around, masks and rotary/xpos. No projections.
+/// </summary>
+public class LocalAttentionModule
+{
+    /// <summary>Wraps the checked constants.</summary>
+    public LocalAttentionModule(LocalConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        Config = config;
+    }
+
+    /// <summary>The constants this module was declared with, defaults resolved.</summary>
+    public LocalConfig Config { get; }
+
+    /// <summary>
+    /// q, k, v [B(, H), N, E] → [B(, H), N, Ev]; <paramref name="mask"/> [B, N] keeps the true keys;
+    /// <paramref name="attnBias"/> [H, ws, span] is added to the window scores; <paramref name="windowSize"/>
+    /// overrides the window (only with xpos).
+    /// </summary>
+    public Tensor Forward(Tensor q, Tensor k, Tensor v, Tensor? mask = null, Tensor? attnBias = null, int? windowSize = null) =>
+        LocalAttention.Forward(q, k, v, Config, mask, attnBias, windowSize);
+}

@@ -1,0 +1,46 @@
+using System;
+using AttentionGen.Variants;
+
+namespace AttentionGen.Modules;
+
+/// <summary>
+/// The module behind <c>[Sparse]</c> (SPEC §3): the Sparse Transformer's attention over q, k, v [B, T, Embd]
+/// with the pattern the attribute declared. No projections, as the reference's <c>SparseAttention</c>.
+/// </summary>
+public class SparseAttentionModule
+{
+    /// <summary>Checks the constants; a failure names the argument and the value.</summary>
+    public SparseAttentionModule(int heads, SparseMode mode, int localAttnCtx = 0, int blockSize = 32, bool causal = true)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(heads);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(blockSize);
+        if (mode is SparseMode.Local or SparseMode.Strided && localAttnCtx <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(localAttnCtx), localAttnCtx, $"mode {mode} needs localAttnCtx > 0.");
+        }
+
+        Heads = heads;
+        Mode = mode;
+        LocalAttnCtx = localAttnCtx;
+        BlockSize = blockSize;
+        Causal = causal;
+    }
+
+    /// <summary>Heads split from the last dimension.</summary>
+    public int Heads { get; }
+
+    /// <summary>The pattern.</summary>
+    public SparseMode Mode { get; }
+
+    /// <summary>Band width (Local) or stride (Strided).</summary>
+    public int LocalAttnCtx { get; }
+
+    /// <summary>The block-sparse tile; only speed depends on it.</summary>
+    public int BlockSize { get; }
+
+    /// <summary>Mode All is causal unless false.</summary>
+    public bool Causal { get; }
+
+    /// <summary>q, k, v [B, T, Embd] → [B, T, Embd].</summary>
+    public Tensor Forward(Tensor q, Tensor k, Tensor v) => SparseAttention.Forward(q, k, v, Heads, Mode, LocalAttnCtx, BlockSize, Causal);
+}
