@@ -33,8 +33,17 @@ internal static class FlexEmitter
         string mask = hasMask ? MaskStruct : $"{Cpu}.NoMask";
         string score = hasScore ? ScoreStruct : $"{Cpu}.IdentityScore";
         w.WriteLine("/// <inheritdoc/>");
-        w.WriteLine($"protected override void Attend({Cpu}.AttentionProblem problem) =>");
-        w.WriteLine($"    {Cpu}.FlashAttentionCpu.Forward(problem, default({plan}), default({mask}), default({score}));");
+        w.WriteLine($"protected override void Attend({Cpu}.AttentionProblem problem, global::AttentionGen.Masks.BlockMask? blockMask)");
+        w.WriteLine("{");
+        w.WriteLine("    if (blockMask is null)");
+        w.WriteLine("    {");
+        w.WriteLine($"        {Cpu}.FlashAttentionCpu.Forward(problem, default({plan}), default({mask}), default({score}));");
+        w.WriteLine("    }");
+        w.WriteLine("    else");
+        w.WriteLine("    {");
+        w.WriteLine($"        {Cpu}.FlashAttentionCpu.Forward(problem, blockMask.Plan, default({mask}), default({score}));");
+        w.WriteLine("    }");
+        w.WriteLine("}");
 
         if (hasMask)
         {

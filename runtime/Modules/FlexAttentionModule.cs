@@ -1,5 +1,6 @@
 using System;
 using AttentionGen.Cpu;
+using AttentionGen.Masks;
 
 namespace AttentionGen.Modules;
 
@@ -25,31 +26,15 @@ public abstract class FlexAttentionModule
     /// flex_attention(q [B, Hq, L, E], k [B, Hkv, S, E], v [B, Hkv, S, Ev]): the score mod applied to each scaled
     /// score, then the mask mod (false = masked), then the softmax. Hq != Hkv needs <paramref name="enableGqa"/>
     /// (query head h reads kv head h / (Hq / Hkv)). Returns the output in q's dtype and the LSE (natural log,
-    /// -inf for a row whose keys are all masked, whose output is 0).
+    /// -inf for a row whose keys are all masked, whose output is 0). A <paramref name="blockMask"/> (built from this
+    /// class's mask mod, or any coarser one) restricts the visited blocks; its full blocks skip the mask mod.
     /// </summary>
-    public AttentionOutput Forward(Tensor q, Tensor k, Tensor v, float? scale = null, bool enableGqa = false)
+    public AttentionOutput Forward(Tensor q, Tensor k, Tensor v, float? scale = null, bool enableGqa = false, BlockMask? blockMask = null)
     {
-        ArgumentNullException.ThrowIfNull(q);
-        ArgumentNullException.ThrowIfNull(k);
-        ArgumentNullException.ThrowIfNull(v);
-        foreach ((Tensor t, string name) in new[] { (q, nameof(q)), (k, nameof(k)), (v, nameof(v)) })
-        {
-            ShapeCheck.FloatingPoint(t, name);
-            ShapeCheck.Rank(t, 4, "[B, H, L, E]", name);
-            if (t.Device.Kind != DeviceKind.Cpu)
-            {
-                throw new ArgumentException($"{name} is on {t.Device}; [Flex] modules run on the cpu in this version.", name);
-            }
-        }
-
-        if (q.Size(1) != k.Size(1) && !enableGqa)
-        {
-            throw new ArgumentException($"q has {q.Size(1)} heads and k {k.Size(1)}; pass enableGqa: true for grouped-query attention.", nameof(enableGqa));
-        }
-
-        return Attention.Run(q, k, v, keyPaddingMask: null, scale, BlockSize, BlockSize, Attend);
+        FlexAttention.CheckOperands(q, k, v, enableGqa, blockMask, "[Flex] modules");
+        return Attention.Run(q, k, v, keyPaddingMask: null, scale, BlockSize, BlockSize, problem => Attend(problem, blockMask));
     }
 
-    /// <summary>Runs the kernel specialized on this class's mods.</summary>
-    protected abstract void Attend(AttentionProblem problem);
+    /// <summary>Runs the kernel specialized on this class's mods, following <paramref name="blockMask"/>'s blocks when given.</summary>
+    protected abstract void Attend(AttentionProblem problem, BlockMask? blockMask);
 }

@@ -16,6 +16,9 @@ public enum DType
 
     /// <summary>One byte per element, 0 or 1 (masks).</summary>
     Bool,
+
+    /// <summary>32-bit signed integers (block-mask counts and indices).</summary>
+    Int32,
 }
 
 /// <summary>Sizes and names of <see cref="DType"/> values.</summary>
@@ -27,11 +30,12 @@ public static class DTypeInfo
         DType.Float32 => 4,
         DType.Float16 or DType.BFloat16 => 2,
         DType.Bool => 1,
+        DType.Int32 => 4,
         _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "Unknown dtype."),
     };
 
     /// <summary>True for the floating-point types.</summary>
-    public static bool IsFloatingPoint(this DType dtype) => dtype != DType.Bool;
+    public static bool IsFloatingPoint(this DType dtype) => dtype is DType.Float32 or DType.Float16 or DType.BFloat16;
 
     /// <summary>The PyTorch spelling, used in messages.</summary>
     public static string Name(this DType dtype) => dtype switch
@@ -40,6 +44,7 @@ public static class DTypeInfo
         DType.Float16 => "float16",
         DType.BFloat16 => "bfloat16",
         DType.Bool => "bool",
+        DType.Int32 => "int32",
         _ => dtype.ToString(),
     };
 }

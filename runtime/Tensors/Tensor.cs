@@ -91,6 +91,21 @@ public sealed class Tensor
     /// <summary>A bool tensor holding a copy of <paramref name="values"/>.</summary>
     public static Tensor FromArray(bool[] values, params int[] shape) => FromSpan<bool>(values, DType.Bool, shape);
 
+    /// <summary>A CPU int32 tensor holding a copy of <paramref name="values"/> in row-major order.</summary>
+    public static Tensor FromArray(int[] values, params int[] shape) => FromSpan<int>(values, DType.Int32, shape);
+
+    /// <summary>All elements in row-major logical order as int32 (an int32 tensor's exact values).</summary>
+    public int[] ToInt32Array()
+    {
+        if (DType != DType.Int32)
+        {
+            return Array.ConvertAll(ToFloatArray(), v => (int)v);
+        }
+
+        Tensor host = To(Device.Cpu).Contiguous();
+        return MemoryMarshal.Cast<byte, int>(host.HostBytes.AsSpan()).Slice((int)host.Offset, (int)host.Numel).ToArray();
+    }
+
     /// <summary>Normal(0, 1) samples drawn from <paramref name="random"/>, rounded to <paramref name="dtype"/>.</summary>
     public static Tensor RandomNormal(Random random, DType dtype, params int[] shape)
     {
@@ -362,6 +377,7 @@ public sealed class Tensor
             DType.Float32 => MemoryMarshal.Cast<byte, float>(s)[(int)offset],
             DType.Float16 => (float)MemoryMarshal.Cast<byte, Half>(s)[(int)offset],
             DType.BFloat16 => (float)MemoryMarshal.Cast<byte, BFloat16>(s)[(int)offset],
+            DType.Int32 => MemoryMarshal.Cast<byte, int>(s)[(int)offset],
             _ => s[(int)offset],
         };
     }
@@ -374,6 +390,7 @@ public sealed class Tensor
             case DType.Float32: MemoryMarshal.Cast<byte, float>(s)[(int)offset] = value; break;
             case DType.Float16: MemoryMarshal.Cast<byte, Half>(s)[(int)offset] = (Half)value; break;
             case DType.BFloat16: MemoryMarshal.Cast<byte, BFloat16>(s)[(int)offset] = (BFloat16)value; break;
+            case DType.Int32: MemoryMarshal.Cast<byte, int>(s)[(int)offset] = (int)value; break;
             default: s[(int)offset] = value != 0 ? (byte)1 : (byte)0; break;
         }
     }

@@ -1,0 +1,295 @@
+using System;
+using System.Text;
+using AttentionGen.Cpu;
+
+namespace AttentionGen.Masks;
+
+/// <summary>
+/// flex_attention's BlockMask (SPEC §5): for every (batch, head, query block) the key blocks to visit, split as
+/// PyTorch splits them — <see cref="KvNumBlocks"/>/<see cref="KvIndices"/> hold the partial blocks (some pairs
+/// allowed: the mask mod runs there), <see cref="FullKvNumBlocks"/>/<see cref="FullKvIndices"/> the full ones
+/// (every pair allowed: the mask mod is skipped) — and the same by key block in the q_* views. Index rows list
+/// the visited blocks in ascending order, then the others, as PyTorch's stable sort leaves them. Batch or heads of
+/// 1 broadcast. Immutable; reusable across layers and calls.
+/// </summary>
+public sealed class BlockMask
+{
+    // (b, h, qb, kb) → TileKind as a byte: the one source every view is built from.
+    private readonly byte[] _states;
+
+    internal BlockMask(byte[] states, int batch, int heads, int queryLength, int keyLength, int queryBlockSize, int keyBlockSize, MaskFunction? maskMod, Device device)
+    {
+        _states = states;
+        Batch = batch;
+        Heads = heads;
+        QueryLength = queryLength;
+        KeyLength = keyLength;
+        QueryBlockSize = queryBlockSize;
+        KeyBlockSize = keyBlockSize;
+        MaskMod = maskMod;
+        Device = device;
+        QueryBlocks = (queryLength + queryBlockSize - 1) / queryBlockSize;
+        KeyBlocks = (keyLength + keyBlockSize - 1) / keyBlockSize;
+        (KvNumBlocks, KvIndices) = Indices(TileKind.Partial, byQuery: true);
+        (FullKvNumBlocks, FullKvIndices) = Indices(TileKind.Full, byQuery: true);
+        (QNumBlocks, QIndices) = Indices(TileKind.Partial, byQuery: false);
+        (FullQNumBlocks, FullQIndices) = Indices(TileKind.Full, byQuery: false);
+    }
+
+    /// <summary>B of the mask (1 broadcasts over any batch).</summary>
+    public int Batch { get; }
+
+    /// <summary>H of the mask (1 broadcasts over any heads).</summary>
+    public int Heads { get; }
+
+    /// <summary>Query length L.</summary>
+    public int QueryLength { get; }
+
+    /// <summary>Key length S.</summary>
+    public int KeyLength { get; }
+
+    /// <summary>Rows per query block (Q_BLOCK_SIZE).</summary>
+    public int QueryBlockSize { get; }
+
+    /// <summary>Keys per key block (KV_BLOCK_SIZE).</summary>
+    public int KeyBlockSize { get; }
+
+    /// <summary>ceil(L / Q_BLOCK_SIZE).</summary>
+    public int QueryBlocks { get; }
+
+    /// <summary>ceil(S / KV_BLOCK_SIZE).</summary>
+    public int KeyBlocks { get; }
+
+    /// <summary>The mask mod partial blocks evaluate; null means every pair of a partial block is allowed.</summary>
+    public MaskFunction? MaskMod { get; }
+
+    /// <summary>Where the index tensors live.</summary>
+    public Device Device { get; }
+
+    /// <summary>[B, H, Qb] int32: partial key blocks per query block.</summary>
+    public Tensor KvNumBlocks { get; private set; }
+
+    /// <summary>[B, H, Qb, KVb] int32: the partial key blocks first, ascending.</summary>
+    public Tensor KvIndices { get; private set; }
+
+    /// <summary>[B, H, Qb] int32: full key blocks per query block.</summary>
+    public Tensor FullKvNumBlocks { get; private set; }
+
+    /// <summary>[B, H, Qb, KVb] int32: the full key blocks first, ascending.</summary>
+    public Tensor FullKvIndices { get; private set; }
+
+    /// <summary>[B, H, KVb] int32: partial query blocks per key block (the transposed view).</summary>
+    public Tensor QNumBlocks { get; private set; }
+
+    /// <summary>[B, H, KVb, Qb] int32.</summary>
+    public Tensor QIndices { get; private set; }
+
+    /// <summary>[B, H, KVb] int32: full query blocks per key block.</summary>
+    public Tensor FullQNumBlocks { get; private set; }
+
+    /// <summary>[B, H, KVb, Qb] int32.</summary>
+    public Tensor FullQIndices { get; private set; }
+
+    /// <summary>(B, H, L, S).</summary>
+    public (int Batch, int Heads, int QueryLength, int KeyLength) Shape => (Batch, Heads, QueryLength, KeyLength);
+
+    /// <summary>B · H · L · S, as PyTorch's <c>numel()</c>.</summary>
+    public long Numel => (long)Batch * Heads * QueryLength * KeyLength;
+
+    /// <summary>The tile plan the CPU kernel follows.</summary>
+    public BlockMaskPlan Plan => new(_states, Batch, Heads, QueryBlocks, KeyBlocks, QueryBlockSize, KeyBlockSize);
+
+    /// <summary>
+    /// A block mask from PyTorch-style index tensors (<c>BlockMask.from_kv_blocks</c>): kvNumBlocks [B, H, Qb] and
+    /// kvIndices [B, H, Qb, ≥ count] list the partial blocks, the full_* pair (optional) the full ones. A block in
+    /// both lists is full. Sequence lengths default to the blocks' extent.
+    /// </summary>
+    public static BlockMask FromKvBlocks(
+        Tensor kvNumBlocks,
+        Tensor kvIndices,
+        Tensor? fullKvNumBlocks = null,
+        Tensor? fullKvIndices = null,
+        int blockSize = 128,
+        MaskFunction? maskMod = null,
+        (int QueryLength, int KeyLength)? seqLengths = null)
+    {
+        ArgumentNullException.ThrowIfNull(kvNumBlocks);
+        ArgumentNullException.ThrowIfNull(kvIndices);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(blockSize);
+        ShapeCheck.Rank(kvNumBlocks, 3, "[B, H, Qb]", nameof(kvNumBlocks));
+        ShapeCheck.Rank(kvIndices, 4, "[B, H, Qb, KVb]", nameof(kvIndices));
+        int batch = kvNumBlocks.Size(0), heads = kvNumBlocks.Size(1), qBlocks = kvNumBlocks.Size(2), kBlocks = kvIndices.Size(3);
+        for (int d = 0; d < 3; d++)
+        {
+            ShapeCheck.Dim(kvIndices, d, kvNumBlocks.Size(d), "as kvNumBlocks", nameof(kvIndices));
+        }
+
+        if ((fullKvNumBlocks is null) != (fullKvIndices is null))
+        {
+            throw new ArgumentException("fullKvNumBlocks and fullKvIndices come together; got only one of them.", fullKvNumBlocks is null ? nameof(fullKvNumBlocks) : nameof(fullKvIndices));
+        }
+
+        (int qLength, int kLength) = seqLengths ?? (qBlocks * blockSize, kBlocks * blockSize);
+        if ((qLength + blockSize - 1) / blockSize != qBlocks || (kLength + blockSize - 1) / blockSize != kBlocks)
+        {
+            throw new ArgumentException($"seqLengths ({qLength}, {kLength}) need ({(qLength + blockSize - 1) / blockSize}, {(kLength + blockSize - 1) / blockSize}) blocks of {blockSize}; the tensors have ({qBlocks}, {kBlocks}).", nameof(seqLengths));
+        }
+
+        var states = new byte[batch * heads * qBlocks * kBlocks];
+        Mark(states, kvNumBlocks, kvIndices, TileKind.Partial, kBlocks, nameof(kvIndices));
+        if (fullKvNumBlocks is not null)
+        {
+            ShapeCheck.Rank(fullKvNumBlocks, 3, "[B, H, Qb], as kvNumBlocks", nameof(fullKvNumBlocks));
+            ShapeCheck.Rank(fullKvIndices!, 4, "[B, H, Qb, KVb], as kvIndices", nameof(fullKvIndices));
+            for (int d = 0; d < 3; d++)
+            {
+                ShapeCheck.Dim(fullKvNumBlocks, d, kvNumBlocks.Size(d), "as kvNumBlocks", nameof(fullKvNumBlocks));
+                ShapeCheck.Dim(fullKvIndices!, d, kvNumBlocks.Size(d), "as kvNumBlocks", nameof(fullKvIndices));
+            }
+
+            ShapeCheck.Dim(fullKvIndices!, 3, kBlocks, "key blocks, as kvIndices", nameof(fullKvIndices));
+            Mark(states, fullKvNumBlocks, fullKvIndices!, TileKind.Full, kBlocks, nameof(fullKvIndices));
+        }
+
+        return new BlockMask(states, batch, heads, qLength, kLength, blockSize, blockSize, maskMod, kvNumBlocks.Device);
+    }
+
+    /// <summary>[B, H, Qb, KVb] int32: 1 where a block is visited (partial or full), 0 elsewhere.</summary>
+    public Tensor ToDense()
+    {
+        var dense = new int[_states.Length];
+        for (int i = 0; i < dense.Length; i++)
+        {
+            dense[i] = _states[i] == 0 ? 0 : 1;
+        }
+
+        return Tensor.FromArray(dense, Batch, Heads, QueryBlocks, KeyBlocks).To(Device);
+    }
+
+    /// <summary>Percent of blocks not computed.</summary>
+    public double Sparsity()
+    {
+        int visited = 0;
+        foreach (byte s in _states)
+        {
+            visited += s == 0 ? 0 : 1;
+        }
+
+        return _states.Length == 0 ? 0 : 100.0 * (1 - ((double)visited / _states.Length));
+    }
+
+    /// <summary>The same mask with its index tensors on <paramref name="device"/>.</summary>
+    public BlockMask To(Device device) =>
+        device == Device ? this : new BlockMask(_states, Batch, Heads, QueryLength, KeyLength, QueryBlockSize, KeyBlockSize, MaskMod, device);
+
+    /// <summary>The mask of one batch entry (B = 1); a broadcast batch gives itself.</summary>
+    public BlockMask this[int batch] => Slice(batch, head: null);
+
+    /// <summary>The mask of one batch entry and, when given, one head.</summary>
+    public BlockMask Slice(int batch, int? head = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(batch);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(batch, Batch);
+        if (head is int h)
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(h, nameof(head));
+            ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(h, Heads, nameof(head));
+        }
+
+        int perHead = QueryBlocks * KeyBlocks, heads = head is null ? Heads : 1;
+        var states = new byte[heads * perHead];
+        Array.Copy(_states, ((batch * Heads) + (head ?? 0)) * perHead, states, 0, states.Length);
+        return new BlockMask(states, 1, heads, QueryLength, KeyLength, QueryBlockSize, KeyBlockSize, MaskMod, Device);
+    }
+
+    /// <summary>Everything that defines the mask, in PyTorch's <c>as_tuple()</c> order.</summary>
+    public (int QueryLength, int KeyLength, Tensor KvNumBlocks, Tensor KvIndices, Tensor FullKvNumBlocks, Tensor FullKvIndices,
+        Tensor QNumBlocks, Tensor QIndices, Tensor FullQNumBlocks, Tensor FullQIndices, int QueryBlockSize, int KeyBlockSize, MaskFunction? MaskMod) AsTuple() =>
+        (QueryLength, KeyLength, KvNumBlocks, KvIndices, FullKvNumBlocks, FullKvIndices, QNumBlocks, QIndices, FullQNumBlocks, FullQIndices, QueryBlockSize, KeyBlockSize, MaskMod);
+
+    /// <summary>The picture PyTorch prints: shape, sparsity and the blocks of the first masks.</summary>
+    public override string ToString() => ToString(gridSize: 20, limit: 4);
+
+    /// <summary>
+    /// Draws up to <paramref name="limit"/> (batch, head) masks, each downsampled to at most
+    /// <paramref name="gridSize"/>² cells: "██" every block computed, "░░"/"▒▒"/"▓▓" some, "  " none.
+    /// </summary>
+    public string ToString(int gridSize, int limit = 4)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(gridSize);
+        var s = new StringBuilder();
+        s.Append($"BlockMask(shape=({Batch}, {Heads}, {QueryLength}, {KeyLength}), sparsity={Sparsity():F2}%,\n");
+        for (int bh = 0; bh < Batch * Heads; bh++)
+        {
+            if (bh >= limit)
+            {
+                s.Append("...\n");
+                break;
+            }
+
+            s.Append($"(batch={bh / Heads}, head={bh % Heads})\n");
+            BlockPicture.Draw(s, _states, bh * QueryBlocks * KeyBlocks, QueryBlocks, KeyBlocks, gridSize);
+        }
+
+        return s.Append(')').ToString();
+    }
+
+    private static void Mark(byte[] states, Tensor counts, Tensor indices, TileKind kind, int keyBlocks, string name)
+    {
+        int[] n = counts.ToInt32Array(), idx = indices.ToInt32Array();
+        for (int row = 0; row < n.Length; row++)
+        {
+            if (n[row] < 0 || n[row] > keyBlocks)
+            {
+                throw new ArgumentException($"block counts must lie in [0, {keyBlocks}]; row {row} has {n[row]}.", name);
+            }
+
+            for (int i = 0; i < n[row]; i++)
+            {
+                int kb = idx[(row * keyBlocks) + i];
+                if (kb < 0 || kb >= keyBlocks)
+                {
+                    throw new ArgumentException($"block indices must lie in [0, {keyBlocks}); row {row} has {kb}.", name);
+                }
+
+                ref byte state = ref states[(row * keyBlocks) + kb];
+                state = Math.Max(state, (byte)kind);
+            }
+        }
+    }
+
+    // Counts and index rows of the blocks in state `kind`, by query block (kv_*) or by key block (q_*).
+    private (Tensor Counts, Tensor Indices) Indices(TileKind kind, bool byQuery)
+    {
+        int rows = byQuery ? QueryBlocks : KeyBlocks, columns = byQuery ? KeyBlocks : QueryBlocks;
+        var counts = new int[Batch * Heads * rows];
+        var indices = new int[counts.Length * columns];
+        for (int bh = 0; bh < Batch * Heads; bh++)
+        {
+            for (int r = 0; r < rows; r++)
+            {
+                int row = (bh * rows) + r, n = 0;
+                Span<int> line = indices.AsSpan(row * columns, columns);
+                for (int pass = 0; pass < 2; pass++)
+                {
+                    for (int c = 0; c < columns; c++)
+                    {
+                        int qb = byQuery ? r : c, kb = byQuery ? c : r;
+                        bool member = _states[(((bh * QueryBlocks) + qb) * KeyBlocks) + kb] == (byte)kind;
+                        if (member == (pass == 0))
+                        {
+                            line[n++] = c;
+                        }
+                    }
+
+                    if (pass == 0)
+                    {
+                        counts[row] = n;
+                    }
+                }
+            }
+        }
+
+        return (Tensor.FromArray(counts, Batch, Heads, rows).To(Device), Tensor.FromArray(indices, Batch, Heads, rows, columns).To(Device));
+    }
+}

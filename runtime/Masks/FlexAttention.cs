@@ -1,0 +1,214 @@
+using System;
+using System.Linq;
+using System.Threading.Tasks;
+using AttentionGen.Cpu;
+
+namespace AttentionGen.Masks;
+
+/// <summary>Output [B, Hq, L, Ev] in q's dtype, and LSE [B, Hq, L] float32 when it was asked for.</summary>
+public sealed record FlexOutput(Tensor Output, Tensor? Lse);
+
+/// <summary>
+/// PyTorch's <c>torch.nn.attention.flex_attention</c> module (SPEC §5): the attention function, block masks
+/// built from a mask mod, the dense mask, nested (jagged) masks and the mask combinators.
+/// </summary>
+public static class FlexAttention
+{
+    /// <summary>
+    /// flex_attention(q [B, Hq, L, E], k [B, Hkv, S, E], v [B, Hkv, S, Ev]): scores scaled (default 1/sqrt(E)),
+    /// changed by <paramref name="scoreMod"/>, masked by <paramref name="blockMask"/> (its blocks and its mask mod),
+    /// soft-maxed in fp32. Hq ≠ Hkv needs <paramref name="enableGqa"/> (query head h reads kv head h / (Hq / Hkv)).
+    /// A row with no allowed key gives 0 and LSE -inf. Runs on the CPU with the mods as delegates; for mods compiled
+    /// into the kernel, declare a <c>[Flex]</c> class.
+    /// </summary>
+    public static FlexOutput Run(
+        Tensor q,
+        Tensor k,
+        Tensor v,
+        ScoreFunction? scoreMod = null,
+        BlockMask? blockMask = null,
+        float? scale = null,
+        bool enableGqa = false,
+        bool returnLse = false,
+        FlexKernelOptions? kernelOptions = null)
+    {
+        CheckOperands(q, k, v, enableGqa, blockMask, "FlexAttention.Run");
+
+        kernelOptions?.Validate();
+        int queryTile = kernelOptions?.BlockM ?? blockMask?.QueryBlockSize ?? 128;
+        int keyTile = kernelOptions?.BlockN ?? blockMask?.KeyBlockSize ?? 128;
+        var mask = new DelegateMask(blockMask?.MaskMod);
+        AttentionOutput result = Attention.Run(q, k, v, keyPaddingMask: null, scale, queryTile, keyTile, problem =>
+        {
+            switch ((blockMask, scoreMod))
+            {
+                case (null, null): FlashAttentionCpu.Forward(problem, default(NoMask), default(NoMask), default(IdentityScore)); break;
+                case (null, _): FlashAttentionCpu.Forward(problem, default(NoMask), default(NoMask), new DelegateScore(scoreMod)); break;
+                case (_, null): FlashAttentionCpu.Forward(problem, blockMask.Plan, mask, default(IdentityScore)); break;
+                default: FlashAttentionCpu.Forward(problem, blockMask.Plan, mask, new DelegateScore(scoreMod)); break;
+            }
+        });
+        return new FlexOutput(result.Output, returnLse ? result.Lse : null);
+    }
+
+    /// <summary>
+    /// The block mask of <paramref name="maskMod"/> over (<paramref name="batch"/> ?? 1, <paramref name="heads"/> ?? 1,
+    /// <paramref name="queryLength"/>, <paramref name="keyLength"/>), blocks of <paramref name="blockSize"/>
+    /// (<paramref name="keyBlockSize"/> for keys when given). A block is full when all its pairs are allowed — blocks
+    /// cut by the sequence end never are, as in PyTorch, which pads with masked pairs — partial when some are.
+    /// Built on the CPU in O(B·H·L·S) mask evaluations; the index tensors go to <paramref name="device"/>.
+    /// </summary>
+    public static BlockMask CreateBlockMask(MaskFunction maskMod, int? batch, int? heads, int queryLength, int keyLength, Device? device = null, int blockSize = 128, int? keyBlockSize = null)
+    {
+        ArgumentNullException.ThrowIfNull(maskMod);
+        int b = batch ?? 1, h = heads ?? 1, qBlock = blockSize, kBlock = keyBlockSize ?? blockSize;
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(b, nameof(batch));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(h, nameof(heads));
+        ArgumentOutOfRangeException.ThrowIfNegative(queryLength);
+        ArgumentOutOfRangeException.ThrowIfNegative(keyLength);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(qBlock, nameof(blockSize));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(kBlock, nameof(keyBlockSize));
+        int qBlocks = (queryLength + qBlock - 1) / qBlock, kBlocks = (keyLength + kBlock - 1) / kBlock;
+        var states = new byte[b * h * qBlocks * kBlocks];
+        Parallel.For(0, b * h * qBlocks, CpuExecution.Options, row =>
+        {
+            int bi = row / (h * qBlocks), hi = row / qBlocks % h, qb = row % qBlocks;
+            for (int kb = 0; kb < kBlocks; kb++)
+            {
+                int allowed = 0;
+                for (int i = qb * qBlock; i < Math.Min((qb + 1) * qBlock, queryLength); i++)
+                {
+                    for (int j = kb * kBlock; j < Math.Min((kb + 1) * kBlock, keyLength); j++)
+                    {
+                        allowed += maskMod(bi, hi, i, j) ? 1 : 0;
+                    }
+                }
+
+                TileKind kind = allowed == 0 ? TileKind.Skip : allowed == qBlock * kBlock ? TileKind.Full : TileKind.Partial;
+                states[(row * kBlocks) + kb] = (byte)kind;
+            }
+        });
+        return new BlockMask(states, b, h, queryLength, keyLength, qBlock, kBlock, maskMod, device ?? Device.Cpu);
+    }
+
+    /// <summary>The dense mask [B, H, L, S] bool of <paramref name="maskMod"/> (true = allowed), as <c>create_mask</c>.</summary>
+    public static Tensor CreateMask(MaskFunction maskMod, int? batch, int? heads, int queryLength, int keyLength, Device? device = null)
+    {
+        ArgumentNullException.ThrowIfNull(maskMod);
+        int b = batch ?? 1, h = heads ?? 1;
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(b, nameof(batch));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(h, nameof(heads));
+        var dense = new bool[(long)b * h * queryLength * keyLength];
+        for (int bi = 0, at = 0; bi < b; bi++)
+        {
+            for (int hi = 0; hi < h; hi++)
+            {
+                for (int i = 0; i < queryLength; i++)
+                {
+                    for (int j = 0; j < keyLength; j++)
+                    {
+                        dense[at++] = maskMod(bi, hi, i, j);
+                    }
+                }
+            }
+        }
+
+        return Tensor.FromArray(dense, b, h, queryLength, keyLength).To(device ?? Device.Cpu);
+    }
+
+    /// <summary>
+    /// The block mask of jagged sequences packed end to end (B = 1): sequence s holds <paramref name="queryLengths"/>[s]
+    /// queries and <paramref name="keyLengths"/>[s] keys (the same when null). A pair is allowed when both tokens are
+    /// in one sequence and <paramref name="maskMod"/>(s, h, local q, local kv) allows it, as PyTorch's
+    /// <c>create_nested_block_mask</c> calls the mod with the sequence index as batch and sequence-local indices.
+    /// </summary>
+    public static BlockMask CreateNestedBlockMask(MaskFunction maskMod, int[] queryLengths, int[]? keyLengths = null, int? heads = null, int blockSize = 128, Device? device = null)
+    {
+        ArgumentNullException.ThrowIfNull(maskMod);
+        ArgumentNullException.ThrowIfNull(queryLengths);
+        keyLengths ??= queryLengths;
+        if (keyLengths.Length != queryLengths.Length)
+        {
+            throw new ArgumentException($"keyLengths must have one entry per sequence ({queryLengths.Length}); got {keyLengths.Length}.", nameof(keyLengths));
+        }
+
+        if (queryLengths.Concat(keyLengths).Any(n => n < 0))
+        {
+            throw new ArgumentOutOfRangeException(nameof(queryLengths), "sequence lengths must not be negative.");
+        }
+
+        (int[] qSeq, int[] qStart) = Owners(queryLengths);
+        (int[] kSeq, int[] kStart) = Owners(keyLengths);
+        bool Nested(int b, int h, int q, int kv) =>
+            qSeq[q] == kSeq[kv] && maskMod(qSeq[q], h, q - qStart[qSeq[q]], kv - kStart[kSeq[kv]]);
+        return CreateBlockMask(Nested, 1, heads, qSeq.Length, kSeq.Length, device, blockSize);
+    }
+
+    /// <summary>Allowed where every mod allows (<c>and_masks</c>).</summary>
+    public static MaskFunction AndMasks(params MaskFunction[] masks)
+    {
+        ArgumentNullException.ThrowIfNull(masks);
+        MaskFunction[] copy = (MaskFunction[])masks.Clone();
+        return (b, h, q, kv) => copy.All(m => m(b, h, q, kv));
+    }
+
+    /// <summary>Allowed where some mod allows (<c>or_masks</c>); no mods allow nothing.</summary>
+    public static MaskFunction OrMasks(params MaskFunction[] masks)
+    {
+        ArgumentNullException.ThrowIfNull(masks);
+        MaskFunction[] copy = (MaskFunction[])masks.Clone();
+        return (b, h, q, kv) => copy.Any(m => m(b, h, q, kv));
+    }
+
+    /// <summary>Every pair allowed (<c>noop_mask</c>).</summary>
+    public static MaskFunction NoopMask { get; } = static (_, _, _, _) => true;
+
+    /// <summary>The checks every flex entry shares; <paramref name="feature"/> names the caller in the CPU-only message.</summary>
+    internal static void CheckOperands(Tensor q, Tensor k, Tensor v, bool enableGqa, BlockMask? blockMask, string feature)
+    {
+        ArgumentNullException.ThrowIfNull(q);
+        ArgumentNullException.ThrowIfNull(k);
+        ArgumentNullException.ThrowIfNull(v);
+        foreach ((Tensor t, string name) in new[] { (q, nameof(q)), (k, nameof(k)), (v, nameof(v)) })
+        {
+            ShapeCheck.FloatingPoint(t, name);
+            ShapeCheck.Rank(t, 4, "[B, H, L, E]", name);
+            ShapeCheck.OnCpu(t, name, feature);
+        }
+
+        if (q.Size(1) != k.Size(1) && !enableGqa)
+        {
+            throw new ArgumentException($"q has {q.Size(1)} heads and k {k.Size(1)}; pass enableGqa: true for grouped-query attention.", nameof(enableGqa));
+        }
+
+        if (blockMask is null)
+        {
+            return;
+        }
+
+        if (blockMask.QueryLength != q.Size(2) || blockMask.KeyLength != k.Size(2))
+        {
+            throw new ArgumentException($"blockMask covers (L, S) = ({blockMask.QueryLength}, {blockMask.KeyLength}); q and k have ({q.Size(2)}, {k.Size(2)}).", nameof(blockMask));
+        }
+
+        if (blockMask.Batch is not 1 && blockMask.Batch != q.Size(0) || blockMask.Heads is not 1 && blockMask.Heads != q.Size(1))
+        {
+            throw new ArgumentException($"blockMask has (B, H) = ({blockMask.Batch}, {blockMask.Heads}); q needs ({q.Size(0)}, {q.Size(1)}) or 1 to broadcast.", nameof(blockMask));
+        }
+    }
+
+    // For each token of the packed sequence, which sequence owns it; and where each sequence starts.
+    private static (int[] Owner, int[] Start) Owners(int[] lengths)
+    {
+        var start = new int[lengths.Length];
+        var owner = new int[lengths.Sum()];
+        for (int s = 0, at = 0; s < lengths.Length; s++)
+        {
+            start[s] = at;
+            owner.AsSpan(at, lengths[s]).Fill(s);
+            at += lengths[s];
+        }
+
+        return (owner, start);
+    }
+}

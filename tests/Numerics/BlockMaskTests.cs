@@ -1,0 +1,151 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using AttentionGen.Masks;
+using Xunit;
+
+namespace AttentionGen.Tests.Numerics;
+
+/// <summary>BlockMask (SPEC §5) against a dense evaluation of its mask mod.</summary>
+public class BlockMaskTests
+{
+    private static readonly MaskFunction Causal = (b, h, q, kv) => kv <= q;
+
+    public static TheoryData<string, int, int, int> Masks => new()
+    {
+        { "causal", 300, 300, 64 },
+        { "window", 333, 290, 32 },
+        { "heads", 200, 257, 48 },
+        { "and-or", 260, 260, 40 },
+    };
+
+    [Theory]
+    [MemberData(nameof(Masks))]
+    public void BlocksMatchTheDenseMask(string name, int l, int s, int block)
+    {
+        MaskFunction mod = Mod(name);
+        BlockMask mask = FlexAttention.CreateBlockMask(mod, 2, 3, l, s, blockSize: block);
+        bool[] dense = FlexAttention.CreateMask(mod, 2, 3, l, s).ToBoolArray();
+        int qb = (l + block - 1) / block, kb = (s + block - 1) / block;
+        int[] kvNum = mask.KvNumBlocks.ToInt32Array(), kvIdx = mask.KvIndices.ToInt32Array();
+        int[] fullNum = mask.FullKvNumBlocks.ToInt32Array(), fullIdx = mask.FullKvIndices.ToInt32Array();
+        int[] qNum = mask.QNumBlocks.ToInt32Array(), qIdx = mask.QIndices.ToInt32Array();
+        int[] denseBlocks = mask.ToDense().ToInt32Array();
+
+        for (int bh = 0; bh < 6; bh++)
+        {
+            for (int i = 0; i < qb; i++)
+            {
+                var partial = new List<int>();
+                var full = new List<int>();
+                for (int j = 0; j < kb; j++)
+                {
+                    int allowed = 0;
+                    for (int qi = i * block; qi < Math.Min(l, (i + 1) * block); qi++)
+                    {
+                        for (int kj = j * block; kj < Math.Min(s, (j + 1) * block); kj++)
+                        {
+                            allowed += dense[((long)bh * l + qi) * s + kj] ? 1 : 0;
+                        }
+                    }
+
+                    (allowed == block * block ? full : allowed > 0 ? partial : null)?.Add(j);
+                    Assert.Equal(allowed > 0 ? 1 : 0, denseBlocks[(((bh * qb) + i) * kb) + j]);
+                }
+
+                int row = (bh * qb) + i;
+                Assert.Equal(partial.Count, kvNum[row]);
+                Assert.Equal(partial, kvIdx.Skip(row * kb).Take(partial.Count));
+                Assert.Equal(full.Count, fullNum[row]);
+                Assert.Equal(full, fullIdx.Skip(row * kb).Take(full.Count));
+
+                // The rest of each index row lists the other blocks, ascending, as PyTorch's stable sort does.
+                Assert.Equal(Enumerable.Range(0, kb).Except(partial), kvIdx.Skip(row * kb + partial.Count).Take(kb - partial.Count));
+                foreach (int j in partial)
+                {
+                    int column = (bh * kb) + j;
+                    Assert.Contains(i, qIdx.Skip(column * qb).Take(qNum[column]));
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public void CausalSparsityAndPicture()
+    {
+        BlockMask mask = FlexAttention.CreateBlockMask(Causal, null, null, 512, 512, blockSize: 128);
+
+        Assert.Equal(37.5, mask.Sparsity(), 6);
+        Assert.Equal((1, 1, 512, 512), mask.Shape);
+        Assert.Equal(512L * 512, mask.Numel);
+        string picture = mask.ToString();
+        Assert.StartsWith("BlockMask(shape=(1, 1, 512, 512), sparsity=37.50%,", picture, StringComparison.Ordinal);
+        string[] lines = picture.Split('\n');
+        Assert.Equal("██      ", lines[2]);
+        Assert.Equal("████    ", lines[3]);
+        Assert.Equal("████████", lines[5]);
+
+        // Downsampled: 40 blocks per side in 20 cells of 2×2 blocks; a diagonal cell holds 3 of 4 blocks.
+        string coarse = FlexAttention.CreateBlockMask(Causal, null, null, 640, 640, blockSize: 16).ToString(gridSize: 20);
+        Assert.Equal("▓▓" + new string(' ', 38), coarse.Split('\n')[2]);
+    }
+
+    [Fact]
+    public void FromKvBlocksRebuildsTheSameMask()
+    {
+        BlockMask mask = FlexAttention.CreateBlockMask(Mod("window"), 2, 1, 256, 256, blockSize: 32);
+
+        BlockMask rebuilt = BlockMask.FromKvBlocks(mask.KvNumBlocks, mask.KvIndices, mask.FullKvNumBlocks, mask.FullKvIndices, 32, mask.MaskMod, (256, 256));
+
+        Assert.Equal(mask.ToDense().ToInt32Array(), rebuilt.ToDense().ToInt32Array());
+        Assert.Equal(mask.FullKvIndices.ToInt32Array(), rebuilt.FullKvIndices.ToInt32Array());
+        Assert.Equal(mask.FullQIndices.ToInt32Array(), rebuilt.FullQIndices.ToInt32Array());
+        Assert.Equal(mask.Slice(1).ToDense().ToInt32Array(), mask.ToDense().ToInt32Array().Skip(64).ToArray());
+    }
+
+    [Fact]
+    public void FromKvBlocksRejectsAnIndexOutOfRange()
+    {
+        Tensor counts = Tensor.FromArray([1], 1, 1, 1);
+        Tensor indices = Tensor.FromArray([3], 1, 1, 1, 1);
+        var e = Assert.Throws<ArgumentException>(() => BlockMask.FromKvBlocks(counts, indices));
+        Assert.Equal("kvIndices", e.ParamName);
+        Assert.Contains("3", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void NestedMaskKeepsEachSequenceToItself()
+    {
+        int[] lengths = [50, 130, 7, 90];
+        BlockMask mask = FlexAttention.CreateNestedBlockMask(Causal, lengths, blockSize: 32);
+        int[] starts = [0, 50, 180, 187];
+
+        Assert.Equal(277, mask.QueryLength);
+        for (int q = 0; q < 277; q += 3)
+        {
+            for (int kv = 0; kv < 277; kv += 5)
+            {
+                int sq = Array.FindLastIndex(starts, st => st <= q), sk = Array.FindLastIndex(starts, st => st <= kv);
+                Assert.Equal(sq == sk && kv <= q, mask.MaskMod!(0, 0, q, kv));
+            }
+        }
+    }
+
+    [Fact]
+    public void KernelOptionsRejectUnknownKeysAndBadValues()
+    {
+        var unknown = Assert.Throws<ArgumentException>(() => FlexKernelOptions.FromDictionary(new Dictionary<string, int> { ["BLOCK_Q"] = 64 }));
+        Assert.Contains("BLOCK_Q", unknown.Message, StringComparison.Ordinal);
+        var bad = Assert.Throws<ArgumentOutOfRangeException>(() => FlexKernelOptions.FromDictionary(new Dictionary<string, int> { ["BLOCK_M"] = 40 }));
+        Assert.Contains("BLOCK_M", bad.Message, StringComparison.Ordinal);
+        Assert.Equal(64, FlexKernelOptions.FromDictionary(new Dictionary<string, int> { ["BLOCK_N"] = 64 }).BlockN);
+    }
+
+    internal static MaskFunction Mod(string name) => name switch
+    {
+        "causal" => Causal,
+        "window" => (b, h, q, kv) => Math.Abs(q - kv) < 40,
+        "heads" => (b, h, q, kv) => (q + kv + h) % 7 != 0 && kv < 200 - (20 * h),
+        _ => FlexAttention.OrMasks(FlexAttention.AndMasks(Causal, (b, h, q, kv) => q - kv < 64), (b, h, q, kv) => kv < 16),
+    };
+}
