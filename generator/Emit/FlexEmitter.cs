@@ -13,6 +13,7 @@ internal static class FlexEmitter
     private const string Cpu = "global::AttentionGen.Cpu";
     private const string MaskStruct = "AttentionGenMaskMod";
     private const string ScoreStruct = "AttentionGenScoreMod";
+    private const string PlanField = "AttentionGenClosedForm";
 
     public static string Emit(FlexSpec spec)
     {
@@ -29,23 +30,42 @@ internal static class FlexEmitter
         w.WriteLine("}");
         w.WriteLine();
 
-        string plan = hasMask ? $"{Cpu}.EveryTilePartial" : $"{Cpu}.NoMask";
-        string mask = hasMask ? MaskStruct : $"{Cpu}.NoMask";
-        string score = hasScore ? ScoreStruct : $"{Cpu}.IdentityScore";
+        // A recognised mask is its own closed-form plan: no block mask, whole tiles skipped or taken from its corners.
+        bool closedForm = hasMask && !spec.ClosedForm.IsDefault;
+        if (closedForm)
+        {
+            w.WriteLine("/// <summary>The mask mod as the generator recognised it: a union of diagonal boxes.</summary>");
+            w.WriteLine($"private static readonly {Cpu}.ClosedFormPlan {PlanField} = new(new {Cpu}.DiagonalBox[]");
+            w.WriteLine("{");
+            foreach (ClosedFormBox box in spec.ClosedForm)
+            {
+                w.WriteLine($"    new({Long(box.DiagonalLow)}, {Long(box.DiagonalHigh)}, {Long(box.KeyLow)}, {Long(box.KeyHigh)}, {Long(box.QueryLow)}, {Long(box.QueryHigh)}),");
+            }
+
+            w.WriteLine("});");
+            w.WriteLine();
+        }
+
+        string plan = closedForm ? PlanField : hasMask ? $"default({Cpu}.EveryTilePartial)" : $"default({Cpu}.NoMask)";
+        string mask = closedForm ? PlanField : hasMask ? $"default({MaskStruct})" : $"default({Cpu}.NoMask)";
+        string score = hasScore ? $"default({ScoreStruct})" : $"default({Cpu}.IdentityScore)";
         w.WriteLine("/// <inheritdoc/>");
         w.WriteLine($"protected override void Attend({Cpu}.AttentionProblem problem, global::AttentionGen.Masks.BlockMask? blockMask)");
         w.WriteLine("{");
         w.WriteLine("    if (blockMask is null)");
         w.WriteLine("    {");
-        w.WriteLine($"        {Cpu}.FlashAttentionCpu.Forward(problem, default({plan}), default({mask}), default({score}));");
+        w.WriteLine($"        {Cpu}.FlashAttentionCpu.Forward(problem, {plan}, {mask}, {score});");
         w.WriteLine("    }");
         w.WriteLine("    else");
         w.WriteLine("    {");
-        w.WriteLine($"        {Cpu}.FlashAttentionCpu.Forward(problem, blockMask.Plan, default({mask}), default({score}));");
+        w.WriteLine($"        {Cpu}.FlashAttentionCpu.Forward(problem, blockMask.Plan, {mask}, {score});");
         w.WriteLine("    }");
         w.WriteLine("}");
+        w.WriteLine();
+        w.WriteLine("/// <inheritdoc/>");
+        w.WriteLine($"public override bool HasClosedFormPlan => {(closedForm ? "true" : "false")};");
 
-        if (hasMask)
+        if (hasMask && !closedForm)
         {
             w.WriteLine();
             w.WriteLine($"private readonly struct {MaskStruct} : {Cpu}.IMaskMod");
@@ -74,4 +94,7 @@ internal static class FlexEmitter
 
         return source.CloseClass(spec.Class);
     }
+
+    private static string Long(long value) =>
+        value == long.MinValue ? "long.MinValue" : value == long.MaxValue ? "long.MaxValue" : value.ToString(System.Globalization.CultureInfo.InvariantCulture) + "L";
 }

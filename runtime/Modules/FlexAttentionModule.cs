@@ -35,6 +35,9 @@ public abstract class FlexAttentionModule
         return Attention.Run(q, k, v, keyPaddingMask: null, scale, BlockSize, BlockSize, problem => Attend(problem, blockMask));
     }
 
+    /// <summary>True when the generator recognised the mask mod and compiled its tile plan in closed form (no block mask needed).</summary>
+    public virtual bool HasClosedFormPlan => false;
+
     /// <summary>Runs the kernel specialized on this class's mods, following <paramref name="blockMask"/>'s blocks when given.</summary>
     protected abstract void Attend(AttentionProblem problem, BlockMask? blockMask);
 }

@@ -47,4 +47,27 @@ internal sealed record LocalSpec(
 /// <c>[Flex]</c> (SPEC §5): the named mod methods and what was found of them. A name that resolves to
 /// no method of the class has <c>Found = false</c>; the method checks themselves are <see cref="ModMethodSpec"/>.
 /// </summary>
-internal sealed record FlexSpec(ClassShape Class, string? MaskMod, bool MaskModFound, string? ScoreMod, bool ScoreModFound, int BlockSize, bool ModsAreValid, bool HasMalformedArgument);
+internal sealed record FlexSpec(ClassShape Class, string? MaskMod, bool MaskModFound, string? ScoreMod, bool ScoreModFound, int BlockSize, bool ModsAreValid, bool HasMalformedArgument)
+{
+    /// <summary>The mask mod as a union of boxes when the recognizer understood it; default otherwise.</summary>
+    public EquatableArray<ClosedFormBox> ClosedForm { get; init; }
+}
+
+/// <summary>
+/// One box of a recognised mask: lo ≤ kv − q ≤ hi, kv and q in inclusive ranges (long.MinValue/MaxValue: unbounded).
+/// The runtime's <c>DiagonalBox</c> carries the same six numbers.
+/// </summary>
+internal sealed record ClosedFormBox(long DiagonalLow, long DiagonalHigh, long KeyLow, long KeyHigh, long QueryLow, long QueryHigh)
+{
+    public static ClosedFormBox All { get; } = new(long.MinValue, long.MaxValue, long.MinValue, long.MaxValue, long.MinValue, long.MaxValue);
+
+    public bool IsEmpty => DiagonalLow > DiagonalHigh || KeyLow > KeyHigh || QueryLow > QueryHigh;
+
+    public ClosedFormBox Intersect(ClosedFormBox other) => new(
+        System.Math.Max(DiagonalLow, other.DiagonalLow),
+        System.Math.Min(DiagonalHigh, other.DiagonalHigh),
+        System.Math.Max(KeyLow, other.KeyLow),
+        System.Math.Min(KeyHigh, other.KeyHigh),
+        System.Math.Max(QueryLow, other.QueryLow),
+        System.Math.Min(QueryHigh, other.QueryHigh));
+}

@@ -110,7 +110,10 @@ internal static class SpecParser
             ScoreModFound: scoreMod is null || score is not null,
             BlockSize: args.Int("BlockSize", 128),
             ModsAreValid: valid,
-            HasMalformedArgument: args.IsMalformed(attribute));
+            HasMalformedArgument: args.IsMalformed(attribute))
+        {
+            ClosedForm = mask is null || !valid ? default : ClosedFormRecognizer.Recognize(mask, compilation),
+        };
     }
 
     /// <summary>The method of <paramref name="type"/> called <paramref name="name"/> that carries <paramref name="attribute"/>, or null.</summary>

@@ -8,7 +8,7 @@ namespace AttentionGen.Tests.Numerics;
 /// <summary>Generated [Flex] modules on the CPU against the float64 reference with the same mods.</summary>
 public class FlexCpuTests
 {
-    public static TheoryData<string> Modules => new() { "causal", "window", "prefix", "document", "alibi", "softcap", "causal+bias", "empty rows" };
+    public static TheoryData<string> Modules => new() { "causal", "window", "prefix", "document", "alibi", "softcap", "causal+bias", "empty rows", "band", "window|sinks" };
 
     [Theory]
     [MemberData(nameof(Modules))]
@@ -23,6 +23,8 @@ public class FlexCpuTests
             "alibi" => (new AlibiFlex(), null, (s, b, h, q, kv) => AlibiFlex.Alibi((float)s, b, h, q, kv)),
             "softcap" => (new SoftcapFlex(), null, (s, b, h, q, kv) => SoftcapFlex.Softcap((float)s, b, h, q, kv)),
             "causal+bias" => (new CausalBiasFlex(), CausalBiasFlex.Causal, (s, b, h, q, kv) => CausalBiasFlex.RelativeBias((float)s, b, h, q, kv)),
+            "band" => (new BandFlex(), BandFlex.Band, null),
+            "window|sinks" => (new WindowOrSinksFlex(), WindowOrSinksFlex.WindowOrSinks, null),
             _ => (new EmptyRowsFlex(), EmptyRowsFlex.LateStart, null),
         };
         (FlexAttentionModule module, Func<int, int, int, int, bool>? mask, Func<double, int, int, int, int, double>? score) = c;
@@ -37,6 +39,19 @@ public class FlexCpuTests
         ReferenceResult expected = ReferenceAttention.Compute(q, k, v, mask, scoreMod: score);
         Compare.Output(result.Output.ToFloatArray(), expected.Output, 2e-5, $"{name} n={n} ({seed})");
         Compare.Lse(result.Lse.ToFloatArray(), expected.Lse, 1e-5, name);
+    }
+
+    [Fact]
+    public void RecognisedMasksGetAClosedFormPlan()
+    {
+        Assert.True(new CausalFlex().HasClosedFormPlan);
+        Assert.True(new SlidingWindowFlex().HasClosedFormPlan);
+        Assert.True(new PrefixLmFlex().HasClosedFormPlan);
+        Assert.True(new BandFlex().HasClosedFormPlan);
+        Assert.True(new WindowOrSinksFlex().HasClosedFormPlan);
+        Assert.True(new EmptyRowsFlex().HasClosedFormPlan);
+        Assert.False(new DocumentFlex().HasClosedFormPlan);
+        Assert.False(new AlibiFlex().HasClosedFormPlan);
     }
 
     [Fact]

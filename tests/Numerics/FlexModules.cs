@@ -74,3 +74,28 @@ public partial class EmptyRowsFlex
     [MaskMod]
     internal static bool LateStart(int b, int h, int q, int kv) => q >= 10 && kv <= q;
 }
+
+/// <summary>A symmetric band through Math.Abs: recognised as one diagonal box.</summary>
+[Flex(MaskMod = nameof(Band), BlockSize = 32)]
+public partial class BandFlex
+{
+    [MaskMod]
+    internal static bool Band(int b, int h, int q, int kv) => Math.Abs(q - kv) <= 21;
+}
+
+/// <summary>An and/or combination through calls to other mods: (causal and a window of 33) or one of the first 8 keys.</summary>
+[Flex(MaskMod = nameof(WindowOrSinks), BlockSize = 64)]
+public partial class WindowOrSinksFlex
+{
+    [MaskMod]
+    internal static bool WindowOrSinks(int b, int h, int q, int kv) => (Causal(b, h, q, kv) && Window(b, h, q, kv)) || Sink(b, h, q, kv);
+
+    [MaskMod]
+    internal static bool Causal(int b, int h, int q, int kv) => kv <= q;
+
+    [MaskMod]
+    internal static bool Window(int b, int h, int q, int kv) => kv > q - 33;
+
+    [MaskMod]
+    internal static bool Sink(int b, int h, int q, int kv) => kv < 8;
+}

@@ -1,0 +1,93 @@
+using System;
+
+namespace AttentionGen.Cpu;
+
+/// <summary>
+/// One box of a closed-form mask: lo ≤ kv − q ≤ hi, kv in [KeyLow, KeyHigh], q in [QueryLow, QueryHigh]
+/// (inclusive; long.MinValue/MaxValue for no bound). Causal is DiagonalHigh = 0; a window of w adds
+/// DiagonalLow = −(w − 1); a prefix of P is KeyHigh = P − 1.
+/// </summary>
+public readonly record struct DiagonalBox(long DiagonalLow, long DiagonalHigh, long KeyLow, long KeyHigh, long QueryLow, long QueryHigh)
+{
+    /// <summary>Whether the pair lies in the box.</summary>
+    public bool Contains(int q, int kv) =>
+        q >= QueryLow && q <= QueryHigh && kv >= KeyLow && kv <= KeyHigh && (long)kv - q >= DiagonalLow && (long)kv - q <= DiagonalHigh;
+}
+
+/// <summary>
+/// A mask the generator recognised in a <c>[MaskMod]</c> (causal, sliding window, band, prefix-LM and their
+/// and/or combinations) as a union of <see cref="DiagonalBox"/>es. It is both the mask and its tile plan: tiles
+/// are classified from the boxes' corners, so no block mask is built or read.
+/// </summary>
+public readonly struct ClosedFormPlan : ITilePlan, IMaskMod
+{
+    private readonly DiagonalBox[] _boxes;
+
+    /// <summary>The union of <paramref name="boxes"/>.</summary>
+    public ClosedFormPlan(DiagonalBox[] boxes) => _boxes = boxes ?? throw new ArgumentNullException(nameof(boxes));
+
+    /// <inheritdoc/>
+    public bool IsAllowed(int batch, int head, int q, int kv)
+    {
+        foreach (DiagonalBox box in _boxes)
+        {
+            if (box.Contains(q, kv))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <inheritdoc/>
+    public bool TryGetKeyRange(int batch, int head, int q, out int start, out int end)
+    {
+        (start, end) = (0, 0);
+        if (_boxes.Length != 1)
+        {
+            return _boxes.Length == 0;
+        }
+
+        DiagonalBox box = _boxes[0];
+        if (q < box.QueryLow || q > box.QueryHigh)
+        {
+            return true;
+        }
+
+        long lo = Math.Max(Math.Max(box.KeyLow, Add(q, box.DiagonalLow)), 0);
+        long hi = Math.Min(box.KeyHigh, Add(q, box.DiagonalHigh));
+        start = (int)Math.Min(lo, int.MaxValue);
+        end = (int)Math.Clamp(Math.Min(hi, int.MaxValue - 1L) + 1, start, int.MaxValue);
+        return true;
+    }
+
+    /// <inheritdoc/>
+    public TileKind Classify(int batch, int head, int qStart, int qEnd, int kvStart, int kvEnd)
+    {
+        bool any = false;
+        foreach (DiagonalBox box in _boxes)
+        {
+            long q0 = Math.Max(qStart, box.QueryLow), q1 = Math.Min(qEnd - 1, box.QueryHigh);
+            long k0 = Math.Max(kvStart, box.KeyLow), k1 = Math.Min(kvEnd - 1, box.KeyHigh);
+            if (q0 > q1 || k0 > k1 || k1 - q0 < box.DiagonalLow || k0 - q1 > box.DiagonalHigh)
+            {
+                continue;
+            }
+
+            // Every corner inside: the whole tile is in this box.
+            if (q0 == qStart && q1 == qEnd - 1 && k0 == kvStart && k1 == kvEnd - 1 && k0 - q1 >= box.DiagonalLow && k1 - q0 <= box.DiagonalHigh)
+            {
+                return TileKind.Full;
+            }
+
+            any = true;
+        }
+
+        return any ? TileKind.Partial : TileKind.Skip;
+    }
+
+    // q + d without overflow past the sentinels.
+    private static long Add(int q, long d) =>
+        d == long.MinValue ? long.MinValue : d == long.MaxValue ? long.MaxValue : q + d;
+}

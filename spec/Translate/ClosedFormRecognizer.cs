@@ -1,0 +1,203 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using AttentionGen.Spec.Model;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+
+namespace AttentionGen.Spec.Translate;
+
+/// <summary>
+/// Recognises mask mods whose allowed set is a union of boxes lo ≤ kv − q ≤ hi, kv and q in ranges: comparisons of
+/// q, kv and integer constants (also through <c>Math.Abs</c> of kv − q), joined by <c>&amp;&amp;</c> and <c>||</c>, and
+/// calls to other such mods with the same arguments. Causal, sliding windows, bands, prefix-LM and their and/or
+/// combinations all are. Anything else gives null: the kernel then evaluates the mod per element.
+/// </summary>
+internal static class ClosedFormRecognizer
+{
+    private const int MaxBoxes = 4;
+    private const int MaxDepth = 4;
+
+    public static EquatableArray<ClosedFormBox> Recognize(IMethodSymbol method, Compilation compilation)
+    {
+        List<ClosedFormBox>? boxes = FromMethod(method, compilation, 0);
+        return boxes is null ? default : new EquatableArray<ClosedFormBox>(boxes.ToArray());
+    }
+
+    private static List<ClosedFormBox>? FromMethod(IMethodSymbol method, Compilation compilation, int depth)
+    {
+        if (depth > MaxDepth || method.Parameters.Length != 4 || method.DeclaringSyntaxReferences.Length != 1
+            || method.DeclaringSyntaxReferences[0].GetSyntax() is not MethodDeclarationSyntax syntax)
+        {
+            return null;
+        }
+
+        ExpressionSyntax? body = syntax.ExpressionBody?.Expression
+            ?? (syntax.Body is { Statements.Count: 1 } block && block.Statements[0] is ReturnStatementSyntax { Expression: { } returned } ? returned : null);
+        if (body is null)
+        {
+            return null;
+        }
+
+        var context = new Context(compilation.GetSemanticModel(syntax.SyntaxTree), method.Parameters[2].Name, method.Parameters[3].Name, compilation, depth);
+        return Boxes(body, context);
+    }
+
+    private static List<ClosedFormBox>? Boxes(ExpressionSyntax e, Context c)
+    {
+        switch (e)
+        {
+            case ParenthesizedExpressionSyntax p:
+                return Boxes(p.Expression, c);
+            case LiteralExpressionSyntax l when l.IsKind(SyntaxKind.TrueLiteralExpression):
+                return [ClosedFormBox.All];
+            case LiteralExpressionSyntax l when l.IsKind(SyntaxKind.FalseLiteralExpression):
+                return [];
+            case BinaryExpressionSyntax b when b.IsKind(SyntaxKind.LogicalOrExpression):
+                return Union(Boxes(b.Left, c), Boxes(b.Right, c));
+            case BinaryExpressionSyntax b when b.IsKind(SyntaxKind.LogicalAndExpression):
+                return Intersection(Boxes(b.Left, c), Boxes(b.Right, c));
+            case BinaryExpressionSyntax b:
+                return Comparison(b, c);
+            case InvocationExpressionSyntax call:
+                return Call(call, c);
+            default:
+                return null;
+        }
+    }
+
+    // Another mask mod called with the caller's own parameters, in order.
+    private static List<ClosedFormBox>? Call(InvocationExpressionSyntax call, Context c)
+    {
+        if (c.Model.GetSymbolInfo(call).Symbol is not IMethodSymbol { IsStatic: true } callee || callee.ReturnType.SpecialType != SpecialType.System_Boolean)
+        {
+            return null;
+        }
+
+        var args = call.ArgumentList.Arguments;
+        if (args.Count != 4 || args[2].Expression.ToString() != c.Q || args[3].Expression.ToString() != c.Kv)
+        {
+            return null;
+        }
+
+        return FromMethod(callee, c.Compilation, c.Depth + 1);
+    }
+
+    private static List<ClosedFormBox>? Comparison(BinaryExpressionSyntax b, Context c)
+    {
+        // |kv − q| < C (or ≤): the symmetric band.
+        if (b.IsKind(SyntaxKind.LessThanExpression) || b.IsKind(SyntaxKind.LessThanOrEqualExpression))
+        {
+            if (AbsOfDiagonal(b.Left, c) && c.Constant(b.Right) is long bound)
+            {
+                long limit = b.IsKind(SyntaxKind.LessThanExpression) ? bound - 1 : bound;
+                return limit < 0 ? [] : [ClosedFormBox.All with { DiagonalLow = -limit, DiagonalHigh = limit }];
+            }
+        }
+
+        if (Linear(b.Left, c) is not { } left || Linear(b.Right, c) is not { } right)
+        {
+            return null;
+        }
+
+        // left − right = a·q + k·kv + constant, compared with 0.
+        long a = left.Q - right.Q, k = left.Kv - right.Kv, constant = left.Constant - right.Constant;
+        (long? lo, long? hi) = b.Kind() switch
+        {
+            SyntaxKind.LessThanExpression => ((long?)null, (long?)(-constant - 1)),
+            SyntaxKind.LessThanOrEqualExpression => (null, -constant),
+            SyntaxKind.GreaterThanExpression => (-constant + 1, null),
+            SyntaxKind.GreaterThanOrEqualExpression => (-constant, null),
+            SyntaxKind.EqualsExpression => (-constant, -constant),
+            _ => (long.MinValue, long.MinValue),
+        };
+        if (lo == long.MinValue)
+        {
+            return null;
+        }
+
+        // The bounds hold for a·q + k·kv; with a or k = −1 the variable's bounds flip sign.
+        long? Negate(long? x) => x is null ? null : -x;
+        (long? vLo, long? vHi) = (a, k) switch
+        {
+            (0, 0) => (null, null),
+            (-1, 1) or (0, 1) or (1, 0) => (lo, hi),
+            (1, -1) or (0, -1) or (-1, 0) => (Negate(hi), Negate(lo)),
+            _ => (long.MinValue, long.MinValue),
+        };
+        if (vLo == long.MinValue)
+        {
+            return null;
+        }
+
+        if (a == 0 && k == 0)
+        {
+            return (lo is null || 0 >= lo) && (hi is null || 0 <= hi) ? [ClosedFormBox.All] : [];
+        }
+
+        long l = vLo ?? long.MinValue, h = vHi ?? long.MaxValue;
+        ClosedFormBox box = a == 0 ? ClosedFormBox.All with { KeyLow = l, KeyHigh = h }
+            : k == 0 ? ClosedFormBox.All with { QueryLow = l, QueryHigh = h }
+            : ClosedFormBox.All with { DiagonalLow = l, DiagonalHigh = h };
+        return [box];
+    }
+
+    private static bool AbsOfDiagonal(ExpressionSyntax e, Context c) =>
+        e is InvocationExpressionSyntax { ArgumentList.Arguments.Count: 1 } call
+        && c.Model.GetSymbolInfo(call).Symbol is IMethodSymbol { Name: "Abs", ContainingType: { } type }
+        && type.ToDisplayString() is "System.Math" or "System.MathF"
+        && Linear(call.ArgumentList.Arguments[0].Expression, c) is { } d && Math.Abs(d.Q) == 1 && d.Kv == -d.Q && d.Constant == 0;
+
+    // a·q + k·kv + constant with integer coefficients, or null.
+    private static LinearForm? Linear(ExpressionSyntax e, Context c)
+    {
+        if (c.Constant(e) is long value)
+        {
+            return new LinearForm(0, 0, value);
+        }
+
+        switch (e)
+        {
+            case ParenthesizedExpressionSyntax p:
+                return Linear(p.Expression, c);
+            case IdentifierNameSyntax id when id.Identifier.Text == c.Q:
+                return new LinearForm(1, 0, 0);
+            case IdentifierNameSyntax id when id.Identifier.Text == c.Kv:
+                return new LinearForm(0, 1, 0);
+            case PrefixUnaryExpressionSyntax u when u.IsKind(SyntaxKind.UnaryMinusExpression) && Linear(u.Operand, c) is { } x:
+                return new LinearForm(-x.Q, -x.Kv, -x.Constant);
+            case BinaryExpressionSyntax b when b.IsKind(SyntaxKind.AddExpression) || b.IsKind(SyntaxKind.SubtractExpression):
+                if (Linear(b.Left, c) is not { } l || Linear(b.Right, c) is not { } r)
+                {
+                    return null;
+                }
+
+                int sign = b.IsKind(SyntaxKind.AddExpression) ? 1 : -1;
+                return new LinearForm(l.Q + (sign * r.Q), l.Kv + (sign * r.Kv), l.Constant + (sign * r.Constant));
+            default:
+                return null;
+        }
+    }
+
+    private static List<ClosedFormBox>? Union(List<ClosedFormBox>? a, List<ClosedFormBox>? b) =>
+        a is null || b is null || a.Count + b.Count > MaxBoxes ? null : a.Concat(b).ToList();
+
+    private static List<ClosedFormBox>? Intersection(List<ClosedFormBox>? a, List<ClosedFormBox>? b)
+    {
+        if (a is null || b is null || a.Count * b.Count > MaxBoxes)
+        {
+            return null;
+        }
+
+        return (from x in a from y in b select x.Intersect(y)).Where(box => !box.IsEmpty).ToList();
+    }
+
+    private readonly record struct LinearForm(long Q, long Kv, long Constant);
+
+    private sealed record Context(SemanticModel Model, string Q, string Kv, Compilation Compilation, int Depth)
+    {
+        public long? Constant(ExpressionSyntax e) =>
+            Model.GetConstantValue(e) is { HasValue: true, Value: int or long or short or byte } v ? Convert.ToInt64(v.Value) : null;
+    }
+}
