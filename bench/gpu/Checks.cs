@@ -40,7 +40,9 @@ internal static class Checks
 
         failures += CheckModule("CausalLayer", new CausalLayer(seed: random.Next()), random, withContext: false) ? 0 : 1;
         failures += CheckModule("CrossLayer", new CrossLayer(seed: random.Next()), random, withContext: true) ? 0 : 1;
-        int total = cases.Length + 2;
+        int flexFailures = FlexChecks.Check(random);
+        failures += flexFailures;
+        int total = cases.Length + 2 + FlexChecks.Modules().Count();
         Console.WriteLine($"check: {total - failures} passed, {failures} failed ({clock.Elapsed.TotalSeconds:F1} s); kernel module: {CudaInfo.LastKernelSource}");
         return failures == 0 ? 0 : 1;
     }

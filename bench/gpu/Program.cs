@@ -5,6 +5,7 @@ using AttentionGen.GpuBench;
 // attentiongen-gpu check            correctness on the GPU against the float64 reference
 // attentiongen-gpu time B,H,N,E ... ms and TFLOP/s of our kernel (bf16, dense and causal), one JSON line per case
 // attentiongen-gpu cpu B,H,N,E ...  the CPU kernel (fp32) on the same shapes, for the CPU peer comparison
+// attentiongen-gpu time-flex B,H,N,E  the [Flex] modules of FlexLayers.cs (bf16), one JSON line per mask
 if (args.Length == 0)
 {
     Console.Error.WriteLine("usage: attentiongen-gpu check | time B,H,N,E[,causal] ... | cpu B,H,N,E[,causal] ...");
@@ -27,5 +28,6 @@ return args[0] switch
 {
     "check" => Checks.Run(),
     "time" => Timing.Gpu(args[1..]),
+    "time-flex" => FlexChecks.Time(args[1..]),
     _ => 2,
 };

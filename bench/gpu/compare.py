@@ -54,6 +54,45 @@ def torch_gpu(shape, causal):
     return results
 
 
+FLEX_SHAPE = (4, 16, 4096, 128)
+
+
+def flex_mods():
+    """The masks of bench/gpu/FlexLayers.cs, by the names attentiongen-gpu time-flex prints: (mask_mod, score_mod)."""
+    slopes = torch.tensor([0.01, -0.02, 0.005, 0.0], device="cuda")
+    causal = lambda b, h, q, kv: kv <= q
+    return {
+        "causal": (causal, None),
+        "sliding-window": (lambda b, h, q, kv: (kv <= q) & (q - kv < 256), None),
+        "prefix-lm": (lambda b, h, q, kv: (kv <= q) | (kv < 1024), None),
+        "document": (lambda b, h, q, kv: (q // 1000 == kv // 1000) & (kv <= q), None),
+        "alibi": (None, lambda s, b, h, q, kv: s + torch.exp2(-8.0 * (h + 1) / 16.0) * (kv - q)),
+        "softcap": (None, lambda s, b, h, q, kv: 20.0 * torch.tanh(s / 20.0)),
+        "causal+bias": (causal, lambda s, b, h, q, kv: s + slopes[h % 4] * (q - kv)),
+        "window|sinks": (lambda b, h, q, kv: ((kv <= q) & (q - kv < 512)) | (kv < 64), None),
+    }
+
+
+def flex_table(binary):
+    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+    b, h, n, e = FLEX_SHAPE
+    out = subprocess.run([binary, "time-flex", ",".join(map(str, FLEX_SHAPE))], capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"{binary} time-flex failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
+    mine = {r["mask"]: r for r in (json.loads(l) for l in out.stdout.splitlines() if l.startswith("{"))}
+    q, k, v = (torch.randn(b, h, n, e, device="cuda", dtype=torch.bfloat16) for _ in range(3))
+    flex = torch.compile(flex_attention)
+    print(f"\nflex_attention vs ours, {FLEX_SHAPE} bf16 on {torch.cuda.get_device_name()} (ratio = flex ms / ours ms; above 1 we are faster)")
+    print(f"{'mask':<16}{'ours ms':>9}{'flex ms':>9}{'ratio':>7}  {'plan':<12}{'sparsity':>9}")
+    for name, (mask_mod, score_mod) in flex_mods().items():
+        block_mask = create_block_mask(mask_mod, None, None, n, n) if mask_mod else None
+        peer = time_gpu(lambda: flex(q, k, v, score_mod=score_mod, block_mask=block_mask))
+        r = mine[name]
+        plan = "closed form" if r["closed_form"] else ("block mask" if block_mask is not None else "dense")
+        sparsity = f"{block_mask.sparsity():.1f}%" if block_mask is not None else "-"
+        print(f"{name:<16}{r['ms']:>9.3f}{peer:>9.3f}{peer / r['ms']:>7.2f}  {plan:<12}{sparsity:>9}")
+
+
 def ours(binary, mode, shapes, env=None):
     specs = [",".join(map(str, s)) for s in shapes]
     out = subprocess.run([binary, mode, *specs], capture_output=True, text=True, env=env)
@@ -87,7 +126,11 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--binary", default="publish/gpu/attentiongen-gpu")
     parser.add_argument("--cpu", action="store_true", help="CPU peer: 2 threads each")
+    parser.add_argument("--flex", action="store_true", help="the [Flex] masks against flex_attention")
     args = parser.parse_args()
+    if args.flex:
+        flex_table(args.binary)
+        return
     if args.cpu:
         torch.set_num_threads(2)
         peers = {}

@@ -64,6 +64,20 @@ internal static class FlexEmitter
         w.WriteLine();
         w.WriteLine("/// <inheritdoc/>");
         w.WriteLine($"public override bool HasClosedFormPlan => {(closedForm ? "true" : "false")};");
+        w.WriteLine();
+        w.WriteLine("/// <inheritdoc/>");
+        w.WriteLine($"protected override bool HasScoreMod => {(hasScore ? "true" : "false")};");
+        if (hasMask)
+        {
+            w.WriteLine();
+            w.WriteLine("/// <inheritdoc/>");
+            w.WriteLine($"public override global::AttentionGen.MaskFunction? MaskMod => {owner}.{spec.MaskMod};");
+        }
+
+        string? header = spec.CudaMods is null ? null : CudaHeaderEmitter.Flex(spec.ClosedForm, spec.CudaMods);
+        w.WriteLine();
+        w.WriteLine("/// <inheritdoc/>");
+        w.WriteLine($"protected override string? CudaHeader => {(header is null ? "null" : CudaHeaderEmitter.Literal(header))};");
 
         if (hasMask && !closedForm)
         {

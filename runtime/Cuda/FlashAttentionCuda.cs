@@ -16,7 +16,12 @@ internal static class FlashAttentionCuda
     /// <summary>Keys per tile, as flash_fwd.cu's Traits.</summary>
     private static int BlockN(int headDim) => headDim <= 64 ? 64 : 32;
 
-    public static void Forward(AttentionProblem p, bool causal, string? header = null)
+    /// <summary>
+    /// Runs <paramref name="p"/>; <paramref name="header"/> is the class's specialization (built from the head dim and
+    /// <paramref name="causal"/> when null). A <paramref name="flex"/> launch (translated mods, a closed-form plan, a
+    /// block mask) always takes the mma.sync kernel, which has the hooks for them.
+    /// </summary>
+    public static void Forward(AttentionProblem p, bool causal, string? header = null, FlexLaunch? flex = null)
     {
         if (p.DType is not (DType.BFloat16 or DType.Float16))
         {
@@ -61,10 +66,18 @@ internal static class FlashAttentionCuda
             LseBatch = p.Lse?.Strides[0] ?? 0, LseHead = p.Lse?.Strides[1] ?? 0,
             MaskBatch = p.KeyPaddingMask?.Strides[0] ?? 0, MaskRow = p.KeyPaddingMask?.Strides[1] ?? 0,
             Batch = p.Batch, QHeads = p.QueryHeads, KvHeads = p.KeyHeads, N = p.QueryLength, M = p.KeyLength,
-            ScaleLog2 = p.Scale * 1.4426950408889634f,
+            ScaleLog2 = flex is { HasScoreMod: true } ? 1.4426950408889634f : p.Scale * 1.4426950408889634f,
+            Scale = p.Scale,
         };
+        if (flex?.BlockMask is { } blockMask)
+        {
+            args.BlockStates = blockMask.DeviceStates(p.Device).DevicePointer;
+            (args.BmBatch, args.BmHeads, args.BmQBlocks, args.BmKBlocks) = (blockMask.Batch, blockMask.Heads, blockMask.QueryBlocks, blockMask.KeyBlocks);
+            (args.BmQBlock, args.BmKBlock) = (blockMask.QueryBlockSize, blockMask.KeyBlockSize);
+        }
+
         string type = p.DType == DType.BFloat16 ? "bf16" : "fp16";
-        if (UsesWgmma(device, p.HeadDim))
+        if (flex is null && UsesWgmma(device, p.HeadDim))
         {
             // flash_fwd_sm90.cu: 2 consumer warpgroups of 64 rows and a producer warpgroup, 128-key tiles;
             // Q + 2 stages of K and V + alignment slack + 4 mbarriers.
@@ -103,5 +116,11 @@ internal static class FlashAttentionCuda
         public long MaskBatch, MaskRow;
         public int Batch, QHeads, KvHeads, N, M;
         public float ScaleLog2;
+        public float Scale;
+        public ulong BlockStates;
+        public int BmBatch, BmHeads, BmQBlocks, BmKBlocks, BmQBlock, BmKBlock;
     }
 }
+
+/// <summary>What a flex launch adds to the kernel's arguments: whether a score mod changes the scaled scores, and a block mask.</summary>
+internal sealed record FlexLaunch(bool HasScoreMod, Masks.BlockMask? BlockMask);

@@ -16,6 +16,7 @@ public sealed class BlockMask
 {
     // (b, h, qb, kb) → TileKind as a byte: the one source every view is built from.
     private readonly byte[] _states;
+    private readonly System.Collections.Generic.Dictionary<Device, Tensor> _deviceStates = new();
 
     internal BlockMask(byte[] states, int batch, int heads, int queryLength, int keyLength, int queryBlockSize, int keyBlockSize, MaskFunction? maskMod, Device device)
     {
@@ -95,6 +96,21 @@ public sealed class BlockMask
 
     /// <summary>B · H · L · S, as PyTorch's <c>numel()</c>.</summary>
     public long Numel => (long)Batch * Heads * QueryLength * KeyLength;
+
+    /// <summary>The block states [B, H, Qb, KVb] (0 skip, 1 partial, 2 full) on <paramref name="device"/>, uploaded once per device.</summary>
+    internal Tensor DeviceStates(Device device)
+    {
+        lock (_deviceStates)
+        {
+            if (!_deviceStates.TryGetValue(device, out Tensor? states))
+            {
+                states = Tensor.FromBytes(_states, _states.Length).To(device);
+                _deviceStates[device] = states;
+            }
+
+            return states;
+        }
+    }
 
     /// <summary>The tile plan the CPU kernel follows.</summary>
     public BlockMaskPlan Plan => new(_states, Batch, Heads, QueryBlocks, KeyBlocks, QueryBlockSize, KeyBlockSize);

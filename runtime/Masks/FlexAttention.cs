@@ -32,7 +32,7 @@ public static class FlexAttention
         bool returnLse = false,
         FlexKernelOptions? kernelOptions = null)
     {
-        CheckOperands(q, k, v, enableGqa, blockMask, "FlexAttention.Run");
+        CheckOperands(q, k, v, enableGqa, blockMask, "FlexAttention.Run with delegate mods (for the GPU, declare a [Flex] class)");
 
         kernelOptions?.Validate();
         int queryTile = kernelOptions?.BlockM ?? blockMask?.QueryBlockSize ?? 128;
@@ -163,8 +163,8 @@ public static class FlexAttention
     /// <summary>Every pair allowed (<c>noop_mask</c>).</summary>
     public static MaskFunction NoopMask { get; } = static (_, _, _, _) => true;
 
-    /// <summary>The checks every flex entry shares; <paramref name="feature"/> names the caller in the CPU-only message.</summary>
-    internal static void CheckOperands(Tensor q, Tensor k, Tensor v, bool enableGqa, BlockMask? blockMask, string feature)
+    /// <summary>The checks every flex entry shares; <paramref name="cpuOnlyFeature"/>, when given, names a caller that runs on the CPU only.</summary>
+    internal static void CheckOperands(Tensor q, Tensor k, Tensor v, bool enableGqa, BlockMask? blockMask, string? cpuOnlyFeature)
     {
         ArgumentNullException.ThrowIfNull(q);
         ArgumentNullException.ThrowIfNull(k);
@@ -173,7 +173,10 @@ public static class FlexAttention
         {
             ShapeCheck.FloatingPoint(t, name);
             ShapeCheck.Rank(t, 4, "[B, H, L, E]", name);
-            ShapeCheck.OnCpu(t, name, feature);
+            if (cpuOnlyFeature is not null)
+            {
+                ShapeCheck.OnCpu(t, name, cpuOnlyFeature);
+            }
         }
 
         if (q.Size(1) != k.Size(1) && !enableGqa)

@@ -31,9 +31,57 @@ public abstract class FlexAttentionModule
     /// </summary>
     public AttentionOutput Forward(Tensor q, Tensor k, Tensor v, float? scale = null, bool enableGqa = false, BlockMask? blockMask = null)
     {
-        FlexAttention.CheckOperands(q, k, v, enableGqa, blockMask, "[Flex] modules");
-        return Attention.Run(q, k, v, keyPaddingMask: null, scale, BlockSize, BlockSize, problem => Attend(problem, blockMask));
+        FlexAttention.CheckOperands(q, k, v, enableGqa, blockMask, cpuOnlyFeature: null);
+        return Attention.Run(q, k, v, keyPaddingMask: null, scale, BlockSize, BlockSize, problem =>
+        {
+            if (problem.Device.Kind == DeviceKind.Cuda)
+            {
+                AttendOnGpu(problem, blockMask);
+            }
+            else
+            {
+                Attend(problem, blockMask);
+            }
+        });
     }
+
+    /// <summary>
+    /// The block mask of this class's mask mod over (batch ?? 1, heads ?? 1, L, S) in blocks of <see cref="BlockSize"/>:
+    /// built by a GPU kernel from the translated mod when <paramref name="device"/> is a GPU, else on the CPU.
+    /// Classes whose mod the generator recognised need none (<see cref="HasClosedFormPlan"/>); one still restricts them.
+    /// </summary>
+    public BlockMask CreateBlockMask(int? batch, int? heads, int queryLength, int keyLength, Device? device = null)
+    {
+        Device target = device ?? Device.Cpu;
+        if (target.Kind != DeviceKind.Cuda)
+        {
+            return FlexAttention.CreateBlockMask(MaskMod ?? FlexAttention.NoopMask, batch, heads, queryLength, keyLength, target, BlockSize);
+        }
+
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batch ?? 1, nameof(batch));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(heads ?? 1, nameof(heads));
+        ArgumentOutOfRangeException.ThrowIfNegative(queryLength);
+        ArgumentOutOfRangeException.ThrowIfNegative(keyLength);
+        return Cuda.BlockMaskCuda.Build(RequireCudaHeader(), MaskMod, batch ?? 1, heads ?? 1, queryLength, keyLength, target, BlockSize);
+    }
+
+    /// <summary>The class's mask mod as a delegate, or null when it has none.</summary>
+    public virtual MaskFunction? MaskMod => null;
+
+    /// <summary>The mods translated to CUDA C and the closed-form plan (generated); null when a mod is not translatable.</summary>
+    protected virtual string? CudaHeader => null;
+
+    /// <summary>Whether the class has a score mod (the GPU kernel then applies the scale before it).</summary>
+    protected virtual bool HasScoreMod => false;
+
+    private void AttendOnGpu(AttentionProblem problem, BlockMask? blockMask)
+    {
+        string header = $"#define AG_HEAD_DIM {problem.HeadDim}\n" + RequireCudaHeader();
+        Cuda.FlashAttentionCuda.Forward(problem, causal: false, header, new Cuda.FlexLaunch(HasScoreMod, blockMask));
+    }
+
+    private string RequireCudaHeader() =>
+        CudaHeader ?? throw new NotSupportedException($"{GetType().Name}'s mods were not translated to CUDA (see its AG0019 diagnostics); run it on the cpu.");
 
     /// <summary>True when the generator recognised the mask mod and compiled its tile plan in closed form (no block mask needed).</summary>
     public virtual bool HasClosedFormPlan => false;

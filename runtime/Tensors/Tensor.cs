@@ -91,6 +91,9 @@ public sealed class Tensor
     /// <summary>A bool tensor holding a copy of <paramref name="values"/>.</summary>
     public static Tensor FromArray(bool[] values, params int[] shape) => FromSpan<bool>(values, DType.Bool, shape);
 
+    /// <summary>A CPU tensor of one-byte elements holding <paramref name="values"/> as they are (block states 0/1/2).</summary>
+    internal static Tensor FromBytes(byte[] values, params int[] shape) => FromSpan<byte>(values, DType.Bool, shape);
+
     /// <summary>A CPU int32 tensor holding a copy of <paramref name="values"/> in row-major order.</summary>
     public static Tensor FromArray(int[] values, params int[] shape) => FromSpan<int>(values, DType.Int32, shape);
 

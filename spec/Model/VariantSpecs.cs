@@ -51,6 +51,9 @@ internal sealed record FlexSpec(ClassShape Class, string? MaskMod, bool MaskModF
 {
     /// <summary>The mask mod as a union of boxes when the recognizer understood it; default otherwise.</summary>
     public EquatableArray<ClosedFormBox> ClosedForm { get; init; }
+
+    /// <summary>The mods translated to CUDA C; null when a body is outside the translatable subset.</summary>
+    public string? CudaMods { get; init; }
 }
 
 /// <summary>

@@ -113,6 +113,7 @@ internal static class SpecParser
             HasMalformedArgument: args.IsMalformed(attribute))
         {
             ClosedForm = mask is null || !valid ? default : ClosedFormRecognizer.Recognize(mask, compilation),
+            CudaMods = valid ? CudaTranslator.Translate(mask, score, compilation) : null,
         };
     }
 

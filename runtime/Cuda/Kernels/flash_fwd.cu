@@ -1,6 +1,6 @@
 // FlashAttention-2 forward for AttentionGen (sm_80+), compiled by NVRTC at first use.
-// The runtime prepends a specialization header that defines AG_HEAD_DIM and AG_CAUSAL (and, later,
-// translated mask/score functions). No CUDA includes: bf16/fp16 are handled as raw 16-bit values through PTX.
+// The runtime prepends a specialization header that defines AG_HEAD_DIM and AG_CAUSAL and, for [Flex] classes,
+// the mods translated from C# (ag_mask_mod, ag_score_mod) and a closed-form plan (AG_BOXES). No CUDA includes: bf16/fp16 are handled as raw 16-bit values through PTX.
 //
 // One CTA = 4 warps of one (batch, head); each warp owns kMTiles blocks of 16 query rows and keeps its O
 // accumulator in registers. Every K/V fragment read from shared memory feeds kMTiles MMAs, so with two
@@ -99,10 +99,19 @@ __device__ __forceinline__ void flash_fwd(const FlashParams& p) {
     const u16* v = info.v;
     const int warp_row0 = q0 + warp * 16 * Traits::kMTiles;
 
+    // The key tiles this CTA visits: the plan (closed form, block mask) skips the rest; next_tile finds the
+    // next visited one so the prefetch never loads a skipped tile.
+    const int q1 = min(q0 + Traits::kBlockM, p.n);
+    auto next_tile = [&](int j) {
+        while (j < n_tiles && ag_tile_kind(p, b, head, q0, q1, j * Traits::kBlockN, min((j + 1) * Traits::kBlockN, p.m)) == AG_SKIP) ++j;
+        return j;
+    };
+    const int first = next_tile(0);
+
     load_tile(sQ, q, p.q_row, q0, Traits::kBlockM, p.n, tid);
-    if (n_tiles > 0) {
-        load_tile(sK, k, p.k_row, 0, Traits::kBlockN, p.m, tid);
-        load_tile(sV, v, p.v_row, 0, Traits::kBlockN, p.m, tid);
+    if (first < n_tiles) {
+        load_tile(sK, k, p.k_row, first * Traits::kBlockN, Traits::kBlockN, p.m, tid);
+        load_tile(sV, v, p.v_row, first * Traits::kBlockN, Traits::kBlockN, p.m, tid);
     }
     cp_async_commit();
     cp_async_wait_all();
@@ -133,12 +142,13 @@ __device__ __forceinline__ void flash_fwd(const FlashParams& p) {
         st[mt].sum[0] = st[mt].sum[1] = 0.f;
     }
 
-    for (int j = 0; j < n_tiles; ++j) {
-        const int stage = j & 1;
+    for (int j = first, stage = 0; j < n_tiles; stage ^= 1) {
         const int n0 = j * Traits::kBlockN;
-        if (j + 1 < n_tiles) {
-            load_tile(sK + (stage ^ 1) * Traits::kTileElems, k, p.k_row, n0 + Traits::kBlockN, Traits::kBlockN, p.m, tid);
-            load_tile(sV + (stage ^ 1) * Traits::kTileElems, v, p.v_row, n0 + Traits::kBlockN, Traits::kBlockN, p.m, tid);
+        const int kind = ag_tile_kind(p, b, head, q0, q1, n0, min(n0 + Traits::kBlockN, p.m));
+        const int next = next_tile(j + 1);
+        if (next < n_tiles) {
+            load_tile(sK + (stage ^ 1) * Traits::kTileElems, k, p.k_row, next * Traits::kBlockN, Traits::kBlockN, p.m, tid);
+            load_tile(sV + (stage ^ 1) * Traits::kTileElems, v, p.v_row, next * Traits::kBlockN, Traits::kBlockN, p.m, tid);
         }
         cp_async_commit();
         const u16* tK = sK + stage * Traits::kTileElems;
@@ -178,13 +188,17 @@ __device__ __forceinline__ void flash_fwd(const FlashParams& p) {
             }
         }
 
-        // Masks only where a tile needs them: the last tile (keys past M), the diagonal, a padding mask.
-        const bool need_mask = n0 + Traits::kBlockN > p.m || (AG_CAUSAL && n0 + Traits::kBlockN - 1 > warp_row0) || p.key_mask;
+        // Masks only where a tile needs them: the last tile (keys past M), the diagonal, a padding mask, a
+        // partial tile of the plan (the mask mod). A score mod first changes the scaled scores, as flex does.
+        const bool need_mask = n0 + Traits::kBlockN > p.m || (AG_CAUSAL && n0 + Traits::kBlockN - 1 > warp_row0) || p.key_mask || kind == AG_PARTIAL;
         u32 pf[Traits::kMTiles][Traits::kNTiles / 2][4];
 #pragma unroll
         for (int mt = 0; mt < Traits::kMTiles; ++mt) {
             const int row_a = warp_row0 + mt * 16 + g;
-            if (need_mask) mask_scores<Traits::kNTiles * 4>(p, &s[mt][0][0], n0, row_a, row_a + 8, b, t, AG_CAUSAL);
+#ifdef AG_HAS_SCORE_MOD
+            apply_score_mod<Traits::kNTiles * 4>(p, &s[mt][0][0], n0, row_a, row_a + 8, b, head, t);
+#endif
+            if (need_mask) mask_scores<Traits::kNTiles * 4>(p, &s[mt][0][0], n0, row_a, row_a + 8, b, head, t, AG_CAUSAL, kind == AG_PARTIAL);
             softmax_step<Traits::kNTiles * 4, Traits::kDTiles * 4, T>(p, &s[mt][0][0], &acc[mt][0][0], st[mt], pf[mt]);
         }
 
@@ -207,6 +221,7 @@ __device__ __forceinline__ void flash_fwd(const FlashParams& p) {
 
         cp_async_wait_all();
         __syncthreads();
+        j = next;
     }
 
 #pragma unroll

@@ -186,7 +186,7 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& p) {
         fence_regs(s, Traits::kSRegs);
 
         if (n0 + Traits::kBlockN > p.m || (AG_CAUSAL && n0 + Traits::kBlockN - 1 > wg_row0) || p.key_mask) {
-            mask_scores<Traits::kSRegs>(p, s, n0, row_a, row_b, b, t, AG_CAUSAL);
+            mask_scores<Traits::kSRegs>(p, s, n0, row_a, row_b, b, head, t, AG_CAUSAL, false);
         }
         u32 pf[Traits::kBlockN / 16][4];
         softmax_step<Traits::kSRegs, Traits::kORegs, T>(p, s, acc, st, pf);

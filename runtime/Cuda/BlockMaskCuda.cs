@@ -1,0 +1,41 @@
+using System;
+using System.Runtime.InteropServices;
+using AttentionGen.Masks;
+
+namespace AttentionGen.Cuda;
+
+/// <summary>
+/// Builds a <see cref="BlockMask"/> on the GPU from a [Flex] class's translated mask mod (<c>Kernels/block_mask.cu</c>):
+/// O(B·H·L·S) mod evaluations spread over one CTA per block; only the block states come back to the host.
+/// </summary>
+internal static class BlockMaskCuda
+{
+    public static BlockMask Build(string header, MaskFunction? maskMod, int batch, int heads, int queryLength, int keyLength, Device device, int blockSize)
+    {
+        CudaDevice gpu = CudaTransfers.Require(device);
+        int qBlocks = (queryLength + blockSize - 1) / blockSize, kBlocks = (keyLength + blockSize - 1) / blockSize;
+        var states = new byte[batch * heads * qBlocks * kBlocks];
+        if (states.Length > 0)
+        {
+            Tensor onDevice = Tensor.Zeros(DType.Bool, device, states.Length);
+            var args = new BlockMaskParams
+            {
+                States = onDevice.DevicePointer,
+                Heads = heads, N = queryLength, M = keyLength,
+                QBlock = blockSize, KBlock = blockSize, QBlocks = qBlocks, KBlocks = kBlocks,
+            };
+            KernelCache.Get(gpu, "block_mask.cu", header).Launch("ag_build_block_mask", ((uint)kBlocks, (uint)qBlocks, (uint)(batch * heads)), 256, 0, args);
+            onDevice.To(Device.Cpu).ByteStorage.CopyTo(states);
+        }
+
+        return new BlockMask(states, batch, heads, queryLength, keyLength, blockSize, blockSize, maskMod, device);
+    }
+
+    /// <summary>Mirrors <c>BlockMaskParams</c> in block_mask.cu.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    private struct BlockMaskParams
+    {
+        public ulong States;
+        public int Heads, N, M, QBlock, KBlock, QBlocks, KBlocks;
+    }
+}

@@ -1,0 +1,245 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.Linq;
+using System.Text;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Microsoft.CodeAnalysis.Operations;
+
+namespace AttentionGen.Spec.Translate;
+
+/// <summary>
+/// Translates <c>[MaskMod]</c>/<c>[ScoreMod]</c> methods — already checked by <see cref="ModMethodRules"/> — to CUDA C:
+/// one <c>__device__ __forceinline__</c> function per C# method (the mod and every static method it calls), a
+/// <c>__constant__</c> definition per static readonly field it reads, constants folded to literals. Works on the
+/// operation tree, so C#'s meaning (conversions, constant folding, overloads) is what gets translated.
+/// Returns null when something falls outside the subset (the analyzers report it).
+/// </summary>
+internal sealed class CudaTranslator
+{
+    private readonly Compilation _compilation;
+    private readonly StringBuilder _fields = new();
+    private readonly StringBuilder _functions = new();
+    private readonly HashSet<ISymbol> _emitted = new(SymbolEqualityComparer.Default);
+
+    private CudaTranslator(Compilation compilation) => _compilation = compilation;
+
+    /// <summary>
+    /// CUDA C defining <c>ag_mask_mod(b, h, q, kv)</c> and/or <c>ag_score_mod(score, b, h, q, kv)</c> with
+    /// <c>AG_HAS_MASK_MOD</c>/<c>AG_HAS_SCORE_MOD</c>, or null when a body cannot be translated.
+    /// </summary>
+    public static string? Translate(IMethodSymbol? mask, IMethodSymbol? score, Compilation compilation)
+    {
+        var t = new CudaTranslator(compilation);
+        try
+        {
+            var entry = new StringBuilder();
+            if (mask is not null)
+            {
+                entry.Append("#define AG_HAS_MASK_MOD 1\n");
+                entry.Append($"__device__ __forceinline__ bool ag_mask_mod(int b, int h, int q, int kv) {{ return {t.FunctionName(mask)}(b, h, q, kv); }}\n");
+            }
+
+            if (score is not null)
+            {
+                entry.Append("#define AG_HAS_SCORE_MOD 1\n");
+                entry.Append($"__device__ __forceinline__ float ag_score_mod(float s, int b, int h, int q, int kv) {{ return {t.FunctionName(score)}(s, b, h, q, kv); }}\n");
+            }
+
+            return t._fields.ToString() + t._functions + entry;
+        }
+        catch (NotSupportedException)
+        {
+            return null;
+        }
+    }
+
+    // Emits the method once (callees first, so C sees them declared) and returns its CUDA name.
+    private string FunctionName(IMethodSymbol method)
+    {
+        string name = "ag_" + Mangle(method);
+        if (!_emitted.Add(method))
+        {
+            return name;
+        }
+
+        if (method.DeclaringSyntaxReferences.FirstOrDefault()?.GetSyntax() is not MethodDeclarationSyntax declaration)
+        {
+            throw new NotSupportedException();
+        }
+
+        SemanticModel model = _compilation.GetSemanticModel(declaration.SyntaxTree);
+        string parameters = string.Join(", ", method.Parameters.Select(p => $"{TypeName(p.Type)} {Local(p.Name)}"));
+        string body = declaration.ExpressionBody is { } arrow
+            ? $"{{ return {Expression(model.GetOperation(arrow.Expression) ?? throw new NotSupportedException())}; }}"
+            : Statement(model.GetOperation(declaration.Body ?? throw new NotSupportedException()) ?? throw new NotSupportedException());
+        _functions.Append($"__device__ __forceinline__ {TypeName(method.ReturnType)} {name}({parameters}) {body}\n");
+        return name;
+    }
+
+    private string Statement(IOperation op) => op switch
+    {
+        IBlockOperation block => "{ " + string.Concat(block.Operations.Select(s => Statement(s) + " ")) + "}",
+        IReturnOperation { ReturnedValue: { } value } => $"return {Expression(value)};",
+        IVariableDeclarationGroupOperation group => string.Concat(group.Declarations.SelectMany(d => d.Declarators).Select(Declarator)),
+        IConditionalOperation { WhenFalse: var otherwise } branch when branch.Type is null || branch.Type.SpecialType == SpecialType.System_Void =>
+            $"if ({Expression(branch.Condition)}) {Statement(branch.WhenTrue)}" + (otherwise is null ? string.Empty : $" else {Statement(otherwise)}"),
+        IExpressionStatementOperation statement => Expression(statement.Operation) + ";",
+        _ => throw new NotSupportedException(),
+    };
+
+    private string Declarator(IVariableDeclaratorOperation d)
+    {
+        IOperation value = d.Initializer?.Value ?? d.GetVariableInitializer()?.Value ?? throw new NotSupportedException();
+        return $"const {TypeName(d.Symbol.Type)} {Local(d.Symbol.Name)} = {Expression(value)}; ";
+    }
+
+    private string Expression(IOperation op)
+    {
+        if (op.ConstantValue.HasValue && op.Type is not null)
+        {
+            return Literal(op.ConstantValue.Value, op.Type);
+        }
+
+        switch (op)
+        {
+            case IParameterReferenceOperation p:
+                return Local(p.Parameter.Name);
+            case ILocalReferenceOperation l:
+                return Local(l.Local.Name);
+            case IParenthesizedOperation p:
+                return $"({Expression(p.Operand)})";
+            case IConversionOperation c:
+                return c.IsImplicit ? Expression(c.Operand) : $"(({TypeName(c.Type!)})({Expression(c.Operand)}))";
+            case IUnaryOperation u:
+                return $"({UnaryOperator(u.OperatorKind)}{Expression(u.Operand)})";
+            case IBinaryOperation b when b.OperatorKind == BinaryOperatorKind.Remainder && b.Type?.SpecialType is SpecialType.System_Single or SpecialType.System_Double:
+                return $"{(b.Type.SpecialType == SpecialType.System_Single ? "fmodf" : "fmod")}({Expression(b.LeftOperand)}, {Expression(b.RightOperand)})";
+            case IBinaryOperation b:
+                return $"({Expression(b.LeftOperand)} {BinaryOperator(b.OperatorKind)} {Expression(b.RightOperand)})";
+            case IConditionalOperation c when c.WhenFalse is not null:
+                return $"({Expression(c.Condition)} ? {Expression(c.WhenTrue)} : {Expression(c.WhenFalse)})";
+            case IInvocationOperation call:
+                string callee = CudaKnownMethods.Lookup(call.TargetMethod) ?? FunctionName(call.TargetMethod);
+                return $"{callee}({string.Join(", ", call.Arguments.Select(a => Expression(a.Value)))})";
+            case IFieldReferenceOperation f:
+                return Field(f.Field);
+            case IArrayElementReferenceOperation e when e.ArrayReference is IFieldReferenceOperation array && e.Indices.Length == 1:
+                return $"{Field(array.Field)}[{Expression(e.Indices[0])}]";
+            default:
+                throw new NotSupportedException();
+        }
+    }
+
+    // A static readonly field becomes a __constant__ definition initialised from its C# initializer.
+    private string Field(IFieldSymbol field)
+    {
+        string name = "ag_" + Mangle(field);
+        if (!_emitted.Add(field))
+        {
+            return name;
+        }
+
+        if (field.DeclaringSyntaxReferences.FirstOrDefault()?.GetSyntax() is not VariableDeclaratorSyntax { Initializer.Value: { } init } declarator)
+        {
+            throw new NotSupportedException();
+        }
+
+        IOperation value = _compilation.GetSemanticModel(declarator.SyntaxTree).GetOperation(init) ?? throw new NotSupportedException();
+        while (value is IConversionOperation conversion)
+        {
+            value = conversion.Operand;
+        }
+
+        if (field.Type is IArrayTypeSymbol array)
+        {
+            IArrayInitializerOperation elements = value switch
+            {
+                IArrayCreationOperation { Initializer: { } i } => i,
+                IArrayInitializerOperation i => i,
+                _ => throw new NotSupportedException(),
+            };
+            string items = string.Join(", ", elements.ElementValues.Select(Expression));
+            _fields.Append($"__constant__ {TypeName(array.ElementType)} {name}[{elements.ElementValues.Length}] = {{ {items} }};\n");
+        }
+        else
+        {
+            _fields.Append($"__constant__ {TypeName(field.Type)} {name} = {Expression(value)};\n");
+        }
+
+        return name;
+    }
+
+    private static string Literal(object? value, ITypeSymbol type) => (type.SpecialType, value) switch
+    {
+        (SpecialType.System_Boolean, bool v) => v ? "true" : "false",
+        (SpecialType.System_Single, float v) => FloatLiteral(v, "f"),
+        (SpecialType.System_Double, double v) => FloatLiteral(v, string.Empty),
+        (SpecialType.System_Int64, long v) => v.ToString(CultureInfo.InvariantCulture) + "LL",
+        (SpecialType.System_UInt32, uint v) => v.ToString(CultureInfo.InvariantCulture) + "u",
+        (SpecialType.System_Int32, int v) => v == int.MinValue ? "(-2147483647 - 1)" : v.ToString(CultureInfo.InvariantCulture),
+        _ => throw new NotSupportedException(),
+    };
+
+    private static string FloatLiteral(double v, string suffix)
+    {
+        if (double.IsNaN(v) || double.IsInfinity(v))
+        {
+            string bits = double.IsNaN(v) ? "0x7fc00000" : v > 0 ? "0x7f800000" : "0xff800000";
+            return $"__int_as_float({bits})";
+        }
+
+        string text = suffix == "f" ? ((float)v).ToString("R", CultureInfo.InvariantCulture) : v.ToString("R", CultureInfo.InvariantCulture);
+        return (text.Contains('.') || text.Contains('E') ? text : text + ".0") + suffix;
+    }
+
+    private static string TypeName(ITypeSymbol type) => type.SpecialType switch
+    {
+        SpecialType.System_Boolean => "bool",
+        SpecialType.System_Int32 => "int",
+        SpecialType.System_UInt32 => "unsigned int",
+        SpecialType.System_Int64 => "long long",
+        SpecialType.System_Single => "float",
+        SpecialType.System_Double => "double",
+        _ => throw new NotSupportedException(),
+    };
+
+    private static string UnaryOperator(UnaryOperatorKind kind) => kind switch
+    {
+        UnaryOperatorKind.Minus => "-",
+        UnaryOperatorKind.Plus => "+",
+        UnaryOperatorKind.Not => "!",
+        UnaryOperatorKind.BitwiseNegation => "~",
+        _ => throw new NotSupportedException(),
+    };
+
+    private static string BinaryOperator(BinaryOperatorKind kind) => kind switch
+    {
+        BinaryOperatorKind.Add => "+",
+        BinaryOperatorKind.Subtract => "-",
+        BinaryOperatorKind.Multiply => "*",
+        BinaryOperatorKind.Divide => "/",
+        BinaryOperatorKind.Remainder => "%",
+        BinaryOperatorKind.LeftShift => "<<",
+        BinaryOperatorKind.RightShift => ">>",
+        BinaryOperatorKind.And => "&",
+        BinaryOperatorKind.Or => "|",
+        BinaryOperatorKind.ExclusiveOr => "^",
+        BinaryOperatorKind.ConditionalAnd => "&&",
+        BinaryOperatorKind.ConditionalOr => "||",
+        BinaryOperatorKind.Equals => "==",
+        BinaryOperatorKind.NotEquals => "!=",
+        BinaryOperatorKind.LessThan => "<",
+        BinaryOperatorKind.LessThanOrEqual => "<=",
+        BinaryOperatorKind.GreaterThan => ">",
+        BinaryOperatorKind.GreaterThanOrEqual => ">=",
+        _ => throw new NotSupportedException(),
+    };
+
+    // C# names are valid C identifiers; the prefix keeps them clear of C++ keywords and the kernel's own names.
+    private static string Local(string name) => "v_" + name;
+
+    private static string Mangle(ISymbol symbol) =>
+        new string((symbol.ContainingType.ToDisplayString() + "_" + symbol.Name).Select(c => char.IsLetterOrDigit(c) ? c : '_').ToArray());
+}

@@ -1,0 +1,48 @@
+using Xunit;
+
+namespace AttentionGen.Tests.Numerics;
+
+// The generated CUDA header is protected; these partial declarations let the tests read it.
+public partial class CausalBiasFlex
+{
+    internal string? CudaText => CudaHeader;
+}
+
+public partial class WindowOrSinksFlex
+{
+    internal string? CudaText => CudaHeader;
+}
+
+public partial class DocumentFlex
+{
+    internal string? CudaText => CudaHeader;
+}
+
+/// <summary>The C# → CUDA translation of mods as the generator emits it into the module.</summary>
+public class FlexCudaHeaderTests
+{
+    [Fact]
+    public void ScoreModTableBecomesAConstantArrayAndTheModsDeviceFunctions()
+    {
+        string header = new CausalBiasFlex().CudaText!;
+
+        Assert.Contains("__constant__ float ag_AttentionGen_Tests_Numerics_CausalBiasFlex_BiasByHead[4] = { 0.05f, -0.02f, 0.1f, 0.0f };", header, System.StringComparison.Ordinal);
+        Assert.Contains("#define AG_HAS_MASK_MOD 1", header, System.StringComparison.Ordinal);
+        Assert.Contains("#define AG_HAS_SCORE_MOD 1", header, System.StringComparison.Ordinal);
+        Assert.Contains("return (v_kv <= v_q);", header, System.StringComparison.Ordinal);
+        Assert.Contains("return (v_score + (ag_AttentionGen_Tests_Numerics_CausalBiasFlex_BiasByHead[(v_h % 4)] * (v_q - v_kv)));", header, System.StringComparison.Ordinal);
+        Assert.Contains("#define AG_BOX_COUNT 1", header, System.StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void CalledModsAndHelpersAreTranslatedToo()
+    {
+        string window = new WindowOrSinksFlex().CudaText!;
+        Assert.Contains("__device__ __forceinline__ bool ag_AttentionGen_Tests_Numerics_WindowOrSinksFlex_Sink(int v_b, int v_h, int v_q, int v_kv) { return (v_kv < 8); }", window, System.StringComparison.Ordinal);
+        Assert.Contains("#define AG_BOX_COUNT 2", window, System.StringComparison.Ordinal);
+
+        string document = new DocumentFlex().CudaText!;
+        Assert.Contains("ag_AttentionGen_Tests_Numerics_DocumentFlex_Doc(int v_i) { return ((v_i < 40) ? 0 : ((v_i < 90) ? 1 : 2)); }", document, System.StringComparison.Ordinal);
+        Assert.DoesNotContain("AG_BOX_COUNT", document, System.StringComparison.Ordinal);
+    }
+}
