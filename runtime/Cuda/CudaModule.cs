@@ -47,8 +47,13 @@ internal sealed unsafe class CudaModule
             CudaDriver.Instance.Check(CudaDriver.Instance.ModuleGetFunction(&function, _module, p), $"cuModuleGetFunction({n})");
         }
 
-        // Kernels taking more than 48 KB of shared memory must opt in.
-        CudaDriver.Instance.Check(CudaDriver.Instance.FuncSetAttribute(function, CudaDriver.FunctionAttributeMaxDynamicSharedMemory, _device.MaxSharedMemoryPerBlock), "cuFuncSetAttribute");
+        // Kernels taking more than 48 KB of dynamic shared memory must opt in (those kernels declare no static
+        // shared memory, which would count against the same limit).
+        if (sharedBytes > 48 * 1024)
+        {
+            CudaDriver.Instance.Check(CudaDriver.Instance.FuncSetAttribute(function, CudaDriver.FunctionAttributeMaxDynamicSharedMemory, _device.MaxSharedMemoryPerBlock), "cuFuncSetAttribute");
+        }
+
         return function;
     });
 }

@@ -92,6 +92,12 @@ internal static class FlashAttentionCuda
         int blockM = BlockM(p.HeadDim);
         uint blocks = (uint)((p.QueryLength + blockM - 1) / blockM);
         uint shared = (uint)((blockM + (4 * BlockN(p.HeadDim))) * p.HeadDim * 2);
+        if (flex is not null)
+        {
+            // One byte per key tile: the plan's tile kinds, classified once per CTA.
+            shared += (uint)((p.KeyLength + BlockN(p.HeadDim) - 1) / BlockN(p.HeadDim) + 15) / 16 * 16;
+        }
+
         module.Launch($"ag_flash_fwd_{type}", (blocks, (uint)p.QueryHeads, (uint)p.Batch), Threads, shared, args);
     }
 

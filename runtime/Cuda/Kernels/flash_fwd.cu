@@ -92,18 +92,33 @@ __device__ __forceinline__ void flash_fwd(const FlashParams& p) {
 
     const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
     const int g = lane / 4, t = lane % 4;
-    const BlockInfo<Traits::kBlockM, Traits::kBlockN> info(p, AG_CAUSAL);
+#ifdef AG_BOX_COUNT
+    constexpr bool kClosedForm = true;
+#else
+    constexpr bool kClosedForm = false;
+#endif
+    // Masks of the plan mostly grow with the row (causal-like): the last query blocks start first.
+    const BlockInfo<Traits::kBlockM, Traits::kBlockN> info(p, AG_CAUSAL, kClosedForm || p.block_states);
     const int head = info.head, b = info.b, q0 = info.q0, n_tiles = info.n_tiles;
     const u16* q = info.q;
     const u16* k = info.k;
     const u16* v = info.v;
     const int warp_row0 = q0 + warp * 16 * Traits::kMTiles;
 
-    // The key tiles this CTA visits: the plan (closed form, block mask) skips the rest; next_tile finds the
-    // next visited one so the prefetch never loads a skipped tile.
+    // The kind of every key tile for this CTA's rows, classified by all threads at once into shared memory
+    // (after the K/V stages) when a plan exists; next_tile then walks it, so the prefetch never loads a skipped tile.
     const int q1 = min(q0 + Traits::kBlockM, p.n);
+    const bool planned = kClosedForm || p.block_states;
+    unsigned char* kinds = reinterpret_cast<unsigned char*>(smem + Traits::kBlockM * Traits::kHeadDim + 4 * Traits::kTileElems);
+    if (planned) {
+        for (int j = tid; j < n_tiles; j += Traits::kThreads) {
+            kinds[j] = (unsigned char)ag_tile_kind(p, b, head, q0, q1, j * Traits::kBlockN, min((j + 1) * Traits::kBlockN, p.m));
+        }
+        __syncthreads();
+    }
+    auto tile_kind = [&](int j) { return planned ? (int)kinds[j] : ag_tile_kind(p, b, head, q0, q1, 0, 0); };
     auto next_tile = [&](int j) {
-        while (j < n_tiles && ag_tile_kind(p, b, head, q0, q1, j * Traits::kBlockN, min((j + 1) * Traits::kBlockN, p.m)) == AG_SKIP) ++j;
+        while (planned && j < n_tiles && kinds[j] == AG_SKIP) ++j;
         return j;
     };
     const int first = next_tile(0);
@@ -144,7 +159,7 @@ __device__ __forceinline__ void flash_fwd(const FlashParams& p) {
 
     for (int j = first, stage = 0; j < n_tiles; stage ^= 1) {
         const int n0 = j * Traits::kBlockN;
-        const int kind = ag_tile_kind(p, b, head, q0, q1, n0, min(n0 + Traits::kBlockN, p.m));
+        const int kind = tile_kind(j);
         const int next = next_tile(j + 1);
         if (next < n_tiles) {
             load_tile(sK + (stage ^ 1) * Traits::kTileElems, k, p.k_row, next * Traits::kBlockN, Traits::kBlockN, p.m, tid);
