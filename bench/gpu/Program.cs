@@ -6,6 +6,7 @@ using AttentionGen.GpuBench;
 // attentiongen-gpu time B,H,N,E ... ms and TFLOP/s of our kernel (bf16, dense and causal), one JSON line per case
 // attentiongen-gpu cpu B,H,N,E ...  the CPU kernel (fp32) on the same shapes, for the CPU peer comparison
 // attentiongen-gpu time-flex B,H,N,E  the [Flex] modules of FlexLayers.cs (bf16), one JSON line per mask
+// attentiongen-gpu time-variants     dilated, strided and local at N = 16K, and the dilated length sweep
 if (args.Length == 0)
 {
     Console.Error.WriteLine("usage: attentiongen-gpu check | time B,H,N,E[,causal] ... | cpu B,H,N,E[,causal] ...");
@@ -29,5 +30,6 @@ return args[0] switch
     "check" => Checks.Run(),
     "time" => Timing.Gpu(args[1..]),
     "time-flex" => FlexChecks.Time(args[1..]),
+    "time-variants" => VariantChecks.Time(),
     _ => 2,
 };

@@ -93,6 +93,43 @@ def flex_table(binary):
         print(f"{name:<16}{r['ms']:>9.3f}{peer:>9.3f}{peer / r['ms']:>7.2f}  {plan:<12}{sparsity:>9}")
 
 
+def dilated_mask(w, r, heads):
+    group = -(-heads // r)  # torchscale pads the heads to a multiple of r
+    return lambda b, h, q, kv: (q // w == kv // w) & ((q % w) % r == h // group) & ((kv % w) % r == h // group)
+
+
+def variants_table(binary):
+    """Dilated, strided and local at (1, 16, 16384, 128) bf16 against flex_attention with the same mask_mod, and
+    dilated attention's length sweep. A mixture is one flex call per branch (flex has no LSE merge)."""
+    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+    out = subprocess.run([binary, "time-variants"], capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"{binary} time-variants failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
+    print("\n".join(l for l in out.stdout.splitlines() if l.startswith("#")))
+    rows = [json.loads(l) for l in out.stdout.splitlines() if l.startswith("{")]
+    mine = {r["variant"]: r["ms"] for r in rows if r["variant"] != "dilated-sweep"}
+    b, h, n, e = 1, 16, 16384, 128
+    q, k, v = (torch.randn(b, h, n, e, device="cuda", dtype=torch.bfloat16) for _ in range(3))
+    flex = torch.compile(flex_attention)
+    masks = {
+        "dilated": [dilated_mask(2048, 4, h)],
+        "dilated-mixture": [dilated_mask(w, r, h) for w, r in ((2048, 1), (4096, 2), (8192, 4))],
+        "strided": [lambda b_, h_, q_, kv_: (kv_ <= q_) & ((q_ - kv_) % 128 == 0)],
+        "local": [lambda b_, h_, q_, kv_: (kv_ <= q_) & (q_ - kv_ < 256)],
+    }
+    print(f"\nvariants vs flex_attention (same mask_mod), {(b, h, n, e)} bf16 (ratio = flex ms / ours ms)")
+    print(f"{'variant':<18}{'ours ms':>9}{'flex ms':>9}{'ratio':>8}{'flex sparsity':>15}")
+    for name, mods in masks.items():
+        block_masks = [create_block_mask(m, None, h, n, n) for m in mods]
+        peer = sum(time_gpu(lambda bm=bm: flex(q, k, v, block_mask=bm)) for bm in block_masks)
+        sparsity = sum(bm.sparsity() for bm in block_masks) / len(block_masks)
+        print(f"{name:<18}{mine[name]:>9.3f}{peer:>9.3f}{peer / mine[name]:>8.2f}{sparsity:>14.1f}%")
+    print("\ndilated attention length sweep, (1, 16, N, 128) bf16, w = 2048/8192/32768/65536, r = 1/4/16/32")
+    print(f"{'N':>9}{'ms':>10}{'ms per 64K tokens':>20}")
+    for r in (r for r in rows if r["variant"] == "dilated-sweep"):
+        print(f"{r['n']:>9}{r['ms']:>10.2f}{r['ms'] * 65536 / r['n']:>20.2f}")
+
+
 def ours(binary, mode, shapes, env=None):
     specs = [",".join(map(str, s)) for s in shapes]
     out = subprocess.run([binary, mode, *specs], capture_output=True, text=True, env=env)
@@ -127,9 +164,13 @@ def main():
     parser.add_argument("--binary", default="publish/gpu/attentiongen-gpu")
     parser.add_argument("--cpu", action="store_true", help="CPU peer: 2 threads each")
     parser.add_argument("--flex", action="store_true", help="the [Flex] masks against flex_attention")
+    parser.add_argument("--variants", action="store_true", help="dilated, strided and local against flex_attention")
     args = parser.parse_args()
     if args.flex:
         flex_table(args.binary)
+        return
+    if args.variants:
+        variants_table(args.binary)
         return
     if args.cpu:
         torch.set_num_threads(2)

@@ -9,4 +9,11 @@ public static class CudaSpecialization
     /// <summary>The header of the FlashAttention kernel for head dimension <paramref name="headDim"/>.</summary>
     public static string FlashAttention(int headDim, bool causal) =>
         $"#define AG_HEAD_DIM {headDim}\n#define AG_CAUSAL {(causal ? 1 : 0)}\n";
+
+    /// <summary>A causal band of <paramref name="width"/> keys (i − width &lt; j ≤ i) as a closed-form plan: one diagonal box.</summary>
+    public static string Band(int headDim, int width) =>
+        $"#define AG_HEAD_DIM {headDim}\n#define AG_BOX_COUNT 1\n#define AG_BOXES {{ {{{1 - (long)width}LL, 0LL, {Min}, {Max}, {Min}, {Max}}} }}\n";
+
+    private const string Min = "(-9223372036854775807LL - 1)";
+    private const string Max = "9223372036854775807LL";
 }

@@ -37,6 +37,11 @@ public static class DilatedAttention
             throw new ArgumentException($"relPosBias must have {heads} heads, as q; got {relPosBias.Heads}.", nameof(relPosBias));
         }
 
+        if (q.Device.Kind == DeviceKind.Cuda)
+        {
+            return OnGpu(q, k, v, segmentSizes, dilationRates, causal, scale, relPosBias);
+        }
+
         var operands = new GatherSource(q, k, v);
         var merged = new BranchMerger(q.Size(0), heads, q.Size(2), v.Size(3));
         for (int i = 0; i < segmentSizes.Length; i++)
@@ -52,6 +57,26 @@ public static class DilatedAttention
     public static AttentionOutput Forward(Tensor q, Tensor k, Tensor v, int segmentSize, int dilationRate, bool causal = false, float? scale = null, RelativePositionBias? relPosBias = null) =>
         Forward(q, k, v, [segmentSize], [dilationRate], causal, scale, relPosBias);
 
+    private static AttentionOutput OnGpu(Tensor q, Tensor k, Tensor v, int[] segmentSizes, int[] dilationRates, bool causal, float? scale, RelativePositionBias? relPosBias)
+    {
+        if (relPosBias is not null)
+        {
+            throw new ArgumentException("relPosBias runs on the cpu in this version; move q, k and v there.", nameof(relPosBias));
+        }
+
+        int batch = q.Size(0), heads = q.Size(1), n = q.Size(2);
+        var branches = new Cuda.GatheredAttentionCuda.Layout[segmentSizes.Length];
+        for (int i = 0; i < branches.Length; i++)
+        {
+            var branch = new DilatedBranch(batch, heads, n, segmentSizes[i], dilationRates[i]);
+            branches[i] = new(branch.Segments, branch.Rows, branch.Segment, branch.Segment, branch.Rate, branch.GroupSize);
+        }
+
+        DType compute = Attention.ComputeType(q);
+        AttentionOutput result = Cuda.GatheredAttentionCuda.Forward(Attention.Convert(q, compute), Attention.Convert(k, compute), Attention.Convert(v, compute), branches, causal, scale);
+        return new AttentionOutput(Attention.Convert(result.Output, q.DType), result.Lse);
+    }
+
     private static void Check(Tensor q, Tensor k, Tensor v)
     {
         ArgumentNullException.ThrowIfNull(q);
@@ -61,7 +86,7 @@ public static class DilatedAttention
         {
             ShapeCheck.FloatingPoint(t, name);
             ShapeCheck.Rank(t, 4, layout, name);
-            ShapeCheck.OnCpu(t, name, "DilatedAttention");
+            ShapeCheck.SameDevice(t, q, name);
         }
 
         for (int d = 0; d < 3; d++)

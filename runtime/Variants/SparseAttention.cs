@@ -27,7 +27,7 @@ public static class SparseAttention
         {
             ShapeCheck.FloatingPoint(t, name);
             ShapeCheck.Rank(t, 3, "[B, T, Embd]", name);
-            ShapeCheck.OnCpu(t, name, "SparseAttention");
+            ShapeCheck.SameDevice(t, q, name);
             ShapeCheck.Dim(t, 0, q.Size(0), "batch, as q", name);
             ShapeCheck.Dim(t, 1, q.Size(1), "T, as q", name);
             if (t.Size(2) % heads != 0)
@@ -47,14 +47,42 @@ public static class SparseAttention
             throw new ArgumentOutOfRangeException(nameof(mode), mode, "mode must be All, Local or Strided.");
         }
 
-        Tensor qh = q.SplitHeads(heads), kh = k.SplitHeads(heads), vh = v.SplitHeads(heads);
-        Tensor output = mode switch
+        Tensor output = ForwardHeads(q.SplitHeads(heads), k.SplitHeads(heads), v.SplitHeads(heads), mode, localAttnCtx, causal);
+        return Attention.Convert(output.MergeHeads().Contiguous(), q.DType);
+    }
+
+    /// <summary>
+    /// The same patterns on heads-first operands q, k [B, H, T, E], v [B, H, T, Ev] (CPU or GPU) → [B, H, T, Ev] in the
+    /// compute dtype (float32 on the CPU, 16-bit on a GPU): no head split or merge, as flex_attention's layout.
+    /// </summary>
+    public static Tensor ForwardHeads(Tensor q, Tensor k, Tensor v, SparseMode mode, int localAttnCtx = 0, bool causal = true)
+    {
+        ArgumentNullException.ThrowIfNull(q);
+        ArgumentNullException.ThrowIfNull(k);
+        ArgumentNullException.ThrowIfNull(v);
+        if (mode is SparseMode.Local or SparseMode.Strided && localAttnCtx <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(localAttnCtx), localAttnCtx, $"mode {mode} needs localAttnCtx > 0.");
+        }
+
+        foreach ((Tensor t, string name) in new[] { (q, nameof(q)), (k, nameof(k)), (v, nameof(v)) })
+        {
+            ShapeCheck.FloatingPoint(t, name);
+            ShapeCheck.Rank(t, 4, "[B, H, T, E]", name);
+            ShapeCheck.SameDevice(t, q, name);
+        }
+
+        Tensor qh = q, kh = k, vh = v;
+        bool gpu = q.Device.Kind == DeviceKind.Cuda;
+        return mode switch
         {
             SparseMode.All => Attention.ScaledDotProduct(qh, kh, vh, causal).Output,
+            SparseMode.Local when gpu => Attention.Run(qh, kh, vh, null, null, 128, 128, p =>
+                Cuda.FlashAttentionCuda.Forward(p, causal: false, Cuda.CudaSpecialization.Band(p.HeadDim, localAttnCtx), new Cuda.FlexLaunch(false, null))).Output,
             SparseMode.Local => Attention.Run(qh, kh, vh, null, null, 96, 256, p => FlashAttentionCpu.Forward(p, new BandMask(localAttnCtx), new BandMask(localAttnCtx), default(IdentityScore))).Output,
+            _ when gpu => StridedOnGpu(qh, kh, vh, localAttnCtx),
             _ => Strided(qh, kh, vh, localAttnCtx),
         };
-        return output.MergeHeads().To(q.DType);
     }
 
     /// <summary>
@@ -63,6 +91,15 @@ public static class SparseAttention
     /// </summary>
     public static Tensor BlockSparseAttention(Tensor q, Tensor k, Tensor v, int heads, SparseMode mode, int localAttnCtx = 0, int blockSize = 32) =>
         Forward(q, k, v, heads, mode, localAttnCtx, blockSize);
+
+    // On the GPU the residue classes are gathered by a kernel: segment s of the layout is class s, one head group.
+    private static Tensor StridedOnGpu(Tensor q, Tensor k, Tensor v, int stride)
+    {
+        int n = q.Size(2), rows = (n + stride - 1) / stride;
+        DType compute = Attention.ComputeType(q);
+        var layout = new Cuda.GatheredAttentionCuda.Layout(Math.Min(stride, Math.Max(n, 1)), rows, SegmentStride: 1, SegmentCap: n, Rate: stride, Group: int.MaxValue);
+        return Cuda.GatheredAttentionCuda.Forward(Attention.Convert(q, compute), Attention.Convert(k, compute), Attention.Convert(v, compute), [layout], causal: true, scale: null).Output;
+    }
 
     // Residue class c (positions c, c + stride, ...) becomes batch b · stride + c of a causal problem whose
     // short classes are padded at the end, as the reference's [T/ctx, ctx] → [ctx, T/ctx] transpose does.

@@ -1,0 +1,104 @@
+using System;
+using System.Globalization;
+using System.Linq;
+using AttentionGen.Reference;
+using AttentionGen.Variants;
+
+namespace AttentionGen.GpuBench;
+
+/// <summary>
+/// Dilated and sparse attention on the GPU: against the float64 definitions (check), and timed on the issue's
+/// shapes and the dilated length sweep (time-variants), one JSON line per case for compare.py --variants.
+/// </summary>
+internal static class VariantChecks
+{
+    public static int Check(Random random)
+    {
+        int failures = 0;
+        Device gpu = Device.Cuda(0);
+        (int H, int N, int[] W, int[] R, bool Causal)[] dilated =
+        [
+            (4, 603, [256], [4], false),
+            (5, 1000, [128, 256, 512], [1, 2, 4], true),
+            (3, 300, [512], [2], false),
+        ];
+        foreach ((int h, int n, int[] w, int[] r, bool causal) in dilated)
+        {
+            Tensor q = Tensor.RandomNormal(random, DType.BFloat16, 2, h, n, 64);
+            Tensor k = Tensor.RandomNormal(random, DType.BFloat16, 2, h, n, 64);
+            Tensor v = Tensor.RandomNormal(random, DType.BFloat16, 2, h, n, 64);
+            AttentionOutput result = DilatedAttention.Forward(q.To(gpu), k.To(gpu), v.To(gpu), w, r, causal);
+            ReferenceResult expected = ReferenceVariants.Dilated(q, k, v, w, r, causal);
+            failures += Report($"dilated H={h} N={n} w=[{string.Join(",", w)}] r=[{string.Join(",", r)}] causal={causal}", result.Output.ToFloatArray(), expected.Output) ? 0 : 1;
+        }
+
+        foreach ((SparseMode mode, int t, int ctx) in new[] { (SparseMode.Strided, 777, 13), (SparseMode.Strided, 512, 128), (SparseMode.Local, 700, 100), (SparseMode.All, 333, 0) })
+        {
+            Tensor q = Tensor.RandomNormal(random, DType.BFloat16, 2, t, 4 * 32);
+            Tensor k = Tensor.RandomNormal(random, DType.BFloat16, 2, t, 4 * 32);
+            Tensor v = Tensor.RandomNormal(random, DType.BFloat16, 2, t, 4 * 32);
+            float[] actual = SparseAttention.Forward(q.To(gpu), k.To(gpu), v.To(gpu), 4, mode, ctx).ToFloatArray();
+            failures += Report($"sparse {mode} T={t} ctx={ctx}", actual, ReferenceVariants.Sparse(q, k, v, 4, mode, ctx)) ? 0 : 1;
+        }
+
+        return failures;
+    }
+
+    public static int Time()
+    {
+        Device gpu = Device.Cuda(0);
+        var random = new Random(1);
+        const int h = 16, e = 128, n = 16384;
+        Tensor q = Tensor.RandomNormal(random, DType.BFloat16, 1, h, n, e).To(gpu);
+        Tensor k = Tensor.RandomNormal(random, DType.BFloat16, 1, h, n, e).To(gpu);
+        Tensor v = Tensor.RandomNormal(random, DType.BFloat16, 1, h, n, e).To(gpu);
+        Emit("dilated", n, Median(() => DilatedAttention.Forward(q, k, v, [2048], [4])));
+        Emit("dilated-mixture", n, Median(() => DilatedAttention.Forward(q, k, v, [2048, 4096, 8192], [1, 2, 4])));
+        Emit("strided", n, Median(() => SparseAttention.ForwardHeads(q, k, v, SparseMode.Strided, 128)));
+        Emit("local", n, Median(() => SparseAttention.ForwardHeads(q, k, v, SparseMode.Local, 256)));
+
+        // Dilated attention's length sweep: branches of 2048 kept rows each, so the work grows as N.
+        int[] w = [2048, 8192, 32768, 65536], r = [1, 4, 16, 32];
+        foreach (int length in new[] { 65536, 131072, 262144, 524288, 1048576 })
+        {
+            try
+            {
+                Tensor x = Tensor.Zeros(DType.BFloat16, gpu, 1, h, length, e);
+                Emit("dilated-sweep", length, Median(() => DilatedAttention.Forward(x, x, x, w, r), reps: 3));
+            }
+            catch (Exception ex) when (ex is Cuda.CudaException or ArgumentException or OutOfMemoryException)
+            {
+                Console.WriteLine($"# dilated-sweep N={length}: {ex.GetType().Name}: {ex.Message}");
+            }
+        }
+
+        return 0;
+    }
+
+    private static bool Report(string name, float[] actual, double[] expected)
+    {
+        double rel = ReferenceAttention.RelativeError(actual, expected);
+        bool pass = rel <= 1e-2 && !actual.Any(float.IsNaN);
+        Console.WriteLine($"{(pass ? "PASS" : "FAIL")} {name} on the GPU: rel err {rel:E2}");
+        return Checks.Tally.Record(pass);
+    }
+
+    // Median device time of a call (every kernel it queues: gathers, attention, merges, conversions).
+    private static double Median(Action run, int reps = 10)
+    {
+        using var timer = new Cuda.CudaTimer(Device.Cuda(0));
+        run();
+        var times = new double[reps];
+        for (int i = 0; i < reps; i++)
+        {
+            timer.Start();
+            run();
+            times[i] = timer.StopMilliseconds();
+        }
+
+        return times.Order().ElementAt(reps / 2);
+    }
+
+    private static void Emit(string name, int n, double ms) =>
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{{\"impl\":\"ours\",\"variant\":\"{name}\",\"n\":{n},\"ms\":{ms:F4}}}"));
+}
