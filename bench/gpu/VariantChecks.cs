@@ -52,10 +52,10 @@ internal static class VariantChecks
         Tensor q = Tensor.RandomNormal(random, DType.BFloat16, 1, h, n, e).To(gpu);
         Tensor k = Tensor.RandomNormal(random, DType.BFloat16, 1, h, n, e).To(gpu);
         Tensor v = Tensor.RandomNormal(random, DType.BFloat16, 1, h, n, e).To(gpu);
-        Emit("dilated", n, Median(() => DilatedAttention.Forward(q, k, v, [2048], [4])));
-        Emit("dilated-mixture", n, Median(() => DilatedAttention.Forward(q, k, v, [2048, 4096, 8192], [1, 2, 4])));
-        Emit("strided", n, Median(() => SparseAttention.ForwardHeads(q, k, v, SparseMode.Strided, 128)));
-        Emit("local", n, Median(() => SparseAttention.ForwardHeads(q, k, v, SparseMode.Local, 256)));
+        Emit("dilated", n, Median(() => Release(DilatedAttention.Forward(q, k, v, [2048], [4]))));
+        Emit("dilated-mixture", n, Median(() => Release(DilatedAttention.Forward(q, k, v, [2048, 4096, 8192], [1, 2, 4]))));
+        Emit("strided", n, Median(() => SparseAttention.ForwardHeads(q, k, v, SparseMode.Strided, 128).Dispose()));
+        Emit("local", n, Median(() => SparseAttention.ForwardHeads(q, k, v, SparseMode.Local, 256).Dispose()));
 
         // Dilated attention's length sweep: branches of 2048 kept rows each, so the work grows as N.
         int[] w = [2048, 8192, 32768, 65536], r = [1, 4, 16, 32];
@@ -64,7 +64,8 @@ internal static class VariantChecks
             try
             {
                 Tensor x = Tensor.Zeros(DType.BFloat16, gpu, 1, h, length, e);
-                Emit("dilated-sweep", length, Median(() => DilatedAttention.Forward(x, x, x, w, r), reps: 3));
+                Emit("dilated-sweep", length, Median(() => Release(DilatedAttention.Forward(x, x, x, w, r)), reps: 3));
+                x.Dispose();
             }
             catch (Exception ex) when (ex is Cuda.CudaException or ArgumentException or OutOfMemoryException)
             {
@@ -73,6 +74,13 @@ internal static class VariantChecks
         }
 
         return 0;
+    }
+
+    // Outputs go back to the pool at once, as a serving loop would do.
+    private static void Release(AttentionOutput result)
+    {
+        result.Output.Dispose();
+        result.Lse.Dispose();
     }
 
     private static bool Report(string name, float[] actual, double[] expected)

@@ -94,8 +94,8 @@ internal static class FlashAttentionCuda
         uint shared = (uint)((blockM + (4 * BlockN(p.HeadDim))) * p.HeadDim * 2);
         if (flex is not null)
         {
-            // One byte per key tile: the plan's tile kinds, classified once per CTA.
-            shared += (uint)((p.KeyLength + BlockN(p.HeadDim) - 1) / BlockN(p.HeadDim) + 15) / 16 * 16;
+            // Four ints (the first and last visited tile) and one byte per key tile: the plan's tile kinds, classified once per CTA.
+            shared += 16 + ((uint)((p.KeyLength + BlockN(p.HeadDim) - 1) / BlockN(p.HeadDim) + 15) / 16 * 16);
         }
 
         module.Launch($"ag_flash_fwd_{type}", (blocks, (uint)p.QueryHeads, (uint)p.Batch), Threads, shared, args);

@@ -47,12 +47,13 @@ internal static class GatheredAttentionCuda
                 throw new ArgumentException($"{groups} gathered problems (batch · segments · heads) exceed the GPU grid's 65535; use longer segments or fewer heads per call.", nameof(branches));
             }
 
-            Tensor gq = Tensor.Zeros(q.DType, q.Device, groups, 1, layout.Rows, e);
-            Tensor gk = Tensor.Zeros(q.DType, q.Device, groups, 1, layout.Rows, e);
-            Tensor gv = Tensor.Zeros(q.DType, q.Device, groups, 1, layout.Rows, e);
-            Tensor keep = Tensor.Zeros(DType.Bool, q.Device, groups, layout.Rows);
-            Tensor output = Tensor.Zeros(q.DType, q.Device, groups, 1, layout.Rows, e);
-            Tensor lse = Tensor.Zeros(DType.Float32, q.Device, groups, 1, layout.Rows);
+            // Every element of these is written by the gather or the attention kernel: no memset.
+            Tensor gq = Tensor.Uninitialized(q.DType, q.Device, groups, 1, layout.Rows, e);
+            Tensor gk = Tensor.Uninitialized(q.DType, q.Device, groups, 1, layout.Rows, e);
+            Tensor gv = Tensor.Uninitialized(q.DType, q.Device, groups, 1, layout.Rows, e);
+            Tensor keep = Tensor.Uninitialized(DType.Bool, q.Device, groups, layout.Rows);
+            Tensor output = Tensor.Uninitialized(q.DType, q.Device, groups, 1, layout.Rows, e);
+            Tensor lse = Tensor.Uninitialized(DType.Float32, q.Device, groups, 1, layout.Rows);
             args.GatheredQ = gq.DevicePointer;
             args.GatheredK = gk.DevicePointer;
             args.GatheredV = gv.DevicePointer;
@@ -67,9 +68,20 @@ internal static class GatheredAttentionCuda
             module.Launch("ag_gather_rows", (warps, 1, 1), 256, 0, args);
             FlashAttentionCuda.Forward(new AttentionProblem(gq, gk, gv, output, lse, keep, scale), causal);
             module.Launch("ag_merge_rows", (warps, 1, 1), 256, 0, args);
+
+            // The next branch (or caller) reuses this memory: at a million tokens the branches would not fit side by side.
+            foreach (Tensor temporary in new[] { gq, gk, gv, keep, output, lse })
+            {
+                temporary.Dispose();
+            }
         }
 
         Tensor merged = q.DType == DType.BFloat16 ? CudaConvert.Convert(acc, DType.BFloat16) : acc.To(q.DType);
+        if (!ReferenceEquals(merged, acc))
+        {
+            acc.Dispose();
+        }
+
         return new AttentionOutput(merged, accLse);
     }
 

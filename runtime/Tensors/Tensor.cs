@@ -10,7 +10,7 @@ namespace AttentionGen;
 /// Views (<see cref="Transpose"/>, <see cref="Narrow"/>, <see cref="SplitHeads"/>) share storage;
 /// operations that must copy say so.
 /// </summary>
-public sealed class Tensor
+public sealed class Tensor : IDisposable
 {
     private readonly TensorStorage _storage;
     private readonly int[] _shape;
@@ -78,6 +78,22 @@ public sealed class Tensor
         DeviceBuffer buffer = CudaTransfers.AllocateZeroed(device, ShapeMath.Product(shape) * dtype.SizeInBytes());
         return new Tensor(new CudaStorage(buffer), (int[])shape.Clone(), ShapeMath.RowMajorStrides(shape), 0, dtype);
     }
+
+    /// <summary>A GPU tensor whose contents are undefined: for buffers a kernel fills completely (no memset).</summary>
+    internal static Tensor Uninitialized(DType dtype, Device device, params int[] shape)
+    {
+        ShapeMath.Validate(shape, nameof(shape));
+        DeviceBuffer buffer = CudaTransfers.Require(device).Memory.Rent(ShapeMath.Product(shape) * dtype.SizeInBytes());
+        return new Tensor(new CudaStorage(buffer), (int[])shape.Clone(), ShapeMath.RowMajorStrides(shape), 0, dtype);
+    }
+
+    /// <summary>
+    /// Hands a GPU tensor's memory back to the device's pool now rather than when the tensor is collected, so a loop
+    /// of calls reuses it (PyTorch frees on the last reference; .NET needs this call). Safe while kernels that use it
+    /// are queued: the pool's next user runs on the same stream, after them. The storage is shared with every view of
+    /// it: none may be used afterwards. On the CPU it does nothing.
+    /// </summary>
+    public void Dispose() => (_storage as CudaStorage)?.Buffer.Dispose();
 
     /// <summary>A float32 tensor holding a copy of <paramref name="values"/>.</summary>
     public static Tensor FromArray(float[] values, params int[] shape) => FromSpan<float>(values, DType.Float32, shape);

@@ -106,25 +106,38 @@ __device__ __forceinline__ void flash_fwd(const FlashParams& p) {
     const int warp_row0 = q0 + warp * 16 * Traits::kMTiles;
 
     // The kind of every key tile for this CTA's rows, classified by all threads at once into shared memory
-    // (after the K/V stages) when a plan exists; next_tile then walks it, so the prefetch never loads a skipped tile.
+    // (after the K/V stages, behind two ints: the first and last visited tile) when a plan exists. The loop then
+    // runs from the first to the last visited tile and next_tile skips the others inside, so neither the walk nor
+    // the prefetch touches tiles outside the plan.
     const int q1 = min(q0 + Traits::kBlockM, p.n);
     const bool planned = kClosedForm || p.block_states;
-    unsigned char* kinds = reinterpret_cast<unsigned char*>(smem + Traits::kBlockM * Traits::kHeadDim + 4 * Traits::kTileElems);
+    int* bounds = reinterpret_cast<int*>(smem + Traits::kBlockM * Traits::kHeadDim + 4 * Traits::kTileElems);
+    unsigned char* kinds = reinterpret_cast<unsigned char*>(bounds + 4);
+    int first = 0, end = n_tiles;
     if (planned) {
-        for (int j = tid; j < n_tiles; j += Traits::kThreads) {
-            kinds[j] = (unsigned char)ag_tile_kind(p, b, head, q0, q1, j * Traits::kBlockN, min((j + 1) * Traits::kBlockN, p.m));
-        }
+        if (tid == 0) { bounds[0] = n_tiles; bounds[1] = -1; }
         __syncthreads();
+        int lo = n_tiles, hi = -1;
+        for (int j = tid; j < n_tiles; j += Traits::kThreads) {
+            const int kind = ag_tile_kind(p, b, head, q0, q1, j * Traits::kBlockN, min((j + 1) * Traits::kBlockN, p.m));
+            kinds[j] = (unsigned char)kind;
+            if (kind != AG_SKIP) { lo = min(lo, j); hi = max(hi, j); }
+        }
+        atomicMin(&bounds[0], lo);
+        atomicMax(&bounds[1], hi);
+        __syncthreads();
+        first = bounds[0];
+        end = bounds[1] + 1;
     }
+    // Without a plan every tile has the kind of the mods alone (the range arguments do not matter then).
     auto tile_kind = [&](int j) { return planned ? (int)kinds[j] : ag_tile_kind(p, b, head, q0, q1, 0, 0); };
     auto next_tile = [&](int j) {
-        while (planned && j < n_tiles && kinds[j] == AG_SKIP) ++j;
+        while (planned && j < end && kinds[j] == AG_SKIP) ++j;
         return j;
     };
-    const int first = next_tile(0);
 
     load_tile(sQ, q, p.q_row, q0, Traits::kBlockM, p.n, tid);
-    if (first < n_tiles) {
+    if (first < end) {
         load_tile(sK, k, p.k_row, first * Traits::kBlockN, Traits::kBlockN, p.m, tid);
         load_tile(sV, v, p.v_row, first * Traits::kBlockN, Traits::kBlockN, p.m, tid);
     }
@@ -157,11 +170,11 @@ __device__ __forceinline__ void flash_fwd(const FlashParams& p) {
         st[mt].sum[0] = st[mt].sum[1] = 0.f;
     }
 
-    for (int j = first, stage = 0; j < n_tiles; stage ^= 1) {
+    for (int j = first, stage = 0; j < end; stage ^= 1) {
         const int n0 = j * Traits::kBlockN;
         const int kind = tile_kind(j);
         const int next = next_tile(j + 1);
-        if (next < n_tiles) {
+        if (next < end) {
             load_tile(sK + (stage ^ 1) * Traits::kTileElems, k, p.k_row, next * Traits::kBlockN, Traits::kBlockN, p.m, tid);
             load_tile(sV + (stage ^ 1) * Traits::kTileElems, v, p.v_row, next * Traits::kBlockN, Traits::kBlockN, p.m, tid);
         }
