@@ -41,6 +41,23 @@ internal static class VariantChecks
             failures += Report($"sparse {mode} T={t} ctx={ctx}", actual, ReferenceVariants.Sparse(q, k, v, 4, mode, ctx)) ? 0 : 1;
         }
 
+        foreach ((string name, Modules.LocalConfig config, bool masked) in new[]
+        {
+            ("local plain", new Modules.LocalConfig(64, useRotaryPosEmb: false), false),
+            ("local causal rotary xpos exact", new Modules.LocalConfig(48, causal: true, lookBackward: 2, dim: 64, useXpos: true, exactWindowsize: true), false),
+            ("local shared-qk autopad masked", new Modules.LocalConfig(64, sharedQk: true, autopad: true, dim: 64), true),
+        })
+        {
+            int n = config.Autopad ? 500 : config.WindowSize * 9;
+            Tensor q = Tensor.RandomNormal(random, DType.BFloat16, 2, 3, n, 64);
+            Tensor k = config.SharedQk ? q : Tensor.RandomNormal(random, DType.BFloat16, 2, 3, n, 64);
+            Tensor v = Tensor.RandomNormal(random, DType.BFloat16, 2, 3, n, 64);
+            bool[]? keep = masked ? Enumerable.Range(0, 2 * n).Select(i => i % 7 != 3 && i % n is not (>= 100 and < 260)).ToArray() : null;
+            Tensor? mask = keep is null ? null : Tensor.FromArray(keep, 2, n);
+            float[] actual = LocalAttention.Forward(q.To(gpu), k.To(gpu), v.To(gpu), config, mask?.To(gpu)).ToFloatArray();
+            failures += Report($"{name} N={n}", actual, ReferenceVariants.Local(q, k, v, config, keep)) ? 0 : 1;
+        }
+
         return failures;
     }
 
@@ -56,6 +73,8 @@ internal static class VariantChecks
         Emit("dilated-mixture", n, Median(() => Release(DilatedAttention.Forward(q, k, v, [2048, 4096, 8192], [1, 2, 4]))));
         Emit("strided", n, Median(() => SparseAttention.ForwardHeads(q, k, v, SparseMode.Strided, 128).Dispose()));
         Emit("local", n, Median(() => SparseAttention.ForwardHeads(q, k, v, SparseMode.Local, 256).Dispose()));
+        var lucidrains = new Modules.LocalConfig(256, useRotaryPosEmb: false);
+        Emit("local-windows", n, Median(() => LocalAttention.Forward(q, k, v, lucidrains).Dispose()));
 
         // Dilated attention's length sweep: branches of 2048 kept rows each, so the work grows as N.
         int[] w = [2048, 8192, 32768, 65536], r = [1, 4, 16, 32];

@@ -116,6 +116,8 @@ def variants_table(binary):
         "dilated-mixture": [dilated_mask(w, r, h) for w, r in ((2048, 1), (4096, 2), (8192, 4))],
         "strided": [lambda b_, h_, q_, kv_: (kv_ <= q_) & ((q_ - kv_) % 128 == 0)],
         "local": [lambda b_, h_, q_, kv_: (kv_ <= q_) & (q_ - kv_ < 256)],
+        # lucidrains' LocalAttention(256): each window sees itself and its two neighbours.
+        "local-windows": [lambda b_, h_, q_, kv_: (kv_ // 256 >= q_ // 256 - 1) & (kv_ // 256 <= q_ // 256 + 1)],
     }
     print(f"\nvariants vs flex_attention (same mask_mod), {(b, h, n, e)} bf16 (ratio = flex ms / ours ms)")
     print(f"{'variant':<18}{'ours ms':>9}{'flex ms':>9}{'ratio':>8}{'flex sparsity':>15}")

@@ -18,6 +18,7 @@ namespace AttentionGen.Cuda;
 internal static class KernelCache
 {
     private static readonly ConcurrentDictionary<string, CudaModule> Loaded = new();
+    private static readonly ConcurrentDictionary<(int Device, string Template, string Header, string? Architecture), CudaModule> ByRequest = new();
 
     /// <summary>How the last <see cref="Get"/> of a new module was satisfied: "compiled" or "disk cache".</summary>
     public static string LastSource { get; private set; } = "none";
@@ -26,7 +27,11 @@ internal static class KernelCache
     /// The module of <paramref name="template"/> specialized by <paramref name="header"/>, for the device's
     /// architecture or <paramref name="architecture"/> (e.g. sm_90a, which wgmma needs).
     /// </summary>
-    public static CudaModule Get(CudaDevice device, string template, string header, string? architecture = null)
+    public static CudaModule Get(CudaDevice device, string template, string header, string? architecture = null) =>
+        // Launches of short kernels are bound by the host: the common case is one dictionary lookup, no hashing.
+        ByRequest.GetOrAdd((device.Index, template, header, architecture), key => Load(device, key.Template, key.Header, key.Architecture));
+
+    private static CudaModule Load(CudaDevice device, string template, string header, string? architecture)
     {
         string source = header + "\n" + Template(template);
         string arch = architecture ?? $"sm_{device.ComputeCapability}";

@@ -7,6 +7,7 @@ namespace AttentionGen.Variants;
 internal sealed class LocalShape
 {
     private readonly LocalConfig _config;
+    private readonly Tensor _q;
 
     public LocalShape(Tensor q, Tensor k, Tensor v, LocalConfig config, int? windowSize)
     {
@@ -14,10 +15,11 @@ internal sealed class LocalShape
         ArgumentNullException.ThrowIfNull(k);
         ArgumentNullException.ThrowIfNull(v);
         _config = config;
+        _q = q;
         foreach ((Tensor t, string name) in new[] { (q, nameof(q)), (k, nameof(k)), (v, nameof(v)) })
         {
             ShapeCheck.FloatingPoint(t, name);
-            ShapeCheck.OnCpu(t, name, "LocalAttention");
+            ShapeCheck.SameDevice(t, q, name);
             if (t.Rank is not (3 or 4))
             {
                 throw new ArgumentException($"{name} must be [B, N, E] or [B, H, N, E]; got shape [{ShapeMath.Format(t.Shape)}].", name);
@@ -84,7 +86,7 @@ internal sealed class LocalShape
     /// <summary>Hb of the attention bias.</summary>
     public int BiasHeads { get; private set; } = 1;
 
-    /// <summary>The key mask [Bm, N] as bools, or null.</summary>
+    /// <summary>Checks the key mask [Bm, N]; returns it as bools when on the CPU (the GPU kernel reads the tensor).</summary>
     public bool[]? CheckMask(Tensor? mask)
     {
         if (mask is null)
@@ -100,8 +102,9 @@ internal sealed class LocalShape
             throw new ArgumentException($"mask rows ({mask.Size(0)}) must divide the packed rows of q ({Rows}).", nameof(mask));
         }
 
+        ShapeCheck.SameDevice(mask, _q, nameof(mask));
         RowsPerMaskRow = Rows / mask.Size(0);
-        return mask.ToBoolArray();
+        return mask.Device.Kind == DeviceKind.Cpu ? mask.ToBoolArray() : null;
     }
 
     /// <summary>The attention bias [Hb, ws, span] as floats, or null.</summary>

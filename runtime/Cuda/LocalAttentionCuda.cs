@@ -1,0 +1,104 @@
+using System;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using AttentionGen.Cpu;
+using AttentionGen.Modules;
+using AttentionGen.Variants;
+
+namespace AttentionGen.Cuda;
+
+/// <summary>
+/// Local attention on a GPU: <c>Kernels/local.cu</c> gathers each window's queries and look-around keys (rotated to
+/// the reference's span positions) with a key mask for slots outside the sequence; the FlashAttention kernel runs
+/// the windows as cross-attention problems whose causal and exact-window limits are one diagonal box of the
+/// closed-form plan, and a shared q/k's self score is a score mod.
+/// </summary>
+internal static class LocalAttentionCuda
+{
+    public static Tensor Forward(Tensor q, Tensor k, Tensor v, LocalConfig config, LocalShape shape, Tensor? mask)
+    {
+        CudaDevice device = CudaTransfers.Require(q.Device);
+        DType compute = Attention.ComputeType(q);
+        int rows = shape.Rows, n = shape.Length, e = shape.HeadDim, ws = shape.WindowSize, span = shape.Span, windows = shape.Windows;
+        if (shape.ValueDim != e)
+        {
+            throw new ArgumentException($"On the GPU v's head dim must equal q's ({e}); got {shape.ValueDim}.", nameof(v));
+        }
+
+        Tensor qs = Attention.Convert(q.Reshape(rows, n, e).Contiguous(), compute);
+        Tensor ks = Attention.Convert(k.Reshape(rows, n, e).Contiguous(), compute);
+        Tensor vs = Attention.Convert(v.Reshape(rows, n, e).Contiguous(), compute);
+        Tensor? keepMask = mask?.Contiguous();
+        int problems = rows * windows;
+        Tensor output = Tensor.Zeros(compute, q.Device, problems, 1, ws, e);
+        if (problems == 0 || e == 0)
+        {
+            return output.Reshape(shape.OutputShape);
+        }
+
+        Tensor gq = Tensor.Uninitialized(compute, q.Device, problems, 1, ws, e);
+        Tensor gk = Tensor.Uninitialized(compute, q.Device, problems, 1, span, e);
+        Tensor gv = Tensor.Uninitialized(compute, q.Device, problems, 1, span, e);
+        Tensor keep = Tensor.Uninitialized(DType.Bool, q.Device, problems, span);
+        var args = new LocalParams
+        {
+            Q = qs.DevicePointer, K = ks.DevicePointer, V = vs.DevicePointer, Mask = keepMask?.DevicePointer ?? 0,
+            GatheredQ = gq.DevicePointer, GatheredK = gk.DevicePointer, GatheredV = gv.DevicePointer, Keep = keep.DevicePointer,
+            Rows = rows, N = n, E = e, WindowSize = ws, Windows = windows, Span = span, LookBackward = config.LookBackward,
+            RowsPerMaskRow = shape.RowsPerMaskRow,
+            Rotary = config.Rotary ? 1 : 0, Xpos = config.Rotary && config.UseXpos ? 1 : 0, SharedQk = config.SharedQk ? 1 : 0,
+            IsFp16 = compute == DType.Float16 ? 1 : 0, XposScaleBase = config.XposScaleBase,
+        };
+        long warps = ((long)problems * ws) + ((long)problems * span);
+        KernelCache.Get(device, "local.cu", string.Empty).Launch("ag_local_gather", ((uint)((warps + 7) / 8), 1, 1), 256, 0, args);
+
+        float scale = config.Scale > 0 ? config.Scale : 1f / MathF.Sqrt(e);
+        FlashAttentionCuda.Forward(new AttentionProblem(gq, gk, gv, output, null, keep, scale), causal: false, Header(config, ws, e), new FlexLaunch(config.SharedQk, null));
+        foreach (Tensor temporary in new[] { gq, gk, gv, keep })
+        {
+            temporary.Dispose();
+        }
+
+        // Windows are consecutive rows of one packed row-set: the first N rows of each are the output.
+        Tensor windowed = output.Reshape(rows, windows * ws, e);
+        Tensor result = windows * ws == n ? windowed : windowed.Narrow(1, 0, n).Contiguous();
+        return Attention.Convert(result.Reshape(shape.OutputShape), q.DType);
+    }
+
+    // Query i and slot j of a window are tokens w·ws + i and (w − LookBackward)·ws + j, so every limit on t − u is a
+    // limit on j − i: causal j − i ≤ LB·ws; the exact window j − i ≥ LB·ws − WindowSize·LB and (non-causal)
+    // j − i ≤ LB·ws + WindowSize·LF (the configured window, as the reference measures it).
+    private static string Header(LocalConfig c, int ws, int e)
+    {
+        long offset = (long)c.LookBackward * ws;
+        long? low = c.ExactWindowsize ? offset - ((long)c.WindowSize * c.LookBackward) : null;
+        long? high = c.Causal ? offset : c.ExactWindowsize ? offset + ((long)c.WindowSize * c.LookForward) : null;
+        string header = $"#define AG_HEAD_DIM {e}\n";
+        if (low is not null || high is not null)
+        {
+            header += $"#define AG_BOX_COUNT 1\n#define AG_BOXES {{ {{{Long(low ?? long.MinValue)}, {Long(high ?? long.MaxValue)}, {Long(long.MinValue)}, {Long(long.MaxValue)}, {Long(long.MinValue)}, {Long(long.MaxValue)}}} }}\n";
+        }
+
+        if (c.SharedQk)
+        {
+            header += "#define AG_HAS_SCORE_MOD 1\n"
+                + $"__device__ __forceinline__ float ag_score_mod(float s, int b, int h, int q, int kv) {{ return kv == q + {offset.ToString(CultureInfo.InvariantCulture)} ? -5e4f : s; }}\n";
+        }
+
+        return header;
+    }
+
+    private static string Long(long value) =>
+        value == long.MinValue ? "(-9223372036854775807LL - 1)" : value.ToString(CultureInfo.InvariantCulture) + "LL";
+
+    /// <summary>Mirrors <c>LocalParams</c> in local.cu field for field.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    private struct LocalParams
+    {
+        public ulong Q, K, V, Mask;
+        public ulong GatheredQ, GatheredK, GatheredV, Keep;
+        public int Rows, N, E, WindowSize, Windows, Span, LookBackward, RowsPerMaskRow;
+        public int Rotary, Xpos, SharedQk, IsFp16;
+        public float XposScaleBase;
+    }
+}
