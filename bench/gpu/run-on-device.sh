@@ -10,6 +10,8 @@ $bin check
 $bin check | tail -1   # second start: kernels come from the disk cache
 publish/sample/attentiongen-sample --device cuda
 python3 bench/gpu/compare.py --binary $bin
+python3 bench/gpu/compare.py --binary $bin --flex       # the [Flex] masks of FlexLayers.cs against flex_attention
+python3 bench/gpu/compare.py --binary $bin --variants   # dilated, strided, local against flex; dilated to 1M tokens
 # Native AOT fixes the instruction set at publish time: use the AVX-512 build where the CPU has it.
 cpu_bin=$bin
 grep -q avx512f /proc/cpuinfo && [ -x publish/gpu-avx512/attentiongen-gpu ] && cpu_bin=publish/gpu-avx512/attentiongen-gpu
