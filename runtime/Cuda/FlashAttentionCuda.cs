@@ -19,7 +19,7 @@ internal static class FlashAttentionCuda
     /// <summary>
     /// Runs <paramref name="p"/>; <paramref name="header"/> is the class's specialization (built from the head dim and
     /// <paramref name="causal"/> when null). A <paramref name="flex"/> launch (translated mods, a closed-form plan, a
-    /// block mask) always takes the mma.sync kernel, which has the hooks for them.
+    /// block mask) runs on either kernel; both have the hooks.
     /// </summary>
     public static void Forward(AttentionProblem p, bool causal, string? header = null, FlexLaunch? flex = null)
     {
@@ -77,13 +77,18 @@ internal static class FlashAttentionCuda
         }
 
         string type = p.DType == DType.BFloat16 ? "bf16" : "fp16";
-        if (flex is null && UsesWgmma(device, p.HeadDim))
+        if (UsesWgmma(device, p.HeadDim))
         {
             // flash_fwd_sm90.cu: 2 consumer warpgroups of 64 rows and a producer warpgroup, 128-key tiles;
-            // Q + 2 stages of K and V + alignment slack + 4 mbarriers.
+            // Q + 2 stages of K and V + alignment slack + 4 mbarriers (+ a flex plan's tile kinds).
             CudaModule hopper = KernelCache.Get(device, "flash_fwd_sm90.cu", header, "sm_90a");
             uint tiles = (uint)((p.QueryLength + 127) / 128);
             uint bytes = (uint)(((128 + (4 * 128)) * p.HeadDim * 2) + 1024 + 64);
+            if (flex is not null)
+            {
+                bytes += 16 + ((uint)((p.KeyLength + 127) / 128 + 15) / 16 * 16);
+            }
+
             hopper.Launch($"ag_flash_fwd_sm90_{type}", (tiles, (uint)p.QueryHeads, (uint)p.Batch), 384, bytes, args);
             return;
         }

@@ -115,25 +115,56 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& p) {
     auto empty = [&](int s) { return bars + 8 * (Traits::kStages + s); };
 
     const int tid = threadIdx.x, lane = tid % 32;
-    const BlockInfo<Traits::kBlockM, Traits::kBlockN> info(p, AG_CAUSAL);
+#ifdef AG_BOX_COUNT
+    constexpr bool kClosedForm = true;
+#else
+    constexpr bool kClosedForm = false;
+#endif
+    const BlockInfo<Traits::kBlockM, Traits::kBlockN> info(p, AG_CAUSAL, kClosedForm || p.block_states);
     const int head = info.head, b = info.b, q0 = info.q0, n_tiles = info.n_tiles;
 
+    // A flex plan (closed form or block mask): every thread classifies key tiles into shared memory behind the
+    // barriers (two ints, the first and last visited tile, then a byte per tile). Producer and consumers then
+    // walk the same visited tiles; `it` counts them, and the stage and barrier phase follow it.
+    const bool planned = kClosedForm || p.block_states;
+    int* bounds = reinterpret_cast<int*>(smem_raw + (bars - smem_addr(smem_raw)) + 64);
+    unsigned char* kinds = reinterpret_cast<unsigned char*>(bounds + 4);
+    const int q1 = min(q0 + Traits::kBlockM, p.n);
     if (tid == 0) {
         for (int s = 0; s < Traits::kStages; ++s) {
             mbar_init(full(s), Traits::kProducers);
             mbar_init(empty(s), Traits::kConsumers);
         }
+        if (planned) { bounds[0] = n_tiles; bounds[1] = -1; }
     }
     __syncthreads();
+    int first = 0, end = n_tiles;
+    if (planned) {
+        int lo = n_tiles, hi = -1;
+        for (int j = tid; j < n_tiles; j += Traits::kThreads) {
+            const int kind = ag_tile_kind(p, b, head, q0, q1, j * Traits::kBlockN, min((j + 1) * Traits::kBlockN, p.m));
+            kinds[j] = (unsigned char)kind;
+            if (kind != AG_SKIP) { lo = min(lo, j); hi = max(hi, j); }
+        }
+        atomicMin(&bounds[0], lo);
+        atomicMax(&bounds[1], hi);
+        __syncthreads();
+        first = bounds[0];
+        end = bounds[1] + 1;
+    }
+    auto next_tile = [&](int j) {
+        while (planned && j < end && kinds[j] == AG_SKIP) ++j;
+        return j;
+    };
 
     if (tid >= Traits::kConsumers) {
         // Producer warpgroup: K_j and V_j into stage j % kStages once the consumers have released it. It needs
         // few registers; setmaxnreg hands them to the consumers, which hold S, P and O.
         asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
         const int producer = tid - Traits::kConsumers;
-        for (int j = 0; j < n_tiles; ++j) {
-            const int stage = j % Traits::kStages;
-            if (j >= Traits::kStages) mbar_wait(empty(stage), ((j / Traits::kStages) - 1) & 1);
+        for (int j = first, it = 0; j < end; j = next_tile(j + 1), ++it) {
+            const int stage = it % Traits::kStages;
+            if (it >= Traits::kStages) mbar_wait(empty(stage), ((it / Traits::kStages) - 1) & 1);
             produce_tile(sK + stage * Traits::kTileBytes, info.k, p.k_row, j * Traits::kBlockN, p.m, producer);
             produce_tile(sV + stage * Traits::kTileBytes, info.v, p.v_row, j * Traits::kBlockN, p.m, producer);
             mbar_arrive_cp_async(full(stage));
@@ -164,10 +195,11 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& p) {
     RowStats st = {{AG_NEG_INF, AG_NEG_INF}, {0.f, 0.f}};
     const int row_a = wg_row0 + warp * 16 + g, row_b = row_a + 8;
 
-    for (int j = 0; j < n_tiles; ++j) {
-        const int stage = j % Traits::kStages;
+    for (int j = first, it = 0; j < end; j = next_tile(j + 1), ++it) {
+        const int stage = it % Traits::kStages;
         const int n0 = j * Traits::kBlockN;
-        mbar_wait(full(stage), (j / Traits::kStages) & 1);
+        const int kind = planned ? (int)kinds[j] : ag_tile_kind(p, b, head, q0, q1, 0, 0);
+        mbar_wait(full(stage), (it / Traits::kStages) & 1);
         fence_proxy_async();   // the producer's cp.async writes, seen by the tensor cores
         const u32 tK = sK + stage * Traits::kTileBytes;
         const u32 tV = sV + stage * Traits::kTileBytes;
@@ -185,8 +217,11 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& p) {
         wgmma_wait();
         fence_regs(s, Traits::kSRegs);
 
-        if (n0 + Traits::kBlockN > p.m || (AG_CAUSAL && n0 + Traits::kBlockN - 1 > wg_row0) || p.key_mask) {
-            mask_scores<Traits::kSRegs>(p, s, n0, row_a, row_b, b, head, t, AG_CAUSAL, false);
+#ifdef AG_HAS_SCORE_MOD
+        apply_score_mod<Traits::kSRegs>(p, s, n0, row_a, row_b, b, head, t);
+#endif
+        if (n0 + Traits::kBlockN > p.m || (AG_CAUSAL && n0 + Traits::kBlockN - 1 > wg_row0) || p.key_mask || kind == AG_PARTIAL) {
+            mask_scores<Traits::kSRegs>(p, s, n0, row_a, row_b, b, head, t, AG_CAUSAL, kind == AG_PARTIAL);
         }
         u32 pf[Traits::kBlockN / 16][4];
         softmax_step<Traits::kSRegs, Traits::kORegs, T>(p, s, acc, st, pf);
@@ -199,7 +234,7 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& p) {
         wgmma_commit();
         wgmma_wait();
         fence_regs(acc, Traits::kORegs);
-        mbar_arrive(empty(stage));   // this thread is done with stage j % kStages
+        mbar_arrive(empty(stage));   // this thread is done with stage it % kStages
     }
 
     write_rows<Traits::kORegs, T>(p, acc, st, row_a, row_b, b, head, t);
