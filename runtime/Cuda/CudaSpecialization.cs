@@ -1,3 +1,5 @@
+using System.Linq;
+
 namespace AttentionGen.Cuda;
 
 /// <summary>
@@ -8,7 +10,12 @@ public static class CudaSpecialization
 {
     /// <summary>The header of the FlashAttention kernel for head dimension <paramref name="headDim"/>.</summary>
     public static string FlashAttention(int headDim, bool causal) =>
-        $"#define AG_HEAD_DIM {headDim}\n#define AG_CAUSAL {(causal ? 1 : 0)}\n";
+        (uint)headDim <= 256 ? Headers[(headDim * 2) + (causal ? 1 : 0)] : Header(headDim, causal);
+
+    // Built once per head dim: the launch path asks for it on every call.
+    private static readonly string[] Headers = Enumerable.Range(0, 514).Select(i => Header(i / 2, i % 2 == 1)).ToArray();
+
+    private static string Header(int headDim, bool causal) => $"#define AG_HEAD_DIM {headDim}\n#define AG_CAUSAL {(causal ? 1 : 0)}\n";
 
     /// <summary>A causal band of <paramref name="width"/> keys (i − width &lt; j ≤ i) as a closed-form plan: one diagonal box.</summary>
     public static string Band(int headDim, int width) =>

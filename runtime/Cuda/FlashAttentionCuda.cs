@@ -112,7 +112,10 @@ internal static class FlashAttentionCuda
     /// ATTENTIONGEN_DISABLE_WGMMA=1 forces the mma.sync kernel (for comparisons).
     /// </summary>
     private static bool UsesWgmma(CudaDevice device, int headDim) =>
-        device.ComputeCapability == 90 && headDim == 128 && Environment.GetEnvironmentVariable("ATTENTIONGEN_DISABLE_WGMMA") != "1";
+        device.ComputeCapability == 90 && headDim == 128 && !WgmmaDisabled;
+
+    // Read once: launches are short enough that per-call host work shows in their times.
+    private static readonly bool WgmmaDisabled = Environment.GetEnvironmentVariable("ATTENTIONGEN_DISABLE_WGMMA") == "1";
 
     /// <summary>Mirrors <c>FlashParams</c> in flash_fwd.cu field for field.</summary>
     [StructLayout(LayoutKind.Sequential)]
