@@ -21,8 +21,16 @@ internal static class ClosedFormRecognizer
 
     public static EquatableArray<ClosedFormBox> Recognize(IMethodSymbol method, Compilation compilation)
     {
-        List<ClosedFormBox>? boxes = FromMethod(method, compilation, 0);
-        return boxes is null ? default : new EquatableArray<ClosedFormBox>(boxes.ToArray());
+        try
+        {
+            List<ClosedFormBox>? boxes = FromMethod(method, compilation, 0);
+            return boxes is null ? default : new EquatableArray<ClosedFormBox>(boxes.ToArray());
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Source too broken to bind: the per-element path is always correct.
+            return default;
+        }
     }
 
     private static List<ClosedFormBox>? FromMethod(IMethodSymbol method, Compilation compilation, int depth)

@@ -20,6 +20,7 @@ internal sealed class CudaTranslator
 {
     private readonly Compilation _compilation;
     private readonly StringBuilder _fields = new();
+    private readonly StringBuilder _prototypes = new();
     private readonly StringBuilder _functions = new();
     private readonly HashSet<ISymbol> _emitted = new(SymbolEqualityComparer.Default);
 
@@ -47,10 +48,12 @@ internal sealed class CudaTranslator
                 entry.Append($"__device__ __forceinline__ float ag_score_mod(float s, int b, int h, int q, int kv) {{ return {t.FunctionName(score)}(s, b, h, q, kv); }}\n");
             }
 
-            return t._fields.ToString() + t._functions + entry;
+            // Prototypes first: mods may call each other in any order, recursion included.
+            return t._fields.ToString() + t._prototypes + t._functions + entry;
         }
-        catch (NotSupportedException)
+        catch (Exception e) when (e is not OperationCanceledException)
         {
+            // Outside the subset (the analyzers say where), or source too broken to bind: no GPU header, no crash.
             return null;
         }
     }
@@ -71,6 +74,7 @@ internal sealed class CudaTranslator
 
         SemanticModel model = _compilation.GetSemanticModel(declaration.SyntaxTree);
         string parameters = string.Join(", ", method.Parameters.Select(p => $"{TypeName(p.Type)} {Local(p.Name)}"));
+        _prototypes.Append($"__device__ {TypeName(method.ReturnType)} {name}({parameters});\n");
         string body = declaration.ExpressionBody is { } arrow
             ? $"{{ return {Expression(model.GetOperation(arrow.Expression) ?? throw new NotSupportedException())}; }}"
             : Statement(model.GetOperation(declaration.Body ?? throw new NotSupportedException()) ?? throw new NotSupportedException());

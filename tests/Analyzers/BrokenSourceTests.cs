@@ -1,27 +1,44 @@
-using System.Linq;
 using System.Threading.Tasks;
+using AttentionGen.Tests.Generator;
+using Microsoft.CodeAnalysis;
 using Xunit;
 
 namespace AttentionGen.Tests.Analyzers;
 
-/// <summary>Half-typed code never makes an analyzer throw (which would show as AD0001).</summary>
+/// <summary>Half-typed or odd code never makes an analyzer throw (which would show as AD0001), nor the generator.</summary>
 public class BrokenSourceTests
 {
+    public static TheoryData<string> Sources => new()
+    {
+        "[FlashAttention(Heads = )] partial class A { }",
+        "[Dilated(SegmentSizes = new[] { 1, , 3 }, DilationRates = )] partial class A { }",
+        "[Dilated(SegmentSizes = null, DilationRates = new[] { 2 })] partial class A { }",
+        "[Sparse(Mode = (SparseMode)42, LocalAttnCtx = \"x\")] partial class A { }",
+        "[Local(WindowSize = 8, LookForward = int.MaxValue + 1)] partial class A { }",
+        "[Flex(MaskMod = nameof(Nope), ScoreMod = 3)] partial class A { }",
+        "partial class A { [MaskMod] static bool M(int b, int h, int q, int kv) { return } }",
+        "partial class A { [ScoreMod] static float F(float s, int b, int h, int q, int kv) => Undefined(s); }",
+        "partial class A { [MaskMod] static bool M(int b, int h, int q, int kv) => M(b, h, q, kv) && M2(); static bool M2() => M(0, 0, 0, 0); }",
+        "[FlashAttention(Dim = 64)] partial class",
+        "[Flex(MaskMod = nameof(M))] partial class A { [MaskMod] static bool M(int b, int h, int q, int kv) => N(b, h, q, kv); [MaskMod] static bool N(int b, int h, int q, int kv) => q > 3 ? M(b, h, q - 1, kv) : kv <= q; }",
+        "[Flex(MaskMod = nameof(M))] partial class A { [MaskMod] static bool M(int b, int h, int q, int kv) => kv <= q + (1 << 40) && q - kv < int.MaxValue + 0; }",
+    };
+
     [Theory]
-    [InlineData("[FlashAttention(Heads = )] partial class A { }")]
-    [InlineData("[Dilated(SegmentSizes = new[] { 1, , 3 }, DilationRates = )] partial class A { }")]
-    [InlineData("[Dilated(SegmentSizes = null, DilationRates = new[] { 2 })] partial class A { }")]
-    [InlineData("[Sparse(Mode = (SparseMode)42, LocalAttnCtx = \"x\")] partial class A { }")]
-    [InlineData("[Local(WindowSize = 8, LookForward = int.MaxValue + 1)] partial class A { }")]
-    [InlineData("[Flex(MaskMod = nameof(Nope), ScoreMod = 3)] partial class A { }")]
-    [InlineData("partial class A { [MaskMod] static bool M(int b, int h, int q, int kv) { return } }")]
-    [InlineData("partial class A { [ScoreMod] static float F(float s, int b, int h, int q, int kv) => Undefined(s); }")]
-    [InlineData("partial class A { [MaskMod] static bool M(int b, int h, int q, int kv) => M(b, h, q, kv) && M2(); static bool M2() => M(0, 0, 0, 0); }")]
-    [InlineData("[FlashAttention(Dim = 64)] partial class")]
+    [MemberData(nameof(Sources))]
     public async Task AnalyzersNeverThrow(string source)
     {
         Reported[] reported = await AnalyzerHarness.AnalyzeAsync(source);
 
         Assert.DoesNotContain(reported, d => d.Id == "AD0001");
+    }
+
+    [Theory]
+    [MemberData(nameof(Sources))]
+    public void GeneratorNeverThrows(string source)
+    {
+        (_, GeneratorRunResult result) = GeneratorHarness.Run(source);
+
+        Assert.Null(result.Exception);
     }
 }
