@@ -49,6 +49,19 @@ bool ok = true;
 ok &= Run("DecoderSelfAttention", new DecoderSelfAttention(seed: 1), x, null, null, null);
 ok &= Run("CrossAttention", new CrossAttention(seed: 2), x, memory, mask, keep);
 ok &= Run("AnyWidthAttention(96)", new AnyWidthAttention(dim: 96, seed: 3), Tensor.RandomNormal(random, DType.Float32, b, n, 96), null, null, null);
+
+// The other variants, as functions of q, k, v [B, H, N, 64] (or [B, N, H·64]) against their float64 definitions.
+Tensor q = Tensor.RandomNormal(random, DType.Float32, b, 4, n, 64), k = Tensor.RandomNormal(random, DType.Float32, b, 4, n, 64), v = Tensor.RandomNormal(random, DType.Float32, b, 4, n, 64);
+Tensor qd = q.To(device), kd = k.To(device), vd = v.To(device);
+ok &= Check("SlidingWindowLayer", q, () => new SlidingWindowLayer().Forward(qd, kd, vd).Output,
+    () => ReferenceAttention.Compute(q, k, v, SlidingWindowLayer.Window, scoreMod: (s, bi, h, i, j) => SlidingWindowLayer.Softcap((float)s, bi, h, i, j)).Output);
+ok &= Check("DilatedAttention", q, () => AttentionGen.Variants.DilatedAttention.Forward(qd, kd, vd, [128, 256], [1, 2], causal: true).Output,
+    () => ReferenceVariants.Dilated(q, k, v, [128, 256], [1, 2], causal: true).Output);
+Tensor merged = q.MergeHeads().Contiguous();
+ok &= Check("StridedLayer", merged, () => new StridedLayer().Forward(merged.To(device), merged.To(device), merged.To(device)),
+    () => ReferenceVariants.Sparse(merged, merged, merged, 4, SparseMode.Strided, 16));
+var windowed = new WindowedLayer();
+ok &= Check("WindowedLayer", q, () => windowed.Forward(qd, kd, vd), () => ReferenceVariants.Local(q, k, v, windowed.Config));
 Console.WriteLine(ok ? "all layers match the float64 reference" : "MISMATCH against the float64 reference");
 return ok ? 0 : 1;
 
@@ -66,6 +79,18 @@ bool Run(string name, FlashAttentionModule layer, Tensor x, Tensor? context, Ten
     double[] expected = ReferenceModules.FlashAttention(layer, x, context, keep);
     double error = ReferenceAttention.RelativeError(actual, expected);
     Console.WriteLine($"{name,-22} {Shape(x),-16} {Shape(y),-16} {ms,8:F2} {error,10:E2}");
+    return error <= tolerance;
+}
+
+bool Check(string name, Tensor input, Func<Tensor> run, Func<double[]> reference)
+{
+    run(); // warm-up
+    var clock = Stopwatch.StartNew();
+    Tensor y = run();
+    float[] actual = y.ToFloatArray();
+    double ms = clock.Elapsed.TotalMilliseconds;
+    double error = ReferenceAttention.RelativeError(actual, reference());
+    Console.WriteLine($"{name,-22} {Shape(input),-16} {Shape(y),-16} {ms,8:F2} {error,10:E2}");
     return error <= tolerance;
 }
 
