@@ -3,12 +3,14 @@ using System;
 namespace AttentionGen.Cuda;
 
 /// <summary>float32 ↔ bfloat16 on the GPU (<c>Kernels/convert.cu</c>), for float32 tensors entering bf16 kernels.</summary>
-internal static class CudaConvert
+internal static unsafe class CudaConvert
 {
+    /// <summary>Whether the device converts <paramref name="from"/> to <paramref name="to"/> (others go through the host).</summary>
+    public static bool Supports(DType from, DType to) => (from, to) is (DType.Float32, DType.BFloat16) or (DType.BFloat16, DType.Float32);
+
     public static Tensor Convert(Tensor t, DType to)
     {
-        bool supported = (t.DType, to) is (DType.Float32, DType.BFloat16) or (DType.BFloat16, DType.Float32);
-        if (!supported || !t.IsContiguous)
+        if (!Supports(t.DType, to) || !t.IsContiguous)
         {
             return t.To(to);
         }
@@ -27,5 +29,41 @@ internal static class CudaConvert
         return result;
     }
 
+    /// <summary>A row-major copy of a GPU view of rank at most 4, made on the device.</summary>
+    public static Tensor Contiguous(Tensor t)
+    {
+        CudaDevice device = CudaTransfers.Require(t.Device);
+        int[] shape = t.Shape.ToArray();
+        Tensor result = Tensor.Uninitialized(t.DType, t.Device, shape);
+        if (t.Numel == 0)
+        {
+            return result;
+        }
+
+        // Leading dimensions of size 1 pad the view to rank 4.
+        var args = new CopyArgs { Input = t.DevicePointer, Output = result.DevicePointer, Count = t.Numel, ElementBytes = t.DType.SizeInBytes() };
+        int pad = 4 - shape.Length;
+        for (int d = 0; d < 4; d++)
+        {
+            args.Sizes[d] = d < pad ? 1 : shape[d - pad];
+            args.Strides[d] = d < pad ? 0 : t.Strides[d - pad];
+        }
+
+        uint blocks = (uint)Math.Min((t.Numel + 255) / 256, 65535);
+        KernelCache.Get(device, "convert.cu", string.Empty).Launch("ag_strided_copy", (blocks, 1, 1), 256, 0, args);
+        return result;
+    }
+
     private readonly record struct ConvertArgs(ulong Input, ulong Output, long Count);
+
+    /// <summary>Mirrors <c>CopyArgs</c> in convert.cu.</summary>
+    private unsafe struct CopyArgs
+    {
+        public ulong Input;
+        public ulong Output;
+        public long Count;
+        public fixed long Sizes[4];
+        public fixed long Strides[4];
+        public int ElementBytes;
+    }
 }

@@ -205,6 +205,13 @@ public sealed class Tensor : IDisposable
 
         if (Device.Kind != DeviceKind.Cpu)
         {
+            if (Rank <= 4 && (dtype == DType || CudaConvert.Supports(DType, dtype)))
+            {
+                // Lay the view out on the device first; then only a dtype change may remain.
+                Tensor packed = IsContiguous ? this : CudaConvert.Contiguous(this);
+                return dtype == DType ? packed : CudaConvert.Convert(packed, dtype);
+            }
+
             return To(Device.Cpu).To(dtype).To(Device);
         }
 
