@@ -19,8 +19,16 @@ public static class CudaSpecialization
 
     /// <summary>A causal band of <paramref name="width"/> keys (i − width &lt; j ≤ i) as a closed-form plan: one diagonal box.</summary>
     public static string Band(int headDim, int width) =>
-        $"#define AG_HEAD_DIM {headDim}\n#define AG_BOX_COUNT 1\n#define AG_BOXES {{ {{{1 - (long)width}LL, 0LL, {Min}, {Max}, {Min}, {Max}}} }}\n";
+        $"#define AG_HEAD_DIM {headDim}\n" + Boxes(new Cpu.DiagonalBox(1L - width, 0, long.MinValue, long.MaxValue, long.MinValue, long.MaxValue));
 
-    private const string Min = "(-9223372036854775807LL - 1)";
-    private const string Max = "9223372036854775807LL";
+    /// <summary>A closed-form plan for the kernel: the boxes as <c>AG_BOXES</c> (the generator writes the same for [Flex] classes).</summary>
+    public static string Boxes(params Cpu.DiagonalBox[] boxes)
+    {
+        string items = string.Join(", ", boxes.Select(b => $"{{{Long(b.DiagonalLow)}, {Long(b.DiagonalHigh)}, {Long(b.KeyLow)}, {Long(b.KeyHigh)}, {Long(b.QueryLow)}, {Long(b.QueryHigh)}}}"));
+        return $"#define AG_BOX_COUNT {boxes.Length}\n#define AG_BOXES {{ {items} }}\n";
+    }
+
+    // A long long literal; the minimum is an expression (its magnitude is not a valid literal).
+    private static string Long(long value) =>
+        value == long.MinValue ? "(-9223372036854775807LL - 1)" : value.ToString(System.Globalization.CultureInfo.InvariantCulture) + "LL";
 }

@@ -76,7 +76,7 @@ internal static class LocalAttentionCuda
         string header = $"#define AG_HEAD_DIM {e}\n";
         if (low is not null || high is not null)
         {
-            header += $"#define AG_BOX_COUNT 1\n#define AG_BOXES {{ {{{Long(low ?? long.MinValue)}, {Long(high ?? long.MaxValue)}, {Long(long.MinValue)}, {Long(long.MaxValue)}, {Long(long.MinValue)}, {Long(long.MaxValue)}}} }}\n";
+            header += CudaSpecialization.Boxes(new DiagonalBox(low ?? long.MinValue, high ?? long.MaxValue, long.MinValue, long.MaxValue, long.MinValue, long.MaxValue));
         }
 
         if (c.SharedQk)
@@ -87,9 +87,6 @@ internal static class LocalAttentionCuda
 
         return header;
     }
-
-    private static string Long(long value) =>
-        value == long.MinValue ? "(-9223372036854775807LL - 1)" : value.ToString(CultureInfo.InvariantCulture) + "LL";
 
     /// <summary>Mirrors <c>LocalParams</c> in local.cu field for field.</summary>
     [StructLayout(LayoutKind.Sequential)]

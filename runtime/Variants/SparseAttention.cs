@@ -79,7 +79,7 @@ public static class SparseAttention
             SparseMode.All => Attention.ScaledDotProduct(qh, kh, vh, causal).Output,
             SparseMode.Local when gpu => Attention.Run(qh, kh, vh, null, null, 128, 128, p =>
                 Cuda.FlashAttentionCuda.Forward(p, causal: false, Cuda.CudaSpecialization.Band(p.HeadDim, localAttnCtx), new Cuda.FlexLaunch(false, null))).Output,
-            SparseMode.Local => Attention.Run(qh, kh, vh, null, null, 96, 256, p => FlashAttentionCpu.Forward(p, new BandMask(localAttnCtx), new BandMask(localAttnCtx), default(IdentityScore))).Output,
+            SparseMode.Local => Attention.Run(qh, kh, vh, null, null, 96, 256, p => FlashAttentionCpu.Forward(p, Band(localAttnCtx), Band(localAttnCtx), default(IdentityScore))).Output,
             _ when gpu => StridedOnGpu(qh, kh, vh, localAttnCtx),
             _ => Strided(qh, kh, vh, localAttnCtx),
         };
@@ -91,6 +91,10 @@ public static class SparseAttention
     /// </summary>
     public static Tensor BlockSparseAttention(Tensor q, Tensor k, Tensor v, int heads, SparseMode mode, int localAttnCtx = 0, int blockSize = 32) =>
         Forward(q, k, v, heads, mode, localAttnCtx, blockSize);
+
+    // The causal band i − width < j ≤ i: one diagonal box of a closed-form plan (the GPU gets the same box).
+    private static ClosedFormPlan Band(int width) =>
+        new([new DiagonalBox(1L - width, 0, long.MinValue, long.MaxValue, long.MinValue, long.MaxValue)]);
 
     // On the GPU the residue classes are gathered by a kernel: segment s of the layout is class s, one head group.
     private static Tensor StridedOnGpu(Tensor q, Tensor k, Tensor v, int stride)

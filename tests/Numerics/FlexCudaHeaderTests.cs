@@ -35,6 +35,17 @@ public class FlexCudaHeaderTests
     }
 
     [Fact]
+    public void GeneratedPlanIsWhatTheRuntimeWritesForTheSameBoxes()
+    {
+        const long min = long.MinValue, max = long.MaxValue;
+        string expected = AttentionGen.Cuda.CudaSpecialization.Boxes(
+            new AttentionGen.Cpu.DiagonalBox(-32, 0, min, max, min, max),
+            new AttentionGen.Cpu.DiagonalBox(min, max, min, 7, min, max));
+
+        Assert.StartsWith(expected, new WindowOrSinksFlex().CudaText, System.StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void CalledModsAndHelpersAreTranslatedToo()
     {
         string window = new WindowOrSinksFlex().CudaText!;
