@@ -81,9 +81,9 @@ internal static class FlashAttentionCuda
         {
             // flash_fwd_sm90.cu: 2 consumer warpgroups of 64 rows and a producer warpgroup, 128-key tiles;
             // Q + 2 stages of K and V + alignment slack + 4 mbarriers (+ a flex plan's tile kinds).
-            CudaModule hopper = KernelCache.Get(device, "flash_fwd_sm90.cu", header, "sm_90a");
+            CudaModule hopper = KernelCache.Get(device, "flash_fwd_sm90.cu", Sm90Stages == 2 ? header : header + Sm90StagesDefine, "sm_90a");
             uint tiles = (uint)((p.QueryLength + 127) / 128);
-            uint bytes = (uint)(((128 + (4 * 128)) * p.HeadDim * 2) + 1024 + 64);
+            uint bytes = (uint)(((128 + (2 * Sm90Stages * 128)) * p.HeadDim * 2) + 1024 + 64);
             if (flex is not null)
             {
                 bytes += 16 + ((uint)((p.KeyLength + 127) / 128 + 15) / 16 * 16);
@@ -116,6 +116,10 @@ internal static class FlashAttentionCuda
 
     // Read once: launches are short enough that per-call host work shows in their times.
     private static readonly bool WgmmaDisabled = Environment.GetEnvironmentVariable("ATTENTIONGEN_DISABLE_WGMMA") == "1";
+
+    // K/V stages of the Hopper kernel: 2, or 3 with ATTENTIONGEN_SM90_STAGES=3 (224 KB of shared memory at head dim 128).
+    private static readonly int Sm90Stages = Environment.GetEnvironmentVariable("ATTENTIONGEN_SM90_STAGES") == "3" ? 3 : 2;
+    private static readonly string Sm90StagesDefine = $"#define AG_SM90_STAGES {Sm90Stages}\n";
 
     /// <summary>Mirrors <c>FlashParams</c> in flash_fwd.cu field for field.</summary>
     [StructLayout(LayoutKind.Sequential)]

@@ -17,6 +17,10 @@
 #define AG_CAUSAL 0
 #endif
 
+#ifndef AG_SM90_STAGES
+#define AG_SM90_STAGES 2
+#endif
+
 #include "flash_common.inc"
 
 struct Traits {
@@ -25,7 +29,7 @@ struct Traits {
     static constexpr int kConsumers = kWarpGroups * 128;
     static constexpr int kProducers = 128;                // one producer warpgroup
     static constexpr int kThreads = kConsumers + kProducers;
-    static constexpr int kStages = 2;
+    static constexpr int kStages = AG_SM90_STAGES;   // K/V stages in flight (the launcher sizes shared memory)
     static constexpr int kBlockM = kWarpGroups * 64;     // query rows per CTA
     static constexpr int kBlockN = 128;                  // keys per tile
     static constexpr int kChunks = kHeadDim / 8;         // 16-byte chunks per row
