@@ -58,6 +58,14 @@ internal static class VariantChecks
             failures += Report($"{name} N={n}", actual, ReferenceVariants.Local(q, k, v, config, keep)) ? 0 : 1;
         }
 
+        // The [Dilated] module end to end on the GPU (cuBLAS projections with bias, XPOS kernel) against the same
+        // module on the CPU in float32.
+        var module = new Modules.DilatedAttentionModule(new Modules.DilatedConfig(256, 4, [128, 256], [1, 2], 0, causal: true, useXpos: true, useRelPosBias: false, distributed: false), seed: random.Next());
+        Tensor x = Tensor.RandomNormal(random, DType.Float32, 2, 700, 256);
+        float[] onGpu = module.Forward(x.To(gpu)).ToFloatArray();
+        double[] onCpu = module.Forward(x).ToFloatArray().Select(f => (double)f).ToArray();
+        failures += Report("dilated module (xpos, causal, mixture) vs the CPU module", onGpu, onCpu) ? 0 : 1;
+
         return failures;
     }
 

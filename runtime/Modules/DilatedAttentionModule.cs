@@ -7,7 +7,7 @@ namespace AttentionGen.Modules;
 /// The module behind <c>[Dilated]</c> (SPEC §2), as torchscale's <c>DilatedAttention</c>: q, k, v and out
 /// projections DModel → DModel with bias, XPOS on q and k when configured, dilated attention over the
 /// configured branches (with the relative-position bias when configured), heads merged, out projection.
-/// Runs on the CPU; inference only (dropout is a no-op).
+/// Runs where x is (CPU or GPU); inference only (dropout is a no-op).
 /// </summary>
 public class DilatedAttentionModule
 {
@@ -61,20 +61,31 @@ public class DilatedAttentionModule
     /// <summary>The bias table when UseRelPosBias.</summary>
     public RelativePositionBias? RelPosBias { get; }
 
-    /// <summary>x [B, N, DModel] float32 on the CPU → [B, N, DModel].</summary>
+    /// <summary>
+    /// x [B, N, DModel] → [B, N, DModel] in x's dtype. On the CPU in float32; on a GPU in bf16/fp16 (float32 runs as
+    /// bf16), the projections through cuBLAS. The relative-position bias runs on the CPU only.
+    /// </summary>
     public Tensor Forward(Tensor x)
     {
         ArgumentNullException.ThrowIfNull(x);
         ShapeCheck.Rank(x, 3, "[B, N, DModel]", nameof(x));
         ShapeCheck.FloatingPoint(x, nameof(x));
-        ShapeCheck.OnCpu(x, nameof(x), "DilatedAttentionModule");
         ShapeCheck.Dim(x, 2, Config.DModel, "DModel", nameof(x));
-        Tensor input = x.To(DType.Float32);
+        bool gpu = x.Device.Kind == DeviceKind.Cuda;
+        Tensor input = Attention.Convert(x, Attention.ComputeType(x));
         Tensor q = Heads(QProj.Apply(input)), k = Heads(KProj.Apply(input)), v = VProj.Apply(input).SplitHeads(Config.NumHeads);
         if (Config.UseXpos)
         {
-            Xpos.Apply(q, downscale: false, XposScaleBase);
-            Xpos.Apply(k, downscale: true, XposScaleBase);
+            if (gpu)
+            {
+                Cuda.CudaConvert.Xpos(q, downscale: false, XposScaleBase);
+                Cuda.CudaConvert.Xpos(k, downscale: true, XposScaleBase);
+            }
+            else
+            {
+                Xpos.Apply(q, downscale: false, XposScaleBase);
+                Xpos.Apply(k, downscale: true, XposScaleBase);
+            }
         }
 
         AttentionOutput attention = DilatedAttention.Forward(q, k, v, Config.SegmentSizes, Config.DilationRates, Config.Causal, scale: null, RelPosBias);

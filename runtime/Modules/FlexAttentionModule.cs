@@ -8,7 +8,8 @@ namespace AttentionGen.Modules;
 /// The module behind <c>[Flex]</c> (SPEC §5): attention over q, k and v with the class's <c>[MaskMod]</c> and
 /// <c>[ScoreMod]</c> compiled into the kernel. The generated partial class derives from it and supplies
 /// <see cref="Attend"/>, which calls the tiled kernel specialized on structs that call the mods, so the JIT/AOT
-/// compiler inlines them. This version runs on the CPU; the mods' CUDA translation is the GPU side of SPEC §5.
+/// compiler inlines them, and the CUDA header with the mods translated to CUDA C for tensors on a GPU. A mask the
+/// generator recognised also brings its closed-form tile plan; others can take a <see cref="BlockMask"/>.
 /// </summary>
 public abstract class FlexAttentionModule
 {

@@ -20,6 +20,7 @@ public sealed class Linear
 
     // The weight on each GPU, in each dtype it was used with.
     private readonly ConcurrentDictionary<(Device, DType), Tensor> _deviceWeights = new();
+    private readonly ConcurrentDictionary<Device, Tensor> _deviceBiases = new();
 
     /// <summary>Wraps <paramref name="weight"/> [<paramref name="outFeatures"/>, <paramref name="inFeatures"/>] and the optional <paramref name="bias"/> [out].</summary>
     public Linear(Tensor weight, int inFeatures, int outFeatures, string paramName, Tensor? bias = null)
@@ -131,12 +132,13 @@ public sealed class Linear
 
     private Tensor ApplyOnGpuChecked(Tensor x)
     {
-        if (_bias is not null)
+        Tensor y = ApplyOnGpu(x);
+        if (Bias is not null)
         {
-            throw new NotSupportedException("A Linear with bias runs on the cpu in this version; keep the module there.");
+            Cuda.CudaConvert.AddBias(y, _deviceBiases.GetOrAdd(x.Device, device => Bias.To(DType.Float32).To(device)));
         }
 
-        return ApplyOnGpu(x);
+        return y;
     }
 
     private Tensor ApplyOnGpu(Tensor x)
