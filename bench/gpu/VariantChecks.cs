@@ -27,9 +27,12 @@ internal static class VariantChecks
             Tensor q = Tensor.RandomNormal(random, DType.BFloat16, 2, h, n, 64);
             Tensor k = Tensor.RandomNormal(random, DType.BFloat16, 2, h, n, 64);
             Tensor v = Tensor.RandomNormal(random, DType.BFloat16, 2, h, n, 64);
-            AttentionOutput result = DilatedAttention.Forward(q.To(gpu), k.To(gpu), v.To(gpu), w, r, causal);
-            ReferenceResult expected = ReferenceVariants.Dilated(q, k, v, w, r, causal);
-            failures += Report($"dilated H={h} N={n} w=[{string.Join(",", w)}] r=[{string.Join(",", r)}] causal={causal}", result.Output.ToFloatArray(), expected.Output) ? 0 : 1;
+
+            // The causal mixture also carries the relative-position bias (a table the kernel's score mod reads).
+            RelativePositionBias? bias = causal ? RelativePositionBias.Random(random.Next(), h, bidirectional: false) : null;
+            AttentionOutput result = DilatedAttention.Forward(q.To(gpu), k.To(gpu), v.To(gpu), w, r, causal, relPosBias: bias);
+            ReferenceResult expected = ReferenceVariants.Dilated(q, k, v, w, r, causal, bias is null ? null : (hi, rel) => bias.Bias(hi, rel));
+            failures += Report($"dilated H={h} N={n} w=[{string.Join(",", w)}] r=[{string.Join(",", r)}] causal={causal} relpos={bias is not null}", result.Output.ToFloatArray(), expected.Output) ? 0 : 1;
         }
 
         foreach ((SparseMode mode, int t, int ctx) in new[] { (SparseMode.Strided, 777, 13), (SparseMode.Strided, 512, 128), (SparseMode.Local, 700, 100), (SparseMode.All, 333, 0) })
@@ -45,7 +48,7 @@ internal static class VariantChecks
         {
             ("local plain", new Modules.LocalConfig(64, useRotaryPosEmb: false), false),
             ("local causal rotary xpos exact", new Modules.LocalConfig(48, causal: true, lookBackward: 2, dim: 64, useXpos: true, exactWindowsize: true), false),
-            ("local shared-qk autopad masked", new Modules.LocalConfig(64, sharedQk: true, autopad: true, dim: 64), true),
+            ("local shared-qk autopad masked biased", new Modules.LocalConfig(64, sharedQk: true, autopad: true, dim: 64), true),
         })
         {
             int n = config.Autopad ? 500 : config.WindowSize * 9;
@@ -54,8 +57,9 @@ internal static class VariantChecks
             Tensor v = Tensor.RandomNormal(random, DType.BFloat16, 2, 3, n, 64);
             bool[]? keep = masked ? Enumerable.Range(0, 2 * n).Select(i => i % 7 != 3 && i % n is not (>= 100 and < 260)).ToArray() : null;
             Tensor? mask = keep is null ? null : Tensor.FromArray(keep, 2, n);
-            float[] actual = LocalAttention.Forward(q.To(gpu), k.To(gpu), v.To(gpu), config, mask?.To(gpu)).ToFloatArray();
-            failures += Report($"{name} N={n}", actual, ReferenceVariants.Local(q, k, v, config, keep)) ? 0 : 1;
+            Tensor? bias = masked ? Tensor.RandomNormal(random, DType.Float32, 3, config.WindowSize, 3 * config.WindowSize) : null;
+            float[] actual = LocalAttention.Forward(q.To(gpu), k.To(gpu), v.To(gpu), config, mask?.To(gpu), bias?.To(gpu)).ToFloatArray();
+            failures += Report($"{name} N={n}", actual, ReferenceVariants.Local(q, k, v, config, keep, bias?.ToFloatArray(), biasHeads: 3)) ? 0 : 1;
         }
 
         // The [Dilated] module end to end on the GPU (cuBLAS projections with bias, XPOS kernel) against the same

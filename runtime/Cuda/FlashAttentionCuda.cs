@@ -76,6 +76,12 @@ internal static class FlashAttentionCuda
             (args.BmQBlock, args.BmKBlock) = (blockMask.QueryBlockSize, blockMask.KeyBlockSize);
         }
 
+        if (flex?.Table is { } table)
+        {
+            args.Table = table.DevicePointer;
+            (args.TableI0, args.TableI1, args.TableI2, args.TableI3) = flex.TableSizes;
+        }
+
         string type = p.DType == DType.BFloat16 ? "bf16" : "fp16";
         if (UsesWgmma(device, p.HeadDim))
         {
@@ -137,8 +143,13 @@ internal static class FlashAttentionCuda
         public float Scale;
         public ulong BlockStates;
         public int BmBatch, BmHeads, BmQBlocks, BmKBlocks, BmQBlock, BmKBlock;
+        public ulong Table;
+        public int TableI0, TableI1, TableI2, TableI3;
     }
 }
 
-/// <summary>What a flex launch adds to the kernel's arguments: whether a score mod changes the scaled scores, and a block mask.</summary>
-internal sealed record FlexLaunch(bool HasScoreMod, Masks.BlockMask? BlockMask);
+/// <summary>
+/// What a flex launch adds to the kernel's arguments: whether a score mod changes the scaled scores, a block mask,
+/// and a float32 table on the device with four sizes that the header's AG_SCORE_TABLE_MOD reads.
+/// </summary>
+internal sealed record FlexLaunch(bool HasScoreMod, Masks.BlockMask? BlockMask, Tensor? Table = null, (int, int, int, int) TableSizes = default);

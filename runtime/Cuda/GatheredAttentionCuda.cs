@@ -15,8 +15,17 @@ internal static class GatheredAttentionCuda
     /// <summary>One branch layout: source row = s·SegmentStride + h / Group + Rate·i while the place in the segment is below SegmentCap.</summary>
     public readonly record struct Layout(int Segments, int Rows, int SegmentStride, int SegmentCap, int Rate, int Group);
 
-    /// <summary>q, k, v [B, H, N, E] (bf16 or fp16, on one GPU); returns the merged output in q's dtype and the LSE.</summary>
-    public static AttentionOutput Forward(Tensor q, Tensor k, Tensor v, Layout[] branches, bool causal, float? scale)
+    // The relative-position bias of a gathered problem: batch g = (b·S + s)·H + h, so the head is g % H, and kept rows
+    // i and j of it are Rate·(j − i) tokens apart (Variants.RelativeBiasScore.Table, [H, 2·rows − 1]).
+    private const string RelativeBiasMod =
+        "#define AG_HAS_SCORE_MOD 1\n" +
+        "#define AG_SCORE_TABLE_MOD(p, s, b, h, q, kv) ((s) + (p).table[((b) % (p).table_i0) * (2 * (p).table_i1 - 1) + (kv) - (q) + (p).table_i1 - 1])\n";
+
+    /// <summary>
+    /// q, k, v [B, H, N, E] (bf16 or fp16, on one GPU); returns the merged output in q's dtype and the LSE.
+    /// <paramref name="relPosBias"/>, when given, is added to the scores by the original tokens' distance.
+    /// </summary>
+    public static AttentionOutput Forward(Tensor q, Tensor k, Tensor v, Layout[] branches, bool causal, float? scale, Variants.RelativePositionBias? relPosBias = null)
     {
         CudaDevice device = CudaTransfers.Require(q.Device);
         int batch = q.Size(0), heads = q.Size(1), n = q.Size(2), e = q.Size(3);
@@ -66,7 +75,18 @@ internal static class GatheredAttentionCuda
             // One warp per gathered row.
             uint warps = (uint)((((long)groups * layout.Rows) + 7) / 8);
             module.Launch("ag_gather_rows", (warps, 1, 1), 256, 0, args);
-            FlashAttentionCuda.Forward(new AttentionProblem(gq, gk, gv, output, lse, keep, scale), causal);
+            var problem = new AttentionProblem(gq, gk, gv, output, lse, keep, scale);
+            if (relPosBias is null)
+            {
+                FlashAttentionCuda.Forward(problem, causal);
+            }
+            else
+            {
+                using Tensor table = Tensor.FromArray(Variants.RelativeBiasScore.Table(relPosBias, layout.Rate, layout.Rows), heads * ((2 * layout.Rows) - 1)).To(q.Device);
+                string header = CudaSpecialization.FlashAttention(e, causal) + RelativeBiasMod;
+                FlashAttentionCuda.Forward(problem, causal, header, new FlexLaunch(HasScoreMod: true, BlockMask: null, table, (heads, layout.Rows, 0, 0)));
+            }
+
             module.Launch("ag_merge_rows", (warps, 1, 1), 256, 0, args);
 
             // The next branch (or caller) reuses this memory: at a million tokens the branches would not fit side by side.

@@ -11,11 +11,11 @@ namespace AttentionGen.Cuda;
 /// Local attention on a GPU: <c>Kernels/local.cu</c> gathers each window's queries and look-around keys (rotated to
 /// the reference's span positions) with a key mask for slots outside the sequence; the FlashAttention kernel runs
 /// the windows as cross-attention problems whose causal and exact-window limits are one diagonal box of the
-/// closed-form plan, and a shared q/k's self score is a score mod.
+/// closed-form plan, and a shared q/k's self score and the attention bias are score mods.
 /// </summary>
 internal static class LocalAttentionCuda
 {
-    public static Tensor Forward(Tensor q, Tensor k, Tensor v, LocalConfig config, LocalShape shape, Tensor? mask)
+    public static Tensor Forward(Tensor q, Tensor k, Tensor v, LocalConfig config, LocalShape shape, Tensor? mask, Tensor? attnBias)
     {
         CudaDevice device = CudaTransfers.Require(q.Device);
         DType compute = Attention.ComputeType(q);
@@ -53,10 +53,18 @@ internal static class LocalAttentionCuda
         KernelCache.Get(device, "local.cu", string.Empty).Launch("ag_local_gather", ((uint)((warps + 7) / 8), 1, 1), 256, 0, args);
 
         float scale = config.Scale > 0 ? config.Scale : 1f / MathF.Sqrt(e);
-        FlashAttentionCuda.Forward(new AttentionProblem(gq, gk, gv, output, null, keep, scale), causal: false, Header(config, ws, e), new FlexLaunch(config.SharedQk, null));
+        Tensor? bias = attnBias?.To(DType.Float32).Contiguous();
+        var launch = new FlexLaunch(config.SharedQk || bias is not null, null, bias, (windows, shape.BiasHeads, ws, span));
+        FlashAttentionCuda.Forward(new AttentionProblem(gq, gk, gv, output, null, keep, scale), causal: false, Header(config, ws, e, bias is not null), launch);
         foreach (Tensor temporary in new[] { gq, gk, gv, keep })
         {
             temporary.Dispose();
+        }
+
+        // A converted copy of the bias is ours to free; the caller's own tensor is not.
+        if (bias is not null && !ReferenceEquals(bias, attnBias))
+        {
+            bias.Dispose();
         }
 
         // Windows are consecutive rows of one packed row-set: the first N rows of each are the output.
@@ -68,7 +76,7 @@ internal static class LocalAttentionCuda
     // Query i and slot j of a window are tokens w·ws + i and (w − LookBackward)·ws + j, so every limit on t − u is a
     // limit on j − i: causal j − i ≤ LB·ws; the exact window j − i ≥ LB·ws − WindowSize·LB and (non-causal)
     // j − i ≤ LB·ws + WindowSize·LF (the configured window, as the reference measures it).
-    private static string Header(LocalConfig c, int ws, int e)
+    private static string Header(LocalConfig c, int ws, int e, bool biased)
     {
         long offset = (long)c.LookBackward * ws;
         long? low = c.ExactWindowsize ? offset - ((long)c.WindowSize * c.LookBackward) : null;
@@ -79,10 +87,17 @@ internal static class LocalAttentionCuda
             header += CudaSpecialization.Boxes(new DiagonalBox(low ?? long.MinValue, high ?? long.MaxValue, long.MinValue, long.MaxValue, long.MinValue, long.MaxValue));
         }
 
-        if (c.SharedQk)
+        // The shared q/k self score, then the attention bias [Hb, ws, span] of packed row-set g / W, head (g / W) % Hb.
+        string self = c.SharedQk ? $"(kv) == (q) + {offset.ToString(CultureInfo.InvariantCulture)} ? -5e4f : " : string.Empty;
+        if (biased)
         {
             header += "#define AG_HAS_SCORE_MOD 1\n"
-                + $"__device__ __forceinline__ float ag_score_mod(float s, int b, int h, int q, int kv) {{ return kv == q + {offset.ToString(CultureInfo.InvariantCulture)} ? -5e4f : s; }}\n";
+                + $"#define AG_SCORE_TABLE_MOD(p, s, b, h, q, kv) ({self}(s) + (p).table[((((b) / (p).table_i0) % (p).table_i1) * (p).table_i2 + (q)) * (p).table_i3 + (kv)])\n";
+        }
+        else if (c.SharedQk)
+        {
+            header += "#define AG_HAS_SCORE_MOD 1\n"
+                + $"__device__ __forceinline__ float ag_score_mod(float s, int b, int h, int q, int kv) {{ return {self.Replace("(kv)", "kv").Replace("(q)", "q")}s; }}\n";
         }
 
         return header;

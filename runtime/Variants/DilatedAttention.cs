@@ -59,11 +59,6 @@ public static class DilatedAttention
 
     private static AttentionOutput OnGpu(Tensor q, Tensor k, Tensor v, int[] segmentSizes, int[] dilationRates, bool causal, float? scale, RelativePositionBias? relPosBias)
     {
-        if (relPosBias is not null)
-        {
-            throw new ArgumentException("relPosBias runs on the cpu in this version; move q, k and v there.", nameof(relPosBias));
-        }
-
         int batch = q.Size(0), heads = q.Size(1), n = q.Size(2);
         var branches = new Cuda.GatheredAttentionCuda.Layout[segmentSizes.Length];
         for (int i = 0; i < branches.Length; i++)
@@ -73,7 +68,7 @@ public static class DilatedAttention
         }
 
         DType compute = Attention.ComputeType(q);
-        AttentionOutput result = Cuda.GatheredAttentionCuda.Forward(Attention.Convert(q, compute), Attention.Convert(k, compute), Attention.Convert(v, compute), branches, causal, scale);
+        AttentionOutput result = Cuda.GatheredAttentionCuda.Forward(Attention.Convert(q, compute), Attention.Convert(k, compute), Attention.Convert(v, compute), branches, causal, scale, relPosBias);
         return new AttentionOutput(Attention.Convert(result.Output, q.DType), result.Lse);
     }
 

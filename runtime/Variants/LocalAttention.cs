@@ -12,7 +12,7 @@ namespace AttentionGen.Variants;
 public static class LocalAttention
 {
     /// <summary>
-    /// q, k [.., N, E], v [.., N, Ev] with the same leading dims (B or B, H; any float dtype; CPU, or a GPU without attnBias) → [.., N, Ev] in q's
+    /// q, k [.., N, E], v [.., N, Ev] with the same leading dims (B or B, H; any float dtype; CPU or GPU) → [.., N, Ev] in q's
     /// dtype. <paramref name="mask"/> [Bm, N] bool keeps the true keys of packed rows p with p / (P / Bm) = its row;
     /// <paramref name="attnBias"/> [Hb, ws, span] is added to the scores of packed rows p with p % Hb = its head;
     /// <paramref name="windowSize"/> overrides the window (only with xpos, as the reference requires).
@@ -26,12 +26,7 @@ public static class LocalAttention
         float[]? bias = shape.CheckBias(attnBias);
         if (q.Device.Kind == DeviceKind.Cuda)
         {
-            if (attnBias is not null)
-            {
-                throw new ArgumentException("attnBias runs on the cpu in this version; move the operands there.", nameof(attnBias));
-            }
-
-            return Cuda.LocalAttentionCuda.Forward(q, k, v, config, shape, mask);
+            return Cuda.LocalAttentionCuda.Forward(q, k, v, config, shape, mask, attnBias);
         }
 
         Tensor qs = q.Reshape(shape.Rows, 1, shape.Length, shape.HeadDim).To(DType.Float32);

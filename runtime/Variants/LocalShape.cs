@@ -107,7 +107,7 @@ internal sealed class LocalShape
         return mask.Device.Kind == DeviceKind.Cpu ? mask.ToBoolArray() : null;
     }
 
-    /// <summary>The attention bias [Hb, ws, span] as floats, or null.</summary>
+    /// <summary>Checks the attention bias [Hb, ws, span]; returns it as floats when on the CPU (the GPU kernel reads the tensor).</summary>
     public float[]? CheckBias(Tensor? attnBias)
     {
         if (attnBias is null)
@@ -124,7 +124,8 @@ internal sealed class LocalShape
             throw new ArgumentException($"attnBias heads ({attnBias.Size(0)}) must divide the packed rows of q ({Rows}).", nameof(attnBias));
         }
 
+        ShapeCheck.SameDevice(attnBias, _q, nameof(attnBias));
         BiasHeads = attnBias.Size(0);
-        return attnBias.ToFloatArray();
+        return attnBias.Device.Kind == DeviceKind.Cpu ? attnBias.ToFloatArray() : null;
     }
 }

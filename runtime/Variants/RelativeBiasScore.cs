@@ -14,15 +14,23 @@ internal readonly struct RelativeBiasScore : IScoreMod
     public RelativeBiasScore(RelativePositionBias bias, int stride, int rows)
     {
         _rows = rows;
+        _table = Table(bias, stride, rows);
+    }
+
+    /// <summary>[H, 2·rows − 1]: the bias of head h for kept rows d = j − i apart (the GPU kernel reads the same table).</summary>
+    public static float[] Table(RelativePositionBias bias, int stride, int rows)
+    {
         int span = (2 * rows) - 1;
-        _table = new float[bias.Heads * span];
+        var table = new float[bias.Heads * span];
         for (int h = 0; h < bias.Heads; h++)
         {
             for (int d = -(rows - 1); d < rows; d++)
             {
-                _table[(h * span) + d + rows - 1] = bias.Bias(h, stride * d);
+                table[(h * span) + d + rows - 1] = bias.Bias(h, stride * d);
             }
         }
+
+        return table;
     }
 
     /// <inheritdoc/>
