@@ -78,8 +78,8 @@ public class DilatedAttentionModule
         {
             if (gpu)
             {
-                Cuda.CudaConvert.Xpos(q, downscale: false, XposScaleBase);
-                Cuda.CudaConvert.Xpos(k, downscale: true, XposScaleBase);
+                Cuda.CudaElementwise.Xpos(q, downscale: false, XposScaleBase);
+                Cuda.CudaElementwise.Xpos(k, downscale: true, XposScaleBase);
             }
             else
             {

@@ -135,7 +135,7 @@ public sealed class Linear
         Tensor y = ApplyOnGpu(x);
         if (Bias is not null)
         {
-            Cuda.CudaConvert.AddBias(y, _deviceBiases.GetOrAdd(x.Device, device => Bias.To(DType.Float32).To(device)));
+            Cuda.CudaElementwise.AddBias(y, _deviceBiases.GetOrAdd(x.Device, device => Bias.To(DType.Float32).To(device)));
         }
 
         return y;

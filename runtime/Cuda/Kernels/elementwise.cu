@@ -1,0 +1,62 @@
+// Element-wise steps of the modules on the GPU: the bias of a projection and torchscale's XPOS rotation.
+// Like every AttentionGen kernel, each takes one by-value argument struct.
+typedef unsigned short u16;
+typedef unsigned int u32;
+typedef long long i64;
+
+// y[r, o] += bias[o] for a row-major [rows, out] result of a projection; y is float32 (0), bf16 (1) or fp16 (2).
+struct BiasArgs { void* y; const float* bias; i64 n; int out; int dtype; };
+
+extern "C" __global__ void ag_add_bias(const BiasArgs a) {
+    for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < a.n; i += (i64)gridDim.x * blockDim.x) {
+        const float b = a.bias[i % a.out];
+        if (a.dtype == 0) {
+            ((float*)a.y)[i] += b;
+        } else if (a.dtype == 1) {
+            u16* y = (u16*)a.y;
+            const float sum = __int_as_float(((u32)y[i]) << 16) + b;
+            asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(y[i]) : "f"(sum));
+        } else {
+            u16* y = (u16*)a.y;
+            float f;
+            asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(y[i]));
+            asm("cvt.rn.f16.f32 %0, %1;" : "=h"(y[i]) : "f"(f + b));
+        }
+    }
+}
+
+// torchscale's XPOS in place on a contiguous [B, H, N, E] bf16/fp16 tensor (is_fp16), one thread per (row, pair):
+// pairs (2i, 2i+1) rotate by t·10000^(−2i/E) and scale by ((2i + 0.4E)/(1.4E))^((t + floor(−N/2)) / scale_base),
+// divided instead for keys; float32 angles and scales as Variants/Xpos.cs computes them on the CPU.
+struct XposArgs { void* x; i64 rows; int n, e, downscale, is_fp16; float scale_base; };
+
+__device__ __forceinline__ float ag_half_load(u16 x, int is_fp16) {
+    if (!is_fp16) return __int_as_float(((u32)x) << 16);
+    float f;
+    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(x));
+    return f;
+}
+__device__ __forceinline__ u16 ag_half_store(float f, int is_fp16) {
+    u16 r;
+    if (is_fp16) asm("cvt.rn.f16.f32 %0, %1;" : "=h"(r) : "f"(f));
+    else asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(r) : "f"(f));
+    return r;
+}
+
+extern "C" __global__ void ag_xpos(const XposArgs a) {
+    const int half = a.e / 2;
+    const int min_pos = -((a.n + 1) / 2);   // floor(-N / 2)
+    for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < a.rows * half; i += (i64)gridDim.x * blockDim.x) {
+        const i64 row = i / half;
+        const int pair = (int)(i % half), t = (int)(row % a.n);
+        const float inv_freq = 1.f / powf(10000.f, (float)pair / half);
+        const float angle = t * inv_freq;
+        float scale = powf((2.f * pair + 0.4f * a.e) / (1.4f * a.e), (float)(t + min_pos) / a.scale_base);
+        if (a.downscale) scale = 1.f / scale;
+        const float c = (float)cos((double)angle) * scale, s = (float)sin((double)angle) * scale;
+        u16* x = (u16*)a.x + row * a.e + 2 * pair;
+        const float even = ag_half_load(x[0], a.is_fp16), odd = ag_half_load(x[1], a.is_fp16);
+        x[0] = ag_half_store(even * c - odd * s, a.is_fp16);
+        x[1] = ag_half_store(odd * c + even * s, a.is_fp16);
+    }
+}
