@@ -63,7 +63,36 @@ internal static class FlexChecks
             failures += Checks.Tally.Record(pass) ? 0 : 1;
         }
 
+        // Captures: document ids (int32) for a mask mod, with the block mask built on the GPU from them; slopes
+        // (float32) for a score mod. Both travel to the kernel as its table pointer.
+        foreach (int e in new[] { 64, 128 })
+        {
+            const int l = 777;
+            int[] docs = Enumerable.Range(0, l).Select(i => i < 100 ? 0 : i < 400 ? 1 : 2).ToArray();
+            float[] slopes = [0.3f, 0.1f];
+            Tensor q = Tensor.RandomNormal(random, DType.BFloat16, 1, 2, l, e);
+            Tensor v = Tensor.RandomNormal(random, DType.BFloat16, 1, 2, l, e);
+            var documents = new CapturedDocumentFlex();
+            Tensor ids = Tensor.FromArray(docs, l).To(gpu);
+            BlockMask blocks = documents.CreateBlockMask(null, null, l, l, gpu, ids);
+            float[] actual = documents.Forward(q.To(gpu), q.To(gpu), v.To(gpu), ids, blockMask: blocks).Output.ToFloatArray();
+            ReferenceResult expected = ReferenceAttention.Compute(q, q, v, (bi, hi, i, j) => CapturedDocumentFlex.SameDocument(bi, hi, i, j, docs));
+            failures += Checks.Tally.Record(Report($"flex captured document ids E={e} (GPU block mask {blocks.Sparsity():F1}% sparse)", actual, expected.Output)) ? 0 : 1;
+
+            actual = new CapturedAlibiFlex().Forward(q.To(gpu), q.To(gpu), v.To(gpu), Tensor.FromArray(slopes, 2).To(gpu)).Output.ToFloatArray();
+            expected = ReferenceAttention.Compute(q, q, v, scoreMod: (x, bi, hi, i, j) => CapturedAlibiFlex.Alibi((float)x, bi, hi, i, j, slopes));
+            failures += Checks.Tally.Record(Report($"flex captured alibi slopes E={e}", actual, expected.Output)) ? 0 : 1;
+        }
+
         return failures;
+    }
+
+    private static bool Report(string name, float[] actual, double[] expected)
+    {
+        double rel = ReferenceAttention.RelativeError(actual, expected);
+        bool pass = rel <= 1e-2 && !actual.Any(float.IsNaN);
+        Console.WriteLine($"{(pass ? "PASS" : "FAIL")} {name} on the GPU: rel err {rel:E2}");
+        return pass;
     }
 
     /// <summary>Times every module on each "B,H,N,E" shape (default 4,16,4096,128).</summary>

@@ -75,3 +75,19 @@ public partial class WindowOrSinksFlex
     [MaskMod]
     internal static bool WindowOrSinks(int b, int h, int q, int kv) => (kv <= q && q - kv < 512) || kv < 64;
 }
+
+/// <summary>Documents by a run-time id per token (a capture the kernel reads through its table pointer).</summary>
+[Flex(MaskMod = nameof(SameDocument))]
+public partial class CapturedDocumentFlex
+{
+    [MaskMod]
+    internal static bool SameDocument(int b, int h, int q, int kv, ReadOnlySpan<int> docIds) => docIds[q] == docIds[kv] && kv <= q;
+}
+
+/// <summary>ALiBi with run-time slopes per head.</summary>
+[Flex(ScoreMod = nameof(Alibi))]
+public partial class CapturedAlibiFlex
+{
+    [ScoreMod]
+    internal static float Alibi(float score, int b, int h, int q, int kv, ReadOnlySpan<float> slopes) => score - (slopes[h] * (q - kv));
+}

@@ -46,12 +46,20 @@ internal static class FlexEmitter
             w.WriteLine();
         }
 
+        // A capture (run-time data the mods read) arrives as a tensor; the CPU structs hold it as an array.
+        string? element = spec.CaptureElement;
+        string read = element == "int" ? "capture?.ToInt32Array()" : "capture?.ToFloatArray()";
         string plan = closedForm ? PlanField : hasMask ? $"default({Cpu}.EveryTilePartial)" : $"default({Cpu}.NoMask)";
-        string mask = closedForm ? PlanField : hasMask ? $"default({MaskStruct})" : $"default({Cpu}.NoMask)";
-        string score = hasScore ? $"default({ScoreStruct})" : $"default({Cpu}.IdentityScore)";
+        string mask = closedForm ? PlanField : !hasMask ? $"default({Cpu}.NoMask)" : spec.MaskCaptures ? $"new {MaskStruct}(data)" : $"default({MaskStruct})";
+        string score = !hasScore ? $"default({Cpu}.IdentityScore)" : spec.ScoreCaptures ? $"new {ScoreStruct}(data)" : $"default({ScoreStruct})";
         w.WriteLine("/// <inheritdoc/>");
-        w.WriteLine($"protected override void Attend({Cpu}.AttentionProblem problem, global::AttentionGen.Masks.BlockMask? blockMask)");
+        w.WriteLine($"protected override void Attend({Cpu}.AttentionProblem problem, global::AttentionGen.Masks.BlockMask? blockMask, global::AttentionGen.Tensor? capture)");
         w.WriteLine("{");
+        if (element is not null)
+        {
+            w.WriteLine($"    {element}[]? data = {read};");
+        }
+
         w.WriteLine("    if (blockMask is null)");
         w.WriteLine("    {");
         w.WriteLine($"        {Cpu}.FlashAttentionCpu.Forward(problem, {plan}, {mask}, {score});");
@@ -71,7 +79,31 @@ internal static class FlexEmitter
         {
             w.WriteLine();
             w.WriteLine("/// <inheritdoc/>");
-            w.WriteLine($"public override global::AttentionGen.MaskFunction? MaskMod => {owner}.{spec.MaskMod};");
+            if (spec.MaskCaptures)
+            {
+                w.WriteLine("public override global::AttentionGen.MaskFunction? BindMaskMod(global::AttentionGen.Tensor? capture)");
+                w.WriteLine("{");
+                w.WriteLine($"    {element}[] data = {read} ?? [];");
+                w.WriteLine($"    return (b, h, q, kv) => {owner}.{spec.MaskMod}(b, h, q, kv, data);");
+                w.WriteLine("}");
+            }
+            else
+            {
+                w.WriteLine($"public override global::AttentionGen.MaskFunction? BindMaskMod(global::AttentionGen.Tensor? capture) => {owner}.{spec.MaskMod};");
+            }
+        }
+
+        if (spec.CaptureName is { } captureName)
+        {
+            string parameter = captureName is "q" or "k" or "v" or "scale" or "enableGqa" or "blockMask" ? captureName + "Capture" : captureName;
+            string type = element == "int" ? "int32" : "float32";
+            w.WriteLine();
+            w.WriteLine($"/// <inheritdoc/>");
+            w.WriteLine($"public override string? CaptureName => \"{captureName}\";");
+            w.WriteLine();
+            w.WriteLine($"/// <summary>flex_attention with the mods' capture <paramref name=\"{parameter}\"/> (a {type} tensor the mods index, on q's device).</summary>");
+            w.WriteLine($"public global::AttentionGen.AttentionOutput Forward(global::AttentionGen.Tensor q, global::AttentionGen.Tensor k, global::AttentionGen.Tensor v, global::AttentionGen.Tensor {parameter}, float? scale = null, bool enableGqa = false, global::AttentionGen.Masks.BlockMask? blockMask = null) =>");
+            w.WriteLine($"    ForwardWithCapture(q, k, v, {parameter}, global::AttentionGen.DType.{(element == "int" ? "Int32" : "Float32")}, \"{parameter}\", scale, enableGqa, blockMask);");
         }
 
         string? header = spec.CudaMods is null ? null : CudaHeaderEmitter.Flex(spec.ClosedForm, spec.CudaMods);
@@ -82,9 +114,10 @@ internal static class FlexEmitter
         if (hasMask && !closedForm)
         {
             w.WriteLine();
-            w.WriteLine($"private readonly struct {MaskStruct} : {Cpu}.IMaskMod");
+            string captured = spec.MaskCaptures ? ", capture" : string.Empty;
+            w.WriteLine($"private readonly struct {MaskStruct}{(spec.MaskCaptures ? $"({element}[]? capture)" : string.Empty)} : {Cpu}.IMaskMod");
             w.WriteLine("{");
-            w.WriteLine($"    public bool IsAllowed(int batch, int head, int q, int kv) => {owner}.{spec.MaskMod}(batch, head, q, kv);");
+            w.WriteLine($"    public bool IsAllowed(int batch, int head, int q, int kv) => {owner}.{spec.MaskMod}(batch, head, q, kv{captured});");
             w.WriteLine();
             w.WriteLine("    public bool TryGetKeyRange(int batch, int head, int q, out int start, out int end)");
             w.WriteLine("    {");
@@ -98,11 +131,12 @@ internal static class FlexEmitter
         if (hasScore)
         {
             w.WriteLine();
-            w.WriteLine($"private readonly struct {ScoreStruct} : {Cpu}.IScoreMod");
+            string captured = spec.ScoreCaptures ? ", capture" : string.Empty;
+            w.WriteLine($"private readonly struct {ScoreStruct}{(spec.ScoreCaptures ? $"({element}[]? capture)" : string.Empty)} : {Cpu}.IScoreMod");
             w.WriteLine("{");
             w.WriteLine("    public static bool IsIdentity => false;");
             w.WriteLine();
-            w.WriteLine($"    public float Apply(float score, int batch, int head, int q, int kv) => {owner}.{spec.ScoreMod}(score, batch, head, q, kv);");
+            w.WriteLine($"    public float Apply(float score, int batch, int head, int q, int kv) => {owner}.{spec.ScoreMod}(score, batch, head, q, kv{captured});");
             w.WriteLine("}");
         }
 

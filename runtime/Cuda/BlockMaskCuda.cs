@@ -10,7 +10,7 @@ namespace AttentionGen.Cuda;
 /// </summary>
 internal static class BlockMaskCuda
 {
-    public static BlockMask Build(string header, MaskFunction? maskMod, int batch, int heads, int queryLength, int keyLength, Device device, int blockSize)
+    public static BlockMask Build(string header, MaskFunction? maskMod, int batch, int heads, int queryLength, int keyLength, Device device, int blockSize, Tensor? capture = null)
     {
         CudaDevice gpu = CudaTransfers.Require(device);
         int qBlocks = (queryLength + blockSize - 1) / blockSize, kBlocks = (keyLength + blockSize - 1) / blockSize;
@@ -21,6 +21,7 @@ internal static class BlockMaskCuda
             var args = new BlockMaskParams
             {
                 States = onDevice.DevicePointer,
+                Table = capture?.DevicePointer ?? 0,
                 Heads = heads, N = queryLength, M = keyLength,
                 QBlock = blockSize, KBlock = blockSize, QBlocks = qBlocks, KBlocks = kBlocks,
             };
@@ -36,6 +37,7 @@ internal static class BlockMaskCuda
     private struct BlockMaskParams
     {
         public ulong States;
+        public ulong Table;
         public int Heads, N, M, QBlock, KBlock, QBlocks, KBlocks;
     }
 }

@@ -32,16 +32,42 @@ public abstract class FlexAttentionModule
     /// </summary>
     public AttentionOutput Forward(Tensor q, Tensor k, Tensor v, float? scale = null, bool enableGqa = false, BlockMask? blockMask = null)
     {
+        if (CaptureName is { } name)
+        {
+            throw new ArgumentException($"{GetType().Name}'s mods read the capture '{name}': call the Forward overload that takes it.", name);
+        }
+
+        return Run(q, k, v, capture: null, scale, enableGqa, blockMask);
+    }
+
+    /// <summary>The name of the capture the mods read (their ReadOnlySpan parameter), or null; the generated Forward overload takes it.</summary>
+    public virtual string? CaptureName => null;
+
+    /// <summary>
+    /// Forward with the mods' capture: any shape, read flat; <paramref name="dtype"/> (int32 or float32) as the mods
+    /// declare it, on q's device. Mods must index it within its length.
+    /// </summary>
+    protected AttentionOutput ForwardWithCapture(Tensor q, Tensor k, Tensor v, Tensor capture, DType dtype, string captureParam, float? scale, bool enableGqa, BlockMask? blockMask)
+    {
+        ArgumentNullException.ThrowIfNull(capture, captureParam);
+        ArgumentNullException.ThrowIfNull(q);
+        ShapeCheck.DType(capture, dtype, captureParam);
+        ShapeCheck.SameDevice(capture, q, captureParam);
+        return Run(q, k, v, capture.Contiguous(), scale, enableGqa, blockMask);
+    }
+
+    private AttentionOutput Run(Tensor q, Tensor k, Tensor v, Tensor? capture, float? scale, bool enableGqa, BlockMask? blockMask)
+    {
         FlexAttention.CheckOperands(q, k, v, enableGqa, blockMask, cpuOnlyFeature: null);
         return Attention.Run(q, k, v, keyPaddingMask: null, scale, BlockSize, BlockSize, problem =>
         {
             if (problem.Device.Kind == DeviceKind.Cuda)
             {
-                AttendOnGpu(problem, blockMask);
+                AttendOnGpu(problem, blockMask, capture);
             }
             else
             {
-                Attend(problem, blockMask);
+                Attend(problem, blockMask, capture);
             }
         });
     }
@@ -51,23 +77,32 @@ public abstract class FlexAttentionModule
     /// built by a GPU kernel from the translated mod when <paramref name="device"/> is a GPU, else on the CPU.
     /// Classes whose mod the generator recognised need none (<see cref="HasClosedFormPlan"/>); one still restricts them.
     /// </summary>
-    public BlockMask CreateBlockMask(int? batch, int? heads, int queryLength, int keyLength, Device? device = null)
+    public BlockMask CreateBlockMask(int? batch, int? heads, int queryLength, int keyLength, Device? device = null, Tensor? capture = null)
     {
         Device target = device ?? Device.Cpu;
+        if (CaptureName is { } name && capture is null)
+        {
+            throw new ArgumentException($"{GetType().Name}'s mask mod reads the capture '{name}': pass it.", nameof(capture));
+        }
+
+        MaskFunction? bound = BindMaskMod(capture);
         if (target.Kind != DeviceKind.Cuda)
         {
-            return FlexAttention.CreateBlockMask(MaskMod ?? FlexAttention.NoopMask, batch, heads, queryLength, keyLength, target, BlockSize);
+            return FlexAttention.CreateBlockMask(bound ?? FlexAttention.NoopMask, batch, heads, queryLength, keyLength, target, BlockSize);
         }
 
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batch ?? 1, nameof(batch));
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(heads ?? 1, nameof(heads));
         ArgumentOutOfRangeException.ThrowIfNegative(queryLength);
         ArgumentOutOfRangeException.ThrowIfNegative(keyLength);
-        return Cuda.BlockMaskCuda.Build(RequireCudaHeader(), MaskMod, batch ?? 1, heads ?? 1, queryLength, keyLength, target, BlockSize);
+        return Cuda.BlockMaskCuda.Build(RequireCudaHeader(), bound, batch ?? 1, heads ?? 1, queryLength, keyLength, target, BlockSize, capture?.To(target));
     }
 
-    /// <summary>The class's mask mod as a delegate, or null when it has none.</summary>
-    public virtual MaskFunction? MaskMod => null;
+    /// <summary>The class's mask mod as a delegate, or null when it has none (or when it reads a capture: see <see cref="BindMaskMod"/>).</summary>
+    public MaskFunction? MaskMod => CaptureName is null ? BindMaskMod(null) : null;
+
+    /// <summary>The class's mask mod as a delegate over <paramref name="capture"/> (a host copy of it), or null when it has none.</summary>
+    public virtual MaskFunction? BindMaskMod(Tensor? capture) => null;
 
     /// <summary>The mods translated to CUDA C and the closed-form plan (generated); null when a mod is not translatable.</summary>
     protected virtual string? CudaHeader => null;
@@ -75,10 +110,10 @@ public abstract class FlexAttentionModule
     /// <summary>Whether the class has a score mod (the GPU kernel then applies the scale before it).</summary>
     protected virtual bool HasScoreMod => false;
 
-    private void AttendOnGpu(AttentionProblem problem, BlockMask? blockMask)
+    private void AttendOnGpu(AttentionProblem problem, BlockMask? blockMask, Tensor? capture)
     {
         string header = $"#define AG_HEAD_DIM {problem.HeadDim}\n" + RequireCudaHeader();
-        Cuda.FlashAttentionCuda.Forward(problem, causal: false, header, new Cuda.FlexLaunch(HasScoreMod, blockMask));
+        Cuda.FlashAttentionCuda.Forward(problem, causal: false, header, new Cuda.FlexLaunch(HasScoreMod, blockMask, capture));
     }
 
     private string RequireCudaHeader() =>
@@ -87,6 +122,6 @@ public abstract class FlexAttentionModule
     /// <summary>True when the generator recognised the mask mod and compiled its tile plan in closed form (no block mask needed).</summary>
     public virtual bool HasClosedFormPlan => false;
 
-    /// <summary>Runs the kernel specialized on this class's mods, following <paramref name="blockMask"/>'s blocks when given.</summary>
-    protected abstract void Attend(AttentionProblem problem, BlockMask? blockMask);
+    /// <summary>Runs the kernel specialized on this class's mods, following <paramref name="blockMask"/>'s blocks when given; <paramref name="capture"/> is what the mods read.</summary>
+    protected abstract void Attend(AttentionProblem problem, BlockMask? blockMask, Tensor? capture);
 }

@@ -54,6 +54,21 @@ internal sealed record FlexSpec(ClassShape Class, string? MaskMod, bool MaskModF
 
     /// <summary>The mods translated to CUDA C; null when a body is outside the translatable subset.</summary>
     public string? CudaMods { get; init; }
+
+    /// <summary>The capture's parameter name (the mask mod's, else the score mod's), or null when no mod takes one.</summary>
+    public string? CaptureName { get; init; }
+
+    /// <summary>"int" or "float": the capture's element type.</summary>
+    public string? CaptureElement { get; init; }
+
+    /// <summary>Which mods take the capture.</summary>
+    public bool MaskCaptures { get; init; }
+
+    /// <summary>Which mods take the capture.</summary>
+    public bool ScoreCaptures { get; init; }
+
+    /// <summary>The score mod's capture element type, to check it against the mask mod's (they share one capture).</summary>
+    public string? ScoreCaptureElement { get; init; }
 }
 
 /// <summary>

@@ -102,6 +102,9 @@ internal static class SpecParser
         IMethodSymbol? score = FindMod(type, scoreMod, AttentionAttributeNames.ScoreMod);
         bool valid = (mask is null || ModMethodRules.Check(mask, ModKind.Mask, compilation).Count == 0)
             && (score is null || ModMethodRules.Check(score, ModKind.Score, compilation).Count == 0);
+        IParameterSymbol? maskCapture = mask is null ? null : ModMethodRules.Capture(mask);
+        IParameterSymbol? scoreCapture = score is null ? null : ModMethodRules.Capture(score);
+        IParameterSymbol? capture = maskCapture ?? scoreCapture;
         return new FlexSpec(
             ParseClass(type),
             maskMod,
@@ -114,6 +117,11 @@ internal static class SpecParser
         {
             ClosedForm = mask is null || !valid ? default : ClosedFormRecognizer.Recognize(mask, compilation),
             CudaMods = valid ? CudaTranslator.Translate(mask, score, compilation) : null,
+            CaptureName = capture?.Name,
+            CaptureElement = capture is null ? null : ModMethodRules.CaptureElement(capture.Type),
+            MaskCaptures = maskCapture is not null,
+            ScoreCaptures = scoreCapture is not null,
+            ScoreCaptureElement = scoreCapture is null ? null : ModMethodRules.CaptureElement(scoreCapture.Type),
         };
     }
 

@@ -167,6 +167,12 @@ internal static class SpecRules
             v.Add(new(DiagnosticDescriptors.ModMethodNotFound, "ScoreMod", ["ScoreMod", spec.ScoreMod!, spec.Class.Name]));
         }
 
+        // The two mods share one capture (one tensor passed to Forward): the same element type.
+        if (spec.MaskCaptures && spec.ScoreCaptures && spec.CaptureElement != spec.ScoreCaptureElement)
+        {
+            v.Add(new(DiagnosticDescriptors.ModWrongSignature, "ScoreMod", [spec.ScoreMod!, $"static float F(float score, int b, int h, int q, int kv, ReadOnlySpan<{spec.CaptureElement}> capture), sharing the mask mod's capture type"]));
+        }
+
         return v;
     }
 

@@ -36,16 +36,21 @@ internal sealed class CudaTranslator
         try
         {
             var entry = new StringBuilder();
+            // A mod with a capture reads it through the kernel's table pointer: the entry is then a macro of p.
             if (mask is not null)
             {
                 entry.Append("#define AG_HAS_MASK_MOD 1\n");
-                entry.Append($"__device__ __forceinline__ bool ag_mask_mod(int b, int h, int q, int kv) {{ return {t.FunctionName(mask)}(b, h, q, kv); }}\n");
+                entry.Append(ModMethodRules.Capture(mask) is { } c
+                    ? $"#define AG_MASK_TABLE_MOD(p, b, h, q, kv) {t.FunctionName(mask)}(b, h, q, kv, (const {ModMethodRules.CaptureElement(c.Type)}*)(p).table)\n"
+                    : $"__device__ __forceinline__ bool ag_mask_mod(int b, int h, int q, int kv) {{ return {t.FunctionName(mask)}(b, h, q, kv); }}\n");
             }
 
             if (score is not null)
             {
                 entry.Append("#define AG_HAS_SCORE_MOD 1\n");
-                entry.Append($"__device__ __forceinline__ float ag_score_mod(float s, int b, int h, int q, int kv) {{ return {t.FunctionName(score)}(s, b, h, q, kv); }}\n");
+                entry.Append(ModMethodRules.Capture(score) is { } c
+                    ? $"#define AG_SCORE_TABLE_MOD(p, s, b, h, q, kv) {t.FunctionName(score)}(s, b, h, q, kv, (const {ModMethodRules.CaptureElement(c.Type)}*)(p).table)\n"
+                    : $"__device__ __forceinline__ float ag_score_mod(float s, int b, int h, int q, int kv) {{ return {t.FunctionName(score)}(s, b, h, q, kv); }}\n");
             }
 
             // Prototypes first: mods may call each other in any order, recursion included.
@@ -129,6 +134,8 @@ internal sealed class CudaTranslator
                 return $"{callee}({string.Join(", ", call.Arguments.Select(a => Expression(a.Value)))})";
             case IFieldReferenceOperation f:
                 return Field(f.Field);
+            case IPropertyReferenceOperation { Property.IsIndexer: true, Instance: IParameterReferenceOperation span } index when index.Arguments.Length == 1:
+                return $"{Local(span.Parameter.Name)}[{Expression(index.Arguments[0].Value)}]";
             case IArrayElementReferenceOperation e when e.ArrayReference is IFieldReferenceOperation array && e.Indices.Length == 1:
                 return $"{Field(array.Field)}[{Expression(e.Indices[0])}]";
             default:
@@ -198,7 +205,7 @@ internal sealed class CudaTranslator
         return (text.Contains('.') || text.Contains('E') ? text : text + ".0") + suffix;
     }
 
-    private static string TypeName(ITypeSymbol type) => type.SpecialType switch
+    private static string TypeName(ITypeSymbol type) => ModMethodRules.CaptureElement(type) is { } element ? $"const {element}*" : type.SpecialType switch
     {
         SpecialType.System_Boolean => "bool",
         SpecialType.System_Int32 => "int",

@@ -28,8 +28,8 @@ internal sealed record ModIssue(DiagnosticDescriptor Descriptor, Location Locati
 /// </summary>
 internal static class ModMethodRules
 {
-    public const string MaskSignature = "static bool M(int b, int h, int q, int kv)";
-    public const string ScoreSignature = "static float F(float score, int b, int h, int q, int kv)";
+    public const string MaskSignature = "static bool M(int b, int h, int q, int kv) (optionally followed by one ReadOnlySpan<int> or ReadOnlySpan<float> capture)";
+    public const string ScoreSignature = "static float F(float score, int b, int h, int q, int kv) (optionally followed by one ReadOnlySpan<int> or ReadOnlySpan<float> capture)";
 
     public static List<ModIssue> Check(IMethodSymbol method, ModKind kind, Compilation? compilation = null)
     {
@@ -55,11 +55,31 @@ internal static class ModMethodRules
             ? [SpecialType.System_Int32, SpecialType.System_Int32, SpecialType.System_Int32, SpecialType.System_Int32]
             : [SpecialType.System_Single, SpecialType.System_Int32, SpecialType.System_Int32, SpecialType.System_Int32, SpecialType.System_Int32];
         SpecialType result = kind == ModKind.Mask ? SpecialType.System_Boolean : SpecialType.System_Single;
+        int captures = method.Parameters.Length - expected.Length;
         return method.ReturnType.SpecialType == result
             && !method.IsGenericMethod
-            && method.Parameters.Length == expected.Length
-            && method.Parameters.Select((p, i) => p.Type.SpecialType == expected[i] && p.RefKind == RefKind.None).All(ok => ok);
+            && (captures == 0 || (captures == 1 && CaptureElement(method.Parameters[expected.Length].Type) is not null))
+            && method.Parameters.Take(expected.Length).Select((p, i) => p.Type.SpecialType == expected[i] && p.RefKind == RefKind.None).All(ok => ok);
     }
+
+    /// <summary>
+    /// The element type ("int" or "float") of a capture parameter — <c>ReadOnlySpan&lt;int&gt;</c> or
+    /// <c>ReadOnlySpan&lt;float&gt;</c>: run-time data a mod reads, passed to the module's Forward — or null.
+    /// </summary>
+    public static string? CaptureElement(ITypeSymbol type) =>
+        type is INamedTypeSymbol { Name: "ReadOnlySpan", TypeArguments.Length: 1 } span
+        && span.ContainingNamespace?.ToDisplayString() == "System"
+            ? span.TypeArguments[0].SpecialType switch
+            {
+                SpecialType.System_Int32 => "int",
+                SpecialType.System_Single => "float",
+                _ => null,
+            }
+            : null;
+
+    /// <summary>The capture parameter of a mod, or null.</summary>
+    public static IParameterSymbol? Capture(IMethodSymbol method) =>
+        method.Parameters.LastOrDefault() is { } last && CaptureElement(last.Type) is not null ? last : null;
 
     private static void CheckBody(IMethodSymbol method, Compilation? compilation, List<ModIssue> issues, HashSet<IMethodSymbol> visited)
     {
@@ -113,6 +133,17 @@ internal static class ModMethodRules
     /// <summary>Why <paramref name="operation"/> cannot be translated, or null when it can.</summary>
     private static string? Problem(IOperation operation, Compilation compilation, List<ModIssue> issues, HashSet<IMethodSymbol> visited)
     {
+        // A capture parameter (ReadOnlySpan<int|float>) may be read and indexed; it becomes a device pointer.
+        if (operation is IParameterReferenceOperation { Parameter.Type: var captured } && CaptureElement(captured) is not null)
+        {
+            return null;
+        }
+
+        if (operation is IPropertyReferenceOperation { Property.IsIndexer: true, Instance: IParameterReferenceOperation { Parameter.Type: var spanType } } && CaptureElement(spanType) is not null)
+        {
+            return null;
+        }
+
         if (operation.Type is { } type && !IsGpuType(type) && operation is not IFieldReferenceOperation && type.SpecialType != SpecialType.System_Void)
         {
             return $"type '{type.ToDisplayString()}' has no GPU equivalent (use int, float, double or bool)";

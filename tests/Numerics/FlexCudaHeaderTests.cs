@@ -18,6 +18,11 @@ public partial class DocumentFlex
     internal string? CudaText => CudaHeader;
 }
 
+public partial class CapturedDocumentFlex
+{
+    internal string? CudaText => CudaHeader;
+}
+
 /// <summary>The C# → CUDA translation of mods as the generator emits it into the module.</summary>
 public class FlexCudaHeaderTests
 {
@@ -43,6 +48,15 @@ public class FlexCudaHeaderTests
             new AttentionGen.Cpu.DiagonalBox(min, max, min, 7, min, max));
 
         Assert.StartsWith(expected, new WindowOrSinksFlex().CudaText, System.StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ACaptureBecomesAPointerTheKernelPassesFromItsTable()
+    {
+        string header = new CapturedDocumentFlex().CudaText!;
+
+        Assert.Contains("(int v_b, int v_h, int v_q, int v_kv, const int* v_docIds) { return ((v_docIds[v_q] == v_docIds[v_kv]) && (v_kv <= v_q)); }", header, System.StringComparison.Ordinal);
+        Assert.Contains("#define AG_MASK_TABLE_MOD(p, b, h, q, kv) ag_AttentionGen_Tests_Numerics_CapturedDocumentFlex_SameDocument(b, h, q, kv, (const int*)(p).table)", header, System.StringComparison.Ordinal);
     }
 
     [Fact]

@@ -99,3 +99,22 @@ public partial class WindowOrSinksFlex
     [MaskMod]
     internal static bool Sink(int b, int h, int q, int kv) => kv < 8;
 }
+
+/// <summary>Documents by a run-time id per token: the mod reads a capture passed to Forward.</summary>
+[Flex(MaskMod = nameof(SameDocument))]
+public partial class CapturedDocumentFlex
+{
+    [MaskMod]
+    internal static bool SameDocument(int b, int h, int q, int kv, ReadOnlySpan<int> docIds) => docIds[q] == docIds[kv] && kv <= q;
+}
+
+/// <summary>ALiBi with run-time slopes per head, and a causal mask that shares nothing.</summary>
+[Flex(MaskMod = nameof(Causal), ScoreMod = nameof(Alibi))]
+public partial class CapturedAlibiFlex
+{
+    [MaskMod]
+    internal static bool Causal(int b, int h, int q, int kv) => kv <= q;
+
+    [ScoreMod]
+    internal static float Alibi(float score, int b, int h, int q, int kv, ReadOnlySpan<float> slopes) => score - (slopes[h] * (q - kv));
+}

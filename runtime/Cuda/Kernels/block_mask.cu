@@ -5,6 +5,7 @@
 // Mirrored by BlockMaskParams in BlockMaskCuda.cs.
 struct BlockMaskParams {
     unsigned char* states;   // [B, H, Qb, KVb]
+    const float* table;      // the mod's capture (AG_MASK_TABLE_MOD reads p.table), or null
     int heads, n, m, q_block, k_block, q_blocks, k_blocks;
 };
 
@@ -20,7 +21,9 @@ extern "C" __global__ void ag_build_block_mask(const BlockMaskParams p) {
     for (int i = threadIdx.x; i < q_block * k_block; i += blockDim.x) {
         const int q = qb * q_block + i / k_block, kv = kb * k_block + i % k_block;
         if (q < n && kv < m) {
-#ifdef AG_HAS_MASK_MOD
+#if defined(AG_MASK_TABLE_MOD)
+            count += AG_MASK_TABLE_MOD(p, b, h, q, kv) ? 1 : 0;
+#elif defined(AG_HAS_MASK_MOD)
             count += ag_mask_mod(b, h, q, kv) ? 1 : 0;
 #else
             count += 1;
