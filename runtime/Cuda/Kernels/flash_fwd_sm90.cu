@@ -241,7 +241,21 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& p) {
         mbar_arrive(empty(stage));   // this thread is done with stage it % kStages
     }
 
-    write_rows<Traits::kORegs, T>(p, acc, st, row_a, row_b, b, head, t);
+    // Epilogue through shared memory: the normalized O tile goes to the (now idle) K stages row-major, then all
+    // consumers store it with coalesced 16-byte writes. With one CTA per SM the epilogue is on the critical path,
+    // and the fragments' scattered 4-byte stores half-fill their sectors.
+    constexpr int kStride = Traits::kHeadDim + 8;   // u16s per staged row: 16-byte rows, no bank conflicts
+    u16* staged = reinterpret_cast<u16*>(smem_raw + (sK - smem_addr(smem_raw)));
+    consumer_sync();   // both warpgroups are past their last wgmma on the stages
+    finish_rows<Traits::kORegs, T>(p, acc, st, row_a, row_b, b, head, t, staged + (row_a - q0) * kStride, staged + (row_b - q0) * kStride);
+    consumer_sync();
+    u16* o = p.o + b * p.o_batch + head * p.o_head;
+    for (int idx = tid; idx < Traits::kBlockM * Traits::kChunks; idx += Traits::kConsumers) {
+        const int r = idx / Traits::kChunks, c = idx % Traits::kChunks;
+        if (q0 + r < p.n) {
+            *reinterpret_cast<ag_u128*>(o + (i64)(q0 + r) * p.o_row + c * 8) = *reinterpret_cast<const ag_u128*>(staged + r * kStride + c * 8);
+        }
+    }
 }
 
 // One CTA per SM, so setmaxnreg can move registers from the producer to the consumers.
