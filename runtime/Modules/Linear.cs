@@ -83,7 +83,7 @@ public sealed class Linear
         ShapeCheck.Dim(x, x.Rank - 1, InFeatures, "in features", nameof(x));
         if (x.Device.Kind == DeviceKind.Cuda)
         {
-            return ApplyOnGpuChecked(x);
+            return ApplyOnGpu(x);
         }
 
         ShapeCheck.DType(x, DType.Float32, nameof(x));
@@ -130,17 +130,6 @@ public sealed class Linear
         }
     }
 
-    private Tensor ApplyOnGpuChecked(Tensor x)
-    {
-        Tensor y = ApplyOnGpu(x);
-        if (Bias is not null)
-        {
-            Cuda.CudaElementwise.AddBias(y, _deviceBiases.GetOrAdd(x.Device, device => Bias.To(DType.Float32).To(device)));
-        }
-
-        return y;
-    }
-
     private Tensor ApplyOnGpu(Tensor x)
     {
         ShapeCheck.FloatingPoint(x, nameof(x));
@@ -152,6 +141,11 @@ public sealed class Linear
         if (InFeatures > 0)
         {
             Cuda.CudaGemm.LinearForward(input, DeviceWeight(x.Device, x.DType), y, rows, InFeatures, OutFeatures);
+        }
+
+        if (Bias is not null)
+        {
+            Cuda.CudaElementwise.AddBias(y, _deviceBiases.GetOrAdd(x.Device, device => Bias.To(DType.Float32).To(device)));
         }
 
         return y;

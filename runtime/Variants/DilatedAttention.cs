@@ -46,8 +46,7 @@ public static class DilatedAttention
         var merged = new BranchMerger(q.Size(0), heads, q.Size(2), v.Size(3));
         for (int i = 0; i < segmentSizes.Length; i++)
         {
-            var branch = new DilatedBranch(operands.Batch, heads, operands.Length, segmentSizes[i], dilationRates[i]);
-            branch.Run(operands, merged, causal, scale, relPosBias);
+            DilatedBranch.Dilated(operands.Batch, heads, operands.Length, segmentSizes[i], dilationRates[i]).Run(operands, merged, causal, scale, relPosBias);
         }
 
         return merged.ToOutput(q.DType);
@@ -63,8 +62,7 @@ public static class DilatedAttention
         var branches = new Cuda.GatheredAttentionCuda.Layout[segmentSizes.Length];
         for (int i = 0; i < branches.Length; i++)
         {
-            var branch = new DilatedBranch(batch, heads, n, segmentSizes[i], dilationRates[i]);
-            branches[i] = new(branch.Segments, branch.Rows, branch.Segment, branch.Segment, branch.Rate, branch.GroupSize);
+            branches[i] = DilatedBranch.Dilated(batch, heads, n, segmentSizes[i], dilationRates[i]).Layout;
         }
 
         DType compute = Attention.ComputeType(q);

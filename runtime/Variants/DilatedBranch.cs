@@ -4,43 +4,65 @@ using AttentionGen.Cpu;
 namespace AttentionGen.Variants;
 
 /// <summary>
-/// One branch (w, r) of dilated attention. The sequence is cut into segments of w rows (w capped at N, the
-/// tail segment short); heads form r contiguous groups of ceil(H / r) (torchscale pads H to a multiple of
-/// r), and a head of group g keeps the rows of each segment whose position in it is ≡ g (mod r). The kept
-/// rows of one (batch, segment, head) form a dense problem of at most ceil(w / r) rows.
+/// One branch of rows gathered into dense problems: kept row i of (batch, segment s, head h) is token
+/// s · SegmentStride + h / GroupSize + Rate · i, kept while its place in the segment (h / GroupSize + Rate · i) is
+/// below SegmentCap and the token is inside the sequence. The same geometry drives the GPU (<see cref="Layout"/>).
+/// <list type="bullet">
+/// <item>Dilated (w, r): segments of w rows (w capped at N, the tail short); heads form r contiguous groups of
+/// ceil(H / r) (torchscale pads H to a multiple of r), and a head of group g keeps the rows ≡ g (mod r).</item>
+/// <item>Strided: "segment" c is residue class c (positions c, c + stride, ...), every head the same.</item>
+/// </list>
 /// </summary>
 internal sealed class DilatedBranch
 {
     private readonly int _heads;
     private readonly int _length;
 
-    public DilatedBranch(int batch, int heads, int length, int segmentSize, int dilationRate)
+    private DilatedBranch(int batch, int heads, int length, int segments, int rows, int segmentStride, int segmentCap, int rate, int groupSize)
     {
         _heads = heads;
         _length = length;
         Batch = batch;
-        Segment = Math.Max(1, Math.Min(segmentSize, length));
-        Rate = dilationRate;
-        Segments = (length + Segment - 1) / Segment;
-        Rows = (Segment + Rate - 1) / Rate;
-        GroupSize = (heads + Rate - 1) / Rate;
+        Segments = segments;
+        Rows = rows;
+        SegmentStride = segmentStride;
+        SegmentCap = segmentCap;
+        Rate = rate;
+        GroupSize = groupSize;
     }
 
     public int Batch { get; }
 
-    /// <summary>w, capped at N.</summary>
-    public int Segment { get; }
-
-    /// <summary>r.</summary>
-    public int Rate { get; }
-
     public int Segments { get; }
 
-    /// <summary>Rows of the gathered problem: ceil(w / r).</summary>
+    /// <summary>Rows of each gathered problem.</summary>
     public int Rows { get; }
 
-    /// <summary>Heads per group: ceil(H / r).</summary>
+    /// <summary>Tokens between the starts of consecutive segments.</summary>
+    public int SegmentStride { get; }
+
+    /// <summary>Places a segment holds.</summary>
+    public int SegmentCap { get; }
+
+    /// <summary>Tokens between consecutive kept rows.</summary>
+    public int Rate { get; }
+
+    /// <summary>Heads per offset group.</summary>
     public int GroupSize { get; }
+
+    /// <summary>The branch's layout for the GPU gather kernel.</summary>
+    public Cuda.GatheredAttentionCuda.Layout Layout => new(Segments, Rows, SegmentStride, SegmentCap, Rate, GroupSize);
+
+    /// <summary>Dilated branch (w, r) over N tokens: w capped at N, ceil(w / r) rows, groups of ceil(H / r) heads.</summary>
+    public static DilatedBranch Dilated(int batch, int heads, int length, int segmentSize, int dilationRate)
+    {
+        int segment = Math.Max(1, Math.Min(segmentSize, length));
+        return new DilatedBranch(batch, heads, length, (length + segment - 1) / segment, (segment + dilationRate - 1) / dilationRate, segment, segment, dilationRate, (heads + dilationRate - 1) / dilationRate);
+    }
+
+    /// <summary>The Sparse Transformer's transposed layout: min(stride, N) residue classes of ceil(N / stride) rows.</summary>
+    public static DilatedBranch Strided(int batch, int heads, int length, int stride) =>
+        new(batch, heads, length, Math.Min(stride, Math.Max(length, 1)), (length + stride - 1) / stride, segmentStride: 1, segmentCap: length, stride, groupSize: int.MaxValue);
 
     /// <summary>Checks a mixture's arrays: equal, non-empty lengths; positive sizes; r divides w.</summary>
     public static void CheckRates(int[] segmentSizes, int[] dilationRates)
@@ -63,14 +85,14 @@ internal sealed class DilatedBranch
     public int Offset(int h) => h / GroupSize;
 
     /// <summary>Position in the sequence of kept row <paramref name="i"/> of (segment s, head h).</summary>
-    public int Position(int s, int h, int i) => (s * Segment) + Offset(h) + (Rate * i);
+    public int Position(int s, int h, int i) => (s * SegmentStride) + Offset(h) + (Rate * i);
 
     /// <summary>Kept rows of (segment s, head h): those of its residue inside the segment and the sequence.</summary>
     public int KeptRows(int s, int h)
     {
-        int inSegment = Math.Min(Segment, _length - (s * Segment));
+        int places = Math.Min(SegmentCap, _length - (s * SegmentStride));
         int offset = Offset(h);
-        return offset < inSegment ? (inSegment - offset + Rate - 1) / Rate : 0;
+        return offset < places ? (places - offset + Rate - 1) / Rate : 0;
     }
 
     /// <summary>Gathers, attends (causal in kept order when asked) and folds the result into <paramref name="merged"/>.</summary>

@@ -96,67 +96,25 @@ public static class SparseAttention
     private static ClosedFormPlan Band(int width) =>
         new([new DiagonalBox(1L - width, 0, long.MinValue, long.MaxValue, long.MinValue, long.MaxValue)]);
 
-    // On the GPU the residue classes are gathered by a kernel: segment s of the layout is class s, one head group.
+    // The transposed layout on the GPU: the gather kernel runs the same branch geometry as the CPU.
     private static Tensor StridedOnGpu(Tensor q, Tensor k, Tensor v, int stride)
     {
-        int n = q.Size(2), rows = (n + stride - 1) / stride;
         DType compute = Attention.ComputeType(q);
-        var layout = new Cuda.GatheredAttentionCuda.Layout(Math.Min(stride, Math.Max(n, 1)), rows, SegmentStride: 1, SegmentCap: n, Rate: stride, Group: int.MaxValue);
+        var layout = DilatedBranch.Strided(q.Size(0), q.Size(1), q.Size(2), stride).Layout;
         return Cuda.GatheredAttentionCuda.Forward(Attention.Convert(q, compute), Attention.Convert(k, compute), Attention.Convert(v, compute), [layout], causal: true, scale: null).Output;
     }
 
-    // Residue class c (positions c, c + stride, ...) becomes batch b · stride + c of a causal problem whose
+    // Residue class c (positions c, c + stride, ...) becomes one causal problem of a single-branch gather whose
     // short classes are padded at the end, as the reference's [T/ctx, ctx] → [ctx, T/ctx] transpose does.
     private static Tensor Strided(Tensor q, Tensor k, Tensor v, int stride)
     {
         var source = new GatherSource(q, k, v);
-        Tensor output = Tensor.Zeros(DType.Float32, source.Batch, source.Heads, source.Length, source.ValueDim);
-        if (source.Length == 0)
+        var merged = new BranchMerger(source.Batch, source.Heads, source.Length, source.ValueDim);
+        if (source.Length > 0)
         {
-            return output;
+            DilatedBranch.Strided(source.Batch, source.Heads, source.Length, stride).Run(source, merged, causal: true, scale: null, relPosBias: null);
         }
 
-        int batch = source.Batch, heads = source.Heads, length = source.Length;
-        int rows = (length + stride - 1) / stride, groups = batch * stride;
-        var valid = new int[groups * heads];
-        Tensor gq = Tensor.Zeros(DType.Float32, groups, heads, rows, source.HeadDim);
-        Tensor gk = Tensor.Zeros(DType.Float32, groups, heads, rows, source.HeadDim);
-        Tensor gv = Tensor.Zeros(DType.Float32, groups, heads, rows, source.ValueDim);
-        for (int b = 0; b < batch; b++)
-        {
-            for (int c = 0; c < stride; c++)
-            {
-                int g = (b * stride) + c, kept = c < length ? (length - c + stride - 1) / stride : 0;
-                for (int h = 0; h < heads; h++)
-                {
-                    valid[(g * heads) + h] = kept;
-                    for (int i = 0; i < kept; i++)
-                    {
-                        source.CopyRow(b, h, c + (i * stride), gq, gk, gv, g, i);
-                    }
-                }
-            }
-        }
-
-        Tensor gathered = Tensor.Zeros(DType.Float32, groups, heads, rows, source.ValueDim);
-        var mask = new ValidPrefixMask(valid, heads, causal: true);
-        FlashAttentionCpu.Forward(new AttentionProblem(gq, gk, gv, gathered), mask, mask, default(IdentityScore));
-
-        for (int b = 0; b < batch; b++)
-        {
-            for (int c = 0; c < stride; c++)
-            {
-                int g = (b * stride) + c;
-                for (int h = 0; h < heads; h++)
-                {
-                    for (int i = 0; i < valid[(g * heads) + h]; i++)
-                    {
-                        GatherSource.Row(gathered, g, h, i).CopyTo(GatherSource.Row(output, b, h, c + (i * stride)));
-                    }
-                }
-            }
-        }
-
-        return output;
+        return merged.ToOutput(DType.Float32).Output;
     }
 }

@@ -106,3 +106,34 @@ public class DilatedCpuTests
         return sum / Math.Sqrt(8);
     }
 }
+
+/// <summary>The branch geometry the CPU gathers by is the layout the GPU gather kernel receives.</summary>
+public class GatherLayoutTests
+{
+    [Theory]
+    [InlineData(16384, 16, 2048, 4)]
+    [InlineData(150, 5, 64, 2)]
+    [InlineData(77, 3, 256, 4)]
+    public void DilatedLayoutIsTheBranchGeometry(int n, int heads, int w, int r)
+    {
+        var branch = AttentionGen.Variants.DilatedBranch.Dilated(1, heads, n, w, r);
+        int segment = Math.Min(w, n);
+
+        Assert.Equal(new AttentionGen.Cuda.GatheredAttentionCuda.Layout((n + segment - 1) / segment, (segment + r - 1) / r, segment, segment, r, (heads + r - 1) / r), branch.Layout);
+    }
+
+    [Theory]
+    [InlineData(777, 13)]
+    [InlineData(40, 64)]
+    public void StridedLayoutIsOneClassPerSegment(int n, int stride)
+    {
+        var branch = AttentionGen.Variants.DilatedBranch.Strided(2, 3, n, stride);
+
+        Assert.Equal(new AttentionGen.Cuda.GatheredAttentionCuda.Layout(Math.Min(stride, n), (n + stride - 1) / stride, 1, n, stride, int.MaxValue), branch.Layout);
+        for (int c = 0; c < Math.Min(stride, n); c++)
+        {
+            Assert.Equal((n - c + stride - 1) / stride, branch.KeptRows(c, 2));
+            Assert.Equal(c + stride, branch.Position(c, 2, 1));
+        }
+    }
+}
