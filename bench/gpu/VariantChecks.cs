@@ -16,32 +16,41 @@ internal static class VariantChecks
     {
         int failures = 0;
         Device gpu = Device.Cuda(0);
-        (int H, int N, int[] W, int[] R, bool Causal)[] dilated =
+        // Head dim 64 runs the mma.sync kernel's segmented entry, 128 the Hopper one; the nine-branch mixture takes
+        // two merge launches (eight branches each at most).
+        (int H, int N, int E, int[] W, int[] R, bool Causal, DType Type)[] dilated =
         [
-            (4, 603, [256], [4], false),
-            (5, 1000, [128, 256, 512], [1, 2, 4], true),
-            (3, 300, [512], [2], false),
+            (4, 603, 64, [256], [4], false, DType.BFloat16),
+            (5, 1000, 64, [128, 256, 512], [1, 2, 4], true, DType.BFloat16),
+            (3, 300, 64, [512], [2], false, DType.Float16),
+            (6, 1500, 128, [512, 1024], [2, 4], true, DType.BFloat16),
+            (3, 777, 128, [256], [8], false, DType.BFloat16),
+            (3, 700, 64, [32, 64, 96, 128, 160, 192, 224, 256, 288], [1, 2, 3, 4, 5, 6, 7, 8, 9], true, DType.BFloat16),
         ];
-        foreach ((int h, int n, int[] w, int[] r, bool causal) in dilated)
+        foreach ((int h, int n, int e, int[] w, int[] r, bool causal, DType type) in dilated)
         {
-            Tensor q = Tensor.RandomNormal(random, DType.BFloat16, 2, h, n, 64);
-            Tensor k = Tensor.RandomNormal(random, DType.BFloat16, 2, h, n, 64);
-            Tensor v = Tensor.RandomNormal(random, DType.BFloat16, 2, h, n, 64);
+            Tensor q = Tensor.RandomNormal(random, type, 2, h, n, e);
+            Tensor k = Tensor.RandomNormal(random, type, 2, h, n, e);
+            Tensor v = Tensor.RandomNormal(random, type, 2, h, n, e);
 
-            // The causal mixture also carries the relative-position bias (a table the kernel's score mod reads).
+            // The causal mixtures also carry the relative-position bias (a table the kernel's score mod reads).
             RelativePositionBias? bias = causal ? RelativePositionBias.Random(random.Next(), h, bidirectional: false) : null;
             AttentionOutput result = DilatedAttention.Forward(q.To(gpu), k.To(gpu), v.To(gpu), w, r, causal, relPosBias: bias);
             ReferenceResult expected = ReferenceVariants.Dilated(q, k, v, w, r, causal, bias is null ? null : (hi, rel) => bias.Bias(hi, rel));
-            failures += Report($"dilated H={h} N={n} w=[{string.Join(",", w)}] r=[{string.Join(",", r)}] causal={causal} relpos={bias is not null}", result.Output.ToFloatArray(), expected.Output) ? 0 : 1;
+            float[] lse = result.Lse.ToFloatArray();
+            int badLse = lse.Where((x, i) => double.IsNegativeInfinity(expected.Lse[i]) ? !float.IsNegativeInfinity(x) : Math.Abs(x - expected.Lse[i]) > 2e-2 * Math.Max(1, Math.Abs(expected.Lse[i]))).Count();
+            string name = $"dilated H={h} N={n} E={e} w=[{string.Join(",", w)}] r=[{string.Join(",", r)}] causal={causal} relpos={bias is not null} {type.Name()}";
+            failures += Report($"{name} (bad lse {badLse})", result.Output.ToFloatArray(), expected.Output, badLse == 0) ? 0 : 1;
         }
 
-        foreach ((SparseMode mode, int t, int ctx) in new[] { (SparseMode.Strided, 777, 13), (SparseMode.Strided, 512, 128), (SparseMode.Local, 700, 100), (SparseMode.All, 333, 0) })
+        // [B, T, heads · E] operands: head dim 32 on the mma.sync kernel, 128 on the Hopper one.
+        foreach ((SparseMode mode, int t, int ctx, int heads, int e) in new[] { (SparseMode.Strided, 777, 13, 4, 32), (SparseMode.Strided, 512, 128, 4, 32), (SparseMode.Strided, 1000, 100, 2, 128), (SparseMode.Local, 700, 100, 4, 32), (SparseMode.All, 333, 0, 4, 32) })
         {
-            Tensor q = Tensor.RandomNormal(random, DType.BFloat16, 2, t, 4 * 32);
-            Tensor k = Tensor.RandomNormal(random, DType.BFloat16, 2, t, 4 * 32);
-            Tensor v = Tensor.RandomNormal(random, DType.BFloat16, 2, t, 4 * 32);
-            float[] actual = SparseAttention.Forward(q.To(gpu), k.To(gpu), v.To(gpu), 4, mode, ctx).ToFloatArray();
-            failures += Report($"sparse {mode} T={t} ctx={ctx}", actual, ReferenceVariants.Sparse(q, k, v, 4, mode, ctx)) ? 0 : 1;
+            Tensor q = Tensor.RandomNormal(random, DType.BFloat16, 2, t, heads * e);
+            Tensor k = Tensor.RandomNormal(random, DType.BFloat16, 2, t, heads * e);
+            Tensor v = Tensor.RandomNormal(random, DType.BFloat16, 2, t, heads * e);
+            float[] actual = SparseAttention.Forward(q.To(gpu), k.To(gpu), v.To(gpu), heads, mode, ctx).ToFloatArray();
+            failures += Report($"sparse {mode} T={t} ctx={ctx} E={e}", actual, ReferenceVariants.Sparse(q, k, v, heads, mode, ctx)) ? 0 : 1;
         }
 
         foreach ((string name, Modules.LocalConfig config, bool masked) in new[]
@@ -114,10 +123,10 @@ internal static class VariantChecks
         result.Lse.Dispose();
     }
 
-    private static bool Report(string name, float[] actual, double[] expected)
+    private static bool Report(string name, float[] actual, double[] expected, bool alsoHolds = true)
     {
         double rel = ReferenceAttention.RelativeError(actual, expected);
-        bool pass = rel <= 1e-2 && !actual.Any(float.IsNaN);
+        bool pass = rel <= 1e-2 && !actual.Any(float.IsNaN) && alsoHolds;
         Console.WriteLine($"{(pass ? "PASS" : "FAIL")} {name} on the GPU: rel err {rel:E2}");
         return Checks.Tally.Record(pass);
     }

@@ -167,6 +167,7 @@ def main():
     parser.add_argument("--cpu", action="store_true", help="CPU peer: 2 threads each")
     parser.add_argument("--flex", action="store_true", help="the [Flex] masks against flex_attention")
     parser.add_argument("--variants", action="store_true", help="dilated, strided and local against flex_attention")
+    parser.add_argument("--baseline", help="another build of ours, timed in the same call as a peer (A/B of a kernel change)")
     args = parser.parse_args()
     if args.flex:
         flex_table(args.binary)
@@ -194,6 +195,9 @@ def main():
         return
     ours_ms = ours(args.binary, "time", GPU_SHAPES)
     peers = {(tuple(s), c): torch_gpu(s, c) for s in GPU_SHAPES for c in (False, True)}
+    if args.baseline:
+        for key, ms in ours(args.baseline, "time", GPU_SHAPES).items():
+            peers[key]["baseline"] = ms
     table(f"GPU bf16 on {torch.cuda.get_device_name()} (ratio = peer ms / ours ms; above 1 we are faster)", GPU_SHAPES, ours_ms, peers)
 
 

@@ -23,6 +23,48 @@ internal static class FlashAttentionCuda
     /// </summary>
     public static void Forward(AttentionProblem p, bool causal, string? header = null, FlexLaunch? flex = null)
     {
+        Validate(p);
+        if (p.QueryLength == 0 || p.Batch == 0 || p.QueryHeads == 0)
+        {
+            return;
+        }
+
+        Launch(p, Arguments(p, flex), header ?? CudaSpecialization.FlashAttention(p.HeadDim, causal), flex, rows: p.QueryLength, keys: p.KeyLength, gridZ: (uint)p.Batch, entrySuffix: string.Empty);
+    }
+
+    /// <summary>
+    /// Runs every (batch, segment, head) of <paramref name="layout"/> as its own problem straight from p's [B, H, T, E]
+    /// tensors: the kernels read and write the kept rows in place (flash_common.inc's ag_segment_view), with no
+    /// gathered copies. Output and LSE rows outside the layout are left untouched.
+    /// </summary>
+    public static void ForwardSegments(AttentionProblem p, SegmentLayout layout, bool causal, string? header = null, FlexLaunch? flex = null)
+    {
+        Validate(p);
+        long problems = (long)p.Batch * layout.Segments;
+        if (problems > 65535)
+        {
+            throw new ArgumentException($"batch · segments must be at most 65535 (the GPU grid's z limit); got {p.Batch} · {layout.Segments} = {problems}. Use longer segments or split the batch.", nameof(layout));
+        }
+
+        if (p.QueryLength == 0 || problems == 0 || p.QueryHeads == 0)
+        {
+            return;
+        }
+
+        FlashParams args = Arguments(p, flex);
+        // Row strides of kept rows, Rate tokens apart; the kernel's view recovers the token strides for the offsets.
+        args.QRow *= layout.Rate;
+        args.KRow *= layout.Rate;
+        args.VRow *= layout.Rate;
+        args.ORow *= layout.Rate;
+        args.LseRow *= layout.Rate;
+        (args.Segments, args.SegStride, args.SegCap, args.Rate, args.Group, args.Tokens) =
+            (layout.Segments, layout.SegmentStride, layout.SegmentCap, layout.Rate, layout.Group, p.QueryLength);
+        Launch(p, args, header ?? CudaSpecialization.FlashAttention(p.HeadDim, causal), flex, rows: layout.Rows, keys: layout.Rows, gridZ: (uint)problems, entrySuffix: "_segments");
+    }
+
+    private static void Validate(AttentionProblem p)
+    {
         if (p.DType is not (DType.BFloat16 or DType.Float16))
         {
             throw new ArgumentException($"The GPU kernel runs bfloat16 or float16 tensors; got {p.DType.Name()}.", nameof(p));
@@ -46,14 +88,10 @@ internal static class FlashAttentionCuda
         {
             throw new ArgumentException("lse must be contiguous for the GPU kernel.", nameof(p));
         }
+    }
 
-        if (p.QueryLength == 0 || p.Batch == 0 || p.QueryHeads == 0)
-        {
-            return;
-        }
-
-        CudaDevice device = CudaTransfers.Require(p.Device);
-        header ??= CudaSpecialization.FlashAttention(p.HeadDim, causal);
+    private static FlashParams Arguments(AttentionProblem p, FlexLaunch? flex)
+    {
         var args = new FlashParams
         {
             Q = p.Q.DevicePointer, K = p.K.DevicePointer, V = p.V.DevicePointer, O = p.Output.DevicePointer,
@@ -63,7 +101,7 @@ internal static class FlashAttentionCuda
             KBatch = p.K.Strides[0], KHead = p.K.Strides[1], KRow = p.K.Strides[2],
             VBatch = p.V.Strides[0], VHead = p.V.Strides[1], VRow = p.V.Strides[2],
             OBatch = p.Output.Strides[0], OHead = p.Output.Strides[1], ORow = p.Output.Strides[2],
-            LseBatch = p.Lse?.Strides[0] ?? 0, LseHead = p.Lse?.Strides[1] ?? 0,
+            LseBatch = p.Lse?.Strides[0] ?? 0, LseHead = p.Lse?.Strides[1] ?? 0, LseRow = 1,
             MaskBatch = p.KeyPaddingMask?.Strides[0] ?? 0, MaskRow = p.KeyPaddingMask?.Strides[1] ?? 0,
             Batch = p.Batch, QHeads = p.QueryHeads, KvHeads = p.KeyHeads, N = p.QueryLength, M = p.KeyLength,
             ScaleLog2 = flex is { HasScoreMod: true } ? 1.4426950408889634f : p.Scale * 1.4426950408889634f,
@@ -82,34 +120,46 @@ internal static class FlashAttentionCuda
             (args.TableI0, args.TableI1, args.TableI2, args.TableI3) = flex.TableSizes;
         }
 
+        return args;
+    }
+
+    // rows and keys: the most query and key rows of one problem (the grid's x covers the rows; a flex plan's tile kinds
+    // take a byte per key tile); gridZ: problems per head.
+    private static void Launch(AttentionProblem p, FlashParams args, string header, FlexLaunch? flex, int rows, int keys, uint gridZ, string entrySuffix)
+    {
+        CudaDevice device = CudaTransfers.Require(p.Device);
         string type = p.DType == DType.BFloat16 ? "bf16" : "fp16";
         if (UsesWgmma(device, p.HeadDim))
         {
             // flash_fwd_sm90.cu: 2 consumer warpgroups of 64 rows and a producer warpgroup, 128-key tiles;
-            // Q + 2 stages of K and V + alignment slack + 4 mbarriers (+ a flex plan's tile kinds).
-            CudaModule hopper = KernelCache.Get(device, "flash_fwd_sm90.cu", Sm90Stages == 2 ? header : header + Sm90StagesDefine, "sm_90a");
-            uint tiles = (uint)((p.QueryLength + 127) / 128);
-            uint bytes = (uint)(((128 + (2 * Sm90Stages * 128)) * p.HeadDim * 2) + 1024 + 64);
-            if (flex is not null)
+            // Q + the stages of K and V + alignment slack + the mbarriers (+ a flex plan's tile kinds). Three stages (a
+            // knob) fall back to two where a long plan's tile kinds would not fit beside them.
+            uint planBytes = flex is null ? 0 : 16 + ((uint)((keys + 127) / 128 + 15) / 16 * 16);
+            int stages = Sm90Stages;
+            uint bytes = Sm90Bytes(stages, p.HeadDim) + planBytes;
+            if (stages == 3 && bytes > MaxSharedBytesPerBlock)
             {
-                bytes += 16 + ((uint)((p.KeyLength + 127) / 128 + 15) / 16 * 16);
+                stages = 2;
+                bytes = Sm90Bytes(stages, p.HeadDim) + planBytes;
             }
 
-            hopper.Launch($"ag_flash_fwd_sm90_{type}", (tiles, (uint)p.QueryHeads, (uint)p.Batch), 384, bytes, args);
+            CudaModule hopper = KernelCache.Get(device, "flash_fwd_sm90.cu", stages == 3 ? header + Sm90ThreeStages : header, "sm_90a");
+            uint tiles = (uint)((rows + 127) / 128);
+            hopper.Launch($"ag_flash_fwd_sm90_{type}{entrySuffix}", (tiles, (uint)p.QueryHeads, gridZ), 384, bytes, args);
             return;
         }
 
         CudaModule module = KernelCache.Get(device, "flash_fwd.cu", header);
         int blockM = BlockM(p.HeadDim);
-        uint blocks = (uint)((p.QueryLength + blockM - 1) / blockM);
+        uint blocks = (uint)((rows + blockM - 1) / blockM);
         uint shared = (uint)((blockM + (4 * BlockN(p.HeadDim))) * p.HeadDim * 2);
         if (flex is not null)
         {
             // Four ints (the first and last visited tile) and one byte per key tile: the plan's tile kinds, classified once per CTA.
-            shared += 16 + ((uint)((p.KeyLength + BlockN(p.HeadDim) - 1) / BlockN(p.HeadDim) + 15) / 16 * 16);
+            shared += 16 + ((uint)((keys + BlockN(p.HeadDim) - 1) / BlockN(p.HeadDim) + 15) / 16 * 16);
         }
 
-        module.Launch($"ag_flash_fwd_{type}", (blocks, (uint)p.QueryHeads, (uint)p.Batch), Threads, shared, args);
+        module.Launch($"ag_flash_fwd_{type}{entrySuffix}", (blocks, (uint)p.QueryHeads, gridZ), Threads, shared, args);
     }
 
     /// <summary>
@@ -123,9 +173,15 @@ internal static class FlashAttentionCuda
     // Read once: launches are short enough that per-call host work shows in their times.
     private static readonly bool WgmmaDisabled = Environment.GetEnvironmentVariable("ATTENTIONGEN_DISABLE_WGMMA") == "1";
 
-    // K/V stages of the Hopper kernel: 2, or 3 with ATTENTIONGEN_SM90_STAGES=3 (224 KB of shared memory at head dim 128).
+    // K/V stages of the Hopper kernel: 2, or 3 with ATTENTIONGEN_SM90_STAGES=3 (224 KB of shared memory at head dim 128;
+    // measured no faster).
     private static readonly int Sm90Stages = Environment.GetEnvironmentVariable("ATTENTIONGEN_SM90_STAGES") == "3" ? 3 : 2;
-    private static readonly string Sm90StagesDefine = $"#define AG_SM90_STAGES {Sm90Stages}\n";
+    private const string Sm90ThreeStages = "#define AG_SM90_STAGES 3\n";
+
+    // The opt-in shared memory of one block on sm_90 (227 KB).
+    private const uint MaxSharedBytesPerBlock = 232448;
+
+    private static uint Sm90Bytes(int stages, int headDim) => (uint)(((128 + (2 * stages * 128)) * headDim * 2) + 1024 + 64);
 
     /// <summary>Mirrors <c>FlashParams</c> in flash_fwd.cu field for field.</summary>
     [StructLayout(LayoutKind.Sequential)]
@@ -136,7 +192,7 @@ internal static class FlashAttentionCuda
         public long KBatch, KHead, KRow;
         public long VBatch, VHead, VRow;
         public long OBatch, OHead, ORow;
-        public long LseBatch, LseHead;
+        public long LseBatch, LseHead, LseRow;
         public long MaskBatch, MaskRow;
         public int Batch, QHeads, KvHeads, N, M;
         public float ScaleLog2;
@@ -145,8 +201,16 @@ internal static class FlashAttentionCuda
         public int BmBatch, BmHeads, BmQBlocks, BmKBlocks, BmQBlock, BmKBlock;
         public ulong Table;
         public int TableI0, TableI1, TableI2, TableI3;
+        public int Segments, SegStride, SegCap, Rate, Group, Tokens;
     }
 }
+
+/// <summary>
+/// One branch of a segmented launch: kept row i of (batch, segment s, head h) is token s · SegmentStride + h / Group +
+/// Rate · i, kept while its place in the segment (h / Group + Rate · i) is below SegmentCap and the token is in the
+/// sequence; Rows is the most any problem keeps. Variants.DilatedBranch builds it for dilated and strided attention.
+/// </summary>
+internal readonly record struct SegmentLayout(int Segments, int Rows, int SegmentStride, int SegmentCap, int Rate, int Group);
 
 /// <summary>
 /// What a flex launch adds to the kernel's arguments: whether a score mod changes the scaled scores, a block mask,

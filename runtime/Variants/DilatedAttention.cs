@@ -4,9 +4,9 @@ using AttentionGen.Cpu;
 namespace AttentionGen.Variants;
 
 /// <summary>
-/// LongNet's dilated attention (SPEC §2) as a function over [B, H, N, E] operands. Each branch (w, r) gathers
-/// the rows a head keeps in each segment into a dense problem, runs the tiled kernel on it — compute in
-/// proportion to N·w/r, not N² — and the branches' outputs are combined by their log-sum-exps.
+/// LongNet's dilated attention (SPEC §2) as a function over [B, H, N, E] operands. Each branch (w, r) runs the
+/// rows a head keeps in each segment as a dense problem (gathered on the CPU, read in place on the GPU) —
+/// compute in proportion to N·w/r, not N² — and the branches' outputs are combined by their log-sum-exps.
 /// </summary>
 public static class DilatedAttention
 {
@@ -59,14 +59,14 @@ public static class DilatedAttention
     private static AttentionOutput OnGpu(Tensor q, Tensor k, Tensor v, int[] segmentSizes, int[] dilationRates, bool causal, float? scale, RelativePositionBias? relPosBias)
     {
         int batch = q.Size(0), heads = q.Size(1), n = q.Size(2);
-        var branches = new Cuda.GatheredAttentionCuda.Layout[segmentSizes.Length];
+        var branches = new Cuda.SegmentLayout[segmentSizes.Length];
         for (int i = 0; i < branches.Length; i++)
         {
             branches[i] = DilatedBranch.Dilated(batch, heads, n, segmentSizes[i], dilationRates[i]).Layout;
         }
 
         DType compute = Attention.ComputeType(q);
-        AttentionOutput result = Cuda.GatheredAttentionCuda.Forward(Attention.Convert(q, compute), Attention.Convert(k, compute), Attention.Convert(v, compute), branches, causal, scale, relPosBias);
+        AttentionOutput result = Cuda.SegmentedAttentionCuda.Forward(Attention.Convert(q, compute), Attention.Convert(k, compute), Attention.Convert(v, compute), branches, causal, scale, relPosBias);
         return new AttentionOutput(Attention.Convert(result.Output, q.DType), result.Lse);
     }
 

@@ -35,7 +35,7 @@ internal sealed class DilatedBranch
 
     public int Segments { get; }
 
-    /// <summary>Rows of each gathered problem.</summary>
+    /// <summary>Rows of the longest problem (the CPU gathers each into this many).</summary>
     public int Rows { get; }
 
     /// <summary>Tokens between the starts of consecutive segments.</summary>
@@ -50,8 +50,8 @@ internal sealed class DilatedBranch
     /// <summary>Heads per offset group.</summary>
     public int GroupSize { get; }
 
-    /// <summary>The branch's layout for the GPU gather kernel.</summary>
-    public Cuda.GatheredAttentionCuda.Layout Layout => new(Segments, Rows, SegmentStride, SegmentCap, Rate, GroupSize);
+    /// <summary>The branch as a segmented launch of the GPU kernel.</summary>
+    public Cuda.SegmentLayout Layout => new(Segments, Rows, SegmentStride, SegmentCap, Rate, GroupSize);
 
     /// <summary>Dilated branch (w, r) over N tokens: w capped at N, ceil(w / r) rows, groups of ceil(H / r) heads.</summary>
     public static DilatedBranch Dilated(int batch, int heads, int length, int segmentSize, int dilationRate)

@@ -96,12 +96,12 @@ public static class SparseAttention
     private static ClosedFormPlan Band(int width) =>
         new([new DiagonalBox(1L - width, 0, long.MinValue, long.MaxValue, long.MinValue, long.MaxValue)]);
 
-    // The transposed layout on the GPU: the gather kernel runs the same branch geometry as the CPU.
+    // The transposed layout on the GPU: one segmented launch over the same branch geometry as the CPU.
     private static Tensor StridedOnGpu(Tensor q, Tensor k, Tensor v, int stride)
     {
         DType compute = Attention.ComputeType(q);
         var layout = DilatedBranch.Strided(q.Size(0), q.Size(1), q.Size(2), stride).Layout;
-        return Cuda.GatheredAttentionCuda.Forward(Attention.Convert(q, compute), Attention.Convert(k, compute), Attention.Convert(v, compute), [layout], causal: true, scale: null).Output;
+        return Cuda.SegmentedAttentionCuda.Forward(Attention.Convert(q, compute), Attention.Convert(k, compute), Attention.Convert(v, compute), [layout], causal: true, scale: null).Output;
     }
 
     // Residue class c (positions c, c + stride, ...) becomes one causal problem of a single-branch gather whose

@@ -119,7 +119,7 @@ public class GatherLayoutTests
         var branch = AttentionGen.Variants.DilatedBranch.Dilated(1, heads, n, w, r);
         int segment = Math.Min(w, n);
 
-        Assert.Equal(new AttentionGen.Cuda.GatheredAttentionCuda.Layout((n + segment - 1) / segment, (segment + r - 1) / r, segment, segment, r, (heads + r - 1) / r), branch.Layout);
+        Assert.Equal(new AttentionGen.Cuda.SegmentLayout((n + segment - 1) / segment, (segment + r - 1) / r, segment, segment, r, (heads + r - 1) / r), branch.Layout);
     }
 
     [Theory]
@@ -129,7 +129,7 @@ public class GatherLayoutTests
     {
         var branch = AttentionGen.Variants.DilatedBranch.Strided(2, 3, n, stride);
 
-        Assert.Equal(new AttentionGen.Cuda.GatheredAttentionCuda.Layout(Math.Min(stride, n), (n + stride - 1) / stride, 1, n, stride, int.MaxValue), branch.Layout);
+        Assert.Equal(new AttentionGen.Cuda.SegmentLayout(Math.Min(stride, n), (n + stride - 1) / stride, 1, n, stride, int.MaxValue), branch.Layout);
         for (int c = 0; c < Math.Min(stride, n); c++)
         {
             Assert.Equal((n - c + stride - 1) / stride, branch.KeptRows(c, 2));

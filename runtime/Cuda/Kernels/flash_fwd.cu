@@ -100,6 +100,7 @@ __device__ __forceinline__ void flash_fwd(const FlashParams& p) {
     // Masks of the plan mostly grow with the row (causal-like): the last query blocks start first.
     const BlockInfo<Traits::kBlockM, Traits::kBlockN> info(p, AG_CAUSAL, kClosedForm || p.block_states);
     const int head = info.head, b = info.b, q0 = info.q0, n_tiles = info.n_tiles;
+    if (q0 >= p.n) return;   // a segmented launch's short problem: the whole CTA leaves before any barrier
     const u16* q = info.q;
     const u16* k = info.k;
     const u16* v = info.v;
@@ -261,3 +262,6 @@ __device__ __forceinline__ void flash_fwd(const FlashParams& p) {
 
 extern "C" __global__ void __launch_bounds__(Traits::kThreads) ag_flash_fwd_bf16(const FlashParams p) { flash_fwd<BF16>(p); }
 extern "C" __global__ void __launch_bounds__(Traits::kThreads) ag_flash_fwd_fp16(const FlashParams p) { flash_fwd<FP16>(p); }
+// Segmented launches (ag_segment_view): the dilated and strided variants.
+extern "C" __global__ void __launch_bounds__(Traits::kThreads) ag_flash_fwd_bf16_segments(const FlashParams p) { flash_fwd<BF16>(ag_segment_view(p)); }
+extern "C" __global__ void __launch_bounds__(Traits::kThreads) ag_flash_fwd_fp16_segments(const FlashParams p) { flash_fwd<FP16>(ag_segment_view(p)); }

@@ -126,6 +126,7 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& p) {
 #endif
     const BlockInfo<Traits::kBlockM, Traits::kBlockN> info(p, AG_CAUSAL, kClosedForm || p.block_states);
     const int head = info.head, b = info.b, q0 = info.q0, n_tiles = info.n_tiles;
+    if (q0 >= p.n) return;   // a segmented launch's short problem: the whole CTA leaves before any barrier
 
     // A flex plan (closed form or block mask): every thread classifies key tiles into shared memory behind the
     // barriers (two ints, the first and last visited tile, then a byte per tile). Producer and consumers then
@@ -261,3 +262,6 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& p) {
 // One CTA per SM, so setmaxnreg can move registers from the producer to the consumers.
 extern "C" __global__ void __launch_bounds__(Traits::kThreads, 1) ag_flash_fwd_sm90_bf16(const FlashParams p) { flash_fwd_sm90<BF16>(p); }
 extern "C" __global__ void __launch_bounds__(Traits::kThreads, 1) ag_flash_fwd_sm90_fp16(const FlashParams p) { flash_fwd_sm90<FP16>(p); }
+// Segmented launches (ag_segment_view): the dilated and strided variants.
+extern "C" __global__ void __launch_bounds__(Traits::kThreads, 1) ag_flash_fwd_sm90_bf16_segments(const FlashParams p) { flash_fwd_sm90<BF16>(ag_segment_view(p)); }
+extern "C" __global__ void __launch_bounds__(Traits::kThreads, 1) ag_flash_fwd_sm90_fp16_segments(const FlashParams p) { flash_fwd_sm90<FP16>(ag_segment_view(p)); }
