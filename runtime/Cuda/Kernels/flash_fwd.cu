@@ -73,9 +73,33 @@ __device__ __forceinline__ int swizzled(int row, int chunk) {
     return (row * Traits::kChunks + (chunk ^ (row & Traits::kSwizzleMask))) * 8;
 }
 
-// Copies rows [row0, row0 + rows) of a [*, kHeadDim] operand into shared memory; rows >= limit are zero-filled.
-__device__ __forceinline__ void load_tile(u16* smem, const u16* base, i64 row_stride, int row0, int rows, int limit, int tid) {
-    for (int idx = tid; idx < rows * Traits::kChunks; idx += Traits::kThreads) {
+// Copies rows [row0, row0 + kRows) of a [*, kHeadDim] operand into shared memory; rows >= limit are zero-filled.
+// Where a thread's chunk column and swizzle phase repeat every pass (most head dims), its addresses are a base plus a
+// fixed step and only a tile running past the limit checks rows: the copies then cost a few instructions each
+// instead of a division, a swizzle and a select, on the same threads that do the math.
+template <int kRows>
+__device__ __forceinline__ void load_tile(u16* smem, const u16* base, i64 row_stride, int row0, int limit, int tid) {
+    constexpr int kRowsPerPass = Traits::kThreads / Traits::kChunks;
+    constexpr bool kFixedPhase = Traits::kThreads % Traits::kChunks == 0 && kRowsPerPass % Traits::kSwizzleGroup == 0 && kRows % kRowsPerPass == 0;
+    if (kFixedPhase) {
+        const int r = tid / Traits::kChunks, c = tid % Traits::kChunks;
+        const u32 dst = smem_addr(smem + swizzled(r, c));
+        const u16* src = base + (i64)(row0 + r) * row_stride + c * 8;
+        const i64 step = kRowsPerPass * row_stride;
+        constexpr u32 kPassBytes = kRowsPerPass * Traits::kChunks * 16;
+        if (row0 + kRows <= limit) {
+#pragma unroll
+            for (int k = 0; k < kRows / kRowsPerPass; ++k) cp_async16(dst + k * kPassBytes, src + k * step, 16);
+        } else {
+#pragma unroll
+            for (int k = 0; k < kRows / kRowsPerPass; ++k) {
+                const bool valid = row0 + r + k * kRowsPerPass < limit;
+                cp_async16(dst + k * kPassBytes, valid ? src + k * step : base, valid ? 16 : 0);
+            }
+        }
+        return;
+    }
+    for (int idx = tid; idx < kRows * Traits::kChunks; idx += Traits::kThreads) {
         int r = idx / Traits::kChunks, c = idx % Traits::kChunks;
         bool valid = row0 + r < limit;
         const u16* src = valid ? base + (i64)(row0 + r) * row_stride + c * 8 : base;
@@ -137,10 +161,10 @@ __device__ __forceinline__ void flash_fwd(const FlashParams& p) {
         return j;
     };
 
-    load_tile(sQ, q, p.q_row, q0, Traits::kBlockM, p.n, tid);
+    load_tile<Traits::kBlockM>(sQ, q, p.q_row, q0, p.n, tid);
     if (first < end) {
-        load_tile(sK, k, p.k_row, first * Traits::kBlockN, Traits::kBlockN, p.m, tid);
-        load_tile(sV, v, p.v_row, first * Traits::kBlockN, Traits::kBlockN, p.m, tid);
+        load_tile<Traits::kBlockN>(sK, k, p.k_row, first * Traits::kBlockN, p.m, tid);
+        load_tile<Traits::kBlockN>(sV, v, p.v_row, first * Traits::kBlockN, p.m, tid);
     }
     cp_async_commit();
     cp_async_wait_all();
@@ -176,8 +200,8 @@ __device__ __forceinline__ void flash_fwd(const FlashParams& p) {
         const int kind = tile_kind(j);
         const int next = next_tile(j + 1);
         if (next < end) {
-            load_tile(sK + (stage ^ 1) * Traits::kTileElems, k, p.k_row, next * Traits::kBlockN, Traits::kBlockN, p.m, tid);
-            load_tile(sV + (stage ^ 1) * Traits::kTileElems, v, p.v_row, next * Traits::kBlockN, Traits::kBlockN, p.m, tid);
+            load_tile<Traits::kBlockN>(sK + (stage ^ 1) * Traits::kTileElems, k, p.k_row, next * Traits::kBlockN, p.m, tid);
+            load_tile<Traits::kBlockN>(sV + (stage ^ 1) * Traits::kTileElems, v, p.v_row, next * Traits::kBlockN, p.m, tid);
         }
         cp_async_commit();
         const u16* tK = sK + stage * Traits::kTileElems;

@@ -97,13 +97,28 @@ __device__ __forceinline__ void mbar_wait(u32 bar, int parity) {
 // A barrier among the consumer threads only (named barrier 1).
 __device__ __forceinline__ void consumer_sync() { asm volatile("bar.sync 1, %0;\n" :: "n"(Traits::kConsumers) : "memory"); }
 
-// The producer warpgroup's copy of one [kBlockN x kHeadDim] tile.
+// The producer warpgroup's copy of one [kBlockN x kHeadDim] tile. A thread's 16-byte chunk column and its rows'
+// swizzle phase are the same in every pass (the rows a pass covers, kProducers / kChunks, are a multiple of 8), so
+// its addresses are a base plus a fixed step, and only a tile running past the limit checks rows. (Computing each
+// copy's row, chunk and swizzle from scratch made the producer issue more instructions than both consumer
+// warpgroups together, on the same schedulers.)
 __device__ __forceinline__ void produce_tile(u32 smem, const u16* base, i64 row_stride, int row0, int limit, int lane) {
-    for (int idx = lane; idx < Traits::kBlockN * Traits::kChunks; idx += Traits::kProducers) {
-        int r = idx / Traits::kChunks, c = idx % Traits::kChunks;
-        bool valid = row0 + r < limit;
-        const u16* src = valid ? base + (i64)(row0 + r) * row_stride + c * 8 : base;
-        cp_async16(smem + swizzled(Traits::kBlockN, r, c), src, valid ? 16 : 0);
+    constexpr int kRowsPerPass = Traits::kProducers / Traits::kChunks;
+    constexpr int kPasses = Traits::kBlockN / kRowsPerPass;
+    static_assert(kRowsPerPass % 8 == 0, "the swizzle phase must repeat every pass");
+    const int r = lane / Traits::kChunks, c = lane % Traits::kChunks;
+    const u32 dst = smem + swizzled(Traits::kBlockN, r, c);
+    const u16* src = base + (i64)(row0 + r) * row_stride + c * 8;
+    const i64 step = kRowsPerPass * row_stride;
+    if (row0 + Traits::kBlockN <= limit) {
+#pragma unroll
+        for (int k = 0; k < kPasses; ++k) cp_async16(dst + k * kRowsPerPass * 128, src + k * step, 16);
+    } else {
+#pragma unroll
+        for (int k = 0; k < kPasses; ++k) {
+            const bool valid = row0 + r + k * kRowsPerPass < limit;
+            cp_async16(dst + k * kRowsPerPass * 128, valid ? src + k * step : base, valid ? 16 : 0);
+        }
     }
 }
 
