@@ -53,22 +53,24 @@ internal static class VariantChecks
             failures += Report($"sparse {mode} T={t} ctx={ctx} E={e}", actual, ReferenceVariants.Sparse(q, k, v, heads, mode, ctx)) ? 0 : 1;
         }
 
-        foreach ((string name, Modules.LocalConfig config, bool masked) in new[]
+        // The plain windows read their keys in place (a segmented launch); the others gather.
+        foreach ((string name, Modules.LocalConfig config, bool masked, int e) in new[]
         {
-            ("local plain", new Modules.LocalConfig(64, useRotaryPosEmb: false), false),
-            ("local causal rotary xpos exact", new Modules.LocalConfig(48, causal: true, lookBackward: 2, dim: 64, useXpos: true, exactWindowsize: true), false),
-            ("local shared-qk autopad masked biased", new Modules.LocalConfig(64, sharedQk: true, autopad: true, dim: 64), true),
+            ("local plain", new Modules.LocalConfig(64, useRotaryPosEmb: false), false, 64),
+            ("local plain autopad look-forward 2", new Modules.LocalConfig(96, lookBackward: 1, lookForward: 2, autopad: true, useRotaryPosEmb: false), false, 128),
+            ("local causal rotary xpos exact", new Modules.LocalConfig(48, causal: true, lookBackward: 2, dim: 64, useXpos: true, exactWindowsize: true), false, 64),
+            ("local shared-qk autopad masked biased", new Modules.LocalConfig(64, sharedQk: true, autopad: true, dim: 64), true, 64),
         })
         {
             int n = config.Autopad ? 500 : config.WindowSize * 9;
-            Tensor q = Tensor.RandomNormal(random, DType.BFloat16, 2, 3, n, 64);
-            Tensor k = config.SharedQk ? q : Tensor.RandomNormal(random, DType.BFloat16, 2, 3, n, 64);
-            Tensor v = Tensor.RandomNormal(random, DType.BFloat16, 2, 3, n, 64);
+            Tensor q = Tensor.RandomNormal(random, DType.BFloat16, 2, 3, n, e);
+            Tensor k = config.SharedQk ? q : Tensor.RandomNormal(random, DType.BFloat16, 2, 3, n, e);
+            Tensor v = Tensor.RandomNormal(random, DType.BFloat16, 2, 3, n, e);
             bool[]? keep = masked ? Enumerable.Range(0, 2 * n).Select(i => i % 7 != 3 && i % n is not (>= 100 and < 260)).ToArray() : null;
             Tensor? mask = keep is null ? null : Tensor.FromArray(keep, 2, n);
             Tensor? bias = masked ? Tensor.RandomNormal(random, DType.Float32, 3, config.WindowSize, 3 * config.WindowSize) : null;
             float[] actual = LocalAttention.Forward(q.To(gpu), k.To(gpu), v.To(gpu), config, mask?.To(gpu), bias?.To(gpu)).ToFloatArray();
-            failures += Report($"{name} N={n}", actual, ReferenceVariants.Local(q, k, v, config, keep, bias?.ToFloatArray(), biasHeads: 3)) ? 0 : 1;
+            failures += Report($"{name} N={n} E={e}", actual, ReferenceVariants.Local(q, k, v, config, keep, bias?.ToFloatArray(), biasHeads: 3)) ? 0 : 1;
         }
 
         // The [Dilated] module end to end on the GPU (cuBLAS projections with bias, XPOS kernel) against the same

@@ -60,7 +60,9 @@ internal static class FlashAttentionCuda
         args.LseRow *= layout.Rate;
         (args.Segments, args.SegStride, args.SegCap, args.Rate, args.Group, args.Tokens) =
             (layout.Segments, layout.SegmentStride, layout.SegmentCap, layout.Rate, layout.Group, p.QueryLength);
-        Launch(p, args, header ?? CudaSpecialization.FlashAttention(p.HeadDim, causal), flex, rows: layout.Rows, keys: layout.Rows, gridZ: (uint)problems, entrySuffix: "_segments");
+        (args.KvShift, args.KvLength) = (layout.KvShift, layout.KvLength);
+        int keys = layout.KvLength > 0 ? layout.KvLength : layout.Rows;
+        Launch(p, args, header ?? CudaSpecialization.FlashAttention(p.HeadDim, causal), flex, rows: layout.Rows, keys, gridZ: (uint)problems, entrySuffix: "_segments");
     }
 
     private static void Validate(AttentionProblem p)
@@ -202,6 +204,7 @@ internal static class FlashAttentionCuda
         public ulong Table;
         public int TableI0, TableI1, TableI2, TableI3;
         public int Segments, SegStride, SegCap, Rate, Group, Tokens;
+        public int KvShift, KvLength;
     }
 }
 
@@ -209,8 +212,10 @@ internal static class FlashAttentionCuda
 /// One branch of a segmented launch: kept row i of (batch, segment s, head h) is token s · SegmentStride + h / Group +
 /// Rate · i, kept while its place in the segment (h / Group + Rate · i) is below SegmentCap and the token is in the
 /// sequence; Rows is the most any problem keeps. Variants.DilatedBranch builds it for dilated and strided attention.
+/// A positive KvLength gives each problem its own keys (local attention's windows, Rate 1): tokens [t0 + KvShift,
+/// t0 + KvShift + KvLength) around its first query token t0, clipped to the sequence.
 /// </summary>
-internal readonly record struct SegmentLayout(int Segments, int Rows, int SegmentStride, int SegmentCap, int Rate, int Group);
+internal readonly record struct SegmentLayout(int Segments, int Rows, int SegmentStride, int SegmentCap, int Rate, int Group, int KvShift = 0, int KvLength = 0);
 
 /// <summary>
 /// What a flex launch adds to the kernel's arguments: whether a score mod changes the scaled scores, a block mask,

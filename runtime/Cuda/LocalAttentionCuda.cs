@@ -8,10 +8,12 @@ using AttentionGen.Variants;
 namespace AttentionGen.Cuda;
 
 /// <summary>
-/// Local attention on a GPU: <c>Kernels/local.cu</c> gathers each window's queries and look-around keys (rotated to
-/// the reference's span positions) with a key mask for slots outside the sequence; the FlashAttention kernel runs
-/// the windows as cross-attention problems whose causal and exact-window limits are one diagonal box of the
-/// closed-form plan, and a shared q/k's self score and the attention bias are score mods.
+/// Local attention on a GPU. Plain windows (no rotation, limit, shared q/k, mask or bias) are one segmented launch
+/// of the FlashAttention kernel that reads each window's look-around keys in place. Otherwise <c>Kernels/local.cu</c>
+/// gathers each window's queries and look-around keys (rotated to the reference's span positions) with a key mask
+/// for slots outside the sequence; the FlashAttention kernel runs the windows as cross-attention problems whose
+/// causal and exact-window limits are one diagonal box of the closed-form plan, and a shared q/k's self score and
+/// the attention bias are score mods.
 /// </summary>
 internal static class LocalAttentionCuda
 {
@@ -28,6 +30,17 @@ internal static class LocalAttentionCuda
         Tensor qs = Attention.Convert(q.Reshape(rows, n, e).Contiguous(), compute);
         Tensor ks = Attention.Convert(k.Reshape(rows, n, e).Contiguous(), compute);
         Tensor vs = Attention.Convert(v.Reshape(rows, n, e).Contiguous(), compute);
+        float scale = config.Scale > 0 ? config.Scale : 1f / MathF.Sqrt(e);
+        if (ReadsWindowsInPlace(config, mask, attnBias, rows, windows))
+        {
+            // Every query row belongs to one window, so every output row is written.
+            Tensor attended = Tensor.Uninitialized(compute, q.Device, rows, 1, n, e);
+            var windowLayout = new SegmentLayout(windows, ws, ws, ws, Rate: 1, Group: int.MaxValue, KvShift: -config.LookBackward * ws, KvLength: span);
+            var problem = new AttentionProblem(qs.Reshape(rows, 1, n, e), ks.Reshape(rows, 1, n, e), vs.Reshape(rows, 1, n, e), attended, null, null, scale);
+            FlashAttentionCuda.ForwardSegments(problem, windowLayout, causal: false);
+            return Attention.Convert(attended.Reshape(shape.OutputShape), q.DType);
+        }
+
         Tensor? keepMask = mask?.Contiguous();
         int problems = rows * windows;
         Tensor output = Tensor.Zeros(compute, q.Device, problems, 1, ws, e);
@@ -52,7 +65,6 @@ internal static class LocalAttentionCuda
         long warps = ((long)problems * ws) + ((long)problems * span);
         KernelCache.Get(device, "local.cu", string.Empty).Launch("ag_local_gather", ((uint)((warps + 7) / 8), 1, 1), 256, 0, args);
 
-        float scale = config.Scale > 0 ? config.Scale : 1f / MathF.Sqrt(e);
         Tensor? bias = attnBias?.To(DType.Float32).Contiguous();
         var launch = new FlexLaunch(config.SharedQk || bias is not null, null, bias, (windows, shape.BiasHeads, ws, span));
         FlashAttentionCuda.Forward(new AttentionProblem(gq, gk, gv, output, null, keep, scale), causal: false, Header(config, ws, e, bias is not null), launch);
@@ -72,6 +84,12 @@ internal static class LocalAttentionCuda
         Tensor result = windows * ws == n ? windowed : windowed.Narrow(1, 0, n).Contiguous();
         return Attention.Convert(result.Reshape(shape.OutputShape), q.DType);
     }
+
+    // Without rotation, a causal or exact limit, a shared q/k, a mask or a bias, a window's keys are one contiguous run
+    // of tokens clipped to the sequence (the reference masks the slots outside it), so the kernel reads them in place:
+    // no gathered copies, and (with windows a multiple of the key tile) no masked tiles.
+    private static bool ReadsWindowsInPlace(LocalConfig c, Tensor? mask, Tensor? attnBias, int rows, int windows) =>
+        !c.Causal && !c.Rotary && !c.SharedQk && !c.ExactWindowsize && mask is null && attnBias is null && (long)rows * windows <= 65535;
 
     // Query i and slot j of a window are tokens w·ws + i and (w − LookBackward)·ws + j, so every limit on t − u is a
     // limit on j − i: causal j − i ≤ LB·ws; the exact window j − i ≥ LB·ws − WindowSize·LB and (non-causal)
