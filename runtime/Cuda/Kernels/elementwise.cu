@@ -1,8 +1,6 @@
 // Element-wise steps of the modules on the GPU: the bias of a projection and torchscale's XPOS rotation.
 // Like every AttentionGen kernel, each takes one by-value argument struct.
-typedef unsigned short u16;
-typedef unsigned int u32;
-typedef long long i64;
+#include "half_bits.inc"
 
 // y[r, o] += bias[o] for a row-major [rows, out] result of a projection; y is float32 (0), bf16 (1) or fp16 (2).
 struct BiasArgs { void* y; const float* bias; i64 n; int out; int dtype; };
@@ -30,18 +28,6 @@ extern "C" __global__ void ag_add_bias(const BiasArgs a) {
 // divided instead for keys; float32 angles and scales as Variants/Xpos.cs computes them on the CPU.
 struct XposArgs { void* x; i64 rows; int n, e, downscale, is_fp16; float scale_base; };
 
-__device__ __forceinline__ float ag_half_load(u16 x, int is_fp16) {
-    if (!is_fp16) return __int_as_float(((u32)x) << 16);
-    float f;
-    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(x));
-    return f;
-}
-__device__ __forceinline__ u16 ag_half_store(float f, int is_fp16) {
-    u16 r;
-    if (is_fp16) asm("cvt.rn.f16.f32 %0, %1;" : "=h"(r) : "f"(f));
-    else asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(r) : "f"(f));
-    return r;
-}
 
 extern "C" __global__ void ag_xpos(const XposArgs a) {
     const int half = a.e / 2;

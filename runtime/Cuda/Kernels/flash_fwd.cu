@@ -142,17 +142,7 @@ __device__ __forceinline__ void flash_fwd(const FlashParams& p) {
     if (planned) {
         if (tid == 0) { bounds[0] = n_tiles; bounds[1] = -1; }
         __syncthreads();
-        int lo = n_tiles, hi = -1;
-        for (int j = tid; j < n_tiles; j += Traits::kThreads) {
-            const int kind = ag_tile_kind(p, b, head, q0, q1, j * Traits::kBlockN, min((j + 1) * Traits::kBlockN, p.m));
-            kinds[j] = (unsigned char)kind;
-            if (kind != AG_SKIP) { lo = min(lo, j); hi = max(hi, j); }
-        }
-        atomicMin(&bounds[0], lo);
-        atomicMax(&bounds[1], hi);
-        __syncthreads();
-        first = bounds[0];
-        end = bounds[1] + 1;
+        ag_classify_tiles<Traits::kBlockN, Traits::kThreads>(p, b, head, q0, q1, n_tiles, kinds, bounds, first, end);
     }
     // Without a plan every tile has the kind of the mods alone (the range arguments do not matter then).
     auto tile_kind = [&](int j) { return planned ? (int)kinds[j] : ag_tile_kind(p, b, head, q0, q1, 0, 0); };

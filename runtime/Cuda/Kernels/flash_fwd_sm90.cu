@@ -159,19 +159,7 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& p) {
     }
     __syncthreads();
     int first = 0, end = n_tiles;
-    if (planned) {
-        int lo = n_tiles, hi = -1;
-        for (int j = tid; j < n_tiles; j += Traits::kThreads) {
-            const int kind = ag_tile_kind(p, b, head, q0, q1, j * Traits::kBlockN, min((j + 1) * Traits::kBlockN, p.m));
-            kinds[j] = (unsigned char)kind;
-            if (kind != AG_SKIP) { lo = min(lo, j); hi = max(hi, j); }
-        }
-        atomicMin(&bounds[0], lo);
-        atomicMax(&bounds[1], hi);
-        __syncthreads();
-        first = bounds[0];
-        end = bounds[1] + 1;
-    }
+    if (planned) ag_classify_tiles<Traits::kBlockN, Traits::kThreads>(p, b, head, q0, q1, n_tiles, kinds, bounds, first, end);
     auto next_tile = [&](int j) {
         while (planned && j < end && kinds[j] == AG_SKIP) ++j;
         return j;

@@ -2,9 +2,7 @@
 // g = p * W + w holds the window's queries [ws, E] and its look-around span of keys and values [span, E]; a key
 // mask [G, span] drops slots outside the sequence and keys the caller's mask drops. Rotary (rotate_half pairing)
 // and xpos use the reference's span positions: key slot j at j, query i at span - ws + i; angles in float32.
-typedef unsigned short u16;
-typedef unsigned int u32;
-typedef long long i64;
+#include "half_bits.inc"
 
 // Mirrored by LocalParams in LocalAttentionCuda.cs.
 struct LocalParams {
@@ -17,24 +15,12 @@ struct LocalParams {
     float xpos_scale_base;
 };
 
-__device__ __forceinline__ float ag_load(u16 x, int is_fp16) {
-    if (!is_fp16) return __int_as_float(((u32)x) << 16);
-    float f;
-    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(x));
-    return f;
-}
-__device__ __forceinline__ u16 ag_store(float f, int is_fp16) {
-    u16 r;
-    if (is_fp16) asm("cvt.rn.f16.f32 %0, %1;" : "=h"(r) : "f"(f));
-    else asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(r) : "f"(f));
-    return r;
-}
 
 // Copies one row (scaled by `norm`), rotating the pairs (d, d + E/2) to position pos when rotary is on.
 __device__ __forceinline__ void ag_row(const LocalParams& p, const u16* src, u16* dst, int pos, bool key, float norm, int lane) {
     const int half = p.e / 2;
     if (!p.rotary) {
-        for (int d = lane; d < p.e; d += 32) dst[d] = ag_store(ag_load(src[d], p.is_fp16) * norm, p.is_fp16);
+        for (int d = lane; d < p.e; d += 32) dst[d] = ag_half_store(ag_half_load(src[d], p.is_fp16) * norm, p.is_fp16);
         return;
     }
     for (int i = lane; i < half; i += 32) {
@@ -47,9 +33,9 @@ __device__ __forceinline__ void ag_row(const LocalParams& p, const u16* src, u16
             if (key) scale = 1.f / scale;
         }
         const float c = (float)cos((double)angle), s = (float)sin((double)angle);
-        const float a = ag_load(src[i], p.is_fp16) * norm, b = ag_load(src[i + half], p.is_fp16) * norm;
-        dst[i] = ag_store(a * c * scale - b * s * scale, p.is_fp16);
-        dst[i + half] = ag_store(b * c * scale + a * s * scale, p.is_fp16);
+        const float a = ag_half_load(src[i], p.is_fp16) * norm, b = ag_half_load(src[i + half], p.is_fp16) * norm;
+        dst[i] = ag_half_store(a * c * scale - b * s * scale, p.is_fp16);
+        dst[i + half] = ag_half_store(b * c * scale + a * s * scale, p.is_fp16);
     }
 }
 
@@ -87,7 +73,7 @@ extern "C" __global__ void ag_local_gather(const LocalParams p) {
     if (p.shared_qk) {
         // F.normalize: k / max(|k|, 1e-12), the sum of squares reduced across the warp.
         float sum = 0.f;
-        for (int d = lane; d < p.e; d += 32) { const float x = ag_load(sk[d], p.is_fp16); sum += x * x; }
+        for (int d = lane; d < p.e; d += 32) { const float x = ag_half_load(sk[d], p.is_fp16); sum += x * x; }
         for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffff, sum, o);
         norm = 1.f / fmaxf(sqrtf(sum), 1e-12f);
     }

@@ -1,9 +1,7 @@
 // The pieces of a segmented launch (dilated and strided variants, SPEC §2, §3) around the FlashAttention kernels,
 // which read and write the kept rows in place (ag_segment_view): filling the LSE of rows no branch keeps, and
 // merging a mixture's branch outputs by their LSEs.
-typedef unsigned short u16;
-typedef unsigned int u32;
-typedef long long i64;
+#include "half_bits.inc"
 struct __align__(16) ag_u128 { u32 x, y, z, w; };
 
 #define AG_NEG_INF (-__int_as_float(0x7f800000))
@@ -18,20 +16,6 @@ struct MergeParams {
     i64 rows;                            // B * H * T
     int count, e, is_fp16;
 };
-
-__device__ __forceinline__ float ag_to_float(u16 x, int is_fp16) {
-    if (!is_fp16) return __int_as_float(((u32)x) << 16);
-    float f;
-    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(x));
-    return f;
-}
-
-__device__ __forceinline__ u16 ag_from_float(float x, int is_fp16) {
-    u16 r;
-    if (is_fp16) asm("cvt.rn.f16.f32 %0, %1;" : "=h"(r) : "f"(x));
-    else asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(r) : "f"(x));
-    return r;
-}
 
 // lse[i] = -inf: a row is -inf until some branch computes it.
 extern "C" __global__ void ag_fill_neg_inf(const MergeParams p) {
@@ -65,12 +49,12 @@ extern "C" __global__ void ag_merge_branches(const MergeParams p) {
             const ag_u128 chunk = *reinterpret_cast<const ag_u128*>(p.o[i] + row * p.e + c);
             const u16* x = reinterpret_cast<const u16*>(&chunk);
 #pragma unroll
-            for (int d = 0; d < 8; ++d) sum[d] += weight[i] * ag_to_float(x[d], p.is_fp16);
+            for (int d = 0; d < 8; ++d) sum[d] += weight[i] * ag_half_load(x[d], p.is_fp16);
         }
         ag_u128 merged;
         u16* y = reinterpret_cast<u16*>(&merged);
 #pragma unroll
-        for (int d = 0; d < 8; ++d) y[d] = ag_from_float(sum[d] * inv, p.is_fp16);
+        for (int d = 0; d < 8; ++d) y[d] = ag_half_store(sum[d] * inv, p.is_fp16);
         *reinterpret_cast<ag_u128*>(p.out + row * p.e + c) = merged;
     }
     if (lane == 0) p.out_lse[row] = total > 0.f ? top + logf(total) : AG_NEG_INF;
