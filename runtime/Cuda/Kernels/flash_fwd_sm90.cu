@@ -265,6 +265,6 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& p) {
 // One CTA per SM, so setmaxnreg can move registers from the producer to the consumers.
 extern "C" __global__ void __launch_bounds__(Traits::kThreads, 1) ag_flash_fwd_sm90_bf16(const FlashParams p) { flash_fwd_sm90<BF16>(p); }
 extern "C" __global__ void __launch_bounds__(Traits::kThreads, 1) ag_flash_fwd_sm90_fp16(const FlashParams p) { flash_fwd_sm90<FP16>(p); }
-// Segmented launches (ag_segment_view): the dilated and strided variants.
+// Segmented launches (ag_segment_view): dilated, strided and plain windowed attention.
 extern "C" __global__ void __launch_bounds__(Traits::kThreads, 1) ag_flash_fwd_sm90_bf16_segments(const FlashParams p) { flash_fwd_sm90<BF16>(ag_segment_view(p)); }
 extern "C" __global__ void __launch_bounds__(Traits::kThreads, 1) ag_flash_fwd_sm90_fp16_segments(const FlashParams p) { flash_fwd_sm90<FP16>(ag_segment_view(p)); }
