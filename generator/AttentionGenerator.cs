@@ -37,21 +37,9 @@ public sealed class AttentionGenerator : IIncrementalGenerator
             spc.AddSource($"{spec.Class.HintName}.FlashAttention.g.cs", FlashAttentionEmitter.Emit(spec)));
 
         // [Dilated], [Sparse], [Local]: the same steps; their modules take the constants as literals.
-        context.RegisterSourceOutput(
-            context.SyntaxProvider
-                .ForAttributeWithMetadataName(AttentionAttributeNames.Dilated, static (node, _) => node is ClassDeclarationSyntax, static (ctx, ct) => Parse(ctx, ct, SpecParser.ParseDilated))
-                .Where(static spec => spec is not null && SpecRules.CanEmit(spec)),
-            static (spc, spec) => spc.AddSource($"{spec!.Class.HintName}.Dilated.g.cs", VariantEmitter.Emit(spec)));
-        context.RegisterSourceOutput(
-            context.SyntaxProvider
-                .ForAttributeWithMetadataName(AttentionAttributeNames.Sparse, static (node, _) => node is ClassDeclarationSyntax, static (ctx, ct) => Parse(ctx, ct, SpecParser.ParseSparse))
-                .Where(static spec => spec is not null && SpecRules.CanEmit(spec)),
-            static (spc, spec) => spc.AddSource($"{spec!.Class.HintName}.Sparse.g.cs", VariantEmitter.Emit(spec)));
-        context.RegisterSourceOutput(
-            context.SyntaxProvider
-                .ForAttributeWithMetadataName(AttentionAttributeNames.Local, static (node, _) => node is ClassDeclarationSyntax, static (ctx, ct) => Parse(ctx, ct, SpecParser.ParseLocal))
-                .Where(static spec => spec is not null && SpecRules.CanEmit(spec)),
-            static (spc, spec) => spc.AddSource($"{spec!.Class.HintName}.Local.g.cs", VariantEmitter.Emit(spec)));
+        RegisterVariant<DilatedSpec>(context, AttentionAttributeNames.Dilated, "Dilated", SpecParser.ParseDilated, SpecRules.CanEmit, VariantEmitter.Emit);
+        RegisterVariant<SparseSpec>(context, AttentionAttributeNames.Sparse, "Sparse", SpecParser.ParseSparse, SpecRules.CanEmit, VariantEmitter.Emit);
+        RegisterVariant<LocalSpec>(context, AttentionAttributeNames.Local, "Local", SpecParser.ParseLocal, SpecRules.CanEmit, VariantEmitter.Emit);
 
         // [Flex]: the same steps; the transform also checks the mods it names against the mod rules.
         IncrementalValuesProvider<FlexSpec> flexSpecs = context.SyntaxProvider
@@ -65,6 +53,22 @@ public sealed class AttentionGenerator : IIncrementalGenerator
 
         context.RegisterSourceOutput(flexSpecs, static (spc, spec) =>
             spc.AddSource($"{spec.Class.HintName}.Flex.g.cs", FlexEmitter.Emit(spec)));
+    }
+
+    private static void RegisterVariant<T>(
+        IncrementalGeneratorInitializationContext context,
+        string attribute,
+        string fileSuffix,
+        System.Func<INamedTypeSymbol, AttributeData, T> parse,
+        System.Func<T, bool> canEmit,
+        System.Func<T, string> emit)
+        where T : class, IClassSpec
+    {
+        context.RegisterSourceOutput(
+            context.SyntaxProvider
+                .ForAttributeWithMetadataName(attribute, static (node, _) => node is ClassDeclarationSyntax, (ctx, ct) => Parse(ctx, ct, parse))
+                .Where(spec => spec is not null && canEmit(spec)),
+            (spc, spec) => spc.AddSource($"{spec!.Class.HintName}.{fileSuffix}.g.cs", emit(spec)));
     }
 
     private static T? Parse<T>(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken, System.Func<INamedTypeSymbol, AttributeData, T> parse)

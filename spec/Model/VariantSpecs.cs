@@ -1,5 +1,11 @@
 namespace AttentionGen.Spec.Model;
 
+/// <summary>A spec of an attributed class: what the generator names its output file after.</summary>
+internal interface IClassSpec
+{
+    ClassShape Class { get; }
+}
+
 /// <summary><c>[Dilated]</c> (SPEC §2): one branch (SegmentSize, DilationRate) or a mixture (the arrays).</summary>
 internal sealed record DilatedSpec(
     ClassShape Class,
@@ -14,10 +20,10 @@ internal sealed record DilatedSpec(
     bool UseXpos,
     bool UseRelPosBias,
     bool Distributed,
-    bool HasMalformedArgument);
+    bool HasMalformedArgument) : IClassSpec;
 
 /// <summary><c>[Sparse]</c> (SPEC §3). Mode holds the <c>SparseMode</c> value: 0 All, 1 Local, 2 Strided.</summary>
-internal sealed record SparseSpec(ClassShape Class, int Heads, int Mode, int LocalAttnCtx, int BlockSize, bool Causal, bool HasMalformedArgument)
+internal sealed record SparseSpec(ClassShape Class, int Heads, int Mode, int LocalAttnCtx, int BlockSize, bool Causal, bool HasMalformedArgument) : IClassSpec
 {
     public const int ModeAll = 0;
     public const int ModeLocal = 1;
@@ -41,7 +47,7 @@ internal sealed record LocalSpec(
     bool UseXpos,
     float XposScaleBase,
     bool RotaryRequested,
-    bool HasMalformedArgument);
+    bool HasMalformedArgument) : IClassSpec;
 
 /// <summary>
 /// <c>[Flex]</c> (SPEC §5): the named mod methods and what was found of them. A name that resolves to
