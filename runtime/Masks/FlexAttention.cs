@@ -75,20 +75,32 @@ public static class FlexAttention
             int bi = row / (h * qBlocks), hi = row / qBlocks % h, qb = row % qBlocks;
             for (int kb = 0; kb < kBlocks; kb++)
             {
-                int allowed = 0;
-                for (int i = qb * qBlock; i < Math.Min((qb + 1) * qBlock, queryLength); i++)
-                {
-                    for (int j = kb * kBlock; j < Math.Min((kb + 1) * kBlock, keyLength); j++)
-                    {
-                        allowed += maskMod(bi, hi, i, j) ? 1 : 0;
-                    }
-                }
-
-                TileKind kind = allowed == 0 ? TileKind.Skip : allowed == qBlock * kBlock ? TileKind.Full : TileKind.Partial;
-                states[(row * kBlocks) + kb] = (byte)kind;
+                states[(row * kBlocks) + kb] = (byte)BlockKind(maskMod, bi, hi, qb * qBlock, queryLength, qBlock, kb * kBlock, keyLength, kBlock);
             }
         });
         return new BlockMask(states, b, h, queryLength, keyLength, qBlock, kBlock, maskMod, device ?? Device.Cpu);
+    }
+
+    // A block cut by the sequence end is never full (PyTorch pads it with masked pairs). The scan stops at the first
+    // pair that shows the block is partial.
+    private static TileKind BlockKind(MaskFunction maskMod, int b, int h, int q0, int queryLength, int qBlock, int k0, int keyLength, int kBlock)
+    {
+        bool any = false, all = q0 + qBlock <= queryLength && k0 + kBlock <= keyLength;
+        for (int i = q0; i < Math.Min(q0 + qBlock, queryLength); i++)
+        {
+            for (int j = k0; j < Math.Min(k0 + kBlock, keyLength); j++)
+            {
+                bool allowed = maskMod(b, h, i, j);
+                any |= allowed;
+                all &= allowed;
+                if (any && !all)
+                {
+                    return TileKind.Partial;
+                }
+            }
+        }
+
+        return !any ? TileKind.Skip : all ? TileKind.Full : TileKind.Partial;
     }
 
     /// <summary>The dense mask [B, H, L, S] bool of <paramref name="maskMod"/> (true = allowed), as <c>create_mask</c>.</summary>
