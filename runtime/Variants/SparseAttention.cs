@@ -37,16 +37,7 @@ public static class SparseAttention
         }
 
         ShapeCheck.Dim(k, 2, q.Size(2), "Embd, as q", nameof(k));
-        if (mode is SparseMode.Local or SparseMode.Strided && localAttnCtx <= 0)
-        {
-            throw new ArgumentOutOfRangeException(nameof(localAttnCtx), localAttnCtx, $"mode {mode} needs localAttnCtx > 0.");
-        }
-
-        if (!Enum.IsDefined(mode))
-        {
-            throw new ArgumentOutOfRangeException(nameof(mode), mode, "mode must be All, Local or Strided.");
-        }
-
+        CheckMode(mode, localAttnCtx);
         Tensor output = ForwardHeads(q.SplitHeads(heads), k.SplitHeads(heads), v.SplitHeads(heads), mode, localAttnCtx, causal);
         return Attention.Convert(output.MergeHeads().Contiguous(), q.DType);
     }
@@ -60,11 +51,7 @@ public static class SparseAttention
         ArgumentNullException.ThrowIfNull(q);
         ArgumentNullException.ThrowIfNull(k);
         ArgumentNullException.ThrowIfNull(v);
-        if (mode is SparseMode.Local or SparseMode.Strided && localAttnCtx <= 0)
-        {
-            throw new ArgumentOutOfRangeException(nameof(localAttnCtx), localAttnCtx, $"mode {mode} needs localAttnCtx > 0.");
-        }
-
+        CheckMode(mode, localAttnCtx);
         foreach ((Tensor t, string name) in new[] { (q, nameof(q)), (k, nameof(k)), (v, nameof(v)) })
         {
             ShapeCheck.FloatingPoint(t, name);
@@ -91,6 +78,19 @@ public static class SparseAttention
     /// </summary>
     public static Tensor BlockSparseAttention(Tensor q, Tensor k, Tensor v, int heads, SparseMode mode, int localAttnCtx = 0, int blockSize = 32) =>
         Forward(q, k, v, heads, mode, localAttnCtx, blockSize);
+
+    private static void CheckMode(SparseMode mode, int localAttnCtx)
+    {
+        if (mode is SparseMode.Local or SparseMode.Strided && localAttnCtx <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(localAttnCtx), localAttnCtx, $"mode {mode} needs localAttnCtx > 0.");
+        }
+
+        if (!Enum.IsDefined(mode))
+        {
+            throw new ArgumentOutOfRangeException(nameof(mode), mode, "mode must be All, Local or Strided.");
+        }
+    }
 
     // The causal band i − width < j ≤ i: one diagonal box of a closed-form plan (the GPU gets the same box).
     private static ClosedFormPlan Band(int width) =>
