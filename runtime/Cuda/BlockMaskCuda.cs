@@ -25,7 +25,7 @@ internal static class BlockMaskCuda
                 Heads = heads, N = queryLength, M = keyLength,
                 QBlock = blockSize, KBlock = blockSize, QBlocks = qBlocks, KBlocks = kBlocks,
             };
-            KernelCache.Get(gpu, "block_mask.cu", header).Launch("ag_build_block_mask", ((uint)kBlocks, (uint)qBlocks, (uint)(batch * heads)), 256, 0, args);
+            KernelCache.Get(gpu, "block_mask.cu", CudaSpecialization.ForIndices(header, Math.Max(Math.Max(batch, heads), Math.Max(queryLength, keyLength)))).Launch("ag_build_block_mask", ((uint)kBlocks, (uint)qBlocks, (uint)(batch * heads)), 256, 0, args);
             onDevice.To(Device.Cpu).ByteStorage.CopyTo(states);
         }
 

@@ -16,6 +16,7 @@ internal sealed unsafe class CudaDevice
 
     private readonly IntPtr _context;
     private IntPtr _cublas;
+    private DeviceBuffer? _workTickets;
 
     private CudaDevice(int index)
     {
@@ -80,6 +81,29 @@ internal sealed unsafe class CudaDevice
     public void MakeCurrent() => CudaDriver.Instance.Check(CudaDriver.Instance.CtxSetCurrent(_context), "cuCtxSetCurrent");
 
     public void Synchronize() => CudaDriver.Instance.Check(CudaDriver.Instance.StreamSynchronize(Stream), "cuStreamSynchronize");
+
+    /// <summary>
+    /// Two int32 counters with which the persistent attention kernel hands out work items (the next ticket, the CTAs
+    /// done). They are zero between launches: the last CTA of each launch resets them.
+    /// </summary>
+    public ulong WorkTickets
+    {
+        get
+        {
+            lock (Gate)
+            {
+                if (_workTickets is null)
+                {
+                    DeviceBuffer buffer = Memory.Rent(8);
+                    MakeCurrent();
+                    CudaDriver.Instance.Check(CudaDriver.Instance.MemsetD8Async(buffer.Pointer, 0, 8, Stream), "cuMemsetD8Async");
+                    _workTickets = buffer;
+                }
+
+                return _workTickets.Pointer;
+            }
+        }
+    }
 
     /// <summary>The cuBLAS handle of this device, bound to its stream.</summary>
     public IntPtr CublasHandle

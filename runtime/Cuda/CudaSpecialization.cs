@@ -17,6 +17,16 @@ public static class CudaSpecialization
 
     private static string Header(int headDim, bool causal) => $"#define AG_HEAD_DIM {headDim}\n#define AG_CAUSAL {(causal ? 1 : 0)}\n";
 
+    /// <summary>
+    /// The header for a launch whose batches (or problems), heads, rows and keys number at most <paramref name="largestCount"/>.
+    /// Translated mods convert provably small ints to float on the FP32 pipe (ag_i2f), which is exact while every index is
+    /// below 2^21 (the translator's IndexLimit); a larger launch gets exact conversions instead, in a module of its own.
+    /// </summary>
+    public static string ForIndices(string header, long largestCount) =>
+        largestCount <= IndexLimit || !header.Contains("ag_i2f", System.StringComparison.Ordinal) ? header : "#define AG_EXACT_I2F 1\n" + header;
+
+    private const long IndexLimit = 1L << 21;
+
     /// <summary>A causal band of <paramref name="width"/> keys (i − width &lt; j ≤ i) as a closed-form plan: one diagonal box.</summary>
     public static string Band(int headDim, int width) =>
         $"#define AG_HEAD_DIM {headDim}\n" + Boxes(new Cpu.DiagonalBox(1L - width, 0, long.MinValue, long.MaxValue, long.MinValue, long.MaxValue));

@@ -131,23 +131,10 @@ internal static class FlashAttentionCuda
     {
         CudaDevice device = CudaTransfers.Require(p.Device);
         string type = p.DType == DType.BFloat16 ? "bf16" : "fp16";
+        header = CudaSpecialization.ForIndices(header, Math.Max(Math.Max(rows, keys), Math.Max(p.QueryHeads, gridZ)));
         if (UsesWgmma(device, p.HeadDim))
         {
-            // flash_fwd_sm90.cu: 2 consumer warpgroups of 64 rows and a producer warpgroup, 128-key tiles;
-            // Q + the stages of K and V + alignment slack + the mbarriers (+ a flex plan's tile kinds). Three stages (a
-            // knob) fall back to two where a long plan's tile kinds would not fit beside them.
-            uint planBytes = flex is null ? 0 : 16 + ((uint)((keys + 127) / 128 + 15) / 16 * 16);
-            int stages = Sm90Stages;
-            uint bytes = Sm90Bytes(stages, p.HeadDim) + planBytes;
-            if (stages == 3 && bytes > MaxSharedBytesPerBlock)
-            {
-                stages = 2;
-                bytes = Sm90Bytes(stages, p.HeadDim) + planBytes;
-            }
-
-            CudaModule hopper = KernelCache.Get(device, "flash_fwd_sm90.cu", stages == 3 ? header + Sm90ThreeStages : header, "sm_90a");
-            uint tiles = (uint)((rows + 127) / 128);
-            hopper.Launch($"ag_flash_fwd_sm90_{type}{entrySuffix}", (tiles, (uint)p.QueryHeads, gridZ), 384, bytes, args);
+            LaunchPersistent(device, p, args, header, flex, rows, keys, gridZ, $"ag_flash_fwd_sm90_{type}{entrySuffix}");
             return;
         }
 
@@ -164,6 +151,31 @@ internal static class FlashAttentionCuda
         module.Launch($"ag_flash_fwd_{type}{entrySuffix}", (blocks, (uint)p.QueryHeads, gridZ), Threads, shared, args);
     }
 
+    // flash_fwd_sm90.cu: 2 consumer warpgroups of 64 rows and a producer warpgroup, 128-key tiles, one persistent CTA per
+    // SM taking (query block, head, problem) items from the device's ticket counters. Shared memory: Q, two K/V stages,
+    // the staged O tile, alignment slack, the mbarriers, and per item parity its ticket and a flex plan (the first and
+    // last visited tile, a byte per key tile).
+    private static void LaunchPersistent(CudaDevice device, AttentionProblem p, FlashParams args, string header, FlexLaunch? flex, int rows, int keys, uint problems, string entry)
+    {
+        int blocks = (rows + 127) / 128;
+        long items = (long)blocks * p.QueryHeads * problems;
+        if (items > int.MaxValue)
+        {
+            throw new ArgumentException($"query blocks · heads · problems must be below 2^31 for the GPU kernel; got {blocks} · {p.QueryHeads} · {problems} = {items}.", nameof(p));
+        }
+
+        int planStride = flex is null ? 0 : (((keys + 127) / 128) + 15) / 16 * 16;
+        long bytes = ((128 + (4 * 128)) * p.HeadDim * 2) + (128 * (p.HeadDim + 8) * 2) + 1024 + 64 + 32 + (2L * planStride);
+        if (bytes > device.MaxSharedMemoryPerBlock)
+        {
+            throw new ArgumentException($"A flex plan over {keys} keys needs {bytes} bytes of shared memory on this GPU, which has {device.MaxSharedMemoryPerBlock} per block; split the keys or drop the plan.", "k");
+        }
+
+        (args.Tickets, args.MBlocks, args.Problems, args.PlanStride) = (device.WorkTickets, blocks, (int)problems, planStride);
+        uint grid = (uint)Math.Min(items, device.MultiprocessorCount);
+        KernelCache.Get(device, "flash_fwd_sm90.cu", header, "sm_90a").Launch(entry, (grid, 1u, 1u), 384, (uint)bytes, args);
+    }
+
     /// <summary>
     /// Hopper (sm_90) runs head dim 128 on the wgmma kernel (flash_fwd_sm90.cu, which also takes 64, where
     /// the mma.sync kernel measured faster); other GPUs and head dims run the mma.sync kernel.
@@ -174,16 +186,6 @@ internal static class FlashAttentionCuda
 
     // Read once: launches are short enough that per-call host work shows in their times.
     private static readonly bool WgmmaDisabled = Environment.GetEnvironmentVariable("ATTENTIONGEN_DISABLE_WGMMA") == "1";
-
-    // K/V stages of the Hopper kernel: 2, or 3 with ATTENTIONGEN_SM90_STAGES=3 (224 KB of shared memory at head dim 128;
-    // measured no faster).
-    private static readonly int Sm90Stages = Environment.GetEnvironmentVariable("ATTENTIONGEN_SM90_STAGES") == "3" ? 3 : 2;
-    private const string Sm90ThreeStages = "#define AG_SM90_STAGES 3\n";
-
-    // The opt-in shared memory of one block on sm_90 (227 KB).
-    private const uint MaxSharedBytesPerBlock = 232448;
-
-    private static uint Sm90Bytes(int stages, int headDim) => (uint)(((128 + (2 * stages * 128)) * headDim * 2) + 1024 + 64);
 
     /// <summary>Mirrors <c>FlashParams</c> in flash_fwd.cu field for field.</summary>
     [StructLayout(LayoutKind.Sequential)]
@@ -205,6 +207,8 @@ internal static class FlashAttentionCuda
         public int TableI0, TableI1, TableI2, TableI3;
         public int Segments, SegStride, SegCap, Rate, Group, Tokens;
         public int KvShift, KvLength;
+        public ulong Tickets;
+        public int MBlocks, Problems, PlanStride;
     }
 }
 

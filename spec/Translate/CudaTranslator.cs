@@ -18,7 +18,24 @@ namespace AttentionGen.Spec.Translate;
 /// </summary>
 internal sealed class CudaTranslator
 {
+    /// <summary>
+    /// On the GPU the mods' index parameters (b, h, q, kv) stay below this; a launch with a larger batch, head count or
+    /// length defines AG_EXACT_I2F (CudaSpecialization.ForIndices, which holds the same limit).
+    /// </summary>
+    public const long IndexLimit = 1L << 21;
+
+    // ag_i2f converts an int to float with an integer add and a float subtract, on the FP32 pipe (I2F issues at a
+    // quarter rate, as exp2 does, and a score mod converting (kv - q) per score doubled that pipe's load); it is exact
+    // for |x| < 2^22, which the translator proves from the index bounds before using it.
+    private const long FastConversionLimit = 1L << 22;
+    private const string FastConversion =
+        "__device__ __forceinline__ float ag_i2f(int x) {\n" +
+        "#ifdef AG_EXACT_I2F\n    return (float)x;\n#else\n    return __int_as_float(0x4B400000 + x) - 12582912.0f;\n#endif\n}\n";
+
     private readonly Compilation _compilation;
+    private readonly HashSet<IParameterSymbol> _indices = new(SymbolEqualityComparer.Default);
+    private readonly Dictionary<ILocalSymbol, (long Low, long High)> _localRanges = new(SymbolEqualityComparer.Default);
+    private bool _usesFastConversion;
     private readonly StringBuilder _fields = new();
     private readonly StringBuilder _prototypes = new();
     private readonly StringBuilder _functions = new();
@@ -33,6 +50,11 @@ internal sealed class CudaTranslator
     public static string? Translate(IMethodSymbol? mask, IMethodSymbol? score, Compilation compilation)
     {
         var t = new CudaTranslator(compilation);
+        foreach (IParameterSymbol index in new[] { mask, score }.Where(m => m is not null).SelectMany(m => m!.Parameters).Where(p => p.Type.SpecialType == SpecialType.System_Int32))
+        {
+            t._indices.Add(index);
+        }
+
         try
         {
             var entry = new StringBuilder();
@@ -54,7 +76,7 @@ internal sealed class CudaTranslator
             }
 
             // Prototypes first: mods may call each other in any order, recursion included.
-            return t._fields.ToString() + t._prototypes + t._functions + entry;
+            return (t._usesFastConversion ? FastConversion : string.Empty) + t._fields + t._prototypes + t._functions + entry;
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -101,6 +123,11 @@ internal sealed class CudaTranslator
     private string Declarator(IVariableDeclaratorOperation d)
     {
         IOperation value = d.Initializer?.Value ?? d.GetVariableInitializer()?.Value ?? throw new NotSupportedException();
+        if (Range(value) is { } range)
+        {
+            _localRanges[d.Symbol] = range;
+        }
+
         return $"const {TypeName(d.Symbol.Type)} {Local(d.Symbol.Name)} = {Expression(value)}; ";
     }
 
@@ -119,6 +146,10 @@ internal sealed class CudaTranslator
                 return Local(l.Local.Name);
             case IParenthesizedOperation p:
                 return $"({Expression(p.Operand)})";
+            case IConversionOperation { Type.SpecialType: SpecialType.System_Single, Operand.Type.SpecialType: SpecialType.System_Int32 } c
+                when Range(c.Operand) is { } r && r.Low > -FastConversionLimit && r.High < FastConversionLimit:
+                _usesFastConversion = true;
+                return $"ag_i2f({Expression(c.Operand)})";
             case IConversionOperation c:
                 return c.IsImplicit ? Expression(c.Operand) : $"(({TypeName(c.Type!)})({Expression(c.Operand)}))";
             case IUnaryOperation u:
@@ -142,6 +173,51 @@ internal sealed class CudaTranslator
                 throw new NotSupportedException();
         }
     }
+
+    // The values an int expression can take, where they follow from the index parameters' bounds and constants; null
+    // where they do not (a helper's parameter, a table read, arithmetic that may leave int32 and wrap).
+    private (long Low, long High)? Range(IOperation op)
+    {
+        if (op.ConstantValue is { HasValue: true, Value: int constant })
+        {
+            return (constant, constant);
+        }
+
+        return op switch
+        {
+            IParameterReferenceOperation p when _indices.Contains(p.Parameter) => (0, IndexLimit - 1),
+            ILocalReferenceOperation l when _localRanges.TryGetValue(l.Local, out var local) => local,
+            IParenthesizedOperation p => Range(p.Operand),
+            IConversionOperation { Type.SpecialType: SpecialType.System_Int32, Operand.Type.SpecialType: SpecialType.System_Int32 } c => Range(c.Operand),
+            IUnaryOperation { OperatorKind: UnaryOperatorKind.Minus } u => Range(u.Operand) is { } r ? (-r.High, -r.Low) : null,
+            IUnaryOperation { OperatorKind: UnaryOperatorKind.Plus } u => Range(u.Operand),
+            IBinaryOperation { Type.SpecialType: SpecialType.System_Int32 } b => Combine(b.OperatorKind, Range(b.LeftOperand), Range(b.RightOperand)),
+            IConditionalOperation { WhenFalse: { } otherwise } c when Range(c.WhenTrue) is { } a && Range(otherwise) is { } z => (Math.Min(a.Low, z.Low), Math.Max(a.High, z.High)),
+            _ => null,
+        };
+    }
+
+    private static (long Low, long High)? Combine(BinaryOperatorKind kind, (long Low, long High)? left, (long Low, long High)? right)
+    {
+        if (left is not { } a || right is not { } b)
+        {
+            return null;
+        }
+
+        (long Low, long High)? range = kind switch
+        {
+            BinaryOperatorKind.Add => (a.Low + b.Low, a.High + b.High),
+            BinaryOperatorKind.Subtract => (a.Low - b.High, a.High - b.Low),
+            BinaryOperatorKind.Multiply => Corners(a.Low * b.Low, a.Low * b.High, a.High * b.Low, a.High * b.High),
+            BinaryOperatorKind.Divide when b.Low > 0 => Corners(a.Low / b.Low, a.Low / b.High, a.High / b.Low, a.High / b.High),
+            BinaryOperatorKind.Remainder when b.Low > 0 => (a.Low >= 0 ? 0 : -(b.High - 1), a.High <= 0 ? 0 : b.High - 1),
+            _ => null,
+        };
+        // int32 arithmetic wraps: a range leaving it says nothing.
+        return range is { } r && r.Low >= int.MinValue && r.High <= int.MaxValue ? r : null;
+    }
+
+    private static (long Low, long High) Corners(params long[] values) => (values.Min(), values.Max());
 
     // A static readonly field becomes a __constant__ definition initialised from its C# initializer.
     private string Field(IFieldSymbol field)

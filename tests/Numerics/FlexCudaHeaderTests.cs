@@ -23,6 +23,22 @@ public partial class CapturedDocumentFlex
     internal string? CudaText => CudaHeader;
 }
 
+/// <summary>int → float conversions whose values the index bounds limit, and others they do not.</summary>
+[Flex(ScoreMod = nameof(Mixed))]
+public partial class ConversionRangesFlex
+{
+    internal string? CudaText => CudaHeader;
+
+    [ScoreMod]
+    internal static float Mixed(float score, int b, int h, int q, int kv)
+    {
+        int distance = kv - q;
+        return score + distance + (q * 4096) + Halved(kv) + ((h % 3) - 1);
+    }
+
+    private static float Halved(int i) => i * 0.5f;
+}
+
 /// <summary>The C# → CUDA translation of mods as the generator emits it into the module.</summary>
 public class FlexCudaHeaderTests
 {
@@ -35,7 +51,7 @@ public class FlexCudaHeaderTests
         Assert.Contains("#define AG_HAS_MASK_MOD 1", header, System.StringComparison.Ordinal);
         Assert.Contains("#define AG_HAS_SCORE_MOD 1", header, System.StringComparison.Ordinal);
         Assert.Contains("return (v_kv <= v_q);", header, System.StringComparison.Ordinal);
-        Assert.Contains("return (v_score + (ag_AttentionGen_Tests_Numerics_CausalBiasFlex_BiasByHead[(v_h % 4)] * (v_q - v_kv)));", header, System.StringComparison.Ordinal);
+        Assert.Contains("return (v_score + (ag_AttentionGen_Tests_Numerics_CausalBiasFlex_BiasByHead[(v_h % 4)] * ag_i2f((v_q - v_kv))));", header, System.StringComparison.Ordinal);
         Assert.Contains("#define AG_BOX_COUNT 1", header, System.StringComparison.Ordinal);
     }
 
@@ -69,5 +85,30 @@ public class FlexCudaHeaderTests
         string document = new DocumentFlex().CudaText!;
         Assert.Contains("ag_AttentionGen_Tests_Numerics_DocumentFlex_Doc(int v_i) { return ((v_i < 40) ? 0 : ((v_i < 90) ? 1 : 2)); }", document, System.StringComparison.Ordinal);
         Assert.DoesNotContain("AG_BOX_COUNT", document, System.StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void OnlyConversionsTheIndexBoundsKeepSmallRunOnTheFloatPipe()
+    {
+        string header = new ConversionRangesFlex().CudaText!;
+
+        Assert.StartsWith("__device__ __forceinline__ float ag_i2f(int x)", header, System.StringComparison.Ordinal);
+        // kv - q (through a local) and (h % 3) - 1 are within 2^22; q * 4096 may not be, and a helper's parameter is unbounded.
+        Assert.Contains("ag_i2f(v_distance)", header, System.StringComparison.Ordinal);
+        Assert.Contains("ag_i2f(((v_h % 3) - 1))", header, System.StringComparison.Ordinal);
+        Assert.Contains(" + (v_q * 4096))", header, System.StringComparison.Ordinal);
+        Assert.DoesNotContain("ag_i2f((v_q * 4096))", header, System.StringComparison.Ordinal);
+        Assert.Contains("{ return (v_i * 0.5f); }", header, System.StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void LaunchesPastTheIndexBoundConvertExactly()
+    {
+        string header = new ConversionRangesFlex().CudaText!;
+
+        Assert.Same(header, AttentionGen.Cuda.CudaSpecialization.ForIndices(header, 1 << 21));
+        Assert.StartsWith("#define AG_EXACT_I2F 1\n", AttentionGen.Cuda.CudaSpecialization.ForIndices(header, (1 << 21) + 1), System.StringComparison.Ordinal);
+        string plain = new DocumentFlex().CudaText!;
+        Assert.Same(plain, AttentionGen.Cuda.CudaSpecialization.ForIndices(plain, 1 << 30));
     }
 }

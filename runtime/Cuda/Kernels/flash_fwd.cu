@@ -116,13 +116,8 @@ __device__ __forceinline__ void flash_fwd(const FlashParams& p) {
 
     const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
     const int g = lane / 4, t = lane % 4;
-#ifdef AG_BOX_COUNT
-    constexpr bool kClosedForm = true;
-#else
-    constexpr bool kClosedForm = false;
-#endif
-    // Masks of the plan mostly grow with the row (causal-like): the last query blocks start first.
-    const BlockInfo<Traits::kBlockM, Traits::kBlockN> info(p, AG_CAUSAL, kClosedForm || p.block_states);
+    const bool planned = ag_has_plan(p);
+    const BlockInfo<Traits::kBlockM, Traits::kBlockN> info(p, AG_CAUSAL, planned, blockIdx.x, gridDim.x, blockIdx.y, blockIdx.z);
     const int head = info.head, b = info.b, q0 = info.q0, n_tiles = info.n_tiles;
     if (q0 >= p.n) return;   // a segmented launch's short problem: the whole CTA leaves before any barrier
     const u16* q = info.q;
@@ -135,14 +130,13 @@ __device__ __forceinline__ void flash_fwd(const FlashParams& p) {
     // runs from the first to the last visited tile and next_tile skips the others inside, so neither the walk nor
     // the prefetch touches tiles outside the plan.
     const int q1 = min(q0 + Traits::kBlockM, p.n);
-    const bool planned = kClosedForm || p.block_states;
     int* bounds = reinterpret_cast<int*>(smem + Traits::kBlockM * Traits::kHeadDim + 4 * Traits::kTileElems);
     unsigned char* kinds = reinterpret_cast<unsigned char*>(bounds + 4);
     int first = 0, end = n_tiles;
     if (planned) {
         if (tid == 0) { bounds[0] = n_tiles; bounds[1] = -1; }
         __syncthreads();
-        ag_classify_tiles<Traits::kBlockN, Traits::kThreads>(p, b, head, q0, q1, n_tiles, kinds, bounds, first, end);
+        ag_classify_tiles<Traits::kBlockN, Traits::kThreads>(p, b, head, q0, q1, n_tiles, kinds, bounds, tid, [] { __syncthreads(); }, first, end);
     }
     // Without a plan every tile has the kind of the mods alone (the range arguments do not matter then).
     auto tile_kind = [&](int j) { return planned ? (int)kinds[j] : ag_tile_kind(p, b, head, q0, q1, 0, 0); };
@@ -277,5 +271,5 @@ __device__ __forceinline__ void flash_fwd(const FlashParams& p) {
 extern "C" __global__ void __launch_bounds__(Traits::kThreads) ag_flash_fwd_bf16(const FlashParams p) { flash_fwd<BF16>(p); }
 extern "C" __global__ void __launch_bounds__(Traits::kThreads) ag_flash_fwd_fp16(const FlashParams p) { flash_fwd<FP16>(p); }
 // Segmented launches (ag_segment_view): dilated, strided and plain windowed attention.
-extern "C" __global__ void __launch_bounds__(Traits::kThreads) ag_flash_fwd_bf16_segments(const FlashParams p) { flash_fwd<BF16>(ag_segment_view(p)); }
-extern "C" __global__ void __launch_bounds__(Traits::kThreads) ag_flash_fwd_fp16_segments(const FlashParams p) { flash_fwd<FP16>(ag_segment_view(p)); }
+extern "C" __global__ void __launch_bounds__(Traits::kThreads) ag_flash_fwd_bf16_segments(const FlashParams p) { flash_fwd<BF16>(ag_segment_view(p, blockIdx.z, blockIdx.y)); }
+extern "C" __global__ void __launch_bounds__(Traits::kThreads) ag_flash_fwd_fp16_segments(const FlashParams p) { flash_fwd<FP16>(ag_segment_view(p, blockIdx.z, blockIdx.y)); }

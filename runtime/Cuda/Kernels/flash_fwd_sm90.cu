@@ -4,9 +4,9 @@
 // __syncthreads and drift apart: one warpgroup's softmax overlaps the other's GEMMs.
 // The specialization header defines AG_HEAD_DIM and AG_CAUSAL.
 //
-// One CTA = 2 consumer warpgroups of 64 query rows each, of one (batch, head), and a producer warpgroup. K/V tiles of
-// 128 keys stream through shared memory, double-buffered with cp.async, in the 128-byte-swizzled layout the
-// tensor cores read through matrix descriptors. S = Q K^T is a wgmma with both operands in shared memory;
+// One CTA per SM = 2 consumer warpgroups of 64 query rows each and a producer warpgroup, persistent over query
+// blocks of 128 rows (see flash_fwd_sm90 below). K/V tiles of 128 keys stream through shared memory, double-buffered
+// with cp.async, in the 128-byte-swizzled layout the tensor cores read through matrix descriptors. S = Q K^T is a wgmma with both operands in shared memory;
 // O += P V is a wgmma with P straight from registers and V read transposed. The softmax is the same online
 // exp2-domain softmax as flash_fwd.cu, with lazy rescaling; fully masked rows give O = 0 and LSE = -inf.
 
@@ -17,10 +17,6 @@
 #define AG_CAUSAL 0
 #endif
 
-#ifndef AG_SM90_STAGES
-#define AG_SM90_STAGES 2
-#endif
-
 #include "flash_common.inc"
 
 struct Traits {
@@ -29,7 +25,7 @@ struct Traits {
     static constexpr int kConsumers = kWarpGroups * 128;
     static constexpr int kProducers = 128;                // one producer warpgroup
     static constexpr int kThreads = kConsumers + kProducers;
-    static constexpr int kStages = AG_SM90_STAGES;   // K/V stages in flight (the launcher sizes shared memory)
+    static constexpr int kStages = 2;                    // K/V stages in flight (the launcher sizes shared memory)
     static constexpr int kBlockM = kWarpGroups * 64;     // query rows per CTA
     static constexpr int kBlockN = 128;                  // keys per tile
     static constexpr int kChunks = kHeadDim / 8;         // 16-byte chunks per row
@@ -38,7 +34,10 @@ struct Traits {
     static constexpr int kORegs = kHeadDim / 2;          // O accumulator floats per thread (m64nD)
     static constexpr int kQBytes = kBlockM * kHeadDim * 2;
     static constexpr int kTileBytes = kBlockN * kHeadDim * 2;
+    static constexpr int kOStride = kHeadDim + 8;             // u16s per staged output row: 16-byte rows, no bank conflicts
+    static constexpr int kOBytes = kBlockM * kOStride * 2;
 };
+static_assert(Traits::kBlockM == Traits::kBlockN, "the producer copies Q tiles as it copies K/V tiles");
 static_assert(AG_HEAD_DIM == 64 || AG_HEAD_DIM == 128, "the wgmma kernel takes head dims 64 and 128");
 
 // Data written through the generic proxy (cp.async) must be fenced before the tensor cores read it.
@@ -94,8 +93,9 @@ __device__ __forceinline__ void mbar_wait(u32 bar, int parity) {
     asm volatile("{\n.reg .pred P1;\nWAIT:\nmbarrier.try_wait.parity.shared::cta.b64 P1, [%0], %1;\n@P1 bra DONE;\nbra WAIT;\nDONE:\n}\n"
                  :: "r"(bar), "r"(parity) : "memory");
 }
-// A barrier among the consumer threads only (named barrier 1).
+// Barriers among the consumer threads only (named barrier 1) and the producer threads only (named barrier 2).
 __device__ __forceinline__ void consumer_sync() { asm volatile("bar.sync 1, %0;\n" :: "n"(Traits::kConsumers) : "memory"); }
+__device__ __forceinline__ void producer_sync() { asm volatile("bar.sync 2, %0;\n" :: "n"(Traits::kProducers) : "memory"); }
 
 // The producer warpgroup's copy of one [kBlockN x kHeadDim] tile. A thread's 16-byte chunk column and its rows'
 // swizzle phase are the same in every pass (the rows a pass covers, kProducers / kChunks, are a multiple of 8), so
@@ -122,60 +122,104 @@ __device__ __forceinline__ void produce_tile(u32 smem, const u16* base, i64 row_
     }
 }
 
-template <typename T>
-__device__ __forceinline__ void flash_fwd_sm90(const FlashParams& p) {
+// Persistent: a CTA per SM takes work items (query block, head, problem) from a ticket counter until none are left.
+// Tickets run through a head's query blocks heaviest first, head after head: CTAs running at once share K/V in L2,
+// and the last items handed out are light ones. The producer runs ahead across items: it takes the next ticket,
+// classifies that item's tiles (a flex plan) and loads its Q as soon as the consumers have issued their last
+// S = Q K^T, and its first K/V tiles as soon as stages free up, so a short item's prologue hides under the previous
+// one's last tile and epilogue (sparse masks visit ~3 tiles per item). `done` counts a CTA's items and `it` its
+// tiles, across items: the Q and stage barriers' phases follow them. The item and its plan are double-buffered by
+// the parity of `done`.
+template <typename T, bool kSegmented>
+__device__ __forceinline__ void flash_fwd_sm90(const FlashParams& in) {
     extern __shared__ __align__(1024) unsigned char smem_raw[];
     const u32 base = (smem_addr(smem_raw) + 1023) & ~1023u;
     const u32 sQ = base;
     const u32 sK = sQ + Traits::kQBytes;                         // kStages stages
     const u32 sV = sK + Traits::kStages * Traits::kTileBytes;     // kStages stages
-    const u32 bars = sV + Traits::kStages * Traits::kTileBytes;   // full[kStages], empty[kStages], 8 bytes each
+    const u32 sO = sV + Traits::kStages * Traits::kTileBytes;     // the staged output tile
+    const u32 bars = sO + Traits::kOBytes;                        // full[kStages], empty[kStages], q_full, q_empty
     auto full = [&](int s) { return bars + 8 * s; };
     auto empty = [&](int s) { return bars + 8 * (Traits::kStages + s); };
+    const u32 q_full = bars + 16 * Traits::kStages, q_empty = q_full + 8;
+    // Per item parity: its ticket, the first and last tile a flex plan visits, and a byte per key tile.
+    unsigned char* const slots = smem_raw + (bars + 64 - smem_addr(smem_raw));
+    auto item_slot = [&](int done) { return reinterpret_cast<int*>(slots) + (done & 1); };
+    auto plan_bounds = [&](int done) { return reinterpret_cast<int*>(slots) + 2 + 2 * (done & 1); };
+    auto plan_kinds = [&](int done) { return slots + 32 + (done & 1) * in.plan_stride; };
 
-    const int tid = threadIdx.x, lane = tid % 32;
-#ifdef AG_BOX_COUNT
-    constexpr bool kClosedForm = true;
-#else
-    constexpr bool kClosedForm = false;
-#endif
-    const BlockInfo<Traits::kBlockM, Traits::kBlockN> info(p, AG_CAUSAL, kClosedForm || p.block_states);
-    const int head = info.head, b = info.b, q0 = info.q0, n_tiles = info.n_tiles;
-    if (q0 >= p.n) return;   // a segmented launch's short problem: the whole CTA leaves before any barrier
-
-    // A flex plan (closed form or block mask): every thread classifies key tiles into shared memory behind the
-    // barriers (two ints, the first and last visited tile, then a byte per tile). Producer and consumers then
-    // walk the same visited tiles; `it` counts them, and the stage and barrier phase follow it.
-    const bool planned = kClosedForm || p.block_states;
-    int* bounds = reinterpret_cast<int*>(smem_raw + (bars - smem_addr(smem_raw)) + 64);
-    unsigned char* kinds = reinterpret_cast<unsigned char*>(bounds + 4);
-    const int q1 = min(q0 + Traits::kBlockM, p.n);
+    const int tid = threadIdx.x;
+    const bool planned = ag_has_plan(in);
+    const int items = in.m_blocks * in.q_heads * in.problems;
     if (tid == 0) {
         for (int s = 0; s < Traits::kStages; ++s) {
             mbar_init(full(s), Traits::kProducers);
             mbar_init(empty(s), Traits::kConsumers);
         }
-        if (planned) { bounds[0] = n_tiles; bounds[1] = -1; }
+        mbar_init(q_full, Traits::kProducers + 1);   // the Q copies, and the ticket and plan published by one producer thread
+        mbar_init(q_empty, Traits::kConsumers);
     }
     __syncthreads();
-    int first = 0, end = n_tiles;
-    if (planned) ag_classify_tiles<Traits::kBlockN, Traits::kThreads>(p, b, head, q0, q1, n_tiles, kinds, bounds, first, end);
-    auto next_tile = [&](int j) {
-        while (planned && j < end && kinds[j] == AG_SKIP) ++j;
-        return j;
-    };
 
     if (tid >= Traits::kConsumers) {
-        // Producer warpgroup: K_j and V_j into stage j % kStages once the consumers have released it. It needs
-        // few registers; setmaxnreg hands them to the consumers, which hold S, P and O.
+        // Producer warpgroup. It needs few registers; setmaxnreg hands them to the consumers, which hold S, P and O.
         asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
         const int producer = tid - Traits::kConsumers;
-        for (int j = first, it = 0; j < end; j = next_tile(j + 1), ++it) {
-            const int stage = it % Traits::kStages;
-            if (it >= Traits::kStages) mbar_wait(empty(stage), ((it / Traits::kStages) - 1) & 1);
-            produce_tile(sK + stage * Traits::kTileBytes, info.k, p.k_row, j * Traits::kBlockN, p.m, producer);
-            produce_tile(sV + stage * Traits::kTileBytes, info.v, p.v_row, j * Traits::kBlockN, p.m, producer);
-            mbar_arrive_cp_async(full(stage));
+        int done = 0, it = 0;
+        for (;;) {
+            // Both buffers of this parity were last read by the consumers two items ago, before they released Q.
+            int* const slot = item_slot(done);
+            int* const bounds = plan_bounds(done);
+            if (producer == 0) {
+                *slot = atomicAdd(in.tickets, 1);
+                bounds[0] = 0x7fffffff;
+                bounds[1] = -1;
+            }
+            producer_sync();
+            const int w = *slot;
+            if (w >= items) break;
+            const int block = w % in.m_blocks, head = (w / in.m_blocks) % in.q_heads, z = w / (in.m_blocks * in.q_heads);
+            const FlashParams p = kSegmented ? ag_segment_view(in, z, head) : in;
+            const BlockInfo<Traits::kBlockM, Traits::kBlockN> info(p, AG_CAUSAL, planned, block, in.m_blocks, head, z);
+            if (info.q0 >= p.n) {   // a segmented launch's short problem: never handed to the consumers
+                producer_sync();    // every producer thread has read the slot before it is refilled
+                continue;
+            }
+
+            int first = 0, end = info.n_tiles;
+            const unsigned char* kinds = plan_kinds(done);
+            if (planned) {
+                const int q1 = min(info.q0 + Traits::kBlockM, p.n);
+                ag_classify_tiles<Traits::kBlockN, Traits::kProducers>(p, info.b, head, info.q0, q1, info.n_tiles, plan_kinds(done), bounds, producer, [] { producer_sync(); }, first, end);
+            }
+            auto next_tile = [&](int j) {
+                while (planned && j < end && kinds[j] == AG_SKIP) ++j;
+                return j;
+            };
+
+            if (done > 0) mbar_wait(q_empty, (done - 1) & 1);   // the consumers have issued their last S of the previous item
+            produce_tile(sQ, info.q, p.q_row, info.q0, p.n, producer);
+            mbar_arrive_cp_async(q_full);
+            if (producer == 0) mbar_arrive(q_full);
+            for (int j = next_tile(first); j < end; j = next_tile(j + 1), ++it) {
+                const int stage = it % Traits::kStages;
+                if (it >= Traits::kStages) mbar_wait(empty(stage), ((it / Traits::kStages) - 1) & 1);
+                produce_tile(sK + stage * Traits::kTileBytes, info.k, p.k_row, j * Traits::kBlockN, p.m, producer);
+                produce_tile(sV + stage * Traits::kTileBytes, info.v, p.v_row, j * Traits::kBlockN, p.m, producer);
+                mbar_arrive_cp_async(full(stage));
+            }
+            ++done;
+        }
+        // No items left: the consumers see the spent ticket and leave. The last CTA out resets the counters, so the next
+        // launch on the stream starts from zero (every CTA has taken its last ticket before it counts itself out).
+        if (done > 0) mbar_wait(q_empty, (done - 1) & 1);
+        mbar_arrive(q_full);
+        if (producer == 0) {
+            mbar_arrive(q_full);
+            if (atomicAdd(in.tickets + 1, 1) == (int)gridDim.x - 1) {
+                atomicExch(in.tickets, 0);
+                atomicExch(in.tickets + 1, 0);
+            }
         }
         cp_async_wait_all();   // leave only after the last copies have landed
         return;
@@ -183,88 +227,104 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& p) {
 
     // Consumers: 2 warpgroups of 64 rows.
     asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::: "memory");
-    const int wg = tid / 128, warp = (tid % 128) / 32;
+    const int wg = tid / 128, warp = (tid % 128) / 32, lane = tid % 32;
     const int g = lane / 4, t = lane % 4;
-    const int wg_row0 = q0 + wg * 64;
-    for (int idx = tid; idx < Traits::kBlockM * Traits::kChunks; idx += Traits::kConsumers) {
-        int r = idx / Traits::kChunks, c = idx % Traits::kChunks;
-        bool valid = q0 + r < p.n;
-        const u16* src = valid ? info.q + (i64)(q0 + r) * p.q_row + c * 8 : info.q;
-        cp_async16(sQ + swizzled(Traits::kBlockM, r, c), src, valid ? 16 : 0);
-    }
-    cp_async_commit();
-    cp_async_wait_all();
-    fence_proxy_async();
-    consumer_sync();
+    u16* const staged = reinterpret_cast<u16*>(smem_raw + (sO - smem_addr(smem_raw)));
+    int done = 0, it = 0;
+    for (;;) {
+        mbar_wait(q_full, done & 1);
+        const int w = *item_slot(done);
+        if (w >= items) break;
+        const int block = w % in.m_blocks, head = (w / in.m_blocks) % in.q_heads, z = w / (in.m_blocks * in.q_heads);
+        const FlashParams p = kSegmented ? ag_segment_view(in, z, head) : in;
+        const BlockInfo<Traits::kBlockM, Traits::kBlockN> info(p, AG_CAUSAL, planned, block, in.m_blocks, head, z);
+        const int b = info.b, q0 = info.q0;
+        const int q1 = min(q0 + Traits::kBlockM, p.n);
+        const int wg_row0 = q0 + wg * 64;
+        const int row_a = wg_row0 + warp * 16 + g, row_b = row_a + 8;
 
-    float acc[Traits::kORegs];
+        fence_proxy_async();   // the producer's cp.async writes of Q, seen by the tensor cores
+        int first = 0, end = info.n_tiles;
+        const unsigned char* kinds = plan_kinds(done);
+        if (planned) { first = plan_bounds(done)[0]; end = plan_bounds(done)[1] + 1; }
+        auto next_tile = [&](int j) {
+            while (planned && j < end && kinds[j] == AG_SKIP) ++j;
+            return j;
+        };
+
+        float acc[Traits::kORegs];
 #pragma unroll
-    for (int i = 0; i < Traits::kORegs; ++i) acc[i] = 0.f;
-    RowStats st = {{AG_NEG_INF, AG_NEG_INF}, {0.f, 0.f}};
-    const int row_a = wg_row0 + warp * 16 + g, row_b = row_a + 8;
+        for (int i = 0; i < Traits::kORegs; ++i) acc[i] = 0.f;
+        RowStats st = {{AG_NEG_INF, AG_NEG_INF}, {0.f, 0.f}};
+        int j = next_tile(first);
+        if (j >= end) mbar_arrive(q_empty);   // nothing visited: Q is not read
+        for (; j < end; ++it) {
+            const int stage = it % Traits::kStages;
+            const int n0 = j * Traits::kBlockN;
+            // Everything this item reads of its plan is read before Q is released (the producer then reuses the buffer).
+            const int kind = planned ? (int)kinds[j] : ag_tile_kind(p, b, head, q0, q1, 0, 0);
+            const int next = next_tile(j + 1);
+            mbar_wait(full(stage), (it / Traits::kStages) & 1);
+            fence_proxy_async();   // the producer's cp.async writes, seen by the tensor cores
+            const u32 tK = sK + stage * Traits::kTileBytes;
+            const u32 tV = sV + stage * Traits::kTileBytes;
 
-    for (int j = first, it = 0; j < end; j = next_tile(j + 1), ++it) {
-        const int stage = it % Traits::kStages;
-        const int n0 = j * Traits::kBlockN;
-        const int kind = planned ? (int)kinds[j] : ag_tile_kind(p, b, head, q0, q1, 0, 0);
-        mbar_wait(full(stage), (it / Traits::kStages) & 1);
-        fence_proxy_async();   // the producer's cp.async writes, seen by the tensor cores
-        const u32 tK = sK + stage * Traits::kTileBytes;
-        const u32 tV = sV + stage * Traits::kTileBytes;
-
-        float s[Traits::kSRegs];
-        wgmma_fence();
+            float s[Traits::kSRegs];
+            wgmma_fence();
 #pragma unroll
-        for (int ks = 0; ks < Traits::kKSteps; ++ks) {
-            const u32 col = (ks % 4) * 32;
-            u64 da = descriptor(sQ + (ks / 4) * Traits::kBlockM * 128 + wg * 64 * 128 + col, 16, 1024);
-            u64 db = descriptor(tK + (ks / 4) * Traits::kBlockN * 128 + col, 16, 1024);
-            T::ss(s, da, db, ks > 0);
-        }
-        wgmma_commit();
-        wgmma_wait();
-        fence_regs(s, Traits::kSRegs);
+            for (int ks = 0; ks < Traits::kKSteps; ++ks) {
+                const u32 col = (ks % 4) * 32;
+                u64 da = descriptor(sQ + (ks / 4) * Traits::kBlockM * 128 + wg * 64 * 128 + col, 16, 1024);
+                u64 db = descriptor(tK + (ks / 4) * Traits::kBlockN * 128 + col, 16, 1024);
+                T::ss(s, da, db, ks > 0);
+            }
+            wgmma_commit();
+            wgmma_wait();
+            fence_regs(s, Traits::kSRegs);
+            if (next >= end) mbar_arrive(q_empty);   // the item's last S: the producer may load the next item's Q
 
 #ifdef AG_HAS_SCORE_MOD
-        apply_score_mod<Traits::kSRegs>(p, s, n0, row_a, row_b, b, head, t);
+            apply_score_mod<Traits::kSRegs>(p, s, n0, row_a, row_b, b, head, t);
 #endif
-        if (n0 + Traits::kBlockN > p.m || (AG_CAUSAL && n0 + Traits::kBlockN - 1 > wg_row0) || p.key_mask || kind == AG_PARTIAL) {
-            mask_scores<Traits::kSRegs>(p, s, n0, row_a, row_b, b, head, t, AG_CAUSAL, kind == AG_PARTIAL);
-        }
-        u32 pf[Traits::kBlockN / 16][4];
-        softmax_step<Traits::kSRegs, Traits::kORegs, T>(p, s, acc, st, pf);
+            if (n0 + Traits::kBlockN > p.m || (AG_CAUSAL && n0 + Traits::kBlockN - 1 > wg_row0) || p.key_mask || kind == AG_PARTIAL) {
+                mask_scores<Traits::kSRegs>(p, s, n0, row_a, row_b, b, head, t, AG_CAUSAL, kind == AG_PARTIAL);
+            }
+            u32 pf[Traits::kBlockN / 16][4];
+            softmax_step<Traits::kSRegs, Traits::kORegs, T>(p, s, acc, st, pf);
 
-        wgmma_fence();
+            wgmma_fence();
 #pragma unroll
-        for (int kk = 0; kk < Traits::kBlockN / 16; ++kk) {
-            T::rs(acc, pf[kk], descriptor(tV + kk * 2048, Traits::kBlockN * 128, 1024));
+            for (int kk = 0; kk < Traits::kBlockN / 16; ++kk) {
+                T::rs(acc, pf[kk], descriptor(tV + kk * 2048, Traits::kBlockN * 128, 1024));
+            }
+            wgmma_commit();
+            wgmma_wait();
+            fence_regs(acc, Traits::kORegs);
+            mbar_arrive(empty(stage));   // this thread is done with stage it % kStages
+            j = next;
         }
-        wgmma_commit();
-        wgmma_wait();
-        fence_regs(acc, Traits::kORegs);
-        mbar_arrive(empty(stage));   // this thread is done with stage it % kStages
-    }
 
-    // Epilogue through shared memory: the normalized O tile goes to the (now idle) K stages row-major, then all
-    // consumers store it with coalesced 16-byte writes. With one CTA per SM the epilogue is on the critical path,
-    // and the fragments' scattered 4-byte stores half-fill their sectors.
-    constexpr int kStride = Traits::kHeadDim + 8;   // u16s per staged row: 16-byte rows, no bank conflicts
-    u16* staged = reinterpret_cast<u16*>(smem_raw + (sK - smem_addr(smem_raw)));
-    consumer_sync();   // both warpgroups are past their last wgmma on the stages
-    finish_rows<Traits::kORegs, T>(p, acc, st, row_a, row_b, b, head, t, staged + (row_a - q0) * kStride, staged + (row_b - q0) * kStride);
-    consumer_sync();
-    u16* o = p.o + b * p.o_batch + head * p.o_head;
-    for (int idx = tid; idx < Traits::kBlockM * Traits::kChunks; idx += Traits::kConsumers) {
-        const int r = idx / Traits::kChunks, c = idx % Traits::kChunks;
-        if (q0 + r < p.n) {
-            *reinterpret_cast<ag_u128*>(o + (i64)(q0 + r) * p.o_row + c * 8) = *reinterpret_cast<const ag_u128*>(staged + r * kStride + c * 8);
+        // Epilogue through shared memory: the normalized O tile goes to its own buffer row-major (the K/V stages already
+        // hold the next item's tiles), then all consumers store it with coalesced 16-byte writes; the fragments'
+        // scattered 4-byte stores would half-fill their sectors.
+        consumer_sync();   // the previous item's tile has left the buffer
+        finish_rows<Traits::kORegs, T>(p, acc, st, row_a, row_b, b, head, t, staged + (row_a - q0) * Traits::kOStride, staged + (row_b - q0) * Traits::kOStride);
+        consumer_sync();
+        u16* o = p.o + b * p.o_batch + head * p.o_head;
+        for (int idx = tid; idx < Traits::kBlockM * Traits::kChunks; idx += Traits::kConsumers) {
+            const int r = idx / Traits::kChunks, c = idx % Traits::kChunks;
+            if (q0 + r < p.n) {
+                *reinterpret_cast<ag_u128*>(o + (i64)(q0 + r) * p.o_row + c * 8) = *reinterpret_cast<const ag_u128*>(staged + r * Traits::kOStride + c * 8);
+            }
         }
+        ++done;
     }
 }
 
-// One CTA per SM, so setmaxnreg can move registers from the producer to the consumers.
-extern "C" __global__ void __launch_bounds__(Traits::kThreads, 1) ag_flash_fwd_sm90_bf16(const FlashParams p) { flash_fwd_sm90<BF16>(p); }
-extern "C" __global__ void __launch_bounds__(Traits::kThreads, 1) ag_flash_fwd_sm90_fp16(const FlashParams p) { flash_fwd_sm90<FP16>(p); }
-// Segmented launches (ag_segment_view): dilated, strided and plain windowed attention.
-extern "C" __global__ void __launch_bounds__(Traits::kThreads, 1) ag_flash_fwd_sm90_bf16_segments(const FlashParams p) { flash_fwd_sm90<BF16>(ag_segment_view(p)); }
-extern "C" __global__ void __launch_bounds__(Traits::kThreads, 1) ag_flash_fwd_sm90_fp16_segments(const FlashParams p) { flash_fwd_sm90<FP16>(ag_segment_view(p)); }
+// One CTA per SM, so setmaxnreg can move registers from the producer to the consumers; the launcher sizes the grid to
+// the SMs (or the items, when fewer).
+extern "C" __global__ void __launch_bounds__(Traits::kThreads, 1) ag_flash_fwd_sm90_bf16(const FlashParams p) { flash_fwd_sm90<BF16, false>(p); }
+extern "C" __global__ void __launch_bounds__(Traits::kThreads, 1) ag_flash_fwd_sm90_fp16(const FlashParams p) { flash_fwd_sm90<FP16, false>(p); }
+// Segmented launches (ag_segment_view per item): dilated, strided and plain windowed attention.
+extern "C" __global__ void __launch_bounds__(Traits::kThreads, 1) ag_flash_fwd_sm90_bf16_segments(const FlashParams p) { flash_fwd_sm90<BF16, true>(p); }
+extern "C" __global__ void __launch_bounds__(Traits::kThreads, 1) ag_flash_fwd_sm90_fp16_segments(const FlashParams p) { flash_fwd_sm90<FP16, true>(p); }
