@@ -1,14 +1,15 @@
 // FlashAttention forward on Hopper (sm_90a) with wgmma, warp-specialized: for head dims 64 and 128.
-// A producer warpgroup streams K/V tiles into shared memory with cp.async and signals per-stage "full" mbarriers;
-// the consumer warpgroups wait on them and release stages through "empty" mbarriers, so they never meet at a
+// A producer warpgroup streams Q and K/V tiles into shared memory with cp.async and signals "full" mbarriers; the
+// consumer warpgroups wait on them and release buffers through "empty" mbarriers, so they never meet at a
 // __syncthreads and drift apart: one warpgroup's softmax overlaps the other's GEMMs.
 // The specialization header defines AG_HEAD_DIM and AG_CAUSAL.
 //
 // One CTA per SM = 2 consumer warpgroups of 64 query rows each and a producer warpgroup, persistent over query
-// blocks of 128 rows (see flash_fwd_sm90 below). K/V tiles of 128 keys stream through shared memory, double-buffered
-// with cp.async, in the 128-byte-swizzled layout the tensor cores read through matrix descriptors. S = Q K^T is a wgmma with both operands in shared memory;
-// O += P V is a wgmma with P straight from registers and V read transposed. The softmax is the same online
-// exp2-domain softmax as flash_fwd.cu, with lazy rescaling; fully masked rows give O = 0 and LSE = -inf.
+// blocks of 128 rows (see flash_fwd_sm90 below). K/V tiles of 128 keys stream through shared memory,
+// double-buffered with cp.async, in the 128-byte-swizzled layout the tensor cores read through matrix descriptors.
+// S = Q K^T is a wgmma with both operands in shared memory; O += P V is a wgmma with P straight from registers and
+// V read transposed. The softmax is the same online exp2-domain softmax as flash_fwd.cu, with lazy rescaling;
+// fully masked rows give O = 0 and LSE = -inf.
 
 #ifndef AG_HEAD_DIM
 #error "the specialization header must define AG_HEAD_DIM"
