@@ -9,6 +9,13 @@ namespace AttentionGen.Cpu;
 /// </summary>
 public readonly record struct DiagonalBox(long DiagonalLow, long DiagonalHigh, long KeyLow, long KeyHigh, long QueryLow, long QueryHigh)
 {
+    /// <summary>lo ≤ kv − q ≤ hi over all keys and queries (null: that side open).</summary>
+    internal static DiagonalBox Diagonal(long? low, long? high) =>
+        new(low ?? long.MinValue, high ?? long.MaxValue, long.MinValue, long.MaxValue, long.MinValue, long.MaxValue);
+
+    /// <summary>The causal band i − width &lt; j ≤ i.</summary>
+    internal static DiagonalBox Band(int width) => Diagonal(1L - width, 0);
+
     /// <summary>Whether the pair lies in the box.</summary>
     public bool Contains(int q, int kv) =>
         q >= QueryLow && q <= QueryHigh && kv >= KeyLow && kv <= KeyHigh && (long)kv - q >= DiagonalLow && (long)kv - q <= DiagonalHigh;

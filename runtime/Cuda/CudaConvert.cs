@@ -59,8 +59,6 @@ internal static unsafe class CudaConvert
 
     private readonly record struct ConvertArgs(ulong Input, ulong Output, long Count);
 
-
-
     /// <summary>Mirrors <c>CopyArgs</c> in convert.cu.</summary>
     private unsafe struct CopyArgs
     {

@@ -29,7 +29,7 @@ public static class CudaSpecialization
 
     /// <summary>A causal band of <paramref name="width"/> keys (i − width &lt; j ≤ i) as a closed-form plan: one diagonal box.</summary>
     public static string Band(int headDim, int width) =>
-        $"#define AG_HEAD_DIM {headDim}\n" + Boxes(new Cpu.DiagonalBox(1L - width, 0, long.MinValue, long.MaxValue, long.MinValue, long.MaxValue));
+        $"#define AG_HEAD_DIM {headDim}\n" + Boxes(Cpu.DiagonalBox.Band(width));
 
     /// <summary>A closed-form plan for the kernel: the boxes as <c>AG_BOXES</c> (the generator writes the same for [Flex] classes).</summary>
     public static string Boxes(params Cpu.DiagonalBox[] boxes)

@@ -102,7 +102,7 @@ internal static class LocalAttentionCuda
         string header = $"#define AG_HEAD_DIM {e}\n";
         if (low is not null || high is not null)
         {
-            header += CudaSpecialization.Boxes(new DiagonalBox(low ?? long.MinValue, high ?? long.MaxValue, long.MinValue, long.MaxValue, long.MinValue, long.MaxValue));
+            header += CudaSpecialization.Boxes(DiagonalBox.Diagonal(low, high));
         }
 
         // The shared q/k self score, then the attention bias [Hb, ws, span] of packed row-set g / W, head (g / W) % Hb.
@@ -115,7 +115,7 @@ internal static class LocalAttentionCuda
         else if (c.SharedQk)
         {
             header += "#define AG_HAS_SCORE_MOD 1\n"
-                + $"__device__ __forceinline__ float ag_score_mod(float s, int b, int h, int q, int kv) {{ return {self.Replace("(kv)", "kv").Replace("(q)", "q")}s; }}\n";
+                + $"__device__ __forceinline__ float ag_score_mod(float s, int b, int h, int q, int kv) {{ return {self}s; }}\n";
         }
 
         return header;

@@ -112,9 +112,20 @@ public abstract class FlexAttentionModule
 
     private void AttendOnGpu(AttentionProblem problem, BlockMask? blockMask, Tensor? capture)
     {
-        string header = $"#define AG_HEAD_DIM {problem.HeadDim}\n" + RequireCudaHeader();
-        Cuda.FlashAttentionCuda.Forward(problem, causal: false, header, new Cuda.FlexLaunch(HasScoreMod, blockMask, capture));
+        // Built once per head dim, not per call: the launch path runs on every Forward.
+        if (_gpuHeader is not { } header || header.HeadDim != problem.HeadDim)
+        {
+            header = new GpuHeader(problem.HeadDim, $"#define AG_HEAD_DIM {problem.HeadDim}\n" + RequireCudaHeader());
+            _gpuHeader = header;
+        }
+
+        Cuda.FlashAttentionCuda.Forward(problem, causal: false, header.Text, new Cuda.FlexLaunch(HasScoreMod, blockMask, capture));
     }
+
+    // The specialization header of the head dim last run on a GPU (one reference, so readers see a consistent pair).
+    private GpuHeader? _gpuHeader;
+
+    private sealed record GpuHeader(int HeadDim, string Text);
 
     private string RequireCudaHeader() =>
         CudaHeader ?? throw new NotSupportedException($"{GetType().Name}'s mods were not translated to CUDA (see its AG0019 diagnostics); run it on the cpu.");

@@ -92,9 +92,8 @@ public static class SparseAttention
         }
     }
 
-    // The causal band i − width < j ≤ i: one diagonal box of a closed-form plan (the GPU gets the same box).
-    private static ClosedFormPlan Band(int width) =>
-        new([new DiagonalBox(1L - width, 0, long.MinValue, long.MaxValue, long.MinValue, long.MaxValue)]);
+    // The causal band as a closed-form plan (the GPU gets the same box through CudaSpecialization.Band).
+    private static ClosedFormPlan Band(int width) => new([DiagonalBox.Band(width)]);
 
     // The transposed layout on the GPU: one segmented launch over the same branch geometry as the CPU.
     private static Tensor StridedOnGpu(Tensor q, Tensor k, Tensor v, int stride)

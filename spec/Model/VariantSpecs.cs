@@ -67,10 +67,10 @@ internal sealed record FlexSpec(ClassShape Class, string? MaskMod, bool MaskModF
     /// <summary>"int" or "float": the capture's element type.</summary>
     public string? CaptureElement { get; init; }
 
-    /// <summary>Which mods take the capture.</summary>
+    /// <summary>Whether the mask mod takes the capture.</summary>
     public bool MaskCaptures { get; init; }
 
-    /// <summary>Which mods take the capture.</summary>
+    /// <summary>Whether the score mod takes the capture.</summary>
     public bool ScoreCaptures { get; init; }
 
     /// <summary>The score mod's capture element type, to check it against the mask mod's (they share one capture).</summary>

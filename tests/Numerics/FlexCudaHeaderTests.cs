@@ -42,17 +42,21 @@ public partial class ConversionRangesFlex
 /// <summary>The C# → CUDA translation of mods as the generator emits it into the module.</summary>
 public class FlexCudaHeaderTests
 {
+    private static void Has(string header, string text) => Assert.Contains(text, header, System.StringComparison.Ordinal);
+
+    private static void Lacks(string header, string text) => Assert.DoesNotContain(text, header, System.StringComparison.Ordinal);
+
     [Fact]
     public void ScoreModTableBecomesAConstantArrayAndTheModsDeviceFunctions()
     {
         string header = new CausalBiasFlex().CudaText!;
 
-        Assert.Contains("__constant__ float ag_AttentionGen_Tests_Numerics_CausalBiasFlex_BiasByHead[4] = { 0.05f, -0.02f, 0.1f, 0.0f };", header, System.StringComparison.Ordinal);
-        Assert.Contains("#define AG_HAS_MASK_MOD 1", header, System.StringComparison.Ordinal);
-        Assert.Contains("#define AG_HAS_SCORE_MOD 1", header, System.StringComparison.Ordinal);
-        Assert.Contains("return (v_kv <= v_q);", header, System.StringComparison.Ordinal);
-        Assert.Contains("return (v_score + (ag_AttentionGen_Tests_Numerics_CausalBiasFlex_BiasByHead[(v_h % 4)] * ag_i2f((v_q - v_kv))));", header, System.StringComparison.Ordinal);
-        Assert.Contains("#define AG_BOX_COUNT 1", header, System.StringComparison.Ordinal);
+        Has(header, "__constant__ float ag_AttentionGen_Tests_Numerics_CausalBiasFlex_BiasByHead[4] = { 0.05f, -0.02f, 0.1f, 0.0f };");
+        Has(header, "#define AG_HAS_MASK_MOD 1");
+        Has(header, "#define AG_HAS_SCORE_MOD 1");
+        Has(header, "return (v_kv <= v_q);");
+        Has(header, "return (v_score + (ag_AttentionGen_Tests_Numerics_CausalBiasFlex_BiasByHead[(v_h % 4)] * ag_i2f((v_q - v_kv))));");
+        Has(header, "#define AG_BOX_COUNT 1");
     }
 
     [Fact]
@@ -71,20 +75,20 @@ public class FlexCudaHeaderTests
     {
         string header = new CapturedDocumentFlex().CudaText!;
 
-        Assert.Contains("(int v_b, int v_h, int v_q, int v_kv, const int* v_docIds) { return ((v_docIds[v_q] == v_docIds[v_kv]) && (v_kv <= v_q)); }", header, System.StringComparison.Ordinal);
-        Assert.Contains("#define AG_MASK_TABLE_MOD(p, b, h, q, kv) ag_AttentionGen_Tests_Numerics_CapturedDocumentFlex_SameDocument(b, h, q, kv, (const int*)(p).table)", header, System.StringComparison.Ordinal);
+        Has(header, "(int v_b, int v_h, int v_q, int v_kv, const int* v_docIds) { return ((v_docIds[v_q] == v_docIds[v_kv]) && (v_kv <= v_q)); }");
+        Has(header, "#define AG_MASK_TABLE_MOD(p, b, h, q, kv) ag_AttentionGen_Tests_Numerics_CapturedDocumentFlex_SameDocument(b, h, q, kv, (const int*)(p).table)");
     }
 
     [Fact]
     public void CalledModsAndHelpersAreTranslatedToo()
     {
         string window = new WindowOrSinksFlex().CudaText!;
-        Assert.Contains("__device__ __forceinline__ bool ag_AttentionGen_Tests_Numerics_WindowOrSinksFlex_Sink(int v_b, int v_h, int v_q, int v_kv) { return (v_kv < 8); }", window, System.StringComparison.Ordinal);
-        Assert.Contains("#define AG_BOX_COUNT 2", window, System.StringComparison.Ordinal);
+        Has(window, "__device__ __forceinline__ bool ag_AttentionGen_Tests_Numerics_WindowOrSinksFlex_Sink(int v_b, int v_h, int v_q, int v_kv) { return (v_kv < 8); }");
+        Has(window, "#define AG_BOX_COUNT 2");
 
         string document = new DocumentFlex().CudaText!;
-        Assert.Contains("ag_AttentionGen_Tests_Numerics_DocumentFlex_Doc(int v_i) { return ((v_i < 40) ? 0 : ((v_i < 90) ? 1 : 2)); }", document, System.StringComparison.Ordinal);
-        Assert.DoesNotContain("AG_BOX_COUNT", document, System.StringComparison.Ordinal);
+        Has(document, "ag_AttentionGen_Tests_Numerics_DocumentFlex_Doc(int v_i) { return ((v_i < 40) ? 0 : ((v_i < 90) ? 1 : 2)); }");
+        Lacks(document, "AG_BOX_COUNT");
     }
 
     [Fact]
@@ -94,11 +98,11 @@ public class FlexCudaHeaderTests
 
         Assert.StartsWith("__device__ __forceinline__ float ag_i2f(int x)", header, System.StringComparison.Ordinal);
         // kv - q (through a local) and (h % 3) - 1 are within 2^22; q * 4096 may not be, and a helper's parameter is unbounded.
-        Assert.Contains("ag_i2f(v_distance)", header, System.StringComparison.Ordinal);
-        Assert.Contains("ag_i2f(((v_h % 3) - 1))", header, System.StringComparison.Ordinal);
-        Assert.Contains(" + (v_q * 4096))", header, System.StringComparison.Ordinal);
-        Assert.DoesNotContain("ag_i2f((v_q * 4096))", header, System.StringComparison.Ordinal);
-        Assert.Contains("{ return (v_i * 0.5f); }", header, System.StringComparison.Ordinal);
+        Has(header, "ag_i2f(v_distance)");
+        Has(header, "ag_i2f(((v_h % 3) - 1))");
+        Has(header, " + (v_q * 4096))");
+        Lacks(header, "ag_i2f((v_q * 4096))");
+        Has(header, "{ return (v_i * 0.5f); }");
     }
 
     [Fact]

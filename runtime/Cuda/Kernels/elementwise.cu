@@ -10,15 +10,9 @@ extern "C" __global__ void ag_add_bias(const BiasArgs a) {
         const float b = a.bias[i % a.out];
         if (a.dtype == 0) {
             ((float*)a.y)[i] += b;
-        } else if (a.dtype == 1) {
-            u16* y = (u16*)a.y;
-            const float sum = __int_as_float(((u32)y[i]) << 16) + b;
-            asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(y[i]) : "f"(sum));
         } else {
             u16* y = (u16*)a.y;
-            float f;
-            asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(y[i]));
-            asm("cvt.rn.f16.f32 %0, %1;" : "=h"(y[i]) : "f"(f + b));
+            y[i] = ag_half_store(ag_half_load(y[i], a.dtype == 2) + b, a.dtype == 2);
         }
     }
 }
@@ -27,7 +21,6 @@ extern "C" __global__ void ag_add_bias(const BiasArgs a) {
 // pairs (2i, 2i+1) rotate by t·10000^(−2i/E) and scale by ((2i + 0.4E)/(1.4E))^((t + floor(−N/2)) / scale_base),
 // divided instead for keys; float32 angles and scales as Variants/Xpos.cs computes them on the CPU.
 struct XposArgs { void* x; i64 rows; int n, e, downscale, is_fp16; float scale_base; };
-
 
 extern "C" __global__ void ag_xpos(const XposArgs a) {
     const int half = a.e / 2;

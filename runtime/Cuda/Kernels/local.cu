@@ -15,7 +15,6 @@ struct LocalParams {
     float xpos_scale_base;
 };
 
-
 // Copies one row (scaled by `norm`), rotating the pairs (d, d + E/2) to position pos when rotary is on.
 __device__ __forceinline__ void ag_row(const LocalParams& p, const u16* src, u16* dst, int pos, bool key, float norm, int lane) {
     const int half = p.e / 2;
