@@ -31,23 +31,27 @@ internal static class Checks
         var random = new Random(Environment.TickCount);
         int failures = 0;
         var clock = Stopwatch.StartNew();
-        (int B, int Hq, int Hkv, int N, int M, int E, bool Causal, bool Mask, DType DType)[] cases =
+        (int B, int Hq, int Hkv, int N, int M, int E, bool Causal, bool Mask, DType DType, float? Scale)[] cases =
         [
-            (1, 1, 1, 1, 1, 64, false, false, DType.BFloat16),
-            (2, 4, 4, 77, 77, 64, false, false, DType.BFloat16),
-            (2, 4, 4, 200, 200, 128, true, false, DType.BFloat16),
-            (1, 8, 2, 131, 257, 128, false, true, DType.BFloat16),
-            (3, 2, 1, 300, 129, 64, true, true, DType.Float16),
-            (1, 3, 3, 65, 300, 32, true, false, DType.Float16),
-            (2, 2, 2, 513, 511, 96, false, false, DType.BFloat16),
-            (1, 2, 2, 64, 64, 16, true, true, DType.BFloat16),
-            (1, 4, 1, 190, 63, 128, false, true, DType.Float16),
-            (2, 2, 2, 150, 170, 256, true, true, DType.BFloat16),
-            (1, 3, 3, 99, 45, 48, false, false, DType.Float16),
+            (1, 1, 1, 1, 1, 64, false, false, DType.BFloat16, null),
+            (2, 4, 4, 77, 77, 64, false, false, DType.BFloat16, null),
+            (2, 4, 4, 200, 200, 128, true, false, DType.BFloat16, null),
+            (1, 8, 2, 131, 257, 128, false, true, DType.BFloat16, null),
+            (3, 2, 1, 300, 129, 64, true, true, DType.Float16, null),
+            (1, 3, 3, 65, 300, 32, true, false, DType.Float16, null),
+            (2, 2, 2, 513, 511, 96, false, false, DType.BFloat16, null),
+            (1, 2, 2, 64, 64, 16, true, true, DType.BFloat16, null),
+            (1, 4, 1, 190, 63, 128, false, true, DType.Float16, null),
+            (2, 2, 2, 150, 170, 256, true, true, DType.BFloat16, null),
+            (1, 3, 3, 99, 45, 48, false, false, DType.Float16, null),
+            // A negative and a zero scale under masks: a dropped score must still weigh nothing.
+            (2, 2, 2, 300, 260, 128, true, false, DType.BFloat16, -0.2f),
+            (1, 2, 2, 150, 170, 64, true, true, DType.Float16, -0.3f),
+            (1, 2, 1, 200, 140, 128, true, true, DType.BFloat16, 0f),
         ];
         foreach (var c in cases)
         {
-            failures += Check(random, c.B, c.Hq, c.Hkv, c.N, c.M, c.E, c.Causal, c.Mask, c.DType) ? 0 : 1;
+            failures += Check(random, c.B, c.Hq, c.Hkv, c.N, c.M, c.E, c.Causal, c.Mask, c.DType, c.Scale) ? 0 : 1;
         }
 
         failures += CheckModule("CausalLayer", new CausalLayer(seed: random.Next()), random, withContext: false) ? 0 : 1;
@@ -75,7 +79,7 @@ internal static class Checks
         return pass;
     }
 
-    private static bool Check(Random random, int b, int hq, int hkv, int n, int m, int e, bool causal, bool withMask, DType dtype)
+    private static bool Check(Random random, int b, int hq, int hkv, int n, int m, int e, bool causal, bool withMask, DType dtype, float? scale)
     {
         Tensor q = Tensor.RandomNormal(random, dtype, b, hq, n, e);
         Tensor k = Tensor.RandomNormal(random, dtype, b, hkv, m, e);
@@ -90,11 +94,11 @@ internal static class Checks
         Device gpu = Device.Cuda(0);
         Tensor poison = Tensor.FromArray(Enumerable.Repeat(float.NaN, b * hq * n * e).ToArray(), b, hq, n, e).To(dtype).To(gpu);
         Tensor lse = Tensor.FromArray(Enumerable.Repeat(float.NaN, b * hq * n).ToArray(), b, hq, n).To(gpu);
-        var problem = new AttentionProblem(q.To(gpu), k.To(gpu), v.To(gpu), poison, lse, withMask ? Tensor.FromArray(keep, b, m).To(gpu) : null, null, 128, 128);
+        var problem = new AttentionProblem(q.To(gpu), k.To(gpu), v.To(gpu), poison, lse, withMask ? Tensor.FromArray(keep, b, m).To(gpu) : null, scale, 128, 128);
         FlashAttentionCuda.Forward(problem, causal);
 
         float[] output = poison.ToFloatArray(), lses = lse.ToFloatArray();
-        ReferenceResult expected = ReferenceAttention.Compute(q, k, v, (bi, h, i, j) => (!causal || j <= i) && keep[(bi * m) + j]);
+        ReferenceResult expected = ReferenceAttention.Compute(q, k, v, (bi, h, i, j) => (!causal || j <= i) && keep[(bi * m) + j], scale);
         int unwritten = output.Count(float.IsNaN), badLse = 0;
         for (int i = 0; i < lses.Length; i++)
         {
@@ -104,7 +108,7 @@ internal static class Checks
 
         double rel = ReferenceAttention.RelativeError(output, expected.Output);
         bool pass = unwritten == 0 && badLse == 0 && rel <= 1e-2;
-        Console.WriteLine($"{(pass ? "PASS" : "FAIL")} B={b} Hq={hq} Hkv={hkv} N={n} M={m} E={e} causal={causal} mask={withMask} {dtype.Name()}: rel err {rel:E2}, unwritten {unwritten}, bad lse {badLse}, empty rows {expected.Lse.Count(double.IsNegativeInfinity)}");
+        Console.WriteLine($"{(pass ? "PASS" : "FAIL")} B={b} Hq={hq} Hkv={hkv} N={n} M={m} E={e} causal={causal} mask={withMask} {dtype.Name()}{(scale is { } s ? $" scale={s}" : "")}: rel err {rel:E2}, unwritten {unwritten}, bad lse {badLse}, empty rows {expected.Lse.Count(double.IsNegativeInfinity)}");
         return pass;
     }
 }

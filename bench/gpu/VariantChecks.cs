@@ -94,6 +94,12 @@ internal static class VariantChecks
         Tensor v = Tensor.RandomNormal(random, DType.BFloat16, 1, h, n, e).To(gpu);
         Emit("dilated", n, Median(() => Release(DilatedAttention.Forward(q, k, v, [2048], [4]))));
         Emit("dilated-mixture", n, Median(() => Release(DilatedAttention.Forward(q, k, v, [2048, 4096, 8192], [1, 2, 4]))));
+        // The mixture's branches one at a time (each with its zero fill), to split its time into kernels and merge.
+        foreach ((int segment, int rate) in new[] { (2048, 1), (4096, 2), (8192, 4) })
+        {
+            Emit($"mixture-branch-{segment}-{rate}", n, Median(() => Release(DilatedAttention.Forward(q, k, v, [segment], [rate]))));
+        }
+
         Emit("strided", n, Median(() => SparseAttention.ForwardHeads(q, k, v, SparseMode.Strided, 128).Dispose()));
         Emit("local", n, Median(() => SparseAttention.ForwardHeads(q, k, v, SparseMode.Local, 256).Dispose()));
         var lucidrains = new Modules.LocalConfig(256, useRotaryPosEmb: false);

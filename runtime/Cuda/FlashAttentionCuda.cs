@@ -106,7 +106,7 @@ internal static class FlashAttentionCuda
             LseBatch = p.Lse?.Strides[0] ?? 0, LseHead = p.Lse?.Strides[1] ?? 0, LseRow = 1,
             MaskBatch = p.KeyPaddingMask?.Strides[0] ?? 0, MaskRow = p.KeyPaddingMask?.Strides[1] ?? 0,
             Batch = p.Batch, QHeads = p.QueryHeads, KvHeads = p.KeyHeads, N = p.QueryLength, M = p.KeyLength,
-            ScaleLog2 = flex is { HasScoreMod: true } ? 1.4426950408889634f : p.Scale * 1.4426950408889634f,
+            ScaleLog2 = flex is { HasScoreMod: true } ? 1.4426950408889634f : KernelScale(p.Scale * 1.4426950408889634f),
             Scale = p.Scale,
         };
         if (flex?.BlockMask is { } blockMask)
@@ -124,6 +124,11 @@ internal static class FlashAttentionCuda
 
         return args;
     }
+
+    // The kernels drop a score by making its scaled value -inf, which no multiply by zero can do: a zero (or flushed
+    // subnormal) scale runs as ±1e-30, which leaves every kept score's scaled value 0 all the same.
+    private static float KernelScale(float scaleLog2) =>
+        MathF.Abs(scaleLog2) >= 1e-30f ? scaleLog2 : float.IsNegative(scaleLog2) ? -1e-30f : 1e-30f;
 
     // rows and keys: the most query and key rows of one problem (the grid's x covers the rows; a flex plan's tile kinds
     // take a byte per key tile); gridZ: problems per head.
@@ -152,9 +157,9 @@ internal static class FlashAttentionCuda
     }
 
     // flash_fwd_sm90.cu: 2 consumer warpgroups of 64 rows and a producer warpgroup, 128-key tiles, one persistent CTA per
-    // SM taking (query block, head, problem) items from the device's ticket counters. Shared memory: Q, two K/V stages,
-    // the staged O tile, alignment slack, the mbarriers, and per item parity its ticket and a flex plan (the first and
-    // last visited tile, a byte per key tile).
+    // SM taking (query block, head, problem) items from the device's ticket counters. Shared memory: two Q buffers (each
+    // then stages its item's O), two K/V stages, alignment slack, the mbarriers, and per item parity its ticket and place, and a
+    // flex plan (the first and last visited tile, a byte per key tile).
     private static void LaunchPersistent(CudaDevice device, AttentionProblem p, FlashParams args, string header, FlexLaunch? flex, int rows, int keys, uint problems, string entry)
     {
         int blocks = (rows + 127) / 128;
@@ -165,7 +170,7 @@ internal static class FlashAttentionCuda
         }
 
         int planStride = flex is null ? 0 : (((keys + 127) / 128) + 15) / 16 * 16;
-        long bytes = ((128 + (4 * 128)) * p.HeadDim * 2) + (128 * (p.HeadDim + 8) * 2) + 1024 + 64 + 32 + (2L * planStride);
+        long bytes = (((2 * 128) + (4 * 128)) * p.HeadDim * 2) + 1024 + 64 + 48 + (2L * planStride);
         if (bytes > device.MaxSharedMemoryPerBlock)
         {
             throw new ArgumentException($"A flex plan over {keys} keys needs {bytes} bytes of shared memory on this GPU, which has {device.MaxSharedMemoryPerBlock} per block; split the keys or drop the plan.", "k");

@@ -35,8 +35,6 @@ struct Traits {
     static constexpr int kORegs = kHeadDim / 2;          // O accumulator floats per thread (m64nD)
     static constexpr int kQBytes = kBlockM * kHeadDim * 2;
     static constexpr int kTileBytes = kBlockN * kHeadDim * 2;
-    static constexpr int kOStride = kHeadDim + 8;             // u16s per staged output row: 16-byte rows, no bank conflicts
-    static constexpr int kOBytes = kBlockM * kOStride * 2;
 };
 static_assert(Traits::kBlockM == Traits::kBlockN, "the producer copies Q tiles as it copies K/V tiles");
 static_assert(AG_HEAD_DIM == 64 || AG_HEAD_DIM == 128, "the wgmma kernel takes head dims 64 and 128");
@@ -123,31 +121,53 @@ __device__ __forceinline__ void produce_tile(u32 smem, const u16* base, i64 row_
     }
 }
 
+// The producer's store of one output tile, staged by the consumers in the swizzled layout of a Q buffer: its first
+// `rows` rows to o, with the coalesced 16-byte writes of produce_tile's pattern.
+__device__ __forceinline__ void store_tile(const unsigned char* tile, u16* o, i64 row_stride, int rows, int lane) {
+    constexpr int kRowsPerPass = Traits::kProducers / Traits::kChunks;
+    constexpr int kPasses = Traits::kBlockM / kRowsPerPass;
+    const int r = lane / Traits::kChunks, c = lane % Traits::kChunks;
+#pragma unroll 4
+    for (int k = 0; k < kPasses; ++k) {
+        const int row = r + k * kRowsPerPass;
+        if (row < rows) {
+            *reinterpret_cast<ag_u128*>(o + (i64)row * row_stride + c * 8) =
+                *reinterpret_cast<const ag_u128*>(tile + swizzled(Traits::kBlockM, row, c));
+        }
+    }
+}
+
 // Persistent: a CTA per SM takes work items (query block, head, problem) from a ticket counter until none are left.
 // Tickets run through a head's query blocks heaviest first, head after head: CTAs running at once share K/V in L2,
-// and the last items handed out are light ones. The producer runs ahead across items: it takes the next ticket,
-// classifies that item's tiles (a flex plan) and loads its Q as soon as the consumers have issued their last
-// S = Q K^T, and its first K/V tiles as soon as stages free up, so a short item's prologue hides under the previous
-// one's last tile and epilogue (sparse masks visit ~3 tiles per item). `done` counts a CTA's items and `it` its
-// tiles, across items: the Q and stage barriers' phases follow them. The item and its plan are double-buffered by
-// the parity of `done`.
+// and the last items handed out are light ones.
+// Items alternate between two Q buffers by the parity of `done` (a CTA's items so far; `it` counts its tiles, across
+// items: the stage barriers' phases follow it). The producer runs an item ahead: while the consumers work on item d,
+// it takes the next ticket, classifies that item's tiles (a flex plan) and loads its Q into the other buffer, then its
+// K/V tiles as stages free up. The consumers stage item d's output in item d's own Q buffer, whose rows each consumer
+// warpgroup has finished reading, and go straight on to item d + 1; the producer stores the tile to global memory
+// before it loads item d + 2's Q there. A short item's prologue and epilogue so hide under its neighbours' tiles
+// (sparse masks visit ~3 tiles per item). The ticket and plan of an item are double-buffered by the same parity.
 template <typename T, bool kSegmented>
 __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& in) {
     extern __shared__ __align__(1024) unsigned char smem_raw[];
     const u32 base = (smem_addr(smem_raw) + 1023) & ~1023u;
-    const u32 sQ = base;
-    const u32 sK = sQ + Traits::kQBytes;                         // kStages stages
+    auto sQ = [&](int done) { return base + (done & 1) * Traits::kQBytes; };   // Q, then the staged O, per item parity
+    const u32 sK = base + 2 * Traits::kQBytes;                    // kStages stages
     const u32 sV = sK + Traits::kStages * Traits::kTileBytes;     // kStages stages
-    const u32 sO = sV + Traits::kStages * Traits::kTileBytes;     // the staged output tile
-    const u32 bars = sO + Traits::kOBytes;                        // full[kStages], empty[kStages], q_full, q_empty
+    const u32 bars = sV + Traits::kStages * Traits::kTileBytes;   // full[kStages], empty[kStages], q_full[2], o_full[2]
     auto full = [&](int s) { return bars + 8 * s; };
     auto empty = [&](int s) { return bars + 8 * (Traits::kStages + s); };
-    const u32 q_full = bars + 16 * Traits::kStages, q_empty = q_full + 8;
-    // Per item parity: its ticket, the first and last tile a flex plan visits, and a byte per key tile.
-    unsigned char* const slots = smem_raw + (bars + 64 - smem_addr(smem_raw));
-    auto item_slot = [&](int done) { return reinterpret_cast<int*>(slots) + (done & 1); };
-    auto plan_bounds = [&](int done) { return reinterpret_cast<int*>(slots) + 2 + 2 * (done & 1); };
-    auto plan_kinds = [&](int done) { return slots + 32 + (done & 1) * in.plan_stride; };
+    auto q_full = [&](int done) { return bars + 8 * (2 * Traits::kStages + (done & 1)); };   // Q (and ticket, plan) loaded
+    auto o_full = [&](int done) { return bars + 8 * (2 * Traits::kStages + 2 + (done & 1)); };   // O staged
+    // Phase parity of an item's q_full / o_full: each barrier completes once per item of its parity.
+    auto phase = [](int done) { return (done >> 1) & 1; };
+    // Per item parity: its ticket and where it is (query block, head, problem: the producer divides once for all), the
+    // first and last tile a flex plan visits, and a byte per key tile.
+    unsigned char* const slots = smem_raw + (bars + 8 * (2 * Traits::kStages + 4) - smem_addr(smem_raw));
+    auto item_slot = [&](int done) { return reinterpret_cast<int*>(slots) + 4 * (done & 1); };
+    auto plan_bounds = [&](int done) { return reinterpret_cast<int*>(slots) + 8 + 2 * (done & 1); };
+    auto plan_kinds = [&](int done) { return slots + 48 + (done & 1) * in.plan_stride; };
+    auto generic = [&](u32 addr) { return smem_raw + (addr - smem_addr(smem_raw)); };
 
     const int tid = threadIdx.x;
     const bool planned = ag_has_plan(in);
@@ -157,8 +177,10 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& in) {
             mbar_init(full(s), Traits::kProducers);
             mbar_init(empty(s), Traits::kConsumers);
         }
-        mbar_init(q_full, Traits::kProducers + 1);   // the Q copies, and the ticket and plan published by one producer thread
-        mbar_init(q_empty, Traits::kConsumers);
+        for (int d = 0; d < 2; ++d) {
+            mbar_init(q_full(d), Traits::kProducers + 1);   // the Q copies, and the ticket and plan published by one producer thread
+            mbar_init(o_full(d), Traits::kConsumers);
+        }
     }
     __syncthreads();
 
@@ -166,13 +188,23 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& in) {
         // Producer warpgroup. It needs few registers; setmaxnreg hands them to the consumers, which hold S, P and O.
         asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
         const int producer = tid - Traits::kConsumers;
-        int done = 0, it = 0;
+        // Where each parity's last item writes its output: its first row, and how many rows it has.
+        u16* out[2] = {0, 0};
+        int out_rows[2] = {0, 0};
+        // Stores item d's output once the consumers have staged it; its buffer, ticket and plan are then free for item d + 2.
+        auto store_output = [&](int d) {
+            mbar_wait(o_full(d), phase(d));
+            store_tile(generic(sQ(d)), d & 1 ? out[1] : out[0], in.o_row, d & 1 ? out_rows[1] : out_rows[0], producer);
+            producer_sync();   // every producer thread is done with the buffer and the slot before either is refilled
+        };
+        int done = 0, it = 0, stored = 0;
         for (;;) {
-            // Both buffers of this parity were last read by the consumers two items ago, before they released Q.
+            const int ticket = producer == 0 ? atomicAdd(in.tickets, 1) : 0;
+            if (stored + 2 <= done) store_output(stored++);
             int* const slot = item_slot(done);
             int* const bounds = plan_bounds(done);
             if (producer == 0) {
-                *slot = atomicAdd(in.tickets, 1);
+                *slot = ticket;
                 bounds[0] = 0x7fffffff;
                 bounds[1] = -1;
             }
@@ -180,6 +212,7 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& in) {
             const int w = *slot;
             if (w >= items) break;
             const int block = w % in.m_blocks, head = (w / in.m_blocks) % in.q_heads, z = w / (in.m_blocks * in.q_heads);
+            if (producer == 0) { slot[1] = block; slot[2] = head; slot[3] = z; }   // published with Q, by q_full
             const FlashParams p = kSegmented ? ag_segment_view(in, z, head) : in;
             const BlockInfo<Traits::kBlockM, Traits::kBlockN> info(p, AG_CAUSAL, planned, block, in.m_blocks, head, z);
             if (info.q0 >= p.n) {   // a segmented launch's short problem: never handed to the consumers
@@ -198,10 +231,12 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& in) {
                 return j;
             };
 
-            if (done > 0) mbar_wait(q_empty, (done - 1) & 1);   // the consumers have issued their last S of the previous item
-            produce_tile(sQ, info.q, p.q_row, info.q0, p.n, producer);
-            mbar_arrive_cp_async(q_full);
-            if (producer == 0) mbar_arrive(q_full);
+            u16* const o = p.o + info.b * p.o_batch + head * p.o_head + info.q0 * p.o_row;
+            const int rows = min(Traits::kBlockM, p.n - info.q0);
+            if (done & 1) { out[1] = o; out_rows[1] = rows; } else { out[0] = o; out_rows[0] = rows; }
+            produce_tile(sQ(done), info.q, p.q_row, info.q0, p.n, producer);
+            mbar_arrive_cp_async(q_full(done));
+            if (producer == 0) mbar_arrive(q_full(done));
             for (int j = next_tile(first); j < end; j = next_tile(j + 1), ++it) {
                 const int stage = it % Traits::kStages;
                 if (it >= Traits::kStages) mbar_wait(empty(stage), ((it / Traits::kStages) - 1) & 1);
@@ -211,16 +246,15 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& in) {
             }
             ++done;
         }
-        // No items left: the consumers see the spent ticket and leave. The last CTA out resets the counters, so the next
-        // launch on the stream starts from zero (every CTA has taken its last ticket before it counts itself out).
-        if (done > 0) mbar_wait(q_empty, (done - 1) & 1);
-        mbar_arrive(q_full);
-        if (producer == 0) {
-            mbar_arrive(q_full);
-            if (atomicAdd(in.tickets + 1, 1) == (int)gridDim.x - 1) {
-                atomicExch(in.tickets, 0);
-                atomicExch(in.tickets + 1, 0);
-            }
+        // No items left: the consumers see the spent ticket and leave, and the last staged outputs go out. The last CTA
+        // out resets the counters, so the next launch on the stream starts from zero (every CTA has taken its last
+        // ticket before it counts itself out).
+        mbar_arrive(q_full(done));
+        if (producer == 0) mbar_arrive(q_full(done));
+        while (stored < done) store_output(stored++);
+        if (producer == 0 && atomicAdd(in.tickets + 1, 1) == (int)gridDim.x - 1) {
+            atomicExch(in.tickets, 0);
+            atomicExch(in.tickets + 1, 0);
         }
         cp_async_wait_all();   // leave only after the last copies have landed
         return;
@@ -230,19 +264,19 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& in) {
     asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::: "memory");
     const int wg = tid / 128, warp = (tid % 128) / 32, lane = tid % 32;
     const int g = lane / 4, t = lane % 4;
-    u16* const staged = reinterpret_cast<u16*>(smem_raw + (sO - smem_addr(smem_raw)));
     int done = 0, it = 0;
     for (;;) {
-        mbar_wait(q_full, done & 1);
-        const int w = *item_slot(done);
-        if (w >= items) break;
-        const int block = w % in.m_blocks, head = (w / in.m_blocks) % in.q_heads, z = w / (in.m_blocks * in.q_heads);
+        mbar_wait(q_full(done), phase(done));
+        const int* const item = item_slot(done);
+        if (item[0] >= items) break;
+        const int block = item[1], head = item[2], z = item[3];
         const FlashParams p = kSegmented ? ag_segment_view(in, z, head) : in;
         const BlockInfo<Traits::kBlockM, Traits::kBlockN> info(p, AG_CAUSAL, planned, block, in.m_blocks, head, z);
         const int b = info.b, q0 = info.q0;
         const int q1 = min(q0 + Traits::kBlockM, p.n);
         const int wg_row0 = q0 + wg * 64;
         const int row_a = wg_row0 + warp * 16 + g, row_b = row_a + 8;
+        const u32 tQ = sQ(done);
 
         fence_proxy_async();   // the producer's cp.async writes of Q, seen by the tensor cores
         int first = 0, end = info.n_tiles;
@@ -257,12 +291,9 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& in) {
 #pragma unroll
         for (int i = 0; i < Traits::kORegs; ++i) acc[i] = 0.f;
         RowStats st = {{AG_NEG_INF, AG_NEG_INF}, {0.f, 0.f}};
-        int j = next_tile(first);
-        if (j >= end) mbar_arrive(q_empty);   // nothing visited: Q is not read
-        for (; j < end; ++it) {
+        for (int j = next_tile(first); j < end; ++it) {
             const int stage = it % Traits::kStages;
             const int n0 = j * Traits::kBlockN;
-            // Everything this item reads of its plan is read before Q is released (the producer then reuses the buffer).
             const int kind = planned ? (int)kinds[j] : ag_tile_kind(p, b, head, q0, q1, 0, 0);
             const int next = next_tile(j + 1);
             mbar_wait(full(stage), (it / Traits::kStages) & 1);
@@ -275,14 +306,13 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& in) {
 #pragma unroll
             for (int ks = 0; ks < Traits::kKSteps; ++ks) {
                 const u32 col = (ks % 4) * 32;
-                u64 da = descriptor(sQ + (ks / 4) * Traits::kBlockM * 128 + wg * 64 * 128 + col, 16, 1024);
+                u64 da = descriptor(tQ + (ks / 4) * Traits::kBlockM * 128 + wg * 64 * 128 + col, 16, 1024);
                 u64 db = descriptor(tK + (ks / 4) * Traits::kBlockN * 128 + col, 16, 1024);
                 T::ss(s, da, db, ks > 0);
             }
             wgmma_commit();
             wgmma_wait();
             fence_regs(s, Traits::kSRegs);
-            if (next >= end) mbar_arrive(q_empty);   // the item's last S: the producer may load the next item's Q
 
 #ifdef AG_HAS_SCORE_MOD
             apply_score_mod<Traits::kSRegs>(p, s, n0, row_a, row_b, b, head, t);
@@ -305,19 +335,17 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& in) {
             j = next;
         }
 
-        // Epilogue through shared memory: the normalized O tile goes to its own buffer row-major (the K/V stages already
-        // hold the next item's tiles), then all consumers store it with coalesced 16-byte writes; the fragments'
-        // scattered 4-byte stores would half-fill their sectors.
-        consumer_sync();   // the previous item's tile has left the buffer
-        finish_rows<Traits::kORegs, T>(p, acc, st, row_a, row_b, b, head, t, staged + (row_a - q0) * Traits::kOStride, staged + (row_b - q0) * Traits::kOStride);
-        consumer_sync();
-        u16* o = p.o + b * p.o_batch + head * p.o_head;
-        for (int idx = tid; idx < Traits::kBlockM * Traits::kChunks; idx += Traits::kConsumers) {
-            const int r = idx / Traits::kChunks, c = idx % Traits::kChunks;
-            if (q0 + r < p.n) {
-                *reinterpret_cast<ag_u128*>(o + (i64)(q0 + r) * p.o_row + c * 8) = *reinterpret_cast<const ag_u128*>(staged + r * Traits::kOStride + c * 8);
-            }
-        }
+        // Epilogue: the normalized O goes into this item's Q buffer, over the warpgroup's own Q rows (its S GEMMs are
+        // done), in the same swizzled layout (a warp's 4-byte stores then hit 32 different banks); the producer stores
+        // the tile to global memory with coalesced 16-byte writes (the fragments' scattered 4-byte stores would
+        // half-fill their sectors) while the consumers go on to the next item.
+        fence_proxy_async();   // the tensor cores' reads of Q come before these writes
+        unsigned char* const staged = generic(tQ);
+        const int r_a = row_a - q0;
+        finish_rows<Traits::kORegs, T>(p, acc, st, row_a, row_b, b, head, t, [&](int r, int col, u32 bits) {
+            *reinterpret_cast<u32*>(staged + swizzled(Traits::kBlockM, r_a + 8 * r, col / 8) + (col % 8) * 2) = bits;
+        });
+        mbar_arrive(o_full(done));
         ++done;
     }
 }
