@@ -35,11 +35,17 @@ internal static class FlashAttentionCuda
     /// <summary>
     /// Runs every (batch, segment, head) of <paramref name="layout"/> as its own problem straight from p's [B, H, T, E]
     /// tensors: the kernels read and write the kept rows in place (flash_common.inc's ag_segment_view), with no
-    /// gathered copies. Output and LSE rows outside the layout are left untouched.
+    /// gathered copies. Output and LSE rows outside the layout are left untouched. With <paramref name="accumulate"/>,
+    /// the kept rows of p's output and LSE already hold a result, which the new rows join by their LSEs.
     /// </summary>
-    public static void ForwardSegments(AttentionProblem p, SegmentLayout layout, bool causal, string? header = null, FlexLaunch? flex = null)
+    public static void ForwardSegments(AttentionProblem p, SegmentLayout layout, bool causal, string? header = null, FlexLaunch? flex = null, bool accumulate = false)
     {
         Validate(p);
+        if (accumulate && p.Lse is null)
+        {
+            throw new ArgumentException("An accumulating launch blends by the LSE: p needs an LSE tensor.", nameof(p));
+        }
+
         long problems = (long)p.Batch * layout.Segments;
         if (problems > 65535)
         {
@@ -61,6 +67,7 @@ internal static class FlashAttentionCuda
         (args.Segments, args.SegStride, args.SegCap, args.Rate, args.Group, args.Tokens) =
             (layout.Segments, layout.SegmentStride, layout.SegmentCap, layout.Rate, layout.Group, p.QueryLength);
         (args.KvShift, args.KvLength) = (layout.KvShift, layout.KvLength);
+        args.Accumulate = accumulate ? 1 : 0;
         int keys = layout.KvLength > 0 ? layout.KvLength : layout.Rows;
         Launch(p, args, header ?? CudaSpecialization.FlashAttention(p.HeadDim, causal), flex, rows: layout.Rows, keys, gridZ: (uint)problems, entrySuffix: "_segments");
     }
@@ -158,8 +165,9 @@ internal static class FlashAttentionCuda
 
     // flash_fwd_sm90.cu: 2 consumer warpgroups of 64 rows and a producer warpgroup, 128-key tiles, one persistent CTA per
     // SM taking (query block, head, problem) items from the device's ticket counters. Shared memory: two Q buffers (each
-    // then stages its item's O), two K/V stages, alignment slack, the mbarriers, and per item parity its ticket and place, and a
-    // flex plan (the first and last visited tile, a byte per key tile).
+    // then stages its item's O), two K/V stages, alignment slack, the mbarriers, and per item parity its slot (ticket,
+    // place, output rows), its rows' LSEs and blend weights, and a flex plan (the first and last visited tile, a byte
+    // per key tile).
     private static void LaunchPersistent(CudaDevice device, AttentionProblem p, FlashParams args, string header, FlexLaunch? flex, int rows, int keys, uint problems, string entry)
     {
         int blocks = (rows + 127) / 128;
@@ -170,7 +178,7 @@ internal static class FlashAttentionCuda
         }
 
         int planStride = flex is null ? 0 : (((keys + 127) / 128) + 15) / 16 * 16;
-        long bytes = (((2 * 128) + (4 * 128)) * p.HeadDim * 2) + 1024 + 64 + 48 + (2L * planStride);
+        long bytes = (((2 * 128) + (4 * 128)) * p.HeadDim * 2) + 1024 + 64 + 2160 + (2L * planStride);
         if (bytes > device.MaxSharedMemoryPerBlock)
         {
             throw new ArgumentException($"A flex plan over {keys} keys needs {bytes} bytes of shared memory on this GPU, which has {device.MaxSharedMemoryPerBlock} per block; split the keys or drop the plan.", "k");
@@ -214,6 +222,7 @@ internal static class FlashAttentionCuda
         public int KvShift, KvLength;
         public ulong Tickets;
         public int MBlocks, Problems, PlanStride;
+        public int Accumulate;
     }
 }
 
@@ -224,7 +233,20 @@ internal static class FlashAttentionCuda
 /// A positive KvLength gives each problem its own keys (local attention's windows, Rate 1): tokens [t0 + KvShift,
 /// t0 + KvShift + KvLength) around its first query token t0, clipped to the sequence.
 /// </summary>
-internal readonly record struct SegmentLayout(int Segments, int Rows, int SegmentStride, int SegmentCap, int Rate, int Group, int KvShift = 0, int KvLength = 0);
+internal readonly record struct SegmentLayout(int Segments, int Rows, int SegmentStride, int SegmentCap, int Rate, int Group, int KvShift = 0, int KvLength = 0)
+{
+    /// <summary>
+    /// Whether every head keeps every one of <paramref name="tokens"/> rows: adjacent segments of rate 1 that span the
+    /// sequence (a dilated branch with r = 1), or every residue class of a rate (strided attention).
+    /// </summary>
+    public bool CoversEveryRow(int tokens, int heads)
+    {
+        bool sameRowsForEveryHead = Group >= heads;
+        bool adjacentSegments = Rate == 1 && SegmentCap >= SegmentStride && (long)Segments * SegmentStride >= tokens;
+        bool everyResidue = SegmentStride == 1 && Segments >= Math.Min(Rate, tokens) && SegmentCap >= tokens;
+        return KvLength == 0 && sameRowsForEveryHead && (adjacentSegments || everyResidue);
+    }
+}
 
 /// <summary>
 /// What a flex launch adds to the kernel's arguments: whether a score mod changes the scaled scores, a block mask,

@@ -7,13 +7,12 @@ namespace AttentionGen.Cuda;
 /// <summary>
 /// Dilated and strided attention on a GPU. Each branch is one segmented launch of the FlashAttention kernel, which
 /// reads the kept rows of q, k, v in place and writes the output and LSE rows it computes (no gathered copies, so
-/// the work is the kept rows' alone: N·w/r per dilated branch, N²/stride for strided). A mixture's branches are then
-/// merged by their LSEs (<c>Kernels/segments.cu</c>).
+/// the work is the kept rows' alone: N·w/r per dilated branch, N²/stride for strided). A mixture's later branches
+/// accumulate: their kernels blend each row into the result so far by the two LSEs, so no branch output is kept and no
+/// merging pass reads them back.
 /// </summary>
 internal static class SegmentedAttentionCuda
 {
-    private const int MaxBranchesPerMerge = 8;   // AG_MAX_BRANCHES in segments.cu
-
     // The relative-position bias of a problem of head h: kept rows i and j are Rate·(j − i) tokens apart
     // (Variants.RelativeBiasScore.Table, [H, 2·rows − 1]).
     private const string RelativeBiasMod =
@@ -33,96 +32,55 @@ internal static class SegmentedAttentionCuda
             return new AttentionOutput(Tensor.Zeros(q.DType, q.Device, q.Shape.ToArray()), Tensor.Zeros(DType.Float32, q.Device, q.Size(0), q.Size(1), q.Size(2)));
         }
 
-        CudaModule module = KernelCache.Get(device, "segments.cu", string.Empty);
-        var outputs = new Tensor[branches.Length];
-        var lses = new Tensor[branches.Length];
-        for (int i = 0; i < branches.Length; i++)
+        // A branch that keeps every row goes first and writes the whole result; otherwise the rows start as O = 0 under
+        // LSE -inf (what a row no branch keeps must read).
+        int first = Array.FindIndex(branches, b => b.CoversEveryRow(q.Size(2), q.Size(1)));
+        Tensor output = first >= 0 ? Tensor.Uninitialized(q.DType, q.Device, q.Shape.ToArray()) : Tensor.Zeros(q.DType, q.Device, q.Shape.ToArray());
+        Tensor lse = Tensor.Uninitialized(DType.Float32, q.Device, q.Size(0), q.Size(1), q.Size(2));
+        if (first < 0)
         {
-            // One branch writes the result itself; rows it skips must read 0. A mixture's branch rows are only read
-            // where their LSE is finite, so they need no clearing.
-            outputs[i] = branches.Length == 1 ? Tensor.Zeros(q.DType, q.Device, q.Shape.ToArray()) : Tensor.Uninitialized(q.DType, q.Device, q.Shape.ToArray());
-            lses[i] = Tensor.Uninitialized(DType.Float32, q.Device, q.Size(0), q.Size(1), q.Size(2));
-            FillNegativeInfinity(module, lses[i]);
-            RunBranch(new AttentionProblem(q, k, v, outputs[i], lses[i], keyPaddingMask: null, scale), branches[i], causal, relPosBias);
+            FillNegativeInfinity(KernelCache.Get(device, "segments.cu", string.Empty), lse);
+            first = 0;
         }
 
-        return branches.Length == 1 ? new AttentionOutput(outputs[0], lses[0]) : Merge(module, outputs, lses);
+        var problem = new AttentionProblem(q, k, v, output, lse, keyPaddingMask: null, scale);
+        RunBranch(problem, branches[first], causal, relPosBias, accumulate: false);
+        for (int i = 0; i < branches.Length; i++)
+        {
+            if (i != first)
+            {
+                RunBranch(problem, branches[i], causal, relPosBias, accumulate: true);
+            }
+        }
+
+        return new AttentionOutput(output, lse);
     }
 
-    private static void RunBranch(AttentionProblem problem, SegmentLayout layout, bool causal, Variants.RelativePositionBias? relPosBias)
+    private static void RunBranch(AttentionProblem problem, SegmentLayout layout, bool causal, Variants.RelativePositionBias? relPosBias, bool accumulate)
     {
         if (relPosBias is null)
         {
-            FlashAttentionCuda.ForwardSegments(problem, layout, causal);
+            FlashAttentionCuda.ForwardSegments(problem, layout, causal, accumulate: accumulate);
             return;
         }
 
         int heads = problem.QueryHeads;
         using Tensor table = Tensor.FromArray(Variants.RelativeBiasScore.Table(relPosBias, layout.Rate, layout.Rows), heads * ((2 * layout.Rows) - 1)).To(problem.Device);
         string header = CudaSpecialization.FlashAttention(problem.HeadDim, causal) + RelativeBiasMod;
-        FlashAttentionCuda.ForwardSegments(problem, layout, causal, header, new FlexLaunch(HasScoreMod: true, BlockMask: null, table, (heads, layout.Rows, 0, 0)));
-    }
-
-    // Merges up to eight branches per launch; more fold the running result in as the first of the next eight.
-    private static AttentionOutput Merge(CudaModule module, Tensor[] outputs, Tensor[] lses)
-    {
-        Tensor output = outputs[0], lse = lses[0];
-        int next = 1;
-        while (next < outputs.Length)
-        {
-            int count = Math.Min(MaxBranchesPerMerge - 1, outputs.Length - next);
-            Tensor mergedOutput = Tensor.Uninitialized(output.DType, output.Device, output.Shape.ToArray());
-            Tensor mergedLse = Tensor.Uninitialized(DType.Float32, lse.Device, lse.Shape.ToArray());
-            var args = new MergeParams
-            {
-                Out = mergedOutput.DevicePointer, OutLse = mergedLse.DevicePointer,
-                Rows = lse.Numel, Count = count + 1, E = output.Size(3), IsFp16 = output.DType == DType.Float16 ? 1 : 0,
-            };
-            args.O[0] = output.DevicePointer;
-            args.Lse[0] = lse.DevicePointer;
-            for (int i = 0; i < count; i++)
-            {
-                args.O[i + 1] = outputs[next + i].DevicePointer;
-                args.Lse[i + 1] = lses[next + i].DevicePointer;
-            }
-
-            // One warp per row.
-            module.Launch("ag_merge_branches", ((uint)((lse.Numel + 7) / 8), 1, 1), 256, 0, args);
-            output.Dispose();
-            lse.Dispose();
-            for (int i = 0; i < count; i++)
-            {
-                outputs[next + i].Dispose();
-                lses[next + i].Dispose();
-            }
-
-            (output, lse) = (mergedOutput, mergedLse);
-            next += count;
-        }
-
-        return new AttentionOutput(output, lse);
+        FlashAttentionCuda.ForwardSegments(problem, layout, causal, header, new FlexLaunch(HasScoreMod: true, BlockMask: null, table, (heads, layout.Rows, 0, 0)), accumulate);
     }
 
     private static void FillNegativeInfinity(CudaModule module, Tensor lse)
     {
-        var args = new MergeParams { OutLse = lse.DevicePointer, Rows = lse.Numel };
+        var args = new FillParams { Lse = lse.DevicePointer, Count = lse.Numel };
         module.Launch("ag_fill_neg_inf", ((uint)Math.Clamp((lse.Numel + 255) / 256, 1, 65535), 1, 1), 256, 0, args);
     }
 
-    /// <summary>Mirrors <c>MergeParams</c> in segments.cu field for field.</summary>
+    /// <summary>Mirrors <c>FillParams</c> in segments.cu field for field.</summary>
     [StructLayout(LayoutKind.Sequential)]
-    private struct MergeParams
+    private struct FillParams
     {
-        public Pointers O;
-        public Pointers Lse;
-        public ulong Out, OutLse;
-        public long Rows;
-        public int Count, E, IsFp16;
-    }
-
-    [System.Runtime.CompilerServices.InlineArray(MaxBranchesPerMerge)]
-    private struct Pointers
-    {
-        private ulong _element;
+        public ulong Lse;
+        public long Count;
     }
 }

@@ -57,6 +57,7 @@ struct BF16 {
                      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
     }
     __device__ __forceinline__ static u32 pack(float lo, float hi) { return pack_bf16(lo, hi); }
+    __device__ __forceinline__ static void unpack(u32 bits, float& lo, float& hi) { unpack_bf16(bits, lo, hi); }
 };
 struct FP16 {
     __device__ __forceinline__ static void mma(float* d, const u32* a, const u32* b) {
@@ -65,6 +66,7 @@ struct FP16 {
                      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
     }
     __device__ __forceinline__ static u32 pack(float lo, float hi) { return pack_fp16(lo, hi); }
+    __device__ __forceinline__ static void unpack(u32 bits, float& lo, float& hi) { unpack_fp16(bits, lo, hi); }
 };
 
 // Shared-memory element index of (row, chunk): 16-byte chunks XOR-swizzled by row, so the 8 rows an

@@ -53,6 +53,7 @@ __device__ __forceinline__ void fence_regs(float* r, int n) {
 
 struct BF16 {
     __device__ __forceinline__ static u32 pack(float lo, float hi) { return pack_bf16(lo, hi); }
+    __device__ __forceinline__ static void unpack(u32 bits, float& lo, float& hi) { unpack_bf16(bits, lo, hi); }
     __device__ __forceinline__ static void ss(float* d, u64 a, u64 b, int acc) { wgmma_ss_n128_bf16(d, a, b, acc); }
     __device__ __forceinline__ static void rs(float* d, const u32* a, u64 b) {
         if (AG_HEAD_DIM == 64) wgmma_rs_n64_bf16(d, a, b); else wgmma_rs_n128_bf16(d, a, b);
@@ -60,6 +61,7 @@ struct BF16 {
 };
 struct FP16 {
     __device__ __forceinline__ static u32 pack(float lo, float hi) { return pack_fp16(lo, hi); }
+    __device__ __forceinline__ static void unpack(u32 bits, float& lo, float& hi) { unpack_fp16(bits, lo, hi); }
     __device__ __forceinline__ static void ss(float* d, u64 a, u64 b, int acc) { wgmma_ss_n128_f16(d, a, b, acc); }
     __device__ __forceinline__ static void rs(float* d, const u32* a, u64 b) {
         if (AG_HEAD_DIM == 64) wgmma_rs_n64_f16(d, a, b); else wgmma_rs_n128_f16(d, a, b);
@@ -137,6 +139,43 @@ __device__ __forceinline__ void store_tile(const unsigned char* tile, u16* o, i6
     }
 }
 
+// store_tile for an accumulating launch: each row joins the row already in o with the weights the producer worked out
+// (w_new[row], w_old[row]; ag_blend_weights).
+template <typename T>
+__device__ __forceinline__ void blend_tile(const unsigned char* tile, const float* w_new, const float* w_old, u16* o, i64 row_stride, int rows, int lane) {
+    constexpr int kRowsPerPass = Traits::kProducers / Traits::kChunks;
+    constexpr int kPasses = Traits::kBlockM / kRowsPerPass;
+    const int r = lane / Traits::kChunks, c = lane % Traits::kChunks;
+    for (int k = 0; k < kPasses; ++k) {
+        const int row = r + k * kRowsPerPass;
+        if (row >= rows || w_new[row] == 0.f) continue;
+        ag_u128 fresh = *reinterpret_cast<const ag_u128*>(tile + swizzled(Traits::kBlockM, row, c));
+        ag_u128* const at = reinterpret_cast<ag_u128*>(o + (i64)row * row_stride + c * 8);
+        if (w_old[row] != 0.f) {
+            const ag_u128 old = *at;
+            u32* const f = &fresh.x;
+            const u32* const g = &old.x;
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+                float a0, a1, b0, b1;
+                T::unpack(f[i], a0, a1);
+                T::unpack(g[i], b0, b1);
+                f[i] = T::pack(w_new[row] * a0 + w_old[row] * b0, w_new[row] * a1 + w_old[row] * b1);
+            }
+        }
+        *at = fresh;
+    }
+}
+
+// Where an item is and where it writes, per item parity; producer thread 0 fills it in (the producer divides once
+// for all) and q_full publishes it.
+struct ItemSlot {
+    int ticket, block, head, z;
+    int rows, pad[3];   // rows: the item's query rows (at most kBlockM)
+    u16* o;             // the item's first output row
+    float* lse;         // its first LSE, or null
+};
+
 // Persistent: a CTA per SM takes work items (query block, head, problem) from a ticket counter until none are left.
 // Tickets run through a head's query blocks heaviest first, head after head: CTAs running at once share K/V in L2,
 // and the last items handed out are light ones.
@@ -161,12 +200,13 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& in) {
     auto o_full = [&](int done) { return bars + 8 * (2 * Traits::kStages + 2 + (done & 1)); };   // O staged
     // Phase parity of an item's q_full / o_full: each barrier completes once per item of its parity.
     auto phase = [](int done) { return (done >> 1) & 1; };
-    // Per item parity: its ticket and where it is (query block, head, problem: the producer divides once for all), the
-    // first and last tile a flex plan visits, and a byte per key tile.
+    // Per item parity: its ItemSlot, the first and last tile a flex plan visits, its rows' LSEs as the consumers
+    // computed them (then, in an accumulating launch, the rows' blend weights new and old), and a byte per key tile.
     unsigned char* const slots = smem_raw + (bars + 8 * (2 * Traits::kStages + 4) - smem_addr(smem_raw));
-    auto item_slot = [&](int done) { return reinterpret_cast<int*>(slots) + 4 * (done & 1); };
-    auto plan_bounds = [&](int done) { return reinterpret_cast<int*>(slots) + 8 + 2 * (done & 1); };
-    auto plan_kinds = [&](int done) { return slots + 48 + (done & 1) * in.plan_stride; };
+    auto item_slot = [&](int done) { return reinterpret_cast<ItemSlot*>(slots) + (done & 1); };
+    auto plan_bounds = [&](int done) { return reinterpret_cast<int*>(slots + 2 * sizeof(ItemSlot)) + 2 * (done & 1); };
+    auto row_stats = [&](int done) { return reinterpret_cast<float*>(slots + 2 * sizeof(ItemSlot) + 16) + (done & 1) * 2 * Traits::kBlockM; };
+    auto plan_kinds = [&](int done) { return slots + 2 * sizeof(ItemSlot) + 16 + 4 * 4 * Traits::kBlockM + (done & 1) * in.plan_stride; };
     auto generic = [&](u32 addr) { return smem_raw + (addr - smem_addr(smem_raw)); };
 
     const int tid = threadIdx.x;
@@ -188,31 +228,43 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& in) {
         // Producer warpgroup. It needs few registers; setmaxnreg hands them to the consumers, which hold S, P and O.
         asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
         const int producer = tid - Traits::kConsumers;
-        // Where each parity's last item writes its output: its first row, and how many rows it has.
-        u16* out[2] = {0, 0};
-        int out_rows[2] = {0, 0};
-        // Stores item d's output once the consumers have staged it; its buffer, ticket and plan are then free for item d + 2.
+        // Stores item d's output once the consumers have staged it (or blends it into the output, in an accumulating
+        // launch; thread r works out row r's weights first); its buffer, slot and plan are then free for item d + 2.
         auto store_output = [&](int d) {
             mbar_wait(o_full(d), phase(d));
-            store_tile(generic(sQ(d)), d & 1 ? out[1] : out[0], in.o_row, d & 1 ? out_rows[1] : out_rows[0], producer);
+            const ItemSlot& item = *item_slot(d);
+            float* const stats = row_stats(d);
+            if (in.accumulate) {
+                if (producer < item.rows) {
+                    float* const at = item.lse + producer * in.lse_row;
+                    const ag_blend w = ag_blend_weights(*at, stats[producer]);
+                    *at = w.lse;
+                    stats[producer] = w.w_new;
+                    stats[Traits::kBlockM + producer] = w.w_old;
+                }
+                producer_sync();
+                blend_tile<T>(generic(sQ(d)), stats, stats + Traits::kBlockM, item.o, in.o_row, item.rows, producer);
+            } else {
+                store_tile(generic(sQ(d)), item.o, in.o_row, item.rows, producer);
+                if (item.lse && producer < item.rows) item.lse[producer * in.lse_row] = stats[producer];
+            }
             producer_sync();   // every producer thread is done with the buffer and the slot before either is refilled
         };
         int done = 0, it = 0, stored = 0;
         for (;;) {
             const int ticket = producer == 0 ? atomicAdd(in.tickets, 1) : 0;
             if (stored + 2 <= done) store_output(stored++);
-            int* const slot = item_slot(done);
+            ItemSlot* const slot = item_slot(done);
             int* const bounds = plan_bounds(done);
             if (producer == 0) {
-                *slot = ticket;
+                slot->ticket = ticket;
                 bounds[0] = 0x7fffffff;
                 bounds[1] = -1;
             }
             producer_sync();
-            const int w = *slot;
+            const int w = slot->ticket;
             if (w >= items) break;
             const int block = w % in.m_blocks, head = (w / in.m_blocks) % in.q_heads, z = w / (in.m_blocks * in.q_heads);
-            if (producer == 0) { slot[1] = block; slot[2] = head; slot[3] = z; }   // published with Q, by q_full
             const FlashParams p = kSegmented ? ag_segment_view(in, z, head) : in;
             const BlockInfo<Traits::kBlockM, Traits::kBlockN> info(p, AG_CAUSAL, planned, block, in.m_blocks, head, z);
             if (info.q0 >= p.n) {   // a segmented launch's short problem: never handed to the consumers
@@ -231,9 +283,14 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& in) {
                 return j;
             };
 
-            u16* const o = p.o + info.b * p.o_batch + head * p.o_head + info.q0 * p.o_row;
-            const int rows = min(Traits::kBlockM, p.n - info.q0);
-            if (done & 1) { out[1] = o; out_rows[1] = rows; } else { out[0] = o; out_rows[0] = rows; }
+            if (producer == 0) {   // published with Q, by q_full
+                slot->block = block;
+                slot->head = head;
+                slot->z = z;
+                slot->rows = min(Traits::kBlockM, p.n - info.q0);
+                slot->o = p.o + info.b * p.o_batch + head * p.o_head + info.q0 * p.o_row;
+                slot->lse = p.lse ? p.lse + info.b * p.lse_batch + head * p.lse_head + info.q0 * p.lse_row : 0;
+            }
             produce_tile(sQ(done), info.q, p.q_row, info.q0, p.n, producer);
             mbar_arrive_cp_async(q_full(done));
             if (producer == 0) mbar_arrive(q_full(done));
@@ -267,9 +324,9 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& in) {
     int done = 0, it = 0;
     for (;;) {
         mbar_wait(q_full(done), phase(done));
-        const int* const item = item_slot(done);
-        if (item[0] >= items) break;
-        const int block = item[1], head = item[2], z = item[3];
+        const ItemSlot& item = *item_slot(done);
+        if (item.ticket >= items) break;
+        const int block = item.block, head = item.head, z = item.z;
         const FlashParams p = kSegmented ? ag_segment_view(in, z, head) : in;
         const BlockInfo<Traits::kBlockM, Traits::kBlockN> info(p, AG_CAUSAL, planned, block, in.m_blocks, head, z);
         const int b = info.b, q0 = info.q0;
@@ -341,10 +398,11 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& in) {
         // half-fill their sectors) while the consumers go on to the next item.
         fence_proxy_async();   // the tensor cores' reads of Q come before these writes
         unsigned char* const staged = generic(tQ);
+        float* const stats = row_stats(done);
         const int r_a = row_a - q0;
-        finish_rows<Traits::kORegs, T>(p, acc, st, row_a, row_b, b, head, t, [&](int r, int col, u32 bits) {
+        finish_rows<Traits::kORegs, T>(acc, st, t, [&](int r, int col, u32 bits) {
             *reinterpret_cast<u32*>(staged + swizzled(Traits::kBlockM, r_a + 8 * r, col / 8) + (col % 8) * 2) = bits;
-        });
+        }, [&](int r, float lse) { stats[r_a + 8 * r] = lse; });
         mbar_arrive(o_full(done));
         ++done;
     }
