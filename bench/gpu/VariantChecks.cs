@@ -94,7 +94,7 @@ internal static class VariantChecks
         Tensor v = Tensor.RandomNormal(random, DType.BFloat16, 1, h, n, e).To(gpu);
         Emit("dilated", n, Median(() => Release(DilatedAttention.Forward(q, k, v, [2048], [4]))));
         Emit("dilated-mixture", n, Median(() => Release(DilatedAttention.Forward(q, k, v, [2048, 4096, 8192], [1, 2, 4]))));
-        // The mixture's branches one at a time (each with its zero fill), to split its time into kernels and merge.
+        // The mixture's branches one at a time, to split its time into kernels and accumulation (r > 1 zero-fills the output first).
         foreach ((int segment, int rate) in new[] { (2048, 1), (4096, 2), (8192, 4) })
         {
             Emit($"mixture-branch-{segment}-{rate}", n, Median(() => Release(DilatedAttention.Forward(q, k, v, [segment], [rate]))));

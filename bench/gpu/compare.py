@@ -128,7 +128,7 @@ def variants_table(binary):
         print(f"{name:<18}{mine[name]:>9.3f}{peer:>9.3f}{peer / mine[name]:>8.2f}{sparsity:>14.1f}%")
     branches = {k: ms for k, ms in mine.items() if k.startswith("mixture-branch-")}
     if branches:
-        print("the mixture's branches alone (each with its own zero fill): " +
+        print("the mixture's branches alone (r > 1 with a zero fill of the output): " +
               ", ".join(f"{k[15:]} {ms:.3f}" for k, ms in branches.items()) + f"; sum {sum(branches.values()):.3f} ms")
     print("\ndilated attention length sweep, (1, 16, N, 128) bf16, w = 2048/8192/32768/65536, r = 1/4/16/32")
     print(f"{'N':>9}{'ms':>10}{'ms per 64K tokens':>20}")

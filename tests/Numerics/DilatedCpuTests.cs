@@ -136,4 +136,60 @@ public class GatherLayoutTests
             Assert.Equal(c + stride, branch.Position(c, 2, 1));
         }
     }
+
+    // A mixture on the GPU lets a branch that keeps every row write the whole result, and starts the others' rows at
+    // O = 0 under LSE -inf: CoversEveryRow must never claim a row the layout skips.
+    [Fact]
+    public void CoversEveryRowMatchesTheKeptTokens()
+    {
+        int covering = 0;
+        foreach (int n in new[] { 1, 77, 150, 256, 300 })
+        {
+            foreach (int heads in new[] { 1, 3, 4 })
+            {
+                foreach ((int w, int r) in new[] { (64, 1), (64, 2), (256, 1), (512, 1), (96, 3), (32, 4) })
+                {
+                    AttentionGen.Cuda.SegmentLayout dilated = AttentionGen.Variants.DilatedBranch.Dilated(1, heads, n, w, r).Layout;
+                    Assert.Equal(KeepsEveryToken(dilated, n, heads), dilated.CoversEveryRow(n, heads));
+                    covering += dilated.CoversEveryRow(n, heads) ? 1 : 0;
+                }
+
+                foreach (int stride in new[] { 1, 13, 64, 400 })
+                {
+                    AttentionGen.Cuda.SegmentLayout strided = AttentionGen.Variants.DilatedBranch.Strided(1, heads, n, stride).Layout;
+                    Assert.Equal(KeepsEveryToken(strided, n, heads), strided.CoversEveryRow(n, heads));
+                    covering += strided.CoversEveryRow(n, heads) ? 1 : 0;
+                }
+            }
+        }
+
+        Assert.True(covering > 0);
+    }
+
+    private static bool KeepsEveryToken(AttentionGen.Cuda.SegmentLayout layout, int n, int heads)
+    {
+        for (int h = 0; h < heads; h++)
+        {
+            var kept = new bool[n];
+            int offset = h / layout.Group;
+            for (int s = 0; s < layout.Segments; s++)
+            {
+                for (int place = offset; place < layout.SegmentCap; place += layout.Rate)
+                {
+                    long token = ((long)s * layout.SegmentStride) + place;
+                    if (token < n)
+                    {
+                        kept[token] = true;
+                    }
+                }
+            }
+
+            if (Array.IndexOf(kept, false) >= 0)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
 }

@@ -94,8 +94,7 @@ __device__ __forceinline__ void mbar_wait(u32 bar, int parity) {
     asm volatile("{\n.reg .pred P1;\nWAIT:\nmbarrier.try_wait.parity.shared::cta.b64 P1, [%0], %1;\n@P1 bra DONE;\nbra WAIT;\nDONE:\n}\n"
                  :: "r"(bar), "r"(parity) : "memory");
 }
-// Barriers among the consumer threads only (named barrier 1) and the producer threads only (named barrier 2).
-__device__ __forceinline__ void consumer_sync() { asm volatile("bar.sync 1, %0;\n" :: "n"(Traits::kConsumers) : "memory"); }
+// A barrier among the producer threads only (named barrier 2; the consumers never meet at a barrier).
 __device__ __forceinline__ void producer_sync() { asm volatile("bar.sync 2, %0;\n" :: "n"(Traits::kProducers) : "memory"); }
 
 // The producer warpgroup's copy of one [kBlockN x kHeadDim] tile. A thread's 16-byte chunk column and its rows'
