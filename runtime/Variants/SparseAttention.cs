@@ -59,16 +59,15 @@ public static class SparseAttention
             ShapeCheck.SameDevice(t, q, name);
         }
 
-        Tensor qh = q, kh = k, vh = v;
         bool gpu = q.Device.Kind == DeviceKind.Cuda;
         return mode switch
         {
-            SparseMode.All => Attention.ScaledDotProduct(qh, kh, vh, causal).Output,
-            SparseMode.Local when gpu => Attention.Run(qh, kh, vh, null, null, 128, 128, p =>
+            SparseMode.All => Attention.ScaledDotProduct(q, k, v, causal).Output,
+            SparseMode.Local when gpu => Attention.Run(q, k, v, null, null, 128, 128, p =>
                 Cuda.FlashAttentionCuda.Forward(p, causal: false, Cuda.CudaSpecialization.Band(p.HeadDim, localAttnCtx), new Cuda.FlexLaunch(false, null))).Output,
-            SparseMode.Local => Attention.Run(qh, kh, vh, null, null, 96, 256, p => FlashAttentionCpu.Forward(p, Band(localAttnCtx), Band(localAttnCtx), default(IdentityScore))).Output,
-            _ when gpu => StridedOnGpu(qh, kh, vh, localAttnCtx),
-            _ => Strided(qh, kh, vh, localAttnCtx),
+            SparseMode.Local => Attention.Run(q, k, v, null, null, 96, 256, p => FlashAttentionCpu.Forward(p, Band(localAttnCtx), Band(localAttnCtx), default(IdentityScore))).Output,
+            _ when gpu => StridedOnGpu(q, k, v, localAttnCtx),
+            _ => Strided(q, k, v, localAttnCtx),
         };
     }
 
