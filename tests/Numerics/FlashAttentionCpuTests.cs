@@ -141,6 +141,26 @@ public class FlashAttentionCpuTests
         Compare.Lse(result.Lse.ToFloatArray(), expected.Lse, 1e-5, "scale");
     }
 
+    // A negative or zero scale under a mask: dropped scores must still weigh nothing (the GPU kernels once let a negative
+    // scale turn them into +inf; bench/gpu's checks hold the GPU to the same cases).
+    [Theory]
+    [InlineData(-0.3f)]
+    [InlineData(0f)]
+    public void NegativeAndZeroScalesKeepMaskedKeysOut(float scale)
+    {
+        var random = new Random(5);
+        Tensor q = Tensor.RandomNormal(random, DType.Float32, 2, 2, 45, 16);
+        Tensor k = Tensor.RandomNormal(random, DType.Float32, 2, 2, 60, 16);
+        Tensor v = Tensor.RandomNormal(random, DType.Float32, 2, 2, 60, 16);
+        bool[] keep = Enumerable.Range(0, 2 * 60).Select(i => i / 60 == 1 || i % 60 >= 30).ToArray();
+
+        AttentionOutput result = Attention.ScaledDotProduct(q, k, v, causal: true, Tensor.FromArray(keep, 2, 60), scale: scale);
+
+        var expected = Compare.Reference(q, k, v, true, keep, 60, scale);
+        Compare.Output(result.Output.ToFloatArray(), expected.Output, Fp32Tolerance, $"scale {scale}");
+        Compare.Lse(result.Lse.ToFloatArray(), expected.Lse, 1e-5, $"scale {scale}");
+    }
+
     [Fact]
     public void StridedHeadViewsNeedNoCopy()
     {
