@@ -29,7 +29,10 @@ public static class CudaSpecialization
 
     /// <summary>A causal band of <paramref name="width"/> keys (i − width &lt; j ≤ i) as a closed-form plan: one diagonal box.</summary>
     public static string Band(int headDim, int width) =>
-        $"#define AG_HEAD_DIM {headDim}\n" + Boxes(Cpu.DiagonalBox.Band(width));
+        BandHeaders.GetOrAdd((headDim, width), static key => $"#define AG_HEAD_DIM {key.HeadDim}\n" + Boxes(Cpu.DiagonalBox.Band(key.Width)));
+
+    // Built once per (head dim, width): sparse local attention asks for its header on every call.
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(int HeadDim, int Width), string> BandHeaders = new();
 
     /// <summary>A closed-form plan for the kernel: the boxes as <c>AG_BOXES</c> (the generator writes the same for [Flex] classes).</summary>
     public static string Boxes(params Cpu.DiagonalBox[] boxes)

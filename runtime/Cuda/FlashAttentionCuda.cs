@@ -113,7 +113,7 @@ internal static class FlashAttentionCuda
             LseBatch = p.Lse?.Strides[0] ?? 0, LseHead = p.Lse?.Strides[1] ?? 0, LseRow = 1,
             MaskBatch = p.KeyPaddingMask?.Strides[0] ?? 0, MaskRow = p.KeyPaddingMask?.Strides[1] ?? 0,
             Batch = p.Batch, QHeads = p.QueryHeads, KvHeads = p.KeyHeads, N = p.QueryLength, M = p.KeyLength,
-            ScaleLog2 = flex is { HasScoreMod: true } ? 1.4426950408889634f : KernelScale(p.Scale * 1.4426950408889634f),
+            ScaleLog2 = flex is { HasScoreMod: true } ? Log2E : KernelScale(p.Scale * Log2E),
             Scale = p.Scale,
         };
         if (flex?.BlockMask is { } blockMask)
@@ -131,6 +131,8 @@ internal static class FlashAttentionCuda
 
         return args;
     }
+
+    private const float Log2E = 1.4426950408889634f;   // the kernels' softmax runs in exp2
 
     // The kernels drop a score by making its scaled value -inf, which no multiply by zero can do: a zero (or flushed
     // subnormal) scale runs as ±1e-30, which leaves every kept score's scaled value 0 all the same.
@@ -163,6 +165,10 @@ internal static class FlashAttentionCuda
         module.Launch($"ag_flash_fwd_{type}{entrySuffix}", (blocks, (uint)p.QueryHeads, gridZ), Threads, shared, args);
     }
 
+    // flash_fwd_sm90.cu's state of the two items in flight, besides their plans: two ItemSlots (48 bytes each), the
+    // plans' bounds (16 bytes) and the rows' LSEs and blend weights (2 · 2 · 128 floats).
+    private const int ItemStateBytes = (2 * 48) + 16 + (2 * 2 * 128 * 4);
+
     // flash_fwd_sm90.cu: 2 consumer warpgroups of 64 rows and a producer warpgroup, 128-key tiles, one persistent CTA per
     // SM taking (query block, head, problem) items from the device's ticket counters. Shared memory: two Q buffers (each
     // then stages its item's O), two K/V stages, alignment slack, the mbarriers, and per item parity its slot (ticket,
@@ -178,7 +184,7 @@ internal static class FlashAttentionCuda
         }
 
         int planStride = flex is null ? 0 : (((keys + 127) / 128) + 15) / 16 * 16;
-        long bytes = (((2 * 128) + (4 * 128)) * p.HeadDim * 2) + 1024 + 64 + 2160 + (2L * planStride);
+        long bytes = (((2 * 128) + (4 * 128)) * p.HeadDim * 2) + 1024 + 64 + ItemStateBytes + (2L * planStride);
         if (bytes > device.MaxSharedMemoryPerBlock)
         {
             throw new ArgumentException($"A flex plan over {keys} keys needs {bytes} bytes of shared memory on this GPU, which has {device.MaxSharedMemoryPerBlock} per block; split the keys or drop the plan.", "k");

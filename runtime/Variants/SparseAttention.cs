@@ -65,7 +65,7 @@ public static class SparseAttention
             SparseMode.All => Attention.ScaledDotProduct(q, k, v, causal).Output,
             SparseMode.Local when gpu => Attention.Run(q, k, v, null, null, 128, 128, p =>
                 Cuda.FlashAttentionCuda.Forward(p, causal: false, Cuda.CudaSpecialization.Band(p.HeadDim, localAttnCtx), new Cuda.FlexLaunch(false, null))).Output,
-            SparseMode.Local => Attention.Run(q, k, v, null, null, 96, 256, p => FlashAttentionCpu.Forward(p, Band(localAttnCtx), Band(localAttnCtx), default(IdentityScore))).Output,
+            SparseMode.Local => LocalOnCpu(q, k, v, Band(localAttnCtx)),
             _ when gpu => StridedOnGpu(q, k, v, localAttnCtx),
             _ => Strided(q, k, v, localAttnCtx),
         };
@@ -93,6 +93,10 @@ public static class SparseAttention
 
     // The causal band as a closed-form plan (the GPU gets the same box through CudaSpecialization.Band).
     private static ClosedFormPlan Band(int width) => new([DiagonalBox.Band(width)]);
+
+    // The band is both the tile plan and the mask of its partial tiles.
+    private static Tensor LocalOnCpu(Tensor q, Tensor k, Tensor v, ClosedFormPlan band) =>
+        Attention.Run(q, k, v, null, null, 96, 256, p => FlashAttentionCpu.Forward(p, band, band, default(IdentityScore))).Output;
 
     // The transposed layout on the GPU: one segmented launch over the same branch geometry as the CPU.
     private static Tensor StridedOnGpu(Tensor q, Tensor k, Tensor v, int stride)
