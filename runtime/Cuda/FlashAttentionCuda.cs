@@ -165,6 +165,9 @@ internal static class FlashAttentionCuda
         module.Launch($"ag_flash_fwd_{type}{entrySuffix}", (blocks, (uint)p.QueryHeads, gridZ), Threads, shared, args);
     }
 
+    // flash_fwd_sm90.cu's mbarriers: full and empty for K and for V per stage (two stages), q_full and o_full per item parity.
+    private const int MBarrierBytes = ((4 * 2) + (2 * 2)) * 8;
+
     // flash_fwd_sm90.cu's state of the two items in flight, besides their plans: two ItemSlots (48 bytes each), the
     // plans' bounds (16 bytes) and the rows' LSEs and blend weights (2 · 2 · 128 floats).
     private const int ItemStateBytes = (2 * 48) + 16 + (2 * 2 * 128 * 4);
@@ -184,7 +187,7 @@ internal static class FlashAttentionCuda
         }
 
         int planStride = flex is null ? 0 : (((keys + 127) / 128) + 15) / 16 * 16;
-        long bytes = (((2 * 128) + (4 * 128)) * p.HeadDim * 2) + 1024 + 64 + ItemStateBytes + (2L * planStride);
+        long bytes = (((2 * 128) + (4 * 128)) * p.HeadDim * 2) + 1024 + MBarrierBytes + ItemStateBytes + (2L * planStride);
         if (bytes > device.MaxSharedMemoryPerBlock)
         {
             throw new ArgumentException($"A flex plan over {keys} keys needs {bytes} bytes of shared memory on this GPU, which has {device.MaxSharedMemoryPerBlock} per block; split the keys or drop the plan.", "k");

@@ -43,7 +43,9 @@ static_assert(AG_HEAD_DIM == 64 || AG_HEAD_DIM == 128, "the wgmma kernel takes h
 __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 __device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
-__device__ __forceinline__ void wgmma_wait() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
+// Waits until at most kPending of this warpgroup's committed wgmma groups are still running (they finish in order).
+template <int kPending>
+__device__ __forceinline__ void wgmma_wait() { asm volatile("wgmma.wait_group.sync.aligned %0;\n" :: "n"(kPending) : "memory"); }
 // Keeps the compiler from moving reads of accumulator registers across a wgmma wait.
 __device__ __forceinline__ void fence_regs(float* r, int n) {
 #pragma unroll
@@ -192,16 +194,20 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& in) {
     auto sQ = [&](int done) { return base + (done & 1) * Traits::kQBytes; };   // Q, then the staged O, per item parity
     const u32 sK = base + 2 * Traits::kQBytes;                    // kStages stages
     const u32 sV = sK + Traits::kStages * Traits::kTileBytes;     // kStages stages
-    const u32 bars = sV + Traits::kStages * Traits::kTileBytes;   // full[kStages], empty[kStages], q_full[2], o_full[2]
-    auto full = [&](int s) { return bars + 8 * s; };
-    auto empty = [&](int s) { return bars + 8 * (Traits::kStages + s); };
-    auto q_full = [&](int done) { return bars + 8 * (2 * Traits::kStages + (done & 1)); };   // Q (and ticket, plan) loaded
-    auto o_full = [&](int done) { return bars + 8 * (2 * Traits::kStages + 2 + (done & 1)); };   // O staged
+    // K and V have barriers of their own: a stage's K is free once S = Q K^T is done, its V only after O += P V, which
+    // overlaps the next tile's softmax.
+    const u32 bars = sV + Traits::kStages * Traits::kTileBytes;   // full_k, full_v, empty_k, empty_v [kStages]; q_full, o_full [2]
+    auto full_k = [&](int s) { return bars + 8 * s; };
+    auto full_v = [&](int s) { return bars + 8 * (Traits::kStages + s); };
+    auto empty_k = [&](int s) { return bars + 8 * (2 * Traits::kStages + s); };
+    auto empty_v = [&](int s) { return bars + 8 * (3 * Traits::kStages + s); };
+    auto q_full = [&](int done) { return bars + 8 * (4 * Traits::kStages + (done & 1)); };   // Q (and ticket, plan) loaded
+    auto o_full = [&](int done) { return bars + 8 * (4 * Traits::kStages + 2 + (done & 1)); };   // O staged
     // Phase parity of an item's q_full / o_full: each barrier completes once per item of its parity.
     auto phase = [](int done) { return (done >> 1) & 1; };
     // Per item parity: its ItemSlot, the first and last tile a flex plan visits, its rows' LSEs as the consumers
     // computed them (then, in an accumulating launch, the rows' blend weights new and old), and a byte per key tile.
-    unsigned char* const slots = smem_raw + (bars + 8 * (2 * Traits::kStages + 4) - smem_addr(smem_raw));
+    unsigned char* const slots = smem_raw + (bars + 8 * (4 * Traits::kStages + 4) - smem_addr(smem_raw));
     auto item_slot = [&](int done) { return reinterpret_cast<ItemSlot*>(slots) + (done & 1); };
     auto plan_bounds = [&](int done) { return reinterpret_cast<int*>(slots + 2 * sizeof(ItemSlot)) + 2 * (done & 1); };
     auto row_stats = [&](int done) { return reinterpret_cast<float*>(slots + 2 * sizeof(ItemSlot) + 16) + (done & 1) * 2 * Traits::kBlockM; };
@@ -213,8 +219,10 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& in) {
     const int items = in.m_blocks * in.q_heads * in.problems;
     if (tid == 0) {
         for (int s = 0; s < Traits::kStages; ++s) {
-            mbar_init(full(s), Traits::kProducers);
-            mbar_init(empty(s), Traits::kConsumers);
+            mbar_init(full_k(s), Traits::kProducers);
+            mbar_init(full_v(s), Traits::kProducers);
+            mbar_init(empty_k(s), Traits::kConsumers);
+            mbar_init(empty_v(s), Traits::kConsumers);
         }
         for (int d = 0; d < 2; ++d) {
             mbar_init(q_full(d), Traits::kProducers + 1);   // the Q copies, and the ticket and plan published by one producer thread
@@ -294,11 +302,13 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& in) {
             mbar_arrive_cp_async(q_full(done));
             if (producer == 0) mbar_arrive(q_full(done));
             for (int j = next_tile(first); j < end; j = next_tile(j + 1), ++it) {
-                const int stage = it % Traits::kStages;
-                if (it >= Traits::kStages) mbar_wait(empty(stage), ((it / Traits::kStages) - 1) & 1);
+                const int stage = it % Traits::kStages, freed = ((it / Traits::kStages) - 1) & 1;
+                if (it >= Traits::kStages) mbar_wait(empty_k(stage), freed);
                 produce_tile(sK + stage * Traits::kTileBytes, info.k, p.k_row, j * Traits::kBlockN, p.m, producer);
+                mbar_arrive_cp_async(full_k(stage));
+                if (it >= Traits::kStages) mbar_wait(empty_v(stage), freed);
                 produce_tile(sV + stage * Traits::kTileBytes, info.v, p.v_row, j * Traits::kBlockN, p.m, producer);
-                mbar_arrive_cp_async(full(stage));
+                mbar_arrive_cp_async(full_v(stage));
             }
             ++done;
         }
@@ -343,21 +353,19 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& in) {
             return j;
         };
 
+        // Software-pipelined over the item's tiles (FA3's intra-warpgroup overlap): S = Q K^T of tile j is issued
+        // together with O += P V of the tile before it, and tile j's mask and softmax run while that P V is still on the
+        // tensor cores; then the accumulator takes tile j's rescaling, ready for P_j V_j. The first tile and the last
+        // P V are peeled off the loop, so ptxas sees one fixed pattern of wgmma groups and waits.
         float acc[Traits::kORegs];
 #pragma unroll
         for (int i = 0; i < Traits::kORegs; ++i) acc[i] = 0.f;
         RowStats st = {{AG_NEG_INF, AG_NEG_INF}, {0.f, 0.f}};
-        for (int j = next_tile(first); j < end; ++it) {
-            const int stage = it % Traits::kStages;
-            const int n0 = j * Traits::kBlockN;
-            const int kind = planned ? (int)kinds[j] : ag_tile_kind(p, b, head, q0, q1, 0, 0);
-            const int next = next_tile(j + 1);
-            mbar_wait(full(stage), (it / Traits::kStages) & 1);
-            fence_proxy_async();   // the producer's cp.async writes, seen by the tensor cores
+        auto issue_s = [&](float* s, int tile_it) {
+            const int stage = tile_it % Traits::kStages;
+            mbar_wait(full_k(stage), (tile_it / Traits::kStages) & 1);
+            fence_proxy_async();   // the producer's cp.async writes of K, seen by the tensor cores
             const u32 tK = sK + stage * Traits::kTileBytes;
-            const u32 tV = sV + stage * Traits::kTileBytes;
-
-            float s[Traits::kSRegs];
             wgmma_fence();
 #pragma unroll
             for (int ks = 0; ks < Traits::kKSteps; ++ks) {
@@ -367,28 +375,66 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& in) {
                 T::ss(s, da, db, ks > 0);
             }
             wgmma_commit();
-            wgmma_wait();
-            fence_regs(s, Traits::kSRegs);
-
+        };
+        auto issue_pv = [&](const u32 (*pf)[4], int tile_it) {
+            const int stage = tile_it % Traits::kStages;
+            mbar_wait(full_v(stage), (tile_it / Traits::kStages) & 1);
+            fence_proxy_async();   // the producer's cp.async writes of V, seen by the tensor cores
+            const u32 tV = sV + stage * Traits::kTileBytes;
+            wgmma_fence();   // its own fence: ptxas serializes every wgmma when a group's operands are set up inside another's
+#pragma unroll
+            for (int kk = 0; kk < Traits::kBlockN / 16; ++kk) {
+                T::rs(acc, pf[kk], descriptor(tV + kk * 2048, Traits::kBlockN * 128, 1024));
+            }
+            wgmma_commit();
+        };
+        // Score mod, mask and softmax of tile j's scores: P in place of them, the accumulator's rescaling returned.
+        auto softmax_tile = [&](float* s, int j) {
+            const int n0 = j * Traits::kBlockN;
+            const int kind = planned ? (int)kinds[j] : ag_tile_kind(p, b, head, q0, q1, 0, 0);
 #ifdef AG_HAS_SCORE_MOD
             apply_score_mod<Traits::kSRegs>(p, s, n0, row_a, row_b, b, head, t);
 #endif
             if (n0 + Traits::kBlockN > p.m || (AG_CAUSAL && n0 + Traits::kBlockN - 1 > wg_row0) || p.key_mask || kind == AG_PARTIAL) {
                 mask_scores<Traits::kSRegs>(p, s, n0, row_a, row_b, b, head, t, AG_CAUSAL, kind == AG_PARTIAL);
             }
-            u32 pf[Traits::kBlockN / 16][4];
-            softmax_step<Traits::kSRegs, Traits::kORegs, T>(p, s, acc, st, pf);
+            return softmax_scores<Traits::kSRegs>(p, s, st);
+        };
 
-            wgmma_fence();
-#pragma unroll
-            for (int kk = 0; kk < Traits::kBlockN / 16; ++kk) {
-                T::rs(acc, pf[kk], descriptor(tV + kk * 2048, Traits::kBlockN * 128, 1024));
+        // P is packed into pf, the registers the P V reads, only once the previous P V is done: ptxas serializes every
+        // wgmma when registers of one in flight are written.
+        int j = next_tile(first);
+        if (j < end) {
+            u32 pf[Traits::kBlockN / 16][4];   // P of the tile whose P V is next
+            {
+                float s[Traits::kSRegs];
+                issue_s(s, it);
+                wgmma_wait<0>();
+                fence_regs(s, Traits::kSRegs);
+                mbar_arrive(empty_k(it % Traits::kStages));   // this thread is done with K of this stage
+                softmax_tile(s, j);   // the first tile: the accumulator is still zero
+                pack_probabilities<Traits::kSRegs, T>(s, pf);
             }
-            wgmma_commit();
-            wgmma_wait();
+            int pending = it++;   // the tile of pf
+            for (j = next_tile(j + 1); j < end; j = next_tile(j + 1), ++it) {
+                float s[Traits::kSRegs];
+                issue_s(s, it);
+                issue_pv(pf, pending);
+                wgmma_wait<1>();   // S is done; the P V may still run
+                fence_regs(s, Traits::kSRegs);
+                mbar_arrive(empty_k(it % Traits::kStages));
+                const Rescale rescale = softmax_tile(s, j);
+                wgmma_wait<0>();
+                fence_regs(acc, Traits::kORegs);
+                mbar_arrive(empty_v(pending % Traits::kStages));   // this thread is done with V of that stage
+                rescale_acc<Traits::kORegs>(acc, rescale);
+                pack_probabilities<Traits::kSRegs, T>(s, pf);
+                pending = it;
+            }
+            issue_pv(pf, pending);
+            wgmma_wait<0>();
             fence_regs(acc, Traits::kORegs);
-            mbar_arrive(empty(stage));   // this thread is done with stage it % kStages
-            j = next;
+            mbar_arrive(empty_v(pending % Traits::kStages));
         }
 
         // Epilogue: the normalized O goes into this item's Q buffer, over the warpgroup's own Q rows (its S GEMMs are
