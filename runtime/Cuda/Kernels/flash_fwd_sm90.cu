@@ -398,7 +398,13 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& in) {
             if (n0 + Traits::kBlockN > p.m || (AG_CAUSAL && n0 + Traits::kBlockN - 1 > wg_row0) || p.key_mask || kind == AG_PARTIAL) {
                 mask_scores<Traits::kSRegs>(p, s, n0, row_a, row_b, b, head, t, AG_CAUSAL, kind == AG_PARTIAL);
             }
-            return softmax_scores<Traits::kSRegs>(p, s, st);
+            // The accumulator is not free yet (the previous P V runs): the caller rescales it after the wait.
+            return softmax_scores<Traits::kSRegs>(p, s, st, [](const Rescale&) {}, [&](int nt, float p0, float p1, float p2, float p3) {
+                s[nt * 4 + 0] = p0;
+                s[nt * 4 + 1] = p1;
+                s[nt * 4 + 2] = p2;
+                s[nt * 4 + 3] = p3;
+            });
         };
 
         // P is packed into pf, the registers the P V reads, only once the previous P V is done: ptxas serializes every
