@@ -1,7 +1,8 @@
 // FlashAttention forward on Hopper (sm_90a) with wgmma, warp-specialized: for head dims 64 and 128.
 // A producer warpgroup streams Q and K/V tiles into shared memory with cp.async and signals "full" mbarriers; the
 // consumer warpgroups wait on them and release buffers through "empty" mbarriers, so they never meet at a
-// __syncthreads and drift apart: one warpgroup's softmax overlaps the other's GEMMs.
+// __syncthreads and drift apart: one warpgroup's softmax overlaps the other's GEMMs. Within a warpgroup, a tile's
+// softmax overlaps the previous tile's O += P V (see the consumer loop).
 // The specialization header defines AG_HEAD_DIM and AG_CAUSAL.
 //
 // One CTA per SM = 2 consumer warpgroups of 64 query rows each and a producer warpgroup, persistent over query
@@ -381,7 +382,7 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& in) {
             mbar_wait(full_v(stage), (tile_it / Traits::kStages) & 1);
             fence_proxy_async();   // the producer's cp.async writes of V, seen by the tensor cores
             const u32 tV = sV + stage * Traits::kTileBytes;
-            wgmma_fence();   // its own fence: ptxas serializes every wgmma when a group's operands are set up inside another's
+            wgmma_fence();   // a fence per group, as CUTLASS issues them: P and the accumulator were last set after S's fence
 #pragma unroll
             for (int kk = 0; kk < Traits::kBlockN / 16; ++kk) {
                 T::rs(acc, pf[kk], descriptor(tV + kk * 2048, Traits::kBlockN * 128, 1024));
