@@ -20,12 +20,11 @@ public static class CudaSpecialization
     /// <summary>
     /// The header for a launch whose batches (or problems), heads, rows and keys number at most <paramref name="largestCount"/>.
     /// Translated mods convert provably small ints to float on the FP32 pipe (ag_i2f), which is exact while every index is
-    /// below 2^21 (the translator's IndexLimit); a larger launch gets exact conversions instead, in a module of its own.
+    /// below 2^21 (<see cref="Spec.Translate.GpuIndices.Limit"/>, shared with the translator); a larger launch gets exact
+    /// conversions instead, in a module of its own.
     /// </summary>
     public static string ForIndices(string header, long largestCount) =>
-        largestCount <= IndexLimit || !header.Contains("ag_i2f", System.StringComparison.Ordinal) ? header : "#define AG_EXACT_I2F 1\n" + header;
-
-    private const long IndexLimit = 1L << 21;
+        largestCount <= Spec.Translate.GpuIndices.Limit || !header.Contains("ag_i2f", System.StringComparison.Ordinal) ? header : "#define AG_EXACT_I2F 1\n" + header;
 
     /// <summary>A causal band of <paramref name="width"/> keys (i − width &lt; j ≤ i) as a closed-form plan: one diagonal box.</summary>
     public static string Band(int headDim, int width) =>

@@ -18,12 +18,6 @@ namespace AttentionGen.Spec.Translate;
 /// </summary>
 internal sealed class CudaTranslator
 {
-    /// <summary>
-    /// On the GPU the mods' index parameters (b, h, q, kv) stay below this; a launch with a larger batch, head count or
-    /// length defines AG_EXACT_I2F (CudaSpecialization.ForIndices, which holds the same limit).
-    /// </summary>
-    public const long IndexLimit = 1L << 21;
-
     // ag_i2f converts an int to float with an integer add and a float subtract, on the FP32 pipe (I2F issues at a
     // quarter rate, as exp2 does, and a score mod converting (kv - q) per score doubled that pipe's load); it is exact
     // for |x| < 2^22, which the translator proves from the index bounds before using it.
@@ -185,7 +179,7 @@ internal sealed class CudaTranslator
 
         return op switch
         {
-            IParameterReferenceOperation p when _indices.Contains(p.Parameter) => (0, IndexLimit - 1),
+            IParameterReferenceOperation p when _indices.Contains(p.Parameter) => (0, GpuIndices.Limit - 1),
             ILocalReferenceOperation l when _localRanges.TryGetValue(l.Local, out var local) => local,
             IParenthesizedOperation p => Range(p.Operand),
             IConversionOperation { Type.SpecialType: SpecialType.System_Int32, Operand.Type.SpecialType: SpecialType.System_Int32 } c => Range(c.Operand),
