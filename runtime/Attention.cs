@@ -47,11 +47,16 @@ public static class Attention
     internal static AttentionOutput Run(Tensor q, Tensor k, Tensor v, Tensor? keyPaddingMask, float? scale, int qBucket, int kBucket, Action<AttentionProblem> kernel)
     {
         DType compute = ComputeType(q);
-        Tensor output = Tensor.Zeros(compute, q.Device, q.Size(0), q.Size(1), q.Size(2), v.Size(3));
-        Tensor lse = Tensor.Zeros(DType.Float32, q.Device, q.Size(0), q.Size(1), q.Size(2));
+        Tensor output = Allocate(compute, q.Device, q.Size(0), q.Size(1), q.Size(2), v.Size(3));
+        Tensor lse = Allocate(DType.Float32, q.Device, q.Size(0), q.Size(1), q.Size(2));
         kernel(new AttentionProblem(Convert(q, compute), Convert(k, compute), Convert(v, compute), output, lse, keyPaddingMask, scale, qBucket, kBucket));
         return new AttentionOutput(Convert(output, q.DType), lse);
     }
+
+    // The GPU kernels write every output and LSE row (a row with nothing to attend gets O = 0, LSE = -inf), so their
+    // buffers skip the memset, a pass over memory the size of the output (as long as a sparse mask's whole kernel).
+    private static Tensor Allocate(DType dtype, Device device, params int[] shape) =>
+        device.Kind == DeviceKind.Cuda ? Tensor.Uninitialized(dtype, device, shape) : Tensor.Zeros(dtype, device, shape);
 
     /// <summary>The dtype kernels compute in: float32 on the CPU; on a GPU bf16/fp16 as given and float32 as bf16.</summary>
     internal static DType ComputeType(Tensor t) =>

@@ -120,22 +120,7 @@ internal static class FlexChecks
             var build = Stopwatch.StartNew();
             BlockMask? blocks = mask is not null && !module.HasClosedFormPlan ? module.CreateBlockMask(null, null, n, n, gpu) : null;
             double buildMs = blocks is null ? 0 : build.Elapsed.TotalMilliseconds;
-            using var timer = new Cuda.CudaTimer(gpu);
-            for (int i = 0; i < 3; i++)
-            {
-                Release(module.Forward(q, k, v, blockMask: blocks));
-            }
-
-            float[] times = new float[20];
-            for (int i = 0; i < times.Length; i++)
-            {
-                timer.Start();
-                AttentionOutput result = module.Forward(q, k, v, blockMask: blocks);
-                times[i] = timer.StopMilliseconds();
-                Release(result);
-            }
-
-            double ms = times.Order().ElementAt(times.Length / 2);
+            double ms = QueuedTiming.Median(gpu, () => Release(module.Forward(q, k, v, blockMask: blocks)));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{{\"impl\":\"ours\",\"mask\":\"{name}\",\"shape\":[{b},{h},{n},{e}],\"ms\":{ms:F4},\"closed_form\":{(module.HasClosedFormPlan ? "true" : "false")},\"block_mask_ms\":{buildMs:F2}}}"));
         }
 

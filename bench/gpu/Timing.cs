@@ -25,21 +25,7 @@ internal static class Timing
             foreach (bool causal in causalOnly is { } c ? new[] { c } : new[] { false, true })
             {
                 var problem = new AttentionProblem(q, k, v, o, lse);
-                using var timer = new CudaTimer(gpu);
-                for (int i = 0; i < 3; i++)
-                {
-                    FlashAttentionCuda.Forward(problem, causal);
-                }
-
-                float[] times = new float[20];
-                for (int i = 0; i < times.Length; i++)
-                {
-                    timer.Start();
-                    FlashAttentionCuda.Forward(problem, causal);
-                    times[i] = timer.StopMilliseconds();
-                }
-
-                Report("ours", b, h, n, e, causal, times.Order().ElementAt(times.Length / 2));
+                Report("ours", b, h, n, e, causal, QueuedTiming.Median(gpu, () => FlashAttentionCuda.Forward(problem, causal)));
             }
         }
 

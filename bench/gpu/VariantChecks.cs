@@ -140,20 +140,7 @@ internal static class VariantChecks
     }
 
     // Median device time of a call (every kernel it queues: gathers, attention, merges, conversions).
-    private static double Median(Action run, int reps = 10)
-    {
-        using var timer = new Cuda.CudaTimer(Device.Cuda(0));
-        run();
-        var times = new double[reps];
-        for (int i = 0; i < reps; i++)
-        {
-            timer.Start();
-            run();
-            times[i] = timer.StopMilliseconds();
-        }
-
-        return times.Order().ElementAt(reps / 2);
-    }
+    private static double Median(Action run, int reps = 10) => QueuedTiming.Median(Device.Cuda(0), run, reps, warmups: 1);
 
     private static void Emit(string name, int n, double ms) =>
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{{\"impl\":\"ours\",\"variant\":\"{name}\",\"n\":{n},\"ms\":{ms:F4}}}"));

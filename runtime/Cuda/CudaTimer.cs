@@ -24,15 +24,24 @@ public sealed unsafe class CudaTimer : IDisposable
     /// <summary>Records the start on the stream.</summary>
     public void Start() => CudaDriver.Instance.Check(CudaDriver.Instance.EventRecord(_start, _device.Stream), "cuEventRecord");
 
-    /// <summary>Records the stop, waits for it and returns the milliseconds between the two.</summary>
-    public float StopMilliseconds()
+    /// <summary>Records the stop on the stream, without waiting for it.</summary>
+    public void Stop() => CudaDriver.Instance.Check(CudaDriver.Instance.EventRecord(_stop, _device.Stream), "cuEventRecord");
+
+    /// <summary>Waits for the recorded stop and returns the milliseconds between start and stop.</summary>
+    public float ElapsedMilliseconds()
     {
         CudaDriver driver = CudaDriver.Instance;
-        driver.Check(driver.EventRecord(_stop, _device.Stream), "cuEventRecord");
         driver.Check(driver.EventSynchronize(_stop), "cuEventSynchronize");
         float ms;
         driver.Check(driver.EventElapsedTime(&ms, _start, _stop), "cuEventElapsedTime");
         return ms;
+    }
+
+    /// <summary>Records the stop, waits for it and returns the milliseconds between the two.</summary>
+    public float StopMilliseconds()
+    {
+        Stop();
+        return ElapsedMilliseconds();
     }
 
     /// <inheritdoc/>

@@ -62,9 +62,9 @@ public static class SparseAttention
         bool gpu = q.Device.Kind == DeviceKind.Cuda;
         return mode switch
         {
-            SparseMode.All => Attention.ScaledDotProduct(q, k, v, causal).Output,
-            SparseMode.Local when gpu => Attention.Run(q, k, v, null, null, 128, 128, p =>
-                Cuda.FlashAttentionCuda.Forward(p, causal: false, Cuda.CudaSpecialization.Band(p.HeadDim, localAttnCtx), new Cuda.FlexLaunch(false, null))).Output,
+            SparseMode.All => OutputOnly(Attention.ScaledDotProduct(q, k, v, causal)),
+            SparseMode.Local when gpu => OutputOnly(Attention.Run(q, k, v, null, null, 128, 128, p =>
+                Cuda.FlashAttentionCuda.Forward(p, causal: false, Cuda.CudaSpecialization.Band(p.HeadDim, localAttnCtx), new Cuda.FlexLaunch(false, null)))),
             SparseMode.Local => LocalOnCpu(q, k, v, Band(localAttnCtx)),
             _ when gpu => StridedOnGpu(q, k, v, localAttnCtx),
             _ => Strided(q, k, v, localAttnCtx),
@@ -103,7 +103,15 @@ public static class SparseAttention
     {
         DType compute = Attention.ComputeType(q);
         var layout = DilatedBranch.Strided(q.Size(0), q.Size(1), q.Size(2), stride).Layout;
-        return Cuda.SegmentedAttentionCuda.Forward(Attention.Convert(q, compute), Attention.Convert(k, compute), Attention.Convert(v, compute), [layout], causal: true, scale: null).Output;
+        return OutputOnly(Cuda.SegmentedAttentionCuda.Forward(Attention.Convert(q, compute), Attention.Convert(k, compute), Attention.Convert(v, compute), [layout], causal: true, scale: null));
+    }
+
+    // The output alone: the LSE goes back to the device's pool now, not when the collector finds it (until then every
+    // call would take fresh GPU memory from the driver).
+    private static Tensor OutputOnly(AttentionOutput result)
+    {
+        result.Lse.Dispose();
+        return result.Output;
     }
 
     // Residue class c (positions c, c + stride, ...) becomes one causal problem of a single-branch gather whose
