@@ -5,9 +5,10 @@ using AttentionGen;
 using AttentionGen.Bench;
 using AttentionGen.Cpu;
 
-// attentiongen-bench [--batch 1] [--heads 8] [--seq 2048] [--dim 64] [--threads a,b] [--reps 10] [--qbucket 96] [--kbucket 256]
+// attentiongen-bench [--batch 1] [--heads 8] [--seq 2048] [--dim 64] [--threads a,b] [--reps 10] [--qbucket 96] [--kbucket 256] [--token-major]
 // Times the CPU FlashAttention kernel (fp32) dense and causal; prints ms (median) and GFLOP/s.
 // FLOPs count the allowed (query, key) pairs: 4·E per pair (q·k and p·v), so causal is about half of dense.
+// --token-major: q, k, v are [B, H, N, E] views of [B, N, H·E] tensors, as a module's projections hand them over.
 int batch = Arg("--batch", 1), heads = Arg("--heads", 8), seq = Arg("--seq", 2048), dim = Arg("--dim", 64);
 int reps = Arg("--reps", 10), qBucket = Arg("--qbucket", 96), kBucket = Arg("--kbucket", 256);
 int[] threads = ArgList("--threads", [Environment.ProcessorCount, 1]);
@@ -19,11 +20,10 @@ if (args.Contains("--gemm"))
 }
 
 var random = new Random(1);
-Tensor q = Tensor.RandomNormal(random, DType.Float32, batch, heads, seq, dim);
-Tensor k = Tensor.RandomNormal(random, DType.Float32, batch, heads, seq, dim);
-Tensor v = Tensor.RandomNormal(random, DType.Float32, batch, heads, seq, dim);
+bool tokenMajor = args.Contains("--token-major");
+Tensor q = Operand(), k = Operand(), v = Operand();
 
-Console.WriteLine($"cpu flash attention fp32, B={batch} H={heads} N={seq} E={dim}, tiles {Math.Min(qBucket, 96)}x{Math.Min(kBucket, 256)}, {CpuExecution.VectorPath}, {Environment.ProcessorCount} logical cores");
+Console.WriteLine($"cpu flash attention fp32, B={batch} H={heads} N={seq} E={dim}{(tokenMajor ? " (token-major views)" : "")}, tiles {Math.Min(qBucket, 96)}x{Math.Min(kBucket, 256)}, {CpuExecution.VectorPath}, {Environment.ProcessorCount} logical cores");
 Console.WriteLine($"{"mask",-8} {"threads",7} {"ms",10} {"GFLOP/s",9}");
 foreach (bool causal in new[] { false, true })
 {
@@ -43,6 +43,10 @@ foreach (bool causal in new[] { false, true })
         Console.WriteLine($"{(causal ? "causal" : "dense"),-8} {t,7} {median,10:F2} {flops / median / 1e6,9:F1}");
     }
 }
+
+Tensor Operand() => tokenMajor
+    ? Tensor.RandomNormal(random, DType.Float32, batch, seq, heads * dim).SplitHeads(heads)
+    : Tensor.RandomNormal(random, DType.Float32, batch, heads, seq, dim);
 
 int Arg(string name, int fallback)
 {

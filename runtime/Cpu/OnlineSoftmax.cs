@@ -1,5 +1,6 @@
 using System;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using AttentionGen.Cpu.Simd;
 
 namespace AttentionGen.Cpu;
@@ -33,8 +34,14 @@ internal static class OnlineSoftmax
         float newMax = float.Max(max, TVec.MaxAcross(rowMax));
         if (float.IsNegativeInfinity(newMax))
         {
-            VectorOps.Clear<TVec>(ref scores, columns);
-            return;
+            // The hardware max can pass over a NaN lane; a row with a NaN among dropped scores stays NaN, as in PyTorch.
+            if (MemoryMarshal.CreateReadOnlySpan(ref scores, columns).IndexOfAnyExceptInRange(float.NegativeInfinity, float.NegativeInfinity) < 0)
+            {
+                VectorOps.Clear<TVec>(ref scores, columns);
+                return;
+            }
+
+            newMax = float.NaN;
         }
 
         TVec shift = TVec.Broadcast(newMax);

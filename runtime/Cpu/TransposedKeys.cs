@@ -7,8 +7,8 @@ using System.Threading.Tasks;
 namespace AttentionGen.Cpu;
 
 /// <summary>
-/// The keys of every (batch, kv head) as an [E × Stride] row-major panel, Stride = M rounded up to whole
-/// vectors with zero columns, so q·kᵀ is a plain GEMM whose B operand is read along contiguous rows.
+/// The keys of every (batch, kv head) as an [E × Stride] row-major panel, Stride ≥ M with zero columns after M,
+/// so q·kᵀ is a plain GEMM whose B operand is read along contiguous rows.
 /// </summary>
 internal sealed class TransposedKeys : IDisposable
 {
@@ -20,7 +20,7 @@ internal sealed class TransposedKeys : IDisposable
     {
         _heads = p.KeyHeads;
         _headDim = p.HeadDim;
-        Stride = Math.Max((p.KeyLength + lanes - 1) / lanes * lanes, lanes);
+        Stride = PaddedStride(p.KeyLength, lanes);
         long length = (long)p.Batch * _heads * _headDim * Stride;
         _panels = ArrayPool<float>.Shared.Rent((int)Math.Max(length, 1));
         var rows = new HeadRows(p.K);
@@ -47,6 +47,18 @@ internal sealed class TransposedKeys : IDisposable
 
     /// <summary>Floats between consecutive rows (head-dim entries) of a panel.</summary>
     public int Stride { get; }
+
+    /// <summary>
+    /// M rounded up to whole cache lines (so to whole vectors), then to an odd number of them. The GEMM walks a
+    /// panel's rows at this stride: a multiple of 4 KB (M = 2048) put every row in one set of the L1 cache, whose
+    /// few ways then kept none of the panel between the 6-row blocks that reuse it.
+    /// </summary>
+    internal static int PaddedStride(int keyLength, int lanes)
+    {
+        const int LineFloats = 16;
+        int lines = Math.Max((keyLength + LineFloats - 1) / LineFloats, 1) | 1;
+        return Math.Max(lines * LineFloats, lanes);
+    }
 
     /// <summary>The first element of the panel of (<paramref name="batch"/>, <paramref name="kvHead"/>).</summary>
     public ref float Head(int batch, int kvHead) =>

@@ -31,6 +31,14 @@ public class FastExpTests
     }
 
     [Fact]
+    public void NaNStaysNaN()
+    {
+        Assert.True(float.IsNaN(FastExp.Exp(Vector512.Create(float.NaN))[0]));
+        Assert.True(float.IsNaN(FastExp.Exp(Vector256.Create(float.NaN))[0]));
+        Assert.True(float.IsNaN(FastExp.Exp(Vector128.Create(float.NaN))[0]));
+    }
+
+    [Fact]
     public void ZeroGivesOne()
     {
         Assert.Equal(1f, FastExp.Exp(Vector512<float>.Zero)[0]);

@@ -193,6 +193,27 @@ public class FlashAttentionCpuTests
         Compare.Output(result.Output.ToFloatArray(), Compare.Reference(q, k, v, true, null, 90).Output, tolerance, dtype.Name());
     }
 
+    [Theory]
+    [InlineData(0)]    // row 0's only allowed score is NaN: the maximum over it and dropped keys must not skip it
+    [InlineData(25)]
+    public void ANaNKeyTurnsTheRowsThatSeeItNaNAndNoOthers(int nanKey)
+    {
+        var random = new Random(11);
+        const int n = 40, e = 16;
+        float[] keys = Tensor.RandomNormal(random, DType.Float32, 1, 1, n, e).ToFloatArray();
+        keys[nanKey * e] = float.NaN;
+        Tensor q = Tensor.RandomNormal(random, DType.Float32, 1, 1, n, e);
+        Tensor v = Tensor.RandomNormal(random, DType.Float32, 1, 1, n, e);
+
+        float[] output = Attention.ScaledDotProduct(q, Tensor.FromArray(keys, 1, 1, n, e), v, causal: true).Output.ToFloatArray();
+
+        for (int row = 0; row < n; row++)
+        {
+            float[] values = output[(row * e)..((row + 1) * e)];
+            Assert.True(row < nanKey ? values.All(float.IsFinite) : values.All(float.IsNaN), $"row {row}, NaN key {nanKey}: [{string.Join(", ", values)}]");
+        }
+    }
+
     [Fact]
     public void EmptyKeysGiveZeroRows()
     {

@@ -25,6 +25,7 @@ internal interface ISimd<TSelf>
 
     static abstract TSelf Multiply(TSelf a, TSelf b);
 
+    /// <summary>The lanes' maximum as the hardware takes it (one instruction): with a NaN lane, either operand may come back.</summary>
     static abstract TSelf Max(TSelf a, TSelf b);
 
     /// <summary>e^x per lane; e^-inf is 0.</summary>
@@ -32,6 +33,7 @@ internal interface ISimd<TSelf>
 
     static abstract float SumAcross(TSelf value);
 
+    /// <summary>The largest lane, by <see cref="Max"/>'s rule for NaN.</summary>
     static abstract float MaxAcross(TSelf value);
 }
 

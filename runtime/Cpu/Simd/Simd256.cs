@@ -34,7 +34,7 @@ internal readonly struct Simd256 : ISimd<Simd256>
     public static Simd256 Multiply(Simd256 a, Simd256 b) => new(a._v * b._v);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Simd256 Max(Simd256 a, Simd256 b) => new(Vector256.Max(a._v, b._v));
+    public static Simd256 Max(Simd256 a, Simd256 b) => new(Vector256.MaxNative(a._v, b._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd256 Exp(Simd256 x) => new(FastExp.Exp(x._v));
@@ -43,14 +43,9 @@ internal readonly struct Simd256 : ISimd<Simd256>
     public static float SumAcross(Simd256 value) => Vector256.Sum(value._v);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float MaxAcross(Simd256 value)
-    {
-        float max = value._v[0];
-        for (int i = 1; i < Vector256<float>.Count; i++)
-        {
-            max = System.MathF.Max(max, value._v[i]);
-        }
+    public static float MaxAcross(Simd256 value) => MaxAcross(value._v);
 
-        return max;
-    }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static float MaxAcross(Vector256<float> value) =>
+        Simd128.MaxAcross(Vector128.MaxNative(value.GetLower(), value.GetUpper()));
 }

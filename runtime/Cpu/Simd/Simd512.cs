@@ -34,7 +34,7 @@ internal readonly struct Simd512 : ISimd<Simd512>
     public static Simd512 Multiply(Simd512 a, Simd512 b) => new(a._v * b._v);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Simd512 Max(Simd512 a, Simd512 b) => new(Vector512.Max(a._v, b._v));
+    public static Simd512 Max(Simd512 a, Simd512 b) => new(Vector512.MaxNative(a._v, b._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd512 Exp(Simd512 x) => new(FastExp.Exp(x._v));
@@ -43,14 +43,6 @@ internal readonly struct Simd512 : ISimd<Simd512>
     public static float SumAcross(Simd512 value) => Vector512.Sum(value._v);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float MaxAcross(Simd512 value)
-    {
-        float max = value._v[0];
-        for (int i = 1; i < Vector512<float>.Count; i++)
-        {
-            max = System.MathF.Max(max, value._v[i]);
-        }
-
-        return max;
-    }
+    public static float MaxAcross(Simd512 value) =>
+        Simd256.MaxAcross(Vector256.MaxNative(value._v.GetLower(), value._v.GetUpper()));
 }
