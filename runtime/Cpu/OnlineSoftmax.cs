@@ -35,7 +35,7 @@ internal static class OnlineSoftmax
         if (float.IsNegativeInfinity(newMax))
         {
             // The hardware max can pass over a NaN lane; a row with a NaN among dropped scores stays NaN, as in PyTorch.
-            if (MemoryMarshal.CreateReadOnlySpan(ref scores, columns).IndexOfAnyExceptInRange(float.NegativeInfinity, float.NegativeInfinity) < 0)
+            if (!MemoryMarshal.CreateReadOnlySpan(ref scores, columns).ContainsAnyExcept(float.NegativeInfinity))
             {
                 VectorOps.Clear<TVec>(ref scores, columns);
                 return;

@@ -1,5 +1,6 @@
 using System;
 using System.Buffers;
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Threading.Tasks;
@@ -20,7 +21,8 @@ internal sealed class TransposedKeys : IDisposable
     {
         _heads = p.KeyHeads;
         _headDim = p.HeadDim;
-        Stride = PaddedStride(p.KeyLength, lanes);
+        Debug.Assert(LineFloats % lanes == 0, "a whole number of cache lines must be a whole number of vectors");
+        Stride = PaddedStride(p.KeyLength);
         long length = (long)p.Batch * _heads * _headDim * Stride;
         _panels = ArrayPool<float>.Shared.Rent((int)Math.Max(length, 1));
         var rows = new HeadRows(p.K);
@@ -53,12 +55,9 @@ internal sealed class TransposedKeys : IDisposable
     /// panel's rows at this stride: a multiple of 4 KB (M = 2048) put every row in one set of the L1 cache, whose
     /// few ways then kept none of the panel between the 6-row blocks that reuse it.
     /// </summary>
-    internal static int PaddedStride(int keyLength, int lanes)
-    {
-        const int LineFloats = 16;
-        int lines = Math.Max((keyLength + LineFloats - 1) / LineFloats, 1) | 1;
-        return Math.Max(lines * LineFloats, lanes);
-    }
+    internal static int PaddedStride(int keyLength) => (Math.Max((keyLength + LineFloats - 1) / LineFloats, 1) | 1) * LineFloats;
+
+    private const int LineFloats = 16;   // a 64-byte cache line: one 512-bit vector, two 256-bit, four 128-bit
 
     /// <summary>The first element of the panel of (<paramref name="batch"/>, <paramref name="kvHead"/>).</summary>
     public ref float Head(int batch, int kvHead) =>
