@@ -49,8 +49,37 @@ public static class Attention
         DType compute = ComputeType(q);
         Tensor output = Allocate(compute, q.Device, q.Size(0), q.Size(1), q.Size(2), v.Size(3));
         Tensor lse = Allocate(DType.Float32, q.Device, q.Size(0), q.Size(1), q.Size(2));
-        kernel(new AttentionProblem(Convert(q, compute), Convert(k, compute), Convert(v, compute), output, lse, keyPaddingMask, scale, qBucket, kBucket));
-        return new AttentionOutput(Convert(output, q.DType), lse);
+        Tensor qc = Convert(q, compute), kc = Convert(k, compute), vc = Convert(v, compute);
+        try
+        {
+            kernel(new AttentionProblem(qc, kc, vc, output, lse, keyPaddingMask, scale, qBucket, kBucket));
+        }
+        catch
+        {
+            // A GPU launcher that throws (bad shapes, a plan too large) hands its buffers back to the pool at once.
+            output.Dispose();
+            lse.Dispose();
+            throw;
+        }
+        finally
+        {
+            DisposeCopy(qc, q);
+            DisposeCopy(kc, k);
+            DisposeCopy(vc, v);
+        }
+
+        Tensor result = Convert(output, q.DType);
+        DisposeCopy(output, result);
+        return new AttentionOutput(result, lse);
+    }
+
+    /// <summary>Frees <paramref name="copy"/> when it is a converted copy rather than <paramref name="original"/> itself.</summary>
+    internal static void DisposeCopy(Tensor copy, Tensor original)
+    {
+        if (!ReferenceEquals(copy, original))
+        {
+            copy.Dispose();
+        }
     }
 
     // The GPU kernels write every output and LSE row (a row with nothing to attend gets O = 0, LSE = -inf), so their

@@ -57,13 +57,8 @@ internal static class FlashAttentionCuda
             return;
         }
 
+        // The row strides stay token strides: the kernel's view scales them to kept rows, Rate tokens apart.
         FlashParams args = Arguments(p, flex);
-        // Row strides of kept rows, Rate tokens apart; the kernel's view recovers the token strides for the offsets.
-        args.QRow *= layout.Rate;
-        args.KRow *= layout.Rate;
-        args.VRow *= layout.Rate;
-        args.ORow *= layout.Rate;
-        args.LseRow *= layout.Rate;
         (args.Segments, args.SegStride, args.SegCap, args.Rate, args.Group, args.Tokens) =
             (layout.Segments, layout.SegmentStride, layout.SegmentCap, layout.Rate, layout.Group, p.QueryLength);
         (args.KvShift, args.KvLength) = (layout.KvShift, layout.KvLength);

@@ -66,8 +66,23 @@ public static class DilatedAttention
         }
 
         DType compute = Attention.ComputeType(q);
-        AttentionOutput result = Cuda.SegmentedAttentionCuda.Forward(Attention.Convert(q, compute), Attention.Convert(k, compute), Attention.Convert(v, compute), branches, causal, scale, relPosBias);
-        return new AttentionOutput(Attention.Convert(result.Output, q.DType), result.Lse);
+        Tensor qc = Attention.Convert(q, compute), kc = Attention.Convert(k, compute), vc = Attention.Convert(v, compute);
+        AttentionOutput result;
+        try
+        {
+            result = Cuda.SegmentedAttentionCuda.Forward(qc, kc, vc, branches, causal, scale, relPosBias);
+        }
+        finally
+        {
+            // Converted copies go back to the pool now rather than when the collector finds them.
+            Attention.DisposeCopy(qc, q);
+            Attention.DisposeCopy(kc, k);
+            Attention.DisposeCopy(vc, v);
+        }
+
+        Tensor output = Attention.Convert(result.Output, q.DType);
+        Attention.DisposeCopy(result.Output, output);
+        return new AttentionOutput(output, result.Lse);
     }
 
     private static void Check(Tensor q, Tensor k, Tensor v)

@@ -103,7 +103,17 @@ public static class SparseAttention
     {
         DType compute = Attention.ComputeType(q);
         var layout = DilatedBranch.Strided(q.Size(0), q.Size(1), q.Size(2), stride).Layout;
-        return OutputOnly(Cuda.SegmentedAttentionCuda.Forward(Attention.Convert(q, compute), Attention.Convert(k, compute), Attention.Convert(v, compute), [layout], causal: true, scale: null));
+        Tensor qc = Attention.Convert(q, compute), kc = Attention.Convert(k, compute), vc = Attention.Convert(v, compute);
+        try
+        {
+            return OutputOnly(Cuda.SegmentedAttentionCuda.Forward(qc, kc, vc, [layout], causal: true, scale: null));
+        }
+        finally
+        {
+            Attention.DisposeCopy(qc, q);
+            Attention.DisposeCopy(kc, k);
+            Attention.DisposeCopy(vc, v);
+        }
     }
 
     // The output alone: the LSE goes back to the device's pool now, not when the collector finds it (until then every

@@ -77,6 +77,13 @@ __device__ __forceinline__ u32 swizzled(int rows, int row, int chunk) {
     return (chunk >> 3) * rows * 128 + row * 128 + (((chunk & 7) ^ (row & 7)) << 4);
 }
 
+// Stores four 8x8 16-bit matrices from the m16n8 fragment layout (stmatrix: a thread's 32-bit register i holds two
+// adjacent columns of row lane / 4 of matrix i; lane L gives the shared address of row L % 8 of matrix L / 8).
+__device__ __forceinline__ void stmatrix_x4(u32 addr, const u32* r) {
+    asm volatile("stmatrix.sync.aligned.m8n8.x4.shared.b16 [%0], {%1, %2, %3, %4};\n"
+                 :: "r"(addr), "r"(r[0]), "r"(r[1]), "r"(r[2]), "r"(r[3]) : "memory");
+}
+
 // Matrix descriptor: start address, leading and stride byte offsets (all >> 4), 128-byte swizzle mode.
 __device__ __forceinline__ u64 descriptor(u32 addr, u32 lbo, u32 sbo) {
     return (u64)((addr & 0x3FFFF) >> 4) | ((u64)((lbo >> 4) & 0x3FFF) << 16) | ((u64)((sbo >> 4) & 0x3FFF) << 32) | (1ull << 62);
@@ -173,7 +180,9 @@ __device__ __forceinline__ void blend_tile(const unsigned char* tile, const floa
 // for all) and q_full publishes it.
 struct ItemSlot {
     int ticket, block, head, z;
-    int rows, pad[3];   // rows: the item's query rows (at most kBlockM)
+    int rows;           // the item's query rows (at most kBlockM)
+    int n, m;           // its problem's query and key rows (a segmented launch's view, which the consumers so skip)
+    int pad;
     u16* o;             // the item's first output row
     float* lse;         // its first LSE, or null
 };
@@ -236,6 +245,8 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& in) {
         // Producer warpgroup. It needs few registers; setmaxnreg hands them to the consumers, which hold S, P and O.
         asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
         const int producer = tid - Traits::kConsumers;
+        // Output rows are a segmented view's kept rows, rate tokens apart (ag_segment_view).
+        const i64 o_row = kSegmented ? in.o_row * in.rate : in.o_row, lse_row = kSegmented ? in.lse_row * in.rate : in.lse_row;
         // Stores item d's output once the consumers have staged it (or blends it into the output, in an accumulating
         // launch; thread r works out row r's weights first); its buffer, slot and plan are then free for item d + 2.
         auto store_output = [&](int d) {
@@ -244,17 +255,17 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& in) {
             float* const stats = row_stats(d);
             if (in.accumulate) {
                 if (producer < item.rows) {
-                    float* const at = item.lse + producer * in.lse_row;
+                    float* const at = item.lse + producer * lse_row;
                     const ag_blend w = ag_blend_weights(*at, stats[producer]);
                     *at = w.lse;
                     stats[producer] = w.w_new;
                     stats[Traits::kBlockM + producer] = w.w_old;
                 }
                 producer_sync();
-                blend_tile<T>(generic(sQ(d)), stats, stats + Traits::kBlockM, item.o, in.o_row, item.rows, producer);
+                blend_tile<T>(generic(sQ(d)), stats, stats + Traits::kBlockM, item.o, o_row, item.rows, producer);
             } else {
-                store_tile(generic(sQ(d)), item.o, in.o_row, item.rows, producer);
-                if (item.lse && producer < item.rows) item.lse[producer * in.lse_row] = stats[producer];
+                store_tile(generic(sQ(d)), item.o, o_row, item.rows, producer);
+                if (item.lse && producer < item.rows) item.lse[producer * lse_row] = stats[producer];
             }
             producer_sync();   // every producer thread is done with the buffer and the slot before either is refilled
         };
@@ -280,6 +291,8 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& in) {
                 continue;
             }
 
+            // Q first: its copies land while the plan is classified (a short item's next Q is on the consumers' path).
+            produce_tile(sQ(done), info.q, p.q_row, info.q0, p.n, producer);
             int first = 0, end = info.n_tiles;
             const unsigned char* kinds = plan_kinds(done);
             if (planned) {
@@ -296,10 +309,11 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& in) {
                 slot->head = head;
                 slot->z = z;
                 slot->rows = min(Traits::kBlockM, p.n - info.q0);
+                slot->n = p.n;
+                slot->m = p.m;
                 slot->o = p.o + info.b * p.o_batch + head * p.o_head + info.q0 * p.o_row;
                 slot->lse = p.lse ? p.lse + info.b * p.lse_batch + head * p.lse_head + info.q0 * p.lse_row : 0;
             }
-            produce_tile(sQ(done), info.q, p.q_row, info.q0, p.n, producer);
             mbar_arrive_cp_async(q_full(done));
             if (producer == 0) mbar_arrive(q_full(done));
             for (int j = next_tile(first); j < end; j = next_tile(j + 1), ++it) {
@@ -337,7 +351,12 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& in) {
         const ItemSlot& item = *item_slot(done);
         if (item.ticket >= items) break;
         const int block = item.block, head = item.head, z = item.z;
-        const FlashParams p = kSegmented ? ag_segment_view(in, z, head) : in;
+        // The consumers read no pointer or stride of a segmented view, only its lengths, which the producer published.
+        FlashParams p = in;
+        if (kSegmented) {
+            p.n = item.n;
+            p.m = item.m;
+        }
         const BlockInfo<Traits::kBlockM, Traits::kBlockN> info(p, AG_CAUSAL, planned, block, in.m_blocks, head, z);
         const int b = info.b, q0 = info.q0;
         const int q1 = min(q0 + Traits::kBlockM, p.n);
@@ -445,16 +464,25 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& in) {
         }
 
         // Epilogue: the normalized O goes into this item's Q buffer, over the warpgroup's own Q rows (its S GEMMs are
-        // done), in the same swizzled layout (a warp's 4-byte stores then hit 32 different banks); the producer stores
+        // done), in the same swizzled layout (each 8x8 block's eight 16-byte rows then hit all 32 banks); the producer stores
         // the tile to global memory with coalesced 16-byte writes (the fragments' scattered 4-byte stores would
         // half-fill their sectors) while the consumers go on to the next item.
         fence_proxy_async();   // the tensor cores' reads of Q come before these writes
-        unsigned char* const staged = generic(tQ);
-        float* const stats = row_stats(done);
-        const int r_a = row_a - q0;
-        finish_rows<Traits::kORegs, T>(acc, st, t, [&](int r, int col, u32 bits) {
-            *reinterpret_cast<u32*>(staged + swizzled(Traits::kBlockM, r_a + 8 * r, col / 8) + (col % 8) * 2) = bits;
-        }, [&](int r, float lse) { stats[r_a + 8 * r] = lse; });
+        u32 packed[Traits::kORegs / 2];
+        float lse[2];
+        finish_rows<Traits::kORegs, T>(acc, st, packed, lse);
+        // stmatrix k writes columns 16k .. 16k + 15 of the warp's 16 rows as four 8x8 blocks (top left, bottom left, top
+        // right, bottom right: the order of the packed fragments); lane L addresses row L % 8 of block L / 8.
+        const int matrix = lane / 8, staged_row = wg * 64 + warp * 16 + (matrix % 2) * 8 + lane % 8;
+#pragma unroll
+        for (int k = 0; k < Traits::kORegs / 8; ++k) {
+            stmatrix_x4(tQ + swizzled(Traits::kBlockM, staged_row, 2 * k + matrix / 2), &packed[4 * k]);
+        }
+        if (t == 0) {
+            float* const stats = row_stats(done);
+            stats[row_a - q0] = lse[0];
+            stats[row_b - q0] = lse[1];
+        }
         mbar_arrive(o_full(done));
         ++done;
     }
