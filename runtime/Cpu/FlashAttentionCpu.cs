@@ -135,11 +135,17 @@ public static class FlashAttentionCpu
         ws.RowSum.AsSpan(0, rows).Clear();
         ws.Accumulator.AsSpan(0, rows * ev).Clear();
 
-        for (int k0 = 0; k0 < p.KeyLength; k0 += shape.KeyTile)
+        for (int tileStart = 0; tileStart < p.KeyLength; tileStart += shape.KeyTile)
         {
-            int k1 = Math.Min(k0 + shape.KeyTile, p.KeyLength);
-            TileKind kind = plan.Classify(b, h, q0, q1, k0, k1);
+            int tileEnd = Math.Min(tileStart + shape.KeyTile, p.KeyLength);
+            TileKind kind = plan.Classify(b, h, q0, q1, tileStart, tileEnd);
             if (kind == TileKind.Skip)
+            {
+                continue;
+            }
+
+            (int k0, int k1) = kind == TileKind.Partial ? AllowedKeys(mask, b, h, q0, q1, tileStart, tileEnd, shape.Lanes) : (tileStart, tileEnd);
+            if (k1 <= k0)
             {
                 continue;
             }
@@ -210,6 +216,35 @@ public static class FlashAttentionCpu
         }
     }
 
+    /// <summary>
+    /// The keys [k0, k1) of a partial tile that some row may attend: under an interval mask, the union of the rows'
+    /// intervals (a causal diagonal tile then computes up to its last row, not its full width). k0 stays on a whole
+    /// vector, so the GEMM reads the key panels at the same alignment and never past their padded width. Without
+    /// intervals, the whole tile.
+    /// </summary>
+    private static (int K0, int K1) AllowedKeys<TMask>(TMask mask, int b, int h, int q0, int q1, int tileStart, int tileEnd, int lanes)
+        where TMask : struct, IMaskMod
+    {
+        int first = tileEnd, end = tileStart;
+        for (int q = q0; q < q1; q++)
+        {
+            if (!mask.TryGetKeyRange(b, h, q, out int start, out int stop))
+            {
+                return (tileStart, tileEnd);
+            }
+
+            start = Math.Max(start, tileStart);
+            stop = Math.Min(stop, tileEnd);
+            if (start < stop)
+            {
+                first = Math.Min(first, start);
+                end = Math.Max(end, stop);
+            }
+        }
+
+        return first < end ? (tileStart + ((first - tileStart) / lanes * lanes), end) : (tileStart, tileStart);
+    }
+
     /// <summary>Fills -inf for padding columns and masked-out keys, 0 elsewhere; false when nothing is masked.</summary>
     private static bool BuildColumnBias(Tensor? keyPaddingMask, int b, int k0, int keys, int columns, float[] bias)
     {
@@ -238,13 +273,16 @@ public static class FlashAttentionCpu
     {
         public int QueryTile { get; } = queryTile;
 
+        /// <summary>Floats per vector.</summary>
+        public int Lanes { get; } = lanes;
+
         public int KeyTile { get; } = keyTile;
 
         /// <summary>Score rows are padded to whole vectors so the GEMM never takes its scalar path.</summary>
         public int ScoreStride { get; } = RoundUp(keyTile, lanes);
 
         /// <summary>Columns of a tile of <paramref name="keys"/> keys: whole vectors, the extra ones masked.</summary>
-        public int PaddedColumns(int keys) => RoundUp(keys, lanes);
+        public int PaddedColumns(int keys) => RoundUp(keys, Lanes);
 
         private static int RoundUp(int n, int multiple) => (n + multiple - 1) / multiple * multiple;
     }
