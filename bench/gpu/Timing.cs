@@ -44,7 +44,7 @@ internal static class Timing
             foreach (bool causal in causalOnly is { } c ? new[] { c } : new[] { false, true })
             {
                 Attention.ScaledDotProduct(q, k, v, causal, qBucket: 96, kBucket: 256);
-                double[] times = Enumerable.Range(0, 5).Select(_ =>
+                double[] times = Enumerable.Range(0, CpuReps).Select(_ =>
                 {
                     var clock = Stopwatch.StartNew();
                     Attention.ScaledDotProduct(q, k, v, causal, qBucket: 96, kBucket: 256);
@@ -56,6 +56,10 @@ internal static class Timing
 
         return 0;
     }
+
+    // The median of this many runs after one warm-up, as compare.py times PyTorch's CPU SDPA (CPU_REPS): the device
+    // host's cores are shared, and five runs swung by 2x within one call.
+    private const int CpuReps = 15;
 
     private static (int B, int H, int N, int E, bool? Causal) Parse(string spec)
     {

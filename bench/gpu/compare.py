@@ -15,6 +15,7 @@ import torch
 
 GPU_SHAPES = [(4, 16, 4096, 64), (4, 16, 4096, 128), (1, 16, 16384, 128)]
 CPU_SHAPES = [(1, 8, 2048, 64)]
+CPU_REPS = 15   # both sides' median of this many runs after one warm-up (Timing.Cpu runs as many): the host's cores are shared
 
 
 def flops(b, h, n, e, causal):
@@ -149,19 +150,20 @@ def ours(binary, mode, shapes, env=None):
     return rows
 
 
-def table(title, shapes, ours_ms, peers):
+def table(title, shapes, ours_ms, peers, unit="TFLOP/s"):
     names = sorted({name for r in peers.values() for name in r})
+    per_ms = 1e9 if unit == "TFLOP/s" else 1e6   # FLOP per ms to the unit
     print(f"\n{title}")
-    header = f"{'shape':<22}{'mask':<8}{'ours ms':>9}{'TFLOP/s':>9}" + "".join(f"{n + ' ms':>14}{'ratio':>7}" for n in names)
+    header = f"{'shape':<22}{'mask':<8}{'ours ms':>9}{unit:>9}" + "".join(f"{n + ' ms':>17}{'ratio':>7}" for n in names)
     print(header)
     for shape in shapes:
         for causal in (False, True):
             key = (tuple(shape), causal)
             mine = ours_ms[key]
-            line = f"{str(shape):<22}{'causal' if causal else 'dense':<8}{mine:>9.3f}{flops(*shape, causal) / mine / 1e9:>9.1f}"
+            line = f"{str(shape):<22}{'causal' if causal else 'dense':<8}{mine:>9.3f}{flops(*shape, causal) / mine / per_ms:>9.1f}"
             for n in names:
                 peer = peers[key].get(n)
-                line += f"{peer:>14.3f}{peer / mine:>7.2f}" if peer else f"{'-':>14}{'-':>7}"
+                line += f"{peer:>17.3f}{peer / mine:>7.2f}" if peer else f"{'-':>17}{'-':>7}"
             print(line)
 
 
@@ -189,13 +191,13 @@ def main():
                 fn = lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal)
                 fn()
                 ts = []
-                for _ in range(5):
+                for _ in range(CPU_REPS):
                     t0 = time.perf_counter()
                     fn()
                     ts.append((time.perf_counter() - t0) * 1e3)
-                peers[(tuple(shape), causal)] = {"torch-cpu-2t": sorted(ts)[2]}
+                peers[(tuple(shape), causal)] = {"torch-cpu-2t": sorted(ts)[len(ts) // 2]}
         env = dict(os.environ, ATTENTIONGEN_CPU_THREADS="2")
-        table("CPU fp32, 2 threads (ratio = torch ms / ours ms)", CPU_SHAPES, ours(args.binary, "cpu", CPU_SHAPES, env), peers)
+        table("CPU fp32, 2 threads (ratio = torch ms / ours ms)", CPU_SHAPES, ours(args.binary, "cpu", CPU_SHAPES, env), peers, unit="GFLOP/s")
         return
     ours_ms = ours(args.binary, "time", GPU_SHAPES)
     peers = {(tuple(s), c): torch_gpu(s, c) for s in GPU_SHAPES for c in (False, True)}
