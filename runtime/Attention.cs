@@ -82,10 +82,11 @@ public static class Attention
         }
     }
 
-    // The GPU kernels write every output and LSE row (a row with nothing to attend gets O = 0, LSE = -inf), so their
-    // buffers skip the memset, a pass over memory the size of the output (as long as a sparse mask's whole kernel).
+    // Every kernel writes every output and LSE row (a row with nothing to attend gets O = 0, LSE = -inf), so the buffers
+    // skip the memset, a pass over memory the size of the output (as long as a sparse mask's whole GPU kernel). They come
+    // from the device's pool or, on the CPU, the host pool, and go back there on Dispose.
     private static Tensor Allocate(DType dtype, Device device, params int[] shape) =>
-        device.Kind == DeviceKind.Cuda ? Tensor.Uninitialized(dtype, device, shape) : Tensor.Zeros(dtype, device, shape);
+        device.Kind == DeviceKind.Cuda ? Tensor.Uninitialized(dtype, device, shape) : Tensor.Pooled(dtype, shape);
 
     /// <summary>The dtype kernels compute in: float32 on the CPU; on a GPU bf16/fp16 as given and float32 as bf16.</summary>
     internal static DType ComputeType(Tensor t) =>

@@ -91,9 +91,37 @@ public sealed class Tensor : IDisposable
     /// Hands a GPU tensor's memory back to the device's pool now rather than when the tensor is collected, so a loop
     /// of calls reuses it (PyTorch frees on the last reference; .NET needs this call). Safe while kernels that use it
     /// are queued: the pool's next user runs on the same stream, after them. The storage is shared with every view of
-    /// it: none may be used afterwards. On the CPU it does nothing.
+    /// it: none may be used afterwards. On the CPU, the outputs and LSEs of attention calls go back to a host pool the
+    /// same way (their next use skips the OS's page faults); other CPU tensors are left to the collector.
     /// </summary>
-    public void Dispose() => (_storage as CudaStorage)?.Buffer.Dispose();
+    public void Dispose()
+    {
+        switch (_storage)
+        {
+            case CudaStorage cuda:
+                cuda.Buffer.Dispose();
+                break;
+            case HostStorage host:
+                host.Release();
+                break;
+        }
+    }
+
+    /// <summary>
+    /// A CPU tensor from <see cref="HostMemoryPool"/> with undefined contents, for outputs a kernel writes completely;
+    /// <see cref="Dispose"/> returns its array.
+    /// </summary>
+    internal static Tensor Pooled(DType dtype, params int[] shape)
+    {
+        ShapeMath.Validate(shape, nameof(shape));
+        long bytes = ShapeMath.Product(shape) * dtype.SizeInBytes();
+        if (bytes > Array.MaxLength)
+        {
+            throw new ArgumentOutOfRangeException(nameof(shape), $"A CPU tensor holds at most {Array.MaxLength} bytes; shape [{string.Join(", ", shape)}] of {dtype.Name()} needs {bytes}.");
+        }
+
+        return new Tensor(new HostStorage(HostMemoryPool.Rent((int)bytes), pooled: true), (int[])shape.Clone(), ShapeMath.RowMajorStrides(shape), 0, dtype);
+    }
 
     /// <summary>A float32 tensor holding a copy of <paramref name="values"/>.</summary>
     public static Tensor FromArray(float[] values, params int[] shape) => FromSpan<float>(values, DType.Float32, shape);

@@ -1,0 +1,55 @@
+using System;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Xunit;
+
+namespace AttentionGen.Tests.Numerics;
+
+/// <summary>
+/// CPU attention outputs come from the host pool uninitialized and go back on Dispose: a disposed output full of NaN is
+/// the next call's buffer, and that call still writes every element, fully masked rows included.
+/// </summary>
+public class HostPoolTests
+{
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ADisposedOutputIsReusedAndRewrittenCompletely(bool causal)
+    {
+        (Random random, string seed) = FreshRandom.For(causal ? 8201 : 8200);
+        // A shape no other test uses, so no other test takes these arrays from the pool in between.
+        int b = 2, h = 3, n = causal ? 41 : 37, m = 53, e = 48;
+        var keep = new bool[b * m];
+        for (int j = 0; j < m; j++)
+        {
+            keep[j] = random.NextDouble() < 0.7;   // batch 1 keeps no key: its rows are O = 0, LSE = -inf
+        }
+
+        Tensor mask = Tensor.FromArray(keep, b, m);
+        AttentionOutput first = Attention.ScaledDotProduct(Operand(random, b, h, n, e), Operand(random, b, h, m, e), Operand(random, b, h, m, e), causal, mask);
+        Span<float> poisonedOutput = first.Output.Float32Storage, poisonedLse = first.Lse.Float32Storage;
+        poisonedOutput.Fill(float.NaN);
+        poisonedLse.Fill(float.NaN);
+        first.Output.Dispose();
+        first.Lse.Dispose();
+
+        Tensor q = Operand(random, b, h, n, e), k = Operand(random, b, h, m, e), v = Operand(random, b, h, m, e);
+        AttentionOutput second = Attention.ScaledDotProduct(q, k, v, causal, mask);
+
+        Assert.True(Unsafe.AreSame(ref MemoryMarshal.GetReference(poisonedOutput), ref MemoryMarshal.GetReference(second.Output.Float32Storage)), $"the output array was not reused ({seed})");
+        Assert.True(Unsafe.AreSame(ref MemoryMarshal.GetReference(poisonedLse), ref MemoryMarshal.GetReference(second.Lse.Float32Storage)), $"the LSE array was not reused ({seed})");
+        var expected = Compare.Reference(q, k, v, causal, keep, m);
+        Compare.Output(second.Output.ToFloatArray(), expected.Output, 2e-5, seed);
+        Compare.Lse(second.Lse.ToFloatArray(), expected.Lse, 1e-5, seed);
+    }
+
+    [Fact]
+    public void DisposingATensorOutsideThePoolLeavesItReadable()
+    {
+        Tensor t = Tensor.FromArray([1f, 2f, 3f], 3);
+        t.Dispose();
+        Assert.Equal([1f, 2f, 3f], t.ToFloatArray());
+    }
+
+    private static Tensor Operand(Random random, int b, int h, int rows, int e) => Tensor.RandomNormal(random, DType.Float32, b, h, rows, e);
+}
