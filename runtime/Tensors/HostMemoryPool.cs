@@ -41,7 +41,4 @@ internal static class HostMemoryPool
 
         s_free.GetOrAdd(array.Length, _ => new ConcurrentStack<byte[]>()).Push(array);
     }
-
-    /// <summary>Bytes held for reuse (for tests).</summary>
-    internal static long PooledBytes => Interlocked.Read(ref s_pooledBytes);
 }
