@@ -4,7 +4,15 @@ using AttentionGen.Cpu;
 namespace AttentionGen;
 
 /// <summary>Output [B, Hq, N, Ev] in the input dtype, and LSE [B, Hq, N] in float32 (natural log).</summary>
-public sealed record AttentionOutput(Tensor Output, Tensor Lse);
+public sealed record AttentionOutput(Tensor Output, Tensor Lse) : IDisposable
+{
+    /// <summary>Hands both tensors back to their pool (<see cref="Tensor.Dispose"/>): a loop that disposes reuses the memory.</summary>
+    public void Dispose()
+    {
+        Output.Dispose();
+        Lse.Dispose();
+    }
+}
 
 /// <summary>Attention as a function, for callers who hold q, k and v already.</summary>
 public static class Attention
@@ -49,17 +57,38 @@ public static class Attention
         DType compute = ComputeType(q);
         Tensor output = Allocate(compute, q.Device, q.Size(0), q.Size(1), q.Size(2), v.Size(3));
         Tensor lse = Allocate(DType.Float32, q.Device, q.Size(0), q.Size(1), q.Size(2));
-        Tensor qc = Convert(q, compute), kc = Convert(k, compute), vc = Convert(v, compute);
         try
         {
-            kernel(new AttentionProblem(qc, kc, vc, output, lse, keyPaddingMask, scale, qBucket, kBucket));
+            InComputeType(q, k, v, (qc, kc, vc) =>
+            {
+                kernel(new AttentionProblem(qc, kc, vc, output, lse, keyPaddingMask, scale, qBucket, kBucket));
+                return output;
+            });
         }
         catch
         {
-            // A GPU launcher that throws (bad shapes, a plan too large) hands its buffers back to the pool at once.
+            // A launcher that throws (bad shapes, a plan too large) hands its buffers back to the pool at once.
             output.Dispose();
             lse.Dispose();
             throw;
+        }
+
+        Tensor result = Convert(output, q.DType);
+        DisposeCopy(output, result);
+        return new AttentionOutput(result, lse);
+    }
+
+    /// <summary>
+    /// <paramref name="run"/> on q, k and v in the compute dtype of q's device (<see cref="ComputeType"/>); converted copies
+    /// go back to the pool as soon as it returns, not when the collector finds them.
+    /// </summary>
+    internal static T InComputeType<T>(Tensor q, Tensor k, Tensor v, Func<Tensor, Tensor, Tensor, T> run)
+    {
+        DType compute = ComputeType(q);
+        Tensor qc = Convert(q, compute), kc = Convert(k, compute), vc = Convert(v, compute);
+        try
+        {
+            return run(qc, kc, vc);
         }
         finally
         {
@@ -67,10 +96,6 @@ public static class Attention
             DisposeCopy(kc, k);
             DisposeCopy(vc, v);
         }
-
-        Tensor result = Convert(output, q.DType);
-        DisposeCopy(output, result);
-        return new AttentionOutput(result, lse);
     }
 
     /// <summary>Frees <paramref name="copy"/> when it is a converted copy rather than <paramref name="original"/> itself.</summary>

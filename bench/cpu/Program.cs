@@ -32,25 +32,17 @@ foreach (bool causal in new[] { false, true })
     foreach (int t in threads)
     {
         CpuExecution.MaxThreads = t;
-        Release(Attention.ScaledDotProduct(q, k, v, causal, qBucket: qBucket, kBucket: kBucket));
+        // Outputs are disposed, as a serving loop would (PyTorch frees on the last reference): their memory is reused.
+        Attention.ScaledDotProduct(q, k, v, causal, qBucket: qBucket, kBucket: kBucket).Dispose();
         double[] times = Enumerable.Range(0, reps).Select(_ =>
         {
             var clock = Stopwatch.StartNew();
-            AttentionOutput result = Attention.ScaledDotProduct(q, k, v, causal, qBucket: qBucket, kBucket: kBucket);
-            Release(result);
+            Attention.ScaledDotProduct(q, k, v, causal, qBucket: qBucket, kBucket: kBucket).Dispose();
             return clock.Elapsed.TotalMilliseconds;
         }).Order().ToArray();
         double median = times[reps / 2];
         Console.WriteLine($"{(causal ? "causal" : "dense"),-8} {t,7} {median,10:F2} {flops / median / 1e6,9:F1}");
     }
-}
-
-// A serving loop hands each output back (Dispose), as PyTorch frees a tensor on its last reference; the next call then
-// reuses the memory instead of faulting in fresh pages.
-static void Release(AttentionOutput result)
-{
-    result.Output.Dispose();
-    result.Lse.Dispose();
 }
 
 Tensor Operand() => tokenMajor

@@ -43,11 +43,12 @@ internal static class Timing
             Tensor v = Tensor.RandomNormal(random, DType.Float32, b, h, n, e);
             foreach (bool causal in causalOnly is { } c ? new[] { c } : new[] { false, true })
             {
-                Release(Attention.ScaledDotProduct(q, k, v, causal, qBucket: 96, kBucket: 256));
+                // Disposed at once, as PyTorch frees the tensor a timed call returns: the next run reuses the memory.
+                Attention.ScaledDotProduct(q, k, v, causal, qBucket: 96, kBucket: 256).Dispose();
                 double[] times = Enumerable.Range(0, CpuReps).Select(_ =>
                 {
                     var clock = Stopwatch.StartNew();
-                    Release(Attention.ScaledDotProduct(q, k, v, causal, qBucket: 96, kBucket: 256));
+                    Attention.ScaledDotProduct(q, k, v, causal, qBucket: 96, kBucket: 256).Dispose();
                     return clock.Elapsed.TotalMilliseconds;
                 }).Order().ToArray();
                 Report($"ours-cpu-{CpuExecution.MaxThreads}t", b, h, n, e, causal, times[times.Length / 2]);
@@ -55,13 +56,6 @@ internal static class Timing
         }
 
         return 0;
-    }
-
-    // Outputs go back to the host pool at once, as PyTorch frees the tensor a timed call returns.
-    private static void Release(AttentionOutput result)
-    {
-        result.Output.Dispose();
-        result.Lse.Dispose();
     }
 
     // The median of this many runs after one warm-up, as compare.py times PyTorch's CPU SDPA (CPU_REPS): the device

@@ -92,12 +92,12 @@ internal static class VariantChecks
         Tensor q = Tensor.RandomNormal(random, DType.BFloat16, 1, h, n, e).To(gpu);
         Tensor k = Tensor.RandomNormal(random, DType.BFloat16, 1, h, n, e).To(gpu);
         Tensor v = Tensor.RandomNormal(random, DType.BFloat16, 1, h, n, e).To(gpu);
-        Emit("dilated", n, Median(() => Release(DilatedAttention.Forward(q, k, v, [2048], [4]))));
-        Emit("dilated-mixture", n, Median(() => Release(DilatedAttention.Forward(q, k, v, [2048, 4096, 8192], [1, 2, 4]))));
+        Emit("dilated", n, Median(() => DilatedAttention.Forward(q, k, v, [2048], [4]).Dispose()));
+        Emit("dilated-mixture", n, Median(() => DilatedAttention.Forward(q, k, v, [2048, 4096, 8192], [1, 2, 4]).Dispose()));
         // The mixture's branches one at a time, to split its time into kernels and accumulation (r > 1 zero-fills the output first).
         foreach ((int segment, int rate) in new[] { (2048, 1), (4096, 2), (8192, 4) })
         {
-            Emit($"mixture-branch-{segment}-{rate}", n, Median(() => Release(DilatedAttention.Forward(q, k, v, [segment], [rate]))));
+            Emit($"mixture-branch-{segment}-{rate}", n, Median(() => DilatedAttention.Forward(q, k, v, [segment], [rate]).Dispose()));
         }
 
         Emit("strided", n, Median(() => SparseAttention.ForwardHeads(q, k, v, SparseMode.Strided, 128).Dispose()));
@@ -112,7 +112,7 @@ internal static class VariantChecks
             try
             {
                 Tensor x = Tensor.Zeros(DType.BFloat16, gpu, 1, h, length, e);
-                Emit("dilated-sweep", length, Median(() => Release(DilatedAttention.Forward(x, x, x, w, r)), reps: 3));
+                Emit("dilated-sweep", length, Median(() => DilatedAttention.Forward(x, x, x, w, r).Dispose(), reps: 3));
                 x.Dispose();
             }
             catch (Exception ex) when (ex is Cuda.CudaException or ArgumentException or OutOfMemoryException)
@@ -122,13 +122,6 @@ internal static class VariantChecks
         }
 
         return 0;
-    }
-
-    // Outputs go back to the pool at once, as a serving loop would do.
-    private static void Release(AttentionOutput result)
-    {
-        result.Output.Dispose();
-        result.Lse.Dispose();
     }
 
     private static bool Report(string name, float[] actual, double[] expected, bool alsoHolds = true)

@@ -37,13 +37,6 @@ public sealed unsafe class CudaTimer : IDisposable
         return ms;
     }
 
-    /// <summary>Records the stop, waits for it and returns the milliseconds between the two.</summary>
-    public float StopMilliseconds()
-    {
-        Stop();
-        return ElapsedMilliseconds();
-    }
-
     /// <inheritdoc/>
     public void Dispose()
     {

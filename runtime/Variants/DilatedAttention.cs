@@ -65,21 +65,7 @@ public static class DilatedAttention
             branches[i] = DilatedBranch.Dilated(batch, heads, n, segmentSizes[i], dilationRates[i]).Layout;
         }
 
-        DType compute = Attention.ComputeType(q);
-        Tensor qc = Attention.Convert(q, compute), kc = Attention.Convert(k, compute), vc = Attention.Convert(v, compute);
-        AttentionOutput result;
-        try
-        {
-            result = Cuda.SegmentedAttentionCuda.Forward(qc, kc, vc, branches, causal, scale, relPosBias);
-        }
-        finally
-        {
-            // Converted copies go back to the pool now rather than when the collector finds them.
-            Attention.DisposeCopy(qc, q);
-            Attention.DisposeCopy(kc, k);
-            Attention.DisposeCopy(vc, v);
-        }
-
+        AttentionOutput result = Attention.InComputeType(q, k, v, (qc, kc, vc) => Cuda.SegmentedAttentionCuda.Forward(qc, kc, vc, branches, causal, scale, relPosBias));
         Tensor output = Attention.Convert(result.Output, q.DType);
         Attention.DisposeCopy(result.Output, output);
         return new AttentionOutput(output, result.Lse);

@@ -101,19 +101,8 @@ public static class SparseAttention
     // The transposed layout on the GPU: one segmented launch over the same branch geometry as the CPU.
     private static Tensor StridedOnGpu(Tensor q, Tensor k, Tensor v, int stride)
     {
-        DType compute = Attention.ComputeType(q);
         var layout = DilatedBranch.Strided(q.Size(0), q.Size(1), q.Size(2), stride).Layout;
-        Tensor qc = Attention.Convert(q, compute), kc = Attention.Convert(k, compute), vc = Attention.Convert(v, compute);
-        try
-        {
-            return OutputOnly(Cuda.SegmentedAttentionCuda.Forward(qc, kc, vc, [layout], causal: true, scale: null));
-        }
-        finally
-        {
-            Attention.DisposeCopy(qc, q);
-            Attention.DisposeCopy(kc, k);
-            Attention.DisposeCopy(vc, v);
-        }
+        return OutputOnly(Attention.InComputeType(q, k, v, (qc, kc, vc) => Cuda.SegmentedAttentionCuda.Forward(qc, kc, vc, [layout], causal: true, scale: null)));
     }
 
     // The output alone: the LSE goes back to the device's pool now, not when the collector finds it (until then every

@@ -30,8 +30,7 @@ public class HostPoolTests
         Span<float> poisonedOutput = first.Output.Float32Storage, poisonedLse = first.Lse.Float32Storage;
         poisonedOutput.Fill(float.NaN);
         poisonedLse.Fill(float.NaN);
-        first.Output.Dispose();
-        first.Lse.Dispose();
+        first.Dispose();
 
         Tensor q = Operand(random, b, h, n, e), k = Operand(random, b, h, m, e), v = Operand(random, b, h, m, e);
         AttentionOutput second = Attention.ScaledDotProduct(q, k, v, causal, mask);
