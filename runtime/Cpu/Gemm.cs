@@ -5,8 +5,9 @@ namespace AttentionGen.Cpu;
 
 /// <summary>
 /// C[m×n] (+)= A[m×k] · B[k×n] on one thread, row-major operands with leading dimensions.
-/// A 6 × 2-vector register block: 12 accumulators hide the FMA latency and fit both AVX2's 16
-/// and AVX-512's 32 vector registers. The attention kernel and the projections both run on it.
+/// A 6 × 2-vector register block: 12 accumulators hide the FMA latency and fit AVX2's 16 vector registers.
+/// With AVX-512's 32, a 6 × 4-vector block (24 accumulators) loads each broadcast row value for twice the
+/// FMAs. The attention kernel and the projections both run on it.
 /// </summary>
 internal static class Gemm
 {
@@ -33,6 +34,24 @@ internal static class Gemm
     {
         int w = TVec.Count;
         int j = 0;
+        if (TVec.Registers >= 32)
+        {
+            for (; j + (4 * w) <= n; j += 4 * w)
+            {
+                int i = 0;
+                for (; i + RowsPerBlock <= m; i += RowsPerBlock)
+                {
+                    Block6x4<TVec>(k, ref Unsafe.Add(ref a, (nint)i * lda), lda, ref Unsafe.Add(ref b, j), ldb, ref Unsafe.Add(ref c, ((nint)i * ldc) + j), ldc, accumulate);
+                }
+
+                for (; i < m; i++)
+                {
+                    Row<TVec>(2, k, ref Unsafe.Add(ref a, (nint)i * lda), ref Unsafe.Add(ref b, j), ldb, ref Unsafe.Add(ref c, ((nint)i * ldc) + j), accumulate);
+                    Row<TVec>(2, k, ref Unsafe.Add(ref a, (nint)i * lda), ref Unsafe.Add(ref b, j + (2 * w)), ldb, ref Unsafe.Add(ref c, ((nint)i * ldc) + j + (2 * w)), accumulate);
+                }
+            }
+        }
+
         for (; j + (2 * w) <= n; j += 2 * w)
         {
             int i = 0;
@@ -113,6 +132,73 @@ internal static class Gemm
         StorePair(ref r, c50, c51, accumulate);
     }
 
+    private static void Block6x4<TVec>(int k, ref float a, nint lda, ref float b, nint ldb, ref float c, nint ldc, bool accumulate)
+        where TVec : struct, ISimd<TVec>
+    {
+        int w = TVec.Count;
+        TVec c00 = default, c01 = default, c02 = default, c03 = default, c10 = default, c11 = default, c12 = default, c13 = default;
+        TVec c20 = default, c21 = default, c22 = default, c23 = default, c30 = default, c31 = default, c32 = default, c33 = default;
+        TVec c40 = default, c41 = default, c42 = default, c43 = default, c50 = default, c51 = default, c52 = default, c53 = default;
+        ref float a0 = ref a;
+        ref float a1 = ref Unsafe.Add(ref a0, lda);
+        ref float a2 = ref Unsafe.Add(ref a1, lda);
+        ref float a3 = ref Unsafe.Add(ref a2, lda);
+        ref float a4 = ref Unsafe.Add(ref a3, lda);
+        ref float a5 = ref Unsafe.Add(ref a4, lda);
+        ref float bp = ref b;
+        for (nint p = 0; p < k; p++)
+        {
+            TVec b0 = TVec.Load(ref bp);
+            TVec b1 = TVec.Load(ref Unsafe.Add(ref bp, w));
+            TVec b2 = TVec.Load(ref Unsafe.Add(ref bp, 2 * w));
+            TVec b3 = TVec.Load(ref Unsafe.Add(ref bp, 3 * w));
+            TVec x = TVec.Broadcast(Unsafe.Add(ref a0, p));
+            c00 = TVec.MultiplyAdd(x, b0, c00);
+            c01 = TVec.MultiplyAdd(x, b1, c01);
+            c02 = TVec.MultiplyAdd(x, b2, c02);
+            c03 = TVec.MultiplyAdd(x, b3, c03);
+            x = TVec.Broadcast(Unsafe.Add(ref a1, p));
+            c10 = TVec.MultiplyAdd(x, b0, c10);
+            c11 = TVec.MultiplyAdd(x, b1, c11);
+            c12 = TVec.MultiplyAdd(x, b2, c12);
+            c13 = TVec.MultiplyAdd(x, b3, c13);
+            x = TVec.Broadcast(Unsafe.Add(ref a2, p));
+            c20 = TVec.MultiplyAdd(x, b0, c20);
+            c21 = TVec.MultiplyAdd(x, b1, c21);
+            c22 = TVec.MultiplyAdd(x, b2, c22);
+            c23 = TVec.MultiplyAdd(x, b3, c23);
+            x = TVec.Broadcast(Unsafe.Add(ref a3, p));
+            c30 = TVec.MultiplyAdd(x, b0, c30);
+            c31 = TVec.MultiplyAdd(x, b1, c31);
+            c32 = TVec.MultiplyAdd(x, b2, c32);
+            c33 = TVec.MultiplyAdd(x, b3, c33);
+            x = TVec.Broadcast(Unsafe.Add(ref a4, p));
+            c40 = TVec.MultiplyAdd(x, b0, c40);
+            c41 = TVec.MultiplyAdd(x, b1, c41);
+            c42 = TVec.MultiplyAdd(x, b2, c42);
+            c43 = TVec.MultiplyAdd(x, b3, c43);
+            x = TVec.Broadcast(Unsafe.Add(ref a5, p));
+            c50 = TVec.MultiplyAdd(x, b0, c50);
+            c51 = TVec.MultiplyAdd(x, b1, c51);
+            c52 = TVec.MultiplyAdd(x, b2, c52);
+            c53 = TVec.MultiplyAdd(x, b3, c53);
+            bp = ref Unsafe.Add(ref bp, ldb);
+        }
+
+        ref float r = ref c;
+        StoreQuad(ref r, c00, c01, c02, c03, accumulate);
+        r = ref Unsafe.Add(ref r, ldc);
+        StoreQuad(ref r, c10, c11, c12, c13, accumulate);
+        r = ref Unsafe.Add(ref r, ldc);
+        StoreQuad(ref r, c20, c21, c22, c23, accumulate);
+        r = ref Unsafe.Add(ref r, ldc);
+        StoreQuad(ref r, c30, c31, c32, c33, accumulate);
+        r = ref Unsafe.Add(ref r, ldc);
+        StoreQuad(ref r, c40, c41, c42, c43, accumulate);
+        r = ref Unsafe.Add(ref r, ldc);
+        StoreQuad(ref r, c50, c51, c52, c53, accumulate);
+    }
+
     /// <summary>One row of C, one or two vectors wide: the edges the 6-row block leaves.</summary>
     private static void Row<TVec>(int vectors, int k, ref float a, ref float b, nint ldb, ref float c, bool accumulate)
         where TVec : struct, ISimd<TVec>
@@ -148,6 +234,14 @@ internal static class Gemm
     {
         Store(ref c, v0, accumulate);
         Store(ref Unsafe.Add(ref c, TVec.Count), v1, accumulate);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreQuad<TVec>(ref float c, TVec v0, TVec v1, TVec v2, TVec v3, bool accumulate)
+        where TVec : struct, ISimd<TVec>
+    {
+        StorePair(ref c, v0, v1, accumulate);
+        StorePair(ref Unsafe.Add(ref c, 2 * TVec.Count), v2, v3, accumulate);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

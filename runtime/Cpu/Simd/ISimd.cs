@@ -10,6 +10,9 @@ internal interface ISimd<TSelf>
     /// <summary>Lanes per vector.</summary>
     static abstract int Count { get; }
 
+    /// <summary>Vector registers of the instruction set (how large a register block the GEMM may hold).</summary>
+    static abstract int Registers { get; }
+
     static abstract TSelf Load(ref float source);
 
     static abstract void Store(TSelf value, ref float destination);

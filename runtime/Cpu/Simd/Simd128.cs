@@ -12,6 +12,8 @@ internal readonly struct Simd128 : ISimd<Simd128>
 
     public static int Count => Vector128<float>.Count;
 
+    public static int Registers => 16;
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd128 Load(ref float source) => new(Vector128.LoadUnsafe(ref source));
 

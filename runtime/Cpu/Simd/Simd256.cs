@@ -12,6 +12,8 @@ internal readonly struct Simd256 : ISimd<Simd256>
 
     public static int Count => Vector256<float>.Count;
 
+    public static int Registers => 16;
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd256 Load(ref float source) => new(Vector256.LoadUnsafe(ref source));
 

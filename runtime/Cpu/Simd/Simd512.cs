@@ -12,6 +12,8 @@ internal readonly struct Simd512 : ISimd<Simd512>
 
     public static int Count => Vector512<float>.Count;
 
+    public static int Registers => 32;
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd512 Load(ref float source) => new(Vector512.LoadUnsafe(ref source));
 
