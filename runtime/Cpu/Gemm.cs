@@ -97,24 +97,12 @@ internal static class Gemm
         {
             TVec b0 = TVec.Load(ref bp);
             TVec b1 = TVec.Load(ref Unsafe.Add(ref bp, w));
-            TVec x = TVec.Broadcast(Unsafe.Add(ref a0, p));
-            c00 = TVec.MultiplyAdd(x, b0, c00);
-            c01 = TVec.MultiplyAdd(x, b1, c01);
-            x = TVec.Broadcast(Unsafe.Add(ref a1, p));
-            c10 = TVec.MultiplyAdd(x, b0, c10);
-            c11 = TVec.MultiplyAdd(x, b1, c11);
-            x = TVec.Broadcast(Unsafe.Add(ref a2, p));
-            c20 = TVec.MultiplyAdd(x, b0, c20);
-            c21 = TVec.MultiplyAdd(x, b1, c21);
-            x = TVec.Broadcast(Unsafe.Add(ref a3, p));
-            c30 = TVec.MultiplyAdd(x, b0, c30);
-            c31 = TVec.MultiplyAdd(x, b1, c31);
-            x = TVec.Broadcast(Unsafe.Add(ref a4, p));
-            c40 = TVec.MultiplyAdd(x, b0, c40);
-            c41 = TVec.MultiplyAdd(x, b1, c41);
-            x = TVec.Broadcast(Unsafe.Add(ref a5, p));
-            c50 = TVec.MultiplyAdd(x, b0, c50);
-            c51 = TVec.MultiplyAdd(x, b1, c51);
+            Fma2(TVec.Broadcast(Unsafe.Add(ref a0, p)), b0, b1, ref c00, ref c01);
+            Fma2(TVec.Broadcast(Unsafe.Add(ref a1, p)), b0, b1, ref c10, ref c11);
+            Fma2(TVec.Broadcast(Unsafe.Add(ref a2, p)), b0, b1, ref c20, ref c21);
+            Fma2(TVec.Broadcast(Unsafe.Add(ref a3, p)), b0, b1, ref c30, ref c31);
+            Fma2(TVec.Broadcast(Unsafe.Add(ref a4, p)), b0, b1, ref c40, ref c41);
+            Fma2(TVec.Broadcast(Unsafe.Add(ref a5, p)), b0, b1, ref c50, ref c51);
             bp = ref Unsafe.Add(ref bp, ldb);
         }
 
@@ -152,36 +140,12 @@ internal static class Gemm
             TVec b1 = TVec.Load(ref Unsafe.Add(ref bp, w));
             TVec b2 = TVec.Load(ref Unsafe.Add(ref bp, 2 * w));
             TVec b3 = TVec.Load(ref Unsafe.Add(ref bp, 3 * w));
-            TVec x = TVec.Broadcast(Unsafe.Add(ref a0, p));
-            c00 = TVec.MultiplyAdd(x, b0, c00);
-            c01 = TVec.MultiplyAdd(x, b1, c01);
-            c02 = TVec.MultiplyAdd(x, b2, c02);
-            c03 = TVec.MultiplyAdd(x, b3, c03);
-            x = TVec.Broadcast(Unsafe.Add(ref a1, p));
-            c10 = TVec.MultiplyAdd(x, b0, c10);
-            c11 = TVec.MultiplyAdd(x, b1, c11);
-            c12 = TVec.MultiplyAdd(x, b2, c12);
-            c13 = TVec.MultiplyAdd(x, b3, c13);
-            x = TVec.Broadcast(Unsafe.Add(ref a2, p));
-            c20 = TVec.MultiplyAdd(x, b0, c20);
-            c21 = TVec.MultiplyAdd(x, b1, c21);
-            c22 = TVec.MultiplyAdd(x, b2, c22);
-            c23 = TVec.MultiplyAdd(x, b3, c23);
-            x = TVec.Broadcast(Unsafe.Add(ref a3, p));
-            c30 = TVec.MultiplyAdd(x, b0, c30);
-            c31 = TVec.MultiplyAdd(x, b1, c31);
-            c32 = TVec.MultiplyAdd(x, b2, c32);
-            c33 = TVec.MultiplyAdd(x, b3, c33);
-            x = TVec.Broadcast(Unsafe.Add(ref a4, p));
-            c40 = TVec.MultiplyAdd(x, b0, c40);
-            c41 = TVec.MultiplyAdd(x, b1, c41);
-            c42 = TVec.MultiplyAdd(x, b2, c42);
-            c43 = TVec.MultiplyAdd(x, b3, c43);
-            x = TVec.Broadcast(Unsafe.Add(ref a5, p));
-            c50 = TVec.MultiplyAdd(x, b0, c50);
-            c51 = TVec.MultiplyAdd(x, b1, c51);
-            c52 = TVec.MultiplyAdd(x, b2, c52);
-            c53 = TVec.MultiplyAdd(x, b3, c53);
+            Fma4(TVec.Broadcast(Unsafe.Add(ref a0, p)), b0, b1, b2, b3, ref c00, ref c01, ref c02, ref c03);
+            Fma4(TVec.Broadcast(Unsafe.Add(ref a1, p)), b0, b1, b2, b3, ref c10, ref c11, ref c12, ref c13);
+            Fma4(TVec.Broadcast(Unsafe.Add(ref a2, p)), b0, b1, b2, b3, ref c20, ref c21, ref c22, ref c23);
+            Fma4(TVec.Broadcast(Unsafe.Add(ref a3, p)), b0, b1, b2, b3, ref c30, ref c31, ref c32, ref c33);
+            Fma4(TVec.Broadcast(Unsafe.Add(ref a4, p)), b0, b1, b2, b3, ref c40, ref c41, ref c42, ref c43);
+            Fma4(TVec.Broadcast(Unsafe.Add(ref a5, p)), b0, b1, b2, b3, ref c50, ref c51, ref c52, ref c53);
             bp = ref Unsafe.Add(ref bp, ldb);
         }
 
@@ -234,6 +198,26 @@ internal static class Gemm
     {
         Store(ref c, v0, accumulate);
         Store(ref Unsafe.Add(ref c, TVec.Count), v1, accumulate);
+    }
+
+    // One row of a 6 x 2 block: x times the two B vectors, into the row's accumulators (inlined: they stay in registers).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Fma2<TVec>(TVec x, TVec b0, TVec b1, ref TVec c0, ref TVec c1)
+        where TVec : struct, ISimd<TVec>
+    {
+        c0 = TVec.MultiplyAdd(x, b0, c0);
+        c1 = TVec.MultiplyAdd(x, b1, c1);
+    }
+
+    // One row of a 6 x 4 block, as Fma2.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Fma4<TVec>(TVec x, TVec b0, TVec b1, TVec b2, TVec b3, ref TVec c0, ref TVec c1, ref TVec c2, ref TVec c3)
+        where TVec : struct, ISimd<TVec>
+    {
+        c0 = TVec.MultiplyAdd(x, b0, c0);
+        c1 = TVec.MultiplyAdd(x, b1, c1);
+        c2 = TVec.MultiplyAdd(x, b2, c2);
+        c3 = TVec.MultiplyAdd(x, b3, c3);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
