@@ -53,10 +53,13 @@ internal static class VariantChecks
             failures += Report($"sparse {mode} T={t} ctx={ctx} E={e}", actual, ReferenceVariants.Sparse(q, k, v, heads, mode, ctx)) ? 0 : 1;
         }
 
-        // The plain windows read their keys in place (a segmented launch); the others gather.
+        // The plain windows read their keys in place (one launch over the sequence when windows are whole tiles, on
+        // either kernel, else a segmented launch); the others gather.
         foreach ((string name, Modules.LocalConfig config, bool masked, int e) in new[]
         {
             ("local plain", new Modules.LocalConfig(64, useRotaryPosEmb: false), false, 64),
+            ("local plain whole tiles", new Modules.LocalConfig(128, useRotaryPosEmb: false), false, 128),
+            ("local plain whole tiles look-back 2 look-forward 0", new Modules.LocalConfig(256, lookBackward: 2, lookForward: 0, useRotaryPosEmb: false), false, 64),
             ("local plain autopad look-forward 2", new Modules.LocalConfig(96, lookBackward: 1, lookForward: 2, autopad: true, useRotaryPosEmb: false), false, 128),
             ("local causal rotary xpos exact", new Modules.LocalConfig(48, causal: true, lookBackward: 2, dim: 64, useXpos: true, exactWindowsize: true), false, 64),
             ("local shared-qk autopad masked biased", new Modules.LocalConfig(64, sharedQk: true, autopad: true, dim: 64), true, 64),

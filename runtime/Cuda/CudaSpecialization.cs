@@ -33,6 +33,14 @@ public static class CudaSpecialization
     // Built once per (head dim, width): sparse local attention asks for its header on every call.
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<(int HeadDim, int Width), string> BandHeaders = new();
 
+    /// <summary>
+    /// LocalAttention's windows of <paramref name="size"/> tokens (a multiple of 128), query window w reading key windows
+    /// w − <paramref name="back"/> .. w + <paramref name="forward"/>: the kernels' BlockInfo narrows each query block's
+    /// key tiles to that range.
+    /// </summary>
+    public static string Windows(int headDim, int size, int back, int forward) =>
+        FlashAttention(headDim, causal: false) + $"#define AG_WINDOW {size}\n#define AG_WINDOW_BACK {back}\n#define AG_WINDOW_FORWARD {forward}\n";
+
     /// <summary>A closed-form plan for the kernel: the boxes as <c>AG_BOXES</c> (the generator writes the same for [Flex] classes).</summary>
     public static string Boxes(params Cpu.DiagonalBox[] boxes)
     {

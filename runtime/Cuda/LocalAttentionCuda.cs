@@ -31,13 +31,24 @@ internal static class LocalAttentionCuda
         Tensor ks = Attention.Convert(k.Reshape(rows, n, e).Contiguous(), compute);
         Tensor vs = Attention.Convert(v.Reshape(rows, n, e).Contiguous(), compute);
         float scale = config.Scale > 0 ? config.Scale : 1f / MathF.Sqrt(e);
-        if (ReadsWindowsInPlace(config, mask, attnBias, rows, windows))
+        bool plain = ReadsWindowsInPlace(config, mask, attnBias);
+        bool wholeTiles = ws % WholeTiles == 0 && (long)windows * ws == n;
+        if (plain && (wholeTiles || (long)rows * windows <= 65535))
         {
             // Every query row belongs to one window, so every output row is written.
             Tensor attended = Tensor.Uninitialized(compute, q.Device, rows, 1, n, e);
-            var windowLayout = new SegmentLayout(windows, ws, ws, ws, Rate: 1, Group: int.MaxValue, KvShift: -config.LookBackward * ws, KvLength: span);
             var problem = new AttentionProblem(qs.Reshape(rows, 1, n, e), ks.Reshape(rows, 1, n, e), vs.Reshape(rows, 1, n, e), attended, null, null, scale);
-            FlashAttentionCuda.ForwardSegments(problem, windowLayout, causal: false);
+            if (wholeTiles)
+            {
+                // One plain launch over the sequence: each query block's key tiles are a closed-form range, all full.
+                FlashAttentionCuda.Forward(problem, causal: false, CudaSpecialization.Windows(e, ws, config.LookBackward, config.LookForward));
+            }
+            else
+            {
+                var windowLayout = new SegmentLayout(windows, ws, ws, ws, Rate: 1, Group: int.MaxValue, KvShift: -config.LookBackward * ws, KvLength: span);
+                FlashAttentionCuda.ForwardSegments(problem, windowLayout, causal: false);
+            }
+
             return Attention.Convert(attended.Reshape(shape.OutputShape), q.DType);
         }
 
@@ -88,8 +99,11 @@ internal static class LocalAttentionCuda
     // Without rotation, a causal or exact limit, a shared q/k, a mask or a bias, a window's keys are one contiguous run
     // of tokens clipped to the sequence (the reference masks the slots outside it), so the kernel reads them in place:
     // no gathered copies, and (with windows a multiple of the key tile) no masked tiles.
-    private static bool ReadsWindowsInPlace(LocalConfig c, Tensor? mask, Tensor? attnBias, int rows, int windows) =>
-        !c.Causal && !c.Rotary && !c.SharedQk && !c.ExactWindowsize && mask is null && attnBias is null && (long)rows * windows <= 65535;
+    private static bool ReadsWindowsInPlace(LocalConfig c, Tensor? mask, Tensor? attnBias) =>
+        !c.Causal && !c.Rotary && !c.SharedQk && !c.ExactWindowsize && mask is null && attnBias is null;
+
+    // Windows of this many tokens (times any count) are whole query blocks and key tiles of both kernels.
+    private const int WholeTiles = 128;
 
     // Query i and slot j of a window are tokens w·ws + i and (w − LookBackward)·ws + j, so every limit on t − u is a
     // limit on j − i: causal j − i ≤ LB·ws; the exact window j − i ≥ LB·ws − WindowSize·LB and (non-causal)

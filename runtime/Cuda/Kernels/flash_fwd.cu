@@ -134,7 +134,7 @@ __device__ __forceinline__ void flash_fwd(const FlashParams& p) {
     const int q1 = min(q0 + Traits::kBlockM, p.n);
     int* bounds = reinterpret_cast<int*>(smem + Traits::kBlockM * Traits::kHeadDim + 4 * Traits::kTileElems);
     unsigned char* kinds = reinterpret_cast<unsigned char*>(bounds + 4);
-    int first = 0, end = n_tiles;
+    int first = info.first_tile, end = n_tiles;
     if (planned) {
         if (tid == 0) { bounds[0] = n_tiles; bounds[1] = -1; }
         __syncthreads();

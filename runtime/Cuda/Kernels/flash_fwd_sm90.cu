@@ -182,7 +182,7 @@ struct ItemSlot {
     int ticket, block, head, z;
     int rows;           // the item's query rows (at most kBlockM)
     int n, m;           // its problem's query and key rows (a segmented launch's view, which the consumers so skip)
-    int pad;
+    int next_ticket;    // the ticket producer 0 took early for the item after this one, or -1
     u16* o;             // the item's first output row
     float* lse;         // its first LSE, or null
 };
@@ -270,8 +270,18 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& in) {
             producer_sync();   // every producer thread is done with the buffer and the slot before either is refilled
         };
         int done = 0, it = 0, stored = 0;
+        if (producer == 0) item_slot(0)->next_ticket = item_slot(1)->next_ticket = -1;
         for (;;) {
-            const int ticket = producer == 0 ? atomicAdd(in.tickets, 1) : 0;
+            int ticket = 0;
+            if (producer == 0 && !kSegmented) {
+                // An early ticket lives in the previous item's slot, not in a register: the producer runs on 40.
+                ItemSlot* const previous = item_slot(done + 1);
+                ticket = previous->next_ticket;
+                previous->next_ticket = -1;
+                if (ticket < 0) ticket = atomicAdd(in.tickets, 1);
+            } else if (producer == 0) {
+                ticket = atomicAdd(in.tickets, 1);
+            }
             if (stored + 2 <= done) store_output(stored++);
             ItemSlot* const slot = item_slot(done);
             int* const bounds = plan_bounds(done);
@@ -293,7 +303,7 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& in) {
 
             // Q first: its copies land while the plan is classified (a short item's next Q is on the consumers' path).
             produce_tile(sQ(done), info.q, p.q_row, info.q0, p.n, producer);
-            int first = 0, end = info.n_tiles;
+            int first = info.first_tile, end = info.n_tiles;
             const unsigned char* kinds = plan_kinds(done);
             if (planned) {
                 const int q1 = min(info.q0 + Traits::kBlockM, p.n);
@@ -316,7 +326,19 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& in) {
             }
             mbar_arrive_cp_async(q_full(done));
             if (producer == 0) mbar_arrive(q_full(done));
-            for (int j = next_tile(first); j < end; j = next_tile(j + 1), ++it) {
+            // Predicates rather than counters: the producer runs on 40 registers. Segmented launches keep the plain
+            // order: the extra live state made their producer spill twice as much (92 bytes), which cost their
+            // 6-tile windows more than the early ticket gained.
+            const bool short_item = !kSegmented && end - first <= 3;
+            bool later = false;   // past the item's first tile
+            for (int j = next_tile(first); j < end; j = next_tile(j + 1), ++it, later = true) {
+                if (short_item && later && next_tile(j + 1) >= end) {
+                    // The last tile of a short item with more than one: ask for the next ticket and store the previous
+                    // item's output now, while this tile's stage frees, rather than after it (both sit on the path to
+                    // the next item's Q, which bounds items of a few tiles).
+                    if (producer == 0) item_slot(done)->next_ticket = atomicAdd(in.tickets, 1);
+                    if (stored < done) store_output(stored++);
+                }
                 const int stage = it % Traits::kStages, freed = ((it / Traits::kStages) - 1) & 1;
                 if (it >= Traits::kStages) mbar_wait(empty_k(stage), freed);
                 produce_tile(sK + stage * Traits::kTileBytes, info.k, p.k_row, j * Traits::kBlockN, p.m, producer);
@@ -365,7 +387,7 @@ __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& in) {
         const u32 tQ = sQ(done);
 
         fence_proxy_async();   // the producer's cp.async writes of Q, seen by the tensor cores
-        int first = 0, end = info.n_tiles;
+        int first = info.first_tile, end = info.n_tiles;
         const unsigned char* kinds = plan_kinds(done);
         if (planned) { first = plan_bounds(done)[0]; end = plan_bounds(done)[1] + 1; }
         auto next_tile = [&](int j) {
