@@ -272,6 +272,6 @@ __device__ __forceinline__ void flash_fwd(const FlashParams& p) {
 
 extern "C" __global__ void __launch_bounds__(Traits::kThreads) ag_flash_fwd_bf16(const FlashParams p) { flash_fwd<BF16>(p); }
 extern "C" __global__ void __launch_bounds__(Traits::kThreads) ag_flash_fwd_fp16(const FlashParams p) { flash_fwd<FP16>(p); }
-// Segmented launches (ag_segment_view): dilated, strided and plain windowed attention.
+// Segmented launches (ag_segment_view): dilated, strided and plain windows that are not whole tiles.
 extern "C" __global__ void __launch_bounds__(Traits::kThreads) ag_flash_fwd_bf16_segments(const FlashParams p) { flash_fwd<BF16>(ag_segment_view(p, blockIdx.z, blockIdx.y)); }
 extern "C" __global__ void __launch_bounds__(Traits::kThreads) ag_flash_fwd_fp16_segments(const FlashParams p) { flash_fwd<FP16>(ag_segment_view(p, blockIdx.z, blockIdx.y)); }
