@@ -8,8 +8,9 @@ using AttentionGen.Variants;
 namespace AttentionGen.Cuda;
 
 /// <summary>
-/// Local attention on a GPU. Plain windows (no rotation, limit, shared q/k, mask or bias) are one segmented launch
-/// of the FlashAttention kernel that reads each window's look-around keys in place. Otherwise <c>Kernels/local.cu</c>
+/// Local attention on a GPU. Plain windows (no rotation, limit, shared q/k, mask or bias) read each window's
+/// look-around keys in place: one launch of the FlashAttention kernel over the sequence when windows are whole tiles,
+/// else a segmented launch with a problem per window. Otherwise <c>Kernels/local.cu</c>
 /// gathers each window's queries and look-around keys (rotated to the reference's span positions) with a key mask
 /// for slots outside the sequence; the FlashAttention kernel runs the windows as cross-attention problems whose
 /// causal and exact-window limits are one diagonal box of the closed-form plan, and a shared q/k's self score and
@@ -33,6 +34,7 @@ internal static class LocalAttentionCuda
         float scale = config.Scale > 0 ? config.Scale : 1f / MathF.Sqrt(e);
         bool plain = ReadsWindowsInPlace(config, mask, attnBias);
         bool wholeTiles = ws % WholeTiles == 0 && (long)windows * ws == n;
+        // A segmented launch takes at most 65535 problems (the grid's z); more windows than that are gathered.
         if (plain && (wholeTiles || (long)rows * windows <= 65535))
         {
             // Every query row belongs to one window, so every output row is written.
