@@ -33,39 +33,8 @@ internal static class Gemm
         where TVec : struct, ISimd<TVec>
     {
         int w = TVec.Count;
-        int j = 0;
-        if (TVec.Registers >= 32)
-        {
-            for (; j + (4 * w) <= n; j += 4 * w)
-            {
-                int i = 0;
-                for (; i + RowsPerBlock <= m; i += RowsPerBlock)
-                {
-                    Block6x4<TVec>(k, ref Unsafe.Add(ref a, (nint)i * lda), lda, ref Unsafe.Add(ref b, j), ldb, ref Unsafe.Add(ref c, ((nint)i * ldc) + j), ldc, accumulate);
-                }
-
-                for (; i < m; i++)
-                {
-                    Row<TVec>(2, k, ref Unsafe.Add(ref a, (nint)i * lda), ref Unsafe.Add(ref b, j), ldb, ref Unsafe.Add(ref c, ((nint)i * ldc) + j), accumulate);
-                    Row<TVec>(2, k, ref Unsafe.Add(ref a, (nint)i * lda), ref Unsafe.Add(ref b, j + (2 * w)), ldb, ref Unsafe.Add(ref c, ((nint)i * ldc) + j + (2 * w)), accumulate);
-                }
-            }
-        }
-
-        for (; j + (2 * w) <= n; j += 2 * w)
-        {
-            int i = 0;
-            for (; i + RowsPerBlock <= m; i += RowsPerBlock)
-            {
-                Block6x2<TVec>(k, ref Unsafe.Add(ref a, (nint)i * lda), lda, ref Unsafe.Add(ref b, j), ldb, ref Unsafe.Add(ref c, ((nint)i * ldc) + j), ldc, accumulate);
-            }
-
-            for (; i < m; i++)
-            {
-                Row<TVec>(2, k, ref Unsafe.Add(ref a, (nint)i * lda), ref Unsafe.Add(ref b, j), ldb, ref Unsafe.Add(ref c, ((nint)i * ldc) + j), accumulate);
-            }
-        }
-
+        int j = TVec.Registers >= 32 ? Panels<TVec>(4, 0, m, n, k, ref a, lda, ref b, ldb, ref c, ldc, accumulate) : 0;
+        j = Panels<TVec>(2, j, m, n, k, ref a, lda, ref b, ldb, ref c, ldc, accumulate);
         for (; j + w <= n; j += w)
         {
             for (int i = 0; i < m; i++)
@@ -78,6 +47,42 @@ internal static class Gemm
         {
             ScalarColumns(m, j, n, k, ref a, lda, ref b, ldb, ref c, ldc, accumulate);
         }
+    }
+
+    // Column panels of `vectors` (2 or 4) vectors from column j on: 6-row register blocks, then the rows left over two
+    // vectors at a time. Returns the first column past the last whole panel.
+    private static int Panels<TVec>(int vectors, int j, int m, int n, int k, ref float a, int lda, ref float b, int ldb, ref float c, int ldc, bool accumulate)
+        where TVec : struct, ISimd<TVec>
+    {
+        int width = vectors * TVec.Count;
+        for (; j + width <= n; j += width)
+        {
+            int i = 0;
+            for (; i + RowsPerBlock <= m; i += RowsPerBlock)
+            {
+                ref float ai = ref Unsafe.Add(ref a, (nint)i * lda);
+                ref float ci = ref Unsafe.Add(ref c, ((nint)i * ldc) + j);
+                if (vectors == 4)
+                {
+                    Block6x4<TVec>(k, ref ai, lda, ref Unsafe.Add(ref b, j), ldb, ref ci, ldc, accumulate);
+                }
+                else
+                {
+                    Block6x2<TVec>(k, ref ai, lda, ref Unsafe.Add(ref b, j), ldb, ref ci, ldc, accumulate);
+                }
+            }
+
+            for (; i < m; i++)
+            {
+                for (int v = 0; v < vectors; v += 2)
+                {
+                    int col = j + (v * TVec.Count);
+                    Row<TVec>(2, k, ref Unsafe.Add(ref a, (nint)i * lda), ref Unsafe.Add(ref b, col), ldb, ref Unsafe.Add(ref c, ((nint)i * ldc) + col), accumulate);
+                }
+            }
+        }
+
+        return j;
     }
 
     private static void Block6x2<TVec>(int k, ref float a, nint lda, ref float b, nint ldb, ref float c, nint ldc, bool accumulate)
