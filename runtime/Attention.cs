@@ -73,9 +73,15 @@ public static class Attention
             throw;
         }
 
-        Tensor result = Convert(output, q.DType);
-        DisposeCopy(output, result);
-        return new AttentionOutput(result, lse);
+        return InDType(new AttentionOutput(output, lse), q.DType);
+    }
+
+    /// <summary><paramref name="result"/> with its output converted to <paramref name="dtype"/>; a compute-type output that was converted goes back to the pool.</summary>
+    internal static AttentionOutput InDType(AttentionOutput result, DType dtype)
+    {
+        Tensor output = Convert(result.Output, dtype);
+        DisposeCopy(result.Output, output);
+        return new AttentionOutput(output, result.Lse);
     }
 
     /// <summary>

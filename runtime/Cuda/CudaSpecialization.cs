@@ -39,7 +39,11 @@ public static class CudaSpecialization
     /// key tiles to that range.
     /// </summary>
     public static string Windows(int headDim, int size, int back, int forward) =>
-        FlashAttention(headDim, causal: false) + $"#define AG_WINDOW {size}\n#define AG_WINDOW_BACK {back}\n#define AG_WINDOW_FORWARD {forward}\n";
+        WindowHeaders.GetOrAdd((headDim, size, back, forward), static key =>
+            FlashAttention(key.HeadDim, causal: false) + $"#define AG_WINDOW {key.Size}\n#define AG_WINDOW_BACK {key.Back}\n#define AG_WINDOW_FORWARD {key.Forward}\n");
+
+    // Built once per configuration, as the band's: a local attention layer asks on every call.
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(int HeadDim, int Size, int Back, int Forward), string> WindowHeaders = new();
 
     /// <summary>A closed-form plan for the kernel: the boxes as <c>AG_BOXES</c> (the generator writes the same for [Flex] classes).</summary>
     public static string Boxes(params Cpu.DiagonalBox[] boxes)

@@ -66,9 +66,7 @@ public static class DilatedAttention
         }
 
         AttentionOutput result = Attention.InComputeType(q, k, v, (qc, kc, vc) => Cuda.SegmentedAttentionCuda.Forward(qc, kc, vc, branches, causal, scale, relPosBias));
-        Tensor output = Attention.Convert(result.Output, q.DType);
-        Attention.DisposeCopy(result.Output, output);
-        return new AttentionOutput(output, result.Lse);
+        return Attention.InDType(result, q.DType);
     }
 
     private static void Check(Tensor q, Tensor k, Tensor v)
