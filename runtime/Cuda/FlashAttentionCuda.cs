@@ -160,13 +160,6 @@ internal static class FlashAttentionCuda
         module.Launch($"ag_flash_fwd_{type}{entrySuffix}", (blocks, (uint)p.QueryHeads, gridZ), Threads, shared, args);
     }
 
-    // flash_fwd_sm90.cu's mbarriers: full and empty for K and for V per stage (two stages), q_full and o_full per item parity.
-    private const int MBarrierBytes = ((4 * 2) + (2 * 2)) * 8;
-
-    // flash_fwd_sm90.cu's state of the two items in flight, besides their plans: two ItemSlots (48 bytes each), the
-    // plans' bounds (16 bytes) and the rows' LSEs and blend weights (2 · 2 · 128 floats).
-    private const int ItemStateBytes = (2 * 48) + 16 + (2 * 2 * 128 * 4);
-
     // flash_fwd_sm90.cu: 2 consumer warpgroups of 64 rows and a producer warpgroup, 128-key tiles, one persistent CTA per
     // SM taking (query block, head, problem) items from the device's ticket counters. Shared memory: two Q buffers (each
     // then stages its item's O), two K/V stages, alignment slack, the mbarriers, and per item parity its slot (ticket,
@@ -174,15 +167,17 @@ internal static class FlashAttentionCuda
     // per key tile).
     private static void LaunchPersistent(CudaDevice device, AttentionProblem p, FlashParams args, string header, FlexLaunch? flex, int rows, int keys, uint problems, string entry)
     {
-        int blocks = (rows + 127) / 128;
+        const int tile = KernelContract.Sm90BlockM;
+        int blocks = (rows + tile - 1) / tile;
         long items = (long)blocks * p.QueryHeads * problems;
         if (items > int.MaxValue)
         {
             throw new ArgumentException($"query blocks · heads · problems must be below 2^31 for the GPU kernel; got {blocks} · {p.QueryHeads} · {problems} = {items}.", nameof(p));
         }
 
-        int planStride = flex is null ? 0 : (((keys + 127) / 128) + 15) / 16 * 16;
-        long bytes = (((2 * 128) + (4 * 128)) * p.HeadDim * 2) + 1024 + MBarrierBytes + ItemStateBytes + (2L * planStride);
+        int planStride = flex is null ? 0 : (((keys + tile - 1) / tile) + 15) / 16 * 16;
+        long tiles = 2 + (2 * KernelContract.Sm90Stages);   // two Q buffers, K and V per stage
+        long bytes = (tiles * tile * p.HeadDim * 2) + 1024 + KernelContract.Sm90MBarrierBytes + KernelContract.Sm90ItemStateBytes + (2L * planStride);
         if (bytes > device.MaxSharedMemoryPerBlock)
         {
             throw new ArgumentException($"A flex plan over {keys} keys needs {bytes} bytes of shared memory on this GPU, which has {device.MaxSharedMemoryPerBlock} per block; split the keys or drop the plan.", "k");
@@ -203,31 +198,6 @@ internal static class FlashAttentionCuda
 
     // Read once: launches are short enough that per-call host work shows in their times.
     private static readonly bool WgmmaDisabled = Environment.GetEnvironmentVariable("ATTENTIONGEN_DISABLE_WGMMA") == "1";
-
-    /// <summary>Mirrors <c>FlashParams</c> in flash_fwd.cu field for field.</summary>
-    [StructLayout(LayoutKind.Sequential)]
-    private struct FlashParams
-    {
-        public ulong Q, K, V, O, Lse, KeyMask;
-        public long QBatch, QHead, QRow;
-        public long KBatch, KHead, KRow;
-        public long VBatch, VHead, VRow;
-        public long OBatch, OHead, ORow;
-        public long LseBatch, LseHead, LseRow;
-        public long MaskBatch, MaskRow;
-        public int Batch, QHeads, KvHeads, N, M;
-        public float ScaleLog2;
-        public float Scale;
-        public ulong BlockStates;
-        public int BmBatch, BmHeads, BmQBlocks, BmKBlocks, BmQBlock, BmKBlock;
-        public ulong Table;
-        public int TableI0, TableI1, TableI2, TableI3;
-        public int Segments, SegStride, SegCap, Rate, Group, Tokens;
-        public int KvShift, KvLength;
-        public ulong Tickets;
-        public int MBlocks, Problems, PlanStride;
-        public int Accumulate;
-    }
 }
 
 /// <summary>

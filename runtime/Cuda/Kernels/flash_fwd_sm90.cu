@@ -187,6 +187,12 @@ struct ItemSlot {
     float* lse;         // its first LSE, or null
 };
 
+// The launcher sizes shared memory from the contract's numbers (KernelContract.cs): hold the layout below to them.
+static_assert(Traits::kBlockM == AG_CONTRACT_SM90_BLOCK_M && Traits::kBlockN == AG_CONTRACT_SM90_BLOCK_M, "tile rows differ from KernelContract.cs");
+static_assert(Traits::kStages == AG_CONTRACT_SM90_STAGES, "K/V stages differ from KernelContract.cs");
+static_assert(8 * (4 * Traits::kStages + 4) == AG_CONTRACT_SM90_M_BARRIER_BYTES, "mbarrier bytes differ from KernelContract.cs");
+static_assert(2 * sizeof(ItemSlot) + 16 + 4 * 4 * Traits::kBlockM == AG_CONTRACT_SM90_ITEM_STATE_BYTES, "item state bytes differ from KernelContract.cs");
+
 // Persistent: a CTA per SM takes work items (query block, head, problem) from a ticket counter until none are left.
 // Tickets run through a head's query blocks heaviest first, head after head: CTAs running at once share K/V in L2,
 // and the last items handed out are light ones.

@@ -1,0 +1,117 @@
+using System;
+using System.IO;
+using System.Linq;
+using System.Reflection;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Text;
+using AttentionGen.Cuda;
+using Xunit;
+
+namespace AttentionGen.Tests.Cuda;
+
+/// <summary>
+/// The kernel contract is written once, in C# (runtime/Cuda/Contract): this test is the build step that produces its
+/// CUDA side, Kernels/flash_params.inc, and fails when the shipped file differs from what the C# says. Run it with
+/// ATTENTIONGEN_WRITE_CONTRACT=1 to rewrite the file after changing the C#.
+/// </summary>
+public sealed class KernelContractTests
+{
+    [Fact]
+    public void TheShippedCudaContractIsTheOneTheCSharpDescribes()
+    {
+        string expected = ContractHeader();
+        if (Environment.GetEnvironmentVariable("ATTENTIONGEN_WRITE_CONTRACT") == "1")
+        {
+            File.WriteAllText(ContractPath(), expected);
+        }
+
+        Assert.Equal(expected, File.ReadAllText(ContractPath()));
+        Assert.Equal(expected, EmbeddedContract());
+    }
+
+    [Theory]
+    [InlineData("Q", "q")]
+    [InlineData("KeyMask", "key_mask")]
+    [InlineData("QBatch", "q_batch")]
+    [InlineData("ScaleLog2", "scale_log2")]
+    [InlineData("BmQBlocks", "bm_q_blocks")]
+    [InlineData("TableI0", "table_i0")]
+    [InlineData("MBlocks", "m_blocks")]
+    public void FieldNamesBecomeTheKernelsSnakeCase(string field, string cuda) => Assert.Equal(cuda, SnakeCase(field));
+
+    [Fact]
+    public void EveryPointerFieldNamesItsCudaType()
+    {
+        foreach (FieldInfo field in Fields().Where(f => f.FieldType == typeof(ulong)))
+        {
+            Assert.True(field.GetCustomAttribute<CudaTypeAttribute>() is not null, $"{field.Name} holds a device pointer: give it [CudaType].");
+        }
+    }
+
+    private static FieldInfo[] Fields() =>
+        typeof(FlashParams).GetFields(BindingFlags.Public | BindingFlags.Instance)
+            .OrderBy(f => Marshal.OffsetOf<FlashParams>(f.Name).ToInt64()).ToArray();
+
+    private static string ContractHeader()
+    {
+        var text = new StringBuilder();
+        text.Append("// Generated from runtime/Cuda/Contract/FlashParams.cs and KernelContract.cs by tests/Cuda/KernelContractTests\n");
+        text.Append("// (ATTENTIONGEN_WRITE_CONTRACT=1 rewrites it). Edit the C#, never this file; the C# documents each field.\n");
+        text.Append("struct FlashParams {\n");
+        foreach (FieldInfo field in Fields())
+        {
+            text.Append($"    {CudaType(field)} {SnakeCase(field.Name)};\n");
+        }
+
+        text.Append("};\n");
+        text.Append($"static_assert(sizeof(FlashParams) == {Unsafe.SizeOf<FlashParams>()}, \"FlashParams differs from FlashParams.cs\");\n");
+        foreach (FieldInfo field in Fields())
+        {
+            long offset = Marshal.OffsetOf<FlashParams>(field.Name).ToInt64();
+            text.Append($"static_assert(__builtin_offsetof(FlashParams, {SnakeCase(field.Name)}) == {offset}, \"FlashParams.{field.Name} moved\");\n");
+        }
+
+        foreach (FieldInfo constant in typeof(KernelContract).GetFields(BindingFlags.Public | BindingFlags.Static).Where(f => f.IsLiteral))
+        {
+            text.Append($"#define AG_CONTRACT_{SnakeCase(constant.Name).ToUpperInvariant()} {constant.GetRawConstantValue()}\n");
+        }
+
+        return text.ToString();
+    }
+
+    private static string CudaType(FieldInfo field) =>
+        field.GetCustomAttribute<CudaTypeAttribute>()?.Name ?? field.FieldType switch
+        {
+            Type t when t == typeof(long) => "i64",
+            Type t when t == typeof(int) => "int",
+            Type t when t == typeof(float) => "float",
+            Type t => throw new InvalidOperationException($"FlashParams.{field.Name}: no CUDA type for {t.Name}; give it [CudaType]."),
+        };
+
+    // QBatch → q_batch, BmQBlocks → bm_q_blocks, ScaleLog2 → scale_log2: a word starts at an upper-case letter that
+    // follows a lower-case letter or digit, or that follows an upper-case letter and precedes a lower-case one.
+    private static string SnakeCase(string name)
+    {
+        var text = new StringBuilder();
+        for (int i = 0; i < name.Length; i++)
+        {
+            char c = name[i];
+            bool wordStart = i > 0 && char.IsUpper(c) &&
+                (char.IsLower(name[i - 1]) || char.IsDigit(name[i - 1]) || (i + 1 < name.Length && char.IsLower(name[i + 1])));
+            text.Append(wordStart ? "_" : string.Empty).Append(char.ToLowerInvariant(c));
+        }
+
+        return text.ToString();
+    }
+
+    private static string ContractPath([CallerFilePath] string here = "") =>
+        Path.GetFullPath(Path.Combine(Path.GetDirectoryName(here)!, "..", "..", "runtime", "Cuda", "Kernels", "flash_params.inc"));
+
+    private static string EmbeddedContract()
+    {
+        using Stream stream = typeof(FlashParams).Assembly.GetManifestResourceStream("AttentionGen.Cuda.Kernels.flash_params.inc")
+            ?? throw new InvalidOperationException("flash_params.inc is not embedded in the runtime.");
+        return new StreamReader(stream).ReadToEnd();
+    }
+}
