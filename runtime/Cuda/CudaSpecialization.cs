@@ -1,4 +1,5 @@
 using System.Linq;
+using AttentionGen.Spec.Kernels;
 
 namespace AttentionGen.Cuda;
 
@@ -15,7 +16,7 @@ public static class CudaSpecialization
     // Built once per head dim: the launch path asks for it on every call.
     private static readonly string[] Headers = Enumerable.Range(0, 514).Select(i => Header(i / 2, i % 2 == 1)).ToArray();
 
-    private static string Header(int headDim, bool causal) => $"#define AG_HEAD_DIM {headDim}\n#define AG_CAUSAL {(causal ? 1 : 0)}\n";
+    private static string Header(int headDim, bool causal) => KernelDefines.HeadDim(headDim) + KernelDefines.Causal(causal);
 
     /// <summary>
     /// The header for a launch whose batches (or problems), heads, rows and keys number at most <paramref name="largestCount"/>.
@@ -24,11 +25,11 @@ public static class CudaSpecialization
     /// conversions instead, in a module of its own.
     /// </summary>
     public static string ForIndices(string header, long largestCount) =>
-        largestCount <= Spec.Translate.GpuIndices.Limit || !header.Contains("ag_i2f", System.StringComparison.Ordinal) ? header : "#define AG_EXACT_I2F 1\n" + header;
+        largestCount <= Spec.Translate.GpuIndices.Limit || !header.Contains("ag_i2f", System.StringComparison.Ordinal) ? header : KernelDefines.ExactIntToFloat + header;
 
     /// <summary>A causal band of <paramref name="width"/> keys (i − width &lt; j ≤ i) as a closed-form plan: one diagonal box.</summary>
     public static string Band(int headDim, int width) =>
-        BandHeaders.GetOrAdd((headDim, width), static key => $"#define AG_HEAD_DIM {key.HeadDim}\n" + Boxes(Cpu.DiagonalBox.Band(key.Width)));
+        BandHeaders.GetOrAdd((headDim, width), static key => KernelDefines.HeadDim(key.HeadDim) + Boxes(Cpu.DiagonalBox.Band(key.Width)));
 
     // Built once per (head dim, width): sparse local attention asks for its header on every call.
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<(int HeadDim, int Width), string> BandHeaders = new();
@@ -40,19 +41,12 @@ public static class CudaSpecialization
     /// </summary>
     public static string Windows(int headDim, int size, int back, int forward) =>
         WindowHeaders.GetOrAdd((headDim, size, back, forward), static key =>
-            FlashAttention(key.HeadDim, causal: false) + $"#define AG_WINDOW {key.Size}\n#define AG_WINDOW_BACK {key.Back}\n#define AG_WINDOW_FORWARD {key.Forward}\n");
+            FlashAttention(key.HeadDim, causal: false) + KernelDefines.Windows(key.Size, key.Back, key.Forward));
 
     // Built once per configuration, as the band's: a local attention layer asks on every call.
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<(int HeadDim, int Size, int Back, int Forward), string> WindowHeaders = new();
 
     /// <summary>A closed-form plan for the kernel: the boxes as <c>AG_BOXES</c> (the generator writes the same for [Flex] classes).</summary>
-    public static string Boxes(params Cpu.DiagonalBox[] boxes)
-    {
-        string items = string.Join(", ", boxes.Select(b => $"{{{Long(b.DiagonalLow)}, {Long(b.DiagonalHigh)}, {Long(b.KeyLow)}, {Long(b.KeyHigh)}, {Long(b.QueryLow)}, {Long(b.QueryHigh)}}}"));
-        return $"#define AG_BOX_COUNT {boxes.Length}\n#define AG_BOXES {{ {items} }}\n";
-    }
-
-    // A long long literal; the minimum is an expression (its magnitude is not a valid literal).
-    private static string Long(long value) =>
-        value == long.MinValue ? "(-9223372036854775807LL - 1)" : value.ToString(System.Globalization.CultureInfo.InvariantCulture) + "LL";
+    public static string Boxes(params Cpu.DiagonalBox[] boxes) =>
+        KernelDefines.Boxes(boxes.Select(b => (b.DiagonalLow, b.DiagonalHigh, b.KeyLow, b.KeyHigh, b.QueryLow, b.QueryHigh)));
 }

@@ -2,6 +2,7 @@ using System;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using AttentionGen.Cpu;
+using AttentionGen.Spec.Kernels;
 using AttentionGen.Modules;
 using AttentionGen.Variants;
 
@@ -115,7 +116,7 @@ internal static class LocalAttentionCuda
         long offset = (long)c.LookBackward * ws;
         long? low = c.ExactWindowsize ? offset - ((long)c.WindowSize * c.LookBackward) : null;
         long? high = c.Causal ? offset : c.ExactWindowsize ? offset + ((long)c.WindowSize * c.LookForward) : null;
-        string header = $"#define AG_HEAD_DIM {e}\n";
+        string header = KernelDefines.HeadDim(e);
         if (low is not null || high is not null)
         {
             header += CudaSpecialization.Boxes(DiagonalBox.Diagonal(low, high));
@@ -125,13 +126,11 @@ internal static class LocalAttentionCuda
         string self = c.SharedQk ? $"(kv) == (q) + {offset.ToString(CultureInfo.InvariantCulture)} ? -5e4f : " : string.Empty;
         if (biased)
         {
-            header += "#define AG_HAS_SCORE_MOD 1\n"
-                + $"#define AG_SCORE_TABLE_MOD(p, s, b, h, q, kv) ({self}(s) + (p).table[((((b) / (p).table_i0) % (p).table_i1) * (p).table_i2 + (q)) * (p).table_i3 + (kv)])\n";
+            header += KernelDefines.ScoreTableMod($"({self}(s) + (p).table[((((b) / (p).table_i0) % (p).table_i1) * (p).table_i2 + (q)) * (p).table_i3 + (kv)])");
         }
         else if (c.SharedQk)
         {
-            header += "#define AG_HAS_SCORE_MOD 1\n"
-                + $"__device__ __forceinline__ float ag_score_mod(float s, int b, int h, int q, int kv) {{ return {self}s; }}\n";
+            header += KernelDefines.ScoreMod($"{self}s");
         }
 
         return header;

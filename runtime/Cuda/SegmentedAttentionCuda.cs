@@ -1,6 +1,7 @@
 using System;
 using System.Runtime.InteropServices;
 using AttentionGen.Cpu;
+using AttentionGen.Spec.Kernels;
 
 namespace AttentionGen.Cuda;
 
@@ -15,9 +16,8 @@ internal static class SegmentedAttentionCuda
 {
     // The relative-position bias of a problem of head h: kept rows i and j are Rate·(j − i) tokens apart
     // (Variants.RelativeBiasScore.Table, [H, 2·rows − 1]).
-    private const string RelativeBiasMod =
-        "#define AG_HAS_SCORE_MOD 1\n" +
-        "#define AG_SCORE_TABLE_MOD(p, s, b, h, q, kv) ((s) + (p).table[(h) * (2 * (p).table_i1 - 1) + (kv) - (q) + (p).table_i1 - 1])\n";
+    private static readonly string RelativeBiasMod =
+        KernelDefines.ScoreTableMod("((s) + (p).table[(h) * (2 * (p).table_i1 - 1) + (kv) - (q) + (p).table_i1 - 1])");
 
     /// <summary>
     /// q, k, v [B, H, N, E] (bf16 or fp16, on one GPU, any 16-byte-aligned row strides); returns the merged output in

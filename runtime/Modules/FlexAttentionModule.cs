@@ -115,7 +115,7 @@ public abstract class FlexAttentionModule
         // Built once per head dim, not per call: the launch path runs on every Forward.
         if (_gpuHeader is not { } header || header.HeadDim != problem.HeadDim)
         {
-            header = new GpuHeader(problem.HeadDim, $"#define AG_HEAD_DIM {problem.HeadDim}\n" + RequireCudaHeader());
+            header = new GpuHeader(problem.HeadDim, Spec.Kernels.KernelDefines.HeadDim(problem.HeadDim) + RequireCudaHeader());
             _gpuHeader = header;
         }
 

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Globalization;
 using System.Linq;
 using System.Text;
+using AttentionGen.Spec.Kernels;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.Operations;
@@ -55,18 +56,16 @@ internal sealed class CudaTranslator
             // A mod with a capture reads it through the kernel's table pointer: the entry is then a macro of p.
             if (mask is not null)
             {
-                entry.Append("#define AG_HAS_MASK_MOD 1\n");
                 entry.Append(ModMethodRules.Capture(mask) is { } c
-                    ? $"#define AG_MASK_TABLE_MOD(p, b, h, q, kv) {t.FunctionName(mask)}(b, h, q, kv, (const {ModMethodRules.CaptureElement(c.Type)}*)(p).table)\n"
-                    : $"__device__ __forceinline__ bool ag_mask_mod(int b, int h, int q, int kv) {{ return {t.FunctionName(mask)}(b, h, q, kv); }}\n");
+                    ? KernelDefines.MaskTableMod($"{t.FunctionName(mask)}(b, h, q, kv, (const {ModMethodRules.CaptureElement(c.Type)}*)(p).table)")
+                    : KernelDefines.MaskMod($"{t.FunctionName(mask)}(b, h, q, kv)"));
             }
 
             if (score is not null)
             {
-                entry.Append("#define AG_HAS_SCORE_MOD 1\n");
                 entry.Append(ModMethodRules.Capture(score) is { } c
-                    ? $"#define AG_SCORE_TABLE_MOD(p, s, b, h, q, kv) {t.FunctionName(score)}(s, b, h, q, kv, (const {ModMethodRules.CaptureElement(c.Type)}*)(p).table)\n"
-                    : $"__device__ __forceinline__ float ag_score_mod(float s, int b, int h, int q, int kv) {{ return {t.FunctionName(score)}(s, b, h, q, kv); }}\n");
+                    ? KernelDefines.ScoreTableMod($"{t.FunctionName(score)}(s, b, h, q, kv, (const {ModMethodRules.CaptureElement(c.Type)}*)(p).table)")
+                    : KernelDefines.ScoreMod($"{t.FunctionName(score)}(s, b, h, q, kv)"));
             }
 
             // Prototypes first: mods may call each other in any order, recursion included.
