@@ -19,14 +19,14 @@ internal static class FastExp
     public static Vector512<float> Exp(Vector512<float> x)
     {
         Vector512<float> n = Vector512.Round(Vector512.MaxNative(x, Vector512.Create(Lowest)) * Vector512.Create(Log2E));
-        Vector512<float> r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-Ln2Low), Vector512.FusedMultiplyAdd(n, Vector512.Create(-Ln2High), x));
+        Vector512<float> r = MulAdd.Of(n, Vector512.Create(-Ln2Low), MulAdd.Of(n, Vector512.Create(-Ln2High), x));
         Vector512<float> p = Vector512.Create(1f / 720);
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1f / 120));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1f / 24));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1f / 6));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(0.5f));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512<float>.One);
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512<float>.One);
+        p = MulAdd.Of(p, r, Vector512.Create(1f / 120));
+        p = MulAdd.Of(p, r, Vector512.Create(1f / 24));
+        p = MulAdd.Of(p, r, Vector512.Create(1f / 6));
+        p = MulAdd.Of(p, r, Vector512.Create(0.5f));
+        p = MulAdd.Of(p, r, Vector512<float>.One);
+        p = MulAdd.Of(p, r, Vector512<float>.One);
         Vector512<float> scale = Vector512.ShiftLeft(Vector512.ConvertToInt32Native(n) + Vector512.Create(127), 23).AsSingle();
         return Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512.Create(Lowest)), Vector512<float>.Zero, p * scale);
     }
@@ -35,14 +35,14 @@ internal static class FastExp
     public static Vector256<float> Exp(Vector256<float> x)
     {
         Vector256<float> n = Vector256.Round(Vector256.MaxNative(x, Vector256.Create(Lowest)) * Vector256.Create(Log2E));
-        Vector256<float> r = Vector256.FusedMultiplyAdd(n, Vector256.Create(-Ln2Low), Vector256.FusedMultiplyAdd(n, Vector256.Create(-Ln2High), x));
+        Vector256<float> r = MulAdd.Of(n, Vector256.Create(-Ln2Low), MulAdd.Of(n, Vector256.Create(-Ln2High), x));
         Vector256<float> p = Vector256.Create(1f / 720);
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1f / 120));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1f / 24));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1f / 6));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(0.5f));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256<float>.One);
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256<float>.One);
+        p = MulAdd.Of(p, r, Vector256.Create(1f / 120));
+        p = MulAdd.Of(p, r, Vector256.Create(1f / 24));
+        p = MulAdd.Of(p, r, Vector256.Create(1f / 6));
+        p = MulAdd.Of(p, r, Vector256.Create(0.5f));
+        p = MulAdd.Of(p, r, Vector256<float>.One);
+        p = MulAdd.Of(p, r, Vector256<float>.One);
         Vector256<float> scale = Vector256.ShiftLeft(Vector256.ConvertToInt32Native(n) + Vector256.Create(127), 23).AsSingle();
         return Vector256.ConditionalSelect(Vector256.LessThan(x, Vector256.Create(Lowest)), Vector256<float>.Zero, p * scale);
     }
@@ -51,14 +51,14 @@ internal static class FastExp
     public static Vector128<float> Exp(Vector128<float> x)
     {
         Vector128<float> n = Vector128.Round(Vector128.MaxNative(x, Vector128.Create(Lowest)) * Vector128.Create(Log2E));
-        Vector128<float> r = Vector128.FusedMultiplyAdd(n, Vector128.Create(-Ln2Low), Vector128.FusedMultiplyAdd(n, Vector128.Create(-Ln2High), x));
+        Vector128<float> r = MulAdd.Of(n, Vector128.Create(-Ln2Low), MulAdd.Of(n, Vector128.Create(-Ln2High), x));
         Vector128<float> p = Vector128.Create(1f / 720);
-        p = Vector128.FusedMultiplyAdd(p, r, Vector128.Create(1f / 120));
-        p = Vector128.FusedMultiplyAdd(p, r, Vector128.Create(1f / 24));
-        p = Vector128.FusedMultiplyAdd(p, r, Vector128.Create(1f / 6));
-        p = Vector128.FusedMultiplyAdd(p, r, Vector128.Create(0.5f));
-        p = Vector128.FusedMultiplyAdd(p, r, Vector128<float>.One);
-        p = Vector128.FusedMultiplyAdd(p, r, Vector128<float>.One);
+        p = MulAdd.Of(p, r, Vector128.Create(1f / 120));
+        p = MulAdd.Of(p, r, Vector128.Create(1f / 24));
+        p = MulAdd.Of(p, r, Vector128.Create(1f / 6));
+        p = MulAdd.Of(p, r, Vector128.Create(0.5f));
+        p = MulAdd.Of(p, r, Vector128<float>.One);
+        p = MulAdd.Of(p, r, Vector128<float>.One);
         Vector128<float> scale = Vector128.ShiftLeft(Vector128.ConvertToInt32Native(n) + Vector128.Create(127), 23).AsSingle();
         return Vector128.ConditionalSelect(Vector128.LessThan(x, Vector128.Create(Lowest)), Vector128<float>.Zero, p * scale);
     }

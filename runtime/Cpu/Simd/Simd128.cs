@@ -24,7 +24,7 @@ internal readonly struct Simd128 : ISimd<Simd128>
     public static Simd128 Broadcast(float value) => new(Vector128.Create(value));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Simd128 MultiplyAdd(Simd128 a, Simd128 b, Simd128 c) => new(Vector128.FusedMultiplyAdd(a._v, b._v, c._v));
+    public static Simd128 MultiplyAdd(Simd128 a, Simd128 b, Simd128 c) => new(MulAdd.Of(a._v, b._v, c._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd128 Add(Simd128 a, Simd128 b) => new(a._v + b._v);

@@ -24,7 +24,7 @@ internal readonly struct Simd256 : ISimd<Simd256>
     public static Simd256 Broadcast(float value) => new(Vector256.Create(value));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Simd256 MultiplyAdd(Simd256 a, Simd256 b, Simd256 c) => new(Vector256.FusedMultiplyAdd(a._v, b._v, c._v));
+    public static Simd256 MultiplyAdd(Simd256 a, Simd256 b, Simd256 c) => new(MulAdd.Of(a._v, b._v, c._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd256 Add(Simd256 a, Simd256 b) => new(a._v + b._v);

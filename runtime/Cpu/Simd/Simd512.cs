@@ -24,7 +24,7 @@ internal readonly struct Simd512 : ISimd<Simd512>
     public static Simd512 Broadcast(float value) => new(Vector512.Create(value));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Simd512 MultiplyAdd(Simd512 a, Simd512 b, Simd512 c) => new(Vector512.FusedMultiplyAdd(a._v, b._v, c._v));
+    public static Simd512 MultiplyAdd(Simd512 a, Simd512 b, Simd512 c) => new(MulAdd.Of(a._v, b._v, c._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd512 Add(Simd512 a, Simd512 b) => new(a._v + b._v);
