@@ -54,6 +54,11 @@ public static class Attention
     /// </summary>
     internal static AttentionOutput Run(Tensor q, Tensor k, Tensor v, Tensor? keyPaddingMask, float? scale, int qBucket, int kBucket, Action<AttentionProblem> kernel)
     {
+        // Named here, before anything is allocated or converted; the problem checks its own operands again.
+        q.ThrowIfDisposed(nameof(q));
+        k.ThrowIfDisposed(nameof(k));
+        v.ThrowIfDisposed(nameof(v));
+        keyPaddingMask?.ThrowIfDisposed(nameof(keyPaddingMask));
         DType compute = ComputeType(q);
         Tensor output = Allocate(compute, q.Device, q.Size(0), q.Size(1), q.Size(2), v.Size(3));
         Tensor lse = Allocate(DType.Float32, q.Device, q.Size(0), q.Size(1), q.Size(2));
