@@ -6,7 +6,10 @@ namespace AttentionGen;
 /// <summary>Output [B, Hq, N, Ev] in the input dtype, and LSE [B, Hq, N] in float32 (natural log).</summary>
 public sealed record AttentionOutput(Tensor Output, Tensor Lse) : IDisposable
 {
-    /// <summary>Hands both tensors back to their pool (<see cref="Tensor.Dispose"/>): a loop that disposes reuses the memory.</summary>
+    /// <summary>
+    /// Hands both tensors back to their pool (<see cref="Tensor.Dispose"/>): a loop that disposes reuses the memory.
+    /// Afterwards both, and their views, throw <see cref="ObjectDisposedException"/> when used; a second call does nothing.
+    /// </summary>
     public void Dispose()
     {
         Output.Dispose();
