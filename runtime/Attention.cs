@@ -6,7 +6,10 @@ namespace AttentionGen;
 /// <summary>Output [B, Hq, N, Ev] in the input dtype, and LSE [B, Hq, N] in float32 (natural log).</summary>
 public sealed record AttentionOutput(Tensor Output, Tensor Lse) : IDisposable
 {
-    /// <summary>Hands both tensors back to their pool (<see cref="Tensor.Dispose"/>): a loop that disposes reuses the memory.</summary>
+    /// <summary>
+    /// Hands both tensors back to their pool (<see cref="Tensor.Dispose"/>): a loop that disposes reuses the memory.
+    /// Afterwards both, and their views, throw <see cref="ObjectDisposedException"/> when used; a second call does nothing.
+    /// </summary>
     public void Dispose()
     {
         Output.Dispose();
@@ -54,6 +57,11 @@ public static class Attention
     /// </summary>
     internal static AttentionOutput Run(Tensor q, Tensor k, Tensor v, Tensor? keyPaddingMask, float? scale, int qBucket, int kBucket, Action<AttentionProblem> kernel)
     {
+        // Named here, before anything is allocated or converted; the problem checks its own operands again.
+        q.ThrowIfDisposed(nameof(q));
+        k.ThrowIfDisposed(nameof(k));
+        v.ThrowIfDisposed(nameof(v));
+        keyPaddingMask?.ThrowIfDisposed(nameof(keyPaddingMask));
         DType compute = ComputeType(q);
         Tensor output = Allocate(compute, q.Device, q.Size(0), q.Size(1), q.Size(2), v.Size(3));
         Tensor lse = Allocate(DType.Float32, q.Device, q.Size(0), q.Size(1), q.Size(2));

@@ -10,7 +10,7 @@ namespace AttentionGen.Cpu;
 /// </summary>
 public sealed class AttentionProblem
 {
-    /// <summary>Validates every operand; the message of a failure names the argument, the expected and the actual value.</summary>
+    /// <summary>Validates every operand (none disposed: kernels read them through unchecked references); the message of a failure names the argument, the expected and the actual value.</summary>
     public AttentionProblem(Tensor q, Tensor k, Tensor v, Tensor output, Tensor? lse = null, Tensor? keyPaddingMask = null, float? scale = null, int queryTile = 512, int keyTile = 1024)
     {
         ArgumentNullException.ThrowIfNull(q);
@@ -47,6 +47,7 @@ public sealed class AttentionProblem
 
         if (lse is not null)
         {
+            lse.ThrowIfDisposed(nameof(lse));
             ShapeCheck.Rank(lse, 3, "[B, Hq, N]", nameof(lse));
             ShapeCheck.DType(lse, DType.Float32, nameof(lse));
             ShapeCheck.SameDevice(lse, q, nameof(lse));
@@ -57,6 +58,7 @@ public sealed class AttentionProblem
 
         if (keyPaddingMask is not null)
         {
+            keyPaddingMask.ThrowIfDisposed(nameof(keyPaddingMask));
             ShapeCheck.Rank(keyPaddingMask, 2, "[B, M]", nameof(keyPaddingMask));
             ShapeCheck.DType(keyPaddingMask, DType.Bool, nameof(keyPaddingMask));
             ShapeCheck.SameDevice(keyPaddingMask, q, nameof(keyPaddingMask));
@@ -140,6 +142,7 @@ public sealed class AttentionProblem
 
     private static void CheckOperand(Tensor t, Tensor q, string name, string layout)
     {
+        t.ThrowIfDisposed(name);
         ShapeCheck.Rank(t, 4, layout, name);
         ShapeCheck.DType(t, q.DType, name);
         ShapeCheck.SameDevice(t, q, name);

@@ -3,20 +3,28 @@ using System.Collections.Generic;
 
 namespace AttentionGen;
 
-/// <summary>Shape arithmetic shared by tensors and kernels.</summary>
+/// <summary>
+/// Shape arithmetic shared by tensors and kernels. Every product of dimensions is checked: a shape whose element count,
+/// strides or byte count would overflow is refused when a tensor is made, so no later computation on a valid tensor can wrap.
+/// </summary>
 internal static class ShapeMath
 {
+    /// <summary>The most bytes a CPU tensor holds: its storage is one .NET array.</summary>
+    public static long MaxHostBytes => Array.MaxLength;
+
+    /// <summary>The number of elements of a shape that passed <see cref="Validate"/>.</summary>
     public static long Product(ReadOnlySpan<int> shape)
     {
         long p = 1;
         foreach (int s in shape)
         {
-            p *= s;
+            p = checked(p * s);
         }
 
         return p;
     }
 
+    /// <summary>The row-major strides of a shape that passed <see cref="Validate"/>.</summary>
     public static long[] RowMajorStrides(ReadOnlySpan<int> shape)
     {
         var strides = new long[shape.Length];
@@ -24,21 +32,114 @@ internal static class ShapeMath
         for (int d = shape.Length - 1; d >= 0; d--)
         {
             strides[d] = stride;
-            stride *= shape[d];
+            stride = checked(stride * Math.Max(shape[d], 1));
         }
 
         return strides;
     }
 
+    /// <summary>
+    /// Refuses a null shape, a negative dimension, and a shape whose element count or strides exceed
+    /// <see cref="long.MaxValue"/>. Zero-sized dimensions are valid; the others still set the strides, so they count.
+    /// </summary>
     public static void Validate(int[] shape, string paramName)
     {
         ArgumentNullException.ThrowIfNull(shape, paramName);
+        long extent = 1;
         foreach (int s in shape)
         {
             if (s < 0)
             {
                 throw new ArgumentOutOfRangeException(paramName, $"Every dimension must be >= 0; got [{Format(shape)}].");
             }
+
+            if (s > 1 && extent > long.MaxValue / s)
+            {
+                throw new ArgumentOutOfRangeException(paramName, $"Shape [{Format(shape)}] overflows: the product of its dimensions exceeds the maximum of {long.MaxValue} elements.");
+            }
+
+            extent *= Math.Max(s, 1);
+        }
+    }
+
+    /// <summary>The bytes a <paramref name="dtype"/> tensor of <paramref name="shape"/> needs; refuses shapes whose size overflows.</summary>
+    public static long ByteCount(int[] shape, DType dtype, string paramName)
+    {
+        Validate(shape, paramName);
+        long count = Product(shape);
+        int size = dtype.SizeInBytes();
+        if (count > long.MaxValue / size)
+        {
+            throw new ArgumentOutOfRangeException(paramName, $"Shape [{Format(shape)}] of {dtype.Name()} overflows: {count} elements of {size} bytes exceed the maximum of {long.MaxValue} bytes.");
+        }
+
+        return count * size;
+    }
+
+    /// <summary><see cref="ByteCount"/> for a CPU tensor, which must also fit in one array (<see cref="MaxHostBytes"/>).</summary>
+    public static int HostByteCount(int[] shape, DType dtype, string paramName)
+    {
+        long bytes = ByteCount(shape, dtype, paramName);
+        CheckHostBytes(bytes, shape, dtype, paramName);
+        return (int)bytes;
+    }
+
+    /// <summary>Refuses a host copy of <paramref name="bytes"/> bytes that no array can hold.</summary>
+    public static void CheckHostBytes(long bytes, ReadOnlySpan<int> shape, DType dtype, string paramName)
+    {
+        if (bytes > MaxHostBytes)
+        {
+            throw new ArgumentOutOfRangeException(paramName, $"A CPU tensor holds at most {MaxHostBytes} bytes (one array); shape [{Format(shape)}] of {dtype.Name()} needs {bytes}.");
+        }
+    }
+
+    /// <summary>
+    /// How many storage elements, from the start of the storage, a view reaches: one past its last element, or 0 when
+    /// it has none (an empty view reads nothing, wherever it starts).
+    /// </summary>
+    public static long Extent(ReadOnlySpan<int> shape, ReadOnlySpan<long> strides, long offset)
+    {
+        long last = offset;
+        for (int d = 0; d < shape.Length; d++)
+        {
+            if (shape[d] == 0)
+            {
+                return 0;
+            }
+
+            last = checked(last + ((shape[d] - 1) * strides[d]));
+        }
+
+        return checked(last + 1);
+    }
+
+    /// <summary>
+    /// The invariant every tensor keeps, checked when it is made: offset and strides are not negative, every element lies
+    /// inside the storage and so does the offset, even of an empty view (so slicing the storage at it cannot fail). Kernels read through unchecked references, so this is what keeps them inside the buffer.
+    /// Public entry points check their own arguments first (with the argument's name); this catches what they miss.
+    /// </summary>
+    public static void CheckView(ReadOnlySpan<int> shape, ReadOnlySpan<long> strides, long offset, long storageElements)
+    {
+        bool negative = offset < 0;
+        foreach (long stride in strides)
+        {
+            negative |= stride < 0;
+        }
+
+        long extent;
+        try
+        {
+            extent = negative ? -1 : Extent(shape, strides, offset);
+        }
+        catch (OverflowException)
+        {
+            extent = -1;
+        }
+
+        if (extent < 0 || extent > storageElements || offset > storageElements)
+        {
+            throw new InvalidOperationException(
+                $"A view of shape [{Format(shape)}], strides [{string.Join(", ", strides.ToArray())}] and offset {offset} does not lie within its storage of {storageElements} elements.");
         }
     }
 

@@ -1,5 +1,4 @@
 using System;
-using System.Linq;
 using System.Runtime.InteropServices;
 using AttentionGen.Cuda;
 
@@ -8,7 +7,9 @@ namespace AttentionGen;
 /// <summary>
 /// An n-dimensional array: a shape, strides in elements, an offset, a dtype and a device.
 /// Views (<see cref="Transpose"/>, <see cref="Narrow"/>, <see cref="SplitHeads"/>) share storage;
-/// operations that must copy say so.
+/// operations that must copy say so. Every tensor lies within its storage (checked when it is made), and once its
+/// storage is disposed every use of it or of its views throws <see cref="ObjectDisposedException"/>; the metadata
+/// (shape, strides, dtype, device) stays readable.
 /// </summary>
 public sealed class Tensor : IDisposable
 {
@@ -18,6 +19,8 @@ public sealed class Tensor : IDisposable
 
     private Tensor(TensorStorage storage, int[] shape, long[] strides, long offset, DType dtype)
     {
+        storage.ThrowIfDisposed();
+        ShapeMath.CheckView(shape, strides, offset, storage.ByteLength / dtype.SizeInBytes());
         _storage = storage;
         _shape = shape;
         _strides = strides;
@@ -55,14 +58,7 @@ public sealed class Tensor : IDisposable
     /// <summary>A new tensor of zeros (false for <see cref="DType.Bool"/>).</summary>
     public static Tensor Zeros(DType dtype, params int[] shape)
     {
-        ShapeMath.Validate(shape, nameof(shape));
-        long count = ShapeMath.Product(shape);
-        long bytes = count * dtype.SizeInBytes();
-        if (bytes > Array.MaxLength)
-        {
-            throw new ArgumentOutOfRangeException(nameof(shape), $"A CPU tensor holds at most {Array.MaxLength} bytes; shape [{string.Join(", ", shape)}] of {dtype.Name()} needs {bytes}.");
-        }
-
+        int bytes = ShapeMath.HostByteCount(shape, dtype, nameof(shape));
         return new Tensor(new HostStorage(new byte[bytes]), (int[])shape.Clone(), ShapeMath.RowMajorStrides(shape), 0, dtype);
     }
 
@@ -74,38 +70,27 @@ public sealed class Tensor : IDisposable
             return Zeros(dtype, shape);
         }
 
-        ShapeMath.Validate(shape, nameof(shape));
-        DeviceBuffer buffer = CudaTransfers.AllocateZeroed(device, ShapeMath.Product(shape) * dtype.SizeInBytes());
+        DeviceBuffer buffer = CudaTransfers.AllocateZeroed(device, ShapeMath.ByteCount(shape, dtype, nameof(shape)));
         return new Tensor(new CudaStorage(buffer), (int[])shape.Clone(), ShapeMath.RowMajorStrides(shape), 0, dtype);
     }
 
     /// <summary>A GPU tensor whose contents are undefined: for buffers a kernel fills completely (no memset).</summary>
     internal static Tensor Uninitialized(DType dtype, Device device, params int[] shape)
     {
-        ShapeMath.Validate(shape, nameof(shape));
-        DeviceBuffer buffer = CudaTransfers.Require(device).Memory.Rent(ShapeMath.Product(shape) * dtype.SizeInBytes());
+        DeviceBuffer buffer = CudaTransfers.Require(device).Memory.Rent(ShapeMath.ByteCount(shape, dtype, nameof(shape)));
         return new Tensor(new CudaStorage(buffer), (int[])shape.Clone(), ShapeMath.RowMajorStrides(shape), 0, dtype);
     }
 
     /// <summary>
     /// Hands a GPU tensor's memory back to the device's pool now rather than when the tensor is collected, so a loop
     /// of calls reuses it (PyTorch frees on the last reference; .NET needs this call). Safe while kernels that use it
-    /// are queued: the pool's next user runs on the same stream, after them. The storage is shared with every view of
-    /// it: none may be used afterwards. On the CPU, the outputs and LSEs of attention calls go back to a host pool the
-    /// same way (their next use skips the OS's page faults); other CPU tensors are left to the collector.
+    /// are queued: the pool's next user runs on the same stream, after them. On the CPU, the outputs and LSEs of
+    /// attention calls go back to a host pool the same way (their next use skips the OS's page faults); other CPU
+    /// tensors are left to the collector. The storage is shared with every view of it: afterwards this tensor and every
+    /// view of the storage throw <see cref="ObjectDisposedException"/> when used, whichever of them was disposed.
+    /// A second Dispose does nothing.
     /// </summary>
-    public void Dispose()
-    {
-        switch (_storage)
-        {
-            case CudaStorage cuda:
-                cuda.Buffer.Dispose();
-                break;
-            case HostStorage host:
-                host.Release();
-                break;
-        }
-    }
+    public void Dispose() => _storage.Dispose();
 
     /// <summary>
     /// A CPU tensor from <see cref="HostMemoryPool"/> with undefined contents, for outputs a kernel writes completely;
@@ -113,14 +98,8 @@ public sealed class Tensor : IDisposable
     /// </summary>
     internal static Tensor Pooled(DType dtype, params int[] shape)
     {
-        ShapeMath.Validate(shape, nameof(shape));
-        long bytes = ShapeMath.Product(shape) * dtype.SizeInBytes();
-        if (bytes > Array.MaxLength)
-        {
-            throw new ArgumentOutOfRangeException(nameof(shape), $"A CPU tensor holds at most {Array.MaxLength} bytes; shape [{string.Join(", ", shape)}] of {dtype.Name()} needs {bytes}.");
-        }
-
-        return new Tensor(new HostStorage(HostMemoryPool.Rent((int)bytes), pooled: true), (int[])shape.Clone(), ShapeMath.RowMajorStrides(shape), 0, dtype);
+        int bytes = ShapeMath.HostByteCount(shape, dtype, nameof(shape));
+        return new Tensor(new HostStorage(HostMemoryPool.Rent(bytes), pooled: true), (int[])shape.Clone(), ShapeMath.RowMajorStrides(shape), 0, dtype);
     }
 
     /// <summary>A float32 tensor holding a copy of <paramref name="values"/>.</summary>
@@ -144,6 +123,7 @@ public sealed class Tensor : IDisposable
     /// <summary>All elements in row-major logical order as int32 (an int32 tensor's exact values).</summary>
     public int[] ToInt32Array()
     {
+        _storage.ThrowIfDisposed();
         if (DType != DType.Int32)
         {
             return Array.ConvertAll(ToFloatArray(), v => (int)v);
@@ -189,6 +169,7 @@ public sealed class Tensor : IDisposable
     /// <summary>All elements in row-major logical order, widened to float32.</summary>
     public float[] ToFloatArray()
     {
+        _storage.ThrowIfDisposed();
         if (Device.Kind != DeviceKind.Cpu)
         {
             return To(Device.Cpu).ToFloatArray();
@@ -207,6 +188,7 @@ public sealed class Tensor : IDisposable
     /// <summary>All elements in row-major logical order as bools (non-zero is true).</summary>
     public bool[] ToBoolArray()
     {
+        _storage.ThrowIfDisposed();
         if (Device.Kind != DeviceKind.Cpu)
         {
             return To(Device.Cpu).ToBoolArray();
@@ -226,6 +208,7 @@ public sealed class Tensor : IDisposable
     /// <remarks>On a GPU the conversion goes through host memory: convert on the host before moving when it matters.</remarks>
     public Tensor To(DType dtype)
     {
+        _storage.ThrowIfDisposed();
         if (dtype == DType && IsContiguous)
         {
             return this;
@@ -275,22 +258,30 @@ public sealed class Tensor : IDisposable
     /// </summary>
     public Tensor To(Device device)
     {
+        _storage.ThrowIfDisposed();
         if (device == Device)
         {
             return this;
         }
 
+        if (Numel == 0)
+        {
+            return Zeros(DType, device, _shape);
+        }
+
+        int size = DType.SizeInBytes();
         if (Device.Kind == DeviceKind.Cpu)
         {
             Tensor source = Contiguous();
-            DeviceBuffer buffer = CudaTransfers.Upload(device, source.HostBytes.AsSpan((int)(source.Offset * DType.SizeInBytes()), (int)(source.Numel * DType.SizeInBytes())));
+            DeviceBuffer buffer = CudaTransfers.Upload(device, source.HostBytes.AsSpan((int)(source.Offset * size), (int)(source.Numel * size)));
             return new Tensor(new CudaStorage(buffer), (int[])_shape.Clone(), ShapeMath.RowMajorStrides(_shape), 0, DType);
         }
 
-        // Device to host: copy the storage this view spans, then lay it out on the host.
-        long span = Numel == 0 ? 0 : Offset + 1 + _shape.Select((s, d) => (s - 1) * _strides[d]).Sum();
-        byte[] bytes = CudaTransfers.Download(((CudaStorage)_storage).Buffer, span * DType.SizeInBytes());
-        var host = new Tensor(new HostStorage(bytes), (int[])_shape.Clone(), (long[])_strides.Clone(), Offset, DType);
+        // Device to host: copy the storage this view spans (it must fit in one array), then lay it out on the host.
+        long bytes = ShapeMath.Extent(_shape, _strides, Offset) * size;
+        ShapeMath.CheckHostBytes(bytes, _shape, DType, "this");
+        byte[] hostBytes = CudaTransfers.Download(((CudaStorage)_storage).Buffer, bytes);
+        var host = new Tensor(new HostStorage(hostBytes), (int[])_shape.Clone(), (long[])_strides.Clone(), Offset, DType);
         return device.Kind == DeviceKind.Cpu ? host.Contiguous() : host.Contiguous().To(device);
     }
 
@@ -309,14 +300,24 @@ public sealed class Tensor : IDisposable
     public Tensor Narrow(int dim, int start, int length)
     {
         int d = NormalizeDim(dim);
-        if (start < 0 || length < 0 || start + length > _shape[d])
+        int size = _shape[d];
+        if (start < 0 || start > size)
         {
-            throw new ArgumentOutOfRangeException(nameof(start), $"Narrow of dimension {d} (size {_shape[d]}) needs 0 <= start <= start + length <= {_shape[d]}; got start {start}, length {length}.");
+            throw new ArgumentOutOfRangeException(nameof(start), start, $"Narrow of dimension {d} (size {size}) needs 0 <= start <= {size}; got start {start}.");
+        }
+
+        // length > size - start rather than start + length > size: the sum of two ints can wrap past int.MaxValue.
+        if (length < 0 || length > size - start)
+        {
+            throw new ArgumentOutOfRangeException(nameof(length), length, $"Narrow of dimension {d} (size {size}) from start {start} needs 0 <= length <= {size - start}; got length {length}.");
         }
 
         int[] shape = (int[])_shape.Clone();
         shape[d] = length;
-        return new Tensor(_storage, shape, (long[])_strides.Clone(), Offset + (start * _strides[d]), DType);
+
+        // An empty view reads nothing; it keeps this offset, so every tensor's offset stays within its storage.
+        long offset = length == 0 || Numel == 0 ? Offset : Offset + (start * _strides[d]);
+        return new Tensor(_storage, shape, (long[])_strides.Clone(), offset, DType);
     }
 
     /// <summary>Views [B, N, H·E] as [B, H, N, E] without copying.</summary>
@@ -332,7 +333,7 @@ public sealed class Tensor : IDisposable
 
         int e = width / heads;
         int[] shape = [_shape[0], heads, _shape[1], e];
-        long[] strides = [_strides[0], e * _strides[2], _strides[1], _strides[2]];
+        long[] strides = [_strides[0], checked(e * _strides[2]), _strides[1], _strides[2]];
         return new Tensor(_storage, shape, strides, Offset, DType);
     }
 
@@ -341,7 +342,13 @@ public sealed class Tensor : IDisposable
     {
         ShapeCheck.Rank(this, 4, "[B, H, N, E]", "this");
         Tensor bnhe = Transpose(1, 2);
-        int[] merged = [_shape[0], _shape[2], _shape[1] * _shape[3]];
+        long width = (long)_shape[1] * _shape[3];
+        if (width > int.MaxValue)
+        {
+            throw new ArgumentException($"MergeHeads needs H * E <= {int.MaxValue}; got H {_shape[1]} * E {_shape[3]} = {width} in shape [{ShapeMath.Format(_shape)}].", "this");
+        }
+
+        int[] merged = [_shape[0], _shape[2], (int)width];
         bool viewable = _strides[3] == 1 && _strides[1] == _shape[3] && _strides[2] == (long)_shape[1] * _shape[3];
         return viewable
             ? new Tensor(_storage, merged, [_strides[0], _strides[2], 1], Offset, DType)
@@ -349,7 +356,11 @@ public sealed class Tensor : IDisposable
     }
 
     /// <inheritdoc/>
-    public override string ToString() => $"Tensor(shape=[{ShapeMath.Format(_shape)}], dtype={DType.Name()}, device={Device})";
+    /// <remarks>Harmless after Dispose (it reads no element), and says so, for debugging.</remarks>
+    public override string ToString() => $"Tensor(shape=[{ShapeMath.Format(_shape)}], dtype={DType.Name()}, device={Device}{(_storage.IsDisposed ? ", disposed" : string.Empty)})";
+
+    /// <summary>Throws <see cref="ObjectDisposedException"/> naming <paramref name="paramName"/> when the storage was disposed.</summary>
+    internal void ThrowIfDisposed(string paramName) => _storage.ThrowIfDisposed(paramName);
 
     /// <summary>Storage as float32 values, for kernels; offsets and strides still apply.</summary>
     internal Span<float> Float32Storage
