@@ -64,9 +64,10 @@ public static class Attention
         keyPaddingMask?.ThrowIfDisposed(nameof(keyPaddingMask));
         DType compute = ComputeType(q);
         Tensor output = Allocate(compute, q.Device, q.Size(0), q.Size(1), q.Size(2), v.Size(3));
-        Tensor lse = Allocate(DType.Float32, q.Device, q.Size(0), q.Size(1), q.Size(2));
+        Tensor? lse = null;
         try
         {
+            lse = Allocate(DType.Float32, q.Device, q.Size(0), q.Size(1), q.Size(2));
             InComputeType(q, k, v, (qc, kc, vc) =>
             {
                 kernel(new AttentionProblem(qc, kc, vc, output, lse, keyPaddingMask, scale, qBucket, kBucket));
@@ -75,19 +76,31 @@ public static class Attention
         }
         catch
         {
-            // A launcher that throws (bad shapes, a plan too large) hands its buffers back to the pool at once.
+            // A launcher that throws (bad shapes, a plan too large, a device out of memory) hands its buffers back to
+            // the pool at once, including the output when the LSE's allocation is what failed.
             output.Dispose();
-            lse.Dispose();
+            lse?.Dispose();
             throw;
         }
 
         return InDType(new AttentionOutput(output, lse), q.DType);
     }
 
-    /// <summary><paramref name="result"/> with its output converted to <paramref name="dtype"/>; a compute-type output that was converted goes back to the pool.</summary>
+    /// <summary><paramref name="result"/> with its output converted to <paramref name="dtype"/>; a compute-type output that was converted goes back to the pool, and so does all of <paramref name="result"/> when the conversion fails.</summary>
     internal static AttentionOutput InDType(AttentionOutput result, DType dtype)
     {
-        Tensor output = Convert(result.Output, dtype);
+        Tensor output;
+        try
+        {
+            output = Convert(result.Output, dtype);
+        }
+        catch
+        {
+            // The caller never sees the result: a conversion that fails (out of memory) must not strand its buffers.
+            result.Dispose();
+            throw;
+        }
+
         DisposeCopy(result.Output, output);
         return new AttentionOutput(output, result.Lse);
     }
@@ -99,9 +112,13 @@ public static class Attention
     internal static T InComputeType<T>(Tensor q, Tensor k, Tensor v, Func<Tensor, Tensor, Tensor, T> run)
     {
         DType compute = ComputeType(q);
-        Tensor qc = Convert(q, compute), kc = Convert(k, compute), vc = Convert(v, compute);
+        Tensor? qc = null, kc = null, vc = null;
         try
         {
+            // Inside the try: when k's conversion runs out of memory, q's copy is freed all the same.
+            qc = Convert(q, compute);
+            kc = Convert(k, compute);
+            vc = Convert(v, compute);
             return run(qc, kc, vc);
         }
         finally
@@ -112,10 +129,10 @@ public static class Attention
         }
     }
 
-    /// <summary>Frees <paramref name="copy"/> when it is a converted copy rather than <paramref name="original"/> itself.</summary>
-    internal static void DisposeCopy(Tensor copy, Tensor original)
+    /// <summary>Frees <paramref name="copy"/> when it is a converted copy rather than <paramref name="original"/> itself (null: never made).</summary>
+    internal static void DisposeCopy(Tensor? copy, Tensor original)
     {
-        if (!ReferenceEquals(copy, original))
+        if (copy is not null && !ReferenceEquals(copy, original))
         {
             copy.Dispose();
         }

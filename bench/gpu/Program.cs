@@ -7,9 +7,10 @@ using AttentionGen.GpuBench;
 // attentiongen-gpu cpu B,H,N,E ...  the CPU kernel (fp32) on the same shapes, for the CPU peer comparison
 // attentiongen-gpu time-flex B,H,N,E  the [Flex] modules of FlexLayers.cs (bf16), one JSON line per mask
 // attentiongen-gpu time-variants     dilated, strided and local at N = 16K, and the dilated length sweep
+// attentiongen-gpu probes            failure handling: out of memory, a call failing midway, damaged kernel cache entries
 if (args.Length == 0)
 {
-    Console.Error.WriteLine("usage: attentiongen-gpu check | time B,H,N,E[,causal] ... | cpu B,H,N,E[,causal] ...");
+    Console.Error.WriteLine("usage: attentiongen-gpu check | probes | time B,H,N,E[,causal] ... | cpu B,H,N,E[,causal] ...");
     return 2;
 }
 
@@ -28,6 +29,7 @@ Console.WriteLine($"device: {CudaInfo.Describe()}; kernel cache: {CudaInfo.Kerne
 return args[0] switch
 {
     "check" => Checks.Run(),
+    "probes" => Probes.Run(),
     "time" => Timing.Gpu(args[1..]),
     "time-flex" => FlexChecks.Time(args[1..]),
     "time-variants" => VariantChecks.Time(),

@@ -8,6 +8,7 @@ lscpu | grep -E "Model name|^CPU\(s\)|Flags" | cut -c1-200
 bin=publish/gpu/attentiongen-gpu
 $bin check
 $bin check | tail -1   # second start: kernels come from the disk cache
+$bin probes             # failure handling: out of memory, a call failing midway, damaged kernel cache entries
 publish/sample/attentiongen-sample --device cuda
 python3 bench/gpu/compare.py --binary $bin
 python3 bench/gpu/compare.py --binary $bin --flex       # the [Flex] masks of FlexLayers.cs against flex_attention

@@ -37,7 +37,7 @@ internal sealed unsafe class CudaDevice
         IntPtr stream;
         driver.Check(driver.StreamCreate(&stream, 1 /* CU_STREAM_NON_BLOCKING */), "cuStreamCreate");
         Stream = stream;
-        Memory = new CudaMemoryPool(this);
+        Memory = new CudaMemoryPool(new DriverDeviceMemory(this), index);
     }
 
     public int Index { get; }

@@ -44,23 +44,3 @@ public sealed unsafe class CudaTimer : IDisposable
         CudaDriver.Instance.EventDestroy(_stop);
     }
 }
-
-/// <summary>Facts about the GPUs, for apps and reports.</summary>
-public static class CudaInfo
-{
-    /// <summary>True when a GPU can be used; otherwise <paramref name="reason"/> says why.</summary>
-    public static bool IsAvailable(out string reason) => CudaDriver.IsAvailable(out reason);
-
-    /// <summary>"NVIDIA H100 80GB HBM3, sm_90, 132 SMs".</summary>
-    public static string Describe(int index = 0)
-    {
-        CudaDevice d = CudaDevice.Get(index);
-        return $"{d.Name}, sm_{d.ComputeCapability}, {d.MultiprocessorCount} SMs";
-    }
-
-    /// <summary>How the last new kernel module was obtained: "compiled" (NVRTC) or "disk cache".</summary>
-    public static string LastKernelSource => KernelCache.LastSource;
-
-    /// <summary>The folder where compiled kernels are cached.</summary>
-    public static string KernelCacheDirectory => KernelCache.CacheDirectory();
-}

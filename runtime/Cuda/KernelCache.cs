@@ -11,17 +11,32 @@ namespace AttentionGen.Cuda;
 /// <summary>
 /// Compiles kernel templates once. The source is a specialization header (constants, translated functions)
 /// followed by an embedded <c>.cu</c> template; NVRTC compiles it for the device's architecture and the cubin
-/// is cached on disk under a hash of source, options, architecture and NVRTC version, so a second start of
-/// the app loads it without compiling. Cache folder: <c>ATTENTIONGEN_CACHE_DIR</c>, else
-/// <c>$XDG_CACHE_HOME/attentiongen</c>, else <c>~/.cache/attentiongen</c>.
+/// is cached on disk (<see cref="KernelDiskCache"/>) under a hash of source, options, architecture and NVRTC
+/// version, so a second start of the app loads it without compiling. A damaged entry, or one the driver rejects,
+/// is recompiled and rewritten; an unwritable folder leaves kernels compiled in memory (one
+/// <see cref="CudaInfo.Warning"/>). Cache folder: <see cref="KernelDiskCache.DefaultDirectory"/>.
 /// </summary>
 internal static class KernelCache
 {
     private static readonly ConcurrentDictionary<string, CudaModule> Loaded = new();
     private static readonly ConcurrentDictionary<(int Device, string Template, string Header, string? Architecture), CudaModule> ByRequest = new();
+    private static readonly object DiskGate = new();
+    private static KernelDiskCache? _disk;
 
     /// <summary>How the last <see cref="Get"/> of a new module was satisfied: "compiled" or "disk cache".</summary>
     public static string LastSource { get; private set; } = "none";
+
+    /// <summary>The disk cache, at the folder the environment names when first used.</summary>
+    public static KernelDiskCache Disk
+    {
+        get
+        {
+            lock (DiskGate)
+            {
+                return _disk ??= new KernelDiskCache(KernelDiskCache.DefaultDirectory(Environment.GetEnvironmentVariable), CudaInfo.ReportWarning);
+            }
+        }
+    }
 
     /// <summary>
     /// The module of <paramref name="template"/> specialized by <paramref name="header"/>, for the device's
@@ -30,6 +45,21 @@ internal static class KernelCache
     public static CudaModule Get(CudaDevice device, string template, string header, string? architecture = null) =>
         // Launches of short kernels are bound by the host: the common case is one dictionary lookup, no hashing.
         ByRequest.GetOrAdd((device.Index, template, header, architecture), key => Load(device, key.Template, key.Header, key.Architecture));
+
+    /// <summary>
+    /// Forgets the modules loaded so far (the driver keeps them loaded) and uses <paramref name="disk"/> from now on, or
+    /// the environment's folder again when null: the next <see cref="Get"/> of each kernel goes to the disk cache.
+    /// For tests and probes; not safe while other threads launch kernels.
+    /// </summary>
+    public static void Reset(KernelDiskCache? disk = null)
+    {
+        lock (DiskGate)
+        {
+            _disk = disk;
+            ByRequest.Clear();
+            Loaded.Clear();
+        }
+    }
 
     private static CudaModule Load(CudaDevice device, string template, string header, string? architecture)
     {
@@ -43,39 +73,27 @@ internal static class KernelCache
         string key = Hash(source, string.Join(" ", options), arch, Nvrtc.Instance.Version);
         return Loaded.GetOrAdd($"{device.Index}:{key}", _ =>
         {
-            string path = Path.Combine(CacheDirectory(), key + ".cubin");
-            byte[] cubin;
-            if (File.Exists(path))
-            {
-                cubin = File.ReadAllBytes(path);
-                LastSource = "disk cache";
-            }
-            else
-            {
-                cubin = Nvrtc.Instance.CompileToCubin(source, template, options, out string log);
-                if (verbose)
+            CudaModule module = Disk.GetOrCompile(
+                key,
+                () =>
                 {
-                    Console.Error.WriteLine($"[nvrtc {template} {arch}] {log}");
-                }
+                    byte[] cubin = Nvrtc.Instance.CompileToCubin(source, template, options, out string log);
+                    if (verbose)
+                    {
+                        Console.Error.WriteLine($"[nvrtc {template} {arch}] {log}");
+                    }
 
-                WriteAtomically(path, cubin);
-                LastSource = "compiled";
-            }
-
-            return new CudaModule(device, cubin);
+                    return cubin;
+                },
+                cubin => new CudaModule(device, cubin),
+                out bool fromDisk);
+            LastSource = fromDisk ? "disk cache" : "compiled";
+            return module;
         });
     }
 
-    public static string CacheDirectory()
-    {
-        string? configured = Environment.GetEnvironmentVariable("ATTENTIONGEN_CACHE_DIR");
-        string? xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
-        string root = !string.IsNullOrEmpty(configured) ? configured
-            : !string.IsNullOrEmpty(xdg) ? Path.Combine(xdg, "attentiongen")
-            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "attentiongen");
-        Directory.CreateDirectory(root);
-        return root;
-    }
+    /// <summary>The folder where compiled kernels are cached (it may not exist yet).</summary>
+    public static string CacheDirectory() => Disk.Directory;
 
     /// <summary>
     /// An embedded kernel template, e.g. "flash_fwd.cu". <c>ATTENTIONGEN_KERNEL_DIR</c> names a folder whose file
@@ -116,12 +134,4 @@ internal static class KernelCache
 
     private static string Hash(params string[] parts) =>
         Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(string.Join("\u0001", parts))))[..32].ToLowerInvariant();
-
-    // Another process may compile the same kernel at the same time: write aside, then move into place.
-    private static void WriteAtomically(string path, byte[] bytes)
-    {
-        string temporary = $"{path}.{Environment.ProcessId}.tmp";
-        File.WriteAllBytes(temporary, bytes);
-        File.Move(temporary, path, overwrite: true);
-    }
 }

@@ -36,21 +36,32 @@ internal static class SegmentedAttentionCuda
         // LSE -inf (what a row no branch keeps must read).
         int first = Array.FindIndex(branches, b => b.CoversEveryRow(q.Size(2), q.Size(1)));
         Tensor output = first >= 0 ? Tensor.Uninitialized(q.DType, q.Device, q.Shape.ToArray()) : Tensor.Zeros(q.DType, q.Device, q.Shape.ToArray());
-        Tensor lse = Tensor.Uninitialized(DType.Float32, q.Device, q.Size(0), q.Size(1), q.Size(2));
-        if (first < 0)
+        Tensor? lse = null;
+        try
         {
-            FillNegativeInfinity(KernelCache.Get(device, "segments.cu", string.Empty), lse);
-            first = 0;
-        }
-
-        var problem = new AttentionProblem(q, k, v, output, lse, keyPaddingMask: null, scale);
-        RunBranch(problem, branches[first], causal, relPosBias, accumulate: false);
-        for (int i = 0; i < branches.Length; i++)
-        {
-            if (i != first)
+            lse = Tensor.Uninitialized(DType.Float32, q.Device, q.Size(0), q.Size(1), q.Size(2));
+            if (first < 0)
             {
-                RunBranch(problem, branches[i], causal, relPosBias, accumulate: true);
+                FillNegativeInfinity(KernelCache.Get(device, "segments.cu", string.Empty), lse);
+                first = 0;
             }
+
+            var problem = new AttentionProblem(q, k, v, output, lse, keyPaddingMask: null, scale);
+            RunBranch(problem, branches[first], causal, relPosBias, accumulate: false);
+            for (int i = 0; i < branches.Length; i++)
+            {
+                if (i != first)
+                {
+                    RunBranch(problem, branches[i], causal, relPosBias, accumulate: true);
+                }
+            }
+        }
+        catch
+        {
+            // A branch that fails (out of memory for its bias table, a rejected launch) strands neither buffer.
+            output.Dispose();
+            lse?.Dispose();
+            throw;
         }
 
         return new AttentionOutput(output, lse);

@@ -1,0 +1,44 @@
+using System;
+using AttentionGen.Cuda.Interop;
+
+namespace AttentionGen.Cuda;
+
+/// <summary>Facts about the GPUs, for apps and reports, and the one place the GPU backend's warnings go.</summary>
+public static class CudaInfo
+{
+    /// <summary>
+    /// Warnings of the GPU backend that do not stop it, e.g. a kernel cache folder that cannot be written (kernels are
+    /// then compiled in memory) or a damaged cache entry (recompiled). With no handler they are written to standard error.
+    /// Handlers may be called from any thread.
+    /// </summary>
+    public static event Action<string>? Warning;
+
+    /// <summary>True when a GPU can be used; otherwise <paramref name="reason"/> says why.</summary>
+    public static bool IsAvailable(out string reason) => CudaDriver.IsAvailable(out reason);
+
+    /// <summary>"NVIDIA H100 80GB HBM3, sm_90, 132 SMs".</summary>
+    public static string Describe(int index = 0)
+    {
+        CudaDevice d = CudaDevice.Get(index);
+        return $"{d.Name}, sm_{d.ComputeCapability}, {d.MultiprocessorCount} SMs";
+    }
+
+    /// <summary>How the last new kernel module was obtained: "compiled" (NVRTC) or "disk cache".</summary>
+    public static string LastKernelSource => KernelCache.LastSource;
+
+    /// <summary>The folder where compiled kernels are cached (kernels stay in memory when it cannot be written: see <see cref="Warning"/>).</summary>
+    public static string KernelCacheDirectory => KernelCache.CacheDirectory();
+
+    internal static void ReportWarning(string message)
+    {
+        Action<string>? handlers = Warning;
+        if (handlers is null)
+        {
+            Console.Error.WriteLine($"AttentionGen warning: {message}");
+        }
+        else
+        {
+            handlers(message);
+        }
+    }
+}
