@@ -2,7 +2,6 @@ using System;
 using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using System.Threading.Tasks;
 using AttentionGen.Cpu.Simd;
 
 namespace AttentionGen.Cpu;
@@ -92,17 +91,7 @@ public static class FlashAttentionCpu
             return;
         }
 
-        Parallel.For(
-            0,
-            items,
-            CpuExecution.Options,
-            () => new Workspace(p, shape),
-            (i, _, ws) =>
-            {
-                RunItem(i, ws);
-                return ws;
-            },
-            ws => ws.Dispose());
+        CpuExecution.For(0, items, () => new Workspace(p, shape), RunItem, ws => ws.Dispose());
     }
 
     private static void RunTile<TVec, TPlan, TMask, TScore>(AttentionProblem p, TPlan plan, TMask mask, TScore score, Workspace ws, TransposedKeys keys, TileShape shape, int b, int h, int tile)
