@@ -141,6 +141,13 @@ public static class ReferenceVariants
                     continue;
                 }
 
+                if (double.IsNaN(max))
+                {
+                    // A NaN among the allowed scores makes the whole row NaN, as in PyTorch (the loop below skips p = 0).
+                    output.AsSpan((int)(((long)p * n + t) * ev), ev).Fill(double.NaN);
+                    continue;
+                }
+
                 double sum = 0;
                 for (int j = 0; j < span; j++)
                 {

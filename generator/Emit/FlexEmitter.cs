@@ -93,6 +93,16 @@ internal static class FlexEmitter
             }
         }
 
+        if (hasScore)
+        {
+            // The score mod as a delegate too: the module probes it against a capture's length before running.
+            w.WriteLine();
+            w.WriteLine("/// <inheritdoc/>");
+            w.WriteLine(spec.ScoreCaptures
+                ? $"public override global::AttentionGen.ScoreFunction? BindScoreMod(global::AttentionGen.Tensor? capture) {{ {element}[] data = {read} ?? []; return (s, b, h, q, kv) => {owner}.{spec.ScoreMod}(s, b, h, q, kv, data); }}"
+                : $"public override global::AttentionGen.ScoreFunction? BindScoreMod(global::AttentionGen.Tensor? capture) => {owner}.{spec.ScoreMod};");
+        }
+
         if (spec.CaptureName is { } captureName)
         {
             string parameter = captureName is "q" or "k" or "v" or "scale" or "enableGqa" or "blockMask" ? captureName + "Capture" : captureName;

@@ -2,7 +2,6 @@ using System;
 using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using System.Threading.Tasks;
 using AttentionGen.Cpu.Simd;
 
 namespace AttentionGen.Cpu;
@@ -92,17 +91,7 @@ public static class FlashAttentionCpu
             return;
         }
 
-        Parallel.For(
-            0,
-            items,
-            CpuExecution.Options,
-            () => new Workspace(p, shape),
-            (i, _, ws) =>
-            {
-                RunItem(i, ws);
-                return ws;
-            },
-            ws => ws.Dispose());
+        CpuExecution.For(0, items, () => new Workspace(p, shape), RunItem, ws => ws.Dispose());
     }
 
     private static void RunTile<TVec, TPlan, TMask, TScore>(AttentionProblem p, TPlan plan, TMask mask, TScore score, Workspace ws, TransposedKeys keys, TileShape shape, int b, int h, int tile)
@@ -123,7 +112,7 @@ public static class FlashAttentionCpu
         ref float kt = ref keys.Head(b, hk);
         ref float s = ref MemoryMarshal.GetArrayDataReference(ws.Scores);
         ref float o = ref MemoryMarshal.GetArrayDataReference(ws.Accumulator);
-        ref float bias = ref MemoryMarshal.GetArrayDataReference(ws.ColumnBias);
+        ref float keep = ref MemoryMarshal.GetArrayDataReference(ws.ColumnKeep);
 
         // The scale is folded into the copied queries, so the scores come out of the GEMM scaled.
         for (int i = 0; i < rows; i++)
@@ -190,10 +179,10 @@ public static class FlashAttentionCpu
                 }
             }
 
-            bool biased = BuildColumnBias(p.KeyPaddingMask, b, k0, count, columns, ws.ColumnBias);
+            bool keyed = BuildColumnKeep(p.KeyPaddingMask, b, k0, count, columns, ws.ColumnKeep);
             for (int i = 0; i < rows; i++)
             {
-                OnlineSoftmax.UpdateRow<TVec>(ref Unsafe.Add(ref s, i * ld), columns, biased, ref bias, ref ws.RowMax[i], ref ws.RowSum[i], ref Unsafe.Add(ref o, i * ev), ev);
+                OnlineSoftmax.UpdateRow<TVec>(ref Unsafe.Add(ref s, i * ld), columns, keyed, ref keep, ref ws.RowMax[i], ref ws.RowSum[i], ref Unsafe.Add(ref o, i * ev), ev);
             }
 
             Gemm.Multiply<TVec>(rows, ev, count, ref s, ld, ref Unsafe.Add(ref vBase, vRows.RowOffset(b, hk, k0)), (int)vRows.RowStride, ref o, ev, accumulate: true);
@@ -206,12 +195,14 @@ public static class FlashAttentionCpu
             float sum = ws.RowSum[i];
             ref float dst = ref Unsafe.Add(ref outBase, oRows.RowOffset(b, h, q0 + i));
 
-            // A row with no allowed key gives 0 and LSE = -inf, never NaN.
-            VectorOps.Scale<TVec>(ref Unsafe.Add(ref o, i * ev), ref dst, ev, sum > 0 ? 1f / sum : 0f);
+            // A row with no allowed key (sum exactly 0) gives 0 and LSE = -inf; a NaN sum (a NaN or +inf score) stays NaN
+            // in both, as in PyTorch, instead of passing for a masked row.
+            bool empty = sum == 0;
+            VectorOps.Scale<TVec>(ref Unsafe.Add(ref o, i * ev), ref dst, ev, empty ? 0f : 1f / sum);
             if (p.Lse is not null)
             {
                 lse[(int)(p.Lse.Offset + (b * p.Lse.Strides[0]) + (h * p.Lse.Strides[1]) + ((q0 + i) * p.Lse.Strides[2]))] =
-                    sum > 0 ? ws.RowMax[i] + MathF.Log(sum) : float.NegativeInfinity;
+                    empty ? float.NegativeInfinity : ws.RowMax[i] + MathF.Log(sum);
             }
         }
     }
@@ -245,14 +236,14 @@ public static class FlashAttentionCpu
         return first < end ? (tileStart + ((first - tileStart) / lanes * lanes), end) : (tileStart, tileStart);
     }
 
-    /// <summary>Fills -inf for padding columns and masked-out keys, 0 elsewhere; false when nothing is masked.</summary>
-    private static bool BuildColumnBias(Tensor? keyPaddingMask, int b, int k0, int keys, int columns, float[] bias)
+    /// <summary>Fills 0 (dropped) for padding columns and masked-out keys, <see cref="OnlineSoftmax.KeptColumn"/> elsewhere; false when nothing is dropped.</summary>
+    private static bool BuildColumnKeep(Tensor? keyPaddingMask, int b, int k0, int keys, int columns, float[] keepMask)
     {
         bool any = columns > keys;
-        bias.AsSpan(keys, columns - keys).Fill(float.NegativeInfinity);
+        keepMask.AsSpan(keys, columns - keys).Clear();
         if (keyPaddingMask is null)
         {
-            bias.AsSpan(0, keys).Clear();
+            keepMask.AsSpan(0, keys).Fill(OnlineSoftmax.KeptColumn);
             return any;
         }
 
@@ -261,7 +252,7 @@ public static class FlashAttentionCpu
         for (int j = 0; j < keys; j++)
         {
             bool kept = keep[(int)(start + (j * keyPaddingMask.Strides[1]))] != 0;
-            bias[j] = kept ? 0f : float.NegativeInfinity;
+            keepMask[j] = kept ? OnlineSoftmax.KeptColumn : 0f;
             any |= !kept;
         }
 
@@ -297,7 +288,7 @@ public static class FlashAttentionCpu
             Accumulator = Rent(shape.QueryTile * p.ValueDim);
             RowMax = Rent(shape.QueryTile);
             RowSum = Rent(shape.QueryTile);
-            ColumnBias = Rent(shape.ScoreStride);
+            ColumnKeep = Rent(shape.ScoreStride);
         }
 
         public float[] Queries { get; }
@@ -310,11 +301,12 @@ public static class FlashAttentionCpu
 
         public float[] RowSum { get; }
 
-        public float[] ColumnBias { get; }
+        /// <summary>Per column of a score tile, <see cref="OnlineSoftmax.KeptColumn"/> or 0 (dropped).</summary>
+        public float[] ColumnKeep { get; }
 
         public void Dispose()
         {
-            foreach (float[] a in new[] { Queries, Scores, Accumulator, RowMax, RowSum, ColumnBias })
+            foreach (float[] a in new[] { Queries, Scores, Accumulator, RowMax, RowSum, ColumnKeep })
             {
                 ArrayPool<float>.Shared.Return(a);
             }

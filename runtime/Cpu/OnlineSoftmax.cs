@@ -8,23 +8,32 @@ namespace AttentionGen.Cpu;
 /// <summary>The online softmax of FlashAttention, one score row at a time.</summary>
 internal static class OnlineSoftmax
 {
+    /// <summary>The keep mask of a column that takes part: every bit set.</summary>
+    public static readonly float KeptColumn = BitConverter.Int32BitsToSingle(-1);
+
     /// <summary>
     /// Turns a row of scaled scores into unnormalized probabilities against the running maximum, and
     /// rescales the running sum and the output accumulator when the maximum grows. A row that has had
     /// no allowed key yet keeps max = -inf and probabilities 0, so no -inf - -inf NaN appears.
     /// </summary>
-    public static void UpdateRow<TVec>(ref float scores, int columns, bool biased, ref float bias, ref float max, ref float sum, ref float accumulator, int valueDim)
+    /// <remarks>
+    /// With <paramref name="keyed"/>, <paramref name="keep"/> holds one bit mask per column (<see cref="KeptColumn"/> or
+    /// 0): dropped columns become -inf by selection, not by adding -inf, so a NaN or +inf score of a dropped key never
+    /// reaches the row.
+    /// </remarks>
+    public static void UpdateRow<TVec>(ref float scores, int columns, bool keyed, ref float keep, ref float max, ref float sum, ref float accumulator, int valueDim)
         where TVec : struct, ISimd<TVec>
     {
         int w = TVec.Count;
-        TVec rowMax = TVec.Broadcast(float.NegativeInfinity);
+        TVec dropped = TVec.Broadcast(float.NegativeInfinity);
+        TVec rowMax = dropped;
         for (int j = 0; j < columns; j += w)
         {
             ref float x = ref Unsafe.Add(ref scores, j);
             TVec v = TVec.Load(ref x);
-            if (biased)
+            if (keyed)
             {
-                v = TVec.Add(v, TVec.Load(ref Unsafe.Add(ref bias, j)));
+                v = TVec.Select(TVec.Load(ref Unsafe.Add(ref keep, j)), v, dropped);
                 TVec.Store(v, ref x);
             }
 

@@ -29,8 +29,8 @@ public sealed class BlockMask
         KeyBlockSize = keyBlockSize;
         MaskMod = maskMod;
         Device = device;
-        QueryBlocks = (queryLength + queryBlockSize - 1) / queryBlockSize;
-        KeyBlocks = (keyLength + keyBlockSize - 1) / keyBlockSize;
+        QueryBlocks = MaskSizes.Blocks(queryLength, queryBlockSize);
+        KeyBlocks = MaskSizes.Blocks(keyLength, keyBlockSize);
         (KvNumBlocks, KvIndices) = Indices(TileKind.Partial, byQuery: true);
         (FullKvNumBlocks, FullKvIndices) = Indices(TileKind.Full, byQuery: true);
         (QNumBlocks, QIndices) = Indices(TileKind.Partial, byQuery: false);
@@ -145,13 +145,13 @@ public sealed class BlockMask
             throw new ArgumentException("fullKvNumBlocks and fullKvIndices come together; got only one of them.", fullKvNumBlocks is null ? nameof(fullKvNumBlocks) : nameof(fullKvIndices));
         }
 
-        (int qLength, int kLength) = seqLengths ?? (qBlocks * blockSize, kBlocks * blockSize);
-        if ((qLength + blockSize - 1) / blockSize != qBlocks || (kLength + blockSize - 1) / blockSize != kBlocks)
+        (int qLength, int kLength) = seqLengths ?? (BlocksExtent(qBlocks, blockSize, nameof(seqLengths)), BlocksExtent(kBlocks, blockSize, nameof(seqLengths)));
+        if (qLength < 0 || kLength < 0 || MaskSizes.Blocks(qLength, blockSize) != qBlocks || MaskSizes.Blocks(kLength, blockSize) != kBlocks)
         {
-            throw new ArgumentException($"seqLengths ({qLength}, {kLength}) need ({(qLength + blockSize - 1) / blockSize}, {(kLength + blockSize - 1) / blockSize}) blocks of {blockSize}; the tensors have ({qBlocks}, {kBlocks}).", nameof(seqLengths));
+            throw new ArgumentException($"seqLengths ({qLength}, {kLength}) need ({MaskSizes.Blocks(qLength, blockSize)}, {MaskSizes.Blocks(kLength, blockSize)}) blocks of {blockSize}; the tensors have ({qBlocks}, {kBlocks}).", nameof(seqLengths));
         }
 
-        var states = new byte[batch * heads * qBlocks * kBlocks];
+        var states = new byte[MaskSizes.Cells(batch, heads, qBlocks, kBlocks, "B·H·Qb·KVb blocks", "(kvNumBlocks, kvIndices)", nameof(kvIndices))];
         Mark(states, kvNumBlocks, kvIndices, TileKind.Partial, kBlocks, nameof(kvIndices));
         if (fullKvNumBlocks is not null)
         {
@@ -248,6 +248,14 @@ public sealed class BlockMask
         }
 
         return s.Append(')').ToString();
+    }
+
+    // The default sequence length of a block count: every block whole, at most int.MaxValue tokens.
+    private static int BlocksExtent(int blocks, int blockSize, string paramName)
+    {
+        long extent = (long)blocks * blockSize;
+        return extent <= int.MaxValue ? (int)extent
+            : throw new ArgumentException($"{blocks} blocks of {blockSize} are {extent} tokens, more than the limit of {int.MaxValue} (int.MaxValue); pass seqLengths.", paramName);
     }
 
     private static void Mark(byte[] states, Tensor counts, Tensor indices, TileKind kind, int keyBlocks, string name)

@@ -1,6 +1,5 @@
 using System;
 using System.Linq;
-using System.Threading.Tasks;
 using AttentionGen.Cpu;
 
 namespace AttentionGen.Masks;
@@ -68,11 +67,11 @@ public static class FlexAttention
         ArgumentOutOfRangeException.ThrowIfNegative(keyLength);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(qBlock, nameof(blockSize));
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(kBlock, nameof(keyBlockSize));
-        int qBlocks = (queryLength + qBlock - 1) / qBlock, kBlocks = (keyLength + kBlock - 1) / kBlock;
-        var states = new byte[b * h * qBlocks * kBlocks];
-        Parallel.For(0, b * h * qBlocks, CpuExecution.Options, row =>
+        int qBlocks = MaskSizes.Blocks(queryLength, qBlock), kBlocks = MaskSizes.Blocks(keyLength, kBlock);
+        var states = new byte[MaskSizes.Cells(b, h, qBlocks, kBlocks, "B·H·Qb·KVb blocks", "(batch, heads, queryLength, keyLength, blockSize, keyBlockSize)", nameof(blockSize))];
+        CpuExecution.For(0, (long)b * h * qBlocks, r =>
         {
-            int bi = row / (h * qBlocks), hi = row / qBlocks % h, qb = row % qBlocks;
+            int row = (int)r, bi = row / (h * qBlocks), hi = row / qBlocks % h, qb = row % qBlocks;
             for (int kb = 0; kb < kBlocks; kb++)
             {
                 states[(row * kBlocks) + kb] = (byte)BlockKind(maskMod, bi, hi, qb * qBlock, queryLength, qBlock, kb * kBlock, keyLength, kBlock);
@@ -85,10 +84,12 @@ public static class FlexAttention
     // pair that shows the block is partial.
     private static TileKind BlockKind(MaskFunction maskMod, int b, int h, int q0, int queryLength, int qBlock, int k0, int keyLength, int kBlock)
     {
-        bool any = false, all = q0 + qBlock <= queryLength && k0 + kBlock <= keyLength;
-        for (int i = q0; i < Math.Min(q0 + qBlock, queryLength); i++)
+        // 64-bit ends: the last block of a sequence near int.MaxValue ends past it.
+        int qEnd = (int)Math.Min((long)q0 + qBlock, queryLength), kEnd = (int)Math.Min((long)k0 + kBlock, keyLength);
+        bool any = false, all = (long)q0 + qBlock <= queryLength && (long)k0 + kBlock <= keyLength;
+        for (int i = q0; i < qEnd; i++)
         {
-            for (int j = k0; j < Math.Min(k0 + kBlock, keyLength); j++)
+            for (int j = k0; j < kEnd; j++)
             {
                 bool allowed = maskMod(b, h, i, j);
                 any |= allowed;
@@ -110,7 +111,9 @@ public static class FlexAttention
         int b = batch ?? 1, h = heads ?? 1;
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(b, nameof(batch));
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(h, nameof(heads));
-        var dense = new bool[(long)b * h * queryLength * keyLength];
+        ArgumentOutOfRangeException.ThrowIfNegative(queryLength);
+        ArgumentOutOfRangeException.ThrowIfNegative(keyLength);
+        var dense = new bool[MaskSizes.Cells(b, h, queryLength, keyLength, "B·H·L·S pairs", "(batch, heads, queryLength, keyLength)", nameof(queryLength))];
         for (int bi = 0, at = 0; bi < b; bi++)
         {
             for (int hi = 0; hi < h; hi++)
@@ -144,11 +147,8 @@ public static class FlexAttention
             throw new ArgumentException($"keyLengths must have one entry per sequence ({queryLengths.Length}); got {keyLengths.Length}.", nameof(keyLengths));
         }
 
-        if (queryLengths.Concat(keyLengths).Any(n => n < 0))
-        {
-            throw new ArgumentOutOfRangeException(nameof(queryLengths), "sequence lengths must not be negative.");
-        }
-
+        MaskSizes.Total(queryLengths, nameof(queryLengths));
+        MaskSizes.Total(keyLengths, nameof(keyLengths));
         (int[] qSeq, int[] qStart) = Owners(queryLengths);
         (int[] kSeq, int[] kStart) = Owners(keyLengths);
         bool Nested(int b, int h, int q, int kv) =>
@@ -216,7 +216,7 @@ public static class FlexAttention
     private static (int[] Owner, int[] Start) Owners(int[] lengths)
     {
         var start = new int[lengths.Length];
-        var owner = new int[lengths.Sum()];
+        var owner = new int[MaskSizes.Total(lengths, nameof(lengths))];
         for (int s = 0, at = 0; s < lengths.Length; s++)
         {
             start[s] = at;

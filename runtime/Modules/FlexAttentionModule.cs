@@ -45,7 +45,9 @@ public abstract class FlexAttentionModule
 
     /// <summary>
     /// Forward with the mods' capture: any shape, read flat; <paramref name="dtype"/> (int32 or float32) as the mods
-    /// declare it, on q's device. Mods must index it within its length.
+    /// declare it, on q's device. Mods must index it within its length: an index past the end is an ArgumentException
+    /// naming <paramref name="captureParam"/> (checked at the corners of the index box before running, see
+    /// <see cref="CaptureBounds"/>; on the CPU also wherever it happens).
     /// </summary>
     protected AttentionOutput ForwardWithCapture(Tensor q, Tensor k, Tensor v, Tensor capture, DType dtype, string captureParam, float? scale, bool enableGqa, BlockMask? blockMask)
     {
@@ -53,7 +55,18 @@ public abstract class FlexAttentionModule
         ArgumentNullException.ThrowIfNull(q);
         ShapeCheck.DType(capture, dtype, captureParam);
         ShapeCheck.SameDevice(capture, q, captureParam);
-        return Run(q, k, v, capture.Contiguous(), scale, enableGqa, blockMask);
+        FlexAttention.CheckOperands(q, k, v, enableGqa, blockMask, cpuOnlyFeature: null);
+        var box = (q.Size(0), q.Size(1), q.Size(2), k.Size(2));
+        var info = new CaptureInfo(GetType().Name, captureParam, capture.Numel);
+        CaptureBounds.CheckCorners(BindMaskMod(capture), BindScoreMod(capture), box, info);
+        try
+        {
+            return Run(q, k, v, capture.Contiguous(), scale, enableGqa, blockMask);
+        }
+        catch (IndexOutOfRangeException e) when (q.Device.Kind == DeviceKind.Cpu)
+        {
+            throw CaptureBounds.OutOfRange(info, box, e);
+        }
     }
 
     private AttentionOutput Run(Tensor q, Tensor k, Tensor v, Tensor? capture, float? scale, bool enableGqa, BlockMask? blockMask)
@@ -86,9 +99,23 @@ public abstract class FlexAttentionModule
         }
 
         MaskFunction? bound = BindMaskMod(capture);
+        var box = (batch ?? 1, heads ?? 1, queryLength, keyLength);
+        var info = capture is null ? null : new CaptureInfo(GetType().Name, nameof(capture), capture.Numel);
+        if (info is not null)
+        {
+            CaptureBounds.CheckCorners(bound, score: null, box, info);
+        }
+
         if (target.Kind != DeviceKind.Cuda)
         {
-            return FlexAttention.CreateBlockMask(bound ?? FlexAttention.NoopMask, batch, heads, queryLength, keyLength, target, BlockSize);
+            try
+            {
+                return FlexAttention.CreateBlockMask(bound ?? FlexAttention.NoopMask, batch, heads, queryLength, keyLength, target, BlockSize);
+            }
+            catch (IndexOutOfRangeException e) when (info is not null)
+            {
+                throw CaptureBounds.OutOfRange(info, box, e);
+            }
         }
 
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batch ?? 1, nameof(batch));
@@ -103,6 +130,9 @@ public abstract class FlexAttentionModule
 
     /// <summary>The class's mask mod as a delegate over <paramref name="capture"/> (a host copy of it), or null when it has none.</summary>
     public virtual MaskFunction? BindMaskMod(Tensor? capture) => null;
+
+    /// <summary>The class's score mod as a delegate over <paramref name="capture"/> (a host copy of it), or null when it has none.</summary>
+    public virtual ScoreFunction? BindScoreMod(Tensor? capture) => null;
 
     /// <summary>The mods translated to CUDA C and the closed-form plan (generated); null when a mod is not translatable.</summary>
     protected virtual string? CudaHeader => null;

@@ -42,6 +42,13 @@ public sealed record LocalConfig
             throw new ArgumentException($"a causal local attention cannot look forward; lookForward must be 0, got {lookForward}.", nameof(lookForward));
         }
 
+        // The reference's default scale base, window_size // 2, is 0 for a window of 1: it divides positions by it and
+        // every output is NaN. We refuse that instead of reproducing it.
+        if (useXpos && useRotaryPosEmb && dim > 0 && xposScaleBase == 0 && windowSize / 2 == 0)
+        {
+            throw new ArgumentException($"UseXpos with WindowSize = {windowSize} needs an explicit XposScaleBase (> 0): its default, WindowSize / 2, is 0, and the reference divides by it (NaN).", nameof(xposScaleBase));
+        }
+
         WindowSize = windowSize;
         Causal = causal;
         LookBackward = lookBackward;

@@ -31,6 +31,9 @@ internal interface ISimd<TSelf>
     /// <summary>The lanes' maximum as the hardware takes it (one instruction): with a NaN lane, either operand may come back.</summary>
     static abstract TSelf Max(TSelf a, TSelf b);
 
+    /// <summary>Bitwise: the bits of <paramref name="ifSet"/> where <paramref name="mask"/>'s bits are set, else <paramref name="ifClear"/>'s.</summary>
+    static abstract TSelf Select(TSelf mask, TSelf ifSet, TSelf ifClear);
+
     /// <summary>e^x per lane; e^-inf is 0.</summary>
     static abstract TSelf Exp(TSelf x);
 

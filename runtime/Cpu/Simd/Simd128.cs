@@ -39,6 +39,9 @@ internal readonly struct Simd128 : ISimd<Simd128>
     public static Simd128 Max(Simd128 a, Simd128 b) => new(Vector128.MaxNative(a._v, b._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd128 Select(Simd128 mask, Simd128 ifSet, Simd128 ifClear) => new(Vector128.ConditionalSelect(mask._v, ifSet._v, ifClear._v));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd128 Exp(Simd128 x) => new(FastExp.Exp(x._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

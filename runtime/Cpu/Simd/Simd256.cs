@@ -39,6 +39,9 @@ internal readonly struct Simd256 : ISimd<Simd256>
     public static Simd256 Max(Simd256 a, Simd256 b) => new(Vector256.MaxNative(a._v, b._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd256 Select(Simd256 mask, Simd256 ifSet, Simd256 ifClear) => new(Vector256.ConditionalSelect(mask._v, ifSet._v, ifClear._v));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd256 Exp(Simd256 x) => new(FastExp.Exp(x._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

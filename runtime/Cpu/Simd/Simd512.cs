@@ -39,6 +39,9 @@ internal readonly struct Simd512 : ISimd<Simd512>
     public static Simd512 Max(Simd512 a, Simd512 b) => new(Vector512.MaxNative(a._v, b._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd512 Select(Simd512 mask, Simd512 ifSet, Simd512 ifClear) => new(Vector512.ConditionalSelect(mask._v, ifSet._v, ifClear._v));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd512 Exp(Simd512 x) => new(FastExp.Exp(x._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
