@@ -33,7 +33,12 @@ public static class Safetensors
         }
         catch
         {
-            File.Delete(temporary);
+            // Exists first: when the folder is missing, Delete would throw and hide the real error.
+            if (File.Exists(temporary))
+            {
+                File.Delete(temporary);
+            }
+
             throw;
         }
     }

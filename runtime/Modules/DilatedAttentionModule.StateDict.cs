@@ -12,7 +12,7 @@ namespace AttentionGen.Modules;
 /// <c>k_proj</c>, <c>v_proj</c>, <c>out_proj</c> (<c>.weight</c>, <c>.bias</c>); with UseXpos the XPOS buffer
 /// <c>xpos.scale</c> (computed, so checked on load); with UseRelPosBias the table
 /// <c>relative_position.relative_attention_bias.weight</c> (torchscale keeps it on the encoder/decoder, under that
-/// name: a NameMap or a prefix of "" reaches it there). See docs/safetensors.md.
+/// name: a NameMap reaches it there). See docs/safetensors.md.
 /// </summary>
 public partial class DilatedAttentionModule
 {
