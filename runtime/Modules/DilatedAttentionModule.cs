@@ -9,7 +9,7 @@ namespace AttentionGen.Modules;
 /// configured branches (with the relative-position bias when configured), heads merged, out projection.
 /// Runs where x is (CPU or GPU); inference only (dropout is a no-op).
 /// </summary>
-public class DilatedAttentionModule
+public partial class DilatedAttentionModule
 {
     /// <summary>The scale base of torchscale's XPOS.</summary>
     public const int XposScaleBase = 512;
@@ -47,19 +47,19 @@ public class DilatedAttentionModule
     public DilatedConfig Config { get; }
 
     /// <summary>q_proj.</summary>
-    public Linear QProj { get; }
+    public Linear QProj { get; private set; }
 
     /// <summary>k_proj.</summary>
-    public Linear KProj { get; }
+    public Linear KProj { get; private set; }
 
     /// <summary>v_proj.</summary>
-    public Linear VProj { get; }
+    public Linear VProj { get; private set; }
 
     /// <summary>out_proj.</summary>
-    public Linear OutProj { get; }
+    public Linear OutProj { get; private set; }
 
     /// <summary>The bias table when UseRelPosBias.</summary>
-    public RelativePositionBias? RelPosBias { get; }
+    public RelativePositionBias? RelPosBias { get; private set; }
 
     /// <summary>
     /// x [B, N, DModel] → [B, N, DModel] in x's dtype. On the CPU in float32; on a GPU in bf16/fp16 (float32 runs as

@@ -8,7 +8,7 @@ namespace AttentionGen.Modules;
 /// around the tiled attention kernel. The generated partial class derives from it and supplies
 /// <see cref="Attend"/>, the kernel specialized to the attribute's constants.
 /// </summary>
-public abstract class FlashAttentionModule
+public abstract partial class FlashAttentionModule
 {
     /// <summary>Takes the weights in PyTorch's layout: toQ [H·E, Dim], toKv [2·H·E, Dim] (K then V), toOut [Dim, H·E].</summary>
     protected FlashAttentionModule(FlashAttentionConfig config, Tensor toQ, Tensor toKv, Tensor toOut)
@@ -57,13 +57,13 @@ public abstract class FlashAttentionModule
     }
 
     /// <summary>to_q: Dim → Heads·DimHead.</summary>
-    public Linear ToQ { get; }
+    public Linear ToQ { get; private set; }
 
     /// <summary>to_kv: Dim → 2·Heads·DimHead, keys first.</summary>
-    public Linear ToKv { get; }
+    public Linear ToKv { get; private set; }
 
     /// <summary>to_out: Heads·DimHead → Dim.</summary>
-    public Linear ToOut { get; }
+    public Linear ToOut { get; private set; }
 
     /// <summary>
     /// x [B, N, Dim] attends to <paramref name="context"/> [B, M, Dim] (x itself when null);

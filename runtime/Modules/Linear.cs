@@ -10,7 +10,7 @@ namespace AttentionGen.Modules;
 /// y = x Wᵀ (+ b), W [out, in] as PyTorch stores it. The transpose is packed once, at
 /// construction, so every call runs the blocked GEMM on row-major operands.
 /// </summary>
-public sealed class Linear
+public sealed partial class Linear
 {
     /// <summary>Rows of x per parallel work item: a multiple of the GEMM's 6-row block.</summary>
     private const int RowsPerItem = 48;

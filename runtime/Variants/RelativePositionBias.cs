@@ -38,6 +38,9 @@ public sealed class RelativePositionBias
     /// <summary>Distances from here on share the last bucket.</summary>
     public int MaxDistance { get; }
 
+    /// <summary>A copy of the table [NumBuckets, Heads] in float32, as <c>relative_attention_bias.weight</c> holds it.</summary>
+    public Tensor Weights => Tensor.FromArray((float[])_weights.Clone(), NumBuckets, Heads);
+
     /// <summary>Random weights N(0, 1) as <c>nn.Embedding</c> draws them, reproducible from <paramref name="seed"/>.</summary>
     public static RelativePositionBias Random(int seed, int heads, bool bidirectional, int numBuckets = 32, int maxDistance = 128) =>
         new(Tensor.RandomNormal(new Random(seed), DType.Float32, numBuckets, heads), bidirectional, maxDistance);

@@ -10,6 +10,9 @@ namespace AttentionGen.Variants;
 /// </summary>
 internal static class Xpos
 {
+    /// <summary>sᵢ = (2i + 0.4E)/(1.4E) in float32: torchscale's <c>XPOS.scale</c> buffer, entry i.</summary>
+    public static float BaseScale(int i, int dim) => ((2f * i) + (0.4f * dim)) / (1.4f * dim);
+
     public static void Apply(Tensor x, bool downscale, int scaleBase)
     {
         int batch = x.Size(0), heads = x.Size(1), length = x.Size(2), dim = x.Size(3);
@@ -29,7 +32,7 @@ internal static class Xpos
             {
                 float invFreq = 1f / MathF.Pow(10000f, (float)i / half);
                 float angle = t * invFreq;
-                float scale = MathF.Pow(((2f * i) + (0.4f * dim)) / (1.4f * dim), power);
+                float scale = MathF.Pow(BaseScale(i, dim), power);
                 if (downscale)
                 {
                     scale = 1f / scale;

@@ -66,7 +66,7 @@ public class VariantModuleTests
     }
 
     // The module written out: biased projections in float64, XPOS in float64, the dilated definition, out_proj.
-    private static double[] ReferenceDilatedModule(DilatedAttentionModule module, Tensor x)
+    internal static double[] ReferenceDilatedModule(DilatedAttentionModule module, Tensor x)
     {
         DilatedConfig c = module.Config;
         int b = x.Size(0), n = x.Size(1), d = c.DModel, h = c.NumHeads, e = c.HeadDim;

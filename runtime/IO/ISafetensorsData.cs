@@ -1,0 +1,10 @@
+using System;
+
+namespace AttentionGen.IO;
+
+/// <summary>Where a <see cref="SafetensorsFile"/>'s bytes come from: a mapped file or a stream read into memory.</summary>
+internal interface ISafetensorsData : IDisposable
+{
+    /// <summary>Copies the bytes from <paramref name="offset"/> into all of <paramref name="destination"/>; the caller has checked the range.</summary>
+    void Read(long offset, Span<byte> destination);
+}
