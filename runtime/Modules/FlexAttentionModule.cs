@@ -58,7 +58,13 @@ public abstract class FlexAttentionModule
         FlexAttention.CheckOperands(q, k, v, enableGqa, blockMask, cpuOnlyFeature: null);
         var box = (q.Size(0), q.Size(1), q.Size(2), k.Size(2));
         var info = new CaptureInfo(GetType().Name, captureParam, capture.Numel);
-        CaptureBounds.CheckCorners(BindMaskMod(capture), BindScoreMod(capture), box, info);
+        // Binding a GPU capture copies it to the host, which waits for the stream: check a capture once per box, not per call.
+        if (_checkedCapture is not { } last || !last.Capture.TryGetTarget(out Tensor? seen) || !ReferenceEquals(seen, capture) || last.Box != box)
+        {
+            CaptureBounds.CheckCorners(BindMaskMod(capture), BindScoreMod(capture), box, info);
+            _checkedCapture = new CheckedCapture(new WeakReference<Tensor>(capture), box);
+        }
+
         try
         {
             return Run(q, k, v, capture.Contiguous(), scale, enableGqa, blockMask);
@@ -68,6 +74,12 @@ public abstract class FlexAttentionModule
             throw CaptureBounds.OutOfRange(info, box, e);
         }
     }
+
+    // The capture whose corners were last checked, and the box they were checked over (a record: replaced whole, so threads
+    // never see half of one).
+    private volatile CheckedCapture? _checkedCapture;
+
+    private sealed record CheckedCapture(WeakReference<Tensor> Capture, (int, int, int, int) Box);
 
     private AttentionOutput Run(Tensor q, Tensor k, Tensor v, Tensor? capture, float? scale, bool enableGqa, BlockMask? blockMask)
     {
