@@ -13,8 +13,8 @@ internal static class BlockMaskCuda
     public static BlockMask Build(string header, MaskFunction? maskMod, int batch, int heads, int queryLength, int keyLength, Device device, int blockSize, Tensor? capture = null)
     {
         CudaDevice gpu = CudaTransfers.Require(device);
-        int qBlocks = (queryLength + blockSize - 1) / blockSize, kBlocks = (keyLength + blockSize - 1) / blockSize;
-        var states = new byte[batch * heads * qBlocks * kBlocks];
+        int qBlocks = ShapeMath.CeilDiv(queryLength, blockSize), kBlocks = ShapeMath.CeilDiv(keyLength, blockSize);
+        var states = new byte[ShapeMath.IntProduct(nameof(batch), "block-mask entries batch · heads · query blocks · key blocks", batch, heads, qBlocks, kBlocks)];
         if (states.Length > 0)
         {
             Tensor onDevice = Tensor.Zeros(DType.Bool, device, states.Length);

@@ -78,8 +78,11 @@ internal sealed unsafe class CudaMemoryPool
         }
     }
 
-    // 512-byte granularity below 1 MiB, 1 MiB above: few distinct sizes, little waste.
-    private static long RoundUp(long bytes) => bytes < (1 << 20) ? (bytes + 511) / 512 * 512 : (bytes + (1 << 20) - 1) / (1 << 20) * (1 << 20);
+    // 512-byte granularity below 1 MiB, 1 MiB above: few distinct sizes, little waste. Sizes past the last whole MiB
+    // below long.MaxValue cannot round up: refused rather than wrapped to a negative size.
+    internal static long RoundUp(long bytes) => bytes <= long.MaxValue - (1 << 20) + 1
+        ? bytes < (1 << 20) ? (bytes + 511) / 512 * 512 : (bytes + (1 << 20) - 1) / (1 << 20) * (1 << 20)
+        : throw new ArgumentOutOfRangeException(nameof(bytes), bytes, $"A device block holds at most {long.MaxValue - (1 << 20) + 1} bytes.");
 }
 
 /// <summary>A block of device memory; disposing (or finalizing) returns it to the pool.</summary>

@@ -151,7 +151,7 @@ public sealed class BlockMask
             throw new ArgumentException($"seqLengths ({qLength}, {kLength}) need ({(qLength + blockSize - 1) / blockSize}, {(kLength + blockSize - 1) / blockSize}) blocks of {blockSize}; the tensors have ({qBlocks}, {kBlocks}).", nameof(seqLengths));
         }
 
-        var states = new byte[batch * heads * qBlocks * kBlocks];
+        var states = new byte[ShapeMath.IntProduct(nameof(kvIndices), "block-mask entries B · H · Qb · KVb", batch, heads, qBlocks, kBlocks)];
         Mark(states, kvNumBlocks, kvIndices, TileKind.Partial, kBlocks, nameof(kvIndices));
         if (fullKvNumBlocks is not null)
         {

@@ -68,9 +68,9 @@ public static class FlexAttention
         ArgumentOutOfRangeException.ThrowIfNegative(keyLength);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(qBlock, nameof(blockSize));
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(kBlock, nameof(keyBlockSize));
-        int qBlocks = (queryLength + qBlock - 1) / qBlock, kBlocks = (keyLength + kBlock - 1) / kBlock;
-        var states = new byte[b * h * qBlocks * kBlocks];
-        Parallel.For(0, b * h * qBlocks, CpuExecution.Options, row =>
+        int qBlocks = ShapeMath.CeilDiv(queryLength, qBlock), kBlocks = ShapeMath.CeilDiv(keyLength, kBlock);
+        var states = new byte[ShapeMath.IntProduct(nameof(batch), "block-mask entries batch · heads · query blocks · key blocks", b, h, qBlocks, kBlocks)];
+        Parallel.For(0, kBlocks == 0 ? 0 : b * h * qBlocks, CpuExecution.Options, row =>   // at most states.Length
         {
             int bi = row / (h * qBlocks), hi = row / qBlocks % h, qb = row % qBlocks;
             for (int kb = 0; kb < kBlocks; kb++)
