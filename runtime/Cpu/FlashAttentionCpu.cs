@@ -60,7 +60,7 @@ public static class FlashAttentionCpu
             Math.Min(p.KeyTile, CpuTileTraits.MaxKeyTile),
             TVec.Count);
         int queryTiles = (p.QueryLength + shape.QueryTile - 1) / shape.QueryTile;
-        int heads = p.Batch * p.QueryHeads;
+        int heads = ShapeMath.IntProduct("q", "heads B · Hq", p.Batch, p.QueryHeads);
         long items = (long)heads * queryTiles;
         if (items == 0)
         {

@@ -56,7 +56,7 @@ internal static class LocalAttentionCuda
         }
 
         Tensor? keepMask = mask?.Contiguous();
-        int problems = rows * windows;
+        int problems = ShapeMath.IntProduct(nameof(q), "windows rows · windows", rows, windows);
         Tensor output = Tensor.Zeros(compute, q.Device, problems, 1, ws, e);
         if (problems == 0 || e == 0)
         {

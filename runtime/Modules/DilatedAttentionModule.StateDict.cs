@@ -76,6 +76,7 @@ public partial class DilatedAttentionModule
 
     private void LoadFrom(SafetensorsFile file, string prefix, StateDictLoadOptions? options, string source)
     {
+        using Call call = BeginCall();
         (string Name, Linear Layer)[] layers = Layers();
         var expected = layers.SelectMany(l => l.Layer.StateDictEntries(l.Name)).ToList();
         if (Config.UseXpos)
@@ -91,7 +92,17 @@ public partial class DilatedAttentionModule
         Dictionary<string, Tensor> loaded = IO.StateDict.Read(file, expected, prefix, options, GetType().Name, source);
         Linear[] replaced = Array.ConvertAll(layers, l => l.Layer.WithLoaded(loaded, l.Name));
         RelativePositionBias? bias = RelPosBias is null ? null : new RelativePositionBias(loaded[RelPosBiasName], RelPosBias.Bidirectional, RelPosBias.MaxDistance);
-        (QProj, KProj, VProj, OutProj, RelPosBias) = (replaced[0], replaced[1], replaced[2], replaced[3], bias);
+        Linear[] old = [_qProj, _kProj, _vProj, _outProj];
+        (_qProj, _kProj, _vProj, _outProj, _relPosBias) = (replaced[0], replaced[1], replaced[2], replaced[3], bias);
+        if (_ownsProjections)
+        {
+            foreach (Linear linear in old)
+            {
+                linear.Dispose();
+            }
+        }
+
+        _ownsProjections = true;   // Load made the new ones
     }
 
     private (string Name, Linear Layer)[] Layers() => [("q_proj", QProj), ("k_proj", KProj), ("v_proj", VProj), ("out_proj", OutProj)];

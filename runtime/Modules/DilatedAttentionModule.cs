@@ -9,20 +9,50 @@ namespace AttentionGen.Modules;
 /// configured branches (with the relative-position bias when configured), heads merged, out projection.
 /// Runs where x is (CPU or GPU); inference only (dropout is a no-op).
 /// </summary>
-public partial class DilatedAttentionModule
+/// <remarks>
+/// Dispose releases the projections when this module made them (the seed constructor); projections and a bias table
+/// passed to the constructor stay the caller's. Afterwards <see cref="Forward"/> and the projection and bias
+/// properties throw <see cref="ObjectDisposedException"/>; a Forward already running on another thread finishes first
+/// (see <see cref="DisposableModule"/>).
+/// </remarks>
+public partial class DilatedAttentionModule : DisposableModule
 {
     /// <summary>The scale base of torchscale's XPOS.</summary>
     public const int XposScaleBase = 512;
 
-    /// <summary>Takes the projections' weights [DModel, DModel] and biases [DModel] in PyTorch's layout; the bias table [32, H] when UseRelPosBias.</summary>
+    // Replaced whole by Load.
+    private Linear _qProj, _kProj, _vProj, _outProj;
+    private RelativePositionBias? _relPosBias;
+
+    // True when this module made the projections (the seed constructor, or Load): Dispose then releases them.
+    private bool _ownsProjections;
+
+    /// <summary>
+    /// Takes the projections' weights [DModel, DModel] and biases [DModel] in PyTorch's layout; the bias table [32, H] when
+    /// UseRelPosBias. They stay the caller's: disposing the module leaves them alive.
+    /// </summary>
     public DilatedAttentionModule(DilatedConfig config, Linear qProj, Linear kProj, Linear vProj, Linear outProj, RelativePositionBias? relPosBias = null)
+        : this(config, qProj, kProj, vProj, outProj, relPosBias, ownsProjections: false)
+    {
+    }
+
+    /// <summary>Random weights drawn like PyTorch's defaults (Linear: uniform ±1/sqrt(in); Embedding: N(0, 1)), reproducible from <paramref name="seed"/>.</summary>
+    public DilatedAttentionModule(DilatedConfig config, int seed)
+        : this(config, RandomProjection(config, seed, 0), RandomProjection(config, seed, 1), RandomProjection(config, seed, 2), RandomProjection(config, seed, 3),
+               config is { UseRelPosBias: true } ? RelativePositionBias.Random(seed + 4, config.NumHeads, bidirectional: !config.Causal) : null,
+               ownsProjections: true)
+    {
+    }
+
+    private DilatedAttentionModule(DilatedConfig config, Linear qProj, Linear kProj, Linear vProj, Linear outProj, RelativePositionBias? relPosBias, bool ownsProjections)
     {
         ArgumentNullException.ThrowIfNull(config);
         Config = config;
-        QProj = CheckProjection(qProj, config, nameof(qProj));
-        KProj = CheckProjection(kProj, config, nameof(kProj));
-        VProj = CheckProjection(vProj, config, nameof(vProj));
-        OutProj = CheckProjection(outProj, config, nameof(outProj));
+        _ownsProjections = ownsProjections;
+        _qProj = CheckProjection(qProj, config, nameof(qProj));
+        _kProj = CheckProjection(kProj, config, nameof(kProj));
+        _vProj = CheckProjection(vProj, config, nameof(vProj));
+        _outProj = CheckProjection(outProj, config, nameof(outProj));
         if (config.UseRelPosBias != relPosBias is not null)
         {
             throw new ArgumentException($"relPosBias must be given exactly when UseRelPosBias is true (it is {config.UseRelPosBias}).", nameof(relPosBias));
@@ -33,33 +63,26 @@ public partial class DilatedAttentionModule
             throw new ArgumentException($"relPosBias must have {config.NumHeads} heads and be {(config.Causal ? "unidirectional" : "bidirectional")}; got {relPosBias.Heads} heads, bidirectional {relPosBias.Bidirectional}.", nameof(relPosBias));
         }
 
-        RelPosBias = relPosBias;
-    }
-
-    /// <summary>Random weights drawn like PyTorch's defaults (Linear: uniform ±1/sqrt(in); Embedding: N(0, 1)), reproducible from <paramref name="seed"/>.</summary>
-    public DilatedAttentionModule(DilatedConfig config, int seed)
-        : this(config, RandomProjection(config, seed, 0), RandomProjection(config, seed, 1), RandomProjection(config, seed, 2), RandomProjection(config, seed, 3),
-               config is { UseRelPosBias: true } ? RelativePositionBias.Random(seed + 4, config.NumHeads, bidirectional: !config.Causal) : null)
-    {
+        _relPosBias = relPosBias;
     }
 
     /// <summary>The constants this module was declared with.</summary>
     public DilatedConfig Config { get; }
 
     /// <summary>q_proj.</summary>
-    public Linear QProj { get; private set; }
+    public Linear QProj => NotDisposed(_qProj);
 
     /// <summary>k_proj.</summary>
-    public Linear KProj { get; private set; }
+    public Linear KProj => NotDisposed(_kProj);
 
     /// <summary>v_proj.</summary>
-    public Linear VProj { get; private set; }
+    public Linear VProj => NotDisposed(_vProj);
 
     /// <summary>out_proj.</summary>
-    public Linear OutProj { get; private set; }
+    public Linear OutProj => NotDisposed(_outProj);
 
     /// <summary>The bias table when UseRelPosBias.</summary>
-    public RelativePositionBias? RelPosBias { get; private set; }
+    public RelativePositionBias? RelPosBias => NotDisposed(_relPosBias);
 
     /// <summary>
     /// x [B, N, DModel] → [B, N, DModel] in x's dtype. On the CPU in float32; on a GPU in bf16/fp16 (float32 runs as
@@ -67,13 +90,14 @@ public partial class DilatedAttentionModule
     /// </summary>
     public Tensor Forward(Tensor x)
     {
+        using Call call = BeginCall();
         ArgumentNullException.ThrowIfNull(x);
         ShapeCheck.Rank(x, 3, "[B, N, DModel]", nameof(x));
         ShapeCheck.FloatingPoint(x, nameof(x));
         ShapeCheck.Dim(x, 2, Config.DModel, "DModel", nameof(x));
         bool gpu = x.Device.Kind == DeviceKind.Cuda;
         Tensor input = Attention.Convert(x, Attention.ComputeType(x));
-        Tensor q = Heads(QProj.Apply(input)), k = Heads(KProj.Apply(input)), v = VProj.Apply(input).SplitHeads(Config.NumHeads);
+        Tensor q = Heads(_qProj.Apply(input)), k = Heads(_kProj.Apply(input)), v = _vProj.Apply(input).SplitHeads(Config.NumHeads);
         if (Config.UseXpos)
         {
             if (gpu)
@@ -88,8 +112,20 @@ public partial class DilatedAttentionModule
             }
         }
 
-        AttentionOutput attention = DilatedAttention.Forward(q, k, v, Config.SegmentSizes, Config.DilationRates, Config.Causal, scale: null, RelPosBias);
-        return OutProj.Apply(attention.Output.MergeHeads().Contiguous()).To(x.DType);
+        AttentionOutput attention = DilatedAttention.Forward(q, k, v, Config.SegmentSizes, Config.DilationRates, Config.Causal, scale: null, _relPosBias);
+        return _outProj.Apply(attention.Output.MergeHeads().Contiguous()).To(x.DType);
+    }
+
+    /// <inheritdoc/>
+    private protected override void ReleaseOwnedTensors()
+    {
+        if (_ownsProjections)
+        {
+            _qProj.Dispose();
+            _kProj.Dispose();
+            _vProj.Dispose();
+            _outProj.Dispose();
+        }
     }
 
     // [B, N, H·E] → a contiguous [B, H, N, E] copy (XPOS rotates it in place).
@@ -115,6 +151,7 @@ public partial class DilatedAttentionModule
             config.DModel,
             config.DModel,
             "projection",
-            Tensor.RandomUniform(random, -bound, bound, DType.Float32, config.DModel));
+            Tensor.RandomUniform(random, -bound, bound, DType.Float32, config.DModel),
+            ownsParameters: true);
     }
 }

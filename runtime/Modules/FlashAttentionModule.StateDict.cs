@@ -51,6 +51,7 @@ public abstract partial class FlashAttentionModule
 
     private void LoadFrom(SafetensorsFile file, string prefix, StateDictLoadOptions? options, string source)
     {
+        using Call call = BeginCall();
         (string Name, Linear Layer)[] layers = Layers();
         Dictionary<string, Tensor> loaded = IO.StateDict.Read(file, layers.SelectMany(l => l.Layer.StateDictEntries(l.Name)).ToArray(), prefix, options, GetType().Name, source);
         Linear[] replaced = Array.ConvertAll(layers, l => l.Layer.WithLoaded(loaded, l.Name));
@@ -63,7 +64,13 @@ public abstract partial class FlashAttentionModule
             }
         }
 
-        (ToQ, ToKv, ToOut) = (replaced[0], replaced[1], replaced[2]);
+        // The module made its Linears (around the caller's weights or its own): the replaced ones are its to release.
+        Linear[] old = [_toQ, _toKv, _toOut];
+        (_toQ, _toKv, _toOut) = (replaced[0], replaced[1], replaced[2]);
+        foreach (Linear linear in old)
+        {
+            linear.Dispose();
+        }
     }
 
     private (string Name, Linear Layer)[] Layers() => [(ToQName, ToQ), (ToKvName, ToKv), (ToOutName, ToOut)];

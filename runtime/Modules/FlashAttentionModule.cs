@@ -8,16 +8,21 @@ namespace AttentionGen.Modules;
 /// around the tiled attention kernel. The generated partial class derives from it and supplies
 /// <see cref="Attend"/>, the kernel specialized to the attribute's constants.
 /// </summary>
-public abstract partial class FlashAttentionModule
+/// <remarks>
+/// Dispose releases the three projections with the weights this module made (random ones, bfloat16 roundings, GPU
+/// copies); weight tensors passed to the constructor stay the caller's. Afterwards <see cref="Forward"/>,
+/// <see cref="To"/> and the projection properties throw <see cref="ObjectDisposedException"/>; a Forward already running
+/// on another thread finishes first (see <see cref="DisposableModule"/>).
+/// </remarks>
+public abstract partial class FlashAttentionModule : DisposableModule
 {
-    /// <summary>Takes the weights in PyTorch's layout: toQ [H·E, Dim], toKv [2·H·E, Dim] (K then V), toOut [Dim, H·E].</summary>
+    // Replaced whole by Load.
+    private Linear _toQ, _toKv, _toOut;
+
+    /// <summary>Takes the weights in PyTorch's layout: toQ [H·E, Dim], toKv [2·H·E, Dim] (K then V), toOut [Dim, H·E]; they stay the caller's.</summary>
     protected FlashAttentionModule(FlashAttentionConfig config, Tensor toQ, Tensor toKv, Tensor toOut)
+        : this(config, toQ, toKv, toOut, ownsWeights: false)
     {
-        ArgumentNullException.ThrowIfNull(config);
-        Config = config;
-        ToQ = new Linear(Round(toQ), config.Dim, config.InnerDim, nameof(toQ));
-        ToKv = new Linear(Round(toKv), config.Dim, 2 * config.InnerDim, nameof(toKv));
-        ToOut = new Linear(Round(toOut), config.InnerDim, config.Dim, nameof(toOut));
     }
 
     /// <summary>Random weights drawn like PyTorch's default initialisation, reproducible from <paramref name="seed"/>.</summary>
@@ -27,8 +32,17 @@ public abstract partial class FlashAttentionModule
     }
 
     private FlashAttentionModule(FlashAttentionConfig config, (Tensor Q, Tensor Kv, Tensor Out) w)
-        : this(config, w.Q, w.Kv, w.Out)
+        : this(config, w.Q, w.Kv, w.Out, ownsWeights: true)
     {
+    }
+
+    private FlashAttentionModule(FlashAttentionConfig config, Tensor toQ, Tensor toKv, Tensor toOut, bool ownsWeights)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        Config = config;
+        _toQ = Projection(toQ, config.Dim, config.InnerDim, nameof(toQ), ownsWeights);
+        _toKv = Projection(toKv, config.Dim, 2 * config.InnerDim, nameof(toKv), ownsWeights);
+        _toOut = Projection(toOut, config.InnerDim, config.Dim, nameof(toOut), ownsWeights);
     }
 
     /// <summary>The constants this module was declared with.</summary>
@@ -44,9 +58,10 @@ public abstract partial class FlashAttentionModule
     /// </summary>
     public FlashAttentionModule To(Device device)
     {
+        using Call call = BeginCall();
         if (device.Kind == DeviceKind.Cuda)
         {
-            foreach (Linear linear in new[] { ToQ, ToKv, ToOut })
+            foreach (Linear linear in new[] { _toQ, _toKv, _toOut })
             {
                 linear.Prepare(device, DType.BFloat16);
             }
@@ -56,14 +71,14 @@ public abstract partial class FlashAttentionModule
         return this;
     }
 
-    /// <summary>to_q: Dim → Heads·DimHead.</summary>
-    public Linear ToQ { get; private set; }
+    /// <summary>to_q: Dim → Heads·DimHead. The module disposes it.</summary>
+    public Linear ToQ => NotDisposed(_toQ);
 
-    /// <summary>to_kv: Dim → 2·Heads·DimHead, keys first.</summary>
-    public Linear ToKv { get; private set; }
+    /// <summary>to_kv: Dim → 2·Heads·DimHead, keys first. The module disposes it.</summary>
+    public Linear ToKv => NotDisposed(_toKv);
 
-    /// <summary>to_out: Heads·DimHead → Dim.</summary>
-    public Linear ToOut { get; private set; }
+    /// <summary>to_out: Heads·DimHead → Dim. The module disposes it.</summary>
+    public Linear ToOut => NotDisposed(_toOut);
 
     /// <summary>
     /// x [B, N, Dim] attends to <paramref name="context"/> [B, M, Dim] (x itself when null);
@@ -72,6 +87,7 @@ public abstract partial class FlashAttentionModule
     /// </summary>
     public Tensor Forward(Tensor x, Tensor? context = null, Tensor? mask = null, int? qBucket = null, int? kBucket = null)
     {
+        using Call call = BeginCall();
         ArgumentNullException.ThrowIfNull(x);
         CheckInput(x, nameof(x));
         if (context is not null)
@@ -93,8 +109,8 @@ public abstract partial class FlashAttentionModule
         DType compute = Attention.ComputeType(x);
         int inner = Config.InnerDim;
         Tensor xc = Attention.Convert(x, compute);
-        Tensor q = ToQ.Apply(xc);
-        Tensor kv = ToKv.Apply(context is null ? xc : Attention.Convert(context, compute));
+        Tensor q = _toQ.Apply(xc);
+        Tensor kv = _toKv.Apply(context is null ? xc : Attention.Convert(context, compute));
         Tensor heads = Tensor.Zeros(compute, Device, x.Size(0), x.Size(1), inner);
 
         // q, k and v are strided views of the projections; the problem validates the mask against [B, M]
@@ -118,7 +134,7 @@ public abstract partial class FlashAttentionModule
             Attend(problem);
         }
 
-        return Attention.Convert(ToOut.Apply(heads), x.DType);
+        return Attention.Convert(_toOut.Apply(heads), x.DType);
     }
 
     /// <summary>Runs the attention kernel specialized for this module's mask and score.</summary>
@@ -134,8 +150,23 @@ public abstract partial class FlashAttentionModule
         ShapeCheck.Dim(t, 2, Config.Dim, "Dim", name);
     }
 
-    // Linear reports a null weight by its parameter name.
-    private Tensor Round(Tensor w) => Config.MixedPrecision ? w?.To(DType.BFloat16)! : w;
+    /// <inheritdoc/>
+    private protected override void ReleaseOwnedTensors()
+    {
+        _toQ.Dispose();
+        _toKv.Dispose();
+        _toOut.Dispose();
+    }
+
+    // The Linear owns its weight when this module made it: drawn at random, or a bfloat16 rounding of the caller's
+    // (To returns the caller's own tensor when it already is bfloat16, and that one stays the caller's).
+    private Linear Projection(Tensor? weight, int inFeatures, int outFeatures, string paramName, bool ownsWeight)
+    {
+        ArgumentNullException.ThrowIfNull(weight, paramName);
+        Tensor rounded = Config.MixedPrecision ? weight.To(DType.BFloat16) : weight;
+        bool owned = ownsWeight || !rounded.SharesStorageWith(weight);
+        return new Linear(rounded, inFeatures, outFeatures, paramName, bias: null, owned);
+    }
 
     private static (Tensor, Tensor, Tensor) RandomWeights(FlashAttentionConfig config, int seed)
     {

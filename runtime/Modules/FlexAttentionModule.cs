@@ -11,7 +11,12 @@ namespace AttentionGen.Modules;
 /// compiler inlines them, and the CUDA header with the mods translated to CUDA C for tensors on a GPU. A mask the
 /// generator recognised also brings its closed-form tile plan; others can take a <see cref="BlockMask"/>.
 /// </summary>
-public abstract class FlexAttentionModule
+/// <remarks>
+/// The module holds no tensors; after Dispose, <see cref="Forward"/> (with or without a capture) and
+/// <see cref="CreateBlockMask"/> throw <see cref="ObjectDisposedException"/>, as every module does. The mods
+/// (<see cref="MaskMod"/>, <see cref="BindMaskMod"/>) are the class's static methods and stay callable.
+/// </remarks>
+public abstract partial class FlexAttentionModule : DisposableModule
 {
     /// <summary>The block size of the attribute (rows and keys per block-mask block).</summary>
     protected FlexAttentionModule(int blockSize)
@@ -32,6 +37,7 @@ public abstract class FlexAttentionModule
     /// </summary>
     public AttentionOutput Forward(Tensor q, Tensor k, Tensor v, float? scale = null, bool enableGqa = false, BlockMask? blockMask = null)
     {
+        ThrowIfDisposed();
         if (CaptureName is { } name)
         {
             throw new ArgumentException($"{GetType().Name}'s mods read the capture '{name}': call the Forward overload that takes it.", name);
@@ -51,6 +57,7 @@ public abstract class FlexAttentionModule
     /// </summary>
     protected AttentionOutput ForwardWithCapture(Tensor q, Tensor k, Tensor v, Tensor capture, DType dtype, string captureParam, float? scale, bool enableGqa, BlockMask? blockMask)
     {
+        ThrowIfDisposed();
         ArgumentNullException.ThrowIfNull(capture, captureParam);
         ArgumentNullException.ThrowIfNull(q);
         ShapeCheck.DType(capture, dtype, captureParam);
@@ -83,6 +90,7 @@ public abstract class FlexAttentionModule
 
     private AttentionOutput Run(Tensor q, Tensor k, Tensor v, Tensor? capture, float? scale, bool enableGqa, BlockMask? blockMask)
     {
+        using Call call = BeginCall();
         FlexAttention.CheckOperands(q, k, v, enableGqa, blockMask, cpuOnlyFeature: null);
         return Attention.Run(q, k, v, keyPaddingMask: null, scale, BlockSize, BlockSize, problem =>
         {
@@ -104,6 +112,7 @@ public abstract class FlexAttentionModule
     /// </summary>
     public BlockMask CreateBlockMask(int? batch, int? heads, int queryLength, int keyLength, Device? device = null, Tensor? capture = null)
     {
+        using Call call = BeginCall();
         Device target = device ?? Device.Cpu;
         if (CaptureName is { } name && capture is null)
         {

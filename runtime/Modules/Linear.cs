@@ -10,7 +10,12 @@ namespace AttentionGen.Modules;
 /// y = x Wᵀ (+ b), W [out, in] as PyTorch stores it. The transpose is packed once, at
 /// construction, so every call runs the blocked GEMM on row-major operands.
 /// </summary>
-public sealed partial class Linear
+/// <remarks>
+/// Dispose releases the copies this Linear made (the packed transpose, the weight and bias on each GPU); the weight and
+/// bias passed to the constructor stay the caller's. After Dispose, <see cref="Weight"/>, <see cref="Bias"/>,
+/// <see cref="Apply"/> and <see cref="Prepare"/> throw <see cref="ObjectDisposedException"/>.
+/// </remarks>
+public sealed partial class Linear : DisposableModule
 {
     /// <summary>Rows of x per parallel work item: a multiple of the GEMM's 6-row block.</summary>
     private const int RowsPerItem = 48;
@@ -22,15 +27,31 @@ public sealed partial class Linear
     private readonly ConcurrentDictionary<(Device, DType), Tensor> _deviceWeights = new();
     private readonly ConcurrentDictionary<Device, Tensor> _deviceBiases = new();
 
-    /// <summary>Wraps <paramref name="weight"/> [<paramref name="outFeatures"/>, <paramref name="inFeatures"/>] and the optional <paramref name="bias"/> [out].</summary>
+    // True when this Linear made its weight and bias (random ones, or a module's rounded copies): Dispose releases them too.
+    private readonly bool _ownsParameters;
+
+    private readonly Tensor _weight;
+    private readonly Tensor? _biasTensor;
+
+    /// <summary>
+    /// Wraps <paramref name="weight"/> [<paramref name="outFeatures"/>, <paramref name="inFeatures"/>] and the optional
+    /// <paramref name="bias"/> [out]. They stay the caller's: disposing this Linear leaves them alive.
+    /// </summary>
     public Linear(Tensor weight, int inFeatures, int outFeatures, string paramName, Tensor? bias = null)
+        : this(weight, inFeatures, outFeatures, paramName, bias, ownsParameters: false)
     {
+    }
+
+    /// <summary>As the public constructor; <paramref name="ownsParameters"/>: the caller made weight and bias for this Linear alone, which then disposes them.</summary>
+    internal Linear(Tensor weight, int inFeatures, int outFeatures, string paramName, Tensor? bias, bool ownsParameters)
+    {
+        _ownsParameters = ownsParameters;
         ArgumentNullException.ThrowIfNull(weight, paramName);
         ShapeCheck.Rank(weight, 2, $"[{outFeatures}, {inFeatures}]", paramName);
         ShapeCheck.FloatingPoint(weight, paramName);
         ShapeCheck.Dim(weight, 0, outFeatures, "out features", paramName);
         ShapeCheck.Dim(weight, 1, inFeatures, "in features", paramName);
-        Weight = weight;
+        _weight = weight;
         InFeatures = inFeatures;
         OutFeatures = outFeatures;
         _weightT = weight.To(DType.Float32).Transpose(0, 1).Contiguous();
@@ -40,16 +61,16 @@ public sealed partial class Linear
             ShapeCheck.Rank(bias, 1, $"[{outFeatures}]", biasName);
             ShapeCheck.FloatingPoint(bias, biasName);
             ShapeCheck.Dim(bias, 0, outFeatures, "out features", biasName);
-            Bias = bias;
+            _biasTensor = bias;
             _bias = bias.ToFloatArray();
         }
     }
 
     /// <summary>The bias [out], or null.</summary>
-    public Tensor? Bias { get; }
+    public Tensor? Bias => NotDisposed(_biasTensor);
 
     /// <summary>The weight [out, in], as given.</summary>
-    public Tensor Weight { get; }
+    public Tensor Weight => NotDisposed(_weight);
 
     /// <summary>Width of the input.</summary>
     public int InFeatures { get; }
@@ -67,6 +88,7 @@ public sealed partial class Linear
     /// <summary>Copies the weight to <paramref name="device"/> in <paramref name="dtype"/> ahead of the first call there.</summary>
     public void Prepare(Device device, DType dtype)
     {
+        using Call call = BeginCall();
         if (device.Kind == DeviceKind.Cuda)
         {
             _ = DeviceWeight(device, dtype);
@@ -79,6 +101,7 @@ public sealed partial class Linear
     /// </summary>
     public Tensor Apply(Tensor x)
     {
+        using Call call = BeginCall();
         ArgumentNullException.ThrowIfNull(x);
         ShapeCheck.Dim(x, x.Rank - 1, InFeatures, "in features", nameof(x));
         if (x.Device.Kind == DeviceKind.Cuda)
@@ -143,14 +166,72 @@ public sealed partial class Linear
             Cuda.CudaGemm.LinearForward(input, DeviceWeight(x.Device, x.DType), y, rows, InFeatures, OutFeatures);
         }
 
-        if (Bias is not null)
+        if (_biasTensor is not null)
         {
-            Cuda.CudaElementwise.AddBias(y, _deviceBiases.GetOrAdd(x.Device, device => Bias.To(DType.Float32).To(device)));
+            Cuda.CudaElementwise.AddBias(y, CachedCopy(_deviceBiases, x.Device, _biasTensor, DType.Float32, x.Device));
         }
 
         return y;
     }
 
-    private Tensor DeviceWeight(Device device, DType dtype) =>
-        _deviceWeights.GetOrAdd((device, dtype), key => Weight.To(key.Item2).To(key.Item1));
+    private Tensor DeviceWeight(Device device, DType dtype) => CachedCopy(_deviceWeights, (device, dtype), _weight, dtype, device);
+
+    /// <inheritdoc/>
+    private protected override void ReleaseOwnedTensors()
+    {
+        ReleaseCopy(_weightT, _weight);
+        foreach (Tensor copy in _deviceWeights.Values)
+        {
+            ReleaseCopy(copy, _weight);
+        }
+
+        foreach (Tensor copy in _deviceBiases.Values)
+        {
+            ReleaseCopy(copy, _biasTensor);
+        }
+
+        if (_ownsParameters)
+        {
+            _weight.Dispose();
+            _biasTensor?.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// <paramref name="source"/> in <paramref name="dtype"/> on <paramref name="device"/>, made once per key. A copy made
+    /// by a thread that lost the race to add it, and a conversion step on the way, are disposed at once, so every GPU
+    /// block this Linear holds is in a cache that Dispose empties.
+    /// </summary>
+    private static Tensor CachedCopy<TKey>(ConcurrentDictionary<TKey, Tensor> cache, TKey key, Tensor source, DType dtype, Device device)
+        where TKey : notnull
+    {
+        if (cache.TryGetValue(key, out Tensor? cached))
+        {
+            return cached;
+        }
+
+        Tensor converted = source.To(dtype);
+        Tensor copy = converted.To(device);
+        if (!converted.SharesStorageWith(copy))
+        {
+            ReleaseCopy(converted, source);
+        }
+
+        Tensor kept = cache.GetOrAdd(key, copy);
+        if (!ReferenceEquals(kept, copy))
+        {
+            ReleaseCopy(copy, source);
+        }
+
+        return kept;
+    }
+
+    // A conversion that changed nothing returns its source; disposing that "copy" would dispose the caller's tensor.
+    private static void ReleaseCopy(Tensor copy, Tensor? source)
+    {
+        if (source is null || !copy.SharesStorageWith(source))
+        {
+            copy.Dispose();
+        }
+    }
 }

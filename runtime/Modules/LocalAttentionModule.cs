@@ -7,7 +7,11 @@ namespace AttentionGen.Modules;
 /// The module behind <c>[Local]</c> (SPEC §4), as lucidrains' <c>LocalAttention</c>: windowed attention over
 /// q, k, v [B(, H), N, E] with the attribute's window, look-around, masks and rotary/xpos. No projections.
 /// </summary>
-public class LocalAttentionModule
+/// <remarks>
+/// The module holds no tensors (the rotary/xpos tables are built per call); after Dispose, <see cref="Forward"/> throws
+/// <see cref="ObjectDisposedException"/>, as every module does.
+/// </remarks>
+public partial class LocalAttentionModule : DisposableModule
 {
     /// <summary>Wraps the checked constants.</summary>
     public LocalAttentionModule(LocalConfig config)
@@ -24,6 +28,9 @@ public class LocalAttentionModule
     /// <paramref name="attnBias"/> [H, ws, span] is added to the window scores; <paramref name="windowSize"/>
     /// overrides the window (only with xpos).
     /// </summary>
-    public Tensor Forward(Tensor q, Tensor k, Tensor v, Tensor? mask = null, Tensor? attnBias = null, int? windowSize = null) =>
-        LocalAttention.Forward(q, k, v, Config, mask, attnBias, windowSize);
+    public Tensor Forward(Tensor q, Tensor k, Tensor v, Tensor? mask = null, Tensor? attnBias = null, int? windowSize = null)
+    {
+        using Call call = BeginCall();
+        return LocalAttention.Forward(q, k, v, Config, mask, attnBias, windowSize);
+    }
 }

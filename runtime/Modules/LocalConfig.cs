@@ -49,6 +49,12 @@ public sealed record LocalConfig
             throw new ArgumentException($"UseXpos with WindowSize = {windowSize} needs an explicit XposScaleBase (> 0): its default, WindowSize / 2, is 0, and the reference divides by it (NaN).", nameof(xposScaleBase));
         }
 
+        // A query attends to a span of (lookBackward + 1 + lookForward) windows: its key count sizes arrays and loops.
+        if ((long)lookBackward + 1 + forward > int.MaxValue / windowSize)
+        {
+            throw new ArgumentOutOfRangeException(nameof(lookBackward), $"the key span (lookBackward + 1 + lookForward) · windowSize = ({lookBackward} + 1 + {forward}) · {windowSize} exceeds the limit of {int.MaxValue}.");
+        }
+
         WindowSize = windowSize;
         Causal = causal;
         LookBackward = lookBackward;
@@ -75,6 +81,9 @@ public sealed record LocalConfig
 
     /// <summary>Windows seen ahead (resolved).</summary>
     public int LookForward { get; }
+
+    /// <summary>Windows a query's keys span: LookBackward + 1 + LookForward (checked to fit, with the window, in an int).</summary>
+    internal int SpanWindows => LookBackward + 1 + LookForward;
 
     /// <summary>Attention dropout in training; inference ignores it.</summary>
     public float Dropout { get; }

@@ -7,7 +7,8 @@ namespace AttentionGen.Modules;
 /// The module behind <c>[Sparse]</c> (SPEC §3): the Sparse Transformer's attention over q, k, v [B, T, Embd]
 /// with the pattern the attribute declared. No projections, as the reference's <c>SparseAttention</c>.
 /// </summary>
-public class SparseAttentionModule
+/// <remarks>The module holds no tensors; after Dispose, <see cref="Forward"/> throws <see cref="ObjectDisposedException"/>, as every module does.</remarks>
+public partial class SparseAttentionModule : DisposableModule
 {
     /// <summary>Checks the constants; a failure names the argument and the value.</summary>
     public SparseAttentionModule(int heads, SparseMode mode, int localAttnCtx = 0, int blockSize = 32, bool causal = true)
@@ -42,5 +43,9 @@ public class SparseAttentionModule
     public bool Causal { get; }
 
     /// <summary>q, k, v [B, T, Embd] → [B, T, Embd].</summary>
-    public Tensor Forward(Tensor q, Tensor k, Tensor v) => SparseAttention.Forward(q, k, v, Heads, Mode, LocalAttnCtx, BlockSize, Causal);
+    public Tensor Forward(Tensor q, Tensor k, Tensor v)
+    {
+        using Call call = BeginCall();
+        return SparseAttention.Forward(q, k, v, Heads, Mode, LocalAttnCtx, BlockSize, Causal);
+    }
 }

@@ -24,6 +24,31 @@ internal static class ShapeMath
         return p;
     }
 
+    /// <summary>
+    /// The product of non-negative <paramref name="factors"/> for a count an int holds (an array length, a loop bound, a
+    /// dimension). Refuses a product above <see cref="int.MaxValue"/> instead of wrapping:
+    /// inputs whose dimensions are each valid, or that are empty through another dimension, can still multiply past it.
+    /// </summary>
+    public static int IntProduct(string paramName, string what, params ReadOnlySpan<int> factors)
+    {
+        // Saturated just above the limit, so the running product stays far inside a long; a zero factor wins.
+        long product = 1;
+        foreach (int f in factors)
+        {
+            product = Math.Min(product * f, (long)int.MaxValue + 1);
+        }
+
+        if (product > int.MaxValue)
+        {
+            throw new ArgumentOutOfRangeException(paramName, $"{what} = {string.Join(" · ", factors.ToArray())} exceeds the limit of {int.MaxValue}.");
+        }
+
+        return (int)product;
+    }
+
+    /// <summary>ceil(<paramref name="n"/> / <paramref name="d"/>) for n ≥ 0, d ≥ 1, without the overflow of n + d − 1.</summary>
+    public static int CeilDiv(int n, int d) => (int)(((long)n + d - 1) / d);
+
     /// <summary>The row-major strides of a shape that passed <see cref="Validate"/>.</summary>
     public static long[] RowMajorStrides(ReadOnlySpan<int> shape)
     {

@@ -362,6 +362,12 @@ public sealed class Tensor : IDisposable
     /// <summary>Throws <see cref="ObjectDisposedException"/> naming <paramref name="paramName"/> when the storage was disposed.</summary>
     internal void ThrowIfDisposed(string paramName) => _storage.ThrowIfDisposed(paramName);
 
+    /// <summary>Whether this tensor's storage was disposed (through it or any view).</summary>
+    internal bool IsDisposed => _storage.IsDisposed;
+
+    /// <summary>Whether disposing one of the two would dispose the other: they are views of one storage.</summary>
+    internal bool SharesStorageWith(Tensor other) => ReferenceEquals(_storage, other._storage);
+
     /// <summary>Storage as float32 values, for kernels; offsets and strides still apply.</summary>
     internal Span<float> Float32Storage
     {

@@ -57,12 +57,12 @@ internal sealed class DilatedBranch
     public static DilatedBranch Dilated(int batch, int heads, int length, int segmentSize, int dilationRate)
     {
         int segment = Math.Max(1, Math.Min(segmentSize, length));
-        return new DilatedBranch(batch, heads, length, (length + segment - 1) / segment, (segment + dilationRate - 1) / dilationRate, segment, segment, dilationRate, (heads + dilationRate - 1) / dilationRate);
+        return new DilatedBranch(batch, heads, length, ShapeMath.CeilDiv(length, segment), ShapeMath.CeilDiv(segment, dilationRate), segment, segment, dilationRate, ShapeMath.CeilDiv(heads, dilationRate));
     }
 
     /// <summary>The Sparse Transformer's transposed layout: min(stride, N) residue classes of ceil(N / stride) rows.</summary>
     public static DilatedBranch Strided(int batch, int heads, int length, int stride) =>
-        new(batch, heads, length, Math.Min(stride, Math.Max(length, 1)), (length + stride - 1) / stride, segmentStride: 1, segmentCap: length, stride, groupSize: int.MaxValue);
+        new(batch, heads, length, Math.Min(stride, Math.Max(length, 1)), ShapeMath.CeilDiv(length, stride), segmentStride: 1, segmentCap: length, stride, groupSize: int.MaxValue);
 
     /// <summary>Checks a mixture's arrays: equal, non-empty lengths; positive sizes; r divides w.</summary>
     public static void CheckRates(int[] segmentSizes, int[] dilationRates)
@@ -84,7 +84,7 @@ internal sealed class DilatedBranch
     /// <summary>The row offset in each segment of head <paramref name="h"/>: its group.</summary>
     public int Offset(int h) => h / GroupSize;
 
-    /// <summary>Position in the sequence of kept row <paramref name="i"/> of (segment s, head h).</summary>
+    /// <summary>Position in the sequence of kept row <paramref name="i"/> of (segment s, head h); below N for i below KeptRows, so it cannot wrap.</summary>
     public int Position(int s, int h, int i) => (s * SegmentStride) + Offset(h) + (Rate * i);
 
     /// <summary>Kept rows of (segment s, head h): those of its residue inside the segment and the sequence.</summary>
@@ -92,14 +92,14 @@ internal sealed class DilatedBranch
     {
         int places = Math.Min(SegmentCap, _length - (s * SegmentStride));
         int offset = Offset(h);
-        return offset < places ? (places - offset + Rate - 1) / Rate : 0;
+        return offset < places ? ShapeMath.CeilDiv(places - offset, Rate) : 0;
     }
 
     /// <summary>Gathers, attends (causal in kept order when asked) and folds the result into <paramref name="merged"/>.</summary>
     public void Run(GatherSource source, BranchMerger merged, bool causal, float? scale, RelativePositionBias? relPosBias)
     {
-        int groups = Batch * Segments;
-        var valid = new int[groups * _heads];
+        int groups = ShapeMath.IntProduct("q", "segment groups B · segments", Batch, Segments);
+        var valid = new int[ShapeMath.IntProduct("q", "branch problems B · segments · H", groups, _heads)];   // bounds every index below
         Tensor gq = Tensor.Zeros(DType.Float32, groups, _heads, Rows, source.HeadDim);
         Tensor gk = Tensor.Zeros(DType.Float32, groups, _heads, Rows, source.HeadDim);
         Tensor gv = Tensor.Zeros(DType.Float32, groups, _heads, Rows, source.ValueDim);

@@ -32,7 +32,7 @@ public static class LocalAttention
         Tensor qs = q.Reshape(shape.Rows, 1, shape.Length, shape.HeadDim).To(DType.Float32);
         Tensor ks = k.Reshape(shape.Rows, 1, shape.Length, shape.HeadDim).To(DType.Float32);
         Tensor vs = v.Reshape(shape.Rows, 1, shape.Length, shape.ValueDim).To(DType.Float32);
-        int ws = shape.WindowSize, span = shape.Span, windows = shape.Windows, problems = shape.Rows * windows;
+        int ws = shape.WindowSize, span = shape.Span, windows = shape.Windows, problems = ShapeMath.IntProduct(nameof(q), "windows rows · windows", shape.Rows, windows);
         var rotary = config.Rotary ? new LocalRotary(config.Dim, span, config.UseXpos ? config.XposScaleBase : null) : null;
 
         Tensor gq = Tensor.Zeros(DType.Float32, problems, 1, ws, shape.HeadDim);

@@ -43,19 +43,19 @@ internal sealed class LocalShape
         Length = q.Size(-2);
         HeadDim = q.Size(-1);
         ValueDim = v.Size(-1);
-        Rows = q.Rank == 3 ? q.Size(0) : q.Size(0) * q.Size(1);
+        Rows = q.Rank == 3 ? q.Size(0) : ShapeMath.IntProduct(nameof(q), "rows B · H", q.Size(0), q.Size(1));
         OutputShape = q.Shape.ToArray();
         OutputShape[^1] = ValueDim;
 
         // Autopad pads to a multiple of the configured window (as the reference), then the window must divide.
-        int padded = config.Autopad ? (Length + config.WindowSize - 1) / config.WindowSize * config.WindowSize : Length;
+        int padded = config.Autopad ? ShapeMath.IntProduct(nameof(q), "padded length", ShapeMath.CeilDiv(Length, config.WindowSize), config.WindowSize) : Length;
         if (padded % WindowSize != 0)
         {
             throw new ArgumentException($"sequence length {padded} must be a multiple of the window size {WindowSize} (or set Autopad).", nameof(q));
         }
 
         Windows = padded / WindowSize;
-        Span = (config.LookBackward + 1 + config.LookForward) * WindowSize;
+        Span = ShapeMath.IntProduct(nameof(windowSize), "key span (LookBackward + 1 + LookForward) · windowSize", config.SpanWindows, WindowSize);
         if (config.Rotary && config.Dim != HeadDim)
         {
             throw new ArgumentException($"the rotary dim (Dim = {config.Dim}) must equal the head dim E of q ({HeadDim}): the reference rotates the whole head.", nameof(q));
