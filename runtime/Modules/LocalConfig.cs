@@ -42,6 +42,12 @@ public sealed record LocalConfig
             throw new ArgumentException($"a causal local attention cannot look forward; lookForward must be 0, got {lookForward}.", nameof(lookForward));
         }
 
+        // xpos divides positions by its scale base; the default (windowSize / 2, integer division) is 0 for a window of 1.
+        if (useXpos && xposScaleBase == 0 && windowSize / 2 == 0)
+        {
+            throw new ArgumentException($"xpos needs a positive xposScaleBase; its default windowSize / 2 is 0 for windowSize {windowSize}, so give xposScaleBase > 0.", nameof(xposScaleBase));
+        }
+
         WindowSize = windowSize;
         Causal = causal;
         LookBackward = lookBackward;
