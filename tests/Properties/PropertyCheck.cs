@@ -10,6 +10,8 @@ namespace AttentionGen.Tests.Properties;
 /// <code>dotnet test tests/AttentionGen.Tests.csproj -c Release -e CsCheck_Seed=0JFqtjB1usf1 --filter "FullyQualifiedName~PropertyName"</code>
 /// (or pass <c>seed: "…"</c> to <see cref="Run{T}"/> while debugging). Each case's tensors come from a
 /// <see cref="Random"/> seeded by the case's own DataSeed, so the CsCheck seed fixes the values too.
+/// The kernels take the widest vectors the processor has; the narrower paths run with <c>-e DOTNET_EnableAVX512=0</c>
+/// (AVX2, 8 lanes) or <c>-e DOTNET_EnableAVX2=0</c> (Vector128, 4 lanes) on the same command.
 /// </summary>
 internal static class PropertyCheck
 {
