@@ -9,7 +9,8 @@ namespace AttentionGen.Tests.Properties;
 /// <c>Set seed: "0JFqtjB1usf1" or -e CsCheck_Seed=0JFqtjB1usf1 to reproduce</c>. Replay exactly that case with
 /// <code>dotnet test tests/AttentionGen.Tests.csproj -c Release -e CsCheck_Seed=0JFqtjB1usf1 --filter "FullyQualifiedName~PropertyName"</code>
 /// (or pass <c>seed: "…"</c> to <see cref="Run{T}"/> while debugging). Each case's tensors come from a
-/// <see cref="Random"/> seeded by the case's own DataSeed, so the CsCheck seed fixes the values too.
+/// <see cref="Random"/> seeded by the case's own DataSeed, so the CsCheck seed fixes the values too. A bug that needs
+/// state left by earlier cases (pooled scratch) may pass when its case runs alone: then rerun the whole property.
 /// The kernels take the widest vectors the processor has; the narrower paths run with <c>-e DOTNET_EnableAVX512=0</c>
 /// (AVX2, 8 lanes) or <c>-e DOTNET_EnableAVX2=0</c> (Vector128, 4 lanes) on the same command.
 /// </summary>
@@ -36,7 +37,14 @@ internal static class PropertyCheck
     /// <summary>Output tolerance for inputs of <paramref name="dtype"/>.</summary>
     public static double OutputTolerance(DType dtype) => dtype == DType.Float32 ? Fp32Output : Bf16Output;
 
+    /// <summary>
+    /// Multiplies every property's iterations: <c>-e ATTENTIONGEN_PROPERTY_SCALE=10</c> for a soak run (the defaults keep
+    /// the suite to seconds; a stale-scratch bug in the CPU kernel needed ~1,000 block-mask cases to show).
+    /// </summary>
+    public static readonly int IterationScale =
+        int.TryParse(Environment.GetEnvironmentVariable("ATTENTIONGEN_PROPERTY_SCALE"), out int scale) && scale > 0 ? scale : 1;
+
     /// <summary>Samples <paramref name="gen"/> <paramref name="iterations"/> times, shrinking any failure (see the class comment to replay one).</summary>
     public static void Run<T>(Gen<T> gen, Action<T> property, int iterations, string? seed = null) =>
-        gen.Sample(property, seed: seed, iter: iterations);
+        gen.Sample(property, seed: seed, iter: iterations * IterationScale);
 }
