@@ -8,8 +8,10 @@ using System.Threading.Tasks;
 namespace AttentionGen.Cpu;
 
 /// <summary>
-/// The keys of every (batch, kv head) as an [E × Stride] row-major panel, Stride ≥ M with zero columns after M,
-/// so q·kᵀ is a plain GEMM whose B operand is read along contiguous rows.
+/// The keys of every (batch, kv head) as an [E × Stride] row-major panel, Stride ≥ M + lanes − 1 with zero columns
+/// after M, so q·kᵀ is a plain GEMM whose B operand is read along contiguous rows. The GEMM reads a tile in whole
+/// vectors from wherever it starts: a tile ending at M reads up to lanes − 1 columns past it, which must be this
+/// row's zeros, not the next row or (after the last row) stale pooled memory.
 /// </summary>
 internal sealed class TransposedKeys : IDisposable
 {
@@ -22,7 +24,7 @@ internal sealed class TransposedKeys : IDisposable
         _heads = p.KeyHeads;
         _headDim = p.HeadDim;
         Debug.Assert(LineFloats % lanes == 0, "a whole number of cache lines must be a whole number of vectors");
-        Stride = PaddedStride(p.KeyLength);
+        Stride = PaddedStride(p.KeyLength + lanes - 1);
         long length = (long)p.Batch * _heads * _headDim * Stride;
         _panels = ArrayPool<float>.Shared.Rent((int)Math.Max(length, 1));
         var rows = new HeadRows(p.K);

@@ -112,6 +112,23 @@ public sealed class BlockMask
         }
     }
 
+    /// <summary>
+    /// Whether flex_attention computes the pair: never in a skipped block, always in a full one (the mask mod is not
+    /// run there), by the mask mod in a partial one (every pair without a mod). The CPU kernel's tiles need not line up
+    /// with the blocks (96 query rows against the default 128), so a tile that straddles blocks tests its pairs by this
+    /// rule; the mask mod alone would let a skipped block's pairs in.
+    /// </summary>
+    internal bool Allows(int batch, int head, int q, int kv)
+    {
+        int bh = ((Batch == 1 ? 0 : batch) * Heads) + (Heads == 1 ? 0 : head);
+        return (TileKind)_states[(((bh * QueryBlocks) + (q / QueryBlockSize)) * KeyBlocks) + (kv / KeyBlockSize)] switch
+        {
+            TileKind.Full => true,
+            TileKind.Partial => MaskMod is null || MaskMod(batch, head, q, kv),
+            _ => false,
+        };
+    }
+
     /// <summary>The tile plan the CPU kernel follows.</summary>
     public BlockMaskPlan Plan => new(_states, Batch, Heads, QueryBlocks, KeyBlocks, QueryBlockSize, KeyBlockSize);
 

@@ -36,7 +36,7 @@ public static class FlexAttention
         kernelOptions?.Validate();
         int queryTile = kernelOptions?.BlockM ?? blockMask?.QueryBlockSize ?? 128;
         int keyTile = kernelOptions?.BlockN ?? blockMask?.KeyBlockSize ?? 128;
-        var mask = new DelegateMask(blockMask?.MaskMod);
+        var mask = new DelegateMask(blockMask is null ? null : blockMask.Allows);
         AttentionOutput result = Attention.Run(q, k, v, keyPaddingMask: null, scale, queryTile, keyTile, problem =>
         {
             switch ((blockMask, scoreMod))
