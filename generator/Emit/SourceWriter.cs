@@ -8,7 +8,7 @@ namespace AttentionGen.Generator.Emit;
 /// <summary>An indented writer with the header, namespace and class frame every generated file shares.</summary>
 internal sealed class SourceWriter : IDisposable
 {
-    public const string GeneratedCodeAttribute = "[global::System.CodeDom.Compiler.GeneratedCode(\"AttentionGen.Generator\", \"0.1.0\")]";
+    public const string GeneratedCodeAttribute = "[global::System.CodeDom.Compiler.GeneratedCode(\"" + GeneratedMembers.Tool + "\", \"0.1.0\")]";
 
     private readonly StringWriter _text = new();
 
@@ -22,18 +22,18 @@ internal sealed class SourceWriter : IDisposable
 
     public IndentedTextWriter Writer { get; }
 
-    /// <summary>Opens the namespace (if any) and the partial class deriving from <paramref name="baseType"/>.</summary>
+    /// <summary>Opens the namespace (if any) and the partial class deriving from <paramref name="baseType"/> (a metadata name of <see cref="GeneratedMembers"/>).</summary>
     public void OpenClass(ClassShape shape, string baseType)
     {
         if (shape.Namespace is not null)
         {
-            Writer.WriteLine($"namespace {shape.Namespace}");
+            Writer.WriteLine($"namespace {shape.NamespaceIdentifier}");
             Writer.WriteLine("{");
             Writer.Indent++;
         }
 
         Writer.WriteLine(GeneratedCodeAttribute);
-        Writer.WriteLine($"partial class {shape.Name} : {baseType}");
+        Writer.WriteLine($"partial class {shape.Identifier} : global::{baseType}");
         Writer.WriteLine("{");
         Writer.Indent++;
     }
