@@ -52,8 +52,9 @@ public sealed class ReplaceArgumentCodeFix : CodeFixProvider
             };
             LiteralExpressionSyntax literal = SyntaxFactory.LiteralExpression(SyntaxKind.NumericLiteralExpression, SyntaxFactory.Literal(replacement))
                 .WithTriviaFrom(target);
+            // One equivalence key per rule, not per value: Fix All then fixes every occurrence, each with its own value.
             context.RegisterCodeFix(
-                CodeAction.Create(title, _ => Task.FromResult(context.Document.WithSyntaxRoot(root.ReplaceNode(target, literal))), title),
+                CodeAction.Create(title, _ => Task.FromResult(context.Document.WithSyntaxRoot(root.ReplaceNode(target, literal))), diagnostic.Id),
                 diagnostic);
         }
     }
