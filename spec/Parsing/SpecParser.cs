@@ -20,7 +20,7 @@ internal static class SpecParser
             r.GetSyntax() is TypeDeclarationSyntax t && t.Modifiers.Any(SyntaxKind.PartialKeyword));
         int attentionAttributes = type.GetAttributes().Count(a =>
             a.AttributeClass is { } cls && AttentionAttributeNames.Modules.Contains(cls.ToDisplayString()));
-        string? ns = type.ContainingNamespace is { IsGlobalNamespace: false } n ? n.ToDisplayString() : null;
+        string? ns = type.ContainingNamespace is { IsGlobalNamespace: false } n ? NamespaceName(n) : null;
         string? kindProblem = type.TypeKind switch
         {
             TypeKind.Struct => "struct",
@@ -142,6 +142,10 @@ internal static class SpecParser
             ScoreCaptureElement = scoreCapture is null ? null : ModMethodRules.CaptureElement(scoreCapture.Type),
         };
     }
+
+    /// <summary>The namespace's dotted name without '@' escapes (display strings escape keywords; hint names reject '@').</summary>
+    private static string NamespaceName(INamespaceSymbol ns) =>
+        ns.ContainingNamespace is { IsGlobalNamespace: false } parent ? NamespaceName(parent) + "." + ns.Name : ns.Name;
 
     /// <summary>The method of <paramref name="type"/> called <paramref name="name"/> that carries <paramref name="attribute"/>, or null.</summary>
     public static IMethodSymbol? FindMod(INamedTypeSymbol type, string? name, string attribute) =>

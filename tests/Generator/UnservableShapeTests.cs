@@ -80,7 +80,7 @@ public class UnservableShapeTests
 
     /// <summary>Shapes that need no diagnostic: the generated code must simply compile with them.</summary>
     [Theory]
-    [InlineData("namespace N.Layers { [FlashAttention(Dim = 64)] partial class @class { } }")]
+    [InlineData("namespace @class.@event { [FlashAttention(Dim = 64)] partial class @class { } }")]
     [InlineData("[Flex(MaskMod = nameof(@int), ScoreMod = nameof(@float))] partial class @struct { [MaskMod] static bool @int(int b, int h, int q, int kv, ReadOnlySpan<int> @params) => @params[q] == @params[kv]; [ScoreMod] static float @float(float s, int b, int h, int q, int kv) => s; }")]
     [InlineData("[Flex(MaskMod = nameof(M))] partial class C { [MaskMod] static bool M(int b, int h, int q, int kv, ReadOnlySpan<int> q2) => q2[q] == 0; }")]
     [InlineData("namespace AttentionGen.Layers { [Local(WindowSize = 8)] partial class Layers { } }")]
