@@ -40,7 +40,8 @@ public sealed class AttentionSpecAnalyzer : DiagnosticAnalyzer
         DiagnosticDescriptors.MemberClashesWithGenerated,
         DiagnosticDescriptors.FlexBlockSizeNotSupported,
         DiagnosticDescriptors.MultiGpuNotSupported,
-        DiagnosticDescriptors.SparseModeUndefined);
+        DiagnosticDescriptors.SparseModeUndefined,
+        DiagnosticDescriptors.ValueMustBeFinite);
 
     /// <inheritdoc/>
     public override void Initialize(AnalysisContext context)

@@ -83,7 +83,12 @@ internal static class VariantEmitter
 
     private static string Int(int value) => value.ToString(CultureInfo.InvariantCulture);
 
-    private static string Float(float value) => value.ToString("R", CultureInfo.InvariantCulture) + "f";
+    // Non-finite values have no literal form ("Infinityf" is not C#); the rules reject them, the emitter stays valid anyway.
+    private static string Float(float value) =>
+        float.IsNaN(value) ? "float.NaN"
+        : float.IsPositiveInfinity(value) ? "float.PositiveInfinity"
+        : float.IsNegativeInfinity(value) ? "float.NegativeInfinity"
+        : value.ToString("R", CultureInfo.InvariantCulture) + "f";
 
     private static string IntArray(int[] values) => "new int[] { " + string.Join(", ", values.Select(Int)) + " }";
 }

@@ -158,6 +158,12 @@ internal static class DiagnosticDescriptors
         "Mode = {0} is not a SparseMode; use SparseMode.All, SparseMode.Local or SparseMode.Strided",
         DiagnosticSeverity.Error);
 
+    public static readonly DiagnosticDescriptor ValueMustBeFinite = Create(
+        "AG0026",
+        "Value must be a finite number",
+        "{0} must be a finite number, but is {1}",
+        DiagnosticSeverity.Error);
+
     private static DiagnosticDescriptor Create(string id, string title, string message, DiagnosticSeverity severity) =>
         new(id, title, message, Category, severity, isEnabledByDefault: true, helpLinkUri: HelpRoot + id.ToLowerInvariant());
 }

@@ -187,6 +187,8 @@ internal static class SpecRules
         NotNegative(v, "LookBackward", spec.LookBackward);
         NotNegative(v, "Dim", spec.Dim);
         DropoutInRange(v, spec.Dropout);
+        Finite(v, "Scale", spec.Scale);
+        Finite(v, "XposScaleBase", spec.XposScaleBase);
         if (spec.LookForward < -1)
         {
             v.Add(new(DiagnosticDescriptors.ValueMustNotBeNegative, "LookForward", ["LookForward", spec.LookForward]));
@@ -301,6 +303,14 @@ internal static class SpecRules
         {
             int fixedSize = NearestMultiple(segment, rate);
             v.Add(new(DiagnosticDescriptors.SegmentNotDivisible, argument, [label ?? argument, segment, rate, fixedSize], fixedSize.ToString(), index));
+        }
+    }
+
+    private static void Finite(List<RuleViolation> v, string argument, float value)
+    {
+        if (float.IsNaN(value) || float.IsInfinity(value))
+        {
+            v.Add(new(DiagnosticDescriptors.ValueMustBeFinite, argument, [argument, value]));
         }
     }
 
