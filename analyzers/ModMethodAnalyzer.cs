@@ -31,6 +31,13 @@ public sealed class ModMethodAnalyzer : DiagnosticAnalyzer
     private static void AnalyzeMethod(SymbolAnalysisContext context)
     {
         var method = (IMethodSymbol)context.Symbol;
+
+        // A partial mod is checked once, through its definition (the rules read the implementation's body from there).
+        if (method.PartialDefinitionPart is not null)
+        {
+            return;
+        }
+
         foreach (AttributeData attribute in method.GetAttributes())
         {
             ModKind? kind = attribute.AttributeClass?.ToDisplayString() switch

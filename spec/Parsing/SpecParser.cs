@@ -147,8 +147,14 @@ internal static class SpecParser
     private static string NamespaceName(INamespaceSymbol ns) =>
         ns.ContainingNamespace is { IsGlobalNamespace: false } parent ? NamespaceName(parent) + "." + ns.Name : ns.Name;
 
-    /// <summary>The method of <paramref name="type"/> called <paramref name="name"/> that carries <paramref name="attribute"/>, or null.</summary>
-    public static IMethodSymbol? FindMod(INamedTypeSymbol type, string? name, string attribute) =>
-        name is null ? null : type.GetMembers(name).OfType<IMethodSymbol>().FirstOrDefault(m =>
+    /// <summary>
+    /// The method of <paramref name="type"/> called <paramref name="name"/> that carries <paramref name="attribute"/>, or
+    /// null; for a partial method, its implementation part (the translator and the recognizer read the body).
+    /// </summary>
+    public static IMethodSymbol? FindMod(INamedTypeSymbol type, string? name, string attribute)
+    {
+        IMethodSymbol? mod = name is null ? null : type.GetMembers(name).OfType<IMethodSymbol>().FirstOrDefault(m =>
             m.MethodKind == MethodKind.Ordinary && m.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == attribute));
+        return mod?.PartialImplementationPart ?? mod;
+    }
 }

@@ -51,7 +51,8 @@ internal static class ModMethodRules
             issues.Add(new(DiagnosticDescriptors.ModNotTranslatable, name, [method.Name, "it has no body (extern, abstract or a partial method without an implementation); write the body in C#"]));
         }
 
-        CheckBody(method, compilation, issues, new HashSet<IMethodSymbol>(SymbolEqualityComparer.Default));
+        // A partial mod's body is in its implementation part.
+        CheckBody(method.PartialImplementationPart ?? method, compilation, issues, new HashSet<IMethodSymbol>(SymbolEqualityComparer.Default));
         return issues;
     }
 

@@ -44,6 +44,8 @@ public class UnservableShapeTests
 
         // Mods the module cannot call.
         { "AG0019", "[Flex(MaskMod = nameof(M))] partial class C { [MaskMod] static extern bool [|M|](int b, int h, int q, int kv); }", "[Flex(MaskMod = nameof(M))] partial class C { [MaskMod] static bool M(int b, int h, int q, int kv) => kv <= q; }" },
+        { "AG0019", "[Flex(MaskMod = nameof(M))] partial class C { [MaskMod] public static partial bool [|M|](int b, int h, int q, int kv); }", "[Flex(MaskMod = nameof(M))] partial class C { [MaskMod] public static partial bool M(int b, int h, int q, int kv); public static partial bool M(int b, int h, int q, int kv) => kv <= q; }" },
+        { "AG0019", "[Flex(MaskMod = nameof(M))] partial class C { [MaskMod] public static partial bool M(int b, int h, int q, int kv); public static partial bool M(int b, int h, int q, int kv) { [|while (q > kv) { }|] return true; } }", "[Flex(MaskMod = nameof(M))] partial class C { [MaskMod] public static partial bool M(int b, int h, int q, int kv); public static partial bool M(int b, int h, int q, int kv) { if (q > kv) { return true; } return false; } }" },
         { "AG0017", "[Flex(MaskMod = nameof(M))] partial class C { static readonly bool s = true; [MaskMod] static ref readonly bool [|M|](int b, int h, int q, int kv) => ref s; }", "[Flex(MaskMod = nameof(M))] partial class C { static readonly bool s = true; [MaskMod] static bool M(int b, int h, int q, int kv) => s; }" },
     };
 
@@ -85,6 +87,7 @@ public class UnservableShapeTests
     [InlineData("namespace @class.@event { [FlashAttention(Dim = 64)] partial class @class { } }")]
     [InlineData("[Flex(MaskMod = nameof(@int), ScoreMod = nameof(@float))] partial class @struct { [MaskMod] static bool @int(int b, int h, int q, int kv, ReadOnlySpan<int> @params) => @params[q] == @params[kv]; [ScoreMod] static float @float(float s, int b, int h, int q, int kv) => s; }")]
     [InlineData("[Flex(MaskMod = nameof(M))] partial class C { [MaskMod] static bool M(int b, int h, int q, int kv, ReadOnlySpan<int> q2) => q2[q] == 0; }")]
+    [InlineData("[Flex(MaskMod = nameof(M))] partial class C { [MaskMod] public static partial bool M(int b, int h, int q, int kv); public static partial bool M(int b, int h, int q, int kv) => kv <= q; }")]
     [InlineData("namespace AttentionGen.Layers { [Local(WindowSize = 8)] partial class Layers { } }")]
     [InlineData("namespace App { class AttentionGen { } [FlashAttention(Dim = 64)] public partial class C { } }")]
     [InlineData("[FlashAttention(Dim = 64)] file partial class C { }")]
