@@ -18,7 +18,8 @@ public sealed class ModMethodAnalyzer : DiagnosticAnalyzer
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = ImmutableArray.Create(
         DiagnosticDescriptors.ModWrongSignature,
         DiagnosticDescriptors.ModNotStatic,
-        DiagnosticDescriptors.ModNotTranslatable);
+        DiagnosticDescriptors.ModNotTranslatable,
+        DiagnosticDescriptors.ModObsoleteAsError);
 
     /// <inheritdoc/>
     public override void Initialize(AnalysisContext context)

@@ -164,6 +164,12 @@ internal static class DiagnosticDescriptors
         "{0} must be a finite number, but is {1}",
         DiagnosticSeverity.Error);
 
+    public static readonly DiagnosticDescriptor ModObsoleteAsError = Create(
+        "AG0027",
+        "Mod method must not be obsolete as an error",
+        "'{0}' is [Obsolete] as an error, but the generated module calls it; remove the attribute or its error flag, or name another mod",
+        DiagnosticSeverity.Error);
+
     private static DiagnosticDescriptor Create(string id, string title, string message, DiagnosticSeverity severity) =>
         new(id, title, message, Category, severity, isEnabledByDefault: true, helpLinkUri: HelpRoot + id.ToLowerInvariant());
 }

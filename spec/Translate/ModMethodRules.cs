@@ -51,6 +51,13 @@ internal static class ModMethodRules
             issues.Add(new(DiagnosticDescriptors.ModNotTranslatable, name, [method.Name, "it has no body (extern, abstract or a partial method without an implementation); write the body in C#"]));
         }
 
+        // The generated structs and delegates call the mod: an error-level [Obsolete] would be an error in generated code.
+        if (method.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == "System.ObsoleteAttribute"
+            && a.ConstructorArguments.Length == 2 && a.ConstructorArguments[1].Value is true))
+        {
+            issues.Add(new(DiagnosticDescriptors.ModObsoleteAsError, name, [method.Name]));
+        }
+
         // A partial mod's body is in its implementation part.
         CheckBody(method.PartialImplementationPart ?? method, compilation, issues, new HashSet<IMethodSymbol>(SymbolEqualityComparer.Default));
         return issues;

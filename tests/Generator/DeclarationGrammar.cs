@@ -86,8 +86,8 @@ internal static class DeclarationGrammar
     /// <summary>A mod method from a small grammar: modifiers, signature and body, each right or wrong.</summary>
     private static Gen<string> Mod(string name, bool mask)
     {
-        Gen<string> attribute = Gen.OneOf(mask ? "[MaskMod]" : "[ScoreMod]", mask ? "[ScoreMod]" : "[MaskMod]", "");
-        Gen<string> modifiers = Gen.Frequency((6, Gen.Const("static")), (1, Gen.Const("")), (1, Gen.Const("static extern")));
+        Gen<string> attribute = Gen.OneOf(mask ? "[MaskMod]" : "[ScoreMod]", mask ? "[ScoreMod]" : "[MaskMod]", "", mask ? "[MaskMod, Obsolete(\"x\", true)]" : "[ScoreMod, Obsolete(\"x\")]");
+        Gen<string> modifiers = Gen.Frequency((6, Gen.Const("static")), (1, Gen.Const("")), (1, Gen.Const("static extern")), (1, Gen.Const("public static partial")));
         Gen<string> signature = mask
             ? Gen.OneOf("bool|(int b, int h, int q, int kv)", "bool|(int b, int h, int q)", "bool|(int b, int h, int q, int kv, ReadOnlySpan<int> docs)", "bool|<T>(int b, int h, int q, int kv)", "bool|(int b, int h, int q, in int kv)", "int|(int b, int h, int q, int kv)")
             : Gen.OneOf("float|(float s, int b, int h, int q, int kv)", "float|(float s, int b, int h, int q, int kv, ReadOnlySpan<float> slopes)", "double|(float s, int b, int h, int q, int kv)", "float|(float s, int b, int h, int q, int kv, ReadOnlySpan<int> docs)");
@@ -96,8 +96,14 @@ internal static class DeclarationGrammar
         return Gen.Frequency((1, Gen.Const(plain)), (6, Gen.Select(attribute, modifiers, signature, Expression(0), (a, m, s, e) =>
         {
             string[] parts = s.Split('|');
-            string body = m.Contains("extern", StringComparison.Ordinal) ? ";" : " => " + Body(parts[0], parts[1], e) + ";";
-            return $"{a} {m} {parts[0]} {name}{parts[1]}{body}";
+            string body = " => " + Body(parts[0], parts[1], e) + ";";
+            string declaration = $"{m} {parts[0]} {name}{parts[1]}";
+            return m switch
+            {
+                "static extern" => $"{a} {declaration};",
+                "public static partial" => $"{a} {declaration}; {declaration}{body}",
+                _ => $"{a} {declaration}{body}",
+            };
         })));
     }
 
