@@ -1,3 +1,4 @@
+using System.Linq;
 using Microsoft.CodeAnalysis.CSharp;
 
 namespace AttentionGen.Spec.Model;
@@ -24,7 +25,7 @@ internal sealed record ClassShape(string? Namespace, string Name, bool IsPartial
     public string Identifier => Escape(Name);
 
     /// <summary>The namespace as C# source (each keyword part escaped), or null for the global namespace.</summary>
-    public string? NamespaceIdentifier => Namespace is null ? null : string.Join(".", System.Linq.Enumerable.Select(Namespace.Split('.'), Escape));
+    public string? NamespaceIdentifier => Namespace is null ? null : string.Join(".", Namespace.Split('.').Select(Escape));
 
     /// <summary>The class as a fully qualified C# type name.</summary>
     public string QualifiedIdentifier => "global::" + (NamespaceIdentifier is null ? string.Empty : NamespaceIdentifier + ".") + Identifier;
