@@ -1,6 +1,7 @@
 using System.Collections.Generic;
 using System.Collections.Immutable;
 using System.Linq;
+using AttentionGen.Spec.Model;
 using AttentionGen.Spec.Parsing;
 using AttentionGen.Spec.Rules;
 using Microsoft.CodeAnalysis;
@@ -33,7 +34,14 @@ public sealed class AttentionSpecAnalyzer : DiagnosticAnalyzer
         DiagnosticDescriptors.CausalLookForward,
         DiagnosticDescriptors.XposNeedsRotary,
         DiagnosticDescriptors.RotaryWithoutDim,
-        DiagnosticDescriptors.ModMethodNotFound);
+        DiagnosticDescriptors.ModMethodNotFound,
+        DiagnosticDescriptors.ClassKindNotSupported,
+        DiagnosticDescriptors.ClassHasBaseClass,
+        DiagnosticDescriptors.MemberClashesWithGenerated,
+        DiagnosticDescriptors.FlexBlockSizeNotSupported,
+        DiagnosticDescriptors.MultiGpuNotSupported,
+        DiagnosticDescriptors.SparseModeUndefined,
+        DiagnosticDescriptors.ValueMustBeFinite);
 
     /// <inheritdoc/>
     public override void Initialize(AnalysisContext context)
@@ -66,14 +74,19 @@ public sealed class AttentionSpecAnalyzer : DiagnosticAnalyzer
             foreach (RuleViolation violation in violations)
             {
                 // Rules about the class hold for every attribute on it: say them once.
-                if (violation.Argument is null && classReported)
+                if (violation.Site != ViolationSite.Argument && classReported)
                 {
                     continue;
                 }
 
-                Location location = violation.Argument is null
-                    ? type.Locations.FirstOrDefault() ?? Location.None
-                    : ArgumentLocation(attribute, violation.Argument);
+                Location location = violation.Site switch
+                {
+                    ViolationSite.Argument => ArgumentLocation(attribute, violation.Argument!),
+                    ViolationSite.Keyword => KeywordLocation(type, violation.Argument!),
+                    ViolationSite.BaseType => BaseTypeLocation(type),
+                    ViolationSite.Member => MemberLocation(type, violation.Argument!),
+                    _ => null,
+                } ?? ClassLocation(type);
                 context.ReportDiagnostic(Diagnostic.Create(violation.Descriptor, location, FixProperties(violation), violation.MessageArgs));
             }
 
@@ -88,16 +101,63 @@ public sealed class AttentionSpecAnalyzer : DiagnosticAnalyzer
                 .Add(RuleViolation.FixValueKey, violation.FixValue)
                 .Add(RuleViolation.FixIndexKey, violation.FixIndex.ToString());
 
+    private static Location ClassLocation(INamedTypeSymbol type) => type.Locations.FirstOrDefault() ?? Location.None;
+
     /// <summary>The named argument's syntax, or the whole attribute when the value is a default.</summary>
-    private static Location ArgumentLocation(AttributeData attribute, string argument)
+    private static Location? ArgumentLocation(AttributeData attribute, string argument)
     {
         if (attribute.ApplicationSyntaxReference?.GetSyntax() is not AttributeSyntax syntax)
         {
-            return Location.None;
+            return null;
         }
 
         AttributeArgumentSyntax? match = syntax.ArgumentList?.Arguments
             .FirstOrDefault(a => a.NameEquals?.Name.Identifier.Text == argument);
         return (match ?? (SyntaxNode)syntax).GetLocation();
     }
+
+    /// <summary>The <c>static</c> modifier or the <c>record</c> keyword of the user's declaration.</summary>
+    private static Location? KeywordLocation(INamedTypeSymbol type, string keyword)
+    {
+        foreach (TypeDeclarationSyntax declaration in UserDeclarations(type))
+        {
+            SyntaxToken token = keyword == "record" && declaration is RecordDeclarationSyntax record
+                ? record.Keyword
+                : declaration.Modifiers.FirstOrDefault(m => m.Text == keyword);
+            if (token.Text == keyword)
+            {
+                return token.GetLocation();
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The base class in the base list of the user's declaration (C# puts it first), matched by name.</summary>
+    private static Location? BaseTypeLocation(INamedTypeSymbol type)
+    {
+        string? name = type.BaseType?.Name;
+        return UserDeclarations(type)
+            .Select(d => d.BaseList?.Types.FirstOrDefault())
+            .FirstOrDefault(t => t is not null && RightmostName(t.Type) == name)?
+            .GetLocation();
+    }
+
+    private static string? RightmostName(TypeSyntax type) => type switch
+    {
+        QualifiedNameSyntax qualified => qualified.Right.Identifier.Text,
+        AliasQualifiedNameSyntax alias => alias.Name.Identifier.Text,
+        SimpleNameSyntax simple => simple.Identifier.Text,
+        _ => null,
+    };
+
+    /// <summary>The name of the user's member with the given signature.</summary>
+    private static Location? MemberLocation(INamedTypeSymbol type, string signature) =>
+        type.GetMembers()
+            .Where(m => !m.IsImplicitlyDeclared && GeneratedMembers.Signature(m) == signature && !m.DeclaringSyntaxReferences.Any(GeneratedMembers.IsOurs))
+            .SelectMany(m => m.Locations)
+            .FirstOrDefault(l => l.IsInSource);
+
+    private static IEnumerable<TypeDeclarationSyntax> UserDeclarations(INamedTypeSymbol type) =>
+        type.DeclaringSyntaxReferences.Where(r => !GeneratedMembers.IsOurs(r)).Select(r => r.GetSyntax()).OfType<TypeDeclarationSyntax>();
 }

@@ -18,7 +18,8 @@ public sealed class ModMethodAnalyzer : DiagnosticAnalyzer
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = ImmutableArray.Create(
         DiagnosticDescriptors.ModWrongSignature,
         DiagnosticDescriptors.ModNotStatic,
-        DiagnosticDescriptors.ModNotTranslatable);
+        DiagnosticDescriptors.ModNotTranslatable,
+        DiagnosticDescriptors.ModObsoleteAsError);
 
     /// <inheritdoc/>
     public override void Initialize(AnalysisContext context)
@@ -31,6 +32,13 @@ public sealed class ModMethodAnalyzer : DiagnosticAnalyzer
     private static void AnalyzeMethod(SymbolAnalysisContext context)
     {
         var method = (IMethodSymbol)context.Symbol;
+
+        // A partial mod is checked once, through its definition (the rules read the implementation's body from there).
+        if (method.PartialDefinitionPart is not null)
+        {
+            return;
+        }
+
         foreach (AttributeData attribute in method.GetAttributes())
         {
             ModKind? kind = attribute.AttributeClass?.ToDisplayString() switch

@@ -12,13 +12,14 @@ namespace AttentionGen.CodeFixes;
 
 /// <summary>
 /// Replaces an attribute argument with the value its rule computed: AG0013 sets LookForward = 0 when causal;
-/// AG0008 rounds a segment size (or one element of SegmentSizes) to the nearest multiple of its dilation rate.
+/// AG0008 rounds a segment size (or one element of SegmentSizes) to the nearest multiple of its dilation rate;
+/// AG0023 sets a flex BlockSize to the nearest supported one.
 /// </summary>
 [ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(ReplaceArgumentCodeFix)), Shared]
 public sealed class ReplaceArgumentCodeFix : CodeFixProvider
 {
     /// <inheritdoc/>
-    public override ImmutableArray<string> FixableDiagnosticIds { get; } = ImmutableArray.Create("AG0008", "AG0013");
+    public override ImmutableArray<string> FixableDiagnosticIds { get; } = ImmutableArray.Create("AG0008", "AG0013", "AG0023");
 
     /// <inheritdoc/>
     public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;
@@ -43,11 +44,17 @@ public sealed class ReplaceArgumentCodeFix : CodeFixProvider
                 continue;
             }
 
-            string title = diagnostic.Id == "AG0013" ? "Set LookForward = 0" : $"Round the segment size to {replacement}";
+            string title = diagnostic.Id switch
+            {
+                "AG0013" => "Set LookForward = 0",
+                "AG0023" => $"Set BlockSize = {replacement}",
+                _ => $"Round the segment size to {replacement}",
+            };
             LiteralExpressionSyntax literal = SyntaxFactory.LiteralExpression(SyntaxKind.NumericLiteralExpression, SyntaxFactory.Literal(replacement))
                 .WithTriviaFrom(target);
+            // One equivalence key per rule, not per value: Fix All then fixes every occurrence, each with its own value.
             context.RegisterCodeFix(
-                CodeAction.Create(title, _ => Task.FromResult(context.Document.WithSyntaxRoot(root.ReplaceNode(target, literal))), title),
+                CodeAction.Create(title, _ => Task.FromResult(context.Document.WithSyntaxRoot(root.ReplaceNode(target, literal))), diagnostic.Id),
                 diagnostic);
         }
     }

@@ -15,9 +15,9 @@ internal static class FlashAttentionEmitter
     public static string Emit(FlashAttentionSpec spec)
     {
         using var source = new SourceWriter();
-        source.OpenClass(spec.Class, $"{Runtime}.Modules.FlashAttentionModule");
+        source.OpenClass(spec.Class, GeneratedMembers.FlashAttentionBase);
         IndentedTextWriter w = source.Writer;
-        string name = spec.Class.Name;
+        string name = spec.Class.Identifier;
         bool dimFromConstructor = spec.Dim == 0;
         string dimParameter = dimFromConstructor ? "int dim, " : string.Empty;
         string dimArgument = dimFromConstructor ? "dim" : string.Empty;

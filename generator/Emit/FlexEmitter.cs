@@ -11,20 +11,20 @@ namespace AttentionGen.Generator.Emit;
 internal static class FlexEmitter
 {
     private const string Cpu = "global::AttentionGen.Cpu";
-    private const string MaskStruct = "AttentionGenMaskMod";
-    private const string ScoreStruct = "AttentionGenScoreMod";
-    private const string PlanField = "AttentionGenClosedForm";
+    private const string MaskStruct = GeneratedMembers.FlexMaskStruct;
+    private const string ScoreStruct = GeneratedMembers.FlexScoreStruct;
+    private const string PlanField = GeneratedMembers.FlexClosedFormField;
 
     public static string Emit(FlexSpec spec)
     {
         using var source = new SourceWriter();
-        source.OpenClass(spec.Class, "global::AttentionGen.Modules.FlexAttentionModule");
+        source.OpenClass(spec.Class, GeneratedMembers.FlexBase);
         IndentedTextWriter w = source.Writer;
-        string owner = "global::" + (spec.Class.Namespace is null ? string.Empty : spec.Class.Namespace + ".") + spec.Class.Name;
+        string owner = spec.Class.QualifiedIdentifier;
         bool hasMask = spec.MaskMod is not null, hasScore = spec.ScoreMod is not null;
 
         w.WriteLine("/// <summary>Creates the module; its mods are compiled into the kernel.</summary>");
-        w.WriteLine($"public {spec.Class.Name}()");
+        w.WriteLine($"public {spec.Class.Identifier}()");
         w.WriteLine($"    : base(blockSize: {spec.BlockSize})");
         w.WriteLine("{");
         w.WriteLine("}");
@@ -84,12 +84,12 @@ internal static class FlexEmitter
                 w.WriteLine("public override global::AttentionGen.MaskFunction? BindMaskMod(global::AttentionGen.Tensor? capture)");
                 w.WriteLine("{");
                 w.WriteLine($"    {element}[] data = {read} ?? [];");
-                w.WriteLine($"    return (b, h, q, kv) => {owner}.{spec.MaskMod}(b, h, q, kv, data);");
+                w.WriteLine($"    return (b, h, q, kv) => {owner}.{ClassShape.Escape(spec.MaskMod!)}(b, h, q, kv, data);");
                 w.WriteLine("}");
             }
             else
             {
-                w.WriteLine($"public override global::AttentionGen.MaskFunction? BindMaskMod(global::AttentionGen.Tensor? capture) => {owner}.{spec.MaskMod};");
+                w.WriteLine($"public override global::AttentionGen.MaskFunction? BindMaskMod(global::AttentionGen.Tensor? capture) => {owner}.{ClassShape.Escape(spec.MaskMod!)};");
             }
         }
 
@@ -112,8 +112,8 @@ internal static class FlexEmitter
             w.WriteLine($"public override string? CaptureName => \"{captureName}\";");
             w.WriteLine();
             w.WriteLine($"/// <summary>flex_attention with the mods' capture <paramref name=\"{parameter}\"/> (a {type} tensor the mods index, on q's device).</summary>");
-            w.WriteLine($"public global::AttentionGen.AttentionOutput Forward(global::AttentionGen.Tensor q, global::AttentionGen.Tensor k, global::AttentionGen.Tensor v, global::AttentionGen.Tensor {parameter}, float? scale = null, bool enableGqa = false, global::AttentionGen.Masks.BlockMask? blockMask = null) =>");
-            w.WriteLine($"    ForwardWithCapture(q, k, v, {parameter}, global::AttentionGen.DType.{(element == "int" ? "Int32" : "Float32")}, \"{parameter}\", scale, enableGqa, blockMask);");
+            w.WriteLine($"public global::AttentionGen.AttentionOutput Forward(global::AttentionGen.Tensor q, global::AttentionGen.Tensor k, global::AttentionGen.Tensor v, global::AttentionGen.Tensor {ClassShape.Escape(parameter)}, float? scale = null, bool enableGqa = false, global::AttentionGen.Masks.BlockMask? blockMask = null) =>");
+            w.WriteLine($"    ForwardWithCapture(q, k, v, {ClassShape.Escape(parameter)}, global::AttentionGen.DType.{(element == "int" ? "Int32" : "Float32")}, \"{parameter}\", scale, enableGqa, blockMask);");
         }
 
         string? header = spec.CudaMods is null ? null : CudaHeaderEmitter.Flex(spec.ClosedForm, spec.CudaMods);
@@ -127,7 +127,7 @@ internal static class FlexEmitter
             string captured = spec.MaskCaptures ? ", capture" : string.Empty;
             w.WriteLine($"private readonly struct {MaskStruct}{(spec.MaskCaptures ? $"({element}[]? capture)" : string.Empty)} : {Cpu}.IMaskMod");
             w.WriteLine("{");
-            w.WriteLine($"    public bool IsAllowed(int batch, int head, int q, int kv) => {owner}.{spec.MaskMod}(batch, head, q, kv{captured});");
+            w.WriteLine($"    public bool IsAllowed(int batch, int head, int q, int kv) => {owner}.{ClassShape.Escape(spec.MaskMod!)}(batch, head, q, kv{captured});");
             w.WriteLine();
             w.WriteLine("    public bool TryGetKeyRange(int batch, int head, int q, out int start, out int end)");
             w.WriteLine("    {");
@@ -146,7 +146,7 @@ internal static class FlexEmitter
             w.WriteLine("{");
             w.WriteLine("    public static bool IsIdentity => false;");
             w.WriteLine();
-            w.WriteLine($"    public float Apply(float score, int batch, int head, int q, int kv) => {owner}.{spec.ScoreMod}(score, batch, head, q, kv{captured});");
+            w.WriteLine($"    public float Apply(float score, int batch, int head, int q, int kv) => {owner}.{ClassShape.Escape(spec.ScoreMod!)}(score, batch, head, q, kv{captured});");
             w.WriteLine("}");
         }
 

@@ -16,9 +16,9 @@ internal static class VariantEmitter
     public static string Emit(DilatedSpec spec)
     {
         using var source = new SourceWriter();
-        source.OpenClass(spec.Class, $"{Modules}.DilatedAttentionModule");
+        source.OpenClass(spec.Class, GeneratedMembers.DilatedBase);
         IndentedTextWriter w = source.Writer;
-        string name = spec.Class.Name;
+        string name = spec.Class.Identifier;
         bool dModelFromConstructor = spec.DModel == 0;
         string dModelParameter = dModelFromConstructor ? "int dModel, " : string.Empty;
         string dModelArgument = dModelFromConstructor ? "dModel" : string.Empty;
@@ -47,7 +47,7 @@ internal static class VariantEmitter
     public static string Emit(SparseSpec spec)
     {
         using var source = new SourceWriter();
-        source.OpenClass(spec.Class, $"{Modules}.SparseAttentionModule");
+        source.OpenClass(spec.Class, GeneratedMembers.SparseBase);
         IndentedTextWriter w = source.Writer;
         string mode = spec.Mode switch
         {
@@ -56,7 +56,7 @@ internal static class VariantEmitter
             _ => "All",
         };
         w.WriteLine("/// <summary>Creates the module with the attribute's pattern.</summary>");
-        w.WriteLine($"public {spec.Class.Name}()");
+        w.WriteLine($"public {spec.Class.Identifier}()");
         w.WriteLine($"    : base(heads: {Int(spec.Heads)}, mode: global::AttentionGen.SparseMode.{mode}, localAttnCtx: {Int(spec.LocalAttnCtx)}, blockSize: {Int(spec.BlockSize)}, causal: {Bool(spec.Causal)})");
         w.WriteLine("{");
         w.WriteLine("}");
@@ -66,10 +66,10 @@ internal static class VariantEmitter
     public static string Emit(LocalSpec spec)
     {
         using var source = new SourceWriter();
-        source.OpenClass(spec.Class, $"{Modules}.LocalAttentionModule");
+        source.OpenClass(spec.Class, GeneratedMembers.LocalBase);
         IndentedTextWriter w = source.Writer;
         w.WriteLine("/// <summary>Creates the module with the attribute's window and options.</summary>");
-        w.WriteLine($"public {spec.Class.Name}()");
+        w.WriteLine($"public {spec.Class.Identifier}()");
         w.WriteLine("    : base(new(");
         w.WriteLine($"        windowSize: {Int(spec.WindowSize)}, causal: {Bool(spec.Causal)}, lookBackward: {Int(spec.LookBackward)}, lookForward: {Int(spec.LookForward)},");
         w.WriteLine($"        dropout: {Float(spec.Dropout)}, sharedQk: {Bool(spec.SharedQk)}, dim: {Int(spec.Dim)}, autopad: {Bool(spec.Autopad)}, exactWindowsize: {Bool(spec.ExactWindowsize)},");
@@ -83,7 +83,12 @@ internal static class VariantEmitter
 
     private static string Int(int value) => value.ToString(CultureInfo.InvariantCulture);
 
-    private static string Float(float value) => value.ToString("R", CultureInfo.InvariantCulture) + "f";
+    // Non-finite values have no literal form ("Infinityf" is not C#); the rules reject them, the emitter stays valid anyway.
+    private static string Float(float value) =>
+        float.IsNaN(value) ? "float.NaN"
+        : float.IsPositiveInfinity(value) ? "float.PositiveInfinity"
+        : float.IsNegativeInfinity(value) ? "float.NegativeInfinity"
+        : value.ToString("R", CultureInfo.InvariantCulture) + "f";
 
     private static string IntArray(int[] values) => "new int[] { " + string.Join(", ", values.Select(Int)) + " }";
 }

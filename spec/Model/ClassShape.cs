@@ -1,8 +1,36 @@
+using System.Linq;
+using Microsoft.CodeAnalysis.CSharp;
+
 namespace AttentionGen.Spec.Model;
 
-/// <summary>What the generator needs to know of the attributed class, as plain data.</summary>
+/// <summary>
+/// What the generator needs to know of the attributed class, as plain data.
+/// <see cref="KindProblem"/>: null for a class, else "static", "record", "struct" or "interface" (shapes a generated
+/// module cannot extend). <see cref="ForeignBase"/>: the base class the user wrote when it is not the module's
+/// (null when none or the module's own). <see cref="UserMembers"/>: the signatures of the members the user declared
+/// (<see cref="GeneratedMembers.Signature"/>), to find those that clash with the generated ones.
+/// </summary>
 internal sealed record ClassShape(string? Namespace, string Name, bool IsPartial, bool IsNested, bool IsGeneric, int AttentionAttributeCount)
 {
+    public string? KindProblem { get; init; }
+
+    public string? ForeignBase { get; init; }
+
+    public EquatableArray<string> UserMembers { get; init; }
+
     /// <summary>File name of the generated source: unique per namespace and class.</summary>
     public string HintName => Namespace is null ? Name : $"{Namespace}.{Name}";
+
+    /// <summary>The class name as C# source: a keyword name gets its '@'.</summary>
+    public string Identifier => Escape(Name);
+
+    /// <summary>The namespace as C# source (each keyword part escaped), or null for the global namespace.</summary>
+    public string? NamespaceIdentifier => Namespace is null ? null : string.Join(".", Namespace.Split('.').Select(Escape));
+
+    /// <summary>The class as a fully qualified C# type name.</summary>
+    public string QualifiedIdentifier => "global::" + (NamespaceIdentifier is null ? string.Empty : NamespaceIdentifier + ".") + Identifier;
+
+    /// <summary><paramref name="name"/> as a C# identifier: '@' before a reserved keyword.</summary>
+    public static string Escape(string name) =>
+        SyntaxFacts.GetKeywordKind(name) != SyntaxKind.None ? "@" + name : name;
 }

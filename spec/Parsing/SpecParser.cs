@@ -13,21 +13,39 @@ namespace AttentionGen.Spec.Parsing;
 /// </summary>
 internal static class SpecParser
 {
-    public static ClassShape ParseClass(INamedTypeSymbol type)
+    /// <summary>The class as plain data; <paramref name="moduleBase"/> is the metadata name of the module the generated part derives from.</summary>
+    public static ClassShape ParseClass(INamedTypeSymbol type, string moduleBase)
     {
         bool isPartial = type.DeclaringSyntaxReferences.Any(r =>
-            r.GetSyntax() is ClassDeclarationSyntax c && c.Modifiers.Any(SyntaxKind.PartialKeyword));
+            r.GetSyntax() is TypeDeclarationSyntax t && t.Modifiers.Any(SyntaxKind.PartialKeyword));
         int attentionAttributes = type.GetAttributes().Count(a =>
             a.AttributeClass is { } cls && AttentionAttributeNames.Modules.Contains(cls.ToDisplayString()));
-        string? ns = type.ContainingNamespace is { IsGlobalNamespace: false } n ? n.ToDisplayString() : null;
-        return new ClassShape(ns, type.Name, isPartial, type.ContainingType is not null, type.TypeParameters.Length > 0, attentionAttributes);
+        string? ns = type.ContainingNamespace is { IsGlobalNamespace: false } n ? NamespaceName(n) : null;
+        string? kindProblem = type.TypeKind switch
+        {
+            TypeKind.Struct => "struct",
+            TypeKind.Interface => "interface",
+            TypeKind.Class when type.IsRecord => "record",
+            TypeKind.Class when type.IsStatic => "static",
+            TypeKind.Class => null,
+            _ => type.TypeKind.ToString().ToLowerInvariant(),
+        };
+        string? foreignBase = kindProblem is null && type.BaseType is { SpecialType: not SpecialType.System_Object } b && b.ToDisplayString() != moduleBase
+            ? b.ToDisplayString()
+            : null;
+        return new ClassShape(ns, type.Name, isPartial, type.ContainingType is not null, type.TypeParameters.Length > 0, attentionAttributes)
+        {
+            KindProblem = kindProblem,
+            ForeignBase = foreignBase,
+            UserMembers = new EquatableArray<string>(GeneratedMembers.DeclaredByUser(type)),
+        };
     }
 
     public static FlashAttentionSpec ParseFlashAttention(INamedTypeSymbol type, AttributeData attribute)
     {
         var args = new NamedArguments(attribute);
         return new FlashAttentionSpec(
-            ParseClass(type),
+            ParseClass(type, GeneratedMembers.FlashAttentionBase),
             Dim: args.Int("Dim", 0),
             Heads: args.Int("Heads", 8),
             DimHead: args.Int("DimHead", 64),
@@ -43,7 +61,7 @@ internal static class SpecParser
     {
         var args = new NamedArguments(attribute);
         return new DilatedSpec(
-            ParseClass(type),
+            ParseClass(type, GeneratedMembers.DilatedBase),
             DModel: args.Int("DModel", 0),
             NumHeads: args.Int("NumHeads", 0),
             DilationRate: args.Int("DilationRate", 0),
@@ -62,7 +80,7 @@ internal static class SpecParser
     {
         var args = new NamedArguments(attribute);
         return new SparseSpec(
-            ParseClass(type),
+            ParseClass(type, GeneratedMembers.SparseBase),
             Heads: args.Int("Heads", 0),
             Mode: args.Int("Mode", SparseSpec.ModeAll),
             LocalAttnCtx: args.Int("LocalAttnCtx", 0),
@@ -76,7 +94,7 @@ internal static class SpecParser
         var args = new NamedArguments(attribute);
         bool causal = args.Bool("Causal", false);
         return new LocalSpec(
-            ParseClass(type),
+            ParseClass(type, GeneratedMembers.LocalBase),
             WindowSize: args.Int("WindowSize", 0),
             Causal: causal,
             LookBackward: args.Int("LookBackward", 1),
@@ -106,7 +124,7 @@ internal static class SpecParser
         IParameterSymbol? scoreCapture = score is null ? null : ModMethodRules.Capture(score);
         IParameterSymbol? capture = maskCapture ?? scoreCapture;
         return new FlexSpec(
-            ParseClass(type),
+            ParseClass(type, GeneratedMembers.FlexBase),
             maskMod,
             MaskModFound: maskMod is null || mask is not null,
             scoreMod,
@@ -125,8 +143,18 @@ internal static class SpecParser
         };
     }
 
-    /// <summary>The method of <paramref name="type"/> called <paramref name="name"/> that carries <paramref name="attribute"/>, or null.</summary>
-    public static IMethodSymbol? FindMod(INamedTypeSymbol type, string? name, string attribute) =>
-        name is null ? null : type.GetMembers(name).OfType<IMethodSymbol>().FirstOrDefault(m =>
+    /// <summary>The namespace's dotted name without '@' escapes (display strings escape keywords; hint names reject '@').</summary>
+    private static string NamespaceName(INamespaceSymbol ns) =>
+        ns.ContainingNamespace is { IsGlobalNamespace: false } parent ? NamespaceName(parent) + "." + ns.Name : ns.Name;
+
+    /// <summary>
+    /// The method of <paramref name="type"/> called <paramref name="name"/> that carries <paramref name="attribute"/>, or
+    /// null; for a partial method, its implementation part (the translator and the recognizer read the body).
+    /// </summary>
+    public static IMethodSymbol? FindMod(INamedTypeSymbol type, string? name, string attribute)
+    {
+        IMethodSymbol? mod = name is null ? null : type.GetMembers(name).OfType<IMethodSymbol>().FirstOrDefault(m =>
             m.MethodKind == MethodKind.Ordinary && m.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == attribute));
+        return mod?.PartialImplementationPart ?? mod;
+    }
 }

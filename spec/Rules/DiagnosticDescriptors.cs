@@ -122,6 +122,54 @@ internal static class DiagnosticDescriptors
         "'{0}' cannot be translated to CUDA: {1}",
         DiagnosticSeverity.Error);
 
+    public static readonly DiagnosticDescriptor ClassKindNotSupported = Create(
+        "AG0020",
+        "Attention class must be a plain class",
+        "'{0}' is {1}; [{2}] needs a non-static partial class that the generated module can extend",
+        DiagnosticSeverity.Error);
+
+    public static readonly DiagnosticDescriptor ClassHasBaseClass = Create(
+        "AG0021",
+        "Attention class cannot have a base class of its own",
+        "'{0}' derives from '{1}', but the module [{2}] generates derives from '{3}' and a class has one base class",
+        DiagnosticSeverity.Error);
+
+    public static readonly DiagnosticDescriptor MemberClashesWithGenerated = Create(
+        "AG0022",
+        "Member clashes with a generated member",
+        "'{0}' clashes with '{1}', which [{2}] generates in this class; rename or remove it",
+        DiagnosticSeverity.Error);
+
+    public static readonly DiagnosticDescriptor FlexBlockSizeNotSupported = Create(
+        "AG0023",
+        "Flex block size must be a multiple of 16, at most 4096",
+        "BlockSize = {0} is not a multiple of {1} between {1} and {2}; try {3}",
+        DiagnosticSeverity.Error);
+
+    public static readonly DiagnosticDescriptor MultiGpuNotSupported = Create(
+        "AG0024",
+        "Multi-GPU is not supported yet",
+        "{0} = true asks for multi-GPU execution, which AttentionGen does not support yet (planned for a future version); the module would run on one device; remove {0}",
+        DiagnosticSeverity.Error);
+
+    public static readonly DiagnosticDescriptor SparseModeUndefined = Create(
+        "AG0025",
+        "Sparse mode is not defined",
+        "Mode = {0} is not a SparseMode; use SparseMode.All, SparseMode.Local or SparseMode.Strided",
+        DiagnosticSeverity.Error);
+
+    public static readonly DiagnosticDescriptor ValueMustBeFinite = Create(
+        "AG0026",
+        "Value must be a finite number",
+        "{0} must be a finite number, but is {1}",
+        DiagnosticSeverity.Error);
+
+    public static readonly DiagnosticDescriptor ModObsoleteAsError = Create(
+        "AG0027",
+        "Mod method must not be obsolete as an error",
+        "'{0}' is [Obsolete] as an error, but the generated module calls it; remove the attribute or its error flag, or name another mod",
+        DiagnosticSeverity.Error);
+
     private static DiagnosticDescriptor Create(string id, string title, string message, DiagnosticSeverity severity) =>
         new(id, title, message, Category, severity, isEnabledByDefault: true, helpLinkUri: HelpRoot + id.ToLowerInvariant());
 }

@@ -8,4 +8,10 @@ internal static class KernelLimits
 
     /// <summary>Largest head dimension the GPU kernel holds (smaller ones are padded inside it).</summary>
     public const int GpuMaxHeadDim = 256;
+
+    /// <summary>
+    /// Largest flex block: block_mask.cu counts a block's q_block · k_block pairs in an int, and lengths are rounded
+    /// up to whole blocks by adding the block size; 4096 keeps both far from overflow and is 32× flex's default.
+    /// </summary>
+    public const int FlexMaxBlockSize = 4096;
 }

@@ -5,15 +5,36 @@ using Microsoft.CodeAnalysis;
 
 namespace AttentionGen.Spec.Rules;
 
+/// <summary>Where a violation is reported: which syntax of the user's declaration is at fault.</summary>
+internal enum ViolationSite
+{
+    /// <summary>The class name.</summary>
+    Class,
+
+    /// <summary>The attribute argument named by <see cref="RuleViolation.Argument"/> (the attribute when not written).</summary>
+    Argument,
+
+    /// <summary>The keyword of the class declaration named by <see cref="RuleViolation.Argument"/> ("static", "record").</summary>
+    Keyword,
+
+    /// <summary>The base class in the class's base list.</summary>
+    BaseType,
+
+    /// <summary>The user's member whose <see cref="GeneratedMembers.Signature"/> is <see cref="RuleViolation.Argument"/>.</summary>
+    Member,
+}
+
 /// <summary>
-/// A broken rule: the diagnostic, the attribute argument it is about (null: the class), the message arguments,
-/// and, where a code fix is obvious, the literal that replaces the argument (<see cref="FixValue"/>; for an
-/// array argument, the element at <see cref="FixIndex"/>).
+/// A broken rule: the diagnostic, the attribute argument it is about (null: the class; for other sites, see
+/// <see cref="Site"/>), the message arguments, and, where a code fix is obvious, the literal that replaces the
+/// argument (<see cref="FixValue"/>; for an array argument, the element at <see cref="FixIndex"/>).
 /// </summary>
 internal sealed record RuleViolation(DiagnosticDescriptor Descriptor, string? Argument, object[] MessageArgs, string? FixValue = null, int FixIndex = -1)
 {
     public const string FixValueKey = "FixValue";
     public const string FixIndexKey = "FixIndex";
+
+    public ViolationSite Site { get; init; } = Argument is null ? ViolationSite.Class : ViolationSite.Argument;
 
     public bool IsError => Descriptor.DefaultSeverity == DiagnosticSeverity.Error;
 }
@@ -24,10 +45,23 @@ internal sealed record RuleViolation(DiagnosticDescriptor Descriptor, string? Ar
 /// </summary>
 internal static class SpecRules
 {
-    public static List<RuleViolation> CheckClass(ClassShape shape, string attributeName)
+    /// <summary>
+    /// The rules about the class itself: a shape the generated part can extend (partial, a plain class, top level,
+    /// not generic, no base class of its own), one attention attribute, and no member that the generated part also
+    /// declares (<paramref name="generated"/>, from <see cref="GeneratedMembers"/>).
+    /// </summary>
+    public static List<RuleViolation> CheckClass(ClassShape shape, string attributeName, string moduleBase, string[] generated)
     {
         var violations = new List<RuleViolation>();
-        if (!shape.IsPartial)
+        if (shape.KindProblem is { } kind)
+        {
+            string what = kind == "static" ? "static" : kind is "interface" ? "an interface" : "a " + kind;
+            violations.Add(new(DiagnosticDescriptors.ClassKindNotSupported, kind, [shape.Name, what, attributeName])
+            {
+                Site = kind is "static" or "record" ? ViolationSite.Keyword : ViolationSite.Class,
+            });
+        }
+        else if (!shape.IsPartial)
         {
             violations.Add(new(DiagnosticDescriptors.ClassNotPartial, null, [shape.Name, attributeName]));
         }
@@ -38,17 +72,35 @@ internal static class SpecRules
             violations.Add(new(DiagnosticDescriptors.ClassNotExtendable, null, [shape.Name, what, attributeName]));
         }
 
+        if (shape.ForeignBase is { } foreignBase)
+        {
+            violations.Add(new(DiagnosticDescriptors.ClassHasBaseClass, foreignBase, [shape.Name, foreignBase, attributeName, moduleBase]) { Site = ViolationSite.BaseType });
+        }
+
         if (shape.AttentionAttributeCount > 1)
         {
             violations.Add(new(DiagnosticDescriptors.SeveralAttentionAttributes, null, [shape.Name, shape.AttentionAttributeCount]));
         }
 
+        foreach (string user in shape.UserMembers)
+        {
+            if (generated.FirstOrDefault(g => GeneratedMembers.Clash(g, user)) is { } clash)
+            {
+                violations.Add(new(DiagnosticDescriptors.MemberClashesWithGenerated, user, [Readable(user, shape), Readable(clash, shape), attributeName]) { Site = ViolationSite.Member });
+            }
+        }
+
         return violations;
     }
 
+    /// <summary>A signature as the user would write it: the class name for a constructor, no global:: prefixes.</summary>
+    private static string Readable(string signature, ClassShape shape) =>
+        (signature.StartsWith(".ctor(", System.StringComparison.Ordinal) ? shape.Name + signature.Substring(5) : signature).Replace("global::", string.Empty);
+
     public static List<RuleViolation> Check(FlashAttentionSpec spec)
     {
-        List<RuleViolation> v = CheckClass(spec.Class, "FlashAttention");
+        List<RuleViolation> v = CheckClass(spec.Class, "FlashAttention", GeneratedMembers.FlashAttentionBase, GeneratedMembers.Of(spec));
+        NotYetSupported(v, "Parallel", spec.Parallel);
         NotNegative(v, "Dim", spec.Dim);
         Positive(v, "Heads", spec.Heads);
         Positive(v, "DimHead", spec.DimHead);
@@ -66,7 +118,8 @@ internal static class SpecRules
 
     public static List<RuleViolation> Check(DilatedSpec spec)
     {
-        List<RuleViolation> v = CheckClass(spec.Class, "Dilated");
+        List<RuleViolation> v = CheckClass(spec.Class, "Dilated", GeneratedMembers.DilatedBase, GeneratedMembers.Of(spec));
+        NotYetSupported(v, "Distributed", spec.Distributed);
         NotNegative(v, "DModel", spec.DModel);
         Positive(v, "NumHeads", spec.NumHeads);
         if (spec.DModel > 0 && spec.NumHeads > 0 && spec.DModel % spec.NumHeads != 0)
@@ -108,7 +161,12 @@ internal static class SpecRules
 
     public static List<RuleViolation> Check(SparseSpec spec)
     {
-        List<RuleViolation> v = CheckClass(spec.Class, "Sparse");
+        List<RuleViolation> v = CheckClass(spec.Class, "Sparse", GeneratedMembers.SparseBase, GeneratedMembers.Of(spec));
+        if (spec.Mode is not (SparseSpec.ModeAll or SparseSpec.ModeLocal or SparseSpec.ModeStrided))
+        {
+            v.Add(new(DiagnosticDescriptors.SparseModeUndefined, "Mode", [spec.Mode]));
+        }
+
         Positive(v, "Heads", spec.Heads);
         Positive(v, "BlockSize", spec.BlockSize);
 
@@ -124,11 +182,13 @@ internal static class SpecRules
 
     public static List<RuleViolation> Check(LocalSpec spec)
     {
-        List<RuleViolation> v = CheckClass(spec.Class, "Local");
+        List<RuleViolation> v = CheckClass(spec.Class, "Local", GeneratedMembers.LocalBase, GeneratedMembers.Of(spec));
         Positive(v, "WindowSize", spec.WindowSize);
         NotNegative(v, "LookBackward", spec.LookBackward);
         NotNegative(v, "Dim", spec.Dim);
         DropoutInRange(v, spec.Dropout);
+        Finite(v, "Scale", spec.Scale);
+        Finite(v, "XposScaleBase", spec.XposScaleBase);
         if (spec.LookForward < -1)
         {
             v.Add(new(DiagnosticDescriptors.ValueMustNotBeNegative, "LookForward", ["LookForward", spec.LookForward]));
@@ -155,8 +215,9 @@ internal static class SpecRules
 
     public static List<RuleViolation> Check(FlexSpec spec)
     {
-        List<RuleViolation> v = CheckClass(spec.Class, "Flex");
+        List<RuleViolation> v = CheckClass(spec.Class, "Flex", GeneratedMembers.FlexBase, GeneratedMembers.Of(spec));
         Positive(v, "BlockSize", spec.BlockSize);
+        FlexBlockSize(v, spec.BlockSize);
         if (!spec.MaskModFound)
         {
             v.Add(new(DiagnosticDescriptors.ModMethodNotFound, "MaskMod", ["MaskMod", spec.MaskMod!, spec.Class.Name]));
@@ -216,12 +277,40 @@ internal static class SpecRules
         }
     }
 
+    /// <summary>Multi-GPU flags parse but nothing runs them yet: true is an error rather than a silent single device.</summary>
+    private static void NotYetSupported(List<RuleViolation> v, string argument, bool requested)
+    {
+        if (requested)
+        {
+            v.Add(new(DiagnosticDescriptors.MultiGpuNotSupported, argument, [argument]));
+        }
+    }
+
+    /// <summary>Whole GPU row tiles, within <see cref="KernelLimits.FlexMaxBlockSize"/>; the fix is the nearest such size.</summary>
+    private static void FlexBlockSize(List<RuleViolation> v, int blockSize)
+    {
+        int tile = KernelLimits.GpuRowTile, max = KernelLimits.FlexMaxBlockSize;
+        if (blockSize > 0 && (blockSize % tile != 0 || blockSize > max))
+        {
+            int fixedSize = blockSize > max ? max : NearestMultiple(blockSize, tile);
+            v.Add(new(DiagnosticDescriptors.FlexBlockSizeNotSupported, "BlockSize", [blockSize, tile, max, fixedSize], fixedSize.ToString()));
+        }
+    }
+
     private static void Divisible(List<RuleViolation> v, string argument, int segment, int rate, string? label = null, int index = -1)
     {
         if (segment > 0 && rate > 0 && segment % rate != 0)
         {
             int fixedSize = NearestMultiple(segment, rate);
             v.Add(new(DiagnosticDescriptors.SegmentNotDivisible, argument, [label ?? argument, segment, rate, fixedSize], fixedSize.ToString(), index));
+        }
+    }
+
+    private static void Finite(List<RuleViolation> v, string argument, float value)
+    {
+        if (float.IsNaN(value) || float.IsInfinity(value))
+        {
+            v.Add(new(DiagnosticDescriptors.ValueMustBeFinite, argument, [argument, value]));
         }
     }
 
@@ -233,10 +322,11 @@ internal static class SpecRules
         }
     }
 
-    /// <summary>The multiple of <paramref name="rate"/> nearest to <paramref name="segment"/> (at least <paramref name="rate"/>).</summary>
+    /// <summary>The multiple of <paramref name="rate"/> nearest to <paramref name="segment"/> (at least <paramref name="rate"/>; never past int.MaxValue).</summary>
     public static int NearestMultiple(int segment, int rate)
     {
         int down = segment / rate * rate;
-        return down == 0 ? rate : (segment - down) * 2 >= rate ? down + rate : down;
+        bool roundUp = down == 0 || ((segment - down) * 2L >= rate && down <= int.MaxValue - rate);
+        return roundUp ? down + rate : down;
     }
 }

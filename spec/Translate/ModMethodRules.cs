@@ -45,7 +45,21 @@ internal static class ModMethodRules
             issues.Add(new(DiagnosticDescriptors.ModWrongSignature, name, [method.Name, kind == ModKind.Mask ? MaskSignature : ScoreSignature]));
         }
 
-        CheckBody(method, compilation, issues, new HashSet<IMethodSymbol>(SymbolEqualityComparer.Default));
+        // The GPU needs the body to translate it, and the CPU module calls it: extern and bodiless partial mods have none.
+        if (method.IsExtern || method.IsAbstract || (method.IsPartialDefinition && method.PartialImplementationPart is null))
+        {
+            issues.Add(new(DiagnosticDescriptors.ModNotTranslatable, name, [method.Name, "it has no body (extern, abstract or a partial method without an implementation); write the body in C#"]));
+        }
+
+        // The generated structs and delegates call the mod: an error-level [Obsolete] would be an error in generated code.
+        if (method.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == "System.ObsoleteAttribute"
+            && a.ConstructorArguments.Length == 2 && a.ConstructorArguments[1].Value is true))
+        {
+            issues.Add(new(DiagnosticDescriptors.ModObsoleteAsError, name, [method.Name]));
+        }
+
+        // A partial mod's body is in its implementation part.
+        CheckBody(method.PartialImplementationPart ?? method, compilation, issues, new HashSet<IMethodSymbol>(SymbolEqualityComparer.Default));
         return issues;
     }
 
@@ -57,6 +71,7 @@ internal static class ModMethodRules
         SpecialType result = kind == ModKind.Mask ? SpecialType.System_Boolean : SpecialType.System_Single;
         int captures = method.Parameters.Length - expected.Length;
         return method.ReturnType.SpecialType == result
+            && !method.ReturnsByRef && !method.ReturnsByRefReadonly
             && !method.IsGenericMethod
             && (captures == 0 || (captures == 1 && CaptureElement(method.Parameters[expected.Length].Type) is not null))
             && method.Parameters.Take(expected.Length).Select((p, i) => p.Type.SpecialType == expected[i] && p.RefKind == RefKind.None).All(ok => ok);

@@ -48,6 +48,31 @@ internal static class AnalyzerHarness
     public static async Task<string> ApplyFixAsync(string source, string id, CodeFixProvider fix)
     {
         using var workspace = new AdhocWorkspace();
+        (Document document, Diagnostic[] diagnostics) = await OpenAsync(workspace, source, id);
+
+        var actions = new List<CodeAction>();
+        await fix.RegisterCodeFixesAsync(new CodeFixContext(document, diagnostics[0], (action, _) => actions.Add(action), CancellationToken.None));
+        return await ApplyAsync(actions.First(), document.Id);
+    }
+
+    /// <summary>
+    /// Fixes every <paramref name="id"/> in the document at once through the fix's Fix All provider (the IDE's
+    /// "Fix all occurrences"), with the equivalence key of the first diagnostic's fix; returns the new source.
+    /// </summary>
+    public static async Task<string> ApplyFixAllAsync(string source, string id, CodeFixProvider fix)
+    {
+        using var workspace = new AdhocWorkspace();
+        (Document document, Diagnostic[] diagnostics) = await OpenAsync(workspace, source, id);
+        var actions = new List<CodeAction>();
+        await fix.RegisterCodeFixesAsync(new CodeFixContext(document, diagnostics[0], (action, _) => actions.Add(action), CancellationToken.None));
+
+        var context = new FixAllContext(document, fix, FixAllScope.Document, actions.First().EquivalenceKey, [id], new FixedDiagnostics(diagnostics), CancellationToken.None);
+        CodeAction fixAll = (await fix.GetFixAllProvider()!.GetFixAsync(context))!;
+        return await ApplyAsync(fixAll, document.Id);
+    }
+
+    private static async Task<(Document Document, Diagnostic[] Diagnostics)> OpenAsync(AdhocWorkspace workspace, string source, string id)
+    {
         ProjectId projectId = ProjectId.CreateNewId();
         DocumentId documentId = DocumentId.CreateNewId(projectId);
         Solution solution = workspace.CurrentSolution
@@ -58,18 +83,33 @@ internal static class AnalyzerHarness
             .AddDocument(documentId, "Source.cs", Usings + source);
         Document document = solution.GetDocument(documentId)!;
         Compilation compilation = (await document.Project.GetCompilationAsync())!;
-        Diagnostic diagnostic = (await compilation.WithAnalyzers(Analyzers).GetAnalyzerDiagnosticsAsync()).First(d => d.Id == id);
+        Diagnostic[] diagnostics = (await compilation.WithAnalyzers(Analyzers).GetAnalyzerDiagnosticsAsync()).Where(d => d.Id == id).ToArray();
+        return (document, diagnostics);
+    }
 
-        var actions = new List<CodeAction>();
-        await fix.RegisterCodeFixesAsync(new CodeFixContext(document, diagnostic, (action, _) => actions.Add(action), CancellationToken.None));
-        ImmutableArray<CodeActionOperation> operations = await actions.First().GetOperationsAsync(CancellationToken.None);
+    private static async Task<string> ApplyAsync(CodeAction action, DocumentId documentId)
+    {
+        ImmutableArray<CodeActionOperation> operations = await action.GetOperationsAsync(CancellationToken.None);
         Solution changed = operations.OfType<ApplyChangesOperation>().Single().ChangedSolution;
         string text = (await changed.GetDocument(documentId)!.GetTextAsync()).ToString();
         return text.Substring(Usings.Length);
     }
 
+    /// <summary>Hands Fix All the diagnostics the analyzers reported.</summary>
+    private sealed class FixedDiagnostics(Diagnostic[] diagnostics) : FixAllContext.DiagnosticProvider
+    {
+        public override Task<IEnumerable<Diagnostic>> GetAllDiagnosticsAsync(Project project, CancellationToken cancellationToken) =>
+            Task.FromResult<IEnumerable<Diagnostic>>(diagnostics);
+
+        public override Task<IEnumerable<Diagnostic>> GetDocumentDiagnosticsAsync(Document document, CancellationToken cancellationToken) =>
+            Task.FromResult<IEnumerable<Diagnostic>>(diagnostics);
+
+        public override Task<IEnumerable<Diagnostic>> GetProjectDiagnosticsAsync(Project project, CancellationToken cancellationToken) =>
+            Task.FromResult<IEnumerable<Diagnostic>>([]);
+    }
+
     /// <summary>Every source starts with these, so tests write attributes and enums unqualified.</summary>
-    private const string Usings = "using System; using AttentionGen;\n";
+    public const string Usings = "using System; using AttentionGen;\n";
 }
 
 /// <summary>A diagnostic as a test sees it.</summary>

@@ -19,6 +19,15 @@ public class CodeFixTests
         { "AG0017", "partial class C { [MaskMod] static bool M(int b, int q) => true; }", "partial class C { [MaskMod] static bool M(int b, int h, int q, int kv) => true; }" },
         { "AG0017", "partial class C { [ScoreMod] static double F(double s, int b, int h, int q, int kv) => s; }", "partial class C { [ScoreMod] static float F(float s, int b, int h, int q, int kv) => s; }" },
         { "AG0018", "partial class C { [MaskMod] public bool M(int b, int h, int q, int kv) => kv <= q; }", "partial class C { [MaskMod] public static bool M(int b, int h, int q, int kv) => kv <= q; }" },
+        { "AG0020", "[FlashAttention(Dim = 64)] public static partial class C { }", "[FlashAttention(Dim = 64)] public partial class C { }" },
+        { "AG0020", "[FlashAttention(Dim = 64)]\nstatic partial class C { }", "[FlashAttention(Dim = 64)]\npartial class C { }" },
+        { "AG0021", "class B { } [FlashAttention(Dim = 64)] partial class C : B { }", "class B { } [FlashAttention(Dim = 64)] partial class C { }" },
+        { "AG0021", "class B { } [FlashAttention(Dim = 64)] partial class C : B, IDisposable { public void Dispose() { } }", "class B { } [FlashAttention(Dim = 64)] partial class C : IDisposable { public void Dispose() { } }" },
+        { "AG0023", "[Flex(BlockSize = 100)] partial class C { }", "[Flex(BlockSize = 96)] partial class C { }" },
+        { "AG0023", "[Flex(BlockSize = 100000)] partial class C { }", "[Flex(BlockSize = 4096)] partial class C { }" },
+        { "AG0024", "[FlashAttention(Dim = 64, Parallel = true)] partial class C { }", "[FlashAttention(Dim = 64)] partial class C { }" },
+        { "AG0024", "[FlashAttention(Parallel = true, Dim = 64)] partial class C { }", "[FlashAttention(Dim = 64)] partial class C { }" },
+        { "AG0024", "[Dilated(DModel = 64, NumHeads = 4, DilationRate = 2, SegmentSize = 16, Distributed = true)] partial class C { }", "[Dilated(DModel = 64, NumHeads = 4, DilationRate = 2, SegmentSize = 16)] partial class C { }" },
     };
 
     [Theory]
@@ -28,7 +37,8 @@ public class CodeFixTests
         CodeFixProvider fix = id switch
         {
             "AG0001" => new AddPartialCodeFix(),
-            "AG0008" or "AG0013" => new ReplaceArgumentCodeFix(),
+            "AG0008" or "AG0013" or "AG0023" => new ReplaceArgumentCodeFix(),
+            "AG0020" or "AG0021" or "AG0024" => new RemoveUnsupportedSyntaxCodeFix(),
             _ => new FixModSignatureCodeFix(),
         };
         Assert.Contains(id, fix.FixableDiagnosticIds);

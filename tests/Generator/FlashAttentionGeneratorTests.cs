@@ -115,6 +115,19 @@ public class FlexGeneratorTests
         Assert.Empty(GeneratorHarness.WarningsAndErrors(output));
     }
 
+    [Fact]
+    public void PartialModIsReadFromItsImplementation()
+    {
+        const string Mods = "[MaskMod] public static partial bool M(int b, int h, int q, int kv); public static partial bool M(int b, int h, int q, int kv) => kv <= q;";
+        (_, GeneratorRunResult partial) = GeneratorHarness.Run($"using AttentionGen; [Flex(MaskMod = nameof(M))] partial class C {{ {Mods} }}");
+        (_, GeneratorRunResult plain) = GeneratorHarness.Run("using AttentionGen; [Flex(MaskMod = nameof(M))] partial class C { [MaskMod] static bool M(int b, int h, int q, int kv) => kv <= q; }");
+
+        string text = partial.GeneratedSources.Single().SourceText.ToString();
+        Assert.Contains("HasClosedFormPlan => true", text);
+        Assert.DoesNotContain("CudaHeader => null", text);
+        Assert.Equal(plain.GeneratedSources.Single().SourceText.ToString(), text);
+    }
+
     [Theory]
     [InlineData("using AttentionGen; [Flex(MaskMod = nameof(M))] partial class C { [MaskMod] static bool M(int b, int h, int q, int kv) { for (int i = 0; i < q; i++) { } return true; } }")]
     [InlineData("using AttentionGen; [Flex(MaskMod = \"Missing\")] partial class C { }")]

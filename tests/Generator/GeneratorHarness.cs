@@ -40,6 +40,15 @@ internal static class GeneratorHarness
         return (output, driver.GetRunResult().Results.Single());
     }
 
+    /// <summary>Compiler errors located in the sources the generator added (what a user could neither see nor fix).</summary>
+    public static Diagnostic[] ErrorsInGeneratedCode(Compilation output, GeneratorRunResult result)
+    {
+        var generated = result.GeneratedSources.Select(s => s.SyntaxTree).ToHashSet();
+        return output.GetDiagnostics()
+            .Where(d => d.Severity == DiagnosticSeverity.Error && d.Location.SourceTree is { } tree && generated.Contains(tree))
+            .ToArray();
+    }
+
     public static Diagnostic[] WarningsAndErrors(Compilation compilation) =>
         compilation.GetDiagnostics().Where(d => d.Severity >= DiagnosticSeverity.Warning).ToArray();
 }

@@ -1,0 +1,96 @@
+using System.Collections.Immutable;
+using System.Composition;
+using System.Linq;
+using System.Threading.Tasks;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CodeActions;
+using Microsoft.CodeAnalysis.CodeFixes;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+
+namespace AttentionGen.CodeFixes;
+
+/// <summary>
+/// Removes the syntax a diagnostic sits on when removing it is the whole fix: AG0020's <c>static</c> modifier,
+/// AG0021's base class, AG0024's multi-GPU argument. (AG0020 on a record, struct or interface has no fix: turning
+/// one into a class changes its meaning.)
+/// </summary>
+[ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(RemoveUnsupportedSyntaxCodeFix)), Shared]
+public sealed class RemoveUnsupportedSyntaxCodeFix : CodeFixProvider
+{
+    /// <inheritdoc/>
+    public override ImmutableArray<string> FixableDiagnosticIds { get; } = ImmutableArray.Create("AG0020", "AG0021", "AG0024");
+
+    /// <inheritdoc/>
+    public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;
+
+    /// <inheritdoc/>
+    public override async Task RegisterCodeFixesAsync(CodeFixContext context)
+    {
+        SyntaxNode? root = await context.Document.GetSyntaxRootAsync(context.CancellationToken).ConfigureAwait(false);
+        if (root is null)
+        {
+            return;
+        }
+
+        foreach (Diagnostic diagnostic in context.Diagnostics)
+        {
+            (string Title, SyntaxNode NewRoot)? fix = Fix(root, diagnostic);
+            if (fix is { } found)
+            {
+                context.RegisterCodeFix(
+                    CodeAction.Create(found.Title, _ => Task.FromResult(context.Document.WithSyntaxRoot(found.NewRoot)), diagnostic.Id),
+                    diagnostic);
+            }
+        }
+    }
+
+    private static (string Title, SyntaxNode NewRoot)? Fix(SyntaxNode root, Diagnostic diagnostic)
+    {
+        SyntaxToken token = root.FindToken(diagnostic.Location.SourceSpan.Start);
+        if (token.IsKind(SyntaxKind.StaticKeyword) && token.Parent is ClassDeclarationSyntax owner)
+        {
+            // The static keyword's leading trivia (indentation, comments) moves to what follows it.
+            int index = owner.Modifiers.IndexOf(token);
+            ClassDeclarationSyntax without = index == 0
+                ? WithFirstTokenTrivia(owner.WithModifiers(owner.Modifiers.RemoveAt(0)), token.LeadingTrivia)
+                : owner.WithModifiers(owner.Modifiers.RemoveAt(index));
+            return ("Remove 'static'", root.ReplaceNode(owner, without));
+        }
+
+        SyntaxNode node = root.FindNode(diagnostic.Location.SourceSpan);
+        if (node is AttributeArgumentSyntax { Parent: AttributeArgumentListSyntax arguments } argument)
+        {
+            SyntaxNode newRoot = arguments.Arguments.Count == 1
+                ? root.ReplaceNode(arguments, arguments.WithArguments(default))
+                : root.RemoveNode(argument, SyntaxRemoveOptions.KeepNoTrivia)!;
+            return ($"Remove {argument.NameEquals?.Name.Identifier.Text ?? "the argument"}", newRoot);
+        }
+
+        if (node.FirstAncestorOrSelf<BaseTypeSyntax>() is { Parent: BaseListSyntax baseList } baseType)
+        {
+            SyntaxNode newRoot = baseList.Types.Count == 1 && baseList.Parent is TypeDeclarationSyntax declaration
+                ? root.ReplaceNode(declaration, RemoveBaseList(declaration))
+                : root.RemoveNode(baseType, SyntaxRemoveOptions.KeepNoTrivia)!;
+            return ($"Remove the base class '{baseType.Type}'", newRoot);
+        }
+
+        return null;
+    }
+
+    private static TypeDeclarationSyntax RemoveBaseList(TypeDeclarationSyntax declaration)
+    {
+        // "class C : B { }" -> "class C { }": the name (or type parameters) keeps the trivia that followed the base list.
+        SyntaxTriviaList trailing = declaration.BaseList!.GetTrailingTrivia();
+        TypeDeclarationSyntax without = declaration.WithBaseList(null);
+        return without.TypeParameterList is { } parameters
+            ? without.WithTypeParameterList(parameters.WithTrailingTrivia(trailing))
+            : without.WithIdentifier(without.Identifier.WithTrailingTrivia(trailing));
+    }
+
+    private static ClassDeclarationSyntax WithFirstTokenTrivia(ClassDeclarationSyntax declaration, SyntaxTriviaList leading)
+    {
+        SyntaxToken first = declaration.Modifiers.Count > 0 ? declaration.Modifiers[0] : declaration.Keyword;
+        return declaration.ReplaceToken(first, first.WithLeadingTrivia(leading));
+    }
+}
