@@ -99,8 +99,8 @@ internal static class FlexEmitter
             w.WriteLine();
             w.WriteLine("/// <inheritdoc/>");
             w.WriteLine(spec.ScoreCaptures
-                ? $"public override global::AttentionGen.ScoreFunction? BindScoreMod(global::AttentionGen.Tensor? capture) {{ {element}[] data = {read} ?? []; return (s, b, h, q, kv) => {owner}.{spec.ScoreMod}(s, b, h, q, kv, data); }}"
-                : $"public override global::AttentionGen.ScoreFunction? BindScoreMod(global::AttentionGen.Tensor? capture) => {owner}.{spec.ScoreMod};");
+                ? $"public override global::AttentionGen.ScoreFunction? BindScoreMod(global::AttentionGen.Tensor? capture) {{ {element}[] data = {read} ?? []; return (s, b, h, q, kv) => {owner}.{ClassShape.Escape(spec.ScoreMod!)}(s, b, h, q, kv, data); }}"
+                : $"public override global::AttentionGen.ScoreFunction? BindScoreMod(global::AttentionGen.Tensor? capture) => {owner}.{ClassShape.Escape(spec.ScoreMod!)};");
         }
 
         if (spec.CaptureName is { } captureName)

@@ -88,6 +88,7 @@ internal static class GeneratedMembers
         if (spec.ScoreMod is not null)
         {
             members.Add(FlexScoreStruct);
+            members.Add($"BindScoreMod({Tensor})");
         }
 
         if (spec.CaptureName is not null)
