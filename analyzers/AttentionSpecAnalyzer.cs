@@ -1,9 +1,9 @@
 using System.Collections.Generic;
 using System.Collections.Immutable;
 using System.Linq;
-using AttentionGen.Spec.Model;
-using AttentionGen.Spec.Parsing;
-using AttentionGen.Spec.Rules;
+using AttentionGen.CompileTime.Model;
+using AttentionGen.CompileTime.Parsing;
+using AttentionGen.CompileTime.Rules;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.Diagnostics;

@@ -1,7 +1,7 @@
 using System.Collections.Immutable;
-using AttentionGen.Spec.Parsing;
-using AttentionGen.Spec.Rules;
-using AttentionGen.Spec.Translate;
+using AttentionGen.CompileTime.Parsing;
+using AttentionGen.CompileTime.Rules;
+using AttentionGen.CompileTime.Translate;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.Diagnostics;
 

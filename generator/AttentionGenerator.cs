@@ -1,8 +1,8 @@
 using System.Threading;
 using AttentionGen.Generator.Emit;
-using AttentionGen.Spec.Model;
-using AttentionGen.Spec.Parsing;
-using AttentionGen.Spec.Rules;
+using AttentionGen.CompileTime.Model;
+using AttentionGen.CompileTime.Parsing;
+using AttentionGen.CompileTime.Rules;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 

@@ -1,6 +1,6 @@
 using System.Linq;
-using AttentionGen.Spec.Kernels;
-using AttentionGen.Spec.Model;
+using AttentionGen.CompileTime.Kernels;
+using AttentionGen.CompileTime.Model;
 
 namespace AttentionGen.Generator.Emit;
 

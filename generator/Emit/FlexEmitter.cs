@@ -1,5 +1,5 @@
 using System.CodeDom.Compiler;
-using AttentionGen.Spec.Model;
+using AttentionGen.CompileTime.Model;
 
 namespace AttentionGen.Generator.Emit;
 

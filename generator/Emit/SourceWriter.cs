@@ -1,7 +1,7 @@
 using System;
 using System.CodeDom.Compiler;
 using System.IO;
-using AttentionGen.Spec.Model;
+using AttentionGen.CompileTime.Model;
 
 namespace AttentionGen.Generator.Emit;
 

@@ -1,7 +1,7 @@
 using System.CodeDom.Compiler;
 using System.Globalization;
 using System.Linq;
-using AttentionGen.Spec.Model;
+using AttentionGen.CompileTime.Model;
 
 namespace AttentionGen.Generator.Emit;
 

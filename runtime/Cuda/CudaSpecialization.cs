@@ -1,5 +1,5 @@
 using System.Linq;
-using AttentionGen.Spec.Kernels;
+using AttentionGen.CompileTime.Kernels;
 
 namespace AttentionGen.Cuda;
 
@@ -21,11 +21,11 @@ public static class CudaSpecialization
     /// <summary>
     /// The header for a launch whose batches (or problems), heads, rows and keys number at most <paramref name="largestCount"/>.
     /// Translated mods convert provably small ints to float on the FP32 pipe (ag_i2f), which is exact while every index is
-    /// below 2^21 (<see cref="Spec.Translate.GpuIndices.Limit"/>, shared with the translator); a larger launch gets exact
+    /// below 2^21 (<see cref="CompileTime.Translate.GpuIndices.Limit"/>, shared with the translator); a larger launch gets exact
     /// conversions instead, in a module of its own.
     /// </summary>
     public static string ForIndices(string header, long largestCount) =>
-        largestCount <= Spec.Translate.GpuIndices.Limit || !header.Contains("ag_i2f", System.StringComparison.Ordinal) ? header : KernelDefines.ExactIntToFloat + header;
+        largestCount <= CompileTime.Translate.GpuIndices.Limit || !header.Contains("ag_i2f", System.StringComparison.Ordinal) ? header : KernelDefines.ExactIntToFloat + header;
 
     /// <summary>A causal band of <paramref name="width"/> keys (i − width &lt; j ≤ i) as a closed-form plan: one diagonal box.</summary>
     public static string Band(int headDim, int width) =>

@@ -2,7 +2,7 @@ using System;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using AttentionGen.Cpu;
-using AttentionGen.Spec.Kernels;
+using AttentionGen.CompileTime.Kernels;
 using AttentionGen.Modules;
 using AttentionGen.Variants;
 

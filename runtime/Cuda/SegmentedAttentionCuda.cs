@@ -1,7 +1,7 @@
 using System;
 using System.Runtime.InteropServices;
 using AttentionGen.Cpu;
-using AttentionGen.Spec.Kernels;
+using AttentionGen.CompileTime.Kernels;
 
 namespace AttentionGen.Cuda;
 

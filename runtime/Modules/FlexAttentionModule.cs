@@ -166,7 +166,7 @@ public abstract partial class FlexAttentionModule : DisposableModule
         // Built once per head dim, not per call: the launch path runs on every Forward.
         if (_gpuHeader is not { } header || header.HeadDim != problem.HeadDim)
         {
-            header = new GpuHeader(problem.HeadDim, Spec.Kernels.KernelDefines.HeadDim(problem.HeadDim) + RequireCudaHeader());
+            header = new GpuHeader(problem.HeadDim, CompileTime.Kernels.KernelDefines.HeadDim(problem.HeadDim) + RequireCudaHeader());
             _gpuHeader = header;
         }
 

@@ -8,7 +8,7 @@ using Xunit;
 namespace AttentionGen.Tests.Generator;
 
 /// <summary>
-/// The rules' list of generated members (spec/Model/GeneratedMembers) must cover what the emitters write: for every
+/// The rules' list of generated members (compile-time/Model/GeneratedMembers) must cover what the emitters write: for every
 /// member in a generated file, a user member of the same signature is reported (AG0022) and nothing is generated.
 /// </summary>
 public class GeneratedMemberClashTests

@@ -1,4 +1,4 @@
-namespace AttentionGen.Spec.Parsing;
+namespace AttentionGen.CompileTime.Parsing;
 
 /// <summary>Metadata names of the attributes the generator reads.</summary>
 internal static class AttentionAttributeNames

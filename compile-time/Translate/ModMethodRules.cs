@@ -1,11 +1,11 @@
 using System.Collections.Generic;
 using System.Linq;
-using AttentionGen.Spec.Rules;
+using AttentionGen.CompileTime.Rules;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.Operations;
 
-namespace AttentionGen.Spec.Translate;
+namespace AttentionGen.CompileTime.Translate;
 
 /// <summary>Which flex function a method is.</summary>
 internal enum ModKind

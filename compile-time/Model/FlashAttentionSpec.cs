@@ -1,4 +1,4 @@
-namespace AttentionGen.Spec.Model;
+namespace AttentionGen.CompileTime.Model;
 
 /// <summary>
 /// A <c>[FlashAttention]</c> class as plain, equatable data (SPEC §1): no symbols or syntax, so the

@@ -1,6 +1,6 @@
 using Microsoft.CodeAnalysis;
 
-namespace AttentionGen.Spec.Rules;
+namespace AttentionGen.CompileTime.Rules;
 
 /// <summary>Every diagnostic of AttentionGen, in one place: the analyzers report them, the generator obeys them.</summary>
 internal static class DiagnosticDescriptors

@@ -1,12 +1,12 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
-using AttentionGen.Spec.Model;
+using AttentionGen.CompileTime.Model;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 
-namespace AttentionGen.Spec.Translate;
+namespace AttentionGen.CompileTime.Translate;
 
 /// <summary>
 /// Recognises mask mods whose allowed set is a union of boxes lo ≤ kv − q ≤ hi, kv and q in ranges: comparisons of

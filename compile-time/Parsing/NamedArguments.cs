@@ -2,7 +2,7 @@ using System.Collections.Generic;
 using System.Linq;
 using Microsoft.CodeAnalysis;
 
-namespace AttentionGen.Spec.Parsing;
+namespace AttentionGen.CompileTime.Parsing;
 
 /// <summary>
 /// Reads an attribute's named arguments with their documented defaults. The compiler has already folded

@@ -1,7 +1,7 @@
 using System.Collections.Generic;
 using Microsoft.CodeAnalysis;
 
-namespace AttentionGen.Spec.Translate;
+namespace AttentionGen.CompileTime.Translate;
 
 /// <summary>
 /// The .NET methods a mod may call and their CUDA C names, keyed by type, name and parameter type.

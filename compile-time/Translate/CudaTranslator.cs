@@ -3,12 +3,12 @@ using System.Collections.Generic;
 using System.Globalization;
 using System.Linq;
 using System.Text;
-using AttentionGen.Spec.Kernels;
+using AttentionGen.CompileTime.Kernels;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.Operations;
 
-namespace AttentionGen.Spec.Translate;
+namespace AttentionGen.CompileTime.Translate;
 
 /// <summary>
 /// Translates <c>[MaskMod]</c>/<c>[ScoreMod]</c> methods — already checked by <see cref="ModMethodRules"/> — to CUDA C:

@@ -1,4 +1,4 @@
-namespace AttentionGen.Spec.Model;
+namespace AttentionGen.CompileTime.Model;
 
 /// <summary>A spec of an attributed class: what the generator names its output file after.</summary>
 internal interface IClassSpec

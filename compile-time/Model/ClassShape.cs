@@ -1,7 +1,7 @@
 using System.Linq;
 using Microsoft.CodeAnalysis.CSharp;
 
-namespace AttentionGen.Spec.Model;
+namespace AttentionGen.CompileTime.Model;
 
 /// <summary>
 /// What the generator needs to know of the attributed class, as plain data.

@@ -1,11 +1,11 @@
 using System.Linq;
-using AttentionGen.Spec.Model;
-using AttentionGen.Spec.Translate;
+using AttentionGen.CompileTime.Model;
+using AttentionGen.CompileTime.Translate;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 
-namespace AttentionGen.Spec.Parsing;
+namespace AttentionGen.CompileTime.Parsing;
 
 /// <summary>
 /// Attribute + class symbol → plain spec data. Used by the generator and the analyzers alike, and it

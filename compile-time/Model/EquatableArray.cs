@@ -3,7 +3,7 @@ using System.Collections;
 using System.Collections.Generic;
 using System.Linq;
 
-namespace AttentionGen.Spec.Model;
+namespace AttentionGen.CompileTime.Model;
 
 /// <summary>An immutable array compared by its elements, so specs holding arrays stay equatable and cacheable.</summary>
 internal readonly struct EquatableArray<T> : IEquatable<EquatableArray<T>>, IEnumerable<T>

@@ -1,4 +1,4 @@
-namespace AttentionGen.Spec.Translate;
+namespace AttentionGen.CompileTime.Translate;
 
 /// <summary>
 /// The bound below which a translated mod's index parameters (b, h, q, kv) stay on the GPU, unless the launch defines

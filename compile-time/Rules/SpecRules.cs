@@ -1,9 +1,9 @@
 using System.Collections.Generic;
 using System.Linq;
-using AttentionGen.Spec.Model;
+using AttentionGen.CompileTime.Model;
 using Microsoft.CodeAnalysis;
 
-namespace AttentionGen.Spec.Rules;
+namespace AttentionGen.CompileTime.Rules;
 
 /// <summary>Where a violation is reported: which syntax of the user's declaration is at fault.</summary>
 internal enum ViolationSite

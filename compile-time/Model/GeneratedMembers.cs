@@ -3,7 +3,7 @@ using System.Linq;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 
-namespace AttentionGen.Spec.Model;
+namespace AttentionGen.CompileTime.Model;
 
 /// <summary>
 /// What the generator adds to a class: the base module each attribute derives from and the members each

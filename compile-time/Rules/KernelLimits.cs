@@ -1,4 +1,4 @@
-namespace AttentionGen.Spec.Rules;
+namespace AttentionGen.CompileTime.Rules;
 
 /// <summary>What the GPU kernels can take, as the rules see it.</summary>
 internal static class KernelLimits

@@ -2,7 +2,7 @@ using System.Collections.Generic;
 using System.Globalization;
 using System.Linq;
 
-namespace AttentionGen.Spec.Kernels;
+namespace AttentionGen.CompileTime.Kernels;
 
 /// <summary>
 /// Every <c>#define AG_*</c> a specialization header may carry, written in this one place: the generator composes a
