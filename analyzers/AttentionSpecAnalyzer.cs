@@ -63,7 +63,7 @@ public sealed class AttentionSpecAnalyzer : DiagnosticAnalyzer
                 AttentionAttributeNames.Dilated => SpecRules.Check(SpecParser.ParseDilated(type, attribute)),
                 AttentionAttributeNames.Sparse => SpecRules.Check(SpecParser.ParseSparse(type, attribute)),
                 AttentionAttributeNames.Local => SpecRules.Check(SpecParser.ParseLocal(type, attribute)),
-                AttentionAttributeNames.Flex => SpecRules.Check(SpecParser.ParseFlex(type, attribute, context.Compilation)),
+                AttentionAttributeNames.Flex => SpecRules.Check(SpecParser.ParseFlex(type, attribute, context.Compilation, translateForGpu: false)),
                 _ => null,
             };
             if (violations is null)

@@ -84,7 +84,7 @@ public sealed class AttentionGenerator : IIncrementalGenerator
     {
         cancellationToken.ThrowIfCancellationRequested();
         return context.TargetSymbol is INamedTypeSymbol type && context.Attributes.Length == 1
-            ? SpecParser.ParseFlex(type, context.Attributes[0], context.SemanticModel.Compilation)
+            ? SpecParser.ParseFlex(type, context.Attributes[0], context.SemanticModel.Compilation, translateForGpu: true)
             : null;
     }
 

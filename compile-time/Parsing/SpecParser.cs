@@ -112,7 +112,11 @@ internal static class SpecParser
             HasMalformedArgument: args.IsMalformed(attribute));
     }
 
-    public static FlexSpec ParseFlex(INamedTypeSymbol type, AttributeData attribute, Compilation compilation)
+    /// <summary>
+    /// The flex spec; <paramref name="translateForGpu"/> adds the mods' CUDA translation, which only the generator emits:
+    /// the analyzers, which run on every keystroke, skip the translator.
+    /// </summary>
+    public static FlexSpec ParseFlex(INamedTypeSymbol type, AttributeData attribute, Compilation compilation, bool translateForGpu)
     {
         var args = new NamedArguments(attribute);
         string? maskMod = args.String("MaskMod"), scoreMod = args.String("ScoreMod");
@@ -134,7 +138,7 @@ internal static class SpecParser
             HasMalformedArgument: args.IsMalformed(attribute))
         {
             ClosedForm = mask is null || !valid ? default : ClosedFormRecognizer.Recognize(mask, compilation),
-            CudaMods = valid ? CudaTranslator.Translate(mask, score, compilation) : null,
+            CudaMods = valid && translateForGpu ? CudaTranslator.Translate(mask, score, compilation) : null,
             CaptureName = capture?.Name,
             CaptureElement = capture is null ? null : ModMethodRules.CaptureElement(capture.Type),
             MaskCaptures = maskCapture is not null,
