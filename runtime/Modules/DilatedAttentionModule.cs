@@ -15,7 +15,7 @@ namespace AttentionGen.Modules;
 /// properties throw <see cref="ObjectDisposedException"/>; a Forward already running on another thread finishes first
 /// (see <see cref="DisposableModule"/>).
 /// </remarks>
-public partial class DilatedAttentionModule : DisposableModule
+public partial class DilatedAttentionModule : WeightedModule
 {
     /// <summary>The scale base of torchscale's XPOS.</summary>
     public const int XposScaleBase = 512;

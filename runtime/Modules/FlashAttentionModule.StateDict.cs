@@ -14,42 +14,10 @@ public abstract partial class FlashAttentionModule
 {
     private const string ToQName = "to_q", ToKvName = "to_kv", ToOutName = "to_out";
 
-    /// <summary>The weights by state-dict name, each prefixed with <paramref name="prefix"/> (e.g. "layers.0.attn.").</summary>
-    public IReadOnlyDictionary<string, Tensor> StateDict(string prefix = "") => IO.StateDict.Prefixed(prefix, Layers().SelectMany(l => l.Layer.StateDictTensors(l.Name)));
+    /// <inheritdoc/>
+    public override IReadOnlyDictionary<string, Tensor> StateDict(string prefix = "") => IO.StateDict.Prefixed(prefix, Layers().SelectMany(l => l.Layer.StateDictTensors(l.Name)));
 
-    /// <summary>Writes <see cref="StateDict"/> to <paramref name="path"/> (replaced only once complete), metadata {"format": "pt"}.</summary>
-    public void Save(string path, string prefix = "") => Safetensors.Save(path, StateDict(prefix), IO.StateDict.PyTorchMetadata);
-
-    /// <summary>Writes <see cref="StateDict"/> to <paramref name="stream"/>, metadata {"format": "pt"}.</summary>
-    public void Save(Stream stream, string prefix = "") => Safetensors.Save(stream, StateDict(prefix), IO.StateDict.PyTorchMetadata);
-
-    /// <summary>
-    /// Replaces the weights with the tensors named <paramref name="prefix"/> + state-dict name in the safetensors file
-    /// at <paramref name="path"/>, converted to the dtype the module holds. All or nothing: a missing, unexpected or
-    /// mis-shaped tensor throws <see cref="StateDictMismatchException"/> listing every problem, and the module is unchanged.
-    /// Not safe while another thread runs <see cref="Forward"/>.
-    /// </summary>
-    public void Load(string path, string prefix = "", StateDictLoadOptions? options = null)
-    {
-        using SafetensorsFile file = SafetensorsFile.Open(path);
-        LoadFrom(file, prefix, options, nameof(path));
-    }
-
-    /// <summary>As <see cref="Load(string, string, StateDictLoadOptions?)"/>, from a stream holding a safetensors file.</summary>
-    public void Load(Stream stream, string prefix = "", StateDictLoadOptions? options = null)
-    {
-        using SafetensorsFile file = SafetensorsFile.Open(stream);
-        LoadFrom(file, prefix, options, nameof(stream));
-    }
-
-    /// <summary>As <see cref="Load(string, string, StateDictLoadOptions?)"/>, from an open file (one file, many layers).</summary>
-    public void Load(SafetensorsFile file, string prefix = "", StateDictLoadOptions? options = null)
-    {
-        ArgumentNullException.ThrowIfNull(file);
-        LoadFrom(file, prefix, options, nameof(file));
-    }
-
-    private void LoadFrom(SafetensorsFile file, string prefix, StateDictLoadOptions? options, string source)
+    private protected override void LoadFrom(SafetensorsFile file, string prefix, StateDictLoadOptions? options, string source)
     {
         using Call call = BeginCall();
         (string Name, Linear Layer)[] layers = Layers();

@@ -14,7 +14,7 @@ namespace AttentionGen.Modules;
 /// <see cref="To"/> and the projection properties throw <see cref="ObjectDisposedException"/>; a Forward already running
 /// on another thread finishes first (see <see cref="DisposableModule"/>).
 /// </remarks>
-public abstract partial class FlashAttentionModule : DisposableModule
+public abstract partial class FlashAttentionModule : WeightedModule
 {
     // Replaced whole by Load.
     private Linear _toQ, _toKv, _toOut;
