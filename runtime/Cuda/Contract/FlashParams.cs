@@ -5,7 +5,8 @@ namespace AttentionGen.Cuda;
 /// <summary>
 /// The FlashAttention kernels' one argument, passed by value. This struct is the kernel contract's only description:
 /// Kernels/flash_params.inc, the CUDA side, is generated from it (tests/Cuda/KernelContractTests writes and checks it),
-/// and the generated file's static_asserts make NVRTC refuse a kernel whose field offsets differ from these.
+/// so the two sides have the same fields in the same order, and its static_assert makes NVRTC refuse a kernel whose
+/// struct size differs from this one's.
 /// Pointer fields name their CUDA type; the others map one to one (long → i64, int, float).
 /// </summary>
 [StructLayout(LayoutKind.Sequential)]

@@ -1,0 +1,89 @@
+using System;
+using System.Collections.Generic;
+using AttentionGen.Cpu;
+using AttentionGen.Cuda;
+using AttentionGen.Cuda.Interop;
+using AttentionGen.Tests.Numerics;
+using Xunit;
+
+namespace AttentionGen.Tests.Cuda;
+
+/// <summary>
+/// Every kernel template, under the specialization headers the launchers build, compiles to a cubin: the kernel
+/// contract's static_asserts, the translated mods and the inline PTX are checked by NVRTC and ptxas without a GPU.
+/// A source that fails here would fail at a user's first GPU call.
+/// </summary>
+public sealed class KernelSourceCompileTests
+{
+    [NvrtcFact]
+    public void TheMmaSyncKernelAndTheHelpersCompileForAmpere()
+    {
+        var failures = new List<string>();
+        foreach ((string template, string header) in Ampere())
+        {
+            Compile(template, header, "sm_80", failures);
+        }
+
+        Assert.True(failures.Count == 0, string.Join("\n\n", failures));
+    }
+
+    [NvrtcFact(minimumMajor: 12)]
+    public void TheHopperKernelCompilesForSm90a()
+    {
+        var failures = new List<string>();
+        foreach (string header in FlashHeaders(headDim: 128))
+        {
+            Compile("flash_fwd_sm90.cu", header, "sm_90a", failures);
+        }
+
+        Assert.True(failures.Count == 0, string.Join("\n\n", failures));
+    }
+
+    private static IEnumerable<(string Template, string Header)> Ampere()
+    {
+        foreach (int headDim in new[] { 64, 128, 256 })
+        {
+            foreach (string header in FlashHeaders(headDim))
+            {
+                yield return ("flash_fwd.cu", header);
+            }
+        }
+
+        yield return ("block_mask.cu", new CausalBiasFlex().CudaText!);
+        yield return ("block_mask.cu", new CapturedDocumentFlex().CudaText!);
+        foreach (string helper in new[] { "convert.cu", "elementwise.cu", "local.cu", "segments.cu" })
+        {
+            yield return (helper, string.Empty);
+        }
+    }
+
+    // The headers of each launcher: dense and causal, a band's closed-form plan, whole-tile windows, and flex classes
+    // (translated mods with and without a capture, a recognised plan), with exact int → float conversions too.
+    private static IEnumerable<string> FlashHeaders(int headDim)
+    {
+        yield return CudaSpecialization.FlashAttention(headDim, causal: false);
+        yield return CudaSpecialization.FlashAttention(headDim, causal: true);
+        yield return CudaSpecialization.Band(headDim, 256);
+        yield return CudaSpecialization.Windows(headDim, 256, 1, 1);
+        foreach (string? mods in new[] { new CausalBiasFlex().CudaText, new WindowOrSinksFlex().CudaText, new CapturedDocumentFlex().CudaText, new ConversionRangesFlex().CudaText })
+        {
+            string header = CudaSpecialization.FlashAttention(headDim, causal: false).Split('\n')[0] + "\n" + mods;
+            yield return header;
+            yield return CudaSpecialization.ForIndices(header, long.MaxValue);
+        }
+    }
+
+    private static void Compile(string template, string header, string architecture, List<string> failures)
+    {
+        string source = header + "\n" + KernelCache.Template(template);
+        try
+        {
+            byte[] cubin = Nvrtc.Instance.CompileToCubin(source, template, ["--std=c++17", $"--gpu-architecture={architecture}", "-default-device", "--use_fast_math"], out _);
+            Assert.NotEmpty(cubin);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            failures.Add($"{template} for {architecture} with header:\n{header}\n{e.Message}");
+        }
+    }
+}
