@@ -125,17 +125,13 @@ public static class Attention
         ShapeCheck.Rank(v, 4, "[B, Hkv, M, Ev]", nameof(v));
     }
 
-    // PyTorch's enable_gqa: without it the head counts must match; with it k's must divide q's.
+    // PyTorch's enable_gqa: without it the head counts must match. With it k's must divide q's, which AttentionProblem
+    // checks for every entry point.
     private static void CheckHeads(int queryHeads, int keyHeads, bool enableGqa)
     {
         if (!enableGqa && keyHeads != queryHeads)
         {
             throw new ArgumentException($"k has {keyHeads} heads and q {queryHeads}: different head counts (grouped-query attention) need enableGqa: true.", "k");
-        }
-
-        if (keyHeads == 0 || queryHeads % keyHeads != 0)
-        {
-            throw new ArgumentException($"k heads ({keyHeads}) must divide q heads ({queryHeads}) for grouped-query attention.", "k");
         }
     }
 
