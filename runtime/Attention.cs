@@ -36,19 +36,45 @@ public static class Attention
         int qBucket = 512,
         int kBucket = 1024)
     {
-        ArgumentNullException.ThrowIfNull(q);
-        ArgumentNullException.ThrowIfNull(k);
-        ArgumentNullException.ThrowIfNull(v);
-        ShapeCheck.FloatingPoint(q, nameof(q));
-        ShapeCheck.FloatingPoint(k, nameof(k));
-        ShapeCheck.FloatingPoint(v, nameof(v));
-        ShapeCheck.Rank(q, 4, "[B, Hq, N, E]", nameof(q));
-        ShapeCheck.Rank(v, 4, "[B, Hkv, M, Ev]", nameof(v));
+        CheckOperands(q, k, v);
         Action<AttentionProblem> kernel =
             q.Device.Kind == DeviceKind.Cuda ? p => Cuda.FlashAttentionCuda.Forward(p, causal)
             : causal ? p => FlashAttentionCpu.Forward(p, default(CausalMask), default(CausalMask), default(IdentityScore))
             : p => FlashAttentionCpu.Forward(p, default(NoMask), default(NoMask), default(IdentityScore));
         return Run(q, k, v, keyPaddingMask, scale, qBucket, kBucket, kernel);
+    }
+
+    /// <summary>
+    /// PyTorch's <c>scaled_dot_product_attention(query, key, value, attn_mask, is_causal, scale, enable_gqa)</c> with its
+    /// argument rules (docs/pytorch-sdpa.md): <paramref name="attnMask"/> is bool (true = takes part) or a float mask of
+    /// q's dtype added to the scaled scores, broadcastable to [B, Hq, N, M] ([N, M], [B, 1, 1, M], ...; read in place,
+    /// never expanded); it excludes <paramref name="isCausal"/> (top-left aligned); <paramref name="scale"/> defaults to
+    /// 1/√E; k and v may have fewer heads than q only with <paramref name="enableGqa"/>. A row the mask leaves no key
+    /// gives 0 and LSE -inf (PyTorch's fused kernels give 0 too; its math path gives NaN). There is no dropout: this is
+    /// inference. <paramref name="attnMask"/> has no default so that calls without it keep binding to the overload above.
+    /// </summary>
+    public static AttentionOutput ScaledDotProduct(
+        Tensor q,
+        Tensor k,
+        Tensor v,
+        Tensor? attnMask,
+        bool isCausal = false,
+        float? scale = null,
+        bool enableGqa = false)
+    {
+        CheckOperands(q, k, v);
+        ShapeCheck.Rank(k, 4, "[B, Hkv, M, E]", nameof(k));
+        CheckHeads(q.Size(1), k.Size(1), enableGqa);
+        if (attnMask is null)
+        {
+            return ScaledDotProduct(q, k, v, causal: isCausal, scale: scale);
+        }
+
+        CheckAttnMask(attnMask, q, k, isCausal);
+        Action<AttentionProblem> kernel =
+            q.Device.Kind == DeviceKind.Cuda ? p => Cuda.AttentionMaskCuda.Forward(p, attnMask)
+            : p => AttentionMaskCpu.Forward(p, attnMask);
+        return Run(q, k, v, keyPaddingMask: null, scale, qBucket: 512, kBucket: 1024, kernel);
     }
 
     /// <summary>
@@ -84,6 +110,47 @@ public static class Attention
         }
 
         return InDType(new AttentionOutput(output, lse), q.DType);
+    }
+
+    // The checks both overloads make before anything is converted; the problem checks the rest (AttentionProblem).
+    private static void CheckOperands(Tensor q, Tensor k, Tensor v)
+    {
+        ArgumentNullException.ThrowIfNull(q);
+        ArgumentNullException.ThrowIfNull(k);
+        ArgumentNullException.ThrowIfNull(v);
+        ShapeCheck.FloatingPoint(q, nameof(q));
+        ShapeCheck.FloatingPoint(k, nameof(k));
+        ShapeCheck.FloatingPoint(v, nameof(v));
+        ShapeCheck.Rank(q, 4, "[B, Hq, N, E]", nameof(q));
+        ShapeCheck.Rank(v, 4, "[B, Hkv, M, Ev]", nameof(v));
+    }
+
+    // PyTorch's enable_gqa: without it the head counts must match. With it k's must divide q's, which AttentionProblem
+    // checks for every entry point.
+    private static void CheckHeads(int queryHeads, int keyHeads, bool enableGqa)
+    {
+        if (!enableGqa && keyHeads != queryHeads)
+        {
+            throw new ArgumentException($"k has {keyHeads} heads and q {queryHeads}: different head counts (grouped-query attention) need enableGqa: true.", "k");
+        }
+    }
+
+    // PyTorch's rules for attn_mask: not with is_causal; bool or q's dtype; on q's device; broadcastable to [B, Hq, N, M].
+    private static void CheckAttnMask(Tensor attnMask, Tensor q, Tensor k, bool isCausal)
+    {
+        attnMask.ThrowIfDisposed(nameof(attnMask));
+        if (isCausal)
+        {
+            throw new ArgumentException("attnMask and isCausal: true cannot both be given (as in PyTorch); fold the causal mask into attnMask, or pass attnMask: null.", nameof(attnMask));
+        }
+
+        if (attnMask.DType != DType.Bool && attnMask.DType != q.DType)
+        {
+            throw new ArgumentException($"attnMask must be bool or have q's dtype ({q.DType.Name()}), as in PyTorch; got {attnMask.DType.Name()}.", nameof(attnMask));
+        }
+
+        ShapeCheck.SameDevice(attnMask, q, nameof(attnMask));
+        BroadcastIndex.Check(attnMask, q.Size(0), q.Size(1), q.Size(2), k.Size(2), nameof(attnMask));
     }
 
     /// <summary><paramref name="result"/> with its output converted to <paramref name="dtype"/>; a compute-type output that was converted goes back to the pool, and so does all of <paramref name="result"/> when the conversion fails.</summary>
