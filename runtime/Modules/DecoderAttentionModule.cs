@@ -95,7 +95,7 @@ public sealed partial class DecoderAttentionModule : WeightedModule
     {
         using Call call = BeginCall();
         CheckHidden(hidden);
-        int[] positions = positionIds is null ? Enumerable(hidden.Size(1), 0) : PositionsOf(positionIds, hidden);
+        int[] positions = positionIds is null ? Consecutive(hidden.Size(1), 0) : PositionsOf(positionIds, hidden);
         return Run(hidden, positions, keyPaddingMask);
     }
 
@@ -110,7 +110,7 @@ public sealed partial class DecoderAttentionModule : WeightedModule
             throw new ArgumentOutOfRangeException(nameof(startPosition), startPosition, $"startPosition + N must fit an int; got {startPosition} + {hidden.Size(1)}.");
         }
 
-        return Run(hidden, Enumerable(hidden.Size(1), startPosition), keyPaddingMask);
+        return Run(hidden, Consecutive(hidden.Size(1), startPosition), keyPaddingMask);
     }
 
     private Tensor Run(Tensor hidden, int[] positions, Tensor? keyPaddingMask)
@@ -147,8 +147,7 @@ public sealed partial class DecoderAttentionModule : WeightedModule
                 keyTile: KeyTile);
             DecoderAttentionKernel.Run(problem, c.SlidingWindow, c.AttnLogitSoftcapping);
             output = _oProj.Apply(heads);
-            Tensor result = Attention.Convert(output, hidden.DType);
-            return result;
+            return Attention.Convert(output, hidden.DType);
         }
         finally
         {
@@ -190,7 +189,7 @@ public sealed partial class DecoderAttentionModule : WeightedModule
         return positionIds.ToInt32Array();
     }
 
-    private static int[] Enumerable(int count, int start)
+    private static int[] Consecutive(int count, int start)
     {
         var positions = new int[count];
         for (int i = 0; i < count; i++)

@@ -143,9 +143,9 @@ public class DecoderAttentionTests
         using var module = new DecoderAttentionModule(config, seed: 5);
         Tensor hidden = Tensor.RandomNormal(new Random(6), DType.Float32, 1, 5, 64);
         float[] before = module.Forward(hidden).ToFloatArray();
-        var withoutNorms = new DecoderAttentionModule(new DecoderAttentionConfig(64, 8, 2, headDim: 16), seed: 7).StateDict();
+        using var withoutNorms = new DecoderAttentionModule(new DecoderAttentionConfig(64, 8, 2, headDim: 16), seed: 7);
         using var file = new TempFile();
-        Safetensors.Save(file.Path, withoutNorms);
+        withoutNorms.Save(file.Path);
 
         var error = Assert.Throws<StateDictMismatchException>(() => module.Load(file.Path));
 
