@@ -8,15 +8,22 @@ using AttentionGen.GpuBench;
 // attentiongen-gpu time-flex B,H,N,E  the [Flex] modules of FlexLayers.cs (bf16), one JSON line per mask
 // attentiongen-gpu time-variants     dilated, strided and local at N = 16K, and the dilated length sweep
 // attentiongen-gpu probes            failure handling: out of memory, a call failing midway, damaged kernel cache entries
+// attentiongen-gpu llama-check DIR   DecoderAttentionModule against transformers' LlamaAttention (DIR from llama_check.py)
 if (args.Length == 0)
 {
-    Console.Error.WriteLine("usage: attentiongen-gpu check | probes | time B,H,N,E[,causal] ... | cpu B,H,N,E[,causal] ...");
+    Console.Error.WriteLine("usage: attentiongen-gpu check | probes | time B,H,N,E[,causal] ... | cpu B,H,N,E[,causal] ... | llama-check DIR");
     return 2;
 }
 
 if (args[0] == "cpu")
 {
     return Timing.Cpu(args[1..]);
+}
+
+if (args[0] == "llama-check")
+{
+    // Runs on the CPU without CUDA; the GPU half reports itself unsupported for now.
+    return LlamaCheck.Run(args[1..]);
 }
 
 if (!CudaInfo.IsAvailable(out string reason))

@@ -1,0 +1,241 @@
+using System;
+using AttentionGen.Cpu;
+using AttentionGen.Variants;
+
+namespace AttentionGen.Modules;
+
+/// <summary>
+/// The self-attention of a Llama / Mistral / Qwen / Gemma decoder layer, as transformers' <c>LlamaAttention</c> and its
+/// relatives: q/k/v projections (optional biases), optional q/k RMSNorm over head_dim, RoPE (with linear or llama3
+/// scaling), causal attention with grouped-query heads, an optional sliding window and logit soft-cap, then o_proj.
+/// See docs/decoder-attention.md; the weights load under Hugging Face's names (DecoderAttentionModule.StateDict.cs).
+/// </summary>
+/// <remarks>
+/// CPU only for now: <see cref="To"/> a GPU throws <see cref="NotSupportedException"/>. Dispose releases the weights
+/// this module holds (random or loaded); afterwards Forward, To and the weight properties throw
+/// <see cref="ObjectDisposedException"/>, and a Forward already running finishes first (see <see cref="DisposableModule"/>).
+/// </remarks>
+public sealed partial class DecoderAttentionModule : WeightedModule
+{
+    // Tile sizes of the CPU kernel; they bound work per tile and never change the result.
+    private const int QueryTile = 64, KeyTile = 128;
+
+    private readonly float[] _invFreq;
+
+    // Replaced whole by Load.
+    private Linear _qProj, _kProj, _vProj, _oProj;
+    private HeadNormWeights? _norms;
+
+    /// <summary>
+    /// Random weights, reproducible from <paramref name="seed"/>: projections (and biases) uniform in ±1/√in like
+    /// PyTorch's nn.Linear; q/k norm weights such that offset + weight is uniform in [0.5, 1.5].
+    /// </summary>
+    public DecoderAttentionModule(DecoderAttentionConfig config, int seed)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        Config = config;
+        _invFreq = Rope.InverseFrequencies(config.HeadDim, config.RopeTheta, config.RopeScaling);
+        var random = new Random(seed);
+        _qProj = RandomLinear(random, config.HiddenSize, config.QueryWidth, "q_proj");
+        _kProj = RandomLinear(random, config.HiddenSize, config.KeyValueWidth, "k_proj");
+        _vProj = RandomLinear(random, config.HiddenSize, config.KeyValueWidth, "v_proj");
+        _oProj = RandomLinear(random, config.QueryWidth, config.HiddenSize, "o_proj");
+        if (config.HasQkNorm)
+        {
+            _norms = new HeadNormWeights(RandomNorm(random), RandomNorm(random));
+        }
+    }
+
+    /// <summary>The constants this module was built with.</summary>
+    public DecoderAttentionConfig Config { get; }
+
+    /// <summary>Where <see cref="Forward(Tensor, Tensor?, Tensor?)"/> runs; always the CPU for now.</summary>
+    public Device Device => Device.Cpu;
+
+    /// <summary>q_proj: hidden → heads · head_dim. The module disposes it.</summary>
+    public Linear QProj => NotDisposed(_qProj);
+
+    /// <summary>k_proj: hidden → kv heads · head_dim. The module disposes it.</summary>
+    public Linear KProj => NotDisposed(_kProj);
+
+    /// <summary>v_proj: hidden → kv heads · head_dim. The module disposes it.</summary>
+    public Linear VProj => NotDisposed(_vProj);
+
+    /// <summary>o_proj: heads · head_dim → hidden. The module disposes it.</summary>
+    public Linear OProj => NotDisposed(_oProj);
+
+    /// <summary>q_norm.weight [head_dim], or null without q/k norm. The module disposes it.</summary>
+    public Tensor? QNormWeight => NotDisposed(_norms?.Q);
+
+    /// <summary>k_norm.weight [head_dim], or null without q/k norm. The module disposes it.</summary>
+    public Tensor? KNormWeight => NotDisposed(_norms?.K);
+
+    /// <summary>
+    /// Moving to the CPU returns the module; a GPU throws <see cref="NotSupportedException"/>: RoPE, the q/k norm and the
+    /// soft-cap have no GPU kernels yet.
+    /// </summary>
+    public DecoderAttentionModule To(Device device)
+    {
+        using Call call = BeginCall();
+        if (device.Kind != DeviceKind.Cpu)
+        {
+            throw new NotSupportedException($"{nameof(DecoderAttentionModule)} runs on the CPU only: RoPE, the q/k RMSNorm and the logit soft-cap have no GPU kernel yet; got device {device}.");
+        }
+
+        return this;
+    }
+
+    /// <summary>
+    /// <paramref name="hidden"/> [B, N, hidden] at positions <paramref name="positionIds"/> (int32 [B, N] or [1, N];
+    /// null: 0 .. N−1) → [B, N, hidden] in hidden's dtype. <paramref name="keyPaddingMask"/> [B, N] bool keeps the true
+    /// tokens as keys; a query with no key left gets zeros. The causal mask and the window count token indices, RoPE
+    /// the positions.
+    /// </summary>
+    public Tensor Forward(Tensor hidden, Tensor? positionIds = null, Tensor? keyPaddingMask = null)
+    {
+        using Call call = BeginCall();
+        CheckHidden(hidden);
+        int[] positions = positionIds is null ? Consecutive(hidden.Size(1), 0) : PositionsOf(positionIds, hidden);
+        return Run(hidden, positions, keyPaddingMask);
+    }
+
+    /// <summary>As <see cref="Forward(Tensor, Tensor?, Tensor?)"/> with positions <paramref name="startPosition"/> + 0 .. N−1 for every batch row.</summary>
+    public Tensor Forward(Tensor hidden, int startPosition, Tensor? keyPaddingMask = null)
+    {
+        using Call call = BeginCall();
+        CheckHidden(hidden);
+        ArgumentOutOfRangeException.ThrowIfNegative(startPosition);
+        if ((long)startPosition + hidden.Size(1) > int.MaxValue)
+        {
+            throw new ArgumentOutOfRangeException(nameof(startPosition), startPosition, $"startPosition + N must fit an int; got {startPosition} + {hidden.Size(1)}.");
+        }
+
+        return Run(hidden, Consecutive(hidden.Size(1), startPosition), keyPaddingMask);
+    }
+
+    private Tensor Run(Tensor hidden, int[] positions, Tensor? keyPaddingMask)
+    {
+        DecoderAttentionConfig c = Config;
+        int batch = hidden.Size(0), length = hidden.Size(1), tokens = batch * length;
+        Tensor x = Attention.Convert(hidden, DType.Float32);
+        Tensor? q = null, k = null, v = null, heads = null, output = null;
+        try
+        {
+            q = _qProj.Apply(x);
+            k = _kProj.Apply(x);
+            v = _vProj.Apply(x);
+            if (_norms is not null)
+            {
+                HeadRmsNorm.Apply(q.Float32Storage[..(tokens * c.QueryWidth)], _norms.QValues, c.QkNormEps!.Value, c.QkNormWeightOffset);
+                HeadRmsNorm.Apply(k.Float32Storage[..(tokens * c.KeyValueWidth)], _norms.KValues, c.QkNormEps!.Value, c.QkNormWeightOffset);
+            }
+
+            Rope.Apply(q.Float32Storage, tokens, length, c.NumAttentionHeads, _invFreq, positions);
+            Rope.Apply(k.Float32Storage, tokens, length, c.NumKeyValueHeads, _invFreq, positions);
+            heads = Tensor.Zeros(DType.Float32, batch, length, c.QueryWidth);
+
+            // The problem checks the mask against [B, N] before any output is written.
+            var problem = new AttentionProblem(
+                q.SplitHeads(c.NumAttentionHeads),
+                k.SplitHeads(c.NumKeyValueHeads),
+                v.SplitHeads(c.NumKeyValueHeads),
+                heads.SplitHeads(c.NumAttentionHeads),
+                lse: null,
+                keyPaddingMask: keyPaddingMask,
+                scale: (float)c.Scaling,
+                queryTile: QueryTile,
+                keyTile: KeyTile);
+            DecoderAttentionKernel.Run(problem, c.SlidingWindow, c.AttnLogitSoftcapping);
+            output = _oProj.Apply(heads);
+            return Attention.Convert(output, hidden.DType);
+        }
+        finally
+        {
+            // Intermediates go back at once; the float32 output is the result itself when hidden is float32.
+            Attention.DisposeCopy(x, hidden);
+            q?.Dispose();
+            k?.Dispose();
+            v?.Dispose();
+            heads?.Dispose();
+            if (output is not null && hidden.DType != DType.Float32)
+            {
+                output.Dispose();
+            }
+        }
+    }
+
+    private void CheckHidden(Tensor hidden)
+    {
+        ArgumentNullException.ThrowIfNull(hidden);
+        hidden.ThrowIfDisposed(nameof(hidden));
+        ShapeCheck.Rank(hidden, 3, $"[B, N, {Config.HiddenSize}]", nameof(hidden));
+        ShapeCheck.FloatingPoint(hidden, nameof(hidden));
+        ShapeCheck.Dim(hidden, 2, Config.HiddenSize, "hidden_size", nameof(hidden));
+        ShapeCheck.OnDevice(hidden, Device, nameof(hidden));
+    }
+
+    private static int[] PositionsOf(Tensor positionIds, Tensor hidden)
+    {
+        positionIds.ThrowIfDisposed(nameof(positionIds));
+        ShapeCheck.Rank(positionIds, 2, "[B, N] or [1, N]", nameof(positionIds));
+        ShapeCheck.DType(positionIds, DType.Int32, nameof(positionIds));
+        ShapeCheck.OnDevice(positionIds, Device.Cpu, nameof(positionIds));
+        ShapeCheck.Dim(positionIds, 1, hidden.Size(1), "N, as hidden", nameof(positionIds));
+        if (positionIds.Size(0) != 1)
+        {
+            ShapeCheck.Dim(positionIds, 0, hidden.Size(0), "B, as hidden (or 1)", nameof(positionIds));
+        }
+
+        return positionIds.ToInt32Array();
+    }
+
+    private static int[] Consecutive(int count, int start)
+    {
+        var positions = new int[count];
+        for (int i = 0; i < count; i++)
+        {
+            positions[i] = start + i;
+        }
+
+        return positions;
+    }
+
+    private Linear RandomLinear(Random random, int inFeatures, int outFeatures, string name)
+    {
+        Tensor weight = Linear.RandomWeight(random, inFeatures, outFeatures);
+        float bound = 1f / MathF.Sqrt(inFeatures);
+        Tensor? bias = Config.AttentionBias ? Tensor.RandomUniform(random, -bound, bound, DType.Float32, outFeatures) : null;
+        return new Linear(weight, inFeatures, outFeatures, name, bias, ownsParameters: true);
+    }
+
+    private Tensor RandomNorm(Random random) =>
+        Tensor.RandomUniform(random, 0.5f - Config.QkNormWeightOffset, 1.5f - Config.QkNormWeightOffset, DType.Float32, Config.HeadDim);
+
+    /// <inheritdoc/>
+    private protected override void ReleaseOwnedTensors()
+    {
+        _qProj.Dispose();
+        _kProj.Dispose();
+        _vProj.Dispose();
+        _oProj.Dispose();
+        _norms?.Dispose();
+    }
+
+    /// <summary>q_norm and k_norm weights [head_dim] with their values read once for the CPU loop.</summary>
+    private sealed class HeadNormWeights(Tensor q, Tensor k) : IDisposable
+    {
+        public Tensor Q { get; } = q;
+
+        public Tensor K { get; } = k;
+
+        public float[] QValues { get; } = q.ToFloatArray();
+
+        public float[] KValues { get; } = k.ToFloatArray();
+
+        public void Dispose()
+        {
+            Q.Dispose();
+            K.Dispose();
+        }
+    }
+}
