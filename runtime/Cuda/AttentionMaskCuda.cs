@@ -12,7 +12,7 @@ namespace AttentionGen.Cuda;
 internal static class AttentionMaskCuda
 {
     // The table's element strides over batch, head, query and key (0 where the mask repeats) ride in table_i0..i3.
-    private static readonly string AdditiveMask =
+    internal static readonly string AdditiveMask =
         KernelDefines.ScoreTableMod("((s) + (p).table[(b) * (p).table_i0 + (h) * (p).table_i1 + (q) * (p).table_i2 + (kv) * (p).table_i3])");
 
     /// <summary>Runs <paramref name="p"/> with <paramref name="attnMask"/> (checked: bool, or a float dtype; broadcasts to [B, Hq, N, M]).</summary>

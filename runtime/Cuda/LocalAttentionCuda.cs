@@ -111,7 +111,7 @@ internal static class LocalAttentionCuda
     // Query i and slot j of a window are tokens w·ws + i and (w − LookBackward)·ws + j, so every limit on t − u is a
     // limit on j − i: causal j − i ≤ LB·ws; the exact window j − i ≥ LB·ws − WindowSize·LB and (non-causal)
     // j − i ≤ LB·ws + WindowSize·LF (the configured window, as the reference measures it).
-    private static string Header(LocalConfig c, int ws, int e, bool biased)
+    internal static string Header(LocalConfig c, int ws, int e, bool biased)
     {
         long offset = (long)c.LookBackward * ws;
         long? low = c.ExactWindowsize ? offset - ((long)c.WindowSize * c.LookBackward) : null;

@@ -16,7 +16,7 @@ internal static class SegmentedAttentionCuda
 {
     // The relative-position bias of a problem of head h: kept rows i and j are Rate·(j − i) tokens apart
     // (Variants.RelativeBiasScore.Table, [H, 2·rows − 1]).
-    private static readonly string RelativeBiasMod =
+    internal static readonly string RelativeBiasMod =
         KernelDefines.ScoreTableMod("((s) + (p).table[(h) * (2 * (p).table_i1 - 1) + (kv) - (q) + (p).table_i1 - 1])");
 
     /// <summary>

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using AttentionGen.Cpu;
 using AttentionGen.Cuda;
 using AttentionGen.Cuda.Interop;
+using AttentionGen.Modules;
 using AttentionGen.Tests.Numerics;
 using Xunit;
 
@@ -65,6 +66,10 @@ public sealed class KernelSourceCompileTests
         yield return CudaSpecialization.FlashAttention(headDim, causal: true);
         yield return CudaSpecialization.Band(headDim, 256);
         yield return CudaSpecialization.Windows(headDim, 256, 1, 1);
+        yield return CudaSpecialization.FlashAttention(headDim, causal: false) + AttentionMaskCuda.AdditiveMask;
+        yield return CudaSpecialization.FlashAttention(headDim, causal: true) + SegmentedAttentionCuda.RelativeBiasMod;
+        yield return LocalAttentionCuda.Header(new LocalConfig(64, causal: true, exactWindowsize: true, sharedQk: true), 64, headDim, biased: true);
+        yield return LocalAttentionCuda.Header(new LocalConfig(64, sharedQk: true), 64, headDim, biased: false);
         foreach (string? mods in new[] { new CausalBiasFlex().CudaText, new WindowOrSinksFlex().CudaText, new CapturedDocumentFlex().CudaText, new ConversionRangesFlex().CudaText })
         {
             string header = CudaSpecialization.FlashAttention(headDim, causal: false).Split('\n')[0] + "\n" + mods;
