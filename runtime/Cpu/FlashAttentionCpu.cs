@@ -49,6 +49,7 @@ public static class FlashAttentionCpu
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // compute loops: optimized at first call, not after tier-0 warm-up
     private static void Run<TVec, TPlan, TMask, TScore>(AttentionProblem p, TPlan plan, TMask mask, TScore score)
         where TVec : struct, ISimd<TVec>
         where TPlan : struct, ITilePlan
@@ -94,6 +95,7 @@ public static class FlashAttentionCpu
         CpuExecution.For(0, items, () => new Workspace(p, shape), RunItem, ws => ws.Dispose());
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // compute loops: optimized at first call, not after tier-0 warm-up
     private static void RunTile<TVec, TPlan, TMask, TScore>(AttentionProblem p, TPlan plan, TMask mask, TScore score, Workspace ws, TransposedKeys keys, TileShape shape, int b, int h, int tile)
         where TVec : struct, ISimd<TVec>
         where TPlan : struct, ITilePlan

@@ -29,6 +29,7 @@ internal static class Gemm
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // compute loops: optimized at first call, not after tier-0 warm-up
     public static void Multiply<TVec>(int m, int n, int k, ref float a, int lda, ref float b, int ldb, ref float c, int ldc, bool accumulate)
         where TVec : struct, ISimd<TVec>
     {
@@ -51,6 +52,7 @@ internal static class Gemm
 
     // Column panels of `vectors` (2 or 4) vectors from column j on: 6-row register blocks, then the rows left over two
     // vectors at a time. Returns the first column past the last whole panel.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // compute loops: optimized at first call, not after tier-0 warm-up
     private static int Panels<TVec>(int vectors, int j, int m, int n, int k, ref float a, int lda, ref float b, int ldb, ref float c, int ldc, bool accumulate)
         where TVec : struct, ISimd<TVec>
     {
@@ -85,6 +87,7 @@ internal static class Gemm
         return j;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // compute loops: optimized at first call, not after tier-0 warm-up
     private static void Block6x2<TVec>(int k, ref float a, nint lda, ref float b, nint ldb, ref float c, nint ldc, bool accumulate)
         where TVec : struct, ISimd<TVec>
     {
@@ -125,6 +128,7 @@ internal static class Gemm
         StorePair(ref r, c50, c51, accumulate);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // compute loops: optimized at first call, not after tier-0 warm-up
     private static void Block6x4<TVec>(int k, ref float a, nint lda, ref float b, nint ldb, ref float c, nint ldc, bool accumulate)
         where TVec : struct, ISimd<TVec>
     {
@@ -169,6 +173,7 @@ internal static class Gemm
     }
 
     /// <summary>One row of C, one or two vectors wide: the edges the 6-row block leaves.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // compute loops: optimized at first call, not after tier-0 warm-up
     private static void Row<TVec>(int vectors, int k, ref float a, ref float b, nint ldb, ref float c, bool accumulate)
         where TVec : struct, ISimd<TVec>
     {
@@ -240,6 +245,7 @@ internal static class Gemm
         TVec.Store(accumulate ? TVec.Add(v, TVec.Load(ref c)) : v, ref c);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // compute loops: optimized at first call, not after tier-0 warm-up
     private static void ScalarColumns(int m, int j0, int n, int k, ref float a, int lda, ref float b, int ldb, ref float c, int ldc, bool accumulate)
     {
         for (int i = 0; i < m; i++)

@@ -21,6 +21,7 @@ internal static class OnlineSoftmax
     /// 0): dropped columns become -inf by selection, not by adding -inf, so a NaN or +inf score of a dropped key never
     /// reaches the row.
     /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // compute loops: optimized at first call, not after tier-0 warm-up
     public static void UpdateRow<TVec>(ref float scores, int columns, bool keyed, ref float keep, ref float max, ref float sum, ref float accumulator, int valueDim)
         where TVec : struct, ISimd<TVec>
     {

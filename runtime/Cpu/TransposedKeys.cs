@@ -29,7 +29,7 @@ internal sealed class TransposedKeys : IDisposable
         _panels = ArrayPool<float>.Shared.Rent((int)Math.Max(length, 1));
         var rows = new HeadRows(p.K);
         int keyLength = p.KeyLength;
-        Parallel.For(0, p.Batch * _heads, CpuExecution.Options, bh =>
+        Parallel.For(0, p.Batch * _heads, CpuExecution.Options, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (bh) =>
         {
             ref float source = ref MemoryMarshal.GetReference(p.K.Float32Storage);
             ref float panel = ref Head(bh / _heads, bh % _heads);

@@ -1,4 +1,5 @@
 using System;
+using System.Runtime.CompilerServices;
 using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
 using System.Threading.Tasks;
@@ -122,7 +123,7 @@ public sealed partial class Linear : DisposableModule
         }
 
         int items = (rows + RowsPerItem - 1) / RowsPerItem;
-        Parallel.For(0, items, CpuExecution.Options, item =>
+        Parallel.For(0, items, CpuExecution.Options, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (item) =>
         {
             int r0 = item * RowsPerItem;
             int count = Math.Min(RowsPerItem, rows - r0);
