@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Linq;
 using ILGPU;
 using ILGPU.Algorithms;
@@ -11,7 +12,7 @@ namespace AttentionGen.ILGpu;
 public static class IlgpuAccelerators
 {
     /// <summary>The order <see cref="Create(Context, AcceleratorType?)"/> prefers when no kind is named.</summary>
-    public static readonly AcceleratorType[] Preference = [AcceleratorType.Cuda, AcceleratorType.OpenCL, AcceleratorType.CPU];
+    public static IReadOnlyList<AcceleratorType> Preference { get; } = [AcceleratorType.Cuda, AcceleratorType.OpenCL, AcceleratorType.CPU];
 
     /// <summary>
     /// A context with every accelerator ILGPU finds and ILGPU.Algorithms enabled, which maps <c>MathF.Exp</c> and

@@ -133,6 +133,22 @@ public sealed class IlgpuAttentionTests(IlgpuCpuFixture fixture)
     }
 
     [Fact]
+    public void StridedViewsAreReadInLogicalOrder()
+    {
+        var (random, seed) = FreshRandom.For(15);
+        const int b = 2, h = 2, n = 10, m = 13, e = 16;
+        // [B, N, H·E] projections split into [B, H, N, E] views, as a module hands them over.
+        Tensor q = Tensor.RandomNormal(random, DType.Float32, b, n, h * e).SplitHeads(h);
+        Tensor k = Tensor.RandomNormal(random, DType.Float32, b, m, h * e).SplitHeads(h);
+        Tensor v = Tensor.RandomNormal(random, DType.Float32, b, m, h * e).SplitHeads(h);
+
+        using AttentionOutput result = IlgpuAttention.ScaledDotProduct(fixture.Accelerator, q, k, v, causal: true, queryTile: Tile, keyTile: Tile);
+
+        ReferenceResult expected = Compare.Reference(q, k, v, causal: true, keep: null, m);
+        Compare.Output(result.Output.ToFloatArray(), expected.Output, Tolerance, seed);
+    }
+
+    [Fact]
     public void EmptyKeysGiveZeroRows()
     {
         Tensor q = Tensor.Zeros(DType.Float32, 1, 1, 3, 16);
