@@ -79,9 +79,10 @@ internal static class FlashForwardKernel
             rowSum[r] = 0f;
         }
 
-        for (int kvStart = 0; kvStart < m; kvStart += bc)
+        KeySpan(mask, batch, head, rowStart, rows, m, out int kvFirst, out int kvEnd);
+        for (int kvStart = kvFirst; kvStart < kvEnd; kvStart += bc)
         {
-            int keys = Min(bc, m - kvStart);
+            int keys = Min(bc, kvEnd - kvStart);
             Group.Barrier(); // the previous tile's readers are done with ks, vs and ss
             for (int i = tid; i < bc * e; i += threads)
             {
@@ -143,6 +144,30 @@ internal static class FlashForwardKernel
         {
             float max = rowMax[r];
             lse[lseBase + r] = max == float.NegativeInfinity ? float.NegativeInfinity : max + MathF.Log(rowSum[r]);
+        }
+    }
+
+    /// <summary>
+    /// The keys [first, end) any of the group's rows may see, from the mask's per-row intervals
+    /// (<see cref="IMaskMod.TryGetKeyRange"/>): causal and window masks skip the tiles they remove. Every thread computes
+    /// the same span, so the key loop stays uniform across the group. A mask without intervals gives all M keys.
+    /// </summary>
+    private static void KeySpan<TMask>(TMask mask, int batch, int head, int rowStart, int rows, int m, out int first, out int end)
+        where TMask : struct, IMaskMod
+    {
+        first = m;
+        end = 0;
+        for (int r = 0; r < rows; r++)
+        {
+            if (!mask.TryGetKeyRange(batch, head, rowStart + r, out int start, out int stop))
+            {
+                first = 0;
+                end = m;
+                return;
+            }
+
+            first = Min(first, start < 0 ? 0 : start);
+            end = stop > end ? Min(stop, m) : end;
         }
     }
 
