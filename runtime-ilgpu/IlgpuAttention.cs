@@ -1,0 +1,75 @@
+using System;
+using AttentionGen.Cpu;
+using AttentionGen.ILGpu.Kernels;
+using ILGPU.Runtime;
+
+namespace AttentionGen.ILGpu;
+
+/// <summary>
+/// Attention as a function on an ILGPU accelerator (CUDA, OpenCL or the CPU emulator): host tensors in, host tensors
+/// out, the same semantics as <see cref="Attention.ScaledDotProduct(Tensor, Tensor, Tensor, bool, Tensor?, float?, int, int)"/>.
+/// </summary>
+public static class IlgpuAttention
+{
+    /// <summary>
+    /// softmax(scale · q kᵀ) v over host tensors q [B, Hq, N, E], k [B, Hkv, M, E], v [B, Hkv, M, Ev] (any float dtype,
+    /// computed in float32), run on <paramref name="accelerator"/>: <paramref name="causal"/> is aligned top-left,
+    /// <paramref name="keyPaddingMask"/> [B, M] keeps the true keys, Hkv must divide Hq (query head h reads kv head
+    /// h / (Hq / Hkv)). Returns O [B, Hq, N, Ev] in q's dtype and LSE [B, Hq, N] (natural log; -inf and O = 0 for a row
+    /// with no allowed key). <paramref name="queryTile"/> and <paramref name="keyTile"/> bound the tiles; they never
+    /// change the result.
+    /// </summary>
+    public static AttentionOutput ScaledDotProduct(
+        Accelerator accelerator,
+        Tensor q,
+        Tensor k,
+        Tensor v,
+        bool causal = false,
+        Tensor? keyPaddingMask = null,
+        float? scale = null,
+        int queryTile = IlgpuTiles.DefaultRows,
+        int keyTile = IlgpuTiles.DefaultRows) =>
+        causal
+            ? ScaledDotProduct(accelerator, q, k, v, default(CausalMask), default(IdentityScore), keyPaddingMask, scale, queryTile, keyTile)
+            : ScaledDotProduct(accelerator, q, k, v, default(NoMask), default(IdentityScore), keyPaddingMask, scale, queryTile, keyTile);
+
+    /// <summary>
+    /// As the overload above, with flex_attention's mods compiled into the kernel: <paramref name="maskMod"/> decides
+    /// which pairs take part (with the key-padding mask), <paramref name="scoreMod"/> changes each scaled score. The
+    /// kernel calls only <see cref="IMaskMod.IsAllowed"/> and <see cref="IScoreMod.Apply"/>; they must be code ILGPU can
+    /// compile (arithmetic, <c>MathF</c>, the struct's own value fields; no arrays, objects or allocation).
+    /// </summary>
+    public static AttentionOutput ScaledDotProduct<TMask, TScore>(
+        Accelerator accelerator,
+        Tensor q,
+        Tensor k,
+        Tensor v,
+        TMask maskMod,
+        TScore scoreMod,
+        Tensor? keyPaddingMask = null,
+        float? scale = null,
+        int queryTile = IlgpuTiles.DefaultRows,
+        int keyTile = IlgpuTiles.DefaultRows)
+        where TMask : struct, IMaskMod
+        where TScore : struct, IScoreMod
+    {
+        ArgumentNullException.ThrowIfNull(accelerator);
+        CheckOperands(q, k, v);
+        return Attention.Run(q, k, v, keyPaddingMask, scale, queryTile, keyTile, p => FlashForwardLauncher.Forward(accelerator, p, maskMod, scoreMod));
+    }
+
+    // What Attention.Run reads before the problem validates the rest (AttentionProblem): present, floating point,
+    // rank 4, and on the host, which this backend copies to the accelerator from.
+    private static void CheckOperands(Tensor q, Tensor k, Tensor v)
+    {
+        ArgumentNullException.ThrowIfNull(q);
+        ArgumentNullException.ThrowIfNull(k);
+        ArgumentNullException.ThrowIfNull(v);
+        ShapeCheck.FloatingPoint(q, nameof(q));
+        ShapeCheck.FloatingPoint(k, nameof(k));
+        ShapeCheck.FloatingPoint(v, nameof(v));
+        ShapeCheck.Rank(q, 4, "[B, Hq, N, E]", nameof(q));
+        ShapeCheck.Rank(v, 4, "[B, Hkv, M, Ev]", nameof(v));
+        ShapeCheck.OnCpu(q, nameof(q), "ILGPU attention (it copies host tensors to the accelerator)");
+    }
+}
