@@ -58,18 +58,11 @@ public static class IlgpuAttention
         return Attention.Run(q, k, v, keyPaddingMask, scale, queryTile, keyTile, p => FlashForwardLauncher.Forward(accelerator, p, maskMod, scoreMod));
     }
 
-    // What Attention.Run reads before the problem validates the rest (AttentionProblem): present, floating point,
-    // rank 4, and on the host, which this backend copies to the accelerator from.
+    // What Attention.Run reads before the problem validates the rest (AttentionProblem), and on the host, which this
+    // backend copies to the accelerator from.
     private static void CheckOperands(Tensor q, Tensor k, Tensor v)
     {
-        ArgumentNullException.ThrowIfNull(q);
-        ArgumentNullException.ThrowIfNull(k);
-        ArgumentNullException.ThrowIfNull(v);
-        ShapeCheck.FloatingPoint(q, nameof(q));
-        ShapeCheck.FloatingPoint(k, nameof(k));
-        ShapeCheck.FloatingPoint(v, nameof(v));
-        ShapeCheck.Rank(q, 4, "[B, Hq, N, E]", nameof(q));
-        ShapeCheck.Rank(v, 4, "[B, Hkv, M, Ev]", nameof(v));
+        Attention.CheckOperands(q, k, v);
         ShapeCheck.OnCpu(q, nameof(q), "ILGPU attention (it copies host tensors to the accelerator)");
     }
 }

@@ -112,8 +112,8 @@ public static class Attention
         return InDType(new AttentionOutput(output, lse), q.DType);
     }
 
-    // The checks both overloads make before anything is converted; the problem checks the rest (AttentionProblem).
-    private static void CheckOperands(Tensor q, Tensor k, Tensor v)
+    // The checks every entry point makes before anything is converted; the problem checks the rest (AttentionProblem).
+    internal static void CheckOperands(Tensor q, Tensor k, Tensor v)
     {
         ArgumentNullException.ThrowIfNull(q);
         ArgumentNullException.ThrowIfNull(k);
