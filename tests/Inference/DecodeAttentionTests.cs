@@ -116,6 +116,27 @@ public class DecodeAttentionTests
     }
 
     [Fact]
+    public void TwoCachesOnOnePoolKeepTheirPagesApart()
+    {
+        (Random random, string seed) = FreshRandom.For(3);
+        var first = DecodeScenario.Random(random);
+        DecodeScenario second = first.Redraw(random);   // same shapes, other values and appends
+        using var shared = new KvPagePool(2 * first.PagesNeeded(2), 2, first.KvHeads, first.HeadDim, first.ValueDim, DType.Float32);
+        using KvCache a = KvCache.Paged(shared, first.Batch, first.MaxLength);
+        using KvCache b = KvCache.Paged(shared, second.Batch, second.MaxLength);
+        first.Fill(a);
+        second.Fill(b);
+        Assert.Empty(Enumerable.Range(0, a.Batch).SelectMany(s => a.BlockTable(s).ToArray())
+            .Intersect(Enumerable.Range(0, b.Batch).SelectMany(s => b.BlockTable(s).ToArray())));
+
+        // b was filled after a: had it written into a's pages, a would no longer match its reference.
+        using AttentionOutput resultA = DecodeAttention.Decode(first.Q, a);
+        using AttentionOutput resultB = DecodeAttention.Decode(second.Q, b);
+        Compare.Output(resultA.Output.ToFloatArray(), first.Reference(causal: true).Output, 1e-5, seed);
+        Compare.Output(resultB.Output.ToFloatArray(), second.Reference(causal: true).Output, 1e-5, seed);
+    }
+
+    [Fact]
     public void ScaleIsApplied()
     {
         (Random random, string seed) = FreshRandom.For(2);

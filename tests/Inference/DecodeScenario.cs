@@ -80,12 +80,17 @@ internal sealed class DecodeScenario
         return new DecodeScenario(random, lengths, random.Next(1, 3), random.Next(1, 4), random.Next(1, 3) * 8 + random.Next(0, 2), random.Next(1, 3) * 8, random.Next(1, DecodeAttention.MaxQueries + 1), dtype);
     }
 
+    /// <summary>A scenario of the same shapes and lengths with new values, queries and appends.</summary>
+    public DecodeScenario Redraw(Random random) => new(random, Lengths, KvHeads, QueryHeads / KvHeads, HeadDim, ValueDim, Queries, DType);
+
     /// <summary>An empty contiguous cache that fits the scenario.</summary>
     public KvCache ContiguousCache() => KvCache.Contiguous(Batch, KvHeads, HeadDim, ValueDim, MaxLength, DType);
 
     /// <summary>A pool of <paramref name="pageSize"/>-token pages with room for the scenario and a few pages to spare.</summary>
-    public KvPagePool Pool(int pageSize) =>
-        new(Lengths.Sum(n => (n + pageSize - 1) / pageSize) + 3, pageSize, KvHeads, HeadDim, ValueDim, DType);
+    public KvPagePool Pool(int pageSize) => new(PagesNeeded(pageSize) + 3, pageSize, KvHeads, HeadDim, ValueDim, DType);
+
+    /// <summary>Pages of <paramref name="pageSize"/> tokens the sequences fill.</summary>
+    public int PagesNeeded(int pageSize) => Lengths.Sum(n => (n + pageSize - 1) / pageSize);
 
     /// <summary>Runs the append plan on <paramref name="cache"/>: afterwards sequence b holds rows 0..Lengths[b] of Keys/Values.</summary>
     public void Fill(KvCache cache)

@@ -144,6 +144,9 @@ public class KvCacheTests
         AssertRejects("k", "rank 4", () => cache.Append(Tensor.Zeros(DType.Float32, 2, 1, E), Zeros(2, 1, Ev)));
         AssertRejects("lengths", "one entry per sequence (2); got 1", () => cache.Append(Zeros(2, 1, E), Zeros(2, 1, Ev), [1]));
         AssertRejects("lengths", "lengths[1] must be in [0, 1] (T of k); got 2", () => cache.Append(Zeros(2, 1, E), Zeros(2, 1, Ev), [1, 2]));
+        Tensor disposed = Zeros(2, 1, E);
+        disposed.Dispose();
+        Assert.Equal("k", Assert.Throws<ObjectDisposedException>(() => cache.Append(disposed, Zeros(2, 1, Ev))).ObjectName);
         Assert.Equal([0, 0], cache.Lengths());
         Assert.Throws<ArgumentException>(() => KvCache.Contiguous(1, 1, 1, 1, 1, DType.Int32));
     }
