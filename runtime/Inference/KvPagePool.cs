@@ -12,7 +12,8 @@ public sealed class KvPagePool : IDisposable
 {
     private readonly bool[] _free;
 
-    // Pages handed out in ascending order first; a page taken by number stays in the stack and is skipped when popped.
+    // Last returned, first rented (a warm page); never-used pages in ascending order. A page taken by number
+    // (KvCache.AssignPages) stays in the stack and is skipped when popped.
     private readonly Stack<int> _freeStack;
     private bool _disposed;
 
@@ -77,7 +78,7 @@ public sealed class KvPagePool : IDisposable
     /// <summary>Whether <paramref name="page"/> is free (no range check: callers check first).</summary>
     internal bool IsFree(int page) => _free[page];
 
-    /// <summary>The lowest-numbered free page recently returned or never used, taken off the free list.</summary>
+    /// <summary>A free page, taken off the free list: the one returned last, else the lowest never used.</summary>
     /// <remarks>Callers check <see cref="FreePages"/> first, so that an append either gets all its pages or none.</remarks>
     internal int Rent()
     {
