@@ -1,6 +1,7 @@
 using System;
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using AttentionGen.Cpu;
 
 namespace AttentionGen.Inference;
 
@@ -9,66 +10,65 @@ namespace AttentionGen.Inference;
 /// whole contiguous run), and every query row of the head group (Hq/Hkv heads × Tq queries) takes them in token order
 /// through a per-key online softmax. Per-key updates make the result independent of where segments end, so the paged
 /// and contiguous layouts give bitwise the same output. Memory-bound: one pass over K and V per group; bf16/fp16 rows are
-/// widened to float32 scratch first. Single-threaded in this version.
+/// widened to float32 scratch first. (sequence, kv head) pairs run in parallel.
 /// </summary>
 internal static class DecodeCpu
 {
     /// <summary>Fills <paramref name="output"/> [B, Hq, Tq, Ev] and <paramref name="lse"/> [B, Hq, Tq] (float32, contiguous) from contiguous float32 <paramref name="q"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // compute loop: optimized at first call, not after tier-0 warm-up
+    /// <remarks>(sequence, kv head) pairs run in parallel on <see cref="CpuExecution.MaxThreads"/> threads; each writes its own rows.</remarks>
     public static void Run(Tensor q, KvCache cache, float scale, bool causal, Tensor output, Tensor lse)
     {
-        int batch = q.Size(0), queryHeads = q.Size(1), queries = q.Size(2), e = cache.HeadDim, ev = cache.ValueDim;
-        int group = queryHeads / cache.KvHeads, rows = group * queries, segmentTokens = cache.SegmentTokens;
-        ReadOnlySpan<float> qs = q.Float32Storage.Slice((int)q.Offset);
-        Span<float> os = output.Float32Storage, ls = lse.Float32Storage;
-        ReadOnlySpan<byte> keyBytes = cache.Keys.ByteStorage, valueBytes = cache.Values.ByteStorage;
+        var shape = new DecodeShape(q.Size(1), q.Size(2), cache.KvHeads, cache.HeadDim, cache.ValueDim, scale, causal);
 
-        // Per query row of a group: running max, running sum, output accumulator; K/V of one segment in float32.
-        var max = new float[rows];
-        var sum = new float[rows];
-        var acc = new float[rows * ev];
         // Scratch for one segment; a contiguous cache's segment is its capacity, of which only the longest sequence is read.
-        int scratchTokens = Math.Min(segmentTokens, MaxLength(cache, batch));
-        var keys = new float[scratchTokens * e];
-        var values = new float[scratchTokens * ev];
+        int scratchTokens = Math.Min(cache.SegmentTokens, MaxLength(cache, q.Size(0)));
+        CpuExecution.For(
+            0,
+            (long)q.Size(0) * cache.KvHeads,
+            () => new Scratch(shape, scratchTokens),
+            (pair, scratch) => RunGroup(q, cache, shape, (int)(pair / cache.KvHeads), (int)(pair % cache.KvHeads), scratch, output, lse),
+            _ => { });
+    }
 
-        for (int b = 0; b < batch; b++)
+    // The query rows of kv head g of sequence b: heads g·group .. g·group + group - 1, Tq queries each, contiguous in
+    // q, output and LSE.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // compute loop: optimized at first call, not after tier-0 warm-up
+    private static void RunGroup(Tensor q, KvCache cache, DecodeShape shape, int b, int g, Scratch scratch, Tensor output, Tensor lse)
+    {
+        int e = shape.HeadDim, ev = shape.ValueDim, queries = shape.Queries, rows = shape.Rows, segmentTokens = cache.SegmentTokens;
+        int length = cache.LengthUnchecked(b);
+        long firstRow = (((long)b * shape.QueryHeads) + ((long)g * shape.Group)) * queries;
+        ReadOnlySpan<float> qs = q.Float32Storage.Slice((int)q.Offset);
+        float[] max = scratch.Max, sum = scratch.Sum, acc = scratch.Accumulator, keys = scratch.Keys, values = scratch.Values;
+        Array.Fill(max, float.NegativeInfinity);
+        Array.Clear(sum);
+        Array.Clear(acc);
+        for (int start = 0, segment = 0; start < length; start += segmentTokens, segment++)
         {
-            int length = cache.LengthUnchecked(b);
-            for (int g = 0; g < cache.KvHeads; g++)
+            int count = Math.Min(segmentTokens, length - start);
+            KvRows.Widen(cache.Keys.ByteStorage, cache.DType, cache.SegmentOffset(b, g, segment, e), keys.AsSpan(0, count * e));
+            KvRows.Widen(cache.Values.ByteStorage, cache.DType, cache.SegmentOffset(b, g, segment, ev), values.AsSpan(0, count * ev));
+            for (int r = 0; r < rows; r++)
             {
-                // Rows of the group are contiguous in q, output and LSE: heads g·group .. g·group + group - 1, Tq queries each.
-                long firstRow = (((long)b * queryHeads) + ((long)g * group)) * queries;
-                Array.Fill(max, float.NegativeInfinity);
-                Array.Clear(sum);
-                Array.Clear(acc);
-                for (int start = 0, segment = 0; start < length; start += segmentTokens, segment++)
-                {
-                    int count = Math.Min(segmentTokens, length - start);
-                    KvRows.Widen(keyBytes, cache.DType, cache.SegmentOffset(b, g, segment, e), keys.AsSpan(0, count * e));
-                    KvRows.Widen(valueBytes, cache.DType, cache.SegmentOffset(b, g, segment, ev), values.AsSpan(0, count * ev));
-                    for (int r = 0; r < rows; r++)
-                    {
-                        int i = r % queries;
+                int i = r % queries;
 
-                        // Query i sits at position length - Tq + i and sees keys up to it (causal), or all of its sequence.
-                        int visible = causal ? Math.Min(length, length - queries + i + 1) : length;
-                        int end = Math.Min(count, visible - start);
-                        ReadOnlySpan<float> query = qs.Slice((int)((firstRow + r) * e), e);
-                        Span<float> rowAcc = acc.AsSpan(r * ev, ev);
-                        for (int j = 0; j < end; j++)
-                        {
-                            float score = Dot(query, keys.AsSpan(j * e, e)) * scale;
-                            Update(score, values.AsSpan(j * ev, ev), ref max[r], ref sum[r], rowAcc);
-                        }
-                    }
-                }
-
-                for (int r = 0; r < rows; r++)
+                // Query i sits at position length - Tq + i and sees keys up to it (causal), or all of its sequence.
+                int visible = shape.Causal ? Math.Min(length, length - queries + i + 1) : length;
+                int end = Math.Min(count, visible - start);
+                ReadOnlySpan<float> query = qs.Slice((int)((firstRow + r) * e), e);
+                Span<float> rowAcc = acc.AsSpan(r * ev, ev);
+                for (int j = 0; j < end; j++)
                 {
-                    Finish(max[r], sum[r], acc.AsSpan(r * ev, ev), os.Slice((int)((firstRow + r) * ev), ev), out ls[(int)(firstRow + r)]);
+                    float score = Dot(query, keys.AsSpan(j * e, e)) * shape.Scale;
+                    Update(score, values.AsSpan(j * ev, ev), ref max[r], ref sum[r], rowAcc);
                 }
             }
+        }
+
+        Span<float> os = output.Float32Storage, ls = lse.Float32Storage;
+        for (int r = 0; r < rows; r++)
+        {
+            Finish(max[r], sum[r], acc.AsSpan(r * ev, ev), os.Slice((int)((firstRow + r) * ev), ev), out ls[(int)(firstRow + r)]);
         }
     }
 
@@ -81,6 +81,27 @@ internal static class DecodeCpu
         }
 
         return longest;
+    }
+
+    private readonly record struct DecodeShape(int QueryHeads, int Queries, int KvHeads, int HeadDim, int ValueDim, float Scale, bool Causal)
+    {
+        public int Group => QueryHeads / KvHeads;
+
+        public int Rows => Group * Queries;
+    }
+
+    // One worker's state: per query row of a group the running max, sum and output accumulator; one segment's K/V in float32.
+    private sealed class Scratch(DecodeShape shape, int tokens)
+    {
+        public float[] Max { get; } = new float[shape.Rows];
+
+        public float[] Sum { get; } = new float[shape.Rows];
+
+        public float[] Accumulator { get; } = new float[shape.Rows * shape.ValueDim];
+
+        public float[] Keys { get; } = new float[tokens * shape.HeadDim];
+
+        public float[] Values { get; } = new float[tokens * shape.ValueDim];
     }
 
     // One key of the online softmax: rescale what came before when the maximum grows, then add this key's share.
