@@ -46,6 +46,21 @@ public class KvCacheTests
     }
 
     [Fact]
+    public void AStridedViewAppendsItsLogicalValues()
+    {
+        // [B, T, Hkv, E] as a model's projection lays it out, viewed as [B, Hkv, T, E] without a copy.
+        Tensor k = Tensor.FromArray(Enumerable.Range(0, 2 * 3 * Heads * E).Select(x => (float)x).ToArray(), 2, 3, Heads, E)
+            .To(DType.Float16).Transpose(1, 2);
+        Assert.False(k.IsContiguous);
+        using KvCache cache = KvCache.Contiguous(batch: 2, Heads, E, Ev, capacity: 3, DType.Float16);
+
+        cache.Append(k, Numbered(2, 3, Ev, 0).To(DType.Float16));
+
+        // Capacity = T: the cache's K is k laid out row-major.
+        Assert.Equal(k.ToFloatArray(), cache.Keys.ToFloatArray());
+    }
+
+    [Fact]
     public void ResetAndDisposeGivePagesBack()
     {
         using var pool = new KvPagePool(pageCount: 6, pageSize: 2, Heads, E, Ev, DType.BFloat16);
