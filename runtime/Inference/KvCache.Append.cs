@@ -1,0 +1,193 @@
+using System;
+
+namespace AttentionGen.Inference;
+
+/// <summary>Writing tokens and placing pages.</summary>
+public sealed partial class KvCache
+{
+    /// <summary>
+    /// Writes <paramref name="k"/> [B, Hkv, T, E] and <paramref name="v"/> [B, Hkv, T, Ev] (the cache's dtype, on the cpu)
+    /// after each sequence's current length: sequence b takes its first <paramref name="lengths"/>[b] new tokens (0..T;
+    /// null: all T), the rest of its rows are padding and are not read. A paged cache rents the pages it needs from its
+    /// pool. Every check runs before anything is written or rented: a call that throws leaves the cache as it was.
+    /// </summary>
+    public void Append(Tensor k, Tensor v, int[]? lengths = null)
+    {
+        ThrowIfDisposed();
+        int tokens = CheckNewTokens(k, v);
+        int[] counts = AppendCounts(lengths, tokens);
+        CheckCapacity(counts, lengths is null ? nameof(k) : nameof(lengths));
+        RentPages(counts, nameof(k));
+        Write(k, _keys, HeadDim, counts);
+        Write(v, _values, ValueDim, counts);
+        for (int b = 0; b < Batch; b++)
+        {
+            _lengths[b] += counts[b];
+        }
+    }
+
+    /// <summary>
+    /// Maps the next logical pages of <paramref name="sequence"/> to <paramref name="physicalPages"/> of the pool, which
+    /// must be free (for a caller that places pages itself; <see cref="Append"/> rents any further pages it needs).
+    /// </summary>
+    public void AssignPages(int sequence, ReadOnlySpan<int> physicalPages)
+    {
+        ThrowIfDisposed();
+        CheckSequence(sequence);
+        if (_pool is null)
+        {
+            throw new ArgumentException("AssignPages needs a paged cache; this one is contiguous.", nameof(physicalPages));
+        }
+
+        int mapped = _pageCounts[sequence], room = _blockTables[sequence].Length - mapped;
+        if (physicalPages.Length > room)
+        {
+            throw new ArgumentException($"Sequence {sequence} has {mapped} of its {_blockTables[sequence].Length} pages (capacity {Capacity}, page size {_pool.PageSize}); {physicalPages.Length} more do not fit, at most {room}.", nameof(physicalPages));
+        }
+
+        for (int i = 0; i < physicalPages.Length; i++)
+        {
+            int page = physicalPages[i];
+            if ((uint)page >= (uint)_pool.PageCount)
+            {
+                throw new ArgumentOutOfRangeException(nameof(physicalPages), page, $"physicalPages[{i}] must be a page of the pool, in [0, {_pool.PageCount}); got {page}.");
+            }
+
+            if (!_pool.IsFree(page) || physicalPages[..i].Contains(page))
+            {
+                throw new ArgumentException($"physicalPages[{i}] must be a free page; page {page} is held already.", nameof(physicalPages));
+            }
+        }
+
+        foreach (int page in physicalPages)
+        {
+            _pool.Take(page);
+            _blockTables[sequence][_pageCounts[sequence]++] = page;
+        }
+    }
+
+    // k and v against the cache: rank, batch, heads, dims, dtype, device; returns T.
+    private int CheckNewTokens(Tensor k, Tensor v)
+    {
+        ArgumentNullException.ThrowIfNull(k);
+        ArgumentNullException.ThrowIfNull(v);
+        k.ThrowIfDisposed(nameof(k));
+        v.ThrowIfDisposed(nameof(v));
+        CheckRows(k, HeadDim, "[B, Hkv, T, E]", "E", nameof(k));
+        CheckRows(v, ValueDim, "[B, Hkv, T, Ev]", "Ev", nameof(v));
+        ShapeCheck.Dim(v, 2, k.Size(2), "T, as in k", nameof(v));
+        return k.Size(2);
+    }
+
+    private void CheckRows(Tensor t, int width, string layout, string widthName, string paramName)
+    {
+        ShapeCheck.OnCpu(t, paramName, "the KV cache");
+        ShapeCheck.Rank(t, 4, layout, paramName);
+        ShapeCheck.DType(t, DType, paramName);
+        ShapeCheck.Dim(t, 0, Batch, "B, the cache's batch", paramName);
+        ShapeCheck.Dim(t, 1, KvHeads, "Hkv, the cache's kv heads", paramName);
+        ShapeCheck.Dim(t, 3, width, $"{widthName}, the cache's", paramName);
+    }
+
+    private int[] AppendCounts(int[]? lengths, int tokens)
+    {
+        if (lengths is null)
+        {
+            var all = new int[Batch];
+            Array.Fill(all, tokens);
+            return all;
+        }
+
+        if (lengths.Length != Batch)
+        {
+            throw new ArgumentException($"lengths must have one entry per sequence ({Batch}); got {lengths.Length}.", nameof(lengths));
+        }
+
+        for (int b = 0; b < Batch; b++)
+        {
+            if ((uint)lengths[b] > (uint)tokens)
+            {
+                throw new ArgumentOutOfRangeException(nameof(lengths), lengths[b], $"lengths[{b}] must be in [0, {tokens}] (T of k); got {lengths[b]}.");
+            }
+        }
+
+        return (int[])lengths.Clone();
+    }
+
+    private void CheckCapacity(int[] counts, string paramName)
+    {
+        for (int b = 0; b < Batch; b++)
+        {
+            // counts[b] > Capacity - length rather than length + counts[b] > Capacity: both are below int.MaxValue, the sum may not be.
+            if (counts[b] > Capacity - _lengths[b])
+            {
+                throw new ArgumentException($"Sequence {b} holds {_lengths[b]} tokens; appending {counts[b]} would make {(long)_lengths[b] + counts[b]}, past the capacity {Capacity}.", paramName);
+            }
+        }
+    }
+
+    // Rents every page the append needs, or none when the pool has too few.
+    private void RentPages(int[] counts, string paramName)
+    {
+        if (_pool is null)
+        {
+            return;
+        }
+
+        var needed = new int[Batch];
+        long total = 0;
+        for (int b = 0; b < Batch; b++)
+        {
+            needed[b] = Math.Max(0, ShapeMath.CeilDiv(_lengths[b] + counts[b], _pool.PageSize) - _pageCounts[b]);
+            total += needed[b];
+        }
+
+        if (total > _pool.FreePages)
+        {
+            throw new ArgumentException($"The append needs {total} new pages of {_pool.PageSize} tokens, but the pool has {_pool.FreePages} free of {_pool.PageCount}.", paramName);
+        }
+
+        for (int b = 0; b < Batch; b++)
+        {
+            for (int i = 0; i < needed[b]; i++)
+            {
+                _blockTables[b][_pageCounts[b]++] = _pool.Rent();
+            }
+        }
+    }
+
+    // Copies each sequence's new rows, head by head, into the segments after its current length.
+    private void Write(Tensor rows, Tensor destination, int width, int[] counts)
+    {
+        Tensor source = rows.Contiguous();
+        try
+        {
+            WriteContiguous(source, destination, width, counts);
+        }
+        finally
+        {
+            Attention.DisposeCopy(source, rows);
+        }
+    }
+
+    private void WriteContiguous(Tensor source, Tensor destination, int width, int[] counts)
+    {
+        int size = DType.SizeInBytes(), tokens = source.Size(2), rowBytes = width * size;
+        ReadOnlySpan<byte> from = source.ByteStorage;
+        Span<byte> to = destination.ByteStorage;
+        for (int b = 0; b < Batch; b++)
+        {
+            for (int h = 0; h < KvHeads; h++)
+            {
+                long sourceRow = source.Offset + ((((long)b * KvHeads) + h) * tokens * width);
+                for (int t = 0; t < counts[b]; t++)
+                {
+                    int position = _lengths[b] + t;
+                    long target = SegmentOffset(b, h, position / SegmentTokens, width) + ((long)(position % SegmentTokens) * width);
+                    from.Slice(checked((int)((sourceRow + ((long)t * width)) * size)), rowBytes)
+                        .CopyTo(to.Slice(checked((int)(target * size)), rowBytes));
+                }
+            }
+        }
+    }
+}

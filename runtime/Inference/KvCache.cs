@@ -1,0 +1,197 @@
+using System;
+
+namespace AttentionGen.Inference;
+
+/// <summary>
+/// The keys and values one attention layer has seen, per sequence of a batch, for decoding: <see cref="Append"/> writes
+/// new tokens after each sequence's current length, <see cref="DecodeAttention.Decode"/> attends to them. Contiguous
+/// (<see cref="Contiguous"/>) or paged (<see cref="Paged"/>); host memory in this version (docs/kv-cache.md). Not
+/// thread-safe. Dispose gives a paged cache's pages back to its pool and frees a contiguous cache's memory.
+/// </summary>
+public sealed partial class KvCache : IDisposable
+{
+    private readonly int[] _lengths;
+    private readonly Tensor _keys;
+    private readonly Tensor _values;
+
+    // Paged only: logical page → physical page per sequence; _pageCounts[b] entries of row b are mapped.
+    private readonly KvPagePool? _pool;
+    private readonly int[][] _blockTables;
+    private readonly int[] _pageCounts;
+    private bool _disposed;
+
+    private KvCache(int batch, int capacity, int kvHeads, int headDim, int valueDim, DType dtype, Tensor keys, Tensor values, KvPagePool? pool)
+    {
+        Batch = batch;
+        Capacity = capacity;
+        KvHeads = kvHeads;
+        HeadDim = headDim;
+        ValueDim = valueDim;
+        DType = dtype;
+        _keys = keys;
+        _values = values;
+        _pool = pool;
+        _lengths = new int[batch];
+        _pageCounts = new int[batch];
+        int pagesPerSequence = pool is null ? 0 : ShapeMath.CeilDiv(capacity, pool.PageSize);
+        _blockTables = new int[batch][];
+        for (int b = 0; b < batch; b++)
+        {
+            _blockTables[b] = new int[pagesPerSequence];
+        }
+
+        // A contiguous cache is one "page" per sequence and head, as long as the capacity.
+        SegmentTokens = pool?.PageSize ?? capacity;
+    }
+
+    /// <summary>
+    /// A cache with K [<paramref name="batch"/>, <paramref name="kvHeads"/>, <paramref name="capacity"/>, <paramref name="headDim"/>]
+    /// and V [..., <paramref name="valueDim"/>] allocated up front (zeros), all sequences empty.
+    /// </summary>
+    public static KvCache Contiguous(int batch, int kvHeads, int headDim, int valueDim, int capacity, DType dtype)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batch);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(kvHeads);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(headDim);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(valueDim);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(capacity);
+        KvStorageDType.Check(dtype, nameof(dtype));
+        Tensor keys = Tensor.Zeros(dtype, batch, kvHeads, capacity, headDim);
+        Tensor values = Tensor.Zeros(dtype, batch, kvHeads, capacity, valueDim);
+        return new KvCache(batch, capacity, kvHeads, headDim, valueDim, dtype, keys, values, pool: null);
+    }
+
+    /// <summary>
+    /// A cache of <paramref name="batch"/> empty sequences of up to <paramref name="capacity"/> tokens each, whose pages
+    /// come from <paramref name="pool"/> as they fill (heads, dims and dtype are the pool's).
+    /// </summary>
+    public static KvCache Paged(KvPagePool pool, int batch, int capacity)
+    {
+        ArgumentNullException.ThrowIfNull(pool);
+        pool.ThrowIfDisposed();
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batch);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(capacity);
+        return new KvCache(batch, capacity, pool.KvHeads, pool.HeadDim, pool.ValueDim, pool.DType, pool.Keys, pool.Values, pool);
+    }
+
+    /// <summary>Sequences (B).</summary>
+    public int Batch { get; }
+
+    /// <summary>The most tokens one sequence may hold.</summary>
+    public int Capacity { get; }
+
+    /// <summary>Key/value heads (Hkv).</summary>
+    public int KvHeads { get; }
+
+    /// <summary>Key head dimension (E).</summary>
+    public int HeadDim { get; }
+
+    /// <summary>Value head dimension (Ev).</summary>
+    public int ValueDim { get; }
+
+    /// <summary>The stored element type.</summary>
+    public DType DType { get; }
+
+    /// <summary>Contiguous or paged.</summary>
+    public KvCacheLayout Layout => _pool is null ? KvCacheLayout.Contiguous : KvCacheLayout.Paged;
+
+    /// <summary>The pool a paged cache takes its pages from; null when contiguous.</summary>
+    public KvPagePool? Pool => _pool;
+
+    /// <summary>Whether <see cref="Dispose"/> was called.</summary>
+    public bool IsDisposed => _disposed;
+
+    /// <summary>Tokens per segment of a sequence's storage: the page size, or the capacity when contiguous.</summary>
+    internal int SegmentTokens { get; }
+
+    /// <summary>The storage K rows are read from: the cache's own tensor or the pool's pages.</summary>
+    internal Tensor Keys => _keys;
+
+    /// <summary>The storage V rows are read from.</summary>
+    internal Tensor Values => _values;
+
+    /// <summary>Tokens sequence <paramref name="sequence"/> holds.</summary>
+    public int Length(int sequence)
+    {
+        ThrowIfDisposed();
+        CheckSequence(sequence);
+        return _lengths[sequence];
+    }
+
+    /// <summary>A copy of every sequence's length.</summary>
+    public int[] Lengths()
+    {
+        ThrowIfDisposed();
+        return (int[])_lengths.Clone();
+    }
+
+    /// <summary>The physical pages of <paramref name="sequence"/>, in logical order (empty when contiguous).</summary>
+    public ReadOnlySpan<int> BlockTable(int sequence)
+    {
+        ThrowIfDisposed();
+        CheckSequence(sequence);
+        return _blockTables[sequence].AsSpan(0, _pageCounts[sequence]);
+    }
+
+    /// <summary>Empties <paramref name="sequence"/>: length 0, its pages back to the pool.</summary>
+    public void Reset(int sequence)
+    {
+        ThrowIfDisposed();
+        CheckSequence(sequence);
+        _pool?.Return(BlockTable(sequence));
+        _pageCounts[sequence] = 0;
+        _lengths[sequence] = 0;
+    }
+
+    /// <summary>
+    /// Element offset in <see cref="Keys"/> (<paramref name="rowWidth"/> = E) or <see cref="Values"/> (Ev) of the first
+    /// token of segment <paramref name="segment"/> of <paramref name="sequence"/>, kv head <paramref name="head"/>;
+    /// the segment's tokens follow each other, <paramref name="rowWidth"/> elements apart.
+    /// </summary>
+    internal long SegmentOffset(int sequence, int head, int segment, int rowWidth)
+    {
+        long block = _pool is null ? sequence : _blockTables[sequence][segment];
+        return ((block * KvHeads) + head) * SegmentTokens * (long)rowWidth;
+    }
+
+    /// <summary>The length of <paramref name="sequence"/>, for a kernel that has checked the cache already.</summary>
+    internal int LengthUnchecked(int sequence) => _lengths[sequence];
+
+    /// <summary>Throws <see cref="ObjectDisposedException"/> once the cache, or its pool, was disposed.</summary>
+    internal void ThrowIfDisposed()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        _pool?.ThrowIfDisposed();
+    }
+
+    private void CheckSequence(int sequence)
+    {
+        if ((uint)sequence >= (uint)Batch)
+        {
+            throw new ArgumentOutOfRangeException(nameof(sequence), sequence, $"sequence must be in [0, {Batch}); got {sequence}.");
+        }
+    }
+
+    /// <summary>Gives a paged cache's pages back to its pool, or frees a contiguous cache's memory; a second call does nothing.</summary>
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        if (_pool is null)
+        {
+            _keys.Dispose();
+            _values.Dispose();
+            return;
+        }
+
+        for (int b = 0; b < Batch; b++)
+        {
+            _pool.Return(_blockTables[b].AsSpan(0, _pageCounts[b]));
+            _pageCounts[b] = 0;
+        }
+    }
+}

@@ -1,0 +1,132 @@
+using System;
+using System.Collections.Generic;
+
+namespace AttentionGen.Inference;
+
+/// <summary>
+/// The physical pages of a paged KV cache for one attention layer: K [pages, Hkv, pageSize, E] and V [pages, Hkv,
+/// pageSize, Ev] in host memory, and the free list that <see cref="KvCache"/>s rent pages from. One pool may serve
+/// several caches; a cache gives its pages back when it is reset or disposed. Not thread-safe.
+/// </summary>
+public sealed class KvPagePool : IDisposable
+{
+    private readonly bool[] _free;
+
+    // Last returned, first rented (a warm page); never-used pages in ascending order. A page taken by number
+    // (KvCache.AssignPages) stays in the stack and is skipped when popped.
+    private readonly Stack<int> _freeStack;
+    private bool _disposed;
+
+    /// <summary>A pool of <paramref name="pageCount"/> pages of <paramref name="pageSize"/> tokens, all free.</summary>
+    public KvPagePool(int pageCount, int pageSize, int kvHeads, int headDim, int valueDim, DType dtype)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(pageCount);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(pageSize);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(kvHeads);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(headDim);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(valueDim);
+        KvStorageDType.Check(dtype, nameof(dtype));
+        PageCount = pageCount;
+        PageSize = pageSize;
+        KvHeads = kvHeads;
+        HeadDim = headDim;
+        ValueDim = valueDim;
+        DType = dtype;
+        Keys = Tensor.Zeros(dtype, pageCount, kvHeads, pageSize, headDim);
+        Values = Tensor.Zeros(dtype, pageCount, kvHeads, pageSize, valueDim);
+        _free = new bool[pageCount];
+        Array.Fill(_free, true);
+        _freeStack = new Stack<int>(pageCount);
+        for (int page = pageCount - 1; page >= 0; page--)
+        {
+            _freeStack.Push(page);
+        }
+
+        FreePages = pageCount;
+    }
+
+    /// <summary>Physical pages in the pool.</summary>
+    public int PageCount { get; }
+
+    /// <summary>Tokens per page.</summary>
+    public int PageSize { get; }
+
+    /// <summary>Key/value heads (Hkv).</summary>
+    public int KvHeads { get; }
+
+    /// <summary>Key head dimension (E).</summary>
+    public int HeadDim { get; }
+
+    /// <summary>Value head dimension (Ev).</summary>
+    public int ValueDim { get; }
+
+    /// <summary>The stored element type.</summary>
+    public DType DType { get; }
+
+    /// <summary>Pages no cache holds.</summary>
+    public int FreePages { get; private set; }
+
+    /// <summary>Whether <see cref="Dispose"/> was called.</summary>
+    public bool IsDisposed => _disposed;
+
+    /// <summary>K pages [pages, Hkv, pageSize, E].</summary>
+    internal Tensor Keys { get; }
+
+    /// <summary>V pages [pages, Hkv, pageSize, Ev].</summary>
+    internal Tensor Values { get; }
+
+    /// <summary>Whether <paramref name="page"/> is free (no range check: callers check first).</summary>
+    internal bool IsFree(int page) => _free[page];
+
+    /// <summary>A free page, taken off the free list: the one returned last, else the lowest never used.</summary>
+    /// <remarks>Callers check <see cref="FreePages"/> first, so that an append either gets all its pages or none.</remarks>
+    internal int Rent()
+    {
+        ThrowIfDisposed();
+        while (FreePages > 0)
+        {
+            int page = _freeStack.Pop();
+            if (_free[page])
+            {
+                Take(page);
+                return page;
+            }
+        }
+
+        throw new InvalidOperationException("The page pool has no free page; callers check FreePages first.");
+    }
+
+    /// <summary>Marks the free page <paramref name="page"/> as held.</summary>
+    internal void Take(int page)
+    {
+        _free[page] = false;
+        FreePages--;
+    }
+
+    /// <summary>Puts held pages back on the free list; after <see cref="Dispose"/> there is nothing to give back to.</summary>
+    internal void Return(ReadOnlySpan<int> pages)
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        foreach (int page in pages)
+        {
+            _free[page] = true;
+            _freeStack.Push(page);
+            FreePages++;
+        }
+    }
+
+    /// <summary>Throws <see cref="ObjectDisposedException"/> once the pool was disposed.</summary>
+    internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+
+    /// <summary>Frees the pages' memory; caches on this pool throw <see cref="ObjectDisposedException"/> afterwards.</summary>
+    public void Dispose()
+    {
+        _disposed = true;
+        Keys.Dispose();
+        Values.Dispose();
+    }
+}
