@@ -40,6 +40,9 @@ public sealed class DilatedAttribute : Attribute
     /// <summary>Learned T5-bucketed relative position bias (<c>use_rel_pos_bias</c>).</summary>
     public bool UseRelPosBias { get; set; }
 
-    /// <summary>Sequence-parallel across GPUs; same result as one GPU.</summary>
+    /// <summary>
+    /// Sequence-parallel across GPUs (<c>distributed</c>). Not supported yet: true is diagnostic AG0024 (an error), so a
+    /// layer never silently runs on one device when several were asked for.
+    /// </summary>
     public bool Distributed { get; set; }
 }

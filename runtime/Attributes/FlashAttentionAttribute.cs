@@ -28,7 +28,10 @@ public sealed class FlashAttentionAttribute : Attribute
     /// <summary>Keys per tile (<c>k_bucket_size</c>); changes memory and speed, never the result.</summary>
     public int KBucket { get; set; } = 1024;
 
-    /// <summary>Split batch × heads across all visible GPUs (<c>parallel</c>).</summary>
+    /// <summary>
+    /// Split batch × heads across all visible GPUs (<c>parallel</c>). Not supported yet: true is diagnostic AG0024 (an
+    /// error), so a layer never silently runs on one device when several were asked for.
+    /// </summary>
     public bool Parallel { get; set; }
 
     /// <summary>Inputs and weights in bf16/fp16 with fp32 accumulation (<c>mixed_precision</c>).</summary>
