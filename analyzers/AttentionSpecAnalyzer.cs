@@ -35,6 +35,8 @@ public sealed class AttentionSpecAnalyzer : DiagnosticAnalyzer
         DiagnosticDescriptors.XposNeedsRotary,
         DiagnosticDescriptors.RotaryWithoutDim,
         DiagnosticDescriptors.ModMethodNotFound,
+        DiagnosticDescriptors.ModNotAccessible,
+        DiagnosticDescriptors.ModWithoutSource,
         DiagnosticDescriptors.ClassKindNotSupported,
         DiagnosticDescriptors.ClassHasBaseClass,
         DiagnosticDescriptors.MemberClashesWithGenerated,

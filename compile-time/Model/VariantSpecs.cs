@@ -75,7 +75,21 @@ internal sealed record FlexSpec(ClassShape Class, string? MaskMod, bool MaskModF
 
     /// <summary>The score mod's capture element type, to check it against the mask mod's (they share one capture).</summary>
     public string? ScoreCaptureElement { get; init; }
+
+    /// <summary>Where the mask mod lives when <c>nameof(Owner.Mod)</c> names another class; null: the attributed class.</summary>
+    public ModOwner? MaskModOwner { get; init; }
+
+    /// <summary>Where the score mod lives when <c>nameof(Owner.Mod)</c> names another class; null: the attributed class.</summary>
+    public ModOwner? ScoreModOwner { get; init; }
 }
+
+/// <summary>
+/// The class holding a mod that the <c>[Flex]</c> class names across classes (<c>nameof(Masks.Causal)</c>).
+/// <see cref="Qualified"/> is what generated code calls it through (<c>global::</c>, keywords escaped); <see cref="Name"/>
+/// is for messages. A mod the attributed class cannot reach, or one without source (a referenced assembly's: the GPU
+/// translator reads the body), is reported by the rules.
+/// </summary>
+internal sealed record ModOwner(string Qualified, string Name, bool Accessible, bool HasSource);
 
 /// <summary>
 /// One box of a recognised mask: lo ≤ kv − q ≤ hi, kv and q in inclusive ranges (long.MinValue/MaxValue: unbounded).

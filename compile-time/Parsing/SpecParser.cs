@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using System.Linq;
 using AttentionGen.CompileTime.Model;
 using AttentionGen.CompileTime.Translate;
@@ -120,8 +121,8 @@ internal static class SpecParser
     {
         var args = new NamedArguments(attribute);
         string? maskMod = args.String("MaskMod"), scoreMod = args.String("ScoreMod");
-        IMethodSymbol? mask = FindMod(type, maskMod, AttentionAttributeNames.MaskMod);
-        IMethodSymbol? score = FindMod(type, scoreMod, AttentionAttributeNames.ScoreMod);
+        (IMethodSymbol? mask, ModOwner? maskOwner) = ResolveMod(type, attribute, "MaskMod", maskMod, AttentionAttributeNames.MaskMod, compilation);
+        (IMethodSymbol? score, ModOwner? scoreOwner) = ResolveMod(type, attribute, "ScoreMod", scoreMod, AttentionAttributeNames.ScoreMod, compilation);
         bool valid = (mask is null || ModMethodRules.Check(mask, ModKind.Mask, compilation).Count == 0)
             && (score is null || ModMethodRules.Check(score, ModKind.Score, compilation).Count == 0);
         IParameterSymbol? maskCapture = mask is null ? null : ModMethodRules.Capture(mask);
@@ -144,6 +145,8 @@ internal static class SpecParser
             MaskCaptures = maskCapture is not null,
             ScoreCaptures = scoreCapture is not null,
             ScoreCaptureElement = scoreCapture is null ? null : ModMethodRules.CaptureElement(scoreCapture.Type),
+            MaskModOwner = maskOwner,
+            ScoreModOwner = scoreOwner,
         };
     }
 
@@ -152,13 +155,85 @@ internal static class SpecParser
         ns.ContainingNamespace is { IsGlobalNamespace: false } parent ? NamespaceName(parent) + "." + ns.Name : ns.Name;
 
     /// <summary>
+    /// The mod an argument names. <c>nameof(Owner.Mod)</c> names it across classes: the argument's value is only "Mod",
+    /// so the method comes from the nameof operand's symbol, with its <paramref name="attributeName"/>-marked overload;
+    /// every other form (<c>nameof(Mod)</c>, a string) names a method of <paramref name="type"/> itself (<see cref="FindMod"/>).
+    /// </summary>
+    private static (IMethodSymbol? Mod, ModOwner? Owner) ResolveMod(
+        INamedTypeSymbol type, AttributeData attribute, string argument, string? name, string attributeName, Compilation compilation)
+    {
+        if (name is null || QualifiedNameofOperand(attribute, argument) is not { } operand || !compilation.ContainsSyntaxTree(operand.SyntaxTree))
+        {
+            return (FindMod(type, name, attributeName), null);
+        }
+
+        // An inaccessible method binds as a candidate; behind an inaccessible class it does not bind at all, so the
+        // owner is then looked up by name. Either way the rules report it at the argument.
+        SemanticModel model = compilation.GetSemanticModel(operand.SyntaxTree);
+        IMethodSymbol[] group = Symbols(model.GetSymbolInfo(operand)).OfType<IMethodSymbol>().ToArray();
+        INamedTypeSymbol? ownerType = group.Length > 0 ? group[0].ContainingType : Container(model, operand.Expression) as INamedTypeSymbol;
+        if (ownerType is null)
+        {
+            return (FindMod(type, name, attributeName), null);
+        }
+
+        if (group.Length == 0)
+        {
+            group = ownerType.GetMembers(name).OfType<IMethodSymbol>().ToArray();
+        }
+
+        IMethodSymbol? mod = group.FirstOrDefault(m => IsMod(m, attributeName));
+        mod = mod?.PartialImplementationPart ?? mod;
+        if (SymbolEqualityComparer.Default.Equals(ownerType, type))
+        {
+            return (mod, null);
+        }
+
+        var owner = new ModOwner(
+            ownerType.ToDisplayString(SymbolDisplayFormat.FullyQualifiedFormat),
+            ownerType.ToDisplayString(),
+            Accessible: mod is null || compilation.IsSymbolAccessibleWithin(mod, type),
+            HasSource: mod is null || mod.DeclaringSyntaxReferences.Length > 0);
+        return (mod, owner);
+    }
+
+    /// <summary>The operand of <c>nameof(X.Y)</c> written as the named argument, or null for any other form.</summary>
+    private static MemberAccessExpressionSyntax? QualifiedNameofOperand(AttributeData attribute, string argument) =>
+        attribute.ApplicationSyntaxReference?.GetSyntax() is AttributeSyntax syntax
+        && syntax.ArgumentList?.Arguments.FirstOrDefault(a => a.NameEquals?.Name.Identifier.Text == argument)?.Expression is InvocationExpressionSyntax
+        {
+            Expression: IdentifierNameSyntax { Identifier.Text: "nameof" },
+            ArgumentList.Arguments: { Count: 1 } operands,
+        }
+        && operands[0].Expression is MemberAccessExpressionSyntax operand
+            ? operand
+            : null;
+
+    /// <summary>The namespace or type <paramref name="expression"/> names, found by name where it does not bind (an inaccessible class).</summary>
+    private static INamespaceOrTypeSymbol? Container(SemanticModel model, ExpressionSyntax expression)
+    {
+        if (Symbols(model.GetSymbolInfo(expression)).OfType<INamespaceOrTypeSymbol>().FirstOrDefault() is { } bound)
+        {
+            return bound;
+        }
+
+        return expression is MemberAccessExpressionSyntax { Name: IdentifierNameSyntax name } access
+            ? Container(model, access.Expression)?.GetTypeMembers(name.Identifier.Text).FirstOrDefault()
+            : null;
+    }
+
+    private static ImmutableArray<ISymbol> Symbols(SymbolInfo info) => info.Symbol is { } symbol ? ImmutableArray.Create(symbol) : info.CandidateSymbols;
+
+    private static bool IsMod(IMethodSymbol method, string attributeName) =>
+        method.MethodKind == MethodKind.Ordinary && method.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == attributeName);
+
+    /// <summary>
     /// The method of <paramref name="type"/> called <paramref name="name"/> that carries <paramref name="attribute"/>, or
     /// null; for a partial method, its implementation part (the translator and the recognizer read the body).
     /// </summary>
     public static IMethodSymbol? FindMod(INamedTypeSymbol type, string? name, string attribute)
     {
-        IMethodSymbol? mod = name is null ? null : type.GetMembers(name).OfType<IMethodSymbol>().FirstOrDefault(m =>
-            m.MethodKind == MethodKind.Ordinary && m.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == attribute));
+        IMethodSymbol? mod = name is null ? null : type.GetMembers(name).OfType<IMethodSymbol>().FirstOrDefault(m => IsMod(m, attribute));
         return mod?.PartialImplementationPart ?? mod;
     }
 }

@@ -170,6 +170,18 @@ internal static class DiagnosticDescriptors
         "'{0}' is [Obsolete] as an error, but the generated module calls it; remove the attribute or its error flag, or name another mod",
         DiagnosticSeverity.Error);
 
+    public static readonly DiagnosticDescriptor ModNotAccessible = Create(
+        "AG0028",
+        "Mod method is not accessible from the attention class",
+        "{0} = nameof({1}.{2}) names a mod that '{3}' cannot access, but its generated part calls it; make the mod and '{1}' internal or public",
+        DiagnosticSeverity.Error);
+
+    public static readonly DiagnosticDescriptor ModWithoutSource = Create(
+        "AG0029",
+        "Mod from a referenced assembly runs on the CPU only",
+        "{0} = nameof({1}.{2}) names a mod of a referenced assembly: GPU translation needs the mod's source; this layer runs on the CPU only",
+        DiagnosticSeverity.Warning);
+
     private static DiagnosticDescriptor Create(string id, string title, string message, DiagnosticSeverity severity) =>
         new(id, title, message, Category, severity, isEnabledByDefault: true, helpLinkUri: HelpRoot + id.ToLowerInvariant());
 }

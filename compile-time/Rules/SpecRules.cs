@@ -218,15 +218,8 @@ internal static class SpecRules
         List<RuleViolation> v = CheckClass(spec.Class, "Flex", GeneratedMembers.FlexBase, GeneratedMembers.Of(spec));
         Positive(v, "BlockSize", spec.BlockSize);
         FlexBlockSize(v, spec.BlockSize);
-        if (!spec.MaskModFound)
-        {
-            v.Add(new(DiagnosticDescriptors.ModMethodNotFound, "MaskMod", ["MaskMod", spec.MaskMod!, spec.Class.Name]));
-        }
-
-        if (!spec.ScoreModFound)
-        {
-            v.Add(new(DiagnosticDescriptors.ModMethodNotFound, "ScoreMod", ["ScoreMod", spec.ScoreMod!, spec.Class.Name]));
-        }
+        ModReference(v, spec, "MaskMod", spec.MaskMod, spec.MaskModFound, spec.MaskModOwner);
+        ModReference(v, spec, "ScoreMod", spec.ScoreMod, spec.ScoreModFound, spec.ScoreModOwner);
 
         // The two mods share one capture (one tensor passed to Forward): the same element type.
         if (spec.MaskCaptures && spec.ScoreCaptures && spec.CaptureElement != spec.ScoreCaptureElement)
@@ -283,6 +276,26 @@ internal static class SpecRules
         if (requested)
         {
             v.Add(new(DiagnosticDescriptors.MultiGpuNotSupported, argument, [argument]));
+        }
+    }
+
+    /// <summary>
+    /// A mod named by <paramref name="argument"/>: found (in the class, or in <paramref name="owner"/> for <c>nameof(Owner.Mod)</c>),
+    /// callable from the generated part, and with source for the GPU translator.
+    /// </summary>
+    private static void ModReference(List<RuleViolation> v, FlexSpec spec, string argument, string? name, bool found, ModOwner? owner)
+    {
+        if (!found)
+        {
+            v.Add(new(DiagnosticDescriptors.ModMethodNotFound, argument, [argument, name!, owner?.Name ?? spec.Class.Name]));
+        }
+        else if (owner is { Accessible: false })
+        {
+            v.Add(new(DiagnosticDescriptors.ModNotAccessible, argument, [argument, owner.Name, name!, spec.Class.Name]));
+        }
+        else if (owner is { HasSource: false })
+        {
+            v.Add(new(DiagnosticDescriptors.ModWithoutSource, argument, [argument, owner.Name, name!]));
         }
     }
 

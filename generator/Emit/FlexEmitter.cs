@@ -20,7 +20,9 @@ internal static class FlexEmitter
         using var source = new SourceWriter();
         source.OpenClass(spec.Class, GeneratedMembers.FlexBase);
         IndentedTextWriter w = source.Writer;
-        string owner = spec.Class.QualifiedIdentifier;
+        // Each mod is called through its owner: the class itself, or the class nameof(Owner.Mod) named.
+        string maskMod = $"{spec.MaskModOwner?.Qualified ?? spec.Class.QualifiedIdentifier}.{ClassShape.Escape(spec.MaskMod ?? string.Empty)}";
+        string scoreMod = $"{spec.ScoreModOwner?.Qualified ?? spec.Class.QualifiedIdentifier}.{ClassShape.Escape(spec.ScoreMod ?? string.Empty)}";
         bool hasMask = spec.MaskMod is not null, hasScore = spec.ScoreMod is not null;
 
         w.WriteLine("/// <summary>Creates the module; its mods are compiled into the kernel.</summary>");
@@ -84,12 +86,12 @@ internal static class FlexEmitter
                 w.WriteLine("public override global::AttentionGen.MaskFunction? BindMaskMod(global::AttentionGen.Tensor? capture)");
                 w.WriteLine("{");
                 w.WriteLine($"    {element}[] data = {read} ?? [];");
-                w.WriteLine($"    return (b, h, q, kv) => {owner}.{ClassShape.Escape(spec.MaskMod!)}(b, h, q, kv, data);");
+                w.WriteLine($"    return (b, h, q, kv) => {maskMod}(b, h, q, kv, data);");
                 w.WriteLine("}");
             }
             else
             {
-                w.WriteLine($"public override global::AttentionGen.MaskFunction? BindMaskMod(global::AttentionGen.Tensor? capture) => {owner}.{ClassShape.Escape(spec.MaskMod!)};");
+                w.WriteLine($"public override global::AttentionGen.MaskFunction? BindMaskMod(global::AttentionGen.Tensor? capture) => {maskMod};");
             }
         }
 
@@ -99,8 +101,8 @@ internal static class FlexEmitter
             w.WriteLine();
             w.WriteLine("/// <inheritdoc/>");
             w.WriteLine(spec.ScoreCaptures
-                ? $"public override global::AttentionGen.ScoreFunction? BindScoreMod(global::AttentionGen.Tensor? capture) {{ {element}[] data = {read} ?? []; return (s, b, h, q, kv) => {owner}.{ClassShape.Escape(spec.ScoreMod!)}(s, b, h, q, kv, data); }}"
-                : $"public override global::AttentionGen.ScoreFunction? BindScoreMod(global::AttentionGen.Tensor? capture) => {owner}.{ClassShape.Escape(spec.ScoreMod!)};");
+                ? $"public override global::AttentionGen.ScoreFunction? BindScoreMod(global::AttentionGen.Tensor? capture) {{ {element}[] data = {read} ?? []; return (s, b, h, q, kv) => {scoreMod}(s, b, h, q, kv, data); }}"
+                : $"public override global::AttentionGen.ScoreFunction? BindScoreMod(global::AttentionGen.Tensor? capture) => {scoreMod};");
         }
 
         if (spec.CaptureName is { } captureName)
@@ -127,7 +129,7 @@ internal static class FlexEmitter
             string captured = spec.MaskCaptures ? ", capture" : string.Empty;
             w.WriteLine($"private readonly struct {MaskStruct}{(spec.MaskCaptures ? $"({element}[]? capture)" : string.Empty)} : {Cpu}.IMaskMod");
             w.WriteLine("{");
-            w.WriteLine($"    public bool IsAllowed(int batch, int head, int q, int kv) => {owner}.{ClassShape.Escape(spec.MaskMod!)}(batch, head, q, kv{captured});");
+            w.WriteLine($"    public bool IsAllowed(int batch, int head, int q, int kv) => {maskMod}(batch, head, q, kv{captured});");
             w.WriteLine();
             w.WriteLine("    public bool TryGetKeyRange(int batch, int head, int q, out int start, out int end)");
             w.WriteLine("    {");
@@ -146,7 +148,7 @@ internal static class FlexEmitter
             w.WriteLine("{");
             w.WriteLine("    public static bool IsIdentity => false;");
             w.WriteLine();
-            w.WriteLine($"    public float Apply(float score, int batch, int head, int q, int kv) => {owner}.{ClassShape.Escape(spec.ScoreMod!)}(score, batch, head, q, kv{captured});");
+            w.WriteLine($"    public float Apply(float score, int batch, int head, int q, int kv) => {scoreMod}(score, batch, head, q, kv{captured});");
             w.WriteLine("}");
         }
 
