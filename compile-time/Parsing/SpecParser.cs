@@ -192,9 +192,26 @@ internal static class SpecParser
         var owner = new ModOwner(
             ownerType.ToDisplayString(SymbolDisplayFormat.FullyQualifiedFormat),
             ownerType.ToDisplayString(),
-            Accessible: mod is null || compilation.IsSymbolAccessibleWithin(mod, type),
+            Accessible: mod is null || CallableFromGeneratedCode(mod, type, compilation),
             HasSource: mod is null || mod.DeclaringSyntaxReferences.Length > 0);
         return (mod, owner);
+    }
+
+    /// <summary>
+    /// Whether the generated part of <paramref name="type"/> can call <paramref name="mod"/>: accessible from the class,
+    /// and in no file-local class (the generated part is another file).
+    /// </summary>
+    private static bool CallableFromGeneratedCode(IMethodSymbol mod, INamedTypeSymbol type, Compilation compilation)
+    {
+        for (INamedTypeSymbol? owner = mod.ContainingType; owner is not null; owner = owner.ContainingType)
+        {
+            if (owner.IsFileLocal)
+            {
+                return false;
+            }
+        }
+
+        return compilation.IsSymbolAccessibleWithin(mod, type);
     }
 
     /// <summary>The operand of <c>nameof(X.Y)</c> written as the named argument, or null for any other form.</summary>

@@ -173,7 +173,7 @@ internal static class DiagnosticDescriptors
     public static readonly DiagnosticDescriptor ModNotAccessible = Create(
         "AG0028",
         "Mod method is not accessible from the attention class",
-        "{0} = nameof({1}.{2}) names a mod that '{3}' cannot access, but its generated part calls it; make the mod and '{1}' internal or public",
+        "{0} = nameof({1}.{2}) names a mod that the generated part of '{3}' cannot call; make the mod and '{1}' internal or public (not private, not file-local)",
         DiagnosticSeverity.Error);
 
     public static readonly DiagnosticDescriptor ModWithoutSource = Create(

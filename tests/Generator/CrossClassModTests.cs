@@ -93,6 +93,7 @@ public class CrossClassModTests
     [Theory]
     [InlineData("AG0028", "public static class Outer { private static class Hidden { [MaskMod] public static bool M(int b, int h, int q, int kv) => kv <= q; } } [Flex([|MaskMod = nameof(Outer.Hidden.M)|])] partial class C { }")]
     [InlineData("AG0028", "public static class Masks { [MaskMod] private static bool M(int b, int h, int q, int kv) => kv <= q; } [Flex([|MaskMod = nameof(Masks.M)|])] partial class C { }")]
+    [InlineData("AG0028", "file static class Masks { [MaskMod] public static bool M(int b, int h, int q, int kv) => kv <= q; } [Flex([|MaskMod = nameof(Masks.M)|])] partial class C { }")]
     [InlineData("AG0016", "public static class Scores { public static float F(float s, int b, int h, int q, int kv) => s; } [Flex([|ScoreMod = nameof(Scores.F)|])] partial class C { }")]
     public async Task UnusableModIsOneDiagnosticOnTheArgument(string id, string marked)
     {
