@@ -179,7 +179,7 @@ public abstract partial class FlexAttentionModule : DisposableModule
     private sealed record GpuHeader(int HeadDim, string Text);
 
     private string RequireCudaHeader() =>
-        CudaHeader ?? throw new NotSupportedException($"{GetType().Name}'s mods were not translated to CUDA (see its AG0019 diagnostics); run it on the cpu.");
+        CudaHeader ?? throw new NotSupportedException($"{GetType().Name}'s mods were not translated to CUDA (see its AG0019 diagnostics, or AG0029 for a mod from an assembly without source); run it on the cpu.");
 
     /// <summary>True when the generator recognised the mask mod and compiled its tile plan in closed form (no block mask needed).</summary>
     public virtual bool HasClosedFormPlan => false;
