@@ -10,11 +10,19 @@ namespace AttentionGen.Cuda;
 /// </summary>
 internal static class BlockMaskCuda
 {
+    private const int MaxGridYz = 65535;
+
     public static BlockMask Build(string header, MaskFunction? maskMod, int batch, int heads, int queryLength, int keyLength, Device device, int blockSize, Tensor? capture = null)
     {
-        CudaDevice gpu = CudaTransfers.Require(device);
         int qBlocks = MaskSizes.Blocks(queryLength, blockSize), kBlocks = MaskSizes.Blocks(keyLength, blockSize);
         var states = new byte[MaskSizes.Cells(batch, heads, qBlocks, kBlocks, "B·H·Qb·KVb blocks", "(batch, heads, queryLength, keyLength, BlockSize)", nameof(batch))];
+        // The launch's grid is (key blocks, query blocks, batch · heads); CUDA caps its y and z at 65535.
+        if (qBlocks > MaxGridYz || (long)batch * heads > MaxGridYz)
+        {
+            throw new ArgumentException($"A GPU-built block mask needs at most {MaxGridYz} query blocks and batch · heads ≤ {MaxGridYz}; got {qBlocks} query blocks of {blockSize} and {batch} · {heads}. Use larger blocks, batch or heads of 1 (they broadcast), or build it on the CPU.", nameof(batch));
+        }
+
+        CudaDevice gpu = CudaTransfers.Require(device);
         if (states.Length > 0)
         {
             Tensor onDevice = Tensor.Zeros(DType.Bool, device, states.Length);

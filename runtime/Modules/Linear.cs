@@ -112,7 +112,7 @@ public sealed partial class Linear : DisposableModule
 
         ShapeCheck.DType(x, DType.Float32, nameof(x));
         Tensor input = x.Contiguous();
-        int rows = (int)(input.Numel / Math.Max(InFeatures, 1));
+        int rows = Rows(input, nameof(x));
         int[] shape = input.Shape.ToArray();
         shape[^1] = OutFeatures;
         Tensor y = Tensor.Zeros(DType.Float32, shape);
@@ -154,11 +154,20 @@ public sealed partial class Linear : DisposableModule
         }
     }
 
+    // The rows of x [..., InFeatures] the GEMM runs over: an int for the GEMM and cuBLAS, refused by name beyond that.
+    private int Rows(Tensor input, string paramName)
+    {
+        long rows = input.Numel / Math.Max(InFeatures, 1);
+        return rows <= int.MaxValue
+            ? (int)rows
+            : throw new ArgumentException($"{paramName} has {rows} rows of {InFeatures} features; a Linear takes at most {int.MaxValue} rows per call.", paramName);
+    }
+
     private Tensor ApplyOnGpu(Tensor x)
     {
         ShapeCheck.FloatingPoint(x, nameof(x));
         Tensor input = x.Contiguous();
-        int rows = (int)(input.Numel / Math.Max(InFeatures, 1));
+        int rows = Rows(input, nameof(x));
         int[] shape = input.Shape.ToArray();
         shape[^1] = OutFeatures;
         Tensor y = Tensor.Zeros(x.DType, x.Device, shape);

@@ -63,4 +63,14 @@ public class MaskSizeLimitTests
         Assert.Equal("seqLengths", e.ParamName);
         Assert.Throws<ArgumentException>(() => BlockMask.FromKvBlocks(counts, indices, blockSize: 1, seqLengths: (-1, 1)));
     }
+
+    [Fact]
+    public void AGpuBlockMaskPastTheGridLimitIsRefusedBeforeTheGpuIsTouched()
+    {
+        // batch · heads = 65536 would be the launch's grid z; it is refused by name with or without a GPU.
+        var e = Assert.Throws<ArgumentException>(() => AttentionGen.Cuda.BlockMaskCuda.Build(string.Empty, null, 256, 256, 128, 128, Device.Cuda(0), 128));
+
+        Assert.Equal("batch", e.ParamName);
+        Assert.Contains("65535", e.Message, StringComparison.Ordinal);
+    }
 }
