@@ -10,7 +10,7 @@ case "${1:-}" in
 prepare)
     dotnet_root=$(dirname "$(readlink -f "$(command -v dotnet)")")
     runner=$(find ~/.nuget/packages/xunit.runner.console -path '*netcoreapp2.0/xunit.console.dll' | sort | tail -1)
-    [ -n "$runner" ] || { echo "restore xunit.runner.console 2.4.1 first (any project; it is a tools package)"; exit 1; }
+    [ -n "$runner" ] || { echo "xunit.runner.console is not restored: run dotnet build AttentionGen.sln -c Release first"; exit 1; }
     mkdir -p .devtests
     [ -f .devtests/dotnet-runtime.tar.xz ] || tar -C "$dotnet_root" -cf - dotnet host shared/Microsoft.NETCore.App | xz -T2 -6 >.devtests/dotnet-runtime.tar.xz
     rm -rf .devtests/xunit-console && cp -r "$(dirname "$runner")" .devtests/xunit-console
