@@ -1,3 +1,6 @@
+using System;
+using System.Runtime.InteropServices;
+
 namespace AttentionGen.Cpu;
 
 /// <summary>
@@ -8,8 +11,11 @@ internal readonly struct BoolAttentionMask(Tensor mask) : IMaskMod
 {
     private readonly BroadcastIndex _index = new(mask);
 
+    // The array, not the tensor: a per-score read must not go through the storage's checks.
+    private readonly byte[] _bytes = mask.HostArray;
+
     /// <inheritdoc/>
-    public bool IsAllowed(int batch, int head, int q, int kv) => mask.ByteStorage[_index.At(batch, head, q, kv)] != 0;
+    public bool IsAllowed(int batch, int head, int q, int kv) => _bytes[_index.At(batch, head, q, kv)] != 0;
 
     /// <inheritdoc/>
     public bool TryGetKeyRange(int batch, int head, int q, out int start, out int end)
@@ -27,9 +33,13 @@ internal readonly struct AdditiveAttentionMask(Tensor bias) : IScoreMod
 {
     private readonly BroadcastIndex _index = new(bias);
 
+    // The array, not the tensor: a per-score read must not go through the storage's checks.
+    private readonly byte[] _bytes = bias.HostArray;
+
     /// <inheritdoc/>
     public static bool IsIdentity => false;
 
     /// <inheritdoc/>
-    public float Apply(float score, int batch, int head, int q, int kv) => score + bias.Float32Storage[_index.At(batch, head, q, kv)];
+    public float Apply(float score, int batch, int head, int q, int kv) =>
+        score + MemoryMarshal.Read<float>(_bytes.AsSpan(_index.At(batch, head, q, kv) * sizeof(float)));
 }

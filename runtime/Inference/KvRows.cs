@@ -27,10 +27,10 @@ internal static class KvRows
 
                 break;
             case DType.BFloat16:
-                ReadOnlySpan<ushort> bits = MemoryMarshal.Cast<byte, ushort>(storage).Slice(start, destination.Length);
-                for (int i = 0; i < bits.Length; i++)
+                ReadOnlySpan<BFloat16> brains = MemoryMarshal.Cast<byte, BFloat16>(storage).Slice(start, destination.Length);
+                for (int i = 0; i < brains.Length; i++)
                 {
-                    destination[i] = BitConverter.UInt32BitsToSingle((uint)bits[i] << 16);
+                    destination[i] = (float)brains[i];
                 }
 
                 break;

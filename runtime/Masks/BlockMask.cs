@@ -29,8 +29,8 @@ public sealed class BlockMask
         KeyBlockSize = keyBlockSize;
         MaskMod = maskMod;
         Device = device;
-        QueryBlocks = MaskSizes.Blocks(queryLength, queryBlockSize);
-        KeyBlocks = MaskSizes.Blocks(keyLength, keyBlockSize);
+        QueryBlocks = ShapeMath.CeilDiv(queryLength, queryBlockSize);
+        KeyBlocks = ShapeMath.CeilDiv(keyLength, keyBlockSize);
         (KvNumBlocks, KvIndices) = Indices(TileKind.Partial, byQuery: true);
         (FullKvNumBlocks, FullKvIndices) = Indices(TileKind.Full, byQuery: true);
         (QNumBlocks, QIndices) = Indices(TileKind.Partial, byQuery: false);
@@ -163,9 +163,9 @@ public sealed class BlockMask
         }
 
         (int qLength, int kLength) = seqLengths ?? (BlocksExtent(qBlocks, blockSize, nameof(seqLengths)), BlocksExtent(kBlocks, blockSize, nameof(seqLengths)));
-        if (qLength < 0 || kLength < 0 || MaskSizes.Blocks(qLength, blockSize) != qBlocks || MaskSizes.Blocks(kLength, blockSize) != kBlocks)
+        if (qLength < 0 || kLength < 0 || ShapeMath.CeilDiv(qLength, blockSize) != qBlocks || ShapeMath.CeilDiv(kLength, blockSize) != kBlocks)
         {
-            throw new ArgumentException($"seqLengths ({qLength}, {kLength}) need ({MaskSizes.Blocks(qLength, blockSize)}, {MaskSizes.Blocks(kLength, blockSize)}) blocks of {blockSize}; the tensors have ({qBlocks}, {kBlocks}).", nameof(seqLengths));
+            throw new ArgumentException($"seqLengths ({qLength}, {kLength}) need ({ShapeMath.CeilDiv(qLength, blockSize)}, {ShapeMath.CeilDiv(kLength, blockSize)}) blocks of {blockSize}; the tensors have ({qBlocks}, {kBlocks}).", nameof(seqLengths));
         }
 
         var states = new byte[MaskSizes.Cells(batch, heads, qBlocks, kBlocks, "B·H·Qb·KVb blocks", "(kvNumBlocks, kvIndices)", nameof(kvIndices))];

@@ -67,7 +67,7 @@ public static class FlexAttention
         ArgumentOutOfRangeException.ThrowIfNegative(keyLength);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(qBlock, nameof(blockSize));
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(kBlock, nameof(keyBlockSize));
-        int qBlocks = MaskSizes.Blocks(queryLength, qBlock), kBlocks = MaskSizes.Blocks(keyLength, kBlock);
+        int qBlocks = ShapeMath.CeilDiv(queryLength, qBlock), kBlocks = ShapeMath.CeilDiv(keyLength, kBlock);
         var states = new byte[MaskSizes.Cells(b, h, qBlocks, kBlocks, "B·H·Qb·KVb blocks", "(batch, heads, queryLength, keyLength, blockSize, keyBlockSize)", nameof(blockSize))];
         CpuExecution.For(0, (long)b * h * qBlocks, r =>
         {

@@ -12,9 +12,6 @@ internal static class MaskSizes
     /// <summary>The most cells a grid or dense mask may have: the largest array .NET allocates.</summary>
     public static long MaxCells => Array.MaxLength;
 
-    /// <summary>ceil(<paramref name="length"/> / <paramref name="blockSize"/>) without the int overflow of length + blockSize − 1.</summary>
-    public static int Blocks(int length, int blockSize) => (int)(((long)length + blockSize - 1) / blockSize);
-
     /// <summary>
     /// <paramref name="batch"/> · <paramref name="heads"/> · <paramref name="rows"/> · <paramref name="columns"/> as an int, or an
     /// ArgumentException (<paramref name="paramName"/>) when it passes <see cref="MaxCells"/>; <paramref name="what"/> names the

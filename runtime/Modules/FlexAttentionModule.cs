@@ -43,6 +43,7 @@ public abstract partial class FlexAttentionModule : DisposableModule
             throw new ArgumentException($"{GetType().Name}'s mods read the capture '{name}': call the Forward overload that takes it.", name);
         }
 
+        FlexAttention.CheckOperands(q, k, v, enableGqa, blockMask, cpuOnlyFeature: null);
         return Run(q, k, v, capture: null, scale, enableGqa, blockMask);
     }
 
@@ -90,8 +91,8 @@ public abstract partial class FlexAttentionModule : DisposableModule
 
     private AttentionOutput Run(Tensor q, Tensor k, Tensor v, Tensor? capture, float? scale, bool enableGqa, BlockMask? blockMask)
     {
+        // The callers have checked the operands (FlexAttention.CheckOperands).
         using Call call = BeginCall();
-        FlexAttention.CheckOperands(q, k, v, enableGqa, blockMask, cpuOnlyFeature: null);
         return Attention.Run(q, k, v, keyPaddingMask: null, scale, BlockSize, BlockSize, problem =>
         {
             if (problem.Device.Kind == DeviceKind.Cuda)

@@ -385,6 +385,9 @@ public sealed class Tensor : IDisposable
     /// <summary>Storage as bytes, for bool masks.</summary>
     internal Span<byte> ByteStorage => HostBytes;
 
+    /// <summary>The host array itself, checked once, for a kernel's per-element reads during one call.</summary>
+    internal byte[] HostArray => HostBytes;
+
     /// <summary>Address of the first element on the GPU, for kernels.</summary>
     internal ulong DevicePointer => _storage is CudaStorage cuda
         ? cuda.Buffer.Pointer + (ulong)(Offset * DType.SizeInBytes())
