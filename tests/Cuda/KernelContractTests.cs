@@ -6,6 +6,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
 using AttentionGen.Cuda;
+using AttentionGen.Tests.Package;
 using Xunit;
 
 namespace AttentionGen.Tests.Cuda;
@@ -102,8 +103,9 @@ public sealed class KernelContractTests
         return text.ToString();
     }
 
-    private static string ContractPath([CallerFilePath] string here = "") =>
-        Path.GetFullPath(Path.Combine(Path.GetDirectoryName(here)!, "..", "..", "runtime", "Cuda", "Kernels", "flash_params.inc"));
+    // Found from the test binaries, not [CallerFilePath]: a CI build maps source paths to /_/.
+    private static string ContractPath() =>
+        Path.Combine(RepositoryLayout.Root, "runtime", "Cuda", "Kernels", "flash_params.inc");
 
     private static string EmbeddedContract()
     {
