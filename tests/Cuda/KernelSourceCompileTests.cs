@@ -40,6 +40,38 @@ public sealed class KernelSourceCompileTests
         Assert.True(failures.Count == 0, string.Join("\n\n", failures));
     }
 
+    // NVRTC before 12 cannot assemble wgmma, but its front end still checks the Hopper kernel's C++ (templates, the
+    // contract's static_asserts, translated mods) down to PTX for compute_90: dense, causal, planned, segmented, with a
+    // score mod and with a translated flex mod (a few seconds each).
+    [NvrtcFact]
+    public void TheHopperKernelCompilesToPtx()
+    {
+        string[] headers =
+        [
+            CudaSpecialization.FlashAttention(128, causal: false),
+            CudaSpecialization.FlashAttention(128, causal: true),
+            CudaSpecialization.Band(128, 256),
+            CudaSpecialization.Windows(128, 256, 1, 1),
+            CudaSpecialization.FlashAttention(128, causal: true) + SegmentedAttentionCuda.RelativeBiasMod,
+            CudaSpecialization.FlashAttention(128, causal: false).Split('\n')[0] + "\n" + new CausalBiasFlex().CudaText,
+        ];
+        var failures = new List<string>();
+        foreach (string header in headers)
+        {
+            string source = header + "\n" + KernelCache.Template("flash_fwd_sm90.cu");
+            try
+            {
+                Assert.Contains(".entry ag_flash_fwd_sm90_bf16", Nvrtc.Instance.CompileToPtx(source, "flash_fwd_sm90.cu", Options("compute_90"), out _), StringComparison.Ordinal);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                failures.Add($"flash_fwd_sm90.cu for compute_90 with header:\n{header}\n{e.Message}");
+            }
+        }
+
+        Assert.True(failures.Count == 0, string.Join("\n\n", failures));
+    }
+
     private static IEnumerable<(string Template, string Header)> Ampere()
     {
         foreach (int headDim in new[] { 64, 128, 256 })
@@ -78,12 +110,15 @@ public sealed class KernelSourceCompileTests
         }
     }
 
+    private static string[] Options(string architecture) =>
+        ["--std=c++17", $"--gpu-architecture={architecture}", "-default-device", "--use_fast_math"];
+
     private static void Compile(string template, string header, string architecture, List<string> failures)
     {
         string source = header + "\n" + KernelCache.Template(template);
         try
         {
-            byte[] cubin = Nvrtc.Instance.CompileToCubin(source, template, ["--std=c++17", $"--gpu-architecture={architecture}", "-default-device", "--use_fast_math"], out _);
+            byte[] cubin = Nvrtc.Instance.CompileToCubin(source, template, Options(architecture), out _);
             Assert.NotEmpty(cubin);
         }
         catch (Exception e) when (e is not OutOfMemoryException)

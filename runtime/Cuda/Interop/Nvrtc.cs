@@ -16,6 +16,8 @@ internal sealed unsafe class Nvrtc
     private readonly delegate* unmanaged<IntPtr, byte*, int> _getLog;
     private readonly delegate* unmanaged<IntPtr, nuint*, int> _getCubinSize;
     private readonly delegate* unmanaged<IntPtr, byte*, int> _getCubin;
+    private readonly delegate* unmanaged<IntPtr, nuint*, int> _getPtxSize;
+    private readonly delegate* unmanaged<IntPtr, byte*, int> _getPtx;
     private readonly delegate* unmanaged<IntPtr*, int> _destroyProgram;
 
     private Nvrtc()
@@ -28,6 +30,8 @@ internal sealed unsafe class Nvrtc
         _getLog = (delegate* unmanaged<IntPtr, byte*, int>)e.Get("nvrtcGetProgramLog");
         _getCubinSize = (delegate* unmanaged<IntPtr, nuint*, int>)e.Get("nvrtcGetCUBINSize");
         _getCubin = (delegate* unmanaged<IntPtr, byte*, int>)e.Get("nvrtcGetCUBIN");
+        _getPtxSize = (delegate* unmanaged<IntPtr, nuint*, int>)e.Get("nvrtcGetPTXSize");
+        _getPtx = (delegate* unmanaged<IntPtr, byte*, int>)e.Get("nvrtcGetPTX");
         _destroyProgram = (delegate* unmanaged<IntPtr*, int>)e.Get("nvrtcDestroyProgram");
         var version = (delegate* unmanaged<int*, int*, int>)e.Get("nvrtcVersion");
         int major, minor;
@@ -41,7 +45,22 @@ internal sealed unsafe class Nvrtc
     public string Version { get; }
 
     /// <summary>Compiles <paramref name="source"/> to a cubin with <paramref name="options"/>; <paramref name="log"/> gets the compiler's messages.</summary>
-    public byte[] CompileToCubin(string source, string name, string[] options, out string log)
+    public byte[] CompileToCubin(string source, string name, string[] options, out string log) =>
+        Compile(source, name, options, out log, _getCubinSize, _getCubin, "nvrtcGetCUBIN");
+
+    /// <summary>
+    /// Compiles <paramref name="source"/> to PTX for a virtual architecture (compute_NN): the front end's checks without
+    /// ptxas, for an architecture this NVRTC cannot assemble.
+    /// </summary>
+    public string CompileToPtx(string source, string name, string[] options, out string log)
+    {
+        byte[] ptx = Compile(source, name, options, out log, _getPtxSize, _getPtx, "nvrtcGetPTX");
+        return Encoding.UTF8.GetString(ptx, 0, Math.Max(ptx.Length - 1, 0));   // NVRTC counts the terminating NUL
+    }
+
+    private byte[] Compile(
+        string source, string name, string[] options, out string log,
+        delegate* unmanaged<IntPtr, nuint*, int> getSize, delegate* unmanaged<IntPtr, byte*, int> get, string getName)
     {
         IntPtr program;
         fixed (byte* src = Utf8(source))
@@ -81,14 +100,14 @@ internal sealed unsafe class Nvrtc
 
             log = Log(program);
             nuint size;
-            Check(_getCubinSize(program, &size), "nvrtcGetCUBINSize");
-            var cubin = new byte[size];
-            fixed (byte* destination = cubin)
+            Check(getSize(program, &size), getName + "Size");
+            var output = new byte[size];
+            fixed (byte* destination = output)
             {
-                Check(_getCubin(program, destination), "nvrtcGetCUBIN");
+                Check(get(program, destination), getName);
             }
 
-            return cubin;
+            return output;
         }
         finally
         {
