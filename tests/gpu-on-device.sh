@@ -18,11 +18,12 @@ prepare)
     du -sh .devtests ;;
 run)
     shift
-    mkdir -p /tmp/dotnet /tmp/tests
+    # The tests unpack inside the repository: those that read its files find it above their binaries.
+    mkdir -p /tmp/dotnet .devtests/bin
     xz -dc .devtests/dotnet-runtime.tar.xz | tar -C /tmp/dotnet -xf -
-    xz -dc .devtests/tests.tar.xz | tar -C /tmp/tests -xf -
+    xz -dc .devtests/tests.tar.xz | tar -C .devtests/bin -xf -
     export DOTNET_ROOT=/tmp/dotnet DOTNET_ROLL_FORWARD=Major
-    /tmp/dotnet/dotnet .devtests/xunit-console/xunit.console.dll /tmp/tests/AttentionGen.Tests.dll -parallel none "$@" ;;
+    /tmp/dotnet/dotnet .devtests/xunit-console/xunit.console.dll .devtests/bin/AttentionGen.Tests.dll -parallel none "$@" ;;
 *)
     sed -n '2,7p' "$0"; exit 2 ;;
 esac

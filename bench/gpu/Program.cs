@@ -2,7 +2,7 @@ using System;
 using AttentionGen.Cuda;
 using AttentionGen.GpuBench;
 
-// attentiongen-gpu check            correctness on the GPU against the float64 reference
+// Timing only: correctness on the GPU is tests/Cuda (run on the device by tests/gpu-on-device.sh).
 // attentiongen-gpu time B,H,N,E ... ms and TFLOP/s of our kernel (bf16, dense and causal), one JSON line per case
 // attentiongen-gpu cpu B,H,N,E ...  the CPU kernel (fp32) on the same shapes, for the CPU peer comparison
 // attentiongen-gpu time-flex B,H,N,E  the [Flex] modules of FlexLayers.cs (bf16), one JSON line per mask
@@ -11,7 +11,7 @@ using AttentionGen.GpuBench;
 // attentiongen-gpu llama-check DIR   DecoderAttentionModule against transformers' LlamaAttention (DIR from llama_check.py)
 if (args.Length == 0)
 {
-    Console.Error.WriteLine("usage: attentiongen-gpu check | probes | time B,H,N,E[,causal] ... | cpu B,H,N,E[,causal] ... | llama-check DIR");
+    Console.Error.WriteLine("usage: attentiongen-gpu probes | time B,H,N,E[,causal] ... | cpu B,H,N,E[,causal] ... | llama-check DIR");
     return 2;
 }
 
@@ -35,10 +35,9 @@ if (!CudaInfo.IsAvailable(out string reason))
 Console.WriteLine($"device: {CudaInfo.Describe()}; kernel cache: {CudaInfo.KernelCacheDirectory}");
 return args[0] switch
 {
-    "check" => Checks.Run(),
     "probes" => Probes.Run(),
     "time" => Timing.Gpu(args[1..]),
-    "time-flex" => FlexChecks.Time(args[1..]),
-    "time-variants" => VariantChecks.Time(),
+    "time-flex" => FlexTiming.Time(args[1..]),
+    "time-variants" => VariantTiming.Time(),
     _ => 2,
 };

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# One device call: correctness check (twice: the second start must load kernels from the disk cache),
-# then the GPU and CPU comparisons with PyTorch. Expects publish/gpu/attentiongen-gpu (see README).
+# One device call: the GPU tests (twice: the second start must load kernels from the disk cache), then the GPU and
+# CPU comparisons with PyTorch. Expects publish/gpu/attentiongen-gpu and publish/sample (see README) and .devtests
+# (tests/gpu-on-device.sh prepare).
 set -uo pipefail
 export PYTHONUNBUFFERED=1 ATTENTIONGEN_CACHE_DIR="${ATTENTIONGEN_CACHE_DIR:-/tmp/attentiongen-cache}"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
 lscpu | grep -E "Model name|^CPU\(s\)|Flags" | cut -c1-200
 bin=publish/gpu/attentiongen-gpu
-$bin check
-$bin check | tail -1   # second start: kernels come from the disk cache
+tests/gpu-on-device.sh run -namespace AttentionGen.Tests.Cuda -nocolor | grep -E "FAIL|Total:|Finished"
+tests/gpu-on-device.sh run -namespace AttentionGen.Tests.Cuda -nocolor | tail -3   # second start: kernels from the disk cache
 $bin probes             # failure handling: out of memory, a call failing midway, damaged kernel cache entries
 publish/sample/attentiongen-sample --device cuda
 python3 bench/gpu/compare.py --binary $bin

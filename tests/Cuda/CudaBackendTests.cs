@@ -12,7 +12,7 @@ public partial class GpuSizedAttention
 {
 }
 
-/// <summary>The CUDA backend. On the GPU machine the same checks run through `attentiongen-gpu check` (bench/gpu).</summary>
+/// <summary>The CUDA backend (on the GPU machine through tests/gpu-on-device.sh).</summary>
 public class CudaBackendTests
 {
     [NoGpuFact]

@@ -15,6 +15,18 @@ public sealed class GpuFactAttribute : FactAttribute
     }
 }
 
+/// <summary>A theory that needs a GPU: skipped, with the reason, on a machine without one (CI).</summary>
+public sealed class GpuTheoryAttribute : TheoryAttribute
+{
+    public GpuTheoryAttribute()
+    {
+        if (!CudaInfo.IsAvailable(out string reason))
+        {
+            Skip = $"No GPU: CUDA is not available: {reason}";
+        }
+    }
+}
+
 /// <summary>A fact about behaviour without a GPU: skipped on a machine that has one.</summary>
 public sealed class NoGpuFactAttribute : FactAttribute
 {
