@@ -7,12 +7,23 @@ using AttentionGen.Modules;
 using AttentionGen.Reference;
 using AttentionGen.SampleApp;
 
-// attentiongen-sample [--device cpu|cuda] [--threads N] [--seq N] [--batch N]
+// attentiongen-sample [--device cpu|cuda] [--backend native|ilgpu] [--threads N] [--seq N] [--batch N]
 // Runs the attribute-declared layers, printing shapes, times and the error against the float64 reference.
 var options = SampleOptions.Parse(args);
 if (options is null)
 {
     return 2;
+}
+
+if (options.Backend == "ilgpu")
+{
+#if ATTENTIONGEN_ILGPU
+    // ILGPU's CPU accelerator emulates the GPU kernel thread by thread: a short sequence unless one is asked for.
+    return IlgpuBackend.Run(options.Device, options.Batch, options.Sequence ?? (options.Device == "cpu" ? 64 : 512));
+#else
+    Console.Error.WriteLine("--backend ilgpu: this is a NativeAOT build, and ILGPU generates code at run time; run the sample with `dotnet run` for it.");
+    return 2;
+#endif
 }
 
 Device device;
@@ -39,7 +50,7 @@ double tolerance = device.Kind == DeviceKind.Cpu ? 1e-5 : 2e-2;
 Console.WriteLine($"{"layer",-22} {"input",-16} {"output",-16} {"ms",8} {"rel err",10}");
 
 var random = new Random(2026);
-int b = options.Batch, n = options.Sequence;
+int b = options.Batch, n = options.Sequence ?? 512;
 Tensor x = Tensor.RandomNormal(random, DType.Float32, b, n, 256);
 Tensor memory = Tensor.RandomNormal(random, DType.Float32, b, n + 17, 256);
 bool[] keep = Enumerable.Range(0, b * (n + 17)).Select(i => i % (n + 17) < n).ToArray();
@@ -97,22 +108,25 @@ bool Check(string name, Tensor input, Func<Tensor> run, Func<double[]> reference
 static string Shape(Tensor t) => "[" + string.Join(",", t.Shape.ToArray()) + "]";
 
 /// <summary>Command-line options of the sample.</summary>
-internal sealed record SampleOptions(string Device, int Threads, int Sequence, int Batch)
+internal sealed record SampleOptions(string Device, string Backend, int Threads, int? Sequence, int Batch)
 {
+    private const string Usage = "attentiongen-sample [--device cpu|cuda] [--backend native|ilgpu] [--threads N] [--seq N] [--batch N]";
+
     public static SampleOptions? Parse(string[] args)
     {
-        var o = new SampleOptions("cpu", Environment.ProcessorCount, 512, 2);
+        var o = new SampleOptions("cpu", "native", Environment.ProcessorCount, null, 2);
         for (int i = 0; i < args.Length; i++)
         {
             string? value = i + 1 < args.Length ? args[i + 1] : null;
             switch (args[i])
             {
                 case "--device" when value is not null: o = o with { Device = value }; i++; break;
+                case "--backend" when value is "native" or "ilgpu": o = o with { Backend = value }; i++; break;
                 case "--threads" when int.TryParse(value, out int t) && t > 0: o = o with { Threads = t }; i++; break;
                 case "--seq" when int.TryParse(value, out int s) && s > 0: o = o with { Sequence = s }; i++; break;
                 case "--batch" when int.TryParse(value, out int bb) && bb > 0: o = o with { Batch = bb }; i++; break;
                 default:
-                    Console.Error.WriteLine($"unknown or invalid argument '{args[i]}'; usage: attentiongen-sample [--device cpu|cuda] [--threads N] [--seq N] [--batch N]");
+                    Console.Error.WriteLine($"unknown or invalid argument '{args[i]}'; usage: {Usage}");
                     return null;
             }
         }
