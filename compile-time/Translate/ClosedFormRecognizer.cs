@@ -11,8 +11,9 @@ namespace AttentionGen.CompileTime.Translate;
 /// <summary>
 /// Recognises mask mods whose allowed set is a union of boxes lo ≤ kv − q ≤ hi, kv and q in ranges: comparisons of
 /// q, kv and integer constants (also through <c>Math.Abs</c> of kv − q), joined by <c>&amp;&amp;</c> and <c>||</c>, and
-/// calls to other such methods given q, kv and constants (mask mods, the library's <c>MaskMods.SlidingWindow(q, kv, 256)</c>).
-/// Causal, sliding windows, bands, prefix-LM and their and/or combinations all are. Anything else gives null: the kernel then evaluates the mod per element.
+/// calls to other such methods given q, kv and constants (mask mods, the library's
+/// <c>MaskMods.SlidingWindow(q, kv, 256)</c>). Causal, sliding windows, bands, prefix-LM and their and/or combinations
+/// all are. Anything else gives null: the kernel then evaluates the mod per element.
 /// </summary>
 internal static class ClosedFormRecognizer
 {
