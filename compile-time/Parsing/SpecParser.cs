@@ -193,7 +193,7 @@ internal static class SpecParser
             ownerType.ToDisplayString(SymbolDisplayFormat.FullyQualifiedFormat),
             ownerType.ToDisplayString(),
             Accessible: mod is null || CallableFromGeneratedCode(mod, type, compilation),
-            HasSource: mod is null || mod.DeclaringSyntaxReferences.Length > 0);
+            HasSource: mod is null || mod.DeclaringSyntaxReferences.Length > 0 || ModLibrary.Contains(mod));
         return (mod, owner);
     }
 

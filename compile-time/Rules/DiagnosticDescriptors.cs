@@ -1,3 +1,6 @@
+using System;
+using System.Linq;
+using System.Reflection;
 using Microsoft.CodeAnalysis;
 
 namespace AttentionGen.CompileTime.Rules;
@@ -6,7 +9,13 @@ namespace AttentionGen.CompileTime.Rules;
 internal static class DiagnosticDescriptors
 {
     private const string Category = "AttentionGen";
-    private const string HelpRoot = "docs/diagnostics.md#";
+    private const string RepositoryUrlKey = "AttentionGenRepositoryUrl";
+
+    /// <summary>
+    /// Where each diagnostic's page lives: <c>&lt;HelpRoot&gt;AG0001.md</c>. The repository's address is written once, in
+    /// Directory.Build.props, and reaches this assembly as metadata. Declared before the descriptors, which read it.
+    /// </summary>
+    public static readonly string HelpRoot = RepositoryUrl() + "/blob/main/docs/diagnostics/";
 
     public static readonly DiagnosticDescriptor ClassNotPartial = Create(
         "AG0001",
@@ -183,5 +192,12 @@ internal static class DiagnosticDescriptors
         DiagnosticSeverity.Warning);
 
     private static DiagnosticDescriptor Create(string id, string title, string message, DiagnosticSeverity severity) =>
-        new(id, title, message, Category, severity, isEnabledByDefault: true, helpLinkUri: HelpRoot + id.ToLowerInvariant());
+        new(id, title, message, Category, severity, isEnabledByDefault: true, helpLinkUri: HelpRoot + id + ".md");
+
+    // A build without the metadata is a broken build of this repository: say so rather than give links to nowhere.
+    private static string RepositoryUrl() =>
+        typeof(DiagnosticDescriptors).Assembly.GetCustomAttributes(typeof(AssemblyMetadataAttribute), inherit: false)
+            .OfType<AssemblyMetadataAttribute>()
+            .FirstOrDefault(a => a.Key == RepositoryUrlKey)?.Value?.TrimEnd('/')
+        ?? throw new InvalidOperationException($"{typeof(DiagnosticDescriptors).Assembly.GetName().Name} was built without the {RepositoryUrlKey} assembly metadata (Directory.Build.props).");
 }

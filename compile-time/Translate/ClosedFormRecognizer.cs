@@ -11,8 +11,9 @@ namespace AttentionGen.CompileTime.Translate;
 /// <summary>
 /// Recognises mask mods whose allowed set is a union of boxes lo ≤ kv − q ≤ hi, kv and q in ranges: comparisons of
 /// q, kv and integer constants (also through <c>Math.Abs</c> of kv − q), joined by <c>&amp;&amp;</c> and <c>||</c>, and
-/// calls to other such mods with the same arguments. Causal, sliding windows, bands, prefix-LM and their and/or
-/// combinations all are. Anything else gives null: the kernel then evaluates the mod per element.
+/// calls to other such methods given q, kv and constants (mask mods, the library's
+/// <c>MaskMods.SlidingWindow(q, kv, 256)</c>). Causal, sliding windows, bands, prefix-LM and their and/or combinations
+/// all are. Anything else gives null: the kernel then evaluates the mod per element.
 /// </summary>
 internal static class ClosedFormRecognizer
 {
@@ -33,9 +34,16 @@ internal static class ClosedFormRecognizer
         }
     }
 
-    private static List<ClosedFormBox>? FromMethod(IMethodSymbol method, Compilation compilation, int depth)
+    private static List<ClosedFormBox>? FromMethod(IMethodSymbol method, Compilation compilation, int depth) =>
+        method.Parameters.Length != 4 ? null
+            : FromBody(method, compilation, new Bindings(method.Parameters[2].Name, method.Parameters[3].Name, new Dictionary<string, long>()), depth);
+
+    // The boxes of a one-expression body, its parameters bound to the caller's q and kv or to integer constants; a
+    // library helper's body comes from the generator's copy of its source.
+    private static List<ClosedFormBox>? FromBody(IMethodSymbol method, Compilation compilation, Bindings bindings, int depth)
     {
-        if (depth > MaxDepth || method.Parameters.Length != 4 || method.DeclaringSyntaxReferences.Length != 1
+        method = ModLibrary.WithSource(method, compilation);
+        if (depth > MaxDepth || method.DeclaringSyntaxReferences.Length != 1
             || method.DeclaringSyntaxReferences[0].GetSyntax() is not MethodDeclarationSyntax syntax)
         {
             return null;
@@ -48,7 +56,7 @@ internal static class ClosedFormRecognizer
             return null;
         }
 
-        var context = new Context(compilation.GetSemanticModel(syntax.SyntaxTree), method.Parameters[2].Name, method.Parameters[3].Name, compilation, depth);
+        var context = new Context(ModLibrary.ModelFor(syntax.SyntaxTree, compilation), bindings, compilation, depth);
         return Boxes(body, context);
     }
 
@@ -75,7 +83,9 @@ internal static class ClosedFormRecognizer
         }
     }
 
-    // Another mask mod called with the caller's own parameters, in order.
+    // Another static bool method — a mask mod, or a helper like MaskMods.SlidingWindow(q, kv, 256) — whose arguments
+    // are the caller's q, its kv, or integer constants: the callee's body with its parameters bound to them. A
+    // parameter given anything else stays unbound, so a body that reads it is not recognised.
     private static List<ClosedFormBox>? Call(InvocationExpressionSyntax call, Context c)
     {
         if (c.Model.GetSymbolInfo(call).Symbol is not IMethodSymbol { IsStatic: true } callee || callee.ReturnType.SpecialType != SpecialType.System_Boolean)
@@ -84,12 +94,35 @@ internal static class ClosedFormRecognizer
         }
 
         var args = call.ArgumentList.Arguments;
-        if (args.Count != 4 || args[2].Expression.ToString() != c.Q || args[3].Expression.ToString() != c.Kv)
+        if (args.Count != callee.Parameters.Length || args.Any(a => a.NameColon is not null))
         {
             return null;
         }
 
-        return FromMethod(callee, c.Compilation, c.Depth + 1);
+        string? q = null, kv = null;
+        var constants = new Dictionary<string, long>();
+        for (int i = 0; i < args.Count; i++)
+        {
+            string parameter = callee.Parameters[i].Name;
+            if (c.Constant(args[i].Expression) is long value)
+            {
+                constants[parameter] = value;
+            }
+            else if (args[i].Expression is IdentifierNameSyntax id && (id.Identifier.Text == c.Bindings.Q || id.Identifier.Text == c.Bindings.Kv))
+            {
+                // One parameter per role: a callee given q twice is not a box of (q, kv).
+                bool isQ = id.Identifier.Text == c.Bindings.Q;
+                if ((isQ ? q : kv) is not null)
+                {
+                    return null;
+                }
+
+                q = isQ ? parameter : q;
+                kv = isQ ? kv : parameter;
+            }
+        }
+
+        return FromBody(callee, c.Compilation, new Bindings(q, kv, constants), c.Depth + 1);
     }
 
     private static List<ClosedFormBox>? Comparison(BinaryExpressionSyntax b, Context c)
@@ -169,9 +202,9 @@ internal static class ClosedFormRecognizer
         {
             case ParenthesizedExpressionSyntax p:
                 return Linear(p.Expression, c);
-            case IdentifierNameSyntax id when id.Identifier.Text == c.Q:
+            case IdentifierNameSyntax id when id.Identifier.Text == c.Bindings.Q:
                 return new LinearForm(1, 0, 0);
-            case IdentifierNameSyntax id when id.Identifier.Text == c.Kv:
+            case IdentifierNameSyntax id when id.Identifier.Text == c.Bindings.Kv:
                 return new LinearForm(0, 1, 0);
             case PrefixUnaryExpressionSyntax u when u.IsKind(SyntaxKind.UnaryMinusExpression) && Linear(u.Operand, c) is { } x:
                 return new LinearForm(-x.Q, -x.Kv, -x.Constant);
@@ -203,9 +236,13 @@ internal static class ClosedFormRecognizer
 
     private readonly record struct LinearForm(long Q, long Kv, long Constant);
 
-    private sealed record Context(SemanticModel Model, string Q, string Kv, Compilation Compilation, int Depth)
+    // The names a body's q and kv go by (null: not passed), and its parameters bound to constants.
+    private sealed record Bindings(string? Q, string? Kv, Dictionary<string, long> Constants);
+
+    private sealed record Context(SemanticModel Model, Bindings Bindings, Compilation Compilation, int Depth)
     {
         public long? Constant(ExpressionSyntax e) =>
-            Model.GetConstantValue(e) is { HasValue: true, Value: int or long or short or byte } v ? Convert.ToInt64(v.Value) : null;
+            e is IdentifierNameSyntax id && Bindings.Constants.TryGetValue(id.Identifier.Text, out long bound) ? bound
+            : Model.GetConstantValue(e) is { HasValue: true, Value: int or long or short or byte } v ? Convert.ToInt64(v.Value) : null;
     }
 }

@@ -81,6 +81,8 @@ internal sealed class CudaTranslator
     // Emits the method once (callees first, so C sees them declared) and returns its CUDA name.
     private string FunctionName(IMethodSymbol method)
     {
+        // A library helper (AttentionGen.Mods) is read from the generator's copy of its source.
+        method = ModLibrary.WithSource(method, _compilation);
         string name = "ag_" + Mangle(method);
         if (!_emitted.Add(method))
         {
@@ -92,7 +94,7 @@ internal sealed class CudaTranslator
             throw new NotSupportedException();
         }
 
-        SemanticModel model = _compilation.GetSemanticModel(declaration.SyntaxTree);
+        SemanticModel model = ModLibrary.ModelFor(declaration.SyntaxTree, _compilation);
         string parameters = string.Join(", ", method.Parameters.Select(p => $"{TypeName(p.Type)} {Local(p.Name)}"));
         _prototypes.Append($"__device__ {TypeName(method.ReturnType)} {name}({parameters});\n");
         string body = declaration.ExpressionBody is { } arrow
@@ -226,7 +228,7 @@ internal sealed class CudaTranslator
             throw new NotSupportedException();
         }
 
-        IOperation value = _compilation.GetSemanticModel(declarator.SyntaxTree).GetOperation(init) ?? throw new NotSupportedException();
+        IOperation value = ModLibrary.ModelFor(declarator.SyntaxTree, _compilation).GetOperation(init) ?? throw new NotSupportedException();
         while (value is IConversionOperation conversion)
         {
             value = conversion.Operand;

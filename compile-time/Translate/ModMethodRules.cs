@@ -24,7 +24,7 @@ internal sealed record ModIssue(DiagnosticDescriptor Descriptor, Location Locati
 /// Checks that a <c>[MaskMod]</c>/<c>[ScoreMod]</c> method can run on a GPU: its signature, and that its body
 /// stays inside the subset the C# → CUDA translator handles (ARCHITECTURE.md): arithmetic, comparisons, logic,
 /// ternaries and if/return, locals assigned once, constants, <c>static readonly</c> primitives and arrays,
-/// <see cref="CudaKnownMethods"/>, and other static methods that pass the same check.
+/// <see cref="CudaKnownMethods"/>, the mod library (<see cref="ModLibrary"/>), and other static methods that pass the same check.
 /// </summary>
 internal static class ModMethodRules
 {
@@ -212,7 +212,8 @@ internal static class ModMethodRules
 
     private static string? InvocationProblem(IMethodSymbol target, Compilation compilation, List<ModIssue> issues, HashSet<IMethodSymbol> visited)
     {
-        if (CudaKnownMethods.Lookup(target) is not null)
+        // The library's helpers are translated from the generator's copy of their source (tests translate each one).
+        if (CudaKnownMethods.Lookup(target) is not null || ModLibrary.Contains(target))
         {
             return null;
         }

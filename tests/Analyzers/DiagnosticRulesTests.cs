@@ -76,7 +76,7 @@ public class DiagnosticRulesTests
         Assert.NotEmpty(ofId);
         Reported? atSpan = ofId.FirstOrDefault(d => d.Span == span);
         Assert.True(atSpan is not null, $"{id} expected at '{source.Substring(span.Start, span.Length)}', reported at: {string.Join("; ", ofId.Select(d => $"'{source.Substring(d.Span.Start, d.Span.Length)}' ({d.Message})"))}");
-        Assert.EndsWith($"docs/diagnostics.md#{id.ToLowerInvariant()}", atSpan.HelpLink);
+        Assert.EndsWith($"/blob/main/docs/diagnostics/{id}.md", atSpan.HelpLink);
     }
 
     [Theory]

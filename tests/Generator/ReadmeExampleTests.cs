@@ -17,9 +17,9 @@ using Xunit;
 namespace AttentionGen.Tests.Generator;
 
 /// <summary>
-/// The documentation's C# compiles as a reader would paste it: every ```csharp block of README.md, docs/*.md and the
-/// package readme, each on its own, as a console app's source with the SDK's implicit usings, with the generator and
-/// the analyzers. Blocks marked ```text are prose and are not compiled.
+/// The documentation's C# compiles as a reader would paste it: every ```csharp block of README.md, docs/*.md,
+/// docs/diagnostics/*.md and the package readme, each on its own, as a console app's source with the SDK's implicit
+/// usings, with the generator and the analyzers. Blocks marked ```text are prose and are not compiled.
 /// </summary>
 public class ReadmeExampleTests
 {
@@ -34,7 +34,7 @@ public class ReadmeExampleTests
         global using global::System.Threading.Tasks;
         """;
 
-    private static readonly string[] DocumentFolders = [".", "docs", "runtime"];
+    private static readonly string[] DocumentFolders = [".", "docs", Path.Combine("docs", "diagnostics"), "runtime"];
 
     private static readonly ImmutableArray<DiagnosticAnalyzer> Analyzers = typeof(AttentionSpecAnalyzer).Assembly.GetTypes()
         .Where(t => !t.IsAbstract && typeof(DiagnosticAnalyzer).IsAssignableFrom(t) && t.GetCustomAttribute<DiagnosticAnalyzerAttribute>() is not null)
@@ -103,7 +103,7 @@ public class ReadmeExampleTests
             $"{document}, ```csharp block {index + 1} at line {line} (first line: {firstLine}) does not compile:\n{string.Join("\n", errors.Select(e => e.ToString()))}");
     }
 
-    /// <summary>README.md, docs/*.md and the package readme, relative to the repository root.</summary>
+    /// <summary>README.md, docs/*.md, docs/diagnostics/*.md and the package readme, relative to the repository root.</summary>
     private static string[] Documents() => DocumentFolders
         .SelectMany(folder => Directory.GetFiles(Path.Combine(RepositoryLayout.Root, folder), "*.md"))
         .Select(path => Path.GetRelativePath(RepositoryLayout.Root, path))

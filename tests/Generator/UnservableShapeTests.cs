@@ -63,7 +63,7 @@ public class UnservableShapeTests
         Reported error = Assert.Single(errors);
         Assert.Equal(id, error.Id);
         Assert.True(error.Span == span, $"{id} expected at '{source.Substring(span.Start, span.Length)}', reported at '{source.Substring(error.Span.Start, error.Span.Length)}' ({error.Message})");
-        Assert.EndsWith($"docs/diagnostics.md#{id.ToLowerInvariant()}", error.HelpLink);
+        Assert.EndsWith($"/blob/main/docs/diagnostics/{id}.md", error.HelpLink);
         Assert.Null(result.Exception);
         Assert.Empty(result.GeneratedSources);
         Assert.Empty(GeneratorHarness.ErrorsInGeneratedCode(output, result));

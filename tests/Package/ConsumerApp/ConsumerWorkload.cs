@@ -1,6 +1,7 @@
 using System;
 using System.Globalization;
 using AttentionGen;
+using AttentionGen.Mods;
 
 // This file is compiled twice: into the tests, and copied verbatim into the consumer app that ConsumerTests publishes
 // from the package. Both print the same report, so the published app is checked against the in-repo runtime.
@@ -18,6 +19,14 @@ public partial class ConsumerWindowLayer
     private static bool SlidingWindow(int b, int h, int q, int kv) => kv <= q && q - kv < 5;
 }
 
+// Mods from the package's library, which the consumer sees as metadata only: no AG0029 warning may reach the publish.
+[Flex(MaskMod = nameof(MaskMods.Causal), ScoreMod = nameof(Capped))]
+public partial class ConsumerLibraryModLayer
+{
+    [ScoreMod]
+    private static float Capped(float score, int b, int h, int q, int kv) => ScoreMods.TanhSoftcap(score, 0.5f);
+}
+
 /// <summary>Runs one layer of each kind on fixed inputs and reports each output's shape and sum.</summary>
 public static class ConsumerWorkload
 {
@@ -33,7 +42,10 @@ public static class ConsumerWorkload
         using Tensor v = Tensor.RandomNormal(new Random(4), DType.Float32, 1, 2, 20, 8);
         using AttentionOutput r = window.Forward(q, k, v);
 
-        return $"flash {Describe(y)}\nflex {Describe(r.Output)}\nOK";
+        using var library = new ConsumerLibraryModLayer();
+        using AttentionOutput capped = library.Forward(q, k, v);
+
+        return $"flash {Describe(y)}\nflex {Describe(r.Output)}\nlibrary mods {Describe(capped.Output)}\nOK";
     }
 
     private static string Describe(Tensor t)
