@@ -45,11 +45,12 @@ internal static class TestProject
         ImmutableArray.Create<DiagnosticAnalyzer>(new AttentionSpecAnalyzer(), new ModMethodAnalyzer());
 
     /// <summary>
-    /// No reference-assembly package, and <see cref="References"/> in every project of the test. The framework's
-    /// default (ReferenceAssemblies.Default, or one per target framework) downloads Microsoft.NETCore.App.Ref from a
-    /// NuGet feed the first time a test runs, which fails offline and makes the suite depend on a feed at test time;
-    /// a <see cref="ReferenceAssemblies"/> without a package resolves to nothing, so the runtime's own assemblies (the
-    /// ones GeneratorHarness compiles against too) are the whole reference set.
+    /// No reference-assembly package, and <see cref="References"/> in the test's project. The framework's default
+    /// (ReferenceAssemblies.Default, or one per target framework) downloads Microsoft.NETCore.App.Ref from a NuGet feed
+    /// when a test first runs, which ties the suite to a feed at test time; a <see cref="ReferenceAssemblies"/> that
+    /// names no package resolves to no assemblies and reads no feed, so the runtime's own assemblies (the ones
+    /// GeneratorHarness compiles against too) are the whole reference set. The analyzer, code-fix and snapshot tests
+    /// pass with the network removed (unshare -n).
     /// </summary>
     public static void UseOfflineReferences(AnalyzerTest<DefaultVerifier> test)
     {
