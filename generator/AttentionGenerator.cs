@@ -37,9 +37,9 @@ public sealed class AttentionGenerator : IIncrementalGenerator
             spc.AddSource($"{spec.Class.HintName}.FlashAttention.g.cs", FlashAttentionEmitter.Emit(spec)));
 
         // [Dilated], [Sparse], [Local]: the same steps; their modules take the constants as literals.
-        RegisterVariant<DilatedSpec>(context, AttentionAttributeNames.Dilated, "Dilated", SpecParser.ParseDilated, SpecRules.CanEmit, VariantEmitter.Emit);
-        RegisterVariant<SparseSpec>(context, AttentionAttributeNames.Sparse, "Sparse", SpecParser.ParseSparse, SpecRules.CanEmit, VariantEmitter.Emit);
-        RegisterVariant<LocalSpec>(context, AttentionAttributeNames.Local, "Local", SpecParser.ParseLocal, SpecRules.CanEmit, VariantEmitter.Emit);
+        RegisterVariant<DilatedSpec>(context, AttentionAttributeNames.Dilated, "Dilated", TrackingNames.DilatedSpecs, SpecParser.ParseDilated, SpecRules.CanEmit, VariantEmitter.Emit);
+        RegisterVariant<SparseSpec>(context, AttentionAttributeNames.Sparse, "Sparse", TrackingNames.SparseSpecs, SpecParser.ParseSparse, SpecRules.CanEmit, VariantEmitter.Emit);
+        RegisterVariant<LocalSpec>(context, AttentionAttributeNames.Local, "Local", TrackingNames.LocalSpecs, SpecParser.ParseLocal, SpecRules.CanEmit, VariantEmitter.Emit);
 
         // [Flex]: the same steps; the transform also checks the mods it names against the mod rules.
         IncrementalValuesProvider<FlexSpec> flexSpecs = context.SyntaxProvider
@@ -59,6 +59,7 @@ public sealed class AttentionGenerator : IIncrementalGenerator
         IncrementalGeneratorInitializationContext context,
         string attribute,
         string fileSuffix,
+        string trackingName,
         System.Func<INamedTypeSymbol, AttributeData, T> parse,
         System.Func<T, bool> canEmit,
         System.Func<T, string> emit)
@@ -67,6 +68,7 @@ public sealed class AttentionGenerator : IIncrementalGenerator
         context.RegisterSourceOutput(
             context.SyntaxProvider
                 .ForAttributeWithMetadataName(attribute, static (node, _) => node is ClassDeclarationSyntax, (ctx, ct) => Parse(ctx, ct, parse))
+                .WithTrackingName(trackingName)
                 .Where(spec => spec is not null && canEmit(spec)),
             (spc, spec) => spc.AddSource($"{spec!.Class.HintName}.{fileSuffix}.g.cs", emit(spec)));
     }
@@ -108,4 +110,13 @@ public static class TrackingNames
 
     /// <summary>Specs parsed from <c>[Flex]</c> classes.</summary>
     public const string FlexSpecs = nameof(FlexSpecs);
+
+    /// <summary>Specs parsed from <c>[Dilated]</c> classes.</summary>
+    public const string DilatedSpecs = nameof(DilatedSpecs);
+
+    /// <summary>Specs parsed from <c>[Sparse]</c> classes.</summary>
+    public const string SparseSpecs = nameof(SparseSpecs);
+
+    /// <summary>Specs parsed from <c>[Local]</c> classes.</summary>
+    public const string LocalSpecs = nameof(LocalSpecs);
 }

@@ -1,53 +1,141 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Threading;
 using System.Threading.Tasks;
 using AttentionGen.CodeFixes;
+using AttentionGen.Tests.Verifiers;
 using Microsoft.CodeAnalysis.CodeFixes;
 using Xunit;
 
 namespace AttentionGen.Tests.Analyzers;
 
-/// <summary>"Fix all occurrences" (the BatchFixer) on the fixes of the class-shape and argument rules: every instance fixed in one pass, each with its own value.</summary>
+/// <summary>
+/// "Fix all occurrences" on Roslyn's code-fix test framework: every instance fixed in one pass of the scope, each
+/// with its own value, in Document, Project and Solution scope.
+/// </summary>
 public class FixAllTests
 {
     public static TheoryData<string, string, string> Cases => new()
     {
         {
             "AG0024",
-            "[FlashAttention(Dim = 64, Parallel = true)] partial class A { } [Dilated(DModel = 64, NumHeads = 4, DilationRate = 2, SegmentSize = 16, Distributed = true)] partial class B { }",
+            "[FlashAttention(Dim = 64, {|AG0024:Parallel = true|})] partial class A { } [Dilated(DModel = 64, NumHeads = 4, DilationRate = 2, SegmentSize = 16, {|AG0024:Distributed = true|})] partial class B { }",
             "[FlashAttention(Dim = 64)] partial class A { } [Dilated(DModel = 64, NumHeads = 4, DilationRate = 2, SegmentSize = 16)] partial class B { }"
         },
         {
             "AG0020",
-            "[FlashAttention(Dim = 64)] static partial class A { } [Sparse(Heads = 2)] internal static partial class B { }",
+            "[FlashAttention(Dim = 64)] {|AG0020:static|} partial class A { } [Sparse(Heads = 2)] internal {|AG0020:static|} partial class B { }",
             "[FlashAttention(Dim = 64)] partial class A { } [Sparse(Heads = 2)] internal partial class B { }"
         },
         {
             "AG0021",
-            "class X { } [FlashAttention(Dim = 64)] partial class A : X { } [Sparse(Heads = 2)] partial class B : X, IDisposable { public void Dispose() { } }",
+            "class X { } [FlashAttention(Dim = 64)] partial class A : {|AG0021:X|} { } [Sparse(Heads = 2)] partial class B : {|AG0021:X|}, IDisposable { public void Dispose() { } }",
             "class X { } [FlashAttention(Dim = 64)] partial class A { } [Sparse(Heads = 2)] partial class B : IDisposable { public void Dispose() { } }"
         },
         {
             "AG0023",
-            "[Flex(BlockSize = 100)] partial class A { } [Flex(BlockSize = 40)] partial class B { }",
+            "[Flex({|AG0023:BlockSize = 100|})] partial class A { } [Flex({|AG0023:BlockSize = 40|})] partial class B { }",
             "[Flex(BlockSize = 96)] partial class A { } [Flex(BlockSize = 48)] partial class B { }"
         },
         {
             "AG0008",
-            "[Dilated(DModel = 64, NumHeads = 4, DilationRate = 3, SegmentSize = 2048)] partial class A { } [Dilated(DModel = 64, NumHeads = 4, DilationRate = 5, SegmentSize = 99)] partial class B { }",
+            "[Dilated(DModel = 64, NumHeads = 4, DilationRate = 3, {|AG0008:SegmentSize = 2048|})] partial class A { } [Dilated(DModel = 64, NumHeads = 4, DilationRate = 5, {|AG0008:SegmentSize = 99|})] partial class B { }",
             "[Dilated(DModel = 64, NumHeads = 4, DilationRate = 3, SegmentSize = 2049)] partial class A { } [Dilated(DModel = 64, NumHeads = 4, DilationRate = 5, SegmentSize = 100)] partial class B { }"
+        },
+        {
+            "AG0001",
+            "[FlashAttention(Dim = 64)] class {|AG0001:A|} { } [Sparse(Heads = 2)] public class {|AG0001:B|} { }",
+            "[FlashAttention(Dim = 64)] partial class A { } [Sparse(Heads = 2)] public partial class B { }"
+        },
+        {
+            "AG0017",
+            "partial class C { [MaskMod] static bool {|AG0017:M|}(int b, int q) => true; [ScoreMod] static double {|AG0017:F|}(double s, int b, int h, int q, int kv) => s; }",
+            "partial class C { [MaskMod] static bool M(int b, int h, int q, int kv) => true; [ScoreMod] static float F(float s, int b, int h, int q, int kv) => s; }"
+        },
+        {
+            // Two diagnostics on one method (AG0017 and AG0018) share one rewrite: Fix All still needs one pass.
+            "AG0018",
+            "partial class C { [MaskMod] bool {|AG0017:{|AG0018:M|}|}(int q, int kv) => kv <= q; [ScoreMod] float {|AG0018:F|}(float s, int b, int h, int q, int kv) => s; }",
+            "partial class C { [MaskMod] static bool M(int b, int h, int q, int kv) => kv <= q; [ScoreMod] static float F(float s, int b, int h, int q, int kv) => s; }"
         },
     };
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public async Task FixAllFixesEveryOccurrence(string id, string source, string expected)
+    public async Task FixAllFixesEveryOccurrenceInOnePass(string id, string markup, string expected)
     {
-        CodeFixProvider fix = id is "AG0008" or "AG0023" ? new ReplaceArgumentCodeFix() : new RemoveUnsupportedSyntaxCodeFix();
-        Assert.Same(WellKnownFixAllProviders.BatchFixer, fix.GetFixAllProvider());
+        Assert.Same(WellKnownFixAllProviders.BatchFixer, CodeFixProviders.For(id).GetFixAllProvider());
+        var test = new AttentionCodeFixTest(id, markup, expected) { NumberOfFixAllIterations = 1 };
 
-        string fixedSource = await AnalyzerHarness.ApplyFixAllAsync(source, id, fix);
+        await test.RunAsync(CancellationToken.None);
+    }
 
-        Assert.Equal(expected, fixedSource);
-        Assert.Empty(AnalyzerHarness.CompileErrors(fixedSource));
-        Assert.DoesNotContain(await AnalyzerHarness.AnalyzeAsync(fixedSource), d => d.Id == id);
+    /// <summary>
+    /// One case per provider: occurrences in two documents of one project and in a second project. Fix All in
+    /// Document fixes one document a pass (three passes), in Project one project a pass (two), in Solution all at once.
+    /// </summary>
+    public static TheoryData<string, string[], string[]> AcrossDocumentsAndProjects => new()
+    {
+        {
+            "AG0001",
+            ["[FlashAttention(Dim = 64)] class {|AG0001:A|} { }", "[Sparse(Heads = 2)] class {|AG0001:B|} { }", "[Local(WindowSize = 8)] class {|AG0001:C|} { }"],
+            ["[FlashAttention(Dim = 64)] partial class A { }", "[Sparse(Heads = 2)] partial class B { }", "[Local(WindowSize = 8)] partial class C { }"]
+        },
+        {
+            "AG0008",
+            ["[Dilated(DModel = 64, NumHeads = 4, DilationRate = 3, {|AG0008:SegmentSize = 2048|})] partial class A { }", "[Dilated(DModel = 64, NumHeads = 4, DilationRate = 5, {|AG0008:SegmentSize = 99|})] partial class B { }", "[Dilated(DModel = 64, NumHeads = 4, {|AG0008:SegmentSizes = new[] { 2048, 1000 }|}, DilationRates = new[] { 1, 3 })] partial class C { }"],
+            ["[Dilated(DModel = 64, NumHeads = 4, DilationRate = 3, SegmentSize = 2049)] partial class A { }", "[Dilated(DModel = 64, NumHeads = 4, DilationRate = 5, SegmentSize = 100)] partial class B { }", "[Dilated(DModel = 64, NumHeads = 4, SegmentSizes = new[] { 2048, 999 }, DilationRates = new[] { 1, 3 })] partial class C { }"]
+        },
+        {
+            "AG0024",
+            ["[FlashAttention(Dim = 64, {|AG0024:Parallel = true|})] partial class A { }", "[Dilated(DModel = 64, NumHeads = 4, DilationRate = 2, SegmentSize = 16, {|AG0024:Distributed = true|})] partial class B { }", "[FlashAttention({|AG0024:Parallel = true|}, Dim = 64)] partial class C { }"],
+            ["[FlashAttention(Dim = 64)] partial class A { }", "[Dilated(DModel = 64, NumHeads = 4, DilationRate = 2, SegmentSize = 16)] partial class B { }", "[FlashAttention(Dim = 64)] partial class C { }"]
+        },
+        {
+            "AG0017",
+            ["partial class A { [MaskMod] static bool {|AG0017:M|}(int b, int q) => true; }", "partial class B { [ScoreMod] static double {|AG0017:F|}(double s, int b, int h, int q, int kv) => s; }", "partial class C { [MaskMod] static bool {|AG0017:M|}(int q, int kv) => kv <= q; }"],
+            ["partial class A { [MaskMod] static bool M(int b, int h, int q, int kv) => true; }", "partial class B { [ScoreMod] static float F(float s, int b, int h, int q, int kv) => s; }", "partial class C { [MaskMod] static bool M(int b, int h, int q, int kv) => kv <= q; }"]
+        },
+    };
+
+    [Theory]
+    [MemberData(nameof(AcrossDocumentsAndProjects))]
+    public async Task FixAllCoversItsScope(string id, string[] markups, string[] expected)
+    {
+        var test = new AttentionCodeFixTest(id, markups[0], expected[0])
+        {
+            NumberOfFixAllInDocumentIterations = 3,
+            NumberOfFixAllInProjectIterations = 2,
+            NumberOfFixAllIterations = 1,
+        };
+        test.AddDocument(markups[1], expected[1]);
+        test.AddProject("Second", markups[2], expected[2]);
+
+        await test.RunAsync(CancellationToken.None);
+    }
+
+    /// <summary>
+    /// The framework skips its Fix All checks for a provider without a Fix All provider, so this is what makes
+    /// "every code fix supports Fix All" fail when a new provider forgets it; and each provider has a scope case above.
+    /// </summary>
+    [Fact]
+    public void EveryCodeFixSupportsFixAllInEveryScopeAndHasACase()
+    {
+        CodeFixProvider[] providers = typeof(AddPartialCodeFix).Assembly.GetTypes()
+            .Where(t => typeof(CodeFixProvider).IsAssignableFrom(t) && !t.IsAbstract)
+            .Select(t => (CodeFixProvider)Activator.CreateInstance(t)!)
+            .ToArray();
+        Assert.NotEmpty(providers);
+
+        foreach (CodeFixProvider provider in providers)
+        {
+            FixAllProvider? fixAll = provider.GetFixAllProvider();
+            Assert.True(fixAll is not null, $"{provider.GetType().Name} has no Fix All provider");
+            Assert.Superset(new HashSet<FixAllScope> { FixAllScope.Document, FixAllScope.Project, FixAllScope.Solution }, fixAll.GetSupportedFixAllScopes().ToHashSet());
+        }
+
+        string[] covered = AcrossDocumentsAndProjects.Select(row => CodeFixProviders.For((string)row[0]).GetType().Name).Order().ToArray();
+        Assert.Equal(providers.Select(p => p.GetType().Name).Order(), covered);
     }
 }

@@ -1,8 +1,7 @@
-using System;
 using System.Collections.Immutable;
-using System.IO;
 using System.Linq;
 using AttentionGen.Generator;
+using AttentionGen.Tests.Verifiers;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 
@@ -11,22 +10,13 @@ namespace AttentionGen.Tests.Generator;
 /// <summary>Compiles sources against the runtime and runs the generator through <see cref="CSharpGeneratorDriver"/>.</summary>
 internal static class GeneratorHarness
 {
-    internal static readonly Lazy<MetadataReference[]> References = new(() =>
-    {
-        string[] platform = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator);
-        return platform
-            .Append(typeof(Tensor).Assembly.Location)
-            .Select(path => (MetadataReference)MetadataReference.CreateFromFile(path))
-            .ToArray();
-    });
-
-    public static CSharpParseOptions ParseOptions { get; } = new(LanguageVersion.CSharp13);
+    public static CSharpParseOptions ParseOptions => TestProject.ParseOptions;
 
     public static CSharpCompilation Compile(params string[] sources) => CSharpCompilation.Create(
         "UserAssembly",
         sources.Select((s, i) => CSharpSyntaxTree.ParseText(s, ParseOptions, path: $"Source{i}.cs")),
-        References.Value,
-        new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable));
+        TestProject.References.Value,
+        TestProject.CompilationOptions);
 
     public static GeneratorDriver CreateDriver() => CSharpGeneratorDriver.Create(
         [new AttentionGenerator().AsSourceGenerator()],
