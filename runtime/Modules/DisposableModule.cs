@@ -1,5 +1,6 @@
 using System;
 using System.Threading;
+using AttentionGen.Cpu;
 
 namespace AttentionGen.Modules;
 
@@ -25,6 +26,8 @@ public abstract class DisposableModule : IDisposable
 
     private protected DisposableModule()
     {
+        // The first module of the process starts compiling the CPU loops in the background, while its weights are made.
+        KernelWarmUp.Start();
     }
 
     /// <summary>Stops every later call and releases the tensors this module created (once no call is running in it).</summary>
