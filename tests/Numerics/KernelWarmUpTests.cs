@@ -1,7 +1,6 @@
 using System;
 using System.Runtime.CompilerServices;
 using System.Threading.Tasks;
-using AttentionGen.Cpu;
 using AttentionGen.Modules;
 using Xunit;
 

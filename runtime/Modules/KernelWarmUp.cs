@@ -1,9 +1,8 @@
 using System.Runtime.CompilerServices;
 using System.Threading;
 using System.Threading.Tasks;
-using AttentionGen.Modules;
 
-namespace AttentionGen.Cpu;
+namespace AttentionGen.Modules;
 
 /// <summary>
 /// Compiles the CPU paths on a thread-pool thread when the process builds its first module, so that under JIT the
