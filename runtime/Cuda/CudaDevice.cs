@@ -1,7 +1,6 @@
 using System;
 using System.Collections.Generic;
 using System.Text;
-using AttentionGen.Cuda.Interop;
 
 namespace AttentionGen.Cuda;
 

@@ -1,7 +1,6 @@
 using System;
 using System.Collections.Concurrent;
 using System.Text;
-using AttentionGen.Cuda.Interop;
 
 namespace AttentionGen.Cuda;
 

@@ -1,5 +1,4 @@
 using System;
-using AttentionGen.Cuda.Interop;
 
 namespace AttentionGen.Cuda;
 

@@ -1,4 +1,3 @@
-using AttentionGen.Cuda.Interop;
 
 namespace AttentionGen.Cuda;
 

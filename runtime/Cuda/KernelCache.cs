@@ -4,7 +4,6 @@ using System.IO;
 using System.Reflection;
 using System.Security.Cryptography;
 using System.Text;
-using AttentionGen.Cuda.Interop;
 
 namespace AttentionGen.Cuda;
 

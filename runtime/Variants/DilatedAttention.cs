@@ -65,7 +65,7 @@ public static class DilatedAttention
             branches[i] = DilatedBranch.Dilated(batch, heads, n, segmentSizes[i], dilationRates[i]).Layout;
         }
 
-        AttentionOutput result = Attention.InComputeType(q, k, v, (qc, kc, vc) => Cuda.SegmentedAttentionCuda.Forward(qc, kc, vc, branches, causal, scale, relPosBias));
+        AttentionOutput result = Attention.InComputeType(q, k, v, (qc, kc, vc) => SegmentedAttentionCuda.Forward(qc, kc, vc, branches, causal, scale, relPosBias));
         return Attention.InDType(result, q.DType);
     }
 

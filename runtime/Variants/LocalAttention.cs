@@ -26,7 +26,7 @@ public static class LocalAttention
         float[]? bias = shape.CheckBias(attnBias);
         if (q.Device.Kind == DeviceKind.Cuda)
         {
-            return Cuda.LocalAttentionCuda.Forward(q, k, v, config, shape, mask, attnBias);
+            return LocalAttentionCuda.Forward(q, k, v, config, shape, mask, attnBias);
         }
 
         Tensor qs = q.Reshape(shape.Rows, 1, shape.Length, shape.HeadDim).To(DType.Float32);

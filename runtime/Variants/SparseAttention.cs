@@ -102,7 +102,7 @@ public static class SparseAttention
     private static Tensor StridedOnGpu(Tensor q, Tensor k, Tensor v, int stride)
     {
         var layout = DilatedBranch.Strided(q.Size(0), q.Size(1), q.Size(2), stride).Layout;
-        return OutputOnly(Attention.InComputeType(q, k, v, (qc, kc, vc) => Cuda.SegmentedAttentionCuda.Forward(qc, kc, vc, [layout], causal: true, scale: null)));
+        return OutputOnly(Attention.InComputeType(q, k, v, (qc, kc, vc) => SegmentedAttentionCuda.Forward(qc, kc, vc, [layout], causal: true, scale: null)));
     }
 
     // The output alone: the LSE goes back to the device's pool now, not when the collector finds it (until then every

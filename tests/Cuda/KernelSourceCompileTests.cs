@@ -2,9 +2,9 @@ using System;
 using System.Collections.Generic;
 using AttentionGen.Cpu;
 using AttentionGen.Cuda;
-using AttentionGen.Cuda.Interop;
 using AttentionGen.Modules;
 using AttentionGen.Tests.Numerics;
+using AttentionGen.Variants;
 using Xunit;
 
 namespace AttentionGen.Tests.Cuda;

@@ -1,9 +1,9 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
-using AttentionGen.Cuda.Interop;
 using AttentionGen.Masks;
 using AttentionGen.Tests.Numerics;
+using AttentionGen.Cuda;
 using Xunit;
 
 namespace AttentionGen.Tests.Cuda;

@@ -1,5 +1,5 @@
 using System;
-using AttentionGen.Cuda.Interop;
+using AttentionGen.Cuda;
 using Xunit;
 
 namespace AttentionGen.Tests.Cuda;

@@ -1,7 +1,7 @@
 using System;
 using System.Runtime.InteropServices;
 
-namespace AttentionGen.Cuda.Interop;
+namespace AttentionGen.Cuda;
 
 /// <summary>cuBLAS: the GEMMs of the projections (<c>cublasGemmEx</c>), one handle per device.</summary>
 internal sealed unsafe class Cublas

@@ -1,7 +1,7 @@
 using System;
 using System.Runtime.InteropServices;
 
-namespace AttentionGen.Cuda.Interop;
+namespace AttentionGen.Cuda;
 
 /// <summary>
 /// The CUDA driver API (libcuda.so.1) through function pointers resolved once. Every call goes through

@@ -3,7 +3,7 @@ using System.Collections.Generic;
 using System.IO;
 using System.Runtime.InteropServices;
 
-namespace AttentionGen.Cuda.Interop;
+namespace AttentionGen.Cuda;
 
 /// <summary>
 /// Finds the CUDA libraries. Search order for each: (1) the file named by its environment variable

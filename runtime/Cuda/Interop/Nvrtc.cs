@@ -2,7 +2,7 @@ using System;
 using System.Runtime.InteropServices;
 using System.Text;
 
-namespace AttentionGen.Cuda.Interop;
+namespace AttentionGen.Cuda;
 
 /// <summary>NVRTC: CUDA C++ source → cubin at run time. A failed compile throws with the compile log.</summary>
 internal sealed unsafe class Nvrtc

@@ -3,10 +3,10 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using AttentionGen.Cpu;
 using AttentionGen.CompileTime.Kernels;
+using AttentionGen.Cuda;
 using AttentionGen.Modules;
-using AttentionGen.Variants;
 
-namespace AttentionGen.Cuda;
+namespace AttentionGen.Variants;
 
 /// <summary>
 /// Local attention on a GPU. Plain windows (no rotation, limit, shared q/k, mask or bias) read each window's

@@ -2,8 +2,9 @@ using System;
 using System.Runtime.InteropServices;
 using AttentionGen.Cpu;
 using AttentionGen.CompileTime.Kernels;
+using AttentionGen.Cuda;
 
-namespace AttentionGen.Cuda;
+namespace AttentionGen.Variants;
 
 /// <summary>
 /// Dilated and strided attention on a GPU. Each branch is one segmented launch of the FlashAttention kernel, which
@@ -15,7 +16,7 @@ namespace AttentionGen.Cuda;
 internal static class SegmentedAttentionCuda
 {
     // The relative-position bias of a problem of head h: kept rows i and j are Rate·(j − i) tokens apart
-    // (Variants.RelativeBiasScore.Table, [H, 2·rows − 1]).
+    // (RelativeBiasScore.Table, [H, 2·rows − 1]).
     internal static readonly string RelativeBiasMod =
         KernelDefines.ScoreTableMod("((s) + (p).table[(h) * (2 * (p).table_i1 - 1) + (kv) - (q) + (p).table_i1 - 1])");
 
@@ -24,7 +25,7 @@ internal static class SegmentedAttentionCuda
     /// q's dtype and the LSE [B, H, N]. A row no branch keeps is 0 with LSE -inf. <paramref name="relPosBias"/>, when
     /// given, is added to the scores by the original tokens' distance.
     /// </summary>
-    public static AttentionOutput Forward(Tensor q, Tensor k, Tensor v, SegmentLayout[] branches, bool causal, float? scale, Variants.RelativePositionBias? relPosBias = null)
+    public static AttentionOutput Forward(Tensor q, Tensor k, Tensor v, SegmentLayout[] branches, bool causal, float? scale, RelativePositionBias? relPosBias = null)
     {
         CudaDevice device = CudaTransfers.Require(q.Device);
         if (q.Numel == 0)
@@ -67,7 +68,7 @@ internal static class SegmentedAttentionCuda
         return new AttentionOutput(output, lse);
     }
 
-    private static void RunBranch(AttentionProblem problem, SegmentLayout layout, bool causal, Variants.RelativePositionBias? relPosBias, bool accumulate)
+    private static void RunBranch(AttentionProblem problem, SegmentLayout layout, bool causal, RelativePositionBias? relPosBias, bool accumulate)
     {
         if (relPosBias is null)
         {
@@ -76,7 +77,7 @@ internal static class SegmentedAttentionCuda
         }
 
         int heads = problem.QueryHeads;
-        using Tensor table = Tensor.FromArray(Variants.RelativeBiasScore.Table(relPosBias, layout.Rate, layout.Rows), heads * ((2 * layout.Rows) - 1)).To(problem.Device);
+        using Tensor table = Tensor.FromArray(RelativeBiasScore.Table(relPosBias, layout.Rate, layout.Rows), heads * ((2 * layout.Rows) - 1)).To(problem.Device);
         string header = CudaSpecialization.FlashAttention(problem.HeadDim, causal) + RelativeBiasMod;
         FlashAttentionCuda.ForwardSegments(problem, layout, causal, header, new FlexLaunch(HasScoreMod: true, BlockMask: null, table, (heads, layout.Rows, 0, 0)), accumulate);
     }
