@@ -235,16 +235,26 @@ internal static class DecodeCpu
         lse = max + MathF.Log(sum);
     }
 
+    // Four independent accumulators: one chain of dependent adds (E / lanes of them) made each dot wait on the add
+    // latency, and a dot runs per key and query row.
     private static float Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
     {
         int w = Vector<float>.Count, d = 0;
-        Vector<float> partial = Vector<float>.Zero;
-        for (; d + w <= a.Length; d += w)
+        Vector<float> p0 = Vector<float>.Zero, p1 = Vector<float>.Zero, p2 = Vector<float>.Zero, p3 = Vector<float>.Zero;
+        for (; d + (4 * w) <= a.Length; d += 4 * w)
         {
-            partial += new Vector<float>(a.Slice(d, w)) * new Vector<float>(b.Slice(d, w));
+            p0 = Vector.FusedMultiplyAdd(new Vector<float>(a.Slice(d, w)), new Vector<float>(b.Slice(d, w)), p0);
+            p1 = Vector.FusedMultiplyAdd(new Vector<float>(a.Slice(d + w, w)), new Vector<float>(b.Slice(d + w, w)), p1);
+            p2 = Vector.FusedMultiplyAdd(new Vector<float>(a.Slice(d + (2 * w), w)), new Vector<float>(b.Slice(d + (2 * w), w)), p2);
+            p3 = Vector.FusedMultiplyAdd(new Vector<float>(a.Slice(d + (3 * w), w)), new Vector<float>(b.Slice(d + (3 * w), w)), p3);
         }
 
-        float total = Vector.Sum(partial);
+        for (; d + w <= a.Length; d += w)
+        {
+            p0 = Vector.FusedMultiplyAdd(new Vector<float>(a.Slice(d, w)), new Vector<float>(b.Slice(d, w)), p0);
+        }
+
+        float total = Vector.Sum((p0 + p1) + (p2 + p3));
         for (; d < a.Length; d++)
         {
             total += a[d] * b[d];
