@@ -75,7 +75,7 @@ public static class FlashAttentionCpu
 
         // Items run heaviest first, each worker taking the next from a shared counter: the threads finish together
         // under any plan (a causal one's last query tiles, a prefix's first), with no chunk of heavy items left at the end.
-        int[] order = WorkOrder(plan, p, shape, heads, queryTiles);
+        int[] order = WorkOrder(plan, p, shape.QueryTile, shape.KeyTile);
         void RunItem(int i, Workspace ws)
         {
             int bh = order[i] % heads;
@@ -98,23 +98,24 @@ public static class FlashAttentionCpu
     }
 
     /// <summary>
-    /// The items (tile · heads + head) sorted by the (query, key) pairs of the key tiles the plan visits, largest first
+    /// The items (query tile · B·Hq + batch · Hq + head) sorted by the (query, key) pairs of the key tiles the plan visits, largest first
     /// (a partial tile counts half: a diagonal's triangle), ties in item order so the run is deterministic.
     /// </summary>
-    private static int[] WorkOrder<TPlan>(TPlan plan, AttentionProblem p, TileShape shape, int heads, int queryTiles)
+    internal static int[] WorkOrder<TPlan>(TPlan plan, AttentionProblem p, int queryTile, int keyTile)
         where TPlan : struct, ITilePlan
     {
+        int heads = p.Batch * p.QueryHeads, queryTiles = ShapeMath.CeilDiv(p.QueryLength, queryTile);
         int count = checked(heads * queryTiles);
         var order = new int[count];
         var work = new long[count];
         for (int item = 0; item < count; item++)
         {
-            int bh = item % heads, q0 = item / heads * shape.QueryTile;
-            int q1 = Math.Min(q0 + shape.QueryTile, p.QueryLength);
+            int bh = item % heads, q0 = item / heads * queryTile;
+            int q1 = Math.Min(q0 + queryTile, p.QueryLength);
             long pairs = 0;
-            for (int k0 = 0; k0 < p.KeyLength; k0 += shape.KeyTile)
+            for (int k0 = 0; k0 < p.KeyLength; k0 += keyTile)
             {
-                int k1 = Math.Min(k0 + shape.KeyTile, p.KeyLength);
+                int k1 = Math.Min(k0 + keyTile, p.KeyLength);
                 TileKind kind = plan.Classify(bh / p.QueryHeads, bh % p.QueryHeads, q0, q1, k0, k1);
                 long area = (long)(q1 - q0) * (k1 - k0);
                 pairs += kind == TileKind.Full ? area : kind == TileKind.Partial ? area / 2 : 0;
