@@ -1,7 +1,8 @@
 using System;
-using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using AttentionGen.Cpu;
+using AttentionGen.Cpu.Simd;
 
 namespace AttentionGen.Inference;
 
@@ -30,6 +31,23 @@ internal static class DecodeCpu
     /// <summary><see cref="Run(Tensor, KvCache, float, bool, Tensor, Tensor)"/> split for <paramref name="threads"/> threads (the split points depend on it).</summary>
     internal static void Run(Tensor q, KvCache cache, float scale, bool causal, Tensor output, Tensor lse, int threads)
     {
+        if (SimdWidth.Use512)
+        {
+            Run<Simd512>(q, cache, scale, causal, output, lse, threads);
+        }
+        else if (SimdWidth.Use256)
+        {
+            Run<Simd256>(q, cache, scale, causal, output, lse, threads);
+        }
+        else
+        {
+            Run<Simd128>(q, cache, scale, causal, output, lse, threads);
+        }
+    }
+
+    private static void Run<TVec>(Tensor q, KvCache cache, float scale, bool causal, Tensor output, Tensor lse, int threads)
+        where TVec : struct, ISimd<TVec>
+    {
         var shape = new DecodeShape(q.Size(1), q.Size(2), cache.KvHeads, cache.HeadDim, cache.ValueDim, scale, causal);
         int pairs = q.Size(0) * cache.KvHeads;
         int longest = MaxLength(cache, q.Size(0));
@@ -43,7 +61,7 @@ internal static class DecodeCpu
             (unit, scratch) =>
             {
                 int pair = (int)(unit / splits), split = (int)(unit % splits);
-                RunRange(q, cache, shape, pair / cache.KvHeads, pair % cache.KvHeads, split * splitTokens, splitTokens, scratch, partials, (int)unit);
+                RunRange<TVec>(q, cache, shape, pair / cache.KvHeads, pair % cache.KvHeads, split * splitTokens, splitTokens, scratch, partials, (int)unit);
             },
             _ => { });
 
@@ -53,7 +71,7 @@ internal static class DecodeCpu
             long firstRow = (long)pair * shape.Rows;   // (b · Hkv + g) · group · Tq: the group's rows are contiguous
             for (int r = 0; r < shape.Rows; r++)
             {
-                partials.Merge(pair * splits, splits, r, total, os.Slice((int)((firstRow + r) * shape.ValueDim), shape.ValueDim), out ls[(int)(firstRow + r)]);
+                partials.Merge<TVec>(pair * splits, splits, r, total, os.Slice((int)((firstRow + r) * shape.ValueDim), shape.ValueDim), out ls[(int)(firstRow + r)]);
             }
         }
     }
@@ -77,7 +95,8 @@ internal static class DecodeCpu
     // The query rows of kv head g of sequence b (heads g·group .. g·group + group - 1, Tq queries each, contiguous in q)
     // against keys [from, from + tokens) of the sequence, into partial state `unit`.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // compute loop: optimized at first call, not after tier-0 warm-up
-    private static void RunRange(Tensor q, KvCache cache, DecodeShape shape, int b, int g, int from, int tokens, Scratch scratch, PartialStates partials, int unit)
+    private static void RunRange<TVec>(Tensor q, KvCache cache, DecodeShape shape, int b, int g, int from, int tokens, Scratch scratch, PartialStates partials, int unit)
+        where TVec : struct, ISimd<TVec>
     {
         int e = shape.HeadDim, ev = shape.ValueDim, queries = shape.Queries, rows = shape.Rows, segmentTokens = cache.SegmentTokens;
         int length = cache.LengthUnchecked(b);
@@ -102,12 +121,20 @@ internal static class DecodeCpu
                 // Query i sits at position length - Tq + i and sees keys up to it (causal), or all of its sequence.
                 int visible = shape.Causal ? Math.Min(length, length - queries + i + 1) : length;
                 int end = Math.Min(count, visible - start);
-                ReadOnlySpan<float> query = qs.Slice((int)((firstRow + r) * e), e);
-                Span<float> rowAcc = acc.Slice(r * ev, ev);
+                if (end <= 0)
+                {
+                    continue;
+                }
+
+                // Checked once per block and row (the spans' lengths); the per-key loop walks references.
+                ref float query = ref MemoryMarshal.GetReference(qs.Slice((int)((firstRow + r) * e), e));
+                ref float rowAcc = ref MemoryMarshal.GetReference(acc.Slice(r * ev, ev));
+                ref float key = ref MemoryMarshal.GetReference(keys[..(end * e)]);
+                ref float value = ref MemoryMarshal.GetReference(values[..(end * ev)]);
                 for (int j = 0; j < end; j++)
                 {
-                    float score = Dot(query, keys.Slice(j * e, e)) * shape.Scale;
-                    Update(score, values.Slice(j * ev, ev), ref max[r], ref sum[r], rowAcc);
+                    float score = Dot<TVec>(ref query, ref Unsafe.Add(ref key, j * e), e) * shape.Scale;
+                    Update<TVec>(score, ref Unsafe.Add(ref value, j * ev), ev, ref max[r], ref sum[r], ref rowAcc);
                 }
             }
 
@@ -169,7 +196,8 @@ internal static class DecodeCpu
         // Row r of units first .. first + count - 1, merged: each range's state rescaled to the largest maximum, then O
         // and LSE as Finish gives them. One range is taken as it is (bitwise the unsplit result); ranges with no key
         // (past the sequence's end, or masked) add nothing; a NaN state keeps the row NaN, as in one pass.
-        public void Merge(int first, int count, int r, Span<float> total, Span<float> output, out float lse)
+        public void Merge<TVec>(int first, int count, int r, Span<float> total, Span<float> output, out float lse)
+            where TVec : struct, ISimd<TVec>
         {
             if (count == 1)
             {
@@ -191,7 +219,7 @@ internal static class DecodeCpu
                 {
                     float alpha = MathF.Exp(_max[(u * rows) + r] - max);
                     sum += part * alpha;
-                    AddScaled(total, Accumulator(u).Slice(r * valueDim, valueDim), alpha);
+                    AddScaled<TVec>(ref MemoryMarshal.GetReference(total[..valueDim]), ref MemoryMarshal.GetReference(Accumulator(u).Slice(r * valueDim, valueDim)), valueDim, alpha);
                 }
             }
 
@@ -200,20 +228,22 @@ internal static class DecodeCpu
     }
 
     // One key of the online softmax: rescale what came before when the maximum grows, then add this key's share.
-    private static void Update(float score, ReadOnlySpan<float> value, ref float max, ref float sum, Span<float> accumulator)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Update<TVec>(float score, ref float value, int valueDim, ref float max, ref float sum, ref float accumulator)
+        where TVec : struct, ISimd<TVec>
     {
         if (score > max)
         {
             float alpha = MathF.Exp(max - score);   // max = -inf at the first key: alpha = 0 and the empty state stays 0
             sum *= alpha;
-            Scale(accumulator, alpha);
+            VectorOps.Scale<TVec>(ref accumulator, ref accumulator, valueDim, alpha);
             max = score;
         }
 
         // A NaN score fails the test above and turns p, the sum and the row into NaN, as PyTorch does.
         float p = MathF.Exp(score - max);
         sum += p;
-        AddScaled(accumulator, value, p);
+        AddScaled<TVec>(ref accumulator, ref value, valueDim, p);
     }
 
     // O = acc / sum and LSE = max + log(sum); a row that saw no key gives 0 and -inf (the project's rule).
@@ -237,58 +267,50 @@ internal static class DecodeCpu
 
     // Four independent accumulators: one chain of dependent adds (E / lanes of them) made each dot wait on the add
     // latency, and a dot runs per key and query row.
-    private static float Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Dot<TVec>(ref float a, ref float b, int length)
+        where TVec : struct, ISimd<TVec>
     {
-        int w = Vector<float>.Count, d = 0;
-        Vector<float> p0 = Vector<float>.Zero, p1 = Vector<float>.Zero, p2 = Vector<float>.Zero, p3 = Vector<float>.Zero;
-        for (; d + (4 * w) <= a.Length; d += 4 * w)
+        int w = TVec.Count, d = 0;
+        TVec p0 = default, p1 = default, p2 = default, p3 = default;
+        for (; d + (4 * w) <= length; d += 4 * w)
         {
-            p0 = Vector.FusedMultiplyAdd(new Vector<float>(a.Slice(d, w)), new Vector<float>(b.Slice(d, w)), p0);
-            p1 = Vector.FusedMultiplyAdd(new Vector<float>(a.Slice(d + w, w)), new Vector<float>(b.Slice(d + w, w)), p1);
-            p2 = Vector.FusedMultiplyAdd(new Vector<float>(a.Slice(d + (2 * w), w)), new Vector<float>(b.Slice(d + (2 * w), w)), p2);
-            p3 = Vector.FusedMultiplyAdd(new Vector<float>(a.Slice(d + (3 * w), w)), new Vector<float>(b.Slice(d + (3 * w), w)), p3);
+            p0 = TVec.MultiplyAdd(TVec.Load(ref Unsafe.Add(ref a, d)), TVec.Load(ref Unsafe.Add(ref b, d)), p0);
+            p1 = TVec.MultiplyAdd(TVec.Load(ref Unsafe.Add(ref a, d + w)), TVec.Load(ref Unsafe.Add(ref b, d + w)), p1);
+            p2 = TVec.MultiplyAdd(TVec.Load(ref Unsafe.Add(ref a, d + (2 * w))), TVec.Load(ref Unsafe.Add(ref b, d + (2 * w))), p2);
+            p3 = TVec.MultiplyAdd(TVec.Load(ref Unsafe.Add(ref a, d + (3 * w))), TVec.Load(ref Unsafe.Add(ref b, d + (3 * w))), p3);
         }
 
-        for (; d + w <= a.Length; d += w)
+        for (; d + w <= length; d += w)
         {
-            p0 = Vector.FusedMultiplyAdd(new Vector<float>(a.Slice(d, w)), new Vector<float>(b.Slice(d, w)), p0);
+            p0 = TVec.MultiplyAdd(TVec.Load(ref Unsafe.Add(ref a, d)), TVec.Load(ref Unsafe.Add(ref b, d)), p0);
         }
 
-        float total = Vector.Sum((p0 + p1) + (p2 + p3));
-        for (; d < a.Length; d++)
+        float total = TVec.SumAcross(TVec.Add(TVec.Add(p0, p1), TVec.Add(p2, p3)));
+        for (; d < length; d++)
         {
-            total += a[d] * b[d];
+            total += Unsafe.Add(ref a, d) * Unsafe.Add(ref b, d);
         }
 
         return total;
     }
 
-    private static void Scale(Span<float> x, float factor)
+    // accumulator += factor · value, over length floats
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddScaled<TVec>(ref float accumulator, ref float value, int length, float factor)
+        where TVec : struct, ISimd<TVec>
     {
-        int w = Vector<float>.Count, d = 0;
-        for (; d + w <= x.Length; d += w)
+        int w = TVec.Count, d = 0;
+        TVec f = TVec.Broadcast(factor);
+        for (; d + w <= length; d += w)
         {
-            (new Vector<float>(x.Slice(d, w)) * factor).CopyTo(x.Slice(d, w));
+            ref float target = ref Unsafe.Add(ref accumulator, d);
+            TVec.Store(TVec.MultiplyAdd(TVec.Load(ref Unsafe.Add(ref value, d)), f, TVec.Load(ref target)), ref target);
         }
 
-        for (; d < x.Length; d++)
+        for (; d < length; d++)
         {
-            x[d] *= factor;
-        }
-    }
-
-    // accumulator += factor · value
-    private static void AddScaled(Span<float> accumulator, ReadOnlySpan<float> value, float factor)
-    {
-        int w = Vector<float>.Count, d = 0;
-        for (; d + w <= accumulator.Length; d += w)
-        {
-            (new Vector<float>(accumulator.Slice(d, w)) + (new Vector<float>(value.Slice(d, w)) * factor)).CopyTo(accumulator.Slice(d, w));
-        }
-
-        for (; d < accumulator.Length; d++)
-        {
-            accumulator[d] += value[d] * factor;
+            Unsafe.Add(ref accumulator, d) += Unsafe.Add(ref value, d) * factor;
         }
     }
 }
