@@ -104,40 +104,25 @@ public static class FlashAttentionCpu
     internal static int[] WorkOrder<TPlan>(TPlan plan, AttentionProblem p, int queryTile, int keyTile)
         where TPlan : struct, ITilePlan
     {
-        int heads = p.Batch * p.QueryHeads, queryTiles = ShapeMath.CeilDiv(p.QueryLength, queryTile);
-        int count = checked(heads * queryTiles);
-        var order = new int[count];
-        var work = new long[count];
-        for (int item = 0; item < count; item++)
+        int heads = ShapeMath.IntProduct("q", "heads B · Hq", p.Batch, p.QueryHeads), queryTiles = ShapeMath.CeilDiv(p.QueryLength, queryTile);
+        int[] order = new int[checked(heads * queryTiles)];
+        var work = new long[order.Length];
+        for (int item = 0; item < order.Length; item++)
         {
             int bh = item % heads, q0 = item / heads * queryTile;
             int q1 = Math.Min(q0 + queryTile, p.QueryLength);
-            long pairs = 0;
             for (int k0 = 0; k0 < p.KeyLength; k0 += keyTile)
             {
                 int k1 = Math.Min(k0 + keyTile, p.KeyLength);
                 TileKind kind = plan.Classify(bh / p.QueryHeads, bh % p.QueryHeads, q0, q1, k0, k1);
                 long area = (long)(q1 - q0) * (k1 - k0);
-                pairs += kind == TileKind.Full ? area : kind == TileKind.Partial ? area / 2 : 0;
+                work[item] += kind == TileKind.Full ? area : kind == TileKind.Partial ? area / 2 : 0;
             }
 
             order[item] = item;
-            work[item] = -pairs;
         }
 
-        Array.Sort(work, order);   // introsort is unstable: ties are put back in item order below
-        for (int start = 0; start < count;)
-        {
-            int end = start + 1;
-            while (end < count && work[end] == work[start])
-            {
-                end++;
-            }
-
-            Array.Sort(order, start, end - start);
-            start = end;
-        }
-
+        Array.Sort(order, (x, y) => work[x] != work[y] ? work[y].CompareTo(work[x]) : x.CompareTo(y));
         return order;
     }
 
