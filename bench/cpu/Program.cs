@@ -1,62 +1,43 @@
 using System;
-using System.Diagnostics;
 using System.Linq;
 using AttentionGen;
 using AttentionGen.Bench;
 using AttentionGen.Cpu;
 
-// attentiongen-bench [--batch 1] [--heads 8] [--seq 2048] [--dim 64] [--threads a,b] [--reps 10] [--qbucket 96] [--kbucket 256] [--token-major]
-// Times the CPU FlashAttention kernel (fp32) dense and causal; prints ms (median) and GFLOP/s.
+// attentiongen-bench [--batch 1] [--heads 8] [--seq 2048] [--dim 64] [--threads a,b] [--dtypes fp32,bf16]
+//                    [--cases dense,causal,window,decode] [--window 256] [--kv-heads 8] [--cache 16384] [--reps 10]
+//                    [--qbucket 96] [--kbucket 256] [--token-major] | --gemm
+// Times the CPU kernels and prints one table: ms (median of --reps after a warm-up), GFLOP/s, GB/s for decode, and the
+// process's CPU time per call (cpu-ms, all threads), which a shared machine's other work disturbs less than wall time.
 // FLOPs count the allowed (query, key) pairs: 4·E per pair (q·k and p·v), so causal is about half of dense.
+// window: causal sliding window of --window keys (a closed-form band, as a [MaskMod] of it compiles to).
+// decode: one new query per head of --heads against a contiguous KV cache of --cache tokens and --kv-heads heads;
+// GB/s counts the K and V bytes read once.
 // --token-major: q, k, v are [B, H, N, E] views of [B, N, H·E] tensors, as a module's projections hand them over.
-int batch = Arg("--batch", 1), heads = Arg("--heads", 8), seq = Arg("--seq", 2048), dim = Arg("--dim", 64);
-int reps = Arg("--reps", 10), qBucket = Arg("--qbucket", 96), kBucket = Arg("--kbucket", 256);
-int[] threads = ArgList("--threads", [Environment.ProcessorCount, 1]);
-
+// bench/cpu/compare_cpu.py parses the table: keep its columns.
 if (args.Contains("--gemm"))
 {
-    GemmBench.Run(reps);
+    GemmBench.Run(ArgInt(args, "--reps", 10));
     return;
 }
 
-var random = new Random(1);
-bool tokenMajor = args.Contains("--token-major");
-Tensor q = Operand(), k = Operand(), v = Operand();
-
-Console.WriteLine($"cpu flash attention fp32, B={batch} H={heads} N={seq} E={dim}{(tokenMajor ? " (token-major views)" : "")}, tiles {Math.Min(qBucket, 96)}x{Math.Min(kBucket, 256)}, {CpuExecution.VectorPath}, {Environment.ProcessorCount} logical cores");
-Console.WriteLine($"{"mask",-8} {"threads",7} {"ms",10} {"GFLOP/s",9}");
-foreach (bool causal in new[] { false, true })
+var options = new BenchOptions(args);
+Console.WriteLine($"cpu attention, B={options.Batch} H={options.Heads} N={options.Seq} E={options.Dim}{(options.TokenMajor ? " (token-major views)" : "")}, tiles {Math.Min(options.QBucket, CpuTileTraits.MaxQueryTile)}x{Math.Min(options.KBucket, CpuTileTraits.MaxKeyTile)}, window {options.Window}, decode cache {options.Cache} x {options.KvHeads} kv heads, {CpuExecution.VectorPath}, {Environment.ProcessorCount} logical cores");
+Console.WriteLine($"{"case",-8} {"dtype",-5} {"threads",7} {"ms",10} {"GFLOP/s",9} {"GB/s",7} {"cpu-ms",10}");
+foreach (string dtypeName in options.DTypes)
 {
-    double pairs = causal ? (double)seq * (seq + 1) / 2 : (double)seq * seq;
-    double flops = 4.0 * batch * heads * pairs * dim;
-    foreach (int t in threads)
+    DType dtype = dtypeName == "bf16" ? DType.BFloat16 : DType.Float32;
+    foreach (string name in options.Cases)
     {
-        CpuExecution.MaxThreads = t;
-        // Outputs are disposed, as a serving loop would (PyTorch frees on the last reference): their memory is reused.
-        Attention.ScaledDotProduct(q, k, v, causal, qBucket: qBucket, kBucket: kBucket).Dispose();
-        double[] times = Enumerable.Range(0, reps).Select(_ =>
+        using BenchCase run = BenchCase.Create(name, dtype, options);
+        foreach (int t in options.Threads)
         {
-            var clock = Stopwatch.StartNew();
-            Attention.ScaledDotProduct(q, k, v, causal, qBucket: qBucket, kBucket: kBucket).Dispose();
-            return clock.Elapsed.TotalMilliseconds;
-        }).Order().ToArray();
-        double median = times[reps / 2];
-        Console.WriteLine($"{(causal ? "causal" : "dense"),-8} {t,7} {median,10:F2} {flops / median / 1e6,9:F1}");
+            CpuExecution.MaxThreads = t;
+            (double ms, double cpuMs) = run.MedianMs(options.Reps);
+            string gbs = run.Bytes > 0 ? $"{run.Bytes / ms / 1e6,7:F1}" : $"{"-",7}";
+            Console.WriteLine($"{name,-8} {dtypeName,-5} {t,7} {ms,10:F2} {run.Flops / ms / 1e6,9:F1} {gbs} {cpuMs,10:F2}");
+        }
     }
 }
 
-Tensor Operand() => tokenMajor
-    ? Tensor.RandomNormal(random, DType.Float32, batch, seq, heads * dim).SplitHeads(heads)
-    : Tensor.RandomNormal(random, DType.Float32, batch, heads, seq, dim);
-
-int Arg(string name, int fallback)
-{
-    int i = Array.IndexOf(args, name);
-    return i >= 0 && i + 1 < args.Length && int.TryParse(args[i + 1], out int value) ? value : fallback;
-}
-
-int[] ArgList(string name, int[] fallback)
-{
-    int i = Array.IndexOf(args, name);
-    return i >= 0 && i + 1 < args.Length ? args[i + 1].Split(',').Select(int.Parse).ToArray() : fallback;
-}
+static int ArgInt(string[] args, string name, int fallback) => BenchOptions.Int(args, name, fallback);

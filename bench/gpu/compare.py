@@ -4,6 +4,8 @@
 GPU: SDPA with the flash and cuDNN backends and flex_attention (compiled), bf16, dense and causal,
 against `attentiongen-gpu time`. CPU (--cpu): PyTorch's CPU SDPA with 2 threads against
 `attentiongen-gpu cpu` with 2 threads, fp32. Ratio = peer ms / our ms (above 1: we are faster).
+The full CPU table (2 and 16 threads pinned with taskset, fp32 and bf16, dense, causal, sliding window, decode) is
+bench/cpu/compare_cpu.py.
 """
 import argparse
 import json

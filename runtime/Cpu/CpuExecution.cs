@@ -1,5 +1,6 @@
 using System;
 using System.Runtime.ExceptionServices;
+using System.Threading;
 using System.Threading.Tasks;
 
 namespace AttentionGen.Cpu;
@@ -42,6 +43,33 @@ public static class CpuExecution
             body(i, local);
             return local;
         }, release));
+
+    /// <summary>
+    /// Runs <paramref name="body"/>(0 .. <paramref name="count"/> − 1) on up to <see cref="MaxThreads"/> threads, each taking
+    /// the next index from one shared counter, so indices start in order, one at a time (Parallel.For hands out growing
+    /// chunks of its own split, which can leave one thread a chunk of heavy items at the end). Per-thread state as
+    /// <see cref="For{TLocal}"/>; after a body throws, no further index starts and the first exception is rethrown.
+    /// </summary>
+    internal static void ForEachInOrder<TLocal>(int count, Func<TLocal> create, Action<int, TLocal> body, Action<TLocal> release)
+    {
+        int next = -1, failed = 0;
+        For(0, Math.Min(s_maxThreads, count), create, (_, local) =>
+        {
+            int i;
+            while (Volatile.Read(ref failed) == 0 && (i = Interlocked.Increment(ref next)) < count)
+            {
+                try
+                {
+                    body(i, local);
+                }
+                catch
+                {
+                    Volatile.Write(ref failed, 1);
+                    throw;
+                }
+            }
+        }, release);
+    }
 
     private static void Unwrapped(Action run)
     {

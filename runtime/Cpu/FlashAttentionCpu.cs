@@ -18,7 +18,8 @@ internal static class CpuTileTraits
 
 /// <summary>
 /// FlashAttention forward on the CPU: for each (batch, head, query tile) an online softmax over the key
-/// tiles the plan visits, fp32 accumulation, O(tile) extra memory. Generic over small structs — the tile
+/// tiles the plan visits, fp32 accumulation, O(tile) extra memory. Operands are float32 or bfloat16 (widened as they are
+/// packed, the output rounded once; see <see cref="BFloat16Rows"/>). Generic over small structs — the tile
 /// plan, the mask and the score mod — so the JIT/AOT compiler emits one specialized kernel per variant.
 /// </summary>
 public static class FlashAttentionCpu
@@ -30,9 +31,9 @@ public static class FlashAttentionCpu
         where TScore : struct, IScoreMod
     {
         ArgumentNullException.ThrowIfNull(problem);
-        if (problem.Device.Kind != DeviceKind.Cpu || problem.DType != DType.Float32)
+        if (problem.Device.Kind != DeviceKind.Cpu || problem.DType is not (DType.Float32 or DType.BFloat16))
         {
-            throw new ArgumentException($"The CPU kernel runs float32 tensors on the cpu; got {problem.DType.Name()} on {problem.Device}.", nameof(problem));
+            throw new ArgumentException($"The CPU kernel runs float32 or bfloat16 tensors on the cpu; got {problem.DType.Name()} on {problem.Device}.", nameof(problem));
         }
 
         if (SimdWidth.Use512)
@@ -72,19 +73,20 @@ public static class FlashAttentionCpu
         // O(M·E) extra memory, and the transposition is no longer repeated per query tile.
         using var keys = new TransposedKeys(p, TVec.Count);
 
-        // Item i visits query tile (queryTiles - 1 - i / heads): the last tiles, the heaviest under a causal
-        // plan, start first so the threads finish together.
-        void RunItem(long i, Workspace ws)
+        // Items run heaviest first, each worker taking the next from a shared counter: the threads finish together
+        // under any plan (a causal one's last query tiles, a prefix's first), with no chunk of heavy items left at the end.
+        int[] order = WorkOrder(plan, p, shape.QueryTile, shape.KeyTile);
+        void RunItem(int i, Workspace ws)
         {
-            int bh = (int)(i % heads);
-            int tile = queryTiles - 1 - (int)(i / heads);
+            int bh = order[i] % heads;
+            int tile = order[i] / heads;
             RunTile<TVec, TPlan, TMask, TScore>(p, plan, mask, score, ws, keys, shape, bh / p.QueryHeads, bh % p.QueryHeads, tile);
         }
 
-        if (items == 1 || CpuExecution.MaxThreads == 1)
+        if (order.Length == 1 || CpuExecution.MaxThreads == 1)
         {
             using var ws = new Workspace(p, shape);
-            for (long i = 0; i < items; i++)
+            for (int i = 0; i < order.Length; i++)
             {
                 RunItem(i, ws);
             }
@@ -92,7 +94,36 @@ public static class FlashAttentionCpu
             return;
         }
 
-        CpuExecution.For(0, items, () => new Workspace(p, shape), RunItem, ws => ws.Dispose());
+        CpuExecution.ForEachInOrder(order.Length, () => new Workspace(p, shape), RunItem, ws => ws.Dispose());
+    }
+
+    /// <summary>
+    /// The items (query tile · B·Hq + batch · Hq + head) sorted by the (query, key) pairs of the key tiles the plan visits, largest first
+    /// (a partial tile counts half: a diagonal's triangle), ties in item order so the run is deterministic.
+    /// </summary>
+    internal static int[] WorkOrder<TPlan>(TPlan plan, AttentionProblem p, int queryTile, int keyTile)
+        where TPlan : struct, ITilePlan
+    {
+        int heads = ShapeMath.IntProduct("q", "heads B · Hq", p.Batch, p.QueryHeads), queryTiles = ShapeMath.CeilDiv(p.QueryLength, queryTile);
+        int[] order = new int[checked(heads * queryTiles)];
+        var work = new long[order.Length];
+        for (int item = 0; item < order.Length; item++)
+        {
+            int bh = item % heads, q0 = item / heads * queryTile;
+            int q1 = Math.Min(q0 + queryTile, p.QueryLength);
+            for (int k0 = 0; k0 < p.KeyLength; k0 += keyTile)
+            {
+                int k1 = Math.Min(k0 + keyTile, p.KeyLength);
+                TileKind kind = plan.Classify(bh / p.QueryHeads, bh % p.QueryHeads, q0, q1, k0, k1);
+                long area = (long)(q1 - q0) * (k1 - k0);
+                work[item] += kind == TileKind.Full ? area : kind == TileKind.Partial ? area / 2 : 0;
+            }
+
+            order[item] = item;
+        }
+
+        Array.Sort(order, (x, y) => work[x] != work[y] ? work[y].CompareTo(work[x]) : x.CompareTo(y));
+        return order;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // compute loops: optimized at first call, not after tier-0 warm-up
@@ -107,25 +138,19 @@ public static class FlashAttentionCpu
         int q1 = Math.Min(q0 + shape.QueryTile, p.QueryLength);
         int rows = q1 - q0;
         int hk = h / (p.QueryHeads / p.KeyHeads);
-        HeadRows qRows = new(p.Q), vRows = new(p.V), oRows = new(p.Output);
-        ref float qBase = ref MemoryMarshal.GetReference(p.Q.Float32Storage);
-        ref float vBase = ref MemoryMarshal.GetReference(p.V.Float32Storage);
         ref float qs = ref MemoryMarshal.GetArrayDataReference(ws.Queries);
         ref float kt = ref keys.Head(b, hk);
         ref float s = ref MemoryMarshal.GetArrayDataReference(ws.Scores);
         ref float o = ref MemoryMarshal.GetArrayDataReference(ws.Accumulator);
         ref float keep = ref MemoryMarshal.GetArrayDataReference(ws.ColumnKeep);
 
-        // The scale is folded into the copied queries, so the scores come out of the GEMM scaled.
-        for (int i = 0; i < rows; i++)
-        {
-            VectorOps.Scale<TVec>(ref Unsafe.Add(ref qBase, qRows.RowOffset(b, h, q0 + i)), ref Unsafe.Add(ref qs, i * e), e, p.Scale);
-        }
+        PackQueries<TVec>(p, ref qs, b, h, q0, rows);
 
         ws.RowMax.AsSpan(0, rows).Fill(float.NegativeInfinity);
         ws.RowSum.AsSpan(0, rows).Clear();
         ws.Accumulator.AsSpan(0, rows * ev).Clear();
 
+        var operands = new TileOperands(ref qs, ref kt, keys.Stride, ref s, ld, ref o, ev, ref keep);
         for (int tileStart = 0; tileStart < p.KeyLength; tileStart += shape.KeyTile)
         {
             int tileEnd = Math.Min(tileStart + shape.KeyTile, p.KeyLength);
@@ -135,72 +160,58 @@ public static class FlashAttentionCpu
                 continue;
             }
 
-            (int k0, int k1) = kind == TileKind.Partial ? AllowedKeys(mask, b, h, q0, q1, tileStart, tileEnd, shape.Lanes) : (tileStart, tileEnd);
+            (int k0, int k1, bool intervals) = kind == TileKind.Partial ? AllowedKeys(mask, b, h, q0, q1, tileStart, tileEnd, shape.Lanes) : (tileStart, tileEnd, false);
             if (k1 <= k0)
             {
                 continue;
             }
 
             int count = k1 - k0;
-            int columns = shape.PaddedColumns(count);
-            Gemm.Multiply<TVec>(rows, columns, e, ref qs, e, ref Unsafe.Add(ref kt, k0), keys.Stride, ref s, ld, accumulate: false);
-
-            if (!TScore.IsIdentity)
+            bool keyed = BuildColumnKeep(p.KeyPaddingMask, b, k0, count, shape.PaddedColumns(count), ws.ColumnKeep);
+            ref float values = ref ValueRows(p, ws, b, hk, k0, count, out int valueStride);
+            var block = new KeyBlock(b, h, q0, k0, kind == TileKind.Partial, keyed);
+            if (!intervals)
             {
-                for (int i = 0; i < rows; i++)
+                RunBlock<TVec, TMask, TScore>(p, mask, score, ws, operands, block, 0, rows, k0, k1, ref values, valueStride, shape.Lanes);
+                continue;
+            }
+
+            // Under an interval mask each 6-row block of the GEMM computes only the keys its own rows reach: a causal
+            // diagonal tile then does a staircase of 6-row steps instead of a rectangle up to the tile's last row.
+            for (int r0 = 0; r0 < rows; r0 += Gemm.RowsPerBlock)
+            {
+                int r1 = Math.Min(r0 + Gemm.RowsPerBlock, rows);
+                (int g0, int g1, _) = AllowedKeys(mask, b, h, q0 + r0, q0 + r1, k0, k1, shape.Lanes);
+                if (g0 < g1)
                 {
-                    for (int j = 0; j < count; j++)
-                    {
-                        ref float x = ref Unsafe.Add(ref s, (i * ld) + j);
-                        x = score.Apply(x, b, h, q0 + i, k0 + j);
-                    }
+                    RunBlock<TVec, TMask, TScore>(p, mask, score, ws, operands, block, r0, r1, g0, g1, ref Unsafe.Add(ref values, (nint)(g0 - k0) * valueStride), valueStride, shape.Lanes);
                 }
             }
-
-            if (kind == TileKind.Partial)
-            {
-                for (int i = 0; i < rows; i++)
-                {
-                    Span<float> row = MemoryMarshal.CreateSpan(ref Unsafe.Add(ref s, i * ld), count);
-                    if (mask.TryGetKeyRange(b, h, q0 + i, out int start, out int end))
-                    {
-                        // An interval mask: everything before start and from end on is out.
-                        int lo = Math.Clamp(start - k0, 0, count), hi = Math.Clamp(end - k0, lo, count);
-                        row[..lo].Fill(float.NegativeInfinity);
-                        row[hi..].Fill(float.NegativeInfinity);
-                        continue;
-                    }
-
-                    for (int j = 0; j < count; j++)
-                    {
-                        if (!mask.IsAllowed(b, h, q0 + i, k0 + j))
-                        {
-                            row[j] = float.NegativeInfinity;
-                        }
-                    }
-                }
-            }
-
-            bool keyed = BuildColumnKeep(p.KeyPaddingMask, b, k0, count, columns, ws.ColumnKeep);
-            for (int i = 0; i < rows; i++)
-            {
-                OnlineSoftmax.UpdateRow<TVec>(ref Unsafe.Add(ref s, i * ld), columns, keyed, ref keep, ref ws.RowMax[i], ref ws.RowSum[i], ref Unsafe.Add(ref o, i * ev), ev);
-            }
-
-            Gemm.Multiply<TVec>(rows, ev, count, ref s, ld, ref Unsafe.Add(ref vBase, vRows.RowOffset(b, hk, k0)), (int)vRows.RowStride, ref o, ev, accumulate: true);
         }
 
-        ref float outBase = ref MemoryMarshal.GetReference(p.Output.Float32Storage);
+        HeadRows oRows = new(p.Output);
         Span<float> lse = p.Lse is null ? default : p.Lse.Float32Storage;
         for (int i = 0; i < rows; i++)
         {
             float sum = ws.RowSum[i];
-            ref float dst = ref Unsafe.Add(ref outBase, oRows.RowOffset(b, h, q0 + i));
+            ref float row = ref Unsafe.Add(ref o, i * ev);
+            nint dst = oRows.RowOffset(b, h, q0 + i);
 
             // A row with no allowed key (sum exactly 0) gives 0 and LSE = -inf; a NaN sum (a NaN or +inf score) stays NaN
             // in both, as in PyTorch, instead of passing for a masked row.
             bool empty = sum == 0;
-            VectorOps.Scale<TVec>(ref Unsafe.Add(ref o, i * ev), ref dst, ev, empty ? 0f : 1f / sum);
+            float factor = empty ? 0f : 1f / sum;
+            if (p.DType == DType.BFloat16)
+            {
+                // Normalized in float32, then rounded once: the float32 result, converted as PyTorch converts.
+                VectorOps.Scale<TVec>(ref row, ref row, ev, factor);
+                BFloat16Rows.Narrow(ref row, ref Unsafe.Add(ref MemoryMarshal.GetReference(p.Output.BFloat16Storage), dst), ev);
+            }
+            else
+            {
+                VectorOps.Scale<TVec>(ref row, ref Unsafe.Add(ref MemoryMarshal.GetReference(p.Output.Float32Storage), dst), ev, factor);
+            }
+
             if (p.Lse is not null)
             {
                 lse[(int)(p.Lse.Offset + (b * p.Lse.Strides[0]) + (h * p.Lse.Strides[1]) + ((q0 + i) * p.Lse.Strides[2]))] =
@@ -209,13 +220,121 @@ public static class FlashAttentionCpu
         }
     }
 
+    /// <summary>The tile's queries, scaled, into the workspace: the scores then come out of the GEMM scaled.</summary>
+    private static void PackQueries<TVec>(AttentionProblem p, ref float destination, int b, int h, int q0, int rows)
+        where TVec : struct, ISimd<TVec>
+    {
+        HeadRows qRows = new(p.Q);
+        int e = p.HeadDim;
+        for (int i = 0; i < rows; i++)
+        {
+            nint row = qRows.RowOffset(b, h, q0 + i);
+            ref float packed = ref Unsafe.Add(ref destination, i * e);
+            if (p.DType == DType.BFloat16)
+            {
+                BFloat16Rows.Widen(in Unsafe.Add(ref MemoryMarshal.GetReference(p.Q.BFloat16Storage), row), ref packed, e, p.Scale);
+            }
+            else
+            {
+                VectorOps.Scale<TVec>(ref Unsafe.Add(ref MemoryMarshal.GetReference(p.Q.Float32Storage), row), ref packed, e, p.Scale);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Value rows [k0, k0 + count) of kv head (b, hk) as float32 for the P·V GEMM: read in place, or bf16 widened once per
+    /// key tile into the workspace (every 6-row block of the tile then reads the copy).
+    /// </summary>
+    private static ref float ValueRows(AttentionProblem p, Workspace ws, int b, int hk, int k0, int count, out int stride)
+    {
+        HeadRows vRows = new(p.V);
+        if (p.DType != DType.BFloat16)
+        {
+            stride = (int)vRows.RowStride;
+            return ref Unsafe.Add(ref MemoryMarshal.GetReference(p.V.Float32Storage), vRows.RowOffset(b, hk, k0));
+        }
+
+        int ev = p.ValueDim;
+        ref BFloat16 source = ref MemoryMarshal.GetReference(p.V.BFloat16Storage);
+        ref float values = ref MemoryMarshal.GetArrayDataReference(ws.Values);
+        for (int j = 0; j < count; j++)
+        {
+            BFloat16Rows.Widen(in Unsafe.Add(ref source, vRows.RowOffset(b, hk, k0 + j)), ref Unsafe.Add(ref values, j * ev), ev, 1f);
+        }
+
+        stride = ev;
+        return ref values;
+    }
+
+    /// <summary>
+    /// Query rows [r0, r1) of a tile against keys [g0, g1) of its allowed range: q·kᵀ, the score mod, the mask, the online
+    /// softmax and P·V. Score columns are those of the tile's range (column 0 = key k0), so the key-keep mask is shared;
+    /// g0 − k0 is a whole number of vectors.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // compute loops: optimized at first call, not after tier-0 warm-up
+    private static void RunBlock<TVec, TMask, TScore>(AttentionProblem p, TMask mask, TScore score, Workspace ws, TileOperands t, KeyBlock block, int r0, int r1, int g0, int g1, ref float values, int valueStride, int lanes)
+        where TVec : struct, ISimd<TVec>
+        where TMask : struct, IMaskMod
+        where TScore : struct, IScoreMod
+    {
+        int rows = r1 - r0, count = g1 - g0, column = g0 - block.K0;
+        int columns = (count + lanes - 1) / lanes * lanes;
+        ref float s = ref Unsafe.Add(ref t.Scores, (r0 * t.ScoreStride) + column);
+        Gemm.Multiply<TVec>(rows, columns, p.HeadDim, ref Unsafe.Add(ref t.Queries, r0 * p.HeadDim), p.HeadDim, ref Unsafe.Add(ref t.Keys, g0), t.KeyStride, ref s, t.ScoreStride, accumulate: false);
+
+        int b = block.Batch, h = block.Head, firstQuery = block.Q0 + r0;
+        if (!TScore.IsIdentity)
+        {
+            for (int i = 0; i < rows; i++)
+            {
+                for (int j = 0; j < count; j++)
+                {
+                    ref float x = ref Unsafe.Add(ref s, (i * t.ScoreStride) + j);
+                    x = score.Apply(x, b, h, firstQuery + i, g0 + j);
+                }
+            }
+        }
+
+        if (block.Masked)
+        {
+            for (int i = 0; i < rows; i++)
+            {
+                Span<float> row = MemoryMarshal.CreateSpan(ref Unsafe.Add(ref s, i * t.ScoreStride), columns);
+                if (mask.TryGetKeyRange(b, h, firstQuery + i, out int start, out int end))
+                {
+                    // An interval mask: everything before start and from end on is out, up to the padded width (the
+                    // block's padding may hold real keys of the tile that are not this block's).
+                    int lo = Math.Clamp(start - g0, 0, columns), hi = Math.Clamp(end - g0, lo, columns);
+                    row[..lo].Fill(float.NegativeInfinity);
+                    row[hi..].Fill(float.NegativeInfinity);
+                    continue;
+                }
+
+                for (int j = 0; j < count; j++)
+                {
+                    if (!mask.IsAllowed(b, h, firstQuery + i, g0 + j))
+                    {
+                        row[j] = float.NegativeInfinity;
+                    }
+                }
+            }
+        }
+
+        for (int i = r0; i < r1; i++)
+        {
+            OnlineSoftmax.UpdateRow<TVec>(ref Unsafe.Add(ref s, (i - r0) * t.ScoreStride), columns, block.Keyed, ref Unsafe.Add(ref t.Keep, column), ref ws.RowMax[i], ref ws.RowSum[i], ref Unsafe.Add(ref t.Accumulator, i * t.ValueDim), t.ValueDim);
+        }
+
+        Gemm.Multiply<TVec>(rows, t.ValueDim, count, ref s, t.ScoreStride, ref values, valueStride, ref Unsafe.Add(ref t.Accumulator, r0 * t.ValueDim), t.ValueDim, accumulate: true);
+    }
+
     /// <summary>
     /// The keys [k0, k1) of a partial tile that some row may attend: under an interval mask, the union of the rows'
     /// intervals (a causal diagonal tile then computes up to its last row, not its full width). k0 stays on a whole
-    /// vector, so the GEMM reads the key panels at the same alignment and never past their padded width. Without
-    /// intervals, the whole tile.
+    /// vector (counted from <paramref name="tileStart"/>), so the GEMM reads the key panels at the same alignment and never
+    /// past their padded width. Without intervals, the whole tile (and Intervals false).
     /// </summary>
-    private static (int K0, int K1) AllowedKeys<TMask>(TMask mask, int b, int h, int q0, int q1, int tileStart, int tileEnd, int lanes)
+    private static (int K0, int K1, bool Intervals) AllowedKeys<TMask>(TMask mask, int b, int h, int q0, int q1, int tileStart, int tileEnd, int lanes)
         where TMask : struct, IMaskMod
     {
         int first = tileEnd, end = tileStart;
@@ -223,7 +342,7 @@ public static class FlashAttentionCpu
         {
             if (!mask.TryGetKeyRange(b, h, q, out int start, out int stop))
             {
-                return (tileStart, tileEnd);
+                return (tileStart, tileEnd, false);
             }
 
             start = Math.Max(start, tileStart);
@@ -235,7 +354,7 @@ public static class FlashAttentionCpu
             }
         }
 
-        return first < end ? (tileStart + ((first - tileStart) / lanes * lanes), end) : (tileStart, tileStart);
+        return first < end ? (tileStart + ((first - tileStart) / lanes * lanes), end, true) : (tileStart, tileStart, true);
     }
 
     /// <summary>Fills 0 (dropped) for padding columns and masked-out keys, <see cref="OnlineSoftmax.KeptColumn"/> elsewhere; false when nothing is dropped.</summary>
@@ -259,6 +378,31 @@ public static class FlashAttentionCpu
         }
 
         return any;
+    }
+
+    /// <summary>Where a key block is: its head, the tile's first query and first key (score column 0), how it is masked.</summary>
+    private readonly record struct KeyBlock(int Batch, int Head, int Q0, int K0, bool Masked, bool Keyed);
+
+    /// <summary>The first elements of a tile's operands and workspace buffers, with their row strides.</summary>
+    private readonly ref struct TileOperands(ref float queries, ref float keys, int keyStride, ref float scores, int scoreStride, ref float accumulator, int valueDim, ref float keep)
+    {
+        public readonly ref float Queries = ref queries;
+
+        /// <summary>The head's transposed-key panel.</summary>
+        public readonly ref float Keys = ref keys;
+
+        public readonly int KeyStride = keyStride;
+
+        public readonly ref float Scores = ref scores;
+
+        public readonly int ScoreStride = scoreStride;
+
+        public readonly ref float Accumulator = ref accumulator;
+
+        public readonly int ValueDim = valueDim;
+
+        /// <summary>Per column of the tile's range, <see cref="OnlineSoftmax.KeptColumn"/> or 0.</summary>
+        public readonly ref float Keep = ref keep;
     }
 
     /// <summary>Tile sizes of one call and the padded width of a score row.</summary>
@@ -291,6 +435,7 @@ public static class FlashAttentionCpu
             RowMax = Rent(shape.QueryTile);
             RowSum = Rent(shape.QueryTile);
             ColumnKeep = Rent(shape.ScoreStride);
+            Values = Rent(p.DType == DType.BFloat16 ? shape.KeyTile * p.ValueDim : 0);
         }
 
         public float[] Queries { get; }
@@ -306,9 +451,12 @@ public static class FlashAttentionCpu
         /// <summary>Per column of a score tile, <see cref="OnlineSoftmax.KeptColumn"/> or 0 (dropped).</summary>
         public float[] ColumnKeep { get; }
 
+        /// <summary>A bf16 call's value tile, widened (one element otherwise).</summary>
+        public float[] Values { get; }
+
         public void Dispose()
         {
-            foreach (float[] a in new[] { Queries, Scores, Accumulator, RowMax, RowSum, ColumnKeep })
+            foreach (float[] a in new[] { Queries, Scores, Accumulator, RowMax, RowSum, ColumnKeep, Values })
             {
                 ArrayPool<float>.Shared.Return(a);
             }

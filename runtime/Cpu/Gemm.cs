@@ -11,7 +11,8 @@ namespace AttentionGen.Cpu;
 /// </summary>
 internal static class Gemm
 {
-    private const int RowsPerBlock = 6;
+    /// <summary>Rows of the register block: the attention kernel trims diagonal tiles in steps of it.</summary>
+    internal const int RowsPerBlock = 6;
 
     public static void Multiply(int m, int n, int k, ref float a, int lda, ref float b, int ldb, ref float c, int ldc, bool accumulate)
     {

@@ -8,7 +8,7 @@ using System.Threading.Tasks;
 namespace AttentionGen.Cpu;
 
 /// <summary>
-/// The keys of every (batch, kv head) as an [E × Stride] row-major panel, Stride ≥ M + lanes − 1 with zero columns
+/// The keys of every (batch, kv head) as an [E × Stride] float32 panel (bf16 keys widened), Stride ≥ M + lanes − 1 with zero columns
 /// after M, so q·kᵀ is a plain GEMM whose B operand is read along contiguous rows. The GEMM reads a tile in whole
 /// vectors from wherever it starts: a tile ending at M reads up to lanes − 1 columns past it, which must be this
 /// row's zeros, not the next row or (after the last row) stale pooled memory.
@@ -29,17 +29,17 @@ internal sealed class TransposedKeys : IDisposable
         _panels = ArrayPool<float>.Shared.Rent((int)Math.Max(length, 1));
         var rows = new HeadRows(p.K);
         int keyLength = p.KeyLength;
+        bool bf16 = p.K.DType == DType.BFloat16;
         Parallel.For(0, p.Batch * _heads, CpuExecution.Options, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (bh) =>
         {
-            ref float source = ref MemoryMarshal.GetReference(p.K.Float32Storage);
             ref float panel = ref Head(bh / _heads, bh % _heads);
-            for (int j = 0; j < keyLength; j++)
+            if (bf16)
             {
-                ref float key = ref Unsafe.Add(ref source, rows.RowOffset(bh / _heads, bh % _heads, j));
-                for (int d = 0; d < _headDim; d++)
-                {
-                    Unsafe.Add(ref panel, (d * Stride) + j) = Unsafe.Add(ref key, d);
-                }
+                Transpose(ref MemoryMarshal.GetReference(p.K.BFloat16Storage), rows, bh / _heads, bh % _heads, keyLength, ref panel);
+            }
+            else
+            {
+                Transpose(ref MemoryMarshal.GetReference(p.K.Float32Storage), rows, bh / _heads, bh % _heads, keyLength, ref panel);
             }
 
             for (int d = 0; d < _headDim; d++)
@@ -47,6 +47,23 @@ internal sealed class TransposedKeys : IDisposable
                 MemoryMarshal.CreateSpan(ref Unsafe.Add(ref panel, (d * Stride) + keyLength), Stride - keyLength).Clear();
             }
         });
+    }
+
+    // Key j of the head becomes column j of its panel; bf16 keys are widened exactly on the way (the JIT compiles one
+    // loop per element type, the test on the type folded away).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // packing loop: optimized at first call, not after tier-0 warm-up
+    private void Transpose<TElement>(ref TElement source, HeadRows rows, int batch, int kvHead, int keyLength, ref float panel)
+        where TElement : unmanaged
+    {
+        for (int j = 0; j < keyLength; j++)
+        {
+            ref TElement key = ref Unsafe.Add(ref source, rows.RowOffset(batch, kvHead, j));
+            for (int d = 0; d < _headDim; d++)
+            {
+                TElement x = Unsafe.Add(ref key, d);
+                Unsafe.Add(ref panel, (d * Stride) + j) = typeof(TElement) == typeof(float) ? Unsafe.As<TElement, float>(ref x) : (float)Unsafe.As<TElement, BFloat16>(ref x);
+            }
+        }
     }
 
     /// <summary>Floats between consecutive rows (head-dim entries) of a panel.</summary>

@@ -1,53 +1,119 @@
 using System;
-using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using AttentionGen.Cpu;
+using AttentionGen.Cpu.Simd;
 
 namespace AttentionGen.Inference;
 
 /// <summary>
-/// The CPU decode loop: per sequence and kv head, the stored K/V rows are read once, segment by segment (a page, or the
-/// whole contiguous run), and every query row of the head group (Hq/Hkv heads × Tq queries) takes them in token order
-/// through a per-key online softmax. Per-key updates make the result independent of where segments end, so the paged
-/// and contiguous layouts give bitwise the same output. Memory-bound: one pass over K and V per group; bf16/fp16 rows are
-/// widened to float32 scratch first. (sequence, kv head) pairs run in parallel.
+/// The CPU decode loop, bound by memory bandwidth: per sequence and kv head the stored K/V rows are streamed once, a block
+/// of at most <see cref="BlockTokens"/> tokens at a time (bf16/fp16 blocks widened into float32 scratch that stays in
+/// cache, float32 rows read in place), and every query row of the head group (Hq/Hkv heads × Tq queries) takes the block
+/// in token order through a per-key online softmax. When there are fewer (sequence, kv head) pairs than threads, each
+/// pair's keys are split into ranges run in parallel (split-K) and the ranges' partial softmax states are merged by their
+/// log-sum-exp. Per-key updates and split points that depend only on the lengths and the thread count make the result
+/// independent of where pages end: the paged and contiguous layouts give bitwise the same output.
 /// </summary>
 internal static class DecodeCpu
 {
-    /// <summary>Fills <paramref name="output"/> [B, Hq, Tq, Ev] and <paramref name="lse"/> [B, Hq, Tq] (float32, contiguous) from contiguous float32 <paramref name="q"/>.</summary>
-    /// <remarks>(sequence, kv head) pairs run in parallel on <see cref="CpuExecution.MaxThreads"/> threads; each writes its own rows.</remarks>
-    public static void Run(Tensor q, KvCache cache, float scale, bool causal, Tensor output, Tensor lse)
-    {
-        var shape = new DecodeShape(q.Size(1), q.Size(2), cache.KvHeads, cache.HeadDim, cache.ValueDim, scale, causal);
+    /// <summary>Tokens per streamed block: 64 rows of K and V (E = 128, float32) are 64 KB, which stay in L2.</summary>
+    internal const int BlockTokens = 64;
 
-        // Scratch for one segment; a contiguous cache's segment is its capacity, of which only the longest sequence is read.
-        int scratchTokens = Math.Min(cache.SegmentTokens, MaxLength(cache, q.Size(0)));
-        CpuExecution.For(
-            0,
-            (long)q.Size(0) * cache.KvHeads,
-            () => new Scratch(shape, scratchTokens),
-            (pair, scratch) => RunGroup(q, cache, shape, (int)(pair / cache.KvHeads), (int)(pair % cache.KvHeads), scratch, output, lse),
-            _ => { });
+    /// <summary>The fewest keys worth a split-K range: below this the merge and the thread start cost more than they save.</summary>
+    internal const int MinSplitTokens = 512;
+
+    /// <summary>Fills <paramref name="output"/> [B, Hq, Tq, Ev] and <paramref name="lse"/> [B, Hq, Tq] (float32, contiguous) from contiguous float32 <paramref name="q"/>.</summary>
+    /// <remarks>(sequence, kv head, key range) units run in parallel on <see cref="CpuExecution.MaxThreads"/> threads; each writes its own partial state.</remarks>
+    public static void Run(Tensor q, KvCache cache, float scale, bool causal, Tensor output, Tensor lse) =>
+        Run(q, cache, scale, causal, output, lse, CpuExecution.MaxThreads);
+
+    /// <summary><see cref="Run(Tensor, KvCache, float, bool, Tensor, Tensor)"/> split for <paramref name="threads"/> threads (the split points depend on it).</summary>
+    internal static void Run(Tensor q, KvCache cache, float scale, bool causal, Tensor output, Tensor lse, int threads)
+    {
+        if (SimdWidth.Use512)
+        {
+            Run<Simd512>(q, cache, scale, causal, output, lse, threads);
+        }
+        else if (SimdWidth.Use256)
+        {
+            Run<Simd256>(q, cache, scale, causal, output, lse, threads);
+        }
+        else
+        {
+            Run<Simd128>(q, cache, scale, causal, output, lse, threads);
+        }
     }
 
-    // The query rows of kv head g of sequence b: heads g·group .. g·group + group - 1, Tq queries each, contiguous in
-    // q, output and LSE.
+    private static void Run<TVec>(Tensor q, KvCache cache, float scale, bool causal, Tensor output, Tensor lse, int threads)
+        where TVec : struct, ISimd<TVec>
+    {
+        var shape = new DecodeShape(q.Size(1), q.Size(2), cache.KvHeads, cache.HeadDim, cache.ValueDim, scale, causal);
+        int pairs = q.Size(0) * cache.KvHeads;
+        int longest = MaxLength(cache, q.Size(0));
+        int splitTokens = SplitTokens(pairs, longest, threads);
+        int splits = Math.Max(1, ShapeMath.CeilDiv(longest, splitTokens));
+        var partials = new PartialStates(pairs * splits, shape.Rows, shape.ValueDim);
+        CpuExecution.For(
+            0,
+            (long)pairs * splits,
+            () => new Scratch(shape),
+            (unit, scratch) =>
+            {
+                int pair = (int)(unit / splits), split = (int)(unit % splits);
+                RunRange<TVec>(q, cache, shape, pair / cache.KvHeads, pair % cache.KvHeads, split * splitTokens, splitTokens, scratch, partials, (int)unit);
+            },
+            _ => { });
+
+        Span<float> os = output.Float32Storage, ls = lse.Float32Storage, total = new float[shape.ValueDim];
+        for (int pair = 0; pair < pairs; pair++)
+        {
+            long firstRow = (long)pair * shape.Rows;   // (b · Hkv + g) · group · Tq: the group's rows are contiguous
+            for (int r = 0; r < shape.Rows; r++)
+            {
+                partials.Merge<TVec>(pair * splits, splits, r, total, os.Slice((int)((firstRow + r) * shape.ValueDim), shape.ValueDim), out ls[(int)(firstRow + r)]);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Keys per split-K range: the whole sequence (one range) when the pairs alone fill the threads, else about
+    /// longest · pairs / threads, at least <see cref="MinSplitTokens"/>, in whole <see cref="BlockTokens"/> blocks.
+    /// </summary>
+    internal static int SplitTokens(int pairs, int longest, int threads)
+    {
+        if (pairs >= threads || longest <= MinSplitTokens)
+        {
+            return Math.Max(longest, 1);
+        }
+
+        int ranges = ShapeMath.CeilDiv(threads, pairs);
+        int tokens = Math.Max(MinSplitTokens, ShapeMath.CeilDiv(longest, ranges));
+        return ShapeMath.CeilDiv(tokens, BlockTokens) * BlockTokens;
+    }
+
+    // The query rows of kv head g of sequence b (heads g·group .. g·group + group - 1, Tq queries each, contiguous in q)
+    // against keys [from, from + tokens) of the sequence, into partial state `unit`.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // compute loop: optimized at first call, not after tier-0 warm-up
-    private static void RunGroup(Tensor q, KvCache cache, DecodeShape shape, int b, int g, Scratch scratch, Tensor output, Tensor lse)
+    private static void RunRange<TVec>(Tensor q, KvCache cache, DecodeShape shape, int b, int g, int from, int tokens, Scratch scratch, PartialStates partials, int unit)
+        where TVec : struct, ISimd<TVec>
     {
         int e = shape.HeadDim, ev = shape.ValueDim, queries = shape.Queries, rows = shape.Rows, segmentTokens = cache.SegmentTokens;
         int length = cache.LengthUnchecked(b);
+        int to = Math.Min(length, from + tokens);
         long firstRow = (((long)b * shape.QueryHeads) + ((long)g * shape.Group)) * queries;
         ReadOnlySpan<float> qs = q.Float32Storage.Slice((int)q.Offset);
-        float[] max = scratch.Max, sum = scratch.Sum, acc = scratch.Accumulator, keys = scratch.Keys, values = scratch.Values;
-        Array.Fill(max, float.NegativeInfinity);
-        Array.Clear(sum);
-        Array.Clear(acc);
-        for (int start = 0, segment = 0; start < length; start += segmentTokens, segment++)
+        Span<float> max = partials.Max(unit), sum = partials.Sum(unit), acc = partials.Accumulator(unit);
+        max.Fill(float.NegativeInfinity);
+        sum.Clear();
+        acc.Clear();
+        for (int start = from; start < to;)
         {
-            int count = Math.Min(segmentTokens, length - start);
-            KvRows.Widen(cache.Keys.ByteStorage, cache.DType, cache.SegmentOffset(b, g, segment, e), keys.AsSpan(0, count * e));
-            KvRows.Widen(cache.Values.ByteStorage, cache.DType, cache.SegmentOffset(b, g, segment, ev), values.AsSpan(0, count * ev));
+            // A block never crosses a page: its rows are contiguous in storage.
+            int segment = start / segmentTokens, within = start % segmentTokens;
+            int count = Math.Min(Math.Min(BlockTokens, to - start), segmentTokens - within);
+            ReadOnlySpan<float> keys = Rows(cache.Keys, cache.DType, cache.SegmentOffset(b, g, segment, e) + ((long)within * e), count * e, scratch.Keys);
+            ReadOnlySpan<float> values = Rows(cache.Values, cache.DType, cache.SegmentOffset(b, g, segment, ev) + ((long)within * ev), count * ev, scratch.Values);
             for (int r = 0; r < rows; r++)
             {
                 int i = r % queries;
@@ -55,21 +121,37 @@ internal static class DecodeCpu
                 // Query i sits at position length - Tq + i and sees keys up to it (causal), or all of its sequence.
                 int visible = shape.Causal ? Math.Min(length, length - queries + i + 1) : length;
                 int end = Math.Min(count, visible - start);
-                ReadOnlySpan<float> query = qs.Slice((int)((firstRow + r) * e), e);
-                Span<float> rowAcc = acc.AsSpan(r * ev, ev);
+                if (end <= 0)
+                {
+                    continue;
+                }
+
+                // Checked once per block and row (the spans' lengths); the per-key loop walks references.
+                ref float query = ref MemoryMarshal.GetReference(qs.Slice((int)((firstRow + r) * e), e));
+                ref float rowAcc = ref MemoryMarshal.GetReference(acc.Slice(r * ev, ev));
+                ref float key = ref MemoryMarshal.GetReference(keys[..(end * e)]);
+                ref float value = ref MemoryMarshal.GetReference(values[..(end * ev)]);
                 for (int j = 0; j < end; j++)
                 {
-                    float score = Dot(query, keys.AsSpan(j * e, e)) * shape.Scale;
-                    Update(score, values.AsSpan(j * ev, ev), ref max[r], ref sum[r], rowAcc);
+                    float score = Dot<TVec>(ref query, ref Unsafe.Add(ref key, j * e), e) * shape.Scale;
+                    Update<TVec>(score, ref Unsafe.Add(ref value, j * ev), ev, ref max[r], ref sum[r], ref rowAcc);
                 }
             }
+
+            start += count;
+        }
+    }
+
+    // `length` stored elements from `elementOffset` as float32: float32 storage in place, other dtypes widened into scratch.
+    private static ReadOnlySpan<float> Rows(Tensor storage, DType dtype, long elementOffset, int length, float[] scratch)
+    {
+        if (dtype == DType.Float32)
+        {
+            return storage.Float32Storage.Slice(checked((int)elementOffset), length);
         }
 
-        Span<float> os = output.Float32Storage, ls = lse.Float32Storage;
-        for (int r = 0; r < rows; r++)
-        {
-            Finish(max[r], sum[r], acc.AsSpan(r * ev, ev), os.Slice((int)((firstRow + r) * ev), ev), out ls[(int)(firstRow + r)]);
-        }
+        KvRows.Widen(storage.ByteStorage, dtype, elementOffset, scratch.AsSpan(0, length));
+        return scratch.AsSpan(0, length);
     }
 
     private static int MaxLength(KvCache cache, int batch)
@@ -90,35 +172,78 @@ internal static class DecodeCpu
         public int Rows => Group * Queries;
     }
 
-    // One worker's state: per query row of a group the running max, sum and output accumulator; one segment's K/V in float32.
-    private sealed class Scratch(DecodeShape shape, int tokens)
+    // One worker's scratch: a block of K/V rows widened to float32 (unused for float32 storage).
+    private sealed class Scratch(DecodeShape shape)
     {
-        public float[] Max { get; } = new float[shape.Rows];
+        public float[] Keys { get; } = new float[BlockTokens * shape.HeadDim];
 
-        public float[] Sum { get; } = new float[shape.Rows];
+        public float[] Values { get; } = new float[BlockTokens * shape.ValueDim];
+    }
 
-        public float[] Accumulator { get; } = new float[shape.Rows * shape.ValueDim];
+    // Per unit (sequence, kv head, key range) and query row: the running max, sum and unnormalized output.
+    private sealed class PartialStates(int units, int rows, int valueDim)
+    {
+        private readonly float[] _max = new float[units * rows];
+        private readonly float[] _sum = new float[units * rows];
+        private readonly float[] _accumulator = new float[units * rows * valueDim];
 
-        public float[] Keys { get; } = new float[tokens * shape.HeadDim];
+        public Span<float> Max(int unit) => _max.AsSpan(unit * rows, rows);
 
-        public float[] Values { get; } = new float[tokens * shape.ValueDim];
+        public Span<float> Sum(int unit) => _sum.AsSpan(unit * rows, rows);
+
+        public Span<float> Accumulator(int unit) => _accumulator.AsSpan(unit * rows * valueDim, rows * valueDim);
+
+        // Row r of units first .. first + count - 1, merged: each range's state rescaled to the largest maximum, then O
+        // and LSE as Finish gives them. One range is taken as it is (bitwise the unsplit result); ranges with no key
+        // (past the sequence's end, or masked) add nothing; a NaN state keeps the row NaN, as in one pass.
+        public void Merge<TVec>(int first, int count, int r, Span<float> total, Span<float> output, out float lse)
+            where TVec : struct, ISimd<TVec>
+        {
+            if (count == 1)
+            {
+                Finish(_max[(first * rows) + r], _sum[(first * rows) + r], Accumulator(first).Slice(r * valueDim, valueDim), output, out lse);
+                return;
+            }
+
+            float max = float.NegativeInfinity, sum = 0;
+            for (int u = first; u < first + count; u++)
+            {
+                max = float.Max(max, _max[(u * rows) + r]);
+            }
+
+            total.Clear();
+            for (int u = first; u < first + count; u++)
+            {
+                float part = _sum[(u * rows) + r];
+                if (part != 0)
+                {
+                    float alpha = MathF.Exp(_max[(u * rows) + r] - max);
+                    sum += part * alpha;
+                    AddScaled<TVec>(ref MemoryMarshal.GetReference(total[..valueDim]), ref MemoryMarshal.GetReference(Accumulator(u).Slice(r * valueDim, valueDim)), valueDim, alpha);
+                }
+            }
+
+            Finish(max, sum, total, output, out lse);
+        }
     }
 
     // One key of the online softmax: rescale what came before when the maximum grows, then add this key's share.
-    private static void Update(float score, ReadOnlySpan<float> value, ref float max, ref float sum, Span<float> accumulator)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Update<TVec>(float score, ref float value, int valueDim, ref float max, ref float sum, ref float accumulator)
+        where TVec : struct, ISimd<TVec>
     {
         if (score > max)
         {
             float alpha = MathF.Exp(max - score);   // max = -inf at the first key: alpha = 0 and the empty state stays 0
             sum *= alpha;
-            Scale(accumulator, alpha);
+            VectorOps.Scale<TVec>(ref accumulator, ref accumulator, valueDim, alpha);
             max = score;
         }
 
         // A NaN score fails the test above and turns p, the sum and the row into NaN, as PyTorch does.
         float p = MathF.Exp(score - max);
         sum += p;
-        AddScaled(accumulator, value, p);
+        AddScaled<TVec>(ref accumulator, ref value, valueDim, p);
     }
 
     // O = acc / sum and LSE = max + log(sum); a row that saw no key gives 0 and -inf (the project's rule).
@@ -140,50 +265,52 @@ internal static class DecodeCpu
         lse = max + MathF.Log(sum);
     }
 
-    private static float Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    // Four independent accumulators: one chain of dependent adds (E / lanes of them) made each dot wait on the add
+    // latency, and a dot runs per key and query row.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Dot<TVec>(ref float a, ref float b, int length)
+        where TVec : struct, ISimd<TVec>
     {
-        int w = Vector<float>.Count, d = 0;
-        Vector<float> partial = Vector<float>.Zero;
-        for (; d + w <= a.Length; d += w)
+        int w = TVec.Count, d = 0;
+        TVec p0 = default, p1 = default, p2 = default, p3 = default;
+        for (; d + (4 * w) <= length; d += 4 * w)
         {
-            partial += new Vector<float>(a.Slice(d, w)) * new Vector<float>(b.Slice(d, w));
+            p0 = TVec.MultiplyAdd(TVec.Load(ref Unsafe.Add(ref a, d)), TVec.Load(ref Unsafe.Add(ref b, d)), p0);
+            p1 = TVec.MultiplyAdd(TVec.Load(ref Unsafe.Add(ref a, d + w)), TVec.Load(ref Unsafe.Add(ref b, d + w)), p1);
+            p2 = TVec.MultiplyAdd(TVec.Load(ref Unsafe.Add(ref a, d + (2 * w))), TVec.Load(ref Unsafe.Add(ref b, d + (2 * w))), p2);
+            p3 = TVec.MultiplyAdd(TVec.Load(ref Unsafe.Add(ref a, d + (3 * w))), TVec.Load(ref Unsafe.Add(ref b, d + (3 * w))), p3);
         }
 
-        float total = Vector.Sum(partial);
-        for (; d < a.Length; d++)
+        for (; d + w <= length; d += w)
         {
-            total += a[d] * b[d];
+            p0 = TVec.MultiplyAdd(TVec.Load(ref Unsafe.Add(ref a, d)), TVec.Load(ref Unsafe.Add(ref b, d)), p0);
+        }
+
+        float total = TVec.SumAcross(TVec.Add(TVec.Add(p0, p1), TVec.Add(p2, p3)));
+        for (; d < length; d++)
+        {
+            total += Unsafe.Add(ref a, d) * Unsafe.Add(ref b, d);
         }
 
         return total;
     }
 
-    private static void Scale(Span<float> x, float factor)
+    // accumulator += factor · value, over length floats
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddScaled<TVec>(ref float accumulator, ref float value, int length, float factor)
+        where TVec : struct, ISimd<TVec>
     {
-        int w = Vector<float>.Count, d = 0;
-        for (; d + w <= x.Length; d += w)
+        int w = TVec.Count, d = 0;
+        TVec f = TVec.Broadcast(factor);
+        for (; d + w <= length; d += w)
         {
-            (new Vector<float>(x.Slice(d, w)) * factor).CopyTo(x.Slice(d, w));
+            ref float target = ref Unsafe.Add(ref accumulator, d);
+            TVec.Store(TVec.MultiplyAdd(TVec.Load(ref Unsafe.Add(ref value, d)), f, TVec.Load(ref target)), ref target);
         }
 
-        for (; d < x.Length; d++)
+        for (; d < length; d++)
         {
-            x[d] *= factor;
-        }
-    }
-
-    // accumulator += factor · value
-    private static void AddScaled(Span<float> accumulator, ReadOnlySpan<float> value, float factor)
-    {
-        int w = Vector<float>.Count, d = 0;
-        for (; d + w <= accumulator.Length; d += w)
-        {
-            (new Vector<float>(accumulator.Slice(d, w)) + (new Vector<float>(value.Slice(d, w)) * factor)).CopyTo(accumulator.Slice(d, w));
-        }
-
-        for (; d < accumulator.Length; d++)
-        {
-            accumulator[d] += value[d] * factor;
+            Unsafe.Add(ref accumulator, d) += Unsafe.Add(ref value, d) * factor;
         }
     }
 }

@@ -1,5 +1,6 @@
 using System;
 using System.Runtime.InteropServices;
+using AttentionGen.Cpu;
 
 namespace AttentionGen.Inference;
 
@@ -28,11 +29,7 @@ internal static class KvRows
                 break;
             case DType.BFloat16:
                 ReadOnlySpan<BFloat16> brains = MemoryMarshal.Cast<byte, BFloat16>(storage).Slice(start, destination.Length);
-                for (int i = 0; i < brains.Length; i++)
-                {
-                    destination[i] = (float)brains[i];
-                }
-
+                BFloat16Rows.Widen(in MemoryMarshal.GetReference(brains), ref MemoryMarshal.GetReference(destination), brains.Length, 1f);
                 break;
             default:
                 throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "KV storage is float32, float16 or bfloat16.");

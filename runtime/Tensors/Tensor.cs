@@ -382,6 +382,20 @@ public sealed class Tensor : IDisposable
         }
     }
 
+    /// <summary>Storage as bfloat16 values, for kernels; offsets and strides still apply.</summary>
+    internal Span<BFloat16> BFloat16Storage
+    {
+        get
+        {
+            if (DType != DType.BFloat16)
+            {
+                throw new InvalidOperationException($"BFloat16Storage needs a bfloat16 tensor, not {DType.Name()}.");
+            }
+
+            return MemoryMarshal.Cast<byte, BFloat16>(HostBytes.AsSpan());
+        }
+    }
+
     /// <summary>Storage as bytes, for bool masks.</summary>
     internal Span<byte> ByteStorage => HostBytes;
 

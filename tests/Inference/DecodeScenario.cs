@@ -80,6 +80,10 @@ internal sealed class DecodeScenario
         return new DecodeScenario(random, lengths, random.Next(1, 3), random.Next(1, 4), random.Next(1, 3) * 8 + random.Next(0, 2), random.Next(1, 3) * 8, random.Next(1, DecodeAttention.MaxQueries + 1), dtype);
     }
 
+    /// <summary>A scenario of the given lengths and shapes (long sequences, for the split-K path).</summary>
+    public static DecodeScenario WithLengths(Random random, int[] lengths, int kvHeads, int group, int headDim, int queries, DType dtype = DType.Float32) =>
+        new(random, lengths, kvHeads, group, headDim, headDim, queries, dtype);
+
     /// <summary>A scenario of the same shapes and lengths with new values, queries and appends.</summary>
     public DecodeScenario Redraw(Random random) => new(random, Lengths, KvHeads, QueryHeads / KvHeads, HeadDim, ValueDim, Queries, DType);
 

@@ -1,0 +1,150 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using AttentionGen.Cpu;
+using AttentionGen.Reference;
+using Xunit;
+
+namespace AttentionGen.Tests.Numerics;
+
+/// <summary>
+/// The CPU kernel's bf16 path: bf16 q, k, v read in place (widened as they are packed), float32 accumulation, a bf16
+/// output rounded once. The float64 reference runs on the same bf16 values, so the only error beyond float32's is the
+/// output's rounding: at most half a bf16 ulp, which is 2^-8 of the value (8 significant bits: the ulp of x in
+/// [2^p, 2^(p+1)) is 2^(p-7)).
+/// </summary>
+public class BFloat16CpuTests
+{
+    // Half an ulp of bf16's 8 significant bits, relative; plus the float32 kernel's own error on O(1) outputs.
+    private const double OutputRounding = 1.0 / 256;
+    private const double Float32Error = 1e-4;
+
+    public static IEnumerable<object[]> OddShapes()
+    {
+        var random = new Random(20261204);
+        int[] headDims = [16, 40, 64, 128];
+        for (int t = 0; t < 8; t++)
+        {
+            yield return [t, random.Next(1, 400), random.Next(1, 400), headDims[t % 4], t % 2 == 0];
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(OddShapes))]
+    public void MatchesTheReferenceWithinTheOutputsRounding(int caseId, int n, int m, int e, bool causal)
+    {
+        (Random random, string seed) = FreshRandom.For(8200 + caseId);
+        Tensor q = Tensor.RandomNormal(random, DType.BFloat16, 2, 4, n, e);
+        Tensor k = Tensor.RandomNormal(random, DType.BFloat16, 2, 2, m, e);
+        Tensor v = Tensor.RandomNormal(random, DType.BFloat16, 2, 2, m, e);
+
+        using AttentionOutput result = Attention.ScaledDotProduct(q, k, v, causal, qBucket: 66, kBucket: 100);
+
+        Assert.Equal(DType.BFloat16, result.Output.DType);
+        ReferenceResult expected = ReferenceAttention.Compute(q, k, v, (b, h, i, j) => !causal || j <= i);
+        AssertWithinRounding(result.Output.ToFloatArray(), expected.Output, $"n={n} m={m} e={e} causal={causal} ({seed})");
+        Compare.Lse(result.Lse.ToFloatArray(), expected.Lse, 1e-5, seed);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void EqualsTheFloat32KernelRoundedOnce(bool causal)
+    {
+        // The same float32 arithmetic on exactly widened inputs: bit for bit the float32 path's output, rounded to bf16.
+        var random = new Random(29);
+        const int b = 2, h = 3, n = 173, m = 259, e = 72;
+        Tensor q = Tensor.RandomNormal(random, DType.BFloat16, b, n, h * e).SplitHeads(h);
+        Tensor k = Tensor.RandomNormal(random, DType.BFloat16, b, h, m, e);
+        Tensor v = Tensor.RandomNormal(random, DType.BFloat16, b, m, h * e).SplitHeads(h);
+        Tensor keep = RandomKeep(random, b, m);
+
+        using AttentionOutput bf16 = Attention.ScaledDotProduct(q, k, v, causal, keep, qBucket: 48, kBucket: 64);
+        using AttentionOutput fp32 = Attention.ScaledDotProduct(q.To(DType.Float32), k.To(DType.Float32), v.To(DType.Float32), causal, keep, qBucket: 48, kBucket: 64);
+
+        float[] rounded = fp32.Output.ToFloatArray().Select(x => (float)(BFloat16)x).ToArray();
+        Assert.Equal(rounded, bf16.Output.ToFloatArray());
+        Assert.Equal(fp32.Lse.ToFloatArray(), bf16.Lse.ToFloatArray());
+    }
+
+    [Fact]
+    public void ABandPlansStaircaseMatchesTheReference()
+    {
+        // A closed-form band: diagonal tiles are computed 6 rows at a time over each block's own keys.
+        var random = new Random(31);
+        const int n = 211, m = 230, e = 32;
+        var box = new DiagonalBox(-37, 5, 10, long.MaxValue, long.MinValue, long.MaxValue);
+        var plan = new ClosedFormPlan([box]);
+        Tensor q = Tensor.RandomNormal(random, DType.BFloat16, 1, 2, n, e);
+        Tensor k = Tensor.RandomNormal(random, DType.BFloat16, 1, 2, m, e);
+        Tensor v = Tensor.RandomNormal(random, DType.BFloat16, 1, 2, m, e);
+        Tensor output = Tensor.Zeros(DType.BFloat16, Device.Cpu, 1, 2, n, e);
+        Tensor lse = Tensor.Zeros(DType.Float32, Device.Cpu, 1, 2, n);
+
+        FlashAttentionCpu.Forward(new AttentionProblem(q, k, v, output, lse, queryTile: 42, keyTile: 77), plan, plan, default(IdentityScore));
+
+        ReferenceResult expected = ReferenceAttention.Compute(q, k, v, (_, _, i, j) => box.Contains(i, j));
+        AssertWithinRounding(output.ToFloatArray(), expected.Output, "band");
+        Compare.Lse(lse.ToFloatArray(), expected.Lse, 1e-5, "band");
+        Assert.Contains(double.NegativeInfinity, expected.Lse);   // rows 0..4 see no key (keys start at 10, the band ends at +5)
+    }
+
+    [Fact]
+    public void FullyMaskedRowsGiveZeroAndMinusInfinity()
+    {
+        var random = new Random(37);
+        const int n = 50, m = 90, e = 16;
+        Tensor q = Tensor.RandomNormal(random, DType.BFloat16, 2, 1, n, e);
+        Tensor kv = Tensor.RandomNormal(random, DType.BFloat16, 2, 1, m, e);
+        var keep = new bool[2 * m];
+        Array.Fill(keep, true, 0, m);   // batch 1 keeps nothing
+
+        using AttentionOutput result = Attention.ScaledDotProduct(q, kv, kv, keyPaddingMask: Tensor.FromArray(keep, 2, m));
+
+        Assert.All(result.Output.ToFloatArray().Skip(n * e), x => Assert.Equal(0f, x));
+        Assert.All(result.Lse.ToFloatArray().Skip(n), x => Assert.True(float.IsNegativeInfinity(x)));
+        Assert.All(result.Output.ToFloatArray().Take(n * e), x => Assert.True(float.IsFinite(x)));
+    }
+
+    [Fact]
+    public void ANaNKeyTurnsTheRowsThatSeeItNaNAndNoOthers()
+    {
+        var random = new Random(41);
+        const int n = 40, e = 16, nanKey = 25;
+        var keys = Tensor.RandomNormal(random, DType.Float32, 1, 1, n, e).ToFloatArray().Select(x => (BFloat16)x).ToArray();
+        keys[nanKey * e] = (BFloat16)float.NaN;
+        Tensor q = Tensor.RandomNormal(random, DType.BFloat16, 1, 1, n, e);
+        Tensor v = Tensor.RandomNormal(random, DType.BFloat16, 1, 1, n, e);
+
+        using AttentionOutput result = Attention.ScaledDotProduct(q, Tensor.FromArray(keys, 1, 1, n, e), v, causal: true);
+
+        float[] output = result.Output.ToFloatArray();
+        for (int row = 0; row < n; row++)
+        {
+            float[] values = output[(row * e)..((row + 1) * e)];
+            Assert.True(row < nanKey ? values.All(float.IsFinite) : values.All(float.IsNaN), $"row {row}: [{string.Join(", ", values)}]");
+        }
+    }
+
+    private static void AssertWithinRounding(float[] actual, double[] expected, string context)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < actual.Length; i++)
+        {
+            double bound = (OutputRounding * Math.Abs(expected[i])) + Float32Error;
+            Assert.True(Math.Abs(actual[i] - expected[i]) <= bound, $"{context}: element {i}: {actual[i]} vs {expected[i]} (bound {bound:E2})");
+        }
+    }
+
+    private static Tensor RandomKeep(Random random, int batch, int m)
+    {
+        var keep = new bool[batch * m];
+        for (int i = 0; i < keep.Length; i++)
+        {
+            keep[i] = random.NextDouble() < 0.8;
+        }
+
+        Array.Fill(keep, false, 0, 40);   // batch 0's first 40 keys dropped: its first 40 causal rows see none
+        return Tensor.FromArray(keep, batch, m);
+    }
+}
