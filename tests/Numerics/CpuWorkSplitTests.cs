@@ -78,6 +78,10 @@ public class CpuWorkSplitTests
                 {
                     throw new InvalidOperationException("mask mod failed");
                 }
+
+                // The other bodies take a while, as tiles do: without it a second thread could run through many indices
+                // in the moment between the failing body's start and its throw.
+                Thread.Sleep(5);
             },
             _ => Interlocked.Increment(ref released)));
 
