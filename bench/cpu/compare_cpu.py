@@ -4,10 +4,10 @@
 One command runs every case: for each thread count (default 2 and 16) both sides run on cores 0..t-1, fp32 and bf16,
 dense, causal, sliding window and decode, alternating ours and torch for --rounds rounds; the table gives each side's
 median over the rounds (each round itself a median of --reps calls) and ratio = torch ms / ours ms (above 1: we are
-faster). Usage, on the machine with torch:
+faster). Usage: publish the bench natively where .NET is (the GPU machine has none), then on the machine with torch:
 
-    dotnet build bench/cpu -c Release
-    python3 bench/cpu/compare_cpu.py --bench bench/cpu/bin/Release/net9.0/attentiongen-bench
+    dotnet publish bench/cpu -c Release -r linux-x64 -p:PublishAot=true -p:IlcInstructionSet=x86-x64-v4 -o publish/cpu
+    python3 bench/cpu/compare_cpu.py
 
 --parse FILE prints what the parser reads from a saved attentiongen-bench table (checks the parsing without torch).
 """
@@ -113,7 +113,7 @@ def flops(case, shape):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--bench", default="bench/cpu/bin/Release/net9.0/attentiongen-bench")
+    parser.add_argument("--bench", default="publish/cpu/attentiongen-bench")
     parser.add_argument("--threads", default="2,16")
     parser.add_argument("--dtypes", default="fp32,bf16")
     parser.add_argument("--reps", type=int, default=15)

@@ -14,8 +14,5 @@ publish/sample/attentiongen-sample --device cuda
 python3 bench/gpu/compare.py --binary $bin
 python3 bench/gpu/compare.py --binary $bin --flex       # the [Flex] masks of FlexLayers.cs against flex_attention
 python3 bench/gpu/compare.py --binary $bin --variants   # dilated, strided, local against flex; dilated to 1M tokens
-# Native AOT fixes the instruction set at publish time: use the AVX-512 build where the CPU has it.
-cpu_bin=$bin
-grep -q avx512f /proc/cpuinfo && [ -x publish/gpu-avx512/attentiongen-gpu ] && cpu_bin=publish/gpu-avx512/attentiongen-gpu
-echo "cpu binary: $cpu_bin"
-taskset -c 0,1 python3 bench/gpu/compare.py --binary $cpu_bin --cpu
+# The CPU table: ours (publish/cpu, see bench/cpu/compare_cpu.py) against torch's CPU SDPA, pinned, 2 and 16 threads.
+python3 bench/cpu/compare_cpu.py --bench publish/cpu/attentiongen-bench
