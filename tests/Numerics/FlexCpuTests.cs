@@ -28,7 +28,7 @@ public class FlexCpuTests
             _ => (new EmptyRowsFlex(), EmptyRowsFlex.LateStart, null),
         };
         (FlexAttentionModule module, Func<int, int, int, int, bool>? mask, Func<double, int, int, int, int, double>? score) = c;
-        (Random random, string seed) = FreshRandom.For(name.GetHashCode(StringComparison.Ordinal));
+        (Random random, string seed) = FreshRandom.For(name);
         int n = random.Next(130, 260);
         Tensor q = Tensor.RandomNormal(random, DType.Float32, 2, 4, n, 32);
         Tensor k = Tensor.RandomNormal(random, DType.Float32, 2, 4, n, 32);

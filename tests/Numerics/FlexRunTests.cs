@@ -17,7 +17,7 @@ public class FlexRunTests
     [MemberData(nameof(Cases))]
     public void MatchesReference(string name)
     {
-        (Random random, string seed) = FreshRandom.For(name.GetHashCode(StringComparison.Ordinal));
+        (Random random, string seed) = FreshRandom.For(name);
         int l = random.Next(150, 300), s = name == "documents" ? l : random.Next(150, 300);
         int hq = 4, hkv = name == "gqa" ? 2 : 4;
         MaskFunction? mask = name switch

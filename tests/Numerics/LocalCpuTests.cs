@@ -20,7 +20,7 @@ public class LocalCpuTests
     [MemberData(nameof(Configurations))]
     public void MatchesDefinition(string name)
     {
-        (Random random, string seed) = FreshRandom.For(name.GetHashCode(StringComparison.Ordinal));
+        (Random random, string seed) = FreshRandom.For(name);
         const int e = 16, ws = 12;
         LocalConfig config = name switch
         {
