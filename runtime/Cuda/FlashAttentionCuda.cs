@@ -203,7 +203,7 @@ internal static class FlashAttentionCuda
 /// <summary>
 /// One branch of a segmented launch: kept row i of (batch, segment s, head h) is token s · SegmentStride + h / Group +
 /// Rate · i, kept while its place in the segment (h / Group + Rate · i) is below SegmentCap and the token is in the
-/// sequence; Rows is the most any problem keeps. Variants.DilatedBranch builds it for dilated and strided attention.
+/// sequence; Rows is the most any problem keeps. Execution.SegmentBranch builds it for dilated and strided attention.
 /// A positive KvLength gives each problem its own keys (local attention's windows, Rate 1): tokens [t0 + KvShift,
 /// t0 + KvShift + KvLength) around its first query token t0, clipped to the sequence.
 /// </summary>

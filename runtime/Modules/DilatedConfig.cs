@@ -23,7 +23,7 @@ public sealed record DilatedConfig
             throw new ArgumentOutOfRangeException(nameof(dropout), dropout, "dropout must be in [0, 1).");
         }
 
-        DilatedBranch.CheckRates(segmentSizes, dilationRates);
+        DilatedAttention.CheckRates(segmentSizes, dilationRates);
         DModel = dModel;
         NumHeads = numHeads;
         SegmentSizes = (int[])segmentSizes.Clone();

@@ -1,5 +1,6 @@
 using System;
 using AttentionGen.Cpu;
+using AttentionGen.Execution;
 
 namespace AttentionGen.Variants;
 
@@ -30,43 +31,43 @@ public static class DilatedAttention
         ArgumentNullException.ThrowIfNull(segmentSizes);
         ArgumentNullException.ThrowIfNull(dilationRates);
         Check(q, k, v);
-        DilatedBranch.CheckRates(segmentSizes, dilationRates);
+        CheckRates(segmentSizes, dilationRates);
         int heads = q.Size(1);
         if (relPosBias is not null && relPosBias.Heads != heads)
         {
             throw new ArgumentException($"relPosBias must have {heads} heads, as q; got {relPosBias.Heads}.", nameof(relPosBias));
         }
 
-        if (q.Device.Kind == DeviceKind.Cuda)
+        var branches = new SegmentBranch[segmentSizes.Length];
+        for (int i = 0; i < branches.Length; i++)
         {
-            return OnGpu(q, k, v, segmentSizes, dilationRates, causal, scale, relPosBias);
+            branches[i] = SegmentBranch.Dilated(q.Size(0), heads, q.Size(2), segmentSizes[i], dilationRates[i]);
         }
 
-        var operands = new GatherSource(q, k, v);
-        var merged = new BranchMerger(q.Size(0), heads, q.Size(2), v.Size(3));
-        for (int i = 0; i < segmentSizes.Length; i++)
-        {
-            DilatedBranch.Dilated(operands.Batch, heads, operands.Length, segmentSizes[i], dilationRates[i]).Run(operands, merged, causal, scale, relPosBias);
-        }
-
-        return merged.ToOutput(q.DType);
+        // The bias is by the original tokens' distance: kept rows d apart in a branch of rate r are r · d tokens apart.
+        DistanceBias? bias = relPosBias is null ? null : new DistanceBias(heads, relPosBias.DistanceTable);
+        return AttentionExecutor.Run(new AttentionSpec(RowLayout.Segmented(branches), causal ? SpecMask.Causal : SpecMask.None, scale, bias), q, k, v);
     }
 
     /// <summary>One branch: <see cref="Forward(Tensor, Tensor, Tensor, int[], int[], bool, float?, RelativePositionBias?)"/> with a single (w, r).</summary>
     public static AttentionOutput Forward(Tensor q, Tensor k, Tensor v, int segmentSize, int dilationRate, bool causal = false, float? scale = null, RelativePositionBias? relPosBias = null) =>
         Forward(q, k, v, [segmentSize], [dilationRate], causal, scale, relPosBias);
 
-    private static AttentionOutput OnGpu(Tensor q, Tensor k, Tensor v, int[] segmentSizes, int[] dilationRates, bool causal, float? scale, RelativePositionBias? relPosBias)
+    /// <summary>Checks a mixture's arrays: equal, non-empty lengths; positive sizes; r divides w.</summary>
+    internal static void CheckRates(int[] segmentSizes, int[] dilationRates)
     {
-        int batch = q.Size(0), heads = q.Size(1), n = q.Size(2);
-        var branches = new Cuda.SegmentLayout[segmentSizes.Length];
-        for (int i = 0; i < branches.Length; i++)
+        if (segmentSizes.Length == 0 || segmentSizes.Length != dilationRates.Length)
         {
-            branches[i] = DilatedBranch.Dilated(batch, heads, n, segmentSizes[i], dilationRates[i]).Layout;
+            throw new ArgumentException($"segmentSizes and dilationRates must have the same, non-zero length; got {segmentSizes.Length} and {dilationRates.Length}.", nameof(dilationRates));
         }
 
-        AttentionOutput result = Attention.InComputeType(q, k, v, (qc, kc, vc) => SegmentedAttentionCuda.Forward(qc, kc, vc, branches, causal, scale, relPosBias));
-        return Attention.InDType(result, q.DType);
+        for (int i = 0; i < segmentSizes.Length; i++)
+        {
+            if (segmentSizes[i] <= 0 || dilationRates[i] <= 0 || segmentSizes[i] % dilationRates[i] != 0)
+            {
+                throw new ArgumentException($"segment size {segmentSizes[i]} must be a positive multiple of dilation rate {dilationRates[i]} (branch {i}).", nameof(segmentSizes));
+            }
+        }
     }
 
     private static void Check(Tensor q, Tensor k, Tensor v)

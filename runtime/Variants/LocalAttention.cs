@@ -2,6 +2,8 @@ using System;
 using AttentionGen.Cpu;
 using AttentionGen.Modules;
 
+using AttentionGen.Execution;
+
 namespace AttentionGen.Variants;
 
 /// <summary>

@@ -45,6 +45,25 @@ public sealed class RelativePositionBias
     public static RelativePositionBias Random(int seed, int heads, bool bidirectional, int numBuckets = 32, int maxDistance = 128) =>
         new(Tensor.RandomNormal(new Random(seed), DType.Float32, numBuckets, heads), bidirectional, maxDistance);
 
+    /// <summary>
+    /// [H, 2·rows − 1]: the bias of head h between kept rows d = j − i apart whose tokens are <paramref name="stride"/> · d
+    /// apart (a <see cref="Execution.DistanceBias"/> table: the CPU and GPU kernels read it).
+    /// </summary>
+    internal float[] DistanceTable(int stride, int rows)
+    {
+        int span = (2 * rows) - 1;
+        var table = new float[Heads * span];
+        for (int h = 0; h < Heads; h++)
+        {
+            for (int d = -(rows - 1); d < rows; d++)
+            {
+                table[(h * span) + d + rows - 1] = Bias(h, stride * d);
+            }
+        }
+
+        return table;
+    }
+
     /// <summary>The bias of <paramref name="head"/> for a key <paramref name="relative"/> positions after the query.</summary>
     public float Bias(int head, int relative) => _weights[(Bucket(relative) * Heads) + head];
 

@@ -1,5 +1,6 @@
 using System;
 using AttentionGen.Cpu;
+using AttentionGen.Execution;
 
 namespace AttentionGen.Variants;
 
@@ -43,8 +44,8 @@ public static class SparseAttention
     }
 
     /// <summary>
-    /// The same patterns on heads-first operands q, k [B, H, T, E], v [B, H, T, Ev] (CPU or GPU) → [B, H, T, Ev] in the
-    /// compute dtype (float32 on the CPU, 16-bit on a GPU): no head split or merge, as flex_attention's layout.
+    /// The same patterns on heads-first operands q, k [B, H, T, E], v [B, H, T, Ev] (CPU or GPU) → [B, H, T, Ev] in q's
+    /// dtype: no head split or merge, as flex_attention's layout.
     /// </summary>
     public static Tensor ForwardHeads(Tensor q, Tensor k, Tensor v, SparseMode mode, int localAttnCtx = 0, bool causal = true)
     {
@@ -59,16 +60,7 @@ public static class SparseAttention
             ShapeCheck.SameDevice(t, q, name);
         }
 
-        bool gpu = q.Device.Kind == DeviceKind.Cuda;
-        return mode switch
-        {
-            SparseMode.All => OutputOnly(Attention.ScaledDotProduct(q, k, v, causal)),
-            SparseMode.Local when gpu => OutputOnly(Attention.Run(q, k, v, null, null, 128, 128, p =>
-                Cuda.FlashAttentionCuda.Forward(p, causal: false, Cuda.CudaSpecialization.Band(p.HeadDim, localAttnCtx), new Cuda.FlexLaunch(false, null)))),
-            SparseMode.Local => LocalOnCpu(q, k, v, Band(localAttnCtx)),
-            _ when gpu => StridedOnGpu(q, k, v, localAttnCtx),
-            _ => Strided(q, k, v, localAttnCtx),
-        };
+        return OutputOnly(AttentionExecutor.Run(Lower(q, mode, localAttnCtx, causal), q, k, v));
     }
 
     /// <summary>
@@ -91,19 +83,15 @@ public static class SparseAttention
         }
     }
 
-    // The causal band as a closed-form plan (the GPU gets the same box through CudaSpecialization.Band).
-    private static ClosedFormPlan Band(int width) => new([DiagonalBox.Band(width)]);
-
-    // The band is both the tile plan and the mask of its partial tiles.
-    private static Tensor LocalOnCpu(Tensor q, Tensor k, Tensor v, ClosedFormPlan band) =>
-        Attention.Run(q, k, v, null, null, 96, 256, p => FlashAttentionCpu.Forward(p, band, band, default(IdentityScore))).Output;
-
-    // The transposed layout on the GPU: one segmented launch over the same branch geometry as the CPU.
-    private static Tensor StridedOnGpu(Tensor q, Tensor k, Tensor v, int stride)
+    // All is dense (causal unless asked otherwise), Local a causal band of localAttnCtx keys (a closed-form plan), Strided
+    // the transposed layout: residue class c (positions c, c + stride, ...) is one causal problem of kept rows, as the
+    // reference's [T/ctx, ctx] → [ctx, T/ctx] transpose makes it.
+    private static AttentionSpec Lower(Tensor q, SparseMode mode, int localAttnCtx, bool causal) => mode switch
     {
-        var layout = DilatedBranch.Strided(q.Size(0), q.Size(1), q.Size(2), stride).Layout;
-        return OutputOnly(Attention.InComputeType(q, k, v, (qc, kc, vc) => SegmentedAttentionCuda.Forward(qc, kc, vc, [layout], causal: true, scale: null)));
-    }
+        SparseMode.All => new AttentionSpec(RowLayout.Dense, causal ? SpecMask.Causal : SpecMask.None),
+        SparseMode.Local => new AttentionSpec(RowLayout.Dense, SpecMask.CausalBand) { BandWidth = localAttnCtx },
+        _ => new AttentionSpec(RowLayout.Segmented([SegmentBranch.Strided(q.Size(0), q.Size(1), q.Size(2), localAttnCtx)]), SpecMask.Causal),
+    };
 
     // The output alone: the LSE goes back to the device's pool now, not when the collector finds it (until then every
     // call would take fresh GPU memory from the driver).
@@ -111,19 +99,5 @@ public static class SparseAttention
     {
         result.Lse.Dispose();
         return result.Output;
-    }
-
-    // Residue class c (positions c, c + stride, ...) becomes one causal problem of a single-branch gather whose
-    // short classes are padded at the end, as the reference's [T/ctx, ctx] → [ctx, T/ctx] transpose does.
-    private static Tensor Strided(Tensor q, Tensor k, Tensor v, int stride)
-    {
-        var source = new GatherSource(q, k, v);
-        var merged = new BranchMerger(source.Batch, source.Heads, source.Length, source.ValueDim);
-        if (source.Length > 0)
-        {
-            DilatedBranch.Strided(source.Batch, source.Heads, source.Length, stride).Run(source, merged, causal: true, scale: null, relPosBias: null);
-        }
-
-        return merged.ToOutput(DType.Float32).Output;
     }
 }

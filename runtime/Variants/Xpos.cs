@@ -1,5 +1,7 @@
 using System;
 
+using AttentionGen.Execution;
+
 namespace AttentionGen.Variants;
 
 /// <summary>

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using AttentionGen.Cpu;
 using AttentionGen.Cuda;
+using AttentionGen.Execution;
 using AttentionGen.Modules;
 using AttentionGen.Tests.Numerics;
 using AttentionGen.Variants;
@@ -52,7 +53,7 @@ public sealed class KernelSourceCompileTests
             CudaSpecialization.FlashAttention(128, causal: true),
             CudaSpecialization.Band(128, 256),
             CudaSpecialization.Windows(128, 256, 1, 1),
-            CudaSpecialization.FlashAttention(128, causal: true) + SegmentedAttentionCuda.RelativeBiasMod,
+            CudaSpecialization.FlashAttention(128, causal: true) + CudaExecutor.DistanceBiasMod,
             CudaSpecialization.FlashAttention(128, causal: false).Split('\n')[0] + "\n" + new CausalBiasFlex().CudaText,
         ];
         var failures = new List<string>();
@@ -99,7 +100,7 @@ public sealed class KernelSourceCompileTests
         yield return CudaSpecialization.Band(headDim, 256);
         yield return CudaSpecialization.Windows(headDim, 256, 1, 1);
         yield return CudaSpecialization.FlashAttention(headDim, causal: false) + AttentionMaskCuda.AdditiveMask;
-        yield return CudaSpecialization.FlashAttention(headDim, causal: true) + SegmentedAttentionCuda.RelativeBiasMod;
+        yield return CudaSpecialization.FlashAttention(headDim, causal: true) + CudaExecutor.DistanceBiasMod;
         yield return LocalAttentionCuda.Header(new LocalConfig(64, causal: true, exactWindowsize: true, sharedQk: true), 64, headDim, biased: true);
         yield return LocalAttentionCuda.Header(new LocalConfig(64, sharedQk: true), 64, headDim, biased: false);
         foreach (string? mods in new[] { new CausalBiasFlex().CudaText, new WindowOrSinksFlex().CudaText, new CapturedDocumentFlex().CudaText, new ConversionRangesFlex().CudaText })

@@ -116,7 +116,7 @@ public class GatherLayoutTests
     [InlineData(77, 3, 256, 4)]
     public void DilatedLayoutIsTheBranchGeometry(int n, int heads, int w, int r)
     {
-        var branch = AttentionGen.Variants.DilatedBranch.Dilated(1, heads, n, w, r);
+        var branch = AttentionGen.Execution.SegmentBranch.Dilated(1, heads, n, w, r);
         int segment = Math.Min(w, n);
 
         Assert.Equal(new AttentionGen.Cuda.SegmentLayout((n + segment - 1) / segment, (segment + r - 1) / r, segment, segment, r, (heads + r - 1) / r), branch.Layout);
@@ -127,7 +127,7 @@ public class GatherLayoutTests
     [InlineData(40, 64)]
     public void StridedLayoutIsOneClassPerSegment(int n, int stride)
     {
-        var branch = AttentionGen.Variants.DilatedBranch.Strided(2, 3, n, stride);
+        var branch = AttentionGen.Execution.SegmentBranch.Strided(2, 3, n, stride);
 
         Assert.Equal(new AttentionGen.Cuda.SegmentLayout(Math.Min(stride, n), (n + stride - 1) / stride, 1, n, stride, int.MaxValue), branch.Layout);
         for (int c = 0; c < Math.Min(stride, n); c++)
@@ -149,14 +149,14 @@ public class GatherLayoutTests
             {
                 foreach ((int w, int r) in new[] { (64, 1), (64, 2), (256, 1), (512, 1), (96, 3), (32, 4) })
                 {
-                    AttentionGen.Cuda.SegmentLayout dilated = AttentionGen.Variants.DilatedBranch.Dilated(1, heads, n, w, r).Layout;
+                    AttentionGen.Cuda.SegmentLayout dilated = AttentionGen.Execution.SegmentBranch.Dilated(1, heads, n, w, r).Layout;
                     Assert.Equal(KeepsEveryToken(dilated, n, heads), dilated.CoversEveryRow(n, heads));
                     covering += dilated.CoversEveryRow(n, heads) ? 1 : 0;
                 }
 
                 foreach (int stride in new[] { 1, 13, 64, 400 })
                 {
-                    AttentionGen.Cuda.SegmentLayout strided = AttentionGen.Variants.DilatedBranch.Strided(1, heads, n, stride).Layout;
+                    AttentionGen.Cuda.SegmentLayout strided = AttentionGen.Execution.SegmentBranch.Strided(1, heads, n, stride).Layout;
                     Assert.Equal(KeepsEveryToken(strided, n, heads), strided.CoversEveryRow(n, heads));
                     covering += strided.CoversEveryRow(n, heads) ? 1 : 0;
                 }

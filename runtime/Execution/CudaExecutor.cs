@@ -4,28 +4,47 @@ using AttentionGen.Cpu;
 using AttentionGen.CompileTime.Kernels;
 using AttentionGen.Cuda;
 
-namespace AttentionGen.Variants;
+namespace AttentionGen.Execution;
 
 /// <summary>
-/// Dilated and strided attention on a GPU. Each branch is one segmented launch of the FlashAttention kernel, which
-/// reads the kept rows of q, k, v in place and writes the output and LSE rows it computes (no gathered copies, so
-/// the work is the kept rows' alone: N·w/r per dilated branch, N²/stride for strided). A mixture's later branches
-/// accumulate: their kernels blend each row into the result so far by the two LSEs, so no branch output is kept and no
-/// merging pass reads them back.
+/// An <see cref="AttentionSpec"/> on a GPU. A dense layout is one launch of the FlashAttention kernel with the spec's mask
+/// (a band is a closed-form plan in its specialization). A segmented layout is one segmented launch per branch: the kernel
+/// reads the kept rows of q, k, v in place and writes the output and LSE rows it computes (no gathered copies, so the
+/// work is the kept rows' alone: N·w/r per dilated branch, N²/stride for strided); a mixture's later branches
+/// accumulate, their kernels blending each row into the result so far by the two LSEs, so no branch output is kept and
+/// no merging pass reads them back.
 /// </summary>
-internal static class SegmentedAttentionCuda
+internal static class CudaExecutor
 {
-    // The relative-position bias of a problem of head h: kept rows i and j are Rate·(j − i) tokens apart
-    // (RelativeBiasScore.Table, [H, 2·rows − 1]).
-    internal static readonly string RelativeBiasMod =
+    // The distance bias of a problem of head h: kept rows i and j read the table at j − i ([H, 2·rows − 1], DistanceBias).
+    internal static readonly string DistanceBiasMod =
         KernelDefines.ScoreTableMod("((s) + (p).table[(h) * (2 * (p).table_i1 - 1) + (kv) - (q) + (p).table_i1 - 1])");
+
+    public static AttentionOutput Run(AttentionSpec spec, Tensor q, Tensor k, Tensor v)
+    {
+        if (spec.Layout is not RowLayout.SegmentedRows segmented)
+        {
+            return spec.Mask == SpecMask.CausalBand
+                ? Attention.Run(q, k, v, null, spec.Scale, 128, 128, p => FlashAttentionCuda.Forward(p, causal: false, CudaSpecialization.Band(p.HeadDim, spec.BandWidth), new FlexLaunch(false, null)))
+                : Attention.Run(q, k, v, null, spec.Scale, 512, 1024, p => FlashAttentionCuda.Forward(p, spec.Mask == SpecMask.Causal));
+        }
+
+        if (spec.Mask == SpecMask.CausalBand)
+        {
+            throw new NotSupportedException("A segmented layout takes no band mask: its problems are causal or dense in kept-row order.");
+        }
+
+        SegmentLayout[] layouts = Array.ConvertAll(segmented.Branches, b => b.Layout);
+        AttentionOutput result = Attention.InComputeType(q, k, v, (qc, kc, vc) => Segmented(qc, kc, vc, layouts, spec.Mask == SpecMask.Causal, spec.Scale, spec.Bias));
+        return Attention.InDType(result, q.DType);
+    }
 
     /// <summary>
     /// q, k, v [B, H, N, E] (bf16 or fp16, on one GPU, any 16-byte-aligned row strides); returns the merged output in
-    /// q's dtype and the LSE [B, H, N]. A row no branch keeps is 0 with LSE -inf. <paramref name="relPosBias"/>, when
-    /// given, is added to the scores by the original tokens' distance.
+    /// q's dtype and the LSE [B, H, N]. A row no branch keeps is 0 with LSE -inf. <paramref name="bias"/>, when given, is
+    /// added to the scores by the kept rows' distance.
     /// </summary>
-    public static AttentionOutput Forward(Tensor q, Tensor k, Tensor v, SegmentLayout[] branches, bool causal, float? scale, RelativePositionBias? relPosBias = null)
+    private static AttentionOutput Segmented(Tensor q, Tensor k, Tensor v, SegmentLayout[] branches, bool causal, float? scale, DistanceBias? bias)
     {
         CudaDevice device = CudaTransfers.Require(q.Device);
         if (q.Numel == 0)
@@ -48,12 +67,12 @@ internal static class SegmentedAttentionCuda
             }
 
             var problem = new AttentionProblem(q, k, v, output, lse, keyPaddingMask: null, scale);
-            RunBranch(problem, branches[first], causal, relPosBias, accumulate: false);
+            RunBranch(problem, branches[first], causal, bias, accumulate: false);
             for (int i = 0; i < branches.Length; i++)
             {
                 if (i != first)
                 {
-                    RunBranch(problem, branches[i], causal, relPosBias, accumulate: true);
+                    RunBranch(problem, branches[i], causal, bias, accumulate: true);
                 }
             }
         }
@@ -68,17 +87,17 @@ internal static class SegmentedAttentionCuda
         return new AttentionOutput(output, lse);
     }
 
-    private static void RunBranch(AttentionProblem problem, SegmentLayout layout, bool causal, RelativePositionBias? relPosBias, bool accumulate)
+    private static void RunBranch(AttentionProblem problem, SegmentLayout layout, bool causal, DistanceBias? bias, bool accumulate)
     {
-        if (relPosBias is null)
+        if (bias is null)
         {
             FlashAttentionCuda.ForwardSegments(problem, layout, causal, accumulate: accumulate);
             return;
         }
 
         int heads = problem.QueryHeads;
-        using Tensor table = Tensor.FromArray(RelativeBiasScore.Table(relPosBias, layout.Rate, layout.Rows), heads * ((2 * layout.Rows) - 1)).To(problem.Device);
-        string header = CudaSpecialization.FlashAttention(problem.HeadDim, causal) + RelativeBiasMod;
+        using Tensor table = Tensor.FromArray(bias.Table(layout.Rate, layout.Rows), heads * ((2 * layout.Rows) - 1)).To(problem.Device);
+        string header = CudaSpecialization.FlashAttention(problem.HeadDim, causal) + DistanceBiasMod;
         FlashAttentionCuda.ForwardSegments(problem, layout, causal, header, new FlexLaunch(HasScoreMod: true, BlockMask: null, table, (heads, layout.Rows, 0, 0)), accumulate);
     }
 

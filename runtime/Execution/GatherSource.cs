@@ -1,6 +1,6 @@
 using System;
 
-namespace AttentionGen.Variants;
+namespace AttentionGen.Execution;
 
 /// <summary>
 /// q, k and v as contiguous float32 [B, H, N, E] arrays, the source the variants gather rows from.

@@ -1,7 +1,7 @@
 using System;
 using AttentionGen.Cpu;
 
-namespace AttentionGen.Variants;
+namespace AttentionGen.Execution;
 
 /// <summary>
 /// One branch of rows gathered into dense problems: kept row i of (batch, segment s, head h) is token
@@ -13,12 +13,12 @@ namespace AttentionGen.Variants;
 /// <item>Strided: "segment" c is residue class c (positions c, c + stride, ...), every head the same.</item>
 /// </list>
 /// </summary>
-internal sealed class DilatedBranch
+internal sealed class SegmentBranch
 {
     private readonly int _heads;
     private readonly int _length;
 
-    private DilatedBranch(int batch, int heads, int length, int segments, int rows, int segmentStride, int segmentCap, int rate, int groupSize)
+    private SegmentBranch(int batch, int heads, int length, int segments, int rows, int segmentStride, int segmentCap, int rate, int groupSize)
     {
         _heads = heads;
         _length = length;
@@ -54,32 +54,15 @@ internal sealed class DilatedBranch
     public Cuda.SegmentLayout Layout => new(Segments, Rows, SegmentStride, SegmentCap, Rate, GroupSize);
 
     /// <summary>Dilated branch (w, r) over N tokens: w capped at N, ceil(w / r) rows, groups of ceil(H / r) heads.</summary>
-    public static DilatedBranch Dilated(int batch, int heads, int length, int segmentSize, int dilationRate)
+    public static SegmentBranch Dilated(int batch, int heads, int length, int segmentSize, int dilationRate)
     {
         int segment = Math.Max(1, Math.Min(segmentSize, length));
-        return new DilatedBranch(batch, heads, length, ShapeMath.CeilDiv(length, segment), ShapeMath.CeilDiv(segment, dilationRate), segment, segment, dilationRate, ShapeMath.CeilDiv(heads, dilationRate));
+        return new SegmentBranch(batch, heads, length, ShapeMath.CeilDiv(length, segment), ShapeMath.CeilDiv(segment, dilationRate), segment, segment, dilationRate, ShapeMath.CeilDiv(heads, dilationRate));
     }
 
     /// <summary>The Sparse Transformer's transposed layout: min(stride, N) residue classes of ceil(N / stride) rows.</summary>
-    public static DilatedBranch Strided(int batch, int heads, int length, int stride) =>
+    public static SegmentBranch Strided(int batch, int heads, int length, int stride) =>
         new(batch, heads, length, Math.Min(stride, Math.Max(length, 1)), ShapeMath.CeilDiv(length, stride), segmentStride: 1, segmentCap: length, stride, groupSize: int.MaxValue);
-
-    /// <summary>Checks a mixture's arrays: equal, non-empty lengths; positive sizes; r divides w.</summary>
-    public static void CheckRates(int[] segmentSizes, int[] dilationRates)
-    {
-        if (segmentSizes.Length == 0 || segmentSizes.Length != dilationRates.Length)
-        {
-            throw new ArgumentException($"segmentSizes and dilationRates must have the same, non-zero length; got {segmentSizes.Length} and {dilationRates.Length}.", nameof(dilationRates));
-        }
-
-        for (int i = 0; i < segmentSizes.Length; i++)
-        {
-            if (segmentSizes[i] <= 0 || dilationRates[i] <= 0 || segmentSizes[i] % dilationRates[i] != 0)
-            {
-                throw new ArgumentException($"segment size {segmentSizes[i]} must be a positive multiple of dilation rate {dilationRates[i]} (branch {i}).", nameof(segmentSizes));
-            }
-        }
-    }
 
     /// <summary>The row offset in each segment of head <paramref name="h"/>: its group.</summary>
     public int Offset(int h) => h / GroupSize;
@@ -96,7 +79,7 @@ internal sealed class DilatedBranch
     }
 
     /// <summary>Gathers, attends (causal in kept order when asked) and folds the result into <paramref name="merged"/>.</summary>
-    public void Run(GatherSource source, BranchMerger merged, bool causal, float? scale, RelativePositionBias? relPosBias)
+    public void Run(GatherSource source, BranchMerger merged, bool causal, float? scale, DistanceBias? bias)
     {
         int groups = ShapeMath.IntProduct("q", "segment groups B · segments", Batch, Segments);
         var valid = new int[ShapeMath.IntProduct("q", "branch problems B · segments · H", groups, _heads)];   // bounds every index below
@@ -123,13 +106,13 @@ internal sealed class DilatedBranch
         Tensor lse = Tensor.Zeros(DType.Float32, groups, _heads, Rows);
         var problem = new AttentionProblem(gq, gk, gv, output, lse, keyPaddingMask: null, scale, queryTile: Rows, keyTile: Rows);
         var mask = new ValidPrefixMask(valid, _heads, causal);
-        if (relPosBias is null)
+        if (bias is null)
         {
             FlashAttentionCpu.Forward(problem, mask, mask, default(IdentityScore));
         }
         else
         {
-            FlashAttentionCpu.Forward(problem, mask, mask, new RelativeBiasScore(relPosBias, Rate, Rows));
+            FlashAttentionCpu.Forward(problem, mask, mask, new DistanceBiasScore(bias.Table(Rate, Rows), Rows));
         }
 
         Span<float> lses = lse.Float32Storage;

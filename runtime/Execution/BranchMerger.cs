@@ -1,6 +1,6 @@
 using System;
 
-namespace AttentionGen.Variants;
+namespace AttentionGen.Execution;
 
 /// <summary>
 /// Sums the outputs of several attention branches weighted by their log-sum-exps, one row at a time as each

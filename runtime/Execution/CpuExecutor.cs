@@ -1,0 +1,52 @@
+using AttentionGen.Cpu;
+
+namespace AttentionGen.Execution;
+
+/// <summary>
+/// An <see cref="AttentionSpec"/> on the CPU: a dense layout is one <see cref="FlashAttentionCpu"/> call whose plan and mask
+/// are the spec's; a segmented one gathers each branch's kept rows into dense problems, runs them, and merges the branches
+/// by their log-sum-exps.
+/// </summary>
+internal static class CpuExecutor
+{
+    public static AttentionOutput Run(AttentionSpec spec, Tensor q, Tensor k, Tensor v) => spec.Layout switch
+    {
+        RowLayout.SegmentedRows segmented => Segmented(spec, segmented.Branches, q, k, v),
+        _ => Dense(spec, q, k, v),
+    };
+
+    private static AttentionOutput Dense(AttentionSpec spec, Tensor q, Tensor k, Tensor v)
+    {
+        switch (spec.Mask)
+        {
+            case SpecMask.CausalBand:
+                // The band is both the tile plan and the mask of its partial tiles.
+                var band = new ClosedFormPlan([DiagonalBox.Band(spec.BandWidth)]);
+                return Attention.Run(q, k, v, null, spec.Scale, 96, 256, p => FlashAttentionCpu.Forward(p, band, band, default(IdentityScore)));
+            case SpecMask.Causal:
+                return Attention.Run(q, k, v, null, spec.Scale, 512, 1024, p => FlashAttentionCpu.Forward(p, default(CausalMask), default(CausalMask), default(IdentityScore)), cpuTakesBFloat16: true);
+            default:
+                return Attention.Run(q, k, v, null, spec.Scale, 512, 1024, p => FlashAttentionCpu.Forward(p, default(NoMask), default(NoMask), default(IdentityScore)), cpuTakesBFloat16: true);
+        }
+    }
+
+    private static AttentionOutput Segmented(AttentionSpec spec, SegmentBranch[] branches, Tensor q, Tensor k, Tensor v)
+    {
+        if (spec.Mask == SpecMask.CausalBand)
+        {
+            throw new System.NotSupportedException("A segmented layout takes no band mask: its problems are causal or dense in kept-row order.");
+        }
+
+        var source = new GatherSource(q, k, v);
+        var merged = new BranchMerger(source.Batch, source.Heads, source.Length, source.ValueDim);
+        if (source.Length > 0)
+        {
+            foreach (SegmentBranch branch in branches)
+            {
+                branch.Run(source, merged, spec.Mask == SpecMask.Causal, spec.Scale, spec.Bias);
+            }
+        }
+
+        return merged.ToOutput(q.DType);
+    }
+}
