@@ -78,18 +78,19 @@ public static class Attention
     }
 
     /// <summary>
-    /// Runs <paramref name="kernel"/> on q, k and v converted to the device's compute dtype, with the output and
-    /// LSE allocated on that device; returns the output in q's dtype. Every attention entry point goes through it.
+    /// Runs <paramref name="kernel"/> on q, k and v converted to the device's compute dtype (or <paramref name="compute"/>,
+    /// for a backend that reads other dtypes), with the output and LSE allocated on that device; returns the output in q's
+    /// dtype. Every attention entry point goes through it.
     /// </summary>
-    internal static AttentionOutput Run(Tensor q, Tensor k, Tensor v, Tensor? keyPaddingMask, float? scale, int qBucket, int kBucket, Action<AttentionProblem> kernel)
+    internal static AttentionOutput Run(Tensor q, Tensor k, Tensor v, Tensor? keyPaddingMask, float? scale, int qBucket, int kBucket, Action<AttentionProblem> kernel, DType? compute = null)
     {
         // Named here, before anything is allocated or converted; the problem checks its own operands again.
         q.ThrowIfDisposed(nameof(q));
         k.ThrowIfDisposed(nameof(k));
         v.ThrowIfDisposed(nameof(v));
         keyPaddingMask?.ThrowIfDisposed(nameof(keyPaddingMask));
-        DType compute = ComputeType(q);
-        Tensor output = Allocate(compute, q.Device, q.Size(0), q.Size(1), q.Size(2), v.Size(3));
+        DType dtype = compute ?? ComputeType(q);
+        Tensor output = Allocate(dtype, q.Device, q.Size(0), q.Size(1), q.Size(2), v.Size(3));
         Tensor? lse = null;
         try
         {
@@ -98,7 +99,7 @@ public static class Attention
             {
                 kernel(new AttentionProblem(qc, kc, vc, output, lse, keyPaddingMask, scale, qBucket, kBucket));
                 return output;
-            });
+            }, dtype);
         }
         catch
         {
@@ -173,12 +174,13 @@ public static class Attention
     }
 
     /// <summary>
-    /// <paramref name="run"/> on q, k and v in the compute dtype of q's device (<see cref="ComputeType"/>); converted copies
+    /// <paramref name="run"/> on q, k and v in the compute dtype of q's device (<see cref="ComputeType"/>) or in
+    /// <paramref name="computeType"/> when given; converted copies
     /// go back to the pool as soon as it returns, not when the collector finds them.
     /// </summary>
-    internal static T InComputeType<T>(Tensor q, Tensor k, Tensor v, Func<Tensor, Tensor, Tensor, T> run)
+    internal static T InComputeType<T>(Tensor q, Tensor k, Tensor v, Func<Tensor, Tensor, Tensor, T> run, DType? computeType = null)
     {
-        DType compute = ComputeType(q);
+        DType compute = computeType ?? ComputeType(q);
         Tensor? qc = null, kc = null, vc = null;
         try
         {
