@@ -3,9 +3,10 @@ using ILGPU;
 namespace AttentionGen.ILGpu.Kernels;
 
 /// <summary>
-/// IEEE half storage as raw bits, converted with integer arithmetic: the same bits on every accelerator (ILGPU's own
-/// <c>Half</c> converts through lookup tables on the CPU and with hardware instructions on CUDA). Rounds to nearest
-/// even, as <see cref="System.Half"/> does; subnormals, infinities and NaN are kept.
+/// IEEE half storage as raw bits, converted with integer arithmetic: the same code on every accelerator (ILGPU's own
+/// <c>Half</c> converts through its lookup tables on the CPU accelerator and through backend intrinsics on GPUs, so the
+/// CPU tests would not cover what a GPU runs). Rounds to nearest even, as <see cref="System.Half"/> does; subnormals,
+/// infinities and NaN are kept.
 /// </summary>
 internal readonly struct Float16Format : IStorageFormat<ushort>
 {
