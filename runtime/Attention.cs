@@ -78,19 +78,19 @@ public static class Attention
     }
 
     /// <summary>
-    /// Runs <paramref name="kernel"/> on q, k and v converted to the device's compute dtype (or <paramref name="compute"/>,
+    /// Runs <paramref name="kernel"/> on q, k and v converted to the device's compute dtype (or <paramref name="computeType"/>,
     /// for a backend that reads other dtypes), with the output and LSE allocated on that device; returns the output in q's
     /// dtype. Every attention entry point goes through it.
     /// </summary>
-    internal static AttentionOutput Run(Tensor q, Tensor k, Tensor v, Tensor? keyPaddingMask, float? scale, int qBucket, int kBucket, Action<AttentionProblem> kernel, DType? compute = null)
+    internal static AttentionOutput Run(Tensor q, Tensor k, Tensor v, Tensor? keyPaddingMask, float? scale, int qBucket, int kBucket, Action<AttentionProblem> kernel, DType? computeType = null)
     {
         // Named here, before anything is allocated or converted; the problem checks its own operands again.
         q.ThrowIfDisposed(nameof(q));
         k.ThrowIfDisposed(nameof(k));
         v.ThrowIfDisposed(nameof(v));
         keyPaddingMask?.ThrowIfDisposed(nameof(keyPaddingMask));
-        DType dtype = compute ?? ComputeType(q);
-        Tensor output = Allocate(dtype, q.Device, q.Size(0), q.Size(1), q.Size(2), v.Size(3));
+        DType compute = computeType ?? ComputeType(q);
+        Tensor output = Allocate(compute, q.Device, q.Size(0), q.Size(1), q.Size(2), v.Size(3));
         Tensor? lse = null;
         try
         {
@@ -99,7 +99,7 @@ public static class Attention
             {
                 kernel(new AttentionProblem(qc, kc, vc, output, lse, keyPaddingMask, scale, qBucket, kBucket));
                 return output;
-            }, dtype);
+            }, compute);
         }
         catch
         {
