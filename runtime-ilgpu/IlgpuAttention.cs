@@ -13,11 +13,11 @@ public static class IlgpuAttention
 {
     /// <summary>
     /// softmax(scale · q kᵀ) v over host tensors q [B, Hq, N, E], k [B, Hkv, M, E], v [B, Hkv, M, Ev] (any float dtype,
-    /// computed in float32), run on <paramref name="accelerator"/>: <paramref name="causal"/> is aligned top-left,
-    /// <paramref name="keyPaddingMask"/> [B, M] keeps the true keys, Hkv must divide Hq (query head h reads kv head
-    /// h / (Hq / Hkv)). Returns O [B, Hq, N, Ev] in q's dtype and LSE [B, Hq, N] (natural log; -inf and O = 0 for a row
-    /// with no allowed key). <paramref name="queryTile"/> and <paramref name="keyTile"/> bound the tiles; they never
-    /// change the result.
+    /// computed in float32; bf16 and fp16 stay 16-bit in accelerator memory when all three share the dtype), run on
+    /// <paramref name="accelerator"/>: <paramref name="causal"/> is aligned top-left, <paramref name="keyPaddingMask"/>
+    /// [B, M] keeps the true keys, Hkv must divide Hq (query head h reads kv head h / (Hq / Hkv)). Returns O
+    /// [B, Hq, N, Ev] in q's dtype and LSE [B, Hq, N] (natural log; -inf and O = 0 for a row with no allowed key).
+    /// <paramref name="queryTile"/> and <paramref name="keyTile"/> bound the tiles; they never change the result.
     /// </summary>
     public static AttentionOutput ScaledDotProduct(
         Accelerator accelerator,
@@ -55,8 +55,13 @@ public static class IlgpuAttention
     {
         ArgumentNullException.ThrowIfNull(accelerator);
         CheckOperands(q, k, v);
-        return Attention.Run(q, k, v, keyPaddingMask, scale, queryTile, keyTile, p => FlashForwardLauncher.Forward(accelerator, p, maskMod, scoreMod));
+        return Attention.Run(q, k, v, keyPaddingMask, scale, queryTile, keyTile, p => FlashForwardLauncher.Forward(accelerator, p, maskMod, scoreMod), StorageType(q, k, v));
     }
+
+    // The kernel reads bf16 and fp16 from accelerator memory (half the bytes of float32) when q, k and v share the
+    // dtype; mixed dtypes meet in float32 on the host, as in the core's CPU path.
+    private static DType StorageType(Tensor q, Tensor k, Tensor v) =>
+        k.DType == q.DType && v.DType == q.DType && FlashForwardLauncher.Stores(q.DType) ? q.DType : DType.Float32;
 
     // What Attention.Run reads before the problem validates the rest (AttentionProblem), and on the host, which this
     // backend copies to the accelerator from.

@@ -41,7 +41,7 @@ public static class Attention
             q.Device.Kind == DeviceKind.Cuda ? p => Cuda.FlashAttentionCuda.Forward(p, causal)
             : causal ? p => FlashAttentionCpu.Forward(p, default(CausalMask), default(CausalMask), default(IdentityScore))
             : p => FlashAttentionCpu.Forward(p, default(NoMask), default(NoMask), default(IdentityScore));
-        return Run(q, k, v, keyPaddingMask, scale, qBucket, kBucket, kernel, cpuTakesBFloat16: true);
+        return Run(q, k, v, keyPaddingMask, scale, qBucket, kBucket, kernel, CpuKernelType(q, k, v));
     }
 
     /// <summary>
@@ -74,33 +74,32 @@ public static class Attention
         Action<AttentionProblem> kernel =
             q.Device.Kind == DeviceKind.Cuda ? p => Cuda.AttentionMaskCuda.Forward(p, attnMask)
             : p => AttentionMaskCpu.Forward(p, attnMask);
-        return Run(q, k, v, keyPaddingMask: null, scale, qBucket: 512, kBucket: 1024, kernel, cpuTakesBFloat16: true);
+        return Run(q, k, v, keyPaddingMask: null, scale, qBucket: 512, kBucket: 1024, kernel, CpuKernelType(q, k, v));
     }
 
     /// <summary>
-    /// Runs <paramref name="kernel"/> on q, k and v converted to the device's compute dtype, with the output and
-    /// LSE allocated on that device; returns the output in q's dtype. Every attention entry point goes through it.
-    /// <paramref name="cpuTakesBFloat16"/>: the CPU kernel is <see cref="FlashAttentionCpu"/>, which reads bf16 q, k and v
-    /// as they are (no float32 copies) and writes a bf16 output.
+    /// Runs <paramref name="kernel"/> on q, k and v converted to the device's compute dtype (or <paramref name="computeType"/>,
+    /// for a backend that reads other dtypes), with the output and LSE allocated on that device; returns the output in q's
+    /// dtype. Every attention entry point goes through it.
     /// </summary>
-    internal static AttentionOutput Run(Tensor q, Tensor k, Tensor v, Tensor? keyPaddingMask, float? scale, int qBucket, int kBucket, Action<AttentionProblem> kernel, bool cpuTakesBFloat16 = false)
+    internal static AttentionOutput Run(Tensor q, Tensor k, Tensor v, Tensor? keyPaddingMask, float? scale, int qBucket, int kBucket, Action<AttentionProblem> kernel, DType? computeType = null)
     {
         // Named here, before anything is allocated or converted; the problem checks its own operands again.
         q.ThrowIfDisposed(nameof(q));
         k.ThrowIfDisposed(nameof(k));
         v.ThrowIfDisposed(nameof(v));
         keyPaddingMask?.ThrowIfDisposed(nameof(keyPaddingMask));
-        DType compute = KernelType(q, k, v, cpuTakesBFloat16);
+        DType compute = computeType ?? ComputeType(q);
         Tensor output = Allocate(compute, q.Device, q.Size(0), q.Size(1), q.Size(2), v.Size(3));
         Tensor? lse = null;
         try
         {
             lse = Allocate(DType.Float32, q.Device, q.Size(0), q.Size(1), q.Size(2));
-            InType(compute, q, k, v, (qc, kc, vc) =>
+            InComputeType(q, k, v, (qc, kc, vc) =>
             {
                 kernel(new AttentionProblem(qc, kc, vc, output, lse, keyPaddingMask, scale, qBucket, kBucket));
                 return output;
-            });
+            }, compute);
         }
         catch
         {
@@ -175,15 +174,13 @@ public static class Attention
     }
 
     /// <summary>
-    /// <paramref name="run"/> on q, k and v in the compute dtype of q's device (<see cref="ComputeType"/>); converted copies
+    /// <paramref name="run"/> on q, k and v in the compute dtype of q's device (<see cref="ComputeType"/>) or in
+    /// <paramref name="computeType"/> when given; converted copies
     /// go back to the pool as soon as it returns, not when the collector finds them.
     /// </summary>
-    internal static T InComputeType<T>(Tensor q, Tensor k, Tensor v, Func<Tensor, Tensor, Tensor, T> run) =>
-        InType(ComputeType(q), q, k, v, run);
-
-    // run on q, k and v converted to compute (each one itself when it has that dtype); copies freed as it returns.
-    private static T InType<T>(DType compute, Tensor q, Tensor k, Tensor v, Func<Tensor, Tensor, Tensor, T> run)
+    internal static T InComputeType<T>(Tensor q, Tensor k, Tensor v, Func<Tensor, Tensor, Tensor, T> run, DType? computeType = null)
     {
+        DType compute = computeType ?? ComputeType(q);
         Tensor? qc = null, kc = null, vc = null;
         try
         {
@@ -223,13 +220,14 @@ public static class Attention
         : t.DType;
 
     /// <summary>
-    /// <see cref="ComputeType"/>, except that a CPU kernel taking bf16 gets bf16 when q, k and v all are (a float32 k or v
-    /// is not rounded to bf16 for it).
+    /// The compute dtype for <see cref="FlashAttentionCpu"/>, which reads bf16 q, k and v as they are (no float32 copies)
+    /// and writes a bf16 output: bf16 when all three are bf16 on the CPU (a float32 k or v is never rounded for it); else
+    /// null, the device's <see cref="ComputeType"/>.
     /// </summary>
-    private static DType KernelType(Tensor q, Tensor k, Tensor v, bool cpuTakesBFloat16) =>
-        cpuTakesBFloat16 && q.Device.Kind == DeviceKind.Cpu && q.DType == DType.BFloat16 && k.DType == DType.BFloat16 && v.DType == DType.BFloat16
+    internal static DType? CpuKernelType(Tensor q, Tensor k, Tensor v) =>
+        q.Device.Kind == DeviceKind.Cpu && q.DType == DType.BFloat16 && k.DType == DType.BFloat16 && v.DType == DType.BFloat16
             ? DType.BFloat16
-            : ComputeType(q);
+            : null;
 
     /// <summary>The tensor itself when it has <paramref name="dtype"/>, else a converted copy on its device.</summary>
     internal static Tensor Convert(Tensor t, DType dtype) =>

@@ -191,6 +191,12 @@ internal static class DiagnosticDescriptors
         "{0} = nameof({1}.{2}) names a mod of a referenced assembly: GPU translation needs the mod's source; this layer runs on the CPU only",
         DiagnosticSeverity.Warning);
 
+    public static readonly DiagnosticDescriptor IlgpuUnderNativeAot = Create(
+        "AG0030",
+        "The ILGPU backend cannot run in a NativeAOT app",
+        "'{0}' runs the ILGPU backend, which compiles its kernels at run time and cannot run in a NativeAOT app (PublishAot=true); use Attention.ScaledDotProduct (native CPU/CUDA kernels) instead",
+        DiagnosticSeverity.Warning);
+
     private static DiagnosticDescriptor Create(string id, string title, string message, DiagnosticSeverity severity) =>
         new(id, title, message, Category, severity, isEnabledByDefault: true, helpLinkUri: HelpRoot + id + ".md");
 

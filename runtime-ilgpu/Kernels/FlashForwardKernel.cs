@@ -9,31 +9,39 @@ namespace AttentionGen.ILGpu.Kernels;
 /// FlashAttention forward for ILGPU, explicitly grouped: one group per (query tile, head, batch) = grid (x, y, z).
 /// The group stages its Q tile once, then walks the keys a tile at a time through shared memory, keeping each row's
 /// running max and sum (online softmax, fp32) and its O accumulator in shared memory, and writes O and the natural-log
-/// LSE at the end. The mask and score mods are struct type parameters, so ILGPU specializes (and inlines) them.
+/// LSE at the end. q, k, v and O are stored as <c>T</c> (float32, or bf16/fp16 bits) and converted by the storage format
+/// as they enter and leave shared memory, so 16-bit operands cross to the accelerator at half the bytes; everything
+/// in between is fp32. The format and the mask and score mods are struct type parameters, so ILGPU specializes (and
+/// inlines) them.
 /// </summary>
 internal static class FlashForwardKernel
 {
-    /// <summary>The kernel specialized for <typeparamref name="TMask"/> and <typeparamref name="TScore"/>, for backends that compile by method.</summary>
-    public static MethodInfo MethodFor<TMask, TScore>()
+    /// <summary>The kernel specialized for its storage and mods, for backends that compile by method.</summary>
+    public static MethodInfo MethodFor<T, TFormat, TMask, TScore>()
+        where T : unmanaged
+        where TFormat : struct, IStorageFormat<T>
         where TMask : struct, IMaskMod
         where TScore : struct, IScoreMod =>
-        typeof(FlashForwardKernel).GetMethod(nameof(Run))!.MakeGenericMethod(typeof(TMask), typeof(TScore));
+        typeof(FlashForwardKernel).GetMethod(nameof(Run))!.MakeGenericMethod(typeof(T), typeof(TFormat), typeof(TMask), typeof(TScore));
 
     /// <summary>
     /// The kernel. Dynamic shared memory holds <see cref="IlgpuTiles.SharedFloats"/> floats. A key the mask, the
     /// key-padding mask or the end of the sequence removes scores -inf; a row with no allowed key gets O = 0 and
     /// LSE = -inf; a NaN score makes its row NaN (the max below keeps NaN, which PTX's max.f32 would drop).
     /// </summary>
-    public static void Run<TMask, TScore>(
-        ArrayView<float> q,
-        ArrayView<float> k,
-        ArrayView<float> v,
+    public static void Run<T, TFormat, TMask, TScore>(
+        ArrayView<T> q,
+        ArrayView<T> k,
+        ArrayView<T> v,
         ArrayView<byte> keep,
-        ArrayView<float> output,
+        ArrayView<T> output,
         ArrayView<float> lse,
         FlashKernelShape shape,
+        TFormat format,
         TMask mask,
         TScore score)
+        where T : unmanaged
+        where TFormat : struct, IStorageFormat<T>
         where TMask : struct, IMaskMod
         where TScore : struct, IScoreMod
     {
@@ -65,7 +73,7 @@ internal static class FlashForwardKernel
 
         for (int i = tid; i < br * e; i += threads)
         {
-            qs[i] = i / e < rows ? q[qBase + i] : 0f;
+            qs[i] = i / e < rows ? format.Load(q[qBase + i]) : 0f;
         }
 
         for (int i = tid; i < br * ev; i += threads)
@@ -86,12 +94,12 @@ internal static class FlashForwardKernel
             Group.Barrier(); // the previous tile's readers are done with ks, vs and ss
             for (int i = tid; i < bc * e; i += threads)
             {
-                ks[i] = i / e < keys ? k[kBase + ((long)kvStart * e) + i] : 0f;
+                ks[i] = i / e < keys ? format.Load(k[kBase + ((long)kvStart * e) + i]) : 0f;
             }
 
             for (int i = tid; i < bc * ev; i += threads)
             {
-                vs[i] = i / ev < keys ? v[vBase + ((long)kvStart * ev) + i] : 0f;
+                vs[i] = i / ev < keys ? format.Load(v[vBase + ((long)kvStart * ev) + i]) : 0f;
             }
 
             Group.Barrier();
@@ -137,7 +145,7 @@ internal static class FlashForwardKernel
         for (int i = tid; i < rows * ev; i += threads)
         {
             float sum = rowSum[i / ev];
-            output[oBase + i] = sum == 0f ? 0f : os[i] / sum;
+            output[oBase + i] = format.Store(sum == 0f ? 0f : os[i] / sum);
         }
 
         for (int r = tid; r < rows; r += threads)

@@ -7,29 +7,55 @@ using ILGPU.Runtime;
 namespace AttentionGen.ILGpu.Kernels;
 
 /// <summary>
-/// Runs <see cref="FlashForwardKernel"/> on an accelerator for one validated float32 host problem: uploads q, k, v and
-/// the key mask, launches one group per (query tile, head, batch), and copies O and LSE back into the problem's tensors.
+/// Runs <see cref="FlashForwardKernel"/> on an accelerator for one validated host problem in float32, bf16 or fp16:
+/// uploads q, k, v (in their own dtype: 16-bit operands travel as 16 bits) and the key mask, launches one group per
+/// (query tile, head, batch), and copies O (in the problem's dtype) and LSE back into the problem's tensors.
 /// </summary>
 internal static class FlashForwardLauncher
 {
+    /// <summary>The dtypes the kernel stores natively; others are converted to float32 first (IlgpuAttention).</summary>
+    public static bool Stores(DType dtype) => dtype is DType.Float32 or DType.BFloat16 or DType.Float16;
+
     public static void Forward<TMask, TScore>(Accelerator accelerator, AttentionProblem p, TMask mask, TScore score)
+        where TMask : struct, IMaskMod
+        where TScore : struct, IScoreMod
+    {
+        switch (p.DType)
+        {
+            case DType.Float32:
+                Forward<float, Float32Format, TMask, TScore>(accelerator, p, mask, score);
+                break;
+            case DType.BFloat16:
+                Forward<ushort, BFloat16Format, TMask, TScore>(accelerator, p, mask, score);
+                break;
+            case DType.Float16:
+                Forward<ushort, Float16Format, TMask, TScore>(accelerator, p, mask, score);
+                break;
+            default:
+                throw new ArgumentException($"q must be float32, bfloat16 or float16 for the ILGPU kernel; got {p.DType.Name()}.", "q");
+        }
+    }
+
+    private static void Forward<T, TFormat, TMask, TScore>(Accelerator accelerator, AttentionProblem p, TMask mask, TScore score)
+        where T : unmanaged
+        where TFormat : struct, IStorageFormat<T>
         where TMask : struct, IMaskMod
         where TScore : struct, IScoreMod
     {
         IlgpuTiles tiles = Tiles(accelerator, p);
         CheckGrid(accelerator, p, tiles);
-        Span<float> output = p.Output.Float32Storage.Slice((int)p.Output.Offset, (int)p.Output.Numel);
-        Span<float> lse = p.Lse!.Float32Storage.Slice((int)p.Lse.Offset, (int)p.Lse.Numel);
+        Span<T> output = HostElements.Dense<T>(p.Output);
+        Span<float> lse = HostElements.Dense<float>(p.Lse!);
         if (output.IsEmpty && lse.IsEmpty)
         {
             return;
         }
 
-        using MemoryBuffer1D<float, Stride1D.Dense> q = Upload(accelerator, p.Q.ToFloatArray());
-        using MemoryBuffer1D<float, Stride1D.Dense> k = Upload(accelerator, p.K.ToFloatArray());
-        using MemoryBuffer1D<float, Stride1D.Dense> v = Upload(accelerator, p.V.ToFloatArray());
+        using MemoryBuffer1D<T, Stride1D.Dense> q = Upload(accelerator, HostElements.Gather<T>(p.Q));
+        using MemoryBuffer1D<T, Stride1D.Dense> k = Upload(accelerator, HostElements.Gather<T>(p.K));
+        using MemoryBuffer1D<T, Stride1D.Dense> v = Upload(accelerator, HostElements.Gather<T>(p.V));
         using MemoryBuffer1D<byte, Stride1D.Dense> keep = Upload(accelerator, KeepBytes(p.KeyPaddingMask));
-        using MemoryBuffer1D<float, Stride1D.Dense> o = accelerator.Allocate1D<float>(Math.Max(1, output.Length));
+        using MemoryBuffer1D<T, Stride1D.Dense> o = accelerator.Allocate1D<T>(Math.Max(1, output.Length));
         using MemoryBuffer1D<float, Stride1D.Dense> l = accelerator.Allocate1D<float>(Math.Max(1, lse.Length));
 
         var shape = new FlashKernelShape(p.QueryHeads, p.KeyHeads, p.QueryLength, p.KeyLength, p.HeadDim, p.ValueDim, p.Scale, p.KeyPaddingMask is not null, tiles);
@@ -39,7 +65,7 @@ internal static class FlashForwardLauncher
             SharedMemoryConfig.RequestDynamic<float>((int)tiles.SharedFloats(p.HeadDim, p.ValueDim)));
         if (config.GridDim.Size > 0)
         {
-            Kernels<TMask, TScore>.For(accelerator)(config, q.View, k.View, v.View, keep.View, o.View, l.View, shape, mask, score);
+            Kernels<T, TFormat, TMask, TScore>.For(accelerator)(config, q.View, k.View, v.View, keep.View, o.View, l.View, shape, default, mask, score);
         }
 
         accelerator.Synchronize();
@@ -94,14 +120,16 @@ internal static class FlashForwardLauncher
         return buffer;
     }
 
-    /// <summary>One compiled launcher per accelerator and mod pair; ILGPU compiles on first load, so it is kept.</summary>
-    private static class Kernels<TMask, TScore>
+    /// <summary>One compiled launcher per accelerator, storage and mod pair; ILGPU compiles on first load, so it is kept.</summary>
+    private static class Kernels<T, TFormat, TMask, TScore>
+        where T : unmanaged
+        where TFormat : struct, IStorageFormat<T>
         where TMask : struct, IMaskMod
         where TScore : struct, IScoreMod
     {
-        private static readonly ConditionalWeakTable<Accelerator, Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<byte>, ArrayView<float>, ArrayView<float>, FlashKernelShape, TMask, TScore>> Loaded = new();
+        private static readonly ConditionalWeakTable<Accelerator, Action<KernelConfig, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<byte>, ArrayView<T>, ArrayView<float>, FlashKernelShape, TFormat, TMask, TScore>> Loaded = new();
 
-        public static Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<byte>, ArrayView<float>, ArrayView<float>, FlashKernelShape, TMask, TScore> For(Accelerator accelerator) =>
-            Loaded.GetValue(accelerator, a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<byte>, ArrayView<float>, ArrayView<float>, FlashKernelShape, TMask, TScore>(FlashForwardKernel.Run));
+        public static Action<KernelConfig, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<byte>, ArrayView<T>, ArrayView<float>, FlashKernelShape, TFormat, TMask, TScore> For(Accelerator accelerator) =>
+            Loaded.GetValue(accelerator, a => a.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<byte>, ArrayView<T>, ArrayView<float>, FlashKernelShape, TFormat, TMask, TScore>(FlashForwardKernel.Run));
     }
 }

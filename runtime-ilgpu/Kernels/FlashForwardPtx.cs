@@ -14,15 +14,18 @@ namespace AttentionGen.ILGpu.Kernels;
 internal static class FlashForwardPtx
 {
     /// <summary>
-    /// The PTX of the kernel for <typeparamref name="TMask"/> and <typeparamref name="TScore"/>. <paramref name="context"/>
-    /// must have ILGPU.Algorithms enabled, which maps MathF.Exp and MathF.Log to PTX.
+    /// The PTX of the kernel for storage <typeparamref name="T"/> in <typeparamref name="TFormat"/> and the mods
+    /// <typeparamref name="TMask"/> and <typeparamref name="TScore"/>. <paramref name="context"/> must have
+    /// ILGPU.Algorithms enabled, which maps MathF.Exp and MathF.Log to PTX.
     /// </summary>
-    public static PTXCompiledKernel Compile<TMask, TScore>(Context context, CudaArchitecture architecture, CudaInstructionSet instructionSet)
+    public static PTXCompiledKernel Compile<T, TFormat, TMask, TScore>(Context context, CudaArchitecture architecture, CudaInstructionSet instructionSet)
+        where T : unmanaged
+        where TFormat : struct, IStorageFormat<T>
         where TMask : struct, IMaskMod
         where TScore : struct, IScoreMod
     {
         using var backend = new PTXBackend(context, new CudaCapabilityContext(architecture), architecture, instructionSet, nvvmAPI: null);
-        EntryPointDescription entry = EntryPointDescription.FromExplicitlyGroupedKernel(FlashForwardKernel.MethodFor<TMask, TScore>());
+        EntryPointDescription entry = EntryPointDescription.FromExplicitlyGroupedKernel(FlashForwardKernel.MethodFor<T, TFormat, TMask, TScore>());
         return (PTXCompiledKernel)backend.Compile(entry, new KernelSpecialization());
     }
 }

@@ -24,9 +24,9 @@ internal static class CpuExecutor
                 var band = new ClosedFormPlan([DiagonalBox.Band(spec.BandWidth)]);
                 return Attention.Run(q, k, v, null, spec.Scale, 96, 256, p => FlashAttentionCpu.Forward(p, band, band, default(IdentityScore)));
             case SpecMask.Causal:
-                return Attention.Run(q, k, v, null, spec.Scale, 512, 1024, p => FlashAttentionCpu.Forward(p, default(CausalMask), default(CausalMask), default(IdentityScore)), cpuTakesBFloat16: true);
+                return Attention.Run(q, k, v, null, spec.Scale, 512, 1024, p => FlashAttentionCpu.Forward(p, default(CausalMask), default(CausalMask), default(IdentityScore)), Attention.CpuKernelType(q, k, v));
             default:
-                return Attention.Run(q, k, v, null, spec.Scale, 512, 1024, p => FlashAttentionCpu.Forward(p, default(NoMask), default(NoMask), default(IdentityScore)), cpuTakesBFloat16: true);
+                return Attention.Run(q, k, v, null, spec.Scale, 512, 1024, p => FlashAttentionCpu.Forward(p, default(NoMask), default(NoMask), default(IdentityScore)), Attention.CpuKernelType(q, k, v));
         }
     }
 

@@ -46,7 +46,7 @@ public static class FlexAttention
                 case (_, null): FlashAttentionCpu.Forward(problem, blockMask.Plan, mask, default(IdentityScore)); break;
                 default: FlashAttentionCpu.Forward(problem, blockMask.Plan, mask, new DelegateScore(scoreMod)); break;
             }
-        }, cpuTakesBFloat16: true);
+        }, Attention.CpuKernelType(q, k, v));
         return new FlexOutput(result.Output, returnLse ? result.Lse : null);
     }
 

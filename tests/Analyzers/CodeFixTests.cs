@@ -30,6 +30,11 @@ public class CodeFixTests
         { "AG0024", "[FlashAttention(Dim = 64, {|AG0024:Parallel = true|})] partial class C { }", "[FlashAttention(Dim = 64)] partial class C { }" },
         { "AG0024", "[FlashAttention({|AG0024:Parallel = true|}, Dim = 64)] partial class C { }", "[FlashAttention(Dim = 64)] partial class C { }" },
         { "AG0024", "[Dilated(DModel = 64, NumHeads = 4, DilationRate = 2, SegmentSize = 16, {|AG0024:Distributed = true|})] partial class C { }", "[Dilated(DModel = 64, NumHeads = 4, DilationRate = 2, SegmentSize = 16)] partial class C { }" },
+        { "AG0030", "using AttentionGen.ILGpu; using ILGPU.Runtime;\nclass C { AttentionOutput Run(Accelerator a, Tensor q, Tensor k, Tensor v, Tensor keep) => IlgpuAttention.{|AG0030:ScaledDotProduct|}(a, q, k, v, true, keep, 0.5f, 16, 32); }", "using AttentionGen.ILGpu; using ILGPU.Runtime;\nclass C { AttentionOutput Run(Accelerator a, Tensor q, Tensor k, Tensor v, Tensor keep) => Attention.ScaledDotProduct(q, k, v, true, keep, 0.5f, 16, 32); }" },
+        { "AG0030", "using AttentionGen.ILGpu; using ILGPU.Runtime;\nclass C { AttentionOutput Run(Accelerator a, Tensor q, Tensor k, Tensor v, Tensor keep) => IlgpuAttention.{|AG0030:ScaledDotProduct|}(a, q, k, v, causal: true, queryTile: 16, keyTile: 32); }", "using AttentionGen.ILGpu; using ILGPU.Runtime;\nclass C { AttentionOutput Run(Accelerator a, Tensor q, Tensor k, Tensor v, Tensor keep) => Attention.ScaledDotProduct(q, k, v, causal: true, qBucket: 16, kBucket: 32); }" },
+        { "AG0030", "using AttentionGen.ILGpu; using ILGPU.Runtime;\nclass C { AttentionOutput Run(Accelerator a, Tensor q, Tensor k, Tensor v, Tensor keep) => IlgpuAttention.{|AG0030:ScaledDotProduct|}(q: q, k: k, v: v, accelerator: a, keyTile: 8, keyPaddingMask: keep); }", "using AttentionGen.ILGpu; using ILGPU.Runtime;\nclass C { AttentionOutput Run(Accelerator a, Tensor q, Tensor k, Tensor v, Tensor keep) => Attention.ScaledDotProduct(q: q, k: k, v: v, kBucket: 8, keyPaddingMask: keep); }" },
+        { "AG0030", "using AttentionGen.ILGpu; using ILGPU.Runtime;\nclass C { AttentionOutput Run(Accelerator a, Tensor q, Tensor k, Tensor v, Tensor keep) => AttentionGen.ILGpu.IlgpuAttention.{|AG0030:ScaledDotProduct|}(a, q, k, v, scale: 0.125f); }", "using AttentionGen.ILGpu; using ILGPU.Runtime;\nclass C { AttentionOutput Run(Accelerator a, Tensor q, Tensor k, Tensor v, Tensor keep) => Attention.ScaledDotProduct(q, k, v, scale: 0.125f); }" },
+        { "AG0030", "using static AttentionGen.ILGpu.IlgpuAttention; using ILGPU.Runtime;\nclass C { AttentionOutput Run(Accelerator a, Tensor q, Tensor k, Tensor v, Tensor keep) => {|AG0030:ScaledDotProduct|}(a, q, k, v, causal: true); }", "using static AttentionGen.ILGpu.IlgpuAttention; using ILGPU.Runtime;\nclass C { AttentionOutput Run(Accelerator a, Tensor q, Tensor k, Tensor v, Tensor keep) => Attention.ScaledDotProduct(q, k, v, causal: true); }" },
     };
 
     [Theory]
@@ -40,5 +45,17 @@ public class CodeFixTests
         Assert.Contains(id, CodeFixProviders.For(id).FixableDiagnosticIds);
 
         await AttentionCodeFixTest.VerifyAsync(id, markup, expected);
+    }
+
+    /// <summary>
+    /// AG0030 without a fix: the overload with mod structs has no counterpart in the core (its mods would be dropped),
+    /// and the accelerator factory has nothing to become. The diagnostic stays and no fix is offered.
+    /// </summary>
+    [Theory]
+    [InlineData("using AttentionGen.Cpu; using AttentionGen.ILGpu; using ILGPU.Runtime;\nclass C { AttentionOutput Run(Accelerator a, Tensor q, Tensor k, Tensor v) => IlgpuAttention.{|AG0030:ScaledDotProduct|}(a, q, k, v, default(CausalMask), new SoftcapScore(30f)); }")]
+    [InlineData("using AttentionGen.ILGpu; using ILGPU;\nclass C { Context Make() => IlgpuAccelerators.{|AG0030:CreateContext|}(); }")]
+    public async Task NoFixIsOfferedWhereTheCoreHasNoCounterpart(string markup)
+    {
+        await AttentionCodeFixTest.VerifyAsync("AG0030", markup, markup);
     }
 }

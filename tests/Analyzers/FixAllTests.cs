@@ -59,6 +59,11 @@ public class FixAllTests
             "partial class C { [MaskMod] bool {|AG0017:{|AG0018:M|}|}(int q, int kv) => kv <= q; [ScoreMod] float {|AG0018:F|}(float s, int b, int h, int q, int kv) => s; }",
             "partial class C { [MaskMod] static bool M(int b, int h, int q, int kv) => kv <= q; [ScoreMod] static float F(float s, int b, int h, int q, int kv) => s; }"
         },
+        {
+            "AG0030",
+            "using AttentionGen.ILGpu; using ILGPU.Runtime;\nclass C { void Run(Accelerator a, Tensor q, Tensor k, Tensor v) { IlgpuAttention.{|AG0030:ScaledDotProduct|}(a, q, k, v, causal: true).Dispose(); IlgpuAttention.{|AG0030:ScaledDotProduct|}(a, q, k, v, keyTile: 16).Dispose(); } }",
+            "using AttentionGen.ILGpu; using ILGPU.Runtime;\nclass C { void Run(Accelerator a, Tensor q, Tensor k, Tensor v) { Attention.ScaledDotProduct(q, k, v, causal: true).Dispose(); Attention.ScaledDotProduct(q, k, v, kBucket: 16).Dispose(); } }"
+        },
     };
 
     [Theory]
@@ -96,6 +101,11 @@ public class FixAllTests
             "AG0017",
             ["partial class A { [MaskMod] static bool {|AG0017:M|}(int b, int q) => true; }", "partial class B { [ScoreMod] static double {|AG0017:F|}(double s, int b, int h, int q, int kv) => s; }", "partial class C { [MaskMod] static bool {|AG0017:M|}(int q, int kv) => kv <= q; }"],
             ["partial class A { [MaskMod] static bool M(int b, int h, int q, int kv) => true; }", "partial class B { [ScoreMod] static float F(float s, int b, int h, int q, int kv) => s; }", "partial class C { [MaskMod] static bool M(int b, int h, int q, int kv) => kv <= q; }"]
+        },
+        {
+            "AG0030",
+            ["using AttentionGen.ILGpu; using ILGPU.Runtime;\nclass A { AttentionOutput Run(Accelerator a, Tensor q, Tensor k, Tensor v) => IlgpuAttention.{|AG0030:ScaledDotProduct|}(a, q, k, v); }", "using AttentionGen.ILGpu; using ILGPU.Runtime;\nclass B { AttentionOutput Run(Accelerator a, Tensor q, Tensor k, Tensor v) => IlgpuAttention.{|AG0030:ScaledDotProduct|}(a, q, k, v, true, queryTile: 8); }", "using AttentionGen.ILGpu; using ILGPU.Runtime;\nclass C { AttentionOutput Run(Accelerator a, Tensor q, Tensor k, Tensor v) => IlgpuAttention.{|AG0030:ScaledDotProduct|}(accelerator: a, q: q, k: k, v: v); }"],
+            ["using AttentionGen.ILGpu; using ILGPU.Runtime;\nclass A { AttentionOutput Run(Accelerator a, Tensor q, Tensor k, Tensor v) => Attention.ScaledDotProduct(q, k, v); }", "using AttentionGen.ILGpu; using ILGPU.Runtime;\nclass B { AttentionOutput Run(Accelerator a, Tensor q, Tensor k, Tensor v) => Attention.ScaledDotProduct(q, k, v, true, qBucket: 8); }", "using AttentionGen.ILGpu; using ILGPU.Runtime;\nclass C { AttentionOutput Run(Accelerator a, Tensor q, Tensor k, Tensor v) => Attention.ScaledDotProduct(q: q, k: k, v: v); }"]
         },
     };
 

@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using AttentionGen.Cpu;
 using AttentionGen.ILGpu.Kernels;
 using ILGPU;
@@ -16,7 +17,7 @@ public sealed class IlgpuPtxTests
     {
         using Context context = Context.Create(builder => builder.EnableAlgorithms());
 
-        PTXCompiledKernel kernel = FlashForwardPtx.Compile<CausalMask, IdentityScore>(context, CudaArchitecture.SM_80, CudaInstructionSet.ISA_80);
+        PTXCompiledKernel kernel = FlashForwardPtx.Compile<float, Float32Format, CausalMask, IdentityScore>(context, CudaArchitecture.SM_80, CudaInstructionSet.ISA_80);
 
         Assert.Contains(".target sm_80", kernel.PTXAssembly);
         Assert.Contains($".entry {kernel.Name}", kernel.PTXAssembly);
@@ -29,8 +30,37 @@ public sealed class IlgpuPtxTests
     {
         using Context context = Context.Create(builder => builder.EnableAlgorithms());
 
-        PTXCompiledKernel kernel = FlashForwardPtx.Compile<SlidingWindowMask, SoftcapScore>(context, CudaArchitecture.SM_80, CudaInstructionSet.ISA_80);
+        PTXCompiledKernel kernel = FlashForwardPtx.Compile<float, Float32Format, SlidingWindowMask, SoftcapScore>(context, CudaArchitecture.SM_80, CudaInstructionSet.ISA_80);
 
         Assert.Contains($".entry {kernel.Name}", kernel.PTXAssembly);
+    }
+
+    [Fact]
+    public void TheBFloat16KernelCompilesToPtxWithSixteenBitLoadsAndStores()
+    {
+        using Context context = Context.Create(builder => builder.EnableAlgorithms());
+
+        PTXCompiledKernel kernel = FlashForwardPtx.Compile<ushort, BFloat16Format, CausalMask, IdentityScore>(context, CudaArchitecture.SM_80, CudaInstructionSet.ISA_80);
+
+        Assert.Contains($".entry {kernel.Name}", kernel.PTXAssembly);
+        AssertSixteenBitStorage(kernel.PTXAssembly);
+    }
+
+    [Fact]
+    public void TheFloat16KernelCompilesToPtxWithSixteenBitLoadsAndStores()
+    {
+        using Context context = Context.Create(builder => builder.EnableAlgorithms());
+
+        PTXCompiledKernel kernel = FlashForwardPtx.Compile<ushort, Float16Format, SlidingWindowMask, SoftcapScore>(context, CudaArchitecture.SM_80, CudaInstructionSet.ISA_80);
+
+        Assert.Contains($".entry {kernel.Name}", kernel.PTXAssembly);
+        AssertSixteenBitStorage(kernel.PTXAssembly);
+    }
+
+    // q, k and v are each read from global memory as 16 bits (one load each) and O is written as 16 bits.
+    private static void AssertSixteenBitStorage(string ptx)
+    {
+        Assert.Equal(3, Regex.Matches(ptx, @"\bld\.b16\b").Count);
+        Assert.Matches(@"\bst\.b16\b", ptx);
     }
 }

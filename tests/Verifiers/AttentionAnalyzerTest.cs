@@ -10,7 +10,7 @@ using Microsoft.CodeAnalysis.Testing;
 namespace AttentionGen.Tests.Verifiers;
 
 /// <summary>
-/// Both analyzers on Roslyn's analyzer test framework: every diagnostic the source gets (analyzers' and compiler
+/// The analyzers on Roslyn's analyzer test framework: every diagnostic the source gets (analyzers' and compiler
 /// errors) must be written in its markup, <c>{|AG0008:SegmentSize = 2048|}</c>, or passed as an expected result.
 /// </summary>
 internal sealed class AttentionAnalyzerTest : CSharpAnalyzerTest<AttentionSpecAnalyzer, DefaultVerifier>

@@ -11,7 +11,7 @@ using Microsoft.CodeAnalysis.Testing;
 namespace AttentionGen.Tests.Verifiers;
 
 /// <summary>
-/// A code fix on Roslyn's code-fix test framework, with both analyzers. Besides applying the fix diagnostic by
+/// A code fix on Roslyn's code-fix test framework, with every analyzer, in a project published with NativeAOT. Besides applying the fix diagnostic by
 /// diagnostic, the framework runs Fix All in Document, Project and Solution scope and compares each result with
 /// the fixed sources; these must have no diagnostic and no compiler error left.
 /// </summary>
@@ -30,6 +30,8 @@ internal sealed class AttentionCodeFixTest : CodeFixTest<DefaultVerifier>
     {
         _fix = fix;
         TestProject.UseOfflineReferences(this);
+        // Published with NativeAOT, as the package's consumer is: AG0030 is reported only there, and no other rule reads it.
+        TestState.AnalyzerConfigFiles.Add(TestProject.PublishAotConfig);
         TestCode = TestProject.Usings + markup;
         FixedCode = TestProject.Usings + expected;
     }
@@ -63,9 +65,11 @@ internal sealed class AttentionCodeFixTest : CodeFixTest<DefaultVerifier>
         // Both states need the references: the framework compiles the fixed sources to check they are clean.
         ProjectState project = TestProject.NewProject(name);
         project.Sources.Add(TestProject.Usings + markup);
+        project.AnalyzerConfigFiles.Add(TestProject.PublishAotConfig);
         TestState.AdditionalProjects.Add(name, project);
         ProjectState fixedProject = TestProject.NewProject(name);
         fixedProject.Sources.Add(TestProject.Usings + expected);
+        fixedProject.AnalyzerConfigFiles.Add(TestProject.PublishAotConfig);
         FixedState.AdditionalProjects.Add(name, fixedProject);
     }
 

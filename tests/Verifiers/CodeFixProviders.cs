@@ -13,6 +13,7 @@ internal static class CodeFixProviders
         "AG0008" or "AG0013" or "AG0023" => new ReplaceArgumentCodeFix(),
         "AG0020" or "AG0021" or "AG0024" => new RemoveUnsupportedSyntaxCodeFix(),
         "AG0017" or "AG0018" => new FixModSignatureCodeFix(),
+        "AG0030" => new UseNativeAttentionCodeFix(),
         _ => throw new ArgumentOutOfRangeException(nameof(id), id, "No code fix fixes this diagnostic."),
     };
 }

@@ -28,21 +28,30 @@ internal static class TestProject
 
     /// <summary>
     /// The assemblies the test host runs on (the trusted platform assemblies: the .NET runtime and the test's
-    /// dependencies) plus AttentionGen.dll, the library whose attributes the sources use.
+    /// dependencies) plus AttentionGen.dll, the library whose attributes the sources use, and the ILGPU backend's
+    /// assemblies, whose calls AG0030 reports.
     /// </summary>
     public static Lazy<MetadataReference[]> References { get; } = new(() =>
     {
         string[] platform = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator);
         return platform
             .Append(typeof(Tensor).Assembly.Location)
+            .Append(typeof(AttentionGen.ILGpu.IlgpuAttention).Assembly.Location)
+            .Append(typeof(ILGPU.Runtime.Accelerator).Assembly.Location)
             .Distinct(StringComparer.Ordinal)
             .Select(path => (MetadataReference)MetadataReference.CreateFromFile(path))
             .ToArray();
     });
 
-    /// <summary>Both analyzers, as the package ships them: every test sees the diagnostics of either.</summary>
+    /// <summary>The analyzers, as the package ships them: every test sees the diagnostics of each.</summary>
     public static ImmutableArray<DiagnosticAnalyzer> Analyzers { get; } =
-        ImmutableArray.Create<DiagnosticAnalyzer>(new AttentionSpecAnalyzer(), new ModMethodAnalyzer());
+        ImmutableArray.Create<DiagnosticAnalyzer>(new AttentionSpecAnalyzer(), new ModMethodAnalyzer(), new IlgpuUnderNativeAotAnalyzer());
+
+    /// <summary>
+    /// The analyzer config MSBuild writes for a project with <c>PublishAot=true</c> (the package's build files make the
+    /// property compiler-visible): what AG0030 reads.
+    /// </summary>
+    public static (string Path, string Content) PublishAotConfig { get; } = ("/.globalconfig", "is_global = true\nbuild_property.PublishAot = true\n");
 
     /// <summary>
     /// No reference-assembly package, and <see cref="References"/> in the test's project. The framework's default
