@@ -8,7 +8,8 @@ using AttentionGen.Reference;
 using AttentionGen.SampleApp;
 
 // attentiongen-sample [--device cpu|cuda] [--backend native|ilgpu] [--threads N] [--seq N] [--batch N]
-// Runs the attribute-declared layers, printing shapes, times and the error against the float64 reference.
+// Runs the attribute-declared layers, printing shapes, times and the error against the float64 reference, then a decode
+// loop per layer on the CPU (prefill, 128 steps, tokens/s) checked against the layer's forward.
 var options = SampleOptions.Parse(args);
 if (options is null)
 {
@@ -74,7 +75,18 @@ ok &= Check("StridedLayer", merged, () => new StridedLayer().Forward(merged.To(d
 var windowed = new WindowedLayer();
 ok &= Check("WindowedLayer", q, () => windowed.Forward(qd, kd, vd), () => ReferenceVariants.Local(q, k, v, windowed.Config));
 Console.WriteLine(ok ? "all layers match the float64 reference" : "MISMATCH against the float64 reference");
-return ok ? 0 : 1;
+
+// The inference loop on the CPU (the KV cache is host memory): prefill n tokens, decode 128, per layer; the last step
+// must equal the last row of the layer's Forward over all of them.
+DecodeLoop.PrintHeader();
+int all = n + DecodeLoop.Steps;
+bool decoded = DecodeLoop.Run("DecoderSelfAttention", new DecoderSelfAttention(seed: 1), Tensor.RandomNormal(random, DType.Float32, b, all, 256), n);
+decoded &= DecodeLoop.Run("SlidingWindowLayer", new SlidingWindowLayer(),
+    Tensor.RandomNormal(random, DType.Float32, b, 4, all, 64), Tensor.RandomNormal(random, DType.Float32, b, 2, all, 64), Tensor.RandomNormal(random, DType.Float32, b, 2, all, 64), n);
+var llama = new DecoderAttentionConfig(hiddenSize: 256, numAttentionHeads: 4, numKeyValueHeads: 2, ropeTheta: 500000, slidingWindow: 256, attnLogitSoftcapping: 50);
+decoded &= DecodeLoop.Run("DecoderAttentionModule", new DecoderAttentionModule(llama, seed: 4), Tensor.RandomNormal(random, DType.Float32, b, all, 256), n);
+Console.WriteLine(decoded ? "every decode loop matches its layer's forward" : "MISMATCH between decode and forward");
+return ok && decoded ? 0 : 1;
 
 bool Run(string name, FlashAttentionModule layer, Tensor x, Tensor? context, Tensor? mask, bool[]? keep)
 {

@@ -28,6 +28,7 @@ internal static class GeneratedMembers
     public const string FlexScoreStruct = "AttentionGenScoreMod";
 
     private const string Tensor = "global::AttentionGen.Tensor";
+    private const string KvCache = "global::AttentionGen.Inference.KvCache";
     private const string Constructor = ".ctor";
 
     public static string[] Of(FlashAttentionSpec spec)
@@ -66,6 +67,7 @@ internal static class GeneratedMembers
         {
             $"{Constructor}()",
             $"Attend(global::AttentionGen.Cpu.AttentionProblem, global::AttentionGen.Masks.BlockMask, {Tensor})",
+            $"AttendCache({Tensor}, {KvCache}, float?, {Tensor})",
             "HasClosedFormPlan",
             "HasScoreMod",
             "CudaHeader",
@@ -95,6 +97,8 @@ internal static class GeneratedMembers
         {
             members.Add("CaptureName");
             members.Add($"Forward({Tensor}, {Tensor}, {Tensor}, {Tensor}, float?, bool, global::AttentionGen.Masks.BlockMask)");
+            members.Add($"Prefill({Tensor}, {Tensor}, {Tensor}, {Tensor}, {KvCache}, float?)");
+            members.Add($"Decode({Tensor}, {Tensor}, {Tensor}, {Tensor}, {KvCache}, float?)");
         }
 
         return members.ToArray();

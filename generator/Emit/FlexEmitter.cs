@@ -4,8 +4,9 @@ using AttentionGen.CompileTime.Model;
 namespace AttentionGen.Generator.Emit;
 
 /// <summary>
-/// Writes the partial class of a <c>[Flex]</c> spec: a constructor, <c>Attend</c>, and private structs whose
-/// methods call the class's mods, so the tiled kernel is compiled once per class with the mods inlined.
+/// Writes the partial class of a <c>[Flex]</c> spec: a constructor, <c>Attend</c>, <c>AttendCache</c> (the decode
+/// loop against a KV cache), and private structs whose methods call the class's mods, so the tiled kernel and the decode
+/// loop are compiled once per class with the mods inlined.
 /// Without a mask mod every tile is full; with one, every tile is evaluated per element.
 /// </summary>
 internal static class FlexEmitter
@@ -14,6 +15,7 @@ internal static class FlexEmitter
     private const string MaskStruct = GeneratedMembers.FlexMaskStruct;
     private const string ScoreStruct = GeneratedMembers.FlexScoreStruct;
     private const string PlanField = GeneratedMembers.FlexClosedFormField;
+    private const string KvCache = "global::AttentionGen.Inference.KvCache";
 
     public static string Emit(FlexSpec spec)
     {
@@ -72,6 +74,8 @@ internal static class FlexEmitter
         w.WriteLine("    }");
         w.WriteLine("}");
         w.WriteLine();
+        EmitAttendCache(w, element, read, mask, score);
+        w.WriteLine();
         w.WriteLine("/// <inheritdoc/>");
         w.WriteLine($"public override bool HasClosedFormPlan => {(closedForm ? "true" : "false")};");
         w.WriteLine();
@@ -116,6 +120,7 @@ internal static class FlexEmitter
             w.WriteLine($"/// <summary>flex_attention with the mods' capture <paramref name=\"{parameter}\"/> (a {type} tensor the mods index, on q's device).</summary>");
             w.WriteLine($"public global::AttentionGen.AttentionOutput Forward(global::AttentionGen.Tensor q, global::AttentionGen.Tensor k, global::AttentionGen.Tensor v, global::AttentionGen.Tensor {ClassShape.Escape(parameter)}, float? scale = null, bool enableGqa = false, global::AttentionGen.Masks.BlockMask? blockMask = null) =>");
             w.WriteLine($"    ForwardWithCapture(q, k, v, {ClassShape.Escape(parameter)}, global::AttentionGen.DType.{(element == "int" ? "Int32" : "Float32")}, \"{parameter}\", scale, enableGqa, blockMask);");
+            EmitCacheStepsWithCapture(w, parameter == "cache" ? "cacheCapture" : parameter, type, element == "int" ? "Int32" : "Float32");
         }
 
         string? header = spec.CudaMods is null ? null : CudaHeaderEmitter.Flex(spec.ClosedForm, spec.CudaMods);
@@ -153,6 +158,35 @@ internal static class FlexEmitter
         }
 
         return source.CloseClass(spec.Class);
+    }
+
+    // The decode loop specialized on the same mask and score as Attend, at the cache's absolute positions.
+    private static void EmitAttendCache(IndentedTextWriter w, string? element, string read, string mask, string score)
+    {
+        w.WriteLine("/// <inheritdoc/>");
+        w.WriteLine($"protected override global::AttentionGen.AttentionOutput AttendCache(global::AttentionGen.Tensor q, {KvCache} cache, float? scale, global::AttentionGen.Tensor? capture)");
+        w.WriteLine("{");
+        if (element is not null)
+        {
+            w.WriteLine($"    {element}[]? data = {read};");
+        }
+
+        w.WriteLine($"    return global::AttentionGen.Inference.DecodeAttention.Prefill(q, cache, {mask}, {score}, scale);");
+        w.WriteLine("}");
+    }
+
+    // Prefill and Decode of a class whose mods read a capture: the capture comes before the cache, as in Forward.
+    private static void EmitCacheStepsWithCapture(IndentedTextWriter w, string parameter, string type, string dtype)
+    {
+        const string Tensor = "global::AttentionGen.Tensor";
+        string escaped = ClassShape.Escape(parameter);
+        foreach ((string name, string decode) in new[] { ("Prefill", "false"), ("Decode", "true") })
+        {
+            w.WriteLine();
+            w.WriteLine($"/// <summary>{name} with the mods' capture <paramref name=\"{parameter}\"/> (a {type} tensor the mods index, on the cpu).</summary>");
+            w.WriteLine($"public global::AttentionGen.AttentionOutput {name}({Tensor} q, {Tensor} k, {Tensor} v, {Tensor} {escaped}, {KvCache} cache, float? scale = null) =>");
+            w.WriteLine($"    CacheStepWithCapture(q, k, v, {escaped}, global::AttentionGen.DType.{dtype}, \"{parameter}\", cache, scale, decode: {decode});");
+        }
     }
 
     private static string Long(long value) =>

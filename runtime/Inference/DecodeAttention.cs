@@ -1,11 +1,17 @@
 using System;
+using AttentionGen.Cpu;
 
 namespace AttentionGen.Inference;
 
-/// <summary>Attention of a few new queries per sequence against a <see cref="KvCache"/> (the decode step of inference).</summary>
+/// <summary>
+/// Attention of new queries per sequence against a <see cref="KvCache"/>: <see cref="Decode(Tensor, KvCache, float?, bool)"/>
+/// for the decode step of inference (1..<see cref="MaxQueries"/> queries), <see cref="Prefill(Tensor, KvCache, float?, bool)"/>
+/// for a prompt or a chunk of one (any number). Both take the queries after their keys and values were appended: query i
+/// of sequence b sits at position length(b) − T + i.
+/// </summary>
 public static class DecodeAttention
 {
-    /// <summary>The most new queries per sequence one call takes; a longer block is prefill (Attention.ScaledDotProduct).</summary>
+    /// <summary>The most new queries per sequence one decode call takes; a longer block is prefill.</summary>
     public const int MaxQueries = 16;
 
     /// <summary>
@@ -16,13 +22,52 @@ public static class DecodeAttention
     /// key of its sequence. A query with no key (an empty sequence, or one shorter than Tq) gives 0 and LSE -inf. Query head
     /// h reads kv head h / (Hq / Hkv). <paramref name="scale"/> defaults to 1/√E.
     /// </summary>
-    public static AttentionOutput Decode(Tensor q, KvCache cache, float? scale = null, bool causal = true)
+    public static AttentionOutput Decode(Tensor q, KvCache cache, float? scale = null, bool causal = true) =>
+        causal
+            ? Decode(q, cache, default(CausalMask), default(IdentityScore), scale)
+            : Decode(q, cache, default(NoMask), default(IdentityScore), scale);
+
+    /// <summary>
+    /// <see cref="Decode(Tensor, KvCache, float?, bool)"/> with a mask and a score mod (flex_attention's): the score mod
+    /// changes each scaled score, the mask keeps the pairs it allows; both are called with (b, query head, the query's
+    /// absolute position length(b) − Tq + i, the key's position), so a mod written for the whole sequence means the same
+    /// in decode. No causal mask is implied: the mask decides which of the cached keys a query sees.
+    /// </summary>
+    public static AttentionOutput Decode<TMask, TScore>(Tensor q, KvCache cache, TMask mask, TScore score, float? scale = null)
+        where TMask : struct, IMaskMod
+        where TScore : struct, IScoreMod
+    {
+        return Attend(q, cache, mask, score, scale, MaxQueries);
+    }
+
+    /// <summary>
+    /// As <see cref="Decode(Tensor, KvCache, float?, bool)"/> for any number T ≥ 1 of new queries per sequence: the prompt,
+    /// or a chunk of it after earlier chunks (chunked prefill). With <paramref name="causal"/> a chunk gives the rows one
+    /// prefill of the whole prompt gives.
+    /// </summary>
+    public static AttentionOutput Prefill(Tensor q, KvCache cache, float? scale = null, bool causal = true) =>
+        causal
+            ? Prefill(q, cache, default(CausalMask), default(IdentityScore), scale)
+            : Prefill(q, cache, default(NoMask), default(IdentityScore), scale);
+
+    /// <summary>As <see cref="Decode{TMask, TScore}"/> for any number T ≥ 1 of new queries per sequence.</summary>
+    public static AttentionOutput Prefill<TMask, TScore>(Tensor q, KvCache cache, TMask mask, TScore score, float? scale = null)
+        where TMask : struct, IMaskMod
+        where TScore : struct, IScoreMod
+    {
+        return Attend(q, cache, mask, score, scale, int.MaxValue);
+    }
+
+    // Checks everything, then runs the CPU loop; at most `mostQueries` new queries per sequence.
+    private static AttentionOutput Attend<TMask, TScore>(Tensor q, KvCache cache, TMask mask, TScore score, float? scale, int mostQueries)
+        where TMask : struct, IMaskMod
+        where TScore : struct, IScoreMod
     {
         ArgumentNullException.ThrowIfNull(q);
         ArgumentNullException.ThrowIfNull(cache);
         cache.ThrowIfDisposed();
         q.ThrowIfDisposed(nameof(q));
-        CheckQuery(q, cache);
+        CheckQuery(q, cache, mostQueries);
         float s = scale ?? 1f / MathF.Sqrt(cache.HeadDim);
         Tensor queries = q.To(DType.Float32);   // contiguous float32: q itself when it is one already
         Tensor output = Tensor.Pooled(DType.Float32, q.Size(0), q.Size(1), q.Size(2), cache.ValueDim);
@@ -30,7 +75,7 @@ public static class DecodeAttention
         try
         {
             lse = Tensor.Pooled(DType.Float32, q.Size(0), q.Size(1), q.Size(2));
-            DecodeCpu.Run(queries, cache, s, causal, output, lse);
+            DecodeCpu.Run(queries, cache, s, mask, score, output, lse);
         }
         catch
         {
@@ -46,22 +91,34 @@ public static class DecodeAttention
         return Attention.InDType(new AttentionOutput(output, lse), q.DType);
     }
 
-    private static void CheckQuery(Tensor q, KvCache cache)
+    /// <summary>q [B, Hq, Tq, E] against <paramref name="cache"/>, at most <paramref name="mostQueries"/> new queries per sequence.</summary>
+    internal static void CheckQuery(Tensor q, KvCache cache, int mostQueries)
     {
         ShapeCheck.OnCpu(q, nameof(q), "decoding");
         ShapeCheck.FloatingPoint(q, nameof(q));
         ShapeCheck.Rank(q, 4, "[B, Hq, Tq, E]", nameof(q));
         ShapeCheck.Dim(q, 0, cache.Batch, "B, the cache's batch", nameof(q));
         ShapeCheck.Dim(q, 3, cache.HeadDim, "E, the cache's head dim", nameof(q));
-        int heads = q.Size(1), queries = q.Size(2);
+        int heads = q.Size(1);
         if (heads == 0 || heads % cache.KvHeads != 0)
         {
             throw new ArgumentException($"q's heads (dimension 1) must be a positive multiple of the cache's kv heads ({cache.KvHeads}); got {heads}.", nameof(q));
         }
 
-        if (queries < 1 || queries > MaxQueries)
+        CheckQueryCount(q.Size(2), mostQueries, nameof(q));
+    }
+
+    /// <summary>
+    /// New queries per sequence in [1, <paramref name="most"/>]: <see cref="MaxQueries"/> for decode, int.MaxValue for
+    /// prefill. The modules check their token count here too, so every decode entry point words the limit alike.
+    /// </summary>
+    internal static void CheckQueryCount(int queries, int most, string paramName)
+    {
+        if (queries < 1 || queries > most)
         {
-            throw new ArgumentException($"q's new queries per sequence (dimension 2, Tq) must be in [1, {MaxQueries}]; got {queries}. Longer blocks are prefill.", nameof(q));
+            string range = most == int.MaxValue ? "at least 1" : $"in [1, {most}]";
+            string longer = most == MaxQueries ? " Longer blocks are prefill." : string.Empty;
+            throw new ArgumentException($"{paramName}'s new tokens per sequence (Tq) must be {range}; got {queries}.{longer}", paramName);
         }
     }
 }

@@ -25,30 +25,53 @@ internal static class DecodeCpu
 
     /// <summary>Fills <paramref name="output"/> [B, Hq, Tq, Ev] and <paramref name="lse"/> [B, Hq, Tq] (float32, contiguous) from contiguous float32 <paramref name="q"/>.</summary>
     /// <remarks>(sequence, kv head, key range) units run in parallel on <see cref="CpuExecution.MaxThreads"/> threads; each writes its own partial state.</remarks>
-    public static void Run(Tensor q, KvCache cache, float scale, bool causal, Tensor output, Tensor lse) =>
-        Run(q, cache, scale, causal, output, lse, CpuExecution.MaxThreads);
+    public static void Run<TMask, TScore>(Tensor q, KvCache cache, float scale, TMask mask, TScore score, Tensor output, Tensor lse)
+        where TMask : struct, IMaskMod
+        where TScore : struct, IScoreMod =>
+        Run(q, cache, scale, mask, score, output, lse, CpuExecution.MaxThreads);
 
-    /// <summary><see cref="Run(Tensor, KvCache, float, bool, Tensor, Tensor)"/> split for <paramref name="threads"/> threads (the split points depend on it).</summary>
+    /// <summary>The causal (bottom-right aligned) or unmasked decode without a score mod, split for <paramref name="threads"/> threads.</summary>
     internal static void Run(Tensor q, KvCache cache, float scale, bool causal, Tensor output, Tensor lse, int threads)
     {
-        if (SimdWidth.Use512)
+        if (causal)
         {
-            Run<Simd512>(q, cache, scale, causal, output, lse, threads);
-        }
-        else if (SimdWidth.Use256)
-        {
-            Run<Simd256>(q, cache, scale, causal, output, lse, threads);
+            Run(q, cache, scale, default(CausalMask), default(IdentityScore), output, lse, threads);
         }
         else
         {
-            Run<Simd128>(q, cache, scale, causal, output, lse, threads);
+            Run(q, cache, scale, default(NoMask), default(IdentityScore), output, lse, threads);
         }
     }
 
-    private static void Run<TVec>(Tensor q, KvCache cache, float scale, bool causal, Tensor output, Tensor lse, int threads)
-        where TVec : struct, ISimd<TVec>
+    /// <summary>
+    /// The decode of <see cref="Run{TMask, TScore}(Tensor, KvCache, float, TMask, TScore, Tensor, Tensor)"/> split for
+    /// <paramref name="threads"/> threads (the split points depend on it). Query i of sequence b sits at absolute position
+    /// length(b) − Tq + i; the mods see (b, query head, that position, key position).
+    /// </summary>
+    internal static void Run<TMask, TScore>(Tensor q, KvCache cache, float scale, TMask mask, TScore score, Tensor output, Tensor lse, int threads)
+        where TMask : struct, IMaskMod
+        where TScore : struct, IScoreMod
     {
-        var shape = new DecodeShape(q.Size(1), q.Size(2), cache.KvHeads, cache.HeadDim, cache.ValueDim, scale, causal);
+        if (SimdWidth.Use512)
+        {
+            Run<Simd512, TMask, TScore>(q, cache, scale, mask, score, output, lse, threads);
+        }
+        else if (SimdWidth.Use256)
+        {
+            Run<Simd256, TMask, TScore>(q, cache, scale, mask, score, output, lse, threads);
+        }
+        else
+        {
+            Run<Simd128, TMask, TScore>(q, cache, scale, mask, score, output, lse, threads);
+        }
+    }
+
+    private static void Run<TVec, TMask, TScore>(Tensor q, KvCache cache, float scale, TMask mask, TScore score, Tensor output, Tensor lse, int threads)
+        where TVec : struct, ISimd<TVec>
+        where TMask : struct, IMaskMod
+        where TScore : struct, IScoreMod
+    {
+        var shape = new DecodeShape(q.Size(1), q.Size(2), cache.KvHeads, cache.HeadDim, cache.ValueDim, scale);
         int pairs = q.Size(0) * cache.KvHeads;
         int longest = MaxLength(cache, q.Size(0));
         int splitTokens = SplitTokens(pairs, longest, threads);
@@ -61,7 +84,8 @@ internal static class DecodeCpu
             (unit, scratch) =>
             {
                 int pair = (int)(unit / splits), split = (int)(unit % splits);
-                RunRange<TVec>(q, cache, shape, pair / cache.KvHeads, pair % cache.KvHeads, split * splitTokens, splitTokens, scratch, partials, (int)unit);
+                var range = new KeyRange(pair / cache.KvHeads, pair % cache.KvHeads, split * splitTokens, splitTokens);
+                RunRange<TVec, TMask, TScore>(q, cache, shape, range, mask, score, scratch, partials, (int)unit);
             },
             _ => { });
 
@@ -95,19 +119,28 @@ internal static class DecodeCpu
     // The query rows of kv head g of sequence b (heads g·group .. g·group + group - 1, Tq queries each, contiguous in q)
     // against keys [from, from + tokens) of the sequence, into partial state `unit`.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // compute loop: optimized at first call, not after tier-0 warm-up
-    private static void RunRange<TVec>(Tensor q, KvCache cache, DecodeShape shape, int b, int g, int from, int tokens, Scratch scratch, PartialStates partials, int unit)
+    private static void RunRange<TVec, TMask, TScore>(Tensor q, KvCache cache, DecodeShape shape, KeyRange range, TMask mask, TScore score, Scratch scratch, PartialStates partials, int unit)
         where TVec : struct, ISimd<TVec>
+        where TMask : struct, IMaskMod
+        where TScore : struct, IScoreMod
     {
         int e = shape.HeadDim, ev = shape.ValueDim, queries = shape.Queries, rows = shape.Rows, segmentTokens = cache.SegmentTokens;
+        int b = range.Sequence, g = range.KvHead;
         int length = cache.LengthUnchecked(b);
-        int to = Math.Min(length, from + tokens);
+        int to = Math.Min(length, range.From + range.Tokens);
         long firstRow = (((long)b * shape.QueryHeads) + ((long)g * shape.Group)) * queries;
         ReadOnlySpan<float> qs = q.Float32Storage.Slice((int)q.Offset);
         Span<float> max = partials.Max(unit), sum = partials.Sum(unit), acc = partials.Accumulator(unit);
         max.Fill(float.NegativeInfinity);
         sum.Clear();
         acc.Clear();
-        for (int start = from; start < to;)
+        RowWindow[] windows = scratch.Windows;
+        for (int r = 0; r < rows; r++)
+        {
+            windows[r] = RowWindow.Of(mask, b, (g * shape.Group) + (r / queries), length - queries + (r % queries), length);
+        }
+
+        for (int start = range.From; start < to;)
         {
             // A block never crosses a page: its rows are contiguous in storage.
             int segment = start / segmentTokens, within = start % segmentTokens;
@@ -116,12 +149,9 @@ internal static class DecodeCpu
             ReadOnlySpan<float> values = Rows(cache.Values, cache.DType, cache.SegmentOffset(b, g, segment, ev) + ((long)within * ev), count * ev, scratch.Values);
             for (int r = 0; r < rows; r++)
             {
-                int i = r % queries;
-
-                // Query i sits at position length - Tq + i and sees keys up to it (causal), or all of its sequence.
-                int visible = shape.Causal ? Math.Min(length, length - queries + i + 1) : length;
-                int end = Math.Min(count, visible - start);
-                if (end <= 0)
+                RowWindow window = windows[r];
+                int first = Math.Max(0, window.Start - start), end = Math.Min(count, window.End - start);
+                if (end <= first)
                 {
                     continue;
                 }
@@ -131,10 +161,21 @@ internal static class DecodeCpu
                 ref float rowAcc = ref MemoryMarshal.GetReference(acc.Slice(r * ev, ev));
                 ref float key = ref MemoryMarshal.GetReference(keys[..(end * e)]);
                 ref float value = ref MemoryMarshal.GetReference(values[..(end * ev)]);
-                for (int j = 0; j < end; j++)
+                for (int j = first; j < end; j++)
                 {
-                    float score = Dot<TVec>(ref query, ref Unsafe.Add(ref key, j * e), e) * shape.Scale;
-                    Update<TVec>(score, ref Unsafe.Add(ref value, j * ev), ev, ref max[r], ref sum[r], ref rowAcc);
+                    int position = start + j;
+                    if (window.PerKey && !mask.IsAllowed(b, window.Head, window.Position, position))
+                    {
+                        continue;
+                    }
+
+                    float s = Dot<TVec>(ref query, ref Unsafe.Add(ref key, j * e), e) * shape.Scale;
+                    if (!TScore.IsIdentity)
+                    {
+                        s = score.Apply(s, b, window.Head, window.Position, position);
+                    }
+
+                    Update<TVec>(s, ref Unsafe.Add(ref value, j * ev), ev, ref max[r], ref sum[r], ref rowAcc);
                 }
             }
 
@@ -165,19 +206,24 @@ internal static class DecodeCpu
         return longest;
     }
 
-    private readonly record struct DecodeShape(int QueryHeads, int Queries, int KvHeads, int HeadDim, int ValueDim, float Scale, bool Causal)
+    private readonly record struct DecodeShape(int QueryHeads, int Queries, int KvHeads, int HeadDim, int ValueDim, float Scale)
     {
         public int Group => QueryHeads / KvHeads;
 
         public int Rows => Group * Queries;
     }
 
-    // One worker's scratch: a block of K/V rows widened to float32 (unused for float32 storage).
+    // One unit of work: keys [From, From + Tokens) of one (sequence, kv head) pair.
+    private readonly record struct KeyRange(int Sequence, int KvHead, int From, int Tokens);
+
+    // One worker's scratch: a block of K/V rows widened to float32 (unused for float32 storage), and each row's window.
     private sealed class Scratch(DecodeShape shape)
     {
         public float[] Keys { get; } = new float[BlockTokens * shape.HeadDim];
 
         public float[] Values { get; } = new float[BlockTokens * shape.ValueDim];
+
+        public RowWindow[] Windows { get; } = new RowWindow[shape.Rows];
     }
 
     // Per unit (sequence, kv head, key range) and query row: the running max, sum and unnormalized output.

@@ -17,7 +17,8 @@ public sealed partial class KvCache
         int tokens = CheckNewTokens(k, v);
         int[] counts = AppendCounts(lengths, tokens);
         CheckCapacity(counts, lengths is null ? nameof(k) : nameof(lengths));
-        RentPages(counts, nameof(k));
+        CheckFreePages(counts, nameof(k));
+        RentPages(counts);
         Write(k, _keys, HeadDim, counts);
         Write(v, _values, ValueDim, counts);
         for (int b = 0; b < Batch; b++)
@@ -126,35 +127,45 @@ public sealed partial class KvCache
         }
     }
 
-    // Rents every page the append needs, or none when the pool has too few.
-    private void RentPages(int[] counts, string paramName)
+    // Throws unless the pool has every page the append needs (so that it gets all of them or none).
+    private void CheckFreePages(int[] counts, string paramName)
     {
         if (_pool is null)
         {
             return;
         }
 
-        var needed = new int[Batch];
         long total = 0;
         for (int b = 0; b < Batch; b++)
         {
-            needed[b] = Math.Max(0, ShapeMath.CeilDiv(_lengths[b] + counts[b], _pool.PageSize) - _pageCounts[b]);
-            total += needed[b];
+            total += PagesNeeded(b, counts[b]);
         }
 
         if (total > _pool.FreePages)
         {
             throw new ArgumentException($"The append needs {total} new pages of {_pool.PageSize} tokens, but the pool has {_pool.FreePages} free of {_pool.PageCount}.", paramName);
         }
+    }
+
+    // Rents the pages the append needs; CheckFreePages ran first.
+    private void RentPages(int[] counts)
+    {
+        if (_pool is null)
+        {
+            return;
+        }
 
         for (int b = 0; b < Batch; b++)
         {
-            for (int i = 0; i < needed[b]; i++)
+            for (int i = PagesNeeded(b, counts[b]); i > 0; i--)
             {
                 _blockTables[b][_pageCounts[b]++] = _pool.Rent();
             }
         }
     }
+
+    // Pages sequence b must rent before it can take `count` more tokens (paged caches only).
+    private int PagesNeeded(int b, int count) => Math.Max(0, ShapeMath.CeilDiv(_lengths[b] + count, _pool!.PageSize) - _pageCounts[b]);
 
     // Copies each sequence's new rows, head by head, into the segments after its current length.
     private void Write(Tensor rows, Tensor destination, int width, int[] counts)

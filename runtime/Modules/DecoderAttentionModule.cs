@@ -1,5 +1,6 @@
 using System;
 using AttentionGen.Cpu;
+using AttentionGen.Inference;
 using AttentionGen.Variants;
 
 namespace AttentionGen.Modules;
@@ -113,12 +114,65 @@ public sealed partial class DecoderAttentionModule : WeightedModule
         return Run(hidden, Consecutive(hidden.Size(1), startPosition), keyPaddingMask);
     }
 
-    private Tensor Run(Tensor hidden, int[] positions, Tensor? keyPaddingMask)
+    /// <summary>
+    /// The layer over the prompt <paramref name="hidden"/> [B, T, hidden] (T ≥ 1) after what <paramref name="cache"/>
+    /// holds: projects it, rotates q and k to positions length(b) .. length(b) + T − 1 of each sequence b (its length in
+    /// the cache before this call), appends k and v to the cache (rounded to its dtype), and attends causally over the
+    /// cache and the new tokens, with the sliding window and the soft-cap counted in cache positions. On an empty cache
+    /// this is <see cref="Forward(Tensor, Tensor?, Tensor?)"/>; a prompt prefilled in chunks gives the rows of one call.
+    /// Returns [B, T, hidden] in hidden's dtype.
+    /// </summary>
+    /// <remarks>
+    /// The cache must have B sequences of num_key_value_heads kv heads of head_dim (keys and values) and room for T more
+    /// tokens in each; every check runs before anything is projected or written (ArgumentException naming
+    /// <paramref name="cache"/>, ObjectDisposedException for a disposed cache).
+    /// </remarks>
+    public Tensor Prefill(Tensor hidden, KvCache cache) => CacheStep(hidden, cache, decode: false);
+
+    /// <summary><see cref="Prefill"/> of 1..<see cref="DecodeAttention.MaxQueries"/> new tokens per sequence: one decode step, or drafted tokens to verify.</summary>
+    public Tensor Decode(Tensor hidden, KvCache cache) => CacheStep(hidden, cache, decode: true);
+
+    private Tensor CacheStep(Tensor hidden, KvCache cache, bool decode)
+    {
+        using Call call = BeginCall();
+        CheckHidden(hidden);
+        ArgumentNullException.ThrowIfNull(cache);
+        DecoderAttentionConfig c = Config;
+        int batch = hidden.Size(0), length = hidden.Size(1);
+        DecodeAttention.CheckQueryCount(length, LayerCacheStep.MostTokens(decode), nameof(hidden));
+        cache.CheckLayerAppend(nameof(DecoderAttentionModule), batch, c.NumKeyValueHeads, c.HeadDim, c.HeadDim, length, nameof(cache));
+        var positions = new int[batch * length];
+        for (int b = 0; b < batch; b++)
+        {
+            int start = cache.Length(b);
+            for (int i = 0; i < length; i++)
+            {
+                positions[(b * length) + i] = start + i;
+            }
+        }
+
+        (Tensor q, Tensor k, Tensor v) = Project(hidden, positions);
+        try
+        {
+            LayerCacheStep.Append(cache, k.SplitHeads(c.NumKeyValueHeads), v.SplitHeads(c.NumKeyValueHeads));
+            using AttentionOutput attended = DecoderAttentionKernel.Prefill(q.SplitHeads(c.NumAttentionHeads), cache, (float)c.Scaling, c.SlidingWindow, c.AttnLogitSoftcapping);
+            return LayerCacheStep.Project(_oProj, attended.Output, hidden.DType);
+        }
+        finally
+        {
+            q.Dispose();
+            k.Dispose();
+            v.Dispose();
+        }
+    }
+
+    // q, k, v [B, N, width] in float32: projected, q/k normed, rotated to `positions` (N values, or B·N).
+    private (Tensor Q, Tensor K, Tensor V) Project(Tensor hidden, int[] positions)
     {
         DecoderAttentionConfig c = Config;
-        int batch = hidden.Size(0), length = hidden.Size(1), tokens = batch * length;
+        int length = hidden.Size(1), tokens = hidden.Size(0) * length;
         Tensor x = Attention.Convert(hidden, DType.Float32);
-        Tensor? q = null, k = null, v = null, heads = null, output = null;
+        Tensor? q = null, k = null, v = null;
         try
         {
             q = _qProj.Apply(x);
@@ -132,6 +186,29 @@ public sealed partial class DecoderAttentionModule : WeightedModule
 
             Rope.Apply(q.Float32Storage, tokens, length, c.NumAttentionHeads, _invFreq, positions);
             Rope.Apply(k.Float32Storage, tokens, length, c.NumKeyValueHeads, _invFreq, positions);
+            return (q, k, v);
+        }
+        catch
+        {
+            q?.Dispose();
+            k?.Dispose();
+            v?.Dispose();
+            throw;
+        }
+        finally
+        {
+            Attention.DisposeCopy(x, hidden);
+        }
+    }
+
+    private Tensor Run(Tensor hidden, int[] positions, Tensor? keyPaddingMask)
+    {
+        DecoderAttentionConfig c = Config;
+        int batch = hidden.Size(0), length = hidden.Size(1);
+        Tensor? q = null, k = null, v = null, heads = null, output = null;
+        try
+        {
+            (q, k, v) = Project(hidden, positions);
             heads = Tensor.Zeros(DType.Float32, batch, length, c.QueryWidth);
 
             // The problem checks the mask against [B, N] before any output is written.
@@ -152,7 +229,6 @@ public sealed partial class DecoderAttentionModule : WeightedModule
         finally
         {
             // Intermediates go back at once; the float32 output is the result itself when hidden is float32.
-            Attention.DisposeCopy(x, hidden);
             q?.Dispose();
             k?.Dispose();
             v?.Dispose();

@@ -1,5 +1,6 @@
 using System;
 using AttentionGen.Cpu;
+using AttentionGen.Inference;
 
 namespace AttentionGen.Modules;
 
@@ -122,7 +123,7 @@ public abstract partial class FlashAttentionModule : WeightedModule
             heads.SplitHeads(Config.Heads),
             lse: null,
             keyPaddingMask: mask,
-            scale: 1f / MathF.Sqrt(Config.DimHead),
+            scale: Scale,
             queryTile: qb,
             keyTile: kb);
         if (onGpu)
@@ -136,6 +137,62 @@ public abstract partial class FlashAttentionModule : WeightedModule
 
         return Attention.Convert(_toOut.Apply(heads), x.DType);
     }
+
+    /// <summary>
+    /// Self-attention of the prompt <paramref name="x"/> [B, T, Dim] (T ≥ 1, any float dtype, on the cpu) over what
+    /// <paramref name="cache"/> holds and itself: projects x, appends its keys and values to every sequence of the cache
+    /// (rounded to the cache's dtype), and attends. The new tokens sit at positions length(b) .. length(b) + T − 1 of
+    /// sequence b; a causal layer lets each see the keys up to its own position, a non-causal one every cached key. On an
+    /// empty cache this is <see cref="Forward"/>'s self-attention; a prompt cut into chunks and prefilled in turn gives the
+    /// same rows as one call when the layer is causal. Returns [B, T, Dim] in x's dtype.
+    /// </summary>
+    /// <remarks>
+    /// The cache must have B sequences of <see cref="FlashAttentionConfig.Heads"/> kv heads, head dim and value dim
+    /// <see cref="FlashAttentionConfig.DimHead"/>, and room for T more tokens in each; every check runs before anything is
+    /// projected or written (ArgumentException naming <paramref name="cache"/>, ObjectDisposedException for a disposed cache).
+    /// </remarks>
+    public Tensor Prefill(Tensor x, KvCache cache) => CacheStep(x, cache, decode: false);
+
+    /// <summary>
+    /// <see cref="Prefill"/> of 1..<see cref="DecodeAttention.MaxQueries"/> new tokens per sequence (one decode step, or
+    /// a few drafted tokens to verify): the same result, through the decode path.
+    /// </summary>
+    public Tensor Decode(Tensor x, KvCache cache) => CacheStep(x, cache, decode: true);
+
+    private Tensor CacheStep(Tensor x, KvCache cache, bool decode)
+    {
+        using Call call = BeginCall();
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(cache);
+        x.ThrowIfDisposed(nameof(x));
+        LayerCacheStep.RequireCpu(Device, GetType().Name);
+        CheckInput(x, nameof(x));
+        ShapeCheck.OnCpu(x, nameof(x), "Prefill and Decode");
+        DecodeAttention.CheckQueryCount(x.Size(1), LayerCacheStep.MostTokens(decode), nameof(x));
+        int heads = Config.Heads, inner = Config.InnerDim;
+        cache.CheckLayerAppend(GetType().Name, x.Size(0), heads, Config.DimHead, Config.DimHead, x.Size(1), nameof(cache));
+
+        Tensor xc = Attention.Convert(x, DType.Float32);
+        Tensor? q = null, kv = null;
+        try
+        {
+            q = _toQ.Apply(xc);
+            kv = _toKv.Apply(xc);
+            LayerCacheStep.Append(cache, kv.Narrow(2, 0, inner).SplitHeads(heads), kv.Narrow(2, inner, inner).SplitHeads(heads));
+            using AttentionOutput attended = Config.Causal
+                ? DecodeAttention.Prefill(q.SplitHeads(heads), cache, default(CausalMask), default(IdentityScore), Scale)
+                : DecodeAttention.Prefill(q.SplitHeads(heads), cache, default(NoMask), default(IdentityScore), Scale);
+            return LayerCacheStep.Project(_toOut, attended.Output, x.DType);
+        }
+        finally
+        {
+            Attention.DisposeCopy(xc, x);
+            q?.Dispose();
+            kv?.Dispose();
+        }
+    }
+
+    private float Scale => 1f / MathF.Sqrt(Config.DimHead);
 
     /// <summary>Runs the attention kernel specialized for this module's mask and score.</summary>
     protected abstract void Attend(AttentionProblem problem);

@@ -1,5 +1,6 @@
 using System;
 using AttentionGen.Cpu;
+using AttentionGen.Inference;
 using AttentionGen.Masks;
 
 namespace AttentionGen.Modules;
@@ -82,6 +83,109 @@ public abstract partial class FlexAttentionModule : DisposableModule
             throw CaptureBounds.OutOfRange(info, box, e);
         }
     }
+
+    /// <summary>
+    /// flex_attention of the new tokens' <paramref name="q"/> [B, Hq, T, E] (T ≥ 1) over what <paramref name="cache"/>
+    /// holds and themselves: appends <paramref name="k"/> [B, Hkv, T, E] and <paramref name="v"/> [B, Hkv, T, Ev] to every
+    /// sequence (rounded to the cache's dtype), then attends with the class's mods at absolute positions: query i of
+    /// sequence b is at position length(b) + i (its length before this call), key j at j. The mask alone decides what a
+    /// query sees (no causal mask is implied), so the rows equal those of <see cref="Forward"/> over the whole sequence
+    /// whenever the mask never lets a query see a later key (a causal mask, a window); a prompt prefilled in chunks then
+    /// gives the rows of one call. Query head h reads kv head h / (Hq / Hkv). Returns the output in q's dtype and the LSE.
+    /// </summary>
+    /// <remarks>
+    /// CPU only. Every check runs before anything is written: ArgumentException naming the tensor or <paramref name="cache"/>
+    /// (another batch, kv heads, head dims, no room for T more tokens), ObjectDisposedException for a disposed cache.
+    /// </remarks>
+    public AttentionOutput Prefill(Tensor q, Tensor k, Tensor v, KvCache cache, float? scale = null) =>
+        CacheStep(q, k, v, cache, scale, decode: false, info: null, capture: null);
+
+    /// <summary><see cref="Prefill"/> of 1..<see cref="DecodeAttention.MaxQueries"/> new tokens per sequence: one decode step, or drafted tokens to verify.</summary>
+    public AttentionOutput Decode(Tensor q, Tensor k, Tensor v, KvCache cache, float? scale = null) =>
+        CacheStep(q, k, v, cache, scale, decode: true, info: null, capture: null);
+
+    /// <summary>
+    /// Prefill (<paramref name="decode"/> false) or Decode with the mods' capture <paramref name="capture"/> (a
+    /// <paramref name="dtype"/> tensor on the cpu): the generated overloads of a class whose mods read one.
+    /// </summary>
+    protected AttentionOutput CacheStepWithCapture(Tensor q, Tensor k, Tensor v, Tensor capture, DType dtype, string captureParam, KvCache cache, float? scale, bool decode)
+    {
+        ArgumentNullException.ThrowIfNull(capture, captureParam);
+        capture.ThrowIfDisposed(captureParam);
+        ShapeCheck.DType(capture, dtype, captureParam);
+        ShapeCheck.OnCpu(capture, captureParam, "Prefill and Decode");
+        return CacheStep(q, k, v, cache, scale, decode, new CaptureInfo(GetType().Name, captureParam, capture.Numel), capture);
+    }
+
+    private AttentionOutput CacheStep(Tensor q, Tensor k, Tensor v, KvCache cache, float? scale, bool decode, CaptureInfo? info, Tensor? capture)
+    {
+        using Call call = BeginCall();
+        if (info is null && CaptureName is { } name)
+        {
+            throw new ArgumentException($"{GetType().Name}'s mods read the capture '{name}': call the {(decode ? "Decode" : "Prefill")} overload that takes it.", name);
+        }
+
+        ArgumentNullException.ThrowIfNull(q);
+        ArgumentNullException.ThrowIfNull(k);
+        ArgumentNullException.ThrowIfNull(v);
+        ArgumentNullException.ThrowIfNull(cache);
+        CheckNewRows(k, "[B, Hkv, T, E]", nameof(k));
+        CheckNewRows(v, "[B, Hkv, T, Ev]", nameof(v));
+        ShapeCheck.Dim(v, 0, k.Size(0), "B, as k", nameof(v));
+        ShapeCheck.Dim(v, 1, k.Size(1), "Hkv, as k", nameof(v));
+        ShapeCheck.Dim(v, 2, k.Size(2), "T, as k", nameof(v));
+        cache.CheckLayerAppend(GetType().Name, k.Size(0), k.Size(1), k.Size(3), v.Size(3), k.Size(2), nameof(cache));
+        q.ThrowIfDisposed(nameof(q));
+        DecodeAttention.CheckQuery(q, cache, LayerCacheStep.MostTokens(decode));
+        ShapeCheck.Dim(q, 2, k.Size(2), "T, as k", nameof(q));
+        var box = (q.Size(0), q.Size(1), 0, 0);
+        if (info is not null)
+        {
+            // Every position a mod may be called with after the append, checked before anything is written.
+            int longest = 0;
+            for (int b = 0; b < cache.Batch; b++)
+            {
+                longest = Math.Max(longest, cache.Length(b) + k.Size(2));
+            }
+
+            box = (q.Size(0), q.Size(1), longest, longest);
+            CaptureBounds.CheckCorners(BindMaskMod(capture), BindScoreMod(capture), box, info);
+        }
+
+        LayerCacheStep.Append(cache, k, v);
+        Tensor? flat = capture?.Contiguous();
+        try
+        {
+            return AttendCache(q, cache, scale, flat);
+        }
+        catch (IndexOutOfRangeException e) when (info is not null)
+        {
+            throw CaptureBounds.OutOfRange(info, box, e);
+        }
+        finally
+        {
+            if (flat is not null)
+            {
+                Attention.DisposeCopy(flat, capture!);
+            }
+        }
+    }
+
+    private static void CheckNewRows(Tensor t, string layout, string paramName)
+    {
+        t.ThrowIfDisposed(paramName);
+        ShapeCheck.OnCpu(t, paramName, "Prefill and Decode");
+        ShapeCheck.FloatingPoint(t, paramName);
+        ShapeCheck.Rank(t, 4, layout, paramName);
+    }
+
+    /// <summary>
+    /// <paramref name="q"/> (the new tokens; their keys and values are in the cache already) against <paramref name="cache"/>
+    /// with this class's mods: the generated class calls <see cref="DecodeAttention.Prefill{TMask, TScore}"/> with its mod
+    /// structs. <paramref name="capture"/> is what the mods read (contiguous, on the cpu), or null.
+    /// </summary>
+    protected virtual AttentionOutput AttendCache(Tensor q, KvCache cache, float? scale, Tensor? capture) =>
+        throw new NotSupportedException($"{GetType().Name} has no generated decode path: rebuild it with this version of the AttentionGen generator.");
 
     // The capture whose corners were last checked, and the box they were checked over (a record: replaced whole, so threads
     // never see half of one).

@@ -33,6 +33,12 @@ namespace App
         }
         
         /// <inheritdoc/>
+        protected override global::AttentionGen.AttentionOutput AttendCache(global::AttentionGen.Tensor q, global::AttentionGen.Inference.KvCache cache, float? scale, global::AttentionGen.Tensor? capture)
+        {
+            return global::AttentionGen.Inference.DecodeAttention.Prefill(q, cache, AttentionGenClosedForm, default(AttentionGenScoreMod), scale);
+        }
+        
+        /// <inheritdoc/>
         public override bool HasClosedFormPlan => true;
         
         /// <inheritdoc/>
