@@ -28,9 +28,9 @@ public static class MaskMods
 
     /// <summary>
     /// Causal attention to the last <paramref name="window"/> keys, the query's own included: <c>0 ≤ q − kv &lt; window</c>.
-    /// A window of 0 or less allows nothing.
+    /// A window of 0 or less would allow nothing: a constant one is an error (AG0004).
     /// </summary>
-    public static bool SlidingWindow(int q, int kv, int window) => kv <= q && q - kv < window;
+    public static bool SlidingWindow(int q, int kv, [MustBePositive] int window) => kv <= q && q - kv < window;
 
     /// <summary>
     /// Prefix-LM: the first <paramref name="prefix"/> keys are seen by every query (the bidirectional prefix), the rest

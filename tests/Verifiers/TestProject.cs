@@ -45,7 +45,7 @@ internal static class TestProject
 
     /// <summary>The analyzers, as the package ships them: every test sees the diagnostics of each.</summary>
     public static ImmutableArray<DiagnosticAnalyzer> Analyzers { get; } =
-        ImmutableArray.Create<DiagnosticAnalyzer>(new AttentionSpecAnalyzer(), new ModMethodAnalyzer(), new IlgpuUnderNativeAotAnalyzer());
+        ImmutableArray.Create<DiagnosticAnalyzer>(new AttentionSpecAnalyzer(), new ModMethodAnalyzer(), new IlgpuUnderNativeAotAnalyzer(), new ModArgumentAnalyzer());
 
     /// <summary>
     /// The analyzer config MSBuild writes for a project with <c>PublishAot=true</c> (the package's build files make the
