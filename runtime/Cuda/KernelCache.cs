@@ -4,7 +4,6 @@ using System.IO;
 using System.Reflection;
 using System.Text;
 using AttentionGen.Cuda.Interop;
-using AttentionGen.Cuda.Prebuilt;
 
 namespace AttentionGen.Cuda;
 

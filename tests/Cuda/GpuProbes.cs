@@ -4,7 +4,6 @@ using System.Globalization;
 using System.IO;
 using System.Linq;
 using AttentionGen.Cuda;
-using AttentionGen.Cuda.Prebuilt;
 using AttentionGen.Reference;
 
 namespace AttentionGen.Tests.Cuda;

@@ -1,7 +1,7 @@
 using System;
 using System.Globalization;
 
-namespace AttentionGen.Cuda.Prebuilt;
+namespace AttentionGen.Cuda;
 
 /// <summary>
 /// A compile target as NVRTC spells it: <c>sm_86</c> (a cubin), <c>sm_90a</c> (a cubin using Hopper-only instructions

@@ -2,7 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 
-namespace AttentionGen.Cuda.Prebuilt;
+namespace AttentionGen.Cuda;
 
 /// <summary>
 /// What the package ships compiled: the specializations whose header holds no user constant. Closed-form plans (band

@@ -5,7 +5,7 @@ using System.IO.Compression;
 using System.Linq;
 using System.Text.Json;
 
-namespace AttentionGen.Cuda.Prebuilt;
+namespace AttentionGen.Cuda;
 
 /// <summary>
 /// Kernel images compiled before the app runs (runtime/Cuda/Prebuilt/Store, embedded in the assembly): looked up by
@@ -59,8 +59,17 @@ internal sealed class PrebuiltKernelStore
         ArgumentNullException.ThrowIfNull(entry);
         using Stream compressed = _open(entry.File) ?? throw new InvalidDataException($"The prebuilt kernel file {entry.File} is missing.");
         using var brotli = new BrotliStream(compressed, CompressionMode.Decompress);
-        using var image = new MemoryStream(checked((int)entry.Bytes));
-        brotli.CopyTo(image);
+        using var image = new MemoryStream();
+        try
+        {
+            brotli.CopyTo(image);
+        }
+        catch (InvalidOperationException e)
+        {
+            // BrotliStream's report of a stream that is not Brotli.
+            throw new InvalidDataException($"The prebuilt kernel file {entry.File} is damaged: {e.Message}", e);
+        }
+
         byte[] bytes = image.ToArray();
         string hash = KernelHashes.Image(bytes);
         if (bytes.Length != entry.Bytes || hash != entry.Sha256)

@@ -1,7 +1,7 @@
 using System.Collections.Generic;
 using System.Text.Json.Serialization;
 
-namespace AttentionGen.Cuda.Prebuilt;
+namespace AttentionGen.Cuda;
 
 /// <summary>
 /// What runtime/Cuda/Prebuilt/Store holds (its manifest.json): one entry per compiled image. Written by the build step

@@ -1,7 +1,7 @@
 using System.Collections.Generic;
 using System.Linq;
 
-namespace AttentionGen.Cuda.Prebuilt;
+namespace AttentionGen.Cuda;
 
 /// <summary>Which prebuilt images of one specialization can serve a GPU, best first. Pure: tests cover it without a GPU.</summary>
 internal static class PrebuiltSelection

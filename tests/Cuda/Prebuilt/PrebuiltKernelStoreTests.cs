@@ -5,7 +5,6 @@ using System.IO.Compression;
 using System.Linq;
 using System.Text;
 using AttentionGen.Cuda;
-using AttentionGen.Cuda.Prebuilt;
 using Xunit;
 
 namespace AttentionGen.Tests.Cuda.Prebuilt;
@@ -105,6 +104,8 @@ public sealed class PrebuiltKernelStoreTests
 
         Assert.Contains("damaged", Assert.Throws<InvalidDataException>(() => store.Image(entry with { Sha256 = new string('0', 64) })).Message, StringComparison.Ordinal);
         Assert.Contains("missing", Assert.Throws<InvalidDataException>(() => store.Image(entry with { File = "gone.br" })).Message, StringComparison.Ordinal);
+        var garbage = new PrebuiltKernelStore(Manifest(entry), _ => new MemoryStream([0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]));
+        Assert.Contains("damaged", Assert.Throws<InvalidDataException>(() => garbage.Image(entry)).Message, StringComparison.Ordinal);
     }
 
     [Theory]

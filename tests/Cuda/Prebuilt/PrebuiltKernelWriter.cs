@@ -10,7 +10,6 @@ using System.Text.Json;
 using System.Threading.Tasks;
 using AttentionGen.Cuda;
 using AttentionGen.Cuda.Interop;
-using AttentionGen.Cuda.Prebuilt;
 using AttentionGen.Tests.Package;
 
 namespace AttentionGen.Tests.Cuda.Prebuilt;

@@ -1,6 +1,6 @@
 using System;
 using System.Linq;
-using AttentionGen.Cuda.Prebuilt;
+using AttentionGen.Cuda;
 using Xunit;
 
 namespace AttentionGen.Tests.Cuda.Prebuilt;

@@ -2,7 +2,6 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using AttentionGen.Cuda;
-using AttentionGen.Cuda.Prebuilt;
 
 namespace AttentionGen.Tests.Cuda.Prebuilt;
 
