@@ -6,7 +6,7 @@ using Xunit;
 
 namespace AttentionGen.Tests.Cuda.Prebuilt;
 
-/// <summary>On a GPU, a built-in launch runs from the shipped kernels: nothing is compiled, nothing written to the disk cache.</summary>
+/// <summary>On a GPU, a built-in launch runs from the shipped kernels: NVRTC compiles nothing, nothing is written to the disk cache.</summary>
 [Collection(KernelCacheCollection.Name)]
 public sealed class PrebuiltLaunchTests
 {
@@ -15,7 +15,8 @@ public sealed class PrebuiltLaunchTests
     {
         string folder = Path.Combine(Path.GetTempPath(), $"attentiongen-prebuilt-{Guid.NewGuid():N}");
         int compiles = 0;
-        void Count(KernelCompilation c) => compiles++;
+        // Counts NVRTC's compiles: on a GPU newer than the shipped cubins the driver compiling the PTX is reported too.
+        void Count(KernelCompilation c) => compiles += GpuArchitecture.Parse(c.Architecture).IsPtx ? 0 : 1;
         CudaInfo.KernelCompiling += Count;
         try
         {
