@@ -39,6 +39,9 @@ else if (options.Device == "cuda" && AttentionGen.Cuda.CudaInfo.IsAvailable(out 
 {
     device = Device.Cuda(0);
     Console.WriteLine($"AttentionGen sample: {AttentionGen.Cuda.CudaInfo.Describe()}, bf16 kernels");
+    // Kernels that are not shipped prebuilt (the [Flex] layers' mods, closed-form plans) compile at first use: say so.
+    AttentionGen.Cuda.CudaInfo.KernelCompiled += k => Console.Error.WriteLine(
+        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"compiled {k.Template} for {k.Architecture} in {k.Duration?.TotalSeconds:F1} s"));
 }
 else
 {

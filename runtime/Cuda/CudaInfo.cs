@@ -12,6 +12,17 @@ public static class CudaInfo
     /// </summary>
     public static event Action<string>? Warning;
 
+    /// <summary>
+    /// A kernel is about to be compiled (a few seconds): by NVRTC when it is neither prebuilt nor in the disk cache, or by
+    /// the driver from prebuilt PTX on a GPU newer than the shipped cubins (Architecture compute_80; the driver caches
+    /// that compile, so later starts take milliseconds). An app can show progress instead of stalling silently. Raised on the launching thread, before the launch returns; an exception a
+    /// handler throws reaches the launch. docs/prebuilt-kernels.md says which kernels compile at run time.
+    /// </summary>
+    public static event Action<KernelCompilation>? KernelCompiling;
+
+    /// <summary>A kernel compiled by NVRTC, with its duration. Raised as <see cref="KernelCompiling"/>, after a successful compile.</summary>
+    public static event Action<KernelCompilation>? KernelCompiled;
+
     /// <summary>True when a GPU can be used; otherwise <paramref name="reason"/> says why.</summary>
     public static bool IsAvailable(out string reason) => CudaDriver.IsAvailable(out reason);
 
@@ -22,11 +33,18 @@ public static class CudaInfo
         return $"{d.Name}, sm_{d.ComputeCapability}, {d.MultiprocessorCount} SMs";
     }
 
-    /// <summary>How the last new kernel module was obtained: "compiled" (NVRTC) or "disk cache".</summary>
+    /// <summary>
+    /// How the last new kernel module was obtained: "prebuilt" (shipped in the package, a cubin or PTX the driver
+    /// compiles), "compiled" (NVRTC) or "disk cache".
+    /// </summary>
     public static string LastKernelSource => KernelCache.LastSource;
 
     /// <summary>The folder where compiled kernels are cached (kernels stay in memory when it cannot be written: see <see cref="Warning"/>).</summary>
     public static string KernelCacheDirectory => KernelCache.CacheDirectory();
+
+    internal static void RaiseKernelCompiling(KernelCompilation compilation) => KernelCompiling?.Invoke(compilation);
+
+    internal static void RaiseKernelCompiled(KernelCompilation compilation) => KernelCompiled?.Invoke(compilation);
 
     internal static void ReportWarning(string message)
     {

@@ -2,18 +2,21 @@ using System;
 using System.Collections.Concurrent;
 using System.IO;
 using System.Reflection;
-using System.Security.Cryptography;
 using System.Text;
 
 namespace AttentionGen.Cuda;
 
 /// <summary>
-/// Compiles kernel templates once. The source is a specialization header (constants, translated functions)
-/// followed by an embedded <c>.cu</c> template; NVRTC compiles it for the device's architecture and the cubin
-/// is cached on disk (<see cref="KernelDiskCache"/>) under a hash of source, options, architecture and NVRTC
-/// version, so a second start of the app loads it without compiling. A damaged entry, or one the driver rejects,
-/// is recompiled and rewritten; an unwritable folder leaves kernels compiled in memory (one
-/// <see cref="CudaInfo.Warning"/>). Cache folder: <see cref="KernelDiskCache.DefaultDirectory"/>.
+/// Loads each kernel module once. A specialization the package ships compiled (<see cref="PrebuiltKernelStore"/>,
+/// built from exactly the current template source) is loaded from there: a cubin for the GPU's generation, else PTX
+/// that the driver compiles. Anything else is compiled: the source is a specialization header (constants, translated
+/// functions) followed by an embedded <c>.cu</c> template; NVRTC compiles it for the device's architecture
+/// (<see cref="CudaInfo.KernelCompiling"/> and <see cref="CudaInfo.KernelCompiled"/> report it) and the cubin is cached
+/// on disk (<see cref="KernelDiskCache"/>) under a hash of source, options, architecture and NVRTC version, so a second
+/// start of the app loads it without compiling. A damaged entry, or one the driver rejects, is recompiled and
+/// rewritten; an unwritable folder leaves kernels compiled in memory (one <see cref="CudaInfo.Warning"/>). Cache
+/// folder: <see cref="KernelDiskCache.DefaultDirectory"/>. <c>ATTENTIONGEN_DISABLE_PREBUILT=1</c> compiles every kernel
+/// (to time a kernel edited under <c>ATTENTIONGEN_KERNEL_DIR</c> needs no flag: an edited source matches no prebuilt image).
 /// </summary>
 internal static class KernelCache
 {
@@ -21,8 +24,9 @@ internal static class KernelCache
     private static readonly ConcurrentDictionary<(int Device, string Template, string Header, string? Architecture), CudaModule> ByRequest = new();
     private static readonly object DiskGate = new();
     private static KernelDiskCache? _disk;
+    private static PrebuiltKernelStore? _prebuilt;
 
-    /// <summary>How the last <see cref="Get"/> of a new module was satisfied: "compiled" or "disk cache".</summary>
+    /// <summary>How the last <see cref="Get"/> of a new module was satisfied: "prebuilt", "compiled" or "disk cache".</summary>
     public static string LastSource { get; private set; } = "none";
 
     /// <summary>The disk cache, at the folder the environment names when first used.</summary>
@@ -37,6 +41,18 @@ internal static class KernelCache
         }
     }
 
+    /// <summary>The shipped kernels, or none under <c>ATTENTIONGEN_DISABLE_PREBUILT=1</c>.</summary>
+    public static PrebuiltKernelStore Prebuilt
+    {
+        get
+        {
+            lock (DiskGate)
+            {
+                return _prebuilt ??= Environment.GetEnvironmentVariable("ATTENTIONGEN_DISABLE_PREBUILT") == "1" ? PrebuiltKernelStore.Empty : PrebuiltKernelStore.Embedded;
+            }
+        }
+    }
+
     /// <summary>
     /// The module of <paramref name="template"/> specialized by <paramref name="header"/>, for the device's
     /// architecture or <paramref name="architecture"/> (e.g. sm_90a, which wgmma needs).
@@ -46,15 +62,17 @@ internal static class KernelCache
         ByRequest.GetOrAdd((device.Index, template, header, architecture), key => Load(device, key.Template, key.Header, key.Architecture));
 
     /// <summary>
-    /// Forgets the modules loaded so far (the driver keeps them loaded) and uses <paramref name="disk"/> from now on, or
-    /// the environment's folder again when null: the next <see cref="Get"/> of each kernel goes to the disk cache.
-    /// For tests and probes; not safe while other threads launch kernels.
+    /// Forgets the modules loaded so far (the driver keeps them loaded) and uses <paramref name="disk"/> and
+    /// <paramref name="prebuilt"/> from now on, or the environment's folder and the shipped kernels again when null: the
+    /// next <see cref="Get"/> of each kernel goes to them. For tests and probes (<see cref="PrebuiltKernelStore.Empty"/>
+    /// sends every kernel to the disk cache); not safe while other threads launch kernels.
     /// </summary>
-    public static void Reset(KernelDiskCache? disk = null)
+    public static void Reset(KernelDiskCache? disk = null, PrebuiltKernelStore? prebuilt = null)
     {
         lock (DiskGate)
         {
             _disk = disk;
+            _prebuilt = prebuilt;
             ByRequest.Clear();
             Loaded.Clear();
         }
@@ -62,19 +80,24 @@ internal static class KernelCache
 
     private static CudaModule Load(CudaDevice device, string template, string header, string? architecture)
     {
-        string source = header + "\n" + Template(template);
-        string arch = architecture ?? $"sm_{device.ComputeCapability}";
-        // ATTENTIONGEN_NVRTC_VERBOSE=1 prints ptxas's register and spill report of each compile to stderr.
+        string templateSource = Template(template);
+        // ATTENTIONGEN_NVRTC_VERBOSE=1 compiles every kernel and prints ptxas's register and spill report to stderr.
         bool verbose = Environment.GetEnvironmentVariable("ATTENTIONGEN_NVRTC_VERBOSE") == "1";
-        string[] options = verbose
-            ? ["--std=c++17", $"--gpu-architecture={arch}", "-default-device", "--use_fast_math", "--ptxas-options=-v"]
-            : ["--std=c++17", $"--gpu-architecture={arch}", "-default-device", "--use_fast_math"];
-        string key = Hash(source, string.Join(" ", options), arch, Nvrtc.Instance.Version);
+        if (!verbose && LoadPrebuilt(device, template, header, templateSource, architecture) is { } prebuilt)
+        {
+            LastSource = "prebuilt";
+            return prebuilt;
+        }
+
+        string source = header + "\n" + templateSource;
+        string arch = architecture ?? $"sm_{device.ComputeCapability}";
+        string[] options = KernelHashes.OptionsFor(arch, verbose);
+        string key = KernelHashes.Of(source, string.Join(" ", options), arch, Nvrtc.Instance.Version);
         return Loaded.GetOrAdd($"{device.Index}:{key}", _ =>
         {
             CudaModule module = Disk.GetOrCompile(
                 key,
-                () =>
+                () => KernelCompileProgress.Run(template, arch, () =>
                 {
                     byte[] cubin = Nvrtc.Instance.CompileToCubin(source, template, options, out string log);
                     if (verbose)
@@ -83,12 +106,40 @@ internal static class KernelCache
                     }
 
                     return cubin;
-                },
+                }),
                 cubin => new CudaModule(device, cubin),
                 out bool fromDisk);
             LastSource = fromDisk ? "disk cache" : "compiled";
             return module;
         });
+    }
+
+    // The best shipped image the driver accepts, or null (then the kernel is compiled). An image that is damaged or that
+    // the driver rejects (e.g. PTX newer than the driver) is reported and the next candidate tried. PTX is compiled by the
+    // driver as it loads (seconds for flash_fwd.cu; the driver caches it), so its load is reported as a compile.
+    private static CudaModule? LoadPrebuilt(CudaDevice device, string template, string header, string templateSource, string? architecture)
+    {
+        PrebuiltKernelStore store = Prebuilt;
+        foreach (PrebuiltEntry entry in store.Find(template, header, KernelHashes.Source(templateSource), device.ComputeCapability, architecture))
+        {
+            try
+            {
+                byte[] image = store.Image(entry);
+                return entry.Target.IsPtx
+                    ? KernelCompileProgress.Run(template, entry.Architecture, () => new CudaModule(device, image))
+                    : new CudaModule(device, image);
+            }
+            catch (InvalidDataException e)
+            {
+                CudaInfo.ReportWarning($"{e.Message} The kernel is loaded from another image or compiled.");
+            }
+            catch (CudaException e)
+            {
+                CudaInfo.ReportWarning($"The prebuilt kernel {entry.File} was rejected by the driver ({e.ErrorName}); the kernel is loaded from another image or compiled.");
+            }
+        }
+
+        return null;
     }
 
     /// <summary>The folder where compiled kernels are cached (it may not exist yet).</summary>
@@ -130,7 +181,4 @@ internal static class KernelCache
 
         return result.ToString();
     }
-
-    private static string Hash(params string[] parts) =>
-        Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(string.Join("\u0001", parts))))[..32].ToLowerInvariant();
 }

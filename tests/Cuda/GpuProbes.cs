@@ -111,8 +111,9 @@ internal static class GpuProbes
         {
             KernelDiskCache Fresh()
             {
+                // Without the shipped kernels: the probe's head-dim-64 attention must go through the disk cache.
                 var disk = new KernelDiskCache(folder, warnings.Enqueue);
-                KernelCache.Reset(disk);
+                KernelCache.Reset(disk, PrebuiltKernelStore.Empty);
                 return disk;
             }
 
@@ -170,7 +171,7 @@ internal static class GpuProbes
     }
 
     // Causal attention of a small problem on the GPU (head dim 64: one kernel module) against the float64 reference.
-    private static (bool Pass, string Detail) SmallAttention(DType dtype)
+    internal static (bool Pass, string Detail) SmallAttention(DType dtype)
     {
         var random = new Random(7);
         Tensor q = Tensor.RandomNormal(random, dtype, 1, 2, 100, 64);

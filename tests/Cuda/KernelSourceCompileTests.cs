@@ -111,8 +111,7 @@ public sealed class KernelSourceCompileTests
         }
     }
 
-    private static string[] Options(string architecture) =>
-        ["--std=c++17", $"--gpu-architecture={architecture}", "-default-device", "--use_fast_math"];
+    private static string[] Options(string architecture) => KernelHashes.OptionsFor(architecture, verbose: false);
 
     private static void Compile(string template, string header, string architecture, List<string> failures)
     {
