@@ -90,7 +90,7 @@ internal sealed class BenchCase : IDisposable
     private static Action Window(Tensor q, Tensor k, Tensor v, BenchOptions o)
     {
         var band = new ClosedFormPlan([new DiagonalBox(1L - o.Window, 0, long.MinValue, long.MaxValue, long.MinValue, long.MaxValue)]);
-        return () => Attention.Run(q, k, v, null, null, o.QBucket, o.KBucket, p => FlashAttentionCpu.Forward(p, band, band, default(IdentityScore)), cpuTakesBFloat16: true).Dispose();
+        return () => Attention.Run(q, k, v, null, null, o.QBucket, o.KBucket, p => FlashAttentionCpu.Forward(p, band, band, default(IdentityScore)), Attention.CpuKernelType(q, k, v)).Dispose();
     }
 
     private static BenchCase Decode(Random random, DType dtype, BenchOptions o)

@@ -9,7 +9,6 @@ using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Threading.Tasks;
 using AttentionGen.Cuda;
-using AttentionGen.Cuda.Interop;
 using AttentionGen.Tests.Package;
 
 namespace AttentionGen.Tests.Cuda.Prebuilt;
