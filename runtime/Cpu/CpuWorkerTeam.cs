@@ -75,7 +75,7 @@ internal static class CpuWorkerTeam
 
         if (Interlocked.CompareExchange(ref s_busy, 1, 0) != 0)
         {
-            CpuExecution.For(0, participants, _ => work.Work());
+            RunBeside(work, participants);
             return;
         }
 
@@ -108,6 +108,9 @@ internal static class CpuWorkerTeam
             Volatile.Write(ref s_busy, 0);
         }
     }
+
+    // A method of its own: a lambda in Run would capture work, and the closure would be allocated on every call.
+    private static void RunBeside(IParallelWork work, int participants) => CpuExecution.For(0, participants, _ => work.Work());
 
     private static void EnsureThreads(int count)
     {

@@ -100,9 +100,11 @@ public static partial class FlashAttentionCpu
     private static void WorkOrder<TPlan>(TPlan plan, int queryHeads, int heads, int queryLength, int keyLength, int queryTile, int keyTile, Span<int> order)
         where TPlan : struct, ITilePlan
     {
-        WorkItem[] rented = ArrayPool<WorkItem>.Shared.Rent(order.Length);
-        Span<WorkItem> work = rented.AsSpan(0, order.Length);
-        for (int item = 0; item < work.Length; item++)
+        // Sorted as primitive keys (−pairs, so heaviest first) with the items alongside: that sort allocates nothing, where
+        // a span of IComparable structs allocated on every call.
+        long[] rented = ArrayPool<long>.Shared.Rent(order.Length);
+        Span<long> lighter = rented.AsSpan(0, order.Length);
+        for (int item = 0; item < order.Length; item++)
         {
             int bh = item % heads, q0 = item / heads * queryTile;
             int q1 = Math.Min(q0 + queryTile, queryLength);
@@ -115,23 +117,23 @@ public static partial class FlashAttentionCpu
                 pairs += kind == TileKind.Full ? area : kind == TileKind.Partial ? area / 2 : 0;
             }
 
-            work[item] = new WorkItem(pairs, item);
+            lighter[item] = -pairs;
+            order[item] = item;
         }
 
-        // A span of IComparable structs sorts through the cached default comparer: no delegate, nothing allocated.
-        work.Sort();
-        for (int i = 0; i < work.Length; i++)
+        lighter.Sort(order);
+
+        // That sort is not stable: each run of equal work goes back to item order, so the schedule is deterministic.
+        for (int start = 0, end; start < order.Length; start = end)
         {
-            order[i] = work[i].Item;
+            for (end = start + 1; end < order.Length && lighter[end] == lighter[start]; end++)
+            {
+            }
+
+            order[start..end].Sort();
         }
 
-        ArrayPool<WorkItem>.Shared.Return(rented);
-    }
-
-    /// <summary>An item and its (query, key) pairs; sorts heaviest first, ties in item order.</summary>
-    private readonly record struct WorkItem(long Pairs, int Item) : IComparable<WorkItem>
-    {
-        public int CompareTo(WorkItem other) => Pairs != other.Pairs ? other.Pairs.CompareTo(Pairs) : Item.CompareTo(other.Item);
+        ArrayPool<long>.Shared.Return(rented);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // compute loops: optimized at first call, not after tier-0 warm-up

@@ -1,0 +1,80 @@
+using System;
+using AttentionGen.Cpu;
+using AttentionGen.Tests.Numerics;
+using Xunit;
+
+namespace AttentionGen.Tests.Properties;
+
+/// <summary>
+/// The span overloads allocate nothing per call once warm: not on the calling thread (what an app measures with
+/// GC.GetAllocatedBytesForCurrentThread) and not on the kernel's worker threads (the whole process, measured alone in
+/// this collection). Workspaces come from the array pool, the worker team's threads are long-lived, and nothing in a
+/// call is a closure, a delegate, a boxed struct or a task.
+/// </summary>
+[Collection(IsolatedProcessCollection.Name)]
+public class SpanAllocationTests
+{
+    private const int WarmUpCalls = 3;
+    private const int MeasuredCalls = 10;
+
+    public static TheoryData<bool, bool, int> Calls() => new()
+    {
+        // bf16, token-major with a key mask and causal, threads
+        { false, false, 1 },
+        { false, true, 1 },
+        { false, false, 4 },
+        { false, true, 4 },
+        { true, true, 4 },
+    };
+
+    [Theory]
+    [MemberData(nameof(Calls))]
+    public void ASteadyStateCallAllocatesNothingOnAnyThread(bool bf16, bool tokenMajor, int threads)
+    {
+        const int b = 2, hq = 4, hkv = 2, n = 150, m = 170, e = 32;
+        var random = new Random(43);
+        float[] q = SpanAttentionTests.Normal(random, b * hq * n * e), k = SpanAttentionTests.Normal(random, b * hkv * m * e), v = SpanAttentionTests.Normal(random, b * hkv * m * e);
+        BFloat16[] q16 = Array.ConvertAll(q, x => (BFloat16)x), k16 = Array.ConvertAll(k, x => (BFloat16)x), v16 = Array.ConvertAll(v, x => (BFloat16)x);
+        float[] output = new float[b * hq * n * e], lse = new float[b * hq * n];
+        var output16 = new BFloat16[output.Length];
+        bool[] keep = Array.ConvertAll(new bool[b * m], _ => random.Next(4) != 0);
+        AttentionShape shape = SpanAttentionTests.Shape(b, hq, hkv, n, m, e, e, tokenMajor);
+        void Call()
+        {
+            if (bf16)
+            {
+                Attention.ScaledDotProduct(q16, k16, v16, output16, shape, causal: tokenMajor, tokenMajor ? keep : default, lse);
+            }
+            else
+            {
+                Attention.ScaledDotProduct(q, k, v, output, shape, causal: tokenMajor, tokenMajor ? keep : default, lse);
+            }
+        }
+
+        int saved = CpuExecution.MaxThreads;
+        CpuExecution.MaxThreads = threads;
+        try
+        {
+            for (int i = 0; i < WarmUpCalls; i++)
+            {
+                Call();
+            }
+
+            long thread = GC.GetAllocatedBytesForCurrentThread();
+            long process = GC.GetTotalAllocatedBytes(precise: true);
+            for (int i = 0; i < MeasuredCalls; i++)
+            {
+                Call();
+            }
+
+            long processBytes = GC.GetTotalAllocatedBytes(precise: true) - process;
+            long threadBytes = GC.GetAllocatedBytesForCurrentThread() - thread;
+            Assert.Equal(0, threadBytes);
+            Assert.Equal(0, processBytes);
+        }
+        finally
+        {
+            CpuExecution.MaxThreads = saved;
+        }
+    }
+}
