@@ -47,7 +47,9 @@ internal struct WorkCounter
 internal static class CpuWorkerTeam
 {
     private static readonly SemaphoreSlim s_start = new(0);
-    private static readonly ManualResetEventSlim s_finished = new(false);
+    // Semaphores, not a ManualResetEventSlim: that one makes its lock object the first time a wait blocks, an allocation
+    // that then shows up in whichever call first has to wait.
+    private static readonly SemaphoreSlim s_finished = new(0);
     private static readonly object s_growing = new();
     private static int s_busy;
     private static int s_threads;
@@ -86,7 +88,6 @@ internal static class CpuWorkerTeam
             s_work = work;
             s_failure = null;
             s_running = helpers;
-            s_finished.Reset();
             s_start.Release(helpers);
             try
             {
@@ -145,7 +146,7 @@ internal static class CpuWorkerTeam
 
             if (Interlocked.Decrement(ref s_running) == 0)
             {
-                s_finished.Set();
+                s_finished.Release();
             }
         }
     }

@@ -10,8 +10,19 @@ namespace AttentionGen.Cpu;
 /// </summary>
 internal static unsafe class SpanOperands
 {
+    /// <summary>Checks, pins and runs; <paramref name="queryTile"/> and <paramref name="keyTile"/> are buckets, capped by the kernel's tile traits.</summary>
     public static void Forward<T>(
-        ReadOnlySpan<T> q, ReadOnlySpan<T> k, ReadOnlySpan<T> v, Span<T> output, in AttentionShape shape, bool causal, ReadOnlySpan<bool> keyPaddingMask, Span<float> lse, float? scale)
+        ReadOnlySpan<T> q,
+        ReadOnlySpan<T> k,
+        ReadOnlySpan<T> v,
+        Span<T> output,
+        in AttentionShape shape,
+        bool causal,
+        ReadOnlySpan<bool> keyPaddingMask,
+        Span<float> lse,
+        float? scale,
+        int queryTile = CpuTileTraits.MaxQueryTile,
+        int keyTile = CpuTileTraits.MaxKeyTile)
         where T : unmanaged
     {
         float s = Check(q, k, v, output, shape, keyPaddingMask, lse, scale);
@@ -35,8 +46,8 @@ internal static unsafe class SpanOperands
                 HeadDim = shape.HeadDim,
                 ValueDim = shape.ValueDim,
                 Scale = s,
-                QueryTile = CpuTileTraits.MaxQueryTile,
-                KeyTile = CpuTileTraits.MaxKeyTile,
+                QueryTile = queryTile,
+                KeyTile = keyTile,
                 BFloat16 = typeof(T) == typeof(BFloat16),
                 Q = Rows(pq, qs),
                 K = Rows(pk, ks),
