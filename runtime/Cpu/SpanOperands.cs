@@ -80,6 +80,7 @@ internal static unsafe class SpanOperands
         ReadOnlySpan<T> kView = Operand(k, shape.KeyStrides, shape.Batch, shape.KeyHeads, shape.KeyLength, shape.HeadDim, nameof(k), "[B, Hkv, M, E]", nameof(shape.KeyStrides));
         ReadOnlySpan<T> vView = Operand(v, shape.ValueStrides, shape.Batch, shape.KeyHeads, shape.KeyLength, shape.ValueDim, nameof(v), "[B, Hkv, M, Ev]", nameof(shape.ValueStrides));
         ReadOnlySpan<T> outputView = Operand(output, shape.OutputStrides, shape.Batch, shape.QueryHeads, shape.QueryLength, shape.ValueDim, nameof(output), "[B, Hq, N, Ev]", nameof(shape.OutputStrides));
+        RowsDoNotOverlap(shape.OutputStrides, shape.Batch, shape.QueryHeads, shape.QueryLength, shape.ValueDim);
         CheckOptional(lse.Length, (long)shape.Batch * shape.QueryHeads * shape.QueryLength, nameof(lse), "[B, Hq, N]");
         CheckOptional(keyPaddingMask.Length, (long)shape.Batch * shape.KeyLength, nameof(keyPaddingMask), "[B, M]");
 
@@ -149,6 +150,39 @@ internal static unsafe class SpanOperands
 
         Int128 last = ((Int128)(batch - 1) * strides.Batch) + ((Int128)(heads - 1) * strides.Head) + ((Int128)(rows - 1) * strides.Row) + width;
         return last > long.MaxValue ? long.MaxValue : (long)last;
+    }
+
+    /// <summary>
+    /// Output rows are written by different threads, so no two may share an element: with the axes ordered by stride,
+    /// each stride must step past everything the axes inside it reach (a sufficient test, exact for nested layouts such as
+    /// head-major and token-major). Axes of size 1 never step.
+    /// </summary>
+    private static void RowsDoNotOverlap(RowStrides? given, int batch, int heads, int rows, int width)
+    {
+        if (given is not RowStrides strides || batch == 0 || heads == 0 || rows == 0 || width == 0)
+        {
+            return;
+        }
+
+        Span<(long Stride, int Size)> axes = [(strides.Batch, batch), (strides.Head, heads), (strides.Row, rows)];
+        axes.Sort();
+        long reach = width;
+        foreach ((long stride, int size) in axes)
+        {
+            if (size == 1)
+            {
+                continue;
+            }
+
+            if (stride < reach)
+            {
+                throw new ArgumentException(
+                    $"shape.OutputStrides (batch {strides.Batch}, head {strides.Head}, row {strides.Row}) make output rows [B, Hq, N, Ev] = [{batch}, {heads}, {rows}, {width}] share elements: a stride of {stride} steps over a span of {reach}; each output element needs a place of its own.",
+                    "shape");
+            }
+
+            reach = (stride * (size - 1)) + reach;
+        }
     }
 
     // An optional operand: empty means the caller does not want it; otherwise it holds exactly its shape, row-major.

@@ -24,6 +24,7 @@ public class SpanAttentionArgumentTests
         OutputOverQ,
         LseOverOutput,
         NaNScale,
+        OutputRowsShared,
     }
 
     [Theory]
@@ -40,6 +41,7 @@ public class SpanAttentionArgumentTests
     [InlineData(Damage.OutputOverQ, "output", "output overlaps q")]
     [InlineData(Damage.LseOverOutput, "lse", "lse overlaps output")]
     [InlineData(Damage.NaNScale, "scale", "scale must be a finite number")]
+    [InlineData(Damage.OutputRowsShared, "shape", "make output rows [B, Hq, N, Ev] = [2, 4, 10, 16] share elements: a stride of 8 steps over a span of 16")]
     public void IsNamedAndLeavesTheOutputAsItWas(Damage damage, string argument, string message)
     {
         var random = new Random(41);
@@ -65,6 +67,7 @@ public class SpanAttentionArgumentTests
             case Damage.OutputOverQ: q = buffer; break;
             case Damage.LseOverOutput: lse = buffer.AsMemory(B * H * N * (E - 1), B * H * N); break;
             case Damage.NaNScale: scale = float.NaN; break;
+            case Damage.OutputRowsShared: shape = shape with { OutputStrides = new RowStrides(H * N * E, N * E, E / 2) }; break;
         }
 
         var e = Assert.ThrowsAny<ArgumentException>(() => Attention.ScaledDotProduct(q, k, v, output.Span, shape, causal: true, keep, lse.Span, scale));
