@@ -63,7 +63,7 @@ public static partial class FlashAttentionCpu
                     return;
                 }
 
-                Workspace ws = Workspace.Rent(_operands, _shape);
+                Workspace ws = Workspace.Take(_operands, _shape);
                 try
                 {
                     while (_counter.TryTake(out int i))
@@ -74,7 +74,7 @@ public static partial class FlashAttentionCpu
                 }
                 finally
                 {
-                    ws.Return();
+                    ws.Release();
                 }
             }
             catch

@@ -137,7 +137,7 @@ public static partial class FlashAttentionCpu
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // compute loops: optimized at first call, not after tier-0 warm-up
-    private static void RunTile<TVec, TPlan, TMask, TScore>(in KernelOperands p, TPlan plan, TMask mask, TScore score, in Workspace ws, in TransposedKeys keys, TileShape shape, int b, int h, int tile)
+    private static void RunTile<TVec, TPlan, TMask, TScore>(in KernelOperands p, TPlan plan, TMask mask, TScore score, Workspace ws, in TransposedKeys keys, TileShape shape, int b, int h, int tile)
         where TVec : struct, ISimd<TVec>
         where TPlan : struct, ITilePlan
         where TMask : struct, IMaskMod
@@ -249,7 +249,7 @@ public static partial class FlashAttentionCpu
     /// Value rows [k0, k0 + count) of kv head (b, hk) as float32 for the P·V GEMM: read in place, or bf16 widened once per
     /// key tile into the workspace (every 6-row block of the tile then reads the copy).
     /// </summary>
-    private static ref float ValueRows(in KernelOperands p, in Workspace ws, int b, int hk, int k0, int count, out int stride)
+    private static ref float ValueRows(in KernelOperands p, Workspace ws, int b, int hk, int k0, int count, out int stride)
     {
         if (!p.BFloat16)
         {
@@ -274,7 +274,7 @@ public static partial class FlashAttentionCpu
     /// g0 − k0 is a whole number of vectors.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // compute loops: optimized at first call, not after tier-0 warm-up
-    private static void RunBlock<TVec, TMask, TScore>(int headDim, TMask mask, TScore score, in Workspace ws, TileOperands t, KeyBlock block, int r0, int r1, int g0, int g1, ref float values, int valueStride, int lanes)
+    private static void RunBlock<TVec, TMask, TScore>(int headDim, TMask mask, TScore score, Workspace ws, TileOperands t, KeyBlock block, int r0, int r1, int g0, int g1, ref float values, int valueStride, int lanes)
         where TVec : struct, ISimd<TVec>
         where TMask : struct, IMaskMod
         where TScore : struct, IScoreMod
@@ -425,50 +425,51 @@ public static partial class FlashAttentionCpu
         private static int RoundUp(int n, int multiple) => (n + multiple - 1) / multiple * multiple;
     }
 
-    /// <summary>One worker's buffers, rented from the shared array pool once per call and reused across its tiles.</summary>
-    private readonly struct Workspace
+    /// <summary>
+    /// One worker's buffers, kept by its thread from call to call (grown when a call needs more: a tile's worth, well under
+    /// a megabyte at E = 256) and reused across its tiles. Per thread rather than from the shared array pool: there the
+    /// workers' arrays of one size class moved between threads' caches, and a call now and then found none and allocated.
+    /// </summary>
+    private sealed class Workspace
     {
-        private Workspace(in KernelOperands p, TileShape shape)
-        {
-            Queries = Rent(shape.QueryTile * p.HeadDim);
-            Scores = Rent(shape.QueryTile * shape.ScoreStride);
-            Accumulator = Rent(shape.QueryTile * p.ValueDim);
-            RowMax = Rent(shape.QueryTile);
-            RowSum = Rent(shape.QueryTile);
-            ColumnKeep = Rent(shape.ScoreStride);
-            Values = Rent(p.BFloat16 ? shape.KeyTile * p.ValueDim : 0);
-        }
+        [ThreadStatic]
+        private static Workspace? t_kept;
 
-        public float[] Queries { get; }
+        public float[] Queries { get; private set; } = [];
 
-        public float[] Scores { get; }
+        public float[] Scores { get; private set; } = [];
 
-        public float[] Accumulator { get; }
+        public float[] Accumulator { get; private set; } = [];
 
-        public float[] RowMax { get; }
+        public float[] RowMax { get; private set; } = [];
 
-        public float[] RowSum { get; }
+        public float[] RowSum { get; private set; } = [];
 
         /// <summary>Per column of a score tile, <see cref="OnlineSoftmax.KeptColumn"/> or 0 (dropped).</summary>
-        public float[] ColumnKeep { get; }
+        public float[] ColumnKeep { get; private set; } = [];
 
-        /// <summary>A bf16 call's value tile, widened (one element otherwise).</summary>
-        public float[] Values { get; }
+        /// <summary>A bf16 call's value tile, widened.</summary>
+        public float[] Values { get; private set; } = [];
 
-        public static Workspace Rent(in KernelOperands p, TileShape shape) => new(p, shape);
-
-        public void Return()
+        /// <summary>This thread's workspace, fitted to the call; a nested call on the same thread (a mod calling attention) gets a new one.</summary>
+        public static Workspace Take(in KernelOperands p, TileShape shape)
         {
-            ArrayPool<float>.Shared.Return(Queries);
-            ArrayPool<float>.Shared.Return(Scores);
-            ArrayPool<float>.Shared.Return(Accumulator);
-            ArrayPool<float>.Shared.Return(RowMax);
-            ArrayPool<float>.Shared.Return(RowSum);
-            ArrayPool<float>.Shared.Return(ColumnKeep);
-            ArrayPool<float>.Shared.Return(Values);
+            Workspace ws = t_kept ?? new();
+            t_kept = null;
+            ws.Queries = Fit(ws.Queries, shape.QueryTile * p.HeadDim);
+            ws.Scores = Fit(ws.Scores, shape.QueryTile * shape.ScoreStride);
+            ws.Accumulator = Fit(ws.Accumulator, shape.QueryTile * p.ValueDim);
+            ws.RowMax = Fit(ws.RowMax, shape.QueryTile);
+            ws.RowSum = Fit(ws.RowSum, shape.QueryTile);
+            ws.ColumnKeep = Fit(ws.ColumnKeep, shape.ScoreStride);
+            ws.Values = Fit(ws.Values, p.BFloat16 ? shape.KeyTile * p.ValueDim : 0);
+            return ws;
         }
 
+        /// <summary>Keeps the workspace for this thread's next call; on the thread that took it.</summary>
+        public void Release() => t_kept = this;
+
         // At least one element, so GetArrayDataReference is valid even for E = 0.
-        private static float[] Rent(int length) => ArrayPool<float>.Shared.Rent(Math.Max(length, 1));
+        private static float[] Fit(float[] array, int length) => array.Length >= Math.Max(length, 1) ? array : new float[Math.Max(length, 1)];
     }
 }
