@@ -61,8 +61,9 @@ public abstract partial class FlashAttentionModule
                 ValueStrides = keyRows,
                 OutputStrides = queryRows,
             };
+            Span<float> k = kv.AsSpan(0, keys);
             SpanOperands.Forward<float>(
-                q.AsSpan(0, queries), kv.AsSpan(0, keys), kv.AsSpan(inner, keys - inner), heads.AsSpan(0, queries), shape, Config.Causal, mask, default, 1f / MathF.Sqrt(Config.DimHead), qb, kb);
+                q.AsSpan(0, queries), k, k[Math.Min(inner, keys)..], heads.AsSpan(0, queries), shape, Config.Causal, mask, default, 1f / MathF.Sqrt(Config.DimHead), qb, kb);
             _toOut.Apply(heads.AsSpan(0, queries), output);
         }
         finally

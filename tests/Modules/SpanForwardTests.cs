@@ -67,6 +67,19 @@ public class SpanForwardTests
         Assert.All(buffer, v => Assert.Equal(Untouched, v));
     }
 
+    [Theory]
+    [InlineData(0, 5)]
+    [InlineData(2, 0)]
+    public void AnEmptyBatchOrSequenceWritesNothingAndThrowsNothing(int batch, int tokens)
+    {
+        var module = new TinyCausalAttention(seed: 9);
+        float[] x = new float[batch * tokens * 24], output = new float[batch * tokens * 24];
+
+        module.Forward(x, batch, output);
+
+        Assert.Empty(output);
+    }
+
     [Fact]
     public void LinearApplyEqualsTheTensorOverloadAndNamesBadLengths()
     {
