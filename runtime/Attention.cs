@@ -18,7 +18,7 @@ public sealed record AttentionOutput(Tensor Output, Tensor Lse) : IDisposable
 }
 
 /// <summary>Attention as a function, for callers who hold q, k and v already.</summary>
-public static class Attention
+public static partial class Attention
 {
     /// <summary>
     /// softmax(scale · q kᵀ) v over [B, H, N, E] operands (any float dtype, any strides with a contiguous

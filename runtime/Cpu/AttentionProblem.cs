@@ -66,12 +66,7 @@ public sealed class AttentionProblem
             ShapeCheck.Dim(keyPaddingMask, 1, KeyLength, "key length M", nameof(keyPaddingMask));
         }
 
-        float s = scale ?? (HeadDim == 0 ? 1f : 1f / MathF.Sqrt(HeadDim));
-        if (!float.IsFinite(s))
-        {
-            throw new ArgumentOutOfRangeException(nameof(scale), s, "scale must be a finite number.");
-        }
-
+        float s = ResolveScale(scale, HeadDim);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(queryTile);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(keyTile);
 
@@ -140,6 +135,18 @@ public sealed class AttentionProblem
     /// <summary>The dtype of q, k, v and the output.</summary>
     public DType DType => Q.DType;
 
+    /// <summary>The scale a call runs with: <paramref name="scale"/>, by default 1/√E; it must be finite.</summary>
+    internal static float ResolveScale(float? scale, int headDim)
+    {
+        float s = scale ?? (headDim == 0 ? 1f : 1f / MathF.Sqrt(headDim));
+        if (!float.IsFinite(s))
+        {
+            throw new ArgumentOutOfRangeException(nameof(scale), s, "scale must be a finite number.");
+        }
+
+        return s;
+    }
+
     private static void CheckOperand(Tensor t, Tensor q, string name, string layout)
     {
         t.ThrowIfDisposed(name);
@@ -151,26 +158,4 @@ public sealed class AttentionProblem
             throw new ArgumentException($"{name} must have a contiguous last dimension (stride 1); got stride {t.Strides[3]}.", name);
         }
     }
-}
-
-/// <summary>Row addressing of one [B, H, N, E] float32 operand, for the kernels.</summary>
-internal readonly struct HeadRows
-{
-    private readonly long _offset;
-    private readonly long _batchStride;
-    private readonly long _headStride;
-
-    public HeadRows(Tensor tensor)
-    {
-        _offset = tensor.Offset;
-        _batchStride = tensor.Strides[0];
-        _headStride = tensor.Strides[1];
-        RowStride = tensor.Strides[2];
-    }
-
-    public long RowStride { get; }
-
-    /// <summary>Storage index of the first element of row <paramref name="row"/> of head (<paramref name="batch"/>, <paramref name="head"/>).</summary>
-    public nint RowOffset(int batch, int head, int row) =>
-        (nint)(_offset + (batch * _batchStride) + (head * _headStride) + (row * RowStride));
 }

@@ -49,27 +49,10 @@ public static class CpuExecution
     /// the next index from one shared counter, so indices start in order, one at a time (Parallel.For hands out growing
     /// chunks of its own split, which can leave one thread a chunk of heavy items at the end). Per-thread state as
     /// <see cref="For{TLocal}"/>; after a body throws, no further index starts and the first exception is rethrown.
+    /// Runs on <see cref="CpuWorkerTeam"/>; kernels that must not allocate implement <see cref="IParallelWork"/> themselves.
     /// </summary>
-    internal static void ForEachInOrder<TLocal>(int count, Func<TLocal> create, Action<int, TLocal> body, Action<TLocal> release)
-    {
-        int next = -1, failed = 0;
-        For(0, Math.Min(s_maxThreads, count), create, (_, local) =>
-        {
-            int i;
-            while (Volatile.Read(ref failed) == 0 && (i = Interlocked.Increment(ref next)) < count)
-            {
-                try
-                {
-                    body(i, local);
-                }
-                catch
-                {
-                    Volatile.Write(ref failed, 1);
-                    throw;
-                }
-            }
-        }, release);
-    }
+    internal static void ForEachInOrder<TLocal>(int count, Func<TLocal> create, Action<int, TLocal> body, Action<TLocal> release) =>
+        CpuWorkerTeam.Run(new DelegateWork<TLocal>(count, create, body, release), Math.Min(s_maxThreads, count));
 
     private static void Unwrapped(Action run)
     {
@@ -88,4 +71,39 @@ public static class CpuExecution
         int.TryParse(Environment.GetEnvironmentVariable("ATTENTIONGEN_CPU_THREADS"), out int n) && n > 0
             ? n
             : Environment.ProcessorCount;
+
+    private sealed class DelegateWork<TLocal> : IParallelWork
+    {
+        private readonly Func<TLocal> _create;
+        private readonly Action<int, TLocal> _body;
+        private readonly Action<TLocal> _release;
+        private WorkCounter _counter;
+
+        public DelegateWork(int count, Func<TLocal> create, Action<int, TLocal> body, Action<TLocal> release)
+        {
+            (_create, _body, _release) = (create, body, release);
+            _counter.Reset(count);
+        }
+
+        public void Work()
+        {
+            TLocal local = _create();
+            try
+            {
+                while (_counter.TryTake(out int i))
+                {
+                    _body(i, local);
+                }
+            }
+            catch
+            {
+                _counter.Stop();
+                throw;
+            }
+            finally
+            {
+                _release(local);
+            }
+        }
+    }
 }

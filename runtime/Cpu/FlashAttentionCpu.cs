@@ -22,10 +22,10 @@ internal static class CpuTileTraits
 /// packed, the output rounded once; see <see cref="BFloat16Rows"/>). Generic over small structs — the tile
 /// plan, the mask and the score mod — so the JIT/AOT compiler emits one specialized kernel per variant.
 /// </summary>
-public static class FlashAttentionCpu
+public static partial class FlashAttentionCpu
 {
     /// <summary>Runs <paramref name="problem"/>, writing its output (and LSE when asked).</summary>
-    public static void Forward<TPlan, TMask, TScore>(AttentionProblem problem, TPlan plan, TMask mask, TScore score)
+    public static unsafe void Forward<TPlan, TMask, TScore>(AttentionProblem problem, TPlan plan, TMask mask, TScore score)
         where TPlan : struct, ITilePlan
         where TMask : struct, IMaskMod
         where TScore : struct, IScoreMod
@@ -36,22 +36,35 @@ public static class FlashAttentionCpu
             throw new ArgumentException($"The CPU kernel runs float32 or bfloat16 tensors on the cpu; got {problem.DType.Name()} on {problem.Device}.", nameof(problem));
         }
 
-        if (SimdWidth.Use512)
+        // Pinned for the call: the worker threads read the arrays through their addresses.
+        fixed (byte* q = problem.Q.HostArray, k = problem.K.HostArray, v = problem.V.HostArray, output = problem.Output.HostArray,
+            lse = problem.Lse?.HostArray, keep = problem.KeyPaddingMask?.HostArray)
         {
-            Run<Simd512, TPlan, TMask, TScore>(problem, plan, mask, score);
-        }
-        else if (SimdWidth.Use256)
-        {
-            Run<Simd256, TPlan, TMask, TScore>(problem, plan, mask, score);
-        }
-        else
-        {
-            Run<Simd128, TPlan, TMask, TScore>(problem, plan, mask, score);
+            Forward(KernelOperands.Of(problem, q, k, v, output, lse, keep), plan, mask, score);
         }
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // compute loops: optimized at first call, not after tier-0 warm-up
-    private static void Run<TVec, TPlan, TMask, TScore>(AttentionProblem p, TPlan plan, TMask mask, TScore score)
+    /// <summary>Runs a validated call whose memory the caller pinned; allocates nothing once its pools are warm.</summary>
+    internal static void Forward<TPlan, TMask, TScore>(in KernelOperands operands, TPlan plan, TMask mask, TScore score)
+        where TPlan : struct, ITilePlan
+        where TMask : struct, IMaskMod
+        where TScore : struct, IScoreMod
+    {
+        if (SimdWidth.Use512)
+        {
+            Run<Simd512, TPlan, TMask, TScore>(operands, plan, mask, score);
+        }
+        else if (SimdWidth.Use256)
+        {
+            Run<Simd256, TPlan, TMask, TScore>(operands, plan, mask, score);
+        }
+        else
+        {
+            Run<Simd128, TPlan, TMask, TScore>(operands, plan, mask, score);
+        }
+    }
+
+    private static void Run<TVec, TPlan, TMask, TScore>(in KernelOperands p, TPlan plan, TMask mask, TScore score)
         where TVec : struct, ISimd<TVec>
         where TPlan : struct, ITilePlan
         where TMask : struct, IMaskMod
@@ -61,40 +74,13 @@ public static class FlashAttentionCpu
             Math.Min(p.QueryTile, CpuTileTraits.MaxQueryTile),
             Math.Min(p.KeyTile, CpuTileTraits.MaxKeyTile),
             TVec.Count);
-        int queryTiles = (p.QueryLength + shape.QueryTile - 1) / shape.QueryTile;
+        int queryTiles = ShapeMath.CeilDiv(p.QueryLength, shape.QueryTile);
         int heads = ShapeMath.IntProduct("q", "heads B · Hq", p.Batch, p.QueryHeads);
-        long items = (long)heads * queryTiles;
-        if (items == 0)
+        int items = ShapeMath.IntProduct("q", "work items B · Hq · query tiles", heads, queryTiles);
+        if (items > 0)
         {
-            return;
+            TileJob<TVec, TPlan, TMask, TScore>.Run(p, plan, mask, score, shape, heads, items);
         }
-
-        // Keys are transposed once per call into [E × M] panels that every query tile of the head reads:
-        // O(M·E) extra memory, and the transposition is no longer repeated per query tile.
-        using var keys = new TransposedKeys(p, TVec.Count);
-
-        // Items run heaviest first, each worker taking the next from a shared counter: the threads finish together
-        // under any plan (a causal one's last query tiles, a prefix's first), with no chunk of heavy items left at the end.
-        int[] order = WorkOrder(plan, p, shape.QueryTile, shape.KeyTile);
-        void RunItem(int i, Workspace ws)
-        {
-            int bh = order[i] % heads;
-            int tile = order[i] / heads;
-            RunTile<TVec, TPlan, TMask, TScore>(p, plan, mask, score, ws, keys, shape, bh / p.QueryHeads, bh % p.QueryHeads, tile);
-        }
-
-        if (order.Length == 1 || CpuExecution.MaxThreads == 1)
-        {
-            using var ws = new Workspace(p, shape);
-            for (int i = 0; i < order.Length; i++)
-            {
-                RunItem(i, ws);
-            }
-
-            return;
-        }
-
-        CpuExecution.ForEachInOrder(order.Length, () => new Workspace(p, shape), RunItem, ws => ws.Dispose());
     }
 
     /// <summary>
@@ -104,30 +90,54 @@ public static class FlashAttentionCpu
     internal static int[] WorkOrder<TPlan>(TPlan plan, AttentionProblem p, int queryTile, int keyTile)
         where TPlan : struct, ITilePlan
     {
-        int heads = ShapeMath.IntProduct("q", "heads B · Hq", p.Batch, p.QueryHeads), queryTiles = ShapeMath.CeilDiv(p.QueryLength, queryTile);
-        int[] order = new int[checked(heads * queryTiles)];
-        var work = new long[order.Length];
-        for (int item = 0; item < order.Length; item++)
-        {
-            int bh = item % heads, q0 = item / heads * queryTile;
-            int q1 = Math.Min(q0 + queryTile, p.QueryLength);
-            for (int k0 = 0; k0 < p.KeyLength; k0 += keyTile)
-            {
-                int k1 = Math.Min(k0 + keyTile, p.KeyLength);
-                TileKind kind = plan.Classify(bh / p.QueryHeads, bh % p.QueryHeads, q0, q1, k0, k1);
-                long area = (long)(q1 - q0) * (k1 - k0);
-                work[item] += kind == TileKind.Full ? area : kind == TileKind.Partial ? area / 2 : 0;
-            }
-
-            order[item] = item;
-        }
-
-        Array.Sort(order, (x, y) => work[x] != work[y] ? work[y].CompareTo(work[x]) : x.CompareTo(y));
+        int heads = ShapeMath.IntProduct("q", "heads B · Hq", p.Batch, p.QueryHeads);
+        int[] order = new int[checked(heads * ShapeMath.CeilDiv(p.QueryLength, queryTile))];
+        WorkOrder(plan, p.QueryHeads, heads, p.QueryLength, p.KeyLength, queryTile, keyTile, order);
         return order;
     }
 
+    /// <summary><see cref="WorkOrder{TPlan}(TPlan, AttentionProblem, int, int)"/> into <paramref name="order"/> (one entry per item), with pooled scratch.</summary>
+    private static void WorkOrder<TPlan>(TPlan plan, int queryHeads, int heads, int queryLength, int keyLength, int queryTile, int keyTile, Span<int> order)
+        where TPlan : struct, ITilePlan
+    {
+        // Sorted as primitive keys (−pairs, so heaviest first) with the items alongside: that sort allocates nothing, where
+        // a span of IComparable structs allocated on every call.
+        long[] rented = ArrayPool<long>.Shared.Rent(order.Length);
+        Span<long> lighter = rented.AsSpan(0, order.Length);
+        for (int item = 0; item < order.Length; item++)
+        {
+            int bh = item % heads, q0 = item / heads * queryTile;
+            int q1 = Math.Min(q0 + queryTile, queryLength);
+            long pairs = 0;
+            for (int k0 = 0; k0 < keyLength; k0 += keyTile)
+            {
+                int k1 = Math.Min(k0 + keyTile, keyLength);
+                TileKind kind = plan.Classify(bh / queryHeads, bh % queryHeads, q0, q1, k0, k1);
+                long area = (long)(q1 - q0) * (k1 - k0);
+                pairs += kind == TileKind.Full ? area : kind == TileKind.Partial ? area / 2 : 0;
+            }
+
+            lighter[item] = -pairs;
+            order[item] = item;
+        }
+
+        lighter.Sort(order);
+
+        // That sort is not stable: each run of equal work goes back to item order, so the schedule is deterministic.
+        for (int start = 0, end; start < order.Length; start = end)
+        {
+            for (end = start + 1; end < order.Length && lighter[end] == lighter[start]; end++)
+            {
+            }
+
+            order[start..end].Sort();
+        }
+
+        ArrayPool<long>.Shared.Return(rented);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // compute loops: optimized at first call, not after tier-0 warm-up
-    private static void RunTile<TVec, TPlan, TMask, TScore>(AttentionProblem p, TPlan plan, TMask mask, TScore score, Workspace ws, TransposedKeys keys, TileShape shape, int b, int h, int tile)
+    private static void RunTile<TVec, TPlan, TMask, TScore>(in KernelOperands p, TPlan plan, TMask mask, TScore score, Workspace ws, in TransposedKeys keys, TileShape shape, int b, int h, int tile)
         where TVec : struct, ISimd<TVec>
         where TPlan : struct, ITilePlan
         where TMask : struct, IMaskMod
@@ -167,12 +177,12 @@ public static class FlashAttentionCpu
             }
 
             int count = k1 - k0;
-            bool keyed = BuildColumnKeep(p.KeyPaddingMask, b, k0, count, shape.PaddedColumns(count), ws.ColumnKeep);
+            bool keyed = BuildColumnKeep(p.KeyKeep, b, k0, count, shape.PaddedColumns(count), ws.ColumnKeep);
             ref float values = ref ValueRows(p, ws, b, hk, k0, count, out int valueStride);
             var block = new KeyBlock(b, h, q0, k0, kind == TileKind.Partial, keyed);
             if (!intervals)
             {
-                RunBlock<TVec, TMask, TScore>(p, mask, score, ws, operands, block, 0, rows, k0, k1, ref values, valueStride, shape.Lanes);
+                RunBlock<TVec, TMask, TScore>(p.HeadDim, mask, score, ws, operands, block, 0, rows, k0, k1, ref values, valueStride, shape.Lanes);
                 continue;
             }
 
@@ -184,59 +194,53 @@ public static class FlashAttentionCpu
                 (int g0, int g1, _) = AllowedKeys(mask, b, h, q0 + r0, q0 + r1, k0, k1, shape.Lanes);
                 if (g0 < g1)
                 {
-                    RunBlock<TVec, TMask, TScore>(p, mask, score, ws, operands, block, r0, r1, g0, g1, ref Unsafe.Add(ref values, (nint)(g0 - k0) * valueStride), valueStride, shape.Lanes);
+                    RunBlock<TVec, TMask, TScore>(p.HeadDim, mask, score, ws, operands, block, r0, r1, g0, g1, ref Unsafe.Add(ref values, (nint)(g0 - k0) * valueStride), valueStride, shape.Lanes);
                 }
             }
         }
 
-        HeadRows oRows = new(p.Output);
-        Span<float> lse = p.Lse is null ? default : p.Lse.Float32Storage;
         for (int i = 0; i < rows; i++)
         {
             float sum = ws.RowSum[i];
             ref float row = ref Unsafe.Add(ref o, i * ev);
-            nint dst = oRows.RowOffset(b, h, q0 + i);
 
             // A row with no allowed key (sum exactly 0) gives 0 and LSE = -inf; a NaN sum (a NaN or +inf score) stays NaN
             // in both, as in PyTorch, instead of passing for a masked row.
             bool empty = sum == 0;
             float factor = empty ? 0f : 1f / sum;
-            if (p.DType == DType.BFloat16)
+            if (p.BFloat16)
             {
                 // Normalized in float32, then rounded once: the float32 result, converted as PyTorch converts.
                 VectorOps.Scale<TVec>(ref row, ref row, ev, factor);
-                BFloat16Rows.Narrow(ref row, ref Unsafe.Add(ref MemoryMarshal.GetReference(p.Output.BFloat16Storage), dst), ev);
+                BFloat16Rows.Narrow(ref row, ref p.Output.Row<BFloat16>(b, h, q0 + i), ev);
             }
             else
             {
-                VectorOps.Scale<TVec>(ref row, ref Unsafe.Add(ref MemoryMarshal.GetReference(p.Output.Float32Storage), dst), ev, factor);
+                VectorOps.Scale<TVec>(ref row, ref p.Output.Row<float>(b, h, q0 + i), ev, factor);
             }
 
-            if (p.Lse is not null)
+            if (p.Lse.IsPresent)
             {
-                lse[(int)(p.Lse.Offset + (b * p.Lse.Strides[0]) + (h * p.Lse.Strides[1]) + ((q0 + i) * p.Lse.Strides[2]))] =
-                    empty ? float.NegativeInfinity : ws.RowMax[i] + MathF.Log(sum);
+                p.Lse.Row<float>(b, h, q0 + i) = empty ? float.NegativeInfinity : ws.RowMax[i] + MathF.Log(sum);
             }
         }
     }
 
     /// <summary>The tile's queries, scaled, into the workspace: the scores then come out of the GEMM scaled.</summary>
-    private static void PackQueries<TVec>(AttentionProblem p, ref float destination, int b, int h, int q0, int rows)
+    private static void PackQueries<TVec>(in KernelOperands p, ref float destination, int b, int h, int q0, int rows)
         where TVec : struct, ISimd<TVec>
     {
-        HeadRows qRows = new(p.Q);
         int e = p.HeadDim;
         for (int i = 0; i < rows; i++)
         {
-            nint row = qRows.RowOffset(b, h, q0 + i);
             ref float packed = ref Unsafe.Add(ref destination, i * e);
-            if (p.DType == DType.BFloat16)
+            if (p.BFloat16)
             {
-                BFloat16Rows.Widen(in Unsafe.Add(ref MemoryMarshal.GetReference(p.Q.BFloat16Storage), row), ref packed, e, p.Scale);
+                BFloat16Rows.Widen(in p.Q.Row<BFloat16>(b, h, q0 + i), ref packed, e, p.Scale);
             }
             else
             {
-                VectorOps.Scale<TVec>(ref Unsafe.Add(ref MemoryMarshal.GetReference(p.Q.Float32Storage), row), ref packed, e, p.Scale);
+                VectorOps.Scale<TVec>(ref p.Q.Row<float>(b, h, q0 + i), ref packed, e, p.Scale);
             }
         }
     }
@@ -245,21 +249,19 @@ public static class FlashAttentionCpu
     /// Value rows [k0, k0 + count) of kv head (b, hk) as float32 for the P·V GEMM: read in place, or bf16 widened once per
     /// key tile into the workspace (every 6-row block of the tile then reads the copy).
     /// </summary>
-    private static ref float ValueRows(AttentionProblem p, Workspace ws, int b, int hk, int k0, int count, out int stride)
+    private static ref float ValueRows(in KernelOperands p, Workspace ws, int b, int hk, int k0, int count, out int stride)
     {
-        HeadRows vRows = new(p.V);
-        if (p.DType != DType.BFloat16)
+        if (!p.BFloat16)
         {
-            stride = (int)vRows.RowStride;
-            return ref Unsafe.Add(ref MemoryMarshal.GetReference(p.V.Float32Storage), vRows.RowOffset(b, hk, k0));
+            stride = (int)p.V.RowStride;
+            return ref p.V.Row<float>(b, hk, k0);
         }
 
         int ev = p.ValueDim;
-        ref BFloat16 source = ref MemoryMarshal.GetReference(p.V.BFloat16Storage);
         ref float values = ref MemoryMarshal.GetArrayDataReference(ws.Values);
         for (int j = 0; j < count; j++)
         {
-            BFloat16Rows.Widen(in Unsafe.Add(ref source, vRows.RowOffset(b, hk, k0 + j)), ref Unsafe.Add(ref values, j * ev), ev, 1f);
+            BFloat16Rows.Widen(in p.V.Row<BFloat16>(b, hk, k0 + j), ref Unsafe.Add(ref values, j * ev), ev, 1f);
         }
 
         stride = ev;
@@ -272,7 +274,7 @@ public static class FlashAttentionCpu
     /// g0 − k0 is a whole number of vectors.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // compute loops: optimized at first call, not after tier-0 warm-up
-    private static void RunBlock<TVec, TMask, TScore>(AttentionProblem p, TMask mask, TScore score, Workspace ws, TileOperands t, KeyBlock block, int r0, int r1, int g0, int g1, ref float values, int valueStride, int lanes)
+    private static void RunBlock<TVec, TMask, TScore>(int headDim, TMask mask, TScore score, Workspace ws, TileOperands t, KeyBlock block, int r0, int r1, int g0, int g1, ref float values, int valueStride, int lanes)
         where TVec : struct, ISimd<TVec>
         where TMask : struct, IMaskMod
         where TScore : struct, IScoreMod
@@ -280,7 +282,7 @@ public static class FlashAttentionCpu
         int rows = r1 - r0, count = g1 - g0, column = g0 - block.K0;
         int columns = (count + lanes - 1) / lanes * lanes;
         ref float s = ref Unsafe.Add(ref t.Scores, (r0 * t.ScoreStride) + column);
-        Gemm.Multiply<TVec>(rows, columns, p.HeadDim, ref Unsafe.Add(ref t.Queries, r0 * p.HeadDim), p.HeadDim, ref Unsafe.Add(ref t.Keys, g0), t.KeyStride, ref s, t.ScoreStride, accumulate: false);
+        Gemm.Multiply<TVec>(rows, columns, headDim, ref Unsafe.Add(ref t.Queries, r0 * headDim), headDim, ref Unsafe.Add(ref t.Keys, g0), t.KeyStride, ref s, t.ScoreStride, accumulate: false);
 
         int b = block.Batch, h = block.Head, firstQuery = block.Q0 + r0;
         if (!TScore.IsIdentity)
@@ -358,21 +360,20 @@ public static class FlashAttentionCpu
     }
 
     /// <summary>Fills 0 (dropped) for padding columns and masked-out keys, <see cref="OnlineSoftmax.KeptColumn"/> elsewhere; false when nothing is dropped.</summary>
-    private static bool BuildColumnKeep(Tensor? keyPaddingMask, int b, int k0, int keys, int columns, float[] keepMask)
+    private static bool BuildColumnKeep(PinnedRows keyKeep, int b, int k0, int keys, int columns, float[] keepMask)
     {
         bool any = columns > keys;
         keepMask.AsSpan(keys, columns - keys).Clear();
-        if (keyPaddingMask is null)
+        if (!keyKeep.IsPresent)
         {
             keepMask.AsSpan(0, keys).Fill(OnlineSoftmax.KeptColumn);
             return any;
         }
 
-        Span<byte> keep = keyPaddingMask.ByteStorage;
-        long start = keyPaddingMask.Offset + (b * keyPaddingMask.Strides[0]) + (k0 * keyPaddingMask.Strides[1]);
+        ref byte first = ref keyKeep.Row<byte>(b, 0, k0);
         for (int j = 0; j < keys; j++)
         {
-            bool kept = keep[(int)(start + (j * keyPaddingMask.Strides[1]))] != 0;
+            bool kept = Unsafe.Add(ref first, (nint)(j * keyKeep.RowStride)) != 0;
             keepMask[j] = kept ? OnlineSoftmax.KeptColumn : 0f;
             any |= !kept;
         }
@@ -424,45 +425,51 @@ public static class FlashAttentionCpu
         private static int RoundUp(int n, int multiple) => (n + multiple - 1) / multiple * multiple;
     }
 
-    /// <summary>One worker's buffers, rented once per call and reused across its tiles.</summary>
-    private sealed class Workspace : IDisposable
+    /// <summary>
+    /// One worker's buffers, kept by its thread from call to call (grown when a call needs more: a tile's worth, well under
+    /// a megabyte at E = 256) and reused across its tiles. Per thread rather than from the shared array pool: there the
+    /// workers' arrays of one size class moved between threads' caches, and a call now and then found none and allocated.
+    /// </summary>
+    private sealed class Workspace
     {
-        public Workspace(AttentionProblem p, TileShape shape)
-        {
-            Queries = Rent(shape.QueryTile * p.HeadDim);
-            Scores = Rent(shape.QueryTile * shape.ScoreStride);
-            Accumulator = Rent(shape.QueryTile * p.ValueDim);
-            RowMax = Rent(shape.QueryTile);
-            RowSum = Rent(shape.QueryTile);
-            ColumnKeep = Rent(shape.ScoreStride);
-            Values = Rent(p.DType == DType.BFloat16 ? shape.KeyTile * p.ValueDim : 0);
-        }
+        [ThreadStatic]
+        private static Workspace? t_kept;
 
-        public float[] Queries { get; }
+        public float[] Queries { get; private set; } = [];
 
-        public float[] Scores { get; }
+        public float[] Scores { get; private set; } = [];
 
-        public float[] Accumulator { get; }
+        public float[] Accumulator { get; private set; } = [];
 
-        public float[] RowMax { get; }
+        public float[] RowMax { get; private set; } = [];
 
-        public float[] RowSum { get; }
+        public float[] RowSum { get; private set; } = [];
 
         /// <summary>Per column of a score tile, <see cref="OnlineSoftmax.KeptColumn"/> or 0 (dropped).</summary>
-        public float[] ColumnKeep { get; }
+        public float[] ColumnKeep { get; private set; } = [];
 
-        /// <summary>A bf16 call's value tile, widened (one element otherwise).</summary>
-        public float[] Values { get; }
+        /// <summary>A bf16 call's value tile, widened.</summary>
+        public float[] Values { get; private set; } = [];
 
-        public void Dispose()
+        /// <summary>This thread's workspace, fitted to the call; a nested call on the same thread (a mod calling attention) gets a new one.</summary>
+        public static Workspace Take(in KernelOperands p, TileShape shape)
         {
-            foreach (float[] a in new[] { Queries, Scores, Accumulator, RowMax, RowSum, ColumnKeep, Values })
-            {
-                ArrayPool<float>.Shared.Return(a);
-            }
+            Workspace ws = t_kept ?? new();
+            t_kept = null;
+            ws.Queries = Fit(ws.Queries, shape.QueryTile * p.HeadDim);
+            ws.Scores = Fit(ws.Scores, shape.QueryTile * shape.ScoreStride);
+            ws.Accumulator = Fit(ws.Accumulator, shape.QueryTile * p.ValueDim);
+            ws.RowMax = Fit(ws.RowMax, shape.QueryTile);
+            ws.RowSum = Fit(ws.RowSum, shape.QueryTile);
+            ws.ColumnKeep = Fit(ws.ColumnKeep, shape.ScoreStride);
+            ws.Values = Fit(ws.Values, p.BFloat16 ? shape.KeyTile * p.ValueDim : 0);
+            return ws;
         }
 
+        /// <summary>Keeps the workspace for this thread's next call; on the thread that took it.</summary>
+        public void Release() => t_kept = this;
+
         // At least one element, so GetArrayDataReference is valid even for E = 0.
-        private static float[] Rent(int length) => ArrayPool<float>.Shared.Rent(Math.Max(length, 1));
+        private static float[] Fit(float[] array, int length) => array.Length >= Math.Max(length, 1) ? array : new float[Math.Max(length, 1)];
     }
 }

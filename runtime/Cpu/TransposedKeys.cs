@@ -3,7 +3,6 @@ using System.Buffers;
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using System.Threading.Tasks;
 
 namespace AttentionGen.Cpu;
 
@@ -11,15 +10,18 @@ namespace AttentionGen.Cpu;
 /// The keys of every (batch, kv head) as an [E × Stride] float32 panel (bf16 keys widened), Stride ≥ M + lanes − 1 with zero columns
 /// after M, so q·kᵀ is a plain GEMM whose B operand is read along contiguous rows. The GEMM reads a tile in whole
 /// vectors from wherever it starts: a tile ending at M reads up to lanes − 1 columns past it, which must be this
-/// row's zeros, not the next row or (after the last row) stale pooled memory.
+/// row's zeros, not the next row or (after the last row) stale pooled memory. The panels come from the shared array
+/// pool (<see cref="Rent"/>, <see cref="Return"/>); each head's is filled by <see cref="Fill"/>, which threads may call at once.
 /// </summary>
-internal sealed class TransposedKeys : IDisposable
+internal readonly struct TransposedKeys
 {
+    private const int LineFloats = 16;   // a 64-byte cache line: one 512-bit vector, two 256-bit, four 128-bit
+
     private readonly float[] _panels;
     private readonly int _heads;
     private readonly int _headDim;
 
-    public TransposedKeys(AttentionProblem p, int lanes)
+    private TransposedKeys(in KernelOperands p, int lanes)
     {
         _heads = p.KeyHeads;
         _headDim = p.HeadDim;
@@ -27,47 +29,13 @@ internal sealed class TransposedKeys : IDisposable
         Stride = PaddedStride(p.KeyLength + lanes - 1);
         long length = (long)p.Batch * _heads * _headDim * Stride;
         _panels = ArrayPool<float>.Shared.Rent((int)Math.Max(length, 1));
-        var rows = new HeadRows(p.K);
-        int keyLength = p.KeyLength;
-        bool bf16 = p.K.DType == DType.BFloat16;
-        Parallel.For(0, p.Batch * _heads, CpuExecution.Options, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (bh) =>
-        {
-            ref float panel = ref Head(bh / _heads, bh % _heads);
-            if (bf16)
-            {
-                Transpose(ref MemoryMarshal.GetReference(p.K.BFloat16Storage), rows, bh / _heads, bh % _heads, keyLength, ref panel);
-            }
-            else
-            {
-                Transpose(ref MemoryMarshal.GetReference(p.K.Float32Storage), rows, bh / _heads, bh % _heads, keyLength, ref panel);
-            }
-
-            for (int d = 0; d < _headDim; d++)
-            {
-                MemoryMarshal.CreateSpan(ref Unsafe.Add(ref panel, (d * Stride) + keyLength), Stride - keyLength).Clear();
-            }
-        });
-    }
-
-    // Key j of the head becomes column j of its panel; bf16 keys are widened exactly on the way (the JIT compiles one
-    // loop per element type, the test on the type folded away).
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // packing loop: optimized at first call, not after tier-0 warm-up
-    private void Transpose<TElement>(ref TElement source, HeadRows rows, int batch, int kvHead, int keyLength, ref float panel)
-        where TElement : unmanaged
-    {
-        for (int j = 0; j < keyLength; j++)
-        {
-            ref TElement key = ref Unsafe.Add(ref source, rows.RowOffset(batch, kvHead, j));
-            for (int d = 0; d < _headDim; d++)
-            {
-                TElement x = Unsafe.Add(ref key, d);
-                Unsafe.Add(ref panel, (d * Stride) + j) = typeof(TElement) == typeof(float) ? Unsafe.As<TElement, float>(ref x) : (float)Unsafe.As<TElement, BFloat16>(ref x);
-            }
-        }
     }
 
     /// <summary>Floats between consecutive rows (head-dim entries) of a panel.</summary>
     public int Stride { get; }
+
+    /// <summary>Panels for the keys of <paramref name="p"/>, not yet filled.</summary>
+    public static TransposedKeys Rent(in KernelOperands p, int lanes) => new(p, lanes);
 
     /// <summary>
     /// M rounded up to whole cache lines (so to whole vectors), then to an odd number of them. The GEMM walks a
@@ -76,11 +44,46 @@ internal sealed class TransposedKeys : IDisposable
     /// </summary>
     internal static int PaddedStride(int keyLength) => (Math.Max((keyLength + LineFloats - 1) / LineFloats, 1) | 1) * LineFloats;
 
-    private const int LineFloats = 16;   // a 64-byte cache line: one 512-bit vector, two 256-bit, four 128-bit
+    /// <summary>Transposes the keys of (batch, kv head) number <paramref name="bh"/> = batch · Hkv + kv head into its panel.</summary>
+    public void Fill(in KernelOperands p, int bh)
+    {
+        int batch = bh / _heads, kvHead = bh % _heads;
+        ref float panel = ref Head(batch, kvHead);
+        if (p.BFloat16)
+        {
+            Transpose<BFloat16>(p.K, batch, kvHead, p.KeyLength, ref panel);
+        }
+        else
+        {
+            Transpose<float>(p.K, batch, kvHead, p.KeyLength, ref panel);
+        }
+
+        for (int d = 0; d < _headDim; d++)
+        {
+            MemoryMarshal.CreateSpan(ref Unsafe.Add(ref panel, (d * Stride) + p.KeyLength), Stride - p.KeyLength).Clear();
+        }
+    }
 
     /// <summary>The first element of the panel of (<paramref name="batch"/>, <paramref name="kvHead"/>).</summary>
     public ref float Head(int batch, int kvHead) =>
         ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_panels), (nint)(((long)batch * _heads) + kvHead) * _headDim * Stride);
 
-    public void Dispose() => ArrayPool<float>.Shared.Return(_panels);
+    public void Return() => ArrayPool<float>.Shared.Return(_panels);
+
+    // Key j of the head becomes column j of its panel; bf16 keys are widened exactly on the way (the JIT compiles one
+    // loop per element type, the test on the type folded away).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // packing loop: optimized at first call, not after tier-0 warm-up
+    private void Transpose<TElement>(PinnedRows keys, int batch, int kvHead, int keyLength, ref float panel)
+        where TElement : unmanaged
+    {
+        for (int j = 0; j < keyLength; j++)
+        {
+            ref TElement key = ref keys.Row<TElement>(batch, kvHead, j);
+            for (int d = 0; d < _headDim; d++)
+            {
+                TElement x = Unsafe.Add(ref key, d);
+                Unsafe.Add(ref panel, (d * Stride) + j) = typeof(TElement) == typeof(float) ? Unsafe.As<TElement, float>(ref x) : (float)Unsafe.As<TElement, BFloat16>(ref x);
+            }
+        }
+    }
 }

@@ -11,7 +11,7 @@ namespace AttentionGen.Modules;
 /// </summary>
 /// <remarks>
 /// Dispose releases the three projections with the weights this module made (random ones, bfloat16 roundings, GPU
-/// copies); weight tensors passed to the constructor stay the caller's. Afterwards <see cref="Forward"/>,
+/// copies); weight tensors passed to the constructor stay the caller's. Afterwards <see cref="Forward(Tensor, Tensor?, Tensor?, int?, int?)"/>,
 /// <see cref="To"/> and the projection properties throw <see cref="ObjectDisposedException"/>; a Forward already running
 /// on another thread finishes first (see <see cref="DisposableModule"/>).
 /// </remarks>
@@ -49,7 +49,7 @@ public abstract partial class FlashAttentionModule : WeightedModule
     /// <summary>The constants this module was declared with.</summary>
     public FlashAttentionConfig Config { get; }
 
-    /// <summary>Where <see cref="Forward"/> runs: the device of the inputs it accepts.</summary>
+    /// <summary>Where <see cref="Forward(Tensor, Tensor?, Tensor?, int?, int?)"/> runs: the device of the inputs it accepts.</summary>
     public Device Device { get; private set; } = Device.Cpu;
 
     /// <summary>

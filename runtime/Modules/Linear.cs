@@ -2,7 +2,6 @@ using System;
 using System.Runtime.CompilerServices;
 using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
-using System.Threading.Tasks;
 using AttentionGen.Cpu;
 
 namespace AttentionGen.Modules;
@@ -14,7 +13,7 @@ namespace AttentionGen.Modules;
 /// <remarks>
 /// Dispose releases the copies this Linear made (the packed transpose, the weight and bias on each GPU); the weight and
 /// bias passed to the constructor stay the caller's. After Dispose, <see cref="Weight"/>, <see cref="Bias"/>,
-/// <see cref="Apply"/> and <see cref="Prepare"/> throw <see cref="ObjectDisposedException"/>.
+/// <see cref="Apply(Tensor)"/> and <see cref="Prepare"/> throw <see cref="ObjectDisposedException"/>.
 /// </remarks>
 public sealed partial class Linear : DisposableModule
 {
@@ -116,40 +115,126 @@ public sealed partial class Linear : DisposableModule
         int[] shape = input.Shape.ToArray();
         shape[^1] = OutFeatures;
         Tensor y = Tensor.Zeros(DType.Float32, shape);
-        if (InFeatures == 0)
-        {
-            AddBias(y);
-            return y;
-        }
-
-        int items = (rows + RowsPerItem - 1) / RowsPerItem;
-        Parallel.For(0, items, CpuExecution.Options, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (item) =>
-        {
-            int r0 = item * RowsPerItem;
-            int count = Math.Min(RowsPerItem, rows - r0);
-            ref float a = ref MemoryMarshal.GetReference(input.Float32Storage[(int)(input.Offset + ((long)r0 * InFeatures))..]);
-            ref float b = ref MemoryMarshal.GetReference(_weightT.Float32Storage);
-            ref float c = ref MemoryMarshal.GetReference(y.Float32Storage[(r0 * OutFeatures)..]);
-            Gemm.Multiply(count, OutFeatures, InFeatures, ref a, InFeatures, ref b, OutFeatures, ref c, OutFeatures, accumulate: false);
-        });
-        AddBias(y);
+        ApplyOnCpu(input.Float32Storage.Slice((int)input.Offset, rows * InFeatures), y.Float32Storage, rows);
         return y;
     }
 
-    private void AddBias(Tensor y)
+    /// <summary>
+    /// y [rows, out] = x [rows, in] Wᵀ (+ b) on the CPU, over memory the caller owns (row-major, rows = x.Length / in):
+    /// the tensor overload's bits, and nothing allocated once warm. x and y may not overlap; a bad argument throws before
+    /// y is written.
+    /// </summary>
+    public void Apply(ReadOnlySpan<float> x, Span<float> y)
+    {
+        using Call call = BeginCall();
+        int rows = InFeatures > 0 ? x.Length / InFeatures : OutFeatures > 0 ? y.Length / OutFeatures : 0;
+        if ((long)rows * InFeatures != x.Length)
+        {
+            throw new ArgumentException($"x must hold whole rows of {InFeatures} in features; got {x.Length} elements.", nameof(x));
+        }
+
+        if ((long)rows * OutFeatures != y.Length)
+        {
+            throw new ArgumentException($"y must hold {rows} rows of {OutFeatures} out features = {(long)rows * OutFeatures} elements (x has {rows} rows); got {y.Length}.", nameof(y));
+        }
+
+        if (y.Overlaps(x))
+        {
+            throw new ArgumentException("y overlaps x: the GEMM writes y while it reads x; give y memory of its own.", nameof(y));
+        }
+
+        ApplyOnCpu(x, y, rows);
+    }
+
+    // Every CPU call comes here: rows of RowsPerItem on the worker team, then the bias.
+    private unsafe void ApplyOnCpu(ReadOnlySpan<float> x, Span<float> y, int rows)
+    {
+        if (InFeatures == 0)
+        {
+            y.Clear();
+        }
+        else
+        {
+            fixed (float* a = x, c = y, b = _weightT.Float32Storage)
+            {
+                RowsJob.Run(a, b, c, rows, InFeatures, OutFeatures);
+            }
+        }
+
+        AddBias(y);
+    }
+
+    private void AddBias(Span<float> y)
     {
         if (_bias is null)
         {
             return;
         }
 
-        Span<float> values = y.Float32Storage;
-        for (int r = 0; r + OutFeatures <= values.Length; r += OutFeatures)
+        for (int r = 0; r + OutFeatures <= y.Length; r += OutFeatures)
         {
-            Span<float> row = values.Slice(r, OutFeatures);
+            Span<float> row = y.Slice(r, OutFeatures);
             for (int o = 0; o < OutFeatures; o++)
             {
                 row[o] += _bias[o];
+            }
+        }
+    }
+
+    /// <summary>
+    /// One GEMM's items (RowsPerItem rows each) for the worker team, reached through addresses pinned for the call; each
+    /// thread keeps one and reuses it, so a call allocates nothing.
+    /// </summary>
+    private sealed unsafe class RowsJob : IParallelWork
+    {
+        [ThreadStatic]
+        private static RowsJob? t_spare;
+
+        private float* _x;
+        private float* _weightT;
+        private float* _y;
+        private int _rows;
+        private int _in;
+        private int _out;
+        private WorkCounter _counter;
+
+        public static void Run(float* x, float* weightT, float* y, int rows, int inFeatures, int outFeatures)
+        {
+            RowsJob job = t_spare ?? new();
+            t_spare = null;
+            job._x = x;
+            job._weightT = weightT;
+            job._y = y;
+            (job._rows, job._in, job._out) = (rows, inFeatures, outFeatures);
+            try
+            {
+                int items = (rows + RowsPerItem - 1) / RowsPerItem;
+                job._counter.Reset(items);
+                CpuWorkerTeam.Run(job, Math.Min(CpuExecution.MaxThreads, items));
+            }
+            finally
+            {
+                job._x = job._weightT = job._y = null;
+                t_spare = job;
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Work()
+        {
+            try
+            {
+                while (_counter.TryTake(out int item))
+                {
+                    int r0 = item * RowsPerItem;
+                    int count = Math.Min(RowsPerItem, _rows - r0);
+                    Gemm.Multiply(count, _out, _in, ref _x[(long)r0 * _in], _in, ref *_weightT, _out, ref _y[(long)r0 * _out], _out, accumulate: false);
+                }
+            }
+            catch
+            {
+                _counter.Stop();
+                throw;
             }
         }
     }
