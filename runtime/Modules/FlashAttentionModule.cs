@@ -143,7 +143,7 @@ public abstract partial class FlashAttentionModule : WeightedModule
     /// <paramref name="cache"/> holds and itself: projects x, appends its keys and values to every sequence of the cache
     /// (rounded to the cache's dtype), and attends. The new tokens sit at positions length(b) .. length(b) + T − 1 of
     /// sequence b; a causal layer lets each see the keys up to its own position, a non-causal one every cached key. On an
-    /// empty cache this is <see cref="Forward"/>'s self-attention; a prompt cut into chunks and prefilled in turn gives the
+    /// empty cache this is <see cref="Forward(Tensor, Tensor?, Tensor?, int?, int?)"/>'s self-attention; a prompt cut into chunks and prefilled in turn gives the
     /// same rows as one call when the layer is causal. Returns [B, T, Dim] in x's dtype.
     /// </summary>
     /// <remarks>
