@@ -1,0 +1,98 @@
+using System;
+using AttentionGen.Cpu;
+
+namespace AttentionGen;
+
+public static partial class Attention
+{
+    /// <summary>
+    /// Attention over a ragged batch, packed without padding (FlashAttention's varlen layout): q [Tq, Hq, E] holds the
+    /// query tokens of every sequence end to end, k [Tk, Hkv, E] and v [Tk, Hkv, Ev] their keys and values; sequence s owns
+    /// query rows [<paramref name="queryOffsets"/>[s], <paramref name="queryOffsets"/>[s + 1]) and key rows
+    /// [<paramref name="keyOffsets"/>[s], <paramref name="keyOffsets"/>[s + 1]) (cumulative lengths starting at 0, B + 1
+    /// each, an empty sequence allowed). A query sees only its own sequence's keys; <paramref name="causal"/> aligns the mask
+    /// bottom-right (the last query of a sequence sees its last key: the same as top-left when a sequence has as many keys
+    /// as queries, and what a chunk of a prompt after earlier chunks needs). Query head h reads kv head h / (Hq / Hkv);
+    /// <paramref name="scale"/> defaults to 1/√E. Returns O [Tq, Hq, Ev] in q's dtype and LSE [Hq, Tq] (natural log; -inf
+    /// and O = 0 for a row with no key). CPU tensors; each sequence gives exactly the rows a call on it alone gives.
+    /// </summary>
+    public static AttentionOutput ScaledDotProductVarLen(Tensor q, Tensor k, Tensor v, int[] queryOffsets, int[] keyOffsets, bool causal = false, float? scale = null)
+    {
+        CheckVarLen(q, k, v, queryOffsets, keyOffsets);
+        int tq = q.Size(0), heads = q.Size(1), valueDim = v.Size(2);
+
+        // [T, H, D] read as [1, H, T, D]: the kernel steps rows by H·D, no copy.
+        static Tensor HeadsFirst(Tensor t) => t.Reshape(1, t.Size(0), t.Size(1), t.Size(2)).Transpose(1, 2);
+        DType compute = q.DType == DType.BFloat16 && k.DType == DType.BFloat16 && v.DType == DType.BFloat16 ? DType.BFloat16 : DType.Float32;
+        Tensor output = Tensor.Zeros(compute, tq, heads, valueDim);
+        Tensor lse = Tensor.Zeros(DType.Float32, heads, tq);
+        try
+        {
+            InComputeType(q, k, v, (qc, kc, vc) =>
+            {
+                var mask = new VarLenMask((int[])queryOffsets.Clone(), (int[])keyOffsets.Clone(), causal);
+                var problem = new AttentionProblem(HeadsFirst(qc), HeadsFirst(kc), HeadsFirst(vc), HeadsFirst(output), lse.Reshape(1, heads, tq), keyPaddingMask: null, scale);
+                FlashAttentionCpu.Forward(problem, mask, mask, default(IdentityScore));
+                return output;
+            }, compute);
+        }
+        catch
+        {
+            output.Dispose();
+            lse.Dispose();
+            throw;
+        }
+
+        return InDType(new AttentionOutput(output, lse), q.DType);
+    }
+
+    // Everything named before anything is allocated: ranks, heads, widths, the offsets against the packed lengths.
+    private static void CheckVarLen(Tensor q, Tensor k, Tensor v, int[] queryOffsets, int[] keyOffsets)
+    {
+        ArgumentNullException.ThrowIfNull(q);
+        ArgumentNullException.ThrowIfNull(k);
+        ArgumentNullException.ThrowIfNull(v);
+        ArgumentNullException.ThrowIfNull(queryOffsets);
+        ArgumentNullException.ThrowIfNull(keyOffsets);
+        foreach ((Tensor t, string name, string layout) in new[] { (q, nameof(q), "[Tq, Hq, E]"), (k, nameof(k), "[Tk, Hkv, E]"), (v, nameof(v), "[Tk, Hkv, Ev]") })
+        {
+            t.ThrowIfDisposed(name);
+            ShapeCheck.OnCpu(t, name, "ragged (varlen) attention");
+            ShapeCheck.FloatingPoint(t, name);
+            ShapeCheck.Rank(t, 3, layout, name);
+        }
+
+        ShapeCheck.Dim(k, 2, q.Size(2), "E, as q", nameof(k));
+        ShapeCheck.Dim(v, 0, k.Size(0), "Tk, as k", nameof(v));
+        ShapeCheck.Dim(v, 1, k.Size(1), "Hkv, as k", nameof(v));
+        if (k.Size(1) == 0 || q.Size(1) % k.Size(1) != 0)
+        {
+            throw new ArgumentException($"k's heads (dimension 1) must be a positive divisor of q's ({q.Size(1)}); got {k.Size(1)}.", nameof(k));
+        }
+
+        CheckOffsets(queryOffsets, q.Size(0), nameof(queryOffsets), "q");
+        CheckOffsets(keyOffsets, k.Size(0), nameof(keyOffsets), "k");
+        if (keyOffsets.Length != queryOffsets.Length)
+        {
+            throw new ArgumentException($"keyOffsets must have as many entries as queryOffsets ({queryOffsets.Length}: one per sequence, plus one); got {keyOffsets.Length}.", nameof(keyOffsets));
+        }
+    }
+
+    private static void CheckOffsets(int[] offsets, int packed, string name, string operand)
+    {
+        if (offsets.Length < 2 || offsets[0] != 0 || offsets[^1] != packed)
+        {
+            throw new ArgumentException(
+                $"{name} must be cumulative lengths: at least 2 entries, starting at 0 and ending at {operand}'s packed rows ({packed}); got {offsets.Length} entries from {(offsets.Length > 0 ? offsets[0] : 0)} to {(offsets.Length > 0 ? offsets[^1] : 0)}.",
+                name);
+        }
+
+        for (int s = 1; s < offsets.Length; s++)
+        {
+            if (offsets[s] < offsets[s - 1])
+            {
+                throw new ArgumentException($"{name} must not decrease; entry {s} is {offsets[s]}, after {offsets[s - 1]}.", name);
+            }
+        }
+    }
+}
