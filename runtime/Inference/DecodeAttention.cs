@@ -70,6 +70,19 @@ public static class DecodeAttention
         CheckQuery(q, cache, mostQueries);
         float s = scale ?? 1f / MathF.Sqrt(cache.HeadDim);
         Tensor queries = q.To(DType.Float32);   // contiguous float32: q itself when it is one already
+        if (q.Size(2) > TiledPrefill.MinQueries && typeof(TScore) == typeof(IdentityScore) && (typeof(TMask) == typeof(CausalMask) || typeof(TMask) == typeof(NoMask)))
+        {
+            // A long block under the library's own masks: the tiled kernel over the gathered cache gives the same rows.
+            try
+            {
+                return Attention.InDType(TiledPrefill.Run(queries, cache, s, causal: typeof(TMask) == typeof(CausalMask)), q.DType);
+            }
+            finally
+            {
+                Attention.DisposeCopy(queries, q);
+            }
+        }
+
         Tensor output = Tensor.Pooled(DType.Float32, q.Size(0), q.Size(1), q.Size(2), cache.ValueDim);
         Tensor? lse = null;
         try
