@@ -51,19 +51,22 @@ internal readonly unsafe struct PinnedRows
 /// </summary>
 internal readonly struct KernelOperands
 {
-    public int Batch { get; init; }
+    /// <summary>B, Hq, Hkv, N, M, E and Ev; where each operand's rows lie is its <see cref="PinnedRows"/>' business.</summary>
+    public AttentionShape Sizes { get; init; }
 
-    public int QueryHeads { get; init; }
+    public int Batch => Sizes.Batch;
 
-    public int KeyHeads { get; init; }
+    public int QueryHeads => Sizes.QueryHeads;
 
-    public int QueryLength { get; init; }
+    public int KeyHeads => Sizes.KeyHeads;
 
-    public int KeyLength { get; init; }
+    public int QueryLength => Sizes.QueryLength;
 
-    public int HeadDim { get; init; }
+    public int KeyLength => Sizes.KeyLength;
 
-    public int ValueDim { get; init; }
+    public int HeadDim => Sizes.HeadDim;
+
+    public int ValueDim => Sizes.ValueDim;
 
     public float Scale { get; init; }
 
@@ -95,13 +98,7 @@ internal readonly struct KernelOperands
     /// <summary>The operands of <paramref name="p"/>, whose storage arrays the caller pinned at these addresses (null for an absent LSE or mask).</summary>
     public static unsafe KernelOperands Of(AttentionProblem p, byte* q, byte* k, byte* v, byte* output, byte* lse, byte* keyKeep) => new()
     {
-        Batch = p.Batch,
-        QueryHeads = p.QueryHeads,
-        KeyHeads = p.KeyHeads,
-        QueryLength = p.QueryLength,
-        KeyLength = p.KeyLength,
-        HeadDim = p.HeadDim,
-        ValueDim = p.ValueDim,
+        Sizes = new AttentionShape(p.Batch, p.QueryHeads, p.KeyHeads, p.QueryLength, p.KeyLength, p.HeadDim, p.ValueDim),
         Scale = p.Scale,
         QueryTile = p.QueryTile,
         KeyTile = p.KeyTile,

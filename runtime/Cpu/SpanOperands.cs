@@ -38,13 +38,7 @@ internal static unsafe class SpanOperands
         {
             var operands = new KernelOperands
             {
-                Batch = shape.Batch,
-                QueryHeads = shape.QueryHeads,
-                KeyHeads = shape.KeyHeads,
-                QueryLength = shape.QueryLength,
-                KeyLength = shape.KeyLength,
-                HeadDim = shape.HeadDim,
-                ValueDim = shape.ValueDim,
+                Sizes = shape,
                 Scale = s,
                 QueryTile = queryTile,
                 KeyTile = keyTile,
