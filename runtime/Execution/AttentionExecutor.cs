@@ -8,5 +8,8 @@ internal static class AttentionExecutor
     /// and the LSE [B, H, N] in float32.
     /// </summary>
     public static AttentionOutput Run(AttentionSpec spec, Tensor q, Tensor k, Tensor v) =>
-        q.Device.Kind == DeviceKind.Cuda ? CudaExecutor.Run(spec, q, k, v) : CpuExecutor.Run(spec, q, k, v);
+        // Dense rows under no mask or a causal one are the plain SDPA call, which picks its backend itself.
+        spec.Layout is RowLayout.DenseRows && spec.Mask != SpecMask.CausalBand ? Attention.ScaledDotProduct(q, k, v, spec.Mask == SpecMask.Causal, scale: spec.Scale)
+        : q.Device.Kind == DeviceKind.Cuda ? CudaExecutor.Run(spec, q, k, v)
+        : CpuExecutor.Run(spec, q, k, v);
 }

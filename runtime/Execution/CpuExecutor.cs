@@ -15,19 +15,12 @@ internal static class CpuExecutor
         _ => Dense(spec, q, k, v),
     };
 
+    // Dense rows reach an executor only under a band (AttentionExecutor sends the others to the plain SDPA call); the
+    // band is both the tile plan and the mask of its partial tiles.
     private static AttentionOutput Dense(AttentionSpec spec, Tensor q, Tensor k, Tensor v)
     {
-        switch (spec.Mask)
-        {
-            case SpecMask.CausalBand:
-                // The band is both the tile plan and the mask of its partial tiles.
-                var band = new ClosedFormPlan([DiagonalBox.Band(spec.BandWidth)]);
-                return Attention.Run(q, k, v, null, spec.Scale, 96, 256, p => FlashAttentionCpu.Forward(p, band, band, default(IdentityScore)));
-            case SpecMask.Causal:
-                return Attention.Run(q, k, v, null, spec.Scale, 512, 1024, p => FlashAttentionCpu.Forward(p, default(CausalMask), default(CausalMask), default(IdentityScore)), Attention.CpuKernelType(q, k, v));
-            default:
-                return Attention.Run(q, k, v, null, spec.Scale, 512, 1024, p => FlashAttentionCpu.Forward(p, default(NoMask), default(NoMask), default(IdentityScore)), Attention.CpuKernelType(q, k, v));
-        }
+        var band = new ClosedFormPlan([DiagonalBox.Band(spec.BandWidth)]);
+        return Attention.Run(q, k, v, null, spec.Scale, 96, 256, p => FlashAttentionCpu.Forward(p, band, band, default(IdentityScore)));
     }
 
     private static AttentionOutput Segmented(AttentionSpec spec, SegmentBranch[] branches, Tensor q, Tensor k, Tensor v)

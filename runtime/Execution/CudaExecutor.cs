@@ -24,9 +24,8 @@ internal static class CudaExecutor
     {
         if (spec.Layout is not RowLayout.SegmentedRows segmented)
         {
-            return spec.Mask == SpecMask.CausalBand
-                ? Attention.Run(q, k, v, null, spec.Scale, 128, 128, p => FlashAttentionCuda.Forward(p, causal: false, CudaSpecialization.Band(p.HeadDim, spec.BandWidth), new FlexLaunch(false, null)))
-                : Attention.Run(q, k, v, null, spec.Scale, 512, 1024, p => FlashAttentionCuda.Forward(p, spec.Mask == SpecMask.Causal));
+            // Dense rows reach an executor only under a band (AttentionExecutor sends the others to the plain SDPA call).
+            return Attention.Run(q, k, v, null, spec.Scale, 128, 128, p => FlashAttentionCuda.Forward(p, causal: false, CudaSpecialization.Band(p.HeadDim, spec.BandWidth), new FlexLaunch(false, null)));
         }
 
         if (spec.Mask == SpecMask.CausalBand)
