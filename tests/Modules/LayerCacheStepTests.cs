@@ -70,7 +70,9 @@ public class LayerCacheStepTests
         float[] inChunks = CacheSteps.Run([(0, 31, true), (31, 1, true), (32, 38, true)], Batch, Tokens, 24, (start, count, _) => module.Prefill(x.Narrow(1, start, count), chunked));
 
         Assert.Equal(DType.BFloat16, module.Prefill(x.Narrow(1, 0, 1), KvCache.Contiguous(Batch, 3, 8, 8, 1, DType.BFloat16)).DType);
-        Compare.Output(inChunks, CacheSteps.Widen(once), 1e-6, seed);
+        // The whole prompt and the chunks longer than 16 tokens run the tiled kernel, whose key tiles fall differently in
+        // each: float32 sums in another order, so now and then an output rounds to the neighbouring bfloat16 value.
+        Compare.Output(inChunks, CacheSteps.Widen(once), 1e-4, seed);
     }
 
     [Theory]
