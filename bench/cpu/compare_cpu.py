@@ -70,7 +70,7 @@ def torch_side(threads, dtypes, reps, shape=None):
 def torch_worker(args):
     import time
     import torch
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(int(args.threads))
     f = torch.nn.functional.scaled_dot_product_attention
 
     def median_ms(fn):
