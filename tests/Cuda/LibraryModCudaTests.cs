@@ -9,7 +9,8 @@ using Xunit;
 namespace AttentionGen.Tests.Cuda;
 
 /// <summary>
-/// The mod library's layers (tests/Numerics/LibraryModModules.cs) for the GPU: their translated headers compile with
+/// The mod library's layers (tests/Numerics/LibraryModModules.cs) and a layer whose mods live in another class of this
+/// project (tests/Numerics/CrossClassFlexModules.cs) for the GPU: their translated headers compile with
 /// NVRTC (no GPU needed), and on a GPU they give what the CPU gives.
 /// </summary>
 public class LibraryModCudaTests
@@ -49,6 +50,7 @@ public class LibraryModCudaTests
         yield return (nameof(LibraryAlibiFlex), new LibraryAlibiFlex().CudaText);
         yield return (nameof(LibrarySoftcapFlex), new LibrarySoftcapFlex().CudaText);
         yield return (nameof(LibraryRelativeBiasFlex), new LibraryRelativeBiasFlex().CudaText);
+        yield return (nameof(SharedModsFlex), new SharedModsFlex().CudaText);   // mods in another class of this project
     }
 
     [NvrtcFact]
@@ -102,6 +104,7 @@ public class LibraryModCudaTests
             ("alibi", new LibraryAlibiFlex().Forward(q, k, v), new LibraryAlibiFlex().Forward(qg, kg, vg)),
             ("softcap", new LibrarySoftcapFlex().Forward(q, k, v), new LibrarySoftcapFlex().Forward(qg, kg, vg)),
             ("relative bias", new LibraryRelativeBiasFlex().Forward(q, k, v, bias: table), new LibraryRelativeBiasFlex().Forward(qg, kg, vg, bias: table.To(gpu))),
+            ("mods of another class", new SharedModsFlex().Forward(q, k, v), new SharedModsFlex().Forward(qg, kg, vg)),
         };
 
         foreach ((string name, AttentionOutput cpu, AttentionOutput onGpu) in runs)

@@ -28,6 +28,7 @@ namespace AttentionGen.Tests.Numerics
     [Flex(MaskMod = nameof(ModLibrary.SharedMasks.SameDocument), ScoreMod = nameof(ModLibrary.SharedScores.Alibi))]
     public partial class SharedModsFlex
     {
+        internal string? CudaText => CudaHeader;
     }
 
     /// <summary>A recognisable mask from the shared class: it still gets a closed-form plan.</summary>
