@@ -6,6 +6,9 @@
 #   FIRST_CALL_PACK_ARGS   extra arguments for dotnet pack (e.g. -p:AttentionGenReadyToRun=false to time a JIT-only package)
 #   FIRST_CALL_KEEP=1      keeps the packed feed and the built app (their folder is printed) for tracing runs
 #   DOTNET_*               passed through to the app (e.g. DOTNET_TieredPGO=0, DOTNET_TieredCompilation=0)
+#   FIRST_CALL_AOT=1       publishes the app with NativeAOT (linux-x64) under the package's defaults instead of building it
+#                          for the JIT; FIRST_CALL_AOT_ARGS adds publish options (-p:IlcInstructionSet=native: the native-ISA
+#                          build the default publish is compared with)
 set -euo pipefail
 rounds="${1:-10}"
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -17,7 +20,8 @@ if [[ "${FIRST_CALL_KEEP:-}" == 1 ]]; then echo "work folder: $work"; else trap 
 version="0.1.0-firstcall-$(date +%s)-$$"
 dotnet pack "$root/runtime/AttentionGen.csproj" -c Release -o "$work/feed" -p:PackageVersion="$version" \
   --disable-build-servers ${FIRST_CALL_PACK_ARGS:-} >"$work/pack.log" || { cat "$work/pack.log"; exit 1; }
-dotnet build "$here/FirstCall.csproj" -c Release -o "$work/app" --disable-build-servers \
+if [[ "${FIRST_CALL_AOT:-}" == 1 ]]; then make=(publish -r linux-x64 -p:PublishAot=true ${FIRST_CALL_AOT_ARGS:-}); else make=(build); fi
+dotnet "${make[@]}" "$here/FirstCall.csproj" -c Release -o "$work/app" --disable-build-servers \
   -p:AttentionGenVersion="$version" -p:RestoreAdditionalProjectSources="$work/feed" \
   -p:RestorePackagesPath="$work/packages" -p:RestoreFallbackFolders="${NUGET_PACKAGES:-$HOME/.nuget/packages}" \
   >"$work/build.log" || { cat "$work/build.log"; exit 1; }
