@@ -1,18 +1,47 @@
 #!/usr/bin/env bash
-# One device call: the GPU tests (twice: the second start must load kernels from the disk cache), then the GPU and
-# CPU comparisons with PyTorch. Expects publish/gpu/attentiongen-gpu and publish/sample (see README) and .devtests
-# (tests/gpu-on-device.sh prepare).
+# The GPU machine's work, in parts sized for one device call each (600 s): every part ends inside its own time limits
+# and writes its whole log under $OUT (or ./device-out), so a part cut short still returns what it measured.
+# Expects publish/gpu, publish/sample, publish/cpu (README, Benchmarks) and .devtests (tests/gpu-on-device.sh prepare).
+# usage: bench/gpu/run-on-device.sh tests | timing | cpu | llama
+#   tests   the GPU tests, one line per test with its time (about 330 s with a cold kernel cache)
+#   timing  the sample cold and warm and with NVRTC hidden, then PyTorch vs ours: dense/causal, the flex masks, the variants
+#   cpu     ours vs torch's CPU SDPA, pinned, 2 threads then 16 (bench/cpu/compare_cpu.py)
+#   llama   transformers' LlamaAttention written by PyTorch, loaded and compared by attentiongen-gpu llama-check
 set -uo pipefail
+cd "$(dirname "$0")/../.."
+out=${OUT:-device-out}
+mkdir -p "$out"
 export PYTHONUNBUFFERED=1 ATTENTIONGEN_CACHE_DIR="${ATTENTIONGEN_CACHE_DIR:-/tmp/attentiongen-cache}"
-nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
-lscpu | grep -E "Model name|^CPU\(s\)|Flags" | cut -c1-200
 bin=publish/gpu/attentiongen-gpu
-tests/gpu-on-device.sh run -namespace AttentionGen.Tests.Cuda -nocolor | grep -E "FAIL|Total:|Finished"
-tests/gpu-on-device.sh run -namespace AttentionGen.Tests.Cuda -nocolor | tail -3   # second start: kernels from the disk cache
-$bin probes             # failure handling: out of memory, a call failing midway, damaged kernel cache entries
-publish/sample/attentiongen-sample --device cuda
-python3 bench/gpu/compare.py --binary $bin
-python3 bench/gpu/compare.py --binary $bin --flex       # the [Flex] masks of FlexLayers.cs against flex_attention
-python3 bench/gpu/compare.py --binary $bin --variants   # dilated, strided, local against flex; dilated to 1M tokens
-# The CPU table: ours (publish/cpu, see bench/cpu/compare_cpu.py) against torch's CPU SDPA, pinned, 2 and 16 threads.
-python3 bench/cpu/compare_cpu.py --bench publish/cpu/attentiongen-bench
+ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
+
+case "${1:-}" in
+tests)
+    nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
+    timeout 480 tests/gpu-on-device.sh run -namespace AttentionGen.Tests.Cuda -nocolor -verbose >"$out/tests.log" 2>&1
+    echo "tests exit $?"
+    grep -E "\[FAIL\]|Total:" "$out/tests.log"
+    grep -A12 "\[FAIL\]" "$out/tests.log" | head -60 ;;
+timing)
+    for run in cold warm; do
+        start=$(date +%s%N)
+        ATTENTIONGEN_CACHE_DIR=/tmp/sample-cache timeout 90 publish/sample/attentiongen-sample --device cuda >"$out/sample-$run.log" 2>&1
+        echo "sample --device cuda, $run kernel cache: exit $?, $(ms_since "$start") ms"
+    done
+    start=$(date +%s%N)
+    ATTENTIONGEN_LIBNVRTC=/nonexistent ATTENTIONGEN_CACHE_DIR=/tmp/sample-no-nvrtc timeout 90 publish/sample/attentiongen-sample --device cuda >"$out/sample-no-nvrtc.log" 2>&1
+    echo "sample --device cuda, NVRTC hidden, empty cache: exit $?, $(ms_since "$start") ms"
+    tail -4 "$out/sample-no-nvrtc.log"
+    timeout 150 python3 bench/gpu/compare.py --binary $bin 2>&1 | tee "$out/compare.log" | tail -8
+    timeout 170 python3 bench/gpu/compare.py --binary $bin --flex 2>&1 | tee "$out/flex.log" | tail -11
+    timeout 150 python3 bench/gpu/compare.py --binary $bin --variants 2>&1 | tee "$out/variants.log" | tail -16 ;;
+cpu)
+    for threads in 2 16; do
+        timeout 270 python3 bench/cpu/compare_cpu.py --bench publish/cpu/attentiongen-bench --threads $threads --rounds 2 2>&1 | tee "$out/cpu-$threads.log" | tail -14
+    done ;;
+llama)
+    timeout 200 python3 bench/gpu/llama_check.py /tmp/llama 2>&1 | tail -3
+    timeout 200 $bin llama-check /tmp/llama 2>&1 | tee "$out/llama.log" | tail -12 ;;
+*)
+    sed -n '2,10p' "$0"; exit 2 ;;
+esac
