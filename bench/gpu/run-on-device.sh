@@ -2,11 +2,12 @@
 # The GPU machine's work, in parts sized for one device call each (600 s): every part ends inside its own time limits
 # and writes its whole log under $OUT (or ./device-out), so a part cut short still returns what it measured.
 # Expects publish/gpu, publish/sample, publish/cpu (README, Benchmarks) and .devtests (tests/gpu-on-device.sh prepare).
-# usage: bench/gpu/run-on-device.sh tests | timing | cpu | llama
+# usage: bench/gpu/run-on-device.sh tests | timing | cpu | llama | ilgpu
 #   tests   the GPU tests, one line per test with its time (about 330 s with a cold kernel cache)
 #   timing  the sample cold and warm and with NVRTC hidden, then PyTorch vs ours: dense/causal, the flex masks, the variants
 #   cpu     ours vs torch's CPU SDPA, pinned, 2 threads then 16 (bench/cpu/compare_cpu.py)
 #   llama   transformers' LlamaAttention written by PyTorch, loaded and compared by attentiongen-gpu llama-check
+#   ilgpu   the sample's ILGPU layers on ILGPU's CUDA accelerator (the JIT build in .devtests; carry .devtests)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 out=${OUT:-device-out}
@@ -42,6 +43,10 @@ cpu)
 llama)
     timeout 200 python3 bench/gpu/llama_check.py /tmp/llama 2>&1 | tail -3
     timeout 200 $bin llama-check /tmp/llama 2>&1 | tee "$out/llama.log" | tail -12 ;;
+ilgpu)
+    for seq in 1024 4096; do
+        timeout 250 tests/gpu-on-device.sh sample --backend ilgpu --device cuda --seq $seq 2>&1 | tee "$out/ilgpu-$seq.log" | tail -6
+    done ;;
 *)
-    sed -n '2,10p' "$0"; exit 2 ;;
+    sed -n '2,11p' "$0"; exit 2 ;;
 esac
