@@ -15,8 +15,8 @@ public static class DecodeAttention
     public const int MaxQueries = 16;
 
     /// <summary>
-    /// softmax(scale · q kᵀ) v of <paramref name="q"/> [B, Hq, Tq, E] (1 ≤ Tq ≤ <see cref="MaxQueries"/>, any float dtype,
-    /// on the cpu) against the tokens <paramref name="cache"/> holds; returns O [B, Hq, Tq, Ev] in q's dtype and LSE
+    /// softmax(scale · q kᵀ) v of <paramref name="q"/> [B, Hq, Tq, E] (1 ≤ Tq ≤ <see cref="MaxQueries"/>; any float dtype
+    /// on the cpu, the cache's dtype on a GPU; on the cache's device) against the tokens <paramref name="cache"/> holds; returns O [B, Hq, Tq, Ev] in q's dtype and LSE
     /// [B, Hq, Tq] in float32. Query i of sequence b sits at position length(b) - Tq + i: append the new tokens first.
     /// With <paramref name="causal"/> it sees keys 0..that position (the causal mask aligned bottom-right); without, every
     /// key of its sequence. A query with no key (an empty sequence, or one shorter than Tq) gives 0 and LSE -inf. Query head
@@ -69,6 +69,11 @@ public static class DecodeAttention
         q.ThrowIfDisposed(nameof(q));
         CheckQuery(q, cache, mostQueries);
         float s = scale ?? 1f / MathF.Sqrt(cache.HeadDim);
+        if (cache.Device.Kind == DeviceKind.Cuda)
+        {
+            return OnGpu<TMask, TScore>(q, cache, s);
+        }
+
         Tensor queries = q.To(DType.Float32);   // contiguous float32: q itself when it is one already
         if (q.Size(2) > TiledPrefill.MinQueries && typeof(TScore) == typeof(IdentityScore) && (typeof(TMask) == typeof(CausalMask) || typeof(TMask) == typeof(NoMask)))
         {
@@ -104,10 +109,24 @@ public static class DecodeAttention
         return Attention.InDType(new AttentionOutput(output, lse), q.DType);
     }
 
+    // The GPU kernel applies the library's causal mask or none; mods of a [Flex] layer are not translated for decode yet.
+    private static AttentionOutput OnGpu<TMask, TScore>(Tensor q, KvCache cache, float scale)
+        where TMask : struct, IMaskMod
+        where TScore : struct, IScoreMod
+    {
+        if (typeof(TScore) != typeof(IdentityScore) || (typeof(TMask) != typeof(CausalMask) && typeof(TMask) != typeof(NoMask)))
+        {
+            throw new NotSupportedException($"Decoding on a GPU takes the causal mask or none and no score mod in this version; got mask {typeof(TMask).Name} and score {typeof(TScore).Name}. Keep this layer's cache on the cpu.");
+        }
+
+        ShapeCheck.DType(q, cache.DType, nameof(q));
+        return Cuda.DecodeCuda.Run(q, cache, scale, causal: typeof(TMask) == typeof(CausalMask));
+    }
+
     /// <summary>q [B, Hq, Tq, E] against <paramref name="cache"/>, at most <paramref name="mostQueries"/> new queries per sequence.</summary>
     internal static void CheckQuery(Tensor q, KvCache cache, int mostQueries)
     {
-        ShapeCheck.OnCpu(q, nameof(q), "decoding");
+        ShapeCheck.OnDevice(q, cache.Device, nameof(q), "the KV cache");
         ShapeCheck.FloatingPoint(q, nameof(q));
         ShapeCheck.Rank(q, 4, "[B, Hq, Tq, E]", nameof(q));
         ShapeCheck.Dim(q, 0, cache.Batch, "B, the cache's batch", nameof(q));

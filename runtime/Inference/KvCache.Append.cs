@@ -6,7 +6,7 @@ namespace AttentionGen.Inference;
 public sealed partial class KvCache
 {
     /// <summary>
-    /// Writes <paramref name="k"/> [B, Hkv, T, E] and <paramref name="v"/> [B, Hkv, T, Ev] (the cache's dtype, on the cpu)
+    /// Writes <paramref name="k"/> [B, Hkv, T, E] and <paramref name="v"/> [B, Hkv, T, Ev] (the cache's dtype, on its device)
     /// after each sequence's current length: sequence b takes its first <paramref name="lengths"/>[b] new tokens (0..T;
     /// null: all T), the rest of its rows are padding and are not read. A paged cache rents the pages it needs from its
     /// pool. Every check runs before anything is written or rented: a call that throws leaves the cache as it was.
@@ -82,7 +82,7 @@ public sealed partial class KvCache
 
     private void CheckRows(Tensor t, int width, string layout, string widthName, string paramName)
     {
-        ShapeCheck.OnCpu(t, paramName, "the KV cache");
+        ShapeCheck.OnDevice(t, Device, paramName, "the KV cache");
         ShapeCheck.Rank(t, 4, layout, paramName);
         ShapeCheck.DType(t, DType, paramName);
         ShapeCheck.Dim(t, 0, Batch, "B, the cache's batch", paramName);
@@ -170,6 +170,12 @@ public sealed partial class KvCache
     // Copies each sequence's new rows, head by head, into the segments after its current length.
     private void Write(Tensor rows, Tensor destination, int width, int[] counts)
     {
+        if (Device.Kind == DeviceKind.Cuda)
+        {
+            Cuda.DecodeCuda.Append(this, rows, destination, width, counts);
+            return;
+        }
+
         Tensor source = rows.Contiguous();
         try
         {

@@ -5,7 +5,8 @@ namespace AttentionGen.Inference;
 /// <summary>
 /// The keys and values one attention layer has seen, per sequence of a batch, for decoding: <see cref="Append"/> writes
 /// new tokens after each sequence's current length, <see cref="DecodeAttention.Decode"/> attends to them. Contiguous
-/// (<see cref="Contiguous"/>) or paged (<see cref="Paged"/>); host memory in this version (docs/kv-cache.md). Not
+/// (<see cref="Contiguous(int, int, int, int, int, DType, Device)"/>) or paged (<see cref="Paged"/>), in host memory or on a
+/// GPU (docs/kv-cache.md). Not
 /// thread-safe. Dispose gives a paged cache's pages back to its pool and frees a contiguous cache's memory.
 /// </summary>
 public sealed partial class KvCache : IDisposable
@@ -48,7 +49,14 @@ public sealed partial class KvCache : IDisposable
     /// A cache with K [<paramref name="batch"/>, <paramref name="kvHeads"/>, <paramref name="capacity"/>, <paramref name="headDim"/>]
     /// and V [..., <paramref name="valueDim"/>] allocated up front (zeros), all sequences empty.
     /// </summary>
-    public static KvCache Contiguous(int batch, int kvHeads, int headDim, int valueDim, int capacity, DType dtype)
+    public static KvCache Contiguous(int batch, int kvHeads, int headDim, int valueDim, int capacity, DType dtype) =>
+        Contiguous(batch, kvHeads, headDim, valueDim, capacity, dtype, Device.Cpu);
+
+    /// <summary>
+    /// <see cref="Contiguous(int, int, int, int, int, DType)"/> in <paramref name="device"/>'s memory. On a GPU the cache
+    /// holds bf16 or fp16 (the decode kernel's storage) and its value rows are at most 256 wide.
+    /// </summary>
+    public static KvCache Contiguous(int batch, int kvHeads, int headDim, int valueDim, int capacity, DType dtype, Device device)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batch);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(kvHeads);
@@ -56,8 +64,9 @@ public sealed partial class KvCache : IDisposable
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(valueDim);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(capacity);
         KvStorageDType.Check(dtype, nameof(dtype));
-        Tensor keys = Tensor.Zeros(dtype, batch, kvHeads, capacity, headDim);
-        Tensor values = Tensor.Zeros(dtype, batch, kvHeads, capacity, valueDim);
+        KvStorageDType.CheckDevice(device, dtype, valueDim, nameof(device));
+        Tensor keys = Tensor.Zeros(dtype, device, batch, kvHeads, capacity, headDim);
+        Tensor values = Tensor.Zeros(dtype, device, batch, kvHeads, capacity, valueDim);
         return new KvCache(batch, capacity, kvHeads, headDim, valueDim, dtype, keys, values, pool: null);
     }
 
@@ -91,6 +100,9 @@ public sealed partial class KvCache : IDisposable
 
     /// <summary>The stored element type.</summary>
     public DType DType { get; }
+
+    /// <summary>Where the keys and values are stored; decode queries and appended rows must be there too.</summary>
+    public Device Device => _keys.Device;
 
     /// <summary>Contiguous or paged.</summary>
     public KvCacheLayout Layout => _pool is null ? KvCacheLayout.Contiguous : KvCacheLayout.Paged;

@@ -19,6 +19,15 @@ public sealed class KvPagePool : IDisposable
 
     /// <summary>A pool of <paramref name="pageCount"/> pages of <paramref name="pageSize"/> tokens, all free.</summary>
     public KvPagePool(int pageCount, int pageSize, int kvHeads, int headDim, int valueDim, DType dtype)
+        : this(pageCount, pageSize, kvHeads, headDim, valueDim, dtype, Device.Cpu)
+    {
+    }
+
+    /// <summary>
+    /// <see cref="KvPagePool(int, int, int, int, int, DType)"/> in <paramref name="device"/>'s memory (on a GPU: bf16 or
+    /// fp16, value rows at most 256 wide).
+    /// </summary>
+    public KvPagePool(int pageCount, int pageSize, int kvHeads, int headDim, int valueDim, DType dtype, Device device)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(pageCount);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(pageSize);
@@ -26,14 +35,15 @@ public sealed class KvPagePool : IDisposable
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(headDim);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(valueDim);
         KvStorageDType.Check(dtype, nameof(dtype));
+        KvStorageDType.CheckDevice(device, dtype, valueDim, nameof(device));
         PageCount = pageCount;
         PageSize = pageSize;
         KvHeads = kvHeads;
         HeadDim = headDim;
         ValueDim = valueDim;
         DType = dtype;
-        Keys = Tensor.Zeros(dtype, pageCount, kvHeads, pageSize, headDim);
-        Values = Tensor.Zeros(dtype, pageCount, kvHeads, pageSize, valueDim);
+        Keys = Tensor.Zeros(dtype, device, pageCount, kvHeads, pageSize, headDim);
+        Values = Tensor.Zeros(dtype, device, pageCount, kvHeads, pageSize, valueDim);
         _free = new bool[pageCount];
         Array.Fill(_free, true);
         _freeStack = new Stack<int>(pageCount);

@@ -16,4 +16,26 @@ internal static class KvStorageDType
             throw new ArgumentException($"{paramName} must be float32, float16 or bfloat16 (fp8 is not supported yet); got {dtype.Name()}.", paramName);
         }
     }
+
+    /// <summary>
+    /// A cache on a GPU stores bf16 or fp16 (what the decode kernel reads) with value rows of at most
+    /// <see cref="Cuda.DecodeCuda.MaxValueDim"/>; the CPU takes every floating type and width.
+    /// </summary>
+    public static void CheckDevice(Device device, DType dtype, int valueDim, string paramName)
+    {
+        if (device.Kind == DeviceKind.Cpu)
+        {
+            return;
+        }
+
+        if (dtype != DType.BFloat16 && dtype != DType.Float16)
+        {
+            throw new ArgumentException($"A KV cache on {device} stores bfloat16 or float16; got {dtype.Name()}.", paramName);
+        }
+
+        if (valueDim > Cuda.DecodeCuda.MaxValueDim)
+        {
+            throw new ArgumentException($"A KV cache on {device} takes value rows of at most {Cuda.DecodeCuda.MaxValueDim}; got {valueDim}.", paramName);
+        }
+    }
 }

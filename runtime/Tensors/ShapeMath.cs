@@ -250,11 +250,11 @@ internal static class ShapeCheck
         }
     }
 
-    public static void OnDevice(Tensor t, Device device, string paramName)
+    public static void OnDevice(Tensor t, Device device, string paramName, string owner = "the module")
     {
         if (t.Device != device)
         {
-            throw new ArgumentException($"{paramName} must be on {device}, where the module is; got {t.Device}. Move one with To(device).", paramName);
+            throw new ArgumentException($"{paramName} must be on {device}, where {owner} is; got {t.Device}. Move one with To(device).", paramName);
         }
     }
 

@@ -85,7 +85,7 @@ public sealed class KernelSourceCompileTests
 
         yield return ("block_mask.cu", new CausalBiasFlex().CudaText!);
         yield return ("block_mask.cu", new CapturedDocumentFlex().CudaText!);
-        foreach (string helper in new[] { "convert.cu", "elementwise.cu", "local.cu", "segments.cu" })
+        foreach (string helper in new[] { "convert.cu", "decode.cu", "elementwise.cu", "local.cu", "segments.cu" })
         {
             yield return (helper, string.Empty);
         }

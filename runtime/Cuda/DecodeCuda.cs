@@ -1,0 +1,179 @@
+using System;
+using System.Runtime.InteropServices;
+using AttentionGen.Inference;
+
+namespace AttentionGen.Cuda;
+
+/// <summary>
+/// <see cref="DecodeAttention"/> and <see cref="KvCache.Append"/> for a cache on a GPU (Kernels/decode.cu): a CTA per
+/// (key range, sequence, kv head, 16 query rows) streams the range's K/V once for every query head of the kv head's group;
+/// when the CTAs would not fill the GPU, the keys are split into ranges and a second kernel merges them by their LSEs.
+/// </summary>
+internal static class DecodeCuda
+{
+    private const string Template = "decode.cu";
+    private const int Threads = 128, RowsPerBlock = 16, TileTokens = 64, RowPadding = 8;
+
+    /// <summary>The widest value rows the kernel takes: each of its threads keeps two output dims.</summary>
+    internal const int MaxValueDim = 2 * Threads;
+
+    /// <summary>The keys one range should keep at least: shorter ranges cost more in merging than they gain.</summary>
+    private const int MinSplitTokens = 256;
+
+    /// <summary>O [B, Hq, Tq, Ev] and LSE [B, Hq, Tq] of <paramref name="q"/> (bf16/fp16 as the cache, on its GPU) against the cache.</summary>
+    public static AttentionOutput Run(Tensor q, KvCache cache, float scale, bool causal)
+    {
+        CudaDevice device = CudaTransfers.Require(q.Device);
+        int batch = q.Size(0), queryHeads = q.Size(1), queries = q.Size(2);
+        int rows = queryHeads / cache.KvHeads * queries, rowBlocks = ShapeMath.CeilDiv(rows, RowsPerBlock);
+        int[] lengths = cache.Lengths();
+        int splitTokens = SplitTokens(Max(lengths), (long)batch * cache.KvHeads * rowBlocks, device.MultiprocessorCount);
+        int splits = Math.Max(1, ShapeMath.CeilDiv(Max(lengths), splitTokens));
+        Tensor qc = q.Contiguous();
+        Tensor output = Tensor.Uninitialized(q.DType, q.Device, batch, queryHeads, queries, cache.ValueDim);
+        Tensor lse = Tensor.Uninitialized(DType.Float32, q.Device, batch, queryHeads, queries);
+        Tensor? partOut = null, partLse = null;
+        try
+        {
+            using Tensor deviceLengths = Tensor.FromArray(lengths, batch).To(q.Device);
+            using Tensor? table = BlockTable(cache, q.Device);
+            if (splits > 1)
+            {
+                partOut = Tensor.Uninitialized(DType.Float32, q.Device, batch * queryHeads * queries, splits, cache.ValueDim);
+                partLse = Tensor.Uninitialized(DType.Float32, q.Device, batch * queryHeads * queries, splits);
+            }
+
+            var args = new DecodeParams
+            {
+                Q = qc.DevicePointer, K = cache.Keys.DevicePointer, V = cache.Values.DevicePointer,
+                Lengths = deviceLengths.DevicePointer, BlockTable = table?.DevicePointer ?? 0,
+                Out = output.DevicePointer, Lse = lse.DevicePointer, PartOut = partOut?.DevicePointer ?? 0, PartLse = partLse?.DevicePointer ?? 0,
+                Batch = batch, QueryHeads = queryHeads, KvHeads = cache.KvHeads, Queries = queries, E = cache.HeadDim, Ev = cache.ValueDim,
+                BlockTokens = cache.SegmentTokens, BlocksPerSequence = BlocksPerSequence(cache), SplitTokens = splitTokens, Splits = splits,
+                Causal = causal ? 1 : 0, IsFp16 = q.DType == DType.Float16 ? 1 : 0, ScaleLog2 = scale * 1.4426950408889634f,
+            };
+            CudaModule module = KernelCache.Get(device, Template, string.Empty);
+            module.Launch("ag_decode_split", ((uint)splits, (uint)(batch * cache.KvHeads), (uint)rowBlocks), Threads, (uint)SharedBytes(cache.HeadDim, cache.ValueDim), args);
+            if (splits > 1)
+            {
+                module.Launch("ag_decode_combine", ((uint)(batch * queryHeads * queries), 1, 1), Threads, 0, args);
+            }
+        }
+        catch
+        {
+            output.Dispose();
+            lse.Dispose();
+            throw;
+        }
+        finally
+        {
+            partOut?.Dispose();
+            partLse?.Dispose();
+            Attention.DisposeCopy(qc, q);
+        }
+
+        return new AttentionOutput(output, lse);
+    }
+
+    /// <summary>Writes <paramref name="rows"/> [B, Hkv, T, width] (on the cache's GPU) after each sequence's length, the first counts[b] rows of sequence b.</summary>
+    public static void Append(KvCache cache, Tensor rows, Tensor destination, int width, int[] counts)
+    {
+        CudaDevice device = CudaTransfers.Require(rows.Device);
+        Tensor source = rows.Contiguous();
+        try
+        {
+            using Tensor lengths = Tensor.FromArray(cache.Lengths(), cache.Batch).To(rows.Device);
+            using Tensor deviceCounts = Tensor.FromArray(counts, cache.Batch).To(rows.Device);
+            using Tensor? table = BlockTable(cache, rows.Device);
+            long elements = source.Numel;
+            var args = new AppendParams
+            {
+                Source = source.DevicePointer, Destination = destination.DevicePointer, Lengths = lengths.DevicePointer,
+                Counts = deviceCounts.DevicePointer, BlockTable = table?.DevicePointer ?? 0,
+                KvHeads = cache.KvHeads, Tokens = source.Size(2), Width = width, BlockTokens = cache.SegmentTokens,
+                BlocksPerSequence = BlocksPerSequence(cache), Elements = elements,
+            };
+            if (elements > 0)
+            {
+                uint blocks = (uint)Math.Clamp((elements + 255) / 256, 1, 65535);
+                KernelCache.Get(device, Template, string.Empty).Launch("ag_kv_append", (blocks, 1, 1), 256, 0, args);
+            }
+        }
+        finally
+        {
+            Attention.DisposeCopy(source, rows);
+        }
+    }
+
+    /// <summary>
+    /// Keys per range: the whole cache when the (sequence, kv head, row block) CTAs fill the GPU twice over, else enough
+    /// ranges for that, each at least <see cref="MinSplitTokens"/> keys, in whole tiles.
+    /// </summary>
+    internal static int SplitTokens(int longest, long ctas, int multiprocessors)
+    {
+        long target = 2L * multiprocessors;
+        if (longest <= MinSplitTokens || ctas >= target)
+        {
+            return Math.Max(longest, 1);
+        }
+
+        long ranges = (target + ctas - 1) / ctas;
+        long tokens = Math.Max(MinSplitTokens, (longest + ranges - 1) / ranges);
+        return (int)((tokens + TileTokens - 1) / TileTokens * TileTokens);
+    }
+
+    // The kernel's dynamic shared memory: q rows in float32, K and V tiles with padded rows, the scores and the row state.
+    private static int SharedBytes(int e, int ev) =>
+        (RowsPerBlock * e * sizeof(float)) + (TileTokens * (e + RowPadding) * 2) + (TileTokens * (ev + RowPadding) * 2)
+        + (RowsPerBlock * TileTokens * sizeof(float)) + (3 * RowsPerBlock * sizeof(float));
+
+    private static int BlocksPerSequence(KvCache cache) => cache.Layout == KvCacheLayout.Paged ? ShapeMath.CeilDiv(cache.Capacity, cache.SegmentTokens) : 1;
+
+    // A paged cache's block tables on the GPU, [B, blocks per sequence]; null for a contiguous one (block b is sequence b).
+    private static Tensor? BlockTable(KvCache cache, Device device)
+    {
+        if (cache.Layout != KvCacheLayout.Paged)
+        {
+            return null;
+        }
+
+        int perSequence = BlocksPerSequence(cache);
+        var flat = new int[cache.Batch * perSequence];
+        for (int b = 0; b < cache.Batch; b++)
+        {
+            cache.BlockTable(b).CopyTo(flat.AsSpan(b * perSequence, perSequence));
+        }
+
+        return Tensor.FromArray(flat, cache.Batch, perSequence).To(device);
+    }
+
+    private static int Max(int[] values)
+    {
+        int max = 0;
+        foreach (int v in values)
+        {
+            max = Math.Max(max, v);
+        }
+
+        return max;
+    }
+
+    /// <summary>Mirrors <c>DecodeParams</c> in decode.cu field for field.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    private struct DecodeParams
+    {
+        public ulong Q, K, V, Lengths, BlockTable, Out, Lse, PartOut, PartLse;
+        public int Batch, QueryHeads, KvHeads, Queries, E, Ev;
+        public int BlockTokens, BlocksPerSequence, SplitTokens, Splits, Causal, IsFp16;
+        public float ScaleLog2;
+    }
+
+    /// <summary>Mirrors <c>AppendParams</c> in decode.cu field for field.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    private struct AppendParams
+    {
+        public ulong Source, Destination, Lengths, Counts, BlockTable;
+        public int KvHeads, Tokens, Width, BlockTokens, BlocksPerSequence;
+        public long Elements;
+    }
+}

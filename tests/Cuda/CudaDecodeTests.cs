@@ -1,0 +1,139 @@
+using System;
+using System.Linq;
+using AttentionGen.Cpu;
+using AttentionGen.Inference;
+using AttentionGen.Tests.Numerics;
+using Xunit;
+
+namespace AttentionGen.Tests.Cuda;
+
+/// <summary>
+/// Decode against a KV cache on a GPU (Kernels/decode.cu) against the same cache on the cpu: the same appended rows, the
+/// same queries, random lengths with empty and one-token sequences, GQA, contiguous and paged, split and unsplit.
+/// </summary>
+public class CudaDecodeTests
+{
+    private static readonly Device Gpu = Device.Cuda(0);
+
+    [GpuTheory]
+    [InlineData(3, 8, 2, 64, 64, 1, true, 0, 1)]       // GQA 4, one query, lengths with 0 and 1
+    [InlineData(2, 4, 4, 128, 128, 3, true, 16, 2)]    // three new queries (speculative), paged by 16
+    [InlineData(2, 6, 2, 80, 48, 2, false, 0, 3)]      // E not a multiple of 16, Ev != E, no causal limit
+    [InlineData(1, 32, 8, 128, 128, 1, true, 128, 4)]  // the Llama shape, paged by 128
+    [InlineData(1, 2, 1, 64, 64, 16, true, 0, 5)]      // 32 query rows: two row blocks of the kernel
+    public void DecodeOnTheGpuEqualsTheCpu(int batch, int queryHeads, int kvHeads, int e, int ev, int queries, bool causal, int pageSize, int caseId)
+    {
+        (Random random, string seed) = FreshRandom.For(caseId);
+        int[] lengths = Enumerable.Range(0, batch).Select(b => b == 0 && batch > 1 ? 0 : b == 1 ? 1 : random.Next(queries, 700)).ToArray();
+        lengths[^1] = Math.Max(lengths[^1], queries);
+        (KvCache onCpu, KvCache onGpu) = Caches(random, batch, kvHeads, e, ev, lengths, pageSize, DType.BFloat16);
+        using (onCpu)
+        using (onGpu)
+        {
+            Tensor q = Tensor.RandomNormal(random, DType.BFloat16, batch, queryHeads, queries, e);
+
+            AttentionOutput expected = DecodeAttention.Decode(q, onCpu, causal: causal);
+            AttentionOutput actual = DecodeAttention.Decode(q.To(Gpu), onGpu, causal: causal);
+
+            Compare.Output(actual.Output.ToFloatArray(), Array.ConvertAll(expected.Output.ToFloatArray(), x => (double)x), 1e-2, seed);
+            Compare.Lse(actual.Lse.ToFloatArray(), Array.ConvertAll(expected.Lse.ToFloatArray(), x => (double)x), 1e-3, seed);
+        }
+    }
+
+    [GpuFact]
+    public void ALongCacheSplitIntoKeyRangesEqualsTheCpuAndPagedEqualsContiguousBitwise()
+    {
+        (Random random, string seed) = FreshRandom.For(7);
+        int[] lengths = [5000, 3100];
+        Tensor k = Tensor.RandomNormal(random, DType.Float16, 2, 2, 5000, 64), v = Tensor.RandomNormal(random, DType.Float16, 2, 2, 5000, 64);
+        using KvCache onCpu = KvCache.Contiguous(2, 2, 64, 64, 5000, DType.Float16);
+        using KvCache contiguous = KvCache.Contiguous(2, 2, 64, 64, 5000, DType.Float16, Gpu);
+        using KvCache paged = KvCache.Paged(new KvPagePool(2 * 313, 16, 2, 64, 64, DType.Float16, Gpu), 2, 5000);
+        onCpu.Append(k, v, lengths);
+        contiguous.Append(k.To(Gpu), v.To(Gpu), lengths);
+        paged.Append(k.To(Gpu), v.To(Gpu), lengths);
+        Tensor q = Tensor.RandomNormal(random, DType.Float16, 2, 8, 1, 64);
+
+        AttentionOutput expected = DecodeAttention.Decode(q, onCpu);
+        AttentionOutput fromContiguous = DecodeAttention.Decode(q.To(Gpu), contiguous);
+        AttentionOutput fromPages = DecodeAttention.Decode(q.To(Gpu), paged);
+
+        Compare.Output(fromContiguous.Output.ToFloatArray(), Array.ConvertAll(expected.Output.ToFloatArray(), x => (double)x), 1e-2, seed);
+        Compare.Lse(fromContiguous.Lse.ToFloatArray(), Array.ConvertAll(expected.Lse.ToFloatArray(), x => (double)x), 1e-3, seed);
+        Assert.Equal(fromContiguous.Output.ToFloatArray(), fromPages.Output.ToFloatArray());
+        Assert.Equal(fromContiguous.Lse.ToFloatArray(), fromPages.Lse.ToFloatArray());
+    }
+
+    [GpuFact]
+    public void ANaNKeyMakesOnlyItsSequenceNaN()
+    {
+        (Random random, _) = FreshRandom.For(8);
+        using KvCache cache = KvCache.Contiguous(2, 1, 64, 64, 64, DType.BFloat16, Gpu);
+        Tensor k = Tensor.RandomNormal(random, DType.Float32, 2, 1, 10, 64);
+        k[0, 0, 3, 5] = float.NaN;
+        cache.Append(k.To(DType.BFloat16).To(Gpu), Tensor.RandomNormal(random, DType.BFloat16, 2, 1, 10, 64).To(Gpu));
+
+        AttentionOutput result = DecodeAttention.Decode(Tensor.RandomNormal(random, DType.BFloat16, 2, 1, 1, 64).To(Gpu), cache);
+
+        float[] output = result.Output.ToFloatArray(), lse = result.Lse.ToFloatArray();
+        Assert.All(output.Take(64), x => Assert.True(float.IsNaN(x)));
+        Assert.True(float.IsNaN(lse[0]));
+        Assert.All(output.Skip(64), x => Assert.True(float.IsFinite(x)));
+        Assert.True(float.IsFinite(lse[1]));
+    }
+
+    [GpuFact]
+    public void QueriesOffTheCachesDeviceAndModsTheKernelLacksAreRefusedByName()
+    {
+        using KvCache cache = KvCache.Contiguous(1, 1, 64, 64, 32, DType.BFloat16, Gpu);
+        cache.Append(Tensor.Zeros(DType.BFloat16, Gpu, 1, 1, 4, 64), Tensor.Zeros(DType.BFloat16, Gpu, 1, 1, 4, 64));
+        Tensor q = Tensor.Zeros(DType.BFloat16, 1, 2, 1, 64);
+
+        Assert.Equal("q", Assert.Throws<ArgumentException>(() => DecodeAttention.Decode(q, cache)).ParamName);
+        Assert.Equal("k", Assert.Throws<ArgumentException>(() => cache.Append(Tensor.Zeros(DType.BFloat16, 1, 1, 1, 64), Tensor.Zeros(DType.BFloat16, 1, 1, 1, 64))).ParamName);
+        Assert.Throws<NotSupportedException>(() => DecodeAttention.Decode(q.To(Gpu), cache, default(CausalMask), default(SoftcapForDecode)));
+    }
+
+    [Fact]
+    public void AGpuCacheOfAnotherStorageTypeOrWiderValuesIsRefusedBeforeAnyAllocation()
+    {
+        ArgumentException dtype = Assert.Throws<ArgumentException>(() => KvCache.Contiguous(1, 1, 64, 64, 16, DType.Float32, Gpu));
+        Assert.Equal("device", dtype.ParamName);
+        Assert.Contains("float32", dtype.Message, StringComparison.Ordinal);
+        ArgumentException width = Assert.Throws<ArgumentException>(() => new KvPagePool(4, 16, 1, 64, 300, DType.BFloat16, Gpu));
+        Assert.Contains("300", width.Message, StringComparison.Ordinal);
+    }
+
+    // The same rows appended to a cpu cache and a GPU cache (contiguous, or paged by pageSize from pools of their own).
+    private static (KvCache Cpu, KvCache Gpu) Caches(Random random, int batch, int kvHeads, int e, int ev, int[] lengths, int pageSize, DType dtype)
+    {
+        int capacity = lengths.Max() + 8;
+        int pages = pageSize == 0 ? 0 : batch * ((capacity + pageSize - 1) / pageSize);
+        KvCache cpu = pageSize == 0 ? KvCache.Contiguous(batch, kvHeads, e, ev, capacity, dtype) : KvCache.Paged(new KvPagePool(pages, pageSize, kvHeads, e, ev, dtype), batch, capacity);
+        KvCache gpu = pageSize == 0 ? KvCache.Contiguous(batch, kvHeads, e, ev, capacity, dtype, Gpu) : KvCache.Paged(new KvPagePool(pages, pageSize, kvHeads, e, ev, dtype, Gpu), batch, capacity);
+
+        // Two appends, the second of padded rows: sequences take different counts, as in a batched decode loop.
+        int first = lengths.Min();
+        if (first > 0)
+        {
+            Tensor k1 = Tensor.RandomNormal(random, dtype, batch, kvHeads, first, e), v1 = Tensor.RandomNormal(random, dtype, batch, kvHeads, first, ev);
+            cpu.Append(k1, v1);
+            gpu.Append(k1.To(Gpu), v1.To(Gpu));
+        }
+
+        int rest = lengths.Max() - first;
+        int[] counts = lengths.Select(l => l - first).ToArray();
+        Tensor k2 = Tensor.RandomNormal(random, dtype, batch, kvHeads, rest, e), v2 = Tensor.RandomNormal(random, dtype, batch, kvHeads, rest, ev);
+        cpu.Append(k2, v2, counts);
+        gpu.Append(k2.To(Gpu), v2.To(Gpu), counts);
+        Assert.Equal(lengths, gpu.Lengths());
+        return (cpu, gpu);
+    }
+
+    private readonly struct SoftcapForDecode : IScoreMod
+    {
+        public static bool IsIdentity => false;
+
+        public float Apply(float score, int batch, int head, int q, int kv) => 20f * MathF.Tanh(score / 20f);
+    }
+}
