@@ -34,5 +34,4 @@ public class AttentionExecutorTests
 
         Assert.Contains("Causal", e.Message, StringComparison.Ordinal);
     }
-
 }
