@@ -31,11 +31,21 @@ internal abstract record RowLayout
     /// </summary>
     public static RowLayout Segmented(SegmentBranch[] branches) => new SegmentedRows(branches);
 
+    /// <summary>
+    /// lucidrains' local windows: each window's queries against its look-around span, one problem per (row-set, window).
+    /// The windows carry their own masks, bias, shared q/k and rotation (the spec's mask is <see cref="SpecMask.None"/>,
+    /// its bias null), and they compute no LSE: run them with <see cref="AttentionExecutor.Output"/>.
+    /// </summary>
+    public static RowLayout Windows(LocalWindows windows) => new WindowRows(windows);
+
     /// <summary>See <see cref="Dense"/>.</summary>
     internal sealed record DenseRows : RowLayout;
 
     /// <summary>See <see cref="Segmented"/>.</summary>
     internal sealed record SegmentedRows(SegmentBranch[] Branches) : RowLayout;
+
+    /// <summary>See <see cref="Windows"/>.</summary>
+    internal sealed record WindowRows(LocalWindows Local) : RowLayout;
 }
 
 /// <summary>Which (query, key) pairs of a problem take part.</summary>

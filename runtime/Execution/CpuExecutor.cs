@@ -5,7 +5,7 @@ namespace AttentionGen.Execution;
 /// <summary>
 /// An <see cref="AttentionSpec"/> on the CPU: a dense layout is one <see cref="FlashAttentionCpu"/> call whose plan and mask
 /// are the spec's; a segmented one gathers each branch's kept rows into dense problems, runs them, and merges the branches
-/// by their log-sum-exps.
+/// by their log-sum-exps; local windows gather each window's queries and look-around keys (<see cref="LocalAttentionCpu"/>).
 /// </summary>
 internal static class CpuExecutor
 {
@@ -14,6 +14,10 @@ internal static class CpuExecutor
         RowLayout.SegmentedRows segmented => Segmented(spec, segmented.Branches, q, k, v),
         _ => Dense(spec, q, k, v),
     };
+
+    /// <summary>A window layout's output (it computes no LSE): see <see cref="AttentionExecutor.Output"/>.</summary>
+    public static Tensor Windows(AttentionSpec spec, LocalWindows windows, Tensor q, Tensor k, Tensor v) =>
+        LocalAttentionCpu.Forward(q, k, v, windows, spec.Scale);
 
     // Dense rows reach an executor only under a band (AttentionExecutor sends the others to the plain SDPA call); the
     // band is both the tile plan and the mask of its partial tiles.

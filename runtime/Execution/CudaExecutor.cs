@@ -12,7 +12,7 @@ namespace AttentionGen.Execution;
 /// reads the kept rows of q, k, v in place and writes the output and LSE rows it computes (no gathered copies, so the
 /// work is the kept rows' alone: N·w/r per dilated branch, N²/stride for strided); a mixture's later branches
 /// accumulate, their kernels blending each row into the result so far by the two LSEs, so no branch output is kept and
-/// no merging pass reads them back.
+/// no merging pass reads them back. Local windows run the local-attention launches (<see cref="LocalAttentionCuda"/>).
 /// </summary>
 internal static class CudaExecutor
 {
@@ -37,6 +37,10 @@ internal static class CudaExecutor
         AttentionOutput result = Attention.InComputeType(q, k, v, (qc, kc, vc) => Segmented(qc, kc, vc, layouts, spec.Mask == SpecMask.Causal, spec.Scale, spec.Bias));
         return Attention.InDType(result, q.DType);
     }
+
+    /// <summary>A window layout's output (it computes no LSE): see <see cref="AttentionExecutor.Output"/>.</summary>
+    public static Tensor Windows(AttentionSpec spec, LocalWindows windows, Tensor q, Tensor k, Tensor v) =>
+        LocalAttentionCuda.Forward(q, k, v, windows, spec.Scale);
 
     /// <summary>
     /// q, k, v [B, H, N, E] (bf16 or fp16, on one GPU, any 16-byte-aligned row strides); returns the merged output in

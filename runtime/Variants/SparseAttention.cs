@@ -60,7 +60,7 @@ public static class SparseAttention
             ShapeCheck.SameDevice(t, q, name);
         }
 
-        return OutputOnly(AttentionExecutor.Run(Lower(q, mode, localAttnCtx, causal), q, k, v));
+        return AttentionExecutor.Output(Lower(q, mode, localAttnCtx, causal), q, k, v);
     }
 
     /// <summary>
@@ -92,12 +92,4 @@ public static class SparseAttention
         SparseMode.Local => new AttentionSpec(RowLayout.Dense, SpecMask.CausalBand) { BandWidth = localAttnCtx },
         _ => new AttentionSpec(RowLayout.Segmented([SegmentBranch.Strided(q.Size(0), q.Size(1), q.Size(2), localAttnCtx)]), SpecMask.Causal),
     };
-
-    // The output alone: the LSE goes back to the device's pool now, not when the collector finds it (until then every
-    // call would take fresh GPU memory from the driver).
-    private static Tensor OutputOnly(AttentionOutput result)
-    {
-        result.Lse.Dispose();
-        return result.Output;
-    }
 }

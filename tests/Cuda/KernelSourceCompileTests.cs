@@ -101,8 +101,8 @@ public sealed class KernelSourceCompileTests
         yield return CudaSpecialization.Windows(headDim, 256, 1, 1);
         yield return CudaSpecialization.FlashAttention(headDim, causal: false) + AttentionMaskCuda.AdditiveMask;
         yield return CudaSpecialization.FlashAttention(headDim, causal: true) + CudaExecutor.DistanceBiasMod;
-        yield return LocalAttentionCuda.Header(new LocalConfig(64, causal: true, exactWindowsize: true, sharedQk: true), 64, headDim, biased: true);
-        yield return LocalAttentionCuda.Header(new LocalConfig(64, sharedQk: true), 64, headDim, biased: false);
+        yield return LocalWindowHeaderTests.Header(new LocalConfig(64, causal: true, exactWindowsize: true, sharedQk: true), null, 128, headDim, biased: true);
+        yield return LocalWindowHeaderTests.Header(new LocalConfig(64, sharedQk: true), null, 128, headDim, biased: false);
         foreach (string? mods in new[] { new CausalBiasFlex().CudaText, new WindowOrSinksFlex().CudaText, new CapturedDocumentFlex().CudaText, new ConversionRangesFlex().CudaText })
         {
             string header = CudaSpecialization.FlashAttention(headDim, causal: false).Split('\n')[0] + "\n" + mods;

@@ -78,6 +78,22 @@ public class LocalCpuTests
     }
 
     [Fact]
+    public void AnExactWindowUnderAPerCallWindowReachesAsFarAsTheConfiguredOne()
+    {
+        // Windows of 16 tokens look 32 tokens back; the exact window keeps the configured 8 · 2 = 16 of them, as the
+        // reference measures it (not the per-call 16 · 2, which would keep all).
+        (Random random, string seed) = FreshRandom.For(22);
+        var config = new LocalConfig(8, lookBackward: 2, lookForward: 1, exactWindowsize: true, dim: 8, useXpos: true);
+        Tensor q = Tensor.RandomNormal(random, DType.Float32, 2, 64, 8);
+        Tensor k = Tensor.RandomNormal(random, DType.Float32, 2, 64, 8);
+        Tensor v = Tensor.RandomNormal(random, DType.Float32, 2, 64, 4);
+
+        Tensor result = LocalAttention.Forward(q, k, v, config, windowSize: 16);
+
+        Compare.Output(result.ToFloatArray(), ReferenceVariants.Local(q, k, v, config, windowSize: 16), 2e-5, seed);
+    }
+
+    [Fact]
     public void QueriesTakeTheLastPositionsOfTheSpan()
     {
         // SPEC §4 quirk kept: with one token per window, LookBackward = LookForward = 1 the span has positions

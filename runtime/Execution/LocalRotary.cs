@@ -1,6 +1,6 @@
 using System;
 
-namespace AttentionGen.Variants;
+namespace AttentionGen.Execution;
 
 /// <summary>
 /// The rotary (and xpos) embedding of lucidrains' <c>local-attention</c> over the positions 0..span−1 of a

@@ -4,12 +4,11 @@ using System.Runtime.InteropServices;
 using AttentionGen.Cpu;
 using AttentionGen.CompileTime.Kernels;
 using AttentionGen.Cuda;
-using AttentionGen.Modules;
 
-namespace AttentionGen.Variants;
+namespace AttentionGen.Execution;
 
 /// <summary>
-/// Local attention on a GPU. Plain windows (no rotation, limit, shared q/k, mask or bias) read each window's
+/// Local windows on a GPU. Plain windows (no rotation, limit, shared q/k, mask or bias) read each window's
 /// look-around keys in place: one launch of the FlashAttention kernel over the sequence when windows are whole tiles,
 /// else a segmented launch with a problem per window. Otherwise <c>Kernels/local.cu</c>
 /// gathers each window's queries and look-around keys (rotated to the reference's span positions) with a key mask
@@ -19,7 +18,8 @@ namespace AttentionGen.Variants;
 /// </summary>
 internal static class LocalAttentionCuda
 {
-    public static Tensor Forward(Tensor q, Tensor k, Tensor v, LocalConfig config, LocalShape shape, Tensor? mask, Tensor? attnBias)
+    /// <summary>q, k, v [.., N, E] as <paramref name="shape"/> describes (v's head dim must equal q's) → [.., N, E] in q's dtype.</summary>
+    public static Tensor Forward(Tensor q, Tensor k, Tensor v, LocalWindows shape, float? specScale)
     {
         CudaDevice device = CudaTransfers.Require(q.Device);
         DType compute = Attention.ComputeType(q);
@@ -32,8 +32,8 @@ internal static class LocalAttentionCuda
         Tensor qs = Attention.Convert(q.Reshape(rows, n, e).Contiguous(), compute);
         Tensor ks = Attention.Convert(k.Reshape(rows, n, e).Contiguous(), compute);
         Tensor vs = Attention.Convert(v.Reshape(rows, n, e).Contiguous(), compute);
-        float scale = config.Scale > 0 ? config.Scale : 1f / MathF.Sqrt(e);
-        bool plain = ReadsWindowsInPlace(config, mask, attnBias);
+        float scale = specScale ?? 1f / MathF.Sqrt(e);
+        bool plain = ReadsWindowsInPlace(shape);
         bool wholeTiles = ws % WholeTiles == 0 && (long)windows * ws == n;
         // A segmented launch takes at most 65535 problems (the grid's z); more windows than that are gathered.
         if (plain && (wholeTiles || (long)rows * windows <= 65535))
@@ -44,18 +44,18 @@ internal static class LocalAttentionCuda
             if (wholeTiles)
             {
                 // One plain launch over the sequence: each query block's key tiles are a closed-form range, all full.
-                FlashAttentionCuda.Forward(problem, causal: false, CudaSpecialization.Windows(e, ws, config.LookBackward, config.LookForward));
+                FlashAttentionCuda.Forward(problem, causal: false, CudaSpecialization.Windows(e, ws, shape.LookBackward, shape.LookForward));
             }
             else
             {
-                var windowLayout = new SegmentLayout(windows, ws, ws, ws, Rate: 1, Group: int.MaxValue, KvShift: -config.LookBackward * ws, KvLength: span);
+                var windowLayout = new SegmentLayout(windows, ws, ws, ws, Rate: 1, Group: int.MaxValue, KvShift: -shape.LookBackward * ws, KvLength: span);
                 FlashAttentionCuda.ForwardSegments(problem, windowLayout, causal: false);
             }
 
             return Attention.Convert(attended.Reshape(shape.OutputShape), q.DType);
         }
 
-        Tensor? keepMask = mask?.Contiguous();
+        Tensor? keepMask = shape.KeyMask?.Tensor.Contiguous();
         int problems = ShapeMath.IntProduct(nameof(q), "windows rows · windows", rows, windows);
         Tensor output = Tensor.Zeros(compute, q.Device, problems, 1, ws, e);
         if (problems == 0 || e == 0)
@@ -71,17 +71,18 @@ internal static class LocalAttentionCuda
         {
             Q = qs.DevicePointer, K = ks.DevicePointer, V = vs.DevicePointer, Mask = keepMask?.DevicePointer ?? 0,
             GatheredQ = gq.DevicePointer, GatheredK = gk.DevicePointer, GatheredV = gv.DevicePointer, Keep = keep.DevicePointer,
-            Rows = rows, N = n, E = e, WindowSize = ws, Windows = windows, Span = span, LookBackward = config.LookBackward,
+            Rows = rows, N = n, E = e, WindowSize = ws, Windows = windows, Span = span, LookBackward = shape.LookBackward,
             RowsPerMaskRow = shape.RowsPerMaskRow,
-            Rotary = config.Rotary ? 1 : 0, Xpos = config.Rotary && config.UseXpos ? 1 : 0, SharedQk = config.SharedQk ? 1 : 0,
-            IsFp16 = compute == DType.Float16 ? 1 : 0, XposScaleBase = config.XposScaleBase,
+            Rotary = shape.Rotary ? 1 : 0, Xpos = shape.Xpos ? 1 : 0, SharedQk = shape.SharedQk ? 1 : 0,
+            IsFp16 = compute == DType.Float16 ? 1 : 0, XposScaleBase = shape.XposScaleBase,
         };
         long warps = ((long)problems * ws) + ((long)problems * span);
         KernelCache.Get(device, "local.cu", string.Empty).Launch("ag_local_gather", ((uint)((warps + 7) / 8), 1, 1), 256, 0, args);
 
+        Tensor? attnBias = shape.Bias?.Tensor;
         Tensor? bias = attnBias?.To(DType.Float32).Contiguous();
-        var launch = new FlexLaunch(config.SharedQk || bias is not null, null, bias, (windows, shape.BiasHeads, ws, span));
-        FlashAttentionCuda.Forward(new AttentionProblem(gq, gk, gv, output, null, keep, scale), causal: false, Header(config, ws, e, bias is not null), launch);
+        var launch = new FlexLaunch(shape.SharedQk || bias is not null, null, bias, (windows, shape.BiasHeads, ws, span));
+        FlashAttentionCuda.Forward(new AttentionProblem(gq, gk, gv, output, null, keep, scale), causal: false, Header(shape, e, bias is not null), launch);
         foreach (Tensor temporary in new[] { gq, gk, gv, keep })
         {
             temporary.Dispose();
@@ -102,20 +103,20 @@ internal static class LocalAttentionCuda
     // Without rotation, a causal or exact limit, a shared q/k, a mask or a bias, a window's keys are one contiguous run
     // of tokens clipped to the sequence (the reference masks the slots outside it), so the kernel reads them in place:
     // no gathered copies, and (with windows a multiple of the key tile) no masked tiles.
-    private static bool ReadsWindowsInPlace(LocalConfig c, Tensor? mask, Tensor? attnBias) =>
-        !c.Causal && !c.Rotary && !c.SharedQk && !c.ExactWindowsize && mask is null && attnBias is null;
+    private static bool ReadsWindowsInPlace(LocalWindows w) =>
+        !w.Causal && !w.Rotary && !w.SharedQk && w.BackReach is null && w.KeyMask is null && w.Bias is null;
 
     // Windows of this many tokens (times any count) are whole query blocks and key tiles of both kernels.
     private const int WholeTiles = 128;
 
     // Query i and slot j of a window are tokens w·ws + i and (w − LookBackward)·ws + j, so every limit on t − u is a
-    // limit on j − i: causal j − i ≤ LB·ws; the exact window j − i ≥ LB·ws − WindowSize·LB and (non-causal)
-    // j − i ≤ LB·ws + WindowSize·LF (the configured window, as the reference measures it).
-    internal static string Header(LocalConfig c, int ws, int e, bool biased)
+    // limit on j − i: causal j − i ≤ LB·ws; the exact window j − i ≥ LB·ws − BackReach and (non-causal)
+    // j − i ≤ LB·ws + ForwardReach (reaches of the configured window, as the reference measures it).
+    internal static string Header(LocalWindows w, int e, bool biased)
     {
-        long offset = (long)c.LookBackward * ws;
-        long? low = c.ExactWindowsize ? offset - ((long)c.WindowSize * c.LookBackward) : null;
-        long? high = c.Causal ? offset : c.ExactWindowsize ? offset + ((long)c.WindowSize * c.LookForward) : null;
+        long offset = (long)w.LookBackward * w.WindowSize;
+        long? low = offset - w.BackReach;
+        long? high = w.Causal ? offset : offset + w.ForwardReach;
         string header = KernelDefines.HeadDim(e);
         if (low is not null || high is not null)
         {
@@ -123,12 +124,12 @@ internal static class LocalAttentionCuda
         }
 
         // The shared q/k self score, then the attention bias [Hb, ws, span] of packed row-set g / W, head (g / W) % Hb.
-        string self = c.SharedQk ? $"(kv) == (q) + {offset.ToString(CultureInfo.InvariantCulture)} ? -5e4f : " : string.Empty;
+        string self = w.SharedQk ? $"(kv) == (q) + {offset.ToString(CultureInfo.InvariantCulture)} ? -5e4f : " : string.Empty;
         if (biased)
         {
             header += KernelDefines.ScoreTableMod($"({self}(s) + (p).table[((((b) / (p).table_i0) % (p).table_i1) * (p).table_i2 + (q)) * (p).table_i3 + (kv)])");
         }
-        else if (c.SharedQk)
+        else if (w.SharedQk)
         {
             header += KernelDefines.ScoreMod($"{self}s");
         }

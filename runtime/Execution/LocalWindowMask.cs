@@ -1,8 +1,7 @@
 using System;
 using AttentionGen.Cpu;
-using AttentionGen.Modules;
 
-namespace AttentionGen.Variants;
+namespace AttentionGen.Execution;
 
 /// <summary>
 /// Which keys of a look-around span a query of its window sees (SPEC §4). Problem g is window g % W of packed
@@ -22,19 +21,17 @@ internal readonly struct LocalWindowMask : IMaskMod
     private readonly bool[]? _keep;
     private readonly int _rowsPerMaskRow;
 
-    public LocalWindowMask(LocalConfig config, int windowSize, int windows, int length, bool[]? keep, int rowsPerMaskRow)
+    public LocalWindowMask(LocalWindows w)
     {
-        _windows = windows;
-        _windowSize = windowSize;
-        _lookBackward = config.LookBackward;
-        _length = length;
-        _causal = config.Causal;
-
-        // The reference measures the exact window with the configured size, also under a per-call override.
-        _backReach = config.ExactWindowsize ? config.WindowSize * config.LookBackward : int.MaxValue;
-        _forwardReach = config.ExactWindowsize && !config.Causal ? config.WindowSize * config.LookForward : int.MaxValue;
-        _keep = keep;
-        _rowsPerMaskRow = rowsPerMaskRow;
+        _windows = w.Windows;
+        _windowSize = w.WindowSize;
+        _lookBackward = w.LookBackward;
+        _length = w.Length;
+        _causal = w.Causal;
+        _backReach = w.BackReach ?? int.MaxValue;
+        _forwardReach = w.ForwardReach ?? int.MaxValue;
+        _keep = w.KeyMask?.Values;
+        _rowsPerMaskRow = w.RowsPerMaskRow;
     }
 
     /// <inheritdoc/>
