@@ -120,7 +120,7 @@ public static class DecodeAttention
         }
 
         ShapeCheck.DType(q, cache.DType, nameof(q));
-        return Cuda.DecodeCuda.Run(q, cache, scale, causal: typeof(TMask) == typeof(CausalMask));
+        return DecodeCuda.Run(q, cache, scale, causal: typeof(TMask) == typeof(CausalMask));
     }
 
     /// <summary>q [B, Hq, Tq, E] against <paramref name="cache"/>, at most <paramref name="mostQueries"/> new queries per sequence.</summary>

@@ -172,7 +172,7 @@ public sealed partial class KvCache
     {
         if (Device.Kind == DeviceKind.Cuda)
         {
-            Cuda.DecodeCuda.Append(this, rows, destination, width, counts);
+            DecodeCuda.Append(this, rows, destination, width, counts);
             return;
         }
 

@@ -19,7 +19,7 @@ internal static class KvStorageDType
 
     /// <summary>
     /// A cache on a GPU stores bf16 or fp16 (what the decode kernel reads) with value rows of at most
-    /// <see cref="Cuda.DecodeCuda.MaxValueDim"/>; the CPU takes every floating type and width.
+    /// <see cref="DecodeCuda.MaxValueDim"/>; the CPU takes every floating type and width.
     /// </summary>
     public static void CheckDevice(Device device, DType dtype, int valueDim, string paramName)
     {
@@ -33,9 +33,9 @@ internal static class KvStorageDType
             throw new ArgumentException($"A KV cache on {device} stores bfloat16 or float16; got {dtype.Name()}.", paramName);
         }
 
-        if (valueDim > Cuda.DecodeCuda.MaxValueDim)
+        if (valueDim > DecodeCuda.MaxValueDim)
         {
-            throw new ArgumentException($"A KV cache on {device} takes value rows of at most {Cuda.DecodeCuda.MaxValueDim}; got {valueDim}.", paramName);
+            throw new ArgumentException($"A KV cache on {device} takes value rows of at most {DecodeCuda.MaxValueDim}; got {valueDim}.", paramName);
         }
     }
 }

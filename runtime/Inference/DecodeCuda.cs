@@ -1,8 +1,8 @@
 using System;
 using System.Runtime.InteropServices;
-using AttentionGen.Inference;
+using AttentionGen.Cuda;
 
-namespace AttentionGen.Cuda;
+namespace AttentionGen.Inference;
 
 /// <summary>
 /// <see cref="DecodeAttention"/> and <see cref="KvCache.Append"/> for a cache on a GPU (Kernels/decode.cu): a CTA per
