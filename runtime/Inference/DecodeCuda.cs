@@ -35,8 +35,7 @@ internal static class DecodeCuda
         Tensor? partOut = null, partLse = null;
         try
         {
-            using Tensor deviceLengths = Tensor.FromArray(lengths, batch).To(q.Device);
-            using Tensor? table = BlockTable(cache, q.Device);
+            (Tensor deviceLengths, Tensor? table) = cache.DeviceIndex();
             if (splits > 1)
             {
                 partOut = Tensor.Uninitialized(DType.Float32, q.Device, batch * queryHeads * queries, splits, cache.ValueDim);
@@ -82,9 +81,9 @@ internal static class DecodeCuda
         Tensor source = rows.Contiguous();
         try
         {
-            using Tensor lengths = Tensor.FromArray(cache.Lengths(), cache.Batch).To(rows.Device);
+            // The index before this append (pages it rented are in the tables already; lengths move after the write).
+            (Tensor lengths, Tensor? table) = cache.DeviceIndex();
             using Tensor deviceCounts = Tensor.FromArray(counts, cache.Batch).To(rows.Device);
-            using Tensor? table = BlockTable(cache, rows.Device);
             long elements = source.Numel;
             var args = new AppendParams
             {
@@ -127,25 +126,8 @@ internal static class DecodeCuda
         (RowsPerBlock * e * sizeof(float)) + (TileTokens * (e + RowPadding) * 2) + (TileTokens * (ev + RowPadding) * 2)
         + (RowsPerBlock * TileTokens * sizeof(float)) + (3 * RowsPerBlock * sizeof(float));
 
+    // Entries per sequence in the block tables (DeviceIndex): the pages a full sequence spans.
     private static int BlocksPerSequence(KvCache cache) => cache.Layout == KvCacheLayout.Paged ? ShapeMath.CeilDiv(cache.Capacity, cache.SegmentTokens) : 1;
-
-    // A paged cache's block tables on the GPU, [B, blocks per sequence]; null for a contiguous one (block b is sequence b).
-    private static Tensor? BlockTable(KvCache cache, Device device)
-    {
-        if (cache.Layout != KvCacheLayout.Paged)
-        {
-            return null;
-        }
-
-        int perSequence = BlocksPerSequence(cache);
-        var flat = new int[cache.Batch * perSequence];
-        for (int b = 0; b < cache.Batch; b++)
-        {
-            cache.BlockTable(b).CopyTo(flat.AsSpan(b * perSequence, perSequence));
-        }
-
-        return Tensor.FromArray(flat, cache.Batch, perSequence).To(device);
-    }
 
     private static int Max(int[] values)
     {

@@ -25,6 +25,8 @@ public sealed partial class KvCache
         {
             _lengths[b] += counts[b];
         }
+
+        _deviceIndexStale = true;
     }
 
     /// <summary>
@@ -65,6 +67,8 @@ public sealed partial class KvCache
             _pool.Take(page);
             _blockTables[sequence][_pageCounts[sequence]++] = page;
         }
+
+        _deviceIndexStale = true;
     }
 
     // k and v against the cache: rank, batch, heads, dims, dtype, device; returns T.
@@ -160,6 +164,7 @@ public sealed partial class KvCache
             for (int i = PagesNeeded(b, counts[b]); i > 0; i--)
             {
                 _blockTables[b][_pageCounts[b]++] = _pool.Rent();
+                _deviceIndexStale = true;
             }
         }
     }

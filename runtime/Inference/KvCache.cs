@@ -21,6 +21,11 @@ public sealed partial class KvCache : IDisposable
     private readonly int[] _pageCounts;
     private bool _disposed;
 
+    // A GPU cache's lengths and block tables as the decode kernel reads them; rebuilt after anything changes them.
+    private Tensor? _deviceLengths;
+    private Tensor? _deviceBlockTables;
+    private bool _deviceIndexStale = true;
+
     private KvCache(int batch, int capacity, int kvHeads, int headDim, int valueDim, DType dtype, Tensor keys, Tensor values, KvPagePool? pool)
     {
         Batch = batch;
@@ -153,6 +158,38 @@ public sealed partial class KvCache : IDisposable
         _pool?.Return(BlockTable(sequence));
         _pageCounts[sequence] = 0;
         _lengths[sequence] = 0;
+        _deviceIndexStale = true;
+    }
+
+    /// <summary>
+    /// The lengths [B] and (paged) block tables [B, pages per sequence] on the cache's GPU, uploaded again only after an
+    /// append, a reset or a page assignment changed them, so a decode step copies nothing to the GPU.
+    /// </summary>
+    internal (Tensor Lengths, Tensor? BlockTables) DeviceIndex()
+    {
+        if (_deviceIndexStale)
+        {
+            _deviceLengths?.Dispose();
+            _deviceBlockTables?.Dispose();
+            _deviceLengths = null;
+            _deviceBlockTables = null;
+            _deviceLengths = Tensor.FromArray(_lengths, Batch).To(Device);
+            if (_pool is not null)
+            {
+                int perSequence = _blockTables[0].Length;
+                var flat = new int[Batch * perSequence];
+                for (int b = 0; b < Batch; b++)
+                {
+                    _blockTables[b].CopyTo(flat, b * perSequence);
+                }
+
+                _deviceBlockTables = Tensor.FromArray(flat, Batch, perSequence).To(Device);
+            }
+
+            _deviceIndexStale = false;
+        }
+
+        return (_deviceLengths!, _deviceBlockTables);
     }
 
     /// <summary>
@@ -193,6 +230,8 @@ public sealed partial class KvCache : IDisposable
         }
 
         _disposed = true;
+        _deviceLengths?.Dispose();
+        _deviceBlockTables?.Dispose();
         if (_pool is null)
         {
             _keys.Dispose();
