@@ -1,5 +1,6 @@
 using System;
 using System.Linq;
+using AttentionGen.Cpu;
 using AttentionGen.Inference;
 using AttentionGen.Tests.Numerics;
 using Xunit;
@@ -55,6 +56,41 @@ public class DecodeBlockTests
         {
             Assert.All(result.Output.Narrow(1, h, 1).Narrow(2, 0, 1).ToFloatArray(), x => Assert.True(float.IsFinite(x)));
             Assert.All(result.Output.Narrow(1, h, 1).Narrow(2, 1, 1).ToFloatArray(), x => Assert.True(float.IsNaN(x)));
+        }
+    }
+
+    [Fact]
+    public void AScoreModThatGivesTheFirstKeysMinusInfinityLeavesTheOthers()
+    {
+        // The per-key loop this kernel replaced took exp(-inf - -inf) = NaN for a first key scored -inf, and the row was NaN.
+        var random = new Random(31);
+        var scenario = DecodeScenario.WithLengths(random, [100], kvHeads: 1, group: 1, headDim: 16, queries: 1);
+        using KvCache cache = scenario.ContiguousCache();
+        cache.Append(scenario.Keys, scenario.Values, scenario.Lengths);
+
+        using AttentionOutput masked = DecodeAttention.Decode(scenario.Q, cache, default(NoMask), default(MinusInfinityBefore10));
+
+        // The same as a mask that drops those keys.
+        using AttentionOutput dropped = DecodeAttention.Decode(scenario.Q, cache, default(From10), default(IdentityScore));
+        Assert.All(masked.Output.ToFloatArray(), x => Assert.True(float.IsFinite(x)));
+        Assert.Equal(dropped.Output.ToFloatArray(), masked.Output.ToFloatArray());
+    }
+
+    private readonly struct MinusInfinityBefore10 : IScoreMod
+    {
+        public static bool IsIdentity => false;
+
+        public float Apply(float score, int batch, int head, int q, int kv) => kv < 10 ? float.NegativeInfinity : score;
+    }
+
+    private readonly struct From10 : IMaskMod
+    {
+        public bool IsAllowed(int batch, int head, int q, int kv) => kv >= 10;
+
+        public bool TryGetKeyRange(int batch, int head, int q, out int start, out int end)
+        {
+            (start, end) = (0, 0);
+            return false;
         }
     }
 }
