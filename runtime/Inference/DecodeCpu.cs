@@ -1,4 +1,5 @@
 using System;
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using AttentionGen.Cpu;
@@ -7,18 +8,26 @@ using AttentionGen.Cpu.Simd;
 namespace AttentionGen.Inference;
 
 /// <summary>
-/// The CPU decode loop, bound by memory bandwidth: per sequence and kv head the stored K/V rows are streamed once, a block
-/// of at most <see cref="BlockTokens"/> tokens at a time (bf16/fp16 blocks widened into float32 scratch that stays in
-/// cache, float32 rows read in place), and every query row of the head group (Hq/Hkv heads × Tq queries) takes the block
-/// in token order through a per-key online softmax. When there are fewer (sequence, kv head) pairs than threads, each
-/// pair's keys are split into ranges run in parallel (split-K) and the ranges' partial softmax states are merged by their
-/// log-sum-exp. Per-key updates and split points that depend only on the lengths and the thread count make the result
-/// independent of where pages end: the paged and contiguous layouts give bitwise the same output.
+/// The CPU decode loop, bound by memory bandwidth: per sequence and kv head the stored K/V rows are streamed once, in
+/// blocks of <see cref="BlockTokens"/> tokens aligned to position 0 (bf16/fp16 blocks, and blocks that cross a page,
+/// widened or gathered into float32 scratch that stays in cache; float32 rows of one page read in place). Every query
+/// row of the head group (Hq/Hkv heads × Tq queries) takes a block at once: its scores with each key loaded once for
+/// several rows (<see cref="DecodeBlock"/>), one online-softmax update per row and block, then O += P·V with each value
+/// row loaded once for several rows. Each pair's keys are split into ranges (split-K) so that the workers get several
+/// units each, and the ranges' partial softmax states are merged by their log-sum-exp. Blocks and split points depend
+/// only on the lengths and the thread count, never on where pages end: the paged and contiguous layouts give bitwise the
+/// same output.
 /// </summary>
 internal static class DecodeCpu
 {
-    /// <summary>Tokens per streamed block: 64 rows of K and V (E = 128, float32) are 64 KB, which stay in L2.</summary>
+    /// <summary>
+    /// Tokens per streamed block, aligned to position 0: 64 rows of K and V (E = 128, float32) are 64 KB, which stay in L2,
+    /// and one bit per token of a block fits a ulong (the keys a row keeps).
+    /// </summary>
     internal const int BlockTokens = 64;
+
+    /// <summary>Units (sequence, kv head, key range) to aim for per thread when the cache is long: a thread that finishes early takes another, so the threads end together.</summary>
+    internal const int UnitsPerThread = 4;
 
     /// <summary>The fewest keys worth a split-K range: below this the merge and the thread start cost more than they save.</summary>
     internal const int MinSplitTokens = 512;
@@ -74,18 +83,17 @@ internal static class DecodeCpu
         var shape = new DecodeShape(q.Size(1), q.Size(2), cache.KvHeads, cache.HeadDim, cache.ValueDim, scale);
         int pairs = q.Size(0) * cache.KvHeads;
         int longest = MaxLength(cache, q.Size(0));
-        int splitTokens = SplitTokens(pairs, longest, threads);
+        int splitTokens = SplitTokens(pairs, longest, threads == 1 ? 1 : threads * UnitsPerThread);
         int splits = Math.Max(1, ShapeMath.CeilDiv(longest, splitTokens));
-        var partials = new PartialStates(pairs * splits, shape.Rows, shape.ValueDim);
-        CpuExecution.For(
-            0,
-            (long)pairs * splits,
+        var partials = new DecodePartials(pairs * splits, shape.Rows, shape.ValueDim);
+        CpuExecution.ForEachInOrder(
+            pairs * splits,
             () => new Scratch(shape),
             (unit, scratch) =>
             {
-                int pair = (int)(unit / splits), split = (int)(unit % splits);
+                int pair = unit / splits, split = unit % splits;
                 var range = new KeyRange(pair / cache.KvHeads, pair % cache.KvHeads, split * splitTokens, splitTokens);
-                RunRange<TVec, TMask, TScore>(q, cache, shape, range, mask, score, scratch, partials, (int)unit);
+                RunRange<TVec, TMask, TScore>(q, cache, shape, range, mask, score, scratch, partials, unit);
             },
             _ => { });
 
@@ -101,17 +109,19 @@ internal static class DecodeCpu
     }
 
     /// <summary>
-    /// Keys per split-K range: the whole sequence (one range) when the pairs alone fill the threads, else about
-    /// longest · pairs / threads, at least <see cref="MinSplitTokens"/>, in whole <see cref="BlockTokens"/> blocks.
+    /// Keys per split-K range for about <paramref name="slots"/> units in all (the caller asks for
+    /// <see cref="UnitsPerThread"/> per thread, one when there is one thread): the whole sequence (one range) when the
+    /// pairs alone fill the slots, else about longest · pairs / slots, at least <see cref="MinSplitTokens"/>, in whole
+    /// <see cref="BlockTokens"/> blocks (so every range starts on a block boundary).
     /// </summary>
-    internal static int SplitTokens(int pairs, int longest, int threads)
+    internal static int SplitTokens(int pairs, int longest, int slots)
     {
-        if (pairs >= threads || longest <= MinSplitTokens)
+        if (pairs >= slots || longest <= MinSplitTokens)
         {
             return Math.Max(longest, 1);
         }
 
-        int ranges = ShapeMath.CeilDiv(threads, pairs);
+        int ranges = ShapeMath.CeilDiv(slots, pairs);
         int tokens = Math.Max(MinSplitTokens, ShapeMath.CeilDiv(longest, ranges));
         return ShapeMath.CeilDiv(tokens, BlockTokens) * BlockTokens;
     }
@@ -119,81 +129,163 @@ internal static class DecodeCpu
     // The query rows of kv head g of sequence b (heads g·group .. g·group + group - 1, Tq queries each, contiguous in q)
     // against keys [from, from + tokens) of the sequence, into partial state `unit`.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // compute loop: optimized at first call, not after tier-0 warm-up
-    private static void RunRange<TVec, TMask, TScore>(Tensor q, KvCache cache, DecodeShape shape, KeyRange range, TMask mask, TScore score, Scratch scratch, PartialStates partials, int unit)
+    private static void RunRange<TVec, TMask, TScore>(Tensor q, KvCache cache, DecodeShape shape, KeyRange range, TMask mask, TScore score, Scratch scratch, DecodePartials partials, int unit)
         where TVec : struct, ISimd<TVec>
         where TMask : struct, IMaskMod
         where TScore : struct, IScoreMod
     {
-        int e = shape.HeadDim, ev = shape.ValueDim, queries = shape.Queries, rows = shape.Rows, segmentTokens = cache.SegmentTokens;
+        int e = shape.HeadDim, ev = shape.ValueDim, queries = shape.Queries, rows = shape.Rows;
         int b = range.Sequence, g = range.KvHead;
         int length = cache.LengthUnchecked(b);
-        int to = Math.Min(length, range.From + range.Tokens);
         long firstRow = (((long)b * shape.QueryHeads) + ((long)g * shape.Group)) * queries;
-        ReadOnlySpan<float> qs = q.Float32Storage.Slice((int)q.Offset);
+        ReadOnlySpan<float> qs = q.Float32Storage.Slice(checked((int)(q.Offset + (firstRow * e))), rows * e);
         Span<float> max = partials.Max(unit), sum = partials.Sum(unit), acc = partials.Accumulator(unit);
         max.Fill(float.NegativeInfinity);
         sum.Clear();
         acc.Clear();
+
+        // Only the blocks some row sees are read, starting on a block boundary (the range's start is one).
         RowWindow[] windows = scratch.Windows;
+        int seenFrom = length, seenTo = 0;
         for (int r = 0; r < rows; r++)
         {
-            windows[r] = RowWindow.Of(mask, b, (g * shape.Group) + (r / queries), length - queries + (r % queries), length);
+            RowWindow window = RowWindow.Of(mask, b, (g * shape.Group) + (r / queries), length - queries + (r % queries), length);
+            windows[r] = window;
+            if (window.Start < window.End)
+            {
+                seenFrom = Math.Min(seenFrom, window.Start);
+                seenTo = Math.Max(seenTo, window.End);
+            }
         }
 
-        for (int start = range.From; start < to;)
+        int to = Math.Min(Math.Min(length, range.From + range.Tokens), seenTo);
+        int start = Math.Max(range.From, seenFrom - (seenFrom % BlockTokens));
+        for (int count; start < to; start += count)
         {
-            // A block never crosses a page: its rows are contiguous in storage.
-            int segment = start / segmentTokens, within = start % segmentTokens;
-            int count = Math.Min(Math.Min(BlockTokens, to - start), segmentTokens - within);
-            ReadOnlySpan<float> keys = Rows(cache.Keys, cache.DType, cache.SegmentOffset(b, g, segment, e) + ((long)within * e), count * e, scratch.Keys);
-            ReadOnlySpan<float> values = Rows(cache.Values, cache.DType, cache.SegmentOffset(b, g, segment, ev) + ((long)within * ev), count * ev, scratch.Values);
-            for (int r = 0; r < rows; r++)
+            count = Math.Min(BlockTokens - (start % BlockTokens), to - start);
+            if (KeptKeys(windows, mask, b, start, count, scratch.Kept, out int first, out int last))
             {
-                RowWindow window = windows[r];
-                int first = Math.Max(0, window.Start - start), end = Math.Min(count, window.End - start);
-                if (end <= first)
+                ReadOnlySpan<float> keys = KvRows.Block(cache, cache.Keys, b, g, start, count, e, scratch.Keys);
+                DecodeBlock.Scores<TVec>(qs, rows, keys, e, first, last, shape.Scale, scratch.Scores);
+                Softmax<TVec, TScore>(scratch, score, b, start, rows, max, sum, acc, ev);
+                ReadOnlySpan<float> values = KvRows.Block(cache, cache.Values, b, g, start, count, ev, scratch.Values);
+                AccumulateValues<TVec>(scratch, rows, values, ev, first, last, acc);
+            }
+        }
+    }
+
+    // Which keys of block [start, start + count) each row keeps (bit j: key start + j), and the span [first, last) any row
+    // keeps; false when no row keeps one. The mask is asked only inside a row's window, and only when it is per key.
+    private static bool KeptKeys<TMask>(RowWindow[] windows, TMask mask, int b, int start, int count, ulong[] kept, out int first, out int last)
+        where TMask : struct, IMaskMod
+    {
+        first = count;
+        last = 0;
+        for (int r = 0; r < windows.Length; r++)
+        {
+            RowWindow window = windows[r];
+            int from = Math.Max(0, window.Start - start), to = Math.Min(count, window.End - start);
+            ulong bits = 0;
+            if (from < to)
+            {
+                bits = Span(from, to);
+                if (window.PerKey)
                 {
-                    continue;
-                }
-
-                // Checked once per block and row (the spans' lengths); the per-key loop walks references.
-                ref float query = ref MemoryMarshal.GetReference(qs.Slice((int)((firstRow + r) * e), e));
-                ref float rowAcc = ref MemoryMarshal.GetReference(acc.Slice(r * ev, ev));
-                ref float key = ref MemoryMarshal.GetReference(keys[..(end * e)]);
-                ref float value = ref MemoryMarshal.GetReference(values[..(end * ev)]);
-                for (int j = first; j < end; j++)
-                {
-                    int position = start + j;
-                    if (window.PerKey && !mask.IsAllowed(b, window.Head, window.Position, position))
+                    for (int j = from; j < to; j++)
                     {
-                        continue;
+                        if (!mask.IsAllowed(b, window.Head, window.Position, start + j))
+                        {
+                            bits &= ~(1UL << j);
+                        }
                     }
-
-                    float s = Dot<TVec>(ref query, ref Unsafe.Add(ref key, j * e), e) * shape.Scale;
-                    if (!TScore.IsIdentity)
-                    {
-                        s = score.Apply(s, b, window.Head, window.Position, position);
-                    }
-
-                    Update<TVec>(s, ref Unsafe.Add(ref value, j * ev), ev, ref max[r], ref sum[r], ref rowAcc);
                 }
             }
 
-            start += count;
+            kept[r] = bits;
+            if (bits != 0)
+            {
+                first = Math.Min(first, BitOperations.TrailingZeroCount(bits));
+                last = Math.Max(last, 64 - BitOperations.LeadingZeroCount(bits));
+            }
         }
+
+        return first < last;
     }
 
-    // `length` stored elements from `elementOffset` as float32: float32 storage in place, other dtypes widened into scratch.
-    private static ReadOnlySpan<float> Rows(Tensor storage, DType dtype, long elementOffset, int length, float[] scratch)
+    // Each row's scores of the block turned into probabilities by one online-softmax step: keys the row does not keep
+    // become -inf by assignment (their score, NaN included, never reaches the row), the score mod sees the kept ones.
+    private static void Softmax<TVec, TScore>(Scratch scratch, TScore score, int b, int start, int rows, Span<float> max, Span<float> sum, Span<float> acc, int ev)
+        where TVec : struct, ISimd<TVec>
+        where TScore : struct, IScoreMod
     {
-        if (dtype == DType.Float32)
+        float unused = 0;
+        for (int r = 0; r < rows; r++)
         {
-            return storage.Float32Storage.Slice(checked((int)elementOffset), length);
-        }
+            ulong kept = scratch.Kept[r];
+            if (kept == 0)
+            {
+                continue;
+            }
 
-        KvRows.Widen(storage.ByteStorage, dtype, elementOffset, scratch.AsSpan(0, length));
-        return scratch.AsSpan(0, length);
+            Span<float> s = scratch.Scores.AsSpan(r * BlockTokens, BlockTokens);
+            if (kept != ulong.MaxValue)
+            {
+                for (int j = 0; j < BlockTokens; j++)
+                {
+                    if ((kept & (1UL << j)) == 0)
+                    {
+                        s[j] = float.NegativeInfinity;
+                    }
+                }
+            }
+
+            if (!TScore.IsIdentity)
+            {
+                RowWindow window = scratch.Windows[r];
+                for (ulong bits = kept; bits != 0; bits &= bits - 1)
+                {
+                    int j = BitOperations.TrailingZeroCount(bits);
+                    s[j] = score.Apply(s[j], b, window.Head, window.Position, start + j);
+                }
+            }
+
+            OnlineSoftmax.UpdateRow<TVec>(ref MemoryMarshal.GetReference(s), BlockTokens, keyed: false, ref unused, ref max[r], ref sum[r], ref MemoryMarshal.GetReference(acc.Slice(r * ev, ev)), ev);
+        }
     }
+
+    // O += P·V over keys [first, last): rows that keep the whole span share each value load, four at a time; a row that
+    // keeps part of it adds its kept keys one by one, so a key it does not keep adds nothing, not even 0 · NaN.
+    private static void AccumulateValues<TVec>(Scratch scratch, int rows, ReadOnlySpan<float> values, int ev, int first, int last, Span<float> acc)
+        where TVec : struct, ISimd<TVec>
+    {
+        ulong whole = Span(first, last);
+        ulong[] kept = scratch.Kept;
+        for (int r = 0; r < rows;)
+        {
+            int run = 0;
+            while (r + run < rows && kept[r + run] == whole)
+            {
+                run++;
+            }
+
+            if (run > 0)
+            {
+                DecodeBlock.Values<TVec>(scratch.Scores, r, run, values, ev, first, last, acc);
+                r += run;
+                continue;
+            }
+
+            if (kept[r] != 0)
+            {
+                DecodeBlock.ValuesOf<TVec>(scratch.Scores, r, kept[r], values, ev, acc);
+            }
+
+            r++;
+        }
+    }
+
+    // Bits [from, to) of a ulong, 0 ≤ from < to ≤ 64.
+    private static ulong Span(int from, int to) => (ulong.MaxValue >> (64 - (to - from))) << from;
 
     private static int MaxLength(KvCache cache, int batch)
     {
@@ -216,7 +308,8 @@ internal static class DecodeCpu
     // One unit of work: keys [From, From + Tokens) of one (sequence, kv head) pair.
     private readonly record struct KeyRange(int Sequence, int KvHead, int From, int Tokens);
 
-    // One worker's scratch: a block of K/V rows widened to float32 (unused for float32 storage), and each row's window.
+    // One worker's scratch: a block of K/V rows as float32 (unused for float32 rows of one page), each row's window, the
+    // keys it keeps of the block, and its scores then probabilities (BlockTokens apart).
     private sealed class Scratch(DecodeShape shape)
     {
         public float[] Keys { get; } = new float[BlockTokens * shape.HeadDim];
@@ -224,139 +317,9 @@ internal static class DecodeCpu
         public float[] Values { get; } = new float[BlockTokens * shape.ValueDim];
 
         public RowWindow[] Windows { get; } = new RowWindow[shape.Rows];
-    }
 
-    // Per unit (sequence, kv head, key range) and query row: the running max, sum and unnormalized output.
-    private sealed class PartialStates(int units, int rows, int valueDim)
-    {
-        private readonly float[] _max = new float[units * rows];
-        private readonly float[] _sum = new float[units * rows];
-        private readonly float[] _accumulator = new float[units * rows * valueDim];
+        public ulong[] Kept { get; } = new ulong[shape.Rows];
 
-        public Span<float> Max(int unit) => _max.AsSpan(unit * rows, rows);
-
-        public Span<float> Sum(int unit) => _sum.AsSpan(unit * rows, rows);
-
-        public Span<float> Accumulator(int unit) => _accumulator.AsSpan(unit * rows * valueDim, rows * valueDim);
-
-        // Row r of units first .. first + count - 1, merged: each range's state rescaled to the largest maximum, then O
-        // and LSE as Finish gives them. One range is taken as it is (bitwise the unsplit result); ranges with no key
-        // (past the sequence's end, or masked) add nothing; a NaN state keeps the row NaN, as in one pass.
-        public void Merge<TVec>(int first, int count, int r, Span<float> total, Span<float> output, out float lse)
-            where TVec : struct, ISimd<TVec>
-        {
-            if (count == 1)
-            {
-                Finish(_max[(first * rows) + r], _sum[(first * rows) + r], Accumulator(first).Slice(r * valueDim, valueDim), output, out lse);
-                return;
-            }
-
-            float max = float.NegativeInfinity, sum = 0;
-            for (int u = first; u < first + count; u++)
-            {
-                max = float.Max(max, _max[(u * rows) + r]);
-            }
-
-            total.Clear();
-            for (int u = first; u < first + count; u++)
-            {
-                float part = _sum[(u * rows) + r];
-                if (part != 0)
-                {
-                    float alpha = MathF.Exp(_max[(u * rows) + r] - max);
-                    sum += part * alpha;
-                    AddScaled<TVec>(ref MemoryMarshal.GetReference(total[..valueDim]), ref MemoryMarshal.GetReference(Accumulator(u).Slice(r * valueDim, valueDim)), valueDim, alpha);
-                }
-            }
-
-            Finish(max, sum, total, output, out lse);
-        }
-    }
-
-    // One key of the online softmax: rescale what came before when the maximum grows, then add this key's share.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Update<TVec>(float score, ref float value, int valueDim, ref float max, ref float sum, ref float accumulator)
-        where TVec : struct, ISimd<TVec>
-    {
-        if (score > max)
-        {
-            float alpha = MathF.Exp(max - score);   // max = -inf at the first key: alpha = 0 and the empty state stays 0
-            sum *= alpha;
-            VectorOps.Scale<TVec>(ref accumulator, ref accumulator, valueDim, alpha);
-            max = score;
-        }
-
-        // A NaN score fails the test above and turns p, the sum and the row into NaN, as PyTorch does.
-        float p = MathF.Exp(score - max);
-        sum += p;
-        AddScaled<TVec>(ref accumulator, ref value, valueDim, p);
-    }
-
-    // O = acc / sum and LSE = max + log(sum); a row that saw no key gives 0 and -inf (the project's rule).
-    private static void Finish(float max, float sum, ReadOnlySpan<float> accumulator, Span<float> output, out float lse)
-    {
-        if (sum == 0)
-        {
-            output.Clear();
-            lse = float.NegativeInfinity;
-            return;
-        }
-
-        float inverse = 1f / sum;
-        for (int d = 0; d < output.Length; d++)
-        {
-            output[d] = accumulator[d] * inverse;
-        }
-
-        lse = max + MathF.Log(sum);
-    }
-
-    // Four independent accumulators: one chain of dependent adds (E / lanes of them) made each dot wait on the add
-    // latency, and a dot runs per key and query row.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float Dot<TVec>(ref float a, ref float b, int length)
-        where TVec : struct, ISimd<TVec>
-    {
-        int w = TVec.Count, d = 0;
-        TVec p0 = default, p1 = default, p2 = default, p3 = default;
-        for (; d + (4 * w) <= length; d += 4 * w)
-        {
-            p0 = TVec.MultiplyAdd(TVec.Load(ref Unsafe.Add(ref a, d)), TVec.Load(ref Unsafe.Add(ref b, d)), p0);
-            p1 = TVec.MultiplyAdd(TVec.Load(ref Unsafe.Add(ref a, d + w)), TVec.Load(ref Unsafe.Add(ref b, d + w)), p1);
-            p2 = TVec.MultiplyAdd(TVec.Load(ref Unsafe.Add(ref a, d + (2 * w))), TVec.Load(ref Unsafe.Add(ref b, d + (2 * w))), p2);
-            p3 = TVec.MultiplyAdd(TVec.Load(ref Unsafe.Add(ref a, d + (3 * w))), TVec.Load(ref Unsafe.Add(ref b, d + (3 * w))), p3);
-        }
-
-        for (; d + w <= length; d += w)
-        {
-            p0 = TVec.MultiplyAdd(TVec.Load(ref Unsafe.Add(ref a, d)), TVec.Load(ref Unsafe.Add(ref b, d)), p0);
-        }
-
-        float total = TVec.SumAcross(TVec.Add(TVec.Add(p0, p1), TVec.Add(p2, p3)));
-        for (; d < length; d++)
-        {
-            total += Unsafe.Add(ref a, d) * Unsafe.Add(ref b, d);
-        }
-
-        return total;
-    }
-
-    // accumulator += factor · value, over length floats
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void AddScaled<TVec>(ref float accumulator, ref float value, int length, float factor)
-        where TVec : struct, ISimd<TVec>
-    {
-        int w = TVec.Count, d = 0;
-        TVec f = TVec.Broadcast(factor);
-        for (; d + w <= length; d += w)
-        {
-            ref float target = ref Unsafe.Add(ref accumulator, d);
-            TVec.Store(TVec.MultiplyAdd(TVec.Load(ref Unsafe.Add(ref value, d)), f, TVec.Load(ref target)), ref target);
-        }
-
-        for (; d < length; d++)
-        {
-            Unsafe.Add(ref accumulator, d) += Unsafe.Add(ref value, d) * factor;
-        }
+        public float[] Scores { get; } = new float[shape.Rows * BlockTokens];
     }
 }

@@ -21,11 +21,7 @@ internal static class KvRows
                 break;
             case DType.Float16:
                 ReadOnlySpan<Half> halves = MemoryMarshal.Cast<byte, Half>(storage).Slice(start, destination.Length);
-                for (int i = 0; i < halves.Length; i++)
-                {
-                    destination[i] = (float)halves[i];
-                }
-
+                Float16Rows.Widen(in MemoryMarshal.GetReference(halves), ref MemoryMarshal.GetReference(destination), halves.Length);
                 break;
             case DType.BFloat16:
                 ReadOnlySpan<BFloat16> brains = MemoryMarshal.Cast<byte, BFloat16>(storage).Slice(start, destination.Length);
@@ -34,5 +30,35 @@ internal static class KvRows
             default:
                 throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "KV storage is float32, float16 or bfloat16.");
         }
+    }
+
+    /// <summary>
+    /// Tokens [<paramref name="start"/>, <paramref name="start"/> + <paramref name="count"/>) of <paramref name="sequence"/>,
+    /// kv head <paramref name="head"/>, from <paramref name="storage"/> (the cache's keys, <paramref name="width"/> = E, or
+    /// values, Ev) as float32 rows one after the other: float32 rows of one segment in place, anything else (another dtype,
+    /// or a block that crosses a page) widened or copied into <paramref name="scratch"/>. The values read do not depend on
+    /// where pages end, so a kernel that reads fixed blocks gives the same bits for a paged and a contiguous cache.
+    /// </summary>
+    public static ReadOnlySpan<float> Block(KvCache cache, Tensor storage, int sequence, int head, int start, int count, int width, Span<float> scratch)
+    {
+        int segmentTokens = cache.SegmentTokens;
+        int segment = start / segmentTokens, within = start % segmentTokens;
+        if (cache.DType == DType.Float32 && within + count <= segmentTokens)
+        {
+            return storage.Float32Storage.Slice(checked((int)(cache.SegmentOffset(sequence, head, segment, width) + ((long)within * width))), count * width);
+        }
+
+        ReadOnlySpan<byte> bytes = storage.ByteStorage;
+        for (int done = 0; done < count;)
+        {
+            int position = start + done;
+            segment = position / segmentTokens;
+            within = position % segmentTokens;
+            int run = Math.Min(count - done, segmentTokens - within);
+            Widen(bytes, cache.DType, cache.SegmentOffset(sequence, head, segment, width) + ((long)within * width), scratch.Slice(done * width, run * width));
+            done += run;
+        }
+
+        return scratch[..(count * width)];
     }
 }

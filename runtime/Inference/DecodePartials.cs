@@ -1,0 +1,76 @@
+using System;
+using AttentionGen.Cpu.Simd;
+
+namespace AttentionGen.Inference;
+
+/// <summary>
+/// Per decode unit (sequence, kv head, key range) and query row: the running max, sum and unnormalized output of the
+/// online softmax, and their merge into O and LSE by log-sum-exp.
+/// </summary>
+internal sealed class DecodePartials(int units, int rows, int valueDim)
+{
+    private readonly float[] _max = new float[units * rows];
+    private readonly float[] _sum = new float[units * rows];
+    private readonly float[] _accumulator = new float[units * rows * valueDim];
+
+    public Span<float> Max(int unit) => _max.AsSpan(unit * rows, rows);
+
+    public Span<float> Sum(int unit) => _sum.AsSpan(unit * rows, rows);
+
+    public Span<float> Accumulator(int unit) => _accumulator.AsSpan(unit * rows * valueDim, rows * valueDim);
+
+    /// <summary>
+    /// Row <paramref name="r"/> of units <paramref name="first"/> .. + <paramref name="count"/> − 1, merged: each range's
+    /// state rescaled to the largest maximum, then O and LSE as <see cref="Finish"/> gives them. One range is taken as it
+    /// is (bitwise the unsplit result); ranges with no key (past the sequence's end, or masked) add nothing; a NaN state
+    /// keeps the row NaN, as in one pass.
+    /// </summary>
+    public void Merge<TVec>(int first, int count, int r, Span<float> total, Span<float> output, out float lse)
+        where TVec : struct, ISimd<TVec>
+    {
+        if (count == 1)
+        {
+            Finish(_max[(first * rows) + r], _sum[(first * rows) + r], Accumulator(first).Slice(r * valueDim, valueDim), output, out lse);
+            return;
+        }
+
+        float max = float.NegativeInfinity, sum = 0;
+        for (int u = first; u < first + count; u++)
+        {
+            max = float.Max(max, _max[(u * rows) + r]);
+        }
+
+        total.Clear();
+        for (int u = first; u < first + count; u++)
+        {
+            float part = _sum[(u * rows) + r];
+            if (part != 0)
+            {
+                float alpha = MathF.Exp(_max[(u * rows) + r] - max);
+                sum += part * alpha;
+                DecodeBlock.AddScaled<TVec>(total[..valueDim], Accumulator(u).Slice(r * valueDim, valueDim), alpha);
+            }
+        }
+
+        Finish(max, sum, total, output, out lse);
+    }
+
+    // O = acc / sum and LSE = max + log(sum); a row that saw no key gives 0 and -inf (the project's rule).
+    private static void Finish(float max, float sum, ReadOnlySpan<float> accumulator, Span<float> output, out float lse)
+    {
+        if (sum == 0)
+        {
+            output.Clear();
+            lse = float.NegativeInfinity;
+            return;
+        }
+
+        float inverse = 1f / sum;
+        for (int d = 0; d < output.Length; d++)
+        {
+            output[d] = accumulator[d] * inverse;
+        }
+
+        lse = max + MathF.Log(sum);
+    }
+}
