@@ -7,6 +7,7 @@ using AttentionGen.GpuBench;
 // attentiongen-gpu cpu B,H,N,E ...  the CPU kernel (fp32) on the same shapes, for the CPU peer comparison
 // attentiongen-gpu time-flex B,H,N,E  the [Flex] modules of FlexLayers.cs (bf16), one JSON line per mask
 // attentiongen-gpu time-variants     dilated, strided and local at N = 16K, and the dilated length sweep
+// attentiongen-gpu time-decode [B,L ...]  one decode step against a full KV cache (contiguous, paged 16 and 128)
 // attentiongen-gpu probes            failure handling: out of memory, a call failing midway, damaged kernel cache entries
 // attentiongen-gpu llama-check DIR   DecoderAttentionModule against transformers' LlamaAttention (DIR from llama_check.py)
 if (args.Length == 0)
@@ -39,5 +40,6 @@ return args[0] switch
     "time" => Timing.Gpu(args[1..]),
     "time-flex" => FlexTiming.Time(args[1..]),
     "time-variants" => VariantTiming.Time(),
+    "time-decode" => DecodeTiming.Time(args[1..]),
     _ => 2,
 };

@@ -139,6 +139,51 @@ def variants_table(binary):
         print(f"{r['n']:>9}{r['ms']:>10.2f}{r['ms'] * 65536 / r['n']:>20.2f}")
 
 
+HBM_TBPS = 4.8   # the H200's HBM3e bandwidth (datasheet); decode's limit is the cache's bytes over it
+
+
+def decode_table(binary):
+    """One decode step (a query per sequence, 32 query heads over 8 kv heads, head dim 128, bf16) against a full cache:
+    ours (contiguous, paged 16 and 128) against SDPA's cuDNN and flash backends and compiled flex_attention with GQA."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.nn.attention.flex_attention import flex_attention
+    out = subprocess.run([binary, "time-decode"], capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"{binary} time-decode failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
+    mine = {}
+    for r in (json.loads(l) for l in out.stdout.splitlines() if l.startswith("{")):
+        mine.setdefault((r["batch"], r["tokens"]), {})[r["layout"]] = r["ms"]
+    flex = torch.compile(flex_attention)
+    print(f"\ndecode, 32 q heads / 8 kv heads, E 128, bf16 on {torch.cuda.get_device_name()} "
+          f"(TB/s of K+V read, % of {HBM_TBPS} TB/s; ratio = peer ms / ours contiguous ms)")
+    print(f"{'B, cached':<14}{'ours ms':>9}{'TB/s':>7}{'%HBM':>6}{'paged16':>9}{'paged128':>9}"
+          f"{'cudnn ms':>10}{'ratio':>7}{'flash ms':>10}{'ratio':>7}{'flex ms':>9}{'ratio':>7}")
+    for (b, n), layouts in mine.items():
+        q = torch.randn(b, 32, 1, 128, device="cuda", dtype=torch.bfloat16)
+        k, v = (torch.randn(b, 8, n, 128, device="cuda", dtype=torch.bfloat16) for _ in range(2))
+        peers = {}
+        for name, backend in [("cudnn", SDPBackend.CUDNN_ATTENTION), ("flash", SDPBackend.FLASH_ATTENTION)]:
+            try:
+                with sdpa_kernel(backend):
+                    peers[name] = time_gpu(lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v, enable_gqa=True))
+            except Exception as ex:  # a backend without GQA here runs on K/V expanded to the query heads, as PyTorch's callers do
+                print(f"# {name} (B {b}, {n}): {type(ex).__name__}: {str(ex)[:100]}; timed on expanded K/V", file=sys.stderr)
+                ke, ve = k.repeat_interleave(4, dim=1), v.repeat_interleave(4, dim=1)
+                try:
+                    with sdpa_kernel(backend):
+                        peers[name] = time_gpu(lambda: torch.nn.functional.scaled_dot_product_attention(q, ke, ve))
+                except Exception as ex2:
+                    print(f"# {name} (B {b}, {n}): {type(ex2).__name__}: {str(ex2)[:100]}", file=sys.stderr)
+        peers["flex"] = time_gpu(lambda: flex(q, k, v, enable_gqa=True))
+        ms = layouts["contiguous"]
+        tbps = 2.0 * b * 8 * n * 128 * 2 / ms / 1e9
+        line = f"{f'{b}, {n}':<14}{ms:>9.3f}{tbps:>7.2f}{100 * tbps / HBM_TBPS:>5.0f}%{layouts.get('paged-16', float('nan')):>9.3f}{layouts.get('paged-128', float('nan')):>9.3f}"
+        for name, width in (("cudnn", 10), ("flash", 10), ("flex", 9)):
+            peer = peers.get(name)
+            line += f"{peer:>{width}.3f}{peer / ms:>7.2f}" if peer else f"{'-':>{width}}{'-':>7}"
+        print(line)
+
+
 def ours(binary, mode, shapes, env=None):
     specs = [",".join(map(str, s)) for s in shapes]
     out = subprocess.run([binary, mode, *specs], capture_output=True, text=True, env=env)
@@ -175,6 +220,7 @@ def main():
     parser.add_argument("--cpu", action="store_true", help="CPU peer: 2 threads each")
     parser.add_argument("--flex", action="store_true", help="the [Flex] masks against flex_attention")
     parser.add_argument("--variants", action="store_true", help="dilated, strided and local against flex_attention")
+    parser.add_argument("--decode", action="store_true", help="a decode step against a full KV cache: ours vs SDPA and flex")
     parser.add_argument("--baseline", help="another build of ours, timed in the same call as a peer (A/B of a kernel change)")
     args = parser.parse_args()
     if args.flex:
@@ -182,6 +228,9 @@ def main():
         return
     if args.variants:
         variants_table(args.binary)
+        return
+    if args.decode:
+        decode_table(args.binary)
         return
     if args.cpu:
         torch.set_num_threads(2)

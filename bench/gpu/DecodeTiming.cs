@@ -1,0 +1,65 @@
+using System;
+using System.Globalization;
+using System.Linq;
+using AttentionGen.Inference;
+
+namespace AttentionGen.GpuBench;
+
+/// <summary>
+/// Times one decode step (one new query per sequence, 32 query heads over 8 kv heads, head dim 128, bf16) against a
+/// full KV cache on the GPU, contiguous and paged; one JSON line per (shape, layout) for compare.py --decode.
+/// </summary>
+internal static class DecodeTiming
+{
+    private const int QueryHeads = 32, KvHeads = 8, HeadDim = 128, Chunk = 256;
+
+    /// <summary>The decode shapes of issue #25: (sequences, cached tokens each).</summary>
+    public static readonly (int Batch, int Tokens)[] Shapes = [(64, 8192), (8, 32768), (128, 2048), (1, 131072)];
+
+    public static int Time(string[] args)
+    {
+        Device gpu = Device.Cuda(0);
+        var shapes = args.Length == 0 ? Shapes : args.Select(Parse).ToArray();
+        foreach ((int batch, int tokens) in shapes)
+        {
+            var random = new Random(1);
+            using Tensor q = Tensor.RandomNormal(random, DType.BFloat16, batch, QueryHeads, 1, HeadDim).To(gpu);
+            using Tensor k = Tensor.RandomNormal(random, DType.BFloat16, batch, KvHeads, Chunk, HeadDim).To(gpu);
+            using Tensor v = Tensor.RandomNormal(random, DType.BFloat16, batch, KvHeads, Chunk, HeadDim).To(gpu);
+            foreach (int pageSize in new[] { 0, 16, 128 })
+            {
+                KvCache cache = Filled(gpu, batch, tokens, pageSize, k, v);
+                double ms = QueuedTiming.Median(gpu, () => DecodeAttention.Decode(q, cache).Dispose());
+                cache.Dispose();
+                cache.Pool?.Dispose();
+                double bytes = 2.0 * batch * KvHeads * tokens * HeadDim * 2;   // K and V, bf16
+                string layout = pageSize == 0 ? "contiguous" : $"paged-{pageSize}";
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{{\"impl\":\"ours\",\"layout\":\"{layout}\",\"batch\":{batch},\"tokens\":{tokens},\"ms\":{ms:F4},\"tbps\":{bytes / ms / 1e9:F3}}}"));
+            }
+        }
+
+        return 0;
+    }
+
+    // A cache of `tokens` tokens per sequence, appended `Chunk` at a time from the same rows (the values do not matter).
+    private static KvCache Filled(Device gpu, int batch, int tokens, int pageSize, Tensor k, Tensor v)
+    {
+        KvCache cache = pageSize == 0
+            ? KvCache.Contiguous(batch, KvHeads, HeadDim, HeadDim, tokens, DType.BFloat16, gpu)
+            : KvCache.Paged(new KvPagePool(batch * ((tokens + pageSize - 1) / pageSize), pageSize, KvHeads, HeadDim, HeadDim, DType.BFloat16, gpu), batch, tokens);
+        for (int held = 0; held < tokens; held += Chunk)
+        {
+            int count = Math.Min(Chunk, tokens - held);
+            cache.Append(k, v, Enumerable.Repeat(count, batch).ToArray());
+        }
+
+        return cache;
+    }
+
+    private static (int, int) Parse(string spec)
+    {
+        int[] parts = spec.Split(',').Select(int.Parse).ToArray();
+        return (parts[0], parts[1]);
+    }
+}
