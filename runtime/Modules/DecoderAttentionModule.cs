@@ -141,6 +141,7 @@ public sealed partial class DecoderAttentionModule : WeightedModule
         int batch = hidden.Size(0), length = hidden.Size(1);
         DecodeAttention.CheckQueryCount(length, LayerCacheStep.MostTokens(decode), nameof(hidden));
         cache.CheckLayerAppend(nameof(DecoderAttentionModule), batch, c.NumKeyValueHeads, c.HeadDim, c.HeadDim, length, nameof(cache));
+        LayerCacheStep.RequireCpuCache(cache, nameof(DecoderAttentionModule));
         var positions = new int[batch * length];
         for (int b = 0; b < batch; b++)
         {

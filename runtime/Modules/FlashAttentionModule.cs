@@ -165,28 +165,36 @@ public abstract partial class FlashAttentionModule : WeightedModule
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(cache);
         x.ThrowIfDisposed(nameof(x));
-        LayerCacheStep.RequireCpu(Device, GetType().Name);
         CheckInput(x, nameof(x));
-        ShapeCheck.OnCpu(x, nameof(x), "Prefill and Decode");
+        ShapeCheck.OnDevice(x, Device, nameof(x));
+        cache.ThrowIfDisposed();
+        LayerCacheStep.RequireCacheOn(cache, Device, GetType().Name);
         DecodeAttention.CheckQueryCount(x.Size(1), LayerCacheStep.MostTokens(decode), nameof(x));
         int heads = Config.Heads, inner = Config.InnerDim;
         cache.CheckLayerAppend(GetType().Name, x.Size(0), heads, Config.DimHead, Config.DimHead, x.Size(1), nameof(cache));
 
-        Tensor xc = Attention.Convert(x, DType.Float32);
-        Tensor? q = null, kv = null;
+        // On a GPU the projections run in the compute type and the queries go to the decode kernel in the cache's dtype.
+        Tensor xc = Attention.Convert(x, Device.Kind == DeviceKind.Cuda ? Attention.ComputeType(x) : DType.Float32);
+        Tensor? q = null, kv = null, queries = null;
         try
         {
             q = _toQ.Apply(xc);
             kv = _toKv.Apply(xc);
             LayerCacheStep.Append(cache, kv.Narrow(2, 0, inner).SplitHeads(heads), kv.Narrow(2, inner, inner).SplitHeads(heads));
+            queries = Device.Kind == DeviceKind.Cuda ? q.SplitHeads(heads).To(cache.DType) : q.SplitHeads(heads);
             using AttentionOutput attended = Config.Causal
-                ? DecodeAttention.Prefill(q.SplitHeads(heads), cache, default(CausalMask), default(IdentityScore), Scale)
-                : DecodeAttention.Prefill(q.SplitHeads(heads), cache, default(NoMask), default(IdentityScore), Scale);
+                ? DecodeAttention.Prefill(queries, cache, default(CausalMask), default(IdentityScore), Scale)
+                : DecodeAttention.Prefill(queries, cache, default(NoMask), default(IdentityScore), Scale);
             return LayerCacheStep.Project(_toOut, attended.Output, x.DType);
         }
         finally
         {
             Attention.DisposeCopy(xc, x);
+            if (queries is not null && !queries.SharesStorageWith(q!))
+            {
+                queries.Dispose();
+            }
+
             q?.Dispose();
             kv?.Dispose();
         }

@@ -135,6 +135,7 @@ public abstract partial class FlexAttentionModule : DisposableModule
         ShapeCheck.Dim(v, 1, k.Size(1), "Hkv, as k", nameof(v));
         ShapeCheck.Dim(v, 2, k.Size(2), "T, as k", nameof(v));
         cache.CheckLayerAppend(GetType().Name, k.Size(0), k.Size(1), k.Size(3), v.Size(3), k.Size(2), nameof(cache));
+        LayerCacheStep.RequireCpuCache(cache, GetType().Name);
         q.ThrowIfDisposed(nameof(q));
         DecodeAttention.CheckQuery(q, cache, LayerCacheStep.MostTokens(decode));
         ShapeCheck.Dim(q, 2, k.Size(2), "T, as k", nameof(q));

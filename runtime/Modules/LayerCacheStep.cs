@@ -10,14 +10,24 @@ internal static class LayerCacheStep
     public static int MostTokens(bool decode) => decode ? DecodeAttention.MaxQueries : int.MaxValue;
 
     /// <summary>
-    /// Throws <see cref="NotSupportedException"/> unless <paramref name="device"/> (where the layer runs) is the CPU: the
-    /// cache lives in host memory and the decode loop is the CPU's.
+    /// Throws <see cref="NotSupportedException"/> unless <paramref name="cache"/> is in host memory, for the layers whose
+    /// Prefill and Decode run only on the CPU (their mods, RoPE or soft-cap have no GPU decode path yet); checked before
+    /// anything is appended.
     /// </summary>
-    public static void RequireCpu(Device device, string layer)
+    public static void RequireCpuCache(KvCache cache, string layer)
     {
-        if (device.Kind != DeviceKind.Cpu)
+        if (cache.Device.Kind != DeviceKind.Cpu)
         {
-            throw new NotSupportedException($"{layer}'s Prefill and Decode run on the CPU (the KV cache is host memory, docs/kv-cache.md); the layer is on {device}: move it with To(Device.Cpu).");
+            throw new NotSupportedException($"{layer}'s Prefill and Decode run on the CPU (docs/kv-cache.md); got a cache on {cache.Device}: make it with Device.Cpu.");
+        }
+    }
+
+    /// <summary>The cache must be where the layer is: its rows are appended and read there.</summary>
+    public static void RequireCacheOn(KvCache cache, Device device, string layer)
+    {
+        if (cache.Device != device)
+        {
+            throw new ArgumentException($"The KV cache must be on {device}, where {layer} is; got a cache on {cache.Device}.", nameof(cache));
         }
     }
 

@@ -65,6 +65,29 @@ public class CudaDecodeTests
     }
 
     [GpuFact]
+    public void AFlashAttentionLayerPrefillsAndDecodesOnTheGpuAsOnTheCpu()
+    {
+        (Random random, string seed) = FreshRandom.For(9);
+        int moduleSeed = random.Next();
+        var onCpu = new GpuSizedAttention(seed: moduleSeed);
+        var onGpu = new GpuSizedAttention(seed: moduleSeed).To(Gpu);
+        using KvCache cpuCache = KvCache.Contiguous(2, 2, 32, 32, 64, DType.BFloat16);
+        using KvCache gpuCache = KvCache.Contiguous(2, 2, 32, 32, 64, DType.BFloat16, Gpu);
+        Tensor prompt = Tensor.RandomNormal(random, DType.Float32, 2, 37, 64);
+
+        Compare.Output(onGpu.Prefill(prompt.To(Gpu), gpuCache).ToFloatArray(), Array.ConvertAll(onCpu.Prefill(prompt, cpuCache).ToFloatArray(), x => (double)x), 3e-2, seed);
+        for (int step = 0; step < 3; step++)
+        {
+            Tensor token = Tensor.RandomNormal(random, DType.Float32, 2, 1, 64);
+            double[] expected = Array.ConvertAll(onCpu.Decode(token, cpuCache).ToFloatArray(), x => (double)x);
+            Compare.Output(onGpu.Decode(token.To(Gpu), gpuCache).ToFloatArray(), expected, 3e-2, $"{seed} step {step}");
+        }
+
+        Assert.Equal(cpuCache.Lengths(), gpuCache.Lengths());
+        Assert.Equal("cache", Assert.Throws<ArgumentException>(() => onGpu.Decode(Tensor.Zeros(DType.Float32, Gpu, 2, 1, 64), cpuCache)).ParamName);
+    }
+
+    [GpuFact]
     public void ANaNKeyMakesOnlyItsSequenceNaN()
     {
         (Random random, _) = FreshRandom.For(8);
@@ -92,6 +115,11 @@ public class CudaDecodeTests
         Assert.Equal("q", Assert.Throws<ArgumentException>(() => DecodeAttention.Decode(q, cache)).ParamName);
         Assert.Equal("k", Assert.Throws<ArgumentException>(() => cache.Append(Tensor.Zeros(DType.BFloat16, 1, 1, 1, 64), Tensor.Zeros(DType.BFloat16, 1, 1, 1, 64))).ParamName);
         Assert.Throws<NotSupportedException>(() => DecodeAttention.Decode(q.To(Gpu), cache, default(CausalMask), default(SoftcapForDecode)));
+
+        // A [Flex] layer's decode runs on the CPU: a GPU cache is refused before anything is appended.
+        Tensor row = Tensor.Zeros(DType.BFloat16, 1, 1, 1, 64);
+        Assert.Throws<NotSupportedException>(() => new AttentionGen.Tests.Numerics.LibraryCausalFlex().Decode(Tensor.Zeros(DType.BFloat16, 1, 2, 1, 64), row, row, cache));
+        Assert.Equal([4], cache.Lengths());
     }
 
     [Fact]
