@@ -11,6 +11,10 @@ internal sealed unsafe class CudaModule
     private readonly IntPtr _module;
     private readonly ConcurrentDictionary<string, IntPtr> _functions = new();
 
+    // Functions allowed more than 48 KB of dynamic shared memory: one kernel may first launch under the limit and later
+    // over it (the decode kernel's tiles grow with the head dim), so the opt-in is per function, not at lookup.
+    private readonly ConcurrentDictionary<IntPtr, bool> _largeSharedMemory = new();
+
     public CudaModule(CudaDevice device, byte[] cubin)
     {
         _device = device;
@@ -37,22 +41,28 @@ internal sealed unsafe class CudaModule
             $"cuLaunchKernel({name})");
     }
 
-    private IntPtr Function(string name, uint sharedBytes) => _functions.GetOrAdd(name, n =>
+    private IntPtr Function(string name, uint sharedBytes)
     {
-        IntPtr function;
-        byte[] encoded = Encoding.UTF8.GetBytes(n + "\0");
-        fixed (byte* p = encoded)
+        IntPtr function = _functions.GetOrAdd(name, n =>
         {
-            CudaDriver.Instance.Check(CudaDriver.Instance.ModuleGetFunction(&function, _module, p), $"cuModuleGetFunction({n})");
-        }
+            IntPtr found;
+            byte[] encoded = Encoding.UTF8.GetBytes(n + "\0");
+            fixed (byte* p = encoded)
+            {
+                CudaDriver.Instance.Check(CudaDriver.Instance.ModuleGetFunction(&found, _module, p), $"cuModuleGetFunction({n})");
+            }
+
+            return found;
+        });
 
         // Kernels taking more than 48 KB of dynamic shared memory must opt in (those kernels declare no static
         // shared memory, which would count against the same limit).
-        if (sharedBytes > 48 * 1024)
+        if (sharedBytes > 48 * 1024 && !_largeSharedMemory.ContainsKey(function))
         {
             CudaDriver.Instance.Check(CudaDriver.Instance.FuncSetAttribute(function, CudaDriver.FunctionAttributeMaxDynamicSharedMemory, _device.MaxSharedMemoryPerBlock), "cuFuncSetAttribute");
+            _largeSharedMemory[function] = true;
         }
 
         return function;
-    });
+    }
 }

@@ -17,6 +17,9 @@ internal static class DecodeCuda
     /// <summary>The widest value rows the kernel takes: each of its threads keeps two output dims.</summary>
     internal const int MaxValueDim = 2 * Threads;
 
+    /// <summary>The widest key rows: q's rows and the K tile stay in shared memory (88 KB at 256 and 256).</summary>
+    internal const int MaxHeadDim = 256;
+
     /// <summary>The keys one range should keep at least: shorter ranges cost more in merging than they gain.</summary>
     private const int MinSplitTokens = 256;
 

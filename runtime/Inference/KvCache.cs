@@ -69,7 +69,7 @@ public sealed partial class KvCache : IDisposable
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(valueDim);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(capacity);
         KvStorageDType.Check(dtype, nameof(dtype));
-        KvStorageDType.CheckDevice(device, dtype, valueDim, nameof(device));
+        KvStorageDType.CheckDevice(device, dtype, headDim, valueDim, nameof(device));
         Tensor keys = Tensor.Zeros(dtype, device, batch, kvHeads, capacity, headDim);
         Tensor values = Tensor.Zeros(dtype, device, batch, kvHeads, capacity, valueDim);
         return new KvCache(batch, capacity, kvHeads, headDim, valueDim, dtype, keys, values, pool: null);

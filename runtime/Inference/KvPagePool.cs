@@ -35,7 +35,7 @@ public sealed class KvPagePool : IDisposable
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(headDim);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(valueDim);
         KvStorageDType.Check(dtype, nameof(dtype));
-        KvStorageDType.CheckDevice(device, dtype, valueDim, nameof(device));
+        KvStorageDType.CheckDevice(device, dtype, headDim, valueDim, nameof(device));
         PageCount = pageCount;
         PageSize = pageSize;
         KvHeads = kvHeads;

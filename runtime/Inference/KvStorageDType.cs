@@ -18,10 +18,10 @@ internal static class KvStorageDType
     }
 
     /// <summary>
-    /// A cache on a GPU stores bf16 or fp16 (what the decode kernel reads) with value rows of at most
-    /// <see cref="DecodeCuda.MaxValueDim"/>; the CPU takes every floating type and width.
+    /// A cache on a GPU stores bf16 or fp16 (what the decode kernel reads) with key and value rows of at most
+    /// <see cref="DecodeCuda.MaxHeadDim"/> and <see cref="DecodeCuda.MaxValueDim"/>; the CPU takes every floating type and width.
     /// </summary>
-    public static void CheckDevice(Device device, DType dtype, int valueDim, string paramName)
+    public static void CheckDevice(Device device, DType dtype, int headDim, int valueDim, string paramName)
     {
         if (device.Kind == DeviceKind.Cpu)
         {
@@ -31,6 +31,11 @@ internal static class KvStorageDType
         if (dtype != DType.BFloat16 && dtype != DType.Float16)
         {
             throw new ArgumentException($"A KV cache on {device} stores bfloat16 or float16; got {dtype.Name()}.", paramName);
+        }
+
+        if (headDim > DecodeCuda.MaxHeadDim)
+        {
+            throw new ArgumentException($"A KV cache on {device} takes key rows of at most {DecodeCuda.MaxHeadDim}; got {headDim}.", paramName);
         }
 
         if (valueDim > DecodeCuda.MaxValueDim)

@@ -21,6 +21,7 @@ public class CudaDecodeTests
     [InlineData(2, 6, 2, 80, 48, 2, false, 0, 3)]      // E not a multiple of 16, Ev != E, no causal limit
     [InlineData(1, 32, 8, 128, 128, 1, true, 128, 4)]  // the Llama shape, paged by 128
     [InlineData(1, 2, 1, 64, 64, 16, true, 0, 5)]      // 32 query rows: two row blocks of the kernel
+    [InlineData(2, 4, 2, 256, 256, 2, true, 0, 6)]     // the widest rows: 88 KB of shared memory (after the 48 KB cases)
     public void DecodeOnTheGpuEqualsTheCpu(int batch, int queryHeads, int kvHeads, int e, int ev, int queries, bool causal, int pageSize, int caseId)
     {
         (Random random, string seed) = FreshRandom.For(caseId);
@@ -130,6 +131,8 @@ public class CudaDecodeTests
         Assert.Contains("float32", dtype.Message, StringComparison.Ordinal);
         ArgumentException width = Assert.Throws<ArgumentException>(() => new KvPagePool(4, 16, 1, 64, 300, DType.BFloat16, Gpu));
         Assert.Contains("300", width.Message, StringComparison.Ordinal);
+        ArgumentException keys = Assert.Throws<ArgumentException>(() => KvCache.Contiguous(1, 1, 320, 64, 16, DType.Float16, Gpu));
+        Assert.Contains("320", keys.Message, StringComparison.Ordinal);
     }
 
     // The same rows appended to a cpu cache and a GPU cache (contiguous, or paged by pageSize from pools of their own).
