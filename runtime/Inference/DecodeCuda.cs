@@ -20,6 +20,9 @@ internal static class DecodeCuda
     /// <summary>The widest key rows: q's rows and the K tile stay in shared memory (88 KB at 256 and 256).</summary>
     internal const int MaxHeadDim = 256;
 
+    /// <summary>Row blocks of one kv head the grid's z takes (its limit).</summary>
+    private const int MaxGridRows = 65535;
+
     /// <summary>The keys one range should keep at least: shorter ranges cost more in merging than they gain.</summary>
     private const int MinSplitTokens = 256;
 
@@ -29,9 +32,14 @@ internal static class DecodeCuda
         CudaDevice device = CudaTransfers.Require(q.Device);
         int batch = q.Size(0), queryHeads = q.Size(1), queries = q.Size(2);
         int rows = queryHeads / cache.KvHeads * queries, rowBlocks = ShapeMath.CeilDiv(rows, RowsPerBlock);
-        int[] lengths = cache.Lengths();
-        int splitTokens = SplitTokens(Max(lengths), (long)batch * cache.KvHeads * rowBlocks, device.MultiprocessorCount);
-        int splits = Math.Max(1, ShapeMath.CeilDiv(Max(lengths), splitTokens));
+        if (rowBlocks > MaxGridRows)
+        {
+            throw new ArgumentException($"q's rows per kv head (Hq / Hkv · Tq = {rows}) must be at most {MaxGridRows * RowsPerBlock} on a GPU; prefill the prompt in chunks.", nameof(q));
+        }
+
+        int longest = Max(cache.Lengths());
+        int splitTokens = SplitTokens(longest, (long)batch * cache.KvHeads * rowBlocks, device.MultiprocessorCount);
+        int splits = Math.Max(1, ShapeMath.CeilDiv(longest, splitTokens));
         Tensor qc = q.Contiguous();
         Tensor output = Tensor.Uninitialized(q.DType, q.Device, batch, queryHeads, queries, cache.ValueDim);
         Tensor lse = Tensor.Uninitialized(DType.Float32, q.Device, batch, queryHeads, queries);
@@ -55,7 +63,7 @@ internal static class DecodeCuda
                 Causal = causal ? 1 : 0, IsFp16 = q.DType == DType.Float16 ? 1 : 0, ScaleLog2 = scale * 1.4426950408889634f,
             };
             CudaModule module = KernelCache.Get(device, Template, string.Empty);
-            module.Launch("ag_decode_split", ((uint)splits, (uint)(batch * cache.KvHeads), (uint)rowBlocks), Threads, (uint)SharedBytes(cache.HeadDim, cache.ValueDim), args);
+            module.Launch("ag_decode_split", ((uint)(batch * cache.KvHeads), (uint)splits, (uint)rowBlocks), Threads, (uint)SharedBytes(cache.HeadDim, cache.ValueDim), args);
             if (splits > 1)
             {
                 module.Launch("ag_decode_combine", ((uint)(batch * queryHeads * queries), 1, 1), Threads, 0, args);

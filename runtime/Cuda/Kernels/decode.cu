@@ -51,10 +51,10 @@ __device__ __forceinline__ void ag_load_tile(const DecodeParams& p, const u16* b
     }
 }
 
-// grid (splits, B * Hkv, row chunks of AG_DECODE_ROWS); dynamic smem: q rows, K and V tiles, scores.
+// grid (B * Hkv, splits, row chunks of AG_DECODE_ROWS); dynamic smem: q rows, K and V tiles, scores.
 extern "C" __global__ void __launch_bounds__(AG_DECODE_THREADS) ag_decode_split(const DecodeParams p) {
     extern __shared__ __align__(16) unsigned char smem[];
-    const int split = blockIdx.x, b = blockIdx.y / p.kv_heads, g = blockIdx.y - b * p.kv_heads;
+    const int split = blockIdx.y, b = blockIdx.x / p.kv_heads, g = blockIdx.x - b * p.kv_heads;
     const int group = p.q_heads / p.kv_heads, rows_total = group * p.queries;
     const int row0 = blockIdx.z * AG_DECODE_ROWS, rows = min(AG_DECODE_ROWS, rows_total - row0);
     const int kstride = p.e + AG_DECODE_PAD, vstride = p.ev + AG_DECODE_PAD;
