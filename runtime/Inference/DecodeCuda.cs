@@ -26,8 +26,12 @@ internal static class DecodeCuda
     /// <summary>The keys one range should keep at least: shorter ranges cost more in merging than they gain.</summary>
     private const int MinSplitTokens = 256;
 
-    /// <summary>O [B, Hq, Tq, Ev] and LSE [B, Hq, Tq] of <paramref name="q"/> (bf16/fp16 as the cache, on its GPU) against the cache.</summary>
-    public static AttentionOutput Run(Tensor q, KvCache cache, float scale, bool causal)
+    /// <summary>
+    /// O [B, Hq, Tq, Ev] and LSE [B, Hq, Tq] of <paramref name="q"/> (bf16/fp16 as the cache, on its GPU) against the cache.
+    /// <paramref name="modHeader"/> is a [Flex] layer's translated mods (called at absolute positions, as on the CPU) and
+    /// <paramref name="capture"/> what they read (on the GPU), or empty and null.
+    /// </summary>
+    public static AttentionOutput Run(Tensor q, KvCache cache, float scale, bool causal, string modHeader = "", Tensor? capture = null)
     {
         CudaDevice device = CudaTransfers.Require(q.Device);
         int batch = q.Size(0), queryHeads = q.Size(1), queries = q.Size(2);
@@ -60,9 +64,9 @@ internal static class DecodeCuda
                 Out = output.DevicePointer, Lse = lse.DevicePointer, PartOut = partOut?.DevicePointer ?? 0, PartLse = partLse?.DevicePointer ?? 0,
                 Batch = batch, QueryHeads = queryHeads, KvHeads = cache.KvHeads, Queries = queries, E = cache.HeadDim, Ev = cache.ValueDim,
                 BlockTokens = cache.SegmentTokens, BlocksPerSequence = BlocksPerSequence(cache), SplitTokens = splitTokens, Splits = splits,
-                Causal = causal ? 1 : 0, IsFp16 = q.DType == DType.Float16 ? 1 : 0, ScaleLog2 = scale * 1.4426950408889634f,
+                Causal = causal ? 1 : 0, IsFp16 = q.DType == DType.Float16 ? 1 : 0, Scale = scale, Table = capture?.DevicePointer ?? 0,
             };
-            CudaModule module = KernelCache.Get(device, Template, string.Empty);
+            CudaModule module = KernelCache.Get(device, Template, modHeader);
             module.Launch("ag_decode_split", ((uint)(batch * cache.KvHeads), (uint)splits, (uint)rowBlocks), Threads, (uint)SharedBytes(cache.HeadDim, cache.ValueDim), args);
             if (splits > 1)
             {
@@ -158,7 +162,9 @@ internal static class DecodeCuda
         public ulong Q, K, V, Lengths, BlockTable, Out, Lse, PartOut, PartLse;
         public int Batch, QueryHeads, KvHeads, Queries, E, Ev;
         public int BlockTokens, BlocksPerSequence, SplitTokens, Splits, Causal, IsFp16;
-        public float ScaleLog2;
+        public float Scale;
+        public ulong Table;
+        public int TableI0, TableI1, TableI2, TableI3;
     }
 
     /// <summary>Mirrors <c>AppendParams</c> in decode.cu field for field.</summary>

@@ -94,7 +94,8 @@ public abstract partial class FlexAttentionModule : DisposableModule
     /// gives the rows of one call. Query head h reads kv head h / (Hq / Hkv). Returns the output in q's dtype and the LSE.
     /// </summary>
     /// <remarks>
-    /// CPU only. Every check runs before anything is written: ArgumentException naming the tensor or <paramref name="cache"/>
+    /// On the cache's device: on a GPU the translated mods run in the decode kernel. Every check runs before anything is
+    /// written: ArgumentException naming the tensor or <paramref name="cache"/>
     /// (another batch, kv heads, head dims, no room for T more tokens), ObjectDisposedException for a disposed cache.
     /// </remarks>
     public AttentionOutput Prefill(Tensor q, Tensor k, Tensor v, KvCache cache, float? scale = null) =>
@@ -113,7 +114,7 @@ public abstract partial class FlexAttentionModule : DisposableModule
         ArgumentNullException.ThrowIfNull(capture, captureParam);
         capture.ThrowIfDisposed(captureParam);
         ShapeCheck.DType(capture, dtype, captureParam);
-        ShapeCheck.OnCpu(capture, captureParam, "Prefill and Decode");
+        ShapeCheck.OnCpu(capture, captureParam, "checking the mods' indices before Prefill and Decode");
         return CacheStep(q, k, v, cache, scale, decode, new CaptureInfo(GetType().Name, captureParam, capture.Numel), capture);
     }
 
@@ -129,13 +130,15 @@ public abstract partial class FlexAttentionModule : DisposableModule
         ArgumentNullException.ThrowIfNull(k);
         ArgumentNullException.ThrowIfNull(v);
         ArgumentNullException.ThrowIfNull(cache);
-        CheckNewRows(k, "[B, Hkv, T, E]", nameof(k));
-        CheckNewRows(v, "[B, Hkv, T, Ev]", nameof(v));
+        cache.ThrowIfDisposed();
+        CheckNewRows(k, "[B, Hkv, T, E]", cache.Device, nameof(k));
+        CheckNewRows(v, "[B, Hkv, T, Ev]", cache.Device, nameof(v));
         ShapeCheck.Dim(v, 0, k.Size(0), "B, as k", nameof(v));
         ShapeCheck.Dim(v, 1, k.Size(1), "Hkv, as k", nameof(v));
         ShapeCheck.Dim(v, 2, k.Size(2), "T, as k", nameof(v));
         cache.CheckLayerAppend(GetType().Name, k.Size(0), k.Size(1), k.Size(3), v.Size(3), k.Size(2), nameof(cache));
-        LayerCacheStep.RequireCpuCache(cache, GetType().Name);
+        bool onGpu = cache.Device.Kind == DeviceKind.Cuda;
+        string? header = onGpu ? RequireCudaHeader() : null;   // before anything is appended: a layer without CUDA mods stops here
         q.ThrowIfDisposed(nameof(q));
         DecodeAttention.CheckQuery(q, cache, LayerCacheStep.MostTokens(decode));
         ShapeCheck.Dim(q, 2, k.Size(2), "T, as k", nameof(q));
@@ -154,10 +157,10 @@ public abstract partial class FlexAttentionModule : DisposableModule
         }
 
         LayerCacheStep.Append(cache, k, v);
-        Tensor? flat = capture?.Contiguous();
+        Tensor? flat = onGpu ? capture?.To(cache.Device) : capture?.Contiguous();
         try
         {
-            return AttendCache(q, cache, scale, flat);
+            return onGpu ? AttendCacheOnGpu(q, cache, scale, header!, flat) : AttendCache(q, cache, scale, flat);
         }
         catch (IndexOutOfRangeException e) when (info is not null)
         {
@@ -172,10 +175,25 @@ public abstract partial class FlexAttentionModule : DisposableModule
         }
     }
 
-    private static void CheckNewRows(Tensor t, string layout, string paramName)
+    // The translated mods in the GPU decode kernel, at the positions the CPU's AttendCache gives them.
+    private static AttentionOutput AttendCacheOnGpu(Tensor q, KvCache cache, float? scale, string header, Tensor? capture)
+    {
+        Tensor queries = q.To(cache.DType);
+        try
+        {
+            AttentionOutput result = DecodeCuda.Run(queries, cache, scale ?? 1f / MathF.Sqrt(cache.HeadDim), causal: false, header, capture);
+            return Attention.InDType(result, q.DType);
+        }
+        finally
+        {
+            Attention.DisposeCopy(queries, q);
+        }
+    }
+
+    private static void CheckNewRows(Tensor t, string layout, Device device, string paramName)
     {
         t.ThrowIfDisposed(paramName);
-        ShapeCheck.OnCpu(t, paramName, "Prefill and Decode");
+        ShapeCheck.OnDevice(t, device, paramName, "the KV cache");
         ShapeCheck.FloatingPoint(t, paramName);
         ShapeCheck.Rank(t, 4, layout, paramName);
     }

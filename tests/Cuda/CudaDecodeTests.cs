@@ -116,11 +116,37 @@ public class CudaDecodeTests
         Assert.Equal("q", Assert.Throws<ArgumentException>(() => DecodeAttention.Decode(q, cache)).ParamName);
         Assert.Equal("k", Assert.Throws<ArgumentException>(() => cache.Append(Tensor.Zeros(DType.BFloat16, 1, 1, 1, 64), Tensor.Zeros(DType.BFloat16, 1, 1, 1, 64))).ParamName);
         Assert.Throws<NotSupportedException>(() => DecodeAttention.Decode(q.To(Gpu), cache, default(CausalMask), default(SoftcapForDecode)));
+    }
 
-        // A [Flex] layer's decode runs on the CPU: a GPU cache is refused before anything is appended.
-        Tensor row = Tensor.Zeros(DType.BFloat16, 1, 1, 1, 64);
-        Assert.Throws<NotSupportedException>(() => new AttentionGen.Tests.Numerics.LibraryCausalFlex().Decode(Tensor.Zeros(DType.BFloat16, 1, 2, 1, 64), row, row, cache));
-        Assert.Equal([4], cache.Lengths());
+    [GpuFact]
+    public void FlexLayersDecodeOnTheGpuWithTheirModsAsOnTheCpu()
+    {
+        (Random random, string seed) = FreshRandom.For(10);
+        const int Batch = 2, Heads = 4, KvHeads = 2, E = 64, Prompt = 300;
+        int[] documentIds = Enumerable.Range(0, Prompt + 2).Select(i => i < 120 ? 0 : i < 260 ? 1 : 2).ToArray();
+        Tensor ids = Tensor.FromArray(documentIds, documentIds.Length);
+        var layers = new (string Name, Func<Tensor, Tensor, Tensor, KvCache, AttentionOutput> Step)[]
+        {
+            ("causal (a closed-form plan)", (q, k, v, cache) => new LibraryCausalFlex().Prefill(q, k, v, cache)),
+            ("sliding window", (q, k, v, cache) => new LibrarySlidingWindowFlex().Prefill(q, k, v, cache)),
+            ("alibi (a score mod)", (q, k, v, cache) => new LibraryAlibiFlex().Prefill(q, k, v, cache)),
+            ("softcap", (q, k, v, cache) => new LibrarySoftcapFlex().Prefill(q, k, v, cache)),
+            ("document (a capture)", (q, k, v, cache) => new LibraryDocumentFlex().Prefill(q, k, v, ids, cache)),
+        };
+        foreach ((string name, var step) in layers)
+        {
+            using KvCache onCpu = KvCache.Contiguous(Batch, KvHeads, E, E, Prompt + 2, DType.BFloat16);
+            using KvCache onGpu = KvCache.Contiguous(Batch, KvHeads, E, E, Prompt + 2, DType.BFloat16, Gpu);
+            foreach (int tokens in new[] { Prompt, 1, 1 })
+            {
+                Tensor q = Tensor.RandomNormal(random, DType.BFloat16, Batch, Heads, tokens, E);
+                Tensor k = Tensor.RandomNormal(random, DType.BFloat16, Batch, KvHeads, tokens, E), v = Tensor.RandomNormal(random, DType.BFloat16, Batch, KvHeads, tokens, E);
+                AttentionOutput expected = step(q, k, v, onCpu);
+                AttentionOutput actual = step(q.To(Gpu), k.To(Gpu), v.To(Gpu), onGpu);
+                Compare.Output(actual.Output.ToFloatArray(), Array.ConvertAll(expected.Output.ToFloatArray(), x => (double)x), 1e-2, $"{name}, {tokens} tokens ({seed})");
+                Compare.Lse(actual.Lse.ToFloatArray(), Array.ConvertAll(expected.Lse.ToFloatArray(), x => (double)x), 1e-3, $"{name}, {tokens} tokens ({seed})");
+            }
+        }
     }
 
     [Fact]

@@ -85,6 +85,11 @@ public sealed class KernelSourceCompileTests
 
         yield return ("block_mask.cu", new CausalBiasFlex().CudaText!);
         yield return ("block_mask.cu", new CapturedDocumentFlex().CudaText!);
+
+        // The decode kernel with [Flex] mods: a plan as boxes alone, a score mod, a capture read by the mask.
+        yield return ("decode.cu", new LibraryCausalFlex().CudaText!);
+        yield return ("decode.cu", new CausalBiasFlex().CudaText!);
+        yield return ("decode.cu", new CapturedDocumentFlex().CudaText!);
         foreach (string helper in new[] { "convert.cu", "decode.cu", "elementwise.cu", "local.cu", "segments.cu" })
         {
             yield return (helper, string.Empty);

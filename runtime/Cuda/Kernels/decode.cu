@@ -11,6 +11,33 @@
 #define AG_DECODE_PAD 8            // halves of padding per smem row: consecutive rows start 4 banks apart
 #define AG_LOG2E 1.4426950408889634f
 
+// A [Flex] layer's header (its translated mods and closed-form plan) comes before this source; decode applies the mods at
+// absolute positions. A plan given as boxes without a mod is the mask itself: the box test of flash_common.inc's
+// ag_mask_mod, kept apart so that the prebuilt flash images keep their sources.
+#if defined(AG_MASK_TABLE_MOD)
+#define AG_DECODE_MASK(p, b, h, q, kv) AG_MASK_TABLE_MOD(p, b, h, q, kv)
+#elif defined(AG_HAS_MASK_MOD)
+#define AG_DECODE_MASK(p, b, h, q, kv) ag_mask_mod(b, h, q, kv)
+#elif defined(AG_BOX_COUNT)
+struct ag_box { i64 dlo, dhi, klo, khi, qlo, qhi; };
+__device__ __forceinline__ bool ag_decode_boxes(int q, int kv) {
+    const ag_box boxes[AG_BOX_COUNT] = AG_BOXES;
+    const i64 d = (i64)kv - q;
+#pragma unroll
+    for (int i = 0; i < AG_BOX_COUNT; ++i) {
+        const ag_box& x = boxes[i];
+        if (q >= x.qlo && q <= x.qhi && kv >= x.klo && kv <= x.khi && d >= x.dlo && d <= x.dhi) return true;
+    }
+    return false;
+}
+#define AG_DECODE_MASK(p, b, h, q, kv) ag_decode_boxes(q, kv)
+#endif
+#if defined(AG_SCORE_TABLE_MOD)
+#define AG_DECODE_SCORE(p, s, b, h, q, kv) AG_SCORE_TABLE_MOD(p, s, b, h, q, kv)
+#elif defined(AG_HAS_SCORE_MOD)
+#define AG_DECODE_SCORE(p, s, b, h, q, kv) ag_score_mod(s, b, h, q, kv)
+#endif
+
 // Mirrored by DecodeParams in DecodeCuda.cs.
 struct DecodeParams {
     const u16* q;                  // [B, Hq, Tq, E]
@@ -23,7 +50,9 @@ struct DecodeParams {
     float* part_lse;               // [B, Hq, Tq, splits]
     int batch, q_heads, kv_heads, queries, e, ev;
     int block_tokens, blocks_per_seq, split_tokens, splits, causal, is_fp16;
-    float scale_log2;              // softmax scale x log2(e)
+    float scale;                   // the softmax scale
+    const float* table;            // what a [Flex] layer's mods read (their capture), or null
+    int table_i0, table_i1, table_i2, table_i3;
 };
 
 __device__ __forceinline__ const u16* ag_kv_row(const DecodeParams& p, const u16* base, int b, int g, int t, int width) {
@@ -58,7 +87,7 @@ extern "C" __global__ void __launch_bounds__(AG_DECODE_THREADS) ag_decode_split(
     const int group = p.q_heads / p.kv_heads, rows_total = group * p.queries;
     const int row0 = blockIdx.z * AG_DECODE_ROWS, rows = min(AG_DECODE_ROWS, rows_total - row0);
     const int kstride = p.e + AG_DECODE_PAD, vstride = p.ev + AG_DECODE_PAD;
-    float* qs = reinterpret_cast<float*>(smem);                                   // [ROWS][E], scaled by scale x log2(e)
+    float* qs = reinterpret_cast<float*>(smem);                                   // [ROWS][E], scaled
     u16* ks = reinterpret_cast<u16*>(qs + AG_DECODE_ROWS * p.e);                  // [TILE][E + PAD]
     u16* vs = ks + AG_DECODE_TILE * kstride;                                      // [TILE][Ev + PAD]
     float* scores = reinterpret_cast<float*>(vs + AG_DECODE_TILE * vstride + ((AG_DECODE_TILE * vstride) & 1)); // [ROWS][TILE]
@@ -74,7 +103,7 @@ extern "C" __global__ void __launch_bounds__(AG_DECODE_THREADS) ag_decode_split(
         float x = 0.f;
         if (r < rows) {
             const int head = g * group + row / p.queries, query = row % p.queries;
-            x = ag_half_load(p.q[(((long long)b * p.q_heads + head) * p.queries + query) * p.e + d], p.is_fp16) * p.scale_log2;
+            x = ag_half_load(p.q[(((long long)b * p.q_heads + head) * p.queries + query) * p.e + d], p.is_fp16) * p.scale;
         }
         qs[i] = x;
     }
@@ -133,9 +162,19 @@ extern "C" __global__ void __launch_bounds__(AG_DECODE_THREADS) ag_decode_split(
             for (int i = 0; i < mine; ++i) {
                 const int r = parity + i * step;
                 if (r >= rows) continue;
-                const int position = length - p.queries + (row0 + r) % p.queries, t = first + j;
-                const bool allowed = j < count && (!p.causal || t <= position);
-                scores[r * AG_DECODE_TILE + j] = allowed ? s[i] : -__int_as_float(0x7f800000);
+                const int row = row0 + r, position = length - p.queries + row % p.queries, t = first + j;
+                bool allowed = j < count && (!p.causal || t <= position);
+                float score = s[i];
+#if defined(AG_DECODE_MASK) || defined(AG_DECODE_SCORE)
+                const int head = g * group + row / p.queries;
+#endif
+#ifdef AG_DECODE_MASK
+                if (allowed) allowed = AG_DECODE_MASK(p, b, head, position, t);
+#endif
+#ifdef AG_DECODE_SCORE
+                if (allowed) score = AG_DECODE_SCORE(p, score, b, head, position, t);
+#endif
+                scores[r * AG_DECODE_TILE + j] = allowed ? score * AG_LOG2E : -__int_as_float(0x7f800000);
             }
         }
         __syncthreads();
