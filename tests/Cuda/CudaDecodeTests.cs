@@ -89,21 +89,25 @@ public class CudaDecodeTests
     }
 
     [GpuFact]
-    public void ANaNKeyMakesOnlyItsSequenceNaN()
+    public void ANaNKeyOrQueryMakesOnlyItsSequenceNaN()
     {
         (Random random, _) = FreshRandom.For(8);
-        using KvCache cache = KvCache.Contiguous(2, 1, 64, 64, 64, DType.BFloat16, Gpu);
-        Tensor k = Tensor.RandomNormal(random, DType.Float32, 2, 1, 10, 64);
+        using KvCache cache = KvCache.Contiguous(3, 1, 64, 64, 64, DType.BFloat16, Gpu);
+        Tensor k = Tensor.RandomNormal(random, DType.Float32, 3, 1, 10, 64);
         k[0, 0, 3, 5] = float.NaN;
-        cache.Append(k.To(DType.BFloat16).To(Gpu), Tensor.RandomNormal(random, DType.BFloat16, 2, 1, 10, 64).To(Gpu));
+        cache.Append(k.To(DType.BFloat16).To(Gpu), Tensor.RandomNormal(random, DType.BFloat16, 3, 1, 10, 64).To(Gpu));
+        Tensor q = Tensor.RandomNormal(random, DType.Float32, 3, 1, 1, 64);
+        q[1, 0, 0, 7] = float.NaN;   // every score of sequence 1 is NaN
 
-        AttentionOutput result = DecodeAttention.Decode(Tensor.RandomNormal(random, DType.BFloat16, 2, 1, 1, 64).To(Gpu), cache);
+        AttentionOutput result = DecodeAttention.Decode(q.To(DType.BFloat16).To(Gpu), cache);
 
         float[] output = result.Output.ToFloatArray(), lse = result.Lse.ToFloatArray();
-        Assert.All(output.Take(64), x => Assert.True(float.IsNaN(x)));
-        Assert.True(float.IsNaN(lse[0]));
-        Assert.All(output.Skip(64), x => Assert.True(float.IsFinite(x)));
-        Assert.True(float.IsFinite(lse[1]));
+        for (int b = 0; b < 3; b++)
+        {
+            bool nan = b < 2;
+            Assert.All(output.Skip(b * 64).Take(64), x => Assert.True(nan ? float.IsNaN(x) : float.IsFinite(x), $"sequence {b}: {x}"));
+            Assert.True(nan ? float.IsNaN(lse[b]) : float.IsFinite(lse[b]), $"sequence {b}: LSE {lse[b]}");
+        }
     }
 
     [GpuFact]

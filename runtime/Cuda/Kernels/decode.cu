@@ -187,8 +187,9 @@ extern "C" __global__ void __launch_bounds__(AG_DECODE_THREADS) ag_decode_split(
             for (int o = 16; o > 0; o >>= 1) tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, o));
             // A NaN score is no maximum (fmaxf drops it) but reaches the row through its exp below, as in PyTorch.
             const float old_max = row_max[r], new_max = fmaxf(old_max, tile_max);
+            // With no finite score yet a NaN score still reaches the row (every score NaN: a NaN query).
             const bool empty = new_max == -__int_as_float(0x7f800000);
-            const float p0 = empty ? 0.f : exp2f(s0 - new_max), p1 = empty ? 0.f : exp2f(s1 - new_max);
+            const float p0 = empty ? (s0 != s0 ? s0 : 0.f) : exp2f(s0 - new_max), p1 = empty ? (s1 != s1 ? s1 : 0.f) : exp2f(s1 - new_max);
             float tile_sum = p0 + p1;
             for (int o = 16; o > 0; o >>= 1) tile_sum += __shfl_xor_sync(0xffffffffu, tile_sum, o);
             sr[lane] = p0;
