@@ -31,10 +31,14 @@ internal static class DecodeLoop
             decode ? layer.Decode(xd.Narrow(1, start, count), cache) : layer.Prefill(xd.Narrow(1, start, count), cache));
     }
 
-    /// <summary>A decoder layer (RoPE at the cache's positions, GQA, window, soft-cap) over hidden [B, N + Steps, hidden].</summary>
-    public static bool Run(string name, DecoderAttentionModule layer, Tensor hidden, int prompt) =>
-        Run(name, hidden.Size(0), hidden.Size(1), prompt, (layer.Config.NumKeyValueHeads, layer.Config.HeadDim, layer.Config.HeadDim), layer.Forward(hidden), Device.Cpu, (start, count, cache, decode) =>
-            decode ? layer.Decode(hidden.Narrow(1, start, count), cache) : layer.Prefill(hidden.Narrow(1, start, count), cache));
+    /// <summary>A decoder layer (RoPE at the cache's positions, GQA, window, soft-cap; on <paramref name="device"/>) over hidden [B, N + Steps, hidden].</summary>
+    public static bool Run(string name, DecoderAttentionModule layer, Tensor hidden, int prompt, Device device)
+    {
+        layer.To(device);
+        Tensor hd = hidden.To(device);
+        return Run(name, hidden.Size(0), hidden.Size(1), prompt, (layer.Config.NumKeyValueHeads, layer.Config.HeadDim, layer.Config.HeadDim), layer.Forward(hd), device, (start, count, cache, decode) =>
+            decode ? layer.Decode(hd.Narrow(1, start, count), cache) : layer.Prefill(hd.Narrow(1, start, count), cache));
+    }
 
     /// <summary>A [Flex] layer over q [B, Hq, N + Steps, E], k and v [B, Hkv, N + Steps, E] (moved to <paramref name="device"/>), its mods at absolute positions.</summary>
     public static bool Run(string name, FlexAttentionModule layer, Tensor q, Tensor k, Tensor v, int prompt, Device device)

@@ -79,22 +79,16 @@ var windowed = new WindowedLayer();
 ok &= Check("WindowedLayer", q, () => windowed.Forward(qd, kd, vd), () => ReferenceVariants.Local(q, k, v, windowed.Config));
 Console.WriteLine(ok ? "all layers match the float64 reference" : "MISMATCH against the float64 reference");
 
-// The inference loop: prefill n tokens, decode 128, per layer; the last step must equal the last row of the layer's
-// Forward over all of them. On the device chosen for the [FlashAttention] and [Flex] layers; the Llama-style layer's
-// decode (RoPE, q/k norm, soft-cap) runs on the CPU.
+// The inference loop on the chosen device: prefill n tokens, decode 128, per layer; the last step must equal the last row
+// of the layer's Forward over all of them.
 DecodeLoop.PrintHeader(device);
 int all = n + DecodeLoop.Steps;
 Tensor decoderInput = Tensor.RandomNormal(random, DType.Float32, b, all, 256);
 Tensor qa = Tensor.RandomNormal(random, DType.Float32, b, 4, all, 64), ka = Tensor.RandomNormal(random, DType.Float32, b, 2, all, 64), va = Tensor.RandomNormal(random, DType.Float32, b, 2, all, 64);
 bool decoded = DecodeLoop.Run("DecoderSelfAttention", new DecoderSelfAttention(seed: 1), decoderInput, n, device);
 decoded &= DecodeLoop.Run("SlidingWindowLayer", new SlidingWindowLayer(), qa, ka, va, n, device);
-if (device.Kind != DeviceKind.Cpu)
-{
-    DecodeLoop.PrintHeader(Device.Cpu);
-}
-
 var llama = new DecoderAttentionConfig(hiddenSize: 256, numAttentionHeads: 4, numKeyValueHeads: 2, ropeTheta: 500000, slidingWindow: 256, attnLogitSoftcapping: 50);
-decoded &= DecodeLoop.Run("DecoderAttentionModule", new DecoderAttentionModule(llama, seed: 4), Tensor.RandomNormal(random, DType.Float32, b, all, 256), n);
+decoded &= DecodeLoop.Run("DecoderAttentionModule", new DecoderAttentionModule(llama, seed: 4), Tensor.RandomNormal(random, DType.Float32, b, all, 256), n, device);
 Console.WriteLine(decoded ? "every decode loop matches its layer's forward" : "MISMATCH between decode and forward");
 return ok && decoded ? 0 : 1;
 

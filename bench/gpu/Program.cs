@@ -23,7 +23,7 @@ if (args[0] == "cpu")
 
 if (args[0] == "llama-check")
 {
-    // Runs on the CPU without CUDA; the GPU half reports itself unsupported for now.
+    // Runs on the CPU without CUDA; the GPU half runs where there is one.
     return LlamaCheck.Run(args[1..]);
 }
 

@@ -1,4 +1,5 @@
 using System;
+using System.Threading;
 using AttentionGen.Cpu;
 using AttentionGen.Inference;
 using AttentionGen.Variants;
@@ -12,7 +13,7 @@ namespace AttentionGen.Modules;
 /// See docs/decoder-attention.md; the weights load under Hugging Face's names (DecoderAttentionModule.StateDict.cs).
 /// </summary>
 /// <remarks>
-/// CPU only for now: <see cref="To"/> a GPU throws <see cref="NotSupportedException"/>. Dispose releases the weights
+/// On the CPU in float32, or on a GPU after <see cref="To"/> (DecoderAttentionModule.Gpu.cs). Dispose releases the weights
 /// this module holds (random or loaded); afterwards Forward, To and the weight properties throw
 /// <see cref="ObjectDisposedException"/>, and a Forward already running finishes first (see <see cref="DisposableModule"/>).
 /// </remarks>
@@ -50,8 +51,8 @@ public sealed partial class DecoderAttentionModule : WeightedModule
     /// <summary>The constants this module was built with.</summary>
     public DecoderAttentionConfig Config { get; }
 
-    /// <summary>Where <see cref="Forward(Tensor, Tensor?, Tensor?)"/> runs; always the CPU for now.</summary>
-    public Device Device => Device.Cpu;
+    /// <summary>Where <see cref="Forward(Tensor, Tensor?, Tensor?)"/> runs: the CPU until <see cref="To"/> moves it.</summary>
+    public Device Device { get; private set; } = Device.Cpu;
 
     /// <summary>q_proj: hidden → heads · head_dim. The module disposes it.</summary>
     public Linear QProj => NotDisposed(_qProj);
@@ -72,17 +73,25 @@ public sealed partial class DecoderAttentionModule : WeightedModule
     public Tensor? KNormWeight => NotDisposed(_norms?.K);
 
     /// <summary>
-    /// Moving to the CPU returns the module; a GPU throws <see cref="NotSupportedException"/>: RoPE, the q/k norm and the
-    /// soft-cap have no GPU kernels yet.
+    /// Runs the layer on <paramref name="device"/> from now on and returns the module: on a GPU the projections' weights
+    /// are copied there in bf16 (at this call), the q/k norm weights and RoPE's frequencies as float32; hidden states,
+    /// masks and KV caches must then be there too. Moving back to the CPU keeps the float32 weights it always had.
     /// </summary>
     public DecoderAttentionModule To(Device device)
     {
         using Call call = BeginCall();
-        if (device.Kind != DeviceKind.Cpu)
+        if (device.Kind == DeviceKind.Cuda)
         {
-            throw new NotSupportedException($"{nameof(DecoderAttentionModule)} runs on the CPU only: RoPE, the q/k RMSNorm and the logit soft-cap have no GPU kernel yet; got device {device}.");
+            foreach ((_, Linear linear) in Layers())
+            {
+                linear.Prepare(device, DType.BFloat16);
+            }
+
+            Tensor invFreq = Tensor.FromArray(_invFreq, _invFreq.Length).To(device);
+            Interlocked.Exchange(ref _deviceInvFreq, invFreq)?.Dispose();
         }
 
+        Device = device;
         return this;
     }
 
@@ -141,7 +150,7 @@ public sealed partial class DecoderAttentionModule : WeightedModule
         int batch = hidden.Size(0), length = hidden.Size(1);
         DecodeAttention.CheckQueryCount(length, LayerCacheStep.MostTokens(decode), nameof(hidden));
         cache.CheckLayerAppend(nameof(DecoderAttentionModule), batch, c.NumKeyValueHeads, c.HeadDim, c.HeadDim, length, nameof(cache));
-        LayerCacheStep.RequireCpuCache(cache, nameof(DecoderAttentionModule));
+        LayerCacheStep.RequireCacheOn(cache, Device, nameof(DecoderAttentionModule));
         var positions = new int[batch * length];
         for (int b = 0; b < batch; b++)
         {
@@ -150,6 +159,11 @@ public sealed partial class DecoderAttentionModule : WeightedModule
             {
                 positions[(b * length) + i] = start + i;
             }
+        }
+
+        if (Device.Kind == DeviceKind.Cuda)
+        {
+            return CacheStepOnGpu(hidden, cache, positions);
         }
 
         (Tensor q, Tensor k, Tensor v) = Project(hidden, positions);
@@ -204,6 +218,11 @@ public sealed partial class DecoderAttentionModule : WeightedModule
 
     private Tensor Run(Tensor hidden, int[] positions, Tensor? keyPaddingMask)
     {
+        if (Device.Kind == DeviceKind.Cuda)
+        {
+            return RunOnGpu(hidden, positions, keyPaddingMask);
+        }
+
         DecoderAttentionConfig c = Config;
         int batch = hidden.Size(0), length = hidden.Size(1);
         Tensor? q = null, k = null, v = null, heads = null, output = null;
@@ -296,11 +315,15 @@ public sealed partial class DecoderAttentionModule : WeightedModule
         _vProj.Dispose();
         _oProj.Dispose();
         _norms?.Dispose();
+        _deviceInvFreq?.Dispose();
     }
 
-    /// <summary>q_norm and k_norm weights [head_dim] with their values read once for the CPU loop.</summary>
+    /// <summary>q_norm and k_norm weights [head_dim] with their values read once for the CPU loop, and copied once to a GPU.</summary>
     private sealed class HeadNormWeights(Tensor q, Tensor k) : IDisposable
     {
+        private readonly object _gate = new();
+        private (Tensor Q, Tensor K)? _onDevice;
+
         public Tensor Q { get; } = q;
 
         public Tensor K { get; } = k;
@@ -309,10 +332,32 @@ public sealed partial class DecoderAttentionModule : WeightedModule
 
         public float[] KValues { get; } = k.ToFloatArray();
 
+        /// <summary>The weights on <paramref name="device"/> (a GPU), copied at the first call there.</summary>
+        public (Tensor Q, Tensor K) OnDevice(Device device)
+        {
+            lock (_gate)
+            {
+                if (_onDevice is not { } copies || copies.Q.Device != device)
+                {
+                    _onDevice?.Q.Dispose();
+                    _onDevice?.K.Dispose();
+                    copies = (Q.To(device), K.To(device));
+                    _onDevice = copies;
+                }
+
+                return copies;
+            }
+        }
+
         public void Dispose()
         {
             Q.Dispose();
             K.Dispose();
+            lock (_gate)
+            {
+                _onDevice?.Q.Dispose();
+                _onDevice?.K.Dispose();
+            }
         }
     }
 }

@@ -90,7 +90,7 @@ public sealed class KernelSourceCompileTests
         yield return ("decode.cu", new LibraryCausalFlex().CudaText!);
         yield return ("decode.cu", new CausalBiasFlex().CudaText!);
         yield return ("decode.cu", new CapturedDocumentFlex().CudaText!);
-        foreach (string helper in new[] { "convert.cu", "decode.cu", "elementwise.cu", "local.cu", "segments.cu" })
+        foreach (string helper in new[] { "convert.cu", "decode.cu", "elementwise.cu", "local.cu", "rotary.cu", "segments.cu" })
         {
             yield return (helper, string.Empty);
         }

@@ -174,10 +174,21 @@ public class DecoderAttentionTests
         Assert.Equal("hidden", Assert.ThrowsAny<ArgumentException>(() => module.Forward(Tensor.Zeros(DType.Float32, 2, 5, 63))).ParamName);
         Assert.Equal("positionIds", Assert.ThrowsAny<ArgumentException>(() => module.Forward(hidden, Tensor.FromArray(new int[4], 1, 4))).ParamName);
         Assert.Equal("startPosition", Assert.ThrowsAny<ArgumentException>(() => module.Forward(hidden, startPosition: -1)).ParamName);
-        Assert.Throws<NotSupportedException>(() => module.To(Device.Cuda()));
         module.Dispose();
         Assert.Throws<ObjectDisposedException>(() => module.Forward(hidden));
         Assert.Throws<ObjectDisposedException>(() => module.QProj);
+    }
+
+    [AttentionGen.Tests.Cuda.NoGpuFact]
+    public void WithoutAGpuMovingToCudaSaysWhyAndTheLayerStaysOnTheCpu()
+    {
+        var module = new DecoderAttentionModule(new DecoderAttentionConfig(64, 8, 2, headDim: 16), seed: 11);
+        Tensor hidden = Tensor.RandomNormal(new Random(12), DType.Float32, 1, 3, 64);
+
+        Assert.Throws<AttentionGen.Cuda.CudaUnavailableException>(() => module.To(Device.Cuda()));
+
+        Assert.Equal(Device.Cpu, module.Device);
+        Assert.Equal(new[] { 1, 3, 64 }, module.Forward(hidden).Shape.ToArray());
     }
 
     private static Dictionary<string, float[]> WeightsOf(DecoderAttentionModule module) =>
