@@ -16,7 +16,7 @@ internal static class PrebuiltKernelSet
     public static readonly int[] HeadDims = Enumerable.Range(1, FlashAttentionCuda.MaxHeadDim / 16).Select(i => i * 16).ToArray();
 
     /// <summary>The helper kernels, whose header is empty.</summary>
-    public static readonly string[] Helpers = ["convert.cu", "elementwise.cu", "local.cu", "segments.cu"];
+    public static readonly string[] Helpers = ["convert.cu", "decode.cu", "elementwise.cu", "local.cu", "rotary.cu", "segments.cu"];
 
     /// <summary>
     /// Every template except the Hopper one: a cubin per GPU generation (a cubin for sm_8x serves any sm_8y, y ≥ x)
