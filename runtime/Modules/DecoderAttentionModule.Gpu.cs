@@ -60,7 +60,7 @@ public sealed partial class DecoderAttentionModule
         try
         {
             LayerCacheStep.Append(cache, k.SplitHeads(c.NumKeyValueHeads), v.SplitHeads(c.NumKeyValueHeads));
-            using AttentionOutput attended = DecodeCuda.Run(q.SplitHeads(c.NumAttentionHeads), cache, (float)c.Scaling, causal: true, GpuHeader());
+            using AttentionOutput attended = DecodeCuda.Run(q.SplitHeads(c.NumAttentionHeads), cache, (float)c.Scaling, causal: true, GpuHeader(forDecode: true));
             return LayerCacheStep.Project(_oProj, attended.Output, hidden.DType);
         }
         finally
@@ -118,13 +118,19 @@ public sealed partial class DecoderAttentionModule
     }
 
     // The mask and score of this layer's kernels: the causal mask or the window's band (a closed-form plan, which the
-    // decode kernel reads as its mask at cache positions), and the soft-cap as a score mod.
-    private string GpuHeader()
+    // decode kernel reads as its mask at cache positions), and the soft-cap as a score mod. The decode kernel takes the
+    // causal mask from its arguments and needs no head dim, so a plain causal layer's decode header is empty (prebuilt).
+    private string GpuHeader(bool forDecode = false)
     {
         DecoderAttentionConfig c = Config;
-        string header = c.SlidingWindow is int window
-            ? CudaSpecialization.Band(c.HeadDim, window)
-            : CudaSpecialization.FlashAttention(c.HeadDim, causal: true);
+        string header = c.SlidingWindow is int window ? CudaSpecialization.Boxes(Cpu.DiagonalBox.Band(window))
+            : forDecode ? string.Empty
+            : KernelDefines.Causal(true);
+        if (!forDecode)
+        {
+            header = KernelDefines.HeadDim(c.HeadDim) + header;
+        }
+
         if (c.AttnLogitSoftcapping is float cap)
         {
             string literal = cap.ToString("R", CultureInfo.InvariantCulture) + "f";
