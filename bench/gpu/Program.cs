@@ -8,6 +8,7 @@ using AttentionGen.GpuBench;
 // attentiongen-gpu time-flex B,H,N,E  the [Flex] modules of FlexLayers.cs (bf16), one JSON line per mask
 // attentiongen-gpu time-variants     dilated, strided and local at N = 16K, and the dilated length sweep
 // attentiongen-gpu time-decode [B,L ...]  one decode step against a full KV cache (contiguous, paged 16 and 128)
+// attentiongen-gpu time-gqa B,Hq,Hkv,N,E ...  causal grouped-query attention (bf16), one JSON line per case
 // attentiongen-gpu probes            failure handling: out of memory, a call failing midway, damaged kernel cache entries
 // attentiongen-gpu llama-check DIR   DecoderAttentionModule against transformers' LlamaAttention (DIR from llama_check.py)
 if (args.Length == 0)
@@ -41,5 +42,6 @@ return args[0] switch
     "time-flex" => FlexTiming.Time(args[1..]),
     "time-variants" => VariantTiming.Time(),
     "time-decode" => DecodeTiming.Time(args[1..]),
+    "time-gqa" => Timing.GpuGroupedQuery(args[1..]),
     _ => 2,
 };

@@ -32,6 +32,29 @@ internal static class Timing
         return 0;
     }
 
+    /// <summary>Grouped-query attention: each spec B,Hq,Hkv,N,E (bf16, causal), one JSON line with the kv heads.</summary>
+    public static int GpuGroupedQuery(string[] specs)
+    {
+        Device gpu = Device.Cuda(0);
+        var random = new Random(1);
+        foreach (string spec in specs)
+        {
+            int[] v5 = spec.Split(',').Select(int.Parse).ToArray();
+            (int b, int hq, int hkv, int n, int e) = (v5[0], v5[1], v5[2], v5[3], v5[4]);
+            Tensor q = Tensor.RandomNormal(random, DType.BFloat16, b, hq, n, e).To(gpu);
+            Tensor k = Tensor.RandomNormal(random, DType.BFloat16, b, hkv, n, e).To(gpu);
+            Tensor v = Tensor.RandomNormal(random, DType.BFloat16, b, hkv, n, e).To(gpu);
+            Tensor o = Tensor.Zeros(DType.BFloat16, gpu, b, hq, n, e);
+            Tensor lse = Tensor.Zeros(DType.Float32, gpu, b, hq, n);
+            var problem = new AttentionProblem(q, k, v, o, lse);
+            double ms = QueuedTiming.Median(gpu, () => FlashAttentionCuda.Forward(problem, causal: true));
+            double flops = 4.0 * b * hq * n * (double)n * e / 2;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{{\"impl\":\"ours\",\"shape\":[{b},{hq},{n},{e}],\"kv_heads\":{hkv},\"causal\":true,\"ms\":{ms:F4},\"tflops\":{flops / ms / 1e9:F2}}}"));
+        }
+
+        return 0;
+    }
+
     public static int Cpu(string[] shapes)
     {
         var random = new Random(1);

@@ -16,6 +16,8 @@ import sys
 import torch
 
 GPU_SHAPES = [(4, 16, 4096, 64), (4, 16, 4096, 128), (1, 16, 16384, 128)]
+HEAD_DIMS = (64, 96, 128, 192, 256)   # issue #24's matrix: every head dim at (4,16,4096,D) and (1,16,16384,D)
+GQA_SHAPE = (4, 32, 8, 4096, 128)     # B, Hq, Hkv, N, E
 CPU_SHAPES = [(1, 8, 2048, 64)]
 CPU_REPS = 15   # both sides' median of this many runs after one warm-up (Timing.Cpu runs as many): the host's cores are shared
 
@@ -184,6 +186,36 @@ def decode_table(binary):
         print(line)
 
 
+def gqa_table(binary):
+    """Causal grouped-query attention: ours against cuDNN on K/V expanded to the query heads (as PyTorch's callers run
+    it), FA2 and flex_attention with enable_gqa."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+    b, hq, hkv, n, e = GQA_SHAPE
+    out = subprocess.run([binary, "time-gqa", ",".join(map(str, GQA_SHAPE))], capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"{binary} time-gqa failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
+    mine = [json.loads(l) for l in out.stdout.splitlines() if l.startswith("{")][0]["ms"]
+    q = torch.randn(b, hq, n, e, device="cuda", dtype=torch.bfloat16)
+    k, v = (torch.randn(b, hkv, n, e, device="cuda", dtype=torch.bfloat16) for _ in range(2))
+    ke, ve = k.repeat_interleave(hq // hkv, dim=1), v.repeat_interleave(hq // hkv, dim=1)
+    peers = {}
+    with sdpa_kernel(SDPBackend.CUDNN_ATTENTION):
+        peers["cudnn (expanded K/V)"] = time_gpu(lambda: torch.nn.functional.scaled_dot_product_attention(q, ke, ve, is_causal=True))
+    try:
+        with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+            peers["flash (enable_gqa)"] = time_gpu(lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True))
+    except Exception as ex:
+        print(f"# flash with enable_gqa: {type(ex).__name__}: {str(ex)[:100]}", file=sys.stderr)
+    mask = create_block_mask(lambda b_, h_, q_, kv_: q_ >= kv_, None, None, n, n)
+    flex = torch.compile(flex_attention)
+    peers["flex (enable_gqa)"] = time_gpu(lambda: flex(q, k, v, block_mask=mask, enable_gqa=True))
+    tflops = flops(b, hq, n, e, True) / mine / 1e9
+    print(f"\nGQA {hq}q/{hkv}kv, {(b, n, e)} causal bf16: ours {mine:.3f} ms ({tflops:.1f} TFLOP/s); ratio = peer ms / ours ms")
+    for name, ms in peers.items():
+        print(f"  {name:<24}{ms:>9.3f} ms{ms / mine:>7.2f}")
+
+
 def ours(binary, mode, shapes, env=None):
     specs = [",".join(map(str, s)) for s in shapes]
     out = subprocess.run([binary, mode, *specs], capture_output=True, text=True, env=env)
@@ -221,6 +253,8 @@ def main():
     parser.add_argument("--flex", action="store_true", help="the [Flex] masks against flex_attention")
     parser.add_argument("--variants", action="store_true", help="dilated, strided and local against flex_attention")
     parser.add_argument("--decode", action="store_true", help="a decode step against a full KV cache: ours vs SDPA and flex")
+    parser.add_argument("--head-dims", action="store_true", help="issue #24's matrix: every head dim at (4,16,4096,D) and (1,16,16384,D)")
+    parser.add_argument("--gqa", action="store_true", help="causal GQA 32q/8kv against cuDNN on expanded K/V, FA2 and flex")
     parser.add_argument("--baseline", help="another build of ours, timed in the same call as a peer (A/B of a kernel change)")
     args = parser.parse_args()
     if args.flex:
@@ -232,6 +266,10 @@ def main():
     if args.decode:
         decode_table(args.binary)
         return
+    if args.gqa:
+        gqa_table(args.binary)
+        return
+    shapes = [s for d in HEAD_DIMS for s in ((4, 16, 4096, d), (1, 16, 16384, d))] if args.head_dims else GPU_SHAPES
     if args.cpu:
         torch.set_num_threads(2)
         peers = {}
@@ -250,12 +288,12 @@ def main():
         env = dict(os.environ, ATTENTIONGEN_CPU_THREADS="2")
         table("CPU fp32, 2 threads (ratio = torch ms / ours ms)", CPU_SHAPES, ours(args.binary, "cpu", CPU_SHAPES, env), peers, unit="GFLOP/s")
         return
-    ours_ms = ours(args.binary, "time", GPU_SHAPES)
-    peers = {(tuple(s), c): torch_gpu(s, c) for s in GPU_SHAPES for c in (False, True)}
+    ours_ms = ours(args.binary, "time", shapes)
+    peers = {(tuple(s), c): torch_gpu(s, c) for s in shapes for c in (False, True)}
     if args.baseline:
-        for key, ms in ours(args.baseline, "time", GPU_SHAPES).items():
+        for key, ms in ours(args.baseline, "time", shapes).items():
             peers[key]["baseline"] = ms
-    table(f"GPU bf16 on {torch.cuda.get_device_name()} (ratio = peer ms / ours ms; above 1 we are faster)", GPU_SHAPES, ours_ms, peers)
+    table(f"GPU bf16 on {torch.cuda.get_device_name()} (ratio = peer ms / ours ms; above 1 we are faster)", shapes, ours_ms, peers)
 
 
 if __name__ == "__main__":

@@ -2,9 +2,10 @@
 # The GPU machine's work, in parts sized for one device call each (600 s): every part ends inside its own time limits
 # and writes its whole log under $OUT (or ./device-out), so a part cut short still returns what it measured.
 # Expects publish/gpu, publish/sample, publish/cpu (README, Benchmarks) and .devtests (tests/gpu-on-device.sh prepare).
-# usage: bench/gpu/run-on-device.sh tests | timing | decode | cpu | llama | ilgpu
+# usage: bench/gpu/run-on-device.sh tests | timing | prefill | decode | cpu | llama | ilgpu
 #   tests   the GPU tests, one line per test with its time (about 330 s with a cold kernel cache)
 #   timing  the sample cold and warm and with NVRTC hidden, then PyTorch vs ours: dense/causal, the flex masks, the variants
+#   prefill issue #24's matrix: every head dim 64..256 at (4,16,4096,D) and (1,16,16384,D), and causal GQA 32q/8kv
 #   decode  a decode step against a full KV cache (contiguous, paged): ours vs SDPA cuDNN/flash and flex, TB/s
 #   cpu     ours vs torch's CPU SDPA, pinned, 2 threads then 16 (bench/cpu/compare_cpu.py)
 #   llama   transformers' LlamaAttention written by PyTorch, loaded and compared by attentiongen-gpu llama-check
@@ -37,6 +38,9 @@ timing)
     timeout 150 python3 bench/gpu/compare.py --binary $bin 2>&1 | tee "$out/compare.log" | tail -8
     timeout 170 python3 bench/gpu/compare.py --binary $bin --flex 2>&1 | tee "$out/flex.log" | tail -11
     timeout 150 python3 bench/gpu/compare.py --binary $bin --variants 2>&1 | tee "$out/variants.log" | tail -16 ;;
+prefill)
+    timeout 430 python3 bench/gpu/compare.py --binary $bin --head-dims 2>&1 | tee "$out/head-dims.log" | tail -24
+    timeout 140 python3 bench/gpu/compare.py --binary $bin --gqa 2>&1 | tee "$out/gqa.log" | tail -6 ;;
 decode)
     timeout 400 python3 bench/gpu/compare.py --binary $bin --decode 2>&1 | tee "$out/decode.log" | tail -8 ;;
 cpu)
@@ -51,5 +55,5 @@ ilgpu)
         timeout 250 tests/gpu-on-device.sh sample --backend ilgpu --device cuda --seq $seq 2>&1 | tee "$out/ilgpu-$seq.log" | tail -6
     done ;;
 *)
-    sed -n '2,12p' "$0"; exit 2 ;;
+    sed -n '2,13p' "$0"; exit 2 ;;
 esac
