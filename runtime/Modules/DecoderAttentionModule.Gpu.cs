@@ -26,7 +26,7 @@ public sealed partial class DecoderAttentionModule
         Tensor? q = null, k = null, v = null, heads = null, output = null;
         try
         {
-            (q, k, v) = ProjectOnGpu(hidden, positions, compute);
+            (q, k, v) = Project(hidden, positions, compute);
             heads = Tensor.Zeros(compute, Device, batch, length, c.QueryWidth);
             var problem = new AttentionProblem(
                 q.SplitHeads(c.NumAttentionHeads),
@@ -56,7 +56,7 @@ public sealed partial class DecoderAttentionModule
     private Tensor CacheStepOnGpu(Tensor hidden, KvCache cache, int[] positions)
     {
         DecoderAttentionConfig c = Config;
-        (Tensor q, Tensor k, Tensor v) = ProjectOnGpu(hidden, positions, cache.DType);
+        (Tensor q, Tensor k, Tensor v) = Project(hidden, positions, cache.DType);
         try
         {
             LayerCacheStep.Append(cache, k.SplitHeads(c.NumKeyValueHeads), v.SplitHeads(c.NumKeyValueHeads));
@@ -71,36 +71,16 @@ public sealed partial class DecoderAttentionModule
         }
     }
 
-    // q, k, v [B, N, width] in `dtype` on the GPU: projected, then q and k normed and rotated in place to `positions`.
-    private (Tensor Q, Tensor K, Tensor V) ProjectOnGpu(Tensor hidden, int[] positions, DType dtype)
+    // The q/k norm and RoPE of the GPU's rows, in place (Kernels/rotary.cu).
+    private void NormAndRotateOnGpu(Tensor q, Tensor k, int[] positions, int length)
     {
         DecoderAttentionConfig c = Config;
-        Tensor x = Attention.Convert(hidden, dtype);
-        Tensor? q = null, k = null, v = null;
-        try
-        {
-            q = _qProj.Apply(x);
-            k = _kProj.Apply(x);
-            v = _vProj.Apply(x);
-            using Tensor devicePositions = Tensor.FromArray(positions, positions.Length).To(Device);
-            NormAndRotate(q, c.NumAttentionHeads, _norms?.OnDevice(Device).Q, devicePositions, hidden.Size(1));
-            NormAndRotate(k, c.NumKeyValueHeads, _norms?.OnDevice(Device).K, devicePositions, hidden.Size(1));
-            return (q, k, v);
-        }
-        catch
-        {
-            q?.Dispose();
-            k?.Dispose();
-            v?.Dispose();
-            throw;
-        }
-        finally
-        {
-            Attention.DisposeCopy(x, hidden);
-        }
+        using Tensor devicePositions = Tensor.FromArray(positions, positions.Length).To(Device);
+        LaunchNormRope(q, c.NumAttentionHeads, _norms?.OnDevice(Device).Q, devicePositions, length);
+        LaunchNormRope(k, c.NumKeyValueHeads, _norms?.OnDevice(Device).K, devicePositions, length);
     }
 
-    private void NormAndRotate(Tensor rows, int heads, Tensor? norm, Tensor positions, int length)
+    private void LaunchNormRope(Tensor rows, int heads, Tensor? norm, Tensor positions, int length)
     {
         DecoderAttentionConfig c = Config;
         int tokens = rows.Size(0) * rows.Size(1);

@@ -166,7 +166,7 @@ public sealed partial class DecoderAttentionModule : WeightedModule
             return CacheStepOnGpu(hidden, cache, positions);
         }
 
-        (Tensor q, Tensor k, Tensor v) = Project(hidden, positions);
+        (Tensor q, Tensor k, Tensor v) = Project(hidden, positions, DType.Float32);
         try
         {
             LayerCacheStep.Append(cache, k.SplitHeads(c.NumKeyValueHeads), v.SplitHeads(c.NumKeyValueHeads));
@@ -181,26 +181,26 @@ public sealed partial class DecoderAttentionModule : WeightedModule
         }
     }
 
-    // q, k, v [B, N, width] in float32: projected, q/k normed, rotated to `positions` (N values, or B·N).
-    private (Tensor Q, Tensor K, Tensor V) Project(Tensor hidden, int[] positions)
+    // q, k, v [B, N, width] in `dtype` on the module's device: projected, q/k normed, rotated to `positions` (N values,
+    // or B·N); float32 on the CPU.
+    private (Tensor Q, Tensor K, Tensor V) Project(Tensor hidden, int[] positions, DType dtype)
     {
-        DecoderAttentionConfig c = Config;
-        int length = hidden.Size(1), tokens = hidden.Size(0) * length;
-        Tensor x = Attention.Convert(hidden, DType.Float32);
+        Tensor x = Attention.Convert(hidden, dtype);
         Tensor? q = null, k = null, v = null;
         try
         {
             q = _qProj.Apply(x);
             k = _kProj.Apply(x);
             v = _vProj.Apply(x);
-            if (_norms is not null)
+            if (Device.Kind == DeviceKind.Cuda)
             {
-                HeadRmsNorm.Apply(q.Float32Storage[..(tokens * c.QueryWidth)], _norms.QValues, c.QkNormEps!.Value, c.QkNormWeightOffset);
-                HeadRmsNorm.Apply(k.Float32Storage[..(tokens * c.KeyValueWidth)], _norms.KValues, c.QkNormEps!.Value, c.QkNormWeightOffset);
+                NormAndRotateOnGpu(q, k, positions, hidden.Size(1));
+            }
+            else
+            {
+                NormAndRotate(q, k, positions, hidden.Size(1));
             }
 
-            Rope.Apply(q.Float32Storage, tokens, length, c.NumAttentionHeads, _invFreq, positions);
-            Rope.Apply(k.Float32Storage, tokens, length, c.NumKeyValueHeads, _invFreq, positions);
             return (q, k, v);
         }
         catch
@@ -216,6 +216,21 @@ public sealed partial class DecoderAttentionModule : WeightedModule
         }
     }
 
+    // The q/k norm and RoPE of float32 rows on the CPU, in place.
+    private void NormAndRotate(Tensor q, Tensor k, int[] positions, int length)
+    {
+        DecoderAttentionConfig c = Config;
+        int tokens = q.Size(0) * length;
+        if (_norms is not null)
+        {
+            HeadRmsNorm.Apply(q.Float32Storage[..(tokens * c.QueryWidth)], _norms.QValues, c.QkNormEps!.Value, c.QkNormWeightOffset);
+            HeadRmsNorm.Apply(k.Float32Storage[..(tokens * c.KeyValueWidth)], _norms.KValues, c.QkNormEps!.Value, c.QkNormWeightOffset);
+        }
+
+        Rope.Apply(q.Float32Storage, tokens, length, c.NumAttentionHeads, _invFreq, positions);
+        Rope.Apply(k.Float32Storage, tokens, length, c.NumKeyValueHeads, _invFreq, positions);
+    }
+
     private Tensor Run(Tensor hidden, int[] positions, Tensor? keyPaddingMask)
     {
         if (Device.Kind == DeviceKind.Cuda)
@@ -228,7 +243,7 @@ public sealed partial class DecoderAttentionModule : WeightedModule
         Tensor? q = null, k = null, v = null, heads = null, output = null;
         try
         {
-            (q, k, v) = Project(hidden, positions);
+            (q, k, v) = Project(hidden, positions, DType.Float32);
             heads = Tensor.Zeros(DType.Float32, batch, length, c.QueryWidth);
 
             // The problem checks the mask against [B, N] before any output is written.
