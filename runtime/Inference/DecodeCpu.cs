@@ -82,7 +82,7 @@ internal static class DecodeCpu
     {
         var shape = new DecodeShape(q.Size(1), q.Size(2), cache.KvHeads, cache.HeadDim, cache.ValueDim, scale);
         int pairs = q.Size(0) * cache.KvHeads;
-        int longest = MaxLength(cache, q.Size(0));
+        int longest = cache.LongestLength();
         int splitTokens = SplitTokens(pairs, longest, threads == 1 ? 1 : threads * UnitsPerThread);
         int splits = Math.Max(1, ShapeMath.CeilDiv(longest, splitTokens));
         var partials = new DecodePartials(pairs * splits, shape.Rows, shape.ValueDim);
@@ -286,17 +286,6 @@ internal static class DecodeCpu
 
     // Bits [from, to) of a ulong, 0 ≤ from < to ≤ 64.
     private static ulong Span(int from, int to) => (ulong.MaxValue >> (64 - (to - from))) << from;
-
-    private static int MaxLength(KvCache cache, int batch)
-    {
-        int longest = 0;
-        for (int b = 0; b < batch; b++)
-        {
-            longest = Math.Max(longest, cache.LengthUnchecked(b));
-        }
-
-        return longest;
-    }
 
     private readonly record struct DecodeShape(int QueryHeads, int Queries, int KvHeads, int HeadDim, int ValueDim, float Scale)
     {

@@ -41,7 +41,7 @@ internal static class DecodeCuda
             throw new ArgumentException($"q's rows per kv head (Hq / Hkv · Tq = {rows}) must be at most {MaxGridRows * RowsPerBlock} on a GPU; prefill the prompt in chunks.", nameof(q));
         }
 
-        int longest = Max(cache.Lengths());
+        int longest = cache.LongestLength();
         int splitTokens = SplitTokens(longest, (long)batch * cache.KvHeads * rowBlocks, device.MultiprocessorCount);
         int splits = Math.Max(1, ShapeMath.CeilDiv(longest, splitTokens));
         Tensor qc = q.Contiguous();
@@ -143,17 +143,6 @@ internal static class DecodeCuda
 
     // Entries per sequence in the block tables (DeviceIndex): the pages a full sequence spans.
     private static int BlocksPerSequence(KvCache cache) => cache.Layout == KvCacheLayout.Paged ? ShapeMath.CeilDiv(cache.Capacity, cache.SegmentTokens) : 1;
-
-    private static int Max(int[] values)
-    {
-        int max = 0;
-        foreach (int v in values)
-        {
-            max = Math.Max(max, v);
-        }
-
-        return max;
-    }
 
     /// <summary>Mirrors <c>DecodeParams</c> in decode.cu field for field.</summary>
     [StructLayout(LayoutKind.Sequential)]

@@ -206,6 +206,18 @@ public sealed partial class KvCache : IDisposable
     /// <summary>The length of <paramref name="sequence"/>, for a kernel that has checked the cache already.</summary>
     internal int LengthUnchecked(int sequence) => _lengths[sequence];
 
+    /// <summary>The most tokens any sequence holds (what the decode kernels split into key ranges).</summary>
+    internal int LongestLength()
+    {
+        int longest = 0;
+        foreach (int length in _lengths)
+        {
+            longest = Math.Max(longest, length);
+        }
+
+        return longest;
+    }
+
     /// <summary>Throws <see cref="ObjectDisposedException"/> once the cache, or its pool, was disposed.</summary>
     internal void ThrowIfDisposed()
     {

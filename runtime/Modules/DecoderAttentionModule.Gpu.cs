@@ -1,75 +1,20 @@
-using System;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using AttentionGen.CompileTime.Kernels;
 using AttentionGen.Cpu;
 using AttentionGen.Cuda;
-using AttentionGen.Inference;
 
 namespace AttentionGen.Modules;
 
 /// <summary>
-/// The layer on a GPU: projections through cuBLAS in bf16 (fp16 for fp16 input), the q/k norm and RoPE in place
-/// (Kernels/rotary.cu), attention through the FlashAttention kernel with the causal mask or the window's band and the
-/// soft-cap as a score mod, and against a GPU KV cache through the decode kernel with the same mask and score.
+/// What the layer needs on a GPU (Run and CacheStep choose it): projections through cuBLAS in bf16 (fp16 for fp16
+/// input), the q/k norm and RoPE in place (Kernels/rotary.cu), and the kernels' header: the causal mask or the window's
+/// band and the soft-cap as a score mod, for the FlashAttention kernel and the decode kernel alike.
 /// </summary>
 public sealed partial class DecoderAttentionModule
 {
     // The inverse frequencies on the GPU the module was moved to (made by To).
     private Tensor? _deviceInvFreq;
-
-    private Tensor RunOnGpu(Tensor hidden, int[] positions, Tensor? keyPaddingMask)
-    {
-        DecoderAttentionConfig c = Config;
-        int batch = hidden.Size(0), length = hidden.Size(1);
-        DType compute = Attention.ComputeType(hidden);
-        Tensor? q = null, k = null, v = null, heads = null, output = null;
-        try
-        {
-            (q, k, v) = Project(hidden, positions, compute);
-            heads = Tensor.Zeros(compute, Device, batch, length, c.QueryWidth);
-            var problem = new AttentionProblem(
-                q.SplitHeads(c.NumAttentionHeads),
-                k.SplitHeads(c.NumKeyValueHeads),
-                v.SplitHeads(c.NumKeyValueHeads),
-                heads.SplitHeads(c.NumAttentionHeads),
-                lse: null,
-                keyPaddingMask: keyPaddingMask,
-                scale: (float)c.Scaling);
-            FlashAttentionCuda.Forward(problem, causal: true, GpuHeader(), new FlexLaunch(c.AttnLogitSoftcapping is not null, null));
-            output = _oProj.Apply(heads);
-            return Attention.Convert(output, hidden.DType);
-        }
-        finally
-        {
-            q?.Dispose();
-            k?.Dispose();
-            v?.Dispose();
-            heads?.Dispose();
-            if (output is not null && output.DType != hidden.DType)
-            {
-                output.Dispose();
-            }
-        }
-    }
-
-    private Tensor CacheStepOnGpu(Tensor hidden, KvCache cache, int[] positions)
-    {
-        DecoderAttentionConfig c = Config;
-        (Tensor q, Tensor k, Tensor v) = Project(hidden, positions, cache.DType);
-        try
-        {
-            LayerCacheStep.Append(cache, k.SplitHeads(c.NumKeyValueHeads), v.SplitHeads(c.NumKeyValueHeads));
-            using AttentionOutput attended = DecodeCuda.Run(q.SplitHeads(c.NumAttentionHeads), cache, (float)c.Scaling, causal: true, GpuHeader(forDecode: true));
-            return LayerCacheStep.Project(_oProj, attended.Output, hidden.DType);
-        }
-        finally
-        {
-            q.Dispose();
-            k.Dispose();
-            v.Dispose();
-        }
-    }
 
     // The q/k norm and RoPE of the GPU's rows, in place (Kernels/rotary.cu).
     private void NormAndRotateOnGpu(Tensor q, Tensor k, int[] positions, int length)
@@ -103,7 +48,7 @@ public sealed partial class DecoderAttentionModule
     private string GpuHeader(bool forDecode = false)
     {
         DecoderAttentionConfig c = Config;
-        string header = c.SlidingWindow is int window ? CudaSpecialization.Boxes(Cpu.DiagonalBox.Band(window))
+        string header = c.SlidingWindow is int window ? CudaSpecialization.Boxes(DiagonalBox.Band(window))
             : forDecode ? string.Empty
             : KernelDefines.Causal(true);
         if (!forDecode)

@@ -1,6 +1,7 @@
 using System;
 using System.Threading;
 using AttentionGen.Cpu;
+using AttentionGen.Cuda;
 using AttentionGen.Inference;
 using AttentionGen.Variants;
 
@@ -161,16 +162,16 @@ public sealed partial class DecoderAttentionModule : WeightedModule
             }
         }
 
-        if (Device.Kind == DeviceKind.Cuda)
-        {
-            return CacheStepOnGpu(hidden, cache, positions);
-        }
-
-        (Tensor q, Tensor k, Tensor v) = Project(hidden, positions, DType.Float32);
+        // On a GPU the rows are made in the cache's dtype, which the decode kernel reads.
+        bool onGpu = Device.Kind == DeviceKind.Cuda;
+        (Tensor q, Tensor k, Tensor v) = Project(hidden, positions, onGpu ? cache.DType : DType.Float32);
         try
         {
             LayerCacheStep.Append(cache, k.SplitHeads(c.NumKeyValueHeads), v.SplitHeads(c.NumKeyValueHeads));
-            using AttentionOutput attended = DecoderAttentionKernel.Prefill(q.SplitHeads(c.NumAttentionHeads), cache, (float)c.Scaling, c.SlidingWindow, c.AttnLogitSoftcapping);
+            Tensor queries = q.SplitHeads(c.NumAttentionHeads);
+            using AttentionOutput attended = onGpu
+                ? DecodeCuda.Run(queries, cache, (float)c.Scaling, causal: true, GpuHeader(forDecode: true))
+                : DecoderAttentionKernel.Prefill(queries, cache, (float)c.Scaling, c.SlidingWindow, c.AttnLogitSoftcapping);
             return LayerCacheStep.Project(_oProj, attended.Output, hidden.DType);
         }
         finally
@@ -233,18 +234,15 @@ public sealed partial class DecoderAttentionModule : WeightedModule
 
     private Tensor Run(Tensor hidden, int[] positions, Tensor? keyPaddingMask)
     {
-        if (Device.Kind == DeviceKind.Cuda)
-        {
-            return RunOnGpu(hidden, positions, keyPaddingMask);
-        }
-
         DecoderAttentionConfig c = Config;
         int batch = hidden.Size(0), length = hidden.Size(1);
+        bool onGpu = Device.Kind == DeviceKind.Cuda;
+        DType compute = onGpu ? Attention.ComputeType(hidden) : DType.Float32;
         Tensor? q = null, k = null, v = null, heads = null, output = null;
         try
         {
-            (q, k, v) = Project(hidden, positions, DType.Float32);
-            heads = Tensor.Zeros(DType.Float32, batch, length, c.QueryWidth);
+            (q, k, v) = Project(hidden, positions, compute);
+            heads = Tensor.Zeros(compute, Device, batch, length, c.QueryWidth);
 
             // The problem checks the mask against [B, N] before any output is written.
             var problem = new AttentionProblem(
@@ -257,18 +255,26 @@ public sealed partial class DecoderAttentionModule : WeightedModule
                 scale: (float)c.Scaling,
                 queryTile: QueryTile,
                 keyTile: KeyTile);
-            DecoderAttentionKernel.Run(problem, c.SlidingWindow, c.AttnLogitSoftcapping);
+            if (onGpu)
+            {
+                FlashAttentionCuda.Forward(problem, causal: true, GpuHeader(), new FlexLaunch(c.AttnLogitSoftcapping is not null, null));
+            }
+            else
+            {
+                DecoderAttentionKernel.Run(problem, c.SlidingWindow, c.AttnLogitSoftcapping);
+            }
+
             output = _oProj.Apply(heads);
             return Attention.Convert(output, hidden.DType);
         }
         finally
         {
-            // Intermediates go back at once; the float32 output is the result itself when hidden is float32.
+            // Intermediates go back at once; the output is the result itself when it is already in hidden's dtype.
             q?.Dispose();
             k?.Dispose();
             v?.Dispose();
             heads?.Dispose();
-            if (output is not null && hidden.DType != DType.Float32)
+            if (output is not null && output.DType != hidden.DType)
             {
                 output.Dispose();
             }

@@ -9,19 +9,6 @@ internal static class LayerCacheStep
     /// <summary>New tokens per sequence a step takes at most: <see cref="DecodeAttention.MaxQueries"/> for decode, any number for prefill.</summary>
     public static int MostTokens(bool decode) => decode ? DecodeAttention.MaxQueries : int.MaxValue;
 
-    /// <summary>
-    /// Throws <see cref="NotSupportedException"/> unless <paramref name="cache"/> is in host memory, for the layers whose
-    /// Prefill and Decode run only on the CPU (their mods, RoPE or soft-cap have no GPU decode path yet); checked before
-    /// anything is appended.
-    /// </summary>
-    public static void RequireCpuCache(KvCache cache, string layer)
-    {
-        if (cache.Device.Kind != DeviceKind.Cpu)
-        {
-            throw new NotSupportedException($"{layer}'s Prefill and Decode run on the CPU (docs/kv-cache.md); got a cache on {cache.Device}: make it with Device.Cpu.");
-        }
-    }
-
     /// <summary>The cache must be where the layer is: its rows are appended and read there.</summary>
     public static void RequireCacheOn(KvCache cache, Device device, string layer)
     {
