@@ -61,6 +61,12 @@ __device__ __forceinline__ const u16* ag_kv_row(const DecodeParams& p, const u16
     return base + ((block * p.kv_heads + g) * (long long)p.block_tokens + within) * width;
 }
 
+// Row `row` of kv head g's group is query head g * group + row / Tq, new query row % Tq: its index in q, O and the LSE
+// ([B, Hq, Tq] rows); the query sits at position length - Tq + row % Tq of its sequence.
+__device__ __forceinline__ long long ag_query_row(const DecodeParams& p, int b, int g, int group, int row) {
+    return ((long long)b * p.q_heads + g * group + row / p.queries) * p.queries + row % p.queries;
+}
+
 // Copies `count` rows of `width` halves from the cache into smem rows of width + pad; rows past `count` are zero.
 __device__ __forceinline__ void ag_load_tile(const DecodeParams& p, const u16* base, u16* tile, int b, int g, int first, int count, int width) {
     const int stride = width + AG_DECODE_PAD;
@@ -90,21 +96,17 @@ extern "C" __global__ void __launch_bounds__(AG_DECODE_THREADS) ag_decode_split(
     float* qs = reinterpret_cast<float*>(smem);                                   // [ROWS][E], scaled
     u16* ks = reinterpret_cast<u16*>(qs + AG_DECODE_ROWS * p.e);                  // [TILE][E + PAD]
     u16* vs = ks + AG_DECODE_TILE * kstride;                                      // [TILE][Ev + PAD]
-    float* scores = reinterpret_cast<float*>(vs + AG_DECODE_TILE * vstride + ((AG_DECODE_TILE * vstride) & 1)); // [ROWS][TILE]
+    float* scores = reinterpret_cast<float*>(vs + AG_DECODE_TILE * vstride);       // [ROWS][TILE]
     float* row_max = scores + AG_DECODE_ROWS * AG_DECODE_TILE;                    // [ROWS] running max (log2 units)
     float* row_sum = row_max + AG_DECODE_ROWS;                                    // [ROWS]
     float* row_alpha = row_sum + AG_DECODE_ROWS;                                  // [ROWS] this tile's rescale
 
     const int length = p.lengths[b];
     const int from = split * p.split_tokens, to = min(length, from + p.split_tokens);
-    // Row r is query head g * group + (row0 + r) / Tq, new query (row0 + r) % Tq at position length - Tq + that.
     for (int i = threadIdx.x; i < AG_DECODE_ROWS * p.e; i += AG_DECODE_THREADS) {
         const int r = i / p.e, d = i - r * p.e, row = row0 + r;
         float x = 0.f;
-        if (r < rows) {
-            const int head = g * group + row / p.queries, query = row % p.queries;
-            x = ag_half_load(p.q[(((long long)b * p.q_heads + head) * p.queries + query) * p.e + d], p.is_fp16) * p.scale;
-        }
+        if (r < rows) x = ag_half_load(p.q[ag_query_row(p, b, g, group, row) * p.e + d], p.is_fp16) * p.scale;
         qs[i] = x;
     }
     if (threadIdx.x < AG_DECODE_ROWS) {
@@ -231,16 +233,15 @@ extern "C" __global__ void __launch_bounds__(AG_DECODE_THREADS) ag_decode_split(
 #pragma unroll
         for (int r = 0; r < AG_DECODE_ROWS; ++r) {
             if (r >= rows) continue;
-            const int row = row0 + r, head = g * group + row / p.queries, query = row % p.queries;
-            const long long out_row = ((long long)b * p.q_heads + head) * p.queries + query;
+            const long long out_row = ag_query_row(p, b, g, group, row0 + r);
             const float sum = row_sum[r], value = sum > 0.f || sum != sum ? acc[r][half] / sum : 0.f;
             if (p.splits == 1) p.out[out_row * p.ev + d] = ag_half_store(value, p.is_fp16);
             else p.part_out[(out_row * p.splits + split) * p.ev + d] = value;
         }
     }
     if (threadIdx.x < rows) {
-        const int r = threadIdx.x, row = row0 + r, head = g * group + row / p.queries, query = row % p.queries;
-        const long long out_row = ((long long)b * p.q_heads + head) * p.queries + query;
+        const int r = threadIdx.x;
+        const long long out_row = ag_query_row(p, b, g, group, row0 + r);
         const float sum = row_sum[r];
         const float lse = sum > 0.f || sum != sum ? (row_max[r] + log2f(sum)) / AG_LOG2E : -__int_as_float(0x7f800000);
         if (p.splits == 1) p.lse[out_row] = lse;
