@@ -57,6 +57,21 @@ internal static class KernelDefines
     public static string ScoreTableMod(string expression) =>
         "#define AG_HAS_SCORE_MOD 1\n" + $"#define AG_SCORE_TABLE_MOD(p, s, b, h, q, kv) {expression}\n";
 
+    /// <summary>
+    /// A CUDA C float literal of <paramref name="value"/> that reads back to the same float ("R" writes 50 as "50", which
+    /// with an f suffix is a user-defined literal in C++, so a point is added).
+    /// </summary>
+    public static string Float(float value)
+    {
+        if (float.IsNaN(value) || float.IsInfinity(value))
+        {
+            throw new System.ArgumentOutOfRangeException(nameof(value), value, "A kernel constant must be finite.");
+        }
+
+        string text = value.ToString("R", CultureInfo.InvariantCulture);
+        return (text.IndexOfAny(new[] { '.', 'E' }) < 0 ? text + ".0" : text) + "f";
+    }
+
     // A long long literal; the minimum is an expression (its magnitude is not a valid literal).
     private static string CudaLong(long value) =>
         value == long.MinValue ? "(-9223372036854775807LL - 1)" : value.ToString(CultureInfo.InvariantCulture) + "LL";

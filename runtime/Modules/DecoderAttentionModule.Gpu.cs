@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Runtime.InteropServices;
 using AttentionGen.CompileTime.Kernels;
 using AttentionGen.Cpu;
@@ -58,7 +57,7 @@ public sealed partial class DecoderAttentionModule
 
         if (c.AttnLogitSoftcapping is float cap)
         {
-            string literal = cap.ToString("R", CultureInfo.InvariantCulture) + "f";
+            string literal = KernelDefines.Float(cap);
             header += KernelDefines.ScoreMod($"{literal} * tanhf(s / {literal})");
         }
 
