@@ -8,11 +8,16 @@ namespace AttentionGen.Inference;
 /// <see cref="DecodeAttention"/> and <see cref="KvCache.Append"/> for a cache on a GPU (Kernels/decode.cu): a CTA per
 /// (key range, sequence, kv head, 16 query rows) streams the range's K/V once for every query head of the kv head's group;
 /// when the CTAs would not fill the GPU, the keys are split into ranges and a second kernel merges them by their LSEs.
+/// Head dims that are multiples of 16 run on tensor cores with a 3-stage copy pipeline (ag_decode_mma_*), where its
+/// shared memory fits the GPU; others run the scalar kernel (ag_decode_split).
 /// </summary>
 internal static class DecodeCuda
 {
     private const string Template = "decode.cu";
     private const int Threads = 128, RowsPerBlock = 16, TileTokens = 64, RowPadding = 8;
+
+    /// <summary>K/V tiles in flight in the tensor-core kernel (AG_DECODE_STAGES).</summary>
+    private const int PipelineStages = 3;
 
     /// <summary>The widest value rows the kernel takes: each of its threads keeps two output dims.</summary>
     internal const int MaxValueDim = 2 * Threads;
@@ -67,7 +72,8 @@ internal static class DecodeCuda
                 Causal = causal ? 1 : 0, IsFp16 = q.DType == DType.Float16 ? 1 : 0, Scale = scale, Table = capture?.DevicePointer ?? 0,
             };
             CudaModule module = KernelCache.Get(device, Template, modHeader);
-            module.Launch("ag_decode_split", ((uint)(batch * cache.KvHeads), (uint)splits, (uint)rowBlocks), Threads, (uint)SharedBytes(cache.HeadDim, cache.ValueDim), args);
+            (string entry, int shared) = Kernel(cache.HeadDim, cache.ValueDim, device.MaxSharedMemoryPerBlock);
+            module.Launch(entry, ((uint)(batch * cache.KvHeads), (uint)splits, (uint)rowBlocks), Threads, (uint)shared, args);
             if (splits > 1)
             {
                 module.Launch("ag_decode_combine", ((uint)(batch * queryHeads * queries), 1, 1), Threads, 0, args);
@@ -136,10 +142,27 @@ internal static class DecodeCuda
         return (int)((tokens + TileTokens - 1) / TileTokens * TileTokens);
     }
 
-    // The kernel's dynamic shared memory: q rows in float32, K and V tiles with padded rows, the scores and the row state.
-    private static int SharedBytes(int e, int ev) =>
-        (RowsPerBlock * e * sizeof(float)) + (TileTokens * (e + RowPadding) * 2) + (TileTokens * (ev + RowPadding) * 2)
-        + (RowsPerBlock * TileTokens * sizeof(float)) + (3 * RowsPerBlock * sizeof(float));
+    /// <summary>
+    /// The split kernel for key and value widths <paramref name="e"/> and <paramref name="ev"/> and its dynamic shared
+    /// memory: the tensor-core kernel bounded by Ev (64, 128 or 256) when both are multiples of 16 and its pipeline fits
+    /// in <paramref name="maxShared"/> bytes (E = Ev = 256 does not on sm_86/89), else the scalar kernel.
+    /// </summary>
+    internal static (string Entry, int SharedBytes) Kernel(int e, int ev, int maxShared)
+    {
+        if (e % 16 == 0 && ev % 16 == 0)
+        {
+            // q rows, then per stage the K and V tiles, all bf16/fp16 with padded rows (the final merge reuses the stages).
+            int shared = ((RowsPerBlock * (e + RowPadding)) + (PipelineStages * TileTokens * (e + RowPadding + ev + RowPadding))) * 2;
+            if (shared <= maxShared)
+            {
+                return (ev <= 64 ? "ag_decode_mma_64" : ev <= 128 ? "ag_decode_mma_128" : "ag_decode_mma_256", shared);
+            }
+        }
+
+        // q rows in float32, K and V tiles with padded rows, the scores and the row state.
+        return ("ag_decode_split", (RowsPerBlock * e * sizeof(float)) + (TileTokens * (e + RowPadding) * 2) + (TileTokens * (ev + RowPadding) * 2)
+            + (RowsPerBlock * TileTokens * sizeof(float)) + (3 * RowsPerBlock * sizeof(float)));
+    }
 
     // Entries per sequence in the block tables (DeviceIndex): the pages a full sequence spans.
     private static int BlocksPerSequence(KvCache cache) => cache.Layout == KvCacheLayout.Paged ? ShapeMath.CeilDiv(cache.Capacity, cache.SegmentTokens) : 1;

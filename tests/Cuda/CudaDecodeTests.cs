@@ -18,10 +18,11 @@ public class CudaDecodeTests
     [GpuTheory]
     [InlineData(3, 8, 2, 64, 64, 1, true, 0, 1)]       // GQA 4, one query, lengths with 0 and 1
     [InlineData(2, 4, 4, 128, 128, 3, true, 16, 2)]    // three new queries (speculative), paged by 16
-    [InlineData(2, 6, 2, 80, 48, 2, false, 0, 3)]      // E not a multiple of 16, Ev != E, no causal limit
+    [InlineData(2, 6, 2, 72, 40, 2, false, 0, 3)]      // E, Ev not multiples of 16 (the scalar kernel), no causal limit
+    [InlineData(2, 6, 2, 80, 48, 2, false, 0, 8)]      // the tensor-core kernel with Ev != E, E not a power of two
     [InlineData(1, 32, 8, 128, 128, 1, true, 128, 4)]  // the Llama shape, paged by 128
     [InlineData(1, 2, 1, 64, 64, 16, true, 0, 5)]      // 32 query rows: two row blocks of the kernel
-    [InlineData(2, 4, 2, 256, 256, 2, true, 0, 6)]     // the widest rows: 88 KB of shared memory (after the 48 KB cases)
+    [InlineData(2, 4, 2, 256, 256, 2, true, 0, 6)]     // the widest rows: 211 KB of shared memory (after the smaller cases)
     public void DecodeOnTheGpuEqualsTheCpu(int batch, int queryHeads, int kvHeads, int e, int ev, int queries, bool causal, int pageSize, int caseId)
     {
         (Random random, string seed) = FreshRandom.For(caseId);

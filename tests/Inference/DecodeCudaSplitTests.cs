@@ -20,4 +20,16 @@ public class DecodeCudaSplitTests
         Assert.Equal(expected, tokens);
         Assert.True(tokens == longest || tokens == 1 || tokens % 64 == 0, $"{tokens} keys is not a whole number of tiles");
     }
+
+    [Theory]
+    [InlineData(128, 128, 232448, "ag_decode_mma_128", 108800)]   // H100/H200: two CTAs per SM
+    [InlineData(64, 64, 232448, "ag_decode_mma_64", 57600)]
+    [InlineData(80, 48, 232448, "ag_decode_mma_64", 58112)]       // bounded by Ev, not E
+    [InlineData(256, 256, 232448, "ag_decode_mma_256", 211200)]
+    [InlineData(256, 256, 101376, "ag_decode_split", 88256)]      // sm_86/89: the pipeline does not fit
+    [InlineData(72, 40, 232448, "ag_decode_split", 25280)]        // not multiples of 16: no mma tiles
+    public void TensorCoresTakeHeadDimsOfWhole16ColumnTilesWhenThePipelineFits(int e, int ev, int maxShared, string entry, int shared)
+    {
+        Assert.Equal((entry, shared), DecodeCuda.Kernel(e, ev, maxShared));
+    }
 }

@@ -249,6 +249,301 @@ extern "C" __global__ void __launch_bounds__(AG_DECODE_THREADS) ag_decode_split(
     }
 }
 
+// ---- The tensor-core path (E and Ev multiples of 16): mma.sync m16n8k16 with fp32 accumulation ----
+// A CTA of 4 warps streams its key range in 64-key tiles through a 3-stage cp.async pipeline (the cache is read once,
+// with two tiles in flight while one is used). Each warp owns 16 keys of every tile and keeps its own online softmax
+// and O for the CTA's 16 query rows; the warps' partial rows are merged once at the end. The wrappers below are the
+// decode kernel's own: the flash templates' text is pinned by the hashes of the shipped images (docs/prebuilt-kernels.md).
+#define AG_DECODE_STAGES 3
+#define AG_DECODE_WARP_KEYS 16
+
+__device__ __forceinline__ u32 ag_smem_addr(const void* ptr) {
+    u32 r;
+    asm("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(r) : "l"(ptr));
+    return r;
+}
+// 16 bytes from global to shared; src_bytes 0 writes zeros (keys past the range: no garbage reaches P·V).
+__device__ __forceinline__ void ag_copy16(u32 dst, const void* src, int src_bytes) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"(dst), "l"(src), "r"(src_bytes));
+}
+__device__ __forceinline__ void ag_copy_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int kPending>
+__device__ __forceinline__ void ag_copy_wait() { asm volatile("cp.async.wait_group %0;\n" :: "n"(kPending) : "memory"); }
+__device__ __forceinline__ void ag_ldsm_x4(u32* r, u32 addr) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n" : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(addr));
+}
+__device__ __forceinline__ void ag_ldsm_x4_trans(u32* r, u32 addr) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n" : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(addr));
+}
+template <bool kFp16>
+__device__ __forceinline__ void ag_mma(float* d, const u32* a, const u32* b) {
+    if (kFp16)
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]) : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+    else
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]) : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+template <bool kFp16>
+__device__ __forceinline__ u32 ag_pack2(float lo, float hi) {
+    u32 r;
+    if (kFp16) asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+    else asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+    return r;
+}
+__device__ __forceinline__ float ag_exp2(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+}
+
+// Issues the copies of one tile (keys first .. first + 63 of the range, zeros past `count`) into a stage. When the
+// threads divide the row's 16-byte chunks evenly (E a power of two), a thread always copies the same chunk of every
+// step-th row, and a contiguous cache's row is one multiply-add away: the copies are issued at memory speed.
+__device__ __forceinline__ void ag_issue_tile(const DecodeParams& p, const u16* base, u16* tile, int b, int g, int first, int count, int width) {
+    const int chunks = width >> 3, stride = width + AG_DECODE_PAD;
+    if (AG_DECODE_THREADS % chunks == 0) {
+        const int c = threadIdx.x % chunks, step = AG_DECODE_THREADS / chunks;
+        const u16* sequence = p.block_table ? base : base + ((long long)b * p.kv_heads + g) * p.block_tokens * width + c * 8;
+        for (int j = threadIdx.x / chunks; j < AG_DECODE_TILE; j += step) {
+            const u16* src = j >= count ? base
+                : p.block_table ? ag_kv_row(p, base, b, g, first + j, width) + c * 8
+                : sequence + (long long)(first + j) * width;
+            ag_copy16(ag_smem_addr(tile + j * stride + c * 8), src, j < count ? 16 : 0);
+        }
+        return;
+    }
+    for (int i = threadIdx.x; i < AG_DECODE_TILE * chunks; i += AG_DECODE_THREADS) {
+        const int j = i / chunks, c = i - j * chunks;
+        const u16* src = j < count ? ag_kv_row(p, base, b, g, first + j, width) + c * 8 : base;
+        ag_copy16(ag_smem_addr(tile + j * stride + c * 8), src, j < count ? 16 : 0);
+    }
+}
+
+// The CTA's rows (r = 16 at most) and keys [from, to) of one (sequence, kv head, split); kEv: Ev rounded up to 64, 128
+// or 256 (the O accumulator's registers). Shared memory: q [16][E + PAD], then the stages' K [64][E + PAD] and
+// V [64][Ev + PAD], which the final merge reuses.
+template <bool kFp16, int kEv>
+__device__ __forceinline__ void ag_decode_mma_body(const DecodeParams& p) {
+    extern __shared__ __align__(16) unsigned char mma_smem[];
+    const int split = blockIdx.y, b = blockIdx.x / p.kv_heads, g = blockIdx.x - b * p.kv_heads;
+    const int group = p.q_heads / p.kv_heads, rows_total = group * p.queries;
+    const int row0 = blockIdx.z * AG_DECODE_ROWS, rows = min(AG_DECODE_ROWS, rows_total - row0);
+    const int kstride = p.e + AG_DECODE_PAD, vstride = p.ev + AG_DECODE_PAD;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, quad_row = lane >> 2, quad_col = lane & 3;
+    u16* qs = reinterpret_cast<u16*>(mma_smem);
+    u16* stages = qs + AG_DECODE_ROWS * kstride;
+    const int stage_elems = AG_DECODE_TILE * (kstride + vstride);
+
+    const int length = p.lengths[b];
+    const int from = split * p.split_tokens, to = min(length, from + p.split_tokens);
+    const int tiles = to > from ? (to - from + AG_DECODE_TILE - 1) / AG_DECODE_TILE : 0;
+
+    // q rows as stored (the scale is applied to the fp32 scores); rows past the CTA's are zeros.
+    for (int i = threadIdx.x; i < AG_DECODE_ROWS * (p.e >> 3); i += AG_DECODE_THREADS) {
+        const int r = i / (p.e >> 3), c = i - r * (p.e >> 3);
+        const u16* src = r < rows ? p.q + ag_query_row(p, b, g, group, row0 + r) * p.e + c * 8 : p.q;
+        ag_copy16(ag_smem_addr(qs + r * kstride + c * 8), src, r < rows ? 16 : 0);
+    }
+#pragma unroll
+    for (int s = 0; s < AG_DECODE_STAGES - 1; ++s) {
+        if (s < tiles) {
+            const int first = from + s * AG_DECODE_TILE, count = min(AG_DECODE_TILE, to - first);
+            ag_issue_tile(p, p.k, stages + s * stage_elems, b, g, first, count, p.e);
+            ag_issue_tile(p, p.v, stages + s * stage_elems + AG_DECODE_TILE * kstride, b, g, first, count, p.ev);
+        }
+        ag_copy_commit();
+    }
+
+    // This thread's two rows (quad_row and quad_row + 8): their query head and position, for the masks and mods.
+    int position[2];
+#if defined(AG_DECODE_MASK) || defined(AG_DECODE_SCORE)
+    int head[2];
+#endif
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        const int row = row0 + quad_row + 8 * h;
+        position[h] = length - p.queries + row % p.queries;
+#if defined(AG_DECODE_MASK) || defined(AG_DECODE_SCORE)
+        head[h] = g * group + row / p.queries;
+#endif
+    }
+
+    constexpr int kDTiles = kEv / 8;
+    const int d_tiles = p.ev >> 3;
+    float acc[kDTiles][4];
+#pragma unroll
+    for (int n = 0; n < kDTiles; ++n) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.f;
+    float row_max[2] = {-__int_as_float(0x7f800000), -__int_as_float(0x7f800000)}, row_sum[2] = {0.f, 0.f};
+
+    for (int tile = 0; tile < tiles; ++tile) {
+        ag_copy_wait<AG_DECODE_STAGES - 2>();
+        __syncthreads();   // this tile has landed for every thread, and the stage refilled next was read by all
+        {
+            const int next = tile + AG_DECODE_STAGES - 1;
+            if (next < tiles) {
+                u16* stage = stages + (next % AG_DECODE_STAGES) * stage_elems;
+                const int first = from + next * AG_DECODE_TILE, count = min(AG_DECODE_TILE, to - first);
+                ag_issue_tile(p, p.k, stage, b, g, first, count, p.e);
+                ag_issue_tile(p, p.v, stage + AG_DECODE_TILE * kstride, b, g, first, count, p.ev);
+            }
+            ag_copy_commit();
+        }
+        const u16* ks = stages + (tile % AG_DECODE_STAGES) * stage_elems + warp * AG_DECODE_WARP_KEYS * kstride;
+        const u16* vs = stages + (tile % AG_DECODE_STAGES) * stage_elems + AG_DECODE_TILE * kstride + warp * AG_DECODE_WARP_KEYS * vstride;
+        const int key0 = from + tile * AG_DECODE_TILE + warp * AG_DECODE_WARP_KEYS;
+
+        // S = q K^T over this warp's 16 keys: two n-tiles of 8 keys.
+        float s[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
+        const int m = lane >> 3, r8 = lane & 7;
+        for (int d = 0; d < p.e; d += 16) {
+            u32 a[4], kb[4];
+            ag_ldsm_x4(a, ag_smem_addr(qs + ((m & 1) * 8 + r8) * kstride + d + (m >> 1) * 8));
+            ag_ldsm_x4(kb, ag_smem_addr(ks + ((m >> 1) * 8 + r8) * kstride + d + (m & 1) * 8));
+            ag_mma<kFp16>(s[0], a, kb);
+            ag_mma<kFp16>(s[1], a, kb + 2);
+        }
+
+        // Scores in log2 units; a key outside the range, after the row's position (causal) or refused by the mask is -inf.
+#pragma unroll
+        for (int n = 0; n < 2; ++n) {
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                const int h = e >> 1, t = key0 + n * 8 + quad_col * 2 + (e & 1);
+                bool allowed = t < to && (!p.causal || t <= position[h]);
+                float score = s[n][e] * p.scale;
+#ifdef AG_DECODE_MASK
+                if (allowed) allowed = AG_DECODE_MASK(p, b, head[h], position[h], t);
+#endif
+#ifdef AG_DECODE_SCORE
+                if (allowed) score = AG_DECODE_SCORE(p, score, b, head[h], position[h], t);
+#endif
+                s[n][e] = allowed ? score * AG_LOG2E : -__int_as_float(0x7f800000);
+            }
+        }
+
+        // Online softmax per row over the quad's 16 scores; a NaN score is no maximum (fmaxf drops it) but reaches the
+        // row through its exp, and with no finite score yet it reaches the row as itself (as in the scalar path).
+        u32 pa[4];
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            float tile_max = fmaxf(fmaxf(s[0][2 * h], s[0][2 * h + 1]), fmaxf(s[1][2 * h], s[1][2 * h + 1]));
+            tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
+            tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
+            const float new_max = fmaxf(row_max[h], tile_max);
+            const bool empty = new_max == -__int_as_float(0x7f800000);
+            const float alpha = empty ? 1.f : ag_exp2(row_max[h] - new_max);
+            row_max[h] = new_max;
+            float sum = 0.f;
+#pragma unroll
+            for (int n = 0; n < 2; ++n) {
+#pragma unroll
+                for (int c = 0; c < 2; ++c) {
+                    const float x = s[n][2 * h + c];
+                    const float prob = empty ? (x != x ? x : 0.f) : ag_exp2(x - new_max);
+                    s[n][2 * h + c] = prob;
+                    sum += prob;
+                }
+            }
+            row_sum[h] = row_sum[h] * alpha + sum;
+#pragma unroll
+            for (int dt = 0; dt < kDTiles; ++dt) {
+                acc[dt][2 * h] *= alpha;
+                acc[dt][2 * h + 1] *= alpha;
+            }
+        }
+        pa[0] = ag_pack2<kFp16>(s[0][0], s[0][1]);
+        pa[1] = ag_pack2<kFp16>(s[0][2], s[0][3]);
+        pa[2] = ag_pack2<kFp16>(s[1][0], s[1][1]);
+        pa[3] = ag_pack2<kFp16>(s[1][2], s[1][3]);
+
+        // O += P V: V's rows are this warp's keys, two 8-wide n-tiles of value dims per ldmatrix.
+#pragma unroll
+        for (int dt = 0; dt < kDTiles; dt += 2) {
+            if (dt >= d_tiles) break;
+            u32 vb[4];
+            ag_ldsm_x4_trans(vb, ag_smem_addr(vs + ((m & 1) * 8 + r8) * vstride + dt * 8 + (m >> 1) * 8));
+            ag_mma<kFp16>(acc[dt], pa, vb);
+            ag_mma<kFp16>(acc[dt + 1], pa, vb + 2);
+        }
+    }
+    ag_copy_wait<0>();
+    __syncthreads();   // every warp is done with the stages, which now take the merge
+
+    // The warps' partial rows: row max, sum (the quad's), and O, merged by their maxima.
+    float* merge_o = reinterpret_cast<float*>(stages);                    // [4][16][Ev]
+    float* merge_max = merge_o + 4 * AG_DECODE_ROWS * p.ev;                 // [4][16]
+    float* merge_sum = merge_max + 4 * AG_DECODE_ROWS;                      // [4][16]
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        row_sum[h] += __shfl_xor_sync(0xffffffffu, row_sum[h], 1);
+        row_sum[h] += __shfl_xor_sync(0xffffffffu, row_sum[h], 2);
+        const int r = quad_row + 8 * h;
+        if (quad_col == 0) {
+            merge_max[warp * AG_DECODE_ROWS + r] = row_max[h];
+            merge_sum[warp * AG_DECODE_ROWS + r] = row_sum[h];
+        }
+#pragma unroll
+        for (int dt = 0; dt < kDTiles; ++dt) {
+            if (dt < d_tiles) {
+                float* o = merge_o + (warp * AG_DECODE_ROWS + r) * p.ev + dt * 8 + quad_col * 2;
+                o[0] = acc[dt][2 * h];
+                o[1] = acc[dt][2 * h + 1];
+            }
+        }
+    }
+    __syncthreads();
+
+    // Per row: the warps' weights (a warp that saw no finite score weighs 0, or 1 when no warp did, so NaN sums carry).
+    float* weights = merge_sum + 4 * AG_DECODE_ROWS;                          // [4][16]
+    float* totals = weights + 4 * AG_DECODE_ROWS;                             // [16] sum, [16] max
+    if (threadIdx.x < AG_DECODE_ROWS) {
+        const int r = threadIdx.x;
+        float top = -__int_as_float(0x7f800000);
+        for (int w = 0; w < 4; ++w) top = fmaxf(top, merge_max[w * AG_DECODE_ROWS + r]);
+        float total = 0.f;
+        for (int w = 0; w < 4; ++w) {
+            const float mw = merge_max[w * AG_DECODE_ROWS + r];
+            const float weight = mw == -__int_as_float(0x7f800000) ? (top == mw ? 1.f : 0.f) : ag_exp2(mw - top);
+            weights[w * AG_DECODE_ROWS + r] = weight;
+            total += weight * merge_sum[w * AG_DECODE_ROWS + r];
+        }
+        totals[r] = total;
+        totals[AG_DECODE_ROWS + r] = top;
+    }
+    __syncthreads();
+
+    // Normalized rows and their LSE (natural log); a row with no key is 0 with LSE -inf.
+    for (int i = threadIdx.x; i < rows * p.ev; i += AG_DECODE_THREADS) {
+        const int r = i / p.ev, d = i - r * p.ev;
+        float value = 0.f;
+        for (int w = 0; w < 4; ++w) value += weights[w * AG_DECODE_ROWS + r] * merge_o[(w * AG_DECODE_ROWS + r) * p.ev + d];
+        const float sum = totals[r];
+        value = sum > 0.f || sum != sum ? value / sum : 0.f;
+        const long long out_row = ag_query_row(p, b, g, group, row0 + r);
+        if (p.splits == 1) p.out[out_row * p.ev + d] = ag_half_store(value, kFp16);
+        else p.part_out[(out_row * p.splits + split) * p.ev + d] = value;
+    }
+    if (threadIdx.x < rows) {
+        const int r = threadIdx.x;
+        const long long out_row = ag_query_row(p, b, g, group, row0 + r);
+        const float sum = totals[r];
+        const float lse = sum > 0.f || sum != sum ? (totals[AG_DECODE_ROWS + r] + log2f(sum)) / AG_LOG2E : -__int_as_float(0x7f800000);
+        if (p.splits == 1) p.lse[out_row] = lse;
+        else p.part_lse[out_row * p.splits + split] = lse;
+    }
+}
+
+// grid (B * Hkv, splits, row chunks of AG_DECODE_ROWS); E and Ev multiples of 16; the suffix bounds Ev.
+#define AG_DECODE_MMA_ENTRY(kEv) \
+    extern "C" __global__ void __launch_bounds__(AG_DECODE_THREADS) ag_decode_mma_##kEv(const DecodeParams p) { \
+        if (p.is_fp16) ag_decode_mma_body<true, kEv>(p); \
+        else ag_decode_mma_body<false, kEv>(p); \
+    }
+AG_DECODE_MMA_ENTRY(64)
+AG_DECODE_MMA_ENTRY(128)
+AG_DECODE_MMA_ENTRY(256)
+
 // grid (B * Hq * Tq): one CTA per output row merges its splits' partial rows by their LSEs.
 extern "C" __global__ void __launch_bounds__(AG_DECODE_THREADS) ag_decode_combine(const DecodeParams p) {
     const long long row = blockIdx.x;
