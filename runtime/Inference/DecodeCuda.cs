@@ -16,8 +16,15 @@ internal static class DecodeCuda
     private const string Template = "decode.cu";
     private const int Threads = 128, RowsPerBlock = 16, TileTokens = 64, RowPadding = 8;
 
-    /// <summary>K/V tiles in flight in the tensor-core kernel (AG_DECODE_STAGES).</summary>
-    private const int PipelineStages = 3;
+    /// <summary>K/V tiles the tensor-core kernel keeps in flight (AG_DECODE_STAGES in decode.cu).</summary>
+    private const int DefaultStages = 3;
+
+    /// <summary>
+    /// <see cref="DefaultStages"/>, or ATTENTIONGEN_DECODE_STAGES (2..4) for tuning runs (bench/gpu), which then compile
+    /// the kernel at run time (its header differs from the prebuilt one). Read once.
+    /// </summary>
+    private static readonly int PipelineStages =
+        int.TryParse(Environment.GetEnvironmentVariable("ATTENTIONGEN_DECODE_STAGES"), out int stages) && stages is >= 2 and <= 4 ? stages : DefaultStages;
 
     /// <summary>The widest value rows the kernel takes: each of its threads keeps two output dims.</summary>
     internal const int MaxValueDim = 2 * Threads;
@@ -71,8 +78,9 @@ internal static class DecodeCuda
                 BlockTokens = cache.SegmentTokens, BlocksPerSequence = BlocksPerSequence(cache), SplitTokens = splitTokens, Splits = splits,
                 Causal = causal ? 1 : 0, IsFp16 = q.DType == DType.Float16 ? 1 : 0, Scale = scale, Table = capture?.DevicePointer ?? 0,
             };
-            CudaModule module = KernelCache.Get(device, Template, modHeader);
-            (string entry, int shared) = Kernel(cache.HeadDim, cache.ValueDim, device.MaxSharedMemoryPerBlock);
+            string header = PipelineStages == DefaultStages ? modHeader : $"#define AG_DECODE_STAGES {PipelineStages}\n{modHeader}";
+            CudaModule module = KernelCache.Get(device, Template, header);
+            (string entry, int shared) = Kernel(cache.HeadDim, cache.ValueDim, device.MaxSharedMemoryPerBlock, PipelineStages);
             module.Launch(entry, ((uint)(batch * cache.KvHeads), (uint)splits, (uint)rowBlocks), Threads, (uint)shared, args);
             if (splits > 1)
             {
@@ -147,12 +155,12 @@ internal static class DecodeCuda
     /// memory: the tensor-core kernel bounded by Ev (64, 128 or 256) when both are multiples of 16 and its pipeline fits
     /// in <paramref name="maxShared"/> bytes (E = Ev = 256 does not on sm_86/89), else the scalar kernel.
     /// </summary>
-    internal static (string Entry, int SharedBytes) Kernel(int e, int ev, int maxShared)
+    internal static (string Entry, int SharedBytes) Kernel(int e, int ev, int maxShared, int stages = DefaultStages)
     {
         if (e % 16 == 0 && ev % 16 == 0)
         {
             // q rows, then per stage the K and V tiles, all bf16/fp16 with padded rows (the final merge reuses the stages).
-            int shared = ((RowsPerBlock * (e + RowPadding)) + (PipelineStages * TileTokens * (e + RowPadding + ev + RowPadding))) * 2;
+            int shared = ((RowsPerBlock * (e + RowPadding)) + (stages * TileTokens * (e + RowPadding + ev + RowPadding))) * 2;
             if (shared <= maxShared)
             {
                 return (ev <= 64 ? "ag_decode_mma_64" : ev <= 128 ? "ag_decode_mma_128" : "ag_decode_mma_256", shared);

@@ -254,7 +254,9 @@ extern "C" __global__ void __launch_bounds__(AG_DECODE_THREADS) ag_decode_split(
 // with two tiles in flight while one is used). Each warp owns 16 keys of every tile and keeps its own online softmax
 // and O for the CTA's 16 query rows; the warps' partial rows are merged once at the end. The wrappers below are the
 // decode kernel's own: the flash templates' text is pinned by the hashes of the shipped images (docs/prebuilt-kernels.md).
-#define AG_DECODE_STAGES 3
+#ifndef AG_DECODE_STAGES
+#define AG_DECODE_STAGES 3        // a tuning run's header may set 2..4 (DecodeCuda.PipelineStages)
+#endif
 #define AG_DECODE_WARP_KEYS 16
 
 __device__ __forceinline__ u32 ag_smem_addr(const void* ptr) {
