@@ -6,7 +6,8 @@
 #   tests   the GPU tests, one line per test with its time (about 330 s with a cold kernel cache)
 #   timing  the sample cold and warm and with NVRTC hidden, then PyTorch vs ours: dense/causal, the flex masks, the variants
 #   prefill issue #24's matrix: every head dim 64..256 at (4,16,4096,D) and (1,16,16384,D), and causal GQA 32q/8kv
-#   decode  a decode step against a full KV cache (contiguous, paged): ours vs SDPA cuDNN/flash and flex, TB/s
+#   decode  a decode step against a full KV cache (contiguous, paged): ours vs SDPA cuDNN/flash and flex, TB/s; then
+#           ours at pipeline depths 2 and 4
 #   cpu     ours vs torch's CPU SDPA, pinned, 2 threads then 16 (bench/cpu/compare_cpu.py)
 #   llama   transformers' LlamaAttention written by PyTorch, loaded and compared by attentiongen-gpu llama-check
 #   ilgpu   the sample's ILGPU layers on ILGPU's CUDA accelerator (the JIT build in .devtests; carry .devtests)
@@ -42,7 +43,11 @@ prefill)
     timeout 430 python3 bench/gpu/compare.py --binary $bin --head-dims 2>&1 | tee "$out/head-dims.log" | tail -24
     timeout 140 python3 bench/gpu/compare.py --binary $bin --gqa 2>&1 | tee "$out/gqa.log" | tail -6 ;;
 decode)
-    timeout 400 python3 bench/gpu/compare.py --binary $bin --decode 2>&1 | tee "$out/decode.log" | tail -8 ;;
+    timeout 400 python3 bench/gpu/compare.py --binary $bin --decode 2>&1 | tee "$out/decode.log" | tail -8
+    for stages in 2 4; do   # the tensor-core kernel's pipeline depth (default 3), ours only
+        echo "ATTENTIONGEN_DECODE_STAGES=$stages"
+        ATTENTIONGEN_DECODE_STAGES=$stages timeout 60 $bin time-decode 2>&1 | tee "$out/decode-stages-$stages.log" | tail -4
+    done ;;
 cpu)
     for threads in 2 16; do
         timeout 270 python3 bench/cpu/compare_cpu.py --bench publish/cpu/attentiongen-bench --threads $threads --rounds 2 2>&1 | tee "$out/cpu-$threads.log" | tail -14
