@@ -10,6 +10,9 @@ namespace AttentionGen.Cuda;
 /// </summary>
 internal static class BlockMaskCuda
 {
+    /// <summary>The kernel template of the builder.</summary>
+    internal const string Template = "block_mask.cu";
+
     private const int MaxGridYz = 65535;
 
     public static BlockMask Build(string header, MaskFunction? maskMod, int batch, int heads, int queryLength, int keyLength, Device device, int blockSize, Tensor? capture = null)
@@ -33,7 +36,7 @@ internal static class BlockMaskCuda
                 Heads = heads, N = queryLength, M = keyLength,
                 QBlock = blockSize, KBlock = blockSize, QBlocks = qBlocks, KBlocks = kBlocks,
             };
-            KernelCache.Get(gpu, "block_mask.cu", CudaSpecialization.ForIndices(header, Math.Max(Math.Max(batch, heads), Math.Max(queryLength, keyLength)))).Launch("ag_build_block_mask", ((uint)kBlocks, (uint)qBlocks, (uint)(batch * heads)), 256, 0, args);
+            KernelCache.Get(gpu, Template, CudaSpecialization.ForIndices(header, Math.Max(Math.Max(batch, heads), Math.Max(queryLength, keyLength)))).Launch("ag_build_block_mask", ((uint)kBlocks, (uint)qBlocks, (uint)(batch * heads)), 256, 0, args);
             onDevice.To(Device.Cpu).ByteStorage.CopyTo(states);
         }
 

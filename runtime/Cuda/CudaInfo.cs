@@ -35,7 +35,8 @@ public static class CudaInfo
 
     /// <summary>
     /// How the last new kernel module was obtained: "prebuilt" (shipped in the package, a cubin or PTX the driver
-    /// compiles), "compiled" (NVRTC) or "disk cache".
+    /// compiles), "app-prebuilt" (compiled by the app's build, in attentiongen-app-kernels.zip beside it), "compiled"
+    /// (NVRTC) or "disk cache".
     /// </summary>
     public static string LastKernelSource => KernelCache.LastSource;
 

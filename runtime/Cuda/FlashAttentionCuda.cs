@@ -10,6 +10,12 @@ internal static class FlashAttentionCuda
     private const int Threads = 128;
     public const int MaxHeadDim = 256;
 
+    /// <summary>The mma.sync forward's template; the Hopper (wgmma) forward's, and the target it needs.</summary>
+    internal const string Template = "flash_fwd.cu", HopperTemplate = "flash_fwd_sm90.cu", HopperArchitecture = "sm_90a";
+
+    /// <summary>Whether a forward of head dim <paramref name="headDim"/> runs the Hopper kernel on an sm_90 GPU.</summary>
+    internal static bool HasHopperKernel(int headDim) => headDim == 128;
+
     /// <summary>Query rows per CTA, as flash_fwd.cu's Traits: 4 warps of two 16-row blocks (one above head dim 128).</summary>
     private static int BlockM(int headDim) => 4 * 16 * (headDim <= 128 ? 2 : 1);
 
@@ -147,7 +153,7 @@ internal static class FlashAttentionCuda
             return;
         }
 
-        CudaModule module = KernelCache.Get(device, "flash_fwd.cu", header);
+        CudaModule module = KernelCache.Get(device, Template, header);
         int blockM = BlockM(p.HeadDim);
         uint blocks = (uint)((rows + blockM - 1) / blockM);
         uint shared = (uint)((blockM + (4 * BlockN(p.HeadDim))) * p.HeadDim * 2);
@@ -185,7 +191,7 @@ internal static class FlashAttentionCuda
 
         (args.Tickets, args.MBlocks, args.Problems, args.PlanStride) = (device.WorkTickets, blocks, (int)problems, planStride);
         uint grid = (uint)Math.Min(items, device.MultiprocessorCount);
-        KernelCache.Get(device, "flash_fwd_sm90.cu", header, "sm_90a").Launch(entry, (grid, 1u, 1u), 384, (uint)bytes, args);
+        KernelCache.Get(device, HopperTemplate, header, HopperArchitecture).Launch(entry, (grid, 1u, 1u), 384, (uint)bytes, args);
     }
 
     /// <summary>
@@ -194,7 +200,7 @@ internal static class FlashAttentionCuda
     /// ATTENTIONGEN_DISABLE_WGMMA=1 forces the mma.sync kernel (for comparisons).
     /// </summary>
     private static bool UsesWgmma(CudaDevice device, int headDim) =>
-        device.ComputeCapability == 90 && headDim == 128 && !WgmmaDisabled;
+        device.ComputeCapability == 90 && HasHopperKernel(headDim) && !WgmmaDisabled;
 
     // Read once: launches are short enough that per-call host work shows in their times.
     private static readonly bool WgmmaDisabled = Environment.GetEnvironmentVariable("ATTENTIONGEN_DISABLE_WGMMA") == "1";

@@ -8,8 +8,8 @@ namespace AttentionGen.Cuda;
 
 /// <summary>
 /// Loads each kernel module once. A specialization the package ships compiled (<see cref="PrebuiltKernelStore"/>,
-/// built from exactly the current template source) is loaded from there: a cubin for the GPU's generation, else PTX
-/// that the driver compiles. Anything else is compiled: the source is a specialization header (constants, translated
+/// built from exactly the current template source), or that the app's build compiled (<see cref="AppKernelStore"/>,
+/// under the same rules), is loaded from there: a cubin for the GPU's generation, else PTX that the driver compiles. Anything else is compiled: the source is a specialization header (constants, translated
 /// functions) followed by an embedded <c>.cu</c> template; NVRTC compiles it for the device's architecture
 /// (<see cref="CudaInfo.KernelCompiling"/> and <see cref="CudaInfo.KernelCompiled"/> report it) and the cubin is cached
 /// on disk (<see cref="KernelDiskCache"/>) under a hash of source, options, architecture and NVRTC version, so a second
@@ -25,8 +25,9 @@ internal static class KernelCache
     private static readonly object DiskGate = new();
     private static KernelDiskCache? _disk;
     private static PrebuiltKernelStore? _prebuilt;
+    private static PrebuiltKernelStore? _appPrebuilt;
 
-    /// <summary>How the last <see cref="Get"/> of a new module was satisfied: "prebuilt", "compiled" or "disk cache".</summary>
+    /// <summary>How the last <see cref="Get"/> of a new module was satisfied: "prebuilt", "app-prebuilt", "compiled" or "disk cache".</summary>
     public static string LastSource { get; private set; } = "none";
 
     /// <summary>The disk cache, at the folder the environment names when first used.</summary>
@@ -54,6 +55,22 @@ internal static class KernelCache
     }
 
     /// <summary>
+    /// The images the app's build compiled (<see cref="AppKernelStore"/>), or none under <c>ATTENTIONGEN_DISABLE_PREBUILT=1</c>.
+    /// </summary>
+    public static PrebuiltKernelStore AppPrebuilt
+    {
+        get
+        {
+            lock (DiskGate)
+            {
+                return _appPrebuilt ??= Environment.GetEnvironmentVariable("ATTENTIONGEN_DISABLE_PREBUILT") == "1"
+                    ? PrebuiltKernelStore.Empty
+                    : AppKernelStore.Load(AppKernelStore.DefaultPath(Environment.GetEnvironmentVariable));
+            }
+        }
+    }
+
+    /// <summary>
     /// The module of <paramref name="template"/> specialized by <paramref name="header"/>, for the device's
     /// architecture or <paramref name="architecture"/> (e.g. sm_90a, which wgmma needs).
     /// </summary>
@@ -62,17 +79,19 @@ internal static class KernelCache
         ByRequest.GetOrAdd((device.Index, template, header, architecture), key => Load(device, key.Template, key.Header, key.Architecture));
 
     /// <summary>
-    /// Forgets the modules loaded so far (the driver keeps them loaded) and uses <paramref name="disk"/> and
-    /// <paramref name="prebuilt"/> from now on, or the environment's folder and the shipped kernels again when null: the
+    /// Forgets the modules loaded so far (the driver keeps them loaded) and uses <paramref name="disk"/>,
+    /// <paramref name="prebuilt"/> and <paramref name="appPrebuilt"/> from now on, or the environment's folder, the shipped
+    /// kernels and the app's sidecar again when null: the
     /// next <see cref="Get"/> of each kernel goes to them. For tests and probes (<see cref="PrebuiltKernelStore.Empty"/>
     /// sends every kernel to the disk cache); not safe while other threads launch kernels.
     /// </summary>
-    public static void Reset(KernelDiskCache? disk = null, PrebuiltKernelStore? prebuilt = null)
+    public static void Reset(KernelDiskCache? disk = null, PrebuiltKernelStore? prebuilt = null, PrebuiltKernelStore? appPrebuilt = null)
     {
         lock (DiskGate)
         {
             _disk = disk;
             _prebuilt = prebuilt;
+            _appPrebuilt = appPrebuilt;
             ByRequest.Clear();
             Loaded.Clear();
         }
@@ -83,10 +102,16 @@ internal static class KernelCache
         string templateSource = Template(template);
         // ATTENTIONGEN_NVRTC_VERBOSE=1 compiles every kernel and prints ptxas's register and spill report to stderr.
         bool verbose = Environment.GetEnvironmentVariable("ATTENTIONGEN_NVRTC_VERBOSE") == "1";
-        if (!verbose && LoadPrebuilt(device, template, header, templateSource, architecture) is { } prebuilt)
+        if (!verbose && LoadPrebuilt(Prebuilt, device, template, header, templateSource, architecture) is { } prebuilt)
         {
             LastSource = "prebuilt";
             return prebuilt;
+        }
+
+        if (!verbose && LoadPrebuilt(AppPrebuilt, device, template, header, templateSource, architecture) is { } appPrebuilt)
+        {
+            LastSource = "app-prebuilt";
+            return appPrebuilt;
         }
 
         string source = header + "\n" + templateSource;
@@ -114,12 +139,11 @@ internal static class KernelCache
         });
     }
 
-    // The best shipped image the driver accepts, or null (then the kernel is compiled). An image that is damaged or that
+    // The best image of the store the driver accepts, or null (then the next store, or NVRTC). An image that is damaged or that
     // the driver rejects (e.g. PTX newer than the driver) is reported and the next candidate tried. PTX is compiled by the
     // driver as it loads (seconds for flash_fwd.cu; the driver caches it), so its load is reported as a compile.
-    private static CudaModule? LoadPrebuilt(CudaDevice device, string template, string header, string templateSource, string? architecture)
+    private static CudaModule? LoadPrebuilt(PrebuiltKernelStore store, CudaDevice device, string template, string header, string templateSource, string? architecture)
     {
-        PrebuiltKernelStore store = Prebuilt;
         foreach (PrebuiltEntry entry in store.Find(template, header, KernelHashes.Source(templateSource), device.ComputeCapability, architecture))
         {
             try

@@ -13,7 +13,8 @@ namespace AttentionGen.Inference;
 /// </summary>
 internal static class DecodeCuda
 {
-    private const string Template = "decode.cu";
+    /// <summary>The kernel template of the decode, KV-append and combine kernels.</summary>
+    internal const string Template = "decode.cu";
     private const int Threads = 128, RowsPerBlock = 16, TileTokens = 64, RowPadding = 8;
 
     /// <summary>K/V tiles the tensor-core kernel keeps in flight (AG_DECODE_STAGES in decode.cu).</summary>

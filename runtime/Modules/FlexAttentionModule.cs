@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using AttentionGen.Cpu;
 using AttentionGen.Inference;
 using AttentionGen.Masks;
@@ -290,7 +291,7 @@ public abstract partial class FlexAttentionModule : DisposableModule
         // Built once per head dim, not per call: the launch path runs on every Forward.
         if (_gpuHeader is not { } header || header.HeadDim != problem.HeadDim)
         {
-            header = new GpuHeader(problem.HeadDim, CompileTime.Kernels.KernelDefines.HeadDim(problem.HeadDim) + RequireCudaHeader());
+            header = new GpuHeader(problem.HeadDim, ForwardHeader(problem.HeadDim, RequireCudaHeader()));
             _gpuHeader = header;
         }
 
@@ -301,6 +302,39 @@ public abstract partial class FlexAttentionModule : DisposableModule
     private GpuHeader? _gpuHeader;
 
     private sealed record GpuHeader(int HeadDim, string Text);
+
+    /// <summary>
+    /// The modules this layer's GPU launches load at head dims <paramref name="headDims"/>: the forward kernel (and the
+    /// Hopper one where it runs that head dim), the block-mask builder and the decode kernel, each under the headers the
+    /// launchers below compose; none when the mods were not translated. The app's build compiles these ahead
+    /// (docs/prebuilt-kernels.md). A launch past 2^21 indices adds AG_EXACT_I2F (CudaSpecialization.ForIndices): that
+    /// variant is compiled at run time.
+    /// </summary>
+    internal IEnumerable<Cuda.KernelRequest> GpuKernels(IEnumerable<int> headDims)
+    {
+        ArgumentNullException.ThrowIfNull(headDims);
+        if (CudaHeader is not { } header)
+        {
+            yield break;
+        }
+
+        foreach (int headDim in headDims)
+        {
+            string forward = ForwardHeader(headDim, header);
+            yield return new Cuda.KernelRequest(Cuda.FlashAttentionCuda.Template, forward);
+            if (Cuda.FlashAttentionCuda.HasHopperKernel(headDim))
+            {
+                yield return new Cuda.KernelRequest(Cuda.FlashAttentionCuda.HopperTemplate, forward, Cuda.FlashAttentionCuda.HopperArchitecture);
+            }
+        }
+
+        // CreateBlockMask and CacheStep hand the class's header to these launchers as it is.
+        yield return new Cuda.KernelRequest(Cuda.BlockMaskCuda.Template, header);
+        yield return new Cuda.KernelRequest(Inference.DecodeCuda.Template, header);
+    }
+
+    // The forward kernel's header: the head dim, then the class's mods and plan.
+    private static string ForwardHeader(int headDim, string header) => CompileTime.Kernels.KernelDefines.HeadDim(headDim) + header;
 
     private string RequireCudaHeader() =>
         CudaHeader ?? throw new NotSupportedException($"{GetType().Name}'s mods were not translated to CUDA (see its AG0019 diagnostics, or AG0029 for a mod from an assembly without source); run it on the cpu.");

@@ -8,7 +8,8 @@ namespace AttentionGen.Tests.Package;
 
 /// <summary>
 /// What a user installs: the AttentionGen package, packed from the runtime this test run built, referenced by a fresh
-/// NativeAOT console app with a [FlashAttention] and a [Flex] layer, published without a warning and run.
+/// NativeAOT console app with a [FlashAttention] and a [Flex] layer, published without a warning (its [Flex] kernels
+/// compiled by the package's kernel step where NVRTC is) and run.
 /// </summary>
 public class ConsumerTests
 {
@@ -44,6 +45,14 @@ public class ConsumerTests
             Assert.True(
                 Directory.Exists(Path.Combine(packages, "attentiongen", version)),
                 $"AttentionGen {version} was not restored from the local feed:\n{publishOutput}");
+
+            // The package's kernel step (buildTransitive) ran on the app's [Flex] layer: its kernels are beside the
+            // executable, or, where this machine has no NVRTC, the step said they compile at first use.
+            bool noNvrtc = publishOutput.Contains("no NVRTC on this build machine", StringComparison.Ordinal);
+            Assert.True(
+                noNvrtc || publishOutput.Contains("AttentionGen kernels: ", StringComparison.Ordinal),
+                $"The package's kernel step did not run:\n{publishOutput}");
+            Assert.Equal(!noNvrtc, File.Exists(Path.Combine(work.FullName, "out", AttentionGen.Cuda.AppKernelStore.FileName)));
 
             string report = DotnetCli.Run(Path.Combine(work.FullName, "out", "Consumer"), work.FullName);
             AssertSameReport(ConsumerWorkload.Report(), report);
