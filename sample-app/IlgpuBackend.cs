@@ -1,81 +1,63 @@
 #if ATTENTIONGEN_ILGPU
 using System;
-using System.Diagnostics;
-using System.Linq;
-using AttentionGen.Cpu;
+using System.Runtime.CompilerServices;
 using AttentionGen.ILGpu;
-using AttentionGen.Reference;
 using ILGPU;
 using ILGPU.Runtime;
+
+// ILGPU's CPU accelerator launches kernels from its own dynamic assembly: the [Flex] layers' generated mod structs
+// (internal) must be visible to it.
+[assembly: InternalsVisibleTo("ILGPURuntime")]
 
 namespace AttentionGen.SampleApp;
 
 /// <summary>
-/// --backend ilgpu: the attention of the sample's layers through ILGPU's kernel, on ILGPU's CPU accelerator
-/// (--device cpu, an emulator: small shapes) or its CUDA accelerator (--device cuda), against the float64 reference.
+/// --backend ilgpu: every layer's attention through ILGPU's kernel (<see cref="IlgpuExecution"/>), on ILGPU's CPU
+/// accelerator (--device cpu, an emulator: small shapes) or its CUDA accelerator (--device cuda). Tensors stay on the
+/// host; projections, gathers and merges run there, as with the native CPU backend.
 /// </summary>
-internal static class IlgpuBackend
+internal sealed class IlgpuBackend : IDisposable
 {
-    public static int Run(string deviceName, int batch, int length)
+    private readonly Context _context;
+    private readonly Accelerator _accelerator;
+    private readonly IDisposable _scope;
+
+    private IlgpuBackend(Context context, Accelerator accelerator)
     {
-        AcceleratorType kind = deviceName == "cuda" ? AcceleratorType.Cuda : AcceleratorType.CPU;
-        using Context context = IlgpuAccelerators.CreateContext();
-        Accelerator accelerator;
+        _context = context;
+        _accelerator = accelerator;
+        _scope = IlgpuExecution.Use(accelerator);
+    }
+
+    /// <summary>The accelerator --device names, in effect until disposed; null (after saying why) when there is none.</summary>
+    public static IlgpuBackend? Start(string deviceName)
+    {
+        if (deviceName is not ("cpu" or "cuda"))
+        {
+            Console.Error.WriteLine($"--device {deviceName}: expected cpu or cuda");
+            return null;
+        }
+
+        Context context = IlgpuAccelerators.CreateContext();
         try
         {
-            accelerator = IlgpuAccelerators.Create(context, kind);
+            var backend = new IlgpuBackend(context, IlgpuAccelerators.Create(context, deviceName == "cuda" ? AcceleratorType.Cuda : AcceleratorType.CPU));
+            Console.WriteLine($"AttentionGen sample: ILGPU {backend._accelerator.AcceleratorType} accelerator ({backend._accelerator.Name}), float32 attention; projections on the host");
+            return backend;
         }
         catch (ArgumentException e)
         {
+            context.Dispose();
             Console.Error.WriteLine($"--backend ilgpu --device {deviceName}: {e.Message}");
-            return 2;
-        }
-
-        using (accelerator)
-        {
-            Console.WriteLine($"AttentionGen sample: ILGPU {accelerator.AcceleratorType} accelerator ({accelerator.Name}), float32");
-            Console.WriteLine($"{"layer",-22} {"input",-16} {"output",-16} {"ms",8} {"rel err",10}");
-            var random = new Random(2026);
-            Tensor q = Tensor.RandomNormal(random, DType.Float32, batch, 4, length, 64);
-            Tensor k = Tensor.RandomNormal(random, DType.Float32, batch, 4, length + 17, 64);
-            Tensor v = Tensor.RandomNormal(random, DType.Float32, batch, 4, length + 17, 64);
-            bool[] keep = Enumerable.Range(0, batch * (length + 17)).Select(i => i % (length + 17) < length).ToArray();
-            Tensor mask = Tensor.FromArray(keep, batch, length + 17);
-
-            bool ok = Check("causal self-attention", q, () => IlgpuAttention.ScaledDotProduct(accelerator, q, q, q, causal: true).Output,
-                () => ReferenceAttention.Compute(q, q, q, (b, h, i, j) => j <= i).Output);
-            ok &= Check("masked cross-attention", q, () => IlgpuAttention.ScaledDotProduct(accelerator, q, k, v, keyPaddingMask: mask).Output,
-                () => ReferenceAttention.Compute(q, k, v, (b, h, i, j) => keep[(b * (length + 17)) + j]).Output);
-            ok &= Check("SlidingWindowLayer", q, () => IlgpuAttention.ScaledDotProduct(accelerator, q, q, q, new CausalWindow(128), new SoftcapScore(20f)).Output,
-                () => ReferenceAttention.Compute(q, q, q, SlidingWindowLayer.Window, scoreMod: (s, b, h, i, j) => SlidingWindowLayer.Softcap((float)s, b, h, i, j)).Output);
-            Console.WriteLine(ok ? "all layers match the float64 reference" : "MISMATCH against the float64 reference");
-            return ok ? 0 : 1;
+            return null;
         }
     }
 
-    private static bool Check(string name, Tensor input, Func<Tensor> run, Func<double[]> reference)
+    public void Dispose()
     {
-        run(); // warm-up: ILGPU compiles the kernel for this mask and score
-        var clock = Stopwatch.StartNew();
-        Tensor y = run();
-        double ms = clock.Elapsed.TotalMilliseconds;
-        double error = ReferenceAttention.RelativeError(y.ToFloatArray(), reference());
-        Console.WriteLine($"{name,-22} {Shape(input),-16} {Shape(y),-16} {ms,8:F2} {error,10:E2}");
-        return error <= 1e-5;
-    }
-
-    private static string Shape(Tensor t) => "[" + string.Join(",", t.Shape.ToArray()) + "]";
-}
-
-/// <summary>SlidingWindowLayer's mask as a struct ILGPU compiles (public: the CPU accelerator's launcher must see it).</summary>
-public readonly struct CausalWindow(int window) : IMaskMod
-{
-    public bool IsAllowed(int batch, int head, int q, int kv) => kv <= q && q - kv < window;
-
-    public bool TryGetKeyRange(int batch, int head, int q, out int start, out int end)
-    {
-        (start, end) = (q - window + 1, q + 1);
-        return true;
+        _scope.Dispose();
+        _accelerator.Dispose();
+        _context.Dispose();
     }
 }
 #endif

@@ -5,8 +5,10 @@ namespace AttentionGen.Generator.Emit;
 
 /// <summary>
 /// Writes the partial class of a <c>[Flex]</c> spec: a constructor, <c>Attend</c>, <c>AttendCache</c> (the decode
-/// loop against a KV cache), and private structs whose methods call the class's mods, so the tiled kernel and the decode
-/// loop are compiled once per class with the mods inlined.
+/// loop against a KV cache), and nested structs whose methods call the class's mods, so the tiled kernel and the decode
+/// loop are compiled once per class with the mods inlined. The structs are internal, not private: ILGPU's CPU accelerator
+/// launches the ILGPU kernel specialized on them from its own dynamic assembly, which an assembly can let see its
+/// internal types (InternalsVisibleTo("ILGPURuntime")) but never its private ones.
 /// Without a mask mod every tile is full; with one, every tile is evaluated per element.
 /// </summary>
 internal static class FlexEmitter
@@ -132,7 +134,7 @@ internal static class FlexEmitter
         {
             w.WriteLine();
             string captured = spec.MaskCaptures ? ", capture" : string.Empty;
-            w.WriteLine($"private readonly struct {MaskStruct}{(spec.MaskCaptures ? $"({element}[]? capture)" : string.Empty)} : {Cpu}.IMaskMod");
+            w.WriteLine($"internal readonly struct {MaskStruct}{(spec.MaskCaptures ? $"({element}[]? capture)" : string.Empty)} : {Cpu}.IMaskMod");
             w.WriteLine("{");
             w.WriteLine($"    public bool IsAllowed(int batch, int head, int q, int kv) => {maskMod}(batch, head, q, kv{captured});");
             w.WriteLine();
@@ -149,7 +151,7 @@ internal static class FlexEmitter
         {
             w.WriteLine();
             string captured = spec.ScoreCaptures ? ", capture" : string.Empty;
-            w.WriteLine($"private readonly struct {ScoreStruct}{(spec.ScoreCaptures ? $"({element}[]? capture)" : string.Empty)} : {Cpu}.IScoreMod");
+            w.WriteLine($"internal readonly struct {ScoreStruct}{(spec.ScoreCaptures ? $"({element}[]? capture)" : string.Empty)} : {Cpu}.IScoreMod");
             w.WriteLine("{");
             w.WriteLine("    public static bool IsIdentity => false;");
             w.WriteLine();

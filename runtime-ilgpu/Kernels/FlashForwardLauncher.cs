@@ -9,7 +9,8 @@ namespace AttentionGen.ILGpu.Kernels;
 /// <summary>
 /// Runs <see cref="FlashForwardKernel"/> on an accelerator for one validated host problem in float32, bf16 or fp16:
 /// uploads q, k, v (in their own dtype: 16-bit operands travel as 16 bits) and the key mask, launches one group per
-/// (query tile, head, batch), and copies O (in the problem's dtype) and LSE back into the problem's tensors.
+/// (query tile, head, batch), and copies O (in the problem's dtype) and LSE back into the problem's tensors (O may be
+/// a strided view; a problem without an LSE tensor gets none).
 /// </summary>
 internal static class FlashForwardLauncher
 {
@@ -44,8 +45,11 @@ internal static class FlashForwardLauncher
     {
         IlgpuTiles tiles = Tiles(accelerator, p);
         CheckGrid(accelerator, p, tiles);
-        Span<T> output = HostElements.Dense<T>(p.Output);
-        Span<float> lse = HostElements.Dense<float>(p.Lse!);
+        // A strided output (a module's heads view of [B, N, H·Ev]) is computed densely and scattered into place; a problem
+        // without an LSE (modules, local windows) still gets one from the kernel, into scratch.
+        T[]? denseOutput = p.Output.IsContiguous ? null : new T[p.Output.Numel];
+        Span<T> output = denseOutput ?? HostElements.Dense<T>(p.Output);
+        Span<float> lse = p.Lse is null ? new float[(long)p.Batch * p.QueryHeads * p.QueryLength] : HostElements.Dense<float>(p.Lse);
         if (output.IsEmpty && lse.IsEmpty)
         {
             return;
@@ -71,6 +75,10 @@ internal static class FlashForwardLauncher
         accelerator.Synchronize();
         o.View.BaseView.SubView(0, output.Length).CopyToCPU(output);
         l.View.BaseView.SubView(0, lse.Length).CopyToCPU(lse);
+        if (denseOutput is not null)
+        {
+            HostElements.Scatter<T>(denseOutput, p.Output);
+        }
     }
 
     // The problem's buckets bound the tiles (they are the caller's queryTile and keyTile); the head dims and the

@@ -25,6 +25,18 @@ internal static class HostElements
         return values;
     }
 
+    /// <summary>Writes <paramref name="values"/> (row-major logical order) into <paramref name="tensor"/>, whatever its strides.</summary>
+    public static void Scatter<T>(ReadOnlySpan<T> values, Tensor tensor)
+        where T : unmanaged
+    {
+        Span<T> storage = Storage<T>(tensor);
+        int i = 0;
+        foreach (long offset in ShapeMath.Offsets(tensor.Shape.ToArray(), tensor.Strides.ToArray(), tensor.Offset))
+        {
+            storage[(int)offset] = values[i++];
+        }
+    }
+
     /// <summary>The elements of a row-major tensor (an output the launcher fills), in place.</summary>
     public static Span<T> Dense<T>(Tensor tensor)
         where T : unmanaged

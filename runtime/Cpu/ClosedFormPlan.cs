@@ -19,6 +19,26 @@ public readonly record struct DiagonalBox(long DiagonalLow, long DiagonalHigh, l
     /// <summary>Whether the pair lies in the box.</summary>
     public bool Contains(int q, int kv) =>
         q >= QueryLow && q <= QueryHigh && kv >= KeyLow && kv <= KeyHigh && (long)kv - q >= DiagonalLow && (long)kv - q <= DiagonalHigh;
+
+    /// <summary>The keys [start, end) of the box in row <paramref name="q"/> (empty when the row is outside it).</summary>
+    internal void KeyRange(int q, out int start, out int end)
+    {
+        (start, end) = (0, 0);
+        if (q < QueryLow || q > QueryHigh)
+        {
+            return;
+        }
+
+        long lo = Math.Max(Math.Max(KeyLow, Add(q, DiagonalLow)), 0);
+        long hi = Math.Min(KeyHigh, Add(q, DiagonalHigh));
+        start = (int)Math.Min(lo, int.MaxValue);
+        // Max/Min rather than Math.Clamp: Clamp's argument check throws, which GPU compilers (ILGPU) refuse.
+        end = (int)Math.Max(start, Math.Min(Math.Min(hi, int.MaxValue - 1L) + 1, int.MaxValue));
+    }
+
+    // q + d without overflow past the sentinels.
+    private static long Add(int q, long d) =>
+        d == long.MinValue ? long.MinValue : d == long.MaxValue ? long.MaxValue : q + d;
 }
 
 /// <summary>
@@ -33,12 +53,23 @@ public readonly struct ClosedFormPlan : ITilePlan, IMaskMod
     /// <summary>The union of <paramref name="boxes"/>.</summary>
     public ClosedFormPlan(DiagonalBox[] boxes) => _boxes = boxes ?? throw new ArgumentNullException(nameof(boxes));
 
+    /// <summary>The boxes of the union (for kernels that hold them in their own memory).</summary>
+    internal ReadOnlySpan<DiagonalBox> Boxes => _boxes;
+
     /// <inheritdoc/>
-    public bool IsAllowed(int batch, int head, int q, int kv)
+    public bool IsAllowed(int batch, int head, int q, int kv) => AnyContains(new HostTable<DiagonalBox>(_boxes), _boxes.Length, q, kv);
+
+    /// <inheritdoc/>
+    public bool TryGetKeyRange(int batch, int head, int q, out int start, out int end) =>
+        TryGetKeyRange(new HostTable<DiagonalBox>(_boxes), _boxes.Length, q, out start, out end);
+
+    /// <summary>The union's rule over <paramref name="count"/> boxes held anywhere (here, or in another kernel's memory).</summary>
+    internal static bool AnyContains<TBoxes>(TBoxes boxes, int count, int q, int kv)
+        where TBoxes : struct, ITable<DiagonalBox>
     {
-        foreach (DiagonalBox box in _boxes)
+        for (int i = 0; i < count; i++)
         {
-            if (box.Contains(q, kv))
+            if (boxes[i].Contains(q, kv))
             {
                 return true;
             }
@@ -47,25 +78,17 @@ public readonly struct ClosedFormPlan : ITilePlan, IMaskMod
         return false;
     }
 
-    /// <inheritdoc/>
-    public bool TryGetKeyRange(int batch, int head, int q, out int start, out int end)
+    /// <summary>The keys of row <paramref name="q"/> as one interval: known for one box (or none), not for a union of several.</summary>
+    internal static bool TryGetKeyRange<TBoxes>(TBoxes boxes, int count, int q, out int start, out int end)
+        where TBoxes : struct, ITable<DiagonalBox>
     {
         (start, end) = (0, 0);
-        if (_boxes.Length != 1)
+        if (count != 1)
         {
-            return _boxes.Length == 0;
+            return count == 0;
         }
 
-        DiagonalBox box = _boxes[0];
-        if (q < box.QueryLow || q > box.QueryHigh)
-        {
-            return true;
-        }
-
-        long lo = Math.Max(Math.Max(box.KeyLow, Add(q, box.DiagonalLow)), 0);
-        long hi = Math.Min(box.KeyHigh, Add(q, box.DiagonalHigh));
-        start = (int)Math.Min(lo, int.MaxValue);
-        end = (int)Math.Clamp(Math.Min(hi, int.MaxValue - 1L) + 1, start, int.MaxValue);
+        boxes[0].KeyRange(q, out start, out end);
         return true;
     }
 
@@ -94,7 +117,4 @@ public readonly struct ClosedFormPlan : ITilePlan, IMaskMod
         return any ? TileKind.Partial : TileKind.Skip;
     }
 
-    // q + d without overflow past the sentinels.
-    private static long Add(int q, long d) =>
-        d == long.MinValue ? long.MinValue : d == long.MaxValue ? long.MaxValue : q + d;
 }

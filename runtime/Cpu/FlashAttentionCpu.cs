@@ -24,13 +24,22 @@ internal static class CpuTileTraits
 /// </summary>
 public static partial class FlashAttentionCpu
 {
-    /// <summary>Runs <paramref name="problem"/>, writing its output (and LSE when asked).</summary>
+    /// <summary>
+    /// Runs <paramref name="problem"/>, writing its output (and LSE when asked); inside a <see cref="KernelRedirect"/>
+    /// scope (e.g. the ILGPU package's) the scope's kernel runs it instead.
+    /// </summary>
     public static unsafe void Forward<TPlan, TMask, TScore>(AttentionProblem problem, TPlan plan, TMask mask, TScore score)
         where TPlan : struct, ITilePlan
         where TMask : struct, IMaskMod
         where TScore : struct, IScoreMod
     {
         ArgumentNullException.ThrowIfNull(problem);
+        if (KernelRedirect.Current is { } redirected && problem.Device.Kind == DeviceKind.Cpu)
+        {
+            redirected.Forward(problem, plan, mask, score);
+            return;
+        }
+
         if (problem.Device.Kind != DeviceKind.Cpu || problem.DType is not (DType.Float32 or DType.BFloat16))
         {
             throw new ArgumentException($"The CPU kernel runs float32 or bfloat16 tensors on the cpu; got {problem.DType.Name()} on {problem.Device}.", nameof(problem));

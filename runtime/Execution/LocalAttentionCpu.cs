@@ -6,7 +6,7 @@ namespace AttentionGen.Execution;
 /// <summary>
 /// Local windows on the CPU. Each window's queries and its look-around span of keys and values are gathered into one
 /// dense problem — rotated to the reference's span positions — and the tiled kernel runs them all with
-/// <see cref="LocalWindowMask"/>: compute in proportion to N · span, not N².
+/// <see cref="LocalWindowMask{TKeep}"/>: compute in proportion to N · span, not N².
 /// </summary>
 internal static class LocalAttentionCpu
 {
@@ -53,7 +53,7 @@ internal static class LocalAttentionCpu
 
         Tensor windowed = Tensor.Zeros(DType.Float32, problems, 1, ws, w.ValueDim);
         var problem = new AttentionProblem(gq, gk, gv, windowed, lse: null, keyPaddingMask: null, scale ?? 1f / MathF.Sqrt(w.HeadDim), queryTile: ws, keyTile: span);
-        var windowMask = new LocalWindowMask(w);
+        var windowMask = new LocalWindowMask<HostTable<bool>>(w, new HostTable<bool>(w.KeyMask?.Values));
         float[]? bias = w.Bias?.Values;
         if (bias is null && !w.SharedQk)
         {
@@ -61,7 +61,7 @@ internal static class LocalAttentionCpu
         }
         else
         {
-            var score = new LocalScore(bias, w.BiasHeads, windows, ws, span, w.LookBackward, w.SharedQk);
+            var score = new LocalScore<HostTable<float>>(new HostTable<float>(bias), w.BiasHeads, windows, ws, span, w.LookBackward, w.SharedQk ? 1 : 0);
             FlashAttentionCpu.Forward(problem, default(EveryTilePartial), windowMask, score);
         }
 

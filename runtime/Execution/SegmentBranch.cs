@@ -105,14 +105,14 @@ internal sealed class SegmentBranch
         Tensor output = Tensor.Zeros(DType.Float32, groups, _heads, Rows, source.ValueDim);
         Tensor lse = Tensor.Zeros(DType.Float32, groups, _heads, Rows);
         var problem = new AttentionProblem(gq, gk, gv, output, lse, keyPaddingMask: null, scale, queryTile: Rows, keyTile: Rows);
-        var mask = new ValidPrefixMask(valid, _heads, causal);
+        var mask = new ValidPrefixMask<HostTable<int>>(new HostTable<int>(valid), _heads, causal ? 1 : 0);
         if (bias is null)
         {
             FlashAttentionCpu.Forward(problem, mask, mask, default(IdentityScore));
         }
         else
         {
-            FlashAttentionCpu.Forward(problem, mask, mask, new DistanceBiasScore(bias.Table(Rate, Rows), Rows));
+            FlashAttentionCpu.Forward(problem, mask, mask, new DistanceBiasScore<HostTable<float>>(new HostTable<float>(bias.Table(Rate, Rows)), Rows));
         }
 
         Span<float> lses = lse.Float32Storage;

@@ -53,7 +53,7 @@ namespace App
         /// <inheritdoc/>
         protected override string? CudaHeader => "#define AG_BOX_COUNT 1\n#define AG_BOXES { {-255LL, 0LL, (-9223372036854775807LL - 1), 9223372036854775807LL, (-9223372036854775807LL - 1), 9223372036854775807LL} }\n__device__ bool ag_App_FlexLayer_SlidingCausal(int v_b, int v_h, int v_q, int v_kv);\n__device__ float ag_App_FlexLayer_SoftCap(float v_score, int v_b, int v_h, int v_q, int v_kv);\n__device__ __forceinline__ bool ag_App_FlexLayer_SlidingCausal(int v_b, int v_h, int v_q, int v_kv) { return ((v_kv <= v_q) && ((v_q - v_kv) < 256)); }\n__device__ __forceinline__ float ag_App_FlexLayer_SoftCap(float v_score, int v_b, int v_h, int v_q, int v_kv) { return (30.0f * tanhf((v_score / 30.0f))); }\n#define AG_HAS_MASK_MOD 1\n__device__ __forceinline__ bool ag_mask_mod(int b, int h, int q, int kv) { return ag_App_FlexLayer_SlidingCausal(b, h, q, kv); }\n#define AG_HAS_SCORE_MOD 1\n__device__ __forceinline__ float ag_score_mod(float s, int b, int h, int q, int kv) { return ag_App_FlexLayer_SoftCap(s, b, h, q, kv); }\n";
         
-        private readonly struct AttentionGenScoreMod : global::AttentionGen.Cpu.IScoreMod
+        internal readonly struct AttentionGenScoreMod : global::AttentionGen.Cpu.IScoreMod
         {
             public static bool IsIdentity => false;
         
