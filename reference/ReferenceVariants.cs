@@ -90,7 +90,7 @@ public static class ReferenceVariants
     /// <paramref name="bias"/> [Hb, ws, span]; shared q/k normalises keys and scores a token −5e4 with itself.
     /// Returns [P, N, Ev] row-major; a row with no allowed key is 0.
     /// </summary>
-    public static double[] Local(Tensor q, Tensor k, Tensor v, Modules.LocalConfig c, bool[]? keep = null, float[]? bias = null, int biasHeads = 1, int? windowSize = null)
+    public static double[] Local(Tensor q, Tensor k, Tensor v, LocalConfig c, bool[]? keep = null, float[]? bias = null, int biasHeads = 1, int? windowSize = null)
     {
         int n = q.Size(-2), e = q.Size(-1), ev = v.Size(-1), rows = (int)(q.Numel / Math.Max(n * e, 1));
         int ws = windowSize ?? c.WindowSize, span = (c.LookBackward + 1 + c.LookForward) * ws;
@@ -169,7 +169,7 @@ public static class ReferenceVariants
     }
 
     // One q or k row in float64: l2-normalised when a shared key; rotated (rotate_half pairs) and xpos-scaled at pos.
-    private static double[] Embed(float[] x, long start, int e, Modules.LocalConfig c, int span, int pos, bool isKey)
+    private static double[] Embed(float[] x, long start, int e, LocalConfig c, int span, int pos, bool isKey)
     {
         var r = new double[e];
         for (int d = 0; d < e; d++)

@@ -30,7 +30,7 @@ internal static class VariantTiming
 
         Emit("strided", n, Median(() => SparseAttention.ForwardHeads(q, k, v, SparseMode.Strided, 128).Dispose()));
         Emit("local", n, Median(() => SparseAttention.ForwardHeads(q, k, v, SparseMode.Local, 256).Dispose()));
-        var lucidrains = new Modules.LocalConfig(256, useRotaryPosEmb: false);
+        var lucidrains = new LocalConfig(256, useRotaryPosEmb: false);
         Emit("local-windows", n, Median(() => LocalAttention.Forward(q, k, v, lucidrains).Dispose()));
 
         // Dilated attention's length sweep: branches of 2048 kept rows each, so the work grows as N.

@@ -1,5 +1,4 @@
 using System;
-using AttentionGen.Modules;
 
 namespace AttentionGen.Variants;
 

@@ -22,9 +22,15 @@ internal static class NamespaceGraph
         .ToDictionary(o => o.Value);
 
     /// <summary>namespace → the other namespaces of <paramref name="assembly"/> it uses.</summary>
-    public static Dictionary<string, HashSet<string>> Of(Assembly assembly)
+    public static Dictionary<string, HashSet<string>> Of(Assembly assembly) =>
+        Edges(assembly).ToDictionary(e => e.Key, e => e.Value.Keys.ToHashSet());
+
+    /// <summary>
+    /// namespace → used namespace → the type references that make the edge ("User → Used"), to say what holds a cycle.
+    /// </summary>
+    public static Dictionary<string, Dictionary<string, SortedSet<string>>> Edges(Assembly assembly)
     {
-        var graph = new Dictionary<string, HashSet<string>>();
+        var graph = new Dictionary<string, Dictionary<string, SortedSet<string>>>();
         foreach (Type type in assembly.GetTypes())
         {
             string? from = NamespaceOf(type);
@@ -33,12 +39,13 @@ internal static class NamespaceGraph
                 continue;
             }
 
-            HashSet<string> uses = graph.TryGetValue(from, out HashSet<string>? set) ? set : graph[from] = [];
+            Dictionary<string, SortedSet<string>> uses = graph.TryGetValue(from, out Dictionary<string, SortedSet<string>>? set) ? set : graph[from] = [];
             foreach (Type used in ReferencedTypes(type).SelectMany(Expand))
             {
                 if (used.Assembly == assembly && NamespaceOf(used) is string to && to != from)
                 {
-                    uses.Add(to);
+                    SortedSet<string> why = uses.TryGetValue(to, out SortedSet<string>? w) ? w : uses[to] = new SortedSet<string>(StringComparer.Ordinal);
+                    why.Add($"{OuterName(type)} → {OuterName(used)}");
                 }
             }
         }
@@ -69,6 +76,41 @@ internal static class NamespaceGraph
         return cycles;
     }
 
+    /// <summary>
+    /// One way round <paramref name="component"/> (a cycle from <see cref="Cycles"/>): its first namespace, then the
+    /// shortest path inside the component back to it, e.g. [A, B, A].
+    /// </summary>
+    public static List<string> CyclePath(Dictionary<string, HashSet<string>> graph, SortedSet<string> component)
+    {
+        string start = component.Min!;
+        var cameFrom = new Dictionary<string, string>();
+        var pending = new Queue<string>([start]);
+        while (pending.TryDequeue(out string? n))
+        {
+            foreach (string m in graph[n].Where(component.Contains).Order(StringComparer.Ordinal))
+            {
+                if (m == start)
+                {
+                    var path = new List<string> { start, n };
+                    for (string at = n; at != start; at = cameFrom[at])
+                    {
+                        path.Add(cameFrom[at]);
+                    }
+
+                    path.Reverse();
+                    return path;
+                }
+
+                if (cameFrom.TryAdd(m, n))
+                {
+                    pending.Enqueue(m);
+                }
+            }
+        }
+
+        throw new ArgumentException($"{string.Join(", ", component)} is not a cycle of the graph.", nameof(component));
+    }
+
     private static HashSet<string> Reachable(Dictionary<string, HashSet<string>> graph, string start)
     {
         var seen = new HashSet<string>();
@@ -87,14 +129,24 @@ internal static class NamespaceGraph
         return seen;
     }
 
-    private static string? NamespaceOf(Type type)
+    private static string? NamespaceOf(Type type) => Outermost(type).Namespace;
+
+    // A nested or compiler-generated type is named by the type it sits in; a generic one without its arity suffix.
+    private static string OuterName(Type type)
+    {
+        string name = Outermost(type).Name;
+        int tick = name.IndexOf('`', StringComparison.Ordinal);
+        return tick < 0 ? name : name[..tick];
+    }
+
+    private static Type Outermost(Type type)
     {
         while (type.DeclaringType is not null)
         {
             type = type.DeclaringType;
         }
 
-        return type.Namespace;
+        return type;
     }
 
     private static IEnumerable<Type> ReferencedTypes(Type type)

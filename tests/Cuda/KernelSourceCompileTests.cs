@@ -3,7 +3,6 @@ using System.Collections.Generic;
 using AttentionGen.Cpu;
 using AttentionGen.Cuda;
 using AttentionGen.Execution;
-using AttentionGen.Modules;
 using AttentionGen.Tests.Numerics;
 using AttentionGen.Variants;
 using Xunit;

@@ -1,5 +1,4 @@
 using AttentionGen.Execution;
-using AttentionGen.Modules;
 using AttentionGen.Variants;
 using Xunit;
 

@@ -1,6 +1,5 @@
 using System;
 using AttentionGen.Execution;
-using AttentionGen.Modules;
 using AttentionGen.Variants;
 using Xunit;
 

@@ -1,6 +1,5 @@
 using System;
 using System.Linq;
-using AttentionGen.Modules;
 using AttentionGen.Reference;
 using AttentionGen.Variants;
 using Xunit;

@@ -1,7 +1,6 @@
 using System;
 using AttentionGen.Cuda;
 using AttentionGen.Masks;
-using AttentionGen.Modules;
 using AttentionGen.Tests.Modules;
 using AttentionGen.Variants;
 using Xunit;

@@ -1,5 +1,4 @@
 using System;
-using AttentionGen.Modules;
 using AttentionGen.Reference;
 using AttentionGen.Tests.Numerics;
 using AttentionGen.Variants;

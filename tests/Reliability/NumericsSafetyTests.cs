@@ -1,7 +1,6 @@
 using System;
 using System.Linq;
 using AttentionGen.Masks;
-using AttentionGen.Modules;
 using AttentionGen.Reference;
 using AttentionGen.Tests.Numerics;
 using AttentionGen.Variants;

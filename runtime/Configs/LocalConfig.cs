@@ -1,12 +1,17 @@
 using System;
 
-namespace AttentionGen.Modules;
+namespace AttentionGen;
 
 /// <summary>
 /// The constants of a <c>[Local]</c> module (SPEC §4, lucidrains' <c>LocalAttention</c>), with the reference's
 /// defaults resolved: LookForward −1 becomes 0 if causal else 1, Scale 0 becomes 1/sqrt(E) at call time,
 /// XposScaleBase 0 becomes WindowSize / 2 (integer division).
 /// </summary>
+/// <remarks>
+/// In the root namespace, below both its users (<see cref="Variants.LocalAttention"/> and
+/// <see cref="Modules.LocalAttentionModule"/>), so that Variants need not import Modules (in 0.1.0 it
+/// was <c>AttentionGen.Modules.LocalConfig</c>).
+/// </remarks>
 public sealed record LocalConfig
 {
     /// <summary>Checks every value; a failure names the argument, the allowed range and the value.</summary>

@@ -1,12 +1,16 @@
 using System;
 
-namespace AttentionGen.Modules;
+namespace AttentionGen;
 
 /// <summary>
 /// Hugging Face's <c>rope_scaling</c>: how the rotary inverse frequencies are changed to reach past the trained context.
-/// Null in <see cref="DecoderAttentionConfig"/> is <c>rope_type: "default"</c> (no change). Each variant rewrites the
-/// float32 inverse frequencies exactly as transformers' <c>ROPE_INIT_FUNCTIONS</c> do (see <see cref="Variants.Rope"/>).
+/// Null in <see cref="Modules.DecoderAttentionConfig"/> is <c>rope_type: "default"</c> (no change). Each variant rewrites
+/// the float32 inverse frequencies exactly as transformers' <c>ROPE_INIT_FUNCTIONS</c> do (see <see cref="Variants.Rope"/>).
 /// </summary>
+/// <remarks>
+/// In the root namespace, below both its users (<see cref="Variants.Rope"/> and the decoder module), so that Variants
+/// need not import Modules (in 0.1.0 it was <c>AttentionGen.Modules.RopeScaling</c>).
+/// </remarks>
 public abstract record RopeScaling
 {
     private protected RopeScaling()
