@@ -147,7 +147,7 @@ internal static class FlashAttentionCuda
         CudaDevice device = CudaTransfers.Require(p.Device);
         string type = p.DType == DType.BFloat16 ? "bf16" : "fp16";
         header = CudaSpecialization.ForIndices(header, Math.Max(Math.Max(rows, keys), Math.Max(p.QueryHeads, gridZ)));
-        if (UsesWgmma(device, p.HeadDim))
+        if (UsesWgmma(device, p.HeadDim, header))
         {
             LaunchPersistent(device, p, args, header, flex, rows, keys, gridZ, $"ag_flash_fwd_sm90_{type}{entrySuffix}");
             return;
@@ -196,11 +196,14 @@ internal static class FlashAttentionCuda
 
     /// <summary>
     /// Hopper (sm_90) runs head dim 128 on the wgmma kernel (flash_fwd_sm90.cu, which also takes 64, where
-    /// the mma.sync kernel measured faster); other GPUs and head dims run the mma.sync kernel.
-    /// ATTENTIONGEN_DISABLE_WGMMA=1 forces the mma.sync kernel (for comparisons).
+    /// the mma.sync kernel measured faster); other GPUs and head dims run the mma.sync kernel, and so does a
+    /// specialization whose sm_90a image was not built ahead (an app built with NVRTC before 12) on a machine without
+    /// NVRTC: the mma.sync kernel's sm_90 image serves it. ATTENTIONGEN_DISABLE_WGMMA=1 forces the mma.sync kernel
+    /// (for comparisons).
     /// </summary>
-    private static bool UsesWgmma(CudaDevice device, int headDim) =>
-        device.ComputeCapability == 90 && HasHopperKernel(headDim) && !WgmmaDisabled;
+    private static bool UsesWgmma(CudaDevice device, int headDim, string header) =>
+        device.ComputeCapability == 90 && HasHopperKernel(headDim) && !WgmmaDisabled
+        && KernelCache.CanLoad(device, HopperTemplate, header, HopperArchitecture);
 
     // Read once: launches are short enough that per-call host work shows in their times.
     private static readonly bool WgmmaDisabled = Environment.GetEnvironmentVariable("ATTENTIONGEN_DISABLE_WGMMA") == "1";

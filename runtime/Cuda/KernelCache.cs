@@ -22,6 +22,7 @@ internal static class KernelCache
 {
     private static readonly ConcurrentDictionary<string, CudaModule> Loaded = new();
     private static readonly ConcurrentDictionary<(int Device, string Template, string Header, string? Architecture), CudaModule> ByRequest = new();
+    private static readonly ConcurrentDictionary<(int Device, string Template, string Header, string? Architecture), bool> InStores = new();
     private static readonly object DiskGate = new();
     private static KernelDiskCache? _disk;
     private static PrebuiltKernelStore? _prebuilt;
@@ -79,6 +80,26 @@ internal static class KernelCache
         ByRequest.GetOrAdd((device.Index, template, header, architecture), key => Load(device, key.Template, key.Header, key.Architecture));
 
     /// <summary>
+    /// Whether <see cref="Get"/> of this module can succeed without a compiler it lacks: loaded already, in the package
+    /// store or the app's, or NVRTC is there to compile it (a disk-cache entry needs NVRTC's version for its key).
+    /// </summary>
+    public static bool CanLoad(CudaDevice device, string template, string header, string? architecture = null)
+    {
+        if (ByRequest.ContainsKey((device.Index, template, header, architecture)) || Nvrtc.IsAvailable)
+        {
+            return true;
+        }
+
+        // Asked at every launch of such a kernel: the stores are searched (the template hashed) once per module.
+        return InStores.GetOrAdd((device.Index, template, header, architecture), key =>
+        {
+            string source = KernelHashes.Source(Template(key.Template));
+            return Prebuilt.Find(key.Template, key.Header, source, device.ComputeCapability, key.Architecture).Count > 0
+                || AppPrebuilt.Find(key.Template, key.Header, source, device.ComputeCapability, key.Architecture).Count > 0;
+        });
+    }
+
+    /// <summary>
     /// Forgets the modules loaded so far (the driver keeps them loaded) and uses <paramref name="disk"/>,
     /// <paramref name="prebuilt"/> and <paramref name="appPrebuilt"/> from now on, or the environment's folder, the shipped
     /// kernels and the app's sidecar again when null: the
@@ -93,6 +114,7 @@ internal static class KernelCache
             _prebuilt = prebuilt;
             _appPrebuilt = appPrebuilt;
             ByRequest.Clear();
+            InStores.Clear();
             Loaded.Clear();
         }
     }

@@ -41,6 +41,22 @@ internal sealed unsafe class Nvrtc
 
     public static Nvrtc Instance => Loaded.Value;
 
+    /// <summary>Whether NVRTC loads on this machine (a deploy machine may have the driver alone).</summary>
+    public static bool IsAvailable
+    {
+        get
+        {
+            try
+            {
+                return Loaded.Value is not null;
+            }
+            catch (CudaUnavailableException)
+            {
+                return false;
+            }
+        }
+    }
+
     /// <summary>"major.minor", part of the kernel cache key.</summary>
     public string Version { get; }
 
