@@ -63,9 +63,9 @@ internal static class AppLayerScan
                 object? value = member switch
                 {
                     PropertyInfo { GetMethod: { IsStatic: true, IsPublic: true } getter } p when p.GetIndexParameters().Length == 0
-                        && typeof(IEnumerable<DecoderAttentionConfig>).IsAssignableFrom(p.PropertyType) => getter.Invoke(null, null),
+                        && typeof(IEnumerable<DecoderAttentionConfig>).IsAssignableFrom(p.PropertyType) => Call(getter, name),
                     MethodInfo { IsStatic: true, IsPublic: true } m when m.GetParameters().Length == 0 && !m.ContainsGenericParameters
-                        && typeof(IEnumerable<DecoderAttentionConfig>).IsAssignableFrom(m.ReturnType) => m.Invoke(null, null),
+                        && typeof(IEnumerable<DecoderAttentionConfig>).IsAssignableFrom(m.ReturnType) => Call(m, name),
                     _ => throw new ArgumentException($"[AppKernelConfigs] marks a public static property or parameterless method returning IEnumerable<DecoderAttentionConfig>; {name} is not one ({Describe(member)})."),
                 };
                 int index = 0;
@@ -75,6 +75,19 @@ internal static class AppLayerScan
                     index++;
                 }
             }
+        }
+    }
+
+    // The member's value; what it throws fails the step with the member's name (it runs in the build, not the app).
+    private static object? Call(MethodInfo method, string name)
+    {
+        try
+        {
+            return method.Invoke(null, null);
+        }
+        catch (TargetInvocationException e) when (e.InnerException is { } inner)
+        {
+            throw new ArgumentException($"[AppKernelConfigs] {name} threw {inner.GetType().Name} in the build: {inner.Message}", inner);
         }
     }
 

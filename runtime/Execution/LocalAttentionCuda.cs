@@ -112,8 +112,8 @@ internal static class LocalAttentionCuda
 
     /// <summary>
     /// The modules <see cref="Forward"/> loads for windows configured as <paramref name="w"/> (its key mask and bias are
-    /// ignored: a call may pass either), whichever path a call takes: in place over whole tiles or segmented when the
-    /// windows are plain, else the gather and the window problems with and without an attention bias. A layer's
+    /// ignored: a call may pass either), whichever path a call takes: the float32 conversion, in place over whole tiles or segmented when
+    /// the windows are plain, else the gather and the window problems with and without an attention bias. A layer's
     /// GpuKernels lists these so the app's build compiles them ahead (docs/prebuilt-kernels.md).
     /// </summary>
     internal static IEnumerable<KernelRequest> Kernels(LocalWindows w)
@@ -133,6 +133,7 @@ internal static class LocalAttentionCuda
 
         headers.Add(Header(w, e, biased: false));
         headers.Add(Header(w, e, biased: true));
+        yield return new KernelRequest(CudaConvert.Template, string.Empty);
         yield return new KernelRequest(GatherTemplate, string.Empty);
         foreach (KernelRequest forward in headers.Distinct().SelectMany(h => FlashAttentionCuda.ForwardKernels(e, h)))
         {

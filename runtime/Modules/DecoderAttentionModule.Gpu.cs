@@ -71,7 +71,7 @@ public sealed partial class DecoderAttentionModule
     /// <summary>
     /// The modules a layer of <paramref name="config"/> loads on a GPU (the config fixes the head dim, window and soft-cap):
     /// the prefill forward under <c>GpuHeader()</c>, the decode kernel under <c>GpuHeader(forDecode: true)</c> and its KV
-    /// append, the q/k norm and RoPE, and the projections' bias when they have one. A run-time config reaches the app's build through
+    /// append, the q/k norm and RoPE, the float32 conversion, and the projections' bias when they have one. A run-time config reaches the app's build through
     /// <see cref="AppKernelConfigsAttribute"/> (docs/prebuilt-kernels.md).
     /// </summary>
     internal static IEnumerable<KernelRequest> GpuKernels(DecoderAttentionConfig config)
@@ -81,6 +81,7 @@ public sealed partial class DecoderAttentionModule
             .Append(new KernelRequest(Inference.DecodeCuda.Template, Inference.DecodeCuda.ModuleHeader(GpuHeader(config, forDecode: true))))
             .Append(new KernelRequest(Inference.DecodeCuda.Template, string.Empty))
             .Append(new KernelRequest(RotaryTemplate, string.Empty))
+            .Append(new KernelRequest(CudaConvert.Template, string.Empty))
             .Concat(config.AttentionBias ? [new KernelRequest(CudaElementwise.Template, string.Empty)] : [])
             .Distinct()
             .ToList();

@@ -120,7 +120,7 @@ public partial class DilatedAttentionModule : WeightedModule
 
     /// <summary>
     /// The modules this layer's GPU launches load (the head dim is the config's): the segmented forward, with the
-    /// distance bias as a score mod when UseRelPosBias, the LSE fill, and xpos and the projections' bias (elementwise).
+    /// distance bias as a score mod when UseRelPosBias, the LSE fill, xpos and the projections' bias (elementwise), the float32 conversion.
     /// Only the bias header is not in the package store; the app's build compiles it (docs/prebuilt-kernels.md).
     /// </summary>
     internal IEnumerable<Cuda.KernelRequest> GpuKernels()
@@ -129,7 +129,8 @@ public partial class DilatedAttentionModule : WeightedModule
         string header = Config.UseRelPosBias ? Execution.CudaExecutor.DistanceBiasHeader(e, Config.Causal) : Cuda.CudaSpecialization.FlashAttention(e, Config.Causal);
         return Cuda.FlashAttentionCuda.ForwardKernels(e, header)
             .Append(new Cuda.KernelRequest(Execution.CudaExecutor.SegmentsTemplate, string.Empty))
-            .Append(new Cuda.KernelRequest(Cuda.CudaElementwise.Template, string.Empty));
+            .Append(new Cuda.KernelRequest(Cuda.CudaElementwise.Template, string.Empty))
+            .Append(new Cuda.KernelRequest(Cuda.CudaConvert.Template, string.Empty));
     }
 
     /// <inheritdoc/>

@@ -54,13 +54,13 @@ public partial class SparseAttentionModule : DisposableModule
     /// <summary>
     /// The modules this layer's GPU launches load at head dims <paramref name="headDims"/> (Embd / Heads is the input's):
     /// Local's band as a closed-form plan; All's plain (causal) forward; Strided's causal segmented forward and the LSE
-    /// fill. Only the band carries a constant of the layer; the others are in the package store. The app's build
+    /// fill; the float32 conversion. Only the band carries a constant of the layer; the others are in the package store. The app's build
     /// compiles what is not (docs/prebuilt-kernels.md).
     /// </summary>
     internal IEnumerable<Cuda.KernelRequest> GpuKernels(IEnumerable<int> headDims)
     {
         ArgumentNullException.ThrowIfNull(headDims);
-        var requests = new List<Cuda.KernelRequest>();
+        var requests = new List<Cuda.KernelRequest> { new(Cuda.CudaConvert.Template, string.Empty) };
         foreach (int e in headDims.Distinct())
         {
             string header = Mode switch

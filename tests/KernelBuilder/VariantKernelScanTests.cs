@@ -29,7 +29,7 @@ public class VariantKernelScanTests
         var layer = new PlainWindowLayer();
         var requests = layer.GpuKernels([64, 128]).ToList();
 
-        var expected = new List<KernelRequest> { new("local.cu", string.Empty) };
+        var expected = new List<KernelRequest> { new("convert.cu", string.Empty), new("local.cu", string.Empty) };
         foreach (int e in new[] { 64, 128 })
         {
             LocalWindows lowered = Lowered(layer.Config, e);
@@ -62,13 +62,14 @@ public class VariantKernelScanTests
 
         Assert.Equal(
             [
+                new KernelRequest("convert.cu", string.Empty),
                 new KernelRequest("local.cu", string.Empty),
                 new KernelRequest(FlashAttentionCuda.Template, LocalAttentionCuda.Header(lowered, 16, biased: false)),
                 new KernelRequest(FlashAttentionCuda.Template, LocalAttentionCuda.Header(lowered, 16, biased: true)),
             ],
             requests);
-        Assert.Equal("#define AG_HEAD_DIM 16\n#define AG_BOX_COUNT 1\n#define AG_BOXES { {0LL, 16LL, (-9223372036854775807LL - 1), 9223372036854775807LL, (-9223372036854775807LL - 1), 9223372036854775807LL} }\n", requests[1].Header);
-        Assert.Equal(requests.Skip(1), Scanned[typeof(CausalLocalXpos).FullName!]);
+        Assert.Equal("#define AG_HEAD_DIM 16\n#define AG_BOX_COUNT 1\n#define AG_BOXES { {0LL, 16LL, (-9223372036854775807LL - 1), 9223372036854775807LL, (-9223372036854775807LL - 1), 9223372036854775807LL} }\n", requests[2].Header);
+        Assert.Equal(requests.Skip(2), Scanned[typeof(CausalLocalXpos).FullName!]);
     }
 
     [Fact]
@@ -99,6 +100,7 @@ public class VariantKernelScanTests
                 new KernelRequest(FlashAttentionCuda.Template, CudaExecutor.DistanceBiasHeader(64, causal: false)),
                 new KernelRequest("segments.cu", string.Empty),
                 new KernelRequest("elementwise.cu", string.Empty),
+                new KernelRequest("convert.cu", string.Empty),
             ],
             layer.GpuKernels());
         Assert.Equal("#define AG_HEAD_DIM 64\n#define AG_CAUSAL 0\n#define AG_HAS_SCORE_MOD 1\n#define AG_SCORE_TABLE_MOD(p, s, b, h, q, kv) ((s) + (p).table[(h) * (2 * (p).table_i1 - 1) + (kv) - (q) + (p).table_i1 - 1])\n", CudaExecutor.DistanceBiasHeader(64, causal: false));
@@ -121,6 +123,7 @@ public class VariantKernelScanTests
                 new KernelRequest("decode.cu", DecoderAttentionModule.GpuHeader(windowed, forDecode: true)),
                 new KernelRequest("decode.cu", string.Empty),
                 new KernelRequest("rotary.cu", string.Empty),
+                new KernelRequest("convert.cu", string.Empty),
             ],
             requests);
         Assert.Equal("#define AG_HEAD_DIM 64\n#define AG_BOX_COUNT 1\n#define AG_BOXES { {-255LL, 0LL, (-9223372036854775807LL - 1), 9223372036854775807LL, (-9223372036854775807LL - 1), 9223372036854775807LL} }\n#define AG_HAS_SCORE_MOD 1\n__device__ __forceinline__ float ag_score_mod(float s, int b, int h, int q, int kv) { return 50.0f * tanhf(s / 50.0f); }\n", requests[0].Header);
@@ -146,6 +149,17 @@ public class VariantKernelScanTests
         Assert.Contains("instance method", e.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void AMarkedMemberThatThrowsFailsTheStepNamingItAndWhatItThrew()
+    {
+        Type holder = EmitHolder("ThrowingHolder", MethodAttributes.Public | MethodAttributes.Static, throws: true);
+
+        var e = Assert.Throws<ArgumentException>(() => AppLayerScan.DeclaredConfigs([holder]).ToList());
+
+        Assert.Contains("ThrowingHolder.Configs threw InvalidOperationException", e.Message, StringComparison.Ordinal);
+        Assert.Contains("no configs here", e.Message, StringComparison.Ordinal);
+    }
+
     // The windows LocalAttention lowers a call of [1, 256, e] rows to (no mask or bias).
     private static LocalWindows Lowered(LocalConfig config, int e)
     {
@@ -153,16 +167,26 @@ public class VariantKernelScanTests
         return Assert.IsType<RowLayout.WindowRows>(LocalAttention.Lower(x, x, x, config, null, null, null).Layout).Local;
     }
 
-    // A type whose Configs method carries [AppKernelConfigs] with the given attributes: a shape C# would let an app write.
-    private static Type EmitHolder(string name, MethodAttributes attributes)
+    // A type whose Configs method carries [AppKernelConfigs] with the given attributes (a shape C# lets an app write),
+    // returning null or throwing.
+    private static Type EmitHolder(string name, MethodAttributes attributes, bool throws = false)
     {
         ModuleBuilder module = AssemblyBuilder.DefineDynamicAssembly(new AssemblyName("AppKernelConfigsHolder"), AssemblyBuilderAccess.Run).DefineDynamicModule("holder");
         TypeBuilder type = module.DefineType(name, TypeAttributes.Public | TypeAttributes.Class);
         MethodBuilder method = type.DefineMethod("Configs", attributes, typeof(IEnumerable<DecoderAttentionConfig>), Type.EmptyTypes);
         method.SetCustomAttribute(new CustomAttributeBuilder(typeof(AppKernelConfigsAttribute).GetConstructor(Type.EmptyTypes)!, []));
         ILGenerator il = method.GetILGenerator();
-        il.Emit(OpCodes.Ldnull);
-        il.Emit(OpCodes.Ret);
+        if (throws)
+        {
+            il.Emit(OpCodes.Ldstr, "no configs here");
+            il.Emit(OpCodes.Newobj, typeof(InvalidOperationException).GetConstructor([typeof(string)])!);
+            il.Emit(OpCodes.Throw);
+        }
+        else
+        {
+            il.Emit(OpCodes.Ldnull);
+            il.Emit(OpCodes.Ret);
+        }
         return type.CreateType();
     }
 }
