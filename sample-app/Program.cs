@@ -102,8 +102,7 @@ Tensor decoderInput = Tensor.RandomNormal(random, DType.Float32, b, all, 256);
 Tensor qa = Tensor.RandomNormal(random, DType.Float32, b, 4, all, 64), ka = Tensor.RandomNormal(random, DType.Float32, b, 2, all, 64), va = Tensor.RandomNormal(random, DType.Float32, b, 2, all, 64);
 bool decoded = DecodeLoop.Run("DecoderSelfAttention", new DecoderSelfAttention(seed: 1), decoderInput, n, device);
 decoded &= DecodeLoop.Run("SlidingWindowLayer", new SlidingWindowLayer(), qa, ka, va, n, device);
-var llama = new DecoderAttentionConfig(hiddenSize: 256, numAttentionHeads: 4, numKeyValueHeads: 2, ropeTheta: 500000, slidingWindow: 256, attnLogitSoftcapping: 50);
-decoded &= DecodeLoop.Run("DecoderAttentionModule", new DecoderAttentionModule(llama, seed: 4), Tensor.RandomNormal(random, DType.Float32, b, all, 256), n, device);
+decoded &= DecodeLoop.Run("DecoderAttentionModule", new DecoderAttentionModule(DecoderConfigs.SlidingSoftcap, seed: 4), Tensor.RandomNormal(random, DType.Float32, b, all, 256), n, device);
 Console.WriteLine(decoded ? "every decode loop matches its layer's forward" : "MISMATCH between decode and forward");
 return ok && decoded ? 0 : 1;
 

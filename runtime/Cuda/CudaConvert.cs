@@ -8,6 +8,9 @@ namespace AttentionGen.Cuda;
 /// </summary>
 internal static unsafe class CudaConvert
 {
+    /// <summary>The template of these conversions (no specialization): every layer fed float32 tensors loads it.</summary>
+    internal const string Template = "convert.cu";
+
     /// <summary>Whether the device converts <paramref name="from"/> to <paramref name="to"/> (others go through the host).</summary>
     public static bool Supports(DType from, DType to) => (from, to) is (DType.Float32, DType.BFloat16) or (DType.BFloat16, DType.Float32);
 
@@ -25,7 +28,7 @@ internal static unsafe class CudaConvert
             return result;
         }
 
-        CudaModule module = KernelCache.Get(device, "convert.cu", string.Empty);
+        CudaModule module = KernelCache.Get(device, Template, string.Empty);
         uint blocks = (uint)Math.Min((t.Numel + 255) / 256, 65535);
         string kernel = to == DType.BFloat16 ? "ag_f32_to_bf16" : "ag_bf16_to_f32";
         module.Launch(kernel, (blocks, 1, 1), 256, 0, new ConvertArgs(t.DevicePointer, result.DevicePointer, t.Numel));
@@ -53,7 +56,7 @@ internal static unsafe class CudaConvert
         }
 
         uint blocks = (uint)Math.Min((t.Numel + 255) / 256, 65535);
-        KernelCache.Get(device, "convert.cu", string.Empty).Launch("ag_strided_copy", (blocks, 1, 1), 256, 0, args);
+        KernelCache.Get(device, Template, string.Empty).Launch("ag_strided_copy", (blocks, 1, 1), 256, 0, args);
         return result;
     }
 

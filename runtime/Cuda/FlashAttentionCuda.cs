@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Runtime.InteropServices;
 using AttentionGen.Cpu;
 
@@ -15,6 +16,24 @@ internal static class FlashAttentionCuda
 
     /// <summary>Whether a forward of head dim <paramref name="headDim"/> runs the Hopper kernel on an sm_90 GPU.</summary>
     internal static bool HasHopperKernel(int headDim) => headDim == 128;
+
+    /// <summary>
+    /// The modules a forward of head dim <paramref name="headDim"/> under <paramref name="header"/> loads (Launch picks
+    /// one by GPU): the mma.sync kernel, and the Hopper one where it runs that head dim. A layer's GpuKernels lists these.
+    /// </summary>
+    internal static IEnumerable<KernelRequest> ForwardKernels(int headDim, string header)
+    {
+        if (!TakesHeadDim(headDim))
+        {
+            yield break;   // Validate refuses such a problem before any module is loaded
+        }
+
+        yield return new KernelRequest(Template, header);
+        if (HasHopperKernel(headDim))
+        {
+            yield return new KernelRequest(HopperTemplate, header, HopperArchitecture);
+        }
+    }
 
     /// <summary>Query rows per CTA, as flash_fwd.cu's Traits: 4 warps of two 16-row blocks (one above head dim 128).</summary>
     private static int BlockM(int headDim) => 4 * 16 * (headDim <= 128 ? 2 : 1);
@@ -73,6 +92,9 @@ internal static class FlashAttentionCuda
         Launch(p, args, header ?? CudaSpecialization.FlashAttention(p.HeadDim, causal), flex, rows: layout.Rows, keys, gridZ: (uint)problems, entrySuffix: "_segments");
     }
 
+    // The head dims the kernels are built for: multiples of 16 up to MaxHeadDim.
+    private static bool TakesHeadDim(int headDim) => headDim > 0 && headDim % 16 == 0 && headDim <= MaxHeadDim;
+
     private static void Validate(AttentionProblem p)
     {
         if (p.DType is not (DType.BFloat16 or DType.Float16))
@@ -80,7 +102,7 @@ internal static class FlashAttentionCuda
             throw new ArgumentException($"The GPU kernel runs bfloat16 or float16 tensors; got {p.DType.Name()}.", nameof(p));
         }
 
-        if (p.HeadDim != p.ValueDim || p.HeadDim % 16 != 0 || p.HeadDim > MaxHeadDim || p.HeadDim == 0)
+        if (p.HeadDim != p.ValueDim || !TakesHeadDim(p.HeadDim))
         {
             throw new ArgumentException($"The GPU kernel needs E == Ev, a multiple of 16 up to {MaxHeadDim}; got E = {p.HeadDim}, Ev = {p.ValueDim}.", nameof(p));
         }

@@ -20,6 +20,12 @@ internal static class CudaExecutor
     internal static readonly string DistanceBiasMod =
         KernelDefines.ScoreTableMod("((s) + (p).table[(h) * (2 * (p).table_i1 - 1) + (kv) - (q) + (p).table_i1 - 1])");
 
+    /// <summary>The header of a segmented launch of head dim <paramref name="headDim"/> that adds the distance bias.</summary>
+    internal static string DistanceBiasHeader(int headDim, bool causal) => CudaSpecialization.FlashAttention(headDim, causal) + DistanceBiasMod;
+
+    /// <summary>The kernel that starts rows no branch covers at LSE -inf (no specialization).</summary>
+    internal const string SegmentsTemplate = "segments.cu";
+
     public static AttentionOutput Run(AttentionSpec spec, Tensor q, Tensor k, Tensor v)
     {
         if (spec.Layout is not RowLayout.SegmentedRows segmented)
@@ -65,7 +71,7 @@ internal static class CudaExecutor
             lse = Tensor.Uninitialized(DType.Float32, q.Device, q.Size(0), q.Size(1), q.Size(2));
             if (first < 0)
             {
-                FillNegativeInfinity(KernelCache.Get(device, "segments.cu", string.Empty), lse);
+                FillNegativeInfinity(KernelCache.Get(device, SegmentsTemplate, string.Empty), lse);
                 first = 0;
             }
 
@@ -100,7 +106,7 @@ internal static class CudaExecutor
 
         int heads = problem.QueryHeads;
         using Tensor table = Tensor.FromArray(bias.Table(layout.Rate, layout.Rows), heads * ((2 * layout.Rows) - 1)).To(problem.Device);
-        string header = CudaSpecialization.FlashAttention(problem.HeadDim, causal) + DistanceBiasMod;
+        string header = DistanceBiasHeader(problem.HeadDim, causal);
         FlashAttentionCuda.ForwardSegments(problem, layout, causal, header, new FlexLaunch(HasScoreMod: true, BlockMask: null, table, (heads, layout.Rows, 0, 0)), accumulate);
     }
 

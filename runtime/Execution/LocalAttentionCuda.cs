@@ -1,4 +1,6 @@
 using System;
+using System.Collections.Generic;
+using System.Linq;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using AttentionGen.Cpu;
@@ -77,7 +79,7 @@ internal static class LocalAttentionCuda
             IsFp16 = compute == DType.Float16 ? 1 : 0, XposScaleBase = shape.XposScaleBase,
         };
         long warps = ((long)problems * ws) + ((long)problems * span);
-        KernelCache.Get(device, "local.cu", string.Empty).Launch("ag_local_gather", ((uint)((warps + 7) / 8), 1, 1), 256, 0, args);
+        KernelCache.Get(device, GatherTemplate, string.Empty).Launch("ag_local_gather", ((uint)((warps + 7) / 8), 1, 1), 256, 0, args);
 
         Tensor? attnBias = shape.Bias?.Tensor;
         Tensor? bias = attnBias?.To(DType.Float32).Contiguous();
@@ -103,8 +105,44 @@ internal static class LocalAttentionCuda
     // Without rotation, a causal or exact limit, a shared q/k, a mask or a bias, a window's keys are one contiguous run
     // of tokens clipped to the sequence (the reference masks the slots outside it), so the kernel reads them in place:
     // no gathered copies, and (with windows a multiple of the key tile) no masked tiles.
-    private static bool ReadsWindowsInPlace(LocalWindows w) =>
-        !w.Causal && !w.Rotary && !w.SharedQk && w.BackReach is null && w.KeyMask is null && w.Bias is null;
+    private static bool ReadsWindowsInPlace(LocalWindows w) => HasPlainWindows(w) && w.KeyMask is null && w.Bias is null;
+
+    // The configuration's part of ReadsWindowsInPlace: a call without a mask or bias reads its windows in place.
+    private static bool HasPlainWindows(LocalWindows w) => !w.Causal && !w.Rotary && !w.SharedQk && w.BackReach is null;
+
+    /// <summary>
+    /// The modules <see cref="Forward"/> loads for windows configured as <paramref name="w"/> (its key mask and bias are
+    /// ignored: a call may pass either), whichever path a call takes: the float32 conversion, in place over whole tiles or segmented when
+    /// the windows are plain, else the gather and the window problems with and without an attention bias. A layer's
+    /// GpuKernels lists these so the app's build compiles them ahead (docs/prebuilt-kernels.md).
+    /// </summary>
+    internal static IEnumerable<KernelRequest> Kernels(LocalWindows w)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        int e = w.HeadDim;
+        var headers = new List<string>();
+        if (HasPlainWindows(w))
+        {
+            if (w.WindowSize % WholeTiles == 0)
+            {
+                headers.Add(CudaSpecialization.Windows(e, w.WindowSize, w.LookBackward, w.LookForward));
+            }
+
+            headers.Add(CudaSpecialization.FlashAttention(e, causal: false));
+        }
+
+        headers.Add(Header(w, e, biased: false));
+        headers.Add(Header(w, e, biased: true));
+        yield return new KernelRequest(CudaConvert.Template, string.Empty);
+        yield return new KernelRequest(GatherTemplate, string.Empty);
+        foreach (KernelRequest forward in headers.Distinct().SelectMany(h => FlashAttentionCuda.ForwardKernels(e, h)))
+        {
+            yield return forward;
+        }
+    }
+
+    // The kernel that gathers each window's rows (no specialization).
+    private const string GatherTemplate = "local.cu";
 
     // Windows of this many tokens (times any count) are whole query blocks and key tiles of both kernels.
     private const int WholeTiles = 128;

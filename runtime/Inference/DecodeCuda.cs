@@ -79,8 +79,7 @@ internal static class DecodeCuda
                 BlockTokens = cache.SegmentTokens, BlocksPerSequence = BlocksPerSequence(cache), SplitTokens = splitTokens, Splits = splits,
                 Causal = causal ? 1 : 0, IsFp16 = q.DType == DType.Float16 ? 1 : 0, Scale = scale, Table = capture?.DevicePointer ?? 0,
             };
-            string header = PipelineStages == DefaultStages ? modHeader : $"#define AG_DECODE_STAGES {PipelineStages}\n{modHeader}";
-            CudaModule module = KernelCache.Get(device, Template, header);
+            CudaModule module = KernelCache.Get(device, Template, ModuleHeader(modHeader));
             (string entry, int shared) = Kernel(cache.HeadDim, cache.ValueDim, device.MaxSharedMemoryPerBlock, PipelineStages);
             module.Launch(entry, ((uint)(batch * cache.KvHeads), (uint)splits, (uint)rowBlocks), Threads, (uint)shared, args);
             if (splits > 1)
@@ -150,6 +149,10 @@ internal static class DecodeCuda
         long tokens = Math.Max(MinSplitTokens, (longest + ranges - 1) / ranges);
         return (int)((tokens + TileTokens - 1) / TileTokens * TileTokens);
     }
+
+    /// <summary>The header decode.cu is loaded under for a layer's <paramref name="modHeader"/> (its mask and score mods): the pipeline depth, when tuned, then the mods.</summary>
+    internal static string ModuleHeader(string modHeader) =>
+        PipelineStages == DefaultStages ? modHeader : $"#define AG_DECODE_STAGES {PipelineStages}\n{modHeader}";
 
     /// <summary>
     /// The split kernel for key and value widths <paramref name="e"/> and <paramref name="ev"/> and its dynamic shared

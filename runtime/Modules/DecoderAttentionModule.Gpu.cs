@@ -1,3 +1,6 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
 using System.Runtime.InteropServices;
 using AttentionGen.CompileTime.Kernels;
 using AttentionGen.Cpu;
@@ -37,16 +40,17 @@ public sealed partial class DecoderAttentionModule
         };
         if (warps > 0)
         {
-            KernelCache.Get(CudaTransfers.Require(Device), "rotary.cu", string.Empty).Launch("ag_norm_rope", ((uint)((warps + 7) / 8), 1, 1), 256, 0, args);
+            KernelCache.Get(CudaTransfers.Require(Device), RotaryTemplate, string.Empty).Launch("ag_norm_rope", ((uint)((warps + 7) / 8), 1, 1), 256, 0, args);
         }
     }
 
     // The mask and score of this layer's kernels: the causal mask or the window's band (a closed-form plan, which the
     // decode kernel reads as its mask at cache positions), and the soft-cap as a score mod. The decode kernel takes the
     // causal mask from its arguments and needs no head dim, so a plain causal layer's decode header is empty (prebuilt).
-    private string GpuHeader(bool forDecode = false)
+    private string GpuHeader(bool forDecode = false) => GpuHeader(Config, forDecode);
+
+    internal static string GpuHeader(DecoderAttentionConfig c, bool forDecode)
     {
-        DecoderAttentionConfig c = Config;
         string header = c.SlidingWindow is int window ? CudaSpecialization.Boxes(DiagonalBox.Band(window))
             : forDecode ? string.Empty
             : KernelDefines.Causal(true);
@@ -63,6 +67,28 @@ public sealed partial class DecoderAttentionModule
 
         return header;
     }
+
+    /// <summary>
+    /// The modules a layer of <paramref name="config"/> loads on a GPU (the config fixes the head dim, window and soft-cap):
+    /// the prefill forward under <c>GpuHeader()</c>, the decode kernel under <c>GpuHeader(forDecode: true)</c> and its KV
+    /// append, the q/k norm and RoPE, the float32 conversion, and the projections' bias when they have one. A run-time config reaches the app's build through
+    /// <see cref="AppKernelConfigsAttribute"/> (docs/prebuilt-kernels.md).
+    /// </summary>
+    internal static IEnumerable<KernelRequest> GpuKernels(DecoderAttentionConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        return FlashAttentionCuda.ForwardKernels(config.HeadDim, GpuHeader(config, forDecode: false))
+            .Append(new KernelRequest(Inference.DecodeCuda.Template, Inference.DecodeCuda.ModuleHeader(GpuHeader(config, forDecode: true))))
+            .Append(new KernelRequest(Inference.DecodeCuda.Template, string.Empty))
+            .Append(new KernelRequest(RotaryTemplate, string.Empty))
+            .Append(new KernelRequest(CudaConvert.Template, string.Empty))
+            .Concat(config.AttentionBias ? [new KernelRequest(CudaElementwise.Template, string.Empty)] : [])
+            .Distinct()
+            .ToList();
+    }
+
+    // The q/k norm and RoPE kernel (no specialization).
+    private const string RotaryTemplate = "rotary.cu";
 
     /// <summary>Mirrors <c>RotaryParams</c> in rotary.cu field for field.</summary>
     [StructLayout(LayoutKind.Sequential)]

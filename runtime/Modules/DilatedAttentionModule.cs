@@ -1,4 +1,6 @@
 using System;
+using System.Collections.Generic;
+using System.Linq;
 using AttentionGen.Variants;
 
 namespace AttentionGen.Modules;
@@ -114,6 +116,21 @@ public partial class DilatedAttentionModule : WeightedModule
 
         AttentionOutput attention = DilatedAttention.Forward(q, k, v, Config.SegmentSizes, Config.DilationRates, Config.Causal, scale: null, _relPosBias);
         return _outProj.Apply(attention.Output.MergeHeads().Contiguous()).To(x.DType);
+    }
+
+    /// <summary>
+    /// The modules this layer's GPU launches load (the head dim is the config's): the segmented forward, with the
+    /// distance bias as a score mod when UseRelPosBias, the LSE fill, xpos and the projections' bias (elementwise), the float32 conversion.
+    /// Only the bias header is not in the package store; the app's build compiles it (docs/prebuilt-kernels.md).
+    /// </summary>
+    internal IEnumerable<Cuda.KernelRequest> GpuKernels()
+    {
+        int e = Config.HeadDim;
+        string header = Config.UseRelPosBias ? Execution.CudaExecutor.DistanceBiasHeader(e, Config.Causal) : Cuda.CudaSpecialization.FlashAttention(e, Config.Causal);
+        return Cuda.FlashAttentionCuda.ForwardKernels(e, header)
+            .Append(new Cuda.KernelRequest(Execution.CudaExecutor.SegmentsTemplate, string.Empty))
+            .Append(new Cuda.KernelRequest(Cuda.CudaElementwise.Template, string.Empty))
+            .Append(new Cuda.KernelRequest(Cuda.CudaConvert.Template, string.Empty));
     }
 
     /// <inheritdoc/>

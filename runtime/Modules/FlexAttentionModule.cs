@@ -320,17 +320,15 @@ public abstract partial class FlexAttentionModule : DisposableModule
 
         foreach (int headDim in headDims)
         {
-            string forward = ForwardHeader(headDim, header);
-            yield return new Cuda.KernelRequest(Cuda.FlashAttentionCuda.Template, forward);
-            if (Cuda.FlashAttentionCuda.HasHopperKernel(headDim))
+            foreach (Cuda.KernelRequest forward in Cuda.FlashAttentionCuda.ForwardKernels(headDim, ForwardHeader(headDim, header)))
             {
-                yield return new Cuda.KernelRequest(Cuda.FlashAttentionCuda.HopperTemplate, forward, Cuda.FlashAttentionCuda.HopperArchitecture);
+                yield return forward;
             }
         }
 
         // CreateBlockMask and CacheStep hand the class's header to these launchers as it is.
         yield return new Cuda.KernelRequest(Cuda.BlockMaskCuda.Template, header);
-        yield return new Cuda.KernelRequest(Inference.DecodeCuda.Template, header);
+        yield return new Cuda.KernelRequest(Inference.DecodeCuda.Template, Inference.DecodeCuda.ModuleHeader(header));
     }
 
     // The forward kernel's header: the head dim, then the class's mods and plan.

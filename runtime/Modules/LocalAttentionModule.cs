@@ -1,4 +1,6 @@
 using System;
+using System.Collections.Generic;
+using System.Linq;
 using AttentionGen.Variants;
 
 namespace AttentionGen.Modules;
@@ -32,5 +34,17 @@ public partial class LocalAttentionModule : DisposableModule
     {
         using Call call = BeginCall();
         return LocalAttention.Forward(q, k, v, Config, mask, attnBias, windowSize);
+    }
+
+    /// <summary>
+    /// The modules this layer's GPU launches load at head dims <paramref name="headDims"/> (only <see cref="LocalConfig.Dim"/>
+    /// when it rotates: the whole head rotates), with and without a mask or bias. The app's build compiles them ahead
+    /// (docs/prebuilt-kernels.md); a window override (xpos) is specialized at run time.
+    /// </summary>
+    internal IEnumerable<Cuda.KernelRequest> GpuKernels(IEnumerable<int> headDims)
+    {
+        ArgumentNullException.ThrowIfNull(headDims);
+        IEnumerable<int> dims = Config.Rotary ? [Config.Dim] : headDims;
+        return dims.Distinct().SelectMany(e => Execution.LocalAttentionCuda.Kernels(LocalAttention.Configured(Config, e))).Distinct().ToList();
     }
 }

@@ -1,4 +1,6 @@
 using System;
+using System.Collections.Generic;
+using System.Linq;
 using AttentionGen.Variants;
 
 namespace AttentionGen.Modules;
@@ -47,5 +49,34 @@ public partial class SparseAttentionModule : DisposableModule
     {
         using Call call = BeginCall();
         return SparseAttention.Forward(q, k, v, Heads, Mode, LocalAttnCtx, BlockSize, Causal);
+    }
+
+    /// <summary>
+    /// The modules this layer's GPU launches load at head dims <paramref name="headDims"/> (Embd / Heads is the input's):
+    /// Local's band as a closed-form plan; All's plain (causal) forward; Strided's causal segmented forward and the LSE
+    /// fill; the float32 conversion. Only the band carries a constant of the layer; the others are in the package store. The app's build
+    /// compiles what is not (docs/prebuilt-kernels.md).
+    /// </summary>
+    internal IEnumerable<Cuda.KernelRequest> GpuKernels(IEnumerable<int> headDims)
+    {
+        ArgumentNullException.ThrowIfNull(headDims);
+        var requests = new List<Cuda.KernelRequest> { new(Cuda.CudaConvert.Template, string.Empty) };
+        foreach (int e in headDims.Distinct())
+        {
+            string header = Mode switch
+            {
+                SparseMode.Local => Cuda.CudaSpecialization.Band(e, LocalAttnCtx),
+                SparseMode.All => Cuda.CudaSpecialization.FlashAttention(e, Causal),
+                _ => Cuda.CudaSpecialization.FlashAttention(e, causal: true),
+            };
+            requests.AddRange(Cuda.FlashAttentionCuda.ForwardKernels(e, header));
+        }
+
+        if (Mode == SparseMode.Strided)
+        {
+            requests.Add(new Cuda.KernelRequest(Execution.CudaExecutor.SegmentsTemplate, string.Empty));
+        }
+
+        return requests;
     }
 }

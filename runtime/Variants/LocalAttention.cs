@@ -39,10 +39,8 @@ public static class LocalAttention
             config.LookBackward,
             config.LookForward,
             config.Causal,
-            // The reference measures the exact window with the configured size, also under a per-call override; the
-            // products fit in an int (LocalConfig bounds the configured span).
-            BackReach: config.ExactWindowsize ? config.WindowSize * config.LookBackward : null,
-            ForwardReach: config.ExactWindowsize && !config.Causal ? config.WindowSize * config.LookForward : null,
+            BackReach(config),
+            ForwardReach(config),
             config.SharedQk,
             mask is null ? null : new LocalKeyMask(mask, keep, shape.RowsPerMaskRow),
             attnBias is null ? null : new LocalBias(attnBias, bias, shape.BiasHeads),
@@ -51,4 +49,26 @@ public static class LocalAttention
             config.XposScaleBase);
         return new AttentionSpec(RowLayout.Windows(windows), SpecMask.None, config.Scale > 0 ? config.Scale : null);
     }
+
+    /// <summary>
+    /// The windows <paramref name="config"/> fixes at head dim <paramref name="headDim"/>, for one row-set of one
+    /// configured window and no mask or bias: what the GPU's kernels are specialized on (LocalAttentionCuda.Kernels).
+    /// A call's length, window override (xpos), mask and bias are its own.
+    /// </summary>
+    internal static LocalWindows Configured(LocalConfig config, int headDim)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        int ws = config.WindowSize;
+        return new LocalWindows(
+            Rows: 1, Length: ws, headDim, ValueDim: headDim, OutputShape: [1, ws, headDim], ws, Windows: 1,
+            Span: (config.LookBackward + 1 + config.LookForward) * ws, config.LookBackward, config.LookForward, config.Causal,
+            BackReach(config), ForwardReach(config), config.SharedQk, KeyMask: null, Bias: null,
+            RotaryDim: config.Rotary ? config.Dim : 0, Xpos: config.Rotary && config.UseXpos, config.XposScaleBase);
+    }
+
+    // The reference measures the exact window with the configured size, also under a per-call override; the products
+    // fit in an int (LocalConfig bounds the configured span).
+    private static int? BackReach(LocalConfig config) => config.ExactWindowsize ? config.WindowSize * config.LookBackward : null;
+
+    private static int? ForwardReach(LocalConfig config) => config.ExactWindowsize && !config.Causal ? config.WindowSize * config.LookForward : null;
 }
