@@ -7,8 +7,8 @@
 #   sample  the published sample cold and warm and with NVRTC hidden (kernels from the store and the app's zip only)
 #   timing  sample, then PyTorch vs ours: dense/causal, the flex masks, the variants
 #   prefill issue #24's matrix: every head dim 64..256 at (4,16,4096,D) and (1,16,16384,D), and causal GQA 32q/8kv
-#   decode  a decode step against a full KV cache (contiguous, paged): ours vs SDPA cuDNN/flash and flex, TB/s; then
-#           ours at pipeline depths 2 and 4
+#   decode  a decode step against a full KV cache (contiguous, paged): ours (tensor cores) vs SDPA cuDNN/flash and
+#           flex, TB/s; then ours with the scalar kernel and at pipeline depths 2 and 4
 #   cpu     ours vs torch's CPU SDPA, pinned, 2 threads then 16 (bench/cpu/compare_cpu.py)
 #   llama   transformers' LlamaAttention written by PyTorch, loaded and compared by attentiongen-gpu llama-check
 #   ilgpu   the sample's ILGPU layers on ILGPU's CUDA accelerator (the JIT build in .devtests; carry .devtests)
@@ -52,10 +52,14 @@ prefill)
     timeout 430 python3 bench/gpu/compare.py --binary $bin --head-dims 2>&1 | tee "$out/head-dims.log" | tail -24
     timeout 140 python3 bench/gpu/compare.py --binary $bin --gqa 2>&1 | tee "$out/gqa.log" | tail -6 ;;
 decode)
-    timeout 400 python3 bench/gpu/compare.py --binary $bin --decode 2>&1 | tee "$out/decode.log" | tail -8
-    for stages in 2 4; do   # the tensor-core kernel's pipeline depth (default 3), ours only
+    # The tensor-core kernel (opt-in until CudaDecodeTests' TheTensorCoreKernelEqualsTheCpu has passed on a GPU), then
+    # the scalar default for the record, then the tensor-core kernel at pipeline depths 2 and 4 (default 3).
+    ATTENTIONGEN_DECODE_TENSOR_CORES=1 timeout 300 python3 bench/gpu/compare.py --binary $bin --decode 2>&1 | tee "$out/decode.log" | tail -8
+    echo "scalar kernel (the default until then):"
+    timeout 60 $bin time-decode 2>&1 | tee "$out/decode-scalar.log" | tail -4
+    for stages in 2 4; do
         echo "ATTENTIONGEN_DECODE_STAGES=$stages"
-        ATTENTIONGEN_DECODE_STAGES=$stages timeout 60 $bin time-decode 2>&1 | tee "$out/decode-stages-$stages.log" | tail -4
+        ATTENTIONGEN_DECODE_TENSOR_CORES=1 ATTENTIONGEN_DECODE_STAGES=$stages timeout 60 $bin time-decode 2>&1 | tee "$out/decode-stages-$stages.log" | tail -4
     done ;;
 cpu)
     for threads in 2 16; do

@@ -23,7 +23,32 @@ public class CudaDecodeTests
     [InlineData(1, 32, 8, 128, 128, 1, true, 128, 4)]  // the Llama shape, paged by 128
     [InlineData(1, 2, 1, 64, 64, 16, true, 0, 5)]      // 32 query rows: two row blocks of the kernel
     [InlineData(2, 4, 2, 256, 256, 2, true, 0, 6)]     // the widest rows: 211 KB of shared memory (after the smaller cases)
-    public void DecodeOnTheGpuEqualsTheCpu(int batch, int queryHeads, int kvHeads, int e, int ev, int queries, bool causal, int pageSize, int caseId)
+    public void DecodeOnTheGpuEqualsTheCpu(int batch, int queryHeads, int kvHeads, int e, int ev, int queries, bool causal, int pageSize, int caseId) =>
+        DecodeEqualsTheCpu(batch, queryHeads, kvHeads, e, ev, queries, causal, pageSize, caseId);
+
+    // The tensor-core kernel is opt-in until it has passed here (DecodeCuda.UseTensorCores): the same cases with it on.
+    [GpuTheory]
+    [InlineData(3, 8, 2, 64, 64, 1, true, 0, 1)]
+    [InlineData(2, 4, 4, 128, 128, 3, true, 16, 2)]
+    [InlineData(2, 6, 2, 80, 48, 2, false, 0, 8)]
+    [InlineData(1, 32, 8, 128, 128, 1, true, 128, 4)]
+    [InlineData(1, 2, 1, 64, 64, 16, true, 0, 5)]
+    [InlineData(2, 4, 2, 256, 256, 2, true, 0, 6)]
+    public void TheTensorCoreKernelEqualsTheCpu(int batch, int queryHeads, int kvHeads, int e, int ev, int queries, bool causal, int pageSize, int caseId)
+    {
+        bool before = DecodeCuda.UseTensorCores;
+        DecodeCuda.UseTensorCores = true;
+        try
+        {
+            DecodeEqualsTheCpu(batch, queryHeads, kvHeads, e, ev, queries, causal, pageSize, caseId);
+        }
+        finally
+        {
+            DecodeCuda.UseTensorCores = before;
+        }
+    }
+
+    private static void DecodeEqualsTheCpu(int batch, int queryHeads, int kvHeads, int e, int ev, int queries, bool causal, int pageSize, int caseId)
     {
         (Random random, string seed) = FreshRandom.For(caseId);
         int[] lengths = Enumerable.Range(0, batch).Select(b => b == 0 && batch > 1 ? 0 : b == 1 ? 1 : random.Next(queries, 700)).ToArray();

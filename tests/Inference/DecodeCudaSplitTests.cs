@@ -28,6 +28,7 @@ public class DecodeCudaSplitTests
     [InlineData(256, 256, 232448, "ag_decode_mma_256", 211200)]
     [InlineData(256, 256, 101376, "ag_decode_split", 88256)]      // sm_86/89: the pipeline does not fit
     [InlineData(72, 40, 232448, "ag_decode_split", 25280)]        // not multiples of 16: no mma tiles
+    [InlineData(128, 128, 0, "ag_decode_split", 47296)]           // tensor cores off (DecodeCuda.UseTensorCores)
     public void TensorCoresTakeHeadDimsOfWhole16ColumnTilesWhenThePipelineFits(int e, int ev, int maxShared, string entry, int shared)
     {
         Assert.Equal((entry, shared), DecodeCuda.Kernel(e, ev, maxShared));
