@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Immutable;
+using System.Linq;
 using AttentionGen.CompileTime.Rules;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
@@ -22,6 +23,9 @@ public sealed class IlgpuUnderNativeAotAnalyzer : DiagnosticAnalyzer
     /// <summary>The context and accelerator factory of the AttentionGen.ILGpu package.</summary>
     public const string IlgpuAcceleratorsType = "AttentionGen.ILGpu.IlgpuAccelerators";
 
+    /// <summary>The scope that sends generated layers' attention to an ILGPU accelerator.</summary>
+    public const string IlgpuExecutionType = "AttentionGen.ILGpu.IlgpuExecution";
+
     /// <summary>The analyzer config key of <c>&lt;CompilerVisibleProperty Include="PublishAot" /&gt;</c>.</summary>
     public const string PublishAotKey = "build_property.PublishAot";
 
@@ -35,9 +39,11 @@ public sealed class IlgpuUnderNativeAotAnalyzer : DiagnosticAnalyzer
         context.EnableConcurrentExecution();
         context.RegisterCompilationStartAction(start =>
         {
-            INamedTypeSymbol? attention = start.Compilation.GetTypeByMetadataName(IlgpuAttentionType);
-            INamedTypeSymbol? accelerators = start.Compilation.GetTypeByMetadataName(IlgpuAcceleratorsType);
-            if ((attention is null && accelerators is null) || !PublishesAot(start.Options.AnalyzerConfigOptionsProvider))
+            ImmutableArray<INamedTypeSymbol> entryTypes = new[] { IlgpuAttentionType, IlgpuAcceleratorsType, IlgpuExecutionType }
+                .Select(start.Compilation.GetTypeByMetadataName)
+                .OfType<INamedTypeSymbol>()
+                .ToImmutableArray();
+            if (entryTypes.IsEmpty || !PublishesAot(start.Options.AnalyzerConfigOptionsProvider))
             {
                 return;
             }
@@ -47,7 +53,7 @@ public sealed class IlgpuUnderNativeAotAnalyzer : DiagnosticAnalyzer
                 {
                     var invocation = (IInvocationOperation)operation.Operation;
                     INamedTypeSymbol owner = invocation.TargetMethod.ContainingType.OriginalDefinition;
-                    if (SymbolEqualityComparer.Default.Equals(owner, attention) || SymbolEqualityComparer.Default.Equals(owner, accelerators))
+                    if (entryTypes.Contains(owner, SymbolEqualityComparer.Default))
                     {
                         operation.ReportDiagnostic(Diagnostic.Create(
                             DiagnosticDescriptors.IlgpuUnderNativeAot,

@@ -28,6 +28,7 @@ public class IlgpuUnderNativeAotTests
                 using Accelerator accelerator = IlgpuAccelerators.{|#1:Create|}(context, AcceleratorType.CPU);
                 using AttentionOutput plain = IlgpuAttention.{|#2:ScaledDotProduct|}(accelerator, q, k, v, causal: true);
                 using AttentionOutput modded = IlgpuAttention.{|#3:ScaledDotProduct|}<CausalMask, SoftcapScore>(accelerator, q, k, v, default, new SoftcapScore(30f));
+                using (IlgpuExecution.{|#4:Use|}(accelerator)) { }
                 int kinds = IlgpuAccelerators.Preference.Count; // a property, not a call into the backend
                 System.Func<Context> factory = IlgpuAccelerators.CreateContext; // a method group: reported where it is invoked
             }
@@ -45,6 +46,7 @@ public class IlgpuUnderNativeAotTests
             Expected(1, "IlgpuAccelerators.Create"),
             Expected(2, "IlgpuAttention.ScaledDotProduct"),
             Expected(3, "IlgpuAttention.ScaledDotProduct"),
+            Expected(4, "IlgpuExecution.Use"),
         ]);
 
         await test.RunAsync(CancellationToken.None);
