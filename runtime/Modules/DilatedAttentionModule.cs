@@ -88,7 +88,8 @@ public partial class DilatedAttentionModule : WeightedModule
 
     /// <summary>
     /// x [B, N, DModel] → [B, N, DModel] in x's dtype. On the CPU in float32; on a GPU in bf16/fp16 (float32 runs as
-    /// bf16), the projections through cuBLAS. The relative-position bias runs on both: on a GPU as a score mod reading the bias table (CudaExecutor).
+    /// bf16), the projections through cuBLAS. The relative-position bias runs on both (on a GPU as a score mod that
+    /// reads the bias table).
     /// </summary>
     public Tensor Forward(Tensor x)
     {
