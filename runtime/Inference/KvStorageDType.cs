@@ -31,7 +31,8 @@ internal static class KvStorageDType
 
     /// <summary>
     /// A cache on a GPU stores bf16 or fp16 (what the decode kernel reads) with key and value rows of at most
-    /// <see cref="DecodeCuda.MaxHeadDim"/> and <see cref="DecodeCuda.MaxValueDim"/>; the CPU takes every floating type and width.
+    /// <see cref="DecodeCuda.MaxHeadDim"/> and <see cref="DecodeCuda.MaxValueDim"/> (fp8 is refused by name: CPU-only for now);
+    /// the CPU takes every storage dtype and width.
     /// </summary>
     public static void CheckDevice(Device device, DType dtype, int headDim, int valueDim, string paramName)
     {
