@@ -44,8 +44,9 @@ internal static class KvRows
     /// <summary>
     /// Tokens [<paramref name="start"/>, <paramref name="start"/> + <paramref name="count"/>) of <paramref name="sequence"/>,
     /// kv head <paramref name="head"/>, from <paramref name="storage"/> (the cache's keys, <paramref name="width"/> = E, or
-    /// values, Ev; <paramref name="fp8Scale"/> the head's key or value scale of an fp8 cache) as float32 rows one after the other: float32 rows of one segment in place, anything else (another dtype,
-    /// or a block that crosses a page) widened or copied into <paramref name="scratch"/>. The values read do not depend on
+    /// values, Ev; <paramref name="fp8Scale"/> the head's key or value scale of an fp8 cache) as float32 rows one after the
+    /// other: float32 rows of one segment in place, anything else (another dtype, or a block that crosses a page) widened
+    /// or copied into <paramref name="scratch"/>. The values read do not depend on
     /// where pages end, so a kernel that reads fixed blocks gives the same bits for a paged and a contiguous cache.
     /// </summary>
     public static ReadOnlySpan<float> Block(KvCache cache, Tensor storage, int sequence, int head, int start, int count, int width, float fp8Scale, Span<float> scratch)
