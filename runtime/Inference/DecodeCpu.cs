@@ -9,7 +9,7 @@ namespace AttentionGen.Inference;
 
 /// <summary>
 /// The CPU decode loop, bound by memory bandwidth: per sequence and kv head the stored K/V rows are streamed once, in
-/// blocks of <see cref="BlockTokens"/> tokens aligned to position 0 (bf16/fp16 blocks, and blocks that cross a page,
+/// blocks of <see cref="BlockTokens"/> tokens aligned to position 0 (bf16/fp16/fp8 blocks, and blocks that cross a page,
 /// widened or gathered into float32 scratch that stays in cache; float32 rows of one page read in place). Every query
 /// row of the head group (Hq/Hkv heads × Tq queries) takes a block at once: its scores with each key loaded once for
 /// several rows (<see cref="DecodeBlock"/>), one online-softmax update per row and block, then O += P·V with each value
@@ -165,10 +165,10 @@ internal static class DecodeCpu
             count = Math.Min(BlockTokens - (start % BlockTokens), to - start);
             if (KeptKeys(windows, mask, b, start, count, scratch.Kept, out int first, out int last))
             {
-                ReadOnlySpan<float> keys = KvRows.Block(cache, cache.Keys, b, g, start, count, e, scratch.Keys);
+                ReadOnlySpan<float> keys = KvRows.Block(cache, cache.Keys, b, g, start, count, e, cache.KeyScale(g), scratch.Keys);
                 DecodeBlock.Scores<TVec>(qs, rows, keys, e, first, last, shape.Scale, scratch.Scores);
                 Softmax<TVec, TScore>(scratch, score, b, start, rows, max, sum, acc, ev);
-                ReadOnlySpan<float> values = KvRows.Block(cache, cache.Values, b, g, start, count, ev, scratch.Values);
+                ReadOnlySpan<float> values = KvRows.Block(cache, cache.Values, b, g, start, count, ev, cache.ValueScale(g), scratch.Values);
                 AccumulateValues<TVec>(scratch, rows, values, ev, first, last, acc);
             }
         }

@@ -1,4 +1,5 @@
 using System;
+using System.Runtime.InteropServices;
 
 namespace AttentionGen.Inference;
 
@@ -6,7 +7,8 @@ namespace AttentionGen.Inference;
 public sealed partial class KvCache
 {
     /// <summary>
-    /// Writes <paramref name="k"/> [B, Hkv, T, E] and <paramref name="v"/> [B, Hkv, T, Ev] (the cache's dtype, on its device)
+    /// Writes <paramref name="k"/> [B, Hkv, T, E] and <paramref name="v"/> [B, Hkv, T, Ev] (the cache's dtype, on its device;
+    /// for an fp8 cache any float dtype, stored as e4m3(x / scale) of the row's kv head, saturated to ±448)
     /// after each sequence's current length: sequence b takes its first <paramref name="lengths"/>[b] new tokens (0..T;
     /// null: all T), the rest of its rows are padding and are not read. A paged cache rents the pages it needs from its
     /// pool. Every check runs before anything is written or rented: a call that throws leaves the cache as it was.
@@ -19,8 +21,8 @@ public sealed partial class KvCache
         CheckCapacity(counts, lengths is null ? nameof(k) : nameof(lengths));
         CheckFreePages(counts, nameof(k));
         RentPages(counts);
-        Write(k, _keys, HeadDim, counts);
-        Write(v, _values, ValueDim, counts);
+        Write(k, _keys, HeadDim, KeyScale, counts);
+        Write(v, _values, ValueDim, ValueScale, counts);
         for (int b = 0; b < Batch; b++)
         {
             _lengths[b] += counts[b];
@@ -88,7 +90,15 @@ public sealed partial class KvCache
     {
         ShapeCheck.OnDevice(t, Device, paramName, "the KV cache");
         ShapeCheck.Rank(t, 4, layout, paramName);
-        ShapeCheck.DType(t, DType, paramName);
+        if (DType == DType.Float8E4M3)
+        {
+            ShapeCheck.FloatingPoint(t, paramName);   // quantized on the way in
+        }
+        else
+        {
+            ShapeCheck.DType(t, DType, paramName);
+        }
+
         ShapeCheck.Dim(t, 0, Batch, "B, the cache's batch", paramName);
         ShapeCheck.Dim(t, 1, KvHeads, "Hkv, the cache's kv heads", paramName);
         ShapeCheck.Dim(t, 3, width, $"{widthName}, the cache's", paramName);
@@ -172,8 +182,12 @@ public sealed partial class KvCache
     // Pages sequence b must rent before it can take `count` more tokens (paged caches only).
     private int PagesNeeded(int b, int count) => Math.Max(0, ShapeMath.CeilDiv(_lengths[b] + count, _pool!.PageSize) - _pageCounts[b]);
 
-    // Copies each sequence's new rows, head by head, into the segments after its current length.
-    private void Write(Tensor rows, Tensor destination, int width, int[] counts)
+    /// <summary>The dtype <see cref="Append"/> takes rows of <paramref name="given"/> in: the cache's, or as given when it quantizes them (fp8).</summary>
+    internal DType AppendDType(DType given) => DType == DType.Float8E4M3 ? given : DType;
+
+    // Copies each sequence's new rows, head by head, into the segments after its current length; an fp8 cache quantizes
+    // them with fp8Scale(kv head).
+    private void Write(Tensor rows, Tensor destination, int width, Func<int, float> fp8Scale, int[] counts)
     {
         if (Device.Kind == DeviceKind.Cuda)
         {
@@ -181,10 +195,10 @@ public sealed partial class KvCache
             return;
         }
 
-        Tensor source = rows.Contiguous();
+        Tensor source = DType == DType.Float8E4M3 ? rows.To(DType.Float32) : rows.Contiguous();
         try
         {
-            WriteContiguous(source, destination, width, counts);
+            WriteContiguous(source, destination, width, fp8Scale, counts);
         }
         finally
         {
@@ -192,24 +206,43 @@ public sealed partial class KvCache
         }
     }
 
-    private void WriteContiguous(Tensor source, Tensor destination, int width, int[] counts)
+    // source: contiguous rows of the cache's dtype, or float32 rows an fp8 cache quantizes.
+    private void WriteContiguous(Tensor source, Tensor destination, int width, Func<int, float> fp8Scale, int[] counts)
     {
-        int size = DType.SizeInBytes(), tokens = source.Size(2), rowBytes = width * size;
+        int size = DType.SizeInBytes(), sourceSize = source.DType.SizeInBytes(), tokens = source.Size(2), rowBytes = width * size;
         ReadOnlySpan<byte> from = source.ByteStorage;
         Span<byte> to = destination.ByteStorage;
         for (int b = 0; b < Batch; b++)
         {
             for (int h = 0; h < KvHeads; h++)
             {
+                float scale = fp8Scale(h);
                 long sourceRow = source.Offset + ((((long)b * KvHeads) + h) * tokens * width);
                 for (int t = 0; t < counts[b]; t++)
                 {
                     int position = _lengths[b] + t;
                     long target = SegmentOffset(b, h, position / SegmentTokens, width) + ((long)(position % SegmentTokens) * width);
-                    from.Slice(checked((int)((sourceRow + ((long)t * width)) * size)), rowBytes)
-                        .CopyTo(to.Slice(checked((int)(target * size)), rowBytes));
+                    ReadOnlySpan<byte> row = from.Slice(checked((int)((sourceRow + ((long)t * width)) * sourceSize)), width * sourceSize);
+                    Span<byte> slot = to.Slice(checked((int)(target * size)), rowBytes);
+                    if (DType == DType.Float8E4M3)
+                    {
+                        Quantize(MemoryMarshal.Cast<byte, float>(row), slot, scale);
+                    }
+                    else
+                    {
+                        row.CopyTo(slot);
+                    }
                 }
             }
+        }
+    }
+
+    // e4m3(x / scale), saturated: the stored codes of one row.
+    private static void Quantize(ReadOnlySpan<float> row, Span<byte> codes, float scale)
+    {
+        for (int i = 0; i < row.Length; i++)
+        {
+            codes[i] = Float8E4M3.FromFloatSaturating(row[i] / scale);
         }
     }
 }

@@ -6,7 +6,7 @@ namespace AttentionGen.Inference;
 /// The keys and values one attention layer has seen, per sequence of a batch, for decoding: <see cref="Append"/> writes
 /// new tokens after each sequence's current length, <see cref="DecodeAttention.Decode"/> attends to them. Contiguous
 /// (<see cref="Contiguous(int, int, int, int, int, DType, Device)"/>) or paged (<see cref="Paged"/>), in host memory or on a
-/// GPU (docs/kv-cache.md). Not
+/// GPU, as given or (on the cpu) quantized to fp8 with per-head scales (docs/kv-cache.md). Not
 /// thread-safe. Dispose gives a paged cache's pages back to its pool and frees a contiguous cache's memory.
 /// </summary>
 public sealed partial class KvCache : IDisposable
@@ -14,6 +14,7 @@ public sealed partial class KvCache : IDisposable
     private readonly int[] _lengths;
     private readonly Tensor _keys;
     private readonly Tensor _values;
+    private readonly KvQuantization? _quantization;
 
     // Paged only: logical page → physical page per sequence; _pageCounts[b] entries of row b are mapped.
     private readonly KvPagePool? _pool;
@@ -26,7 +27,7 @@ public sealed partial class KvCache : IDisposable
     private Tensor? _deviceBlockTables;
     private bool _deviceIndexStale = true;
 
-    private KvCache(int batch, int capacity, int kvHeads, int headDim, int valueDim, DType dtype, Tensor keys, Tensor values, KvPagePool? pool)
+    private KvCache(int batch, int capacity, int kvHeads, int headDim, int valueDim, DType dtype, KvQuantization? quantization, Tensor keys, Tensor values, KvPagePool? pool)
     {
         Batch = batch;
         Capacity = capacity;
@@ -34,6 +35,7 @@ public sealed partial class KvCache : IDisposable
         HeadDim = headDim;
         ValueDim = valueDim;
         DType = dtype;
+        _quantization = quantization;
         _keys = keys;
         _values = values;
         _pool = pool;
@@ -61,23 +63,31 @@ public sealed partial class KvCache : IDisposable
     /// <see cref="Contiguous(int, int, int, int, int, DType)"/> in <paramref name="device"/>'s memory. On a GPU the cache
     /// holds bf16 or fp16 (the decode kernel's storage) and its value rows are at most 256 wide.
     /// </summary>
-    public static KvCache Contiguous(int batch, int kvHeads, int headDim, int valueDim, int capacity, DType dtype, Device device)
+    public static KvCache Contiguous(int batch, int kvHeads, int headDim, int valueDim, int capacity, DType dtype, Device device) =>
+        Contiguous(batch, kvHeads, headDim, valueDim, capacity, dtype, device, quantization: null);
+
+    /// <summary>
+    /// <see cref="Contiguous(int, int, int, int, int, DType, Device)"/> with the scales of an fp8 cache:
+    /// <paramref name="dtype"/> <see cref="DType.Float8E4M3"/> needs <paramref name="quantization"/> (one key and one
+    /// value scale per kv head) and the cpu; the other dtypes take null.
+    /// </summary>
+    public static KvCache Contiguous(int batch, int kvHeads, int headDim, int valueDim, int capacity, DType dtype, Device device, KvQuantization? quantization)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batch);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(kvHeads);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(headDim);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(valueDim);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(capacity);
-        KvStorageDType.Check(dtype, nameof(dtype));
+        KvStorageDType.Check(dtype, quantization, kvHeads, nameof(dtype), nameof(quantization));
         KvStorageDType.CheckDevice(device, dtype, headDim, valueDim, nameof(device));
         Tensor keys = Tensor.Zeros(dtype, device, batch, kvHeads, capacity, headDim);
         Tensor values = Tensor.Zeros(dtype, device, batch, kvHeads, capacity, valueDim);
-        return new KvCache(batch, capacity, kvHeads, headDim, valueDim, dtype, keys, values, pool: null);
+        return new KvCache(batch, capacity, kvHeads, headDim, valueDim, dtype, quantization, keys, values, pool: null);
     }
 
     /// <summary>
     /// A cache of <paramref name="batch"/> empty sequences of up to <paramref name="capacity"/> tokens each, whose pages
-    /// come from <paramref name="pool"/> as they fill (heads, dims and dtype are the pool's).
+    /// come from <paramref name="pool"/> as they fill (heads, dims, dtype and fp8 scales are the pool's).
     /// </summary>
     public static KvCache Paged(KvPagePool pool, int batch, int capacity)
     {
@@ -85,7 +95,7 @@ public sealed partial class KvCache : IDisposable
         pool.ThrowIfDisposed();
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batch);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(capacity);
-        return new KvCache(batch, capacity, pool.KvHeads, pool.HeadDim, pool.ValueDim, pool.DType, pool.Keys, pool.Values, pool);
+        return new KvCache(batch, capacity, pool.KvHeads, pool.HeadDim, pool.ValueDim, pool.DType, pool.Quantization, pool.Keys, pool.Values, pool);
     }
 
     /// <summary>Sequences (B).</summary>
@@ -105,6 +115,9 @@ public sealed partial class KvCache : IDisposable
 
     /// <summary>The stored element type.</summary>
     public DType DType { get; }
+
+    /// <summary>The per-kv-head scales of an fp8 cache; null for the dtypes stored as given.</summary>
+    public KvQuantization? Quantization => _quantization;
 
     /// <summary>Where the keys and values are stored; decode queries and appended rows must be there too.</summary>
     public Device Device => _keys.Device;
@@ -126,6 +139,12 @@ public sealed partial class KvCache : IDisposable
 
     /// <summary>The storage V rows are read from.</summary>
     internal Tensor Values => _values;
+
+    /// <summary>What stored keys of kv head <paramref name="head"/> are multiplied by when read: its fp8 scale, else 1.</summary>
+    internal float KeyScale(int head) => _quantization is null ? 1f : _quantization.KeyScales[head];
+
+    /// <summary>What stored values of kv head <paramref name="head"/> are multiplied by when read: its fp8 scale, else 1.</summary>
+    internal float ValueScale(int head) => _quantization is null ? 1f : _quantization.ValueScales[head];
 
     /// <summary>Tokens sequence <paramref name="sequence"/> holds.</summary>
     public int Length(int sequence)

@@ -28,13 +28,23 @@ public sealed class KvPagePool : IDisposable
     /// fp16, value rows at most 256 wide).
     /// </summary>
     public KvPagePool(int pageCount, int pageSize, int kvHeads, int headDim, int valueDim, DType dtype, Device device)
+        : this(pageCount, pageSize, kvHeads, headDim, valueDim, dtype, device, quantization: null)
+    {
+    }
+
+    /// <summary>
+    /// <see cref="KvPagePool(int, int, int, int, int, DType, Device)"/> with the scales of an fp8 pool:
+    /// <paramref name="dtype"/> <see cref="DType.Float8E4M3"/> needs <paramref name="quantization"/> (one key and one
+    /// value scale per kv head, shared by every page) and the cpu; the other dtypes take null.
+    /// </summary>
+    public KvPagePool(int pageCount, int pageSize, int kvHeads, int headDim, int valueDim, DType dtype, Device device, KvQuantization? quantization)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(pageCount);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(pageSize);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(kvHeads);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(headDim);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(valueDim);
-        KvStorageDType.Check(dtype, nameof(dtype));
+        KvStorageDType.Check(dtype, quantization, kvHeads, nameof(dtype), nameof(quantization));
         KvStorageDType.CheckDevice(device, dtype, headDim, valueDim, nameof(device));
         PageCount = pageCount;
         PageSize = pageSize;
@@ -42,6 +52,7 @@ public sealed class KvPagePool : IDisposable
         HeadDim = headDim;
         ValueDim = valueDim;
         DType = dtype;
+        Quantization = quantization;
         Keys = Tensor.Zeros(dtype, device, pageCount, kvHeads, pageSize, headDim);
         Values = Tensor.Zeros(dtype, device, pageCount, kvHeads, pageSize, valueDim);
         _free = new bool[pageCount];
@@ -72,6 +83,9 @@ public sealed class KvPagePool : IDisposable
 
     /// <summary>The stored element type.</summary>
     public DType DType { get; }
+
+    /// <summary>The per-kv-head scales of an fp8 pool; null for the dtypes stored as given.</summary>
+    public KvQuantization? Quantization { get; }
 
     /// <summary>Pages no cache holds.</summary>
     public int FreePages { get; private set; }

@@ -9,9 +9,10 @@ internal static class KvRows
 {
     /// <summary>
     /// <paramref name="destination"/>.Length elements of <paramref name="storage"/> (raw bytes of <paramref name="dtype"/>)
-    /// from element <paramref name="elementOffset"/>, widened exactly to float32.
+    /// from element <paramref name="elementOffset"/>, widened exactly to float32; fp8 codes are then multiplied by
+    /// <paramref name="fp8Scale"/> (their kv head's scale; the dtypes stored as given have none).
     /// </summary>
-    public static void Widen(ReadOnlySpan<byte> storage, DType dtype, long elementOffset, Span<float> destination)
+    public static void Widen(ReadOnlySpan<byte> storage, DType dtype, long elementOffset, Span<float> destination, float fp8Scale)
     {
         int start = checked((int)elementOffset);
         switch (dtype)
@@ -27,19 +28,28 @@ internal static class KvRows
                 ReadOnlySpan<BFloat16> brains = MemoryMarshal.Cast<byte, BFloat16>(storage).Slice(start, destination.Length);
                 BFloat16Rows.Widen(in MemoryMarshal.GetReference(brains), ref MemoryMarshal.GetReference(destination), brains.Length, 1f);
                 break;
+            case DType.Float8E4M3:
+                ReadOnlySpan<byte> codes = storage.Slice(start, destination.Length);
+                for (int i = 0; i < codes.Length; i++)
+                {
+                    destination[i] = Float8E4M3.ToFloat(codes[i]) * fp8Scale;
+                }
+
+                break;
             default:
-                throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "KV storage is float32, float16 or bfloat16.");
+                throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "KV storage is float32, float16, bfloat16 or float8_e4m3fn.");
         }
     }
 
     /// <summary>
     /// Tokens [<paramref name="start"/>, <paramref name="start"/> + <paramref name="count"/>) of <paramref name="sequence"/>,
     /// kv head <paramref name="head"/>, from <paramref name="storage"/> (the cache's keys, <paramref name="width"/> = E, or
-    /// values, Ev) as float32 rows one after the other: float32 rows of one segment in place, anything else (another dtype,
-    /// or a block that crosses a page) widened or copied into <paramref name="scratch"/>. The values read do not depend on
+    /// values, Ev; <paramref name="fp8Scale"/> the head's key or value scale of an fp8 cache) as float32 rows one after the
+    /// other: float32 rows of one segment in place, anything else (another dtype, or a block that crosses a page) widened
+    /// or copied into <paramref name="scratch"/>. The values read do not depend on
     /// where pages end, so a kernel that reads fixed blocks gives the same bits for a paged and a contiguous cache.
     /// </summary>
-    public static ReadOnlySpan<float> Block(KvCache cache, Tensor storage, int sequence, int head, int start, int count, int width, Span<float> scratch)
+    public static ReadOnlySpan<float> Block(KvCache cache, Tensor storage, int sequence, int head, int start, int count, int width, float fp8Scale, Span<float> scratch)
     {
         int segmentTokens = cache.SegmentTokens;
         int segment = start / segmentTokens, within = start % segmentTokens;
@@ -55,7 +65,7 @@ internal static class KvRows
             segment = position / segmentTokens;
             within = position % segmentTokens;
             int run = Math.Min(count - done, segmentTokens - within);
-            Widen(bytes, cache.DType, cache.SegmentOffset(sequence, head, segment, width) + ((long)within * width), scratch.Slice(done * width, run * width));
+            Widen(bytes, cache.DType, cache.SegmentOffset(sequence, head, segment, width) + ((long)within * width), scratch.Slice(done * width, run * width), fp8Scale);
             done += run;
         }
 

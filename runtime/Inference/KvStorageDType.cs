@@ -6,26 +6,44 @@ namespace AttentionGen.Inference;
 internal static class KvStorageDType
 {
     /// <summary>
-    /// float32, float16 and bfloat16 are stored as given. fp8 (e4m3/e5m2) is not implemented yet; its hook is here: it
-    /// will add a DType, a per-(page, kv head) scale next to the pages, and a widening case in <see cref="KvRows.Widen"/>.
+    /// float32, float16 and bfloat16 are stored as given, without scales; float8_e4m3fn is stored quantized with the key
+    /// and value scales of <paramref name="quantization"/> (required for it, refused for the others), one per kv head.
     /// </summary>
-    public static void Check(DType dtype, string paramName)
+    public static void Check(DType dtype, KvQuantization? quantization, int kvHeads, string dtypeParam, string quantizationParam)
     {
-        if (!dtype.IsFloatingPoint())
+        if (!dtype.IsFloatingPoint() && dtype != DType.Float8E4M3)
         {
-            throw new ArgumentException($"{paramName} must be float32, float16 or bfloat16 (fp8 is not supported yet); got {dtype.Name()}.", paramName);
+            throw new ArgumentException($"{dtypeParam} must be float32, float16, bfloat16 or float8_e4m3fn; got {dtype.Name()}.", dtypeParam);
         }
+
+        if (dtype == DType.Float8E4M3 && quantization is null)
+        {
+            throw new ArgumentException($"A float8_e4m3fn cache needs {quantizationParam}: a key and a value scale per kv head ({kvHeads}); got none.", quantizationParam);
+        }
+
+        if (dtype != DType.Float8E4M3 && quantization is not null)
+        {
+            throw new ArgumentException($"{quantizationParam} applies to float8_e4m3fn caches only; got scales for a {dtype.Name()} cache.", quantizationParam);
+        }
+
+        quantization?.CheckKvHeads(kvHeads, quantizationParam);
     }
 
     /// <summary>
     /// A cache on a GPU stores bf16 or fp16 (what the decode kernel reads) with key and value rows of at most
-    /// <see cref="DecodeCuda.MaxHeadDim"/> and <see cref="DecodeCuda.MaxValueDim"/>; the CPU takes every floating type and width.
+    /// <see cref="DecodeCuda.MaxHeadDim"/> and <see cref="DecodeCuda.MaxValueDim"/> (fp8 is refused by name: CPU-only for now);
+    /// the CPU takes every storage dtype and width.
     /// </summary>
     public static void CheckDevice(Device device, DType dtype, int headDim, int valueDim, string paramName)
     {
         if (device.Kind == DeviceKind.Cpu)
         {
             return;
+        }
+
+        if (dtype == DType.Float8E4M3)
+        {
+            throw new ArgumentException($"fp8 caches are CPU-only for now; a KV cache on {device} stores bfloat16 or float16, got float8_e4m3fn.", paramName);
         }
 
         if (dtype != DType.BFloat16 && dtype != DType.Float16)

@@ -24,8 +24,8 @@ internal static class TiledPrefill
             keyOffsets[b + 1] = checked(keyOffsets[b] + cache.LengthUnchecked(b));
         }
 
-        using Tensor keys = Gather(cache, cache.Keys, cache.HeadDim, keyOffsets);
-        using Tensor values = Gather(cache, cache.Values, cache.ValueDim, keyOffsets);
+        using Tensor keys = Gather(cache, cache.Keys, cache.HeadDim, cache.KeyScale, keyOffsets);
+        using Tensor values = Gather(cache, cache.Values, cache.ValueDim, cache.ValueScale, keyOffsets);
         using Tensor packedQ = q.Transpose(1, 2).Contiguous();   // [B, Tq, Hq, E]: sequence b owns rows b·Tq .. (b + 1)·Tq
         using AttentionOutput packed = Attention.ScaledDotProductVarLen(
             packedQ.Reshape(batch * queries, heads, q.Size(3)), keys, values, queryOffsets, keyOffsets, causal, scale);
@@ -35,8 +35,9 @@ internal static class TiledPrefill
         return new AttentionOutput(output, lse);
     }
 
-    // Each sequence's rows of the cache (page by page: a page's tokens follow each other) as packed float32 [ΣL, Hkv, width].
-    private static Tensor Gather(KvCache cache, Tensor storage, int width, int[] offsets)
+    // Each sequence's rows of the cache (page by page: a page's tokens follow each other) as packed float32 [ΣL, Hkv, width];
+    // fp8Scale gives each kv head's key or value scale.
+    private static Tensor Gather(KvCache cache, Tensor storage, int width, Func<int, float> fp8Scale, int[] offsets)
     {
         int kvHeads = cache.KvHeads, segmentTokens = cache.SegmentTokens;
         Tensor packed = Tensor.Zeros(DType.Float32, offsets[^1], kvHeads, width);
@@ -56,7 +57,7 @@ internal static class TiledPrefill
                     }
                     else
                     {
-                        KvRows.Widen(storage.ByteStorage, cache.DType, source, destination);
+                        KvRows.Widen(storage.ByteStorage, cache.DType, source, destination, fp8Scale(g));
                     }
                 }
             }

@@ -18,13 +18,13 @@ internal static class LayerCacheStep
         }
     }
 
-    /// <summary>Appends <paramref name="k"/> and <paramref name="v"/> [B, Hkv, T, *] (any float dtype, any strides) to every sequence, rounded to the cache's dtype.</summary>
+    /// <summary>Appends <paramref name="k"/> and <paramref name="v"/> [B, Hkv, T, *] (any float dtype, any strides) to every sequence, rounded to the cache's dtype (an fp8 cache quantizes them itself).</summary>
     public static void Append(KvCache cache, Tensor k, Tensor v)
     {
-        Tensor keys = k.To(cache.DType);
+        Tensor keys = k.To(cache.AppendDType(k.DType));
         try
         {
-            Tensor values = v.To(cache.DType);
+            Tensor values = v.To(cache.AppendDType(v.DType));
             try
             {
                 cache.Append(keys, values);

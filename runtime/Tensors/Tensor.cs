@@ -466,6 +466,7 @@ public sealed class Tensor : IDisposable
             DType.Float16 => (float)MemoryMarshal.Cast<byte, Half>(s)[(int)offset],
             DType.BFloat16 => (float)MemoryMarshal.Cast<byte, BFloat16>(s)[(int)offset],
             DType.Int32 => MemoryMarshal.Cast<byte, int>(s)[(int)offset],
+            DType.Float8E4M3 => Float8E4M3.ToFloat(s[(int)offset]),
             _ => s[(int)offset],
         };
     }
@@ -479,6 +480,7 @@ public sealed class Tensor : IDisposable
             case DType.Float16: MemoryMarshal.Cast<byte, Half>(s)[(int)offset] = (Half)value; break;
             case DType.BFloat16: MemoryMarshal.Cast<byte, BFloat16>(s)[(int)offset] = (BFloat16)value; break;
             case DType.Int32: MemoryMarshal.Cast<byte, int>(s)[(int)offset] = (int)value; break;
+            case DType.Float8E4M3: s[(int)offset] = Float8E4M3.FromFloat(value); break;
             default: s[(int)offset] = value != 0 ? (byte)1 : (byte)0; break;
         }
     }

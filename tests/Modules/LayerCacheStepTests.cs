@@ -40,6 +40,25 @@ public class LayerCacheStepTests
     }
 
     [Fact]
+    public void AFlashLayerQuantizesItsRowsIntoAnFp8Cache()
+    {
+        (Random random, string seed) = FreshRandom.For(2505);
+        using var module = new TinyCausalAttention(seed: random.Next());
+        const int Tokens = 30;
+        Tensor x = Tensor.RandomNormal(random, DType.Float32, Batch, Tokens, 24);
+        float[] scales = [0.02f, 0.02f, 0.02f];   // ±9: room for the projected rows of normal inputs
+        using KvCache cache = KvCache.Contiguous(Batch, kvHeads: 3, headDim: 8, valueDim: 8, capacity: Tokens, DType.Float8E4M3, Device.Cpu, new KvQuantization(scales, scales));
+
+        using Tensor prompt = module.Prefill(x.Narrow(1, 0, Tokens - 1), cache);
+        using Tensor last = module.Decode(x.Narrow(1, Tokens - 1, 1), cache);
+
+        // fp8 rows: within the fp8 bound of Fp8KvCacheTests, not float32's 1e-5.
+        float[] expected = module.Forward(x).Narrow(1, Tokens - 1, 1).Contiguous().ToFloatArray();
+        Compare.Output(last.ToFloatArray(), CacheSteps.Widen(expected), 5e-2, seed);
+        Assert.Equal([Tokens, Tokens], cache.Lengths());
+    }
+
+    [Fact]
     public void NonCausalFlashLayerDecodeSeesEveryCachedKey()
     {
         (Random random, string seed) = FreshRandom.For(2510);
