@@ -412,7 +412,8 @@ __device__ __forceinline__ void ag_decode_mma_body(const DecodeParams& p) {
 #pragma unroll
             for (int e = 0; e < 4; ++e) {
                 const int h = e >> 1, t = key0 + n * 8 + quad_col * 2 + (e & 1);
-                bool allowed = t < to && (!p.causal || t <= position[h]);
+                // Rows past the block's (padding of the m16 tile) never reach the mods: their head is out of range.
+                bool allowed = quad_row + 8 * h < rows && t < to && (!p.causal || t <= position[h]);
                 float score = s[n][e] * p.scale;
 #ifdef AG_DECODE_MASK
                 if (allowed) allowed = AG_DECODE_MASK(p, b, head[h], position[h], t);
