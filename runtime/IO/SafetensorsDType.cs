@@ -61,7 +61,7 @@ public static class SafetensorsDTypeInfo
         ("U8", 1, null),
         ("I8", 1, null),
         ("F8_E5M2", 1, null),
-        ("F8_E4M3", 1, null),
+        ("F8_E4M3", 1, DType.Float8E4M3),
         ("I16", 2, null),
         ("U16", 2, null),
         ("F16", 2, DType.Float16),
@@ -95,6 +95,7 @@ public static class SafetensorsDTypeInfo
         DType.BFloat16 => SafetensorsDType.BFloat16,
         DType.Bool => SafetensorsDType.Bool,
         DType.Int32 => SafetensorsDType.Int32,
+        DType.Float8E4M3 => SafetensorsDType.Float8E4M3,
         _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "Unknown dtype."),
     };
 

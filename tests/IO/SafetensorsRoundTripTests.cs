@@ -15,7 +15,7 @@ namespace AttentionGen.Tests.IO;
 /// <summary>Save then read gives the same tensors, bit for bit, by path (memory-mapped) and by stream; the layout is the reference writer's.</summary>
 public class SafetensorsRoundTripTests
 {
-    public static TheoryData<DType> Dtypes => new() { DType.Float32, DType.Float16, DType.BFloat16, DType.Bool, DType.Int32 };
+    public static TheoryData<DType> Dtypes => new() { DType.Float32, DType.Float16, DType.BFloat16, DType.Bool, DType.Int32, DType.Float8E4M3 };
 
     [Theory]
     [MemberData(nameof(Dtypes))]
@@ -145,12 +145,13 @@ public class SafetensorsRoundTripTests
     {
         DType.Bool => Tensor.FromArray(Enumerable.Range(0, (int)ShapeProduct(shape)).Select(_ => random.Next(2) == 1).ToArray(), shape),
         DType.Int32 => Tensor.FromArray(Enumerable.Range(0, (int)ShapeProduct(shape)).Select(_ => random.Next(int.MinValue, int.MaxValue)).ToArray(), shape),
+        DType.Float8E4M3 => Tensor.RandomNormal(random, DType.Float32, shape).To(DType.Float8E4M3),
         _ => Tensor.RandomNormal(random, dtype, shape),
     };
 
     private static long ShapeProduct(int[] shape) => shape.Aggregate(1L, (p, s) => p * s);
 
-    // Exact values: float widening of F16 and BF16 is exact, so equal bits mean equal elements.
+    // Exact values: float widening of F16, BF16 and F8_E4M3 is exact, so equal bits mean equal elements.
     private static long[] Bits(Tensor t) => t.DType == DType.Int32
         ? t.ToInt32Array().Select(v => (long)v).ToArray()
         : t.ToFloatArray().Select(v => (long)BitConverter.SingleToInt32Bits(v)).ToArray();
