@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU machine's work, in parts sized for one device call each (600 s): every part ends inside its own time limits
 # and writes its whole log under $OUT (or ./device-out), so a part cut short still returns what it measured.
-# Expects publish/gpu, publish/sample, publish/cpu (README, Benchmarks) and .devtests (tests/gpu-on-device.sh prepare).
+# Expects publish/gpu, publish/sample, publish/cpu (README, Benchmarks) and .devtests (tests/gpu-on-device.sh prepare),
+# or one carry of .devtests packed by bench/gpu/pack-for-device.sh (tests, sample and bench/gpu; not cpu).
 # usage: bench/gpu/run-on-device.sh tests | sample | timing | prefill | decode | cpu | llama | ilgpu
 #   tests   the GPU tests, one line per test with its time (about 330 s with a cold kernel cache)
 #   sample  the published sample cold and warm and with NVRTC hidden (kernels from the store and the app's zip only)
@@ -18,6 +19,8 @@ out=${OUT:-device-out}
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1 ATTENTIONGEN_CACHE_DIR="${ATTENTIONGEN_CACHE_DIR:-/tmp/attentiongen-cache}"
 bin=publish/gpu/attentiongen-gpu
+# bench/gpu/pack-for-device.sh's bundle: the sample and bench/gpu inside .devtests (one carry).
+[ -f .devtests/publish.tar.xz ] && [ ! -e publish/sample ] && xz -dc .devtests/publish.tar.xz | tar -xf -
 ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
 
 # The published sample on the GPU: cold and warm kernel cache, then NVRTC hidden with an empty cache (issue #26: the

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Packs what one device call needs into .devtests (git-ignored), under the carry limit of 64 MiB: the GPU tests and a
+# .NET runtime (tests/gpu-on-device.sh prepare), the NativeAOT sample with its app kernels, and bench/gpu as a JIT build
+# run by that runtime (its NativeAOT binary does not fit beside the tests). run-on-device.sh unpacks it.
+# The JIT sample (the ILGPU part) is left out unless ILGPU=1, which drops the tests instead.
+# usage: bench/gpu/pack-for-device.sh   (after dotnet build AttentionGen.sln -c Release)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+tests/gpu-on-device.sh prepare >/dev/null
+dotnet publish sample-app -c Release -r linux-x64 -p:PublishAot=true -o publish/sample | grep -E "warning|error|AttentionGen kernels:.*→" || true
+stage=$(mktemp -d)
+mkdir -p "$stage/publish/gpu-jit" "$stage/publish/gpu" "$stage/publish/sample"
+cp publish/sample/attentiongen-sample "$stage/publish/sample/"
+[ -f publish/sample/attentiongen-app-kernels.zip ] && cp publish/sample/attentiongen-app-kernels.zip "$stage/publish/sample/"
+jit=bench/gpu/bin/Release/net9.0
+cp "$jit"/AttentionGen.Reference.dll "$jit"/AttentionGen.dll "$jit"/attentiongen-gpu.dll "$jit"/attentiongen-gpu.deps.json "$jit"/attentiongen-gpu.runtimeconfig.json "$stage/publish/gpu-jit/"
+cat >"$stage/publish/gpu/attentiongen-gpu" <<'WRAP'
+#!/bin/sh
+# bench/gpu's JIT build under the runtime tests/gpu-on-device.sh unpacks into /tmp/dotnet.
+[ -x /tmp/dotnet/dotnet ] || { mkdir -p /tmp/dotnet && xz -dc .devtests/dotnet-runtime.tar.xz | tar -C /tmp/dotnet -xf -; }
+export DOTNET_ROOT=/tmp/dotnet DOTNET_ROLL_FORWARD=Major
+exec /tmp/dotnet/dotnet "$(dirname "$0")/../gpu-jit/attentiongen-gpu.dll" "$@"
+WRAP
+chmod +x "$stage/publish/gpu/attentiongen-gpu"
+tar -C "$stage" -cf - publish | xz -T2 -6 >.devtests/publish.tar.xz
+rm -rf "$stage"
+if [ "${ILGPU:-0}" = 1 ]; then rm -f .devtests/tests.tar.xz; else rm -f .devtests/sample.tar.xz; fi
+echo "carry .devtests: $(du -sb .devtests | cut -f1) bytes (limit 67108864)"
