@@ -30,11 +30,7 @@ internal static class KvRows
                 break;
             case DType.Float8E4M3:
                 ReadOnlySpan<byte> codes = storage.Slice(start, destination.Length);
-                for (int i = 0; i < codes.Length; i++)
-                {
-                    destination[i] = Float8E4M3.ToFloat(codes[i]) * fp8Scale;
-                }
-
+                Float8E4M3Rows.Widen(in MemoryMarshal.GetReference(codes), ref MemoryMarshal.GetReference(destination), codes.Length, fp8Scale);
                 break;
             default:
                 throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "KV storage is float32, float16, bfloat16 or float8_e4m3fn.");
