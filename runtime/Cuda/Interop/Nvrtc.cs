@@ -41,21 +41,21 @@ internal sealed unsafe class Nvrtc
 
     public static Nvrtc Instance => Loaded.Value;
 
-    /// <summary>Whether NVRTC loads on this machine (a deploy machine may have the driver alone).</summary>
-    public static bool IsAvailable
+    /// <summary>Whether NVRTC loads on this machine (a deploy machine may have the driver alone); asked per launch, tried once.</summary>
+    public static bool IsAvailable => Availability.Value;
+
+    // A failed load is remembered by Loaded too, but rethrown on every access: launches must not pay an exception each.
+    private static readonly Lazy<bool> Availability = new(() =>
     {
-        get
+        try
         {
-            try
-            {
-                return Loaded.Value is not null;
-            }
-            catch (CudaUnavailableException)
-            {
-                return false;
-            }
+            return Loaded.Value is not null;
         }
-    }
+        catch (CudaUnavailableException)
+        {
+            return false;
+        }
+    });
 
     /// <summary>"major.minor", part of the kernel cache key.</summary>
     public string Version { get; }
