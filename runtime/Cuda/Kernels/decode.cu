@@ -67,6 +67,34 @@ __device__ __forceinline__ long long ag_query_row(const DecodeParams& p, int b, 
     return ((long long)b * p.q_heads + g * group + row / p.queries) * p.queries + row % p.queries;
 }
 
+// A scaled score of query row at `position` (query head `head`) for key t, in log2 units, or -inf when the key is not
+// allowed: outside the range, after the row's position (causal), or refused by the layer's mask; then its score mod.
+__device__ __forceinline__ float ag_decode_log2_score(const DecodeParams& p, float score, bool in_range, int b, int head, int position, int t) {
+    bool allowed = in_range && (!p.causal || t <= position);
+#ifdef AG_DECODE_MASK
+    if (allowed) allowed = AG_DECODE_MASK(p, b, head, position, t);
+#endif
+#ifdef AG_DECODE_SCORE
+    if (allowed) score = AG_DECODE_SCORE(p, score, b, head, position, t);
+#endif
+    return allowed ? score * AG_LOG2E : -__int_as_float(0x7f800000);
+}
+
+// Element d of row `out_row` from this split: O / sum (0 for a row with no key; a NaN sum stays NaN), into O when the
+// keys were not split, else into the split's partial row.
+__device__ __forceinline__ void ag_store_value(const DecodeParams& p, long long out_row, int split, int d, float acc, float sum) {
+    const float value = sum > 0.f || sum != sum ? acc / sum : 0.f;
+    if (p.splits == 1) p.out[out_row * p.ev + d] = ag_half_store(value, p.is_fp16);
+    else p.part_out[(out_row * p.splits + split) * p.ev + d] = value;
+}
+
+// The natural-log LSE of row `out_row` from its running max (log2 units) and sum; -inf for a row with no key.
+__device__ __forceinline__ void ag_store_lse(const DecodeParams& p, long long out_row, int split, float max_log2, float sum) {
+    const float lse = sum > 0.f || sum != sum ? (max_log2 + log2f(sum)) / AG_LOG2E : -__int_as_float(0x7f800000);
+    if (p.splits == 1) p.lse[out_row] = lse;
+    else p.part_lse[out_row * p.splits + split] = lse;
+}
+
 // Copies `count` rows of `width` halves from the cache into smem rows of width + pad; rows past `count` are zero.
 __device__ __forceinline__ void ag_load_tile(const DecodeParams& p, const u16* base, u16* tile, int b, int g, int first, int count, int width) {
     const int stride = width + AG_DECODE_PAD;
@@ -164,19 +192,8 @@ extern "C" __global__ void __launch_bounds__(AG_DECODE_THREADS) ag_decode_split(
             for (int i = 0; i < mine; ++i) {
                 const int r = parity + i * step;
                 if (r >= rows) continue;
-                const int row = row0 + r, position = length - p.queries + row % p.queries, t = first + j;
-                bool allowed = j < count && (!p.causal || t <= position);
-                float score = s[i];
-#if defined(AG_DECODE_MASK) || defined(AG_DECODE_SCORE)
-                const int head = g * group + row / p.queries;
-#endif
-#ifdef AG_DECODE_MASK
-                if (allowed) allowed = AG_DECODE_MASK(p, b, head, position, t);
-#endif
-#ifdef AG_DECODE_SCORE
-                if (allowed) score = AG_DECODE_SCORE(p, score, b, head, position, t);
-#endif
-                scores[r * AG_DECODE_TILE + j] = allowed ? score * AG_LOG2E : -__int_as_float(0x7f800000);
+                const int row = row0 + r, position = length - p.queries + row % p.queries;
+                scores[r * AG_DECODE_TILE + j] = ag_decode_log2_score(p, s[i], j < count, b, g * group + row / p.queries, position, first + j);
             }
         }
         __syncthreads();
@@ -233,19 +250,11 @@ extern "C" __global__ void __launch_bounds__(AG_DECODE_THREADS) ag_decode_split(
 #pragma unroll
         for (int r = 0; r < AG_DECODE_ROWS; ++r) {
             if (r >= rows) continue;
-            const long long out_row = ag_query_row(p, b, g, group, row0 + r);
-            const float sum = row_sum[r], value = sum > 0.f || sum != sum ? acc[r][half] / sum : 0.f;
-            if (p.splits == 1) p.out[out_row * p.ev + d] = ag_half_store(value, p.is_fp16);
-            else p.part_out[(out_row * p.splits + split) * p.ev + d] = value;
+            ag_store_value(p, ag_query_row(p, b, g, group, row0 + r), split, d, acc[r][half], row_sum[r]);
         }
     }
     if (threadIdx.x < rows) {
-        const int r = threadIdx.x;
-        const long long out_row = ag_query_row(p, b, g, group, row0 + r);
-        const float sum = row_sum[r];
-        const float lse = sum > 0.f || sum != sum ? (row_max[r] + log2f(sum)) / AG_LOG2E : -__int_as_float(0x7f800000);
-        if (p.splits == 1) p.lse[out_row] = lse;
-        else p.part_lse[out_row * p.splits + split] = lse;
+        ag_store_lse(p, ag_query_row(p, b, g, group, row0 + threadIdx.x), split, row_max[threadIdx.x], row_sum[threadIdx.x]);
     }
 }
 
@@ -358,17 +367,12 @@ __device__ __forceinline__ void ag_decode_mma_body(const DecodeParams& p) {
     }
 
     // This thread's two rows (quad_row and quad_row + 8): their query head and position, for the masks and mods.
-    int position[2];
-#if defined(AG_DECODE_MASK) || defined(AG_DECODE_SCORE)
-    int head[2];
-#endif
+    int position[2], head[2];
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
         const int row = row0 + quad_row + 8 * h;
         position[h] = length - p.queries + row % p.queries;
-#if defined(AG_DECODE_MASK) || defined(AG_DECODE_SCORE)
         head[h] = g * group + row / p.queries;
-#endif
     }
 
     constexpr int kDTiles = kEv / 8;
@@ -413,15 +417,7 @@ __device__ __forceinline__ void ag_decode_mma_body(const DecodeParams& p) {
             for (int e = 0; e < 4; ++e) {
                 const int h = e >> 1, t = key0 + n * 8 + quad_col * 2 + (e & 1);
                 // Rows past the block's (padding of the m16 tile) never reach the mods: their head is out of range.
-                bool allowed = quad_row + 8 * h < rows && t < to && (!p.causal || t <= position[h]);
-                float score = s[n][e] * p.scale;
-#ifdef AG_DECODE_MASK
-                if (allowed) allowed = AG_DECODE_MASK(p, b, head[h], position[h], t);
-#endif
-#ifdef AG_DECODE_SCORE
-                if (allowed) score = AG_DECODE_SCORE(p, score, b, head[h], position[h], t);
-#endif
-                s[n][e] = allowed ? score * AG_LOG2E : -__int_as_float(0x7f800000);
+                s[n][e] = ag_decode_log2_score(p, s[n][e] * p.scale, quad_row + 8 * h < rows && t < to, b, head[h], position[h], t);
             }
         }
 
@@ -521,19 +517,11 @@ __device__ __forceinline__ void ag_decode_mma_body(const DecodeParams& p) {
         const int r = i / p.ev, d = i - r * p.ev;
         float value = 0.f;
         for (int w = 0; w < 4; ++w) value += weights[w * AG_DECODE_ROWS + r] * merge_o[(w * AG_DECODE_ROWS + r) * p.ev + d];
-        const float sum = totals[r];
-        value = sum > 0.f || sum != sum ? value / sum : 0.f;
-        const long long out_row = ag_query_row(p, b, g, group, row0 + r);
-        if (p.splits == 1) p.out[out_row * p.ev + d] = ag_half_store(value, kFp16);
-        else p.part_out[(out_row * p.splits + split) * p.ev + d] = value;
+        ag_store_value(p, ag_query_row(p, b, g, group, row0 + r), split, d, value, totals[r]);
     }
     if (threadIdx.x < rows) {
         const int r = threadIdx.x;
-        const long long out_row = ag_query_row(p, b, g, group, row0 + r);
-        const float sum = totals[r];
-        const float lse = sum > 0.f || sum != sum ? (totals[AG_DECODE_ROWS + r] + log2f(sum)) / AG_LOG2E : -__int_as_float(0x7f800000);
-        if (p.splits == 1) p.lse[out_row] = lse;
-        else p.part_lse[out_row * p.splits + split] = lse;
+        ag_store_lse(p, ag_query_row(p, b, g, group, row0 + r), split, totals[AG_DECODE_ROWS + r], totals[r]);
     }
 }
 
