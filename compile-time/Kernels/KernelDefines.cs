@@ -58,18 +58,20 @@ internal static class KernelDefines
         "#define AG_HAS_SCORE_MOD 1\n" + $"#define AG_SCORE_TABLE_MOD(p, s, b, h, q, kv) {expression}\n";
 
     /// <summary>
-    /// A CUDA C float literal of <paramref name="value"/> that reads back to the same float ("R" writes 50 as "50", which
-    /// with an f suffix is a user-defined literal in C++, so a point is added).
+    /// A CUDA C literal of <paramref name="value"/> that reads back to the same value: <paramref name="suffix"/> "f" for a
+    /// float, empty for a double. "R" writes 50 as "50", which with an f suffix C++ reads as a user-defined literal, so a
+    /// point is added; NaN and the infinities, which have no literal, are their float bits.
     /// </summary>
-    public static string Float(float value)
+    public static string FloatLiteral(double value, string suffix)
     {
-        if (float.IsNaN(value) || float.IsInfinity(value))
+        if (double.IsNaN(value) || double.IsInfinity(value))
         {
-            throw new System.ArgumentOutOfRangeException(nameof(value), value, "A kernel constant must be finite.");
+            string bits = double.IsNaN(value) ? "0x7fc00000" : value > 0 ? "0x7f800000" : "0xff800000";
+            return $"__int_as_float({bits})";
         }
 
-        string text = value.ToString("R", CultureInfo.InvariantCulture);
-        return (text.IndexOfAny(new[] { '.', 'E' }) < 0 ? text + ".0" : text) + "f";
+        string text = suffix == "f" ? ((float)value).ToString("R", CultureInfo.InvariantCulture) : value.ToString("R", CultureInfo.InvariantCulture);
+        return (text.Contains('.') || text.Contains('E') ? text : text + ".0") + suffix;
     }
 
     // A long long literal; the minimum is an expression (its magnitude is not a valid literal).

@@ -256,25 +256,13 @@ internal sealed class CudaTranslator
     private static string Literal(object? value, ITypeSymbol type) => (type.SpecialType, value) switch
     {
         (SpecialType.System_Boolean, bool v) => v ? "true" : "false",
-        (SpecialType.System_Single, float v) => FloatLiteral(v, "f"),
-        (SpecialType.System_Double, double v) => FloatLiteral(v, string.Empty),
+        (SpecialType.System_Single, float v) => KernelDefines.FloatLiteral(v, "f"),
+        (SpecialType.System_Double, double v) => KernelDefines.FloatLiteral(v, string.Empty),
         (SpecialType.System_Int64, long v) => v.ToString(CultureInfo.InvariantCulture) + "LL",
         (SpecialType.System_UInt32, uint v) => v.ToString(CultureInfo.InvariantCulture) + "u",
         (SpecialType.System_Int32, int v) => v == int.MinValue ? "(-2147483647 - 1)" : v.ToString(CultureInfo.InvariantCulture),
         _ => throw new NotSupportedException(),
     };
-
-    private static string FloatLiteral(double v, string suffix)
-    {
-        if (double.IsNaN(v) || double.IsInfinity(v))
-        {
-            string bits = double.IsNaN(v) ? "0x7fc00000" : v > 0 ? "0x7f800000" : "0xff800000";
-            return $"__int_as_float({bits})";
-        }
-
-        string text = suffix == "f" ? ((float)v).ToString("R", CultureInfo.InvariantCulture) : v.ToString("R", CultureInfo.InvariantCulture);
-        return (text.Contains('.') || text.Contains('E') ? text : text + ".0") + suffix;
-    }
 
     private static string TypeName(ITypeSymbol type) => ModMethodRules.CaptureElement(type) is { } element ? $"const {element}*" : type.SpecialType switch
     {

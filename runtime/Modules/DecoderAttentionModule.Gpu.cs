@@ -61,7 +61,7 @@ public sealed partial class DecoderAttentionModule
 
         if (c.AttnLogitSoftcapping is float cap)
         {
-            string literal = KernelDefines.Float(cap);
+            string literal = KernelDefines.FloatLiteral(cap, "f");
             header += KernelDefines.ScoreMod($"{literal} * tanhf(s / {literal})");
         }
 
