@@ -1,0 +1,97 @@
+using System;
+using System.Threading;
+using System.Threading.Tasks;
+
+namespace AttentionGen.Distributed;
+
+/// <summary>
+/// A rank of a group of threads in one process that exchange CPU tensors: the communicator a machine with one GPU or none
+/// runs (P = 1 exchanges nothing), and the one the tests run P &gt; 1 with. Each rank is driven by its own thread; its
+/// exchanges run in start order on a thread of their own, so compute overlaps them as it would NCCL's.
+/// Reductions add in rank order in float32 (bf16/fp16 rounded once), so every rank holds bitwise the same sum.
+/// </summary>
+public sealed class LocalCommunicator : Communicator
+{
+    private readonly LocalGroup _group;
+    private readonly int _rank;
+    private Task _tail = Task.CompletedTask;
+
+    private LocalCommunicator(LocalGroup group, int rank)
+    {
+        _group = group;
+        _rank = rank;
+    }
+
+    /// <inheritdoc/>
+    public override int Rank => _rank;
+
+    /// <inheritdoc/>
+    public override int Size => _group.Size;
+
+    /// <inheritdoc/>
+    public override Device Device => Device.Cpu;
+
+    /// <summary>
+    /// A group of <paramref name="size"/> ranks, element i being rank i. <paramref name="timeout"/> bounds how long a rank
+    /// waits for the others at one exchange (default: forever, as NCCL); past it the group breaks with a
+    /// <see cref="CommunicatorAbortedException"/> on every rank instead of hanging.
+    /// </summary>
+    public static LocalCommunicator[] CreateGroup(int size, TimeSpan? timeout = null)
+    {
+        if (size < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(size), size, $"A group needs at least one rank; got {size}.");
+        }
+
+        TimeSpan wait = timeout ?? Timeout.InfiniteTimeSpan;
+        if (wait <= TimeSpan.Zero && wait != Timeout.InfiniteTimeSpan)
+        {
+            throw new ArgumentOutOfRangeException(nameof(timeout), timeout, $"timeout must be positive or Timeout.InfiniteTimeSpan; got {timeout}.");
+        }
+
+        var group = new LocalGroup(size, wait);
+        var ranks = new LocalCommunicator[size];
+        for (int r = 0; r < size; r++)
+        {
+            ranks[r] = new LocalCommunicator(group, r);
+        }
+
+        return ranks;
+    }
+
+    private protected override PendingExchange StartAllGatherCore(Tensor send, Tensor receive) =>
+        Enqueue(new LocalExchange(LocalOperation.AllGather, send, receive));
+
+    private protected override PendingExchange StartAllReduceCore(Tensor buffer) =>
+        Enqueue(new LocalExchange(LocalOperation.AllReduce, buffer, buffer));
+
+    private protected override PendingExchange StartReduceScatterCore(Tensor send, Tensor receive) =>
+        Enqueue(new LocalExchange(LocalOperation.ReduceScatter, send, receive));
+
+    private protected override PendingExchange StartSendReceiveCore(Tensor send, int to, Tensor receive, int from) =>
+        Enqueue(new LocalExchange(LocalOperation.SendReceive, send, receive, to, from));
+
+    private protected override void DisposeCore() => _group.Abort($"rank {_rank} was disposed");
+
+    // A group of one exchanges with itself at once. Otherwise one rank's exchanges run one after another, in start order (as NCCL's on a stream); a failed one fails the rest.
+    private PendingExchange Enqueue(LocalExchange exchange)
+    {
+        if (Size == 1)
+        {
+            LocalGroup.Result(exchange, [exchange], rank: 0).CopyTo(LocalBytes.Of(exchange.Receive));
+            return PendingExchange.Completed;
+        }
+
+        Task next = _tail.ContinueWith(
+            previous =>
+            {
+                previous.GetAwaiter().GetResult();
+                _group.Exchange(_rank, exchange);
+            },
+            CancellationToken.None,
+            TaskContinuationOptions.LongRunning,
+            TaskScheduler.Default);
+        _tail = next;
+        return new PendingExchange(() => next.GetAwaiter().GetResult());
+    }
+}
