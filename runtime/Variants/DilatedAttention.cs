@@ -70,7 +70,7 @@ public static class DilatedAttention
         }
     }
 
-    private static void Check(Tensor q, Tensor k, Tensor v)
+    internal static void Check(Tensor q, Tensor k, Tensor v)
     {
         ArgumentNullException.ThrowIfNull(q);
         ArgumentNullException.ThrowIfNull(k);
