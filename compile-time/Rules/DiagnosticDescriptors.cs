@@ -157,8 +157,8 @@ internal static class DiagnosticDescriptors
 
     public static readonly DiagnosticDescriptor MultiGpuNotSupported = Create(
         "AG0024",
-        "Multi-GPU is not supported yet",
-        "{0} = true asks for multi-GPU execution, which AttentionGen does not support yet (planned for a future version); the module would run on one device; remove {0}",
+        "Multi-device option not supported here yet",
+        "{0} = true is not supported {1} yet; remove {0}",
         DiagnosticSeverity.Error);
 
     public static readonly DiagnosticDescriptor SparseModeUndefined = Create(

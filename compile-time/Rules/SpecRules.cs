@@ -100,7 +100,7 @@ internal static class SpecRules
     public static List<RuleViolation> Check(FlashAttentionSpec spec)
     {
         List<RuleViolation> v = CheckClass(spec.Class, "FlashAttention", GeneratedMembers.FlashAttentionBase, GeneratedMembers.Of(spec));
-        NotYetSupported(v, "Parallel", spec.Parallel);
+        NotYetSupported(v, "Parallel", spec.Parallel, "on a [FlashAttention] module (split heads with DistributedAttention.HeadParallel and a Communicator)");
         NotNegative(v, "Dim", spec.Dim);
         Positive(v, "Heads", spec.Heads);
         Positive(v, "DimHead", spec.DimHead);
@@ -119,7 +119,7 @@ internal static class SpecRules
     public static List<RuleViolation> Check(DilatedSpec spec)
     {
         List<RuleViolation> v = CheckClass(spec.Class, "Dilated", GeneratedMembers.DilatedBase, GeneratedMembers.Of(spec));
-        NotYetSupported(v, "Distributed", spec.Distributed);
+        NotYetSupported(v, "Distributed", spec.Distributed && spec.UseRelPosBias, "with UseRelPosBias = true (a sequence split across ranks has no relative-position bias)");
         NotNegative(v, "DModel", spec.DModel);
         Positive(v, "NumHeads", spec.NumHeads);
         if (spec.DModel > 0 && spec.NumHeads > 0 && spec.DModel % spec.NumHeads != 0)
@@ -271,11 +271,11 @@ internal static class SpecRules
     }
 
     /// <summary>Multi-GPU flags parse but nothing runs them yet: true is an error rather than a silent single device.</summary>
-    private static void NotYetSupported(List<RuleViolation> v, string argument, bool requested)
+    private static void NotYetSupported(List<RuleViolation> v, string argument, bool requested, string where)
     {
         if (requested)
         {
-            v.Add(new(DiagnosticDescriptors.MultiGpuNotSupported, argument, [argument]));
+            v.Add(new(DiagnosticDescriptors.MultiGpuNotSupported, argument, [argument, where]));
         }
     }
 

@@ -62,7 +62,9 @@ public static partial class DistributedAttention
             return merged.ToOutput(q.DType);
         }
 
-        // The exchanges of the spanning branches start first; the local branches run while they travel.
+        // Contiguous float32 rows (the projections hand over strided views); the exchanges of the spanning branches start
+        // first, and the local branches run while they travel.
+        var source = new GatherSource(q, k, v);
         var spanning = new List<(SparseBranch Branch, GatheredRows Keys, GatheredRows Values)>();
         try
         {
@@ -71,11 +73,10 @@ public static partial class DistributedAttention
                 if (!Local(segmentSizes[i], local, length))
                 {
                     var branch = new SparseBranch(heads, rates[i], Math.Min(segmentSizes[i], length));
-                    spanning.Add((branch, GatheredRows.Start(comm, branch.KeptRows(k)), GatheredRows.Start(comm, branch.KeptRows(v))));
+                    spanning.Add((branch, GatheredRows.Start(comm, branch.KeptRows(source.K)), GatheredRows.Start(comm, branch.KeptRows(source.V))));
                 }
             }
 
-            var source = new GatherSource(q, k, v);
             for (int i = 0; i < segmentSizes.Length; i++)
             {
                 if (Local(segmentSizes[i], local, length))
@@ -86,7 +87,7 @@ public static partial class DistributedAttention
 
             foreach ((SparseBranch branch, GatheredRows keys, GatheredRows values) in spanning)
             {
-                branch.Attend(comm.Rank, q, keys.Finish(), values.Finish(), merged, causal, scale);
+                branch.Attend(comm.Rank, source.Q, keys.Finish(), values.Finish(), merged, causal, scale);
             }
         }
         finally

@@ -14,7 +14,7 @@ internal sealed class SparseBranch(int heads, int rate, int segment)
 {
     private readonly int _groupSize = ShapeMath.CeilDiv(heads, rate);
 
-    /// <summary>The kept rows of each head of a local float32 [B, H, n, W] tensor: [B, H, n / r, W].</summary>
+    /// <summary>The kept rows of each head of a local contiguous float32 [B, H, n, W] tensor: [B, H, n / r, W].</summary>
     public Tensor KeptRows(Tensor x)
     {
         int batch = x.Size(0), local = x.Size(2), width = x.Size(3);

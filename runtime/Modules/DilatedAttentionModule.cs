@@ -13,7 +13,7 @@ namespace AttentionGen.Modules;
 /// </summary>
 /// <remarks>
 /// Dispose releases the projections when this module made them (the seed constructor); projections and a bias table
-/// passed to the constructor stay the caller's. Afterwards <see cref="Forward"/> and the projection and bias
+/// passed to the constructor stay the caller's. Afterwards <see cref="Forward(Tensor)"/> and the projection and bias
 /// properties throw <see cref="ObjectDisposedException"/>; a Forward already running on another thread finishes first
 /// (see <see cref="DisposableModule"/>).
 /// </remarks>
@@ -94,10 +94,54 @@ public partial class DilatedAttentionModule : WeightedModule
     public Tensor Forward(Tensor x)
     {
         using Call call = BeginCall();
+        CheckInput(x);
+        (Tensor q, Tensor k, Tensor v) = Project(x, firstPosition: 0, sequenceLength: x.Size(1));
+        AttentionOutput attention = DilatedAttention.Forward(q, k, v, Config.SegmentSizes, Config.DilationRates, Config.Causal, scale: null, _relPosBias);
+        return _outProj.Apply(attention.Output.MergeHeads().Contiguous()).To(x.DType);
+    }
+
+    /// <summary>
+    /// The sequence-parallel Forward of a layer declared with <c>Distributed = true</c> (LongNet's distributed dilated
+    /// attention): every rank of <paramref name="comm"/> calls it with its block of the sequence, x [B, n, DModel] being
+    /// tokens p·n to p·n + n − 1 of P·n, and gets those rows of what <see cref="Forward(Tensor)"/> gives for the whole
+    /// sequence (XPOS at the tokens' global positions; no relative-position bias, which DilatedConfig refuses with Distributed). Projections run on each rank's own rows; the attention exchanges
+    /// only the sparsified keys and values of the branches whose segments span ranks
+    /// (<see cref="Distributed.DistributedAttention.Dilated"/>). CPU tensors (the GPU path is not built yet).
+    /// </summary>
+    public Tensor Forward(Tensor x, Distributed.Communicator comm)
+    {
+        using Call call = BeginCall();
+        ArgumentNullException.ThrowIfNull(comm);
+        Distributed.RankAgreement.Check(
+            comm,
+            () =>
+            {
+                if (!Config.Distributed)
+                {
+                    throw new ArgumentException("Forward(x, comm) is the sequence-parallel path of a layer declared with Distributed = true; this one was declared without it.", nameof(comm));
+                }
+
+                CheckInput(x);
+                ShapeCheck.OnCpu(x, nameof(x), "a distributed dilated layer (its GPU path is not built yet)");
+            },
+            [],
+            (x, nameof(x)));
+        (Tensor q, Tensor k, Tensor v) = Project(x, firstPosition: comm.Rank * x.Size(1), sequenceLength: comm.Size * x.Size(1));
+        AttentionOutput attention = Distributed.DistributedAttention.Dilated(comm, q, k, v, Config.SegmentSizes, Config.DilationRates, Config.Causal);
+        return _outProj.Apply(attention.Output.MergeHeads().Contiguous()).To(x.DType);
+    }
+
+    private void CheckInput(Tensor x)
+    {
         ArgumentNullException.ThrowIfNull(x);
         ShapeCheck.Rank(x, 3, "[B, N, DModel]", nameof(x));
         ShapeCheck.FloatingPoint(x, nameof(x));
         ShapeCheck.Dim(x, 2, Config.DModel, "DModel", nameof(x));
+    }
+
+    // q, k ([B, H, N, E], XPOS applied when configured: x's rows are tokens firstPosition.. of sequenceLength) and v.
+    private (Tensor Q, Tensor K, Tensor V) Project(Tensor x, int firstPosition, int sequenceLength)
+    {
         bool gpu = x.Device.Kind == DeviceKind.Cuda;
         Tensor input = Attention.Convert(x, Attention.ComputeType(x));
         Tensor q = Heads(_qProj.Apply(input)), k = Heads(_kProj.Apply(input)), v = _vProj.Apply(input).SplitHeads(Config.NumHeads);
@@ -110,13 +154,12 @@ public partial class DilatedAttentionModule : WeightedModule
             }
             else
             {
-                Xpos.Apply(q, downscale: false, XposScaleBase);
-                Xpos.Apply(k, downscale: true, XposScaleBase);
+                Xpos.Apply(q, downscale: false, XposScaleBase, firstPosition, sequenceLength);
+                Xpos.Apply(k, downscale: true, XposScaleBase, firstPosition, sequenceLength);
             }
         }
 
-        AttentionOutput attention = DilatedAttention.Forward(q, k, v, Config.SegmentSizes, Config.DilationRates, Config.Causal, scale: null, _relPosBias);
-        return _outProj.Apply(attention.Output.MergeHeads().Contiguous()).To(x.DType);
+        return (q, k, v);
     }
 
     /// <summary>

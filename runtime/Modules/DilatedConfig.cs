@@ -24,6 +24,11 @@ public sealed record DilatedConfig
         }
 
         DilatedAttention.CheckRates(segmentSizes, dilationRates);
+        if (distributed && useRelPosBias)
+        {
+            throw new ArgumentException("A distributed layer takes no relative-position bias yet (useRelPosBias true with distributed true; analyzer AG0024).", nameof(useRelPosBias));
+        }
+
         DModel = dModel;
         NumHeads = numHeads;
         SegmentSizes = (int[])segmentSizes.Clone();

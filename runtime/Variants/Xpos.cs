@@ -15,7 +15,11 @@ internal static class Xpos
     /// <summary>sᵢ = (2i + 0.4E)/(1.4E) in float32: torchscale's <c>XPOS.scale</c> buffer, entry i.</summary>
     public static float BaseScale(int i, int dim) => ((2f * i) + (0.4f * dim)) / (1.4f * dim);
 
-    public static void Apply(Tensor x, bool downscale, int scaleBase)
+    /// <summary>
+    /// XPOS in place over x's rows, which are tokens <paramref name="firstPosition"/> onwards of a sequence of
+    /// <paramref name="sequenceLength"/> tokens (x's own length when null): a rank's block of a sequence split across ranks.
+    /// </summary>
+    public static void Apply(Tensor x, bool downscale, int scaleBase, int firstPosition = 0, int? sequenceLength = null)
     {
         int batch = x.Size(0), heads = x.Size(1), length = x.Size(2), dim = x.Size(3);
         if (dim % 2 != 0)
@@ -24,16 +28,17 @@ internal static class Xpos
         }
 
         int half = dim / 2;
-        int minPos = (int)Math.Floor(-length / 2.0);
+        int minPos = (int)Math.Floor(-(sequenceLength ?? length) / 2.0);
         var cos = new float[length * half];
         var sin = new float[length * half];
         for (int t = 0; t < length; t++)
         {
-            float power = (float)(t + minPos) / scaleBase;
+            int position = firstPosition + t;
+            float power = (float)(position + minPos) / scaleBase;
             for (int i = 0; i < half; i++)
             {
                 float invFreq = 1f / MathF.Pow(10000f, (float)i / half);
-                float angle = t * invFreq;
+                float angle = position * invFreq;
                 float scale = MathF.Pow(BaseScale(i, dim), power);
                 if (downscale)
                 {

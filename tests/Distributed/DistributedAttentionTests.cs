@@ -112,7 +112,12 @@ public class DistributedAttentionTests
     {
         using Tensor q = Random(10, 2, heads, n * ranks, 8), k = Random(11, 2, heads, n * ranks, 8), v = Random(12, 2, heads, n * ranks, 8);
         using AttentionOutput whole = DilatedAttention.Forward(q, k, v, segments, rates, causal);
-        AttentionOutput[] parts = RankThreads.Run(ranks, c => DistributedAttention.Dilated(c, Block(q, c), Block(k, c), Block(v, c), segments, rates, causal));
+        AttentionOutput[] parts = RankThreads.Run(ranks, c =>
+        {
+            // v as the projections hand it over: heads split from [B, n, H·E], a strided view.
+            using Tensor rows = Block(v, c).Transpose(1, 2).Contiguous().Reshape(2, n, heads * 8);
+            return DistributedAttention.Dilated(c, Block(q, c), Block(k, c), rows.SplitHeads(heads), segments, rates, causal);
+        });
         for (int r = 0; r < ranks; r++)
         {
             AssertClose(whole.Output.Narrow(2, r * n, n).Contiguous(), parts[r].Output);
