@@ -34,7 +34,7 @@ internal sealed unsafe class CudaDevice
         driver.Check(driver.DeviceGetName(name, 256, device), "cuDeviceGetName");
         Name = Encoding.UTF8.GetString(name, new ReadOnlySpan<byte>(name, 256).IndexOf((byte)0));
         IntPtr stream;
-        driver.Check(driver.StreamCreate(&stream, 1 /* CU_STREAM_NON_BLOCKING */), "cuStreamCreate");
+        driver.Check(driver.StreamCreate(&stream, CudaDriver.StreamNonBlocking), "cuStreamCreate");
         Stream = stream;
         Memory = new CudaMemoryPool(new DriverDeviceMemory(this), index);
     }
@@ -57,12 +57,7 @@ internal sealed unsafe class CudaDevice
     /// <summary>The GPU <paramref name="index"/>; a clear error when CUDA or that GPU is missing.</summary>
     public static CudaDevice Get(int index)
     {
-        CudaDriver driver = CudaDriver.Instance;
-        if (index < 0 || index >= driver.DeviceCount)
-        {
-            throw new ArgumentOutOfRangeException(nameof(index), index, $"cuda:{index} does not exist; this machine has {driver.DeviceCount} GPU(s).");
-        }
-
+        CheckIndex(index, nameof(index));
         lock (Gate)
         {
             if (!Devices.TryGetValue(index, out CudaDevice? device))
@@ -73,6 +68,16 @@ internal sealed unsafe class CudaDevice
 
             device.MakeCurrent();
             return device;
+        }
+    }
+
+    /// <summary>Throws, naming <paramref name="paramName"/>, unless GPU <paramref name="index"/> exists (CudaUnavailableException without CUDA).</summary>
+    public static void CheckIndex(int index, string paramName)
+    {
+        int count = CudaDriver.Instance.DeviceCount;
+        if (index < 0 || index >= count)
+        {
+            throw new ArgumentOutOfRangeException(paramName, index, $"{paramName} must name a GPU of this machine, 0 to {count - 1} (it has {count}); got {index}: cuda:{index} does not exist.");
         }
     }
 

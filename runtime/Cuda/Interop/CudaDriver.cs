@@ -14,6 +14,8 @@ internal sealed unsafe class CudaDriver
     public const int AttributeComputeCapabilityMinor = 76;
     public const int AttributeMaxSharedMemoryPerBlockOptin = 97;
     public const int FunctionAttributeMaxDynamicSharedMemory = 8;
+    public const uint StreamNonBlocking = 1;
+    public const uint EventDisableTiming = 2;
 
     private static readonly Lazy<CudaDriver> Loaded = new(() => new CudaDriver());
 
@@ -45,6 +47,7 @@ internal sealed unsafe class CudaDriver
         StreamCreate = (delegate* unmanaged<IntPtr*, uint, int>)e.Get("cuStreamCreate");
         StreamSynchronize = (delegate* unmanaged<IntPtr, int>)e.Get("cuStreamSynchronize");
         StreamDestroy = (delegate* unmanaged<IntPtr, int>)e.Get("cuStreamDestroy_v2");
+        StreamWaitEvent = (delegate* unmanaged<IntPtr, IntPtr, uint, int>)e.Get("cuStreamWaitEvent");
         EventCreate = (delegate* unmanaged<IntPtr*, uint, int>)e.Get("cuEventCreate");
         EventRecord = (delegate* unmanaged<IntPtr, IntPtr, int>)e.Get("cuEventRecord");
         EventSynchronize = (delegate* unmanaged<IntPtr, int>)e.Get("cuEventSynchronize");
@@ -129,6 +132,9 @@ internal sealed unsafe class CudaDriver
     public delegate* unmanaged<IntPtr, int> StreamSynchronize { get; }
 
     public delegate* unmanaged<IntPtr, int> StreamDestroy { get; }
+
+    /// <summary>cuStreamWaitEvent(stream, event, flags): later work on the stream waits for the event's last record, the host does not.</summary>
+    public delegate* unmanaged<IntPtr, IntPtr, uint, int> StreamWaitEvent { get; }
 
     public delegate* unmanaged<IntPtr*, uint, int> EventCreate { get; }
 

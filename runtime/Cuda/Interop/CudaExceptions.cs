@@ -16,7 +16,7 @@ public sealed class CudaUnavailableException : InvalidOperationException
     public string Reason { get; }
 }
 
-/// <summary>A CUDA driver, NVRTC or cuBLAS call failed; the message names the call and the API's error name.</summary>
+/// <summary>A CUDA driver, NVRTC, cuBLAS or NCCL call failed; the message names the call and the API's error name.</summary>
 public class CudaException : Exception
 {
     /// <summary>A failure of <paramref name="call"/> with the API's error <paramref name="errorName"/>.</summary>
@@ -44,7 +44,7 @@ public class CudaException : Exception
     /// <summary>The API's name for the result, e.g. CUDA_ERROR_OUT_OF_MEMORY.</summary>
     public string ErrorName { get; }
 
-    /// <summary>The NVRTC compile log, for compile failures.</summary>
+    /// <summary>The NVRTC compile log, for compile failures; NCCL's text for the result (and its last error), for NCCL failures.</summary>
     public string? Log { get; }
 }
 
