@@ -187,3 +187,47 @@ public class DistributedAttentionTests
         Assert.All(outcomes, o => Assert.Contains("heads (3) must be a multiple of the ranks (2)", Assert.IsType<ArgumentException>(o.Error).Message));
     }
 }
+
+public class DistributedAttentionEdgeTests
+{
+    [Fact]
+    public void EmptyBlocksGiveEmptyResultsOnEveryRank()
+    {
+        AttentionOutput[] ring = RankThreads.Run(2, c =>
+        {
+            using Tensor x = Tensor.Zeros(DType.Float32, 1, 2, 0, 8);
+            return DistributedAttention.Ring(c, x, x, x, causal: true);
+        });
+        AttentionOutput[] dilated = RankThreads.Run(2, c =>
+        {
+            using Tensor x = Tensor.Zeros(DType.Float32, 1, 2, 0, 8);
+            return DistributedAttention.Dilated(c, x, x, x, [4], [2]);
+        });
+        AttentionOutput[] heads = RankThreads.Run(2, c =>
+        {
+            using Tensor x = Tensor.Zeros(DType.Float32, 0, 2, 5, 8);
+            return DistributedAttention.HeadParallel(c, x, x, x);
+        });
+
+        Assert.All(ring.Concat(dilated), o => Assert.Equal([1, 2, 0, 8], o.Output.Shape.ToArray()));
+        Assert.All(heads, o => Assert.Equal([0, 2, 5, 8], o.Output.Shape.ToArray()));
+    }
+
+    [Fact]
+    public void ADisposedOperandOnOneRankStopsEveryRank()
+    {
+        (AttentionOutput? Value, Exception? Error)[] outcomes = RankThreads.Outcomes(RankThreads.Group(2), c =>
+        {
+            Tensor x = Tensor.Zeros(DType.Float32, 1, 2, 4, 8);
+            if (c.Rank == 1)
+            {
+                x.Dispose();
+            }
+
+            return DistributedAttention.Ring(c, x, x, x);
+        });
+
+        Assert.IsType<ObjectDisposedException>(outcomes[1].Error);
+        Assert.Contains("Rank 1 rejected its arguments", Assert.IsType<ArgumentException>(outcomes[0].Error).Message);
+    }
+}
