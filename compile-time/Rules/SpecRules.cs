@@ -100,7 +100,6 @@ internal static class SpecRules
     public static List<RuleViolation> Check(FlashAttentionSpec spec)
     {
         List<RuleViolation> v = CheckClass(spec.Class, "FlashAttention", GeneratedMembers.FlashAttentionBase, GeneratedMembers.Of(spec));
-        NotYetSupported(v, "Parallel", spec.Parallel, "on a [FlashAttention] module (split heads with DistributedAttention.HeadParallel and a Communicator)");
         NotNegative(v, "Dim", spec.Dim);
         Positive(v, "Heads", spec.Heads);
         Positive(v, "DimHead", spec.DimHead);

@@ -47,7 +47,7 @@ public static partial class DistributedAttention
 
     // Rank p's heads [B, h, N, W] become heads p·h.. of [B, P·h, N, W]: gathered head-major, since an all-gather stacks
     // the ranks' buffers along the first dimension, then laid out batch-major again.
-    private static Tensor GatherHeads(Communicator comm, Tensor part)
+    internal static Tensor GatherHeads(Communicator comm, Tensor part)
     {
         Tensor headMajor = part.Transpose(0, 1).Contiguous();
         int[] shape = headMajor.Shape.ToArray();

@@ -89,6 +89,49 @@ public abstract partial class FlashAttentionModule : WeightedModule
     public Tensor Forward(Tensor x, Tensor? context = null, Tensor? mask = null, int? qBucket = null, int? kBucket = null)
     {
         using Call call = BeginCall();
+        (int qb, int kb) = CheckForward(x, context, qBucket, kBucket);
+        return Run(x, context, mask, qb, kb, comm: null);
+    }
+
+    /// <summary>
+    /// The head-parallel Forward of a layer declared with <c>Parallel = true</c>: every rank of <paramref name="comm"/> (one
+    /// per GPU, or threads on the CPU) calls it with the same x, context and mask; rank p attends with heads p·H/P to
+    /// (p + 1)·H/P − 1 (Heads must be a multiple of P), the ranks gather the heads, and each returns what
+    /// <see cref="Forward(Tensor, Tensor?, Tensor?, int?, int?)"/> returns. The projections run whole on every rank; the
+    /// attention, quadratic in the length, is what is split.
+    /// </summary>
+    public Tensor Forward(Tensor x, Distributed.Communicator comm, Tensor? context = null, Tensor? mask = null, int? qBucket = null, int? kBucket = null)
+    {
+        using Call call = BeginCall();
+        ArgumentNullException.ThrowIfNull(comm);
+        (int qb, int kb) = (0, 0);
+        Distributed.RankAgreement.Check(
+            comm,
+            () =>
+            {
+                if (!Config.Parallel)
+                {
+                    throw new ArgumentException("Forward(x, comm) is the head-parallel path of a layer declared with Parallel = true; this one was declared without it.", nameof(comm));
+                }
+
+                if (Config.Heads % comm.Size != 0)
+                {
+                    throw new ArgumentException($"Heads ({Config.Heads}) must be a multiple of the ranks ({comm.Size}): each rank attends with as many.", nameof(comm));
+                }
+
+                (qb, kb) = CheckForward(x, context, qBucket, kBucket);
+                ShapeCheck.OnDevice(x, comm.Device, nameof(x), $"rank {comm.Rank}'s communicator");
+            },
+            [qBucket ?? 0, kBucket ?? 0, context is null ? 0 : 1, mask is null ? 0 : 1],
+            (x, nameof(x)),
+            (context, nameof(context)),
+            (mask, nameof(mask)));
+        return Run(x, context, mask, qb, kb, comm);
+    }
+
+    // Everything Forward checks before it projects: the inputs, their device, the buckets.
+    private (int QBucket, int KBucket) CheckForward(Tensor x, Tensor? context, int? qBucket, int? kBucket)
+    {
         ArgumentNullException.ThrowIfNull(x);
         CheckInput(x, nameof(x));
         if (context is not null)
@@ -106,6 +149,12 @@ public abstract partial class FlashAttentionModule : WeightedModule
             ShapeCheck.OnDevice(context, Device, nameof(context));
         }
 
+        return (qb, kb);
+    }
+
+    // Projects, attends with every head (comm null) or this rank's share of them, gathered, and projects out.
+    private Tensor Run(Tensor x, Tensor? context, Tensor? mask, int qb, int kb, Distributed.Communicator? comm)
+    {
         bool onGpu = Device.Kind == DeviceKind.Cuda;
         DType compute = Attention.ComputeType(x);
         int inner = Config.InnerDim;
@@ -113,14 +162,16 @@ public abstract partial class FlashAttentionModule : WeightedModule
         Tensor q = _toQ.Apply(xc);
         Tensor kv = _toKv.Apply(context is null ? xc : Attention.Convert(context, compute));
         Tensor heads = Tensor.Zeros(compute, Device, x.Size(0), x.Size(1), inner);
+        int share = Config.Heads / (comm?.Size ?? 1), first = (comm?.Rank ?? 0) * share;
+        Tensor Mine(Tensor t) => t.SplitHeads(Config.Heads).Narrow(1, first, share);
 
         // q, k and v are strided views of the projections; the problem validates the mask against [B, M]
         // before any output is written.
         var problem = new AttentionProblem(
-            q.SplitHeads(Config.Heads),
-            kv.Narrow(2, 0, inner).SplitHeads(Config.Heads),
-            kv.Narrow(2, inner, inner).SplitHeads(Config.Heads),
-            heads.SplitHeads(Config.Heads),
+            Mine(q),
+            Mine(kv.Narrow(2, 0, inner)),
+            Mine(kv.Narrow(2, inner, inner)),
+            Mine(heads),
             lse: null,
             keyPaddingMask: mask,
             scale: Scale,
@@ -133,6 +184,11 @@ public abstract partial class FlashAttentionModule : WeightedModule
         else
         {
             Attend(problem);
+        }
+
+        if (comm is not null && comm.Size > 1)
+        {
+            heads = Distributed.DistributedAttention.GatherHeads(comm, Mine(heads)).MergeHeads();
         }
 
         return Attention.Convert(_toOut.Apply(heads), x.DType);

@@ -20,8 +20,8 @@ public class FixAllTests
     {
         {
             "AG0024",
-            "[FlashAttention(Dim = 64, {|AG0024:Parallel = true|})] partial class A { } [Dilated(DModel = 64, NumHeads = 4, DilationRate = 2, SegmentSize = 16, UseRelPosBias = true, {|AG0024:Distributed = true|})] partial class B { }",
-            "[FlashAttention(Dim = 64)] partial class A { } [Dilated(DModel = 64, NumHeads = 4, DilationRate = 2, SegmentSize = 16, UseRelPosBias = true)] partial class B { }"
+            "[Dilated(DModel = 64, NumHeads = 4, DilationRate = 2, SegmentSize = 16, UseRelPosBias = true, {|AG0024:Distributed = true|})] partial class A { } [Dilated(DModel = 64, NumHeads = 4, DilationRate = 2, SegmentSize = 16, UseRelPosBias = true, {|AG0024:Distributed = true|})] partial class B { }",
+            "[Dilated(DModel = 64, NumHeads = 4, DilationRate = 2, SegmentSize = 16, UseRelPosBias = true)] partial class A { } [Dilated(DModel = 64, NumHeads = 4, DilationRate = 2, SegmentSize = 16, UseRelPosBias = true)] partial class B { }"
         },
         {
             "AG0020",
@@ -94,8 +94,8 @@ public class FixAllTests
         },
         {
             "AG0024",
-            ["[FlashAttention(Dim = 64, {|AG0024:Parallel = true|})] partial class A { }", "[Dilated(DModel = 64, NumHeads = 4, DilationRate = 2, SegmentSize = 16, UseRelPosBias = true, {|AG0024:Distributed = true|})] partial class B { }", "[FlashAttention({|AG0024:Parallel = true|}, Dim = 64)] partial class C { }"],
-            ["[FlashAttention(Dim = 64)] partial class A { }", "[Dilated(DModel = 64, NumHeads = 4, DilationRate = 2, SegmentSize = 16, UseRelPosBias = true)] partial class B { }", "[FlashAttention(Dim = 64)] partial class C { }"]
+            ["[Dilated(DModel = 64, NumHeads = 4, DilationRate = 2, SegmentSize = 16, UseRelPosBias = true, {|AG0024:Distributed = true|})] partial class A { }", "[Dilated(DModel = 64, NumHeads = 4, DilationRate = 2, SegmentSize = 16, UseRelPosBias = true, {|AG0024:Distributed = true|})] partial class B { }", "[Dilated(DModel = 64, NumHeads = 4, DilationRate = 2, {|AG0024:Distributed = true|}, SegmentSize = 16, UseRelPosBias = true)] partial class C { }"],
+            ["[Dilated(DModel = 64, NumHeads = 4, DilationRate = 2, SegmentSize = 16, UseRelPosBias = true)] partial class A { }", "[Dilated(DModel = 64, NumHeads = 4, DilationRate = 2, SegmentSize = 16, UseRelPosBias = true)] partial class B { }", "[Dilated(DModel = 64, NumHeads = 4, DilationRate = 2, SegmentSize = 16, UseRelPosBias = true)] partial class C { }"]
         },
         {
             "AG0017",

@@ -36,7 +36,6 @@ public class UnservableShapeTests
         // Attribute values the kernels cannot take, or features not built yet.
         { "AG0023", "[Flex([|BlockSize = 100|])] partial class C { }", "[Flex(BlockSize = 96)] partial class C { }" },
         { "AG0023", "[Flex([|BlockSize = int.MaxValue|])] partial class C { }", "[Flex(BlockSize = 4096)] partial class C { }" },
-        { "AG0024", "[FlashAttention(Dim = 64, [|Parallel = true|])] partial class C { }", "[FlashAttention(Dim = 64, Parallel = false)] partial class C { }" },
         { "AG0024", "[Dilated(DModel = 64, NumHeads = 4, DilationRate = 2, SegmentSize = 16, UseRelPosBias = true, [|Distributed = true|])] partial class C { }", "[Dilated(DModel = 64, NumHeads = 4, DilationRate = 2, SegmentSize = 16, UseRelPosBias = true, Distributed = false)] partial class C { }" },
         { "AG0026", "[Local(WindowSize = 8, [|Scale = float.PositiveInfinity|])] partial class C { }", "[Local(WindowSize = 8, Scale = 0.125f)] partial class C { }" },
         { "AG0026", "[Local(WindowSize = 8, Dim = 16, [|XposScaleBase = float.NaN|])] partial class C { }", "[Local(WindowSize = 8, Dim = 16, XposScaleBase = 512f)] partial class C { }" },
