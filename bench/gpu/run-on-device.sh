@@ -3,7 +3,7 @@
 # and writes its whole log under $OUT (or ./device-out), so a part cut short still returns what it measured.
 # Expects publish/gpu, publish/sample, publish/cpu (README, Benchmarks) and .devtests (tests/gpu-on-device.sh prepare),
 # or one carry of .devtests packed by bench/gpu/pack-for-device.sh (tests, sample and bench/gpu; not cpu).
-# usage: bench/gpu/run-on-device.sh tests | sample | timing | prefill | decode | cpu | llama | ilgpu
+# usage: bench/gpu/run-on-device.sh tests | sample | timing | prefill | decode | cpu | llama | ilgpu | distributed
 #   tests   the GPU tests, one line per test with its time (about 330 s with a cold kernel cache)
 #   sample  the published sample cold and warm and with NVRTC hidden (kernels from the store and the app's zip only)
 #   timing  sample, then PyTorch vs ours: dense/causal, the flex masks, the variants
@@ -13,6 +13,7 @@
 #   cpu     ours vs torch's CPU SDPA, pinned, 2 threads then 16 (bench/cpu/compare_cpu.py)
 #   llama   transformers' LlamaAttention written by PyTorch, loaded and compared by attentiongen-gpu llama-check
 #   ilgpu   the sample's ILGPU layers on ILGPU's CUDA accelerator (the JIT build in .devtests; carry .devtests)
+#   distributed  (a multi-GPU kind) the distributed tests, then dilated attention at 1M-8M tokens on one GPU and on all
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 out=${OUT:-device-out}
@@ -40,7 +41,7 @@ sample_runs() {
 case "${1:-}" in
 tests)
     nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
-    timeout 480 tests/gpu-on-device.sh run -namespace AttentionGen.Tests.Cuda -nocolor -verbose -noclass AttentionGen.Tests.Cuda.KernelSourceCompileTests >"$out/tests.log" 2>&1
+    timeout 480 tests/gpu-on-device.sh run -namespace AttentionGen.Tests.Cuda -namespace AttentionGen.Tests.Distributed -nocolor -verbose -noclass AttentionGen.Tests.Cuda.KernelSourceCompileTests >"$out/tests.log" 2>&1
     echo "tests exit $?"
     grep -E "\[FAIL\]|Total:" "$out/tests.log"
     grep -A12 "\[FAIL\]" "$out/tests.log" | head -60 ;;
@@ -71,6 +72,12 @@ cpu)
 llama)
     timeout 200 python3 bench/gpu/llama_check.py /tmp/llama 2>&1 | tail -3
     timeout 200 $bin llama-check /tmp/llama 2>&1 | tee "$out/llama.log" | tail -12 ;;
+distributed)
+    nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+    timeout 240 tests/gpu-on-device.sh run -namespace AttentionGen.Tests.Distributed -nocolor -verbose >"$out/distributed-tests.log" 2>&1
+    echo "tests exit $?"
+    grep -E "\[FAIL\]|Total:" "$out/distributed-tests.log"
+    timeout 330 $bin time-distributed 2>&1 | tee "$out/distributed.log" | tail -10 ;;
 ilgpu)
     for seq in 1024 4096; do
         timeout 250 tests/gpu-on-device.sh sample --backend ilgpu --device cuda --seq $seq 2>&1 | tee "$out/ilgpu-$seq.log" | tail -6

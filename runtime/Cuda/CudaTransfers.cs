@@ -17,15 +17,21 @@ internal static unsafe class CudaTransfers
     {
         CudaDevice gpu = Require(device);
         DeviceBuffer buffer = gpu.Memory.Rent(bytes.Length);
+        UploadInto(device, buffer.Pointer, bytes);
+        return buffer;
+    }
 
-        // Work queued on the stream may still read a recycled block: let it finish before overwriting.
+    /// <summary>Copies <paramref name="bytes"/> to device memory at <paramref name="pointer"/> (on <paramref name="device"/>).</summary>
+    public static void UploadInto(Device device, ulong pointer, ReadOnlySpan<byte> bytes)
+    {
+        CudaDevice gpu = Require(device);
+
+        // Work queued on the stream may still read the memory (a recycled block, a kernel's input): let it finish first.
         gpu.Synchronize();
         fixed (byte* source = bytes)
         {
-            CudaDriver.Instance.Check(CudaDriver.Instance.MemcpyHtoD(buffer.Pointer, source, (nuint)bytes.Length), "cuMemcpyHtoD_v2");
+            CudaDriver.Instance.Check(CudaDriver.Instance.MemcpyHtoD(pointer, source, (nuint)bytes.Length), "cuMemcpyHtoD_v2");
         }
-
-        return buffer;
     }
 
     public static byte[] Download(DeviceBuffer buffer, long bytes)

@@ -8,7 +8,7 @@ namespace AttentionGen.Distributed;
 /// (<see cref="SendReceive"/>) must be called by every rank of the group, in the same order, with matching shapes.
 /// Each has a <c>Start</c> form that returns at once, so a rank can compute while the exchange runs; operations of one
 /// rank complete in the order they were started. Tensors are contiguous and live on <see cref="Device"/>.
-/// Implementations: <see cref="LocalCommunicator"/> (threads of one process, CPU tensors: what a machine with one or no
+/// Implementations: <see cref="LocalCommunicator"/> (threads of one process sharing a device: what a machine with one or no
 /// GPU runs, and what the tests use for P &gt; 1) and <see cref="NcclCommunicator"/> (one GPU per rank).
 /// </summary>
 public abstract class Communicator : IDisposable

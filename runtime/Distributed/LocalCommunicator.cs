@@ -5,21 +5,25 @@ using System.Threading.Tasks;
 namespace AttentionGen.Distributed;
 
 /// <summary>
-/// A rank of a group of threads in one process that exchange CPU tensors: the communicator a machine with one GPU or none
-/// runs (P = 1 exchanges nothing), and the one the tests run P &gt; 1 with. Each rank is driven by its own thread; its
-/// exchanges run in start order on a thread of their own, so compute overlaps them as it would NCCL's.
+/// A rank of a group of threads in one process that exchange tensors on one device: the communicator a machine with one
+/// GPU or none runs (P = 1 exchanges nothing), and the one the tests run P &gt; 1 with (on the CPU, or with every rank on
+/// one GPU, which moves the bytes through the host: a way to check multi-rank GPU code on one GPU, not a fast path).
+/// Each rank is driven by its own thread; its exchanges run in start order on a thread of their own, so compute overlaps
+/// them as it would NCCL's.
 /// Reductions add in rank order in float32 (bf16/fp16 rounded once), so every rank holds bitwise the same sum.
 /// </summary>
 public sealed class LocalCommunicator : Communicator
 {
     private readonly LocalGroup _group;
     private readonly int _rank;
+    private readonly Device _device;
     private Task _tail = Task.CompletedTask;
 
-    private LocalCommunicator(LocalGroup group, int rank)
+    private LocalCommunicator(LocalGroup group, int rank, Device device)
     {
         _group = group;
         _rank = rank;
+        _device = device;
     }
 
     /// <inheritdoc/>
@@ -29,14 +33,15 @@ public sealed class LocalCommunicator : Communicator
     public override int Size => _group.Size;
 
     /// <inheritdoc/>
-    public override Device Device => Device.Cpu;
+    public override Device Device => _device;
 
     /// <summary>
     /// A group of <paramref name="size"/> ranks, element i being rank i. <paramref name="timeout"/> bounds how long a rank
     /// waits for the others at one exchange (default: forever, as NCCL); past it the group breaks with a
-    /// <see cref="CommunicatorAbortedException"/> on every rank instead of hanging.
+    /// <see cref="CommunicatorAbortedException"/> on every rank instead of hanging. The ranks' tensors live on
+    /// <paramref name="device"/> (the CPU by default).
     /// </summary>
-    public static LocalCommunicator[] CreateGroup(int size, TimeSpan? timeout = null)
+    public static LocalCommunicator[] CreateGroup(int size, TimeSpan? timeout = null, Device? device = null)
     {
         if (size < 1)
         {
@@ -49,11 +54,17 @@ public sealed class LocalCommunicator : Communicator
             throw new ArgumentOutOfRangeException(nameof(timeout), timeout, $"timeout must be positive or Timeout.InfiniteTimeSpan; got {timeout}.");
         }
 
+        Device where = device ?? Device.Cpu;
+        if (where.Kind == DeviceKind.Cuda)
+        {
+            Cuda.CudaTransfers.Require(where);   // a clear error now when CUDA or that GPU is missing
+        }
+
         var group = new LocalGroup(size, wait);
         var ranks = new LocalCommunicator[size];
         for (int r = 0; r < size; r++)
         {
-            ranks[r] = new LocalCommunicator(group, r);
+            ranks[r] = new LocalCommunicator(group, r, where);
         }
 
         return ranks;
@@ -78,7 +89,7 @@ public sealed class LocalCommunicator : Communicator
     {
         if (Size == 1)
         {
-            LocalGroup.Result(exchange, [exchange], rank: 0).CopyTo(LocalBytes.Of(exchange.Receive));
+            LocalBytes.Write(exchange.Receive, LocalGroup.Result(exchange, [exchange], rank: 0));
             return PendingExchange.Completed;
         }
 

@@ -53,7 +53,7 @@ internal sealed class LocalGroup(int size, TimeSpan timeout)
             ExceptionDispatchInfo.Throw(failure);
         }
 
-        result.CopyTo(LocalBytes.Of(mine.Receive));
+        LocalBytes.Write(mine.Receive, result!);
     }
 
     /// <summary>The bytes <paramref name="mine"/>'s receive buffer is to hold, from every rank's posted part.</summary>
@@ -71,11 +71,11 @@ internal sealed class LocalGroup(int size, TimeSpan timeout)
         {
             case LocalOperation.AllGather:
                 SameShapes(posted, rank);
-                var gathered = new byte[LocalBytes.Of(mine.Receive).Length];
+                var gathered = new byte[mine.Receive.Numel * mine.Receive.DType.SizeInBytes()];
                 int part = gathered.Length / posted.Length;
                 for (int r = 0; r < posted.Length; r++)
                 {
-                    LocalBytes.Of(posted[r].Send).CopyTo(gathered.AsSpan(r * part, part));
+                    LocalBytes.Read(posted[r].Send).CopyTo(gathered.AsSpan(r * part, part));
                 }
 
                 return gathered;
@@ -97,7 +97,7 @@ internal sealed class LocalGroup(int size, TimeSpan timeout)
                     throw new ArgumentException($"Rank {rank}'s receive has shape [{ShapeMath.Format(mine.Receive.Shape)}] but rank {mine.From} sends [{ShapeMath.Format(sender.Send.Shape)}].", "receive");
                 }
 
-                return LocalBytes.Of(sender.Send).ToArray();
+                return LocalBytes.Read(sender.Send);
         }
     }
 

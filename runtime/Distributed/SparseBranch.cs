@@ -1,6 +1,5 @@
 using System;
 using AttentionGen.Cpu;
-using AttentionGen.Execution;
 
 namespace AttentionGen.Distributed;
 
@@ -8,55 +7,63 @@ namespace AttentionGen.Distributed;
 /// A dilated branch (w, r) whose segments span ranks, as each rank computes it. Head h belongs to group g = h / ceil(H / r)
 /// and keeps the tokens ≡ g (mod r) (every segment starts at a multiple of r); with n a multiple of r every rank holds n / r
 /// kept rows of each head, local kept row i being token g + r·i, and the kept rows of all ranks in rank order are the
-/// sequence's, w / r to a segment.
+/// sequence's, w / r to a segment. Each group is its own problem: its heads keep the same rows, which are a strided view.
 /// </summary>
 internal sealed class SparseBranch(int heads, int rate, int segment)
 {
     private readonly int _groupSize = ShapeMath.CeilDiv(heads, rate);
 
-    /// <summary>The kept rows of each head of a local contiguous float32 [B, H, n, W] tensor: [B, H, n / r, W].</summary>
-    public Tensor KeptRows(Tensor x)
+    /// <summary>Groups that hold heads.</summary>
+    public int Groups => ShapeMath.CeilDiv(heads, _groupSize);
+
+    /// <summary>
+    /// The rows group <paramref name="g"/> keeps of a contiguous [B, H, n, W] tensor (its heads, tokens g, g + r, ...), as a
+    /// view [B, Gg, n / r, W]; of a [B, H, n] LSE, as [B, Gg, n / r, 1].
+    /// </summary>
+    public Tensor Rows(Tensor x, int g)
     {
-        int batch = x.Size(0), local = x.Size(2), width = x.Size(3);
-        Tensor kept = Tensor.Zeros(DType.Float32, batch, heads, local / rate, width);
-        for (int b = 0; b < batch; b++)
+        // A view, so that a blend into it lands in x: Reshape would copy a strided x.
+        if (!x.IsContiguous)
         {
-            for (int h = 0; h < heads; h++)
-            {
-                for (int i = 0; i < local / rate; i++)
-                {
-                    GatherSource.Row(x, b, h, Offset(h) + (rate * i)).CopyTo(GatherSource.Row(kept, b, h, i));
-                }
-            }
+            throw new InvalidOperationException($"A branch's rows are views of a contiguous tensor; got strides [{string.Join(", ", x.Strides.ToArray())}] for shape [{ShapeMath.Format(x.Shape)}].");
         }
 
-        return kept;
+        bool lse = x.Rank == 3;
+        int width = lse ? 1 : x.Size(3), local = x.Size(2);
+        Tensor byPlace = x.Reshape(x.Size(0), heads, local / rate, rate * width);
+        return byPlace.Narrow(3, g * width, width).Narrow(1, g * _groupSize, Math.Min(_groupSize, heads - (g * _groupSize)));
     }
 
     /// <summary>
-    /// Attends rank <paramref name="rank"/>'s kept query rows to the gathered kept keys and values [B, H, N / r, W] of every
-    /// rank, within each query's segment, and folds the rows into <paramref name="merged"/>.
+    /// Attends rank <paramref name="rank"/>'s kept query rows of one group [B, Gg, n / r, E] to the gathered kept keys and
+    /// values [B, Gg, N / r, ·] of every rank, each query within its segment (causal in kept order when asked); returns the
+    /// compact output and LSE.
     /// </summary>
-    public void Attend(int rank, Tensor q, Tensor keys, Tensor values, BranchMerger merged, bool causal, float? scale)
+    public AttentionOutput Attend(int rank, Tensor queries, Tensor keys, Tensor values, bool causal, float? scale)
     {
-        using Tensor queries = KeptRows(q);
-        int batch = q.Size(0), rows = queries.Size(2), width = values.Size(3);
-        using Tensor output = Tensor.Zeros(DType.Float32, batch, heads, rows, width);
-        using Tensor lse = Tensor.Zeros(DType.Float32, batch, heads, rows);
+        int batch = queries.Size(0), groupHeads = queries.Size(1), rows = queries.Size(2);
         var mask = new GatheredSegmentMask(rank * rows, segment / rate, keys.Size(2), causal);
-        FlashAttentionCpu.Forward(new AttentionProblem(queries, keys, values, output, lse, keyPaddingMask: null, scale), mask, mask, default(IdentityScore));
-        Span<float> lses = lse.Float32Storage;
-        for (int b = 0; b < batch; b++)
+        Tensor output = Tensor.Zeros(queries.DType, queries.Device, batch, groupHeads, rows, values.Size(3));
+        Tensor lse = Tensor.Zeros(DType.Float32, queries.Device, batch, groupHeads, rows);
+        try
         {
-            for (int h = 0; h < heads; h++)
+            var problem = new AttentionProblem(queries, keys, values, output, lse, keyPaddingMask: null, scale);
+            if (queries.Device.Kind == DeviceKind.Cuda)
             {
-                for (int i = 0; i < rows; i++)
-                {
-                    merged.Add(b, h, Offset(h) + (rate * i), GatherSource.Row(output, b, h, i), lses[(((b * heads) + h) * rows) + i]);
-                }
+                GatheredSegmentCuda.Forward(problem, mask);
+            }
+            else
+            {
+                FlashAttentionCpu.Forward(problem, mask, mask, default(IdentityScore));
             }
         }
-    }
+        catch
+        {
+            output.Dispose();
+            lse.Dispose();
+            throw;
+        }
 
-    private int Offset(int h) => h / _groupSize;
+        return new AttentionOutput(output, lse);
+    }
 }

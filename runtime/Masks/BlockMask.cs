@@ -133,6 +133,27 @@ public sealed class BlockMask
     public BlockMaskPlan Plan => new(_states, Batch, Heads, QueryBlocks, KeyBlocks, QueryBlockSize, KeyBlockSize);
 
     /// <summary>
+    /// A block mask shared by every batch and head whose blocks of <paramref name="blockSize"/> rows and keys are classified
+    /// by <paramref name="plan"/> (a closed-form mask the runtime builds itself, without evaluating it per element).
+    /// </summary>
+    internal static BlockMask FromPlan<TPlan>(TPlan plan, int queryLength, int keyLength, int blockSize, Device device)
+        where TPlan : ITilePlan
+    {
+        int qBlocks = ShapeMath.CeilDiv(queryLength, blockSize), kBlocks = ShapeMath.CeilDiv(keyLength, blockSize);
+        var states = new byte[MaskSizes.Cells(1, 1, qBlocks, kBlocks, "Qb·KVb blocks", "the plan", nameof(plan))];
+        for (int qb = 0; qb < qBlocks; qb++)
+        {
+            int qEnd = Math.Min(queryLength, (qb + 1) * blockSize);
+            for (int kb = 0; kb < kBlocks; kb++)
+            {
+                states[(qb * kBlocks) + kb] = (byte)plan.Classify(0, 0, qb * blockSize, qEnd, kb * blockSize, Math.Min(keyLength, (kb + 1) * blockSize));
+            }
+        }
+
+        return new BlockMask(states, 1, 1, queryLength, keyLength, blockSize, blockSize, maskMod: null, device);
+    }
+
+    /// <summary>
     /// A block mask from PyTorch-style index tensors (<c>BlockMask.from_kv_blocks</c>): kvNumBlocks [B, H, Qb] and
     /// kvIndices [B, H, Qb, ≥ count] list the partial blocks, the full_* pair (optional) the full ones. A block in
     /// both lists is full. Sequence lengths default to the blocks' extent.

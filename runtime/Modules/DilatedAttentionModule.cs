@@ -106,7 +106,7 @@ public partial class DilatedAttentionModule : WeightedModule
     /// tokens p·n to p·n + n − 1 of P·n, and gets those rows of what <see cref="Forward(Tensor)"/> gives for the whole
     /// sequence (XPOS at the tokens' global positions; no relative-position bias, which DilatedConfig refuses with Distributed). Projections run on each rank's own rows; the attention exchanges
     /// only the sparsified keys and values of the branches whose segments span ranks
-    /// (<see cref="Distributed.DistributedAttention.Dilated"/>). CPU tensors (the GPU path is not built yet).
+    /// (<see cref="Distributed.DistributedAttention.Dilated"/>). On the CPU or a GPU, as the communicator's device.
     /// </summary>
     public Tensor Forward(Tensor x, Distributed.Communicator comm)
     {
@@ -122,7 +122,7 @@ public partial class DilatedAttentionModule : WeightedModule
                 }
 
                 CheckInput(x);
-                ShapeCheck.OnCpu(x, nameof(x), "a distributed dilated layer (its GPU path is not built yet)");
+                ShapeCheck.OnDevice(x, comm.Device, nameof(x), $"rank {comm.Rank}'s communicator");
             },
             [],
             (x, nameof(x)));
@@ -149,8 +149,8 @@ public partial class DilatedAttentionModule : WeightedModule
         {
             if (gpu)
             {
-                Cuda.CudaElementwise.Xpos(q, downscale: false, XposScaleBase);
-                Cuda.CudaElementwise.Xpos(k, downscale: true, XposScaleBase);
+                Cuda.CudaElementwise.Xpos(q, downscale: false, XposScaleBase, firstPosition, sequenceLength);
+                Cuda.CudaElementwise.Xpos(k, downscale: true, XposScaleBase, firstPosition, sequenceLength);
             }
             else
             {
@@ -164,14 +164,17 @@ public partial class DilatedAttentionModule : WeightedModule
 
     /// <summary>
     /// The modules this layer's GPU launches load (the head dim is the config's): the segmented forward, with the
-    /// distance bias as a score mod when UseRelPosBias, the LSE fill, xpos and the projections' bias (elementwise), the float32 conversion.
+    /// distance bias as a score mod when UseRelPosBias, the gathered-segment launch of a Distributed layer's spanning
+    /// branches, the LSE fill and blend, xpos and the projections' bias (elementwise), the float32 conversion.
     /// Only the bias header is not in the package store; the app's build compiles it (docs/prebuilt-kernels.md).
     /// </summary>
     internal IEnumerable<Cuda.KernelRequest> GpuKernels()
     {
         int e = Config.HeadDim;
         string header = Config.UseRelPosBias ? Execution.CudaExecutor.DistanceBiasHeader(e, Config.Causal) : Cuda.CudaSpecialization.FlashAttention(e, Config.Causal);
+        IEnumerable<Cuda.KernelRequest> distributed = Config.Distributed ? Cuda.FlashAttentionCuda.ForwardKernels(e, Distributed.GatheredSegmentCuda.Header(e)) : [];
         return Cuda.FlashAttentionCuda.ForwardKernels(e, header)
+            .Concat(distributed)
             .Append(new Cuda.KernelRequest(Execution.CudaExecutor.SegmentsTemplate, string.Empty))
             .Append(new Cuda.KernelRequest(Cuda.CudaElementwise.Template, string.Empty))
             .Append(new Cuda.KernelRequest(Cuda.CudaConvert.Template, string.Empty));

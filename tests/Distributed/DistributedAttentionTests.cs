@@ -127,6 +127,20 @@ public class DistributedAttentionTests
     }
 
     [Fact]
+    public void DistributedDilatedAttentionKeepsBf16()
+    {
+        int ranks = 2, n = 16;
+        using Tensor q = Random(18, 1, 4, n * ranks, 8).To(DType.BFloat16), k = Random(19, 1, 4, n * ranks, 8).To(DType.BFloat16), v = Random(20, 1, 4, n * ranks, 8).To(DType.BFloat16);
+        using AttentionOutput whole = DilatedAttention.Forward(q, k, v, [8, 32], [1, 2], causal: true);
+        AttentionOutput[] parts = RankThreads.Run(ranks, c => DistributedAttention.Dilated(c, Block(q, c), Block(k, c), Block(v, c), [8, 32], [1, 2], causal: true));
+        for (int r = 0; r < ranks; r++)
+        {
+            Assert.Equal(DType.BFloat16, parts[r].Output.DType);
+            AssertClose(whole.Output.Narrow(2, r * n, n).Contiguous(), parts[r].Output, 1e-2f);
+        }
+    }
+
+    [Fact]
     public void ABranchThatSpansRanksNeedsTheLocalLengthToBeAMultipleOfItsRate()
     {
         (AttentionOutput? Value, Exception? Error)[] outcomes = RankThreads.Outcomes(RankThreads.Group(2), c =>

@@ -7,10 +7,31 @@ namespace AttentionGen.Tests.Numerics;
 
 /// <summary>
 /// CPU attention outputs come from the host pool uninitialized and go back on Dispose: a disposed output full of NaN is
-/// the next call's buffer, and that call still writes every element, fully masked rows included.
+/// the next call's buffer, and that call still writes every element, fully masked rows included. The pool is the
+/// process's: these tests run alone (a test running beside them could take or push out the arrays they look for).
 /// </summary>
+[Collection(Properties.IsolatedProcessCollection.Name)]
 public class HostPoolTests
 {
+    [Fact]
+    public void AFullPoolDropsTheSizesReturnedLongestAgoToKeepTheNewest()
+    {
+        // Fill the pool (256 MB) with arrays of one size, then return one of another: it must be kept, by dropping old ones.
+        const int filler = (4 << 20) + 12, newest = 1_000_004;
+        for (int i = 0; i < 65; i++)
+        {
+            HostMemoryPool.Return(new byte[filler]);
+        }
+
+        var kept = new byte[newest];
+        HostMemoryPool.Return(kept);
+        Assert.Same(kept, HostMemoryPool.Rent(newest));
+        for (int i = 0; i < 65; i++)
+        {
+            HostMemoryPool.Rent(filler);   // empties the filler's stack, so its arrays leave with the test
+        }
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]

@@ -18,16 +18,17 @@ extern "C" __global__ void ag_add_bias(const BiasArgs a) {
 }
 
 // torchscale's XPOS in place on a contiguous [B, H, N, E] bf16/fp16 tensor (is_fp16), one thread per (row, pair):
-// pairs (2i, 2i+1) rotate by t·10000^(−2i/E) and scale by ((2i + 0.4E)/(1.4E))^((t + floor(−N/2)) / scale_base),
-// divided instead for keys; float32 angles and scales as Variants/Xpos.cs computes them on the CPU.
-struct XposArgs { void* x; i64 rows; int n, e, downscale, is_fp16; float scale_base; };
+// pairs (2i, 2i+1) rotate by t·10000^(−2i/E) and scale by ((2i + 0.4E)/(1.4E))^((t + floor(−L/2)) / scale_base),
+// divided instead for keys; float32 angles and scales as Variants/Xpos.cs computes them on the CPU. Row r of a head is
+// token t = first + r of a sequence of L = length tokens (first 0 and L = N but for a rank's block of a longer sequence).
+struct XposArgs { void* x; i64 rows; int n, e, downscale, is_fp16; float scale_base; int first, length; };
 
 extern "C" __global__ void ag_xpos(const XposArgs a) {
     const int half = a.e / 2;
-    const int min_pos = -((a.n + 1) / 2);   // floor(-N / 2)
+    const int min_pos = -((a.length + 1) / 2);   // floor(-L / 2)
     for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < a.rows * half; i += (i64)gridDim.x * blockDim.x) {
         const i64 row = i / half;
-        const int pair = (int)(i % half), t = (int)(row % a.n);
+        const int pair = (int)(i % half), t = a.first + (int)(row % a.n);
         const float inv_freq = 1.f / powf(10000.f, (float)pair / half);
         const float angle = t * inv_freq;
         float scale = powf((2.f * pair + 0.4f * a.e) / (1.4f * a.e), (float)(t + min_pos) / a.scale_base);

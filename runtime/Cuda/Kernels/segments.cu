@@ -1,6 +1,7 @@
-// A piece of a segmented launch (dilated and strided variants, SPEC §2, §3) around the FlashAttention kernels, which
-// read and write the kept rows in place (ag_segment_view): the LSE of rows no branch keeps.
-typedef long long i64;
+// Pieces of a segmented launch (dilated and strided variants, SPEC §2, §3) around the FlashAttention kernels, which
+// read and write the kept rows in place (ag_segment_view): the LSE of rows no branch keeps, and the blend of a branch
+// computed elsewhere (a distributed dilated branch's compact rows) into the rows it covers.
+#include "half_bits.inc"
 
 // Mirrored by FillParams in SegmentedAttentionCuda.cs.
 struct FillParams {
@@ -12,5 +13,42 @@ struct FillParams {
 extern "C" __global__ void ag_fill_neg_inf(const FillParams p) {
     for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < p.count; i += (i64)gridDim.x * blockDim.x) {
         p.lse[i] = -__int_as_float(0x7f800000);
+    }
+}
+
+// Mirrored by BlendParams in LseBlend.cs. Row (b, h, i) of the compact part (src, [B, H, rows, E] and [B, H, rows])
+// joins row (b, h, i) of the strided target by the two LSEs; target strides in elements, 16-bit values (is_fp16).
+struct BlendParams {
+    u16* out;
+    float* lse;
+    const u16* src;
+    const float* src_lse;
+    i64 out_batch, out_head, out_row, lse_batch, lse_head, lse_row;
+    int batch, heads, rows, width, is_fp16;
+};
+
+// One block per row: every thread reads the row's old LSE before thread 0 writes the new one.
+extern "C" __global__ void ag_blend_rows(const BlendParams p) {
+    const i64 count = (i64)p.batch * p.heads * p.rows;
+    for (i64 r = blockIdx.x; r < count; r += gridDim.x) {
+        const int i = (int)(r % p.rows), h = (int)((r / p.rows) % p.heads), b = (int)(r / ((i64)p.rows * p.heads));
+        float* lse = p.lse + b * p.lse_batch + h * p.lse_head + i * p.lse_row;
+        const float add_lse = p.src_lse[r], old = *lse;
+        const float ninf = -__int_as_float(0x7f800000);
+        if (add_lse != ninf) {
+            // A NaN on either side makes the row NaN (fmaxf would drop it), as the CPU's merge does.
+            const float merged = old == ninf ? add_lse
+                : (old != old || add_lse != add_lse) ? old + add_lse
+                : fmaxf(old, add_lse) + log1pf(expf(-fabsf(old - add_lse)));
+            const float keep = old == ninf ? 0.f : expf(old - merged), add = expf(add_lse - merged);
+            u16* out = p.out + b * p.out_batch + h * p.out_head + i * p.out_row;
+            const u16* src = p.src + r * p.width;
+            for (int d = threadIdx.x; d < p.width; d += blockDim.x) {
+                out[d] = ag_half_store(ag_half_load(out[d], p.is_fp16) * keep + ag_half_load(src[d], p.is_fp16) * add, p.is_fp16);
+            }
+
+            __syncthreads();
+            if (threadIdx.x == 0) *lse = merged;
+        }
     }
 }
