@@ -49,9 +49,9 @@ public sealed class LocalCommunicator : Communicator
         }
 
         TimeSpan wait = timeout ?? Timeout.InfiniteTimeSpan;
-        if (wait <= TimeSpan.Zero && wait != Timeout.InfiniteTimeSpan)
+        if (wait != Timeout.InfiniteTimeSpan && (wait <= TimeSpan.Zero || wait.TotalMilliseconds > int.MaxValue))
         {
-            throw new ArgumentOutOfRangeException(nameof(timeout), timeout, $"timeout must be positive or Timeout.InfiniteTimeSpan; got {timeout}.");
+            throw new ArgumentOutOfRangeException(nameof(timeout), timeout, $"timeout must be Timeout.InfiniteTimeSpan or between 1 ms and {TimeSpan.FromMilliseconds(int.MaxValue)} (what a wait takes); got {timeout}.");
         }
 
         Device where = device ?? Device.Cpu;

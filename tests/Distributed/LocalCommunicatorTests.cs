@@ -194,6 +194,7 @@ public class LocalCommunicatorTests
         Assert.Equal("buffer", Assert.Throws<ArgumentException>(() => c.AllReduce(Tensor.Zeros(DType.Int32, 2))).ParamName);
         Assert.Throws<ArgumentOutOfRangeException>(() => LocalCommunicator.CreateGroup(0));
         Assert.Throws<ArgumentOutOfRangeException>(() => LocalCommunicator.CreateGroup(2, TimeSpan.FromSeconds(-2)));
+        Assert.Contains("between 1 ms and", Assert.Throws<ArgumentOutOfRangeException>(() => LocalCommunicator.CreateGroup(2, TimeSpan.MaxValue)).Message);
         foreach (LocalCommunicator rank in group)
         {
             rank.Dispose();
