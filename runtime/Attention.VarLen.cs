@@ -14,7 +14,8 @@ public static partial class Attention
     /// bottom-right (the last query of a sequence sees its last key: the same as top-left when a sequence has as many keys
     /// as queries, and what a chunk of a prompt after earlier chunks needs). Query head h reads kv head h / (Hq / Hkv);
     /// <paramref name="scale"/> defaults to 1/√E. Returns O [Tq, Hq, Ev] in q's dtype and LSE [Hq, Tq] (natural log; -inf
-    /// and O = 0 for a row with no key). CPU tensors; each sequence gives exactly the rows a call on it alone gives.
+    /// and O = 0 for a row with no key). On the CPU each sequence gives exactly the rows a call on it alone gives; on a GPU
+    /// (bf16/fp16, float32 running as bf16) the whole batch is one launch whose block mask skips other sequences' keys.
     /// </summary>
     public static AttentionOutput ScaledDotProductVarLen(Tensor q, Tensor k, Tensor v, int[] queryOffsets, int[] keyOffsets, bool causal = false, float? scale = null)
     {
@@ -23,16 +24,25 @@ public static partial class Attention
 
         // [T, H, D] read as [1, H, T, D]: the kernel steps rows by H·D, no copy.
         static Tensor HeadsFirst(Tensor t) => t.Reshape(1, t.Size(0), t.Size(1), t.Size(2)).Transpose(1, 2);
-        DType compute = q.DType == DType.BFloat16 && k.DType == DType.BFloat16 && v.DType == DType.BFloat16 ? DType.BFloat16 : DType.Float32;
-        Tensor output = Tensor.Zeros(compute, tq, heads, valueDim);
-        Tensor lse = Tensor.Zeros(DType.Float32, heads, tq);
+        bool gpu = q.Device.Kind == DeviceKind.Cuda;
+        DType compute = gpu ? ComputeType(q) : CpuKernelType(q, k, v) ?? DType.Float32;
+        Tensor output = Tensor.Zeros(compute, q.Device, tq, heads, valueDim);
+        Tensor lse = Tensor.Zeros(DType.Float32, q.Device, heads, tq);
         try
         {
             InComputeType(q, k, v, (qc, kc, vc) =>
             {
                 var mask = new VarLenMask((int[])queryOffsets.Clone(), (int[])keyOffsets.Clone(), causal);
                 var problem = new AttentionProblem(HeadsFirst(qc), HeadsFirst(kc), HeadsFirst(vc), HeadsFirst(output), lse.Reshape(1, heads, tq), keyPaddingMask: null, scale);
-                FlashAttentionCpu.Forward(problem, mask, mask, default(IdentityScore));
+                if (gpu)
+                {
+                    Cuda.IntervalMaskCuda.Forward(problem, mask);
+                }
+                else
+                {
+                    FlashAttentionCpu.Forward(problem, mask, mask, default(IdentityScore));
+                }
+
                 return output;
             }, compute);
         }
@@ -57,7 +67,7 @@ public static partial class Attention
         foreach ((Tensor t, string name, string layout) in new[] { (q, nameof(q), "[Tq, Hq, E]"), (k, nameof(k), "[Tk, Hkv, E]"), (v, nameof(v), "[Tk, Hkv, Ev]") })
         {
             t.ThrowIfDisposed(name);
-            ShapeCheck.OnCpu(t, name, "ragged (varlen) attention");
+            ShapeCheck.SameDevice(t, q, name);
             ShapeCheck.FloatingPoint(t, name);
             ShapeCheck.Rank(t, 3, layout, name);
         }

@@ -10,15 +10,6 @@ namespace AttentionGen.Distributed;
 /// </summary>
 internal readonly struct GatheredSegmentMask(int offset, int rowsPerSegment, int keys, bool causal) : IMaskMod, ITilePlan
 {
-    /// <summary>The global kept row of query 0.</summary>
-    public int Offset => offset;
-
-    /// <summary>Kept rows to a segment.</summary>
-    public int RowsPerSegment => rowsPerSegment;
-
-    /// <summary>Whether a query sees no key after itself.</summary>
-    public bool Causal => causal;
-
     /// <inheritdoc/>
     public bool IsAllowed(int batch, int head, int q, int kv)
     {

@@ -50,7 +50,7 @@ internal sealed class SparseBranch(int heads, int rate, int segment)
             var problem = new AttentionProblem(queries, keys, values, output, lse, keyPaddingMask: null, scale);
             if (queries.Device.Kind == DeviceKind.Cuda)
             {
-                GatheredSegmentCuda.Forward(problem, mask);
+                Cuda.IntervalMaskCuda.Forward(problem, mask);
             }
             else
             {

@@ -172,7 +172,7 @@ public partial class DilatedAttentionModule : WeightedModule
     {
         int e = Config.HeadDim;
         string header = Config.UseRelPosBias ? Execution.CudaExecutor.DistanceBiasHeader(e, Config.Causal) : Cuda.CudaSpecialization.FlashAttention(e, Config.Causal);
-        IEnumerable<Cuda.KernelRequest> distributed = Config.Distributed ? Cuda.FlashAttentionCuda.ForwardKernels(e, Distributed.GatheredSegmentCuda.Header(e)) : [];
+        IEnumerable<Cuda.KernelRequest> distributed = Config.Distributed ? Cuda.FlashAttentionCuda.ForwardKernels(e, Cuda.IntervalMaskCuda.Header(e)) : [];
         return Cuda.FlashAttentionCuda.ForwardKernels(e, header)
             .Concat(distributed)
             .Append(new Cuda.KernelRequest(Execution.CudaExecutor.SegmentsTemplate, string.Empty))

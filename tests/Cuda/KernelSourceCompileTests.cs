@@ -53,7 +53,7 @@ public sealed class KernelSourceCompileTests
             CudaSpecialization.Band(128, 256),
             CudaSpecialization.Windows(128, 256, 1, 1),
             CudaSpecialization.FlashAttention(128, causal: true) + CudaExecutor.DistanceBiasMod,
-            AttentionGen.Distributed.GatheredSegmentCuda.Header(128),
+            IntervalMaskCuda.Header(128),
             CudaSpecialization.FlashAttention(128, causal: false).Split('\n')[0] + "\n" + new CausalBiasFlex().CudaText,
         ];
         var failures = new List<string>();
@@ -106,7 +106,7 @@ public sealed class KernelSourceCompileTests
         yield return CudaSpecialization.Windows(headDim, 256, 1, 1);
         yield return CudaSpecialization.FlashAttention(headDim, causal: false) + AttentionMaskCuda.AdditiveMask;
         yield return CudaSpecialization.FlashAttention(headDim, causal: true) + CudaExecutor.DistanceBiasMod;
-        yield return AttentionGen.Distributed.GatheredSegmentCuda.Header(headDim);
+        yield return IntervalMaskCuda.Header(headDim);
         yield return LocalWindowHeaderTests.Header(new LocalConfig(64, causal: true, exactWindowsize: true, sharedQk: true), null, 128, headDim, biased: true);
         yield return LocalWindowHeaderTests.Header(new LocalConfig(64, sharedQk: true), null, 128, headDim, biased: false);
         foreach (string? mods in new[] { new CausalBiasFlex().CudaText, new WindowOrSinksFlex().CudaText, new CapturedDocumentFlex().CudaText, new ConversionRangesFlex().CudaText })
