@@ -36,10 +36,13 @@ public abstract class Communicator : IDisposable
     /// <summary><see cref="AllGather"/>, returning at once; the exchange is done when the result's Wait returns.</summary>
     public PendingExchange StartAllGather(Tensor send, Tensor receive)
     {
-        CheckOperand(send, nameof(send));
-        CheckOperand(receive, nameof(receive));
-        SameDType(receive, send, nameof(receive));
-        ExpectShape(receive, Stacked(send), "Size times send's first dimension", nameof(receive));
+        Checked(() =>
+        {
+            CheckOperand(send, nameof(send));
+            CheckOperand(receive, nameof(receive));
+            SameDType(receive, send, nameof(receive));
+            ExpectShape(receive, Stacked(send), "Size times send's first dimension", nameof(receive));
+        });
         return StartAllGatherCore(send, receive);
     }
 
@@ -49,8 +52,11 @@ public abstract class Communicator : IDisposable
     /// <summary><see cref="AllReduce"/>, returning at once.</summary>
     public PendingExchange StartAllReduce(Tensor buffer)
     {
-        CheckOperand(buffer, nameof(buffer));
-        ShapeCheck.FloatingPoint(buffer, nameof(buffer));
+        Checked(() =>
+        {
+            CheckOperand(buffer, nameof(buffer));
+            ShapeCheck.FloatingPoint(buffer, nameof(buffer));
+        });
         return StartAllReduceCore(buffer);
     }
 
@@ -63,11 +69,14 @@ public abstract class Communicator : IDisposable
     /// <summary><see cref="ReduceScatter"/>, returning at once.</summary>
     public PendingExchange StartReduceScatter(Tensor send, Tensor receive)
     {
-        CheckOperand(send, nameof(send));
-        CheckOperand(receive, nameof(receive));
-        ShapeCheck.FloatingPoint(send, nameof(send));
-        SameDType(receive, send, nameof(receive));
-        ExpectShape(send, Stacked(receive), "Size times receive's first dimension", nameof(send));
+        Checked(() =>
+        {
+            CheckOperand(send, nameof(send));
+            CheckOperand(receive, nameof(receive));
+            ShapeCheck.FloatingPoint(send, nameof(send));
+            SameDType(receive, send, nameof(receive));
+            ExpectShape(send, Stacked(receive), "Size times receive's first dimension", nameof(send));
+        });
         return StartReduceScatterCore(send, receive);
     }
 
@@ -81,12 +90,15 @@ public abstract class Communicator : IDisposable
     /// <summary><see cref="SendReceive"/>, returning at once.</summary>
     public PendingExchange StartSendReceive(Tensor send, int to, Tensor receive, int from)
     {
-        CheckOperand(send, nameof(send));
-        CheckOperand(receive, nameof(receive));
-        SameDType(receive, send, nameof(receive));
-        ExpectShape(receive, send.Shape.ToArray(), "send's", nameof(receive));
-        CheckPeer(to, nameof(to));
-        CheckPeer(from, nameof(from));
+        Checked(() =>
+        {
+            CheckOperand(send, nameof(send));
+            CheckOperand(receive, nameof(receive));
+            SameDType(receive, send, nameof(receive));
+            ExpectShape(receive, send.Shape.ToArray(), "send's", nameof(receive));
+            CheckPeer(to, nameof(to));
+            CheckPeer(from, nameof(from));
+        });
         return StartSendReceiveCore(send, to, receive, from);
     }
 
@@ -119,13 +131,36 @@ public abstract class Communicator : IDisposable
     /// <summary>Releases what the rank holds (once).</summary>
     private protected abstract void DisposeCore();
 
+    /// <summary>
+    /// This rank refused its arguments to an exchange, which the other ranks may already be waiting in: a group that can
+    /// tell them (LocalCommunicator) fails their exchange; NCCL cannot, so there they wait, as with NCCL itself.
+    /// </summary>
+    private protected virtual void Rejected(Exception reason)
+    {
+    }
+
     /// <summary>Throws when this rank is disposed.</summary>
     private protected void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
 
-    private void CheckOperand(Tensor t, string name)
+    // The checks of one call; a refusal is also reported to the group (Rejected).
+    private void Checked(Action checks)
     {
         ThrowIfDisposed();
+        try
+        {
+            checks();
+        }
+        catch (Exception e) when (e is ArgumentException or ObjectDisposedException)
+        {
+            Rejected(e);
+            throw;
+        }
+    }
+
+    private void CheckOperand(Tensor t, string name)
+    {
         ArgumentNullException.ThrowIfNull(t, name);
+        t.ThrowIfDisposed(name);
         if (!t.IsContiguous)
         {
             throw new ArgumentException($"{name} must be contiguous (a collective moves whole buffers); got a view of shape [{ShapeMath.Format(t.Shape)}]. Call Contiguous() first.", name);

@@ -84,6 +84,8 @@ public sealed class LocalCommunicator : Communicator
 
     private protected override void DisposeCore() => _group.Abort($"rank {_rank} was disposed");
 
+    private protected override void Rejected(Exception reason) => _group.Abort($"rank {_rank} refused its arguments to an exchange ({reason.Message})");
+
     // A group of one exchanges with itself at once. Otherwise one rank's exchanges run one after another, in start order (as NCCL's on a stream); a failed one fails the rest.
     private PendingExchange Enqueue(LocalExchange exchange)
     {

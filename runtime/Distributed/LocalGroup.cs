@@ -46,6 +46,12 @@ internal sealed class LocalGroup(int size, TimeSpan timeout)
         {
             failure = e;
         }
+        catch (Exception e)
+        {
+            // Anything else (a buffer disposed mid-exchange, a failed device copy) leaves the others no exchange to finish.
+            _rendezvous.Abort($"rank {rank} failed in an exchange: {e.GetType().Name}: {e.Message}");
+            throw;
+        }
 
         _rendezvous.Arrive(rank);
         if (failure is not null)

@@ -35,8 +35,7 @@ internal sealed class LocalRendezvous(int parties, TimeSpan timeout)
             while (_generation == round)
             {
                 ThrowIfAborted();
-                TimeSpan left = timeout == Timeout.InfiniteTimeSpan ? Timeout.InfiniteTimeSpan : timeout - Stopwatch.GetElapsedTime(started);
-                if ((left != Timeout.InfiniteTimeSpan && left <= TimeSpan.Zero) || !Monitor.Wait(_gate, left < TimeSpan.Zero ? TimeSpan.Zero : left))
+                if (!Wait(timeout - Stopwatch.GetElapsedTime(started)))
                 {
                     if (_generation != round)
                     {
@@ -49,6 +48,10 @@ internal sealed class LocalRendezvous(int parties, TimeSpan timeout)
             }
         }
     }
+
+    // Waits for a pulse, at most `left` (the rest of the timeout) unless the timeout is infinite; false when the time ran out.
+    private bool Wait(TimeSpan left) =>
+        timeout == Timeout.InfiniteTimeSpan ? Monitor.Wait(_gate) : left > TimeSpan.Zero && Monitor.Wait(_gate, left);
 
     /// <summary>Breaks the barrier for every rank, now and later; the first reason wins.</summary>
     public void Abort(string reason)

@@ -154,6 +154,47 @@ public class LocalCommunicatorTests
     }
 
     [Fact]
+    public void ARankThatRefusesItsArgumentsBreaksTheGroupInsteadOfLeavingTheOthersWaiting()
+    {
+        (int Value, Exception? Error)[] outcomes = RankThreads.Outcomes(LocalCommunicator.CreateGroup(2), c =>
+        {
+            using Tensor receive = Tensor.Zeros(DType.Float32, 6);
+            Tensor send = Tensor.Zeros(DType.Float32, 3);
+            if (c.Rank == 1)
+            {
+                send.Dispose();
+            }
+
+            c.AllGather(send, receive);
+            return 0;
+        });
+
+        Assert.Equal("send", Assert.IsType<ObjectDisposedException>(outcomes[1].Error).ObjectName);
+        string aborted = Assert.IsType<CommunicatorAbortedException>(outcomes[0].Error).Message;
+        Assert.True(aborted.Contains("rank 1 refused its arguments", StringComparison.Ordinal), aborted);
+    }
+
+    [Fact]
+    public void AGroupWithoutATimeoutWaitsForALateRank()
+    {
+        // The default timeout is infinite: a rank that comes late is waited for (a first version gave up at once).
+        float[][] gathered = RankThreads.Outcomes(LocalCommunicator.CreateGroup(2), c =>
+        {
+            if (c.Rank == 1)
+            {
+                Thread.Sleep(300);
+            }
+
+            using Tensor send = Tensor.FromArray(Values(c.Rank, 2), 2);
+            using Tensor receive = Tensor.Zeros(DType.Float32, 4);
+            c.AllGather(send, receive);
+            return receive.ToFloatArray();
+        }).Select(o => o.Error is null ? o.Value! : throw o.Error).ToArray();
+
+        Assert.All(gathered, g => Assert.Equal(Values(0, 2).Concat(Values(1, 2)), g));
+    }
+
+    [Fact]
     public void ARankWaitingPastTheTimeoutBreaksTheGroup()
     {
         LocalCommunicator[] group = LocalCommunicator.CreateGroup(2, TimeSpan.FromMilliseconds(200));
