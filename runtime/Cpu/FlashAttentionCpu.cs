@@ -79,6 +79,14 @@ public static partial class FlashAttentionCpu
         where TMask : struct, IMaskMod
         where TScore : struct, IScoreMod
     {
+        if (p.HeadDim == 0 && p.ValueDim == 0 && TScore.IsIdentity)
+        {
+            // Operands of no width: every score is 0 and there is no output, only each row's LSE. k and v hold nothing
+            // however many keys there are, and the tiles would walk all of them (a billion keys took minutes).
+            WidthlessLse(p, mask);
+            return;
+        }
+
         var shape = new TileShape(
             Math.Min(p.QueryTile, CpuTileTraits.MaxQueryTile),
             Math.Min(p.KeyTile, CpuTileTraits.MaxKeyTile),
@@ -89,6 +97,39 @@ public static partial class FlashAttentionCpu
         if (items > 0)
         {
             TileJob<TVec, TPlan, TMask, TScore>.Run(p, plan, mask, score, shape, heads, items);
+        }
+    }
+
+    // Each row's LSE when every score is 0: the log of how many keys it keeps (-inf for none), as the tiles would sum it.
+    private static void WidthlessLse<TMask>(in KernelOperands p, TMask mask)
+        where TMask : struct, IMaskMod
+    {
+        if (!p.Lse.IsPresent)
+        {
+            return;
+        }
+
+        for (int b = 0; b < p.Batch; b++)
+        {
+            for (int h = 0; h < p.QueryHeads; h++)
+            {
+                for (int q = 0; q < p.QueryLength; q++)
+                {
+                    bool interval = mask.TryGetKeyRange(b, h, q, out int start, out int end);
+                    (start, end) = interval ? (Math.Max(start, 0), Math.Min(end, p.KeyLength)) : (0, p.KeyLength);
+                    long kept = interval && !p.KeyKeep.IsPresent ? Math.Max(0, end - start) : 0;
+                    for (int kv = start; kv < end && !(interval && !p.KeyKeep.IsPresent); kv++)
+                    {
+                        bool keep = !p.KeyKeep.IsPresent || p.KeyKeep.Row<byte>(b, 0, kv) != 0;
+                        if (keep && (interval || mask.IsAllowed(b, h, q, kv)))
+                        {
+                            kept++;
+                        }
+                    }
+
+                    p.Lse.Row<float>(b, h, q) = kept == 0 ? float.NegativeInfinity : (float)Math.Log(kept);
+                }
+            }
         }
     }
 
