@@ -79,10 +79,16 @@ public static partial class FlashAttentionCpu
         where TMask : struct, IMaskMod
         where TScore : struct, IScoreMod
     {
+        // Shapes whose operands hold nothing may still have huge sizes (a span call's B, H, N, M), and the tiles would walk
+        // all of them (billions took minutes). No output element and no LSE asked for: nothing to do. Operands of no width:
+        // every score is 0 and there is no output, only each row's LSE.
+        if (p.ValueDim == 0 && !p.Lse.IsPresent)
+        {
+            return;
+        }
+
         if (p.HeadDim == 0 && p.ValueDim == 0 && TScore.IsIdentity)
         {
-            // Operands of no width: every score is 0 and there is no output, only each row's LSE. k and v hold nothing
-            // however many keys there are, and the tiles would walk all of them (a billion keys took minutes).
             WidthlessLse(p, mask);
             return;
         }
@@ -104,11 +110,6 @@ public static partial class FlashAttentionCpu
     private static void WidthlessLse<TMask>(in KernelOperands p, TMask mask)
         where TMask : struct, IMaskMod
     {
-        if (!p.Lse.IsPresent)
-        {
-            return;
-        }
-
         for (int b = 0; b < p.Batch; b++)
         {
             for (int h = 0; h < p.QueryHeads; h++)

@@ -66,8 +66,8 @@ public static partial class DistributedAttention
         finally
         {
             // A block that failed to compute leaves the exchanges it started to finish before their buffers go.
-            WaitQuietly(nextKeys);
-            WaitQuietly(nextValues);
+            nextKeys?.WaitQuietly();
+            nextValues?.WaitQuietly();
             Attention.DisposeCopy(keys[0], k);
             Attention.DisposeCopy(values[0], v);
             keys[1].Dispose();

@@ -37,16 +37,4 @@ public static partial class DistributedAttention
             (k, nameof(k)),
             (v, nameof(v)));
     }
-
-    /// <summary>Waits for <paramref name="pending"/> without letting its failure hide the one being thrown.</summary>
-    private static void WaitQuietly(PendingExchange? pending)
-    {
-        try
-        {
-            pending?.Wait();
-        }
-        catch (Exception e) when (e is CommunicatorAbortedException or ArgumentException or ObjectDisposedException)
-        {
-        }
-    }
 }

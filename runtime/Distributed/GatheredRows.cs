@@ -58,13 +58,7 @@ internal sealed class GatheredRows : IDisposable
     public void Dispose()
     {
         // An exchange still in flight reads and writes these buffers: let it end first (its failure is already reported).
-        try
-        {
-            _pending.Wait();
-        }
-        catch (Exception e) when (e is CommunicatorAbortedException or ArgumentException or ObjectDisposedException)
-        {
-        }
+        _pending.WaitQuietly();
 
         _mine.Dispose();
         _stacked.Dispose();

@@ -1,13 +1,14 @@
 using System;
 using System.Runtime.InteropServices;
 using AttentionGen.Cuda;
+using AttentionGen.Execution;
 
 namespace AttentionGen.Distributed;
 
 /// <summary>
 /// Joins a branch computed apart (compact rows: output [B, H, rows, W] and LSE [B, H, rows]) into the rows of a result it
 /// covers (strided views of the same shapes, the LSE's with a trailing 1): O = (e^lse O + e^lse' O') / (e^lse + e^lse'),
-/// LSE = log(e^lse + e^lse'), as BranchMerger does; a row whose part has LSE -inf is left as it is, a NaN on either side
+/// LSE = log(e^lse + e^lse'), with BranchMerger's arithmetic; a row whose part has LSE -inf is left as it is, a NaN on either side
 /// makes the row NaN. On the CPU for float32, on a GPU for bf16/fp16 (segments.cu's ag_blend_rows).
 /// </summary>
 internal static class LseBlend
@@ -42,17 +43,8 @@ internal static class LseBlend
                     }
 
                     int lseAt = (int)(lse.Offset + (b * lse.Strides[0]) + (h * lse.Strides[1]) + (i * lse.Strides[2]));
-                    float old = l[lseAt];
-                    float merged = float.IsNegativeInfinity(old) ? add : MathF.Max(old, add) + MathF.Log(1f + MathF.Exp(-MathF.Abs(old - add)));
-                    float keep = float.IsNegativeInfinity(old) ? 0f : MathF.Exp(old - merged), weight = MathF.Exp(add - merged);
                     Span<float> row = o.Slice((int)(output.Offset + (b * output.Strides[0]) + (h * output.Strides[1]) + (i * output.Strides[2])), width);
-                    ReadOnlySpan<float> src = po.Slice((int)(partOutput.Offset + (part * width)), width);
-                    for (int d = 0; d < width; d++)
-                    {
-                        row[d] = (row[d] * keep) + (src[d] * weight);
-                    }
-
-                    l[lseAt] = merged;
+                    l[lseAt] = BranchMerger.Join(row, l[lseAt], po.Slice((int)(partOutput.Offset + (part * width)), width), add);
                 }
             }
         }

@@ -18,6 +18,22 @@ public sealed class PendingExchange
     /// <summary>An exchange that was complete when it started (a group of one rank).</summary>
     internal static PendingExchange Completed { get; } = new(() => { });
 
+    /// <summary>
+    /// Waits as <see cref="Wait"/> does but swallows the exchange's own failure (a broken group, a refused argument, a
+    /// disposed buffer): for cleanup that must let an exchange end before its buffers go, without hiding the failure
+    /// being thrown already.
+    /// </summary>
+    internal void WaitQuietly()
+    {
+        try
+        {
+            Wait();
+        }
+        catch (Exception e) when (e is CommunicatorAbortedException or ArgumentException or ObjectDisposedException)
+        {
+        }
+    }
+
     /// <summary>Blocks until the exchange's result may be read; throws what the exchange threw.</summary>
     public void Wait()
     {

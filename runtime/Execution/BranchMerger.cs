@@ -36,17 +36,25 @@ internal sealed class BranchMerger
         }
 
         long row = (((long)b * _heads) + h) * _length + t;
-        float previous = _lse[row];
-        float merged = float.IsNegativeInfinity(previous) ? lse : MathF.Max(previous, lse) + MathF.Log(1f + MathF.Exp(-MathF.Abs(previous - lse)));
-        float keep = float.IsNegativeInfinity(previous) ? 0f : MathF.Exp(previous - merged);
+        _lse[row] = Join(_output.AsSpan((int)(row * _width), _width), _lse[row], output, lse);
+    }
+
+    /// <summary>
+    /// Joins a row (<paramref name="output"/>, <paramref name="lse"/>) into <paramref name="row"/> whose LSE is
+    /// <paramref name="rowLse"/> (-inf: nothing yet), in place; returns the joined LSE. The one place of the merge's
+    /// arithmetic (LseBlend joins distributed branches with it).
+    /// </summary>
+    public static float Join(Span<float> row, float rowLse, ReadOnlySpan<float> output, float lse)
+    {
+        float merged = float.IsNegativeInfinity(rowLse) ? lse : MathF.Max(rowLse, lse) + MathF.Log(1f + MathF.Exp(-MathF.Abs(rowLse - lse)));
+        float keep = float.IsNegativeInfinity(rowLse) ? 0f : MathF.Exp(rowLse - merged);
         float add = MathF.Exp(lse - merged);
-        Span<float> dst = _output.AsSpan((int)(row * _width), _width);
-        for (int d = 0; d < _width; d++)
+        for (int d = 0; d < row.Length; d++)
         {
-            dst[d] = (dst[d] * keep) + (output[d] * add);
+            row[d] = (row[d] * keep) + (output[d] * add);
         }
 
-        _lse[row] = merged;
+        return merged;
     }
 
     /// <summary>The merged output [B, H, N, Ev] in <paramref name="dtype"/> and LSE [B, H, N] float32.</summary>

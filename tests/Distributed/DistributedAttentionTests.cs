@@ -19,22 +19,7 @@ public class DistributedAttentionTests
     // Rows [rank·n, rank·n + n) of dimension 2, as the rank's own contiguous tensor.
     private static Tensor Block(Tensor t, Communicator c) => t.Narrow(2, c.Rank * (t.Size(2) / c.Size), t.Size(2) / c.Size).Contiguous();
 
-    private static void AssertClose(Tensor expected, Tensor actual, float tolerance = Tolerance)
-    {
-        Assert.Equal(expected.Shape.ToArray(), actual.Shape.ToArray());
-        float[] e = expected.ToFloatArray(), a = actual.ToFloatArray();
-        for (int i = 0; i < e.Length; i++)
-        {
-            if (float.IsNaN(e[i]) || float.IsInfinity(e[i]))
-            {
-                Assert.Equal(e[i], a[i]);
-            }
-            else
-            {
-                Assert.True(Math.Abs(e[i] - a[i]) <= tolerance * (1 + Math.Abs(e[i])), $"element {i}: expected {e[i]}, got {a[i]}");
-            }
-        }
-    }
+    private static void AssertClose(Tensor expected, Tensor actual, float tolerance = Tolerance) => Close.Assert(expected, actual, tolerance);
 
     [Theory]
     [InlineData(1, false)]

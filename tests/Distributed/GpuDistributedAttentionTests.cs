@@ -28,15 +28,7 @@ public sealed class GpuDistributedAttentionTests
         return Array.ConvertAll(outcomes, o => o.Error is null ? o.Value! : throw new AggregateException(o.Error));
     }
 
-    private static void AssertClose(Tensor expected, Tensor actual)
-    {
-        float[] e = expected.ToFloatArray(), a = actual.ToFloatArray();
-        Assert.Equal(e.Length, a.Length);
-        for (int i = 0; i < e.Length; i++)
-        {
-            Assert.True(Math.Abs(e[i] - a[i]) <= Tolerance * (1 + Math.Abs(e[i])), $"element {i}: expected {e[i]}, got {a[i]}");
-        }
-    }
+    private static void AssertClose(Tensor expected, Tensor actual) => Close.Assert(expected, actual, Tolerance);
 
     [GpuTheory]
     [InlineData(2, false)]
