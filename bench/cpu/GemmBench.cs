@@ -1,11 +1,15 @@
 using System;
 using System.Diagnostics;
 using AttentionGen.Cpu;
+using AttentionGen.Cpu.Native;
 
 namespace AttentionGen.Bench;
 
-/// <summary>The single-thread GEMM on the attention kernel's two tile shapes: the ceiling the kernel works under.</summary>
-internal static class GemmBench
+/// <summary>
+/// The single-thread GEMM on the attention kernel's two tile shapes: the ceiling the kernel works under. float32, and bf16
+/// through vdpbf16ps where the processor has it.
+/// </summary>
+internal static unsafe class GemmBench
 {
     public static void Run(int reps)
     {
@@ -13,12 +17,40 @@ internal static class GemmBench
         Time("S = Q·Kt  96x256, k=64", 96, 256, 64, reps);
         Time("O += P·V  96x64, k=256", 96, 64, 256, reps);
         Time("projection 384x256, k=256", 384, 256, 256, reps);
+        if (Bf16DotKernels.IsSupported)
+        {
+            TimeBf16("bf16 S = Q·Kt  96x256, k=64", 96, 256, 64, reps);
+            TimeBf16("bf16 O += P·V  96x64, k=256", 96, 64, 256, reps);
+            TimeBf16("bf16 O += P·V  96x128, k=256", 96, 128, 256, reps);
+        }
     }
 
-    private static void Time(string name, int m, int n, int k, int reps)
+    private static void TimeBf16(string name, int m, int n, int k, int reps)
     {
         var random = new Random(1);
-        float[] a = Fill(random, m * k), b = Fill(random, k * n), c = new float[m * n];
+        ushort[] a = new ushort[m * k], b = new ushort[k * n];
+        for (int i = 0; i < a.Length; i++)
+        {
+            a[i] = (ushort)(BitConverter.SingleToUInt32Bits(random.NextSingle()) >> 16);
+        }
+
+        for (int i = 0; i < b.Length; i++)
+        {
+            b[i] = (ushort)(BitConverter.SingleToUInt32Bits(random.NextSingle()) >> 16);
+        }
+
+        float[] c = new float[m * n];
+        fixed (ushort* pa = a, pb = b)
+        fixed (float* pc = c)
+        {
+            ushort* qa = pa, qb = pb;
+            float* qc = pc;
+            Report(name, m, n, k, reps, () => Bf16DotKernels.Multiply(m, n, k / 2, (byte*)qa, k * 2, (byte*)qb, n * 4, qc, n * 4, accumulate: true));
+        }
+    }
+
+    private static void Report(string name, int m, int n, int k, int reps, Action multiply)
+    {
         int inner = Math.Max(1, 200_000_000 / (2 * m * n * k));
         double best = double.MaxValue;
         for (int r = 0; r < reps; r++)
@@ -26,13 +58,20 @@ internal static class GemmBench
             var clock = Stopwatch.StartNew();
             for (int i = 0; i < inner; i++)
             {
-                Gemm.Multiply(m, n, k, ref a[0], k, ref b[0], n, ref c[0], n, accumulate: true);
+                multiply();
             }
 
             best = Math.Min(best, clock.Elapsed.TotalMicroseconds / inner);
         }
 
         Console.WriteLine($"{name,-28} {best,8:F2} {2.0 * m * n * k / best / 1e3,9:F1}");
+    }
+
+    private static void Time(string name, int m, int n, int k, int reps)
+    {
+        var random = new Random(1);
+        float[] a = Fill(random, m * k), b = Fill(random, k * n), c = new float[m * n];
+        Report(name, m, n, k, reps, () => Gemm.Multiply(m, n, k, ref a[0], k, ref b[0], n, ref c[0], n, accumulate: true));
     }
 
     private static float[] Fill(Random random, int length)

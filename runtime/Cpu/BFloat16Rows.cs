@@ -4,9 +4,8 @@ using System.Runtime.Intrinsics;
 namespace AttentionGen.Cpu;
 
 /// <summary>
-/// bfloat16 operands of the CPU kernel, widened to float32 as they are packed (queries, keys, a value tile) and narrowed
-/// once at the output. No x86 instruction .NET exposes multiplies bf16 (AVX512-BF16 and AMX are not in
-/// System.Runtime.Intrinsics), so bf16 saves memory and bandwidth but computes at float32 speed.
+/// bfloat16 rows of the CPU kernel: widened to float32 as they are packed (queries, keys, a value tile) where the
+/// processor cannot multiply bf16, narrowed at the output, and paired for <see cref="Native.Bf16DotKernels"/> where it can.
 /// </summary>
 internal static class BFloat16Rows
 {
@@ -45,11 +44,60 @@ internal static class BFloat16Rows
     }
 
     /// <summary>destination[i] = source[i] rounded to nearest even (<see cref="BFloat16"/>'s conversion, as PyTorch's).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // per-tile loop: optimized at first call, not after tier-0 warm-up
     public static void Narrow(ref float source, ref BFloat16 destination, int length)
     {
-        for (int i = 0; i < length; i++)
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            ref ushort bits = ref Unsafe.As<BFloat16, ushort>(ref destination);
+            for (; i + Vector512<ushort>.Count <= length; i += Vector512<ushort>.Count)
+            {
+                Vector512<uint> low = Rounded(Vector512.LoadUnsafe(ref source, (nuint)i));
+                Vector512<uint> high = Rounded(Vector512.LoadUnsafe(ref source, (nuint)(i + Vector512<uint>.Count)));
+                Vector512.Narrow(low, high).StoreUnsafe(ref bits, (nuint)i);
+            }
+        }
+
+        for (; i < length; i++)
         {
             Unsafe.Add(ref destination, i) = (BFloat16)Unsafe.Add(ref source, i);
         }
+    }
+
+    /// <summary>
+    /// Two bf16 rows as pairs, the B operand of <see cref="Native.Bf16DotKernels"/>: destination[j] holds first[j] in its
+    /// low half and second[j] in its high half (the lower address, as the instruction pairs them); no second row pairs
+    /// with zeros.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // packing loop: optimized at first call, not after tier-0 warm-up
+    public static void Interleave(ref readonly BFloat16 first, ref readonly BFloat16 second, bool hasSecond, ref uint destination, int length)
+    {
+        ref ushort a = ref Unsafe.As<BFloat16, ushort>(ref Unsafe.AsRef(in first));
+        ref ushort b = ref Unsafe.As<BFloat16, ushort>(ref Unsafe.AsRef(in second));
+        int j = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            for (; j + Vector512<uint>.Count <= length; j += Vector512<uint>.Count)
+            {
+                Vector512<uint> low = Vector512.WidenLower(Vector256.LoadUnsafe(ref a, (nuint)j).ToVector512Unsafe());
+                Vector512<uint> high = hasSecond ? Vector512.WidenLower(Vector256.LoadUnsafe(ref b, (nuint)j).ToVector512Unsafe()) : default;
+                (low | Vector512.ShiftLeft(high, 16)).StoreUnsafe(ref destination, (nuint)j);
+            }
+        }
+
+        for (; j < length; j++)
+        {
+            Unsafe.Add(ref destination, j) = Unsafe.Add(ref a, j) | (hasSecond ? (uint)Unsafe.Add(ref b, j) << 16 : 0u);
+        }
+    }
+
+    // BFloat16's conversion on 16 lanes: round to nearest even in the top half of the bits; a NaN keeps its top half, quieted.
+    private static Vector512<uint> Rounded(Vector512<float> x)
+    {
+        Vector512<uint> bits = x.AsUInt32();
+        Vector512<uint> rounded = Vector512.ShiftRightLogical(bits + Vector512.Create(0x7FFFu) + (Vector512.ShiftRightLogical(bits, 16) & Vector512<uint>.One), 16);
+        Vector512<uint> nan = Vector512.ShiftRightLogical(bits, 16) | Vector512.Create(0x40u);
+        return Vector512.ConditionalSelect(Vector512.Equals(x, x).AsUInt32(), rounded, nan);
     }
 }

@@ -85,11 +85,11 @@ public static partial class FlashAttentionCpu
             }
         }
 
-        private void Execute(in KernelOperands operands, TPlan plan, TMask mask, TScore score, TileShape shape, int heads, int items)
+        private unsafe void Execute(in KernelOperands operands, TPlan plan, TMask mask, TScore score, TileShape shape, int heads, int items)
         {
             (_operands, _plan, _mask, _score, _shape, _heads) = (operands, plan, mask, score, shape, heads);
             _order = ArrayPool<int>.Shared.Rent(items);
-            _keys = TransposedKeys.Rent(operands, TVec.Count);
+            _keys = TransposedKeys.Rent(operands, TVec.Count, shape.Pairs);
             try
             {
                 WorkOrder(plan, operands.QueryHeads, heads, operands.QueryLength, operands.KeyLength, shape.QueryTile, shape.KeyTile, _order.AsSpan(0, items));
@@ -97,13 +97,16 @@ public static partial class FlashAttentionCpu
                 // Keys are transposed once per call into [E × M] panels that every query tile of the head reads:
                 // O(M·E) extra memory, and the transposition is not repeated per query tile.
                 int kvHeads = operands.Batch * operands.KeyHeads;
-                _transposing = true;
-                _counter.Reset(kvHeads);
-                CpuWorkerTeam.Run(this, Math.Min(CpuExecution.MaxThreads, kvHeads));
+                fixed (float* panels = &_keys.Head(0, 0))   // pinned for the call: the bf16 pair kernels take addresses in it
+                {
+                    _transposing = true;
+                    _counter.Reset(kvHeads);
+                    CpuWorkerTeam.Run(this, Math.Min(CpuExecution.MaxThreads, kvHeads));
 
-                _transposing = false;
-                _counter.Reset(items);
-                CpuWorkerTeam.Run(this, Math.Min(CpuExecution.MaxThreads, items));
+                    _transposing = false;
+                    _counter.Reset(items);
+                    CpuWorkerTeam.Run(this, Math.Min(CpuExecution.MaxThreads, items));
+                }
             }
             finally
             {

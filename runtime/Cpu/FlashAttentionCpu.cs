@@ -96,7 +96,8 @@ public static partial class FlashAttentionCpu
         var shape = new TileShape(
             Math.Min(p.QueryTile, CpuTileTraits.MaxQueryTile),
             Math.Min(p.KeyTile, CpuTileTraits.MaxKeyTile),
-            TVec.Count);
+            TVec.Count,
+            MultipliesPairs<TVec>(p));
         int queryTiles = ShapeMath.CeilDiv(p.QueryLength, shape.QueryTile);
         int heads = ShapeMath.IntProduct("q", "heads B · Hq", p.Batch, p.QueryHeads);
         int items = ShapeMath.IntProduct("q", "work items B · Hq · query tiles", heads, queryTiles);
@@ -205,13 +206,16 @@ public static partial class FlashAttentionCpu
         ref float o = ref MemoryMarshal.GetArrayDataReference(ws.Accumulator);
         ref float keep = ref MemoryMarshal.GetArrayDataReference(ws.ColumnKeep);
 
-        PackQueries<TVec>(p, ref qs, b, h, q0, rows);
+        if (!shape.Pairs)
+        {
+            PackQueries<TVec>(p, ref qs, b, h, q0, rows);
+        }
 
         ws.RowMax.AsSpan(0, rows).Fill(float.NegativeInfinity);
         ws.RowSum.AsSpan(0, rows).Clear();
         ws.Accumulator.AsSpan(0, rows * ev).Clear();
 
-        var operands = new TileOperands(ref qs, ref kt, keys.Stride, ref s, ld, ref o, ev, ref keep);
+        var operands = new TileOperands(ref qs, ref kt, keys.Stride, ref s, ld, ref o, ev, ref keep, ref p.Q.Row<BFloat16>(b, h, q0), p.Q.RowStride);
         for (int tileStart = 0; tileStart < p.KeyLength; tileStart += shape.KeyTile)
         {
             int tileEnd = Math.Min(tileStart + shape.KeyTile, p.KeyLength);
@@ -229,11 +233,11 @@ public static partial class FlashAttentionCpu
 
             int count = k1 - k0;
             bool keyed = BuildColumnKeep(p.KeyKeep, b, k0, count, shape.PaddedColumns(count), ws.ColumnKeep);
-            ref float values = ref ValueRows(p, ws, b, hk, k0, count, out int valueStride);
-            var block = new KeyBlock(b, h, q0, k0, kind == TileKind.Partial, keyed);
+            ref float values = ref shape.Pairs ? ref ValuePairs(p, ws, b, hk, k0, count, out int valueStride) : ref ValueRows(p, ws, b, hk, k0, count, out valueStride);
+            var block = new KeyBlock(b, h, hk, q0, k0, kind == TileKind.Partial, keyed);
             if (!intervals)
             {
-                RunBlock<TVec, TMask, TScore>(p.HeadDim, mask, score, ws, operands, block, 0, rows, k0, k1, ref values, valueStride, shape.Lanes);
+                RunBlock<TVec, TMask, TScore>(p, mask, score, ws, operands, block, 0, rows, k0, k1, ref values, valueStride, shape);
                 continue;
             }
 
@@ -245,7 +249,7 @@ public static partial class FlashAttentionCpu
                 (int g0, int g1, _) = AllowedKeys(mask, b, h, q0 + r0, q0 + r1, k0, k1, shape.Lanes);
                 if (g0 < g1)
                 {
-                    RunBlock<TVec, TMask, TScore>(p.HeadDim, mask, score, ws, operands, block, r0, r1, g0, g1, ref Unsafe.Add(ref values, (nint)(g0 - k0) * valueStride), valueStride, shape.Lanes);
+                    RunBlock<TVec, TMask, TScore>(p, mask, score, ws, operands, block, r0, r1, g0, g1, ref ValueRow(ref values, valueStride, g0 - k0, shape.Pairs), valueStride, shape);
                 }
             }
         }
@@ -325,15 +329,22 @@ public static partial class FlashAttentionCpu
     /// g0 − k0 is a whole number of vectors.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // compute loops: optimized at first call, not after tier-0 warm-up
-    private static void RunBlock<TVec, TMask, TScore>(int headDim, TMask mask, TScore score, Workspace ws, TileOperands t, KeyBlock block, int r0, int r1, int g0, int g1, ref float values, int valueStride, int lanes)
+    private static void RunBlock<TVec, TMask, TScore>(in KernelOperands p, TMask mask, TScore score, Workspace ws, TileOperands t, KeyBlock block, int r0, int r1, int g0, int g1, ref float values, int valueStride, TileShape shape)
         where TVec : struct, ISimd<TVec>
         where TMask : struct, IMaskMod
         where TScore : struct, IScoreMod
     {
-        int rows = r1 - r0, count = g1 - g0, column = g0 - block.K0;
-        int columns = (count + lanes - 1) / lanes * lanes;
+        int headDim = p.HeadDim, rows = r1 - r0, count = g1 - g0, column = g0 - block.K0;
+        int columns = shape.PaddedColumns(count);
         ref float s = ref Unsafe.Add(ref t.Scores, (r0 * t.ScoreStride) + column);
-        Gemm.Multiply<TVec>(rows, columns, headDim, ref Unsafe.Add(ref t.Queries, r0 * headDim), headDim, ref Unsafe.Add(ref t.Keys, g0), t.KeyStride, ref s, t.ScoreStride, accumulate: false);
+        if (shape.Pairs)
+        {
+            PairScores<TVec>(p.Scale, headDim, t, r0, rows, columns, g0, ref s);
+        }
+        else
+        {
+            Gemm.Multiply<TVec>(rows, columns, headDim, ref Unsafe.Add(ref t.Queries, r0 * headDim), headDim, ref Unsafe.Add(ref t.Keys, g0), t.KeyStride, ref s, t.ScoreStride, accumulate: false);
+        }
 
         int b = block.Batch, h = block.Head, firstQuery = block.Q0 + r0;
         if (!TScore.IsIdentity)
@@ -378,7 +389,14 @@ public static partial class FlashAttentionCpu
             OnlineSoftmax.UpdateRow<TVec>(ref Unsafe.Add(ref s, (i - r0) * t.ScoreStride), columns, block.Keyed, ref Unsafe.Add(ref t.Keep, column), ref ws.RowMax[i], ref ws.RowSum[i], ref Unsafe.Add(ref t.Accumulator, i * t.ValueDim), t.ValueDim);
         }
 
-        Gemm.Multiply<TVec>(rows, t.ValueDim, count, ref s, t.ScoreStride, ref values, valueStride, ref Unsafe.Add(ref t.Accumulator, r0 * t.ValueDim), t.ValueDim, accumulate: true);
+        if (shape.Pairs)
+        {
+            PairValues(ws, t, r0, rows, count, columns, ref s, ref values, valueStride, in p.V.Row<BFloat16>(block.Batch, block.KvHead, g1 - 1));
+        }
+        else
+        {
+            Gemm.Multiply<TVec>(rows, t.ValueDim, count, ref s, t.ScoreStride, ref values, valueStride, ref Unsafe.Add(ref t.Accumulator, r0 * t.ValueDim), t.ValueDim, accumulate: true);
+        }
     }
 
     /// <summary>
@@ -432,13 +450,18 @@ public static partial class FlashAttentionCpu
         return any;
     }
 
-    /// <summary>Where a key block is: its head, the tile's first query and first key (score column 0), how it is masked.</summary>
-    private readonly record struct KeyBlock(int Batch, int Head, int Q0, int K0, bool Masked, bool Keyed);
+    /// <summary>Where a key block is: its head and kv head, the tile's first query and first key (score column 0), how it is masked.</summary>
+    private readonly record struct KeyBlock(int Batch, int Head, int KvHead, int Q0, int K0, bool Masked, bool Keyed);
 
     /// <summary>The first elements of a tile's operands and workspace buffers, with their row strides.</summary>
-    private readonly ref struct TileOperands(ref float queries, ref float keys, int keyStride, ref float scores, int scoreStride, ref float accumulator, int valueDim, ref float keep)
+    private readonly ref struct TileOperands(ref float queries, ref float keys, int keyStride, ref float scores, int scoreStride, ref float accumulator, int valueDim, ref float keep, ref BFloat16 queryRows, long queryRowStride)
     {
         public readonly ref float Queries = ref queries;
+
+        /// <summary>The tile's first query row as given (bf16 pairs read in place), and the elements between rows.</summary>
+        public readonly ref BFloat16 QueryRows = ref queryRows;
+
+        public readonly long QueryRowStride = queryRowStride;
 
         /// <summary>The head's transposed-key panel.</summary>
         public readonly ref float Keys = ref keys;
@@ -457,10 +480,13 @@ public static partial class FlashAttentionCpu
         public readonly ref float Keep = ref keep;
     }
 
-    /// <summary>Tile sizes of one call and the padded width of a score row.</summary>
-    private readonly struct TileShape(int queryTile, int keyTile, int lanes)
+    /// <summary>Tile sizes of one call, the padded width of a score row, and whether the GEMMs multiply bf16 pairs.</summary>
+    private readonly struct TileShape(int queryTile, int keyTile, int lanes, bool pairs)
     {
         public int QueryTile { get; } = queryTile;
+
+        /// <summary>Both GEMMs run on bf16 pairs (<see cref="Native.Bf16DotKernels"/>): see FlashAttentionCpu.Pairs.cs.</summary>
+        public bool Pairs { get; } = pairs;
 
         /// <summary>Floats per vector.</summary>
         public int Lanes { get; } = lanes;
@@ -499,8 +525,11 @@ public static partial class FlashAttentionCpu
         /// <summary>Per column of a score tile, <see cref="OnlineSoftmax.KeptColumn"/> or 0 (dropped).</summary>
         public float[] ColumnKeep { get; private set; } = [];
 
-        /// <summary>A bf16 call's value tile, widened.</summary>
+        /// <summary>A bf16 call's value tile, widened, or paired (<see cref="TileShape.Pairs"/>).</summary>
         public float[] Values { get; private set; } = [];
+
+        /// <summary>A score tile's probabilities rounded to bf16, under <see cref="TileShape.Pairs"/>.</summary>
+        public BFloat16[] Probabilities { get; private set; } = [];
 
         /// <summary>This thread's workspace, fitted to the call; a nested call on the same thread (a mod calling attention) gets a new one.</summary>
         public static Workspace Take(in KernelOperands p, TileShape shape)
@@ -514,13 +543,15 @@ public static partial class FlashAttentionCpu
             ws.RowSum = Fit(ws.RowSum, shape.QueryTile);
             ws.ColumnKeep = Fit(ws.ColumnKeep, shape.ScoreStride);
             ws.Values = Fit(ws.Values, p.BFloat16 ? shape.KeyTile * p.ValueDim : 0);
+            ws.Probabilities = Fit(ws.Probabilities, shape.Pairs ? shape.QueryTile * shape.ScoreStride : 0);
             return ws;
         }
 
         /// <summary>Keeps the workspace for this thread's next call; on the thread that took it.</summary>
         public void Release() => t_kept = this;
 
-        // At least one element, so GetArrayDataReference is valid even for E = 0.
-        private static float[] Fit(float[] array, int length) => array.Length >= Math.Max(length, 1) ? array : new float[Math.Max(length, 1)];
+        // At least one element, so GetArrayDataReference is valid even for E = 0. Pinned (allocated where the GC never moves
+        // them): the bf16 pair kernels take their addresses.
+        private static T[] Fit<T>(T[] array, int length) => array.Length >= Math.Max(length, 1) ? array : GC.AllocateArray<T>(Math.Max(length, 1), pinned: true);
     }
 }

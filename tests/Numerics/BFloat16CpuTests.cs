@@ -8,16 +8,21 @@ using Xunit;
 namespace AttentionGen.Tests.Numerics;
 
 /// <summary>
-/// The CPU kernel's bf16 path: bf16 q, k, v read in place (widened as they are packed), float32 accumulation, a bf16
-/// output rounded once. The float64 reference runs on the same bf16 values, so the only error beyond float32's is the
-/// output's rounding: at most half a bf16 ulp, which is 2^-8 of the value (8 significant bits: the ulp of x in
-/// [2^p, 2^(p+1)) is 2^(p-7)).
+/// The CPU kernel's two bf16 paths. Widened: bf16 q, k, v read in place (widened as they are packed), float32
+/// accumulation, a bf16 output rounded once. The float64 reference runs on the same bf16 values, so the only error beyond
+/// float32's is the output's rounding: at most half a bf16 ulp, which is 2^-8 of the value (8 significant bits: the ulp
+/// of x in [2^p, 2^(p+1)) is 2^(p-7)). Pairs (AVX512-BF16): the probabilities are also rounded to bf16 before P·V, each
+/// by at most 2^-9 of itself, which moves an output by at most 2^-9 · Σ p·|v| / Σ p: the reference's output on |v|.
 /// </summary>
+[Collection(Bf16KernelPath.Name)]
 public class BFloat16CpuTests
 {
     // Half an ulp of bf16's 8 significant bits, relative; plus the float32 kernel's own error on O(1) outputs.
     private const double OutputRounding = 1.0 / 256;
     private const double Float32Error = 1e-4;
+
+    // Half an ulp of a rounded probability, relative.
+    private const double ProbabilityRounding = 1.0 / 512;
 
     public static IEnumerable<object[]> OddShapes()
     {
@@ -25,14 +30,16 @@ public class BFloat16CpuTests
         int[] headDims = [16, 40, 64, 128];
         for (int t = 0; t < 8; t++)
         {
-            yield return [t, random.Next(1, 400), random.Next(1, 400), headDims[t % 4], t % 2 == 0];
+            yield return [t, random.Next(1, 400), random.Next(1, 400), headDims[t % 4], t % 2 == 0, false];
+            yield return [t, random.Next(1, 400), random.Next(1, 400), headDims[t % 4], t % 2 == 0, true];
         }
     }
 
     [Theory]
     [MemberData(nameof(OddShapes))]
-    public void MatchesTheReferenceWithinTheOutputsRounding(int caseId, int n, int m, int e, bool causal)
+    public void MatchesTheReferenceWithinTheOutputsRounding(int caseId, int n, int m, int e, bool causal, bool pairs)
     {
+        using IDisposable path = Bf16KernelPath.Select(pairs);
         (Random random, string seed) = FreshRandom.For(8200 + caseId);
         Tensor q = Tensor.RandomNormal(random, DType.BFloat16, 2, 4, n, e);
         Tensor k = Tensor.RandomNormal(random, DType.BFloat16, 2, 2, m, e);
@@ -42,7 +49,8 @@ public class BFloat16CpuTests
 
         Assert.Equal(DType.BFloat16, result.Output.DType);
         ReferenceResult expected = ReferenceAttention.Compute(q, k, v, (b, h, i, j) => !causal || j <= i);
-        AssertWithinRounding(result.Output.ToFloatArray(), expected.Output, $"n={n} m={m} e={e} causal={causal} ({seed})");
+        double[]? weighted = pairs ? ReferenceAttention.Compute(q, k, Magnitudes(v), (b, h, i, j) => !causal || j <= i).Output : null;
+        AssertWithinRounding(result.Output.ToFloatArray(), expected.Output, weighted, $"n={n} m={m} e={e} causal={causal} pairs={pairs} ({seed})");
         Compare.Lse(result.Lse.ToFloatArray(), expected.Lse, 1e-5, seed);
     }
 
@@ -51,6 +59,7 @@ public class BFloat16CpuTests
     [InlineData(true)]
     public void EqualsTheFloat32KernelRoundedOnce(bool causal)
     {
+        using IDisposable path = Bf16KernelPath.Select(pairs: false);
         // The same float32 arithmetic on exactly widened inputs: bit for bit the float32 path's output, rounded to bf16.
         var random = new Random(29);
         const int b = 2, h = 3, n = 173, m = 259, e = 72;
@@ -67,9 +76,12 @@ public class BFloat16CpuTests
         Assert.Equal(fp32.Lse.ToFloatArray(), bf16.Lse.ToFloatArray());
     }
 
-    [Fact]
-    public void ABandPlansStaircaseMatchesTheReference()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ABandPlansStaircaseMatchesTheReference(bool pairs)
     {
+        using IDisposable path = Bf16KernelPath.Select(pairs);
         // A closed-form band: diagonal tiles are computed 6 rows at a time over each block's own keys.
         var random = new Random(31);
         const int n = 211, m = 230, e = 32;
@@ -84,7 +96,8 @@ public class BFloat16CpuTests
         FlashAttentionCpu.Forward(new AttentionProblem(q, k, v, output, lse, queryTile: 42, keyTile: 77), plan, plan, default(IdentityScore));
 
         ReferenceResult expected = ReferenceAttention.Compute(q, k, v, (_, _, i, j) => box.Contains(i, j));
-        AssertWithinRounding(output.ToFloatArray(), expected.Output, "band");
+        double[]? weighted = pairs ? ReferenceAttention.Compute(q, k, Magnitudes(v), (_, _, i, j) => box.Contains(i, j)).Output : null;
+        AssertWithinRounding(output.ToFloatArray(), expected.Output, weighted, "band");
         Compare.Lse(lse.ToFloatArray(), expected.Lse, 1e-5, "band");
         Assert.Contains(double.NegativeInfinity, expected.Lse);   // rows 0..4 see no key (keys start at 10, the band ends at +5)
     }
@@ -126,15 +139,20 @@ public class BFloat16CpuTests
         }
     }
 
-    private static void AssertWithinRounding(float[] actual, double[] expected, string context)
+    // weighted: under pairs, the reference's output on |v| (what the probabilities' rounding can move an output by, over 2^-9).
+    private static void AssertWithinRounding(float[] actual, double[] expected, double[]? weighted, string context)
     {
         Assert.Equal(expected.Length, actual.Length);
         for (int i = 0; i < actual.Length; i++)
         {
-            double bound = (OutputRounding * Math.Abs(expected[i])) + Float32Error;
+            double bound = (OutputRounding * Math.Abs(expected[i])) + Float32Error + (weighted is null ? 0 : ProbabilityRounding * weighted[i]);
             Assert.True(Math.Abs(actual[i] - expected[i]) <= bound, $"{context}: element {i}: {actual[i]} vs {expected[i]} (bound {bound:E2})");
         }
     }
+
+    // |v| elementwise (exact in bf16): the reference's output on it bounds what rounding the probabilities can do.
+    private static Tensor Magnitudes(Tensor v) =>
+        Tensor.FromArray(v.ToFloatArray().Select(x => (BFloat16)Math.Abs(x)).ToArray(), v.Shape.ToArray());
 
     private static Tensor RandomKeep(Random random, int batch, int m)
     {

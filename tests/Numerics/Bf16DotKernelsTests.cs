@@ -1,0 +1,111 @@
+using System;
+using AttentionGen.Cpu.Native;
+using Xunit;
+
+namespace AttentionGen.Tests.Numerics;
+
+/// <summary>
+/// The run-time machine code of the bf16 dot-product GEMM: the assembler's bytes against GNU as's for the same
+/// instructions, and the kernels' products against float64 on every block shape (1-6 rows, 1-4 vectors, both edges),
+/// storing and accumulating. The products skip where the processor lacks AVX512-BF16.
+/// </summary>
+public unsafe class Bf16DotKernelsTests
+{
+    [Fact]
+    public void TheAssemblerEncodesAsGnuAsDoes()
+    {
+        var asm = new X64Assembler();
+        asm.MovLoad(X64Assembler.Rax, X64Assembler.Rdi, 0x10);
+        asm.LeaSum(X64Assembler.Rsi, X64Assembler.Rax, X64Assembler.Rcx);
+        asm.AddImmediate(X64Assembler.Rax, 4);
+        asm.AddRegister(X64Assembler.Rdx, X64Assembler.R8);
+        asm.Decrement(X64Assembler.R11);
+        asm.Zero(23);
+        asm.Load(24, X64Assembler.Rdx, 0x40);
+        asm.Store(7, X64Assembler.R9, 0x80);
+        asm.AddFromMemory(7, X64Assembler.R9, 0x80);
+        asm.BroadcastPair(29, X64Assembler.Rsi, X64Assembler.Rcx, 4);
+        asm.BroadcastPair(28, X64Assembler.Rax, -1, 1);
+        asm.DotPairs(3, 24, 28);
+        asm.DotPairs(23, 27, 29);
+        asm.Return();
+
+        // `as --64` of the same instructions in Intel syntax, each memory operand forced to {disp32}.
+        const string Expected =
+            "48 8b 87 10 00 00 00 48 8d b4 08 00 00 00 00 48 83 c0 04 4c 01 c2 49 ff cb 62 a1 45 40 ef ff " +
+            "62 61 7c 48 10 82 40 00 00 00 62 d1 7c 48 11 b9 80 00 00 00 62 d1 44 48 58 b9 80 00 00 00 " +
+            "62 62 7d 48 58 ac 8e 00 00 00 00 62 62 7d 48 58 a0 00 00 00 00 62 92 3e 40 52 dc 62 82 26 40 52 fd c5 f8 77 c3";
+        Assert.Equal(Expected, string.Join(" ", Array.ConvertAll(asm.ToArray(), b => b.ToString("x2"))));
+    }
+
+    [Fact]
+    public void BackwardJumpsLandOnTheirTarget()
+    {
+        var asm = new X64Assembler();
+        asm.Decrement(X64Assembler.R11);
+        asm.JumpIfNotZero(0);
+
+        // jnz rel32 = 0F 85 and the offset from the next instruction (byte 9) back to 0.
+        Assert.Equal(new byte[] { 0x49, 0xFF, 0xCB, 0x0F, 0x85, 0xF7, 0xFF, 0xFF, 0xFF }, asm.ToArray());
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void EveryBlockShapeMatchesTheFloat64Product(bool accumulate)
+    {
+        if (!Bf16DotKernels.IsSupported)
+        {
+            return;   // no AVX512-BF16 here: the attention kernel takes its float32 path, tested elsewhere
+        }
+
+        (Random random, string seed) = FreshRandom.For(7400 + (accumulate ? 1 : 0));
+        // 13 rows: two 6-row blocks and a single row; 7 vectors: a 4-vector panel and a 3-vector one.
+        foreach ((int m, int vectors) in new[] { (13, 7), (5, 1), (6, 2), (1, 4), (2, 3) })
+        {
+            int n = vectors * Bf16DotKernels.Lanes, pairs = random.Next(1, 40);
+            int lda = (2 * pairs) + random.Next(0, 3) * 2, ldb = n + (random.Next(0, 2) * Bf16DotKernels.Lanes), ldc = n + random.Next(0, 5);
+            ushort[] a = Bf16(random, m * lda), b = Bf16(random, 2 * pairs * ldb);
+            float[] c = new float[m * ldc];
+            for (int i = 0; i < c.Length; i++)
+            {
+                c[i] = (float)(random.NextDouble() - 0.5);
+            }
+
+            float[] before = (float[])c.Clone();
+            fixed (ushort* pa = a, pb = b)
+            fixed (float* pc = c)
+            {
+                Bf16DotKernels.Multiply(m, n, pairs, (byte*)pa, lda * 2, (byte*)pb, ldb * 4, pc, ldc * sizeof(float), accumulate);
+            }
+
+            for (int i = 0; i < m; i++)
+            {
+                for (int j = 0; j < ldc; j++)
+                {
+                    double expected = j >= n ? before[(i * ldc) + j] : accumulate ? before[(i * ldc) + j] : 0;
+                    for (int p = 0; j < n && p < 2 * pairs; p++)
+                    {
+                        // B pair-interleaved: row p / 2 holds (B[p & ~1, j], B[p | 1, j]) at column j.
+                        expected += (double)Float(a[(i * lda) + p]) * Float(b[(p / 2 * ldb * 2) + (j * 2) + (p & 1)]);
+                    }
+
+                    Assert.True(Math.Abs(c[(i * ldc) + j] - expected) <= 1e-4 * (1 + Math.Abs(expected)), $"{seed}: m {m} n {n} pairs {pairs}, C[{i},{j}] = {c[(i * ldc) + j]}, expected {expected}");
+                }
+            }
+        }
+    }
+
+    private static ushort[] Bf16(Random random, int count)
+    {
+        var values = new ushort[count];
+        for (int i = 0; i < count; i++)
+        {
+            values[i] = (ushort)(BitConverter.SingleToUInt32Bits((float)((random.NextDouble() * 2) - 1)) >> 16);
+        }
+
+        return values;
+    }
+
+    private static float Float(ushort bits) => BitConverter.UInt32BitsToSingle((uint)bits << 16);
+}
