@@ -58,6 +58,16 @@ internal static class BFloat16Rows
                 Vector512.Narrow(low, high).StoreUnsafe(ref bits, (nuint)i);
             }
         }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            ref ushort bits = ref Unsafe.As<BFloat16, ushort>(ref destination);
+            for (; i + Vector256<ushort>.Count <= length; i += Vector256<ushort>.Count)
+            {
+                Vector256<uint> low = Rounded(Vector256.LoadUnsafe(ref source, (nuint)i));
+                Vector256<uint> high = Rounded(Vector256.LoadUnsafe(ref source, (nuint)(i + Vector256<uint>.Count)));
+                Vector256.Narrow(low, high).StoreUnsafe(ref bits, (nuint)i);
+            }
+        }
 
         for (; i < length; i++)
         {
@@ -85,6 +95,15 @@ internal static class BFloat16Rows
                 (low | Vector512.ShiftLeft(high, 16)).StoreUnsafe(ref destination, (nuint)j);
             }
         }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            for (; j + Vector256<uint>.Count <= length; j += Vector256<uint>.Count)
+            {
+                Vector256<uint> low = Vector256.WidenLower(Vector128.LoadUnsafe(ref a, (nuint)j).ToVector256Unsafe());
+                Vector256<uint> high = hasSecond ? Vector256.WidenLower(Vector128.LoadUnsafe(ref b, (nuint)j).ToVector256Unsafe()) : default;
+                (low | Vector256.ShiftLeft(high, 16)).StoreUnsafe(ref destination, (nuint)j);
+            }
+        }
 
         for (; j < length; j++)
         {
@@ -92,12 +111,18 @@ internal static class BFloat16Rows
         }
     }
 
-    // BFloat16's conversion on 16 lanes: round to nearest even in the top half of the bits; a NaN keeps its top half, quieted.
+    // BFloat16's conversion per lane: round to nearest even in the top half of the bits; a NaN keeps its top half, quieted.
     private static Vector512<uint> Rounded(Vector512<float> x)
     {
-        Vector512<uint> bits = x.AsUInt32();
-        Vector512<uint> rounded = Vector512.ShiftRightLogical(bits + Vector512.Create(0x7FFFu) + (Vector512.ShiftRightLogical(bits, 16) & Vector512<uint>.One), 16);
-        Vector512<uint> nan = Vector512.ShiftRightLogical(bits, 16) | Vector512.Create(0x40u);
-        return Vector512.ConditionalSelect(Vector512.Equals(x, x).AsUInt32(), rounded, nan);
+        Vector512<uint> top = Vector512.ShiftRightLogical(x.AsUInt32(), 16);
+        Vector512<uint> rounded = Vector512.ShiftRightLogical(x.AsUInt32() + Vector512.Create(0x7FFFu) + (top & Vector512<uint>.One), 16);
+        return Vector512.ConditionalSelect(Vector512.Equals(x, x).AsUInt32(), rounded, top | Vector512.Create(0x40u));
+    }
+
+    private static Vector256<uint> Rounded(Vector256<float> x)
+    {
+        Vector256<uint> top = Vector256.ShiftRightLogical(x.AsUInt32(), 16);
+        Vector256<uint> rounded = Vector256.ShiftRightLogical(x.AsUInt32() + Vector256.Create(0x7FFFu) + (top & Vector256<uint>.One), 16);
+        return Vector256.ConditionalSelect(Vector256.Equals(x, x).AsUInt32(), rounded, top | Vector256.Create(0x40u));
     }
 }

@@ -89,7 +89,7 @@ public static partial class FlashAttentionCpu
         {
             (_operands, _plan, _mask, _score, _shape, _heads) = (operands, plan, mask, score, shape, heads);
             _order = ArrayPool<int>.Shared.Rent(items);
-            _keys = TransposedKeys.Rent(operands, TVec.Count, shape.Pairs);
+            _keys = TransposedKeys.Rent(operands, shape.Lanes, shape.Pairs);
             try
             {
                 WorkOrder(plan, operands.QueryHeads, heads, operands.QueryLength, operands.KeyLength, shape.QueryTile, shape.KeyTile, _order.AsSpan(0, items));

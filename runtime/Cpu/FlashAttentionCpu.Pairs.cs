@@ -14,13 +14,12 @@ namespace AttentionGen.Cpu;
 public static partial class FlashAttentionCpu
 {
     /// <summary>
-    /// Whether a call runs on bf16 pairs: bf16 operands, 512-bit vectors, the kernels available, an even head dim (pairs
-    /// along E) and whole vectors of value columns (the kernels store whole vectors of the accumulator's rows).
+    /// Whether a call runs on bf16 pairs: bf16 operands, the kernels available, an even head dim (pairs along E) and whole
+    /// vectors of value columns (the kernels store whole vectors of the accumulator's rows). The C# around them runs at
+    /// its own vector width (AVX2 in a NativeAOT build for the default baseline).
     /// </summary>
-    private static bool MultipliesPairs<TVec>(in KernelOperands p)
-        where TVec : struct, ISimd<TVec> =>
-        p.BFloat16 && Bf16DotKernels.Use && TVec.Count == Bf16DotKernels.Lanes
-        && p.HeadDim % 2 == 0 && p.ValueDim % Bf16DotKernels.Lanes == 0;
+    private static bool MultipliesPairs(in KernelOperands p) =>
+        p.BFloat16 && Bf16DotKernels.Use && p.HeadDim % 2 == 0 && p.ValueDim % Bf16DotKernels.Lanes == 0;
 
     /// <summary>Value rows [k0, k0 + count) paired: row j/2 of the copy holds keys j and j + 1 (an odd count's last with zeros).</summary>
     private static ref float ValuePairs(in KernelOperands p, Workspace ws, int b, int hk, int k0, int count, out int stride)

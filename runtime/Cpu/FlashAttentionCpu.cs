@@ -2,6 +2,7 @@ using System;
 using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using AttentionGen.Cpu.Native;
 using AttentionGen.Cpu.Simd;
 
 namespace AttentionGen.Cpu;
@@ -93,11 +94,13 @@ public static partial class FlashAttentionCpu
             return;
         }
 
+        // Pairs pad score columns to the pair kernels' 16-float vectors, a whole number of the C# code's vectors.
+        bool pairs = MultipliesPairs(p);
         var shape = new TileShape(
             Math.Min(p.QueryTile, CpuTileTraits.MaxQueryTile),
             Math.Min(p.KeyTile, CpuTileTraits.MaxKeyTile),
-            TVec.Count,
-            MultipliesPairs<TVec>(p));
+            pairs ? Bf16DotKernels.Lanes : TVec.Count,
+            pairs);
         int queryTiles = ShapeMath.CeilDiv(p.QueryLength, shape.QueryTile);
         int heads = ShapeMath.IntProduct("q", "heads B · Hq", p.Batch, p.QueryHeads);
         int items = ShapeMath.IntProduct("q", "work items B · Hq · query tiles", heads, queryTiles);
@@ -488,7 +491,7 @@ public static partial class FlashAttentionCpu
         /// <summary>Both GEMMs run on bf16 pairs (<see cref="Native.Bf16DotKernels"/>): see FlashAttentionCpu.Pairs.cs.</summary>
         public bool Pairs { get; } = pairs;
 
-        /// <summary>Floats per vector.</summary>
+        /// <summary>Floats per vector: the unit score columns are padded to and key ranges aligned to.</summary>
         public int Lanes { get; } = lanes;
 
         public int KeyTile { get; } = keyTile;

@@ -1,4 +1,6 @@
 using System;
+using System.IO;
+using System.Linq;
 using AttentionGen.Cpu.Native;
 using Xunit;
 
@@ -47,6 +49,20 @@ public unsafe class Bf16DotKernelsTests
 
         // jnz rel32 = 0F 85 and the offset from the next instruction (byte 9) back to 0.
         Assert.Equal(new byte[] { 0x49, 0xFF, 0xCB, 0x0F, 0x85, 0xF7, 0xFF, 0xFF, 0xFF }, asm.ToArray());
+    }
+
+    [Fact]
+    public void AProcessorWithAvx512Bf16RunsThem()
+    {
+        // Whatever vector width this process was compiled or configured for (DOTNET_EnableAVX512F=0 and an AVX2 NativeAOT
+        // build hide AVX-512 from .NET, not from the kernels), Linux reporting the instructions means the kernels run.
+        if (!OperatingSystem.IsLinux() || !File.Exists("/proc/cpuinfo"))
+        {
+            return;
+        }
+
+        bool reported = File.ReadAllText("/proc/cpuinfo").Split([' ', '\n', '\t']).Contains("avx512_bf16");
+        Assert.Equal(reported && System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture == System.Runtime.InteropServices.Architecture.X64, Bf16DotKernels.IsSupported);
     }
 
     [Theory]

@@ -23,11 +23,11 @@ internal static unsafe class Bf16DotKernels
     private const int FirstB = 24, FirstA = 28;
 
     // Written at first use; null where the processor or the OS cannot run them.
-    private static readonly Emitted? s_emitted = ExecutableMemory.IsSupported && HasInstructions() ? Emit() : null;
+    private static readonly Emitted? s_emitted = ExecutableMemory.IsSupported ? TryEmit() : null;
 
     private static bool s_use = Environment.GetEnvironmentVariable("ATTENTIONGEN_CPU_BF16_DOT") != "0";
 
-    /// <summary>Whether this process can run them: Linux on x64 with AVX-512 BW and BF16.</summary>
+    /// <summary>Whether this process can run them: Linux on x64 with AVX-512 BW and BF16 (whatever baseline it was compiled for).</summary>
     public static bool IsSupported => s_emitted is not null;
 
     /// <summary>
@@ -79,8 +79,42 @@ internal static unsafe class Bf16DotKernels
 
     private static int Index(int rows, int vectors, bool accumulate) => ((accumulate ? MaxRows : 0) + rows - 1) * MaxVectors + vectors - 1;
 
-    private static bool HasInstructions() =>
-        Avx512BW.IsSupported && (X86Base.CpuId(7, 1).Eax & (1 << 5)) != 0;   // CPUID.(7,1):EAX[5] = AVX512_BF16
+    // AVX-512 F and BW with BF16, and an OS that saves the zmm registers. A build for a narrower baseline (NativeAOT's
+    // default, AVX2) reports Avx512BW unsupported whatever the processor, so that case asks CPUID and XCR0 itself.
+    private static bool HasInstructions()
+    {
+        bool bf16 = (X86Base.CpuId(7, 1).Eax & (1 << 5)) != 0;   // CPUID.(7,1):EAX[5] = AVX512_BF16
+        if (Avx512BW.IsSupported || !bf16)
+        {
+            return bf16;
+        }
+
+        int features = X86Base.CpuId(7, 0).Ebx;
+        bool osSaves = (X86Base.CpuId(1, 0).Ecx & (1 << 27)) != 0;   // OSXSAVE: xgetbv may run
+        const int Avx512FBit = 1 << 16, Avx512BWBit = 1 << 30;
+        const long ZmmState = 0b1110_0110;   // XCR0: SSE, AVX, opmask, ZMM_Hi256, Hi16_ZMM
+        return (features & Avx512FBit) != 0 && (features & Avx512BWBit) != 0 && osSaves && (ReadXcr0() & ZmmState) == ZmmState;
+    }
+
+    private static long ReadXcr0()
+    {
+        var asm = new X64Assembler();
+        asm.ReadXcr0Function();
+        return ((delegate* unmanaged<long>)ExecutableMemory.Place(asm.ToArray()))();
+    }
+
+    // A system that refuses executable pages (a hardened kernel's policy, say) keeps the widened float32 path.
+    private static Emitted? TryEmit()
+    {
+        try
+        {
+            return HasInstructions() ? Emit() : null;
+        }
+        catch (InvalidOperationException)
+        {
+            return null;
+        }
+    }
 
     private static Emitted Emit()
     {

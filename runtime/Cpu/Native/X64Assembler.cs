@@ -75,6 +75,15 @@ internal sealed class X64Assembler
         _code.AddRange([0xC5, 0xF8, 0x77, 0xC3]);
     }
 
+    /// <summary>
+    /// A whole function: rax = XCR0, the state components the OS saves (xor ecx, ecx; xgetbv; shl rdx, 32; or rax, rdx;
+    /// ret). Only where CPUID reports OSXSAVE: elsewhere xgetbv faults.
+    /// </summary>
+    public void ReadXcr0Function()
+    {
+        _code.AddRange([0x31, 0xC9, 0x0F, 0x01, 0xD0, 0x48, 0xC1, 0xE2, 0x20, 0x48, 0x09, 0xD0, 0xC3]);
+    }
+
     /// <summary>vpxord z, z, z: z = 0.</summary>
     public void Zero(int z) => EvexRegister(Prefix66, Map0F, 0xEF, z, z, z);
 
