@@ -1,0 +1,37 @@
+using System;
+using Xunit;
+
+namespace AttentionGen.Tests.Configs;
+
+/// <summary>The run-time rules of <see cref="LocalConfig"/> (SPEC §4), the same as the analyzer's at compile time.</summary>
+public class LocalConfigTests
+{
+    [Theory]
+    [InlineData(false, -1, 1)]
+    [InlineData(true, -1, 0)]
+    [InlineData(false, 0, 0)]
+    [InlineData(false, 3, 3)]
+    [InlineData(true, 0, 0)]
+    public void UnsetLookForwardIsZeroWhenCausalElseOne(bool causal, int lookForward, int resolved)
+    {
+        Assert.Equal(resolved, new LocalConfig(8, causal: causal, lookForward: lookForward).LookForward);
+    }
+
+    [Fact]
+    public void ACausalWindowThatLooksForwardIsRejected()
+    {
+        var e = Assert.Throws<ArgumentException>(() => new LocalConfig(8, causal: true, lookForward: 1));
+
+        Assert.Equal("lookForward", e.ParamName);
+        Assert.Contains("lookForward must be 0, got 1", e.Message);
+    }
+
+    [Theory]
+    [InlineData(8, 0f, 4f)]
+    [InlineData(9, 0f, 4f)]
+    [InlineData(8, 3f, 3f)]
+    public void UnsetXposScaleBaseIsHalfTheWindow(int windowSize, float xposScaleBase, float resolved)
+    {
+        Assert.Equal(resolved, new LocalConfig(windowSize, dim: 8, useXpos: true, xposScaleBase: xposScaleBase).XposScaleBase);
+    }
+}
