@@ -47,6 +47,13 @@ public sealed record LocalConfig
             throw new ArgumentException($"a causal local attention cannot look forward; lookForward must be 0, got {lookForward}.", nameof(lookForward));
         }
 
+        // rotate_half pairs the first and second halves of the rotary dim and the reference repeats its Dim / 2 frequencies
+        // twice: an odd Dim fails there on a shape mismatch, and has no pairing to reproduce here.
+        if (useRotaryPosEmb && dim % 2 != 0)
+        {
+            throw new ArgumentException($"the rotary dim must be even (rotate_half pairs its two halves); got Dim = {dim}.", nameof(dim));
+        }
+
         // The reference's default scale base, window_size // 2, is 0 for a window of 1: it divides positions by it and
         // every output is NaN. We refuse that instead of reproducing it.
         if (useXpos && useRotaryPosEmb && dim > 0 && xposScaleBase == 0 && windowSize / 2 == 0)

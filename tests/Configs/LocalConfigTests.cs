@@ -34,4 +34,16 @@ public class LocalConfigTests
     {
         Assert.Equal(resolved, new LocalConfig(windowSize, dim: 8, useXpos: true, xposScaleBase: xposScaleBase).XposScaleBase);
     }
+
+    [Fact]
+    public void AnOddRotaryDimIsRejected()
+    {
+        // The reference's rotate_half has no pairing for an odd Dim (it fails on a shape mismatch); without rotary it is unused.
+        var e = Assert.Throws<ArgumentException>(() => new LocalConfig(8, dim: 5));
+
+        Assert.Equal("dim", e.ParamName);
+        Assert.Contains("must be even", e.Message);
+        Assert.Contains("Dim = 5", e.Message);
+        Assert.Equal(5, new LocalConfig(8, dim: 5, useRotaryPosEmb: false).Dim);
+    }
 }
