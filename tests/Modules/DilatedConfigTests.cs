@@ -37,6 +37,17 @@ public class DilatedConfigTests
         Assert.Contains("segment size 30 must be a positive multiple of dilation rate 4 (branch 1)", e.Message);
     }
 
+    [Fact]
+    public void XposOnAnOddHeadDimIsRejectedWhenConfigured()
+    {
+        // Before, the module was built and its first Forward failed, naming its argument x.
+        var e = Assert.Throws<ArgumentException>(() => new DilatedConfig(30, 2, [16], [2], 0, causal: false, useXpos: true, useRelPosBias: false, distributed: false));
+
+        Assert.Equal("useXpos", e.ParamName);
+        Assert.Contains("30 / 2 = 15", e.Message);
+        Assert.Equal(15, Config(30, 2, [16], [2]).HeadDim);
+    }
+
     private static DilatedConfig Config(int dModel, int numHeads, int[] segmentSizes, int[] dilationRates) =>
         new(dModel, numHeads, segmentSizes, dilationRates, dropout: 0, causal: false, useXpos: false, useRelPosBias: false, distributed: false);
 }
