@@ -46,4 +46,18 @@ public class LocalConfigTests
         Assert.Contains("Dim = 5", e.Message);
         Assert.Equal(5, new LocalConfig(8, dim: 5, useRotaryPosEmb: false).Dim);
     }
+
+    [Theory]
+    [InlineData(float.NaN, 0f, "scale")]
+    [InlineData(float.PositiveInfinity, 0f, "scale")]
+    [InlineData(0f, float.NaN, "xposScaleBase")]
+    [InlineData(0f, float.NegativeInfinity, "xposScaleBase")]
+    public void ANonFiniteScaleOrScaleBaseIsRejected(float scale, float xposScaleBase, string argument)
+    {
+        // Before, NaN slipped through and silently meant the default.
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => new LocalConfig(8, dim: 8, useXpos: true, scale: scale, xposScaleBase: xposScaleBase));
+
+        Assert.Equal(argument, e.ParamName);
+        Assert.Contains("must be a finite number", e.Message);
+    }
 }

@@ -165,4 +165,20 @@ public class LocalCpuTests
         Assert.All(result.ToFloatArray().Take(12 * 4), x => Assert.Equal(0f, x));
         Compare.Output(result.ToFloatArray(), ReferenceVariants.Local(q, k, v, config, keep), 2e-5, seed);
     }
+
+    [Fact]
+    public void ANegativeScaleIsUsedAsGivenAsTheReferenceDoes()
+    {
+        // Only 0 means 1/sqrt(E) (the analyzer accepts any finite Scale); a negative one was refused at run time before.
+        (Random random, string seed) = FreshRandom.For(24);
+        var config = new LocalConfig(4, causal: true, scale: -0.7f, dim: 8, useXpos: true, xposScaleBase: -6f);
+        Tensor q = Tensor.RandomNormal(random, DType.Float32, 2, 16, 8);
+        Tensor k = Tensor.RandomNormal(random, DType.Float32, 2, 16, 8);
+        Tensor v = Tensor.RandomNormal(random, DType.Float32, 2, 16, 4);
+
+        Tensor result = LocalAttention.Forward(q, k, v, config);
+
+        Assert.Equal((-0.7f, -6f), (config.Scale, config.XposScaleBase));
+        Compare.Output(result.ToFloatArray(), ReferenceVariants.Local(q, k, v, config), 2e-5, seed);
+    }
 }
