@@ -95,7 +95,7 @@ public static class ReferenceVariants
         int n = q.Size(-2), e = q.Size(-1), ev = v.Size(-1), rows = (int)(q.Numel / Math.Max(n * e, 1));
         int ws = windowSize ?? c.WindowSize, span = (c.LookBackward + 1 + c.LookForward) * ws;
         int maskRows = keep is null ? 1 : keep.Length / n;
-        double scale = c.Scale > 0 ? c.Scale : 1 / Math.Sqrt(e);
+        double scale = c.Scale != 0 ? c.Scale : 1 / Math.Sqrt(e);
         float[] qs = q.ToFloatArray(), ks = k.ToFloatArray(), vs = v.ToFloatArray();
         var output = new double[(long)rows * n * ev];
         var scores = new double[span];

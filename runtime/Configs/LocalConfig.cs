@@ -4,7 +4,8 @@ namespace AttentionGen;
 
 /// <summary>
 /// The constants of a <c>[Local]</c> module (SPEC §4, lucidrains' <c>LocalAttention</c>), with the reference's
-/// defaults resolved: LookForward −1 becomes 0 if causal else 1, Scale 0 becomes 1/sqrt(E) at call time,
+/// defaults resolved: LookForward −1 becomes 0 if causal else 1, Scale 0 becomes 1/sqrt(E) at call time (any other
+/// finite value, negative too, is used as given),
 /// XposScaleBase 0 becomes WindowSize / 2 (integer division).
 /// </summary>
 /// <remarks>
@@ -34,8 +35,9 @@ public sealed record LocalConfig
         ArgumentOutOfRangeException.ThrowIfNegative(lookBackward);
         ArgumentOutOfRangeException.ThrowIfLessThan(lookForward, -1);
         ArgumentOutOfRangeException.ThrowIfNegative(dim);
-        ArgumentOutOfRangeException.ThrowIfNegative(scale);
-        ArgumentOutOfRangeException.ThrowIfNegative(xposScaleBase);
+        // Any finite value, as the reference takes it (a negative scale or scale base included); 0 means unset.
+        Finite(scale, nameof(scale));
+        Finite(xposScaleBase, nameof(xposScaleBase));
         if (dropout is < 0f or >= 1f)
         {
             throw new ArgumentOutOfRangeException(nameof(dropout), dropout, "dropout must be in [0, 1).");
@@ -47,11 +49,18 @@ public sealed record LocalConfig
             throw new ArgumentException($"a causal local attention cannot look forward; lookForward must be 0, got {lookForward}.", nameof(lookForward));
         }
 
+        // rotate_half pairs the first and second halves of the rotary dim and the reference repeats its Dim / 2 frequencies
+        // twice: an odd Dim fails there on a shape mismatch, and has no pairing to reproduce here.
+        if (useRotaryPosEmb && dim % 2 != 0)
+        {
+            throw new ArgumentException($"the rotary dim must be even (rotate_half pairs its two halves); got Dim = {dim}.", nameof(dim));
+        }
+
         // The reference's default scale base, window_size // 2, is 0 for a window of 1: it divides positions by it and
         // every output is NaN. We refuse that instead of reproducing it.
         if (useXpos && useRotaryPosEmb && dim > 0 && xposScaleBase == 0 && windowSize / 2 == 0)
         {
-            throw new ArgumentException($"UseXpos with WindowSize = {windowSize} needs an explicit XposScaleBase (> 0): its default, WindowSize / 2, is 0, and the reference divides by it (NaN).", nameof(xposScaleBase));
+            throw new ArgumentException($"UseXpos with WindowSize = {windowSize} needs an explicit, non-zero XposScaleBase: its default, WindowSize / 2, is 0, and the reference divides by it (NaN).", nameof(xposScaleBase));
         }
 
         // A query attends to a span of (lookBackward + 1 + lookForward) windows: its key count sizes arrays and loops.
@@ -72,7 +81,7 @@ public sealed record LocalConfig
         Scale = scale;
         UseRotaryPosEmb = useRotaryPosEmb;
         UseXpos = useXpos;
-        XposScaleBase = xposScaleBase > 0 ? xposScaleBase : windowSize / 2;
+        XposScaleBase = xposScaleBase != 0 ? xposScaleBase : windowSize / 2;
     }
 
     /// <summary>Tokens per window.</summary>
@@ -105,7 +114,7 @@ public sealed record LocalConfig
     /// <summary>Masks keys beyond WindowSize·LookBackward behind (and WindowSize·LookForward ahead).</summary>
     public bool ExactWindowsize { get; }
 
-    /// <summary>Softmax scale; 0 = 1/sqrt(E).</summary>
+    /// <summary>Softmax scale; 0 = 1/sqrt(E), any other finite value as given.</summary>
     public float Scale { get; }
 
     /// <summary>Rotary embeddings when <see cref="Dim"/> &gt; 0.</summary>
@@ -116,6 +125,14 @@ public sealed record LocalConfig
 
     /// <summary>xpos scale base (resolved).</summary>
     public float XposScaleBase { get; }
+
+    private static void Finite(float value, string name)
+    {
+        if (!float.IsFinite(value))
+        {
+            throw new ArgumentOutOfRangeException(name, value, $"{name} must be a finite number (0 = the default).");
+        }
+    }
 
     /// <summary>Whether q and k are rotated: the reference builds its rotary module only with a dim.</summary>
     public bool Rotary => UseRotaryPosEmb && Dim > 0;

@@ -35,7 +35,7 @@ public sealed class AttentionProblem
         ShapeCheck.Dim(v, 0, Batch, "batch, as q", nameof(v));
         ShapeCheck.Dim(v, 1, KeyHeads, "kv heads, as k", nameof(v));
         ShapeCheck.Dim(v, 2, KeyLength, "key length M, as k", nameof(v));
-        if (KeyHeads == 0 || QueryHeads % KeyHeads != 0)
+        if (!KvHeadsServe(QueryHeads, KeyHeads))
         {
             throw new ArgumentException($"k heads ({KeyHeads}) must divide q heads ({QueryHeads}) for grouped-query attention.", nameof(k));
         }
@@ -134,6 +134,13 @@ public sealed class AttentionProblem
 
     /// <summary>The dtype of q, k, v and the output.</summary>
     public DType DType => Q.DType;
+
+    /// <summary>
+    /// Whether <paramref name="keyHeads"/> kv heads serve <paramref name="queryHeads"/> query heads (grouped-query
+    /// attention): they divide them. No heads at all is an empty call with nothing to compute, as PyTorch returns it.
+    /// </summary>
+    internal static bool KvHeadsServe(int queryHeads, int keyHeads) =>
+        keyHeads == 0 ? queryHeads == 0 : queryHeads % keyHeads == 0;
 
     /// <summary>The scale a call runs with: <paramref name="scale"/>, by default 1/√E; it must be finite.</summary>
     internal static float ResolveScale(float? scale, int headDim)

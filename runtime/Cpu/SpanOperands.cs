@@ -101,7 +101,7 @@ internal static unsafe class SpanOperands
         NotNegative(shape.KeyLength, nameof(shape.KeyLength));
         NotNegative(shape.HeadDim, nameof(shape.HeadDim));
         NotNegative(shape.ValueDim, nameof(shape.ValueDim));
-        if (shape.KeyHeads == 0 || shape.QueryHeads % shape.KeyHeads != 0)
+        if (!AttentionProblem.KvHeadsServe(shape.QueryHeads, shape.KeyHeads))
         {
             throw new ArgumentException($"shape.KeyHeads ({shape.KeyHeads}) must divide shape.QueryHeads ({shape.QueryHeads}) for grouped-query attention.", nameof(shape));
         }

@@ -18,6 +18,12 @@ public sealed record DilatedConfig
             throw new ArgumentException($"dModel ({dModel}) must be a multiple of numHeads ({numHeads}).", nameof(dModel));
         }
 
+        // XPOS rotates pairs (2i, 2i + 1) of a head; torchscale fails on an odd head dim (its scales cover ceil(E / 2) pairs).
+        if (useXpos && dModel / numHeads % 2 != 0)
+        {
+            throw new ArgumentException($"useXpos needs an even head dim dModel / numHeads; got {dModel} / {numHeads} = {dModel / numHeads}.", nameof(useXpos));
+        }
+
         if (dropout is < 0f or >= 1f)
         {
             throw new ArgumentOutOfRangeException(nameof(dropout), dropout, "dropout must be in [0, 1).");

@@ -47,7 +47,7 @@ public static class LocalAttention
             RotaryDim: config.Rotary ? config.Dim : 0,
             Xpos: config.Rotary && config.UseXpos,
             config.XposScaleBase);
-        return new AttentionSpec(RowLayout.Windows(windows), SpecMask.None, config.Scale > 0 ? config.Scale : null);
+        return new AttentionSpec(RowLayout.Windows(windows), SpecMask.None, config.Scale != 0 ? config.Scale : null);
     }
 
     /// <summary>

@@ -86,4 +86,22 @@ public class FlexRunTests
         Assert.Equal("blockMask", e.ParamName);
         Assert.Contains("16", e.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void ModsSeeTheQueryHeadAndBatchUnderGqa()
+    {
+        // SPEC §5: query head h reads kv head h / (Hq / Hkv), but score_mod and mask_mod get (b, h) of the query, as in PyTorch.
+        (Random random, string seed) = FreshRandom.For(42);
+        Tensor q = Tensor.RandomNormal(random, DType.Float32, 2, 4, 9, 8);
+        Tensor k = Tensor.RandomNormal(random, DType.Float32, 2, 2, 13, 8);
+        Tensor v = Tensor.RandomNormal(random, DType.Float32, 2, 2, 13, 5);
+        MaskFunction mask = (b, h, i, j) => (i + j + h + b) % 3 != 0;
+        BlockMask blocks = FlexAttention.CreateBlockMask(mask, 2, 4, 9, 13, blockSize: 4);
+
+        FlexOutput result = FlexAttention.Run(q, k, v, (s, b, h, i, j) => s + (0.5f * h) - b, blocks, enableGqa: true, returnLse: true);
+
+        ReferenceResult expected = ReferenceAttention.Compute(q, k, v, (b, h, i, j) => mask(b, h, i, j), scoreMod: (s, b, h, i, j) => s + (0.5 * h) - b);
+        Compare.Output(result.Output.ToFloatArray(), expected.Output, 2e-5, seed);
+        Compare.Lse(result.Lse!.ToFloatArray(), expected.Lse, 1e-5, seed);
+    }
 }

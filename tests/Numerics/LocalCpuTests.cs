@@ -147,4 +147,38 @@ public class LocalCpuTests
         Assert.Equal("q", e.ParamName);
         Assert.Contains("10", e.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void ARowWithNoAllowedKeyIsZero()
+    {
+        // SPEC: a row with no allowed key gives 0. (lucidrains fills masked scores with -finfo.max, so such a row there
+        // averages its whole look-around span.) Batch row 0 keeps no key at all; row 1 every other one.
+        (Random random, string seed) = FreshRandom.For(23);
+        Tensor q = Tensor.RandomNormal(random, DType.Float32, 2, 12, 4);
+        Tensor k = Tensor.RandomNormal(random, DType.Float32, 2, 12, 4);
+        Tensor v = Tensor.RandomNormal(random, DType.Float32, 2, 12, 4);
+        bool[] keep = Enumerable.Range(0, 24).Select(i => i >= 12 && i % 2 == 0).ToArray();
+        var config = new LocalConfig(4, useRotaryPosEmb: false);
+
+        Tensor result = LocalAttention.Forward(q, k, v, config, Tensor.FromArray(keep, 2, 12));
+
+        Assert.All(result.ToFloatArray().Take(12 * 4), x => Assert.Equal(0f, x));
+        Compare.Output(result.ToFloatArray(), ReferenceVariants.Local(q, k, v, config, keep), 2e-5, seed);
+    }
+
+    [Fact]
+    public void ANegativeScaleIsUsedAsGivenAsTheReferenceDoes()
+    {
+        // Only 0 means 1/sqrt(E) (the analyzer accepts any finite Scale); a negative one was refused at run time before.
+        (Random random, string seed) = FreshRandom.For(24);
+        var config = new LocalConfig(4, causal: true, scale: -0.7f, dim: 8, useXpos: true, xposScaleBase: -6f);
+        Tensor q = Tensor.RandomNormal(random, DType.Float32, 2, 16, 8);
+        Tensor k = Tensor.RandomNormal(random, DType.Float32, 2, 16, 8);
+        Tensor v = Tensor.RandomNormal(random, DType.Float32, 2, 16, 4);
+
+        Tensor result = LocalAttention.Forward(q, k, v, config);
+
+        Assert.Equal((-0.7f, -6f), (config.Scale, config.XposScaleBase));
+        Compare.Output(result.ToFloatArray(), ReferenceVariants.Local(q, k, v, config), 2e-5, seed);
+    }
 }

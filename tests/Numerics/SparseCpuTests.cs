@@ -74,4 +74,23 @@ public class SparseCpuTests
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => SparseAttention.Forward(q, q, q, 2, SparseMode.Strided, 0));
         Assert.Equal("localAttnCtx", e.ParamName);
     }
+
+    [Theory]
+    [InlineData(SparseMode.Strided, 7)]
+    [InlineData(SparseMode.Local, 5)]
+    [InlineData(SparseMode.All, 0)]
+    public void BlockSizeNeverChangesTheResult(SparseMode mode, int ctx)
+    {
+        // SPEC §3: only speed depends on BlockSize, and T / ctx need not be a multiple of it (30 / 7 is not of 3 or 64).
+        (Random random, string seed) = FreshRandom.For(mode, ctx);
+        Tensor q = Tensor.RandomNormal(random, DType.Float32, 1, 30, 16);
+        Tensor k = Tensor.RandomNormal(random, DType.Float32, 1, 30, 16);
+        Tensor v = Tensor.RandomNormal(random, DType.Float32, 1, 30, 16);
+
+        float[] small = SparseAttention.Forward(q, k, v, 2, mode, ctx, blockSize: 3).ToFloatArray();
+        float[] large = SparseAttention.Forward(q, k, v, 2, mode, ctx, blockSize: 64).ToFloatArray();
+
+        Assert.Equal(small, large);
+        Compare.Output(small, ReferenceVariants.Sparse(q, k, v, 2, mode, ctx), 2e-5, $"{mode} ({seed})");
+    }
 }

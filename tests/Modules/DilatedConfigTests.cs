@@ -1,0 +1,53 @@
+using System;
+using AttentionGen.Modules;
+using Xunit;
+
+namespace AttentionGen.Tests.Modules;
+
+/// <summary>SPEC §2's invalid configurations, refused at run time as the analyzer refuses them at compile time.</summary>
+public class DilatedConfigTests
+{
+    [Fact]
+    public void AModelWidthTheHeadsDoNotDivideIsRejected()
+    {
+        var e = Assert.Throws<ArgumentException>(() => Config(dModel: 66, numHeads: 4, [16], [2]));
+
+        Assert.Equal("dModel", e.ParamName);
+        Assert.Contains("dModel (66) must be a multiple of numHeads (4)", e.Message);
+    }
+
+    [Theory]
+    [InlineData(new[] { 16, 32 }, new[] { 2 })]
+    [InlineData(new[] { 16 }, new[] { 2, 4 })]
+    [InlineData(new int[0], new int[0])]
+    public void MixtureArraysOfUnequalOrNoLengthAreRejected(int[] segmentSizes, int[] dilationRates)
+    {
+        var e = Assert.Throws<ArgumentException>(() => Config(64, 4, segmentSizes, dilationRates));
+
+        Assert.Equal("dilationRates", e.ParamName);
+        Assert.Contains($"got {segmentSizes.Length} and {dilationRates.Length}", e.Message);
+    }
+
+    [Fact]
+    public void ASegmentItsRateDoesNotDivideIsRejected()
+    {
+        var e = Assert.Throws<ArgumentException>(() => Config(64, 4, [16, 30], [2, 4]));
+
+        Assert.Equal("segmentSizes", e.ParamName);
+        Assert.Contains("segment size 30 must be a positive multiple of dilation rate 4 (branch 1)", e.Message);
+    }
+
+    [Fact]
+    public void XposOnAnOddHeadDimIsRejectedWhenConfigured()
+    {
+        // Before, the module was built and its first Forward failed, naming its argument x.
+        var e = Assert.Throws<ArgumentException>(() => new DilatedConfig(30, 2, [16], [2], 0, causal: false, useXpos: true, useRelPosBias: false, distributed: false));
+
+        Assert.Equal("useXpos", e.ParamName);
+        Assert.Contains("30 / 2 = 15", e.Message);
+        Assert.Equal(15, Config(30, 2, [16], [2]).HeadDim);
+    }
+
+    private static DilatedConfig Config(int dModel, int numHeads, int[] segmentSizes, int[] dilationRates) =>
+        new(dModel, numHeads, segmentSizes, dilationRates, dropout: 0, causal: false, useXpos: false, useRelPosBias: false, distributed: false);
+}
