@@ -121,6 +121,41 @@ public class BFloat16CpuTests
     }
 
     [Fact]
+    public void PairsSpreadANaNValueExactlyAsTheWidenedPathDoes()
+    {
+        // A band's diagonal tiles run 6 rows at a time over keys up to each block's last row's end, which here (offset +5)
+        // is odd: pairs then end mid-pair, and the key after the block (its value NaN) must not meet P's zero there
+        // (0 · NaN is NaN). Both paths multiply P·V over the same keys, so the same outputs turn NaN.
+        var random = new Random(43);
+        const int n = 150, m = 160, e = 16;
+        var box = new DiagonalBox(-37, 5, 10, long.MaxValue, long.MinValue, long.MaxValue);
+        var plan = new ClosedFormPlan([box]);
+        Tensor q = Tensor.RandomNormal(random, DType.BFloat16, 1, 1, n, e);
+        Tensor k = Tensor.RandomNormal(random, DType.BFloat16, 1, 1, m, e);
+        float[] clean = Tensor.RandomNormal(random, DType.Float32, 1, 1, m, e).ToFloatArray();
+        foreach (int nanKey in new[] { 11, 17, 28, 29, 64, 101 })
+        {
+            BFloat16[] values = clean.Select(x => (BFloat16)x).ToArray();
+            values[(nanKey * e) + 3] = (BFloat16)float.NaN;
+            Tensor v = Tensor.FromArray(values, 1, 1, m, e);
+
+            bool[] widened = NaNs(q, k, v, plan, pairs: false), paired = NaNs(q, k, v, plan, pairs: true);
+
+            Assert.Equal(widened, paired);
+            Assert.Contains(false, widened);
+            Assert.Contains(true, widened);
+        }
+    }
+
+    private static bool[] NaNs(Tensor q, Tensor k, Tensor v, ClosedFormPlan plan, bool pairs)
+    {
+        using IDisposable path = Bf16KernelPath.Select(pairs);
+        Tensor output = Tensor.Zeros(DType.BFloat16, Device.Cpu, q.Shape.ToArray());
+        FlashAttentionCpu.Forward(new AttentionProblem(q, k, v, output, null, queryTile: 42, keyTile: 77), plan, plan, default(IdentityScore));
+        return output.ToFloatArray().Select(float.IsNaN).ToArray();
+    }
+
+    [Fact]
     public void ANaNKeyTurnsTheRowsThatSeeItNaNAndNoOthers()
     {
         var random = new Random(41);
