@@ -64,8 +64,11 @@ internal static class OnlineSoftmax
             rowSum = TVec.Add(rowSum, p);
         }
 
+        // Reduced before the call to MathF.Exp: a vector live across a call is kept on the stack, and the JIT then kept
+        // rowSum there through the whole loop above (a store and a reload on its dependency chain every vector).
+        float rowTotal = TVec.SumAcross(rowSum);
         float correction = MathF.Exp(max - newMax);
-        sum = (sum * correction) + TVec.SumAcross(rowSum);
+        sum = (sum * correction) + rowTotal;
         if (correction != 1f)
         {
             VectorOps.Scale<TVec>(ref accumulator, ref accumulator, valueDim, correction);
