@@ -39,6 +39,9 @@ internal interface ISimd<TSelf>
 
     static abstract float SumAcross(TSelf value);
 
+    /// <summary>The lane sums of four vectors at once (lane i: the i-th argument's sum), sharing the shuffles of one reduction.</summary>
+    static abstract System.Runtime.Intrinsics.Vector128<float> SumAcross4(TSelf a, TSelf b, TSelf c, TSelf d);
+
     /// <summary>The largest lane, by <see cref="Max"/>'s rule for NaN.</summary>
     static abstract float MaxAcross(TSelf value);
 }

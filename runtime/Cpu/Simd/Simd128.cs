@@ -1,5 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.Arm;
+using System.Runtime.Intrinsics.X86;
 
 namespace AttentionGen.Cpu.Simd;
 
@@ -46,6 +48,26 @@ internal readonly struct Simd128 : ISimd<Simd128>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float SumAcross(Simd128 value) => Vector128.Sum(value._v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> SumAcross4(Simd128 a, Simd128 b, Simd128 c, Simd128 d) => SumAcross4(a._v, b._v, c._v, d._v);
+
+    // Pairwise adds transpose as they reduce: (a0+a1, a2+a3, b0+b1, b2+b3) and the same for c, d, then once more.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector128<float> SumAcross4(Vector128<float> a, Vector128<float> b, Vector128<float> c, Vector128<float> d)
+    {
+        if (Sse3.IsSupported)
+        {
+            return Sse3.HorizontalAdd(Sse3.HorizontalAdd(a, b), Sse3.HorizontalAdd(c, d));
+        }
+
+        if (AdvSimd.Arm64.IsSupported)
+        {
+            return AdvSimd.Arm64.AddPairwise(AdvSimd.Arm64.AddPairwise(a, b), AdvSimd.Arm64.AddPairwise(c, d));
+        }
+
+        return Vector128.Create(Vector128.Sum(a), Vector128.Sum(b), Vector128.Sum(c), Vector128.Sum(d));
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float MaxAcross(Simd128 value) => MaxAcross(value._v);

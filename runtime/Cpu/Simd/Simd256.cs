@@ -48,6 +48,15 @@ internal readonly struct Simd256 : ISimd<Simd256>
     public static float SumAcross(Simd256 value) => Vector256.Sum(value._v);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> SumAcross4(Simd256 a, Simd256 b, Simd256 c, Simd256 d) => SumAcross4(a._v, b._v, c._v, d._v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector128<float> SumAcross4(Vector256<float> a, Vector256<float> b, Vector256<float> c, Vector256<float> d) =>
+        Simd128.SumAcross4(Half(a), Half(b), Half(c), Half(d));
+
+    private static Vector128<float> Half(Vector256<float> v) => v.GetLower() + v.GetUpper();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float MaxAcross(Simd256 value) => MaxAcross(value._v);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

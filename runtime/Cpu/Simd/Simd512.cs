@@ -48,6 +48,12 @@ internal readonly struct Simd512 : ISimd<Simd512>
     public static float SumAcross(Simd512 value) => Vector512.Sum(value._v);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> SumAcross4(Simd512 a, Simd512 b, Simd512 c, Simd512 d) =>
+        Simd256.SumAcross4(Half(a._v), Half(b._v), Half(c._v), Half(d._v));
+
+    private static Vector256<float> Half(Vector512<float> v) => v.GetLower() + v.GetUpper();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float MaxAcross(Simd512 value) =>
         Simd256.MaxAcross(Vector256.MaxNative(value._v.GetLower(), value._v.GetUpper()));
 }
