@@ -6,7 +6,8 @@ namespace AttentionGen.Cpu.Simd;
 /// <summary>
 /// e^x for the softmax, about 2 ulp: x = n·ln2 + r with |r| ≤ ln2/2 (ln2 split in two for an exact r),
 /// e^r by its degree-6 Taylor polynomial, 2^n built in the exponent bits. Inputs below -87.3 (masked
-/// scores included) give exactly 0. The runtime's Vector512.Exp widens to double and is several times slower.
+/// scores included) give exactly 0: selected at the end, so n needs no clamp (below -87.3 its 2^n bits are garbage, never
+/// used; a NaN x keeps NaN through r). The runtime's Vector512.Exp widens to double and is several times slower.
 /// </summary>
 internal static class FastExp
 {
@@ -18,7 +19,7 @@ internal static class FastExp
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Exp(Vector512<float> x)
     {
-        Vector512<float> n = Vector512.Round(Vector512.MaxNative(x, Vector512.Create(Lowest)) * Vector512.Create(Log2E));
+        Vector512<float> n = Vector512.Round(x * Vector512.Create(Log2E));
         Vector512<float> r = MulAdd.Of(n, Vector512.Create(-Ln2Low), MulAdd.Of(n, Vector512.Create(-Ln2High), x));
         Vector512<float> p = Vector512.Create(1f / 720);
         p = MulAdd.Of(p, r, Vector512.Create(1f / 120));
@@ -34,7 +35,7 @@ internal static class FastExp
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Exp(Vector256<float> x)
     {
-        Vector256<float> n = Vector256.Round(Vector256.MaxNative(x, Vector256.Create(Lowest)) * Vector256.Create(Log2E));
+        Vector256<float> n = Vector256.Round(x * Vector256.Create(Log2E));
         Vector256<float> r = MulAdd.Of(n, Vector256.Create(-Ln2Low), MulAdd.Of(n, Vector256.Create(-Ln2High), x));
         Vector256<float> p = Vector256.Create(1f / 720);
         p = MulAdd.Of(p, r, Vector256.Create(1f / 120));
@@ -50,7 +51,7 @@ internal static class FastExp
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector128<float> Exp(Vector128<float> x)
     {
-        Vector128<float> n = Vector128.Round(Vector128.MaxNative(x, Vector128.Create(Lowest)) * Vector128.Create(Log2E));
+        Vector128<float> n = Vector128.Round(x * Vector128.Create(Log2E));
         Vector128<float> r = MulAdd.Of(n, Vector128.Create(-Ln2Low), MulAdd.Of(n, Vector128.Create(-Ln2High), x));
         Vector128<float> p = Vector128.Create(1f / 720);
         p = MulAdd.Of(p, r, Vector128.Create(1f / 120));
