@@ -16,7 +16,7 @@ public static class DecodeAttention
 
     /// <summary>
     /// softmax(scale · q kᵀ) v of <paramref name="q"/> [B, Hq, Tq, E] (1 ≤ Tq ≤ <see cref="MaxQueries"/>; any float dtype
-    /// on the cpu, the cache's dtype on a GPU; on the cache's device) against the tokens <paramref name="cache"/> holds; returns O [B, Hq, Tq, Ev] in q's dtype and LSE
+    /// on the cpu, the cache's dtype on a GPU, bf16 or fp16 for an fp8 cache there; on the cache's device) against the tokens <paramref name="cache"/> holds; returns O [B, Hq, Tq, Ev] in q's dtype and LSE
     /// [B, Hq, Tq] in float32. Query i of sequence b sits at position length(b) - Tq + i: append the new tokens first.
     /// With <paramref name="causal"/> it sees keys 0..that position (the causal mask aligned bottom-right); without, every
     /// key of its sequence. A query with no key (an empty sequence, or one shorter than Tq) gives 0 and LSE -inf. Query head
@@ -119,8 +119,23 @@ public static class DecodeAttention
             throw new NotSupportedException($"Decoding on a GPU takes the causal mask or none and no score mod in this version; got mask {typeof(TMask).Name} and score {typeof(TScore).Name}. Keep this layer's cache on the cpu.");
         }
 
-        ShapeCheck.DType(q, cache.DType, nameof(q));
+        CheckGpuQueryDType(q, cache);
         return DecodeCuda.Run(q, cache, scale, causal: typeof(TMask) == typeof(CausalMask));
+    }
+
+    /// <summary>
+    /// A GPU decode reads q as bf16 or fp16: the cache's dtype, or either for an fp8 cache (whose codes it widens).
+    /// </summary>
+    internal static void CheckGpuQueryDType(Tensor q, KvCache cache)
+    {
+        if (cache.DType != DType.Float8E4M3)
+        {
+            ShapeCheck.DType(q, cache.DType, nameof(q));
+        }
+        else if (q.DType is not (DType.BFloat16 or DType.Float16))
+        {
+            throw new ArgumentException($"q must be bfloat16 or float16 to decode an fp8 cache on {cache.Device}; got {q.DType.Name()}.", nameof(q));
+        }
     }
 
     /// <summary>q [B, Hq, Tq, E] against <paramref name="cache"/>, at most <paramref name="mostQueries"/> new queries per sequence.</summary>

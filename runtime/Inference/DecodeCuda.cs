@@ -9,13 +9,18 @@ namespace AttentionGen.Inference;
 /// (key range, sequence, kv head, 16 query rows) streams the range's K/V once for every query head of the kv head's group;
 /// when the CTAs would not fill the GPU, the keys are split into ranges and a second kernel merges them by their LSEs.
 /// Head dims that are multiples of 16 run on tensor cores with a 3-stage copy pipeline (ag_decode_mma_*), where its
-/// shared memory fits the GPU; others run the scalar kernel (ag_decode_split).
+/// shared memory fits the GPU; others run the scalar kernel (ag_decode_split). An fp8 cache runs the scalar kernel's fp8
+/// specialization (ag_decode_split_fp8: codes widened in the loads, the head's key scale on the scores and its value scale
+/// on the output) and is quantized on append by ag_kv_append_fp8, whose codes are the CPU's.
 /// </summary>
 internal static class DecodeCuda
 {
     /// <summary>The kernel template of the decode, KV-append and combine kernels.</summary>
     internal const string Template = "decode.cu";
     private const int Threads = 128, RowsPerBlock = 16, TileTokens = 64, RowPadding = 8;
+
+    /// <summary>The bytes the kernels copy and read a K/V row in, and pad each shared-memory row by (AG_DECODE_PAD halves).</summary>
+    private const int ChunkBytes = 16;
 
     /// <summary>K/V tiles the tensor-core kernel keeps in flight (AG_DECODE_STAGES in decode.cu).</summary>
     private const int DefaultStages = 3;
@@ -40,7 +45,8 @@ internal static class DecodeCuda
     private const int MinSplitTokens = 256;
 
     /// <summary>
-    /// O [B, Hq, Tq, Ev] and LSE [B, Hq, Tq] of <paramref name="q"/> (bf16/fp16 as the cache, on its GPU) against the cache.
+    /// O [B, Hq, Tq, Ev] and LSE [B, Hq, Tq] of <paramref name="q"/> (on the cache's GPU; bf16/fp16 as the cache, or either
+    /// for an fp8 cache) against the cache.
     /// <paramref name="modHeader"/> is a [Flex] layer's translated mods (called at absolute positions, as on the CPU) and
     /// <paramref name="capture"/> what they read (on the GPU), or empty and null.
     /// </summary>
@@ -64,6 +70,7 @@ internal static class DecodeCuda
         try
         {
             (Tensor deviceLengths, Tensor? table) = cache.DeviceIndex();
+            (Tensor Keys, Tensor Values)? scales = cache.DeviceScales();
             if (splits > 1)
             {
                 partOut = Tensor.Uninitialized(DType.Float32, q.Device, batch * queryHeads * queries, splits, cache.ValueDim);
@@ -78,9 +85,10 @@ internal static class DecodeCuda
                 Batch = batch, QueryHeads = queryHeads, KvHeads = cache.KvHeads, Queries = queries, E = cache.HeadDim, Ev = cache.ValueDim,
                 BlockTokens = cache.SegmentTokens, BlocksPerSequence = BlocksPerSequence(cache), SplitTokens = splitTokens, Splits = splits,
                 Causal = causal ? 1 : 0, IsFp16 = q.DType == DType.Float16 ? 1 : 0, Scale = scale, Table = capture?.DevicePointer ?? 0,
+                KeyScales = scales?.Keys.DevicePointer ?? 0, ValueScales = scales?.Values.DevicePointer ?? 0,
             };
             CudaModule module = KernelCache.Get(device, Template, ModuleHeader(modHeader));
-            (string entry, int shared) = Kernel(cache.HeadDim, cache.ValueDim, UseTensorCores ? device.MaxSharedMemoryPerBlock : 0, PipelineStages);
+            (string entry, int shared) = Kernel(cache.HeadDim, cache.ValueDim, UseTensorCores ? device.MaxSharedMemoryPerBlock : 0, PipelineStages, cache.DType == DType.Float8E4M3);
             module.Launch(entry, ((uint)(batch * cache.KvHeads), (uint)splits, (uint)rowBlocks), Threads, (uint)shared, args);
             if (splits > 1)
             {
@@ -103,9 +111,19 @@ internal static class DecodeCuda
         return new AttentionOutput(output, lse);
     }
 
-    /// <summary>Writes <paramref name="rows"/> [B, Hkv, T, width] (on the cache's GPU) after each sequence's length, the first counts[b] rows of sequence b.</summary>
-    public static void Append(KvCache cache, Tensor rows, Tensor destination, int width, int[] counts)
+    /// <summary>
+    /// Writes <paramref name="rows"/> [B, Hkv, T, width] (on the cache's GPU) after each sequence's length, the first
+    /// counts[b] rows of sequence b; an fp8 cache stores them quantized with <paramref name="fp8Scales"/> [Hkv] (on the
+    /// GPU: the keys' or the values' scales), from rows of any float dtype.
+    /// </summary>
+    public static void Append(KvCache cache, Tensor rows, Tensor destination, int width, int[] counts, Tensor? fp8Scales)
     {
+        bool fp8 = cache.DType == DType.Float8E4M3;
+        if (fp8 != fp8Scales is not null)
+        {
+            throw new ArgumentException($"An fp8 cache appends with its scales and the other dtypes without; got a {cache.DType.Name()} cache and {(fp8Scales is null ? "no scales" : "scales")}.", nameof(fp8Scales));
+        }
+
         CudaDevice device = CudaTransfers.Require(rows.Device);
         Tensor source = rows.Contiguous();
         try
@@ -120,11 +138,12 @@ internal static class DecodeCuda
                 Counts = deviceCounts.DevicePointer, BlockTable = table?.DevicePointer ?? 0,
                 KvHeads = cache.KvHeads, Tokens = source.Size(2), Width = width, BlockTokens = cache.SegmentTokens,
                 BlocksPerSequence = BlocksPerSequence(cache), Elements = elements,
+                Scales = fp8Scales?.DevicePointer ?? 0, SourceFormat = fp8 ? SourceFormat(source.DType) : 0,
             };
             if (elements > 0)
             {
                 uint blocks = (uint)Math.Clamp((elements + 255) / 256, 1, 65535);
-                KernelCache.Get(device, Template, string.Empty).Launch("ag_kv_append", (blocks, 1, 1), 256, 0, args);
+                KernelCache.Get(device, Template, string.Empty).Launch(fp8 ? "ag_kv_append_fp8" : "ag_kv_append", (blocks, 1, 1), 256, 0, args);
             }
         }
         finally
@@ -132,6 +151,15 @@ internal static class DecodeCuda
             Attention.DisposeCopy(source, rows);
         }
     }
+
+    /// <summary>How ag_kv_append_fp8 reads rows of <paramref name="dtype"/> (AppendParams.src_format): 0 float32, 1 bf16, 2 fp16.</summary>
+    internal static int SourceFormat(DType dtype) => dtype switch
+    {
+        DType.Float32 => 0,
+        DType.BFloat16 => 1,
+        DType.Float16 => 2,
+        _ => throw new ArgumentException($"An fp8 cache quantizes float32, bfloat16 or float16 rows; got {dtype.Name()}.", nameof(dtype)),
+    };
 
     /// <summary>
     /// Keys per range: the whole cache when the (sequence, kv head, row block) CTAs fill the GPU twice over, else enough
@@ -164,11 +192,12 @@ internal static class DecodeCuda
     /// <summary>
     /// The split kernel for key and value widths <paramref name="e"/> and <paramref name="ev"/> and its dynamic shared
     /// memory: the tensor-core kernel bounded by Ev (64, 128 or 256) when both are multiples of 16 and its pipeline fits
-    /// in <paramref name="maxShared"/> bytes (E = Ev = 256 does not on sm_86/89; 0 forbids it), else the scalar kernel.
+    /// in <paramref name="maxShared"/> bytes (E = Ev = 256 does not on sm_86/89; 0 forbids it), else the scalar kernel;
+    /// an <paramref name="fp8"/> cache always runs the scalar kernel's fp8 entry (the tensor-core kernel reads bf16/fp16).
     /// </summary>
-    internal static (string Entry, int SharedBytes) Kernel(int e, int ev, int maxShared, int stages = DefaultStages)
+    internal static (string Entry, int SharedBytes) Kernel(int e, int ev, int maxShared, int stages = DefaultStages, bool fp8 = false)
     {
-        if (e % 16 == 0 && ev % 16 == 0)
+        if (!fp8 && e % 16 == 0 && ev % 16 == 0)
         {
             // q rows, then per stage the K and V tiles, all bf16/fp16 with padded rows (the final merge reuses the stages).
             int shared = ((RowsPerBlock * (e + RowPadding)) + (stages * TileTokens * (e + RowPadding + ev + RowPadding))) * 2;
@@ -178,8 +207,10 @@ internal static class DecodeCuda
             }
         }
 
-        // q rows in float32, K and V tiles with padded rows, the scores and the row state.
-        return ("ag_decode_split", (RowsPerBlock * e * sizeof(float)) + (TileTokens * (e + RowPadding) * 2) + (TileTokens * (ev + RowPadding) * 2)
+        // q rows in float32, K and V tiles of 2-byte halves or 1-byte codes with a chunk of padding per row, the scores and
+        // the row state.
+        int codeBytes = fp8 ? 1 : 2, pad = ChunkBytes / codeBytes;
+        return (fp8 ? "ag_decode_split_fp8" : "ag_decode_split", (RowsPerBlock * e * sizeof(float)) + (TileTokens * (e + pad) * codeBytes) + (TileTokens * (ev + pad) * codeBytes)
             + (RowsPerBlock * TileTokens * sizeof(float)) + (3 * RowsPerBlock * sizeof(float)));
     }
 
@@ -196,6 +227,7 @@ internal static class DecodeCuda
         public float Scale;
         public ulong Table;
         public int TableI0, TableI1, TableI2, TableI3;
+        public ulong KeyScales, ValueScales;
     }
 
     /// <summary>Mirrors <c>AppendParams</c> in decode.cu field for field.</summary>
@@ -205,5 +237,7 @@ internal static class DecodeCuda
         public ulong Source, Destination, Lengths, Counts, BlockTable;
         public int KvHeads, Tokens, Width, BlockTokens, BlocksPerSequence;
         public long Elements;
+        public ulong Scales;
+        public int SourceFormat;
     }
 }

@@ -20,9 +20,10 @@ public sealed partial class KvCache
         int[] counts = AppendCounts(lengths, tokens);
         CheckCapacity(counts, lengths is null ? nameof(k) : nameof(lengths));
         CheckFreePages(counts, nameof(k));
+        (Tensor Keys, Tensor Values)? deviceScales = Device.Kind == DeviceKind.Cuda ? DeviceScales() : null;   // before any page is rented
         RentPages(counts);
-        Write(k, _keys, HeadDim, KeyScale, counts);
-        Write(v, _values, ValueDim, ValueScale, counts);
+        Write(k, _keys, HeadDim, KeyScale, deviceScales?.Keys, counts);
+        Write(v, _values, ValueDim, ValueScale, deviceScales?.Values, counts);
         for (int b = 0; b < Batch; b++)
         {
             _lengths[b] += counts[b];
@@ -186,12 +187,12 @@ public sealed partial class KvCache
     internal DType AppendDType(DType given) => DType == DType.Float8E4M3 ? given : DType;
 
     // Copies each sequence's new rows, head by head, into the segments after its current length; an fp8 cache quantizes
-    // them with fp8Scale(kv head).
-    private void Write(Tensor rows, Tensor destination, int width, Func<int, float> fp8Scale, int[] counts)
+    // them with fp8Scale(kv head) (on a GPU: deviceScales, the same scales in its memory).
+    private void Write(Tensor rows, Tensor destination, int width, Func<int, float> fp8Scale, Tensor? deviceScales, int[] counts)
     {
         if (Device.Kind == DeviceKind.Cuda)
         {
-            DecodeCuda.Append(this, rows, destination, width, counts);
+            DecodeCuda.Append(this, rows, destination, width, counts, deviceScales);
             return;
         }
 

@@ -6,7 +6,7 @@ namespace AttentionGen.Inference;
 /// The keys and values one attention layer has seen, per sequence of a batch, for decoding: <see cref="Append"/> writes
 /// new tokens after each sequence's current length, <see cref="DecodeAttention.Decode"/> attends to them. Contiguous
 /// (<see cref="Contiguous(int, int, int, int, int, DType, Device)"/>) or paged (<see cref="Paged"/>), in host memory or on a
-/// GPU, as given or (on the cpu) quantized to fp8 with per-head scales (docs/kv-cache.md). Not
+/// GPU, as given or quantized to fp8 with per-head scales (docs/kv-cache.md). Not
 /// thread-safe. Dispose gives a paged cache's pages back to its pool and frees a contiguous cache's memory.
 /// </summary>
 public sealed partial class KvCache : IDisposable
@@ -26,6 +26,10 @@ public sealed partial class KvCache : IDisposable
     private Tensor? _deviceLengths;
     private Tensor? _deviceBlockTables;
     private bool _deviceIndexStale = true;
+
+    // An fp8 cache's key and value scales on its GPU, uploaded at the first append or decode.
+    private Tensor? _deviceKeyScales;
+    private Tensor? _deviceValueScales;
 
     private KvCache(int batch, int capacity, int kvHeads, int headDim, int valueDim, DType dtype, KvQuantization? quantization, Tensor keys, Tensor values, KvPagePool? pool)
     {
@@ -61,7 +65,7 @@ public sealed partial class KvCache : IDisposable
 
     /// <summary>
     /// <see cref="Contiguous(int, int, int, int, int, DType)"/> in <paramref name="device"/>'s memory. On a GPU the cache
-    /// holds bf16 or fp16 (the decode kernel's storage) and its value rows are at most 256 wide.
+    /// holds bf16, fp16 or (with scales) fp8, and its key and value rows are at most 256 wide.
     /// </summary>
     public static KvCache Contiguous(int batch, int kvHeads, int headDim, int valueDim, int capacity, DType dtype, Device device) =>
         Contiguous(batch, kvHeads, headDim, valueDim, capacity, dtype, device, quantization: null);
@@ -69,7 +73,7 @@ public sealed partial class KvCache : IDisposable
     /// <summary>
     /// <see cref="Contiguous(int, int, int, int, int, DType, Device)"/> with the scales of an fp8 cache:
     /// <paramref name="dtype"/> <see cref="DType.Float8E4M3"/> needs <paramref name="quantization"/> (one key and one
-    /// value scale per kv head) and the cpu; the other dtypes take null.
+    /// value scale per kv head); the other dtypes take null.
     /// </summary>
     public static KvCache Contiguous(int batch, int kvHeads, int headDim, int valueDim, int capacity, DType dtype, Device device, KvQuantization? quantization)
     {
@@ -118,6 +122,12 @@ public sealed partial class KvCache : IDisposable
 
     /// <summary>The per-kv-head scales of an fp8 cache; null for the dtypes stored as given.</summary>
     public KvQuantization? Quantization => _quantization;
+
+    /// <summary>
+    /// The dtype a decode on a GPU takes its queries in (and returns its output in): the cache's, or bf16 for an fp8
+    /// cache (its kernel reads bf16 or fp16 queries). The GPU layers make their rows in it.
+    /// </summary>
+    internal DType QueryDType => DType == DType.Float8E4M3 ? DType.BFloat16 : DType;
 
     /// <summary>Where the keys and values are stored; decode queries and appended rows must be there too.</summary>
     public Device Device => _keys.Device;
@@ -211,6 +221,19 @@ public sealed partial class KvCache : IDisposable
         return (_deviceLengths!, _deviceBlockTables);
     }
 
+    /// <summary>An fp8 cache's key and value scales [Hkv] on its GPU, uploaded once; null for the dtypes stored as given.</summary>
+    internal (Tensor Keys, Tensor Values)? DeviceScales()
+    {
+        if (_quantization is null)
+        {
+            return null;
+        }
+
+        _deviceKeyScales ??= Tensor.FromArray(_quantization.KeyScales.ToArray(), KvHeads).To(Device);
+        _deviceValueScales ??= Tensor.FromArray(_quantization.ValueScales.ToArray(), KvHeads).To(Device);
+        return (_deviceKeyScales, _deviceValueScales);
+    }
+
     /// <summary>
     /// Element offset in <see cref="Keys"/> (<paramref name="rowWidth"/> = E) or <see cref="Values"/> (Ev) of the first
     /// token of segment <paramref name="segment"/> of <paramref name="sequence"/>, kv head <paramref name="head"/>;
@@ -263,6 +286,8 @@ public sealed partial class KvCache : IDisposable
         _disposed = true;
         _deviceLengths?.Dispose();
         _deviceBlockTables?.Dispose();
+        _deviceKeyScales?.Dispose();
+        _deviceValueScales?.Dispose();
         if (_pool is null)
         {
             _keys.Dispose();

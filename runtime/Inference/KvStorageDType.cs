@@ -30,9 +30,8 @@ internal static class KvStorageDType
     }
 
     /// <summary>
-    /// A cache on a GPU stores bf16 or fp16 (what the decode kernel reads) with key and value rows of at most
-    /// <see cref="DecodeCuda.MaxHeadDim"/> and <see cref="DecodeCuda.MaxValueDim"/> (fp8 is refused by name: CPU-only for now);
-    /// the CPU takes every storage dtype and width.
+    /// A cache on a GPU stores bf16, fp16 or fp8 (what the decode kernels read) with key and value rows of at most
+    /// <see cref="DecodeCuda.MaxHeadDim"/> and <see cref="DecodeCuda.MaxValueDim"/>; the CPU takes every storage dtype and width.
     /// </summary>
     public static void CheckDevice(Device device, DType dtype, int headDim, int valueDim, string paramName)
     {
@@ -41,14 +40,9 @@ internal static class KvStorageDType
             return;
         }
 
-        if (dtype == DType.Float8E4M3)
+        if (dtype is not (DType.BFloat16 or DType.Float16 or DType.Float8E4M3))
         {
-            throw new ArgumentException($"fp8 caches are CPU-only for now; a KV cache on {device} stores bfloat16 or float16, got float8_e4m3fn.", paramName);
-        }
-
-        if (dtype != DType.BFloat16 && dtype != DType.Float16)
-        {
-            throw new ArgumentException($"A KV cache on {device} stores bfloat16 or float16; got {dtype.Name()}.", paramName);
+            throw new ArgumentException($"A KV cache on {device} stores bfloat16, float16 or float8_e4m3fn; got {dtype.Name()}.", paramName);
         }
 
         if (headDim > DecodeCuda.MaxHeadDim)

@@ -162,9 +162,9 @@ public sealed partial class DecoderAttentionModule : WeightedModule
             }
         }
 
-        // On a GPU the rows are made in the cache's dtype, which the decode kernel reads.
+        // On a GPU the rows are made in the dtype the decode kernel reads queries in (the cache's; bf16 for fp8, which quantizes k and v).
         bool onGpu = Device.Kind == DeviceKind.Cuda;
-        (Tensor q, Tensor k, Tensor v) = Project(hidden, positions, onGpu ? cache.DType : DType.Float32);
+        (Tensor q, Tensor k, Tensor v) = Project(hidden, positions, onGpu ? cache.QueryDType : DType.Float32);
         try
         {
             LayerCacheStep.Append(cache, k.SplitHeads(c.NumKeyValueHeads), v.SplitHeads(c.NumKeyValueHeads));

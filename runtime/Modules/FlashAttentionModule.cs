@@ -229,7 +229,7 @@ public abstract partial class FlashAttentionModule : WeightedModule
         int heads = Config.Heads, inner = Config.InnerDim;
         cache.CheckLayerAppend(GetType().Name, x.Size(0), heads, Config.DimHead, Config.DimHead, x.Size(1), nameof(cache));
 
-        // On a GPU the projections run in the compute type and the queries go to the decode kernel in the cache's dtype.
+        // On a GPU the projections run in the compute type and the queries go to the decode kernel in its query dtype (KvCache.QueryDType).
         Tensor xc = Attention.Convert(x, Device.Kind == DeviceKind.Cuda ? Attention.ComputeType(x) : DType.Float32);
         Tensor? q = null, kv = null, queries = null;
         try
@@ -237,7 +237,7 @@ public abstract partial class FlashAttentionModule : WeightedModule
             q = _toQ.Apply(xc);
             kv = _toKv.Apply(xc);
             LayerCacheStep.Append(cache, kv.Narrow(2, 0, inner).SplitHeads(heads), kv.Narrow(2, inner, inner).SplitHeads(heads));
-            queries = Device.Kind == DeviceKind.Cuda ? q.SplitHeads(heads).To(cache.DType) : q.SplitHeads(heads);
+            queries = Device.Kind == DeviceKind.Cuda ? q.SplitHeads(heads).To(cache.QueryDType) : q.SplitHeads(heads);
             using AttentionOutput attended = Config.Causal
                 ? DecodeAttention.Prefill(queries, cache, default(CausalMask), default(IdentityScore), Scale)
                 : DecodeAttention.Prefill(queries, cache, default(NoMask), default(IdentityScore), Scale);

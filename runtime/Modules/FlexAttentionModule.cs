@@ -179,7 +179,7 @@ public abstract partial class FlexAttentionModule : DisposableModule
     // The translated mods in the GPU decode kernel, at the positions the CPU's AttendCache gives them.
     private static AttentionOutput AttendCacheOnGpu(Tensor q, KvCache cache, float? scale, string header, Tensor? capture)
     {
-        Tensor queries = q.To(cache.DType);
+        Tensor queries = q.To(cache.QueryDType);
         try
         {
             AttentionOutput result = DecodeCuda.Run(queries, cache, scale ?? 1f / MathF.Sqrt(cache.HeadDim), causal: false, header, capture);

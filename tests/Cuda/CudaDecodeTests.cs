@@ -191,26 +191,28 @@ public class CudaDecodeTests
         Assert.Contains("320", keys.Message, StringComparison.Ordinal);
     }
 
-    // The same rows appended to a cpu cache and a GPU cache (contiguous, or paged by pageSize from pools of their own).
-    private static (KvCache Cpu, KvCache Gpu) Caches(Random random, int batch, int kvHeads, int e, int ev, int[] lengths, int pageSize, DType dtype)
+    // The same rows appended to a cpu cache and a GPU cache (contiguous, or paged by pageSize from pools of their own);
+    // an fp8 cache (with its quantization) takes float32 rows and quantizes them.
+    internal static (KvCache Cpu, KvCache Gpu) Caches(Random random, int batch, int kvHeads, int e, int ev, int[] lengths, int pageSize, DType dtype, KvQuantization? quantization = null)
     {
         int capacity = lengths.Max() + 8;
         int pages = pageSize == 0 ? 0 : batch * ((capacity + pageSize - 1) / pageSize);
-        KvCache cpu = pageSize == 0 ? KvCache.Contiguous(batch, kvHeads, e, ev, capacity, dtype) : KvCache.Paged(new KvPagePool(pages, pageSize, kvHeads, e, ev, dtype), batch, capacity);
-        KvCache gpu = pageSize == 0 ? KvCache.Contiguous(batch, kvHeads, e, ev, capacity, dtype, Gpu) : KvCache.Paged(new KvPagePool(pages, pageSize, kvHeads, e, ev, dtype, Gpu), batch, capacity);
+        KvCache cpu = pageSize == 0 ? KvCache.Contiguous(batch, kvHeads, e, ev, capacity, dtype, Device.Cpu, quantization) : KvCache.Paged(new KvPagePool(pages, pageSize, kvHeads, e, ev, dtype, Device.Cpu, quantization), batch, capacity);
+        KvCache gpu = pageSize == 0 ? KvCache.Contiguous(batch, kvHeads, e, ev, capacity, dtype, Gpu, quantization) : KvCache.Paged(new KvPagePool(pages, pageSize, kvHeads, e, ev, dtype, Gpu, quantization), batch, capacity);
+        DType rows = dtype == DType.Float8E4M3 ? DType.Float32 : dtype;
 
         // Two appends, the second of padded rows: sequences take different counts, as in a batched decode loop.
         int first = lengths.Min();
         if (first > 0)
         {
-            Tensor k1 = Tensor.RandomNormal(random, dtype, batch, kvHeads, first, e), v1 = Tensor.RandomNormal(random, dtype, batch, kvHeads, first, ev);
+            Tensor k1 = Tensor.RandomNormal(random, rows, batch, kvHeads, first, e), v1 = Tensor.RandomNormal(random, rows, batch, kvHeads, first, ev);
             cpu.Append(k1, v1);
             gpu.Append(k1.To(Gpu), v1.To(Gpu));
         }
 
         int rest = lengths.Max() - first;
         int[] counts = lengths.Select(l => l - first).ToArray();
-        Tensor k2 = Tensor.RandomNormal(random, dtype, batch, kvHeads, rest, e), v2 = Tensor.RandomNormal(random, dtype, batch, kvHeads, rest, ev);
+        Tensor k2 = Tensor.RandomNormal(random, rows, batch, kvHeads, rest, e), v2 = Tensor.RandomNormal(random, rows, batch, kvHeads, rest, ev);
         cpu.Append(k2, v2, counts);
         gpu.Append(k2.To(Gpu), v2.To(Gpu), counts);
         Assert.Equal(lengths, gpu.Lengths());

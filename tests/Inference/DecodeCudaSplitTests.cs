@@ -1,3 +1,5 @@
+using System;
+using System.Linq;
 using AttentionGen.Inference;
 using Xunit;
 
@@ -32,5 +34,22 @@ public class DecodeCudaSplitTests
     public void TensorCoresTakeHeadDimsOfWhole16ColumnTilesWhenThePipelineFits(int e, int ev, int maxShared, string entry, int shared)
     {
         Assert.Equal((entry, shared), DecodeCuda.Kernel(e, ev, maxShared));
+    }
+
+    [Theory]
+    [InlineData(128, 128, 30912)]   // 1-byte codes: K/V tiles [64][width + 16] bytes
+    [InlineData(72, 40, 18112)]     // widths that are not multiples of 16 (byte-wise loads)
+    [InlineData(256, 256, 55488)]
+    public void AnFp8CacheRunsTheScalarKernelsFp8EntryWhateverTheTensorCoresCouldTake(int e, int ev, int shared)
+    {
+        Assert.Equal(("ag_decode_split_fp8", shared), DecodeCuda.Kernel(e, ev, maxShared: 232448, fp8: true));
+        Assert.Equal(("ag_decode_split_fp8", shared), DecodeCuda.Kernel(e, ev, maxShared: 0, fp8: true));
+    }
+
+    [Fact]
+    public void TheFp8AppendKernelReadsTheThreeFloatDTypesAndNothingElse()
+    {
+        Assert.Equal([0, 1, 2], new[] { DType.Float32, DType.BFloat16, DType.Float16 }.Select(DecodeCuda.SourceFormat));
+        Assert.Equal("dtype", Assert.Throws<ArgumentException>(() => DecodeCuda.SourceFormat(DType.Int32)).ParamName);
     }
 }

@@ -141,12 +141,21 @@ public class Fp8KvCacheTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void AnFp8CacheOnAGpuIsRefusedByDevice()
+    public void AnFp8CacheOnAGpuPassesTheStorageChecksWithinTheKernelsWidths()
     {
-        // Refused before any GPU memory is asked for: this machine needs no GPU to see the message.
-        var two = new KvQuantization([1f, 1f], [1f, 1f]);
-        AssertRefused("device", "fp8 caches are CPU-only for now; a KV cache on cuda:0", () => KvCache.Contiguous(1, 2, 64, 64, 16, DType.Float8E4M3, Device.Cuda(0), two));
-        AssertRefused("device", "fp8 caches are CPU-only for now; a KV cache on cuda:1", () => new KvPagePool(4, 16, 2, 64, 64, DType.Float8E4M3, Device.Cuda(1), two));
+        // fp8 was refused on a GPU ("CPU-only for now") until the decode kernel read it; the row widths are still bounded.
+        KvStorageDType.CheckDevice(Device.Cuda(0), DType.Float8E4M3, DecodeCuda.MaxHeadDim, DecodeCuda.MaxValueDim, "device");
+        AssertRefused("device", $"key rows of at most {DecodeCuda.MaxHeadDim}; got 320", () => KvStorageDType.CheckDevice(Device.Cuda(0), DType.Float8E4M3, 320, 64, "device"));
+        AssertRefused("device", $"value rows of at most {DecodeCuda.MaxValueDim}; got 300", () => KvStorageDType.CheckDevice(Device.Cuda(1), DType.Float8E4M3, 64, 300, "device"));
+        AssertRefused("device", "stores bfloat16, float16 or float8_e4m3fn; got float32", () => KvStorageDType.CheckDevice(Device.Cuda(0), DType.Float32, 64, 64, "device"));
+    }
+
+    [Fact]
+    public void AnFp8CacheOnAGpuIsStillRefusedWithoutScalesBeforeAnyAllocation()
+    {
+        // The scale checks come first, so this machine needs no GPU to see them.
+        AssertRefused("quantization", "needs quantization", () => KvCache.Contiguous(1, 2, 64, 64, 16, DType.Float8E4M3, Device.Cuda(0), null));
+        AssertRefused("quantization", "per kv head (2); got 1 key and 1 value", () => new KvPagePool(4, 16, 2, 64, 64, DType.Float8E4M3, Device.Cuda(1), new KvQuantization([1f], [1f])));
     }
 
     private static void AssertRefused(string paramName, string message, Action create)

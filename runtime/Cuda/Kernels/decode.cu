@@ -2,8 +2,10 @@
 // cache holds, contiguous or paged. Bound by reading the cache once, so each CTA streams one (sequence, kv head, key
 // range) and serves every query row of that kv head's group from the same K/V tile (GQA: the group's query heads read
 // K/V once). Long caches are split into key ranges run side by side (flash-decoding); ag_decode_combine merges the
-// ranges' partial rows by their log-sum-exps. Storage is bf16 or fp16; arithmetic float32, exp2-based.
+// ranges' partial rows by their log-sum-exps. Storage is bf16 or fp16, or fp8 e4m3 codes with a key and a value scale
+// per kv head (the scalar kernel's _fp8 entry); arithmetic float32, exp2-based.
 #include "half_bits.inc"
+#include "fp8_e4m3.inc"
 
 #define AG_DECODE_THREADS 128
 #define AG_DECODE_ROWS 16          // query rows (group heads x new queries) one CTA serves
@@ -53,9 +55,28 @@ struct DecodeParams {
     float scale;                   // the softmax scale
     const float* table;            // what a [Flex] layer's mods read (their capture), or null
     int table_i0, table_i1, table_i2, table_i3;
+    const float* k_scales;         // [Hkv] an fp8 cache's key scales (the scores are multiplied by them), else null
+    const float* v_scales;         // [Hkv] its value scales (the output rows are multiplied by them), else null
 };
 
-__device__ __forceinline__ const u16* ag_kv_row(const DecodeParams& p, const u16* base, int b, int g, int t, int width) {
+// What the scalar kernel reads a stored K/V element as: bf16/fp16 halves (is_fp16 picks), or fp8 e4m3 codes that are
+// widened exactly and scaled per head outside the loops. Rows are copied and read 16 bytes (one chunk) at a time.
+template <bool kFp8> struct ag_kv_storage;
+template <> struct ag_kv_storage<false> {
+    typedef u16 code;
+    static constexpr int kChunkShift = 3;   // 8 halves a chunk
+    static __device__ __forceinline__ float load(u32 c, int is_fp16) { return ag_half_load((u16)c, is_fp16); }
+    static __device__ __forceinline__ u32 at(const u32* words, int c) { return words[c >> 1] >> ((c & 1) * 16); }
+};
+template <> struct ag_kv_storage<true> {
+    typedef u8 code;
+    static constexpr int kChunkShift = 4;   // 16 codes a chunk
+    static __device__ __forceinline__ float load(u32 c, int) { return ag_fp8_e4m3_load(c & 0xffu); }
+    static __device__ __forceinline__ u32 at(const u32* words, int c) { return words[c >> 2] >> ((c & 3) * 8); }
+};
+
+template <typename T>
+__device__ __forceinline__ const T* ag_kv_row(const DecodeParams& p, const T* base, int b, int g, int t, int width) {
     const int logical = t / p.block_tokens, within = t - logical * p.block_tokens;
     const long long block = p.block_table ? p.block_table[(long long)b * p.blocks_per_seq + logical] : b;
     return base + ((block * p.kv_heads + g) * (long long)p.block_tokens + within) * width;
@@ -95,35 +116,51 @@ __device__ __forceinline__ void ag_store_lse(const DecodeParams& p, long long ou
     else p.part_lse[out_row * p.splits + split] = lse;
 }
 
-// Copies `count` rows of `width` halves from the cache into smem rows of width + pad; rows past `count` are zero.
-__device__ __forceinline__ void ag_load_tile(const DecodeParams& p, const u16* base, u16* tile, int b, int g, int first, int count, int width) {
-    const int stride = width + AG_DECODE_PAD;
-    if ((width & 7) == 0) {
-        const int chunks = width >> 3;   // 16-byte chunks per row
+// Copies `count` rows of `width` elements from the cache into smem rows of width + one chunk of padding (rows 4 banks
+// apart); rows past `count` are zero.
+template <class S>
+__device__ __forceinline__ void ag_load_tile(const DecodeParams& p, const typename S::code* base, typename S::code* tile, int b, int g, int first, int count, int width) {
+    constexpr int kChunk = 1 << S::kChunkShift;
+    const int stride = width + kChunk;
+    if ((width & (kChunk - 1)) == 0) {
+        const int chunks = width >> S::kChunkShift;   // 16-byte chunks per row
         for (int i = threadIdx.x; i < AG_DECODE_TILE * chunks; i += AG_DECODE_THREADS) {
             const int j = i / chunks, c = i - j * chunks;
             uint4 value = make_uint4(0, 0, 0, 0);
-            if (j < count) value = *reinterpret_cast<const uint4*>(ag_kv_row(p, base, b, g, first + j, width) + c * 8);
-            *reinterpret_cast<uint4*>(tile + j * stride + c * 8) = value;
+            if (j < count) value = *reinterpret_cast<const uint4*>(ag_kv_row(p, base, b, g, first + j, width) + c * kChunk);
+            *reinterpret_cast<uint4*>(tile + j * stride + c * kChunk) = value;
         }
     } else {
         for (int i = threadIdx.x; i < AG_DECODE_TILE * width; i += AG_DECODE_THREADS) {
             const int j = i / width, d = i - j * width;
-            tile[j * stride + d] = j < count ? ag_kv_row(p, base, b, g, first + j, width)[d] : (u16)0;
+            tile[j * stride + d] = j < count ? ag_kv_row(p, base, b, g, first + j, width)[d] : (typename S::code)0;
         }
     }
 }
 
-// grid (B * Hkv, splits, row chunks of AG_DECODE_ROWS); dynamic smem: q rows, K and V tiles, scores.
-extern "C" __global__ void __launch_bounds__(AG_DECODE_THREADS) ag_decode_split(const DecodeParams p) {
+// The scalar kernel over storage kFp8 (ag_kv_storage). An fp8 cache's key scale joins the softmax scale on q and its
+// value scale multiplies the normalized rows, so the loops read the codes' exact values; the CPU multiplies each element
+// by its scale instead, which differs by float32 rounding only.
+template <bool kFp8>
+__device__ __forceinline__ void ag_decode_split_body(const DecodeParams& p) {
+    typedef ag_kv_storage<kFp8> S;
+    typedef typename S::code code;
+    constexpr int kChunk = 1 << S::kChunkShift;
     extern __shared__ __align__(16) unsigned char smem[];
     const int split = blockIdx.y, b = blockIdx.x / p.kv_heads, g = blockIdx.x - b * p.kv_heads;
     const int group = p.q_heads / p.kv_heads, rows_total = group * p.queries;
     const int row0 = blockIdx.z * AG_DECODE_ROWS, rows = min(AG_DECODE_ROWS, rows_total - row0);
-    const int kstride = p.e + AG_DECODE_PAD, vstride = p.ev + AG_DECODE_PAD;
+    const int kstride = p.e + kChunk, vstride = p.ev + kChunk;
+    float q_scale = p.scale, v_scale = 1.f;
+    if constexpr (kFp8) {
+        q_scale *= p.k_scales[g];
+        v_scale = p.v_scales[g];
+    }
+    const code* k_rows = reinterpret_cast<const code*>(p.k);
+    const code* v_rows = reinterpret_cast<const code*>(p.v);
     float* qs = reinterpret_cast<float*>(smem);                                   // [ROWS][E], scaled
-    u16* ks = reinterpret_cast<u16*>(qs + AG_DECODE_ROWS * p.e);                  // [TILE][E + PAD]
-    u16* vs = ks + AG_DECODE_TILE * kstride;                                      // [TILE][Ev + PAD]
+    code* ks = reinterpret_cast<code*>(qs + AG_DECODE_ROWS * p.e);                // [TILE][E + chunk]
+    code* vs = ks + AG_DECODE_TILE * kstride;                                     // [TILE][Ev + chunk]
     float* scores = reinterpret_cast<float*>(vs + AG_DECODE_TILE * vstride);       // [ROWS][TILE]
     float* row_max = scores + AG_DECODE_ROWS * AG_DECODE_TILE;                    // [ROWS] running max (log2 units)
     float* row_sum = row_max + AG_DECODE_ROWS;                                    // [ROWS]
@@ -134,7 +171,7 @@ extern "C" __global__ void __launch_bounds__(AG_DECODE_THREADS) ag_decode_split(
     for (int i = threadIdx.x; i < AG_DECODE_ROWS * p.e; i += AG_DECODE_THREADS) {
         const int r = i / p.e, d = i - r * p.e, row = row0 + r;
         float x = 0.f;
-        if (r < rows) x = ag_half_load(p.q[ag_query_row(p, b, g, group, row) * p.e + d], p.is_fp16) * p.scale;
+        if (r < rows) x = ag_half_load(p.q[ag_query_row(p, b, g, group, row) * p.e + d], p.is_fp16) * q_scale;
         qs[i] = x;
     }
     if (threadIdx.x < AG_DECODE_ROWS) {
@@ -151,8 +188,8 @@ extern "C" __global__ void __launch_bounds__(AG_DECODE_THREADS) ag_decode_split(
     for (int first = from; first < to; first += AG_DECODE_TILE) {
         const int count = min(AG_DECODE_TILE, to - first);
         __syncthreads();   // the previous tile's readers are done
-        ag_load_tile(p, p.k, ks, b, g, first, count, p.e);
-        ag_load_tile(p, p.v, vs, b, g, first, count, p.ev);
+        ag_load_tile<S>(p, k_rows, ks, b, g, first, count, p.e);
+        ag_load_tile<S>(p, v_rows, vs, b, g, first, count, p.ev);
         __syncthreads();
 
         // Scores: thread (key j = tid % 64, row parity tid / 64) over its rows; each key element is read once (16-byte
@@ -160,17 +197,17 @@ extern "C" __global__ void __launch_bounds__(AG_DECODE_THREADS) ag_decode_split(
         {
             const int j = threadIdx.x % AG_DECODE_TILE, parity = threadIdx.x / AG_DECODE_TILE;
             constexpr int step = AG_DECODE_THREADS / AG_DECODE_TILE, mine = AG_DECODE_ROWS / step;
-            const u16* key = ks + j * kstride;
+            const code* key = ks + j * kstride;
             float s[mine];
 #pragma unroll
             for (int i = 0; i < mine; ++i) s[i] = 0.f;
-            if ((p.e & 7) == 0) {
-                for (int d = 0; d < p.e; d += 8) {
+            if ((p.e & (kChunk - 1)) == 0) {
+                for (int d = 0; d < p.e; d += kChunk) {
                     const uint4 packed = *reinterpret_cast<const uint4*>(key + d);
                     const u32 words[4] = {packed.x, packed.y, packed.z, packed.w};
 #pragma unroll
-                    for (int c = 0; c < 8; ++c) {
-                        const float kd = ag_half_load((u16)(words[c >> 1] >> ((c & 1) * 16)), p.is_fp16);
+                    for (int c = 0; c < kChunk; ++c) {
+                        const float kd = S::load(S::at(words, c), p.is_fp16);
 #pragma unroll
                         for (int i = 0; i < mine; ++i) {
                             const int r = parity + i * step;
@@ -180,7 +217,7 @@ extern "C" __global__ void __launch_bounds__(AG_DECODE_THREADS) ag_decode_split(
                 }
             } else {
                 for (int d = 0; d < p.e; ++d) {
-                    const float kd = ag_half_load(key[d], p.is_fp16);
+                    const float kd = S::load(key[d], p.is_fp16);
 #pragma unroll
                     for (int i = 0; i < mine; ++i) {
                         const int r = parity + i * step;
@@ -232,7 +269,7 @@ extern "C" __global__ void __launch_bounds__(AG_DECODE_THREADS) ag_decode_split(
                 if (r < rows) acc[r][half] *= row_alpha[r];
             }
             for (int j = 0; j < count; ++j) {
-                const float value = ag_half_load(vs[j * vstride + d], p.is_fp16);
+                const float value = S::load(vs[j * vstride + d], p.is_fp16);
 #pragma unroll
                 for (int r = 0; r < AG_DECODE_ROWS; ++r) {
                     if (r < rows) acc[r][half] = fmaf(scores[r * AG_DECODE_TILE + j], value, acc[r][half]);
@@ -250,13 +287,19 @@ extern "C" __global__ void __launch_bounds__(AG_DECODE_THREADS) ag_decode_split(
 #pragma unroll
         for (int r = 0; r < AG_DECODE_ROWS; ++r) {
             if (r >= rows) continue;
-            ag_store_value(p, ag_query_row(p, b, g, group, row0 + r), split, d, acc[r][half], row_sum[r]);
+            ag_store_value(p, ag_query_row(p, b, g, group, row0 + r), split, d, kFp8 ? acc[r][half] * v_scale : acc[r][half], row_sum[r]);
         }
     }
     if (threadIdx.x < rows) {
         ag_store_lse(p, ag_query_row(p, b, g, group, row0 + threadIdx.x), split, row_max[threadIdx.x], row_sum[threadIdx.x]);
     }
 }
+
+// grid (B * Hkv, splits, row chunks of AG_DECODE_ROWS); dynamic smem: q rows, K and V tiles, scores.
+extern "C" __global__ void __launch_bounds__(AG_DECODE_THREADS) ag_decode_split(const DecodeParams p) { ag_decode_split_body<false>(p); }
+
+// The same over an fp8 cache (any E and Ev; the tensor-core kernel reads bf16/fp16 only).
+extern "C" __global__ void __launch_bounds__(AG_DECODE_THREADS) ag_decode_split_fp8(const DecodeParams p) { ag_decode_split_body<true>(p); }
 
 // ---- The tensor-core path (E and Ev multiples of 16): mma.sync m16n8k16 with fp32 accumulation ----
 // A CTA of 4 warps streams its key range in 64-key tiles through a 3-stage cp.async pipeline (the cache is read once,
@@ -569,18 +612,41 @@ struct AppendParams {
     const int* block_table;        // as DecodeParams
     int kv_heads, tokens, width, block_tokens, blocks_per_seq;
     long long elements;            // B * Hkv * T * width
+    const float* scales;           // ag_kv_append_fp8: [Hkv] the scales of these rows (keys' or values'); else null
+    int src_format;                // ag_kv_append_fp8: src holds 0 float32, 1 bf16, 2 fp16 rows
 };
+
+// Where element i of the new rows goes: its index in the cache's blocks, or -1 for a padding row (t >= counts[b]);
+// *head is its kv head.
+__device__ __forceinline__ long long ag_kv_append_slot(const AppendParams& p, long long i, int* head) {
+    const long long row = i / p.width;
+    const int d = (int)(i - row * p.width), t = (int)(row % p.tokens);
+    const long long bg = row / p.tokens;
+    const int b = (int)(bg / p.kv_heads), g = (int)(bg - (long long)b * p.kv_heads);
+    *head = g;
+    if (t >= p.counts[b]) return -1;
+    const int position = p.lengths[b] + t, logical = position / p.block_tokens, within = position - logical * p.block_tokens;
+    const long long block = p.block_table ? p.block_table[(long long)b * p.blocks_per_seq + logical] : b;
+    return ((block * p.kv_heads + g) * (long long)p.block_tokens + within) * p.width + d;
+}
 
 // Writes each sequence's new rows after its current length, one element per thread.
 extern "C" __global__ void ag_kv_append(const AppendParams p) {
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < p.elements; i += (long long)gridDim.x * blockDim.x) {
-        const long long row = i / p.width;
-        const int d = (int)(i - row * p.width), t = (int)(row % p.tokens);
-        const long long bg = row / p.tokens;
-        const int b = (int)(bg / p.kv_heads), g = (int)(bg - (long long)b * p.kv_heads);
-        if (t >= p.counts[b]) continue;
-        const int position = p.lengths[b] + t, logical = position / p.block_tokens, within = position - logical * p.block_tokens;
-        const long long block = p.block_table ? p.block_table[(long long)b * p.blocks_per_seq + logical] : b;
-        p.dst[((block * p.kv_heads + g) * (long long)p.block_tokens + within) * p.width + d] = p.src[i];
+        int g;
+        const long long slot = ag_kv_append_slot(p, i, &g);
+        if (slot >= 0) p.dst[slot] = p.src[i];
+    }
+}
+
+// The same into an fp8 cache: each element stored as e4m3(x / scale of its kv head), saturated (the CPU's codes).
+extern "C" __global__ void ag_kv_append_fp8(const AppendParams p) {
+    u8* dst = reinterpret_cast<u8*>(p.dst);
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < p.elements; i += (long long)gridDim.x * blockDim.x) {
+        int g;
+        const long long slot = ag_kv_append_slot(p, i, &g);
+        if (slot < 0) continue;
+        const float x = p.src_format == 0 ? reinterpret_cast<const float*>(p.src)[i] : ag_half_load(p.src[i], p.src_format == 2);
+        dst[slot] = ag_fp8_e4m3_quantize(x, p.scales[g]);
     }
 }
