@@ -34,12 +34,17 @@ internal sealed class BenchCase : IDisposable
             return Decode(random, dtype, o);
         }
 
+        if (name is "prefill" or "prefill-loop")
+        {
+            return Prefill(random, dtype, o, loop: name == "prefill-loop");
+        }
+
         Tensor q = Operand(random, dtype, o), k = Operand(random, dtype, o), v = Operand(random, dtype, o);
         double pairs = name switch
         {
             "dense" => (double)o.Seq * o.Seq,
             "causal" => (double)o.Seq * (o.Seq + 1) / 2,
-            _ => Enumerable.Range(0, o.Seq).Sum(i => (double)Math.Min(i + 1, o.Window)),
+            _ => WindowPairs(o),
         };
         double flops = 4.0 * o.Batch * o.Heads * pairs * o.Dim;
 
@@ -107,6 +112,46 @@ internal sealed class BenchCase : IDisposable
         double bytes = 2.0 * o.Batch * o.KvHeads * o.Cache * o.Dim * dtype.SizeInBytes();
         return new BenchCase(() => DecodeAttention.Decode(q, cache).Dispose(), flops, bytes, q, cache);
     }
+
+    // The --seq new tokens of each sequence appended to an empty contiguous cache, then their queries under the causal
+    // window of --window keys (the closed-form band a [Flex] layer's window compiles to): through DecodeAttention.Prefill
+    // (the tiled kernel over the gathered cache), or through the decode loop that ran such masks before it (DecodeCpu).
+    private static BenchCase Prefill(Random random, DType dtype, BenchOptions o, bool loop)
+    {
+        KvCache cache = KvCache.Contiguous(o.Batch, o.KvHeads, o.Dim, o.Dim, o.Seq, dtype);
+        using (Tensor k = Tensor.RandomNormal(random, dtype, o.Batch, o.KvHeads, o.Seq, o.Dim))
+        using (Tensor v = Tensor.RandomNormal(random, dtype, o.Batch, o.KvHeads, o.Seq, o.Dim))
+        {
+            cache.Append(k, v);
+        }
+
+        Tensor q = Tensor.RandomNormal(random, dtype, o.Batch, o.Heads, o.Seq, o.Dim);
+        var band = new ClosedFormPlan([DiagonalBox.Band(o.Window)]);
+        double flops = 4.0 * o.Batch * o.Heads * WindowPairs(o) * o.Dim;
+        if (!loop)
+        {
+            return new BenchCase(() => DecodeAttention.Prefill(q, cache, band, default(IdentityScore)).Dispose(), flops, 0, q, cache);
+        }
+
+        // As DecodeAttention ran it: q widened to float32 and the output narrowed back to q's dtype inside the call.
+        Tensor output = Tensor.Zeros(DType.Float32, o.Batch, o.Heads, o.Seq, o.Dim), lse = Tensor.Zeros(DType.Float32, o.Batch, o.Heads, o.Seq);
+        float scale = 1f / MathF.Sqrt(o.Dim);
+        void Loop()
+        {
+            Tensor q32 = q.To(DType.Float32);
+            DecodeCpu.Run(q32, cache, scale, band, default(IdentityScore), output, lse);
+            if (dtype != DType.Float32)
+            {
+                q32.Dispose();
+                output.To(dtype).Dispose();
+            }
+        }
+
+        return new BenchCase(Loop, flops, 0, q, output, lse, cache);
+    }
+
+    // Allowed pairs of one head under the causal window of --window keys over --seq tokens.
+    private static double WindowPairs(BenchOptions o) => Enumerable.Range(0, o.Seq).Sum(i => (double)Math.Min(i + 1, o.Window));
 
     private static Tensor Operand(Random random, DType dtype, BenchOptions o) => o.TokenMajor
         ? Tensor.RandomNormal(random, dtype, o.Batch, o.Seq, o.Heads * o.Dim).SplitHeads(o.Heads)

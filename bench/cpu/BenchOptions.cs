@@ -6,7 +6,10 @@ namespace AttentionGen.Bench;
 /// <summary>The command line of attentiongen-bench (see Program.cs); an unknown case or dtype is refused by name.</summary>
 internal sealed class BenchOptions
 {
-    private static readonly string[] KnownCases = ["dense", "causal", "window", "decode"];
+    private static readonly string[] DefaultCases = ["dense", "causal", "window", "decode"];
+
+    // The prefill cases run only when named: the decode loop's takes seconds.
+    private static readonly string[] KnownCases = [.. DefaultCases, "prefill", "prefill-loop"];
     private static readonly string[] KnownDTypes = ["fp32", "bf16"];
 
     public BenchOptions(string[] args)
@@ -23,7 +26,7 @@ internal sealed class BenchOptions
         Cache = Int(args, "--cache", 16384);
         TokenMajor = args.Contains("--token-major");
         Threads = List(args, "--threads", [Environment.ProcessorCount.ToString(), "1"]).Select(int.Parse).ToArray();
-        Cases = Known(List(args, "--cases", KnownCases), KnownCases, "--cases");
+        Cases = Known(List(args, "--cases", DefaultCases), KnownCases, "--cases");
         DTypes = Known(List(args, "--dtypes", KnownDTypes), KnownDTypes, "--dtypes");
     }
 

@@ -5,7 +5,7 @@ using AttentionGen.Bench;
 using AttentionGen.Cpu;
 
 // attentiongen-bench [--batch 1] [--heads 8] [--seq 2048] [--dim 64] [--threads a,b] [--dtypes fp32,bf16]
-//                    [--cases dense,causal,window,decode] [--window 256] [--kv-heads 8] [--cache 16384] [--reps 10]
+//                    [--cases dense,causal,window,decode,prefill,prefill-loop] [--window 256] [--kv-heads 8] [--cache 16384] [--reps 10]
 //                    [--qbucket 96] [--kbucket 256] [--token-major] | --gemm
 // Times the CPU kernels and prints one table: ms (median of --reps after a warm-up), GFLOP/s, GB/s for decode, and the
 // process's CPU time per call (cpu-ms, all threads), which a shared machine's other work disturbs less than wall time.
@@ -13,6 +13,8 @@ using AttentionGen.Cpu;
 // window: causal sliding window of --window keys (a closed-form band, as a [MaskMod] of it compiles to).
 // decode: one new query per head of --heads against a contiguous KV cache of --cache tokens and --kv-heads heads;
 // GB/s counts the K and V bytes read once.
+// prefill / prefill-loop: --seq tokens appended to an empty cache, then their queries under the window of --window keys,
+// through DecodeAttention.Prefill (the tiled kernel) or through the CPU decode loop.
 // --token-major: q, k, v are [B, H, N, E] views of [B, N, H·E] tensors, as a module's projections hand them over.
 // bench/cpu/compare_cpu.py parses the table: keep its columns.
 if (args.Contains("--gemm"))

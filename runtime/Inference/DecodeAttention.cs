@@ -58,7 +58,7 @@ public static class DecodeAttention
         return Attend(q, cache, mask, score, scale, int.MaxValue);
     }
 
-    // Checks everything, then runs the CPU loop; at most `mostQueries` new queries per sequence.
+    // Checks everything, then runs the GPU kernel, the tiled prefill or the CPU decode loop; at most `mostQueries` new queries per sequence.
     private static AttentionOutput Attend<TMask, TScore>(Tensor q, KvCache cache, TMask mask, TScore score, float? scale, int mostQueries)
         where TMask : struct, IMaskMod
         where TScore : struct, IScoreMod
@@ -75,12 +75,14 @@ public static class DecodeAttention
         }
 
         Tensor queries = q.To(DType.Float32);   // contiguous float32: q itself when it is one already
-        if (q.Size(2) > TiledPrefill.MinQueries && typeof(TScore) == typeof(IdentityScore) && (typeof(TMask) == typeof(CausalMask) || typeof(TMask) == typeof(NoMask)))
+        if (q.Size(2) > TiledPrefill.MinQueries && KernelRedirect.Current is null)
         {
-            // A long block under the library's own masks: the tiled kernel over the gathered cache gives the same rows.
+            // A long block: the tiled kernel over the gathered cache gives the decode loop's rows. Inside a redirect scope
+            // (the ILGPU package's) the decode loop runs, as for short blocks: the scope's kernel refuses mods that hold
+            // references, as the wrappers of the cache's positions do.
             try
             {
-                return Attention.InDType(TiledPrefill.Run(queries, cache, s, causal: typeof(TMask) == typeof(CausalMask)), q.DType);
+                return Attention.InDType(TiledPrefill.Run(queries, cache, s, mask, score), q.DType);
             }
             finally
             {

@@ -1,68 +1,104 @@
 using System;
+using AttentionGen.Cpu;
 
 namespace AttentionGen.Inference;
 
 /// <summary>
-/// Prefill under the library's own masks (causal or none, no score mod) through the tiled prefill kernel: the keys and
-/// values each sequence holds are gathered into one packed batch, which <see cref="Attention.ScaledDotProductVarLen"/>
-/// runs with the causal mask aligned bottom-right. The rows are the decode loop's (query i of sequence b at position
-/// length(b) − Tq + i), at the GEMM tiles' speed instead of one online softmax per key and query row.
+/// Prefill against a KV cache through the tiled prefill kernel (<see cref="FlashAttentionCpu"/>), under any mask and score
+/// mod. Sequence by sequence, the keys and values its queries can reach are gathered as float32 and one kernel call (parallel
+/// inside) runs its [1, Hq, T, E] queries against them, with the mods called at the decode loop's positions (query i of
+/// sequence b at length(b) − T + i, key j at its cache position; see <see cref="PrefillBlock"/>). The rows are the decode
+/// loop's, at the GEMM tiles' speed instead of one online softmax per key and query row.
 /// </summary>
 internal static class TiledPrefill
 {
     /// <summary>Prefill blocks longer than this run here; shorter ones stay on the decode loop, whose cost is then the same.</summary>
     public const int MinQueries = DecodeAttention.MaxQueries;
 
-    /// <summary>q [B, Hq, Tq, E] float32 (checked against the cache) → O [B, Hq, Tq, Ev] and LSE [B, Hq, Tq], float32.</summary>
-    public static AttentionOutput Run(Tensor q, KvCache cache, float scale, bool causal)
+    /// <summary>q [B, Hq, T, E] float32, contiguous (checked against the cache) → O [B, Hq, T, Ev] and LSE [B, Hq, T], float32.</summary>
+    public static AttentionOutput Run<TMask, TScore>(Tensor q, KvCache cache, float scale, TMask mask, TScore score)
+        where TMask : struct, IMaskMod
+        where TScore : struct, IScoreMod
     {
         int batch = q.Size(0), heads = q.Size(1), queries = q.Size(2);
-        int[] queryOffsets = new int[batch + 1], keyOffsets = new int[batch + 1];
-        for (int b = 0; b < batch; b++)
+        ITilePlan? plan = mask is ITilePlan own ? own : null;   // boxed once per call: a union of boxes classifies its tiles itself
+        Tensor output = Tensor.Pooled(DType.Float32, batch, heads, queries, cache.ValueDim);
+        Tensor? lse = null;
+        try
         {
-            queryOffsets[b + 1] = checked(queryOffsets[b] + queries);
-            keyOffsets[b + 1] = checked(keyOffsets[b] + cache.LengthUnchecked(b));
+            lse = Tensor.Pooled(DType.Float32, batch, heads, queries);
+            for (int b = 0; b < batch; b++)
+            {
+                int length = cache.LengthUnchecked(b);
+                var block = new PrefillBlock(b, length - queries, FirstKey: 0, length);
+                (int from, int to) = SeenKeys(mask, block, heads, queries);
+                Tensor rows = output.Narrow(0, b, 1), rowLse = lse.Narrow(0, b, 1);
+                if (from >= to)
+                {
+                    // No row sees a key: 0 and -inf, as the kernel leaves a row without one.
+                    rows.Float32Storage.Slice((int)rows.Offset, (int)rows.Numel).Clear();
+                    rowLse.Float32Storage.Slice((int)rowLse.Offset, (int)rowLse.Numel).Fill(float.NegativeInfinity);
+                    continue;
+                }
+
+                block = block with { FirstKey = from };
+                using Tensor keys = Gather(cache, cache.Keys, cache.HeadDim, cache.KeyScale, b, from, to - from);
+                using Tensor values = Gather(cache, cache.Values, cache.ValueDim, cache.ValueScale, b, from, to - from);
+                var problem = new AttentionProblem(q.Narrow(0, b, 1), keys, values, rows, rowLse, keyPaddingMask: null, scale);
+                FlashAttentionCpu.Forward(problem, new PrefillMask<TMask>(mask, plan, block), new PrefillMask<TMask>(mask, plan, block), new PrefillScore<TScore, TMask>(score, mask, block));
+            }
+        }
+        catch
+        {
+            output.Dispose();
+            lse?.Dispose();
+            throw;
         }
 
-        using Tensor keys = Gather(cache, cache.Keys, cache.HeadDim, cache.KeyScale, keyOffsets);
-        using Tensor values = Gather(cache, cache.Values, cache.ValueDim, cache.ValueScale, keyOffsets);
-        using Tensor packedQ = q.Transpose(1, 2).Contiguous();   // [B, Tq, Hq, E]: sequence b owns rows b·Tq .. (b + 1)·Tq
-        using AttentionOutput packed = Attention.ScaledDotProductVarLen(
-            packedQ.Reshape(batch * queries, heads, q.Size(3)), keys, values, queryOffsets, keyOffsets, causal, scale);
-
-        Tensor output = packed.Output.Reshape(batch, queries, heads, cache.ValueDim).Transpose(1, 2).Contiguous();
-        Tensor lse = packed.Lse.Reshape(heads, batch, queries).Transpose(0, 1).Contiguous();
         return new AttentionOutput(output, lse);
     }
 
-    // Each sequence's rows of the cache (page by page: a page's tokens follow each other) as packed float32 [ΣL, Hkv, width];
-    // fp8Scale gives each kv head's key or value scale.
-    private static Tensor Gather(KvCache cache, Tensor storage, int width, Func<int, float> fp8Scale, int[] offsets)
+    // The cache positions [from, to) some row of the block sees (every key when a row asks per key); from ≥ to for none.
+    private static (int From, int To) SeenKeys<TMask>(TMask mask, PrefillBlock block, int heads, int queries)
+        where TMask : struct, IMaskMod
     {
-        int kvHeads = cache.KvHeads, segmentTokens = cache.SegmentTokens;
-        Tensor packed = Tensor.Zeros(DType.Float32, offsets[^1], kvHeads, width);
-        Span<float> rows = packed.Float32Storage;
-        for (int b = 0; b + 1 < offsets.Length; b++)
+        int from = block.Length, to = 0;
+        for (int h = 0; h < heads; h++)
         {
-            int length = offsets[b + 1] - offsets[b];
-            for (int g = 0; g < kvHeads; g++)
+            for (int i = 0; i < queries; i++)
             {
-                for (int t = 0; t < length; t++)
+                RowWindow window = block.Row(mask, h, i);
+                if (window.PerKey)
                 {
-                    long source = cache.SegmentOffset(b, g, t / segmentTokens, width) + ((long)(t % segmentTokens) * width);
-                    Span<float> destination = rows.Slice((((offsets[b] + t) * kvHeads) + g) * width, width);
-                    if (cache.DType == DType.Float32)
-                    {
-                        storage.Float32Storage.Slice(checked((int)source), width).CopyTo(destination);
-                    }
-                    else
-                    {
-                        KvRows.Widen(storage.ByteStorage, cache.DType, source, destination, fp8Scale(g));
-                    }
+                    return (0, block.Length);
+                }
+
+                if (window.Start < window.End)
+                {
+                    (from, to) = (Math.Min(from, window.Start), Math.Max(to, window.End));
                 }
             }
         }
 
-        return packed;
+        return (from, to);
+    }
+
+    // Tokens [from, from + count) of sequence b as float32 [1, Hkv, count, width], whatever the storage dtype and layout;
+    // fp8Scale gives each kv head's key or value scale.
+    private static Tensor Gather(KvCache cache, Tensor storage, int width, Func<int, float> fp8Scale, int b, int from, int count)
+    {
+        Tensor gathered = Tensor.Pooled(DType.Float32, 1, cache.KvHeads, count, width);
+        Span<float> all = gathered.Float32Storage;
+        for (int g = 0; g < cache.KvHeads; g++)
+        {
+            Span<float> head = all.Slice(g * count * width, count * width);
+            ReadOnlySpan<float> rows = KvRows.Block(cache, storage, b, g, from, count, width, fp8Scale(g), head);
+            if (!rows.Overlaps(head))
+            {
+                rows.CopyTo(head);   // float32 rows of one page, read in place
+            }
+        }
+
+        return gathered;
     }
 }

@@ -100,9 +100,10 @@ internal sealed class DecodeScenario
     public void Fill(KvCache cache)
     {
         var filled = new int[Batch];
+        float[] keys = Keys.ToFloatArray(), values = Values.ToFloatArray();   // read once: a long sequence takes hundreds of appends
         foreach ((int tokens, int[] counts) in _appends)
         {
-            cache.Append(Chunk(Keys, filled, tokens, counts), Chunk(Values, filled, tokens, counts), counts);
+            cache.Append(Chunk(keys, HeadDim, filled, tokens, counts), Chunk(values, ValueDim, filled, tokens, counts), counts);
             for (int b = 0; b < Batch; b++)
             {
                 filled[b] += counts[b];
@@ -115,10 +116,8 @@ internal sealed class DecodeScenario
         ReferenceAttention.Compute(Q, Keys, Values, (b, h, i, j) => j < Lengths[b] && (!causal || j <= Lengths[b] - Queries + i));
 
     // Rows filled[b] .. filled[b] + counts[b] of each sequence, NaN in the padding after them.
-    private Tensor Chunk(Tensor full, int[] filled, int tokens, int[] counts)
+    private Tensor Chunk(float[] all, int width, int[] filled, int tokens, int[] counts)
     {
-        int width = full.Size(3);
-        float[] all = full.ToFloatArray();
         var chunk = new float[Batch * KvHeads * tokens * width];
         Array.Fill(chunk, float.NaN);
         for (int b = 0; b < Batch; b++)

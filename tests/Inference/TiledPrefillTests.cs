@@ -29,8 +29,8 @@ public class TiledPrefillTests
 
         using AttentionOutput tiled = DecodeAttention.Prefill(scenario.Q, cache, causal: causal);
         using AttentionOutput loop = causal
-            ? DecodeAttention.Prefill(scenario.Q, cache, default(SameAsCausal), default(IdentityScore))
-            : DecodeAttention.Prefill(scenario.Q, cache, default(SameAsNoMask), default(IdentityScore));
+            ? DecodeLoop.Prefill(scenario.Q, cache, default(CausalMask), default(IdentityScore))
+            : DecodeLoop.Prefill(scenario.Q, cache, default(NoMask), default(IdentityScore));
 
         string context = $"{seed} {dtype} causal {causal} page {pageSize}";
         double tolerance = dtype == DType.Float32 ? 1e-5 : dtype == DType.BFloat16 ? 1e-2 : 2e-3;
@@ -39,28 +39,5 @@ public class TiledPrefillTests
         Compare.Lse(tiled.Lse.ToFloatArray(), expected.Lse, 1e-5, context);
         Compare.Output(tiled.Output.ToFloatArray(), Array.ConvertAll(loop.Output.ToFloatArray(), x => (double)x), tolerance, context + " against the decode loop");
         Assert.Contains(expected.Lse, double.IsNegativeInfinity);
-    }
-
-    // The library's masks under other types, so the prefill takes the decode loop instead of the tiled kernel.
-    private readonly struct SameAsCausal : IMaskMod
-    {
-        public bool IsAllowed(int batch, int head, int q, int kv) => kv <= q;
-
-        public bool TryGetKeyRange(int batch, int head, int q, out int start, out int end)
-        {
-            (start, end) = (0, q + 1);
-            return true;
-        }
-    }
-
-    private readonly struct SameAsNoMask : IMaskMod
-    {
-        public bool IsAllowed(int batch, int head, int q, int kv) => true;
-
-        public bool TryGetKeyRange(int batch, int head, int q, out int start, out int end)
-        {
-            (start, end) = (0, int.MaxValue);
-            return true;
-        }
     }
 }
