@@ -11,7 +11,7 @@ namespace AttentionGen;
 /// storage is disposed every use of it or of its views throws <see cref="ObjectDisposedException"/>; the metadata
 /// (shape, strides, dtype, device) stays readable.
 /// </summary>
-public sealed class Tensor : IDisposable
+public sealed partial class Tensor : IDisposable
 {
     private readonly TensorStorage _storage;
     private readonly int[] _shape;
@@ -227,12 +227,7 @@ public sealed class Tensor : IDisposable
         }
 
         Tensor result = Zeros(dtype, _shape);
-        long i = 0;
-        foreach (long offset in ShapeMath.Offsets(_shape, _strides, Offset))
-        {
-            result.WriteAt(i++, ReadAt(offset));
-        }
-
+        CopyRowsTo(result);
         return result;
     }
 
