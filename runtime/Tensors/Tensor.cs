@@ -175,14 +175,19 @@ public sealed partial class Tensor : IDisposable
             return To(Device.Cpu).ToFloatArray();
         }
 
-        var result = new float[Numel];
-        int i = 0;
-        foreach (long offset in ShapeMath.Offsets(_shape, _strides, Offset))
+        // Through To's row copies (a contiguous float32 tensor is its own copy).
+        Tensor floats = To(DType.Float32);
+        try
         {
-            result[i++] = ReadAt(offset);
+            return floats.Float32Storage.Slice(checked((int)floats.Offset), checked((int)Numel)).ToArray();
         }
-
-        return result;
+        finally
+        {
+            if (!ReferenceEquals(floats, this))
+            {
+                floats.Dispose();
+            }
+        }
     }
 
     /// <summary>All elements in row-major logical order as bools (non-zero is true).</summary>
