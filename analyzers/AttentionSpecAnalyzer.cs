@@ -43,7 +43,8 @@ public sealed class AttentionSpecAnalyzer : DiagnosticAnalyzer
         DiagnosticDescriptors.FlexBlockSizeNotSupported,
         DiagnosticDescriptors.MultiGpuNotSupported,
         DiagnosticDescriptors.SparseModeUndefined,
-        DiagnosticDescriptors.ValueMustBeFinite);
+        DiagnosticDescriptors.ValueMustBeFinite,
+        DiagnosticDescriptors.PairedDimOdd);
 
     /// <inheritdoc/>
     public override void Initialize(AnalysisContext context)

@@ -197,6 +197,12 @@ internal static class DiagnosticDescriptors
         "'{0}' runs the ILGPU backend, which compiles its kernels at run time and cannot run in a NativeAOT app (PublishAot=true); use Attention.ScaledDotProduct (native CPU/CUDA kernels) instead",
         DiagnosticSeverity.Warning);
 
+    public static readonly DiagnosticDescriptor PairedDimOdd = Create(
+        "AG0031",
+        "Rotary and xpos need an even dimension",
+        "{0} = {1} is odd; {2} rotates its elements in pairs, so it needs an even {3}",
+        DiagnosticSeverity.Error);
+
     private static DiagnosticDescriptor Create(string id, string title, string message, DiagnosticSeverity severity) =>
         new(id, title, message, Category, severity, isEnabledByDefault: true, helpLinkUri: HelpRoot + id + ".md");
 

@@ -126,6 +126,12 @@ internal static class SpecRules
             v.Add(new(DiagnosticDescriptors.WidthNotDivisibleByHeads, "DModel", ["DModel", spec.DModel, "NumHeads", spec.NumHeads]));
         }
 
+        // DilatedConfig refuses it too: torchscale's XPOS scales cover ceil(E / 2) pairs and fail on an odd head dim.
+        if (spec.UseXpos && spec.DModel > 0 && spec.NumHeads > 0 && spec.DModel % spec.NumHeads == 0 && spec.DModel / spec.NumHeads % 2 != 0)
+        {
+            v.Add(new(DiagnosticDescriptors.PairedDimOdd, "UseXpos", ["DModel / NumHeads", spec.DModel / spec.NumHeads, "xpos", "head dim"]));
+        }
+
         DropoutInRange(v, spec.Dropout);
         bool mixture = !spec.SegmentSizes.IsDefault || !spec.DilationRates.IsDefault;
         if (!mixture)
@@ -201,6 +207,12 @@ internal static class SpecRules
         if (spec.UseXpos && !spec.UseRotaryPosEmb)
         {
             v.Add(new(DiagnosticDescriptors.XposNeedsRotary, "UseXpos", []));
+        }
+
+        // LocalConfig refuses it too: rotate_half pairs the two halves of the rotary dim.
+        if (spec.UseRotaryPosEmb && spec.Dim > 0 && spec.Dim % 2 != 0)
+        {
+            v.Add(new(DiagnosticDescriptors.PairedDimOdd, "Dim", ["Dim", spec.Dim, "the rotary embedding", "rotary dim"]));
         }
 
         if (spec.RotaryRequested && spec.Dim == 0)

@@ -33,6 +33,7 @@ public class DiagnosticRulesTests
         { "AG0008", "[Dilated(DModel = 64, NumHeads = 4, DilationRate = 3, {|AG0008:SegmentSize = 2048|})] partial class C { }", "[Dilated(DModel = 64, NumHeads = 4, DilationRate = 3, SegmentSize = 2046)] partial class C { }" },
         { "AG0008", "[Dilated(DModel = 64, NumHeads = 4, {|AG0008:SegmentSizes = new[] { 2048, 4096 }|}, DilationRates = new[] { 1, 3 })] partial class C { }", "[Dilated(DModel = 64, NumHeads = 4, SegmentSizes = new[] { 2048, 4095 }, DilationRates = new[] { 1, 3 })] partial class C { }" },
         { "AG0009", "[Dilated({|AG0009:DModel = 66|}, NumHeads = 4, DilationRate = 2, SegmentSize = 16)] partial class C { }", "[Dilated(DModel = 64, NumHeads = 4, DilationRate = 2, SegmentSize = 16)] partial class C { }" },
+        { "AG0031", "[Dilated(DModel = 36, NumHeads = 4, {|AG0031:UseXpos = true|}, DilationRate = 2, SegmentSize = 16)] partial class C { }", "[Dilated(DModel = 32, NumHeads = 4, UseXpos = true, DilationRate = 2, SegmentSize = 16)] partial class C { }" },
         { "AG0010", "[Dilated(DModel = 64, NumHeads = 4, {|AG0010:SegmentSizes = new[] { 16, 32 }|}, DilationRates = new[] { 1 })] partial class C { }", "[Dilated(DModel = 64, NumHeads = 4, SegmentSizes = new[] { 16, 32 }, DilationRates = new[] { 1, 2 })] partial class C { }" },
         { "AG0010", "[Dilated(DModel = 64, NumHeads = 4, {|AG0010:SegmentSizes = new int[0]|}, DilationRates = new int[0])] partial class C { }", "[Dilated(DModel = 64, NumHeads = 4, SegmentSizes = new[] { 8 }, DilationRates = new[] { 2 })] partial class C { }" },
         { "AG0004", "[Dilated(DModel = 64, NumHeads = 4, SegmentSizes = new[] { 16 }, {|AG0004:DilationRates = new[] { 0 }|})] partial class C { }", "[Dilated(DModel = 64, NumHeads = 4, SegmentSizes = new[] { 16 }, DilationRates = new[] { 4 })] partial class C { }" },
@@ -47,6 +48,7 @@ public class DiagnosticRulesTests
         { "AG0013", "[Local(WindowSize = 8, Causal = true, {|AG0013:LookForward = 1|})] partial class C { }", "[Local(WindowSize = 8, Causal = true, LookForward = 0)] partial class C { }" },
         { "AG0014", "[Local(WindowSize = 8, Dim = 32, UseRotaryPosEmb = false, {|AG0014:UseXpos = true|})] partial class C { }", "[Local(WindowSize = 8, Dim = 32, UseXpos = true)] partial class C { }" },
         { "AG0015", "[Local(WindowSize = 8, {|AG0015:UseRotaryPosEmb = true|})] partial class C { }", "[Local(WindowSize = 8, Dim = 32, UseRotaryPosEmb = true)] partial class C { }" },
+        { "AG0031", "[Local(WindowSize = 8, {|AG0031:Dim = 31|})] partial class C { }", "[Local(WindowSize = 8, Dim = 31, UseRotaryPosEmb = false)] partial class C { }" },
         { "AG0004", "[Local({|AG0004:WindowSize = 0|})] partial class C { }", "[Local(WindowSize = 1)] partial class C { }" },
         { "AG0005", "[Local(WindowSize = 8, {|AG0005:LookBackward = -1|})] partial class C { }", "[Local(WindowSize = 8, LookBackward = 0)] partial class C { }" },
 
