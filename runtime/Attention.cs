@@ -136,7 +136,7 @@ public static partial class Attention
         }
     }
 
-    // PyTorch's rules for attn_mask: not with is_causal; bool or q's dtype; on q's device; broadcastable to [B, Hq, N, M].
+    // PyTorch's rules for attn_mask: not with is_causal; bool, float32 or q's dtype; on q's device; broadcastable to [B, Hq, N, M].
     private static void CheckAttnMask(Tensor attnMask, Tensor q, Tensor k, bool isCausal)
     {
         attnMask.ThrowIfDisposed(nameof(attnMask));
@@ -145,9 +145,9 @@ public static partial class Attention
             throw new ArgumentException("attnMask and isCausal: true cannot both be given (as in PyTorch); fold the causal mask into attnMask, or pass attnMask: null.", nameof(attnMask));
         }
 
-        if (attnMask.DType != DType.Bool && attnMask.DType != q.DType)
+        if (attnMask.DType is not (DType.Bool or DType.Float32) && attnMask.DType != q.DType)
         {
-            throw new ArgumentException($"attnMask must be bool or have q's dtype ({q.DType.Name()}), as in PyTorch; got {attnMask.DType.Name()}.", nameof(attnMask));
+            throw new ArgumentException($"attnMask must be bool, float32 or have q's dtype ({q.DType.Name()}), as in PyTorch; got {attnMask.DType.Name()}.", nameof(attnMask));
         }
 
         ShapeCheck.SameDevice(attnMask, q, nameof(attnMask));

@@ -197,9 +197,26 @@ public class SdpaContractTests
     }
 
     [Theory]
+    [InlineData(DType.BFloat16)]
+    [InlineData(DType.Float16)]
+    public void Float32MaskIsAddedToHalfPrecisionScores(DType dtype)
+    {
+        // PyTorch 2.11's check takes bool, float32 or q's dtype: a float32 mask with bf16/fp16 q is added as it is.
+        (Random random, string seed) = FreshRandom.For(1014);
+        (Tensor q, Tensor k, Tensor v) = Operands(random, dtype, H, H);
+        Tensor mask = Bias(random, [B, 1, L, S]);
+
+        using AttentionOutput result = Attention.ScaledDotProduct(q, k, v, mask);
+
+        Assert.Equal(dtype, result.Output.DType);
+        Func<int, int, int, int, float> at = Broadcast(mask);
+        Expect(result, ReferenceAttention.Compute(q, k, v, scoreMod: (s, b, h, i, j) => s + at(b, h, i, j)), 1e-2, $"float32 mask, {dtype} q ({seed})");
+    }
+
+    [Theory]
     [InlineData(DType.Float32, DType.BFloat16)]
     [InlineData(DType.Float32, DType.Float16)]
-    [InlineData(DType.BFloat16, DType.Float32)]
+    [InlineData(DType.BFloat16, DType.Float16)]
     [InlineData(DType.Float32, DType.Int32)]
     public void MaskOfAnotherDtypeThanBoolOrQsIsRejected(DType queryType, DType maskType)
     {
@@ -209,7 +226,7 @@ public class SdpaContractTests
         var error = Assert.Throws<ArgumentException>(() => Attention.ScaledDotProduct(q, k, v, Tensor.Zeros(maskType, L, S)));
 
         Assert.Equal("attnMask", error.ParamName);
-        Assert.Contains($"bool or have q's dtype ({queryType.Name()})", error.Message);
+        Assert.Contains($"bool, float32 or have q's dtype ({queryType.Name()})", error.Message);
         Assert.Contains($"got {maskType.Name()}", error.Message);
     }
 
