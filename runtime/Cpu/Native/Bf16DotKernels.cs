@@ -46,6 +46,11 @@ internal static unsafe class Bf16DotKernels
     /// </summary>
     public static void Multiply(int m, int n, int pairs, byte* a, nint lda, byte* b, nint ldb, float* c, nint ldc, bool accumulate)
     {
+        if (n % Lanes != 0)
+        {
+            throw new ArgumentException($"The bf16 kernels store whole vectors of {Lanes} columns; got n = {n}.", nameof(n));
+        }
+
         if (pairs == 0)
         {
             for (int i = 0; i < m && !accumulate; i++)
