@@ -31,8 +31,10 @@ public static partial class Attention
 
     /// <summary>
     /// The bfloat16 form of <see cref="ScaledDotProduct(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, AttentionShape, bool, ReadOnlySpan{bool}, Span{float}, float?)"/>:
-    /// bf16 operands are widened exactly as they are packed, accumulation is float32, and the output is rounded once
-    /// (the float32 result, converted as PyTorch converts); the LSE stays float32.
+    /// accumulation is float32 and the output is rounded once; the LSE stays float32. On a processor with AVX512-BF16
+    /// (Linux x64) both products multiply bf16 and the probabilities are rounded to bf16 before P·V, as PyTorch's CPU
+    /// kernel does; elsewhere, or with ATTENTIONGEN_CPU_BF16_DOT=0, the operands are widened exactly as they are packed
+    /// and the output is the float32 result, converted as PyTorch converts.
     /// </summary>
     public static void ScaledDotProduct(
         ReadOnlySpan<BFloat16> q,
