@@ -1,4 +1,5 @@
 using System;
+using System.Buffers;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -85,26 +86,34 @@ internal static class DecodeCpu
         int longest = cache.LongestLength();
         int splitTokens = SplitTokens(pairs, longest, threads == 1 ? 1 : threads * UnitsPerThread);
         int splits = Math.Max(1, ShapeMath.CeilDiv(longest, splitTokens));
-        var partials = new DecodePartials(pairs * splits, shape.Rows, shape.ValueDim);
+        using var partials = new DecodePartials(pairs * splits, shape.Rows, shape.ValueDim);
         CpuExecution.ForEachInOrder(
             pairs * splits,
-            () => new Scratch(shape),
+            () => Scratch.Take(shape),
             (unit, scratch) =>
             {
                 int pair = unit / splits, split = unit % splits;
                 var range = new KeyRange(pair / cache.KvHeads, pair % cache.KvHeads, split * splitTokens, splitTokens);
                 RunRange<TVec, TMask, TScore>(q, cache, shape, range, mask, score, scratch, partials, unit);
             },
-            _ => { });
+            scratch => scratch.Release());
 
-        Span<float> os = output.Float32Storage, ls = lse.Float32Storage, total = new float[shape.ValueDim];
-        for (int pair = 0; pair < pairs; pair++)
+        float[] total = ArrayPool<float>.Shared.Rent(shape.ValueDim);
+        try
         {
-            long firstRow = (long)pair * shape.Rows;   // (b · Hkv + g) · group · Tq: the group's rows are contiguous
-            for (int r = 0; r < shape.Rows; r++)
+            Span<float> os = output.Float32Storage, ls = lse.Float32Storage;
+            for (int pair = 0; pair < pairs; pair++)
             {
-                partials.Merge<TVec>(pair * splits, splits, r, total, os.Slice((int)((firstRow + r) * shape.ValueDim), shape.ValueDim), out ls[(int)(firstRow + r)]);
+                long firstRow = (long)pair * shape.Rows;   // (b · Hkv + g) · group · Tq: the group's rows are contiguous
+                for (int r = 0; r < shape.Rows; r++)
+                {
+                    partials.Merge<TVec>(pair * splits, splits, r, total, os.Slice((int)((firstRow + r) * shape.ValueDim), shape.ValueDim), out ls[(int)(firstRow + r)]);
+                }
             }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(total);
         }
     }
 
@@ -145,7 +154,7 @@ internal static class DecodeCpu
         acc.Clear();
 
         // Only the blocks some row sees are read, starting on a block boundary (the range's start is one).
-        RowWindow[] windows = scratch.Windows;
+        Span<RowWindow> windows = scratch.Windows.AsSpan(0, rows);   // the thread's scratch may be longer
         int seenFrom = length, seenTo = 0;
         for (int r = 0; r < rows; r++)
         {
@@ -176,7 +185,7 @@ internal static class DecodeCpu
 
     // Which keys of block [start, start + count) each row keeps (bit j: key start + j), and the span [first, last) any row
     // keeps; false when no row keeps one. The mask is asked only inside a row's window, and only when it is per key.
-    private static bool KeptKeys<TMask>(RowWindow[] windows, TMask mask, int b, int start, int count, ulong[] kept, out int first, out int last)
+    private static bool KeptKeys<TMask>(ReadOnlySpan<RowWindow> windows, TMask mask, int b, int start, int count, ulong[] kept, out int first, out int last)
         where TMask : struct, IMaskMod
     {
         first = count;
@@ -298,17 +307,40 @@ internal static class DecodeCpu
     private readonly record struct KeyRange(int Sequence, int KvHead, int From, int Tokens);
 
     // One worker's scratch: a block of K/V rows as float32 (unused for float32 rows of one page), each row's window, the
-    // keys it keeps of the block, and its scores then probabilities (BlockTokens apart).
-    private sealed class Scratch(DecodeShape shape)
+    // keys it keeps of the block, and its scores then probabilities (BlockTokens apart). Kept by its thread from step to
+    // step (grown when a step needs more), as the prefill kernel keeps its workspace: a decode step on 16 threads
+    // allocated a megabyte of them.
+    private sealed class Scratch
     {
-        public float[] Keys { get; } = new float[BlockTokens * shape.HeadDim];
+        [ThreadStatic]
+        private static Scratch? t_kept;
 
-        public float[] Values { get; } = new float[BlockTokens * shape.ValueDim];
+        public float[] Keys { get; private set; } = [];
 
-        public RowWindow[] Windows { get; } = new RowWindow[shape.Rows];
+        public float[] Values { get; private set; } = [];
 
-        public ulong[] Kept { get; } = new ulong[shape.Rows];
+        public RowWindow[] Windows { get; private set; } = [];
 
-        public float[] Scores { get; } = new float[shape.Rows * BlockTokens];
+        public ulong[] Kept { get; private set; } = [];
+
+        public float[] Scores { get; private set; } = [];
+
+        /// <summary>This thread's scratch, fitted to <paramref name="shape"/>; a nested call on the thread (a mod that decodes) gets a new one.</summary>
+        public static Scratch Take(DecodeShape shape)
+        {
+            Scratch scratch = t_kept ?? new();
+            t_kept = null;
+            scratch.Keys = Fit(scratch.Keys, BlockTokens * shape.HeadDim);
+            scratch.Values = Fit(scratch.Values, BlockTokens * shape.ValueDim);
+            scratch.Windows = Fit(scratch.Windows, shape.Rows);
+            scratch.Kept = Fit(scratch.Kept, shape.Rows);
+            scratch.Scores = Fit(scratch.Scores, shape.Rows * BlockTokens);
+            return scratch;
+        }
+
+        /// <summary>Keeps the scratch for this thread's next step; on the thread that took it.</summary>
+        public void Release() => t_kept = this;
+
+        private static T[] Fit<T>(T[] array, int length) => array.Length >= length ? array : new T[length];
     }
 }
