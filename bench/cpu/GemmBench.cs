@@ -7,7 +7,7 @@ namespace AttentionGen.Bench;
 
 /// <summary>
 /// The single-thread GEMM on the attention kernel's two tile shapes: the ceiling the kernel works under. float32, and bf16
-/// through vdpbf16ps where the processor has it.
+/// through vdpbf16ps and AMX tiles where the processor has them.
 /// </summary>
 internal static unsafe class GemmBench
 {
@@ -22,6 +22,17 @@ internal static unsafe class GemmBench
             TimeBf16("bf16 S = Q·Kt  96x256, k=64", 96, 256, 64, reps);
             TimeBf16("bf16 O += P·V  96x64, k=256", 96, 64, 256, reps);
             TimeBf16("bf16 O += P·V  96x128, k=256", 96, 128, 256, reps);
+        }
+
+        if (AmxBf16Kernels.IsSupported)
+        {
+            // The same calls with AMX taking the whole tiles (opt-in for attention: ATTENTIONGEN_CPU_AMX=1).
+            bool before = AmxBf16Kernels.Use;
+            AmxBf16Kernels.Use = true;
+            TimeBf16("amx S = Q·Kt  96x256, k=64", 96, 256, 64, reps);
+            TimeBf16("amx O += P·V  96x64, k=256", 96, 64, 256, reps);
+            TimeBf16("amx O += P·V  96x128, k=256", 96, 128, 256, reps);
+            AmxBf16Kernels.Use = before;
         }
     }
 

@@ -41,6 +41,34 @@ public unsafe class Bf16DotKernelsTests
     }
 
     [Fact]
+    public void TheAmxInstructionsEncodeAsGnuAsDoes()
+    {
+        var asm = new X64Assembler();
+        asm.LoadTileConfig(X64Assembler.Rdi, 0);
+        asm.LoadTile(4, X64Assembler.Rax, X64Assembler.Rcx, 0);
+        asm.LoadTile(7, X64Assembler.Rdx, X64Assembler.R8, 64);
+        asm.StoreTile(1, X64Assembler.R9, X64Assembler.R10, 64);
+        asm.StoreTile(3, X64Assembler.Rax, X64Assembler.R10, 0);
+        asm.TileDotPairs(0, 4, 6);
+        asm.TileDotPairs(3, 5, 7);
+        asm.ZeroTile(2);
+        asm.ReleaseTiles();
+        asm.MovRegister(X64Assembler.R9, X64Assembler.R8);
+        asm.MovRegister(X64Assembler.Rsi, X64Assembler.Rcx);
+        asm.ShiftLeft(X64Assembler.R9, 4);
+        asm.ShiftLeft(X64Assembler.Rax, 4);
+        asm.RequestTileDataFunction();
+
+        // `as --64` (binutils 2.40) of the same instructions in Intel syntax, memory operands forced to {disp32}, then
+        // mov eax, 158; mov edi, 0x1023; mov esi, 18; syscall; ret.
+        const string Expected =
+            "c4 e2 78 49 87 00 00 00 00 c4 e2 7b 4b a4 08 00 00 00 00 c4 a2 7b 4b bc 02 40 00 00 00 c4 82 7a 4b 8c 11 40 00 00 00 " +
+            "c4 a2 7a 4b 9c 10 00 00 00 00 c4 e2 4a 5c c4 c4 e2 42 5c dd c4 e2 7b 49 d0 c4 e2 78 49 c0 4d 89 c1 48 89 ce " +
+            "49 c1 e1 04 48 c1 e0 04 b8 9e 00 00 00 bf 23 10 00 00 be 12 00 00 00 0f 05 c3";
+        Assert.Equal(Expected, string.Join(" ", Array.ConvertAll(asm.ToArray(), b => b.ToString("x2"))));
+    }
+
+    [Fact]
     public void BackwardJumpsLandOnTheirTarget()
     {
         var asm = new X64Assembler();
@@ -79,35 +107,41 @@ public unsafe class Bf16DotKernelsTests
         // 13 rows: two 6-row blocks and a single row; 7 vectors: a 4-vector panel and a 3-vector one.
         foreach ((int m, int vectors) in new[] { (13, 7), (5, 1), (6, 2), (1, 4), (2, 3) })
         {
-            int n = vectors * Bf16DotKernels.Lanes, pairs = random.Next(1, 40);
-            int lda = (2 * pairs) + random.Next(0, 3) * 2, ldb = n + (random.Next(0, 2) * Bf16DotKernels.Lanes), ldc = n + random.Next(0, 5);
-            ushort[] a = Bf16(random, m * lda), b = Bf16(random, 2 * pairs * ldb);
-            float[] c = new float[m * ldc];
-            for (int i = 0; i < c.Length; i++)
-            {
-                c[i] = (float)(random.NextDouble() - 0.5);
-            }
+            AssertProduct(random, seed, m, vectors, random.Next(1, 40), accumulate);
+        }
+    }
 
-            float[] before = (float[])c.Clone();
-            fixed (ushort* pa = a, pb = b)
-            fixed (float* pc = c)
-            {
-                Bf16DotKernels.Multiply(m, n, pairs, (byte*)pa, lda * 2, (byte*)pb, ldb * 4, pc, ldc * sizeof(float), accumulate);
-            }
+    /// <summary>Bf16DotKernels.Multiply of random bf16 operands (strides wider than the operands) against float64.</summary>
+    internal static void AssertProduct(Random random, string seed, int m, int vectors, int pairs, bool accumulate)
+    {
+        int n = vectors * Bf16DotKernels.Lanes;
+        int lda = (2 * pairs) + random.Next(0, 3) * 2, ldb = n + (random.Next(0, 2) * Bf16DotKernels.Lanes), ldc = n + random.Next(0, 5);
+        ushort[] a = Bf16(random, m * lda), b = Bf16(random, 2 * pairs * ldb);
+        float[] c = new float[m * ldc];
+        for (int i = 0; i < c.Length; i++)
+        {
+            c[i] = (float)(random.NextDouble() - 0.5);
+        }
 
-            for (int i = 0; i < m; i++)
+        float[] before = (float[])c.Clone();
+        fixed (ushort* pa = a, pb = b)
+        fixed (float* pc = c)
+        {
+            Bf16DotKernels.Multiply(m, n, pairs, (byte*)pa, lda * 2, (byte*)pb, ldb * 4, pc, ldc * sizeof(float), accumulate);
+        }
+
+        for (int i = 0; i < m; i++)
+        {
+            for (int j = 0; j < ldc; j++)
             {
-                for (int j = 0; j < ldc; j++)
+                double expected = j >= n ? before[(i * ldc) + j] : accumulate ? before[(i * ldc) + j] : 0;
+                for (int p = 0; j < n && p < 2 * pairs; p++)
                 {
-                    double expected = j >= n ? before[(i * ldc) + j] : accumulate ? before[(i * ldc) + j] : 0;
-                    for (int p = 0; j < n && p < 2 * pairs; p++)
-                    {
-                        // B pair-interleaved: row p / 2 holds (B[p & ~1, j], B[p | 1, j]) at column j.
-                        expected += (double)Float(a[(i * lda) + p]) * Float(b[(p / 2 * ldb * 2) + (j * 2) + (p & 1)]);
-                    }
-
-                    Assert.True(Math.Abs(c[(i * ldc) + j] - expected) <= 1e-4 * (1 + Math.Abs(expected)), $"{seed}: m {m} n {n} pairs {pairs}, C[{i},{j}] = {c[(i * ldc) + j]}, expected {expected}");
+                    // B pair-interleaved: row p / 2 holds (B[p & ~1, j], B[p | 1, j]) at column j.
+                    expected += (double)Float(a[(i * lda) + p]) * Float(b[(p / 2 * ldb * 2) + (j * 2) + (p & 1)]);
                 }
+
+                Assert.True(Math.Abs(c[(i * ldc) + j] - expected) <= 1e-4 * (1 + Math.Abs(expected)), $"{seed}: m {m} n {n} pairs {pairs}, C[{i},{j}] = {c[(i * ldc) + j]}, expected {expected}");
             }
         }
     }

@@ -1,6 +1,5 @@
 using System;
 using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics.X86;
 using static AttentionGen.Cpu.Native.X64Assembler;
 
 namespace AttentionGen.Cpu.Native;
@@ -51,6 +50,28 @@ internal static unsafe class Bf16DotKernels
             throw new ArgumentException($"The bf16 kernels store whole vectors of {Lanes} columns; got n = {n}.", nameof(n));
         }
 
+        // AMX, where it runs, takes the whole tiles; these kernels the pairs after its last chunk and the rows after its last block.
+        (int rows, int done) = AmxBf16Kernels.Use ? AmxBf16Kernels.MultiplyTiles(m, n, pairs, a, lda, b, ldb, c, ldc, accumulate) : (0, 0);
+        if (rows > 0)
+        {
+            if (done < pairs)
+            {
+                MultiplyVectors(rows, n, pairs - done, a + (done * sizeof(uint)), lda, b + (done * ldb), ldb, c, ldc, accumulate: true);
+            }
+
+            if (rows < m)
+            {
+                MultiplyVectors(m - rows, n, pairs, a + (rows * lda), lda, b, ldb, (float*)((byte*)c + (rows * ldc)), ldc, accumulate);
+            }
+
+            return;
+        }
+
+        MultiplyVectors(m, n, pairs, a, lda, b, ldb, c, ldc, accumulate);
+    }
+
+    private static void MultiplyVectors(int m, int n, int pairs, byte* a, nint lda, byte* b, nint ldb, float* c, nint ldc, bool accumulate)
+    {
         if (pairs == 0)
         {
             for (int i = 0; i < m && !accumulate; i++)
@@ -84,36 +105,12 @@ internal static unsafe class Bf16DotKernels
 
     private static int Index(int rows, int vectors, bool accumulate) => ((accumulate ? MaxRows : 0) + rows - 1) * MaxVectors + vectors - 1;
 
-    // AVX-512 F and BW with BF16, and an OS that saves the zmm registers. A build for a narrower baseline (NativeAOT's
-    // default, AVX2) reports Avx512BW unsupported whatever the processor, so that case asks CPUID and XCR0 itself.
-    private static bool HasInstructions()
-    {
-        bool bf16 = (X86Base.CpuId(7, 1).Eax & (1 << 5)) != 0;   // CPUID.(7,1):EAX[5] = AVX512_BF16
-        if (Avx512BW.IsSupported || !bf16)
-        {
-            return bf16;
-        }
-
-        int features = X86Base.CpuId(7, 0).Ebx;
-        bool osSaves = (X86Base.CpuId(1, 0).Ecx & (1 << 27)) != 0;   // OSXSAVE: xgetbv may run
-        const int Avx512FBit = 1 << 16, Avx512BWBit = 1 << 30;
-        const long ZmmState = 0b1110_0110;   // XCR0: SSE, AVX, opmask, ZMM_Hi256, Hi16_ZMM
-        return (features & Avx512FBit) != 0 && (features & Avx512BWBit) != 0 && osSaves && (ReadXcr0() & ZmmState) == ZmmState;
-    }
-
-    private static long ReadXcr0()
-    {
-        var asm = new X64Assembler();
-        asm.ReadXcr0Function();
-        return ((delegate* unmanaged<long>)ExecutableMemory.Place(asm.ToArray()))();
-    }
-
     // A system that refuses executable pages (a hardened kernel's policy, say) keeps the widened float32 path.
     private static Emitted? TryEmit()
     {
         try
         {
-            return HasInstructions() ? Emit() : null;
+            return X86Features.HasAvx512Bf16() ? Emit() : null;
         }
         catch (InvalidOperationException)
         {
@@ -205,8 +202,9 @@ internal static unsafe class Bf16DotKernels
     /// <summary>The kernels' pages and each block shape's entry point in them.</summary>
     private sealed record Emitted(nint Code, int[] Offsets);
 
+    /// <summary>What an emitted block reads through rdi (the AMX blocks too: Pairs is their count of 16-pair chunks).</summary>
     [StructLayout(LayoutKind.Sequential)]
-    private struct Args
+    internal struct Args
     {
         public byte* A;
         public nint Lda;

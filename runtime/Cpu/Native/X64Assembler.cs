@@ -69,6 +69,56 @@ internal sealed class X64Assembler
         Int32(target - (_code.Count + 4));
     }
 
+    /// <summary>mov dst, src (64-bit registers).</summary>
+    public void MovRegister(int dst, int src)
+    {
+        Rex(src, 0, dst);
+        _code.Add(0x89);
+        _code.Add((byte)(0xC0 | ((src & 7) << 3) | (dst & 7)));
+    }
+
+    /// <summary>shl reg, imm8.</summary>
+    public void ShiftLeft(int register, byte count)
+    {
+        Rex(0, 0, register);
+        _code.Add(0xC1);
+        _code.Add((byte)(0xE0 | (register & 7)));
+        _code.Add(count);
+    }
+
+    /// <summary>ret, without vzeroupper (code that touched no vector register).</summary>
+    public void ReturnPlain() => _code.Add(0xC3);
+
+    /// <summary>ldtilecfg [base + disp]: the AMX tile shapes from a 64-byte configuration.</summary>
+    public void LoadTileConfig(int baseRegister, int disp) => VexMemory(PrefixNone, 0x49, 0, baseRegister, -1, disp);
+
+    /// <summary>tilerelease: the tiles back to their initial state.</summary>
+    public void ReleaseTiles() => _code.AddRange([0xC4, 0xE2, 0x78, 0x49, 0xC0]);
+
+    /// <summary>tilezero tmm.</summary>
+    public void ZeroTile(int tile) => VexRegister(PrefixF2, 0x49, tile, 0, 0);
+
+    /// <summary>tileloadd tmm, [base + stride·1 + disp]: the tile's rows, <paramref name="stride"/> (a register) bytes apart.</summary>
+    public void LoadTile(int tile, int baseRegister, int stride, int disp) => VexMemory(PrefixF2, 0x4B, tile, baseRegister, stride, disp);
+
+    /// <summary>tilestored [base + stride·1 + disp], tmm.</summary>
+    public void StoreTile(int tile, int baseRegister, int stride, int disp) => VexMemory(PrefixF3, 0x4B, tile, baseRegister, stride, disp);
+
+    /// <summary>tdpbf16ps c, a, b: each float of tile c += the dot products of a's row pairs with b's column pairs.</summary>
+    public void TileDotPairs(int c, int a, int b) => VexRegister(PrefixF3, 0x5C, c, a, b);
+
+    /// <summary>
+    /// A whole function: asks Linux for the AMX tile data state (arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) as a
+    /// raw syscall) and returns its result, 0 when granted.
+    /// </summary>
+    public void RequestTileDataFunction()
+    {
+        _code.AddRange([0xB8, 0x9E, 0x00, 0x00, 0x00]);   // mov eax, 158 (SYS_arch_prctl)
+        _code.AddRange([0xBF, 0x23, 0x10, 0x00, 0x00]);   // mov edi, 0x1023 (ARCH_REQ_XCOMP_PERM)
+        _code.AddRange([0xBE, 0x12, 0x00, 0x00, 0x00]);   // mov esi, 18 (XFEATURE_XTILEDATA)
+        _code.AddRange([0x0F, 0x05, 0xC3]);               // syscall; ret
+    }
+
     /// <summary>vzeroupper; ret.</summary>
     public void Return()
     {
@@ -102,7 +152,7 @@ internal sealed class X64Assembler
     /// <summary>vdpbf16ps acc, a, b: each float lane of acc += the dot product of the lane's bf16 pairs in a and b.</summary>
     public void DotPairs(int accumulator, int a, int b) => EvexRegister(PrefixF3, Map0F38, 0x52, accumulator, a, b);
 
-    private const int PrefixNone = 0, Prefix66 = 1, PrefixF3 = 2;
+    private const int PrefixNone = 0, Prefix66 = 1, PrefixF3 = 2, PrefixF2 = 3;
     private const int Map0F = 1, Map0F38 = 2;
 
     private void Rex(int reg, int index, int rm)
@@ -117,6 +167,28 @@ internal sealed class X64Assembler
         _code.Add((byte)(((~reg >> 3 & 1) << 7) | ((~x & 1) << 6) | ((~b & 1) << 5) | ((~reg >> 4 & 1) << 4) | map));
         _code.Add((byte)(((~vvvv & 0xF) << 3) | 0x04 | prefix));
         _code.Add((byte)(0x40 | ((~vvvv >> 4 & 1) << 3)));
+    }
+
+    // The three-byte VEX prefix of a 128-bit (L0), W0 instruction in map 0F38; R, X, B and vvvv stored inverted.
+    private void Vex(int prefix, int reg, int vvvv, int x, int b)
+    {
+        _code.Add(0xC4);
+        _code.Add((byte)(((~reg >> 3 & 1) << 7) | ((~x & 1) << 6) | ((~b & 1) << 5) | 0x02));
+        _code.Add((byte)(((~vvvv & 0xF) << 3) | prefix));
+    }
+
+    private void VexRegister(int prefix, byte opcode, int reg, int rm, int vvvv)
+    {
+        Vex(prefix, reg, vvvv, 0, rm >> 3);
+        _code.Add(opcode);
+        _code.Add((byte)(0xC0 | ((reg & 7) << 3) | (rm & 7)));
+    }
+
+    private void VexMemory(int prefix, byte opcode, int reg, int baseRegister, int index, int disp)
+    {
+        Vex(prefix, reg, 0, index < 0 ? 0 : index >> 3, baseRegister >> 3);
+        _code.Add(opcode);
+        Memory(reg, baseRegister, index, 1, disp);
     }
 
     private void EvexRegister(int prefix, int map, byte opcode, int reg, int vvvv, int rm)

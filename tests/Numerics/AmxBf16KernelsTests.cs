@@ -1,0 +1,54 @@
+using System;
+using AttentionGen.Cpu.Native;
+using Xunit;
+
+namespace AttentionGen.Tests.Numerics;
+
+/// <summary>
+/// The AMX tile kernels behind <see cref="Bf16DotKernels.Multiply"/> (opt-in): whole 32-row blocks and 16-pair chunks on
+/// tiles, the rest on the vector kernels, against float64 on shapes that leave every edge (a 16-column last block, a pair
+/// tail, rows after the last block) and on shapes tiles alone cover. Skipped where the processor has no AMX.
+/// </summary>
+[Collection(Bf16KernelPath.Name)]
+public class AmxBf16KernelsTests
+{
+    [AmxTheory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void TilesAndTheVectorKernelsTogetherGiveTheFloat64Product(bool accumulate)
+    {
+        bool before = AmxBf16Kernels.Use;
+        AmxBf16Kernels.Use = true;
+        try
+        {
+            (Random random, string seed) = FreshRandom.For(7700 + (accumulate ? 1 : 0));
+            foreach ((int m, int vectors, int pairs) in new[] { (70, 3, 37), (32, 1, 16), (96, 6, 64), (31, 4, 40), (64, 2, 15) })
+            {
+                Bf16DotKernelsTests.AssertProduct(random, seed, m, vectors, pairs, accumulate);
+            }
+        }
+        finally
+        {
+            AmxBf16Kernels.Use = before;
+        }
+    }
+
+    [Fact]
+    public void TheyAreOffUnlessAsked()
+    {
+        // Written without a machine to run them on: nothing takes them until ATTENTIONGEN_CPU_AMX=1 says so.
+        Assert.Equal(Environment.GetEnvironmentVariable("ATTENTIONGEN_CPU_AMX") == "1" && AmxBf16Kernels.IsSupported, AmxBf16Kernels.Use);
+    }
+}
+
+/// <summary>A theory that needs AMX-BF16 (a Sapphire Rapids or later Xeon, Linux): skipped, with the reason, elsewhere.</summary>
+public sealed class AmxTheoryAttribute : TheoryAttribute
+{
+    public AmxTheoryAttribute()
+    {
+        if (!AmxBf16Kernels.IsSupported)
+        {
+            Skip = "No AMX-BF16 on this processor (or Linux refused the tile state, or not Linux x64).";
+        }
+    }
+}
