@@ -350,7 +350,15 @@ public static partial class FlashAttentionCpu
         }
 
         int b = block.Batch, h = block.Head, firstQuery = block.Q0 + r0;
-        if (!TScore.IsIdentity)
+        if (typeof(TScore) == typeof(SoftcapScore))
+        {
+            // The library's soft-cap, a vector at a time: a libm tanh per score made a capped layer several times slower.
+            for (int i = 0; i < rows; i++)
+            {
+                Unsafe.As<TScore, SoftcapScore>(ref score).ApplyRow<TVec>(ref Unsafe.Add(ref s, i * t.ScoreStride), count);
+            }
+        }
+        else if (!TScore.IsIdentity)
         {
             for (int i = 0; i < rows; i++)
             {

@@ -237,6 +237,21 @@ internal static class DecodeCpu
             }
 
             Span<float> s = scratch.Scores.AsSpan(r * BlockTokens, BlockTokens);
+            if (typeof(TScore) == typeof(SoftcapScore))
+            {
+                // The library's soft-cap on the whole block a vector at a time; the keys the row drops are -inf after it.
+                Unsafe.As<TScore, SoftcapScore>(ref score).ApplyRow<TVec>(ref MemoryMarshal.GetReference(s), BlockTokens);
+            }
+            else if (!TScore.IsIdentity)
+            {
+                RowWindow window = scratch.Windows[r];
+                for (ulong bits = kept; bits != 0; bits &= bits - 1)
+                {
+                    int j = BitOperations.TrailingZeroCount(bits);
+                    s[j] = score.Apply(s[j], b, window.Head, window.Position, start + j);
+                }
+            }
+
             if (kept != ulong.MaxValue)
             {
                 for (int j = 0; j < BlockTokens; j++)
@@ -245,16 +260,6 @@ internal static class DecodeCpu
                     {
                         s[j] = float.NegativeInfinity;
                     }
-                }
-            }
-
-            if (!TScore.IsIdentity)
-            {
-                RowWindow window = scratch.Windows[r];
-                for (ulong bits = kept; bits != 0; bits &= bits - 1)
-                {
-                    int j = BitOperations.TrailingZeroCount(bits);
-                    s[j] = score.Apply(s[j], b, window.Head, window.Position, start + j);
                 }
             }
 

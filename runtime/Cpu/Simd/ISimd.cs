@@ -37,6 +37,9 @@ internal interface ISimd<TSelf>
     /// <summary>e^x per lane; e^-inf is 0.</summary>
     static abstract TSelf Exp(TSelf x);
 
+    /// <summary>tanh per lane (<see cref="FastTanh"/>).</summary>
+    static abstract TSelf Tanh(TSelf x);
+
     static abstract float SumAcross(TSelf value);
 
     /// <summary>The lane sums of four vectors at once (lane i: the i-th argument's sum), sharing the shuffles of one reduction.</summary>

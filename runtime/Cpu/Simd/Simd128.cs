@@ -47,6 +47,9 @@ internal readonly struct Simd128 : ISimd<Simd128>
     public static Simd128 Exp(Simd128 x) => new(FastExp.Exp(x._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd128 Tanh(Simd128 x) => new(FastTanh.Tanh(x._v));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float SumAcross(Simd128 value) => Vector128.Sum(value._v);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

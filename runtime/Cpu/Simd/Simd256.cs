@@ -45,6 +45,9 @@ internal readonly struct Simd256 : ISimd<Simd256>
     public static Simd256 Exp(Simd256 x) => new(FastExp.Exp(x._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd256 Tanh(Simd256 x) => new(FastTanh.Tanh(x._v));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float SumAcross(Simd256 value) => Vector256.Sum(value._v);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

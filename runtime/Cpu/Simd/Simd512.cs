@@ -45,6 +45,9 @@ internal readonly struct Simd512 : ISimd<Simd512>
     public static Simd512 Exp(Simd512 x) => new(FastExp.Exp(x._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd512 Tanh(Simd512 x) => new(FastTanh.Tanh(x._v));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float SumAcross(Simd512 value) => Vector512.Sum(value._v);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
