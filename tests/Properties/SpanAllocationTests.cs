@@ -92,10 +92,12 @@ public class SpanAllocationTests
                 call();
             }
 
-            WaitForAQuietProcess();
             var processBytes = new long[Rounds];
             for (int r = 0; r < Rounds; r++)
             {
+                // Before every round: in a CI run the runner was still printing the last parallel tests' results through
+                // all five rounds once (168 bytes in each), a quiet window before each gives every round its chance.
+                WaitForAQuietProcess();
                 long thread = GC.GetAllocatedBytesForCurrentThread();
                 long process = GC.GetTotalAllocatedBytes(precise: true);
                 for (int i = 0; i < MeasuredCalls; i++)
