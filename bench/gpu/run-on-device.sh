@@ -44,7 +44,11 @@ tests)
     timeout 480 tests/gpu-on-device.sh run -namespace AttentionGen.Tests.Cuda -namespace AttentionGen.Tests.Distributed -nocolor -verbose -noclass AttentionGen.Tests.Cuda.KernelSourceCompileTests >"$out/tests.log" 2>&1
     echo "tests exit $?"
     grep -E "\[FAIL\]|Total:" "$out/tests.log"
-    grep -A12 "\[FAIL\]" "$out/tests.log" | head -60 ;;
+    grep -A12 "\[FAIL\]" "$out/tests.log" | head -60
+    # The host's Xeon: the bf16 pair kernels and the AMX tiles (opt-in, never run before), then bf16 attention on them.
+    ATTENTIONGEN_CPU_AMX=1 timeout 120 tests/gpu-on-device.sh run -class AttentionGen.Tests.Numerics.AmxBf16KernelsTests -class AttentionGen.Tests.Numerics.Bf16DotKernelsTests -class AttentionGen.Tests.Numerics.BFloat16CpuTests -nocolor -verbose >"$out/cpu-native.log" 2>&1
+    echo "cpu-native tests exit $?"
+    grep -E "\[FAIL\]|\[SKIP\]|Total:" "$out/cpu-native.log" ;;
 sample)
     sample_runs ;;
 timing)
