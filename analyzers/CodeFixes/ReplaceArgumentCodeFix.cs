@@ -13,13 +13,13 @@ namespace AttentionGen.CodeFixes;
 /// <summary>
 /// Replaces an attribute argument with the value its rule computed: AG0013 sets LookForward = 0 when causal;
 /// AG0008 rounds a segment size (or one element of SegmentSizes) to the nearest multiple of its dilation rate;
-/// AG0023 sets a flex BlockSize to the nearest supported one.
+/// AG0023 sets a flex BlockSize to the nearest supported one; AG0031 makes a [Local] rotary Dim even.
 /// </summary>
 [ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(ReplaceArgumentCodeFix)), Shared]
 public sealed class ReplaceArgumentCodeFix : CodeFixProvider
 {
     /// <inheritdoc/>
-    public override ImmutableArray<string> FixableDiagnosticIds { get; } = ImmutableArray.Create("AG0008", "AG0013", "AG0023");
+    public override ImmutableArray<string> FixableDiagnosticIds { get; } = ImmutableArray.Create("AG0008", "AG0013", "AG0023", "AG0031");
 
     /// <inheritdoc/>
     public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;
@@ -48,6 +48,7 @@ public sealed class ReplaceArgumentCodeFix : CodeFixProvider
             {
                 "AG0013" => "Set LookForward = 0",
                 "AG0023" => $"Set BlockSize = {replacement}",
+                "AG0031" => $"Set Dim = {replacement}",
                 _ => $"Round the segment size to {replacement}",
             };
             LiteralExpressionSyntax literal = SyntaxFactory.LiteralExpression(SyntaxKind.NumericLiteralExpression, SyntaxFactory.Literal(replacement))

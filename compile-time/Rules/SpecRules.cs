@@ -1,4 +1,5 @@
 using System.Collections.Generic;
+using System.Globalization;
 using System.Linq;
 using AttentionGen.CompileTime.Model;
 using Microsoft.CodeAnalysis;
@@ -212,7 +213,8 @@ internal static class SpecRules
         // LocalConfig refuses it too: rotate_half pairs the two halves of the rotary dim.
         if (spec.UseRotaryPosEmb && spec.Dim > 0 && spec.Dim % 2 != 0)
         {
-            v.Add(new(DiagnosticDescriptors.PairedDimOdd, "Dim", ["Dim", spec.Dim, "the rotary embedding", "rotary dim"]));
+            // The fix rounds down to the nearest even dim (rotating one element fewer), or up from 1.
+            v.Add(new(DiagnosticDescriptors.PairedDimOdd, "Dim", ["Dim", spec.Dim, "the rotary embedding", "rotary dim"], FixValue: (spec.Dim == 1 ? 2 : spec.Dim - 1).ToString(CultureInfo.InvariantCulture)));
         }
 
         if (spec.RotaryRequested && spec.Dim == 0)

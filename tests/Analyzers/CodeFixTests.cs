@@ -26,6 +26,7 @@ public class CodeFixTests
         { "AG0021", "class B { } [FlashAttention(Dim = 64)] partial class C : {|AG0021:B|} { }", "class B { } [FlashAttention(Dim = 64)] partial class C { }" },
         { "AG0021", "class B { } [FlashAttention(Dim = 64)] partial class C : {|AG0021:B|}, IDisposable { public void Dispose() { } }", "class B { } [FlashAttention(Dim = 64)] partial class C : IDisposable { public void Dispose() { } }" },
         { "AG0023", "[Flex({|AG0023:BlockSize = 100|})] partial class C { }", "[Flex(BlockSize = 96)] partial class C { }" },
+        { "AG0031", "[Local(WindowSize = 8, {|AG0031:Dim = 33|})] partial class C { }", "[Local(WindowSize = 8, Dim = 32)] partial class C { }" },
         { "AG0023", "[Flex({|AG0023:BlockSize = 100000|})] partial class C { }", "[Flex(BlockSize = 4096)] partial class C { }" },
         { "AG0024", "[Dilated(DModel = 64, NumHeads = 4, DilationRate = 2, SegmentSize = 16, {|AG0024:Distributed = true|}, UseRelPosBias = true)] partial class C { }", "[Dilated(DModel = 64, NumHeads = 4, DilationRate = 2, SegmentSize = 16, UseRelPosBias = true)] partial class C { }" },
         { "AG0024", "[Dilated(DModel = 64, NumHeads = 4, DilationRate = 2, SegmentSize = 16, UseRelPosBias = true, {|AG0024:Distributed = true|})] partial class C { }", "[Dilated(DModel = 64, NumHeads = 4, DilationRate = 2, SegmentSize = 16, UseRelPosBias = true)] partial class C { }" },

@@ -39,6 +39,11 @@ public class FixAllTests
             "[Flex(BlockSize = 96)] partial class A { } [Flex(BlockSize = 48)] partial class B { }"
         },
         {
+            "AG0031",
+            "[Local(WindowSize = 8, {|AG0031:Dim = 33|})] partial class A { } [Local(WindowSize = 4, {|AG0031:Dim = 1|})] partial class B { }",
+            "[Local(WindowSize = 8, Dim = 32)] partial class A { } [Local(WindowSize = 4, Dim = 2)] partial class B { }"
+        },
+        {
             "AG0008",
             "[Dilated(DModel = 64, NumHeads = 4, DilationRate = 3, {|AG0008:SegmentSize = 2048|})] partial class A { } [Dilated(DModel = 64, NumHeads = 4, DilationRate = 5, {|AG0008:SegmentSize = 99|})] partial class B { }",
             "[Dilated(DModel = 64, NumHeads = 4, DilationRate = 3, SegmentSize = 2049)] partial class A { } [Dilated(DModel = 64, NumHeads = 4, DilationRate = 5, SegmentSize = 100)] partial class B { }"

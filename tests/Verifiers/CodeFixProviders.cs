@@ -10,7 +10,7 @@ internal static class CodeFixProviders
     public static CodeFixProvider For(string id) => id switch
     {
         "AG0001" => new AddPartialCodeFix(),
-        "AG0008" or "AG0013" or "AG0023" => new ReplaceArgumentCodeFix(),
+        "AG0008" or "AG0013" or "AG0023" or "AG0031" => new ReplaceArgumentCodeFix(),
         "AG0020" or "AG0021" or "AG0024" => new RemoveUnsupportedSyntaxCodeFix(),
         "AG0017" or "AG0018" => new FixModSignatureCodeFix(),
         "AG0030" => new UseNativeAttentionCodeFix(),
