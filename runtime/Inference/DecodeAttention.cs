@@ -74,8 +74,10 @@ public static class DecodeAttention
             return OnGpu<TMask, TScore>(q, cache, s);
         }
 
-        Tensor queries = q.To(DType.Float32);   // contiguous float32: q itself when it is one already
-        if (q.Size(2) > TiledPrefill.MinQueries && KernelRedirect.Current is null)
+        // Contiguous float32 (q itself when it is one already); the tiled prefill also takes bf16 q against a bf16 cache.
+        bool tiled = q.Size(2) > TiledPrefill.MinQueries && KernelRedirect.Current is null;
+        Tensor queries = q.To(tiled && TiledPrefill.TakesBFloat16(q, cache) ? DType.BFloat16 : DType.Float32);
+        if (tiled)
         {
             // A long block: the tiled kernel over the gathered cache gives the decode loop's rows. Inside a redirect scope
             // (the ILGPU package's) the decode loop runs, as for short blocks: the scope's kernel refuses mods that hold
