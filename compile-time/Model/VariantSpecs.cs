@@ -58,6 +58,9 @@ internal sealed record FlexSpec(ClassShape Class, string? MaskMod, bool MaskModF
     /// <summary>The mask mod as a union of boxes when the recognizer understood it; default otherwise.</summary>
     public EquatableArray<ClosedFormBox> ClosedForm { get; init; }
 
+    /// <summary>The score mod's constant cap when it is the library's soft-cap (the CPU runs it a row at a time); else null.</summary>
+    public float? Softcap { get; init; }
+
     /// <summary>The mods translated to CUDA C; null when a body is outside the translatable subset.</summary>
     public string? CudaMods { get; init; }
 

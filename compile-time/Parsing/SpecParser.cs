@@ -139,6 +139,7 @@ internal static class SpecParser
             HasMalformedArgument: args.IsMalformed(attribute))
         {
             ClosedForm = mask is null || !valid ? default : ClosedFormRecognizer.Recognize(mask, compilation),
+            Softcap = score is null || !valid ? null : SoftcapRecognizer.Recognize(score, compilation),
             CudaMods = valid && translateForGpu ? CudaTranslator.Translate(mask, score, compilation) : null,
             CaptureName = capture?.Name,
             CaptureElement = capture is null ? null : ModMethodRules.CaptureElement(capture.Type),

@@ -57,7 +57,10 @@ internal static class FlexEmitter
         string read = element == "int" ? "capture?.ToInt32Array()" : "capture?.ToFloatArray()";
         string plan = closedForm ? PlanField : hasMask ? $"default({Cpu}.EveryTilePartial)" : $"default({Cpu}.NoMask)";
         string mask = closedForm ? PlanField : !hasMask ? $"default({Cpu}.NoMask)" : spec.MaskCaptures ? $"new {MaskStruct}(data)" : $"default({MaskStruct})";
-        string score = !hasScore ? $"default({Cpu}.IdentityScore)" : spec.ScoreCaptures ? $"new {ScoreStruct}(data)" : $"default({ScoreStruct})";
+        // The library's soft-cap with a constant cap runs as the runtime's SoftcapScore: the CPU kernels cap it a row at a time.
+        string score = !hasScore ? $"default({Cpu}.IdentityScore)"
+            : spec.Softcap is float cap ? $"new {Cpu}.SoftcapScore({cap.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}f)"
+            : spec.ScoreCaptures ? $"new {ScoreStruct}(data)" : $"default({ScoreStruct})";
         w.WriteLine("/// <inheritdoc/>");
         w.WriteLine($"protected override void Attend({Cpu}.AttentionProblem problem, global::AttentionGen.Masks.BlockMask? blockMask, global::AttentionGen.Tensor? capture)");
         w.WriteLine("{");

@@ -78,6 +78,30 @@ public class LibraryModTranslationTests
         Assert.Contains("ag_AttentionGen_Mods_MaskMods_SlidingWindow(v_q, v_kv, ag_L_W)", text);
     }
 
+    [Theory]
+    [InlineData("ScoreMods.TanhSoftcap(s, Cap)", "new global::AttentionGen.Cpu.SoftcapScore(30f)")]
+    [InlineData("ScoreMods.TanhSoftcap(s, 0.5f)", "new global::AttentionGen.Cpu.SoftcapScore(0.5f)")]
+    [InlineData("ScoreMods.TanhSoftcap(s, 2)", "new global::AttentionGen.Cpu.SoftcapScore(2f)")]
+    public async Task TheLibrarySoftcapWithAConstantRunsAsTheRuntimesSoftcapScore(string body, string score)
+    {
+        // The CPU kernels cap SoftcapScore a row at a time; the GPU keeps the translated body.
+        string text = await GenerateCleanly($"[Flex(ScoreMod = nameof(F))] partial class L {{ const float Cap = 30f; [ScoreMod] static float F(float s, int b, int h, int q, int kv) => {body}; }}");
+
+        Assert.Contains(score, text);
+        Assert.Contains("ag_AttentionGen_Mods_ScoreMods_TanhSoftcap", text);
+    }
+
+    [Theory]
+    [InlineData("ScoreMods.TanhSoftcap(s, W)")]
+    [InlineData("ScoreMods.TanhSoftcap(s, 30f) + 1f")]
+    [InlineData("ScoreMods.TanhSoftcap(-s, 30f)")]
+    public async Task AnyOtherSoftcapBodyRunsPerScore(string body)
+    {
+        string text = await GenerateCleanly($"[Flex(ScoreMod = nameof(F))] partial class L {{ static readonly float W = 30f; internal static float Width => W; [ScoreMod] static float F(float s, int b, int h, int q, int kv) => {body}; }}");
+
+        Assert.DoesNotContain("SoftcapScore(", text);
+    }
+
     /// <summary>Generates <paramref name="source"/>; asserts no analyzer warning or error and a compilation without any.</summary>
     private static async Task<string> GenerateCleanly(string source)
     {
