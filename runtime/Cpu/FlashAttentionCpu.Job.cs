@@ -19,9 +19,6 @@ public static partial class FlashAttentionCpu
         where TMask : struct, IMaskMod
         where TScore : struct, IScoreMod
     {
-        [ThreadStatic]
-        private static TileJob<TVec, TPlan, TMask, TScore>? t_spare;
-
         private KernelOperands _operands;
         private TPlan _plan;
         private TMask _mask;
@@ -36,8 +33,7 @@ public static partial class FlashAttentionCpu
         public static void Run(in KernelOperands operands, TPlan plan, TMask mask, TScore score, TileShape shape, int heads, int items)
         {
             // Taken out of the slot while it runs: a mod that calls attention again on this thread gets a job of its own.
-            TileJob<TVec, TPlan, TMask, TScore> job = t_spare ?? new();
-            t_spare = null;
+            TileJob<TVec, TPlan, TMask, TScore> job = ThreadSpare<TileJob<TVec, TPlan, TMask, TScore>>.Take();
             try
             {
                 job.Execute(operands, plan, mask, score, shape, heads, items);
@@ -45,7 +41,7 @@ public static partial class FlashAttentionCpu
             finally
             {
                 job.Clear();
-                t_spare = job;
+                ThreadSpare<TileJob<TVec, TPlan, TMask, TScore>>.Return(job);
             }
         }
 

@@ -520,9 +520,6 @@ public static partial class FlashAttentionCpu
     /// </summary>
     private sealed class Workspace
     {
-        [ThreadStatic]
-        private static Workspace? t_kept;
-
         public float[] Queries { get; private set; } = [];
 
         public float[] Scores { get; private set; } = [];
@@ -545,24 +542,19 @@ public static partial class FlashAttentionCpu
         /// <summary>This thread's workspace, fitted to the call; a nested call on the same thread (a mod calling attention) gets a new one.</summary>
         public static Workspace Take(in KernelOperands p, TileShape shape)
         {
-            Workspace ws = t_kept ?? new();
-            t_kept = null;
-            ws.Queries = Fit(ws.Queries, shape.QueryTile * p.HeadDim);
-            ws.Scores = Fit(ws.Scores, shape.QueryTile * shape.ScoreStride);
-            ws.Accumulator = Fit(ws.Accumulator, shape.QueryTile * p.ValueDim);
-            ws.RowMax = Fit(ws.RowMax, shape.QueryTile);
-            ws.RowSum = Fit(ws.RowSum, shape.QueryTile);
-            ws.ColumnKeep = Fit(ws.ColumnKeep, shape.ScoreStride);
-            ws.Values = Fit(ws.Values, p.BFloat16 ? shape.KeyTile * p.ValueDim : 0);
-            ws.Probabilities = Fit(ws.Probabilities, shape.Pairs ? shape.QueryTile * shape.ScoreStride : 0);
+            Workspace ws = ThreadSpare<Workspace>.Take();
+            ws.Queries = WorkArrays.Fit(ws.Queries, shape.QueryTile * p.HeadDim);
+            ws.Scores = WorkArrays.Fit(ws.Scores, shape.QueryTile * shape.ScoreStride);
+            ws.Accumulator = WorkArrays.Fit(ws.Accumulator, shape.QueryTile * p.ValueDim);
+            ws.RowMax = WorkArrays.Fit(ws.RowMax, shape.QueryTile);
+            ws.RowSum = WorkArrays.Fit(ws.RowSum, shape.QueryTile);
+            ws.ColumnKeep = WorkArrays.Fit(ws.ColumnKeep, shape.ScoreStride);
+            ws.Values = WorkArrays.Fit(ws.Values, p.BFloat16 ? shape.KeyTile * p.ValueDim : 0);
+            ws.Probabilities = WorkArrays.Fit(ws.Probabilities, shape.Pairs ? shape.QueryTile * shape.ScoreStride : 0);
             return ws;
         }
 
         /// <summary>Keeps the workspace for this thread's next call; on the thread that took it.</summary>
-        public void Release() => t_kept = this;
-
-        // At least one element, so GetArrayDataReference is valid even for E = 0. Pinned (allocated where the GC never moves
-        // them): the bf16 pair kernels take their addresses.
-        private static T[] Fit<T>(T[] array, int length) => array.Length >= Math.Max(length, 1) ? array : GC.AllocateArray<T>(Math.Max(length, 1), pinned: true);
+        public void Release() => ThreadSpare<Workspace>.Return(this);
     }
 }

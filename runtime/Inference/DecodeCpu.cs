@@ -317,9 +317,6 @@ internal static class DecodeCpu
     // allocated a megabyte of them.
     private sealed class Scratch
     {
-        [ThreadStatic]
-        private static Scratch? t_kept;
-
         public float[] Keys { get; private set; } = [];
 
         public float[] Values { get; private set; } = [];
@@ -333,19 +330,16 @@ internal static class DecodeCpu
         /// <summary>This thread's scratch, fitted to <paramref name="shape"/>; a nested call on the thread (a mod that decodes) gets a new one.</summary>
         public static Scratch Take(DecodeShape shape)
         {
-            Scratch scratch = t_kept ?? new();
-            t_kept = null;
-            scratch.Keys = Fit(scratch.Keys, BlockTokens * shape.HeadDim);
-            scratch.Values = Fit(scratch.Values, BlockTokens * shape.ValueDim);
-            scratch.Windows = Fit(scratch.Windows, shape.Rows);
-            scratch.Kept = Fit(scratch.Kept, shape.Rows);
-            scratch.Scores = Fit(scratch.Scores, shape.Rows * BlockTokens);
+            Scratch scratch = ThreadSpare<Scratch>.Take();
+            scratch.Keys = WorkArrays.Fit(scratch.Keys, BlockTokens * shape.HeadDim);
+            scratch.Values = WorkArrays.Fit(scratch.Values, BlockTokens * shape.ValueDim);
+            scratch.Windows = WorkArrays.Fit(scratch.Windows, shape.Rows);
+            scratch.Kept = WorkArrays.Fit(scratch.Kept, shape.Rows);
+            scratch.Scores = WorkArrays.Fit(scratch.Scores, shape.Rows * BlockTokens);
             return scratch;
         }
 
         /// <summary>Keeps the scratch for this thread's next step; on the thread that took it.</summary>
-        public void Release() => t_kept = this;
-
-        private static T[] Fit<T>(T[] array, int length) => array.Length >= length ? array : new T[length];
+        public void Release() => ThreadSpare<Scratch>.Return(this);
     }
 }

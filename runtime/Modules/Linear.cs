@@ -187,9 +187,6 @@ public sealed partial class Linear : DisposableModule
     /// </summary>
     private sealed unsafe class RowsJob : IParallelWork
     {
-        [ThreadStatic]
-        private static RowsJob? t_spare;
-
         private float* _x;
         private float* _weightT;
         private float* _y;
@@ -200,8 +197,7 @@ public sealed partial class Linear : DisposableModule
 
         public static void Run(float* x, float* weightT, float* y, int rows, int inFeatures, int outFeatures)
         {
-            RowsJob job = t_spare ?? new();
-            t_spare = null;
+            RowsJob job = ThreadSpare<RowsJob>.Take();
             job._x = x;
             job._weightT = weightT;
             job._y = y;
@@ -215,7 +211,7 @@ public sealed partial class Linear : DisposableModule
             finally
             {
                 job._x = job._weightT = job._y = null;
-                t_spare = job;
+                ThreadSpare<RowsJob>.Return(job);
             }
         }
 

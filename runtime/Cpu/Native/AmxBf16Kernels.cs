@@ -22,12 +22,10 @@ internal static unsafe class AmxBf16Kernels
     // tmm0-3 accumulate (rows 0-15 / 16-31 × columns 0-15 / 16-31 at 0, 1 / 2, 3), tmm4-5 hold A's two row tiles, tmm6-7 B's.
     private const int FirstA = 4, FirstB = 6;
 
-    private static readonly Emitted? s_emitted = ExecutableMemory.IsSupported ? TryEmit() : null;
-
     private static bool s_use = Environment.GetEnvironmentVariable("ATTENTIONGEN_CPU_AMX") == "1";
 
     /// <summary>Whether this process can run them: AMX-BF16, Linux on x64, and the kernel granted the tile data state.</summary>
-    public static bool IsSupported => s_emitted is not null;
+    public static bool IsSupported => Tiles.Emitted is not null;
 
     /// <summary>Whether <see cref="Bf16DotKernels"/> hands them the whole tiles (off unless ATTENTIONGEN_CPU_AMX=1).</summary>
     public static bool Use
@@ -48,7 +46,7 @@ internal static unsafe class AmxBf16Kernels
             return (0, 0);
         }
 
-        Emitted emitted = s_emitted ?? throw new PlatformNotSupportedException("The AMX kernels need AMX-BF16 on Linux x64.");
+        Emitted emitted = Tiles.Emitted ?? throw new PlatformNotSupportedException("The AMX kernels need AMX-BF16 on Linux x64.");
         ((delegate* unmanaged[SuppressGCTransition]<nint, void>)emitted.Configure)(emitted.Config);
         try
         {
@@ -197,6 +195,13 @@ internal static unsafe class AmxBf16Kernels
         asm.MovRegister(R11, R10);
         asm.ShiftLeft(R11, 4);
         asm.AddRegister(R11, R9);
+    }
+
+    // Detected and written when first asked for, not when the bf16 kernels first check Use: asking Linux for the tile
+    // state and mapping pages is left to the processes that turn AMX on.
+    private static class Tiles
+    {
+        public static readonly Emitted? Emitted = ExecutableMemory.IsSupported ? TryEmit() : null;
     }
 
     /// <summary>The entry points in the emitted pages, and the tile configuration they load.</summary>

@@ -33,8 +33,13 @@ internal static unsafe class X86Features
         return (features & AmxBf16Bit) != 0 && (features & AmxTileBit) != 0 && (Xcr0() & TileState) == TileState;
     }
 
-    // XCR0 through xgetbv, which faults unless CPUID reports OSXSAVE: then no extended state is usable.
-    private static long Xcr0()
+    private static long? s_xcr0;
+
+    // XCR0 through xgetbv (read once: each read maps a page), which faults unless CPUID reports OSXSAVE: then no extended
+    // state is usable.
+    private static long Xcr0() => s_xcr0 ??= ReadXcr0();
+
+    private static long ReadXcr0()
     {
         if ((X86Base.CpuId(1, 0).Ecx & (1 << 27)) == 0)
         {
