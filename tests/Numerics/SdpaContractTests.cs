@@ -55,17 +55,20 @@ public class SdpaContractTests
     [Theory]
     [InlineData(DType.BFloat16)]
     [InlineData(DType.Float16)]
-    public void HalfPrecisionMaskOfQsDtypeIsAdded(DType dtype)
+    public void HalfPrecisionMaskOfQsDtypeIsAdded(DType dtype) => AssertHalfPrecisionMaskIsAdded(1001, dtype, dtype);
+
+    // A [B, 1, L, S] mask of maskType added to the scores of dtype q, k, v, against the float64 reference.
+    private static void AssertHalfPrecisionMaskIsAdded(int caseId, DType dtype, DType maskType)
     {
-        (Random random, string seed) = FreshRandom.For(1001);
+        (Random random, string seed) = FreshRandom.For(caseId);
         (Tensor q, Tensor k, Tensor v) = Operands(random, dtype, H, H);
-        Tensor mask = Bias(random, [B, 1, L, S]).To(dtype);
+        Tensor mask = Bias(random, [B, 1, L, S]).To(maskType);
 
         using AttentionOutput result = Attention.ScaledDotProduct(q, k, v, mask);
 
         Assert.Equal(dtype, result.Output.DType);
         Func<int, int, int, int, float> at = Broadcast(mask);
-        Expect(result, ReferenceAttention.Compute(q, k, v, scoreMod: (s, b, h, i, j) => s + at(b, h, i, j)), 1e-2, $"{dtype} mask ({seed})");
+        Expect(result, ReferenceAttention.Compute(q, k, v, scoreMod: (s, b, h, i, j) => s + at(b, h, i, j)), 1e-2, $"{maskType.Name()} mask, {dtype.Name()} q ({seed})");
     }
 
     [Fact]
@@ -199,19 +202,8 @@ public class SdpaContractTests
     [Theory]
     [InlineData(DType.BFloat16)]
     [InlineData(DType.Float16)]
-    public void Float32MaskIsAddedToHalfPrecisionScores(DType dtype)
-    {
-        // PyTorch 2.11's check takes bool, float32 or q's dtype: a float32 mask with bf16/fp16 q is added as it is.
-        (Random random, string seed) = FreshRandom.For(1014);
-        (Tensor q, Tensor k, Tensor v) = Operands(random, dtype, H, H);
-        Tensor mask = Bias(random, [B, 1, L, S]);
-
-        using AttentionOutput result = Attention.ScaledDotProduct(q, k, v, mask);
-
-        Assert.Equal(dtype, result.Output.DType);
-        Func<int, int, int, int, float> at = Broadcast(mask);
-        Expect(result, ReferenceAttention.Compute(q, k, v, scoreMod: (s, b, h, i, j) => s + at(b, h, i, j)), 1e-2, $"float32 mask, {dtype} q ({seed})");
-    }
+    public void Float32MaskIsAddedToHalfPrecisionScores(DType dtype) =>
+        AssertHalfPrecisionMaskIsAdded(1014, dtype, DType.Float32);   // PyTorch 2.11's check takes bool, float32 or q's dtype
 
     [Theory]
     [InlineData(DType.Float32, DType.BFloat16)]
