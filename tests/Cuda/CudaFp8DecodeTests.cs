@@ -98,14 +98,7 @@ public class CudaFp8DecodeTests
         paged.Append(k.To(Gpu), v.To(Gpu), lengths);
         Tensor q = Tensor.RandomNormal(random, DType.BFloat16, 2, 8, 1, 64);
 
-        AttentionOutput expected = DecodeAttention.Decode(q, onCpu);
-        AttentionOutput fromContiguous = DecodeAttention.Decode(q.To(Gpu), contiguous);
-        AttentionOutput fromPages = DecodeAttention.Decode(q.To(Gpu), paged);
-
-        Compare.Output(fromContiguous.Output.ToFloatArray(), Array.ConvertAll(expected.Output.ToFloatArray(), x => (double)x), 1e-2, seed);
-        Compare.Lse(fromContiguous.Lse.ToFloatArray(), Array.ConvertAll(expected.Lse.ToFloatArray(), x => (double)x), 1e-3, seed);
-        Assert.Equal(fromContiguous.Output.ToFloatArray(), fromPages.Output.ToFloatArray());
-        Assert.Equal(fromContiguous.Lse.ToFloatArray(), fromPages.Lse.ToFloatArray());
+        CudaDecodeTests.AssertLongCacheDecodesAsOnTheCpu(q, onCpu, contiguous, paged, seed);
     }
 
     [GpuFact]
