@@ -2,7 +2,8 @@
 # Packs what one device call needs into .devtests (git-ignored), under the carry limit of 64 MiB: the GPU tests and a
 # .NET runtime (tests/gpu-on-device.sh prepare), the NativeAOT sample with its app kernels, and bench/gpu as a JIT build
 # run by that runtime (its NativeAOT binary does not fit beside the tests). run-on-device.sh unpacks it.
-# The JIT sample (the ILGPU part) is left out unless ILGPU=1, which drops the tests instead.
+# The JIT sample (the ILGPU part) is left out unless ILGPU=1, which drops the tests instead. bench/cpu travels as a JIT
+# build too, beside bench/gpu's and sharing its AttentionGen.dll (the NativeAOT one would pass the carry limit).
 # usage: bench/gpu/pack-for-device.sh   (after dotnet build AttentionGen.sln -c Release)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -14,14 +15,22 @@ cp publish/sample/attentiongen-sample "$stage/publish/sample/"
 [ -f publish/sample/attentiongen-app-kernels.zip ] && cp publish/sample/attentiongen-app-kernels.zip "$stage/publish/sample/"
 jit=bench/gpu/bin/Release/net9.0
 cp "$jit"/AttentionGen.Reference.dll "$jit"/AttentionGen.dll "$jit"/attentiongen-gpu.dll "$jit"/attentiongen-gpu.deps.json "$jit"/attentiongen-gpu.runtimeconfig.json "$stage/publish/gpu-jit/"
-cat >"$stage/publish/gpu/attentiongen-gpu" <<'WRAP'
+cpu=bench/cpu/bin/Release/net9.0
+mkdir -p "$stage/publish/cpu"
+cmp "$cpu"/AttentionGen.dll "$jit"/AttentionGen.dll
+cp "$cpu"/attentiongen-bench.dll "$cpu"/attentiongen-bench.deps.json "$cpu"/attentiongen-bench.runtimeconfig.json "$stage/publish/gpu-jit/"
+# Each JIT build (both in gpu-jit) runs under the runtime tests/gpu-on-device.sh unpacks into /tmp/dotnet.
+jit_wrapper() {
+    cat >"$stage/publish/$1/$2" <<WRAP
 #!/bin/sh
-# bench/gpu's JIT build under the runtime tests/gpu-on-device.sh unpacks into /tmp/dotnet.
 [ -x /tmp/dotnet/dotnet ] || { mkdir -p /tmp/dotnet && xz -dc .devtests/dotnet-runtime.tar.xz | tar -C /tmp/dotnet -xf -; }
 export DOTNET_ROOT=/tmp/dotnet DOTNET_ROLL_FORWARD=Major
-exec /tmp/dotnet/dotnet "$(dirname "$0")/../gpu-jit/attentiongen-gpu.dll" "$@"
+exec /tmp/dotnet/dotnet "\$(dirname "\$0")/../gpu-jit/$2.dll" "\$@"
 WRAP
-chmod +x "$stage/publish/gpu/attentiongen-gpu"
+    chmod +x "$stage/publish/$1/$2"
+}
+jit_wrapper gpu attentiongen-gpu
+jit_wrapper cpu attentiongen-bench
 tar -C "$stage" -cf - publish | xz -T2 -6 >.devtests/publish.tar.xz
 rm -rf "$stage"
 if [ "${ILGPU:-0}" = 1 ]; then rm -f .devtests/tests.tar.xz; else rm -f .devtests/sample.tar.xz; fi
