@@ -10,7 +10,7 @@
 #   prefill issue #24's matrix: every head dim 64..256 at (4,16,4096,D) and (1,16,16384,D), and causal GQA 32q/8kv
 #   decode  a decode step against a full KV cache (contiguous, paged): ours (tensor cores) vs SDPA cuDNN/flash and
 #           flex, TB/s; then ours with the scalar kernel and at pipeline depths 2 and 4
-#   cpu     ours vs torch's CPU SDPA, pinned, 2 threads then 16 (bench/cpu/compare_cpu.py)
+#   cpu     ours vs torch's CPU SDPA, pinned, 2 threads then 16 (bench/cpu/compare_cpu.py; CPU_REPS calls a round)
 #   llama   transformers' LlamaAttention written by PyTorch, loaded and compared by attentiongen-gpu llama-check
 #   ilgpu   the sample's ILGPU layers on ILGPU's CUDA accelerator (the JIT build in .devtests; carry .devtests)
 #   distributed  (a multi-GPU kind) the distributed tests, then dilated attention at 1M-8M tokens on one GPU and on all
@@ -71,7 +71,7 @@ decode)
     done ;;
 cpu)
     for threads in 2 16; do
-        timeout 270 python3 bench/cpu/compare_cpu.py --bench publish/cpu/attentiongen-bench --threads $threads --rounds 2 2>&1 | tee "$out/cpu-$threads.log" | tail -14
+        timeout 270 python3 bench/cpu/compare_cpu.py --bench publish/cpu/attentiongen-bench --threads $threads --rounds 2 --reps "${CPU_REPS:-15}" 2>&1 | tee "$out/cpu-$threads.log" | tail -14
     done ;;
 llama)
     timeout 200 python3 bench/gpu/llama_check.py /tmp/llama 2>&1 | tail -3
