@@ -2,9 +2,10 @@
 # The GPU machine's work, in parts sized for one device call each (600 s): every part ends inside its own time limits
 # and writes its whole log under $OUT (or ./device-out), so a part cut short still returns what it measured.
 # Expects publish/gpu, publish/sample, publish/cpu (README, Benchmarks) and .devtests (tests/gpu-on-device.sh prepare),
-# or one carry of .devtests packed by bench/gpu/pack-for-device.sh (tests, sample and bench/gpu; not cpu).
-# usage: bench/gpu/run-on-device.sh tests | sample | timing | prefill | decode | cpu | llama | ilgpu | distributed
-#   tests   the GPU tests, one line per test with its time (about 330 s with a cold kernel cache)
+# or one carry of .devtests packed by bench/gpu/pack-for-device.sh (tests, the sample, bench/gpu and bench/cpu as JIT builds).
+# usage: bench/gpu/run-on-device.sh tests | cpu-native | sample | timing | prefill | decode | cpu | llama | ilgpu | distributed
+#   tests   the GPU tests, one line per test with its time (about 330 s with a cold kernel cache; TESTS_TIMEOUT)
+#   cpu-native  the host Xeon's bf16 pair and AMX kernel tests (AMX on), then their GEMM speed
 #   sample  the published sample cold and warm and with NVRTC hidden (kernels from the store and the app's zip only)
 #   timing  sample, then PyTorch vs ours: dense/causal, the flex masks, the variants
 #   prefill issue #24's matrix: every head dim 64..256 at (4,16,4096,D) and (1,16,16384,D), and causal GQA 32q/8kv
@@ -41,14 +42,19 @@ sample_runs() {
 case "${1:-}" in
 tests)
     nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
-    timeout 480 tests/gpu-on-device.sh run -namespace AttentionGen.Tests.Cuda -namespace AttentionGen.Tests.Distributed -nocolor -verbose -noclass AttentionGen.Tests.Cuda.KernelSourceCompileTests >"$out/tests.log" 2>&1
+    timeout "${TESTS_TIMEOUT:-480}" tests/gpu-on-device.sh run -namespace AttentionGen.Tests.Cuda -namespace AttentionGen.Tests.Distributed -nocolor -verbose -noclass AttentionGen.Tests.Cuda.KernelSourceCompileTests >"$out/tests.log" 2>&1
     echo "tests exit $?"
     grep -E "\[FAIL\]|Total:" "$out/tests.log"
-    grep -A12 "\[FAIL\]" "$out/tests.log" | head -60
-    # The host's Xeon: the bf16 pair kernels and the AMX tiles (opt-in, never run before), then bf16 attention on them.
+    grep -A12 "\[FAIL\]" "$out/tests.log" | head -60 ;;
+cpu-native)
+    # The host's Xeon: the bf16 pair kernels and the AMX tiles (opt-in, never run before), then bf16 attention on them;
+    # then the GEMM blocks' speed (an AMX row where the tiles run).
+    grep -o -E "amx_bf16|avx512_bf16" /proc/cpuinfo | sort -u | tr '\n' ' '
     ATTENTIONGEN_CPU_AMX=1 timeout 120 tests/gpu-on-device.sh run -class AttentionGen.Tests.Numerics.AmxBf16KernelsTests -class AttentionGen.Tests.Numerics.Bf16DotKernelsTests -class AttentionGen.Tests.Numerics.BFloat16CpuTests -nocolor -verbose >"$out/cpu-native.log" 2>&1
     echo "cpu-native tests exit $?"
-    grep -E "\[FAIL\]|\[SKIP\]|Total:" "$out/cpu-native.log" ;;
+    grep -E "\[FAIL\]|\[SKIP\]|Total:" "$out/cpu-native.log"
+    grep -A12 "\[FAIL\]" "$out/cpu-native.log" | head -40
+    timeout 60 publish/cpu/attentiongen-bench --gemm 2>&1 | tee "$out/gemm.log" | tail -8 ;;
 sample)
     sample_runs ;;
 timing)
