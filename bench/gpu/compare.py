@@ -17,7 +17,9 @@ import torch
 
 GPU_SHAPES = [(4, 16, 4096, 64), (4, 16, 4096, 128), (1, 16, 16384, 128)]
 HEAD_DIMS = (64, 96, 128, 192, 256)   # issue #24's matrix: every head dim at (4,16,4096,D) and (1,16,16384,D)
-GQA_SHAPE = (4, 32, 8, 4096, 128)     # B, Hq, Hkv, N, E
+GQA_SHAPES = [(4, 32, 8, 4096, 128), (4, 64, 8, 4096, 128), (4, 32, 1, 4096, 128)]   # B, Hq, Hkv, N, E: GQA 4, GQA 8, MQA
+LENGTHS = (512, 1024, 2048, 4096, 8192, 16384, 32768)   # --lengths: (65536 / N, 16, N, 128), the same tokens at each N
+DENSE_TFLOPS = 989.0   # the H200's dense bf16 tensor-core limit (datasheet; about 790 measured for a large GEMM)
 CPU_SHAPES = [(1, 8, 2048, 64)]
 CPU_REPS = 15   # both sides' median of this many runs after one warm-up (Timing.Cpu runs as many): the host's cores are shared
 
@@ -187,15 +189,20 @@ def decode_table(binary):
 
 
 def gqa_table(binary):
-    """Causal grouped-query attention: ours against cuDNN on K/V expanded to the query heads (as PyTorch's callers run
-    it), FA2 and flex_attention with enable_gqa."""
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
-    b, hq, hkv, n, e = GQA_SHAPE
-    out = subprocess.run([binary, "time-gqa", ",".join(map(str, GQA_SHAPE))], capture_output=True, text=True)
+    """Causal grouped-query attention (GQA 4, GQA 8, MQA): ours against cuDNN on K/V expanded to the query heads (as
+    PyTorch's callers run it), FA2 and flex_attention with enable_gqa."""
+    out = subprocess.run([binary, "time-gqa", *(",".join(map(str, s)) for s in GQA_SHAPES)], capture_output=True, text=True)
     if out.returncode != 0:
         sys.exit(f"{binary} time-gqa failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
-    mine = [json.loads(l) for l in out.stdout.splitlines() if l.startswith("{")][0]["ms"]
+    rows = [json.loads(l) for l in out.stdout.splitlines() if l.startswith("{")]
+    for shape, row in zip(GQA_SHAPES, rows):
+        gqa_row(shape, row["ms"])
+
+
+def gqa_row(shape, mine):
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+    b, hq, hkv, n, e = shape
     q = torch.randn(b, hq, n, e, device="cuda", dtype=torch.bfloat16)
     k, v = (torch.randn(b, hkv, n, e, device="cuda", dtype=torch.bfloat16) for _ in range(2))
     ke, ve = k.repeat_interleave(hq // hkv, dim=1), v.repeat_interleave(hq // hkv, dim=1)
@@ -211,7 +218,8 @@ def gqa_table(binary):
     flex = torch.compile(flex_attention)
     peers["flex (enable_gqa)"] = time_gpu(lambda: flex(q, k, v, block_mask=mask, enable_gqa=True))
     tflops = flops(b, hq, n, e, True) / mine / 1e9
-    print(f"\nGQA {hq}q/{hkv}kv, {(b, n, e)} causal bf16: ours {mine:.3f} ms ({tflops:.1f} TFLOP/s); ratio = peer ms / ours ms")
+    print(f"\nGQA {hq}q/{hkv}kv, {(b, n, e)} causal bf16: ours {mine:.3f} ms ({tflops:.1f} TFLOP/s, {tflops / DENSE_TFLOPS:.0%} of"
+          f" {DENSE_TFLOPS:.0f}); ratio = peer ms / ours ms")
     for name, ms in peers.items():
         print(f"  {name:<24}{ms:>9.3f} ms{ms / mine:>7.2f}")
 
@@ -233,13 +241,15 @@ def table(title, shapes, ours_ms, peers, unit="TFLOP/s"):
     names = sorted({name for r in peers.values() for name in r})
     per_ms = 1e9 if unit == "TFLOP/s" else 1e6   # FLOP per ms to the unit
     print(f"\n{title}")
-    header = f"{'shape':<22}{'mask':<8}{'ours ms':>9}{unit:>9}" + "".join(f"{n + ' ms':>17}{'ratio':>7}" for n in names)
+    limit = DENSE_TFLOPS if unit == "TFLOP/s" else None
+    header = f"{'shape':<22}{'mask':<8}{'ours ms':>9}{unit:>9}{'%limit' if limit else '':>7}" + "".join(f"{n + ' ms':>17}{'ratio':>7}" for n in names)
     print(header)
     for shape in shapes:
         for causal in (False, True):
             key = (tuple(shape), causal)
             mine = ours_ms[key]
-            line = f"{str(shape):<22}{'causal' if causal else 'dense':<8}{mine:>9.3f}{flops(*shape, causal) / mine / per_ms:>9.1f}"
+            rate = flops(*shape, causal) / mine / per_ms
+            line = f"{str(shape):<22}{'causal' if causal else 'dense':<8}{mine:>9.3f}{rate:>9.1f}{f'{rate / limit:.0%}' if limit else '':>7}"
             for n in names:
                 peer = peers[key].get(n)
                 line += f"{peer:>17.3f}{peer / mine:>7.2f}" if peer else f"{'-':>17}{'-':>7}"
@@ -254,7 +264,8 @@ def main():
     parser.add_argument("--variants", action="store_true", help="dilated, strided and local against flex_attention")
     parser.add_argument("--decode", action="store_true", help="a decode step against a full KV cache: ours vs SDPA and flex")
     parser.add_argument("--head-dims", action="store_true", help="issue #24's matrix: every head dim at (4,16,4096,D) and (1,16,16384,D)")
-    parser.add_argument("--gqa", action="store_true", help="causal GQA 32q/8kv against cuDNN on expanded K/V, FA2 and flex")
+    parser.add_argument("--gqa", action="store_true", help="causal GQA 32q/8kv, 64q/8kv and MQA against cuDNN on expanded K/V, FA2 and flex")
+    parser.add_argument("--lengths", action="store_true", help="N from 512 to 32K at head dim 128, the same tokens per call")
     parser.add_argument("--baseline", help="another build of ours, timed in the same call as a peer (A/B of a kernel change)")
     args = parser.parse_args()
     if args.flex:
@@ -269,7 +280,11 @@ def main():
     if args.gqa:
         gqa_table(args.binary)
         return
-    shapes = [s for d in HEAD_DIMS for s in ((4, 16, 4096, d), (1, 16, 16384, d))] if args.head_dims else GPU_SHAPES
+    shapes = GPU_SHAPES
+    if args.head_dims:
+        shapes = [s for d in HEAD_DIMS for s in ((4, 16, 4096, d), (1, 16, 16384, d))]
+    elif args.lengths:
+        shapes = [(65536 // n, 16, n, 128) for n in LENGTHS]
     if args.cpu:
         torch.set_num_threads(2)
         peers = {}

@@ -3,12 +3,13 @@
 # and writes its whole log under $OUT (or ./device-out), so a part cut short still returns what it measured.
 # Expects publish/gpu, publish/sample, publish/cpu (README, Benchmarks) and .devtests (tests/gpu-on-device.sh prepare),
 # or one carry of .devtests packed by bench/gpu/pack-for-device.sh (tests, the sample, bench/gpu and bench/cpu as JIT builds).
-# usage: bench/gpu/run-on-device.sh tests | cpu-native | sample | timing | prefill | decode | cpu | llama | ilgpu | distributed
+# usage: bench/gpu/run-on-device.sh tests | cpu-native | sample | timing | prefill | lengths | decode | cpu | llama | ilgpu | distributed
 #   tests   the GPU tests, one line per test with its time (about 330 s with a cold kernel cache; TESTS_TIMEOUT)
 #   cpu-native  the host Xeon's bf16 pair and AMX kernel tests (AMX on), then their GEMM speed
 #   sample  the published sample cold and warm and with NVRTC hidden (kernels from the store and the app's zip only)
 #   timing  sample, then PyTorch vs ours: dense/causal, the flex masks, the variants
-#   prefill issue #24's matrix: every head dim 64..256 at (4,16,4096,D) and (1,16,16384,D), and causal GQA 32q/8kv
+#   prefill issue #24's matrix: every head dim 64..256 at (4,16,4096,D) and (1,16,16384,D), and causal GQA 32/8, 64/8, MQA
+#   lengths N from 512 to 32K at head dim 128 (65536 tokens a call), dense and causal, against cuDNN, FA2 and flex
 #   decode  a decode step against a full KV cache (contiguous, paged): ours (tensor cores) vs SDPA cuDNN/flash and
 #           flex, TB/s; then ours with the scalar kernel and at pipeline depths 2 and 4
 #   cpu     ours vs torch's CPU SDPA, pinned, 2 threads then 16 (bench/cpu/compare_cpu.py; CPU_REPS calls a round)
@@ -64,7 +65,9 @@ timing)
     timeout 150 python3 bench/gpu/compare.py --binary $bin --variants 2>&1 | tee "$out/variants.log" | tail -16 ;;
 prefill)
     timeout 430 python3 bench/gpu/compare.py --binary $bin --head-dims 2>&1 | tee "$out/head-dims.log" | tail -24
-    timeout 140 python3 bench/gpu/compare.py --binary $bin --gqa 2>&1 | tee "$out/gqa.log" | tail -6 ;;
+    timeout 140 python3 bench/gpu/compare.py --binary $bin --gqa 2>&1 | tee "$out/gqa.log" | tail -15 ;;
+lengths)
+    timeout 400 python3 bench/gpu/compare.py --binary $bin --lengths 2>&1 | tee "$out/lengths.log" | tail -16 ;;
 decode)
     # The tensor-core kernel (opt-in until CudaDecodeTests' TheTensorCoreKernelEqualsTheCpu has passed on a GPU), then
     # the scalar default for the record, then the tensor-core kernel at pipeline depths 2 and 4 (default 3).
