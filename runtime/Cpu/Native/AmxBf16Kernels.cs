@@ -36,12 +36,13 @@ internal static unsafe class AmxBf16Kernels
 
     /// <summary>
     /// C (+)= A·B (<see cref="Bf16DotKernels.Multiply"/>'s operands) over rows [0, m − m mod 32) and pairs
-    /// [0, pairs − pairs mod 16); returns how many rows and pairs that was (0, 0 when not even one block fits).
+    /// [0, pairs − pairs mod 16); returns how many rows and pairs that was (0, 0 when not even one block fits, or when
+    /// this thread's signal stack could not be made large enough for a frame with the tiles in it).
     /// </summary>
     public static (int Rows, int Pairs) MultiplyTiles(int m, int n, int pairs, byte* a, nint lda, byte* b, nint ldb, float* c, nint ldc, bool accumulate)
     {
         int rows = m / BlockRows * BlockRows, chunks = pairs / ChunkPairs;
-        if (rows == 0 || chunks == 0)
+        if (rows == 0 || chunks == 0 || !SignalStack.EnsureForTiles())
         {
             return (0, 0);
         }
