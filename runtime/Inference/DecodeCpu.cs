@@ -174,8 +174,11 @@ internal static class DecodeCpu
             count = Math.Min(BlockTokens - (start % BlockTokens), to - start);
             if (KeptKeys(windows, mask, b, start, count, scratch.Kept, out int first, out int last))
             {
+                // While the scores compute: this block's values, then the next block's keys, come in from memory.
                 ReadOnlySpan<float> keys = KvRows.Block(cache, cache.Keys, b, g, start, count, e, cache.KeyScale(g), scratch.Keys);
+                KvRows.Prefetch(cache, cache.Values, b, g, start, count, ev);
                 DecodeBlock.Scores<TVec>(qs, rows, keys, e, first, last, shape.Scale, scratch.Scores);
+                KvRows.Prefetch(cache, cache.Keys, b, g, start + count, Math.Min(BlockTokens, to - start - count), e);
                 Softmax<TVec, TScore>(scratch, score, b, start, rows, max, sum, acc, ev);
                 ReadOnlySpan<float> values = KvRows.Block(cache, cache.Values, b, g, start, count, ev, cache.ValueScale(g), scratch.Values);
                 AccumulateValues<TVec>(scratch, rows, values, ev, first, last, acc);

@@ -1,5 +1,7 @@
 using System;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
 using AttentionGen.Cpu;
 
 namespace AttentionGen.Inference;
@@ -67,4 +69,36 @@ internal static class KvRows
 
         return scratch[..(count * width)];
     }
+
+    /// <summary>
+    /// Asks the processor to bring the stored bytes of <see cref="Block"/>'s rows (same arguments) into cache, so that
+    /// they stream in from memory while other work computes. A hint: nothing is read, a stale address is harmless, and it
+    /// does nothing off x86.
+    /// </summary>
+    public static unsafe void Prefetch(KvCache cache, Tensor storage, int sequence, int head, int start, int count, int width)
+    {
+        if (!Sse.IsSupported || count <= 0)
+        {
+            return;
+        }
+
+        int segmentTokens = cache.SegmentTokens, size = cache.DType.SizeInBytes();
+        ReadOnlySpan<byte> bytes = storage.ByteStorage;
+        for (int done = 0; done < count;)
+        {
+            int position = start + done, within = position % segmentTokens;
+            int run = Math.Min(count - done, segmentTokens - within);
+            long first = (cache.SegmentOffset(sequence, head, position / segmentTokens, width) + ((long)within * width)) * size;
+            long end = Math.Min(bytes.Length, first + ((long)run * width * size));
+            ref byte origin = ref MemoryMarshal.GetReference(bytes);
+            for (long at = first; at < end; at += CacheLine)
+            {
+                Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref origin, (nint)at)));
+            }
+
+            done += run;
+        }
+    }
+
+    private const int CacheLine = 64;
 }
