@@ -10,7 +10,8 @@ namespace AttentionGen.Inference;
 /// <summary>
 /// The arithmetic of one block of keys against all query rows of a head group: scores of up to <see cref="RowsAtOnce"/>
 /// rows per key load, and O += P·V with each value load shared by that many rows. Rows are <see cref="DecodeCpu.BlockTokens"/>
-/// floats apart in the score and probability buffers; keys and values are float32 rows one after the other.
+/// floats apart in the score and probability buffers; keys and values are rows one after the other, of float32 or of
+/// bf16 bits (TRow = ushort: a bf16 cache read in place, each vector widened exactly as it is loaded).
 /// </summary>
 internal static class DecodeBlock
 {
@@ -21,12 +22,13 @@ internal static class DecodeBlock
 
     /// <summary>scores[r · BlockTokens + j] = scale · q_r · k_j for rows [0, <paramref name="rows"/>) and keys j in [<paramref name="from"/>, <paramref name="to"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // compute loop: optimized at first call, not after tier-0 warm-up
-    public static void Scores<TVec>(ReadOnlySpan<float> queries, int rows, ReadOnlySpan<float> keys, int e, int from, int to, float scale, Span<float> scores)
+    public static void Scores<TVec, TRow>(ReadOnlySpan<float> queries, int rows, ReadOnlySpan<TRow> keys, int e, int from, int to, float scale, Span<float> scores)
         where TVec : struct, ISimd<TVec>
+        where TRow : unmanaged
     {
         // Checked once here (the spans' lengths); the loops walk references.
         ref float q = ref MemoryMarshal.GetReference(queries[..(rows * e)]);
-        ref float k = ref MemoryMarshal.GetReference(keys[..(to * e)]);
+        ref TRow k = ref MemoryMarshal.GetReference(keys[..(to * e)]);
         ref float s = ref MemoryMarshal.GetReference(scores[..(rows * Stride)]);
         int r = 0;
         for (; r + RowsAtOnce <= rows; r += RowsAtOnce)
@@ -35,7 +37,7 @@ internal static class DecodeBlock
             ref float s0 = ref Unsafe.Add(ref s, r * Stride);
             for (int j = from; j < to; j++)
             {
-                Dot4<TVec>(ref q0, e, ref Unsafe.Add(ref k, j * e), out float a, out float b, out float c, out float d);
+                Dot4<TVec, TRow>(ref q0, e, ref Unsafe.Add(ref k, j * e), out float a, out float b, out float c, out float d);
                 Unsafe.Add(ref s0, j) = a * scale;
                 Unsafe.Add(ref s0, Stride + j) = b * scale;
                 Unsafe.Add(ref s0, (2 * Stride) + j) = c * scale;
@@ -49,7 +51,7 @@ internal static class DecodeBlock
             ref float s0 = ref Unsafe.Add(ref s, r * Stride);
             for (int j = from; j < to; j++)
             {
-                Unsafe.Add(ref s0, j) = Dot<TVec>(ref row, ref Unsafe.Add(ref k, j * e), e) * scale;
+                Unsafe.Add(ref s0, j) = Dot<TVec, TRow>(ref row, ref Unsafe.Add(ref k, j * e), e) * scale;
             }
         }
     }
@@ -59,42 +61,45 @@ internal static class DecodeBlock
     /// <paramref name="rows"/> rows starting at <paramref name="firstRow"/>, every one of which takes every key of the range.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Values<TVec>(ReadOnlySpan<float> probabilities, int firstRow, int rows, ReadOnlySpan<float> values, int ev, int from, int to, Span<float> accumulator)
+    public static void Values<TVec, TRow>(ReadOnlySpan<float> probabilities, int firstRow, int rows, ReadOnlySpan<TRow> values, int ev, int from, int to, Span<float> accumulator)
         where TVec : struct, ISimd<TVec>
+        where TRow : unmanaged
     {
         ref float p = ref MemoryMarshal.GetReference(probabilities.Slice(firstRow * Stride, rows * Stride));
-        ref float v = ref MemoryMarshal.GetReference(values[..(to * ev)]);
+        ref TRow v = ref MemoryMarshal.GetReference(values[..(to * ev)]);
         ref float acc = ref MemoryMarshal.GetReference(accumulator.Slice(firstRow * ev, rows * ev));
         int r = 0;
         for (; r + RowsAtOnce <= rows; r += RowsAtOnce)
         {
-            Values4<TVec>(ref Unsafe.Add(ref p, r * Stride), ref v, ev, from, to, ref Unsafe.Add(ref acc, r * ev));
+            Values4<TVec, TRow>(ref Unsafe.Add(ref p, r * Stride), ref v, ev, from, to, ref Unsafe.Add(ref acc, r * ev));
         }
 
         for (; r < rows; r++)
         {
-            Values1<TVec>(ref Unsafe.Add(ref p, r * Stride), ref v, ev, from, to, ref Unsafe.Add(ref acc, r * ev));
+            Values1<TVec, TRow>(ref Unsafe.Add(ref p, r * Stride), ref v, ev, from, to, ref Unsafe.Add(ref acc, r * ev));
         }
     }
 
     /// <summary>accumulator += p_j · v_j for the keys j whose bit is set in <paramref name="kept"/> (a row of a mask that is not one interval).</summary>
-    public static void ValuesOf<TVec>(ReadOnlySpan<float> probabilities, int row, ulong kept, ReadOnlySpan<float> values, int ev, Span<float> accumulator)
+    public static void ValuesOf<TVec, TRow>(ReadOnlySpan<float> probabilities, int row, ulong kept, ReadOnlySpan<TRow> values, int ev, Span<float> accumulator)
         where TVec : struct, ISimd<TVec>
+        where TRow : unmanaged
     {
         ReadOnlySpan<float> p = probabilities.Slice(row * Stride, Stride);
-        Span<float> acc = accumulator.Slice(row * ev, ev);
+        ref float acc = ref MemoryMarshal.GetReference(accumulator.Slice(row * ev, ev));
         for (; kept != 0; kept &= kept - 1)
         {
             int j = BitOperations.TrailingZeroCount(kept);
-            AddScaled<TVec>(acc, values.Slice(j * ev, ev), p[j]);
+            AddScaled<TVec, TRow>(ref acc, ref MemoryMarshal.GetReference(values.Slice(j * ev, ev)), ev, p[j]);
         }
     }
 
     // Four rows (Stride apart in p, ev apart in acc) against the keys: two vectors of each row's accumulator stay in
     // registers across the keys, eight independent FMA chains.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Values4<TVec>(ref float p, ref float v, int ev, int from, int to, ref float acc)
+    private static void Values4<TVec, TRow>(ref float p, ref TRow v, int ev, int from, int to, ref float acc)
         where TVec : struct, ISimd<TVec>
+        where TRow : unmanaged
     {
         int w = TVec.Count, d = 0;
         for (; d + (2 * w) <= ev; d += 2 * w)
@@ -106,8 +111,8 @@ internal static class DecodeBlock
             TVec d0 = TVec.Load(ref Unsafe.Add(ref a, 3 * ev)), d1 = TVec.Load(ref Unsafe.Add(ref a, (3 * ev) + w));
             for (int j = from; j < to; j++)
             {
-                ref float row = ref Unsafe.Add(ref v, (j * ev) + d);
-                TVec x0 = TVec.Load(ref row), x1 = TVec.Load(ref Unsafe.Add(ref row, w));
+                ref TRow row = ref Unsafe.Add(ref v, (j * ev) + d);
+                TVec x0 = LoadRow<TVec, TRow>(ref row, 0), x1 = LoadRow<TVec, TRow>(ref row, w);
                 TVec pa = TVec.Broadcast(Unsafe.Add(ref p, j)), pb = TVec.Broadcast(Unsafe.Add(ref p, Stride + j));
                 TVec pc = TVec.Broadcast(Unsafe.Add(ref p, (2 * Stride) + j)), pd = TVec.Broadcast(Unsafe.Add(ref p, (3 * Stride) + j));
                 a0 = TVec.MultiplyAdd(x0, pa, a0);
@@ -137,7 +142,7 @@ internal static class DecodeBlock
             {
                 for (int j = from; j < to; j++)
                 {
-                    AddScaled<TVec>(ref Unsafe.Add(ref acc, (r * ev) + d), ref Unsafe.Add(ref v, (j * ev) + d), ev - d, Unsafe.Add(ref p, (r * Stride) + j));
+                    AddScaled<TVec, TRow>(ref Unsafe.Add(ref acc, (r * ev) + d), ref Unsafe.Add(ref v, (j * ev) + d), ev - d, Unsafe.Add(ref p, (r * Stride) + j));
                 }
             }
         }
@@ -145,8 +150,9 @@ internal static class DecodeBlock
 
     // One row against the keys: four vectors of its accumulator stay in registers across the keys.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Values1<TVec>(ref float p, ref float v, int ev, int from, int to, ref float acc)
+    private static void Values1<TVec, TRow>(ref float p, ref TRow v, int ev, int from, int to, ref float acc)
         where TVec : struct, ISimd<TVec>
+        where TRow : unmanaged
     {
         int w = TVec.Count, d = 0;
         for (; d + (4 * w) <= ev; d += 4 * w)
@@ -156,12 +162,12 @@ internal static class DecodeBlock
             TVec a2 = TVec.Load(ref Unsafe.Add(ref a, 2 * w)), a3 = TVec.Load(ref Unsafe.Add(ref a, 3 * w));
             for (int j = from; j < to; j++)
             {
-                ref float row = ref Unsafe.Add(ref v, (j * ev) + d);
+                ref TRow row = ref Unsafe.Add(ref v, (j * ev) + d);
                 TVec pj = TVec.Broadcast(Unsafe.Add(ref p, j));
-                a0 = TVec.MultiplyAdd(TVec.Load(ref row), pj, a0);
-                a1 = TVec.MultiplyAdd(TVec.Load(ref Unsafe.Add(ref row, w)), pj, a1);
-                a2 = TVec.MultiplyAdd(TVec.Load(ref Unsafe.Add(ref row, 2 * w)), pj, a2);
-                a3 = TVec.MultiplyAdd(TVec.Load(ref Unsafe.Add(ref row, 3 * w)), pj, a3);
+                a0 = TVec.MultiplyAdd(LoadRow<TVec, TRow>(ref row, 0), pj, a0);
+                a1 = TVec.MultiplyAdd(LoadRow<TVec, TRow>(ref row, w), pj, a1);
+                a2 = TVec.MultiplyAdd(LoadRow<TVec, TRow>(ref row, 2 * w), pj, a2);
+                a3 = TVec.MultiplyAdd(LoadRow<TVec, TRow>(ref row, 3 * w), pj, a3);
             }
 
             TVec.Store(a0, ref a);
@@ -174,21 +180,22 @@ internal static class DecodeBlock
         {
             for (int j = from; j < to; j++)
             {
-                AddScaled<TVec>(ref Unsafe.Add(ref acc, d), ref Unsafe.Add(ref v, (j * ev) + d), ev - d, Unsafe.Add(ref p, j));
+                AddScaled<TVec, TRow>(ref Unsafe.Add(ref acc, d), ref Unsafe.Add(ref v, (j * ev) + d), ev - d, Unsafe.Add(ref p, j));
             }
         }
     }
 
     // The four dot products of rows q, q + e, q + 2e, q + 3e with one key: each key vector is loaded once for the four.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Dot4<TVec>(ref float q, int e, ref float key, out float a, out float b, out float c, out float d)
+    private static void Dot4<TVec, TRow>(ref float q, int e, ref TRow key, out float a, out float b, out float c, out float d)
         where TVec : struct, ISimd<TVec>
+        where TRow : unmanaged
     {
         int w = TVec.Count, i = 0;
         TVec pa = default, pb = default, pc = default, pd = default;
         for (; i + w <= e; i += w)
         {
-            TVec k = TVec.Load(ref Unsafe.Add(ref key, i));
+            TVec k = LoadRow<TVec, TRow>(ref key, i);
             ref float qi = ref Unsafe.Add(ref q, i);
             pa = TVec.MultiplyAdd(TVec.Load(ref qi), k, pa);
             pb = TVec.MultiplyAdd(TVec.Load(ref Unsafe.Add(ref qi, e)), k, pb);
@@ -201,7 +208,7 @@ internal static class DecodeBlock
         (a, b, c, d) = (sums.GetElement(0), sums.GetElement(1), sums.GetElement(2), sums.GetElement(3));
         for (; i < e; i++)
         {
-            float k = Unsafe.Add(ref key, i);
+            float k = ScalarRow(ref key, i);
             a += Unsafe.Add(ref q, i) * k;
             b += Unsafe.Add(ref q, e + i) * k;
             c += Unsafe.Add(ref q, (2 * e) + i) * k;
@@ -211,28 +218,29 @@ internal static class DecodeBlock
 
     // Four independent accumulators: one chain of dependent adds (E / lanes of them) made each dot wait on the add latency.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float Dot<TVec>(ref float a, ref float b, int length)
+    private static float Dot<TVec, TRow>(ref float a, ref TRow b, int length)
         where TVec : struct, ISimd<TVec>
+        where TRow : unmanaged
     {
         int w = TVec.Count, d = 0;
         TVec p0 = default, p1 = default, p2 = default, p3 = default;
         for (; d + (4 * w) <= length; d += 4 * w)
         {
-            p0 = TVec.MultiplyAdd(TVec.Load(ref Unsafe.Add(ref a, d)), TVec.Load(ref Unsafe.Add(ref b, d)), p0);
-            p1 = TVec.MultiplyAdd(TVec.Load(ref Unsafe.Add(ref a, d + w)), TVec.Load(ref Unsafe.Add(ref b, d + w)), p1);
-            p2 = TVec.MultiplyAdd(TVec.Load(ref Unsafe.Add(ref a, d + (2 * w))), TVec.Load(ref Unsafe.Add(ref b, d + (2 * w))), p2);
-            p3 = TVec.MultiplyAdd(TVec.Load(ref Unsafe.Add(ref a, d + (3 * w))), TVec.Load(ref Unsafe.Add(ref b, d + (3 * w))), p3);
+            p0 = TVec.MultiplyAdd(TVec.Load(ref Unsafe.Add(ref a, d)), LoadRow<TVec, TRow>(ref b, d), p0);
+            p1 = TVec.MultiplyAdd(TVec.Load(ref Unsafe.Add(ref a, d + w)), LoadRow<TVec, TRow>(ref b, d + w), p1);
+            p2 = TVec.MultiplyAdd(TVec.Load(ref Unsafe.Add(ref a, d + (2 * w))), LoadRow<TVec, TRow>(ref b, d + (2 * w)), p2);
+            p3 = TVec.MultiplyAdd(TVec.Load(ref Unsafe.Add(ref a, d + (3 * w))), LoadRow<TVec, TRow>(ref b, d + (3 * w)), p3);
         }
 
         for (; d + w <= length; d += w)
         {
-            p0 = TVec.MultiplyAdd(TVec.Load(ref Unsafe.Add(ref a, d)), TVec.Load(ref Unsafe.Add(ref b, d)), p0);
+            p0 = TVec.MultiplyAdd(TVec.Load(ref Unsafe.Add(ref a, d)), LoadRow<TVec, TRow>(ref b, d), p0);
         }
 
         float total = TVec.SumAcross(TVec.Add(TVec.Add(p0, p1), TVec.Add(p2, p3)));
         for (; d < length; d++)
         {
-            total += Unsafe.Add(ref a, d) * Unsafe.Add(ref b, d);
+            total += Unsafe.Add(ref a, d) * ScalarRow(ref b, d);
         }
 
         return total;
@@ -243,24 +251,42 @@ internal static class DecodeBlock
         where TVec : struct, ISimd<TVec>
     {
         int length = accumulator.Length;
-        AddScaled<TVec>(ref MemoryMarshal.GetReference(accumulator), ref MemoryMarshal.GetReference(value[..length]), length, factor);
+        AddScaled<TVec, float>(ref MemoryMarshal.GetReference(accumulator), ref MemoryMarshal.GetReference(value[..length]), length, factor);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void AddScaled<TVec>(ref float accumulator, ref float value, int length, float factor)
+    private static void AddScaled<TVec, TRow>(ref float accumulator, ref TRow value, int length, float factor)
         where TVec : struct, ISimd<TVec>
+        where TRow : unmanaged
     {
         int w = TVec.Count, d = 0;
         TVec f = TVec.Broadcast(factor);
         for (; d + w <= length; d += w)
         {
             ref float target = ref Unsafe.Add(ref accumulator, d);
-            TVec.Store(TVec.MultiplyAdd(TVec.Load(ref Unsafe.Add(ref value, d)), f, TVec.Load(ref target)), ref target);
+            TVec.Store(TVec.MultiplyAdd(LoadRow<TVec, TRow>(ref value, d), f, TVec.Load(ref target)), ref target);
         }
 
         for (; d < length; d++)
         {
-            Unsafe.Add(ref accumulator, d) += Unsafe.Add(ref value, d) * factor;
+            Unsafe.Add(ref accumulator, d) += ScalarRow(ref value, d) * factor;
         }
     }
+
+    // One vector of a K/V row from element `offset`: float32 as stored, bf16 bits widened exactly (the JIT keeps one
+    // branch per TRow).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TVec LoadRow<TVec, TRow>(ref TRow row, int offset)
+        where TVec : struct, ISimd<TVec>
+        where TRow : unmanaged =>
+        typeof(TRow) == typeof(float)
+            ? TVec.Load(ref Unsafe.As<TRow, float>(ref Unsafe.Add(ref row, offset)))
+            : TVec.LoadBFloat16(ref Unsafe.As<TRow, ushort>(ref Unsafe.Add(ref row, offset)));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float ScalarRow<TRow>(ref TRow row, int offset)
+        where TRow : unmanaged =>
+        typeof(TRow) == typeof(float)
+            ? Unsafe.As<TRow, float>(ref Unsafe.Add(ref row, offset))
+            : BitConverter.Int32BitsToSingle(Unsafe.As<TRow, ushort>(ref Unsafe.Add(ref row, offset)) << 16);
 }

@@ -172,18 +172,51 @@ internal static class DecodeCpu
         for (int count; start < to; start += count)
         {
             count = Math.Min(BlockTokens - (start % BlockTokens), to - start);
-            if (KeptKeys(windows, mask, b, start, count, scratch.Kept, out int first, out int last))
+            if (!KeptKeys(windows, mask, b, start, count, scratch.Kept, out int first, out int last))
             {
-                // While the scores compute: this block's values, then the next block's keys, come in from memory.
-                ReadOnlySpan<float> keys = KvRows.Block(cache, cache.Keys, b, g, start, count, e, cache.KeyScale(g), scratch.Keys);
-                KvRows.Prefetch(cache, cache.Values, b, g, start, count, ev);
-                DecodeBlock.Scores<TVec>(qs, rows, keys, e, first, last, shape.Scale, scratch.Scores);
-                KvRows.Prefetch(cache, cache.Keys, b, g, start + count, Math.Min(BlockTokens, to - start - count), e);
-                Softmax<TVec, TScore>(scratch, score, b, start, rows, max, sum, acc, ev);
-                ReadOnlySpan<float> values = KvRows.Block(cache, cache.Values, b, g, start, count, ev, cache.ValueScale(g), scratch.Values);
-                AccumulateValues<TVec>(scratch, rows, values, ev, first, last, acc);
+                continue;
+            }
+
+            // A bf16 block inside one page is read in place, each vector widened as it is loaded; any other block as
+            // float32 rows (in place, or widened into the scratch).
+            var block = new BlockPlace(cache, b, g, start, count, to, first, last);
+            if (KvRows.InPlaceBFloat16(cache, cache.Keys, b, g, start, count, e, out ReadOnlySpan<ushort> keyBits)
+                && KvRows.InPlaceBFloat16(cache, cache.Values, b, g, start, count, ev, out ReadOnlySpan<ushort> valueBits))
+            {
+                Compute<TVec, TScore, ushort>(block, shape, qs, keyBits, valueBits, score, scratch, max, sum, acc);
+            }
+            else
+            {
+                Compute<TVec, TScore, float>(
+                    block,
+                    shape,
+                    qs,
+                    KvRows.Block(cache, cache.Keys, b, g, start, count, e, cache.KeyScale(g), scratch.Keys),
+                    KvRows.Block(cache, cache.Values, b, g, start, count, ev, cache.ValueScale(g), scratch.Values),
+                    score,
+                    scratch,
+                    max,
+                    sum,
+                    acc);
             }
         }
+    }
+
+    // One block's scores for all rows, their online-softmax step and O += P·V. While the scores compute, the block's
+    // values and then the next block's keys come in from memory.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Compute<TVec, TScore, TRow>(BlockPlace block, DecodeShape shape, ReadOnlySpan<float> qs, ReadOnlySpan<TRow> keys, ReadOnlySpan<TRow> values, TScore score, Scratch scratch, Span<float> max, Span<float> sum, Span<float> acc)
+        where TVec : struct, ISimd<TVec>
+        where TScore : struct, IScoreMod
+        where TRow : unmanaged
+    {
+        (KvCache cache, int b, int g, int start, int count) = (block.Cache, block.Sequence, block.KvHead, block.Start, block.Count);
+        int rows = shape.Rows, ev = shape.ValueDim;
+        KvRows.Prefetch(cache, cache.Values, b, g, start, count, ev);
+        DecodeBlock.Scores<TVec, TRow>(qs, rows, keys, shape.HeadDim, block.First, block.Last, shape.Scale, scratch.Scores);
+        KvRows.Prefetch(cache, cache.Keys, b, g, start + count, Math.Min(BlockTokens, block.To - start - count), shape.HeadDim);
+        Softmax<TVec, TScore>(scratch, score, b, start, rows, max, sum, acc, ev);
+        AccumulateValues<TVec, TRow>(scratch, rows, values, ev, block.First, block.Last, acc);
     }
 
     // Which keys of block [start, start + count) each row keeps (bit j: key start + j), and the span [first, last) any row
@@ -272,8 +305,9 @@ internal static class DecodeCpu
 
     // O += P·V over keys [first, last): rows that keep the whole span share each value load, four at a time; a row that
     // keeps part of it adds its kept keys one by one, so a key it does not keep adds nothing, not even 0 · NaN.
-    private static void AccumulateValues<TVec>(Scratch scratch, int rows, ReadOnlySpan<float> values, int ev, int first, int last, Span<float> acc)
+    private static void AccumulateValues<TVec, TRow>(Scratch scratch, int rows, ReadOnlySpan<TRow> values, int ev, int first, int last, Span<float> acc)
         where TVec : struct, ISimd<TVec>
+        where TRow : unmanaged
     {
         ulong whole = Span(first, last);
         ulong[] kept = scratch.Kept;
@@ -287,14 +321,14 @@ internal static class DecodeCpu
 
             if (run > 0)
             {
-                DecodeBlock.Values<TVec>(scratch.Scores, r, run, values, ev, first, last, acc);
+                DecodeBlock.Values<TVec, TRow>(scratch.Scores, r, run, values, ev, first, last, acc);
                 r += run;
                 continue;
             }
 
             if (kept[r] != 0)
             {
-                DecodeBlock.ValuesOf<TVec>(scratch.Scores, r, kept[r], values, ev, acc);
+                DecodeBlock.ValuesOf<TVec, TRow>(scratch.Scores, r, kept[r], values, ev, acc);
             }
 
             r++;
@@ -310,6 +344,10 @@ internal static class DecodeCpu
 
         public int Rows => Group * Queries;
     }
+
+    // Keys [Start, Start + Count) of one (sequence, kv head) pair, the range's end To, and the span [First, Last) of the
+    // block that some row keeps.
+    private readonly record struct BlockPlace(KvCache Cache, int Sequence, int KvHead, int Start, int Count, int To, int First, int Last);
 
     // One unit of work: keys [From, From + Tokens) of one (sequence, kv head) pair.
     private readonly record struct KeyRange(int Sequence, int KvHead, int From, int Tokens);

@@ -71,6 +71,24 @@ internal static class KvRows
     }
 
     /// <summary>
+    /// <see cref="Block"/>'s rows as the bf16 bits stored, when the cache is bf16 and the block lies inside one segment;
+    /// false otherwise (then <see cref="Block"/> serves it).
+    /// </summary>
+    public static bool InPlaceBFloat16(KvCache cache, Tensor storage, int sequence, int head, int start, int count, int width, out ReadOnlySpan<ushort> rows)
+    {
+        int segmentTokens = cache.SegmentTokens, within = start % segmentTokens;
+        if (cache.DType != DType.BFloat16 || within + count > segmentTokens)
+        {
+            rows = default;
+            return false;
+        }
+
+        long offset = cache.SegmentOffset(sequence, head, start / segmentTokens, width) + ((long)within * width);
+        rows = MemoryMarshal.Cast<byte, ushort>(storage.ByteStorage).Slice(checked((int)offset), count * width);
+        return true;
+    }
+
+    /// <summary>
     /// Asks the processor to bring the stored bytes of <see cref="Block"/>'s rows (same arguments) into cache, so that
     /// they stream in from memory while other work computes. A hint: nothing is read, a stale address is harmless, and it
     /// does nothing off x86.

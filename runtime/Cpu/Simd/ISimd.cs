@@ -15,6 +15,9 @@ internal interface ISimd<TSelf>
 
     static abstract TSelf Load(ref float source);
 
+    /// <summary><see cref="Count"/> bf16 values (their bits) widened to float32, exactly; reads no further than them.</summary>
+    static abstract TSelf LoadBFloat16(ref ushort source);
+
     static abstract void Store(TSelf value, ref float destination);
 
     static abstract TSelf Broadcast(float value);

@@ -20,6 +20,13 @@ internal readonly struct Simd128 : ISimd<Simd128>
     public static Simd128 Load(ref float source) => new(Vector128.LoadUnsafe(ref source));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd128 LoadBFloat16(ref ushort source)
+    {
+        Vector64<ushort> bits = Vector64.LoadUnsafe(ref source);
+        return new(Vector128.ShiftLeft(Vector128.WidenLower(Vector128.Create(bits, bits)), 16).AsSingle());
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Store(Simd128 value, ref float destination) => value._v.StoreUnsafe(ref destination);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

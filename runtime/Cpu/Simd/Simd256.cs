@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace AttentionGen.Cpu.Simd;
 
@@ -16,6 +17,14 @@ internal readonly struct Simd256 : ISimd<Simd256>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd256 Load(ref float source) => new(Vector256.LoadUnsafe(ref source));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd256 LoadBFloat16(ref ushort source)
+    {
+        Vector128<ushort> bits = Vector128.LoadUnsafe(ref source);
+        Vector256<uint> wide = Avx2.IsSupported ? Avx2.ConvertToVector256Int32(bits).AsUInt32() : Vector256.WidenLower(Vector256.Create(bits, bits));
+        return new(Vector256.ShiftLeft(wide, 16).AsSingle());
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Store(Simd256 value, ref float destination) => value._v.StoreUnsafe(ref destination);

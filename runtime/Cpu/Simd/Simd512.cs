@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace AttentionGen.Cpu.Simd;
 
@@ -16,6 +17,14 @@ internal readonly struct Simd512 : ISimd<Simd512>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd512 Load(ref float source) => new(Vector512.LoadUnsafe(ref source));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd512 LoadBFloat16(ref ushort source)
+    {
+        Vector256<ushort> bits = Vector256.LoadUnsafe(ref source);
+        Vector512<uint> wide = Avx512F.IsSupported ? Avx512F.ConvertToVector512UInt32(bits) : Vector512.WidenLower(Vector512.Create(bits, bits));
+        return new(Vector512.ShiftLeft(wide, 16).AsSingle());
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Store(Simd512 value, ref float destination) => value._v.StoreUnsafe(ref destination);
