@@ -7,6 +7,8 @@ namespace AttentionGen.Tests.Distributed;
 
 public class DistributedDilatedModuleTests
 {
+    private const int Model = 64;   // DistributedDilatedLayer's DModel
+
     [Theory]
     [InlineData(1)]
     [InlineData(2)]
@@ -16,7 +18,7 @@ public class DistributedDilatedModuleTests
         int n = 64 / ranks;
         using var whole = new DistributedDilatedLayer(seed: 5);
         Assert.True(whole.Config.Distributed);
-        using Tensor x = Tensor.RandomNormal(new Random(6), DType.Float32, 2, 64, 32);
+        using Tensor x = Tensor.RandomNormal(new Random(6), DType.Float32, 2, 64, Model);
         float[] expected = whole.Forward(x).ToFloatArray();
         float[][] parts = RankThreads.Run(ranks, c =>
         {
@@ -29,9 +31,9 @@ public class DistributedDilatedModuleTests
         {
             for (int b = 0; b < 2; b++)
             {
-                for (int i = 0; i < n * 32; i++)
+                for (int i = 0; i < n * Model; i++)
                 {
-                    float e = expected[(b * 64 * 32) + (r * n * 32) + i], a = parts[r][(b * n * 32) + i];
+                    float e = expected[(b * 64 * Model) + (r * n * Model) + i], a = parts[r][(b * n * Model) + i];
                     Assert.True(Math.Abs(e - a) <= 2e-5f * (1 + Math.Abs(e)), $"rank {r}, batch {b}, element {i}: expected {e}, got {a}");
                 }
             }

@@ -27,12 +27,14 @@ public sealed class NcclCommunicatorTests
         var random = new Random(11);
         foreach (DType dtype in new[] { DType.BFloat16, DType.Float16, DType.Float32 })
         {
-            Tensor x = Tensor.RandomNormal(random, dtype, 3, 5);
-            Assert.Equal(Gathered(local, x), Gathered(nccl, x));
-            Assert.Equal(Reduced(local, x), Reduced(nccl, x));
-            Assert.Equal(Scattered(local, x), Scattered(nccl, x));
-            Assert.Equal(Passed(local, x), Passed(nccl, x));
-            Assert.Equal(x.ToFloatArray(), Gathered(nccl, x));   // and P = 1 hands back the input
+            // A fresh x for each call: on the CPU, To(Device.Cpu) hands back x itself, which the helpers dispose.
+            int seed = random.Next();
+            Tensor X() => Tensor.RandomNormal(new Random(seed), dtype, 3, 5);
+            Assert.Equal(Gathered(local, X()), Gathered(nccl, X()));
+            Assert.Equal(Reduced(local, X()), Reduced(nccl, X()));
+            Assert.Equal(Scattered(local, X()), Scattered(nccl, X()));
+            Assert.Equal(Passed(local, X()), Passed(nccl, X()));
+            Assert.Equal(X().ToFloatArray(), Gathered(nccl, X()));   // and P = 1 hands back the input
         }
 
         // Moves of dtypes that are not reduced: int32 as itself, bool as bytes.
@@ -145,7 +147,8 @@ public sealed class NcclCommunicatorTests
     private static T[] RunRanks<T>(int size, Func<int, T> rank) =>
         Task.WhenAll(Enumerable.Range(0, size).Select(r => Task.Factory.StartNew(() => rank(r), TaskCreationOptions.LongRunning))).GetAwaiter().GetResult();
 
-    // Each operation of one rank on x (a CPU tensor) moved to the communicator's device; the result back as floats.
+    // Each operation of one rank on x (a CPU tensor) moved to the communicator's device; the result back as floats. x is
+    // disposed when the device is the CPU (To hands it back as it is).
     private static float[] Gathered(Communicator c, Tensor x)
     {
         using Tensor send = x.To(c.Device);
