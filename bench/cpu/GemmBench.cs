@@ -17,8 +17,10 @@ internal static unsafe class GemmBench
         Time("S = Q·Kt  96x256, k=64", 96, 256, 64, reps);
         Time("O += P·V  96x64, k=256", 96, 64, 256, reps);
         Time("projection 384x256, k=256", 384, 256, 256, reps);
+        bool amx = AmxBf16Kernels.Use;
         if (Bf16DotKernels.IsSupported)
         {
+            AmxBf16Kernels.Use = false;   // the vector kernels alone
             TimeBf16("bf16 S = Q·Kt  96x256, k=64", 96, 256, 64, reps);
             TimeBf16("bf16 O += P·V  96x64, k=256", 96, 64, 256, reps);
             TimeBf16("bf16 O += P·V  96x128, k=256", 96, 128, 256, reps);
@@ -26,14 +28,14 @@ internal static unsafe class GemmBench
 
         if (AmxBf16Kernels.IsSupported)
         {
-            // The same calls with AMX taking the whole tiles (opt-in for attention: ATTENTIONGEN_CPU_AMX=1).
-            bool before = AmxBf16Kernels.Use;
+            // The same calls with AMX taking the whole tiles (as attention does unless ATTENTIONGEN_CPU_AMX=0).
             AmxBf16Kernels.Use = true;
             TimeBf16("amx S = Q·Kt  96x256, k=64", 96, 256, 64, reps);
             TimeBf16("amx O += P·V  96x64, k=256", 96, 64, 256, reps);
             TimeBf16("amx O += P·V  96x128, k=256", 96, 128, 256, reps);
-            AmxBf16Kernels.Use = before;
         }
+
+        AmxBf16Kernels.Use = amx;
     }
 
     private static void TimeBf16(string name, int m, int n, int k, int reps)

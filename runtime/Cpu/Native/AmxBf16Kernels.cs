@@ -9,8 +9,9 @@ namespace AttentionGen.Cpu.Native;
 /// 16 × 16 float tile's worth of 16-pair dot products in one instruction, 16 times what one <c>vdpbf16ps</c> does. The
 /// operands keep <see cref="Bf16DotKernels"/>' layout (a tile load reads 16 rows of 64 bytes at the operand's own stride),
 /// so only whole tiles run here: blocks of 32 rows × 16 or 32 columns over whole chunks of 16 pairs; the caller does the
-/// rest on the vector kernels. Opt-in (ATTENTIONGEN_CPU_AMX=1): written on a machine without AMX, its encodings are checked
-/// against GNU as but it has not run yet.
+/// rest on the vector kernels. On by default where the processor and Linux allow them (ATTENTIONGEN_CPU_AMX=0 turns them
+/// off): on a Sapphire Rapids Xeon their products passed the float64 checks and ran the attention tiles' GEMMs at 300-480
+/// GFLOP/s a core, against 80 for vdpbf16ps.
 /// </summary>
 internal static unsafe class AmxBf16Kernels
 {
@@ -22,12 +23,12 @@ internal static unsafe class AmxBf16Kernels
     // tmm0-3 accumulate (rows 0-15 / 16-31 × columns 0-15 / 16-31 at 0, 1 / 2, 3), tmm4-5 hold A's two row tiles, tmm6-7 B's.
     private const int FirstA = 4, FirstB = 6;
 
-    private static bool s_use = Environment.GetEnvironmentVariable("ATTENTIONGEN_CPU_AMX") == "1";
+    private static bool s_use = Environment.GetEnvironmentVariable("ATTENTIONGEN_CPU_AMX") != "0";
 
     /// <summary>Whether this process can run them: AMX-BF16, Linux on x64, and the kernel granted the tile data state.</summary>
     public static bool IsSupported => Tiles.Emitted is not null;
 
-    /// <summary>Whether <see cref="Bf16DotKernels"/> hands them the whole tiles (off unless ATTENTIONGEN_CPU_AMX=1).</summary>
+    /// <summary>Whether <see cref="Bf16DotKernels"/> hands them the whole tiles (where supported, unless ATTENTIONGEN_CPU_AMX=0).</summary>
     public static bool Use
     {
         get => s_use && IsSupported;
