@@ -68,7 +68,7 @@ public static class DecodeAttention
         cache.ThrowIfDisposed();
         q.ThrowIfDisposed(nameof(q));
         CheckQuery(q, cache, mostQueries);
-        float s = scale ?? 1f / MathF.Sqrt(cache.HeadDim);
+        float s = ResolveScale(scale, cache);
         if (cache.Device.Kind == DeviceKind.Cuda)
         {
             return OnGpu<TMask, TScore>(q, cache, s);
@@ -141,6 +141,13 @@ public static class DecodeAttention
             throw new ArgumentException($"q must be bfloat16 or float16 to decode an fp8 cache on {cache.Device}; got {q.DType.Name()}.", nameof(q));
         }
     }
+
+    /// <summary>
+    /// The softmax scale a step against <paramref name="cache"/> runs with: <paramref name="scale"/>, by default 1/√E; a
+    /// scale that is not finite is an <see cref="ArgumentOutOfRangeException"/> naming <c>scale</c> (the rule of every
+    /// attention call). The layers resolve it before they append, so a call that throws leaves the cache as it was.
+    /// </summary>
+    internal static float ResolveScale(float? scale, KvCache cache) => AttentionProblem.ResolveScale(scale, cache.HeadDim);
 
     /// <summary>q [B, Hq, Tq, E] against <paramref name="cache"/>, at most <paramref name="mostQueries"/> new queries per sequence.</summary>
     internal static void CheckQuery(Tensor q, KvCache cache, int mostQueries)

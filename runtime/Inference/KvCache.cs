@@ -31,7 +31,7 @@ public sealed partial class KvCache : IDisposable
     private Tensor? _deviceKeyScales;
     private Tensor? _deviceValueScales;
 
-    private KvCache(int batch, int capacity, int kvHeads, int headDim, int valueDim, DType dtype, KvQuantization? quantization, Tensor keys, Tensor values, KvPagePool? pool)
+    private KvCache(int batch, int capacity, int kvHeads, int headDim, int valueDim, DType dtype, KvQuantization? quantization, Tensor keys, Tensor values, KvPagePool? pool, int pagesPerSequence)
     {
         Batch = batch;
         Capacity = capacity;
@@ -45,7 +45,6 @@ public sealed partial class KvCache : IDisposable
         _pool = pool;
         _lengths = new int[batch];
         _pageCounts = new int[batch];
-        int pagesPerSequence = pool is null ? 0 : ShapeMath.CeilDiv(capacity, pool.PageSize);
         _blockTables = new int[batch][];
         for (int b = 0; b < batch; b++)
         {
@@ -84,9 +83,8 @@ public sealed partial class KvCache : IDisposable
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(capacity);
         KvStorageDType.Check(dtype, quantization, kvHeads, nameof(dtype), nameof(quantization));
         KvStorageDType.CheckDevice(device, dtype, headDim, valueDim, nameof(device));
-        Tensor keys = Tensor.Zeros(dtype, device, batch, kvHeads, capacity, headDim);
-        Tensor values = Tensor.Zeros(dtype, device, batch, kvHeads, capacity, valueDim);
-        return new KvCache(batch, capacity, kvHeads, headDim, valueDim, dtype, quantization, keys, values, pool: null);
+        (Tensor keys, Tensor values) = KvStorage.KeysAndValues(dtype, device, batch, kvHeads, capacity, headDim, valueDim, nameof(capacity));
+        return new KvCache(batch, capacity, kvHeads, headDim, valueDim, dtype, quantization, keys, values, pool: null, pagesPerSequence: 0);
     }
 
     /// <summary>
@@ -99,7 +97,8 @@ public sealed partial class KvCache : IDisposable
         pool.ThrowIfDisposed();
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batch);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(capacity);
-        return new KvCache(batch, capacity, pool.KvHeads, pool.HeadDim, pool.ValueDim, pool.DType, pool.Quantization, pool.Keys, pool.Values, pool);
+        int pagesPerSequence = KvStorage.PagesPerSequence(batch, capacity, pool.PageSize, pool.PageCount);
+        return new KvCache(batch, capacity, pool.KvHeads, pool.HeadDim, pool.ValueDim, pool.DType, pool.Quantization, pool.Keys, pool.Values, pool, pagesPerSequence);
     }
 
     /// <summary>Sequences (B).</summary>

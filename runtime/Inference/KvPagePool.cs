@@ -53,8 +53,7 @@ public sealed class KvPagePool : IDisposable
         ValueDim = valueDim;
         DType = dtype;
         Quantization = quantization;
-        Keys = Tensor.Zeros(dtype, device, pageCount, kvHeads, pageSize, headDim);
-        Values = Tensor.Zeros(dtype, device, pageCount, kvHeads, pageSize, valueDim);
+        (Keys, Values) = KvStorage.KeysAndValues(dtype, device, pageCount, kvHeads, pageSize, headDim, valueDim, nameof(pageCount));
         _free = new bool[pageCount];
         Array.Fill(_free, true);
         _freeStack = new Stack<int>(pageCount);

@@ -143,6 +143,7 @@ public abstract partial class FlexAttentionModule : DisposableModule
         q.ThrowIfDisposed(nameof(q));
         DecodeAttention.CheckQuery(q, cache, LayerCacheStep.MostTokens(decode));
         ShapeCheck.Dim(q, 2, k.Size(2), "T, as k", nameof(q));
+        float resolvedScale = DecodeAttention.ResolveScale(scale, cache);
         var box = (q.Size(0), q.Size(1), 0, 0);
         if (info is not null)
         {
@@ -161,7 +162,7 @@ public abstract partial class FlexAttentionModule : DisposableModule
         Tensor? flat = onGpu ? capture?.To(cache.Device) : capture?.Contiguous();
         try
         {
-            return onGpu ? AttendCacheOnGpu(q, cache, scale, header!, flat) : AttendCache(q, cache, scale, flat);
+            return onGpu ? AttendCacheOnGpu(q, cache, resolvedScale, header!, flat) : AttendCache(q, cache, resolvedScale, flat);
         }
         catch (IndexOutOfRangeException e) when (info is not null)
         {
@@ -177,12 +178,12 @@ public abstract partial class FlexAttentionModule : DisposableModule
     }
 
     // The translated mods in the GPU decode kernel, at the positions the CPU's AttendCache gives them.
-    private static AttentionOutput AttendCacheOnGpu(Tensor q, KvCache cache, float? scale, string header, Tensor? capture)
+    private static AttentionOutput AttendCacheOnGpu(Tensor q, KvCache cache, float scale, string header, Tensor? capture)
     {
         Tensor queries = q.To(cache.QueryDType);
         try
         {
-            AttentionOutput result = DecodeCuda.Run(queries, cache, scale ?? 1f / MathF.Sqrt(cache.HeadDim), causal: false, header, capture);
+            AttentionOutput result = DecodeCuda.Run(queries, cache, scale, causal: false, header, capture);
             return Attention.InDType(result, q.DType);
         }
         finally

@@ -103,22 +103,22 @@ public sealed partial class Tensor : IDisposable
     }
 
     /// <summary>A float32 tensor holding a copy of <paramref name="values"/>.</summary>
-    public static Tensor FromArray(float[] values, params int[] shape) => FromSpan<float>(values, DType.Float32, shape);
+    public static Tensor FromArray(float[] values, params int[] shape) => FromValues(values, DType.Float32, shape);
 
     /// <summary>A float16 tensor holding a copy of <paramref name="values"/>.</summary>
-    public static Tensor FromArray(Half[] values, params int[] shape) => FromSpan<Half>(values, DType.Float16, shape);
+    public static Tensor FromArray(Half[] values, params int[] shape) => FromValues(values, DType.Float16, shape);
 
     /// <summary>A bfloat16 tensor holding a copy of <paramref name="values"/>.</summary>
-    public static Tensor FromArray(BFloat16[] values, params int[] shape) => FromSpan<BFloat16>(values, DType.BFloat16, shape);
+    public static Tensor FromArray(BFloat16[] values, params int[] shape) => FromValues(values, DType.BFloat16, shape);
 
     /// <summary>A bool tensor holding a copy of <paramref name="values"/>.</summary>
-    public static Tensor FromArray(bool[] values, params int[] shape) => FromSpan<bool>(values, DType.Bool, shape);
+    public static Tensor FromArray(bool[] values, params int[] shape) => FromValues(values, DType.Bool, shape);
 
     /// <summary>A CPU tensor of one-byte elements holding <paramref name="values"/> as they are (block states 0/1/2).</summary>
-    internal static Tensor FromBytes(byte[] values, params int[] shape) => FromSpan<byte>(values, DType.Bool, shape);
+    internal static Tensor FromBytes(byte[] values, params int[] shape) => FromValues(values, DType.Bool, shape);
 
     /// <summary>A CPU int32 tensor holding a copy of <paramref name="values"/> in row-major order.</summary>
-    public static Tensor FromArray(int[] values, params int[] shape) => FromSpan<int>(values, DType.Int32, shape);
+    public static Tensor FromArray(int[] values, params int[] shape) => FromValues(values, DType.Int32, shape);
 
     /// <summary>All elements in row-major logical order as int32 (an int32 tensor's exact values).</summary>
     public int[] ToInt32Array()
@@ -422,9 +422,10 @@ public sealed partial class Tensor : IDisposable
         return d;
     }
 
-    private static Tensor FromSpan<T>(ReadOnlySpan<T> values, DType dtype, int[] shape)
+    private static Tensor FromValues<T>(T[] values, DType dtype, int[] shape)
         where T : struct
     {
+        ArgumentNullException.ThrowIfNull(values);
         ShapeMath.Validate(shape, nameof(shape));
         if (ShapeMath.Product(shape) != values.Length)
         {
@@ -432,12 +433,13 @@ public sealed partial class Tensor : IDisposable
         }
 
         Tensor t = Zeros(dtype, shape);
-        MemoryMarshal.AsBytes(values).CopyTo(t.HostBytes);
+        MemoryMarshal.AsBytes(values.AsSpan()).CopyTo(t.HostBytes);
         return t;
     }
 
     private long ElementOffset(int[] index)
     {
+        ArgumentNullException.ThrowIfNull(index);
         if (index.Length != Rank)
         {
             throw new ArgumentException($"Expected {Rank} indices for shape [{ShapeMath.Format(_shape)}], got {index.Length}.", nameof(index));
