@@ -26,6 +26,12 @@ public sealed class LocalCommunicator : Communicator
         _device = device;
     }
 
+    /// <summary>
+    /// The most ranks one group takes: each is a thread of this process, so a group past a few thousand is a mistake
+    /// (a size such as int.MaxValue would otherwise fail allocating its ranks instead of naming the argument).
+    /// </summary>
+    public const int MaxGroupSize = 4096;
+
     /// <inheritdoc/>
     public override int Rank => _rank;
 
@@ -43,9 +49,9 @@ public sealed class LocalCommunicator : Communicator
     /// </summary>
     public static LocalCommunicator[] CreateGroup(int size, TimeSpan? timeout = null, Device? device = null)
     {
-        if (size < 1)
+        if (size < 1 || size > MaxGroupSize)
         {
-            throw new ArgumentOutOfRangeException(nameof(size), size, $"A group needs at least one rank; got {size}.");
+            throw new ArgumentOutOfRangeException(nameof(size), size, $"A group needs 1 to {MaxGroupSize} ranks (MaxGroupSize: each rank is a thread); got {size}.");
         }
 
         TimeSpan wait = timeout ?? Timeout.InfiniteTimeSpan;

@@ -42,8 +42,13 @@ public sealed class RelativePositionBias
     public Tensor Weights => Tensor.FromArray((float[])_weights.Clone(), NumBuckets, Heads);
 
     /// <summary>Random weights N(0, 1) as <c>nn.Embedding</c> draws them, reproducible from <paramref name="seed"/>.</summary>
-    public static RelativePositionBias Random(int seed, int heads, bool bidirectional, int numBuckets = 32, int maxDistance = 128) =>
-        new(Tensor.RandomNormal(new Random(seed), DType.Float32, numBuckets, heads), bidirectional, maxDistance);
+    public static RelativePositionBias Random(int seed, int heads, bool bidirectional, int numBuckets = 32, int maxDistance = 128)
+    {
+        // Named here: the table's shape would otherwise be refused as the inner tensor's "shape".
+        ArgumentOutOfRangeException.ThrowIfNegative(heads);
+        ArgumentOutOfRangeException.ThrowIfNegative(numBuckets);
+        return new(Tensor.RandomNormal(new Random(seed), DType.Float32, numBuckets, heads), bidirectional, maxDistance);
+    }
 
     /// <summary>
     /// [H, 2·rows − 1]: the bias of head h between kept rows d = j − i apart whose tokens are <paramref name="stride"/> · d
@@ -65,7 +70,15 @@ public sealed class RelativePositionBias
     }
 
     /// <summary>The bias of <paramref name="head"/> for a key <paramref name="relative"/> positions after the query.</summary>
-    public float Bias(int head, int relative) => _weights[(Bucket(relative) * Heads) + head];
+    public float Bias(int head, int relative)
+    {
+        if ((uint)head >= (uint)Heads)
+        {
+            throw new ArgumentOutOfRangeException(nameof(head), head, $"head must be in [0, {Heads}) (the table's columns); got {head}.");
+        }
+
+        return _weights[(Bucket(relative) * Heads) + head];
+    }
 
     /// <summary>
     /// T5's bucket of a relative position. The logarithmic part is computed in float32 and truncated, as PyTorch
@@ -73,8 +86,9 @@ public sealed class RelativePositionBias
     /// </summary>
     public int Bucket(int relative)
     {
+        // In long: -int.MinValue does not fit an int (it wrapped to itself, a key 2³¹ before the query read as after it).
         int buckets = NumBuckets, bucket = 0;
-        int n = -relative;
+        long n = -(long)relative;
         if (Bidirectional)
         {
             buckets /= 2;
@@ -89,7 +103,7 @@ public sealed class RelativePositionBias
         int maxExact = buckets / 2;
         if (n < maxExact)
         {
-            return bucket + n;
+            return bucket + (int)n;
         }
 
         float logRatio = MathF.Log((float)n / maxExact) / (float)Math.Log((double)MaxDistance / maxExact);
