@@ -167,12 +167,14 @@ public sealed partial class DecoderAttentionModule : WeightedModule
         (Tensor q, Tensor k, Tensor v) = Project(hidden, positions, onGpu ? cache.QueryDType : DType.Float32);
         try
         {
-            LayerCacheStep.Append(cache, k.SplitHeads(c.NumKeyValueHeads), v.SplitHeads(c.NumKeyValueHeads));
             Tensor queries = q.SplitHeads(c.NumAttentionHeads);
-            using AttentionOutput attended = onGpu
-                ? DecodeCuda.Run(queries, cache, (float)c.Scaling, causal: true, GpuHeader(forDecode: true))
-                : DecoderAttentionKernel.Prefill(queries, cache, (float)c.Scaling, c.SlidingWindow, c.AttnLogitSoftcapping);
-            return LayerCacheStep.Project(_oProj, attended.Output, hidden.DType);
+            return LayerCacheStep.AppendThen(cache, k.SplitHeads(c.NumKeyValueHeads), v.SplitHeads(c.NumKeyValueHeads), () =>
+            {
+                using AttentionOutput attended = onGpu
+                    ? DecodeCuda.Run(queries, cache, (float)c.Scaling, causal: true, GpuHeader(forDecode: true))
+                    : DecoderAttentionKernel.Prefill(queries, cache, (float)c.Scaling, c.SlidingWindow, c.AttnLogitSoftcapping);
+                return LayerCacheStep.Project(_oProj, attended.Output, hidden.DType);
+            });
         }
         finally
         {

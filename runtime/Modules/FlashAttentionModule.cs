@@ -236,12 +236,15 @@ public abstract partial class FlashAttentionModule : WeightedModule
         {
             q = _toQ.Apply(xc);
             kv = _toKv.Apply(xc);
-            LayerCacheStep.Append(cache, kv.Narrow(2, 0, inner).SplitHeads(heads), kv.Narrow(2, inner, inner).SplitHeads(heads));
-            queries = Device.Kind == DeviceKind.Cuda ? q.SplitHeads(heads).To(cache.QueryDType) : q.SplitHeads(heads);
-            using AttentionOutput attended = Config.Causal
-                ? DecodeAttention.Prefill(queries, cache, default(CausalMask), default(IdentityScore), Scale)
-                : DecodeAttention.Prefill(queries, cache, default(NoMask), default(IdentityScore), Scale);
-            return LayerCacheStep.Project(_toOut, attended.Output, x.DType);
+            Tensor projected = q;
+            return LayerCacheStep.AppendThen(cache, kv.Narrow(2, 0, inner).SplitHeads(heads), kv.Narrow(2, inner, inner).SplitHeads(heads), () =>
+            {
+                queries = Device.Kind == DeviceKind.Cuda ? projected.SplitHeads(heads).To(cache.QueryDType) : projected.SplitHeads(heads);
+                using AttentionOutput attended = Config.Causal
+                    ? DecodeAttention.Prefill(queries, cache, default(CausalMask), default(IdentityScore), Scale)
+                    : DecodeAttention.Prefill(queries, cache, default(NoMask), default(IdentityScore), Scale);
+                return LayerCacheStep.Project(_toOut, attended.Output, x.DType);
+            });
         }
         finally
         {

@@ -158,23 +158,25 @@ public abstract partial class FlexAttentionModule : DisposableModule
             CaptureBounds.CheckCorners(BindMaskMod(capture), BindScoreMod(capture), box, info);
         }
 
-        LayerCacheStep.Append(cache, k, v);
-        Tensor? flat = onGpu ? capture?.To(cache.Device) : capture?.Contiguous();
-        try
+        return LayerCacheStep.AppendThen(cache, k, v, () =>
         {
-            return onGpu ? AttendCacheOnGpu(q, cache, resolvedScale, header!, flat) : AttendCache(q, cache, resolvedScale, flat);
-        }
-        catch (IndexOutOfRangeException e) when (info is not null)
-        {
-            throw CaptureBounds.OutOfRange(info, box, e);
-        }
-        finally
-        {
-            if (flat is not null)
+            Tensor? flat = onGpu ? capture?.To(cache.Device) : capture?.Contiguous();
+            try
             {
-                Attention.DisposeCopy(flat, capture!);
+                return onGpu ? AttendCacheOnGpu(q, cache, resolvedScale, header!, flat) : AttendCache(q, cache, resolvedScale, flat);
             }
-        }
+            catch (IndexOutOfRangeException e) when (info is not null)
+            {
+                throw CaptureBounds.OutOfRange(info, box, e);
+            }
+            finally
+            {
+                if (flat is not null)
+                {
+                    Attention.DisposeCopy(flat, capture!);
+                }
+            }
+        });
     }
 
     // The translated mods in the GPU decode kernel, at the positions the CPU's AttendCache gives them.

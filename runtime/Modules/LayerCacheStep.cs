@@ -18,8 +18,28 @@ internal static class LayerCacheStep
         }
     }
 
+    /// <summary>
+    /// <see cref="Append"/>s <paramref name="k"/> and <paramref name="v"/>, then runs the rest of the step. When anything
+    /// throws (a mod past its capture, a kernel's failure) the cache goes back to where it stood: its lengths, and the
+    /// pages the append rented back in the pool, so a step that throws leaves the cache as it was, as its checks promise.
+    /// </summary>
+    public static T AppendThen<T>(KvCache cache, Tensor k, Tensor v, Func<T> step)
+    {
+        KvCache.Mark mark = cache.Marked();
+        try
+        {
+            Append(cache, k, v);
+            return step();
+        }
+        catch
+        {
+            cache.RollBack(mark);
+            throw;
+        }
+    }
+
     /// <summary>Appends <paramref name="k"/> and <paramref name="v"/> [B, Hkv, T, *] (any float dtype, any strides) to every sequence, rounded to the cache's dtype (an fp8 cache quantizes them itself).</summary>
-    public static void Append(KvCache cache, Tensor k, Tensor v)
+    private static void Append(KvCache cache, Tensor k, Tensor v)
     {
         Tensor keys = k.To(cache.AppendDType(k.DType));
         try

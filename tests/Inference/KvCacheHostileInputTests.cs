@@ -123,6 +123,35 @@ public class KvCacheHostileInputTests
         }
     }
 
+    // The capture check evaluates the mods at the corners of the index box only; a read past the capture elsewhere surfaces
+    // while attending, after k and v were appended. The throwing step took its tokens and pages with it before.
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void FlexStepWhoseModsFailWhileAttendingLeavesTheCacheAndPoolAsTheyWere(bool paged)
+    {
+        using var layer = new InnerReadFlex();
+        using var pool = new KvPagePool(pageCount: 8, pageSize: 2, Heads, E, E, DType.Float32);
+        using KvCache cache = paged ? KvCache.Paged(pool, batch: 1, capacity: 16) : KvCache.Contiguous(batch: 1, Heads, E, E, capacity: 16, DType.Float32);
+        var random = new Random(5);
+        Tensor k = Tensor.RandomNormal(random, DType.Float32, 1, Heads, 3, E);
+        cache.Append(k, k);
+        int[] table = cache.BlockTable(0).ToArray();
+        int free = pool.FreePages;
+        Tensor ids = Tensor.FromArray(new int[1], 1);
+        Tensor q = Tensor.RandomNormal(random, DType.Float32, 1, Heads, 4, E), kNew = Tensor.RandomNormal(random, DType.Float32, 1, Heads, 4, E);
+
+        var e = Assert.Throws<ArgumentException>(() => layer.Decode(q, kNew, kNew, ids, cache));
+        Assert.Equal("ids", e.ParamName);
+        Assert.Equal([3], cache.Lengths());
+        Assert.Equal(table, cache.BlockTable(0).ToArray());
+        Assert.Equal(free, pool.FreePages);
+
+        // The cache takes the next step as if the failed one had not happened.
+        using AttentionOutput next = DecodeAttention.Decode(q.Narrow(2, 0, 1), cache);
+        Assert.Equal([3], cache.Lengths());
+    }
+
     private static KvCache FilledCache(int length)
     {
         KvCache cache = KvCache.Contiguous(batch: 1, Heads, E, E, capacity: 32, DType.Float32);
@@ -136,4 +165,12 @@ public class KvCacheHostileInputTests
     }
 
     private static float[] KeysOf(KvCache cache) => cache.Keys.ToFloatArray();
+}
+
+/// <summary>A mask whose capture read is in range at every corner of the index box but not between them.</summary>
+[Flex(MaskMod = nameof(InnerRead))]
+public partial class InnerReadFlex
+{
+    [MaskMod]
+    internal static bool InnerRead(int b, int h, int q, int kv, ReadOnlySpan<int> ids) => ids[q == kv + 2 ? 1000 : 0] == 0;
 }
