@@ -35,6 +35,7 @@ public sealed class AttentionSpecAnalyzer : DiagnosticAnalyzer
         DiagnosticDescriptors.XposNeedsRotary,
         DiagnosticDescriptors.RotaryWithoutDim,
         DiagnosticDescriptors.ModMethodNotFound,
+        DiagnosticDescriptors.ModNameAmbiguous,
         DiagnosticDescriptors.ModNotAccessible,
         DiagnosticDescriptors.ModWithoutSource,
         DiagnosticDescriptors.ClassKindNotSupported,

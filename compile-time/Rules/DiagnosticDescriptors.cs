@@ -203,6 +203,12 @@ internal static class DiagnosticDescriptors
         "{0} = {1} is odd; {2} rotates its elements in pairs, so it needs an even {3}",
         DiagnosticSeverity.Error);
 
+    public static readonly DiagnosticDescriptor ModNameAmbiguous = Create(
+        "AG0032",
+        "Flex names several mod methods",
+        "{0} = \"{1}\" names {2} methods of '{3}' marked [{0}]; a mod is named by its name alone, so keep one [{0}] method of that name",
+        DiagnosticSeverity.Error);
+
     private static DiagnosticDescriptor Create(string id, string title, string message, DiagnosticSeverity severity) =>
         new(id, title, message, Category, severity, isEnabledByDefault: true, helpLinkUri: HelpRoot + id + ".md");
 

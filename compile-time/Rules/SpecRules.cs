@@ -56,10 +56,16 @@ internal static class SpecRules
         var violations = new List<RuleViolation>();
         if (shape.KindProblem is { } kind)
         {
-            string what = kind == "static" ? "static" : kind is "interface" ? "an interface" : "a " + kind;
+            string what = kind switch
+            {
+                "static" => "static",
+                "interface" => "an interface",
+                "file" => "file-local (the generated part is another file, which cannot extend it)",
+                _ => "a " + kind,
+            };
             violations.Add(new(DiagnosticDescriptors.ClassKindNotSupported, kind, [shape.Name, what, attributeName])
             {
-                Site = kind is "static" or "record" ? ViolationSite.Keyword : ViolationSite.Class,
+                Site = kind is "static" or "record" or "file" ? ViolationSite.Keyword : ViolationSite.Class,
             });
         }
         else if (!shape.IsPartial)
@@ -231,8 +237,8 @@ internal static class SpecRules
         List<RuleViolation> v = CheckClass(spec.Class, "Flex", GeneratedMembers.FlexBase, GeneratedMembers.Of(spec));
         Positive(v, "BlockSize", spec.BlockSize);
         FlexBlockSize(v, spec.BlockSize);
-        ModReference(v, spec, "MaskMod", spec.MaskMod, spec.MaskModFound, spec.MaskModOwner);
-        ModReference(v, spec, "ScoreMod", spec.ScoreMod, spec.ScoreModFound, spec.ScoreModOwner);
+        ModReference(v, spec, "MaskMod", spec.MaskMod, spec.MaskModFound, spec.MaskModOwner, spec.MaskModOverloads);
+        ModReference(v, spec, "ScoreMod", spec.ScoreMod, spec.ScoreModFound, spec.ScoreModOwner, spec.ScoreModOverloads);
 
         // The two mods share one capture (one tensor passed to Forward): the same element type.
         if (spec.MaskCaptures && spec.ScoreCaptures && spec.CaptureElement != spec.ScoreCaptureElement)
@@ -279,7 +285,7 @@ internal static class SpecRules
         int tile = KernelLimits.GpuRowTile;
         if (value > 0 && value % tile != 0)
         {
-            v.Add(new(DiagnosticDescriptors.BucketNotTileMultiple, argument, [argument, value, tile, ((value / tile) + 1) * tile]));
+            v.Add(new(DiagnosticDescriptors.BucketNotTileMultiple, argument, [argument, value, tile, ((value / tile) + 1L) * tile]));
         }
     }
 
@@ -293,14 +299,19 @@ internal static class SpecRules
     }
 
     /// <summary>
-    /// A mod named by <paramref name="argument"/>: found (in the class, or in <paramref name="owner"/> for <c>nameof(Owner.Mod)</c>),
+    /// A mod named by <paramref name="argument"/>: found, and only one of that name (in the class, or in <paramref name="owner"/> for <c>nameof(Owner.Mod)</c>),
     /// callable from the generated part, and with source for the GPU translator.
     /// </summary>
-    private static void ModReference(List<RuleViolation> v, FlexSpec spec, string argument, string? name, bool found, ModOwner? owner)
+    private static void ModReference(List<RuleViolation> v, FlexSpec spec, string argument, string? name, bool found, ModOwner? owner, int overloads)
     {
         if (!found)
         {
             v.Add(new(DiagnosticDescriptors.ModMethodNotFound, argument, [argument, name!, owner?.Name ?? spec.Class.Name]));
+        }
+        else if (overloads > 1)
+        {
+            // A name, not a signature, picks the mod: with several marked overloads the choice would be the declaration order's.
+            v.Add(new(DiagnosticDescriptors.ModNameAmbiguous, argument, [argument, name!, overloads, owner?.Name ?? spec.Class.Name]));
         }
         else if (owner is { Accessible: false })
         {

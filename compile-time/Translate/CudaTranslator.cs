@@ -82,7 +82,7 @@ internal sealed class CudaTranslator
     private string FunctionName(IMethodSymbol method)
     {
         // A library helper (AttentionGen.Mods) is read from the generator's copy of its source.
-        method = ModLibrary.WithSource(method, _compilation);
+        method = ModLibrary.WithSource(method.PartialImplementationPart ?? method, _compilation);
         string name = "ag_" + Mangle(method);
         if (!_emitted.Add(method))
         {
@@ -108,6 +108,7 @@ internal sealed class CudaTranslator
     {
         IBlockOperation block => "{ " + string.Concat(block.Operations.Select(s => Statement(s) + " ")) + "}",
         IReturnOperation { ReturnedValue: { } value } => $"return {Expression(value)};",
+        IReturnOperation => "return;",
         IVariableDeclarationGroupOperation group => string.Concat(group.Declarations.SelectMany(d => d.Declarators).Select(Declarator)),
         IConditionalOperation { WhenFalse: var otherwise } branch when branch.Type is null || branch.Type.SpecialType == SpecialType.System_Void =>
             $"if ({Expression(branch.Condition)}) {Statement(branch.WhenTrue)}" + (otherwise is null ? string.Empty : $" else {Statement(otherwise)}"),
@@ -151,13 +152,16 @@ internal sealed class CudaTranslator
                 return $"({UnaryOperator(u.OperatorKind)}{Expression(u.Operand)})";
             case IBinaryOperation b when b.OperatorKind == BinaryOperatorKind.Remainder && b.Type?.SpecialType is SpecialType.System_Single or SpecialType.System_Double:
                 return $"{(b.Type.SpecialType == SpecialType.System_Single ? "fmodf" : "fmod")}({Expression(b.LeftOperand)}, {Expression(b.RightOperand)})";
+            case IBinaryOperation { OperatorKind: BinaryOperatorKind.LeftShift or BinaryOperatorKind.RightShift or BinaryOperatorKind.UnsignedRightShift } b:
+                return Shift(b);
             case IBinaryOperation b:
                 return $"({Expression(b.LeftOperand)} {BinaryOperator(b.OperatorKind)} {Expression(b.RightOperand)})";
             case IConditionalOperation c when c.WhenFalse is not null:
                 return $"({Expression(c.Condition)} ? {Expression(c.WhenTrue)} : {Expression(c.WhenFalse)})";
             case IInvocationOperation call:
                 string callee = CudaKnownMethods.Lookup(call.TargetMethod) ?? FunctionName(call.TargetMethod);
-                return $"{callee}({string.Join(", ", call.Arguments.Select(a => Expression(a.Value)))})";
+                // Arguments come in the order written; C passes them by position: named arguments go to their parameters.
+                return $"{callee}({string.Join(", ", call.Arguments.OrderBy(a => a.Parameter?.Ordinal ?? throw new NotSupportedException()).Select(a => Expression(a.Value)))})";
             case IFieldReferenceOperation f:
                 return Field(f.Field);
             case IPropertyReferenceOperation { Property.IsIndexer: true, Instance: IParameterReferenceOperation span } index when index.Arguments.Length == 1:
@@ -167,6 +171,25 @@ internal sealed class CudaTranslator
             default:
                 throw new NotSupportedException();
         }
+    }
+
+    // C# masks a shift count to the operand's width (x << 33 is x << 1 on an int); C leaves a count of the width or
+    // more undefined, and PTX clamps it: the mask is written out. C has no >>>; it shifts the unsigned type.
+    private string Shift(IBinaryOperation shift)
+    {
+        SpecialType operand = shift.LeftOperand.Type?.SpecialType ?? SpecialType.None;
+        int mask = operand == SpecialType.System_Int64 ? 63 : 31;
+        string count = shift.RightOperand.ConstantValue is { HasValue: true, Value: int constant }
+            ? (constant & mask).ToString(CultureInfo.InvariantCulture)
+            : $"({Expression(shift.RightOperand)} & {mask})";
+        string left = Expression(shift.LeftOperand);
+        if (shift.OperatorKind != BinaryOperatorKind.UnsignedRightShift || operand == SpecialType.System_UInt32)
+        {
+            return $"({left} {(shift.OperatorKind == BinaryOperatorKind.LeftShift ? "<<" : ">>")} {count})";
+        }
+
+        (string signed, string unsigned) = operand == SpecialType.System_Int64 ? ("long long", "unsigned long long") : ("int", "unsigned int");
+        return $"(({signed})(({unsigned})({left}) >> {count}))";
     }
 
     // The values an int expression can take, where they follow from the index parameters' bounds and constants; null
@@ -272,6 +295,7 @@ internal sealed class CudaTranslator
         SpecialType.System_Int64 => "long long",
         SpecialType.System_Single => "float",
         SpecialType.System_Double => "double",
+        SpecialType.System_Void => "void",
         _ => throw new NotSupportedException(),
     };
 
@@ -291,8 +315,6 @@ internal sealed class CudaTranslator
         BinaryOperatorKind.Multiply => "*",
         BinaryOperatorKind.Divide => "/",
         BinaryOperatorKind.Remainder => "%",
-        BinaryOperatorKind.LeftShift => "<<",
-        BinaryOperatorKind.RightShift => ">>",
         BinaryOperatorKind.And => "&",
         BinaryOperatorKind.Or => "|",
         BinaryOperatorKind.ExclusiveOr => "^",

@@ -19,6 +19,7 @@ public class UnservableShapeTests
         { "AG0020", "[FlashAttention(Dim = 64)] [|static|] partial class C { }", "[FlashAttention(Dim = 64)] sealed partial class C { }" },
         { "AG0020", "[FlashAttention(Dim = 64)] partial [|record|] C { }", "[FlashAttention(Dim = 64)] partial class C { }" },
         { "AG0020", "[Sparse(Heads = 2)] partial struct [|C|] { }", "[Sparse(Heads = 2)] abstract partial class C { }" },
+        { "AG0020", "[FlashAttention(Dim = 64)] [|file|] partial class C { }", "[FlashAttention(Dim = 64)] internal partial class C { }" },
         { "AG0021", "class B { } [FlashAttention(Dim = 64)] partial class C : [|B|] { }", "class B { } [FlashAttention(Dim = 64)] partial class C : IDisposable { public void Dispose() { } }" },
         { "AG0021", "[Flex] partial class C : [|AttentionGen.Modules.FlashAttentionModule|] { }", "[Flex] partial class C : AttentionGen.Modules.FlexAttentionModule { }" },
 
@@ -46,6 +47,12 @@ public class UnservableShapeTests
         { "AG0019", "[Flex(MaskMod = nameof(M))] partial class C { [MaskMod] public static partial bool [|M|](int b, int h, int q, int kv); }", "[Flex(MaskMod = nameof(M))] partial class C { [MaskMod] public static partial bool M(int b, int h, int q, int kv); public static partial bool M(int b, int h, int q, int kv) => kv <= q; }" },
         { "AG0019", "[Flex(MaskMod = nameof(M))] partial class C { [MaskMod] public static partial bool M(int b, int h, int q, int kv); public static partial bool M(int b, int h, int q, int kv) { [|while (q > kv) { }|] return true; } }", "[Flex(MaskMod = nameof(M))] partial class C { [MaskMod] public static partial bool M(int b, int h, int q, int kv); public static partial bool M(int b, int h, int q, int kv) { if (q > kv) { return true; } return false; } }" },
         { "AG0027", "[Flex(MaskMod = nameof(M))] partial class C { [MaskMod, Obsolete(\"old\", true)] static bool [|M|](int b, int h, int q, int kv) => kv <= q; }", "[Flex(MaskMod = nameof(M))] partial class C { [MaskMod, Obsolete(\"old\", false)] static bool M(int b, int h, int q, int kv) => kv <= q; }" },
+        { "AG0032", "[Flex([|MaskMod = nameof(M)|])] partial class C { [MaskMod] static bool M(int b, int h, int q, int kv) => kv <= q; [MaskMod] static bool M(int b, int h, int q, int kv, ReadOnlySpan<int> d) => d[q] == d[kv]; }", "[Flex(MaskMod = nameof(M))] partial class C { [MaskMod] static bool M(int b, int h, int q, int kv) => kv <= q; static bool M(int b) => b > 0; }" },
+        { "AG0032", "[Flex([|ScoreMod = nameof(Mods.F)|])] partial class C { } static class Mods { [ScoreMod] public static float F(float s, int b, int h, int q, int kv) => s; [ScoreMod] public static float F(float s, int b, int h, int q, int kv, ReadOnlySpan<float> w) => s * w[h]; }", "[Flex(ScoreMod = nameof(Mods.F))] partial class C { } static class Mods { [ScoreMod] public static float F(float s, int b, int h, int q, int kv) => s; [ScoreMod] public static float G(float s, int b, int h, int q, int kv, ReadOnlySpan<float> w) => s * w[h]; }" },
+        { "AG0019", "[Flex(ScoreMod = nameof(F))] partial class C { static readonly float W = Environment.ProcessorCount; [ScoreMod] static float F(float s, int b, int h, int q, int kv) => s + [|W|]; }", "[Flex(ScoreMod = nameof(F))] partial class C { static readonly float W = 4; [ScoreMod] static float F(float s, int b, int h, int q, int kv) => s + W; }" },
+        { "AG0019", "[Flex(ScoreMod = nameof(F))] partial class C { static readonly float W; static C() { W = 2f; } [ScoreMod] static float F(float s, int b, int h, int q, int kv) => s + [|W|]; }", "[Flex(ScoreMod = nameof(F))] partial class C { static readonly float W = 2f; [ScoreMod] static float F(float s, int b, int h, int q, int kv) => s + W; }" },
+        { "AG0019", "[Flex(ScoreMod = nameof(F))] partial class C { static readonly float[] T = new float[0]; [ScoreMod] static float F(float s, int b, int h, int q, int kv) => s + [|T|][h & 1]; }", "[Flex(ScoreMod = nameof(F))] partial class C { static readonly float[] T = new float[] { 0.5f, 0.25f }; [ScoreMod] static float F(float s, int b, int h, int q, int kv) => s + T[h & 1]; }" },
+        { "AG0019", "[Flex(ScoreMod = nameof(F))] partial class C { [ScoreMod] static float F(float s, int b, int h, int q, int kv) { float [|z|]; return s; } }", "[Flex(ScoreMod = nameof(F))] partial class C { [ScoreMod] static float F(float s, int b, int h, int q, int kv) { float z = s; return z; } }" },
         { "AG0017", "[Flex(MaskMod = nameof(M))] partial class C { static readonly bool s = true; [MaskMod] static ref readonly bool [|M|](int b, int h, int q, int kv) => ref s; }", "[Flex(MaskMod = nameof(M))] partial class C { static readonly bool s = true; [MaskMod] static bool M(int b, int h, int q, int kv) => s; }" },
     };
 
@@ -90,7 +97,6 @@ public class UnservableShapeTests
     [InlineData("[Flex(MaskMod = nameof(M))] partial class C { [MaskMod] public static partial bool M(int b, int h, int q, int kv); public static partial bool M(int b, int h, int q, int kv) => kv <= q; }")]
     [InlineData("namespace AttentionGen.Layers { [Local(WindowSize = 8)] partial class Layers { } }")]
     [InlineData("namespace App { class AttentionGen { } [FlashAttention(Dim = 64)] public partial class C { } }")]
-    [InlineData("[FlashAttention(Dim = 64)] file partial class C { }")]
     [InlineData("[FlashAttention(Dim = 64)] partial class C : AttentionGen.Modules.FlashAttentionModule { }")]
     [InlineData("[Flex(MaskMod = nameof(M))] partial class C { } partial class C { [MaskMod] static bool M(int b, int h, int q, int kv) => kv <= q; }")]
     public async Task ServedShapeCompiles(string source)

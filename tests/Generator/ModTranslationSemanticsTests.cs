@@ -1,0 +1,77 @@
+using System.Threading.Tasks;
+using Xunit;
+
+namespace AttentionGen.Tests.Generator;
+
+/// <summary>
+/// Mod bodies whose C# meaning a literal transcription to CUDA C would change, or would drop without a word: the GPU
+/// header computes what the C# (and so the CPU module) computes, and a body the analyzers accept is translated.
+/// </summary>
+public class ModTranslationSemanticsTests
+{
+    private const string Usings = "using System; using AttentionGen; using AttentionGen.Mods;\n";
+
+    [Fact]
+    public async Task NamedArgumentsGoToTheirParametersNotTheirPositions()
+    {
+        string text = await MaskHeader("H(kv: kv, q: q) && J(q, w: 2, kv: kv); static bool H(int q, int kv) => kv <= q; static bool J(int q, int kv, int w = 4) => kv <= q + w");
+
+        Assert.Contains("ag_L_H(v_q, v_kv)", text);
+        Assert.Contains("ag_L_J(v_q, v_kv, 2)", text);
+    }
+
+    [Fact]
+    public async Task ShiftCountsAreMaskedAsInCSharp()
+    {
+        // C#: q << kv shifts by kv & 31, kv >> 33 by 1, a long by count & 63; C leaves counts of the width or more undefined.
+        string text = await MaskHeader("(q << kv) > (kv >> 33) && ((long)q << kv) >= 0L");
+
+        Assert.Contains("(v_q << (v_kv & 31))", text);
+        Assert.Contains("(v_kv >> 1)", text);
+        Assert.Contains("(((long long)(v_q)) << (v_kv & 63))", text);
+    }
+
+    [Fact]
+    public async Task UnsignedRightShiftIsTranslated()
+    {
+        string text = await MaskHeader("(q >>> 1) >= 0 && ((long)kv >>> 40) >= 0L && ((uint)q >>> 2) >= 0u");
+
+        Assert.Contains("((int)((unsigned int)(v_q) >> 1))", text);
+        Assert.Contains("((long long)((unsigned long long)(((long long)(v_kv))) >> 40))", text);
+        Assert.Contains("(((unsigned int)(v_q)) >> 2)", text);
+    }
+
+    [Fact]
+    public async Task PartialAndVoidHelpersAreTranslated()
+    {
+        string text = await Generate(
+            "[Flex(ScoreMod = nameof(F))] partial class L { [ScoreMod] static float F(float s, int b, int h, int q, int kv) { Nothing(); return P(q, kv) ? s : -s; } " +
+            "static void Nothing() { return; } private static partial bool P(int q, int kv); private static partial bool P(int q, int kv) => kv <= q; }");
+
+        Assert.Contains("__device__ __forceinline__ bool ag_L_P(int v_q, int v_kv) { return (v_kv <= v_q); }", text);
+        Assert.Contains("__device__ __forceinline__ void ag_L_Nothing() { return; }", text);
+    }
+
+    [Fact]
+    public async Task SoftcapWithNamedArgumentsIsReadByParameter()
+    {
+        string capped = await Generate("[Flex(ScoreMod = nameof(F))] partial class L { [ScoreMod] static float F(float s, int b, int h, int q, int kv) => ScoreMods.TanhSoftcap(cap: 30f, score: s); }");
+        string swapped = await Generate("[Flex(ScoreMod = nameof(F))] partial class L { [ScoreMod] static float F(float s, int b, int h, int q, int kv) => ScoreMods.TanhSoftcap(cap: s, score: 30f); }");
+
+        Assert.Contains("new global::AttentionGen.Cpu.SoftcapScore(30f)", capped);
+
+        // TanhSoftcap(score: 30, cap: s) is not a soft-cap of the score at 30: the CPU calls the mod, the GPU passes (30, s).
+        Assert.DoesNotContain("SoftcapScore(", swapped);
+        Assert.Contains("ag_AttentionGen_Mods_ScoreMods_TanhSoftcap(30.0f, v_s)", swapped);
+    }
+
+    private static Task<string> MaskHeader(string bodyAndHelpers) =>
+        Generate($"[Flex(MaskMod = nameof(M))] partial class L {{ [MaskMod] static bool M(int b, int h, int q, int kv) => {bodyAndHelpers}; }}");
+
+    private static async Task<string> Generate(string source)
+    {
+        string text = await GeneratorHarness.GenerateCleanlyAsync(Usings + source);
+        Assert.DoesNotContain("CudaHeader => null", text);
+        return text;
+    }
+}
