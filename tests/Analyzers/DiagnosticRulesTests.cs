@@ -101,6 +101,15 @@ public class DiagnosticRulesTests
             new DiagnosticResult("AG0008", DiagnosticSeverity.Error).WithLocation(0).WithMessage("SegmentSize = 2048 is not divisible by its dilation rate 3; try 2049"));
     }
 
+    [Fact]
+    public async Task BucketRoundingAtIntMaxValueDoesNotOverflowInTheMessage()
+    {
+        await AttentionAnalyzerTest.VerifyAsync(
+            "[FlashAttention(Dim = 64, {|#0:QBucket = int.MaxValue|})] partial class C { }",
+            new DiagnosticResult("AG0006", DiagnosticSeverity.Warning).WithLocation(0)
+                .WithMessage("QBucket = 2147483647 is not a multiple of 16, the row tile of the GPU kernel; the GPU kernel rounds it up to 2147483648"));
+    }
+
     [Theory]
     [InlineData("static class Sizes { public const int Rate = 3; } [Dilated(DModel = 64, NumHeads = 4, DilationRate = Sizes.Rate, {|AG0008:SegmentSize = Sizes.Rate * 100 + 1|})] partial class C { }")]
     [InlineData("[Flex({|AG0016:MaskMod = nameof(Other)|})] partial class C { static bool Other(int b, int h, int q, int kv) => true; }")]
