@@ -36,6 +36,8 @@ public sealed class AttentionSpecAnalyzer : DiagnosticAnalyzer
         DiagnosticDescriptors.RotaryWithoutDim,
         DiagnosticDescriptors.ModMethodNotFound,
         DiagnosticDescriptors.ModNameAmbiguous,
+        DiagnosticDescriptors.ModWrongSignature,
+        DiagnosticDescriptors.TypeHidesNamespace,
         DiagnosticDescriptors.ModNotAccessible,
         DiagnosticDescriptors.ModWithoutSource,
         DiagnosticDescriptors.ClassKindNotSupported,

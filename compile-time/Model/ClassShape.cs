@@ -18,6 +18,9 @@ internal sealed record ClassShape(string? Namespace, string Name, bool IsPartial
 
     public EquatableArray<string> UserMembers { get; init; }
 
+    /// <summary>A type of the project in the global namespace named like one of <see cref="GeneratedMembers.RootNamespaces"/> (the generated code could not name that namespace), or null.</summary>
+    public string? HidingType { get; init; }
+
     /// <summary>File name of the generated source: unique per namespace and class.</summary>
     public string HintName => Namespace is null ? Name : $"{Namespace}.{Name}";
 

@@ -40,6 +40,7 @@ internal static class SpecParser
             KindProblem = kindProblem,
             ForeignBase = foreignBase,
             UserMembers = new EquatableArray<string>(GeneratedMembers.DeclaredByUser(type)),
+            HidingType = GeneratedMembers.RootNamespaces.FirstOrDefault(n => type.ContainingAssembly.GlobalNamespace.GetTypeMembers(n).Length > 0),
         };
     }
 

@@ -84,6 +84,11 @@ internal static class SpecRules
             violations.Add(new(DiagnosticDescriptors.ClassHasBaseClass, foreignBase, [shape.Name, foreignBase, attributeName, moduleBase]) { Site = ViolationSite.BaseType });
         }
 
+        if (shape.HidingType is { } hiding)
+        {
+            violations.Add(new(DiagnosticDescriptors.TypeHidesNamespace, null, [hiding, attributeName, shape.Name]));
+        }
+
         if (shape.AttentionAttributeCount > 1)
         {
             violations.Add(new(DiagnosticDescriptors.SeveralAttentionAttributes, null, [shape.Name, shape.AttentionAttributeCount]));
