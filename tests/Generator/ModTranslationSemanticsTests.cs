@@ -4,8 +4,8 @@ using Xunit;
 namespace AttentionGen.Tests.Generator;
 
 /// <summary>
-/// Mod bodies whose C# meaning a literal transcription to CUDA C would change, or would drop without a word: the GPU
-/// header computes what the C# (and so the CPU module) computes, and a body the analyzers accept is translated.
+/// Mod bodies whose C# meaning a literal transcription would change, or that would be dropped without a word: the GPU
+/// header and the closed-form plan compute what the C# mod computes, and a body the analyzers accept is translated.
 /// </summary>
 public class ModTranslationSemanticsTests
 {
@@ -63,6 +63,27 @@ public class ModTranslationSemanticsTests
         // TanhSoftcap(score: 30, cap: s) is not a soft-cap of the score at 30: the CPU calls the mod, the GPU passes (30, s).
         Assert.DoesNotContain("SoftcapScore(", swapped);
         Assert.Contains("ag_AttentionGen_Mods_ScoreMods_TanhSoftcap(30.0f, v_s)", swapped);
+    }
+
+    [Theory]
+    [InlineData("kv <= q + 2147483000")]
+    [InlineData("kv - 2147483600 - 100 <= q")]
+    public async Task IntArithmeticThatCanWrapGetsNoClosedForm(string body)
+    {
+        // In C# the sum wraps to a negative number for large q, so the mask is not the band the long-arithmetic boxes describe.
+        string text = await MaskHeader(body);
+
+        Assert.Contains("HasClosedFormPlan => false", text);
+    }
+
+    [Theory]
+    [InlineData("kv <= q + 2147483000L")]
+    [InlineData("kv <= q + 1000000")]
+    public async Task ArithmeticThatCannotWrapKeepsItsClosedForm(string body)
+    {
+        string text = await MaskHeader(body);
+
+        Assert.Contains("HasClosedFormPlan => true", text);
     }
 
     private static Task<string> MaskHeader(string bodyAndHelpers) =>
