@@ -48,7 +48,7 @@ internal static class SpecRules
 {
     /// <summary>
     /// The rules about the class itself: a shape the generated part can extend (partial, a plain class, top level,
-    /// not generic, no base class of its own), one attention attribute, and no member that the generated part also
+    /// not generic, no base class of its own), one attention attribute, and no member (nor the class's own name) that the generated part also
     /// declares (<paramref name="generated"/>, from <see cref="GeneratedMembers"/>).
     /// </summary>
     public static List<RuleViolation> CheckClass(ClassShape shape, string attributeName, string moduleBase, string[] generated)
@@ -92,6 +92,12 @@ internal static class SpecRules
         if (shape.AttentionAttributeCount > 1)
         {
             violations.Add(new(DiagnosticDescriptors.SeveralAttentionAttributes, null, [shape.Name, shape.AttentionAttributeCount]));
+        }
+
+        // C# forbids a member named like its class (CS0542): the class's own name clashes with a generated member of that name.
+        if (generated.FirstOrDefault(g => GeneratedMembers.Clash(g, shape.Name)) is { } sameName)
+        {
+            violations.Add(new(DiagnosticDescriptors.MemberClashesWithGenerated, null, ["class " + shape.Name, Readable(sameName, shape), attributeName]));
         }
 
         foreach (string user in shape.UserMembers)
