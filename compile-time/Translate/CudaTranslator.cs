@@ -35,6 +35,8 @@ internal sealed class CudaTranslator
     private readonly StringBuilder _prototypes = new();
     private readonly StringBuilder _functions = new();
     private readonly HashSet<ISymbol> _emitted = new(SymbolEqualityComparer.Default);
+    private readonly Dictionary<ISymbol, string> _names = new(SymbolEqualityComparer.Default);
+    private readonly HashSet<string> _usedNames = new(StringComparer.Ordinal);
 
     private CudaTranslator(Compilation compilation) => _compilation = compilation;
 
@@ -83,7 +85,7 @@ internal sealed class CudaTranslator
     {
         // A library helper (AttentionGen.Mods) is read from the generator's copy of its source.
         method = ModLibrary.WithSource(method.PartialImplementationPart ?? method, _compilation);
-        string name = "ag_" + Mangle(method);
+        string name = CudaName(method);
         if (!_emitted.Add(method))
         {
             return name;
@@ -240,7 +242,7 @@ internal sealed class CudaTranslator
     // A static readonly field becomes a __constant__ definition initialised from its C# initializer.
     private string Field(IFieldSymbol field)
     {
-        string name = "ag_" + Mangle(field);
+        string name = CudaName(field);
         if (!_emitted.Add(field))
         {
             return name;
@@ -331,6 +333,25 @@ internal sealed class CudaTranslator
 
     // C# names are valid C identifiers; the prefix keeps them clear of C++ keywords and the kernel's own names.
     private static string Local(string name) => "v_" + name;
+
+    // One C name per C# symbol. Mangling maps both A.B_C and A_B.C to A_B_C (and every overload of a method to one
+    // name): a name already taken by another symbol gets a numbered suffix, so no two definitions share a name.
+    private string CudaName(ISymbol symbol)
+    {
+        if (_names.TryGetValue(symbol, out string? known))
+        {
+            return known;
+        }
+
+        string name = "ag_" + Mangle(symbol);
+        for (int n = 2; !_usedNames.Add(name); n++)
+        {
+            name = $"ag_{Mangle(symbol)}_{n}";
+        }
+
+        _names[symbol] = name;
+        return name;
+    }
 
     private static string Mangle(ISymbol symbol) =>
         new string((symbol.ContainingType.ToDisplayString() + "_" + symbol.Name).Select(c => char.IsLetterOrDigit(c) ? c : '_').ToArray());

@@ -65,6 +65,20 @@ public class ModTranslationSemanticsTests
         Assert.Contains("ag_AttentionGen_Mods_ScoreMods_TanhSoftcap(30.0f, v_s)", swapped);
     }
 
+    [Fact]
+    public async Task HelpersWhoseNamesMangleAlikeGetTheirOwnCudaNames()
+    {
+        // A.B_C and A_B.C both mangle to A_B_C; H(int, int) and H(int, int, int) share a C# name.
+        string text = await Generate(
+            "[Flex(MaskMod = nameof(A.M))] partial class L { } static class A { [MaskMod] public static bool M(int b, int h, int q, int kv) => B_C(q, kv) && A_B.C(q, kv) && H(q, kv) && H(q, kv, 1); " +
+            "static bool B_C(int q, int kv) => kv <= q; static bool H(int q, int kv) => q > 0; static bool H(int q, int kv, int w) => kv > w; } static class A_B { public static bool C(int q, int kv) => q % 2 == kv % 2; }");
+
+        Assert.Contains("__device__ __forceinline__ bool ag_A_B_C(int v_q, int v_kv) { return (v_kv <= v_q); }", text);
+        Assert.Contains("__device__ __forceinline__ bool ag_A_B_C_2(int v_q, int v_kv) { return ((v_q % 2) == (v_kv % 2)); }", text);
+        Assert.Contains("ag_A_H(v_q, v_kv))", text);
+        Assert.Contains("ag_A_H_2(v_q, v_kv, 1))", text);
+    }
+
     [Theory]
     [InlineData("kv <= q + 2147483000")]
     [InlineData("kv - 2147483600 - 100 <= q")]
