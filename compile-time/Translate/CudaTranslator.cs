@@ -148,8 +148,12 @@ internal sealed class CudaTranslator
                 when Range(c.Operand) is { } r && r.Low > -FastConversionLimit && r.High < FastConversionLimit:
                 _usesFastConversion = true;
                 return $"ag_i2f({Expression(c.Operand)})";
+            // C's usual conversions match C#'s implicit ones (int to float, to double, to long long beside a long)
+            // except for uint beside int: C# widens both to long, C makes the int unsigned. Widening to long is written.
+            case IConversionOperation c when c.IsImplicit && c.Type?.SpecialType != SpecialType.System_Int64:
+                return Expression(c.Operand);
             case IConversionOperation c:
-                return c.IsImplicit ? Expression(c.Operand) : $"(({TypeName(c.Type!)})({Expression(c.Operand)}))";
+                return $"(({TypeName(c.Type!)})({Expression(c.Operand)}))";
             case IUnaryOperation u:
                 return $"({UnaryOperator(u.OperatorKind)}{Expression(u.Operand)})";
             case IBinaryOperation b when b.OperatorKind == BinaryOperatorKind.Remainder && b.Type?.SpecialType is SpecialType.System_Single or SpecialType.System_Double:

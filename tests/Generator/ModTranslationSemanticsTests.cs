@@ -66,6 +66,15 @@ public class ModTranslationSemanticsTests
     }
 
     [Fact]
+    public async Task UintBesideIntIsLongArithmeticAsInCSharp()
+    {
+        // C#: uint + int is long (0u + -5 is -5); C would make it unsigned int (4294967291).
+        string text = await MaskHeader("(uint)q + (kv - 5) < 0L");
+
+        Assert.Contains("(((long long)(((unsigned int)(v_q)))) + ((long long)((v_kv - 5))))", text);
+    }
+
+    [Fact]
     public async Task HelpersWhoseNamesMangleAlikeGetTheirOwnCudaNames()
     {
         // A.B_C and A_B.C both mangle to A_B_C; H(int, int) and H(int, int, int) share a C# name.
