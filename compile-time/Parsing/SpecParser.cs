@@ -40,6 +40,7 @@ internal static class SpecParser
             KindProblem = kindProblem,
             ForeignBase = foreignBase,
             UserMembers = new EquatableArray<string>(GeneratedMembers.DeclaredByUser(type)),
+            CaseTag = HasCaseTwin(type) ? CaseTag(ns is null ? type.Name : ns + "." + type.Name) : null,
             HidingType = GeneratedMembers.RootNamespaces.FirstOrDefault(n => type.ContainingAssembly.GlobalNamespace.GetTypeMembers(n).Length > 0),
         };
     }
@@ -153,6 +154,43 @@ internal static class SpecParser
             MaskModOverloads = maskOverloads,
             ScoreModOverloads = scoreOverloads,
         };
+    }
+
+    /// <summary>True when the type, or a namespace it sits in, has a sibling whose name differs from its own in case only.</summary>
+    private static bool HasCaseTwin(INamedTypeSymbol type)
+    {
+        for (INamespaceOrTypeSymbol symbol = type; symbol.ContainingNamespace is { } parent; symbol = parent)
+        {
+            if (parent.GetMembers().Any(m => m.Name != symbol.Name && string.Equals(m.Name, symbol.Name, System.StringComparison.OrdinalIgnoreCase)))
+            {
+                return true;
+            }
+
+            if (parent.IsGlobalNamespace)
+            {
+                break;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>A tag that tells apart names equal but for case: one bit per letter, set for an upper-case one, in hex.</summary>
+    private static string CaseTag(string name)
+    {
+        var tag = new System.Text.StringBuilder();
+        int bits = 0, count = 0;
+        foreach (char c in name.Where(char.IsLetter))
+        {
+            bits = (bits << 1) | (char.IsUpper(c) ? 1 : 0);
+            if (++count == 4)
+            {
+                tag.Append(bits.ToString("x", System.Globalization.CultureInfo.InvariantCulture));
+                bits = count = 0;
+            }
+        }
+
+        return count == 0 ? tag.ToString() : tag.Append(bits.ToString("x", System.Globalization.CultureInfo.InvariantCulture)).ToString();
     }
 
     /// <summary>The namespace's dotted name without '@' escapes (display strings escape keywords; hint names reject '@').</summary>
