@@ -20,8 +20,8 @@ internal static class CudaKnownMethods
         ["System.MathF.Sin(float)"] = "sinf",
         ["System.MathF.Cos(float)"] = "cosf",
         ["System.MathF.Abs(float)"] = "fabsf",
-        ["System.MathF.Min(float, float)"] = "fminf",
-        ["System.MathF.Max(float, float)"] = "fmaxf",
+        ["System.MathF.Min(float, float)"] = "ag_fminf",
+        ["System.MathF.Max(float, float)"] = "ag_fmaxf",
         ["System.MathF.Pow(float, float)"] = "powf",
         ["System.MathF.Floor(float)"] = "floorf",
         ["System.MathF.Ceiling(float)"] = "ceilf",
@@ -35,13 +35,25 @@ internal static class CudaKnownMethods
         ["System.Math.Abs(int)"] = "abs",
         ["System.Math.Min(int, int)"] = "min",
         ["System.Math.Max(int, int)"] = "max",
-        ["System.Math.Min(float, float)"] = "fminf",
-        ["System.Math.Max(float, float)"] = "fmaxf",
-        ["System.Math.Min(double, double)"] = "fmin",
-        ["System.Math.Max(double, double)"] = "fmax",
+        ["System.Math.Min(float, float)"] = "ag_fminf",
+        ["System.Math.Max(float, float)"] = "ag_fmaxf",
+        ["System.Math.Min(double, double)"] = "ag_fmin",
+        ["System.Math.Max(double, double)"] = "ag_fmax",
         ["System.Math.Pow(double, double)"] = "pow",
         ["System.Math.Floor(double)"] = "floor",
         ["System.Math.Ceiling(double)"] = "ceil",
+    };
+
+    /// <summary>
+    /// Definitions of the ag_ functions above, which the translator writes before a mod that calls one. .NET's Min and
+    /// Max of floating point return NaN when either argument is NaN; C's fmin/fmax return the other argument.
+    /// </summary>
+    public static readonly IReadOnlyDictionary<string, string> Helpers = new Dictionary<string, string>
+    {
+        ["ag_fminf"] = NanPropagating("float", "ag_fminf", "fminf"),
+        ["ag_fmaxf"] = NanPropagating("float", "ag_fmaxf", "fmaxf"),
+        ["ag_fmin"] = NanPropagating("double", "ag_fmin", "fmin"),
+        ["ag_fmax"] = NanPropagating("double", "ag_fmax", "fmax"),
     };
 
     /// <summary>The CUDA name of <paramref name="method"/>, or null when it has none.</summary>
@@ -51,4 +63,7 @@ internal static class CudaKnownMethods
         string parameters = string.Join(", ", method.Parameters.Select(p => p.Type.ToDisplayString()));
         return Table.TryGetValue($"{method.ContainingType.ToDisplayString()}.{method.Name}({parameters})", out string? cuda) ? cuda : null;
     }
+
+    private static string NanPropagating(string type, string name, string c) =>
+        $"__device__ __forceinline__ {type} {name}({type} a, {type} b) {{ return (a != a || b != b) ? a + b : {c}(a, b); }}\n";
 }

@@ -37,6 +37,7 @@ internal sealed class CudaTranslator
     private readonly HashSet<ISymbol> _emitted = new(SymbolEqualityComparer.Default);
     private readonly Dictionary<ISymbol, string> _names = new(SymbolEqualityComparer.Default);
     private readonly HashSet<string> _usedNames = new(StringComparer.Ordinal);
+    private readonly SortedSet<string> _helpers = new(StringComparer.Ordinal);
 
     private CudaTranslator(Compilation compilation) => _compilation = compilation;
 
@@ -71,7 +72,8 @@ internal sealed class CudaTranslator
             }
 
             // Prototypes first: mods may call each other in any order, recursion included.
-            return (t._usesFastConversion ? FastConversion : string.Empty) + t._fields + t._prototypes + t._functions + entry;
+            string helpers = string.Concat(t._helpers.Select(h => CudaKnownMethods.Helpers[h]));
+            return (t._usesFastConversion ? FastConversion : string.Empty) + helpers + t._fields + t._prototypes + t._functions + entry;
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -166,6 +168,11 @@ internal sealed class CudaTranslator
                 return $"({Expression(c.Condition)} ? {Expression(c.WhenTrue)} : {Expression(c.WhenFalse)})";
             case IInvocationOperation call:
                 string callee = CudaKnownMethods.Lookup(call.TargetMethod) ?? FunctionName(call.TargetMethod);
+                if (CudaKnownMethods.Helpers.ContainsKey(callee))
+                {
+                    _helpers.Add(callee);
+                }
+
                 // Arguments come in the order written; C passes them by position: named arguments go to their parameters.
                 return $"{callee}({string.Join(", ", call.Arguments.OrderBy(a => a.Parameter?.Ordinal ?? throw new NotSupportedException()).Select(a => Expression(a.Value)))})";
             case IFieldReferenceOperation f:

@@ -1,4 +1,10 @@
+using System;
+using System.Linq;
 using System.Threading.Tasks;
+using AttentionGen.Cuda;
+using AttentionGen.Tests.Cuda;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Xunit;
 
 namespace AttentionGen.Tests.Generator;
@@ -75,6 +81,19 @@ public class ModTranslationSemanticsTests
     }
 
     [Fact]
+    public async Task FloatingMinAndMaxPropagateNaNAsInDotNet()
+    {
+        // Math.Max(NaN, x) is NaN in .NET; C's fmaxf(NaN, x) is x.
+        string text = await Generate("[Flex(ScoreMod = nameof(F))] partial class L { [ScoreMod] static float F(float s, int b, int h, int q, int kv) => MathF.Max(s, -30f) + Math.Min(s, 30f) + (float)Math.Max((double)s, 0.5); }");
+
+        Assert.Contains("ag_fmaxf(v_s, -30.0f)", text);
+        Assert.Contains("ag_fminf(v_s, 30.0f)", text);
+        Assert.Contains("__device__ __forceinline__ float ag_fmaxf(float a, float b) { return (a != a || b != b) ? a + b : fmaxf(a, b); }", text);
+        Assert.Contains("__device__ __forceinline__ double ag_fmax(double a, double b)", text);
+        Assert.DoesNotContain("ag_fmin(double", text);
+    }
+
+    [Fact]
     public async Task HelpersWhoseNamesMangleAlikeGetTheirOwnCudaNames()
     {
         // A.B_C and A_B.C both mangle to A_B_C; H(int, int) and H(int, int, int) share a C# name.
@@ -107,6 +126,25 @@ public class ModTranslationSemanticsTests
         string text = await MaskHeader(body);
 
         Assert.Contains("HasClosedFormPlan => true", text);
+    }
+
+    /// <summary>Every construct above, translated, compiles with NVRTC (no GPU needed) under the runtime's options.</summary>
+    [NvrtcFact]
+    public async Task TheTranslatedConstructsCompileWithNvrtc()
+    {
+        string text = await Generate(
+            "[Flex(MaskMod = nameof(A.M), ScoreMod = nameof(A.F))] partial class L { } static partial class A { " +
+            "[MaskMod] public static bool M(int b, int h, int q, int kv) => B_C(kv: kv, q: q) && A_B.C(q, kv) && (q << kv) >= (kv >> 33) && (q >>> 1) >= 0 && ((long)kv >>> 40) >= 0L && (uint)q + (kv - 5) >= 0L && P(q, kv); " +
+            "[ScoreMod] public static float F(float s, int b, int h, int q, int kv) { Nothing(); return MathF.Max(s, -30f) + Math.Min(s, 30f) + (float)Math.Max((double)s, 0.5) + T[h & 1] + W; } " +
+            "static bool B_C(int q, int kv) => kv <= q + 1; static void Nothing() { return; } private static partial bool P(int q, int kv); private static partial bool P(int q, int kv) => q >= 0; " +
+            "static readonly float[] T = { 0.5f, 0.25f }; static readonly float W = 1f / 3; } static class A_B { public static bool C(int q, int kv) => q % 2 == kv % 2; }");
+
+        string literal = text.Split('\n').Single(line => line.Contains("CudaHeader => \"", StringComparison.Ordinal));
+        literal = literal.Substring(literal.IndexOf('"', StringComparison.Ordinal)).TrimEnd().TrimEnd(';');
+        string header = ((LiteralExpressionSyntax)SyntaxFactory.ParseExpression(literal)).Token.ValueText;
+
+        byte[] cubin = Nvrtc.Instance.CompileToCubin(header + "\n" + LibraryModCudaTests.ProbeKernel, "semantics.cu", [.. KernelHashes.CompileOptions, "--gpu-architecture=sm_80"], out _);
+        Assert.NotEmpty(cubin);
     }
 
     private static Task<string> MaskHeader(string bodyAndHelpers) =>
