@@ -11,7 +11,7 @@ using Microsoft.CodeAnalysis.CSharp.Syntax;
 namespace AttentionGen.CodeFixes;
 
 /// <summary>
-/// Removes the syntax a diagnostic sits on when removing it is the whole fix: AG0020's <c>static</c> modifier,
+/// Removes the syntax a diagnostic sits on when removing it is the whole fix: AG0020's <c>static</c> or <c>file</c> modifier,
 /// AG0021's base class, AG0024's multi-GPU argument. (AG0020 on a record, struct or interface has no fix: turning
 /// one into a class changes its meaning.)
 /// </summary>
@@ -48,14 +48,14 @@ public sealed class RemoveUnsupportedSyntaxCodeFix : CodeFixProvider
     private static (string Title, SyntaxNode NewRoot)? Fix(SyntaxNode root, Diagnostic diagnostic)
     {
         SyntaxToken token = root.FindToken(diagnostic.Location.SourceSpan.Start);
-        if (token.IsKind(SyntaxKind.StaticKeyword) && token.Parent is ClassDeclarationSyntax owner)
+        if ((token.IsKind(SyntaxKind.StaticKeyword) || token.IsKind(SyntaxKind.FileKeyword)) && token.Parent is ClassDeclarationSyntax owner)
         {
-            // The static keyword's leading trivia (indentation, comments) moves to what follows it.
+            // The keyword's leading trivia (indentation, comments) moves to what follows it.
             int index = owner.Modifiers.IndexOf(token);
             ClassDeclarationSyntax without = index == 0
                 ? WithFirstTokenTrivia(owner.WithModifiers(owner.Modifiers.RemoveAt(0)), token.LeadingTrivia)
                 : owner.WithModifiers(owner.Modifiers.RemoveAt(index));
-            return ("Remove 'static'", root.ReplaceNode(owner, without));
+            return ($"Remove '{token.Text}'", root.ReplaceNode(owner, without));
         }
 
         SyntaxNode node = root.FindNode(diagnostic.Location.SourceSpan);

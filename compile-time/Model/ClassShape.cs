@@ -5,7 +5,7 @@ namespace AttentionGen.CompileTime.Model;
 
 /// <summary>
 /// What the generator needs to know of the attributed class, as plain data.
-/// <see cref="KindProblem"/>: null for a class, else "static", "record", "struct" or "interface" (shapes a generated
+/// <see cref="KindProblem"/>: null for a class, else "static", "record", "file" (file-local), "struct" or "interface" (shapes a generated
 /// module cannot extend). <see cref="ForeignBase"/>: the base class the user wrote when it is not the module's
 /// (null when none or the module's own). <see cref="UserMembers"/>: the signatures of the members the user declared
 /// (<see cref="GeneratedMembers.Signature"/>), to find those that clash with the generated ones.
@@ -18,8 +18,18 @@ internal sealed record ClassShape(string? Namespace, string Name, bool IsPartial
 
     public EquatableArray<string> UserMembers { get; init; }
 
-    /// <summary>File name of the generated source: unique per namespace and class.</summary>
-    public string HintName => Namespace is null ? Name : $"{Namespace}.{Name}";
+    /// <summary>A type of the project in the global namespace named like one of <see cref="GeneratedMembers.RootNamespaces"/> (the generated code could not name that namespace), or null.</summary>
+    public string? HidingType { get; init; }
+
+    /// <summary>
+    /// Set when another namespace or type on the class's path differs from it in case only (<c>N.a</c> and <c>N.A</c>,
+    /// <c>N.A</c> and <c>n.A</c>): generated file names are compared ignoring case, so such a class's file name
+    /// carries this tag, which its exact spelling decides.
+    /// </summary>
+    public string? CaseTag { get; init; }
+
+    /// <summary>File name of the generated source: unique per namespace and class, ignoring case too (<see cref="CaseTag"/>).</summary>
+    public string HintName => (Namespace is null ? Name : $"{Namespace}.{Name}") + (CaseTag is null ? string.Empty : "." + CaseTag);
 
     /// <summary>The class name as C# source: a keyword name gets its '@'.</summary>
     public string Identifier => Escape(Name);

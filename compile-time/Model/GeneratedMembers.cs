@@ -16,6 +16,9 @@ internal static class GeneratedMembers
     /// <summary>The tool name in the generated <c>[GeneratedCode]</c>: how the rules tell our parts from the user's.</summary>
     public const string Tool = "AttentionGen.Generator";
 
+    /// <summary>The namespaces the generated code names from the root (<c>global::System</c>, <c>global::AttentionGen</c>): a type of one of these names in the global namespace hides it.</summary>
+    public static readonly string[] RootNamespaces = ["System", "AttentionGen"];
+
     public const string FlashAttentionBase = "AttentionGen.Modules.FlashAttentionModule";
     public const string DilatedBase = "AttentionGen.Modules.DilatedAttentionModule";
     public const string SparseBase = "AttentionGen.Modules.SparseAttentionModule";

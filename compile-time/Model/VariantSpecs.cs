@@ -84,6 +84,12 @@ internal sealed record FlexSpec(ClassShape Class, string? MaskMod, bool MaskModF
 
     /// <summary>Where the score mod lives when <c>nameof(Owner.Mod)</c> names another class; null: the attributed class.</summary>
     public ModOwner? ScoreModOwner { get; init; }
+
+    /// <summary>How many methods the MaskMod name matches with <c>[MaskMod]</c> (overloads): more than one is ambiguous.</summary>
+    public int MaskModOverloads { get; init; }
+
+    /// <summary>How many methods the ScoreMod name matches with <c>[ScoreMod]</c> (overloads): more than one is ambiguous.</summary>
+    public int ScoreModOverloads { get; init; }
 }
 
 /// <summary>

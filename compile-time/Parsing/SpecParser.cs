@@ -28,6 +28,7 @@ internal static class SpecParser
             TypeKind.Interface => "interface",
             TypeKind.Class when type.IsRecord => "record",
             TypeKind.Class when type.IsStatic => "static",
+            TypeKind.Class when type.IsFileLocal => "file",
             TypeKind.Class => null,
             _ => type.TypeKind.ToString().ToLowerInvariant(),
         };
@@ -39,6 +40,8 @@ internal static class SpecParser
             KindProblem = kindProblem,
             ForeignBase = foreignBase,
             UserMembers = new EquatableArray<string>(GeneratedMembers.DeclaredByUser(type)),
+            CaseTag = HasCaseTwin(type) ? CaseTag(ns is null ? type.Name : ns + "." + type.Name) : null,
+            HidingType = GeneratedMembers.RootNamespaces.FirstOrDefault(n => type.ContainingAssembly.GlobalNamespace.GetTypeMembers(n).Length > 0),
         };
     }
 
@@ -121,8 +124,8 @@ internal static class SpecParser
     {
         var args = new NamedArguments(attribute);
         string? maskMod = args.String("MaskMod"), scoreMod = args.String("ScoreMod");
-        (IMethodSymbol? mask, ModOwner? maskOwner) = ResolveMod(type, attribute, "MaskMod", maskMod, AttentionAttributeNames.MaskMod, compilation);
-        (IMethodSymbol? score, ModOwner? scoreOwner) = ResolveMod(type, attribute, "ScoreMod", scoreMod, AttentionAttributeNames.ScoreMod, compilation);
+        (IMethodSymbol? mask, ModOwner? maskOwner, int maskOverloads) = ResolveMod(type, attribute, "MaskMod", maskMod, AttentionAttributeNames.MaskMod, compilation);
+        (IMethodSymbol? score, ModOwner? scoreOwner, int scoreOverloads) = ResolveMod(type, attribute, "ScoreMod", scoreMod, AttentionAttributeNames.ScoreMod, compilation);
         bool valid = (mask is null || ModMethodRules.Check(mask, ModKind.Mask, compilation).Count == 0)
             && (score is null || ModMethodRules.Check(score, ModKind.Score, compilation).Count == 0);
         IParameterSymbol? maskCapture = mask is null ? null : ModMethodRules.Capture(mask);
@@ -148,7 +151,46 @@ internal static class SpecParser
             ScoreCaptureElement = scoreCapture is null ? null : ModMethodRules.CaptureElement(scoreCapture.Type),
             MaskModOwner = maskOwner,
             ScoreModOwner = scoreOwner,
+            MaskModOverloads = maskOverloads,
+            ScoreModOverloads = scoreOverloads,
         };
+    }
+
+    /// <summary>True when the type, or a namespace it sits in, has a sibling whose name differs from its own in case only.</summary>
+    private static bool HasCaseTwin(INamedTypeSymbol type)
+    {
+        for (INamespaceOrTypeSymbol symbol = type; symbol.ContainingNamespace is { } parent; symbol = parent)
+        {
+            if (parent.GetMembers().Any(m => m.Name != symbol.Name && string.Equals(m.Name, symbol.Name, System.StringComparison.OrdinalIgnoreCase)))
+            {
+                return true;
+            }
+
+            if (parent.IsGlobalNamespace)
+            {
+                break;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>A tag that tells apart names equal but for case: one bit per letter, set for an upper-case one, in hex.</summary>
+    private static string CaseTag(string name)
+    {
+        var tag = new System.Text.StringBuilder();
+        int bits = 0, count = 0;
+        foreach (char c in name.Where(char.IsLetter))
+        {
+            bits = (bits << 1) | (char.IsUpper(c) ? 1 : 0);
+            if (++count == 4)
+            {
+                tag.Append(bits.ToString("x", System.Globalization.CultureInfo.InvariantCulture));
+                bits = count = 0;
+            }
+        }
+
+        return count == 0 ? tag.ToString() : tag.Append(bits.ToString("x", System.Globalization.CultureInfo.InvariantCulture)).ToString();
     }
 
     /// <summary>The namespace's dotted name without '@' escapes (display strings escape keywords; hint names reject '@').</summary>
@@ -160,12 +202,12 @@ internal static class SpecParser
     /// so the method comes from the nameof operand's symbol, with its <paramref name="attributeName"/>-marked overload;
     /// every other form (<c>nameof(Mod)</c>, a string) names a method of <paramref name="type"/> itself (<see cref="FindMod"/>).
     /// </summary>
-    private static (IMethodSymbol? Mod, ModOwner? Owner) ResolveMod(
+    private static (IMethodSymbol? Mod, ModOwner? Owner, int Overloads) ResolveMod(
         INamedTypeSymbol type, AttributeData attribute, string argument, string? name, string attributeName, Compilation compilation)
     {
         if (name is null || QualifiedNameofOperand(attribute, argument) is not { } operand || !compilation.ContainsSyntaxTree(operand.SyntaxTree))
         {
-            return (FindMod(type, name, attributeName), null);
+            return (FindMod(type, name, attributeName), null, Overloads(type, name, attributeName));
         }
 
         // An inaccessible method binds as a candidate; behind an inaccessible class it does not bind at all, so the
@@ -175,7 +217,7 @@ internal static class SpecParser
         INamedTypeSymbol? ownerType = group.Length > 0 ? group[0].ContainingType : Container(model, operand.Expression) as INamedTypeSymbol;
         if (ownerType is null)
         {
-            return (FindMod(type, name, attributeName), null);
+            return (FindMod(type, name, attributeName), null, Overloads(type, name, attributeName));
         }
 
         if (group.Length == 0)
@@ -185,9 +227,10 @@ internal static class SpecParser
 
         IMethodSymbol? mod = group.FirstOrDefault(m => IsMod(m, attributeName));
         mod = mod?.PartialImplementationPart ?? mod;
+        int overloads = Overloads(ownerType, name, attributeName);
         if (SymbolEqualityComparer.Default.Equals(ownerType, type))
         {
-            return (mod, null);
+            return (mod, null, overloads);
         }
 
         var owner = new ModOwner(
@@ -195,8 +238,12 @@ internal static class SpecParser
             ownerType.ToDisplayString(),
             Accessible: mod is null || CallableFromGeneratedCode(mod, type, compilation),
             HasSource: mod is null || mod.DeclaringSyntaxReferences.Length > 0 || ModLibrary.Contains(mod));
-        return (mod, owner);
+        return (mod, owner, overloads);
     }
+
+    /// <summary>How many methods of <paramref name="type"/> called <paramref name="name"/> carry <paramref name="attribute"/>: a name names one mod.</summary>
+    private static int Overloads(INamedTypeSymbol type, string? name, string attribute) =>
+        name is null ? 0 : type.GetMembers(name).OfType<IMethodSymbol>().Count(m => IsMod(m, attribute));
 
     /// <summary>
     /// Whether the generated part of <paramref name="type"/> can call <paramref name="mod"/>: accessible from the class,

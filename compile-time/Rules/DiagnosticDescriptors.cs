@@ -203,6 +203,18 @@ internal static class DiagnosticDescriptors
         "{0} = {1} is odd; {2} rotates its elements in pairs, so it needs an even {3}",
         DiagnosticSeverity.Error);
 
+    public static readonly DiagnosticDescriptor ModNameAmbiguous = Create(
+        "AG0032",
+        "Flex names several mod methods",
+        "{0} = \"{1}\" names {2} methods of '{3}' marked [{0}]; a mod is named by its name alone, so keep one [{0}] method of that name",
+        DiagnosticSeverity.Error);
+
+    public static readonly DiagnosticDescriptor TypeHidesNamespace = Create(
+        "AG0033",
+        "A global type hides a namespace the generated code uses",
+        "The type '{0}' in the global namespace hides the namespace '{0}', which the code [{1}] generates for '{2}' refers to; rename that type or move it into a namespace",
+        DiagnosticSeverity.Error);
+
     private static DiagnosticDescriptor Create(string id, string title, string message, DiagnosticSeverity severity) =>
         new(id, title, message, Category, severity, isEnabledByDefault: true, helpLinkUri: HelpRoot + id + ".md");
 

@@ -48,7 +48,7 @@ internal static class SpecRules
 {
     /// <summary>
     /// The rules about the class itself: a shape the generated part can extend (partial, a plain class, top level,
-    /// not generic, no base class of its own), one attention attribute, and no member that the generated part also
+    /// not generic, no base class of its own), one attention attribute, and no member (nor the class's own name) that the generated part also
     /// declares (<paramref name="generated"/>, from <see cref="GeneratedMembers"/>).
     /// </summary>
     public static List<RuleViolation> CheckClass(ClassShape shape, string attributeName, string moduleBase, string[] generated)
@@ -56,10 +56,16 @@ internal static class SpecRules
         var violations = new List<RuleViolation>();
         if (shape.KindProblem is { } kind)
         {
-            string what = kind == "static" ? "static" : kind is "interface" ? "an interface" : "a " + kind;
+            string what = kind switch
+            {
+                "static" => "static",
+                "interface" => "an interface",
+                "file" => "file-local (the generated part is another file, which cannot extend it)",
+                _ => "a " + kind,
+            };
             violations.Add(new(DiagnosticDescriptors.ClassKindNotSupported, kind, [shape.Name, what, attributeName])
             {
-                Site = kind is "static" or "record" ? ViolationSite.Keyword : ViolationSite.Class,
+                Site = kind is "static" or "record" or "file" ? ViolationSite.Keyword : ViolationSite.Class,
             });
         }
         else if (!shape.IsPartial)
@@ -78,9 +84,20 @@ internal static class SpecRules
             violations.Add(new(DiagnosticDescriptors.ClassHasBaseClass, foreignBase, [shape.Name, foreignBase, attributeName, moduleBase]) { Site = ViolationSite.BaseType });
         }
 
+        if (shape.HidingType is { } hiding)
+        {
+            violations.Add(new(DiagnosticDescriptors.TypeHidesNamespace, null, [hiding, attributeName, shape.Name]));
+        }
+
         if (shape.AttentionAttributeCount > 1)
         {
             violations.Add(new(DiagnosticDescriptors.SeveralAttentionAttributes, null, [shape.Name, shape.AttentionAttributeCount]));
+        }
+
+        // C# forbids a member named like its class (CS0542): the class's own name clashes with a generated member of that name.
+        if (generated.FirstOrDefault(g => GeneratedMembers.Clash(g, shape.Name)) is { } sameName)
+        {
+            violations.Add(new(DiagnosticDescriptors.MemberClashesWithGenerated, null, ["class " + shape.Name, Readable(sameName, shape), attributeName]));
         }
 
         foreach (string user in shape.UserMembers)
@@ -231,8 +248,8 @@ internal static class SpecRules
         List<RuleViolation> v = CheckClass(spec.Class, "Flex", GeneratedMembers.FlexBase, GeneratedMembers.Of(spec));
         Positive(v, "BlockSize", spec.BlockSize);
         FlexBlockSize(v, spec.BlockSize);
-        ModReference(v, spec, "MaskMod", spec.MaskMod, spec.MaskModFound, spec.MaskModOwner);
-        ModReference(v, spec, "ScoreMod", spec.ScoreMod, spec.ScoreModFound, spec.ScoreModOwner);
+        ModReference(v, spec, "MaskMod", spec.MaskMod, spec.MaskModFound, spec.MaskModOwner, spec.MaskModOverloads);
+        ModReference(v, spec, "ScoreMod", spec.ScoreMod, spec.ScoreModFound, spec.ScoreModOwner, spec.ScoreModOverloads);
 
         // The two mods share one capture (one tensor passed to Forward): the same element type.
         if (spec.MaskCaptures && spec.ScoreCaptures && spec.CaptureElement != spec.ScoreCaptureElement)
@@ -279,7 +296,7 @@ internal static class SpecRules
         int tile = KernelLimits.GpuRowTile;
         if (value > 0 && value % tile != 0)
         {
-            v.Add(new(DiagnosticDescriptors.BucketNotTileMultiple, argument, [argument, value, tile, ((value / tile) + 1) * tile]));
+            v.Add(new(DiagnosticDescriptors.BucketNotTileMultiple, argument, [argument, value, tile, ((value / tile) + 1L) * tile]));
         }
     }
 
@@ -293,14 +310,19 @@ internal static class SpecRules
     }
 
     /// <summary>
-    /// A mod named by <paramref name="argument"/>: found (in the class, or in <paramref name="owner"/> for <c>nameof(Owner.Mod)</c>),
+    /// A mod named by <paramref name="argument"/>: found, and only one of that name (in the class, or in <paramref name="owner"/> for <c>nameof(Owner.Mod)</c>),
     /// callable from the generated part, and with source for the GPU translator.
     /// </summary>
-    private static void ModReference(List<RuleViolation> v, FlexSpec spec, string argument, string? name, bool found, ModOwner? owner)
+    private static void ModReference(List<RuleViolation> v, FlexSpec spec, string argument, string? name, bool found, ModOwner? owner, int overloads)
     {
         if (!found)
         {
             v.Add(new(DiagnosticDescriptors.ModMethodNotFound, argument, [argument, name!, owner?.Name ?? spec.Class.Name]));
+        }
+        else if (overloads > 1)
+        {
+            // A name, not a signature, picks the mod: with several marked overloads the choice would be the declaration order's.
+            v.Add(new(DiagnosticDescriptors.ModNameAmbiguous, argument, [argument, name!, overloads, owner?.Name ?? spec.Class.Name]));
         }
         else if (owner is { Accessible: false })
         {

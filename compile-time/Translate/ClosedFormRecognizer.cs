@@ -207,7 +207,7 @@ internal static class ClosedFormRecognizer
             case IdentifierNameSyntax id when id.Identifier.Text == c.Bindings.Kv:
                 return new LinearForm(0, 1, 0);
             case PrefixUnaryExpressionSyntax u when u.IsKind(SyntaxKind.UnaryMinusExpression) && Linear(u.Operand, c) is { } x:
-                return new LinearForm(-x.Q, -x.Kv, -x.Constant);
+                return InIntRange(new LinearForm(-x.Q, -x.Kv, -x.Constant), u, c);
             case BinaryExpressionSyntax b when b.IsKind(SyntaxKind.AddExpression) || b.IsKind(SyntaxKind.SubtractExpression):
                 if (Linear(b.Left, c) is not { } l || Linear(b.Right, c) is not { } r)
                 {
@@ -215,10 +215,26 @@ internal static class ClosedFormRecognizer
                 }
 
                 int sign = b.IsKind(SyntaxKind.AddExpression) ? 1 : -1;
-                return new LinearForm(l.Q + (sign * r.Q), l.Kv + (sign * r.Kv), l.Constant + (sign * r.Constant));
+                return InIntRange(new LinearForm(l.Q + (sign * r.Q), l.Kv + (sign * r.Kv), l.Constant + (sign * r.Constant)), b, c);
             default:
                 return null;
         }
+    }
+
+    // The form, unless it is int arithmetic that can wrap for indices below GpuIndices.Limit (kv <= q + 2147483000 is
+    // false in C# once q + 2147483000 passes int.MaxValue; the boxes, in long arithmetic, would say true): null then,
+    // and the mod is evaluated per element.
+    private static LinearForm? InIntRange(LinearForm form, ExpressionSyntax e, Context c)
+    {
+        if (c.Model.GetTypeInfo(e).Type?.SpecialType != SpecialType.System_Int32)
+        {
+            return form;
+        }
+
+        long top = GpuIndices.Limit - 1;
+        long low = form.Constant + Math.Min(0, form.Q * top) + Math.Min(0, form.Kv * top);
+        long high = form.Constant + Math.Max(0, form.Q * top) + Math.Max(0, form.Kv * top);
+        return low >= int.MinValue && high <= int.MaxValue ? form : null;
     }
 
     private static List<ClosedFormBox>? Union(List<ClosedFormBox>? a, List<ClosedFormBox>? b) =>

@@ -35,6 +35,9 @@ internal sealed class CudaTranslator
     private readonly StringBuilder _prototypes = new();
     private readonly StringBuilder _functions = new();
     private readonly HashSet<ISymbol> _emitted = new(SymbolEqualityComparer.Default);
+    private readonly Dictionary<ISymbol, string> _names = new(SymbolEqualityComparer.Default);
+    private readonly HashSet<string> _usedNames = new(StringComparer.Ordinal);
+    private readonly SortedSet<string> _helpers = new(StringComparer.Ordinal);
 
     private CudaTranslator(Compilation compilation) => _compilation = compilation;
 
@@ -69,7 +72,8 @@ internal sealed class CudaTranslator
             }
 
             // Prototypes first: mods may call each other in any order, recursion included.
-            return (t._usesFastConversion ? FastConversion : string.Empty) + t._fields + t._prototypes + t._functions + entry;
+            string helpers = string.Concat(t._helpers.Select(h => CudaKnownMethods.Helpers[h]));
+            return (t._usesFastConversion ? FastConversion : string.Empty) + helpers + t._fields + t._prototypes + t._functions + entry;
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -82,8 +86,8 @@ internal sealed class CudaTranslator
     private string FunctionName(IMethodSymbol method)
     {
         // A library helper (AttentionGen.Mods) is read from the generator's copy of its source.
-        method = ModLibrary.WithSource(method, _compilation);
-        string name = "ag_" + Mangle(method);
+        method = ModLibrary.WithSource(method.PartialImplementationPart ?? method, _compilation);
+        string name = CudaName(method);
         if (!_emitted.Add(method))
         {
             return name;
@@ -108,6 +112,7 @@ internal sealed class CudaTranslator
     {
         IBlockOperation block => "{ " + string.Concat(block.Operations.Select(s => Statement(s) + " ")) + "}",
         IReturnOperation { ReturnedValue: { } value } => $"return {Expression(value)};",
+        IReturnOperation => "return;",
         IVariableDeclarationGroupOperation group => string.Concat(group.Declarations.SelectMany(d => d.Declarators).Select(Declarator)),
         IConditionalOperation { WhenFalse: var otherwise } branch when branch.Type is null || branch.Type.SpecialType == SpecialType.System_Void =>
             $"if ({Expression(branch.Condition)}) {Statement(branch.WhenTrue)}" + (otherwise is null ? string.Empty : $" else {Statement(otherwise)}"),
@@ -145,19 +150,31 @@ internal sealed class CudaTranslator
                 when Range(c.Operand) is { } r && r.Low > -FastConversionLimit && r.High < FastConversionLimit:
                 _usesFastConversion = true;
                 return $"ag_i2f({Expression(c.Operand)})";
+            // C's usual conversions match C#'s implicit ones (int to float, to double, to long long beside a long)
+            // except for uint beside int: C# widens both to long, C makes the int unsigned. Widening to long is written.
+            case IConversionOperation c when c.IsImplicit && c.Type?.SpecialType != SpecialType.System_Int64:
+                return Expression(c.Operand);
             case IConversionOperation c:
-                return c.IsImplicit ? Expression(c.Operand) : $"(({TypeName(c.Type!)})({Expression(c.Operand)}))";
+                return $"(({TypeName(c.Type!)})({Expression(c.Operand)}))";
             case IUnaryOperation u:
                 return $"({UnaryOperator(u.OperatorKind)}{Expression(u.Operand)})";
             case IBinaryOperation b when b.OperatorKind == BinaryOperatorKind.Remainder && b.Type?.SpecialType is SpecialType.System_Single or SpecialType.System_Double:
                 return $"{(b.Type.SpecialType == SpecialType.System_Single ? "fmodf" : "fmod")}({Expression(b.LeftOperand)}, {Expression(b.RightOperand)})";
+            case IBinaryOperation { OperatorKind: BinaryOperatorKind.LeftShift or BinaryOperatorKind.RightShift or BinaryOperatorKind.UnsignedRightShift } b:
+                return Shift(b);
             case IBinaryOperation b:
                 return $"({Expression(b.LeftOperand)} {BinaryOperator(b.OperatorKind)} {Expression(b.RightOperand)})";
             case IConditionalOperation c when c.WhenFalse is not null:
                 return $"({Expression(c.Condition)} ? {Expression(c.WhenTrue)} : {Expression(c.WhenFalse)})";
             case IInvocationOperation call:
                 string callee = CudaKnownMethods.Lookup(call.TargetMethod) ?? FunctionName(call.TargetMethod);
-                return $"{callee}({string.Join(", ", call.Arguments.Select(a => Expression(a.Value)))})";
+                if (CudaKnownMethods.Helpers.ContainsKey(callee))
+                {
+                    _helpers.Add(callee);
+                }
+
+                // Arguments come in the order written; C passes them by position: named arguments go to their parameters.
+                return $"{callee}({string.Join(", ", call.Arguments.OrderBy(a => a.Parameter?.Ordinal ?? throw new NotSupportedException()).Select(a => Expression(a.Value)))})";
             case IFieldReferenceOperation f:
                 return Field(f.Field);
             case IPropertyReferenceOperation { Property.IsIndexer: true, Instance: IParameterReferenceOperation span } index when index.Arguments.Length == 1:
@@ -167,6 +184,25 @@ internal sealed class CudaTranslator
             default:
                 throw new NotSupportedException();
         }
+    }
+
+    // C# masks a shift count to the operand's width (x << 33 is x << 1 on an int); C leaves a count of the width or
+    // more undefined, and PTX clamps it: the mask is written out. C has no >>>; it shifts the unsigned type.
+    private string Shift(IBinaryOperation shift)
+    {
+        SpecialType operand = shift.LeftOperand.Type?.SpecialType ?? SpecialType.None;
+        int mask = operand == SpecialType.System_Int64 ? 63 : 31;
+        string count = shift.RightOperand.ConstantValue is { HasValue: true, Value: int constant }
+            ? (constant & mask).ToString(CultureInfo.InvariantCulture)
+            : $"({Expression(shift.RightOperand)} & {mask})";
+        string left = Expression(shift.LeftOperand);
+        if (shift.OperatorKind != BinaryOperatorKind.UnsignedRightShift || operand == SpecialType.System_UInt32)
+        {
+            return $"({left} {(shift.OperatorKind == BinaryOperatorKind.LeftShift ? "<<" : ">>")} {count})";
+        }
+
+        (string signed, string unsigned) = operand == SpecialType.System_Int64 ? ("long long", "unsigned long long") : ("int", "unsigned int");
+        return $"(({signed})(({unsigned})({left}) >> {count}))";
     }
 
     // The values an int expression can take, where they follow from the index parameters' bounds and constants; null
@@ -217,7 +253,7 @@ internal sealed class CudaTranslator
     // A static readonly field becomes a __constant__ definition initialised from its C# initializer.
     private string Field(IFieldSymbol field)
     {
-        string name = "ag_" + Mangle(field);
+        string name = CudaName(field);
         if (!_emitted.Add(field))
         {
             return name;
@@ -272,6 +308,7 @@ internal sealed class CudaTranslator
         SpecialType.System_Int64 => "long long",
         SpecialType.System_Single => "float",
         SpecialType.System_Double => "double",
+        SpecialType.System_Void => "void",
         _ => throw new NotSupportedException(),
     };
 
@@ -291,8 +328,6 @@ internal sealed class CudaTranslator
         BinaryOperatorKind.Multiply => "*",
         BinaryOperatorKind.Divide => "/",
         BinaryOperatorKind.Remainder => "%",
-        BinaryOperatorKind.LeftShift => "<<",
-        BinaryOperatorKind.RightShift => ">>",
         BinaryOperatorKind.And => "&",
         BinaryOperatorKind.Or => "|",
         BinaryOperatorKind.ExclusiveOr => "^",
@@ -309,6 +344,25 @@ internal sealed class CudaTranslator
 
     // C# names are valid C identifiers; the prefix keeps them clear of C++ keywords and the kernel's own names.
     private static string Local(string name) => "v_" + name;
+
+    // One C name per C# symbol. Mangling maps both A.B_C and A_B.C to A_B_C (and every overload of a method to one
+    // name): a name already taken by another symbol gets a numbered suffix, so no two definitions share a name.
+    private string CudaName(ISymbol symbol)
+    {
+        if (_names.TryGetValue(symbol, out string? known))
+        {
+            return known;
+        }
+
+        string name = "ag_" + Mangle(symbol);
+        for (int n = 2; !_usedNames.Add(name); n++)
+        {
+            name = $"ag_{Mangle(symbol)}_{n}";
+        }
+
+        _names[symbol] = name;
+        return name;
+    }
 
     private static string Mangle(ISymbol symbol) =>
         new string((symbol.ContainingType.ToDisplayString() + "_" + symbol.Name).Select(c => char.IsLetterOrDigit(c) ? c : '_').ToArray());

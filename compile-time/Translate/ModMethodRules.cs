@@ -166,6 +166,8 @@ internal static class ModMethodRules
 
         switch (operation)
         {
+            case IVariableDeclaratorOperation declarator when declarator.GetVariableInitializer() is null:
+                return "a local must get its value where it is declared (locals are assigned once)";
             case IBlockOperation or IReturnOperation or IExpressionStatementOperation or IArgumentOperation or ILiteralOperation or IParameterReferenceOperation
                 or ILocalReferenceOperation or IBinaryOperation or IUnaryOperation or IConditionalOperation
                 or IParenthesizedOperation or IVariableDeclarationGroupOperation or IVariableDeclarationOperation
@@ -183,7 +185,7 @@ internal static class ModMethodRules
             case IInstanceReferenceOperation:
                 return "instance state cannot be captured; mods are static";
             case IFieldReferenceOperation field:
-                return FieldProblem(field.Field);
+                return FieldProblem(field.Field, compilation);
             case IArrayElementReferenceOperation element:
                 return element.ArrayReference is IFieldReferenceOperation { Field: { IsStatic: true, IsReadOnly: true } } ? null
                     : "only static readonly arrays can be indexed";
@@ -194,7 +196,7 @@ internal static class ModMethodRules
         }
     }
 
-    private static string? FieldProblem(IFieldSymbol field)
+    private static string? FieldProblem(IFieldSymbol field, Compilation compilation)
     {
         if (field.IsConst)
         {
@@ -207,7 +209,46 @@ internal static class ModMethodRules
         }
 
         ITypeSymbol element = field.Type is IArrayTypeSymbol array ? array.ElementType : field.Type;
-        return IsGpuType(element) ? null : $"field '{field.Name}' of type '{field.Type.ToDisplayString()}' has no GPU equivalent";
+        if (!IsGpuType(element) || field.Type is IArrayTypeSymbol { Rank: not 1 })
+        {
+            return $"field '{field.Name}' of type '{field.Type.ToDisplayString()}' has no GPU equivalent";
+        }
+
+        return HasConstantInitializer(field, compilation) ? null
+            : $"field '{field.Name}' must be initialized where it is declared, in this project, with a constant (or a non-empty array of constants): the GPU code copies that value at compile time";
+    }
+
+    /// <summary>
+    /// True when the field's declaration initializes it with a constant, or a one-dimensional array of one or more constants:
+    /// what <see cref="CudaTranslator"/> can copy into a <c>__constant__</c> (a value computed at run time, in a static
+    /// constructor, or in a referenced assembly cannot be).
+    /// </summary>
+    private static bool HasConstantInitializer(IFieldSymbol field, Compilation compilation)
+    {
+        if (field.DeclaringSyntaxReferences.FirstOrDefault()?.GetSyntax() is not VariableDeclaratorSyntax { Initializer.Value: { } initializer }
+            || !compilation.ContainsSyntaxTree(initializer.SyntaxTree)
+            || compilation.GetSemanticModel(initializer.SyntaxTree).GetOperation(initializer) is not { } value)
+        {
+            return false;
+        }
+
+        if (field.Type is not IArrayTypeSymbol)
+        {
+            return value.ConstantValue.HasValue;
+        }
+
+        while (value is IConversionOperation conversion)
+        {
+            value = conversion.Operand;
+        }
+
+        IArrayInitializerOperation? elements = value switch
+        {
+            IArrayCreationOperation { Initializer: { } i } => i,
+            IArrayInitializerOperation i => i,
+            _ => null,
+        };
+        return elements is { ElementValues.Length: > 0 } && elements.ElementValues.All(e => e.ConstantValue.HasValue);
     }
 
     private static string? InvocationProblem(IMethodSymbol target, Compilation compilation, List<ModIssue> issues, HashSet<IMethodSymbol> visited)

@@ -43,12 +43,31 @@ internal static class SoftcapRecognizer
         }
 
         SemanticModel model = compilation.GetSemanticModel(syntax.SyntaxTree);
-        bool isSoftcap = model.GetSymbolInfo(call).Symbol is IMethodSymbol { Name: "TanhSoftcap" } target
-            && target.ContainingType?.ToDisplayString() == Library;
-        bool scoreFirst = arguments[0].Expression is IdentifierNameSyntax score && score.Identifier.ValueText == method.Parameters[0].Name;
-        return isSoftcap && scoreFirst && model.GetConstantValue(arguments[1].Expression) is { HasValue: true, Value: { } value }
+        if (model.GetSymbolInfo(call).Symbol is not IMethodSymbol { Name: "TanhSoftcap", Parameters.Length: 2 } target
+            || target.ContainingType?.ToDisplayString() != Library)
+        {
+            return null;
+        }
+
+        bool scoreFirst = ArgumentFor(target.Parameters[0], arguments) is IdentifierNameSyntax score && score.Identifier.ValueText == method.Parameters[0].Name;
+        return scoreFirst && ArgumentFor(target.Parameters[1], arguments) is { } capArgument
+            && model.GetConstantValue(capArgument) is { HasValue: true, Value: { } value }
             && Convert.ToSingle(value, System.Globalization.CultureInfo.InvariantCulture) is float cap && cap > 0 && !float.IsInfinity(cap) && !float.IsNaN(cap)
             ? cap
             : null;
+    }
+
+    /// <summary>The expression passed to <paramref name="parameter"/>: a named argument by its name, else by position (<c>TanhSoftcap(cap: 30f, score: s)</c> is a soft-cap too).</summary>
+    private static ExpressionSyntax? ArgumentFor(IParameterSymbol parameter, SeparatedSyntaxList<ArgumentSyntax> arguments)
+    {
+        for (int i = 0; i < arguments.Count; i++)
+        {
+            if (arguments[i].NameColon is { } name ? name.Name.Identifier.ValueText == parameter.Name : i == parameter.Ordinal)
+            {
+                return arguments[i].Expression;
+            }
+        }
+
+        return null;
     }
 }

@@ -23,6 +23,7 @@ public class CodeFixTests
         { "AG0018", "partial class C { [MaskMod] public bool {|AG0018:M|}(int b, int h, int q, int kv) => kv <= q; }", "partial class C { [MaskMod] public static bool M(int b, int h, int q, int kv) => kv <= q; }" },
         { "AG0020", "[FlashAttention(Dim = 64)] public {|AG0020:static|} partial class C { }", "[FlashAttention(Dim = 64)] public partial class C { }" },
         { "AG0020", "[FlashAttention(Dim = 64)]\n{|AG0020:static|} partial class C { }", "[FlashAttention(Dim = 64)]\npartial class C { }" },
+        { "AG0020", "[FlashAttention(Dim = 64)]\n{|AG0020:file|} partial class C { }", "[FlashAttention(Dim = 64)]\npartial class C { }" },
         { "AG0021", "class B { } [FlashAttention(Dim = 64)] partial class C : {|AG0021:B|} { }", "class B { } [FlashAttention(Dim = 64)] partial class C { }" },
         { "AG0021", "class B { } [FlashAttention(Dim = 64)] partial class C : {|AG0021:B|}, IDisposable { public void Dispose() { } }", "class B { } [FlashAttention(Dim = 64)] partial class C : IDisposable { public void Dispose() { } }" },
         { "AG0023", "[Flex({|AG0023:BlockSize = 100|})] partial class C { }", "[Flex(BlockSize = 96)] partial class C { }" },

@@ -61,6 +61,7 @@ public class DiagnosticRulesTests
         { "AG0018", "partial class C { [MaskMod] bool {|AG0018:M|}(int b, int h, int q, int kv) => true; }", "partial class C { [MaskMod] static bool M(int b, int h, int q, int kv) => true; }" },
         { "AG0019", "partial class C { [MaskMod] static bool M(int b, int h, int q, int kv) { {|AG0019:for (int i = 0; i < q; i++) { }|} return true; } }", "partial class C { [MaskMod] static bool M(int b, int h, int q, int kv) { if (q < kv) { return false; } return true; } }" },
         { "AG0019", "partial class C { [MaskMod] static bool M(int b, int h, int q, int kv) { var o = {|AG0019:new object()|}; return true; } }", "partial class C { [MaskMod] static bool M(int b, int h, int q, int kv) { var d = q - kv; return d >= 0; } }" },
+        { "AG0019", "partial class C { [ScoreMod] static float F(float s, int b, int h, int q, int kv) => s + (float){|AG0019:Math.Log(q + 1, 2)|}; }", "partial class C { [ScoreMod] static float F(float s, int b, int h, int q, int kv) => s + (float)Math.Log2(q + 1); }" },
         { "AG0019", "partial class C { [MaskMod] static bool M(int b, int h, int q, int kv) => {|AG0019:Math.BigMul(q, kv)|} > 0; }", "partial class C { [MaskMod] static bool M(int b, int h, int q, int kv) => Math.Abs(q - kv) < 4; }" },
         { "AG0017", "partial class C { [MaskMod] static bool {|AG0017:M|}(int b, int h, int q, int kv, ReadOnlySpan<int> a, ReadOnlySpan<int> c) => a[q] == c[kv]; }", "partial class C { [MaskMod] static bool M(int b, int h, int q, int kv, ReadOnlySpan<int> docs) => docs[q] == docs[kv]; }" },
         { "AG0019", "partial class C { [MaskMod] static bool M(int b, int h, int q, int kv, ReadOnlySpan<int> docs) => q < {|AG0019:docs.Length|}; }", "partial class C { [ScoreMod] static float F(float s, int b, int h, int q, int kv, ReadOnlySpan<float> slopes) => s - slopes[h] * Math.Abs(q - kv); }" },
@@ -99,6 +100,15 @@ public class DiagnosticRulesTests
         await AttentionAnalyzerTest.VerifyAsync(
             "[Dilated(DModel = 64, NumHeads = 4, DilationRate = 3, {|#0:SegmentSize = 2048|})] partial class C { }",
             new DiagnosticResult("AG0008", DiagnosticSeverity.Error).WithLocation(0).WithMessage("SegmentSize = 2048 is not divisible by its dilation rate 3; try 2049"));
+    }
+
+    [Fact]
+    public async Task BucketRoundingAtIntMaxValueDoesNotOverflowInTheMessage()
+    {
+        await AttentionAnalyzerTest.VerifyAsync(
+            "[FlashAttention(Dim = 64, {|#0:QBucket = int.MaxValue|})] partial class C { }",
+            new DiagnosticResult("AG0006", DiagnosticSeverity.Warning).WithLocation(0)
+                .WithMessage("QBucket = 2147483647 is not a multiple of 16, the row tile of the GPU kernel; the GPU kernel rounds it up to 2147483648"));
     }
 
     [Theory]

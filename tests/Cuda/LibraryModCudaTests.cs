@@ -16,7 +16,7 @@ namespace AttentionGen.Tests.Cuda;
 public class LibraryModCudaTests
 {
     // Calls the header's mods the way the kernels do (plain or through the capture table) for every (h, q, kv).
-    private const string ProbeKernel = """
+    internal const string ProbeKernel = """
         struct ProbeParams { const float* table; float* out; int n, m; };
 
         extern "C" __global__ void ag_probe_mods(const ProbeParams p) {

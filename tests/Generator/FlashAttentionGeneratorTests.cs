@@ -22,6 +22,21 @@ public class FlashAttentionGeneratorTests
         Assert.Empty(GeneratorHarness.WarningsAndErrors(output));
     }
 
+    [Theory]
+    [InlineData("namespace N { [FlashAttention(Dim = 64)] partial class a { } [FlashAttention(Dim = 64)] partial class A { } }", "N.a.FlashAttention.g.cs")]
+    [InlineData("namespace N { [Local(WindowSize = 8)] partial class A { } } namespace n { [Local(WindowSize = 8)] partial class A { } }", "n.A.Local.g.cs")]
+    public void ClassesWhoseNamesDifferInCaseOnlyGetOneFileEach(string source, string untagged)
+    {
+        // Roslyn compares generated file names ignoring case: without a tag the second AddSource threw (CS8785).
+        (Compilation output, GeneratorRunResult result) = GeneratorHarness.Run("using AttentionGen;\n" + source);
+
+        Assert.Null(result.Exception);
+        Assert.Equal(2, result.GeneratedSources.Length);
+        Assert.Equal(2, result.GeneratedSources.Select(s => s.HintName.ToUpperInvariant()).Distinct().Count());
+        Assert.DoesNotContain(result.GeneratedSources, s => s.HintName == untagged);
+        Assert.Empty(GeneratorHarness.WarningsAndErrors(output));
+    }
+
     [Fact]
     public void ConstantsOfTheAttributeAreFoldedIntoTheModule()
     {

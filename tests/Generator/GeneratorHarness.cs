@@ -1,9 +1,13 @@
 using System.Collections.Immutable;
 using System.Linq;
+using System.Threading.Tasks;
+using AttentionGen.Analyzers;
 using AttentionGen.Generator;
 using AttentionGen.Tests.Verifiers;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.Diagnostics;
+using Xunit;
 
 namespace AttentionGen.Tests.Generator;
 
@@ -37,6 +41,23 @@ internal static class GeneratorHarness
         return output.GetDiagnostics()
             .Where(d => d.Severity == DiagnosticSeverity.Error && d.Location.SourceTree is { } tree && generated.Contains(tree))
             .ToArray();
+    }
+
+    /// <summary>
+    /// Generates <paramref name="source"/> (with its usings); asserts no warning or error from the attribute and mod
+    /// analyzers, no generator exception and a compilation without warnings; returns the one generated file.
+    /// </summary>
+    public static async Task<string> GenerateCleanlyAsync(string source)
+    {
+        Compilation user = Compile(source);
+        ImmutableArray<Diagnostic> reported = await user.WithAnalyzers([new AttentionSpecAnalyzer(), new ModMethodAnalyzer()]).GetAnalyzerDiagnosticsAsync();
+        GeneratorDriver driver = CreateDriver().RunGeneratorsAndUpdateCompilation(user, out Compilation output, out _);
+        GeneratorRunResult result = driver.GetRunResult().Results.Single();
+
+        Assert.Empty(reported.Where(d => d.Severity >= DiagnosticSeverity.Warning));
+        Assert.Null(result.Exception);
+        Assert.Empty(WarningsAndErrors(output));
+        return result.GeneratedSources.Single().SourceText.ToString();
     }
 
     public static Diagnostic[] WarningsAndErrors(Compilation compilation) =>

@@ -1,12 +1,8 @@
 using System;
-using System.Collections.Immutable;
 using System.Linq;
 using System.Reflection;
 using System.Threading.Tasks;
-using AttentionGen.Analyzers;
 using AttentionGen.Mods;
-using Microsoft.CodeAnalysis;
-using Microsoft.CodeAnalysis.Diagnostics;
 using Xunit;
 
 namespace AttentionGen.Tests.Generator;
@@ -19,8 +15,6 @@ namespace AttentionGen.Tests.Generator;
 public class LibraryModTranslationTests
 {
     private const string Usings = "using System; using AttentionGen; using AttentionGen.Mods;\n";
-
-    private static readonly ImmutableArray<DiagnosticAnalyzer> Analyzers = [new AttentionSpecAnalyzer(), new ModMethodAnalyzer()];
 
     /// <summary>A layer per library method, and the method it translates.</summary>
     public static TheoryData<string, string> Layers => new()
@@ -102,17 +96,5 @@ public class LibraryModTranslationTests
         Assert.DoesNotContain("SoftcapScore(", text);
     }
 
-    /// <summary>Generates <paramref name="source"/>; asserts no analyzer warning or error and a compilation without any.</summary>
-    private static async Task<string> GenerateCleanly(string source)
-    {
-        Compilation user = GeneratorHarness.Compile(Usings + source);
-        ImmutableArray<Diagnostic> reported = await user.WithAnalyzers(Analyzers).GetAnalyzerDiagnosticsAsync();
-        GeneratorDriver driver = GeneratorHarness.CreateDriver().RunGeneratorsAndUpdateCompilation(user, out Compilation output, out _);
-        GeneratorRunResult result = driver.GetRunResult().Results.Single();
-
-        Assert.Empty(reported.Where(d => d.Severity >= DiagnosticSeverity.Warning));
-        Assert.Null(result.Exception);
-        Assert.Empty(GeneratorHarness.WarningsAndErrors(output));
-        return result.GeneratedSources.Single().SourceText.ToString();
-    }
+    private static Task<string> GenerateCleanly(string source) => GeneratorHarness.GenerateCleanlyAsync(Usings + source);
 }

@@ -21,7 +21,8 @@ internal sealed class AttentionAnalyzerTest : CSharpAnalyzerTest<AttentionSpecAn
         TestProject.UseOfflineReferences(this);
         TestCode = TestProject.Usings + markup;
 
-        // AG0004/AG0005 come from two analyzers (attribute values and mod-helper arguments), one descriptor each time.
+        // AG0004/AG0005 (attribute values and mod-helper arguments) and AG0017 (a mod's signature, two mods' captures)
+        // come from two analyzers, one descriptor each time.
         MarkupOptions = MarkupOptions.UseFirstDescriptor;
     }
 

@@ -34,6 +34,9 @@ internal sealed class AttentionCodeFixTest : CodeFixTest<DefaultVerifier>
         TestState.AnalyzerConfigFiles.Add(TestProject.PublishAotConfig);
         TestCode = TestProject.Usings + markup;
         FixedCode = TestProject.Usings + expected;
+
+        // Some ids come from two analyzers, one descriptor each time (AG0017: a mod's signature, and two mods' captures).
+        MarkupOptions = MarkupOptions.UseFirstDescriptor;
     }
 
     /// <summary>The test for the provider that fixes <paramref name="id"/>.</summary>

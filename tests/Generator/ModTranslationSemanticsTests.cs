@@ -1,0 +1,159 @@
+using System;
+using System.Linq;
+using System.Threading.Tasks;
+using AttentionGen.Cuda;
+using AttentionGen.Tests.Cuda;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Xunit;
+
+namespace AttentionGen.Tests.Generator;
+
+/// <summary>
+/// Mod bodies whose C# meaning a literal transcription would change, or that would be dropped without a word: the GPU
+/// header and the closed-form plan compute what the C# mod computes, and a body the analyzers accept is translated.
+/// </summary>
+public class ModTranslationSemanticsTests
+{
+    private const string Usings = "using System; using AttentionGen; using AttentionGen.Mods;\n";
+
+    [Fact]
+    public async Task NamedArgumentsGoToTheirParametersNotTheirPositions()
+    {
+        string text = await MaskHeader("H(kv: kv, q: q) && J(q, w: 2, kv: kv); static bool H(int q, int kv) => kv <= q; static bool J(int q, int kv, int w = 4) => kv <= q + w");
+
+        Assert.Contains("ag_L_H(v_q, v_kv)", text);
+        Assert.Contains("ag_L_J(v_q, v_kv, 2)", text);
+    }
+
+    [Fact]
+    public async Task ShiftCountsAreMaskedAsInCSharp()
+    {
+        // C#: q << kv shifts by kv & 31, kv >> 33 by 1, a long by count & 63; C leaves counts of the width or more undefined.
+        string text = await MaskHeader("(q << kv) > (kv >> 33) && ((long)q << kv) >= 0L");
+
+        Assert.Contains("(v_q << (v_kv & 31))", text);
+        Assert.Contains("(v_kv >> 1)", text);
+        Assert.Contains("(((long long)(v_q)) << (v_kv & 63))", text);
+    }
+
+    [Fact]
+    public async Task UnsignedRightShiftIsTranslated()
+    {
+        string text = await MaskHeader("(q >>> 1) >= 0 && ((long)kv >>> 40) >= 0L && ((uint)q >>> 2) >= 0u");
+
+        Assert.Contains("((int)((unsigned int)(v_q) >> 1))", text);
+        Assert.Contains("((long long)((unsigned long long)(((long long)(v_kv))) >> 40))", text);
+        Assert.Contains("(((unsigned int)(v_q)) >> 2)", text);
+    }
+
+    [Fact]
+    public async Task PartialAndVoidHelpersAreTranslated()
+    {
+        string text = await Generate(
+            "[Flex(ScoreMod = nameof(F))] partial class L { [ScoreMod] static float F(float s, int b, int h, int q, int kv) { Nothing(); return P(q, kv) ? s : -s; } " +
+            "static void Nothing() { return; } private static partial bool P(int q, int kv); private static partial bool P(int q, int kv) => kv <= q; }");
+
+        Assert.Contains("__device__ __forceinline__ bool ag_L_P(int v_q, int v_kv) { return (v_kv <= v_q); }", text);
+        Assert.Contains("__device__ __forceinline__ void ag_L_Nothing() { return; }", text);
+    }
+
+    [Fact]
+    public async Task SoftcapWithNamedArgumentsIsReadByParameter()
+    {
+        string capped = await Generate("[Flex(ScoreMod = nameof(F))] partial class L { [ScoreMod] static float F(float s, int b, int h, int q, int kv) => ScoreMods.TanhSoftcap(cap: 30f, score: s); }");
+        string swapped = await Generate("[Flex(ScoreMod = nameof(F))] partial class L { [ScoreMod] static float F(float s, int b, int h, int q, int kv) => ScoreMods.TanhSoftcap(cap: s, score: 30f); }");
+
+        Assert.Contains("new global::AttentionGen.Cpu.SoftcapScore(30f)", capped);
+
+        // TanhSoftcap(score: 30, cap: s) is not a soft-cap of the score at 30: the CPU calls the mod, the GPU passes (30, s).
+        Assert.DoesNotContain("SoftcapScore(", swapped);
+        Assert.Contains("ag_AttentionGen_Mods_ScoreMods_TanhSoftcap(30.0f, v_s)", swapped);
+    }
+
+    [Fact]
+    public async Task UintBesideIntIsLongArithmeticAsInCSharp()
+    {
+        // C#: uint + int is long (0u + -5 is -5); C would make it unsigned int (4294967291).
+        string text = await MaskHeader("(uint)q + (kv - 5) < 0L");
+
+        Assert.Contains("(((long long)(((unsigned int)(v_q)))) + ((long long)((v_kv - 5))))", text);
+    }
+
+    [Fact]
+    public async Task FloatingMinAndMaxPropagateNaNAsInDotNet()
+    {
+        // Math.Max(NaN, x) is NaN in .NET; C's fmaxf(NaN, x) is x.
+        string text = await Generate("[Flex(ScoreMod = nameof(F))] partial class L { [ScoreMod] static float F(float s, int b, int h, int q, int kv) => MathF.Max(s, -30f) + Math.Min(s, 30f) + (float)Math.Max((double)s, 0.5); }");
+
+        Assert.Contains("ag_fmaxf(v_s, -30.0f)", text);
+        Assert.Contains("ag_fminf(v_s, 30.0f)", text);
+        Assert.Contains("__device__ __forceinline__ float ag_fmaxf(float a, float b) { return (a != a || b != b) ? a + b : fmaxf(a, b); }", text);
+        Assert.Contains("__device__ __forceinline__ double ag_fmax(double a, double b)", text);
+        Assert.DoesNotContain("ag_fmin(double", text);
+    }
+
+    [Fact]
+    public async Task HelpersWhoseNamesMangleAlikeGetTheirOwnCudaNames()
+    {
+        // A.B_C and A_B.C both mangle to A_B_C; H(int, int) and H(int, int, int) share a C# name.
+        string text = await Generate(
+            "[Flex(MaskMod = nameof(A.M))] partial class L { } static class A { [MaskMod] public static bool M(int b, int h, int q, int kv) => B_C(q, kv) && A_B.C(q, kv) && H(q, kv) && H(q, kv, 1); " +
+            "static bool B_C(int q, int kv) => kv <= q; static bool H(int q, int kv) => q > 0; static bool H(int q, int kv, int w) => kv > w; } static class A_B { public static bool C(int q, int kv) => q % 2 == kv % 2; }");
+
+        Assert.Contains("__device__ __forceinline__ bool ag_A_B_C(int v_q, int v_kv) { return (v_kv <= v_q); }", text);
+        Assert.Contains("__device__ __forceinline__ bool ag_A_B_C_2(int v_q, int v_kv) { return ((v_q % 2) == (v_kv % 2)); }", text);
+        Assert.Contains("ag_A_H(v_q, v_kv))", text);
+        Assert.Contains("ag_A_H_2(v_q, v_kv, 1))", text);
+    }
+
+    [Theory]
+    [InlineData("kv <= q + 2147483000")]
+    [InlineData("kv - 2147483600 - 100 <= q")]
+    public async Task IntArithmeticThatCanWrapGetsNoClosedForm(string body)
+    {
+        // In C# the sum wraps to a negative number for large q, so the mask is not the band the long-arithmetic boxes describe.
+        string text = await MaskHeader(body);
+
+        Assert.Contains("HasClosedFormPlan => false", text);
+    }
+
+    [Theory]
+    [InlineData("kv <= q + 2147483000L")]
+    [InlineData("kv <= q + 1000000")]
+    public async Task ArithmeticThatCannotWrapKeepsItsClosedForm(string body)
+    {
+        string text = await MaskHeader(body);
+
+        Assert.Contains("HasClosedFormPlan => true", text);
+    }
+
+    /// <summary>Every construct above, translated, compiles with NVRTC (no GPU needed) under the runtime's options.</summary>
+    [NvrtcFact]
+    public async Task TheTranslatedConstructsCompileWithNvrtc()
+    {
+        string text = await Generate(
+            "[Flex(MaskMod = nameof(A.M), ScoreMod = nameof(A.F))] partial class L { } static partial class A { " +
+            "[MaskMod] public static bool M(int b, int h, int q, int kv) => B_C(kv: kv, q: q) && A_B.C(q, kv) && (q << kv) >= (kv >> 33) && (q >>> 1) >= 0 && ((long)kv >>> 40) >= 0L && (uint)q + (kv - 5) >= 0L && P(q, kv); " +
+            "[ScoreMod] public static float F(float s, int b, int h, int q, int kv) { Nothing(); return MathF.Max(s, -30f) + Math.Min(s, 30f) + (float)Math.Max((double)s, 0.5) + T[h & 1] + W; } " +
+            "static bool B_C(int q, int kv) => kv <= q + 1; static void Nothing() { return; } private static partial bool P(int q, int kv); private static partial bool P(int q, int kv) => q >= 0; " +
+            "static readonly float[] T = { 0.5f, 0.25f }; static readonly float W = 1f / 3; } static class A_B { public static bool C(int q, int kv) => q % 2 == kv % 2; }");
+
+        string literal = text.Split('\n').Single(line => line.Contains("CudaHeader => \"", StringComparison.Ordinal));
+        literal = literal.Substring(literal.IndexOf('"', StringComparison.Ordinal)).TrimEnd().TrimEnd(';');
+        string header = ((LiteralExpressionSyntax)SyntaxFactory.ParseExpression(literal)).Token.ValueText;
+
+        byte[] cubin = Nvrtc.Instance.CompileToCubin(header + "\n" + LibraryModCudaTests.ProbeKernel, "semantics.cu", [.. KernelHashes.CompileOptions, "--gpu-architecture=sm_80"], out _);
+        Assert.NotEmpty(cubin);
+    }
+
+    private static Task<string> MaskHeader(string bodyAndHelpers) =>
+        Generate($"[Flex(MaskMod = nameof(M))] partial class L {{ [MaskMod] static bool M(int b, int h, int q, int kv) => {bodyAndHelpers}; }}");
+
+    private static async Task<string> Generate(string source)
+    {
+        string text = await GeneratorHarness.GenerateCleanlyAsync(Usings + source);
+        Assert.DoesNotContain("CudaHeader => null", text);
+        return text;
+    }
+}
