@@ -25,7 +25,7 @@ internal static class LayerCacheStep
     /// </summary>
     public static T AppendThen<T>(KvCache cache, Tensor k, Tensor v, Func<T> step)
     {
-        KvCache.Mark mark = cache.Marked();
+        cache.Mark();
         try
         {
             Append(cache, k, v);
@@ -33,7 +33,7 @@ internal static class LayerCacheStep
         }
         catch
         {
-            cache.RollBack(mark);
+            cache.RollBack();
             throw;
         }
     }
