@@ -12,7 +12,8 @@
 #   lengths N from 512 to 32K at head dim 128 (65536 tokens a call), dense and causal, against cuDNN, FA2 and flex
 #   decode  a decode step against a full KV cache (contiguous, paged): ours (tensor cores) vs SDPA cuDNN/flash and
 #           flex, TB/s; then ours with the scalar kernel and at pipeline depths 2 and 4
-#   cpu     ours vs torch's CPU SDPA, pinned, 2 threads then 16 (bench/cpu/compare_cpu.py; CPU_REPS calls a round)
+#   cpu     decode's scaling over 1-16 threads, then ours vs torch's CPU SDPA, pinned, 2 threads then 16
+#           (bench/cpu/compare_cpu.py; CPU_REPS calls a round)
 #   llama   transformers' LlamaAttention written by PyTorch, loaded and compared by attentiongen-gpu llama-check
 #   ilgpu   the sample's ILGPU layers on ILGPU's CUDA accelerator (the JIT build in .devtests; carry .devtests)
 #   distributed  (a multi-GPU kind) the distributed tests, then dilated attention at 1M-8M tokens on one GPU and on all
@@ -79,6 +80,11 @@ decode)
         ATTENTIONGEN_DECODE_TENSOR_CORES=1 ATTENTIONGEN_DECODE_STAGES=$stages timeout 60 $bin time-decode 2>&1 | tee "$out/decode-stages-$stages.log" | tail -4
     done ;;
 cpu)
+    # Decode's scaling first (session 14 saw 16 threads no faster than 2): wall ms against the threads' cpu-ms.
+    for threads in 1 2 4 8 16; do
+        taskset -c 0-$((threads - 1)) timeout 30 publish/cpu/attentiongen-bench --threads $threads --dtypes fp32,bf16 --reps 9 --cases decode \
+            --batch 1 --heads 32 --kv-heads 8 --dim 128 --cache 16384 2>&1 | grep "^decode"
+    done | tee "$out/cpu-decode-scaling.log"
     for threads in 2 16; do
         timeout 270 python3 bench/cpu/compare_cpu.py --bench publish/cpu/attentiongen-bench --threads $threads --rounds 2 --reps "${CPU_REPS:-15}" 2>&1 | tee "$out/cpu-$threads.log" | tail -14
     done ;;
