@@ -1,3 +1,4 @@
+using AttentionGen.ILGpu.Kernels.TensorCores;
 using ILGPU;
 
 namespace AttentionGen.ILGpu.Kernels;
@@ -8,7 +9,7 @@ namespace AttentionGen.ILGpu.Kernels;
 /// CPU tests would not cover what a GPU runs). Rounds to nearest even, as <see cref="System.Half"/> does; subnormals,
 /// infinities and NaN are kept.
 /// </summary>
-internal readonly struct Float16Format : IStorageFormat<ushort>
+internal readonly struct Float16Format : ITensorCoreFormat
 {
     private const uint SignBit = 0x8000u;
     private const float SmallestSubnormal = 5.9604645e-8f; // 2^-24, the unit of a half subnormal's mantissa
@@ -70,4 +71,7 @@ internal readonly struct Float16Format : IStorageFormat<ushort>
         uint halfway = 1u << (droppedBits - 1);
         return dropped > halfway || (dropped == halfway && (kept & 1u) != 0) ? kept + 1u : kept;
     }
+
+    /// <inheritdoc />
+    public void MultiplyAccumulate(ref MmaAccumulator c, MmaRowOperand a, MmaColumnOperand b) => Mma.Float16Tile(ref c, a, b);
 }
