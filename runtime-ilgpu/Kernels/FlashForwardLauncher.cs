@@ -67,7 +67,7 @@ internal static class FlashForwardLauncher
         where TMask : struct, IMaskMod
         where TScore : struct, IScoreMod
     {
-        if (TensorCoreLauncher.TilesFor(accelerator, p) is not { } tiles)
+        if (TensorCoreLauncher.TilesFor(accelerator, p.HeadDim, p.ValueDim) is not { } tiles)
         {
             Forward<ushort, TFormat, TMask, TScore>(accelerator, p, mask, score);
             return;

@@ -24,10 +24,13 @@ internal static class TensorCoreLauncher
     /// <summary>Whether the opt-out variable leaves the tensor cores on (it is read once, at first use).</summary>
     public static bool Enabled { get; } = Environment.GetEnvironmentVariable(OptOutVariable) != "0";
 
-    /// <summary>The tiles the tensor-core kernel runs <paramref name="p"/> with on <paramref name="accelerator"/>; null where it does not run.</summary>
-    public static TensorCoreTiles? TilesFor(Accelerator accelerator, AttentionProblem p) =>
+    /// <summary>
+    /// The tiles the tensor-core kernel runs a 16-bit problem of these head dims with on <paramref name="accelerator"/>;
+    /// null where it does not run.
+    /// </summary>
+    public static TensorCoreTiles? TilesFor(Accelerator accelerator, int headDim, int valueDim) =>
         Enabled && accelerator is CudaAccelerator cuda && cuda.Architecture is { } architecture && architecture >= MinimumArchitecture
-            ? TensorCoreTiles.For(p.HeadDim, p.ValueDim, Math.Min(IlgpuTiles.DefaultSharedBytes, accelerator.MaxSharedMemoryPerGroup), accelerator.MaxNumThreadsPerGroup)
+            ? TensorCoreTiles.For(headDim, valueDim, Math.Min(IlgpuTiles.DefaultSharedBytes, accelerator.MaxSharedMemoryPerGroup), accelerator.MaxNumThreadsPerGroup)
             : null;
 
     public static void Launch<TFormat, TMask, TScore>(
