@@ -65,13 +65,13 @@ internal readonly struct Float16Format : ITensorCoreFormat
         return (ushort)(sign | RoundDropped(significand >> shift, significand & ((1u << shift) - 1u), shift));
     }
 
+    /// <inheritdoc />
+    public void MultiplyAccumulate(ref MmaAccumulator c, MmaRowOperand a, MmaColumnOperand b) => Mma.Float16Tile(ref c, a, b);
+
     // Rounds the kept bits up when the dropped bits are above half, or exactly half and the kept bits odd.
     private static uint RoundDropped(uint kept, uint dropped, int droppedBits)
     {
         uint halfway = 1u << (droppedBits - 1);
         return dropped > halfway || (dropped == halfway && (kept & 1u) != 0) ? kept + 1u : kept;
     }
-
-    /// <inheritdoc />
-    public void MultiplyAccumulate(ref MmaAccumulator c, MmaRowOperand a, MmaColumnOperand b) => Mma.Float16Tile(ref c, a, b);
 }

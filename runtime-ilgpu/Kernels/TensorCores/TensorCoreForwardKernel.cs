@@ -87,6 +87,7 @@ internal static class TensorCoreForwardKernel
             StageValuesTransposed(v, (keyHead * m * ev) + ((long)kvStart * ev), keys, bc, ev, vt, valueRowWords);
             Group.Barrier();
 
+            var tileScores = new ScoreKeys(batch, head, rowStart + rows, kvStart + keys, m, shape.HasKeyMask != 0, shape.Scale);
             for (int chunk = 0; chunk < keys; chunk += Depth)
             {
                 MmaAccumulator s0 = default, s1 = default; // keys chunk + 0..7 and chunk + 8..15
@@ -98,9 +99,8 @@ internal static class TensorCoreForwardKernel
                 }
 
                 int qi = rowStart + warpRow + group, kv = kvStart + chunk + (2 * inGroup);
-                var keysOf = new ScoreKeys(batch, head, rowStart + rows, kvStart + keys, m, shape.HasKeyMask != 0, shape.Scale);
-                s0 = keysOf.Mask(s0, qi, kv, keep, mask, score);
-                s1 = keysOf.Mask(s1, qi, kv + Columns, keep, mask, score);
+                s0 = tileScores.Mask(s0, qi, kv, keep, mask, score);
+                s1 = tileScores.Mask(s1, qi, kv + Columns, keep, mask, score);
 
                 float factor0 = Rescale(ref max0, QuadMax(OnlineSoftmax.NaNMax(OnlineSoftmax.NaNMax(s0.C0, s0.C1), OnlineSoftmax.NaNMax(s1.C0, s1.C1))));
                 float factor1 = Rescale(ref max1, QuadMax(OnlineSoftmax.NaNMax(OnlineSoftmax.NaNMax(s0.C2, s0.C3), OnlineSoftmax.NaNMax(s1.C2, s1.C3))));
