@@ -1,6 +1,7 @@
 using System;
 using AttentionGen.Cpu;
 using AttentionGen.ILGpu.Kernels;
+using AttentionGen.ILGpu.Kernels.TensorCores;
 using ILGPU.Runtime;
 
 namespace AttentionGen.ILGpu;
@@ -56,6 +57,18 @@ public static class IlgpuAttention
         ArgumentNullException.ThrowIfNull(accelerator);
         CheckOperands(q, k, v);
         return Attention.Run(q, k, v, keyPaddingMask, scale, queryTile, keyTile, p => FlashForwardLauncher.Forward(accelerator, p, maskMod, scoreMod), StorageType(q, k, v));
+    }
+
+    /// <summary>
+    /// Whether attention of q, k and v that all have <paramref name="dtype"/> runs on the tensor cores on
+    /// <paramref name="accelerator"/>: bf16 or fp16, a CUDA GPU of compute capability 8.0 or later, head dims
+    /// <paramref name="headDim"/> and <paramref name="valueDim"/> multiples of 16 up to 256, and the environment variable
+    /// ATTENTIONGEN_ILGPU_TENSOR_CORES not 0 (read once). Otherwise the scalar float32 kernel runs (docs/ilgpu.md).
+    /// </summary>
+    public static bool UsesTensorCores(Accelerator accelerator, DType dtype, int headDim, int valueDim)
+    {
+        ArgumentNullException.ThrowIfNull(accelerator);
+        return dtype is DType.BFloat16 or DType.Float16 && TensorCoreLauncher.TilesFor(accelerator, headDim, valueDim) is not null;
     }
 
     // The kernel reads bf16 and fp16 from accelerator memory (half the bytes of float32) when q, k and v share the

@@ -53,6 +53,29 @@ internal sealed class IlgpuBackend : IDisposable
         }
     }
 
+    /// <summary>
+    /// Times bf16 causal attention [batch, 8, n, 64] on the accelerator: the tensor-core kernel where it runs (a CUDA GPU
+    /// of sm_80 or later, ATTENTIONGEN_ILGPU_TENSOR_CORES not 0), else the scalar one; the line names which.
+    /// </summary>
+    public void TimeBFloat16(int batch, int n)
+    {
+        const int heads = 8, headDim = 64;
+        var random = new Random(2027);
+        Tensor q = Tensor.RandomNormal(random, DType.BFloat16, batch, heads, n, headDim);
+        Tensor k = Tensor.RandomNormal(random, DType.BFloat16, batch, heads, n, headDim);
+        Tensor v = Tensor.RandomNormal(random, DType.BFloat16, batch, heads, n, headDim);
+        string kernel = IlgpuAttention.UsesTensorCores(_accelerator, DType.BFloat16, headDim, headDim) ? "tensor cores" : "scalar kernel";
+        double first = Time(), ms = Time();
+        Console.WriteLine($"ILGPU bf16 causal [{batch}, {heads}, {n}, {headDim}] ({kernel}): first {first:F2} ms, then {ms:F2} ms (uploads and downloads included)");
+
+        double Time()
+        {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            using AttentionOutput result = IlgpuAttention.ScaledDotProduct(_accelerator, q, k, v, causal: true);
+            return clock.Elapsed.TotalMilliseconds;
+        }
+    }
+
     public void Dispose()
     {
         _scope.Dispose();

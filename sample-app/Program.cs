@@ -90,6 +90,9 @@ ok &= Check("WindowedLayer", q, () => windowed.Forward(qd, kd, vd), () => Refere
 Console.WriteLine(ok ? "all layers match the float64 reference" : "MISMATCH against the float64 reference");
 if (ilgpu is not null)
 {
+#if ATTENTIONGEN_ILGPU
+    ((IlgpuBackend)ilgpu).TimeBFloat16(b, n);
+#endif
     // The KV-cache decode kernels are the native backends' (runtime/Inference); the ILGPU backend runs forward attention.
     Console.WriteLine("decode loops: not on the ILGPU backend (run --backend native)");
     return ok ? 0 : 1;

@@ -15,7 +15,8 @@
 #   cpu     decode's scaling over 1-16 threads, then ours vs torch's CPU SDPA, pinned, 2 threads then 16
 #           (bench/cpu/compare_cpu.py; CPU_REPS calls a round)
 #   llama   transformers' LlamaAttention written by PyTorch, loaded and compared by attentiongen-gpu llama-check
-#   ilgpu   the sample's ILGPU layers on ILGPU's CUDA accelerator (the JIT build in .devtests; carry .devtests)
+#   ilgpu   the ILGPU tensor-core tests, then the sample's ILGPU layers on ILGPU's CUDA accelerator, bf16 on the tensor
+#           cores and (ATTENTIONGEN_ILGPU_TENSOR_CORES=0) on the scalar kernel (the JIT build in .devtests; carry .devtests)
 #   distributed  (a multi-GPU kind) the distributed tests, then dilated attention at 1M-8M tokens on one GPU and on all
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -98,9 +99,17 @@ distributed)
     grep -E "\[FAIL\]|Total:" "$out/distributed-tests.log"
     timeout 330 $bin time-distributed 2>&1 | tee "$out/distributed.log" | tail -10 ;;
 ilgpu)
+    # The tensor-core kernel's GPU tests (ILGPU compiles each kernel on first use); the sample at 1024 and 4096, whose
+    # "ILGPU bf16 causal" line times the tensor-core kernel; then 1024 with ATTENTIONGEN_ILGPU_TENSOR_CORES=0, the
+    # scalar kernel on the same bf16 problem. 120 + 150 + 170 + 120 s at most.
+    timeout 120 tests/gpu-on-device.sh run -class AttentionGen.Tests.Ilgpu.IlgpuTensorCoreGpuTests -nocolor -verbose >"$out/ilgpu-tests.log" 2>&1
+    echo "ILGPU tensor-core tests exit $?"
+    grep -E "\[FAIL\]|Total:" "$out/ilgpu-tests.log"
+    grep -A12 "\[FAIL\]" "$out/ilgpu-tests.log" | head -40
     for seq in 1024 4096; do
-        timeout 250 tests/gpu-on-device.sh sample --backend ilgpu --device cuda --seq $seq 2>&1 | tee "$out/ilgpu-$seq.log" | tail -6
-    done ;;
+        timeout $((seq == 1024 ? 150 : 170)) tests/gpu-on-device.sh sample --backend ilgpu --device cuda --seq $seq 2>&1 | tee "$out/ilgpu-$seq.log" | tail -7
+    done
+    ATTENTIONGEN_ILGPU_TENSOR_CORES=0 timeout 120 tests/gpu-on-device.sh sample --backend ilgpu --device cuda --seq 1024 2>&1 | tee "$out/ilgpu-1024-scalar.log" | grep "ILGPU bf16" ;;
 *)
     sed -n '2,13p' "$0"; exit 2 ;;
 esac

@@ -145,13 +145,12 @@ internal static class FlashForwardKernel
         for (int i = tid; i < rows * ev; i += threads)
         {
             float sum = rowSum[i / ev];
-            output[oBase + i] = format.Store(sum == 0f ? 0f : os[i] / sum);
+            output[oBase + i] = format.Store(OnlineSoftmax.Normalize(os[i], sum));
         }
 
         for (int r = tid; r < rows; r += threads)
         {
-            float max = rowMax[r];
-            lse[lseBase + r] = max == float.NegativeInfinity ? float.NegativeInfinity : max + MathF.Log(rowSum[r]);
+            lse[lseBase + r] = OnlineSoftmax.LogSumExp(rowMax[r], rowSum[r]);
         }
     }
 
@@ -160,7 +159,7 @@ internal static class FlashForwardKernel
     /// (<see cref="IMaskMod.TryGetKeyRange"/>): causal and window masks skip the tiles they remove. Every thread computes
     /// the same span, so the key loop stays uniform across the group. A mask without intervals gives all M keys.
     /// </summary>
-    private static void KeySpan<TMask>(TMask mask, int batch, int head, int rowStart, int rows, int m, out int first, out int end)
+    internal static void KeySpan<TMask>(TMask mask, int batch, int head, int rowStart, int rows, int m, out int first, out int end)
         where TMask : struct, IMaskMod
     {
         first = m;
@@ -190,7 +189,7 @@ internal static class FlashForwardKernel
         float newMax = oldMax;
         for (int c = 0; c < scores.IntLength; c++)
         {
-            newMax = NaNMax(newMax, scores[c]);
+            newMax = OnlineSoftmax.NaNMax(newMax, scores[c]);
         }
 
         float sum = 0f, factor = 1f;
@@ -217,9 +216,6 @@ internal static class FlashForwardKernel
         rowSum[r] = (rowSum[r] * factor) + sum;
         rowScale[r] = factor;
     }
-
-    /// <summary>The larger of the two, NaN when either is: NaN in, NaN out, on every backend.</summary>
-    private static float NaNMax(float a, float b) => float.IsNaN(a) ? a : b > a || float.IsNaN(b) ? b : a;
 
     private static int Min(int a, int b) => a < b ? a : b;
 }

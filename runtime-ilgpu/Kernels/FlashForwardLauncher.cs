@@ -1,13 +1,15 @@
 using System;
 using System.Runtime.CompilerServices;
 using AttentionGen.Cpu;
+using AttentionGen.ILGpu.Kernels.TensorCores;
 using ILGPU;
 using ILGPU.Runtime;
 
 namespace AttentionGen.ILGpu.Kernels;
 
 /// <summary>
-/// Runs <see cref="FlashForwardKernel"/> on an accelerator for one validated host problem in float32, bf16 or fp16:
+/// Runs <see cref="FlashForwardKernel"/> (or, for bf16 and fp16 on CUDA, <see cref="TensorCoreForwardKernel"/>) on an
+/// accelerator for one validated host problem in float32, bf16 or fp16:
 /// uploads q, k, v (in their own dtype: 16-bit operands travel as 16 bits) and the key mask, launches one group per
 /// (query tile, head, batch), and copies O (in the problem's dtype) and LSE back into the problem's tensors (O may be
 /// a strided view; a problem without an LSE tensor gets none).
@@ -27,10 +29,10 @@ internal static class FlashForwardLauncher
                 Forward<float, Float32Format, TMask, TScore>(accelerator, p, mask, score);
                 break;
             case DType.BFloat16:
-                Forward<ushort, BFloat16Format, TMask, TScore>(accelerator, p, mask, score);
+                ForwardSixteenBit<BFloat16Format, TMask, TScore>(accelerator, p, mask, score);
                 break;
             case DType.Float16:
-                Forward<ushort, Float16Format, TMask, TScore>(accelerator, p, mask, score);
+                ForwardSixteenBit<Float16Format, TMask, TScore>(accelerator, p, mask, score);
                 break;
             default:
                 throw new ArgumentException($"q must be float32, bfloat16 or float16 for the ILGPU kernel; got {p.DType.Name()}.", "q");
@@ -44,7 +46,45 @@ internal static class FlashForwardLauncher
         where TScore : struct, IScoreMod
     {
         IlgpuTiles tiles = Tiles(accelerator, p);
-        CheckGrid(accelerator, p, tiles);
+        CheckGrid(accelerator, p, tiles.QueryRows);
+        RunOnDevice<T>(accelerator, p, (q, k, v, keep, o, l) =>
+        {
+            var shape = new FlashKernelShape(p.QueryHeads, p.KeyHeads, p.QueryLength, p.KeyLength, p.HeadDim, p.ValueDim, p.Scale, p.KeyPaddingMask is not null, tiles);
+            var config = new KernelConfig(
+                new Index3D(QueryTiles(p, tiles.QueryRows), p.QueryHeads, p.Batch),
+                new Index3D(tiles.Threads, 1, 1),
+                SharedMemoryConfig.RequestDynamic<float>((int)tiles.SharedFloats(p.HeadDim, p.ValueDim)));
+            if (config.GridDim.Size > 0)
+            {
+                Kernels<T, TFormat, TMask, TScore>.For(accelerator)(config, q, k, v, keep, o, l, shape, default, mask, score);
+            }
+        });
+    }
+
+    // bf16 and fp16: the tensor-core kernel where it runs (TensorCoreLauncher.TilesFor says), else the scalar one.
+    private static void ForwardSixteenBit<TFormat, TMask, TScore>(Accelerator accelerator, AttentionProblem p, TMask mask, TScore score)
+        where TFormat : struct, ITensorCoreFormat
+        where TMask : struct, IMaskMod
+        where TScore : struct, IScoreMod
+    {
+        if (TensorCoreLauncher.TilesFor(accelerator, p.HeadDim, p.ValueDim) is not { } tiles)
+        {
+            Forward<ushort, TFormat, TMask, TScore>(accelerator, p, mask, score);
+            return;
+        }
+
+        CheckGrid(accelerator, p, tiles.QueryRows);
+        RunOnDevice<ushort>(accelerator, p, (q, k, v, keep, o, l) => TensorCoreLauncher.Launch<TFormat, TMask, TScore>(accelerator, p, tiles, q, k, v, keep, o, l, mask, score));
+    }
+
+    /// <summary>
+    /// Uploads q, k, v (in their own dtype: 16-bit operands travel as 16 bits) and the key mask, runs
+    /// <paramref name="launch"/> on their views and the O and LSE buffers, and copies O and LSE back into the problem's
+    /// tensors (O may be a strided view; a problem without an LSE tensor gets none).
+    /// </summary>
+    private static void RunOnDevice<T>(Accelerator accelerator, AttentionProblem p, DeviceLaunch<T> launch)
+        where T : unmanaged
+    {
         // A strided output (a module's heads view of [B, N, H·Ev]) is computed densely and scattered into place; a problem
         // without an LSE (modules, local windows) still gets one from the kernel, into scratch.
         T[]? denseOutput = p.Output.IsContiguous ? null : new T[p.Output.Numel];
@@ -61,16 +101,7 @@ internal static class FlashForwardLauncher
         using MemoryBuffer1D<byte, Stride1D.Dense> keep = Upload(accelerator, KeepBytes(p.KeyPaddingMask));
         using MemoryBuffer1D<T, Stride1D.Dense> o = accelerator.Allocate1D<T>(Math.Max(1, output.Length));
         using MemoryBuffer1D<float, Stride1D.Dense> l = accelerator.Allocate1D<float>(Math.Max(1, lse.Length));
-
-        var shape = new FlashKernelShape(p.QueryHeads, p.KeyHeads, p.QueryLength, p.KeyLength, p.HeadDim, p.ValueDim, p.Scale, p.KeyPaddingMask is not null, tiles);
-        var config = new KernelConfig(
-            new Index3D(QueryTiles(p, tiles), p.QueryHeads, p.Batch),
-            new Index3D(tiles.Threads, 1, 1),
-            SharedMemoryConfig.RequestDynamic<float>((int)tiles.SharedFloats(p.HeadDim, p.ValueDim)));
-        if (config.GridDim.Size > 0)
-        {
-            Kernels<T, TFormat, TMask, TScore>.For(accelerator)(config, q.View, k.View, v.View, keep.View, o.View, l.View, shape, default, mask, score);
-        }
+        launch(q.View, k.View, v.View, keep.View, o.View, l.View);
 
         accelerator.Synchronize();
         o.View.BaseView.SubView(0, output.Length).CopyToCPU(output);
@@ -98,16 +129,17 @@ internal static class FlashForwardLauncher
         return tiles;
     }
 
-    private static int QueryTiles(AttentionProblem p, IlgpuTiles tiles) => (int)(((long)p.QueryLength + tiles.QueryRows - 1) / tiles.QueryRows);
+    /// <summary>Groups along the query axis (grid x) for tiles of <paramref name="queryRows"/> rows.</summary>
+    internal static int QueryTiles(AttentionProblem p, int queryRows) => (int)(((long)p.QueryLength + queryRows - 1) / queryRows);
 
     // Heads and batch are grid y and z, which CUDA caps at 65535.
-    private static void CheckGrid(Accelerator accelerator, AttentionProblem p, IlgpuTiles tiles)
+    private static void CheckGrid(Accelerator accelerator, AttentionProblem p, int queryRows)
     {
         Index3D max = accelerator.MaxGridSize;
-        if (QueryTiles(p, tiles) > max.X || p.QueryHeads > max.Y || p.Batch > max.Z)
+        if (QueryTiles(p, queryRows) > max.X || p.QueryHeads > max.Y || p.Batch > max.Z)
         {
             throw new ArgumentException(
-                $"q [B = {p.Batch}, Hq = {p.QueryHeads}, N = {p.QueryLength}] needs a grid of ({QueryTiles(p, tiles)}, {p.QueryHeads}, {p.Batch}) groups; {accelerator.Name} allows at most ({max.X}, {max.Y}, {max.Z}).",
+                $"q [B = {p.Batch}, Hq = {p.QueryHeads}, N = {p.QueryLength}] needs a grid of ({QueryTiles(p, queryRows)}, {p.QueryHeads}, {p.Batch}) groups; {accelerator.Name} allows at most ({max.X}, {max.Y}, {max.Z}).",
                 "q");
         }
     }
@@ -127,6 +159,9 @@ internal static class FlashForwardLauncher
 
         return buffer;
     }
+
+    private delegate void DeviceLaunch<T>(ArrayView<T> q, ArrayView<T> k, ArrayView<T> v, ArrayView<byte> keep, ArrayView<T> output, ArrayView<float> lse)
+        where T : unmanaged;
 
     /// <summary>One compiled launcher per accelerator, storage and mod pair; ILGPU compiles on first load, so it is kept.</summary>
     private static class Kernels<T, TFormat, TMask, TScore>

@@ -1,3 +1,4 @@
+using AttentionGen.ILGpu.Kernels.TensorCores;
 using ILGPU;
 
 namespace AttentionGen.ILGpu.Kernels;
@@ -8,7 +9,7 @@ namespace AttentionGen.ILGpu.Kernels;
 /// CPU tests would not cover what a GPU runs). Rounds to nearest even, as <see cref="System.Half"/> does; subnormals,
 /// infinities and NaN are kept.
 /// </summary>
-internal readonly struct Float16Format : IStorageFormat<ushort>
+internal readonly struct Float16Format : ITensorCoreFormat
 {
     private const uint SignBit = 0x8000u;
     private const float SmallestSubnormal = 5.9604645e-8f; // 2^-24, the unit of a half subnormal's mantissa
@@ -63,6 +64,9 @@ internal readonly struct Float16Format : IStorageFormat<ushort>
         uint significand = (magnitude & 0x7FFFFFu) | 0x800000u;
         return (ushort)(sign | RoundDropped(significand >> shift, significand & ((1u << shift) - 1u), shift));
     }
+
+    /// <inheritdoc />
+    public void MultiplyAccumulate(ref MmaAccumulator c, MmaRowOperand a, MmaColumnOperand b) => Mma.Float16Tile(ref c, a, b);
 
     // Rounds the kept bits up when the dropped bits are above half, or exactly half and the kept bits odd.
     private static uint RoundDropped(uint kept, uint dropped, int droppedBits)
