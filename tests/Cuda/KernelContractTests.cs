@@ -75,6 +75,15 @@ public sealed class KernelContractTests
             text.Append($"#define AG_CONTRACT_{SnakeCase(constant.Name).ToUpperInvariant()} {constant.GetRawConstantValue()}\n");
         }
 
+        // The Hopper kernel's shape per head dim: AG_CONTRACT_SM90_D64_BLOCK_M and so on, every number the launcher reads.
+        foreach (Sm90Shape shape in KernelContract.Sm90Shapes)
+        {
+            foreach (PropertyInfo property in typeof(Sm90Shape).GetProperties().Where(p => p.PropertyType == typeof(int) && p.Name != nameof(Sm90Shape.HeadDim)))
+            {
+                text.Append($"#define AG_CONTRACT_SM90_D{shape.HeadDim}_{SnakeCase(property.Name).ToUpperInvariant()} {property.GetValue(shape)}\n");
+            }
+        }
+
         return text.ToString();
     }
 
