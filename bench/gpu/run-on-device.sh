@@ -9,8 +9,8 @@
 #   sample  the published sample cold and warm and with NVRTC hidden (kernels from the store and the app's zip only)
 #   timing  sample, then PyTorch vs ours: dense/causal, the flex masks, the variants
 #   prefill issue #24's matrix: every head dim 64..256 at (4,16,4096,D) and (1,16,16384,D), and causal GQA 32/8, 64/8, MQA
-#   sm90    the Hopper kernel's opt-in head dims (ATTENTIONGEN_SM90_HEAD_DIMS=64,128): ptxas's register and spill report
-#           for head dim 64, then the head-dims matrix at 64 and 128 opted in, with the default choice as a peer
+#   sm90    the Hopper kernel's opt-in head dims (ATTENTIONGEN_SM90_HEAD_DIMS=64,128,256): ptxas's register and spill
+#           report at 64 and 256, then the head-dims matrix at 64, 128, 256 opted in, with the default choice as a peer
 #   sm90-tests  the GPU tests of the opt-in head dims, and the Hopper kernel's sm_90a compile at every head dim
 #   lengths N from 512 to 32K at head dim 128 (65536 tokens a call), dense and causal, against cuDNN, FA2 and flex
 #   decode  a decode step against a full KV cache (contiguous, paged): ours (tensor cores) vs SDPA cuDNN/flash and
@@ -70,12 +70,14 @@ prefill)
     timeout 430 python3 bench/gpu/compare.py --binary $bin --head-dims 2>&1 | tee "$out/head-dims.log" | tail -24
     timeout 140 python3 bench/gpu/compare.py --binary $bin --gqa 2>&1 | tee "$out/gqa.log" | tail -15 ;;
 sm90)
-    # A fresh cache so NVRTC compiles (verbose) the head-dim-64 Hopper kernel and ptxas reports its registers and spills.
-    ATTENTIONGEN_SM90_HEAD_DIMS=64,128 ATTENTIONGEN_NVRTC_VERBOSE=1 ATTENTIONGEN_CACHE_DIR=/tmp/sm90-verbose-cache timeout 120 \
-        $bin time 1,16,4096,64 >"$out/sm90-ptxas.log" 2>&1
-    echo "ptxas, head dim 64 opted in (exit $?):"
-    grep -E "ag_flash_fwd_sm90|registers|spill" "$out/sm90-ptxas.log" | head -24
-    timeout 400 python3 bench/gpu/compare.py --binary $bin --sm90-head-dims 64,128 2>&1 | tee "$out/sm90.log" | tail -8 ;;
+    # A fresh cache so NVRTC compiles (verbose) the opted-in Hopper kernels and ptxas reports their registers and spills.
+    for d in 64 256; do
+        ATTENTIONGEN_SM90_HEAD_DIMS=64,128,256 ATTENTIONGEN_NVRTC_VERBOSE=1 ATTENTIONGEN_CACHE_DIR=/tmp/sm90-verbose-cache timeout 100 \
+            $bin time 1,16,4096,$d >"$out/sm90-ptxas-$d.log" 2>&1
+        echo "ptxas, head dim $d opted in (exit $?):"
+        grep -E "ag_flash_fwd_sm90|registers|spill" "$out/sm90-ptxas-$d.log" | head -16
+    done
+    timeout 380 python3 bench/gpu/compare.py --binary $bin --sm90-head-dims 64,128,256 2>&1 | tee "$out/sm90.log" | tail -10 ;;
 sm90-tests)
     timeout "${TESTS_TIMEOUT:-560}" tests/gpu-on-device.sh run -class AttentionGen.Tests.Cuda.CudaHopperHeadDimTests -class AttentionGen.Tests.Cuda.HopperHeadDimsTests \
         -method AttentionGen.Tests.Cuda.KernelSourceCompileTests.TheHopperKernelCompilesForSm90a -nocolor -verbose >"$out/sm90-tests.log" 2>&1

@@ -236,7 +236,7 @@ internal static class FlashAttentionCuda
     }
 
     /// <summary>
-    /// Hopper (sm_90) runs head dim 128 on the wgmma kernel (flash_fwd_sm90.cu, which also takes 64: opt in with
+    /// Hopper (sm_90) runs head dim 128 on the wgmma kernel (flash_fwd_sm90.cu, which also takes 64 and 256: opt in with
     /// ATTENTIONGEN_SM90_HEAD_DIMS, <see cref="HopperHeadDims"/>); other GPUs and head dims run the mma.sync kernel,
     /// and so does a specialization whose sm_90a image was not built ahead (an app built with NVRTC before 12) on a
     /// machine without NVRTC: the mma.sync kernel's sm_90 image serves it. ATTENTIONGEN_DISABLE_WGMMA=1 forces the

@@ -11,27 +11,31 @@ namespace AttentionGen.Tests.Cuda;
 
 /// <summary>
 /// The Hopper kernel at the head dims it serves only when opted in (ATTENTIONGEN_SM90_HEAD_DIMS; here a scope of the
-/// test's own flow), against the float64 reference: head dim 64's 192-row query blocks and 128-key tiles on shapes that
-/// are multiples of neither, causal and dense, GQA, both 16-bit dtypes, key masks that leave rows with no key, and a
-/// segmented mixture whose branches blend into each other (the producer's rows past its 128 threads). On an H100/H200
+/// test's own flow), against the float64 reference: head dim 64's 192-row query blocks and 128-key tiles, and 256's
+/// 64-key tiles and single Q buffer, on shapes that are multiples of neither, causal and dense, GQA, both 16-bit
+/// dtypes, key masks that leave rows with no key, and segmented mixtures whose branches blend into each other. On an H100/H200
 /// each case first checks that the launcher picks the Hopper kernel; elsewhere the mma.sync kernel runs the same cases.
 /// </summary>
 public sealed class CudaHopperHeadDimTests
 {
-    private static readonly int[] OptedIn = [64, 128];
+    private static readonly int[] OptedIn = [64, 128, 256];
 
     [GpuTheory]
-    [InlineData(1, 1, 1, 1, 1, false, false, DType.BFloat16)]
-    [InlineData(2, 4, 4, 77, 77, false, false, DType.BFloat16)]
-    [InlineData(2, 4, 2, 200, 200, true, false, DType.BFloat16)]
-    [InlineData(1, 8, 2, 131, 257, false, true, DType.BFloat16)]
-    [InlineData(3, 2, 1, 300, 129, true, true, DType.Float16)]
-    [InlineData(1, 3, 3, 193, 450, true, false, DType.Float16)]
-    [InlineData(2, 2, 2, 385, 383, false, true, DType.BFloat16)]
-    [InlineData(1, 2, 2, 1000, 1000, true, true, DType.BFloat16)]
-    public void HeadDim64MatchesTheReference(int b, int hq, int hkv, int n, int m, bool causal, bool withMask, DType dtype)
+    [InlineData(64, 1, 1, 1, 1, 1, false, false, DType.BFloat16)]
+    [InlineData(64, 2, 4, 4, 77, 77, false, false, DType.BFloat16)]
+    [InlineData(64, 2, 4, 2, 200, 200, true, false, DType.BFloat16)]
+    [InlineData(64, 1, 8, 2, 131, 257, false, true, DType.BFloat16)]
+    [InlineData(64, 3, 2, 1, 300, 129, true, true, DType.Float16)]
+    [InlineData(64, 1, 3, 3, 193, 450, true, false, DType.Float16)]
+    [InlineData(64, 2, 2, 2, 385, 383, false, true, DType.BFloat16)]
+    [InlineData(64, 1, 2, 2, 1000, 1000, true, true, DType.BFloat16)]
+    [InlineData(256, 1, 1, 1, 1, 1, false, false, DType.BFloat16)]
+    [InlineData(256, 2, 4, 2, 150, 170, true, true, DType.BFloat16)]
+    [InlineData(256, 2, 2, 1, 300, 129, false, true, DType.Float16)]
+    [InlineData(256, 2, 2, 2, 129, 65, true, false, DType.BFloat16)]
+    [InlineData(256, 1, 3, 3, 600, 601, true, true, DType.BFloat16)]
+    public void OptedInHeadDimsMatchTheReference(int e, int b, int hq, int hkv, int n, int m, bool causal, bool withMask, DType dtype)
     {
-        const int e = 64;
         (Random random, string seed) = FreshRandom.For(b, hq, hkv, n, m, e, causal, withMask, 6464);
         Tensor q = Tensor.RandomNormal(random, dtype, b, hq, n, e);
         Tensor k = Tensor.RandomNormal(random, dtype, b, hkv, m, e);
@@ -62,13 +66,14 @@ public sealed class CudaHopperHeadDimTests
     }
 
     // Dilated branches run as segmented launches, the later ones accumulating into the first by the LSEs: at head dim
-    // 64 a query block has 192 rows, past the producer's 128 threads that blend and store the rows' LSEs.
+    // 64 a query block has 192 rows, past the producer's 128 threads that blend and store the rows' LSEs; at 256 the
+    // producer stores each item before it loads the next one's Q (one Q buffer).
     [GpuTheory]
-    [InlineData(3, 1000, new[] { 256, 512 }, new[] { 1, 2 }, false)]
-    [InlineData(2, 777, new[] { 384, 768 }, new[] { 1, 4 }, true)]
-    public void HeadDim64SegmentedMixturesMatchTheDefinition(int h, int n, int[] w, int[] r, bool causal)
+    [InlineData(64, 3, 1000, new[] { 256, 512 }, new[] { 1, 2 }, false)]
+    [InlineData(64, 2, 777, new[] { 384, 768 }, new[] { 1, 4 }, true)]
+    [InlineData(256, 2, 700, new[] { 128, 512 }, new[] { 1, 2 }, true)]
+    public void OptedInSegmentedMixturesMatchTheDefinition(int e, int h, int n, int[] w, int[] r, bool causal)
     {
-        const int e = 64;
         (Random random, string seed) = FreshRandom.For(h, n, e, w.Length, causal, 6465);
         Device gpu = Device.Cuda(0);
         Tensor q = Tensor.RandomNormal(random, DType.BFloat16, 2, h, n, e);

@@ -12,14 +12,16 @@ namespace AttentionGen.Cuda;
 internal static class KernelContract
 {
     /// <summary>
-    /// flash_fwd_sm90.cu's shape at each head dim it is built for (its Sm90Shape), FlashAttention-3's choices: 3
-    /// consumer warpgroups (192 query rows) at head dim 64, 2 (128 rows) at 128. The defines are
-    /// AG_CONTRACT_SM90_D{head dim}_{property}.
+    /// flash_fwd_sm90.cu's shape at each head dim it is built for (its Sm90Shape), after FlashAttention-3's choices: 3
+    /// consumer warpgroups (192 query rows) at head dim 64, 2 (128 rows) at 128 and 256; at 256, 64-key tiles and one
+    /// Q buffer, the most that fits 227 KB of shared memory with two K/V stages. Kernels/sm90_contract.inc carries them
+    /// as AG_CONTRACT_SM90_D{head dim}_{property}.
     /// </summary>
     public static readonly IReadOnlyList<Sm90Shape> Sm90Shapes =
     [
-        new(HeadDim: 64, BlockM: 192, BlockN: 128, Stages: 2),
-        new(HeadDim: 128, BlockM: 128, BlockN: 128, Stages: 2),
+        new(HeadDim: 64, BlockM: 192, BlockN: 128, Stages: 2, QBuffers: 2),
+        new(HeadDim: 128, BlockM: 128, BlockN: 128, Stages: 2, QBuffers: 2),
+        new(HeadDim: 256, BlockM: 128, BlockN: 64, Stages: 2, QBuffers: 1),
     ];
 
     /// <summary>flash_fwd_sm90.cu's shape at <paramref name="headDim"/>, one of <see cref="Sm90Shapes"/>'.</summary>
@@ -30,9 +32,11 @@ internal static class KernelContract
 
 /// <summary>
 /// flash_fwd_sm90.cu's tile shape at one head dim: <paramref name="BlockM"/> query rows per item (consumer warpgroups
-/// of 64 rows each), <paramref name="BlockN"/> keys per K/V tile, <paramref name="Stages"/> K/V stages in flight.
+/// of 64 rows each), <paramref name="BlockN"/> keys per K/V tile, <paramref name="Stages"/> K/V stages in flight, and
+/// <paramref name="QBuffers"/> Q buffers (with two, the producer loads the next item's Q while the consumers work on
+/// this one; with one, after they are done).
 /// </summary>
-internal sealed record Sm90Shape(int HeadDim, int BlockM, int BlockN, int Stages)
+internal sealed record Sm90Shape(int HeadDim, int BlockM, int BlockN, int Stages, int QBuffers)
 {
     /// <summary>Threads per CTA: the consumer warpgroups and the producer warpgroup.</summary>
     public int Threads => 128 * ((BlockM / 64) + 1);
@@ -47,10 +51,10 @@ internal sealed record Sm90Shape(int HeadDim, int BlockM, int BlockN, int Stages
     public int ItemStateBytes => (2 * 48) + 16 + (2 * 2 * BlockM * 4);
 
     /// <summary>
-    /// A CTA's dynamic shared memory (sm90_shared_layout.inc): two Q buffers (each then stages its item's O), K and V
+    /// A CTA's dynamic shared memory (sm90_shared_layout.inc): the Q buffers (each then stages its item's O), K and V
     /// per stage, slack to align them to the swizzle's 1024-byte period, the mbarriers, the item state, and two flex
     /// plans of <paramref name="planStride"/> bytes.
     /// </summary>
     public long SharedBytes(int planStride) =>
-        (2L * BlockM * HeadDim * 2) + (2L * Stages * BlockN * HeadDim * 2) + 1024 + MBarrierBytes + ItemStateBytes + (2L * planStride);
+        ((long)QBuffers * BlockM * HeadDim * 2) + (2L * Stages * BlockN * HeadDim * 2) + 1024 + MBarrierBytes + ItemStateBytes + (2L * planStride);
 }
