@@ -3,7 +3,7 @@
 # and writes its whole log under $OUT (or ./device-out), so a part cut short still returns what it measured.
 # Expects publish/gpu, publish/sample, publish/cpu (README, Benchmarks) and .devtests (tests/gpu-on-device.sh prepare),
 # or one carry of .devtests packed by bench/gpu/pack-for-device.sh (tests, the sample, bench/gpu and bench/cpu as JIT builds).
-# usage: bench/gpu/run-on-device.sh tests | cpu-native | sample | timing | prefill | sm90 | sm90-tests | lengths | decode | cpu | llama | ilgpu | distributed
+# usage: bench/gpu/run-on-device.sh tests | cpu-native | sample | timing | prefill | sm90 | sm90-tests | sm90-compile | lengths | decode | cpu | llama | ilgpu | distributed
 #   tests   the GPU tests, one line per test with its time (about 330 s with a cold kernel cache; TESTS_TIMEOUT)
 #   cpu-native  the host Xeon's bf16 pair and AMX kernel tests (AMX on), then their GEMM speed
 #   sample  the published sample cold and warm and with NVRTC hidden (kernels from the store and the app's zip only)
@@ -11,7 +11,8 @@
 #   prefill issue #24's matrix: every head dim 64..256 at (4,16,4096,D) and (1,16,16384,D), and causal GQA 32/8, 64/8, MQA
 #   sm90    the Hopper kernel's opt-in head dims (ATTENTIONGEN_SM90_HEAD_DIMS=64,128,256): ptxas's register and spill
 #           report at 64 and 256, then the head-dims matrix at 64, 128, 256 opted in, with the default choice as a peer
-#   sm90-tests  the GPU tests of the opt-in head dims, and the Hopper kernel's sm_90a compile at every head dim
+#   sm90-tests  the GPU tests of the opt-in head dims against the float64 reference
+#   sm90-compile  the Hopper kernel's sm_90a compile test at every head dim (NVRTC 12)
 #   lengths N from 512 to 32K at head dim 128 (65536 tokens a call), dense and causal, against cuDNN, FA2 and flex
 #   decode  a decode step against a full KV cache (contiguous, paged): ours (tensor cores) vs SDPA cuDNN/flash and
 #           flex, TB/s; then ours with the scalar kernel and at pipeline depths 2 and 4
@@ -79,11 +80,18 @@ sm90)
     done
     timeout 380 python3 bench/gpu/compare.py --binary $bin --sm90-head-dims 64,128,256 2>&1 | tee "$out/sm90.log" | tail -10 ;;
 sm90-tests)
+    # The opted-in head dims' GPU tests compile their Hopper modules at first use (NVRTC 12, ~15 s each).
     timeout "${TESTS_TIMEOUT:-560}" tests/gpu-on-device.sh run -class AttentionGen.Tests.Cuda.CudaHopperHeadDimTests -class AttentionGen.Tests.Cuda.HopperHeadDimsTests \
-        -method AttentionGen.Tests.Cuda.KernelSourceCompileTests.TheHopperKernelCompilesForSm90a -nocolor -verbose >"$out/sm90-tests.log" 2>&1
+        -nocolor -verbose >"$out/sm90-tests.log" 2>&1
     echo "sm90 tests exit $?"
     grep -E "\[FAIL\]|Total:" "$out/sm90-tests.log"
     grep -A12 "\[FAIL\]" "$out/sm90-tests.log" | head -60 ;;
+sm90-compile)
+    # The Hopper kernel for sm_90a under every launcher's headers at every head dim it is built for (ptxas included).
+    timeout "${TESTS_TIMEOUT:-580}" tests/gpu-on-device.sh run -method AttentionGen.Tests.Cuda.KernelSourceCompileTests.TheHopperKernelCompilesForSm90a \
+        -nocolor -verbose >"$out/sm90-compile.log" 2>&1
+    echo "sm90a compile test exit $?"
+    grep -E "\[FAIL\]|Total:|error" "$out/sm90-compile.log" | head -40 ;;
 lengths)
     timeout 400 python3 bench/gpu/compare.py --binary $bin --lengths 2>&1 | tee "$out/lengths.log" | tail -16 ;;
 decode)

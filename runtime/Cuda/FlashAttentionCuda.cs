@@ -37,7 +37,16 @@ internal static class FlashAttentionCuda
         return LeastCommonMultiple(mmaSyncTiles, LeastCommonMultiple(shape.BlockM, shape.BlockN));
     }
 
-    private static int LeastCommonMultiple(int a, int b) => a / (int)System.Numerics.BigInteger.GreatestCommonDivisor(a, b) * b;
+    private static int LeastCommonMultiple(int a, int b)
+    {
+        int gcd = a, rest = b;
+        while (rest != 0)
+        {
+            (gcd, rest) = (rest, gcd % rest);
+        }
+
+        return a / gcd * b;
+    }
 
     /// <summary>
     /// The modules a forward of head dim <paramref name="headDim"/> under <paramref name="header"/> loads (Launch picks

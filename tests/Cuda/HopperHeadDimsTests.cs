@@ -85,12 +85,17 @@ public sealed class HopperHeadDimsTests
         Assert.Equal((6 * 128 * 128 * 2) + 1024 + 96 + 2160 + (2 * 48), shape.SharedBytes(planStride: 48));
     }
 
+    // 227 KB of shared memory per block on an H100/H200, with a flex plan over 64K keys at head dim 256's 64-key tiles.
     [Fact]
-    public void TheHeadDim64ShapeFitsHopperSharedMemory()
+    public void EveryHopperShapeFitsHopperSharedMemory()
     {
-        Sm90Shape shape = KernelContract.Sm90(64);
-        Assert.Equal((192, 128, 512), (shape.BlockM, shape.BlockN, shape.Threads));
-        Assert.True(shape.SharedBytes(planStride: 1024) <= 227 * 1024, $"{shape.SharedBytes(1024)} bytes");
+        Assert.Equal((192, 128, 512), (KernelContract.Sm90(64).BlockM, KernelContract.Sm90(64).BlockN, KernelContract.Sm90(64).Threads));
+        Assert.Equal((128, 64, 1, 384), (KernelContract.Sm90(256).BlockM, KernelContract.Sm90(256).BlockN, KernelContract.Sm90(256).QBuffers, KernelContract.Sm90(256).Threads));
+        foreach (Sm90Shape shape in KernelContract.Sm90Shapes)
+        {
+            Assert.True(shape.SharedBytes(planStride: 1024) <= 227 * 1024, $"head dim {shape.HeadDim}: {shape.SharedBytes(1024)} bytes");
+        }
+
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => KernelContract.Sm90(96));
         Assert.Equal("headDim", e.ParamName);
         Assert.Contains("64, 128", e.Message, StringComparison.Ordinal);
