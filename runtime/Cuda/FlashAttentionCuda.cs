@@ -14,8 +14,39 @@ internal static class FlashAttentionCuda
     /// <summary>The mma.sync forward's template; the Hopper (wgmma) forward's, and the target it needs.</summary>
     internal const string Template = "flash_fwd.cu", HopperTemplate = "flash_fwd_sm90.cu", HopperArchitecture = "sm_90a";
 
-    /// <summary>Whether a forward of head dim <paramref name="headDim"/> runs the Hopper kernel on an sm_90 GPU.</summary>
-    internal static bool HasHopperKernel(int headDim) => headDim == 128;
+    /// <summary>
+    /// Whether a forward of head dim <paramref name="headDim"/> runs the Hopper kernel on an sm_90 GPU: 128 unless
+    /// ATTENTIONGEN_SM90_HEAD_DIMS lists others (<see cref="HopperHeadDims"/>).
+    /// </summary>
+    internal static bool HasHopperKernel(int headDim) => HopperHeadDims.Contains(headDim);
+
+    /// <summary>
+    /// Window sizes that are whole query blocks and key tiles of both kernels at <paramref name="headDim"/>, so
+    /// LocalAttention's windows can be read in place (the kernels' AG_WINDOW): multiples of 128, or of 384 where the
+    /// Hopper kernel takes 192-row query blocks (head dim 64, opted in).
+    /// </summary>
+    internal static int WholeWindowTiles(int headDim)
+    {
+        const int mmaSyncTiles = 128;   // a multiple of flash_fwd.cu's query blocks and key tiles at every head dim
+        if (!HasHopperKernel(headDim))
+        {
+            return mmaSyncTiles;
+        }
+
+        Sm90Shape shape = KernelContract.Sm90(headDim);
+        return LeastCommonMultiple(mmaSyncTiles, LeastCommonMultiple(shape.BlockM, shape.BlockN));
+    }
+
+    private static int LeastCommonMultiple(int a, int b)
+    {
+        int gcd = a, rest = b;
+        while (rest != 0)
+        {
+            (gcd, rest) = (rest, gcd % rest);
+        }
+
+        return a / gcd * b;
+    }
 
     /// <summary>
     /// The modules a forward of head dim <paramref name="headDim"/> under <paramref name="header"/> loads (Launch picks
@@ -188,24 +219,21 @@ internal static class FlashAttentionCuda
         module.Launch($"ag_flash_fwd_{type}{entrySuffix}", (blocks, (uint)p.QueryHeads, gridZ), Threads, shared, args);
     }
 
-    // flash_fwd_sm90.cu: 2 consumer warpgroups of 64 rows and a producer warpgroup, 128-key tiles, one persistent CTA per
-    // SM taking (query block, head, problem) items from the device's ticket counters. Shared memory: two Q buffers (each
-    // then stages its item's O), two K/V stages, alignment slack, the mbarriers, and per item parity its slot (ticket,
-    // place, output rows), its rows' LSEs and blend weights, and a flex plan (the first and last visited tile, a byte
-    // per key tile).
+    // flash_fwd_sm90.cu: consumer warpgroups of 64 rows and a producer warpgroup, one persistent CTA per SM taking
+    // (query block, head, problem) items from the device's ticket counters; its shape per head dim, and so the grid,
+    // threads and shared memory, come from the kernel contract (Sm90Shape).
     private static void LaunchPersistent(CudaDevice device, AttentionProblem p, FlashParams args, string header, FlexLaunch? flex, int rows, int keys, uint problems, string entry)
     {
-        const int tile = KernelContract.Sm90BlockM;
-        int blocks = (rows + tile - 1) / tile;
+        Sm90Shape shape = KernelContract.Sm90(p.HeadDim);
+        int blocks = (rows + shape.BlockM - 1) / shape.BlockM;
         long items = (long)blocks * p.QueryHeads * problems;
         if (items > int.MaxValue)
         {
             throw new ArgumentException($"query blocks · heads · problems must be below 2^31 for the GPU kernel; got {blocks} · {p.QueryHeads} · {problems} = {items}.", nameof(p));
         }
 
-        int planStride = flex is null ? 0 : (((keys + tile - 1) / tile) + 15) / 16 * 16;
-        long tiles = 2 + (2 * KernelContract.Sm90Stages);   // two Q buffers, K and V per stage
-        long bytes = (tiles * tile * p.HeadDim * 2) + 1024 + KernelContract.Sm90MBarrierBytes + KernelContract.Sm90ItemStateBytes + (2L * planStride);
+        int planStride = flex is null ? 0 : (((keys + shape.BlockN - 1) / shape.BlockN) + 15) / 16 * 16;
+        long bytes = shape.SharedBytes(planStride);
         if (bytes > device.MaxSharedMemoryPerBlock)
         {
             throw new ArgumentException($"A flex plan over {keys} keys needs {bytes} bytes of shared memory on this GPU, which has {device.MaxSharedMemoryPerBlock} per block; split the keys or drop the plan.", "k");
@@ -213,17 +241,17 @@ internal static class FlashAttentionCuda
 
         (args.Tickets, args.MBlocks, args.Problems, args.PlanStride) = (device.WorkTickets, blocks, (int)problems, planStride);
         uint grid = (uint)Math.Min(items, device.MultiprocessorCount);
-        KernelCache.Get(device, HopperTemplate, header, HopperArchitecture).Launch(entry, (grid, 1u, 1u), 384, (uint)bytes, args);
+        KernelCache.Get(device, HopperTemplate, header, HopperArchitecture).Launch(entry, (grid, 1u, 1u), (uint)shape.Threads, (uint)bytes, args);
     }
 
     /// <summary>
-    /// Hopper (sm_90) runs head dim 128 on the wgmma kernel (flash_fwd_sm90.cu, which also takes 64, where
-    /// the mma.sync kernel measured faster); other GPUs and head dims run the mma.sync kernel, and so does a
-    /// specialization whose sm_90a image was not built ahead (an app built with NVRTC before 12) on a machine without
-    /// NVRTC: the mma.sync kernel's sm_90 image serves it. ATTENTIONGEN_DISABLE_WGMMA=1 forces the mma.sync kernel
-    /// (for comparisons).
+    /// Hopper (sm_90) runs head dim 128 on the wgmma kernel (flash_fwd_sm90.cu, which also takes 64 and 256: opt in with
+    /// ATTENTIONGEN_SM90_HEAD_DIMS, <see cref="HopperHeadDims"/>); other GPUs and head dims run the mma.sync kernel,
+    /// and so does a specialization whose sm_90a image was not built ahead (an app built with NVRTC before 12) on a
+    /// machine without NVRTC: the mma.sync kernel's sm_90 image serves it. ATTENTIONGEN_DISABLE_WGMMA=1 forces the
+    /// mma.sync kernel (for comparisons).
     /// </summary>
-    private static bool UsesWgmma(CudaDevice device, int headDim, string header) =>
+    internal static bool UsesWgmma(CudaDevice device, int headDim, string header) =>
         device.ComputeCapability == 90 && HasHopperKernel(headDim) && !WgmmaDisabled
         && KernelCache.CanLoad(device, HopperTemplate, header, HopperArchitecture);
 

@@ -36,7 +36,7 @@ internal static class LocalAttentionCuda
         Tensor vs = Attention.Convert(v.Reshape(rows, n, e).Contiguous(), compute);
         float scale = specScale ?? 1f / MathF.Sqrt(e);
         bool plain = ReadsWindowsInPlace(shape);
-        bool wholeTiles = ws % WholeTiles == 0 && (long)windows * ws == n;
+        bool wholeTiles = ws % FlashAttentionCuda.WholeWindowTiles(e) == 0 && (long)windows * ws == n;
         // A segmented launch takes at most 65535 problems (the grid's z); more windows than that are gathered.
         if (plain && (wholeTiles || (long)rows * windows <= 65535))
         {
@@ -123,7 +123,7 @@ internal static class LocalAttentionCuda
         var headers = new List<string>();
         if (HasPlainWindows(w))
         {
-            if (w.WindowSize % WholeTiles == 0)
+            if (w.WindowSize % FlashAttentionCuda.WholeWindowTiles(e) == 0)
             {
                 headers.Add(CudaSpecialization.Windows(e, w.WindowSize, w.LookBackward, w.LookForward));
             }
@@ -143,9 +143,6 @@ internal static class LocalAttentionCuda
 
     // The kernel that gathers each window's rows (no specialization).
     private const string GatherTemplate = "local.cu";
-
-    // Windows of this many tokens (times any count) are whole query blocks and key tiles of both kernels.
-    private const int WholeTiles = 128;
 
     // Query i and slot j of a window are tokens w·ws + i and (w − LookBackward)·ws + j, so every limit on t − u is a
     // limit on j − i: causal j − i ≤ LB·ws; the exact window j − i ≥ LB·ws − BackReach and (non-causal)

@@ -13,22 +13,28 @@ namespace AttentionGen.Tests.Cuda;
 
 /// <summary>
 /// The kernel contract is written once, in C# (runtime/Cuda/Contract): this test is the build step that produces its
-/// CUDA side, Kernels/flash_params.inc, and fails when the shipped file differs from what the C# says. Run it with
-/// ATTENTIONGEN_WRITE_CONTRACT=1 to rewrite the file after changing the C#.
+/// CUDA side, Kernels/flash_params.inc and Kernels/sm90_contract.inc, and fails when a shipped file differs from what
+/// the C# says. Run it with ATTENTIONGEN_WRITE_CONTRACT=1 to rewrite the files after changing the C#.
 /// </summary>
 public sealed class KernelContractTests
 {
     [Fact]
-    public void TheShippedCudaContractIsTheOneTheCSharpDescribes()
+    public void TheShippedCudaContractIsTheOneTheCSharpDescribes() => AssertShipped("flash_params.inc", ContractHeader());
+
+    // The Hopper kernel's shapes have a file of their own: a change to them leaves the other kernels' sources, and so
+    // their prebuilt images, as they are.
+    [Fact]
+    public void TheShippedHopperShapesAreTheOnesTheCSharpDescribes() => AssertShipped("sm90_contract.inc", Sm90ContractHeader());
+
+    private static void AssertShipped(string file, string expected)
     {
-        string expected = ContractHeader();
         if (Environment.GetEnvironmentVariable("ATTENTIONGEN_WRITE_CONTRACT") == "1")
         {
-            File.WriteAllText(ContractPath(), expected);
+            File.WriteAllText(ContractPath(file), expected);
         }
 
-        Assert.Equal(expected, File.ReadAllText(ContractPath()));
-        Assert.Equal(expected, EmbeddedContract());
+        Assert.Equal(expected, File.ReadAllText(ContractPath(file)));
+        Assert.Equal(expected, EmbeddedContract(file));
     }
 
     [Theory]
@@ -78,6 +84,23 @@ public sealed class KernelContractTests
         return text.ToString();
     }
 
+    // flash_fwd_sm90.cu's shape per head dim: AG_CONTRACT_SM90_D64_BLOCK_M and so on, every number the launcher reads.
+    private static string Sm90ContractHeader()
+    {
+        var text = new StringBuilder();
+        text.Append("// Generated from KernelContract.Sm90Shapes (runtime/Cuda/Contract/KernelContract.cs) by tests/Cuda/KernelContractTests\n");
+        text.Append("// (ATTENTIONGEN_WRITE_CONTRACT=1 rewrites it). Edit the C#, never this file; the C# documents each number.\n");
+        foreach (Sm90Shape shape in KernelContract.Sm90Shapes)
+        {
+            foreach (PropertyInfo property in typeof(Sm90Shape).GetProperties().Where(p => p.PropertyType == typeof(int) && p.Name != nameof(Sm90Shape.HeadDim)))
+            {
+                text.Append($"#define AG_CONTRACT_SM90_D{shape.HeadDim}_{SnakeCase(property.Name).ToUpperInvariant()} {property.GetValue(shape)}\n");
+            }
+        }
+
+        return text.ToString();
+    }
+
     private static string CudaType(FieldInfo field) =>
         field.GetCustomAttribute<CudaTypeAttribute>()?.Name ?? field.FieldType switch
         {
@@ -104,13 +127,13 @@ public sealed class KernelContractTests
     }
 
     // Found from the test binaries, not [CallerFilePath]: a CI build maps source paths to /_/.
-    private static string ContractPath() =>
-        Path.Combine(RepositoryLayout.Root, "runtime", "Cuda", "Kernels", "flash_params.inc");
+    private static string ContractPath(string file) =>
+        Path.Combine(RepositoryLayout.Root, "runtime", "Cuda", "Kernels", file);
 
-    private static string EmbeddedContract()
+    private static string EmbeddedContract(string file)
     {
-        using Stream stream = typeof(FlashParams).Assembly.GetManifestResourceStream("AttentionGen.Cuda.Kernels.flash_params.inc")
-            ?? throw new InvalidOperationException("flash_params.inc is not embedded in the runtime.");
+        using Stream stream = typeof(FlashParams).Assembly.GetManifestResourceStream("AttentionGen.Cuda.Kernels." + file)
+            ?? throw new InvalidOperationException($"{file} is not embedded in the runtime.");
         return new StreamReader(stream).ReadToEnd();
     }
 }

@@ -32,30 +32,39 @@ public sealed class KernelSourceCompileTests
     public void TheHopperKernelCompilesForSm90a()
     {
         var failures = new List<string>();
-        foreach (string header in FlashHeaders(headDim: 128))
+        foreach (Sm90Shape shape in KernelContract.Sm90Shapes)
         {
-            Compile("flash_fwd_sm90.cu", header, "sm_90a", failures);
+            foreach (string header in FlashHeaders(shape.HeadDim, HopperWindow(shape)))
+            {
+                Compile("flash_fwd_sm90.cu", header, "sm_90a", failures);
+            }
         }
 
         Assert.True(failures.Count == 0, string.Join("\n\n", failures));
     }
 
     // NVRTC before 12 cannot assemble wgmma, but its front end still checks the Hopper kernel's C++ (templates, the
-    // contract's static_asserts, translated mods) down to PTX for compute_90: dense, causal, planned, segmented, with a
-    // score mod and with a translated flex mod (a few seconds each).
+    // contract's static_asserts, translated mods) down to PTX for compute_90, at every head dim it is built for: dense,
+    // causal, planned, segmented, with a score mod and with a translated flex mod (a few seconds each).
     [NvrtcFact]
     public void TheHopperKernelCompilesToPtx()
     {
-        string[] headers =
-        [
-            CudaSpecialization.FlashAttention(128, causal: false),
-            CudaSpecialization.FlashAttention(128, causal: true),
-            CudaSpecialization.Band(128, 256),
-            CudaSpecialization.Windows(128, 256, 1, 1),
-            CudaSpecialization.FlashAttention(128, causal: true) + CudaExecutor.DistanceBiasMod,
-            IntervalMaskCuda.Header(128),
-            CudaSpecialization.FlashAttention(128, causal: false).Split('\n')[0] + "\n" + new CausalBiasFlex().CudaText,
-        ];
+        var headers = new List<string>();
+        foreach (Sm90Shape shape in KernelContract.Sm90Shapes)
+        {
+            int e = shape.HeadDim;
+            headers.AddRange(
+            [
+                CudaSpecialization.FlashAttention(e, causal: false),
+                CudaSpecialization.FlashAttention(e, causal: true),
+                CudaSpecialization.Band(e, 256),
+                CudaSpecialization.Windows(e, HopperWindow(shape), 1, 1),
+                CudaSpecialization.FlashAttention(e, causal: true) + CudaExecutor.DistanceBiasMod,
+                IntervalMaskCuda.Header(e),
+                CudaSpecialization.FlashAttention(e, causal: false).Split('\n')[0] + "\n" + new CausalBiasFlex().CudaText,
+            ]);
+        }
+
         var failures = new List<string>();
         foreach (string header in headers)
         {
@@ -98,12 +107,12 @@ public sealed class KernelSourceCompileTests
 
     // The headers of each launcher: dense and causal, a band's closed-form plan, whole-tile windows, and flex classes
     // (translated mods with and without a capture, a recognised plan), with exact int → float conversions too.
-    private static IEnumerable<string> FlashHeaders(int headDim)
+    private static IEnumerable<string> FlashHeaders(int headDim, int window = 256)
     {
         yield return CudaSpecialization.FlashAttention(headDim, causal: false);
         yield return CudaSpecialization.FlashAttention(headDim, causal: true);
         yield return CudaSpecialization.Band(headDim, 256);
-        yield return CudaSpecialization.Windows(headDim, 256, 1, 1);
+        yield return CudaSpecialization.Windows(headDim, window, 1, 1);
         yield return CudaSpecialization.FlashAttention(headDim, causal: false) + AttentionMaskCuda.AdditiveMask;
         yield return CudaSpecialization.FlashAttention(headDim, causal: true) + CudaExecutor.DistanceBiasMod;
         yield return IntervalMaskCuda.Header(headDim);
@@ -114,6 +123,16 @@ public sealed class KernelSourceCompileTests
             string header = CudaSpecialization.FlashAttention(headDim, causal: false).Split('\n')[0] + "\n" + mods;
             yield return header;
             yield return CudaSpecialization.ForIndices(header, long.MaxValue);
+        }
+    }
+
+    // Two windows' worth of whole query blocks and key tiles of both kernels, with the Hopper kernel serving the head
+    // dim (as LocalAttention reads windows in place): 256 at head dim 128, 768 at 64 (192-row query blocks).
+    private static int HopperWindow(Sm90Shape shape)
+    {
+        using (HopperHeadDims.Use(shape.HeadDim))
+        {
+            return 2 * FlashAttentionCuda.WholeWindowTiles(shape.HeadDim);
         }
     }
 

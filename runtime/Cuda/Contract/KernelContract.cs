@@ -1,3 +1,7 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+
 namespace AttentionGen.Cuda;
 
 /// <summary>
@@ -7,18 +11,50 @@ namespace AttentionGen.Cuda;
 /// </summary>
 internal static class KernelContract
 {
-    /// <summary>flash_fwd_sm90.cu's query rows per item, and keys per K/V tile.</summary>
-    public const int Sm90BlockM = 128;
+    /// <summary>
+    /// flash_fwd_sm90.cu's shape at each head dim it is built for (its Sm90Shape), after FlashAttention-3's choices: 3
+    /// consumer warpgroups (192 query rows) at head dim 64, 2 (128 rows) at 128 and 256; at 256, 64-key tiles and one
+    /// Q buffer, the most that fits 227 KB of shared memory with two K/V stages. Kernels/sm90_contract.inc carries them
+    /// as AG_CONTRACT_SM90_D{head dim}_{property}.
+    /// </summary>
+    public static readonly IReadOnlyList<Sm90Shape> Sm90Shapes =
+    [
+        new(HeadDim: 64, BlockM: 192, BlockN: 128, Stages: 2, QBuffers: 2),
+        new(HeadDim: 128, BlockM: 128, BlockN: 128, Stages: 2, QBuffers: 2),
+        new(HeadDim: 256, BlockM: 128, BlockN: 64, Stages: 2, QBuffers: 1),
+    ];
 
-    /// <summary>flash_fwd_sm90.cu's K/V stages in flight.</summary>
-    public const int Sm90Stages = 2;
+    /// <summary>flash_fwd_sm90.cu's shape at <paramref name="headDim"/>, one of <see cref="Sm90Shapes"/>'.</summary>
+    public static Sm90Shape Sm90(int headDim) =>
+        Sm90Shapes.FirstOrDefault(s => s.HeadDim == headDim)
+        ?? throw new ArgumentOutOfRangeException(nameof(headDim), headDim, $"The Hopper kernel is built for head dims {string.Join(", ", Sm90Shapes.Select(s => s.HeadDim))}; got {headDim}.");
+}
 
-    /// <summary>flash_fwd_sm90.cu's mbarriers: full and empty for K and for V per stage, q_full and o_full per item parity.</summary>
-    public const int Sm90MBarrierBytes = ((4 * Sm90Stages) + (2 * 2)) * 8;
+/// <summary>
+/// flash_fwd_sm90.cu's tile shape at one head dim: <paramref name="BlockM"/> query rows per item (consumer warpgroups
+/// of 64 rows each), <paramref name="BlockN"/> keys per K/V tile, <paramref name="Stages"/> K/V stages in flight, and
+/// <paramref name="QBuffers"/> Q buffers (with two, the producer loads the next item's Q while the consumers work on
+/// this one; with one, after they are done).
+/// </summary>
+internal sealed record Sm90Shape(int HeadDim, int BlockM, int BlockN, int Stages, int QBuffers)
+{
+    /// <summary>Threads per CTA: the consumer warpgroups and the producer warpgroup.</summary>
+    public int Threads => 128 * ((BlockM / 64) + 1);
+
+    /// <summary>The mbarriers: full and empty for K and for V per stage, q_full and o_full per item parity.</summary>
+    public int MBarrierBytes => ((4 * Stages) + (2 * 2)) * 8;
 
     /// <summary>
-    /// flash_fwd_sm90.cu's state of the two items in flight, besides their plans: two ItemSlots (48 bytes each), the
-    /// plans' bounds (16 bytes) and the rows' LSEs and blend weights (2 · 2 floats per row).
+    /// The state of the two items in flight, besides their plans: two ItemSlots (48 bytes each), the plans' bounds
+    /// (16 bytes) and the rows' LSEs and blend weights (2 · 2 floats per row).
     /// </summary>
-    public const int Sm90ItemStateBytes = (2 * 48) + 16 + (2 * 2 * Sm90BlockM * 4);
+    public int ItemStateBytes => (2 * 48) + 16 + (2 * 2 * BlockM * 4);
+
+    /// <summary>
+    /// A CTA's dynamic shared memory (sm90_shared_layout.inc): the Q buffers (each then stages its item's O), K and V
+    /// per stage, slack to align them to the swizzle's 1024-byte period, the mbarriers, the item state, and two flex
+    /// plans of <paramref name="planStride"/> bytes.
+    /// </summary>
+    public long SharedBytes(int planStride) =>
+        ((long)QBuffers * BlockM * HeadDim * 2) + (2L * Stages * BlockN * HeadDim * 2) + 1024 + MBarrierBytes + ItemStateBytes + (2L * planStride);
 }

@@ -1,12 +1,13 @@
-// FlashAttention forward on Hopper (sm_90a) with wgmma, warp-specialized: for head dims 64 and 128.
+// FlashAttention forward on Hopper (sm_90a) with wgmma, warp-specialized: for head dims 64, 128 and 256 (Traits below).
 // A producer warpgroup streams Q and K/V tiles into shared memory with cp.async and signals "full" mbarriers; the
 // consumer warpgroups wait on them and release buffers through "empty" mbarriers, so they never meet at a
 // __syncthreads and drift apart: one warpgroup's softmax overlaps the other's GEMMs. Within a warpgroup, a tile's
 // softmax overlaps the previous tile's O += P V (see the consumer loop).
 // The specialization header defines AG_HEAD_DIM and AG_CAUSAL.
 //
-// One CTA per SM = 2 consumer warpgroups of 64 query rows each and a producer warpgroup, persistent over query
-// blocks of 128 rows (see flash_fwd_sm90 below). K/V tiles of 128 keys stream through shared memory,
+// One CTA per SM = 2 (3 at head dim 64) consumer warpgroups of 64 query rows each and a producer warpgroup, persistent
+// over query blocks of 128 (192) rows (see flash_fwd_sm90 below). K/V tiles of 128 keys (64 at head dim 256) stream
+// through shared memory,
 // double-buffered with cp.async, in the 128-byte-swizzled layout the tensor cores read through matrix descriptors.
 // S = Q K^T is a wgmma with both operands in shared memory; O += P V is a wgmma with P straight from registers and
 // V read transposed. The softmax is the same online exp2-domain softmax as flash_fwd.cu, with lazy rescaling;
@@ -21,24 +22,55 @@
 
 #include "flash_common.inc"
 
+static_assert(AG_HEAD_DIM == 64 || AG_HEAD_DIM == 128 || AG_HEAD_DIM == 256, "the wgmma kernel takes head dims 64, 128 and 256");
+
+// The tile shape per head dim, after FlashAttention-3's choices (held to KernelContract.cs's Sm90Shapes by the
+// static_asserts in sm90_shared_layout.inc): consumer warpgroups of 64 query rows each, keys per tile, K/V stages, Q
+// buffers, and the registers setmaxnreg gives the producer and each consumer thread (one CTA per SM: at most 65536 in
+// all). Enumerators, not static members: NVRTC 11 emits a global for each static member, and the head-dim-128
+// kernel's PTX stays byte for byte what it was before shapes per head dim.
+//   64   3 consumer warpgroups (192 query rows), which read each K/V tile for 1.5 times the rows; S, P and O (64 + 32
+//        + 32 registers) fit in 160. Key tiles stay at 128: FA3 takes 192 without a causal mask, but passes P through
+//        shared memory to fit its registers, and P stays in registers here.
+//   256  O is 128 registers; 64-key tiles (FA3: 80) and a single Q buffer (64 KB) leave two K/V stages in 227 KB. With
+//        one Q buffer the producer loads an item's Q only once the item before it is stored.
+template <int kHeadDim>
+struct Sm90Shape;
+template <>
+struct Sm90Shape<64> {
+    enum : int { kWarpGroups = 3, kBlockN = 128, kStages = 2, kQBuffers = 2, kProducerRegisters = 32, kConsumerRegisters = 160 };
+};
+template <>
+struct Sm90Shape<128> {
+    enum : int { kWarpGroups = 2, kBlockN = 128, kStages = 2, kQBuffers = 2, kProducerRegisters = 40, kConsumerRegisters = 232 };
+};
+template <>
+struct Sm90Shape<256> {
+    enum : int { kWarpGroups = 2, kBlockN = 64, kStages = 2, kQBuffers = 1, kProducerRegisters = 40, kConsumerRegisters = 232 };
+};
+
 struct Traits {
+    using Shape = Sm90Shape<AG_HEAD_DIM>;
     static constexpr int kHeadDim = AG_HEAD_DIM;
-    static constexpr int kWarpGroups = 2;                 // consumer warpgroups, 64 query rows each
+    static constexpr int kWarpGroups = Shape::kWarpGroups;   // consumer warpgroups, 64 query rows each
     static constexpr int kConsumers = kWarpGroups * 128;
     static constexpr int kProducers = 128;                // one producer warpgroup
     static constexpr int kThreads = kConsumers + kProducers;
-    static constexpr int kStages = 2;                    // K/V stages in flight (the launcher sizes shared memory)
+    static constexpr int kStages = Shape::kStages;       // K/V stages in flight (the launcher sizes shared memory)
     static constexpr int kBlockM = kWarpGroups * 64;     // query rows per CTA
-    static constexpr int kBlockN = 128;                  // keys per tile
+    static constexpr int kBlockN = Shape::kBlockN;       // keys per tile
     static constexpr int kChunks = kHeadDim / 8;         // 16-byte chunks per row
     static constexpr int kKSteps = kHeadDim / 16;        // k-steps of S = Q K^T
-    static constexpr int kSRegs = kBlockN / 2;           // S accumulator floats per thread (m64n128)
+    static constexpr int kSRegs = kBlockN / 2;           // S accumulator floats per thread (m64nN)
     static constexpr int kORegs = kHeadDim / 2;          // O accumulator floats per thread (m64nD)
     static constexpr int kQBytes = kBlockM * kHeadDim * 2;
     static constexpr int kTileBytes = kBlockN * kHeadDim * 2;
 };
-static_assert(Traits::kBlockM == Traits::kBlockN, "the producer copies Q tiles as it copies K/V tiles");
-static_assert(AG_HEAD_DIM == 64 || AG_HEAD_DIM == 128, "the wgmma kernel takes head dims 64 and 128");
+static_assert(Traits::kBlockN == 64 || Traits::kBlockN == 128, "S = Q K^T is one m64n64 or m64n128 wgmma per k-step");
+static_assert(Traits::Shape::kQBuffers == 1 || Traits::Shape::kQBuffers == 2, "one or two Q buffers");
+// setmaxnreg takes multiples of 8 from 24 to 256, and one CTA's threads share the SM's 65536 registers.
+static_assert(Traits::Shape::kProducerRegisters % 8 == 0 && Traits::Shape::kConsumerRegisters % 8 == 0 && Traits::Shape::kProducerRegisters >= 24 && Traits::Shape::kConsumerRegisters <= 256, "setmaxnreg takes multiples of 8 from 24 to 256");
+static_assert(Traits::Shape::kProducerRegisters * Traits::kProducers + Traits::Shape::kConsumerRegisters * Traits::kConsumers <= 65536, "the register split exceeds the SM's 65536 registers");
 
 // The pieces, the way FlashAttention-3 splits its own kernel:
 //   sm90_primitives.inc     fences, wgmma, swizzle, descriptors, mbarriers, the element types
@@ -55,8 +87,8 @@ static_assert(AG_HEAD_DIM == 64 || AG_HEAD_DIM == 128, "the wgmma kernel takes h
 #include "sm90_consumer.inc"
 
 // Persistent: a CTA per SM takes items from the scheduler until none are left. Items alternate between two Q buffers
-// by the parity of `done` (a CTA's items so far), and so do their ticket, plan and staged output: the producer runs an
-// item ahead of the consumers (sm90_producer.inc), which never meet it at a barrier.
+// (but at head dim 256, one) by the parity of `done` (a CTA's items so far), and so do their ticket, plan and staged
+// output: the producer runs an item ahead of the consumers (sm90_producer.inc), which never meet it at a barrier.
 template <typename T, bool kSegmented>
 __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& in) {
     extern __shared__ __align__(1024) unsigned char smem_raw[];

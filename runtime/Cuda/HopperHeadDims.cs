@@ -1,0 +1,73 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Threading;
+
+namespace AttentionGen.Cuda;
+
+/// <summary>
+/// The head dims the Hopper (wgmma) forward serves on an sm_90 GPU: 128 by default; ATTENTIONGEN_SM90_HEAD_DIMS
+/// (read once, e.g. "64,128") opts other head dims the kernel is built for (<see cref="KernelContract.Sm90Shapes"/>)
+/// in, or 128 out. The head dims it leaves out run the mma.sync kernel. Tests set them for a scope with
+/// <see cref="Use"/>, which covers the calling flow only (an <see cref="AsyncLocal{T}"/>), never other tests.
+/// </summary>
+internal static class HopperHeadDims
+{
+    internal const string Variable = "ATTENTIONGEN_SM90_HEAD_DIMS";
+
+    private static readonly int[] Default = [128];
+
+    // Lazy: a bad value fails the first GPU forward with a clear message, not the type's initializer.
+    private static readonly Lazy<int[]> FromEnvironment = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
+
+    private static readonly AsyncLocal<int[]?> Overridden = new();
+
+    /// <summary>Whether the Hopper kernel serves head dim <paramref name="headDim"/>.</summary>
+    public static bool Contains(int headDim) => (Overridden.Value ?? FromEnvironment.Value).Contains(headDim);
+
+    /// <summary>Serves <paramref name="headDims"/> on the Hopper kernel until the result is disposed, on this flow only.</summary>
+    internal static IDisposable Use(params int[] headDims)
+    {
+        ArgumentNullException.ThrowIfNull(headDims);
+        int[] checkedDims = Parse(string.Join(",", headDims));
+        var scope = new Scope(Overridden.Value);
+        Overridden.Value = checkedDims;
+        return scope;
+    }
+
+    /// <summary>A comma-separated list of head dims the kernel is built for; null or blank is the default (128).</summary>
+    internal static int[] Parse(string? value)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return Default;
+        }
+
+        var dims = new List<int>();
+        foreach (string part in value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (!int.TryParse(part, out int dim) || KernelContract.Sm90Shapes.All(s => s.HeadDim != dim))
+            {
+                throw new InvalidOperationException($"{Variable} must list head dims the Hopper kernel is built for ({string.Join(", ", KernelContract.Sm90Shapes.Select(s => s.HeadDim))}), comma-separated; got \"{value}\".");
+            }
+
+            dims.Add(dim);
+        }
+
+        return [.. dims.Distinct()];
+    }
+
+    private sealed class Scope(int[]? previous) : IDisposable
+    {
+        private bool _disposed;
+
+        public void Dispose()
+        {
+            if (!_disposed)
+            {
+                Overridden.Value = previous;
+                _disposed = true;
+            }
+        }
+    }
+}
