@@ -16,6 +16,9 @@ internal static class Mma
     public const string Float16 =
         "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};";
 
+    // One method per instruction, not one taking the string: ILGPU needs the inline PTX as a literal where EmitRef is
+    // called, and a string parameter fails its compile even when inlined (an internal compiler error, tried).
+
     /// <summary>bf16 × bf16 + f32.</summary>
     public static void BFloat16Tile(ref MmaAccumulator c, MmaRowOperand a, MmaColumnOperand b)
     {
