@@ -146,6 +146,12 @@ def variants_table(binary):
 HBM_TBPS = 4.8   # the H200's HBM3e bandwidth (datasheet); decode's limit is the cache's bytes over it
 
 
+def hbm_tbps():
+    """The GPU's HBM bandwidth (datasheet): 3.35 TB/s on an H100 SXM, else the H200's."""
+    import torch
+    return 3.35 if "H100" in torch.cuda.get_device_name() else HBM_TBPS
+
+
 def decode_table(binary):
     """One decode step (a query per sequence, 32 query heads over 8 kv heads, head dim 128, bf16) against a full cache:
     ours (contiguous, paged 16 and 128) against SDPA's cuDNN and flash backends and compiled flex_attention with GQA."""
@@ -159,7 +165,7 @@ def decode_table(binary):
         mine.setdefault((r["batch"], r["tokens"]), {})[r["layout"]] = r["ms"]
     flex = torch.compile(flex_attention)
     print(f"\ndecode, 32 q heads / 8 kv heads, E 128, bf16 on {torch.cuda.get_device_name()} "
-          f"(TB/s of K+V read, % of {HBM_TBPS} TB/s; ratio = peer ms / ours contiguous ms)")
+          f"(TB/s of K+V read, % of {hbm_tbps()} TB/s; ratio = peer ms / ours contiguous ms)")
     print(f"{'B, cached':<14}{'ours ms':>9}{'TB/s':>7}{'%HBM':>6}{'paged16':>9}{'paged128':>9}"
           f"{'cudnn ms':>10}{'ratio':>7}{'flash ms':>10}{'ratio':>7}{'flex ms':>9}{'ratio':>7}")
     for (b, n), layouts in mine.items():
@@ -181,7 +187,7 @@ def decode_table(binary):
         peers["flex"] = time_gpu(lambda: flex(q, k, v, enable_gqa=True))
         ms = layouts["contiguous"]
         tbps = 2.0 * b * 8 * n * 128 * 2 / ms / 1e9
-        line = f"{f'{b}, {n}':<14}{ms:>9.3f}{tbps:>7.2f}{100 * tbps / HBM_TBPS:>5.0f}%{layouts.get('paged-16', float('nan')):>9.3f}{layouts.get('paged-128', float('nan')):>9.3f}"
+        line = f"{f'{b}, {n}':<14}{ms:>9.3f}{tbps:>7.2f}{100 * tbps / hbm_tbps():>5.0f}%{layouts.get('paged-16', float('nan')):>9.3f}{layouts.get('paged-128', float('nan')):>9.3f}"
         for name, width in (("cudnn", 10), ("flash", 10), ("flex", 9)):
             peer = peers.get(name)
             line += f"{peer:>{width}.3f}{peer / ms:>7.2f}" if peer else f"{'-':>{width}}{'-':>7}"

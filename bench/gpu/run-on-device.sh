@@ -97,14 +97,14 @@ sm90-compile)
 lengths)
     timeout 400 python3 bench/gpu/compare.py --binary $bin --lengths 2>&1 | tee "$out/lengths.log" | tail -16 ;;
 decode)
-    # The tensor-core kernel (opt-in until CudaDecodeTests' TheTensorCoreKernelEqualsTheCpu has passed on a GPU), then
-    # the scalar default for the record, then the tensor-core kernel at pipeline depths 2 and 4 (default 3).
-    ATTENTIONGEN_DECODE_TENSOR_CORES=1 timeout 300 python3 bench/gpu/compare.py --binary $bin --decode 2>&1 | tee "$out/decode.log" | tail -8
-    echo "scalar kernel (the default until then):"
-    timeout 60 $bin time-decode 2>&1 | tee "$out/decode-scalar.log" | tail -4
+    # The tensor-core kernel (the default since session 19), then the scalar kernel for the record, then the
+    # tensor-core kernel at pipeline depths 2 and 4 (default 3).
+    timeout 300 python3 bench/gpu/compare.py --binary $bin --decode 2>&1 | tee "$out/decode.log" | tail -8
+    echo "scalar kernel (ATTENTIONGEN_DECODE_TENSOR_CORES=0):"
+    ATTENTIONGEN_DECODE_TENSOR_CORES=0 timeout 60 $bin time-decode 2>&1 | tee "$out/decode-scalar.log" | tail -4
     for stages in 2 4; do
         echo "ATTENTIONGEN_DECODE_STAGES=$stages"
-        ATTENTIONGEN_DECODE_TENSOR_CORES=1 ATTENTIONGEN_DECODE_STAGES=$stages timeout 60 $bin time-decode 2>&1 | tee "$out/decode-stages-$stages.log" | tail -4
+        ATTENTIONGEN_DECODE_STAGES=$stages timeout 60 $bin time-decode 2>&1 | tee "$out/decode-stages-$stages.log" | tail -4
     done ;;
 cpu)
     # Decode's scaling first (session 14 saw 16 threads no faster than 2): wall ms against the threads' cpu-ms.
