@@ -62,7 +62,7 @@ internal static class TensorCoreForwardKernel
         long lseBase = (queryHead * shape.QueryLength) + rowStart;
 
         int rowWords = TensorCoreTiles.QueryKeyRowWords(e);
-        int valueRowWords = (bc / 2) + TensorCoreTiles.RowPadWords;
+        int valueRowWords = TensorCoreTiles.ValueRowWordsFor(bc);
         ArrayView<uint> shared = SharedMemory.GetDynamic<uint>();
         ArrayView<uint> qs = shared.SubView(0L, (long)br * rowWords);
         ArrayView<uint> ks = shared.SubView((long)br * rowWords, (long)bc * rowWords);

@@ -67,7 +67,10 @@ internal readonly record struct TensorCoreTiles(int Warps, int KeyRows)
     public static int QueryKeyRowWords(int headDim) => (headDim / 2) + RowPadWords;
 
     /// <summary>Words in a shared row of V transposed (KeyRows / 2 key pairs, padded).</summary>
-    public int ValueRowWords => (KeyRows / 2) + RowPadWords;
+    public int ValueRowWords => ValueRowWordsFor(KeyRows);
+
+    /// <summary><see cref="ValueRowWords"/> of a key tile of <paramref name="keyRows"/> rows (the kernel has only the count).</summary>
+    public static int ValueRowWordsFor(int keyRows) => (keyRows / 2) + RowPadWords;
 
     /// <summary>Shared memory of one group in 32-bit words: Q, K, V transposed, then the O accumulators.</summary>
     public long SharedWords(int headDim, int valueDim) =>
