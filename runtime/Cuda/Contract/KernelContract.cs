@@ -25,9 +25,19 @@ internal static class KernelContract
     ];
 
     /// <summary>flash_fwd_sm90.cu's shape at <paramref name="headDim"/>, one of <see cref="Sm90Shapes"/>'.</summary>
-    public static Sm90Shape Sm90(int headDim) =>
-        Sm90Shapes.FirstOrDefault(s => s.HeadDim == headDim)
-        ?? throw new ArgumentOutOfRangeException(nameof(headDim), headDim, $"The Hopper kernel is built for head dims {string.Join(", ", Sm90Shapes.Select(s => s.HeadDim))}; got {headDim}.");
+    public static Sm90Shape Sm90(int headDim)
+    {
+        // An indexed loop, not LINQ or foreach over the interface: every Hopper launch asks, and those allocate.
+        for (int i = 0; i < Sm90Shapes.Count; i++)
+        {
+            if (Sm90Shapes[i].HeadDim == headDim)
+            {
+                return Sm90Shapes[i];
+            }
+        }
+
+        throw new ArgumentOutOfRangeException(nameof(headDim), headDim, $"The Hopper kernel is built for head dims {string.Join(", ", Sm90Shapes.Select(s => s.HeadDim))}; got {headDim}.");
+    }
 }
 
 /// <summary>
