@@ -15,15 +15,15 @@ internal static class FlashAttentionCuda
     internal const string Template = "flash_fwd.cu", HopperTemplate = "flash_fwd_sm90.cu", HopperArchitecture = "sm_90a";
 
     /// <summary>
-    /// Whether a forward of head dim <paramref name="headDim"/> runs the Hopper kernel on an sm_90 GPU: 128 unless
-    /// ATTENTIONGEN_SM90_HEAD_DIMS lists others (<see cref="HopperHeadDims"/>).
+    /// Whether a forward of head dim <paramref name="headDim"/> runs the Hopper kernel on an sm_90 GPU: 64, 128 and 256
+    /// unless ATTENTIONGEN_SM90_HEAD_DIMS narrows the list (<see cref="HopperHeadDims"/>).
     /// </summary>
     internal static bool HasHopperKernel(int headDim) => HopperHeadDims.Contains(headDim);
 
     /// <summary>
     /// Window sizes that are whole query blocks and key tiles of both kernels at <paramref name="headDim"/>, so
     /// LocalAttention's windows can be read in place (the kernels' AG_WINDOW): multiples of 128, or of 384 where the
-    /// Hopper kernel takes 192-row query blocks (head dim 64, opted in).
+    /// Hopper kernel takes 192-row query blocks (head dim 64).
     /// </summary>
     internal static int WholeWindowTiles(int headDim)
     {
@@ -245,8 +245,8 @@ internal static class FlashAttentionCuda
     }
 
     /// <summary>
-    /// Hopper (sm_90) runs head dim 128 on the wgmma kernel (flash_fwd_sm90.cu, which also takes 64 and 256: opt in with
-    /// ATTENTIONGEN_SM90_HEAD_DIMS, <see cref="HopperHeadDims"/>); other GPUs and head dims run the mma.sync kernel,
+    /// Hopper (sm_90) runs head dims 64, 128 and 256 on the wgmma kernel (flash_fwd_sm90.cu; ATTENTIONGEN_SM90_HEAD_DIMS
+    /// narrows the list, <see cref="HopperHeadDims"/>); other GPUs and head dims run the mma.sync kernel,
     /// and so does a specialization whose sm_90a image was not built ahead (an app built with NVRTC before 12) on a
     /// machine without NVRTC: the mma.sync kernel's sm_90 image serves it. ATTENTIONGEN_DISABLE_WGMMA=1 forces the
     /// mma.sync kernel (for comparisons).

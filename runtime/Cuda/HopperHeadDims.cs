@@ -6,16 +6,17 @@ using System.Threading;
 namespace AttentionGen.Cuda;
 
 /// <summary>
-/// The head dims the Hopper (wgmma) forward serves on an sm_90 GPU: 128 by default; ATTENTIONGEN_SM90_HEAD_DIMS
-/// (read once, e.g. "64,128") opts other head dims the kernel is built for (<see cref="KernelContract.Sm90Shapes"/>)
-/// in, or 128 out. The head dims it leaves out run the mma.sync kernel. Tests set them for a scope with
+/// The head dims the Hopper (wgmma) forward serves on an sm_90 GPU: by default every head dim it is built for
+/// (<see cref="KernelContract.Sm90Shapes"/>: 64, 128, 256; on an H100 1.5x, 1x and 3.5x the mma.sync kernel);
+/// ATTENTIONGEN_SM90_HEAD_DIMS (read once, e.g. "128") narrows the list. The head dims it leaves out run the mma.sync kernel. Tests set them for a scope with
 /// <see cref="Use"/>, which covers the calling flow only (an <see cref="AsyncLocal{T}"/>), never other tests.
 /// </summary>
 internal static class HopperHeadDims
 {
     internal const string Variable = "ATTENTIONGEN_SM90_HEAD_DIMS";
 
-    private static readonly int[] Default = [128];
+    /// <summary>The head dims served without the variable, and so the ones whose sm_90a images ship prebuilt.</summary>
+    internal static readonly int[] Default = [.. KernelContract.Sm90Shapes.Select(s => s.HeadDim)];
 
     // Lazy: a bad value fails the first GPU forward with a clear message, not the type's initializer.
     private static readonly Lazy<int[]> FromEnvironment = new(() => Parse(Environment.GetEnvironmentVariable(Variable)));
@@ -35,7 +36,7 @@ internal static class HopperHeadDims
         return scope;
     }
 
-    /// <summary>A comma-separated list of head dims the kernel is built for; null or blank is the default (128).</summary>
+    /// <summary>A comma-separated list of head dims the kernel is built for; null or blank is the default (all of them).</summary>
     internal static int[] Parse(string? value)
     {
         if (string.IsNullOrWhiteSpace(value))

@@ -7,21 +7,30 @@ using Xunit;
 namespace AttentionGen.Tests.Cuda;
 
 /// <summary>
-/// The Hopper kernel's head dims are opt-in beyond 128 (ATTENTIONGEN_SM90_HEAD_DIMS): the default keeps the kernels a
-/// layer lists, and so the prebuilt stores, as they were; a test scope opts in for its own flow only.
+/// The Hopper kernel serves every head dim it is built for unless ATTENTIONGEN_SM90_HEAD_DIMS narrows the list; the
+/// default is also the set whose sm_90a images ship prebuilt. A test scope changes the list for its own flow only.
 /// </summary>
 public sealed class HopperHeadDimsTests
 {
     // Under the default list (in a scope, so a run with the variable set tests the same thing).
     [Fact]
-    public void ByDefaultOnlyHeadDim128RunsTheHopperKernel()
+    public void ByDefaultEveryHeadDimTheKernelIsBuiltForRunsIt()
     {
-        Assert.Equal([128], HopperHeadDims.Parse(null));
-        Assert.Equal([128], HopperHeadDims.Parse("  "));
+        Assert.Equal([64, 128, 256], HopperHeadDims.Parse(null));
+        Assert.Equal([64, 128, 256], HopperHeadDims.Parse("  "));
         using (HopperHeadDims.Use(HopperHeadDims.Parse(null)))
         {
-            Assert.False(FlashAttentionCuda.HasHopperKernel(64));
-            Assert.True(FlashAttentionCuda.HasHopperKernel(128));
+            Assert.True(FlashAttentionCuda.HasHopperKernel(64));
+            Assert.True(FlashAttentionCuda.HasHopperKernel(256));
+            Assert.False(FlashAttentionCuda.HasHopperKernel(96));
+            Assert.Contains(FlashAttentionCuda.ForwardKernels(64, CudaSpecialization.FlashAttention(64, causal: true)), r => r.Template == FlashAttentionCuda.HopperTemplate);
+            Assert.Equal(384, FlashAttentionCuda.WholeWindowTiles(64));
+        }
+
+        // The prebuilt set ships an sm_90a image for each of them, causal and not.
+        Assert.Equal(2 * 3, PrebuiltKernelSet.All().Count(s => s.Template == FlashAttentionCuda.HopperTemplate));
+        using (HopperHeadDims.Use(128))
+        {
             Assert.DoesNotContain(FlashAttentionCuda.ForwardKernels(64, CudaSpecialization.FlashAttention(64, causal: true)), r => r.Template == FlashAttentionCuda.HopperTemplate);
             Assert.Equal(128, FlashAttentionCuda.WholeWindowTiles(64));
         }

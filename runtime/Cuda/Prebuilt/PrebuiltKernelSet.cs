@@ -34,9 +34,6 @@ internal static class PrebuiltKernelSet
     /// <summary>The wgmma kernel exists for sm_90a alone, which NVRTC 12 assembles: the GPU machine builds it.</summary>
     public static readonly PrebuiltTarget[] HopperTargets = [new("sm_90a", new Version(12, 0), Optional: true)];
 
-    /// <summary>The head dims the Hopper kernel runs in FlashAttentionCuda (it also takes 64, where mma.sync measured faster).</summary>
-    public static readonly int[] HopperHeadDims = [128];
-
     /// <summary>Every specialization of the set with the targets it is built for.</summary>
     public static IEnumerable<PrebuiltSpecialization> All()
     {
@@ -46,7 +43,7 @@ internal static class PrebuiltKernelSet
             {
                 string header = CudaSpecialization.FlashAttention(headDim, causal);
                 yield return new PrebuiltSpecialization("flash_fwd.cu", header, GenericTargets);
-                if (HopperHeadDims.Contains(headDim))
+                if (Cuda.HopperHeadDims.Default.Contains(headDim))
                 {
                     yield return new PrebuiltSpecialization("flash_fwd_sm90.cu", header, HopperTargets);
                 }
