@@ -15,6 +15,8 @@ internal sealed unsafe class CudaModule
     // over it (the decode kernel's tiles grow with the head dim), so the opt-in is per function, not at lookup.
     private readonly ConcurrentDictionary<IntPtr, bool> _largeSharedMemory = new();
 
+    private readonly ConcurrentDictionary<(string Name, uint Threads, uint SharedBytes), int> _residentBlocks = new();
+
     public CudaModule(CudaDevice device, byte[] cubin)
     {
         _device = device;
@@ -40,6 +42,20 @@ internal sealed unsafe class CudaModule
             CudaDriver.Instance.LaunchKernel(function, grid.X, grid.Y, grid.Z, threads, 1, 1, sharedBytes, _device.Stream, parameters, null),
             $"cuLaunchKernel({name})");
     }
+
+    /// <summary>
+    /// How many CTAs of <paramref name="name"/> (<paramref name="threads"/> threads, <paramref name="sharedBytes"/> of
+    /// dynamic shared memory) one multiprocessor holds at once, as the driver works it out from registers and shared memory.
+    /// </summary>
+    public int ResidentBlocks(string name, uint threads, uint sharedBytes) =>
+        _residentBlocks.GetOrAdd((name, threads, sharedBytes), key =>
+        {
+            IntPtr function = Function(key.Name, key.SharedBytes);
+            int blocks;
+            _device.MakeCurrent();
+            CudaDriver.Instance.Check(CudaDriver.Instance.OccupancyMaxActiveBlocksPerMultiprocessor(&blocks, function, (int)key.Threads, key.SharedBytes), "cuOccupancyMaxActiveBlocksPerMultiprocessor");
+            return Math.Max(blocks, 1);
+        });
 
     private IntPtr Function(string name, uint sharedBytes)
     {

@@ -45,6 +45,13 @@ internal static class DecodeCuda
     private const int MinSplitTokens = 256;
 
     /// <summary>
+    /// A range's fixed cost in keys streamed in the same time: loading q, filling the pipeline, writing and merging its
+    /// partial output; about one tile's (64 keys of K and V take ~2 µs on a CTA sharing an H100's SM, the first tile's
+    /// latency ~1 µs). Without it ever finer ranges would always look cheaper by smoothing the last wave.
+    /// </summary>
+    internal const int RangeOverheadTokens = TileTokens;
+
+    /// <summary>
     /// O [B, Hq, Tq, Ev] and LSE [B, Hq, Tq] of <paramref name="q"/> (on the cache's GPU; bf16/fp16 as the cache, or either
     /// for an fp8 cache) against the cache.
     /// <paramref name="modHeader"/> is a [Flex] layer's translated mods (called at absolute positions, as on the CPU) and
@@ -61,7 +68,10 @@ internal static class DecodeCuda
         }
 
         int longest = cache.LongestLength();
-        int splitTokens = SplitTokens(longest, (long)batch * cache.KvHeads * rowBlocks, device.MultiprocessorCount);
+        CudaModule module = KernelCache.Get(device, Template, ModuleHeader(modHeader));
+        (string entry, int shared) = Kernel(cache.HeadDim, cache.ValueDim, UseTensorCores ? device.MaxSharedMemoryPerBlock : 0, PipelineStages, cache.DType == DType.Float8E4M3);
+        long slots = (long)device.MultiprocessorCount * module.ResidentBlocks(entry, Threads, (uint)shared);
+        int splitTokens = SplitTokens(longest, (long)batch * cache.KvHeads * rowBlocks, slots);
         int splits = Math.Max(1, ShapeMath.CeilDiv(longest, splitTokens));
         Tensor qc = q.Contiguous();
         Tensor output = Tensor.Uninitialized(q.DType, q.Device, batch, queryHeads, queries, cache.ValueDim);
@@ -87,8 +97,6 @@ internal static class DecodeCuda
                 Causal = causal ? 1 : 0, IsFp16 = q.DType == DType.Float16 ? 1 : 0, Scale = scale, Table = capture?.DevicePointer ?? 0,
                 KeyScales = scales?.Keys.DevicePointer ?? 0, ValueScales = scales?.Values.DevicePointer ?? 0,
             };
-            CudaModule module = KernelCache.Get(device, Template, ModuleHeader(modHeader));
-            (string entry, int shared) = Kernel(cache.HeadDim, cache.ValueDim, UseTensorCores ? device.MaxSharedMemoryPerBlock : 0, PipelineStages, cache.DType == DType.Float8E4M3);
             module.Launch(entry, ((uint)(batch * cache.KvHeads), (uint)splits, (uint)rowBlocks), Threads, (uint)shared, args);
             if (splits > 1)
             {
@@ -162,20 +170,29 @@ internal static class DecodeCuda
     };
 
     /// <summary>
-    /// Keys per range: the whole cache when the (sequence, kv head, row block) CTAs fill the GPU twice over, else enough
-    /// ranges for that, each at least <see cref="MinSplitTokens"/> keys, in whole tiles.
+    /// Keys per range for <paramref name="ctas"/> (sequence, kv head, row block) CTAs when <paramref name="slots"/> run at
+    /// once: the split that ends soonest if each wave of CTAs streams its ranges in the same time, i.e. the fewest
+    /// waves (ceil(ctas · ranges / slots)) times a range's keys and <see cref="RangeOverheadTokens"/>, the fewest ranges
+    /// among equals. A partial last wave
+    /// runs a few CTAs on an idle GPU, as long as a full one: 64 CTAs in 5 ranges on 264 slots took 0.59 of cuDNN's time
+    /// (session 19), where 4 ranges fit one wave. Ranges keep at least <see cref="MinSplitTokens"/> keys, in whole tiles.
     /// </summary>
-    internal static int SplitTokens(int longest, long ctas, int multiprocessors)
+    internal static int SplitTokens(int longest, long ctas, long slots)
     {
-        long target = 2L * multiprocessors;
-        if (longest <= MinSplitTokens || ctas >= target)
+        int best = Math.Max(longest, 1);
+        long bestCost = ShapeMath.CeilDiv(ctas, slots) * (best + RangeOverheadTokens);
+        long mostRanges = Math.Min(longest / MinSplitTokens, slots);
+        for (int ranges = 2; ranges <= mostRanges; ranges++)
         {
-            return Math.Max(longest, 1);
+            int tokens = ShapeMath.CeilDiv(ShapeMath.CeilDiv(longest, ranges), TileTokens) * TileTokens;
+            long cost = ShapeMath.CeilDiv(ctas * ShapeMath.CeilDiv(longest, tokens), slots) * (tokens + RangeOverheadTokens);
+            if (cost < bestCost)
+            {
+                (best, bestCost) = (tokens, cost);
+            }
         }
 
-        long ranges = (target + ctas - 1) / ctas;
-        long tokens = Math.Max(MinSplitTokens, (longest + ranges - 1) / ranges);
-        return (int)((tokens + TileTokens - 1) / TileTokens * TileTokens);
+        return best;
     }
 
     /// <summary>

@@ -49,6 +49,9 @@ internal static class ShapeMath
     /// <summary>ceil(<paramref name="n"/> / <paramref name="d"/>) for n ≥ 0, d ≥ 1, without the overflow of n + d − 1.</summary>
     public static int CeilDiv(int n, int d) => (int)(((long)n + d - 1) / d);
 
+    /// <summary>ceil(<paramref name="n"/> / <paramref name="d"/>) for 0 ≤ n, 1 ≤ d, n + d ≤ long.MaxValue.</summary>
+    public static long CeilDiv(long n, long d) => (n + d - 1) / d;
+
     /// <summary>The row-major strides of a shape that passed <see cref="Validate"/>.</summary>
     public static long[] RowMajorStrides(ReadOnlySpan<int> shape)
     {

@@ -8,19 +8,38 @@ namespace AttentionGen.Tests.Inference;
 /// <summary>How the GPU decode splits a cache into key ranges (no GPU needed: the choice is arithmetic).</summary>
 public class DecodeCudaSplitTests
 {
+    // 264 slots: 132 SMs (H100/H200) holding two of the tensor-core kernel's 128-thread, 109 KB CTAs each.
     [Theory]
-    [InlineData(8192, 64 * 8, 132, 8192)]      // 512 CTAs fill 132 SMs twice over: one range
-    [InlineData(131072, 8, 132, 4032)]         // 8 CTAs: 33 ranges of whole 64-key tiles
-    [InlineData(32768, 64, 132, 6592)]         // 64 CTAs: 5 ranges
-    [InlineData(200, 1, 132, 200)]             // shorter than a worthwhile range: not split
-    [InlineData(1000, 1, 132, 256)]            // never ranges under 256 keys
-    [InlineData(0, 1, 132, 1)]                 // an empty cache still makes one (empty) range
-    public void RangesFillTheGpuTwiceWithoutGoingUnderAWorthwhileLength(int longest, long ctas, int multiprocessors, int expected)
+    [InlineData(8192, 64 * 8, 264, 8192)]      // 512 CTAs: two full waves already, splitting adds waves as fast as it shortens them
+    [InlineData(2048, 128 * 8, 264, 2048)]     // 1024 CTAs: 3.9 waves; halves would make 7.8
+    [InlineData(131072, 8, 264, 4032)]         // 8 CTAs: 33 ranges of whole 64-key tiles fill one wave
+    [InlineData(32768, 64, 264, 8192)]         // 64 CTAs: 4 ranges fill one wave (5, the old choice, left a 56-CTA second wave)
+    [InlineData(8192, 300, 264, 1216)]         // 300 CTAs: a 36-CTA second wave; 7 ranges make 8 full waves of a seventh the length
+    [InlineData(200, 1, 264, 200)]             // shorter than a worthwhile range: not split
+    [InlineData(1000, 1, 264, 384)]            // never ranges under 256 keys: at most 3 ranges, of 6 tiles
+    [InlineData(0, 1, 264, 1)]                 // an empty cache still makes one (empty) range
+    [InlineData(100000, 1, 2, 50048)]          // never more ranges than slots
+    public void RangesEndInTheFewestWavesOfTheShortestRanges(int longest, long ctas, long slots, int expected)
     {
-        int tokens = DecodeCuda.SplitTokens(longest, ctas, multiprocessors);
+        int tokens = DecodeCuda.SplitTokens(longest, ctas, slots);
 
         Assert.Equal(expected, tokens);
         Assert.True(tokens == longest || tokens == 1 || tokens % 64 == 0, $"{tokens} keys is not a whole number of tiles");
+    }
+
+    // The choice against every split of the same cache: none ends in fewer waves of shorter ranges.
+    [Theory]
+    [InlineData(40000, 7, 132)]
+    [InlineData(65536, 96, 264)]
+    [InlineData(3000, 50, 400)]
+    public void NoOtherSplitEndsSooner(int longest, long ctas, long slots)
+    {
+        long Cost(int tokens) => (ctas * ((longest + tokens - 1) / tokens) + slots - 1) / slots * (tokens + DecodeCuda.RangeOverheadTokens);
+        int chosen = DecodeCuda.SplitTokens(longest, ctas, slots);
+        for (int tokens = 256; tokens <= longest; tokens += 64)
+        {
+            Assert.True(Cost(chosen) <= Cost(tokens), $"{chosen} keys a range cost {Cost(chosen)}, {tokens} cost {Cost(tokens)}");
+        }
     }
 
     [Theory]

@@ -43,6 +43,7 @@ internal sealed unsafe class CudaDriver
         ModuleLoadData = (delegate* unmanaged<IntPtr*, void*, int>)e.Get("cuModuleLoadData");
         ModuleGetFunction = (delegate* unmanaged<IntPtr*, IntPtr, byte*, int>)e.Get("cuModuleGetFunction");
         FuncSetAttribute = (delegate* unmanaged<IntPtr, int, int, int>)e.Get("cuFuncSetAttribute");
+        OccupancyMaxActiveBlocksPerMultiprocessor = (delegate* unmanaged<int*, IntPtr, int, nuint, int>)e.Get("cuOccupancyMaxActiveBlocksPerMultiprocessor");
         LaunchKernel = (delegate* unmanaged<IntPtr, uint, uint, uint, uint, uint, uint, uint, IntPtr, void**, void**, int>)e.Get("cuLaunchKernel");
         StreamCreate = (delegate* unmanaged<IntPtr*, uint, int>)e.Get("cuStreamCreate");
         StreamSynchronize = (delegate* unmanaged<IntPtr, int>)e.Get("cuStreamSynchronize");
@@ -124,6 +125,9 @@ internal sealed unsafe class CudaDriver
     public delegate* unmanaged<IntPtr*, IntPtr, byte*, int> ModuleGetFunction { get; }
 
     public delegate* unmanaged<IntPtr, int, int, int> FuncSetAttribute { get; }
+
+    /// <summary>cuOccupancyMaxActiveBlocksPerMultiprocessor(blocks, function, threads, dynamic shared bytes).</summary>
+    public delegate* unmanaged<int*, IntPtr, int, nuint, int> OccupancyMaxActiveBlocksPerMultiprocessor { get; }
 
     public delegate* unmanaged<IntPtr, uint, uint, uint, uint, uint, uint, uint, IntPtr, void**, void**, int> LaunchKernel { get; }
 
