@@ -19,8 +19,8 @@ internal sealed class BenchOptions
         Seq = Int(args, "--seq", 2048);
         Dim = Int(args, "--dim", 64);
         Reps = Int(args, "--reps", 10);
-        QBucket = Int(args, "--qbucket", 96);
-        KBucket = Int(args, "--kbucket", 256);
+        QBucket = Int(args, "--qbucket", 512);
+        KBucket = Int(args, "--kbucket", 1024);
         Window = Int(args, "--window", 256);
         KvHeads = Int(args, "--kv-heads", Heads);
         Cache = Int(args, "--cache", 16384);

@@ -6,7 +6,7 @@ using AttentionGen.Cpu;
 
 // attentiongen-bench [--batch 1] [--heads 8] [--seq 2048] [--dim 64] [--threads a,b] [--dtypes fp32,bf16]
 //                    [--cases dense,causal,window,decode,prefill,prefill-loop] [--window 256] [--kv-heads 8] [--cache 16384] [--reps 10]
-//                    [--qbucket 96] [--kbucket 256] [--token-major] | --gemm
+//                    [--qbucket 512] [--kbucket 1024] (capped by the kernel: CpuTileTraits) [--token-major] | --gemm
 // Times the CPU kernels and prints one table: ms (median of --reps after a warm-up), GFLOP/s, GB/s for decode, and the
 // process's CPU time per call (cpu-ms, all threads), which a shared machine's other work disturbs less than wall time.
 // FLOPs count the allowed (query, key) pairs: 4·E per pair (q·k and p·v), so causal is about half of dense.

@@ -18,6 +18,8 @@
 #           flex, TB/s; then ours with the scalar kernel and at pipeline depths 2 and 4
 #   cpu     decode's scaling over 1-16 threads, then ours vs torch's CPU SDPA, pinned, 2 threads then 16
 #           (bench/cpu/compare_cpu.py; CPU_REPS calls a round)
+#   cpu-tiles  the CPU kernel's query x key tiles at 2 and 16 threads (fp32, bf16; dense, causal; both prefill shapes),
+#           then torch's 16-thread table beside ours at the default tiles (CPU_TILES lists the tiles to try)
 #   llama   transformers' LlamaAttention written by PyTorch, loaded and compared by attentiongen-gpu llama-check
 #   ilgpu   the ILGPU tensor-core tests, then the sample's ILGPU layers on ILGPU's CUDA accelerator, bf16 on the tensor
 #           cores and (ATTENTIONGEN_ILGPU_TENSOR_CORES=0) on the scalar kernel (the JIT build in .devtests; carry .devtests)
@@ -115,6 +117,17 @@ cpu)
     for threads in 2 16; do
         timeout 270 python3 bench/cpu/compare_cpu.py --bench publish/cpu/attentiongen-bench --threads $threads --rounds 2 --reps "${CPU_REPS:-15}" 2>&1 | tee "$out/cpu-$threads.log" | tail -14
     done ;;
+cpu-tiles)
+    for threads in 2 16; do
+        for tiles in ${CPU_TILES:-96x256 192x256 192x512 288x256}; do
+            for shape in "--heads 8 --dim 64 --seq 2048" "--heads 16 --dim 128 --seq 4096"; do
+                # shellcheck disable=SC2086
+                taskset -c 0-$((threads - 1)) timeout 60 publish/cpu/attentiongen-bench --threads $threads --dtypes fp32,bf16 --cases dense,causal --reps 3 \
+                    $shape --qbucket "${tiles%x*}" --kbucket "${tiles#*x}" 2>&1 | grep -E "^(dense|causal)" | sed "s/^/$tiles ${shape// /_} /"
+            done
+        done
+    done | tee "$out/cpu-tiles.log"
+    timeout 200 python3 bench/cpu/compare_cpu.py --bench publish/cpu/attentiongen-bench --threads 16 --rounds 1 --reps "${CPU_REPS:-7}" 2>&1 | tee "$out/cpu-16.log" | tail -14 ;;
 llama)
     timeout 200 python3 bench/gpu/llama_check.py /tmp/llama 2>&1 | tail -3
     timeout 200 $bin llama-check /tmp/llama 2>&1 | tee "$out/llama.log" | tail -12 ;;
