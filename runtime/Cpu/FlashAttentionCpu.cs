@@ -244,11 +244,11 @@ public static partial class FlashAttentionCpu
                 continue;
             }
 
-            // Under an interval mask each 6-row block of the GEMM computes only the keys its own rows reach: a causal
-            // diagonal tile then does a staircase of 6-row steps instead of a rectangle up to the tile's last row.
-            for (int r0 = 0; r0 < rows; r0 += Gemm.RowsPerBlock)
+            // Under an interval mask each row block of the GEMM computes only the keys its own rows reach: a causal
+            // diagonal tile then does a staircase of steps instead of a rectangle up to the tile's last row.
+            for (int r0 = 0; r0 < rows; r0 += shape.StaircaseRows)
             {
-                int r1 = Math.Min(r0 + Gemm.RowsPerBlock, rows);
+                int r1 = Math.Min(r0 + shape.StaircaseRows, rows);
                 (int g0, int g1, _) = AllowedKeys(mask, b, h, q0 + r0, q0 + r1, k0, k1, shape.Lanes);
                 if (g0 < g1)
                 {
@@ -491,6 +491,14 @@ public static partial class FlashAttentionCpu
         public readonly ref float Keep = ref keep;
     }
 
+    /// <summary>
+    /// Rows of one step of a diagonal tile's staircase: the GEMM's register block, or AMX's 32-row block when the pairs
+    /// run on the tiles, which take whole blocks only (6-row steps left every diagonal tile to vdpbf16ps, a fifth of the
+    /// tiles' speed on a Xeon: causal bf16 took 68% of dense's time at 2 threads and 97% at 16). A masked key's NaN value
+    /// reaches the rows of the steps that compute its key, so the step is also how far such a NaN spreads.
+    /// </summary>
+    internal static int StaircaseRowsFor(bool pairs) => pairs && AmxBf16Kernels.Use ? AmxBf16Kernels.BlockRows : Gemm.RowsPerBlock;
+
     /// <summary>Tile sizes of one call, the padded width of a score row, and whether the GEMMs multiply bf16 pairs.</summary>
     private readonly struct TileShape(int queryTile, int keyTile, int lanes, bool pairs)
     {
@@ -498,6 +506,9 @@ public static partial class FlashAttentionCpu
 
         /// <summary>Both GEMMs run on bf16 pairs (<see cref="Native.Bf16DotKernels"/>): see FlashAttentionCpu.Pairs.cs.</summary>
         public bool Pairs { get; } = pairs;
+
+        /// <summary>Rows of one step of a diagonal tile's staircase (<see cref="StaircaseRowsFor"/>).</summary>
+        public int StaircaseRows { get; } = StaircaseRowsFor(pairs);
 
         /// <summary>Floats per vector: the unit score columns are padded to and key ranges aligned to.</summary>
         public int Lanes { get; } = lanes;

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using AttentionGen.Cpu;
+using AttentionGen.Cpu.Native;
 using AttentionGen.Reference;
 using Xunit;
 
@@ -125,12 +126,13 @@ public class BFloat16CpuTests
     [InlineData(true)]
     public void ANaNValuePastABlocksKeysNeverReachesItsRows(bool pairs)
     {
-        // A band (keys i - 37 .. i + 5) computes its diagonal tiles 6 rows at a time, each block over keys up to its last
-        // row's end: r0 + 11 for the block of rows r0 .. r0 + 5, an odd count from a vector-aligned start. Under pairs the
+        // A band (keys i - 37 .. i + 5) computes its diagonal tiles a step of rows at a time (6; 32 on AMX), each block over
+        // keys up to its last row's end: r0 + 11 for the block of rows r0 .. r0 + 5, an odd count from a vector-aligned start. Under pairs the
         // last pair would then reach key r0 + 11, past the block: a NaN value there must not meet P's zero (0 · NaN is NaN).
         using IDisposable path = Bf16KernelPath.Select(pairs);
         var random = new Random(43);
         const int n = 150, m = 160, e = 16, before = 37, after = 5;
+        int step = FlashAttentionCpu.StaircaseRowsFor(pairs && Bf16DotKernels.Use);   // 6, or AMX's 32 on a Xeon with it
         var box = new DiagonalBox(-before, after, 10, long.MaxValue, long.MinValue, long.MaxValue);
         var plan = new ClosedFormPlan([box]);
         Tensor q = Tensor.RandomNormal(random, DType.BFloat16, 1, 1, n, e);
@@ -147,7 +149,7 @@ public class BFloat16CpuTests
             float[] o = output.ToFloatArray();
             for (int row = 0; row < n; row++)
             {
-                int blockEnd = (row - (row % 6)) + 6 + after;   // one past the last key its 6-row block computes
+                int blockEnd = (row - (row % step)) + step + after;   // one past the last key its staircase step computes
                 bool sees = row - before <= nanKey && nanKey <= row + after;
                 if (blockEnd <= nanKey || sees)
                 {
