@@ -352,9 +352,9 @@ __device__ __forceinline__ float ag_exp2(float x) {
 }
 
 // A paged cache's block ids for one tile: the tile's keys [first, first + count) span at most AG_DECODE_TILE blocks
-// from first / block_tokens on. Thread i loads the i-th (0 past the last) into a register when the tile is two
-// issues away and stores it to shared memory after the current tile's compute, so the table's latency hides behind
-// the compute instead of stalling every copy that needs an address (session 19: paged ran at 0.54-0.62 of contiguous).
+// from first / block_tokens on. Thread i loads the i-th (0 past the last) into a register one issue ahead and stores
+// it to shared memory after the current tile's compute, so the table's latency hides behind the compute instead of
+// stalling every copy that needs an address.
 __device__ __forceinline__ int ag_load_tile_block(const DecodeParams& p, int b, int first, int count) {
     const int first_block = first / p.block_tokens, blocks = count > 0 ? (first + count - 1) / p.block_tokens - first_block + 1 : 0;
     return threadIdx.x < blocks ? p.block_table[(long long)b * p.blocks_per_seq + first_block + threadIdx.x] : 0;
