@@ -131,7 +131,7 @@ public class BFloat16CpuTests
         // last pair would then reach key r0 + 11, past the block: a NaN value there must not meet P's zero (0 · NaN is NaN).
         using IDisposable path = Bf16KernelPath.Select(pairs);
         var random = new Random(43);
-        const int n = 150, m = 160, e = 16, before = 37, after = 5;
+        const int n = 150, m = 160, e = 16, before = 37, after = 5, QueryTile = 42;
         int step = FlashAttentionCpu.StaircaseRowsFor(pairs && Bf16DotKernels.Use);   // 6, or AMX's 32 on a Xeon with it
         var box = new DiagonalBox(-before, after, 10, long.MaxValue, long.MinValue, long.MaxValue);
         var plan = new ClosedFormPlan([box]);
@@ -144,12 +144,14 @@ public class BFloat16CpuTests
             values[(nanKey * e) + 3] = (BFloat16)float.NaN;
             Tensor output = Tensor.Zeros(DType.BFloat16, Device.Cpu, 1, 1, n, e);
 
-            FlashAttentionCpu.Forward(new AttentionProblem(q, k, Tensor.FromArray(values, 1, 1, m, e), output, null, queryTile: 42, keyTile: 77), plan, plan, default(IdentityScore));
+            FlashAttentionCpu.Forward(new AttentionProblem(q, k, Tensor.FromArray(values, 1, 1, m, e), output, null, queryTile: QueryTile, keyTile: 77), plan, plan, default(IdentityScore));
 
             float[] o = output.ToFloatArray();
             for (int row = 0; row < n; row++)
             {
-                int blockEnd = (row - (row % step)) + step + after;   // one past the last key its staircase step computes
+                // One past the last key its staircase step computes: steps count from the query tile's first row.
+                int tileStart = row - (row % QueryTile), stepStart = tileStart + ((row - tileStart) / step * step);
+                int blockEnd = Math.Min(stepStart + step, Math.Min(tileStart + QueryTile, n)) + after;
                 bool sees = row - before <= nanKey && nanKey <= row + after;
                 if (blockEnd <= nanKey || sees)
                 {
