@@ -31,12 +31,20 @@ WRAP
 }
 jit_wrapper gpu attentiongen-gpu
 jit_wrapper cpu attentiongen-bench
-tar -C "$stage" -cf - publish | xz -T2 -6 >.devtests/publish.tar.xz
-rm -rf "$stage"
 # All that travels counts against the 64 MiB limit: the carry and the tracked files together. The tests and the JIT
 # sample (the ILGPU part) do not both fit: the sample is left out unless ILGPU=1, which leaves the tests out instead.
 if [ "${ILGPU:-0}" = 1 ]; then rm -f .devtests/tests.tar.xz; else rm -f .devtests/sample.tar.xz; fi
+# The device counted a bundle 36 KB under the limit as over it (session 20): keep a MiB of margin, and where the app's
+# kernels zip (2.2 MB; only the sample's NVRTC-hidden run needs it) is what does not fit, leave it out.
+limit=$((67108864 - 1048576))
 tracked=$(git ls-files -z | xargs -0 du -cb | tail -1 | cut -f1)
-total=$(($(du -sb .devtests | cut -f1) + tracked))
-echo "carry .devtests + tracked files: $total bytes (limit 67108864)"
-[ "$total" -le 67108864 ] || { echo "over the device's limit: the call would be refused"; exit 1; }
+bundle() { tar -C "$stage" -cf - publish | xz -T2 -6 >.devtests/publish.tar.xz; echo $(($(du -sb .devtests | cut -f1) + tracked)); }
+total=$(bundle)
+if [ "$total" -gt "$limit" ] && [ -f "$stage/publish/sample/attentiongen-app-kernels.zip" ]; then
+    rm "$stage/publish/sample/attentiongen-app-kernels.zip"
+    total=$(bundle)
+    echo "the app's kernels zip is left out (the sample's NVRTC-hidden run then compiles, or finds no kernel)"
+fi
+rm -rf "$stage"
+echo "carry .devtests + tracked files: $total bytes (limit with margin $limit)"
+[ "$total" -le "$limit" ] || { echo "over the device's limit: the call would be refused"; exit 1; }
