@@ -2,12 +2,29 @@
 # Packs what one device call needs into .devtests (git-ignored), under the carry limit of 64 MiB: the GPU tests and a
 # .NET runtime (tests/gpu-on-device.sh prepare), the NativeAOT sample with its app kernels, and bench/gpu as a JIT build
 # run by that runtime (its NativeAOT binary does not fit beside the tests). run-on-device.sh unpacks it.
-# The JIT sample (the ILGPU part) is left out unless ILGPU=1, which drops the tests instead. bench/cpu travels as a JIT
-# build too, beside bench/gpu's and sharing its AttentionGen.dll (the NativeAOT one would pass the carry limit).
-# usage: bench/gpu/pack-for-device.sh   (after dotnet build AttentionGen.sln -c Release)
+# bench/cpu travels as a JIT build too, beside bench/gpu's and sharing its AttentionGen.dll (the NativeAOT one would pass
+# the carry limit). ILGPU=1 packs the ILGPU part's bundle instead: the tests and the JIT sample, no NativeAOT builds.
+# The app's kernels zip fits only without the tests: SAMPLE=1 leaves them out for the sample's NVRTC-hidden run.
+# usage: [ILGPU=1 | SAMPLE=1] bench/gpu/pack-for-device.sh   (after dotnet build AttentionGen.sln -c Release)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# All that travels counts against the 64 MiB limit: the carry and the tracked files together. The device counted a
+# bundle 36 KB under the limit as over it (session 20): keep a MiB of margin.
+limit=$((67108864 - 1048576))
+tracked=$(git ls-files -z | xargs -0 du -cb | tail -1 | cut -f1)
+carried() { echo $(($(du -sb .devtests | cut -f1) + tracked)); }
+within_limit() {
+    echo "carry .devtests + tracked files: $1 bytes (limit with margin $limit)"
+    [ "$1" -le "$limit" ] || { echo "over the device's limit: the call would be refused"; exit 1; }
+}
 tests/gpu-on-device.sh prepare >/dev/null
+if [ "${ILGPU:-0}" = 1 ]; then
+    rm -f .devtests/publish.tar.xz   # run-on-device.sh ilgpu needs the tests and the JIT sample only
+    within_limit "$(carried)"
+    exit 0
+fi
+rm -f .devtests/sample.tar.xz   # the tests, the NativeAOT sample and the benches do not fit beside it
+[ "${SAMPLE:-0}" = 1 ] && rm -f .devtests/tests.tar.xz
 dotnet publish sample-app -c Release -r linux-x64 -p:PublishAot=true -o publish/sample | grep -E "warning|error|AttentionGen kernels:.*→" || true
 stage=$(mktemp -d)
 mkdir -p "$stage/publish/gpu-jit" "$stage/publish/gpu" "$stage/publish/sample"
@@ -31,14 +48,8 @@ WRAP
 }
 jit_wrapper gpu attentiongen-gpu
 jit_wrapper cpu attentiongen-bench
-# All that travels counts against the 64 MiB limit: the carry and the tracked files together. The tests and the JIT
-# sample (the ILGPU part) do not both fit: the sample is left out unless ILGPU=1, which leaves the tests out instead.
-if [ "${ILGPU:-0}" = 1 ]; then rm -f .devtests/tests.tar.xz; else rm -f .devtests/sample.tar.xz; fi
-# The device counted a bundle 36 KB under the limit as over it (session 20): keep a MiB of margin, and where the app's
-# kernels zip (2.2 MB; only the sample's NVRTC-hidden run needs it) is what does not fit, leave it out.
-limit=$((67108864 - 1048576))
-tracked=$(git ls-files -z | xargs -0 du -cb | tail -1 | cut -f1)
-bundle() { tar -C "$stage" -cf - publish | xz -T2 -6 >.devtests/publish.tar.xz; echo $(($(du -sb .devtests | cut -f1) + tracked)); }
+# Where the app's kernels zip (2.2 MB; only the sample's NVRTC-hidden run needs it) is what does not fit, it stays out.
+bundle() { tar -C "$stage" -cf - publish | xz -T2 -6 >.devtests/publish.tar.xz; carried; }
 total=$(bundle)
 if [ "$total" -gt "$limit" ] && [ -f "$stage/publish/sample/attentiongen-app-kernels.zip" ]; then
     rm "$stage/publish/sample/attentiongen-app-kernels.zip"
@@ -46,5 +57,4 @@ if [ "$total" -gt "$limit" ] && [ -f "$stage/publish/sample/attentiongen-app-ker
     echo "the app's kernels zip is left out (the sample's NVRTC-hidden run then compiles, or finds no kernel)"
 fi
 rm -rf "$stage"
-echo "carry .devtests + tracked files: $total bytes (limit with margin $limit)"
-[ "$total" -le "$limit" ] || { echo "over the device's limit: the call would be refused"; exit 1; }
+within_limit "$total"
