@@ -11,10 +11,11 @@ namespace AttentionGen.Tests.Cuda;
 
 /// <summary>
 /// The Hopper kernel at the head dims beyond 128 (served by default; here a scope of the test's own flow, so a run with
-/// ATTENTIONGEN_SM90_HEAD_DIMS narrowed tests the same thing), against the float64 reference: head dim 64's 192-row query blocks and 128-key tiles, and 256's
-/// 64-key tiles and single Q buffer, on shapes that are multiples of neither, causal and dense, GQA, both 16-bit
-/// dtypes, key masks that leave rows with no key, and segmented mixtures whose branches blend into each other. On an H100/H200
-/// each case first checks that the launcher picks the Hopper kernel; elsewhere the mma.sync kernel runs the same cases.
+/// ATTENTIONGEN_SM90_HEAD_DIMS narrowed tests the same thing), against the float64 reference: head dim 64's 192-row
+/// query blocks and 128-key tiles, and 256's 64-key tiles and single Q buffer, on shapes that are multiples of neither,
+/// causal and dense, GQA, both 16-bit dtypes, key masks that leave rows with no key, and segmented mixtures whose
+/// branches blend into each other. On an H100/H200 each case first checks that the launcher picks the Hopper kernel;
+/// elsewhere the mma.sync kernel runs the same cases.
 /// </summary>
 public sealed class CudaHopperHeadDimTests
 {
