@@ -270,6 +270,7 @@ def main():
     parser.add_argument("--variants", action="store_true", help="dilated, strided and local against flex_attention")
     parser.add_argument("--decode", action="store_true", help="a decode step against a full KV cache: ours vs SDPA and flex")
     parser.add_argument("--head-dims", action="store_true", help="issue #24's matrix: every head dim at (4,16,4096,D) and (1,16,16384,D)")
+    parser.add_argument("--dims", help="--head-dims at these head dims only (e.g. 96,192)")
     parser.add_argument("--gqa", action="store_true", help="causal GQA 32q/8kv, 64q/8kv and MQA against cuDNN on expanded K/V, FA2 and flex")
     parser.add_argument("--lengths", action="store_true", help="N from 512 to 32K at head dim 128, the same tokens per call")
     parser.add_argument("--baseline", help="another build of ours, timed in the same call as a peer (A/B of a kernel change)")
@@ -300,7 +301,8 @@ def main():
               " ours-default: the shipped kernel choice)", shapes, opted_in, peers)
         return
     if args.head_dims:
-        shapes = [s for d in HEAD_DIMS for s in ((4, 16, 4096, d), (1, 16, 16384, d))]
+        dims = [int(d) for d in args.dims.split(",")] if args.dims else HEAD_DIMS
+        shapes = [s for d in dims for s in ((4, 16, 4096, d), (1, 16, 16384, d))]
     elif args.lengths:
         shapes = [(65536 // n, 16, n, 128) for n in LENGTHS]
     if args.cpu:
