@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using AttentionGen.Cpu.Simd;
 
 namespace AttentionGen.Cpu;
 
@@ -53,8 +54,8 @@ internal static class BFloat16Rows
             ref ushort bits = ref Unsafe.As<BFloat16, ushort>(ref destination);
             for (; i + Vector512<ushort>.Count <= length; i += Vector512<ushort>.Count)
             {
-                Vector512<uint> low = Rounded(Vector512.LoadUnsafe(ref source, (nuint)i));
-                Vector512<uint> high = Rounded(Vector512.LoadUnsafe(ref source, (nuint)(i + Vector512<uint>.Count)));
+                Vector512<uint> low = Vector512.ShiftRightLogical(BFloat16Rounding.Rounded(Vector512.LoadUnsafe(ref source, (nuint)i)), 16);
+                Vector512<uint> high = Vector512.ShiftRightLogical(BFloat16Rounding.Rounded(Vector512.LoadUnsafe(ref source, (nuint)(i + Vector512<uint>.Count))), 16);
                 Vector512.Narrow(low, high).StoreUnsafe(ref bits, (nuint)i);
             }
         }
@@ -63,8 +64,8 @@ internal static class BFloat16Rows
             ref ushort bits = ref Unsafe.As<BFloat16, ushort>(ref destination);
             for (; i + Vector256<ushort>.Count <= length; i += Vector256<ushort>.Count)
             {
-                Vector256<uint> low = Rounded(Vector256.LoadUnsafe(ref source, (nuint)i));
-                Vector256<uint> high = Rounded(Vector256.LoadUnsafe(ref source, (nuint)(i + Vector256<uint>.Count)));
+                Vector256<uint> low = Vector256.ShiftRightLogical(BFloat16Rounding.Rounded(Vector256.LoadUnsafe(ref source, (nuint)i)), 16);
+                Vector256<uint> high = Vector256.ShiftRightLogical(BFloat16Rounding.Rounded(Vector256.LoadUnsafe(ref source, (nuint)(i + Vector256<uint>.Count))), 16);
                 Vector256.Narrow(low, high).StoreUnsafe(ref bits, (nuint)i);
             }
         }
@@ -109,20 +110,5 @@ internal static class BFloat16Rows
         {
             Unsafe.Add(ref destination, j) = Unsafe.Add(ref a, j) | (hasSecond ? (uint)Unsafe.Add(ref b, j) << 16 : 0u);
         }
-    }
-
-    // BFloat16's conversion per lane: round to nearest even in the top half of the bits; a NaN keeps its top half, quieted.
-    private static Vector512<uint> Rounded(Vector512<float> x)
-    {
-        Vector512<uint> top = Vector512.ShiftRightLogical(x.AsUInt32(), 16);
-        Vector512<uint> rounded = Vector512.ShiftRightLogical(x.AsUInt32() + Vector512.Create(0x7FFFu) + (top & Vector512<uint>.One), 16);
-        return Vector512.ConditionalSelect(Vector512.Equals(x, x).AsUInt32(), rounded, top | Vector512.Create(0x40u));
-    }
-
-    private static Vector256<uint> Rounded(Vector256<float> x)
-    {
-        Vector256<uint> top = Vector256.ShiftRightLogical(x.AsUInt32(), 16);
-        Vector256<uint> rounded = Vector256.ShiftRightLogical(x.AsUInt32() + Vector256.Create(0x7FFFu) + (top & Vector256<uint>.One), 16);
-        return Vector256.ConditionalSelect(Vector256.Equals(x, x).AsUInt32(), rounded, top | Vector256.Create(0x40u));
     }
 }

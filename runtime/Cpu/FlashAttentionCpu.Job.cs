@@ -26,6 +26,7 @@ public static partial class FlashAttentionCpu
         private TileShape _shape;
         private int _heads;
         private TransposedKeys _keys;
+        private PairedValues _values;
         private int[] _order = [];
         private bool _transposing;
         private WorkCounter _counter;
@@ -54,6 +55,10 @@ public static partial class FlashAttentionCpu
                     while (_counter.TryTake(out int bh))
                     {
                         _keys.Fill(_operands, bh);
+                        if (_shape.Pairs)
+                        {
+                            _values.Fill(_operands, bh);
+                        }
                     }
 
                     return;
@@ -65,7 +70,7 @@ public static partial class FlashAttentionCpu
                     while (_counter.TryTake(out int i))
                     {
                         int bh = _order[i] % _heads, tile = _order[i] / _heads;
-                        RunTile<TVec, TPlan, TMask, TScore>(_operands, _plan, _mask, _score, ws, _keys, _shape, bh / _operands.QueryHeads, bh % _operands.QueryHeads, tile);
+                        RunTile<TVec, TPlan, TMask, TScore>(_operands, _plan, _mask, _score, ws, _keys, _values, _shape, bh / _operands.QueryHeads, bh % _operands.QueryHeads, tile);
                     }
                 }
                 finally
@@ -86,6 +91,7 @@ public static partial class FlashAttentionCpu
             (_operands, _plan, _mask, _score, _shape, _heads) = (operands, plan, mask, score, shape, heads);
             _order = ArrayPool<int>.Shared.Rent(items);
             _keys = TransposedKeys.Rent(operands, shape.Lanes, shape.Pairs);
+            _values = PairedValues.Rent(operands, shape.Pairs);
             try
             {
                 WorkOrder(plan, operands.QueryHeads, heads, operands.QueryLength, operands.KeyLength, shape.QueryTile, shape.KeyTile, _order.AsSpan(0, items));
@@ -93,7 +99,8 @@ public static partial class FlashAttentionCpu
                 // Keys are transposed once per call into [E × M] panels that every query tile of the head reads:
                 // O(M·E) extra memory, and the transposition is not repeated per query tile.
                 int kvHeads = operands.Batch * operands.KeyHeads;
-                fixed (float* panels = &_keys.Head(0, 0))   // pinned for the call: the bf16 pair kernels take addresses in it
+                // Pinned for the call: the bf16 pair kernels take addresses in them.
+                fixed (float* panels = &_keys.Head(0, 0), valuePairs = _values.Panels)
                 {
                     _transposing = true;
                     _counter.Reset(kvHeads);
@@ -107,6 +114,7 @@ public static partial class FlashAttentionCpu
             finally
             {
                 _keys.Return();
+                _values.Return();
                 ArrayPool<int>.Shared.Return(_order);
             }
         }
@@ -114,7 +122,7 @@ public static partial class FlashAttentionCpu
         // Drops the call's addresses and the mods' references, so nothing of the call outlives it.
         private void Clear()
         {
-            (_operands, _plan, _mask, _score, _keys, _order) = (default, default, default, default, default, []);
+            (_operands, _plan, _mask, _score, _keys, _values, _order) = (default, default, default, default, default, default, []);
         }
     }
 }

@@ -94,11 +94,13 @@ public static partial class FlashAttentionCpu
             return;
         }
 
-        // Pairs pad score columns to the pair kernels' 16-float vectors, a whole number of the C# code's vectors.
+        // Pairs pad score columns to the pair kernels' 16-float vectors, a whole number of the C# code's vectors, and take
+        // an even key tile: every block then starts on a pair of the call's value pairs (PairedValues).
         bool pairs = MultipliesPairs(p);
+        int keyTile = Math.Min(p.KeyTile, CpuTileTraits.MaxKeyTile);
         var shape = new TileShape(
             Math.Min(p.QueryTile, CpuTileTraits.MaxQueryTile),
-            Math.Min(p.KeyTile, CpuTileTraits.MaxKeyTile),
+            pairs ? keyTile + (keyTile % 2) : keyTile,
             pairs ? Bf16DotKernels.Lanes : TVec.Count,
             pairs);
         int queryTiles = ShapeMath.CeilDiv(p.QueryLength, shape.QueryTile);
@@ -192,7 +194,7 @@ public static partial class FlashAttentionCpu
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // compute loops: optimized at first call, not after tier-0 warm-up
-    private static void RunTile<TVec, TPlan, TMask, TScore>(in KernelOperands p, TPlan plan, TMask mask, TScore score, Workspace ws, in TransposedKeys keys, TileShape shape, int b, int h, int tile)
+    private static void RunTile<TVec, TPlan, TMask, TScore>(in KernelOperands p, TPlan plan, TMask mask, TScore score, Workspace ws, in TransposedKeys keys, in PairedValues valuePairs, TileShape shape, int b, int h, int tile)
         where TVec : struct, ISimd<TVec>
         where TPlan : struct, ITilePlan
         where TMask : struct, IMaskMod
@@ -236,7 +238,7 @@ public static partial class FlashAttentionCpu
 
             int count = k1 - k0;
             bool keyed = BuildColumnKeep(p.KeyKeep, b, k0, count, shape.PaddedColumns(count), ws.ColumnKeep);
-            ref float values = ref shape.Pairs ? ref ValuePairs(p, ws, b, hk, k0, count, out int valueStride) : ref ValueRows(p, ws, b, hk, k0, count, out valueStride);
+            ref float values = ref shape.Pairs ? ref ValuePairs(valuePairs, b, hk, k0, out int valueStride) : ref ValueRows(p, ws, b, hk, k0, count, out valueStride);
             var block = new KeyBlock(b, h, hk, q0, k0, kind == TileKind.Partial, keyed);
             if (!intervals)
             {
@@ -340,9 +342,13 @@ public static partial class FlashAttentionCpu
         int headDim = p.HeadDim, rows = r1 - r0, count = g1 - g0, column = g0 - block.K0;
         int columns = shape.PaddedColumns(count);
         ref float s = ref Unsafe.Add(ref t.Scores, (r0 * t.ScoreStride) + column);
+
+        // The pair path scales the scores as its softmax reads them, where nothing else reads them first but the mask,
+        // whose -inf a positive scale keeps: a pass over the tile fewer.
+        bool deferScale = shape.Pairs && TScore.IsIdentity && p.Scale > 0;
         if (shape.Pairs)
         {
-            PairScores<TVec>(p.Scale, headDim, t, r0, rows, columns, g0, ref s);
+            PairScores<TVec>(deferScale ? 1f : p.Scale, headDim, t, r0, rows, columns, g0, ref s);
         }
         else
         {
@@ -395,17 +401,24 @@ public static partial class FlashAttentionCpu
             }
         }
 
-        for (int i = r0; i < r1; i++)
-        {
-            OnlineSoftmax.UpdateRow<TVec>(ref Unsafe.Add(ref s, (i - r0) * t.ScoreStride), columns, block.Keyed, ref Unsafe.Add(ref t.Keep, column), ref ws.RowMax[i], ref ws.RowSum[i], ref Unsafe.Add(ref t.Accumulator, i * t.ValueDim), t.ValueDim);
-        }
-
         if (shape.Pairs)
         {
-            PairValues(ws, t, r0, rows, count, columns, ref s, ref values, valueStride, in p.V.Row<BFloat16>(block.Batch, block.KvHead, g1 - 1));
+            // The probabilities go to their bf16 copy as the softmax makes them (in float32 too for an odd block's last key).
+            ref ushort probabilities = ref Unsafe.As<BFloat16, ushort>(ref MemoryMarshal.GetArrayDataReference(ws.Probabilities));
+            for (int i = r0; i < r1; i++)
+            {
+                OnlineSoftmax.UpdateRowToBFloat16<TVec>(ref Unsafe.Add(ref s, (i - r0) * t.ScoreStride), columns, deferScale ? p.Scale : 1f, block.Keyed, ref Unsafe.Add(ref t.Keep, column), ref Unsafe.Add(ref probabilities, (i - r0) * t.ScoreStride), count % 2 == 1, ref ws.RowMax[i], ref ws.RowSum[i], ref Unsafe.Add(ref t.Accumulator, i * t.ValueDim), t.ValueDim);
+            }
+
+            PairValues(ws, t, r0, rows, count, ref s, ref values, valueStride, in p.V.Row<BFloat16>(block.Batch, block.KvHead, g1 - 1));
         }
         else
         {
+            for (int i = r0; i < r1; i++)
+            {
+                OnlineSoftmax.UpdateRow<TVec>(ref Unsafe.Add(ref s, (i - r0) * t.ScoreStride), columns, block.Keyed, ref Unsafe.Add(ref t.Keep, column), ref ws.RowMax[i], ref ws.RowSum[i], ref Unsafe.Add(ref t.Accumulator, i * t.ValueDim), t.ValueDim);
+            }
+
             Gemm.Multiply<TVec>(rows, t.ValueDim, count, ref s, t.ScoreStride, ref values, valueStride, ref Unsafe.Add(ref t.Accumulator, r0 * t.ValueDim), t.ValueDim, accumulate: true);
         }
     }
@@ -544,7 +557,7 @@ public static partial class FlashAttentionCpu
         /// <summary>Per column of a score tile, <see cref="OnlineSoftmax.KeptColumn"/> or 0 (dropped).</summary>
         public float[] ColumnKeep { get; private set; } = [];
 
-        /// <summary>A bf16 call's value tile, widened, or paired (<see cref="TileShape.Pairs"/>).</summary>
+        /// <summary>A bf16 call's value tile, widened (not under <see cref="TileShape.Pairs"/>: <see cref="PairedValues"/>).</summary>
         public float[] Values { get; private set; } = [];
 
         /// <summary>A score tile's probabilities rounded to bf16, under <see cref="TileShape.Pairs"/>.</summary>
@@ -560,7 +573,7 @@ public static partial class FlashAttentionCpu
             ws.RowMax = WorkArrays.Fit(ws.RowMax, shape.QueryTile);
             ws.RowSum = WorkArrays.Fit(ws.RowSum, shape.QueryTile);
             ws.ColumnKeep = WorkArrays.Fit(ws.ColumnKeep, shape.ScoreStride);
-            ws.Values = WorkArrays.Fit(ws.Values, p.BFloat16 ? shape.KeyTile * p.ValueDim : 0);
+            ws.Values = WorkArrays.Fit(ws.Values, p.BFloat16 && !shape.Pairs ? shape.KeyTile * p.ValueDim : 0);
             ws.Probabilities = WorkArrays.Fit(ws.Probabilities, shape.Pairs ? shape.QueryTile * shape.ScoreStride : 0);
             return ws;
         }

@@ -6,7 +6,7 @@ using AttentionGen.Cpu.Simd;
 namespace AttentionGen.Cpu;
 
 /// <summary>The online softmax of FlashAttention, one score row at a time.</summary>
-internal static class OnlineSoftmax
+internal static partial class OnlineSoftmax
 {
     /// <summary>The keep mask of a column that takes part: every bit set.</summary>
     public static readonly float KeptColumn = BitConverter.Int32BitsToSingle(-1);
@@ -67,7 +67,7 @@ internal static class OnlineSoftmax
         // Reduced before the call to MathF.Exp: a vector live across a call is kept on the stack, and the JIT then kept
         // rowSum there through the whole loop above (a store and a reload on its dependency chain every vector).
         float rowTotal = TVec.SumAcross(rowSum);
-        float correction = MathF.Exp(max - newMax);
+        float correction = max == newMax ? 1f : MathF.Exp(max - newMax);   // most rows' max stays: no call (e^0 is 1)
         sum = (sum * correction) + rowTotal;
         if (correction != 1f)
         {

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace AttentionGen.Cpu.Simd;
 
@@ -28,8 +29,10 @@ internal static class FastExp
         p = MulAdd.Of(p, r, Vector512.Create(0.5f));
         p = MulAdd.Of(p, r, Vector512<float>.One);
         p = MulAdd.Of(p, r, Vector512<float>.One);
-        Vector512<float> scale = Vector512.ShiftLeft(Vector512.ConvertToInt32Native(n) + Vector512.Create(127), 23).AsSingle();
-        return Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512.Create(Lowest)), Vector512<float>.Zero, p * scale);
+
+        // vscalefps rounds p · 2^n once, as the product with 2^n's bits does, in one instruction where those took four.
+        Vector512<float> scaled = Avx512F.IsSupported ? Avx512F.Scale(p, n) : p * Vector512.ShiftLeft(Vector512.ConvertToInt32Native(n) + Vector512.Create(127), 23).AsSingle();
+        return Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512.Create(Lowest)), Vector512<float>.Zero, scaled);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -44,8 +47,8 @@ internal static class FastExp
         p = MulAdd.Of(p, r, Vector256.Create(0.5f));
         p = MulAdd.Of(p, r, Vector256<float>.One);
         p = MulAdd.Of(p, r, Vector256<float>.One);
-        Vector256<float> scale = Vector256.ShiftLeft(Vector256.ConvertToInt32Native(n) + Vector256.Create(127), 23).AsSingle();
-        return Vector256.ConditionalSelect(Vector256.LessThan(x, Vector256.Create(Lowest)), Vector256<float>.Zero, p * scale);
+        Vector256<float> scaled = Avx512F.VL.IsSupported ? Avx512F.VL.Scale(p, n) : p * Vector256.ShiftLeft(Vector256.ConvertToInt32Native(n) + Vector256.Create(127), 23).AsSingle();
+        return Vector256.ConditionalSelect(Vector256.LessThan(x, Vector256.Create(Lowest)), Vector256<float>.Zero, scaled);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -20,6 +20,12 @@ internal interface ISimd<TSelf>
 
     static abstract void Store(TSelf value, ref float destination);
 
+    /// <summary>The lanes rounded to bf16 as <see cref="BFloat16"/>'s conversion rounds them (nearest even, a NaN quieted), stored as <see cref="Count"/> bf16 bits.</summary>
+    static abstract void StoreBFloat16(TSelf value, ref ushort destination);
+
+    /// <summary><see cref="StoreBFloat16"/> for lanes known not to be NaN, with fewer instructions (a NaN may come out as another value).</summary>
+    static abstract void StoreBFloat16NotNaN(TSelf value, ref ushort destination);
+
     static abstract TSelf Broadcast(float value);
 
     /// <summary>a * b + c, fused.</summary>

@@ -30,6 +30,20 @@ internal readonly struct Simd128 : ISimd<Simd128>
     public static void Store(Simd128 value, ref float destination) => value._v.StoreUnsafe(ref destination);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StoreBFloat16(Simd128 value, ref ushort destination)
+    {
+        Vector128<uint> rounded = Vector128.ShiftRightLogical(BFloat16Rounding.Rounded(value._v), 16);
+        Vector128.Narrow(rounded, rounded).GetLower().StoreUnsafe(ref destination);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StoreBFloat16NotNaN(Simd128 value, ref ushort destination)
+    {
+        Vector128<uint> rounded = Vector128.ShiftRightLogical(BFloat16Rounding.RoundedNotNaN(value._v), 16);
+        Vector128.Narrow(rounded, rounded).GetLower().StoreUnsafe(ref destination);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd128 Broadcast(float value) => new(Vector128.Create(value));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

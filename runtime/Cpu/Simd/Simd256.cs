@@ -30,6 +30,20 @@ internal readonly struct Simd256 : ISimd<Simd256>
     public static void Store(Simd256 value, ref float destination) => value._v.StoreUnsafe(ref destination);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StoreBFloat16(Simd256 value, ref ushort destination)
+    {
+        Vector256<uint> rounded = Vector256.ShiftRightLogical(BFloat16Rounding.Rounded(value._v), 16);
+        Vector128.Narrow(rounded.GetLower(), rounded.GetUpper()).StoreUnsafe(ref destination);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StoreBFloat16NotNaN(Simd256 value, ref ushort destination)
+    {
+        Vector256<uint> rounded = Vector256.ShiftRightLogical(BFloat16Rounding.RoundedNotNaN(value._v), 16);
+        Vector128.Narrow(rounded.GetLower(), rounded.GetUpper()).StoreUnsafe(ref destination);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd256 Broadcast(float value) => new(Vector256.Create(value));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
