@@ -45,6 +45,14 @@ internal static partial class OnlineSoftmax
             newMax = float.NaN;
         }
 
+        if (float.IsInfinity(newMax) && scale != 1f)
+        {
+            // A score whose scaled value overflows: scaled first, so that it meets the max as inf − inf = NaN, as it did
+            // unfused (a multiply-add's exact product would come out finite and its probability 0).
+            VectorOps.Scale<TVec>(ref scores, ref scores, columns, scale);
+            scale = 1f;
+        }
+
         float rowTotal = ExpRow<TVec>(ref scores, columns, scale, newMax, keyed, ref keep, ref probabilities, keepFloat, notNaN: true);
         if (float.IsNaN(rowTotal))
         {
@@ -68,20 +76,22 @@ internal static partial class OnlineSoftmax
     private static float ExpRow<TVec>(ref float scores, int columns, float scale, float max, bool keyed, ref float keep, ref ushort probabilities, bool keepFloat, bool notNaN)
         where TVec : struct, ISimd<TVec>
     {
+        // scale·x − max in one rounding (near the max exact, as the subtraction of the scaled score was), then to base 2.
         TVec factor = TVec.Broadcast(scale);
+        TVec shift = TVec.Broadcast(-max);
+        TVec log2E = TVec.Broadcast((float)FastExp2.Log2E);
         TVec dropped = TVec.Broadcast(float.NegativeInfinity);
-        TVec shift = TVec.Broadcast(max);
         TVec rowSum = default;
         for (int j = 0; j < columns; j += TVec.Count)
         {
             ref float x = ref Unsafe.Add(ref scores, j);
-            TVec v = TVec.Multiply(TVec.Load(ref x), factor);
+            TVec v = TVec.MultiplyAdd(TVec.Load(ref x), factor, shift);
             if (keyed)
             {
                 v = TVec.Select(TVec.Load(ref Unsafe.Add(ref keep, j)), v, dropped);
             }
 
-            TVec p = TVec.Exp(TVec.Subtract(v, shift));
+            TVec p = TVec.Exp2(TVec.Multiply(v, log2E));
             if (notNaN)
             {
                 TVec.StoreBFloat16NotNaN(p, ref Unsafe.Add(ref probabilities, j));

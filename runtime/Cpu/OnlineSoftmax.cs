@@ -54,12 +54,14 @@ internal static partial class OnlineSoftmax
             newMax = float.NaN;
         }
 
+        // e^(x − max) as 2^((x − max)·log2e): the subtraction stays exact near the max, whatever the max's size.
+        TVec log2E = TVec.Broadcast((float)FastExp2.Log2E);
         TVec shift = TVec.Broadcast(newMax);
         TVec rowSum = default;
         for (int j = 0; j < columns; j += w)
         {
             ref float x = ref Unsafe.Add(ref scores, j);
-            TVec p = TVec.Exp(TVec.Subtract(TVec.Load(ref x), shift));
+            TVec p = TVec.Exp2(TVec.Multiply(TVec.Subtract(TVec.Load(ref x), shift), log2E));
             TVec.Store(p, ref x);
             rowSum = TVec.Add(rowSum, p);
         }

@@ -46,6 +46,9 @@ internal interface ISimd<TSelf>
     /// <summary>e^x per lane; e^-inf is 0.</summary>
     static abstract TSelf Exp(TSelf x);
 
+    /// <summary>2^t per lane (<see cref="FastExp2"/>); 2^-inf is 0.</summary>
+    static abstract TSelf Exp2(TSelf t);
+
     /// <summary>tanh per lane (<see cref="FastTanh"/>).</summary>
     static abstract TSelf Tanh(TSelf x);
 

@@ -68,6 +68,9 @@ internal readonly struct Simd128 : ISimd<Simd128>
     public static Simd128 Exp(Simd128 x) => new(FastExp.Exp(x._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd128 Exp2(Simd128 t) => new(FastExp2.Exp2(t._v));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd128 Tanh(Simd128 x) => new(FastTanh.Tanh(x._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -68,10 +68,13 @@ internal readonly struct Simd256 : ISimd<Simd256>
     public static Simd256 Exp(Simd256 x) => new(FastExp.Exp(x._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd256 Exp2(Simd256 t) => new(FastExp2.Exp2(t._v));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd256 Tanh(Simd256 x) => new(FastTanh.Tanh(x._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float SumAcross(Simd256 value) => Vector256.Sum(value._v);
+    public static float SumAcross(Simd256 value) => Vector128.Sum(Half(value._v));   // halved first, as Simd512's
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector128<float> SumAcross4(Simd256 a, Simd256 b, Simd256 c, Simd256 d) => SumAcross4(a._v, b._v, c._v, d._v);
@@ -80,7 +83,7 @@ internal readonly struct Simd256 : ISimd<Simd256>
     internal static Vector128<float> SumAcross4(Vector256<float> a, Vector256<float> b, Vector256<float> c, Vector256<float> d) =>
         Simd128.SumAcross4(Half(a), Half(b), Half(c), Half(d));
 
-    private static Vector128<float> Half(Vector256<float> v) => v.GetLower() + v.GetUpper();
+    internal static Vector128<float> Half(Vector256<float> v) => v.GetLower() + v.GetUpper();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float MaxAcross(Simd256 value) => MaxAcross(value._v);

@@ -76,10 +76,13 @@ internal readonly struct Simd512 : ISimd<Simd512>
     public static Simd512 Exp(Simd512 x) => new(FastExp.Exp(x._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd512 Exp2(Simd512 t) => new(FastExp2.Exp2(t._v));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd512 Tanh(Simd512 x) => new(FastTanh.Tanh(x._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float SumAcross(Simd512 value) => Vector512.Sum(value._v);
+    public static float SumAcross(Simd512 value) => Vector128.Sum(Simd256.Half(Half(value._v)));   // halved first: Vector512.Sum reduced each quarter on its own
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector128<float> SumAcross4(Simd512 a, Simd512 b, Simd512 c, Simd512 d) =>
