@@ -26,6 +26,9 @@ internal interface ISimd<TSelf>
     /// <summary><see cref="StoreBFloat16"/> for lanes known not to be NaN, with fewer instructions (a NaN may come out as another value).</summary>
     static abstract void StoreBFloat16NotNaN(TSelf value, ref ushort destination);
 
+    /// <summary><see cref="StoreBFloat16NotNaN(TSelf, ref ushort)"/> of two vectors, <paramref name="low"/>'s lanes first (one permute of both where the processor has it).</summary>
+    static abstract void StoreBFloat16NotNaN(TSelf low, TSelf high, ref ushort destination);
+
     static abstract TSelf Broadcast(float value);
 
     /// <summary>a * b + c, fused.</summary>

@@ -44,6 +44,13 @@ internal readonly struct Simd128 : ISimd<Simd128>
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StoreBFloat16NotNaN(Simd128 low, Simd128 high, ref ushort destination)
+    {
+        StoreBFloat16NotNaN(low, ref destination);
+        StoreBFloat16NotNaN(high, ref Unsafe.Add(ref destination, Count));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd128 Broadcast(float value) => new(Vector128.Create(value));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -44,6 +44,13 @@ internal readonly struct Simd256 : ISimd<Simd256>
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StoreBFloat16NotNaN(Simd256 low, Simd256 high, ref ushort destination)
+    {
+        StoreBFloat16NotNaN(low, ref destination);
+        StoreBFloat16NotNaN(high, ref Unsafe.Add(ref destination, Count));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd256 Broadcast(float value) => new(Vector256.Create(value));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
