@@ -9,6 +9,7 @@ using AttentionGen.GpuBench;
 // attentiongen-gpu time-variants     dilated, strided and local at N = 16K, and the dilated length sweep
 // attentiongen-gpu time-decode [B,L ...]  one decode step against a full KV cache (contiguous, paged 16 and 128)
 // attentiongen-gpu time-gqa B,Hq,Hkv,N,E ...  causal grouped-query attention (bf16), one JSON line per case
+// attentiongen-gpu time-ragged [seed]  ragged causal prefill (16 sequences of 1..4096 tokens) packed, per sequence, and one 4096 call
 // attentiongen-gpu time-distributed [N ...]  LongNet's dilated attention at N tokens on one GPU and on every GPU (#31)
 // attentiongen-gpu probes            failure handling: out of memory, a call failing midway, damaged kernel cache entries
 // attentiongen-gpu llama-check DIR   DecoderAttentionModule against transformers' LlamaAttention (DIR from llama_check.py)
@@ -44,6 +45,7 @@ return args[0] switch
     "time-variants" => VariantTiming.Time(),
     "time-decode" => DecodeTiming.Time(args[1..]),
     "time-gqa" => Timing.GpuGroupedQuery(args[1..]),
+    "time-ragged" => RaggedTiming.Time(args[1..]),
     "time-distributed" => DistributedTiming.Time(args[1..]),
     _ => 2,
 };

@@ -15,7 +15,8 @@
 #   sm90-compile  the Hopper kernel's sm_90a compile test at every head dim (NVRTC 12)
 #   lengths N from 512 to 32K at head dim 128 (65536 tokens a call), dense and causal, against cuDNN, FA2 and flex
 #   decode  a decode step against a full KV cache (contiguous, paged): ours (tensor cores) vs SDPA cuDNN/flash and
-#           flex, TB/s; then ours with the scalar kernel and at pipeline depths 2 and 4
+#           flex, TB/s; ragged causal prefill (16 sequences of 1..4096 tokens) against one causal 4096 call; then ours
+#           with the scalar kernel and at pipeline depths 2 and 4
 #   cpu     decode's scaling over 1-16 threads, then ours vs torch's CPU SDPA, pinned, 2 threads then 16
 #           (bench/cpu/compare_cpu.py; CPU_REPS calls a round)
 #   cpu-tiles  the CPU kernel's query x key tiles at 2 and 16 threads (fp32, bf16; dense, causal; both prefill shapes),
@@ -102,6 +103,7 @@ decode)
     # The tensor-core kernel (the default since session 19), then the scalar kernel for the record, then the
     # tensor-core kernel at pipeline depths 2 and 4 (default 3).
     timeout 300 python3 bench/gpu/compare.py --binary $bin --decode 2>&1 | tee "$out/decode.log" | tail -8
+    timeout 90 $bin time-ragged 2>&1 | tee "$out/ragged.log" | tail -5
     echo "scalar kernel (ATTENTIONGEN_DECODE_TENSOR_CORES=0):"
     ATTENTIONGEN_DECODE_TENSOR_CORES=0 timeout 60 $bin time-decode 2>&1 | tee "$out/decode-scalar.log" | tail -4
     for stages in 2 4; do
