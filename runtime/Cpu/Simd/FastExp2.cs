@@ -5,10 +5,11 @@ using System.Runtime.Intrinsics.X86;
 namespace AttentionGen.Cpu.Simd;
 
 /// <summary>
-/// 2^t for the softmax, whose callers fold log2(e), the score scale and the row max into one multiply-add per score
-/// (t = x · scale·log2(e) − max·log2(e)): t = n + f with |f| ≤ 1/2 (exact, no ln2 split), 2^f by the same degree-6
-/// Taylor polynomial as <see cref="FastExp"/> (in f·ln2), 2^n by vscalefps. Against <see cref="FastExp"/> behind a scale
-/// and a subtraction, three multiplies fewer per vector. Inputs below -125.9 (masked scores included) give exactly 0,
+/// 2^t for the softmax, whose callers take t = (x − max) · log2(e) (the bf16 path's x − max is one multiply-add with the
+/// score scale): the subtraction stays exact near the max however large it is, which folding max · log2(e) into the
+/// multiply-add would not (that rounding grew with |max| and broke rows of huge finite scores). t = n + f with |f| ≤ 1/2
+/// (exact, no ln2 split), 2^f by the same degree-6 Taylor polynomial as <see cref="FastExp"/> (in f·ln2), 2^n by
+/// vscalefps: fewer instructions per vector than <see cref="FastExp"/>. Inputs below -125.9 (masked scores included) give exactly 0,
 /// selected at the end, so every other result is a normal number (no denormal for the sum to meet); a NaN t stays NaN.
 /// </summary>
 internal static class FastExp2
