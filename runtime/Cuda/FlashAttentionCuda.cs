@@ -15,7 +15,7 @@ internal static class FlashAttentionCuda
     internal const string Template = "flash_fwd.cu", HopperTemplate = "flash_fwd_sm90.cu", HopperArchitecture = "sm_90a";
 
     /// <summary>
-    /// Whether a forward of head dim <paramref name="headDim"/> runs the Hopper kernel on an sm_90 GPU: 64, 128 and 256
+    /// Whether a forward of head dim <paramref name="headDim"/> runs the Hopper kernel on an sm_90 GPU: 64, 96, 128, 192 and 256
     /// unless ATTENTIONGEN_SM90_HEAD_DIMS narrows the list (<see cref="HopperHeadDims"/>).
     /// </summary>
     internal static bool HasHopperKernel(int headDim) => HopperHeadDims.Contains(headDim);
@@ -245,7 +245,7 @@ internal static class FlashAttentionCuda
     }
 
     /// <summary>
-    /// Hopper (sm_90) runs head dims 64, 128 and 256 on the wgmma kernel (flash_fwd_sm90.cu; ATTENTIONGEN_SM90_HEAD_DIMS
+    /// Hopper (sm_90) runs head dims 64, 96, 128, 192 and 256 on the wgmma kernel (flash_fwd_sm90.cu; ATTENTIONGEN_SM90_HEAD_DIMS
     /// narrows the list, <see cref="HopperHeadDims"/>); other GPUs and head dims run the mma.sync kernel,
     /// and so does a specialization whose sm_90a image was not built ahead (an app built with NVRTC before 12) on a
     /// machine without NVRTC: the mma.sync kernel's sm_90 image serves it. ATTENTIONGEN_DISABLE_WGMMA=1 forces the

@@ -7,7 +7,8 @@ namespace AttentionGen.Cuda;
 
 /// <summary>
 /// The head dims the Hopper (wgmma) forward serves on an sm_90 GPU: by default every head dim it is built for
-/// (<see cref="KernelContract.Sm90Shapes"/>: 64, 128, 256; on an H100 1.5x, 1x and 3.5x the mma.sync kernel);
+/// (<see cref="KernelContract.Sm90Shapes"/>: 64, 96, 128, 192, 256; on an H100 1.5x, 1x and 3.5x the mma.sync kernel at
+/// 64, 128 and 256);
 /// ATTENTIONGEN_SM90_HEAD_DIMS (read once, e.g. "128") narrows the list. The head dims it leaves out run the mma.sync
 /// kernel. Tests set them for a scope with <see cref="Use"/>, which covers the calling flow only (an
 /// <see cref="AsyncLocal{T}"/>), never other tests.

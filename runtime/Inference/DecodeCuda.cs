@@ -217,8 +217,8 @@ internal static class DecodeCuda
         if (!fp8 && e % 16 == 0 && ev % 16 == 0)
         {
             // q rows, then per stage the K and V tiles, all bf16/fp16 with padded rows (the final merge reuses the stages),
-            // then two tiles' block ids of a paged cache.
-            int shared = (((RowsPerBlock * (e + RowPadding)) + (stages * TileTokens * (e + RowPadding + ev + RowPadding))) * 2) + (2 * TileTokens * sizeof(int));
+            // then two tiles' pool rows of a paged cache.
+            int shared = (((RowsPerBlock * (e + RowPadding)) + (stages * TileTokens * (e + RowPadding + ev + RowPadding))) * 2) + (2 * TileTokens * sizeof(long));
             if (shared <= maxShared)
             {
                 return (ev <= 64 ? "ag_decode_mma_64" : ev <= 128 ? "ag_decode_mma_128" : "ag_decode_mma_256", shared);

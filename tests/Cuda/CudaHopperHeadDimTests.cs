@@ -10,16 +10,17 @@ using Xunit;
 namespace AttentionGen.Tests.Cuda;
 
 /// <summary>
-/// The Hopper kernel at the head dims beyond 128 (served by default; here a scope of the test's own flow, so a run with
+/// The Hopper kernel at the head dims besides 128 (served by default; here a scope of the test's own flow, so a run with
 /// ATTENTIONGEN_SM90_HEAD_DIMS narrowed tests the same thing), against the float64 reference: head dim 64's 192-row
-/// query blocks and 128-key tiles, and 256's 64-key tiles and single Q buffer, on shapes that are multiples of neither,
+/// query blocks and 128-key tiles, 96's rows padded to 128 columns in shared memory, 192's three column blocks and
+/// 64-key tiles, and 256's single Q buffer, on shapes that are multiples of none of them,
 /// causal and dense, GQA, both 16-bit dtypes, key masks that leave rows with no key, and segmented mixtures whose
 /// branches blend into each other. On an H100/H200 each case first checks that the launcher picks the Hopper kernel;
 /// elsewhere the mma.sync kernel runs the same cases.
 /// </summary>
 public sealed class CudaHopperHeadDimTests
 {
-    private static readonly int[] OptedIn = [64, 128, 256];
+    private static readonly int[] OptedIn = [64, 96, 128, 192, 256];
 
     [GpuTheory]
     [InlineData(64, 1, 1, 1, 1, 1, false, false, DType.BFloat16)]
@@ -30,6 +31,14 @@ public sealed class CudaHopperHeadDimTests
     [InlineData(64, 1, 3, 3, 193, 450, true, false, DType.Float16)]
     [InlineData(64, 2, 2, 2, 385, 383, false, true, DType.BFloat16)]
     [InlineData(64, 1, 2, 2, 1000, 1000, true, true, DType.BFloat16)]
+    [InlineData(96, 1, 1, 1, 1, 1, false, false, DType.BFloat16)]
+    [InlineData(96, 2, 4, 2, 150, 170, true, true, DType.BFloat16)]
+    [InlineData(96, 2, 2, 1, 300, 129, false, true, DType.Float16)]
+    [InlineData(96, 1, 3, 3, 600, 601, true, false, DType.BFloat16)]
+    [InlineData(192, 1, 1, 1, 1, 1, false, false, DType.BFloat16)]
+    [InlineData(192, 2, 4, 2, 150, 170, true, true, DType.BFloat16)]
+    [InlineData(192, 2, 2, 1, 300, 129, false, true, DType.Float16)]
+    [InlineData(192, 1, 3, 3, 600, 601, true, false, DType.BFloat16)]
     [InlineData(256, 1, 1, 1, 1, 1, false, false, DType.BFloat16)]
     [InlineData(256, 2, 4, 2, 150, 170, true, true, DType.BFloat16)]
     [InlineData(256, 2, 2, 1, 300, 129, false, true, DType.Float16)]
@@ -72,6 +81,8 @@ public sealed class CudaHopperHeadDimTests
     [GpuTheory]
     [InlineData(64, 3, 1000, new[] { 256, 512 }, new[] { 1, 2 }, false)]
     [InlineData(64, 2, 777, new[] { 384, 768 }, new[] { 1, 4 }, true)]
+    [InlineData(96, 2, 700, new[] { 128, 512 }, new[] { 1, 2 }, true)]
+    [InlineData(192, 2, 700, new[] { 128, 512 }, new[] { 1, 2 }, false)]
     [InlineData(256, 2, 700, new[] { 128, 512 }, new[] { 1, 2 }, true)]
     public void OptedInSegmentedMixturesMatchTheDefinition(int e, int h, int n, int[] w, int[] r, bool causal)
     {

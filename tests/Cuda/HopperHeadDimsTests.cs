@@ -16,19 +16,20 @@ public sealed class HopperHeadDimsTests
     [Fact]
     public void ByDefaultEveryHeadDimTheKernelIsBuiltForRunsIt()
     {
-        Assert.Equal([64, 128, 256], HopperHeadDims.Parse(null));
-        Assert.Equal([64, 128, 256], HopperHeadDims.Parse("  "));
+        Assert.Equal([64, 96, 128, 192, 256], HopperHeadDims.Parse(null));
+        Assert.Equal([64, 96, 128, 192, 256], HopperHeadDims.Parse("  "));
         using (HopperHeadDims.Use(HopperHeadDims.Parse(null)))
         {
             Assert.True(FlashAttentionCuda.HasHopperKernel(64));
             Assert.True(FlashAttentionCuda.HasHopperKernel(256));
-            Assert.False(FlashAttentionCuda.HasHopperKernel(96));
+            Assert.True(FlashAttentionCuda.HasHopperKernel(96));
+            Assert.False(FlashAttentionCuda.HasHopperKernel(80));
             Assert.Contains(FlashAttentionCuda.ForwardKernels(64, CudaSpecialization.FlashAttention(64, causal: true)), r => r.Template == FlashAttentionCuda.HopperTemplate);
             Assert.Equal(384, FlashAttentionCuda.WholeWindowTiles(64));
         }
 
         // The prebuilt set ships an sm_90a image for each of them, causal and not.
-        Assert.Equal(2 * 3, PrebuiltKernelSet.All().Count(s => s.Template == FlashAttentionCuda.HopperTemplate));
+        Assert.Equal(2 * 5, PrebuiltKernelSet.All().Count(s => s.Template == FlashAttentionCuda.HopperTemplate));
         using (HopperHeadDims.Use(128))
         {
             Assert.DoesNotContain(FlashAttentionCuda.ForwardKernels(64, CudaSpecialization.FlashAttention(64, causal: true)), r => r.Template == FlashAttentionCuda.HopperTemplate);
@@ -41,10 +42,10 @@ public sealed class HopperHeadDimsTests
     {
         Assert.Equal([64, 128], HopperHeadDims.Parse("64, 128,64"));
         Assert.Equal([64], HopperHeadDims.Parse("64"));
-        var e = Assert.Throws<InvalidOperationException>(() => HopperHeadDims.Parse("64,96"));
+        var e = Assert.Throws<InvalidOperationException>(() => HopperHeadDims.Parse("64,80"));
         Assert.Contains(HopperHeadDims.Variable, e.Message, StringComparison.Ordinal);
-        Assert.Contains("64, 128", e.Message, StringComparison.Ordinal);
-        Assert.Contains("\"64,96\"", e.Message, StringComparison.Ordinal);
+        Assert.Contains("64, 96, 128, 192, 256", e.Message, StringComparison.Ordinal);
+        Assert.Contains("\"64,80\"", e.Message, StringComparison.Ordinal);
         Assert.Throws<InvalidOperationException>(() => HopperHeadDims.Parse("sixty-four"));
     }
 
@@ -82,7 +83,7 @@ public sealed class HopperHeadDimsTests
             Assert.False(FlashAttentionCuda.HasHopperKernel(128));   // 128 opted out: the mma.sync kernel, for comparisons
         }
 
-        Assert.Throws<InvalidOperationException>(() => HopperHeadDims.Use(96));
+        Assert.Throws<InvalidOperationException>(() => HopperHeadDims.Use(80));
     }
 
     [Fact]
@@ -105,9 +106,13 @@ public sealed class HopperHeadDimsTests
             Assert.True(shape.SharedBytes(planStride: 1024) <= 227 * 1024, $"head dim {shape.HeadDim}: {shape.SharedBytes(1024)} bytes");
         }
 
-        var e = Assert.Throws<ArgumentOutOfRangeException>(() => KernelContract.Sm90(96));
+        // 96 sits in 128 columns of shared memory (whole swizzle blocks), the same bytes as 128.
+        Assert.Equal(KernelContract.Sm90(128).SharedBytes(planStride: 16), KernelContract.Sm90(96).SharedBytes(planStride: 16));
+        Assert.Equal(192, KernelContract.Sm90(192).SharedHeadDim);
+
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => KernelContract.Sm90(80));
         Assert.Equal("headDim", e.ParamName);
-        Assert.Contains("64, 128", e.Message, StringComparison.Ordinal);
+        Assert.Contains("64, 96, 128, 192, 256", e.Message, StringComparison.Ordinal);
         Assert.Equal(KernelContract.Sm90Shapes.Count, KernelContract.Sm90Shapes.Select(s => s.HeadDim).Distinct().Count());
     }
 }

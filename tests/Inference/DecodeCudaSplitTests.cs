@@ -43,10 +43,10 @@ public class DecodeCudaSplitTests
     }
 
     [Theory]
-    [InlineData(128, 128, 232448, "ag_decode_mma_128", 109312)]   // H100/H200: two CTAs per SM
-    [InlineData(64, 64, 232448, "ag_decode_mma_64", 58112)]
-    [InlineData(80, 48, 232448, "ag_decode_mma_64", 58624)]       // bounded by Ev, not E
-    [InlineData(256, 256, 232448, "ag_decode_mma_256", 211712)]
+    [InlineData(128, 128, 232448, "ag_decode_mma_128", 109824)]   // H100/H200: two CTAs per SM
+    [InlineData(64, 64, 232448, "ag_decode_mma_64", 58624)]
+    [InlineData(80, 48, 232448, "ag_decode_mma_64", 59136)]       // bounded by Ev, not E
+    [InlineData(256, 256, 232448, "ag_decode_mma_256", 212224)]
     [InlineData(256, 256, 101376, "ag_decode_split", 88256)]      // sm_86/89: the pipeline does not fit
     [InlineData(72, 40, 232448, "ag_decode_split", 25280)]        // not multiples of 16: no mma tiles
     [InlineData(128, 128, 0, "ag_decode_split", 47296)]           // tensor cores off (DecodeCuda.UseTensorCores)

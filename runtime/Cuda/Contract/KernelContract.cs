@@ -13,14 +13,16 @@ internal static class KernelContract
 {
     /// <summary>
     /// flash_fwd_sm90.cu's shape at each head dim it is built for (its Sm90Shape), after FlashAttention-3's choices: 3
-    /// consumer warpgroups (192 query rows) at head dim 64, 2 (128 rows) at 128 and 256; at 256, 64-key tiles and one
-    /// Q buffer, the most that fits 227 KB of shared memory with two K/V stages. Kernels/sm90_contract.inc carries them
-    /// as AG_CONTRACT_SM90_D{head dim}_{property}.
+    /// consumer warpgroups (192 query rows) at head dim 64, 2 (128 rows) above; 96 takes 128's shape on rows padded to
+    /// 128 columns in shared memory; 192 and 256 take 64-key tiles, and 256 one Q buffer, the most that fits 227 KB of
+    /// shared memory with two K/V stages. Kernels/sm90_contract.inc carries them as AG_CONTRACT_SM90_D{head dim}_{property}.
     /// </summary>
     public static readonly IReadOnlyList<Sm90Shape> Sm90Shapes =
     [
         new(HeadDim: 64, BlockM: 192, BlockN: 128, Stages: 2, QBuffers: 2),
+        new(HeadDim: 96, BlockM: 128, BlockN: 128, Stages: 2, QBuffers: 2),
         new(HeadDim: 128, BlockM: 128, BlockN: 128, Stages: 2, QBuffers: 2),
+        new(HeadDim: 192, BlockM: 128, BlockN: 64, Stages: 2, QBuffers: 2),
         new(HeadDim: 256, BlockM: 128, BlockN: 64, Stages: 2, QBuffers: 1),
     ];
 
@@ -48,6 +50,9 @@ internal static class KernelContract
 /// </summary>
 internal sealed record Sm90Shape(int HeadDim, int BlockM, int BlockN, int Stages, int QBuffers)
 {
+    /// <summary>A row's columns in shared memory: whole blocks of 64, the 128-byte swizzle's width (96 takes 128).</summary>
+    public int SharedHeadDim => (HeadDim + 63) / 64 * 64;
+
     /// <summary>Threads per CTA: the consumer warpgroups and the producer warpgroup.</summary>
     public int Threads => 128 * ((BlockM / 64) + 1);
 
@@ -66,5 +71,5 @@ internal sealed record Sm90Shape(int HeadDim, int BlockM, int BlockN, int Stages
     /// plans of <paramref name="planStride"/> bytes.
     /// </summary>
     public long SharedBytes(int planStride) =>
-        ((long)QBuffers * BlockM * HeadDim * 2) + (2L * Stages * BlockN * HeadDim * 2) + 1024 + MBarrierBytes + ItemStateBytes + (2L * planStride);
+        ((long)QBuffers * BlockM * SharedHeadDim * 2) + (2L * Stages * BlockN * SharedHeadDim * 2) + 1024 + MBarrierBytes + ItemStateBytes + (2L * planStride);
 }

@@ -351,60 +351,47 @@ __device__ __forceinline__ float ag_exp2(float x) {
     return y;
 }
 
-// A paged cache's block ids for one tile: the tile's keys [first, first + count) span at most AG_DECODE_TILE blocks
-// from first / block_tokens on. Thread i loads the i-th (0 past the last) into a register one issue ahead and stores
-// it to shared memory after the current tile's compute, so the table's latency hides behind the compute instead of
-// stalling every copy that needs an address.
-__device__ __forceinline__ int ag_load_tile_block(const DecodeParams& p, int b, int first, int count) {
-    const int first_block = first / p.block_tokens, blocks = count > 0 ? (first + count - 1) / p.block_tokens - first_block + 1 : 0;
-    return threadIdx.x < blocks ? p.block_table[(long long)b * p.blocks_per_seq + first_block + threadIdx.x] : 0;
+// A paged cache's rows for one tile: thread i (below AG_DECODE_TILE) works out the pool row of key first + i (its
+// block from the table, one division) into a register one issue ahead and stores it to shared memory after the current
+// tile's compute, so the table's latency and the division hide behind the compute, and a copy's address is one
+// shared load and a multiply (per-row divisions and table loads in the copies made paged decode half as fast as
+// contiguous on an H100; per-tile block ids walked by each copy, 0.70-0.77).
+__device__ __forceinline__ long long ag_load_tile_row(const DecodeParams& p, int b, int g, int first, int count) {
+    if ((int)threadIdx.x >= count) return 0;
+    const int t = first + threadIdx.x, logical = t / p.block_tokens;
+    const long long block = p.block_table[(long long)b * p.blocks_per_seq + logical];
+    return (block * p.kv_heads + g) * p.block_tokens + (t - logical * p.block_tokens);
 }
 
-// Row first + j of a tile whose block ids `blocks` holds (a paged cache), or of the contiguous cache's sequence b.
-__device__ __forceinline__ const u16* ag_tile_row(const DecodeParams& p, const u16* base, const int* blocks, int b, int g, int first, int j, int width) {
-    if (!p.block_table) return base + (((long long)b * p.kv_heads + g) * p.block_tokens + first + j) * width;
-    const int t = first + j, logical = t / p.block_tokens;
-    const long long block = blocks[logical - first / p.block_tokens];
-    return base + ((block * p.kv_heads + g) * (long long)p.block_tokens + (t - logical * p.block_tokens)) * width;
+// Row first + j of a tile: from the tile's pool rows `rows` (a paged cache), or the contiguous cache's sequence b.
+__device__ __forceinline__ const u16* ag_tile_row(const DecodeParams& p, const u16* base, const long long* rows, int b, int g, int first, int j, int width) {
+    if (p.block_table) return base + rows[j] * width;
+    return base + (((long long)b * p.kv_heads + g) * p.block_tokens + first + j) * width;
 }
 
-// Issues the copies of one tile (keys first .. first + 63 of the range, zeros past `count`) into a stage; `blocks` is
-// the tile's block ids in shared memory when the cache is paged. When the threads divide the row's 16-byte chunks
+// Issues the copies of one tile (keys first .. first + 63 of the range, zeros past `count`) into a stage; `rows` is
+// the tile's pool rows in shared memory when the cache is paged. When the threads divide the row's 16-byte chunks
 // evenly (E a power of two), a thread always copies the same chunk of every step-th row.
-__device__ __forceinline__ void ag_issue_tile(const DecodeParams& p, const u16* base, const int* blocks, u16* tile, int b, int g, int first, int count, int width) {
+__device__ __forceinline__ void ag_issue_tile(const DecodeParams& p, const u16* base, const long long* rows, u16* tile, int b, int g, int first, int count, int width) {
     const int chunks = width >> 3, stride = width + AG_DECODE_PAD;
     if (AG_DECODE_THREADS % chunks == 0) {
         const int c = threadIdx.x % chunks, step = AG_DECODE_THREADS / chunks;
-        int j = threadIdx.x / chunks;
-        if (p.block_table) {
-            // The thread's rows first + j, + step, ... walk the tile's blocks: one division a tile, not one a row (the
-            // division and the dependent address made paged decode half as fast as contiguous on an H100).
-            const int first_block = first / p.block_tokens;
-            int within = first - first_block * p.block_tokens + j, slot = 0;
-            for (; within >= p.block_tokens; within -= p.block_tokens) ++slot;
-            for (; j < AG_DECODE_TILE; j += step) {
-                const u16* row = base + (((long long)blocks[slot] * p.kv_heads + g) * p.block_tokens + within) * width;
-                ag_copy16(ag_smem_addr(tile + j * stride + c * 8), j < count ? row + c * 8 : base, j < count ? 16 : 0);
-                for (within += step; within >= p.block_tokens; within -= p.block_tokens) ++slot;
-            }
-            return;
-        }
-        for (; j < AG_DECODE_TILE; j += step) {
-            const u16* src = j < count ? ag_tile_row(p, base, blocks, b, g, first, j, width) + c * 8 : base;
+        for (int j = threadIdx.x / chunks; j < AG_DECODE_TILE; j += step) {
+            const u16* src = j < count ? ag_tile_row(p, base, rows, b, g, first, j, width) + c * 8 : base;
             ag_copy16(ag_smem_addr(tile + j * stride + c * 8), src, j < count ? 16 : 0);
         }
         return;
     }
     for (int i = threadIdx.x; i < AG_DECODE_TILE * chunks; i += AG_DECODE_THREADS) {
         const int j = i / chunks, c = i - j * chunks;
-        const u16* src = j < count ? ag_tile_row(p, base, blocks, b, g, first, j, width) + c * 8 : base;
+        const u16* src = j < count ? ag_tile_row(p, base, rows, b, g, first, j, width) + c * 8 : base;
         ag_copy16(ag_smem_addr(tile + j * stride + c * 8), src, j < count ? 16 : 0);
     }
 }
 
 // The CTA's rows (r = 16 at most) and keys [from, to) of one (sequence, kv head, split); kEv: Ev rounded up to 64, 128
 // or 256 (the O accumulator's registers). Shared memory: q [16][E + PAD], then the stages' K [64][E + PAD] and
-// V [64][Ev + PAD], which the final merge reuses, then two tiles' block ids [2][64] (a paged cache).
+// V [64][Ev + PAD], which the final merge reuses, then two tiles' pool rows [2][64] (a paged cache).
 template <bool kFp16, int kEv>
 __device__ __forceinline__ void ag_decode_mma_body(const DecodeParams& p) {
     extern __shared__ __align__(16) unsigned char mma_smem[];
@@ -416,7 +403,7 @@ __device__ __forceinline__ void ag_decode_mma_body(const DecodeParams& p) {
     u16* qs = reinterpret_cast<u16*>(mma_smem);
     u16* stages = qs + AG_DECODE_ROWS * kstride;
     const int stage_elems = AG_DECODE_TILE * (kstride + vstride);
-    int* tile_blocks = reinterpret_cast<int*>(stages + AG_DECODE_STAGES * stage_elems);   // [2][TILE]: tile n's in n & 1
+    long long* tile_rows = reinterpret_cast<long long*>(stages + AG_DECODE_STAGES * stage_elems);   // [2][TILE]: tile n's in n & 1
 
     const int length = p.lengths[b];
     const int from = split * p.split_tokens, to = min(length, from + p.split_tokens);
@@ -428,22 +415,22 @@ __device__ __forceinline__ void ag_decode_mma_body(const DecodeParams& p) {
         const u16* src = r < rows ? p.q + ag_query_row(p, b, g, group, row0 + r) * p.e + c * 8 : p.q;
         ag_copy16(ag_smem_addr(qs + r * kstride + c * 8), src, r < rows ? 16 : 0);
     }
-    // A paged cache's block ids for the prologue's tiles and the loop's first issue are loaded here, waited for; the
-    // loop loads each later tile's while the tile before it computes.
+    // A paged cache's pool rows for the prologue's tiles and the loop's first issue are worked out here, waited for;
+    // the loop works out each later tile's while the tile before it computes.
 #pragma unroll
     for (int s = 0; s < AG_DECODE_STAGES; ++s) {
         const int first = from + s * AG_DECODE_TILE, count = min(AG_DECODE_TILE, to - first);
         if (p.block_table && s < tiles && threadIdx.x < AG_DECODE_TILE)
-            tile_blocks[(s & 1) * AG_DECODE_TILE + threadIdx.x] = ag_load_tile_block(p, b, first, count);
+            tile_rows[(s & 1) * AG_DECODE_TILE + threadIdx.x] = ag_load_tile_row(p, b, g, first, count);
         if (s == AG_DECODE_STAGES - 1) break;   // ready at the loop's first barrier
-        __syncthreads();   // tile s's ids are every thread's
+        __syncthreads();   // tile s's rows are every thread's
         if (s < tiles) {
-            const int* blocks = tile_blocks + (s & 1) * AG_DECODE_TILE;
-            ag_issue_tile(p, p.k, blocks, stages + s * stage_elems, b, g, first, count, p.e);
-            ag_issue_tile(p, p.v, blocks, stages + s * stage_elems + AG_DECODE_TILE * kstride, b, g, first, count, p.ev);
+            const long long* rows = tile_rows + (s & 1) * AG_DECODE_TILE;
+            ag_issue_tile(p, p.k, rows, stages + s * stage_elems, b, g, first, count, p.e);
+            ag_issue_tile(p, p.v, rows, stages + s * stage_elems + AG_DECODE_TILE * kstride, b, g, first, count, p.ev);
         }
         ag_copy_commit();
-        __syncthreads();   // every thread has read slot s & 1 before tile s + 2's ids replace them
+        __syncthreads();   // every thread has read slot s & 1 before tile s + 2's rows replace them
     }
 
     // This thread's two rows (quad_row and quad_row + 8): their query head and position, for the masks and mods.
@@ -465,19 +452,19 @@ __device__ __forceinline__ void ag_decode_mma_body(const DecodeParams& p) {
     for (int tile = 0; tile < tiles; ++tile) {
         ag_copy_wait<AG_DECODE_STAGES - 2>();
         __syncthreads();   // this tile has landed for every thread, and the stage refilled next was read by all
-        // Tile `next` is issued; tile next + 1's block ids (paged) are loaded now and stored after this tile's compute.
+        // Tile `next` is issued; tile next + 1's pool rows (paged) are worked out now and stored after this tile's compute.
         const int next = tile + AG_DECODE_STAGES - 1;
         if (next < tiles) {
             u16* stage = stages + (next % AG_DECODE_STAGES) * stage_elems;
-            const int* blocks = tile_blocks + (next & 1) * AG_DECODE_TILE;
+            const long long* rows = tile_rows + (next & 1) * AG_DECODE_TILE;
             const int first = from + next * AG_DECODE_TILE, count = min(AG_DECODE_TILE, to - first);
-            ag_issue_tile(p, p.k, blocks, stage, b, g, first, count, p.e);
-            ag_issue_tile(p, p.v, blocks, stage + AG_DECODE_TILE * kstride, b, g, first, count, p.ev);
+            ag_issue_tile(p, p.k, rows, stage, b, g, first, count, p.e);
+            ag_issue_tile(p, p.v, rows, stage + AG_DECODE_TILE * kstride, b, g, first, count, p.ev);
         }
         ag_copy_commit();
-        const bool load_blocks = p.block_table && next + 1 < tiles && threadIdx.x < AG_DECODE_TILE;
+        const bool load_rows = p.block_table && next + 1 < tiles && threadIdx.x < AG_DECODE_TILE;
         const int after_first = from + (next + 1) * AG_DECODE_TILE;
-        const int after_block = load_blocks ? ag_load_tile_block(p, b, after_first, min(AG_DECODE_TILE, to - after_first)) : 0;
+        const long long after_row = load_rows ? ag_load_tile_row(p, b, g, after_first, min(AG_DECODE_TILE, to - after_first)) : 0;
         const u16* ks = stages + (tile % AG_DECODE_STAGES) * stage_elems + warp * AG_DECODE_WARP_KEYS * kstride;
         const u16* vs = stages + (tile % AG_DECODE_STAGES) * stage_elems + AG_DECODE_TILE * kstride + warp * AG_DECODE_WARP_KEYS * vstride;
         const int key0 = from + tile * AG_DECODE_TILE + warp * AG_DECODE_WARP_KEYS;
@@ -548,8 +535,8 @@ __device__ __forceinline__ void ag_decode_mma_body(const DecodeParams& p) {
             ag_mma<kFp16>(acc[dt], pa, vb);
             ag_mma<kFp16>(acc[dt + 1], pa, vb + 2);
         }
-        // Slot (next + 1) & 1 last held tile next - 1's ids, which every thread read before this iteration's barrier.
-        if (load_blocks) tile_blocks[((next + 1) & 1) * AG_DECODE_TILE + threadIdx.x] = after_block;
+        // Slot (next + 1) & 1 last held tile next - 1's rows, which every thread read before this iteration's barrier.
+        if (load_rows) tile_rows[((next + 1) & 1) * AG_DECODE_TILE + threadIdx.x] = after_row;
     }
     ag_copy_wait<0>();
     __syncthreads();   // every warp is done with the stages, which now take the merge

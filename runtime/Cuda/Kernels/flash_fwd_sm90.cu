@@ -1,4 +1,5 @@
-// FlashAttention forward on Hopper (sm_90a) with wgmma, warp-specialized: for head dims 64, 128 and 256 (Traits below).
+// FlashAttention forward on Hopper (sm_90a) with wgmma, warp-specialized: for head dims 64, 96, 128, 192 and 256 (Traits
+// below).
 // A producer warpgroup streams Q and K/V tiles into shared memory with cp.async and signals "full" mbarriers; the
 // consumer warpgroups wait on them and release buffers through "empty" mbarriers, so they never meet at a
 // __syncthreads and drift apart: one warpgroup's softmax overlaps the other's GEMMs. Within a warpgroup, a tile's
@@ -22,7 +23,8 @@
 
 #include "flash_common.inc"
 
-static_assert(AG_HEAD_DIM == 64 || AG_HEAD_DIM == 128 || AG_HEAD_DIM == 256, "the wgmma kernel takes head dims 64, 128 and 256");
+static_assert(AG_HEAD_DIM == 64 || AG_HEAD_DIM == 96 || AG_HEAD_DIM == 128 || AG_HEAD_DIM == 192 || AG_HEAD_DIM == 256,
+              "the wgmma kernel takes head dims 64, 96, 128, 192 and 256");
 
 // The tile shape per head dim, after FlashAttention-3's choices (held to KernelContract.cs's Sm90Shapes by the
 // static_asserts in sm90_shared_layout.inc): consumer warpgroups of 64 query rows each, keys per tile, K/V stages, Q
@@ -32,6 +34,9 @@ static_assert(AG_HEAD_DIM == 64 || AG_HEAD_DIM == 128 || AG_HEAD_DIM == 256, "th
 //   64   3 consumer warpgroups (192 query rows), which read each K/V tile for 1.5 times the rows; S, P and O (64 + 32
 //        + 32 registers) fit in 160. Key tiles stay at 128: FA3 takes 192 without a causal mask, but passes P through
 //        shared memory to fit its registers, and P stays in registers here.
+//   96   head dim 128's shape: its rows sit in shared memory padded to 128 columns (the swizzle's 64-column blocks), of
+//        which S = Q K^T reads 96 (6 k-steps) and O += P V writes 96 (an m64n96 wgmma); the padding is never copied.
+//   192  three 64-column blocks; 64-key tiles keep two Q buffers (96 KB) beside two K/V stages (96 KB).
 //   256  O is 128 registers; 64-key tiles (FA3: 80) and a single Q buffer (64 KB) leave two K/V stages in 227 KB. With
 //        one Q buffer the producer loads an item's Q only once the item before it is stored.
 template <int kHeadDim>
@@ -41,8 +46,16 @@ struct Sm90Shape<64> {
     enum : int { kWarpGroups = 3, kBlockN = 128, kStages = 2, kQBuffers = 2, kProducerRegisters = 32, kConsumerRegisters = 160 };
 };
 template <>
+struct Sm90Shape<96> {
+    enum : int { kWarpGroups = 2, kBlockN = 128, kStages = 2, kQBuffers = 2, kProducerRegisters = 40, kConsumerRegisters = 232 };
+};
+template <>
 struct Sm90Shape<128> {
     enum : int { kWarpGroups = 2, kBlockN = 128, kStages = 2, kQBuffers = 2, kProducerRegisters = 40, kConsumerRegisters = 232 };
+};
+template <>
+struct Sm90Shape<192> {
+    enum : int { kWarpGroups = 2, kBlockN = 64, kStages = 2, kQBuffers = 2, kProducerRegisters = 40, kConsumerRegisters = 232 };
 };
 template <>
 struct Sm90Shape<256> {
@@ -59,12 +72,16 @@ struct Traits {
     static constexpr int kStages = Shape::kStages;       // K/V stages in flight (the launcher sizes shared memory)
     static constexpr int kBlockM = kWarpGroups * 64;     // query rows per CTA
     static constexpr int kBlockN = Shape::kBlockN;       // keys per tile
+    static constexpr int kSharedDim = (kHeadDim + 63) / 64 * 64;   // a row's columns in shared memory: whole 64-column blocks
     static constexpr int kChunks = kHeadDim / 8;         // 16-byte chunks per row
+    // The chunks per row a copy pass assigns threads to: kChunks rounded up to a power of two, so that a pass covers
+    // whole rows (threads past kChunks idle: 96 and 192).
+    static constexpr int kPassChunks = kChunks <= 8 ? 8 : kChunks <= 16 ? 16 : 32;
     static constexpr int kKSteps = kHeadDim / 16;        // k-steps of S = Q K^T
     static constexpr int kSRegs = kBlockN / 2;           // S accumulator floats per thread (m64nN)
     static constexpr int kORegs = kHeadDim / 2;          // O accumulator floats per thread (m64nD)
-    static constexpr int kQBytes = kBlockM * kHeadDim * 2;
-    static constexpr int kTileBytes = kBlockN * kHeadDim * 2;
+    static constexpr int kQBytes = kBlockM * kSharedDim * 2;
+    static constexpr int kTileBytes = kBlockN * kSharedDim * 2;
 };
 static_assert(Traits::kBlockN == 64 || Traits::kBlockN == 128, "S = Q K^T is one m64n64 or m64n128 wgmma per k-step");
 static_assert(Traits::Shape::kQBuffers == 1 || Traits::Shape::kQBuffers == 2, "one or two Q buffers");
