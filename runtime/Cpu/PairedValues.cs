@@ -23,12 +23,7 @@ internal readonly struct PairedValues
         _rows = (p.KeyLength + 1) / 2;
         Stride = p.ValueDim;
         long length = (long)p.Batch * _heads * _rows * Stride;
-        if (length > Array.MaxLength)
-        {
-            throw new ArgumentException($"The CPU kernel's value panels for this call would hold {length} floats (batch · kv heads · keys · head dim), more than one array holds ({Array.MaxLength}); split the batch or the heads into several calls.", "v");
-        }
-
-        _panels = ArrayPool<float>.Shared.Rent((int)Math.Max(length, 1));
+        _panels = CallPanels.Rent(length, "value", "v");
     }
 
     /// <summary>The panels' memory (null where none were rented), for the call to pin.</summary>

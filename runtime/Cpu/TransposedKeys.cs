@@ -30,12 +30,7 @@ internal readonly struct TransposedKeys
         Debug.Assert(LineFloats % lanes == 0, "a whole number of cache lines must be a whole number of vectors");
         Stride = PaddedStride(p.KeyLength + lanes - 1);
         long length = (long)p.Batch * _heads * _rows * Stride;
-        if (length > Array.MaxLength)
-        {
-            throw new ArgumentException($"The CPU kernel's key panels for this call would hold {length} floats (batch · kv heads · keys · head dim), more than one array holds ({Array.MaxLength}); split the batch or the heads into several calls.", "k");
-        }
-
-        _panels = ArrayPool<float>.Shared.Rent((int)Math.Max(length, 1));
+        _panels = CallPanels.Rent(length, "key", "k");
     }
 
     /// <summary>Elements (floats, or 32-bit pairs) between consecutive rows of a panel.</summary>

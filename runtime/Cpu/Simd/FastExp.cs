@@ -1,12 +1,11 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 
 namespace AttentionGen.Cpu.Simd;
 
 /// <summary>
-/// e^x for the softmax, about 2 ulp: x = n·ln2 + r with |r| ≤ ln2/2 (ln2 split in two for an exact r),
-/// e^r by its degree-6 Taylor polynomial, 2^n built in the exponent bits. Inputs below -87.3 (masked
+/// e^x for <see cref="FastTanh"/> (the softmax takes <see cref="FastExp2"/>), about 2 ulp: x = n·ln2 + r with |r| ≤ ln2/2
+/// (ln2 split in two for an exact r), e^r by its degree-6 Taylor polynomial, times 2^n (<see cref="FastExp2.TimesPowerOfTwo(Vector512{float}, Vector512{float})"/>). Inputs below -87.3 (masked
 /// scores included) give exactly 0: selected at the end, so n needs no clamp (below -87.3 its 2^n bits are garbage, never
 /// used; a NaN x keeps NaN through r). The runtime's Vector512.Exp widens to double and is several times slower.
 /// </summary>
@@ -29,10 +28,7 @@ internal static class FastExp
         p = MulAdd.Of(p, r, Vector512.Create(0.5f));
         p = MulAdd.Of(p, r, Vector512<float>.One);
         p = MulAdd.Of(p, r, Vector512<float>.One);
-
-        // vscalefps rounds p · 2^n once, as the product with 2^n's bits does, in one instruction where those took four.
-        Vector512<float> scaled = Avx512F.IsSupported ? Avx512F.Scale(p, n) : p * Vector512.ShiftLeft(Vector512.ConvertToInt32Native(n) + Vector512.Create(127), 23).AsSingle();
-        return Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512.Create(Lowest)), Vector512<float>.Zero, scaled);
+        return Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512.Create(Lowest)), Vector512<float>.Zero, FastExp2.TimesPowerOfTwo(p, n));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -47,8 +43,7 @@ internal static class FastExp
         p = MulAdd.Of(p, r, Vector256.Create(0.5f));
         p = MulAdd.Of(p, r, Vector256<float>.One);
         p = MulAdd.Of(p, r, Vector256<float>.One);
-        Vector256<float> scaled = Avx512F.VL.IsSupported ? Avx512F.VL.Scale(p, n) : p * Vector256.ShiftLeft(Vector256.ConvertToInt32Native(n) + Vector256.Create(127), 23).AsSingle();
-        return Vector256.ConditionalSelect(Vector256.LessThan(x, Vector256.Create(Lowest)), Vector256<float>.Zero, scaled);
+        return Vector256.ConditionalSelect(Vector256.LessThan(x, Vector256.Create(Lowest)), Vector256<float>.Zero, FastExp2.TimesPowerOfTwo(p, n));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -63,7 +58,6 @@ internal static class FastExp
         p = MulAdd.Of(p, r, Vector128.Create(0.5f));
         p = MulAdd.Of(p, r, Vector128<float>.One);
         p = MulAdd.Of(p, r, Vector128<float>.One);
-        Vector128<float> scale = Vector128.ShiftLeft(Vector128.ConvertToInt32Native(n) + Vector128.Create(127), 23).AsSingle();
-        return Vector128.ConditionalSelect(Vector128.LessThan(x, Vector128.Create(Lowest)), Vector128<float>.Zero, p * scale);
+        return Vector128.ConditionalSelect(Vector128.LessThan(x, Vector128.Create(Lowest)), Vector128<float>.Zero, FastExp2.TimesPowerOfTwo(p, n));
     }
 }

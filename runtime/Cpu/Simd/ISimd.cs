@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace AttentionGen.Cpu.Simd;
 
 /// <summary>
@@ -26,8 +28,13 @@ internal interface ISimd<TSelf>
     /// <summary><see cref="StoreBFloat16"/> for lanes known not to be NaN, with fewer instructions (a NaN may come out as another value).</summary>
     static abstract void StoreBFloat16NotNaN(TSelf value, ref ushort destination);
 
-    /// <summary><see cref="StoreBFloat16NotNaN(TSelf, ref ushort)"/> of two vectors, <paramref name="low"/>'s lanes first (one permute of both where the processor has it).</summary>
-    static abstract void StoreBFloat16NotNaN(TSelf low, TSelf high, ref ushort destination);
+    /// <summary><see cref="StoreBFloat16NotNaN(TSelf, ref ushort)"/> of two vectors, <paramref name="low"/>'s lanes first (one permute of both where the width has it).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static virtual void StoreBFloat16NotNaN(TSelf low, TSelf high, ref ushort destination)
+    {
+        TSelf.StoreBFloat16NotNaN(low, ref destination);
+        TSelf.StoreBFloat16NotNaN(high, ref Unsafe.Add(ref destination, TSelf.Count));
+    }
 
     static abstract TSelf Broadcast(float value);
 
@@ -45,9 +52,6 @@ internal interface ISimd<TSelf>
 
     /// <summary>Bitwise: the bits of <paramref name="ifSet"/> where <paramref name="mask"/>'s bits are set, else <paramref name="ifClear"/>'s.</summary>
     static abstract TSelf Select(TSelf mask, TSelf ifSet, TSelf ifClear);
-
-    /// <summary>e^x per lane; e^-inf is 0.</summary>
-    static abstract TSelf Exp(TSelf x);
 
     /// <summary>2^t per lane (<see cref="FastExp2"/>); 2^-inf is 0.</summary>
     static abstract TSelf Exp2(TSelf t);

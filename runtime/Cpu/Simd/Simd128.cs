@@ -44,13 +44,6 @@ internal readonly struct Simd128 : ISimd<Simd128>
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void StoreBFloat16NotNaN(Simd128 low, Simd128 high, ref ushort destination)
-    {
-        StoreBFloat16NotNaN(low, ref destination);
-        StoreBFloat16NotNaN(high, ref Unsafe.Add(ref destination, Count));
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd128 Broadcast(float value) => new(Vector128.Create(value));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -70,9 +63,6 @@ internal readonly struct Simd128 : ISimd<Simd128>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd128 Select(Simd128 mask, Simd128 ifSet, Simd128 ifClear) => new(Vector128.ConditionalSelect(mask._v, ifSet._v, ifClear._v));
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Simd128 Exp(Simd128 x) => new(FastExp.Exp(x._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd128 Exp2(Simd128 t) => new(FastExp2.Exp2(t._v));

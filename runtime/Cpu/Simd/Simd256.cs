@@ -44,13 +44,6 @@ internal readonly struct Simd256 : ISimd<Simd256>
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void StoreBFloat16NotNaN(Simd256 low, Simd256 high, ref ushort destination)
-    {
-        StoreBFloat16NotNaN(low, ref destination);
-        StoreBFloat16NotNaN(high, ref Unsafe.Add(ref destination, Count));
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd256 Broadcast(float value) => new(Vector256.Create(value));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -70,9 +63,6 @@ internal readonly struct Simd256 : ISimd<Simd256>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd256 Select(Simd256 mask, Simd256 ifSet, Simd256 ifClear) => new(Vector256.ConditionalSelect(mask._v, ifSet._v, ifClear._v));
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Simd256 Exp(Simd256 x) => new(FastExp.Exp(x._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd256 Exp2(Simd256 t) => new(FastExp2.Exp2(t._v));

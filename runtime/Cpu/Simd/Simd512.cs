@@ -89,9 +89,6 @@ internal readonly struct Simd512 : ISimd<Simd512>
     public static Simd512 Select(Simd512 mask, Simd512 ifSet, Simd512 ifClear) => new(Vector512.ConditionalSelect(mask._v, ifSet._v, ifClear._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Simd512 Exp(Simd512 x) => new(FastExp.Exp(x._v));
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd512 Exp2(Simd512 t) => new(FastExp2.Exp2(t._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
