@@ -56,6 +56,8 @@ public static class IlgpuAttention
     {
         ArgumentNullException.ThrowIfNull(accelerator);
         CheckOperands(q, k, v);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(queryTile);   // under this API's names (Attention.Run says qBucket, kBucket)
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(keyTile);
         return Attention.Run(q, k, v, keyPaddingMask, scale, queryTile, keyTile, p => FlashForwardLauncher.Forward(accelerator, p, maskMod, scoreMod), StorageType(q, k, v));
     }
 

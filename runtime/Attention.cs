@@ -89,6 +89,8 @@ public static partial class Attention
         k.ThrowIfDisposed(nameof(k));
         v.ThrowIfDisposed(nameof(v));
         keyPaddingMask?.ThrowIfDisposed(nameof(keyPaddingMask));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(qBucket);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(kBucket);
         DType compute = computeType ?? ComputeType(q);
         Tensor output = Allocate(compute, q.Device, q.Size(0), q.Size(1), q.Size(2), v.Size(3));
         Tensor? lse = null;

@@ -58,12 +58,7 @@ public sealed class AttentionProblem
 
         if (keyPaddingMask is not null)
         {
-            keyPaddingMask.ThrowIfDisposed(nameof(keyPaddingMask));
-            ShapeCheck.Rank(keyPaddingMask, 2, "[B, M]", nameof(keyPaddingMask));
-            ShapeCheck.DType(keyPaddingMask, DType.Bool, nameof(keyPaddingMask));
-            ShapeCheck.SameDevice(keyPaddingMask, q, nameof(keyPaddingMask));
-            ShapeCheck.Dim(keyPaddingMask, 0, Batch, "batch", nameof(keyPaddingMask));
-            ShapeCheck.Dim(keyPaddingMask, 1, KeyLength, "key length M", nameof(keyPaddingMask));
+            ShapeCheck.KeyPaddingMask(keyPaddingMask, Batch, KeyLength, q, nameof(keyPaddingMask));
         }
 
         float s = ResolveScale(scale, HeadDim);

@@ -172,6 +172,8 @@ public sealed class BlockMask
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(blockSize);
         ShapeCheck.Rank(kvNumBlocks, 3, "[B, H, Qb]", nameof(kvNumBlocks));
         ShapeCheck.Rank(kvIndices, 4, "[B, H, Qb, KVb]", nameof(kvIndices));
+        ShapeCheck.DType(kvNumBlocks, DType.Int32, nameof(kvNumBlocks));
+        ShapeCheck.DType(kvIndices, DType.Int32, nameof(kvIndices));
         int batch = kvNumBlocks.Size(0), heads = kvNumBlocks.Size(1), qBlocks = kvNumBlocks.Size(2), kBlocks = kvIndices.Size(3);
         for (int d = 0; d < 3; d++)
         {
@@ -190,11 +192,13 @@ public sealed class BlockMask
         }
 
         var states = new byte[MaskSizes.Cells(batch, heads, qBlocks, kBlocks, "B·H·Qb·KVb blocks", "(kvNumBlocks, kvIndices)", nameof(kvIndices))];
-        Mark(states, kvNumBlocks, kvIndices, TileKind.Partial, kBlocks, nameof(kvIndices));
+        Mark(states, kvNumBlocks, kvIndices, TileKind.Partial, kBlocks, nameof(kvNumBlocks), nameof(kvIndices));
         if (fullKvNumBlocks is not null)
         {
             ShapeCheck.Rank(fullKvNumBlocks, 3, "[B, H, Qb], as kvNumBlocks", nameof(fullKvNumBlocks));
             ShapeCheck.Rank(fullKvIndices!, 4, "[B, H, Qb, KVb], as kvIndices", nameof(fullKvIndices));
+            ShapeCheck.DType(fullKvNumBlocks, DType.Int32, nameof(fullKvNumBlocks));
+            ShapeCheck.DType(fullKvIndices!, DType.Int32, nameof(fullKvIndices));
             for (int d = 0; d < 3; d++)
             {
                 ShapeCheck.Dim(fullKvNumBlocks, d, kvNumBlocks.Size(d), "as kvNumBlocks", nameof(fullKvNumBlocks));
@@ -202,7 +206,7 @@ public sealed class BlockMask
             }
 
             ShapeCheck.Dim(fullKvIndices!, 3, kBlocks, "key blocks, as kvIndices", nameof(fullKvIndices));
-            Mark(states, fullKvNumBlocks, fullKvIndices!, TileKind.Full, kBlocks, nameof(fullKvIndices));
+            Mark(states, fullKvNumBlocks, fullKvIndices!, TileKind.Full, kBlocks, nameof(fullKvNumBlocks), nameof(fullKvIndices));
         }
 
         return new BlockMask(states, batch, heads, qLength, kLength, blockSize, blockSize, maskMod, kvNumBlocks.Device);
@@ -296,14 +300,14 @@ public sealed class BlockMask
             : throw new ArgumentException($"{blocks} blocks of {blockSize} are {extent} tokens, more than the limit of {int.MaxValue} (int.MaxValue); pass seqLengths.", paramName);
     }
 
-    private static void Mark(byte[] states, Tensor counts, Tensor indices, TileKind kind, int keyBlocks, string name)
+    private static void Mark(byte[] states, Tensor counts, Tensor indices, TileKind kind, int keyBlocks, string countsName, string indicesName)
     {
         int[] n = counts.ToInt32Array(), idx = indices.ToInt32Array();
         for (int row = 0; row < n.Length; row++)
         {
             if (n[row] < 0 || n[row] > keyBlocks)
             {
-                throw new ArgumentException($"block counts must lie in [0, {keyBlocks}]; row {row} has {n[row]}.", name);
+                throw new ArgumentException($"block counts must lie in [0, {keyBlocks}]; row {row} has {n[row]}.", countsName);
             }
 
             for (int i = 0; i < n[row]; i++)
@@ -311,7 +315,7 @@ public sealed class BlockMask
                 int kb = idx[(row * keyBlocks) + i];
                 if (kb < 0 || kb >= keyBlocks)
                 {
-                    throw new ArgumentException($"block indices must lie in [0, {keyBlocks}); row {row} has {kb}.", name);
+                    throw new ArgumentException($"block indices must lie in [0, {keyBlocks}); row {row} has {kb}.", indicesName);
                 }
 
                 ref byte state = ref states[(row * keyBlocks) + kb];

@@ -159,17 +159,28 @@ public static class FlexAttention
     /// <summary>Allowed where every mod allows (<c>and_masks</c>).</summary>
     public static MaskFunction AndMasks(params MaskFunction[] masks)
     {
-        ArgumentNullException.ThrowIfNull(masks);
-        MaskFunction[] copy = (MaskFunction[])masks.Clone();
+        MaskFunction[] copy = Copied(masks);
         return (b, h, q, kv) => copy.All(m => m(b, h, q, kv));
     }
 
     /// <summary>Allowed where some mod allows (<c>or_masks</c>); no mods allow nothing.</summary>
     public static MaskFunction OrMasks(params MaskFunction[] masks)
     {
-        ArgumentNullException.ThrowIfNull(masks);
-        MaskFunction[] copy = (MaskFunction[])masks.Clone();
+        MaskFunction[] copy = Copied(masks);
         return (b, h, q, kv) => copy.Any(m => m(b, h, q, kv));
+    }
+
+    // A null mod is refused here, where the caller passed it, not when a block mask first calls it.
+    private static MaskFunction[] Copied(MaskFunction[] masks)
+    {
+        ArgumentNullException.ThrowIfNull(masks);
+        int missing = Array.IndexOf(masks, null);
+        if (missing >= 0)
+        {
+            throw new ArgumentNullException(nameof(masks), $"masks[{missing}] is null; every element must be a mask mod.");
+        }
+
+        return (MaskFunction[])masks.Clone();
     }
 
     /// <summary>Every pair allowed (<c>noop_mask</c>).</summary>

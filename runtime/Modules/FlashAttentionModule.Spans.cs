@@ -23,6 +23,11 @@ public abstract partial class FlashAttentionModule
         }
 
         ArgumentOutOfRangeException.ThrowIfNegative(batch);
+        if (batch == 0 && !x.IsEmpty)
+        {
+            throw new ArgumentOutOfRangeException(nameof(batch), batch, $"batch must be positive for an x of {x.Length} elements (B = 0 holds no tokens).");
+        }
+
         int qb = qBucket ?? Config.QBucket, kb = kBucket ?? Config.KBucket;
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(qb, nameof(qBucket));
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(kb, nameof(kBucket));

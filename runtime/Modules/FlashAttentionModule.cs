@@ -89,7 +89,7 @@ public abstract partial class FlashAttentionModule : WeightedModule
     public Tensor Forward(Tensor x, Tensor? context = null, Tensor? mask = null, int? qBucket = null, int? kBucket = null)
     {
         using Call call = BeginCall();
-        (int qb, int kb) = CheckForward(x, context, qBucket, kBucket);
+        (int qb, int kb) = CheckForward(x, context, mask, qBucket, kBucket);
         return Run(x, context, mask, qb, kb, comm: null);
     }
 
@@ -119,7 +119,7 @@ public abstract partial class FlashAttentionModule : WeightedModule
                     throw new ArgumentException($"Heads ({Config.Heads}) must be a multiple of the ranks ({comm.Size}): each rank attends with as many.", nameof(comm));
                 }
 
-                (qb, kb) = CheckForward(x, context, qBucket, kBucket);
+                (qb, kb) = CheckForward(x, context, mask, qBucket, kBucket);
                 ShapeCheck.OnDevice(x, comm.Device, nameof(x), $"rank {comm.Rank}'s communicator");
             },
             [qBucket ?? 0, kBucket ?? 0, context is null ? 0 : 1, mask is null ? 0 : 1],
@@ -129,8 +129,8 @@ public abstract partial class FlashAttentionModule : WeightedModule
         return Run(x, context, mask, qb, kb, comm);
     }
 
-    // Everything Forward checks before it projects: the inputs, their device, the buckets.
-    private (int QBucket, int KBucket) CheckForward(Tensor x, Tensor? context, int? qBucket, int? kBucket)
+    // Everything Forward checks before it projects: the inputs, their device, the mask, the buckets.
+    private (int QBucket, int KBucket) CheckForward(Tensor x, Tensor? context, Tensor? mask, int? qBucket, int? kBucket)
     {
         ArgumentNullException.ThrowIfNull(x);
         CheckInput(x, nameof(x));
@@ -147,6 +147,11 @@ public abstract partial class FlashAttentionModule : WeightedModule
         if (context is not null)
         {
             ShapeCheck.OnDevice(context, Device, nameof(context));
+        }
+
+        if (mask is not null)
+        {
+            ShapeCheck.KeyPaddingMask(mask, x.Size(0), (context ?? x).Size(1), x, nameof(mask));
         }
 
         return (qb, kb);
@@ -220,7 +225,6 @@ public abstract partial class FlashAttentionModule : WeightedModule
         using Call call = BeginCall();
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(cache);
-        x.ThrowIfDisposed(nameof(x));
         CheckInput(x, nameof(x));
         ShapeCheck.OnDevice(x, Device, nameof(x));
         cache.ThrowIfDisposed();
@@ -269,6 +273,7 @@ public abstract partial class FlashAttentionModule : WeightedModule
 
     private void CheckInput(Tensor t, string name)
     {
+        t.ThrowIfDisposed(name);
         ShapeCheck.Rank(t, 3, $"[B, N, {Config.Dim}]", name);
         ShapeCheck.FloatingPoint(t, name);
         ShapeCheck.Dim(t, 2, Config.Dim, "Dim", name);

@@ -269,6 +269,17 @@ internal static class ShapeCheck
         }
     }
 
+    /// <summary>A key-padding mask: a live bool [B, M] tensor on <paramref name="reference"/>'s device.</summary>
+    public static void KeyPaddingMask(Tensor mask, int batch, int keyLength, Tensor reference, string paramName)
+    {
+        mask.ThrowIfDisposed(paramName);
+        Rank(mask, 2, "[B, M]", paramName);
+        DType(mask, AttentionGen.DType.Bool, paramName);
+        SameDevice(mask, reference, paramName);
+        Dim(mask, 0, batch, "batch", paramName);
+        Dim(mask, 1, keyLength, "key length M", paramName);
+    }
+
     public static void SameDevice(Tensor t, Tensor reference, string paramName)
     {
         if (t.Device != reference.Device)

@@ -60,6 +60,17 @@ public static class SparseAttention
             ShapeCheck.SameDevice(t, q, name);
         }
 
+        if (mode == SparseMode.Strided)
+        {
+            // Strided's residue classes are positions of one sequence: its rows are gathered from q, k and v alike.
+            foreach ((Tensor t, string name) in new[] { (k, nameof(k)), (v, nameof(v)) })
+            {
+                ShapeCheck.Dim(t, 0, q.Size(0), "B, as q", name);
+                ShapeCheck.Dim(t, 1, q.Size(1), "H, as q (Strided has no grouped heads)", name);
+                ShapeCheck.Dim(t, 2, q.Size(2), "T, as q (Strided attends within one sequence)", name);
+            }
+        }
+
         return AttentionExecutor.Output(Lower(q, mode, localAttnCtx, causal), q, k, v);
     }
 

@@ -39,7 +39,7 @@ public class CudaBackendTests
 
         // The module is on the cpu and so is x: fine. A mask of the wrong dtype is named.
         ArgumentException e = Assert.Throws<ArgumentException>(() => module.Forward(x, mask: Tensor.Zeros(DType.Float32, 1, 4)));
-        Assert.Equal("keyPaddingMask", e.ParamName);
+        Assert.Equal("mask", e.ParamName);
     }
 
     [GpuFact]

@@ -94,11 +94,19 @@ public class FlashAttentionModuleTests
         Assert.Contains("23", wrongWidth.Message);
 
         ArgumentException wrongMask = Assert.Throws<ArgumentException>(() => module.Forward(x, mask: Tensor.Zeros(DType.Bool, 2, 6)));
-        Assert.Equal("keyPaddingMask", wrongMask.ParamName);
+        Assert.Equal("mask", wrongMask.ParamName);
         Assert.Contains("must be 5; got 6", wrongMask.Message);
 
         ArgumentException maskDtype = Assert.Throws<ArgumentException>(() => module.Forward(x, mask: Tensor.Zeros(DType.Float32, 2, 5)));
         Assert.Contains("must be bool; got float32", maskDtype.Message);
+        Assert.Equal("mask", maskDtype.ParamName);
+
+        Tensor disposed = Tensor.Zeros(DType.Float32, 2, 5, 24);
+        disposed.Dispose();
+        Assert.Equal("context", Assert.Throws<ObjectDisposedException>(() => module.Forward(x, context: disposed)).ObjectName);
+        Tensor disposedMask = Tensor.Zeros(DType.Bool, 2, 5);
+        disposedMask.Dispose();
+        Assert.Equal("mask", Assert.Throws<ObjectDisposedException>(() => module.Forward(x, mask: disposedMask)).ObjectName);
 
         Assert.Throws<ArgumentOutOfRangeException>("qBucket", () => module.Forward(x, qBucket: 0));
         Assert.Throws<ArgumentException>("toKv", () => new TinyCausalAttention(Tensor.Zeros(DType.Float32, 24, 24), Tensor.Zeros(DType.Float32, 24, 24), Tensor.Zeros(DType.Float32, 24, 24)));

@@ -45,6 +45,7 @@ public class SpanForwardTests
     [InlineData("mask", 3, "mask must be empty (none) or hold [B, M] = [2, 3] = 6 elements; got 5")]
     [InlineData("output", 4, "output overlaps x")]
     [InlineData("context", 5, "context must hold [B, tokens, Dim]")]
+    [InlineData("batch", 6, "batch must be positive for an x of 96 elements")]
     public void ModuleForwardNamesABadArgumentAndWritesNothing(string argument, int damage, string message)
     {
         var module = new TinyCausalAttention(seed: 7);
@@ -60,7 +61,7 @@ public class SpanForwardTests
             output = buffer.AsMemory(0, 96);
         }
 
-        var e = Assert.ThrowsAny<ArgumentException>(() => module.Forward(x.Span, 2, output.Span, context, keep));
+        var e = Assert.ThrowsAny<ArgumentException>(() => module.Forward(x.Span, damage == 6 ? 0 : 2, output.Span, context, keep));
 
         Assert.Equal(argument, e.ParamName);
         Assert.Contains(message, e.Message);

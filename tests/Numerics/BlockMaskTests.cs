@@ -104,6 +104,39 @@ public class BlockMaskTests
     }
 
     [Fact]
+    public void FromKvBlocksTakesInt32IndexTensorsOnly()
+    {
+        // Float indices were truncated (1.7 read as block 1); PyTorch's index tensors are integers.
+        Tensor counts = Tensor.FromArray([1.7f], 1, 1, 1);
+        Tensor indices = Tensor.FromArray([0.9f], 1, 1, 1, 1);
+        var e = Assert.Throws<ArgumentException>(() => BlockMask.FromKvBlocks(counts, indices));
+        Assert.Equal("kvNumBlocks", e.ParamName);
+        Assert.Contains("float32", e.Message, StringComparison.Ordinal);
+        e = Assert.Throws<ArgumentException>(() => BlockMask.FromKvBlocks(Tensor.FromArray([1], 1, 1, 1), indices));
+        Assert.Equal("kvIndices", e.ParamName);
+    }
+
+    [Theory]
+    [InlineData(3)]
+    [InlineData(-1)]
+    public void FromKvBlocksNamesTheCountsForACountOutOfRange(int count)
+    {
+        var e = Assert.Throws<ArgumentException>(() => BlockMask.FromKvBlocks(Tensor.FromArray([count], 1, 1, 1), Tensor.FromArray([0], 1, 1, 1, 1)));
+        Assert.Equal("kvNumBlocks", e.ParamName);
+        Assert.Contains(count.ToString(System.Globalization.CultureInfo.InvariantCulture), e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void MaskCombinatorsRefuseANullMod()
+    {
+        MaskFunction causal = (b, h, q, kv) => kv <= q;
+        var e = Assert.Throws<ArgumentNullException>(() => FlexAttention.AndMasks(causal, null!));
+        Assert.Equal("masks", e.ParamName);
+        Assert.Contains("masks[1]", e.Message, StringComparison.Ordinal);
+        Assert.Equal("masks", Assert.Throws<ArgumentNullException>(() => FlexAttention.OrMasks(null!, causal)).ParamName);
+    }
+
+    [Fact]
     public void FromKvBlocksRejectsAnIndexOutOfRange()
     {
         Tensor counts = Tensor.FromArray([1], 1, 1, 1);

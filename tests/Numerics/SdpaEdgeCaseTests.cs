@@ -30,6 +30,15 @@ public class SdpaEdgeCaseTests
         Assert.Equal(MathF.Log(3), causal.Lse[0, 1, 2], 5);   // row 2 keeps keys 0..2, each scoring 0
     }
 
+    [Theory]
+    [InlineData(0, 1024, "qBucket")]
+    [InlineData(512, -1, "kBucket")]
+    public void ANonPositiveBucketIsNamedAsTheCallerPassedIt(int qBucket, int kBucket, string name)
+    {
+        Tensor q = Tensor.Zeros(DType.Float32, 1, 1, 3, 4);
+        Assert.Throws<ArgumentOutOfRangeException>(name, () => Attention.ScaledDotProduct(q, q, q, qBucket: qBucket, kBucket: kBucket));
+    }
+
     [Fact]
     public void EmptyQueryOrKeySequencesAreAllowed()
     {

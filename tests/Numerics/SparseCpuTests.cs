@@ -76,6 +76,22 @@ public class SparseCpuTests
     }
 
     [Theory]
+    [InlineData(1, 2, 7, "k", 2)]   // T of k below q's: rows past k's end (a view's next batch) were read
+    [InlineData(1, 2, 9, "k", 2)]
+    [InlineData(1, 1, 8, "k", 1)]   // grouped heads
+    [InlineData(2, 2, 8, "k", 0)]
+    public void StridedHeadsRejectKeysOfAnotherShape(int batch, int heads, int t, string name, int dim)
+    {
+        Tensor q = Tensor.Zeros(DType.Float32, 1, 2, 8, 4);
+        Tensor k = Tensor.Zeros(DType.Float32, batch, heads, t, 4);
+        var e = Assert.Throws<ArgumentException>(() => SparseAttention.ForwardHeads(q, k, q, SparseMode.Strided, 2));
+        Assert.Equal(name, e.ParamName);
+        Assert.Contains($"dimension {dim}", e.Message);
+        e = Assert.Throws<ArgumentException>(() => SparseAttention.ForwardHeads(q, q, k, SparseMode.Strided, 2));
+        Assert.Equal("v", e.ParamName);
+    }
+
+    [Theory]
     [InlineData(SparseMode.Strided, 7)]
     [InlineData(SparseMode.Local, 5)]
     [InlineData(SparseMode.All, 0)]
