@@ -35,10 +35,7 @@ static_assert(AG_HEAD_DIM == 64 || AG_HEAD_DIM == 96 || AG_HEAD_DIM == 128 || AG
 //        + 32 registers) fit in 160. Key tiles stay at 128: FA3 takes 192 without a causal mask, but passes P through
 //        shared memory to fit its registers, and P stays in registers here.
 //   96   head dim 128's shape: its rows sit in shared memory padded to 128 columns (the swizzle's 64-column blocks), of
-//        which S = Q K^T reads 96 (6 k-steps). O += P V runs over the whole blocks (m64n128: the columns past 96 come
-//        from V's uncopied padding and are never stored), since a transposed 128-byte-swizzled operand is laid out in
-//        whole 64-column atoms (CUTLASS builds no other; FA3 takes a 64-byte swizzle at 96): a third more P V work for
-//        a layout the tensor cores are known to read.
+//        which S = Q K^T reads 96 (6 k-steps) and O += P V writes 96 (an m64n96 wgmma); the padding is never copied.
 //   192  three 64-column blocks; 64-key tiles keep two Q buffers (96 KB) beside two K/V stages (96 KB).
 //   256  O is 128 registers; 64-key tiles (FA3: 80) and a single Q buffer (64 KB) leave two K/V stages in 227 KB. With
 //        one Q buffer the producer loads an item's Q only once the item before it is stored.
@@ -82,7 +79,7 @@ struct Traits {
     static constexpr int kPassChunks = kChunks <= 8 ? 8 : kChunks <= 16 ? 16 : 32;
     static constexpr int kKSteps = kHeadDim / 16;        // k-steps of S = Q K^T
     static constexpr int kSRegs = kBlockN / 2;           // S accumulator floats per thread (m64nN)
-    static constexpr int kORegs = kSharedDim / 2;        // O accumulator floats per thread (m64n over whole column blocks)
+    static constexpr int kORegs = kHeadDim / 2;          // O accumulator floats per thread (m64nD)
     static constexpr int kQBytes = kBlockM * kSharedDim * 2;
     static constexpr int kTileBytes = kBlockN * kSharedDim * 2;
 };
