@@ -61,7 +61,7 @@ internal static partial class OnlineSoftmax
         for (int j = 0; j < columns; j += w)
         {
             ref float x = ref Unsafe.Add(ref scores, j);
-            TVec p = TVec.Exp2(TVec.Multiply(TVec.Subtract(TVec.Load(ref x), shift), log2E));
+            TVec p = FastExp2.Exp2(TVec.Multiply(TVec.Subtract(TVec.Load(ref x), shift), log2E));
             TVec.Store(p, ref x);
             rowSum = TVec.Add(rowSum, p);
         }

@@ -25,7 +25,7 @@ public readonly struct SoftcapScore(float cap) : IScoreMod
         for (; j + TVec.Count <= count; j += TVec.Count)
         {
             ref float x = ref Unsafe.Add(ref scores, j);
-            TVec.Store(TVec.Multiply(bound, TVec.Tanh(TVec.Multiply(TVec.Load(ref x), scale))), ref x);
+            TVec.Store(TVec.Multiply(bound, FastTanh.Tanh(TVec.Multiply(TVec.Load(ref x), scale))), ref x);
         }
 
         for (; j < count; j++)

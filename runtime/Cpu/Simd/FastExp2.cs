@@ -1,6 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 
 namespace AttentionGen.Cpu.Simd;
 
@@ -28,60 +26,17 @@ internal static class FastExp2
     private const float Ln2 = 0.693147181f;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Exp2(Vector512<float> t)
+    public static TVec Exp2<TVec>(TVec t)
+        where TVec : struct, ISimd<TVec>
     {
-        Vector512<float> n = Vector512.Round(t);
-        Vector512<float> f = t - n;
-        Vector512<float> p = MulAdd.Of(Vector512.Create(C6), f, Vector512.Create(C5));
-        p = MulAdd.Of(p, f, Vector512.Create(C4));
-        p = MulAdd.Of(p, f, Vector512.Create(C3));
-        p = MulAdd.Of(p, f, Vector512.Create(C2));
-        p = MulAdd.Of(p, f, Vector512.Create(Ln2));
-        p = MulAdd.Of(p, f, Vector512<float>.One);
-        return Vector512.ConditionalSelect(Vector512.LessThan(t, Vector512.Create(Lowest)), Vector512<float>.Zero, TimesPowerOfTwo(p, n));
+        TVec n = TVec.Round(t);
+        TVec f = TVec.Subtract(t, n);
+        TVec p = TVec.MultiplyAdd(TVec.Broadcast(C6), f, TVec.Broadcast(C5));
+        p = TVec.MultiplyAdd(p, f, TVec.Broadcast(C4));
+        p = TVec.MultiplyAdd(p, f, TVec.Broadcast(C3));
+        p = TVec.MultiplyAdd(p, f, TVec.Broadcast(C2));
+        p = TVec.MultiplyAdd(p, f, TVec.Broadcast(Ln2));
+        p = TVec.MultiplyAdd(p, f, TVec.Broadcast(1f));
+        return TVec.SelectWhereLess(t, TVec.Broadcast(Lowest), TVec.Broadcast(0f), TVec.TimesPowerOfTwo(p, n));
     }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<float> Exp2(Vector256<float> t)
-    {
-        Vector256<float> n = Vector256.Round(t);
-        Vector256<float> f = t - n;
-        Vector256<float> p = MulAdd.Of(Vector256.Create(C6), f, Vector256.Create(C5));
-        p = MulAdd.Of(p, f, Vector256.Create(C4));
-        p = MulAdd.Of(p, f, Vector256.Create(C3));
-        p = MulAdd.Of(p, f, Vector256.Create(C2));
-        p = MulAdd.Of(p, f, Vector256.Create(Ln2));
-        p = MulAdd.Of(p, f, Vector256<float>.One);
-        return Vector256.ConditionalSelect(Vector256.LessThan(t, Vector256.Create(Lowest)), Vector256<float>.Zero, TimesPowerOfTwo(p, n));
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector128<float> Exp2(Vector128<float> t)
-    {
-        Vector128<float> n = Vector128.Round(t);
-        Vector128<float> f = t - n;
-        Vector128<float> p = MulAdd.Of(Vector128.Create(C6), f, Vector128.Create(C5));
-        p = MulAdd.Of(p, f, Vector128.Create(C4));
-        p = MulAdd.Of(p, f, Vector128.Create(C3));
-        p = MulAdd.Of(p, f, Vector128.Create(C2));
-        p = MulAdd.Of(p, f, Vector128.Create(Ln2));
-        p = MulAdd.Of(p, f, Vector128<float>.One);
-        return Vector128.ConditionalSelect(Vector128.LessThan(t, Vector128.Create(Lowest)), Vector128<float>.Zero, TimesPowerOfTwo(p, n));
-    }
-
-    /// <summary>
-    /// p · 2^n for whole n (of a normal 2^n; callers select other lanes away), rounded once: vscalefps where AVX-512 has
-    /// it (one instruction for four), else the product with 2^n built in the exponent bits.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector512<float> TimesPowerOfTwo(Vector512<float> p, Vector512<float> n) =>
-        Avx512F.IsSupported ? Avx512F.Scale(p, n) : p * Vector512.ShiftLeft(Vector512.ConvertToInt32Native(n) + Vector512.Create(127), 23).AsSingle();
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector256<float> TimesPowerOfTwo(Vector256<float> p, Vector256<float> n) =>
-        Avx512F.VL.IsSupported ? Avx512F.VL.Scale(p, n) : p * Vector256.ShiftLeft(Vector256.ConvertToInt32Native(n) + Vector256.Create(127), 23).AsSingle();
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector128<float> TimesPowerOfTwo(Vector128<float> p, Vector128<float> n) =>
-        p * Vector128.ShiftLeft(Vector128.ConvertToInt32Native(n) + Vector128.Create(127), 23).AsSingle();
 }

@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
 
 namespace AttentionGen.Cpu.Simd;
 
@@ -18,53 +17,20 @@ internal static class FastTanh
     private const float C3 = -1f / 3, C5 = 2f / 15, C7 = -17f / 315, C9 = 62f / 2835, C11 = -1382f / 155925, C13 = 21844f / 6081075, C15 = -929569f / 638512875;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Tanh(Vector512<float> x)
+    public static TVec Tanh<TVec>(TVec x)
+        where TVec : struct, ISimd<TVec>
     {
-        Vector512<float> a = Vector512.Abs(x), z = a * a;
-        Vector512<float> p = MulAdd.Of(Vector512.Create(C15), z, Vector512.Create(C13));
-        p = MulAdd.Of(p, z, Vector512.Create(C11));
-        p = MulAdd.Of(p, z, Vector512.Create(C9));
-        p = MulAdd.Of(p, z, Vector512.Create(C7));
-        p = MulAdd.Of(p, z, Vector512.Create(C5));
-        p = MulAdd.Of(p, z, Vector512.Create(C3));
-        Vector512<float> small = MulAdd.Of(p * z, a, a);
-        Vector512<float> b = Vector512.Min(a, Vector512.Create(Saturated));
-        Vector512<float> large = Vector512<float>.One - (Vector512.Create(2f) / (FastExp.Exp(b + b) + Vector512<float>.One));
-        Vector512<float> t = Vector512.ConditionalSelect(Vector512.LessThan(a, Vector512.Create(Split)), small, large);
-        return t | (x & Vector512.Create(-0f));
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<float> Tanh(Vector256<float> x)
-    {
-        Vector256<float> a = Vector256.Abs(x), z = a * a;
-        Vector256<float> p = MulAdd.Of(Vector256.Create(C15), z, Vector256.Create(C13));
-        p = MulAdd.Of(p, z, Vector256.Create(C11));
-        p = MulAdd.Of(p, z, Vector256.Create(C9));
-        p = MulAdd.Of(p, z, Vector256.Create(C7));
-        p = MulAdd.Of(p, z, Vector256.Create(C5));
-        p = MulAdd.Of(p, z, Vector256.Create(C3));
-        Vector256<float> small = MulAdd.Of(p * z, a, a);
-        Vector256<float> b = Vector256.Min(a, Vector256.Create(Saturated));
-        Vector256<float> large = Vector256<float>.One - (Vector256.Create(2f) / (FastExp.Exp(b + b) + Vector256<float>.One));
-        Vector256<float> t = Vector256.ConditionalSelect(Vector256.LessThan(a, Vector256.Create(Split)), small, large);
-        return t | (x & Vector256.Create(-0f));
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector128<float> Tanh(Vector128<float> x)
-    {
-        Vector128<float> a = Vector128.Abs(x), z = a * a;
-        Vector128<float> p = MulAdd.Of(Vector128.Create(C15), z, Vector128.Create(C13));
-        p = MulAdd.Of(p, z, Vector128.Create(C11));
-        p = MulAdd.Of(p, z, Vector128.Create(C9));
-        p = MulAdd.Of(p, z, Vector128.Create(C7));
-        p = MulAdd.Of(p, z, Vector128.Create(C5));
-        p = MulAdd.Of(p, z, Vector128.Create(C3));
-        Vector128<float> small = MulAdd.Of(p * z, a, a);
-        Vector128<float> b = Vector128.Min(a, Vector128.Create(Saturated));
-        Vector128<float> large = Vector128<float>.One - (Vector128.Create(2f) / (FastExp.Exp(b + b) + Vector128<float>.One));
-        Vector128<float> t = Vector128.ConditionalSelect(Vector128.LessThan(a, Vector128.Create(Split)), small, large);
-        return t | (x & Vector128.Create(-0f));
+        TVec a = TVec.Abs(x), z = TVec.Multiply(a, a);
+        TVec p = TVec.MultiplyAdd(TVec.Broadcast(C15), z, TVec.Broadcast(C13));
+        p = TVec.MultiplyAdd(p, z, TVec.Broadcast(C11));
+        p = TVec.MultiplyAdd(p, z, TVec.Broadcast(C9));
+        p = TVec.MultiplyAdd(p, z, TVec.Broadcast(C7));
+        p = TVec.MultiplyAdd(p, z, TVec.Broadcast(C5));
+        p = TVec.MultiplyAdd(p, z, TVec.Broadcast(C3));
+        TVec small = TVec.MultiplyAdd(TVec.Multiply(p, z), a, a);
+        TVec b = TVec.Min(a, Saturated);
+        TVec large = TVec.Subtract(TVec.Broadcast(1f), TVec.Divide(TVec.Broadcast(2f), TVec.Add(FastExp.Exp(TVec.Add(b, b)), TVec.Broadcast(1f))));
+        TVec t = TVec.SelectWhereLess(a, TVec.Broadcast(Split), small, large);
+        return TVec.WithSignOf(t, x);
     }
 }

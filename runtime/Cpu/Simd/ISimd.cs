@@ -47,17 +47,32 @@ internal interface ISimd<TSelf>
 
     static abstract TSelf Multiply(TSelf a, TSelf b);
 
+    /// <summary>a / b, per lane.</summary>
+    static abstract TSelf Divide(TSelf a, TSelf b);
+
     /// <summary>The lanes' maximum as the hardware takes it (one instruction): with a NaN lane, either operand may come back.</summary>
     static abstract TSelf Max(TSelf a, TSelf b);
+
+    /// <summary>The lanes' minimum with <paramref name="b"/>, a NaN lane staying NaN (IEEE 754 minimum, Vector.Min); a float, so that the JIT sees a constant and emits one vminps, not vrangeps and two vfixupimmps.</summary>
+    static abstract TSelf Min(TSelf a, float b);
 
     /// <summary>Bitwise: the bits of <paramref name="ifSet"/> where <paramref name="mask"/>'s bits are set, else <paramref name="ifClear"/>'s.</summary>
     static abstract TSelf Select(TSelf mask, TSelf ifSet, TSelf ifClear);
 
-    /// <summary>2^t per lane (<see cref="FastExp2"/>); 2^-inf is 0.</summary>
-    static abstract TSelf Exp2(TSelf t);
+    /// <summary>|x| per lane: the sign bit cleared (a NaN stays NaN).</summary>
+    static abstract TSelf Abs(TSelf x);
 
-    /// <summary>tanh per lane (<see cref="FastTanh"/>).</summary>
-    static abstract TSelf Tanh(TSelf x);
+    /// <summary>The nearest whole number per lane, ties to even.</summary>
+    static abstract TSelf Round(TSelf x);
+
+    /// <summary>p · 2^n per lane for whole n of a normal 2^n, rounded once (other n give garbage: callers select those lanes away).</summary>
+    static abstract TSelf TimesPowerOfTwo(TSelf p, TSelf n);
+
+    /// <summary><paramref name="ifLess"/>'s lanes where a &lt; b, else <paramref name="otherwise"/>'s (a NaN compares false); one member, not a mask for <see cref="Select"/>, so that the blend takes the compare's mask register (AVX-512) or a zero blend becomes one and-not.</summary>
+    static abstract TSelf SelectWhereLess(TSelf a, TSelf b, TSelf ifLess, TSelf otherwise);
+
+    /// <summary>Bitwise: <paramref name="magnitude"/> | (<paramref name="sign"/> &amp; -0f), the sign bit of <paramref name="sign"/> set into a <paramref name="magnitude"/> whose own is clear.</summary>
+    static abstract TSelf WithSignOf(TSelf magnitude, TSelf sign);
 
     static abstract float SumAcross(TSelf value);
 

@@ -59,16 +59,33 @@ internal readonly struct Simd128 : ISimd<Simd128>
     public static Simd128 Multiply(Simd128 a, Simd128 b) => new(a._v * b._v);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd128 Divide(Simd128 a, Simd128 b) => new(a._v / b._v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd128 Max(Simd128 a, Simd128 b) => new(Vector128.MaxNative(a._v, b._v));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd128 Min(Simd128 a, float b) => new(Vector128.Min(a._v, Vector128.Create(b)));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd128 Select(Simd128 mask, Simd128 ifSet, Simd128 ifClear) => new(Vector128.ConditionalSelect(mask._v, ifSet._v, ifClear._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Simd128 Exp2(Simd128 t) => new(FastExp2.Exp2(t._v));
+    public static Simd128 Abs(Simd128 x) => new(Vector128.Abs(x._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Simd128 Tanh(Simd128 x) => new(FastTanh.Tanh(x._v));
+    public static Simd128 Round(Simd128 x) => new(Vector128.Round(x._v));
+
+    // The product with 2^n built in the exponent bits.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd128 TimesPowerOfTwo(Simd128 p, Simd128 n) =>
+        new(p._v * Vector128.ShiftLeft(Vector128.ConvertToInt32Native(n._v) + Vector128.Create(127), 23).AsSingle());
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd128 SelectWhereLess(Simd128 a, Simd128 b, Simd128 ifLess, Simd128 otherwise) => new(Vector128.ConditionalSelect(Vector128.LessThan(a._v, b._v), ifLess._v, otherwise._v));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd128 WithSignOf(Simd128 magnitude, Simd128 sign) => new(magnitude._v | (sign._v & Vector128.Create(-0f)));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float SumAcross(Simd128 value) => Vector128.Sum(value._v);

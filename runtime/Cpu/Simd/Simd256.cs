@@ -59,16 +59,33 @@ internal readonly struct Simd256 : ISimd<Simd256>
     public static Simd256 Multiply(Simd256 a, Simd256 b) => new(a._v * b._v);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd256 Divide(Simd256 a, Simd256 b) => new(a._v / b._v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd256 Max(Simd256 a, Simd256 b) => new(Vector256.MaxNative(a._v, b._v));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd256 Min(Simd256 a, float b) => new(Vector256.Min(a._v, Vector256.Create(b)));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd256 Select(Simd256 mask, Simd256 ifSet, Simd256 ifClear) => new(Vector256.ConditionalSelect(mask._v, ifSet._v, ifClear._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Simd256 Exp2(Simd256 t) => new(FastExp2.Exp2(t._v));
+    public static Simd256 Abs(Simd256 x) => new(Vector256.Abs(x._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Simd256 Tanh(Simd256 x) => new(FastTanh.Tanh(x._v));
+    public static Simd256 Round(Simd256 x) => new(Vector256.Round(x._v));
+
+    // vscalefps where AVX-512VL has it, else the product with 2^n built in the exponent bits.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd256 TimesPowerOfTwo(Simd256 p, Simd256 n) =>
+        new(Avx512F.VL.IsSupported ? Avx512F.VL.Scale(p._v, n._v) : p._v * Vector256.ShiftLeft(Vector256.ConvertToInt32Native(n._v) + Vector256.Create(127), 23).AsSingle());
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd256 SelectWhereLess(Simd256 a, Simd256 b, Simd256 ifLess, Simd256 otherwise) => new(Vector256.ConditionalSelect(Vector256.LessThan(a._v, b._v), ifLess._v, otherwise._v));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd256 WithSignOf(Simd256 magnitude, Simd256 sign) => new(magnitude._v | (sign._v & Vector256.Create(-0f)));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float SumAcross(Simd256 value) => Vector128.Sum(Half(value._v));   // halved first, as Simd512's
