@@ -44,7 +44,7 @@ internal static class IntervalMaskCuda
             (ranges[q], ranges[queries + q]) = (start, end);
         }
 
-        BlockMask blocks = BlockMask.FromPlan(mask, queries, problem.KeyLength, BlockSize, problem.Device);
+        BlockMask blocks = BlockMask.FromIntervalPlan(mask, queries, problem.KeyLength, BlockSize, problem.Device);
         using Tensor table = Tensor.FromArray(ranges, ranges.Length).To(problem.Device);
         FlashAttentionCuda.Forward(problem, causal: false, Header(problem.HeadDim), new FlexLaunch(HasScoreMod: false, blocks, table, (queries, 0, 0, 0)));
     }

@@ -1,4 +1,5 @@
 using System;
+using System.Threading;
 using System.Text;
 using AttentionGen.Cpu;
 
@@ -18,6 +19,9 @@ public sealed class BlockMask
     private readonly byte[] _states;
     private readonly System.Collections.Generic.Dictionary<Device, Tensor> _deviceStates = new();
 
+    // PyTorch's index tensors (kv_* by query block, q_* by key block; partial and full), built at first use.
+    private readonly Lazy<(Tensor Counts, Tensor Indices)> _kvPartial, _kvFull, _qPartial, _qFull;
+
     internal BlockMask(byte[] states, int batch, int heads, int queryLength, int keyLength, int queryBlockSize, int keyBlockSize, MaskFunction? maskMod, Device device)
     {
         _states = states;
@@ -31,10 +35,13 @@ public sealed class BlockMask
         Device = device;
         QueryBlocks = ShapeMath.CeilDiv(queryLength, queryBlockSize);
         KeyBlocks = ShapeMath.CeilDiv(keyLength, keyBlockSize);
-        (KvNumBlocks, KvIndices) = Indices(TileKind.Partial, byQuery: true);
-        (FullKvNumBlocks, FullKvIndices) = Indices(TileKind.Full, byQuery: true);
-        (QNumBlocks, QIndices) = Indices(TileKind.Partial, byQuery: false);
-        (FullQNumBlocks, FullQIndices) = Indices(TileKind.Full, byQuery: false);
+        // The index tensors are built at first use: a launch reads the block states alone, and a mask made per call (a
+        // ragged batch's) spent more host time on eight index tensors and their uploads than the GPU spent attending.
+        // A race builds one twice and drops a copy; an exception is not cached.
+        _kvPartial = new(() => Indices(TileKind.Partial, byQuery: true), LazyThreadSafetyMode.PublicationOnly);
+        _kvFull = new(() => Indices(TileKind.Full, byQuery: true), LazyThreadSafetyMode.PublicationOnly);
+        _qPartial = new(() => Indices(TileKind.Partial, byQuery: false), LazyThreadSafetyMode.PublicationOnly);
+        _qFull = new(() => Indices(TileKind.Full, byQuery: false), LazyThreadSafetyMode.PublicationOnly);
     }
 
     /// <summary>B of the mask (1 broadcasts over any batch).</summary>
@@ -68,28 +75,28 @@ public sealed class BlockMask
     public Device Device { get; }
 
     /// <summary>[B, H, Qb] int32: partial key blocks per query block.</summary>
-    public Tensor KvNumBlocks { get; private set; }
+    public Tensor KvNumBlocks => _kvPartial.Value.Counts;
 
     /// <summary>[B, H, Qb, KVb] int32: the partial key blocks first, ascending.</summary>
-    public Tensor KvIndices { get; private set; }
+    public Tensor KvIndices => _kvPartial.Value.Indices;
 
     /// <summary>[B, H, Qb] int32: full key blocks per query block.</summary>
-    public Tensor FullKvNumBlocks { get; private set; }
+    public Tensor FullKvNumBlocks => _kvFull.Value.Counts;
 
     /// <summary>[B, H, Qb, KVb] int32: the full key blocks first, ascending.</summary>
-    public Tensor FullKvIndices { get; private set; }
+    public Tensor FullKvIndices => _kvFull.Value.Indices;
 
     /// <summary>[B, H, KVb] int32: partial query blocks per key block (the transposed view).</summary>
-    public Tensor QNumBlocks { get; private set; }
+    public Tensor QNumBlocks => _qPartial.Value.Counts;
 
     /// <summary>[B, H, KVb, Qb] int32.</summary>
-    public Tensor QIndices { get; private set; }
+    public Tensor QIndices => _qPartial.Value.Indices;
 
     /// <summary>[B, H, KVb] int32: full query blocks per key block.</summary>
-    public Tensor FullQNumBlocks { get; private set; }
+    public Tensor FullQNumBlocks => _qFull.Value.Counts;
 
     /// <summary>[B, H, KVb, Qb] int32.</summary>
-    public Tensor FullQIndices { get; private set; }
+    public Tensor FullQIndices => _qFull.Value.Indices;
 
     /// <summary>(B, H, L, S).</summary>
     public (int Batch, int Heads, int QueryLength, int KeyLength) Shape => (Batch, Heads, QueryLength, KeyLength);
@@ -134,19 +141,30 @@ public sealed class BlockMask
 
     /// <summary>
     /// A block mask shared by every batch and head whose blocks of <paramref name="blockSize"/> rows and keys are classified
-    /// by <paramref name="plan"/> (a closed-form mask the runtime builds itself, without evaluating it per element).
+    /// by <paramref name="plan"/>, a mask the runtime builds itself under which each row sees one interval of keys
+    /// (<see cref="IMaskMod.TryGetKeyRange"/>) whose two ends never decrease from row to row (ragged sequences, gathered
+    /// segments). A query block then visits only the key blocks from its first row's start to its last row's end, and
+    /// only those are classified: the whole grid took about 2 ms of host time a call for 31K ragged tokens, more than the
+    /// GPU's work.
     /// </summary>
-    internal static BlockMask FromPlan<TPlan>(TPlan plan, int queryLength, int keyLength, int blockSize, Device device)
-        where TPlan : ITilePlan
+    internal static BlockMask FromIntervalPlan<TPlan>(TPlan plan, int queryLength, int keyLength, int blockSize, Device device)
+        where TPlan : ITilePlan, IMaskMod
     {
         int qBlocks = ShapeMath.CeilDiv(queryLength, blockSize), kBlocks = ShapeMath.CeilDiv(keyLength, blockSize);
         var states = new byte[MaskSizes.Cells(1, 1, qBlocks, kBlocks, "Qb·KVb blocks", "the plan", nameof(plan))];
         for (int qb = 0; qb < qBlocks; qb++)
         {
-            int qEnd = Math.Min(queryLength, (qb + 1) * blockSize);
-            for (int kb = 0; kb < kBlocks; kb++)
+            int qStart = qb * blockSize, qEnd = Math.Min(queryLength, qStart + blockSize);
+            if (!plan.TryGetKeyRange(0, 0, qStart, out int firstStart, out _) || !plan.TryGetKeyRange(0, 0, qEnd - 1, out _, out int lastEnd))
             {
-                states[(qb * kBlocks) + kb] = (byte)plan.Classify(0, 0, qb * blockSize, qEnd, kb * blockSize, Math.Min(keyLength, (kb + 1) * blockSize));
+                throw new ArgumentException("The plan must give every row one interval of keys.", nameof(plan));
+            }
+
+            // Blocks outside [firstStart, lastEnd) stay Skip (0), as Classify would mark them.
+            for (int kb = firstStart / blockSize; kb < kBlocks && kb * blockSize < lastEnd; kb++)
+            {
+                int kvStart = kb * blockSize;
+                states[(qb * kBlocks) + kb] = (byte)plan.Classify(0, 0, qStart, qEnd, kvStart, Math.Min(keyLength, kvStart + blockSize));
             }
         }
 

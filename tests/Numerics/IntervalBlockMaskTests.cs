@@ -28,6 +28,17 @@ public class IntervalBlockMaskTests
     }
 
     [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void LongRaggedSequencesSpanningManyBlocksAreClassifiedExactly(bool causal)
+    {
+        // Sequences longer than a block, one empty, boundaries inside blocks: only the key blocks between a query block's
+        // first start and last end are classified; the rest must come out Skip.
+        int[] queryOffsets = [0, 300, 300, 301, 700, 1000], keyOffsets = [0, 300, 430, 431, 900, 1100];
+        AssertExact(new VarLenMask(queryOffsets, keyOffsets, causal), queryOffsets[^1], keyOffsets[^1]);
+    }
+
+    [Theory]
     [InlineData(0, 64, 512, false)]
     [InlineData(300, 200, 900, true)]
     [InlineData(777, 1000, 1800, true)]
@@ -40,7 +51,7 @@ public class IntervalBlockMaskTests
     private static void AssertExact<TMask>(TMask mask, int queries, int keys)
         where TMask : IMaskMod, ITilePlan
     {
-        BlockMask blocks = BlockMask.FromPlan(mask, queries, keys, Block, Device.Cpu);
+        BlockMask blocks = BlockMask.FromIntervalPlan(mask, queries, keys, Block, Device.Cpu);
         Assert.Equal((Block - 1 + queries) / Block, blocks.QueryBlocks);
         for (int qb = 0; qb * Block < queries; qb++)
         {
