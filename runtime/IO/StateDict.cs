@@ -89,7 +89,7 @@ internal static class StateDict
         {
             SafetensorsTensorInfo info = found[entry.Name];
             Tensor tensor = file.ReadTensor(info.Name, entry.LoadAs);
-            if (entry.CheckValues?.Invoke(tensor) is string problem)
+            if (entry.CheckValues?.Invoke(tensor, info.DType) is string problem)
             {
                 mismatched.Add($"'{info.Name}' {problem}");
             }

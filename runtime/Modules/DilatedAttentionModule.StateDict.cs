@@ -22,8 +22,16 @@ public partial class DilatedAttentionModule
     /// <summary>The state-dict name of torchscale's XPOS scale buffer.</summary>
     public const string XposScaleName = "xpos.scale";
 
-    /// <summary>Relative tolerance of the loaded XPOS buffer: PyTorch rounds its terms to float32 in another order.</summary>
-    private const float XposScaleTolerance = 1e-6f;
+    /// <summary>
+    /// Relative tolerance of the loaded XPOS buffer: PyTorch rounds its terms to float32 in another order (1e-6), and a
+    /// checkpoint saved in half precision rounds them once more, by up to half an ulp of its type.
+    /// </summary>
+    private static float XposScaleTolerance(SafetensorsDType file) => file switch
+    {
+        SafetensorsDType.Float16 => 1f / (1 << 11),
+        SafetensorsDType.BFloat16 => 1f / (1 << 8),
+        _ => 1e-6f,
+    };
 
     /// <inheritdoc/>
     public override IReadOnlyDictionary<string, Tensor> StateDict(string prefix = "")
@@ -87,12 +95,13 @@ public partial class DilatedAttentionModule
         return Tensor.FromArray(scale, scale.Length);
     }
 
-    private string? CheckXposScale(Tensor loaded)
+    private string? CheckXposScale(Tensor loaded, SafetensorsDType file)
     {
         float[] actual = loaded.ToFloatArray(), expected = XposScale().ToFloatArray();
+        float tolerance = XposScaleTolerance(file);
         for (int i = 0; i < expected.Length; i++)
         {
-            if (!(MathF.Abs(actual[i] - expected[i]) <= XposScaleTolerance * expected[i]))
+            if (!(MathF.Abs(actual[i] - expected[i]) <= tolerance * expected[i]))
             {
                 return $"holds {actual[i]} at index {i}; XPOS computes (2i + 0.4E)/(1.4E) = {expected[i]} there (E = {Config.HeadDim}), and the module cannot use other values";
             }

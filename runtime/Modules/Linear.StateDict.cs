@@ -26,7 +26,10 @@ public sealed partial class Linear
         }
     }
 
-    /// <summary>A layer of the same size holding the tensors read for <see cref="StateDictEntries"/>.</summary>
+    /// <summary>
+    /// A layer of the same size holding the tensors read for <see cref="StateDictEntries"/>: read from a file for it alone,
+    /// so it owns them and its Dispose releases them, as it does the weights a module draws itself.
+    /// </summary>
     internal Linear WithLoaded(IReadOnlyDictionary<string, Tensor> loaded, string name) =>
-        new(loaded[name + ".weight"], InFeatures, OutFeatures, name, Bias is null ? null : loaded[name + ".bias"]);
+        new(loaded[name + ".weight"], InFeatures, OutFeatures, name, Bias is null ? null : loaded[name + ".bias"], ownsParameters: true);
 }

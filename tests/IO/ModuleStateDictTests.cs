@@ -214,6 +214,41 @@ public class ModuleStateDictTests
         Assert.Same(bias, module.RelPosBias);
     }
 
+    [Theory]
+    [InlineData(DType.Float16)]
+    [InlineData(DType.BFloat16)]
+    public void AHalfPrecisionCheckpointWithTorchscalesXposBufferLoads(DType dtype)
+    {
+        // The buffer rounded to the file's type (0.2857143 is 0.28564453 in fp16) is still torchscale's XPOS.
+        var source = new CausalDilatedMixture(seed: 13);
+        var tensors = source.StateDict().ToDictionary(p => p.Key, p => p.Value.To(dtype));
+        using var stream = new MemoryStream();
+        Safetensors.Save(stream, tensors);
+        stream.Position = 0;
+        var module = new CausalDilatedMixture(seed: 14);
+
+        module.Load(stream);
+
+        Assert.Equal(tensors["q_proj.weight"].ToFloatArray(), module.QProj.Weight.ToFloatArray());
+    }
+
+    [Fact]
+    public void DisposeReleasesTheWeightsLoadReadForTheModule()
+    {
+        var source = new TinyCausalAttention(seed: 15);
+        using var stream = new MemoryStream();
+        Safetensors.Save(stream, source.StateDict());
+        stream.Position = 0;
+        var module = new TinyCausalAttention(seed: 16);
+        module.Load(stream);
+        Tensor loaded = module.StateDict()["to_q.weight"];
+
+        module.Dispose();
+
+        Assert.Throws<ObjectDisposedException>(() => loaded.ToFloatArray());
+        Assert.Equal(24 * 24, source.StateDict()["to_q.weight"].Numel);   // the source's own weights are untouched
+    }
+
     [Fact]
     public void TheStateDictUsesTheReferenceNamesAndShapes()
     {
