@@ -6,10 +6,10 @@ using System.Runtime.InteropServices;
 namespace AttentionGen.IO;
 
 /// <summary>
-/// A safetensors file, header parsed and validated at open. From a path the file is memory-mapped and each
-/// tensor read copies its bytes once, from the mapping into the new tensor (a <see cref="Tensor"/> owns its host
-/// array, so it cannot be a view of the mapping); from a stream the data buffer is read into memory at open.
-/// Reads are thread-safe; dispose to unmap.
+/// A safetensors file, header parsed and validated at open. From a path the file is held open and each tensor
+/// read copies its bytes once, by a positional read from the file into the new tensor (a <see cref="Tensor"/> owns
+/// its host array, so it cannot be a view of the file); from a stream the data buffer is read into memory at open.
+/// Reads are thread-safe; dispose to close the file.
 /// </summary>
 public sealed class SafetensorsFile : IDisposable
 {
@@ -34,14 +34,15 @@ public sealed class SafetensorsFile : IDisposable
     public IReadOnlyDictionary<string, string> Metadata => _header.Metadata;
 
     /// <summary>
-    /// Maps the file at <paramref name="path"/> and validates its header. A file that breaks the format throws
-    /// <see cref="SafetensorsFormatException"/>; a missing or unreadable one the usual <see cref="IOException"/>.
+    /// Opens the file at <paramref name="path"/> and validates its header. A file that breaks the format throws
+    /// <see cref="SafetensorsFormatException"/>; a missing or unreadable one the usual <see cref="IOException"/>, as
+    /// does a read of a tensor that the file no longer holds (truncated or rewritten shorter while open).
     /// </summary>
     public static SafetensorsFile Open(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         SafetensorsFormat.RequireLittleEndian();
-        MappedFileData data = MappedFileData.Open(path);
+        FileData data = FileData.Open(path);
         try
         {
             Span<byte> prefix = stackalloc byte[SafetensorsFormat.LengthPrefixBytes];
@@ -174,7 +175,7 @@ public sealed class SafetensorsFile : IDisposable
         return tensors;
     }
 
-    /// <summary>Unmaps the file; reads afterwards throw <see cref="ObjectDisposedException"/>.</summary>
+    /// <summary>Closes the file; reads afterwards throw <see cref="ObjectDisposedException"/>.</summary>
     public void Dispose()
     {
         if (!_disposed)
@@ -187,10 +188,19 @@ public sealed class SafetensorsFile : IDisposable
     private void ReadInto(SafetensorsTensorInfo info, Span<byte> destination)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        _data.Read(_dataStart + info.Begin, destination);
+        try
+        {
+            _data.Read(_dataStart + info.Begin, destination);
+        }
+        catch (IOException e)
+        {
+            // The data's message names the file and the bytes; this names the tensor they belong to.
+            throw new IOException($"Reading tensor '{info.Name}' (data_offsets [{info.Begin}, {info.End}]): {e.Message}", e);
+        }
     }
 
-    // The shape as a Tensor takes it: dimensions and byte size within what one host array holds.
+    // The shape as a Tensor takes it: dimensions and byte size within what one host array holds, and strides
+    // within 64 bits (they are products of the dimensions, a zero counted as one, so an empty tensor can overflow them).
     private static int[] Dimensions(SafetensorsTensorInfo info)
     {
         if (info.ByteLength > Array.MaxLength)
@@ -204,6 +214,15 @@ public sealed class SafetensorsFile : IDisposable
             dims[d] = info.Shape[d] <= int.MaxValue
                 ? (int)info.Shape[d]
                 : throw new NotSupportedException($"Tensor '{info.Name}' has shape {info.ShapeText}; a Tensor's dimensions are at most {int.MaxValue}.");
+        }
+
+        try
+        {
+            ShapeMath.Validate(dims, "shape");
+        }
+        catch (ArgumentOutOfRangeException e)
+        {
+            throw new NotSupportedException($"Tensor '{info.Name}' has shape {info.ShapeText}; a Tensor's strides, the products of its dimensions with a zero counted as one, must fit in {long.MaxValue}.", e);
         }
 
         return dims;

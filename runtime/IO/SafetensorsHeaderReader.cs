@@ -30,7 +30,7 @@ internal static class SafetensorsHeaderReader
                 throw new SafetensorsFormatException($"The header must be a JSON object; it starts with {Describe(ref reader)}.");
             }
 
-            while (NextProperty(ref reader) is string key)
+            while (NextProperty(ref reader, "A tensor name", tensor: null) is string key)
             {
                 if (!names.Add(key))
                 {
@@ -72,20 +72,34 @@ internal static class SafetensorsHeaderReader
         }
     }
 
-    // The next property name of the object the reader is in, or null at its end.
-    private static string? NextProperty(ref Utf8JsonReader reader)
+    // The next property name of the object the reader is in, or null at its end; what and tensor are for messages.
+    private static string? NextProperty(ref Utf8JsonReader reader, string what, string? tensor)
     {
         reader.Read();
-        return reader.TokenType == JsonTokenType.EndObject ? null : reader.GetString();
+        return reader.TokenType == JsonTokenType.EndObject ? null : ReadString(ref reader, what, tensor);
+    }
+
+    // The current string or property name. GetString throws InvalidOperationException, not JsonException, on an
+    // escaped lone surrogate ("\ud800"): valid JSON, but no valid UTF-16 text.
+    private static string ReadString(ref Utf8JsonReader reader, string what, string? tensor)
+    {
+        try
+        {
+            return reader.GetString()!;
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new SafetensorsFormatException($"{what} {Describe(ref reader)} escapes a lone UTF-16 surrogate; header text must be valid Unicode.", tensor, e);
+        }
     }
 
     private static void ReadMetadata(ref Utf8JsonReader reader, Dictionary<string, string> metadata)
     {
         Expect(ref reader, JsonTokenType.StartObject, $"'{SafetensorsFormat.MetadataKey}' must be an object of strings", tensor: null);
-        while (NextProperty(ref reader) is string key)
+        while (NextProperty(ref reader, $"A '{SafetensorsFormat.MetadataKey}' key", tensor: null) is string key)
         {
             Expect(ref reader, JsonTokenType.String, $"'{SafetensorsFormat.MetadataKey}' value '{key}' must be a string", tensor: null);
-            if (!metadata.TryAdd(key, reader.GetString()!))
+            if (!metadata.TryAdd(key, ReadString(ref reader, $"The '{SafetensorsFormat.MetadataKey}' value of '{key}'", tensor: null)))
             {
                 throw new SafetensorsFormatException($"'{SafetensorsFormat.MetadataKey}' names '{key}' twice.");
             }
@@ -97,7 +111,7 @@ internal static class SafetensorsHeaderReader
         Expect(ref reader, JsonTokenType.StartObject, $"Tensor '{name}' must be an object with dtype, shape and data_offsets", name);
         SafetensorsDType? dtype = null;
         long[]? shape = null, offsets = null;
-        while (NextProperty(ref reader) is string field)
+        while (NextProperty(ref reader, $"Tensor '{name}': a field name", name) is string field)
         {
             bool repeated = field switch
             {
@@ -115,7 +129,7 @@ internal static class SafetensorsHeaderReader
             {
                 case "dtype":
                     Expect(ref reader, JsonTokenType.String, $"Tensor '{name}': dtype must be a string", name);
-                    string text = reader.GetString()!;
+                    string text = ReadString(ref reader, $"Tensor '{name}': dtype", name);
                     dtype = SafetensorsDTypeInfo.TryParse(text, out SafetensorsDType parsed)
                         ? parsed
                         : throw new SafetensorsFormatException($"Tensor '{name}' has unknown dtype '{text}'; known: {SafetensorsDTypeInfo.KnownNames}.", name);
@@ -183,7 +197,7 @@ internal static class SafetensorsHeaderReader
         }
 
         string text = Encoding.UTF8.GetString(reader.ValueSpan);
-        text = reader.TokenType == JsonTokenType.String ? $"\"{text}\"" : text;
+        text = reader.TokenType is JsonTokenType.String or JsonTokenType.PropertyName ? $"\"{text}\"" : text;
         return text.Length > 40 ? text[..40] + "…" : text;
     }
 }

@@ -1,10 +1,7 @@
 using System;
-using System.Buffers;
 using System.Buffers.Binary;
 using System.Collections.Generic;
 using System.IO;
-using System.Text.Encodings.Web;
-using System.Text.Json;
 
 namespace AttentionGen.IO;
 
@@ -31,20 +28,16 @@ internal sealed class SafetensorsWriter
         var ordered = new List<(string Name, Tensor Tensor)>(tensors.Count);
         foreach ((string name, Tensor tensor) in tensors)
         {
-            if (name == SafetensorsFormat.MetadataKey)
-            {
-                throw new ArgumentException($"'{SafetensorsFormat.MetadataKey}' is the header's metadata key; no tensor may be named so.", nameof(tensors));
-            }
-
-            ordered.Add((name, tensor ?? throw new ArgumentException($"Tensor '{name}' is null.", nameof(tensors))));
+            ordered.Add((name, SafetensorsSaveChecks.TensorEntry(name, tensor)));
         }
 
+        SafetensorsSaveChecks.MetadataEntries(metadata);
         ordered.Sort((a, b) =>
         {
             int bySize = b.Tensor.DType.SizeInBytes().CompareTo(a.Tensor.DType.SizeInBytes());
             return bySize != 0 ? bySize : string.CompareOrdinal(a.Name, b.Name);
         });
-        return new SafetensorsWriter(ordered, Header(ordered, metadata));
+        return new SafetensorsWriter(ordered, SafetensorsHeaderWriter.Build(ordered, metadata));
     }
 
     /// <summary>The length prefix, the header, then each tensor's elements (copied to the host when on a GPU).</summary>
@@ -60,60 +53,5 @@ internal sealed class SafetensorsWriter
             int size = host.DType.SizeInBytes();
             stream.Write(host.ByteStorage.Slice((int)(host.Offset * size), (int)(host.Numel * size)));
         }
-    }
-
-    private static byte[] Header(List<(string Name, Tensor Tensor)> ordered, IReadOnlyDictionary<string, string>? metadata)
-    {
-        var buffer = new ArrayBufferWriter<byte>();
-
-        // Names are written as UTF-8, unescaped, as the reference writer does; the header is never embedded in HTML.
-        using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
-        {
-            json.WriteStartObject();
-            if (metadata is { Count: > 0 })
-            {
-                json.WriteStartObject(SafetensorsFormat.MetadataKey);
-                foreach ((string key, string value) in metadata)
-                {
-                    json.WriteString(key, value ?? throw new ArgumentException($"Metadata value of '{key}' is null.", nameof(metadata)));
-                }
-
-                json.WriteEndObject();
-            }
-
-            long offset = 0;
-            foreach ((string name, Tensor tensor) in ordered)
-            {
-                long end = offset + (tensor.Numel * tensor.DType.SizeInBytes());
-                json.WriteStartObject(name);
-                json.WriteString("dtype", SafetensorsDTypeInfo.FromDType(tensor.DType).HeaderName());
-                json.WriteStartArray("shape");
-                foreach (int dim in tensor.Shape)
-                {
-                    json.WriteNumberValue(dim);
-                }
-
-                json.WriteEndArray();
-                json.WriteStartArray("data_offsets");
-                json.WriteNumberValue(offset);
-                json.WriteNumberValue(end);
-                json.WriteEndArray();
-                json.WriteEndObject();
-                offset = end;
-            }
-
-            json.WriteEndObject();
-        }
-
-        int padded = (buffer.WrittenCount + SafetensorsFormat.HeaderAlignment - 1) / SafetensorsFormat.HeaderAlignment * SafetensorsFormat.HeaderAlignment;
-        if (padded > SafetensorsFormat.MaxHeaderBytes)
-        {
-            throw new ArgumentException($"The header would be {padded} bytes; readers accept at most {SafetensorsFormat.MaxHeaderBytes}.", nameof(ordered));
-        }
-
-        byte[] header = new byte[padded];
-        buffer.WrittenSpan.CopyTo(header);
-        header.AsSpan(buffer.WrittenCount).Fill((byte)' ');
-        return header;
     }
 }

@@ -38,6 +38,11 @@ public class SafetensorsDamagedFileTests
         ["unknown field"] = (SafetensorsBytes.Build("{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"offsets\":[0,4]}}", 4), ["'w'", "unknown field 'offsets'"], "w"),
         ["missing data_offsets"] = (SafetensorsBytes.Build("{\"w\":{\"dtype\":\"F32\",\"shape\":[1]}}", 4), ["'w'", "no 'data_offsets'"], "w"),
         ["metadata value not a string"] = (SafetensorsBytes.Build("{\"__metadata__\":{\"k\":1}}", 0), ["'__metadata__' value 'k' must be a string", "got 1"], null),
+        ["lone surrogate in a tensor name"] = (SafetensorsBytes.Build("{" + Entry("\\ud800", "F32", "[1]", 0, 4) + "}", 4), ["tensor name", "\"\\ud800\"", "lone UTF-16 surrogate"], null),
+        ["lone surrogate in a field name"] = (SafetensorsBytes.Build("{\"w\":{\"\\udc00\":1}}", 0), ["'w'", "field name", "\"\\udc00\"", "lone UTF-16 surrogate"], "w"),
+        ["lone surrogate in a dtype"] = (SafetensorsBytes.Build("{" + Entry("w", "F\\ud800", "[1]", 0, 4) + "}", 4), ["'w'", "dtype", "\"F\\ud800\"", "lone UTF-16 surrogate"], "w"),
+        ["lone surrogate in a metadata key"] = (SafetensorsBytes.Build("{\"__metadata__\":{\"\\ud800k\":\"v\"}}", 0), ["'__metadata__' key", "\"\\ud800k\"", "lone UTF-16 surrogate"], null),
+        ["lone surrogate in a metadata value"] = (SafetensorsBytes.Build("{\"__metadata__\":{\"k\":\"\\udc00x\"}}", 0), ["'__metadata__' value of 'k'", "\"\\udc00x\"", "lone UTF-16 surrogate"], null),
     };
 
     public static TheoryData<string> Cases => new(Corpus.Keys);

@@ -12,7 +12,7 @@ using Xunit;
 
 namespace AttentionGen.Tests.IO;
 
-/// <summary>Save then read gives the same tensors, bit for bit, by path (memory-mapped) and by stream; the layout is the reference writer's.</summary>
+/// <summary>Save then read gives the same tensors, bit for bit, by path and by stream; the layout is the reference writer's.</summary>
 public class SafetensorsRoundTripTests
 {
     public static TheoryData<DType> Dtypes => new() { DType.Float32, DType.Float16, DType.BFloat16, DType.Bool, DType.Int32, DType.Float8E4M3 };
@@ -37,10 +37,10 @@ public class SafetensorsRoundTripTests
         Safetensors.Save(stream, tensors, metadata);
 
         Assert.Equal(File.ReadAllBytes(file.Path), stream.ToArray());
-        using SafetensorsFile mapped = SafetensorsFile.Open(file.Path);
+        using SafetensorsFile fromPath = SafetensorsFile.Open(file.Path);
         stream.Position = 0;
         using SafetensorsFile streamed = SafetensorsFile.Open(stream);
-        foreach (SafetensorsFile read in new[] { mapped, streamed })
+        foreach (SafetensorsFile read in new[] { fromPath, streamed })
         {
             Assert.Equal(metadata, read.Metadata);
             Assert.Equal(tensors.Keys.Order(), read.Tensors.Select(t => t.Name).Order());
