@@ -62,6 +62,15 @@ internal sealed class KernelDiskCache
     public byte[]? TryLoad(string key)
     {
         string path = PathOf(key);
+        // Opening a FIFO blocks until a writer comes, and a device never ends. .NET shows no file type on Unix (their
+        // attributes are Normal), but the file system reports their size as 0: an entry shorter than its header is not opened.
+        var file = new FileInfo(path);
+        if (file.Exists && file.Length < KernelCacheEntry.HeaderBytes)
+        {
+            _warn($"The kernel cache entry {path} is damaged ({file.Length} bytes, shorter than the {KernelCacheEntry.HeaderBytes}-byte header, or not a regular file); the kernel is recompiled and the entry rewritten.");
+            return null;
+        }
+
         byte[] entry;
         try
         {

@@ -151,6 +151,27 @@ public sealed class KernelDiskCacheTests : IDisposable
     }
 
     [Fact]
+    public async Task APipeWhereAnEntryShouldBeIsAMissAndNeverBlocks()
+    {
+        if (!Fifo.IsSupported)
+        {
+            return;
+        }
+
+        Directory.CreateDirectory(_folder);
+        string path = NewCache().PathOf(Key);
+        Fifo.Make(path);
+
+        Assert.Null(await Fifo.ReadWithin10Seconds(path, () => NewCache().TryLoad(Key)));
+        Assert.Contains("not a regular file", Assert.Single(_warnings));
+
+        // The compiled kernel's entry replaces the pipe.
+        Assert.Equal(Image, Get(NewCache(), out bool fromDisk));
+        Assert.False(fromDisk);
+        Assert.Equal(Image, NewCache().TryLoad(Key));
+    }
+
+    [Fact]
     public void AnUnwritableFolderCompilesInMemoryAndWarnsOnce()
     {
         // A folder below a regular file cannot be created, whoever runs the test (chmod does not stop root).

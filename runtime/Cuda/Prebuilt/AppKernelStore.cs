@@ -1,5 +1,4 @@
 using System;
-using System.Collections.Generic;
 using System.IO;
 using System.IO.Compression;
 
@@ -29,38 +28,27 @@ internal static class AppKernelStore
     public static PrebuiltKernelStore Load(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
-        if (!File.Exists(path))
+        var file = new FileInfo(path);
+        if (!file.Exists)
         {
             return PrebuiltKernelStore.Empty;
         }
 
         try
         {
-            // Read whole: the images are small, and launches on several threads then share no open archive.
-            var files = new Dictionary<string, byte[]>(StringComparer.Ordinal);
-            using (ZipArchive zip = ZipFile.OpenRead(path))
+            // A FIFO or device reports 0 bytes (.NET shows no file type on Unix) and opening a FIFO blocks: never opened.
+            if (file.Length == 0)
             {
-                foreach (ZipArchiveEntry entry in zip.Entries)
-                {
-                    using Stream stream = entry.Open();
-                    using var bytes = new MemoryStream();
-                    stream.CopyTo(bytes);
-                    files[entry.FullName] = bytes.ToArray();
-                }
+                throw new InvalidDataException("it is empty or not a regular file");
             }
 
-            if (!files.TryGetValue(PrebuiltManifest.FileName, out byte[]? manifest))
-            {
-                throw new InvalidDataException($"it holds no {PrebuiltManifest.FileName}");
-            }
-
-            return new PrebuiltKernelStore(
-                PrebuiltKernelStore.ReadManifest(new MemoryStream(manifest, writable: false)),
-                file => files.TryGetValue(file, out byte[]? image) ? new MemoryStream(image, writable: false) : null);
+            // Read whole, within bounds: the images are small, and launches on several threads then share no open archive.
+            using ZipArchive zip = ZipFile.OpenRead(path);
+            return AppKernelZip.Read(zip);
         }
         catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException)
         {
-            CudaInfo.ReportWarning($"The app's kernel images {path} cannot be read ({e.Message}); its kernels are compiled at run time.");
+            CudaInfo.ReportWarning($"The app's kernel images {path} cannot be read ({e.Message.TrimEnd('.')}); its kernels are compiled at run time.");
             return PrebuiltKernelStore.Empty;
         }
     }

@@ -21,16 +21,31 @@ internal readonly record struct GpuArchitecture(int Capability, bool IsPtx, bool
     public static GpuArchitecture Parse(string name)
     {
         ArgumentNullException.ThrowIfNull(name);
+        return TryParse(name, out GpuArchitecture architecture)
+            ? architecture
+            : throw new ArgumentException($"An architecture is sm_NN, sm_NNa or compute_NN (e.g. sm_86, sm_90a, compute_80); got \"{name}\".", nameof(name));
+    }
+
+    /// <summary>Parses <paramref name="name"/> as <see cref="Parse"/> does; false for null or any other spelling.</summary>
+    public static bool TryParse(string? name, out GpuArchitecture architecture)
+    {
+        architecture = default;
+        if (name is null)
+        {
+            return false;
+        }
+
         bool ptx = name.StartsWith(PtxPrefix, StringComparison.Ordinal);
         string rest = ptx ? name[PtxPrefix.Length..] : name.StartsWith(CubinPrefix, StringComparison.Ordinal) ? name[CubinPrefix.Length..] : string.Empty;
         bool specific = rest.EndsWith('a');
         string digits = specific ? rest[..^1] : rest;
         if (digits.Length < 2 || !int.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out int capability))
         {
-            throw new ArgumentException($"An architecture is sm_NN, sm_NNa or compute_NN (e.g. sm_86, sm_90a, compute_80); got \"{name}\".", nameof(name));
+            return false;
         }
 
-        return new GpuArchitecture(capability, ptx, specific);
+        architecture = new GpuArchitecture(capability, ptx, specific);
+        return true;
     }
 
     /// <summary>

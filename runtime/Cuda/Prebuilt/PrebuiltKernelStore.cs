@@ -53,16 +53,26 @@ internal sealed class PrebuiltKernelStore
             ? PrebuiltSelection.Candidates(entries.Where(e => e.SourceHash == sourceHash), device, requiredArchitecture)
             : [];
 
-    /// <summary>The uncompressed image of <paramref name="entry"/>; <see cref="InvalidDataException"/> when its file is missing or damaged.</summary>
+    /// <summary>
+    /// The uncompressed image of <paramref name="entry"/>; <see cref="InvalidDataException"/> when its file is missing or
+    /// damaged. Never decompresses more than one byte past the size the entry declares.
+    /// </summary>
     public byte[] Image(PrebuiltEntry entry)
     {
         ArgumentNullException.ThrowIfNull(entry);
-        using Stream compressed = _open(entry.File) ?? throw new InvalidDataException($"The prebuilt kernel file {entry.File} is missing.");
+        // The image is allocated at its declared size: an entry that no manifest check passed must not choose it.
+        if (entry.Bytes is < 1 or > PrebuiltManifest.MaxImageBytes)
+        {
+            throw new InvalidDataException($"The prebuilt kernel entry of {entry.File} declares {entry.Bytes} bytes, expected 1 to {PrebuiltManifest.MaxImageBytes}.");
+        }
+
+        using Stream compressed = (entry.File is null ? null : _open(entry.File))
+            ?? throw new InvalidDataException($"The prebuilt kernel file {entry.File} is missing.");
         using var brotli = new BrotliStream(compressed, CompressionMode.Decompress);
-        using var image = new MemoryStream();
+        byte[] bytes;
         try
         {
-            brotli.CopyTo(image);
+            bytes = DeclaredLength.Read(brotli, (int)entry.Bytes, $"The prebuilt kernel file {entry.File} is damaged: its image");
         }
         catch (InvalidOperationException e)
         {
@@ -70,19 +80,22 @@ internal sealed class PrebuiltKernelStore
             throw new InvalidDataException($"The prebuilt kernel file {entry.File} is damaged: {e.Message}", e);
         }
 
-        byte[] bytes = image.ToArray();
         string hash = KernelHashes.Image(bytes);
-        if (bytes.Length != entry.Bytes || hash != entry.Sha256)
+        if (hash != entry.Sha256)
         {
-            throw new InvalidDataException($"The prebuilt kernel file {entry.File} is damaged: {bytes.Length} bytes of SHA-256 {hash}, expected {entry.Bytes} bytes of {entry.Sha256}.");
+            throw new InvalidDataException($"The prebuilt kernel file {entry.File} is damaged: {bytes.Length} bytes of SHA-256 {hash}, expected {entry.Sha256}.");
         }
 
         return bytes;
     }
 
-    /// <summary>Reads a manifest; <see cref="InvalidDataException"/> when it is not one of <see cref="PrebuiltManifest.CurrentFormat"/>.</summary>
+    /// <summary>
+    /// Reads a manifest; <see cref="InvalidDataException"/> when it is not one of <see cref="PrebuiltManifest.CurrentFormat"/>
+    /// or an entry is incomplete or invalid (<see cref="PrebuiltManifestValidation"/>).
+    /// </summary>
     public static PrebuiltManifest ReadManifest(Stream json)
     {
+        ArgumentNullException.ThrowIfNull(json);
         PrebuiltManifest? manifest;
         try
         {
@@ -93,11 +106,12 @@ internal sealed class PrebuiltKernelStore
             throw new InvalidDataException($"The prebuilt kernel manifest is not valid JSON: {e.Message}", e);
         }
 
-        if (manifest is null || manifest.Format != PrebuiltManifest.CurrentFormat || manifest.Entries is null)
+        if (manifest is null)
         {
-            throw new InvalidDataException($"The prebuilt kernel manifest has format {manifest?.Format}, expected {PrebuiltManifest.CurrentFormat}.");
+            throw new InvalidDataException("The prebuilt kernel manifest is null, expected an object.");
         }
 
+        PrebuiltManifestValidation.Validate(manifest);
         return manifest;
     }
 

@@ -14,6 +14,12 @@ internal sealed record PrebuiltManifest(int Format, string CompileOptions, IRead
 {
     public const int CurrentFormat = 1;
 
+    /// <summary>
+    /// The largest image an entry may declare: readers allocate what an entry declares, and flash_fwd.cu's largest cubin
+    /// is about 1.2 MB, so more is damage.
+    /// </summary>
+    public const int MaxImageBytes = 64 << 20;
+
     public const string FileName = "manifest.json";
 }
 
@@ -36,6 +42,8 @@ internal sealed record PrebuiltEntry(
 }
 
 /// <summary>The manifest's JSON, generated at build time (no reflection: the runtime is trimmed and NativeAOT-compiled).</summary>
-[JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, NewLine = "\n")]
+// A field this version does not know is damage, not something to skip: the format number is bumped for new fields.
+[JsonSourceGenerationOptions(
+    WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, NewLine = "\n", UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow)]
 [JsonSerializable(typeof(PrebuiltManifest))]
 internal sealed partial class PrebuiltManifestJson : JsonSerializerContext;
