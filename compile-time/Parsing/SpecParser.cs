@@ -265,8 +265,9 @@ internal static class SpecParser
     /// <summary>The operand of <c>nameof(X.Y)</c> written as the named argument, or null for any other form.</summary>
     private static MemberAccessExpressionSyntax? QualifiedNameofOperand(AttributeData attribute, string argument) =>
         attribute.ApplicationSyntaxReference?.GetSyntax() is AttributeSyntax syntax
-        && syntax.ArgumentList?.Arguments.FirstOrDefault(a => a.NameEquals?.Name.Identifier.Text == argument)?.Expression is InvocationExpressionSyntax
+        && syntax.ArgumentList?.Arguments.FirstOrDefault(a => a.NameEquals?.Name.Identifier.ValueText == argument)?.Expression is InvocationExpressionSyntax
         {
+            // Text, not ValueText: @nameof(...) calls a method named nameof, not the operator.
             Expression: IdentifierNameSyntax { Identifier.Text: "nameof" },
             ArgumentList.Arguments: { Count: 1 } operands,
         }
@@ -283,7 +284,7 @@ internal static class SpecParser
         }
 
         return expression is MemberAccessExpressionSyntax { Name: IdentifierNameSyntax name } access
-            ? Container(model, access.Expression)?.GetTypeMembers(name.Identifier.Text).FirstOrDefault()
+            ? Container(model, access.Expression)?.GetTypeMembers(name.Identifier.ValueText).FirstOrDefault()
             : null;
     }
 

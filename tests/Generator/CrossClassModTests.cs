@@ -80,6 +80,18 @@ public class CrossClassModTests
     }
 
     [Fact]
+    public async Task AnEscapedArgumentNameNamesTheModAcrossClasses()
+    {
+        // @MaskMod is MaskMod: matched by its Text ("@MaskMod"), the nameof operand was missed (a false AG0016, no module).
+        string source = "static class Masks { [MaskMod] internal static bool Causal(int b, int h, int q, int kv) => kv <= q; } "
+            + "[Flex(@MaskMod = nameof(Masks.Causal))] partial class C { }";
+
+        string text = await GenerateCleanly(source);
+
+        Assert.Contains("global::Masks.Causal", text);
+    }
+
+    [Fact]
     public void QualifyingTheClassItselfIsTheSameClassForm()
     {
         const string Mod = "[MaskMod] static bool M(int b, int h, int q, int kv) => (q & 1) == (kv & 1); }";
