@@ -90,6 +90,9 @@ internal sealed record FlexSpec(ClassShape Class, string? MaskMod, bool MaskModF
 
     /// <summary>How many methods the ScoreMod name matches with <c>[ScoreMod]</c> (overloads): more than one is ambiguous.</summary>
     public int ScoreModOverloads { get; init; }
+
+    /// <summary>The diagnostic ids of the user's own <c>[Experimental]</c> and <c>[Obsolete(DiagnosticId = ...)]</c> on the mods and their classes.</summary>
+    public EquatableArray<string> ModDiagnosticIds { get; init; }
 }
 
 /// <summary>

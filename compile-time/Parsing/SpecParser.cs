@@ -1,3 +1,4 @@
+using System.Collections.Generic;
 using System.Collections.Immutable;
 using System.Linq;
 using AttentionGen.CompileTime.Model;
@@ -153,7 +154,37 @@ internal static class SpecParser
             ScoreModOwner = scoreOwner,
             MaskModOverloads = maskOverloads,
             ScoreModOverloads = scoreOverloads,
+            ModDiagnosticIds = new EquatableArray<string>(ModDiagnosticIds(mask, score)),
         };
+    }
+
+    /// <summary>
+    /// The ids that [Experimental] and [Obsolete(DiagnosticId = ...)] on the mods (or a class around them) report at a call: the
+    /// generated part calls the mods the user chose, so those ids are muted there, as CS0612/CS0618 are. Only ids a
+    /// #pragma can name; an error-level [Obsolete] is AG0027.
+    /// </summary>
+    private static string[] ModDiagnosticIds(params IMethodSymbol?[] mods) =>
+        mods.OfType<IMethodSymbol>()
+            .SelectMany(m => new ISymbol[] { m }.Concat(Containers(m)))
+            .SelectMany(s => s.GetAttributes())
+            .Select(a => a.AttributeClass?.ToDisplayString() switch
+            {
+                "System.Diagnostics.CodeAnalysis.ExperimentalAttribute" => a.ConstructorArguments.FirstOrDefault().Value as string,
+                "System.ObsoleteAttribute" => a.NamedArguments.FirstOrDefault(n => n.Key == "DiagnosticId").Value.Value as string,
+                _ => null,
+            })
+            .OfType<string>()
+            .Where(SyntaxFacts.IsValidIdentifier)
+            .Distinct()
+            .OrderBy(id => id, System.StringComparer.Ordinal)
+            .ToArray();
+
+    private static IEnumerable<INamedTypeSymbol> Containers(ISymbol symbol)
+    {
+        for (INamedTypeSymbol? type = symbol.ContainingType; type is not null; type = type.ContainingType)
+        {
+            yield return type;
+        }
     }
 
     /// <summary>True when the type, or a namespace it sits in, has a sibling whose name differs from its own in case only.</summary>

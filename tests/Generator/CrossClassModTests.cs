@@ -91,6 +91,21 @@ public class CrossClassModTests
         Assert.Contains("global::Masks.Causal", text);
     }
 
+    [Theory]
+    [InlineData("[System.Diagnostics.CodeAnalysis.Experimental(\"EXP1\")]")]
+    [InlineData("[System.Obsolete(DiagnosticId = \"X1\")]")]
+    [InlineData("[System.Obsolete(DiagnosticId = \"X1\")][System.Diagnostics.CodeAnalysis.Experimental(\"EXP1\")]")]
+    public async Task AModsOwnExperimentalOrObsoleteIdIsNotReportedInGeneratedCode(string attributes)
+    {
+        // Naming the mod by nameof reports nothing; the generated calls did (error EXP1, warning X1 in C.Flex.g.cs).
+        string source = "public static class Masks { " + attributes + "[MaskMod] public static bool M(int b, int h, int q, int kv) => kv <= q; } "
+            + "[Flex(MaskMod = nameof(Masks.M))] partial class C { }";
+
+        string text = await GeneratorHarness.GenerateCleanlyAsync(AnalyzerHarness.Usings + source);
+
+        Assert.Contains("global::Masks.M", text);
+    }
+
     [Fact]
     public void QualifyingTheClassItselfIsTheSameClassForm()
     {
