@@ -49,7 +49,8 @@ public sealed class AttentionSpecAnalyzer : DiagnosticAnalyzer
         DiagnosticDescriptors.ValueMustBeFinite,
         DiagnosticDescriptors.PairedDimOdd,
         DiagnosticDescriptors.SizeExceedsInt,
-        DiagnosticDescriptors.XposScaleBaseZero);
+        DiagnosticDescriptors.XposScaleBaseZero,
+        DiagnosticDescriptors.TypeShadowsLibraryType);
 
     /// <inheritdoc/>
     public override void Initialize(AnalysisContext context)

@@ -43,6 +43,7 @@ internal static class SpecParser
             UserMembers = new EquatableArray<string>(GeneratedMembers.DeclaredByUser(type)),
             CaseTag = HasCaseTwin(type) ? CaseTag(ns is null ? type.Name : ns + "." + type.Name) : null,
             HidingType = GeneratedMembers.RootNamespaces.FirstOrDefault(n => type.ContainingAssembly.GlobalNamespace.GetTypeMembers(n).Length > 0),
+            ShadowingType = ShadowingType(type.ContainingAssembly),
         };
     }
 
@@ -185,6 +186,34 @@ internal static class SpecParser
         {
             yield return type;
         }
+    }
+
+    /// <summary>
+    /// A type of <paramref name="assembly"/> with the full name of a public type of the library it references: the generated
+    /// code names library types as global::AttentionGen.X, and a source type of that name takes their place (CS0436).
+    /// </summary>
+    private static string? ShadowingType(IAssemblySymbol assembly) =>
+        assembly.Modules.SelectMany(m => m.ReferencedAssemblySymbols).FirstOrDefault(a => a.Name == GeneratedMembers.LibraryAssembly) is { } library
+            ? SameNamedType(assembly.GlobalNamespace, library.GlobalNamespace)
+            : null;
+
+    /// <summary>Walks only the namespaces both have, so a project's own namespaces cost nothing.</summary>
+    private static string? SameNamedType(INamespaceSymbol user, INamespaceSymbol library)
+    {
+        if (user.GetTypeMembers().FirstOrDefault(t => library.GetTypeMembers(t.Name, t.Arity).Any(l => l.DeclaredAccessibility == Accessibility.Public)) is { } type)
+        {
+            return type.ToDisplayString();
+        }
+
+        foreach (INamespaceSymbol ns in user.GetNamespaceMembers())
+        {
+            if (library.GetNamespaceMembers().FirstOrDefault(n => n.Name == ns.Name) is { } twin && SameNamedType(ns, twin) is { } found)
+            {
+                return found;
+            }
+        }
+
+        return null;
     }
 
     /// <summary>True when the type, or a namespace it sits in, has a sibling whose name differs from its own in case only.</summary>

@@ -227,6 +227,12 @@ internal static class DiagnosticDescriptors
         "UseXpos with WindowSize = {0} needs an explicit, non-zero XposScaleBase: its default, WindowSize / 2, is 0, and xpos divides positions by it",
         DiagnosticSeverity.Error);
 
+    public static readonly DiagnosticDescriptor TypeShadowsLibraryType = Create(
+        "AG0036",
+        "A type has the full name of a library type the generated code uses",
+        "The type '{0}' has the full name of a type of the AttentionGen library, which the code [{1}] generates for '{2}' names; rename that type or move it into another namespace",
+        DiagnosticSeverity.Error);
+
     private static DiagnosticDescriptor Create(string id, string title, string message, DiagnosticSeverity severity) =>
         new(id, title, message, Category, severity, isEnabledByDefault: true, helpLinkUri: HelpRoot + id + ".md");
 

@@ -89,6 +89,11 @@ internal static class SpecRules
             violations.Add(new(DiagnosticDescriptors.TypeHidesNamespace, null, [hiding, attributeName, shape.Name]));
         }
 
+        if (shape.ShadowingType is { } shadowing)
+        {
+            violations.Add(new(DiagnosticDescriptors.TypeShadowsLibraryType, null, [shadowing, attributeName, shape.Name]));
+        }
+
         if (shape.AttentionAttributeCount > 1)
         {
             violations.Add(new(DiagnosticDescriptors.SeveralAttentionAttributes, null, [shape.Name, shape.AttentionAttributeCount]));
