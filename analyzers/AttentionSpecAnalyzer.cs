@@ -50,7 +50,8 @@ public sealed class AttentionSpecAnalyzer : DiagnosticAnalyzer
         DiagnosticDescriptors.PairedDimOdd,
         DiagnosticDescriptors.SizeExceedsInt,
         DiagnosticDescriptors.XposScaleBaseZero,
-        DiagnosticDescriptors.TypeShadowsLibraryType);
+        DiagnosticDescriptors.TypeShadowsLibraryType,
+        DiagnosticDescriptors.ModOwnerUnbound);
 
     /// <inheritdoc/>
     public override void Initialize(AnalysisContext context)

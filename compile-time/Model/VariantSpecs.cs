@@ -101,7 +101,11 @@ internal sealed record FlexSpec(ClassShape Class, string? MaskMod, bool MaskModF
 /// is for messages. A mod the attributed class cannot reach, or one without source (a referenced assembly's: the GPU
 /// translator reads the body), is reported by the rules.
 /// </summary>
-internal sealed record ModOwner(string Qualified, string Name, bool Accessible, bool HasSource);
+internal sealed record ModOwner(string Qualified, string Name, bool Accessible, bool HasSource)
+{
+    /// <summary>Named without type arguments (C# 14's <c>nameof(G&lt;&gt;.M)</c>): the generated code has no type to call it through.</summary>
+    public bool Unbound { get; init; }
+}
 
 /// <summary>
 /// One box of a recognised mask: lo ≤ kv − q ≤ hi, kv and q in inclusive ranges (long.MinValue/MaxValue: unbounded).

@@ -297,9 +297,16 @@ internal static class SpecParser
             ownerType.ToDisplayString(SymbolDisplayFormat.FullyQualifiedFormat),
             ownerType.ToDisplayString(),
             Accessible: mod is null || CallableFromGeneratedCode(mod, type, compilation),
-            HasSource: mod is null || mod.DeclaringSyntaxReferences.Length > 0 || ModLibrary.Contains(mod));
+            HasSource: mod is null || mod.DeclaringSyntaxReferences.Length > 0 || ModLibrary.Contains(mod))
+        {
+            Unbound = HasTypeParameters(ownerType),
+        };
         return (mod, owner, overloads);
     }
+
+    /// <summary>Whether <paramref name="type"/>, or a type around it, is generic with its own type parameters as arguments (G&lt;T&gt;, unbound G&lt;&gt;).</summary>
+    private static bool HasTypeParameters(INamedTypeSymbol? type) =>
+        type is not null && (type.IsUnboundGenericType || type.TypeArguments.Any(a => a.TypeKind == TypeKind.TypeParameter) || HasTypeParameters(type.ContainingType));
 
     /// <summary>How many methods of <paramref name="type"/> called <paramref name="name"/> carry <paramref name="attribute"/>: a name names one mod.</summary>
     private static int Overloads(INamedTypeSymbol type, string? name, string attribute) =>

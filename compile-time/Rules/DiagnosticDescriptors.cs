@@ -233,6 +233,12 @@ internal static class DiagnosticDescriptors
         "The type '{0}' has the full name of a type of the AttentionGen library, which the code [{1}] generates for '{2}' names; rename that type or move it into another namespace",
         DiagnosticSeverity.Error);
 
+    public static readonly DiagnosticDescriptor ModOwnerUnbound = Create(
+        "AG0037",
+        "Mod of a generic type must be named with type arguments",
+        "{0} = nameof(...) names the mod '{2}' of the generic type '{1}' without type arguments; the generated code calls a mod through one type: give the type arguments (nameof(G<int>.{2})) or move the mod to a non-generic class",
+        DiagnosticSeverity.Error);
+
     private static DiagnosticDescriptor Create(string id, string title, string message, DiagnosticSeverity severity) =>
         new(id, title, message, Category, severity, isEnabledByDefault: true, helpLinkUri: HelpRoot + id + ".md");
 

@@ -350,6 +350,10 @@ internal static class SpecRules
             // A name, not a signature, picks the mod: with several marked overloads the choice would be the declaration order's.
             v.Add(new(DiagnosticDescriptors.ModNameAmbiguous, argument, [argument, name!, overloads, owner?.Name ?? spec.Class.Name]));
         }
+        else if (owner is { Unbound: true })
+        {
+            v.Add(new(DiagnosticDescriptors.ModOwnerUnbound, argument, [argument, owner.Name, name!]));
+        }
         else if (owner is { Accessible: false })
         {
             v.Add(new(DiagnosticDescriptors.ModNotAccessible, argument, [argument, owner.Name, name!, spec.Class.Name]));

@@ -7,6 +7,7 @@ using AttentionGen.Reference;
 using AttentionGen.Tests.Analyzers;
 using AttentionGen.Tests.Numerics;
 using AttentionGen.Tests.Numerics.ModLibrary;
+using AttentionGen.Tests.Verifiers;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.Diagnostics;
@@ -135,6 +136,38 @@ public class CrossClassModTests
         Assert.Null(result.Exception);
         Assert.Empty(result.GeneratedSources);
         Assert.Empty(GeneratorHarness.ErrorsInGeneratedCode(output, result));
+    }
+
+    [Theory]
+    [InlineData("G<>", "AG0037")]
+    [InlineData("G<int>", null)]
+    public async Task AModOfAGenericTypeIsNamedWithTypeArguments(string owner, string? id)
+    {
+        // C# 14's nameof(G<>.M) binds M in G<T>: the generated code called global::N.G<T>.M (CS0246).
+        string marked = "namespace N { public static class G<T> { [MaskMod] public static bool M(int b, int h, int q, int kv) => kv <= q; } "
+            + $"[Flex([|MaskMod = nameof({owner}.M)|])] public partial class C {{ }} }}";
+        (string source, TextSpan span) = AnalyzerHarness.Marked(marked);
+        CSharpParseOptions preview = GeneratorHarness.ParseOptions.WithLanguageVersion(LanguageVersion.Preview);
+        CSharpCompilation user = GeneratorHarness.Compile().AddSyntaxTrees(CSharpSyntaxTree.ParseText(AnalyzerHarness.Usings + source, preview));
+
+        Diagnostic[] errors = (await user.WithAnalyzers(TestProject.Analyzers).GetAnalyzerDiagnosticsAsync()).Where(d => d.Severity == DiagnosticSeverity.Error).ToArray();
+        GeneratorDriver driver = CSharpGeneratorDriver.Create([new AttentionGen.Generator.AttentionGenerator().AsSourceGenerator()], parseOptions: preview)
+            .RunGeneratorsAndUpdateCompilation(user, out Compilation output, out _);
+        GeneratorRunResult result = driver.GetRunResult().Results.Single();
+
+        Assert.Null(result.Exception);
+        Assert.Empty(output.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error));
+        if (id is null)
+        {
+            Assert.Empty(errors);
+            Assert.Contains("global::N.G<int>.M", result.GeneratedSources.Single().SourceText.ToString());
+            return;
+        }
+
+        Diagnostic error = Assert.Single(errors);
+        Assert.Equal(id, error.Id);
+        Assert.Equal(new TextSpan(span.Start + AnalyzerHarness.Usings.Length, span.Length), error.Location.SourceSpan);
+        Assert.Empty(result.GeneratedSources);
     }
 
     [Fact]
