@@ -47,7 +47,11 @@ public sealed class AttentionSpecAnalyzer : DiagnosticAnalyzer
         DiagnosticDescriptors.MultiGpuNotSupported,
         DiagnosticDescriptors.SparseModeUndefined,
         DiagnosticDescriptors.ValueMustBeFinite,
-        DiagnosticDescriptors.PairedDimOdd);
+        DiagnosticDescriptors.PairedDimOdd,
+        DiagnosticDescriptors.SizeExceedsInt,
+        DiagnosticDescriptors.XposScaleBaseZero,
+        DiagnosticDescriptors.TypeShadowsLibraryType,
+        DiagnosticDescriptors.ModOwnerUnbound);
 
     /// <inheritdoc/>
     public override void Initialize(AnalysisContext context)
@@ -118,7 +122,7 @@ public sealed class AttentionSpecAnalyzer : DiagnosticAnalyzer
         }
 
         AttributeArgumentSyntax? match = syntax.ArgumentList?.Arguments
-            .FirstOrDefault(a => a.NameEquals?.Name.Identifier.Text == argument);
+            .FirstOrDefault(a => a.NameEquals?.Name.Identifier.ValueText == argument);
         return (match ?? (SyntaxNode)syntax).GetLocation();
     }
 
@@ -151,9 +155,9 @@ public sealed class AttentionSpecAnalyzer : DiagnosticAnalyzer
 
     private static string? RightmostName(TypeSyntax type) => type switch
     {
-        QualifiedNameSyntax qualified => qualified.Right.Identifier.Text,
-        AliasQualifiedNameSyntax alias => alias.Name.Identifier.Text,
-        SimpleNameSyntax simple => simple.Identifier.Text,
+        QualifiedNameSyntax qualified => qualified.Right.Identifier.ValueText,
+        AliasQualifiedNameSyntax alias => alias.Name.Identifier.ValueText,
+        SimpleNameSyntax simple => simple.Identifier.ValueText,
         _ => null,
     };
 

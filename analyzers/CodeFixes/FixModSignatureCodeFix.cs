@@ -51,7 +51,7 @@ public sealed class FixModSignatureCodeFix : CodeFixProvider
         string[] names = isScore ? ScoreNames : MaskNames;
         SeparatedSyntaxList<ParameterSyntax> existing = method.ParameterList.Parameters;
         ParameterSyntax[] parameters = names.Select((name, i) => SyntaxFactory.Parameter(
-                SyntaxFactory.Identifier(existing.Count == names.Length ? existing[i].Identifier.Text : name))
+                existing.Count == names.Length ? existing[i].Identifier.WithoutTrivia() : SyntaxFactory.Identifier(name))
             .WithType(SyntaxFactory.PredefinedType(SyntaxFactory.Token(isScore && i == 0 ? SyntaxKind.FloatKeyword : SyntaxKind.IntKeyword)))).ToArray();
 
         MethodDeclarationSyntax result = method

@@ -64,7 +64,7 @@ public sealed class RemoveUnsupportedSyntaxCodeFix : CodeFixProvider
             SyntaxNode newRoot = arguments.Arguments.Count == 1
                 ? root.ReplaceNode(arguments, arguments.WithArguments(default))
                 : root.RemoveNode(argument, SyntaxRemoveOptions.KeepNoTrivia)!;
-            return ($"Remove {argument.NameEquals?.Name.Identifier.Text ?? "the argument"}", newRoot);
+            return ($"Remove {argument.NameEquals?.Name.Identifier.ValueText ?? "the argument"}", newRoot);
         }
 
         if (node.FirstAncestorOrSelf<BaseTypeSyntax>() is { Parent: BaseListSyntax baseList } baseType)

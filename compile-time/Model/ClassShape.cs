@@ -21,6 +21,9 @@ internal sealed record ClassShape(string? Namespace, string Name, bool IsPartial
     /// <summary>A type of the project in the global namespace named like one of <see cref="GeneratedMembers.RootNamespaces"/> (the generated code could not name that namespace), or null.</summary>
     public string? HidingType { get; init; }
 
+    /// <summary>A type of the project with the full name of a public type of the AttentionGen library (the generated code's global::AttentionGen.X would name it), or null.</summary>
+    public string? ShadowingType { get; init; }
+
     /// <summary>
     /// Set when another namespace or type on the class's path differs from it in case only (<c>N.a</c> and <c>N.A</c>,
     /// <c>N.A</c> and <c>n.A</c>): generated file names are compared ignoring case, so such a class's file name

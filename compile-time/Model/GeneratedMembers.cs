@@ -19,6 +19,9 @@ internal static class GeneratedMembers
     /// <summary>The namespaces the generated code names from the root (<c>global::System</c>, <c>global::AttentionGen</c>): a type of one of these names in the global namespace hides it.</summary>
     public static readonly string[] RootNamespaces = ["System", "AttentionGen"];
 
+    /// <summary>The name of the library's assembly, whose types the generated code names.</summary>
+    public const string LibraryAssembly = "AttentionGen";
+
     public const string FlashAttentionBase = "AttentionGen.Modules.FlashAttentionModule";
     public const string DilatedBase = "AttentionGen.Modules.DilatedAttentionModule";
     public const string SparseBase = "AttentionGen.Modules.SparseAttentionModule";

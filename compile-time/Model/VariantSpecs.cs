@@ -90,6 +90,9 @@ internal sealed record FlexSpec(ClassShape Class, string? MaskMod, bool MaskModF
 
     /// <summary>How many methods the ScoreMod name matches with <c>[ScoreMod]</c> (overloads): more than one is ambiguous.</summary>
     public int ScoreModOverloads { get; init; }
+
+    /// <summary>The diagnostic ids of the user's own <c>[Experimental]</c> and <c>[Obsolete(DiagnosticId = ...)]</c> on the mods and their classes.</summary>
+    public EquatableArray<string> ModDiagnosticIds { get; init; }
 }
 
 /// <summary>
@@ -98,7 +101,11 @@ internal sealed record FlexSpec(ClassShape Class, string? MaskMod, bool MaskModF
 /// is for messages. A mod the attributed class cannot reach, or one without source (a referenced assembly's: the GPU
 /// translator reads the body), is reported by the rules.
 /// </summary>
-internal sealed record ModOwner(string Qualified, string Name, bool Accessible, bool HasSource);
+internal sealed record ModOwner(string Qualified, string Name, bool Accessible, bool HasSource)
+{
+    /// <summary>Named without type arguments (C# 14's <c>nameof(G&lt;&gt;.M)</c>): the generated code has no type to call it through.</summary>
+    public bool Unbound { get; init; }
+}
 
 /// <summary>
 /// One box of a recognised mask: lo ≤ kv − q ≤ hi, kv and q in inclusive ranges (long.MinValue/MaxValue: unbounded).

@@ -1,3 +1,4 @@
+using System.Collections.Generic;
 using System.Collections.Immutable;
 using System.Linq;
 using AttentionGen.CompileTime.Model;
@@ -42,6 +43,7 @@ internal static class SpecParser
             UserMembers = new EquatableArray<string>(GeneratedMembers.DeclaredByUser(type)),
             CaseTag = HasCaseTwin(type) ? CaseTag(ns is null ? type.Name : ns + "." + type.Name) : null,
             HidingType = GeneratedMembers.RootNamespaces.FirstOrDefault(n => type.ContainingAssembly.GlobalNamespace.GetTypeMembers(n).Length > 0),
+            ShadowingType = ShadowingType(type.ContainingAssembly),
         };
     }
 
@@ -153,7 +155,65 @@ internal static class SpecParser
             ScoreModOwner = scoreOwner,
             MaskModOverloads = maskOverloads,
             ScoreModOverloads = scoreOverloads,
+            ModDiagnosticIds = new EquatableArray<string>(ModDiagnosticIds(mask, score)),
         };
+    }
+
+    /// <summary>
+    /// The ids that [Experimental] and [Obsolete(DiagnosticId = ...)] on the mods (or a class around them) report at a call: the
+    /// generated part calls the mods the user chose, so those ids are muted there, as CS0612/CS0618 are. Only ids a
+    /// #pragma can name; an error-level [Obsolete] is AG0027.
+    /// </summary>
+    private static string[] ModDiagnosticIds(params IMethodSymbol?[] mods) =>
+        mods.OfType<IMethodSymbol>()
+            .SelectMany(m => new ISymbol[] { m }.Concat(Containers(m)))
+            .SelectMany(s => s.GetAttributes())
+            .Select(a => a.AttributeClass?.ToDisplayString() switch
+            {
+                "System.Diagnostics.CodeAnalysis.ExperimentalAttribute" => a.ConstructorArguments.FirstOrDefault().Value as string,
+                "System.ObsoleteAttribute" => a.NamedArguments.FirstOrDefault(n => n.Key == "DiagnosticId").Value.Value as string,
+                _ => null,
+            })
+            .OfType<string>()
+            .Where(SyntaxFacts.IsValidIdentifier)
+            .Distinct()
+            .OrderBy(id => id, System.StringComparer.Ordinal)
+            .ToArray();
+
+    private static IEnumerable<INamedTypeSymbol> Containers(ISymbol symbol)
+    {
+        for (INamedTypeSymbol? type = symbol.ContainingType; type is not null; type = type.ContainingType)
+        {
+            yield return type;
+        }
+    }
+
+    /// <summary>
+    /// A type of <paramref name="assembly"/> with the full name of a public type of the library it references: the generated
+    /// code names library types as global::AttentionGen.X, and a source type of that name takes their place (CS0436).
+    /// </summary>
+    private static string? ShadowingType(IAssemblySymbol assembly) =>
+        assembly.Modules.SelectMany(m => m.ReferencedAssemblySymbols).FirstOrDefault(a => a.Name == GeneratedMembers.LibraryAssembly) is { } library
+            ? SameNamedType(assembly.GlobalNamespace, library.GlobalNamespace)
+            : null;
+
+    /// <summary>Walks only the namespaces both have, so a project's own namespaces cost nothing.</summary>
+    private static string? SameNamedType(INamespaceSymbol user, INamespaceSymbol library)
+    {
+        if (user.GetTypeMembers().FirstOrDefault(t => library.GetTypeMembers(t.Name, t.Arity).Any(l => l.DeclaredAccessibility == Accessibility.Public)) is { } type)
+        {
+            return type.ToDisplayString();
+        }
+
+        foreach (INamespaceSymbol ns in user.GetNamespaceMembers())
+        {
+            if (library.GetNamespaceMembers().FirstOrDefault(n => n.Name == ns.Name) is { } twin && SameNamedType(ns, twin) is { } found)
+            {
+                return found;
+            }
+        }
+
+        return null;
     }
 
     /// <summary>True when the type, or a namespace it sits in, has a sibling whose name differs from its own in case only.</summary>
@@ -237,9 +297,16 @@ internal static class SpecParser
             ownerType.ToDisplayString(SymbolDisplayFormat.FullyQualifiedFormat),
             ownerType.ToDisplayString(),
             Accessible: mod is null || CallableFromGeneratedCode(mod, type, compilation),
-            HasSource: mod is null || mod.DeclaringSyntaxReferences.Length > 0 || ModLibrary.Contains(mod));
+            HasSource: mod is null || mod.DeclaringSyntaxReferences.Length > 0 || ModLibrary.Contains(mod))
+        {
+            Unbound = HasTypeParameters(ownerType),
+        };
         return (mod, owner, overloads);
     }
+
+    /// <summary>Whether <paramref name="type"/>, or a type around it, is generic with its own type parameters as arguments (G&lt;T&gt;, unbound G&lt;&gt;).</summary>
+    private static bool HasTypeParameters(INamedTypeSymbol? type) =>
+        type is not null && (type.IsUnboundGenericType || type.TypeArguments.Any(a => a.TypeKind == TypeKind.TypeParameter) || HasTypeParameters(type.ContainingType));
 
     /// <summary>How many methods of <paramref name="type"/> called <paramref name="name"/> carry <paramref name="attribute"/>: a name names one mod.</summary>
     private static int Overloads(INamedTypeSymbol type, string? name, string attribute) =>
@@ -265,8 +332,9 @@ internal static class SpecParser
     /// <summary>The operand of <c>nameof(X.Y)</c> written as the named argument, or null for any other form.</summary>
     private static MemberAccessExpressionSyntax? QualifiedNameofOperand(AttributeData attribute, string argument) =>
         attribute.ApplicationSyntaxReference?.GetSyntax() is AttributeSyntax syntax
-        && syntax.ArgumentList?.Arguments.FirstOrDefault(a => a.NameEquals?.Name.Identifier.Text == argument)?.Expression is InvocationExpressionSyntax
+        && syntax.ArgumentList?.Arguments.FirstOrDefault(a => a.NameEquals?.Name.Identifier.ValueText == argument)?.Expression is InvocationExpressionSyntax
         {
+            // Text, not ValueText: @nameof(...) calls a method named nameof, not the operator.
             Expression: IdentifierNameSyntax { Identifier.Text: "nameof" },
             ArgumentList.Arguments: { Count: 1 } operands,
         }
@@ -283,7 +351,7 @@ internal static class SpecParser
         }
 
         return expression is MemberAccessExpressionSyntax { Name: IdentifierNameSyntax name } access
-            ? Container(model, access.Expression)?.GetTypeMembers(name.Identifier.Text).FirstOrDefault()
+            ? Container(model, access.Expression)?.GetTypeMembers(name.Identifier.ValueText).FirstOrDefault()
             : null;
     }
 

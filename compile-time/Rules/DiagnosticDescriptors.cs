@@ -215,6 +215,30 @@ internal static class DiagnosticDescriptors
         "The type '{0}' in the global namespace hides the namespace '{0}', which the code [{1}] generates for '{2}' refers to; rename that type or move it into a namespace",
         DiagnosticSeverity.Error);
 
+    public static readonly DiagnosticDescriptor SizeExceedsInt = Create(
+        "AG0034",
+        "Size exceeds int.MaxValue",
+        "{0} = {1} exceeds int.MaxValue, the largest size the module can index; make {2} smaller",
+        DiagnosticSeverity.Error);
+
+    public static readonly DiagnosticDescriptor XposScaleBaseZero = Create(
+        "AG0035",
+        "UseXpos needs a non-zero XposScaleBase",
+        "UseXpos with WindowSize = {0} needs an explicit, non-zero XposScaleBase: its default, WindowSize / 2, is 0, and xpos divides positions by it",
+        DiagnosticSeverity.Error);
+
+    public static readonly DiagnosticDescriptor TypeShadowsLibraryType = Create(
+        "AG0036",
+        "A type has the full name of a library type the generated code uses",
+        "The type '{0}' has the full name of a type of the AttentionGen library, which the code [{1}] generates for '{2}' names; rename that type or move it into another namespace",
+        DiagnosticSeverity.Error);
+
+    public static readonly DiagnosticDescriptor ModOwnerUnbound = Create(
+        "AG0037",
+        "Mod of a generic type must be named with type arguments",
+        "{0} = nameof(...) names the mod '{2}' of the generic type '{1}' without type arguments; the generated code calls a mod through one type: give the type arguments (nameof(G<int>.{2})) or move the mod to a non-generic class",
+        DiagnosticSeverity.Error);
+
     private static DiagnosticDescriptor Create(string id, string title, string message, DiagnosticSeverity severity) =>
         new(id, title, message, Category, severity, isEnabledByDefault: true, helpLinkUri: HelpRoot + id + ".md");
 

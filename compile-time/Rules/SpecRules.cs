@@ -89,6 +89,11 @@ internal static class SpecRules
             violations.Add(new(DiagnosticDescriptors.TypeHidesNamespace, null, [hiding, attributeName, shape.Name]));
         }
 
+        if (shape.ShadowingType is { } shadowing)
+        {
+            violations.Add(new(DiagnosticDescriptors.TypeShadowsLibraryType, null, [shadowing, attributeName, shape.Name]));
+        }
+
         if (shape.AttentionAttributeCount > 1)
         {
             violations.Add(new(DiagnosticDescriptors.SeveralAttentionAttributes, null, [shape.Name, shape.AttentionAttributeCount]));
@@ -125,6 +130,13 @@ internal static class SpecRules
         Positive(v, "KBucket", spec.KBucket);
         WholeTiles(v, "QBucket", spec.QBucket);
         WholeTiles(v, "KBucket", spec.KBucket);
+        // FlashAttentionConfig refuses it too: InnerDim = Heads · DimHead (and to_kv's twice that) would wrap in an int.
+        if (spec.Heads > 0 && spec.DimHead > 0 && !ConfigLimits.InnerDimFits(spec.Heads, spec.DimHead))
+        {
+            string larger = spec.Heads > spec.DimHead ? "Heads" : "DimHead";
+            v.Add(new(DiagnosticDescriptors.SizeExceedsInt, larger, ["2 · Heads · DimHead (to_kv's width)", 2L * spec.Heads * spec.DimHead, larger]));
+        }
+
         if (spec.DimHead > KernelLimits.GpuMaxHeadDim)
         {
             v.Add(new(DiagnosticDescriptors.HeadDimCpuOnly, "DimHead", ["DimHead", spec.DimHead, KernelLimits.GpuMaxHeadDim]));
@@ -234,6 +246,20 @@ internal static class SpecRules
             v.Add(new(DiagnosticDescriptors.PairedDimOdd, "Dim", ["Dim", spec.Dim, "the rotary embedding", "rotary dim"], FixValue: (spec.Dim == 1 ? 2 : spec.Dim - 1).ToString(CultureInfo.InvariantCulture)));
         }
 
+        // LocalConfig refuses it too: the reference's default scale base, WindowSize / 2, is 0 for a window of 1 (NaN outputs).
+        if (spec.UseXpos && spec.UseRotaryPosEmb && spec.Dim > 0 && ConfigLimits.ResolvedXposScaleBase(spec.XposScaleBase, spec.WindowSize) == 0)
+        {
+            v.Add(new(DiagnosticDescriptors.XposScaleBaseZero, "UseXpos", [spec.WindowSize]));
+        }
+
+        // LocalConfig refuses it too; reported at the largest factor of the span.
+        int forward = ConfigLimits.ResolvedLookForward(spec.LookForward, spec.Causal);
+        if (spec.WindowSize > 0 && spec.LookBackward >= 0 && forward >= 0 && !ConfigLimits.KeySpanFits(spec.WindowSize, spec.LookBackward, forward))
+        {
+            string largest = spec.WindowSize > System.Math.Max(spec.LookBackward, forward) ? "WindowSize" : forward > spec.LookBackward ? "LookForward" : "LookBackward";
+            v.Add(new(DiagnosticDescriptors.SizeExceedsInt, largest, ["the key span (LookBackward + 1 + LookForward) · WindowSize", ((long)spec.LookBackward + 1 + forward) * spec.WindowSize, largest]));
+        }
+
         if (spec.RotaryRequested && spec.Dim == 0)
         {
             string argument = spec.UseXpos ? "UseXpos" : "UseRotaryPosEmb";
@@ -323,6 +349,10 @@ internal static class SpecRules
         {
             // A name, not a signature, picks the mod: with several marked overloads the choice would be the declaration order's.
             v.Add(new(DiagnosticDescriptors.ModNameAmbiguous, argument, [argument, name!, overloads, owner?.Name ?? spec.Class.Name]));
+        }
+        else if (owner is { Unbound: true })
+        {
+            v.Add(new(DiagnosticDescriptors.ModOwnerUnbound, argument, [argument, owner.Name, name!]));
         }
         else if (owner is { Accessible: false })
         {

@@ -22,6 +22,12 @@ internal static class FlexEmitter
     public static string Emit(FlexSpec spec)
     {
         using var source = new SourceWriter();
+        if (spec.ModDiagnosticIds.Length > 0)
+        {
+            // The user's own [Experimental]/[Obsolete(DiagnosticId)] ids: calling the mods they named is what they asked for.
+            source.Writer.WriteLine($"#pragma warning disable {string.Join(", ", spec.ModDiagnosticIds)}");
+        }
+
         source.OpenClass(spec.Class, GeneratedMembers.FlexBase);
         IndentedTextWriter w = source.Writer;
         // Each mod is called through its owner: the class itself, or the class nameof(Owner.Mod) named.

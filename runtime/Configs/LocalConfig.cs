@@ -1,4 +1,5 @@
 using System;
+using AttentionGen.CompileTime.Rules;
 
 namespace AttentionGen;
 
@@ -43,7 +44,7 @@ public sealed record LocalConfig
             throw new ArgumentOutOfRangeException(nameof(dropout), dropout, "dropout must be in [0, 1).");
         }
 
-        int forward = lookForward == -1 ? (causal ? 0 : 1) : lookForward;
+        int forward = ConfigLimits.ResolvedLookForward(lookForward, causal);
         if (causal && forward > 0)
         {
             throw new ArgumentException($"a causal local attention cannot look forward; lookForward must be 0, got {lookForward}.", nameof(lookForward));
@@ -58,13 +59,13 @@ public sealed record LocalConfig
 
         // The reference's default scale base, window_size // 2, is 0 for a window of 1: it divides positions by it and
         // every output is NaN. We refuse that instead of reproducing it.
-        if (useXpos && useRotaryPosEmb && dim > 0 && xposScaleBase == 0 && windowSize / 2 == 0)
+        if (useXpos && useRotaryPosEmb && dim > 0 && ConfigLimits.ResolvedXposScaleBase(xposScaleBase, windowSize) == 0)
         {
             throw new ArgumentException($"UseXpos with WindowSize = {windowSize} needs an explicit, non-zero XposScaleBase: its default, WindowSize / 2, is 0, and the reference divides by it (NaN).", nameof(xposScaleBase));
         }
 
         // A query attends to a span of (lookBackward + 1 + lookForward) windows: its key count sizes arrays and loops.
-        if ((long)lookBackward + 1 + forward > int.MaxValue / windowSize)
+        if (!ConfigLimits.KeySpanFits(windowSize, lookBackward, forward))
         {
             throw new ArgumentOutOfRangeException(nameof(lookBackward), $"the key span (lookBackward + 1 + lookForward) · windowSize = ({lookBackward} + 1 + {forward}) · {windowSize} exceeds the limit of {int.MaxValue}.");
         }
@@ -81,7 +82,7 @@ public sealed record LocalConfig
         Scale = scale;
         UseRotaryPosEmb = useRotaryPosEmb;
         UseXpos = useXpos;
-        XposScaleBase = xposScaleBase != 0 ? xposScaleBase : windowSize / 2;
+        XposScaleBase = ConfigLimits.ResolvedXposScaleBase(xposScaleBase, windowSize);
     }
 
     /// <summary>Tokens per window.</summary>

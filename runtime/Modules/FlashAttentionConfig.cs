@@ -1,4 +1,5 @@
 using System;
+using AttentionGen.CompileTime.Rules;
 
 namespace AttentionGen.Modules;
 
@@ -13,6 +14,10 @@ public sealed record FlashAttentionConfig
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(dimHead);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(qBucket);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(kBucket);
+        if (!ConfigLimits.InnerDimFits(heads, dimHead))
+        {
+            throw new ArgumentOutOfRangeException(nameof(dimHead), $"2 · heads · dimHead (the width of to_kv) = 2 · {heads} · {dimHead} = {2L * heads * dimHead} exceeds the limit of {int.MaxValue}.");
+        }
         Dim = dim;
         Heads = heads;
         DimHead = dimHead;

@@ -28,6 +28,7 @@ public class DiagnosticRulesTests
         { "AG0005", "[FlashAttention({|AG0005:Dim = -8|})] partial class C { }", "[FlashAttention(Dim = 0)] partial class C { }" },
         { "AG0006", "[FlashAttention(Dim = 64, {|AG0006:QBucket = 100|})] partial class C { }", "[FlashAttention(Dim = 64, QBucket = 112)] partial class C { }" },
         { "AG0007", "[FlashAttention(Dim = 64, {|AG0007:DimHead = 512|})] partial class C { }", "[FlashAttention(Dim = 64, DimHead = 256)] partial class C { }" },
+        { "AG0034", "[FlashAttention(Dim = 8, {|AG0034:Heads = 16777216|})] partial class C { }", "[FlashAttention(Dim = 8, Heads = 16777215)] partial class C { }" },
 
         // Dilated.
         { "AG0008", "[Dilated(DModel = 64, NumHeads = 4, DilationRate = 3, {|AG0008:SegmentSize = 2048|})] partial class C { }", "[Dilated(DModel = 64, NumHeads = 4, DilationRate = 3, SegmentSize = 2046)] partial class C { }" },
@@ -51,6 +52,10 @@ public class DiagnosticRulesTests
         { "AG0031", "[Local(WindowSize = 8, {|AG0031:Dim = 31|})] partial class C { }", "[Local(WindowSize = 8, Dim = 31, UseRotaryPosEmb = false)] partial class C { }" },
         { "AG0004", "[Local({|AG0004:WindowSize = 0|})] partial class C { }", "[Local(WindowSize = 1)] partial class C { }" },
         { "AG0005", "[Local(WindowSize = 8, {|AG0005:LookBackward = -1|})] partial class C { }", "[Local(WindowSize = 8, LookBackward = 0)] partial class C { }" },
+        { "AG0034", "[Local(WindowSize = 65536, {|AG0034:LookBackward = 65536|})] partial class C { }", "[Local(WindowSize = 65536, LookBackward = 32765)] partial class C { }" },
+        { "AG0034", "[Local({|AG0034:WindowSize = 1073741824|})] partial class C { }", "[Local(WindowSize = 715827882)] partial class C { }" },
+        { "AG0034", "[Local(WindowSize = 2, LookBackward = 0, {|AG0034:LookForward = int.MaxValue|})] partial class C { }", "[Local(WindowSize = 2, LookBackward = 0, LookForward = 1073741822)] partial class C { }" },
+        { "AG0035", "[Local(WindowSize = 1, Dim = 64, {|AG0035:UseXpos = true|})] partial class C { }", "[Local(WindowSize = 1, Dim = 64, UseXpos = true, XposScaleBase = 512f)] partial class C { }" },
 
         // Flex and its mods.
         { "AG0016", "[Flex({|AG0016:MaskMod = \"Missing\"|})] partial class C { }", "[Flex(MaskMod = nameof(M))] partial class C { [MaskMod] static bool M(int b, int h, int q, int kv) => kv <= q; }" },
@@ -103,6 +108,17 @@ public class DiagnosticRulesTests
     }
 
     [Fact]
+    public async Task AnInnerWidthThatWrapsInAnIntIsAnErrorBesideTheHeadDimWarning()
+    {
+        // 65536 · 65536 wrapped to 0: only AG0007 was reported and the module's Forward returned zeros.
+        await AttentionAnalyzerTest.VerifyAsync(
+            "[FlashAttention(Dim = 8, Heads = 65536, {|#0:DimHead = 65536|})] partial class C { }",
+            new DiagnosticResult("AG0007", DiagnosticSeverity.Warning).WithLocation(0),
+            new DiagnosticResult("AG0034", DiagnosticSeverity.Error).WithLocation(0)
+                .WithMessage("2 · Heads · DimHead (to_kv's width) = 8589934592 exceeds int.MaxValue, the largest size the module can index; make DimHead smaller"));
+    }
+
+    [Fact]
     public async Task BucketRoundingAtIntMaxValueDoesNotOverflowInTheMessage()
     {
         await AttentionAnalyzerTest.VerifyAsync(
@@ -116,6 +132,17 @@ public class DiagnosticRulesTests
     [InlineData("[Flex({|AG0016:MaskMod = nameof(Other)|})] partial class C { static bool Other(int b, int h, int q, int kv) => true; }")]
     public async Task ConstantsAndNameofAreReadAtCompileTime(string markup)
     {
+        await AttentionAnalyzerTest.VerifyAsync(markup);
+    }
+
+    [Theory]
+    [InlineData("[FlashAttention({|AG0005:@Dim = -1|})] partial class C { }")]
+    [InlineData("[Flex({|AG0023:@BlockSize = 100|})] partial class C { }")]
+    [InlineData("[Local(WindowSize = 8, Causal = true, {|AG0013:@LookForward = 1|})] partial class C { }")]
+    [InlineData("[Flex({|AG0016:@MaskMod = nameof(Masks.M)|})] partial class C { } static class Masks { internal static bool M(int b, int h, int q, int kv) => true; }")]
+    public async Task AnEscapedArgumentNameIsTheArgument(string markup)
+    {
+        // @Dim is Dim: matched by its Text ("@Dim"), the diagnostic fell back to the whole attribute.
         await AttentionAnalyzerTest.VerifyAsync(markup);
     }
 

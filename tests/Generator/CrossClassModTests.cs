@@ -7,6 +7,7 @@ using AttentionGen.Reference;
 using AttentionGen.Tests.Analyzers;
 using AttentionGen.Tests.Numerics;
 using AttentionGen.Tests.Numerics.ModLibrary;
+using AttentionGen.Tests.Verifiers;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.Diagnostics;
@@ -80,6 +81,33 @@ public class CrossClassModTests
     }
 
     [Fact]
+    public async Task AnEscapedArgumentNameNamesTheModAcrossClasses()
+    {
+        // @MaskMod is MaskMod: matched by its Text ("@MaskMod"), the nameof operand was missed (a false AG0016, no module).
+        string source = "static class Masks { [MaskMod] internal static bool Causal(int b, int h, int q, int kv) => kv <= q; } "
+            + "[Flex(@MaskMod = nameof(Masks.Causal))] partial class C { }";
+
+        string text = await GenerateCleanly(source);
+
+        Assert.Contains("global::Masks.Causal", text);
+    }
+
+    [Theory]
+    [InlineData("[System.Diagnostics.CodeAnalysis.Experimental(\"EXP1\")]")]
+    [InlineData("[System.Obsolete(DiagnosticId = \"X1\")]")]
+    [InlineData("[System.Obsolete(DiagnosticId = \"X1\")][System.Diagnostics.CodeAnalysis.Experimental(\"EXP1\")]")]
+    public async Task AModsOwnExperimentalOrObsoleteIdIsNotReportedInGeneratedCode(string attributes)
+    {
+        // Naming the mod by nameof reports nothing; the generated calls did (error EXP1, warning X1 in C.Flex.g.cs).
+        string source = "public static class Masks { " + attributes + "[MaskMod] public static bool M(int b, int h, int q, int kv) => kv <= q; } "
+            + "[Flex(MaskMod = nameof(Masks.M))] partial class C { }";
+
+        string text = await GeneratorHarness.GenerateCleanlyAsync(AnalyzerHarness.Usings + source);
+
+        Assert.Contains("global::Masks.M", text);
+    }
+
+    [Fact]
     public void QualifyingTheClassItselfIsTheSameClassForm()
     {
         const string Mod = "[MaskMod] static bool M(int b, int h, int q, int kv) => (q & 1) == (kv & 1); }";
@@ -108,6 +136,38 @@ public class CrossClassModTests
         Assert.Null(result.Exception);
         Assert.Empty(result.GeneratedSources);
         Assert.Empty(GeneratorHarness.ErrorsInGeneratedCode(output, result));
+    }
+
+    [Theory]
+    [InlineData("G<>", "AG0037")]
+    [InlineData("G<int>", null)]
+    public async Task AModOfAGenericTypeIsNamedWithTypeArguments(string owner, string? id)
+    {
+        // C# 14's nameof(G<>.M) binds M in G<T>: the generated code called global::N.G<T>.M (CS0246).
+        string marked = "namespace N { public static class G<T> { [MaskMod] public static bool M(int b, int h, int q, int kv) => kv <= q; } "
+            + $"[Flex([|MaskMod = nameof({owner}.M)|])] public partial class C {{ }} }}";
+        (string source, TextSpan span) = AnalyzerHarness.Marked(marked);
+        CSharpParseOptions preview = GeneratorHarness.ParseOptions.WithLanguageVersion(LanguageVersion.Preview);
+        CSharpCompilation user = GeneratorHarness.Compile().AddSyntaxTrees(CSharpSyntaxTree.ParseText(AnalyzerHarness.Usings + source, preview));
+
+        Diagnostic[] errors = (await user.WithAnalyzers(TestProject.Analyzers).GetAnalyzerDiagnosticsAsync()).Where(d => d.Severity == DiagnosticSeverity.Error).ToArray();
+        GeneratorDriver driver = CSharpGeneratorDriver.Create([new AttentionGen.Generator.AttentionGenerator().AsSourceGenerator()], parseOptions: preview)
+            .RunGeneratorsAndUpdateCompilation(user, out Compilation output, out _);
+        GeneratorRunResult result = driver.GetRunResult().Results.Single();
+
+        Assert.Null(result.Exception);
+        Assert.Empty(output.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error));
+        if (id is null)
+        {
+            Assert.Empty(errors);
+            Assert.Contains("global::N.G<int>.M", result.GeneratedSources.Single().SourceText.ToString());
+            return;
+        }
+
+        Diagnostic error = Assert.Single(errors);
+        Assert.Equal(id, error.Id);
+        Assert.Equal(new TextSpan(span.Start + AnalyzerHarness.Usings.Length, span.Length), error.Location.SourceSpan);
+        Assert.Empty(result.GeneratedSources);
     }
 
     [Fact]

@@ -22,6 +22,9 @@ public class UnservableShapeTests
         { "AG0020", "[FlashAttention(Dim = 64)] [|file|] partial class C { }", "[FlashAttention(Dim = 64)] internal partial class C { }" },
         { "AG0033", "[AttentionGen.FlashAttention(Dim = 64)] partial class [|System|] { }", "namespace App { [FlashAttention(Dim = 64)] partial class System { } }" },
         { "AG0033", "class System { } namespace App { [AttentionGen.Flex] partial class [|L|] { } }", "namespace Lib { class System { } } namespace App { [Flex] partial class L { } }" },
+        { "AG0036", "namespace AttentionGen.Modules { [Sparse(Heads = 8)] public partial class [|SparseAttentionModule|] { } }", "namespace AttentionGen.Layers { [Sparse(Heads = 8)] public partial class SparseAttentionModule { } }" },
+        { "AG0036", "namespace AttentionGen { public class Tensor { } } namespace App { [Flex] public partial class [|MyFlex|] { } }", "namespace AttentionGen.Mine { public class Tensor { } } namespace App { [Flex] public partial class MyFlex { } }" },
+        { "AG0036", "namespace AttentionGen.Cpu { public struct NoMask { } } namespace App { [Flex] public partial class [|MyFlex|] { } }", "namespace AttentionGen.Cpu { public struct NoMask2 { } } namespace App { [Flex] public partial class MyFlex { } }" },
         { "AG0021", "class B { } [FlashAttention(Dim = 64)] partial class C : [|B|] { }", "class B { } [FlashAttention(Dim = 64)] partial class C : IDisposable { public void Dispose() { } }" },
         { "AG0021", "[Flex] partial class C : [|AttentionGen.Modules.FlashAttentionModule|] { }", "[Flex] partial class C : AttentionGen.Modules.FlexAttentionModule { }" },
 
