@@ -294,7 +294,7 @@ internal sealed class CudaTranslator
         (SpecialType.System_Boolean, bool v) => v ? "true" : "false",
         (SpecialType.System_Single, float v) => KernelDefines.FloatLiteral(v, "f"),
         (SpecialType.System_Double, double v) => KernelDefines.FloatLiteral(v, string.Empty),
-        (SpecialType.System_Int64, long v) => v.ToString(CultureInfo.InvariantCulture) + "LL",
+        (SpecialType.System_Int64, long v) => KernelDefines.CudaLong(v),
         (SpecialType.System_UInt32, uint v) => v.ToString(CultureInfo.InvariantCulture) + "u",
         (SpecialType.System_Int32, int v) => v == int.MinValue ? "(-2147483647 - 1)" : v.ToString(CultureInfo.InvariantCulture),
         _ => throw new NotSupportedException(),

@@ -81,6 +81,16 @@ public class ModTranslationSemanticsTests
     }
 
     [Fact]
+    public async Task LongMinValueIsWrittenAsAnExpression()
+    {
+        // -9223372036854775808LL is unary minus on a literal too large for long long.
+        string text = await MaskHeader("(long)q > long.MinValue");
+
+        Assert.Contains("(-9223372036854775807LL - 1)", text);
+        Assert.DoesNotContain("9223372036854775808", text);
+    }
+
+    [Fact]
     public async Task FloatingMinAndMaxPropagateNaNAsInDotNet()
     {
         // Math.Max(NaN, x) is NaN in .NET; C's fmaxf(NaN, x) is x.
@@ -116,6 +126,22 @@ public class ModTranslationSemanticsTests
         string text = await MaskHeader(body);
 
         Assert.Contains("HasClosedFormPlan => false", text);
+    }
+
+    [Theory]
+    [InlineData("kv <= q + long.MaxValue")]
+    [InlineData("kv - long.MaxValue - 2 <= q")]
+    [InlineData("-(kv + long.MinValue) >= q")]
+    [InlineData("Math.Abs(kv - q) < long.MinValue")]
+    public async Task LongArithmeticThatCanWrapGetsNoClosedForm(string body)
+    {
+        // C#'s q + long.MaxValue wraps for q >= 1; |kv - q| < long.MinValue is never true, and its bound - 1 would wrap
+        // to long.MaxValue: the recognizer's own arithmetic is checked, so none of these becomes a box. (CS0652: an int
+        // compared with long.MinValue.)
+        string text = await Generate($"#pragma warning disable CS0652\n[Flex(MaskMod = nameof(M))] partial class L {{ [MaskMod] static bool M(int b, int h, int q, int kv) => {body}; }}");
+
+        Assert.Contains("HasClosedFormPlan => false", text);
+        Assert.DoesNotContain("AG_BOXES", text);
     }
 
     [Theory]
