@@ -259,19 +259,19 @@ internal sealed class CudaTranslator
             return name;
         }
 
-        if (field.DeclaringSyntaxReferences.FirstOrDefault()?.GetSyntax() is not VariableDeclaratorSyntax { Initializer.Value: { } init } declarator)
+        if (field.DeclaringSyntaxReferences.FirstOrDefault()?.GetSyntax() is not VariableDeclaratorSyntax { Initializer: { } init } declarator
+            || ModLibrary.ModelFor(declarator.SyntaxTree, _compilation).GetOperation(init) is not IFieldInitializerOperation { Value: var value })
         {
             throw new NotSupportedException();
         }
 
-        IOperation value = ModLibrary.ModelFor(declarator.SyntaxTree, _compilation).GetOperation(init) ?? throw new NotSupportedException();
-        while (value is IConversionOperation conversion)
-        {
-            value = conversion.Operand;
-        }
-
         if (field.Type is IArrayTypeSymbol array)
         {
+            while (value is IConversionOperation conversion)
+            {
+                value = conversion.Operand;
+            }
+
             IArrayInitializerOperation elements = value switch
             {
                 IArrayCreationOperation { Initializer: { } i } => i,
@@ -283,7 +283,8 @@ internal sealed class CudaTranslator
         }
         else
         {
-            _fields.Append($"__constant__ {TypeName(field.Type)} {name} = {Expression(value)};\n");
+            // The value C# stores: the initializer folded and converted to the field's type ((int)7.9 in a float is 7).
+            _fields.Append($"__constant__ {TypeName(field.Type)} {name} = {Literal(value.ConstantValue.Value, field.Type)};\n");
         }
 
         return name;

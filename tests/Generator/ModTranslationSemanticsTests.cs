@@ -91,6 +91,19 @@ public class ModTranslationSemanticsTests
     }
 
     [Fact]
+    public async Task StaticReadonlyScalarsKeepTheirInitializersConversions()
+    {
+        // C# stores (int)7.9 in a float as 7, and (float)0.1 in a double as 0.10000000149011612, not 7.9 and 0.1.
+        string text = await Generate(
+            "[Flex(ScoreMod = nameof(F))] partial class L { static readonly float Offset = (int)7.9; static readonly double Tenth = (float)0.1; static readonly long Big = 1 << 30; " +
+            "[ScoreMod] static float F(float s, int b, int h, int q, int kv) => s + Offset + (float)Tenth + Big; }");
+
+        Assert.Contains("__constant__ float ag_L_Offset = 7.0f;", text);
+        Assert.Contains("__constant__ double ag_L_Tenth = 0.10000000149011612;", text);
+        Assert.Contains("__constant__ long long ag_L_Big = 1073741824LL;", text);
+    }
+
+    [Fact]
     public async Task FloatingMinAndMaxPropagateNaNAsInDotNet()
     {
         // Math.Max(NaN, x) is NaN in .NET; C's fmaxf(NaN, x) is x.
