@@ -74,7 +74,7 @@ internal static class KernelDefines
         return (text.Contains('.') || text.Contains('E') ? text : text + ".0") + suffix;
     }
 
-    // A long long literal; the minimum is an expression (its magnitude is not a valid literal).
-    private static string CudaLong(long value) =>
+    /// <summary>A long long literal; the minimum is an expression (its magnitude is not a valid literal).</summary>
+    public static string CudaLong(long value) =>
         value == long.MinValue ? "(-9223372036854775807LL - 1)" : value.ToString(CultureInfo.InvariantCulture) + "LL";
 }

@@ -13,7 +13,8 @@ namespace AttentionGen.CompileTime.Translate;
 /// q, kv and integer constants (also through <c>Math.Abs</c> of kv − q), joined by <c>&amp;&amp;</c> and <c>||</c>, and
 /// calls to other such methods given q, kv and constants (mask mods, the library's
 /// <c>MaskMods.SlidingWindow(q, kv, 256)</c>). Causal, sliding windows, bands, prefix-LM and their and/or combinations
-/// all are. Anything else gives null: the kernel then evaluates the mod per element.
+/// all are. Anything else gives null: the kernel then evaluates the mod per element. Its own arithmetic is checked:
+/// a bound that would wrap (q + long.MaxValue, |kv − q| &lt; long.MinValue) throws, and the mod is not recognised.
 /// </summary>
 internal static class ClosedFormRecognizer
 {
@@ -132,7 +133,7 @@ internal static class ClosedFormRecognizer
         {
             if (AbsOfDiagonal(b.Left, c) && c.Constant(b.Right) is long bound)
             {
-                long limit = b.IsKind(SyntaxKind.LessThanExpression) ? bound - 1 : bound;
+                long limit = b.IsKind(SyntaxKind.LessThanExpression) ? checked(bound - 1) : bound;
                 return limit < 0 ? [] : [ClosedFormBox.All with { DiagonalLow = -limit, DiagonalHigh = limit }];
             }
         }
@@ -143,8 +144,8 @@ internal static class ClosedFormRecognizer
         }
 
         // left − right = a·q + k·kv + constant, compared with 0.
-        long a = left.Q - right.Q, k = left.Kv - right.Kv, constant = left.Constant - right.Constant;
-        (long? lo, long? hi) = b.Kind() switch
+        long a = checked(left.Q - right.Q), k = checked(left.Kv - right.Kv), constant = checked(left.Constant - right.Constant);
+        (long? lo, long? hi) = checked(b.Kind() switch
         {
             SyntaxKind.LessThanExpression => ((long?)null, (long?)(-constant - 1)),
             SyntaxKind.LessThanOrEqualExpression => (null, -constant),
@@ -152,14 +153,14 @@ internal static class ClosedFormRecognizer
             SyntaxKind.GreaterThanOrEqualExpression => (-constant, null),
             SyntaxKind.EqualsExpression => (-constant, -constant),
             _ => (long.MinValue, long.MinValue),
-        };
+        });
         if (lo == long.MinValue)
         {
             return null;
         }
 
         // The bounds hold for a·q + k·kv; with a or k = −1 the variable's bounds flip sign.
-        long? Negate(long? x) => x is null ? null : -x;
+        long? Negate(long? x) => x is null ? null : checked(-x);
         (long? vLo, long? vHi) = (a, k) switch
         {
             (0, 0) => (null, null),
@@ -207,7 +208,7 @@ internal static class ClosedFormRecognizer
             case IdentifierNameSyntax id when id.Identifier.Text == c.Bindings.Kv:
                 return new LinearForm(0, 1, 0);
             case PrefixUnaryExpressionSyntax u when u.IsKind(SyntaxKind.UnaryMinusExpression) && Linear(u.Operand, c) is { } x:
-                return InIntRange(new LinearForm(-x.Q, -x.Kv, -x.Constant), u, c);
+                return InRange(checked(new LinearForm(-x.Q, -x.Kv, -x.Constant)), u, c);
             case BinaryExpressionSyntax b when b.IsKind(SyntaxKind.AddExpression) || b.IsKind(SyntaxKind.SubtractExpression):
                 if (Linear(b.Left, c) is not { } l || Linear(b.Right, c) is not { } r)
                 {
@@ -215,26 +216,27 @@ internal static class ClosedFormRecognizer
                 }
 
                 int sign = b.IsKind(SyntaxKind.AddExpression) ? 1 : -1;
-                return InIntRange(new LinearForm(l.Q + (sign * r.Q), l.Kv + (sign * r.Kv), l.Constant + (sign * r.Constant)), b, c);
+                return InRange(checked(new LinearForm(l.Q + (sign * r.Q), l.Kv + (sign * r.Kv), l.Constant + (sign * r.Constant))), b, c);
             default:
                 return null;
         }
     }
 
-    // The form, unless it is int arithmetic that can wrap for indices below GpuIndices.Limit (kv <= q + 2147483000 is
-    // false in C# once q + 2147483000 passes int.MaxValue; the boxes, in long arithmetic, would say true): null then,
-    // and the mod is evaluated per element.
-    private static LinearForm? InIntRange(LinearForm form, ExpressionSyntax e, Context c)
+    // The form, unless its int or long arithmetic can wrap for indices below GpuIndices.Limit (kv <= q + 2147483000 is
+    // false in C# once q + 2147483000 passes int.MaxValue, kv <= q + long.MaxValue once q >= 1; the boxes would say
+    // true): null then, and the mod is evaluated per element. A long form's extremes overflow the checked sums.
+    private static LinearForm? InRange(LinearForm form, ExpressionSyntax e, Context c)
     {
-        if (c.Model.GetTypeInfo(e).Type?.SpecialType != SpecialType.System_Int32)
+        SpecialType type = c.Model.GetTypeInfo(e).Type?.SpecialType ?? SpecialType.None;
+        if (type is not (SpecialType.System_Int32 or SpecialType.System_Int64))
         {
             return form;
         }
 
         long top = GpuIndices.Limit - 1;
-        long low = form.Constant + Math.Min(0, form.Q * top) + Math.Min(0, form.Kv * top);
-        long high = form.Constant + Math.Max(0, form.Q * top) + Math.Max(0, form.Kv * top);
-        return low >= int.MinValue && high <= int.MaxValue ? form : null;
+        long low = checked(form.Constant + Math.Min(0, form.Q * top) + Math.Min(0, form.Kv * top));
+        long high = checked(form.Constant + Math.Max(0, form.Q * top) + Math.Max(0, form.Kv * top));
+        return type == SpecialType.System_Int64 || (low >= int.MinValue && high <= int.MaxValue) ? form : null;
     }
 
     private static List<ClosedFormBox>? Union(List<ClosedFormBox>? a, List<ClosedFormBox>? b) =>

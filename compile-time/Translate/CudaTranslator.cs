@@ -29,6 +29,7 @@ internal sealed class CudaTranslator
 
     private readonly Compilation _compilation;
     private readonly HashSet<IParameterSymbol> _indices = new(SymbolEqualityComparer.Default);
+    private readonly HashSet<IMethodSymbol> _called = new(SymbolEqualityComparer.Default);
     private readonly Dictionary<ILocalSymbol, (long Low, long High)> _localRanges = new(SymbolEqualityComparer.Default);
     private bool _usesFastConversion;
     private readonly StringBuilder _fields = new();
@@ -47,33 +48,19 @@ internal sealed class CudaTranslator
     /// </summary>
     public static string? Translate(IMethodSymbol? mask, IMethodSymbol? score, Compilation compilation)
     {
-        var t = new CudaTranslator(compilation);
-        foreach (IParameterSymbol index in new[] { mask, score }.Where(m => m is not null).SelectMany(m => m!.Parameters).Where(p => p.Type.SpecialType == SpecialType.System_Int32))
-        {
-            t._indices.Add(index);
-        }
-
         try
         {
-            var entry = new StringBuilder();
-            // A mod with a capture reads it through the kernel's table pointer: the entry is then a macro of p.
-            if (mask is not null)
+            // An entry mod's int parameters are the kernel's indices, below GpuIndices.Limit, unless a mod calls it with
+            // values of its own (F(0f, b, h, q * 1000, kv)): then its body is translated again without that bound.
+            IMethodSymbol[] entries = new[] { mask, score }.Where(m => m is not null).Select(m => m!).ToArray();
+            CudaTranslator first = Translated(mask, score, compilation, entries, out string text);
+            IMethodSymbol[] bounded = entries.Where(m => !first._called.Contains(Body(m, compilation))).ToArray();
+            if (bounded.Length != entries.Length)
             {
-                entry.Append(ModMethodRules.Capture(mask) is { } c
-                    ? KernelDefines.MaskTableMod($"{t.FunctionName(mask)}(b, h, q, kv, (const {ModMethodRules.CaptureElement(c.Type)}*)(p).table)")
-                    : KernelDefines.MaskMod($"{t.FunctionName(mask)}(b, h, q, kv)"));
+                Translated(mask, score, compilation, bounded, out text);
             }
 
-            if (score is not null)
-            {
-                entry.Append(ModMethodRules.Capture(score) is { } c
-                    ? KernelDefines.ScoreTableMod($"{t.FunctionName(score)}(s, b, h, q, kv, (const {ModMethodRules.CaptureElement(c.Type)}*)(p).table)")
-                    : KernelDefines.ScoreMod($"{t.FunctionName(score)}(s, b, h, q, kv)"));
-            }
-
-            // Prototypes first: mods may call each other in any order, recursion included.
-            string helpers = string.Concat(t._helpers.Select(h => CudaKnownMethods.Helpers[h]));
-            return (t._usesFastConversion ? FastConversion : string.Empty) + helpers + t._fields + t._prototypes + t._functions + entry;
+            return text;
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -82,11 +69,45 @@ internal sealed class CudaTranslator
         }
     }
 
+    // The translation, with the int parameters of the bounded methods taken as kernel indices.
+    private static CudaTranslator Translated(IMethodSymbol? mask, IMethodSymbol? score, Compilation compilation, IMethodSymbol[] bounded, out string text)
+    {
+        var t = new CudaTranslator(compilation);
+        foreach (IParameterSymbol index in bounded.SelectMany(m => Body(m, compilation).Parameters).Where(p => p.Type.SpecialType == SpecialType.System_Int32))
+        {
+            t._indices.Add(index);
+        }
+
+        var entry = new StringBuilder();
+        // A mod with a capture reads it through the kernel's table pointer: the entry is then a macro of p.
+        if (mask is not null)
+        {
+            entry.Append(ModMethodRules.Capture(mask) is { } c
+                ? KernelDefines.MaskTableMod($"{t.FunctionName(mask)}(b, h, q, kv, (const {ModMethodRules.CaptureElement(c.Type)}*)(p).table)")
+                : KernelDefines.MaskMod($"{t.FunctionName(mask)}(b, h, q, kv)"));
+        }
+
+        if (score is not null)
+        {
+            entry.Append(ModMethodRules.Capture(score) is { } c
+                ? KernelDefines.ScoreTableMod($"{t.FunctionName(score)}(s, b, h, q, kv, (const {ModMethodRules.CaptureElement(c.Type)}*)(p).table)")
+                : KernelDefines.ScoreMod($"{t.FunctionName(score)}(s, b, h, q, kv)"));
+        }
+
+        // Prototypes first: mods may call each other in any order, recursion included.
+        string helpers = string.Concat(t._helpers.Select(h => CudaKnownMethods.Helpers[h]));
+        text = (t._usesFastConversion ? FastConversion : string.Empty) + helpers + t._fields + t._prototypes + t._functions + entry;
+        return t;
+    }
+
+    // The method whose body is translated: a partial method's implementation, a library helper's copy of its source.
+    private static IMethodSymbol Body(IMethodSymbol method, Compilation compilation) =>
+        ModLibrary.WithSource(method.PartialImplementationPart ?? method, compilation);
+
     // Emits the method once (callees first, so C sees them declared) and returns its CUDA name.
     private string FunctionName(IMethodSymbol method)
     {
-        // A library helper (AttentionGen.Mods) is read from the generator's copy of its source.
-        method = ModLibrary.WithSource(method.PartialImplementationPart ?? method, _compilation);
+        method = Body(method, _compilation);
         string name = CudaName(method);
         if (!_emitted.Add(method))
         {
@@ -167,14 +188,16 @@ internal sealed class CudaTranslator
             case IConditionalOperation c when c.WhenFalse is not null:
                 return $"({Expression(c.Condition)} ? {Expression(c.WhenTrue)} : {Expression(c.WhenFalse)})";
             case IInvocationOperation call:
-                string callee = CudaKnownMethods.Lookup(call.TargetMethod) ?? FunctionName(call.TargetMethod);
+                string? known = CudaKnownMethods.Lookup(call.TargetMethod);
+                string callee = known ?? FunctionName(call.TargetMethod);
+                _called.Add(Body(call.TargetMethod, _compilation));
                 if (CudaKnownMethods.Helpers.ContainsKey(callee))
                 {
                     _helpers.Add(callee);
                 }
 
                 // Arguments come in the order written; C passes them by position: named arguments go to their parameters.
-                return $"{callee}({string.Join(", ", call.Arguments.OrderBy(a => a.Parameter?.Ordinal ?? throw new NotSupportedException()).Select(a => Expression(a.Value)))})";
+                return $"{callee}({string.Join(", ", call.Arguments.OrderBy(a => a.Parameter?.Ordinal ?? throw new NotSupportedException()).Select(a => known is null ? Expression(a.Value) : MathArgument(a.Value)))})";
             case IFieldReferenceOperation f:
                 return Field(f.Field);
             case IPropertyReferenceOperation { Property.IsIndexer: true, Instance: IParameterReferenceOperation span } index when index.Arguments.Length == 1:
@@ -185,6 +208,13 @@ internal sealed class CudaTranslator
                 throw new NotSupportedException();
         }
     }
+
+    // CUDA's math functions are overloaded for float and double (sqrt(int) is ambiguous): the conversion C# makes
+    // implicitly to the .NET method's parameter type is written.
+    private string MathArgument(IOperation value) =>
+        value is IConversionOperation { IsImplicit: true, Type: { } type } && !value.ConstantValue.HasValue
+            ? $"(({TypeName(type)})({Expression(value)}))"
+            : Expression(value);
 
     // C# masks a shift count to the operand's width (x << 33 is x << 1 on an int); C leaves a count of the width or
     // more undefined, and PTX clamps it: the mask is written out. C has no >>>; it shifts the unsigned type.
@@ -259,19 +289,19 @@ internal sealed class CudaTranslator
             return name;
         }
 
-        if (field.DeclaringSyntaxReferences.FirstOrDefault()?.GetSyntax() is not VariableDeclaratorSyntax { Initializer.Value: { } init } declarator)
+        if (field.DeclaringSyntaxReferences.FirstOrDefault()?.GetSyntax() is not VariableDeclaratorSyntax { Initializer: { } init } declarator
+            || ModLibrary.ModelFor(declarator.SyntaxTree, _compilation).GetOperation(init) is not IFieldInitializerOperation { Value: var value })
         {
             throw new NotSupportedException();
         }
 
-        IOperation value = ModLibrary.ModelFor(declarator.SyntaxTree, _compilation).GetOperation(init) ?? throw new NotSupportedException();
-        while (value is IConversionOperation conversion)
-        {
-            value = conversion.Operand;
-        }
-
         if (field.Type is IArrayTypeSymbol array)
         {
+            while (value is IConversionOperation conversion)
+            {
+                value = conversion.Operand;
+            }
+
             IArrayInitializerOperation elements = value switch
             {
                 IArrayCreationOperation { Initializer: { } i } => i,
@@ -283,7 +313,8 @@ internal sealed class CudaTranslator
         }
         else
         {
-            _fields.Append($"__constant__ {TypeName(field.Type)} {name} = {Expression(value)};\n");
+            // The value C# stores: the initializer folded and converted to the field's type ((int)7.9 in a float is 7).
+            _fields.Append($"__constant__ {TypeName(field.Type)} {name} = {Literal(value.ConstantValue.Value, field.Type)};\n");
         }
 
         return name;
@@ -294,7 +325,7 @@ internal sealed class CudaTranslator
         (SpecialType.System_Boolean, bool v) => v ? "true" : "false",
         (SpecialType.System_Single, float v) => KernelDefines.FloatLiteral(v, "f"),
         (SpecialType.System_Double, double v) => KernelDefines.FloatLiteral(v, string.Empty),
-        (SpecialType.System_Int64, long v) => v.ToString(CultureInfo.InvariantCulture) + "LL",
+        (SpecialType.System_Int64, long v) => KernelDefines.CudaLong(v),
         (SpecialType.System_UInt32, uint v) => v.ToString(CultureInfo.InvariantCulture) + "u",
         (SpecialType.System_Int32, int v) => v == int.MinValue ? "(-2147483647 - 1)" : v.ToString(CultureInfo.InvariantCulture),
         _ => throw new NotSupportedException(),
@@ -346,7 +377,8 @@ internal sealed class CudaTranslator
     private static string Local(string name) => "v_" + name;
 
     // One C name per C# symbol. Mangling maps both A.B_C and A_B.C to A_B_C (and every overload of a method to one
-    // name): a name already taken by another symbol gets a numbered suffix, so no two definitions share a name.
+    // name): a name already taken by another symbol gets a numbered suffix, so no two definitions share a name. The
+    // agu_ prefix is the user's: the kernels' own names (ag_mask_mod, ag_kv_append_slot, ...) all begin with ag_.
     private string CudaName(ISymbol symbol)
     {
         if (_names.TryGetValue(symbol, out string? known))
@@ -354,15 +386,17 @@ internal sealed class CudaTranslator
             return known;
         }
 
-        string name = "ag_" + Mangle(symbol);
+        string name = UserPrefix + Mangle(symbol);
         for (int n = 2; !_usedNames.Add(name); n++)
         {
-            name = $"ag_{Mangle(symbol)}_{n}";
+            name = $"{UserPrefix}{Mangle(symbol)}_{n}";
         }
 
         _names[symbol] = name;
         return name;
     }
+
+    private const string UserPrefix = "agu_";
 
     private static string Mangle(ISymbol symbol) =>
         new string((symbol.ContainingType.ToDisplayString() + "_" + symbol.Name).Select(c => char.IsLetterOrDigit(c) ? c : '_').ToArray());

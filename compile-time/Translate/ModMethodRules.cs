@@ -214,9 +214,56 @@ internal static class ModMethodRules
             return $"field '{field.Name}' of type '{field.Type.ToDisplayString()}' has no GPU equivalent";
         }
 
-        return HasConstantInitializer(field, compilation) ? null
-            : $"field '{field.Name}' must be initialized where it is declared, in this project, with a constant (or a non-empty array of constants): the GPU code copies that value at compile time";
+        if (!HasConstantInitializer(field, compilation))
+        {
+            return $"field '{field.Name}' must be initialized where it is declared, in this project, with a constant (or a non-empty array of constants): the GPU code copies that value at compile time";
+        }
+
+        return IsWrittenAfterItsInitializer(field, compilation)
+            ? $"field '{field.Name}' is assigned (or its elements are) outside its initializer, which the GPU code copies at compile time; set its value only where it is declared"
+            : null;
     }
+
+    /// <summary>
+    /// True when the containing type's code — a static constructor, or any method for an array's elements — assigns the
+    /// field or an element of it (=, compound assignment, ++/--, ref or out): the CPU would then see a value the
+    /// <c>__constant__</c> copy of the initializer lacks. Only the type's own syntax is read, where a readonly field
+    /// can be assigned and where the analyzer can afford to look.
+    /// </summary>
+    private static bool IsWrittenAfterItsInitializer(IFieldSymbol field, Compilation compilation)
+    {
+        foreach (SyntaxReference type in field.ContainingType.DeclaringSyntaxReferences)
+        {
+            SyntaxNode root = type.GetSyntax();
+            if (!compilation.ContainsSyntaxTree(root.SyntaxTree))
+            {
+                continue;
+            }
+
+            SemanticModel model = compilation.GetSemanticModel(root.SyntaxTree);
+            foreach (IdentifierNameSyntax name in root.DescendantNodes().OfType<IdentifierNameSyntax>().Where(n => n.Identifier.ValueText == field.Name))
+            {
+                if (model.GetOperation(name) is IFieldReferenceOperation reference
+                    && SymbolEqualityComparer.Default.Equals(reference.Field, field)
+                    && IsWritten(reference.Parent is IArrayElementReferenceOperation element && element.ArrayReference == reference ? element : reference))
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
+
+    private static bool IsWritten(IOperation target) => target.Parent switch
+    {
+        IAssignmentOperation assignment => assignment.Target == target,
+        IIncrementOrDecrementOperation => true,
+        IArgumentOperation argument => argument.Parameter?.RefKind is RefKind.Ref or RefKind.Out,
+        ITupleOperation tuple => tuple.Parent is IDeconstructionAssignmentOperation deconstruction && deconstruction.Target == tuple,
+        IConversionOperation conversion => IsWritten(conversion),
+        _ => target.Parent is IVariableInitializerOperation && target.Syntax.Parent is RefExpressionSyntax,
+    };
 
     /// <summary>
     /// True when the field's declaration initializes it with a constant, or a one-dimensional array of one or more constants:

@@ -122,7 +122,7 @@ internal static class FlexEmitter
 
         if (spec.CaptureName is { } captureName)
         {
-            string parameter = captureName is "q" or "k" or "v" or "scale" or "enableGqa" or "blockMask" ? captureName + "Capture" : captureName;
+            string parameter = CaptureParameter(captureName);
             string type = element == "int" ? "int32" : "float32";
             w.WriteLine();
             w.WriteLine($"/// <inheritdoc/>");
@@ -131,7 +131,7 @@ internal static class FlexEmitter
             w.WriteLine($"/// <summary>flex_attention with the mods' capture <paramref name=\"{parameter}\"/> (a {type} tensor the mods index, on q's device).</summary>");
             w.WriteLine($"public global::AttentionGen.AttentionOutput Forward(global::AttentionGen.Tensor q, global::AttentionGen.Tensor k, global::AttentionGen.Tensor v, global::AttentionGen.Tensor {ClassShape.Escape(parameter)}, float? scale = null, bool enableGqa = false, global::AttentionGen.Masks.BlockMask? blockMask = null) =>");
             w.WriteLine($"    ForwardWithCapture(q, k, v, {ClassShape.Escape(parameter)}, global::AttentionGen.DType.{(element == "int" ? "Int32" : "Float32")}, \"{parameter}\", scale, enableGqa, blockMask);");
-            EmitCacheStepsWithCapture(w, parameter == "cache" ? "cacheCapture" : parameter, type, element == "int" ? "Int32" : "Float32");
+            EmitCacheStepsWithCapture(w, parameter, type, element == "int" ? "Int32" : "Float32");
         }
 
         string? header = spec.CudaMods is null ? null : CudaHeaderEmitter.Flex(spec.ClosedForm, spec.CudaMods);
@@ -199,6 +199,13 @@ internal static class FlexEmitter
             w.WriteLine($"    CacheStepWithCapture(q, k, v, {escaped}, global::AttentionGen.DType.{dtype}, \"{parameter}\", cache, scale, decode: {decode});");
         }
     }
+
+    // The capture's parameter name in Forward, Prefill and Decode: renamed where it would shadow their other parameters
+    // or the base methods they call (a parameter named ForwardWithCapture would make the call CS0149).
+    private static string CaptureParameter(string captureName) =>
+        captureName is "q" or "k" or "v" or "scale" or "enableGqa" or "blockMask" or "cache" or "ForwardWithCapture" or "CacheStepWithCapture"
+            ? captureName + "Capture"
+            : captureName;
 
     private static string Long(long value) =>
         value == long.MinValue ? "long.MinValue" : value == long.MaxValue ? "long.MaxValue" : value.ToString(System.Globalization.CultureInfo.InvariantCulture) + "L";

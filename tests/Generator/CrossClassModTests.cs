@@ -49,8 +49,8 @@ public class CrossClassModTests
 
         Assert.Contains("global::Lib.Mods.Masks.Document(batch, head, q, kv)", text);
         Assert.Contains("global::Lib.Mods.Scores.Bias(score, batch, head, q, kv)", text);
-        Assert.Contains("ag_Lib_Mods_Masks_Document", text);
-        Assert.Contains("ag_Lib_Mods_Scores_Bias", text);
+        Assert.Contains("agu_Lib_Mods_Masks_Document", text);
+        Assert.Contains("agu_Lib_Mods_Scores_Bias", text);
         Assert.DoesNotContain("CudaHeader => null", text);
         Assert.Contains("HasClosedFormPlan => false", text);
     }
@@ -65,7 +65,7 @@ public class CrossClassModTests
 
         Assert.Contains("HasClosedFormPlan => true", text);
         Assert.Contains("global::Masks.Causal", text);
-        Assert.Contains("ag_Masks_Causal", text);
+        Assert.Contains("agu_Masks_Causal", text);
     }
 
     [Fact]

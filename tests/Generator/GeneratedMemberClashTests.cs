@@ -47,6 +47,21 @@ public class GeneratedMemberClashTests
         }
     }
 
+    [Theory]
+    [InlineData("ForwardWithCapture")]
+    [InlineData("CacheStepWithCapture")]
+    [InlineData("cache")]
+    [InlineData("scale")]
+    public async Task ACaptureNamedLikeWhatTheGeneratedCodeCallsIsRenamedThere(string name)
+    {
+        // The capture becomes a parameter of the generated Forward/Prefill/Decode, which call ForwardWithCapture and
+        // CacheStepWithCapture: under the same name it would shadow them (CS0149).
+        string text = await GeneratorHarness.GenerateCleanlyAsync(AnalyzerHarness.Usings +
+            $"[Flex(MaskMod = nameof(M))] partial class C {{ [MaskMod] static bool M(int b, int h, int q, int kv, ReadOnlySpan<int> {name}) => {name}[kv] <= q; }}");
+
+        Assert.Contains($"global::AttentionGen.Tensor {name}Capture,", text);
+    }
+
     /// <summary>For each member the generator writes into C, a user declaration that C# would reject beside it.</summary>
     private static string[] GeneratedMemberDeclarations(string source)
     {

@@ -34,7 +34,7 @@ public class LibraryModTranslationTests
     {
         string text = await GenerateCleanly(layer);
 
-        string function = "ag_AttentionGen_Mods_" + method.Replace('.', '_');
+        string function = "agu_AttentionGen_Mods_" + method.Replace('.', '_');
         Assert.DoesNotContain("CudaHeader => null", text);
         Assert.Contains($"__device__ __forceinline__ {(method.StartsWith("Mask", StringComparison.Ordinal) ? "bool" : "float")} {function}(", text);
     }
@@ -69,7 +69,7 @@ public class LibraryModTranslationTests
         string text = await GenerateCleanly("[Flex(MaskMod = nameof(M))] partial class L { static readonly int W = 64; [MaskMod] static bool M(int b, int h, int q, int kv) => MaskMods.SlidingWindow(q, kv, W); }");
 
         Assert.Contains("HasClosedFormPlan => false", text);
-        Assert.Contains("ag_AttentionGen_Mods_MaskMods_SlidingWindow(v_q, v_kv, ag_L_W)", text);
+        Assert.Contains("agu_AttentionGen_Mods_MaskMods_SlidingWindow(v_q, v_kv, agu_L_W)", text);
     }
 
     [Theory]
@@ -82,7 +82,7 @@ public class LibraryModTranslationTests
         string text = await GenerateCleanly($"[Flex(ScoreMod = nameof(F))] partial class L {{ const float Cap = 30f; [ScoreMod] static float F(float s, int b, int h, int q, int kv) => {body}; }}");
 
         Assert.Contains(score, text);
-        Assert.Contains("ag_AttentionGen_Mods_ScoreMods_TanhSoftcap", text);
+        Assert.Contains("agu_AttentionGen_Mods_ScoreMods_TanhSoftcap", text);
     }
 
     [Theory]

@@ -22,8 +22,8 @@ public class ModTranslationSemanticsTests
     {
         string text = await MaskHeader("H(kv: kv, q: q) && J(q, w: 2, kv: kv); static bool H(int q, int kv) => kv <= q; static bool J(int q, int kv, int w = 4) => kv <= q + w");
 
-        Assert.Contains("ag_L_H(v_q, v_kv)", text);
-        Assert.Contains("ag_L_J(v_q, v_kv, 2)", text);
+        Assert.Contains("agu_L_H(v_q, v_kv)", text);
+        Assert.Contains("agu_L_J(v_q, v_kv, 2)", text);
     }
 
     [Fact]
@@ -54,8 +54,8 @@ public class ModTranslationSemanticsTests
             "[Flex(ScoreMod = nameof(F))] partial class L { [ScoreMod] static float F(float s, int b, int h, int q, int kv) { Nothing(); return P(q, kv) ? s : -s; } " +
             "static void Nothing() { return; } private static partial bool P(int q, int kv); private static partial bool P(int q, int kv) => kv <= q; }");
 
-        Assert.Contains("__device__ __forceinline__ bool ag_L_P(int v_q, int v_kv) { return (v_kv <= v_q); }", text);
-        Assert.Contains("__device__ __forceinline__ void ag_L_Nothing() { return; }", text);
+        Assert.Contains("__device__ __forceinline__ bool agu_L_P(int v_q, int v_kv) { return (v_kv <= v_q); }", text);
+        Assert.Contains("__device__ __forceinline__ void agu_L_Nothing() { return; }", text);
     }
 
     [Fact]
@@ -68,7 +68,7 @@ public class ModTranslationSemanticsTests
 
         // TanhSoftcap(score: 30, cap: s) is not a soft-cap of the score at 30: the CPU calls the mod, the GPU passes (30, s).
         Assert.DoesNotContain("SoftcapScore(", swapped);
-        Assert.Contains("ag_AttentionGen_Mods_ScoreMods_TanhSoftcap(30.0f, v_s)", swapped);
+        Assert.Contains("agu_AttentionGen_Mods_ScoreMods_TanhSoftcap(30.0f, v_s)", swapped);
     }
 
     [Fact]
@@ -78,6 +78,29 @@ public class ModTranslationSemanticsTests
         string text = await MaskHeader("(uint)q + (kv - 5) < 0L");
 
         Assert.Contains("(((long long)(((unsigned int)(v_q)))) + ((long long)((v_kv - 5))))", text);
+    }
+
+    [Fact]
+    public async Task LongMinValueIsWrittenAsAnExpression()
+    {
+        // -9223372036854775808LL is unary minus on a literal too large for long long.
+        string text = await MaskHeader("(long)q > long.MinValue");
+
+        Assert.Contains("(-9223372036854775807LL - 1)", text);
+        Assert.DoesNotContain("9223372036854775808", text);
+    }
+
+    [Fact]
+    public async Task StaticReadonlyScalarsKeepTheirInitializersConversions()
+    {
+        // C# stores (int)7.9 in a float as 7, and (float)0.1 in a double as 0.10000000149011612, not 7.9 and 0.1.
+        string text = await Generate(
+            "[Flex(ScoreMod = nameof(F))] partial class L { static readonly float Offset = (int)7.9; static readonly double Tenth = (float)0.1; static readonly long Big = 1 << 30; " +
+            "[ScoreMod] static float F(float s, int b, int h, int q, int kv) => s + Offset + (float)Tenth + Big; }");
+
+        Assert.Contains("__constant__ float agu_L_Offset = 7.0f;", text);
+        Assert.Contains("__constant__ double agu_L_Tenth = 0.10000000149011612;", text);
+        Assert.Contains("__constant__ long long agu_L_Big = 1073741824LL;", text);
     }
 
     [Fact]
@@ -101,10 +124,10 @@ public class ModTranslationSemanticsTests
             "[Flex(MaskMod = nameof(A.M))] partial class L { } static class A { [MaskMod] public static bool M(int b, int h, int q, int kv) => B_C(q, kv) && A_B.C(q, kv) && H(q, kv) && H(q, kv, 1); " +
             "static bool B_C(int q, int kv) => kv <= q; static bool H(int q, int kv) => q > 0; static bool H(int q, int kv, int w) => kv > w; } static class A_B { public static bool C(int q, int kv) => q % 2 == kv % 2; }");
 
-        Assert.Contains("__device__ __forceinline__ bool ag_A_B_C(int v_q, int v_kv) { return (v_kv <= v_q); }", text);
-        Assert.Contains("__device__ __forceinline__ bool ag_A_B_C_2(int v_q, int v_kv) { return ((v_q % 2) == (v_kv % 2)); }", text);
-        Assert.Contains("ag_A_H(v_q, v_kv))", text);
-        Assert.Contains("ag_A_H_2(v_q, v_kv, 1))", text);
+        Assert.Contains("__device__ __forceinline__ bool agu_A_B_C(int v_q, int v_kv) { return (v_kv <= v_q); }", text);
+        Assert.Contains("__device__ __forceinline__ bool agu_A_B_C_2(int v_q, int v_kv) { return ((v_q % 2) == (v_kv % 2)); }", text);
+        Assert.Contains("agu_A_H(v_q, v_kv))", text);
+        Assert.Contains("agu_A_H_2(v_q, v_kv, 1))", text);
     }
 
     [Theory]
@@ -119,6 +142,22 @@ public class ModTranslationSemanticsTests
     }
 
     [Theory]
+    [InlineData("kv <= q + long.MaxValue")]
+    [InlineData("kv - long.MaxValue - 2 <= q")]
+    [InlineData("-(kv + long.MinValue) >= q")]
+    [InlineData("Math.Abs(kv - q) < long.MinValue")]
+    public async Task LongArithmeticThatCanWrapGetsNoClosedForm(string body)
+    {
+        // C#'s q + long.MaxValue wraps for q >= 1; |kv - q| < long.MinValue is never true, and its bound - 1 would wrap
+        // to long.MaxValue: the recognizer's own arithmetic is checked, so none of these becomes a box. (CS0652: an int
+        // compared with long.MinValue.)
+        string text = await Generate($"#pragma warning disable CS0652\n[Flex(MaskMod = nameof(M))] partial class L {{ [MaskMod] static bool M(int b, int h, int q, int kv) => {body}; }}");
+
+        Assert.Contains("HasClosedFormPlan => false", text);
+        Assert.DoesNotContain("AG_BOXES", text);
+    }
+
+    [Theory]
     [InlineData("kv <= q + 2147483000L")]
     [InlineData("kv <= q + 1000000")]
     public async Task ArithmeticThatCannotWrapKeepsItsClosedForm(string body)
@@ -126,6 +165,55 @@ public class ModTranslationSemanticsTests
         string text = await MaskHeader(body);
 
         Assert.Contains("HasClosedFormPlan => true", text);
+    }
+
+    [Fact]
+    public async Task MathOfAnIntegerIsCalledWithTheParameterTypeOfTheDotNetMethod()
+    {
+        // sqrt(int) is ambiguous in CUDA (float and double overloads); C# converts to Math's double, MathF's float.
+        string text = await Generate("[Flex(ScoreMod = nameof(F))] partial class L { [ScoreMod] static float F(float s, int b, int h, int q, int kv) => s + (float)Math.Sqrt(q) + MathF.Exp(kv) + (float)Math.Log(1L + q); }");
+
+        Assert.Contains("sqrt(((double)(v_q)))", text);
+        Assert.Contains("expf(((float)(ag_i2f(v_kv))))", text);
+        Assert.Contains("log(((double)((1LL + ((long long)(v_q))))))", text);
+    }
+
+    [Fact]
+    public async Task UserNamesNeverTakeTheKernelsNames()
+    {
+        // mask.mod and score.mod would mangle to the entry points themselves, kv.append.slot to a kernel function.
+        string text = await Generate(ClassesNamedLikeTheKernels);
+
+        Assert.Contains("agu_mask_mod(b, h, q, kv)", text);
+        Assert.Contains("agu_score_mod(s, b, h, q, kv)", text);
+        Assert.Contains("agu_kv_append_slot(v_q, v_kv)", text);
+        Assert.Single(text.Split("bool ag_mask_mod(").Skip(1));
+        Assert.DoesNotContain("ag_kv_append_slot", text);
+    }
+
+    [Fact]
+    public async Task AModCalledByAnotherModWithItsOwnValuesConvertsExactly()
+    {
+        // ag_i2f is exact below 2^22, which holds for the kernel's indices, not for q * 1000 passed by M.
+        string called = await Generate(
+            "[Flex(MaskMod = nameof(M), ScoreMod = nameof(F))] partial class L { [MaskMod] static bool M(int b, int h, int q, int kv) => F(0f, b, h, q * 1000, kv) < 5500000f; " +
+            "[ScoreMod] static float F(float s, int b, int h, int q, int kv) => s + (float)q; }");
+        string alone = await Generate(
+            "[Flex(MaskMod = nameof(M), ScoreMod = nameof(F))] partial class L { [MaskMod] static bool M(int b, int h, int q, int kv) => kv <= q; " +
+            "[ScoreMod] static float F(float s, int b, int h, int q, int kv) => s + (float)q; }");
+
+        Assert.Contains("{ return (v_s + ((float)(v_q))); }", called);
+        Assert.DoesNotContain("ag_i2f", called);
+        Assert.Contains("{ return (v_s + ag_i2f(v_q)); }", alone);
+    }
+
+    /// <summary>Names, long.MinValue and math of integers as above compile with NVRTC.</summary>
+    [NvrtcFact]
+    public async Task CollidingNamesAndMathOfIntegersCompileWithNvrtc()
+    {
+        string text = await Generate(ClassesNamedLikeTheKernels.Replace("=> s;", "=> s + (float)Math.Sqrt(q) + MathF.Log(kv + 1) + (float)Math.Tanh(1L + q) + ((long)q > long.MinValue ? 0f : 1f);", StringComparison.Ordinal));
+
+        Assert.NotEmpty(CompileWithNvrtc(text));
     }
 
     /// <summary>Every construct above, translated, compiles with NVRTC (no GPU needed) under the runtime's options.</summary>
@@ -139,12 +227,22 @@ public class ModTranslationSemanticsTests
             "static bool B_C(int q, int kv) => kv <= q + 1; static void Nothing() { return; } private static partial bool P(int q, int kv); private static partial bool P(int q, int kv) => q >= 0; " +
             "static readonly float[] T = { 0.5f, 0.25f }; static readonly float W = 1f / 3; } static class A_B { public static bool C(int q, int kv) => q % 2 == kv % 2; }");
 
-        string literal = text.Split('\n').Single(line => line.Contains("CudaHeader => \"", StringComparison.Ordinal));
+        Assert.NotEmpty(CompileWithNvrtc(text));
+    }
+
+    private const string ClassesNamedLikeTheKernels =
+        "#pragma warning disable CS8981\n[Flex(MaskMod = nameof(mask.mod), ScoreMod = nameof(score.mod))] partial class L { } " +
+        "static class mask { [MaskMod] public static bool mod(int b, int h, int q, int kv) => q % 3 != kv % 2 && global::kv.append.slot(q, kv); } " +
+        "static class score { [ScoreMod] public static float mod(float s, int b, int h, int q, int kv) => s; } " +
+        "static class kv { public static class append { public static bool slot(int q, int kv) => kv <= q; } }";
+
+    // The generated CudaHeader, compiled with the runtime's options for sm_80 (no GPU needed).
+    private static byte[] CompileWithNvrtc(string generated)
+    {
+        string literal = generated.Split('\n').Single(line => line.Contains("CudaHeader => \"", StringComparison.Ordinal));
         literal = literal.Substring(literal.IndexOf('"', StringComparison.Ordinal)).TrimEnd().TrimEnd(';');
         string header = ((LiteralExpressionSyntax)SyntaxFactory.ParseExpression(literal)).Token.ValueText;
-
-        byte[] cubin = Nvrtc.Instance.CompileToCubin(header + "\n" + LibraryModCudaTests.ProbeKernel, "semantics.cu", [.. KernelHashes.CompileOptions, "--gpu-architecture=sm_80"], out _);
-        Assert.NotEmpty(cubin);
+        return Nvrtc.Instance.CompileToCubin(header + "\n" + LibraryModCudaTests.ProbeKernel, "semantics.cu", [.. KernelHashes.CompileOptions, "--gpu-architecture=sm_80"], out _);
     }
 
     private static Task<string> MaskHeader(string bodyAndHelpers) =>

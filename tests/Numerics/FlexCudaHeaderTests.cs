@@ -51,11 +51,11 @@ public class FlexCudaHeaderTests
     {
         string header = new CausalBiasFlex().CudaText!;
 
-        Has(header, "__constant__ float ag_AttentionGen_Tests_Numerics_CausalBiasFlex_BiasByHead[4] = { 0.05f, -0.02f, 0.1f, 0.0f };");
+        Has(header, "__constant__ float agu_AttentionGen_Tests_Numerics_CausalBiasFlex_BiasByHead[4] = { 0.05f, -0.02f, 0.1f, 0.0f };");
         Has(header, "#define AG_HAS_MASK_MOD 1");
         Has(header, "#define AG_HAS_SCORE_MOD 1");
         Has(header, "return (v_kv <= v_q);");
-        Has(header, "return (v_score + (ag_AttentionGen_Tests_Numerics_CausalBiasFlex_BiasByHead[(v_h % 4)] * ag_i2f((v_q - v_kv))));");
+        Has(header, "return (v_score + (agu_AttentionGen_Tests_Numerics_CausalBiasFlex_BiasByHead[(v_h % 4)] * ag_i2f((v_q - v_kv))));");
         Has(header, "#define AG_BOX_COUNT 1");
     }
 
@@ -76,18 +76,18 @@ public class FlexCudaHeaderTests
         string header = new CapturedDocumentFlex().CudaText!;
 
         Has(header, "(int v_b, int v_h, int v_q, int v_kv, const int* v_docIds) { return ((v_docIds[v_q] == v_docIds[v_kv]) && (v_kv <= v_q)); }");
-        Has(header, "#define AG_MASK_TABLE_MOD(p, b, h, q, kv) ag_AttentionGen_Tests_Numerics_CapturedDocumentFlex_SameDocument(b, h, q, kv, (const int*)(p).table)");
+        Has(header, "#define AG_MASK_TABLE_MOD(p, b, h, q, kv) agu_AttentionGen_Tests_Numerics_CapturedDocumentFlex_SameDocument(b, h, q, kv, (const int*)(p).table)");
     }
 
     [Fact]
     public void CalledModsAndHelpersAreTranslatedToo()
     {
         string window = new WindowOrSinksFlex().CudaText!;
-        Has(window, "__device__ __forceinline__ bool ag_AttentionGen_Tests_Numerics_WindowOrSinksFlex_Sink(int v_b, int v_h, int v_q, int v_kv) { return (v_kv < 8); }");
+        Has(window, "__device__ __forceinline__ bool agu_AttentionGen_Tests_Numerics_WindowOrSinksFlex_Sink(int v_b, int v_h, int v_q, int v_kv) { return (v_kv < 8); }");
         Has(window, "#define AG_BOX_COUNT 2");
 
         string document = new DocumentFlex().CudaText!;
-        Has(document, "ag_AttentionGen_Tests_Numerics_DocumentFlex_Doc(int v_i) { return ((v_i < 40) ? 0 : ((v_i < 90) ? 1 : 2)); }");
+        Has(document, "agu_AttentionGen_Tests_Numerics_DocumentFlex_Doc(int v_i) { return ((v_i < 40) ? 0 : ((v_i < 90) ? 1 : 2)); }");
         Lacks(document, "AG_BOX_COUNT");
     }
 
