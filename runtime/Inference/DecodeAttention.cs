@@ -66,6 +66,7 @@ public static class DecodeAttention
         ArgumentNullException.ThrowIfNull(q);
         ArgumentNullException.ThrowIfNull(cache);
         cache.ThrowIfDisposed();
+        using KvCache.UseScope use = cache.Use();
         q.ThrowIfDisposed(nameof(q));
         CheckQuery(q, cache, mostQueries);
         float s = ResolveScale(scale, cache);

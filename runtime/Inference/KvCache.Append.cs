@@ -16,12 +16,18 @@ public sealed partial class KvCache
     public void Append(Tensor k, Tensor v, int[]? lengths = null)
     {
         ThrowIfDisposed();
+        using UseScope use = Use();
         int tokens = CheckNewTokens(k, v);
         int[] counts = AppendCounts(lengths, tokens);
         CheckCapacity(counts, lengths is null ? nameof(k) : nameof(lengths));
-        CheckFreePages(counts, nameof(k));
         (Tensor Keys, Tensor Values)? deviceScales = Device.Kind == DeviceKind.Cuda ? DeviceScales() : null;   // before any page is rented
-        RentPages(counts);
+        lock (PageLock)
+        {
+            // Checked and rented under one lock: another cache of the pool cannot take the pages in between.
+            CheckFreePages(counts, nameof(k));
+            RentPages(counts);
+        }
+
         Write(k, _keys, HeadDim, KeyScale, deviceScales?.Keys, counts);
         Write(v, _values, ValueDim, ValueScale, deviceScales?.Values, counts);
         for (int b = 0; b < Batch; b++)
@@ -39,27 +45,38 @@ public sealed partial class KvCache
     public void AssignPages(int sequence, ReadOnlySpan<int> physicalPages)
     {
         ThrowIfDisposed();
+        using UseScope use = Use();
         CheckSequence(sequence);
         if (_pool is null)
         {
             throw new ArgumentException("AssignPages needs a paged cache; this one is contiguous.", nameof(physicalPages));
         }
 
+        lock (PageLock)
+        {
+            AssignFreePages(sequence, physicalPages);
+        }
+    }
+
+    // AssignPages' checks and takes, under the pool's lock (a page checked free stays free until taken).
+    private void AssignFreePages(int sequence, ReadOnlySpan<int> physicalPages)
+    {
+        KvPagePool pool = _pool!;
         int mapped = _pageCounts[sequence], room = _blockTables[sequence].Length - mapped;
         if (physicalPages.Length > room)
         {
-            throw new ArgumentException($"Sequence {sequence} has {mapped} of its {_blockTables[sequence].Length} pages (capacity {Capacity}, page size {_pool.PageSize}); {physicalPages.Length} more do not fit, at most {room}.", nameof(physicalPages));
+            throw new ArgumentException($"Sequence {sequence} has {mapped} of its {_blockTables[sequence].Length} pages (capacity {Capacity}, page size {pool.PageSize}); {physicalPages.Length} more do not fit, at most {room}.", nameof(physicalPages));
         }
 
         for (int i = 0; i < physicalPages.Length; i++)
         {
             int page = physicalPages[i];
-            if ((uint)page >= (uint)_pool.PageCount)
+            if ((uint)page >= (uint)pool.PageCount)
             {
-                throw new ArgumentOutOfRangeException(nameof(physicalPages), page, $"physicalPages[{i}] must be a page of the pool, in [0, {_pool.PageCount}); got {page}.");
+                throw new ArgumentOutOfRangeException(nameof(physicalPages), page, $"physicalPages[{i}] must be a page of the pool, in [0, {pool.PageCount}); got {page}.");
             }
 
-            if (!_pool.IsFree(page) || physicalPages[..i].Contains(page))
+            if (!pool.IsFree(page) || physicalPages[..i].Contains(page))
             {
                 throw new ArgumentException($"physicalPages[{i}] must be a free page; page {page} is held already.", nameof(physicalPages));
             }
@@ -67,7 +84,7 @@ public sealed partial class KvCache
 
         foreach (int page in physicalPages)
         {
-            _pool.Take(page);
+            pool.Take(page);
             _blockTables[sequence][_pageCounts[sequence]++] = page;
         }
 

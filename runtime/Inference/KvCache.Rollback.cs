@@ -28,15 +28,18 @@ public sealed partial class KvCache
     {
         int[] lengths = _markedLengths ?? throw new InvalidOperationException("RollBack needs a Mark first.");
         int[] pageCounts = _markedPageCounts!;
-        for (int b = 0; b < Batch; b++)
+        lock (PageLock)
         {
-            if (_pool is not null && _pageCounts[b] > pageCounts[b])
+            for (int b = 0; b < Batch; b++)
             {
-                _pool.Return(_blockTables[b].AsSpan(pageCounts[b], _pageCounts[b] - pageCounts[b]));
-            }
+                if (_pool is not null && _pageCounts[b] > pageCounts[b])
+                {
+                    _pool.Return(_blockTables[b].AsSpan(pageCounts[b], _pageCounts[b] - pageCounts[b]));
+                }
 
-            _pageCounts[b] = Math.Min(_pageCounts[b], pageCounts[b]);
-            _lengths[b] = Math.Min(_lengths[b], lengths[b]);
+                _pageCounts[b] = Math.Min(_pageCounts[b], pageCounts[b]);
+                _lengths[b] = Math.Min(_lengths[b], lengths[b]);
+            }
         }
 
         _deviceIndexStale = true;

@@ -182,9 +182,14 @@ public sealed partial class KvCache : IDisposable
     public void Reset(int sequence)
     {
         ThrowIfDisposed();
+        using UseScope use = Use();
         CheckSequence(sequence);
-        _pool?.Return(BlockTable(sequence));
-        _pageCounts[sequence] = 0;
+        lock (PageLock)
+        {
+            _pool?.Return(BlockTable(sequence));
+            _pageCounts[sequence] = 0;
+        }
+
         _lengths[sequence] = 0;
         _deviceIndexStale = true;
     }
@@ -294,10 +299,13 @@ public sealed partial class KvCache : IDisposable
             return;
         }
 
-        for (int b = 0; b < Batch; b++)
+        lock (PageLock)
         {
-            _pool.Return(_blockTables[b].AsSpan(0, _pageCounts[b]));
-            _pageCounts[b] = 0;
+            for (int b = 0; b < Batch; b++)
+            {
+                _pool.Return(_blockTables[b].AsSpan(0, _pageCounts[b]));
+                _pageCounts[b] = 0;
+            }
         }
     }
 }

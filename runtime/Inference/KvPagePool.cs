@@ -6,7 +6,8 @@ namespace AttentionGen.Inference;
 /// <summary>
 /// The physical pages of a paged KV cache for one attention layer: K [pages, Hkv, pageSize, E] and V [pages, Hkv,
 /// pageSize, Ev] in host memory, and the free list that <see cref="KvCache"/>s rent pages from. One pool may serve
-/// several caches; a cache gives its pages back when it is reset or disposed. Not thread-safe.
+/// several caches, on any threads: they rent and return its pages under <see cref="Gate"/>. A cache gives its pages back
+/// when it is reset or disposed.
 /// </summary>
 public sealed class KvPagePool : IDisposable
 {
@@ -16,6 +17,9 @@ public sealed class KvPagePool : IDisposable
     // (KvCache.AssignPages) stays in the stack and is skipped when popped.
     private readonly Stack<int> _freeStack;
     private bool _disposed;
+
+    /// <summary>The lock under which caches check, rent, take and return this pool's pages (each such sequence atomic).</summary>
+    internal object Gate { get; } = new();
 
     /// <summary>A pool of <paramref name="pageCount"/> pages of <paramref name="pageSize"/> tokens, all free.</summary>
     public KvPagePool(int pageCount, int pageSize, int kvHeads, int headDim, int valueDim, DType dtype)

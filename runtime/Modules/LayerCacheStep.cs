@@ -25,6 +25,7 @@ internal static class LayerCacheStep
     /// </summary>
     public static T AppendThen<T>(KvCache cache, Tensor k, Tensor v, Func<T> step)
     {
+        using KvCache.UseScope use = cache.Use();   // the append and the attention over it, one call at a time
         cache.Mark();
         try
         {
