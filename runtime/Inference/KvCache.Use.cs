@@ -39,8 +39,4 @@ public sealed partial class KvCache
             }
         }
     }
-
-    // What a paged cache's page bookkeeping locks: its pool, whose pages caches on other threads rent and return too.
-    // A contiguous cache has no pool and locks its own lengths (uncontended).
-    private object PageLock => _pool?.Gate ?? _lengths;
 }

@@ -6,8 +6,8 @@ namespace AttentionGen.Inference;
 /// The keys and values one attention layer has seen, per sequence of a batch, for decoding: <see cref="Append"/> writes
 /// new tokens after each sequence's current length, <see cref="DecodeAttention.Decode"/> attends to them. Contiguous
 /// (<see cref="Contiguous(int, int, int, int, int, DType, Device)"/>) or paged (<see cref="Paged"/>), in host memory or on a
-/// GPU, as given or quantized to fp8 with per-head scales (docs/kv-cache.md). Not
-/// thread-safe. Dispose gives a paged cache's pages back to its pool and frees a contiguous cache's memory.
+/// GPU, as given or quantized to fp8 with per-head scales (docs/kv-cache.md). One call at a time: a call from another
+/// thread while one runs throws (<see cref="Use"/>). Dispose gives a paged cache's pages back to its pool and frees a contiguous cache's memory.
 /// </summary>
 public sealed partial class KvCache : IDisposable
 {
@@ -30,6 +30,10 @@ public sealed partial class KvCache : IDisposable
     // An fp8 cache's key and value scales on its GPU, uploaded at the first append or decode.
     private Tensor? _deviceKeyScales;
     private Tensor? _deviceValueScales;
+
+    // What a paged cache's page bookkeeping locks: its pool, whose pages caches on other threads rent and return too.
+    // A contiguous cache has no pool and locks its own lengths (uncontended).
+    private object PageLock => _pool?.Gate ?? _lengths;
 
     private KvCache(int batch, int capacity, int kvHeads, int headDim, int valueDim, DType dtype, KvQuantization? quantization, Tensor keys, Tensor values, KvPagePool? pool, int pagesPerSequence)
     {
