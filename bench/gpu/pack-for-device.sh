@@ -5,7 +5,8 @@
 # bench/cpu travels as a JIT build too, beside bench/gpu's and sharing its AttentionGen.dll (the NativeAOT one would pass
 # the carry limit). ILGPU=1 packs the ILGPU part's bundle instead: the tests and the JIT sample, no NativeAOT builds.
 # The app's kernels zip fits only without the tests: SAMPLE=1 leaves them out for the sample's NVRTC-hidden run.
-# usage: [ILGPU=1 | SAMPLE=1] bench/gpu/pack-for-device.sh   (after dotnet build AttentionGen.sln -c Release)
+# ILGPU_TIME=1 packs only the runtime with bench/ilgpu and bench/gpu as JIT builds (run-on-device.sh ilgpu-time).
+# usage: [ILGPU=1 | SAMPLE=1 | ILGPU_TIME=1] bench/gpu/pack-for-device.sh   (after dotnet build AttentionGen.sln -c Release)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # All that travels counts against the 64 MiB limit: the carry and the tracked files together. The device counted a
@@ -19,6 +20,13 @@ within_limit() {
     [ "$1" -le "$limit" ] || { echo "over the device's limit: the call would be refused"; exit 1; }
 }
 tests/gpu-on-device.sh prepare >/dev/null
+if [ "${ILGPU_TIME:-0}" = 1 ]; then
+    rm -f .devtests/tests.tar.xz .devtests/sample.tar.xz .devtests/publish.tar.xz
+    tar -cf - bench/ilgpu/bin/Release/net9.0 bench/gpu/bin/Release/net9.0 | xz -T2 -6 >.devtests/ilgpu-time.tar.xz
+    within_limit "$(carried)"
+    exit 0
+fi
+rm -f .devtests/ilgpu-time.tar.xz
 if [ "${ILGPU:-0}" = 1 ]; then
     rm -f .devtests/publish.tar.xz   # run-on-device.sh ilgpu needs the tests and the JIT sample only
     within_limit "$(carried)"

@@ -3,7 +3,7 @@
 # and writes its whole log under $OUT (or ./device-out), so a part cut short still returns what it measured.
 # Expects publish/gpu, publish/sample, publish/cpu (README, Benchmarks) and .devtests (tests/gpu-on-device.sh prepare),
 # or one carry of .devtests packed by bench/gpu/pack-for-device.sh (tests, the sample, bench/gpu and bench/cpu as JIT builds).
-# usage: bench/gpu/run-on-device.sh tests | cpu-native | sample | timing | prefill | sm90 | sm90-tests | sm90-compile | lengths | decode | cpu | llama | ilgpu | distributed
+# usage: bench/gpu/run-on-device.sh tests | cpu-native | sample | timing | prefill | sm90 | sm90-tests | sm90-compile | lengths | decode | cpu | llama | ilgpu | ilgpu-time | distributed
 #   tests   the GPU tests, one line per test with its time (about 330 s with a cold kernel cache; TESTS_TIMEOUT)
 #   cpu-native  the host Xeon's bf16 pair and AMX kernel tests (AMX on), then their GEMM speed
 #   sample  the published sample cold and warm and with NVRTC hidden (kernels from the store and the app's zip only)
@@ -24,6 +24,7 @@
 #   llama   transformers' LlamaAttention written by PyTorch, loaded and compared by attentiongen-gpu llama-check
 #   ilgpu   the ILGPU tensor-core tests, then the sample's ILGPU layers on ILGPU's CUDA accelerator, bf16 on the tensor
 #           cores and (ATTENTIONGEN_ILGPU_TENSOR_CORES=0) on the scalar kernel (the JIT build in .devtests; carry .devtests)
+#   ilgpu-time  (ILGPU_TIME=1 bundle) the ILGPU tensor-core kernel alone beside the CUDA C kernel, then ncu on one launch
 #   distributed  (a multi-GPU kind) the distributed tests, then dilated attention at 1M-8M tokens on one GPU and on all
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -133,6 +134,21 @@ cpu-tiles)
 llama)
     timeout 200 python3 bench/gpu/llama_check.py /tmp/llama 2>&1 | tail -3
     timeout 200 $bin llama-check /tmp/llama 2>&1 | tee "$out/llama.log" | tail -12 ;;
+ilgpu-time)
+    # (ILGPU_TIME=1 bundle) The ILGPU tensor-core kernel alone (inputs on the GPU) beside the CUDA C kernel on the same
+    # shapes, then ncu's summary of one ILGPU launch: what limits it. 150 + 120 + 200 s at most.
+    [ -x /tmp/dotnet/dotnet ] || { mkdir -p /tmp/dotnet && xz -dc .devtests/dotnet-runtime.tar.xz | tar -C /tmp/dotnet -xf -; }
+    xz -dc .devtests/ilgpu-time.tar.xz | tar -xf -
+    export DOTNET_ROOT=/tmp/dotnet DOTNET_ROLL_FORWARD=Major
+    shapes="4,16,4096,128 4,16,4096,64 1,16,16384,128"
+    # shellcheck disable=SC2086
+    timeout 150 /tmp/dotnet/dotnet bench/ilgpu/bin/Release/net9.0/attentiongen-ilgpu.dll $shapes 2>&1 | tee "$out/ilgpu-time.log"
+    # shellcheck disable=SC2086
+    timeout 120 /tmp/dotnet/dotnet bench/gpu/bin/Release/net9.0/attentiongen-gpu.dll time $shapes 2>&1 | tee "$out/cuda-time.log"
+    timeout 200 ncu --launch-skip 1 --launch-count 1 --section SpeedOfLight --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis \
+        --section WarpStateStats --section InstructionStats --section LaunchStats --section Occupancy \
+        /tmp/dotnet/dotnet bench/ilgpu/bin/Release/net9.0/attentiongen-ilgpu.dll 1,16,4096,128,true >"$out/ilgpu-ncu.log" 2>&1
+    grep -E "Duration|Throughput|Issue Slots Busy|Block Size|Registers Per|Dynamic Shared|Theoretical Occupancy|Achieved Occupancy|Warp Cycles Per Issued" "$out/ilgpu-ncu.log" ;;
 distributed)
     nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
     timeout 240 tests/gpu-on-device.sh run -namespace AttentionGen.Tests.Distributed -nocolor -verbose >"$out/distributed-tests.log" 2>&1
@@ -152,5 +168,5 @@ ilgpu)
     done
     ATTENTIONGEN_ILGPU_TENSOR_CORES=0 timeout 120 tests/gpu-on-device.sh sample --backend ilgpu --device cuda --seq 1024 2>&1 | tee "$out/ilgpu-1024-scalar.log" | grep "ILGPU bf16" ;;
 *)
-    sed -n '2,13p' "$0"; exit 2 ;;
+    sed -n '2,/^set -uo/p' "$0" | sed '$d'; exit 2 ;;
 esac
