@@ -258,23 +258,20 @@ public sealed class BlockMask
     public BlockMask To(Device device) =>
         device == Device ? this : new BlockMask(_states, Batch, Heads, QueryLength, KeyLength, QueryBlockSize, KeyBlockSize, MaskMod, device);
 
-    /// <summary>The mask of one batch entry (B = 1); a broadcast batch gives itself.</summary>
+    /// <summary>The mask of one batch entry (B = 1), as <see cref="Slice"/>.</summary>
     public BlockMask this[int batch] => Slice(batch, head: null);
 
-    /// <summary>The mask of one batch entry and, when given, one head.</summary>
+    /// <summary>
+    /// The mask of one batch entry and, when given, one head. Negative indices count from the end (-1 is the last), as
+    /// PyTorch's <c>block_mask[b, h]</c>; an index outside [-B, B) or [-H, H) is an error.
+    /// </summary>
     public BlockMask Slice(int batch, int? head = null)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(batch);
-        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(batch, Batch);
-        if (head is int h)
-        {
-            ArgumentOutOfRangeException.ThrowIfNegative(h, nameof(head));
-            ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(h, Heads, nameof(head));
-        }
-
-        int perHead = QueryBlocks * KeyBlocks, heads = head is null ? Heads : 1;
+        int b = Index(batch, Batch, "batch entries", nameof(batch));
+        int? h = head is int given ? Index(given, Heads, "heads", nameof(head)) : null;
+        int perHead = QueryBlocks * KeyBlocks, heads = h is null ? Heads : 1;
         var states = new byte[heads * perHead];
-        Array.Copy(_states, ((batch * Heads) + (head ?? 0)) * perHead, states, 0, states.Length);
+        Array.Copy(_states, ((b * Heads) + (h ?? 0)) * perHead, states, 0, states.Length);
         return new BlockMask(states, 1, heads, QueryLength, KeyLength, QueryBlockSize, KeyBlockSize, MaskMod, Device);
     }
 
@@ -317,6 +314,11 @@ public sealed class BlockMask
         return extent <= int.MaxValue ? (int)extent
             : throw new ArgumentException($"{blocks} blocks of {blockSize} are {extent} tokens, more than the limit of {int.MaxValue} (int.MaxValue); pass seqLengths.", paramName);
     }
+
+    // A Python-style index into a dimension of `size`: -size..-1 count from the end.
+    private static int Index(int index, int size, string what, string paramName) =>
+        index >= -size && index < size ? (index < 0 ? index + size : index)
+        : throw new ArgumentOutOfRangeException(paramName, index, $"{paramName} must lie in [{-size}, {size}): the mask has {size} {what}; got {index}.");
 
     private static void Mark(byte[] states, Tensor counts, Tensor indices, TileKind kind, int keyBlocks, string countsName, string indicesName)
     {

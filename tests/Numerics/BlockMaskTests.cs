@@ -174,6 +174,23 @@ public class BlockMaskTests
         Assert.Equal(64, FlexKernelOptions.FromDictionary(new Dictionary<string, int> { ["BLOCK_N"] = 64 }).BlockN);
     }
 
+    [Fact]
+    public void SliceTakesNegativeIndicesFromTheEnd()
+    {
+        // PyTorch's block_mask[-1, -1] is the last batch entry's last head; outside [-n, n) is an error naming both.
+        BlockMask mask = FlexAttention.CreateBlockMask(Mod("heads"), 2, 3, 200, 257, blockSize: 48);
+
+        Assert.Equal(mask.Slice(1, 2).ToDense().ToInt32Array(), mask.Slice(-1, -1).ToDense().ToInt32Array());
+        Assert.Equal(mask.Slice(0).ToDense().ToInt32Array(), mask[-2].ToDense().ToInt32Array());
+        var batch = Assert.Throws<ArgumentOutOfRangeException>(() => mask.Slice(-3));
+        Assert.Equal("batch", batch.ParamName);
+        Assert.Contains("[-2, 2)", batch.Message, StringComparison.Ordinal);
+        Assert.Contains("-3", batch.Message, StringComparison.Ordinal);
+        var head = Assert.Throws<ArgumentOutOfRangeException>(() => mask.Slice(0, 3));
+        Assert.Equal("head", head.ParamName);
+        Assert.Contains("[-3, 3)", head.Message, StringComparison.Ordinal);
+    }
+
     internal static MaskFunction Mod(string name) => name switch
     {
         "causal" => Causal,
