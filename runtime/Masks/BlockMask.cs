@@ -242,16 +242,20 @@ public sealed class BlockMask
         return Tensor.FromArray(dense, Batch, Heads, QueryBlocks, KeyBlocks).To(Device);
     }
 
-    /// <summary>Percent of blocks not computed.</summary>
+    /// <summary>
+    /// Percent of the mask not computed, as PyTorch's <c>sparsity()</c>: 100 · (1 − visited blocks · Q_BLOCK_SIZE ·
+    /// KV_BLOCK_SIZE / <see cref="Numel"/>). Visited blocks count whole, padding included, so with lengths that are not
+    /// multiples of the block sizes it is below the share of blocks skipped, and can be negative. An empty mask is 0.
+    /// </summary>
     public double Sparsity()
     {
-        int visited = 0;
+        long visited = 0;
         foreach (byte s in _states)
         {
             visited += s == 0 ? 0 : 1;
         }
 
-        return _states.Length == 0 ? 0 : 100.0 * (1 - ((double)visited / _states.Length));
+        return Numel == 0 ? 0 : 100.0 * (1 - ((double)visited * QueryBlockSize * KeyBlockSize / Numel));
     }
 
     /// <summary>The same mask with its index tensors on <paramref name="device"/>.</summary>

@@ -175,6 +175,19 @@ public class BlockMaskTests
     }
 
     [Fact]
+    public void SparsityWeighsVisitedBlocksByTheirSizeAsPyTorch()
+    {
+        // PyTorch: 100 · (1 − visited · Q_BLOCK · KV_BLOCK / numel). Causal 100×100 in 32×16 blocks visits 2 + 4 + 6 + 7
+        // blocks per (b, h): 19 · 512 of 10000 pairs, not 19 of 28 blocks.
+        BlockMask causal = FlexAttention.CreateBlockMask(Causal, 2, 3, 100, 100, blockSize: 32, keyBlockSize: 16);
+        Assert.Equal(100 * (1 - (19.0 * 512 / 10000)), causal.Sparsity(), 9);
+
+        // One padded block of 128² over 100² pairs: PyTorch reports a negative sparsity.
+        Assert.Equal(100 * (1 - (16384.0 / 10000)), FlexAttention.CreateBlockMask(FlexAttention.NoopMask, null, null, 100, 100).Sparsity(), 9);
+        Assert.Equal(0, FlexAttention.CreateBlockMask(Causal, null, null, 0, 0).Sparsity());
+    }
+
+    [Fact]
     public void SliceTakesNegativeIndicesFromTheEnd()
     {
         // PyTorch's block_mask[-1, -1] is the last batch entry's last head; outside [-n, n) is an error naming both.
