@@ -174,7 +174,8 @@ public sealed class BlockMask
     /// <summary>
     /// A block mask from PyTorch-style index tensors (<c>BlockMask.from_kv_blocks</c>): kvNumBlocks [B, H, Qb] and
     /// kvIndices [B, H, Qb, ≥ count] list the partial blocks, the full_* pair (optional) the full ones. A block in
-    /// both lists is full. Sequence lengths default to the blocks' extent.
+    /// both lists is full. Blocks hold <paramref name="blockSize"/> query rows and <paramref name="keyBlockSize"/> keys
+    /// (blockSize when null), as PyTorch's BLOCK_SIZE int or (q, kv) pair. Sequence lengths default to the blocks' extent.
     /// </summary>
     public static BlockMask FromKvBlocks(
         Tensor kvNumBlocks,
@@ -183,11 +184,14 @@ public sealed class BlockMask
         Tensor? fullKvIndices = null,
         int blockSize = 128,
         MaskFunction? maskMod = null,
-        (int QueryLength, int KeyLength)? seqLengths = null)
+        (int QueryLength, int KeyLength)? seqLengths = null,
+        int? keyBlockSize = null)
     {
         ArgumentNullException.ThrowIfNull(kvNumBlocks);
         ArgumentNullException.ThrowIfNull(kvIndices);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(blockSize);
+        int qBlock = blockSize, kBlock = keyBlockSize ?? blockSize;
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(qBlock, nameof(blockSize));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(kBlock, nameof(keyBlockSize));
         ShapeCheck.Rank(kvNumBlocks, 3, "[B, H, Qb]", nameof(kvNumBlocks));
         ShapeCheck.Rank(kvIndices, 4, "[B, H, Qb, KVb]", nameof(kvIndices));
         ShapeCheck.DType(kvNumBlocks, DType.Int32, nameof(kvNumBlocks));
@@ -203,10 +207,10 @@ public sealed class BlockMask
             throw new ArgumentException("fullKvNumBlocks and fullKvIndices come together; got only one of them.", fullKvNumBlocks is null ? nameof(fullKvNumBlocks) : nameof(fullKvIndices));
         }
 
-        (int qLength, int kLength) = seqLengths ?? (BlocksExtent(qBlocks, blockSize, nameof(seqLengths)), BlocksExtent(kBlocks, blockSize, nameof(seqLengths)));
-        if (qLength < 0 || kLength < 0 || ShapeMath.CeilDiv(qLength, blockSize) != qBlocks || ShapeMath.CeilDiv(kLength, blockSize) != kBlocks)
+        (int qLength, int kLength) = seqLengths ?? (BlocksExtent(qBlocks, qBlock, nameof(seqLengths)), BlocksExtent(kBlocks, kBlock, nameof(seqLengths)));
+        if (qLength < 0 || kLength < 0 || ShapeMath.CeilDiv(qLength, qBlock) != qBlocks || ShapeMath.CeilDiv(kLength, kBlock) != kBlocks)
         {
-            throw new ArgumentException($"seqLengths ({qLength}, {kLength}) need ({ShapeMath.CeilDiv(qLength, blockSize)}, {ShapeMath.CeilDiv(kLength, blockSize)}) blocks of {blockSize}; the tensors have ({qBlocks}, {kBlocks}).", nameof(seqLengths));
+            throw new ArgumentException($"seqLengths ({qLength}, {kLength}) need ({ShapeMath.CeilDiv(qLength, qBlock)}, {ShapeMath.CeilDiv(kLength, kBlock)}) blocks of ({qBlock}, {kBlock}); the tensors have ({qBlocks}, {kBlocks}).", nameof(seqLengths));
         }
 
         var states = new byte[MaskSizes.Cells(batch, heads, qBlocks, kBlocks, "B·H·Qb·KVb blocks", "(kvNumBlocks, kvIndices)", nameof(kvIndices))];
@@ -227,7 +231,7 @@ public sealed class BlockMask
             Mark(states, fullKvNumBlocks, fullKvIndices!, TileKind.Full, kBlocks, nameof(fullKvNumBlocks), nameof(fullKvIndices));
         }
 
-        return new BlockMask(states, batch, heads, qLength, kLength, blockSize, blockSize, maskMod, kvNumBlocks.Device);
+        return new BlockMask(states, batch, heads, qLength, kLength, qBlock, kBlock, maskMod, kvNumBlocks.Device);
     }
 
     /// <summary>[B, H, Qb, KVb] int32: 1 where a block is visited (partial or full), 0 elsewhere.</summary>
@@ -311,6 +315,11 @@ public sealed class BlockMask
         return s.Append(')').ToString();
     }
 
+    // A Python-style index into a dimension of `size`: -size..-1 count from the end.
+    private static int Index(int index, int size, string what, string paramName) =>
+        index >= -size && index < size ? (index < 0 ? index + size : index)
+        : throw new ArgumentOutOfRangeException(paramName, index, $"{paramName} must lie in [{-size}, {size}): the mask has {size} {what}; got {index}.");
+
     // The default sequence length of a block count: every block whole, at most int.MaxValue tokens.
     private static int BlocksExtent(int blocks, int blockSize, string paramName)
     {
@@ -318,11 +327,6 @@ public sealed class BlockMask
         return extent <= int.MaxValue ? (int)extent
             : throw new ArgumentException($"{blocks} blocks of {blockSize} are {extent} tokens, more than the limit of {int.MaxValue} (int.MaxValue); pass seqLengths.", paramName);
     }
-
-    // A Python-style index into a dimension of `size`: -size..-1 count from the end.
-    private static int Index(int index, int size, string what, string paramName) =>
-        index >= -size && index < size ? (index < 0 ? index + size : index)
-        : throw new ArgumentOutOfRangeException(paramName, index, $"{paramName} must lie in [{-size}, {size}): the mask has {size} {what}; got {index}.");
 
     private static void Mark(byte[] states, Tensor counts, Tensor indices, TileKind kind, int keyBlocks, string countsName, string indicesName)
     {

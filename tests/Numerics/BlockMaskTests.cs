@@ -204,6 +204,24 @@ public class BlockMaskTests
         Assert.Contains("[-3, 3)", head.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void FromKvBlocksTakesSeparateQueryAndKeyBlockSizes()
+    {
+        // PyTorch's BLOCK_SIZE=(q, kv): a mask made with 32-row, 16-key blocks is rebuilt from its index tensors.
+        BlockMask mask = FlexAttention.CreateBlockMask(Causal, 2, 1, 100, 90, blockSize: 32, keyBlockSize: 16);
+
+        BlockMask rebuilt = BlockMask.FromKvBlocks(mask.KvNumBlocks, mask.KvIndices, mask.FullKvNumBlocks, mask.FullKvIndices, 32, Causal, (100, 90), keyBlockSize: 16);
+
+        Assert.Equal((32, 16), (rebuilt.QueryBlockSize, rebuilt.KeyBlockSize));
+        Assert.Equal(mask.ToDense().ToInt32Array(), rebuilt.ToDense().ToInt32Array());
+        Assert.Equal(mask.FullQIndices.ToInt32Array(), rebuilt.FullQIndices.ToInt32Array());
+        Tensor q = Tensor.RandomNormal(new Random(3), DType.Float32, 2, 1, 100, 8), k = Tensor.RandomNormal(new Random(4), DType.Float32, 2, 1, 90, 8);
+        Assert.Equal(FlexAttention.Run(q, k, k, blockMask: mask).Output.ToFloatArray(), FlexAttention.Run(q, k, k, blockMask: rebuilt).Output.ToFloatArray());
+
+        // Without seqLengths the lengths are the blocks' extent: 4 blocks of 32 rows, 6 of 16 keys.
+        Assert.Equal((1, 1, 128, 96), BlockMask.FromKvBlocks(mask[0].KvNumBlocks, mask[0].KvIndices, keyBlockSize: 16, blockSize: 32).Shape);
+    }
+
     internal static MaskFunction Mod(string name) => name switch
     {
         "causal" => Causal,
