@@ -37,6 +37,7 @@ public static partial class Attention
         int kBucket = 1024)
     {
         CheckOperands(q, k, v);
+        CheckSameDType(q, k, v);
         Action<AttentionProblem> kernel =
             q.Device.Kind == DeviceKind.Cuda ? p => Cuda.FlashAttentionCuda.Forward(p, causal)
             : causal ? p => FlashAttentionCpu.Forward(p, default(CausalMask), default(CausalMask), default(IdentityScore))
@@ -63,6 +64,7 @@ public static partial class Attention
         bool enableGqa = false)
     {
         CheckOperands(q, k, v);
+        CheckSameDType(q, k, v);
         ShapeCheck.Rank(k, 4, "[B, Hkv, M, E]", nameof(k));
         CheckHeads(q.Size(1), k.Size(1), enableGqa);
         if (attnMask is null)
@@ -126,6 +128,13 @@ public static partial class Attention
         ShapeCheck.FloatingPoint(v, nameof(v));
         ShapeCheck.Rank(q, 4, "[B, Hq, N, E]", nameof(q));
         ShapeCheck.Rank(v, 4, "[B, Hkv, M, Ev]", nameof(v));
+    }
+
+    // The SDPA overloads keep PyTorch's rule; the ILGPU entry points, which share CheckOperands, convert a mix instead.
+    private static void CheckSameDType(Tensor q, Tensor k, Tensor v)
+    {
+        ShapeCheck.SameDType(k, q, nameof(k), "scaled_dot_product_attention");
+        ShapeCheck.SameDType(v, q, nameof(v), "scaled_dot_product_attention");
     }
 
     // PyTorch's enable_gqa: without it the head counts must match. With it k's must divide q's, which AttentionProblem

@@ -202,14 +202,8 @@ public static class FlexAttention
             }
         }
 
-        // PyTorch's flex_attention refuses mixed dtypes (_validate_sdpa_input) instead of converting one operand.
-        foreach ((Tensor t, string name) in new[] { (k, nameof(k)), (v, nameof(v)) })
-        {
-            if (t.DType != q.DType)
-            {
-                throw new ArgumentException($"{name} is {t.DType.Name()} and q {q.DType.Name()}; q, k and v must have one dtype, as in PyTorch's flex_attention.", name);
-            }
-        }
+        ShapeCheck.SameDType(k, q, nameof(k), "flex_attention");
+        ShapeCheck.SameDType(v, q, nameof(v), "flex_attention");
 
         if (q.Size(1) != k.Size(1) && !enableGqa)
         {
