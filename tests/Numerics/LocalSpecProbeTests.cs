@@ -67,6 +67,34 @@ public class LocalSpecProbeTests
         Compare.Output(result.ToFloatArray(), expected, 3e-5, $"{config} n={n} ws={callWs} ({seed})");
     }
 
+    [Theory]
+    [InlineData(DType.Float32, 0)]
+    [InlineData(DType.Float32, 1)]
+    [InlineData(DType.Float32, 2)]
+    [InlineData(DType.BFloat16, 3)]
+    [InlineData(DType.Float16, 4)]
+    public void WideWindowsAndHeadsMatchTheSpec(DType dtype, int caseId)
+    {
+        // Spans past the CPU kernel's largest key tile (256) and head dims its paired and vector paths take.
+        (Random random, string seed) = FreshRandom.For("local wide probe", caseId);
+        bool causal = random.Next(2) == 0;
+        int ws = new[] { 64, 100, 130 }[random.Next(3)], e = new[] { 32, 64, 80 }[random.Next(3)];
+        var config = new LocalConfig(
+            ws, causal, lookBackward: random.Next(1, 3), sharedQk: random.Next(2) == 0, dim: e, autopad: true, exactWindowsize: random.Next(2) == 0,
+            useXpos: random.Next(2) == 0);
+        int n = random.Next(ws, 3 * ws), span = config.SpanWindowsForTest() * ws;
+        Tensor q = Tensor.RandomNormal(random, dtype, 2, 2, n, e);
+        Tensor k = config.SharedQk ? q : Tensor.RandomNormal(random, dtype, 2, 2, n, e);
+        Tensor v = Tensor.RandomNormal(random, dtype, 2, 2, n, e);
+        bool[] keep = Enumerable.Range(0, 2 * n).Select(_ => random.NextDouble() < 0.8).ToArray();
+        float[] bias = Enumerable.Range(0, 2 * ws * span).Select(_ => (float)random.NextDouble()).ToArray();
+
+        Tensor result = LocalAttention.Forward(q, k, v, config, Tensor.FromArray(keep, 2, n), Tensor.FromArray(bias, 2, ws, span));
+
+        double[] expected = Definition(q.ToFloatArray(), k.ToFloatArray(), v.ToFloatArray(), 4, n, e, e, config, keep, bias, 2, null);
+        Compare.Output(result.ToFloatArray(), expected, dtype == DType.Float32 ? 3e-5 : dtype == DType.Float16 ? 3e-3 : 2e-2, $"{config} n={n} ({seed})");
+    }
+
     [Fact]
     public void AHeadDimOfZeroRunsWithAScaleOfOne()
     {
