@@ -62,7 +62,8 @@ internal static class LocalAttentionCuda
         Tensor output = Tensor.Zeros(compute, q.Device, problems, 1, ws, e);
         if (problems == 0 || e == 0)
         {
-            return output.Reshape(shape.OutputShape);
+            // Empty, but still in q's dtype (a float32 q computes in bf16 here), as every other return of this method.
+            return Attention.Convert(output.Reshape(shape.OutputShape), q.DType);
         }
 
         Tensor gq = Tensor.Uninitialized(compute, q.Device, problems, 1, ws, e);
