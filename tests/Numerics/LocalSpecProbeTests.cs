@@ -166,6 +166,27 @@ public class LocalSpecProbeTests
     }
 
     [Fact]
+    public void NaNsInMaskedSlotsDoNotReachTheRow()
+    {
+        // The reference fills masked scores (masked_fill), and its shared-qk self score, over whatever was there: a NaN key
+        // or bias in a slot a query may not see, or on its own token under shared qk, leaves the row finite.
+        var config = new LocalConfig(2, causal: true, sharedQk: true, useRotaryPosEmb: false);
+        (Random random, _) = FreshRandom.For("local masked nan", 0);
+        float[] qs = Tensor.RandomNormal(random, DType.Float32, 1, 6, 4).ToFloatArray();
+        qs[5 * 4] = float.NaN;   // the last token: only itself sees it
+        Tensor q = Tensor.FromArray(qs, 1, 6, 4);
+        Tensor v = Tensor.RandomNormal(random, DType.Float32, 1, 6, 3);
+        float[] bias = new float[2 * 4];
+        bias[(0 * 4) + 3] = float.NaN;   // query 0 of a window, slot 3: a later token, causally masked
+        bias[(1 * 4) + 3] = float.NaN;   // query 1, slot 3: its own token under shared qk
+
+        float[] result = LocalAttention.Forward(q, q, v, config, attnBias: Tensor.FromArray(bias, 1, 2, 4)).ToFloatArray();
+
+        Assert.All(result.Take(5 * 3), x => Assert.False(float.IsNaN(x)));
+        Assert.True(float.IsNaN(result[5 * 3]));   // token 5's own query is NaN against tokens 2..4
+    }
+
+    [Fact]
     public void AFullyMaskedRowIsZero()
     {
         var config = new LocalConfig(2, lookBackward: 0, lookForward: 0, useRotaryPosEmb: false);
