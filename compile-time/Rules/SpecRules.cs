@@ -394,7 +394,7 @@ internal static class SpecRules
 
     private static void DropoutInRange(List<RuleViolation> v, float dropout)
     {
-        if (!(dropout >= 0f && dropout < 1f))
+        if (!ConfigLimits.DropoutInRange(dropout))
         {
             v.Add(new(DiagnosticDescriptors.DropoutOutOfRange, "Dropout", [dropout]));
         }

@@ -1,4 +1,5 @@
 using System;
+using AttentionGen.CompileTime.Rules;
 using AttentionGen.Variants;
 
 namespace AttentionGen.Modules;
@@ -24,7 +25,7 @@ public sealed record DilatedConfig
             throw new ArgumentException($"useXpos needs an even head dim dModel / numHeads; got {dModel} / {numHeads} = {dModel / numHeads}.", nameof(useXpos));
         }
 
-        if (dropout is < 0f or >= 1f)
+        if (!ConfigLimits.DropoutInRange(dropout))
         {
             throw new ArgumentOutOfRangeException(nameof(dropout), dropout, "dropout must be in [0, 1).");
         }

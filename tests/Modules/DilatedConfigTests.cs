@@ -48,6 +48,15 @@ public class DilatedConfigTests
         Assert.Equal(15, Config(30, 2, [16], [2]).HeadDim);
     }
 
+    [Fact]
+    public void ANaNDropoutIsRejected()
+    {
+        // NaN fails every comparison, so `dropout is < 0f or >= 1f` let it through; the analyzer (AG0011) refused it.
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => new DilatedConfig(16, 2, [8], [2], float.NaN, causal: false, useXpos: false, useRelPosBias: false, distributed: false));
+
+        Assert.Equal("dropout", e.ParamName);
+    }
+
     private static DilatedConfig Config(int dModel, int numHeads, int[] segmentSizes, int[] dilationRates) =>
         new(dModel, numHeads, segmentSizes, dilationRates, dropout: 0, causal: false, useXpos: false, useRelPosBias: false, distributed: false);
 }
