@@ -226,7 +226,8 @@ internal static class SpecRules
         Finite(v, "XposScaleBase", spec.XposScaleBase);
         if (spec.LookForward < -1)
         {
-            v.Add(new(DiagnosticDescriptors.ValueMustNotBeNegative, "LookForward", ["LookForward", spec.LookForward]));
+            // -1 is the unset default (0 if causal, else 1), so the message names it beside "not negative".
+            v.Add(new(DiagnosticDescriptors.ValueMustNotBeNegative, "LookForward", ["LookForward (other than -1, unset)", spec.LookForward]));
         }
 
         if (spec.Causal && spec.LookForward > 0)

@@ -112,6 +112,15 @@ public class DiagnosticRulesTests
             new DiagnosticResult("AG0008", DiagnosticSeverity.Error).WithLocation(0).WithMessage("SegmentSize = 2048 is not divisible by its dilation rate 3; try 2049"));
     }
 
+    // LookForward's -1 means unset, so "must not be negative" alone would contradict the default.
+    [Fact]
+    public async Task ANegativeLookForwardNamesTheUnsetValue()
+    {
+        await AttentionAnalyzerTest.VerifyAsync(
+            "[Local(WindowSize = 8, {|#0:LookForward = -2|})] partial class C { }",
+            new DiagnosticResult("AG0005", DiagnosticSeverity.Error).WithLocation(0).WithMessage("LookForward (other than -1, unset) must not be negative, but is -2"));
+    }
+
     [Fact]
     public async Task AnInnerWidthThatWrapsInAnIntIsAnErrorBesideTheHeadDimWarning()
     {
