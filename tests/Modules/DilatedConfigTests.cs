@@ -1,5 +1,6 @@
 using System;
 using AttentionGen.Modules;
+using AttentionGen.Variants;
 using Xunit;
 
 namespace AttentionGen.Tests.Modules;
@@ -35,6 +36,24 @@ public class DilatedConfigTests
 
         Assert.Equal("segmentSizes", e.ParamName);
         Assert.Contains("segment size 30 must be a positive multiple of dilation rate 4 (branch 1)", e.Message);
+    }
+
+    [Fact]
+    public void AZeroOrNegativeRateIsReportedAgainstDilationRates()
+    {
+        // Before, a bad rate was reported as the segment sizes' fault (ParamName "segmentSizes").
+        Tensor q = Tensor.Zeros(DType.Float32, 1, 2, 16, 8);
+
+        var zero = Assert.Throws<ArgumentException>(() => DilatedAttention.Forward(q, q, q, [16], [0]));
+        var negative = Assert.Throws<ArgumentException>(() => Config(16, 2, [16, 8], [1, -2]));
+        var size = Assert.Throws<ArgumentException>(() => DilatedAttention.Forward(q, q, q, [16, -4], [1, 2]));
+
+        Assert.Equal("dilationRates", zero.ParamName);
+        Assert.Contains("dilation rate 0 must be positive (branch 0)", zero.Message);
+        Assert.Equal("dilationRates", negative.ParamName);
+        Assert.Contains("dilation rate -2 must be positive (branch 1)", negative.Message);
+        Assert.Equal("segmentSizes", size.ParamName);
+        Assert.Contains("segment size -4 must be a positive multiple of dilation rate 2 (branch 1)", size.Message);
     }
 
     [Fact]
