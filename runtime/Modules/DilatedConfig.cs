@@ -24,7 +24,8 @@ public sealed record DilatedConfig
             throw new ArgumentException($"useXpos needs an even head dim dModel / numHeads; got {dModel} / {numHeads} = {dModel / numHeads}.", nameof(useXpos));
         }
 
-        if (dropout is < 0f or >= 1f)
+        // Written as "not inside" so that NaN, which fails every comparison, is refused too (as analyzer AG0011 does).
+        if (!(dropout >= 0f && dropout < 1f))
         {
             throw new ArgumentOutOfRangeException(nameof(dropout), dropout, "dropout must be in [0, 1).");
         }

@@ -56,6 +56,21 @@ public class DilatedConfigTests
         Assert.Contains("segment size -4 must be a positive multiple of dilation rate 2 (branch 1)", size.Message);
     }
 
+    [Theory]
+    [InlineData(float.NaN)]
+    [InlineData(float.PositiveInfinity)]
+    [InlineData(1f)]
+    [InlineData(-0.5f)]
+    public void ADropoutOutsideZeroToOneIsRejected(float dropout)
+    {
+        // NaN fails every comparison: "dropout is < 0 or >= 1" let it through, though the analyzer refuses it (AG0011).
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => new DilatedConfig(16, 2, [16], [2], dropout, false, false, false, false));
+
+        Assert.Equal("dropout", e.ParamName);
+        Assert.Equal(dropout, e.ActualValue);
+        Assert.Contains("[0, 1)", e.Message);
+    }
+
     [Fact]
     public void XposOnAnOddHeadDimIsRejectedWhenConfigured()
     {
