@@ -82,6 +82,31 @@ public class DilatedConfigTests
         Assert.Equal(15, Config(30, 2, [16], [2]).HeadDim);
     }
 
+    [Fact]
+    public void TheBranchesCannotBeEditedPastTheChecks()
+    {
+        // Before, SegmentSizes returned the checked array itself: setting an entry to 3 (rate 2) slipped past the
+        // constructor and failed later in Forward, naming an argument the caller never passed.
+        DilatedConfig config = Config(64, 4, [16, 32], [2, 4]);
+
+        config.SegmentSizes[0] = 3;
+        config.DilationRates[1] = 0;
+
+        Assert.Equal([16, 32], config.SegmentSizes);
+        Assert.Equal([2, 4], config.DilationRates);
+    }
+
+    [Fact]
+    public void ConfigsOfTheSameConstantsAreEqual()
+    {
+        // A record compares its array properties by reference: two configs of the same branches were unequal.
+        Assert.Equal(Config(64, 4, [16, 32], [2, 4]), Config(64, 4, [16, 32], [2, 4]));
+        Assert.Equal(Config(64, 4, [16, 32], [2, 4]).GetHashCode(), Config(64, 4, [16, 32], [2, 4]).GetHashCode());
+        Assert.NotEqual(Config(64, 4, [16, 32], [2, 4]), Config(64, 4, [16, 32], [2, 8]));
+        Assert.NotEqual(Config(64, 4, [16, 32], [2, 4]), Config(64, 4, [16, 64], [2, 4]));
+        Assert.NotEqual(Config(64, 4, [16, 32], [2, 4]), Config(64, 2, [16, 32], [2, 4]));
+    }
+
     private static DilatedConfig Config(int dModel, int numHeads, int[] segmentSizes, int[] dilationRates) =>
         new(dModel, numHeads, segmentSizes, dilationRates, dropout: 0, causal: false, useXpos: false, useRelPosBias: false, distributed: false);
 }
