@@ -39,6 +39,9 @@ public class DiagnosticRulesTests
         { "AG0010", "[Dilated(DModel = 64, NumHeads = 4, {|AG0010:SegmentSizes = new int[0]|}, DilationRates = new int[0])] partial class C { }", "[Dilated(DModel = 64, NumHeads = 4, SegmentSizes = new[] { 8 }, DilationRates = new[] { 2 })] partial class C { }" },
         { "AG0004", "[Dilated(DModel = 64, NumHeads = 4, SegmentSizes = new[] { 16 }, {|AG0004:DilationRates = new[] { 0 }|})] partial class C { }", "[Dilated(DModel = 64, NumHeads = 4, SegmentSizes = new[] { 16 }, DilationRates = new[] { 4 })] partial class C { }" },
         { "AG0011", "[Dilated(DModel = 64, NumHeads = 4, DilationRate = 2, SegmentSize = 16, {|AG0011:Dropout = 1f|})] partial class C { }", "[Dilated(DModel = 64, NumHeads = 4, DilationRate = 2, SegmentSize = 16, Dropout = 0.99f)] partial class C { }" },
+        { "AG0011", "[Dilated(DModel = 64, NumHeads = 4, DilationRate = 2, SegmentSize = 16, {|AG0011:Dropout = float.NaN|})] partial class C { }", "[Dilated(DModel = 64, NumHeads = 4, DilationRate = 2, SegmentSize = 16, Dropout = 0.5f)] partial class C { }" },
+        { "AG0004", "[Dilated(DModel = 64, NumHeads = 4, SegmentSizes = new[] { 16, 32 }, {|AG0004:DilationRates = new[] { 2, -4 }|})] partial class C { }", "[Dilated(DModel = 64, NumHeads = 4, SegmentSizes = new[] { 16, 32 }, DilationRates = new[] { 2, 4 })] partial class C { }" },
+        { "AG0004", "[{|AG0004:Dilated(DModel = 64, NumHeads = 4, SegmentSize = 16)|}] partial class C { }", "[Dilated(DModel = 64, NumHeads = 4, SegmentSize = 16, DilationRate = 2)] partial class C { }" },
 
         // Sparse.
         { "AG0012", "[Sparse(Heads = 2, Mode = SparseMode.Strided, {|AG0012:LocalAttnCtx = 0|})] partial class C { }", "[Sparse(Heads = 2, Mode = SparseMode.Strided, LocalAttnCtx = 128)] partial class C { }" },
