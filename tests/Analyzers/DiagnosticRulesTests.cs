@@ -115,6 +115,17 @@ public class DiagnosticRulesTests
             new DiagnosticResult("AG0008", DiagnosticSeverity.Error).WithLocation(0).WithMessage("SegmentSize = 2048 is not divisible by its dilation rate 3; try 2049"));
     }
 
+    // The reference runs UseXpos without rotary (it then only allows a per-call windowSize): a warning, not an error,
+    // so the layer still builds.
+    [Fact]
+    public async Task XposWithoutRotaryIsAWarning()
+    {
+        await AttentionAnalyzerTest.VerifyAsync(
+            "[Local(WindowSize = 8, Dim = 32, UseRotaryPosEmb = false, {|#0:UseXpos = true|})] partial class C { }",
+            new DiagnosticResult("AG0014", DiagnosticSeverity.Warning).WithLocation(0)
+                .WithMessage("UseXpos scales the rotary embedding, but UseRotaryPosEmb is false: it only allows a per-call windowSize (as in the reference)"));
+    }
+
     // LookForward's -1 means unset, so "must not be negative" alone would contradict the default.
     [Fact]
     public async Task ANegativeLookForwardNamesTheUnsetValue()
