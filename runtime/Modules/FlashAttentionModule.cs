@@ -287,7 +287,8 @@ public abstract partial class FlashAttentionModule : WeightedModule
     private void CheckInput(Tensor t, string name)
     {
         t.ThrowIfDisposed(name);
-        ShapeCheck.Rank(t, 3, $"[B, N, {Config.Dim}]", name);
+        // x holds the N queries, context the M keys: the message names the caller's own shape.
+        ShapeCheck.Rank(t, 3, $"[B, {(name == "context" ? "M" : "N")}, {Config.Dim}]", name);
         ShapeCheck.FloatingPoint(t, name);
         ShapeCheck.Dim(t, 2, Config.Dim, "Dim", name);
     }

@@ -116,6 +116,11 @@ public class FlashAttentionProbeTests
         Assert.Contains("10", e.Message);
         Assert.Contains("9", e.Message);
 
+        e = Assert.Throws<ArgumentException>(() => module.Forward(x, Tensor.Zeros(DType.Float32, 5, 10)));
+        Assert.Equal("context", e.ParamName);
+        Assert.Contains("[B, M, 10]", e.Message);   // context holds keys: M, not x's N
+        Assert.Contains("[5, 10]", e.Message);
+
         e = Assert.Throws<ArgumentException>(() => module.Forward(x, Tensor.Zeros(DType.Float32, 3, 5, 10)));
         Assert.Equal("context", e.ParamName);
         Assert.Contains("2", e.Message);
