@@ -26,6 +26,8 @@ public class SparseProbeTests
         { SparseMode.Strided, 3, 24, 4, 4, true },    // (24 / 4) % 4 != 0
         { SparseMode.Strided, 1, 6, 9, 32, true },    // ctx > T: the diagonal only
         { SparseMode.Strided, 2, 1, 3, 32, true },
+        { SparseMode.Local, 2, 9, int.MaxValue, 32, true },   // i − ctx must not overflow
+        { SparseMode.Strided, 2, 9, int.MaxValue, int.MaxValue, true },
     };
 
     [Theory]
