@@ -21,8 +21,8 @@ public sealed record AttentionOutput(Tensor Output, Tensor Lse) : IDisposable
 public static partial class Attention
 {
     /// <summary>
-    /// softmax(scale · q kᵀ) v over [B, H, N, E] operands (any float dtype, any strides with a contiguous
-    /// last axis), like PyTorch's <c>scaled_dot_product_attention</c>: <paramref name="causal"/> is aligned
+    /// softmax(scale · q kᵀ) v over [B, H, N, E] operands (any float dtype, any strides; a view whose last
+    /// axis is strided is packed once), like PyTorch's <c>scaled_dot_product_attention</c>: <paramref name="causal"/> is aligned
     /// top-left, <paramref name="keyPaddingMask"/> [B, M] keeps the true keys, k and v may have fewer heads
     /// than q (grouped-query attention). Buckets bound the tile sizes; they never change the result.
     /// </summary>
@@ -196,9 +196,9 @@ public static partial class Attention
         try
         {
             // Inside the try: when k's conversion runs out of memory, q's copy is freed all the same.
-            qc = Convert(q, compute);
-            kc = Convert(k, compute);
-            vc = Convert(v, compute);
+            qc = Operand(q, compute);
+            kc = Operand(k, compute);
+            vc = Operand(v, compute);
             return run(qc, kc, vc);
         }
         finally
@@ -208,6 +208,11 @@ public static partial class Attention
             DisposeCopy(vc, v);
         }
     }
+
+    // PyTorch takes operands of any strides; the kernels read a contiguous last axis, so a view without one (k passed as the
+    // transpose of a [B, H, E, M] tensor) is packed once, here, in the compute dtype.
+    private static Tensor Operand(Tensor t, DType compute) =>
+        t.Rank > 0 && t.Size(t.Rank - 1) > 1 && t.Strides[t.Rank - 1] != 1 ? t.To(compute) : Convert(t, compute);
 
     /// <summary>Frees <paramref name="copy"/> when it is a converted copy rather than <paramref name="original"/> itself (null: never made).</summary>
     internal static void DisposeCopy(Tensor? copy, Tensor original)
