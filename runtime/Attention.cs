@@ -50,7 +50,7 @@ public static partial class Attention
     /// argument rules (docs/pytorch-sdpa.md): <paramref name="attnMask"/> is bool (true = takes part) or a float mask of
     /// q's dtype added to the scaled scores, broadcastable to [B, Hq, N, M] ([N, M], [B, 1, 1, M], ...; read in place,
     /// never expanded); it excludes <paramref name="isCausal"/> (top-left aligned); <paramref name="scale"/> defaults to
-    /// 1/√E; k and v may have fewer heads than q only with <paramref name="enableGqa"/>. A row the mask leaves no key
+    /// 1/√E; k and v may have fewer heads than q only with <paramref name="enableGqa"/>, or one head, which broadcasts. A row the mask leaves no key
     /// gives 0 and LSE -inf (PyTorch's fused kernels give 0 too; its math path gives NaN). There is no dropout: this is
     /// inference. <paramref name="attnMask"/> has no default so that calls without it keep binding to the overload above.
     /// </summary>
@@ -137,11 +137,11 @@ public static partial class Attention
         ShapeCheck.SameDType(v, q, nameof(v), "scaled_dot_product_attention");
     }
 
-    // PyTorch's enable_gqa: without it the head counts must match. With it k's must divide q's, which AttentionProblem
-    // checks for every entry point.
+    // PyTorch's enable_gqa: without it the head counts must match, except that one kv head broadcasts over q's (PyTorch's math
+    // path multiplies with matmul's broadcasting). With it k's must divide q's, which AttentionProblem checks for every entry point.
     private static void CheckHeads(int queryHeads, int keyHeads, bool enableGqa)
     {
-        if (!enableGqa && keyHeads != queryHeads)
+        if (!enableGqa && keyHeads != queryHeads && keyHeads != 1)
         {
             throw new ArgumentException($"k has {keyHeads} heads and q {queryHeads}: different head counts (grouped-query attention) need enableGqa: true.", "k");
         }

@@ -112,6 +112,21 @@ public class SdpaProbeTests
         }
     }
 
+    [Fact]
+    public void OneKvHeadBroadcastsOverTheQueryHeadsWithoutEnableGqa()
+    {
+        // PyTorch falls back to its math path, whose matmul broadcasts k and v's head dim of 1 (multi-query attention).
+        (Random random, string seed) = FreshRandom.For(1209);
+        (Tensor q, Tensor k, Tensor v) = Operands(random, DType.Float32, hq: 4, hkv: 1, l: 6, s: 5, e: 4, ev: 3);
+        Tensor mask = Tensor.FromArray(Enumerable.Range(0, 4 * 5).Select(_ => random.NextDouble() < 0.6).ToArray(), 4, 1, 5);
+
+        using AttentionOutput causal = Attention.ScaledDotProduct(q, k, v, attnMask: null, isCausal: true);
+        using AttentionOutput masked = Attention.ScaledDotProduct(q, k, v, mask);
+
+        Expect(causal, Naive(q, k, v, null, isCausal: true, scale: null), $"causal ({seed})");
+        Expect(masked, Naive(q, k, v, mask, isCausal: false, scale: null), $"masked ({seed})");
+    }
+
     [Theory]
     [InlineData(new[] { 1, 1, 1, 5, 8 })]
     [InlineData(new[] { 1, 3, 5, 8 })]   // kv heads, not q's
