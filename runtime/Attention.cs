@@ -48,11 +48,11 @@ public static partial class Attention
     /// <summary>
     /// PyTorch's <c>scaled_dot_product_attention(query, key, value, attn_mask, is_causal, scale, enable_gqa)</c> with its
     /// argument rules (docs/pytorch-sdpa.md): <paramref name="attnMask"/> is bool (true = takes part) or a float mask of
-    /// q's dtype added to the scaled scores, broadcastable to [B, Hq, N, M] ([N, M], [B, 1, 1, M], ...; read in place,
-    /// never expanded); it excludes <paramref name="isCausal"/> (top-left aligned); <paramref name="scale"/> defaults to
-    /// 1/√E; k and v may have fewer heads than q only with <paramref name="enableGqa"/>, or one head, which broadcasts. A row the mask leaves no key
-    /// gives 0 and LSE -inf (PyTorch's fused kernels give 0 too; its math path gives NaN). There is no dropout: this is
-    /// inference. <paramref name="attnMask"/> has no default so that calls without it keep binding to the overload above.
+    /// q's dtype or float32 added to the scaled scores, broadcastable to [B, Hq, N, M] ([N, M], [B, 1, 1, M], ...; read in
+    /// place, never expanded); it excludes <paramref name="isCausal"/> (top-left aligned); <paramref name="scale"/> defaults
+    /// to 1/√E; k and v may have fewer heads than q only with <paramref name="enableGqa"/>, or one head, which broadcasts.
+    /// A row the mask leaves no key gives 0 and LSE -inf (PyTorch's fused kernels give 0 too; its math path gives NaN).
+    /// There is no dropout: this is inference. <paramref name="attnMask"/> has no default so that calls without it keep binding to the overload above.
     /// </summary>
     public static AttentionOutput ScaledDotProduct(
         Tensor q,
