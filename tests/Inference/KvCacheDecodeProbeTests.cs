@@ -380,4 +380,25 @@ public class KvCacheDecodeProbeTests
         Compare.Output(got, CacheSteps.Widen([.. first, .. second]), 1e-5, seed);
         Assert.Equal([30, 20], cache.Lengths());
     }
+
+    [Fact]
+    public void PlacingPagesByNumberOverAndOverKeepsThePoolsFreeListBounded()
+    {
+        using var pool = new KvPagePool(pageCount: 4, pageSize: 2, kvHeads: 1, headDim: 4, valueDim: 4, DType.Float32);
+        using KvCache cache = KvCache.Paged(pool, batch: 1, capacity: 8);
+        var freeList = (System.Collections.Generic.Stack<int>)typeof(KvPagePool)
+            .GetField("_freeStack", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.GetValue(pool)!;
+        for (int i = 0; i < 10_000; i++)
+        {
+            cache.AssignPages(0, [1, 3]);
+            cache.Reset(0);
+        }
+
+        Assert.True(freeList.Count <= 2 * pool.PageCount, $"the free list holds {freeList.Count} entries for {pool.PageCount} pages");
+        Assert.Equal(4, pool.FreePages);
+
+        // Renting still takes the page given back last, then the others.
+        cache.Append(Tensor.Zeros(DType.Float32, 1, 1, 8, 4), Tensor.Zeros(DType.Float32, 1, 1, 8, 4));
+        Assert.Equal([3, 1, 0, 2], cache.BlockTable(0).ToArray());
+    }
 }
