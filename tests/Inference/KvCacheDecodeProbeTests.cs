@@ -401,4 +401,29 @@ public class KvCacheDecodeProbeTests
         cache.Append(Tensor.Zeros(DType.Float32, 1, 1, 8, 4), Tensor.Zeros(DType.Float32, 1, 1, 8, 4));
         Assert.Equal([3, 1, 0, 2], cache.BlockTable(0).ToArray());
     }
+
+    [Fact]
+    public void LayerStepsNameTheTokenCountAndLeaveASharedPoolAlone()
+    {
+        using var module = new AttentionGen.Tests.Modules.TinyCausalAttention(seed: 3);
+        using var llama = new AttentionGen.Modules.DecoderAttentionModule(new AttentionGen.Modules.DecoderAttentionConfig(24, 3, 3, headDim: 8), seed: 4);
+        using var pool = new KvPagePool(5, 2, 3, 8, 8, DType.Float32);
+        using KvCache other = KvCache.Paged(pool, 1, 20), cache = KvCache.Paged(pool, 2, 20);
+        other.Append(Tensor.Zeros(DType.Float32, 1, 3, 3, 8), Tensor.Zeros(DType.Float32, 1, 3, 3, 8));   // 2 of the 5 pages
+        Assert.Equal("x", Assert.ThrowsAny<ArgumentException>(() => module.Prefill(Tensor.Zeros(DType.Float32, 2, 0, 24), cache)).ParamName);
+        Assert.Equal("x", Assert.ThrowsAny<ArgumentException>(() => module.Decode(Tensor.Zeros(DType.Float32, 2, 17, 24), cache)).ParamName);
+        Assert.Equal("hidden", Assert.ThrowsAny<ArgumentException>(() => llama.Decode(Tensor.Zeros(DType.Float32, 2, 17, 24), cache)).ParamName);
+        Assert.Equal("hidden", Assert.ThrowsAny<ArgumentException>(() => llama.Prefill(Tensor.Zeros(DType.Float32, 2, 0, 24), cache)).ParamName);
+
+        // 4 tokens for each of 2 sequences need 4 pages; 3 are free.
+        var e = Assert.ThrowsAny<ArgumentException>(() => module.Prefill(Tensor.Zeros(DType.Float32, 2, 4, 24), cache));
+        Assert.Equal("cache", e.ParamName);
+        var e2 = Assert.ThrowsAny<ArgumentException>(() => llama.Prefill(Tensor.Zeros(DType.Float32, 2, 4, 24), cache));
+        Assert.Equal("cache", e2.ParamName);
+        Assert.Equal(3, pool.FreePages);
+        Assert.Equal([0, 0], cache.Lengths());
+        module.Prefill(Tensor.Zeros(DType.Float32, 2, 2, 24), cache).Dispose();   // a page each
+        Assert.Equal(1, pool.FreePages);
+        Assert.Equal([2, 2], cache.Lengths());
+    }
 }
