@@ -7,6 +7,11 @@ using Xunit;
 
 namespace AttentionGen.Tests.Inference;
 
+[FlashAttention(Dim = 12, Heads = 2, DimHead = 8, Causal = true, MixedPrecision = true)]
+public partial class ProbeMixedCausalAttention
+{
+}
+
 /// <summary>
 /// Semantics and hostile-input probe of the KV cache on the CPU: chunked prefill and token-by-token decode against a
 /// float64 causal reference written here, ragged batches, GQA, windows, paged against contiguous, and refusals that leave
@@ -425,5 +430,31 @@ public class KvCacheDecodeProbeTests
         module.Prefill(Tensor.Zeros(DType.Float32, 2, 2, 24), cache).Dispose();   // a page each
         Assert.Equal(1, pool.FreePages);
         Assert.Equal([2, 2], cache.Lengths());
+    }
+
+    [Theory]
+    [InlineData(DType.Float32, DType.Float32)]
+    [InlineData(DType.BFloat16, DType.Float32)]
+    [InlineData(DType.Float32, DType.BFloat16)]
+    [InlineData(DType.BFloat16, DType.BFloat16)]
+    public void MixedPrecisionLayerSteppedGivesForwardsRows(DType input, DType storage)
+    {
+        (Random random, string seed) = FreshRandom.For(nameof(MixedPrecisionLayerSteppedGivesForwardsRows), input, storage);
+        using var module = new ProbeMixedCausalAttention(seed: random.Next());
+        const int tokens = 45;
+        Tensor x = Tensor.RandomNormal(random, input, 2, tokens, 12);
+        using KvCache cache = KvCache.Contiguous(2, 2, 8, 8, tokens, storage);
+        var plan = new System.Collections.Generic.List<(int, int, bool)> { (0, 20, true), (20, 1, false), (21, 3, false), (24, 17, true), (41, 4, false) };
+        float[] stepped = CacheSteps.Run(plan, 2, tokens, 12, (start, count, isPrompt) =>
+            isPrompt ? module.Prefill(x.Narrow(1, start, count), cache) : module.Decode(x.Narrow(1, start, count), cache));
+        float[] forward = module.Forward(x).ToFloatArray();
+        // A float32 cache holds the rows Forward computes with; a bf16 cache rounds K and V once more (docs/kv-cache.md).
+        double scale = forward.Max(Math.Abs), worst = 0;
+        for (int i = 0; i < forward.Length; i++)
+        {
+            worst = Math.Max(worst, Math.Abs(stepped[i] - forward[i]) / scale);
+        }
+
+        Assert.True(worst < (storage == DType.Float32 ? 1e-5 : 1e-2), $"{seed} worst {worst} of the largest output");
     }
 }
