@@ -79,13 +79,17 @@ public abstract partial class FlashAttentionModule
             ArrayPool<float>.Shared.Return(q);
             ArrayPool<float>.Shared.Return(kv);
             ArrayPool<float>.Shared.Return(heads);
-            foreach (float[]? rounded in new[] { roundedX, roundedContext })
-            {
-                if (rounded is not null)
-                {
-                    ArrayPool<float>.Shared.Return(rounded);
-                }
-            }
+            ReturnIfRented(roundedX);
+            ReturnIfRented(roundedContext);
+        }
+    }
+
+    // (Two calls rather than a loop over a new array: this overload allocates nothing per call.)
+    private static void ReturnIfRented(float[]? buffer)
+    {
+        if (buffer is not null)
+        {
+            ArrayPool<float>.Shared.Return(buffer);
         }
     }
 
