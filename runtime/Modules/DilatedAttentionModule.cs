@@ -96,7 +96,7 @@ public partial class DilatedAttentionModule : WeightedModule
         using Call call = BeginCall();
         CheckInput(x);
         (Tensor q, Tensor k, Tensor v) = Project(x, firstPosition: 0, sequenceLength: x.Size(1));
-        AttentionOutput attention = DilatedAttention.Forward(q, k, v, Config.SegmentSizes, Config.DilationRates, Config.Causal, scale: null, _relPosBias);
+        AttentionOutput attention = DilatedAttention.Forward(q, k, v, Config.HeldSegmentSizes, Config.HeldDilationRates, Config.Causal, scale: null, _relPosBias);
         return _outProj.Apply(attention.Output.MergeHeads().Contiguous()).To(x.DType);
     }
 
@@ -127,7 +127,7 @@ public partial class DilatedAttentionModule : WeightedModule
             [],
             (x, nameof(x)));
         (Tensor q, Tensor k, Tensor v) = Project(x, firstPosition: comm.Rank * x.Size(1), sequenceLength: comm.Size * x.Size(1));
-        AttentionOutput attention = Distributed.DistributedAttention.Dilated(comm, q, k, v, Config.SegmentSizes, Config.DilationRates, Config.Causal);
+        AttentionOutput attention = Distributed.DistributedAttention.Dilated(comm, q, k, v, Config.HeldSegmentSizes, Config.HeldDilationRates, Config.Causal);
         return _outProj.Apply(attention.Output.MergeHeads().Contiguous()).To(x.DType);
     }
 

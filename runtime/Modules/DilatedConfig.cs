@@ -69,6 +69,11 @@ public sealed record DilatedConfig
     /// <summary>r of each branch (a copy).</summary>
     public int[] DilationRates => (int[])_dilationRates.Clone();
 
+    // The held arrays, for the module's forward (which only reads them): no copy per call.
+    internal int[] HeldSegmentSizes => _segmentSizes;
+
+    internal int[] HeldDilationRates => _dilationRates;
+
     /// <summary>Attention dropout in training; inference (all this library runs) ignores it.</summary>
     public float Dropout { get; }
 
