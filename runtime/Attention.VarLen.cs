@@ -16,7 +16,8 @@ public static partial class Attention
     /// <paramref name="scale"/> defaults to 1/√E. Returns O [Tq, Hq, Ev] in q's dtype and LSE [Hq, Tq] (natural log; -inf
     /// and O = 0 for a row with no key). On the CPU each sequence gives exactly the rows a call on it alone gives; on a GPU
     /// (bf16/fp16, float32 running as bf16) the whole batch is one launch: with the same offsets for queries and keys,
-    /// one problem per sequence, longest first; otherwise one problem whose block mask skips other sequences' keys.
+    /// one problem per sequence, longest first (where the lengths suit it); otherwise one problem whose block mask skips
+    /// other sequences' keys.
     /// </summary>
     public static AttentionOutput ScaledDotProductVarLen(Tensor q, Tensor k, Tensor v, int[] queryOffsets, int[] keyOffsets, bool causal = false, float? scale = null)
     {
@@ -35,7 +36,7 @@ public static partial class Attention
             {
                 var mask = new VarLenMask((int[])queryOffsets.Clone(), (int[])keyOffsets.Clone(), causal);
                 var problem = new AttentionProblem(HeadsFirst(qc), HeadsFirst(kc), HeadsFirst(vc), HeadsFirst(output), lse.Reshape(1, heads, tq), keyPaddingMask: null, scale);
-                if (gpu && queryOffsets.AsSpan().SequenceEqual(keyOffsets) && queryOffsets.Length - 1 <= MaxGpuSequences)
+                if (gpu && queryOffsets.AsSpan().SequenceEqual(keyOffsets) && Cuda.FlashAttentionCuda.TakesVarLen(queryOffsets))
                 {
                     Cuda.FlashAttentionCuda.ForwardVarLen(problem, queryOffsets, causal);
                 }
@@ -60,9 +61,6 @@ public static partial class Attention
 
         return InDType(new AttentionOutput(output, lse), q.DType);
     }
-
-    // A launch with a problem per sequence takes as many as a GPU grid's z (65535); more run under the interval mask.
-    private const int MaxGpuSequences = 65535;
 
     // Everything named before anything is allocated: ranks, heads, widths, the offsets against the packed lengths.
     private static void CheckVarLen(Tensor q, Tensor k, Tensor v, int[] queryOffsets, int[] keyOffsets)

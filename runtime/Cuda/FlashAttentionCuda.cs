@@ -105,6 +105,11 @@ internal static class FlashAttentionCuda
     /// </summary>
     public static void ForwardVarLen(AttentionProblem p, int[] offsets, bool causal)
     {
+        if (!TakesVarLen(offsets))
+        {
+            throw new ArgumentException($"ForwardVarLen takes at most {MaxVarLenSequences} sequences whose query blocks fill at least a quarter of the grid; check TakesVarLen first.", nameof(offsets));
+        }
+
         int count = offsets.Length - 1;
         int[] order = Enumerable.Range(0, count).OrderByDescending(s => offsets[s + 1] - offsets[s]).ToArray();
         var ranges = new int[2 * Math.Max(count, 1)];
@@ -118,6 +123,28 @@ internal static class FlashAttentionCuda
         var layout = new SegmentLayout(Segments: count, Rows: longest, SegmentStride: 0, SegmentCap: longest, Rate: 1, Group: Math.Max(p.QueryHeads, 1));
         ForwardSegments(p, layout, causal, header: null, flex: null, accumulate: false, table.DevicePointer);
     }
+
+    /// <summary>
+    /// Whether <see cref="ForwardVarLen"/> suits these sequences: a problem each fits the grid's z (65535), and the grid
+    /// gives every sequence the longest one's query blocks, whose empty items (a ticket each) must stay under three
+    /// quarters of them: one long sequence among thousands of short ones runs better under a block mask.
+    /// </summary>
+    public static bool TakesVarLen(int[] offsets)
+    {
+        const int Block = 128;   // the kernels' query blocks are 64 to 192 rows
+        int count = offsets.Length - 1;
+        long longest = 0, blocks = 0;
+        for (int s = 0; s < count; s++)
+        {
+            int rows = offsets[s + 1] - offsets[s];
+            longest = Math.Max(longest, rows);
+            blocks += (rows + Block - 1) / Block;
+        }
+
+        return count <= MaxVarLenSequences && count * ((longest + Block - 1) / Block) <= 4 * blocks;
+    }
+
+    private const int MaxVarLenSequences = 65535;
 
     private static void ForwardSegments(AttentionProblem p, SegmentLayout layout, bool causal, string? header, FlexLaunch? flex, bool accumulate, ulong sequenceRanges)
     {

@@ -1,5 +1,6 @@
 using System;
 using System.Linq;
+using AttentionGen.Cuda;
 using Xunit;
 
 namespace AttentionGen.Tests.Cuda;
@@ -32,6 +33,17 @@ public class CudaVarLenTests
     {
         int[] lengths = [130, 0, 1, 457, 64, 3, 193, 0];
         MatchesTheCpu(lengths, lengths, causal, e, e + (causal ? 1 : 0));
+    }
+
+    // Where a problem per sequence would spend most of its tickets on the longest sequence's blocks that the short ones
+    // lack, the block-mask launch runs instead (no GPU needed to decide).
+    [Fact]
+    public void AProblemPerSequenceIsChosenOnlyWhereTheGridIsMostlyWork()
+    {
+        Assert.True(FlashAttentionCuda.TakesVarLen(Offsets([1019, 454, 1913, 3161, 2694, 1773, 1451, 3867, 415, 2632, 118, 1016, 1312, 4055, 2794, 2683])));
+        Assert.True(FlashAttentionCuda.TakesVarLen(Offsets([0, 0, 1])));
+        Assert.False(FlashAttentionCuda.TakesVarLen(Offsets([32768, .. Enumerable.Repeat(10, 10_000)])));
+        Assert.False(FlashAttentionCuda.TakesVarLen(Offsets([.. Enumerable.Repeat(1, 70_000)])));
     }
 
     private static void MatchesTheCpu(int[] queryLengths, int[] keyLengths, bool causal, int e, int seed)
