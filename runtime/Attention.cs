@@ -21,8 +21,8 @@ public sealed record AttentionOutput(Tensor Output, Tensor Lse) : IDisposable
 public static partial class Attention
 {
     /// <summary>
-    /// softmax(scale · q kᵀ) v over [B, H, N, E] operands (any float dtype, any strides with a contiguous
-    /// last axis), like PyTorch's <c>scaled_dot_product_attention</c>: <paramref name="causal"/> is aligned
+    /// softmax(scale · q kᵀ) v over [B, H, N, E] operands (any float dtype, any strides; a view whose last
+    /// axis is strided is packed once), like PyTorch's <c>scaled_dot_product_attention</c>: <paramref name="causal"/> is aligned
     /// top-left, <paramref name="keyPaddingMask"/> [B, M] keeps the true keys, k and v may have fewer heads
     /// than q (grouped-query attention). Buckets bound the tile sizes; they never change the result.
     /// </summary>
@@ -37,6 +37,7 @@ public static partial class Attention
         int kBucket = 1024)
     {
         CheckOperands(q, k, v);
+        CheckSameDType(q, k, v);
         Action<AttentionProblem> kernel =
             q.Device.Kind == DeviceKind.Cuda ? p => Cuda.FlashAttentionCuda.Forward(p, causal)
             : causal ? p => FlashAttentionCpu.Forward(p, default(CausalMask), default(CausalMask), default(IdentityScore))
@@ -47,11 +48,11 @@ public static partial class Attention
     /// <summary>
     /// PyTorch's <c>scaled_dot_product_attention(query, key, value, attn_mask, is_causal, scale, enable_gqa)</c> with its
     /// argument rules (docs/pytorch-sdpa.md): <paramref name="attnMask"/> is bool (true = takes part) or a float mask of
-    /// q's dtype added to the scaled scores, broadcastable to [B, Hq, N, M] ([N, M], [B, 1, 1, M], ...; read in place,
-    /// never expanded); it excludes <paramref name="isCausal"/> (top-left aligned); <paramref name="scale"/> defaults to
-    /// 1/√E; k and v may have fewer heads than q only with <paramref name="enableGqa"/>. A row the mask leaves no key
-    /// gives 0 and LSE -inf (PyTorch's fused kernels give 0 too; its math path gives NaN). There is no dropout: this is
-    /// inference. <paramref name="attnMask"/> has no default so that calls without it keep binding to the overload above.
+    /// q's dtype or float32 added to the scaled scores, broadcastable to [B, Hq, N, M] ([N, M], [B, 1, 1, M], ...; read in
+    /// place, never expanded); it excludes <paramref name="isCausal"/> (top-left aligned); <paramref name="scale"/> defaults
+    /// to 1/√E; k and v may have fewer heads than q only with <paramref name="enableGqa"/>, or one head, which broadcasts.
+    /// A row the mask leaves no key gives 0 and LSE -inf (PyTorch's fused kernels give 0 too; its math path gives NaN).
+    /// There is no dropout: this is inference. <paramref name="attnMask"/> has no default so that calls without it keep binding to the overload above.
     /// </summary>
     public static AttentionOutput ScaledDotProduct(
         Tensor q,
@@ -63,6 +64,7 @@ public static partial class Attention
         bool enableGqa = false)
     {
         CheckOperands(q, k, v);
+        CheckSameDType(q, k, v);
         ShapeCheck.Rank(k, 4, "[B, Hkv, M, E]", nameof(k));
         CheckHeads(q.Size(1), k.Size(1), enableGqa);
         if (attnMask is null)
@@ -128,11 +130,18 @@ public static partial class Attention
         ShapeCheck.Rank(v, 4, "[B, Hkv, M, Ev]", nameof(v));
     }
 
-    // PyTorch's enable_gqa: without it the head counts must match. With it k's must divide q's, which AttentionProblem
-    // checks for every entry point.
+    // The SDPA overloads keep PyTorch's rule; the ILGPU entry points, which share CheckOperands, convert a mix instead.
+    private static void CheckSameDType(Tensor q, Tensor k, Tensor v)
+    {
+        ShapeCheck.SameDType(k, q, nameof(k), "scaled_dot_product_attention");
+        ShapeCheck.SameDType(v, q, nameof(v), "scaled_dot_product_attention");
+    }
+
+    // PyTorch's enable_gqa: without it the head counts must match, except that one kv head broadcasts over q's (PyTorch's math
+    // path multiplies with matmul's broadcasting). With it k's must divide q's, which AttentionProblem checks for every entry point.
     private static void CheckHeads(int queryHeads, int keyHeads, bool enableGqa)
     {
-        if (!enableGqa && keyHeads != queryHeads)
+        if (!enableGqa && keyHeads != queryHeads && keyHeads != 1)
         {
             throw new ArgumentException($"k has {keyHeads} heads and q {queryHeads}: different head counts (grouped-query attention) need enableGqa: true.", "k");
         }
@@ -187,9 +196,9 @@ public static partial class Attention
         try
         {
             // Inside the try: when k's conversion runs out of memory, q's copy is freed all the same.
-            qc = Convert(q, compute);
-            kc = Convert(k, compute);
-            vc = Convert(v, compute);
+            qc = Operand(q, compute);
+            kc = Operand(k, compute);
+            vc = Operand(v, compute);
             return run(qc, kc, vc);
         }
         finally
@@ -199,6 +208,11 @@ public static partial class Attention
             DisposeCopy(vc, v);
         }
     }
+
+    // PyTorch takes operands of any strides; the kernels read a contiguous last axis, so a view without one (k passed as the
+    // transpose of a [B, H, E, M] tensor) is packed once, here, in the compute dtype.
+    private static Tensor Operand(Tensor t, DType compute) =>
+        t.Rank > 0 && t.Size(t.Rank - 1) > 1 && t.Strides[t.Rank - 1] != 1 ? t.To(compute) : Convert(t, compute);
 
     /// <summary>Frees <paramref name="copy"/> when it is a converted copy rather than <paramref name="original"/> itself (null: never made).</summary>
     internal static void DisposeCopy(Tensor? copy, Tensor original)

@@ -12,6 +12,9 @@ internal static class ConfigLimits
     /// <summary>Whether a local query's key span, (lookBackward + 1 + lookForward) · windowSize, fits in an int (it sizes arrays and loops).</summary>
     public static bool KeySpanFits(int windowSize, int lookBackward, int lookForward) => ((long)lookBackward + 1 + lookForward) * windowSize <= int.MaxValue;
 
+    /// <summary>Whether an attention dropout is in [0, 1); written so that NaN is out of range too.</summary>
+    public static bool DropoutInRange(float dropout) => dropout >= 0f && dropout < 1f;
+
     /// <summary>[Local]'s LookForward with the reference's default resolved: -1 becomes 0 if causal, else 1.</summary>
     public static int ResolvedLookForward(int lookForward, bool causal) => lookForward == -1 ? (causal ? 0 : 1) : lookForward;
 

@@ -98,8 +98,8 @@ internal static class DiagnosticDescriptors
     public static readonly DiagnosticDescriptor XposNeedsRotary = Create(
         "AG0014",
         "UseXpos needs rotary embeddings",
-        "UseXpos scales the rotary embedding, but UseRotaryPosEmb is false",
-        DiagnosticSeverity.Error);
+        "UseXpos scales the rotary embedding, but UseRotaryPosEmb is false: it only allows a per-call windowSize (as in the reference)",
+        DiagnosticSeverity.Warning);
 
     public static readonly DiagnosticDescriptor RotaryWithoutDim = Create(
         "AG0015",

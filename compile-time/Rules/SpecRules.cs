@@ -226,7 +226,8 @@ internal static class SpecRules
         Finite(v, "XposScaleBase", spec.XposScaleBase);
         if (spec.LookForward < -1)
         {
-            v.Add(new(DiagnosticDescriptors.ValueMustNotBeNegative, "LookForward", ["LookForward", spec.LookForward]));
+            // -1 is the unset default (0 if causal, else 1), so the message names it beside "not negative".
+            v.Add(new(DiagnosticDescriptors.ValueMustNotBeNegative, "LookForward", ["LookForward (other than -1, unset)", spec.LookForward]));
         }
 
         if (spec.Causal && spec.LookForward > 0)
@@ -394,7 +395,7 @@ internal static class SpecRules
 
     private static void DropoutInRange(List<RuleViolation> v, float dropout)
     {
-        if (!(dropout >= 0f && dropout < 1f))
+        if (!ConfigLimits.DropoutInRange(dropout))
         {
             v.Add(new(DiagnosticDescriptors.DropoutOutOfRange, "Dropout", [dropout]));
         }

@@ -39,7 +39,7 @@ public sealed record LocalConfig
         // Any finite value, as the reference takes it (a negative scale or scale base included); 0 means unset.
         Finite(scale, nameof(scale));
         Finite(xposScaleBase, nameof(xposScaleBase));
-        if (dropout is < 0f or >= 1f)
+        if (!ConfigLimits.DropoutInRange(dropout))
         {
             throw new ArgumentOutOfRangeException(nameof(dropout), dropout, "dropout must be in [0, 1).");
         }

@@ -74,8 +74,8 @@ public static partial class DistributedAttention
                     spanning.Add((branch, keys, values));
                     for (int g = 0; g < branch.Groups; g++)
                     {
-                        keys[g] = GatheredRows.Start(comm, branch.Rows(kc, g).Contiguous());
-                        values[g] = GatheredRows.Start(comm, branch.Rows(vc, g).Contiguous());
+                        keys[g] = GatheredRows.Start(comm, branch.RowsCopy(kc, g));
+                        values[g] = GatheredRows.Start(comm, branch.RowsCopy(vc, g));
                     }
                 }
             }
@@ -85,7 +85,7 @@ public static partial class DistributedAttention
             {
                 for (int g = 0; g < branch.Groups; g++)
                 {
-                    using Tensor queries = branch.Rows(qc, g).Contiguous();
+                    using Tensor queries = branch.RowsCopy(qc, g);
                     using AttentionOutput part = branch.Attend(comm.Rank, queries, keys[g].Finish(), values[g].Finish(), causal, scale);
                     LseBlend.Into(branch.Rows(result.Output, g), branch.Rows(result.Lse, g), part.Output, part.Lse);
                 }

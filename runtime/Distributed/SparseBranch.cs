@@ -35,6 +35,12 @@ internal sealed class SparseBranch(int heads, int rate, int segment)
     }
 
     /// <summary>
+    /// <see cref="Rows"/> as a tensor of its own, which the caller disposes. At rate 1 a group keeps all of x's rows, a
+    /// contiguous view that Contiguous() hands back as is: disposing that would dispose x (the caller's q, k or v).
+    /// </summary>
+    public Tensor RowsCopy(Tensor x, int g) => Rows(x, g).Copy();
+
+    /// <summary>
     /// Attends rank <paramref name="rank"/>'s kept query rows of one group [B, Gg, n / r, E] to the gathered kept keys and
     /// values [B, Gg, N / r, ·] of every rank, each query within its segment (causal in kept order when asked); returns the
     /// compact output and LSE.

@@ -52,7 +52,7 @@ internal static class LocalAttentionCpu
         }
 
         Tensor windowed = Tensor.Zeros(DType.Float32, problems, 1, ws, w.ValueDim);
-        var problem = new AttentionProblem(gq, gk, gv, windowed, lse: null, keyPaddingMask: null, scale ?? 1f / MathF.Sqrt(w.HeadDim), queryTile: ws, keyTile: span);
+        var problem = new AttentionProblem(gq, gk, gv, windowed, lse: null, keyPaddingMask: null, scale, queryTile: ws, keyTile: span);
         var windowMask = new LocalWindowMask<HostTable<bool>>(w, new HostTable<bool>(w.KeyMask?.Values));
         float[]? bias = w.Bias?.Values;
         if (bias is null && !w.SharedQk)

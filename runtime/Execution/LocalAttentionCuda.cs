@@ -34,7 +34,7 @@ internal static class LocalAttentionCuda
         Tensor qs = Attention.Convert(q.Reshape(rows, n, e).Contiguous(), compute);
         Tensor ks = Attention.Convert(k.Reshape(rows, n, e).Contiguous(), compute);
         Tensor vs = Attention.Convert(v.Reshape(rows, n, e).Contiguous(), compute);
-        float scale = specScale ?? 1f / MathF.Sqrt(e);
+        float scale = AttentionProblem.ResolveScale(specScale, e);
         bool plain = ReadsWindowsInPlace(shape);
         bool wholeTiles = ws % FlashAttentionCuda.WholeWindowTiles(e) == 0 && (long)windows * ws == n;
         // A segmented launch takes at most 65535 problems (the grid's z); more windows than that are gathered.
@@ -62,7 +62,8 @@ internal static class LocalAttentionCuda
         Tensor output = Tensor.Zeros(compute, q.Device, problems, 1, ws, e);
         if (problems == 0 || e == 0)
         {
-            return output.Reshape(shape.OutputShape);
+            // Empty, but still in q's dtype (a float32 q computes in bf16 here), as every other return of this method.
+            return Attention.Convert(output.Reshape(shape.OutputShape), q.DType);
         }
 
         Tensor gq = Tensor.Uninitialized(compute, q.Device, problems, 1, ws, e);

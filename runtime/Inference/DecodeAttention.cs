@@ -75,24 +75,27 @@ public static class DecodeAttention
             return OnGpu<TMask, TScore>(q, cache, s);
         }
 
-        // Contiguous float32 (q itself when it is one already); the tiled prefill also takes bf16 q against a bf16 cache.
-        bool tiled = q.Size(2) > TiledPrefill.MinQueries && KernelRedirect.Current is null;
-        Tensor queries = q.To(tiled && TiledPrefill.TakesBFloat16(q, cache) ? DType.BFloat16 : DType.Float32);
-        if (tiled)
+        if (q.Size(2) > TiledPrefill.MinQueries && KernelRedirect.Current is null)
         {
-            // A long block: the tiled kernel over the gathered cache gives the decode loop's rows. Inside a redirect scope
-            // (the ILGPU package's) the decode loop runs, as for short blocks: the scope's kernel refuses mods that hold
-            // references, as the wrappers of the cache's positions do.
+            // A long block: the tiled kernel over the gathered cache gives the decode loop's rows (null: it declined, see
+            // TiledPrefill.Run). Inside a redirect scope (the ILGPU package's) the decode loop runs, as for short blocks:
+            // the scope's kernel refuses mods that hold references, as the wrappers of the cache's positions do.
+            Tensor tiledQueries = q.To(TiledPrefill.TakesBFloat16(q, cache) ? DType.BFloat16 : DType.Float32);
             try
             {
-                return Attention.InDType(TiledPrefill.Run(queries, cache, s, mask, score), q.DType);
+                if (TiledPrefill.Run(tiledQueries, cache, s, mask, score) is { } tiled)
+                {
+                    return Attention.InDType(tiled, q.DType);
+                }
             }
             finally
             {
-                Attention.DisposeCopy(queries, q);
+                Attention.DisposeCopy(tiledQueries, q);
             }
         }
 
+        // Contiguous float32 (q itself when it is one already).
+        Tensor queries = q.To(DType.Float32);
         Tensor output = Tensor.Pooled(DType.Float32, q.Size(0), q.Size(1), q.Size(2), cache.ValueDim);
         Tensor? lse = null;
         try

@@ -144,6 +144,35 @@ public sealed class KvPagePool : IDisposable
             _freeStack.Push(page);
             FreePages++;
         }
+
+        // A page taken by number leaves its old entry in the stack, so a caller that places its pages itself and never
+        // rents would grow the stack by one entry per page given back, without bound.
+        if (_freeStack.Count > 2 * PageCount)
+        {
+            DropStaleEntries();
+        }
+    }
+
+    // Keeps each free page's topmost entry, in order: the one Rent reaches first (the entries below it are skipped or
+    // reached only after it), so renting takes the same pages in the same order as before.
+    private void DropStaleEntries()
+    {
+        var kept = new List<int>(FreePages);
+        var seen = new bool[PageCount];
+        foreach (int page in _freeStack)   // top to bottom
+        {
+            if (_free[page] && !seen[page])
+            {
+                seen[page] = true;
+                kept.Add(page);
+            }
+        }
+
+        _freeStack.Clear();
+        for (int i = kept.Count - 1; i >= 0; i--)
+        {
+            _freeStack.Push(kept[i]);
+        }
     }
 
     /// <summary>Throws <see cref="ObjectDisposedException"/> once the pool was disposed.</summary>

@@ -22,9 +22,15 @@ internal static class TiledPrefill
 
     /// <summary>
     /// q [B, Hq, T, E], contiguous, float32 or (<see cref="TakesBFloat16"/>) bf16 (checked against the cache) → O
-    /// [B, Hq, T, Ev] in q's dtype and LSE [B, Hq, T] in float32.
+    /// [B, Hq, T, Ev] in q's dtype and LSE [B, Hq, T] in float32; null when a gathered value row is not finite (the
+    /// caller then runs the decode loop).
     /// </summary>
-    public static AttentionOutput Run<TMask, TScore>(Tensor q, KvCache cache, float scale, TMask mask, TScore score)
+    /// <remarks>
+    /// The kernel multiplies a tile's probabilities by its value rows, so a row that does not see an infinite or NaN value
+    /// would still get 0 · NaN from it, where the decode loop adds only the keys a row keeps: a prompt's rows would then
+    /// depend on whether its chunks are longer than <see cref="MinQueries"/>.
+    /// </remarks>
+    public static AttentionOutput? Run<TMask, TScore>(Tensor q, KvCache cache, float scale, TMask mask, TScore score)
         where TMask : struct, IMaskMod
         where TScore : struct, IScoreMod
     {
@@ -52,6 +58,13 @@ internal static class TiledPrefill
                 block = block with { FirstKey = from };
                 using Tensor keys = Gather(cache, cache.Keys, cache.HeadDim, cache.KeyScale, b, from, to - from, q.DType);
                 using Tensor values = Gather(cache, cache.Values, cache.ValueDim, cache.ValueScale, b, from, to - from, q.DType);
+                if (!AllFinite(values))
+                {
+                    output.Dispose();
+                    lse.Dispose();
+                    return null;
+                }
+
                 var problem = new AttentionProblem(q.Narrow(0, b, 1), keys, values, rows, rowLse, keyPaddingMask: null, scale);
                 FlashAttentionCpu.Forward(problem, new PrefillMask<TMask>(mask, plan, block), new PrefillMask<TMask>(mask, plan, block), new PrefillScore<TScore, TMask>(score, mask, block));
             }
@@ -89,6 +102,33 @@ internal static class TiledPrefill
         }
 
         return (from, to);
+    }
+
+    // Whether every gathered element (float32, or bf16 bits) is finite.
+    private static bool AllFinite(Tensor gathered)
+    {
+        if (gathered.DType == DType.BFloat16)
+        {
+            foreach (BFloat16 x in gathered.BFloat16Storage.Slice((int)gathered.Offset, (int)gathered.Numel))
+            {
+                if (!float.IsFinite((float)x))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+
+        foreach (float x in gathered.Float32Storage.Slice((int)gathered.Offset, (int)gathered.Numel))
+        {
+            if (!float.IsFinite(x))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     // Tokens [from, from + count) of sequence b as [1, Hkv, count, width] of `dtype`: float32 whatever the storage dtype and

@@ -174,7 +174,8 @@ public sealed class BlockMask
     /// <summary>
     /// A block mask from PyTorch-style index tensors (<c>BlockMask.from_kv_blocks</c>): kvNumBlocks [B, H, Qb] and
     /// kvIndices [B, H, Qb, ≥ count] list the partial blocks, the full_* pair (optional) the full ones. A block in
-    /// both lists is full. Sequence lengths default to the blocks' extent.
+    /// both lists is full. Blocks hold <paramref name="blockSize"/> query rows and <paramref name="keyBlockSize"/> keys
+    /// (blockSize when null), as PyTorch's BLOCK_SIZE int or (q, kv) pair. Sequence lengths default to the blocks' extent.
     /// </summary>
     public static BlockMask FromKvBlocks(
         Tensor kvNumBlocks,
@@ -183,11 +184,14 @@ public sealed class BlockMask
         Tensor? fullKvIndices = null,
         int blockSize = 128,
         MaskFunction? maskMod = null,
-        (int QueryLength, int KeyLength)? seqLengths = null)
+        (int QueryLength, int KeyLength)? seqLengths = null,
+        int? keyBlockSize = null)
     {
         ArgumentNullException.ThrowIfNull(kvNumBlocks);
         ArgumentNullException.ThrowIfNull(kvIndices);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(blockSize);
+        int qBlock = blockSize, kBlock = keyBlockSize ?? blockSize;
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(qBlock, nameof(blockSize));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(kBlock, nameof(keyBlockSize));
         ShapeCheck.Rank(kvNumBlocks, 3, "[B, H, Qb]", nameof(kvNumBlocks));
         ShapeCheck.Rank(kvIndices, 4, "[B, H, Qb, KVb]", nameof(kvIndices));
         ShapeCheck.DType(kvNumBlocks, DType.Int32, nameof(kvNumBlocks));
@@ -203,10 +207,10 @@ public sealed class BlockMask
             throw new ArgumentException("fullKvNumBlocks and fullKvIndices come together; got only one of them.", fullKvNumBlocks is null ? nameof(fullKvNumBlocks) : nameof(fullKvIndices));
         }
 
-        (int qLength, int kLength) = seqLengths ?? (BlocksExtent(qBlocks, blockSize, nameof(seqLengths)), BlocksExtent(kBlocks, blockSize, nameof(seqLengths)));
-        if (qLength < 0 || kLength < 0 || ShapeMath.CeilDiv(qLength, blockSize) != qBlocks || ShapeMath.CeilDiv(kLength, blockSize) != kBlocks)
+        (int qLength, int kLength) = seqLengths ?? (BlocksExtent(qBlocks, qBlock, nameof(seqLengths)), BlocksExtent(kBlocks, kBlock, nameof(seqLengths)));
+        if (qLength < 0 || kLength < 0 || ShapeMath.CeilDiv(qLength, qBlock) != qBlocks || ShapeMath.CeilDiv(kLength, kBlock) != kBlocks)
         {
-            throw new ArgumentException($"seqLengths ({qLength}, {kLength}) need ({ShapeMath.CeilDiv(qLength, blockSize)}, {ShapeMath.CeilDiv(kLength, blockSize)}) blocks of {blockSize}; the tensors have ({qBlocks}, {kBlocks}).", nameof(seqLengths));
+            throw new ArgumentException($"seqLengths ({qLength}, {kLength}) need ({ShapeMath.CeilDiv(qLength, qBlock)}, {ShapeMath.CeilDiv(kLength, kBlock)}) blocks of ({qBlock}, {kBlock}); the tensors have ({qBlocks}, {kBlocks}).", nameof(seqLengths));
         }
 
         var states = new byte[MaskSizes.Cells(batch, heads, qBlocks, kBlocks, "B·H·Qb·KVb blocks", "(kvNumBlocks, kvIndices)", nameof(kvIndices))];
@@ -227,7 +231,7 @@ public sealed class BlockMask
             Mark(states, fullKvNumBlocks, fullKvIndices!, TileKind.Full, kBlocks, nameof(fullKvNumBlocks), nameof(fullKvIndices));
         }
 
-        return new BlockMask(states, batch, heads, qLength, kLength, blockSize, blockSize, maskMod, kvNumBlocks.Device);
+        return new BlockMask(states, batch, heads, qLength, kLength, qBlock, kBlock, maskMod, kvNumBlocks.Device);
     }
 
     /// <summary>[B, H, Qb, KVb] int32: 1 where a block is visited (partial or full), 0 elsewhere.</summary>
@@ -242,39 +246,40 @@ public sealed class BlockMask
         return Tensor.FromArray(dense, Batch, Heads, QueryBlocks, KeyBlocks).To(Device);
     }
 
-    /// <summary>Percent of blocks not computed.</summary>
+    /// <summary>
+    /// Percent of the mask not computed, as PyTorch's <c>sparsity()</c>: 100 · (1 − visited blocks · Q_BLOCK_SIZE ·
+    /// KV_BLOCK_SIZE / <see cref="Numel"/>). Visited blocks count whole, padding included, so with lengths that are not
+    /// multiples of the block sizes it is below the share of blocks skipped, and can be negative. An empty mask is 0.
+    /// </summary>
     public double Sparsity()
     {
-        int visited = 0;
+        long visited = 0;
         foreach (byte s in _states)
         {
             visited += s == 0 ? 0 : 1;
         }
 
-        return _states.Length == 0 ? 0 : 100.0 * (1 - ((double)visited / _states.Length));
+        return Numel == 0 ? 0 : 100.0 * (1 - ((double)visited * QueryBlockSize * KeyBlockSize / Numel));
     }
 
     /// <summary>The same mask with its index tensors on <paramref name="device"/>.</summary>
     public BlockMask To(Device device) =>
         device == Device ? this : new BlockMask(_states, Batch, Heads, QueryLength, KeyLength, QueryBlockSize, KeyBlockSize, MaskMod, device);
 
-    /// <summary>The mask of one batch entry (B = 1); a broadcast batch gives itself.</summary>
+    /// <summary>The mask of one batch entry (B = 1), as <see cref="Slice"/>.</summary>
     public BlockMask this[int batch] => Slice(batch, head: null);
 
-    /// <summary>The mask of one batch entry and, when given, one head.</summary>
+    /// <summary>
+    /// The mask of one batch entry and, when given, one head. Negative indices count from the end (-1 is the last), as
+    /// PyTorch's <c>block_mask[b, h]</c>; an index outside [-B, B) or [-H, H) is an error.
+    /// </summary>
     public BlockMask Slice(int batch, int? head = null)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(batch);
-        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(batch, Batch);
-        if (head is int h)
-        {
-            ArgumentOutOfRangeException.ThrowIfNegative(h, nameof(head));
-            ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(h, Heads, nameof(head));
-        }
-
-        int perHead = QueryBlocks * KeyBlocks, heads = head is null ? Heads : 1;
+        int b = Index(batch, Batch, "batch entries", nameof(batch));
+        int? h = head is int given ? Index(given, Heads, "heads", nameof(head)) : null;
+        int perHead = QueryBlocks * KeyBlocks, heads = h is null ? Heads : 1;
         var states = new byte[heads * perHead];
-        Array.Copy(_states, ((batch * Heads) + (head ?? 0)) * perHead, states, 0, states.Length);
+        Array.Copy(_states, ((b * Heads) + (h ?? 0)) * perHead, states, 0, states.Length);
         return new BlockMask(states, 1, heads, QueryLength, KeyLength, QueryBlockSize, KeyBlockSize, MaskMod, Device);
     }
 
@@ -309,6 +314,11 @@ public sealed class BlockMask
 
         return s.Append(')').ToString();
     }
+
+    // A Python-style index into a dimension of `size`: -size..-1 count from the end.
+    private static int Index(int index, int size, string what, string paramName) =>
+        index >= -size && index < size ? (index < 0 ? index + size : index)
+        : throw new ArgumentOutOfRangeException(paramName, index, $"{paramName} must lie in [{-size}, {size}): the mask has {size} {what}; got {index}.");
 
     // The default sequence length of a block count: every block whole, at most int.MaxValue tokens.
     private static int BlocksExtent(int blocks, int blockSize, string paramName)

@@ -202,6 +202,9 @@ public static class FlexAttention
             }
         }
 
+        ShapeCheck.SameDType(k, q, nameof(k), "flex_attention");
+        ShapeCheck.SameDType(v, q, nameof(v), "flex_attention");
+
         if (q.Size(1) != k.Size(1) && !enableGqa)
         {
             throw new ArgumentException($"q has {q.Size(1)} heads and k {k.Size(1)}; pass enableGqa: true for grouped-query attention.", nameof(enableGqa));

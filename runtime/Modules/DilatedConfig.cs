@@ -1,11 +1,19 @@
 using System;
+using System.Linq;
+using AttentionGen.CompileTime.Rules;
 using AttentionGen.Variants;
 
 namespace AttentionGen.Modules;
 
-/// <summary>The constants of a <c>[Dilated]</c> module (SPEC §2), checked on construction.</summary>
+/// <summary>
+/// The constants of a <c>[Dilated]</c> module (SPEC §2), checked on construction. The branch arrays are held by value:
+/// the getters hand out copies (so a checked config cannot be edited past its checks) and equality compares their items.
+/// </summary>
 public sealed record DilatedConfig
 {
+    private readonly int[] _segmentSizes;
+    private readonly int[] _dilationRates;
+
     /// <summary>Checks every value; a failure names the argument, the allowed range and the value.</summary>
     public DilatedConfig(int dModel, int numHeads, int[] segmentSizes, int[] dilationRates, float dropout, bool causal, bool useXpos, bool useRelPosBias, bool distributed)
     {
@@ -24,7 +32,7 @@ public sealed record DilatedConfig
             throw new ArgumentException($"useXpos needs an even head dim dModel / numHeads; got {dModel} / {numHeads} = {dModel / numHeads}.", nameof(useXpos));
         }
 
-        if (dropout is < 0f or >= 1f)
+        if (!ConfigLimits.DropoutInRange(dropout))
         {
             throw new ArgumentOutOfRangeException(nameof(dropout), dropout, "dropout must be in [0, 1).");
         }
@@ -37,8 +45,8 @@ public sealed record DilatedConfig
 
         DModel = dModel;
         NumHeads = numHeads;
-        SegmentSizes = (int[])segmentSizes.Clone();
-        DilationRates = (int[])dilationRates.Clone();
+        _segmentSizes = (int[])segmentSizes.Clone();
+        _dilationRates = (int[])dilationRates.Clone();
         Dropout = dropout;
         Causal = causal;
         UseXpos = useXpos;
@@ -55,11 +63,11 @@ public sealed record DilatedConfig
     /// <summary>Width of one head.</summary>
     public int HeadDim => DModel / NumHeads;
 
-    /// <summary>w of each branch.</summary>
-    public int[] SegmentSizes { get; }
+    /// <summary>w of each branch (a copy).</summary>
+    public int[] SegmentSizes => (int[])_segmentSizes.Clone();
 
-    /// <summary>r of each branch.</summary>
-    public int[] DilationRates { get; }
+    /// <summary>r of each branch (a copy).</summary>
+    public int[] DilationRates => (int[])_dilationRates.Clone();
 
     /// <summary>Attention dropout in training; inference (all this library runs) ignores it.</summary>
     public float Dropout { get; }
@@ -75,4 +83,24 @@ public sealed record DilatedConfig
 
     /// <summary>Sequence-parallel over GPUs; one device computes the same result.</summary>
     public bool Distributed { get; }
+
+    /// <summary>Equal when every constant is, the branches item by item (a record compares arrays by reference).</summary>
+    public bool Equals(DilatedConfig? other) =>
+        other is not null
+        && (DModel, NumHeads, Dropout, Causal, UseXpos, UseRelPosBias, Distributed) == (other.DModel, other.NumHeads, other.Dropout, other.Causal, other.UseXpos, other.UseRelPosBias, other.Distributed)
+        && _segmentSizes.AsSpan().SequenceEqual(other._segmentSizes)
+        && _dilationRates.AsSpan().SequenceEqual(other._dilationRates);
+
+    /// <inheritdoc/>
+    public override int GetHashCode()
+    {
+        var hash = default(HashCode);
+        hash.Add((DModel, NumHeads, Dropout, Causal, UseXpos, UseRelPosBias, Distributed));
+        foreach ((int w, int r) in _segmentSizes.Zip(_dilationRates))
+        {
+            hash.Add((w, r));
+        }
+
+        return hash.ToHashCode();
+    }
 }

@@ -52,10 +52,13 @@ public abstract partial class FlashAttentionModule
         int inner = Config.InnerDim, queries = ShapeMath.IntProduct(nameof(x), "q elements B · N · H · E", batch, n, inner);
         int keys = ShapeMath.IntProduct(nameof(context), "kv elements B · M · 2 · H · E", batch, m, 2 * inner);
         float[] q = ArrayPool<float>.Shared.Rent(queries), kv = ArrayPool<float>.Shared.Rent(keys), heads = ArrayPool<float>.Shared.Rent(queries);
+        float[]? roundedX = Config.MixedPrecision ? RoundedToBFloat16(x) : null;
+        float[]? roundedContext = Config.MixedPrecision && !context.IsEmpty ? RoundedToBFloat16(context) : null;
         try
         {
-            _toQ.Apply(x, q.AsSpan(0, queries));
-            _toKv.Apply(context.IsEmpty ? x : context, kv.AsSpan(0, keys));
+            ReadOnlySpan<float> xIn = roundedX is null ? x : roundedX.AsSpan(0, x.Length);
+            _toQ.Apply(xIn, q.AsSpan(0, queries));
+            _toKv.Apply(context.IsEmpty ? xIn : roundedContext is null ? context : roundedContext.AsSpan(0, context.Length), kv.AsSpan(0, keys));
 
             // q, k, v and the heads as token-major views of the projections, as the tensor overload's SplitHeads makes them.
             RowStrides queryRows = RowStrides.TokenMajor(n, Config.DimHead, inner), keyRows = RowStrides.TokenMajor(m, Config.DimHead, 2 * inner);
@@ -76,7 +79,26 @@ public abstract partial class FlashAttentionModule
             ArrayPool<float>.Shared.Return(q);
             ArrayPool<float>.Shared.Return(kv);
             ArrayPool<float>.Shared.Return(heads);
+            foreach (float[]? rounded in new[] { roundedX, roundedContext })
+            {
+                if (rounded is not null)
+                {
+                    ArrayPool<float>.Shared.Return(rounded);
+                }
+            }
         }
+    }
+
+    // MixedPrecision's bf16 inputs (see ComputeInput), in pooled workspace.
+    private static float[] RoundedToBFloat16(ReadOnlySpan<float> values)
+    {
+        float[] rounded = ArrayPool<float>.Shared.Rent(values.Length);
+        for (int i = 0; i < values.Length; i++)
+        {
+            rounded[i] = (float)(BFloat16)values[i];
+        }
+
+        return rounded;
     }
 
     // Tokens of a [B, tokens, Dim] span: its length must be whole tokens of every batch entry.

@@ -163,9 +163,9 @@ public abstract partial class FlashAttentionModule : WeightedModule
         bool onGpu = Device.Kind == DeviceKind.Cuda;
         DType compute = Attention.ComputeType(x);
         int inner = Config.InnerDim;
-        Tensor xc = Attention.Convert(x, compute);
+        Tensor xc = ComputeInput(x, compute);
         Tensor q = _toQ.Apply(xc);
-        Tensor kv = _toKv.Apply(context is null ? xc : Attention.Convert(context, compute));
+        Tensor kv = _toKv.Apply(context is null ? xc : ComputeInput(context, compute));
         Tensor heads = Tensor.Zeros(compute, Device, x.Size(0), x.Size(1), inner);
         int share = Config.Heads / (comm?.Size ?? 1), first = (comm?.Rank ?? 0) * share;
         Tensor Mine(Tensor t) => t.SplitHeads(Config.Heads).Narrow(1, first, share);
@@ -234,7 +234,7 @@ public abstract partial class FlashAttentionModule : WeightedModule
         cache.CheckLayerAppend(GetType().Name, x.Size(0), heads, Config.DimHead, Config.DimHead, x.Size(1), nameof(cache));
 
         // On a GPU the projections run in the compute type and the queries go to the decode kernel in its query dtype (KvCache.QueryDType).
-        Tensor xc = Attention.Convert(x, Device.Kind == DeviceKind.Cuda ? Attention.ComputeType(x) : DType.Float32);
+        Tensor xc = ComputeInput(x, Device.Kind == DeviceKind.Cuda ? Attention.ComputeType(x) : DType.Float32);
         Tensor? q = null, kv = null, queries = null;
         try
         {
@@ -265,6 +265,19 @@ public abstract partial class FlashAttentionModule : WeightedModule
 
     private float Scale => 1f / MathF.Sqrt(Config.DimHead);
 
+    // MixedPrecision projects bf16 inputs as well as bf16 weights (SPEC §1). The GPU's compute type already rounds a
+    // float32 input; the CPU computes in float32, so it rounds the input to bf16 first (the span Forward does the same).
+    private Tensor ComputeInput(Tensor t, DType compute)
+    {
+        if (!Config.MixedPrecision || t.DType != DType.Float32 || compute != DType.Float32)
+        {
+            return Attention.Convert(t, compute);
+        }
+
+        using Tensor rounded = t.To(DType.BFloat16);
+        return rounded.To(DType.Float32);
+    }
+
     /// <summary>Runs the attention kernel specialized for this module's mask and score.</summary>
     protected abstract void Attend(AttentionProblem problem);
 
@@ -274,7 +287,8 @@ public abstract partial class FlashAttentionModule : WeightedModule
     private void CheckInput(Tensor t, string name)
     {
         t.ThrowIfDisposed(name);
-        ShapeCheck.Rank(t, 3, $"[B, N, {Config.Dim}]", name);
+        // x holds the N queries, context the M keys: the message names the caller's own shape.
+        ShapeCheck.Rank(t, 3, $"[B, {(name == "context" ? "M" : "N")}, {Config.Dim}]", name);
         ShapeCheck.FloatingPoint(t, name);
         ShapeCheck.Dim(t, 2, Config.Dim, "Dim", name);
     }

@@ -17,10 +17,7 @@ public partial class SparseAttentionModule : DisposableModule
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(heads);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(blockSize);
-        if (mode is SparseMode.Local or SparseMode.Strided && localAttnCtx <= 0)
-        {
-            throw new ArgumentOutOfRangeException(nameof(localAttnCtx), localAttnCtx, $"mode {mode} needs localAttnCtx > 0.");
-        }
+        SparseAttention.CheckMode(mode, localAttnCtx);
 
         Heads = heads;
         Mode = mode;

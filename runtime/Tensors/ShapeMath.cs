@@ -287,6 +287,15 @@ internal static class ShapeCheck
             throw new ArgumentException($"{paramName} must be on {reference.Device}, like q; got {t.Device}.", paramName);
         }
     }
+
+    /// <summary>PyTorch's SDPA and flex_attention refuse k or v of another dtype than q (_validate_sdpa_input) rather than convert one.</summary>
+    public static void SameDType(Tensor t, Tensor q, string paramName, string pytorchFunction)
+    {
+        if (t.DType != q.DType)
+        {
+            throw new ArgumentException($"{paramName} is {t.DType.Name()} and q {q.DType.Name()}; q, k and v must have one dtype, as in PyTorch's {pytorchFunction}.", paramName);
+        }
+    }
 }
 
 /// <summary>Gaussian samples from <see cref="Random"/> (Box–Muller), deterministic for a seed.</summary>

@@ -239,6 +239,23 @@ public sealed partial class Tensor : IDisposable
     /// <summary>A row-major copy, or this tensor when it already is one.</summary>
     public Tensor Contiguous() => To(DType);
 
+    /// <summary>
+    /// A row-major copy with storage of its own, even where this tensor already is row-major (Contiguous then returns this
+    /// tensor): for a caller that disposes the result while the tensor it viewed stays alive.
+    /// </summary>
+    internal Tensor Copy()
+    {
+        _storage.ThrowIfDisposed();
+        if (Device.Kind != DeviceKind.Cpu)
+        {
+            return Rank <= 4 ? CudaConvert.Contiguous(this) : To(Device.Cpu).To(Device);
+        }
+
+        Tensor result = Zeros(DType, _shape);
+        CopyRowsTo(result);
+        return result;
+    }
+
     /// <summary>The same elements in a new shape: a view when contiguous, else a copy.</summary>
     public Tensor Reshape(params int[] shape)
     {

@@ -53,7 +53,7 @@ public static class DilatedAttention
     public static AttentionOutput Forward(Tensor q, Tensor k, Tensor v, int segmentSize, int dilationRate, bool causal = false, float? scale = null, RelativePositionBias? relPosBias = null) =>
         Forward(q, k, v, [segmentSize], [dilationRate], causal, scale, relPosBias);
 
-    /// <summary>Checks a mixture's arrays: equal, non-empty lengths; positive sizes; r divides w.</summary>
+    /// <summary>Checks a mixture's arrays: equal, non-empty lengths; positive rates; positive sizes that r divides.</summary>
     internal static void CheckRates(int[] segmentSizes, int[] dilationRates)
     {
         if (segmentSizes.Length == 0 || segmentSizes.Length != dilationRates.Length)
@@ -63,7 +63,13 @@ public static class DilatedAttention
 
         for (int i = 0; i < segmentSizes.Length; i++)
         {
-            if (segmentSizes[i] <= 0 || dilationRates[i] <= 0 || segmentSizes[i] % dilationRates[i] != 0)
+            // A rate of 0 or less is the rate's fault, not the segment's: name the array that holds it.
+            if (dilationRates[i] <= 0)
+            {
+                throw new ArgumentException($"dilation rate {dilationRates[i]} must be positive (branch {i}).", nameof(dilationRates));
+            }
+
+            if (segmentSizes[i] <= 0 || segmentSizes[i] % dilationRates[i] != 0)
             {
                 throw new ArgumentException($"segment size {segmentSizes[i]} must be a positive multiple of dilation rate {dilationRates[i]} (branch {i}).", nameof(segmentSizes));
             }

@@ -50,7 +50,11 @@ internal sealed class LocalShape
         int padded = config.Autopad ? ShapeMath.IntProduct(nameof(q), "padded length", ShapeMath.CeilDiv(Length, config.WindowSize), config.WindowSize) : Length;
         if (padded % WindowSize != 0)
         {
-            throw new ArgumentException($"sequence length {padded} must be a multiple of the window size {WindowSize} (or set Autopad).", nameof(q));
+            // Only a per-call window can miss an autopadded length: then the override is what to change.
+            string length = padded == Length ? $"{Length}" : $"{Length}, autopadded to {padded}, a multiple of the configured WindowSize {config.WindowSize}";
+            throw windowSize is null
+                ? new ArgumentException($"the sequence length N of q ({length}) must be a multiple of WindowSize {WindowSize} (or set Autopad).", nameof(q))
+                : new ArgumentException($"the per-call windowSize ({WindowSize}) must divide the sequence length N of q ({length}).", nameof(windowSize));
         }
 
         Windows = padded / WindowSize;

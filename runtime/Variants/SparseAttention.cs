@@ -81,7 +81,8 @@ public static class SparseAttention
     public static Tensor BlockSparseAttention(Tensor q, Tensor k, Tensor v, int heads, SparseMode mode, int localAttnCtx = 0, int blockSize = 32) =>
         Forward(q, k, v, heads, mode, localAttnCtx, blockSize);
 
-    private static void CheckMode(SparseMode mode, int localAttnCtx)
+    // The pattern's constants, checked here for the function and for SparseAttentionModule's constructor alike.
+    internal static void CheckMode(SparseMode mode, int localAttnCtx)
     {
         if (mode is SparseMode.Local or SparseMode.Strided && localAttnCtx <= 0)
         {

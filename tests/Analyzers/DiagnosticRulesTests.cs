@@ -39,6 +39,9 @@ public class DiagnosticRulesTests
         { "AG0010", "[Dilated(DModel = 64, NumHeads = 4, {|AG0010:SegmentSizes = new int[0]|}, DilationRates = new int[0])] partial class C { }", "[Dilated(DModel = 64, NumHeads = 4, SegmentSizes = new[] { 8 }, DilationRates = new[] { 2 })] partial class C { }" },
         { "AG0004", "[Dilated(DModel = 64, NumHeads = 4, SegmentSizes = new[] { 16 }, {|AG0004:DilationRates = new[] { 0 }|})] partial class C { }", "[Dilated(DModel = 64, NumHeads = 4, SegmentSizes = new[] { 16 }, DilationRates = new[] { 4 })] partial class C { }" },
         { "AG0011", "[Dilated(DModel = 64, NumHeads = 4, DilationRate = 2, SegmentSize = 16, {|AG0011:Dropout = 1f|})] partial class C { }", "[Dilated(DModel = 64, NumHeads = 4, DilationRate = 2, SegmentSize = 16, Dropout = 0.99f)] partial class C { }" },
+        { "AG0011", "[Dilated(DModel = 64, NumHeads = 4, DilationRate = 2, SegmentSize = 16, {|AG0011:Dropout = float.NaN|})] partial class C { }", "[Dilated(DModel = 64, NumHeads = 4, DilationRate = 2, SegmentSize = 16, Dropout = 0.5f)] partial class C { }" },
+        { "AG0004", "[Dilated(DModel = 64, NumHeads = 4, SegmentSizes = new[] { 16, 32 }, {|AG0004:DilationRates = new[] { 2, -4 }|})] partial class C { }", "[Dilated(DModel = 64, NumHeads = 4, SegmentSizes = new[] { 16, 32 }, DilationRates = new[] { 2, 4 })] partial class C { }" },
+        { "AG0004", "[{|AG0004:Dilated(DModel = 64, NumHeads = 4, SegmentSize = 16)|}] partial class C { }", "[Dilated(DModel = 64, NumHeads = 4, SegmentSize = 16, DilationRate = 2)] partial class C { }" },
 
         // Sparse.
         { "AG0012", "[Sparse(Heads = 2, Mode = SparseMode.Strided, {|AG0012:LocalAttnCtx = 0|})] partial class C { }", "[Sparse(Heads = 2, Mode = SparseMode.Strided, LocalAttnCtx = 128)] partial class C { }" },
@@ -110,6 +113,26 @@ public class DiagnosticRulesTests
         await AttentionAnalyzerTest.VerifyAsync(
             "[Dilated(DModel = 64, NumHeads = 4, DilationRate = 3, {|#0:SegmentSize = 2048|})] partial class C { }",
             new DiagnosticResult("AG0008", DiagnosticSeverity.Error).WithLocation(0).WithMessage("SegmentSize = 2048 is not divisible by its dilation rate 3; try 2049"));
+    }
+
+    // The reference runs UseXpos without rotary (it then only allows a per-call windowSize): a warning, not an error,
+    // so the layer still builds.
+    [Fact]
+    public async Task XposWithoutRotaryIsAWarning()
+    {
+        await AttentionAnalyzerTest.VerifyAsync(
+            "[Local(WindowSize = 8, Dim = 32, UseRotaryPosEmb = false, {|#0:UseXpos = true|})] partial class C { }",
+            new DiagnosticResult("AG0014", DiagnosticSeverity.Warning).WithLocation(0)
+                .WithMessage("UseXpos scales the rotary embedding, but UseRotaryPosEmb is false: it only allows a per-call windowSize (as in the reference)"));
+    }
+
+    // LookForward's -1 means unset, so "must not be negative" alone would contradict the default.
+    [Fact]
+    public async Task ANegativeLookForwardNamesTheUnsetValue()
+    {
+        await AttentionAnalyzerTest.VerifyAsync(
+            "[Local(WindowSize = 8, {|#0:LookForward = -2|})] partial class C { }",
+            new DiagnosticResult("AG0005", DiagnosticSeverity.Error).WithLocation(0).WithMessage("LookForward (other than -1, unset) must not be negative, but is -2"));
     }
 
     [Fact]

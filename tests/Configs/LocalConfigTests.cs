@@ -60,4 +60,18 @@ public class LocalConfigTests
         Assert.Equal(argument, e.ParamName);
         Assert.Contains("must be a finite number", e.Message);
     }
+
+    [Theory]
+    [InlineData(float.NaN)]
+    [InlineData(-0.1f)]
+    [InlineData(1f)]
+    public void ADropoutOutsideZeroToOneIsRejected(float dropout)
+    {
+        // NaN fails every comparison, so `dropout is < 0f or >= 1f` let it through; the analyzer (AG0011) refused it.
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => new LocalConfig(8, dropout: dropout));
+
+        Assert.Equal("dropout", e.ParamName);
+        Assert.Contains("[0, 1)", e.Message);
+        Assert.Equal(dropout, e.ActualValue);
+    }
 }

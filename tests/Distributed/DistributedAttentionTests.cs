@@ -89,6 +89,10 @@ public class DistributedAttentionTests
         { 2, 3, 24, [8, 32], [1, 2], true },        // a local branch and one that straddles ranks, a short tail; H not a multiple of r
         { 4, 6, 12, [12, 24, 100], [1, 2, 4], true }, // local, pairs of ranks, and the whole sequence (w capped at N)
         { 3, 2, 10, [4, 30], [2, 5], false },       // segments of 4 straddle ranks of 10
+        { 3, 1, 4, [8, 12], [4, 2], true },         // r > H: one head, offsets it does not own stay empty
+        { 2, 5, 6, [5, 12], [1, 3], false },        // rate 1 spanning ranks (segments of 5 over ranks of 6), then another spanning branch
+        { 4, 2, 2, [1000, 2], [2, 1], true },       // tiny blocks, w capped at N
+        { 2, 4, 8, [16, 32], [1, 2], true },        // LongNet's shape: rate 1 over two ranks, then rate 2
     };
 
     [Theory]
@@ -107,6 +111,30 @@ public class DistributedAttentionTests
         {
             AssertClose(whole.Output.Narrow(2, r * n, n).Contiguous(), parts[r].Output);
             AssertClose(whole.Lse.Narrow(2, r * n, n).Contiguous(), parts[r].Lse);
+            parts[r].Dispose();
+        }
+    }
+
+    [Fact]
+    public void ABranchOfRateOneThatSpansRanksLeavesTheCallersTensorsAlive()
+    {
+        // A rate-1 branch keeps every row, so its rows are a contiguous view of q (k, v) and Contiguous() returned that
+        // view itself: disposing "the copy" after the exchange disposed the caller's q and k (and a second spanning
+        // branch then failed with ObjectDisposedException).
+        using Tensor q = Random(21, 1, 2, 16, 8), k = Random(22, 1, 2, 16, 8), v = Random(23, 1, 2, 16, 8);
+        using AttentionOutput whole = DilatedAttention.Forward(q, k, v, [16], [1], causal: true);
+        (Tensor Q, Tensor K, Tensor V)[] mine = new (Tensor, Tensor, Tensor)[2];
+        AttentionOutput[] parts = RankThreads.Run(2, c =>
+        {
+            mine[c.Rank] = (Block(q, c), Block(k, c), Block(v, c));
+            return DistributedAttention.Dilated(c, mine[c.Rank].Q, mine[c.Rank].K, mine[c.Rank].V, [16], [1], causal: true);
+        });
+        for (int r = 0; r < 2; r++)
+        {
+            AssertClose(whole.Output.Narrow(2, r * 8, 8).Contiguous(), parts[r].Output);
+            Assert.Equal(q.Narrow(2, r * 8, 8).Contiguous().ToFloatArray(), mine[r].Q.ToFloatArray());
+            Assert.Equal(k.Narrow(2, r * 8, 8).Contiguous().ToFloatArray(), mine[r].K.ToFloatArray());
+            Assert.Equal(v.Narrow(2, r * 8, 8).Contiguous().ToFloatArray(), mine[r].V.ToFloatArray());
             parts[r].Dispose();
         }
     }

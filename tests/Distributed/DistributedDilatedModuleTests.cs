@@ -13,6 +13,7 @@ public class DistributedDilatedModuleTests
     [InlineData(1)]
     [InlineData(2)]
     [InlineData(4)]
+    [InlineData(16)]   // n = 4: the rate-1 branch of 8 spans ranks too (it once disposed q and k, failing the next branch)
     public void EachRanksBlockOfTheSequenceGetsTheRowsOfTheWholeSequencesForward(int ranks)
     {
         int n = 64 / ranks;

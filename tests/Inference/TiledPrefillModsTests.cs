@@ -54,7 +54,7 @@ public class TiledPrefillModsTests
         var window = new ClosedFormPlan([DiagonalBox.Band(40)]);
 
         using AttentionOutput prefill = DecodeAttention.Prefill(scenario.Q, cache, window, new SoftcapScore(1.5f));
-        using AttentionOutput tiled = TiledPrefill.Run(scenario.Q, cache, 0.25f, window, new SoftcapScore(1.5f));
+        using AttentionOutput tiled = TiledPrefill.Run(scenario.Q, cache, 0.25f, window, new SoftcapScore(1.5f))!;
 
         // The same kernel calls: the same bits.
         Assert.True(tiled.Output.ToFloatArray().SequenceEqual(prefill.Output.ToFloatArray()), seed);
@@ -111,7 +111,7 @@ public class TiledPrefillModsTests
         where TScore : struct, IScoreMod
     {
         const float Scale = 0.3f;
-        using AttentionOutput tiled = TiledPrefill.Run(q, cache, Scale, mask, score);
+        using AttentionOutput tiled = TiledPrefill.Run(q, cache, Scale, mask, score)!;
         using AttentionOutput loop = DecodeLoop.Prefill(q, cache, mask, score, Scale);
         float[] lse = tiled.Lse.ToFloatArray();
         double[] loopLse = Array.ConvertAll(loop.Lse.ToFloatArray(), x => (double)x);

@@ -1,5 +1,6 @@
 using System;
 using AttentionGen.Modules;
+using AttentionGen.Variants;
 using Xunit;
 
 namespace AttentionGen.Tests.Modules;
@@ -38,6 +39,39 @@ public class DilatedConfigTests
     }
 
     [Fact]
+    public void AZeroOrNegativeRateIsReportedAgainstDilationRates()
+    {
+        // Before, a bad rate was reported as the segment sizes' fault (ParamName "segmentSizes").
+        Tensor q = Tensor.Zeros(DType.Float32, 1, 2, 16, 8);
+
+        var zero = Assert.Throws<ArgumentException>(() => DilatedAttention.Forward(q, q, q, [16], [0]));
+        var negative = Assert.Throws<ArgumentException>(() => Config(16, 2, [16, 8], [1, -2]));
+        var size = Assert.Throws<ArgumentException>(() => DilatedAttention.Forward(q, q, q, [16, -4], [1, 2]));
+
+        Assert.Equal("dilationRates", zero.ParamName);
+        Assert.Contains("dilation rate 0 must be positive (branch 0)", zero.Message);
+        Assert.Equal("dilationRates", negative.ParamName);
+        Assert.Contains("dilation rate -2 must be positive (branch 1)", negative.Message);
+        Assert.Equal("segmentSizes", size.ParamName);
+        Assert.Contains("segment size -4 must be a positive multiple of dilation rate 2 (branch 1)", size.Message);
+    }
+
+    [Theory]
+    [InlineData(float.NaN)]
+    [InlineData(float.PositiveInfinity)]
+    [InlineData(1f)]
+    [InlineData(-0.5f)]
+    public void ADropoutOutsideZeroToOneIsRejected(float dropout)
+    {
+        // NaN fails every comparison: "dropout is < 0 or >= 1" let it through, though the analyzer refuses it (AG0011).
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => new DilatedConfig(16, 2, [16], [2], dropout, false, false, false, false));
+
+        Assert.Equal("dropout", e.ParamName);
+        Assert.Equal(dropout, e.ActualValue);
+        Assert.Contains("[0, 1)", e.Message);
+    }
+
+    [Fact]
     public void XposOnAnOddHeadDimIsRejectedWhenConfigured()
     {
         // Before, the module was built and its first Forward failed, naming its argument x.
@@ -46,6 +80,31 @@ public class DilatedConfigTests
         Assert.Equal("useXpos", e.ParamName);
         Assert.Contains("30 / 2 = 15", e.Message);
         Assert.Equal(15, Config(30, 2, [16], [2]).HeadDim);
+    }
+
+    [Fact]
+    public void TheBranchesCannotBeEditedPastTheChecks()
+    {
+        // Before, SegmentSizes returned the checked array itself: setting an entry to 3 (rate 2) slipped past the
+        // constructor and failed later in Forward, naming an argument the caller never passed.
+        DilatedConfig config = Config(64, 4, [16, 32], [2, 4]);
+
+        config.SegmentSizes[0] = 3;
+        config.DilationRates[1] = 0;
+
+        Assert.Equal([16, 32], config.SegmentSizes);
+        Assert.Equal([2, 4], config.DilationRates);
+    }
+
+    [Fact]
+    public void ConfigsOfTheSameConstantsAreEqual()
+    {
+        // A record compares its array properties by reference: two configs of the same branches were unequal.
+        Assert.Equal(Config(64, 4, [16, 32], [2, 4]), Config(64, 4, [16, 32], [2, 4]));
+        Assert.Equal(Config(64, 4, [16, 32], [2, 4]).GetHashCode(), Config(64, 4, [16, 32], [2, 4]).GetHashCode());
+        Assert.NotEqual(Config(64, 4, [16, 32], [2, 4]), Config(64, 4, [16, 32], [2, 8]));
+        Assert.NotEqual(Config(64, 4, [16, 32], [2, 4]), Config(64, 4, [16, 64], [2, 4]));
+        Assert.NotEqual(Config(64, 4, [16, 32], [2, 4]), Config(64, 2, [16, 32], [2, 4]));
     }
 
     private static DilatedConfig Config(int dModel, int numHeads, int[] segmentSizes, int[] dilationRates) =>

@@ -174,6 +174,54 @@ public class BlockMaskTests
         Assert.Equal(64, FlexKernelOptions.FromDictionary(new Dictionary<string, int> { ["BLOCK_N"] = 64 }).BlockN);
     }
 
+    [Fact]
+    public void SparsityWeighsVisitedBlocksByTheirSizeAsPyTorch()
+    {
+        // PyTorch: 100 · (1 − visited · Q_BLOCK · KV_BLOCK / numel). Causal 100×100 in 32×16 blocks visits 2 + 4 + 6 + 7
+        // blocks per (b, h): 19 · 512 of 10000 pairs, not 19 of 28 blocks.
+        BlockMask causal = FlexAttention.CreateBlockMask(Causal, 2, 3, 100, 100, blockSize: 32, keyBlockSize: 16);
+        Assert.Equal(100 * (1 - (19.0 * 512 / 10000)), causal.Sparsity(), 9);
+
+        // One padded block of 128² over 100² pairs: PyTorch reports a negative sparsity.
+        Assert.Equal(100 * (1 - (16384.0 / 10000)), FlexAttention.CreateBlockMask(FlexAttention.NoopMask, null, null, 100, 100).Sparsity(), 9);
+        Assert.Equal(0, FlexAttention.CreateBlockMask(Causal, null, null, 0, 0).Sparsity());
+    }
+
+    [Fact]
+    public void SliceTakesNegativeIndicesFromTheEnd()
+    {
+        // PyTorch's block_mask[-1, -1] is the last batch entry's last head; outside [-n, n) is an error naming both.
+        BlockMask mask = FlexAttention.CreateBlockMask(Mod("heads"), 2, 3, 200, 257, blockSize: 48);
+
+        Assert.Equal(mask.Slice(1, 2).ToDense().ToInt32Array(), mask.Slice(-1, -1).ToDense().ToInt32Array());
+        Assert.Equal(mask.Slice(0).ToDense().ToInt32Array(), mask[-2].ToDense().ToInt32Array());
+        var batch = Assert.Throws<ArgumentOutOfRangeException>(() => mask.Slice(-3));
+        Assert.Equal("batch", batch.ParamName);
+        Assert.Contains("[-2, 2)", batch.Message, StringComparison.Ordinal);
+        Assert.Contains("-3", batch.Message, StringComparison.Ordinal);
+        var head = Assert.Throws<ArgumentOutOfRangeException>(() => mask.Slice(0, 3));
+        Assert.Equal("head", head.ParamName);
+        Assert.Contains("[-3, 3)", head.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void FromKvBlocksTakesSeparateQueryAndKeyBlockSizes()
+    {
+        // PyTorch's BLOCK_SIZE=(q, kv): a mask made with 32-row, 16-key blocks is rebuilt from its index tensors.
+        BlockMask mask = FlexAttention.CreateBlockMask(Causal, 2, 1, 100, 90, blockSize: 32, keyBlockSize: 16);
+
+        BlockMask rebuilt = BlockMask.FromKvBlocks(mask.KvNumBlocks, mask.KvIndices, mask.FullKvNumBlocks, mask.FullKvIndices, 32, Causal, (100, 90), keyBlockSize: 16);
+
+        Assert.Equal((32, 16), (rebuilt.QueryBlockSize, rebuilt.KeyBlockSize));
+        Assert.Equal(mask.ToDense().ToInt32Array(), rebuilt.ToDense().ToInt32Array());
+        Assert.Equal(mask.FullQIndices.ToInt32Array(), rebuilt.FullQIndices.ToInt32Array());
+        Tensor q = Tensor.RandomNormal(new Random(3), DType.Float32, 2, 1, 100, 8), k = Tensor.RandomNormal(new Random(4), DType.Float32, 2, 1, 90, 8);
+        Assert.Equal(FlexAttention.Run(q, k, k, blockMask: mask).Output.ToFloatArray(), FlexAttention.Run(q, k, k, blockMask: rebuilt).Output.ToFloatArray());
+
+        // Without seqLengths the lengths are the blocks' extent: 4 blocks of 32 rows, 6 of 16 keys.
+        Assert.Equal((1, 1, 128, 96), BlockMask.FromKvBlocks(mask[0].KvNumBlocks, mask[0].KvIndices, keyBlockSize: 16, blockSize: 32).Shape);
+    }
+
     internal static MaskFunction Mod(string name) => name switch
     {
         "causal" => Causal,

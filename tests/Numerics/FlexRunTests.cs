@@ -87,6 +87,24 @@ public class FlexRunTests
         Assert.Contains("16", e.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(DType.BFloat16, DType.Float32, "k")]
+    [InlineData(DType.Float32, DType.Float16, "v")]
+    public void RejectsOperandsOfMixedDtypes(DType keyType, DType valueType, string offender)
+    {
+        // PyTorch's flex_attention raises on q, k, v of different dtypes; converting one silently hid the mistake.
+        var random = new Random(1);
+        Tensor q = Tensor.RandomNormal(random, DType.Float32, 1, 2, 8, 8);
+        Tensor k = Tensor.RandomNormal(random, keyType, 1, 2, 8, 8);
+        Tensor v = Tensor.RandomNormal(random, valueType, 1, 2, 8, 8);
+
+        var e = Assert.Throws<ArgumentException>(() => FlexAttention.Run(q, k, v));
+
+        Assert.Equal(offender, e.ParamName);
+        Assert.Contains((offender == "k" ? keyType : valueType).Name(), e.Message, StringComparison.Ordinal);
+        Assert.Contains("float32", e.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void ModsSeeTheQueryHeadAndBatchUnderGqa()
     {

@@ -222,6 +222,26 @@ public class SdpaContractTests
         Assert.Contains($"got {maskType.Name()}", error.Message);
     }
 
+    // PyTorch refuses k or v of another dtype than q (both overloads, with and without a mask), rather than convert it.
+    [Theory]
+    [InlineData(DType.BFloat16, DType.Float32, "k")]
+    [InlineData(DType.Float32, DType.BFloat16, "v")]
+    public void OperandsOfMixedDtypesAreRejected(DType keyType, DType valueType, string offender)
+    {
+        (Random random, _) = FreshRandom.For(1013);
+        (Tensor q, Tensor k, Tensor v) = Operands(random, DType.Float32, H, H);
+        (k, v) = (k.To(keyType), v.To(valueType));
+
+        var plain = Assert.Throws<ArgumentException>(() => Attention.ScaledDotProduct(q, k, v));
+        var masked = Assert.Throws<ArgumentException>(() => Attention.ScaledDotProduct(q, k, v, Tensor.Zeros(DType.Float32, L, S)));
+
+        foreach (ArgumentException error in new[] { plain, masked })
+        {
+            Assert.Equal(offender, error.ParamName);
+            Assert.Contains("q, k and v must have one dtype", error.Message);
+        }
+    }
+
     [Fact]
     public void DisposedMaskIsNamed()
     {
