@@ -15,7 +15,9 @@ public static partial class Attention
     /// as queries, and what a chunk of a prompt after earlier chunks needs). Query head h reads kv head h / (Hq / Hkv);
     /// <paramref name="scale"/> defaults to 1/√E. Returns O [Tq, Hq, Ev] in q's dtype and LSE [Hq, Tq] (natural log; -inf
     /// and O = 0 for a row with no key). On the CPU each sequence gives exactly the rows a call on it alone gives; on a GPU
-    /// (bf16/fp16, float32 running as bf16) the whole batch is one launch whose block mask skips other sequences' keys.
+    /// (bf16/fp16, float32 running as bf16) the whole batch is one launch: with the same offsets for queries and keys,
+    /// one problem per sequence, longest first (where the lengths suit it); otherwise one problem whose block mask skips
+    /// other sequences' keys.
     /// </summary>
     public static AttentionOutput ScaledDotProductVarLen(Tensor q, Tensor k, Tensor v, int[] queryOffsets, int[] keyOffsets, bool causal = false, float? scale = null)
     {
@@ -34,7 +36,11 @@ public static partial class Attention
             {
                 var mask = new VarLenMask((int[])queryOffsets.Clone(), (int[])keyOffsets.Clone(), causal);
                 var problem = new AttentionProblem(HeadsFirst(qc), HeadsFirst(kc), HeadsFirst(vc), HeadsFirst(output), lse.Reshape(1, heads, tq), keyPaddingMask: null, scale);
-                if (gpu)
+                if (gpu && queryOffsets.AsSpan().SequenceEqual(keyOffsets) && Cuda.FlashAttentionCuda.TakesVarLen(queryOffsets))
+                {
+                    Cuda.FlashAttentionCuda.ForwardVarLen(problem, queryOffsets, causal);
+                }
+                else if (gpu)
                 {
                     Cuda.IntervalMaskCuda.Forward(problem, mask);
                 }

@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using System.Collections.Generic;
 using System.Runtime.InteropServices;
 using AttentionGen.Cpu;
@@ -94,7 +95,58 @@ internal static class FlashAttentionCuda
     /// gathered copies. Output and LSE rows outside the layout are left untouched. With <paramref name="accumulate"/>,
     /// the kept rows of p's output and LSE already hold a result, which the new rows join by their LSEs.
     /// </summary>
-    public static void ForwardSegments(AttentionProblem p, SegmentLayout layout, bool causal, string? header = null, FlexLaunch? flex = null, bool accumulate = false)
+    public static void ForwardSegments(AttentionProblem p, SegmentLayout layout, bool causal, string? header = null, FlexLaunch? flex = null, bool accumulate = false) =>
+        ForwardSegments(p, layout, causal, header, flex, accumulate, sequenceRanges: 0);
+
+    /// <summary>
+    /// Packed sequences (FlashAttention's varlen layout, p's [1, H, T, E] views of [T, H, E] tensors) as one launch, each
+    /// sequence its own problem: sequence s is rows [offsets[s], offsets[s + 1]) of queries and keys alike. The
+    /// sequences are handed out longest first, so the short ones fill the last waves.
+    /// </summary>
+    public static void ForwardVarLen(AttentionProblem p, int[] offsets, bool causal)
+    {
+        if (!TakesVarLen(offsets))
+        {
+            throw new ArgumentException($"ForwardVarLen takes at most {MaxVarLenSequences} sequences whose query blocks fill at least a quarter of the grid; check TakesVarLen first.", nameof(offsets));
+        }
+
+        int count = offsets.Length - 1;
+        int[] order = Enumerable.Range(0, count).OrderByDescending(s => offsets[s + 1] - offsets[s]).ToArray();
+        var ranges = new int[2 * Math.Max(count, 1)];
+        for (int z = 0; z < count; z++)
+        {
+            (ranges[2 * z], ranges[(2 * z) + 1]) = (offsets[order[z]], offsets[order[z] + 1] - offsets[order[z]]);
+        }
+
+        int longest = count == 0 ? 0 : ranges[1];
+        using Tensor table = Tensor.FromArray(ranges, ranges.Length).To(p.Device);
+        var layout = new SegmentLayout(Segments: count, Rows: longest, SegmentStride: 0, SegmentCap: longest, Rate: 1, Group: Math.Max(p.QueryHeads, 1));
+        ForwardSegments(p, layout, causal, header: null, flex: null, accumulate: false, table.DevicePointer);
+    }
+
+    /// <summary>
+    /// Whether <see cref="ForwardVarLen"/> suits these sequences: a problem each fits the grid's z (65535), and the grid
+    /// gives every sequence the longest one's query blocks, whose empty items (a ticket each) must stay under three
+    /// quarters of them: one long sequence among thousands of short ones runs better under a block mask.
+    /// </summary>
+    public static bool TakesVarLen(int[] offsets)
+    {
+        const int Block = 128;   // the kernels' query blocks are 64 to 192 rows
+        int count = offsets.Length - 1;
+        long longest = 0, blocks = 0;
+        for (int s = 0; s < count; s++)
+        {
+            int rows = offsets[s + 1] - offsets[s];
+            longest = Math.Max(longest, rows);
+            blocks += (rows + Block - 1) / Block;
+        }
+
+        return count <= MaxVarLenSequences && count * ((longest + Block - 1) / Block) <= 4 * blocks;
+    }
+
+    private const int MaxVarLenSequences = 65535;
+
+    private static void ForwardSegments(AttentionProblem p, SegmentLayout layout, bool causal, string? header, FlexLaunch? flex, bool accumulate, ulong sequenceRanges)
     {
         Validate(p);
         if (accumulate && p.Lse is null)
@@ -119,6 +171,7 @@ internal static class FlashAttentionCuda
             (layout.Segments, layout.SegmentStride, layout.SegmentCap, layout.Rate, layout.Group, p.QueryLength);
         (args.KvShift, args.KvLength) = (layout.KvShift, layout.KvLength);
         args.Accumulate = accumulate ? 1 : 0;
+        args.SeqRanges = sequenceRanges;
         int keys = layout.KvLength > 0 ? layout.KvLength : layout.Rows;
         Launch(p, args, header ?? CudaSpecialization.FlashAttention(p.HeadDim, causal), flex, rows: layout.Rows, keys, gridZ: (uint)problems, entrySuffix: "_segments");
     }

@@ -58,4 +58,10 @@ internal struct FlashParams
 
     /// <summary>Nonzero: the output rows already hold an earlier result, which this launch's rows join by their LSEs.</summary>
     public int Accumulate;
+
+    /// <summary>
+    /// A varlen launch (packed sequences, each its own problem), or null: problem z is rows [ranges[2z], ranges[2z] +
+    /// ranges[2z + 1]) of every head of q, k, v, o and LSE, its keys the same rows as its queries.
+    /// </summary>
+    [CudaType("const int*")] public ulong SeqRanges;
 }
