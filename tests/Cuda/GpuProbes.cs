@@ -68,11 +68,12 @@ internal static class GpuProbes
             return (false, "before the probe: " + warm);
         }
 
-        // k in float32 takes 2 GiB and its bf16 copy 1 GiB; the filler leaves 256 MiB, plenty for everything else.
+        // k and v in float32 take 2 GiB each and k's bf16 copy 1 GiB; the filler leaves 256 MiB, plenty for everything
+        // else. (One dtype for all three, as the SDPA contract asks: mixed dtypes are refused before anything is rented.)
         const int keys = 1 << 23, dim = 64;
         using Tensor q = Tensor.Zeros(DType.Float32, gpu, 1, 1, 64, dim);
         using Tensor k = Tensor.Zeros(DType.Float32, gpu, 1, 1, keys, dim);
-        using Tensor v = Tensor.Zeros(DType.BFloat16, gpu, 1, 1, keys, dim);
+        using Tensor v = Tensor.Zeros(DType.Float32, gpu, 1, 1, keys, dim);
         pool.ReleaseCached();
         (long free, _) = pool.DeviceMemory();
         string outcome;

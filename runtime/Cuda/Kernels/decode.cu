@@ -389,6 +389,51 @@ __device__ __forceinline__ void ag_issue_tile(const DecodeParams& p, const u16* 
     }
 }
 
+// K and V of a tile whose rows are both kWidth wide: a thread copies the same 16-byte chunk of every kStep-th row of
+// both, the V copy at the K copy's offset (the general copies' per-copy row arithmetic, ~25 instructions a copy, took
+// most of the loop's issue slots: ncu, session 24). A paged cache's rows come from the tile's pool rows in shared
+// memory, a contiguous cache's follow row0 at constant strides. As in CUTLASS's zero-fill copies, a row past `count`
+// keeps a valid address and reads 0 bytes.
+template <int kWidth>
+__device__ __forceinline__ void ag_issue_fixed_tile(const DecodeParams& p, const long long* rows, long long row0, u32 k_tile, int count) {
+    constexpr int kChunks = kWidth / 8, kStep = AG_DECODE_THREADS / kChunks, kStride = kWidth + AG_DECODE_PAD;
+    static_assert(AG_DECODE_THREADS % kChunks == 0, "every thread copies one chunk column");
+    constexpr u32 kValueTile = 2 * AG_DECODE_TILE * kStride;   // bytes from the K tile to the V tile
+    const int j0 = threadIdx.x / kChunks, c = threadIdx.x % kChunks;
+    const u32 dst = k_tile + 2 * (j0 * kStride + c * 8);
+    if (rows) {
+#pragma unroll
+        for (int i = 0; i < AG_DECODE_TILE / kStep; ++i) {
+            const int j = j0 + i * kStep, bytes = j < count ? 16 : 0;
+            const long long offset = rows[j] * kWidth + c * 8;
+            ag_copy16(dst + 2 * i * kStep * kStride, p.k + offset, bytes);
+            ag_copy16(dst + kValueTile + 2 * i * kStep * kStride, p.v + offset, bytes);
+        }
+        return;
+    }
+    const long long offset = (row0 + j0) * kWidth + c * 8;
+    const u16 *k_src = p.k + offset, *v_src = p.v + offset;
+#pragma unroll
+    for (int i = 0; i < AG_DECODE_TILE / kStep; ++i) {
+        const int bytes = j0 + i * kStep < count ? 16 : 0;
+        ag_copy16(dst + 2 * i * kStep * kStride, k_src + i * kStep * kWidth, bytes);
+        ag_copy16(dst + kValueTile + 2 * i * kStep * kStride, v_src + i * kStep * kWidth, bytes);
+    }
+}
+
+// Issues tile keys first .. first + 63 (zeros past `count`) of K and V into a stage; `rows` is the tile's pool rows in
+// shared memory when the cache is paged. Rows E = Ev = kEv wide take the fixed-stride copies, others the general ones.
+template <int kEv>
+__device__ __forceinline__ void ag_issue_kv(const DecodeParams& p, const long long* rows, u16* stage, int b, int g, int first, int count) {
+    if (p.e == kEv && p.ev == kEv) {
+        const long long row0 = ((long long)b * p.kv_heads + g) * p.block_tokens + first;
+        ag_issue_fixed_tile<kEv>(p, p.block_table ? rows : nullptr, row0, ag_smem_addr(stage), count);
+        return;
+    }
+    ag_issue_tile(p, p.k, rows, stage, b, g, first, count, p.e);
+    ag_issue_tile(p, p.v, rows, stage + AG_DECODE_TILE * (p.e + AG_DECODE_PAD), b, g, first, count, p.ev);
+}
+
 // The CTA's rows (r = 16 at most) and keys [from, to) of one (sequence, kv head, split); kEv: Ev rounded up to 64, 128
 // or 256 (the O accumulator's registers). Shared memory: q [16][E + PAD], then the stages' K [64][E + PAD] and
 // V [64][Ev + PAD], which the final merge reuses, then two tiles' pool rows [2][64] (a paged cache).
@@ -425,9 +470,7 @@ __device__ __forceinline__ void ag_decode_mma_body(const DecodeParams& p) {
         if (s == AG_DECODE_STAGES - 1) break;   // ready at the loop's first barrier
         __syncthreads();   // tile s's rows are every thread's
         if (s < tiles) {
-            const long long* rows = tile_rows + (s & 1) * AG_DECODE_TILE;
-            ag_issue_tile(p, p.k, rows, stages + s * stage_elems, b, g, first, count, p.e);
-            ag_issue_tile(p, p.v, rows, stages + s * stage_elems + AG_DECODE_TILE * kstride, b, g, first, count, p.ev);
+            ag_issue_kv<kEv>(p, tile_rows + (s & 1) * AG_DECODE_TILE, stages + s * stage_elems, b, g, first, count);
         }
         ag_copy_commit();
         __syncthreads();   // every thread has read slot s & 1 before tile s + 2's rows replace them
@@ -455,11 +498,8 @@ __device__ __forceinline__ void ag_decode_mma_body(const DecodeParams& p) {
         // Tile `next` is issued; tile next + 1's pool rows (paged) are worked out now and stored after this tile's compute.
         const int next = tile + AG_DECODE_STAGES - 1;
         if (next < tiles) {
-            u16* stage = stages + (next % AG_DECODE_STAGES) * stage_elems;
-            const long long* rows = tile_rows + (next & 1) * AG_DECODE_TILE;
             const int first = from + next * AG_DECODE_TILE, count = min(AG_DECODE_TILE, to - first);
-            ag_issue_tile(p, p.k, rows, stage, b, g, first, count, p.e);
-            ag_issue_tile(p, p.v, rows, stage + AG_DECODE_TILE * kstride, b, g, first, count, p.ev);
+            ag_issue_kv<kEv>(p, tile_rows + (next & 1) * AG_DECODE_TILE, stages + (next % AG_DECODE_STAGES) * stage_elems, b, g, first, count);
         }
         ag_copy_commit();
         const bool load_rows = p.block_table && next + 1 < tiles && threadIdx.x < AG_DECODE_TILE;
@@ -494,6 +534,7 @@ __device__ __forceinline__ void ag_decode_mma_body(const DecodeParams& p) {
         // Online softmax per row over the quad's 16 scores; a NaN score is no maximum (fmaxf drops it) but reaches the
         // row through its exp, and with no finite score yet it reaches the row as itself (as in the scalar path).
         u32 pa[4];
+        float alphas[2];
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
             float tile_max = fmaxf(fmaxf(s[0][2 * h], s[0][2 * h + 1]), fmaxf(s[1][2 * h], s[1][2 * h + 1]));
@@ -515,10 +556,17 @@ __device__ __forceinline__ void ag_decode_mma_body(const DecodeParams& p) {
                 }
             }
             row_sum[h] = row_sum[h] * alpha + sum;
+            alphas[h] = alpha;
+        }
+        // O scaled by 1 is O (NaN and infinities included): skipped unless a row of the warp moved its max, which after
+        // the first tiles is rare (64 multiplies a thread a tile).
+        if (__any_sync(0xffffffffu, alphas[0] != 1.f || alphas[1] != 1.f)) {
 #pragma unroll
             for (int dt = 0; dt < kDTiles; ++dt) {
-                acc[dt][2 * h] *= alpha;
-                acc[dt][2 * h + 1] *= alpha;
+                acc[dt][0] *= alphas[0];
+                acc[dt][1] *= alphas[0];
+                acc[dt][2] *= alphas[1];
+                acc[dt][3] *= alphas[1];
             }
         }
         pa[0] = ag_pack2<kFp16>(s[0][0], s[0][1]);
