@@ -7,7 +7,8 @@ namespace AttentionGen.GpuBench;
 
 /// <summary>
 /// Times one decode step (one new query per sequence, 32 query heads over 8 kv heads, head dim 128, bf16) against a
-/// full KV cache on the GPU, contiguous and paged; one JSON line per (shape, layout) for compare.py --decode.
+/// full KV cache on the GPU, contiguous and paged in bf16, and contiguous in fp8 e4m3; one JSON line per (shape, layout)
+/// for compare.py --decode.
 /// </summary>
 internal static class DecodeTiming
 {
@@ -26,14 +27,14 @@ internal static class DecodeTiming
             using Tensor q = Tensor.RandomNormal(random, DType.BFloat16, batch, QueryHeads, 1, HeadDim).To(gpu);
             using Tensor k = Tensor.RandomNormal(random, DType.BFloat16, batch, KvHeads, Chunk, HeadDim).To(gpu);
             using Tensor v = Tensor.RandomNormal(random, DType.BFloat16, batch, KvHeads, Chunk, HeadDim).To(gpu);
-            foreach (int pageSize in new[] { 0, 16, 128 })
+            foreach ((int pageSize, DType dtype) in new[] { (0, DType.BFloat16), (16, DType.BFloat16), (128, DType.BFloat16), (0, DType.Float8E4M3) })
             {
-                KvCache cache = Filled(gpu, batch, tokens, pageSize, k, v);
+                KvCache cache = Filled(gpu, batch, tokens, pageSize, dtype, k, v);
                 double ms = QueuedTiming.Median(gpu, () => DecodeAttention.Decode(q, cache).Dispose());
                 cache.Dispose();
                 cache.Pool?.Dispose();
-                double bytes = 2.0 * batch * KvHeads * tokens * HeadDim * 2;   // K and V, bf16
-                string layout = pageSize == 0 ? "contiguous" : $"paged-{pageSize}";
+                double bytes = 2.0 * batch * KvHeads * tokens * HeadDim * dtype.SizeInBytes();   // K and V
+                string layout = dtype == DType.Float8E4M3 ? "fp8" : pageSize == 0 ? "contiguous" : $"paged-{pageSize}";
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"{{\"impl\":\"ours\",\"layout\":\"{layout}\",\"batch\":{batch},\"tokens\":{tokens},\"ms\":{ms:F4},\"tbps\":{bytes / ms / 1e9:F3}}}"));
             }
@@ -42,10 +43,14 @@ internal static class DecodeTiming
         return 0;
     }
 
-    // A cache of `tokens` tokens per sequence, appended `Chunk` at a time from the same rows (the values do not matter).
-    private static KvCache Filled(Device gpu, int batch, int tokens, int pageSize, Tensor k, Tensor v)
+    // A cache of `tokens` tokens per sequence, appended `Chunk` at a time from the same rows (the values do not matter;
+    // an fp8 cache's scales are those of normal(0, 1) rows, amax about 4.5 over 448).
+    private static KvCache Filled(Device gpu, int batch, int tokens, int pageSize, DType dtype, Tensor k, Tensor v)
     {
-        KvCache cache = pageSize == 0
+        float[] scales = Enumerable.Repeat(0.01f, KvHeads).ToArray();
+        KvCache cache = dtype == DType.Float8E4M3
+            ? KvCache.Contiguous(batch, KvHeads, HeadDim, HeadDim, tokens, dtype, gpu, new KvQuantization(scales, scales))
+            : pageSize == 0
             ? KvCache.Contiguous(batch, KvHeads, HeadDim, HeadDim, tokens, DType.BFloat16, gpu)
             : KvCache.Paged(new KvPagePool(batch * ((tokens + pageSize - 1) / pageSize), pageSize, KvHeads, HeadDim, HeadDim, DType.BFloat16, gpu), batch, tokens);
         for (int held = 0; held < tokens; held += Chunk)

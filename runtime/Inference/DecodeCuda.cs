@@ -9,15 +9,16 @@ namespace AttentionGen.Inference;
 /// (key range, sequence, kv head, 16 query rows) streams the range's K/V once for every query head of the kv head's group;
 /// when the CTAs would not fill the GPU, the keys are split into ranges and a second kernel merges them by their LSEs.
 /// Head dims that are multiples of 16 run on tensor cores with a 3-stage copy pipeline (ag_decode_mma_*), where its
-/// shared memory fits the GPU; others run the scalar kernel (ag_decode_split). An fp8 cache runs the scalar kernel's fp8
-/// specialization (ag_decode_split_fp8: codes widened in the loads, the head's key scale on the scores and its value scale
-/// on the output) and is quantized on append by ag_kv_append_fp8, whose codes are the CPU's.
+/// shared memory fits the GPU; others run the scalar kernel (ag_decode_split). An fp8 cache with E = Ev = 64, 128 or 256
+/// runs the tensor-core kernel's fp8 entry (ag_decode_mma_fp8_*: each warp widens its keys of a tile to f16, the MMAs
+/// are f16), others the scalar kernel's (ag_decode_split_fp8: codes widened in the loads); both put the head's key scale
+/// on the scores and its value scale on the output. ag_kv_append_fp8 quantizes on append, with the CPU's codes.
 /// </summary>
 internal static class DecodeCuda
 {
     /// <summary>The kernel template of the decode, KV-append and combine kernels.</summary>
     internal const string Template = "decode.cu";
-    private const int Threads = 128, RowsPerBlock = 16, TileTokens = 64, RowPadding = 8;
+    private const int Threads = 128, RowsPerBlock = 16, TileTokens = 64, RowPadding = 8, WarpKeys = 16;
 
     /// <summary>The bytes the kernels copy and read a K/V row in, and pad each shared-memory row by (AG_DECODE_PAD halves).</summary>
     private const int ChunkBytes = 16;
@@ -210,10 +211,23 @@ internal static class DecodeCuda
     /// The split kernel for key and value widths <paramref name="e"/> and <paramref name="ev"/> and its dynamic shared
     /// memory: the tensor-core kernel bounded by Ev (64, 128 or 256) when both are multiples of 16 and its pipeline fits
     /// in <paramref name="maxShared"/> bytes (E = Ev = 256 does not on sm_86/89; 0 forbids it), else the scalar kernel;
-    /// an <paramref name="fp8"/> cache always runs the scalar kernel's fp8 entry (the tensor-core kernel reads bf16/fp16).
+    /// an <paramref name="fp8"/> cache the tensor-core kernel's fp8 entry where E = Ev is 64, 128 or 256 and it fits, else
+    /// the scalar kernel's fp8 entry.
     /// </summary>
     internal static (string Entry, int SharedBytes) Kernel(int e, int ev, int maxShared, int stages = DefaultStages, bool fp8 = false)
     {
+        if (fp8 && e == ev && e is 64 or 128 or 256)
+        {
+            // q rows widened to f16, per stage the K and V code tiles (rows of E codes and a chunk of padding), two tiles'
+            // pool rows, then each warp's widened f16 K and V rows.
+            int shared = (RowsPerBlock * (e + RowPadding) * 2) + (stages * TileTokens * 2 * (e + ChunkBytes)) + (2 * TileTokens * sizeof(long))
+                + (Threads / 32 * WarpKeys * 2 * (e + RowPadding) * 2);
+            if (shared <= maxShared)
+            {
+                return ($"ag_decode_mma_fp8_{e}", shared);
+            }
+        }
+
         if (!fp8 && e % 16 == 0 && ev % 16 == 0)
         {
             // q rows, then per stage the K and V tiles, all bf16/fp16 with padded rows (the final merge reuses the stages),

@@ -62,7 +62,7 @@ public class CudaFp8DecodeTests
             AttentionOutput expected = DecodeAttention.Decode(q, onCpu, causal: causal);
             double[] expectedOutput = Array.ConvertAll(expected.Output.ToFloatArray(), x => (double)x), expectedLse = Array.ConvertAll(expected.Lse.ToFloatArray(), x => (double)x);
 
-            // The tensor-core switch does not matter: fp8 always runs the scalar kernel's fp8 entry.
+            // Tensor cores on: E = Ev = 64, 128 or 256 run the tensor-core kernel's fp8 entry; off (and other widths): the scalar one.
             bool before = DecodeCuda.UseTensorCores;
             try
             {
@@ -79,6 +79,30 @@ public class CudaFp8DecodeTests
             {
                 DecodeCuda.UseTensorCores = before;
             }
+        }
+    }
+
+    [GpuTheory]
+    [InlineData(64, 0)]
+    [InlineData(128, 16)]
+    [InlineData(256, 0)]
+    public void QueriesPastF16sRangeDecodeAnFp8CacheOnTheTensorCoresAsOnTheCpu(int e, int pageSize)
+    {
+        // bf16 queries up to ~4e5 (f16 ends at 65504) with a softmax scale that keeps the scores ordinary: the
+        // tensor-core entry widens q to f16 under a power of two, which the scores divide out.
+        (Random random, string seed) = FreshRandom.For(nameof(QueriesPastF16sRangeDecodeAnFp8CacheOnTheTensorCoresAsOnTheCpu), e, pageSize);
+        int[] lengths = [1, 333, 700];
+        (KvCache onCpu, KvCache onGpu) = CudaDecodeTests.Caches(random, 3, 2, e, e, lengths, pageSize, DType.Float8E4M3, RandomScales(random, 2));
+        using (onCpu)
+        using (onGpu)
+        {
+            float[] values = Array.ConvertAll(Tensor.RandomNormal(random, DType.Float32, 3, 8, 2, e).ToFloatArray(), x => x * 1e5f);
+            Tensor q = Tensor.FromArray(values, 3, 8, 2, e).To(DType.BFloat16);
+            float scale = 1e-5f / MathF.Sqrt(e);
+            AttentionOutput expected = DecodeAttention.Decode(q, onCpu, scale);
+            AttentionOutput actual = DecodeAttention.Decode(q.To(Gpu), onGpu, scale);
+            Compare.Output(actual.Output.ToFloatArray(), Array.ConvertAll(expected.Output.ToFloatArray(), x => (double)x), 1e-2, seed);
+            Compare.Lse(actual.Lse.ToFloatArray(), Array.ConvertAll(expected.Lse.ToFloatArray(), x => (double)x), 1e-3, seed);
         }
     }
 

@@ -56,13 +56,18 @@ public class DecodeCudaSplitTests
     }
 
     [Theory]
-    [InlineData(128, 128, 30912)]   // 1-byte codes: K/V tiles [64][width + 16] bytes
-    [InlineData(72, 40, 18112)]     // widths that are not multiples of 16 (byte-wise loads)
-    [InlineData(256, 256, 55488)]
-    public void AnFp8CacheRunsTheScalarKernelsFp8EntryWhateverTheTensorCoresCouldTake(int e, int ev, int shared)
+    [InlineData(128, 128, 232448, "ag_decode_mma_fp8_128", 95488)]   // codes [64][E + 16] a stage, widened f16 rows per warp
+    [InlineData(64, 64, 232448, "ag_decode_mma_fp8_64", 52480)]
+    [InlineData(256, 256, 232448, "ag_decode_mma_fp8_256", 181504)]
+    [InlineData(128, 128, 101376, "ag_decode_mma_fp8_128", 95488)]   // sm_86/89: fits
+    [InlineData(256, 256, 101376, "ag_decode_split_fp8", 55488)]     // sm_86/89: does not
+    [InlineData(128, 128, 0, "ag_decode_split_fp8", 30912)]          // tensor cores off: 1-byte K/V tiles [64][width + 16]
+    [InlineData(96, 96, 232448, "ag_decode_split_fp8", 24768)]       // E = Ev not 64, 128 or 256
+    [InlineData(128, 64, 232448, "ag_decode_split_fp8", 26816)]      // E != Ev
+    [InlineData(72, 40, 232448, "ag_decode_split_fp8", 18112)]       // widths that are not multiples of 16 (byte-wise loads)
+    public void AnFp8CacheTakesTheTensorCoresAtHeadDims64To256WhenThePipelineFits(int e, int ev, int maxShared, string entry, int shared)
     {
-        Assert.Equal(("ag_decode_split_fp8", shared), DecodeCuda.Kernel(e, ev, maxShared: 232448, fp8: true));
-        Assert.Equal(("ag_decode_split_fp8", shared), DecodeCuda.Kernel(e, ev, maxShared: 0, fp8: true));
+        Assert.Equal((entry, shared), DecodeCuda.Kernel(e, ev, maxShared, fp8: true));
     }
 
     [Fact]

@@ -423,22 +423,86 @@ __device__ __forceinline__ void ag_issue_fixed_tile(const DecodeParams& p, const
 
 // Issues tile keys first .. first + 63 (zeros past `count`) of K and V into a stage; `rows` is the tile's pool rows in
 // shared memory when the cache is paged. Rows E = Ev = kEv wide take the fixed-stride copies, others the general ones.
-template <int kEv>
+// An fp8 cache's rows (kFp8) are copied as 2-byte units of half their width: a row of E codes padded by 16 bytes.
+template <int kEv, bool kFp8>
 __device__ __forceinline__ void ag_issue_kv(const DecodeParams& p, const long long* rows, u16* stage, int b, int g, int first, int count) {
+    constexpr int kUnits = kFp8 ? 2 : 1;   // codes per 2-byte unit
     if (p.e == kEv && p.ev == kEv) {
         const long long row0 = ((long long)b * p.kv_heads + g) * p.block_tokens + first;
-        ag_issue_fixed_tile<kEv>(p, p.block_table ? rows : nullptr, row0, ag_smem_addr(stage), count);
+        ag_issue_fixed_tile<kEv / kUnits>(p, p.block_table ? rows : nullptr, row0, ag_smem_addr(stage), count);
         return;
     }
-    ag_issue_tile(p, p.k, rows, stage, b, g, first, count, p.e);
-    ag_issue_tile(p, p.v, rows, stage + AG_DECODE_TILE * (p.e + AG_DECODE_PAD), b, g, first, count, p.ev);
+    ag_issue_tile(p, p.k, rows, stage, b, g, first, count, p.e / kUnits);
+    ag_issue_tile(p, p.v, rows, stage + AG_DECODE_TILE * (p.e / kUnits + AG_DECODE_PAD), b, g, first, count, p.ev / kUnits);
+}
+
+// Four e4m3 codes (the first in the lowest byte) as two f16 pairs, exactly: every e4m3 value is an f16 value.
+__device__ __forceinline__ void ag_fp8x4_to_f16(u32 codes, u32& low, u32& high) {
+#if __CUDA_ARCH__ >= 900   // (PTX 7.8 has it for sm_90 only; sm_89 from PTX 8.1)
+    asm("{ .reg .b16 l, h; mov.b32 {l, h}, %2; cvt.rn.f16x2.e4m3x2 %0, l; cvt.rn.f16x2.e4m3x2 %1, h; }" : "=r"(low), "=r"(high) : "r"(codes));
+#else
+    // Through float32 (exact both ways).
+    low = ag_pack2<true>(ag_fp8_e4m3_load(codes & 0xffu), ag_fp8_e4m3_load((codes >> 8) & 0xffu));
+    high = ag_pack2<true>(ag_fp8_e4m3_load((codes >> 16) & 0xffu), ag_fp8_e4m3_load(codes >> 24));
+#endif
+}
+
+// An fp8 tile's 16 keys of one warp widened to f16 rows of the same padded layout the bf16 path reads its stage in:
+// each lane reads 16 codes (a phase of 8 lanes one 128-byte stretch of a row) and writes 16 halves.
+template <int kWidth>
+__device__ __forceinline__ void ag_widen_fp8_rows(const u8* codes, u16* halves, int lane) {
+    constexpr int kChunks = kWidth / 16, kCodeStride = kWidth + 16, kHalfStride = kWidth + AG_DECODE_PAD;
+#pragma unroll
+    for (int i = lane; i < AG_DECODE_WARP_KEYS * kChunks; i += 32) {
+        const int j = i / kChunks, c = i - j * kChunks;
+        const uint4 packed = *reinterpret_cast<const uint4*>(codes + j * kCodeStride + c * 16);
+        const u32 words[4] = {packed.x, packed.y, packed.z, packed.w};
+        u32 out[8];
+#pragma unroll
+        for (int w = 0; w < 4; ++w) ag_fp8x4_to_f16(words[w], out[2 * w], out[2 * w + 1]);
+        uint4* dst = reinterpret_cast<uint4*>(halves + j * kHalfStride + c * 16);
+        dst[0] = make_uint4(out[0], out[1], out[2], out[3]);
+        dst[1] = make_uint4(out[4], out[5], out[6], out[7]);
+    }
+}
+
+// An fp8 cache's queries as f16 in shared memory, scaled by a power of two that brings the CTA's largest finite |q| just
+// under 2^15 (bf16 queries can pass f16's 65504; a power of two keeps every bit); returns that factor, which the
+// scores divide out. Rows past the CTA's are zeros.
+__device__ __forceinline__ float ag_fp8_queries(const DecodeParams& p, u16* qs, int b, int g, int group, int row0, int rows, int kstride, float* scratch) {
+    float largest = 0.f;
+    for (int i = threadIdx.x; i < rows * p.e; i += AG_DECODE_THREADS) {
+        const int r = i / p.e, d = i - r * p.e;
+        const float x = fabsf(ag_half_load(p.q[ag_query_row(p, b, g, group, row0 + r) * p.e + d], p.is_fp16));
+        if (x != __int_as_float(0x7f800000)) largest = fmaxf(largest, x);   // NaN (fmaxf drops it) and infinities stay as they are
+    }
+    for (int o = 16; o > 0; o >>= 1) largest = fmaxf(largest, __shfl_xor_sync(0xffffffffu, largest, o));
+    if ((threadIdx.x & 31) == 0) scratch[threadIdx.x >> 5] = largest;
+    __syncthreads();
+    largest = fmaxf(fmaxf(scratch[0], scratch[1]), fmaxf(scratch[2], scratch[3]));
+    int exponent = 0;
+    if (largest > 0.f) frexpf(largest, &exponent);   // largest < 2^exponent
+    const int shift = min(15 - exponent, 127);
+    const float factor = __int_as_float((127 + max(shift, -126)) << 23);
+    for (int i = threadIdx.x; i < AG_DECODE_ROWS * p.e; i += AG_DECODE_THREADS) {
+        const int r = i / p.e, d = i - r * p.e;
+        const float x = r < rows ? ag_half_load(p.q[ag_query_row(p, b, g, group, row0 + r) * p.e + d], p.is_fp16) * factor : 0.f;
+        u16 h;
+        asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(x));
+        qs[r * kstride + d] = h;
+    }
+    return factor;
 }
 
 // The CTA's rows (r = 16 at most) and keys [from, to) of one (sequence, kv head, split); kEv: Ev rounded up to 64, 128
-// or 256 (the O accumulator's registers). Shared memory: q [16][E + PAD], then the stages' K [64][E + PAD] and
-// V [64][Ev + PAD], which the final merge reuses, then two tiles' pool rows [2][64] (a paged cache).
-template <bool kFp16, int kEv>
+// or 256 (the O accumulator's registers); kFp16: the MMAs' type. Shared memory: q [16][E + PAD], then the stages' K
+// [64][E + PAD] and V [64][Ev + PAD], which the final merge reuses, then two tiles' pool rows [2][64] (a paged cache).
+// kFp8 (an fp8 cache, E = Ev = kEv, f16 MMAs): the stages hold codes, rows of E + 16 bytes, and each warp widens its 16
+// keys of a tile into its own f16 K [16][E + PAD] and V [16][Ev + PAD] after the pool rows; the key scale joins the
+// softmax scale on the scores and the value scale multiplies the output rows, as in the scalar kernel.
+template <bool kFp16, int kEv, bool kFp8 = false>
 __device__ __forceinline__ void ag_decode_mma_body(const DecodeParams& p) {
+    static_assert(!kFp8 || kFp16, "an fp8 cache's codes widen to f16");
     extern __shared__ __align__(16) unsigned char mma_smem[];
     const int split = blockIdx.y, b = blockIdx.x / p.kv_heads, g = blockIdx.x - b * p.kv_heads;
     const int group = p.q_heads / p.kv_heads, rows_total = group * p.queries;
@@ -447,18 +511,29 @@ __device__ __forceinline__ void ag_decode_mma_body(const DecodeParams& p) {
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, quad_row = lane >> 2, quad_col = lane & 3;
     u16* qs = reinterpret_cast<u16*>(mma_smem);
     u16* stages = qs + AG_DECODE_ROWS * kstride;
-    const int stage_elems = AG_DECODE_TILE * (kstride + vstride);
+    constexpr int kUnits = kFp8 ? 2 : 1;   // codes per 2-byte unit of a stage
+    const int stage_kstride = p.e / kUnits + AG_DECODE_PAD, stage_elems = AG_DECODE_TILE * (stage_kstride + p.ev / kUnits + AG_DECODE_PAD);
     long long* tile_rows = reinterpret_cast<long long*>(stages + AG_DECODE_STAGES * stage_elems);   // [2][TILE]: tile n's in n & 1
+    u16* widened_k = reinterpret_cast<u16*>(tile_rows + 2 * AG_DECODE_TILE) + warp * AG_DECODE_WARP_KEYS * (kstride + vstride);
+    u16* widened_v = widened_k + AG_DECODE_WARP_KEYS * kstride;
 
     const int length = p.lengths[b];
     const int from = split * p.split_tokens, to = min(length, from + p.split_tokens);
     const int tiles = to > from ? (to - from + AG_DECODE_TILE - 1) / AG_DECODE_TILE : 0;
 
-    // q rows as stored (the scale is applied to the fp32 scores); rows past the CTA's are zeros.
-    for (int i = threadIdx.x; i < AG_DECODE_ROWS * (p.e >> 3); i += AG_DECODE_THREADS) {
-        const int r = i / (p.e >> 3), c = i - r * (p.e >> 3);
-        const u16* src = r < rows ? p.q + ag_query_row(p, b, g, group, row0 + r) * p.e + c * 8 : p.q;
-        ag_copy16(ag_smem_addr(qs + r * kstride + c * 8), src, r < rows ? 16 : 0);
+    // q rows as stored (the scale is applied to the fp32 scores); rows past the CTA's are zeros. An fp8 cache's are
+    // widened to f16 first, and its key scale joins the softmax scale.
+    float score_scale = p.scale, value_scale = 1.f;
+    if constexpr (kFp8) {
+        score_scale *= p.k_scales[g] / ag_fp8_queries(p, qs, b, g, group, row0, rows, kstride, reinterpret_cast<float*>(tile_rows));
+        value_scale = p.v_scales[g];
+        __syncthreads();   // the scratch (the pool rows' slots) is read by all before the prologue writes them
+    } else {
+        for (int i = threadIdx.x; i < AG_DECODE_ROWS * (p.e >> 3); i += AG_DECODE_THREADS) {
+            const int r = i / (p.e >> 3), c = i - r * (p.e >> 3);
+            const u16* src = r < rows ? p.q + ag_query_row(p, b, g, group, row0 + r) * p.e + c * 8 : p.q;
+            ag_copy16(ag_smem_addr(qs + r * kstride + c * 8), src, r < rows ? 16 : 0);
+        }
     }
     // A paged cache's pool rows for the prologue's tiles and the loop's first issue are worked out here, waited for;
     // the loop works out each later tile's while the tile before it computes.
@@ -470,7 +545,7 @@ __device__ __forceinline__ void ag_decode_mma_body(const DecodeParams& p) {
         if (s == AG_DECODE_STAGES - 1) break;   // ready at the loop's first barrier
         __syncthreads();   // tile s's rows are every thread's
         if (s < tiles) {
-            ag_issue_kv<kEv>(p, tile_rows + (s & 1) * AG_DECODE_TILE, stages + s * stage_elems, b, g, first, count);
+            ag_issue_kv<kEv, kFp8>(p, tile_rows + (s & 1) * AG_DECODE_TILE, stages + s * stage_elems, b, g, first, count);
         }
         ag_copy_commit();
         __syncthreads();   // every thread has read slot s & 1 before tile s + 2's rows replace them
@@ -499,7 +574,7 @@ __device__ __forceinline__ void ag_decode_mma_body(const DecodeParams& p) {
         const int next = tile + AG_DECODE_STAGES - 1;
         if (next < tiles) {
             const int first = from + next * AG_DECODE_TILE, count = min(AG_DECODE_TILE, to - first);
-            ag_issue_kv<kEv>(p, tile_rows + (next & 1) * AG_DECODE_TILE, stages + (next % AG_DECODE_STAGES) * stage_elems, b, g, first, count);
+            ag_issue_kv<kEv, kFp8>(p, tile_rows + (next & 1) * AG_DECODE_TILE, stages + (next % AG_DECODE_STAGES) * stage_elems, b, g, first, count);
         }
         ag_copy_commit();
         const bool load_rows = p.block_table && next + 1 < tiles && threadIdx.x < AG_DECODE_TILE;
@@ -507,6 +582,15 @@ __device__ __forceinline__ void ag_decode_mma_body(const DecodeParams& p) {
         const long long after_row = load_rows ? ag_load_tile_row(p, b, g, after_first, min(AG_DECODE_TILE, to - after_first)) : 0;
         const u16* ks = stages + (tile % AG_DECODE_STAGES) * stage_elems + warp * AG_DECODE_WARP_KEYS * kstride;
         const u16* vs = stages + (tile % AG_DECODE_STAGES) * stage_elems + AG_DECODE_TILE * kstride + warp * AG_DECODE_WARP_KEYS * vstride;
+        if constexpr (kFp8) {
+            const u8* codes = reinterpret_cast<const u8*>(stages + (tile % AG_DECODE_STAGES) * stage_elems);
+            __syncwarp();   // the warp's loads of the last tile's widened rows are done
+            ag_widen_fp8_rows<kEv>(codes + warp * AG_DECODE_WARP_KEYS * (kEv + 16), widened_k, lane);
+            ag_widen_fp8_rows<kEv>(codes + AG_DECODE_TILE * (kEv + 16) + warp * AG_DECODE_WARP_KEYS * (kEv + 16), widened_v, lane);
+            __syncwarp();
+            ks = widened_k;
+            vs = widened_v;
+        }
         const int key0 = from + tile * AG_DECODE_TILE + warp * AG_DECODE_WARP_KEYS;
 
         // S = q K^T over this warp's 16 keys: two n-tiles of 8 keys.
@@ -527,7 +611,7 @@ __device__ __forceinline__ void ag_decode_mma_body(const DecodeParams& p) {
             for (int e = 0; e < 4; ++e) {
                 const int h = e >> 1, t = key0 + n * 8 + quad_col * 2 + (e & 1);
                 // Rows past the block's (padding of the m16 tile) never reach the mods: their head is out of range.
-                s[n][e] = ag_decode_log2_score(p, s[n][e] * p.scale, quad_row + 8 * h < rows && t < to, b, head[h], position[h], t);
+                s[n][e] = ag_decode_log2_score(p, s[n][e] * score_scale, quad_row + 8 * h < rows && t < to, b, head[h], position[h], t);
             }
         }
 
@@ -637,7 +721,7 @@ __device__ __forceinline__ void ag_decode_mma_body(const DecodeParams& p) {
         const int r = i / p.ev, d = i - r * p.ev;
         float value = 0.f;
         for (int w = 0; w < 4; ++w) value += weights[w * AG_DECODE_ROWS + r] * merge_o[(w * AG_DECODE_ROWS + r) * p.ev + d];
-        ag_store_value(p, ag_query_row(p, b, g, group, row0 + r), split, d, value, totals[r]);
+        ag_store_value(p, ag_query_row(p, b, g, group, row0 + r), split, d, value * value_scale, totals[r]);
     }
     if (threadIdx.x < rows) {
         const int r = threadIdx.x;
@@ -654,6 +738,15 @@ __device__ __forceinline__ void ag_decode_mma_body(const DecodeParams& p) {
 AG_DECODE_MMA_ENTRY(64)
 AG_DECODE_MMA_ENTRY(128)
 AG_DECODE_MMA_ENTRY(256)
+
+// An fp8 cache with E = Ev = kE: its codes widened to f16 per tile, f16 MMAs whatever q's half type.
+#define AG_DECODE_MMA_FP8_ENTRY(kE) \
+    extern "C" __global__ void __launch_bounds__(AG_DECODE_THREADS) ag_decode_mma_fp8_##kE(const DecodeParams p) { \
+        ag_decode_mma_body<true, kE, true>(p); \
+    }
+AG_DECODE_MMA_FP8_ENTRY(64)
+AG_DECODE_MMA_FP8_ENTRY(128)
+AG_DECODE_MMA_FP8_ENTRY(256)
 
 // grid (B * Hq * Tq): one CTA per output row merges its splits' partial rows by their LSEs.
 extern "C" __global__ void __launch_bounds__(AG_DECODE_THREADS) ag_decode_combine(const DecodeParams p) {
