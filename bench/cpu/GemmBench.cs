@@ -17,6 +17,10 @@ internal static unsafe class GemmBench
         Time("S = Q·Kt  96x256, k=64", 96, 256, 64, reps);
         Time("O += P·V  96x64, k=256", 96, 64, 256, reps);
         Time("projection 384x256, k=256", 384, 256, 256, reps);
+
+        // E = 128 as the kernel runs it at M = 4096: B is a key panel of stride 4112 (TransposedKeys.PaddedStride), or V's rows.
+        Time("S = Q·Kt  96x256, k=128 *", 96, 256, 128, reps, ldb: 4112);
+        Time("O += P·V  96x128, k=256", 96, 128, 256, reps);
         bool amx = AmxBf16Kernels.Use;
         if (Bf16DotKernels.IsSupported)
         {
@@ -80,11 +84,12 @@ internal static unsafe class GemmBench
         Console.WriteLine($"{name,-28} {best,8:F2} {2.0 * m * n * k / best / 1e3,9:F1}");
     }
 
-    private static void Time(string name, int m, int n, int k, int reps)
+    private static void Time(string name, int m, int n, int k, int reps, int ldb = 0)
     {
         var random = new Random(1);
-        float[] a = Fill(random, m * k), b = Fill(random, k * n), c = new float[m * n];
-        Report(name, m, n, k, reps, () => Gemm.Multiply(m, n, k, ref a[0], k, ref b[0], n, ref c[0], n, accumulate: true));
+        ldb = Math.Max(ldb, n);
+        float[] a = Fill(random, m * k), b = Fill(random, k * ldb), c = new float[m * n];
+        Report(name, m, n, k, reps, () => Gemm.Multiply(m, n, k, ref a[0], k, ref b[0], ldb, ref c[0], n, accumulate: true));
     }
 
     private static float[] Fill(Random random, int length)

@@ -184,10 +184,10 @@ internal static class Gemm
         for (nint p = 0; p < k; p++)
         {
             TVec x = TVec.Broadcast(Unsafe.Add(ref a, p));
-            c0 = TVec.MultiplyAdd(x, TVec.Load(ref bp), c0);
+            TVec.MultiplyAddInto(ref c0, x, TVec.Load(ref bp));
             if (vectors == 2)
             {
-                c1 = TVec.MultiplyAdd(x, TVec.Load(ref Unsafe.Add(ref bp, w)), c1);
+                TVec.MultiplyAddInto(ref c1, x, TVec.Load(ref Unsafe.Add(ref bp, w)));
             }
 
             bp = ref Unsafe.Add(ref bp, ldb);
@@ -216,8 +216,8 @@ internal static class Gemm
     private static void Fma2<TVec>(TVec x, TVec b0, TVec b1, ref TVec c0, ref TVec c1)
         where TVec : struct, ISimd<TVec>
     {
-        c0 = TVec.MultiplyAdd(x, b0, c0);
-        c1 = TVec.MultiplyAdd(x, b1, c1);
+        TVec.MultiplyAddInto(ref c0, x, b0);
+        TVec.MultiplyAddInto(ref c1, x, b1);
     }
 
     // One row of a 6 x 4 block, as Fma2.
@@ -225,10 +225,10 @@ internal static class Gemm
     private static void Fma4<TVec>(TVec x, TVec b0, TVec b1, TVec b2, TVec b3, ref TVec c0, ref TVec c1, ref TVec c2, ref TVec c3)
         where TVec : struct, ISimd<TVec>
     {
-        c0 = TVec.MultiplyAdd(x, b0, c0);
-        c1 = TVec.MultiplyAdd(x, b1, c1);
-        c2 = TVec.MultiplyAdd(x, b2, c2);
-        c3 = TVec.MultiplyAdd(x, b3, c3);
+        TVec.MultiplyAddInto(ref c0, x, b0);
+        TVec.MultiplyAddInto(ref c1, x, b1);
+        TVec.MultiplyAddInto(ref c2, x, b2);
+        TVec.MultiplyAddInto(ref c3, x, b3);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

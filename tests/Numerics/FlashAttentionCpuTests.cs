@@ -126,6 +126,27 @@ public class FlashAttentionCpuTests
         }
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void FullSizeQueryTilesMatchTheReference(bool causal)
+    {
+        // The largest query tile (CpuTileTraits.MaxQueryTile rows) at E = 128: two whole tiles and a part one, each over
+        // several key tiles, diagonal ones under causal.
+        (Random random, string seed) = FreshRandom.For(causal ? 7411 : 7410);
+        int n = (2 * AttentionGen.Cpu.CpuTileTraits.MaxQueryTile) + 61, m = n;
+        Tensor q = Tensor.RandomNormal(random, DType.Float32, 1, 2, n, 128);
+        Tensor k = Tensor.RandomNormal(random, DType.Float32, 1, 2, m, 128);
+        Tensor v = Tensor.RandomNormal(random, DType.Float32, 1, 2, m, 128);
+
+        AttentionOutput result = Attention.ScaledDotProduct(q, k, v, causal, qBucket: 4096, kBucket: 4096);
+
+        var expected = Compare.Reference(q, k, v, causal, keep: null, m);
+        string context = $"n={n} causal={causal} ({seed})";
+        Compare.Output(result.Output.ToFloatArray(), expected.Output, Fp32Tolerance, context);
+        Compare.Lse(result.Lse.ToFloatArray(), expected.Lse, 1e-5, context);
+    }
+
     [Fact]
     public void ExplicitScaleAndValueDimDifferentFromHeadDim()
     {

@@ -50,6 +50,9 @@ internal readonly struct Simd128 : ISimd<Simd128>
     public static Simd128 MultiplyAdd(Simd128 a, Simd128 b, Simd128 c) => new(MulAdd.Of(a._v, b._v, c._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void MultiplyAddInto(ref Simd128 accumulator, Simd128 a, Simd128 b) => Unsafe.AsRef(in accumulator._v) = MulAdd.Of(a._v, b._v, accumulator._v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd128 Add(Simd128 a, Simd128 b) => new(a._v + b._v);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

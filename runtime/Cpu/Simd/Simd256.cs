@@ -50,6 +50,9 @@ internal readonly struct Simd256 : ISimd<Simd256>
     public static Simd256 MultiplyAdd(Simd256 a, Simd256 b, Simd256 c) => new(MulAdd.Of(a._v, b._v, c._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void MultiplyAddInto(ref Simd256 accumulator, Simd256 a, Simd256 b) => Unsafe.AsRef(in accumulator._v) = MulAdd.Of(a._v, b._v, accumulator._v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd256 Add(Simd256 a, Simd256 b) => new(a._v + b._v);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -74,6 +74,9 @@ internal readonly struct Simd512 : ISimd<Simd512>
     public static Simd512 MultiplyAdd(Simd512 a, Simd512 b, Simd512 c) => new(MulAdd.Of(a._v, b._v, c._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void MultiplyAddInto(ref Simd512 accumulator, Simd512 a, Simd512 b) => Unsafe.AsRef(in accumulator._v) = MulAdd.Of(a._v, b._v, accumulator._v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd512 Add(Simd512 a, Simd512 b) => new(a._v + b._v);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
