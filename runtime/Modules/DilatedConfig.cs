@@ -1,5 +1,7 @@
 using System;
+using System.Globalization;
 using System.Linq;
+using System.Text;
 using AttentionGen.CompileTime.Rules;
 using AttentionGen.Variants;
 
@@ -95,6 +97,15 @@ public sealed record DilatedConfig
         && (DModel, NumHeads, Dropout, Causal, UseXpos, UseRelPosBias, Distributed) == (other.DModel, other.NumHeads, other.Dropout, other.Causal, other.UseXpos, other.UseRelPosBias, other.Distributed)
         && _segmentSizes.AsSpan().SequenceEqual(other._segmentSizes)
         && _dilationRates.AsSpan().SequenceEqual(other._dilationRates);
+
+    // The record's ToString would print the branch arrays as System.Int32[]: their items instead.
+    private bool PrintMembers(StringBuilder builder)
+    {
+        builder.Append(CultureInfo.InvariantCulture, $"DModel = {DModel}, NumHeads = {NumHeads}, HeadDim = {HeadDim}, ")
+            .Append(CultureInfo.InvariantCulture, $"SegmentSizes = [{string.Join(", ", _segmentSizes)}], DilationRates = [{string.Join(", ", _dilationRates)}], ")
+            .Append(CultureInfo.InvariantCulture, $"Dropout = {Dropout}, Causal = {Causal}, UseXpos = {UseXpos}, UseRelPosBias = {UseRelPosBias}, Distributed = {Distributed}");
+        return true;
+    }
 
     /// <inheritdoc/>
     public override int GetHashCode()

@@ -107,6 +107,15 @@ public class DilatedConfigTests
         Assert.NotEqual(Config(64, 4, [16, 32], [2, 4]), Config(64, 2, [16, 32], [2, 4]));
     }
 
+    [Fact]
+    public void ToStringShowsTheBranchesItems()
+    {
+        // The record's own ToString printed SegmentSizes = System.Int32[].
+        Assert.Equal(
+            "DilatedConfig { DModel = 64, NumHeads = 4, HeadDim = 16, SegmentSizes = [16, 32], DilationRates = [2, 4], Dropout = 0, Causal = False, UseXpos = False, UseRelPosBias = False, Distributed = False }",
+            Config(64, 4, [16, 32], [2, 4]).ToString());
+    }
+
     private static DilatedConfig Config(int dModel, int numHeads, int[] segmentSizes, int[] dilationRates) =>
         new(dModel, numHeads, segmentSizes, dilationRates, dropout: 0, causal: false, useXpos: false, useRelPosBias: false, distributed: false);
 }
