@@ -3,8 +3,10 @@
 # and writes its whole log under $OUT (or ./device-out), so a part cut short still returns what it measured.
 # Expects publish/gpu, publish/sample, publish/cpu (README, Benchmarks) and .devtests (tests/gpu-on-device.sh prepare),
 # or one carry of .devtests packed by bench/gpu/pack-for-device.sh (tests, the sample, bench/gpu and bench/cpu as JIT builds).
-# usage: bench/gpu/run-on-device.sh tests | cpu-native | sample | timing | prefill | sm90 | sm90-tests | sm90-compile | lengths | decode | cpu | llama | ilgpu | ilgpu-time | distributed
-#   tests   the GPU tests, one line per test with its time (about 330 s with a cold kernel cache; TESTS_TIMEOUT)
+# usage: bench/gpu/run-on-device.sh tests | tests-flex | cpu-native | sample | timing | prefill | sm90 | sm90-tests | sm90-compile | lengths | decode | cpu | llama | ilgpu | ilgpu-time | distributed
+#   tests   the GPU tests but the flex classes, one line per test with its time (TESTS_TIMEOUT); with a cold kernel cache
+#           the whole suite does not fit one call's 600 s (session 24), so
+#   tests-flex  CudaFlexTests and LibraryModCudaTests (NVRTC compiles each flex layer, ~12 s) run in a call of their own
 #   cpu-native  the host Xeon's bf16 pair and AMX kernel tests (AMX on), then their GEMM speed
 #   sample  the published sample cold and warm and with NVRTC hidden (kernels from the store and the app's zip only)
 #   timing  sample, then PyTorch vs ours: dense/causal, the flex masks, the variants
@@ -53,10 +55,16 @@ sample_runs() {
 case "${1:-}" in
 tests)
     nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
-    timeout "${TESTS_TIMEOUT:-480}" tests/gpu-on-device.sh run -namespace AttentionGen.Tests.Cuda -namespace AttentionGen.Tests.Distributed -nocolor -verbose -noclass AttentionGen.Tests.Cuda.KernelSourceCompileTests >"$out/tests.log" 2>&1
+    timeout "${TESTS_TIMEOUT:-560}" tests/gpu-on-device.sh run -namespace AttentionGen.Tests.Cuda -namespace AttentionGen.Tests.Distributed -nocolor -verbose \
+        -noclass AttentionGen.Tests.Cuda.KernelSourceCompileTests -noclass AttentionGen.Tests.Cuda.CudaFlexTests -noclass AttentionGen.Tests.Cuda.LibraryModCudaTests >"$out/tests.log" 2>&1
     echo "tests exit $?"
     grep -E "\[FAIL\]|Total:" "$out/tests.log"
     grep -A12 "\[FAIL\]" "$out/tests.log" | head -60 ;;
+tests-flex)
+    timeout "${TESTS_TIMEOUT:-560}" tests/gpu-on-device.sh run -class AttentionGen.Tests.Cuda.CudaFlexTests -class AttentionGen.Tests.Cuda.LibraryModCudaTests -nocolor -verbose >"$out/tests-flex.log" 2>&1
+    echo "flex tests exit $?"
+    grep -E "\[FAIL\]|Total:" "$out/tests-flex.log"
+    grep -A12 "\[FAIL\]" "$out/tests-flex.log" | head -60 ;;
 cpu-native)
     # The host's Xeon: the bf16 pair kernels and the AMX tiles, then bf16 attention on them;
     # then the GEMM blocks' speed (an AMX row where the tiles run).
