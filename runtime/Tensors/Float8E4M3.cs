@@ -20,7 +20,7 @@ public static class Float8E4M3
     // Every code's value; decoding is a table read (exact: each value is a float32).
     private static readonly float[] Values = BuildValues();
 
-    /// <summary>The value of <paramref name="code"/>, exactly (NaN for 0x7F and 0xFF).</summary>
+    /// <summary>The value of <paramref name="code"/>, exactly (NaN of the code's sign for 0x7F and 0xFF).</summary>
     public static float ToFloat(byte code) => Values[code];
 
     /// <summary>
@@ -71,7 +71,10 @@ public static class Float8E4M3
                 : MathF.ScaleB(8 + mantissa, exponentField - 10);   // (1 + m/8) · 2^(e−7)
             if ((code & NaNBits) == NaNBits)
             {
-                magnitude = float.NaN;
+                // A quiet NaN of the code's sign, set by bits: float.NaN has its sign bit set, which read 0x7F as -NaN
+                // and 0xFF as +NaN, so FromFloat(ToFloat(code)) swapped the two NaN codes.
+                values[code] = BitConverter.UInt32BitsToSingle(((uint)(code & 0x80) << 24) | 0x7FC00000u);
+                continue;
             }
 
             values[code] = (code & 0x80) != 0 ? -magnitude : magnitude;

@@ -57,6 +57,23 @@ public class Float8E4M3Tests
     }
 
     [Fact]
+    public void TheNaNCodesDecodeToANaNOfTheirSignAndRoundTrip()
+    {
+        // float.NaN has its sign bit set: the table once made 0x7F a negative NaN and 0xFF a positive one, so a NaN
+        // code converted to float32 and back came back as the other one.
+        Assert.False(float.IsNegative(Float8E4M3.ToFloat(0x7F)));
+        Assert.True(float.IsNegative(Float8E4M3.ToFloat(0xFF)));
+        for (int code = 0; code < 256; code++)
+        {
+            Assert.Equal(code, Float8E4M3.FromFloat(Float8E4M3.ToFloat((byte)code)));
+            Assert.Equal(code, Float8E4M3.FromFloat((float)(double)Float8E4M3.ToFloat((byte)code)));
+        }
+
+        Assert.Equal(0x7F, Float8E4M3.FromFloat(BitConverter.UInt32BitsToSingle(0x7FC00000)));
+        Assert.Equal(0xFF, Float8E4M3.FromFloat(BitConverter.UInt32BitsToSingle(0xFFC00000)));
+    }
+
+    [Fact]
     public void AValueBetweenTwoCodesRoundsToTheNearestAndATieToTheEvenMantissa()
     {
         for (int code = 0; code < 0x7E; code++)
