@@ -13,7 +13,16 @@ public sealed class KvQuantization
     private readonly float[] _keyScales;
     private readonly float[] _valueScales;
 
-    /// <summary>Copies the scales; each must be finite and &gt; 0 (their count is checked against the cache's kv heads).</summary>
+    /// <summary>The smallest scale, 2⁻¹¹⁷: the smallest code, 2⁻⁹, times it is float32's smallest normal, so no code reads back subnormal.</summary>
+    public static readonly float MinScale = MathF.ScaleB(1f, -117);
+
+    /// <summary>The largest scale, float.MaxValue / 448: every code read back, up to ±448 · scale, is finite.</summary>
+    public static readonly float MaxScale = float.MaxValue / Float8E4M3.MaxValue;
+
+    /// <summary>
+    /// Copies the scales: at least one each (their count is checked against the cache's kv heads), each finite, &gt; 0
+    /// and in [<see cref="MinScale"/>, <see cref="MaxScale"/>].
+    /// </summary>
     public KvQuantization(ReadOnlySpan<float> keyScales, ReadOnlySpan<float> valueScales)
     {
         _keyScales = CheckedCopy(keyScales, nameof(keyScales));
@@ -37,11 +46,20 @@ public sealed class KvQuantization
 
     private static float[] CheckedCopy(ReadOnlySpan<float> scales, string paramName)
     {
+        // A null array arrives as an empty span; no cache has 0 kv heads, so it is refused here, where it is made.
+        if (scales.IsEmpty)
+        {
+            throw new ArgumentException($"{paramName} must hold one scale per kv head; got none.", paramName);
+        }
+
         for (int h = 0; h < scales.Length; h++)
         {
-            if (!float.IsFinite(scales[h]) || scales[h] <= 0)
+            // Below MinScale codes read back as subnormals, which keep fewer bits (a subnormal scale itself, or a GPU
+            // that flushes subnormals, reads 0); past MaxScale a saturated code reads back as ±inf, the NaN softmax that
+            // saturating is there to avoid.
+            if (!(scales[h] >= MinScale && scales[h] <= MaxScale))   // NaN fails both
             {
-                throw new ArgumentOutOfRangeException(paramName, scales[h], $"{paramName}[{h}] must be finite and > 0; got {scales[h]}.");
+                throw new ArgumentOutOfRangeException(paramName, scales[h], $"{paramName}[{h}] must be finite and > 0, in [{MinScale}, {MaxScale}] (every code · scale a finite normal float); got {scales[h]}.");
             }
         }
 

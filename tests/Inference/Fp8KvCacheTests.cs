@@ -117,12 +117,52 @@ public class Fp8KvCacheTests(ITestOutputHelper output)
     [InlineData(0f)]
     [InlineData(-1f)]
     [InlineData(float.PositiveInfinity)]
-    public void ScalesMustBeFiniteAndPositive(float bad)
+    [InlineData(1e-40f)]                 // subnormal: code · scale loses the code's bits, and a GPU that flushes reads 0
+    [InlineData(float.Epsilon)]
+    [InlineData(1e-36f)]                 // normal, but the smallest code (2⁻⁹) times it is not
+    [InlineData(1e36f)]                  // 448 · scale overflows: a saturated code would read back as inf
+    [InlineData(float.MaxValue)]
+    public void ScalesMustBeFinitePositiveNormalAndReadBackFinite(float bad)
     {
         var keys = Assert.Throws<ArgumentOutOfRangeException>(() => new KvQuantization([1f, bad], [1f, 1f]));
         Assert.Equal("keyScales", keys.ParamName);
-        Assert.Contains("keyScales[1] must be finite and > 0", keys.Message);
+        Assert.Contains("keyScales[1] must be finite and > 0, in [", keys.Message);
+        Assert.Contains($"got {bad}", keys.Message);
         var values = Assert.Throws<ArgumentOutOfRangeException>(() => new KvQuantization([1f], [bad]));
+        Assert.Equal("valueScales", values.ParamName);
+        Assert.Contains("valueScales[0]", values.Message);
+    }
+
+    [Fact]
+    public void TheScaleRangesEndsAreAcceptedAndEveryCodeReadsBackFinite()
+    {
+        var scales = new KvQuantization([KvQuantization.MinScale], [KvQuantization.MaxScale]);
+        Assert.Equal(MathF.ScaleB(1f, -117), scales.KeyScales[0]);
+        Assert.True(float.IsNormal(Float8E4M3.ToFloat(0x01) * KvQuantization.MinScale));
+        Assert.False(float.IsNormal(Float8E4M3.ToFloat(0x01) * MathF.ScaleB(KvQuantization.MinScale, -1)));
+        Assert.True(float.IsFinite(Float8E4M3.MaxValue * KvQuantization.MaxScale));
+        Assert.True(float.IsInfinity(Float8E4M3.MaxValue * MathF.BitIncrement(KvQuantization.MaxScale * 2)));
+
+        // Saturated ±inf rows in a cache of the largest scale read back finite, and decode stays finite.
+        using KvCache cache = KvCache.Contiguous(1, 1, 2, 2, 2, DType.Float8E4M3, Device.Cpu, new KvQuantization([1f], [KvQuantization.MaxScale]));
+        using (Tensor k = Tensor.FromArray([1f, 0f], 1, 1, 1, 2), v = Tensor.FromArray([float.PositiveInfinity, float.NegativeInfinity], 1, 1, 1, 2))
+        {
+            cache.Append(k, v);
+        }
+
+        using Tensor q = Tensor.FromArray([0.5f, 0f], 1, 1, 1, 2);
+        using AttentionOutput o = DecodeAttention.Decode(q, cache);
+        Assert.Equal([448 * KvQuantization.MaxScale, -448 * KvQuantization.MaxScale], o.Output.ToFloatArray());
+    }
+
+    [Fact]
+    public void NullOrEmptyScalesAreRefusedWhereTheyAreMade()
+    {
+        // A null array converts to an empty span; it was accepted, and refused only by a cache as "0 key scales".
+        var keys = Assert.Throws<ArgumentException>(() => new KvQuantization(null, [1f]));
+        Assert.Equal("keyScales", keys.ParamName);
+        Assert.Contains("keyScales must hold one scale per kv head; got none", keys.Message);
+        var values = Assert.Throws<ArgumentException>(() => new KvQuantization([1f], ReadOnlySpan<float>.Empty));
         Assert.Equal("valueScales", values.ParamName);
     }
 
