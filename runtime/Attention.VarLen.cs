@@ -21,7 +21,9 @@ public static partial class Attention
     /// </summary>
     public static AttentionOutput ScaledDotProductVarLen(Tensor q, Tensor k, Tensor v, int[] queryOffsets, int[] keyOffsets, bool causal = false, float? scale = null)
     {
-        CheckVarLen(q, k, v, queryOffsets, keyOffsets);
+        // The checked copies are the ones used: a caller's thread that changes its arrays during the call cannot hand the
+        // kernels offsets that were never checked (on a GPU, rows outside the tensors).
+        (queryOffsets, keyOffsets) = CheckVarLen(q, k, v, queryOffsets, keyOffsets);
         int tq = q.Size(0), heads = q.Size(1), valueDim = v.Size(2);
 
         // [T, H, D] read as [1, H, T, D]: the kernel steps rows by H·D, no copy.
@@ -34,7 +36,7 @@ public static partial class Attention
         {
             InComputeType(q, k, v, (qc, kc, vc) =>
             {
-                var mask = new VarLenMask((int[])queryOffsets.Clone(), (int[])keyOffsets.Clone(), causal);
+                var mask = new VarLenMask(queryOffsets, keyOffsets, causal);
                 var problem = new AttentionProblem(HeadsFirst(qc), HeadsFirst(kc), HeadsFirst(vc), HeadsFirst(output), lse.Reshape(1, heads, tq), keyPaddingMask: null, scale);
                 if (gpu && queryOffsets.AsSpan().SequenceEqual(keyOffsets) && Cuda.FlashAttentionCuda.TakesVarLen(queryOffsets))
                 {
@@ -62,14 +64,17 @@ public static partial class Attention
         return InDType(new AttentionOutput(output, lse), q.DType);
     }
 
-    // Everything named before anything is allocated: ranks, heads, widths, the offsets against the packed lengths.
-    private static void CheckVarLen(Tensor q, Tensor k, Tensor v, int[] queryOffsets, int[] keyOffsets)
+    // Everything named before anything is allocated: ranks, heads, widths, the offsets against the packed lengths. Returns
+    // copies of the offsets, checked.
+    private static (int[] QueryOffsets, int[] KeyOffsets) CheckVarLen(Tensor q, Tensor k, Tensor v, int[] queryOffsets, int[] keyOffsets)
     {
         ArgumentNullException.ThrowIfNull(q);
         ArgumentNullException.ThrowIfNull(k);
         ArgumentNullException.ThrowIfNull(v);
         ArgumentNullException.ThrowIfNull(queryOffsets);
         ArgumentNullException.ThrowIfNull(keyOffsets);
+        queryOffsets = (int[])queryOffsets.Clone();
+        keyOffsets = (int[])keyOffsets.Clone();
         foreach ((Tensor t, string name, string layout) in new[] { (q, nameof(q), "[Tq, Hq, E]"), (k, nameof(k), "[Tk, Hkv, E]"), (v, nameof(v), "[Tk, Hkv, Ev]") })
         {
             t.ThrowIfDisposed(name);
@@ -92,6 +97,8 @@ public static partial class Attention
         {
             throw new ArgumentException($"keyOffsets must have as many entries as queryOffsets ({queryOffsets.Length}: one per sequence, plus one); got {keyOffsets.Length}.", nameof(keyOffsets));
         }
+
+        return (queryOffsets, keyOffsets);
     }
 
     private static void CheckOffsets(int[] offsets, int packed, string name, string operand)

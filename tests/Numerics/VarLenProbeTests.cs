@@ -254,6 +254,50 @@ public class VarLenProbeTests(ITestOutputHelper log)
         }
     }
 
+    [Fact]
+    public async Task OffsetsChangedByAnotherThreadDuringTheCallAreNeverUsedUnchecked()
+    {
+        (Tensor q, Tensor k, Tensor v) = Operands(new Random(1), 10, 12, 2, 1, 8, 8);
+        int[] qo = [0, 3, 10], ko = [0, 5, 12];
+        using AttentionOutput valid = Attention.ScaledDotProductVarLen(q, k, v, qo, [0, 5, 12]);
+        float[] expected = valid.Output.ToFloatArray();
+        using var stop = new CancellationTokenSource();
+        Task flipper = Task.Run(() =>
+        {
+            // Between the valid value and one past the packed rows, as fast as the thread can.
+            for (int i = 0; !stop.IsCancellationRequested; i++)
+            {
+                Volatile.Write(ref ko[1], (i & 1) == 0 ? 5 : 40);
+            }
+        });
+
+        int wrong = 0, calls = 0;
+        try
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(3);
+            for (; calls < 50000 && DateTime.UtcNow < deadline; calls++)
+            {
+                try
+                {
+                    // A call that passes its checks runs the offsets it checked: [0, 5, 12].
+                    using AttentionOutput o = Attention.ScaledDotProductVarLen(q, k, v, qo, ko);
+                    wrong += o.Output.ToFloatArray().SequenceEqual(expected) ? 0 : 1;
+                }
+                catch (ArgumentException e) when (e.ParamName == "keyOffsets")
+                {
+                    // Refused by name: fine.
+                }
+            }
+        }
+        finally
+        {
+            stop.Cancel();
+            await flipper;
+        }
+
+        Assert.True(wrong == 0, $"{wrong} of {calls} calls ran offsets other than the ones they checked");
+    }
+
     private static void Check(Random random, string seed, int[] queries, int[] keys, int queryHeads, int keyHeads, int e, int ev, bool causal, float? scale)
     {
         int[] qo = Offsets(queries), ko = Offsets(keys);
