@@ -86,9 +86,10 @@ public static partial class Attention
         ShapeCheck.Dim(k, 2, q.Size(2), "E, as q", nameof(k));
         ShapeCheck.Dim(v, 0, k.Size(0), "Tk, as k", nameof(v));
         ShapeCheck.Dim(v, 1, k.Size(1), "Hkv, as k", nameof(v));
-        if (k.Size(1) == 0 || q.Size(1) % k.Size(1) != 0)
+        // The rule of every entry point: k's heads divide q's, and no heads at all is an empty call.
+        if (!AttentionProblem.KvHeadsServe(q.Size(1), k.Size(1)))
         {
-            throw new ArgumentException($"k's heads (dimension 1) must be a positive divisor of q's ({q.Size(1)}); got {k.Size(1)}.", nameof(k));
+            throw new ArgumentException($"k's heads (dimension 1) must divide q's ({q.Size(1)}); got {k.Size(1)}.", nameof(k));
         }
 
         CheckOffsets(queryOffsets, q.Size(0), nameof(queryOffsets), "q");

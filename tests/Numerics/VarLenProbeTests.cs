@@ -255,6 +255,16 @@ public class VarLenProbeTests(ITestOutputHelper log)
     }
 
     [Fact]
+    public void NoHeadsAtAllIsAnEmptyCallAsElsewhere()
+    {
+        Tensor q = Tensor.Zeros(DType.Float32, 10, 0, E), k = Tensor.Zeros(DType.Float32, 12, 0, E), v = Tensor.Zeros(DType.Float32, 12, 0, Ev);
+        using AttentionOutput o = Attention.ScaledDotProductVarLen(q, k, v, [0, 3, 10], [0, 5, 12], causal: true);
+        Assert.Equal([10, 0, Ev], o.Output.Shape.ToArray());
+        Assert.Equal([0, 10], o.Lse.Shape.ToArray());
+        Assert.Equal("k", Assert.ThrowsAny<ArgumentException>(() => Attention.ScaledDotProductVarLen(Tensor.Zeros(DType.Float32, 10, 2, E), k, v, [0, 10], [0, 12])).ParamName);
+    }
+
+    [Fact]
     public async Task OffsetsChangedByAnotherThreadDuringTheCallAreNeverUsedUnchecked()
     {
         (Tensor q, Tensor k, Tensor v) = Operands(new Random(1), 10, 12, 2, 1, 8, 8);
