@@ -265,6 +265,15 @@ public class VarLenProbeTests(ITestOutputHelper log)
     }
 
     [Fact]
+    public void OneHugeSequenceSuitsTheVarLenLaunch()
+    {
+        // The block count of a sequence near int.MaxValue rows must not wrap: a single sequence fills its grid.
+        Assert.True(global::AttentionGen.Cuda.FlashAttentionCuda.TakesVarLen([0, int.MaxValue]));
+        Assert.True(global::AttentionGen.Cuda.FlashAttentionCuda.TakesVarLen([0, int.MaxValue - 100, int.MaxValue]));
+        Assert.False(global::AttentionGen.Cuda.FlashAttentionCuda.TakesVarLen([0, 1 << 20, (1 << 20) + 1, (1 << 20) + 2, (1 << 20) + 3, (1 << 20) + 4]));
+    }
+
+    [Fact]
     public async Task OffsetsChangedByAnotherThreadDuringTheCallAreNeverUsedUnchecked()
     {
         (Tensor q, Tensor k, Tensor v) = Operands(new Random(1), 10, 12, 2, 1, 8, 8);
