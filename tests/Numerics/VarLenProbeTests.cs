@@ -163,6 +163,89 @@ public class VarLenProbeTests(ITestOutputHelper log)
         Assert.All(o.Lse.ToFloatArray(), x => Assert.Equal(float.NegativeInfinity, x));
     }
 
+    [Theory]
+    [InlineData(false, "q")]
+    [InlineData(true, "q")]
+    [InlineData(false, "k")]
+    [InlineData(true, "k")]
+    [InlineData(false, "v")]
+    [InlineData(true, "v")]
+    [InlineData(false, "kinf")]
+    [InlineData(true, "vinf")]
+    [InlineData(false, "vbf16")]
+    [InlineData(true, "vbf16")]
+    public void ANonFiniteInputReachesOnlyItsOwnSequence(bool causal, string where)
+    {
+        (Random random, string seed) = FreshRandom.For(nameof(ANonFiniteInputReachesOnlyItsOwnSequence), causal, where);
+
+        // Lengths off the tile sizes, so tiles straddle the sequences' boundaries; an empty sequence and one with more
+        // queries than keys (rows with no key under causal) among them.
+        int[] queries = [37, 1, 50, 0, 23, 64, 9, 130, 12], keys = [37, 1, 50, 0, 23, 64, 9, 130, 4];
+        int[] qo = Offsets(queries), ko = Offsets(keys);
+        (Tensor q, Tensor k, Tensor v) = Operands(random, qo[^1], ko[^1], 4, 2, E, Ev);
+        if (where.EndsWith("bf16", StringComparison.Ordinal))
+        {
+            (q, k, v) = (q.To(DType.BFloat16), k.To(DType.BFloat16), v.To(DType.BFloat16));
+        }
+
+        int[] candidates = Enumerable.Range(0, queries.Length).Where(x => queries[x] > 0 && keys[x] >= queries[x]).ToArray();   // every row sees a key
+        int poisoned = candidates[random.Next(candidates.Length)];
+        bool query = where[0] == 'q';
+        Tensor target = where[0] switch { 'q' => q, 'k' => k, _ => v };
+        float[] values = target.ToFloatArray();
+        int width = target.Size(1) * target.Size(2);
+        int row = (query ? qo : ko)[poisoned] + random.Next((query ? queries : keys)[poisoned]);
+        values[(row * width) + random.Next(width)] = where.EndsWith("inf", StringComparison.Ordinal) ? float.PositiveInfinity : float.NaN;
+        Tensor bad = Tensor.FromArray(values, target.Size(0), target.Size(1), target.Size(2)).To(target.DType);
+        (Tensor qd, Tensor kd, Tensor vd) = (where[0] == 'q' ? bad : q, where[0] == 'k' ? bad : k, where[0] == 'v' ? bad : v);
+        using AttentionOutput clean = Attention.ScaledDotProductVarLen(q, k, v, qo, ko, causal);
+        using AttentionOutput dirty = Attention.ScaledDotProductVarLen(qd, kd, vd, qo, ko, causal);
+
+        // Every other sequence keeps its rows, within float rounding (a call with a non-finite value may run each
+        // sequence alone, whose tiles fall at other columns).
+        float[] output = dirty.Output.ToFloatArray(), lse = dirty.Lse.ToFloatArray(), expected = clean.Output.ToFloatArray(), expectedLse = clean.Lse.ToFloatArray();
+        float tolerance = where.EndsWith("bf16", StringComparison.Ordinal) ? 8e-3f : 2e-6f;
+        int heads = q.Size(1), total = qo[^1];
+        for (int s = 0; s < queries.Length; s++)
+        {
+            for (int r = qo[s]; r < qo[s + 1] && s != poisoned; r++)
+            {
+                for (int h = 0; h < heads; h++)
+                {
+                    float la = lse[(h * total) + r], lb = expectedLse[(h * total) + r];
+                    Assert.True(la.Equals(lb) || Math.Abs(la - lb) <= 2e-6f * Math.Max(1f, Math.Abs(lb)), $"{seed}: LSE of sequence {s} (row {r}, head {h}) changed by sequence {poisoned}'s {where}: {la} vs {lb}");
+                    for (int d = 0; d < Ev; d++)
+                    {
+                        float a = output[(((r * heads) + h) * Ev) + d], b = expected[(((r * heads) + h) * Ev) + d];
+                        Assert.True(Math.Abs(a - b) <= tolerance * Math.Max(1f, Math.Abs(b)), $"{seed}: sequence {s} (row {r}, head {h}, column {d}) changed by sequence {poisoned}'s {where}: {a} vs {b}");
+                    }
+                }
+            }
+        }
+
+        Assert.Contains(output.Skip(qo[poisoned] * heads * Ev).Take(queries[poisoned] * heads * Ev), x => !float.IsFinite(x));
+    }
+
+    [Fact]
+    public void ANonFiniteValueFarIntoALargeVReachesOnlyItsOwnSequence()
+    {
+        // v of over a million elements is searched in chunks on several threads: the NaN sits in the last chunk.
+        (Random random, string seed) = FreshRandom.For(nameof(ANonFiniteValueFarIntoALargeVReachesOnlyItsOwnSequence));
+        int[] offsets = [0, 3001, 6000];
+        (Tensor q, Tensor k, Tensor v) = Operands(random, 6000, 6000, 2, 2, 16, 128);
+        float[] values = v.ToFloatArray();
+        values[(5990 * 2 * 128) + random.Next(2 * 128)] = float.NaN;
+        Tensor bad = Tensor.FromArray(values, 6000, 2, 128);
+
+        using AttentionOutput clean = Attention.ScaledDotProductVarLen(q, k, v, offsets, offsets);
+        using AttentionOutput dirty = Attention.ScaledDotProductVarLen(q, k, bad, offsets, offsets);
+
+        float[] expected = clean.Output.Narrow(0, 0, 3001).Contiguous().ToFloatArray(), actual = dirty.Output.Narrow(0, 0, 3001).Contiguous().ToFloatArray();
+        Assert.DoesNotContain(actual, float.IsNaN);
+        Assert.True(ReferenceAttention.RelativeError(actual, Array.ConvertAll(expected, x => (double)x)) <= 2e-6, seed);
+        Assert.Contains(dirty.Output.Narrow(0, 3001, 2999).Contiguous().ToFloatArray(), float.IsNaN);
+    }
+
     [Fact]
     public void MixedDTypesRunAsTheWidestAndMatchTheReference()
     {
