@@ -136,7 +136,8 @@ internal static class FlashAttentionCuda
         long longest = 0, blocks = 0;
         for (int s = 0; s < count; s++)
         {
-            int rows = offsets[s + 1] - offsets[s];
+            // In long: a sequence within Block of int.MaxValue rows would wrap rows + Block − 1.
+            long rows = offsets[s + 1] - offsets[s];
             longest = Math.Max(longest, rows);
             blocks += (rows + Block - 1) / Block;
         }
