@@ -1,6 +1,4 @@
 using System;
-using System.Numerics;
-using System.Runtime.InteropServices;
 using AttentionGen.Cpu;
 
 namespace AttentionGen;
@@ -15,7 +13,7 @@ public static partial class Attention
     /// each, an empty sequence allowed). A query sees only its own sequence's keys; <paramref name="causal"/> aligns the mask
     /// bottom-right (the last query of a sequence sees its last key: the same as top-left when a sequence has as many keys
     /// as queries, and what a chunk of a prompt after earlier chunks needs). Query head h reads kv head h / (Hq / Hkv);
-    /// <paramref name="scale"/> defaults to 1/√E; k and v of another float dtype than q are converted, not refused. Returns
+    /// <paramref name="scale"/> defaults to 1/√E; q, k and v have one dtype, as in flash_attn_varlen_func. Returns
     /// O [Tq, Hq, Ev] in q's dtype and LSE [Hq, Tq] (natural log; -inf and O = 0 for a row with no key). On the CPU each
     /// sequence gives the rows a call on it alone gives, within float rounding (the packed call's key tiles fall at other
     /// columns of it), and a NaN or infinity in one sequence's q, k or v reaches only that sequence's rows; on a GPU
@@ -50,7 +48,7 @@ public static partial class Attention
                 {
                     Cuda.IntervalMaskCuda.Forward(problem, mask);
                 }
-                else if (queryOffsets.Length == 2 || AllFinite(vc))
+                else if (queryOffsets.Length == 2 || FiniteScan.AllFinite(vc))
                 {
                     FlashAttentionCpu.Forward(problem, mask, mask, default(IdentityScore));
                 }
@@ -102,6 +100,8 @@ public static partial class Attention
             ShapeCheck.Rank(t, 3, layout, name);
         }
 
+        ShapeCheck.SameDType(k, q, nameof(k), "scaled_dot_product_attention");
+        ShapeCheck.SameDType(v, q, nameof(v), "scaled_dot_product_attention");
         ShapeCheck.Dim(k, 2, q.Size(2), "E, as q", nameof(k));
         ShapeCheck.Dim(v, 0, k.Size(0), "Tk, as k", nameof(v));
         ShapeCheck.Dim(v, 1, k.Size(1), "Hkv, as k", nameof(v));
@@ -119,90 +119,6 @@ public static partial class Attention
         }
 
         return (queryOffsets, keyOffsets);
-    }
-
-    // Whether every element of a CPU [T, H, D] float32 or bfloat16 tensor whose last axis is contiguous (a validated
-    // operand) is finite. A large one is read in chunks of about a million elements on the call's threads: one pass at
-    // memory speed beside the attention itself (about 1% of a causal call over 512-token sequences, on two cores).
-    private static bool AllFinite(Tensor t)
-    {
-        int chunk = (int)Math.Max(1, (1L << 20) / Math.Max(1L, (long)t.Size(1) * t.Size(2)));
-        int chunks = ShapeMath.CeilDiv(t.Size(0), chunk);
-        if (chunks <= 1)
-        {
-            return RowsFinite(t, 0, t.Size(0));
-        }
-
-        bool finite = true;
-        CpuExecution.For(0, chunks, c =>
-        {
-            if (!RowsFinite(t, (int)c * chunk, (int)Math.Min(t.Size(0), (c + 1) * chunk)))
-            {
-                finite = false;
-            }
-        });
-        return finite;
-    }
-
-    // Rows [from, to) of AllFinite's tensor: x − x is 0 for a finite x and NaN for NaN or ±inf; bf16 is non-finite when
-    // its exponent is all ones.
-    private static bool RowsFinite(Tensor t, int from, int to)
-    {
-        bool bf16 = t.DType == DType.BFloat16;
-        Span<ushort> halves = bf16 ? MemoryMarshal.Cast<BFloat16, ushort>(t.BFloat16Storage) : default;
-        Span<float> floats = bf16 ? default : t.Float32Storage;
-        for (int i = from; i < to; i++)
-        {
-            for (int j = 0; j < t.Size(1); j++)
-            {
-                int row = checked((int)(t.Offset + (i * t.Strides[0]) + (j * t.Strides[1]))), width = t.Size(2);
-                if (bf16)
-                {
-                    ReadOnlySpan<ushort> bits = halves.Slice(row, width);
-                    var exponent = new Vector<ushort>(0x7F80);
-                    int d = 0;
-                    for (; d + Vector<ushort>.Count <= width; d += Vector<ushort>.Count)
-                    {
-                        if (Vector.EqualsAny(new Vector<ushort>(bits[d..]) & exponent, exponent))
-                        {
-                            return false;
-                        }
-                    }
-
-                    for (; d < width; d++)
-                    {
-                        if ((bits[d] & 0x7F80) == 0x7F80)
-                        {
-                            return false;
-                        }
-                    }
-                }
-                else
-                {
-                    ReadOnlySpan<float> values = floats.Slice(row, width);
-                    Vector<float> sum = Vector<float>.Zero;
-                    int d = 0;
-                    for (; d + Vector<float>.Count <= width; d += Vector<float>.Count)
-                    {
-                        var x = new Vector<float>(values[d..]);
-                        sum += x - x;
-                    }
-
-                    float tail = 0;
-                    for (; d < width; d++)
-                    {
-                        tail += values[d] - values[d];
-                    }
-
-                    if (!(Vector.Sum(sum) + tail == 0))
-                    {
-                        return false;
-                    }
-                }
-            }
-        }
-
-        return true;
     }
 
     private static void CheckOffsets(int[] offsets, int packed, string name, string operand)

@@ -58,7 +58,7 @@ internal static class TiledPrefill
                 block = block with { FirstKey = from };
                 using Tensor keys = Gather(cache, cache.Keys, cache.HeadDim, cache.KeyScale, b, from, to - from, q.DType);
                 using Tensor values = Gather(cache, cache.Values, cache.ValueDim, cache.ValueScale, b, from, to - from, q.DType);
-                if (!AllFinite(values))
+                if (!FiniteScan.AllFinite(values))
                 {
                     output.Dispose();
                     lse.Dispose();
@@ -102,33 +102,6 @@ internal static class TiledPrefill
         }
 
         return (from, to);
-    }
-
-    // Whether every gathered element (float32, or bf16 bits) is finite.
-    private static bool AllFinite(Tensor gathered)
-    {
-        if (gathered.DType == DType.BFloat16)
-        {
-            foreach (BFloat16 x in gathered.BFloat16Storage.Slice((int)gathered.Offset, (int)gathered.Numel))
-            {
-                if (!float.IsFinite((float)x))
-                {
-                    return false;
-                }
-            }
-
-            return true;
-        }
-
-        foreach (float x in gathered.Float32Storage.Slice((int)gathered.Offset, (int)gathered.Numel))
-        {
-            if (!float.IsFinite(x))
-            {
-                return false;
-            }
-        }
-
-        return true;
     }
 
     // Tokens [from, from + count) of sequence b as [1, Hkv, count, width] of `dtype`: float32 whatever the storage dtype and

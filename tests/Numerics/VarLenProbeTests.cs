@@ -247,24 +247,19 @@ public class VarLenProbeTests(ITestOutputHelper log)
     }
 
     [Fact]
-    public void MixedDTypesRunAsTheWidestAndMatchTheReference()
+    public void MixedDTypesAreRefusedNamingTheOperand()
     {
-        (Random random, string seed) = FreshRandom.For(nameof(MixedDTypesRunAsTheWidestAndMatchTheReference));
-        int[] queries = [5, 33, 1], keys = [9, 33, 0];
-        int[] qo = Offsets(queries), ko = Offsets(keys);
+        // As flash_attn_varlen_func and this library's ScaledDotProduct: one dtype for q, k and v, checked before anything runs.
+        (Random random, _) = FreshRandom.For(nameof(MixedDTypesAreRefusedNamingTheOperand));
+        int[] qo = Offsets([5, 33, 1]), ko = Offsets([9, 33, 0]);
         (Tensor q, Tensor k, Tensor v) = Operands(random, qo[^1], ko[^1], 4, 2, E, Ev);
-        Tensor kb = k.To(DType.BFloat16), vh = v.To(DType.Float16);
 
-        using AttentionOutput mixed = Attention.ScaledDotProductVarLen(q, kb, vh, qo, ko, causal: true);
-        using AttentionOutput widened = Attention.ScaledDotProductVarLen(q, kb.To(DType.Float32), vh.To(DType.Float32), qo, ko, causal: true);
-
-        Assert.Equal(DType.Float32, mixed.Output.DType);
-        Assert.Equal(widened.Output.ToFloatArray(), mixed.Output.ToFloatArray());
-        Assert.Equal(widened.Lse.ToFloatArray(), mixed.Lse.ToFloatArray());
-
-        using AttentionOutput halfQ = Attention.ScaledDotProductVarLen(q.To(DType.Float16), k, v, qo, ko, causal: true);
-        Assert.Equal(DType.Float16, halfQ.Output.DType);
-        _ = seed;
+        var ek = Assert.Throws<ArgumentException>(() => Attention.ScaledDotProductVarLen(q, k.To(DType.BFloat16), v, qo, ko));
+        Assert.Equal("k", ek.ParamName);
+        Assert.Contains("bfloat16", ek.Message, StringComparison.Ordinal);
+        Assert.Contains("float32", ek.Message, StringComparison.Ordinal);
+        var ev = Assert.Throws<ArgumentException>(() => Attention.ScaledDotProductVarLen(q.To(DType.Float16), k.To(DType.Float16), v, qo, ko));
+        Assert.Equal("v", ev.ParamName);
     }
 
     [Theory]
