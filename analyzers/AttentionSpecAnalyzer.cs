@@ -51,7 +51,8 @@ public sealed class AttentionSpecAnalyzer : DiagnosticAnalyzer
         DiagnosticDescriptors.SizeExceedsInt,
         DiagnosticDescriptors.XposScaleBaseZero,
         DiagnosticDescriptors.TypeShadowsLibraryType,
-        DiagnosticDescriptors.ModOwnerUnbound);
+        DiagnosticDescriptors.ModOwnerUnbound,
+        DiagnosticDescriptors.LanguageVersionTooOld);
 
     /// <inheritdoc/>
     public override void Initialize(AnalysisContext context)

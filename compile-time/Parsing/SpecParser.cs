@@ -40,6 +40,7 @@ internal static class SpecParser
         {
             KindProblem = kindProblem,
             ForeignBase = foreignBase,
+            OldLanguageVersion = OldLanguageVersion(type),
             UserMembers = new EquatableArray<string>(GeneratedMembers.DeclaredByUser(type)),
             CaseTag = HasCaseTwin(type) ? CaseTag(ns is null ? type.Name : ns + "." + type.Name) : null,
             HidingType = GeneratedMembers.RootNamespaces.FirstOrDefault(n => type.ContainingAssembly.GlobalNamespace.GetTypeMembers(n).Length > 0),
@@ -215,6 +216,12 @@ internal static class SpecParser
 
         return null;
     }
+
+    /// <summary>The C# version of the class's source, when older than the generated code's (the generated file is parsed with the same options).</summary>
+    private static string? OldLanguageVersion(INamedTypeSymbol type) =>
+        type.DeclaringSyntaxReferences.FirstOrDefault()?.SyntaxTree.Options is CSharpParseOptions { LanguageVersion: var version } && version < GeneratedMembers.MinimumLanguageVersion
+            ? version.ToDisplayString()
+            : null;
 
     /// <summary>True when the type, or a namespace it sits in, has a sibling whose name differs from its own in case only.</summary>
     private static bool HasCaseTwin(INamedTypeSymbol type)
