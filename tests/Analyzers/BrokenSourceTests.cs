@@ -22,6 +22,9 @@ public class BrokenSourceTests
         "[FlashAttention(Dim = 64)] partial class",
         "[Flex(MaskMod = nameof(M))] partial class A { [MaskMod] static bool M(int b, int h, int q, int kv) => N(b, h, q, kv); [MaskMod] static bool N(int b, int h, int q, int kv) => q > 3 ? M(b, h, q - 1, kv) : kv <= q; }",
         "[Flex(MaskMod = nameof(M))] partial class A { [MaskMod] static bool M(int b, int h, int q, int kv) => kv <= q + (1 << 40) && q - kv < int.MaxValue + 0; }",
+        "[FlashAttention(Dim = 64)] partial class { }",
+        "[Sparse(Heads = 2)] partial class : IDisposable { public void Dispose() { } }",
+        "namespace App { [Flex] public partial class { } }",
     };
 
     [Theory]
@@ -37,8 +40,18 @@ public class BrokenSourceTests
     [MemberData(nameof(Sources))]
     public void GeneratorNeverThrows(string source)
     {
-        (_, GeneratorRunResult result) = GeneratorHarness.Run(source);
+        (_, GeneratorRunResult result) = GeneratorHarness.Run(AnalyzerHarness.Usings + source);
 
         Assert.Null(result.Exception);
+    }
+
+    // The user's own errors are theirs to see; none may sit in generated code, which they can neither read nor fix.
+    [Theory]
+    [MemberData(nameof(Sources))]
+    public void GeneratedCodeHasNoErrors(string source)
+    {
+        (Compilation output, GeneratorRunResult result) = GeneratorHarness.Run(AnalyzerHarness.Usings + source);
+
+        Assert.Empty(GeneratorHarness.ErrorsInGeneratedCode(output, result));
     }
 }
