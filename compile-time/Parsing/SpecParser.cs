@@ -33,7 +33,8 @@ internal static class SpecParser
             TypeKind.Class => null,
             _ => type.TypeKind.ToString().ToLowerInvariant(),
         };
-        string? foreignBase = kindProblem is null && type.BaseType is { SpecialType: not SpecialType.System_Object } b && b.ToDisplayString() != moduleBase
+        // A base that does not bind (not declared or imported yet) may be an interface: the compiler reports it, not AG0021.
+        string? foreignBase = kindProblem is null && type.BaseType is { SpecialType: not SpecialType.System_Object, TypeKind: not TypeKind.Error } b && b.ToDisplayString() != moduleBase
             ? b.ToDisplayString()
             : null;
         return new ClassShape(ns, type.Name, isPartial, type.ContainingType is not null, type.TypeParameters.Length > 0, attentionAttributes)

@@ -54,4 +54,20 @@ public class BrokenSourceTests
 
         Assert.Empty(GeneratorHarness.ErrorsInGeneratedCode(output, result));
     }
+
+    // A base the compiler cannot bind (a name not declared or imported yet, half typed) may well be an interface, as
+    // IUndefined is: the compiler reports it; AG0021's "a class has one base class" would be a guess, and wrong here.
+    [Theory]
+    [InlineData("[FlashAttention(Dim = 64)] partial class C : IUndefined { }")]
+    [InlineData("[FlashAttention(Dim = 64)] partial class C : { }")]
+    [InlineData("[Flex] partial class C : AttentionGen.Modules.Nope { }")]
+    public async Task AnUnresolvedBaseIsTheCompilersErrorAlone(string source)
+    {
+        Reported[] reported = await AnalyzerHarness.AnalyzeAsync(source);
+        (Compilation output, GeneratorRunResult result) = GeneratorHarness.Run(AnalyzerHarness.Usings + source);
+
+        Assert.Empty(reported);
+        Assert.Null(result.Exception);
+        Assert.Empty(GeneratorHarness.ErrorsInGeneratedCode(output, result));
+    }
 }
