@@ -432,10 +432,16 @@ internal sealed class CudaTranslator
     };
 
     // C# names are valid C identifiers; the prefix keeps them clear of C++ keywords and the kernel's own names.
-    private static string Local(string name) => "v_" + name;
+    // C# names may hold any Unicode letter; NVRTC reads ASCII identifiers only ("unrecognized token" for v_ä). A name
+    // with another character gets the prefix vu_, which no v_ name has, and an escape that cannot collide: "__" for '_',
+    // "_" and four hex digits for each other character.
+    private static string Local(string name) =>
+        name.All(IsAsciiIdentifierChar) ? "v_" + name : "vu_" + string.Concat(name.Select(c => c == '_' ? "__" : IsAsciiIdentifierChar(c) ? c.ToString() : "_" + ((int)c).ToString("x4", CultureInfo.InvariantCulture)));
 
-    // One C name per C# symbol. Mangling maps both A.B_C and A_B.C to A_B_C (and every overload of a method to one
-    // name): a name already taken by another symbol gets a numbered suffix, so no two definitions share a name. The
+    private static bool IsAsciiIdentifierChar(char c) => c is (>= 'a' and <= 'z') or (>= 'A' and <= 'Z') or (>= '0' and <= '9') or '_';
+
+    // One C name per C# symbol. Mangling maps both A.B_C and A_B.C to A_B_C (Ä.M to __M: NVRTC reads ASCII only, and
+    // every overload of a method to one name): a name already taken by another symbol gets a numbered suffix, so no two definitions share a name. The
     // agu_ prefix is the user's: the kernels' own names (ag_mask_mod, ag_kv_append_slot, ...) all begin with ag_.
     private string CudaName(ISymbol symbol)
     {
@@ -457,5 +463,5 @@ internal sealed class CudaTranslator
     private const string UserPrefix = "agu_";
 
     private static string Mangle(ISymbol symbol) =>
-        new string((symbol.ContainingType.ToDisplayString() + "_" + symbol.Name).Select(c => char.IsLetterOrDigit(c) ? c : '_').ToArray());
+        new string((symbol.ContainingType.ToDisplayString() + "_" + symbol.Name).Select(c => IsAsciiIdentifierChar(c) ? c : '_').ToArray());
 }

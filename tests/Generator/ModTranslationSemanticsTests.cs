@@ -230,6 +230,26 @@ public class ModTranslationSemanticsTests
     [NvrtcFact]
     public async Task NonFiniteFieldsCompileWithNvrtc() => Assert.NotEmpty(CompileWithNvrtc(await Generate(NonFiniteFields)));
 
+    // C# identifiers may be any Unicode letters; NVRTC reads ASCII identifiers only.
+    private const string UnicodeNames =
+        "[Flex(MaskMod = nameof(Ä.M))] partial class L { } static class Ä { [MaskMod] public static bool M(int b, int h, int q, int kv) { int ä = q; int _00e4 = kv; int x_ = 1; return Ö.Größer(ä, _00e4 + x_); } } " +
+        "static class Ö { public static bool Größer(int größe, int kv) => größe > kv; }";
+
+    [Fact]
+    public async Task NonAsciiNamesAreEscapedApartFromAsciiOnes()
+    {
+        string text = await Generate(UnicodeNames);
+
+        Assert.Contains("const int vu__00e4 = v_q;", text);
+        Assert.Contains("const int v__00e4 = v_kv;", text);
+        Assert.Contains("const int v_x_ = 1;", text);
+        Assert.Contains("agu___Gr__er(int vu_gr_00f6_00dfe, int v_kv)", text);
+        Assert.DoesNotContain("ä", text.Substring(text.IndexOf("CudaHeader", StringComparison.Ordinal)), StringComparison.Ordinal);
+    }
+
+    [NvrtcFact]
+    public async Task NonAsciiNamesCompileWithNvrtc() => Assert.NotEmpty(CompileWithNvrtc(await Generate(UnicodeNames)));
+
     /// <summary>Names, long.MinValue and math of integers as above compile with NVRTC.</summary>
     [NvrtcFact]
     public async Task CollidingNamesAndMathOfIntegersCompileWithNvrtc()
