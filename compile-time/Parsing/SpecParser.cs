@@ -340,7 +340,7 @@ internal static class SpecParser
     /// <summary>The operand of <c>nameof(X.Y)</c> written as the named argument, or null for any other form.</summary>
     private static MemberAccessExpressionSyntax? QualifiedNameofOperand(AttributeData attribute, string argument) =>
         attribute.ApplicationSyntaxReference?.GetSyntax() is AttributeSyntax syntax
-        && syntax.ArgumentList?.Arguments.FirstOrDefault(a => a.NameEquals?.Name.Identifier.ValueText == argument)?.Expression is InvocationExpressionSyntax
+        && NamedArguments.Syntax(syntax, argument)?.Expression is InvocationExpressionSyntax
         {
             // Text, not ValueText: @nameof(...) calls a method named nameof, not the operator.
             Expression: IdentifierNameSyntax { Identifier.Text: "nameof" },

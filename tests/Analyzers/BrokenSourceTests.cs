@@ -1,6 +1,7 @@
 using System.Threading.Tasks;
 using AttentionGen.Tests.Generator;
 using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.Text;
 using Xunit;
 
 namespace AttentionGen.Tests.Analyzers;
@@ -68,6 +69,24 @@ public class BrokenSourceTests
 
         Assert.Empty(reported);
         Assert.Null(result.Exception);
+        Assert.Empty(GeneratorHarness.ErrorsInGeneratedCode(output, result));
+    }
+
+    // Given twice, a named argument is CS0643, and the compiler keeps the last value: the rules read that one, report at
+    // it (where the code fix then edits), and a nameof(Owner.Mod) is resolved from it, not from the first.
+    [Theory]
+    [InlineData("[FlashAttention(Heads = 4, [|Heads = -1|])] partial class C { }", "AG0004")]
+    [InlineData("[Flex(BlockSize = 64, [|BlockSize = 100|])] partial class C { }", "AG0023")]
+    [InlineData("[Flex(MaskMod = nameof(Mods.M), [|MaskMod = nameof(Mods.N)|])] partial class C { } static class Mods { [MaskMod] public static bool M(int b, int h, int q, int kv) => kv <= q; public static bool N(int x) => x > 0; }", "AG0016")]
+    public async Task AnArgumentGivenTwiceIsReadAndReportedAtItsLastValue(string marked, string id)
+    {
+        (string source, TextSpan span) = AnalyzerHarness.Marked(marked);
+        Reported[] reported = await AnalyzerHarness.AnalyzeAsync(source);
+        (Compilation output, GeneratorRunResult result) = GeneratorHarness.Run(AnalyzerHarness.Usings + source);
+
+        Reported error = Assert.Single(reported, d => d.Id.StartsWith("AG", System.StringComparison.Ordinal));
+        Assert.Equal(id, error.Id);
+        Assert.Equal(span, error.Span);
         Assert.Empty(GeneratorHarness.ErrorsInGeneratedCode(output, result));
     }
 }
