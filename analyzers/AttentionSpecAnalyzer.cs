@@ -51,7 +51,8 @@ public sealed class AttentionSpecAnalyzer : DiagnosticAnalyzer
         DiagnosticDescriptors.SizeExceedsInt,
         DiagnosticDescriptors.XposScaleBaseZero,
         DiagnosticDescriptors.TypeShadowsLibraryType,
-        DiagnosticDescriptors.ModOwnerUnbound);
+        DiagnosticDescriptors.ModOwnerUnbound,
+        DiagnosticDescriptors.LanguageVersionTooOld);
 
     /// <inheritdoc/>
     public override void Initialize(AnalysisContext context)
@@ -121,9 +122,7 @@ public sealed class AttentionSpecAnalyzer : DiagnosticAnalyzer
             return null;
         }
 
-        AttributeArgumentSyntax? match = syntax.ArgumentList?.Arguments
-            .FirstOrDefault(a => a.NameEquals?.Name.Identifier.ValueText == argument);
-        return (match ?? (SyntaxNode)syntax).GetLocation();
+        return ((SyntaxNode?)NamedArguments.Syntax(syntax, argument) ?? syntax).GetLocation();
     }
 
     /// <summary>The <c>static</c> modifier or the <c>record</c> keyword of the user's declaration.</summary>

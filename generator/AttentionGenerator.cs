@@ -26,7 +26,7 @@ public sealed class AttentionGenerator : IIncrementalGenerator
         IncrementalValuesProvider<FlashAttentionSpec> flashSpecs = context.SyntaxProvider
             .ForAttributeWithMetadataName(
                 AttentionAttributeNames.FlashAttention,
-                static (node, _) => node is ClassDeclarationSyntax,
+                static (node, _) => IsNamedClass(node),
                 static (ctx, ct) => ParseFlashAttention(ctx, ct))
             .WithTrackingName(TrackingNames.FlashAttentionSpecs)
             .Where(static spec => spec is not null && SpecRules.CanEmit(spec))
@@ -45,7 +45,7 @@ public sealed class AttentionGenerator : IIncrementalGenerator
         IncrementalValuesProvider<FlexSpec> flexSpecs = context.SyntaxProvider
             .ForAttributeWithMetadataName(
                 AttentionAttributeNames.Flex,
-                static (node, _) => node is ClassDeclarationSyntax,
+                static (node, _) => IsNamedClass(node),
                 static (ctx, ct) => ParseFlex(ctx, ct))
             .WithTrackingName(TrackingNames.FlexSpecs)
             .Where(static spec => spec is not null && SpecRules.CanEmit(spec))
@@ -67,11 +67,17 @@ public sealed class AttentionGenerator : IIncrementalGenerator
     {
         context.RegisterSourceOutput(
             context.SyntaxProvider
-                .ForAttributeWithMetadataName(attribute, static (node, _) => node is ClassDeclarationSyntax, (ctx, ct) => Parse(ctx, ct, parse))
+                .ForAttributeWithMetadataName(attribute, static (node, _) => IsNamedClass(node), (ctx, ct) => Parse(ctx, ct, parse))
                 .WithTrackingName(trackingName)
                 .Where(spec => spec is not null && canEmit(spec)),
             (spc, spec) => spc.AddSource($"{spec!.Class.HintName}.{fileSuffix}.g.cs", emit(spec)));
     }
+
+    /// <summary>
+    /// A class declaration with its name written: while the user types <c>partial class {</c> the parser's class has a
+    /// missing identifier, and a part generated for it would be broken code (the compiler reports the user's line).
+    /// </summary>
+    private static bool IsNamedClass(SyntaxNode node) => node is ClassDeclarationSyntax { Identifier.IsMissing: false };
 
     private static T? Parse<T>(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken, System.Func<INamedTypeSymbol, AttributeData, T> parse)
         where T : class

@@ -16,6 +16,9 @@ internal sealed record ClassShape(string? Namespace, string Name, bool IsPartial
 
     public string? ForeignBase { get; init; }
 
+    /// <summary>The project's C# version (as the user writes it) when older than <see cref="GeneratedMembers.MinimumLanguageVersion"/>, or null.</summary>
+    public string? OldLanguageVersion { get; init; }
+
     public EquatableArray<string> UserMembers { get; init; }
 
     /// <summary>A type of the project in the global namespace named like one of <see cref="GeneratedMembers.RootNamespaces"/> (the generated code could not name that namespace), or null.</summary>

@@ -1,6 +1,7 @@
 using System.Collections.Generic;
 using System.Linq;
 using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 
 namespace AttentionGen.CompileTime.Model;
@@ -18,6 +19,12 @@ internal static class GeneratedMembers
 
     /// <summary>The namespaces the generated code names from the root (<c>global::System</c>, <c>global::AttentionGen</c>): a type of one of these names in the global namespace hides it.</summary>
     public static readonly string[] RootNamespaces = ["System", "AttentionGen"];
+
+    /// <summary>
+    /// The C# the generated code is written in: target-typed new (9), static abstract interface members (11), primary
+    /// constructors and collection expressions (12). A project pinned below it would get errors inside the .g.cs.
+    /// </summary>
+    public const LanguageVersion MinimumLanguageVersion = LanguageVersion.CSharp12;
 
     /// <summary>The name of the library's assembly, whose types the generated code names.</summary>
     public const string LibraryAssembly = "AttentionGen";

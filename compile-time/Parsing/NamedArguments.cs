@@ -1,6 +1,7 @@
 using System.Collections.Generic;
 using System.Linq;
 using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
 
 namespace AttentionGen.CompileTime.Parsing;
 
@@ -20,6 +21,14 @@ internal sealed class NamedArguments
             _values[pair.Key] = pair.Value;
         }
     }
+
+    /// <summary>
+    /// The syntax of the named argument <paramref name="name"/> in <paramref name="attribute"/>: the last one written.
+    /// Given twice, an argument is CS0643, and the compiler keeps both values in order, so the last is the one read here
+    /// (and what reflection would set last): diagnostics and mod lookups go to that one.
+    /// </summary>
+    public static AttributeArgumentSyntax? Syntax(AttributeSyntax attribute, string name) =>
+        attribute.ArgumentList?.Arguments.LastOrDefault(a => a.NameEquals?.Name.Identifier.ValueText == name);
 
     /// <summary>True once any argument read was an error constant (the compiler reports it).</summary>
     public bool Malformed { get; private set; }

@@ -33,13 +33,15 @@ internal static class SpecParser
             TypeKind.Class => null,
             _ => type.TypeKind.ToString().ToLowerInvariant(),
         };
-        string? foreignBase = kindProblem is null && type.BaseType is { SpecialType: not SpecialType.System_Object } b && b.ToDisplayString() != moduleBase
+        // A base that does not bind (not declared or imported yet) may be an interface: the compiler reports it, not AG0021.
+        string? foreignBase = kindProblem is null && type.BaseType is { SpecialType: not SpecialType.System_Object, TypeKind: not TypeKind.Error } b && b.ToDisplayString() != moduleBase
             ? b.ToDisplayString()
             : null;
         return new ClassShape(ns, type.Name, isPartial, type.ContainingType is not null, type.TypeParameters.Length > 0, attentionAttributes)
         {
             KindProblem = kindProblem,
             ForeignBase = foreignBase,
+            OldLanguageVersion = OldLanguageVersion(type),
             UserMembers = new EquatableArray<string>(GeneratedMembers.DeclaredByUser(type)),
             CaseTag = HasCaseTwin(type) ? CaseTag(ns is null ? type.Name : ns + "." + type.Name) : null,
             HidingType = GeneratedMembers.RootNamespaces.FirstOrDefault(n => type.ContainingAssembly.GlobalNamespace.GetTypeMembers(n).Length > 0),
@@ -216,6 +218,12 @@ internal static class SpecParser
         return null;
     }
 
+    /// <summary>The C# version of the class's source, when older than the generated code's (the generated file is parsed with the same options).</summary>
+    private static string? OldLanguageVersion(INamedTypeSymbol type) =>
+        type.DeclaringSyntaxReferences.FirstOrDefault()?.SyntaxTree.Options is CSharpParseOptions { LanguageVersion: var version } && version < GeneratedMembers.MinimumLanguageVersion
+            ? version.ToDisplayString()
+            : null;
+
     /// <summary>True when the type, or a namespace it sits in, has a sibling whose name differs from its own in case only.</summary>
     private static bool HasCaseTwin(INamedTypeSymbol type)
     {
@@ -332,7 +340,7 @@ internal static class SpecParser
     /// <summary>The operand of <c>nameof(X.Y)</c> written as the named argument, or null for any other form.</summary>
     private static MemberAccessExpressionSyntax? QualifiedNameofOperand(AttributeData attribute, string argument) =>
         attribute.ApplicationSyntaxReference?.GetSyntax() is AttributeSyntax syntax
-        && syntax.ArgumentList?.Arguments.FirstOrDefault(a => a.NameEquals?.Name.Identifier.ValueText == argument)?.Expression is InvocationExpressionSyntax
+        && NamedArguments.Syntax(syntax, argument)?.Expression is InvocationExpressionSyntax
         {
             // Text, not ValueText: @nameof(...) calls a method named nameof, not the operator.
             Expression: IdentifierNameSyntax { Identifier.Text: "nameof" },

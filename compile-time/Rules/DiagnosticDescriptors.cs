@@ -239,6 +239,12 @@ internal static class DiagnosticDescriptors
         "{0} = nameof(...) names the mod '{2}' of the generic type '{1}' without type arguments; the generated code calls a mod through one type: give the type arguments (nameof(G<int>.{2})) or move the mod to a non-generic class",
         DiagnosticSeverity.Error);
 
+    public static readonly DiagnosticDescriptor LanguageVersionTooOld = Create(
+        "AG0038",
+        "The project's C# is older than the generated code's",
+        "'{0}' is compiled as C# {1}, but the code [{2}] generates needs C# {3}; set LangVersion to {3} or later, or remove it to use the SDK's default",
+        DiagnosticSeverity.Error);
+
     private static DiagnosticDescriptor Create(string id, string title, string message, DiagnosticSeverity severity) =>
         new(id, title, message, Category, severity, isEnabledByDefault: true, helpLinkUri: HelpRoot + id + ".md");
 

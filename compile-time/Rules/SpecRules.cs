@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Linq;
 using AttentionGen.CompileTime.Model;
 using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
 
 namespace AttentionGen.CompileTime.Rules;
 
@@ -82,6 +83,11 @@ internal static class SpecRules
         if (shape.ForeignBase is { } foreignBase)
         {
             violations.Add(new(DiagnosticDescriptors.ClassHasBaseClass, foreignBase, [shape.Name, foreignBase, attributeName, moduleBase]) { Site = ViolationSite.BaseType });
+        }
+
+        if (shape.OldLanguageVersion is { } version)
+        {
+            violations.Add(new(DiagnosticDescriptors.LanguageVersionTooOld, null, [shape.Name, version, attributeName, GeneratedMembers.MinimumLanguageVersion.ToDisplayString()]));
         }
 
         if (shape.HidingType is { } hiding)

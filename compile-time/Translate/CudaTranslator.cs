@@ -36,6 +36,7 @@ internal sealed class CudaTranslator
     private readonly StringBuilder _prototypes = new();
     private readonly StringBuilder _functions = new();
     private readonly HashSet<ISymbol> _emitted = new(SymbolEqualityComparer.Default);
+    private readonly HashSet<IFieldSymbol> _fieldsAsBits = new(SymbolEqualityComparer.Default);
     private readonly Dictionary<ISymbol, string> _names = new(SymbolEqualityComparer.Default);
     private readonly HashSet<string> _usedNames = new(StringComparer.Ordinal);
     private readonly SortedSet<string> _helpers = new(StringComparer.Ordinal);
@@ -199,11 +200,11 @@ internal sealed class CudaTranslator
                 // Arguments come in the order written; C passes them by position: named arguments go to their parameters.
                 return $"{callee}({string.Join(", ", call.Arguments.OrderBy(a => a.Parameter?.Ordinal ?? throw new NotSupportedException()).Select(a => known is null ? Expression(a.Value) : MathArgument(a.Value)))})";
             case IFieldReferenceOperation f:
-                return Field(f.Field);
+                return FieldRead(f.Field, null);
             case IPropertyReferenceOperation { Property.IsIndexer: true, Instance: IParameterReferenceOperation span } index when index.Arguments.Length == 1:
                 return $"{Local(span.Parameter.Name)}[{Expression(index.Arguments[0].Value)}]";
             case IArrayElementReferenceOperation e when e.ArrayReference is IFieldReferenceOperation array && e.Indices.Length == 1:
-                return $"{Field(array.Field)}[{Expression(e.Indices[0])}]";
+                return FieldRead(array.Field, Expression(e.Indices[0]));
             default:
                 throw new NotSupportedException();
         }
@@ -308,17 +309,74 @@ internal sealed class CudaTranslator
                 IArrayInitializerOperation i => i,
                 _ => throw new NotSupportedException(),
             };
+            if (elements.ElementValues.Any(e => IsNonFinite(e.ConstantValue.Value)))
+            {
+                _fieldsAsBits.Add(field);
+                string bits = string.Join(", ", elements.ElementValues.Select(e => Bits(e.ConstantValue.Value, array.ElementType)));
+                _fields.Append($"__constant__ {BitsType(array.ElementType)} {name}[{elements.ElementValues.Length}] = {{ {bits} }};\n");
+                return name;
+            }
+
             string items = string.Join(", ", elements.ElementValues.Select(Expression));
             _fields.Append($"__constant__ {TypeName(array.ElementType)} {name}[{elements.ElementValues.Length}] = {{ {items} }};\n");
         }
         else
         {
             // The value C# stores: the initializer folded and converted to the field's type ((int)7.9 in a float is 7).
-            _fields.Append($"__constant__ {TypeName(field.Type)} {name} = {Literal(value.ConstantValue.Value, field.Type)};\n");
+            object? constant = value.ConstantValue.Value;
+            if (IsNonFinite(constant))
+            {
+                _fieldsAsBits.Add(field);
+                _fields.Append($"__constant__ {BitsType(field.Type)} {name} = {Bits(constant, field.Type)};\n");
+                return name;
+            }
+
+            _fields.Append($"__constant__ {TypeName(field.Type)} {name} = {Literal(constant, field.Type)};\n");
         }
 
         return name;
     }
+
+    // A field's value where the code reads it (an element of it, for an array): a field stored as bits is converted back.
+    private string FieldRead(IFieldSymbol field, string? index)
+    {
+        string name = Field(field);
+        string read = index is null ? name : $"{name}[{index}]";
+        if (!_fieldsAsBits.Contains(field))
+        {
+            return read;
+        }
+
+        ITypeSymbol type = field.Type is IArrayTypeSymbol array ? array.ElementType : field.Type;
+        return type.SpecialType == SpecialType.System_Single ? $"__int_as_float({read})" : $"__longlong_as_double({read})";
+    }
+
+    // NVRTC takes only constant initializers for a __constant__, and a NaN or an infinity is written as a call
+    // (__int_as_float, "dynamic initialization is not supported"): a float or double field holding one is stored as
+    // its bits (int, long long), which FieldRead converts back.
+    private static bool IsNonFinite(object? value) => value switch
+    {
+        float f => float.IsNaN(f) || float.IsInfinity(f),
+        double d => double.IsNaN(d) || double.IsInfinity(d),
+        _ => false,
+    };
+
+    private static string BitsType(ITypeSymbol type) => type.SpecialType switch
+    {
+        SpecialType.System_Single => "int",
+        SpecialType.System_Double => "long long",
+        _ => throw new NotSupportedException(),
+    };
+
+    private static string Bits(object? value, ITypeSymbol type) => type.SpecialType switch
+    {
+        SpecialType.System_Single => IntLiteral(BitConverter.ToInt32(BitConverter.GetBytes(Convert.ToSingle(value, CultureInfo.InvariantCulture)), 0)),
+        SpecialType.System_Double => KernelDefines.CudaLong(BitConverter.DoubleToInt64Bits(Convert.ToDouble(value, CultureInfo.InvariantCulture))),
+        _ => throw new NotSupportedException(),
+    };
+
+    // The minimum is an expression: its magnitude is not a valid int literal.
+    private static string IntLiteral(int value) => value == int.MinValue ? "(-2147483647 - 1)" : value.ToString(CultureInfo.InvariantCulture);
 
     private static string Literal(object? value, ITypeSymbol type) => (type.SpecialType, value) switch
     {
@@ -327,7 +385,7 @@ internal sealed class CudaTranslator
         (SpecialType.System_Double, double v) => KernelDefines.FloatLiteral(v, string.Empty),
         (SpecialType.System_Int64, long v) => KernelDefines.CudaLong(v),
         (SpecialType.System_UInt32, uint v) => v.ToString(CultureInfo.InvariantCulture) + "u",
-        (SpecialType.System_Int32, int v) => v == int.MinValue ? "(-2147483647 - 1)" : v.ToString(CultureInfo.InvariantCulture),
+        (SpecialType.System_Int32, int v) => IntLiteral(v),
         _ => throw new NotSupportedException(),
     };
 
@@ -374,10 +432,16 @@ internal sealed class CudaTranslator
     };
 
     // C# names are valid C identifiers; the prefix keeps them clear of C++ keywords and the kernel's own names.
-    private static string Local(string name) => "v_" + name;
+    // C# names may hold any Unicode letter; NVRTC reads ASCII identifiers only ("unrecognized token" for v_ä). A name
+    // with another character gets the prefix vu_, which no v_ name has, and an escape that cannot collide: "__" for '_',
+    // "_" and four hex digits for each other character.
+    private static string Local(string name) =>
+        name.All(IsAsciiIdentifierChar) ? "v_" + name : "vu_" + string.Concat(name.Select(c => c == '_' ? "__" : IsAsciiIdentifierChar(c) ? c.ToString() : "_" + ((int)c).ToString("x4", CultureInfo.InvariantCulture)));
 
-    // One C name per C# symbol. Mangling maps both A.B_C and A_B.C to A_B_C (and every overload of a method to one
-    // name): a name already taken by another symbol gets a numbered suffix, so no two definitions share a name. The
+    private static bool IsAsciiIdentifierChar(char c) => c is (>= 'a' and <= 'z') or (>= 'A' and <= 'Z') or (>= '0' and <= '9') or '_';
+
+    // One C name per C# symbol. Mangling maps both A.B_C and A_B.C to A_B_C (Ä.M to __M: NVRTC reads ASCII only, and
+    // every overload of a method to one name): a name already taken by another symbol gets a numbered suffix, so no two definitions share a name. The
     // agu_ prefix is the user's: the kernels' own names (ag_mask_mod, ag_kv_append_slot, ...) all begin with ag_.
     private string CudaName(ISymbol symbol)
     {
@@ -399,5 +463,5 @@ internal sealed class CudaTranslator
     private const string UserPrefix = "agu_";
 
     private static string Mangle(ISymbol symbol) =>
-        new string((symbol.ContainingType.ToDisplayString() + "_" + symbol.Name).Select(c => char.IsLetterOrDigit(c) ? c : '_').ToArray());
+        new string((symbol.ContainingType.ToDisplayString() + "_" + symbol.Name).Select(c => IsAsciiIdentifierChar(c) ? c : '_').ToArray());
 }

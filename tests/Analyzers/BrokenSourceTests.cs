@@ -1,6 +1,7 @@
 using System.Threading.Tasks;
 using AttentionGen.Tests.Generator;
 using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.Text;
 using Xunit;
 
 namespace AttentionGen.Tests.Analyzers;
@@ -22,6 +23,9 @@ public class BrokenSourceTests
         "[FlashAttention(Dim = 64)] partial class",
         "[Flex(MaskMod = nameof(M))] partial class A { [MaskMod] static bool M(int b, int h, int q, int kv) => N(b, h, q, kv); [MaskMod] static bool N(int b, int h, int q, int kv) => q > 3 ? M(b, h, q - 1, kv) : kv <= q; }",
         "[Flex(MaskMod = nameof(M))] partial class A { [MaskMod] static bool M(int b, int h, int q, int kv) => kv <= q + (1 << 40) && q - kv < int.MaxValue + 0; }",
+        "[FlashAttention(Dim = 64)] partial class { }",
+        "[Sparse(Heads = 2)] partial class : IDisposable { public void Dispose() { } }",
+        "namespace App { [Flex] public partial class { } }",
     };
 
     [Theory]
@@ -37,8 +41,52 @@ public class BrokenSourceTests
     [MemberData(nameof(Sources))]
     public void GeneratorNeverThrows(string source)
     {
-        (_, GeneratorRunResult result) = GeneratorHarness.Run(source);
+        (_, GeneratorRunResult result) = GeneratorHarness.Run(AnalyzerHarness.Usings + source);
 
         Assert.Null(result.Exception);
+    }
+
+    // The user's own errors are theirs to see; none may sit in generated code, which they can neither read nor fix.
+    [Theory]
+    [MemberData(nameof(Sources))]
+    public void GeneratedCodeHasNoErrors(string source)
+    {
+        (Compilation output, GeneratorRunResult result) = GeneratorHarness.Run(AnalyzerHarness.Usings + source);
+
+        Assert.Empty(GeneratorHarness.ErrorsInGeneratedCode(output, result));
+    }
+
+    // A base the compiler cannot bind (a name not declared or imported yet, half typed) may well be an interface, as
+    // IUndefined is: the compiler reports it; AG0021's "a class has one base class" would be a guess, and wrong here.
+    [Theory]
+    [InlineData("[FlashAttention(Dim = 64)] partial class C : IUndefined { }")]
+    [InlineData("[FlashAttention(Dim = 64)] partial class C : { }")]
+    [InlineData("[Flex] partial class C : AttentionGen.Modules.Nope { }")]
+    public async Task AnUnresolvedBaseIsTheCompilersErrorAlone(string source)
+    {
+        Reported[] reported = await AnalyzerHarness.AnalyzeAsync(source);
+        (Compilation output, GeneratorRunResult result) = GeneratorHarness.Run(AnalyzerHarness.Usings + source);
+
+        Assert.Empty(reported);
+        Assert.Null(result.Exception);
+        Assert.Empty(GeneratorHarness.ErrorsInGeneratedCode(output, result));
+    }
+
+    // Given twice, a named argument is CS0643, and the compiler keeps the last value: the rules read that one, report at
+    // it (where the code fix then edits), and a nameof(Owner.Mod) is resolved from it, not from the first.
+    [Theory]
+    [InlineData("[FlashAttention(Heads = 4, [|Heads = -1|])] partial class C { }", "AG0004")]
+    [InlineData("[Flex(BlockSize = 64, [|BlockSize = 100|])] partial class C { }", "AG0023")]
+    [InlineData("[Flex(MaskMod = nameof(Mods.M), [|MaskMod = nameof(Mods.N)|])] partial class C { } static class Mods { [MaskMod] public static bool M(int b, int h, int q, int kv) => kv <= q; public static bool N(int x) => x > 0; }", "AG0016")]
+    public async Task AnArgumentGivenTwiceIsReadAndReportedAtItsLastValue(string marked, string id)
+    {
+        (string source, TextSpan span) = AnalyzerHarness.Marked(marked);
+        Reported[] reported = await AnalyzerHarness.AnalyzeAsync(source);
+        (Compilation output, GeneratorRunResult result) = GeneratorHarness.Run(AnalyzerHarness.Usings + source);
+
+        Reported error = Assert.Single(reported, d => d.Id.StartsWith("AG", System.StringComparison.Ordinal));
+        Assert.Equal(id, error.Id);
+        Assert.Equal(span, error.Span);
+        Assert.Empty(GeneratorHarness.ErrorsInGeneratedCode(output, result));
     }
 }

@@ -207,6 +207,49 @@ public class ModTranslationSemanticsTests
         Assert.Contains("{ return (v_s + ag_i2f(v_q)); }", alone);
     }
 
+    // NVRTC refuses a __constant__ initialised by a call, and a NaN or an infinity is written __int_as_float(...):
+    // such a field is stored as its bits (.NET's, bit for bit: float.NaN is 0xffc00000) and each read converts it back.
+    private const string NonFiniteFields =
+        "[Flex(ScoreMod = nameof(F))] partial class L { static readonly float[] T = { float.NaN, 1f, float.NegativeInfinity, -0f }; " +
+        "static readonly double Inf = double.PositiveInfinity; static readonly float Cap = 30f; " +
+        "[ScoreMod] static float F(float s, int b, int h, int q, int kv) => s + T[h & 3] + (float)Inf + Cap; }";
+
+    [Fact]
+    public async Task NonFiniteFieldsAreStoredAsTheirBits()
+    {
+        string text = await Generate(NonFiniteFields);
+
+        Assert.Contains("__constant__ int agu_L_T[4] = { -4194304, 1065353216, -8388608, (-2147483647 - 1) };", text);
+        Assert.Contains("__int_as_float(agu_L_T[(v_h & 3)])", text);
+        Assert.Contains("__constant__ long long agu_L_Inf = 9218868437227405312LL;", text);
+        Assert.Contains("__longlong_as_double(agu_L_Inf)", text);
+        Assert.Contains("__constant__ float agu_L_Cap = 30.0f;", text);
+        Assert.DoesNotContain("__constant__ float agu_L_T", text);
+    }
+
+    [NvrtcFact]
+    public async Task NonFiniteFieldsCompileWithNvrtc() => Assert.NotEmpty(CompileWithNvrtc(await Generate(NonFiniteFields)));
+
+    // C# identifiers may be any Unicode letters; NVRTC reads ASCII identifiers only.
+    private const string UnicodeNames =
+        "[Flex(MaskMod = nameof(Ä.M))] partial class L { } static class Ä { [MaskMod] public static bool M(int b, int h, int q, int kv) { int ä = q; int _00e4 = kv; int x_ = 1; return Ö.Größer(ä, _00e4 + x_); } } " +
+        "static class Ö { public static bool Größer(int größe, int kv) => größe > kv; }";
+
+    [Fact]
+    public async Task NonAsciiNamesAreEscapedApartFromAsciiOnes()
+    {
+        string text = await Generate(UnicodeNames);
+
+        Assert.Contains("const int vu__00e4 = v_q;", text);
+        Assert.Contains("const int v__00e4 = v_kv;", text);
+        Assert.Contains("const int v_x_ = 1;", text);
+        Assert.Contains("agu___Gr__er(int vu_gr_00f6_00dfe, int v_kv)", text);
+        Assert.DoesNotContain("ä", text.Substring(text.IndexOf("CudaHeader", StringComparison.Ordinal)), StringComparison.Ordinal);
+    }
+
+    [NvrtcFact]
+    public async Task NonAsciiNamesCompileWithNvrtc() => Assert.NotEmpty(CompileWithNvrtc(await Generate(UnicodeNames)));
+
     /// <summary>Names, long.MinValue and math of integers as above compile with NVRTC.</summary>
     [NvrtcFact]
     public async Task CollidingNamesAndMathOfIntegersCompileWithNvrtc()
