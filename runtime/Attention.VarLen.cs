@@ -39,7 +39,8 @@ public static partial class Attention
             InComputeType(q, k, v, (qc, kc, vc) =>
             {
                 var mask = new VarLenMask(queryOffsets, keyOffsets, causal);
-                var problem = new AttentionProblem(HeadsFirst(qc), HeadsFirst(kc), HeadsFirst(vc), HeadsFirst(output), lse.Reshape(1, heads, tq), keyPaddingMask: null, scale);
+                Tensor lseRows = lse.Reshape(1, heads, tq);
+                var problem = new AttentionProblem(HeadsFirst(qc), HeadsFirst(kc), HeadsFirst(vc), HeadsFirst(output), lseRows, keyPaddingMask: null, scale);
                 if (gpu && queryOffsets.AsSpan().SequenceEqual(keyOffsets) && Cuda.FlashAttentionCuda.TakesVarLen(queryOffsets))
                 {
                     Cuda.FlashAttentionCuda.ForwardVarLen(problem, queryOffsets, causal);
@@ -62,7 +63,7 @@ public static partial class Attention
                         int q0 = queryOffsets[s], rows = queryOffsets[s + 1] - q0, k0 = keyOffsets[s], keys = keyOffsets[s + 1] - k0;
                         var alone = new AttentionProblem(
                             HeadsFirst(qc.Narrow(0, q0, rows)), HeadsFirst(kc.Narrow(0, k0, keys)), HeadsFirst(vc.Narrow(0, k0, keys)), HeadsFirst(output.Narrow(0, q0, rows)),
-                            lse.Reshape(1, heads, tq).Narrow(2, q0, rows), keyPaddingMask: null, scale);
+                            lseRows.Narrow(2, q0, rows), keyPaddingMask: null, scale);
                         var own = new VarLenMask([0, rows], [0, keys], causal);
                         FlashAttentionCpu.Forward(alone, own, own, default(IdentityScore));
                     }
