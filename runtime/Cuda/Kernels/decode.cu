@@ -316,9 +316,13 @@ __device__ __forceinline__ u32 ag_smem_addr(const void* ptr) {
     asm("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(r) : "l"(ptr));
     return r;
 }
-// 16 bytes from global to shared; src_bytes 0 writes zeros (keys past the range: no garbage reaches P·V).
+// 16 bytes from global to shared; src_bytes 0 writes zeros (keys past the range: no garbage reaches P·V). The cache is
+// read once: L2 may evict these lines first and fetches 256 bytes a miss (together 1.5-3.7% faster on an H100, session
+// 25; asking L2 for tiles ahead of their copies made it up to 1.7x slower).
 __device__ __forceinline__ void ag_copy16(u32 dst, const void* src, int src_bytes) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"(dst), "l"(src), "r"(src_bytes));
+    unsigned long long policy;
+    asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
+    asm volatile("cp.async.cg.shared.global.L2::cache_hint.L2::256B [%0], [%1], 16, %2, %3;\n" :: "r"(dst), "l"(src), "r"(src_bytes), "l"(policy));
 }
 __device__ __forceinline__ void ag_copy_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int kPending>
@@ -593,15 +597,33 @@ __device__ __forceinline__ void ag_decode_mma_body(const DecodeParams& p) {
         }
         const int key0 = from + tile * AG_DECODE_TILE + warp * AG_DECODE_WARP_KEYS;
 
-        // S = q K^T over this warp's 16 keys: two n-tiles of 8 keys.
+        // S = q K^T over this warp's 16 keys: two n-tiles of 8 keys. With E = kEv the steps of 16 dims unroll into two
+        // accumulator pairs (even and odd steps), halving the MMAs' dependency chain.
         float s[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
         const int m = lane >> 3, r8 = lane & 7;
-        for (int d = 0; d < p.e; d += 16) {
+        const u32 q_at = ag_smem_addr(qs + ((m & 1) * 8 + r8) * kstride + (m >> 1) * 8);
+        const u32 k_at = ag_smem_addr(ks + ((m >> 1) * 8 + r8) * kstride + (m & 1) * 8);
+        auto qk_step = [&](int d, float (&acc)[2][4]) {
             u32 a[4], kb[4];
-            ag_ldsm_x4(a, ag_smem_addr(qs + ((m & 1) * 8 + r8) * kstride + d + (m >> 1) * 8));
-            ag_ldsm_x4(kb, ag_smem_addr(ks + ((m >> 1) * 8 + r8) * kstride + d + (m & 1) * 8));
-            ag_mma<kFp16>(s[0], a, kb);
-            ag_mma<kFp16>(s[1], a, kb + 2);
+            ag_ldsm_x4(a, q_at + 2 * d);
+            ag_ldsm_x4(kb, k_at + 2 * d);
+            ag_mma<kFp16>(acc[0], a, kb);
+            ag_mma<kFp16>(acc[1], a, kb + 2);
+        };
+        if (p.e == kEv) {
+            float odd[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
+#pragma unroll
+            for (int d = 0; d < kEv; d += 32) {
+                qk_step(d, s);
+                qk_step(d + 16, odd);
+            }
+#pragma unroll
+            for (int n = 0; n < 2; ++n) {
+#pragma unroll
+                for (int e = 0; e < 4; ++e) s[n][e] += odd[n][e];
+            }
+        } else {
+            for (int d = 0; d < p.e; d += 16) qk_step(d, s);
         }
 
         // Scores in log2 units; a key outside the range, after the row's position (causal) or refused by the mask is -inf.
