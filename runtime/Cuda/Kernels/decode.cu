@@ -557,11 +557,13 @@ __device__ __forceinline__ void ag_decode_mma_body(const DecodeParams& p) {
 
     // This thread's two rows (quad_row and quad_row + 8): their query head and position, for the masks and mods.
     int position[2], head[2];
+    bool row_in_block[2];
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
         const int row = row0 + quad_row + 8 * h;
         position[h] = length - p.queries + row % p.queries;
         head[h] = g * group + row / p.queries;
+        row_in_block[h] = quad_row + 8 * h < rows;
     }
 
     constexpr int kDTiles = kEv / 8;
@@ -627,13 +629,31 @@ __device__ __forceinline__ void ag_decode_mma_body(const DecodeParams& p) {
         }
 
         // Scores in log2 units; a key outside the range, after the row's position (causal) or refused by the mask is -inf.
+        // Without mods, a warp whose 16 keys are all in range and before every row's position (causal) only scales them:
+        // the same products, without the ~100 instructions of per-key tests (the fp8 entry's warps wait on their own
+        // latencies, so each instruction counts).
+        bool all_allowed = false;
+#if !defined(AG_DECODE_MASK) && !defined(AG_DECODE_SCORE)
+        all_allowed = key0 + AG_DECODE_WARP_KEYS <= to && (!p.causal || key0 + AG_DECODE_WARP_KEYS - 1 <= length - p.queries);
+#endif
+        if (all_allowed) {
 #pragma unroll
-        for (int n = 0; n < 2; ++n) {
+            for (int n = 0; n < 2; ++n) {
 #pragma unroll
-            for (int e = 0; e < 4; ++e) {
-                const int h = e >> 1, t = key0 + n * 8 + quad_col * 2 + (e & 1);
-                // Rows past the block's (padding of the m16 tile) never reach the mods: their head is out of range.
-                s[n][e] = ag_decode_log2_score(p, s[n][e] * score_scale, quad_row + 8 * h < rows && t < to, b, head[h], position[h], t);
+                for (int e = 0; e < 4; ++e) {
+                    // Rows past the block's (padding of the m16 tile) are -inf, as below.
+                    s[n][e] = row_in_block[e >> 1] ? s[n][e] * score_scale * AG_LOG2E : -__int_as_float(0x7f800000);
+                }
+            }
+        } else {
+#pragma unroll
+            for (int n = 0; n < 2; ++n) {
+#pragma unroll
+                for (int e = 0; e < 4; ++e) {
+                    const int h = e >> 1, t = key0 + n * 8 + quad_col * 2 + (e & 1);
+                    // Rows past the block's (padding of the m16 tile) never reach the mods: their head is out of range.
+                    s[n][e] = ag_decode_log2_score(p, s[n][e] * score_scale, row_in_block[h] && t < to, b, head[h], position[h], t);
+                }
             }
         }
 
