@@ -132,6 +132,16 @@ public static class FlexAttention
     }
 
     /// <summary>
+    /// The dense mask [B, H, L, S] bool of a score mod, as <c>create_mask</c> given a score_mod: a pair is masked (false)
+    /// where <paramref name="scoreMod"/>(0, b, h, q, kv) is -inf.
+    /// </summary>
+    public static Tensor CreateMask(ScoreFunction scoreMod, int? batch, int? heads, int queryLength, int keyLength, Device? device = null)
+    {
+        ArgumentNullException.ThrowIfNull(scoreMod);
+        return CreateMask((b, h, q, kv) => !float.IsNegativeInfinity(scoreMod(0f, b, h, q, kv)), batch, heads, queryLength, keyLength, device);
+    }
+
+    /// <summary>
     /// The block mask of jagged sequences packed end to end (B = 1): sequence s holds <paramref name="queryLengths"/>[s]
     /// queries and <paramref name="keyLengths"/>[s] keys (the same when null). A pair is allowed when both tokens are
     /// in one sequence and <paramref name="maskMod"/>(s, h, local q, local kv) allows it, as PyTorch's
@@ -213,6 +223,12 @@ public static class FlexAttention
         if (blockMask is null)
         {
             return;
+        }
+
+        // PyTorch: "Expect q/k/v and block_mask to be on the same device"; To(device) moves a mask.
+        if (blockMask.Device != q.Device)
+        {
+            throw new ArgumentException($"blockMask is on {blockMask.Device} and q on {q.Device}; move the mask with blockMask.To({q.Device}) first, as PyTorch's flex_attention requires.", nameof(blockMask));
         }
 
         if (blockMask.QueryLength != q.Size(2) || blockMask.KeyLength != k.Size(2))
