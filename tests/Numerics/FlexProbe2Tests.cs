@@ -222,6 +222,7 @@ public class FlexProbe2Tests
         var e = Assert.ThrowsAny<ArgumentException>(() => FlexAttention.Run(q, q, q, blockMask: mask));
         Assert.Equal("blockMask", e.ParamName);
         Assert.Contains("cuda:0", e.Message, StringComparison.Ordinal);
+        Assert.Equal(new[] { 1, 1, 10, 8 }, Enumerable.Range(0, 4).Select(d => FlexAttention.Run(q, q, q, blockMask: mask.To(Device.Cpu)).Output.Size(d)).ToArray());
     }
 
     [Fact]
@@ -246,5 +247,39 @@ public class FlexProbe2Tests
         Tensor q2 = Tensor.RandomNormal(random, DType.Float32, 1, 2, 6, 8);
         Tensor kv4 = Tensor.RandomNormal(random, DType.Float32, 1, 4, 6, 8);
         Assert.ThrowsAny<ArgumentException>(() => FlexAttention.Run(q2, kv4, kv4, enableGqa: true));
+    }
+
+    [Fact]
+    public void ANaNScoreSpoilsItsRowOnly()
+    {
+        // flex_attention's reference path (_math_attention) takes logsumexp and softmax over the modded scores: a NaN
+        // score makes that row's LSE and output NaN and leaves the other rows alone; it must not be dropped as if masked.
+        var random = new Random(19);
+        Tensor q = Tensor.RandomNormal(random, DType.Float32, 1, 1, 6, 8);
+        Tensor k = Tensor.RandomNormal(random, DType.Float32, 1, 1, 9, 8);
+        Tensor v = Tensor.RandomNormal(random, DType.Float32, 1, 1, 9, 4);
+        ScoreFunction poison = (s, b, h, i, j) => i == 2 && j == 3 ? float.NaN : s;
+
+        FlexOutput result = FlexAttention.Run(q, k, v, poison, returnLse: true);
+        for (int i = 0; i < 6; i++)
+        {
+            Assert.Equal(i == 2, float.IsNaN(result.Lse![0, 0, i]));
+            Assert.Equal(i == 2, float.IsNaN(result.Output[0, 0, i, 0]));
+        }
+    }
+
+    [Fact]
+    public void AnEmptyBatchOrHeadCountGivesAnEmptyOutput()
+    {
+        // flex_attention on B = 0 (or H = 0) returns an empty [B, Hq, L, Ev] output; a broadcasting block mask is fine.
+        var random = new Random(20);
+        BlockMask mask = FlexAttention.CreateBlockMask(Causal, null, null, 5, 5, blockSize: 16);
+        foreach ((int b, int h) in new[] { (0, 2), (2, 0) })
+        {
+            Tensor q = Tensor.RandomNormal(random, DType.Float32, b, h, 5, 8);
+            FlexOutput result = FlexAttention.Run(q, q, q, blockMask: mask, returnLse: true);
+            Assert.Equal(new[] { b, h, 5, 8 }, Enumerable.Range(0, 4).Select(d => result.Output.Size(d)).ToArray());
+            Assert.Equal(new[] { b, h, 5 }, Enumerable.Range(0, 3).Select(d => result.Lse!.Size(d)).ToArray());
+        }
     }
 }
