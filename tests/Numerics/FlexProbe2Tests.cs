@@ -16,9 +16,7 @@ public class FlexProbe2Tests
         // PyTorch's flex_attention treats a score of -inf from score_mod as a masked pair: a row where every score is
         // -inf comes out 0 with LSE -inf (no NaN), with or without a block mask.
         var random = new Random(11);
-        Tensor q = Tensor.RandomNormal(random, DType.Float32, 1, 2, 40, 16);
-        Tensor k = Tensor.RandomNormal(random, DType.Float32, 1, 2, 50, 16);
-        Tensor v = Tensor.RandomNormal(random, DType.Float32, 1, 2, 50, 8);
+        (Tensor q, Tensor k, Tensor v) = Operands(random, heads: 2, l: 40, s: 50, e: 16, ev: 8);
         ScoreFunction killEarlyRows = (s, b, h, i, j) => i < 5 ? float.NegativeInfinity : s;
 
         foreach (BlockMask? mask in new[] { null, FlexAttention.CreateBlockMask(Causal, null, null, 40, 50, blockSize: 16) })
@@ -66,9 +64,7 @@ public class FlexProbe2Tests
         // flex_attention(scale=0.0) is an explicit scale, not "use the default": every score is 0, so each row is the
         // mean of the values and LSE = ln S. A negative scale is used as given (scores · scale).
         var random = new Random(12);
-        Tensor q = Tensor.RandomNormal(random, DType.Float32, 1, 1, 6, 8);
-        Tensor k = Tensor.RandomNormal(random, DType.Float32, 1, 1, 9, 8);
-        Tensor v = Tensor.RandomNormal(random, DType.Float32, 1, 1, 9, 3);
+        (Tensor q, Tensor k, Tensor v) = Operands(random, heads: 1, l: 6, s: 9, e: 8, ev: 3);
 
         FlexOutput zero = FlexAttention.Run(q, k, v, scale: 0f, returnLse: true);
         for (int i = 0; i < 6; i++)
@@ -177,9 +173,7 @@ public class FlexProbe2Tests
         // flex_attention with S = 0: every row has no key, so 0 output and LSE -inf; with L = 0 an empty output
         // [B, Hq, 0, Ev]. Neither is an error in PyTorch's checks (_validate_sdpa_input, _validate_embed_dim).
         var random = new Random(16);
-        Tensor q = Tensor.RandomNormal(random, DType.Float32, 1, 2, 5, 8);
-        Tensor k0 = Tensor.RandomNormal(random, DType.Float32, 1, 2, 0, 8);
-        Tensor v0 = Tensor.RandomNormal(random, DType.Float32, 1, 2, 0, 4);
+        (Tensor q, Tensor k0, Tensor v0) = Operands(random, heads: 2, l: 5, s: 0, e: 8, ev: 4);
         FlexOutput noKeys = FlexAttention.Run(q, k0, v0, returnLse: true);
         Assert.Equal(new[] { 1, 2, 5, 4 }, Enumerable.Range(0, 4).Select(d => noKeys.Output.Size(d)).ToArray());
         Assert.All(noKeys.Output.ToFloatArray(), x => Assert.Equal(0f, x));
@@ -255,9 +249,7 @@ public class FlexProbe2Tests
         // flex_attention's reference path (_math_attention) takes logsumexp and softmax over the modded scores: a NaN
         // score makes that row's LSE and output NaN and leaves the other rows alone; it must not be dropped as if masked.
         var random = new Random(19);
-        Tensor q = Tensor.RandomNormal(random, DType.Float32, 1, 1, 6, 8);
-        Tensor k = Tensor.RandomNormal(random, DType.Float32, 1, 1, 9, 8);
-        Tensor v = Tensor.RandomNormal(random, DType.Float32, 1, 1, 9, 4);
+        (Tensor q, Tensor k, Tensor v) = Operands(random, heads: 1, l: 6, s: 9, e: 8, ev: 4);
         ScoreFunction poison = (s, b, h, i, j) => i == 2 && j == 3 ? float.NaN : s;
 
         FlexOutput result = FlexAttention.Run(q, k, v, poison, returnLse: true);
@@ -282,4 +274,9 @@ public class FlexProbe2Tests
             Assert.Equal(new[] { b, h, 5 }, Enumerable.Range(0, 3).Select(d => result.Lse!.Size(d)).ToArray());
         }
     }
+
+    // q [1, H, L, E], k [1, H, S, E], v [1, H, S, Ev], normal float32.
+    private static (Tensor Q, Tensor K, Tensor V) Operands(Random random, int heads, int l, int s, int e, int ev) =>
+        (Tensor.RandomNormal(random, DType.Float32, 1, heads, l, e), Tensor.RandomNormal(random, DType.Float32, 1, heads, s, e),
+         Tensor.RandomNormal(random, DType.Float32, 1, heads, s, ev));
 }
