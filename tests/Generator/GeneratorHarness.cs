@@ -16,15 +16,18 @@ internal static class GeneratorHarness
 {
     public static CSharpParseOptions ParseOptions => TestProject.ParseOptions;
 
-    public static CSharpCompilation Compile(params string[] sources) => CSharpCompilation.Create(
+    public static CSharpCompilation Compile(params string[] sources) => CompileWith(ParseOptions, sources);
+
+    /// <summary>The sources compiled under <paramref name="options"/> (a project's language version, say).</summary>
+    public static CSharpCompilation CompileWith(CSharpParseOptions options, params string[] sources) => CSharpCompilation.Create(
         "UserAssembly",
-        sources.Select((s, i) => CSharpSyntaxTree.ParseText(s, ParseOptions, path: $"Source{i}.cs")),
+        sources.Select((s, i) => CSharpSyntaxTree.ParseText(s, options, path: $"Source{i}.cs")),
         TestProject.References.Value,
         TestProject.CompilationOptions);
 
-    public static GeneratorDriver CreateDriver() => CSharpGeneratorDriver.Create(
+    public static GeneratorDriver CreateDriver(CSharpParseOptions? options = null) => CSharpGeneratorDriver.Create(
         [new AttentionGenerator().AsSourceGenerator()],
-        parseOptions: ParseOptions,
+        parseOptions: options ?? ParseOptions,
         driverOptions: new GeneratorDriverOptions(IncrementalGeneratorOutputKind.None, trackIncrementalGeneratorSteps: true));
 
     /// <summary>Runs the generator; returns the compilation with its output and the run's result.</summary>

@@ -1,7 +1,6 @@
 using System.Collections.Immutable;
 using System.Linq;
 using System.Threading.Tasks;
-using AttentionGen.Generator;
 using AttentionGen.Tests.Analyzers;
 using AttentionGen.Tests.Verifiers;
 using Microsoft.CodeAnalysis;
@@ -58,14 +57,9 @@ public class LanguageVersionTests
     private static async Task<(Diagnostic[] Reported, GeneratorRunResult Result, Compilation Output)> RunAsync(string source, LanguageVersion version)
     {
         var options = new CSharpParseOptions(version);
-        CSharpCompilation compilation = CSharpCompilation.Create(
-            "UserAssembly",
-            [CSharpSyntaxTree.ParseText(AnalyzerHarness.Usings + source, options)],
-            TestProject.References.Value,
-            TestProject.CompilationOptions);
+        CSharpCompilation compilation = GeneratorHarness.CompileWith(options, AnalyzerHarness.Usings + source);
         ImmutableArray<Diagnostic> reported = await compilation.WithAnalyzers(TestProject.Analyzers).GetAnalyzerDiagnosticsAsync();
-        GeneratorDriver driver = CSharpGeneratorDriver.Create([new AttentionGenerator().AsSourceGenerator()], parseOptions: options)
-            .RunGeneratorsAndUpdateCompilation(compilation, out Compilation output, out _);
+        GeneratorDriver driver = GeneratorHarness.CreateDriver(options).RunGeneratorsAndUpdateCompilation(compilation, out Compilation output, out _);
         return (reported.ToArray(), driver.GetRunResult().Results.Single(), output);
     }
 }
