@@ -790,8 +790,13 @@ AG_DECODE_MMA_FP8_ENTRY(64)
 AG_DECODE_MMA_FP8_ENTRY(128)
 AG_DECODE_MMA_FP8_ENTRY(256)
 
-// grid (B * Hq * Tq): one CTA per output row merges its splits' partial rows by their LSEs.
+// grid (B * Hq * Tq): one CTA per output row merges its splits' partial rows by their LSEs. The splits' weights go to
+// shared memory a chunk at a time, so that each thread's partial values (one per split) are loaded several at once
+// rather than one load's latency per split (a 1 x 131072 decode has 33 splits); the sums keep the splits' order.
+#define AG_DECODE_COMBINE_CHUNK 256
 extern "C" __global__ void __launch_bounds__(AG_DECODE_THREADS) ag_decode_combine(const DecodeParams p) {
+    __shared__ float weights[AG_DECODE_COMBINE_CHUNK];
+    __shared__ bool keyed[AG_DECODE_COMBINE_CHUNK];   // a split with no key (LSE -inf) is skipped, as if absent
     const long long row = blockIdx.x;
     const float* lses = p.part_lse + row * p.splits;
     float top = -__int_as_float(0x7f800000);
@@ -802,13 +807,31 @@ extern "C" __global__ void __launch_bounds__(AG_DECODE_THREADS) ag_decode_combin
     }
     float total = 0.f;
     for (int s = 0; s < p.splits; ++s) total += lses[s] == -__int_as_float(0x7f800000) ? 0.f : __expf(lses[s] - top);
-    for (int d = threadIdx.x; d < p.ev; d += AG_DECODE_THREADS) {
-        float value = 0.f;
-        for (int s = 0; s < p.splits; ++s) {
-            if (lses[s] == -__int_as_float(0x7f800000)) continue;
-            value += __expf(lses[s] - top) / total * p.part_out[(row * p.splits + s) * p.ev + d];
+    float value[2] = {0.f, 0.f};   // dims threadIdx.x and threadIdx.x + 128 (Ev <= 256)
+    for (int first = 0; first < p.splits; first += AG_DECODE_COMBINE_CHUNK) {
+        const int count = min(AG_DECODE_COMBINE_CHUNK, p.splits - first);
+        __syncthreads();   // the last chunk's weights are read by all
+        for (int i = threadIdx.x; i < count; i += AG_DECODE_THREADS) {
+            const float lse = lses[first + i];
+            keyed[i] = lse != -__int_as_float(0x7f800000);
+            weights[i] = keyed[i] ? __expf(lse - top) / total : 0.f;
         }
-        p.out[row * p.ev + d] = ag_half_store(nan ? __int_as_float(0x7fc00000) : value, p.is_fp16);
+        __syncthreads();
+#pragma unroll
+        for (int half = 0; half < 2; ++half) {
+            const int d = threadIdx.x + half * AG_DECODE_THREADS;
+            if (d >= p.ev) break;
+            const float* part = p.part_out + (row * p.splits + first) * p.ev + d;
+#pragma unroll 8
+            for (int i = 0; i < count; ++i) {
+                if (keyed[i]) value[half] += weights[i] * part[(long long)i * p.ev];
+            }
+        }
+    }
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+        const int d = threadIdx.x + half * AG_DECODE_THREADS;
+        if (d < p.ev) p.out[row * p.ev + d] = ag_half_store(nan ? __int_as_float(0x7fc00000) : value[half], p.is_fp16);
     }
     if (threadIdx.x == 0) {
         p.lse[row] = nan ? __int_as_float(0x7fc00000) : top == -__int_as_float(0x7f800000) ? top : top + __logf(total);
