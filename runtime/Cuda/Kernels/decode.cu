@@ -470,9 +470,18 @@ __device__ __forceinline__ void ag_widen_fp8_rows(const u8* codes, u16* halves, 
     }
 }
 
-// An fp8 cache's queries as f16 in shared memory, scaled by a power of two that brings the CTA's largest finite |q| just
-// under 2^15 (bf16 queries can pass f16's 65504; a power of two keeps every bit); returns that factor, which the
-// scores divide out. Rows past the CTA's are zeros.
+// The column of q's shared-memory row that holds dim d under an fp8 cache: QK's B fragments are read straight from the
+// key codes, a lane (column t4 of its quad) holding dims [t4 E/4, (t4 + 1) E/4) of its key, 4 a step of 16 dims, which
+// the m16n8k16 fragment places at the step's columns 2 t4, 2 t4 + 1, 2 t4 + 8, 2 t4 + 9; q's dims are permuted alike (a
+// dot product does not care about the order of its terms).
+__device__ __forceinline__ int ag_fp8_query_column(int d, int e) {
+    const int quarter = e >> 2, t4 = d / quarter, within = d - t4 * quarter, step = within >> 2, k = within & 3;
+    return step * 16 + 2 * t4 + (k & 1) + (k >> 1) * 8;
+}
+
+// An fp8 cache's queries as f16 in shared memory (columns permuted by ag_fp8_query_column), scaled by a power of two
+// that brings the CTA's largest finite |q| just under 2^15 (bf16 queries can pass f16's 65504; a power of two keeps every
+// bit); returns that factor, which the scores divide out. Rows past the CTA's are zeros.
 __device__ __forceinline__ float ag_fp8_queries(const DecodeParams& p, u16* qs, int b, int g, int group, int row0, int rows, int kstride, float* scratch) {
     float largest = 0.f;
     for (int i = threadIdx.x; i < rows * p.e; i += AG_DECODE_THREADS) {
@@ -493,7 +502,7 @@ __device__ __forceinline__ float ag_fp8_queries(const DecodeParams& p, u16* qs, 
         const float x = r < rows ? ag_half_load(p.q[ag_query_row(p, b, g, group, row0 + r) * p.e + d], p.is_fp16) * factor : 0.f;
         u16 h;
         asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(x));
-        qs[r * kstride + d] = h;
+        qs[r * kstride + ag_fp8_query_column(d, p.e)] = h;
     }
     return factor;
 }
@@ -501,9 +510,10 @@ __device__ __forceinline__ float ag_fp8_queries(const DecodeParams& p, u16* qs, 
 // The CTA's rows (r = 16 at most) and keys [from, to) of one (sequence, kv head, split); kEv: Ev rounded up to 64, 128
 // or 256 (the O accumulator's registers); kFp16: the MMAs' type. Shared memory: q [16][E + PAD], then the stages' K
 // [64][E + PAD] and V [64][Ev + PAD], which the final merge reuses, then two tiles' pool rows [2][64] (a paged cache).
-// kFp8 (an fp8 cache, E = Ev = kEv, f16 MMAs): the stages hold codes, rows of E + 16 bytes, and each warp widens its 16
-// keys of a tile into its own f16 K [16][E + PAD] and V [16][Ev + PAD] after the pool rows; the key scale joins the
-// softmax scale on the scores and the value scale multiplies the output rows, as in the scalar kernel.
+// kFp8 (an fp8 cache, E = Ev = kEv, f16 MMAs): the stages hold codes, rows of E + 16 bytes; QK reads K's codes straight
+// into its fragments (q's columns permuted to match) and each warp widens its 16 keys of V into its own f16 rows
+// [16][Ev + PAD] after the pool rows; the key scale joins the softmax scale on the scores and the value scale multiplies
+// the output rows, as in the scalar kernel.
 template <bool kFp16, int kEv, bool kFp8 = false>
 __device__ __forceinline__ void ag_decode_mma_body(const DecodeParams& p) {
     static_assert(!kFp8 || kFp16, "an fp8 cache's codes widen to f16");
@@ -518,8 +528,7 @@ __device__ __forceinline__ void ag_decode_mma_body(const DecodeParams& p) {
     constexpr int kUnits = kFp8 ? 2 : 1;   // codes per 2-byte unit of a stage
     const int stage_kstride = p.e / kUnits + AG_DECODE_PAD, stage_elems = AG_DECODE_TILE * (stage_kstride + p.ev / kUnits + AG_DECODE_PAD);
     long long* tile_rows = reinterpret_cast<long long*>(stages + AG_DECODE_STAGES * stage_elems);   // [2][TILE]: tile n's in n & 1
-    u16* widened_k = reinterpret_cast<u16*>(tile_rows + 2 * AG_DECODE_TILE) + warp * AG_DECODE_WARP_KEYS * (kstride + vstride);
-    u16* widened_v = widened_k + AG_DECODE_WARP_KEYS * kstride;
+    u16* widened_v = reinterpret_cast<u16*>(tile_rows + 2 * AG_DECODE_TILE) + warp * AG_DECODE_WARP_KEYS * vstride;
 
     const int length = p.lengths[b];
     const int from = split * p.split_tokens, to = min(length, from + p.split_tokens);
@@ -588,13 +597,11 @@ __device__ __forceinline__ void ag_decode_mma_body(const DecodeParams& p) {
         const long long after_row = load_rows ? ag_load_tile_row(p, b, g, after_first, min(AG_DECODE_TILE, to - after_first)) : 0;
         const u16* ks = stages + (tile % AG_DECODE_STAGES) * stage_elems + warp * AG_DECODE_WARP_KEYS * kstride;
         const u16* vs = stages + (tile % AG_DECODE_STAGES) * stage_elems + AG_DECODE_TILE * kstride + warp * AG_DECODE_WARP_KEYS * vstride;
+        const u8* codes = reinterpret_cast<const u8*>(stages + (tile % AG_DECODE_STAGES) * stage_elems);
         if constexpr (kFp8) {
-            const u8* codes = reinterpret_cast<const u8*>(stages + (tile % AG_DECODE_STAGES) * stage_elems);
             __syncwarp();   // the warp's loads of the last tile's widened rows are done
-            ag_widen_fp8_rows<kEv>(codes + warp * AG_DECODE_WARP_KEYS * (kEv + 16), widened_k, lane);
             ag_widen_fp8_rows<kEv>(codes + AG_DECODE_TILE * (kEv + 16) + warp * AG_DECODE_WARP_KEYS * (kEv + 16), widened_v, lane);
             __syncwarp();
-            ks = widened_k;
             vs = widened_v;
         }
         const int key0 = from + tile * AG_DECODE_TILE + warp * AG_DECODE_WARP_KEYS;
@@ -612,7 +619,33 @@ __device__ __forceinline__ void ag_decode_mma_body(const DecodeParams& p) {
             ag_mma<kFp16>(acc[0], a, kb);
             ag_mma<kFp16>(acc[1], a, kb + 2);
         };
-        if (p.e == kEv) {
+        if constexpr (kFp8) {
+            // K's codes straight into B fragments: this lane's key quad_row (and + 8) of the warp's 16, its quarter of the
+            // dims, 16 codes a shared load, each 4-code word one step's two f16 pairs (q's columns permuted to match).
+            const u8* key = codes + (warp * AG_DECODE_WARP_KEYS + quad_row) * (kEv + 16) + quad_col * (kEv / 4);
+            float odd[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
+#pragma unroll
+            for (int step = 0; step < kEv / 16; step += 4) {
+                const uint4 near = *reinterpret_cast<const uint4*>(key + 4 * step);
+                const uint4 far = *reinterpret_cast<const uint4*>(key + 8 * (kEv + 16) + 4 * step);
+                const u32 words[2][4] = {{near.x, near.y, near.z, near.w}, {far.x, far.y, far.z, far.w}};
+#pragma unroll
+                for (int w = 0; w < 4; ++w) {
+                    u32 a[4], kb[2][2];
+                    ag_ldsm_x4(a, q_at + 2 * 16 * (step + w));
+                    ag_fp8x4_to_f16(words[0][w], kb[0][0], kb[0][1]);
+                    ag_fp8x4_to_f16(words[1][w], kb[1][0], kb[1][1]);
+                    float (&acc)[2][4] = (w & 1) ? odd : s;
+                    ag_mma<true>(acc[0], a, kb[0]);
+                    ag_mma<true>(acc[1], a, kb[1]);
+                }
+            }
+#pragma unroll
+            for (int n = 0; n < 2; ++n) {
+#pragma unroll
+                for (int e = 0; e < 4; ++e) s[n][e] += odd[n][e];
+            }
+        } else if (p.e == kEv) {
             float odd[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
 #pragma unroll
             for (int d = 0; d < kEv; d += 32) {
