@@ -288,6 +288,7 @@ public class SdpaProbeTests
                 {
                     int row = (((bi * hq) + h) * l) + i;
                     double max = double.NegativeInfinity;
+                    bool anyAllowed = false;
                     for (int j = 0; j < s; j++)
                     {
                         double dot = 0;
@@ -304,12 +305,23 @@ public class SdpaProbeTests
                         }
 
                         scores[j] = (dot * sc) + bias;
+                        anyAllowed |= !double.IsNegativeInfinity(bias);
                         max = double.IsNaN(scores[j]) || double.IsNaN(max) ? double.NaN : Math.Max(max, scores[j]);
                     }
 
                     if (double.IsNegativeInfinity(max))
                     {
+                        // No allowed key: 0 (SPEC). Allowed keys whose scores are all -inf (an infinite q): PyTorch's
+                        // math path takes probabilities of 0 (_safe_softmax) into the matmul, where 0 · inf is NaN.
                         lse[row] = double.NegativeInfinity;
+                        for (int d = 0; anyAllowed && d < ev; d++)
+                        {
+                            for (int j = 0; j < s; j++)
+                            {
+                                output[(row * ev) + d] += 0.0 * vs[((((bi * hkv) + kh) * s) + j) * ev + d];
+                            }
+                        }
+
                         continue;
                     }
 
