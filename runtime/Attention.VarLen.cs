@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using AttentionGen.Cpu;
 
 namespace AttentionGen;
@@ -34,6 +35,19 @@ public static partial class Attention
         DType compute = gpu ? ComputeType(q) : CpuKernelType(q, k, v) ?? DType.Float32;
         Tensor output = Tensor.Zeros(compute, q.Device, tq, heads, valueDim);
         Tensor lse = Tensor.Zeros(DType.Float32, q.Device, heads, tq);
+        // One launch (GPU) or call (CPU) of the interval kernel for the sequences of `m`.
+        void Together(AttentionProblem p, VarLenMask m)
+        {
+            if (gpu)
+            {
+                Cuda.IntervalMaskCuda.Forward(p, m);
+            }
+            else
+            {
+                FlashAttentionCpu.Forward(p, m, m, default(IdentityScore));
+            }
+        }
+
         try
         {
             InComputeType(q, k, v, (qc, kc, vc) =>
@@ -45,13 +59,9 @@ public static partial class Attention
                 {
                     Cuda.FlashAttentionCuda.ForwardVarLen(problem, queryOffsets, causal);
                 }
-                else if (gpu)
+                else if (queryOffsets.Length == 2 || (gpu ? Cuda.CudaFiniteScan.AllFinite(vc) : FiniteScan.AllFinite(vc)))
                 {
-                    Cuda.IntervalMaskCuda.Forward(problem, mask);
-                }
-                else if (queryOffsets.Length == 2 || FiniteScan.AllFinite(vc))
-                {
-                    FlashAttentionCpu.Forward(problem, mask, mask, default(IdentityScore));
+                    Together(problem, mask);
                 }
                 else
                 {
@@ -60,13 +70,38 @@ public static partial class Attention
                     // it reaches only its own rows.
                     for (int s = 0; s + 1 < queryOffsets.Length; s++)
                     {
-                        int q0 = queryOffsets[s], rows = queryOffsets[s + 1] - q0, k0 = keyOffsets[s], keys = keyOffsets[s + 1] - k0;
-                        var alone = new AttentionProblem(
-                            HeadsFirst(qc.Narrow(0, q0, rows)), HeadsFirst(kc.Narrow(0, k0, keys)), HeadsFirst(vc.Narrow(0, k0, keys)), HeadsFirst(output.Narrow(0, q0, rows)),
-                            lseRows.Narrow(2, q0, rows), keyPaddingMask: null, scale);
-                        var own = new VarLenMask([0, rows], [0, keys], causal);
-                        FlashAttentionCpu.Forward(alone, own, own, default(IdentityScore));
+                        int q0 = queryOffsets[s], rows = queryOffsets[s + 1] - q0, keys = keyOffsets[s + 1] - keyOffsets[s];
+                        if (!gpu)
+                        {
+                            Together(Alone(s, lseRows.Narrow(2, q0, rows)), new VarLenMask([0, rows], [0, keys], causal));
+                        }
+                        else if (rows > 0)
+                        {
+                            // The GPU kernel writes a contiguous LSE: the sequence's is made apart, then added to lse's rows (0
+                            // so far), a head's rows being one contiguous run. No keys, no launch: rows 0, LSE -inf.
+                            using Tensor own = keys == 0
+                                ? Tensor.FromArray(Enumerable.Repeat(float.NegativeInfinity, heads * rows).ToArray(), 1, heads, rows).To(q.Device)
+                                : Tensor.Zeros(DType.Float32, q.Device, 1, heads, rows);
+                            if (keys > 0)
+                            {
+                                Together(Alone(s, own), new VarLenMask([0, rows], [0, keys], causal));
+                            }
+
+                            for (int h = 0; h < heads; h++)
+                            {
+                                Cuda.CudaElementwise.AddBias(lseRows.Narrow(1, h, 1).Narrow(2, q0, rows), own.Reshape(heads, rows).Narrow(0, h, 1).Reshape(rows));
+                            }
+                        }
                     }
+                }
+
+                // Sequence s as a problem of its own, its LSE rows in `lseRows`.
+                AttentionProblem Alone(int s, Tensor lseRows)
+                {
+                    int q0 = queryOffsets[s], rows = queryOffsets[s + 1] - q0, k0 = keyOffsets[s], keys = keyOffsets[s + 1] - k0;
+                    return new AttentionProblem(
+                        HeadsFirst(qc.Narrow(0, q0, rows)), HeadsFirst(kc.Narrow(0, k0, keys)), HeadsFirst(vc.Narrow(0, k0, keys)), HeadsFirst(output.Narrow(0, q0, rows)),
+                        lseRows, keyPaddingMask: null, scale);
                 }
 
                 return output;

@@ -219,9 +219,8 @@ internal static class DecodeCuda
         if (fp8 && e == ev && e is 64 or 128 or 256)
         {
             // q rows widened to f16, per stage the K and V code tiles (rows of E codes and a chunk of padding), two tiles'
-            // pool rows, then each warp's widened f16 K and V rows.
-            int shared = (RowsPerBlock * (e + RowPadding) * 2) + (stages * TileTokens * 2 * (e + ChunkBytes)) + (2 * TileTokens * sizeof(long))
-                + (Threads / 32 * WarpKeys * 2 * (e + RowPadding) * 2);
+            // pool rows (the codes are widened in registers).
+            int shared = (RowsPerBlock * (e + RowPadding) * 2) + (stages * TileTokens * 2 * (e + ChunkBytes)) + (2 * TileTokens * sizeof(long));
             if (shared <= maxShared)
             {
                 return ($"ag_decode_mma_fp8_{e}", shared);

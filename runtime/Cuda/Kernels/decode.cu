@@ -451,28 +451,18 @@ __device__ __forceinline__ void ag_fp8x4_to_f16(u32 codes, u32& low, u32& high) 
 #endif
 }
 
-// An fp8 tile's 16 keys of one warp widened to f16 rows of the same padded layout the bf16 path reads its stage in:
-// each lane reads 16 codes (a phase of 8 lanes one 128-byte stretch of a row) and writes 16 halves.
-template <int kWidth>
-__device__ __forceinline__ void ag_widen_fp8_rows(const u8* codes, u16* halves, int lane) {
-    constexpr int kChunks = kWidth / 16, kCodeStride = kWidth + 16, kHalfStride = kWidth + AG_DECODE_PAD;
-#pragma unroll
-    for (int i = lane; i < AG_DECODE_WARP_KEYS * kChunks; i += 32) {
-        const int j = i / kChunks, c = i - j * kChunks;
-        const uint4 packed = *reinterpret_cast<const uint4*>(codes + j * kCodeStride + c * 16);
-        const u32 words[4] = {packed.x, packed.y, packed.z, packed.w};
-        u32 out[8];
-#pragma unroll
-        for (int w = 0; w < 4; ++w) ag_fp8x4_to_f16(words[w], out[2 * w], out[2 * w + 1]);
-        uint4* dst = reinterpret_cast<uint4*>(halves + j * kHalfStride + c * 16);
-        dst[0] = make_uint4(out[0], out[1], out[2], out[3]);
-        dst[1] = make_uint4(out[4], out[5], out[6], out[7]);
-    }
+// The column of q's shared-memory row that holds dim d under an fp8 cache: QK's B fragments are read straight from the
+// key codes, a lane (column t4 of its quad) holding dims [t4 E/4, (t4 + 1) E/4) of its key, 4 a step of 16 dims, which
+// the m16n8k16 fragment places at the step's columns 2 t4, 2 t4 + 1, 2 t4 + 8, 2 t4 + 9; q's dims are permuted alike (a
+// dot product does not care about the order of its terms).
+__device__ __forceinline__ int ag_fp8_query_column(int d, int e) {
+    const int quarter = e >> 2, t4 = d / quarter, within = d - t4 * quarter, step = within >> 2, k = within & 3;
+    return step * 16 + 2 * t4 + (k & 1) + (k >> 1) * 8;
 }
 
-// An fp8 cache's queries as f16 in shared memory, scaled by a power of two that brings the CTA's largest finite |q| just
-// under 2^15 (bf16 queries can pass f16's 65504; a power of two keeps every bit); returns that factor, which the
-// scores divide out. Rows past the CTA's are zeros.
+// An fp8 cache's queries as f16 in shared memory (columns permuted by ag_fp8_query_column), scaled by a power of two
+// that brings the CTA's largest finite |q| just under 2^15 (bf16 queries can pass f16's 65504; a power of two keeps every
+// bit); returns that factor, which the scores divide out. Rows past the CTA's are zeros.
 __device__ __forceinline__ float ag_fp8_queries(const DecodeParams& p, u16* qs, int b, int g, int group, int row0, int rows, int kstride, float* scratch) {
     float largest = 0.f;
     for (int i = threadIdx.x; i < rows * p.e; i += AG_DECODE_THREADS) {
@@ -493,7 +483,7 @@ __device__ __forceinline__ float ag_fp8_queries(const DecodeParams& p, u16* qs, 
         const float x = r < rows ? ag_half_load(p.q[ag_query_row(p, b, g, group, row0 + r) * p.e + d], p.is_fp16) * factor : 0.f;
         u16 h;
         asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(x));
-        qs[r * kstride + d] = h;
+        qs[r * kstride + ag_fp8_query_column(d, p.e)] = h;
     }
     return factor;
 }
@@ -501,9 +491,9 @@ __device__ __forceinline__ float ag_fp8_queries(const DecodeParams& p, u16* qs, 
 // The CTA's rows (r = 16 at most) and keys [from, to) of one (sequence, kv head, split); kEv: Ev rounded up to 64, 128
 // or 256 (the O accumulator's registers); kFp16: the MMAs' type. Shared memory: q [16][E + PAD], then the stages' K
 // [64][E + PAD] and V [64][Ev + PAD], which the final merge reuses, then two tiles' pool rows [2][64] (a paged cache).
-// kFp8 (an fp8 cache, E = Ev = kEv, f16 MMAs): the stages hold codes, rows of E + 16 bytes, and each warp widens its 16
-// keys of a tile into its own f16 K [16][E + PAD] and V [16][Ev + PAD] after the pool rows; the key scale joins the
-// softmax scale on the scores and the value scale multiplies the output rows, as in the scalar kernel.
+// kFp8 (an fp8 cache, E = Ev = kEv, f16 MMAs): the stages hold codes, rows of E + 16 bytes, which QK and P V read
+// straight into their fragments, widened in registers (q's columns and O's dims permuted to match); the key scale joins
+// the softmax scale on the scores and the value scale multiplies the output rows, as in the scalar kernel.
 template <bool kFp16, int kEv, bool kFp8 = false>
 __device__ __forceinline__ void ag_decode_mma_body(const DecodeParams& p) {
     static_assert(!kFp8 || kFp16, "an fp8 cache's codes widen to f16");
@@ -518,8 +508,6 @@ __device__ __forceinline__ void ag_decode_mma_body(const DecodeParams& p) {
     constexpr int kUnits = kFp8 ? 2 : 1;   // codes per 2-byte unit of a stage
     const int stage_kstride = p.e / kUnits + AG_DECODE_PAD, stage_elems = AG_DECODE_TILE * (stage_kstride + p.ev / kUnits + AG_DECODE_PAD);
     long long* tile_rows = reinterpret_cast<long long*>(stages + AG_DECODE_STAGES * stage_elems);   // [2][TILE]: tile n's in n & 1
-    u16* widened_k = reinterpret_cast<u16*>(tile_rows + 2 * AG_DECODE_TILE) + warp * AG_DECODE_WARP_KEYS * (kstride + vstride);
-    u16* widened_v = widened_k + AG_DECODE_WARP_KEYS * kstride;
 
     const int length = p.lengths[b];
     const int from = split * p.split_tokens, to = min(length, from + p.split_tokens);
@@ -588,15 +576,7 @@ __device__ __forceinline__ void ag_decode_mma_body(const DecodeParams& p) {
         const long long after_row = load_rows ? ag_load_tile_row(p, b, g, after_first, min(AG_DECODE_TILE, to - after_first)) : 0;
         const u16* ks = stages + (tile % AG_DECODE_STAGES) * stage_elems + warp * AG_DECODE_WARP_KEYS * kstride;
         const u16* vs = stages + (tile % AG_DECODE_STAGES) * stage_elems + AG_DECODE_TILE * kstride + warp * AG_DECODE_WARP_KEYS * vstride;
-        if constexpr (kFp8) {
-            const u8* codes = reinterpret_cast<const u8*>(stages + (tile % AG_DECODE_STAGES) * stage_elems);
-            __syncwarp();   // the warp's loads of the last tile's widened rows are done
-            ag_widen_fp8_rows<kEv>(codes + warp * AG_DECODE_WARP_KEYS * (kEv + 16), widened_k, lane);
-            ag_widen_fp8_rows<kEv>(codes + AG_DECODE_TILE * (kEv + 16) + warp * AG_DECODE_WARP_KEYS * (kEv + 16), widened_v, lane);
-            __syncwarp();
-            ks = widened_k;
-            vs = widened_v;
-        }
+        const u8* codes = reinterpret_cast<const u8*>(stages + (tile % AG_DECODE_STAGES) * stage_elems);
         const int key0 = from + tile * AG_DECODE_TILE + warp * AG_DECODE_WARP_KEYS;
 
         // S = q K^T over this warp's 16 keys: two n-tiles of 8 keys. With E = kEv the steps of 16 dims unroll into two
@@ -612,7 +592,33 @@ __device__ __forceinline__ void ag_decode_mma_body(const DecodeParams& p) {
             ag_mma<kFp16>(acc[0], a, kb);
             ag_mma<kFp16>(acc[1], a, kb + 2);
         };
-        if (p.e == kEv) {
+        if constexpr (kFp8) {
+            // K's codes straight into B fragments: this lane's key quad_row (and + 8) of the warp's 16, its quarter of the
+            // dims, 16 codes a shared load, each 4-code word one step's two f16 pairs (q's columns permuted to match).
+            const u8* key = codes + (warp * AG_DECODE_WARP_KEYS + quad_row) * (kEv + 16) + quad_col * (kEv / 4);
+            float odd[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
+#pragma unroll
+            for (int step = 0; step < kEv / 16; step += 4) {
+                const uint4 near = *reinterpret_cast<const uint4*>(key + 4 * step);
+                const uint4 far = *reinterpret_cast<const uint4*>(key + 8 * (kEv + 16) + 4 * step);
+                const u32 words[2][4] = {{near.x, near.y, near.z, near.w}, {far.x, far.y, far.z, far.w}};
+#pragma unroll
+                for (int w = 0; w < 4; ++w) {
+                    u32 a[4], kb[2][2];
+                    ag_ldsm_x4(a, q_at + 2 * 16 * (step + w));
+                    ag_fp8x4_to_f16(words[0][w], kb[0][0], kb[0][1]);
+                    ag_fp8x4_to_f16(words[1][w], kb[1][0], kb[1][1]);
+                    float (&acc)[2][4] = (w & 1) ? odd : s;
+                    ag_mma<true>(acc[0], a, kb[0]);
+                    ag_mma<true>(acc[1], a, kb[1]);
+                }
+            }
+#pragma unroll
+            for (int n = 0; n < 2; ++n) {
+#pragma unroll
+                for (int e = 0; e < 4; ++e) s[n][e] += odd[n][e];
+            }
+        } else if (p.e == kEv) {
             float odd[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
 #pragma unroll
             for (int d = 0; d < kEv; d += 32) {
@@ -701,13 +707,34 @@ __device__ __forceinline__ void ag_decode_mma_body(const DecodeParams& p) {
         pa[3] = ag_pack2<kFp16>(s[1][2], s[1][3]);
 
         // O += P V: V's rows are this warp's keys, two 8-wide n-tiles of value dims per ldmatrix.
+        if constexpr (kFp8) {
+            // V's codes straight into B fragments: per group u of four n-tiles (32 dims), this lane's dims 32u + 4 quad_row
+            // .. + 3 of its B rows, keys 2 quad_col, + 1, + 8, + 9 (a 4-byte load each); byte i of a key pair (byte_perm)
+            // widens to n-tile 4u + i's pair. O's dims come out permuted, n-tile 4u + i's column n being dim 32u + 4n + i
+            // (undone where the warps' rows are merged).
+            const u8* values = codes + (AG_DECODE_TILE + warp * AG_DECODE_WARP_KEYS + 2 * quad_col) * (kEv + 16) + 4 * quad_row;
 #pragma unroll
-        for (int dt = 0; dt < kDTiles; dt += 2) {
-            if (dt >= d_tiles) break;
-            u32 vb[4];
-            ag_ldsm_x4_trans(vb, ag_smem_addr(vs + ((m & 1) * 8 + r8) * vstride + dt * 8 + (m >> 1) * 8));
-            ag_mma<kFp16>(acc[dt], pa, vb);
-            ag_mma<kFp16>(acc[dt + 1], pa, vb + 2);
+            for (int u = 0; u < kEv / 32; ++u) {
+                const u8* at = values + 32 * u;
+                const u32 k0 = *reinterpret_cast<const u32*>(at), k1 = *reinterpret_cast<const u32*>(at + (kEv + 16));
+                const u32 k8 = *reinterpret_cast<const u32*>(at + 8 * (kEv + 16)), k9 = *reinterpret_cast<const u32*>(at + 9 * (kEv + 16));
+                u32 vb[4][2];
+                ag_fp8x4_to_f16(__byte_perm(k0, k1, 0x5140), vb[0][0], vb[1][0]);   // dims i = 0, 1 of keys 2 t4, 2 t4 + 1
+                ag_fp8x4_to_f16(__byte_perm(k0, k1, 0x7362), vb[2][0], vb[3][0]);   // dims 2, 3
+                ag_fp8x4_to_f16(__byte_perm(k8, k9, 0x5140), vb[0][1], vb[1][1]);   // the same of keys + 8, + 9
+                ag_fp8x4_to_f16(__byte_perm(k8, k9, 0x7362), vb[2][1], vb[3][1]);
+#pragma unroll
+                for (int i = 0; i < 4; ++i) ag_mma<true>(acc[4 * u + i], pa, vb[i]);
+            }
+        } else {
+#pragma unroll
+            for (int dt = 0; dt < kDTiles; dt += 2) {
+                if (dt >= d_tiles) break;
+                u32 vb[4];
+                ag_ldsm_x4_trans(vb, ag_smem_addr(vs + ((m & 1) * 8 + r8) * vstride + dt * 8 + (m >> 1) * 8));
+                ag_mma<kFp16>(acc[dt], pa, vb);
+                ag_mma<kFp16>(acc[dt + 1], pa, vb + 2);
+            }
         }
         // Slot (next + 1) & 1 last held tile next - 1's rows, which every thread read before this iteration's barrier.
         if (load_rows) tile_rows[((next + 1) & 1) * AG_DECODE_TILE + threadIdx.x] = after_row;
@@ -731,9 +758,11 @@ __device__ __forceinline__ void ag_decode_mma_body(const DecodeParams& p) {
 #pragma unroll
         for (int dt = 0; dt < kDTiles; ++dt) {
             if (dt < d_tiles) {
-                float* o = merge_o + (warp * AG_DECODE_ROWS + r) * p.ev + dt * 8 + quad_col * 2;
-                o[0] = acc[dt][2 * h];
-                o[1] = acc[dt][2 * h + 1];
+                float* o = merge_o + (warp * AG_DECODE_ROWS + r) * p.ev;
+                // An fp8 cache's O columns n = 2 quad_col, + 1 of n-tile dt hold dims 32 (dt / 4) + 4n + dt % 4.
+                const int d0 = kFp8 ? 32 * (dt >> 2) + 8 * quad_col + (dt & 3) : dt * 8 + quad_col * 2, step = kFp8 ? 4 : 1;
+                o[d0] = acc[dt][2 * h];
+                o[d0 + step] = acc[dt][2 * h + 1];
             }
         }
     }

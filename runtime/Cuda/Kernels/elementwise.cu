@@ -1,4 +1,4 @@
-// Element-wise steps of the modules on the GPU: the bias of a projection and torchscale's XPOS rotation.
+// Element-wise steps on the GPU: the bias of a projection, torchscale's XPOS rotation, and a finite-values check.
 // Like every AttentionGen kernel, each takes one by-value argument struct.
 #include "half_bits.inc"
 
@@ -39,4 +39,33 @@ extern "C" __global__ void ag_xpos(const XposArgs a) {
         x[0] = ag_half_store(even * c - odd * s, a.is_fp16);
         x[1] = ag_half_store(odd * c + even * s, a.is_fp16);
     }
+}
+
+// flag[0] = 1 when any of the n elements of x (float32 0, bf16 1, fp16 2) is NaN or infinite: its exponent all ones.
+// x is read 16 bytes a load when `vector` (16-byte aligned, n a whole number of loads), else an element a load; every
+// writer writes the same value.
+struct FiniteArgs { const void* x; i64 n; int dtype; int vector; float* flag; };
+
+__device__ __forceinline__ bool ag_word_nonfinite(u32 w, int dtype) {
+    if (dtype == 0) return (w & 0x7f800000u) == 0x7f800000u;
+    const u32 m = dtype == 1 ? 0x7f80u : 0x7c00u;
+    return (w & m) == m || ((w >> 16) & m) == m;
+}
+
+extern "C" __global__ void ag_any_nonfinite(const FiniteArgs a) {
+    bool bad = false;
+    const i64 stride = (i64)gridDim.x * blockDim.x;
+    if (a.vector) {
+        const uint4* x = (const uint4*)a.x;
+        const i64 loads = a.n * (a.dtype == 0 ? 4 : 2) / 16;
+        for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < loads; i += stride) {
+            const uint4 w = x[i];
+            bad |= ag_word_nonfinite(w.x, a.dtype) || ag_word_nonfinite(w.y, a.dtype) || ag_word_nonfinite(w.z, a.dtype) || ag_word_nonfinite(w.w, a.dtype);
+        }
+    } else {
+        for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < a.n; i += stride) {
+            bad |= ag_word_nonfinite(a.dtype == 0 ? ((const u32*)a.x)[i] : ((const u16*)a.x)[i], a.dtype);
+        }
+    }
+    if (bad) a.flag[0] = 1.f;
 }
