@@ -79,9 +79,7 @@ public static partial class Attention
                         {
                             // The GPU kernel writes a contiguous LSE: the sequence's is made apart, then added to lse's rows (0
                             // so far), a head's rows being one contiguous run. No keys, no launch: rows 0, LSE -inf.
-                            using Tensor own = keys == 0
-                                ? Tensor.FromArray(Enumerable.Repeat(float.NegativeInfinity, heads * rows).ToArray(), 1, heads, rows).To(q.Device)
-                                : Tensor.Zeros(DType.Float32, q.Device, 1, heads, rows);
+                            using Tensor own = keys == 0 ? NoKeyLse(rows) : Tensor.Zeros(DType.Float32, q.Device, 1, heads, rows);
                             if (keys > 0)
                             {
                                 Together(Alone(s, own), new VarLenMask([0, rows], [0, keys], causal));
@@ -93,6 +91,13 @@ public static partial class Attention
                             }
                         }
                     }
+                }
+
+                // The LSE of `rows` query rows per head that see no key, on q's device (the host copy freed at once).
+                Tensor NoKeyLse(int rows)
+                {
+                    using Tensor host = Tensor.FromArray(Enumerable.Repeat(float.NegativeInfinity, heads * rows).ToArray(), 1, heads, rows);
+                    return host.To(q.Device);
                 }
 
                 // Sequence s as a problem of its own, its LSE rows in `lseRows`.
