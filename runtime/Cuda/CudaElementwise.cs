@@ -2,7 +2,7 @@ using System;
 
 namespace AttentionGen.Cuda;
 
-/// <summary>Element-wise steps of the modules on the GPU (<c>Kernels/elementwise.cu</c>): a projection's bias, XPOS.</summary>
+/// <summary>Element-wise steps on the GPU (<c>Kernels/elementwise.cu</c>): a projection's bias, XPOS; the finite-values scan is <see cref="CudaFiniteScan"/>.</summary>
 internal static class CudaElementwise
 {
     /// <summary>The template of these steps (no specialization).</summary>
@@ -16,10 +16,9 @@ internal static class CudaElementwise
             return;
         }
 
-        int dtype = y.DType switch { DType.Float32 => 0, DType.BFloat16 => 1, _ => 2 };
-        var args = new BiasArgs(y.DevicePointer, bias.DevicePointer, y.Numel, bias.Size(0), dtype);
+        var args = new BiasArgs(y.DevicePointer, bias.DevicePointer, y.Numel, bias.Size(0), DTypeCode(y.DType));
         uint blocks = (uint)Math.Min((y.Numel + 255) / 256, 65535);
-        KernelCache.Get(CudaTransfers.Require(y.Device), Template, string.Empty).Launch("ag_add_bias", (blocks, 1, 1), 256, 0, args);
+        Launch(y.Device, "ag_add_bias", blocks, args);
     }
 
     /// <summary>
@@ -36,8 +35,16 @@ internal static class CudaElementwise
 
         var args = new XposArgs(x.DevicePointer, x.Numel / e, n, e, downscale ? 1 : 0, x.DType == DType.Float16 ? 1 : 0, scaleBase, firstPosition, sequenceLength ?? n);
         uint blocks = (uint)Math.Min(((x.Numel / 2) + 255) / 256, 65535);
-        KernelCache.Get(CudaTransfers.Require(x.Device), Template, string.Empty).Launch("ag_xpos", (blocks, 1, 1), 256, 0, args);
+        Launch(x.Device, "ag_xpos", blocks, args);
     }
+
+    /// <summary>How elementwise.cu's kernels name a float32 (0), bf16 (1) or fp16 (2) tensor.</summary>
+    internal static int DTypeCode(DType dtype) => dtype switch { DType.Float32 => 0, DType.BFloat16 => 1, _ => 2 };
+
+    /// <summary>One of elementwise.cu's kernels on <paramref name="device"/>, 256 threads a block.</summary>
+    internal static void Launch<TArgs>(Device device, string entry, uint blocks, TArgs args)
+        where TArgs : unmanaged =>
+        KernelCache.Get(CudaTransfers.Require(device), Template, string.Empty).Launch(entry, (blocks, 1, 1), 256, 0, args);
 
     private readonly record struct BiasArgs(ulong Y, ulong Bias, long Count, int Out, int DType);
 

@@ -20,13 +20,12 @@ internal static class CudaFiniteScan
         {
             Tensor x = copy ?? t;
             using Tensor flag = Tensor.Zeros(DType.Float32, x.Device, 1);
-            int dtype = x.DType switch { DType.Float32 => 0, DType.BFloat16 => 1, _ => 2 };
             long bytes = x.Numel * x.DType.SizeInBytes();
             bool vector = x.DevicePointer % 16 == 0 && bytes % 16 == 0;
-            var args = new FiniteArgs(x.DevicePointer, x.Numel, dtype, vector ? 1 : 0, flag.DevicePointer);
+            var args = new FiniteArgs(x.DevicePointer, x.Numel, CudaElementwise.DTypeCode(x.DType), vector ? 1 : 0, flag.DevicePointer);
             long items = vector ? bytes / 16 : x.Numel;
             uint blocks = (uint)System.Math.Min((items + 255) / 256, 4096);
-            KernelCache.Get(CudaTransfers.Require(x.Device), CudaElementwise.Template, string.Empty).Launch("ag_any_nonfinite", (blocks, 1, 1), 256, 0, args);
+            CudaElementwise.Launch(x.Device, "ag_any_nonfinite", blocks, args);
             return flag.ToFloatArray()[0] == 0f;
         }
         finally
