@@ -1,6 +1,7 @@
 using System;
 using System.Globalization;
 using System.Linq;
+using AttentionGen.Cuda;
 using AttentionGen.Inference;
 
 namespace AttentionGen.GpuBench;
@@ -8,7 +9,8 @@ namespace AttentionGen.GpuBench;
 /// <summary>
 /// Times one decode step (one new query per sequence, 32 query heads over 8 kv heads, head dim 128, bf16) against a
 /// full KV cache on the GPU, contiguous and paged in bf16, and contiguous in fp8 e4m3; one JSON line per (shape, layout)
-/// for compare.py --decode.
+/// for compare.py --decode, with the launch (entry, CTAs an SM, key ranges). Arguments: shapes "B,L" and, to time only
+/// some, layout names (contiguous, paged-16, paged-128, fp8).
 /// </summary>
 internal static class DecodeTiming
 {
@@ -23,7 +25,8 @@ internal static class DecodeTiming
     public static int Time(string[] args)
     {
         Device gpu = Device.Cuda(0);
-        var shapes = args.Length == 0 ? Shapes : args.Select(Parse).ToArray();
+        string[] shapeArgs = args.Where(a => char.IsDigit(a[0])).ToArray(), layouts = args.Except(shapeArgs).ToArray();
+        var shapes = shapeArgs.Length == 0 ? Shapes : shapeArgs.Select(Parse).ToArray();
         foreach ((int batch, int tokens) in shapes)
         {
             var random = new Random(1);
@@ -32,14 +35,20 @@ internal static class DecodeTiming
             using Tensor v = Tensor.RandomNormal(random, DType.BFloat16, batch, KvHeads, Chunk, HeadDim).To(gpu);
             foreach ((int pageSize, DType dtype) in new[] { (0, DType.BFloat16), (16, DType.BFloat16), (128, DType.BFloat16), (0, DType.Float8E4M3) })
             {
+                string layout = dtype == DType.Float8E4M3 ? "fp8" : pageSize == 0 ? "contiguous" : $"paged-{pageSize}";
+                if (layouts.Length > 0 && !layouts.Contains(layout))
+                {
+                    continue;
+                }
+
                 KvCache cache = Filled(gpu, batch, tokens, pageSize, dtype, k, v);
                 double ms = QueuedTiming.Median(gpu, () => DecodeAttention.Decode(q, cache).Dispose());
+                (string entry, _, int resident, _, int splits) = Plan(gpu, cache, batch);
                 cache.Dispose();
                 cache.Pool?.Dispose();
                 double bytes = 2.0 * batch * KvHeads * tokens * HeadDim * dtype.SizeInBytes();   // K and V
-                string layout = dtype == DType.Float8E4M3 ? "fp8" : pageSize == 0 ? "contiguous" : $"paged-{pageSize}";
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{{\"impl\":\"ours\",\"layout\":\"{layout}\",\"batch\":{batch},\"tokens\":{tokens},\"ms\":{ms:F4},\"tbps\":{bytes / ms / 1e9:F3}}}"));
+                    $"{{\"impl\":\"ours\",\"layout\":\"{layout}\",\"batch\":{batch},\"tokens\":{tokens},\"ms\":{ms:F4},\"tbps\":{bytes / ms / 1e9:F3},\"entry\":\"{entry}\",\"ctas_per_sm\":{resident},\"splits\":{splits}}}"));
             }
         }
 
@@ -61,6 +70,13 @@ internal static class DecodeTiming
         }
 
         return cache;
+    }
+
+    // The decode's launch for one query per sequence (one row block per kv head).
+    private static (string, int, int, int, int) Plan(Device gpu, KvCache cache, int batch)
+    {
+        CudaDevice device = CudaTransfers.Require(gpu);
+        return DecodeCuda.Plan(device, KernelCache.Get(device, DecodeCuda.Template, DecodeCuda.ModuleHeader(string.Empty)), cache, batch, rowBlocks: 1);
     }
 
     private static (int, int) Parse(string spec)

@@ -5,8 +5,9 @@
 # bench/cpu travels as a JIT build too, beside bench/gpu's and sharing its AttentionGen.dll (the NativeAOT one would pass
 # the carry limit). ILGPU=1 packs the ILGPU part's bundle instead: the tests and the JIT sample, no NativeAOT builds.
 # The app's kernels zip fits only without the tests: SAMPLE=1 leaves them out for the sample's NVRTC-hidden run.
+# NO_SAMPLE=1 leaves the NativeAOT sample out (the tests and the benches with room to spare; no publish step).
 # ILGPU_TIME=1 packs only the runtime with bench/ilgpu and bench/gpu as JIT builds (run-on-device.sh ilgpu-time).
-# usage: [ILGPU=1 | SAMPLE=1 | ILGPU_TIME=1] bench/gpu/pack-for-device.sh   (after dotnet build AttentionGen.sln -c Release)
+# usage: [ILGPU=1 | SAMPLE=1 | NO_SAMPLE=1 | ILGPU_TIME=1] bench/gpu/pack-for-device.sh   (after dotnet build AttentionGen.sln -c Release)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # All that travels counts against the 64 MiB limit: the carry and the tracked files together. The device counted a
@@ -34,11 +35,14 @@ if [ "${ILGPU:-0}" = 1 ]; then
 fi
 rm -f .devtests/sample.tar.xz   # the tests, the NativeAOT sample and the benches do not fit beside it
 [ "${SAMPLE:-0}" = 1 ] && rm -f .devtests/tests.tar.xz
-dotnet publish sample-app -c Release -r linux-x64 -p:PublishAot=true -o publish/sample | grep -E "warning|error|AttentionGen kernels:.*→" || true
 stage=$(mktemp -d)
-mkdir -p "$stage/publish/gpu-jit" "$stage/publish/gpu" "$stage/publish/sample"
-cp publish/sample/attentiongen-sample "$stage/publish/sample/"
-[ -f publish/sample/attentiongen-app-kernels.zip ] && cp publish/sample/attentiongen-app-kernels.zip "$stage/publish/sample/"
+mkdir -p "$stage/publish/gpu-jit" "$stage/publish/gpu"
+if [ "${NO_SAMPLE:-0}" != 1 ]; then
+    dotnet publish sample-app -c Release -r linux-x64 -p:PublishAot=true -o publish/sample | grep -E "warning|error|AttentionGen kernels:.*→" || true
+    mkdir -p "$stage/publish/sample"
+    cp publish/sample/attentiongen-sample "$stage/publish/sample/"
+    [ -f publish/sample/attentiongen-app-kernels.zip ] && cp publish/sample/attentiongen-app-kernels.zip "$stage/publish/sample/"
+fi
 jit=bench/gpu/bin/Release/net9.0
 cp "$jit"/AttentionGen.Reference.dll "$jit"/AttentionGen.dll "$jit"/attentiongen-gpu.dll "$jit"/attentiongen-gpu.deps.json "$jit"/attentiongen-gpu.runtimeconfig.json "$stage/publish/gpu-jit/"
 cpu=bench/cpu/bin/Release/net9.0

@@ -35,7 +35,7 @@ mkdir -p "$out"
 export PYTHONUNBUFFERED=1 ATTENTIONGEN_CACHE_DIR="${ATTENTIONGEN_CACHE_DIR:-/tmp/attentiongen-cache}"
 bin=publish/gpu/attentiongen-gpu
 # bench/gpu/pack-for-device.sh's bundle: the sample and bench/gpu inside .devtests (one carry).
-[ -f .devtests/publish.tar.xz ] && [ ! -e publish/sample ] && xz -dc .devtests/publish.tar.xz | tar -xf -
+[ -f .devtests/publish.tar.xz ] && [ ! -e publish/gpu ] && xz -dc .devtests/publish.tar.xz | tar -xf -
 ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
 
 # The published sample on the GPU: cold and warm kernel cache, then NVRTC hidden with an empty cache (issue #26: the

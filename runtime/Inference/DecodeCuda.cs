@@ -8,7 +8,7 @@ namespace AttentionGen.Inference;
 /// <see cref="DecodeAttention"/> and <see cref="KvCache.Append"/> for a cache on a GPU (Kernels/decode.cu): a CTA per
 /// (key range, sequence, kv head, 16 query rows) streams the range's K/V once for every query head of the kv head's group;
 /// when the CTAs would not fill the GPU, the keys are split into ranges and a second kernel merges them by their LSEs.
-/// Head dims that are multiples of 16 run on tensor cores with a 3-stage copy pipeline (ag_decode_mma_*), where its
+/// Head dims that are multiples of 16 run on tensor cores with a 3-stage copy pipeline (ag_decode_mma_*; 2 for fp8), where its
 /// shared memory fits the GPU; others run the scalar kernel (ag_decode_split). An fp8 cache with E = Ev = 64, 128 or 256
 /// runs the tensor-core kernel's fp8 entry (ag_decode_mma_fp8_*: each warp widens its keys of a tile to f16, the MMAs
 /// are f16), others the scalar kernel's (ag_decode_split_fp8: codes widened in the loads); both put the head's key scale
@@ -24,14 +24,25 @@ internal static class DecodeCuda
     private const int ChunkBytes = 16;
 
     /// <summary>K/V tiles the tensor-core kernel keeps in flight (AG_DECODE_STAGES in decode.cu).</summary>
-    private const int DefaultStages = 3;
+    internal const int DefaultStages = 3;
 
     /// <summary>
-    /// <see cref="DefaultStages"/>, or ATTENTIONGEN_DECODE_STAGES (2..4) for tuning runs (bench/gpu), which then compile
-    /// the kernel at run time (its header differs from the prebuilt one). Read once.
+    /// The same for its fp8 entry (AG_DECODE_FP8_STAGES): two stages (42 KB at E 128) and at most 128 registers let four
+    /// CTAs share an SM, where three stages held two or three; on an H100 that ran 1-3.5% faster at three of #25's four
+    /// shapes and 1% slower at 1 x 131072 (session 27).
     /// </summary>
-    private static readonly int PipelineStages =
-        int.TryParse(Environment.GetEnvironmentVariable("ATTENTIONGEN_DECODE_STAGES"), out int stages) && stages is >= 2 and <= 4 ? stages : DefaultStages;
+    internal const int DefaultFp8Stages = 2;
+
+    /// <summary>
+    /// ATTENTIONGEN_DECODE_STAGES (2..4) for tuning runs (bench/gpu): both entries' depth, the kernel then compiled at run
+    /// time (its header differs from the prebuilt one); 0 when unset. Read once.
+    /// </summary>
+    private static readonly int TunedStages =
+        int.TryParse(Environment.GetEnvironmentVariable("ATTENTIONGEN_DECODE_STAGES"), out int stages) && stages is >= 2 and <= 4 ? stages : 0;
+
+    /// <summary>ATTENTIONGEN_DECODE_SPLITS, for tuning runs (bench/gpu): the key ranges every decode uses instead of <see cref="SplitTokens"/>'s; 0 when unset. Read once.</summary>
+    private static readonly int ForcedSplits =
+        int.TryParse(Environment.GetEnvironmentVariable("ATTENTIONGEN_DECODE_SPLITS"), out int splits) && splits >= 1 ? splits : 0;
 
     /// <summary>The widest value rows the kernel takes: each of its threads keeps two output dims.</summary>
     internal const int MaxValueDim = 2 * Threads;
@@ -68,12 +79,8 @@ internal static class DecodeCuda
             throw new ArgumentException($"q's rows per kv head (Hq / Hkv · Tq = {rows}) must be at most {MaxGridRows * RowsPerBlock} on a GPU; prefill the prompt in chunks.", nameof(q));
         }
 
-        int longest = cache.LongestLength();
         CudaModule module = KernelCache.Get(device, Template, ModuleHeader(modHeader));
-        (string entry, int shared) = Kernel(cache.HeadDim, cache.ValueDim, UseTensorCores ? device.MaxSharedMemoryPerBlock : 0, PipelineStages, cache.DType == DType.Float8E4M3);
-        long slots = (long)device.MultiprocessorCount * module.ResidentBlocks(entry, Threads, (uint)shared);
-        int splitTokens = SplitTokens(longest, (long)batch * cache.KvHeads * rowBlocks, slots);
-        int splits = Math.Max(1, ShapeMath.CeilDiv(longest, splitTokens));
+        (string entry, int shared, _, int splitTokens, int splits) = Plan(device, module, cache, batch, rowBlocks);
         Tensor qc = q.Contiguous();
         Tensor output = Tensor.Uninitialized(q.DType, q.Device, batch, queryHeads, queries, cache.ValueDim);
         Tensor lse = Tensor.Uninitialized(DType.Float32, q.Device, batch, queryHeads, queries);
@@ -118,6 +125,22 @@ internal static class DecodeCuda
         }
 
         return new AttentionOutput(output, lse);
+    }
+
+    /// <summary>
+    /// The launch of a decode of <paramref name="batch"/> sequences with <paramref name="rowBlocks"/> row blocks per kv head
+    /// against <paramref name="cache"/>: the entry, its dynamic shared memory, the CTAs an SM holds and the key ranges.
+    /// </summary>
+    internal static (string Entry, int SharedBytes, int ResidentBlocks, int SplitTokens, int Splits) Plan(CudaDevice device, CudaModule module, KvCache cache, int batch, int rowBlocks)
+    {
+        int longest = cache.LongestLength();
+        bool fp8 = cache.DType == DType.Float8E4M3;
+        DecodeKernel kernel = Kernel(cache.HeadDim, cache.ValueDim, UseTensorCores ? device.MaxSharedMemoryPerBlock : 0, TunedStages > 0 ? TunedStages : fp8 ? DefaultFp8Stages : DefaultStages, fp8);
+        int resident = module.ResidentBlocks(kernel.Entry, Threads, (uint)kernel.SharedBytes);
+        int splitTokens = ForcedSplits > 0
+            ? Math.Max(ShapeMath.CeilDiv(ShapeMath.CeilDiv(longest, ForcedSplits), TileTokens) * TileTokens, TileTokens)
+            : SplitTokens(longest, (long)batch * cache.KvHeads * rowBlocks, device.MultiprocessorCount, resident, kernel.SaturatingCtas);
+        return (kernel.Entry, kernel.SharedBytes, resident, splitTokens, Math.Max(1, ShapeMath.CeilDiv(longest, splitTokens)));
     }
 
     /// <summary>
@@ -171,22 +194,28 @@ internal static class DecodeCuda
     };
 
     /// <summary>
-    /// Keys per range for <paramref name="ctas"/> (sequence, kv head, row block) CTAs when <paramref name="slots"/> run at
-    /// once: the split that ends soonest if each wave of CTAs streams its ranges in the same time, i.e. the fewest
-    /// waves (ceil(ctas · ranges / slots)) times a range's keys and <see cref="RangeOverheadTokens"/>, the fewest ranges
-    /// among equals. A partial last wave runs a few CTAs on an idle GPU as long as a full one: 64 CTAs in 5 ranges on
-    /// 264 slots ran at 0.59 of cuDNN's speed on an H100, in 4 ranges (one wave) at 0.89. Ranges keep at least
-    /// <see cref="MinSplitTokens"/> keys, in whole tiles.
+    /// Keys per range for <paramref name="ctas"/> (sequence, kv head, row block) CTAs on <paramref name="sms"/> SMs that
+    /// hold <paramref name="resident"/> CTAs each: the split that ends soonest if the busiest SM streams its
+    /// ceil(ctas · ranges / sms) ranges one after another at its share of the memory bandwidth, which takes
+    /// <paramref name="saturatingCtas"/> CTAs at once (a kernel whose warps wait on their own latencies needs more than
+    /// one); cost = max(that count, saturatingCtas) × (a range's keys + <see cref="RangeOverheadTokens"/>), the fewest
+    /// ranges among equals. An SM given one more range than the others holds the whole GPU up: on an H100 (132 SMs)
+    /// 64 CTAs in 3 ranges ran 6-11% slower than in 2 or 4, 8 CTAs in 24 ranges 6-10% slower than in 16 or 33; and
+    /// the bf16 kernel streamed 8 x 32768 in 2 ranges (one CTA an SM) 5% faster than in 4, the fp8 entry 4% slower
+    /// (session 27). Ranges keep at least <see cref="MinSplitTokens"/> keys, in whole tiles, and are never more than
+    /// the GPU holds at once.
     /// </summary>
-    internal static int SplitTokens(int longest, long ctas, long slots)
+    internal static int SplitTokens(int longest, long ctas, int sms, int resident, int saturatingCtas)
     {
+        long Cost(int tokens) =>
+            Math.Max(ShapeMath.CeilDiv(ctas * ShapeMath.CeilDiv(Math.Max(longest, 1), tokens), sms), saturatingCtas) * (tokens + RangeOverheadTokens);
         int best = Math.Max(longest, 1);
-        long bestCost = ShapeMath.CeilDiv(ctas, slots) * (best + RangeOverheadTokens);
-        long mostRanges = Math.Min(longest / MinSplitTokens, slots);
+        long bestCost = Cost(best);
+        long mostRanges = Math.Min(longest / MinSplitTokens, (long)sms * resident);
         for (int ranges = 2; ranges <= mostRanges; ranges++)
         {
             int tokens = ShapeMath.CeilDiv(ShapeMath.CeilDiv(longest, ranges), TileTokens) * TileTokens;
-            long cost = ShapeMath.CeilDiv(ctas * ShapeMath.CeilDiv(longest, tokens), slots) * (tokens + RangeOverheadTokens);
+            long cost = Cost(tokens);
             if (cost < bestCost)
             {
                 (best, bestCost) = (tokens, cost);
@@ -205,16 +234,16 @@ internal static class DecodeCuda
 
     /// <summary>The header decode.cu is loaded under for a layer's <paramref name="modHeader"/> (its mask and score mods): the pipeline depth, when tuned, then the mods.</summary>
     internal static string ModuleHeader(string modHeader) =>
-        PipelineStages == DefaultStages ? modHeader : $"#define AG_DECODE_STAGES {PipelineStages}\n{modHeader}";
+        TunedStages == 0 ? modHeader : $"#define AG_DECODE_STAGES {TunedStages}\n#define AG_DECODE_FP8_STAGES {TunedStages}\n{modHeader}";
 
     /// <summary>
-    /// The split kernel for key and value widths <paramref name="e"/> and <paramref name="ev"/> and its dynamic shared
-    /// memory: the tensor-core kernel bounded by Ev (64, 128 or 256) when both are multiples of 16 and its pipeline fits
-    /// in <paramref name="maxShared"/> bytes (E = Ev = 256 does not on sm_86/89; 0 forbids it), else the scalar kernel;
-    /// an <paramref name="fp8"/> cache the tensor-core kernel's fp8 entry where E = Ev is 64, 128 or 256 and it fits, else
-    /// the scalar kernel's fp8 entry.
+    /// The split kernel for key and value widths <paramref name="e"/> and <paramref name="ev"/> at a pipeline of
+    /// <paramref name="stages"/> tiles: the tensor-core kernel bounded by Ev (64, 128 or 256) when both are multiples of
+    /// 16 and its pipeline fits in <paramref name="maxShared"/> bytes (E = Ev = 256 does not on sm_86/89; 0 forbids it),
+    /// else the scalar kernel; an <paramref name="fp8"/> cache the tensor-core kernel's fp8 entry where E = Ev is 64, 128
+    /// or 256 and it fits, else the scalar kernel's fp8 entry.
     /// </summary>
-    internal static (string Entry, int SharedBytes) Kernel(int e, int ev, int maxShared, int stages = DefaultStages, bool fp8 = false)
+    internal static DecodeKernel Kernel(int e, int ev, int maxShared, int stages, bool fp8 = false)
     {
         if (fp8 && e == ev && e is 64 or 128 or 256)
         {
@@ -223,7 +252,7 @@ internal static class DecodeCuda
             int shared = (RowsPerBlock * (e + RowPadding) * 2) + (stages * TileTokens * 2 * (e + ChunkBytes)) + (2 * TileTokens * sizeof(long));
             if (shared <= maxShared)
             {
-                return ($"ag_decode_mma_fp8_{e}", shared);
+                return new DecodeKernel($"ag_decode_mma_fp8_{e}", shared, SaturatingCtas: 2);
             }
         }
 
@@ -234,16 +263,22 @@ internal static class DecodeCuda
             int shared = (((RowsPerBlock * (e + RowPadding)) + (stages * TileTokens * (e + RowPadding + ev + RowPadding))) * 2) + (2 * TileTokens * sizeof(long));
             if (shared <= maxShared)
             {
-                return (ev <= 64 ? "ag_decode_mma_64" : ev <= 128 ? "ag_decode_mma_128" : "ag_decode_mma_256", shared);
+                return new DecodeKernel(ev <= 64 ? "ag_decode_mma_64" : ev <= 128 ? "ag_decode_mma_128" : "ag_decode_mma_256", shared, SaturatingCtas: 1);
             }
         }
 
         // q rows in float32, K and V tiles of 2-byte halves or 1-byte codes with a chunk of padding per row, the scores and
         // the row state.
         int codeBytes = fp8 ? 1 : 2, pad = ChunkBytes / codeBytes;
-        return (fp8 ? "ag_decode_split_fp8" : "ag_decode_split", (RowsPerBlock * e * sizeof(float)) + (TileTokens * (e + pad) * codeBytes) + (TileTokens * (ev + pad) * codeBytes)
-            + (RowsPerBlock * TileTokens * sizeof(float)) + (3 * RowsPerBlock * sizeof(float)));
+        return new DecodeKernel(fp8 ? "ag_decode_split_fp8" : "ag_decode_split", (RowsPerBlock * e * sizeof(float)) + (TileTokens * (e + pad) * codeBytes) + (TileTokens * (ev + pad) * codeBytes)
+            + (RowsPerBlock * TileTokens * sizeof(float)) + (3 * RowsPerBlock * sizeof(float)), SaturatingCtas: 2);
     }
+
+    /// <summary>
+    /// A decode entry, its dynamic shared memory, and the CTAs an SM needs at once to stream at its share of the memory
+    /// bandwidth (the bf16 tensor-core kernel one; the fp8 entry, which widens its codes, and the scalar kernel two).
+    /// </summary>
+    internal readonly record struct DecodeKernel(string Entry, int SharedBytes, int SaturatingCtas);
 
     // Entries per sequence in the block tables (DeviceIndex): the pages a full sequence spans.
     private static int BlocksPerSequence(KvCache cache) => cache.Layout == KvCacheLayout.Paged ? ShapeMath.CeilDiv(cache.Capacity, cache.SegmentTokens) : 1;

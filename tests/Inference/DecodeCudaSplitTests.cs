@@ -8,35 +8,47 @@ namespace AttentionGen.Tests.Inference;
 /// <summary>How the GPU decode splits a cache into key ranges (no GPU needed: the choice is arithmetic).</summary>
 public class DecodeCudaSplitTests
 {
-    // 264 slots: 132 SMs (H100/H200) holding two of the tensor-core kernel's 128-thread, 109 KB CTAs each.
+    // 132 SMs (H100/H200); the bf16 tensor-core kernel holds two CTAs an SM and streams at full rate with one, the fp8
+    // entry holds four and needs two.
     [Theory]
-    [InlineData(8192, 64 * 8, 264, 8192)]      // 512 CTAs: two full waves already, splitting adds waves as fast as it shortens them
-    [InlineData(2048, 128 * 8, 264, 2048)]     // 1024 CTAs: 3.9 waves; halves would make 7.8
-    [InlineData(131072, 8, 264, 4032)]         // 8 CTAs: 33 ranges of whole 64-key tiles fill one wave
-    [InlineData(32768, 64, 264, 8192)]         // 64 CTAs: 4 ranges fill one wave (5, the old choice, left a 56-CTA second wave)
-    [InlineData(8192, 300, 264, 1216)]         // 300 CTAs: a 36-CTA second wave; 7 ranges make 8 full waves of a seventh the length
-    [InlineData(200, 1, 264, 200)]             // shorter than a worthwhile range: not split
-    [InlineData(1000, 1, 264, 384)]            // never ranges under 256 keys: at most 3 ranges, of 6 tiles
-    [InlineData(0, 1, 264, 1)]                 // an empty cache still makes one (empty) range
-    [InlineData(100000, 1, 2, 50048)]          // never more ranges than slots
-    public void RangesEndInTheFewestWavesOfTheShortestRanges(int longest, long ctas, long slots, int expected)
+    [InlineData(8192, 64 * 8, 2, 1, 8192)]       // 512 CTAs: four an SM already; halves would make eight of half the length
+    [InlineData(2048, 128 * 8, 2, 1, 2048)]      // 1024 CTAs: eight an SM on the busiest
+    [InlineData(131072, 8, 2, 1, 4032)]          // 8 CTAs: 33 ranges of whole tiles put two on every SM (16 would put one)
+    [InlineData(32768, 64, 2, 1, 16384)]         // 64 CTAs: 2 ranges, one an SM (4 make two an SM of half the length, and 3 ranges leave SMs with one beside SMs with two)
+    [InlineData(32768, 64, 4, 2, 8192)]          // the fp8 entry: 4 ranges, two an SM, its rate
+    [InlineData(131072, 8, 4, 2, 4032)]          // the fp8 entry: 33 ranges, as bf16 (66 would make four an SM of half the length)
+    [InlineData(8192, 300, 2, 1, 2752)]          // 300 CTAs: 3 ranges, 7 on the busiest SM (unsplit: 3 of three times the length)
+    [InlineData(200, 1, 2, 1, 200)]              // shorter than a worthwhile range: not split
+    [InlineData(1000, 1, 2, 1, 384)]             // never ranges under 256 keys: at most 3 ranges, of 6 tiles
+    [InlineData(0, 1, 2, 1, 1)]                  // an empty cache still makes one (empty) range
+    public void RangesEndSoonestOnTheBusiestSm(int longest, long ctas, int resident, int saturatingCtas, int expected)
     {
-        int tokens = DecodeCuda.SplitTokens(longest, ctas, slots);
+        int tokens = DecodeCuda.SplitTokens(longest, ctas, 132, resident, saturatingCtas);
 
         Assert.Equal(expected, tokens);
         Assert.True(tokens == longest || tokens == 1 || tokens % 64 == 0, $"{tokens} keys is not a whole number of tiles");
     }
 
-    // The choice against every split of the same cache: none ends in fewer waves of shorter ranges.
     [Theory]
-    [InlineData(40000, 7, 132)]
-    [InlineData(65536, 96, 264)]
-    [InlineData(3000, 50, 400)]
-    public void NoOtherSplitEndsSooner(int longest, long ctas, long slots)
+    [InlineData(1, 100000)]                      // one SM holding two CTAs that stream at full rate alone: not split
+    [InlineData(2, 50048)]                       // ... that need two: two ranges
+    public void NeverMoreRangesThanTheGpuHolds(int saturatingCtas, int expected)
     {
-        long Cost(int tokens) => (ctas * ((longest + tokens - 1) / tokens) + slots - 1) / slots * (tokens + DecodeCuda.RangeOverheadTokens);
-        int chosen = DecodeCuda.SplitTokens(longest, ctas, slots);
-        for (int tokens = 256; tokens <= longest; tokens += 64)
+        Assert.Equal(expected, DecodeCuda.SplitTokens(100000, 1, sms: 1, resident: 2, saturatingCtas));
+        Assert.Equal(100000, DecodeCuda.SplitTokens(100000, 1, sms: 1, resident: 1, saturatingCtas));
+    }
+
+    // The choice against every split of the same cache: none ends sooner on the busiest SM.
+    [Theory]
+    [InlineData(40000, 7, 132, 1)]
+    [InlineData(65536, 96, 132, 2)]
+    [InlineData(3000, 50, 100, 1)]
+    [InlineData(131072, 3, 132, 2)]
+    public void NoOtherSplitEndsSooner(int longest, long ctas, int sms, int saturatingCtas)
+    {
+        long Cost(int tokens) => Math.Max((ctas * ((longest + tokens - 1) / tokens) + sms - 1) / sms, saturatingCtas) * (tokens + DecodeCuda.RangeOverheadTokens);
+        int chosen = DecodeCuda.SplitTokens(longest, ctas, sms, resident: 4, saturatingCtas);
+        for (int tokens = Math.Max(256, (longest + (4 * sms) - 1) / (4 * sms)); tokens <= longest; tokens += 64)
         {
             Assert.True(Cost(chosen) <= Cost(tokens), $"{chosen} keys a range cost {Cost(chosen)}, {tokens} cost {Cost(tokens)}");
         }
@@ -52,22 +64,27 @@ public class DecodeCudaSplitTests
     [InlineData(128, 128, 0, "ag_decode_split", 47296)]           // tensor cores off (DecodeCuda.UseTensorCores)
     public void TensorCoresTakeHeadDimsOfWhole16ColumnTilesWhenThePipelineFits(int e, int ev, int maxShared, string entry, int shared)
     {
-        Assert.Equal((entry, shared), DecodeCuda.Kernel(e, ev, maxShared));
+        DecodeCuda.DecodeKernel kernel = DecodeCuda.Kernel(e, ev, maxShared, DecodeCuda.DefaultStages);
+
+        Assert.Equal((entry, shared), (kernel.Entry, kernel.SharedBytes));
     }
 
     [Theory]
-    [InlineData(128, 128, 232448, "ag_decode_mma_fp8_128", 60672)]   // codes [64][E + 16] a stage, widened in registers
-    [InlineData(64, 64, 232448, "ag_decode_mma_fp8_64", 34048)]
-    [InlineData(256, 256, 232448, "ag_decode_mma_fp8_256", 113920)]
-    [InlineData(128, 128, 101376, "ag_decode_mma_fp8_128", 60672)]   // sm_86/89: fits
-    [InlineData(256, 256, 101376, "ag_decode_split_fp8", 55488)]     // sm_86/89: does not
+    [InlineData(128, 128, 232448, "ag_decode_mma_fp8_128", 42240)]   // codes [64][E + 16] a stage, two stages, widened in registers
+    [InlineData(64, 64, 232448, "ag_decode_mma_fp8_64", 23808)]
+    [InlineData(256, 256, 232448, "ag_decode_mma_fp8_256", 79104)]
+    [InlineData(128, 128, 101376, "ag_decode_mma_fp8_128", 42240)]   // sm_86/89: fits
+    [InlineData(256, 256, 101376, "ag_decode_mma_fp8_256", 79104)]   // sm_86/89: fits too
+    [InlineData(256, 256, 65536, "ag_decode_split_fp8", 55488)]      // 64 KB: does not
     [InlineData(128, 128, 0, "ag_decode_split_fp8", 30912)]          // tensor cores off: 1-byte K/V tiles [64][width + 16]
     [InlineData(96, 96, 232448, "ag_decode_split_fp8", 24768)]       // E = Ev not 64, 128 or 256
     [InlineData(128, 64, 232448, "ag_decode_split_fp8", 26816)]      // E != Ev
     [InlineData(72, 40, 232448, "ag_decode_split_fp8", 18112)]       // widths that are not multiples of 16 (byte-wise loads)
     public void AnFp8CacheTakesTheTensorCoresAtHeadDims64To256WhenThePipelineFits(int e, int ev, int maxShared, string entry, int shared)
     {
-        Assert.Equal((entry, shared), DecodeCuda.Kernel(e, ev, maxShared, fp8: true));
+        DecodeCuda.DecodeKernel kernel = DecodeCuda.Kernel(e, ev, maxShared, DecodeCuda.DefaultFp8Stages, fp8: true);
+
+        Assert.Equal((entry, shared), (kernel.Entry, kernel.SharedBytes));
     }
 
     [Fact]

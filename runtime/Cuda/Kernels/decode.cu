@@ -303,11 +303,14 @@ extern "C" __global__ void __launch_bounds__(AG_DECODE_THREADS) ag_decode_split_
 
 // ---- The tensor-core path (E and Ev multiples of 16): mma.sync m16n8k16 with fp32 accumulation ----
 // A CTA of 4 warps streams its key range in 64-key tiles through a 3-stage cp.async pipeline (the cache is read once,
-// with two tiles in flight while one is used). Each warp owns 16 keys of every tile and keeps its own online softmax
+// with two tiles in flight while one is used; the fp8 entry's 2 stages keep one, its CTAs being twice as many an SM). Each warp owns 16 keys of every tile and keeps its own online softmax
 // and O for the CTA's 16 query rows; the warps' partial rows are merged once at the end. The wrappers below are the
 // decode kernel's own: the flash templates' text is pinned by the hashes of the shipped images (docs/prebuilt-kernels.md).
 #ifndef AG_DECODE_STAGES
-#define AG_DECODE_STAGES 3        // a tuning run's header may set 2..4 (DecodeCuda.PipelineStages)
+#define AG_DECODE_STAGES 3        // a tuning run's header may set 2..4 (DecodeCuda.TunedStages)
+#endif
+#ifndef AG_DECODE_FP8_STAGES
+#define AG_DECODE_FP8_STAGES 2    // the fp8 entry's (DecodeCuda.DefaultFp8Stages)
 #endif
 #define AG_DECODE_WARP_KEYS 16
 
@@ -494,7 +497,7 @@ __device__ __forceinline__ float ag_fp8_queries(const DecodeParams& p, u16* qs, 
 // kFp8 (an fp8 cache, E = Ev = kEv, f16 MMAs): the stages hold codes, rows of E + 16 bytes, which QK and P V read
 // straight into their fragments, widened in registers (q's columns and O's dims permuted to match); the key scale joins
 // the softmax scale on the scores and the value scale multiplies the output rows, as in the scalar kernel.
-template <bool kFp16, int kEv, bool kFp8 = false>
+template <bool kFp16, int kEv, bool kFp8, int kStages>
 __device__ __forceinline__ void ag_decode_mma_body(const DecodeParams& p) {
     static_assert(!kFp8 || kFp16, "an fp8 cache's codes widen to f16");
     extern __shared__ __align__(16) unsigned char mma_smem[];
@@ -507,7 +510,7 @@ __device__ __forceinline__ void ag_decode_mma_body(const DecodeParams& p) {
     u16* stages = qs + AG_DECODE_ROWS * kstride;
     constexpr int kUnits = kFp8 ? 2 : 1;   // codes per 2-byte unit of a stage
     const int stage_kstride = p.e / kUnits + AG_DECODE_PAD, stage_elems = AG_DECODE_TILE * (stage_kstride + p.ev / kUnits + AG_DECODE_PAD);
-    long long* tile_rows = reinterpret_cast<long long*>(stages + AG_DECODE_STAGES * stage_elems);   // [2][TILE]: tile n's in n & 1
+    long long* tile_rows = reinterpret_cast<long long*>(stages + kStages * stage_elems);   // [2][TILE]: tile n's in n & 1
 
     const int length = p.lengths[b];
     const int from = split * p.split_tokens, to = min(length, from + p.split_tokens);
@@ -530,11 +533,11 @@ __device__ __forceinline__ void ag_decode_mma_body(const DecodeParams& p) {
     // A paged cache's pool rows for the prologue's tiles and the loop's first issue are worked out here, waited for;
     // the loop works out each later tile's while the tile before it computes.
 #pragma unroll
-    for (int s = 0; s < AG_DECODE_STAGES; ++s) {
+    for (int s = 0; s < kStages; ++s) {
         const int first = from + s * AG_DECODE_TILE, count = min(AG_DECODE_TILE, to - first);
         if (p.block_table && s < tiles && threadIdx.x < AG_DECODE_TILE)
             tile_rows[(s & 1) * AG_DECODE_TILE + threadIdx.x] = ag_load_tile_row(p, b, g, first, count);
-        if (s == AG_DECODE_STAGES - 1) break;   // ready at the loop's first barrier
+        if (s == kStages - 1) break;   // ready at the loop's first barrier
         __syncthreads();   // tile s's rows are every thread's
         if (s < tiles) {
             ag_issue_kv<kEv, kFp8>(p, tile_rows + (s & 1) * AG_DECODE_TILE, stages + s * stage_elems, b, g, first, count);
@@ -562,41 +565,30 @@ __device__ __forceinline__ void ag_decode_mma_body(const DecodeParams& p) {
     float row_max[2] = {-__int_as_float(0x7f800000), -__int_as_float(0x7f800000)}, row_sum[2] = {0.f, 0.f};
 
     for (int tile = 0; tile < tiles; ++tile) {
-        ag_copy_wait<AG_DECODE_STAGES - 2>();
+        ag_copy_wait<kStages - 2>();
         __syncthreads();   // this tile has landed for every thread, and the stage refilled next was read by all
         // Tile `next` is issued; tile next + 1's pool rows (paged) are worked out now and stored after this tile's compute.
-        const int next = tile + AG_DECODE_STAGES - 1;
+        const int next = tile + kStages - 1;
         if (next < tiles) {
             const int first = from + next * AG_DECODE_TILE, count = min(AG_DECODE_TILE, to - first);
-            ag_issue_kv<kEv, kFp8>(p, tile_rows + (next & 1) * AG_DECODE_TILE, stages + (next % AG_DECODE_STAGES) * stage_elems, b, g, first, count);
+            ag_issue_kv<kEv, kFp8>(p, tile_rows + (next & 1) * AG_DECODE_TILE, stages + (next % kStages) * stage_elems, b, g, first, count);
         }
         ag_copy_commit();
         const bool load_rows = p.block_table && next + 1 < tiles && threadIdx.x < AG_DECODE_TILE;
         const int after_first = from + (next + 1) * AG_DECODE_TILE;
         const long long after_row = load_rows ? ag_load_tile_row(p, b, g, after_first, min(AG_DECODE_TILE, to - after_first)) : 0;
-        const u16* ks = stages + (tile % AG_DECODE_STAGES) * stage_elems + warp * AG_DECODE_WARP_KEYS * kstride;
-        const u16* vs = stages + (tile % AG_DECODE_STAGES) * stage_elems + AG_DECODE_TILE * kstride + warp * AG_DECODE_WARP_KEYS * vstride;
-        const u8* codes = reinterpret_cast<const u8*>(stages + (tile % AG_DECODE_STAGES) * stage_elems);
+        const u16* tile_base = stages + (tile % kStages) * stage_elems;
         const int key0 = from + tile * AG_DECODE_TILE + warp * AG_DECODE_WARP_KEYS;
 
         // S = q K^T over this warp's 16 keys: two n-tiles of 8 keys. With E = kEv the steps of 16 dims unroll into two
-        // accumulator pairs (even and odd steps), halving the MMAs' dependency chain.
-        float s[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
+        // accumulator pairs (even and odd steps, folded after), halving the MMAs' dependency chain.
+        float s[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}}, odd[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
         const int m = lane >> 3, r8 = lane & 7;
         const u32 q_at = ag_smem_addr(qs + ((m & 1) * 8 + r8) * kstride + (m >> 1) * 8);
-        const u32 k_at = ag_smem_addr(ks + ((m >> 1) * 8 + r8) * kstride + (m & 1) * 8);
-        auto qk_step = [&](int d, float (&acc)[2][4]) {
-            u32 a[4], kb[4];
-            ag_ldsm_x4(a, q_at + 2 * d);
-            ag_ldsm_x4(kb, k_at + 2 * d);
-            ag_mma<kFp16>(acc[0], a, kb);
-            ag_mma<kFp16>(acc[1], a, kb + 2);
-        };
         if constexpr (kFp8) {
             // K's codes straight into B fragments: this lane's key quad_row (and + 8) of the warp's 16, its quarter of the
             // dims, 16 codes a shared load, each 4-code word one step's two f16 pairs (q's columns permuted to match).
-            const u8* key = codes + (warp * AG_DECODE_WARP_KEYS + quad_row) * (kEv + 16) + quad_col * (kEv / 4);
-            float odd[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
+            const u8* key = reinterpret_cast<const u8*>(tile_base) + (warp * AG_DECODE_WARP_KEYS + quad_row) * (kEv + 16) + quad_col * (kEv / 4);
 #pragma unroll
             for (int step = 0; step < kEv / 16; step += 4) {
                 const uint4 near = *reinterpret_cast<const uint4*>(key + 4 * step);
@@ -613,25 +605,29 @@ __device__ __forceinline__ void ag_decode_mma_body(const DecodeParams& p) {
                     ag_mma<true>(acc[1], a, kb[1]);
                 }
             }
-#pragma unroll
-            for (int n = 0; n < 2; ++n) {
-#pragma unroll
-                for (int e = 0; e < 4; ++e) s[n][e] += odd[n][e];
-            }
-        } else if (p.e == kEv) {
-            float odd[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
-#pragma unroll
-            for (int d = 0; d < kEv; d += 32) {
-                qk_step(d, s);
-                qk_step(d + 16, odd);
-            }
-#pragma unroll
-            for (int n = 0; n < 2; ++n) {
-#pragma unroll
-                for (int e = 0; e < 4; ++e) s[n][e] += odd[n][e];
-            }
         } else {
-            for (int d = 0; d < p.e; d += 16) qk_step(d, s);
+            const u32 k_at = ag_smem_addr(tile_base + (warp * AG_DECODE_WARP_KEYS + (m >> 1) * 8 + r8) * kstride + (m & 1) * 8);
+            auto qk_step = [&](int d, float (&acc)[2][4]) {
+                u32 a[4], kb[4];
+                ag_ldsm_x4(a, q_at + 2 * d);
+                ag_ldsm_x4(kb, k_at + 2 * d);
+                ag_mma<kFp16>(acc[0], a, kb);
+                ag_mma<kFp16>(acc[1], a, kb + 2);
+            };
+            if (p.e == kEv) {
+#pragma unroll
+                for (int d = 0; d < kEv; d += 32) {
+                    qk_step(d, s);
+                    qk_step(d + 16, odd);
+                }
+            } else {
+                for (int d = 0; d < p.e; d += 16) qk_step(d, s);
+            }
+        }
+#pragma unroll
+        for (int n = 0; n < 2; ++n) {
+#pragma unroll
+            for (int e = 0; e < 4; ++e) s[n][e] += odd[n][e];
         }
 
         // Scores in log2 units; a key outside the range, after the row's position (causal) or refused by the mask is -inf.
@@ -712,7 +708,7 @@ __device__ __forceinline__ void ag_decode_mma_body(const DecodeParams& p) {
             // .. + 3 of its B rows, keys 2 quad_col, + 1, + 8, + 9 (a 4-byte load each); byte i of a key pair (byte_perm)
             // widens to n-tile 4u + i's pair. O's dims come out permuted, n-tile 4u + i's column n being dim 32u + 4n + i
             // (undone where the warps' rows are merged).
-            const u8* values = codes + (AG_DECODE_TILE + warp * AG_DECODE_WARP_KEYS + 2 * quad_col) * (kEv + 16) + 4 * quad_row;
+            const u8* values = reinterpret_cast<const u8*>(tile_base) + (AG_DECODE_TILE + warp * AG_DECODE_WARP_KEYS + 2 * quad_col) * (kEv + 16) + 4 * quad_row;
 #pragma unroll
             for (int u = 0; u < kEv / 32; ++u) {
                 const u8* at = values + 32 * u;
@@ -727,6 +723,7 @@ __device__ __forceinline__ void ag_decode_mma_body(const DecodeParams& p) {
                 for (int i = 0; i < 4; ++i) ag_mma<true>(acc[4 * u + i], pa, vb[i]);
             }
         } else {
+            const u16* vs = tile_base + AG_DECODE_TILE * kstride + warp * AG_DECODE_WARP_KEYS * vstride;
 #pragma unroll
             for (int dt = 0; dt < kDTiles; dt += 2) {
                 if (dt >= d_tiles) break;
@@ -803,17 +800,19 @@ __device__ __forceinline__ void ag_decode_mma_body(const DecodeParams& p) {
 // grid (B * Hkv, splits, row chunks of AG_DECODE_ROWS); E and Ev multiples of 16; the suffix bounds Ev.
 #define AG_DECODE_MMA_ENTRY(kEv) \
     extern "C" __global__ void __launch_bounds__(AG_DECODE_THREADS) ag_decode_mma_##kEv(const DecodeParams p) { \
-        if (p.is_fp16) ag_decode_mma_body<true, kEv>(p); \
-        else ag_decode_mma_body<false, kEv>(p); \
+        if (p.is_fp16) ag_decode_mma_body<true, kEv, false, AG_DECODE_STAGES>(p); \
+        else ag_decode_mma_body<false, kEv, false, AG_DECODE_STAGES>(p); \
     }
 AG_DECODE_MMA_ENTRY(64)
 AG_DECODE_MMA_ENTRY(128)
 AG_DECODE_MMA_ENTRY(256)
 
-// An fp8 cache with E = Ev = kE: its codes widened to f16 per tile, f16 MMAs whatever q's half type.
+// An fp8 cache with E = Ev = kE: its codes widened to f16 per tile, f16 MMAs whatever q's half type. Its warps wait on
+// their own latencies, so at E <= 128 the registers are capped at 128 for four CTAs an SM (ptxas left 151-178 and two or
+// three; at 256 the cap would spill).
 #define AG_DECODE_MMA_FP8_ENTRY(kE) \
-    extern "C" __global__ void __launch_bounds__(AG_DECODE_THREADS) ag_decode_mma_fp8_##kE(const DecodeParams p) { \
-        ag_decode_mma_body<true, kE, true>(p); \
+    extern "C" __global__ void __launch_bounds__(AG_DECODE_THREADS, (kE) <= 128 ? 4 : 1) ag_decode_mma_fp8_##kE(const DecodeParams p) { \
+        ag_decode_mma_body<true, kE, true, AG_DECODE_FP8_STAGES>(p); \
     }
 AG_DECODE_MMA_FP8_ENTRY(64)
 AG_DECODE_MMA_FP8_ENTRY(128)
