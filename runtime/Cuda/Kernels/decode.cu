@@ -516,14 +516,9 @@ __device__ __forceinline__ void ag_decode_mma_body(const DecodeParams& p) {
     const int from = split * p.split_tokens, to = min(length, from + p.split_tokens);
     const int tiles = to > from ? (to - from + AG_DECODE_TILE - 1) / AG_DECODE_TILE : 0;
 
-    // q rows as stored (the scale is applied to the fp32 scores); rows past the CTA's are zeros. An fp8 cache's are
-    // widened to f16 first, and its key scale joins the softmax scale.
-    float score_scale = p.scale, value_scale = 1.f;
-    if constexpr (kFp8) {
-        score_scale *= p.k_scales[g] / ag_fp8_queries(p, qs, b, g, group, row0, rows, kstride, reinterpret_cast<float*>(tile_rows));
-        value_scale = p.v_scales[g];
-        __syncthreads();   // the scratch (the pool rows' slots) is read by all before the prologue writes them
-    } else {
+    // q rows as stored (the scale is applied to the fp32 scores), copied with the first tile; rows past the CTA's are
+    // zeros. An fp8 cache's are widened to f16 after the prologue's copies are issued (below).
+    if constexpr (!kFp8) {
         for (int i = threadIdx.x; i < AG_DECODE_ROWS * (p.e >> 3); i += AG_DECODE_THREADS) {
             const int r = i / (p.e >> 3), c = i - r * (p.e >> 3);
             const u16* src = r < rows ? p.q + ag_query_row(p, b, g, group, row0 + r) * p.e + c * 8 : p.q;
@@ -544,6 +539,14 @@ __device__ __forceinline__ void ag_decode_mma_body(const DecodeParams& p) {
         }
         ag_copy_commit();
         __syncthreads();   // every thread has read slot s & 1 before tile s + 2's rows replace them
+    }
+    // An fp8 cache's q rows are widened while the first tiles are on their way (their loads and its two passes would
+    // otherwise come first in every CTA of a single wave); its key scale joins the softmax scale.
+    float score_scale = p.scale, value_scale = 1.f;
+    if constexpr (kFp8) {
+        __shared__ float largest_of_warps[AG_DECODE_THREADS / 32];
+        score_scale *= p.k_scales[g] / ag_fp8_queries(p, qs, b, g, group, row0, rows, kstride, largest_of_warps);
+        value_scale = p.v_scales[g];
     }
 
     // This thread's two rows (quad_row and quad_row + 8): their query head and position, for the masks and mods.
