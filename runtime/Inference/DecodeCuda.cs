@@ -24,14 +24,15 @@ internal static class DecodeCuda
     private const int ChunkBytes = 16;
 
     /// <summary>K/V tiles the tensor-core kernel keeps in flight (AG_DECODE_STAGES in decode.cu).</summary>
-    internal const int DefaultStages = 3;
+    private const int DefaultStages = 3;
 
     /// <summary>
-    /// The same for its fp8 entry (AG_DECODE_FP8_STAGES): two stages (42 KB at E 128) and at most 128 registers let four
-    /// CTAs share an SM, where three stages held two or three; on an H100 that ran 1-3.5% faster at three of #25's four
-    /// shapes and 1% slower at 1 x 131072 (session 27).
+    /// The same for its fp8 entry at E &lt;= 128 (AG_DECODE_FP8_STAGES): two stages (42 KB at E 128) and at most 128
+    /// registers let four CTAs share an SM, where three stages held two or three; on an H100 that ran 1-3.5% faster at
+    /// three of #25's four shapes and 1% slower at 1 x 131072 (session 27). At E 256 the registers hold two CTAs an SM
+    /// either way, and it keeps three stages.
     /// </summary>
-    internal const int DefaultFp8Stages = 2;
+    private const int DefaultFp8Stages = 2;
 
     /// <summary>
     /// ATTENTIONGEN_DECODE_STAGES (2..4) for tuning runs (bench/gpu): both entries' depth, the kernel then compiled at run
@@ -135,7 +136,7 @@ internal static class DecodeCuda
     {
         int longest = cache.LongestLength();
         bool fp8 = cache.DType == DType.Float8E4M3;
-        DecodeKernel kernel = Kernel(cache.HeadDim, cache.ValueDim, UseTensorCores ? device.MaxSharedMemoryPerBlock : 0, TunedStages > 0 ? TunedStages : fp8 ? DefaultFp8Stages : DefaultStages, fp8);
+        DecodeKernel kernel = Kernel(cache.HeadDim, cache.ValueDim, UseTensorCores ? device.MaxSharedMemoryPerBlock : 0, fp8, TunedStages);
         int resident = module.ResidentBlocks(kernel.Entry, Threads, (uint)kernel.SharedBytes);
         int splitTokens = ForcedSplits > 0
             ? Math.Max(ShapeMath.CeilDiv(ShapeMath.CeilDiv(longest, ForcedSplits), TileTokens) * TileTokens, TileTokens)
@@ -237,16 +238,17 @@ internal static class DecodeCuda
         TunedStages == 0 ? modHeader : $"#define AG_DECODE_STAGES {TunedStages}\n#define AG_DECODE_FP8_STAGES {TunedStages}\n{modHeader}";
 
     /// <summary>
-    /// The split kernel for key and value widths <paramref name="e"/> and <paramref name="ev"/> at a pipeline of
-    /// <paramref name="stages"/> tiles: the tensor-core kernel bounded by Ev (64, 128 or 256) when both are multiples of
-    /// 16 and its pipeline fits in <paramref name="maxShared"/> bytes (E = Ev = 256 does not on sm_86/89; 0 forbids it),
-    /// else the scalar kernel; an <paramref name="fp8"/> cache the tensor-core kernel's fp8 entry where E = Ev is 64, 128
-    /// or 256 and it fits, else the scalar kernel's fp8 entry.
+    /// The split kernel for key and value widths <paramref name="e"/> and <paramref name="ev"/>: the tensor-core kernel
+    /// bounded by Ev (64, 128 or 256) when both are multiples of 16 and its pipeline fits in <paramref name="maxShared"/>
+    /// bytes (E = Ev = 256 does not on sm_86/89; 0 forbids it), else the scalar kernel; an <paramref name="fp8"/> cache the
+    /// tensor-core kernel's fp8 entry where E = Ev is 64, 128 or 256 and it fits, else the scalar kernel's fp8 entry.
+    /// The pipeline is the entry's own depth, or <paramref name="tunedStages"/> when not 0.
     /// </summary>
-    internal static DecodeKernel Kernel(int e, int ev, int maxShared, int stages, bool fp8 = false)
+    internal static DecodeKernel Kernel(int e, int ev, int maxShared, bool fp8 = false, int tunedStages = 0)
     {
         if (fp8 && e == ev && e is 64 or 128 or 256)
         {
+            int stages = tunedStages > 0 ? tunedStages : e <= 128 ? DefaultFp8Stages : DefaultStages;
             // q rows widened to f16, per stage the K and V code tiles (rows of E codes and a chunk of padding), two tiles'
             // pool rows (the codes are widened in registers).
             int shared = (RowsPerBlock * (e + RowPadding) * 2) + (stages * TileTokens * 2 * (e + ChunkBytes)) + (2 * TileTokens * sizeof(long));
@@ -258,6 +260,7 @@ internal static class DecodeCuda
 
         if (!fp8 && e % 16 == 0 && ev % 16 == 0)
         {
+            int stages = tunedStages > 0 ? tunedStages : DefaultStages;
             // q rows, then per stage the K and V tiles, all bf16/fp16 with padded rows (the final merge reuses the stages),
             // then two tiles' pool rows of a paged cache.
             int shared = (((RowsPerBlock * (e + RowPadding)) + (stages * TileTokens * (e + RowPadding + ev + RowPadding))) * 2) + (2 * TileTokens * sizeof(long));

@@ -64,7 +64,7 @@ public class DecodeCudaSplitTests
     [InlineData(128, 128, 0, "ag_decode_split", 47296)]           // tensor cores off (DecodeCuda.UseTensorCores)
     public void TensorCoresTakeHeadDimsOfWhole16ColumnTilesWhenThePipelineFits(int e, int ev, int maxShared, string entry, int shared)
     {
-        DecodeCuda.DecodeKernel kernel = DecodeCuda.Kernel(e, ev, maxShared, DecodeCuda.DefaultStages);
+        DecodeCuda.DecodeKernel kernel = DecodeCuda.Kernel(e, ev, maxShared);
 
         Assert.Equal((entry, shared), (kernel.Entry, kernel.SharedBytes));
     }
@@ -72,17 +72,16 @@ public class DecodeCudaSplitTests
     [Theory]
     [InlineData(128, 128, 232448, "ag_decode_mma_fp8_128", 42240)]   // codes [64][E + 16] a stage, two stages, widened in registers
     [InlineData(64, 64, 232448, "ag_decode_mma_fp8_64", 23808)]
-    [InlineData(256, 256, 232448, "ag_decode_mma_fp8_256", 79104)]
+    [InlineData(256, 256, 232448, "ag_decode_mma_fp8_256", 113920)]  // three stages at E 256 (two CTAs an SM either way)
     [InlineData(128, 128, 101376, "ag_decode_mma_fp8_128", 42240)]   // sm_86/89: fits
-    [InlineData(256, 256, 101376, "ag_decode_mma_fp8_256", 79104)]   // sm_86/89: fits too
-    [InlineData(256, 256, 65536, "ag_decode_split_fp8", 55488)]      // 64 KB: does not
+    [InlineData(256, 256, 101376, "ag_decode_split_fp8", 55488)]     // sm_86/89: does not
     [InlineData(128, 128, 0, "ag_decode_split_fp8", 30912)]          // tensor cores off: 1-byte K/V tiles [64][width + 16]
     [InlineData(96, 96, 232448, "ag_decode_split_fp8", 24768)]       // E = Ev not 64, 128 or 256
     [InlineData(128, 64, 232448, "ag_decode_split_fp8", 26816)]      // E != Ev
     [InlineData(72, 40, 232448, "ag_decode_split_fp8", 18112)]       // widths that are not multiples of 16 (byte-wise loads)
     public void AnFp8CacheTakesTheTensorCoresAtHeadDims64To256WhenThePipelineFits(int e, int ev, int maxShared, string entry, int shared)
     {
-        DecodeCuda.DecodeKernel kernel = DecodeCuda.Kernel(e, ev, maxShared, DecodeCuda.DefaultFp8Stages, fp8: true);
+        DecodeCuda.DecodeKernel kernel = DecodeCuda.Kernel(e, ev, maxShared, fp8: true);
 
         Assert.Equal((entry, shared), (kernel.Entry, kernel.SharedBytes));
     }

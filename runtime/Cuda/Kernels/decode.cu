@@ -303,14 +303,15 @@ extern "C" __global__ void __launch_bounds__(AG_DECODE_THREADS) ag_decode_split_
 
 // ---- The tensor-core path (E and Ev multiples of 16): mma.sync m16n8k16 with fp32 accumulation ----
 // A CTA of 4 warps streams its key range in 64-key tiles through a 3-stage cp.async pipeline (the cache is read once,
-// with two tiles in flight while one is used; the fp8 entry's 2 stages keep one, its CTAs being twice as many an SM). Each warp owns 16 keys of every tile and keeps its own online softmax
+// with two tiles in flight while one is used; the fp8 entry's 2 stages at E <= 128 keep one, its CTAs being twice as
+// many an SM). Each warp owns 16 keys of every tile and keeps its own online softmax
 // and O for the CTA's 16 query rows; the warps' partial rows are merged once at the end. The wrappers below are the
 // decode kernel's own: the flash templates' text is pinned by the hashes of the shipped images (docs/prebuilt-kernels.md).
 #ifndef AG_DECODE_STAGES
 #define AG_DECODE_STAGES 3        // a tuning run's header may set 2..4 (DecodeCuda.TunedStages)
 #endif
 #ifndef AG_DECODE_FP8_STAGES
-#define AG_DECODE_FP8_STAGES 2    // the fp8 entry's (DecodeCuda.DefaultFp8Stages)
+#define AG_DECODE_FP8_STAGES 2    // the fp8 entry's at E <= 128 (DecodeCuda.DefaultFp8Stages)
 #endif
 #define AG_DECODE_WARP_KEYS 16
 
@@ -811,11 +812,11 @@ AG_DECODE_MMA_ENTRY(128)
 AG_DECODE_MMA_ENTRY(256)
 
 // An fp8 cache with E = Ev = kE: its codes widened to f16 per tile, f16 MMAs whatever q's half type. Its warps wait on
-// their own latencies, so at E <= 128 the registers are capped at 128 for four CTAs an SM (ptxas left 151-178 and two or
-// three; at 256 the cap would spill).
+// their own latencies, so at E <= 128 the registers are capped at 128 and the pipeline is 2 stages, for four CTAs an SM
+// (ptxas left 151-178 registers and two or three); at 256 the cap would spill, and it keeps the 3 stages.
 #define AG_DECODE_MMA_FP8_ENTRY(kE) \
     extern "C" __global__ void __launch_bounds__(AG_DECODE_THREADS, (kE) <= 128 ? 4 : 1) ag_decode_mma_fp8_##kE(const DecodeParams p) { \
-        ag_decode_mma_body<true, kE, true, AG_DECODE_FP8_STAGES>(p); \
+        ag_decode_mma_body<true, kE, true, (kE) <= 128 ? AG_DECODE_FP8_STAGES : AG_DECODE_STAGES>(p); \
     }
 AG_DECODE_MMA_FP8_ENTRY(64)
 AG_DECODE_MMA_FP8_ENTRY(128)
