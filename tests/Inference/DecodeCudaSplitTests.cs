@@ -38,6 +38,19 @@ public class DecodeCudaSplitTests
         Assert.Equal(100000, DecodeCuda.SplitTokens(100000, 1, sms: 1, resident: 1, saturatingCtas));
     }
 
+    [Theory]
+    [InlineData(0, 1)]      // contiguous bf16: one CTA an SM streams at full rate
+    [InlineData(128, 1)]    // pages of two tiles: as contiguous
+    [InlineData(16, 2)]     // pages of a quarter tile: two
+    public void PagesShorterThanATileNeedTwoCtasAnSm(int pageSize, int expected)
+    {
+        using KvPagePool? pool = pageSize == 0 ? null : new KvPagePool(8, pageSize, 2, 128, 128, DType.BFloat16);
+        using KvCache cache = pool is null ? KvCache.Contiguous(1, 2, 128, 128, 256, DType.BFloat16) : KvCache.Paged(pool, 1, 256);
+
+        Assert.Equal(expected, DecodeCuda.SaturatingCtas(DecodeCuda.Kernel(128, 128, 232448), cache));
+        Assert.Equal(2, DecodeCuda.SaturatingCtas(DecodeCuda.Kernel(128, 128, 232448, fp8: true), cache));   // the fp8 entry's own two
+    }
+
     // The choice against every split of the same cache: none ends sooner on the busiest SM.
     [Theory]
     [InlineData(40000, 7, 132, 1)]

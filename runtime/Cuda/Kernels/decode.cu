@@ -304,9 +304,9 @@ extern "C" __global__ void __launch_bounds__(AG_DECODE_THREADS) ag_decode_split_
 // ---- The tensor-core path (E and Ev multiples of 16): mma.sync m16n8k16 with fp32 accumulation ----
 // A CTA of 4 warps streams its key range in 64-key tiles through a 3-stage cp.async pipeline (the cache is read once,
 // with two tiles in flight while one is used; the fp8 entry's 2 stages at E <= 128 keep one, its CTAs being twice as
-// many an SM). Each warp owns 16 keys of every tile and keeps its own online softmax
-// and O for the CTA's 16 query rows; the warps' partial rows are merged once at the end. The wrappers below are the
-// decode kernel's own: the flash templates' text is pinned by the hashes of the shipped images (docs/prebuilt-kernels.md).
+// many an SM). Each warp owns 16 keys of every tile and keeps its own online softmax and O for the CTA's 16 query rows;
+// the warps' partial rows are merged once at the end. The wrappers below are the decode kernel's own: the flash
+// templates' text is pinned by the hashes of the shipped images (docs/prebuilt-kernels.md).
 #ifndef AG_DECODE_STAGES
 #define AG_DECODE_STAGES 3        // a tuning run's header may set 2..4 (DecodeCuda.TunedStages)
 #endif
@@ -517,9 +517,14 @@ __device__ __forceinline__ void ag_decode_mma_body(const DecodeParams& p) {
     const int from = split * p.split_tokens, to = min(length, from + p.split_tokens);
     const int tiles = to > from ? (to - from + AG_DECODE_TILE - 1) / AG_DECODE_TILE : 0;
 
-    // q rows as stored (the scale is applied to the fp32 scores), copied with the first tile; rows past the CTA's are
-    // zeros. An fp8 cache's are widened to f16 after the prologue's copies are issued (below).
-    if constexpr (!kFp8) {
+    // q rows as stored (the scale is applied to the fp32 scores); rows past the CTA's are zeros. An fp8 cache's are
+    // widened to f16 first, and its key scale joins the softmax scale.
+    float score_scale = p.scale, value_scale = 1.f;
+    if constexpr (kFp8) {
+        score_scale *= p.k_scales[g] / ag_fp8_queries(p, qs, b, g, group, row0, rows, kstride, reinterpret_cast<float*>(tile_rows));
+        value_scale = p.v_scales[g];
+        __syncthreads();   // the scratch (the pool rows' slots) is read by all before the prologue writes them
+    } else {
         for (int i = threadIdx.x; i < AG_DECODE_ROWS * (p.e >> 3); i += AG_DECODE_THREADS) {
             const int r = i / (p.e >> 3), c = i - r * (p.e >> 3);
             const u16* src = r < rows ? p.q + ag_query_row(p, b, g, group, row0 + r) * p.e + c * 8 : p.q;
@@ -540,14 +545,6 @@ __device__ __forceinline__ void ag_decode_mma_body(const DecodeParams& p) {
         }
         ag_copy_commit();
         __syncthreads();   // every thread has read slot s & 1 before tile s + 2's rows replace them
-    }
-    // An fp8 cache's q rows are widened while the first tiles are on their way (their loads and its two passes would
-    // otherwise come first in every CTA of a single wave); its key scale joins the softmax scale.
-    float score_scale = p.scale, value_scale = 1.f;
-    if constexpr (kFp8) {
-        __shared__ float largest_of_warps[AG_DECODE_THREADS / 32];
-        score_scale *= p.k_scales[g] / ag_fp8_queries(p, qs, b, g, group, row0, rows, kstride, largest_of_warps);
-        value_scale = p.v_scales[g];
     }
 
     // This thread's two rows (quad_row and quad_row + 8): their query head and position, for the masks and mods.
