@@ -7,7 +7,7 @@ using AttentionGen.GpuBench;
 // attentiongen-gpu cpu B,H,N,E ...  the CPU kernel (fp32) on the same shapes, for the CPU peer comparison
 // attentiongen-gpu time-flex B,H,N,E  the [Flex] modules of FlexLayers.cs (bf16), one JSON line per mask
 // attentiongen-gpu time-variants     dilated, strided and local at N = 16K, and the dilated length sweep
-// attentiongen-gpu time-decode [B,L ...]  one decode step against a full KV cache (contiguous, paged 16 and 128)
+// attentiongen-gpu time-decode [B,L ...] [layout ...]  one decode step against a full KV cache (contiguous, paged-16, paged-128, fp8), with its launch
 // attentiongen-gpu time-gqa B,Hq,Hkv,N,E ...  causal grouped-query attention (bf16), one JSON line per case
 // attentiongen-gpu time-ragged [seed]  ragged causal prefill (16 sequences of 1..4096 tokens) packed, per sequence, and one 4096 call
 // attentiongen-gpu time-distributed [N ...]  LongNet's dilated attention at N tokens on one GPU and on every GPU (#31)
