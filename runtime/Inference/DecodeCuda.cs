@@ -8,7 +8,7 @@ namespace AttentionGen.Inference;
 /// <see cref="DecodeAttention"/> and <see cref="KvCache.Append"/> for a cache on a GPU (Kernels/decode.cu): a CTA per
 /// (key range, sequence, kv head, 16 query rows) streams the range's K/V once for every query head of the kv head's group;
 /// when the CTAs would not fill the GPU, the keys are split into ranges and a second kernel merges them by their LSEs.
-/// Head dims that are multiples of 16 run on tensor cores with a 3-stage copy pipeline (ag_decode_mma_*; 2 for fp8 at E <= 128), where its
+/// Head dims that are multiples of 16 run on tensor cores with a 3-stage copy pipeline (ag_decode_mma_*; 2 for fp8 at E &lt;= 128), where its
 /// shared memory fits the GPU; others run the scalar kernel (ag_decode_split). An fp8 cache with E = Ev = 64, 128 or 256
 /// runs the tensor-core kernel's fp8 entry (ag_decode_mma_fp8_*: each warp widens its keys of a tile to f16, the MMAs
 /// are f16), others the scalar kernel's (ag_decode_split_fp8: codes widened in the loads); both put the head's key scale
