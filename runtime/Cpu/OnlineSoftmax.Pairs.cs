@@ -143,7 +143,7 @@ internal static partial class OnlineSoftmax
                 v = TVec.Select(TVec.Load(ref Unsafe.Add(ref keep, j)), v, _dropped);
             }
 
-            return FastExp2.Exp2(TVec.Multiply(v, _log2E));
+            return FastExp2.Exp2ForBFloat16(TVec.Multiply(v, _log2E));
         }
     }
 

@@ -37,6 +37,36 @@ internal static class FastExp2
         p = TVec.MultiplyAdd(p, f, TVec.Broadcast(C2));
         p = TVec.MultiplyAdd(p, f, TVec.Broadcast(Ln2));
         p = TVec.MultiplyAdd(p, f, TVec.Broadcast(1f));
-        return TVec.SelectWhereLess(t, TVec.Broadcast(Lowest), TVec.Broadcast(0f), TVec.TimesPowerOfTwo(p, n));
+        return Scaled(t, n, p);
     }
+
+    // A degree-4 minimax fit of 2^f on [-1/2, 1/2] (relative error 2.7e-6 in float32, 2^-18.5).
+    private const float M0 = 0.999999285f;
+    private const float M1 = 0.693121791f;
+    private const float M2 = 0.240247443f;
+    private const float M3 = 0.0559178591f;
+    private const float M4 = 0.00957009662f;
+
+    /// <summary>
+    /// <see cref="Exp2{TVec}"/> to 2.7e-6 relative instead of float32's last bits, two multiply-adds fewer: for values
+    /// rounded to bf16 next (2^-9), whose float32 sum then errs by the same 2.7e-6 at most.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TVec Exp2ForBFloat16<TVec>(TVec t)
+        where TVec : struct, ISimd<TVec>
+    {
+        TVec n = TVec.Round(t);
+        TVec f = TVec.Subtract(t, n);
+        TVec p = TVec.MultiplyAdd(TVec.Broadcast(M4), f, TVec.Broadcast(M3));
+        p = TVec.MultiplyAdd(p, f, TVec.Broadcast(M2));
+        p = TVec.MultiplyAdd(p, f, TVec.Broadcast(M1));
+        p = TVec.MultiplyAdd(p, f, TVec.Broadcast(M0));
+        return Scaled(t, n, p);
+    }
+
+    /// <summary>p · 2^n, exactly 0 below <see cref="Lowest"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TVec Scaled<TVec>(TVec t, TVec n, TVec p)
+        where TVec : struct, ISimd<TVec> =>
+        TVec.TimesPowerOfTwoOrZeroBelow(p, n, t, TVec.Broadcast(Lowest));
 }
