@@ -75,4 +75,30 @@ public class FastExpTests
         Assert.True(float.IsNaN(SimdLanes.First(FastExp2.Exp2(Simd128.Broadcast(float.NaN)))));
         Assert.Equal(1f, SimdLanes.First(FastExp2.Exp2(Simd512.Broadcast(0f))));
     }
+
+    [Fact]
+    public void Exp2ForBFloat16IsWithin3e6RelativeOverTheSoftmaxRange()
+    {
+        // Its results are rounded to bf16 next (2^-9 apart): 2.7e-6 relative is its fit's bound.
+        for (float t = -125.9f; t <= 115f; t += 0.0173f)
+        {
+            float actual = SimdLanes.First(FastExp2.Exp2ForBFloat16(Simd512.Broadcast(t)));
+            double expected = Math.Pow(2, t);
+            Assert.True(Math.Abs(actual - expected) <= 3e-6 * expected, $"2^{t} = {actual}, expected {expected}");
+            Assert.Equal(actual, SimdLanes.First(FastExp2.Exp2ForBFloat16(Simd256.Broadcast(t))));
+            Assert.Equal(actual, SimdLanes.First(FastExp2.Exp2ForBFloat16(Simd128.Broadcast(t))));
+        }
+    }
+
+    [Theory]
+    [InlineData(float.NegativeInfinity)]
+    [InlineData(-1e30f)]
+    [InlineData(-126f)]
+    public void Exp2ForBFloat16IsExactlyZeroForMaskedScoresAndKeepsNaN(float t)
+    {
+        Assert.Equal(0f, SimdLanes.First(FastExp2.Exp2ForBFloat16(Simd512.Broadcast(t))));
+        Assert.Equal(0f, SimdLanes.First(FastExp2.Exp2ForBFloat16(Simd256.Broadcast(t))));
+        Assert.Equal(0f, SimdLanes.First(FastExp2.Exp2ForBFloat16(Simd128.Broadcast(t))));
+        Assert.True(float.IsNaN(SimdLanes.First(FastExp2.Exp2ForBFloat16(Simd512.Broadcast(float.NaN)))));
+    }
 }
