@@ -64,9 +64,9 @@ internal static class FastExp2
         return Scaled(t, n, p);
     }
 
-    /// <summary>p · 2^n, exactly 0 below <see cref="Lowest"/>.</summary>
+    /// <summary>p · 2^n, exactly 0 below <see cref="Lowest"/> (a NaN t keeps the product: NaN).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static TVec Scaled<TVec>(TVec t, TVec n, TVec p)
         where TVec : struct, ISimd<TVec> =>
-        TVec.TimesPowerOfTwoOrZeroBelow(p, n, t, TVec.Broadcast(Lowest));
+        TVec.SelectWhereLess(t, TVec.Broadcast(Lowest), TVec.Broadcast(0f), TVec.TimesPowerOfTwo(p, n));
 }

@@ -78,9 +78,6 @@ internal interface ISimd<TSelf>
     /// <summary><paramref name="ifLess"/>'s lanes where a &lt; b, else <paramref name="otherwise"/>'s (a NaN compares false); one member, not a mask for <see cref="Select"/>, so that the blend takes the compare's mask register (AVX-512) or a zero blend becomes one and-not.</summary>
     static abstract TSelf SelectWhereLess(TSelf a, TSelf b, TSelf ifLess, TSelf otherwise);
 
-    /// <summary><see cref="TimesPowerOfTwo"/>, exactly 0 where t &lt; <paramref name="lowest"/> (a NaN t keeps the product): with AVX-512 one zero-masked vscalefps instead of a blend after it.</summary>
-    static abstract TSelf TimesPowerOfTwoOrZeroBelow(TSelf p, TSelf n, TSelf t, TSelf lowest);
-
     /// <summary>Bitwise: <paramref name="magnitude"/> | (<paramref name="sign"/> &amp; -0f), the sign bit of <paramref name="sign"/> set into a <paramref name="magnitude"/> whose own is clear.</summary>
     static abstract TSelf WithSignOf(TSelf magnitude, TSelf sign);
 

@@ -88,9 +88,6 @@ internal readonly struct Simd128 : ISimd<Simd128>
     public static Simd128 SelectWhereLess(Simd128 a, Simd128 b, Simd128 ifLess, Simd128 otherwise) => new(Vector128.ConditionalSelect(Vector128.LessThan(a._v, b._v), ifLess._v, otherwise._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Simd128 TimesPowerOfTwoOrZeroBelow(Simd128 p, Simd128 n, Simd128 t, Simd128 lowest) => SelectWhereLess(t, lowest, default, TimesPowerOfTwo(p, n));
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd128 WithSignOf(Simd128 magnitude, Simd128 sign) => new(magnitude._v | (sign._v & Vector128.Create(-0f)));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

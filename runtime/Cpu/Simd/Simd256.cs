@@ -88,9 +88,6 @@ internal readonly struct Simd256 : ISimd<Simd256>
     public static Simd256 SelectWhereLess(Simd256 a, Simd256 b, Simd256 ifLess, Simd256 otherwise) => new(Vector256.ConditionalSelect(Vector256.LessThan(a._v, b._v), ifLess._v, otherwise._v));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Simd256 TimesPowerOfTwoOrZeroBelow(Simd256 p, Simd256 n, Simd256 t, Simd256 lowest) => SelectWhereLess(t, lowest, default, TimesPowerOfTwo(p, n));
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd256 WithSignOf(Simd256 magnitude, Simd256 sign) => new(magnitude._v | (sign._v & Vector256.Create(-0f)));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

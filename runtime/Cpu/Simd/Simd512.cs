@@ -111,11 +111,6 @@ internal readonly struct Simd512 : ISimd<Simd512>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd512 SelectWhereLess(Simd512 a, Simd512 b, Simd512 ifLess, Simd512 otherwise) => new(Vector512.ConditionalSelect(Vector512.LessThan(a._v, b._v), ifLess._v, otherwise._v));
 
-    // The product under the not-less mask, zeros elsewhere: the JIT folds the select into vscalefps's {k}{z}.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Simd512 TimesPowerOfTwoOrZeroBelow(Simd512 p, Simd512 n, Simd512 t, Simd512 lowest) =>
-        Avx512F.IsSupported ? new(Vector512.ConditionalSelect(Avx512F.CompareNotLessThan(t._v, lowest._v), Avx512F.Scale(p._v, n._v), Vector512<float>.Zero)) : SelectWhereLess(t, lowest, default, TimesPowerOfTwo(p, n));
-
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd512 WithSignOf(Simd512 magnitude, Simd512 sign) => new(magnitude._v | (sign._v & Vector512.Create(-0f)));
 
