@@ -139,7 +139,7 @@ internal static class DecodeCuda
         DecodeKernel kernel = Kernel(cache.HeadDim, cache.ValueDim, UseTensorCores ? device.MaxSharedMemoryPerBlock : 0, fp8, TunedStages);
         int resident = module.ResidentBlocks(kernel.Entry, Threads, (uint)kernel.SharedBytes);
         int splitTokens = ForcedSplits > 0
-            ? Math.Max(ShapeMath.CeilDiv(ShapeMath.CeilDiv(longest, ForcedSplits), TileTokens) * TileTokens, TileTokens)
+            ? Math.Max(RangeTokens(longest, ForcedSplits), TileTokens)
             : SplitTokens(longest, (long)batch * cache.KvHeads * rowBlocks, device.MultiprocessorCount, resident, SaturatingCtas(kernel, cache));
         return (kernel.Entry, kernel.SharedBytes, resident, splitTokens, Math.Max(1, ShapeMath.CeilDiv(longest, splitTokens)));
     }
@@ -215,7 +215,7 @@ internal static class DecodeCuda
         long mostRanges = Math.Min(longest / MinSplitTokens, (long)sms * resident);
         for (int ranges = 2; ranges <= mostRanges; ranges++)
         {
-            int tokens = ShapeMath.CeilDiv(ShapeMath.CeilDiv(longest, ranges), TileTokens) * TileTokens;
+            int tokens = RangeTokens(longest, ranges);
             long cost = Cost(tokens);
             if (cost < bestCost)
             {
@@ -225,6 +225,9 @@ internal static class DecodeCuda
 
         return best;
     }
+
+    // The keys of each of `ranges` ranges over `longest` keys, in whole tiles.
+    private static int RangeTokens(int longest, int ranges) => ShapeMath.CeilDiv(ShapeMath.CeilDiv(longest, ranges), TileTokens) * TileTokens;
 
     /// <summary>
     /// Whether the tensor-core kernel may run: on unless ATTENTIONGEN_DECODE_TENSOR_CORES=0, which keeps the scalar kernel
