@@ -71,11 +71,13 @@ internal sealed unsafe class CudaModule
             return found;
         });
 
-        // Kernels taking more than 48 KB of dynamic shared memory must opt in (those kernels declare no static
-        // shared memory, which would count against the same limit).
+        // Kernels taking more than 48 KB of dynamic shared memory must opt in, to what the block's limit leaves beside
+        // their static shared memory (asking for the whole limit fails when they declare any: session 27).
         if (sharedBytes > 48 * 1024 && !_largeSharedMemory.ContainsKey(function))
         {
-            CudaDriver.Instance.Check(CudaDriver.Instance.FuncSetAttribute(function, CudaDriver.FunctionAttributeMaxDynamicSharedMemory, _device.MaxSharedMemoryPerBlock), "cuFuncSetAttribute");
+            int staticBytes;
+            CudaDriver.Instance.Check(CudaDriver.Instance.FuncGetAttribute(&staticBytes, CudaDriver.FunctionAttributeStaticSharedMemory, function), "cuFuncGetAttribute");
+            CudaDriver.Instance.Check(CudaDriver.Instance.FuncSetAttribute(function, CudaDriver.FunctionAttributeMaxDynamicSharedMemory, _device.MaxSharedMemoryPerBlock - staticBytes), "cuFuncSetAttribute");
             _largeSharedMemory[function] = true;
         }
 

@@ -13,6 +13,7 @@ internal sealed unsafe class CudaDriver
     public const int AttributeComputeCapabilityMajor = 75;
     public const int AttributeComputeCapabilityMinor = 76;
     public const int AttributeMaxSharedMemoryPerBlockOptin = 97;
+    public const int FunctionAttributeStaticSharedMemory = 1;
     public const int FunctionAttributeMaxDynamicSharedMemory = 8;
     public const uint StreamNonBlocking = 1;
     public const uint EventDisableTiming = 2;
@@ -42,6 +43,7 @@ internal sealed unsafe class CudaDriver
         MemsetD8Async = (delegate* unmanaged<ulong, byte, nuint, IntPtr, int>)e.Get("cuMemsetD8Async");
         ModuleLoadData = (delegate* unmanaged<IntPtr*, void*, int>)e.Get("cuModuleLoadData");
         ModuleGetFunction = (delegate* unmanaged<IntPtr*, IntPtr, byte*, int>)e.Get("cuModuleGetFunction");
+        FuncGetAttribute = (delegate* unmanaged<int*, int, IntPtr, int>)e.Get("cuFuncGetAttribute");
         FuncSetAttribute = (delegate* unmanaged<IntPtr, int, int, int>)e.Get("cuFuncSetAttribute");
         OccupancyMaxActiveBlocksPerMultiprocessor = (delegate* unmanaged<int*, IntPtr, int, nuint, int>)e.Get("cuOccupancyMaxActiveBlocksPerMultiprocessor");
         LaunchKernel = (delegate* unmanaged<IntPtr, uint, uint, uint, uint, uint, uint, uint, IntPtr, void**, void**, int>)e.Get("cuLaunchKernel");
@@ -123,6 +125,9 @@ internal sealed unsafe class CudaDriver
     public delegate* unmanaged<IntPtr*, void*, int> ModuleLoadData { get; }
 
     public delegate* unmanaged<IntPtr*, IntPtr, byte*, int> ModuleGetFunction { get; }
+
+    /// <summary>cuFuncGetAttribute(value, attribute, function).</summary>
+    public delegate* unmanaged<int*, int, IntPtr, int> FuncGetAttribute { get; }
 
     public delegate* unmanaged<IntPtr, int, int, int> FuncSetAttribute { get; }
 
