@@ -18,8 +18,32 @@ internal static class CpuTileTraits
     /// </summary>
     public const int MaxQueryTile = 192;
 
-    /// <summary>Query rows per tile at most when the GEMMs multiply bf16 pairs: a multiple of AMX's 32-row block, kept at the size those kernels were tuned at.</summary>
-    public const int MaxPairQueryTile = 96;
+    /// <summary>
+    /// Query rows per tile at most when the GEMMs multiply bf16 pairs: a multiple of AMX's 32-row block, kept at the size
+    /// those kernels were tuned at (96). ATTENTIONGEN_CPU_PAIR_QUERY_TILE (32, 64, ..., 192) overrides it for tuning runs:
+    /// on this EPYC (vdpbf16ps, 2 threads) 192 ran (1,16,4096,128) 5-9% faster and (1,8,2048,64) up to 7% slower, and the
+    /// Xeon's AMX path was not timed (session 28).
+    /// </summary>
+    public static int MaxPairQueryTile
+    {
+        get => s_maxPairQueryTile ??= PairQueryTile(Environment.GetEnvironmentVariable("ATTENTIONGEN_CPU_PAIR_QUERY_TILE"));
+        set => s_maxPairQueryTile = PairQueryTile(value.ToString(System.Globalization.CultureInfo.InvariantCulture));   // tests, in the bf16 kernel path's collection
+    }
+
+    private static int? s_maxPairQueryTile;
+
+    /// <summary>The pair query tile a value of ATTENTIONGEN_CPU_PAIR_QUERY_TILE asks for (96 when unset).</summary>
+    internal static int PairQueryTile(string? value)
+    {
+        if (string.IsNullOrEmpty(value))
+        {
+            return 96;
+        }
+
+        return int.TryParse(value, out int rows) && rows is >= 32 and <= MaxQueryTile && rows % 32 == 0
+            ? rows
+            : throw new InvalidOperationException($"ATTENTIONGEN_CPU_PAIR_QUERY_TILE must be a multiple of 32 from 32 to {MaxQueryTile}; it is '{value}'.");
+    }
 
     /// <summary>Keys per tile at most: with E = 128 the packed keys and the score tile stay in L2.</summary>
     public const int MaxKeyTile = 256;

@@ -57,6 +57,56 @@ public class BFloat16CpuTests
     }
 
     [Theory]
+    [InlineData(false, 192)]
+    [InlineData(true, 192)]
+    [InlineData(true, 32)]
+    public void PairQueryTilesOtherThanTheDefaultMatchTheReference(bool causal, int pairQueryTile)
+    {
+        // ATTENTIONGEN_CPU_PAIR_QUERY_TILE's tiles (tuning runs): whole AMX blocks and the 6-row blocks' remainders.
+        using IDisposable path = Bf16KernelPath.Select(pairs: true);
+        int before = CpuTileTraits.MaxPairQueryTile;
+        CpuTileTraits.MaxPairQueryTile = pairQueryTile;
+        try
+        {
+            (Random random, string seed) = FreshRandom.For(8300 + pairQueryTile + (causal ? 1 : 0));
+            const int n = 397, m = 301, e = 64;
+            Tensor q = Tensor.RandomNormal(random, DType.BFloat16, 1, 4, n, e);
+            Tensor k = Tensor.RandomNormal(random, DType.BFloat16, 1, 2, m, e);
+            Tensor v = Tensor.RandomNormal(random, DType.BFloat16, 1, 2, m, e);
+
+            using AttentionOutput result = Attention.ScaledDotProduct(q, k, v, causal, qBucket: 512, kBucket: 256);
+
+            ReferenceResult expected = ReferenceAttention.Compute(q, k, v, (b, h, i, j) => !causal || j <= i);
+            double[] weighted = ReferenceAttention.Compute(q, k, Magnitudes(v), (b, h, i, j) => !causal || j <= i).Output;
+            AssertWithinRounding(result.Output.ToFloatArray(), expected.Output, weighted, $"tile={pairQueryTile} causal={causal} ({seed})");
+            Compare.Lse(result.Lse.ToFloatArray(), expected.Lse, 1e-5, seed);
+        }
+        finally
+        {
+            CpuTileTraits.MaxPairQueryTile = before;
+        }
+    }
+
+    [Theory]
+    [InlineData(null, 96)]
+    [InlineData("", 96)]
+    [InlineData("32", 32)]
+    [InlineData("192", 192)]
+    public void ThePairQueryTileVariableIsReadAsRows(string? value, int rows) => Assert.Equal(rows, CpuTileTraits.PairQueryTile(value));
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("48")]
+    [InlineData("224")]
+    [InlineData("many")]
+    public void APairQueryTileThatIsNoWholeAmxBlockUpTo192IsRefusedByName(string value)
+    {
+        var error = Assert.Throws<InvalidOperationException>(() => CpuTileTraits.PairQueryTile(value));
+        Assert.Contains("ATTENTIONGEN_CPU_PAIR_QUERY_TILE", error.Message);
+        Assert.Contains($"'{value}'", error.Message);
+    }
+
+    [Theory]
     [InlineData(false)]
     [InlineData(true)]
     public void EqualsTheFloat32KernelRoundedOnce(bool causal)
