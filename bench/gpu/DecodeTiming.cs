@@ -76,7 +76,7 @@ internal static class DecodeTiming
     private static (string, int, int, int, int) Plan(Device gpu, KvCache cache, int batch)
     {
         CudaDevice device = CudaTransfers.Require(gpu);
-        return DecodeCuda.Plan(device, KernelCache.Get(device, DecodeCuda.Template, DecodeCuda.ModuleHeader(string.Empty)), cache, batch, rowBlocks: 1);
+        return DecodeCuda.Plan(device, DecodeCuda.Module(device, string.Empty), cache, batch, rowBlocks: 1);
     }
 
     private static (int, int) Parse(string spec)

@@ -27,10 +27,12 @@ internal static class CpuTileTraits
     public static int MaxPairQueryTile
     {
         get => s_maxPairQueryTile ??= PairQueryTile(Environment.GetEnvironmentVariable("ATTENTIONGEN_CPU_PAIR_QUERY_TILE"));
-        set => s_maxPairQueryTile = PairQueryTile(value.ToString(System.Globalization.CultureInfo.InvariantCulture));   // tests, in the bf16 kernel path's collection
+        set => s_maxPairQueryTile = IsPairQueryTile(value) ? value : throw new ArgumentOutOfRangeException(nameof(value), value, PairQueryTileRule);   // tests, in the bf16 kernel path's collection
     }
 
     private static int? s_maxPairQueryTile;
+
+    private static string PairQueryTileRule => $"a multiple of 32 from 32 to {MaxQueryTile}";
 
     /// <summary>The pair query tile a value of ATTENTIONGEN_CPU_PAIR_QUERY_TILE asks for (96 when unset).</summary>
     internal static int PairQueryTile(string? value)
@@ -40,10 +42,13 @@ internal static class CpuTileTraits
             return 96;
         }
 
-        return int.TryParse(value, out int rows) && rows is >= 32 and <= MaxQueryTile && rows % 32 == 0
+        return int.TryParse(value, out int rows) && IsPairQueryTile(rows)
             ? rows
-            : throw new InvalidOperationException($"ATTENTIONGEN_CPU_PAIR_QUERY_TILE must be a multiple of 32 from 32 to {MaxQueryTile}; it is '{value}'.");
+            : throw new InvalidOperationException($"ATTENTIONGEN_CPU_PAIR_QUERY_TILE must be {PairQueryTileRule}; it is '{value}'.");
     }
+
+    // Whole AMX blocks, up to the float32 kernel's cap.
+    private static bool IsPairQueryTile(int rows) => rows is >= 32 and <= MaxQueryTile && rows % 32 == 0;
 
     /// <summary>Keys per tile at most: with E = 128 the packed keys and the score tile stay in L2.</summary>
     public const int MaxKeyTile = 256;

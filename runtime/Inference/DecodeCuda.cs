@@ -80,7 +80,7 @@ internal static class DecodeCuda
             throw new ArgumentException($"q's rows per kv head (Hq / Hkv · Tq = {rows}) must be at most {MaxGridRows * RowsPerBlock} on a GPU; prefill the prompt in chunks.", nameof(q));
         }
 
-        CudaModule module = KernelCache.Get(device, Template, ModuleHeader(modHeader));
+        CudaModule module = Module(device, modHeader);
         (string entry, int shared, _, int splitTokens, int splits) = Plan(device, module, cache, batch, rowBlocks);
         Tensor qc = q.Contiguous();
         Tensor output = Tensor.Uninitialized(q.DType, q.Device, batch, queryHeads, queries, cache.ValueDim);
@@ -235,6 +235,9 @@ internal static class DecodeCuda
     /// where the scalar kernel ran at 0.08-0.10 (bench/NOTES.md). Tests set it.
     /// </summary>
     internal static bool UseTensorCores { get; set; } = Environment.GetEnvironmentVariable("ATTENTIONGEN_DECODE_TENSOR_CORES") != "0";
+
+    /// <summary>decode.cu's module on <paramref name="device"/> for a layer's <paramref name="modHeader"/> (empty without mods).</summary>
+    internal static CudaModule Module(CudaDevice device, string modHeader) => KernelCache.Get(device, Template, ModuleHeader(modHeader));
 
     /// <summary>The header decode.cu is loaded under for a layer's <paramref name="modHeader"/> (its mask and score mods): the pipeline depth, when tuned, then the mods.</summary>
     internal static string ModuleHeader(string modHeader) =>
