@@ -37,6 +37,8 @@ internal static unsafe class GemmBench
             TimeBf16("amx S = Q·Kt  96x256, k=64", 96, 256, 64, reps);
             TimeBf16("amx O += P·V  96x64, k=256", 96, 64, 256, reps);
             TimeBf16("amx O += P·V  96x128, k=256", 96, 128, 256, reps);
+            TimeKeyPanel("amx S 96x256 k=128 panel", reps, compact: false);
+            TimeKeyPanel("amx S 96x256 k=128 compact", reps, compact: true);
         }
 
         AmxBf16Kernels.Use = amx;
@@ -63,6 +65,46 @@ internal static unsafe class GemmBench
             ushort* qa = pa, qb = pb;
             float* qc = pc;
             Report(name, m, n, k, reps, () => Bf16DotKernels.Multiply(m, n, k / 2, (byte*)qa, k * 2, (byte*)qb, n * 4, qc, n * 4, accumulate: true));
+        }
+    }
+
+    /// <summary>
+    /// S = Q·Kt (96 × 256, head dim 128) as attention runs it over 4096 keys: B walks a key panel one 256-key window a call.
+    /// The kernel's panel (compact false) holds a pair row of every key, 4112 pairs apart, so a tile's 16 rows sit in 16
+    /// pages; compact windows hold their 256 keys' 64 pair rows together (rows 1 KB apart), the bytes read being the same.
+    /// </summary>
+    private static void TimeKeyPanel(string name, int reps, bool compact)
+    {
+        const int M = 96, Window = 256, Pairs = 64, Keys = 4096;
+        int stride = compact ? Window : TransposedKeys.PaddedStride(Keys + 15);
+        var random = new Random(1);
+        ushort[] a = new ushort[M * Pairs * 2];
+        uint[] b = new uint[compact ? Keys * Pairs : Pairs * stride];
+        for (int i = 0; i < a.Length; i++)
+        {
+            a[i] = (ushort)(BitConverter.SingleToUInt32Bits(random.NextSingle()) >> 16);
+        }
+
+        for (int i = 0; i < b.Length; i++)
+        {
+            b[i] = BitConverter.SingleToUInt32Bits(random.NextSingle()) & 0xffff0000u | (uint)random.Next(0x3f00, 0x3f80);
+        }
+
+        float[] c = new float[M * Window];
+        int window = 0;
+        fixed (ushort* pa = a)
+        fixed (uint* pb = b)
+        fixed (float* pc = c)
+        {
+            ushort* qa = pa;
+            uint* qb = pb;
+            float* qc = pc;
+            Report(name, M, Window, Pairs * 2, reps, () =>
+            {
+                window = (window + 1) % (Keys / Window);
+                uint* start = compact ? qb + (window * Window * Pairs) : qb + (window * Window);
+                Bf16DotKernels.Multiply(M, Window, Pairs, (byte*)qa, Pairs * 4, (byte*)start, stride * 4, qc, Window * 4, accumulate: false);
+            });
         }
     }
 
