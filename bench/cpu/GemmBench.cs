@@ -28,6 +28,8 @@ internal static unsafe class GemmBench
             TimeBf16("bf16 S = Q·Kt  96x256, k=64", 96, 256, 64, reps);
             TimeBf16("bf16 O += P·V  96x64, k=256", 96, 64, 256, reps);
             TimeBf16("bf16 O += P·V  96x128, k=256", 96, 128, 256, reps);
+            TimeKeyPanel("bf16 S 96x256 k=128 panel", reps, compact: false);
+            TimeKeyPanel("bf16 S 96x256 k=128 compact", reps, compact: true);
         }
 
         if (AmxBf16Kernels.IsSupported)
