@@ -30,6 +30,8 @@ internal sealed unsafe class CudaDevice
         ComputeCapability = (Attribute(CudaDriver.AttributeComputeCapabilityMajor, device) * 10) + Attribute(CudaDriver.AttributeComputeCapabilityMinor, device);
         MultiprocessorCount = Attribute(CudaDriver.AttributeMultiprocessorCount, device);
         MaxSharedMemoryPerBlock = Attribute(CudaDriver.AttributeMaxSharedMemoryPerBlockOptin, device);
+        // Double data rate: two transfers of the bus's width a memory clock (kHz).
+        MemoryBandwidth = 2.0 * Attribute(CudaDriver.AttributeMemoryClockRate, device) * 1000 * Attribute(CudaDriver.AttributeGlobalMemoryBusWidth, device) / 8;
         byte* name = stackalloc byte[256];
         driver.Check(driver.DeviceGetName(name, 256, device), "cuDeviceGetName");
         Name = Encoding.UTF8.GetString(name, new ReadOnlySpan<byte>(name, 256).IndexOf((byte)0));
@@ -49,6 +51,9 @@ internal sealed unsafe class CudaDevice
     public int MultiprocessorCount { get; }
 
     public int MaxSharedMemoryPerBlock { get; }
+
+    /// <summary>Peak memory bandwidth in bytes a second, from the memory clock and bus width the driver reports (0 where it reports none).</summary>
+    public double MemoryBandwidth { get; }
 
     public IntPtr Stream { get; }
 

@@ -140,7 +140,7 @@ internal static class DecodeCuda
         int resident = module.ResidentBlocks(kernel.Entry, Threads, (uint)kernel.SharedBytes);
         int splitTokens = ForcedSplits > 0
             ? Math.Max(RangeTokens(longest, ForcedSplits), TileTokens)
-            : SplitTokens(longest, (long)batch * cache.KvHeads * rowBlocks, device.MultiprocessorCount, resident, SaturatingCtas(kernel, cache));
+            : SplitTokens(longest, (long)batch * cache.KvHeads * rowBlocks, device.MultiprocessorCount, resident, SaturatingCtas(kernel, cache, device.MemoryBandwidth / device.MultiprocessorCount));
         return (kernel.Entry, kernel.SharedBytes, resident, splitTokens, Math.Max(1, ShapeMath.CeilDiv(longest, splitTokens)));
     }
 
@@ -284,12 +284,24 @@ internal static class DecodeCuda
     }
 
     /// <summary>
-    /// The CTAs an SM needs at once to stream <paramref name="cache"/> through <paramref name="kernel"/> at full rate: the
-    /// kernel's, and at least two where pages shorter than a tile put each tile's rows in several places (8 x 32768 with
-    /// pages of 16 keys ran 18% slower at one CTA an SM than the contiguous cache on an H100, pages of 128 3% faster).
+    /// The CTAs an SM needs at once to stream <paramref name="cache"/> through <paramref name="kernel"/> at full rate on a
+    /// GPU whose SMs each have <paramref name="bandwidthPerSm"/> bytes a second of memory bandwidth: the kernel's count on an
+    /// H100 (<see cref="ReferenceBandwidthPerSm"/>), at least two where pages shorter than a tile put each tile's rows in
+    /// several places (8 x 32768 with pages of 16 keys ran 18% slower at one CTA an SM than the contiguous cache on an H100,
+    /// pages of 128 3% faster), and more in proportion where an SM has more bandwidth to fill: on an H200 (4.8 TB/s) one
+    /// bf16 CTA an SM streamed 8 x 32768 at 3.42 TB/s, two at 3.91 (session 29). 0 (not reported) counts as an H100.
     /// </summary>
-    internal static int SaturatingCtas(DecodeKernel kernel, KvCache cache) =>
-        cache.Layout == KvCacheLayout.Paged && cache.SegmentTokens < TileTokens ? Math.Max(kernel.SaturatingCtas, 2) : kernel.SaturatingCtas;
+    internal static int SaturatingCtas(DecodeKernel kernel, KvCache cache, double bandwidthPerSm)
+    {
+        int h100 = cache.Layout == KvCacheLayout.Paged && cache.SegmentTokens < TileTokens ? Math.Max(kernel.SaturatingCtas, 2) : kernel.SaturatingCtas;
+        double ratio = bandwidthPerSm > 0 ? bandwidthPerSm / ReferenceBandwidthPerSm : 1;
+
+        // A GPU within a few percent of the reference keeps its count.
+        return Math.Max(h100, (int)Math.Ceiling((h100 * ratio) - 0.05));
+    }
+
+    /// <summary>The H100 SXM's memory bandwidth an SM (3.35 TB/s over 132 SMs), which the kernels' counts were measured on.</summary>
+    internal const double ReferenceBandwidthPerSm = 3.35e12 / 132;
 
     /// <summary>
     /// A decode entry, its dynamic shared memory, and the CTAs an SM needs at once to stream at its share of the memory

@@ -47,8 +47,24 @@ public class DecodeCudaSplitTests
         using KvPagePool? pool = pageSize == 0 ? null : new KvPagePool(8, pageSize, 2, 128, 128, DType.BFloat16);
         using KvCache cache = pool is null ? KvCache.Contiguous(1, 2, 128, 128, 256, DType.BFloat16) : KvCache.Paged(pool, 1, 256);
 
-        Assert.Equal(expected, DecodeCuda.SaturatingCtas(DecodeCuda.Kernel(128, 128, 232448), cache));
-        Assert.Equal(2, DecodeCuda.SaturatingCtas(DecodeCuda.Kernel(128, 128, 232448, fp8: true), cache));   // the fp8 entry's own two
+        Assert.Equal(expected, DecodeCuda.SaturatingCtas(DecodeCuda.Kernel(128, 128, 232448), cache, DecodeCuda.ReferenceBandwidthPerSm));
+        Assert.Equal(2, DecodeCuda.SaturatingCtas(DecodeCuda.Kernel(128, 128, 232448, fp8: true), cache, DecodeCuda.ReferenceBandwidthPerSm));   // the fp8 entry's own two
+    }
+
+    // An SM with more bandwidth to fill needs more CTAs at once: an H200 (4.8 TB/s over 132 SMs) two bf16 CTAs and three
+    // of the fp8 entry's; a GPU with less than an H100's (or none reported) keeps the H100's counts.
+    [Theory]
+    [InlineData(4.8e12 / 132, false, 2)]
+    [InlineData(4.8e12 / 132, true, 3)]
+    [InlineData(3.35e12 / 132, false, 1)]
+    [InlineData(3.5e12 / 132, false, 1)]       // within a few percent of an H100
+    [InlineData(2.0e12 / 108, true, 2)]        // an A100: less than an H100 an SM
+    [InlineData(0, false, 1)]                  // not reported
+    public void SmsWithMoreBandwidthNeedMoreCtas(double bandwidthPerSm, bool fp8, int expected)
+    {
+        using KvCache cache = KvCache.Contiguous(1, 2, 128, 128, 256, DType.BFloat16);
+
+        Assert.Equal(expected, DecodeCuda.SaturatingCtas(DecodeCuda.Kernel(128, 128, 232448, fp8), cache, bandwidthPerSm));
     }
 
     // The choice against every split of the same cache: none ends sooner on the busiest SM.

@@ -10,6 +10,8 @@ namespace AttentionGen.Cuda;
 internal sealed unsafe class CudaDriver
 {
     public const int AttributeMultiprocessorCount = 16;
+    public const int AttributeMemoryClockRate = 36;
+    public const int AttributeGlobalMemoryBusWidth = 37;
     public const int AttributeComputeCapabilityMajor = 75;
     public const int AttributeComputeCapabilityMinor = 76;
     public const int AttributeMaxSharedMemoryPerBlockOptin = 97;
