@@ -188,6 +188,15 @@ public class CudaDecodeTests
         }
     }
 
+    // The split model reads the peak bandwidth from the driver (memory clock and bus width): a datacenter GPU has 1-10 TB/s.
+    [GpuFact]
+    public void TheGpusMemoryBandwidthIsReported()
+    {
+        double bandwidth = AttentionGen.Cuda.CudaDevice.Get(0).MemoryBandwidth;
+
+        Assert.InRange(bandwidth, 1e11, 2e13);
+    }
+
     [Fact]
     public void AGpuCacheOfAnotherStorageTypeOrWiderValuesIsRefusedBeforeAnyAllocation()
     {
