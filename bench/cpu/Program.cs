@@ -24,7 +24,7 @@ if (args.Contains("--gemm"))
 }
 
 var options = new BenchOptions(args);
-Console.WriteLine($"cpu attention, B={options.Batch} H={options.Heads} N={options.Seq} E={options.Dim}{(options.TokenMajor ? " (token-major views)" : "")}, tiles {Math.Min(options.QBucket, CpuTileTraits.MaxQueryTile)}x{Math.Min(options.KBucket, CpuTileTraits.MaxKeyTile)} (bf16 pairs {Math.Min(options.QBucket, CpuTileTraits.MaxPairQueryTile)} rows), window {options.Window}, decode cache {options.Cache} x {options.KvHeads} kv heads, {CpuExecution.VectorPath}, bf16 {(AttentionGen.Cpu.Native.Bf16DotKernels.Use ? "multiplied as pairs (AVX512-BF16)" : "widened to fp32")}, {Environment.ProcessorCount} logical cores");
+Console.WriteLine($"cpu attention, B={options.Batch} H={options.Heads} N={options.Seq} E={options.Dim}{(options.TokenMajor ? " (token-major views)" : "")}, tiles {Math.Min(options.QBucket, CpuTileTraits.MaxQueryTile)}x{Math.Min(options.KBucket, CpuTileTraits.MaxKeyTile)} (bf16 pairs {Math.Min(options.QBucket, CpuTileTraits.MaxPairQueryTile(options.Dim))} rows), window {options.Window}, decode cache {options.Cache} x {options.KvHeads} kv heads, {CpuExecution.VectorPath}, bf16 {(AttentionGen.Cpu.Native.Bf16DotKernels.Use ? "multiplied as pairs (AVX512-BF16)" : "widened to fp32")}, {Environment.ProcessorCount} logical cores");
 Console.WriteLine($"{"case",-8} {"dtype",-5} {"threads",7} {"ms",10} {"GFLOP/s",9} {"GB/s",7} {"cpu-ms",10}");
 foreach (string dtypeName in options.DTypes)
 {

@@ -19,27 +19,46 @@ internal static class CpuTileTraits
     public const int MaxQueryTile = 192;
 
     /// <summary>
-    /// Query rows per tile at most when the GEMMs multiply bf16 pairs: a multiple of AMX's 32-row block, kept at the size
-    /// those kernels were tuned at (96). ATTENTIONGEN_CPU_PAIR_QUERY_TILE (32, 64, ..., 192) overrides it for tuning runs:
-    /// on this EPYC (vdpbf16ps, 2 threads) 192 ran (1,16,4096,128) 5-9% faster and (1,8,2048,64) up to 7% slower, and the
-    /// Xeon's AMX path was not timed (session 28).
+    /// Query rows per tile at most when the GEMMs multiply bf16 pairs (a multiple of AMX's 32-row block) for head dim
+    /// <paramref name="headDim"/>: 192 from head dim 128 up, which halves the key and value panels' traffic of 96 (this
+    /// EPYC, vdpbf16ps: (1,16,4096,128) 5-9% faster at 2 threads, (1,4,4096,128) 5% at one, (1,2,4096,256) dense 13-20%),
+    /// and 96 below, where 192 ran (1,8,2048,64) up to 7% slower (sessions 28-29; the Xeon's AMX timings varied too much
+    /// from run to run to choose by). <see cref="PairQueryTileOverride"/> replaces both.
     /// </summary>
-    public static int MaxPairQueryTile
+    public static int MaxPairQueryTile(int headDim) => PairQueryTileOverride ?? (headDim >= 128 ? 192 : 96);
+
+    /// <summary>ATTENTIONGEN_CPU_PAIR_QUERY_TILE (32, 64, ..., 192), for tuning runs, or the tests' value; null: by head dim.</summary>
+    public static int? PairQueryTileOverride
     {
-        get => s_maxPairQueryTile ??= PairQueryTile(Environment.GetEnvironmentVariable("ATTENTIONGEN_CPU_PAIR_QUERY_TILE"));
-        set => s_maxPairQueryTile = IsPairQueryTile(value) ? value : throw new ArgumentOutOfRangeException(nameof(value), value, PairQueryTileRule);   // tests, in the bf16 kernel path's collection
+        get
+        {
+            if (!s_pairQueryTileRead)
+            {
+                s_pairQueryTile = PairQueryTile(Environment.GetEnvironmentVariable("ATTENTIONGEN_CPU_PAIR_QUERY_TILE"));
+                s_pairQueryTileRead = true;
+            }
+
+            return s_pairQueryTile;
+        }
+
+        set   // tests, in the bf16 kernel path's collection
+        {
+            s_pairQueryTile = value is null || IsPairQueryTile(value.Value) ? value : throw new ArgumentOutOfRangeException(nameof(value), value, PairQueryTileRule);
+            s_pairQueryTileRead = true;
+        }
     }
 
-    private static int? s_maxPairQueryTile;
+    private static int? s_pairQueryTile;
+    private static bool s_pairQueryTileRead;
 
     private static string PairQueryTileRule => $"a multiple of 32 from 32 to {MaxQueryTile}";
 
-    /// <summary>The pair query tile a value of ATTENTIONGEN_CPU_PAIR_QUERY_TILE asks for (96 when unset).</summary>
-    internal static int PairQueryTile(string? value)
+    /// <summary>The pair query tile a value of ATTENTIONGEN_CPU_PAIR_QUERY_TILE asks for (null when unset: by head dim).</summary>
+    internal static int? PairQueryTile(string? value)
     {
         if (string.IsNullOrEmpty(value))
         {
-            return 96;
+            return null;
         }
 
         return int.TryParse(value, out int rows) && IsPairQueryTile(rows)
@@ -136,7 +155,7 @@ public static partial class FlashAttentionCpu
         bool pairs = MultipliesPairs(p);
         int keyTile = Math.Min(p.KeyTile, CpuTileTraits.MaxKeyTile);
         var shape = new TileShape(
-            Math.Min(p.QueryTile, pairs ? CpuTileTraits.MaxPairQueryTile : CpuTileTraits.MaxQueryTile),
+            Math.Min(p.QueryTile, pairs ? CpuTileTraits.MaxPairQueryTile(p.HeadDim) : CpuTileTraits.MaxQueryTile),
             pairs ? keyTile + (keyTile % 2) : keyTile,
             pairs ? Bf16DotKernels.Lanes : TVec.Count,
             pairs);

@@ -64,8 +64,8 @@ public class BFloat16CpuTests
     {
         // ATTENTIONGEN_CPU_PAIR_QUERY_TILE's tiles (tuning runs): whole AMX blocks and the 6-row blocks' remainders.
         using IDisposable path = Bf16KernelPath.Select(pairs: true);
-        int before = CpuTileTraits.MaxPairQueryTile;
-        CpuTileTraits.MaxPairQueryTile = pairQueryTile;
+        int? before = CpuTileTraits.PairQueryTileOverride;
+        CpuTileTraits.PairQueryTileOverride = pairQueryTile;
         try
         {
             (Random random, string seed) = FreshRandom.For(8300 + pairQueryTile + (causal ? 1 : 0));
@@ -83,16 +83,38 @@ public class BFloat16CpuTests
         }
         finally
         {
-            CpuTileTraits.MaxPairQueryTile = before;
+            CpuTileTraits.PairQueryTileOverride = before;
         }
     }
 
     [Theory]
-    [InlineData(null, 96)]
-    [InlineData("", 96)]
+    [InlineData(null, null)]
+    [InlineData("", null)]
     [InlineData("32", 32)]
     [InlineData("192", 192)]
-    public void ThePairQueryTileVariableIsReadAsRows(string? value, int rows) => Assert.Equal(rows, CpuTileTraits.PairQueryTile(value));
+    public void ThePairQueryTileVariableIsReadAsRows(string? value, int? rows) => Assert.Equal(rows, CpuTileTraits.PairQueryTile(value));
+
+    [Theory]
+    [InlineData(64, 96)]
+    [InlineData(96, 96)]
+    [InlineData(128, 192)]
+    [InlineData(256, 192)]
+    public void ThePairQueryTileGrowsWithTheHeadDimUnlessOverridden(int headDim, int rows)
+    {
+        using IDisposable path = Bf16KernelPath.Select(pairs: true);
+        int? before = CpuTileTraits.PairQueryTileOverride;
+        try
+        {
+            CpuTileTraits.PairQueryTileOverride = null;
+            Assert.Equal(rows, CpuTileTraits.MaxPairQueryTile(headDim));
+            CpuTileTraits.PairQueryTileOverride = 64;
+            Assert.Equal(64, CpuTileTraits.MaxPairQueryTile(headDim));
+        }
+        finally
+        {
+            CpuTileTraits.PairQueryTileOverride = before;
+        }
+    }
 
     [Theory]
     [InlineData("0")]
