@@ -30,8 +30,9 @@ internal sealed unsafe class CudaDevice
         ComputeCapability = (Attribute(CudaDriver.AttributeComputeCapabilityMajor, device) * 10) + Attribute(CudaDriver.AttributeComputeCapabilityMinor, device);
         MultiprocessorCount = Attribute(CudaDriver.AttributeMultiprocessorCount, device);
         MaxSharedMemoryPerBlock = Attribute(CudaDriver.AttributeMaxSharedMemoryPerBlockOptin, device);
-        // Double data rate: two transfers of the bus's width a memory clock (kHz).
-        MemoryBandwidth = 2.0 * Attribute(CudaDriver.AttributeMemoryClockRate, device) * 1000 * Attribute(CudaDriver.AttributeGlobalMemoryBusWidth, device) / 8;
+        // Double data rate: two transfers of the bus's width a memory clock (kHz). Only a tuning input: a driver that does
+        // not answer leaves 0 rather than failing the device.
+        MemoryBandwidth = 2.0 * OptionalAttribute(CudaDriver.AttributeMemoryClockRate, device) * 1000 * OptionalAttribute(CudaDriver.AttributeGlobalMemoryBusWidth, device) / 8;
         byte* name = stackalloc byte[256];
         driver.Check(driver.DeviceGetName(name, 256, device), "cuDeviceGetName");
         Name = Encoding.UTF8.GetString(name, new ReadOnlySpan<byte>(name, 256).IndexOf((byte)0));
@@ -130,6 +131,12 @@ internal sealed unsafe class CudaDevice
 
             return _cublas;
         }
+    }
+
+    private static int OptionalAttribute(int attribute, int device)
+    {
+        int value;
+        return CudaDriver.Instance.DeviceGetAttribute(&value, attribute, device) == 0 ? Math.Max(value, 0) : 0;
     }
 
     private static int Attribute(int attribute, int device)
