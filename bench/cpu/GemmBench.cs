@@ -82,16 +82,7 @@ internal static unsafe class GemmBench
     private static void TimeBf16(string name, int m, int n, int k, int reps)
     {
         var random = new Random(1);
-        ushort[] a = new ushort[m * k], b = new ushort[k * n];
-        for (int i = 0; i < a.Length; i++)
-        {
-            a[i] = (ushort)(BitConverter.SingleToUInt32Bits(random.NextSingle()) >> 16);
-        }
-
-        for (int i = 0; i < b.Length; i++)
-        {
-            b[i] = (ushort)(BitConverter.SingleToUInt32Bits(random.NextSingle()) >> 16);
-        }
+        ushort[] a = RandomBFloat16(random, m * k), b = RandomBFloat16(random, k * n);
 
         float[] c = new float[m * n];
         fixed (ushort* pa = a, pb = b)
@@ -113,26 +104,16 @@ internal static unsafe class GemmBench
         const int M = 96, Window = 256, Pairs = 64, Keys = 4096;
         int stride = compact ? Window : TransposedKeys.PaddedStride(Keys + 15);
         var random = new Random(1);
-        ushort[] a = new ushort[M * Pairs * 2];
-        uint[] b = new uint[compact ? Keys * Pairs : Pairs * stride];
-        for (int i = 0; i < a.Length; i++)
-        {
-            a[i] = (ushort)(BitConverter.SingleToUInt32Bits(random.NextSingle()) >> 16);
-        }
-
-        for (int i = 0; i < b.Length; i++)
-        {
-            b[i] = BitConverter.SingleToUInt32Bits(random.NextSingle()) & 0xffff0000u | (uint)random.Next(0x3f00, 0x3f80);
-        }
+        ushort[] a = RandomBFloat16(random, M * Pairs * 2);
+        ushort[] b = RandomBFloat16(random, 2 * (compact ? Keys * Pairs : Pairs * stride));   // pairs: two bf16 a 32-bit word
 
         float[] c = new float[M * Window];
         int window = 0;
-        fixed (ushort* pa = a)
-        fixed (uint* pb = b)
+        fixed (ushort* pa = a, pb = b)
         fixed (float* pc = c)
         {
             ushort* qa = pa;
-            uint* qb = pb;
+            uint* qb = (uint*)pb;
             float* qc = pc;
             Report(name, M, Window, Pairs * 2, reps, () =>
             {
@@ -167,6 +148,18 @@ internal static unsafe class GemmBench
         ldb = Math.Max(ldb, n);
         float[] a = Fill(random, m * k), b = Fill(random, k * ldb), c = new float[m * n];
         Report(name, m, n, k, reps, () => Gemm.Multiply(m, n, k, ref a[0], k, ref b[0], ldb, ref c[0], n, accumulate: true));
+    }
+
+    // Uniform [0, 1) values, truncated to bf16.
+    private static ushort[] RandomBFloat16(Random random, int length)
+    {
+        var x = new ushort[length];
+        for (int i = 0; i < length; i++)
+        {
+            x[i] = (ushort)(BitConverter.SingleToUInt32Bits(random.NextSingle()) >> 16);
+        }
+
+        return x;
     }
 
     private static float[] Fill(Random random, int length)
