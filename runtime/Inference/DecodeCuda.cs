@@ -196,10 +196,7 @@ internal static class DecodeCuda
 
     /// <summary>
     /// Keys per range for <paramref name="ctas"/> (sequence, kv head, row block) CTAs on <paramref name="sms"/> SMs that
-    /// hold <paramref name="resident"/> CTAs each: the split that ends soonest if the busiest SM streams its
-    /// ceil(ctas · ranges / sms) ranges one after another at its share of the memory bandwidth, which takes
-    /// <paramref name="saturatingCtas"/> CTAs at once (a kernel whose warps wait on their own latencies needs more than
-    /// one); cost = max(that count, saturatingCtas) × (a range's keys + <see cref="RangeOverheadTokens"/>), the fewest
+    /// hold <paramref name="resident"/> CTAs each: the split that ends soonest by <see cref="RangeCost"/>, the fewest
     /// ranges among equals. An SM given one more range than the others holds the whole GPU up: on an H100 (132 SMs)
     /// 64 CTAs in 3 ranges ran 6-11% slower than in 2 or 4, 8 CTAs in 24 ranges 6-10% slower than in 16 or 33; and
     /// the bf16 kernel streamed 8 x 32768 in 2 ranges (one CTA an SM) 5% faster than in 4, the fp8 entry 4% slower
@@ -208,15 +205,13 @@ internal static class DecodeCuda
     /// </summary>
     internal static int SplitTokens(int longest, long ctas, int sms, int resident, int saturatingCtas)
     {
-        long Cost(int tokens) =>
-            Math.Max(ShapeMath.CeilDiv(ctas * ShapeMath.CeilDiv(Math.Max(longest, 1), tokens), sms), saturatingCtas) * (tokens + RangeOverheadTokens);
         int best = Math.Max(longest, 1);
-        long bestCost = Cost(best);
+        long bestCost = RangeCost(longest, ctas, sms, resident, saturatingCtas, best);
         long mostRanges = Math.Min(longest / MinSplitTokens, (long)sms * resident);
         for (int ranges = 2; ranges <= mostRanges; ranges++)
         {
             int tokens = RangeTokens(longest, ranges);
-            long cost = Cost(tokens);
+            long cost = RangeCost(longest, ctas, sms, resident, saturatingCtas, tokens);
             if (cost < bestCost)
             {
                 (best, bestCost) = (tokens, cost);
@@ -224,6 +219,24 @@ internal static class DecodeCuda
         }
 
         return best;
+    }
+
+    /// <summary>
+    /// The time, in keys streamed by one CTA at the SM's full rate, the busiest SM takes for its ceil(ctas · ranges / sms)
+    /// ranges of <paramref name="tokens"/> keys (plus <see cref="RangeOverheadTokens"/> each): they run in waves of
+    /// <paramref name="resident"/>, and a wave of k CTAs streams at min(k, saturatingCtas) / saturatingCtas of the full rate
+    /// (a kernel whose warps wait on their own latencies needs more than one CTA to fill its share of the bandwidth), so
+    /// it takes max(k, saturatingCtas) ranges' time. A last wave of fewer CTAs, or an SM that cannot hold as many as
+    /// saturate it, streams below the full rate: on an H200 pages of 16 keys at 1 x 131072 in 49 ranges, three CTAs an SM
+    /// of which two fit, ran 0.191 ms against 0.148 when three fit (session 30).
+    /// </summary>
+    internal static long RangeCost(int longest, long ctas, int sms, int resident, int saturatingCtas, int tokens)
+    {
+        long perSm = ShapeMath.CeilDiv(ctas * ShapeMath.CeilDiv(Math.Max(longest, 1), tokens), sms);
+        int wave = Math.Max(resident, 1);
+        long fullWaves = perSm / wave, lastWave = perSm % wave;
+        long waveTimes = (fullWaves * Math.Max(wave, saturatingCtas)) + (lastWave > 0 ? Math.Max(lastWave, saturatingCtas) : 0);
+        return waveTimes * (tokens + RangeOverheadTokens);
     }
 
     // The keys of each of `ranges` ranges over `longest` keys, in whole tiles.

@@ -17,6 +17,8 @@ public class DecodeCudaSplitTests
     [InlineData(32768, 64, 2, 1, 16384)]         // 64 CTAs: 2 ranges, one an SM (4 make two an SM of half the length, and 3 ranges leave SMs with one beside SMs with two)
     [InlineData(32768, 64, 4, 2, 8192)]          // the fp8 entry: 4 ranges, two an SM, its rate
     [InlineData(131072, 8, 4, 2, 4032)]          // the fp8 entry: 33 ranges, as bf16 (66 would make four an SM of half the length)
+    [InlineData(131072, 8, 2, 3, 4032)]          // an SM that holds two of the three CTAs that fill it (pages of 16 keys on an H200): 33 ranges, one wave (49 would leave a third CTA streaming alone)
+    [InlineData(32768, 64, 2, 3, 8192)]          // ... 4 ranges at 8 x 32768, one wave (8 make two waves)
     [InlineData(8192, 300, 2, 1, 2752)]          // 300 CTAs: 3 ranges, 7 on the busiest SM (unsplit: 3 of three times the length)
     [InlineData(200, 1, 2, 1, 200)]              // shorter than a worthwhile range: not split
     [InlineData(1000, 1, 2, 1, 384)]             // never ranges under 256 keys: at most 3 ranges, of 6 tiles
@@ -67,15 +69,25 @@ public class DecodeCudaSplitTests
         Assert.Equal(expected, DecodeCuda.SaturatingCtas(DecodeCuda.Kernel(128, 128, 232448, fp8), cache, bandwidthPerSm));
     }
 
+    // One range of a tile each, on one SM: the busiest SM's time in ranges streamed at the full rate.
+    [Theory]
+    [InlineData(3, 2, 1, 3)]     // one CTA fills the SM: each range takes its own time
+    [InlineData(3, 2, 2, 4)]     // the third runs alone after a wave of two, at half the rate
+    [InlineData(2, 2, 3, 3)]     // two CTAs cannot fill an SM that needs three
+    [InlineData(4, 4, 2, 4)]     // one full wave
+    public void AWaveBelowTheSaturatingCountStreamsBelowFullRate(int ranges, int resident, int saturatingCtas, int rangeTimes) =>
+        Assert.Equal(rangeTimes * (64L + DecodeCuda.RangeOverheadTokens), DecodeCuda.RangeCost(64, ranges, sms: 1, resident, saturatingCtas, tokens: 64));
+
     // The choice against every split of the same cache: none ends sooner on the busiest SM.
     [Theory]
     [InlineData(40000, 7, 132, 1)]
     [InlineData(65536, 96, 132, 2)]
     [InlineData(3000, 50, 100, 1)]
     [InlineData(131072, 3, 132, 2)]
+    [InlineData(20000, 130, 132, 5)]
     public void NoOtherSplitEndsSooner(int longest, long ctas, int sms, int saturatingCtas)
     {
-        long Cost(int tokens) => Math.Max((ctas * ((longest + tokens - 1) / tokens) + sms - 1) / sms, saturatingCtas) * (tokens + DecodeCuda.RangeOverheadTokens);
+        long Cost(int tokens) => DecodeCuda.RangeCost(longest, ctas, sms, 4, saturatingCtas, tokens);
         int chosen = DecodeCuda.SplitTokens(longest, ctas, sms, resident: 4, saturatingCtas);
         for (int tokens = Math.Max(256, (longest + (4 * sms) - 1) / (4 * sms)); tokens <= longest; tokens += 64)
         {
