@@ -42,19 +42,22 @@ internal sealed class BranchMerger
     /// <summary>
     /// Joins a row (<paramref name="output"/>, <paramref name="lse"/>) into <paramref name="row"/> whose LSE is
     /// <paramref name="rowLse"/> (-inf: nothing yet), in place; returns the joined LSE. The one place of the merge's
-    /// arithmetic (LseBlend joins distributed branches with it).
+    /// arithmetic (LseBlend joins distributed branches with it). The two weights are the softmax of the two LSEs,
+    /// divided by their sum so that they add up to 1 however large the LSEs are: weights taken as exp(lse − merged) carry
+    /// the rounding of the merged LSE, half a float32 step of |lse|, and at LSEs near 1e8 summed two rows instead of
+    /// averaging them. A NaN on either side makes the row and its LSE NaN (MathF.Max keeps a NaN).
     /// </summary>
     public static float Join(Span<float> row, float rowLse, ReadOnlySpan<float> output, float lse)
     {
-        float merged = float.IsNegativeInfinity(rowLse) ? lse : MathF.Max(rowLse, lse) + MathF.Log(1f + MathF.Exp(-MathF.Abs(rowLse - lse)));
-        float keep = float.IsNegativeInfinity(rowLse) ? 0f : MathF.Exp(rowLse - merged);
-        float add = MathF.Exp(lse - merged);
+        float top = MathF.Max(rowLse, lse);
+        float a = float.IsNegativeInfinity(rowLse) ? 0f : MathF.Exp(rowLse - top), c = MathF.Exp(lse - top);
+        float total = a + c, keep = a / total, add = c / total;
         for (int d = 0; d < row.Length; d++)
         {
             row[d] = (row[d] * keep) + (output[d] * add);
         }
 
-        return merged;
+        return top + MathF.Log(total);
     }
 
     /// <summary>The merged output [B, H, N, Ev] in <paramref name="dtype"/> and LSE [B, H, N] float32.</summary>

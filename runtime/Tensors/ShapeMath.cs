@@ -237,16 +237,20 @@ internal static class ShapeCheck
         }
     }
 
+    /// <summary>The element type of an argument the call reads; a disposed one is named (its storage would say only "Tensor").</summary>
     public static void DType(Tensor t, DType expected, string paramName)
     {
+        t.ThrowIfDisposed(paramName);
         if (t.DType != expected)
         {
             throw new ArgumentException($"{paramName} must be {expected.Name()}; got {t.DType.Name()}.", paramName);
         }
     }
 
+    /// <summary>A float argument the call reads; a disposed one is named, as in <see cref="DType"/>.</summary>
     public static void FloatingPoint(Tensor t, string paramName)
     {
+        t.ThrowIfDisposed(paramName);
         if (!t.DType.IsFloatingPoint())
         {
             throw new ArgumentException($"{paramName} must be float32, float16 or bfloat16; got {t.DType.Name()}.", paramName);

@@ -69,6 +69,9 @@ public static class SparseAttention
                 ShapeCheck.Dim(t, 1, q.Size(1), "H, as q (Strided has no grouped heads)", name);
                 ShapeCheck.Dim(t, 2, q.Size(2), "T, as q (Strided attends within one sequence)", name);
             }
+
+            // The gather copies k's rows into rows of q's width: the width is checked here, where k is still the caller's.
+            ShapeCheck.Dim(k, 3, q.Size(3), "head dim E, as q", nameof(k));
         }
 
         return AttentionExecutor.Output(Lower(q, mode, localAttnCtx, causal), q, k, v);

@@ -60,6 +60,29 @@ public class DilatedProbeTests
         Compare.Output(result.Output.ToFloatArray(), Transcription(q, k, v, [16, 32], [2, 4], true, null), tolerance, seed);
     }
 
+    [Theory]
+    [InlineData(1e3f, 2e-3)]   // scores 1e6: the float32 LSEs (steps of 1/16) keep ln 2 and ln 4 to 1%
+    [InlineData(1e4f, 0.34)]   // scores 1e8: they round to the same float32; the row is still a mean of the branches
+    public void BranchesAreAveragedByTheirLsesHoweverLargeTheLsesAre(float x, double tolerance)
+    {
+        // Every score is x² (exact in float32), so the branches' LSEs are x² + ln 2 (segments of 2) and x² + ln 4. Weights
+        // taken against the rounded merged LSE did not add up to 1: at 1e6 the rows came out 3% low, at 1e8 summed
+        // ([4, 4, 6, 6]) instead of averaged.
+        Tensor q = Tensor.FromArray(new[] { x, x, x, x }, 1, 1, 4, 1);
+        Tensor v = Tensor.FromArray(new[] { 1f, 2f, 3f, 4f }, 1, 1, 4, 1);
+
+        float[] mixed = DilatedAttention.Forward(q, q, v, [2, 4], [1, 1]).Output.ToFloatArray();
+        float[] twice = DilatedAttention.Forward(q, q, v, [4, 4], [1, 1]).Output.ToFloatArray();
+
+        double[] expected = [13 / 6.0, 13 / 6.0, 17 / 6.0, 17 / 6.0];   // (2 · 1.5 + 4 · 2.5) / 6 and (2 · 3.5 + 4 · 2.5) / 6
+        for (int i = 0; i < 4; i++)
+        {
+            Assert.Equal(expected[i], mixed[i], tolerance);
+            Assert.InRange(mixed[i], i < 2 ? 1.5f : 2.5f, i < 2 ? 2.5f : 3.5f);   // between the two branches' rows
+            Assert.Equal(2.5, twice[i], 1e-5);   // a branch joined with itself is that branch
+        }
+    }
+
     [Fact]
     public void NullArraysAndTensorsAreNamed()
     {

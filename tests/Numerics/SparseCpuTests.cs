@@ -92,6 +92,21 @@ public class SparseCpuTests
     }
 
     [Theory]
+    [InlineData(3)]   // narrower than q's rows: the gather left the missing column 0 and ran
+    [InlineData(5)]   // wider: the gather overran its rows ("Destination is too short", naming neither k nor a size)
+    public void StridedHeadsRejectKeysOfAnotherWidth(int width)
+    {
+        Tensor q = Tensor.Zeros(DType.Float32, 1, 2, 8, 4);
+        Tensor k = Tensor.Zeros(DType.Float32, 1, 2, 8, width);
+
+        var e = Assert.Throws<ArgumentException>(() => SparseAttention.ForwardHeads(q, k, q, SparseMode.Strided, 2));
+
+        Assert.Equal("k", e.ParamName);
+        Assert.Contains("dimension 3", e.Message);
+        Assert.Contains($"got {width}", e.Message);
+    }
+
+    [Theory]
     [InlineData(SparseMode.Strided, 7)]
     [InlineData(SparseMode.Local, 5)]
     [InlineData(SparseMode.All, 0)]

@@ -1,5 +1,6 @@
 using System;
 using AttentionGen.Cpu;
+using AttentionGen.Variants;
 using AttentionGen.Tests.Modules;
 using AttentionGen.Tests.Numerics;
 using Xunit;
@@ -115,6 +116,24 @@ public class TensorDisposalTests
         Tensor mask = Tensor.FromArray(new bool[9], 1, 9);
         mask.Dispose();
         Assert.Equal("keyPaddingMask", Assert.Throws<ObjectDisposedException>(() => Attention.ScaledDotProduct(q, k, v, keyPaddingMask: mask)).ObjectName);
+    }
+
+    [Fact]
+    public void TheVariantsRefuseADisposedOperandByName()
+    {
+        // They said only "Tensor" (the storage's own check) before the argument checks named it.
+        Tensor q = Tensor.RandomNormal(new Random(17), DType.Float32, 1, 8, 4), disposed = Tensor.Zeros(DType.Float32, 1, 8, 4);
+        disposed.Dispose();
+        Tensor mask = Tensor.FromArray(new bool[8], 1, 8);
+        mask.Dispose();
+        var config = new LocalConfig(4);
+
+        Assert.Equal("k", Assert.Throws<ObjectDisposedException>(() => LocalAttention.Forward(q, disposed, q, config)).ObjectName);
+        Assert.Equal("mask", Assert.Throws<ObjectDisposedException>(() => LocalAttention.Forward(q, q, q, config, mask)).ObjectName);
+        Tensor heads = Tensor.RandomNormal(new Random(18), DType.Float32, 1, 2, 8, 4), disposedHeads = Tensor.Zeros(DType.Float32, 1, 2, 8, 4);
+        disposedHeads.Dispose();
+        Assert.Equal("v", Assert.Throws<ObjectDisposedException>(() => DilatedAttention.Forward(heads, heads, disposedHeads, [4], [1])).ObjectName);
+        Assert.Equal("q", Assert.Throws<ObjectDisposedException>(() => SparseAttention.ForwardHeads(disposedHeads, heads, heads, SparseMode.Strided, 2)).ObjectName);
     }
 
     [Fact]

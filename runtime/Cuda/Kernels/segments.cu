@@ -36,11 +36,13 @@ extern "C" __global__ void ag_blend_rows(const BlendParams p) {
         const float add_lse = p.src_lse[r], old = *lse;
         const float ninf = -__int_as_float(0x7f800000);
         if (add_lse != ninf) {
-            // A NaN on either side makes the row NaN (fmaxf would drop it), as the CPU's merge does.
-            const float merged = old == ninf ? add_lse
-                : (old != old || add_lse != add_lse) ? old + add_lse
-                : fmaxf(old, add_lse) + log1pf(expf(-fabsf(old - add_lse)));
-            const float keep = old == ninf ? 0.f : expf(old - merged), add = expf(add_lse - merged);
+            // BranchMerger.Join's arithmetic: the weights are the softmax of the two LSEs, divided by their sum so that
+            // they add up to 1 however large the LSEs are. A NaN on either side makes the row NaN (max.NaN keeps it where
+            // fmaxf would drop it).
+            float top;
+            asm("max.NaN.f32 %0, %1, %2;" : "=f"(top) : "f"(old), "f"(add_lse));
+            const float a = old == ninf ? 0.f : expf(old - top), c = expf(add_lse - top), total = a + c;
+            const float keep = a / total, add = c / total, merged = top + logf(total);
             u16* out = p.out + b * p.out_batch + h * p.out_head + i * p.out_row;
             const u16* src = p.src + r * p.width;
             for (int d = threadIdx.x; d < p.width; d += blockDim.x) {
