@@ -143,7 +143,10 @@ public static partial class Attention
     {
         if (!enableGqa && keyHeads != queryHeads && keyHeads != 1)
         {
-            throw new ArgumentException($"k has {keyHeads} heads and q {queryHeads}: different head counts (grouped-query attention) need enableGqa: true.", "k");
+            string fix = keyHeads > 0 && queryHeads % keyHeads == 0
+                ? "different head counts (grouped-query attention) need enableGqa: true"
+                : $"it must have q's count, 1, or (with enableGqa: true) a divisor of {queryHeads}";
+            throw new ArgumentException($"k has {keyHeads} heads and q {queryHeads}: {fix}.", "k");
         }
     }
 

@@ -158,6 +158,21 @@ public class SdpaContractTests
     }
 
     [Fact]
+    public void HeadCountsThatEnableGqaCouldNotServeDoNotSuggestIt()
+    {
+        // 4 kv heads for 6 query heads: enableGqa would be refused too, so the message says what k's count may be.
+        (Random random, _) = FreshRandom.For(1010);
+        (Tensor q, Tensor k, Tensor v) = Operands(random, DType.Float32, queryHeads: 6, keyHeads: 4);
+
+        var error = Assert.Throws<ArgumentException>(() => Attention.ScaledDotProduct(q, k, v, attnMask: null));
+
+        Assert.Equal("k", error.ParamName);
+        Assert.Contains("k has 4 heads and q 6", error.Message);
+        Assert.Contains("a divisor of 6", error.Message);
+        Assert.DoesNotContain("need enableGqa", error.Message);
+    }
+
+    [Fact]
     public void KvHeadsThatDoNotDivideQueryHeadsAreRejectedUnderEnableGqa()
     {
         (Random random, _) = FreshRandom.For(1009);
