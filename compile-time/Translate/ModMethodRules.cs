@@ -220,15 +220,16 @@ internal static class ModMethodRules
         }
 
         return IsWrittenAfterItsInitializer(field, compilation)
-            ? $"field '{field.Name}' is assigned (or its elements are) outside its initializer, which the GPU code copies at compile time; set its value only where it is declared"
+            ? $"field '{field.Name}' is assigned, or its elements are or may be (the array is passed on or aliased), outside its initializer, which the GPU code copies at compile time; set its value only where it is declared and only index it elsewhere"
             : null;
     }
 
     /// <summary>
     /// True when the containing type's code — a static constructor, or any method for an array's elements — assigns the
-    /// field or an element of it (=, compound assignment, ++/--, ref or out): the CPU would then see a value the
-    /// <c>__constant__</c> copy of the initializer lacks. Only the type's own syntax is read, where a readonly field
-    /// can be assigned and where the analyzer can afford to look.
+    /// field or an element of it (=, compound assignment, ++/--, ref or out), or hands an array on where its elements could
+    /// be changed (an argument, the instance of a call, an alias: Array.Reverse(T), T.AsSpan().Fill(0)): the CPU would then
+    /// see a value the <c>__constant__</c> copy of the initializer lacks. Only the type's own syntax is read, where a
+    /// readonly field can be assigned and where the analyzer can afford to look.
     /// </summary>
     private static bool IsWrittenAfterItsInitializer(IFieldSymbol field, Compilation compilation)
     {
@@ -245,7 +246,9 @@ internal static class ModMethodRules
             {
                 if (model.GetOperation(name) is IFieldReferenceOperation reference
                     && SymbolEqualityComparer.Default.Equals(reference.Field, field)
-                    && IsWritten(reference.Parent is IArrayElementReferenceOperation element && element.ArrayReference == reference ? element : reference))
+                    && (reference.Parent is IArrayElementReferenceOperation element && element.ArrayReference == reference
+                        ? IsWritten(element)
+                        : IsWritten(reference) || (field.Type is IArrayTypeSymbol && IsHandedOn(reference))))
                 {
                     return true;
                 }
@@ -263,6 +266,16 @@ internal static class ModMethodRules
         ITupleOperation tuple => tuple.Parent is IDeconstructionAssignmentOperation deconstruction && deconstruction.Target == tuple,
         IConversionOperation conversion => IsWritten(conversion),
         _ => target.Parent is IVariableInitializerOperation && target.Syntax.Parent is RefExpressionSyntax,
+    };
+
+    // An array reference used other than to index it, read its length or loop over it: whoever receives it may change
+    // its elements.
+    private static bool IsHandedOn(IOperation array) => array.Parent switch
+    {
+        IConversionOperation conversion => IsHandedOn(conversion),
+        IArgumentOperation or IInvocationOperation or IMethodReferenceOperation or IAssignmentOperation or IVariableInitializerOperation
+            or IReturnOperation or IArrayInitializerOperation or ITupleOperation or IConditionalOperation or ICoalesceOperation => true,
+        _ => false,
     };
 
     /// <summary>
@@ -312,9 +325,15 @@ internal static class ModMethodRules
             return $"'{target.ToDisplayString()}' has no CUDA equivalent";
         }
 
-        // Another static method of the user's: translatable when its own body is; its problems are
-        // reported at their own nodes.
-        CheckBody(target, compilation, issues, visited);
+        // Another static method of the user's: translatable when its own body is (a partial one's is in its implementation
+        // part); its problems are reported at their own nodes. One without a body leaves the translator nothing to copy.
+        IMethodSymbol implementation = target.PartialImplementationPart ?? target;
+        if (implementation.IsExtern || implementation.IsAbstract || implementation.IsPartialDefinition)
+        {
+            return $"'{target.ToDisplayString()}' has no body to translate (extern, abstract or a partial method without an implementation)";
+        }
+
+        CheckBody(implementation, compilation, issues, visited);
         return null;
     }
 
