@@ -76,7 +76,13 @@ public sealed partial class KvCache
                 throw new ArgumentOutOfRangeException(nameof(physicalPages), page, $"physicalPages[{i}] must be a page of the pool, in [0, {pool.PageCount}); got {page}.");
             }
 
-            if (!pool.IsFree(page) || physicalPages[..i].Contains(page))
+            int earlier = physicalPages[..i].IndexOf(page);
+            if (earlier >= 0)
+            {
+                throw new ArgumentException($"physicalPages[{i}] must be another page than physicalPages[{earlier}]; both are page {page}.", nameof(physicalPages));
+            }
+
+            if (!pool.IsFree(page))
             {
                 throw new ArgumentException($"physicalPages[{i}] must be a free page; page {page} is held already.", nameof(physicalPages));
             }

@@ -174,13 +174,23 @@ public sealed partial class KvCache : IDisposable
         return (int[])_lengths.Clone();
     }
 
-    /// <summary>The physical pages of <paramref name="sequence"/>, in logical order (empty when contiguous).</summary>
+    /// <summary>
+    /// A copy of the physical pages of <paramref name="sequence"/>, in logical order (empty when contiguous), taken under
+    /// the lock every change of the tables takes: read while another thread appends or resets, it is the table before or
+    /// after, never a mix (a view of the live table showed entries counted before they were written).
+    /// </summary>
     public ReadOnlySpan<int> BlockTable(int sequence)
     {
         ThrowIfDisposed();
         CheckSequence(sequence);
-        return _blockTables[sequence].AsSpan(0, _pageCounts[sequence]);
+        lock (PageLock)
+        {
+            return MappedPages(sequence).ToArray();
+        }
     }
+
+    // The live table of a sequence: its mapped entries (callers hold PageLock).
+    private Span<int> MappedPages(int sequence) => _blockTables[sequence].AsSpan(0, _pageCounts[sequence]);
 
     /// <summary>Empties <paramref name="sequence"/>: length 0, its pages back to the pool.</summary>
     public void Reset(int sequence)
@@ -190,7 +200,7 @@ public sealed partial class KvCache : IDisposable
         CheckSequence(sequence);
         lock (PageLock)
         {
-            _pool?.Return(BlockTable(sequence));
+            _pool?.Return(MappedPages(sequence));
             _pageCounts[sequence] = 0;
         }
 
@@ -307,7 +317,7 @@ public sealed partial class KvCache : IDisposable
         {
             for (int b = 0; b < Batch; b++)
             {
-                _pool.Return(_blockTables[b].AsSpan(0, _pageCounts[b]));
+                _pool.Return(MappedPages(b));
                 _pageCounts[b] = 0;
             }
         }

@@ -122,6 +122,23 @@ public class KvCacheTests
     }
 
     [Fact]
+    public void ABlockTableIsASnapshotThatLaterChangesLeaveAlone()
+    {
+        // A view of the live table changed under its reader: after a reset the next append rewrote its entries in place,
+        // and during an append it showed an entry counted before it was written.
+        using var pool = new KvPagePool(pageCount: 4, pageSize: 2, Heads, E, Ev, DType.Float32);
+        using KvCache cache = KvCache.Paged(pool, batch: 1, capacity: 8);
+        cache.AssignPages(0, [0, 1]);
+        ReadOnlySpan<int> before = cache.BlockTable(0);
+
+        cache.Reset(0);
+        cache.AssignPages(0, [3, 2]);
+
+        Assert.Equal([0, 1], before.ToArray());
+        Assert.Equal([3, 2], cache.BlockTable(0).ToArray());
+    }
+
+    [Fact]
     public void AssignedPagesMustBeFreePagesOfThePool()
     {
         using var pool = new KvPagePool(pageCount: 4, pageSize: 2, Heads, E, Ev, DType.Float32);
@@ -134,7 +151,7 @@ public class KvCacheTests
 
         cache.AssignPages(0, [3]);
         Assert.Contains("page 3 is held already", Assert.Throws<ArgumentException>(() => cache.AssignPages(1, [3])).Message);
-        Assert.Contains("page 2 is held already", Assert.Throws<ArgumentException>(() => cache.AssignPages(1, [2, 2])).Message);
+        Assert.Contains("physicalPages[1] must be another page than physicalPages[0]; both are page 2", Assert.Throws<ArgumentException>(() => cache.AssignPages(1, [2, 2])).Message);   // page 2 is free
         Assert.Contains("2 more do not fit, at most 1", Assert.Throws<ArgumentException>(() => cache.AssignPages(0, [0, 1])).Message);
 
         // The assigned page is the one the first tokens go to; the next page is rented.
