@@ -40,4 +40,17 @@ public static class IlgpuAccelerators
 
         return device.CreateAccelerator(context);
     }
+
+    /// <summary>
+    /// Throws, naming <paramref name="paramName"/>, unless <paramref name="accelerator"/> is given and not disposed: a
+    /// disposed one failed deep inside ILGPU, naming only its SemaphoreSlim.
+    /// </summary>
+    internal static void RequireLive(Accelerator? accelerator, string paramName)
+    {
+        ArgumentNullException.ThrowIfNull(accelerator, paramName);
+        if (accelerator.IsDisposed)
+        {
+            throw new ObjectDisposedException(paramName, $"{paramName} must be live; {accelerator.Name} is disposed.");
+        }
+    }
 }

@@ -54,7 +54,7 @@ public static class IlgpuAttention
         where TMask : struct, IMaskMod
         where TScore : struct, IScoreMod
     {
-        ArgumentNullException.ThrowIfNull(accelerator);
+        IlgpuAccelerators.RequireLive(accelerator, nameof(accelerator));
         CheckOperands(q, k, v);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(queryTile);   // under this API's names (Attention.Run says qBucket, kBucket)
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(keyTile);

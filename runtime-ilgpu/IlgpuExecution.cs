@@ -32,12 +32,7 @@ public static class IlgpuExecution
     /// </summary>
     public static IDisposable Use(Accelerator accelerator)
     {
-        ArgumentNullException.ThrowIfNull(accelerator);
-        if (accelerator.IsDisposed)
-        {
-            throw new ObjectDisposedException(nameof(accelerator), $"accelerator must be live; {accelerator.Name} is disposed.");
-        }
-
+        IlgpuAccelerators.RequireLive(accelerator, nameof(accelerator));
         return KernelRedirect.Use(new IlgpuKernel(accelerator));
     }
 }

@@ -25,6 +25,8 @@ internal sealed class IlgpuKernel(Accelerator accelerator) : IAttentionKernel
         where TMask : struct, IMaskMod
         where TScore : struct, IScoreMod
     {
+        // The scope's accelerator may have been disposed after IlgpuExecution.Use checked it.
+        IlgpuAccelerators.RequireLive(accelerator, "the IlgpuExecution.Use scope's accelerator");
         using var uploads = new DeviceUploads(accelerator);
         switch (mask)
         {

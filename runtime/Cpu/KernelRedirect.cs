@@ -23,31 +23,52 @@ internal interface IAttentionKernel
 /// </summary>
 internal static class KernelRedirect
 {
-    private static readonly AsyncLocal<IAttentionKernel?> Redirected = new();
+    // The innermost open scope of this flow, which links to the scopes it was opened inside.
+    private static readonly AsyncLocal<Scope?> Innermost = new();
 
     /// <summary>The kernel in effect, or null: the CPU's.</summary>
-    public static IAttentionKernel? Current => Redirected.Value;
+    public static IAttentionKernel? Current => Innermost.Value?.Kernel;
 
-    /// <summary>Sends the CPU kernel's calls to <paramref name="kernel"/> until the result is disposed, which restores the kernel before it.</summary>
+    /// <summary>
+    /// Sends the CPU kernel's calls to <paramref name="kernel"/> until the result is disposed, which restores the kernel of
+    /// the innermost scope still open around it (scopes closed out of order never bring a closed one back).
+    /// </summary>
     public static IDisposable Use(IAttentionKernel kernel)
     {
         ArgumentNullException.ThrowIfNull(kernel);
-        var scope = new Scope(Redirected.Value);
-        Redirected.Value = kernel;
+        var scope = new Scope(kernel, Innermost.Value);
+        Innermost.Value = scope;
         return scope;
     }
 
-    private sealed class Scope(IAttentionKernel? previous) : IDisposable
+    private sealed class Scope(IAttentionKernel kernel, Scope? outer) : IDisposable
     {
         private bool _disposed;
 
+        public IAttentionKernel Kernel => kernel;
+
         public void Dispose()
         {
-            if (!_disposed)
+            if (_disposed)
             {
-                _disposed = true;
-                Redirected.Value = previous;
+                return;
+            }
+
+            _disposed = true;
+
+            // An outer scope closed first stays in the chain, closed: the inner one skips it when it closes.
+            if (Innermost.Value == this)
+            {
+                Scope? open = outer;
+                while (open is { _disposed: true })
+                {
+                    open = open.Outer;
+                }
+
+                Innermost.Value = open;
             }
         }
+
+        private Scope? Outer => outer;
     }
 }

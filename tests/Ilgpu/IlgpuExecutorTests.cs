@@ -161,6 +161,31 @@ public sealed class IlgpuExecutorTests(IlgpuCpuFixture fixture)
         var e = Assert.Throws<ObjectDisposedException>(() => IlgpuExecution.Use(accelerator));
 
         Assert.Contains("accelerator", e.Message);
+
+        // The function and a scope whose accelerator was disposed inside it named only ILGPU's SemaphoreSlim.
+        Tensor q = Tensor.RandomNormal(new Random(2), DType.Float32, 1, 1, 3, 8);
+        Assert.Equal("accelerator", Assert.Throws<ObjectDisposedException>(() => IlgpuAttention.ScaledDotProduct(accelerator, q, q, q)).ObjectName);
+        ILGPU.Runtime.Accelerator second = context.CreateCPUAccelerator(0);
+        using (IlgpuExecution.Use(second))
+        {
+            second.Dispose();
+            Assert.Contains("accelerator", Assert.Throws<ObjectDisposedException>(() => Attention.ScaledDotProduct(q, q, q)).ObjectName);
+        }
+    }
+
+    [Fact]
+    public void ScopesClosedOutOfOrderLeaveTheCpuKernelOnceAllAreClosed()
+    {
+        using var context = Context.Create(builder => builder.CPU());
+        using ILGPU.Runtime.Accelerator first = context.CreateCPUAccelerator(0), second = context.CreateCPUAccelerator(0);
+        IDisposable outer = IlgpuExecution.Use(first), inner = IlgpuExecution.Use(second);
+
+        outer.Dispose();
+        Assert.NotNull(KernelRedirect.Current);   // the inner scope is still open
+        inner.Dispose();
+
+        // The inner scope used to put back the kernel before it: the outer one, already closed.
+        Assert.Null(KernelRedirect.Current);
     }
 
     private T OnIlgpu<T>(Func<T> run)
