@@ -46,7 +46,7 @@ internal static class ModMethodRules
         }
 
         // The GPU needs the body to translate it, and the CPU module calls it: extern and bodiless partial mods have none.
-        if (method.IsExtern || method.IsAbstract || (method.IsPartialDefinition && method.PartialImplementationPart is null))
+        if (HasNoBody(method))
         {
             issues.Add(new(DiagnosticDescriptors.ModNotTranslatable, name, [method.Name, "it has no body (extern, abstract or a partial method without an implementation); write the body in C#"]));
         }
@@ -327,15 +327,19 @@ internal static class ModMethodRules
 
         // Another static method of the user's: translatable when its own body is (a partial one's is in its implementation
         // part); its problems are reported at their own nodes. One without a body leaves the translator nothing to copy.
-        IMethodSymbol implementation = target.PartialImplementationPart ?? target;
-        if (implementation.IsExtern || implementation.IsAbstract || implementation.IsPartialDefinition)
+        if (HasNoBody(target))
         {
             return $"'{target.ToDisplayString()}' has no body to translate (extern, abstract or a partial method without an implementation)";
         }
 
-        CheckBody(implementation, compilation, issues, visited);
+        CheckBody(target.PartialImplementationPart ?? target, compilation, issues, visited);
         return null;
     }
+
+    // No body for the translator to copy or the CPU module to call: extern, abstract, or a partial definition without an
+    // implementation part.
+    private static bool HasNoBody(IMethodSymbol method) =>
+        method.IsExtern || method.IsAbstract || (method.IsPartialDefinition && method.PartialImplementationPart is null);
 
     private static bool IsGpuType(ITypeSymbol? type) => type?.SpecialType is SpecialType.System_Boolean or SpecialType.System_Int32
         or SpecialType.System_UInt32 or SpecialType.System_Int64 or SpecialType.System_Single or SpecialType.System_Double;

@@ -45,7 +45,9 @@ internal static class KernelRedirect
     {
         private bool _disposed;
 
-        public IAttentionKernel Kernel => kernel;
+        public IAttentionKernel Kernel { get; } = kernel;
+
+        private Scope? Outer { get; } = outer;
 
         public void Dispose()
         {
@@ -59,7 +61,7 @@ internal static class KernelRedirect
             // An outer scope closed first stays in the chain, closed: the inner one skips it when it closes.
             if (Innermost.Value == this)
             {
-                Scope? open = outer;
+                Scope? open = Outer;
                 while (open is { _disposed: true })
                 {
                     open = open.Outer;
@@ -68,7 +70,5 @@ internal static class KernelRedirect
                 Innermost.Value = open;
             }
         }
-
-        private Scope? Outer => outer;
     }
 }
