@@ -14,6 +14,14 @@ import subprocess
 import sys
 
 import torch
+import torch._dynamo
+
+# Each shape compiles flex_attention anew; past dynamo's recompile limit (8 by default) it would quietly fall back to
+# eager flex_attention, which materializes the scores: the prefill matrix's later head dims timed flex 20-70x slower
+# (session 30). Every shape here gets its own compiled kernel.
+for _limit in ("recompile_limit", "cache_size_limit", "accumulated_recompile_limit", "accumulated_cache_size_limit"):
+    if hasattr(torch._dynamo.config, _limit):
+        setattr(torch._dynamo.config, _limit, 1024)
 
 GPU_SHAPES = [(4, 16, 4096, 64), (4, 16, 4096, 128), (1, 16, 16384, 128)]
 HEAD_DIMS = (64, 96, 128, 192, 256)   # issue #24's matrix: every head dim at (4,16,4096,D) and (1,16,16384,D)
