@@ -16,9 +16,9 @@ import sys
 import torch
 import torch._dynamo
 
-# Each shape compiles flex_attention anew; past dynamo's recompile limit (8 by default) it would quietly fall back to
-# eager flex_attention, which materializes the scores: the prefill matrix's later head dims timed flex 20-70x slower
-# (session 30). Every shape here gets its own compiled kernel.
+# Each shape compiles flex_attention anew; past dynamo's recompile limit (8 by default) PyTorch falls back to eager
+# flex_attention, which materializes the scores (session 30's matrix timed flex 20-70x slower from its ninth shape on,
+# likely this; not yet rerun). Every shape here gets its own compiled kernel.
 for _limit in ("recompile_limit", "cache_size_limit", "accumulated_recompile_limit", "accumulated_cache_size_limit"):
     if hasattr(torch._dynamo.config, _limit):
         setattr(torch._dynamo.config, _limit, 1024)
