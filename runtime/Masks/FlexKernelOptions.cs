@@ -57,7 +57,8 @@ public sealed record FlexKernelOptions
     {
         if (value is int v && (v < min || v > max || v % multipleOf != 0))
         {
-            throw new ArgumentOutOfRangeException("kernelOptions", v, $"{name} must be a multiple of {multipleOf} in [{min}, {max}].");
+            string rule = multipleOf == 1 ? $"in [{min}, {max}]" : $"a multiple of {multipleOf} in [{min}, {max}]";
+            throw new ArgumentOutOfRangeException("kernelOptions", v, $"{name} must be {rule}.");
         }
     }
 }

@@ -170,7 +170,9 @@ public class BlockMaskTests
         var unknown = Assert.Throws<ArgumentException>(() => FlexKernelOptions.FromDictionary(new Dictionary<string, int> { ["BLOCK_Q"] = 64 }));
         Assert.Contains("BLOCK_Q", unknown.Message, StringComparison.Ordinal);
         var bad = Assert.Throws<ArgumentOutOfRangeException>(() => FlexKernelOptions.FromDictionary(new Dictionary<string, int> { ["BLOCK_M"] = 40 }));
-        Assert.Contains("BLOCK_M", bad.Message, StringComparison.Ordinal);
+        Assert.Contains("BLOCK_M must be a multiple of 16 in [16, 256]", bad.Message, StringComparison.Ordinal);
+        var warps = Assert.Throws<ArgumentOutOfRangeException>(() => FlexKernelOptions.FromDictionary(new Dictionary<string, int> { ["num_warps"] = 32 }));
+        Assert.Contains("num_warps must be in [1, 16]", warps.Message, StringComparison.Ordinal);
         Assert.Equal(64, FlexKernelOptions.FromDictionary(new Dictionary<string, int> { ["BLOCK_N"] = 64 }).BlockN);
     }
 
