@@ -44,6 +44,7 @@ public sealed class AttentionProblem
         ShapeCheck.Dim(output, 1, QueryHeads, "heads", nameof(output));
         ShapeCheck.Dim(output, 2, QueryLength, "query length N", nameof(output));
         ShapeCheck.Dim(output, 3, ValueDim, "value dim Ev", nameof(output));
+        WrittenApart(output, nameof(output), q, k, v);
 
         if (lse is not null)
         {
@@ -54,6 +55,11 @@ public sealed class AttentionProblem
             ShapeCheck.Dim(lse, 0, Batch, "batch", nameof(lse));
             ShapeCheck.Dim(lse, 1, QueryHeads, "heads", nameof(lse));
             ShapeCheck.Dim(lse, 2, QueryLength, "query length N", nameof(lse));
+            WrittenApart(lse, nameof(lse), q, k, v);
+            if (lse.SharesStorageWith(output))
+            {
+                throw new ArgumentException("lse shares its memory with output; each needs its own.", nameof(lse));
+            }
         }
 
         if (keyPaddingMask is not null)
@@ -147,6 +153,17 @@ public sealed class AttentionProblem
         }
 
         return s;
+    }
+
+    // The kernels write the output while later tiles still read q, k and v (a v under its own output came out wrong):
+    // what a call writes may not share memory with what it reads.
+    private static void WrittenApart(Tensor written, string name, Tensor q, Tensor k, Tensor v)
+    {
+        string? input = written.SharesStorageWith(q) ? "q" : written.SharesStorageWith(k) ? "k" : written.SharesStorageWith(v) ? "v" : null;
+        if (input is not null)
+        {
+            throw new ArgumentException($"{name} shares its memory with {input}; the call reads {input} while it writes {name}, so {name} needs its own.", name);
+        }
     }
 
     private static void CheckOperand(Tensor t, Tensor q, string name, string layout)

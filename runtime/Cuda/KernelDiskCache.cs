@@ -64,7 +64,13 @@ internal sealed class KernelDiskCache
         string path = PathOf(key);
         // Opening a FIFO blocks until a writer comes, and a device never ends. .NET shows no file type on Unix (their
         // attributes are Normal), but the file system reports their size as 0: an entry shorter than its header is not opened.
-        var file = new FileInfo(path);
+        // A link is measured at its final target (the link's own length is its target path's).
+        FileInfo? file = FinalTarget(path);
+        if (file is null)
+        {
+            return null;
+        }
+
         if (file.Exists && file.Length < KernelCacheEntry.HeaderBytes)
         {
             _warn($"The kernel cache entry {path} is damaged ({file.Length} bytes, shorter than the {KernelCacheEntry.HeaderBytes}-byte header, or not a regular file); the kernel is recompiled and the entry rewritten.");
@@ -93,6 +99,21 @@ internal sealed class KernelDiskCache
         }
 
         return image;
+    }
+
+    // The file a path names after following its links, or null (reported) for a link that cannot be followed (a loop).
+    private FileInfo? FinalTarget(string path)
+    {
+        var file = new FileInfo(path);
+        try
+        {
+            return file.LinkTarget is null ? file : file.ResolveLinkTarget(returnFinalTarget: true) as FileInfo ?? file;
+        }
+        catch (IOException e)
+        {
+            _warn($"The kernel cache entry {path} is a link that cannot be followed ({e.Message}); the kernel is recompiled.");
+            return null;
+        }
     }
 
     /// <summary>

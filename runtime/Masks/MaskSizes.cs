@@ -31,7 +31,10 @@ internal static class MaskSizes
         return (int)cells;
     }
 
-    /// <summary>Σ <paramref name="lengths"/>, each non-negative, the sum at most int.MaxValue; else an ArgumentException naming <paramref name="paramName"/>.</summary>
+    /// <summary>
+    /// Σ <paramref name="lengths"/>, each non-negative, the sum at most <see cref="MaxCells"/> (a packed sequence has an
+    /// array of a token's owners); else an ArgumentException naming <paramref name="paramName"/>.
+    /// </summary>
     public static int Total(int[] lengths, string paramName)
     {
         long total = 0;
@@ -45,9 +48,9 @@ internal static class MaskSizes
             total += lengths[i];
         }
 
-        if (total > int.MaxValue)
+        if (total > MaxCells)
         {
-            throw new ArgumentException($"the sequences packed end to end hold {total} tokens, more than the limit of {int.MaxValue} (int.MaxValue).", paramName);
+            throw new ArgumentException($"the sequences packed end to end hold {total} tokens, more than the limit of {MaxCells} (the largest array).", paramName);
         }
 
         return (int)total;

@@ -231,6 +231,12 @@ internal static class ShapeCheck
 
     public static void Dim(Tensor t, int dim, int expected, string what, string paramName)
     {
+        if ((uint)dim >= (uint)t.Rank)
+        {
+            // A caller's "last dimension" of a rank-0 tensor: there is none to hold the size.
+            throw new ArgumentException($"{paramName} needs a dimension {dim} ({what}, {expected}); got shape [{ShapeMath.Format(t.Shape)}] of rank {t.Rank}.", paramName);
+        }
+
         if (t.Shape[dim] != expected)
         {
             throw new ArgumentException($"{paramName} dimension {dim} ({what}) must be {expected}; got {t.Shape[dim]} in shape [{ShapeMath.Format(t.Shape)}].", paramName);

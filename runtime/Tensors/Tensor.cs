@@ -1,4 +1,5 @@
 using System;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using AttentionGen.Cuda;
 
@@ -428,12 +429,12 @@ public sealed partial class Tensor : IDisposable
         ? host.Bytes
         : throw new InvalidOperationException($"This tensor is on {Device}; copy it to the host first with To(Device.Cpu).");
 
-    internal int NormalizeDim(int dim)
+    internal int NormalizeDim(int dim, [CallerArgumentExpression(nameof(dim))] string paramName = "")
     {
         int d = dim < 0 ? dim + Rank : dim;
         if (d < 0 || d >= Rank)
         {
-            throw new ArgumentOutOfRangeException(nameof(dim), $"Dimension {dim} is out of range for a tensor of rank {Rank}.");
+            throw new ArgumentOutOfRangeException(paramName, dim, $"Dimension {dim} is out of range for a tensor of rank {Rank}: expected -{Rank} <= {paramName} < {Rank}.");
         }
 
         return d;

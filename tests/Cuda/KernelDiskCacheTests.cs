@@ -172,6 +172,36 @@ public sealed class KernelDiskCacheTests : IDisposable
     }
 
     [Fact]
+    public async Task ALinkToAPipeWhereAnEntryShouldBeIsAMissAndNeverBlocks()
+    {
+        if (!Fifo.IsSupported)
+        {
+            return;
+        }
+
+        // The link's own length is its target path's: a long one passed the header-length check and the pipe was opened.
+        Directory.CreateDirectory(_folder);
+        string pipe = Path.Combine(_folder, new string('p', 120));
+        Fifo.Make(pipe);
+        string path = NewCache().PathOf(Key);
+        File.CreateSymbolicLink(path, pipe);
+
+        Assert.Null(await Fifo.ReadWithin10Seconds(pipe, () => NewCache().TryLoad(Key)));
+        Assert.Contains("not a regular file", Assert.Single(_warnings));
+    }
+
+    [Fact]
+    public void ALinkLoopWhereAnEntryShouldBeIsAMiss()
+    {
+        Directory.CreateDirectory(_folder);
+        string path = NewCache().PathOf(Key);
+        File.CreateSymbolicLink(path, path);
+
+        Assert.Null(NewCache().TryLoad(Key));
+        Assert.Contains("cannot be followed", Assert.Single(_warnings));
+    }
+
+    [Fact]
     public void AnUnwritableFolderCompilesInMemoryAndWarnsOnce()
     {
         // A folder below a regular file cannot be created, whoever runs the test (chmod does not stop root).

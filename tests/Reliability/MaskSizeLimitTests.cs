@@ -44,13 +44,16 @@ public class MaskSizeLimitTests
         Assert.Throws<ArgumentOutOfRangeException>(() => FlexAttention.CreateMask(Never, 1, 1, -1, 4));
     }
 
-    [Fact]
-    public void NestedLengthsSummingPastIntMaxValueAreRefused()
+    [Theory]
+    [InlineData(int.MaxValue, int.MaxValue)]   // past int.MaxValue
+    [InlineData(int.MaxValue, 0)]              // an int, but past the largest array
+    [InlineData(1, 2147483591)]                // Array.MaxLength + 1
+    public void NestedLengthsSummingPastTheLargestArrayAreRefused(int first, int second)
     {
-        var e = Assert.Throws<ArgumentException>(() => FlexAttention.CreateNestedBlockMask(Never, [int.MaxValue, int.MaxValue]));
+        var e = Assert.Throws<ArgumentException>(() => FlexAttention.CreateNestedBlockMask(Never, [first, second]));
 
         Assert.Equal("queryLengths", e.ParamName);
-        Assert.Contains(int.MaxValue.ToString(), e.Message, StringComparison.Ordinal);
+        Assert.Contains(Array.MaxLength.ToString(), e.Message, StringComparison.Ordinal);
     }
 
     [Fact]

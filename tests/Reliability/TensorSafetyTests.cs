@@ -55,6 +55,49 @@ public class TensorSafetyTests
     }
 
     [Theory]
+    [InlineData("q")]
+    [InlineData("k")]
+    [InlineData("v")]
+    public void AnAttentionOutputSharingMemoryWithAnInputIsRefused(string input)
+    {
+        var random = new Random(3);
+        Tensor q = Tensor.RandomNormal(random, DType.Float32, 1, 2, 30, 16);
+        Tensor k = Tensor.RandomNormal(random, DType.Float32, 1, 2, 30, 16);
+        Tensor v = Tensor.RandomNormal(random, DType.Float32, 1, 2, 30, 16);
+        Tensor output = input switch { "q" => q, "k" => k, _ => v };
+
+        var e = Assert.Throws<ArgumentException>(() => new AttentionGen.Cpu.AttentionProblem(q, k, v, output));
+
+        Assert.Equal("output", e.ParamName);
+        Assert.Contains($"shares its memory with {input}", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AnLseSharingMemoryWithTheOutputIsRefused()
+    {
+        var random = new Random(4);
+        Tensor q = Tensor.RandomNormal(random, DType.Float32, 1, 2, 30, 16);
+        Tensor output = Tensor.Zeros(DType.Float32, 1, 2, 30, 16);
+        Tensor lse = output.Reshape(1, 2, 30 * 16).Narrow(2, 0, 30);   // a view of the output's memory
+
+        var e = Assert.Throws<ArgumentException>(() => new AttentionGen.Cpu.AttentionProblem(q, q.Copy(), q.Copy(), output, lse));
+
+        Assert.Equal("lse", e.ParamName);
+        Assert.Contains("shares its memory with output", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ALinearRefusesARankZeroInputByName()
+    {
+        using var linear = new AttentionGen.Modules.Linear(Tensor.Zeros(DType.Float32, 3, 3), 3, 3, "w");
+
+        var e = Assert.Throws<ArgumentException>(() => linear.Apply(Tensor.Zeros(DType.Float32)));
+
+        Assert.Equal("x", e.ParamName);
+        Assert.Contains("rank 0", e.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData(4)]
     [InlineData(-5)]
     [InlineData(int.MaxValue)]
@@ -64,8 +107,11 @@ public class TensorSafetyTests
         Tensor t = Tensor.Zeros(DType.Float32, 1, 2, 8, 4);
 
         Assert.Equal("dim", Assert.Throws<ArgumentOutOfRangeException>(() => t.Narrow(dim, 0, 1)).ParamName);
-        Assert.Equal("dim", Assert.Throws<ArgumentOutOfRangeException>(() => t.Transpose(dim, 0)).ParamName);
-        Assert.Equal("dim", Assert.Throws<ArgumentOutOfRangeException>(() => t.Transpose(0, dim)).ParamName);
+        Assert.Equal("dim0", Assert.Throws<ArgumentOutOfRangeException>(() => t.Transpose(dim, 0)).ParamName);
+        var second = Assert.Throws<ArgumentOutOfRangeException>(() => t.Transpose(0, dim));
+        Assert.Equal("dim1", second.ParamName);
+        Assert.Equal(dim, second.ActualValue);
+        Assert.Contains("-4 <= dim1 < 4", second.Message, StringComparison.Ordinal);
         Assert.Equal("dim", Assert.Throws<ArgumentOutOfRangeException>(() => t.Size(dim)).ParamName);
     }
 
