@@ -193,6 +193,11 @@ public sealed class KernelDiskCacheTests : IDisposable
     [Fact]
     public void ALinkLoopWhereAnEntryShouldBeIsAMiss()
     {
+        if (OperatingSystem.IsWindows())
+        {
+            return;   // a symbolic link there needs a privilege the test may not have
+        }
+
         Directory.CreateDirectory(_folder);
         string path = NewCache().PathOf(Key);
         File.CreateSymbolicLink(path, path);
