@@ -17,6 +17,7 @@ public sealed class LocalCommunicator : Communicator
     private readonly LocalGroup _group;
     private readonly int _rank;
     private readonly Device _device;
+    private readonly object _order = new();
     private Task _tail = Task.CompletedTask;
 
     private LocalCommunicator(LocalGroup group, int rank, Device device)
@@ -101,16 +102,24 @@ public sealed class LocalCommunicator : Communicator
             return PendingExchange.Completed;
         }
 
-        Task next = _tail.ContinueWith(
-            previous =>
-            {
-                previous.GetAwaiter().GetResult();
-                _group.Exchange(_rank, exchange);
-            },
-            CancellationToken.None,
-            TaskContinuationOptions.LongRunning,
-            TaskScheduler.Default);
-        _tail = next;
+        // Under a lock: two threads driving one rank (a misuse) then queue their exchanges one after the other, which
+        // the other ranks never match (a timeout or a hang, as a rank that never calls), instead of one rank arriving
+        // twice in a round and completing it with another rank's stale part.
+        Task next;
+        lock (_order)
+        {
+            next = _tail.ContinueWith(
+                previous =>
+                {
+                    previous.GetAwaiter().GetResult();
+                    _group.Exchange(_rank, exchange);
+                },
+                CancellationToken.None,
+                TaskContinuationOptions.LongRunning,
+                TaskScheduler.Default);
+            _tail = next;
+        }
+
         return new PendingExchange(() => next.GetAwaiter().GetResult());
     }
 }

@@ -23,6 +23,7 @@ internal static class RankAgreement
     public static void Check(Communicator comm, Action localChecks, int[] settings, params (Tensor? Tensor, string Name)[] operands)
     {
         ArgumentNullException.ThrowIfNull(comm);
+        ObjectDisposedException.ThrowIf(comm.IsDisposed, comm);   // also where nothing is exchanged (P = 1)
         Exception? failure = null;
         try
         {
@@ -34,6 +35,11 @@ internal static class RankAgreement
         }
 
         int[] mine = Describe(failure is not null, settings, operands);
+        if (comm.Size > 1)
+        {
+            SameLength(comm, mine.Length, settings.Length);
+        }
+
         int[] all = comm.Size == 1 ? mine : Gather(comm, mine);
         if (failure is not null)
         {
@@ -90,6 +96,21 @@ internal static class RankAgreement
         }
 
         return mine;
+    }
+
+    // The settings' count differs with a layer's configuration (e.g. its number of dilated segments): agreed first, so
+    // that ranks passing different counts hear about their settings, not about an all-gather of unequal parts.
+    private static void SameLength(Communicator comm, int length, int settings)
+    {
+        int[] lengths = Gather(comm, [length]);
+        for (int r = 0; r < lengths.Length; r++)
+        {
+            if (lengths[r] != lengths[0])
+            {
+                int theirs = settings + lengths[r] - length, first = settings + lengths[0] - length;
+                throw new ArgumentException($"Every rank must pass the same settings (causal, scale, sizes, segment counts); rank 0 passed {first} values, rank {r} {theirs} (seen by rank {comm.Rank}).");
+            }
+        }
     }
 
     private static int[] Gather(Communicator comm, int[] mine)
