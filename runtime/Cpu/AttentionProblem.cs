@@ -44,7 +44,7 @@ public sealed class AttentionProblem
         ShapeCheck.Dim(output, 1, QueryHeads, "heads", nameof(output));
         ShapeCheck.Dim(output, 2, QueryLength, "query length N", nameof(output));
         ShapeCheck.Dim(output, 3, ValueDim, "value dim Ev", nameof(output));
-        WrittenApart(output, nameof(output), q, k, v);
+        WrittenApart(output, nameof(output), (q, nameof(q)), (k, nameof(k)), (v, nameof(v)));
 
         if (lse is not null)
         {
@@ -55,11 +55,7 @@ public sealed class AttentionProblem
             ShapeCheck.Dim(lse, 0, Batch, "batch", nameof(lse));
             ShapeCheck.Dim(lse, 1, QueryHeads, "heads", nameof(lse));
             ShapeCheck.Dim(lse, 2, QueryLength, "query length N", nameof(lse));
-            WrittenApart(lse, nameof(lse), q, k, v);
-            if (lse.SharesStorageWith(output))
-            {
-                throw new ArgumentException("lse shares its memory with output; each needs its own.", nameof(lse));
-            }
+            WrittenApart(lse, nameof(lse), (q, nameof(q)), (k, nameof(k)), (v, nameof(v)), (output, nameof(output)));
         }
 
         if (keyPaddingMask is not null)
@@ -156,13 +152,15 @@ public sealed class AttentionProblem
     }
 
     // The kernels write the output while later tiles still read q, k and v (a v under its own output came out wrong):
-    // what a call writes may not share memory with what it reads.
-    private static void WrittenApart(Tensor written, string name, Tensor q, Tensor k, Tensor v)
+    // what a call writes may not share memory with what it reads or with what else it writes.
+    private static void WrittenApart(Tensor written, string name, params (Tensor Tensor, string Name)[] others)
     {
-        string? input = written.SharesStorageWith(q) ? "q" : written.SharesStorageWith(k) ? "k" : written.SharesStorageWith(v) ? "v" : null;
-        if (input is not null)
+        foreach ((Tensor other, string otherName) in others)
         {
-            throw new ArgumentException($"{name} shares its memory with {input}; the call reads {input} while it writes {name}, so {name} needs its own.", name);
+            if (written.SharesStorageWith(other))
+            {
+                throw new ArgumentException($"{name} shares its memory with {otherName}; the call uses {otherName} while it writes {name}, so {name} needs its own.", name);
+            }
         }
     }
 

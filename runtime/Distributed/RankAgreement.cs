@@ -37,7 +37,7 @@ internal static class RankAgreement
         int[] mine = Describe(failure is not null, settings, operands);
         if (comm.Size > 1)
         {
-            SameLength(comm, mine.Length, settings.Length);
+            SameSettingsCount(comm, settings.Length);
         }
 
         int[] all = comm.Size == 1 ? mine : Gather(comm, mine);
@@ -98,17 +98,17 @@ internal static class RankAgreement
         return mine;
     }
 
-    // The settings' count differs with a layer's configuration (e.g. its number of dilated segments): agreed first, so
-    // that ranks passing different counts hear about their settings, not about an all-gather of unequal parts.
-    private static void SameLength(Communicator comm, int length, int settings)
+    // The settings' count differs with a layer's configuration (e.g. its number of dilated segments), and with it the
+    // description's length: agreed first, so that ranks passing different counts hear about their settings, not about
+    // an all-gather of unequal parts.
+    private static void SameSettingsCount(Communicator comm, int count)
     {
-        int[] lengths = Gather(comm, [length]);
-        for (int r = 0; r < lengths.Length; r++)
+        int[] counts = Gather(comm, [count]);
+        for (int r = 0; r < counts.Length; r++)
         {
-            if (lengths[r] != lengths[0])
+            if (counts[r] != counts[0])
             {
-                int theirs = settings + lengths[r] - length, first = settings + lengths[0] - length;
-                throw new ArgumentException($"Every rank must pass the same settings (causal, scale, sizes, segment counts); rank 0 passed {first} values, rank {r} {theirs} (seen by rank {comm.Rank}).");
+                throw new ArgumentException($"Every rank must pass the same settings (causal, scale, sizes, segment counts); rank 0 passed {counts[0]} values, rank {r} {counts[r]} (seen by rank {comm.Rank}).");
             }
         }
     }
