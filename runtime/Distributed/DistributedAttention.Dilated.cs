@@ -20,7 +20,7 @@ public static partial class DistributedAttention
     public static AttentionOutput Dilated(Communicator comm, Tensor q, Tensor k, Tensor v, int[] segmentSizes, int[] dilationRates, bool causal = false, float? scale = null)
     {
         ArgumentNullException.ThrowIfNull(comm);
-        Agree(comm, q, k, v, () => CheckDilated(comm, q, k, v, segmentSizes, dilationRates), [causal ? 1 : 0, .. RankAgreement.Scale(scale), segmentSizes?.Length ?? 0, .. segmentSizes ?? [], .. dilationRates ?? []]);
+        Agree(comm, q, k, v, () => CheckDilated(comm, q, k, v, segmentSizes, dilationRates), [AgreedSetting.Flag(nameof(causal), causal), .. AgreedSetting.Scale(scale), .. AgreedSetting.Array(nameof(segmentSizes), segmentSizes), .. AgreedSetting.Array(nameof(dilationRates), dilationRates)]);
         AttentionOutput result = Attention.InComputeType(q, k, v, (qc, kc, vc) => DilatedOn(comm, qc, kc, vc, segmentSizes!, dilationRates!, causal, scale));
         return Attention.InDType(result, q.DType);
     }

@@ -13,7 +13,7 @@ public static partial class DistributedAttention
     {
         ArgumentNullException.ThrowIfNull(comm);
         int ranks = comm.Size;
-        Agree(comm, q, k, v, () => EvenHeads(ranks, (q, nameof(q)), (k, nameof(k))), [causal ? 1 : 0, .. RankAgreement.Scale(scale)]);
+        Agree(comm, q, k, v, () => EvenHeads(ranks, (q, nameof(q)), (k, nameof(k))), [AgreedSetting.Flag(nameof(causal), causal), .. AgreedSetting.Scale(scale)]);
 
         int queryHeads = q.Size(1) / ranks, keyHeads = k.Size(1) / ranks;
         using AttentionOutput mine = Attention.ScaledDotProduct(

@@ -17,7 +17,7 @@ public static partial class DistributedAttention
     /// </summary>
     public static AttentionOutput Ring(Communicator comm, Tensor q, Tensor k, Tensor v, bool causal = false, float? scale = null)
     {
-        Agree(comm, q, k, v, () => ShapeCheck.Dim(k, 2, q.Size(2), "the local query length (every rank holds the same rows of q, k and v)", nameof(k)), [causal ? 1 : 0, .. RankAgreement.Scale(scale)]);
+        Agree(comm, q, k, v, () => ShapeCheck.Dim(k, 2, q.Size(2), "the local query length (every rank holds the same rows of q, k and v)", nameof(k)), [AgreedSetting.Flag(nameof(causal), causal), .. AgreedSetting.Scale(scale)]);
 
         bool gpu = q.Device.Kind == DeviceKind.Cuda;
         AttentionOutput result = Attention.InComputeType(q, k, v, (qc, kc, vc) => gpu ? RingOnGpu(comm, qc, kc, vc, causal, scale) : RingOnCpu(comm, qc, kc, vc, causal, scale));

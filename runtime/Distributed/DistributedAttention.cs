@@ -14,7 +14,7 @@ public static partial class DistributedAttention
 {
     // The checks every layer makes before it exchanges anything (see RankAgreement): q, k and v as attention takes them, on
     // the communicator's device, then the layer's own checks; the ranks then agree on the verdict, the settings and shapes.
-    private static void Agree(Communicator comm, Tensor q, Tensor k, Tensor v, Action layerChecks, IEnumerable<int> settings)
+    private static void Agree(Communicator comm, Tensor q, Tensor k, Tensor v, Action layerChecks, IEnumerable<AgreedSetting> settings)
     {
         ArgumentNullException.ThrowIfNull(comm);
         RankAgreement.Check(

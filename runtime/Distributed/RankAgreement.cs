@@ -1,26 +1,30 @@
 using System;
-using System.Collections.Generic;
 using System.Runtime.ExceptionServices;
 
 namespace AttentionGen.Distributed;
 
 /// <summary>
 /// The check every distributed layer makes before it exchanges anything: each rank validates its own arguments, then the
-/// ranks compare what they were given (a verdict, the layer's settings, the operands' shapes and dtypes) in one small
-/// all-gather. So an argument one rank rejects, or a shape or setting that differs between ranks, fails on every rank at
-/// once, instead of leaving the others waiting forever in an exchange that rank never joins.
+/// ranks compare what they were given (a verdict, the layer's settings, the operands' shapes and dtypes). So an argument
+/// one rank rejects, or a shape or setting that differs between ranks, fails on every rank at once, instead of leaving
+/// the others waiting forever in an exchange that rank never joins. Ranks that agree exchange one header of a few ints
+/// (the verdict, the counts, a hash of the rest); only a difference in it brings the whole descriptions over, for the
+/// message.
 /// </summary>
 internal static class RankAgreement
 {
     private const int MaxRank = 6;
     private const int OperandWidth = 2 + MaxRank;
 
+    // [failed, settings' count, operands' count, the description's 64-bit hash as two ints].
+    private const int HeaderLength = 5;
+
     /// <summary>
     /// Runs <paramref name="localChecks"/> (which throw the ArgumentException family or ObjectDisposedException), then agrees with the other ranks:
     /// rethrows this rank's failure, or throws <see cref="ArgumentException"/> when another rank failed or when
     /// <paramref name="settings"/> or <paramref name="operands"/> differ from rank 0's.
     /// </summary>
-    public static void Check(Communicator comm, Action localChecks, int[] settings, params (Tensor? Tensor, string Name)[] operands)
+    public static void Check(Communicator comm, Action localChecks, AgreedSetting[] settings, params (Tensor? Tensor, string Name)[] operands)
     {
         ArgumentNullException.ThrowIfNull(comm);
         ObjectDisposedException.ThrowIf(comm.IsDisposed, comm);   // also where nothing is exchanged (P = 1)
@@ -34,35 +38,69 @@ internal static class RankAgreement
             failure = e;
         }
 
-        int[] mine = Describe(failure is not null, settings, operands);
-        if (comm.Size > 1)
-        {
-            SameSettingsCount(comm, settings.Length);
-        }
-
-        int[] all = comm.Size == 1 ? mine : Gather(comm, mine);
+        int[] description = Describe(settings, operands);
+        int[] headers = comm.Size == 1 ? [] : Gather(comm, Header(failure is not null, settings.Length, operands.Length, description));
         if (failure is not null)
         {
             ExceptionDispatchInfo.Throw(failure);
         }
 
-        for (int r = 0; r < comm.Size; r++)
+        for (int r = 0; r < comm.Size && comm.Size > 1; r++)
         {
-            ReadOnlySpan<int> theirs = all.AsSpan(r * mine.Length, mine.Length);
-            if (theirs[0] != 0)
+            if (headers[r * HeaderLength] != 0)
             {
                 throw new ArgumentException($"Rank {r} rejected its arguments (its exception says why), so every rank stops here (this is rank {comm.Rank}).", operands.Length > 0 ? operands[0].Name : null);
             }
+        }
 
-            ReadOnlySpan<int> first = all.AsSpan(0, mine.Length);
-            if (!theirs.Slice(1, settings.Length).SequenceEqual(first.Slice(1, settings.Length)))
+        if (comm.Size > 1 && !AllAlike(headers, comm.Size))
+        {
+            ThrowTheDifference(comm, headers, settings, operands, description);
+        }
+    }
+
+    // Every rank reads the same headers, so every rank takes this second exchange or none does.
+    private static void ThrowTheDifference(Communicator comm, int[] headers, AgreedSetting[] settings, (Tensor? Tensor, string Name)[] operands, int[] description)
+    {
+        int maxSettings = 0;
+        for (int r = 0; r < comm.Size; r++)
+        {
+            if (headers[(r * HeaderLength) + 2] != operands.Length)
             {
-                throw new ArgumentException($"Every rank must pass the same settings (causal, scale, sizes); rank 0 passed [{string.Join(", ", first.Slice(1, settings.Length).ToArray())}], rank {r} [{string.Join(", ", theirs.Slice(1, settings.Length).ToArray())}] (seen by rank {comm.Rank}).");
+                throw new ArgumentException($"Every rank must call the same layer; rank {comm.Rank} passed {operands.Length} operands, rank {r} {headers[(r * HeaderLength) + 2]}.");
+            }
+
+            maxSettings = Math.Max(maxSettings, headers[(r * HeaderLength) + 1]);
+        }
+
+        // Settings padded to the longest rank's count, so that every rank sends as many ints.
+        int width = maxSettings + (operands.Length * OperandWidth);
+        var padded = new int[width];
+        description.AsSpan(0, settings.Length).CopyTo(padded);
+        description.AsSpan(settings.Length).CopyTo(padded.AsSpan(maxSettings));
+        int[] all = Gather(comm, padded);
+        ReadOnlySpan<int> first = all.AsSpan(0, width);
+        for (int r = 1; r < comm.Size; r++)
+        {
+            ReadOnlySpan<int> theirs = all.AsSpan(r * width, width);
+            int firstCount = headers[1], theirCount = headers[(r * HeaderLength) + 1];
+            for (int i = 0; i < Math.Min(firstCount, theirCount); i++)
+            {
+                if (theirs[i] != first[i])
+                {
+                    AgreedSetting named = i < settings.Length ? settings[i] : AgreedSetting.Of($"setting {i}", 0);
+                    throw new ArgumentException($"Every rank must pass the same settings; {named.Name}: {named.Show(first[i])} on rank 0, {named.Show(theirs[i])} on rank {r} (seen by rank {comm.Rank}).");
+                }
+            }
+
+            if (theirCount != firstCount)
+            {
+                throw new ArgumentException($"Every rank must pass the same settings; rank 0 passed {firstCount} values, rank {r} {theirCount} (seen by rank {comm.Rank}).");
             }
 
             for (int i = 0; i < operands.Length; i++)
             {
-                int at = 1 + settings.Length + (i * OperandWidth);
+                int at = maxSettings + (i * OperandWidth);
                 if (!theirs.Slice(at, OperandWidth).SequenceEqual(first.Slice(at, OperandWidth)))
                 {
                     throw new ArgumentException(
@@ -73,44 +111,57 @@ internal static class RankAgreement
         }
     }
 
-    /// <summary>The settings an optional scale adds: whether it is given, and its bits.</summary>
-    public static IEnumerable<int> Scale(float? scale) => [scale.HasValue ? 1 : 0, BitConverter.SingleToInt32Bits(scale ?? 0f)];
-
-    // [failed, settings…, per operand: dtype, rank, dimensions padded to MaxRank]; an operand a failed check left unusable
-    // (null, disposed, too many dimensions) is described as zeros: only the verdict is read then.
-    private static int[] Describe(bool failed, int[] settings, (Tensor? Tensor, string Name)[] operands)
+    private static bool AllAlike(int[] headers, int ranks)
     {
-        var mine = new int[1 + settings.Length + (operands.Length * OperandWidth)];
-        mine[0] = failed ? 1 : 0;
-        settings.CopyTo(mine, 1);
+        ReadOnlySpan<int> first = headers.AsSpan(0, HeaderLength);
+        for (int r = 1; r < ranks; r++)
+        {
+            if (!headers.AsSpan(r * HeaderLength, HeaderLength).SequenceEqual(first))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    // [settings' values…, per operand: dtype, rank, dimensions padded to MaxRank]; an operand a failed check left unusable
+    // (null, disposed, too many dimensions) is described as zeros: only the verdict is read then.
+    private static int[] Describe(AgreedSetting[] settings, (Tensor? Tensor, string Name)[] operands)
+    {
+        var description = new int[settings.Length + (operands.Length * OperandWidth)];
+        for (int i = 0; i < settings.Length; i++)
+        {
+            description[i] = settings[i].Value;
+        }
+
         for (int i = 0; i < operands.Length; i++)
         {
             Tensor? t = operands[i].Tensor;
-            int at = 1 + settings.Length + (i * OperandWidth);
+            int at = settings.Length + (i * OperandWidth);
             if (t is not null && !t.IsDisposed && t.Rank <= MaxRank)
             {
-                mine[at] = (int)t.DType;
-                mine[at + 1] = t.Rank;
-                t.Shape.CopyTo(mine.AsSpan(at + 2));
+                description[at] = (int)t.DType;
+                description[at + 1] = t.Rank;
+                t.Shape.CopyTo(description.AsSpan(at + 2));
             }
         }
 
-        return mine;
+        return description;
     }
 
-    // The settings' count differs with a layer's configuration (e.g. its number of dilated segments), and with it the
-    // description's length: agreed first, so that ranks passing different counts hear about their settings, not about
-    // an all-gather of unequal parts.
-    private static void SameSettingsCount(Communicator comm, int count)
+    // FNV-1a over the description's ints: the same on every process (string and HashCode hashes are seeded per process).
+    // Each step is a bijection of the state, so descriptions that differ in one int always differ here; more differences
+    // collide by chance only (2^-64).
+    private static int[] Header(bool failed, int settings, int operands, int[] description)
     {
-        int[] counts = Gather(comm, [count]);
-        for (int r = 0; r < counts.Length; r++)
+        ulong hash = 14695981039346656037UL;
+        foreach (int x in description)
         {
-            if (counts[r] != counts[0])
-            {
-                throw new ArgumentException($"Every rank must pass the same settings (causal, scale, sizes, segment counts); rank 0 passed {counts[0]} values, rank {r} {counts[r]} (seen by rank {comm.Rank}).");
-            }
+            hash = (hash ^ (uint)x) * 1099511628211UL;
         }
+
+        return [failed ? 1 : 0, settings, operands, (int)hash, (int)(hash >> 32)];
     }
 
     private static int[] Gather(Communicator comm, int[] mine)

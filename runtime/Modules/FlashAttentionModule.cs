@@ -122,7 +122,12 @@ public abstract partial class FlashAttentionModule : WeightedModule
                 (qb, kb) = CheckForward(x, context, mask, qBucket, kBucket);
                 ShapeCheck.OnDevice(x, comm.Device, nameof(x), $"rank {comm.Rank}'s communicator");
             },
-            [qBucket ?? 0, kBucket ?? 0, context is null ? 0 : 1, mask is null ? 0 : 1],
+            [
+                Distributed.AgreedSetting.Of(nameof(qBucket), qBucket ?? 0),
+                Distributed.AgreedSetting.Of(nameof(kBucket), kBucket ?? 0),
+                Distributed.AgreedSetting.Flag("context is given", context is not null),
+                Distributed.AgreedSetting.Flag("mask is given", mask is not null),
+            ],
             (x, nameof(x)),
             (context, nameof(context)),
             (mask, nameof(mask)));

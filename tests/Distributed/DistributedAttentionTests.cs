@@ -199,7 +199,32 @@ public class DistributedAttentionTests
             return DistributedAttention.HeadParallel(c, x, x, x, causal: c.Rank == 1);
         });
 
-        Assert.All(outcomes, o => Assert.Contains("same settings", Assert.IsType<ArgumentException>(o.Error).Message));
+        Assert.All(outcomes, o => Assert.Contains("same settings; causal: false on rank 0, true on rank 1", Assert.IsType<ArgumentException>(o.Error).Message));
+    }
+
+    // The message names the setting and shows it as passed: a scale as a float, not its bits.
+    [Fact]
+    public void ADifferentScaleIsNamedWithBothValues()
+    {
+        (AttentionOutput? Value, Exception? Error)[] outcomes = RankThreads.Outcomes(RankThreads.Group(3), c =>
+        {
+            using Tensor x = Random(18, 1, 2, 4, 8);
+            return DistributedAttention.Ring(c, x, x, x, scale: c.Rank == 2 ? 0.25f : 0.125f);
+        });
+
+        Assert.All(outcomes, o => Assert.Contains("scale: 0.125 on rank 0, 0.25 on rank 2", Assert.IsType<ArgumentException>(o.Error).Message));
+    }
+
+    [Fact]
+    public void ADilationRateThatDiffersIsNamedByItsIndex()
+    {
+        (AttentionOutput? Value, Exception? Error)[] outcomes = RankThreads.Outcomes(RankThreads.Group(2), c =>
+        {
+            using Tensor x = Random(19, 1, 4, 8, 8);
+            return DistributedAttention.Dilated(c, x, x, x, [4, 8], c.Rank == 0 ? [1, 2] : [1, 4]);
+        });
+
+        Assert.All(outcomes, o => Assert.Contains("dilationRates[1]: 2 on rank 0, 4 on rank 1", Assert.IsType<ArgumentException>(o.Error).Message));
     }
 
     [Fact]

@@ -49,6 +49,21 @@ public class HeadParallelModuleTests
         Assert.All(outcomes, o => Assert.Contains("Heads (4) must be a multiple of the ranks (3)", Assert.IsType<ArgumentException>(o.Error).Message));
     }
 
+    // A mask on one rank only: the ranks would attend over different keys; the message names what differs.
+    [Fact]
+    public void AMaskOnOneRankOnlyStopsEveryRankNamingIt()
+    {
+        (float[]? Value, Exception? Error)[] outcomes = RankThreads.Outcomes(RankThreads.Group(2), c =>
+        {
+            using var layer = new HeadParallelLayer(seed: 3);
+            using Tensor x = Tensor.Zeros(DType.Float32, 1, 4, 32);
+            using Tensor? mask = c.Rank == 1 ? Tensor.FromArray(new bool[4], 1, 4) : null;
+            return layer.Forward(x, c, mask: mask).ToFloatArray();
+        });
+
+        Assert.All(outcomes, o => Assert.Contains("mask is given: false on rank 0, true on rank 1", Assert.IsType<ArgumentException>(o.Error).Message));
+    }
+
     [Fact]
     public void ALayerDeclaredWithoutParallelRefusesTheHeadParallelForward()
     {

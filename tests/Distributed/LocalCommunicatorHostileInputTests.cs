@@ -64,6 +64,6 @@ public class LocalCommunicatorHostileInputTests
             return 0;
         });
 
-        Assert.All(outcomes, o => Assert.Contains("segment counts", Assert.IsType<ArgumentException>(o.Error).Message, StringComparison.Ordinal));
+        Assert.All(outcomes, o => Assert.Contains("segmentSizes.Length: 2 on rank 0, 1 on rank 1", Assert.IsType<ArgumentException>(o.Error).Message, StringComparison.Ordinal));
     }
 }
