@@ -150,6 +150,8 @@ public sealed partial class DecoderAttentionModule : WeightedModule
         DecoderAttentionConfig c = Config;
         int batch = hidden.Size(0), length = hidden.Size(1);
         DecodeAttention.CheckQueryCount(length, LayerCacheStep.MostTokens(decode), nameof(hidden));
+        // Held from the checks on: RoPE rotates to the lengths read here, which another thread's append must not move.
+        using KvCache.UseScope use = cache.Use();
         cache.CheckLayerAppend(nameof(DecoderAttentionModule), batch, c.NumKeyValueHeads, c.HeadDim, c.HeadDim, length, nameof(cache));
         LayerCacheStep.RequireCacheOn(cache, Device, nameof(DecoderAttentionModule));
         var positions = new int[batch * length];

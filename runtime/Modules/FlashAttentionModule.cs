@@ -236,6 +236,7 @@ public abstract partial class FlashAttentionModule : WeightedModule
         LayerCacheStep.RequireCacheOn(cache, Device, GetType().Name);
         DecodeAttention.CheckQueryCount(x.Size(1), LayerCacheStep.MostTokens(decode), nameof(x));
         int heads = Config.Heads, inner = Config.InnerDim;
+        using KvCache.UseScope use = cache.Use();   // held from the checks on, so that no other thread's call moves the lengths they read
         cache.CheckLayerAppend(GetType().Name, x.Size(0), heads, Config.DimHead, Config.DimHead, x.Size(1), nameof(cache));
 
         // On a GPU the projections run in the compute type and the queries go to the decode kernel in its query dtype (KvCache.QueryDType).

@@ -137,6 +137,7 @@ public abstract partial class FlexAttentionModule : DisposableModule
         ShapeCheck.Dim(v, 0, k.Size(0), "B, as k", nameof(v));
         ShapeCheck.Dim(v, 1, k.Size(1), "Hkv, as k", nameof(v));
         ShapeCheck.Dim(v, 2, k.Size(2), "T, as k", nameof(v));
+        using KvCache.UseScope use = cache.Use();   // held from the checks on: the capture's bounds are checked at the lengths read here
         cache.CheckLayerAppend(GetType().Name, k.Size(0), k.Size(1), k.Size(3), v.Size(3), k.Size(2), nameof(cache));
         bool onGpu = cache.Device.Kind == DeviceKind.Cuda;
         string? header = onGpu ? RequireCudaHeader() : null;   // before anything is appended: a layer without CUDA mods stops here
