@@ -30,9 +30,13 @@ public sealed partial class KvCache
 
         Write(k, _keys, HeadDim, KeyScale, deviceScales?.Keys, counts);
         Write(v, _values, ValueDim, ValueScale, deviceScales?.Values, counts);
-        for (int b = 0; b < Batch; b++)
+        lock (PageLock)
         {
-            _lengths[b] += counts[b];
+            // Every sequence's new length at once: Lengths() on another thread copied a mix of old and new ones.
+            for (int b = 0; b < Batch; b++)
+            {
+                _lengths[b] += counts[b];
+            }
         }
 
         _deviceIndexStale = true;

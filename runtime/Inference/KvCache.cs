@@ -167,11 +167,14 @@ public sealed partial class KvCache : IDisposable
         return _lengths[sequence];
     }
 
-    /// <summary>A copy of every sequence's length.</summary>
+    /// <summary>A copy of every sequence's length, taken under the lock an append updates them under: the lengths before or after it, never a mix.</summary>
     public int[] Lengths()
     {
         ThrowIfDisposed();
-        return (int[])_lengths.Clone();
+        lock (PageLock)
+        {
+            return (int[])_lengths.Clone();
+        }
     }
 
     /// <summary>

@@ -394,4 +394,35 @@ public class InferenceProbeTests
             Assert.True(Math.Min(toAlone, toAfter) < 1e-5, $"{seed} round {round}: the step's rows match neither order (max differences {toAlone:E2}, {toAfter:E2})");
         }
     }
+
+    // Lengths() read while another thread appends to every sequence is the state before or after, never a mix.
+    // Before the fix it copied the lengths while the append updated them one by one: thousands of mixed copies here.
+    [Fact]
+    public void LengthsReadDuringAnAppendAreOneState()
+    {
+        using KvCache cache = KvCache.Contiguous(4, 1, 1, 1, 400_000, DType.Float32);
+        using Tensor row = Tensor.Zeros(DType.Float32, 4, 1, 1, 1);
+        int mixed = 0;
+        using var done = new System.Threading.ManualResetEventSlim();
+        var reader = new System.Threading.Thread(() =>
+        {
+            while (!done.IsSet)
+            {
+                int[] l = cache.Lengths();
+                if (l.Distinct().Count() != 1)
+                {
+                    mixed++;
+                }
+            }
+        });
+        reader.Start();
+        for (int i = 0; i < 300_000; i++)
+        {
+            cache.Append(row, row);
+        }
+
+        done.Set();
+        reader.Join();
+        Assert.Equal(0, mixed);
+    }
 }
