@@ -1,12 +1,12 @@
 using System;
-using System.Threading;
 
 namespace AttentionGen.Inference;
 
 public sealed partial class KvCache
 {
     // The managed thread whose call uses the cache (0: none), and how deep its calls nest (a layer's step appends inside
-    // its own use). Only that thread changes the depth.
+    // its own use); under _useLock, which Dispose takes too, so that a call's end and a Dispose meet in one order.
+    private readonly object _useLock = new();
     private int _user;
     private int _depth;
 
@@ -17,25 +17,40 @@ public sealed partial class KvCache
     internal UseScope Use()
     {
         int me = Environment.CurrentManagedThreadId;
-        int user = Interlocked.CompareExchange(ref _user, me, 0);
-        if (user != 0 && user != me)
+        lock (_useLock)
         {
-            throw new InvalidOperationException(
-                "This KvCache is in use by a call on another thread. A cache serves one call at a time: give each concurrent request its own cache (caches may share one KvPagePool across threads).");
+            // A call that passed its disposal check before a Dispose on another thread: the memory may be gone.
+            ObjectDisposedException.ThrowIf(_disposed && _user != me, this);
+            if (_user != 0 && _user != me)
+            {
+                throw new InvalidOperationException(
+                    "This KvCache is in use by a call on another thread. A cache serves one call at a time: give each concurrent request its own cache (caches may share one KvPagePool across threads).");
+            }
+
+            _user = me;
+            _depth++;
         }
 
-        _depth++;
         return new UseScope(this);
     }
 
-    /// <summary>Ends a <see cref="Use"/>.</summary>
+    /// <summary>Ends a <see cref="Use"/>; the last one ends a call, and frees the memory of a cache disposed during it.</summary>
     internal readonly struct UseScope(KvCache cache) : IDisposable
     {
         public void Dispose()
         {
-            if (--cache._depth == 0)
+            lock (cache._useLock)
             {
-                Volatile.Write(ref cache._user, 0);
+                if (--cache._depth > 0)
+                {
+                    return;
+                }
+
+                cache._user = 0;
+                if (cache._disposed)
+                {
+                    cache.Release();
+                }
             }
         }
     }

@@ -296,15 +296,30 @@ public sealed partial class KvCache : IDisposable
         }
     }
 
-    /// <summary>Gives a paged cache's pages back to its pool, or frees a contiguous cache's memory; a second call does nothing.</summary>
+    /// <summary>
+    /// Gives a paged cache's pages back to its pool, or frees a contiguous cache's memory; a second call does nothing. During
+    /// a call on the cache (another thread's), that call's end does it: pages given back while a decode still read them
+    /// could be rented and overwritten by another cache under it.
+    /// </summary>
     public void Dispose()
     {
-        if (_disposed)
+        lock (_useLock)
         {
-            return;
-        }
+            if (_disposed)
+            {
+                return;
+            }
 
-        _disposed = true;
+            _disposed = true;
+            if (_user == 0)
+            {
+                Release();
+            }
+        }
+    }
+
+    private void Release()
+    {
         _deviceLengths?.Dispose();
         _deviceBlockTables?.Dispose();
         _deviceKeyScales?.Dispose();

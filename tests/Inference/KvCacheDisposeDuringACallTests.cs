@@ -1,0 +1,99 @@
+using System;
+using System.Threading;
+using AttentionGen.Cpu;
+using AttentionGen.Inference;
+using Xunit;
+
+namespace AttentionGen.Tests.Inference;
+
+/// <summary>A cache disposed while a call on it still reads it.</summary>
+public class KvCacheDisposeDuringACallTests
+{
+    private const int Heads = 2, E = 16, Tokens = 1024, PageSize = 16;
+
+    // Dispose gave the pages back at once: another cache rented them and wrote NaN under the decode still reading them.
+    // The mask disposes the cache halfway through the keys, as another thread could, and then fills every free page.
+    [Fact]
+    public void APagedCacheDisposedDuringADecodeKeepsItsPagesUntilTheDecodeEnds()
+    {
+        using var pool = new KvPagePool(Tokens / PageSize, PageSize, Heads, E, E, DType.Float32);
+        using Tensor kv = Tensor.RandomNormal(new Random(1), DType.Float32, 1, Heads, Tokens, E);
+        using Tensor q = Tensor.RandomNormal(new Random(2), DType.Float32, 1, Heads, 1, E);
+        float[] expected;
+        using (KvCache first = KvCache.Paged(pool, 1, Tokens))
+        {
+            first.Append(kv, kv);
+            using AttentionOutput whole = DecodeAttention.Decode(q, first, causal: false);
+            expected = whole.Output.ToFloatArray();
+        }
+
+        KvCache cache = KvCache.Paged(pool, 1, Tokens);
+        cache.Append(kv, kv);
+        var midway = new DisposeMidway(cache, pool);
+        float[]? got = null;
+        try
+        {
+            using AttentionOutput o = DecodeAttention.Decode(q, cache, midway, default(IdentityScore));
+            got = o.Output.ToFloatArray();
+        }
+        catch (ObjectDisposedException)
+        {
+            // Refused where the call asked the cache again: also no wrong row.
+        }
+
+        Assert.True(midway.State.Disposed);
+        if (got is not null)
+        {
+            Assert.Equal(expected, got);
+        }
+
+        Assert.Equal(Tokens / PageSize, pool.FreePages);
+    }
+
+    private sealed class Midway(KvCache cache, KvPagePool pool)
+    {
+        private int _done;
+
+        public bool Disposed => _done == 1;
+
+        public void Once()
+        {
+            if (Interlocked.Exchange(ref _done, 1) != 0)
+            {
+                return;
+            }
+
+            cache.Dispose();
+            using KvCache other = KvCache.Paged(pool, 1, Tokens);
+            int free = pool.FreePages * PageSize;
+            if (free > 0)
+            {
+                var nan = new float[Heads * free * E];
+                Array.Fill(nan, float.NaN);
+                using Tensor rows = Tensor.FromArray(nan, 1, Heads, free, E);
+                other.Append(rows, rows);
+            }
+        }
+    }
+
+    private readonly struct DisposeMidway(KvCache cache, KvPagePool pool) : IMaskMod
+    {
+        public Midway State { get; } = new(cache, pool);
+
+        public bool IsAllowed(int batch, int head, int q, int kv)
+        {
+            if (kv == Tokens / 2)
+            {
+                State.Once();
+            }
+
+            return true;
+        }
+
+        public bool TryGetKeyRange(int batch, int head, int q, out int start, out int end)
+        {
+            (start, end) = (0, 0);
+            return false;
+        }
+    }
+}
