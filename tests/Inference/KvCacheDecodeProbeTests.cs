@@ -449,13 +449,16 @@ public class KvCacheDecodeProbeTests
             isPrompt ? module.Prefill(x.Narrow(1, start, count), cache) : module.Decode(x.Narrow(1, start, count), cache));
         float[] forward = module.Forward(x).ToFloatArray();
         // A float32 cache holds the rows Forward computes with; a bf16 cache rounds K and V once more (docs/kv-cache.md).
+        // bf16 outputs: the decode loop and the tiled Forward sum in different orders, and float32 results a few ulps
+        // apart can round to neighbouring bf16 values (one step, 2^-8 of the value; about one case in thirty before).
         double scale = forward.Max(Math.Abs), worst = 0;
         for (int i = 0; i < forward.Length; i++)
         {
             worst = Math.Max(worst, Math.Abs(stepped[i] - forward[i]) / scale);
         }
 
-        Assert.True(worst < (storage == DType.Float32 ? 1e-5 : 1e-2), $"{seed} worst {worst} of the largest output");
+        double bound = storage == DType.BFloat16 ? 1e-2 : input == DType.BFloat16 ? 1.0 / 256 : 1e-5;
+        Assert.True(worst < bound, $"{seed} worst {worst} of the largest output");
     }
 
     [Theory]
