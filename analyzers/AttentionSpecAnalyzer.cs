@@ -82,8 +82,17 @@ public sealed class AttentionSpecAnalyzer : DiagnosticAnalyzer
                 continue;
             }
 
+            // An argument the compiler could not read (CS0029, or CS1525 while it is typed) is read as its default: a rule
+            // about that value would be a guess ("Heads must be greater than 0, but is 0" for Heads = "x"), so the
+            // compiler's error stands alone until it is fixed, and only the rules about the class are said.
+            bool unreadable = new NamedArguments(attribute).IsMalformed(attribute);
             foreach (RuleViolation violation in violations)
             {
+                if (unreadable && violation.Site == ViolationSite.Argument)
+                {
+                    continue;
+                }
+
                 // Rules about the class hold for every attribute on it: say them once.
                 if (violation.Site != ViolationSite.Argument && classReported)
                 {
