@@ -130,11 +130,14 @@ internal static class SpecParser
         string? maskMod = args.String("MaskMod"), scoreMod = args.String("ScoreMod");
         (IMethodSymbol? mask, ModOwner? maskOwner, int maskOverloads) = ResolveMod(type, attribute, "MaskMod", maskMod, AttentionAttributeNames.MaskMod, compilation);
         (IMethodSymbol? score, ModOwner? scoreOwner, int scoreOverloads) = ResolveMod(type, attribute, "ScoreMod", scoreMod, AttentionAttributeNames.ScoreMod, compilation);
-        bool valid = (mask is null || ModMethodRules.Check(mask, ModKind.Mask, compilation).Count == 0)
-            && (score is null || ModMethodRules.Check(score, ModKind.Score, compilation).Count == 0);
         IParameterSymbol? maskCapture = mask is null ? null : ModMethodRules.Capture(mask);
         IParameterSymbol? scoreCapture = score is null ? null : ModMethodRules.Capture(score);
         IParameterSymbol? capture = maskCapture ?? scoreCapture;
+        // A capture whose name is not typed yet ("ReadOnlySpan<int> )") is named "", which would be Forward's parameter
+        // name: the compiler reports the line (CS1001), and the module waits for the name.
+        bool valid = (capture is null || capture.Name.Length > 0)
+            && (mask is null || ModMethodRules.Check(mask, ModKind.Mask, compilation).Count == 0)
+            && (score is null || ModMethodRules.Check(score, ModKind.Score, compilation).Count == 0);
         return new FlexSpec(
             ParseClass(type, GeneratedMembers.FlexBase),
             maskMod,

@@ -106,6 +106,7 @@ public class BrokenSourceTests
     [InlineData("[MaskMod] static bool M(int b, int h, int q, int kv) => }")]
     [InlineData("[MaskMod] static bool M(int b, int h, int q, int kv) => Undefined(q);")]
     [InlineData("[ScoreMod] static float M(float s, int b, int h, int q, int kv) { float t = s / ; return t; }")]
+    [InlineData("[MaskMod] static bool M(int b, int h, int q, int kv) { int ; return kv <= q; }")]
     public async Task AModBodyThatDoesNotBindIsTheCompilersErrorAlone(string mod)
     {
         string source = $"[Flex({(mod.Contains("MaskMod", System.StringComparison.Ordinal) ? "MaskMod" : "ScoreMod")} = nameof(M))] partial class C {{ {mod} }}";
@@ -115,6 +116,20 @@ public class BrokenSourceTests
         Assert.Empty(reported);
         Assert.Null(result.Exception);
         Assert.Empty(GeneratorHarness.ErrorsInGeneratedCode(output, result));
+    }
+
+    // A capture not named yet is named "": before, the generated Forward took a parameter without a name (CS1001 and
+    // CS0839 in generated code). The module now waits for the name; the compiler reports the user's line.
+    [Fact]
+    public async Task ACaptureNotNamedYetGetsNoModuleAndNoDiagnostic()
+    {
+        const string source = "[Flex(MaskMod = nameof(M))] partial class C { [MaskMod] static bool M(int b, int h, int q, int kv, ReadOnlySpan<int> ) => kv <= q; }";
+        Reported[] reported = await AnalyzerHarness.AnalyzeAsync(source);
+        (Compilation output, GeneratorRunResult result) = GeneratorHarness.Run(AnalyzerHarness.Usings + source);
+
+        Assert.Empty(reported);
+        Assert.Empty(result.GeneratedSources);
+        Assert.Contains(output.GetDiagnostics(), d => d.Id == "CS1001");
     }
 
     // What an unbound call holds is still checked: the allocation beside it cannot run on a GPU either way.
