@@ -23,6 +23,9 @@ public class CodeFixTests
         { "AG0017", "partial class C { [MaskMod] static bool {|AG0017:M|}(int b, int q) => true; }", "partial class C { [MaskMod] static bool M(int b, int h, int q, int kv) => true; }" },
         { "AG0017", "partial class C { [ScoreMod] static double {|AG0017:F|}(double s, int b, int h, int q, int kv) => s; }", "partial class C { [ScoreMod] static float F(float s, int b, int h, int q, int kv) => s; }" },
         { "AG0018", "partial class C { [MaskMod] public bool {|AG0018:M|}(int b, int h, int q, int kv) => kv <= q; }", "partial class C { [MaskMod] public static bool M(int b, int h, int q, int kv) => kv <= q; }" },
+        // A capture is kept: before, the rewrite dropped it, and the body's reads of it no longer compiled (CS0103).
+        { "AG0018", "partial class C { [MaskMod] bool {|AG0018:M|}(int b, int h, int q, int kv, ReadOnlySpan<int> docs) => docs[q] == docs[kv]; }", "partial class C { [MaskMod] static bool M(int b, int h, int q, int kv, ReadOnlySpan<int> docs) => docs[q] == docs[kv]; }" },
+        { "AG0017", "partial class C { [ScoreMod] static double {|AG0017:F|}(double s, int b, int h, int q, int kv, ReadOnlySpan<float> bias) => s + bias[h]; }", "partial class C { [ScoreMod] static float F(float s, int b, int h, int q, int kv, ReadOnlySpan<float> bias) => s + bias[h]; }" },
         { "AG0020", "[FlashAttention(Dim = 64)] public {|AG0020:static|} partial class C { }", "[FlashAttention(Dim = 64)] public partial class C { }" },
         { "AG0020", "[FlashAttention(Dim = 64)]\n{|AG0020:static|} partial class C { }", "[FlashAttention(Dim = 64)]\npartial class C { }" },
         { "AG0020", "[FlashAttention(Dim = 64)]\n{|AG0020:file|} partial class C { }", "[FlashAttention(Dim = 64)]\npartial class C { }" },
@@ -60,5 +63,16 @@ public class CodeFixTests
     public async Task NoFixIsOfferedWhereTheCoreHasNoCounterpart(string markup)
     {
         await AttentionCodeFixTest.VerifyAsync("AG0030", markup, markup);
+    }
+
+    /// <summary>
+    /// A mod signature with a type the compiler cannot bind (ReadOnlySpan&lt;&gt; while it is typed): before, the fix
+    /// rewrote it and dropped the parameter the body reads. The compiler's error comes first; no fix is offered.
+    /// </summary>
+    [Fact]
+    public async Task NoSignatureFixIsOfferedWhereATypeDoesNotBind()
+    {
+        const string markup = "partial class C { [MaskMod] static bool {|AG0017:M|}(int b, int h, int q, int kv, {|CS7003:ReadOnlySpan<>|} docs) => {|AG0019:docs|}[q] == {|AG0019:docs|}[kv]; }";
+        await AttentionCodeFixTest.VerifyAsync("AG0017", markup, markup);
     }
 }
