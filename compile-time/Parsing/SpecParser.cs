@@ -30,6 +30,7 @@ internal static class SpecParser
             TypeKind.Class when type.IsRecord => "record",
             TypeKind.Class when type.IsStatic => "static",
             TypeKind.Class when type.IsFileLocal => "file",
+            TypeKind.Class when HasPrimaryConstructor(type) => "primary constructor",
             TypeKind.Class => null,
             _ => type.TypeKind.ToString().ToLowerInvariant(),
         };
@@ -48,6 +49,13 @@ internal static class SpecParser
             ShadowingType = ShadowingType(type.ContainingAssembly),
         };
     }
+
+    /// <summary>
+    /// A class declared with a parameter list (<c>partial class L(int x)</c>, or <c>L()</c>): every other constructor must
+    /// call it (CS8862), and the generated constructors, which cannot, would be errors in generated code.
+    /// </summary>
+    private static bool HasPrimaryConstructor(INamedTypeSymbol type) =>
+        type.DeclaringSyntaxReferences.Any(r => r.GetSyntax() is ClassDeclarationSyntax { ParameterList: not null });
 
     public static FlashAttentionSpec ParseFlashAttention(INamedTypeSymbol type, AttributeData attribute)
     {
