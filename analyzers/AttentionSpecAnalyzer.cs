@@ -65,6 +65,13 @@ public sealed class AttentionSpecAnalyzer : DiagnosticAnalyzer
     private static void AnalyzeType(SymbolAnalysisContext context)
     {
         var type = (INamedTypeSymbol)context.Symbol;
+        // A class whose name is not typed yet (partial class { or class< T) is the compiler's error (CS1001); the
+        // generator skips it too. A rule would be reported at the empty name.
+        if (type.Name.Length == 0)
+        {
+            return;
+        }
+
         bool classReported = false;
         foreach (AttributeData attribute in type.GetAttributes())
         {

@@ -80,7 +80,19 @@ public class BrokenSourceTests
     [InlineData("[Local(WindowSize = , Dim = 32)] partial class C { }")]
     [InlineData("[Dilated(DModel = 64, NumHeads = 4, SegmentSizes = new[] { 16, 32 , DilationRates = new[] { 1, 2 })] partial class C { }")]
     [InlineData("[Dilated(DModel = 64, NumHeads = 4, SegmentSizes = new[] { 16, \"x\" }, DilationRates = new[] { 1, 2 })] partial class C { }")]
+    [InlineData("[Sparse(Heads[ = 4)] partial class C { }")]
     public async Task AnUnreadableArgumentIsTheCompilersErrorAlone(string source)
+    {
+        Reported[] reported = await AnalyzerHarness.AnalyzeAsync(source);
+
+        Assert.Empty(reported);
+    }
+
+    // A class whose name is not typed yet: before, AG0002 ("Class '' is generic") was reported at an empty span.
+    [Theory]
+    [InlineData("[Sparse(Heads = 2)] partial class< L { }")]
+    [InlineData("[FlashAttention(Dim = 64)] class { }")]
+    public async Task AClassNotNamedYetIsTheCompilersErrorAlone(string source)
     {
         Reported[] reported = await AnalyzerHarness.AnalyzeAsync(source);
 
