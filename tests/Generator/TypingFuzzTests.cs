@@ -19,8 +19,8 @@ namespace AttentionGen.Tests.Generator;
 
 /// <summary>
 /// What a user's editor holds while they type: each valid layer below cut after every token, with each token deleted,
-/// with each literal and attribute argument value swapped for a hostile one, and with each attribute argument (and
-/// attribute) given twice. Every variant goes through the analyzers and the generator, which must not throw (no
+/// with an opening bracket or quote typed after each token, with each literal and attribute argument value swapped for
+/// a hostile one, and with each attribute argument (and attribute) given twice. Every variant goes through the analyzers and the generator, which must not throw (no
 /// AD0001, no CS8785), must not emit code that fails to compile, must report only on the user's own tokens, and must
 /// not drop a class silently (no output and no error at all); and each code fix offered must remove its diagnostic
 /// without adding a compiler error. Deterministic: the variants are enumerated, not sampled.
@@ -50,6 +50,13 @@ public class TypingFuzzTests
     [MemberData(nameof(Layers))]
     public void TruncatedAfterAnyToken(string kind, string layer) =>
         AssertAllHold(kind, Tokens(layer).Select(t => layer[..t.Span.End]));
+
+    // Openers typed ahead of their closers: each found a bug ("L(" a primary constructor, "Heads[" an attribute that does
+    // not bind, "class<" a class without a name). ",", ")", "}" and "static " found none and are left out for time.
+    [Theory]
+    [MemberData(nameof(Layers))]
+    public void AnOpenerTypedAfterAnyToken(string kind, string layer) =>
+        AssertAllHold(kind, Tokens(layer).SelectMany(t => new[] { "(", "[", "<", "\"" }.Select(opener => layer.Insert(t.Span.End, opener))));
 
     [Theory]
     [MemberData(nameof(Layers))]
