@@ -65,6 +65,13 @@ public sealed class AttentionSpecAnalyzer : DiagnosticAnalyzer
     private static void AnalyzeType(SymbolAnalysisContext context)
     {
         var type = (INamedTypeSymbol)context.Symbol;
+        // A class whose name is not typed yet (partial class { or class< T) is the compiler's error (CS1001); the
+        // generator skips it too. A rule would be reported at the empty name.
+        if (type.Name.Length == 0)
+        {
+            return;
+        }
+
         bool classReported = false;
         foreach (AttributeData attribute in type.GetAttributes())
         {
@@ -82,8 +89,17 @@ public sealed class AttentionSpecAnalyzer : DiagnosticAnalyzer
                 continue;
             }
 
+            // An argument the compiler could not read (CS0029, or CS1525 while it is typed) is read as its default: a rule
+            // about that value would be a guess ("Heads must be greater than 0, but is 0" for Heads = "x"), so the
+            // compiler's error stands alone until it is fixed, and only the rules about the class are said.
+            bool unreadable = new NamedArguments(attribute).IsMalformed(attribute);
             foreach (RuleViolation violation in violations)
             {
+                if (unreadable && violation.Site == ViolationSite.Argument)
+                {
+                    continue;
+                }
+
                 // Rules about the class hold for every attribute on it: say them once.
                 if (violation.Site != ViolationSite.Argument && classReported)
                 {

@@ -7,13 +7,15 @@ using Microsoft.CodeAnalysis.CodeActions;
 using Microsoft.CodeAnalysis.CodeFixes;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Microsoft.CodeAnalysis.Text;
 
 namespace AttentionGen.CodeFixes;
 
 /// <summary>
 /// AG0017 / AG0018: rewrites a mod method to the flex signature — static, the right return type, and the
-/// parameters (int b, int h, int q, int kv), preceded by float score for a score mod. Parameter names are
-/// kept when their number is already right.
+/// parameters (int b, int h, int q, int kv), preceded by float score for a score mod, and the capture where the
+/// method has one. Parameter names are kept when their number is already right. No fix where the signature has a
+/// compiler error.
 /// </summary>
 [ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(FixModSignatureCodeFix)), Shared]
 public sealed class FixModSignatureCodeFix : CodeFixProvider
@@ -37,22 +39,42 @@ public sealed class FixModSignatureCodeFix : CodeFixProvider
             return;
         }
 
+        SemanticModel? model = await context.Document.GetSemanticModelAsync(context.CancellationToken).ConfigureAwait(false);
+        if (model?.GetDeclaredSymbol(method, context.CancellationToken) is not IMethodSymbol symbol
+            || model.GetDiagnostics(TextSpan.FromBounds(method.ReturnType.SpanStart, method.ParameterList.Span.End), context.CancellationToken).Any(d => d.Severity == DiagnosticSeverity.Error))
+        {
+            // A signature the compiler reports (ReadOnlySpan<> while it is typed) is its error: the rewrite would guess,
+            // and drop a parameter the body reads.
+            return;
+        }
+
         bool isScore = method.AttributeLists.SelectMany(l => l.Attributes).Any(a => a.Name.ToString().EndsWith("ScoreMod", System.StringComparison.Ordinal));
+        bool keepCapture = symbol.Parameters.Length == (isScore ? ScoreNames : MaskNames).Length + 1 && IsCapture(symbol.Parameters.Last().Type);
         context.RegisterCodeFix(
             CodeAction.Create(
                 isScore ? "Use the score mod signature" : "Use the mask mod signature",
-                _ => Task.FromResult(context.Document.WithSyntaxRoot(root.ReplaceNode(method, Rewrite(method, isScore)))),
+                _ => Task.FromResult(context.Document.WithSyntaxRoot(root.ReplaceNode(method, Rewrite(method, isScore, keepCapture)))),
                 nameof(FixModSignatureCodeFix)),
             context.Diagnostics);
     }
 
-    private static MethodDeclarationSyntax Rewrite(MethodDeclarationSyntax method, bool isScore)
+    /// <summary>A capture's type, ReadOnlySpan&lt;int&gt; or ReadOnlySpan&lt;float&gt; (the analyzers' ModMethodRules.CaptureElement).</summary>
+    private static bool IsCapture(ITypeSymbol type) =>
+        type is INamedTypeSymbol { Name: "ReadOnlySpan", TypeArguments.Length: 1 } span
+        && span.ContainingNamespace?.ToDisplayString() == "System"
+        && span.TypeArguments[0].SpecialType is SpecialType.System_Int32 or SpecialType.System_Single;
+
+    /// <param name="keepCapture">The last parameter is a capture, which the body reads: kept as it is, after the others.</param>
+    private static MethodDeclarationSyntax Rewrite(MethodDeclarationSyntax method, bool isScore, bool keepCapture)
     {
         string[] names = isScore ? ScoreNames : MaskNames;
-        SeparatedSyntaxList<ParameterSyntax> existing = method.ParameterList.Parameters;
+        SeparatedSyntaxList<ParameterSyntax> all = method.ParameterList.Parameters;
+        ParameterSyntax[] existing = (keepCapture ? all.Take(all.Count - 1) : all).ToArray();
         ParameterSyntax[] parameters = names.Select((name, i) => SyntaxFactory.Parameter(
-                existing.Count == names.Length ? existing[i].Identifier.WithoutTrivia() : SyntaxFactory.Identifier(name))
-            .WithType(SyntaxFactory.PredefinedType(SyntaxFactory.Token(isScore && i == 0 ? SyntaxKind.FloatKeyword : SyntaxKind.IntKeyword)))).ToArray();
+                existing.Length == names.Length ? existing[i].Identifier.WithoutTrivia() : SyntaxFactory.Identifier(name))
+            .WithType(SyntaxFactory.PredefinedType(SyntaxFactory.Token(isScore && i == 0 ? SyntaxKind.FloatKeyword : SyntaxKind.IntKeyword))))
+            .Concat(keepCapture ? [all.Last().WithoutTrivia()] : [])
+            .ToArray();
 
         MethodDeclarationSyntax result = method
             .WithReturnType(SyntaxFactory.PredefinedType(SyntaxFactory.Token(isScore ? SyntaxKind.FloatKeyword : SyntaxKind.BoolKeyword)).WithTriviaFrom(method.ReturnType))

@@ -1,6 +1,6 @@
+using System.Collections.Generic;
 using System.Collections.Immutable;
 using System.Composition;
-using System.Linq;
 using System.Threading.Tasks;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CodeActions;
@@ -61,15 +61,16 @@ public sealed class ReplaceArgumentCodeFix : CodeFixProvider
     }
 
     /// <summary>Element <paramref name="index"/> of <c>new[] { ... }</c>, <c>new int[] { ... }</c> or <c>[ ... ]</c>.</summary>
-    private static ExpressionSyntax? ArrayElement(ExpressionSyntax array, int index)
+    private static ExpressionSyntax? ArrayElement(ExpressionSyntax array, int index) => array switch
     {
-        SeparatedSyntaxList<ExpressionSyntax>? elements = array switch
-        {
-            ImplicitArrayCreationExpressionSyntax implicitArray => implicitArray.Initializer.Expressions,
-            ArrayCreationExpressionSyntax { Initializer: { } init } => init.Expressions,
-            CollectionExpressionSyntax collection => SyntaxFactory.SeparatedList(collection.Elements.OfType<ExpressionElementSyntax>().Select(e => e.Expression)),
-            _ => null,
-        };
-        return elements is { } list && index < list.Count ? list[index] : null;
-    }
+        ImplicitArrayCreationExpressionSyntax implicitArray => At(implicitArray.Initializer.Expressions, index),
+        ArrayCreationExpressionSyntax { Initializer: { } init } => At(init.Expressions, index),
+        // The tree's own element: a SyntaxFactory.SeparatedList of the elements holds copies, which ReplaceNode does not
+        // find in the tree, and the fix would change nothing.
+        CollectionExpressionSyntax collection => (At(collection.Elements, index) as ExpressionElementSyntax)?.Expression,
+        _ => null,
+    };
+
+    private static T? At<T>(IReadOnlyList<T> list, int index)
+        where T : SyntaxNode => index < list.Count ? list[index] : null;
 }

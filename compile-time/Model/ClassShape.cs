@@ -5,8 +5,8 @@ namespace AttentionGen.CompileTime.Model;
 
 /// <summary>
 /// What the generator needs to know of the attributed class, as plain data.
-/// <see cref="KindProblem"/>: null for a class, else "static", "record", "file" (file-local), "struct" or "interface" (shapes a generated
-/// module cannot extend). <see cref="ForeignBase"/>: the base class the user wrote when it is not the module's
+/// <see cref="KindProblem"/>: null for a class, else "static", "record", "file" (file-local), "struct", "interface" or "primary constructor"
+/// (shapes a generated module cannot extend). <see cref="ForeignBase"/>: the base class the user wrote when it is not the module's
 /// (null when none or the module's own). <see cref="UserMembers"/>: the signatures of the members the user declared
 /// (<see cref="GeneratedMembers.Signature"/>), to find those that clash with the generated ones.
 /// </summary>

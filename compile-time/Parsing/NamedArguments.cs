@@ -36,9 +36,14 @@ internal sealed class NamedArguments
     /// <summary>True when the argument is written in the attribute.</summary>
     public bool Has(string name) => _values.ContainsKey(name);
 
-    /// <summary>True when any argument read, or any constructor argument, was an error constant.</summary>
+    /// <summary>
+    /// True when any argument read, or any constructor argument, was an error constant, or when the attribute did not bind
+    /// (no constructor takes what is written, as in <c>[Sparse(Heads[ = 4)]</c> while it is typed): its named arguments
+    /// are then not read at all.
+    /// </summary>
     public bool IsMalformed(AttributeData attribute) =>
-        Malformed || attribute.ConstructorArguments.Any(a => a.Kind == TypedConstantKind.Error) || _values.Values.Any(v => v.Kind == TypedConstantKind.Error);
+        Malformed || attribute.AttributeConstructor is null
+        || attribute.ConstructorArguments.Any(a => a.Kind == TypedConstantKind.Error) || _values.Values.Any(v => v.Kind == TypedConstantKind.Error);
 
     public int Int(string name, int defaultValue) => Read(name, defaultValue);
 

@@ -30,6 +30,7 @@ internal static class SpecParser
             TypeKind.Class when type.IsRecord => "record",
             TypeKind.Class when type.IsStatic => "static",
             TypeKind.Class when type.IsFileLocal => "file",
+            TypeKind.Class when HasPrimaryConstructor(type) => "primary constructor",
             TypeKind.Class => null,
             _ => type.TypeKind.ToString().ToLowerInvariant(),
         };
@@ -48,6 +49,13 @@ internal static class SpecParser
             ShadowingType = ShadowingType(type.ContainingAssembly),
         };
     }
+
+    /// <summary>
+    /// A class declared with a parameter list (<c>partial class L(int x)</c>, or <c>L()</c>): every other constructor must
+    /// call it (CS8862), and the generated constructors, which cannot, would be errors in generated code.
+    /// </summary>
+    private static bool HasPrimaryConstructor(INamedTypeSymbol type) =>
+        type.DeclaringSyntaxReferences.Any(r => r.GetSyntax() is ClassDeclarationSyntax { ParameterList: not null });
 
     public static FlashAttentionSpec ParseFlashAttention(INamedTypeSymbol type, AttributeData attribute)
     {
@@ -130,11 +138,14 @@ internal static class SpecParser
         string? maskMod = args.String("MaskMod"), scoreMod = args.String("ScoreMod");
         (IMethodSymbol? mask, ModOwner? maskOwner, int maskOverloads) = ResolveMod(type, attribute, "MaskMod", maskMod, AttentionAttributeNames.MaskMod, compilation);
         (IMethodSymbol? score, ModOwner? scoreOwner, int scoreOverloads) = ResolveMod(type, attribute, "ScoreMod", scoreMod, AttentionAttributeNames.ScoreMod, compilation);
-        bool valid = (mask is null || ModMethodRules.Check(mask, ModKind.Mask, compilation).Count == 0)
-            && (score is null || ModMethodRules.Check(score, ModKind.Score, compilation).Count == 0);
         IParameterSymbol? maskCapture = mask is null ? null : ModMethodRules.Capture(mask);
         IParameterSymbol? scoreCapture = score is null ? null : ModMethodRules.Capture(score);
         IParameterSymbol? capture = maskCapture ?? scoreCapture;
+        // A capture whose name is not typed yet ("ReadOnlySpan<int> )") is named "", which would be Forward's parameter
+        // name: the compiler reports the line (CS1001), and the module waits for the name.
+        bool valid = (capture is null || capture.Name.Length > 0)
+            && (mask is null || ModMethodRules.Check(mask, ModKind.Mask, compilation).Count == 0)
+            && (score is null || ModMethodRules.Check(score, ModKind.Score, compilation).Count == 0);
         return new FlexSpec(
             ParseClass(type, GeneratedMembers.FlexBase),
             maskMod,

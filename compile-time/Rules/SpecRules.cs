@@ -62,6 +62,7 @@ internal static class SpecRules
                 "static" => "static",
                 "interface" => "an interface",
                 "file" => "file-local (the generated part is another file, which cannot extend it)",
+                "primary constructor" => "declared with a primary constructor (the generated constructors would have to call it)",
                 _ => "a " + kind,
             };
             violations.Add(new(DiagnosticDescriptors.ClassKindNotSupported, kind, [shape.Name, what, attributeName])

@@ -132,7 +132,11 @@ internal static class ModMethodRules
             return;
         }
 
-        string? problem = Problem(operation, compilation, issues, visited);
+        // Code the compiler cannot parse or bind (half typed, or naming what does not exist) is its error alone: AG0019
+        // would say that a type '?' has no GPU equivalent, or that 'int ' (a local not named yet) has no value, at an
+        // empty span. What it holds is still checked.
+        bool unbound = operation is IInvalidOperation || operation.Type?.TypeKind == TypeKind.Error || operation.Syntax.ContainsDiagnostics;
+        string? problem = unbound ? null : Problem(operation, compilation, issues, visited);
         if (problem is not null)
         {
             issues.Add(new(DiagnosticDescriptors.ModNotTranslatable, operation.Syntax.GetLocation(), [operation.Syntax.ToString(), problem]));

@@ -72,6 +72,90 @@ public class BrokenSourceTests
         Assert.Empty(GeneratorHarness.ErrorsInGeneratedCode(output, result));
     }
 
+    // An argument the compiler cannot read is read as its default; before, the rules judged that default ("Heads must be
+    // greater than 0, but is 0" for Heads = "x"; AG0010 "must both be given" for two given arrays, one cut short).
+    [Theory]
+    [InlineData("[Sparse(Heads = , Mode = SparseMode.Strided, LocalAttnCtx = 32)] partial class C { }")]
+    [InlineData("[Sparse(Heads = \"x\", Mode = SparseMode.Strided, LocalAttnCtx = 32)] partial class C { }")]
+    [InlineData("[Local(WindowSize = , Dim = 32)] partial class C { }")]
+    [InlineData("[Dilated(DModel = 64, NumHeads = 4, SegmentSizes = new[] { 16, 32 , DilationRates = new[] { 1, 2 })] partial class C { }")]
+    [InlineData("[Dilated(DModel = 64, NumHeads = 4, SegmentSizes = new[] { 16, \"x\" }, DilationRates = new[] { 1, 2 })] partial class C { }")]
+    [InlineData("[Sparse(Heads[ = 4)] partial class C { }")]
+    public async Task AnUnreadableArgumentIsTheCompilersErrorAlone(string source)
+    {
+        Reported[] reported = await AnalyzerHarness.AnalyzeAsync(source);
+
+        Assert.Empty(reported);
+    }
+
+    // A class whose name is not typed yet: before, AG0002 ("Class '' is generic") was reported at an empty span.
+    [Theory]
+    [InlineData("[Sparse(Heads = 2)] partial class< L { }")]
+    [InlineData("[FlashAttention(Dim = 64)] class { }")]
+    public async Task AClassNotNamedYetIsTheCompilersErrorAlone(string source)
+    {
+        Reported[] reported = await AnalyzerHarness.AnalyzeAsync(source);
+
+        Assert.Empty(reported);
+    }
+
+    // The rules about the class do not read the arguments: they still hold beside an unreadable one.
+    [Fact]
+    public async Task AClassRuleIsReportedBesideAnUnreadableArgument()
+    {
+        (string source, TextSpan span) = AnalyzerHarness.Marked("[FlashAttention(Heads = \"x\", Dim = -1)] class [|C|] { }");
+        Reported[] reported = await AnalyzerHarness.AnalyzeAsync(source);
+
+        Reported only = Assert.Single(reported);
+        Assert.Equal("AG0001", only.Id);
+        Assert.Equal(span, only.Span);
+    }
+
+    // A mod body the compiler cannot bind (half typed, or calling what does not exist): before, AG0019 said "type '?' has
+    // no GPU equivalent" on it (at an empty span for a missing expression). Nor may the module generated meanwhile break.
+    [Theory]
+    [InlineData("[MaskMod] static bool M(int b, int h, int q, int kv) => kv <= q && q -  < 256;")]
+    [InlineData("[MaskMod] static bool M(int b, int h, int q, int kv) => }")]
+    [InlineData("[MaskMod] static bool M(int b, int h, int q, int kv) => Undefined(q);")]
+    [InlineData("[ScoreMod] static float M(float s, int b, int h, int q, int kv) { float t = s / ; return t; }")]
+    [InlineData("[MaskMod] static bool M(int b, int h, int q, int kv) { int ; return kv <= q; }")]
+    public async Task AModBodyThatDoesNotBindIsTheCompilersErrorAlone(string mod)
+    {
+        string source = $"[Flex({(mod.Contains("MaskMod", System.StringComparison.Ordinal) ? "MaskMod" : "ScoreMod")} = nameof(M))] partial class C {{ {mod} }}";
+        Reported[] reported = await AnalyzerHarness.AnalyzeAsync(source);
+        (Compilation output, GeneratorRunResult result) = GeneratorHarness.Run(AnalyzerHarness.Usings + source);
+
+        Assert.Empty(reported);
+        Assert.Null(result.Exception);
+        Assert.Empty(GeneratorHarness.ErrorsInGeneratedCode(output, result));
+    }
+
+    // A capture not named yet is named "": before, the generated Forward took a parameter without a name (CS1001 and
+    // CS0839 in generated code). The module now waits for the name; the compiler reports the user's line.
+    [Fact]
+    public async Task ACaptureNotNamedYetGetsNoModuleAndNoDiagnostic()
+    {
+        const string source = "[Flex(MaskMod = nameof(M))] partial class C { [MaskMod] static bool M(int b, int h, int q, int kv, ReadOnlySpan<int> ) => kv <= q; }";
+        Reported[] reported = await AnalyzerHarness.AnalyzeAsync(source);
+        (Compilation output, GeneratorRunResult result) = GeneratorHarness.Run(AnalyzerHarness.Usings + source);
+
+        Assert.Empty(reported);
+        Assert.Empty(result.GeneratedSources);
+        Assert.Contains(output.GetDiagnostics(), d => d.Id == "CS1001");
+    }
+
+    // What an unbound call holds is still checked: the allocation beside it cannot run on a GPU either way.
+    [Fact]
+    public async Task WhatAnUnboundExpressionHoldsIsStillChecked()
+    {
+        (string source, TextSpan span) = AnalyzerHarness.Marked("[Flex(MaskMod = nameof(M))] partial class C { [MaskMod] static bool M(int b, int h, int q, int kv) => Undefined([|new object()|]); }");
+        Reported[] reported = await AnalyzerHarness.AnalyzeAsync(source);
+
+        Reported only = Assert.Single(reported);
+        Assert.Equal("AG0019", only.Id);
+        Assert.Equal(span, only.Span);
+    }
+
     // Given twice, a named argument is CS0643, and the compiler keeps the last value: the rules read that one, report at
     // it (where the code fix then edits), and a nameof(Owner.Mod) is resolved from it, not from the first.
     [Theory]

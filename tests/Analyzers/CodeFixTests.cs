@@ -18,9 +18,14 @@ public class CodeFixTests
         { "AG0013", "[Local(WindowSize = 8, Causal = true, {|AG0013:LookForward = 2|})] partial class C { }", "[Local(WindowSize = 8, Causal = true, LookForward = 0)] partial class C { }" },
         { "AG0008", "[Dilated(DModel = 64, NumHeads = 4, DilationRate = 3, {|AG0008:SegmentSize = 2048|})] partial class C { }", "[Dilated(DModel = 64, NumHeads = 4, DilationRate = 3, SegmentSize = 2049)] partial class C { }" },
         { "AG0008", "[Dilated(DModel = 64, NumHeads = 4, {|AG0008:SegmentSizes = new[] { 2048, 1000 }|}, DilationRates = new[] { 1, 3 })] partial class C { }", "[Dilated(DModel = 64, NumHeads = 4, SegmentSizes = new[] { 2048, 999 }, DilationRates = new[] { 1, 3 })] partial class C { }" },
+        // A collection expression: before, the fix replaced a copy of the element, not the tree's, and changed nothing.
+        { "AG0008", "[Dilated(DModel = 64, NumHeads = 4, {|AG0008:SegmentSizes = [16, 99]|}, DilationRates = [1, 5])] partial class C { }", "[Dilated(DModel = 64, NumHeads = 4, SegmentSizes = [16, 100], DilationRates = [1, 5])] partial class C { }" },
         { "AG0017", "partial class C { [MaskMod] static bool {|AG0017:M|}(int b, int q) => true; }", "partial class C { [MaskMod] static bool M(int b, int h, int q, int kv) => true; }" },
         { "AG0017", "partial class C { [ScoreMod] static double {|AG0017:F|}(double s, int b, int h, int q, int kv) => s; }", "partial class C { [ScoreMod] static float F(float s, int b, int h, int q, int kv) => s; }" },
         { "AG0018", "partial class C { [MaskMod] public bool {|AG0018:M|}(int b, int h, int q, int kv) => kv <= q; }", "partial class C { [MaskMod] public static bool M(int b, int h, int q, int kv) => kv <= q; }" },
+        // A capture is kept: before, the rewrite dropped it, and the body's reads of it no longer compiled (CS0103).
+        { "AG0018", "partial class C { [MaskMod] bool {|AG0018:M|}(int b, int h, int q, int kv, ReadOnlySpan<int> docs) => docs[q] == docs[kv]; }", "partial class C { [MaskMod] static bool M(int b, int h, int q, int kv, ReadOnlySpan<int> docs) => docs[q] == docs[kv]; }" },
+        { "AG0017", "partial class C { [ScoreMod] static double {|AG0017:F|}(double s, int b, int h, int q, int kv, ReadOnlySpan<float> bias) => s + bias[h]; }", "partial class C { [ScoreMod] static float F(float s, int b, int h, int q, int kv, ReadOnlySpan<float> bias) => s + bias[h]; }" },
         { "AG0020", "[FlashAttention(Dim = 64)] public {|AG0020:static|} partial class C { }", "[FlashAttention(Dim = 64)] public partial class C { }" },
         { "AG0020", "[FlashAttention(Dim = 64)]\n{|AG0020:static|} partial class C { }", "[FlashAttention(Dim = 64)]\npartial class C { }" },
         { "AG0020", "[FlashAttention(Dim = 64)]\n{|AG0020:file|} partial class C { }", "[FlashAttention(Dim = 64)]\npartial class C { }" },
@@ -58,5 +63,16 @@ public class CodeFixTests
     public async Task NoFixIsOfferedWhereTheCoreHasNoCounterpart(string markup)
     {
         await AttentionCodeFixTest.VerifyAsync("AG0030", markup, markup);
+    }
+
+    /// <summary>
+    /// A mod signature with a type the compiler cannot bind (ReadOnlySpan&lt;&gt; while it is typed): before, the fix
+    /// rewrote it and dropped the parameter the body reads. The compiler's error comes first; no fix is offered.
+    /// </summary>
+    [Fact]
+    public async Task NoSignatureFixIsOfferedWhereATypeDoesNotBind()
+    {
+        const string markup = "partial class C { [MaskMod] static bool {|AG0017:M|}(int b, int h, int q, int kv, {|CS7003:ReadOnlySpan<>|} docs) => {|AG0019:docs|}[q] == {|AG0019:docs|}[kv]; }";
+        await AttentionCodeFixTest.VerifyAsync("AG0017", markup, markup);
     }
 }

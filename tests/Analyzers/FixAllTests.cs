@@ -49,6 +49,22 @@ public class FixAllTests
             "[Dilated(DModel = 64, NumHeads = 4, DilationRate = 3, SegmentSize = 2049)] partial class A { } [Dilated(DModel = 64, NumHeads = 4, DilationRate = 5, SegmentSize = 100)] partial class B { }"
         },
         {
+            "AG0013",
+            "[Local(WindowSize = 8, Causal = true, {|AG0013:LookForward = 2|})] partial class A { } [Local(WindowSize = 4, Causal = true, {|AG0013:LookForward = 1|}, Dim = 16)] partial class B { }",
+            "[Local(WindowSize = 8, Causal = true, LookForward = 0)] partial class A { } [Local(WindowSize = 4, Causal = true, LookForward = 0, Dim = 16)] partial class B { }"
+        },
+        {
+            // Two diagnostics on one argument, one per array element: each fix edits its element only, so one pass fixes both.
+            "AG0008",
+            "[Dilated(DModel = 64, NumHeads = 4, {|AG0008:{|AG0008:SegmentSizes = new[] { 2048, 1000 }|}|}, DilationRates = new[] { 3, 3 })] partial class A { } [Dilated(DModel = 64, NumHeads = 4, {|AG0008:SegmentSizes = [16, 99]|}, DilationRates = [1, 5])] partial class B { }",
+            "[Dilated(DModel = 64, NumHeads = 4, SegmentSizes = new[] { 2049, 999 }, DilationRates = new[] { 3, 3 })] partial class A { } [Dilated(DModel = 64, NumHeads = 4, SegmentSizes = [16, 100], DilationRates = [1, 5])] partial class B { }"
+        },
+        {
+            "AG0023",
+            "[Flex({|AG0023:BlockSize = 8|})] partial class A { } [Flex({|AG0023:BlockSize = 100000|})] partial class B { } [Flex({|AG0023:BlockSize = 4100|})] partial class C { }",
+            "[Flex(BlockSize = 16)] partial class A { } [Flex(BlockSize = 4096)] partial class B { } [Flex(BlockSize = 4096)] partial class C { }"
+        },
+        {
             "AG0001",
             "[FlashAttention(Dim = 64)] class {|AG0001:A|} { } [Sparse(Heads = 2)] public class {|AG0001:B|} { }",
             "[FlashAttention(Dim = 64)] partial class A { } [Sparse(Heads = 2)] public partial class B { }"

@@ -20,6 +20,9 @@ public class UnservableShapeTests
         { "AG0020", "[FlashAttention(Dim = 64)] partial [|record|] C { }", "[FlashAttention(Dim = 64)] partial class C { }" },
         { "AG0020", "[Sparse(Heads = 2)] partial struct [|C|] { }", "[Sparse(Heads = 2)] abstract partial class C { }" },
         { "AG0020", "[FlashAttention(Dim = 64)] [|file|] partial class C { }", "[FlashAttention(Dim = 64)] internal partial class C { }" },
+        // A primary constructor: before, nothing was reported, and the generated constructors were CS8862 errors.
+        { "AG0020", "[FlashAttention(Dim = 64)] partial class [|C|]() { }", "[FlashAttention(Dim = 64)] partial class C { }" },
+        { "AG0020", "[Sparse(Heads = 2)] partial class [|C|](string name) { public string Name => name; }", "[Sparse(Heads = 2)] partial class C { public string Name => \"\"; }" },
         { "AG0033", "[AttentionGen.FlashAttention(Dim = 64)] partial class [|System|] { }", "namespace App { [FlashAttention(Dim = 64)] partial class System { } }" },
         { "AG0033", "class System { } namespace App { [AttentionGen.Flex] partial class [|L|] { } }", "namespace Lib { class System { } } namespace App { [Flex] partial class L { } }" },
         { "AG0036", "namespace AttentionGen.Modules { [Sparse(Heads = 8)] public partial class [|SparseAttentionModule|] { } }", "namespace AttentionGen.Layers { [Sparse(Heads = 8)] public partial class SparseAttentionModule { } }" },
