@@ -40,6 +40,8 @@ public class TypingFuzzTests
         { "FlexLibrary", "[Flex(MaskMod = nameof(Mods.M), ScoreMod = nameof(Mods.S))] partial class L { } static class Mods { [MaskMod] public static bool M(int b, int h, int q, int kv) => AttentionGen.Mods.MaskMods.SlidingWindow(q, kv, 64); [ScoreMod] public static float S(float s, int b, int h, int q, int kv) => AttentionGen.Mods.ScoreMods.Alibi(s, h, q, kv, 8); }" },
     };
 
+    private static readonly string[] Openers = ["(", "[", "<", "\""];
+
     private static readonly string[] Hostile =
     [
         "0", "-1", "int.MaxValue", "int.MinValue", "long.MinValue", "1e39f", "double.NaN", "float.NaN", "-float.PositiveInfinity",
@@ -52,11 +54,12 @@ public class TypingFuzzTests
         AssertAllHold(kind, Tokens(layer).Select(t => layer[..t.Span.End]));
 
     // Openers typed ahead of their closers: each found a bug ("L(" a primary constructor, "Heads[" an attribute that does
-    // not bind, "class<" a class without a name). ",", ")", "}" and "static " found none and are left out for time.
+    // not bind, "class<" a class without a name; BrokenSourceTests keeps those). ",", ")", "}" and "static " found none
+    // and are left out, and each token is followed by one opener in turn, for the suite's time (all four: 4x the variants).
     [Theory]
     [MemberData(nameof(Layers))]
     public void AnOpenerTypedAfterAnyToken(string kind, string layer) =>
-        AssertAllHold(kind, Tokens(layer).SelectMany(t => new[] { "(", "[", "<", "\"" }.Select(opener => layer.Insert(t.Span.End, opener))));
+        AssertAllHold(kind, Tokens(layer).Select((t, i) => layer.Insert(t.Span.End, Openers[i % Openers.Length])));
 
     [Theory]
     [MemberData(nameof(Layers))]
