@@ -112,6 +112,9 @@ def local_cases(root, out):
         "local_mask_bias": (dict(window_size=4, dim=E), 16, {"mask": True, "bias": True}),
         "local_autopad_mask": (dict(window_size=4, autopad=True, dim=E), 14, {"mask": True}),
         "local_autopad_causal": (dict(window_size=4, causal=True, autopad=True, dim=E, exact_windowsize=True), 14, {}),
+        "local_causal_lookback0_3d": (dict(window_size=4, causal=True, look_backward=0, use_rotary_pos_emb=False), 16, {"mask": True, "3d": True}),
+        "local_xpos_window_override": (dict(window_size=4, dim=E, use_xpos=True, exact_windowsize=True), 16, {"window_size": 8}),
+        "local_everything": (dict(window_size=4, causal=True, look_backward=2, shared_qk=True, dim=E, autopad=True, exact_windowsize=True, use_xpos=True), 14, {"mask": True}),
         # Documented difference (SPEC §4): without a mask the reference lets the zero-padded tail keys in; we mask them.
         "local_autopad_nomask": (dict(window_size=4, autopad=True, use_rotary_pos_emb=False), 14, {}),
     }
@@ -119,20 +122,23 @@ def local_cases(root, out):
         gen = torch.Generator().manual_seed(1000 + seed)
         module = LocalAttention(**kwargs).eval()
         B, H, ws = 2, 2, kwargs["window_size"]
-        q = torch.randn(B, H, n, E, generator=gen)
-        k = q if kwargs.get("shared_qk") else torch.randn(B, H, n, E, generator=gen)
-        v = torch.randn(B, H, n, EV, generator=gen)
+        lead = (B * H,) if extras.get("3d") else (B, H)   # [B, N, E] as well as [B, H, N, E]
+        q = torch.randn(*lead, n, E, generator=gen)
+        k = q if kwargs.get("shared_qk") else torch.randn(*lead, n, E, generator=gen)
+        v = torch.randn(*lead, n, EV, generator=gen)
         inputs = {"input.q": q, "input.k": k, "input.v": v}
         call = {}
         if extras.get("mask"):
-            call["mask"] = inputs["input.mask"] = keep_mask(gen, B, n, ws)
+            call["mask"] = inputs["input.mask"] = keep_mask(gen, B, n, ws)   # [B, N]: one row per H packed rows
         if extras.get("bias"):
             span = (module.look_backward + 1 + module.look_forward) * ws
             call["attn_bias"] = inputs["input.attn_bias"] = torch.randn(H, ws, span, generator=gen)
+        if "window_size" in extras:
+            call["window_size"] = extras["window_size"]
         with torch.no_grad():
             result = module(q, k, v, **call)
         save(os.path.join(out, name + ".safetensors"), {**inputs, "output": result},
-             {"reference": REFS["local"], "module": "LocalAttention", "config": json.dumps(kwargs)})
+             {"reference": REFS["local"], "module": "LocalAttention", "config": json.dumps(kwargs), "call": json.dumps(extras)})
         print(name, tuple(result.shape))
 
 
@@ -155,8 +161,11 @@ def torchscale_cases(root, out):
         "dilated_mixture": (18, 3, [4, 8, 16], [1, 2, 4], False, False, 16),
         "dilated_mixture_causal_xpos_tail": (12, 2, [4, 8], [1, 2], True, True, 14),
         "dilated_segment_over_n_xpos": (12, 2, [32], [2], False, True, 20),
+        "dilated_mixture_capped_causal": (18, 3, [8, 32], [2, 4], True, False, 20),
         # Documented difference (SPEC §2): torchscale's zero keys padding the tail segment take part; we mask them.
         "dilated_tail_xpos": (12, 2, [8], [1], False, True, 20),
+        # The same for the segment capped at N = 21: dense_to_sparse pads it to 22 for rate 2, a zero key for group 1.
+        "dilated_capped_odd": (12, 2, [32], [2], False, False, 21),
     }
     for seed, (name, (d, h, segs, rates, causal, xpos, n)) in enumerate(cases.items()):
         torch.manual_seed(2000 + seed)

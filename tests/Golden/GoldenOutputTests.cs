@@ -50,6 +50,7 @@ public class GoldenOutputTests
     {
         "local_plain", "local_causal", "local_lookaround", "local_exact", "local_exact_causal", "local_shared_qk", "local_rotary",
         "local_rotary_xpos_causal", "local_rotary_xpos", "local_mask_bias", "local_autopad_mask", "local_autopad_causal",
+        "local_causal_lookback0_3d", "local_xpos_window_override", "local_everything",
     };
 
     [Theory]
@@ -60,7 +61,9 @@ public class GoldenOutputTests
         Tensor q = file.ReadTensor("input.q"), k = file.ReadTensor("input.k"), v = file.ReadTensor("input.v");
         Tensor? mask = Optional(file, "input.mask"), bias = Optional(file, "input.attn_bias");
 
-        Tensor output = LocalAttention.Forward(q, k, v, LocalConfigOf(name), mask, bias);
+        int? windowSize = name == "local_xpos_window_override" ? 8 : null;   // the reference's forward(window_size=8)
+
+        Tensor output = LocalAttention.Forward(q, k, v, LocalConfigOf(name), mask, bias, windowSize);
 
         AssertClose(file, output, name);
     }
@@ -97,7 +100,7 @@ public class GoldenOutputTests
     public static TheoryData<string> DilatedCases => new()
     {
         "dilated_single", "dilated_single_causal_tail", "dilated_mixture", "dilated_mixture_causal_xpos_tail", "dilated_segment_over_n_xpos",
-        "dilated_relpos_full", "dilated_relpos_full_causal",
+        "dilated_relpos_full", "dilated_relpos_full_causal", "dilated_mixture_capped_causal",
     };
 
     [Theory]
@@ -138,6 +141,25 @@ public class GoldenOutputTests
 
         AssertClose(file, output, name, row => row < 16);
         Assert.True(MaxAbsDiff(file, output, row => row >= 16) > 1e-2, $"{name}: rows 16–19 should differ (padded keys masked here, not there)");
+    }
+
+    /// <summary>
+    /// The same choice where the segment is capped at N = 21: torchscale's dense_to_sparse pads the 21 rows to 22 for rate
+    /// 2, so head group 1 (odd positions) gets a zero key at 21 that takes part there and is masked here. Even rows are kept
+    /// by group 0 only (group 1 leaves them 0 on both sides) and agree; odd rows differ.
+    /// </summary>
+    [Fact]
+    public void DilatedCappedSegmentDiffersOnlyInTheGroupWithThePaddedKey()
+    {
+        const string name = "dilated_capped_odd";
+        using SafetensorsFile file = Open(name);
+        using var module = new DilatedAttentionModule(DilatedConfigOf(name), seed: 0);
+        module.Load(file, "module.");
+
+        Tensor output = module.Forward(file.ReadTensor("input.x"));
+
+        AssertClose(file, output, name, row => row % 2 == 0);
+        Assert.True(MaxAbsDiff(file, output, row => row % 2 == 1) > 1e-2, $"{name}: odd rows should differ (padded key masked here, not there)");
     }
 
     public static TheoryData<string> FlashCases => new()
@@ -214,6 +236,9 @@ public class GoldenOutputTests
         "local_mask_bias" => new(4, dim: 6),
         "local_autopad_mask" => new(4, autopad: true, dim: 6),
         "local_autopad_causal" => new(4, causal: true, autopad: true, dim: 6, exactWindowsize: true),
+        "local_causal_lookback0_3d" => new(4, causal: true, lookBackward: 0, useRotaryPosEmb: false),
+        "local_xpos_window_override" => new(4, dim: 6, useXpos: true, exactWindowsize: true),
+        "local_everything" => new(4, causal: true, lookBackward: 2, sharedQk: true, dim: 6, autopad: true, exactWindowsize: true, useXpos: true),
         _ => throw new ArgumentException(name),
     };
 
@@ -225,6 +250,8 @@ public class GoldenOutputTests
         "dilated_mixture_causal_xpos_tail" => Dilated(12, 2, [4, 8], [1, 2], causal: true, xpos: true),
         "dilated_segment_over_n_xpos" => Dilated(12, 2, [32], [2], xpos: true),
         "dilated_tail_xpos" => Dilated(12, 2, [8], [1], xpos: true),
+        "dilated_mixture_capped_causal" => Dilated(18, 3, [8, 32], [2, 4], causal: true),
+        "dilated_capped_odd" => Dilated(12, 2, [32], [2]),
         // One segment covering N = 12 at rate 1 is full attention: torchscale's MultiheadAttention with its bias.
         "dilated_relpos_full" => Dilated(16, 4, [16], [1], relPos: true),
         "dilated_relpos_full_causal" => Dilated(16, 4, [16], [1], causal: true, relPos: true),
