@@ -33,7 +33,8 @@ for ty, tag in (("bf16", "bf16"), ("f16", "f16")):
     out.append(ss(128, ty, f"wgmma_ss_n128_{tag}"))
     for n in (64, 96, 128, 192):
         out.append(rs(n, ty, f"wgmma_rs_n{n}_{tag}"))
-    # Head dim 256: S over 64-key tiles, O += P V over all 256 columns.
+    # Head dim 256: S over 64-key tiles, O += P V over all 256 columns; head dim 192: S over 96-key tiles.
     out.append(ss(64, ty, f"wgmma_ss_n64_{tag}"))
+    out.append(ss(96, ty, f"wgmma_ss_n96_{tag}"))
     out.append(rs(256, ty, f"wgmma_rs_n256_{tag}"))
 pathlib.Path(__file__).resolve().parent.parent.joinpath("runtime/Cuda/Kernels/wgmma_ops.inc").write_text("\n".join(out))

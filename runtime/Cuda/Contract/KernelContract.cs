@@ -14,15 +14,15 @@ internal static class KernelContract
     /// <summary>
     /// flash_fwd_sm90.cu's shape at each head dim it is built for (its Sm90Shape), after FlashAttention-3's choices: 3
     /// consumer warpgroups (192 query rows) at head dim 64, 2 (128 rows) above; 96 takes 128's shape on rows padded to
-    /// 128 columns in shared memory; 192 and 256 take 64-key tiles, and 256 one Q buffer, the most that fits 227 KB of
-    /// shared memory with two K/V stages. Kernels/sm90_contract.inc carries them as AG_CONTRACT_SM90_D{head dim}_{property}.
+    /// 128 columns in shared memory; 192 takes 96-key tiles and 256 64-key tiles, both with one Q buffer, the most that
+    /// fits 227 KB of shared memory with two K/V stages (192 KB at every head dim, so a flex plan covers as many tiles). Kernels/sm90_contract.inc carries them as AG_CONTRACT_SM90_D{head dim}_{property}.
     /// </summary>
     public static readonly IReadOnlyList<Sm90Shape> Sm90Shapes =
     [
         new(HeadDim: 64, BlockM: 192, BlockN: 128, Stages: 2, QBuffers: 2),
         new(HeadDim: 96, BlockM: 128, BlockN: 128, Stages: 2, QBuffers: 2),
         new(HeadDim: 128, BlockM: 128, BlockN: 128, Stages: 2, QBuffers: 2),
-        new(HeadDim: 192, BlockM: 128, BlockN: 64, Stages: 2, QBuffers: 2),
+        new(HeadDim: 192, BlockM: 128, BlockN: 96, Stages: 2, QBuffers: 1),
         new(HeadDim: 256, BlockM: 128, BlockN: 64, Stages: 2, QBuffers: 1),
     ];
 

@@ -7,7 +7,7 @@
 // The specialization header defines AG_HEAD_DIM and AG_CAUSAL.
 //
 // One CTA per SM = 2 (3 at head dim 64) consumer warpgroups of 64 query rows each and a producer warpgroup, persistent
-// over query blocks of 128 (192) rows (see flash_fwd_sm90 below). K/V tiles of 128 keys (64 at head dim 256) stream
+// over query blocks of 128 (192) rows (see flash_fwd_sm90 below). K/V tiles of 128 keys (96 at 192, 64 at 256) stream
 // through shared memory,
 // double-buffered with cp.async, in the 128-byte-swizzled layout the tensor cores read through matrix descriptors.
 // S = Q K^T is a wgmma with both operands in shared memory; O += P V is a wgmma with P straight from registers and
@@ -36,9 +36,10 @@ static_assert(AG_HEAD_DIM == 64 || AG_HEAD_DIM == 96 || AG_HEAD_DIM == 128 || AG
 //        shared memory to fit its registers, and P stays in registers here.
 //   96   head dim 128's shape: its rows sit in shared memory padded to 128 columns (the swizzle's 64-column blocks), of
 //        which S = Q K^T reads 96 (6 k-steps) and O += P V writes 96 (an m64n96 wgmma); the padding is never copied.
-//   192  three 64-column blocks; 64-key tiles keep two Q buffers (96 KB) beside two K/V stages (96 KB).
+//   192  three 64-column blocks; 96-key tiles (FA3: 112) and a single Q buffer (48 KB) beside two K/V stages (144 KB):
+//        the other head dims' 192 KB, so a flex plan may cover as many key tiles.
 //   256  O is 128 registers; 64-key tiles (FA3: 80) and a single Q buffer (64 KB) leave two K/V stages in 227 KB. With
-//        one Q buffer the producer loads an item's Q only once the item before it is stored.
+//        one Q buffer (192 too) the producer loads an item's Q only once the item before it is stored.
 template <int kHeadDim>
 struct Sm90Shape;
 template <>
@@ -55,7 +56,7 @@ struct Sm90Shape<128> {
 };
 template <>
 struct Sm90Shape<192> {
-    enum : int { kWarpGroups = 2, kBlockN = 64, kStages = 2, kQBuffers = 2, kProducerRegisters = 40, kConsumerRegisters = 232 };
+    enum : int { kWarpGroups = 2, kBlockN = 96, kStages = 2, kQBuffers = 1, kProducerRegisters = 40, kConsumerRegisters = 232 };
 };
 template <>
 struct Sm90Shape<256> {
@@ -83,7 +84,7 @@ struct Traits {
     static constexpr int kQBytes = kBlockM * kSharedDim * 2;
     static constexpr int kTileBytes = kBlockN * kSharedDim * 2;
 };
-static_assert(Traits::kBlockN == 64 || Traits::kBlockN == 128, "S = Q K^T is one m64n64 or m64n128 wgmma per k-step");
+static_assert(Traits::kBlockN == 64 || Traits::kBlockN == 96 || Traits::kBlockN == 128, "S = Q K^T is one m64n64, m64n96 or m64n128 wgmma per k-step");
 static_assert(Traits::Shape::kQBuffers == 1 || Traits::Shape::kQBuffers == 2, "one or two Q buffers");
 // setmaxnreg takes multiples of 8 from 24 to 256, and one CTA's threads share the SM's 65536 registers.
 static_assert(Traits::Shape::kProducerRegisters % 8 == 0 && Traits::Shape::kConsumerRegisters % 8 == 0 && Traits::Shape::kProducerRegisters >= 24 && Traits::Shape::kConsumerRegisters <= 256, "setmaxnreg takes multiples of 8 from 24 to 256");
@@ -104,7 +105,7 @@ static_assert(Traits::Shape::kProducerRegisters * Traits::kProducers + Traits::S
 #include "sm90_consumer.inc"
 
 // Persistent: a CTA per SM takes items from the scheduler until none are left. Items alternate between two Q buffers
-// (but at head dim 256, one) by the parity of `done` (a CTA's items so far), and so do their ticket, plan and staged
+// (but at head dims 192 and 256, one) by the parity of `done` (a CTA's items so far), and so do their ticket, plan and staged
 // output: the producer runs an item ahead of the consumers (sm90_producer.inc), which never meet it at a barrier.
 template <typename T, bool kSegmented>
 __device__ __forceinline__ void flash_fwd_sm90(const FlashParams& in) {

@@ -2,6 +2,7 @@
 // read and write the kept rows in place (ag_segment_view): the LSE of rows no branch keeps, and the blend of a branch
 // computed elsewhere (a distributed dilated branch's compact rows) into the rows it covers.
 #include "half_bits.inc"
+#include "lse_blend.inc"
 
 // Mirrored by FillParams in SegmentedAttentionCuda.cs.
 struct FillParams {
@@ -12,7 +13,7 @@ struct FillParams {
 // lse[i] = -inf: a row is -inf until some branch computes it.
 extern "C" __global__ void ag_fill_neg_inf(const FillParams p) {
     for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < p.count; i += (i64)gridDim.x * blockDim.x) {
-        p.lse[i] = -__int_as_float(0x7f800000);
+        p.lse[i] = AG_NEG_INF;
     }
 }
 
@@ -33,24 +34,17 @@ extern "C" __global__ void ag_blend_rows(const BlendParams p) {
     for (i64 r = blockIdx.x; r < count; r += gridDim.x) {
         const int i = (int)(r % p.rows), h = (int)((r / p.rows) % p.heads), b = (int)(r / ((i64)p.rows * p.heads));
         float* lse = p.lse + b * p.lse_batch + h * p.lse_head + i * p.lse_row;
-        const float add_lse = p.src_lse[r], old = *lse;
-        const float ninf = -__int_as_float(0x7f800000);
-        if (add_lse != ninf) {
-            // BranchMerger.Join's arithmetic: the weights are the softmax of the two LSEs, divided by their sum so that
-            // they add up to 1 however large the LSEs are. A NaN on either side makes the row NaN (max.NaN keeps it where
-            // fmaxf would drop it).
-            float top;
-            asm("max.NaN.f32 %0, %1, %2;" : "=f"(top) : "f"(old), "f"(add_lse));
-            const float a = old == ninf ? 0.f : expf(old - top), c = expf(add_lse - top), total = a + c;
-            const float keep = a / total, add = c / total, merged = top + logf(total);
+        const float add_lse = p.src_lse[r];
+        if (add_lse != AG_NEG_INF) {
+            const ag_blend w = ag_blend_weights(*lse, add_lse);
             u16* out = p.out + b * p.out_batch + h * p.out_head + i * p.out_row;
             const u16* src = p.src + r * p.width;
             for (int d = threadIdx.x; d < p.width; d += blockDim.x) {
-                out[d] = ag_half_store(ag_half_load(out[d], p.is_fp16) * keep + ag_half_load(src[d], p.is_fp16) * add, p.is_fp16);
+                out[d] = ag_half_store(ag_half_load(out[d], p.is_fp16) * w.w_old + ag_half_load(src[d], p.is_fp16) * w.w_new, p.is_fp16);
             }
 
             __syncthreads();
-            if (threadIdx.x == 0) *lse = merged;
+            if (threadIdx.x == 0) *lse = w.lse;
         }
     }
 }
