@@ -4,9 +4,15 @@ using System.Globalization;
 
 namespace AttentionGen.Distributed;
 
-/// <summary>One value every rank must pass alike, with the name (and the way of showing it) a mismatch is reported by.</summary>
-internal readonly record struct AgreedSetting(string Name, int Value, AgreedSetting.Kind As)
+/// <summary>
+/// One value every rank must pass alike, with the name (and the way of showing it) a mismatch is reported by. An array's
+/// entries keep the array's name and their index: the label is formatted only for a message, not on every call.
+/// </summary>
+internal readonly record struct AgreedSetting(string Name, int Value, AgreedSetting.Kind As, int Element = AgreedSetting.Whole)
 {
+    /// <summary><see cref="Element"/> of a setting that is not an array's entry, and of an array's length.</summary>
+    public const int Whole = -1, Length = -2;
+
     /// <summary>How <see cref="Value"/> reads back.</summary>
     public enum Kind
     {
@@ -26,12 +32,20 @@ internal readonly record struct AgreedSetting(string Name, int Value, AgreedSett
     /// <summary>An array's length, then its elements, each named by its index.</summary>
     public static IEnumerable<AgreedSetting> Array(string name, int[]? values)
     {
-        yield return Of($"{name}.Length", values?.Length ?? 0);
+        yield return new(name, values?.Length ?? 0, Kind.Number, Length);
         for (int i = 0; i < (values?.Length ?? 0); i++)
         {
-            yield return Of($"{name}[{i}]", values![i]);
+            yield return new(name, values![i], Kind.Number, i);
         }
     }
+
+    /// <summary>The name a message gives: <c>causal</c>, <c>segmentSizes.Length</c>, <c>segmentSizes[1]</c>.</summary>
+    public string Label => Element switch
+    {
+        Whole => Name,
+        Length => Name + ".Length",
+        _ => $"{Name}[{Element}]",
+    };
 
     /// <summary><paramref name="value"/> (this setting's, or another rank's) as the caller passed it.</summary>
     public string Show(int value) => As switch

@@ -38,14 +38,15 @@ internal static class RankAgreement
             failure = e;
         }
 
-        int[] description = Describe(settings, operands);
+        // One rank has no one to agree with, and waits for no one either.
+        int[] description = comm.Size == 1 ? [] : Describe(settings, operands);
         int[] headers = comm.Size == 1 ? [] : Gather(comm, Header(failure is not null, settings.Length, operands.Length, description));
         if (failure is not null)
         {
             ExceptionDispatchInfo.Throw(failure);
         }
 
-        for (int r = 0; r < comm.Size && comm.Size > 1; r++)
+        for (int r = 0; r < headers.Length / HeaderLength; r++)
         {
             if (headers[r * HeaderLength] != 0)
             {
@@ -89,7 +90,7 @@ internal static class RankAgreement
                 if (theirs[i] != first[i])
                 {
                     AgreedSetting named = i < settings.Length ? settings[i] : AgreedSetting.Of($"setting {i}", 0);
-                    throw new ArgumentException($"Every rank must pass the same settings; {named.Name}: {named.Show(first[i])} on rank 0, {named.Show(theirs[i])} on rank {r} (seen by rank {comm.Rank}).");
+                    throw new ArgumentException($"Every rank must pass the same settings; {named.Label}: {named.Show(first[i])} on rank 0, {named.Show(theirs[i])} on rank {r} (seen by rank {comm.Rank}).");
                 }
             }
 
