@@ -12,9 +12,10 @@ namespace AttentionGen.Inference;
 /// </summary>
 internal sealed class DecodePartials(int units, int rows, int valueDim) : IDisposable
 {
+    // The accumulator first: its length, checked, bounds the others' (valueDim ≥ 1) and every offset into it.
+    private readonly float[] _accumulator = ArrayPool<float>.Shared.Rent(CheckedLength(units, rows, valueDim));
     private readonly float[] _max = ArrayPool<float>.Shared.Rent(units * rows);
     private readonly float[] _sum = ArrayPool<float>.Shared.Rent(units * rows);
-    private readonly float[] _accumulator = ArrayPool<float>.Shared.Rent(units * rows * valueDim);
 
     public void Dispose()
     {
@@ -62,6 +63,19 @@ internal sealed class DecodePartials(int units, int rows, int valueDim) : IDispo
         }
 
         Finish(max, sum, total, output, out lse);
+    }
+
+    // units · rows · valueDim floats in one array: a split decode of very many query rows (a long prefill chunk on the
+    // decode loop) on many threads can pass its length, which int arithmetic would wrap to a negative or aliased size.
+    private static int CheckedLength(int units, int rows, int valueDim)
+    {
+        long length = (long)units * rows * valueDim;
+        if (length > Array.MaxLength)
+        {
+            throw new ArgumentException($"The CPU decode's partial softmax states for this call would hold {length} floats ({units} units (sequence, kv head, key range) · {rows} query rows per kv head · value dim {valueDim}), more than one array holds ({Array.MaxLength}); pass fewer queries per call.", "q");
+        }
+
+        return (int)length;
     }
 
     // O = acc / sum and LSE = max + log(sum); a row that saw no key gives 0 and -inf (the project's rule).
