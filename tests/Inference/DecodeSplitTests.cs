@@ -1,5 +1,6 @@
 using System;
 using System.Linq;
+using AttentionGen.Cpu;
 using AttentionGen.Inference;
 using AttentionGen.Reference;
 using AttentionGen.Tests.Numerics;
@@ -79,6 +80,94 @@ public class DecodeSplitTests
         Assert.True(float.IsNaN(lse[0]));
     }
 
+    [Theory]
+    [InlineData(0, 512)]      // the first of the two ranges
+    [InlineData(512, 1024)]   // the second
+    [InlineData(0, 1024)]     // every key: no probability anywhere, 0 and -inf
+    public void AnInfiniteRangeWithANaNValueMergesAsOnePass(int from, int to)
+    {
+        // Keys [from, to) score exactly -inf without being masked (q·k = -inf), and one of their values has a NaN: each
+        // probability there is 0, and 0 · NaN keeps that value column NaN in one pass, as in the prefill kernel.
+        const int Length = 1024, Dim = 4;
+        var random = new Random(47);
+        float[] keys = RandomFloats(random, Length * Dim), values = RandomFloats(random, Length * Dim);
+        for (int j = from; j < to; j++)
+        {
+            keys[j * Dim] = float.NegativeInfinity;
+        }
+
+        values[((from + 100) * Dim) + 1] = float.NaN;
+        using Tensor k = Tensor.FromArray(keys, 1, 1, Length, Dim), v = Tensor.FromArray(values, 1, 1, Length, Dim);
+        using Tensor q = Tensor.FromArray([1f, 0.5f, -0.25f, 2f], 1, 1, 1, Dim);
+        using KvCache cache = KvCache.Contiguous(1, 1, Dim, Dim, Length, DType.Float32);
+        cache.Append(k, v);
+
+        (float[] unsplit, float[] unsplitLse) = Decode(q, cache, threads: 1);
+        (float[] split, float[] splitLse) = Decode(q, cache, threads: 2);   // two ranges of 512 keys
+
+        Assert.Equal(to - from < Length, float.IsNaN(unsplit[1]));
+        using AttentionOutput prefill = Attention.ScaledDotProduct(q, k, v, scale: 0.5f);
+        if (to - from < Length)
+        {
+            // With every key -inf the decode gives 0 and -inf (its rule for a row without probability); the prefill kernel
+            // keeps the NaN column there.
+            SameUpToRounding(unsplit, prefill.Output.ToFloatArray());
+            SameUpToRounding(unsplitLse, prefill.Lse.ToFloatArray());
+        }
+
+        SameUpToRounding(unsplit, split);
+        SameUpToRounding(unsplitLse, splitLse);
+    }
+
+    [Fact]
+    public void AMaskedRangeWithInfiniteKeysAndNaNValuesAddsNothing()
+    {
+        // The first range's keys are -inf and its values NaN, but the mask drops them: no row keeps them, split or not.
+        const int Length = 1024, Dim = 4;
+        var random = new Random(53);
+        float[] keys = RandomFloats(random, Length * Dim), values = RandomFloats(random, Length * Dim);
+        Array.Fill(keys, float.NegativeInfinity, 0, 512 * Dim);
+        Array.Fill(values, float.NaN, 0, 512 * Dim);
+        using Tensor q = Tensor.FromArray([1f, 0.5f, -0.25f, 2f], 1, 1, 1, Dim);
+        using KvCache cache = KvCache.Contiguous(1, 1, Dim, Dim, Length, DType.Float32);
+        using Tensor k = Tensor.FromArray(keys, 1, 1, Length, Dim), v = Tensor.FromArray(values, 1, 1, Length, Dim);
+        cache.Append(k, v);
+
+        (float[] unsplit, float[] unsplitLse) = Decode(q, cache, default(From512), threads: 1);
+        (float[] split, float[] splitLse) = Decode(q, cache, default(From512), threads: 2);
+
+        Assert.All(unsplit.Concat(unsplitLse), x => Assert.True(float.IsFinite(x)));
+        SameUpToRounding(unsplit, split);
+        SameUpToRounding(unsplitLse, splitLse);
+    }
+
+    private static float[] RandomFloats(Random random, int count) =>
+        Enumerable.Range(0, count).Select(_ => (float)random.NextDouble() - 0.5f).ToArray();
+
+    // The same non-finite values in the same places, the finite ones equal up to float32 rounding of another order.
+    private static void SameUpToRounding(float[] expected, float[] actual)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+        {
+            Assert.True(
+                float.IsFinite(expected[i]) ? Math.Abs(actual[i] - expected[i]) <= 1e-5f * (1 + Math.Abs(expected[i])) : expected[i].Equals(actual[i]),
+                $"[{i}]: expected {expected[i]}, got {actual[i]}");
+        }
+    }
+
+    private static (float[] Output, float[] Lse) Decode(Tensor q, KvCache cache, int threads) =>
+        Decode(q, cache, default(NoMask), threads);
+
+    private static (float[] Output, float[] Lse) Decode<TMask>(Tensor q, KvCache cache, TMask mask, int threads)
+        where TMask : struct, IMaskMod
+    {
+        using Tensor output = Tensor.Zeros(DType.Float32, q.Size(0), q.Size(1), q.Size(2), cache.ValueDim);
+        using Tensor lse = Tensor.Zeros(DType.Float32, q.Size(0), q.Size(1), q.Size(2));
+        DecodeCpu.Run(q, cache, 1f / MathF.Sqrt(cache.HeadDim), mask, default(IdentityScore), output, lse, threads);
+        return (output.ToFloatArray(), lse.ToFloatArray());
+    }
+
     private static (float[] Output, float[] Lse) Decode(DecodeScenario scenario, KvCache cache, bool causal, int threads)
     {
         Tensor q = scenario.Q.To(DType.Float32);   // the scenario's own q when it is float32 already: not disposed here
@@ -86,5 +175,17 @@ public class DecodeSplitTests
         using Tensor lse = Tensor.Zeros(DType.Float32, scenario.Batch, scenario.QueryHeads, scenario.Queries);
         DecodeCpu.Run(q, cache, 1f / MathF.Sqrt(scenario.HeadDim), causal, output, lse, threads);
         return (output.ToFloatArray(), lse.ToFloatArray());
+    }
+
+    // Keys 512.. only, asked key by key: the first range of 512 keys is masked whole.
+    private readonly struct From512 : IMaskMod
+    {
+        public bool IsAllowed(int batch, int head, int q, int kv) => kv >= 512;
+
+        public bool TryGetKeyRange(int batch, int head, int q, out int start, out int end)
+        {
+            (start, end) = (0, 0);
+            return false;
+        }
     }
 }
