@@ -51,7 +51,7 @@ public static partial class Attention
     /// q's dtype or float32 added to the scaled scores, broadcastable to [B, Hq, N, M] ([N, M], [B, 1, 1, M], ...; read in
     /// place, never expanded); it excludes <paramref name="isCausal"/> (top-left aligned); <paramref name="scale"/> defaults
     /// to 1/√E; k and v may have fewer heads than q only with <paramref name="enableGqa"/>, or one head, which broadcasts.
-    /// A row the mask leaves no key gives 0 and LSE -inf (PyTorch's fused kernels give 0 too; its math path gives NaN).
+    /// A row the mask leaves no key gives 0 and LSE -inf (as PyTorch 2.11 gives, fused kernels and math path alike; releases before 2.5 gave NaN on the math path).
     /// There is no dropout: this is inference. <paramref name="attnMask"/> has no default so that calls without it keep binding to the overload above.
     /// </summary>
     public static AttentionOutput ScaledDotProduct(

@@ -59,7 +59,7 @@ def load_file(name, path):
 
 def save(path, tensors, metadata):
     """safetensors: u64 header length, JSON header (padded to 8 bytes), raw little-endian data without holes."""
-    kinds = {torch.float32: ("F32", "<f4"), torch.bool: ("BOOL", "?")}
+    kinds = {torch.float32: ("F32", "<f4"), torch.int32: ("I32", "<i4"), torch.bool: ("BOOL", "?")}
     header, blobs, offset = {"__metadata__": metadata}, [], 0
     for name in sorted(tensors):
         t = tensors[name].detach().contiguous().cpu()

@@ -1,4 +1,5 @@
 using System;
+using System.Globalization;
 using System.Threading;
 using System.Text;
 using AttentionGen.Cpu;
@@ -22,9 +23,18 @@ public sealed class BlockMask
     // PyTorch's index tensors (kv_* by query block, q_* by key block; partial and full), built at first use.
     private readonly Lazy<(Tensor Counts, Tensor Indices)> _kvPartial, _kvFull, _qPartial, _qFull;
 
+    // A mask made from index tensors (FromKvBlocks) reports them as given, as PyTorch does; null otherwise.
+    private readonly GivenBlocks? _given;
+
     internal BlockMask(byte[] states, int batch, int heads, int queryLength, int keyLength, int queryBlockSize, int keyBlockSize, MaskFunction? maskMod, Device device)
+        : this(states, batch, heads, queryLength, keyLength, queryBlockSize, keyBlockSize, maskMod, device, given: null)
+    {
+    }
+
+    private BlockMask(byte[] states, int batch, int heads, int queryLength, int keyLength, int queryBlockSize, int keyBlockSize, MaskFunction? maskMod, Device device, GivenBlocks? given)
     {
         _states = states;
+        _given = given;
         Batch = batch;
         Heads = heads;
         QueryLength = queryLength;
@@ -38,8 +48,8 @@ public sealed class BlockMask
         // The index tensors are built at first use: a launch reads the block states alone, and a mask made per call (a
         // ragged batch's) spent more host time on eight index tensors and their uploads than the GPU spent attending.
         // A race builds one twice and drops a copy; an exception is not cached.
-        _kvPartial = new(() => Indices(TileKind.Partial, byQuery: true), LazyThreadSafetyMode.PublicationOnly);
-        _kvFull = new(() => Indices(TileKind.Full, byQuery: true), LazyThreadSafetyMode.PublicationOnly);
+        _kvPartial = new(() => given?.Partial ?? Indices(TileKind.Partial, byQuery: true), LazyThreadSafetyMode.PublicationOnly);
+        _kvFull = new(() => given?.Full ?? Indices(TileKind.Full, byQuery: true), LazyThreadSafetyMode.PublicationOnly);
         _qPartial = new(() => Indices(TileKind.Partial, byQuery: false), LazyThreadSafetyMode.PublicationOnly);
         _qFull = new(() => Indices(TileKind.Full, byQuery: false), LazyThreadSafetyMode.PublicationOnly);
     }
@@ -214,7 +224,8 @@ public sealed class BlockMask
         }
 
         var states = new byte[MaskSizes.Cells(batch, heads, qBlocks, kBlocks, "B·H·Qb·KVb blocks", "(kvNumBlocks, kvIndices)", nameof(kvIndices))];
-        Mark(states, kvNumBlocks, kvIndices, TileKind.Partial, kBlocks, nameof(kvNumBlocks), nameof(kvIndices));
+        var listed = new byte[states.Length];
+        long computed = Mark(states, listed, kvNumBlocks, kvIndices, TileKind.Partial, kBlocks, nameof(kvNumBlocks), nameof(kvIndices));
         if (fullKvNumBlocks is not null)
         {
             ShapeCheck.Rank(fullKvNumBlocks, 3, "[B, H, Qb], as kvNumBlocks", nameof(fullKvNumBlocks));
@@ -228,10 +239,12 @@ public sealed class BlockMask
             }
 
             ShapeCheck.Dim(fullKvIndices!, 3, kBlocks, "key blocks, as kvIndices", nameof(fullKvIndices));
-            Mark(states, fullKvNumBlocks, fullKvIndices!, TileKind.Full, kBlocks, nameof(fullKvNumBlocks), nameof(fullKvIndices));
+            computed += Mark(states, listed, fullKvNumBlocks, fullKvIndices!, TileKind.Full, kBlocks, nameof(fullKvNumBlocks), nameof(fullKvIndices));
         }
 
-        return new BlockMask(states, batch, heads, qLength, kLength, qBlock, kBlock, maskMod, kvNumBlocks.Device);
+        Device device = kvNumBlocks.Device;
+        var given = new GivenBlocks(listed, computed, Copy(kvNumBlocks, kvIndices, device), fullKvNumBlocks is null ? null : Copy(fullKvNumBlocks, fullKvIndices!, device));
+        return new BlockMask(states, batch, heads, qLength, kLength, qBlock, kBlock, maskMod, device, given);
     }
 
     /// <summary>[B, H, Qb, KVb] int32: 1 where a block is visited (partial or full), 0 elsewhere.</summary>
@@ -253,10 +266,13 @@ public sealed class BlockMask
     /// </summary>
     public double Sparsity()
     {
-        long visited = 0;
-        foreach (byte s in _states)
+        long visited = _given?.Computed ?? 0;
+        if (_given is null)
         {
-            visited += s == 0 ? 0 : 1;
+            foreach (byte s in _states)
+            {
+                visited += s == 0 ? 0 : 1;
+            }
         }
 
         return Numel == 0 ? 0 : 100.0 * (1 - ((double)visited * QueryBlockSize * KeyBlockSize / Numel));
@@ -264,7 +280,7 @@ public sealed class BlockMask
 
     /// <summary>The same mask with its index tensors on <paramref name="device"/>.</summary>
     public BlockMask To(Device device) =>
-        device == Device ? this : new BlockMask(_states, Batch, Heads, QueryLength, KeyLength, QueryBlockSize, KeyBlockSize, MaskMod, device);
+        device == Device ? this : new BlockMask(_states, Batch, Heads, QueryLength, KeyLength, QueryBlockSize, KeyBlockSize, MaskMod, device, _given?.To(device));
 
     /// <summary>The mask of one batch entry (B = 1), as <see cref="Slice"/>.</summary>
     public BlockMask this[int batch] => Slice(batch, head: null);
@@ -288,31 +304,49 @@ public sealed class BlockMask
         Tensor QNumBlocks, Tensor QIndices, Tensor FullQNumBlocks, Tensor FullQIndices, int QueryBlockSize, int KeyBlockSize, MaskFunction? MaskMod) AsTuple() =>
         (QueryLength, KeyLength, KvNumBlocks, KvIndices, FullKvNumBlocks, FullKvIndices, QNumBlocks, QIndices, FullQNumBlocks, FullQIndices, QueryBlockSize, KeyBlockSize, MaskMod);
 
-    /// <summary>The picture PyTorch prints: shape, sparsity and the blocks of the first masks.</summary>
-    public override string ToString() => ToString(gridSize: 20, limit: 4);
+    /// <summary>
+    /// What PyTorch's <c>str(block_mask)</c> prints: the shape, the sparsity and <see cref="ToString(int, int)"/>'s
+    /// picture at 20 x 20 cells and 4 masks, trimmed of the whitespace at its ends as PyTorch strips it (so a last row's
+    /// empty cells are not there).
+    /// </summary>
+    public override string ToString() =>
+        $"BlockMask(shape=({Batch}, {Heads}, {QueryLength}, {KeyLength}), sparsity={Sparsity().ToString("F2", CultureInfo.InvariantCulture)}%, \n{ToString(gridSize: 20).Trim()}\n)";
 
     /// <summary>
-    /// Draws up to <paramref name="limit"/> (batch, head) masks, each downsampled to at most
-    /// <paramref name="gridSize"/>² cells: "██" every block computed, "░░"/"▒▒"/"▓▓" some, "  " none.
+    /// PyTorch's <c>to_string(grid_size, limit)</c>: each (batch, head) mask, the first <paramref name="limit"/> of them,
+    /// under its "(b, h)" line, a row of text per cell row, the masks apart by an empty line. A cell covers
+    /// ceil(blocks / <paramref name="gridSize"/>) blocks a side: "██" where every block is computed, "░░" where some
+    /// are, "  " where none is. A <paramref name="gridSize"/> of -1 draws every block.
     /// </summary>
-    public string ToString(int gridSize, int limit = 4)
+    public string ToString(int gridSize, int limit = 4) => ToString((gridSize, gridSize), limit);
+
+    /// <summary><see cref="ToString(int, int)"/> with cells for at most <paramref name="gridSize"/> rows and columns of blocks.</summary>
+    public string ToString((int Rows, int Columns) gridSize, int limit = 4)
     {
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(gridSize);
-        var s = new StringBuilder();
-        s.Append($"BlockMask(shape=({Batch}, {Heads}, {QueryLength}, {KeyLength}), sparsity={Sparsity():F2}%,\n");
+        bool whole = gridSize == (-1, -1);
+        if (!whole)
+        {
+            ArgumentOutOfRangeException.ThrowIfNegativeOrZero(gridSize.Rows, nameof(gridSize));
+            ArgumentOutOfRangeException.ThrowIfNegativeOrZero(gridSize.Columns, nameof(gridSize));
+        }
+
+        var masks = new System.Collections.Generic.List<string>();
         for (int bh = 0; bh < Batch * Heads; bh++)
         {
-            if (bh >= limit)
+            if (bh == limit)
             {
-                s.Append("...\n");
+                masks.Add("...");
+                masks.Add("To print out more, set BlockMask.to_string(limit=N)");
+                masks.Add("You can also index (BlockMask[batch, head]) to choose a specific batch or head");
                 break;
             }
 
-            s.Append($"(batch={bh / Heads}, head={bh % Heads})\n");
-            BlockPicture.Draw(s, _states, bh * QueryBlocks * KeyBlocks, QueryBlocks, KeyBlocks, gridSize);
+            var s = new StringBuilder($"({bh / Heads}, {bh % Heads})\n");
+            BlockPicture.Draw(s, _states, bh * QueryBlocks * KeyBlocks, QueryBlocks, KeyBlocks, whole ? (Math.Max(1, QueryBlocks), Math.Max(1, KeyBlocks)) : gridSize);
+            masks.Add(s.ToString());
         }
 
-        return s.Append(')').ToString();
+        return string.Join("\n", masks);
     }
 
     // A Python-style index into a dimension of `size`: -size..-1 count from the end.
@@ -328,9 +362,12 @@ public sealed class BlockMask
             : throw new ArgumentException($"{blocks} blocks of {blockSize} are {extent} tokens, more than the limit of {int.MaxValue} (int.MaxValue); pass seqLengths.", paramName);
     }
 
-    private static void Mark(byte[] states, Tensor counts, Tensor indices, TileKind kind, int keyBlocks, string countsName, string indicesName)
+    // Marks the listed blocks in `states` (a block in both lists is full) and in `listed` (a bit per list, for the q_*
+    // views); returns the sum of the counts, which PyTorch's sparsity() counts.
+    private static long Mark(byte[] states, byte[] listed, Tensor counts, Tensor indices, TileKind kind, int keyBlocks, string countsName, string indicesName)
     {
         int[] n = counts.ToInt32Array(), idx = indices.ToInt32Array();
+        long total = 0;
         for (int row = 0; row < n.Length; row++)
         {
             if (n[row] < 0 || n[row] > keyBlocks)
@@ -338,6 +375,7 @@ public sealed class BlockMask
                 throw new ArgumentException($"block counts must lie in [0, {keyBlocks}]; row {row} has {n[row]}.", countsName);
             }
 
+            total += n[row];
             for (int i = 0; i < n[row]; i++)
             {
                 int kb = idx[(row * keyBlocks) + i];
@@ -348,9 +386,16 @@ public sealed class BlockMask
 
                 ref byte state = ref states[(row * keyBlocks) + kb];
                 state = Math.Max(state, (byte)kind);
+                listed[(row * keyBlocks) + kb] |= GivenBlocks.Bit(kind);
             }
         }
+
+        return total;
     }
+
+    // A copy of given counts and indices on `device`: the mask outlives the caller's tensors, which they may dispose.
+    private static (Tensor Counts, Tensor Indices) Copy(Tensor counts, Tensor indices, Device device) =>
+        (Tensor.FromArray(counts.ToInt32Array(), counts.Shape.ToArray()).To(device), Tensor.FromArray(indices.ToInt32Array(), indices.Shape.ToArray()).To(device));
 
     // Counts and index rows of the blocks in state `kind`, by query block (kv_*) or by key block (q_*).
     private (Tensor Counts, Tensor Indices) Indices(TileKind kind, bool byQuery)
@@ -369,7 +414,8 @@ public sealed class BlockMask
                     for (int c = 0; c < columns; c++)
                     {
                         int qb = byQuery ? r : c, kb = byQuery ? c : r;
-                        bool member = _states[(((bh * QueryBlocks) + qb) * KeyBlocks) + kb] == (byte)kind;
+                        int cell = (((bh * QueryBlocks) + qb) * KeyBlocks) + kb;
+                        bool member = _given is null ? _states[cell] == (byte)kind : (_given.Listed[cell] & GivenBlocks.Bit(kind)) != 0;
                         if (member == (pass == 0))
                         {
                             line[n++] = c;
@@ -385,5 +431,17 @@ public sealed class BlockMask
         }
 
         return (Tensor.FromArray(counts, Batch, Heads, rows).To(Device), Tensor.FromArray(indices, Batch, Heads, rows, columns).To(Device));
+    }
+
+    /// <summary>
+    /// What <see cref="FromKvBlocks"/> was given: a bit per list for every block (a block may be in both, where PyTorch
+    /// keeps it in both views), the sum of the counts, and the index tensors themselves.
+    /// </summary>
+    private sealed record GivenBlocks(byte[] Listed, long Computed, (Tensor Counts, Tensor Indices) Partial, (Tensor Counts, Tensor Indices)? Full)
+    {
+        public static byte Bit(TileKind kind) => kind == TileKind.Full ? (byte)2 : (byte)1;
+
+        public GivenBlocks To(Device device) =>
+            this with { Partial = (Partial.Counts.To(device), Partial.Indices.To(device)), Full = Full is { } f ? (f.Counts.To(device), f.Indices.To(device)) : null };
     }
 }

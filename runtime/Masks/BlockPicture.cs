@@ -3,31 +3,31 @@ using System.Text;
 
 namespace AttentionGen.Masks;
 
-/// <summary>Draws one (batch, head) of block states as text, downsampled to a grid of cells.</summary>
+/// <summary>
+/// Draws one (batch, head) of block states as text the way PyTorch's <c>BlockMask.to_string</c> does: cells of
+/// ceil(rows / grid rows) x ceil(columns / grid columns) blocks (the last ones cut short), each "██" where all its
+/// blocks are computed, "░░" where some are, "  " where none is.
+/// </summary>
 internal static class BlockPicture
 {
-    private static readonly string[] Shades = ["  ", "░░", "▒▒", "▓▓", "██"];
-
-    public static void Draw(StringBuilder s, byte[] states, int start, int rows, int columns, int gridSize)
+    public static void Draw(StringBuilder s, byte[] states, int start, int rows, int columns, (int Rows, int Columns) grid)
     {
-        int cellRows = Math.Min(rows, gridSize), cellColumns = Math.Min(columns, gridSize);
-        for (int cr = 0; cr < cellRows; cr++)
+        int rowStep = Math.Max(1, ShapeMath.CeilDiv(rows, grid.Rows)), columnStep = Math.Max(1, ShapeMath.CeilDiv(columns, grid.Columns));
+        for (int r0 = 0; r0 < rows; r0 += rowStep)
         {
-            int r0 = cr * rows / cellRows, r1 = (cr + 1) * rows / cellRows;
-            for (int cc = 0; cc < cellColumns; cc++)
+            for (int c0 = 0; c0 < columns; c0 += columnStep)
             {
-                int c0 = cc * columns / cellColumns, c1 = (cc + 1) * columns / cellColumns, visited = 0;
-                for (int r = r0; r < r1; r++)
+                int visited = 0, total = 0;
+                for (int r = r0; r < Math.Min(rows, r0 + rowStep); r++)
                 {
-                    for (int c = c0; c < c1; c++)
+                    for (int c = c0; c < Math.Min(columns, c0 + columnStep); c++)
                     {
                         visited += states[start + (r * columns) + c] == 0 ? 0 : 1;
+                        total++;
                     }
                 }
 
-                int total = (r1 - r0) * (c1 - c0);
-                int shade = visited == 0 ? 0 : visited == total ? 4 : 1 + Math.Min(2, 3 * visited / total);
-                s.Append(Shades[shade]);
+                s.Append(visited == 0 ? "  " : visited == total ? "██" : "░░");
             }
 
             s.Append('\n');

@@ -79,15 +79,19 @@ public class BlockMaskTests
         Assert.Equal((1, 1, 512, 512), mask.Shape);
         Assert.Equal(512L * 512, mask.Numel);
         string picture = mask.ToString();
-        Assert.StartsWith("BlockMask(shape=(1, 1, 512, 512), sparsity=37.50%,", picture, StringComparison.Ordinal);
+        Assert.StartsWith("BlockMask(shape=(1, 1, 512, 512), sparsity=37.50%, \n(0, 0)\n", picture, StringComparison.Ordinal);
         string[] lines = picture.Split('\n');
         Assert.Equal("██      ", lines[2]);
         Assert.Equal("████    ", lines[3]);
-        Assert.Equal("████████", lines[5]);
 
-        // Downsampled: 40 blocks per side in 20 cells of 2×2 blocks; a diagonal cell holds 3 of 4 blocks.
+        Assert.Equal("████████", lines[5]);
+        Assert.Equal(")", lines[6]);
+
+        // Downsampled: 40 blocks per side in 20 cells of 2×2 blocks; a diagonal cell holds 3 of 4 blocks. to_string's
+        // picture has no header, and keeps the trailing blanks str() strips.
         string coarse = FlexAttention.CreateBlockMask(Causal, null, null, 640, 640, blockSize: 16).ToString(gridSize: 20);
-        Assert.Equal("▓▓" + new string(' ', 38), coarse.Split('\n')[2]);
+        Assert.Equal("(0, 0)", coarse.Split('\n')[0]);
+        Assert.Equal("░░" + new string(' ', 38), coarse.Split('\n')[1]);
     }
 
     [Fact]
@@ -101,6 +105,48 @@ public class BlockMaskTests
         Assert.Equal(mask.FullKvIndices.ToInt32Array(), rebuilt.FullKvIndices.ToInt32Array());
         Assert.Equal(mask.FullQIndices.ToInt32Array(), rebuilt.FullQIndices.ToInt32Array());
         Assert.Equal(mask.Slice(1).ToDense().ToInt32Array(), mask.ToDense().ToInt32Array().Skip(64).ToArray());
+    }
+
+    [Fact]
+    public void FromKvBlocksKeepsTheTensorsItIsGivenAsPyTorchDoes()
+    {
+        // One query row of blocks over 3 key blocks: block 2 then 0 partial (out of order, a tail of 1), block 0 also full.
+        int[] order = [2, 0, 1];
+        Tensor counts = Tensor.FromArray([2], 1, 1, 1), indices = Tensor.FromArray(order, 1, 1, 1, 3);
+        Tensor fullCounts = Tensor.FromArray([1], 1, 1, 1), fullIndices = Tensor.FromArray([0, 2, 1], 1, 1, 1, 3);
+
+        BlockMask mask = BlockMask.FromKvBlocks(counts, indices, fullCounts, fullIndices, blockSize: 16);
+
+        Assert.Equal(order, mask.KvIndices.ToInt32Array());
+        Assert.Equal([0, 2, 1], mask.FullKvIndices.ToInt32Array());
+        Assert.Equal(order, mask.To(Device.Cpu).KvIndices.ToInt32Array());
+        // Block 0 is in both lists: in both q_* views, and counted twice by sparsity() (3 blocks of 16 x 16 in 16 x 48).
+        Assert.Equal([1, 0, 1], mask.QNumBlocks.ToInt32Array());
+        Assert.Equal([1, 0, 0], mask.FullQNumBlocks.ToInt32Array());
+        Assert.Equal(100.0 * (1 - (3.0 * 16 * 16 / (16 * 48))), mask.Sparsity(), 9);
+        Assert.Equal([1, 0, 1], mask.ToDense().ToInt32Array());
+
+        // A copy: the caller may dispose theirs.
+        indices.Dispose();
+        Assert.Equal(order, mask.KvIndices.ToInt32Array());
+    }
+
+    [Fact]
+    public void PictureFollowsToStringsGridAndLimit()
+    {
+        BlockMask mask = FlexAttention.CreateBlockMask(Causal, 6, 1, 64, 64, blockSize: 16);
+
+        string[] lines = mask.ToString().Split('\n');
+
+        // 4 masks of 4 rows, each under "(b, h)" and apart by an empty line, then PyTorch's three closing lines.
+        Assert.Equal("(3, 0)", lines[1 + (3 * 6)]);
+        Assert.Equal(["...", "To print out more, set BlockMask.to_string(limit=N)", "You can also index (BlockMask[batch, head]) to choose a specific batch or head", ")"], lines[^4..]);
+
+        // One mask of 4 x 4 causal blocks: cells of ceil(4 / grid) blocks a side.
+        BlockMask one = FlexAttention.CreateBlockMask(Causal, null, null, 64, 64, blockSize: 16);
+        Assert.Equal("(0, 0)\n░░\n", one.ToString(gridSize: 1));
+        Assert.Equal("(0, 0)\n░░  \n██░░\n", one.ToString((2, 2)));
+        Assert.Equal("(0, 0)\n██      \n████    \n██████  \n████████\n", one.ToString(gridSize: -1));
     }
 
     [Fact]

@@ -267,7 +267,7 @@ public class SdpaProbeTests
     /// <summary>
     /// PyTorch's math path in float64: repeat_interleave of the kv heads, bias = is_causal ? tril(ones(L, S)) as 0 / -inf :
     /// bool mask as 0 / -inf or the float mask (broadcast from the right), scores·scale + bias, softmax, ·v. A row whose
-    /// scores are all -inf is 0 with LSE -inf (ours; PyTorch's math path gives NaN).
+    /// scores are all -inf is 0 with LSE -inf, as PyTorch 2.11 gives (before 2.5 its math path gave NaN).
     /// </summary>
     private static (double[] Output, double[] Lse) Naive(Tensor q, Tensor k, Tensor v, Tensor? mask, bool isCausal, double? scale)
     {
