@@ -68,9 +68,10 @@ internal static class DecodeCuda
     /// O [B, Hq, Tq, Ev] and LSE [B, Hq, Tq] of <paramref name="q"/> (on the cache's GPU; bf16/fp16 as the cache, or either
     /// for an fp8 cache) against the cache.
     /// <paramref name="modHeader"/> is a [Flex] layer's translated mods (called at absolute positions, as on the CPU) and
-    /// <paramref name="capture"/> what they read (on the GPU), or empty and null.
+    /// <paramref name="capture"/> what they read (on the GPU), or empty and null. <paramref name="splits"/> (tests) fixes
+    /// the number of key ranges as ATTENTIONGEN_DECODE_SPLITS does; 0 leaves it to <see cref="Plan"/>.
     /// </summary>
-    public static AttentionOutput Run(Tensor q, KvCache cache, float scale, bool causal, string modHeader = "", Tensor? capture = null)
+    public static AttentionOutput Run(Tensor q, KvCache cache, float scale, bool causal, string modHeader = "", Tensor? capture = null, int splits = 0)
     {
         CudaDevice device = CudaTransfers.Require(q.Device);
         int batch = q.Size(0), queryHeads = q.Size(1), queries = q.Size(2);
@@ -81,7 +82,7 @@ internal static class DecodeCuda
         }
 
         CudaModule module = Module(device, modHeader);
-        (string entry, int shared, _, int splitTokens, int splits) = Plan(device, module, cache, batch, rowBlocks);
+        (string entry, int shared, _, int splitTokens, int ranges) = Plan(device, module, cache, batch, rowBlocks, splits);
         Tensor qc = q.Contiguous();
         Tensor output = Tensor.Uninitialized(q.DType, q.Device, batch, queryHeads, queries, cache.ValueDim);
         Tensor lse = Tensor.Uninitialized(DType.Float32, q.Device, batch, queryHeads, queries);
@@ -90,10 +91,10 @@ internal static class DecodeCuda
         {
             (Tensor deviceLengths, Tensor? table) = cache.DeviceIndex();
             (Tensor Keys, Tensor Values)? scales = cache.DeviceScales();
-            if (splits > 1)
+            if (ranges > 1)
             {
-                partOut = Tensor.Uninitialized(DType.Float32, q.Device, batch * queryHeads * queries, splits, cache.ValueDim);
-                partLse = Tensor.Uninitialized(DType.Float32, q.Device, batch * queryHeads * queries, splits);
+                partOut = Tensor.Uninitialized(DType.Float32, q.Device, batch * queryHeads * queries, ranges, cache.ValueDim);
+                partLse = Tensor.Uninitialized(DType.Float32, q.Device, batch * queryHeads * queries, ranges);
             }
 
             var args = new DecodeParams
@@ -102,12 +103,12 @@ internal static class DecodeCuda
                 Lengths = deviceLengths.DevicePointer, BlockTable = table?.DevicePointer ?? 0,
                 Out = output.DevicePointer, Lse = lse.DevicePointer, PartOut = partOut?.DevicePointer ?? 0, PartLse = partLse?.DevicePointer ?? 0,
                 Batch = batch, QueryHeads = queryHeads, KvHeads = cache.KvHeads, Queries = queries, E = cache.HeadDim, Ev = cache.ValueDim,
-                BlockTokens = cache.SegmentTokens, BlocksPerSequence = BlocksPerSequence(cache), SplitTokens = splitTokens, Splits = splits,
+                BlockTokens = cache.SegmentTokens, BlocksPerSequence = BlocksPerSequence(cache), SplitTokens = splitTokens, Splits = ranges,
                 Causal = causal ? 1 : 0, IsFp16 = q.DType == DType.Float16 ? 1 : 0, Scale = scale, Table = capture?.DevicePointer ?? 0,
                 KeyScales = scales?.Keys.DevicePointer ?? 0, ValueScales = scales?.Values.DevicePointer ?? 0,
             };
-            module.Launch(entry, ((uint)(batch * cache.KvHeads), (uint)splits, (uint)rowBlocks), Threads, (uint)shared, args);
-            if (splits > 1)
+            module.Launch(entry, ((uint)(batch * cache.KvHeads), (uint)ranges, (uint)rowBlocks), Threads, (uint)shared, args);
+            if (ranges > 1)
             {
                 module.Launch("ag_decode_combine", ((uint)(batch * queryHeads * queries), 1, 1), Threads, 0, args);
             }
@@ -130,16 +131,18 @@ internal static class DecodeCuda
 
     /// <summary>
     /// The launch of a decode of <paramref name="batch"/> sequences with <paramref name="rowBlocks"/> row blocks per kv head
-    /// against <paramref name="cache"/>: the entry, its dynamic shared memory, the CTAs an SM holds and the key ranges.
+    /// against <paramref name="cache"/>: the entry, its dynamic shared memory, the CTAs an SM holds and the key ranges;
+    /// <paramref name="splits"/> ranges when not 0 (else ATTENTIONGEN_DECODE_SPLITS's, when set).
     /// </summary>
-    internal static (string Entry, int SharedBytes, int ResidentBlocks, int SplitTokens, int Splits) Plan(CudaDevice device, CudaModule module, KvCache cache, int batch, int rowBlocks)
+    internal static (string Entry, int SharedBytes, int ResidentBlocks, int SplitTokens, int Splits) Plan(CudaDevice device, CudaModule module, KvCache cache, int batch, int rowBlocks, int splits = 0)
     {
         int longest = cache.LongestLength();
         bool fp8 = cache.DType == DType.Float8E4M3;
         DecodeKernel kernel = Kernel(cache.HeadDim, cache.ValueDim, UseTensorCores ? device.MaxSharedMemoryPerBlock : 0, fp8, TunedStages);
         int resident = module.ResidentBlocks(kernel.Entry, Threads, (uint)kernel.SharedBytes);
-        int splitTokens = ForcedSplits > 0
-            ? Math.Max(RangeTokens(longest, ForcedSplits), TileTokens)
+        int forced = splits > 0 ? splits : ForcedSplits;
+        int splitTokens = forced > 0
+            ? Math.Max(RangeTokens(longest, forced), TileTokens)
             : SplitTokens(longest, (long)batch * cache.KvHeads * rowBlocks, device.MultiprocessorCount, resident, SaturatingCtas(kernel, cache, device.MemoryBandwidth / device.MultiprocessorCount));
         return (kernel.Entry, kernel.SharedBytes, resident, splitTokens, Math.Max(1, ShapeMath.CeilDiv(longest, splitTokens)));
     }

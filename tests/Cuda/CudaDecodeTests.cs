@@ -100,6 +100,103 @@ public class CudaDecodeTests
         Assert.Equal(fromContiguous.Lse.ToFloatArray(), fromPages.Lse.ToFloatArray());
     }
 
+    // The GPU mirror of DecodeSplitTests.AnInfiniteRangeWithANaNValueMergesAsOnePass: keys [from, to) of 1024 score exactly
+    // -inf without being masked and one of their values has a NaN; each probability there is 0, and 0 · NaN keeps that
+    // value column NaN in one pass, so 2 ranges of 512 keys and 4 of 256 must keep it too (a range whose scores are all
+    // -inf has LSE -inf, which ag_decode_combine used to skip). bf16 takes the -inf key as stored; an fp8 cache has no
+    // infinity (-inf is stored as -448), so there a q of 1e38 overflows those scores to -inf and the other keys' first
+    // element is 0. Width 64 runs the tensor-core entry, 40 the scalar kernel.
+    [GpuTheory]
+    [InlineData(DType.BFloat16, 64)]
+    [InlineData(DType.BFloat16, 40)]
+    [InlineData(DType.Float8E4M3, 64)]
+    [InlineData(DType.Float8E4M3, 40)]
+    public void AnInfiniteRangeWithANaNValueMergesAsOnePass(DType storage, int e)
+    {
+        const int Length = 1024;
+        bool fp8 = storage == DType.Float8E4M3;
+        (Random random, string seed) = FreshRandom.For(nameof(AnInfiniteRangeWithANaNValueMergesAsOnePass), storage, e);
+        foreach ((int from, int to) in new[] { (0, 512), (512, 1024), (0, 1024) })
+        {
+            string context = $"{storage}, E {e}, keys [{from}, {to}) -inf ({seed})";
+            float[] keys = RandomFloats(random, Length * e), values = RandomFloats(random, Length * e), query = RandomFloats(random, e);
+            for (int j = 0; j < Length; j++)
+            {
+                keys[j * e] = j >= from && j < to ? float.NegativeInfinity : fp8 ? 0f : keys[j * e];
+            }
+
+            values[((from + 100) * e) + 1] = float.NaN;
+            query[0] = fp8 ? 1e38f : 1f;
+            using KvCache cache = KvCache.Contiguous(1, 1, e, e, Length, storage, Gpu, fp8 ? new KvQuantization([1f], [1f]) : null);
+            DType rows = fp8 ? DType.Float32 : storage;
+            cache.Append(Tensor.FromArray(keys, 1, 1, Length, e).To(rows).To(Gpu), Tensor.FromArray(values, 1, 1, Length, e).To(rows).To(Gpu));
+            Tensor q = Tensor.FromArray(query, 1, 1, 1, e).To(DType.BFloat16).To(Gpu);
+
+            (float[] unsplit, float[] unsplitLse) = DecodeInRanges(q, cache, causal: false, splits: 1);
+            if (to - from < Length)
+            {
+                Assert.True(float.IsNaN(unsplit[1]) && float.IsFinite(unsplitLse[0]), $"{context}: one pass gave {unsplit[1]}, LSE {unsplitLse[0]}");
+            }
+            else
+            {
+                // No probability anywhere: 0 and -inf, the rule for a row without probability.
+                Assert.True(unsplit.All(x => x == 0) && float.IsNegativeInfinity(unsplitLse[0]), $"{context}: one pass gave {unsplit[1]}, LSE {unsplitLse[0]}");
+            }
+
+            foreach (int splits in new[] { 2, 4 })
+            {
+                (float[] split, float[] splitLse) = DecodeInRanges(q, cache, causal: false, splits);
+                SameUpToRounding(unsplit, split, 1e-2f, $"{context}, {splits} ranges");
+                SameUpToRounding(unsplitLse, splitLse, 1e-3f, $"{context}, {splits} ranges, LSE");
+            }
+        }
+    }
+
+    // A range that the causal limit drops whole for some rows still multiplies its values by 0 there, as one pass does
+    // (the kernels multiply a visited key's value by its probability: a masked value's NaN is not kept out,
+    // reliability.md): 80 new queries over 1024 keys in 16 ranges of 64, rows at positions 944..959 seeing none of the
+    // last range, whose key 1000 has a NaN value.
+    [GpuFact]
+    public void ARangeTheCausalLimitDropsWholeMergesAsOnePass()
+    {
+        const int Length = 1024, E = 64, Queries = 80;
+        (Random random, string seed) = FreshRandom.For(nameof(ARangeTheCausalLimitDropsWholeMergesAsOnePass));
+        float[] values = RandomFloats(random, Length * E);
+        values[(1000 * E) + 1] = float.NaN;
+        using KvCache cache = KvCache.Contiguous(1, 1, E, E, Length, DType.BFloat16, Gpu);
+        cache.Append(Tensor.FromArray(RandomFloats(random, Length * E), 1, 1, Length, E).To(DType.BFloat16).To(Gpu), Tensor.FromArray(values, 1, 1, Length, E).To(DType.BFloat16).To(Gpu));
+        Tensor q = Tensor.FromArray(RandomFloats(random, Queries * E), 1, 1, Queries, E).To(DType.BFloat16).To(Gpu);
+
+        (float[] unsplit, float[] unsplitLse) = DecodeInRanges(q, cache, causal: true, splits: 1);
+        (float[] split, float[] splitLse) = DecodeInRanges(q, cache, causal: true, splits: 16);
+
+        Assert.True(float.IsNaN(unsplit[1]), $"one pass gave {unsplit[1]} in row 0 ({seed})");
+        SameUpToRounding(unsplit, split, 1e-2f, seed);
+        SameUpToRounding(unsplitLse, splitLse, 1e-3f, $"{seed}, LSE");
+    }
+
+    // O and LSE of a decode of q over the GPU cache in `splits` key ranges (1: one pass, no merge).
+    private static (float[] Output, float[] Lse) DecodeInRanges(Tensor q, KvCache cache, bool causal, int splits)
+    {
+        using AttentionOutput result = DecodeCuda.Run(q, cache, 1f / MathF.Sqrt(cache.HeadDim), causal, splits: splits);
+        return (result.Output.ToFloatArray(), result.Lse.ToFloatArray());
+    }
+
+    private static float[] RandomFloats(Random random, int count) =>
+        Enumerable.Range(0, count).Select(_ => (float)random.NextDouble() - 0.5f).ToArray();
+
+    // The same non-finite values in the same places, the finite ones within `tolerance` relative (another order of sums).
+    private static void SameUpToRounding(float[] expected, float[] actual, float tolerance, string context)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+        {
+            Assert.True(
+                float.IsFinite(expected[i]) ? Math.Abs(actual[i] - expected[i]) <= tolerance * (1 + Math.Abs(expected[i])) : expected[i].Equals(actual[i]),
+                $"{context}: [{i}]: expected {expected[i]}, got {actual[i]}");
+        }
+    }
+
     [GpuFact]
     public void AFlashAttentionLayerPrefillsAndDecodesOnTheGpuAsOnTheCpu()
     {

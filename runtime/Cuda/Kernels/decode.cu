@@ -101,12 +101,14 @@ __device__ __forceinline__ float ag_decode_log2_score(const DecodeParams& p, flo
     return allowed ? score * AG_LOG2E : -__int_as_float(0x7f800000);
 }
 
-// Element d of row `out_row` from this split: O / sum (0 for a row with no key; a NaN sum stays NaN), into O when the
-// keys were not split, else into the split's partial row.
+// Element d of row `out_row` from this split: O / sum (a NaN sum stays NaN), into O when the keys were not split, else
+// into the split's partial row. A row without probability (sum 0) is 0 in O; a partial row keeps O itself, which is 0,
+// or NaN where a key of probability 0 (scored -inf, or masked) met a NaN or infinite value (0 · NaN): ag_decode_combine
+// adds it times 0, so that NaN reaches the merged row as it does in one pass.
 __device__ __forceinline__ void ag_store_value(const DecodeParams& p, long long out_row, int split, int d, float acc, float sum) {
-    const float value = sum > 0.f || sum != sum ? acc / sum : 0.f;
-    if (p.splits == 1) p.out[out_row * p.ev + d] = ag_half_store(value, p.is_fp16);
-    else p.part_out[(out_row * p.splits + split) * p.ev + d] = value;
+    const bool weighed = sum > 0.f || sum != sum;
+    if (p.splits == 1) p.out[out_row * p.ev + d] = ag_half_store(weighed ? acc / sum : 0.f, p.is_fp16);
+    else p.part_out[(out_row * p.splits + split) * p.ev + d] = weighed ? acc / sum : acc;
 }
 
 // The natural-log LSE of row `out_row` from its running max (log2 units) and sum; -inf for a row with no key.
@@ -822,10 +824,12 @@ AG_DECODE_MMA_FP8_ENTRY(256)
 // grid (B * Hq * Tq): one CTA per output row merges its splits' partial rows by their LSEs. The splits' weights go to
 // shared memory a chunk at a time, so that each thread's partial values (one per split) are loaded several at once
 // rather than one load's latency per split (a 1 x 131072 decode has 33 splits); the sums keep the splits' order.
+// A split without probability (LSE -inf) weighs 0 but is still added: its partial row is 0 (a range with no key, past
+// the sequence's end, adds +0, which changes no sum) or NaN where one pass keeps a NaN too (ag_store_value). A row that
+// no split gives probability is 0 with LSE -inf, as in one pass.
 #define AG_DECODE_COMBINE_CHUNK 256
 extern "C" __global__ void __launch_bounds__(AG_DECODE_THREADS) ag_decode_combine(const DecodeParams p) {
     __shared__ float weights[AG_DECODE_COMBINE_CHUNK];
-    __shared__ bool keyed[AG_DECODE_COMBINE_CHUNK];   // a split with no key (LSE -inf) is skipped, as if absent
     const long long row = blockIdx.x;
     const float* lses = p.part_lse + row * p.splits;
     float top = -__int_as_float(0x7f800000);
@@ -842,8 +846,7 @@ extern "C" __global__ void __launch_bounds__(AG_DECODE_THREADS) ag_decode_combin
         __syncthreads();   // the last chunk's weights are read by all
         for (int i = threadIdx.x; i < count; i += AG_DECODE_THREADS) {
             const float lse = lses[first + i];
-            keyed[i] = lse != -__int_as_float(0x7f800000);
-            weights[i] = keyed[i] ? __expf(lse - top) / total : 0.f;
+            weights[i] = lse == -__int_as_float(0x7f800000) ? 0.f : __expf(lse - top) / total;
         }
         __syncthreads();
 #pragma unroll
@@ -852,15 +855,14 @@ extern "C" __global__ void __launch_bounds__(AG_DECODE_THREADS) ag_decode_combin
             if (d >= p.ev) break;
             const float* part = p.part_out + (row * p.splits + first) * p.ev + d;
 #pragma unroll 8
-            for (int i = 0; i < count; ++i) {
-                if (keyed[i]) value[half] += weights[i] * part[(long long)i * p.ev];
-            }
+            for (int i = 0; i < count; ++i) value[half] += weights[i] * part[(long long)i * p.ev];
         }
     }
 #pragma unroll
     for (int half = 0; half < 2; ++half) {
         const int d = threadIdx.x + half * AG_DECODE_THREADS;
-        if (d < p.ev) p.out[row * p.ev + d] = ag_half_store(nan ? __int_as_float(0x7fc00000) : value[half], p.is_fp16);
+        const float merged = nan ? __int_as_float(0x7fc00000) : top == -__int_as_float(0x7f800000) ? 0.f : value[half];
+        if (d < p.ev) p.out[row * p.ev + d] = ag_half_store(merged, p.is_fp16);
     }
     if (threadIdx.x == 0) {
         p.lse[row] = nan ? __int_as_float(0x7fc00000) : top == -__int_as_float(0x7f800000) ? top : top + __logf(total);
