@@ -1,5 +1,6 @@
 using System;
 using System.Globalization;
+using System.Linq;
 using System.Threading;
 using System.Text;
 using AttentionGen.Cpu;
@@ -184,7 +185,8 @@ public sealed class BlockMask
     /// <summary>
     /// A block mask from PyTorch-style index tensors (<c>BlockMask.from_kv_blocks</c>): kvNumBlocks [B, H, Qb] and
     /// kvIndices [B, H, Qb, ≥ count] list the partial blocks, the full_* pair (optional) the full ones. A block in
-    /// both lists is full. Blocks hold <paramref name="blockSize"/> query rows and <paramref name="keyBlockSize"/> keys
+    /// both lists is computed once, as a full block. The kv_* and full_kv_* views are the tensors given (a copy), as in
+    /// PyTorch. Blocks hold <paramref name="blockSize"/> query rows and <paramref name="keyBlockSize"/> keys
     /// (blockSize when null), as PyTorch's BLOCK_SIZE int or (q, kv) pair. Sequence lengths default to the blocks' extent.
     /// </summary>
     public static BlockMask FromKvBlocks(
@@ -262,7 +264,8 @@ public sealed class BlockMask
     /// <summary>
     /// Percent of the mask not computed, as PyTorch's <c>sparsity()</c>: 100 · (1 − visited blocks · Q_BLOCK_SIZE ·
     /// KV_BLOCK_SIZE / <see cref="Numel"/>). Visited blocks count whole, padding included, so with lengths that are not
-    /// multiples of the block sizes it is below the share of blocks skipped, and can be negative. An empty mask is 0.
+    /// multiples of the block sizes it is below the share of blocks skipped, and can be negative; they are the sum of the
+    /// kv and full kv counts, so a block <see cref="FromKvBlocks"/> was given in both lists counts twice. An empty mask is 0.
     /// </summary>
     public double Sparsity()
     {
@@ -294,9 +297,9 @@ public sealed class BlockMask
         int b = Index(batch, Batch, "batch entries", nameof(batch));
         int? h = head is int given ? Index(given, Heads, "heads", nameof(head)) : null;
         int perHead = QueryBlocks * KeyBlocks, heads = h is null ? Heads : 1;
-        var states = new byte[heads * perHead];
-        Array.Copy(_states, ((b * Heads) + (h ?? 0)) * perHead, states, 0, states.Length);
-        return new BlockMask(states, 1, heads, QueryLength, KeyLength, QueryBlockSize, KeyBlockSize, MaskMod, Device);
+        int first = (b * Heads) + (h ?? 0);
+        byte[] states = _states.AsSpan(first * perHead, heads * perHead).ToArray();
+        return new BlockMask(states, 1, heads, QueryLength, KeyLength, QueryBlockSize, KeyBlockSize, MaskMod, Device, _given?.Slice(first, heads, QueryBlocks, KeyBlocks, Device));
     }
 
     /// <summary>Everything that defines the mask, in PyTorch's <c>as_tuple()</c> order.</summary>
@@ -443,5 +446,18 @@ public sealed class BlockMask
 
         public GivenBlocks To(Device device) =>
             this with { Partial = (Partial.Counts.To(device), Partial.Indices.To(device)), Full = Full is { } f ? (f.Counts.To(device), f.Indices.To(device)) : null };
+
+        /// <summary>The (batch, head) masks first .. first + count − 1, as PyTorch slices the tensors it was given.</summary>
+        public GivenBlocks Slice(int first, int count, int queryBlocks, int keyBlocks, Device device)
+        {
+            (Tensor Counts, Tensor Indices) Rows((Tensor Counts, Tensor Indices) given) =>
+                (Tensor.FromArray(given.Counts.ToInt32Array().AsSpan(first * queryBlocks, count * queryBlocks).ToArray(), 1, count, queryBlocks).To(device),
+                 Tensor.FromArray(given.Indices.ToInt32Array().AsSpan(first * queryBlocks * keyBlocks, count * queryBlocks * keyBlocks).ToArray(), 1, count, queryBlocks, keyBlocks).To(device));
+
+            (Tensor Counts, Tensor Indices) partial = Rows(Partial);
+            (Tensor Counts, Tensor Indices)? full = Full is { } f ? Rows(f) : null;
+            long computed = partial.Counts.ToInt32Array().Sum(n => (long)n) + (full?.Counts.ToInt32Array().Sum(n => (long)n) ?? 0);
+            return new GivenBlocks(Listed.AsSpan(first * queryBlocks * keyBlocks, count * queryBlocks * keyBlocks).ToArray(), computed, partial, full);
+        }
     }
 }

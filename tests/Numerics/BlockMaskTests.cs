@@ -132,6 +132,22 @@ public class BlockMaskTests
     }
 
     [Fact]
+    public void ASliceOfAGivenMaskKeepsItsRowsOfTheTensors()
+    {
+        // Two batch entries of one query block over 2 key blocks; entry 1 lists block 1 then 0, and 0 as full too.
+        BlockMask mask = BlockMask.FromKvBlocks(
+            Tensor.FromArray([1, 2], 2, 1, 1), Tensor.FromArray([0, 1, 1, 0], 2, 1, 1, 2),
+            Tensor.FromArray([0, 1], 2, 1, 1), Tensor.FromArray([0, 1, 0, 1], 2, 1, 1, 2), blockSize: 16);
+
+        BlockMask second = mask[1];
+
+        Assert.Equal([1, 0], second.KvIndices.ToInt32Array());
+        Assert.Equal([0, 1], second.FullKvIndices.ToInt32Array());
+        Assert.Equal([1, 1], second.QNumBlocks.ToInt32Array());
+        Assert.Equal(100.0 * (1 - (3.0 * 16 * 16 / (16 * 32))), second.Sparsity(), 9);
+    }
+
+    [Fact]
     public void PictureFollowsToStringsGridAndLimit()
     {
         BlockMask mask = FlexAttention.CreateBlockMask(Causal, 6, 1, 64, 64, blockSize: 16);
