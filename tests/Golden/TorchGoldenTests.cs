@@ -171,14 +171,14 @@ public class TorchGoldenTests
         file.ReadTensor("input.full_kv_num_blocks"), file.ReadTensor("input.full_kv_indices"), blockSize: 32, maskMod: MaskMods.Causal);
 
     // Read from the source tree, not copied beside the test binaries: the device's test bundle stays 2 MB smaller.
-    private static SafetensorsFile Open(string name) =>
+    internal static SafetensorsFile Open(string name) =>
         SafetensorsFile.Open(System.IO.Path.Combine(Package.RepositoryLayout.Root, "tests", "Golden", "torch", name + ".safetensors"));
 
-    private static JsonElement Config(SafetensorsFile file) => JsonDocument.Parse(file.Metadata["config"]).RootElement;
+    internal static JsonElement Config(SafetensorsFile file) => JsonDocument.Parse(file.Metadata["config"]).RootElement;
 
-    private static bool Flag(JsonElement config, string key) => config.TryGetProperty(key, out JsonElement value) && value.GetBoolean();
+    internal static bool Flag(JsonElement config, string key) => config.TryGetProperty(key, out JsonElement value) && value.GetBoolean();
 
-    private static float? Number(JsonElement config, string key) => config.TryGetProperty(key, out JsonElement value) ? value.GetSingle() : null;
+    internal static float? Number(JsonElement config, string key) => config.TryGetProperty(key, out JsonElement value) ? value.GetSingle() : null;
 
     private static void CompareInts(SafetensorsFile file, string tensor, Tensor ours, System.Collections.Generic.List<string> differences)
     {
@@ -190,7 +190,7 @@ public class TorchGoldenTests
         }
     }
 
-    private static void AssertClose(Tensor expected, Tensor output, string name)
+    internal static void AssertClose(Tensor expected, Tensor output, string name)
     {
         Assert.Equal(expected.Shape.ToArray(), output.Shape.ToArray());
         float[] ours = output.ToFloatArray(), theirs = expected.ToFloatArray();
@@ -211,6 +211,6 @@ public class TorchGoldenTests
     }
 
     // LSE rows PyTorch gives -inf (no key) must be -inf here too; the others within the tolerance of their scale.
-    private static void AssertLseClose(Tensor expected, Tensor lse, string name) =>
+    internal static void AssertLseClose(Tensor expected, Tensor lse, string name) =>
         Numerics.Compare.Lse(lse.ToFloatArray(), Array.ConvertAll(expected.ToFloatArray(), x => (double)x), Tolerance, $"{name} (against PyTorch)");
 }
