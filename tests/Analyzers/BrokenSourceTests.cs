@@ -103,12 +103,7 @@ public class BrokenSourceTests
     [Fact]
     public async Task AClassRuleIsReportedBesideAnUnreadableArgument()
     {
-        (string source, TextSpan span) = AnalyzerHarness.Marked("[FlashAttention(Heads = \"x\", Dim = -1)] class [|C|] { }");
-        Reported[] reported = await AnalyzerHarness.AnalyzeAsync(source);
-
-        Reported only = Assert.Single(reported);
-        Assert.Equal("AG0001", only.Id);
-        Assert.Equal(span, only.Span);
+        await AssertOnlyDiagnosticAt("[FlashAttention(Heads = \"x\", Dim = -1)] class [|C|] { }", "AG0001");
     }
 
     // A mod body the compiler cannot bind (half typed, or calling what does not exist): before, AG0019 said "type '?' has
@@ -148,11 +143,15 @@ public class BrokenSourceTests
     [Fact]
     public async Task WhatAnUnboundExpressionHoldsIsStillChecked()
     {
-        (string source, TextSpan span) = AnalyzerHarness.Marked("[Flex(MaskMod = nameof(M))] partial class C { [MaskMod] static bool M(int b, int h, int q, int kv) => Undefined([|new object()|]); }");
-        Reported[] reported = await AnalyzerHarness.AnalyzeAsync(source);
+        await AssertOnlyDiagnosticAt("[Flex(MaskMod = nameof(M))] partial class C { [MaskMod] static bool M(int b, int h, int q, int kv) => Undefined([|new object()|]); }", "AG0019");
+    }
 
-        Reported only = Assert.Single(reported);
-        Assert.Equal("AG0019", only.Id);
+    // The analyzers report one diagnostic, `id`, on the [|marked|] span of the source.
+    private static async Task AssertOnlyDiagnosticAt(string marked, string id)
+    {
+        (string source, TextSpan span) = AnalyzerHarness.Marked(marked);
+        Reported only = Assert.Single(await AnalyzerHarness.AnalyzeAsync(source));
+        Assert.Equal(id, only.Id);
         Assert.Equal(span, only.Span);
     }
 

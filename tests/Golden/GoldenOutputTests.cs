@@ -44,7 +44,7 @@ public partial class GoldenCausalLocalXpos
 /// </remarks>
 public class GoldenOutputTests
 {
-    private const double Tolerance = 1e-4;
+    internal const double Tolerance = 1e-4;
 
     public static TheoryData<string> LocalCases => new()
     {
@@ -108,10 +108,8 @@ public class GoldenOutputTests
     public void DilatedAttentionMatchesTorchscale(string name)
     {
         using SafetensorsFile file = Open(name);
-        using var module = new DilatedAttentionModule(DilatedConfigOf(name), seed: 0);
-        module.Load(file, "module.");
 
-        AssertClose(file, module.Forward(file.ReadTensor("input.x")), name);
+        AssertClose(file, DilatedOutput(file, name), name);
     }
 
     [Fact]
@@ -134,10 +132,8 @@ public class GoldenOutputTests
     {
         const string name = "dilated_tail_xpos";
         using SafetensorsFile file = Open(name);
-        using var module = new DilatedAttentionModule(DilatedConfigOf(name), seed: 0);
-        module.Load(file, "module.");
 
-        Tensor output = module.Forward(file.ReadTensor("input.x"));
+        Tensor output = DilatedOutput(file, name);
 
         AssertClose(file, output, name, row => row < 16);
         Assert.True(MaxAbsDiff(file, output, row => row >= 16) > 1e-2, $"{name}: rows 16–19 should differ (padded keys masked here, not there)");
@@ -153,10 +149,8 @@ public class GoldenOutputTests
     {
         const string name = "dilated_capped_odd";
         using SafetensorsFile file = Open(name);
-        using var module = new DilatedAttentionModule(DilatedConfigOf(name), seed: 0);
-        module.Load(file, "module.");
 
-        Tensor output = module.Forward(file.ReadTensor("input.x"));
+        Tensor output = DilatedOutput(file, name);
 
         AssertClose(file, output, name, row => row % 2 == 0);
         Assert.True(MaxAbsDiff(file, output, row => row % 2 == 1) > 1e-2, $"{name}: odd rows should differ (padded key masked here, not there)");
@@ -261,6 +255,14 @@ public class GoldenOutputTests
     private static DilatedConfig Dilated(int dModel, int heads, int[] segments, int[] rates, bool causal = false, bool xpos = false, bool relPos = false) =>
         new(dModel, heads, segments, rates, dropout: 0, causal, xpos, relPos, distributed: false);
 
+    // Our DilatedAttentionModule of the case's configuration, with the reference's weights, on its input.
+    private static Tensor DilatedOutput(SafetensorsFile file, string name)
+    {
+        using var module = new DilatedAttentionModule(DilatedConfigOf(name), seed: 0);
+        module.Load(file, "module.");
+        return module.Forward(file.ReadTensor("input.x"));
+    }
+
     private static FlashAttentionModule FlashModule(string name) =>
         name.Contains("causal", StringComparison.Ordinal) ? Loaded(new GoldenCausalFlash(seed: 0), name) : Loaded(new GoldenFlash(seed: 0), name);
 
@@ -294,7 +296,8 @@ public class GoldenOutputTests
         AssertClose(keptOurs, keptTheirs, name);
     }
 
-    private static void AssertClose(float[] ours, float[] theirs, string name)
+    /// <summary>max |ours − theirs| ≤ <see cref="Tolerance"/> · max |theirs|, and no NaN in ours.</summary>
+    internal static void AssertClose(float[] ours, float[] theirs, string name)
     {
         Assert.Equal(theirs.Length, ours.Length);
         Assert.DoesNotContain(ours, float.IsNaN);

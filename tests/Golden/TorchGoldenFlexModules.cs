@@ -2,19 +2,14 @@ using System;
 using AttentionGen.IO;
 using AttentionGen.Modules;
 using AttentionGen.Tests.Cuda;
+using AttentionGen.Tests.Numerics;
 using Xunit;
 
 namespace AttentionGen.Tests.Golden;
 
-// The mods of bench/golden/make_golden_torch.py as [Flex] layers declare them: compiled into the generated modules,
-// which TorchGoldenFlexModuleTests runs against PyTorch's outputs.
-
-[Flex(MaskMod = nameof(Causal), BlockSize = 64)]
-public partial class TorchCausalFlex
-{
-    [MaskMod]
-    internal static bool Causal(int b, int h, int q, int kv) => kv <= q;
-}
+// The mods of bench/golden/make_golden_torch.py that Numerics' Flex modules (CausalFlex, AlibiFlex, SoftcapFlex) do not
+// already declare, as [Flex] layers declare them: compiled into the generated modules, which TorchGoldenFlexModuleTests
+// runs against PyTorch's outputs.
 
 [Flex(MaskMod = nameof(Window), BlockSize = 64)]
 public partial class TorchSlidingWindowFlex
@@ -31,30 +26,15 @@ public partial class TorchDeadRowsFlex
     internal static bool DeadRows(int b, int h, int q, int kv) => q % 7 != 3 && kv <= q + 5;
 }
 
-[Flex(MaskMod = nameof(Causal), ScoreMod = nameof(Alibi), BlockSize = 64)]
+// PyTorch's ALiBi over 4 heads under the causal mask: the mods of CausalFlex and AlibiFlex.
+[Flex(MaskMod = nameof(CausalFlex.Causal), ScoreMod = nameof(AlibiFlex.Alibi), BlockSize = 64)]
 public partial class TorchAlibiCausalFlex
 {
-    [MaskMod]
-    internal static bool Causal(int b, int h, int q, int kv) => kv <= q;
-
-    // PyTorch's alibi over 4 heads: score + 2^(-8 (h + 1) / 4) (kv - q).
-    [ScoreMod]
-    internal static float Alibi(float score, int b, int h, int q, int kv) => score + (MathF.Pow(2f, -8f * (h + 1) / 4) * (kv - q));
 }
 
-[Flex(ScoreMod = nameof(Softcap))]
-public partial class TorchSoftcapFlex
-{
-    [ScoreMod]
-    internal static float Softcap(float score, int b, int h, int q, int kv) => 2f * MathF.Tanh(score / 2f);
-}
-
-[Flex(MaskMod = nameof(Causal), ScoreMod = nameof(Softcap), BlockSize = 32)]
+[Flex(MaskMod = nameof(CausalFlex.Causal), ScoreMod = nameof(Softcap), BlockSize = 32)]
 public partial class TorchCausalSoftcapFlex
 {
-    [MaskMod]
-    internal static bool Causal(int b, int h, int q, int kv) => kv <= q;
-
     [ScoreMod]
     internal static float Softcap(float score, int b, int h, int q, int kv) => 3f * MathF.Tanh(score / 3f);
 }
@@ -83,16 +63,10 @@ public class TorchGoldenFlexModuleTests
     [MemberData(nameof(Cases))]
     public void AGeneratedFlexModuleMatchesPyTorch(string name)
     {
-        using SafetensorsFile file = TorchGoldenTests.Open(name);
-        System.Text.Json.JsonElement config = TorchGoldenTests.Config(file);
-        using FlexAttentionModule module = Module(name);
+        (AttentionOutput result, Tensor output, Tensor lse) = Run(name, Device.Cpu);
 
-        AttentionOutput result = module.Forward(
-            file.ReadTensor("input.q"), file.ReadTensor("input.k"), file.ReadTensor("input.v"),
-            scale: TorchGoldenTests.Number(config, "scale"), enableGqa: TorchGoldenTests.Flag(config, "enable_gqa"));
-
-        TorchGoldenTests.AssertClose(file.ReadTensor("output"), result.Output, name);
-        TorchGoldenTests.AssertLseClose(file.ReadTensor("lse"), result.Lse, name);
+        TorchGoldenTests.AssertClose(output, result.Output, name);
+        TorchGoldenTests.AssertLseClose(lse, result.Lse, name);
     }
 
     public static TheoryData<string> GpuCases => new()
@@ -108,26 +82,31 @@ public class TorchGoldenFlexModuleTests
     [MemberData(nameof(GpuCases))]
     public void AGeneratedFlexModuleOnTheGpuMatchesPyTorch(string name)
     {
+        (AttentionOutput result, Tensor output, Tensor lse) = Run(name, Device.Cuda(0));
+
+        Compare.Output(result.Output.ToFloatArray(), Array.ConvertAll(output.ToFloatArray(), x => (double)x), 1e-2, name);
+        Compare.Lse(result.Lse.ToFloatArray(), Array.ConvertAll(lse.ToFloatArray(), x => (double)x), 2e-2, name);
+    }
+
+    // The case's module run on its inputs (moved to `device`), and PyTorch's output and LSE.
+    private static (AttentionOutput Result, Tensor Output, Tensor Lse) Run(string name, Device device)
+    {
         using SafetensorsFile file = TorchGoldenTests.Open(name);
         System.Text.Json.JsonElement config = TorchGoldenTests.Config(file);
         using FlexAttentionModule module = Module(name);
-        Device gpu = Device.Cuda(0);
-
         AttentionOutput result = module.Forward(
-            file.ReadTensor("input.q").To(gpu), file.ReadTensor("input.k").To(gpu), file.ReadTensor("input.v").To(gpu),
+            file.ReadTensor("input.q").To(device), file.ReadTensor("input.k").To(device), file.ReadTensor("input.v").To(device),
             scale: TorchGoldenTests.Number(config, "scale"), enableGqa: TorchGoldenTests.Flag(config, "enable_gqa"));
-
-        Numerics.Compare.Output(result.Output.ToFloatArray(), Array.ConvertAll(file.ReadTensor("output").ToFloatArray(), x => (double)x), 1e-2, name);
-        Numerics.Compare.Lse(result.Lse.ToFloatArray(), Array.ConvertAll(file.ReadTensor("lse").ToFloatArray(), x => (double)x), 2e-2, name);
+        return (result, file.ReadTensor("output"), file.ReadTensor("lse"));
     }
 
     private static FlexAttentionModule Module(string name) => name switch
     {
-        "flex_causal" or "flex_causal_short_queries" or "flex_gqa_causal" or "flex_extreme_causal" => new TorchCausalFlex(),
+        "flex_causal" or "flex_causal_short_queries" or "flex_gqa_causal" or "flex_extreme_causal" => new CausalFlex(),
         "flex_sliding_window" => new TorchSlidingWindowFlex(),
         "flex_dead_rows" => new TorchDeadRowsFlex(),
         "flex_alibi_causal" => new TorchAlibiCausalFlex(),
-        "flex_softcap" => new TorchSoftcapFlex(),
+        "flex_softcap" => new SoftcapFlex(),
         "flex_scale_softcap_causal" => new TorchCausalSoftcapFlex(),
         "flex_minus_inf_rows" => new TorchMinusInfRowsFlex(),
         _ => throw new ArgumentOutOfRangeException(nameof(name), name, "no module declared for this case"),
