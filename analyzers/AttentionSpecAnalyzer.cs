@@ -75,16 +75,16 @@ public sealed class AttentionSpecAnalyzer : DiagnosticAnalyzer
         bool classReported = false;
         foreach (AttributeData attribute in type.GetAttributes())
         {
-            List<RuleViolation>? violations = attribute.AttributeClass?.ToDisplayString() switch
+            (List<RuleViolation> Violations, bool Unreadable)? result = attribute.AttributeClass?.ToDisplayString() switch
             {
-                AttentionAttributeNames.FlashAttention => SpecRules.Check(SpecParser.ParseFlashAttention(type, attribute)),
-                AttentionAttributeNames.Dilated => SpecRules.Check(SpecParser.ParseDilated(type, attribute)),
-                AttentionAttributeNames.Sparse => SpecRules.Check(SpecParser.ParseSparse(type, attribute)),
-                AttentionAttributeNames.Local => SpecRules.Check(SpecParser.ParseLocal(type, attribute)),
-                AttentionAttributeNames.Flex => SpecRules.Check(SpecParser.ParseFlex(type, attribute, context.Compilation, translateForGpu: false)),
+                AttentionAttributeNames.FlashAttention => Checked(SpecParser.ParseFlashAttention(type, attribute), SpecRules.Check),
+                AttentionAttributeNames.Dilated => Checked(SpecParser.ParseDilated(type, attribute), SpecRules.Check),
+                AttentionAttributeNames.Sparse => Checked(SpecParser.ParseSparse(type, attribute), SpecRules.Check),
+                AttentionAttributeNames.Local => Checked(SpecParser.ParseLocal(type, attribute), SpecRules.Check),
+                AttentionAttributeNames.Flex => Checked(SpecParser.ParseFlex(type, attribute, context.Compilation, translateForGpu: false), SpecRules.Check),
                 _ => null,
             };
-            if (violations is null)
+            if (result is not ({ } violations, bool unreadable))
             {
                 continue;
             }
@@ -92,7 +92,6 @@ public sealed class AttentionSpecAnalyzer : DiagnosticAnalyzer
             // An argument the compiler could not read (CS0029, or CS1525 while it is typed) is read as its default: a rule
             // about that value would be a guess ("Heads must be greater than 0, but is 0" for Heads = "x"), so the
             // compiler's error stands alone until it is fixed, and only the rules about the class are said.
-            bool unreadable = new NamedArguments(attribute).IsMalformed(attribute);
             foreach (RuleViolation violation in violations)
             {
                 if (unreadable && violation.Site == ViolationSite.Argument)
@@ -120,6 +119,10 @@ public sealed class AttentionSpecAnalyzer : DiagnosticAnalyzer
             classReported = true;
         }
     }
+
+    // A spec's rule violations, and whether it read an argument the compiler could not (the generator's gate too).
+    private static (List<RuleViolation> Violations, bool Unreadable) Checked<T>(T spec, System.Func<T, List<RuleViolation>> check)
+        where T : IClassSpec => (check(spec), spec.HasMalformedArgument);
 
     private static ImmutableDictionary<string, string?> FixProperties(RuleViolation violation) =>
         violation.FixValue is null

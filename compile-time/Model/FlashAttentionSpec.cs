@@ -14,4 +14,4 @@ internal sealed record FlashAttentionSpec(
     int KBucket,
     bool Parallel,
     bool MixedPrecision,
-    bool HasMalformedArgument);
+    bool HasMalformedArgument) : IClassSpec;

@@ -4,6 +4,9 @@ namespace AttentionGen.CompileTime.Model;
 internal interface IClassSpec
 {
     ClassShape Class { get; }
+
+    /// <summary>An argument the compiler could not read (read as its default): no rule about an argument value holds.</summary>
+    bool HasMalformedArgument { get; }
 }
 
 /// <summary><c>[Dilated]</c> (SPEC §2): one branch (SegmentSize, DilationRate) or a mixture (the arrays).</summary>
@@ -53,7 +56,7 @@ internal sealed record LocalSpec(
 /// <c>[Flex]</c> (SPEC §5): the named mod methods and what was found of them. A name that resolves to
 /// no method of the class has <c>Found = false</c>; the method checks themselves are <see cref="ModMethodSpec"/>.
 /// </summary>
-internal sealed record FlexSpec(ClassShape Class, string? MaskMod, bool MaskModFound, string? ScoreMod, bool ScoreModFound, int BlockSize, bool ModsAreValid, bool HasMalformedArgument)
+internal sealed record FlexSpec(ClassShape Class, string? MaskMod, bool MaskModFound, string? ScoreMod, bool ScoreModFound, int BlockSize, bool ModsAreValid, bool HasMalformedArgument) : IClassSpec
 {
     /// <summary>The mask mod as a union of boxes when the recognizer understood it; default otherwise.</summary>
     public EquatableArray<ClosedFormBox> ClosedForm { get; init; }
