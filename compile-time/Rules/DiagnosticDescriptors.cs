@@ -206,7 +206,7 @@ internal static class DiagnosticDescriptors
     public static readonly DiagnosticDescriptor ModNameAmbiguous = Create(
         "AG0032",
         "Flex names several mod methods",
-        "{0} = \"{1}\" names {2} methods of '{3}' marked [{0}]; a mod is named by its name alone, so keep one [{0}] method of that name",
+        "{0} names '{1}', and '{3}' has {2} methods of that name marked [{0}]; a mod is named by its name alone, so keep one [{0}] method of that name",
         DiagnosticSeverity.Error);
 
     public static readonly DiagnosticDescriptor TypeHidesNamespace = Create(

@@ -134,6 +134,17 @@ public class DiagnosticRulesTests
                 .WithMessage("UseXpos scales the rotary embedding, but UseRotaryPosEmb is false: it only allows a per-call windowSize (as in the reference)"));
     }
 
+    // The argument is written nameof(M), not "M": the message names the method, not a string the code never wrote.
+    [Fact]
+    public async Task AnAmbiguousModNameSaysHowManyMarkedMethodsShareIt()
+    {
+        await AttentionAnalyzerTest.VerifyAsync(
+            "[Flex({|#0:MaskMod = nameof(M)|})] partial class C { [MaskMod] static bool M(int b, int h, int q, int kv) => kv <= q; " +
+            "[MaskMod] static bool M(int b, int h, int q, int kv, ReadOnlySpan<int> d) => d[q] == d[kv]; }",
+            new DiagnosticResult("AG0032", DiagnosticSeverity.Error).WithLocation(0)
+                .WithMessage("MaskMod names 'M', and 'C' has 2 methods of that name marked [MaskMod]; a mod is named by its name alone, so keep one [MaskMod] method of that name"));
+    }
+
     // LookForward's -1 means unset, so "must not be negative" alone would contradict the default.
     [Fact]
     public async Task ANegativeLookForwardNamesTheUnsetValue()
