@@ -194,8 +194,19 @@ public class VarLenProbeTests(ITestOutputHelper log)
         Tensor target = where[0] switch { 'q' => q, 'k' => k, _ => v };
         float[] values = target.ToFloatArray();
         int width = target.Size(1) * target.Size(2);
-        int row = (query ? qo : ko)[poisoned] + random.Next((query ? queries : keys)[poisoned]);
-        values[(row * width) + random.Next(width)] = where.EndsWith("inf", StringComparison.Ordinal) ? float.PositiveInfinity : float.NaN;
+        int row = (query ? qo : ko)[poisoned] + random.Next((query ? queries : keys)[poisoned]), column = random.Next(width);
+        float poison = where.EndsWith("inf", StringComparison.Ordinal) ? float.PositiveInfinity : float.NaN;
+        if (where == "kinf")
+        {
+            // An infinite key element scores q_d · inf: -inf drops the key, which then changes nothing. The sequence's
+            // first key (every row sees it, causal or not) gets the sign of its first row's q_d in the first query head
+            // of its kv head, so that row scores +inf (or NaN for q_d = 0) and must come out non-finite.
+            row = ko[poisoned];
+            int queryHead = column / E * (q.Size(1) / k.Size(1));
+            poison = float.CopySign(float.PositiveInfinity, q.ToFloatArray()[(((qo[poisoned] * q.Size(1)) + queryHead) * E) + (column % E)]);
+        }
+
+        values[(row * width) + column] = poison;
         Tensor bad = Tensor.FromArray(values, target.Size(0), target.Size(1), target.Size(2)).To(target.DType);
         (Tensor qd, Tensor kd, Tensor vd) = (where[0] == 'q' ? bad : q, where[0] == 'k' ? bad : k, where[0] == 'v' ? bad : v);
         using AttentionOutput clean = Attention.ScaledDotProductVarLen(q, k, v, qo, ko, causal);
