@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Globalization;
 using System.Linq;
 using System.Threading;
@@ -49,8 +50,8 @@ public sealed class BlockMask
         // The index tensors are built at first use: a launch reads the block states alone, and a mask made per call (a
         // ragged batch's) spent more host time on eight index tensors and their uploads than the GPU spent attending.
         // A race builds one twice and drops a copy; an exception is not cached.
-        _kvPartial = new(() => given?.Partial ?? Indices(TileKind.Partial, byQuery: true), LazyThreadSafetyMode.PublicationOnly);
-        _kvFull = new(() => given?.Full ?? Indices(TileKind.Full, byQuery: true), LazyThreadSafetyMode.PublicationOnly);
+        _kvPartial = new(() => given?.Partial.On(this) ?? Indices(TileKind.Partial, byQuery: true), LazyThreadSafetyMode.PublicationOnly);
+        _kvFull = new(() => given?.Full?.On(this) ?? Indices(TileKind.Full, byQuery: true), LazyThreadSafetyMode.PublicationOnly);
         _qPartial = new(() => Indices(TileKind.Partial, byQuery: false), LazyThreadSafetyMode.PublicationOnly);
         _qFull = new(() => Indices(TileKind.Full, byQuery: false), LazyThreadSafetyMode.PublicationOnly);
     }
@@ -227,7 +228,9 @@ public sealed class BlockMask
 
         var states = new byte[MaskSizes.Cells(batch, heads, qBlocks, kBlocks, "B·H·Qb·KVb blocks", "(kvNumBlocks, kvIndices)", nameof(kvIndices))];
         var listed = new byte[states.Length];
-        long computed = Mark(states, listed, kvNumBlocks, kvIndices, TileKind.Partial, kBlocks, nameof(kvNumBlocks), nameof(kvIndices));
+        var partial = new GivenRows(kvNumBlocks.ToInt32Array(), kvIndices.ToInt32Array());
+        Mark(states, listed, partial, TileKind.Partial, kBlocks, nameof(kvNumBlocks), nameof(kvIndices));
+        GivenRows? full = null;
         if (fullKvNumBlocks is not null)
         {
             ShapeCheck.Rank(fullKvNumBlocks, 3, "[B, H, Qb], as kvNumBlocks", nameof(fullKvNumBlocks));
@@ -241,12 +244,11 @@ public sealed class BlockMask
             }
 
             ShapeCheck.Dim(fullKvIndices!, 3, kBlocks, "key blocks, as kvIndices", nameof(fullKvIndices));
-            computed += Mark(states, listed, fullKvNumBlocks, fullKvIndices!, TileKind.Full, kBlocks, nameof(fullKvNumBlocks), nameof(fullKvIndices));
+            full = new GivenRows(fullKvNumBlocks.ToInt32Array(), fullKvIndices!.ToInt32Array());
+            Mark(states, listed, full, TileKind.Full, kBlocks, nameof(fullKvNumBlocks), nameof(fullKvIndices));
         }
 
-        Device device = kvNumBlocks.Device;
-        var given = new GivenBlocks(listed, computed, Copy(kvNumBlocks, kvIndices, device), fullKvNumBlocks is null ? null : Copy(fullKvNumBlocks, fullKvIndices!, device));
-        return new BlockMask(states, batch, heads, qLength, kLength, qBlock, kBlock, maskMod, device, given);
+        return new BlockMask(states, batch, heads, qLength, kLength, qBlock, kBlock, maskMod, kvNumBlocks.Device, new GivenBlocks(listed, partial, full));
     }
 
     /// <summary>[B, H, Qb, KVb] int32: 1 where a block is visited (partial or full), 0 elsewhere.</summary>
@@ -269,21 +271,14 @@ public sealed class BlockMask
     /// </summary>
     public double Sparsity()
     {
-        long visited = _given?.Computed ?? 0;
-        if (_given is null)
-        {
-            foreach (byte s in _states)
-            {
-                visited += s == 0 ? 0 : 1;
-            }
-        }
+        long visited = _given?.Computed ?? _states.LongCount(s => s != 0);
 
         return Numel == 0 ? 0 : 100.0 * (1 - ((double)visited * QueryBlockSize * KeyBlockSize / Numel));
     }
 
     /// <summary>The same mask with its index tensors on <paramref name="device"/>.</summary>
     public BlockMask To(Device device) =>
-        device == Device ? this : new BlockMask(_states, Batch, Heads, QueryLength, KeyLength, QueryBlockSize, KeyBlockSize, MaskMod, device, _given?.To(device));
+        device == Device ? this : new BlockMask(_states, Batch, Heads, QueryLength, KeyLength, QueryBlockSize, KeyBlockSize, MaskMod, device, _given);
 
     /// <summary>The mask of one batch entry (B = 1), as <see cref="Slice"/>.</summary>
     public BlockMask this[int batch] => Slice(batch, head: null);
@@ -299,7 +294,7 @@ public sealed class BlockMask
         int perHead = QueryBlocks * KeyBlocks, heads = h is null ? Heads : 1;
         int first = (b * Heads) + (h ?? 0);
         byte[] states = _states.AsSpan(first * perHead, heads * perHead).ToArray();
-        return new BlockMask(states, 1, heads, QueryLength, KeyLength, QueryBlockSize, KeyBlockSize, MaskMod, Device, _given?.Slice(first, heads, QueryBlocks, KeyBlocks, Device));
+        return new BlockMask(states, 1, heads, QueryLength, KeyLength, QueryBlockSize, KeyBlockSize, MaskMod, Device, _given?.Slice(first, heads, QueryBlocks, KeyBlocks));
     }
 
     /// <summary>Everything that defines the mask, in PyTorch's <c>as_tuple()</c> order.</summary>
@@ -333,7 +328,7 @@ public sealed class BlockMask
             ArgumentOutOfRangeException.ThrowIfNegativeOrZero(gridSize.Columns, nameof(gridSize));
         }
 
-        var masks = new System.Collections.Generic.List<string>();
+        var masks = new List<string>();
         for (int bh = 0; bh < Batch * Heads; bh++)
         {
             if (bh == limit)
@@ -366,11 +361,10 @@ public sealed class BlockMask
     }
 
     // Marks the listed blocks in `states` (a block in both lists is full) and in `listed` (a bit per list, for the q_*
-    // views); returns the sum of the counts, which PyTorch's sparsity() counts.
-    private static long Mark(byte[] states, byte[] listed, Tensor counts, Tensor indices, TileKind kind, int keyBlocks, string countsName, string indicesName)
+    // views).
+    private static void Mark(byte[] states, byte[] listed, GivenRows rows, TileKind kind, int keyBlocks, string countsName, string indicesName)
     {
-        int[] n = counts.ToInt32Array(), idx = indices.ToInt32Array();
-        long total = 0;
+        (int[] n, int[] idx) = (rows.Counts, rows.Indices);
         for (int row = 0; row < n.Length; row++)
         {
             if (n[row] < 0 || n[row] > keyBlocks)
@@ -378,7 +372,6 @@ public sealed class BlockMask
                 throw new ArgumentException($"block counts must lie in [0, {keyBlocks}]; row {row} has {n[row]}.", countsName);
             }
 
-            total += n[row];
             for (int i = 0; i < n[row]; i++)
             {
                 int kb = idx[(row * keyBlocks) + i];
@@ -392,13 +385,7 @@ public sealed class BlockMask
                 listed[(row * keyBlocks) + kb] |= GivenBlocks.Bit(kind);
             }
         }
-
-        return total;
     }
-
-    // A copy of given counts and indices on `device`: the mask outlives the caller's tensors, which they may dispose.
-    private static (Tensor Counts, Tensor Indices) Copy(Tensor counts, Tensor indices, Device device) =>
-        (Tensor.FromArray(counts.ToInt32Array(), counts.Shape.ToArray()).To(device), Tensor.FromArray(indices.ToInt32Array(), indices.Shape.ToArray()).To(device));
 
     // Counts and index rows of the blocks in state `kind`, by query block (kv_*) or by key block (q_*).
     private (Tensor Counts, Tensor Indices) Indices(TileKind kind, bool byQuery)
@@ -437,27 +424,33 @@ public sealed class BlockMask
     }
 
     /// <summary>
-    /// What <see cref="FromKvBlocks"/> was given: a bit per list for every block (a block may be in both, where PyTorch
-    /// keeps it in both views), the sum of the counts, and the index tensors themselves.
+    /// What <see cref="FromKvBlocks"/> was given, kept on the host (the mask outlives the caller's tensors, which they may
+    /// dispose): a bit per list for every block (a block may be in both, where PyTorch keeps it in both views) and each
+    /// list's rows as given.
     /// </summary>
-    private sealed record GivenBlocks(byte[] Listed, long Computed, (Tensor Counts, Tensor Indices) Partial, (Tensor Counts, Tensor Indices)? Full)
+    private sealed record GivenBlocks(byte[] Listed, GivenRows Partial, GivenRows? Full)
     {
         public static byte Bit(TileKind kind) => kind == TileKind.Full ? (byte)2 : (byte)1;
 
-        public GivenBlocks To(Device device) =>
-            this with { Partial = (Partial.Counts.To(device), Partial.Indices.To(device)), Full = Full is { } f ? (f.Counts.To(device), f.Indices.To(device)) : null };
+        /// <summary>The blocks PyTorch's sparsity() counts as computed: the sum of both lists' counts.</summary>
+        public long Computed => Partial.Total + (Full?.Total ?? 0);
 
         /// <summary>The (batch, head) masks first .. first + count − 1, as PyTorch slices the tensors it was given.</summary>
-        public GivenBlocks Slice(int first, int count, int queryBlocks, int keyBlocks, Device device)
-        {
-            (Tensor Counts, Tensor Indices) Rows((Tensor Counts, Tensor Indices) given) =>
-                (Tensor.FromArray(given.Counts.ToInt32Array().AsSpan(first * queryBlocks, count * queryBlocks).ToArray(), 1, count, queryBlocks).To(device),
-                 Tensor.FromArray(given.Indices.ToInt32Array().AsSpan(first * queryBlocks * keyBlocks, count * queryBlocks * keyBlocks).ToArray(), 1, count, queryBlocks, keyBlocks).To(device));
+        public GivenBlocks Slice(int first, int count, int queryBlocks, int keyBlocks) =>
+            new(Listed.AsSpan(first * queryBlocks * keyBlocks, count * queryBlocks * keyBlocks).ToArray(), Partial.Slice(first, count, queryBlocks, keyBlocks), Full?.Slice(first, count, queryBlocks, keyBlocks));
+    }
 
-            (Tensor Counts, Tensor Indices) partial = Rows(Partial);
-            (Tensor Counts, Tensor Indices)? full = Full is { } f ? Rows(f) : null;
-            long computed = partial.Counts.ToInt32Array().Sum(n => (long)n) + (full?.Counts.ToInt32Array().Sum(n => (long)n) ?? 0);
-            return new GivenBlocks(Listed.AsSpan(first * queryBlocks * keyBlocks, count * queryBlocks * keyBlocks).ToArray(), computed, partial, full);
-        }
+    /// <summary>One list as given: counts [B, H, Qb] and index rows [B, H, Qb, KVb], flat.</summary>
+    private sealed record GivenRows(int[] Counts, int[] Indices)
+    {
+        public long Total => Counts.Sum(n => (long)n);
+
+        public GivenRows Slice(int first, int count, int queryBlocks, int keyBlocks) =>
+            new(Counts.AsSpan(first * queryBlocks, count * queryBlocks).ToArray(), Indices.AsSpan(first * queryBlocks * keyBlocks, count * queryBlocks * keyBlocks).ToArray());
+
+        /// <summary>The rows as <paramref name="mask"/>'s kv_* view: int32 tensors on its device.</summary>
+        public (Tensor Counts, Tensor Indices) On(BlockMask mask) =>
+            (Tensor.FromArray(Counts, mask.Batch, mask.Heads, mask.QueryBlocks).To(mask.Device),
+             Tensor.FromArray(Indices, mask.Batch, mask.Heads, mask.QueryBlocks, mask.KeyBlocks).To(mask.Device));
     }
 }
