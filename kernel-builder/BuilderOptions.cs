@@ -37,15 +37,15 @@ internal static class BuilderOptions
     public static string[] List(string value) =>
         value.Split([';', ','], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
-    /// <summary>AttentionGenKernelHeadDims: head dims the kernels take (multiples of 16 up to 256).</summary>
+    /// <summary>AttentionGenKernelHeadDims: head dims the kernels take (multiples of 8 up to 256).</summary>
     public static IReadOnlyList<int> HeadDims(string value)
     {
         var dims = new List<int>();
         foreach (string item in List(value))
         {
-            if (!int.TryParse(item, NumberStyles.None, CultureInfo.InvariantCulture, out int dim) || dim <= 0 || dim % 16 != 0 || dim > FlashAttentionCuda.MaxHeadDim)
+            if (!int.TryParse(item, NumberStyles.None, CultureInfo.InvariantCulture, out int dim) || dim <= 0 || dim % 8 != 0 || dim > FlashAttentionCuda.MaxHeadDim)
             {
-                throw new ArgumentException($"AttentionGenKernelHeadDims takes multiples of 16 up to {FlashAttentionCuda.MaxHeadDim}; got \"{item}\".", nameof(value));
+                throw new ArgumentException($"AttentionGenKernelHeadDims takes multiples of 8 up to {FlashAttentionCuda.MaxHeadDim}; got \"{item}\".", nameof(value));
             }
 
             dims.Add(dim);

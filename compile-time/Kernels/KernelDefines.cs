@@ -12,8 +12,13 @@ namespace AttentionGen.CompileTime.Kernels;
 /// </summary>
 internal static class KernelDefines
 {
-    /// <summary>The head dim the kernel is compiled for.</summary>
-    public static string HeadDim(int headDim) => $"#define AG_HEAD_DIM {headDim.ToString(CultureInfo.InvariantCulture)}\n";
+    /// <summary>
+    /// The head dim the kernel is compiled for. One that is a multiple of 8 but not of 16 (40, 72, ...) is padded inside the
+    /// kernel: its tiles are compiled at the next multiple of 16, and AG_REAL_HEAD_DIM says which columns are real.
+    /// </summary>
+    public static string HeadDim(int headDim) => headDim % 16 == 8
+        ? $"#define AG_HEAD_DIM {(headDim + 8).ToString(CultureInfo.InvariantCulture)}\n#define AG_REAL_HEAD_DIM {headDim.ToString(CultureInfo.InvariantCulture)}\n"
+        : $"#define AG_HEAD_DIM {headDim.ToString(CultureInfo.InvariantCulture)}\n";
 
     /// <summary>Top-left causal masking (key j ≤ query i).</summary>
     public static string Causal(bool causal) => $"#define AG_CAUSAL {(causal ? 1 : 0)}\n";

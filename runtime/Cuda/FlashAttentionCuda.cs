@@ -177,8 +177,12 @@ internal static class FlashAttentionCuda
         Launch(p, args, header ?? CudaSpecialization.FlashAttention(p.HeadDim, causal), flex, rows: layout.Rows, keys, gridZ: (uint)problems, entrySuffix: "_segments");
     }
 
-    // The head dims the kernels are built for: multiples of 16 up to MaxHeadDim.
-    private static bool TakesHeadDim(int headDim) => headDim > 0 && headDim % 16 == 0 && headDim <= MaxHeadDim;
+    // The head dims the kernels take: multiples of 8 up to MaxHeadDim (16-byte rows for cp.async); one that is not a
+    // multiple of 16 runs the next multiple's tiles, padded inside the kernel (KernelDefines.HeadDim).
+    private static bool TakesHeadDim(int headDim) => headDim > 0 && headDim % 8 == 0 && headDim <= MaxHeadDim;
+
+    // The head dim flash_fwd.cu's tiles are compiled for.
+    private static int TileHeadDim(int headDim) => (headDim + 15) / 16 * 16;
 
     private static void Validate(AttentionProblem p)
     {
@@ -189,7 +193,7 @@ internal static class FlashAttentionCuda
 
         if (p.HeadDim != p.ValueDim || !TakesHeadDim(p.HeadDim))
         {
-            throw new ArgumentException($"The GPU kernel needs E == Ev, a multiple of 16 up to {MaxHeadDim}; got E = {p.HeadDim}, Ev = {p.ValueDim}.", nameof(p));
+            throw new ArgumentException($"The GPU kernel needs E == Ev, a multiple of 8 up to {MaxHeadDim}; got E = {p.HeadDim}, Ev = {p.ValueDim}.", nameof(p));
         }
 
         foreach ((Tensor t, string name) in new[] { (p.Q, "q"), (p.K, "k"), (p.V, "v"), (p.Output, "output") })
@@ -261,13 +265,13 @@ internal static class FlashAttentionCuda
         }
 
         CudaModule module = KernelCache.Get(device, Template, header);
-        int blockM = BlockM(p.HeadDim);
+        int tileDim = TileHeadDim(p.HeadDim), blockM = BlockM(tileDim), blockN = BlockN(tileDim);
         uint blocks = (uint)((rows + blockM - 1) / blockM);
-        uint shared = (uint)((blockM + (4 * BlockN(p.HeadDim))) * p.HeadDim * 2);
+        uint shared = (uint)((blockM + (4 * blockN)) * tileDim * 2);
         if (flex is not null)
         {
             // Four ints (the first and last visited tile) and one byte per key tile: the plan's tile kinds, classified once per CTA.
-            shared += 16 + ((uint)((keys + BlockN(p.HeadDim) - 1) / BlockN(p.HeadDim) + 15) / 16 * 16);
+            shared += 16 + ((uint)((keys + blockN - 1) / blockN + 15) / 16 * 16);
         }
 
         module.Launch($"ag_flash_fwd_{type}{entrySuffix}", (blocks, (uint)p.QueryHeads, gridZ), Threads, shared, args);

@@ -65,6 +65,7 @@ public class AppLayerScanTests
         var d = Assert.Throws<ArgumentException>(() => BuilderOptions.HeadDims("64;100"));
         Assert.Contains("\"100\"", d.Message, StringComparison.Ordinal);
         Assert.Equal([64, 128], BuilderOptions.HeadDims(" 64 ; 128;64 "));
+        Assert.Equal([40, 72], BuilderOptions.HeadDims("40;72"));   // padded inside the kernel to 48 and 80
     }
 
     [Fact]

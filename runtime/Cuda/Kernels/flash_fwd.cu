@@ -16,6 +16,11 @@
 #ifndef AG_CAUSAL
 #define AG_CAUSAL 0
 #endif
+// A head dim that is a multiple of 8 but not of 16 runs padded inside the kernel: AG_HEAD_DIM is the next multiple of
+// 16, the columns from AG_REAL_HEAD_DIM on are zeros in shared memory (never read from global memory) and are not stored.
+#ifndef AG_REAL_HEAD_DIM
+#define AG_REAL_HEAD_DIM AG_HEAD_DIM
+#endif
 
 #include "flash_common.inc"
 
@@ -30,6 +35,7 @@ struct Traits {
     // Keys per tile: 32 above head dim 64 keeps S and P small enough that O stays in registers unspilled.
     static constexpr int kBlockN = kHeadDim <= 64 ? 64 : 32;
     static constexpr int kChunks = kHeadDim / 8;               // 16-byte chunks per row
+    static constexpr int kRealChunks = AG_REAL_HEAD_DIM / 8;   // the chunks global memory holds; the rest are zero
     // XOR-swizzle inside aligned groups of chunks: the largest power of two (at most 8) dividing kChunks.
     static constexpr int kSwizzleGroup = (kChunks % 8 == 0) ? 8 : (kChunks % 4 == 0) ? 4 : (kChunks % 2 == 0) ? 2 : 1;
     static constexpr int kSwizzleMask = kSwizzleGroup - 1;
@@ -39,6 +45,8 @@ struct Traits {
     static constexpr int kTileElems = kBlockN * kHeadDim;
 };
 static_assert(AG_HEAD_DIM % 16 == 0 && AG_HEAD_DIM <= 256, "head dim must be a multiple of 16, at most 256");
+static_assert(AG_REAL_HEAD_DIM % 8 == 0 && AG_REAL_HEAD_DIM <= AG_HEAD_DIM && AG_REAL_HEAD_DIM > AG_HEAD_DIM - 16,
+              "the real head dim must be a multiple of 8 that AG_HEAD_DIM rounds up to a multiple of 16");
 
 __device__ __forceinline__ void ldmatrix_x4(u32& r0, u32& r1, u32& r2, u32& r3, u32 addr) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
@@ -75,7 +83,8 @@ __device__ __forceinline__ int swizzled(int row, int chunk) {
     return (row * Traits::kChunks + (chunk ^ (row & Traits::kSwizzleMask))) * 8;
 }
 
-// Copies rows [row0, row0 + kRows) of a [*, kHeadDim] operand into shared memory; rows >= limit are zero-filled.
+// Copies rows [row0, row0 + kRows) of a [*, kHeadDim] operand into shared memory; rows >= limit, and the padding
+// chunks past kRealChunks, are zero-filled.
 // Where a thread's chunk column and swizzle phase repeat every pass (most head dims), its addresses are a base plus a
 // fixed step and only a tile running past the limit checks rows: the copies then cost a few instructions each
 // instead of a division, a swizzle and a select, on the same threads that do the math.
@@ -89,13 +98,14 @@ __device__ __forceinline__ void load_tile(u16* smem, const u16* base, i64 row_st
         const u16* src = base + (i64)(row0 + r) * row_stride + c * 8;
         const i64 step = kRowsPerPass * row_stride;
         constexpr u32 kPassBytes = kRowsPerPass * Traits::kChunks * 16;
+        const bool real = c < Traits::kRealChunks;   // a constant true unless the head dim is padded
         if (row0 + kRows <= limit) {
 #pragma unroll
-            for (int k = 0; k < kRows / kRowsPerPass; ++k) cp_async16(dst + k * kPassBytes, src + k * step, 16);
+            for (int k = 0; k < kRows / kRowsPerPass; ++k) cp_async16(dst + k * kPassBytes, real ? src + k * step : base, real ? 16 : 0);
         } else {
 #pragma unroll
             for (int k = 0; k < kRows / kRowsPerPass; ++k) {
-                const bool valid = row0 + r + k * kRowsPerPass < limit;
+                const bool valid = real && row0 + r + k * kRowsPerPass < limit;
                 cp_async16(dst + k * kPassBytes, valid ? src + k * step : base, valid ? 16 : 0);
             }
         }
@@ -103,7 +113,7 @@ __device__ __forceinline__ void load_tile(u16* smem, const u16* base, i64 row_st
     }
     for (int idx = tid; idx < kRows * Traits::kChunks; idx += Traits::kThreads) {
         int r = idx / Traits::kChunks, c = idx % Traits::kChunks;
-        bool valid = row0 + r < limit;
+        bool valid = c < Traits::kRealChunks && row0 + r < limit;
         const u16* src = valid ? base + (i64)(row0 + r) * row_stride + c * 8 : base;
         cp_async16(smem_addr(smem + swizzled(r, c)), src, valid ? 16 : 0);
     }
@@ -266,7 +276,7 @@ __device__ __forceinline__ void flash_fwd(const FlashParams& p) {
 #pragma unroll
     for (int mt = 0; mt < Traits::kMTiles; ++mt) {
         const int row_a = warp_row0 + mt * 16 + g;
-        write_rows<Traits::kDTiles * 4, T>(p, &acc[mt][0][0], st[mt], row_a, row_a + 8, b, head, t);
+        write_rows<Traits::kRealChunks * 4, T>(p, &acc[mt][0][0], st[mt], row_a, row_a + 8, b, head, t);   // the real columns only
     }
 }
 
