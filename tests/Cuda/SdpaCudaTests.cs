@@ -2,6 +2,7 @@ using System;
 using System.Linq;
 using AttentionGen.Reference;
 using AttentionGen.Tests.Numerics;
+using Xunit;
 
 namespace AttentionGen.Tests.Cuda;
 
@@ -23,6 +24,21 @@ public class SdpaCudaTests
     {
         (Random random, _) = FreshRandom.For(1103);
         Check(1103, SdpaContractTests.Bias(random, [B, 1, L, S]).To(DType.BFloat16));
+    }
+
+    [GpuFact]
+    public void HeadDim40RunsOnTheGpuAndKeepsItsWidth()
+    {
+        (Random random, string seed) = FreshRandom.For(4041);
+        Tensor q = Tensor.RandomNormal(random, DType.BFloat16, 2, 8, 333, 40);
+        Tensor k = Tensor.RandomNormal(random, DType.BFloat16, 2, 8, 333, 40);
+        Tensor v = Tensor.RandomNormal(random, DType.BFloat16, 2, 8, 333, 40);
+        Device gpu = Device.Cuda(0);
+
+        using AttentionOutput result = Attention.ScaledDotProduct(q.To(gpu), k.To(gpu), v.To(gpu), causal: true);
+
+        Assert.Equal([2, 8, 333, 40], result.Output.Shape.ToArray());
+        Compare.Output(result.Output.ToFloatArray(), Compare.Reference(q, k, v, causal: true, keep: null, 333).Output, 1e-2, seed);
     }
 
     private static void Check(int caseId, Tensor mask)
