@@ -43,7 +43,7 @@ internal static class BuilderOptions
         var dims = new List<int>();
         foreach (string item in List(value))
         {
-            if (!int.TryParse(item, NumberStyles.None, CultureInfo.InvariantCulture, out int dim) || dim <= 0 || dim % 8 != 0 || dim > FlashAttentionCuda.MaxHeadDim)
+            if (!int.TryParse(item, NumberStyles.None, CultureInfo.InvariantCulture, out int dim) || !FlashAttentionCuda.TakesHeadDim(dim))
             {
                 throw new ArgumentException($"AttentionGenKernelHeadDims takes multiples of 8 up to {FlashAttentionCuda.MaxHeadDim}; got \"{item}\".", nameof(value));
             }

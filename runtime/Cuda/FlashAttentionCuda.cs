@@ -179,7 +179,7 @@ internal static class FlashAttentionCuda
 
     // The head dims the kernels take: multiples of 8 up to MaxHeadDim (16-byte rows for cp.async); one that is not a
     // multiple of 16 runs the next multiple's tiles, padded inside the kernel (KernelDefines.HeadDim).
-    private static bool TakesHeadDim(int headDim) => headDim > 0 && headDim % 8 == 0 && headDim <= MaxHeadDim;
+    internal static bool TakesHeadDim(int headDim) => headDim > 0 && headDim % 8 == 0 && headDim <= MaxHeadDim;
 
     // The head dim flash_fwd.cu's tiles are compiled for.
     private static int TileHeadDim(int headDim) => (headDim + 15) / 16 * 16;
