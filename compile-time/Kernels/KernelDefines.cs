@@ -17,8 +17,11 @@ internal static class KernelDefines
     /// kernel: its tiles are compiled at the next multiple of 16, and AG_REAL_HEAD_DIM says which columns are real.
     /// </summary>
     public static string HeadDim(int headDim) => headDim % 16 == 8
-        ? $"#define AG_HEAD_DIM {(headDim + 8).ToString(CultureInfo.InvariantCulture)}\n#define AG_REAL_HEAD_DIM {headDim.ToString(CultureInfo.InvariantCulture)}\n"
+        ? $"#define AG_HEAD_DIM {TileHeadDim(headDim).ToString(CultureInfo.InvariantCulture)}\n#define AG_REAL_HEAD_DIM {headDim.ToString(CultureInfo.InvariantCulture)}\n"
         : $"#define AG_HEAD_DIM {headDim.ToString(CultureInfo.InvariantCulture)}\n";
+
+    /// <summary>The head dim flash_fwd.cu's tiles are compiled for (and its launch sizes its shared memory by).</summary>
+    public static int TileHeadDim(int headDim) => (headDim + 15) / 16 * 16;
 
     /// <summary>Top-left causal masking (key j ≤ query i).</summary>
     public static string Causal(bool causal) => $"#define AG_CAUSAL {(causal ? 1 : 0)}\n";

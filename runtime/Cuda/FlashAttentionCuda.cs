@@ -2,6 +2,7 @@ using System;
 using System.Linq;
 using System.Collections.Generic;
 using System.Runtime.InteropServices;
+using AttentionGen.CompileTime.Kernels;
 using AttentionGen.Cpu;
 
 namespace AttentionGen.Cuda;
@@ -181,9 +182,6 @@ internal static class FlashAttentionCuda
     // multiple of 16 runs the next multiple's tiles, padded inside the kernel (KernelDefines.HeadDim).
     internal static bool TakesHeadDim(int headDim) => headDim > 0 && headDim % 8 == 0 && headDim <= MaxHeadDim;
 
-    // The head dim flash_fwd.cu's tiles are compiled for.
-    private static int TileHeadDim(int headDim) => (headDim + 15) / 16 * 16;
-
     private static void Validate(AttentionProblem p)
     {
         if (p.DType is not (DType.BFloat16 or DType.Float16))
@@ -265,7 +263,7 @@ internal static class FlashAttentionCuda
         }
 
         CudaModule module = KernelCache.Get(device, Template, header);
-        int tileDim = TileHeadDim(p.HeadDim), blockM = BlockM(tileDim), blockN = BlockN(tileDim);
+        int tileDim = KernelDefines.TileHeadDim(p.HeadDim), blockM = BlockM(tileDim), blockN = BlockN(tileDim);
         uint blocks = (uint)((rows + blockM - 1) / blockM);
         uint shared = (uint)((blockM + (4 * blockN)) * tileDim * 2);
         if (flex is not null)
