@@ -285,8 +285,8 @@ def main():
     parser.add_argument("--gqa", action="store_true", help="causal GQA 32q/8kv, 64q/8kv and MQA against cuDNN on expanded K/V, FA2 and flex")
     parser.add_argument("--lengths", action="store_true", help="N from 512 to 32K at head dim 128, the same tokens per call")
     parser.add_argument("--baseline", help="another build of ours, timed in the same call as a peer (A/B of a kernel change)")
-    parser.add_argument("--sm90-head-dims", help="the head-dims matrix at these head dims (e.g. 64,128) with the Hopper kernel opted in"
-                        " (ATTENTIONGEN_SM90_HEAD_DIMS), ours by default timed in the same call as a peer")
+    parser.add_argument("--mma-sync-peer", action="store_true", help="ours on the mma.sync kernel (ATTENTIONGEN_DISABLE_WGMMA=1) timed"
+                        " in the same call as a peer: what the Hopper kernel gains at each shape")
     args = parser.parse_args()
     if args.flex:
         flex_table(args.binary)
@@ -301,16 +301,6 @@ def main():
         gqa_table(args.binary)
         return
     shapes = GPU_SHAPES
-    if args.sm90_head_dims:
-        dims = [int(d) for d in args.sm90_head_dims.split(",")]
-        shapes = [s for d in dims for s in ((4, 16, 4096, d), (1, 16, 16384, d))]
-        opted_in = ours(args.binary, "time", shapes, dict(os.environ, ATTENTIONGEN_SM90_HEAD_DIMS=args.sm90_head_dims))
-        peers = {(tuple(s), c): torch_gpu(s, c) for s in shapes for c in (False, True)}
-        for key, ms in ours(args.binary, "time", shapes).items():
-            peers[key]["ours-default"] = ms
-        table(f"GPU bf16 on {torch.cuda.get_device_name()}, ATTENTIONGEN_SM90_HEAD_DIMS={args.sm90_head_dims} (ratio = peer ms / ours ms;"
-              " ours-default: the shipped kernel choice)", shapes, opted_in, peers)
-        return
     if args.head_dims:
         dims = [int(d) for d in args.dims.split(",")] if args.dims else HEAD_DIMS
         shapes = [s for d in dims for s in ((4, 16, 4096, d), (1, 16, 16384, d))]
@@ -339,6 +329,9 @@ def main():
     if args.baseline:
         for key, ms in ours(args.baseline, "time", shapes).items():
             peers[key]["baseline"] = ms
+    if args.mma_sync_peer:
+        for key, ms in ours(args.binary, "time", shapes, dict(os.environ, ATTENTIONGEN_DISABLE_WGMMA="1")).items():
+            peers[key]["mma.sync"] = ms
     table(f"GPU bf16 on {torch.cuda.get_device_name()} (ratio = peer ms / ours ms; above 1 we are faster)", shapes, ours_ms, peers)
 
 

@@ -17,10 +17,10 @@ internal static class FlashAttentionCuda
     internal const string Template = "flash_fwd.cu", HopperTemplate = "flash_fwd_sm90.cu", HopperArchitecture = "sm_90a";
 
     /// <summary>
-    /// Whether a forward of head dim <paramref name="headDim"/> runs the Hopper kernel on an sm_90 GPU: 64, 96, 128, 192 and 256
-    /// unless ATTENTIONGEN_SM90_HEAD_DIMS narrows the list (<see cref="HopperHeadDims"/>).
+    /// Whether a forward of head dim <paramref name="headDim"/> runs the Hopper kernel on an sm_90 GPU: every head dim the
+    /// kernels take, unless ATTENTIONGEN_SM90_HEAD_DIMS leaves out its shape (<see cref="HopperHeadDims"/>).
     /// </summary>
-    internal static bool HasHopperKernel(int headDim) => HopperHeadDims.Contains(headDim);
+    internal static bool HasHopperKernel(int headDim) => TakesHeadDim(headDim) && HopperHeadDims.Contains(headDim);
 
     /// <summary>
     /// Window sizes that are whole query blocks and key tiles of both kernels at <paramref name="headDim"/>, so
@@ -179,7 +179,7 @@ internal static class FlashAttentionCuda
     }
 
     // The head dims the kernels take: multiples of 8 up to MaxHeadDim (16-byte rows for cp.async); one that is not a
-    // multiple of 16 runs the next multiple's tiles, padded inside the kernel (KernelDefines.HeadDim).
+    // multiple of 16 runs the next multiple's tiles, padded inside either kernel (KernelDefines.HeadDim).
     internal static bool TakesHeadDim(int headDim) => headDim > 0 && headDim % 8 == 0 && headDim <= MaxHeadDim;
 
     private static void Validate(AttentionProblem p)
@@ -301,8 +301,8 @@ internal static class FlashAttentionCuda
     }
 
     /// <summary>
-    /// Hopper (sm_90) runs head dims 64, 96, 128, 192 and 256 on the wgmma kernel (flash_fwd_sm90.cu; ATTENTIONGEN_SM90_HEAD_DIMS
-    /// narrows the list, <see cref="HopperHeadDims"/>); other GPUs and head dims run the mma.sync kernel,
+    /// Hopper (sm_90) runs every head dim on the wgmma kernel (flash_fwd_sm90.cu; ATTENTIONGEN_SM90_HEAD_DIMS narrows its
+    /// shapes, <see cref="HopperHeadDims"/>); other GPUs and the head dims of shapes left out run the mma.sync kernel,
     /// and so does a specialization whose sm_90a image was not built ahead (an app built with NVRTC before 12) on a
     /// machine without NVRTC: the mma.sync kernel's sm_90 image serves it. ATTENTIONGEN_DISABLE_WGMMA=1 forces the
     /// mma.sync kernel (for comparisons).

@@ -11,7 +11,7 @@ namespace AttentionGen.Tests.Cuda;
 
 /// <summary>
 /// The [Flex] modules on a GPU: translated mods, closed-form plans and block masks built on the GPU, against the
-/// float64 reference running the very same C# mods, at head dim 64 (mma.sync kernel) and 128 (Hopper's wgmma kernel
+/// float64 reference running the very same C# mods, at head dims 64 and 128 (the mma.sync kernel, or Hopper's wgmma kernel
 /// on an H100/H200). Lengths are no tile's multiple and pass every constant of the mods.
 /// </summary>
 public sealed class CudaFlexTests

@@ -13,7 +13,8 @@ namespace AttentionGen.Tests.Cuda;
 /// The Hopper kernel at the head dims besides 128 (served by default; here a scope of the test's own flow, so a run with
 /// ATTENTIONGEN_SM90_HEAD_DIMS narrowed tests the same thing), against the float64 reference: head dim 64's 192-row
 /// query blocks and 128-key tiles, 96's rows padded to 128 columns in shared memory, 192's three column blocks and
-/// 64-key tiles, and 256's single Q buffer, on shapes that are multiples of none of them,
+/// 64-key tiles, 256's single Q buffer, and head dims below their shape's (padded ones too), on shapes that are
+/// multiples of none of them,
 /// causal and dense, GQA, both 16-bit dtypes, key masks that leave rows with no key, and segmented mixtures whose
 /// branches blend into each other. On an H100/H200 each case first checks that the launcher picks the Hopper kernel;
 /// elsewhere the mma.sync kernel runs the same cases.
@@ -44,6 +45,18 @@ public sealed class CudaHopperHeadDimTests
     [InlineData(256, 2, 2, 1, 300, 129, false, true, DType.Float16)]
     [InlineData(256, 2, 2, 2, 129, 65, true, false, DType.BFloat16)]
     [InlineData(256, 1, 3, 3, 600, 601, true, true, DType.BFloat16)]
+    // Below their shape: tile head dims (16, 80, 112, 144 at 64's, 96's, 128's and 192's shape) and padded ones (8, 40
+    // and 72 at 16, 48 and 80 columns; 200 and 248 at 208 and 256), whose zero-filled chunks are never stored.
+    [InlineData(8, 1, 2, 2, 77, 77, false, false, DType.BFloat16)]
+    [InlineData(16, 2, 2, 1, 300, 129, true, true, DType.Float16)]
+    [InlineData(40, 2, 4, 2, 150, 170, true, true, DType.BFloat16)]
+    [InlineData(40, 1, 3, 3, 385, 383, false, false, DType.Float16)]
+    [InlineData(72, 2, 2, 1, 300, 129, false, true, DType.BFloat16)]
+    [InlineData(80, 1, 3, 3, 600, 601, true, false, DType.BFloat16)]
+    [InlineData(112, 2, 4, 2, 150, 170, false, true, DType.Float16)]
+    [InlineData(144, 2, 2, 2, 129, 65, true, true, DType.BFloat16)]
+    [InlineData(200, 1, 3, 3, 131, 97, true, false, DType.Float16)]
+    [InlineData(248, 2, 2, 1, 65, 129, false, true, DType.BFloat16)]
     public void OptedInHeadDimsMatchTheReference(int e, int b, int hq, int hkv, int n, int m, bool causal, bool withMask, DType dtype)
     {
         (Random random, string seed) = FreshRandom.For(b, hq, hkv, n, m, e, causal, withMask, 6464);
@@ -84,6 +97,7 @@ public sealed class CudaHopperHeadDimTests
     [InlineData(96, 2, 700, new[] { 128, 512 }, new[] { 1, 2 }, true)]
     [InlineData(192, 2, 700, new[] { 128, 512 }, new[] { 1, 2 }, false)]
     [InlineData(256, 2, 700, new[] { 128, 512 }, new[] { 1, 2 }, true)]
+    [InlineData(40, 3, 1000, new[] { 256, 512 }, new[] { 1, 2 }, true)]
     public void OptedInSegmentedMixturesMatchTheDefinition(int e, int h, int n, int[] w, int[] r, bool causal)
     {
         (Random random, string seed) = FreshRandom.For(h, n, e, w.Length, causal, 6465);

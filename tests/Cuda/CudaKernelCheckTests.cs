@@ -4,6 +4,7 @@ using AttentionGen.Cpu;
 using AttentionGen.Cuda;
 using AttentionGen.Reference;
 using AttentionGen.Tests.Numerics;
+using AttentionGen.Variants;
 using Xunit;
 
 namespace AttentionGen.Tests.Cuda;
@@ -23,8 +24,8 @@ public partial class GpuCrossLayer
 /// <summary>
 /// The GPU kernels against the float64 reference on fresh random inputs: shapes that are multiples of no tile, causal
 /// and not, key-padding masks that leave rows with no key, cross-attention, GQA, both 16-bit dtypes, head dims across
-/// the range the kernels take, padded ones included (the Hopper kernel at 64 and 128 on an H100/H200, the mma.sync
-/// kernel elsewhere). The output and LSE are poisoned (NaN) before each run, so an element the kernel leaves unwritten
+/// the range the kernels take, padded ones included (the Hopper kernel on an H100/H200, the mma.sync kernel elsewhere,
+/// and forced on Hopper for a few cases). The output and LSE are poisoned (NaN) before each run, so an element the kernel leaves unwritten
 /// fails.
 /// </summary>
 public sealed class CudaKernelCheckTests
@@ -76,6 +77,44 @@ public sealed class CudaKernelCheckTests
         ReferenceResult expected = Compare.Reference(q, k, v, causal, keep, m, scale);
         Compare.Output(output.ToFloatArray(), expected.Output, 1e-2, seed);
         Compare.Lse(lse.ToFloatArray(), expected.Lse, 2e-2, seed);
+    }
+
+    // The mma.sync kernel is what sm_80/sm_89 GPUs run; on an H100/H200, where the Hopper kernel takes every head dim,
+    // a scope forces it so the GPU machine checks it too: padded and unpadded head dims, and a segmented launch.
+    [GpuTheory]
+    [InlineData(2, 4, 2, 150, 170, 40, true, true, DType.BFloat16, null)]
+    [InlineData(1, 3, 3, 131, 97, 64, false, false, DType.Float16, null)]
+    [InlineData(2, 2, 1, 300, 129, 80, false, true, DType.BFloat16, null)]
+    [InlineData(1, 2, 2, 200, 140, 128, true, true, DType.BFloat16, 0f)]
+    [InlineData(1, 2, 2, 65, 129, 248, true, false, DType.BFloat16, null)]
+    public void TheMmaSyncKernelMatchesTheReferenceOnHopperToo(int b, int hq, int hkv, int n, int m, int e, bool causal, bool withMask, DType dtype, float? scale)
+    {
+        using (HopperHeadDims.UseNone())
+        {
+            Assert.False(FlashAttentionCuda.UsesWgmma(CudaTransfers.Require(Device.Cuda(0)), e, CudaSpecialization.FlashAttention(e, causal)));
+            TheKernelMatchesTheReference(b, hq, hkv, n, m, e, causal, withMask, dtype, scale);
+        }
+    }
+
+    [GpuFact]
+    public void TheMmaSyncKernelsSegmentedEntryMatchesTheDefinitionOnHopperToo()
+    {
+        (Random random, string seed) = FreshRandom.For(6467);
+        Device gpu = Device.Cuda(0);
+        Tensor q = Tensor.RandomNormal(random, DType.BFloat16, 2, 3, 700, 80);
+        Tensor k = Tensor.RandomNormal(random, DType.BFloat16, 2, 3, 700, 80);
+        Tensor v = Tensor.RandomNormal(random, DType.BFloat16, 2, 3, 700, 80);
+        int[] w = [128, 512], r = [1, 2];
+
+        AttentionOutput result;
+        using (HopperHeadDims.UseNone())
+        {
+            result = DilatedAttention.Forward(q.To(gpu), k.To(gpu), v.To(gpu), w, r, causal: true);
+        }
+
+        ReferenceResult expected = ReferenceVariants.Dilated(q, k, v, w, r, true);
+        Compare.Output(result.Output.ToFloatArray(), expected.Output, 1e-2, seed);
+        Compare.Lse(result.Lse.ToFloatArray(), expected.Lse, 2e-2, seed);
     }
 
     [GpuFact]

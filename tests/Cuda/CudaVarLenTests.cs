@@ -22,7 +22,7 @@ public class CudaVarLenTests
         MatchesTheCpu([130, 0, 1, 257, 64, 3], [130, 5, 40, 257, 200, 2], causal, E, causal ? 2 : 1);
 
     // The same offsets for queries and keys (self-attention): a problem per sequence, handed out longest first; head dim
-    // 80 runs the mma.sync kernel's view, 64 and 128 the Hopper kernel's on an sm_90 GPU.
+    // 80 runs below its Hopper shape (96's) on an sm_90 GPU.
     [GpuTheory]
     [InlineData(false, 64)]
     [InlineData(true, 64)]

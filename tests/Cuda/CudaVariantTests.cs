@@ -78,7 +78,7 @@ public class CudaVariantTests
         Compare.Output(local.ToFloatArray(), ReferenceVariants.Local(q, k, v, windows), 1e-2, seed);
     }
 
-    // Head dim 64 runs the mma.sync kernel's segmented entry, 128 the Hopper one; the nine-branch mixture takes two merge
+    // Head dims 64 and 128 (the Hopper kernel's segmented entry on an H100/H200); the nine-branch mixture takes two merge
     // launches (eight branches each at most). The causal mixtures also carry the relative-position bias (a table the
     // kernel's score mod reads).
     [GpuTheory]
@@ -104,7 +104,7 @@ public class CudaVariantTests
         Compare.Lse(result.Lse.ToFloatArray(), expected.Lse, 2e-2, seed);
     }
 
-    // [B, T, heads · E] operands: head dim 32 on the mma.sync kernel, 128 on the Hopper one.
+    // [B, T, heads · E] operands at head dims 32 and 128.
     [GpuTheory]
     [InlineData(SparseMode.Strided, 777, 13, 4, 32)]
     [InlineData(SparseMode.Strided, 512, 128, 4, 32)]

@@ -7,38 +7,44 @@ using Xunit;
 namespace AttentionGen.Tests.Cuda;
 
 /// <summary>
-/// The Hopper kernel serves every head dim it is built for unless ATTENTIONGEN_SM90_HEAD_DIMS narrows the list; the
-/// default is also the set whose sm_90a images ship prebuilt. A test scope changes the list for its own flow only.
+/// The Hopper kernel serves every head dim through its five shapes unless ATTENTIONGEN_SM90_HEAD_DIMS narrows the
+/// shapes; the default also decides which sm_90a images ship prebuilt. A test scope changes the list for its own flow only.
 /// </summary>
 public sealed class HopperHeadDimsTests
 {
     // Under the default list (in a scope, so a run with the variable set tests the same thing).
     [Fact]
-    public void ByDefaultEveryHeadDimTheKernelIsBuiltForRunsIt()
+    public void ByDefaultEveryHeadDimTheKernelsTakeRunsIt()
     {
         Assert.Equal([64, 96, 128, 192, 256], HopperHeadDims.Parse(null));
         Assert.Equal([64, 96, 128, 192, 256], HopperHeadDims.Parse("  "));
         using (HopperHeadDims.Use(HopperHeadDims.Parse(null)))
         {
-            Assert.True(FlashAttentionCuda.HasHopperKernel(64));
-            Assert.True(FlashAttentionCuda.HasHopperKernel(256));
-            Assert.True(FlashAttentionCuda.HasHopperKernel(96));
-            Assert.False(FlashAttentionCuda.HasHopperKernel(80));
-            Assert.Contains(FlashAttentionCuda.ForwardKernels(64, CudaSpecialization.FlashAttention(64, causal: true)), r => r.Template == FlashAttentionCuda.HopperTemplate);
+            foreach (int headDim in new[] { 8, 16, 40, 64, 72, 80, 96, 112, 144, 200, 248, 256 })
+            {
+                Assert.True(FlashAttentionCuda.HasHopperKernel(headDim), $"head dim {headDim}");
+            }
+
+            Assert.False(FlashAttentionCuda.HasHopperKernel(36));    // not a multiple of 8: no GPU kernel at all
+            Assert.False(FlashAttentionCuda.HasHopperKernel(264));
+            Assert.Contains(FlashAttentionCuda.ForwardKernels(40, CudaSpecialization.FlashAttention(40, causal: true)), r => r.Template == FlashAttentionCuda.HopperTemplate);
             Assert.Equal(384, FlashAttentionCuda.WholeWindowTiles(64));
+            Assert.Equal(384, FlashAttentionCuda.WholeWindowTiles(40));   // 64's 192-row query blocks
         }
 
-        // The prebuilt set ships an sm_90a image for each of them, causal and not.
-        Assert.Equal(2 * 5, PrebuiltKernelSet.All().Count(s => s.Template == FlashAttentionCuda.HopperTemplate));
+        // The prebuilt set ships an sm_90a image for every head dim that needs no padding, causal and not.
+        Assert.Equal(2 * 16, PrebuiltKernelSet.All().Count(s => s.Template == FlashAttentionCuda.HopperTemplate));
         using (HopperHeadDims.Use(128))
         {
             Assert.DoesNotContain(FlashAttentionCuda.ForwardKernels(64, CudaSpecialization.FlashAttention(64, causal: true)), r => r.Template == FlashAttentionCuda.HopperTemplate);
             Assert.Equal(128, FlashAttentionCuda.WholeWindowTiles(64));
+            Assert.True(FlashAttentionCuda.HasHopperKernel(112));    // 128's shape
+            Assert.False(FlashAttentionCuda.HasHopperKernel(80));    // 96's, left out
         }
     }
 
     [Fact]
-    public void TheListNamesHeadDimsTheKernelIsBuiltFor()
+    public void TheListNamesTheShapesByTheirLargestHeadDim()
     {
         Assert.Equal([64, 128], HopperHeadDims.Parse("64, 128,64"));
         Assert.Equal([64], HopperHeadDims.Parse("64"));
@@ -110,9 +116,39 @@ public sealed class HopperHeadDimsTests
         Assert.Equal(KernelContract.Sm90(128).SharedBytes(planStride: 16), KernelContract.Sm90(96).SharedBytes(planStride: 16));
         Assert.Equal(192, KernelContract.Sm90(192).SharedHeadDim);
 
-        var e = Assert.Throws<ArgumentOutOfRangeException>(() => KernelContract.Sm90(80));
-        Assert.Equal("headDim", e.ParamName);
-        Assert.Contains("64, 96, 128, 192, 256", e.Message, StringComparison.Ordinal);
         Assert.Equal(KernelContract.Sm90Shapes.Count, KernelContract.Sm90Shapes.Select(s => s.HeadDim).Distinct().Count());
+        Assert.Equal(KernelContract.Sm90Shapes.OrderBy(s => s.HeadDim), KernelContract.Sm90Shapes);   // Sm90 takes the first at or above
+    }
+
+    // A head dim runs the first shape at or above it, as the kernel's AG_SM90_SHAPE picks it; its tile head dim's rows
+    // take that shape's columns in shared memory, so the shape's sizes hold for it.
+    [Theory]
+    [InlineData(8, 64)]
+    [InlineData(40, 64)]
+    [InlineData(64, 64)]
+    [InlineData(72, 96)]
+    [InlineData(80, 96)]
+    [InlineData(104, 128)]
+    [InlineData(136, 192)]
+    [InlineData(192, 192)]
+    [InlineData(200, 256)]
+    [InlineData(248, 256)]
+    public void AHeadDimRunsTheFirstShapeAtOrAboveIt(int headDim, int shape)
+    {
+        Assert.Equal(shape, KernelContract.Sm90(headDim).HeadDim);
+        int tileColumns = (headDim + 63) / 64 * 64;   // whole 64-column blocks, with or without padding to 16
+        Assert.Equal(KernelContract.Sm90(headDim).SharedHeadDim, tileColumns);
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(-8)]
+    [InlineData(264)]
+    public void HeadDimsNoShapeRunsAreRefused(int headDim)
+    {
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => KernelContract.Sm90(headDim));
+        Assert.Equal("headDim", e.ParamName);
+        Assert.Contains("from 1 to 256", e.Message, StringComparison.Ordinal);
+        Assert.Contains(headDim.ToString(System.Globalization.CultureInfo.InvariantCulture), e.Message, StringComparison.Ordinal);
     }
 }

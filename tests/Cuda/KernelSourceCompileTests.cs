@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 using AttentionGen.Cpu;
 using AttentionGen.Cuda;
 using AttentionGen.Execution;
@@ -40,8 +41,18 @@ public sealed class KernelSourceCompileTests
             }
         }
 
+        foreach (int headDim in HeadDimsBelowTheirShape)
+        {
+            Compile("flash_fwd_sm90.cu", CudaSpecialization.FlashAttention(headDim, causal: false), "sm_90a", failures);
+            Compile("flash_fwd_sm90.cu", CudaSpecialization.FlashAttention(headDim, causal: true), "sm_90a", failures);
+        }
+
         Assert.True(failures.Count == 0, string.Join("\n\n", failures));
     }
+
+    // Head dims a shape runs below its own, tile head dims (16, 80, 112, 144) and padded ones (40 at 48 columns, 200 at
+    // 208, 248 at 256): the GEMM widths and the zero-filled chunks are their own code.
+    private static readonly int[] HeadDimsBelowTheirShape = [16, 40, 80, 112, 144, 200, 248];
 
     // NVRTC before 12 cannot assemble wgmma, but its front end still checks the Hopper kernel's C++ (templates, the
     // contract's static_asserts, translated mods) down to PTX for compute_90, at every head dim it is built for: dense,
@@ -64,6 +75,9 @@ public sealed class KernelSourceCompileTests
                 CudaSpecialization.FlashAttention(e, causal: false).Split('\n')[0] + "\n" + new CausalBiasFlex().CudaText,
             ]);
         }
+
+        // Three of them here (each compile takes seconds on CI's two cores); the sm_90a test takes them all.
+        headers.AddRange(HeadDimsBelowTheirShape.Where(e => e is 40 or 80 or 200).Select(e => CudaSpecialization.FlashAttention(e, causal: true)));
 
         var failures = new List<string>();
         foreach (string header in headers)

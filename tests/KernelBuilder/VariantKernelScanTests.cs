@@ -66,7 +66,9 @@ public class VariantKernelScanTests
                 new KernelRequest("convert.cu", string.Empty),
                 new KernelRequest("local.cu", string.Empty),
                 new KernelRequest(FlashAttentionCuda.Template, LocalAttentionCuda.Header(lowered, 16, biased: false)),
+                new KernelRequest(FlashAttentionCuda.HopperTemplate, LocalAttentionCuda.Header(lowered, 16, biased: false), FlashAttentionCuda.HopperArchitecture),
                 new KernelRequest(FlashAttentionCuda.Template, LocalAttentionCuda.Header(lowered, 16, biased: true)),
+                new KernelRequest(FlashAttentionCuda.HopperTemplate, LocalAttentionCuda.Header(lowered, 16, biased: true), FlashAttentionCuda.HopperArchitecture),
             ],
             requests);
         Assert.Equal("#define AG_HEAD_DIM 16\n#define AG_BOX_COUNT 1\n#define AG_BOXES { {0LL, 16LL, (-9223372036854775807LL - 1), 9223372036854775807LL, (-9223372036854775807LL - 1), 9223372036854775807LL} }\n", requests[2].Header);

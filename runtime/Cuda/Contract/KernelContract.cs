@@ -12,7 +12,7 @@ namespace AttentionGen.Cuda;
 internal static class KernelContract
 {
     /// <summary>
-    /// flash_fwd_sm90.cu's shape at each head dim it is built for (its Sm90Shape), after FlashAttention-3's choices: 3
+    /// flash_fwd_sm90.cu's shapes (its Sm90Shape), in ascending order of the largest head dim each runs, after FlashAttention-3's choices: 3
     /// consumer warpgroups (192 query rows) at head dim 64, 2 (128 rows) above; 96 takes 128's shape on rows padded to
     /// 128 columns in shared memory; 192 takes 96-key tiles and 256 64-key tiles, both with one Q buffer, the most that
     /// fits 227 KB of shared memory with two K/V stages (192 KB at every head dim, so a flex plan covers as many tiles). Kernels/sm90_contract.inc carries them as AG_CONTRACT_SM90_D{head dim}_{property}.
@@ -26,24 +26,29 @@ internal static class KernelContract
         new(HeadDim: 256, BlockM: 128, BlockN: 64, Stages: 2, QBuffers: 1),
     ];
 
-    /// <summary>flash_fwd_sm90.cu's shape at <paramref name="headDim"/>, one of <see cref="Sm90Shapes"/>'.</summary>
+    /// <summary>
+    /// The shape flash_fwd_sm90.cu runs head dim <paramref name="headDim"/> with: the first of <see cref="Sm90Shapes"/>
+    /// (in ascending order) at or above it, as the kernel's AG_SM90_SHAPE picks it. Its GEMMs run at the tile head dim
+    /// (<see cref="CompileTime.Kernels.KernelDefines.TileHeadDim"/>), whose rows take the shape's columns in shared memory.
+    /// </summary>
     public static Sm90Shape Sm90(int headDim)
     {
         // An indexed loop, not LINQ or foreach over the interface: every Hopper launch asks, and those allocate.
-        for (int i = 0; i < Sm90Shapes.Count; i++)
+        for (int i = 0; headDim > 0 && i < Sm90Shapes.Count; i++)
         {
-            if (Sm90Shapes[i].HeadDim == headDim)
+            if (Sm90Shapes[i].HeadDim >= headDim)
             {
                 return Sm90Shapes[i];
             }
         }
 
-        throw new ArgumentOutOfRangeException(nameof(headDim), headDim, $"The Hopper kernel is built for head dims {string.Join(", ", Sm90Shapes.Select(s => s.HeadDim))}; got {headDim}.");
+        throw new ArgumentOutOfRangeException(nameof(headDim), headDim, $"The Hopper kernel takes head dims from 1 to {Sm90Shapes[^1].HeadDim}; got {headDim}.");
     }
 }
 
 /// <summary>
-/// flash_fwd_sm90.cu's tile shape at one head dim: <paramref name="BlockM"/> query rows per item (consumer warpgroups
+/// flash_fwd_sm90.cu's tile shape for the head dims up to <paramref name="HeadDim"/> (down to the previous shape's):
+/// <paramref name="BlockM"/> query rows per item (consumer warpgroups
 /// of 64 rows each), <paramref name="BlockN"/> keys per K/V tile, <paramref name="Stages"/> K/V stages in flight, and
 /// <paramref name="QBuffers"/> Q buffers (with two, the producer loads the next item's Q while the consumers work on
 /// this one; with one, after they are done).

@@ -1,10 +1,12 @@
-// FlashAttention forward on Hopper (sm_90a) with wgmma, warp-specialized: for head dims 64, 96, 128, 192 and 256 (Traits
-// below).
+// FlashAttention forward on Hopper (sm_90a) with wgmma, warp-specialized: five tile shapes, for head dims up to 64, 96,
+// 128, 192 and 256 (Traits below).
 // A producer warpgroup streams Q and K/V tiles into shared memory with cp.async and signals "full" mbarriers; the
 // consumer warpgroups wait on them and release buffers through "empty" mbarriers, so they never meet at a
 // __syncthreads and drift apart: one warpgroup's softmax overlaps the other's GEMMs. Within a warpgroup, a tile's
 // softmax overlaps the previous tile's O += P V (see the consumer loop).
-// The specialization header defines AG_HEAD_DIM and AG_CAUSAL.
+// The specialization header defines AG_HEAD_DIM and AG_CAUSAL. AG_HEAD_DIM is a multiple of 16 (the GEMMs' k-step);
+// a head dim that is a multiple of 8 only comes as AG_HEAD_DIM 16 above it plus AG_REAL_HEAD_DIM, and the columns past
+// the real ones are zeros in shared memory (never read from global memory) that are never stored.
 //
 // One CTA per SM = 2 (3 at head dim 64) consumer warpgroups of 64 query rows each and a producer warpgroup, persistent
 // over query blocks of 128 (192) rows (see flash_fwd_sm90 below). K/V tiles of 128 keys (96 at 192, 64 at 256) stream
@@ -21,12 +23,32 @@
 #define AG_CAUSAL 0
 #endif
 
+#ifndef AG_REAL_HEAD_DIM
+#define AG_REAL_HEAD_DIM AG_HEAD_DIM
+#endif
+
 #include "flash_common.inc"
 
-static_assert(AG_HEAD_DIM == 64 || AG_HEAD_DIM == 96 || AG_HEAD_DIM == 128 || AG_HEAD_DIM == 192 || AG_HEAD_DIM == 256,
-              "the wgmma kernel takes head dims 64, 96, 128, 192 and 256");
+static_assert(AG_HEAD_DIM % 16 == 0 && AG_HEAD_DIM >= 16 && AG_HEAD_DIM <= 256, "the wgmma kernel takes tile head dims that are multiples of 16 up to 256");
+static_assert(AG_REAL_HEAD_DIM % 8 == 0 && AG_REAL_HEAD_DIM <= AG_HEAD_DIM && AG_REAL_HEAD_DIM > AG_HEAD_DIM - 16,
+              "the real head dim is the tile head dim or 8 below it");
 
-// The tile shape per head dim, after FlashAttention-3's choices (held to KernelContract.cs's Sm90Shapes by the
+// The shape a tile head dim runs: the smallest of the five at or above it (KernelContract.Sm90's rule). Every tile
+// head dim of a shape has the shape's columns in shared memory (whole 64-column blocks), so the contract's numbers for
+// the shape hold for all of them.
+#if AG_HEAD_DIM <= 64
+#define AG_SM90_SHAPE 64
+#elif AG_HEAD_DIM <= 96
+#define AG_SM90_SHAPE 96
+#elif AG_HEAD_DIM <= 128
+#define AG_SM90_SHAPE 128
+#elif AG_HEAD_DIM <= 192
+#define AG_SM90_SHAPE 192
+#else
+#define AG_SM90_SHAPE 256
+#endif
+
+// The tile shape per head dim (and for the tile head dims below it, down to the next shape's), after FlashAttention-3's choices (held to KernelContract.cs's Sm90Shapes by the
 // static_asserts in sm90_shared_layout.inc): consumer warpgroups of 64 query rows each, keys per tile, K/V stages, Q
 // buffers, and the registers setmaxnreg gives the producer and each consumer thread (one CTA per SM: at most 65536 in
 // all). Enumerators, not static members: NVRTC 11 emits a global for each static member, and the head-dim-128
@@ -64,8 +86,8 @@ struct Sm90Shape<256> {
 };
 
 struct Traits {
-    using Shape = Sm90Shape<AG_HEAD_DIM>;
-    static constexpr int kHeadDim = AG_HEAD_DIM;
+    using Shape = Sm90Shape<AG_SM90_SHAPE>;
+    static constexpr int kHeadDim = AG_HEAD_DIM;         // the tile head dim: the GEMMs' width
     static constexpr int kWarpGroups = Shape::kWarpGroups;   // consumer warpgroups, 64 query rows each
     static constexpr int kConsumers = kWarpGroups * 128;
     static constexpr int kProducers = 128;                // one producer warpgroup
@@ -75,6 +97,7 @@ struct Traits {
     static constexpr int kBlockN = Shape::kBlockN;       // keys per tile
     static constexpr int kSharedDim = (kHeadDim + 63) / 64 * 64;   // a row's columns in shared memory: whole 64-column blocks
     static constexpr int kChunks = kHeadDim / 8;         // 16-byte chunks per row
+    static constexpr int kRealChunks = AG_REAL_HEAD_DIM / 8;   // the chunks global memory holds; the rest are zeros
     // The chunks per row a copy pass assigns threads to: kChunks rounded up to a power of two, so that a pass covers
     // whole rows (threads past kChunks idle: 96 and 192).
     static constexpr int kPassChunks = kChunks <= 8 ? 8 : kChunks <= 16 ? 16 : 32;

@@ -12,7 +12,10 @@ namespace AttentionGen.Cuda;
 /// </summary>
 internal static class PrebuiltKernelSet
 {
-    /// <summary>Every head dim the kernels take: the multiples of 16 up to 256 (each costs about 0.33 MB of package).</summary>
+    /// <summary>
+    /// The head dims that need no padding: the multiples of 16 up to 256 (each costs about 0.4 MB of package). One padded
+    /// inside the kernels (40, 72, ...) has a header of its own, compiled at first use.
+    /// </summary>
     public static readonly int[] HeadDims = Enumerable.Range(1, FlashAttentionCuda.MaxHeadDim / 16).Select(i => i * 16).ToArray();
 
     /// <summary>The helper kernels, whose header is empty.</summary>
@@ -43,7 +46,7 @@ internal static class PrebuiltKernelSet
             {
                 string header = CudaSpecialization.FlashAttention(headDim, causal);
                 yield return new PrebuiltSpecialization("flash_fwd.cu", header, GenericTargets);
-                if (Cuda.HopperHeadDims.Default.Contains(headDim))
+                if (Cuda.HopperHeadDims.Contains(Cuda.HopperHeadDims.Default, headDim))
                 {
                     yield return new PrebuiltSpecialization("flash_fwd_sm90.cu", header, HopperTargets);
                 }
