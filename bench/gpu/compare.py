@@ -51,7 +51,7 @@ def time_gpu(fn, reps=20):
     return times[len(times) // 2]
 
 
-def torch_gpu(shape, causal):
+def torch_gpu(shape, causal, with_flex=True):
     from torch.nn.attention import SDPBackend, sdpa_kernel
     from torch.nn.attention.flex_attention import create_block_mask, flex_attention
     b, h, n, e = shape
@@ -63,9 +63,10 @@ def torch_gpu(shape, causal):
                 results[name] = time_gpu(lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal))
         except Exception as ex:  # a backend the build lacks is reported, not fatal
             print(f"# {name} {shape} causal={causal}: {type(ex).__name__}: {str(ex)[:120]}", file=sys.stderr)
-    flex = torch.compile(flex_attention)
-    mask = create_block_mask(lambda b_, h_, q_, kv_: q_ >= kv_, None, None, n, n) if causal else None
-    results["flex"] = time_gpu(lambda: flex(q, k, v, block_mask=mask))
+    if with_flex:
+        flex = torch.compile(flex_attention)
+        mask = create_block_mask(lambda b_, h_, q_, kv_: q_ >= kv_, None, None, n, n) if causal else None
+        results["flex"] = time_gpu(lambda: flex(q, k, v, block_mask=mask))
     return results
 
 
@@ -285,6 +286,7 @@ def main():
     parser.add_argument("--gqa", action="store_true", help="causal GQA 32q/8kv, 64q/8kv and MQA against cuDNN on expanded K/V, FA2 and flex")
     parser.add_argument("--lengths", action="store_true", help="N from 512 to 32K at head dim 128, the same tokens per call")
     parser.add_argument("--baseline", help="another build of ours, timed in the same call as a peer (A/B of a kernel change)")
+    parser.add_argument("--no-flex", action="store_true", help="leave flex_attention out of the prefill table (it compiles per shape)")
     parser.add_argument("--mma-sync-peer", action="store_true", help="ours on the mma.sync kernel (ATTENTIONGEN_DISABLE_WGMMA=1) timed"
                         " in the same call as a peer: what the Hopper kernel gains at each shape")
     args = parser.parse_args()
@@ -325,7 +327,7 @@ def main():
         table("CPU fp32, 2 threads (ratio = torch ms / ours ms)", CPU_SHAPES, ours(args.binary, "cpu", CPU_SHAPES, env), peers, unit="GFLOP/s")
         return
     ours_ms = ours(args.binary, "time", shapes)
-    peers = {(tuple(s), c): torch_gpu(s, c) for s in shapes for c in (False, True)}
+    peers = {(tuple(s), c): torch_gpu(s, c, with_flex=not args.no_flex) for s in shapes for c in (False, True)}
     if args.baseline:
         for key, ms in ours(args.baseline, "time", shapes).items():
             peers[key]["baseline"] = ms
