@@ -11,9 +11,9 @@
 #   sample  the published sample cold and warm and with NVRTC hidden (kernels from the store and the app's zip only)
 #   timing  sample, then PyTorch vs ours: dense/causal, the flex masks, the variants
 #   prefill issue #24's matrix: every head dim 64..256 at (4,16,4096,D) and (1,16,16384,D), and causal GQA 32/8, 64/8, MQA
-#   sm90    the Hopper kernel's opt-in head dims (ATTENTIONGEN_SM90_HEAD_DIMS=64,128,256): ptxas's register and spill
-#           report at 64 and 256, then the head-dims matrix at 64, 128, 256 opted in, with the default choice as a peer
-#   sm90-tests  the GPU tests of the opt-in head dims against the float64 reference
+#   sm90    the Hopper kernel: ptxas's register and spill report at 64 and 256, then the head-dims matrix at 40, 80, 128,
+#           256 with ours on the mma.sync kernel as a peer
+#   sm90-tests  the GPU tests of the Hopper kernel's head dims against the float64 reference
 #   sm90-compile  the Hopper kernel's sm_90a compile test at every head dim (NVRTC 12)
 #   lengths N from 512 to 32K at head dim 128 (65536 tokens a call), dense and causal, against cuDNN, FA2 and flex
 #   decode  a decode step against a full KV cache (contiguous, paged): ours (tensor cores) vs SDPA cuDNN/flash and
@@ -85,14 +85,14 @@ prefill)
     timeout 430 python3 bench/gpu/compare.py --binary $bin --head-dims 2>&1 | tee "$out/head-dims.log" | tail -24
     timeout 140 python3 bench/gpu/compare.py --binary $bin --gqa 2>&1 | tee "$out/gqa.log" | tail -15 ;;
 sm90)
-    # A fresh cache so NVRTC compiles (verbose) the opted-in Hopper kernels and ptxas reports their registers and spills.
+    # A fresh cache so NVRTC compiles (verbose) the Hopper kernels and ptxas reports their registers and spills.
     for d in 64 256; do
-        ATTENTIONGEN_SM90_HEAD_DIMS=64,128,256 ATTENTIONGEN_NVRTC_VERBOSE=1 ATTENTIONGEN_CACHE_DIR=/tmp/sm90-verbose-cache timeout 100 \
+        ATTENTIONGEN_NVRTC_VERBOSE=1 ATTENTIONGEN_CACHE_DIR=/tmp/sm90-verbose-cache timeout 100 \
             $bin time 1,16,4096,$d >"$out/sm90-ptxas-$d.log" 2>&1
-        echo "ptxas, head dim $d opted in (exit $?):"
+        echo "ptxas, head dim $d (exit $?):"
         grep -E "ag_flash_fwd_sm90|registers|spill" "$out/sm90-ptxas-$d.log" | head -16
     done
-    timeout 380 python3 bench/gpu/compare.py --binary $bin --sm90-head-dims 64,128,256 2>&1 | tee "$out/sm90.log" | tail -10 ;;
+    timeout 380 python3 bench/gpu/compare.py --binary $bin --head-dims --dims 40,80,128,256 --mma-sync-peer --no-flex 2>&1 | tee "$out/sm90.log" | tail -10 ;;
 sm90-tests)
     # The opted-in head dims' GPU tests compile their Hopper modules at first use (NVRTC 12, ~15 s each).
     timeout "${TESTS_TIMEOUT:-560}" tests/gpu-on-device.sh run -class AttentionGen.Tests.Cuda.CudaHopperHeadDimTests -class AttentionGen.Tests.Cuda.HopperHeadDimsTests \
