@@ -12,8 +12,8 @@ namespace AttentionGen.Cuda;
 internal static class KernelContract
 {
     /// <summary>
-    /// flash_fwd_sm90.cu's shapes (its Sm90Shape), in ascending order of the largest head dim each runs, after FlashAttention-3's choices: 3
-    /// consumer warpgroups (192 query rows) at head dim 64, 2 (128 rows) above; 96 takes 128's shape on rows padded to
+    /// flash_fwd_sm90.cu's shapes (its Sm90Shape), in ascending order of the largest head dim each runs, after
+    /// FlashAttention-3's choices: 3 consumer warpgroups (192 query rows) at head dim 64, 2 (128 rows) above; 96 takes 128's shape on rows padded to
     /// 128 columns in shared memory; 192 takes 96-key tiles and 256 64-key tiles, both with one Q buffer, the most that
     /// fits 227 KB of shared memory with two K/V stages (192 KB at every head dim, so a flex plan covers as many tiles). Kernels/sm90_contract.inc carries them as AG_CONTRACT_SM90_D{head dim}_{property}.
     /// </summary>
