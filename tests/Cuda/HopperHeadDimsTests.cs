@@ -90,6 +90,16 @@ public sealed class HopperHeadDimsTests
         }
 
         Assert.Throws<InvalidOperationException>(() => HopperHeadDims.Use(80));
+
+        // No shape at all: the mma.sync kernel for every head dim, until the scope ends.
+        bool before = FlashAttentionCuda.HasHopperKernel(128);
+        using (HopperHeadDims.UseNone())
+        {
+            Assert.DoesNotContain(new[] { 8, 40, 64, 128, 256 }, FlashAttentionCuda.HasHopperKernel);
+            Assert.DoesNotContain(FlashAttentionCuda.ForwardKernels(128, header), r => r.Template == FlashAttentionCuda.HopperTemplate);
+        }
+
+        Assert.Equal(before, FlashAttentionCuda.HasHopperKernel(128));
     }
 
     [Fact]
