@@ -25,8 +25,8 @@ public partial class GpuCrossLayer
 /// The GPU kernels against the float64 reference on fresh random inputs: shapes that are multiples of no tile, causal
 /// and not, key-padding masks that leave rows with no key, cross-attention, GQA, both 16-bit dtypes, head dims across
 /// the range the kernels take, padded ones included (the Hopper kernel on an H100/H200, the mma.sync kernel elsewhere,
-/// and forced on Hopper for a few cases). The output and LSE are poisoned (NaN) before each run, so an element the kernel leaves unwritten
-/// fails.
+/// and forced on Hopper for a few cases). The output and LSE are poisoned (NaN) before each run, so an element the
+/// kernel leaves unwritten fails.
 /// </summary>
 public sealed class CudaKernelCheckTests
 {
