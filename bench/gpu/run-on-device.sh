@@ -94,7 +94,7 @@ sm90)
     done
     timeout 380 python3 bench/gpu/compare.py --binary $bin --head-dims --dims 40,80,128,256 --mma-sync-peer --no-flex 2>&1 | tee "$out/sm90.log" | tail -10 ;;
 sm90-tests)
-    # The opted-in head dims' GPU tests compile their Hopper modules at first use (NVRTC 12, ~15 s each).
+    # The Hopper head dims' GPU tests compile the padded head dims' modules at first use (NVRTC 12, ~15 s each).
     timeout "${TESTS_TIMEOUT:-560}" tests/gpu-on-device.sh run -class AttentionGen.Tests.Cuda.CudaHopperHeadDimTests -class AttentionGen.Tests.Cuda.HopperHeadDimsTests \
         -nocolor -verbose >"$out/sm90-tests.log" 2>&1
     echo "sm90 tests exit $?"

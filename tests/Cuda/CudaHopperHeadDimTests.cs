@@ -21,7 +21,7 @@ namespace AttentionGen.Tests.Cuda;
 /// </summary>
 public sealed class CudaHopperHeadDimTests
 {
-    private static readonly int[] OptedIn = [64, 96, 128, 192, 256];
+    private static readonly int[] EveryShape = [64, 96, 128, 192, 256];
 
     [GpuTheory]
     [InlineData(64, 1, 1, 1, 1, 1, false, false, DType.BFloat16)]
@@ -57,7 +57,7 @@ public sealed class CudaHopperHeadDimTests
     [InlineData(144, 2, 2, 2, 129, 65, true, true, DType.BFloat16)]
     [InlineData(200, 1, 3, 3, 131, 97, true, false, DType.Float16)]
     [InlineData(248, 2, 2, 1, 65, 129, false, true, DType.BFloat16)]
-    public void OptedInHeadDimsMatchTheReference(int e, int b, int hq, int hkv, int n, int m, bool causal, bool withMask, DType dtype)
+    public void EveryHeadDimMatchesTheReference(int e, int b, int hq, int hkv, int n, int m, bool causal, bool withMask, DType dtype)
     {
         (Random random, string seed) = FreshRandom.For(b, hq, hkv, n, m, e, causal, withMask, 6464);
         Tensor q = Tensor.RandomNormal(random, dtype, b, hq, n, e);
@@ -77,7 +77,7 @@ public sealed class CudaHopperHeadDimTests
         using Tensor lse = Tensor.FromArray(Enumerable.Repeat(float.NaN, b * hq * n).ToArray(), b, hq, n).To(gpu);
         var problem = new AttentionProblem(q.To(gpu), k.To(gpu), v.To(gpu), output, lse, withMask ? Tensor.FromArray(keep, b, m).To(gpu) : null, null, 128, 128);
 
-        using (HopperHeadDims.Use(OptedIn))
+        using (HopperHeadDims.Use(EveryShape))
         {
             AssertTheHopperKernelRunsOnHopper(gpu, e, causal);
             FlashAttentionCuda.Forward(problem, causal);
@@ -98,7 +98,7 @@ public sealed class CudaHopperHeadDimTests
     [InlineData(192, 2, 700, new[] { 128, 512 }, new[] { 1, 2 }, false)]
     [InlineData(256, 2, 700, new[] { 128, 512 }, new[] { 1, 2 }, true)]
     [InlineData(40, 3, 1000, new[] { 256, 512 }, new[] { 1, 2 }, true)]
-    public void OptedInSegmentedMixturesMatchTheDefinition(int e, int h, int n, int[] w, int[] r, bool causal)
+    public void SegmentedMixturesMatchTheDefinition(int e, int h, int n, int[] w, int[] r, bool causal)
     {
         (Random random, string seed) = FreshRandom.For(h, n, e, w.Length, causal, 6465);
         Device gpu = Device.Cuda(0);
@@ -107,7 +107,7 @@ public sealed class CudaHopperHeadDimTests
         Tensor v = Tensor.RandomNormal(random, DType.BFloat16, 2, h, n, e);
 
         AttentionOutput result;
-        using (HopperHeadDims.Use(OptedIn))
+        using (HopperHeadDims.Use(EveryShape))
         {
             AssertTheHopperKernelRunsOnHopper(gpu, e, causal);
             result = DilatedAttention.Forward(q.To(gpu), k.To(gpu), v.To(gpu), w, r, causal);
@@ -130,7 +130,7 @@ public sealed class CudaHopperHeadDimTests
         var windows = new LocalConfig(384, lookForward: 1, useRotaryPosEmb: false);
 
         Tensor local;
-        using (HopperHeadDims.Use(OptedIn))
+        using (HopperHeadDims.Use(EveryShape))
         {
             AssertTheHopperKernelRunsOnHopper(gpu, 64, causal: false);
             local = LocalAttention.Forward(q.To(gpu), k.To(gpu), v.To(gpu), windows);
@@ -139,7 +139,7 @@ public sealed class CudaHopperHeadDimTests
         Compare.Output(local.ToFloatArray(), ReferenceVariants.Local(q, k, v, windows), 1e-2, seed);
     }
 
-    // On an sm_90 GPU the opted-in head dim must take the Hopper kernel, or these tests would pass on the mma.sync one.
+    // On an sm_90 GPU each head dim must take the Hopper kernel, or these tests would pass on the mma.sync one.
     private static void AssertTheHopperKernelRunsOnHopper(Device gpu, int headDim, bool causal)
     {
         CudaDevice device = CudaTransfers.Require(gpu);
