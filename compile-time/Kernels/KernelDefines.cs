@@ -20,7 +20,7 @@ internal static class KernelDefines
         ? $"#define AG_HEAD_DIM {TileHeadDim(headDim).ToString(CultureInfo.InvariantCulture)}\n#define AG_REAL_HEAD_DIM {headDim.ToString(CultureInfo.InvariantCulture)}\n"
         : $"#define AG_HEAD_DIM {headDim.ToString(CultureInfo.InvariantCulture)}\n";
 
-    /// <summary>The head dim flash_fwd.cu's tiles are compiled for (and its launch sizes its shared memory by).</summary>
+    /// <summary>The head dim both forward kernels' tiles are compiled for (and the mma.sync launch sizes its shared memory by).</summary>
     public static int TileHeadDim(int headDim) => (headDim + 15) / 16 * 16;
 
     /// <summary>Top-left causal masking (key j ≤ query i).</summary>

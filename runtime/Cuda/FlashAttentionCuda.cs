@@ -20,7 +20,7 @@ internal static class FlashAttentionCuda
     /// Whether a forward of head dim <paramref name="headDim"/> runs the Hopper kernel on an sm_90 GPU: every head dim the
     /// kernels take, unless ATTENTIONGEN_SM90_HEAD_DIMS leaves out its shape (<see cref="HopperHeadDims"/>).
     /// </summary>
-    internal static bool HasHopperKernel(int headDim) => TakesHeadDim(headDim) && HopperHeadDims.Contains(headDim);
+    internal static bool HasHopperKernel(int headDim) => HopperHeadDims.Contains(headDim);
 
     /// <summary>
     /// Window sizes that are whole query blocks and key tiles of both kernels at <paramref name="headDim"/>, so

@@ -18,7 +18,7 @@ internal static class HopperHeadDims
 {
     internal const string Variable = "ATTENTIONGEN_SM90_HEAD_DIMS";
 
-    /// <summary>The shapes served without the variable, and so the ones whose sm_90a images ship prebuilt.</summary>
+    /// <summary>The shapes served without the variable: all of them (so every head dim's sm_90a images ship prebuilt).</summary>
     internal static readonly int[] Default = [.. KernelContract.Sm90Shapes.Select(s => s.HeadDim)];
 
     // Lazy: a bad value fails the first GPU forward with a clear message, not the type's initializer.
@@ -27,11 +27,8 @@ internal static class HopperHeadDims
     private static readonly AsyncLocal<int[]?> Overridden = new();
 
     /// <summary>Whether the Hopper kernel serves head dim <paramref name="headDim"/> (one the kernels take): whether its shape is listed.</summary>
-    public static bool Contains(int headDim) => Contains(Overridden.Value ?? FromEnvironment.Value, headDim);
-
-    /// <summary>Whether <paramref name="shapes"/> list the shape of head dim <paramref name="headDim"/>.</summary>
-    internal static bool Contains(int[] shapes, int headDim) =>
-        headDim > 0 && headDim <= FlashAttentionCuda.MaxHeadDim && shapes.Contains(KernelContract.Sm90(headDim).HeadDim);
+    public static bool Contains(int headDim) =>
+        FlashAttentionCuda.TakesHeadDim(headDim) && (Overridden.Value ?? FromEnvironment.Value).Contains(KernelContract.Sm90(headDim).HeadDim);
 
     /// <summary>Serves the shapes <paramref name="headDims"/> on the Hopper kernel until the result is disposed, on this flow only.</summary>
     internal static IDisposable Use(params int[] headDims)

@@ -8,7 +8,7 @@ namespace AttentionGen.Tests.Cuda;
 
 /// <summary>
 /// The Hopper kernel serves every head dim through its five shapes unless ATTENTIONGEN_SM90_HEAD_DIMS narrows the
-/// shapes; the default also decides which sm_90a images ship prebuilt. A test scope changes the list for its own flow only.
+/// shapes (every head dim's sm_90a images ship prebuilt). A test scope changes the list for its own flow only.
 /// </summary>
 public sealed class HopperHeadDimsTests
 {

@@ -46,10 +46,7 @@ internal static class PrebuiltKernelSet
             {
                 string header = CudaSpecialization.FlashAttention(headDim, causal);
                 yield return new PrebuiltSpecialization("flash_fwd.cu", header, GenericTargets);
-                if (Cuda.HopperHeadDims.Contains(Cuda.HopperHeadDims.Default, headDim))
-                {
-                    yield return new PrebuiltSpecialization("flash_fwd_sm90.cu", header, HopperTargets);
-                }
+                yield return new PrebuiltSpecialization("flash_fwd_sm90.cu", header, HopperTargets);   // Hopper runs every head dim
             }
         }
 
