@@ -18,7 +18,7 @@ internal static class HopperHeadDims
 {
     internal const string Variable = "ATTENTIONGEN_SM90_HEAD_DIMS";
 
-    /// <summary>The shapes served without the variable: all of them (so every head dim's sm_90a images ship prebuilt).</summary>
+    /// <summary>The shapes served without the variable: every shape of the kernel contract.</summary>
     internal static readonly int[] Default = [.. KernelContract.Sm90Shapes.Select(s => s.HeadDim)];
 
     // Lazy: a bad value fails the first GPU forward with a clear message, not the type's initializer.
