@@ -27,6 +27,11 @@ public sealed partial class KvCache
                     "This KvCache is in use by a call on another thread. A cache serves one call at a time: give each concurrent request its own cache (caches may share one KvPagePool across threads).");
             }
 
+            if (_depth == 0)
+            {
+                _pool?.BeginCall();   // throws for a disposed pool before the cache is marked used
+            }
+
             _user = me;
             _depth++;
         }
@@ -34,7 +39,10 @@ public sealed partial class KvCache
         return new UseScope(this);
     }
 
-    /// <summary>Ends a <see cref="Use"/>; the last one ends a call, and frees the memory of a cache disposed during it.</summary>
+    /// <summary>
+    /// Ends a <see cref="Use"/>; the last one ends a call, and frees the memory of a cache (and then of a pool) disposed
+    /// during it.
+    /// </summary>
     internal readonly struct UseScope(KvCache cache) : IDisposable
     {
         public void Dispose()
@@ -51,6 +59,8 @@ public sealed partial class KvCache
                 {
                     cache.Release();
                 }
+
+                cache._pool?.EndCall();
             }
         }
     }

@@ -18,6 +18,11 @@ public sealed class KvPagePool : IDisposable
     private readonly Stack<int> _freeStack;
     private bool _disposed;
 
+    // Calls of this pool's caches in flight (KvCache.Use), counted under _callLock, which Dispose takes too: the pages'
+    // memory outlives a Dispose until the last such call ends, as a cache's does.
+    private readonly object _callLock = new();
+    private int _calls;
+
     /// <summary>The lock under which caches check, rent, take and return this pool's pages (each such sequence atomic).</summary>
     internal object Gate { get; } = new();
 
@@ -109,7 +114,6 @@ public sealed class KvPagePool : IDisposable
     /// <remarks>Callers check <see cref="FreePages"/> first, so that an append either gets all its pages or none.</remarks>
     internal int Rent()
     {
-        ThrowIfDisposed();
         while (FreePages > 0)
         {
             int page = _freeStack.Pop();
@@ -178,10 +182,52 @@ public sealed class KvPagePool : IDisposable
     /// <summary>Throws <see cref="ObjectDisposedException"/> once the pool was disposed.</summary>
     internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
 
-    /// <summary>Frees the pages' memory; caches on this pool throw <see cref="ObjectDisposedException"/> afterwards.</summary>
+    /// <summary>Marks a call of one of this pool's caches begun; throws once the pool was disposed.</summary>
+    internal void BeginCall()
+    {
+        lock (_callLock)
+        {
+            ThrowIfDisposed();
+            _calls++;
+        }
+    }
+
+    /// <summary>Ends a <see cref="BeginCall"/>; the last one frees the memory of a pool disposed during it.</summary>
+    internal void EndCall()
+    {
+        lock (_callLock)
+        {
+            if (--_calls == 0 && _disposed)
+            {
+                FreeMemory();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Frees the pages' memory; caches on this pool throw <see cref="ObjectDisposedException"/> afterwards. During calls
+    /// of its caches (other threads'), the last call's end frees it: a decode still reading the pages never reads freed
+    /// memory. A second call does nothing.
+    /// </summary>
     public void Dispose()
     {
-        _disposed = true;
+        lock (_callLock)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+            if (_calls == 0)
+            {
+                FreeMemory();
+            }
+        }
+    }
+
+    private void FreeMemory()
+    {
         Keys.Dispose();
         Values.Dispose();
     }
