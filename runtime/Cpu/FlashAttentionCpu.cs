@@ -180,7 +180,7 @@ public static partial class FlashAttentionCpu
                 {
                     bool interval = mask.TryGetKeyRange(b, h, q, out int start, out int end);
                     (start, end) = interval ? (Math.Max(start, 0), Math.Min(end, p.KeyLength)) : (0, p.KeyLength);
-                    long kept = interval && !p.KeyKeep.IsPresent ? Math.Max(0, end - start) : 0;
+                    long kept = interval && !p.KeyKeep.IsPresent ? Math.Max(0, (long)end - start) : 0;
                     for (int kv = start; kv < end && !(interval && !p.KeyKeep.IsPresent); kv++)
                     {
                         bool keep = !p.KeyKeep.IsPresent || p.KeyKeep.Row<byte>(b, 0, kv) != 0;
@@ -441,7 +441,8 @@ public static partial class FlashAttentionCpu
                 {
                     // An interval mask: everything before start and from end on is out, up to the padded width (the
                     // block's padding may hold real keys of the tile that are not this block's).
-                    int lo = Math.Clamp(start - g0, 0, columns), hi = Math.Clamp(end - g0, lo, columns);
+                    // In 64 bits: an interval may be unbounded (start int.MinValue, end int.MaxValue).
+                    int lo = (int)Math.Clamp((long)start - g0, 0, columns), hi = (int)Math.Clamp((long)end - g0, lo, columns);
                     row[..lo].Fill(float.NegativeInfinity);
                     row[hi..].Fill(float.NegativeInfinity);
                     continue;

@@ -29,7 +29,8 @@ public interface IMaskMod
     /// <summary>
     /// When the keys query <paramref name="q"/> may see form one interval [<paramref name="start"/>,
     /// <paramref name="end"/>), gives it and returns true: the kernel then masks whole ranges instead of
-    /// calling <see cref="IsAllowed"/> per element. Masks that are not intervals return false.
+    /// calling <see cref="IsAllowed"/> per element. The interval may reach past the keys on either side (int.MinValue
+    /// and int.MaxValue for no bound). Masks that are not intervals return false.
     /// </summary>
     bool TryGetKeyRange(int batch, int head, int q, out int start, out int end);
 }

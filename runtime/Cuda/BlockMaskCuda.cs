@@ -18,7 +18,7 @@ internal static class BlockMaskCuda
     public static BlockMask Build(string header, MaskFunction? maskMod, int batch, int heads, int queryLength, int keyLength, Device device, int blockSize, Tensor? capture = null)
     {
         int qBlocks = ShapeMath.CeilDiv(queryLength, blockSize), kBlocks = ShapeMath.CeilDiv(keyLength, blockSize);
-        var states = new byte[MaskSizes.Cells(batch, heads, qBlocks, kBlocks, "B·H·Qb·KVb blocks", "(batch, heads, queryLength, keyLength, BlockSize)", nameof(batch))];
+        var states = new byte[MaskSizes.GridCells(batch, heads, qBlocks, kBlocks, "(batch, heads, queryLength, keyLength, BlockSize)", nameof(batch))];
         // The launch's grid is (key blocks, query blocks, batch · heads); CUDA caps its y and z at 65535.
         if (qBlocks > MaxGridYz || (long)batch * heads > MaxGridYz)
         {

@@ -113,8 +113,16 @@ public sealed class BlockMask
     /// <summary>(B, H, L, S).</summary>
     public (int Batch, int Heads, int QueryLength, int KeyLength) Shape => (Batch, Heads, QueryLength, KeyLength);
 
-    /// <summary>B · H · L · S, as PyTorch's <c>numel()</c>.</summary>
-    public long Numel => (long)Batch * Heads * QueryLength * KeyLength;
+    /// <summary>
+    /// B · H · L · S, as PyTorch's <c>numel()</c>; <see cref="OverflowException"/> where it passes a long (lengths near
+    /// int.MaxValue with many batches and heads: <see cref="Sparsity"/> and <see cref="ToString()"/> still work there).
+    /// </summary>
+    public long Numel => PairCount <= long.MaxValue
+        ? (long)PairCount
+        : throw new OverflowException($"numel = B·H·L·S = {Batch}·{Heads}·{QueryLength}·{KeyLength} = {PairCount} does not fit a long.");
+
+    // B · H · L · S without overflow (at most about 2^124).
+    private Int128 PairCount => (Int128)Batch * Heads * QueryLength * KeyLength;
 
     /// <summary>The block states [B, H, Qb, KVb] (0 skip, 1 partial, 2 full) on <paramref name="device"/>, uploaded once per device.</summary>
     internal Tensor DeviceStates(Device device)
@@ -163,7 +171,7 @@ public sealed class BlockMask
         where TPlan : ITilePlan, IMaskMod
     {
         int qBlocks = ShapeMath.CeilDiv(queryLength, blockSize), kBlocks = ShapeMath.CeilDiv(keyLength, blockSize);
-        var states = new byte[MaskSizes.Cells(1, 1, qBlocks, kBlocks, "Qb·KVb blocks", "the plan", nameof(plan))];
+        var states = new byte[MaskSizes.GridCells(1, 1, qBlocks, kBlocks, "the plan", nameof(plan))];
         for (int qb = 0; qb < qBlocks; qb++)
         {
             int qStart = qb * blockSize, qEnd = Math.Min(queryLength, qStart + blockSize);
@@ -173,7 +181,7 @@ public sealed class BlockMask
             }
 
             // Blocks outside [firstStart, lastEnd) stay Skip (0), as Classify would mark them.
-            for (int kb = firstStart / blockSize; kb < kBlocks && kb * blockSize < lastEnd; kb++)
+            for (int kb = Math.Max(firstStart, 0) / blockSize; kb < kBlocks && kb * blockSize < lastEnd; kb++)
             {
                 int kvStart = kb * blockSize;
                 states[(qb * kBlocks) + kb] = (byte)plan.Classify(0, 0, qStart, qEnd, kvStart, Math.Min(keyLength, kvStart + blockSize));
@@ -226,7 +234,7 @@ public sealed class BlockMask
             throw new ArgumentException($"seqLengths ({qLength}, {kLength}) need ({ShapeMath.CeilDiv(qLength, qBlock)}, {ShapeMath.CeilDiv(kLength, kBlock)}) blocks of ({qBlock}, {kBlock}); the tensors have ({qBlocks}, {kBlocks}).", nameof(seqLengths));
         }
 
-        var states = new byte[MaskSizes.Cells(batch, heads, qBlocks, kBlocks, "B·H·Qb·KVb blocks", "(kvNumBlocks, kvIndices)", nameof(kvIndices))];
+        var states = new byte[MaskSizes.GridCells(batch, heads, qBlocks, kBlocks, "(kvNumBlocks, kvIndices)", nameof(kvIndices))];
         var listed = new byte[states.Length];
         var partial = new GivenRows(kvNumBlocks.ToInt32Array(), kvIndices.ToInt32Array());
         Mark(states, listed, partial, TileKind.Partial, kBlocks, nameof(kvNumBlocks), nameof(kvIndices));
@@ -273,7 +281,7 @@ public sealed class BlockMask
     {
         long visited = _given?.Computed ?? _states.LongCount(s => s != 0);
 
-        return Numel == 0 ? 0 : 100.0 * (1 - ((double)visited * QueryBlockSize * KeyBlockSize / Numel));
+        return PairCount == 0 ? 0 : 100.0 * (1 - ((double)visited * QueryBlockSize * KeyBlockSize / (double)PairCount));
     }
 
     /// <summary>The same mask with its index tensors on <paramref name="device"/>.</summary>

@@ -68,7 +68,7 @@ public static class FlexAttention
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(qBlock, nameof(blockSize));
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(kBlock, nameof(keyBlockSize));
         int qBlocks = ShapeMath.CeilDiv(queryLength, qBlock), kBlocks = ShapeMath.CeilDiv(keyLength, kBlock);
-        var states = new byte[MaskSizes.Cells(b, h, qBlocks, kBlocks, "B·H·Qb·KVb blocks", "(batch, heads, queryLength, keyLength, blockSize, keyBlockSize)", nameof(blockSize))];
+        var states = new byte[MaskSizes.GridCells(b, h, qBlocks, kBlocks, "(batch, heads, queryLength, keyLength, blockSize, keyBlockSize)", nameof(blockSize))];
         CpuExecution.For(0, (long)b * h * qBlocks, r =>
         {
             int row = (int)r, bi = row / (h * qBlocks), hi = row / qBlocks % h, qb = row % qBlocks;

@@ -32,6 +32,18 @@ internal static class MaskSizes
     }
 
     /// <summary>
+    /// <see cref="Cells"/> for a grid of blocks, whose views also hold a count per (batch, head, block row) and per (batch,
+    /// head, block column): those must fit as well, also where the other side has no block (a key length of 0 leaves a
+    /// grid of no cells, but B·H·Qb counts).
+    /// </summary>
+    public static int GridCells(int batch, int heads, int rows, int columns, string arguments, string paramName)
+    {
+        int longest = Math.Max(Math.Max(rows, columns), 1);
+        Cells(batch, heads, longest, 1, "the counts B·H·max(Qb, KVb, 1)", arguments, paramName);
+        return Cells(batch, heads, rows, columns, "B·H·Qb·KVb blocks", arguments, paramName);
+    }
+
+    /// <summary>
     /// Σ <paramref name="lengths"/>, each non-negative, the sum at most <see cref="MaxCells"/> (a packed sequence has an
     /// array of a token's owners); else an ArgumentException naming <paramref name="paramName"/>.
     /// </summary>

@@ -468,7 +468,7 @@ public sealed partial class Tensor : IDisposable
         {
             if ((uint)index[d] >= (uint)_shape[d])
             {
-                throw new IndexOutOfRangeException($"Index {index[d]} is out of range for dimension {d} of size {_shape[d]}.");
+                throw new ArgumentOutOfRangeException(nameof(index), index[d], $"index[{d}] must be in [0, {_shape[d]}) for dimension {d} of shape [{ShapeMath.Format(_shape)}]; got {index[d]}.");
             }
 
             offset += index[d] * _strides[d];

@@ -46,7 +46,7 @@ public sealed class RelativePositionBias
     {
         // Named here: the table's shape would otherwise be refused as the inner tensor's "shape".
         ArgumentOutOfRangeException.ThrowIfNegative(heads);
-        ArgumentOutOfRangeException.ThrowIfNegative(numBuckets);
+        ArgumentOutOfRangeException.ThrowIfLessThan(numBuckets, bidirectional ? 4 : 2);   // the constructor's bound, under this name
         return new(Tensor.RandomNormal(new Random(seed), DType.Float32, numBuckets, heads), bidirectional, maxDistance);
     }
 

@@ -64,4 +64,14 @@ public class FastTanhTests
             Assert.True(Math.Abs(vector[i] - expected) <= 4 * 6e-8 * Math.Abs(expected) * 2.5 + 1e-30, $"[{i}] cap·tanh({row[i]} / cap) = {vector[i]}, expected {expected}");
         }
     }
+
+    // A cap of 0 gave NaN from finite scores (0 · tanh(0 / 0)); the mod library's TanhSoftcap and the generator ask for a
+    // positive cap too.
+    [Theory]
+    [InlineData(0f)]
+    [InlineData(-30f)]
+    [InlineData(float.NaN)]
+    [InlineData(float.PositiveInfinity)]
+    public void ACapThatIsNotPositiveAndFiniteIsRefusedByName(float cap) =>
+        Assert.Equal("cap", Assert.Throws<ArgumentOutOfRangeException>(() => new SoftcapScore(cap)).ParamName);
 }

@@ -52,4 +52,33 @@ public class IntervalTrimTests
         Compare.Lse(lse.ToFloatArray(), expected.Lse, 1e-5, context);
         Assert.Contains(double.NegativeInfinity, expected.Lse);
     }
+
+    // A mask whose intervals have no bound on one side (start int.MinValue: causal as "every key up to q") lost the keys
+    // of every tile past the first: the clamp of start minus the tile's first key wrapped around in 32 bits.
+    [Fact]
+    public void UnboundedIntervalsMaskAsTheirBoundedForm()
+    {
+        (Random random, string seed) = FreshRandom.For(7200);
+        const int N = 1100, E = 8;
+        Tensor q = Tensor.RandomNormal(random, DType.Float32, 1, 1, N, E);
+        Tensor k = Tensor.RandomNormal(random, DType.Float32, 1, 1, N, E);
+        Tensor v = Tensor.RandomNormal(random, DType.Float32, 1, 1, N, E);
+        Tensor bounded = Tensor.Zeros(DType.Float32, 1, 1, N, E), unbounded = Tensor.Zeros(DType.Float32, 1, 1, N, E);
+
+        FlashAttentionCpu.Forward(new AttentionProblem(q, k, v, bounded), default(CausalMask), default(CausalMask), default(IdentityScore));
+        FlashAttentionCpu.Forward(new AttentionProblem(q, k, v, unbounded), default(CausalMask), default(UpToTheQuery), default(IdentityScore));
+
+        Assert.True(bounded.ToFloatArray().AsSpan().SequenceEqual(unbounded.ToFloatArray()), seed);
+    }
+
+    private readonly struct UpToTheQuery : IMaskMod
+    {
+        public bool IsAllowed(int batch, int head, int q, int kv) => kv <= q;
+
+        public bool TryGetKeyRange(int batch, int head, int q, out int start, out int end)
+        {
+            (start, end) = (int.MinValue, q + 1);
+            return true;
+        }
+    }
 }

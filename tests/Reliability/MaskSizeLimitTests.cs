@@ -23,6 +23,34 @@ public class MaskSizeLimitTests
         Assert.Contains("batch, heads, queryLength, keyLength", e.Message, StringComparison.Ordinal);
     }
 
+    // No key block leaves a grid of no cells, but the mask's views still count blocks per (batch, head, query block):
+    // 2^32 of them wrapped the row arithmetic to a division by zero, and 46341^2 overflowed the count arrays later.
+    [Theory]
+    [InlineData(1, 65536, 65536)]
+    [InlineData(46341, 46341, 1)]
+    public void CreateBlockMaskRefusesMoreBlockRowsThanAnArrayHoldsWhenNoKeyBlockIsLeft(int batch, int heads, int queryLength)
+    {
+        var e = Assert.Throws<ArgumentException>(() => FlexAttention.CreateBlockMask(Never, batch, heads, queryLength, 0, blockSize: 1));
+
+        Assert.Equal("blockSize", e.ParamName);
+        Assert.Contains("B·H·max(Qb, KVb, 1)", e.Message, StringComparison.Ordinal);
+    }
+
+    // B·H·L·S passes a long at lengths near int.MaxValue: Numel says so by name, and the sparsity is still right (every
+    // block is visited: 0%) where the product used to wrap to a negative count and a sparsity of 1e11 percent.
+    [Fact]
+    public void AMaskOfMorePairsThanALongCountsItsSparsityWithoutOverflow()
+    {
+        int[] ones = new int[1 << 16];
+        Array.Fill(ones, 1);
+        BlockMask mask = BlockMask.FromKvBlocks(
+            Tensor.FromArray(ones, 1 << 16, 1, 1), Tensor.Zeros(DType.Int32, 1 << 16, 1, 1, 1), blockSize: int.MaxValue, seqLengths: (int.MaxValue, int.MaxValue));
+
+        Assert.Equal(0, mask.Sparsity(), 9);
+        Assert.Contains("sparsity=0.00%", mask.ToString(), StringComparison.Ordinal);
+        Assert.Contains("does not fit a long", Assert.Throws<OverflowException>(() => mask.Numel).Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void ALengthNearIntMaxValueIsBlockedWithoutOverflow()
     {

@@ -179,7 +179,7 @@ public class TensorSafetyTests
     {
         Tensor t = Tensor.Zeros(DType.Float32, 2, 8);
 
-        Assert.Throws<IndexOutOfRangeException>(() => t[index]);
+        Assert.Equal("index", Assert.Throws<ArgumentOutOfRangeException>(() => t[index]).ParamName);
     }
 
     [Theory]

@@ -41,4 +41,12 @@ public class RelativePositionBiasHostileInputTests
         Assert.Equal("heads", Assert.Throws<ArgumentOutOfRangeException>(() => RelativePositionBias.Random(1, heads: -1, bidirectional: true)).ParamName);
         Assert.Equal("numBuckets", Assert.Throws<ArgumentOutOfRangeException>(() => RelativePositionBias.Random(1, heads: 2, bidirectional: true, numBuckets: -4)).ParamName);
     }
+
+    // Too few buckets for the two directions was refused under the inner table's name, "weights", which Random has not.
+    [Theory]
+    [InlineData(true, 3)]
+    [InlineData(false, 1)]
+    [InlineData(true, 0)]
+    public void RandomTableOfTooFewBucketsNamesNumBuckets(bool bidirectional, int numBuckets) =>
+        Assert.Equal("numBuckets", Assert.Throws<ArgumentOutOfRangeException>(() => RelativePositionBias.Random(1, 2, bidirectional, numBuckets)).ParamName);
 }
