@@ -135,7 +135,7 @@ internal static class ModMethodRules
         // Code the compiler cannot parse or bind (half typed, or naming what does not exist) is its error alone: AG0019
         // would say that a type '?' has no GPU equivalent, or that 'int ' (a local not named yet) has no value, at an
         // empty span. What it holds is still checked.
-        bool unbound = operation is IInvalidOperation || operation.Type?.TypeKind == TypeKind.Error || operation.Syntax.ContainsDiagnostics;
+        bool unbound = operation is IInvalidOperation || HasErrorType(operation.Type) || operation.Syntax.ContainsDiagnostics;
         string? problem = unbound ? null : Problem(operation, compilation, issues, visited);
         if (problem is not null)
         {
@@ -148,6 +148,11 @@ internal static class ModMethodRules
             Walk(child, compilation, issues, visited);
         }
     }
+
+    // A type the compiler could not bind whole: an error type, or a generic holding one (a parameter typed ReadOnlySpan<>,
+    // CS7003's, reads as ReadOnlySpan<?>).
+    private static bool HasErrorType(ITypeSymbol? type) =>
+        type is { TypeKind: TypeKind.Error } || (type is INamedTypeSymbol { IsGenericType: true } named && named.TypeArguments.Any(HasErrorType));
 
     /// <summary>Why <paramref name="operation"/> cannot be translated, or null when it can.</summary>
     private static string? Problem(IOperation operation, Compilation compilation, List<ModIssue> issues, HashSet<IMethodSymbol> visited)

@@ -72,7 +72,7 @@ public class CodeFixTests
     [Fact]
     public async Task NoSignatureFixIsOfferedWhereATypeDoesNotBind()
     {
-        const string markup = "partial class C { [MaskMod] static bool {|AG0017:M|}(int b, int h, int q, int kv, {|CS7003:ReadOnlySpan<>|} docs) => {|AG0019:docs|}[q] == {|AG0019:docs|}[kv]; }";
+        const string markup = "partial class C { [MaskMod] static bool {|AG0017:M|}(int b, int h, int q, int kv, {|CS7003:ReadOnlySpan<>|} docs) => docs[q] == docs[kv]; }";
         await AttentionCodeFixTest.VerifyAsync("AG0017", markup, markup);
     }
 }
