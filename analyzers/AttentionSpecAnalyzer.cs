@@ -77,10 +77,10 @@ public sealed class AttentionSpecAnalyzer : DiagnosticAnalyzer
         {
             (List<RuleViolation> Violations, bool Unreadable)? result = attribute.AttributeClass?.ToDisplayString() switch
             {
-                AttentionAttributeNames.FlashAttention => Checked(SpecParser.ParseFlashAttention(type, attribute), SpecRules.Check),
-                AttentionAttributeNames.Dilated => Checked(SpecParser.ParseDilated(type, attribute), SpecRules.Check),
-                AttentionAttributeNames.Sparse => Checked(SpecParser.ParseSparse(type, attribute), SpecRules.Check),
-                AttentionAttributeNames.Local => Checked(SpecParser.ParseLocal(type, attribute), SpecRules.Check),
+                AttentionAttributeNames.FlashAttention => Checked(SpecParser.ParseFlashAttention(type, attribute, context.Compilation), SpecRules.Check),
+                AttentionAttributeNames.Dilated => Checked(SpecParser.ParseDilated(type, attribute, context.Compilation), SpecRules.Check),
+                AttentionAttributeNames.Sparse => Checked(SpecParser.ParseSparse(type, attribute, context.Compilation), SpecRules.Check),
+                AttentionAttributeNames.Local => Checked(SpecParser.ParseLocal(type, attribute, context.Compilation), SpecRules.Check),
                 AttentionAttributeNames.Flex => Checked(SpecParser.ParseFlex(type, attribute, context.Compilation, translateForGpu: false), SpecRules.Check),
                 _ => null,
             };

@@ -1,3 +1,4 @@
+using System.Linq;
 using System.Threading;
 using AttentionGen.Generator.Emit;
 using AttentionGen.CompileTime.Model;
@@ -60,7 +61,7 @@ public sealed class AttentionGenerator : IIncrementalGenerator
         string attribute,
         string fileSuffix,
         string trackingName,
-        System.Func<INamedTypeSymbol, AttributeData, T> parse,
+        System.Func<INamedTypeSymbol, AttributeData, Compilation, T> parse,
         System.Func<T, bool> canEmit,
         System.Func<T, string> emit)
         where T : class, IClassSpec
@@ -74,17 +75,20 @@ public sealed class AttentionGenerator : IIncrementalGenerator
     }
 
     /// <summary>
-    /// A class declaration with its name written: while the user types <c>partial class {</c> the parser's class has a
-    /// missing identifier, and a part generated for it would be broken code (the compiler reports the user's line).
+    /// A class declaration with its name written, in namespaces whose names are: while the user types <c>partial class {</c>
+    /// or <c>namespace App.;</c> the parser's name has a missing identifier, and a part generated for it would be broken
+    /// code (the compiler reports the user's line).
     /// </summary>
-    private static bool IsNamedClass(SyntaxNode node) => node is ClassDeclarationSyntax { Identifier.IsMissing: false };
+    private static bool IsNamedClass(SyntaxNode node) =>
+        node is ClassDeclarationSyntax { Identifier.IsMissing: false }
+        && node.Ancestors().OfType<BaseNamespaceDeclarationSyntax>().All(n => !n.Name.ContainsDiagnostics);
 
-    private static T? Parse<T>(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken, System.Func<INamedTypeSymbol, AttributeData, T> parse)
+    private static T? Parse<T>(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken, System.Func<INamedTypeSymbol, AttributeData, Compilation, T> parse)
         where T : class
     {
         cancellationToken.ThrowIfCancellationRequested();
         return context.TargetSymbol is INamedTypeSymbol type && context.Attributes.Length == 1
-            ? parse(type, context.Attributes[0])
+            ? parse(type, context.Attributes[0], context.SemanticModel.Compilation)
             : null;
     }
 
@@ -100,7 +104,7 @@ public sealed class AttentionGenerator : IIncrementalGenerator
     {
         cancellationToken.ThrowIfCancellationRequested();
         return context.TargetSymbol is INamedTypeSymbol type && context.Attributes.Length == 1
-            ? SpecParser.ParseFlashAttention(type, context.Attributes[0])
+            ? SpecParser.ParseFlashAttention(type, context.Attributes[0], context.SemanticModel.Compilation)
             : null;
     }
 }

@@ -11,6 +11,13 @@ namespace AttentionGen.CompileTime.Parsing;
 /// </summary>
 internal sealed class NamedArguments
 {
+    /// <summary>
+    /// The compiler's errors for a value it would not convert to the argument's type: CS0266 (Heads = -1.5, Mode = 1),
+    /// CS0664 (Dropout = 1.5 for a float), CS0029/CS0030/CS0031/CS0221. The value still arrives converted (-1.5 as -1),
+    /// and no rule may judge a value the user did not write.
+    /// </summary>
+    private static readonly HashSet<string> RejectedConversions = ["CS0029", "CS0030", "CS0031", "CS0221", "CS0266", "CS0664"];
+
     private readonly Dictionary<string, TypedConstant> _values;
 
     public NamedArguments(AttributeData attribute)
@@ -37,13 +44,25 @@ internal sealed class NamedArguments
     public bool Has(string name) => _values.ContainsKey(name);
 
     /// <summary>
-    /// True when any argument read, or any constructor argument, was an error constant, or when the attribute did not bind
+    /// True when any argument read, or any constructor argument, was an error constant, when the attribute did not bind
     /// (no constructor takes what is written, as in <c>[Sparse(Heads[ = 4)]</c> while it is typed): its named arguments
-    /// are then not read at all.
+    /// are then not read at all; or when the compiler refused an argument's conversion (<see cref="RejectedConversions"/>).
     /// </summary>
-    public bool IsMalformed(AttributeData attribute) =>
+    public bool IsMalformed(AttributeData attribute, Compilation compilation) =>
         Malformed || attribute.AttributeConstructor is null
-        || attribute.ConstructorArguments.Any(a => a.Kind == TypedConstantKind.Error) || _values.Values.Any(v => v.Kind == TypedConstantKind.Error);
+        || attribute.ConstructorArguments.Any(a => a.Kind == TypedConstantKind.Error) || _values.Values.Any(v => v.Kind == TypedConstantKind.Error)
+        || HasRejectedConversion(attribute, compilation);
+
+    private static bool HasRejectedConversion(AttributeData attribute, Compilation compilation)
+    {
+        if (attribute.ApplicationSyntaxReference?.GetSyntax() is not AttributeSyntax { ArgumentList: { } arguments } syntax
+            || !compilation.ContainsSyntaxTree(syntax.SyntaxTree))
+        {
+            return false;
+        }
+
+        return compilation.GetSemanticModel(syntax.SyntaxTree).GetDiagnostics(arguments.Span).Any(d => RejectedConversions.Contains(d.Id));
+    }
 
     public int Int(string name, int defaultValue) => Read(name, defaultValue);
 

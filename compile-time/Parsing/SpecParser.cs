@@ -57,7 +57,7 @@ internal static class SpecParser
     private static bool HasPrimaryConstructor(INamedTypeSymbol type) =>
         type.DeclaringSyntaxReferences.Any(r => r.GetSyntax() is ClassDeclarationSyntax { ParameterList: not null });
 
-    public static FlashAttentionSpec ParseFlashAttention(INamedTypeSymbol type, AttributeData attribute)
+    public static FlashAttentionSpec ParseFlashAttention(INamedTypeSymbol type, AttributeData attribute, Compilation compilation)
     {
         var args = new NamedArguments(attribute);
         return new FlashAttentionSpec(
@@ -70,10 +70,10 @@ internal static class SpecParser
             KBucket: args.Int("KBucket", 1024),
             Parallel: args.Bool("Parallel", false),
             MixedPrecision: args.Bool("MixedPrecision", false),
-            HasMalformedArgument: args.IsMalformed(attribute));
+            HasMalformedArgument: args.IsMalformed(attribute, compilation));
     }
 
-    public static DilatedSpec ParseDilated(INamedTypeSymbol type, AttributeData attribute)
+    public static DilatedSpec ParseDilated(INamedTypeSymbol type, AttributeData attribute, Compilation compilation)
     {
         var args = new NamedArguments(attribute);
         return new DilatedSpec(
@@ -89,10 +89,10 @@ internal static class SpecParser
             UseXpos: args.Bool("UseXpos", false),
             UseRelPosBias: args.Bool("UseRelPosBias", false),
             Distributed: args.Bool("Distributed", false),
-            HasMalformedArgument: args.IsMalformed(attribute));
+            HasMalformedArgument: args.IsMalformed(attribute, compilation));
     }
 
-    public static SparseSpec ParseSparse(INamedTypeSymbol type, AttributeData attribute)
+    public static SparseSpec ParseSparse(INamedTypeSymbol type, AttributeData attribute, Compilation compilation)
     {
         var args = new NamedArguments(attribute);
         return new SparseSpec(
@@ -102,10 +102,10 @@ internal static class SpecParser
             LocalAttnCtx: args.Int("LocalAttnCtx", 0),
             BlockSize: args.Int("BlockSize", 32),
             Causal: args.Bool("Causal", true),
-            HasMalformedArgument: args.IsMalformed(attribute));
+            HasMalformedArgument: args.IsMalformed(attribute, compilation));
     }
 
-    public static LocalSpec ParseLocal(INamedTypeSymbol type, AttributeData attribute)
+    public static LocalSpec ParseLocal(INamedTypeSymbol type, AttributeData attribute, Compilation compilation)
     {
         var args = new NamedArguments(attribute);
         bool causal = args.Bool("Causal", false);
@@ -125,7 +125,7 @@ internal static class SpecParser
             UseXpos: args.Bool("UseXpos", false),
             XposScaleBase: args.Float("XposScaleBase", 0f),
             RotaryRequested: (args.Has("UseRotaryPosEmb") && args.Bool("UseRotaryPosEmb", true)) || args.Bool("UseXpos", false),
-            HasMalformedArgument: args.IsMalformed(attribute));
+            HasMalformedArgument: args.IsMalformed(attribute, compilation));
     }
 
     /// <summary>
@@ -154,7 +154,7 @@ internal static class SpecParser
             ScoreModFound: scoreMod is null || score is not null,
             BlockSize: args.Int("BlockSize", 128),
             ModsAreValid: valid,
-            HasMalformedArgument: args.IsMalformed(attribute))
+            HasMalformedArgument: args.IsMalformed(attribute, compilation))
         {
             ClosedForm = mask is null || !valid ? default : ClosedFormRecognizer.Recognize(mask, compilation),
             Softcap = score is null || !valid ? null : SoftcapRecognizer.Recognize(score, compilation),

@@ -124,7 +124,7 @@ internal static class ModMethodRules
         }
     }
 
-    private static void Walk(IOperation operation, Compilation compilation, List<ModIssue> issues, HashSet<IMethodSymbol> visited)
+    private static void Walk(IOperation operation, Compilation compilation, List<ModIssue> issues, HashSet<IMethodSymbol> visited, bool underUnbound = false)
     {
         // A constant of a GPU type is emitted as a literal, whatever produced it (nameof, const, arithmetic).
         if (operation.ConstantValue.HasValue && IsGpuType(operation.Type))
@@ -134,8 +134,10 @@ internal static class ModMethodRules
 
         // Code the compiler cannot parse or bind (half typed, or naming what does not exist) is its error alone: AG0019
         // would say that a type '?' has no GPU equivalent, or that 'int ' (a local not named yet) has no value, at an
-        // empty span. What it holds is still checked.
-        bool unbound = operation is IInvalidOperation || HasErrorType(operation.Type) || operation.Syntax.ContainsDiagnostics;
+        // empty span. What it holds is still checked, but for the parts the compiler could not bind either (the receiver of
+        // Math.Nope(q) or Nope.F(q), which have no operation kind of their own).
+        bool unbound = operation is IInvalidOperation || HasErrorType(operation.Type) || operation.Syntax.ContainsDiagnostics
+            || (underUnbound && operation.Kind == OperationKind.None);
         string? problem = unbound ? null : Problem(operation, compilation, issues, visited);
         if (problem is not null)
         {
@@ -145,7 +147,7 @@ internal static class ModMethodRules
 
         foreach (IOperation child in operation.ChildOperations)
         {
-            Walk(child, compilation, issues, visited);
+            Walk(child, compilation, issues, visited, unbound);
         }
     }
 
@@ -175,6 +177,10 @@ internal static class ModMethodRules
 
         switch (operation)
         {
+            case IBinaryOperation { OperatorKind: BinaryOperatorKind.Divide or BinaryOperatorKind.Remainder, RightOperand.ConstantValue: { HasValue: true, Value: var divisor } } division
+                when division.Type?.SpecialType is SpecialType.System_Int32 or SpecialType.System_Int64 or SpecialType.System_UInt32 or SpecialType.System_UInt64
+                && System.Convert.ToDecimal(divisor, System.Globalization.CultureInfo.InvariantCulture) == 0:
+                return "an integer division by zero throws on the CPU and has no defined result on the GPU";
             case IVariableDeclaratorOperation declarator when declarator.GetVariableInitializer() is null:
                 return "a local must get its value where it is declared (locals are assigned once)";
             case IBlockOperation or IReturnOperation or IExpressionStatementOperation or IArgumentOperation or ILiteralOperation or IParameterReferenceOperation

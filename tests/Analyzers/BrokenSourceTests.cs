@@ -26,6 +26,10 @@ public class BrokenSourceTests
         "[FlashAttention(Dim = 64)] partial class { }",
         "[Sparse(Heads = 2)] partial class : IDisposable { public void Dispose() { } }",
         "namespace App { [Flex] public partial class { } }",
+        "namespace App.; [Sparse(Heads = 4)] public partial class A { }",
+        "namespace App. { [FlashAttention(Dim = 64)] partial class A { } }",
+        "namespace App..X { [Local(WindowSize = 8)] partial class A { } }",
+        "namespace 1A { [Dilated(DModel = 64, NumHeads = 4, DilationRate = 2, SegmentSize = 8)] partial class A { } }",
     };
 
     [Theory]
@@ -81,6 +85,12 @@ public class BrokenSourceTests
     [InlineData("[Dilated(DModel = 64, NumHeads = 4, SegmentSizes = new[] { 16, 32 , DilationRates = new[] { 1, 2 })] partial class C { }")]
     [InlineData("[Dilated(DModel = 64, NumHeads = 4, SegmentSizes = new[] { 16, \"x\" }, DilationRates = new[] { 1, 2 })] partial class C { }")]
     [InlineData("[Sparse(Heads[ = 4)] partial class C { }")]
+    [InlineData("[FlashAttention(Heads = -1.5)] partial class C { }")]           // CS0266: -1.5 arrived as -1 and was judged
+    [InlineData("[FlashAttention(Heads = -5L)] partial class C { }")]
+    [InlineData("[Dilated(DModel = 64, NumHeads = 4, DilationRate = 2, SegmentSize = 8, Dropout = 1.5)] partial class C { }")]   // CS0664
+    [InlineData("[Local(WindowSize = 8, Scale = double.NaN)] partial class C { }")]
+    [InlineData("[Sparse(Heads = 4, Mode = 7)] partial class C { }")]
+    [InlineData("[Sparse(Heads = 4, Mode = 1)] partial class C { }")]             // was judged as Local: AG0012
     public async Task AnUnreadableArgumentIsTheCompilersErrorAlone(string source)
     {
         Reported[] reported = await AnalyzerHarness.AnalyzeAsync(source);
@@ -114,6 +124,10 @@ public class BrokenSourceTests
     [InlineData("[MaskMod] static bool M(int b, int h, int q, int kv) => Undefined(q);")]
     [InlineData("[ScoreMod] static float M(float s, int b, int h, int q, int kv) { float t = s / ; return t; }")]
     [InlineData("[MaskMod] static bool M(int b, int h, int q, int kv) { int ; return kv <= q; }")]
+    [InlineData("[MaskMod] static bool M(int b, int h, int q, int kv) => Math.(q) > 0;")]
+    [InlineData("[MaskMod] static bool M(int b, int h, int q, int kv) => Math.Nope(q) > 0;")]
+    [InlineData("[MaskMod] static bool M(int b, int h, int q, int kv) => Math.Abs(q, kv) > 0;")]
+    [InlineData("[MaskMod] static bool M(int b, int h, int q, int kv) => Nope.F(q);")]
     public async Task AModBodyThatDoesNotBindIsTheCompilersErrorAlone(string mod)
     {
         string source = $"[Flex({(mod.Contains("MaskMod", System.StringComparison.Ordinal) ? "MaskMod" : "ScoreMod")} = nameof(M))] partial class C {{ {mod} }}";
