@@ -58,6 +58,13 @@ internal static class ModMethodRules
             issues.Add(new(DiagnosticDescriptors.ModObsoleteAsError, name, [method.Name]));
         }
 
+        // The generated module binds the mod to a delegate, which an [UnmanagedCallersOnly] method cannot be (CS8902 in
+        // generated code, with nothing on the user's line).
+        if (method.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == "System.Runtime.InteropServices.UnmanagedCallersOnlyAttribute"))
+        {
+            issues.Add(new(DiagnosticDescriptors.ModNotTranslatable, name, [method.Name, "it is [UnmanagedCallersOnly], and the module calls it from C#; remove the attribute"]));
+        }
+
         // A partial mod's body is in its implementation part.
         CheckBody(method.PartialImplementationPart ?? method, compilation, issues, new HashSet<IMethodSymbol>(SymbolEqualityComparer.Default));
         return issues;
