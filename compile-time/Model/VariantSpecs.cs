@@ -33,7 +33,7 @@ internal sealed record SparseSpec(ClassShape Class, int Heads, int Mode, int Loc
     public const int ModeStrided = 2;
 }
 
-/// <summary><c>[Local]</c> (SPEC §4). <see cref="RotaryRequested"/>: UseRotaryPosEmb or UseXpos was set to true explicitly.</summary>
+/// <summary><c>[Local]</c> (SPEC §4). <see cref="RotaryRequested"/>: UseRotaryPosEmb set to true explicitly, or UseXpos with rotary left on.</summary>
 internal sealed record LocalSpec(
     ClassShape Class,
     int WindowSize,

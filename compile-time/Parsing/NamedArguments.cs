@@ -13,10 +13,11 @@ internal sealed class NamedArguments
 {
     /// <summary>
     /// The compiler's errors for a value it would not convert to the argument's type: CS0266 (Heads = -1.5, Mode = 1),
-    /// CS0664 (Dropout = 1.5 for a float), CS0029/CS0030/CS0031/CS0221. The value still arrives converted (-1.5 as -1),
-    /// and no rule may judge a value the user did not write.
+    /// CS0664 (Dropout = 1.5 for a float), CS0029/CS0030/CS0031/CS0221; and for a name it could not bind in the value:
+    /// CS0103/CS0117/CS0234/CS0246 (nameof(Nope), nameof(Zzz.Nope)). The value still arrives, converted (-1.5 as -1) or
+    /// as the name's last part, and no rule may judge a value the user did not write.
     /// </summary>
-    private static readonly HashSet<string> RejectedConversions = ["CS0029", "CS0030", "CS0031", "CS0221", "CS0266", "CS0664"];
+    private static readonly HashSet<string> RejectedValues = ["CS0029", "CS0030", "CS0031", "CS0221", "CS0266", "CS0664", "CS0103", "CS0117", "CS0234", "CS0246"];
 
     private readonly Dictionary<string, TypedConstant> _values;
 
@@ -46,14 +47,14 @@ internal sealed class NamedArguments
     /// <summary>
     /// True when any argument read, or any constructor argument, was an error constant, when the attribute did not bind
     /// (no constructor takes what is written, as in <c>[Sparse(Heads[ = 4)]</c> while it is typed): its named arguments
-    /// are then not read at all; or when the compiler refused an argument's conversion (<see cref="RejectedConversions"/>).
+    /// are then not read at all; or when the compiler refused an argument's value (<see cref="RejectedValues"/>).
     /// </summary>
     public bool IsMalformed(AttributeData attribute, Compilation compilation) =>
         Malformed || attribute.AttributeConstructor is null
         || attribute.ConstructorArguments.Any(a => a.Kind == TypedConstantKind.Error) || _values.Values.Any(v => v.Kind == TypedConstantKind.Error)
-        || HasRejectedConversion(attribute, compilation);
+        || HasRejectedValue(attribute, compilation);
 
-    private static bool HasRejectedConversion(AttributeData attribute, Compilation compilation)
+    private static bool HasRejectedValue(AttributeData attribute, Compilation compilation)
     {
         if (attribute.ApplicationSyntaxReference?.GetSyntax() is not AttributeSyntax { ArgumentList: { } arguments } syntax
             || !compilation.ContainsSyntaxTree(syntax.SyntaxTree))
@@ -61,7 +62,7 @@ internal sealed class NamedArguments
             return false;
         }
 
-        return compilation.GetSemanticModel(syntax.SyntaxTree).GetDiagnostics(arguments.Span).Any(d => RejectedConversions.Contains(d.Id));
+        return compilation.GetSemanticModel(syntax.SyntaxTree).GetDiagnostics(arguments.Span).Any(d => RejectedValues.Contains(d.Id));
     }
 
     public int Int(string name, int defaultValue) => Read(name, defaultValue);

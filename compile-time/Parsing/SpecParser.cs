@@ -124,7 +124,8 @@ internal static class SpecParser
             UseRotaryPosEmb: args.Bool("UseRotaryPosEmb", true),
             UseXpos: args.Bool("UseXpos", false),
             XposScaleBase: args.Float("XposScaleBase", 0f),
-            RotaryRequested: (args.Has("UseRotaryPosEmb") && args.Bool("UseRotaryPosEmb", true)) || args.Bool("UseXpos", false),
+            // Rotary switched off is never requested: UseXpos then has AG0014's warning, and Dim would not help (AG0015).
+            RotaryRequested: args.Bool("UseRotaryPosEmb", true) && (args.Has("UseRotaryPosEmb") || args.Bool("UseXpos", false)),
             HasMalformedArgument: args.IsMalformed(attribute, compilation));
     }
 

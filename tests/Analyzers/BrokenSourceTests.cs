@@ -91,6 +91,8 @@ public class BrokenSourceTests
     [InlineData("[Local(WindowSize = 8, Scale = double.NaN)] partial class C { }")]
     [InlineData("[Sparse(Heads = 4, Mode = 7)] partial class C { }")]
     [InlineData("[Sparse(Heads = 4, Mode = 1)] partial class C { }")]             // was judged as Local: AG0012
+    [InlineData("[Flex(MaskMod = nameof(Nope))] partial class C { }")]             // CS0103; AG0016 said it too
+    [InlineData("[Flex(MaskMod = nameof(Zzz.Nope))] partial class C { }")]         // AG0016 named the class C, not Zzz
     public async Task AnUnreadableArgumentIsTheCompilersErrorAlone(string source)
     {
         Reported[] reported = await AnalyzerHarness.AnalyzeAsync(source);

@@ -137,6 +137,15 @@ public class DiagnosticRulesTests
                 .WithMessage("UseXpos scales the rotary embedding, but UseRotaryPosEmb is false: it only allows a per-call windowSize (as in the reference)"));
     }
 
+    // Without Dim the same layer got AG0015 too, on the same token, saying to set Dim: rotary is off, so Dim would not help.
+    [Fact]
+    public async Task XposWithRotaryOffAndNoDimIsOnlyTheXposWarning()
+    {
+        await AttentionAnalyzerTest.VerifyAsync(
+            "[Local(WindowSize = 8, UseRotaryPosEmb = false, {|#0:UseXpos = true|})] partial class C { }",
+            new DiagnosticResult("AG0014", DiagnosticSeverity.Warning).WithLocation(0));
+    }
+
     // The argument is written nameof(M), not "M": the message names the method, not a string the code never wrote.
     [Fact]
     public async Task AnAmbiguousModNameSaysHowManyMarkedMethodsShareIt()
