@@ -1,4 +1,5 @@
 using System;
+using AttentionGen.Variants;
 
 namespace AttentionGen.Modules;
 
@@ -49,7 +50,19 @@ public sealed record DecoderAttentionConfig
             throw new ArgumentOutOfRangeException(nameof(headDim), dim, $"headDim must be even and positive (RoPE rotates pairs); got {dim}{(headDim is null ? $" = hiddenSize {hiddenSize} / numAttentionHeads {numAttentionHeads}" : string.Empty)}.");
         }
 
+        // The projections' widths are ints (the kv width is at most the query width: kv heads divide the heads).
+        if ((long)numAttentionHeads * dim > int.MaxValue)
+        {
+            throw new ArgumentOutOfRangeException(nameof(headDim), dim, $"numAttentionHeads · headDim (the query projection's width) must fit an int; got {numAttentionHeads} · {dim} = {(long)numAttentionHeads * dim}.");
+        }
+
         RequirePositive(ropeTheta, nameof(ropeTheta));
+
+        // The frequencies are float32: a θ such as 1e-300 rounds to 0 there, and an infinite frequency made every output NaN.
+        if (Array.Exists(Rope.InverseFrequencies(dim, ropeTheta, ropeScaling), f => !float.IsFinite(f)))
+        {
+            throw new ArgumentOutOfRangeException(nameof(ropeTheta), ropeTheta, $"ropeTheta must give finite float32 rotary frequencies (1 / θ^(2i / headDim), headDim {dim}); got {ropeTheta}.");
+        }
         if (qkNormEps is { } eps && !(float.IsFinite(eps) && eps >= 0))
         {
             throw new ArgumentOutOfRangeException(nameof(qkNormEps), eps, $"qkNormEps must be finite and non-negative; got {eps}.");
@@ -73,6 +86,10 @@ public sealed record DecoderAttentionConfig
         if (queryPreAttnScalar is { } scalar)
         {
             RequirePositive(scalar, nameof(queryPreAttnScalar));
+            if (!float.IsFinite((float)(1.0 / Math.Sqrt(scalar))))
+            {
+                throw new ArgumentOutOfRangeException(nameof(queryPreAttnScalar), scalar, $"queryPreAttnScalar must give a finite float32 scale (scalar^-1/2); got {scalar}, whose scale is {1.0 / Math.Sqrt(scalar)}.");
+            }
         }
 
         HiddenSize = hiddenSize;

@@ -165,6 +165,18 @@ public class DecoderAttentionTests
         Assert.Equal(paramName, error.ParamName);
     }
 
+    // Accepted before: heads · headDim wrapped to 0 (Forward then failed in RoPE without a name), θ = 1e-300 rounded to 0
+    // in float32 (every output NaN), and a scalar of 1e-300 gave an infinite scale (refused at Forward as "scale").
+    [Fact]
+    public void ConfigRejectsSizesAndConstantsThatOverflowFloatOrInt()
+    {
+        Assert.Equal("headDim", Assert.Throws<ArgumentOutOfRangeException>(() => new DecoderAttentionConfig(64, 4096, 4096, headDim: 1 << 20)).ParamName);
+        Assert.Equal("headDim", Assert.Throws<ArgumentOutOfRangeException>(() => new DecoderAttentionConfig(64, 65536, 1, headDim: 65536)).ParamName);
+        Assert.Equal("ropeTheta", Assert.Throws<ArgumentOutOfRangeException>(() => new DecoderAttentionConfig(64, 4, 2, ropeTheta: 1e-300)).ParamName);
+        Assert.Equal("queryPreAttnScalar", Assert.Throws<ArgumentOutOfRangeException>(() => new DecoderAttentionConfig(64, 4, 2, queryPreAttnScalar: 1e-300)).ParamName);
+        Assert.Equal(8 * 1024, new DecoderAttentionConfig(64, 8, 2, headDim: 1024, ropeTheta: 0.5, queryPreAttnScalar: 1e-30).QueryWidth);
+    }
+
     [Fact]
     public void BadCallsThrowNamedErrors()
     {
