@@ -184,9 +184,7 @@ internal static class ModMethodRules
 
         switch (operation)
         {
-            case IBinaryOperation { OperatorKind: BinaryOperatorKind.Divide or BinaryOperatorKind.Remainder, RightOperand.ConstantValue: { HasValue: true, Value: var divisor } } division
-                when division.Type?.SpecialType is SpecialType.System_Int32 or SpecialType.System_Int64 or SpecialType.System_UInt32 or SpecialType.System_UInt64
-                && System.Convert.ToDecimal(divisor, System.Globalization.CultureInfo.InvariantCulture) == 0:
+            case IBinaryOperation { OperatorKind: BinaryOperatorKind.Divide or BinaryOperatorKind.Remainder, RightOperand.ConstantValue.Value: 0 or 0L or 0U or 0UL }:
                 return "an integer division by zero throws on the CPU and has no defined result on the GPU";
             case IVariableDeclaratorOperation declarator when declarator.GetVariableInitializer() is null:
                 return "a local must get its value where it is declared (locals are assigned once)";

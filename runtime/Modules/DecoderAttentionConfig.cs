@@ -59,7 +59,8 @@ public sealed record DecoderAttentionConfig
         RequirePositive(ropeTheta, nameof(ropeTheta));
 
         // The frequencies are float32: a θ such as 1e-300 rounds to 0 there, and an infinite frequency made every output NaN.
-        if (Array.Exists(Rope.InverseFrequencies(dim, ropeTheta, ropeScaling), f => !float.IsFinite(f)))
+        float[] inverseFrequencies = Rope.InverseFrequencies(dim, ropeTheta, ropeScaling);
+        if (Array.Exists(inverseFrequencies, f => !float.IsFinite(f)))
         {
             throw new ArgumentOutOfRangeException(nameof(ropeTheta), ropeTheta, $"ropeTheta must give finite float32 rotary frequencies (1 / θ^(2i / headDim), headDim {dim}); got {ropeTheta}.");
         }
@@ -104,7 +105,11 @@ public sealed record DecoderAttentionConfig
         SlidingWindow = slidingWindow;
         AttnLogitSoftcapping = attnLogitSoftcapping;
         QueryPreAttnScalar = queryPreAttnScalar;
+        InverseFrequencies = inverseFrequencies;
     }
+
+    /// <summary>RoPE's inv_freq (float32, after <see cref="RopeScaling"/>), checked finite; layers copy it.</summary>
+    internal float[] InverseFrequencies { get; }
 
     /// <summary>hidden_size.</summary>
     public int HiddenSize { get; }

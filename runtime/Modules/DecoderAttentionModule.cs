@@ -37,7 +37,7 @@ public sealed partial class DecoderAttentionModule : WeightedModule
     {
         ArgumentNullException.ThrowIfNull(config);
         Config = config;
-        _invFreq = Rope.InverseFrequencies(config.HeadDim, config.RopeTheta, config.RopeScaling);
+        _invFreq = (float[])config.InverseFrequencies.Clone();
         var random = new Random(seed);
         _qProj = RandomLinear(random, config.HiddenSize, config.QueryWidth, "q_proj");
         _kProj = RandomLinear(random, config.HiddenSize, config.KeyValueWidth, "k_proj");
