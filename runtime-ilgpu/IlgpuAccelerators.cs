@@ -28,6 +28,11 @@ public static class IlgpuAccelerators
     public static Accelerator Create(Context context, AcceleratorType? kind = null)
     {
         ArgumentNullException.ThrowIfNull(context);
+        if (context.IsDisposed)
+        {
+            throw new ObjectDisposedException(nameof(context), "context must be live; it is disposed.");
+        }
+
         AcceleratorType[] found = context.Devices.Select(d => d.AcceleratorType).Distinct().ToArray();
         AcceleratorType chosen = kind ?? Preference.FirstOrDefault(found.Contains, AcceleratorType.CPU);
         IlgpuDevice? device = context.Devices.FirstOrDefault(d => d.AcceleratorType == chosen);
@@ -42,15 +47,17 @@ public static class IlgpuAccelerators
     }
 
     /// <summary>
-    /// Throws, naming <paramref name="paramName"/>, unless <paramref name="accelerator"/> is given and not disposed: a
-    /// disposed one failed deep inside ILGPU, naming only its SemaphoreSlim.
+    /// Throws, naming <paramref name="paramName"/>, unless <paramref name="accelerator"/> is given and neither it nor its
+    /// context is disposed: either failed deep inside ILGPU, naming only a lock (ILGPU leaves an accelerator's IsDisposed
+    /// false when its context is disposed).
     /// </summary>
     internal static void RequireLive(Accelerator? accelerator, string paramName)
     {
         ArgumentNullException.ThrowIfNull(accelerator, paramName);
-        if (accelerator.IsDisposed)
+        if (accelerator.IsDisposed || accelerator.Context.IsDisposed)
         {
-            throw new ObjectDisposedException(paramName, $"{paramName} must be live; {accelerator.Name} is disposed.");
+            string what = accelerator.IsDisposed ? $"{accelerator.Name} is disposed" : $"the context of {accelerator.Name} is disposed";
+            throw new ObjectDisposedException(paramName, $"{paramName} must be live; {what}.");
         }
     }
 }

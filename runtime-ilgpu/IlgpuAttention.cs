@@ -69,7 +69,9 @@ public static class IlgpuAttention
     /// </summary>
     public static bool UsesTensorCores(Accelerator accelerator, DType dtype, int headDim, int valueDim)
     {
-        ArgumentNullException.ThrowIfNull(accelerator);
+        IlgpuAccelerators.RequireLive(accelerator, nameof(accelerator));
+        ArgumentOutOfRangeException.ThrowIfNegative(headDim);
+        ArgumentOutOfRangeException.ThrowIfNegative(valueDim);
         return dtype is DType.BFloat16 or DType.Float16 && TensorCoreLauncher.TilesFor(accelerator, headDim, valueDim) is not null;
     }
 

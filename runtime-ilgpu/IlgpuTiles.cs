@@ -52,10 +52,16 @@ public readonly record struct IlgpuTiles
     /// <summary>
     /// The largest square tiles up to <see cref="DefaultRows"/> (halving) whose shared memory fits
     /// <paramref name="sharedBytes"/> and whose threads fit <paramref name="maxThreads"/>: 32 × 32 for head dim 64,
-    /// 8 × 8 for 256 within 48 KiB.
+    /// 8 × 8 for 256 within 48 KiB. Sizes must not be negative, and <paramref name="maxThreads"/> must hold one query
+    /// row's <see cref="ThreadsPerQueryRow"/> threads; a head dim too large for 1 × 1 tiles still gets 1 × 1, which the
+    /// caller checks against <see cref="SharedBytes"/>.
     /// </summary>
     public static IlgpuTiles For(int headDim, int valueDim, long sharedBytes, int maxThreads)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(headDim);
+        ArgumentOutOfRangeException.ThrowIfNegative(valueDim);
+        ArgumentOutOfRangeException.ThrowIfNegative(sharedBytes);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxThreads, ThreadsPerQueryRow);
         int rows = DefaultRows;
         while (rows > 1 && (new IlgpuTiles(rows, rows).SharedBytes(headDim, valueDim) > sharedBytes || rows * ThreadsPerQueryRow > maxThreads))
         {

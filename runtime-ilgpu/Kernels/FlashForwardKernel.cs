@@ -73,7 +73,8 @@ internal static class FlashForwardKernel
 
         for (int i = tid; i < br * e; i += threads)
         {
-            qs[i] = i / e < rows ? format.Load(q[qBase + i]) : 0f;
+            // Scaled as staged, as the float32 CPU prefill does: a q·k past float32 whose scaled score is not stays finite.
+            qs[i] = i / e < rows ? format.Load(q[qBase + i]) * shape.Scale : 0f;
         }
 
         for (int i = tid; i < br * ev; i += threads)
@@ -115,7 +116,7 @@ internal static class FlashForwardKernel
                         dot += qs[(r * e) + d] * ks[(c * e) + d];
                     }
 
-                    s = score.Apply(dot * shape.Scale, batch, head, qi, kv);
+                    s = score.Apply(dot, batch, head, qi, kv);
                 }
 
                 ss[i] = s;

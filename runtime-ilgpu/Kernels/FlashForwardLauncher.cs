@@ -117,6 +117,13 @@ internal static class FlashForwardLauncher
     private static IlgpuTiles Tiles(Accelerator accelerator, AttentionProblem p)
     {
         long sharedBytes = Math.Min(IlgpuTiles.DefaultSharedBytes, accelerator.MaxSharedMemoryPerGroup);
+        if (accelerator.MaxNumThreadsPerGroup < IlgpuTiles.ThreadsPerQueryRow)
+        {
+            throw new ArgumentException(
+                $"accelerator must allow at least {IlgpuTiles.ThreadsPerQueryRow} threads a group (one query row's); {accelerator.Name} allows {accelerator.MaxNumThreadsPerGroup}.",
+                "accelerator");
+        }
+
         IlgpuTiles fit = IlgpuTiles.For(p.HeadDim, p.ValueDim, sharedBytes, accelerator.MaxNumThreadsPerGroup);
         var tiles = new IlgpuTiles(Math.Min(fit.QueryRows, p.QueryTile), Math.Min(fit.KeyRows, p.KeyTile));
         if (tiles.SharedBytes(p.HeadDim, p.ValueDim) > sharedBytes)

@@ -26,8 +26,11 @@ internal static class KernelRedirect
     // The innermost open scope of this flow, which links to the scopes it was opened inside.
     private static readonly AsyncLocal<Scope?> Innermost = new();
 
-    /// <summary>The kernel in effect, or null: the CPU's.</summary>
-    public static IAttentionKernel? Current => Innermost.Value?.Kernel;
+    /// <summary>
+    /// The kernel in effect, or null: the CPU's. A scope closed from another flow (a task it started) could not clear this
+    /// flow's copy of <see cref="Innermost"/>, so closed scopes are skipped here rather than trusted.
+    /// </summary>
+    public static IAttentionKernel? Current => Scope.FirstOpen(Innermost.Value)?.Kernel;
 
     /// <summary>
     /// Sends the CPU kernel's calls to <paramref name="kernel"/> until the result is disposed, which restores the kernel of
@@ -61,14 +64,19 @@ internal static class KernelRedirect
             // An outer scope closed first stays in the chain, closed: the inner one skips it when it closes.
             if (Innermost.Value == this)
             {
-                Scope? open = Outer;
-                while (open is { _disposed: true })
-                {
-                    open = open.Outer;
-                }
-
-                Innermost.Value = open;
+                Innermost.Value = FirstOpen(Outer);
             }
+        }
+
+        /// <summary><paramref name="scope"/> or the nearest scope around it that is still open; null when none is.</summary>
+        public static Scope? FirstOpen(Scope? scope)
+        {
+            while (scope is { _disposed: true })
+            {
+                scope = scope.Outer;
+            }
+
+            return scope;
         }
     }
 }

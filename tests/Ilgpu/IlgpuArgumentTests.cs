@@ -59,4 +59,31 @@ public sealed class IlgpuArgumentTests(IlgpuCpuFixture fixture)
         Assert.Equal("kind", e.ParamName);
         Assert.Contains("CPU", e.Message);
     }
+
+    [Fact]
+    public void AnAcceleratorWithTooFewThreadsAGroupIsRefusedByName()
+    {
+        using Context context = Context.Create(builder => builder.CPU(new CPUDevice(2, 1, 1)));
+        using Accelerator accelerator = context.CreateCPUAccelerator(0);
+
+        // ILGPU's own "Invalid group dimensions" came out, under its parameter name groupDim.
+        var e = Assert.Throws<ArgumentException>(() => IlgpuAttention.ScaledDotProduct(accelerator, Q, K, K));
+
+        Assert.Equal("accelerator", e.ParamName);
+        Assert.Contains("allows 2", e.Message);
+    }
+
+    [Fact]
+    public void TheTileAndTensorCoreQueriesRefuseBadSizesAndADisposedAccelerator()
+    {
+        using Context context = Context.Create(builder => builder.CPU());
+        Accelerator disposed = context.CreateCPUAccelerator(0);
+        disposed.Dispose();
+
+        Assert.Equal("accelerator", Assert.Throws<ObjectDisposedException>(() => IlgpuAttention.UsesTensorCores(disposed, DType.BFloat16, 64, 64)).ObjectName);
+        Assert.Equal("headDim", Assert.Throws<ArgumentOutOfRangeException>(() => IlgpuAttention.UsesTensorCores(fixture.Accelerator, DType.BFloat16, -16, 64)).ParamName);
+        Assert.Equal("headDim", Assert.Throws<ArgumentOutOfRangeException>(() => IlgpuTiles.For(-1, 64, IlgpuTiles.DefaultSharedBytes, 128)).ParamName);
+        Assert.Equal("sharedBytes", Assert.Throws<ArgumentOutOfRangeException>(() => IlgpuTiles.For(64, 64, -5, 128)).ParamName);
+        Assert.Equal("maxThreads", Assert.Throws<ArgumentOutOfRangeException>(() => IlgpuTiles.For(64, 64, IlgpuTiles.DefaultSharedBytes, 2)).ParamName);
+    }
 }

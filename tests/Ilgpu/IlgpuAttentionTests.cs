@@ -38,6 +38,22 @@ public sealed class IlgpuAttentionTests(IlgpuCpuFixture fixture)
     }
 
     [Fact]
+    public void AProductPastFloat32WhoseScaledScoreFitsStaysFiniteAsOnTheCpu()
+    {
+        // q·k = 1e39 overflows float32; scale · q·k = 1e36 does not. The kernel took the product first and made the row NaN.
+        Tensor q = Tensor.FromArray(new float[] { 1e20f, 0f }, 1, 1, 1, 2);
+        Tensor k = Tensor.FromArray(new float[] { 0f, 0f, 1e19f, 0f }, 1, 1, 2, 2);
+        Tensor v = Tensor.FromArray(new float[] { 1f, 2f, 3f, 4f }, 1, 1, 2, 2);
+
+        using AttentionOutput cpu = Attention.ScaledDotProduct(q, k, v, scale: 1e-3f);
+        using AttentionOutput ilgpu = IlgpuAttention.ScaledDotProduct(fixture.Accelerator, q, k, v, scale: 1e-3f);
+
+        Assert.Equal(cpu.Output.ToFloatArray(), ilgpu.Output.ToFloatArray());
+        Assert.Equal([3f, 4f], ilgpu.Output.ToFloatArray());
+        Assert.Equal(1e36f, ilgpu.Lse[0, 0, 0], 1e30f);
+    }
+
+    [Fact]
     public void AKeyMaskThatLeavesARowNoKeyGivesZeroAndMinusInfinity()
     {
         var (random, seed) = FreshRandom.For(10);

@@ -1,5 +1,6 @@
 using System;
 using System.Linq;
+using System.Threading.Tasks;
 using AttentionGen.Cpu;
 using AttentionGen.Execution;
 using AttentionGen.ILGpu;
@@ -186,6 +187,33 @@ public sealed class IlgpuExecutorTests(IlgpuCpuFixture fixture)
 
         // The inner scope used to put back the kernel before it: the outer one, already closed.
         Assert.Null(KernelRedirect.Current);
+    }
+
+    [Fact]
+    public async Task AScopeClosedFromATaskItStartedEndsTheRedirectForItsOpenerToo()
+    {
+        using var context = Context.Create(builder => builder.CPU());
+        using ILGPU.Runtime.Accelerator accelerator = context.CreateCPUAccelerator(0);
+        IDisposable scope = IlgpuExecution.Use(accelerator);
+
+        // The task's Dispose cleared only the task's copy of the flow's scope: this thread kept the closed one.
+        await Task.Run(scope.Dispose);
+
+        Assert.Null(KernelRedirect.Current);
+    }
+
+    [Fact]
+    public void AnAcceleratorOfADisposedContextIsRefusedByName()
+    {
+        var context = Context.Create(builder => builder.CPU());
+        ILGPU.Runtime.Accelerator accelerator = context.CreateCPUAccelerator(0);
+        context.Dispose();
+        Tensor q = Tensor.RandomNormal(new Random(3), DType.Float32, 1, 1, 3, 8);
+
+        // ILGPU leaves the accelerator's IsDisposed false; the call failed inside Allocate1D naming a ReaderWriterLockSlim.
+        Assert.Equal("accelerator", Assert.Throws<ObjectDisposedException>(() => IlgpuAttention.ScaledDotProduct(accelerator, q, q, q)).ObjectName);
+        Assert.Equal("accelerator", Assert.Throws<ObjectDisposedException>(() => IlgpuExecution.Use(accelerator)).ObjectName);
+        Assert.Equal("context", Assert.Throws<ObjectDisposedException>(() => IlgpuAccelerators.Create(context)).ObjectName);
     }
 
     private T OnIlgpu<T>(Func<T> run)
