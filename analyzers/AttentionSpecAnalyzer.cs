@@ -31,6 +31,7 @@ public sealed class AttentionSpecAnalyzer : DiagnosticAnalyzer
         DiagnosticDescriptors.BranchesInvalid,
         DiagnosticDescriptors.DropoutOutOfRange,
         DiagnosticDescriptors.SparseNeedsContext,
+        DiagnosticDescriptors.SparseCausalOnlyForAll,
         DiagnosticDescriptors.CausalLookForward,
         DiagnosticDescriptors.XposNeedsRotary,
         DiagnosticDescriptors.RotaryWithoutDim,

@@ -12,14 +12,14 @@ namespace AttentionGen.CodeFixes;
 
 /// <summary>
 /// Removes the syntax a diagnostic sits on when removing it is the whole fix: AG0020's <c>static</c> or <c>file</c> modifier,
-/// AG0021's base class, AG0024's multi-GPU argument. (AG0020 on a record, struct or interface has no fix: turning
+/// AG0021's base class, AG0024's multi-GPU argument, AG0039's <c>Causal = false</c> on a causal-only Sparse mode. (AG0020 on a record, struct or interface has no fix: turning
 /// one into a class changes its meaning.)
 /// </summary>
 [ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(RemoveUnsupportedSyntaxCodeFix)), Shared]
 public sealed class RemoveUnsupportedSyntaxCodeFix : CodeFixProvider
 {
     /// <inheritdoc/>
-    public override ImmutableArray<string> FixableDiagnosticIds { get; } = ImmutableArray.Create("AG0020", "AG0021", "AG0024");
+    public override ImmutableArray<string> FixableDiagnosticIds { get; } = ImmutableArray.Create("AG0020", "AG0021", "AG0024", "AG0039");
 
     /// <inheritdoc/>
     public override FixAllProvider GetFixAllProvider() => WellKnownFixAllProviders.BatchFixer;

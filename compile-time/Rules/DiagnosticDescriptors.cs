@@ -245,6 +245,12 @@ internal static class DiagnosticDescriptors
         "'{0}' is compiled as C# {1}, but the code [{2}] generates needs C# {3}; set LangVersion to {3} or later, or remove it to use the SDK's default",
         DiagnosticSeverity.Error);
 
+    public static readonly DiagnosticDescriptor SparseCausalOnlyForAll = Create(
+        "AG0039",
+        "Causal = false applies to Sparse Mode All only",
+        "Causal = false has no effect with Mode = {0}: Local and Strided attention are causal by definition; remove it, or use Mode = All for full attention",
+        DiagnosticSeverity.Warning);
+
     private static DiagnosticDescriptor Create(string id, string title, string message, DiagnosticSeverity severity) =>
         new(id, title, message, Category, severity, isEnabledByDefault: true, helpLinkUri: HelpRoot + id + ".md");
 

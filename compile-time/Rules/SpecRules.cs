@@ -219,6 +219,12 @@ internal static class SpecRules
             v.Add(new(DiagnosticDescriptors.SparseNeedsContext, "LocalAttnCtx", [spec.Mode == SparseSpec.ModeLocal ? "Local" : "Strided", spec.LocalAttnCtx]));
         }
 
+        // Only All has a non-causal form; the others would silently stay causal.
+        if (spec.Mode is SparseSpec.ModeLocal or SparseSpec.ModeStrided && !spec.Causal)
+        {
+            v.Add(new(DiagnosticDescriptors.SparseCausalOnlyForAll, "Causal", [spec.Mode == SparseSpec.ModeLocal ? "Local" : "Strided"]));
+        }
+
         return v;
     }
 

@@ -46,6 +46,7 @@ public class DiagnosticRulesTests
         // Sparse.
         { "AG0012", "[Sparse(Heads = 2, Mode = SparseMode.Strided, {|AG0012:LocalAttnCtx = 0|})] partial class C { }", "[Sparse(Heads = 2, Mode = SparseMode.Strided, LocalAttnCtx = 128)] partial class C { }" },
         { "AG0012", "[Sparse(Heads = 2, Mode = SparseMode.Local, {|AG0012:LocalAttnCtx = -3|})] partial class C { }", "[Sparse(Heads = 2, Mode = SparseMode.All, LocalAttnCtx = -3)] partial class C { }" },
+        { "AG0039", "[Sparse(Heads = 2, Mode = SparseMode.Strided, LocalAttnCtx = 4, {|AG0039:Causal = false|})] partial class C { }", "[Sparse(Heads = 2, Mode = SparseMode.All, Causal = false)] partial class C { }" },
         { "AG0004", "[Sparse({|AG0004:Heads = 0|})] partial class C { }", "[Sparse(Heads = 8)] partial class C { }" },
 
         // Local.

@@ -52,7 +52,7 @@ internal static class DeclarationGrammar
         Gen.Select(Gen.Int[1, 8], Gen.Int[1, 16], Gen.Int[1, 8], Gen.Int[1, 64], Gen.Int[0, 9], AnyBool,
             (heads, width, rate, segments, dropout, causal) => $"Dilated(DModel = {heads * width}, NumHeads = {heads}, DilationRate = {rate}, SegmentSize = {rate * segments}, Dropout = {(dropout / 10.0).ToString("0.0", CultureInfo.InvariantCulture)}f, Causal = {causal})"),
         Gen.Select(Gen.Int[1, 16], Gen.OneOf("All", "Local", "Strided"), Gen.Int[1, 256], Gen.Int[1, 128], AnyBool,
-            (heads, mode, ctx, block, causal) => $"Sparse(Heads = {heads}, Mode = SparseMode.{mode}, LocalAttnCtx = {ctx}, BlockSize = {block}, Causal = {causal})"),
+            (heads, mode, ctx, block, causal) => $"Sparse(Heads = {heads}, Mode = SparseMode.{mode}, LocalAttnCtx = {ctx}, BlockSize = {block}, Causal = {(mode == "All" ? causal : "true")})"),   // AG0039: only All has a non-causal form
         Gen.Select(Gen.Int[1, 512], Gen.Int[0, 3], AnyBool, Gen.Int[0, 2], Gen.Int[1, 8], AnyBool,
             (window, back, causal, forward, dim, xpos) => $"Local(WindowSize = {window}, LookBackward = {back}, Causal = {causal}, LookForward = {(causal == "true" ? 0 : forward)}, Dim = {dim * 8}, UseXpos = {xpos}{(xpos == "true" && window == 1 ? ", XposScaleBase = 512f" : "")})"),   // AG0035: xpos needs a scale base at window 1
         Gen.Select(Gen.OneOf("MaskMod = nameof(M), ", "ScoreMod = nameof(F), ", "MaskMod = nameof(M), ScoreMod = nameof(F), ", ""), Gen.Int[1, 256],

@@ -32,7 +32,7 @@ public class TypingFuzzTests
     {
         { "Flash", "[FlashAttention(Dim = 256, Heads = 4, DimHead = 64, Causal = true, QBucket = 128, KBucket = 64, MixedPrecision = true)] public partial class L { }" },
         { "Dilated", "[Dilated(DModel = 64, NumHeads = 4, SegmentSizes = new[] { 16, 32 }, DilationRates = new[] { 1, 2 }, Dropout = 0.1f, Causal = true)] public partial class L { }" },
-        { "Sparse", "[Sparse(Heads = 4, Mode = SparseMode.Strided, LocalAttnCtx = 32, BlockSize = 16, Causal = false)] public partial class L { }" },
+        { "Sparse", "[Sparse(Heads = 4, Mode = SparseMode.Strided, LocalAttnCtx = 32, BlockSize = 16, Causal = true)] public partial class L { }" },
         { "Local", "[Local(WindowSize = 64, Causal = true, LookBackward = 1, LookForward = 0, Dim = 32, UseRotaryPosEmb = true, UseXpos = true, XposScaleBase = 512f, Scale = 0.125f)] public partial class L { }" },
         { "Flex", "[Flex(MaskMod = nameof(M), ScoreMod = nameof(F), BlockSize = 64)] public partial class L { [MaskMod] static bool M(int b, int h, int q, int kv) => kv <= q && q - kv < 256; [ScoreMod] static float F(float s, int b, int h, int q, int kv) => 30f * MathF.Tanh(s / 30f); }" },
         { "FlexBlock", "[Flex(MaskMod = nameof(M), ScoreMod = nameof(F), BlockSize = 128)] partial class L { static readonly float[] Slopes = { 0.5f, 0.25f }; [MaskMod] static bool M(int b, int h, int q, int kv, ReadOnlySpan<int> docs) { int d = q - kv; if (d < 0) return false; return docs[q] == docs[kv] && d < 128; } [ScoreMod] static float F(float s, int b, int h, int q, int kv, ReadOnlySpan<int> docs) => s - Slopes[h % 2] * (q - kv); }" },

@@ -1,4 +1,5 @@
 using System;
+using System.Linq;
 using AttentionGen.CodeFixes;
 using Microsoft.CodeAnalysis.CodeFixes;
 
@@ -7,13 +8,17 @@ namespace AttentionGen.Tests.Verifiers;
 /// <summary>Which code fix provider fixes which diagnostic, for tests that list their cases by diagnostic id.</summary>
 internal static class CodeFixProviders
 {
-    public static CodeFixProvider For(string id) => id switch
-    {
-        "AG0001" => new AddPartialCodeFix(),
-        "AG0008" or "AG0013" or "AG0023" or "AG0031" => new ReplaceArgumentCodeFix(),
-        "AG0020" or "AG0021" or "AG0024" => new RemoveUnsupportedSyntaxCodeFix(),
-        "AG0017" or "AG0018" => new FixModSignatureCodeFix(),
-        "AG0030" => new UseNativeAttentionCodeFix(),
-        _ => throw new ArgumentOutOfRangeException(nameof(id), id, "No code fix fixes this diagnostic."),
-    };
+    private static readonly Func<CodeFixProvider>[] All =
+    [
+        () => new AddPartialCodeFix(),
+        () => new ReplaceArgumentCodeFix(),
+        () => new RemoveUnsupportedSyntaxCodeFix(),
+        () => new FixModSignatureCodeFix(),
+        () => new UseNativeAttentionCodeFix(),
+    ];
+
+    /// <summary>A new instance of the provider whose FixableDiagnosticIds name <paramref name="id"/>.</summary>
+    public static CodeFixProvider For(string id) =>
+        All.Select(create => create()).FirstOrDefault(provider => provider.FixableDiagnosticIds.Contains(id))
+        ?? throw new ArgumentOutOfRangeException(nameof(id), id, "No code fix fixes this diagnostic.");
 }
