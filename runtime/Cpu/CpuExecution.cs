@@ -8,11 +8,17 @@ namespace AttentionGen.Cpu;
 /// <summary>How many threads the CPU kernels use.</summary>
 public static class CpuExecution
 {
+    /// <summary>
+    /// The most threads <see cref="MaxThreads"/> may name. The CPU kernels keep their worker threads for the life of the
+    /// process, so an unbounded count (int.MaxValue) made thousands of them in one call and aborted the process.
+    /// </summary>
+    public const int ThreadLimit = 1024;
+
     private static int s_maxThreads = ReadThreadsFromEnvironment();
 
     /// <summary>
-    /// Upper bound on worker threads; defaults to the processor count, or to the environment
-    /// variable <c>ATTENTIONGEN_CPU_THREADS</c> when it holds a positive integer.
+    /// Upper bound on worker threads, 1 to <see cref="ThreadLimit"/>; defaults to the processor count, or to the environment
+    /// variable <c>ATTENTIONGEN_CPU_THREADS</c> when it holds a positive integer (either capped at <see cref="ThreadLimit"/>).
     /// </summary>
     public static int MaxThreads
     {
@@ -20,6 +26,7 @@ public static class CpuExecution
         set
         {
             ArgumentOutOfRangeException.ThrowIfNegativeOrZero(value, nameof(MaxThreads));
+            ArgumentOutOfRangeException.ThrowIfGreaterThan(value, ThreadLimit, nameof(MaxThreads));
             s_maxThreads = value;
         }
     }
@@ -68,9 +75,9 @@ public static class CpuExecution
     }
 
     private static int ReadThreadsFromEnvironment() =>
-        int.TryParse(Environment.GetEnvironmentVariable("ATTENTIONGEN_CPU_THREADS"), out int n) && n > 0
+        Math.Min(ThreadLimit, int.TryParse(Environment.GetEnvironmentVariable("ATTENTIONGEN_CPU_THREADS"), out int n) && n > 0
             ? n
-            : Environment.ProcessorCount;
+            : Environment.ProcessorCount);
 
     private sealed class DelegateWork<TLocal> : IParallelWork
     {

@@ -27,8 +27,12 @@ internal static class DecodeCpu
     /// </summary>
     internal const int BlockTokens = 64;
 
-    /// <summary>Units (sequence, kv head, key range) to aim for per thread when the cache is long: a thread that finishes early takes another, so the threads end together.</summary>
-    internal const int UnitsPerThread = 4;
+    /// <summary>
+    /// Units (sequence, kv head, key range) to aim for when the cache is long: enough for 64 threads to take four each (a
+    /// thread that finishes early takes another, so the threads end together). A constant, not a multiple of the thread
+    /// count: the split points, and so the result's bits, are the same on every machine and at every MaxThreads.
+    /// </summary>
+    internal const int SplitSlots = 256;
 
     /// <summary>The fewest keys worth a split-K range: below this the merge and the thread start cost more than they save.</summary>
     internal const int MinSplitTokens = 512;
@@ -38,45 +42,45 @@ internal static class DecodeCpu
     public static void Run<TMask, TScore>(Tensor q, KvCache cache, float scale, TMask mask, TScore score, Tensor output, Tensor lse)
         where TMask : struct, IMaskMod
         where TScore : struct, IScoreMod =>
-        Run(q, cache, scale, mask, score, output, lse, CpuExecution.MaxThreads);
+        Run(q, cache, scale, mask, score, output, lse, SplitSlots);
 
-    /// <summary>The causal (bottom-right aligned) or unmasked decode without a score mod, split for <paramref name="threads"/> threads.</summary>
-    internal static void Run(Tensor q, KvCache cache, float scale, bool causal, Tensor output, Tensor lse, int threads)
+    /// <summary>The causal (bottom-right aligned) or unmasked decode without a score mod, split for about <paramref name="slots"/> units.</summary>
+    internal static void Run(Tensor q, KvCache cache, float scale, bool causal, Tensor output, Tensor lse, int slots)
     {
         if (causal)
         {
-            Run(q, cache, scale, default(CausalMask), default(IdentityScore), output, lse, threads);
+            Run(q, cache, scale, default(CausalMask), default(IdentityScore), output, lse, slots);
         }
         else
         {
-            Run(q, cache, scale, default(NoMask), default(IdentityScore), output, lse, threads);
+            Run(q, cache, scale, default(NoMask), default(IdentityScore), output, lse, slots);
         }
     }
 
     /// <summary>
-    /// The decode of <see cref="Run{TMask, TScore}(Tensor, KvCache, float, TMask, TScore, Tensor, Tensor)"/> split for
-    /// <paramref name="threads"/> threads (the split points depend on it). Query i of sequence b sits at absolute position
+    /// The decode of <see cref="Run{TMask, TScore}(Tensor, KvCache, float, TMask, TScore, Tensor, Tensor)"/> split for about
+    /// <paramref name="slots"/> units (tests choose it; the library passes <see cref="SplitSlots"/>). Query i of sequence b sits at absolute position
     /// length(b) − Tq + i; the mods see (b, query head, that position, key position).
     /// </summary>
-    internal static void Run<TMask, TScore>(Tensor q, KvCache cache, float scale, TMask mask, TScore score, Tensor output, Tensor lse, int threads)
+    internal static void Run<TMask, TScore>(Tensor q, KvCache cache, float scale, TMask mask, TScore score, Tensor output, Tensor lse, int slots)
         where TMask : struct, IMaskMod
         where TScore : struct, IScoreMod
     {
         if (SimdWidth.Use512)
         {
-            Run<Simd512, TMask, TScore>(q, cache, scale, mask, score, output, lse, threads);
+            Run<Simd512, TMask, TScore>(q, cache, scale, mask, score, output, lse, slots);
         }
         else if (SimdWidth.Use256)
         {
-            Run<Simd256, TMask, TScore>(q, cache, scale, mask, score, output, lse, threads);
+            Run<Simd256, TMask, TScore>(q, cache, scale, mask, score, output, lse, slots);
         }
         else
         {
-            Run<Simd128, TMask, TScore>(q, cache, scale, mask, score, output, lse, threads);
+            Run<Simd128, TMask, TScore>(q, cache, scale, mask, score, output, lse, slots);
         }
     }
 
-    private static void Run<TVec, TMask, TScore>(Tensor q, KvCache cache, float scale, TMask mask, TScore score, Tensor output, Tensor lse, int threads)
+    private static void Run<TVec, TMask, TScore>(Tensor q, KvCache cache, float scale, TMask mask, TScore score, Tensor output, Tensor lse, int slots)
         where TVec : struct, ISimd<TVec>
         where TMask : struct, IMaskMod
         where TScore : struct, IScoreMod
@@ -84,7 +88,7 @@ internal static class DecodeCpu
         var shape = new DecodeShape(q.Size(1), q.Size(2), cache.KvHeads, cache.HeadDim, cache.ValueDim, scale);
         int pairs = q.Size(0) * cache.KvHeads;
         int longest = cache.LongestLength();
-        int splitTokens = SplitTokens(pairs, longest, threads == 1 ? 1 : threads * UnitsPerThread);
+        int splitTokens = SplitTokens(pairs, longest, slots);
         int splits = Math.Max(1, ShapeMath.CeilDiv(longest, splitTokens));
         using var partials = new DecodePartials(pairs * splits, shape.Rows, shape.ValueDim);
         CpuExecution.ForEachInOrder(
@@ -118,8 +122,7 @@ internal static class DecodeCpu
     }
 
     /// <summary>
-    /// Keys per split-K range for about <paramref name="slots"/> units in all (the caller asks for
-    /// <see cref="UnitsPerThread"/> per thread, one when there is one thread): the whole sequence (one range) when the
+    /// Keys per split-K range for about <paramref name="slots"/> units in all: the whole sequence (one range) when the
     /// pairs alone fill the slots, else about longest · pairs / slots, at least <see cref="MinSplitTokens"/>, in whole
     /// <see cref="BlockTokens"/> blocks (so every range starts on a block boundary).
     /// </summary>

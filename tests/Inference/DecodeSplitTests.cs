@@ -9,21 +9,21 @@ using Xunit;
 namespace AttentionGen.Tests.Inference;
 
 /// <summary>
-/// Split-K decode: with fewer (sequence, kv head) pairs than threads, each pair's keys run as several ranges whose
-/// partial softmax states are merged by log-sum-exp. The thread count is passed in, not set globally, so these tests
-/// split as they say whatever the machine has.
+/// Split-K decode: with fewer (sequence, kv head) pairs than slots, each pair's keys run as several ranges whose
+/// partial softmax states are merged by log-sum-exp. The slots are passed in (the library passes DecodeCpu.SplitSlots),
+/// so these tests split as they say.
 /// </summary>
 public class DecodeSplitTests
 {
     [Theory]
-    [InlineData(8, 4096, 2, 4096)]     // the pairs fill the threads: one range
+    [InlineData(8, 4096, 2, 4096)]     // the pairs fill the slots: one range
     [InlineData(1, 500, 16, 500)]      // too short to split
     [InlineData(1, 4096, 2, 2048)]     // two ranges
     [InlineData(2, 4096, 16, 512)]     // eight ranges would be 512 keys each
     [InlineData(1, 1000, 16, 512)]     // no range shorter than MinSplitTokens
     [InlineData(1, 1100, 2, 576)]      // ranges in whole blocks of BlockTokens
-    public void SplitTokensSplitsOnlyWhenThePairsLeaveThreadsIdle(int pairs, int longest, int threads, int expected) =>
-        Assert.Equal(expected, DecodeCpu.SplitTokens(pairs, longest, threads));
+    public void SplitTokensSplitsOnlyWhenThePairsLeaveSlotsIdle(int pairs, int longest, int slots, int expected) =>
+        Assert.Equal(expected, DecodeCpu.SplitTokens(pairs, longest, slots));
 
     [Theory]
     [InlineData(true)]
@@ -36,8 +36,8 @@ public class DecodeSplitTests
         using KvCache cache = scenario.ContiguousCache();
         cache.Append(scenario.Keys, scenario.Values, scenario.Lengths);   // one append: the scenario's many small ones are slow at these lengths
 
-        (float[] unsplit, float[] unsplitLse) = Decode(scenario, cache, causal, threads: 1);
-        (float[] split, float[] splitLse) = Decode(scenario, cache, causal, threads: 16);
+        (float[] unsplit, float[] unsplitLse) = Decode(scenario, cache, causal, slots: 1);
+        (float[] split, float[] splitLse) = Decode(scenario, cache, causal, slots: 64);
 
         ReferenceResult expected = scenario.Reference(causal);
         Compare.Output(split, expected.Output, 1e-5, seed);
@@ -57,8 +57,8 @@ public class DecodeSplitTests
         using KvCache paged = KvCache.Paged(pool, scenario.Batch, scenario.MaxLength);
         paged.Append(scenario.Keys, scenario.Values, scenario.Lengths);
 
-        (float[] expected, float[] expectedLse) = Decode(scenario, contiguous, causal: true, threads: 8);
-        (float[] actual, float[] actualLse) = Decode(scenario, paged, causal: true, threads: 8);
+        (float[] expected, float[] expectedLse) = Decode(scenario, contiguous, causal: true, slots: 32);
+        (float[] actual, float[] actualLse) = Decode(scenario, paged, causal: true, slots: 32);
 
         Assert.True(expected.SequenceEqual(actual), $"{seed}: output differs");
         Assert.True(expectedLse.SequenceEqual(actualLse), $"{seed}: LSE differs");
@@ -74,7 +74,7 @@ public class DecodeSplitTests
         keys[1500 * 8] = float.NaN;   // in the third of four ranges of 512 keys
         cache.Append(Tensor.FromArray(keys, 1, 1, 1600, 8), scenario.Values);
 
-        (float[] output, float[] lse) = Decode(scenario, cache, causal: false, threads: 4);
+        (float[] output, float[] lse) = Decode(scenario, cache, causal: false, slots: 16);
 
         Assert.All(output, x => Assert.True(float.IsNaN(x)));
         Assert.True(float.IsNaN(lse[0]));
@@ -102,8 +102,8 @@ public class DecodeSplitTests
         using KvCache cache = KvCache.Contiguous(1, 1, Dim, Dim, Length, DType.Float32);
         cache.Append(k, v);
 
-        (float[] unsplit, float[] unsplitLse) = Decode(q, cache, threads: 1);
-        (float[] split, float[] splitLse) = Decode(q, cache, threads: 2);   // two ranges of 512 keys
+        (float[] unsplit, float[] unsplitLse) = Decode(q, cache, slots: 1);
+        (float[] split, float[] splitLse) = Decode(q, cache, slots: 8);   // two ranges of 512 keys
 
         Assert.Equal(to - from < Length, float.IsNaN(unsplit[1]));
         using AttentionOutput prefill = Attention.ScaledDotProduct(q, k, v, scale: 0.5f);
@@ -133,8 +133,8 @@ public class DecodeSplitTests
         using Tensor k = Tensor.FromArray(keys, 1, 1, Length, Dim), v = Tensor.FromArray(values, 1, 1, Length, Dim);
         cache.Append(k, v);
 
-        (float[] unsplit, float[] unsplitLse) = Decode(q, cache, default(From512), threads: 1);
-        (float[] split, float[] splitLse) = Decode(q, cache, default(From512), threads: 2);
+        (float[] unsplit, float[] unsplitLse) = Decode(q, cache, default(From512), slots: 1);
+        (float[] split, float[] splitLse) = Decode(q, cache, default(From512), slots: 8);
 
         Assert.All(unsplit.Concat(unsplitLse), x => Assert.True(float.IsFinite(x)));
         SameUpToRounding(unsplit, split);
@@ -156,24 +156,24 @@ public class DecodeSplitTests
         }
     }
 
-    private static (float[] Output, float[] Lse) Decode(Tensor q, KvCache cache, int threads) =>
-        Decode(q, cache, default(NoMask), threads);
+    private static (float[] Output, float[] Lse) Decode(Tensor q, KvCache cache, int slots) =>
+        Decode(q, cache, default(NoMask), slots);
 
-    private static (float[] Output, float[] Lse) Decode<TMask>(Tensor q, KvCache cache, TMask mask, int threads)
+    private static (float[] Output, float[] Lse) Decode<TMask>(Tensor q, KvCache cache, TMask mask, int slots)
         where TMask : struct, IMaskMod
     {
         using Tensor output = Tensor.Zeros(DType.Float32, q.Size(0), q.Size(1), q.Size(2), cache.ValueDim);
         using Tensor lse = Tensor.Zeros(DType.Float32, q.Size(0), q.Size(1), q.Size(2));
-        DecodeCpu.Run(q, cache, 1f / MathF.Sqrt(cache.HeadDim), mask, default(IdentityScore), output, lse, threads);
+        DecodeCpu.Run(q, cache, 1f / MathF.Sqrt(cache.HeadDim), mask, default(IdentityScore), output, lse, slots);
         return (output.ToFloatArray(), lse.ToFloatArray());
     }
 
-    private static (float[] Output, float[] Lse) Decode(DecodeScenario scenario, KvCache cache, bool causal, int threads)
+    private static (float[] Output, float[] Lse) Decode(DecodeScenario scenario, KvCache cache, bool causal, int slots)
     {
         Tensor q = scenario.Q.To(DType.Float32);   // the scenario's own q when it is float32 already: not disposed here
         using Tensor output = Tensor.Zeros(DType.Float32, scenario.Batch, scenario.QueryHeads, scenario.Queries, scenario.ValueDim);
         using Tensor lse = Tensor.Zeros(DType.Float32, scenario.Batch, scenario.QueryHeads, scenario.Queries);
-        DecodeCpu.Run(q, cache, 1f / MathF.Sqrt(scenario.HeadDim), causal, output, lse, threads);
+        DecodeCpu.Run(q, cache, 1f / MathF.Sqrt(scenario.HeadDim), causal, output, lse, slots);
         return (output.ToFloatArray(), lse.ToFloatArray());
     }
 

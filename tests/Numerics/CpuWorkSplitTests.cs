@@ -10,6 +10,19 @@ namespace AttentionGen.Tests.Numerics;
 public class CpuWorkSplitTests
 {
     [Fact]
+    public void AThreadCountPastTheLimitIsRefusedByNameAndLeavesTheSettingAlone()
+    {
+        // int.MaxValue was accepted: one call then made a worker thread per item, thousands, and the process aborted.
+        int before = CpuExecution.MaxThreads;
+
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => CpuExecution.MaxThreads = CpuExecution.ThreadLimit + 1);
+
+        Assert.Equal("MaxThreads", e.ParamName);
+        Assert.Equal(before, CpuExecution.MaxThreads);
+        Assert.InRange(before, 1, CpuExecution.ThreadLimit);
+    }
+
+    [Fact]
     public void ACausalPlanStartsWithTheLastQueryTilesAndKeepsEveryItemOnce()
     {
         const int heads = 3, n = 480, queryTile = 96;   // five whole query tiles: each later one sees more keys
