@@ -45,6 +45,10 @@ public sealed class BlockMask
         KeyBlockSize = keyBlockSize;
         MaskMod = maskMod;
         Device = device;
+        // The index tensors are made lazily; without this a missing GPU surfaced at the first KvNumBlocks, not here (PyTorch
+        // fails where the mask is made).
+        device.RequireAvailable();
+
         QueryBlocks = ShapeMath.CeilDiv(queryLength, queryBlockSize);
         KeyBlocks = ShapeMath.CeilDiv(keyLength, keyBlockSize);
         // The index tensors are built at first use: a launch reads the block states alone, and a mask made per call (a
@@ -322,19 +326,23 @@ public sealed class BlockMask
     /// PyTorch's <c>to_string(grid_size, limit)</c>: each (batch, head) mask, the first <paramref name="limit"/> of them,
     /// under its "(b, h)" line, a row of text per cell row, the masks apart by an empty line. A cell covers
     /// ceil(blocks / <paramref name="gridSize"/>) blocks a side: "██" where every block is computed, "░░" where some
-    /// are, "  " where none is. A <paramref name="gridSize"/> of -1 draws every block.
+    /// are, "  " where none is. A negative <paramref name="gridSize"/> (-1 in PyTorch's docs) draws every block, as
+    /// PyTorch's step max(1, cdiv(blocks, gridSize)) does for any negative size; 0 is refused (PyTorch divides by it).
     /// </summary>
     public string ToString(int gridSize, int limit = 4) => ToString((gridSize, gridSize), limit);
 
-    /// <summary><see cref="ToString(int, int)"/> with cells for at most <paramref name="gridSize"/> rows and columns of blocks.</summary>
+    /// <summary>
+    /// <see cref="ToString(int, int)"/> with cells for at most <paramref name="gridSize"/> rows and columns of blocks; a
+    /// negative side draws every block along it, as (-1, 4) in PyTorch is every row by 4 column cells.
+    /// </summary>
     public string ToString((int Rows, int Columns) gridSize, int limit = 4)
     {
-        bool whole = gridSize == (-1, -1);
-        if (!whole)
+        if (gridSize.Rows == 0 || gridSize.Columns == 0)
         {
-            ArgumentOutOfRangeException.ThrowIfNegativeOrZero(gridSize.Rows, nameof(gridSize));
-            ArgumentOutOfRangeException.ThrowIfNegativeOrZero(gridSize.Columns, nameof(gridSize));
+            throw new ArgumentOutOfRangeException(nameof(gridSize), gridSize, $"gridSize's sides must not be 0 (a negative side draws every block); got {gridSize}.");
         }
+
+        (int Rows, int Columns) cells = (gridSize.Rows < 0 ? Math.Max(1, QueryBlocks) : gridSize.Rows, gridSize.Columns < 0 ? Math.Max(1, KeyBlocks) : gridSize.Columns);
 
         var masks = new List<string>();
         for (int bh = 0; bh < Batch * Heads; bh++)
@@ -348,7 +356,7 @@ public sealed class BlockMask
             }
 
             var s = new StringBuilder($"({bh / Heads}, {bh % Heads})\n");
-            BlockPicture.Draw(s, _states, bh * QueryBlocks * KeyBlocks, QueryBlocks, KeyBlocks, whole ? (Math.Max(1, QueryBlocks), Math.Max(1, KeyBlocks)) : gridSize);
+            BlockPicture.Draw(s, _states, bh * QueryBlocks * KeyBlocks, QueryBlocks, KeyBlocks, cells);
             masks.Add(s.ToString());
         }
 

@@ -49,6 +49,18 @@ public readonly record struct Device(DeviceKind Kind, int Index)
     /// <inheritdoc/>
     public override string ToString() => Kind == DeviceKind.Cpu ? "cpu" : $"cuda:{Index}";
 
+    /// <summary>
+    /// Throws <see cref="AttentionGen.Cuda.CudaUnavailableException"/> unless this is the cpu or a GPU this machine has:
+    /// for what stores a device before it allocates there (a block mask's index tensors are made at first use).
+    /// </summary>
+    internal void RequireAvailable()
+    {
+        if (Kind == DeviceKind.Cuda)
+        {
+            AttentionGen.Cuda.CudaTransfers.Require(this);
+        }
+    }
+
     private static DeviceKind CheckKind(DeviceKind kind) =>
         Enum.IsDefined(kind) ? kind : throw new ArgumentOutOfRangeException(nameof(Kind), kind, $"Kind must be Cpu or Cuda; got {(int)kind}.");
 

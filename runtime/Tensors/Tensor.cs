@@ -351,6 +351,7 @@ public sealed partial class Tensor : IDisposable
 
         int e = width / heads;
         int[] shape = [_shape[0], heads, _shape[1], e];
+        ShapeMath.Validate(shape, nameof(heads));   // the one view that adds a dimension: its sizes' product must fit, as a new tensor's
         long[] strides = [_strides[0], checked(e * _strides[2]), _strides[1], _strides[2]];
         return new Tensor(_storage, shape, strides, Offset, DType);
     }

@@ -1,7 +1,9 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using AttentionGen.Cuda;
 using AttentionGen.Masks;
+using AttentionGen.Tests.Cuda;
 using Xunit;
 
 namespace AttentionGen.Tests.Numerics;
@@ -163,6 +165,20 @@ public class BlockMaskTests
         Assert.Equal("(0, 0)\n░░\n", one.ToString(gridSize: 1));
         Assert.Equal("(0, 0)\n░░  \n██░░\n", one.ToString((2, 2)));
         Assert.Equal("(0, 0)\n██      \n████    \n██████  \n████████\n", one.ToString(gridSize: -1));
+
+        // Any negative side is every block along it, as PyTorch's max(1, cdiv(blocks, size)); only -1 was taken.
+        Assert.Equal(one.ToString(gridSize: -1), one.ToString(gridSize: -5));
+        Assert.Equal("(0, 0)\n░░  \n██  \n██░░\n████\n", one.ToString((-1, 2)));
+        Assert.Equal("gridSize", Assert.Throws<ArgumentOutOfRangeException>(() => one.ToString((0, 2))).ParamName);
+    }
+
+    [NoGpuFact]
+    public void AMaskForAGpuTheMachineLacksIsRefusedWhereItIsMade()
+    {
+        // The index tensors are made lazily: the exception came at the first KvNumBlocks, not here.
+        Assert.Throws<CudaUnavailableException>(() => FlexAttention.CreateBlockMask(Causal, null, null, 64, 64, Device.Cuda(0), blockSize: 16));
+        BlockMask onCpu = FlexAttention.CreateBlockMask(Causal, null, null, 64, 64, blockSize: 16);
+        Assert.Throws<CudaUnavailableException>(() => onCpu.To(Device.Cuda(0)));
     }
 
     [Fact]

@@ -1,6 +1,7 @@
 using System;
 using System.Linq;
 using AttentionGen.Masks;
+using AttentionGen.Tests.Cuda;
 using Xunit;
 
 namespace AttentionGen.Tests.Numerics;
@@ -206,11 +207,12 @@ public class FlexProbe2Tests
         Assert.Equal(100 * (1 - (256.0 / (32 * 32))), mask.Sparsity(), 9);
     }
 
-    [Fact]
+    [GpuFact]
     public void ABlockMaskOnAnotherDeviceIsRefused()
     {
         // flex_attention: "Expect q/k/v and block_mask to be on the same device" (RuntimeError) when q's device is not
-        // block_mask.kv_num_blocks' device. A mask built for cuda:0 must not run with CPU tensors.
+        // block_mask.kv_num_blocks' device. A mask built for cuda:0 must not run with CPU tensors. (Without a GPU the mask
+        // itself is refused: BlockMaskTests.AMaskForAGpuTheMachineLacksIsRefusedWhereItIsMade.)
         BlockMask mask = FlexAttention.CreateBlockMask(Causal, null, null, 10, 10, Device.Cuda(0), blockSize: 16);
         Tensor q = Tensor.RandomNormal(new Random(17), DType.Float32, 1, 1, 10, 8);
         var e = Assert.ThrowsAny<ArgumentException>(() => FlexAttention.Run(q, q, q, blockMask: mask));

@@ -21,4 +21,13 @@ public class TensorHostileInputTests
         Assert.Equal("index", Assert.Throws<ArgumentNullException>(() => t[null!]).ParamName);
         Assert.Equal("index", Assert.Throws<ArgumentNullException>(() => t[null!] = 1f).ParamName);
     }
+
+    [Fact]
+    public void SplitHeadsIntoSizesWhoseProductOverflowsIsRefusedNamingHeads()
+    {
+        // An empty [Max, Max, 0] split into Max heads was a view no constructor allows; Numel then threw OverflowException.
+        Tensor empty = Tensor.FromArray(Array.Empty<float>(), int.MaxValue, int.MaxValue, 0);
+
+        Assert.Equal("heads", Assert.Throws<ArgumentOutOfRangeException>(() => empty.SplitHeads(int.MaxValue)).ParamName);
+    }
 }
