@@ -12,8 +12,8 @@ namespace AttentionGen.CodeFixes;
 
 /// <summary>
 /// Removes the syntax a diagnostic sits on when removing it is the whole fix: AG0020's <c>static</c> or <c>file</c> modifier,
-/// AG0021's base class, AG0024's multi-GPU argument, AG0039's <c>Causal = false</c> on a causal-only Sparse mode. (AG0020 on a record, struct or interface has no fix: turning
-/// one into a class changes its meaning.)
+/// AG0021's base class, AG0024's multi-GPU argument, AG0039's <c>Causal = false</c> on a causal-only Sparse mode. (AG0020
+/// on a record, struct or interface has no fix: turning one into a class changes its meaning.)
 /// </summary>
 [ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(RemoveUnsupportedSyntaxCodeFix)), Shared]
 public sealed class RemoveUnsupportedSyntaxCodeFix : CodeFixProvider

@@ -59,8 +59,8 @@ internal static class DecodeCpu
 
     /// <summary>
     /// The decode of <see cref="Run{TMask, TScore}(Tensor, KvCache, float, TMask, TScore, Tensor, Tensor)"/> split for about
-    /// <paramref name="slots"/> units (tests choose it; the library passes <see cref="SplitSlots"/>). Query i of sequence b sits at absolute position
-    /// length(b) − Tq + i; the mods see (b, query head, that position, key position).
+    /// <paramref name="slots"/> units (tests choose it; the library passes <see cref="SplitSlots"/>). Query i of sequence b
+    /// sits at absolute position length(b) − Tq + i; the mods see (b, query head, that position, key position).
     /// </summary>
     internal static void Run<TMask, TScore>(Tensor q, KvCache cache, float scale, TMask mask, TScore score, Tensor output, Tensor lse, int slots)
         where TMask : struct, IMaskMod

@@ -35,6 +35,9 @@ public sealed class BlockMask
 
     private BlockMask(byte[] states, int batch, int heads, int queryLength, int keyLength, int queryBlockSize, int keyBlockSize, MaskFunction? maskMod, Device device, GivenBlocks? given)
     {
+        // The index tensors are made lazily; without this a missing GPU surfaced at the first KvNumBlocks, not here (PyTorch
+        // fails where the mask is made).
+        device.RequireAvailable();
         _states = states;
         _given = given;
         Batch = batch;
@@ -45,10 +48,6 @@ public sealed class BlockMask
         KeyBlockSize = keyBlockSize;
         MaskMod = maskMod;
         Device = device;
-        // The index tensors are made lazily; without this a missing GPU surfaced at the first KvNumBlocks, not here (PyTorch
-        // fails where the mask is made).
-        device.RequireAvailable();
-
         QueryBlocks = ShapeMath.CeilDiv(queryLength, queryBlockSize);
         KeyBlocks = ShapeMath.CeilDiv(keyLength, keyBlockSize);
         // The index tensors are built at first use: a launch reads the block states alone, and a mask made per call (a
