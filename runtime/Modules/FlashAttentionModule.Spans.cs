@@ -50,7 +50,7 @@ public abstract partial class FlashAttentionModule
         }
 
         int inner = Config.InnerDim, queries = ShapeMath.IntProduct(nameof(x), "q elements B · N · H · E", batch, n, inner);
-        int keys = ShapeMath.IntProduct(nameof(context), "kv elements B · M · 2 · H · E", batch, m, 2 * inner);
+        int keys = ShapeMath.IntProduct(context.IsEmpty ? nameof(x) : nameof(context), "kv elements B · M · 2 · H · E", batch, m, 2 * inner);
         float[] q = ArrayPool<float>.Shared.Rent(queries), kv = ArrayPool<float>.Shared.Rent(keys), heads = ArrayPool<float>.Shared.Rent(queries);
         float[]? roundedX = Config.MixedPrecision ? RoundedToBFloat16(x) : null;
         float[]? roundedContext = Config.MixedPrecision && !context.IsEmpty ? RoundedToBFloat16(context) : null;

@@ -159,6 +159,15 @@ public abstract partial class FlashAttentionModule : WeightedModule
             ShapeCheck.KeyPaddingMask(mask, x.Size(0), (context ?? x).Size(1), x, nameof(mask));
         }
 
+        if (Device.Kind == DeviceKind.Cpu)
+        {
+            // The projections' sizes, under the caller's names: Linear's own check named its "shape".
+            DType compute = Attention.ComputeType(x);
+            int inner = Config.InnerDim;
+            ShapeMath.HostByteCount([x.Size(0), x.Size(1), inner], compute, nameof(x));
+            ShapeMath.HostByteCount([x.Size(0), (context ?? x).Size(1), 2 * inner], compute, context is null ? nameof(x) : nameof(context));
+        }
+
         return (qb, kb);
     }
 

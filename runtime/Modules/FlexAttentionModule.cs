@@ -248,6 +248,11 @@ public abstract partial class FlexAttentionModule : DisposableModule
             throw new ArgumentException($"{GetType().Name}'s mask mod reads the capture '{name}': pass it.", nameof(capture));
         }
 
+        if (CaptureName is null && capture is not null)
+        {
+            throw new ArgumentException($"{GetType().Name}'s mods read no capture; pass none (it would be ignored).", nameof(capture));
+        }
+
         MaskFunction? bound = BindMaskMod(capture);
         var box = (batch ?? 1, heads ?? 1, queryLength, keyLength);
         var info = capture is null ? null : new CaptureInfo(GetType().Name, nameof(capture), capture.Numel);

@@ -46,6 +46,8 @@ public sealed partial class Linear : DisposableModule
     internal Linear(Tensor weight, int inFeatures, int outFeatures, string paramName, Tensor? bias, bool ownsParameters)
     {
         _ownsParameters = ownsParameters;
+        ArgumentOutOfRangeException.ThrowIfNegative(inFeatures);   // else the weight's shape check asked for "-1"
+        ArgumentOutOfRangeException.ThrowIfNegative(outFeatures);
         ArgumentNullException.ThrowIfNull(weight, paramName);
         ShapeCheck.Rank(weight, 2, $"[{outFeatures}, {inFeatures}]", paramName);
         ShapeCheck.FloatingPoint(weight, paramName);

@@ -54,6 +54,15 @@ public class CaptureLengthTests
         Assert.Equal("capture", e.ParamName);
         Assert.Contains("299 elements", e.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void ACaptureForAClassWhoseModsReadNoneIsRefused()
+    {
+        // It was ignored without a word; the reverse (a capture class called without one) is refused as well.
+        var e = Assert.Throws<ArgumentException>(() => new CausalFlex().CreateBlockMask(null, null, 37, 37, capture: Tensor.Zeros(DType.Int32, 37)));
+
+        Assert.Equal("capture", e.ParamName);
+    }
 }
 
 /// <summary>A mod whose capture index peaks in the middle of the sequence, where no corner probe looks.</summary>
