@@ -7,7 +7,7 @@ using AttentionGen.Modules;
 using AttentionGen.Reference;
 using AttentionGen.SampleApp;
 
-// attentiongen-sample [--device cpu|cuda] [--backend native|ilgpu] [--threads N] [--seq N] [--batch N]
+// attentiongen-sample [--device cpu|cuda] [--backend native|ilgpu] [--threads 1..1024] [--seq 1..16384] [--batch 1..64]
 // Runs the attribute-declared layers, printing shapes, times and the error against the float64 reference, then a decode
 // loop per layer on the CPU (prefill, 128 steps, tokens/s) checked against the layer's forward.
 var options = SampleOptions.Parse(args);
@@ -147,11 +147,14 @@ static string Shape(Tensor t) => "[" + string.Join(",", t.Shape.ToArray()) + "]"
 /// <summary>Command-line options of the sample.</summary>
 internal sealed record SampleOptions(string Device, string Backend, int Threads, int? Sequence, int Batch)
 {
-    private const string Usage = "attentiongen-sample [--device cpu|cuda] [--backend native|ilgpu] [--threads N] [--seq N] [--batch N]";
+    private const string Usage = "attentiongen-sample [--device cpu|cuda] [--backend native|ilgpu] [--threads 1..1024] [--seq 1..16384] [--batch 1..64]";
+
+    // Sizes past these would only fail later inside a layer (or run the float64 reference for hours): refused here.
+    private const int MaxSequence = 16384, MaxBatch = 64;
 
     public static SampleOptions? Parse(string[] args)
     {
-        var o = new SampleOptions("cpu", "native", Environment.ProcessorCount, null, 2);
+        var o = new SampleOptions("cpu", "native", Math.Min(Environment.ProcessorCount, CpuExecution.ThreadLimit), null, 2);
         for (int i = 0; i < args.Length; i++)
         {
             string? value = i + 1 < args.Length ? args[i + 1] : null;
@@ -159,9 +162,9 @@ internal sealed record SampleOptions(string Device, string Backend, int Threads,
             {
                 case "--device" when value is not null: o = o with { Device = value }; i++; break;
                 case "--backend" when value is "native" or "ilgpu": o = o with { Backend = value }; i++; break;
-                case "--threads" when int.TryParse(value, out int t) && t > 0: o = o with { Threads = t }; i++; break;
-                case "--seq" when int.TryParse(value, out int s) && s > 0: o = o with { Sequence = s }; i++; break;
-                case "--batch" when int.TryParse(value, out int bb) && bb > 0: o = o with { Batch = bb }; i++; break;
+                case "--threads" when int.TryParse(value, out int t) && t is > 0 and <= CpuExecution.ThreadLimit: o = o with { Threads = t }; i++; break;
+                case "--seq" when int.TryParse(value, out int s) && s is > 0 and <= MaxSequence: o = o with { Sequence = s }; i++; break;
+                case "--batch" when int.TryParse(value, out int bb) && bb is > 0 and <= MaxBatch: o = o with { Batch = bb }; i++; break;
                 default:
                     Console.Error.WriteLine($"unknown or invalid argument '{args[i]}'; usage: {Usage}");
                     return null;
