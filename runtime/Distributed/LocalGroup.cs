@@ -92,18 +92,29 @@ internal sealed class LocalGroup(int size, TimeSpan timeout)
                 SameShapes(posted, rank);
                 return LocalBytes.Sum(posted, mine.Receive, slice: rank, slices: posted.Length);
             default:
-                LocalExchange sender = posted[mine.From];
-                if (sender.To != rank)
-                {
-                    throw new ArgumentException($"Rank {rank} receives from rank {mine.From}, which sends to rank {sender.To}: a ring step's sends and receives must pair up.", "from");
-                }
+                RingPairsUp(posted, rank);
+                return LocalBytes.Read(posted[mine.From].Send);
+        }
+    }
 
-                if (!sender.Send.Shape.SequenceEqual(mine.Receive.Shape))
-                {
-                    throw new ArgumentException($"Rank {rank}'s receive has shape [{ShapeMath.Format(mine.Receive.Shape)}] but rank {mine.From} sends [{ShapeMath.Format(sender.Send.Shape)}].", "receive");
-                }
+    // Every rank checks every pair, not only its own, so a mismatch anywhere throws on every rank (a rank whose own pair
+    // was right returned while its partner threw), and a dtype mismatch is refused before bytes are reinterpreted.
+    private static void RingPairsUp(LocalExchange[] posted, int rank)
+    {
+        for (int r = 0; r < posted.Length; r++)
+        {
+            LocalExchange receiver = posted[r], sender = posted[receiver.From];
+            if (sender.To != r)
+            {
+                throw new ArgumentException($"Rank {r} receives from rank {receiver.From}, which sends to rank {sender.To}: a ring step's sends and receives must pair up (seen by rank {rank}).", "from");
+            }
 
-                return LocalBytes.Read(sender.Send);
+            if (!sender.Send.Shape.SequenceEqual(receiver.Receive.Shape) || sender.Send.DType != receiver.Receive.DType)
+            {
+                throw new ArgumentException(
+                    $"Rank {r}'s receive is [{ShapeMath.Format(receiver.Receive.Shape)}] {receiver.Receive.DType.Name()} but rank {receiver.From} sends [{ShapeMath.Format(sender.Send.Shape)}] {sender.Send.DType.Name()} (seen by rank {rank}).",
+                    "receive");
+            }
         }
     }
 

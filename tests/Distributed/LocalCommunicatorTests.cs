@@ -205,7 +205,7 @@ public class LocalCommunicatorTests
     }
 
     [Fact]
-    public void ARingStepWhoseSendersDoNotPairUpFailsOnTheRankThatNoticed()
+    public void ARingStepWhoseSendersDoNotPairUpFailsOnEveryRank()
     {
         (int Value, Exception? Error)[] outcomes = RankThreads.Outcomes(RankThreads.Group(2), c =>
         {
@@ -217,8 +217,32 @@ public class LocalCommunicatorTests
             return 0;
         });
 
-        Assert.Null(outcomes[0].Error);
-        Assert.Contains("must pair up", Assert.IsType<ArgumentException>(outcomes[1].Error).Message);
+        // Rank 0's own pair was right and it returned while rank 1 threw; every rank now checks every pair.
+        Assert.All(outcomes, o => Assert.Contains("must pair up", Assert.IsType<ArgumentException>(o.Error).Message));
+    }
+
+    [Fact]
+    public void ARingStepWhoseDTypesDifferFailsOnEveryRankBeforeAnyByteIsWritten()
+    {
+        (int Value, Exception? Error)[] outcomes = RankThreads.Outcomes(RankThreads.Group(2), c =>
+        {
+            // Each rank's send matches its own receive; float16 bytes were read as bfloat16 on the other rank.
+            DType dtype = c.Rank == 0 ? DType.Float16 : DType.BFloat16;
+            using Tensor send = Tensor.FromArray([1f, 2f, 3f, 4f], 4).To(dtype);
+            using Tensor receive = Tensor.Zeros(dtype, 4);
+            try
+            {
+                c.SendReceive(send, 1 - c.Rank, receive, 1 - c.Rank);
+            }
+            finally
+            {
+                Assert.All(receive.ToFloatArray(), x => Assert.Equal(0f, x));
+            }
+
+            return 0;
+        });
+
+        Assert.All(outcomes, o => Assert.Equal("receive", Assert.IsType<ArgumentException>(o.Error).ParamName));
     }
 
     [Fact]
