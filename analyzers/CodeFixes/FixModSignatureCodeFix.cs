@@ -14,8 +14,9 @@ namespace AttentionGen.CodeFixes;
 /// <summary>
 /// AG0017 / AG0018: rewrites a mod method to the flex signature — static, the right return type, and the
 /// parameters (int b, int h, int q, int kv), preceded by float score for a score mod, and the capture where the
-/// method has one. Parameter names are kept when their number is already right. No fix where the signature has a
-/// compiler error.
+/// method has one. Parameter names are kept when their number is already right; type parameters are dropped. No fix
+/// where the signature has a compiler error, on a partial method, or where the rewritten method would not compile (the
+/// body reads a parameter the rewrite renames or drops, instance state, or returns what the new type does not hold).
 /// </summary>
 [ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(FixModSignatureCodeFix)), Shared]
 public sealed class FixModSignatureCodeFix : CodeFixProvider
@@ -48,14 +49,43 @@ public sealed class FixModSignatureCodeFix : CodeFixProvider
             return;
         }
 
-        bool isScore = method.AttributeLists.SelectMany(l => l.Attributes).Any(a => a.Name.ToString().EndsWith("ScoreMod", System.StringComparison.Ordinal));
+        if (symbol.PartialDefinitionPart is not null || symbol.PartialImplementationPart is not null)
+        {
+            return;   // two declarations to keep in step: rewriting one breaks the pair (CS8795, CS0759)
+        }
+
+        // From the bound attribute: a full name (ScoreModAttribute, AttentionGen.ScoreMod) or an alias is still a score mod.
+        bool isScore = symbol.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == "AttentionGen.ScoreModAttribute");
         bool keepCapture = symbol.Parameters.Length == (isScore ? ScoreNames : MaskNames).Length + 1 && IsCapture(symbol.Parameters.Last().Type);
+        Document fixedDocument = context.Document.WithSyntaxRoot(root.ReplaceNode(method, Rewrite(method, isScore, keepCapture)));
+        if (await AddsErrors(context.Document, fixedDocument, method, context.CancellationToken).ConfigureAwait(false))
+        {
+            return;   // the body reads what the rewrite renames, drops or retypes (a parameter, instance state, a double result)
+        }
+
         context.RegisterCodeFix(
             CodeAction.Create(
                 isScore ? "Use the score mod signature" : "Use the mask mod signature",
-                _ => Task.FromResult(context.Document.WithSyntaxRoot(root.ReplaceNode(method, Rewrite(method, isScore, keepCapture)))),
+                _ => Task.FromResult(fixedDocument),
                 nameof(FixModSignatureCodeFix)),
             context.Diagnostics);
+    }
+
+    // Whether the rewritten method has more compiler errors than the original: then the fix is not offered.
+    private static async Task<bool> AddsErrors(Document original, Document rewritten, MethodDeclarationSyntax method, System.Threading.CancellationToken cancel)
+    {
+        SemanticModel? before = await original.GetSemanticModelAsync(cancel).ConfigureAwait(false);
+        SemanticModel? after = await rewritten.GetSemanticModelAsync(cancel).ConfigureAwait(false);
+        SyntaxNode? newRoot = await rewritten.GetSyntaxRootAsync(cancel).ConfigureAwait(false);
+        MethodDeclarationSyntax? newMethod = newRoot?.FindToken(method.SpanStart).Parent?.AncestorsAndSelf().OfType<MethodDeclarationSyntax>().FirstOrDefault();
+        if (before is null || after is null || newMethod is null)
+        {
+            return true;
+        }
+
+        static int Errors(SemanticModel model, TextSpan span, System.Threading.CancellationToken cancel) =>
+            model.GetDiagnostics(span, cancel).Count(d => d.Severity == DiagnosticSeverity.Error);
+        return Errors(after, newMethod.Span, cancel) > Errors(before, method.Span, cancel);
     }
 
     /// <summary>A capture's type, ReadOnlySpan&lt;int&gt; or ReadOnlySpan&lt;float&gt; (the analyzers' ModMethodRules.CaptureElement).</summary>
@@ -77,6 +107,8 @@ public sealed class FixModSignatureCodeFix : CodeFixProvider
             .ToArray();
 
         MethodDeclarationSyntax result = method
+            .WithTypeParameterList(null)
+            .WithConstraintClauses(default)
             .WithReturnType(SyntaxFactory.PredefinedType(SyntaxFactory.Token(isScore ? SyntaxKind.FloatKeyword : SyntaxKind.BoolKeyword)).WithTriviaFrom(method.ReturnType))
             .WithParameterList(method.ParameterList.WithParameters(SyntaxFactory.SeparatedList(parameters)).NormalizeWhitespace().WithTriviaFrom(method.ParameterList));
         if (!result.Modifiers.Any(SyntaxKind.StaticKeyword))

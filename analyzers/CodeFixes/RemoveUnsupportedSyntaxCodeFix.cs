@@ -18,6 +18,10 @@ namespace AttentionGen.CodeFixes;
 [ExportCodeFixProvider(LanguageNames.CSharp, Name = nameof(RemoveUnsupportedSyntaxCodeFix)), Shared]
 public sealed class RemoveUnsupportedSyntaxCodeFix : CodeFixProvider
 {
+    // An #if around the removed syntax keeps its other half: dropping one left an orphan #endif (CS1028) or glued it to
+    // the previous token (CS1040).
+    private const SyntaxRemoveOptions KeepDirectivesOnly = SyntaxRemoveOptions.KeepNoTrivia | SyntaxRemoveOptions.KeepUnbalancedDirectives;
+
     /// <inheritdoc/>
     public override ImmutableArray<string> FixableDiagnosticIds { get; } = ImmutableArray.Create("AG0020", "AG0021", "AG0024", "AG0039");
 
@@ -63,7 +67,7 @@ public sealed class RemoveUnsupportedSyntaxCodeFix : CodeFixProvider
         {
             SyntaxNode newRoot = arguments.Arguments.Count == 1
                 ? root.ReplaceNode(arguments, arguments.WithArguments(default))
-                : root.RemoveNode(argument, SyntaxRemoveOptions.KeepNoTrivia)!;
+                : root.RemoveNode(argument, KeepDirectivesOnly)!;
             return ($"Remove {argument.NameEquals?.Name.Identifier.ValueText ?? "the argument"}", newRoot);
         }
 
@@ -71,7 +75,7 @@ public sealed class RemoveUnsupportedSyntaxCodeFix : CodeFixProvider
         {
             SyntaxNode newRoot = baseList.Types.Count == 1 && baseList.Parent is TypeDeclarationSyntax declaration
                 ? root.ReplaceNode(declaration, RemoveBaseList(declaration))
-                : root.RemoveNode(baseType, SyntaxRemoveOptions.KeepNoTrivia)!;
+                : root.RemoveNode(baseType, KeepDirectivesOnly)!;
             return ($"Remove the base class '{baseType.Type}'", newRoot);
         }
 

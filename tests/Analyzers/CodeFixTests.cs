@@ -76,4 +76,35 @@ public class CodeFixTests
         const string markup = "partial class C { [MaskMod] static bool {|AG0017:M|}(int b, int h, int q, int kv, {|CS7003:ReadOnlySpan<>|} docs) => docs[q] == docs[kv]; }";
         await AttentionCodeFixTest.VerifyAsync("AG0017", markup, markup);
     }
+
+    /// <summary>
+    /// Rewrites that would not compile are not offered: before, the body's reads of a renamed or dropped parameter
+    /// (CS0103), of instance state (CS0120) or its double result (CS0266) broke the code the fix produced.
+    /// </summary>
+    [Theory]
+    [InlineData("AG0017", "partial class C { [MaskMod] static bool {|AG0017:M|}(int qi, int ki) => ki <= qi; }")]
+    [InlineData("AG0017", "partial class C { [ScoreMod] static double {|AG0017:F|}(double s, int b, int h, int q, int kv) => s * 0.5; }")]
+    [InlineData("AG0018", "partial class C { int _off; [MaskMod] bool {|AG0018:M|}(int b, int h, int q, int kv) => kv <= q + {|AG0019:_off|}; }")]
+    public async Task NoSignatureFixIsOfferedWhereTheRewriteWouldNotCompile(string id, string markup)
+    {
+        await AttentionCodeFixTest.VerifyAsync(id, markup, markup);
+    }
+
+    /// <summary>A score mod named through an alias or its full attribute name got the mask mod signature.</summary>
+    [Fact]
+    public async Task AScoreModNamedThroughAnAliasGetsTheScoreSignature()
+    {
+        const string markup = "using SM = AttentionGen.ScoreModAttribute;\npartial class C { [SM] static double {|AG0017:F|}(double s, int b, int h, int q, int kv) => s; }";
+        const string expected = "using SM = AttentionGen.ScoreModAttribute;\npartial class C { [SM] static float F(float s, int b, int h, int q, int kv) => s; }";
+        await AttentionCodeFixTest.VerifyAsync("AG0017", markup, expected);
+    }
+
+    /// <summary>An #if around a removed argument keeps its #endif balanced (the fix left an orphan #endif, CS1028).</summary>
+    [Fact]
+    public async Task RemovingAnArgumentInsideAnIfKeepsTheDirectivesBalanced()
+    {
+        const string markup = "[Sparse(Heads = 2, Mode = SparseMode.Local, LocalAttnCtx = 4,\n#if true\n    {|AG0039:Causal = false|}\n#endif\n    )] partial class C { }";
+        const string expected = "[Sparse(Heads = 2, Mode = SparseMode.Local, LocalAttnCtx = 4\n#if true\n#endif\n    )] partial class C { }";
+        await AttentionCodeFixTest.VerifyAsync("AG0039", markup, expected);
+    }
 }
