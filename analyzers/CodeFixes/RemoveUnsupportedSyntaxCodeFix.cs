@@ -58,7 +58,7 @@ public sealed class RemoveUnsupportedSyntaxCodeFix : CodeFixProvider
             int index = owner.Modifiers.IndexOf(token);
             ClassDeclarationSyntax without = index == 0
                 ? WithFirstTokenTrivia(owner.WithModifiers(owner.Modifiers.RemoveAt(0)), token.LeadingTrivia)
-                : owner.WithModifiers(owner.Modifiers.RemoveAt(index));
+                : WithLeadingTriviaMovedOn(owner, index);
             return ($"Remove '{token.Text}'", root.ReplaceNode(owner, without));
         }
 
@@ -90,6 +90,16 @@ public sealed class RemoveUnsupportedSyntaxCodeFix : CodeFixProvider
         return without.TypeParameterList is { } parameters
             ? without.WithTypeParameterList(parameters.WithTrailingTrivia(trailing))
             : without.WithIdentifier(without.Identifier.WithTrailingTrivia(trailing));
+    }
+
+    // Removes modifier `index` (not the first), whose leading trivia (a line break and indentation, a comment) goes on the
+    // token after it, so that "public\n    /* keep */ static partial class" keeps its comment and layout.
+    private static ClassDeclarationSyntax WithLeadingTriviaMovedOn(ClassDeclarationSyntax owner, int index)
+    {
+        SyntaxTriviaList moved = owner.Modifiers[index].LeadingTrivia;
+        ClassDeclarationSyntax without = owner.WithModifiers(owner.Modifiers.RemoveAt(index));
+        SyntaxToken next = index < without.Modifiers.Count ? without.Modifiers[index] : without.Keyword;
+        return moved.Count == 0 ? without : without.ReplaceToken(next, next.WithLeadingTrivia(moved.AddRange(next.LeadingTrivia)));
     }
 
     private static ClassDeclarationSyntax WithFirstTokenTrivia(ClassDeclarationSyntax declaration, SyntaxTriviaList leading)

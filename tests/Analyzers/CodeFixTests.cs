@@ -29,6 +29,8 @@ public class CodeFixTests
         { "AG0020", "[FlashAttention(Dim = 64)] public {|AG0020:static|} partial class C { }", "[FlashAttention(Dim = 64)] public partial class C { }" },
         { "AG0020", "[FlashAttention(Dim = 64)]\n{|AG0020:static|} partial class C { }", "[FlashAttention(Dim = 64)]\npartial class C { }" },
         { "AG0020", "[FlashAttention(Dim = 64)]\n{|AG0020:file|} partial class C { }", "[FlashAttention(Dim = 64)]\npartial class C { }" },
+        // A later modifier's comment and line break move on to the token after it (they were dropped).
+        { "AG0020", "[FlashAttention(Dim = 64)]\npublic\n    /* keep */ {|AG0020:static|} partial class C { }", "[FlashAttention(Dim = 64)]\npublic\n    /* keep */ partial class C { }" },
         { "AG0021", "class B { } [FlashAttention(Dim = 64)] partial class C : {|AG0021:B|} { }", "class B { } [FlashAttention(Dim = 64)] partial class C { }" },
         { "AG0021", "class B { } [FlashAttention(Dim = 64)] partial class C : {|AG0021:B|}, IDisposable { public void Dispose() { } }", "class B { } [FlashAttention(Dim = 64)] partial class C : IDisposable { public void Dispose() { } }" },
         { "AG0023", "[Flex({|AG0023:BlockSize = 100|})] partial class C { }", "[Flex(BlockSize = 96)] partial class C { }" },
