@@ -162,15 +162,26 @@ public sealed class AttentionSpecAnalyzer : DiagnosticAnalyzer
         return null;
     }
 
-    /// <summary>The base class in the base list of the user's declaration (C# puts it first), matched by name.</summary>
+    /// <summary>
+    /// The base class in the base list of the user's declaration (C# puts it first), matched by name, also through a
+    /// using alias of the file (<c>using BB = N.B;</c> put the diagnostic on the class name, where no fix applies).
+    /// </summary>
     private static Location? BaseTypeLocation(INamedTypeSymbol type)
     {
         string? name = type.BaseType?.Name;
         return UserDeclarations(type)
             .Select(d => d.BaseList?.Types.FirstOrDefault())
-            .FirstOrDefault(t => t is not null && RightmostName(t.Type) == name)?
+            .FirstOrDefault(t => t is not null && (RightmostName(t.Type) == name || AliasTarget(t.Type) == name))?
             .GetLocation();
     }
+
+    // The rightmost name an alias of the file stands for, when the type is written as one.
+    private static string? AliasTarget(TypeSyntax type) =>
+        type is IdentifierNameSyntax { Identifier.ValueText: var alias }
+            ? type.SyntaxTree.GetRoot().DescendantNodes(n => n is CompilationUnitSyntax or BaseNamespaceDeclarationSyntax)
+                .OfType<UsingDirectiveSyntax>()
+                .FirstOrDefault(u => u.Alias?.Name.Identifier.ValueText == alias)?.NamespaceOrType is TypeSyntax target ? RightmostName(target) : null
+            : null;
 
     private static string? RightmostName(TypeSyntax type) => type switch
     {

@@ -32,6 +32,8 @@ public class CodeFixTests
         // A later modifier's comment and line break move on to the token after it (they were dropped).
         { "AG0020", "[FlashAttention(Dim = 64)]\npublic\n    /* keep */ {|AG0020:static|} partial class C { }", "[FlashAttention(Dim = 64)]\npublic\n    /* keep */ partial class C { }" },
         { "AG0021", "class B { } [FlashAttention(Dim = 64)] partial class C : {|AG0021:B|} { }", "class B { } [FlashAttention(Dim = 64)] partial class C { }" },
+        // A base named through a using alias: the diagnostic sat on the class name, where no fix applies.
+        { "AG0021", "using BB = N.B;\nnamespace N { public class B { } }\n[FlashAttention(Dim = 64)] partial class C : {|AG0021:BB|} { }", "using BB = N.B;\nnamespace N { public class B { } }\n[FlashAttention(Dim = 64)] partial class C { }" },
         { "AG0021", "class B { } [FlashAttention(Dim = 64)] partial class C : {|AG0021:B|}, IDisposable { public void Dispose() { } }", "class B { } [FlashAttention(Dim = 64)] partial class C : IDisposable { public void Dispose() { } }" },
         { "AG0023", "[Flex({|AG0023:BlockSize = 100|})] partial class C { }", "[Flex(BlockSize = 96)] partial class C { }" },
         { "AG0031", "[Local(WindowSize = 8, {|AG0031:Dim = 33|})] partial class C { }", "[Local(WindowSize = 8, Dim = 32)] partial class C { }" },
