@@ -106,15 +106,20 @@ public sealed class AttentionSpecAnalyzer : DiagnosticAnalyzer
                     continue;
                 }
 
-                Location location = violation.Site switch
+                // A keyword or base repeated on several partial parts is reported on each, so that Fix All removes it
+                // everywhere in one pass (one report left the other parts to a second).
+                Location[] locations = violation.Site switch
                 {
-                    ViolationSite.Argument => ArgumentLocation(attribute, violation.Argument!),
-                    ViolationSite.Keyword => KeywordLocation(type, violation.Argument!),
-                    ViolationSite.BaseType => BaseTypeLocation(type),
-                    ViolationSite.Member => MemberLocation(type, violation.Argument!),
-                    _ => null,
-                } ?? ClassLocation(type);
-                context.ReportDiagnostic(Diagnostic.Create(violation.Descriptor, location, FixProperties(violation), violation.MessageArgs));
+                    ViolationSite.Argument => [.. Only(ArgumentLocation(attribute, violation.Argument!))],
+                    ViolationSite.Keyword => [.. KeywordLocations(type, violation.Argument!)],
+                    ViolationSite.BaseType => [.. BaseTypeLocations(type)],
+                    ViolationSite.Member => [.. Only(MemberLocation(type, violation.Argument!))],
+                    _ => [],
+                };
+                foreach (Location location in locations.Length > 0 ? locations : [ClassLocation(type)])
+                {
+                    context.ReportDiagnostic(Diagnostic.Create(violation.Descriptor, location, FixProperties(violation), violation.MessageArgs));
+                }
             }
 
             classReported = true;
@@ -145,8 +150,10 @@ public sealed class AttentionSpecAnalyzer : DiagnosticAnalyzer
         return ((SyntaxNode?)NamedArguments.Syntax(syntax, argument) ?? syntax).GetLocation();
     }
 
-    /// <summary>The <c>static</c> modifier or the <c>record</c> keyword of the user's declaration.</summary>
-    private static Location? KeywordLocation(INamedTypeSymbol type, string keyword)
+    private static IEnumerable<Location> Only(Location? location) => location is null ? [] : [location];
+
+    /// <summary>The <c>static</c> modifier or the <c>record</c> keyword of each of the user's declarations that has it.</summary>
+    private static IEnumerable<Location> KeywordLocations(INamedTypeSymbol type, string keyword)
     {
         foreach (TypeDeclarationSyntax declaration in UserDeclarations(type))
         {
@@ -155,24 +162,22 @@ public sealed class AttentionSpecAnalyzer : DiagnosticAnalyzer
                 : declaration.Modifiers.FirstOrDefault(m => m.Text == keyword);
             if (token.Text == keyword)
             {
-                return token.GetLocation();
+                yield return token.GetLocation();
             }
         }
-
-        return null;
     }
 
     /// <summary>
-    /// The base class in the base list of the user's declaration (C# puts it first), matched by name, also through a
+    /// The base class in the base list of each of the user's declarations (C# puts it first), matched by name, also through a
     /// using alias of the file (<c>using BB = N.B;</c> put the diagnostic on the class name, where no fix applies).
     /// </summary>
-    private static Location? BaseTypeLocation(INamedTypeSymbol type)
+    private static IEnumerable<Location> BaseTypeLocations(INamedTypeSymbol type)
     {
         string? name = type.BaseType?.Name;
         return UserDeclarations(type)
             .Select(d => d.BaseList?.Types.FirstOrDefault())
-            .FirstOrDefault(t => t is not null && (RightmostName(t.Type) == name || AliasTarget(t.Type) == name))?
-            .GetLocation();
+            .Where(t => t is not null && (RightmostName(t.Type) == name || AliasTarget(t.Type) == name))
+            .Select(t => t!.GetLocation());
     }
 
     // The rightmost name an alias of the file stands for, when the type is written as one.

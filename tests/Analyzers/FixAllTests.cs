@@ -29,6 +29,12 @@ public class FixAllTests
             "[FlashAttention(Dim = 64)] partial class A { } [Sparse(Heads = 2)] internal partial class B { }"
         },
         {
+            // A keyword on two parts of one class: reported on each, so one pass removes both (the second part's was left).
+            "AG0020",
+            "[FlashAttention(Dim = 64)] {|AG0020:static|} partial class A { } {|AG0020:static|} partial class A { }",
+            "[FlashAttention(Dim = 64)] partial class A { } partial class A { }"
+        },
+        {
             "AG0021",
             "class X { } [FlashAttention(Dim = 64)] partial class A : {|AG0021:X|} { } [Sparse(Heads = 2)] partial class B : {|AG0021:X|}, IDisposable { public void Dispose() { } }",
             "class X { } [FlashAttention(Dim = 64)] partial class A { } [Sparse(Heads = 2)] partial class B : IDisposable { public void Dispose() { } }"
