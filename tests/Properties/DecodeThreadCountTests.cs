@@ -2,6 +2,7 @@ using System;
 using System.Linq;
 using AttentionGen.Cpu;
 using AttentionGen.Inference;
+using AttentionGen.Tests.Inference;
 using Xunit;
 
 namespace AttentionGen.Tests.Properties;
@@ -16,15 +17,10 @@ public class DecodeThreadCountTests
     [Fact]
     public void ADecodeStepIsBitwiseTheSameAtEveryThreadCount()
     {
-        var random = new Random(11);
-        using KvCache cache = KvCache.Contiguous(1, 2, 64, 64, 4000, DType.Float32);
-        using (Tensor k = Tensor.RandomNormal(random, DType.Float32, 1, 2, 4000, 64))
-        using (Tensor v = Tensor.RandomNormal(random, DType.Float32, 1, 2, 4000, 64))
-        {
-            cache.Append(k, v);
-        }
-
-        using Tensor q = Tensor.RandomNormal(random, DType.Float32, 1, 8, 1, 64);
+        var scenario = DecodeScenario.WithLengths(new Random(11), [4000], kvHeads: 2, group: 4, headDim: 64, queries: 1);
+        using KvCache cache = scenario.ContiguousCache();
+        cache.Append(scenario.Keys, scenario.Values, scenario.Lengths);
+        Tensor q = scenario.Q;
         int saved = CpuExecution.MaxThreads;
         try
         {
