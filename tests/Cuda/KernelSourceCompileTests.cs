@@ -12,7 +12,8 @@ namespace AttentionGen.Tests.Cuda;
 /// <summary>
 /// Every kernel template, under the specialization headers the launchers build, compiles to a cubin: the kernel
 /// contract's static_asserts, the translated mods and the inline PTX are checked by NVRTC and ptxas without a GPU.
-/// A source that fails here would fail at a user's first GPU call.
+/// A source that fails here would fail at a user's first GPU call. The Hopper kernel's compiles are a class of their
+/// own (HopperKernelSourceCompileTests), so that xunit runs the two longest tests of the CPU suite side by side.
 /// </summary>
 public sealed class KernelSourceCompileTests
 {
@@ -23,74 +24,6 @@ public sealed class KernelSourceCompileTests
         foreach ((string template, string header) in Ampere())
         {
             Compile(template, header, "sm_80", failures);
-        }
-
-        Assert.True(failures.Count == 0, string.Join("\n\n", failures));
-    }
-
-    [NvrtcFact(minimumMajor: 12)]
-    public void TheHopperKernelCompilesForSm90a()
-    {
-        var failures = new List<string>();
-        foreach (Sm90Shape shape in KernelContract.Sm90Shapes)
-        {
-            foreach (string header in FlashHeaders(shape.HeadDim, HopperWindow(shape)))
-            {
-                Compile("flash_fwd_sm90.cu", header, "sm_90a", failures);
-            }
-        }
-
-        foreach (int headDim in HeadDimsBelowTheirShape)
-        {
-            Compile("flash_fwd_sm90.cu", CudaSpecialization.FlashAttention(headDim, causal: false), "sm_90a", failures);
-            Compile("flash_fwd_sm90.cu", CudaSpecialization.FlashAttention(headDim, causal: true), "sm_90a", failures);
-        }
-
-        Assert.True(failures.Count == 0, string.Join("\n\n", failures));
-    }
-
-    // Head dims a shape runs below its own, tile head dims (16, 80, 112, 144) and padded ones (40 at 48 columns, 200 at
-    // 208, 248 at 256): the GEMM widths and the zero-filled chunks are their own code.
-    private static readonly int[] HeadDimsBelowTheirShape = [16, 40, 80, 112, 144, 200, 248];
-
-    // NVRTC before 12 cannot assemble wgmma, but its front end still checks the Hopper kernel's C++ (templates, the
-    // contract's static_asserts, translated mods) down to PTX for compute_90, at every head dim it is built for: dense,
-    // causal, planned, segmented, with a score mod and with a translated flex mod (a few seconds each).
-    [NvrtcFact]
-    public void TheHopperKernelCompilesToPtx()
-    {
-        var headers = new List<string>();
-        foreach (Sm90Shape shape in KernelContract.Sm90Shapes)
-        {
-            int e = shape.HeadDim;
-            headers.AddRange(
-            [
-                CudaSpecialization.FlashAttention(e, causal: false),
-                CudaSpecialization.FlashAttention(e, causal: true),
-                CudaSpecialization.Band(e, 256),
-                CudaSpecialization.Windows(e, HopperWindow(shape), 1, 1),
-                CudaSpecialization.FlashAttention(e, causal: true) + CudaExecutor.DistanceBiasMod,
-                IntervalMaskCuda.Header(e),
-                CudaSpecialization.FlashAttention(e, causal: false).Split('\n')[0] + "\n" + new CausalBiasFlex().CudaText,
-            ]);
-        }
-
-        // One of them here, padded below its shape (each compile takes seconds on CI's two cores); the sm_90a test takes
-        // them all.
-        headers.Add(CudaSpecialization.FlashAttention(40, causal: true));
-
-        var failures = new List<string>();
-        foreach (string header in headers)
-        {
-            string source = header + "\n" + KernelCache.Template("flash_fwd_sm90.cu");
-            try
-            {
-                Assert.Contains(".entry ag_flash_fwd_sm90_bf16", Nvrtc.Instance.CompileToPtx(source, "flash_fwd_sm90.cu", Options("compute_90"), out _), StringComparison.Ordinal);
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                failures.Add($"flash_fwd_sm90.cu for compute_90 with header:\n{header}\n{e.Message}");
-            }
         }
 
         Assert.True(failures.Count == 0, string.Join("\n\n", failures));
@@ -123,7 +56,7 @@ public sealed class KernelSourceCompileTests
     // (translated mods with and without a capture, a recognised plan), with exact int → float conversions too. The
     // mma.sync kernel takes the flex classes at one head dim: their text does not depend on it, and these compiles are
     // the CPU suite's longest test.
-    private static IEnumerable<string> FlashHeaders(int headDim, int window = 256, bool flexMods = true)
+    internal static IEnumerable<string> FlashHeaders(int headDim, int window = 256, bool flexMods = true)
     {
         yield return CudaSpecialization.FlashAttention(headDim, causal: false);
         yield return CudaSpecialization.FlashAttention(headDim, causal: true);
@@ -149,7 +82,7 @@ public sealed class KernelSourceCompileTests
 
     // Two windows' worth of whole query blocks and key tiles of both kernels, with the Hopper kernel serving the head
     // dim (as LocalAttention reads windows in place): 256 at head dim 128, 768 at 64 (192-row query blocks).
-    private static int HopperWindow(Sm90Shape shape)
+    internal static int HopperWindow(Sm90Shape shape)
     {
         using (HopperHeadDims.Use(shape.HeadDim))
         {
@@ -157,9 +90,9 @@ public sealed class KernelSourceCompileTests
         }
     }
 
-    private static string[] Options(string architecture) => KernelHashes.OptionsFor(architecture, verbose: false);
+    internal static string[] Options(string architecture) => KernelHashes.OptionsFor(architecture, verbose: false);
 
-    private static void Compile(string template, string header, string architecture, List<string> failures)
+    internal static void Compile(string template, string header, string architecture, List<string> failures)
     {
         string source = header + "\n" + KernelCache.Template(template);
         try
