@@ -147,10 +147,11 @@ static string Shape(Tensor t) => "[" + string.Join(",", t.Shape.ToArray()) + "]"
 /// <summary>Command-line options of the sample.</summary>
 internal sealed record SampleOptions(string Device, string Backend, int Threads, int? Sequence, int Batch)
 {
-    private const string Usage = "attentiongen-sample [--device cpu|cuda] [--backend native|ilgpu] [--threads 1..1024] [--seq 1..16384] [--batch 1..64]";
-
     // Sizes past these would only fail later inside a layer (or run the float64 reference for hours): refused here.
     private const int MaxSequence = 16384, MaxBatch = 64;
+
+    private static readonly string Usage =
+        $"attentiongen-sample [--device cpu|cuda] [--backend native|ilgpu] [--threads 1..{CpuExecution.ThreadLimit}] [--seq 1..{MaxSequence}] [--batch 1..{MaxBatch}]";
 
     public static SampleOptions? Parse(string[] args)
     {

@@ -58,7 +58,7 @@ public sealed class FixModSignatureCodeFix : CodeFixProvider
         bool isScore = symbol.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == "AttentionGen.ScoreModAttribute");
         bool keepCapture = symbol.Parameters.Length == (isScore ? ScoreNames : MaskNames).Length + 1 && IsCapture(symbol.Parameters.Last().Type);
         Document fixedDocument = context.Document.WithSyntaxRoot(root.ReplaceNode(method, Rewrite(method, isScore, keepCapture)));
-        if (await AddsErrors(context.Document, fixedDocument, method, context.CancellationToken).ConfigureAwait(false))
+        if (await AddsErrors(model, fixedDocument, method, context.CancellationToken).ConfigureAwait(false))
         {
             return;   // the body reads what the rewrite renames, drops or retypes (a parameter, instance state, a double result)
         }
@@ -72,13 +72,12 @@ public sealed class FixModSignatureCodeFix : CodeFixProvider
     }
 
     // Whether the rewritten method has more compiler errors than the original: then the fix is not offered.
-    private static async Task<bool> AddsErrors(Document original, Document rewritten, MethodDeclarationSyntax method, System.Threading.CancellationToken cancel)
+    private static async Task<bool> AddsErrors(SemanticModel before, Document rewritten, MethodDeclarationSyntax method, System.Threading.CancellationToken cancel)
     {
-        SemanticModel? before = await original.GetSemanticModelAsync(cancel).ConfigureAwait(false);
         SemanticModel? after = await rewritten.GetSemanticModelAsync(cancel).ConfigureAwait(false);
         SyntaxNode? newRoot = await rewritten.GetSyntaxRootAsync(cancel).ConfigureAwait(false);
         MethodDeclarationSyntax? newMethod = newRoot?.FindToken(method.SpanStart).Parent?.AncestorsAndSelf().OfType<MethodDeclarationSyntax>().FirstOrDefault();
-        if (before is null || after is null || newMethod is null)
+        if (after is null || newMethod is null)
         {
             return true;
         }

@@ -55,10 +55,7 @@ public sealed class RemoveUnsupportedSyntaxCodeFix : CodeFixProvider
         if ((token.IsKind(SyntaxKind.StaticKeyword) || token.IsKind(SyntaxKind.FileKeyword)) && token.Parent is ClassDeclarationSyntax owner)
         {
             // The keyword's leading trivia (indentation, comments) moves to what follows it.
-            int index = owner.Modifiers.IndexOf(token);
-            ClassDeclarationSyntax without = index == 0
-                ? WithFirstTokenTrivia(owner.WithModifiers(owner.Modifiers.RemoveAt(0)), token.LeadingTrivia)
-                : WithLeadingTriviaMovedOn(owner, index);
+            ClassDeclarationSyntax without = WithLeadingTriviaMovedOn(owner, owner.Modifiers.IndexOf(token));
             return ($"Remove '{token.Text}'", root.ReplaceNode(owner, without));
         }
 
@@ -92,19 +89,13 @@ public sealed class RemoveUnsupportedSyntaxCodeFix : CodeFixProvider
             : without.WithIdentifier(without.Identifier.WithTrailingTrivia(trailing));
     }
 
-    // Removes modifier `index` (not the first), whose leading trivia (a line break and indentation, a comment) goes on the
-    // token after it, so that "public\n    /* keep */ static partial class" keeps its comment and layout.
+    // Removes modifier `index`, whose leading trivia (a line break and indentation, a comment) goes on the token after it,
+    // so that "public\n    /* keep */ static partial class" keeps its comment and layout.
     private static ClassDeclarationSyntax WithLeadingTriviaMovedOn(ClassDeclarationSyntax owner, int index)
     {
         SyntaxTriviaList moved = owner.Modifiers[index].LeadingTrivia;
         ClassDeclarationSyntax without = owner.WithModifiers(owner.Modifiers.RemoveAt(index));
         SyntaxToken next = index < without.Modifiers.Count ? without.Modifiers[index] : without.Keyword;
         return moved.Count == 0 ? without : without.ReplaceToken(next, next.WithLeadingTrivia(moved.AddRange(next.LeadingTrivia)));
-    }
-
-    private static ClassDeclarationSyntax WithFirstTokenTrivia(ClassDeclarationSyntax declaration, SyntaxTriviaList leading)
-    {
-        SyntaxToken first = declaration.Modifiers.Count > 0 ? declaration.Modifiers[0] : declaration.Keyword;
-        return declaration.ReplaceToken(first, first.WithLeadingTrivia(leading));
     }
 }
