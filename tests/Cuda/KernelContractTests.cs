@@ -98,6 +98,15 @@ public sealed class KernelContractTests
             }
         }
 
+        // KernelContract.Sm90's rule, for the kernel's AG_HEAD_DIM: the first shape at or above it.
+        text.Append("// The shape a tile head dim runs: the first at or above it (KernelContract.Sm90).\n");
+        for (int i = 0; i < KernelContract.Sm90Shapes.Count; i++)
+        {
+            int shape = KernelContract.Sm90Shapes[i].HeadDim;
+            text.Append($"#{(i == 0 ? "if" : "elif")} AG_HEAD_DIM <= {shape}\n#define AG_SM90_SHAPE {shape}\n");
+        }
+
+        text.Append("#endif\n");
         return text.ToString();
     }
 

@@ -16,11 +16,6 @@
 #ifndef AG_CAUSAL
 #define AG_CAUSAL 0
 #endif
-// A head dim that is a multiple of 8 but not of 16 runs padded inside the kernel: AG_HEAD_DIM is the next multiple of
-// 16, the columns from AG_REAL_HEAD_DIM on are zeros in shared memory (never read from global memory) and are not stored.
-#ifndef AG_REAL_HEAD_DIM
-#define AG_REAL_HEAD_DIM AG_HEAD_DIM
-#endif
 
 #include "flash_common.inc"
 
@@ -45,8 +40,6 @@ struct Traits {
     static constexpr int kTileElems = kBlockN * kHeadDim;
 };
 static_assert(AG_HEAD_DIM % 16 == 0 && AG_HEAD_DIM <= 256, "head dim must be a multiple of 16, at most 256");
-static_assert(AG_REAL_HEAD_DIM % 8 == 0 && AG_REAL_HEAD_DIM <= AG_HEAD_DIM && AG_REAL_HEAD_DIM > AG_HEAD_DIM - 16,
-              "the real head dim must be a multiple of 8 that AG_HEAD_DIM rounds up to a multiple of 16");
 
 __device__ __forceinline__ void ldmatrix_x4(u32& r0, u32& r1, u32& r2, u32& r3, u32 addr) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"

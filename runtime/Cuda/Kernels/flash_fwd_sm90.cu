@@ -10,8 +10,8 @@
 //
 // One CTA per SM = 2 (3 at head dim 64) consumer warpgroups of 64 query rows each and a producer warpgroup, persistent
 // over query blocks of 128 (192) rows (see flash_fwd_sm90 below). K/V tiles of 128 keys (96 at 192, 64 at 256) stream
-// through shared memory,
-// double-buffered with cp.async, in the 128-byte-swizzled layout the tensor cores read through matrix descriptors.
+// through shared memory, double-buffered with cp.async, in the 128-byte-swizzled layout the tensor cores read through
+// matrix descriptors.
 // S = Q K^T is a wgmma with both operands in shared memory; O += P V is a wgmma with P straight from registers and
 // V read transposed. The softmax is the same online exp2-domain softmax as flash_fwd.cu, with lazy rescaling;
 // fully masked rows give O = 0 and LSE = -inf.
@@ -23,36 +23,23 @@
 #define AG_CAUSAL 0
 #endif
 
-#ifndef AG_REAL_HEAD_DIM
-#define AG_REAL_HEAD_DIM AG_HEAD_DIM
-#endif
-
 #include "flash_common.inc"
 
 static_assert(AG_HEAD_DIM % 16 == 0 && AG_HEAD_DIM >= 16 && AG_HEAD_DIM <= 256, "the wgmma kernel takes tile head dims that are multiples of 16 up to 256");
-static_assert(AG_REAL_HEAD_DIM % 8 == 0 && AG_REAL_HEAD_DIM <= AG_HEAD_DIM && AG_REAL_HEAD_DIM > AG_HEAD_DIM - 16,
-              "the real head dim is the tile head dim or 8 below it");
 
-// The shape a tile head dim runs: the smallest of the five at or above it (KernelContract.Sm90's rule). Every tile
-// head dim of a shape has the shape's columns in shared memory (whole 64-column blocks), so the contract's numbers for
-// the shape hold for all of them.
-#if AG_HEAD_DIM <= 64
-#define AG_SM90_SHAPE 64
-#elif AG_HEAD_DIM <= 96
-#define AG_SM90_SHAPE 96
-#elif AG_HEAD_DIM <= 128
-#define AG_SM90_SHAPE 128
-#elif AG_HEAD_DIM <= 192
-#define AG_SM90_SHAPE 192
-#else
-#define AG_SM90_SHAPE 256
-#endif
+// The launcher sizes the grid and shared memory from the contract's numbers for each shape (KernelContract.cs's
+// Sm90Shapes, generated into sm90_contract.inc as AG_CONTRACT_SM90_D<shape>_*), and the header also picks the shape a
+// tile head dim runs, AG_SM90_SHAPE: the first at or above it (KernelContract.Sm90). Every tile head dim of a shape has
+// the shape's columns in shared memory (whole 64-column blocks), so the contract's numbers for the shape hold for all
+// of them; sm90_shared_layout.inc holds the layout to them.
+#include "sm90_contract.inc"
 
-// The tile shape per head dim (and for the tile head dims below it, down to the next shape's), after FlashAttention-3's choices (held to KernelContract.cs's Sm90Shapes by the
-// static_asserts in sm90_shared_layout.inc): consumer warpgroups of 64 query rows each, keys per tile, K/V stages, Q
-// buffers, and the registers setmaxnreg gives the producer and each consumer thread (one CTA per SM: at most 65536 in
-// all). Enumerators, not static members: NVRTC 11 emits a global for each static member, and the head-dim-128
-// kernel's PTX stays byte for byte what it was before shapes per head dim.
+// The tile shape per head dim (and for the tile head dims below it, down to the next shape's), after
+// FlashAttention-3's choices: consumer warpgroups of 64 query rows each, keys per tile, K/V stages, Q buffers, the
+// registers setmaxnreg gives the producer and each consumer thread (one CTA per SM: at most 65536 in all), and how
+// many of the softmax's score fragments take one exponential on the FMA pipes (poly_exp2) for each fragment's worth
+// on the multi-function unit (0: none). Enumerators, not static members: NVRTC 11 emits a global for each static
+// member, and the head-dim-128 kernel's PTX stays byte for byte what it was before shapes per head dim.
 //   64   3 consumer warpgroups (192 query rows), which read each K/V tile for 1.5 times the rows; S, P and O (64 + 32
 //        + 32 registers) fit in 160. Key tiles stay at 128: FA3 takes 192 without a causal mask, but passes P through
 //        shared memory to fit its registers, and P stays in registers here.
@@ -66,23 +53,23 @@ template <int kHeadDim>
 struct Sm90Shape;
 template <>
 struct Sm90Shape<64> {
-    enum : int { kWarpGroups = 3, kBlockN = 128, kStages = 2, kQBuffers = 2, kProducerRegisters = 32, kConsumerRegisters = 160 };
+    enum : int { kWarpGroups = 3, kBlockN = 128, kStages = 2, kQBuffers = 2, kProducerRegisters = 32, kConsumerRegisters = 160, kPolyExp2Every = 0 };
 };
 template <>
 struct Sm90Shape<96> {
-    enum : int { kWarpGroups = 2, kBlockN = 128, kStages = 2, kQBuffers = 2, kProducerRegisters = 40, kConsumerRegisters = 232 };
+    enum : int { kWarpGroups = 2, kBlockN = 128, kStages = 2, kQBuffers = 2, kProducerRegisters = 40, kConsumerRegisters = 232, kPolyExp2Every = 0 };
 };
 template <>
 struct Sm90Shape<128> {
-    enum : int { kWarpGroups = 2, kBlockN = 128, kStages = 2, kQBuffers = 2, kProducerRegisters = 40, kConsumerRegisters = 232 };
+    enum : int { kWarpGroups = 2, kBlockN = 128, kStages = 2, kQBuffers = 2, kProducerRegisters = 40, kConsumerRegisters = 232, kPolyExp2Every = 0 };
 };
 template <>
 struct Sm90Shape<192> {
-    enum : int { kWarpGroups = 2, kBlockN = 96, kStages = 2, kQBuffers = 1, kProducerRegisters = 40, kConsumerRegisters = 232 };
+    enum : int { kWarpGroups = 2, kBlockN = 96, kStages = 2, kQBuffers = 1, kProducerRegisters = 40, kConsumerRegisters = 232, kPolyExp2Every = 0 };
 };
 template <>
 struct Sm90Shape<256> {
-    enum : int { kWarpGroups = 2, kBlockN = 64, kStages = 2, kQBuffers = 1, kProducerRegisters = 40, kConsumerRegisters = 232 };
+    enum : int { kWarpGroups = 2, kBlockN = 64, kStages = 2, kQBuffers = 1, kProducerRegisters = 40, kConsumerRegisters = 232, kPolyExp2Every = 0 };
 };
 
 struct Traits {
