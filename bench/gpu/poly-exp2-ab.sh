@@ -31,7 +31,7 @@ run_variant() {  # variant, args...
 start=$(date +%s)
 for v in $variants; do ( run_variant $v time 1,1,300,64 1,1,300,128 >"$out/warm-$v.log" 2>&1 ) & done; wait
 echo "warm: $(( $(date +%s) - start )) s"; tail -n 2 "$out"/warm-*.log
-for r in 1 2; do
+for r in $(seq 1 "${ROUNDS:-2}"); do
   for v in $variants; do
     run_variant $v time 4,16,4096,64 1,16,16384,64 4,16,4096,128 2>&1 | grep '^{' | sed "s/^/$v /" >>"$out/ab.log"
   done
