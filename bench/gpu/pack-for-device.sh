@@ -53,7 +53,8 @@ cp "$cpu"/attentiongen-bench.dll "$cpu"/attentiongen-bench.deps.json "$cpu"/atte
 jit_wrapper() {
     cat >"$stage/publish/$1/$2" <<WRAP
 #!/bin/sh
-[ -x /tmp/dotnet/dotnet ] || { mkdir -p /tmp/dotnet && xz -dc .devtests/dotnet-runtime.tar.xz | tar -C /tmp/dotnet -xf -; }
+# Unpacked aside and renamed into place: runs started side by side each unpack their own, and one rename wins.
+[ -x /tmp/dotnet/dotnet ] || { d=\$(mktemp -d /tmp/dotnet-XXXXXX) && xz -dc .devtests/dotnet-runtime.tar.xz | tar -C "\$d" -xf - && { mv -T "\$d" /tmp/dotnet 2>/dev/null || rm -rf "\$d"; }; }
 export DOTNET_ROOT=/tmp/dotnet DOTNET_ROLL_FORWARD=Major
 exec /tmp/dotnet/dotnet "\$(dirname "\$0")/../gpu-jit/$2.dll" "\$@"
 WRAP
