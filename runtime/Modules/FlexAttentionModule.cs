@@ -96,8 +96,8 @@ public abstract partial class FlexAttentionModule : DisposableModule
     /// </summary>
     /// <remarks>
     /// On the cache's device: on a GPU the translated mods run in the decode kernel. Every check runs before anything is
-    /// written: ArgumentException naming the tensor or <paramref name="cache"/>
-    /// (another batch, kv heads, head dims, no room for T more tokens), ObjectDisposedException for a disposed cache.
+    /// written: ArgumentException naming the tensor (k or v against the cache's batch, kv heads and head dims) or
+    /// <paramref name="cache"/> (no room for T more tokens), ObjectDisposedException for a disposed cache.
     /// </remarks>
     public AttentionOutput Prefill(Tensor q, Tensor k, Tensor v, KvCache cache, float? scale = null) =>
         CacheStep(q, k, v, cache, scale, decode: false, info: null, capture: null);
@@ -137,6 +137,12 @@ public abstract partial class FlexAttentionModule : DisposableModule
         ShapeCheck.Dim(v, 0, k.Size(0), "B, as k", nameof(v));
         ShapeCheck.Dim(v, 1, k.Size(1), "Hkv, as k", nameof(v));
         ShapeCheck.Dim(v, 2, k.Size(2), "T, as k", nameof(v));
+
+        // The cache's sizes are fixed where it was made; new rows that contradict them name the rows' tensor.
+        ShapeCheck.Dim(k, 0, cache.Batch, "B, the cache's batch", nameof(k));
+        ShapeCheck.Dim(k, 1, cache.KvHeads, "Hkv, the cache's kv heads", nameof(k));
+        ShapeCheck.Dim(k, 3, cache.HeadDim, "E, the cache's head dim", nameof(k));
+        ShapeCheck.Dim(v, 3, cache.ValueDim, "Ev, the cache's value dim", nameof(v));
         using KvCache.UseScope use = cache.Use();   // held from the checks on: the capture's bounds are checked at the lengths read here
         cache.CheckLayerAppend(GetType().Name, k.Size(0), k.Size(1), k.Size(3), v.Size(3), k.Size(2), nameof(cache));
         bool onGpu = cache.Device.Kind == DeviceKind.Cuda;

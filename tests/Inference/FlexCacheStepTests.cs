@@ -74,7 +74,10 @@ public class FlexCacheStepTests
         Tensor k = Tensor.RandomNormal(random, DType.Float32, Batch, KvHeads, 2, E);
         using KvCache cache = KvCache.Contiguous(Batch, KvHeads, E, E, capacity: 3, DType.BFloat16);
 
-        LayerCacheStepTests.AssertRejects("cache", "must hold 2 sequences of 1 kv heads", () => layer.Decode(q, k.Narrow(1, 0, 1), k.Narrow(1, 0, 1), cache));
+        LayerCacheStepTests.AssertRejects("k", "dimension 1 (Hkv, the cache's kv heads) must be 2; got 1", () => layer.Decode(q, k.Narrow(1, 0, 1), k.Narrow(1, 0, 1), cache));
+        LayerCacheStepTests.AssertRejects("k", "dimension 0 (B, the cache's batch) must be 2; got 1", () => layer.Decode(q.Narrow(0, 0, 1), k.Narrow(0, 0, 1), k.Narrow(0, 0, 1), cache));
+        LayerCacheStepTests.AssertRejects("k", $"dimension 3 (E, the cache's head dim) must be {E}; got {E - 1}", () => layer.Decode(q, k.Narrow(3, 0, E - 1), k, cache));
+        LayerCacheStepTests.AssertRejects("v", $"dimension 3 (Ev, the cache's value dim) must be {E}; got {E - 1}", () => layer.Decode(q, k, k.Narrow(3, 0, E - 1), cache));
         LayerCacheStepTests.AssertRejects("q", "dimension 2 (T, as k) must be 2; got 1", () => layer.Decode(q.Narrow(2, 0, 1), k, k, cache));
         LayerCacheStepTests.AssertRejects("q", "multiple of the cache's kv heads (2); got 3", () => layer.Decode(q.Narrow(1, 0, 3), k, k, cache));
         LayerCacheStepTests.AssertRejects("v", "dimension 2 (T, as k) must be 2; got 1", () => layer.Decode(q, k, k.Narrow(2, 0, 1), cache));
