@@ -5,8 +5,9 @@ using System.Globalization;
 namespace AttentionGen.Distributed;
 
 /// <summary>
-/// One value every rank must pass alike, with the name (and the way of showing it) a mismatch is reported by. An array's
-/// entries keep the array's name and their index: the label is formatted only for a message, not on every call.
+/// One value every rank must pass alike, with the parameter a mismatch names (the exception's ParamName) and the way of
+/// showing it. An array's entries keep the array's name and their index: the label is formatted only for a message, not
+/// on every call.
 /// </summary>
 internal readonly record struct AgreedSetting(string Name, int Value, AgreedSetting.Kind As, int Element = AgreedSetting.Whole)
 {
@@ -19,15 +20,21 @@ internal readonly record struct AgreedSetting(string Name, int Value, AgreedSett
         Number,
         Flag,
         FloatBits,
+
+        /// <summary>Whether an optional argument is given (its label says so).</summary>
+        Given,
     }
 
     public static AgreedSetting Of(string name, int value) => new(name, value, Kind.Number);
 
     public static AgreedSetting Flag(string name, bool value) => new(name, value ? 1 : 0, Kind.Flag);
 
+    /// <summary>Whether the optional argument <paramref name="name"/> is given (not null).</summary>
+    public static AgreedSetting Given(string name, bool given) => new(name, given ? 1 : 0, Kind.Given);
+
     /// <summary>An optional scale: whether it is given, and its bits (so that -0 and NaN payloads compare as passed).</summary>
     public static IEnumerable<AgreedSetting> Scale(float? scale) =>
-        [Flag("scale is given", scale.HasValue), new("scale", BitConverter.SingleToInt32Bits(scale ?? 0f), Kind.FloatBits)];
+        [Given("scale", scale.HasValue), new("scale", BitConverter.SingleToInt32Bits(scale ?? 0f), Kind.FloatBits)];
 
     /// <summary>An array's length, then its elements, each named by its index.</summary>
     public static IEnumerable<AgreedSetting> Array(string name, int[]? values)
@@ -42,6 +49,7 @@ internal readonly record struct AgreedSetting(string Name, int Value, AgreedSett
     /// <summary>The name a message gives: <c>causal</c>, <c>segmentSizes.Length</c>, <c>segmentSizes[1]</c>.</summary>
     public string Label => Element switch
     {
+        Whole when As == Kind.Given => Name + " is given",
         Whole => Name,
         Length => Name + ".Length",
         _ => $"{Name}[{Element}]",
@@ -50,7 +58,7 @@ internal readonly record struct AgreedSetting(string Name, int Value, AgreedSett
     /// <summary><paramref name="value"/> (this setting's, or another rank's) as the caller passed it.</summary>
     public string Show(int value) => As switch
     {
-        Kind.Flag => value != 0 ? "true" : "false",
+        Kind.Flag or Kind.Given => value != 0 ? "true" : "false",
         Kind.FloatBits => BitConverter.Int32BitsToSingle(value).ToString("R", CultureInfo.InvariantCulture),
         _ => value.ToString(CultureInfo.InvariantCulture),
     };

@@ -90,7 +90,9 @@ internal static class RankAgreement
                 if (theirs[i] != first[i])
                 {
                     AgreedSetting named = i < settings.Length ? settings[i] : AgreedSetting.Of($"setting {i}", 0);
-                    throw new ArgumentException($"Every rank must pass the same settings; {named.Label}: {named.Show(first[i])} on rank 0, {named.Show(theirs[i])} on rank {r} (seen by rank {comm.Rank}).");
+                    throw new ArgumentException(
+                        $"Every rank must pass the same settings; {named.Label}: {named.Show(first[i])} on rank 0, {named.Show(theirs[i])} on rank {r} (seen by rank {comm.Rank}).",
+                        i < settings.Length ? named.Name : null);
                 }
             }
 

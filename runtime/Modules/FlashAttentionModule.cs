@@ -125,8 +125,8 @@ public abstract partial class FlashAttentionModule : WeightedModule
             [
                 Distributed.AgreedSetting.Of(nameof(qBucket), qBucket ?? 0),
                 Distributed.AgreedSetting.Of(nameof(kBucket), kBucket ?? 0),
-                Distributed.AgreedSetting.Flag("context is given", context is not null),
-                Distributed.AgreedSetting.Flag("mask is given", mask is not null),
+                Distributed.AgreedSetting.Given(nameof(context), context is not null),
+                Distributed.AgreedSetting.Given(nameof(mask), mask is not null),
             ],
             (x, nameof(x)),
             (context, nameof(context)),

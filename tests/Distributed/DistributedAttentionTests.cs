@@ -199,7 +199,7 @@ public class DistributedAttentionTests
             return DistributedAttention.HeadParallel(c, x, x, x, causal: c.Rank == 1);
         });
 
-        Assert.All(outcomes, o => Assert.Contains("same settings; causal: false on rank 0, true on rank 1", Assert.IsType<ArgumentException>(o.Error).Message));
+        Assert.All(outcomes, o => AssertNames("causal", "same settings; causal: false on rank 0, true on rank 1", o.Error));
     }
 
     // The message names the setting and shows it as passed: a scale as a float, not its bits.
@@ -212,7 +212,7 @@ public class DistributedAttentionTests
             return DistributedAttention.Ring(c, x, x, x, scale: c.Rank == 2 ? 0.25f : 0.125f);
         });
 
-        Assert.All(outcomes, o => Assert.Contains("scale: 0.125 on rank 0, 0.25 on rank 2", Assert.IsType<ArgumentException>(o.Error).Message));
+        Assert.All(outcomes, o => AssertNames("scale", "scale: 0.125 on rank 0, 0.25 on rank 2", o.Error));
     }
 
     [Fact]
@@ -224,7 +224,7 @@ public class DistributedAttentionTests
             return DistributedAttention.Dilated(c, x, x, x, [4, 8], c.Rank == 0 ? [1, 2] : [1, 4]);
         });
 
-        Assert.All(outcomes, o => Assert.Contains("dilationRates[1]: 2 on rank 0, 4 on rank 1", Assert.IsType<ArgumentException>(o.Error).Message));
+        Assert.All(outcomes, o => AssertNames("dilationRates", "dilationRates[1]: 2 on rank 0, 4 on rank 1", o.Error));
     }
 
     [Fact]
@@ -237,6 +237,14 @@ public class DistributedAttentionTests
         });
 
         Assert.All(outcomes, o => Assert.Contains("heads (3) must be a multiple of the ranks (2)", Assert.IsType<ArgumentException>(o.Error).Message));
+    }
+
+    // A setting that differs between ranks is named by its parameter on every rank, as a local check names it.
+    internal static void AssertNames(string paramName, string message, Exception? error)
+    {
+        ArgumentException e = Assert.IsType<ArgumentException>(error);
+        Assert.Contains(message, e.Message);
+        Assert.Equal(paramName, e.ParamName);
     }
 }
 
