@@ -2,6 +2,7 @@ using System.Collections.Generic;
 using System.Linq;
 using AttentionGen.CompileTime.Rules;
 using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.Operations;
 
@@ -123,10 +124,35 @@ internal static class ModMethodRules
                 continue;
             }
 
-            IOperation? operation = compilation.GetSemanticModel(declaration.SyntaxTree).GetOperation(body);
+            SemanticModel model = compilation.GetSemanticModel(declaration.SyntaxTree);
+            IOperation? operation = model.GetOperation(body);
             if (operation is not null)
             {
                 Walk(operation, compilation, issues, visited);
+            }
+
+            ReportCheckedArithmetic(body, model, issues);
+        }
+    }
+
+    // An explicit checked context around arithmetic that can overflow: the CPU throws OverflowException there, and the GPU
+    // has no overflow trap (its integers wrap), so the two would differ. (A project-wide CheckForOverflowUnderflow is not
+    // reported: it would flag every sum; the GPU wraps there too, as docs/diagnostics/AG0019.md says.)
+    private static void ReportCheckedArithmetic(SyntaxNode body, SemanticModel model, List<ModIssue> issues)
+    {
+        foreach (SyntaxNode node in body.DescendantNodesAndSelf())
+        {
+            SyntaxToken keyword = node switch
+            {
+                CheckedExpressionSyntax expression => expression.Keyword,
+                CheckedStatementSyntax statement => statement.Keyword,
+                _ => default,
+            };
+            if (keyword.IsKind(SyntaxKind.CheckedKeyword) && node.DescendantNodes().Any(n => model.GetOperation(n) is
+                    IBinaryOperation { IsChecked: true } or IUnaryOperation { IsChecked: true } or IConversionOperation { IsChecked: true }))
+            {
+                issues.Add(new(DiagnosticDescriptors.ModNotTranslatable, keyword.GetLocation(),
+                    ["checked", "it throws on overflow on the CPU, and the GPU has no overflow trap (its integers wrap); keep the values in range without it"]));
             }
         }
     }
