@@ -98,18 +98,34 @@ public sealed class FixModSignatureCodeFix : CodeFixProvider
     {
         string[] names = isScore ? ScoreNames : MaskNames;
         SeparatedSyntaxList<ParameterSyntax> all = method.ParameterList.Parameters;
-        ParameterSyntax[] existing = (keepCapture ? all.Take(all.Count - 1) : all).ToArray();
-        ParameterSyntax[] parameters = names.Select((name, i) => SyntaxFactory.Parameter(
-                existing.Length == names.Length ? existing[i].Identifier.WithoutTrivia() : SyntaxFactory.Identifier(name))
-            .WithType(SyntaxFactory.PredefinedType(SyntaxFactory.Token(isScore && i == 0 ? SyntaxKind.FloatKeyword : SyntaxKind.IntKeyword))))
-            .Concat(keepCapture ? [all.Last().WithoutTrivia()] : [])
-            .ToArray();
+        int flexCount = keepCapture ? all.Count - 1 : all.Count;
+        TypeSyntax TypeAt(int i) => SyntaxFactory.PredefinedType(SyntaxFactory.Token(isScore && i == 0 ? SyntaxKind.FloatKeyword : SyntaxKind.IntKeyword));
+        ParameterListSyntax parameterList;
+        if (flexCount == names.Length)
+        {
+            // The right number: each parameter is retyped where it stands, so its name, comments and line breaks stay.
+            for (int i = 0; i < names.Length; i++)
+            {
+                ParameterSyntax old = all[i];
+                ParameterSyntax retyped = old.WithModifiers(default).WithType(TypeAt(i).WithTriviaFrom(old.Type!));
+                all = all.Replace(old, old.Modifiers.Count > 0 ? retyped.WithLeadingTrivia(old.GetLeadingTrivia()) : retyped);
+            }
+
+            parameterList = method.ParameterList.WithParameters(all);
+        }
+        else
+        {
+            ParameterSyntax[] parameters = names.Select((name, i) => SyntaxFactory.Parameter(SyntaxFactory.Identifier(name)).WithType(TypeAt(i)))
+                .Concat(keepCapture ? [all.Last().WithoutTrivia()] : [])
+                .ToArray();
+            parameterList = method.ParameterList.WithParameters(SyntaxFactory.SeparatedList(parameters)).NormalizeWhitespace().WithTriviaFrom(method.ParameterList);
+        }
 
         MethodDeclarationSyntax result = method
             .WithTypeParameterList(null)
             .WithConstraintClauses(default)
             .WithReturnType(SyntaxFactory.PredefinedType(SyntaxFactory.Token(isScore ? SyntaxKind.FloatKeyword : SyntaxKind.BoolKeyword)).WithTriviaFrom(method.ReturnType))
-            .WithParameterList(method.ParameterList.WithParameters(SyntaxFactory.SeparatedList(parameters)).NormalizeWhitespace().WithTriviaFrom(method.ParameterList));
+            .WithParameterList(parameterList);
         if (!result.Modifiers.Any(SyntaxKind.StaticKeyword))
         {
             result = result.AddModifiers(SyntaxFactory.Token(SyntaxKind.StaticKeyword).WithTrailingTrivia(SyntaxFactory.Space));

@@ -94,6 +94,36 @@ public class CodeFixTests
         await AttentionCodeFixTest.VerifyAsync(id, markup, markup);
     }
 
+    /// <summary>
+    /// A parameter list of the right length is retyped where it stands: its comments and line breaks stay (the fix
+    /// rebuilt the list on one line and dropped them), and a ref modifier goes without taking the line break before it.
+    /// </summary>
+    [Fact]
+    public async Task ASignatureFixKeepsTheParameterListsLayoutAndComments()
+    {
+        const string markup = """
+            partial class C
+            {
+                [ScoreMod]
+                static double {|AG0017:F|}(
+                    double s,   // the score
+                    int b, int h,
+                    ref int q /* query */, int kv) => s;
+            }
+            """;
+        const string expected = """
+            partial class C
+            {
+                [ScoreMod]
+                static float F(
+                    float s,   // the score
+                    int b, int h,
+                    int q /* query */, int kv) => s;
+            }
+            """;
+        await AttentionCodeFixTest.VerifyAsync("AG0017", markup, expected);
+    }
+
     /// <summary>A score mod named through an alias or its full attribute name got the mask mod signature.</summary>
     [Fact]
     public async Task AScoreModNamedThroughAnAliasGetsTheScoreSignature()
