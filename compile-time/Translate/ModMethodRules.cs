@@ -66,9 +66,33 @@ internal static class ModMethodRules
             issues.Add(new(DiagnosticDescriptors.ModNotTranslatable, name, [method.Name, "it is [UnmanagedCallersOnly], and the module calls it from C#; remove the attribute"]));
         }
 
+        // A [Conditional] method cannot become a delegate (CS1618), and a use of an [Experimental] one reports its id (an
+        // error) in the generated code, unless the class around it is experimental too; the user's own line gets the
+        // diagnostic instead.
+        if (method.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == "System.Diagnostics.ConditionalAttribute"))
+        {
+            issues.Add(new(DiagnosticDescriptors.ModNotTranslatable, name, [method.Name, "it is [Conditional], and the module binds it to a delegate; remove the attribute"]));
+        }
+
+        if (IsExperimental(method) && !ContainingTypes(method).Any(IsExperimental))
+        {
+            issues.Add(new(DiagnosticDescriptors.ModNotTranslatable, name, [method.Name, "it is [Experimental], and the generated module's use of it would report the experimental diagnostic in code you cannot edit; mark the class instead"]));
+        }
+
         // A partial mod's body is in its implementation part.
         CheckBody(method.PartialImplementationPart ?? method, compilation, issues, new HashSet<IMethodSymbol>(SymbolEqualityComparer.Default));
         return issues;
+    }
+
+    private static bool IsExperimental(ISymbol symbol) =>
+        symbol.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == "System.Diagnostics.CodeAnalysis.ExperimentalAttribute");
+
+    private static IEnumerable<INamedTypeSymbol> ContainingTypes(ISymbol symbol)
+    {
+        for (INamedTypeSymbol? type = symbol.ContainingType; type is not null; type = type.ContainingType)
+        {
+            yield return type;
+        }
     }
 
     public static bool HasSignature(IMethodSymbol method, ModKind kind)

@@ -30,6 +30,10 @@ public class BrokenSourceTests
         "namespace App. { [FlashAttention(Dim = 64)] partial class A { } }",
         "namespace App..X { [Local(WindowSize = 8)] partial class A { } }",
         "namespace 1A { [Dilated(DModel = 64, NumHeads = 4, DilationRate = 2, SegmentSize = 8)] partial class A { } }",
+        "[Flex(MaskMod = nameof(M))] partial class A { [System.Diagnostics.Conditional(\"X\")][MaskMod] static bool M(int b, int h, int q, int kv) => kv <= q; }",
+        "[Flex(ScoreMod = nameof(F))] partial class A { [System.Diagnostics.CodeAnalysis.Experimental(\"not an id\")][ScoreMod] static float F(float s, int b, int h, int q, int kv) => s; }",
+        "[Flex(ScoreMod = nameof(F))] partial class A { [System.Diagnostics.CodeAnalysis.Experimental(\"APP001\")][ScoreMod] static float F(float s, int b, int h, int q, int kv) => s; }",
+        "[System.Diagnostics.CodeAnalysis.Experimental(\"APP001\")][Flex(ScoreMod = nameof(F))] partial class A { [System.Diagnostics.CodeAnalysis.Experimental(\"APP002\")][ScoreMod] static float F(float s, int b, int h, int q, int kv) => s; }",
     };
 
     [Theory]
