@@ -66,17 +66,17 @@ internal static class ModMethodRules
             issues.Add(new(DiagnosticDescriptors.ModNotTranslatable, name, [method.Name, "it is [UnmanagedCallersOnly], and the module calls it from C#; remove the attribute"]));
         }
 
-        // A [Conditional] method cannot become a delegate (CS1618), and a use of an [Experimental] one reports its id (an
-        // error) in the generated code, unless the class around it is experimental too; the user's own line gets the
-        // diagnostic instead.
+        // A [Conditional] method cannot become a delegate (CS1618 in generated code).
         if (method.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == "System.Diagnostics.ConditionalAttribute"))
         {
             issues.Add(new(DiagnosticDescriptors.ModNotTranslatable, name, [method.Name, "it is [Conditional], and the module binds it to a delegate; remove the attribute"]));
         }
 
-        if (IsExperimental(method) && !ContainingTypes(method).Any(IsExperimental))
+        // The generated module mutes the ids of [Experimental] and [Obsolete(DiagnosticId = ...)] where it calls the mod
+        // (SpecParser.ModDiagnosticIds); an id that is not an identifier no #pragma can name.
+        if (UnnamableDiagnosticId(method) is { } id)
         {
-            issues.Add(new(DiagnosticDescriptors.ModNotTranslatable, name, [method.Name, "it is [Experimental], and the generated module's use of it would report the experimental diagnostic in code you cannot edit; mark the class instead"]));
+            issues.Add(new(DiagnosticDescriptors.ModNotTranslatable, name, [method.Name, $"its diagnostic id \"{id}\" is not an identifier, so the generated module cannot mute it where it calls the mod; use an identifier"]));
         }
 
         // A partial mod's body is in its implementation part.
@@ -84,16 +84,15 @@ internal static class ModMethodRules
         return issues;
     }
 
-    private static bool IsExperimental(ISymbol symbol) =>
-        symbol.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == "System.Diagnostics.CodeAnalysis.ExperimentalAttribute");
-
-    private static IEnumerable<INamedTypeSymbol> ContainingTypes(ISymbol symbol)
-    {
-        for (INamedTypeSymbol? type = symbol.ContainingType; type is not null; type = type.ContainingType)
-        {
-            yield return type;
-        }
-    }
+    private static string? UnnamableDiagnosticId(IMethodSymbol method) =>
+        method.GetAttributes()
+            .Select(a => a.AttributeClass?.ToDisplayString() switch
+            {
+                "System.Diagnostics.CodeAnalysis.ExperimentalAttribute" => a.ConstructorArguments.FirstOrDefault().Value as string,
+                "System.ObsoleteAttribute" => a.NamedArguments.FirstOrDefault(n => n.Key == "DiagnosticId").Value.Value as string,
+                _ => null,
+            })
+            .FirstOrDefault(id => id is not null && !SyntaxFacts.IsValidIdentifier(id));
 
     public static bool HasSignature(IMethodSymbol method, ModKind kind)
     {
