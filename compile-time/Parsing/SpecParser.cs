@@ -182,12 +182,7 @@ internal static class SpecParser
         mods.OfType<IMethodSymbol>()
             .SelectMany(m => new ISymbol[] { m }.Concat(Containers(m)))
             .SelectMany(s => s.GetAttributes())
-            .Select(a => a.AttributeClass?.ToDisplayString() switch
-            {
-                "System.Diagnostics.CodeAnalysis.ExperimentalAttribute" => a.ConstructorArguments.FirstOrDefault().Value as string,
-                "System.ObsoleteAttribute" => a.NamedArguments.FirstOrDefault(n => n.Key == "DiagnosticId").Value.Value as string,
-                _ => null,
-            })
+            .Select(ModMethodRules.DiagnosticIdOf)
             .OfType<string>()
             .Where(SyntaxFacts.IsValidIdentifier)
             .Distinct()

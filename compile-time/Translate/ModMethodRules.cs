@@ -85,14 +85,15 @@ internal static class ModMethodRules
     }
 
     private static string? UnnamableDiagnosticId(IMethodSymbol method) =>
-        method.GetAttributes()
-            .Select(a => a.AttributeClass?.ToDisplayString() switch
-            {
-                "System.Diagnostics.CodeAnalysis.ExperimentalAttribute" => a.ConstructorArguments.FirstOrDefault().Value as string,
-                "System.ObsoleteAttribute" => a.NamedArguments.FirstOrDefault(n => n.Key == "DiagnosticId").Value.Value as string,
-                _ => null,
-            })
-            .FirstOrDefault(id => id is not null && !SyntaxFacts.IsValidIdentifier(id));
+        method.GetAttributes().Select(DiagnosticIdOf).FirstOrDefault(id => id is not null && !SyntaxFacts.IsValidIdentifier(id));
+
+    /// <summary>The id that an [Experimental] or [Obsolete(DiagnosticId = ...)] attribute reports at a use, or null.</summary>
+    public static string? DiagnosticIdOf(AttributeData attribute) => attribute.AttributeClass?.ToDisplayString() switch
+    {
+        "System.Diagnostics.CodeAnalysis.ExperimentalAttribute" => attribute.ConstructorArguments.FirstOrDefault().Value as string,
+        "System.ObsoleteAttribute" => attribute.NamedArguments.FirstOrDefault(n => n.Key == "DiagnosticId").Value.Value as string,
+        _ => null,
+    };
 
     public static bool HasSignature(IMethodSymbol method, ModKind kind)
     {
