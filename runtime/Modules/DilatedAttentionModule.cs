@@ -208,6 +208,7 @@ public partial class DilatedAttentionModule : WeightedModule
 
     private static Linear RandomProjection(DilatedConfig config, int seed, int index)
     {
+        ArgumentNullException.ThrowIfNull(config);   // before its sizes are read (the seed constructor's first use)
         var random = new Random(seed + index);
         float bound = 1f / MathF.Sqrt(config.DModel);
         return new Linear(
